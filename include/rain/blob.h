@@ -1,0 +1,103 @@
+/* The blob store: image data, content-addressed by SHA-256.
+ *
+ * Identical bytes are stored once under their hash.  The catalog holds the
+ * references (images whose os_hash_value is the hash); the repository layer
+ * (repo.h) frees a blob when the last reference goes.
+ *
+ * Writing: rain_blob_write_open() starts a private temporary object;
+ * rain_blob_write() appends and hashes in the same pass (no second read);
+ * rain_blob_write_commit() makes the data durable and moves it under its
+ * hash; rain_blob_write_abort() throws it away.  Until commit nothing is
+ * visible under any hash.  A crash leaves at most temporary objects, which
+ * rain_blob_store_gc() removes.
+ *
+ * Reading: rain_blob_read_open() gives a reader; when the backend has a
+ * local file, reader->fd is a readable descriptor (for sendfile), else -1
+ * and rain_blob_read() must be used.
+ *
+ * A backend is a table of function pointers; the filesystem is the first.
+ */
+#ifndef RAIN_BLOB_H
+#define RAIN_BLOB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define RAIN_SHA256_HEX 65  /* 64 hex digits and the NUL */
+#define RAIN_MD5_HEX 33
+
+struct rain_blob_store;
+struct rain_blob_writer;
+
+struct rain_blob_reader {
+	int fd;          /* >= 0 when the data is a local file */
+	int64_t size;
+	void *impl;      /* the backend's */
+};
+
+struct rain_blob_result {
+	char sha256[RAIN_SHA256_HEX];
+	char md5[RAIN_MD5_HEX];       /* "" unless asked for */
+	int64_t size;
+};
+
+struct rain_blob_backend {
+	const char *name;
+	int (*open)(const char *location, void **impl);
+	void (*close)(void *impl);
+	/* Temporary objects: create, append, make durable + publish, drop. */
+	int (*tmp_create)(void *impl, void **tmp);
+	int (*tmp_write)(void *impl, void *tmp, const void *buf, size_t len);
+	/* Make the written data durable (before publishing). */
+	int (*tmp_sync)(void *impl, void *tmp);
+	int (*tmp_publish)(void *impl, void *tmp, const char *sha256);
+	void (*tmp_discard)(void *impl, void *tmp);
+	int (*read_open)(void *impl, const char *sha256, struct rain_blob_reader *r);
+	ssize_t (*read)(void *impl, struct rain_blob_reader *r, int64_t off, void *buf, size_t len);
+	void (*read_close)(void *impl, struct rain_blob_reader *r);
+	int (*exists)(void *impl, const char *sha256, bool *yes);
+	int (*remove)(void *impl, const char *sha256);
+	/* Call cb for every stored hash (for garbage collection). */
+	int (*list)(void *impl, int (*cb)(void *ud, const char *sha256), void *ud);
+	/* Remove every temporary object (only when no write is under way). */
+	int (*purge_tmp)(void *impl, int64_t *removed);
+};
+
+extern const struct rain_blob_backend rain_blob_fs;
+
+/* Open a store by URI: "file:DIR" or a bare directory (filesystem). */
+int rain_blob_store_open(struct rain_blob_store **out, const char *uri);
+void rain_blob_store_close(struct rain_blob_store *bs);
+
+/* want_md5: also compute an MD5 (Glance's legacy `checksum`). */
+int rain_blob_write_open(struct rain_blob_store *bs, bool want_md5, struct rain_blob_writer **out);
+int rain_blob_write(struct rain_blob_writer *w, const void *buf, size_t len);
+/* Bytes written so far. */
+int64_t rain_blob_write_size(const struct rain_blob_writer *w);
+/* Make the data written so far durable; slow (fsync), so callers do it
+ * before taking locks. commit does it too when it was not done. */
+int rain_blob_write_sync(struct rain_blob_writer *w);
+/* Finish: fills *res, makes the blob durable under res->sha256 and frees w
+ * (also on failure). If that hash is stored already, the new copy is
+ * dropped and the old one kept. */
+int rain_blob_write_commit(struct rain_blob_writer *w, struct rain_blob_result *res);
+/* Throw the data away and free w. NULL is fine. */
+void rain_blob_write_abort(struct rain_blob_writer *w);
+
+int rain_blob_read_open(struct rain_blob_store *bs, const char *sha256, struct rain_blob_reader *r);
+ssize_t rain_blob_read(struct rain_blob_store *bs, struct rain_blob_reader *r,
+		       int64_t off, void *buf, size_t len);
+void rain_blob_read_close(struct rain_blob_store *bs, struct rain_blob_reader *r);
+
+int rain_blob_exists(struct rain_blob_store *bs, const char *sha256, bool *yes);
+int rain_blob_remove(struct rain_blob_store *bs, const char *sha256);
+
+/* Remove temporary objects, and every blob for which is_referenced says
+ * false. Only safe while no upload is under way (at start-up). */
+int rain_blob_store_gc(struct rain_blob_store *bs,
+		       bool (*is_referenced)(void *ud, const char *sha256), void *ud,
+		       int64_t *tmp_removed, int64_t *blobs_removed);
+
+#endif

@@ -1,0 +1,46 @@
+/* rain error codes and the per-thread last-error message.
+ *
+ * Every library function returns 0 on success or one of the negative codes
+ * below.  A function that fails sets a human-readable message with
+ * rain_error_set() before returning; rain_error_last() gives the calling
+ * thread's latest message.  Library code never prints.
+ */
+#ifndef RAIN_ERROR_H
+#define RAIN_ERROR_H
+
+enum rain_error {
+	RAIN_OK = 0,
+	RAIN_ENOMEM = -1,       /* out of memory */
+	RAIN_EINVAL = -2,       /* bad input from the caller or the user */
+	RAIN_ENOTFOUND = -3,    /* no such object */
+	RAIN_ECONFLICT = -4,    /* the object's state forbids it */
+	RAIN_EIO = -5,          /* a system call or storage failed */
+	RAIN_EFORBIDDEN = -6,   /* not allowed (read-only, protected, ...) */
+	RAIN_ETOOBIG = -7,      /* over a size limit */
+	RAIN_EFORMAT = -8,      /* data does not match its declared format */
+	RAIN_EEXISTS = -9,      /* an object with that key exists already */
+	RAIN_EAUTH = -10,       /* not authenticated */
+	RAIN_ENOSPC = -11,      /* storage is full */
+	RAIN_ENET = -12,        /* network failure talking to a server */
+	RAIN_ECANCELED = -13,   /* the operation was interrupted */
+};
+
+/* Record a message for the calling thread and return code, so that callers
+ * can write `return rain_error_set(RAIN_EINVAL, "bad %s", x);`. */
+int rain_error_set(int code, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Like rain_error_set(), appending ": strerror(errnum)". */
+int rain_error_errno(int code, int errnum, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* The calling thread's last message; never NULL (may be ""). */
+const char *rain_error_last(void);
+
+/* Forget the last message. */
+void rain_error_clear(void);
+
+/* A short name for a code, e.g. "not found". */
+const char *rain_error_name(int code);
+
+#endif

@@ -1,0 +1,103 @@
+/* The repository: the catalog and the blob store together, and the rules
+ * that tie them (image state machine, uploads, downloads, sharing of blobs).
+ *
+ * The daemon's API handlers call these functions and map the error codes
+ * to HTTP statuses; everything about images that is not HTTP lives here.
+ * One process owns a data directory at a time (an exclusive lock file).
+ *
+ * Image state machine (Glance's):
+ *   queued --upload starts--> saving --data stored--> active
+ *   saving --upload fails--> queued        (the client may retry)
+ *   saving --storage fails--> killed
+ *   active <--deactivate / reactivate--> deactivated
+ *   any --delete--> (gone)
+ * After a crash, images left in saving go back to queued.
+ */
+#ifndef RAIN_REPO_H
+#define RAIN_REPO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rain/blob.h"
+#include "rain/catalog.h"
+#include "rain/image.h"
+#include "rain/jsonpatch.h"
+
+/* Who asks: the owner recorded on new images, and whether they are admin. */
+struct rain_who {
+	const char *owner;
+	bool admin;
+};
+
+struct rain_repo_options {
+	const char *data_dir;      /* required; created 0700 if missing */
+	const char *catalog_uri;   /* NULL: sqlite:DATA_DIR/catalog.db */
+	const char *blob_uri;      /* NULL: file:DATA_DIR/blobs */
+	bool md5_checksum;         /* also compute Glance's legacy MD5 checksum */
+	int64_t max_image_size;    /* bytes; 0: no limit */
+};
+
+struct rain_repo_recovery {
+	int64_t uploads_reset;     /* images found saving, back to queued */
+	int64_t tmp_removed;       /* temporary blob files removed */
+	int64_t blobs_removed;     /* unreferenced blobs removed */
+};
+
+struct rain_repo;
+struct rain_upload;
+
+/* Open (and lock) a repository; recover from a crash: reset interrupted
+ * uploads, drop temporary and unreferenced blobs. *rec may be NULL. */
+int rain_repo_open(struct rain_repo **out, const struct rain_repo_options *opts,
+		   struct rain_repo_recovery *rec);
+void rain_repo_close(struct rain_repo *repo);
+struct rain_catalog *rain_repo_catalog(struct rain_repo *repo);
+
+/* Create an image from a JSON object as POSTed to /v2/images: writable
+ * attributes, optional "id" (a UUID not in use), properties as strings.
+ * The owner comes from who, never from the body. *out is the new record. */
+int rain_repo_image_create(struct rain_repo *repo, const struct rain_who *who,
+			   json_t *body, struct rain_image **out);
+
+int rain_repo_image_get(struct rain_repo *repo, const char *id, struct rain_image **out);
+
+/* Apply a JSON patch atomically (retried on concurrent writes). */
+int rain_repo_image_patch(struct rain_repo *repo, const struct rain_who *who, const char *id,
+			  const struct rain_jsonpatch *patch, struct rain_image **out);
+
+/* RAIN_EFORBIDDEN for protected images. Frees the blob when unreferenced. */
+int rain_repo_image_delete(struct rain_repo *repo, const struct rain_who *who, const char *id);
+
+int rain_repo_tag_add(struct rain_repo *repo, const char *id, const char *tag);
+int rain_repo_tag_remove(struct rain_repo *repo, const char *id, const char *tag);
+
+/* active <-> deactivated; RAIN_ECONFLICT (with Glance's message) from other
+ * states; deactivating a deactivated image or reactivating an active one
+ * is a no-op, as in Glance. */
+int rain_repo_image_deactivate(struct rain_repo *repo, const struct rain_who *who, const char *id);
+int rain_repo_image_reactivate(struct rain_repo *repo, const struct rain_who *who, const char *id);
+
+/* Uploads. begin moves queued -> saving (RAIN_ECONFLICT otherwise);
+ * expected_size is the Content-Length or -1. write streams data (checking
+ * the disk format on the first bytes and the size limit as it goes);
+ * finish makes the data durable, stores it under its hash and activates
+ * the image; abort (or any failed write/finish) discards the data and puts
+ * the image back to queued. finish and abort free up. */
+int rain_repo_upload_begin(struct rain_repo *repo, const struct rain_who *who, const char *id,
+			   int64_t expected_size, struct rain_upload **out);
+int rain_repo_upload_write(struct rain_upload *up, const void *buf, size_t len);
+int rain_repo_upload_finish(struct rain_upload *up, struct rain_image **out);
+void rain_repo_upload_abort(struct rain_upload *up);
+
+/* Downloads: RAIN_ECONFLICT when the image has no data, RAIN_EFORBIDDEN
+ * for a deactivated image unless admin. Counts the download. The reader
+ * is closed with rain_repo_download_close(). */
+int rain_repo_download_open(struct rain_repo *repo, const struct rain_who *who, const char *id,
+			    struct rain_image **img, struct rain_blob_reader *reader);
+ssize_t rain_repo_download_read(struct rain_repo *repo, struct rain_blob_reader *reader,
+				int64_t off, void *buf, size_t len);
+void rain_repo_download_close(struct rain_repo *repo, struct rain_blob_reader *reader);
+
+#endif

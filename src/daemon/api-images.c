@@ -1,0 +1,327 @@
+/* The image records of the Images API v2: list, create, show, update
+ * (JSON patch), delete, tags, deactivate/reactivate. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon/http.h"
+#include "rain/error.h"
+#include "util/strutil.h"
+#include "util/uuid.h"
+
+#define LIST_DEFAULT_LIMIT 25
+#define LIST_MAX_LIMIT 1000
+
+/* The query string of a list request, parsed. */
+struct list_args {
+	struct rain_image_query q;
+	const char *sort;           /* the "sort=" form */
+	const char *sort_dirs[RAIN_QUERY_MAX_SORT];
+	size_t nsort_dirs;
+	const char *limit;
+	char *error;                /* first problem found, or NULL */
+	FILE *next;                 /* the next link's query, minus marker */
+	bool first_arg;
+};
+
+static void list_fail(struct list_args *a, const char *fmt, const char *what)
+{
+	if (a->error)
+		return;
+	if (asprintf(&a->error, fmt, what) < 0)
+		a->error = NULL;
+}
+
+static void keep_for_next(struct list_args *a, const char *key, const char *value)
+{
+	_cleanup_free_ char *k = str_url_encode(key), *v = str_url_encode(value);
+
+	if (k && v && strcmp(key, "marker") && strcmp(key, "limit"))
+		fprintf(a->next, "&%s=%s", k, v);
+}
+
+static enum rain_query_op parse_op(const char **value)
+{
+	static const struct { const char *prefix; enum rain_query_op op; } ops[] = {
+		{ "gte:", RAIN_OP_GTE }, { "gt:", RAIN_OP_GT }, { "lte:", RAIN_OP_LTE },
+		{ "lt:", RAIN_OP_LT }, { "neq:", RAIN_OP_NEQ }, { "eq:", RAIN_OP_EQ },
+		{ "in:", RAIN_OP_IN },
+	};
+
+	for (size_t i = 0; i < sizeof(ops) / sizeof(*ops); i++)
+		if (str_has_prefix(*value, ops[i].prefix)) {
+			*value += strlen(ops[i].prefix);
+			return ops[i].op;
+		}
+	return RAIN_OP_EQ;
+}
+
+static void add_term(struct list_args *a, const char *attr, enum rain_query_op op, const char *value)
+{
+	if (a->q.nterms >= RAIN_QUERY_MAX_TERMS) {
+		list_fail(a, "too many filters (at most %s)", "32");
+		return;
+	}
+	a->q.terms[a->q.nterms++] = (struct rain_query_term){ attr, op, value };
+}
+
+static void list_arg(void *ud, const char *key, const char *value)
+{
+	struct list_args *a = ud;
+	enum rain_query_op op;
+
+	keep_for_next(a, key, value);
+	if (!strcmp(key, "limit")) {
+		a->limit = value;
+	} else if (!strcmp(key, "marker")) {
+		if (!uuid_is_valid(value))
+			list_fail(a, "marker '%s' is not an image id", value);
+		a->q.marker = value;
+	} else if (!strcmp(key, "sort_key")) {
+		if (a->q.nsort >= RAIN_QUERY_MAX_SORT)
+			list_fail(a, "too many sort keys (at most %s)", "8");
+		else if (!rain_catalog_sort_key_valid(value))
+			list_fail(a, "Invalid sort key: %s.", value);
+		else
+			a->q.sort[a->q.nsort++] = (struct rain_sort){ value, true };
+	} else if (!strcmp(key, "sort_dir")) {
+		if (strcmp(value, "asc") && strcmp(value, "desc"))
+			list_fail(a, "Invalid sort direction: %s", value);
+		else if (a->nsort_dirs < RAIN_QUERY_MAX_SORT)
+			a->sort_dirs[a->nsort_dirs++] = value;
+	} else if (!strcmp(key, "sort")) {
+		a->sort = value;
+	} else if (!strcmp(key, "tag")) {
+		if (a->q.ntags >= RAIN_QUERY_MAX_TERMS)
+			list_fail(a, "too many tag filters (at most %s)", "32");
+		else
+			a->q.tags[a->q.ntags++] = value;
+	} else if (!strcmp(key, "visibility")) {
+		enum rain_visibility v;
+
+		if (!strcmp(value, "all")) {
+			a->q.include_community = true;
+		} else if (rain_visibility_parse(value, &v) < 0) {
+			list_fail(a, "Invalid visibility value: %s", value);
+		} else {
+			if (v == RAIN_VIS_COMMUNITY)
+				a->q.include_community = true;
+			add_term(a, "visibility", RAIN_OP_EQ, value);
+		}
+	} else if (!strcmp(key, "status")) {
+		enum rain_image_status s;
+
+		op = parse_op(&value);
+		if (op != RAIN_OP_IN && rain_image_status_parse(value, &s) < 0)
+			list_fail(a, "Invalid status value: %s", value);
+		else
+			add_term(a, "status", op, value);
+	} else if (!strcmp(key, "size_min")) {
+		add_term(a, "size", RAIN_OP_GTE, value);
+	} else if (!strcmp(key, "size_max")) {
+		add_term(a, "size", RAIN_OP_LTE, value);
+	} else if (!strcmp(key, "os_hidden")) {
+		a->q.include_hidden = true;
+		add_term(a, "os_hidden", RAIN_OP_EQ, value);
+	} else if (!strcmp(key, "member_status")) {
+		/* sharing comes with user accounts; everything is visible now */
+	} else if (!*key || strlen(key) > RAIN_NAME_MAX) {
+		list_fail(a, "bad filter name '%s'", key);
+	} else {
+		op = parse_op(&value);
+		add_term(a, key, op, value);
+	}
+}
+
+static int parse_list_args(struct request *req, struct list_args *a)
+{
+	a->q.limit = LIST_DEFAULT_LIMIT;
+	a->q.requester = req->who.owner;
+	request_query_foreach(req, list_arg, a);
+	if (!a->error && a->limit) {
+		int64_t n;
+
+		if (str_to_i64(a->limit, &n) < 0)
+			list_fail(a, "limit param must be an integer, not '%s'", a->limit);
+		else if (n < 0)
+			list_fail(a, "limit param must be positive, not %s", a->limit);
+		else
+			a->q.limit = n == 0 ? 1 : (size_t)(n > LIST_MAX_LIMIT ? LIST_MAX_LIMIT : n);
+	}
+	if (!a->error && a->sort && (a->q.nsort || a->nsort_dirs))
+		list_fail(a, "%s", "the 'sort' parameter cannot be combined with sort_key or sort_dir");
+	if (!a->error && a->sort) {
+		/* sort=name:asc,created_at:desc ; the tokens point into a kept copy */
+		char *copy = request_keep(req, strdup(a->sort)), *save = NULL, *tok;
+
+		if (!copy)
+			return RAIN_ENOMEM;
+		for (tok = strtok_r(copy, ",", &save); tok && !a->error; tok = strtok_r(NULL, ",", &save)) {
+			char *colon = strchr(tok, ':');
+			bool desc = true;
+
+			if (colon) {
+				*colon = '\0';
+				if (!strcmp(colon + 1, "asc"))
+					desc = false;
+				else if (strcmp(colon + 1, "desc"))
+					list_fail(a, "Invalid sort direction: %s", colon + 1);
+			}
+			if (!rain_catalog_sort_key_valid(tok))
+				list_fail(a, "Invalid sort key: %s.", tok);
+			else if (a->q.nsort >= RAIN_QUERY_MAX_SORT)
+				list_fail(a, "too many sort keys (at most %s)", "8");
+			else
+				a->q.sort[a->q.nsort++] = (struct rain_sort){ tok, desc };
+		}
+	}
+	if (!a->error && a->nsort_dirs) {
+		if (a->nsort_dirs > 1 && a->nsort_dirs != a->q.nsort)
+			list_fail(a, "%s", "give one sort_dir, or one per sort_key");
+		for (size_t i = 0; i < a->q.nsort; i++)
+			a->q.sort[i].desc = strcmp(a->sort_dirs[a->nsort_dirs == 1 ? 0 : i], "asc") != 0;
+	}
+	return 0;
+}
+
+static int list_images(struct request *req)
+{
+	struct list_args a = { 0 };
+	struct rain_image **imgs = NULL;
+	_cleanup_free_ char *nextq = NULL;
+	size_t n = 0, nlen;
+	bool more = false;
+	json_t *list, *body;
+	int r;
+
+	a.next = open_memstream(&nextq, &nlen);
+	if (!a.next)
+		return RAIN_ENOMEM;
+	r = parse_list_args(req, &a);
+	fclose(a.next);
+	if (r == 0 && a.error)
+		r = http_reply_error(req, 400, "%s", a.error);
+	else if (r == 0)
+		r = rain_catalog_image_list(rain_repo_catalog(request_repo(req)), &a.q, &imgs, &n, &more);
+	free(a.error);
+	if (r < 0 || req->replied)
+		return r;
+	list = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(list, rain_image_to_json(imgs[i]));
+	body = json_pack("{s:o, s:s, s:s}", "images", list, "first", "/v2/images",
+			 "schema", "/v2/schemas/images");
+	if (more && n > 0) {
+		char *next;
+
+		if (asprintf(&next, "/v2/images?marker=%s&limit=%zu%s", imgs[n - 1]->id,
+			     a.q.limit, nextq ? nextq : "") >= 0) {
+			json_object_set_new(body, "next", json_string(next));
+			free(next);
+		}
+	}
+	rain_catalog_list_free(imgs, n);
+	return http_reply_json(req, 200, body, NULL);
+}
+
+static int create_image(struct request *req)
+{
+	struct rain_image *img;
+	json_t *body = request_json(req);
+	char location[64];
+	int r;
+
+	if (!body)
+		return 0;
+	r = rain_repo_image_create(request_repo(req), &req->who, body, &img);
+	json_decref(body);
+	if (r < 0)
+		return r;
+	snprintf(location, sizeof(location), "/v2/images/%s", img->id);
+	r = http_reply_json(req, 201, rain_image_to_json(img), "Location", location, NULL);
+	rain_image_free(img);
+	return r;
+}
+
+static int show_image(struct request *req)
+{
+	struct rain_image *img;
+	int r = rain_repo_image_get(request_repo(req), req->params[0], &img);
+
+	if (r < 0)
+		return r;
+	r = http_reply_json(req, 200, rain_image_to_json(img), NULL);
+	rain_image_free(img);
+	return r;
+}
+
+static int update_image(struct request *req)
+{
+	const char *ctype = request_header(req, "Content-Type");
+	struct rain_jsonpatch *patch;
+	struct rain_image *img;
+	int r;
+
+	if (!ctype || !str_has_prefix(ctype, "application/openstack-images-v2.1-json-patch"))
+		return http_reply_error(req, 415,
+					"Unsupported Content-Type '%s': send application/openstack-images-v2.1-json-patch",
+					ctype ? ctype : "(none)");
+	r = rain_jsonpatch_parse(req->body ? req->body : "", req->body_len, &patch);
+	if (r < 0)
+		return http_reply_error(req, 400, "%s", rain_error_last());
+	r = rain_repo_image_patch(request_repo(req), &req->who, req->params[0], patch, &img);
+	rain_jsonpatch_free(patch);
+	if (r < 0)
+		return r;
+	r = http_reply_json(req, 200, rain_image_to_json(img), NULL);
+	rain_image_free(img);
+	return r;
+}
+
+static int delete_image(struct request *req)
+{
+	int r = rain_repo_image_delete(request_repo(req), &req->who, req->params[0]);
+
+	return r < 0 ? r : http_reply_empty(req, 204);
+}
+
+static int add_tag(struct request *req)
+{
+	int r = rain_repo_tag_add(request_repo(req), req->params[0], req->params[1]);
+
+	return r < 0 ? r : http_reply_empty(req, 204);
+}
+
+static int remove_tag(struct request *req)
+{
+	int r = rain_repo_tag_remove(request_repo(req), req->params[0], req->params[1]);
+
+	return r < 0 ? r : http_reply_empty(req, 204);
+}
+
+static int deactivate(struct request *req)
+{
+	int r = rain_repo_image_deactivate(request_repo(req), &req->who, req->params[0]);
+
+	return r < 0 ? r : http_reply_empty(req, 204);
+}
+
+static int reactivate(struct request *req)
+{
+	int r = rain_repo_image_reactivate(request_repo(req), &req->who, req->params[0]);
+
+	return r < 0 ? r : http_reply_empty(req, 204);
+}
+
+const struct route api_images_routes[] = {
+	{ "GET", "/v2/images", BODY_NONE, false, list_images, NULL, NULL, NULL },
+	{ "POST", "/v2/images", BODY_JSON, false, create_image, NULL, NULL, NULL },
+	{ "GET", "/v2/images/{}", BODY_NONE, false, show_image, NULL, NULL, NULL },
+	{ "PATCH", "/v2/images/{}", BODY_JSON, false, update_image, NULL, NULL, NULL },
+	{ "DELETE", "/v2/images/{}", BODY_NONE, false, delete_image, NULL, NULL, NULL },
+	{ "PUT", "/v2/images/{}/tags/{}", BODY_NONE, false, add_tag, NULL, NULL, NULL },
+	{ "DELETE", "/v2/images/{}/tags/{}", BODY_NONE, false, remove_tag, NULL, NULL, NULL },
+	{ "POST", "/v2/images/{}/actions/deactivate", BODY_NONE, false, deactivate, NULL, NULL, NULL },
+	{ "POST", "/v2/images/{}/actions/reactivate", BODY_NONE, false, reactivate, NULL, NULL, NULL },
+	{ NULL, NULL, BODY_NONE, false, NULL, NULL, NULL, NULL },
+};

@@ -1,0 +1,37 @@
+/* GET / and /versions (Glance's version document), GET /healthz. */
+#include <stdio.h>
+
+#include "daemon/http.h"
+
+static int versions(struct request *req)
+{
+	const char *host = request_header(req, "Host");
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_PROTOCOL);
+	static const char *const ids[] = {
+		"v2.16", "v2.15", "v2.9", "v2.7", "v2.6", "v2.5", "v2.4", "v2.3",
+		"v2.2", "v2.1", "v2.0"
+	};
+	char href[512];
+	json_t *list = json_array();
+
+	snprintf(href, sizeof(href), "%s://%s/v2/", ci ? "https" : "http",
+		 host ? host : "localhost");
+	for (size_t i = 0; i < sizeof(ids) / sizeof(*ids); i++)
+		json_array_append_new(list, json_pack("{s:s, s:s, s:[{s:s, s:s}]}",
+			"id", ids[i], "status", i == 0 ? "CURRENT" : "SUPPORTED",
+			"links", "rel", "self", "href", href));
+	return http_reply_json(req, 300, json_pack("{s:o}", "versions", list), NULL);
+}
+
+static int healthz(struct request *req)
+{
+	return http_reply_json(req, 200, json_pack("{s:s}", "status", "ok"), NULL);
+}
+
+const struct route api_versions_routes[] = {
+	{ "GET", "/", BODY_NONE, true, versions, NULL, NULL, NULL },
+	{ "GET", "/versions", BODY_NONE, true, versions, NULL, NULL, NULL },
+	{ "GET", "/healthz", BODY_NONE, true, healthz, NULL, NULL, NULL },
+	{ NULL, NULL, BODY_NONE, false, NULL, NULL, NULL, NULL },
+};

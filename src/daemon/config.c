@@ -1,0 +1,198 @@
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/rand.h>
+
+#include "daemon/config.h"
+#include "rain/error.h"
+#include "util/fsutil.h"
+#include "util/ini.h"
+#include "util/strutil.h"
+
+static int set_str(char **dst, const char *value)
+{
+	char *copy = strdup(value);
+
+	if (!copy)
+		return RAIN_ENOMEM;
+	free(*dst);
+	*dst = copy;
+	return 0;
+}
+
+int config_defaults(struct config *cfg)
+{
+	const char *xdg = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
+	int r;
+
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->max_connections = 1024;
+	cfg->log_level = LOG_INFO;
+	cfg->max_image_size = 1LL << 40;   /* Glance's image_size_cap */
+	r = set_str(&cfg->listen, "127.0.0.1:9292");
+	if (r < 0)
+		return r;
+	if (geteuid() == 0)
+		return set_str(&cfg->data_dir, "/var/lib/rain");
+	if (xdg && *xdg)
+		r = asprintf(&cfg->data_dir, "%s/rain", xdg);
+	else
+		r = asprintf(&cfg->data_dir, "%s/.local/share/rain", home && *home ? home : ".");
+	return r < 0 ? RAIN_ENOMEM : 0;
+}
+
+static int parse_bool(const char *value, bool *out, const char *where, const char *key)
+{
+	if (!strcmp(value, "true") || !strcmp(value, "yes") || !strcmp(value, "1"))
+		*out = true;
+	else if (!strcmp(value, "false") || !strcmp(value, "no") || !strcmp(value, "0"))
+		*out = false;
+	else
+		return rain_error_set(RAIN_EINVAL, "%s: %s must be true or false, not '%s'",
+				      where, key, value);
+	return 0;
+}
+
+int config_set(struct config *cfg, const char *section, const char *key, const char *value,
+	       const char *where)
+{
+	int64_t n;
+
+	if (!strcmp(section, "server")) {
+		if (!strcmp(key, "listen"))
+			return set_str(&cfg->listen, value);
+		if (!strcmp(key, "tls_cert"))
+			return set_str(&cfg->tls_cert, value);
+		if (!strcmp(key, "tls_key"))
+			return set_str(&cfg->tls_key, value);
+		if (!strcmp(key, "port_file"))
+			return set_str(&cfg->port_file, value);
+		if (!strcmp(key, "max_connections")) {
+			if (str_to_i64(value, &n) < 0 || n < 1 || n > 65536)
+				return rain_error_set(RAIN_EINVAL, "%s: max_connections must be 1 to 65536",
+						      where);
+			cfg->max_connections = (int)n;
+			return 0;
+		}
+		if (!strcmp(key, "log_level")) {
+			static const char *const names[] = { "debug", "info", "warning", "error" };
+
+			for (int i = 0; i < 4; i++)
+				if (!strcmp(value, names[i])) {
+					cfg->log_level = (enum log_level)i;
+					return 0;
+				}
+			return rain_error_set(RAIN_EINVAL,
+					      "%s: log_level must be debug, info, warning or error", where);
+		}
+	} else if (!strcmp(section, "storage")) {
+		if (!strcmp(key, "data_dir"))
+			return set_str(&cfg->data_dir, value);
+		if (!strcmp(key, "catalog"))
+			return set_str(&cfg->catalog, value);
+		if (!strcmp(key, "blobs"))
+			return set_str(&cfg->blobs, value);
+		if (!strcmp(key, "md5_checksum"))
+			return parse_bool(value, &cfg->md5_checksum, where, key);
+		if (!strcmp(key, "max_image_size")) {
+			if (str_to_i64(value, &n) < 0 || n < 0)
+				return rain_error_set(RAIN_EINVAL,
+						      "%s: max_image_size must be a byte count (0: no limit)",
+						      where);
+			cfg->max_image_size = n;
+			return 0;
+		}
+	} else if (!strcmp(section, "auth")) {
+		if (!strcmp(key, "admin_token"))
+			return set_str(&cfg->admin_token, value);
+		if (!strcmp(key, "admin_token_file"))
+			return set_str(&cfg->admin_token_file, value);
+	}
+	return rain_error_set(RAIN_EINVAL, "%s: unknown setting '%s' in section [%s]",
+			      where, key, section);
+}
+
+static int on_ini(void *ud, const char *file, int line, const char *section,
+		  const char *key, const char *value)
+{
+	char where[512];
+
+	snprintf(where, sizeof(where), "%s:%d", file, line);
+	return config_set(ud, section, key, value, where);
+}
+
+int config_load(struct config *cfg, const char *path)
+{
+	return ini_parse_file(path, on_ini, cfg);
+}
+
+static int token_from_file(const char *path, char **out)
+{
+	char *text = NULL;
+	size_t n;
+	int r = fs_read_small(path, 4096, &text, &n);
+
+	if (r < 0)
+		return r;
+	while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == '\r' || text[n - 1] == ' '))
+		text[--n] = '\0';
+	if (n < 16) {
+		free(text);
+		return rain_error_set(RAIN_EINVAL, "%s: the admin token must be at least 16 characters",
+				      path);
+	}
+	*out = text;
+	return 0;
+}
+
+int config_admin_token(struct config *cfg, bool *generated, char **path)
+{
+	unsigned char raw[32];
+	char hex[65], line[70];
+	int r;
+
+	*generated = false;
+	*path = NULL;
+	if (cfg->admin_token) {
+		if (strlen(cfg->admin_token) < 16)
+			return rain_error_set(RAIN_EINVAL, "admin_token must be at least 16 characters");
+		return 0;
+	}
+	if (cfg->admin_token_file) {
+		*path = strdup(cfg->admin_token_file);
+		return token_from_file(cfg->admin_token_file, &cfg->admin_token);
+	}
+	*path = fs_path_join(cfg->data_dir, "admin-token");
+	if (!*path)
+		return RAIN_ENOMEM;
+	r = token_from_file(*path, &cfg->admin_token);
+	if (r != RAIN_ENOTFOUND)
+		return r;
+	if (RAND_bytes(raw, sizeof(raw)) != 1)
+		return rain_error_set(RAIN_EIO, "no randomness for the admin token");
+	hex_encode(raw, sizeof(raw), hex);
+	snprintf(line, sizeof(line), "%s\n", hex);
+	r = fs_mkdir_p(cfg->data_dir, 0700);
+	if (r == 0)
+		r = fs_write_atomic(*path, line, strlen(line), 0600);
+	if (r < 0)
+		return r;
+	*generated = true;
+	return set_str(&cfg->admin_token, hex);
+}
+
+void config_free(struct config *cfg)
+{
+	free(cfg->listen);
+	free(cfg->tls_cert);
+	free(cfg->tls_key);
+	free(cfg->port_file);
+	free(cfg->data_dir);
+	free(cfg->catalog);
+	free(cfg->blobs);
+	free(cfg->admin_token);
+	free(cfg->admin_token_file);
+}

@@ -1,0 +1,46 @@
+/* raind's configuration: embedded defaults, an INI file, then flags.
+ *
+ *   [server]   listen = 127.0.0.1:9292      tls_cert = PEM   tls_key = PEM
+ *              max_connections = 1024       port_file = PATH  log_level = info
+ *   [storage]  data_dir = DIR   catalog = sqlite:PATH   blobs = file:DIR
+ *              md5_checksum = false          max_image_size = 1099511627776
+ *   [auth]     admin_token = SECRET          admin_token_file = PATH
+ */
+#ifndef RAIND_CONFIG_H
+#define RAIND_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "daemon/log.h"
+
+struct config {
+	char *listen;
+	char *tls_cert;
+	char *tls_key;
+	int max_connections;
+	char *port_file;
+	enum log_level log_level;
+	char *data_dir;
+	char *catalog;
+	char *blobs;
+	bool md5_checksum;
+	int64_t max_image_size;
+	char *admin_token;
+	char *admin_token_file;
+};
+
+/* Fill cfg with the embedded defaults. */
+int config_defaults(struct config *cfg);
+/* Read an INI file over cfg; errors name the file, line and key. */
+int config_load(struct config *cfg, const char *path);
+/* Set one "section.key" (or bare key) as the file would. */
+int config_set(struct config *cfg, const char *section, const char *key, const char *value,
+	       const char *where);
+/* Resolve the admin token: admin_token, else admin_token_file, else
+ * DATA_DIR/admin-token, created (0600, random) when missing; *generated
+ * tells when it was just made. */
+int config_admin_token(struct config *cfg, bool *generated, char **path);
+void config_free(struct config *cfg);
+
+#endif

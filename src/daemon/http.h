@@ -1,0 +1,113 @@
+/* raind's HTTP layer on libmicrohttpd: one thread per connection, a route
+ * table, JSON replies and errors in Glance's shape, request logging.
+ *
+ * A route names a method, a path pattern ("/v2/images/{}/tags/{}": each {}
+ * captures one path segment into req->params) and how its body is taken:
+ *   BODY_NONE    the handler runs once; a body is refused.
+ *   BODY_JSON    the body is collected (at most HTTP_JSON_MAX bytes) and
+ *                the handler runs once when it is complete.
+ *   BODY_STREAM  begin() runs before any body byte is read (it may reply
+ *                at once, e.g. with an error), data() runs for each chunk,
+ *                end() runs when the body is complete, and abort() when
+ *                the request dies early (client gone, server stopping).
+ * Handlers reply with one of the http_reply_*() functions and return 0;
+ * a handler that returns a negative rain error code without replying gets
+ * that error mapped to a status (rain_error_last() is the message).
+ */
+#ifndef RAIND_HTTP_H
+#define RAIND_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <microhttpd.h>
+
+#include "rain/repo.h"
+
+#define HTTP_JSON_MAX (1 << 20)
+#define HTTP_MAX_PARAMS 4
+
+struct server;
+
+struct request {
+	struct server *srv;
+	struct MHD_Connection *conn;
+	const struct route *route;
+	const char *method;
+	const char *url;
+	char *params[HTTP_MAX_PARAMS];
+	struct rain_who who;
+	/* the collected body of BODY_JSON routes */
+	char *body;
+	size_t body_len;
+	bool body_too_big;
+	/* set once a response is queued */
+	bool replied;
+	unsigned int status;
+	int64_t bytes_in;
+	int64_t bytes_out;
+	int64_t started_us;
+	void *state;       /* a streaming handler's own */
+};
+
+enum body_mode { BODY_NONE, BODY_JSON, BODY_STREAM };
+
+struct route {
+	const char *method;
+	const char *pattern;
+	enum body_mode body;
+	bool public_;      /* no token needed */
+	int (*handler)(struct request *req);     /* BODY_NONE, BODY_JSON, and
+						    BODY_STREAM's begin */
+	int (*data)(struct request *req, const char *buf, size_t len);
+	int (*end)(struct request *req);
+	void (*abort)(struct request *req);
+};
+
+struct server_config {
+	const char *listen;        /* "HOST:PORT"; port 0 picks one */
+	const char *tls_cert;      /* PEM files, both or neither */
+	const char *tls_key;
+	const char *admin_token;
+	const char *public_url;    /* for links; NULL: derived */
+	int max_connections;
+};
+
+int server_start(struct server **out, const struct server_config *cfg, struct rain_repo *repo);
+/* The port actually bound. */
+unsigned int server_port(const struct server *srv);
+/* Stop accepting, end every connection (aborting uploads), free. */
+void server_stop(struct server *srv);
+
+struct rain_repo *request_repo(struct request *req);
+/* A query argument (the first, when repeated) or NULL. */
+const char *request_query(struct request *req, const char *key);
+const char *request_header(struct request *req, const char *key);
+/* Call cb for every query argument in order. */
+void request_query_foreach(struct request *req,
+			   void (*cb)(void *ud, const char *key, const char *value), void *ud);
+/* Keep s (malloc'ed) until the request ends; returns s (NULL stays NULL). */
+char *request_keep(struct request *req, char *s);
+/* Parse the collected body as JSON; replies 400 itself on failure. */
+json_t *request_json(struct request *req);
+
+/* Replies. json is consumed. Extra headers: NULL-terminated name/value
+ * pairs, e.g. http_reply_json(req, 201, obj, "Location", url, NULL). */
+int http_reply_json(struct request *req, unsigned int status, json_t *json, ...);
+int http_reply_empty(struct request *req, unsigned int status);
+/* {"code": N, "title": "...", "message": "..."} as Glance (webob) sends. */
+int http_reply_error(struct request *req, unsigned int status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Reply with the status a rain error code means, and the last message. */
+int http_reply_rain_error(struct request *req, int code);
+int http_reply_response(struct request *req, unsigned int status, struct MHD_Response *resp);
+
+/* Route tables of the API areas (one file each). */
+extern const struct route api_versions_routes[];
+extern const struct route api_images_routes[];
+extern const struct route api_image_data_routes[];
+extern const struct route api_schemas_routes[];
+
+#endif

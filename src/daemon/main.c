@@ -1,0 +1,184 @@
+/* raind: the rain repository server. */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemon/config.h"
+#include "daemon/http.h"
+#include "daemon/log.h"
+#include "rain/error.h"
+#include "rain/repo.h"
+#include "util/fsutil.h"
+
+static void usage(FILE *f)
+{
+	fputs("Usage: raind [OPTIONS]\n"
+	      "\n"
+	      "Serve the rain image repository (OpenStack Image API v2) over HTTP.\n"
+	      "\n"
+	      "Options:\n"
+	      "  -c, --config FILE     read settings from an INI file (see raind(8))\n"
+	      "  -l, --listen ADDR     listen on HOST:PORT (default 127.0.0.1:9292; port 0 picks one)\n"
+	      "  -d, --data-dir DIR    keep the catalog and the image data in DIR\n"
+	      "                        (default: /var/lib/rain as root, else ~/.local/share/rain)\n"
+	      "      --tls-cert FILE   serve HTTPS with this PEM certificate ...\n"
+	      "      --tls-key FILE    ... and this PEM private key\n"
+	      "      --port-file FILE  write the bound port to FILE once listening\n"
+	      "      --log-level LVL   debug, info, warning or error (default info)\n"
+	      "  -h, --help            show this help\n"
+	      "  -V, --version         show the version\n"
+	      "\n"
+	      "Without a configured admin token, raind creates one in DATA_DIR/admin-token\n"
+	      "(mode 0600); clients send it in the X-Auth-Token header.\n", f);
+}
+
+struct flag {
+	const char *section;
+	const char *key;
+	const char *value;
+};
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "listen", required_argument, NULL, 'l' },
+		{ "data-dir", required_argument, NULL, 'd' },
+		{ "tls-cert", required_argument, NULL, 1 },
+		{ "tls-key", required_argument, NULL, 2 },
+		{ "port-file", required_argument, NULL, 3 },
+		{ "log-level", required_argument, NULL, 4 },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct flag flags[16];
+	size_t nflags = 0;
+	const char *config_path = getenv("RAIND_CONFIG");
+	struct rain_repo_options ropts = { 0 };
+	struct rain_repo_recovery rec;
+	struct server_config scfg = { 0 };
+	struct rain_repo *repo = NULL;
+	struct server *srv = NULL;
+	struct config cfg;
+	char *token_path = NULL;
+	bool generated;
+	sigset_t sigs;
+	int c, sig, r, status = 1;
+
+	while ((c = getopt_long(argc, argv, "c:l:d:hV", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': config_path = optarg; break;
+		case 'l': flags[nflags++] = (struct flag){ "server", "listen", optarg }; break;
+		case 'd': flags[nflags++] = (struct flag){ "storage", "data_dir", optarg }; break;
+		case 1: flags[nflags++] = (struct flag){ "server", "tls_cert", optarg }; break;
+		case 2: flags[nflags++] = (struct flag){ "server", "tls_key", optarg }; break;
+		case 3: flags[nflags++] = (struct flag){ "server", "port_file", optarg }; break;
+		case 4: flags[nflags++] = (struct flag){ "server", "log_level", optarg }; break;
+		case 'h': usage(stdout); return 0;
+		case 'V': puts("raind 0.1.0"); return 0;
+		default: usage(stderr); return 2;
+		}
+		if (nflags == sizeof(flags) / sizeof(*flags)) {
+			fprintf(stderr, "raind: too many options\n");
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "raind: unexpected argument '%s'; see raind --help\n", argv[optind]);
+		return 2;
+	}
+	if (config_defaults(&cfg) < 0) {
+		fprintf(stderr, "raind: out of memory\n");
+		return 1;
+	}
+	r = config_path ? config_load(&cfg, config_path) : 0;
+	for (size_t i = 0; r == 0 && i < nflags; i++) {
+		char where[64];
+
+		snprintf(where, sizeof(where), "--%s", flags[i].key);
+		r = config_set(&cfg, flags[i].section, flags[i].key, flags[i].value, where);
+	}
+	if (r < 0) {
+		fprintf(stderr, "raind: %s\n", rain_error_last());
+		goto out;
+	}
+	log_set_level(cfg.log_level);
+	r = config_admin_token(&cfg, &generated, &token_path);
+	if (r < 0) {
+		log_printf(LOG_ERROR, "admin token: %s", rain_error_last());
+		goto out;
+	}
+	if (generated)
+		log_printf(LOG_INFO, "generated an admin token in %s (mode 0600)", token_path);
+
+	/* every thread inherits this mask; the main thread takes the signals */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	ropts.data_dir = cfg.data_dir;
+	ropts.catalog_uri = cfg.catalog;
+	ropts.blob_uri = cfg.blobs;
+	ropts.md5_checksum = cfg.md5_checksum;
+	ropts.max_image_size = cfg.max_image_size;
+	r = rain_repo_open(&repo, &ropts, &rec);
+	if (r < 0) {
+		log_printf(LOG_ERROR, "cannot open the repository in %s: %s", cfg.data_dir,
+			   rain_error_last());
+		goto out;
+	}
+	if (rec.uploads_reset || rec.tmp_removed || rec.blobs_removed)
+		log_printf(LOG_WARN, "recovered from an unclean stop: %lld interrupted upload(s) "
+			   "back to queued, %lld temporary and %lld unreferenced blob file(s) removed",
+			   (long long)rec.uploads_reset, (long long)rec.tmp_removed,
+			   (long long)rec.blobs_removed);
+
+	scfg.listen = cfg.listen;
+	scfg.tls_cert = cfg.tls_cert;
+	scfg.tls_key = cfg.tls_key;
+	scfg.admin_token = cfg.admin_token;
+	scfg.max_connections = cfg.max_connections;
+	r = server_start(&srv, &scfg, repo);
+	if (r < 0) {
+		log_printf(LOG_ERROR, "%s", rain_error_last());
+		goto out;
+	}
+	if (cfg.port_file) {
+		char port[16];
+
+		snprintf(port, sizeof(port), "%u\n", server_port(srv));
+		if (fs_write_atomic(cfg.port_file, port, strlen(port), 0644) < 0) {
+			log_printf(LOG_ERROR, "%s", rain_error_last());
+			goto out;
+		}
+	}
+	log_printf(LOG_INFO, "raind 0.1.0 listening on %s://%s (port %u), data in %s",
+		   cfg.tls_cert ? "https" : "http", cfg.listen, server_port(srv), cfg.data_dir);
+
+	for (;;) {
+		if (sigwait(&sigs, &sig) != 0)
+			continue;
+		if (sig == SIGHUP) {
+			log_printf(LOG_INFO, "SIGHUP ignored: restart raind to change its settings");
+			continue;
+		}
+		break;
+	}
+	log_printf(LOG_INFO, "received %s, shutting down", strsignal(sig));
+	status = 0;
+out:
+	server_stop(srv);
+	rain_repo_close(repo);
+	if (status == 0)
+		log_printf(LOG_INFO, "stopped");
+	free(token_path);
+	config_free(&cfg);
+	return status;
+}

@@ -1,0 +1,962 @@
+/* The SQLite catalog backend.
+ *
+ * One database file in WAL mode with synchronous=FULL, so a committed
+ * change survives a crash of the process or the machine.  Each thread
+ * borrows a connection from a small pool; readers never wait for writers
+ * and writers take the write lock up front (BEGIN IMMEDIATE).
+ * All SQL is fixed text or built from the fixed column table below;
+ * every value is bound as a parameter.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "rain/catalog.h"
+#include "rain/error.h"
+#include "util/strutil.h"
+#include "util/timeutil.h"
+
+enum stmt_id {
+	ST_GET_IMAGE,
+	ST_GET_PROPS,
+	ST_GET_TAGS,
+	ST_INSERT_IMAGE,
+	ST_INSERT_PROP,
+	ST_INSERT_TAG,
+	ST_DELETE_PROPS,
+	ST_DELETE_TAGS,
+	ST_UPDATE_IMAGE,
+	ST_DELETE_IMAGE,
+	ST_EXISTS,
+	ST_TOUCH,
+	ST_BLOB_REFS,
+	ST_RESET_STATUS,
+	ST_BEGIN,
+	ST_COMMIT,
+	ST_ROLLBACK,
+	ST_COUNT
+};
+
+#define IMAGE_COLUMNS \
+	"id, name, status, visibility, protected, os_hidden, checksum, " \
+	"os_hash_algo, os_hash_value, size, virtual_size, disk_format, " \
+	"container_format, min_disk, min_ram, owner, created_at, updated_at, " \
+	"download_count, last_access, revision"
+
+static const char *const stmt_sql[ST_COUNT] = {
+	[ST_GET_IMAGE] = "SELECT " IMAGE_COLUMNS " FROM images WHERE id = ?1",
+	[ST_GET_PROPS] = "SELECT name, value FROM image_properties WHERE image_id = ?1 ORDER BY name",
+	[ST_GET_TAGS] = "SELECT tag FROM image_tags WHERE image_id = ?1 ORDER BY tag",
+	[ST_INSERT_IMAGE] = "INSERT INTO images (" IMAGE_COLUMNS ") VALUES "
+		"(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
+	[ST_INSERT_PROP] = "INSERT INTO image_properties (image_id, name, value) VALUES (?1, ?2, ?3)",
+	[ST_INSERT_TAG] = "INSERT INTO image_tags (image_id, tag) VALUES (?1, ?2)",
+	[ST_DELETE_PROPS] = "DELETE FROM image_properties WHERE image_id = ?1",
+	[ST_DELETE_TAGS] = "DELETE FROM image_tags WHERE image_id = ?1",
+	[ST_UPDATE_IMAGE] = "UPDATE images SET name = ?2, status = ?3, visibility = ?4, "
+		"protected = ?5, os_hidden = ?6, checksum = ?7, os_hash_algo = ?8, "
+		"os_hash_value = ?9, size = ?10, virtual_size = ?11, disk_format = ?12, "
+		"container_format = ?13, min_disk = ?14, min_ram = ?15, owner = ?16, "
+		"created_at = ?17, updated_at = ?18, revision = revision + 1 "
+		"WHERE id = ?1 AND revision = ?21",
+	[ST_DELETE_IMAGE] = "DELETE FROM images WHERE id = ?1 AND revision = ?2",
+	[ST_EXISTS] = "SELECT 1 FROM images WHERE id = ?1",
+	[ST_TOUCH] = "UPDATE images SET download_count = download_count + 1, "
+		"last_access = ?2 WHERE id = ?1",
+	[ST_BLOB_REFS] = "SELECT count(*) FROM images WHERE os_hash_value = ?1",
+	[ST_RESET_STATUS] = "UPDATE images SET status = ?2, revision = revision + 1, "
+		"updated_at = ?3 WHERE status = ?1",
+	[ST_BEGIN] = "BEGIN IMMEDIATE",
+	[ST_COMMIT] = "COMMIT",
+	[ST_ROLLBACK] = "ROLLBACK",
+};
+
+static const char schema_sql[] =
+	"CREATE TABLE images ("
+	" id TEXT PRIMARY KEY NOT NULL,"
+	" name TEXT,"
+	" status TEXT NOT NULL,"
+	" visibility TEXT NOT NULL,"
+	" protected INTEGER NOT NULL DEFAULT 0,"
+	" os_hidden INTEGER NOT NULL DEFAULT 0,"
+	" checksum TEXT,"
+	" os_hash_algo TEXT,"
+	" os_hash_value TEXT,"
+	" size INTEGER,"
+	" virtual_size INTEGER,"
+	" disk_format TEXT,"
+	" container_format TEXT,"
+	" min_disk INTEGER NOT NULL DEFAULT 0,"
+	" min_ram INTEGER NOT NULL DEFAULT 0,"
+	" owner TEXT,"
+	" created_at INTEGER NOT NULL,"
+	" updated_at INTEGER NOT NULL,"
+	" download_count INTEGER NOT NULL DEFAULT 0,"
+	" last_access INTEGER NOT NULL DEFAULT 0,"
+	" revision INTEGER NOT NULL DEFAULT 0);"
+	"CREATE INDEX images_created ON images (created_at, id);"
+	"CREATE INDEX images_name ON images (name);"
+	"CREATE INDEX images_owner ON images (owner);"
+	"CREATE INDEX images_status ON images (status);"
+	"CREATE INDEX images_hash ON images (os_hash_value);"
+	"CREATE TABLE image_properties ("
+	" image_id TEXT NOT NULL REFERENCES images (id) ON DELETE CASCADE,"
+	" name TEXT NOT NULL,"
+	" value TEXT NOT NULL,"
+	" PRIMARY KEY (image_id, name)) WITHOUT ROWID;"
+	"CREATE INDEX image_properties_nv ON image_properties (name, value);"
+	"CREATE TABLE image_tags ("
+	" image_id TEXT NOT NULL REFERENCES images (id) ON DELETE CASCADE,"
+	" tag TEXT NOT NULL,"
+	" PRIMARY KEY (image_id, tag)) WITHOUT ROWID;"
+	"CREATE INDEX image_tags_tag ON image_tags (tag);"
+	"PRAGMA user_version = 1;";
+
+struct conn {
+	sqlite3 *db;
+	sqlite3_stmt *st[ST_COUNT];
+	struct conn *next;
+};
+
+struct sq {
+	char *path;
+	pthread_mutex_t lock;
+	struct conn *idle;
+};
+
+static int sq_error(sqlite3 *db, int rc, const char *what)
+{
+	int code = RAIN_EIO;
+
+	if (rc == SQLITE_FULL)
+		code = RAIN_ENOSPC;
+	else if ((rc & 0xff) == SQLITE_CONSTRAINT)
+		code = RAIN_EEXISTS;
+	return rain_error_set(code, "catalog: %s: %s", what, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+}
+
+static void conn_free(struct conn *c)
+{
+	if (!c)
+		return;
+	for (int i = 0; i < ST_COUNT; i++)
+		sqlite3_finalize(c->st[i]);
+	sqlite3_close(c->db);
+	free(c);
+}
+
+static int conn_open(const char *path, bool create, struct conn **out)
+{
+	struct conn *c = calloc(1, sizeof(*c));
+	int rc, version = 0;
+	sqlite3_stmt *st;
+
+	if (!c)
+		return RAIN_ENOMEM;
+	rc = sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+			     SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		rc = sq_error(c->db, rc, "open");
+		conn_free(c);
+		return rc;
+	}
+	sqlite3_busy_timeout(c->db, 30000);
+	rc = sqlite3_exec(c->db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
+			  "PRAGMA foreign_keys = ON; PRAGMA cache_size = -16000;", NULL, NULL, NULL);
+	if (rc != SQLITE_OK)
+		goto fail;
+	if (create) {
+		rc = sqlite3_prepare_v2(c->db, "PRAGMA user_version", -1, &st, NULL);
+		if (rc != SQLITE_OK)
+			goto fail;
+		if (sqlite3_step(st) == SQLITE_ROW)
+			version = sqlite3_column_int(st, 0);
+		sqlite3_finalize(st);
+		if (version == 0) {
+			rc = sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+			if (rc == SQLITE_OK)
+				rc = sqlite3_exec(c->db, schema_sql, NULL, NULL, NULL);
+			if (rc == SQLITE_OK)
+				rc = sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
+			if (rc != SQLITE_OK) {
+				rc = sq_error(c->db, rc, "create schema");
+				conn_free(c);
+				return rc;
+			}
+		} else if (version > 1) {
+			conn_free(c);
+			return rain_error_set(RAIN_EINVAL,
+					      "catalog %s has schema version %d, newer than this raind knows (1)",
+					      path, version);
+		}
+	}
+	for (int i = 0; i < ST_COUNT; i++) {
+		rc = sqlite3_prepare_v3(c->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+					&c->st[i], NULL);
+		if (rc != SQLITE_OK)
+			goto fail;
+	}
+	*out = c;
+	return 0;
+fail:
+	rc = sq_error(c->db, rc, "open");
+	conn_free(c);
+	return rc;
+}
+
+static int conn_get(struct sq *s, struct conn **out)
+{
+	pthread_mutex_lock(&s->lock);
+	if (s->idle) {
+		*out = s->idle;
+		s->idle = s->idle->next;
+		pthread_mutex_unlock(&s->lock);
+		return 0;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return conn_open(s->path, false, out);
+}
+
+static void conn_put(struct sq *s, struct conn *c)
+{
+	for (int i = 0; i < ST_COUNT; i++)
+		sqlite3_reset(c->st[i]);
+	if (!sqlite3_get_autocommit(c->db))
+		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+	pthread_mutex_lock(&s->lock);
+	c->next = s->idle;
+	s->idle = c;
+	pthread_mutex_unlock(&s->lock);
+}
+
+static int sq_open(const char *location, void **impl)
+{
+	struct sq *s;
+	struct conn *c;
+	int fd, r;
+
+	/* create the file ourselves so that it is private (0600) */
+	fd = open(location, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return rain_error_errno(RAIN_EIO, errno, "cannot open catalog %s", location);
+	close(fd);
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return RAIN_ENOMEM;
+	s->path = strdup(location);
+	pthread_mutex_init(&s->lock, NULL);
+	if (!s->path) {
+		free(s);
+		return RAIN_ENOMEM;
+	}
+	r = conn_open(location, true, &c);
+	if (r < 0) {
+		free(s->path);
+		free(s);
+		return r;
+	}
+	s->idle = c;
+	*impl = s;
+	return 0;
+}
+
+static void sq_close(void *impl)
+{
+	struct sq *s = impl;
+
+	while (s->idle) {
+		struct conn *c = s->idle;
+
+		s->idle = c->next;
+		if (!s->idle)
+			sqlite3_exec(c->db, "PRAGMA optimize", NULL, NULL, NULL);
+		conn_free(c);
+	}
+	pthread_mutex_destroy(&s->lock);
+	free(s->path);
+	free(s);
+}
+
+static void bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+	if (s)
+		sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+static void bind_num(sqlite3_stmt *st, int i, int64_t v)
+{
+	if (v >= 0)
+		sqlite3_bind_int64(st, i, v);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+/* Bind the 21 image columns in IMAGE_COLUMNS order. */
+static void bind_image(sqlite3_stmt *st, const struct rain_image *img)
+{
+	bind_text(st, 1, img->id);
+	bind_text(st, 2, img->name);
+	bind_text(st, 3, rain_image_status_name(img->status));
+	bind_text(st, 4, rain_visibility_name(img->visibility));
+	sqlite3_bind_int(st, 5, img->protected_);
+	sqlite3_bind_int(st, 6, img->os_hidden);
+	bind_text(st, 7, img->checksum);
+	bind_text(st, 8, img->os_hash_algo);
+	bind_text(st, 9, img->os_hash_value);
+	bind_num(st, 10, img->size);
+	bind_num(st, 11, img->virtual_size);
+	bind_text(st, 12, img->disk_format);
+	bind_text(st, 13, img->container_format);
+	sqlite3_bind_int64(st, 14, img->min_disk);
+	sqlite3_bind_int64(st, 15, img->min_ram);
+	bind_text(st, 16, img->owner);
+	sqlite3_bind_int64(st, 17, img->created_at);
+	sqlite3_bind_int64(st, 18, img->updated_at);
+	sqlite3_bind_int64(st, 19, img->download_count);
+	sqlite3_bind_int64(st, 20, img->last_access);
+	sqlite3_bind_int64(st, 21, img->revision);
+}
+
+static int col_str(sqlite3_stmt *st, int i, char **out)
+{
+	const unsigned char *s = sqlite3_column_text(st, i);
+
+	*out = NULL;
+	if (!s)
+		return 0;
+	*out = strdup((const char *)s);
+	return *out ? 0 : RAIN_ENOMEM;
+}
+
+static int64_t col_num(sqlite3_stmt *st, int i)
+{
+	return sqlite3_column_type(st, i) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, i);
+}
+
+/* Build an image from a row in IMAGE_COLUMNS order starting at column 0. */
+static int row_to_image(sqlite3_stmt *st, struct rain_image **out)
+{
+	struct rain_image *img = rain_image_new();
+	const char *id = (const char *)sqlite3_column_text(st, 0);
+	int r = 0;
+
+	if (!img)
+		return RAIN_ENOMEM;
+	snprintf(img->id, sizeof(img->id), "%s", id ? id : "");
+	r |= col_str(st, 1, &img->name);
+	rain_image_status_parse((const char *)sqlite3_column_text(st, 2), &img->status);
+	rain_visibility_parse((const char *)sqlite3_column_text(st, 3), &img->visibility);
+	img->protected_ = sqlite3_column_int(st, 4);
+	img->os_hidden = sqlite3_column_int(st, 5);
+	r |= col_str(st, 6, &img->checksum);
+	r |= col_str(st, 7, &img->os_hash_algo);
+	r |= col_str(st, 8, &img->os_hash_value);
+	img->size = col_num(st, 9);
+	img->virtual_size = col_num(st, 10);
+	r |= col_str(st, 11, &img->disk_format);
+	r |= col_str(st, 12, &img->container_format);
+	img->min_disk = sqlite3_column_int64(st, 13);
+	img->min_ram = sqlite3_column_int64(st, 14);
+	r |= col_str(st, 15, &img->owner);
+	img->created_at = sqlite3_column_int64(st, 16);
+	img->updated_at = sqlite3_column_int64(st, 17);
+	img->download_count = sqlite3_column_int64(st, 18);
+	img->last_access = sqlite3_column_int64(st, 19);
+	img->revision = sqlite3_column_int64(st, 20);
+	if (r) {
+		rain_image_free(img);
+		return RAIN_ENOMEM;
+	}
+	*out = img;
+	return 0;
+}
+
+/* Load the tags and properties of img. */
+static int load_children(struct conn *c, struct rain_image *img)
+{
+	sqlite3_stmt *st = c->st[ST_GET_PROPS];
+	int rc, r = 0;
+
+	sqlite3_bind_text(st, 1, img->id, -1, SQLITE_STATIC);
+	while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW)
+		r = rain_image_prop_set(img, (const char *)sqlite3_column_text(st, 0),
+					(const char *)sqlite3_column_text(st, 1));
+	if (r == 0 && rc != SQLITE_DONE)
+		r = sq_error(c->db, rc, "read properties");
+	sqlite3_reset(st);
+	if (r < 0)
+		return r;
+	st = c->st[ST_GET_TAGS];
+	sqlite3_bind_text(st, 1, img->id, -1, SQLITE_STATIC);
+	while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW)
+		r = rain_image_tag_add(img, (const char *)sqlite3_column_text(st, 0));
+	if (r == 0 && rc != SQLITE_DONE)
+		r = sq_error(c->db, rc, "read tags");
+	sqlite3_reset(st);
+	return r;
+}
+
+/* Run a statement that returns no rows; reset it after. */
+static int step_done(struct conn *c, enum stmt_id id, const char *what)
+{
+	int rc = sqlite3_step(c->st[id]);
+
+	sqlite3_reset(c->st[id]);
+	sqlite3_clear_bindings(c->st[id]);
+	if (rc != SQLITE_DONE)
+		return sq_error(c->db, rc, what);
+	return 0;
+}
+
+static int write_children(struct conn *c, const struct rain_image *img)
+{
+	int r;
+
+	for (size_t i = 0; i < img->nprops; i++) {
+		sqlite3_stmt *st = c->st[ST_INSERT_PROP];
+
+		sqlite3_bind_text(st, 1, img->id, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, img->props[i].name, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 3, img->props[i].value, -1, SQLITE_STATIC);
+		r = step_done(c, ST_INSERT_PROP, "store property");
+		if (r < 0)
+			return r;
+	}
+	for (size_t i = 0; i < img->ntags; i++) {
+		sqlite3_stmt *st = c->st[ST_INSERT_TAG];
+
+		sqlite3_bind_text(st, 1, img->id, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, img->tags[i], -1, SQLITE_STATIC);
+		r = step_done(c, ST_INSERT_TAG, "store tag");
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int tx_begin(struct conn *c)
+{
+	return step_done(c, ST_BEGIN, "begin");
+}
+
+static int tx_end(struct conn *c, int r)
+{
+	if (r == 0)
+		r = step_done(c, ST_COMMIT, "commit");
+	if (r < 0 && !sqlite3_get_autocommit(c->db))
+		step_done(c, ST_ROLLBACK, "rollback");
+	return r;
+}
+
+static int sq_image_create(void *impl, const struct rain_image *img)
+{
+	struct conn *c;
+	int r = conn_get(impl, &c);
+
+	if (r < 0)
+		return r;
+	r = tx_begin(c);
+	if (r == 0) {
+		bind_image(c->st[ST_INSERT_IMAGE], img);
+		r = step_done(c, ST_INSERT_IMAGE, "create image");
+		if (r == RAIN_EEXISTS)
+			rain_error_set(r, "Image with identifier %s already exists!", img->id);
+		if (r == 0)
+			r = write_children(c, img);
+		r = tx_end(c, r);
+	}
+	conn_put(impl, c);
+	return r;
+}
+
+static int get_image(struct conn *c, const char *id, struct rain_image **out)
+{
+	sqlite3_stmt *st = c->st[ST_GET_IMAGE];
+	struct rain_image *img = NULL;
+	int rc, r;
+
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		r = row_to_image(st, &img);
+	else if (rc == SQLITE_DONE)
+		r = rain_error_set(RAIN_ENOTFOUND, "No image found with ID %s", id);
+	else
+		r = sq_error(c->db, rc, "read image");
+	sqlite3_reset(st);
+	if (r == 0)
+		r = load_children(c, img);
+	if (r < 0) {
+		rain_image_free(img);
+		return r;
+	}
+	*out = img;
+	return 0;
+}
+
+static int sq_image_get(void *impl, const char *id, struct rain_image **out)
+{
+	struct conn *c;
+	int r = conn_get(impl, &c);
+
+	if (r < 0)
+		return r;
+	r = get_image(c, id, out);
+	conn_put(impl, c);
+	return r;
+}
+
+/* After a conditional write changed no row: gone, or written by another? */
+static int lost_race(struct conn *c, const char *id)
+{
+	sqlite3_stmt *st = c->st[ST_EXISTS];
+	int rc;
+
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc == SQLITE_ROW)
+		return rain_error_set(RAIN_ECONFLICT, "image %s was changed by another request", id);
+	return rain_error_set(RAIN_ENOTFOUND, "No image found with ID %s", id);
+}
+
+static int sq_image_update(void *impl, const struct rain_image *img)
+{
+	struct conn *c;
+	int r = conn_get(impl, &c);
+
+	if (r < 0)
+		return r;
+	r = tx_begin(c);
+	if (r == 0) {
+		bind_image(c->st[ST_UPDATE_IMAGE], img);
+		/* ?19 and ?20 (statistics) are not in the UPDATE */
+		sqlite3_bind_null(c->st[ST_UPDATE_IMAGE], 19);
+		sqlite3_bind_null(c->st[ST_UPDATE_IMAGE], 20);
+		r = step_done(c, ST_UPDATE_IMAGE, "update image");
+		if (r == 0 && sqlite3_changes(c->db) == 0)
+			r = lost_race(c, img->id);
+		if (r == 0) {
+			sqlite3_bind_text(c->st[ST_DELETE_PROPS], 1, img->id, -1, SQLITE_STATIC);
+			r = step_done(c, ST_DELETE_PROPS, "update properties");
+		}
+		if (r == 0) {
+			sqlite3_bind_text(c->st[ST_DELETE_TAGS], 1, img->id, -1, SQLITE_STATIC);
+			r = step_done(c, ST_DELETE_TAGS, "update tags");
+		}
+		if (r == 0)
+			r = write_children(c, img);
+		r = tx_end(c, r);
+	}
+	conn_put(impl, c);
+	return r;
+}
+
+static int sq_image_delete(void *impl, const struct rain_image *img)
+{
+	struct conn *c;
+	int r = conn_get(impl, &c);
+
+	if (r < 0)
+		return r;
+	r = tx_begin(c);
+	if (r == 0) {
+		sqlite3_bind_text(c->st[ST_DELETE_IMAGE], 1, img->id, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(c->st[ST_DELETE_IMAGE], 2, img->revision);
+		r = step_done(c, ST_DELETE_IMAGE, "delete image");
+		if (r == 0 && sqlite3_changes(c->db) == 0)
+			r = lost_race(c, img->id);
+		r = tx_end(c, r);
+	}
+	conn_put(impl, c);
+	return r;
+}
+
+static int sq_image_touch(void *impl, const char *id, int64_t now_us)
+{
+	struct conn *c;
+	int r = conn_get(impl, &c);
+
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(c->st[ST_TOUCH], 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(c->st[ST_TOUCH], 2, now_us);
+	r = step_done(c, ST_TOUCH, "record access");
+	conn_put(impl, c);
+	return r;
+}
+
+static int sq_blob_refs(void *impl, const char *hash, int64_t *count)
+{
+	struct conn *c;
+	sqlite3_stmt *st;
+	int rc, r = conn_get(impl, &c);
+
+	if (r < 0)
+		return r;
+	st = c->st[ST_BLOB_REFS];
+	sqlite3_bind_text(st, 1, hash, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*count = sqlite3_column_int64(st, 0);
+	else
+		r = sq_error(c->db, rc, "count blob references");
+	sqlite3_reset(st);
+	conn_put(impl, c);
+	return r;
+}
+
+static int sq_reset_status(void *impl, enum rain_image_status from,
+			   enum rain_image_status to, int64_t *changed)
+{
+	struct conn *c;
+	sqlite3_stmt *st;
+	int r = conn_get(impl, &c);
+
+	if (r < 0)
+		return r;
+	st = c->st[ST_RESET_STATUS];
+	sqlite3_bind_text(st, 1, rain_image_status_name(from), -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, rain_image_status_name(to), -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, time_now_us());
+	r = step_done(c, ST_RESET_STATUS, "reset status");
+	if (r == 0 && changed)
+		*changed = sqlite3_changes(c->db);
+	conn_put(impl, c);
+	return r;
+}
+
+/* ---- listing ---- */
+
+enum col_type { COL_TEXT, COL_INT, COL_BOOL, COL_TIME };
+
+struct column {
+	const char *attr;
+	const char *expr;      /* sort/compare expression (NULLs folded) */
+	const char *col;       /* plain column for filters */
+	enum col_type type;
+};
+
+static const struct column columns[] = {
+	{ "id", "id", "id", COL_TEXT },
+	{ "name", "ifnull(name, '')", "name", COL_TEXT },
+	{ "status", "status", "status", COL_TEXT },
+	{ "visibility", "visibility", "visibility", COL_TEXT },
+	{ "owner", "ifnull(owner, '')", "owner", COL_TEXT },
+	{ "disk_format", "ifnull(disk_format, '')", "disk_format", COL_TEXT },
+	{ "container_format", "ifnull(container_format, '')", "container_format", COL_TEXT },
+	{ "protected", "protected", "protected", COL_BOOL },
+	{ "os_hidden", "os_hidden", "os_hidden", COL_BOOL },
+	{ "size", "ifnull(size, -1)", "size", COL_INT },
+	{ "virtual_size", "ifnull(virtual_size, -1)", "virtual_size", COL_INT },
+	{ "min_disk", "min_disk", "min_disk", COL_INT },
+	{ "min_ram", "min_ram", "min_ram", COL_INT },
+	{ "created_at", "created_at", "created_at", COL_TIME },
+	{ "updated_at", "updated_at", "updated_at", COL_TIME },
+	{ "checksum", "ifnull(checksum, '')", "checksum", COL_TEXT },
+	{ "os_hash_value", "ifnull(os_hash_value, '')", "os_hash_value", COL_TEXT },
+};
+
+static const struct column *column_find(const char *attr)
+{
+	for (size_t i = 0; i < sizeof(columns) / sizeof(*columns); i++)
+		if (!strcmp(columns[i].attr, attr))
+			return &columns[i];
+	return NULL;
+}
+
+static const char *op_sql(enum rain_query_op op)
+{
+	switch (op) {
+	case RAIN_OP_NEQ: return "!=";
+	case RAIN_OP_GT: return ">";
+	case RAIN_OP_GTE: return ">=";
+	case RAIN_OP_LT: return "<";
+	case RAIN_OP_LTE: return "<=";
+	default: return "=";
+	}
+}
+
+/* Bound parameters of a list query, in order. */
+struct params {
+	struct {
+		enum col_type type;
+		char *text;
+		int64_t num;
+	} v[RAIN_QUERY_MAX_TERMS * 16 + 64];
+	size_t n;
+	sqlite3_value *marker[RAIN_QUERY_MAX_SORT + 1];
+	size_t nmarker;
+};
+
+static int param_add(struct params *p, enum col_type type, const char *value, const char *attr)
+{
+	char *copy;
+
+	if (p->n >= sizeof(p->v) / sizeof(p->v[0]))
+		return rain_error_set(RAIN_ETOOBIG, "too many filter values");
+	p->v[p->n].type = type;
+	p->v[p->n].text = NULL;
+	switch (type) {
+	case COL_INT:
+		if (str_to_i64(value, &p->v[p->n].num) < 0)
+			return rain_error_set(RAIN_EINVAL, "filter %s: '%s' is not an integer", attr, value);
+		break;
+	case COL_BOOL:
+		if (!strcasecmp(value, "true"))
+			p->v[p->n].num = 1;
+		else if (!strcasecmp(value, "false"))
+			p->v[p->n].num = 0;
+		else
+			return rain_error_set(RAIN_EINVAL, "filter %s: '%s' is not true or false", attr, value);
+		break;
+	case COL_TIME:
+		if (time_parse_iso(value, &p->v[p->n].num) < 0)
+			return rain_error_set(RAIN_EINVAL,
+					      "filter %s: '%s' is not an ISO 8601 time (2024-01-31T12:00:00Z)",
+					      attr, value);
+		break;
+	case COL_TEXT:
+		copy = strdup(value);
+		if (!copy)
+			return RAIN_ENOMEM;
+		p->v[p->n].text = copy;
+		break;
+	}
+	p->n++;
+	return 0;
+}
+
+static void params_free(struct params *p)
+{
+	for (size_t i = 0; i < p->n; i++)
+		free(p->v[i].text);
+	for (size_t i = 0; i < p->nmarker; i++)
+		sqlite3_value_free(p->marker[i]);
+}
+
+/* Append "expr op ?" or "expr IN (?, ?)" for one term, values to p. */
+static int term_sql(FILE *sql, struct params *p, const char *expr, enum col_type type,
+		    const struct rain_query_term *t)
+{
+	if (t->op == RAIN_OP_IN) {
+		_cleanup_free_ char *list = strdup(t->value);
+		char *save = NULL, *v;
+		bool first = true;
+		int r;
+
+		if (!list)
+			return RAIN_ENOMEM;
+		fprintf(sql, "%s IN (", expr);
+		for (v = strtok_r(list, ",", &save); v; v = strtok_r(NULL, ",", &save)) {
+			r = param_add(p, type, v, t->attr);
+			if (r < 0)
+				return r;
+			fprintf(sql, "%s?", first ? "" : ", ");
+			first = false;
+		}
+		if (first)
+			return rain_error_set(RAIN_EINVAL, "filter %s: 'in:' needs a value", t->attr);
+		fputs(")", sql);
+		return 0;
+	}
+	fprintf(sql, "%s %s ?", expr, op_sql(t->op));
+	return param_add(p, type, t->value, t->attr);
+}
+
+static int build_list_sql(struct conn *c, const struct rain_image_query *q,
+			  struct params *p, char **out)
+{
+	struct rain_sort sort[RAIN_QUERY_MAX_SORT + 1];
+	size_t nsort = 0, len;
+	char *text = NULL;
+	FILE *sql = open_memstream(&text, &len);
+	int r = 0;
+
+	if (!sql)
+		return RAIN_ENOMEM;
+	for (size_t i = 0; i < q->nsort && i < RAIN_QUERY_MAX_SORT; i++)
+		sort[nsort++] = q->sort[i];
+	if (nsort == 0)
+		sort[nsort++] = (struct rain_sort){ "created_at", true };
+	sort[nsort] = (struct rain_sort){ "id", sort[nsort - 1].desc };
+	nsort++;
+
+	fputs("SELECT " IMAGE_COLUMNS " FROM images WHERE status != 'deleted'", sql);
+	if (!q->include_community) {
+		fputs(" AND (visibility != 'community' OR owner = ?)", sql);
+		r = param_add(p, COL_TEXT, q->requester ? q->requester : "", "owner");
+	}
+	if (r == 0 && !q->include_hidden)
+		fputs(" AND os_hidden = 0", sql);
+	for (size_t i = 0; r == 0 && i < q->nterms; i++) {
+		const struct rain_query_term *t = &q->terms[i];
+		const struct column *col = column_find(t->attr);
+
+		fputs(" AND ", sql);
+		if (col) {
+			r = term_sql(sql, p, col->col, col->type, t);
+		} else {
+			/* a property: name bound first, then the value(s) */
+			fputs("id IN (SELECT image_id FROM image_properties WHERE name = ? AND ", sql);
+			r = param_add(p, COL_TEXT, t->attr, t->attr);
+			if (r == 0)
+				r = term_sql(sql, p, "value", COL_TEXT, t);
+			fputs(")", sql);
+		}
+	}
+	for (size_t i = 0; r == 0 && i < q->ntags; i++) {
+		fputs(" AND id IN (SELECT image_id FROM image_tags WHERE tag = ?)", sql);
+		r = param_add(p, COL_TEXT, q->tags[i], "tag");
+	}
+	if (r == 0 && q->marker) {
+		/* keyset paging: rows strictly after the marker in sort order */
+		sqlite3_stmt *st;
+		_cleanup_free_ char *msql = NULL;
+		size_t mlen;
+		FILE *m = open_memstream(&msql, &mlen);
+		int rc;
+
+		if (!m) {
+			r = RAIN_ENOMEM;
+			goto done;
+		}
+		fputs("SELECT ", m);
+		for (size_t i = 0; i < nsort; i++)
+			fprintf(m, "%s%s", i ? ", " : "", column_find(sort[i].key)->expr);
+		fputs(" FROM images WHERE id = ?", m);
+		fclose(m);
+		rc = sqlite3_prepare_v2(c->db, msql, -1, &st, NULL);
+		if (rc != SQLITE_OK) {
+			r = sq_error(c->db, rc, "list");
+			goto done;
+		}
+		sqlite3_bind_text(st, 1, q->marker, -1, SQLITE_STATIC);
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW) {
+			for (size_t i = 0; i < nsort; i++)
+				p->marker[p->nmarker++] = sqlite3_value_dup(sqlite3_column_value(st, (int)i));
+		} else {
+			r = rain_error_set(RAIN_EINVAL, "marker %s not found", q->marker);
+		}
+		sqlite3_finalize(st);
+		if (r < 0)
+			goto done;
+		fputs(" AND (", sql);
+		for (size_t i = 0; i < nsort; i++) {
+			fprintf(sql, "%s(", i ? " OR " : "");
+			for (size_t j = 0; j < i; j++)
+				fprintf(sql, "%s = ?%zu AND ", column_find(sort[j].key)->expr,
+					1000 + j);
+			fprintf(sql, "%s %s ?%zu)", column_find(sort[i].key)->expr,
+				sort[i].desc ? "<" : ">", 1000 + i);
+		}
+		fputs(")", sql);
+	}
+	fputs(" ORDER BY ", sql);
+	for (size_t i = 0; i < nsort; i++)
+		fprintf(sql, "%s%s %s", i ? ", " : "", column_find(sort[i].key)->expr,
+			sort[i].desc ? "DESC" : "ASC");
+	fprintf(sql, " LIMIT %zu", q->limit + 1);
+done:
+	fclose(sql);
+	if (r < 0) {
+		free(text);
+		return r;
+	}
+	*out = text;
+	return 0;
+}
+
+static int sq_image_list(void *impl, const struct rain_image_query *q,
+			 struct rain_image ***out, size_t *n, bool *more)
+{
+	struct params *p = calloc(1, sizeof(*p));
+	_cleanup_free_ char *text = NULL;
+	struct rain_image **list = NULL;
+	size_t count = 0;
+	sqlite3_stmt *st = NULL;
+	struct conn *c = NULL;
+	int r, rc;
+
+	if (!p)
+		return RAIN_ENOMEM;
+	r = conn_get(impl, &c);
+	if (r < 0)
+		goto done;
+	r = build_list_sql(c, q, p, &text);
+	if (r < 0)
+		goto done;
+	rc = sqlite3_prepare_v2(c->db, text, -1, &st, NULL);
+	if (rc != SQLITE_OK) {
+		r = sq_error(c->db, rc, "list");
+		goto done;
+	}
+	for (size_t i = 0; i < p->n; i++) {
+		if (p->v[i].type == COL_TEXT)
+			sqlite3_bind_text(st, (int)i + 1, p->v[i].text, -1, SQLITE_STATIC);
+		else
+			sqlite3_bind_int64(st, (int)i + 1, p->v[i].num);
+	}
+	for (size_t i = 0; i < p->nmarker; i++)
+		sqlite3_bind_value(st, 1000 + (int)i, p->marker[i]);
+	list = calloc(q->limit + 1, sizeof(*list));
+	if (!list) {
+		r = RAIN_ENOMEM;
+		goto done;
+	}
+	*more = false;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (count == q->limit) {
+			*more = true;
+			break;
+		}
+		r = row_to_image(st, &list[count]);
+		if (r < 0)
+			goto done;
+		count++;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		r = sq_error(c->db, rc, "list");
+		goto done;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	for (size_t i = 0; i < count && r == 0; i++)
+		r = load_children(c, list[i]);
+done:
+	sqlite3_finalize(st);
+	if (c)
+		conn_put(impl, c);
+	params_free(p);
+	free(p);
+	if (r < 0) {
+		rain_catalog_list_free(list, count);
+		return r;
+	}
+	*out = list;
+	*n = count;
+	return 0;
+}
+
+const struct rain_catalog_backend rain_catalog_sqlite = {
+	.name = "sqlite",
+	.open = sq_open,
+	.close = sq_close,
+	.image_create = sq_image_create,
+	.image_get = sq_image_get,
+	.image_update = sq_image_update,
+	.image_delete = sq_image_delete,
+	.image_touch = sq_image_touch,
+	.image_list = sq_image_list,
+	.blob_refs = sq_blob_refs,
+	.reset_status = sq_reset_status,
+};

@@ -1,0 +1,127 @@
+#include <stdlib.h>
+#include <string.h>
+
+#include "rain/catalog.h"
+#include "rain/error.h"
+
+struct rain_catalog {
+	const struct rain_catalog_backend *ops;
+	void *impl;
+};
+
+static const char *const sort_keys[] = {
+	"name", "status", "container_format", "disk_format", "size", "id",
+	"created_at", "updated_at", "visibility", "owner", "min_disk",
+	"min_ram", "virtual_size", "os_hidden", NULL
+};
+
+static const char *const column_attrs[] = {
+	"id", "name", "status", "visibility", "owner", "disk_format",
+	"container_format", "protected", "os_hidden", "size", "virtual_size",
+	"min_disk", "min_ram", "created_at", "updated_at", "checksum",
+	"os_hash_value", NULL
+};
+
+static bool in_list(const char *const *list, const char *s)
+{
+	for (; *list; list++)
+		if (!strcmp(*list, s))
+			return true;
+	return false;
+}
+
+bool rain_catalog_sort_key_valid(const char *key)
+{
+	return in_list(sort_keys, key);
+}
+
+bool rain_catalog_attr_is_column(const char *attr)
+{
+	return in_list(column_attrs, attr);
+}
+
+int rain_catalog_open(struct rain_catalog **out, const char *uri)
+{
+	const struct rain_catalog_backend *ops = &rain_catalog_sqlite;
+	const char *location = uri;
+	struct rain_catalog *cat;
+	int r;
+
+	if (!strncmp(uri, "sqlite:", 7))
+		location = uri + 7;
+	else if (strstr(uri, "://"))
+		return rain_error_set(RAIN_EINVAL, "unknown catalog backend in '%s' (use sqlite:PATH)", uri);
+	cat = calloc(1, sizeof(*cat));
+	if (!cat)
+		return RAIN_ENOMEM;
+	cat->ops = ops;
+	r = ops->open(location, &cat->impl);
+	if (r < 0) {
+		free(cat);
+		return r;
+	}
+	*out = cat;
+	return 0;
+}
+
+void rain_catalog_close(struct rain_catalog *cat)
+{
+	if (!cat)
+		return;
+	cat->ops->close(cat->impl);
+	free(cat);
+}
+
+int rain_catalog_image_create(struct rain_catalog *cat, const struct rain_image *img)
+{
+	return cat->ops->image_create(cat->impl, img);
+}
+
+int rain_catalog_image_get(struct rain_catalog *cat, const char *id, struct rain_image **out)
+{
+	return cat->ops->image_get(cat->impl, id, out);
+}
+
+int rain_catalog_image_update(struct rain_catalog *cat, const struct rain_image *img)
+{
+	return cat->ops->image_update(cat->impl, img);
+}
+
+int rain_catalog_image_delete(struct rain_catalog *cat, const struct rain_image *img)
+{
+	return cat->ops->image_delete(cat->impl, img);
+}
+
+int rain_catalog_image_touch(struct rain_catalog *cat, const char *id, int64_t now_us)
+{
+	return cat->ops->image_touch(cat->impl, id, now_us);
+}
+
+int rain_catalog_image_list(struct rain_catalog *cat, const struct rain_image_query *q,
+			    struct rain_image ***out, size_t *n, bool *more)
+{
+	if (q->limit == 0)
+		return rain_error_set(RAIN_EINVAL, "limit must be positive");
+	for (size_t i = 0; i < q->nsort; i++)
+		if (!rain_catalog_sort_key_valid(q->sort[i].key))
+			return rain_error_set(RAIN_EINVAL, "Invalid sort key: %s.", q->sort[i].key);
+	return cat->ops->image_list(cat->impl, q, out, n, more);
+}
+
+void rain_catalog_list_free(struct rain_image **images, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		rain_image_free(images[i]);
+	free(images);
+}
+
+int rain_catalog_blob_refs(struct rain_catalog *cat, const char *hash, int64_t *count)
+{
+	return cat->ops->blob_refs(cat->impl, hash, count);
+}
+
+int rain_catalog_reset_status(struct rain_catalog *cat, enum rain_image_status from,
+			      enum rain_image_status to, int64_t *changed)
+{
+	return cat->ops->reset_status(cat->impl, from, to, changed);
+}

@@ -1,0 +1,595 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include "rain/diskfmt.h"
+#include "rain/error.h"
+#include "rain/repo.h"
+#include "util/fsutil.h"
+#include "util/strutil.h"
+#include "util/timeutil.h"
+#include "util/uuid.h"
+
+struct rain_repo {
+	struct rain_catalog *cat;
+	struct rain_blob_store *blobs;
+	/* Held while a blob gains its first reference or loses its last, so
+	 * that a delete never frees a blob that an upload is publishing. */
+	pthread_mutex_t blob_lock;
+	int lock_fd;
+	bool md5;
+	int64_t max_size;
+};
+
+struct rain_upload {
+	struct rain_repo *repo;
+	struct rain_blob_writer *w;
+	char id[UUID_STR_LEN];
+	char *disk_format;
+	int64_t expected;
+	unsigned char *head;        /* first RAIN_DISKFMT_HEAD bytes */
+	size_t headlen;
+	bool head_checked;
+	int64_t virtual_size;
+};
+
+#define MODIFY_RETRIES 20
+
+struct rain_catalog *rain_repo_catalog(struct rain_repo *repo)
+{
+	return repo->cat;
+}
+
+static bool blob_is_referenced(void *ud, const char *sha256)
+{
+	int64_t n = 1;
+
+	/* on error, keep the blob: losing data is worse than a stray file */
+	rain_catalog_blob_refs(ud, sha256, &n);
+	return n > 0;
+}
+
+int rain_repo_open(struct rain_repo **out, const struct rain_repo_options *opts,
+		   struct rain_repo_recovery *rec)
+{
+	_cleanup_free_ char *lockpath = NULL, *catalog = NULL, *blobs = NULL;
+	struct rain_repo_recovery tmp = { 0 };
+	struct rain_repo *repo;
+	int r;
+
+	if (!rec)
+		rec = &tmp;
+	r = fs_mkdir_p(opts->data_dir, 0700);
+	if (r < 0)
+		return r;
+	repo = calloc(1, sizeof(*repo));
+	if (!repo)
+		return RAIN_ENOMEM;
+	repo->lock_fd = -1;
+	pthread_mutex_init(&repo->blob_lock, NULL);
+	repo->md5 = opts->md5_checksum;
+	repo->max_size = opts->max_image_size;
+	lockpath = fs_path_join(opts->data_dir, "lock");
+	if (!lockpath) {
+		r = RAIN_ENOMEM;
+		goto fail;
+	}
+	repo->lock_fd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (repo->lock_fd < 0) {
+		r = rain_error_errno(RAIN_EIO, errno, "cannot open %s", lockpath);
+		goto fail;
+	}
+	if (flock(repo->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+		r = rain_error_set(RAIN_ECONFLICT,
+				   "data directory %s is in use by another raind (lock %s)",
+				   opts->data_dir, lockpath);
+		goto fail;
+	}
+	if (opts->catalog_uri)
+		catalog = strdup(opts->catalog_uri);
+	else if (asprintf(&catalog, "sqlite:%s/catalog.db", opts->data_dir) < 0)
+		catalog = NULL;
+	if (opts->blob_uri)
+		blobs = strdup(opts->blob_uri);
+	else if (asprintf(&blobs, "file:%s/blobs", opts->data_dir) < 0)
+		blobs = NULL;
+	if (!catalog || !blobs) {
+		r = RAIN_ENOMEM;
+		goto fail;
+	}
+	r = rain_catalog_open(&repo->cat, catalog);
+	if (r < 0)
+		goto fail;
+	r = rain_blob_store_open(&repo->blobs, blobs);
+	if (r < 0)
+		goto fail;
+	r = rain_catalog_reset_status(repo->cat, RAIN_STATUS_SAVING, RAIN_STATUS_QUEUED,
+				      &rec->uploads_reset);
+	if (r < 0)
+		goto fail;
+	r = rain_blob_store_gc(repo->blobs, blob_is_referenced, repo->cat,
+			       &rec->tmp_removed, &rec->blobs_removed);
+	if (r < 0)
+		goto fail;
+	*out = repo;
+	return 0;
+fail:
+	rain_repo_close(repo);
+	return r;
+}
+
+void rain_repo_close(struct rain_repo *repo)
+{
+	if (!repo)
+		return;
+	rain_blob_store_close(repo->blobs);
+	rain_catalog_close(repo->cat);
+	if (repo->lock_fd >= 0)
+		close(repo->lock_fd);
+	pthread_mutex_destroy(&repo->blob_lock);
+	free(repo);
+}
+
+int rain_repo_image_get(struct rain_repo *repo, const char *id, struct rain_image **out)
+{
+	if (!uuid_is_valid(id))
+		return rain_error_set(RAIN_ENOTFOUND, "No image found with ID %s", id);
+	return rain_catalog_image_get(repo->cat, id, out);
+}
+
+static int check_publicize(const struct rain_who *who, const struct rain_image *img)
+{
+	if (img->visibility == RAIN_VIS_PUBLIC && !who->admin)
+		return rain_error_set(RAIN_EFORBIDDEN, "You are not authorized to publicize images.");
+	return 0;
+}
+
+int rain_repo_image_create(struct rain_repo *repo, const struct rain_who *who,
+			   json_t *body, struct rain_image **out)
+{
+	struct rain_image *img;
+	const char *key;
+	json_t *v;
+	int r = 0;
+
+	if (!json_is_object(body))
+		return rain_error_set(RAIN_EINVAL, "the request body must be a JSON object");
+	img = rain_image_new();
+	if (!img)
+		return RAIN_ENOMEM;
+	json_object_foreach(body, key, v) {
+		if (!strcmp(key, "id")) {
+			const char *id = json_string_value(v);
+
+			if (!id || !uuid_is_valid(id)) {
+				r = rain_error_set(RAIN_EINVAL, "'id' must be a UUID such as "
+						   "'7d5c3a6e-2b1f-4e0a-9c3d-1a2b3c4d5e6f'");
+				break;
+			}
+			snprintf(img->id, sizeof(img->id), "%s", id);
+			uuid_canonicalize(img->id);
+			continue;
+		}
+		r = rain_image_attr_set(img, key, v);
+		if (r < 0)
+			break;
+	}
+	if (r == 0 && !img->id[0])
+		r = uuid_generate(img->id);
+	if (r == 0)
+		r = check_publicize(who, img);
+	if (r == 0) {
+		img->owner = strdup(who->owner);
+		if (!img->owner)
+			r = RAIN_ENOMEM;
+	}
+	if (r == 0) {
+		img->created_at = img->updated_at = time_now_us();
+		r = rain_catalog_image_create(repo->cat, img);
+	}
+	if (r < 0) {
+		rain_image_free(img);
+		return r;
+	}
+	*out = img;
+	return 0;
+}
+
+/* Read-modify-write with optimistic concurrency: fn changes a fresh copy,
+ * which is stored only if nobody wrote in between; else start over. */
+typedef int (*modify_fn)(struct rain_image *img, void *ud);
+
+static int modify(struct rain_repo *repo, const char *id, modify_fn fn, void *ud,
+		  struct rain_image **out)
+{
+	for (int attempt = 0; ; attempt++) {
+		struct rain_image *img;
+		int r = rain_repo_image_get(repo, id, &img);
+
+		if (r < 0)
+			return r;
+		r = fn(img, ud);
+		if (r == 1) {           /* nothing to change */
+			r = 0;
+		} else if (r == 0) {
+			img->updated_at = time_now_us();
+			r = rain_catalog_image_update(repo->cat, img);
+			if (r == RAIN_ECONFLICT && attempt < MODIFY_RETRIES) {
+				rain_image_free(img);
+				continue;
+			}
+			if (r == 0)
+				img->revision++;
+		}
+		if (r < 0 || !out)
+			rain_image_free(img);
+		else
+			*out = img;
+		return r;
+	}
+}
+
+struct patch_ctx {
+	const struct rain_who *who;
+	const struct rain_jsonpatch *patch;
+};
+
+static int do_patch(struct rain_image *img, void *ud)
+{
+	struct patch_ctx *pc = ud;
+	int r = rain_image_apply_patch(img, pc->patch);
+
+	return r < 0 ? r : check_publicize(pc->who, img);
+}
+
+int rain_repo_image_patch(struct rain_repo *repo, const struct rain_who *who, const char *id,
+			  const struct rain_jsonpatch *patch, struct rain_image **out)
+{
+	struct patch_ctx pc = { who, patch };
+
+	return modify(repo, id, do_patch, &pc, out);
+}
+
+/* Drop hash's blob if no image refers to it; caller holds blob_lock. */
+static void release_blob(struct rain_repo *repo, const char *sha256)
+{
+	int64_t refs = 1;
+
+	if (rain_catalog_blob_refs(repo->cat, sha256, &refs) == 0 && refs == 0)
+		rain_blob_remove(repo->blobs, sha256);
+}
+
+int rain_repo_image_delete(struct rain_repo *repo, const struct rain_who *who, const char *id)
+{
+	for (int attempt = 0; ; attempt++) {
+		struct rain_image *img;
+		int r = rain_repo_image_get(repo, id, &img);
+
+		if (r < 0)
+			return r;
+		if (img->protected_) {
+			rain_image_free(img);
+			return rain_error_set(RAIN_EFORBIDDEN,
+					      "Image %s is protected and cannot be deleted.", id);
+		}
+		pthread_mutex_lock(&repo->blob_lock);
+		r = rain_catalog_image_delete(repo->cat, img);
+		if (r == 0 && img->os_hash_value)
+			release_blob(repo, img->os_hash_value);
+		pthread_mutex_unlock(&repo->blob_lock);
+		rain_image_free(img);
+		if (r == RAIN_ECONFLICT && attempt < MODIFY_RETRIES)
+			continue;
+		return r;
+	}
+}
+
+static int do_tag_add(struct rain_image *img, void *ud)
+{
+	return rain_image_has_tag(img, ud) ? 1 : rain_image_tag_add(img, ud);
+}
+
+static int do_tag_remove(struct rain_image *img, void *ud)
+{
+	int r = rain_image_tag_remove(img, ud);
+
+	return r == RAIN_ENOTFOUND ? rain_error_set(r, "Tag %s not found", (char *)ud) : r;
+}
+
+int rain_repo_tag_add(struct rain_repo *repo, const char *id, const char *tag)
+{
+	return modify(repo, id, do_tag_add, (void *)tag, NULL);
+}
+
+int rain_repo_tag_remove(struct rain_repo *repo, const char *id, const char *tag)
+{
+	return modify(repo, id, do_tag_remove, (void *)tag, NULL);
+}
+
+static int do_deactivate(struct rain_image *img, void *ud)
+{
+	if (img->status == RAIN_STATUS_DEACTIVATED)
+		return 1;
+	if (img->status != RAIN_STATUS_ACTIVE)
+		return rain_error_set(RAIN_EFORBIDDEN, "Not allowed to deactivate image in status '%s'",
+				      rain_image_status_name(img->status));
+	img->status = RAIN_STATUS_DEACTIVATED;
+	return 0;
+}
+
+static int do_reactivate(struct rain_image *img, void *ud)
+{
+	if (img->status == RAIN_STATUS_ACTIVE)
+		return 1;
+	if (img->status != RAIN_STATUS_DEACTIVATED)
+		return rain_error_set(RAIN_EFORBIDDEN, "Not allowed to reactivate image in status '%s'",
+				      rain_image_status_name(img->status));
+	img->status = RAIN_STATUS_ACTIVE;
+	return 0;
+}
+
+int rain_repo_image_deactivate(struct rain_repo *repo, const struct rain_who *who, const char *id)
+{
+	return modify(repo, id, do_deactivate, NULL, NULL);
+}
+
+int rain_repo_image_reactivate(struct rain_repo *repo, const struct rain_who *who, const char *id)
+{
+	return modify(repo, id, do_reactivate, NULL, NULL);
+}
+
+/* ---- uploads ---- */
+
+struct begin_ctx {
+	char *disk_format;
+};
+
+static int do_begin(struct rain_image *img, void *ud)
+{
+	struct begin_ctx *bc = ud;
+
+	if (img->status != RAIN_STATUS_QUEUED)
+		return rain_error_set(RAIN_ECONFLICT,
+				      "Image status transition from %s to saving is not allowed",
+				      rain_image_status_name(img->status));
+	if (!img->disk_format || !img->container_format)
+		return rain_error_set(RAIN_EINVAL,
+				      "Properties disk_format, container_format must be set prior to saving data.");
+	free(bc->disk_format);
+	bc->disk_format = strdup(img->disk_format);
+	if (!bc->disk_format)
+		return RAIN_ENOMEM;
+	img->status = RAIN_STATUS_SAVING;
+	return 0;
+}
+
+static int do_requeue(struct rain_image *img, void *ud)
+{
+	enum rain_image_status *to = ud;
+
+	if (img->status != RAIN_STATUS_SAVING)
+		return 1;
+	img->status = *to;
+	return 0;
+}
+
+static void upload_free(struct rain_upload *up)
+{
+	rain_blob_write_abort(up->w);
+	free(up->disk_format);
+	free(up->head);
+	free(up);
+}
+
+static void upload_fail(struct rain_upload *up, enum rain_image_status to)
+{
+	/* keep the caller's message: the requeue below may overwrite it */
+	char msg[1024];
+
+	snprintf(msg, sizeof(msg), "%s", rain_error_last());
+	modify(up->repo, up->id, do_requeue, &to, NULL);
+	upload_free(up);
+	rain_error_set(0, "%s", msg);
+}
+
+int rain_repo_upload_begin(struct rain_repo *repo, const struct rain_who *who, const char *id,
+			   int64_t expected_size, struct rain_upload **out)
+{
+	struct begin_ctx bc = { NULL };
+	struct rain_upload *up;
+	int r;
+
+	if (repo->max_size > 0 && expected_size > repo->max_size)
+		return rain_error_set(RAIN_ETOOBIG,
+				      "Image exceeds the storage quota: %lld bytes is more than the %lld allowed",
+				      (long long)expected_size, (long long)repo->max_size);
+	up = calloc(1, sizeof(*up));
+	if (!up)
+		return RAIN_ENOMEM;
+	up->head = malloc(RAIN_DISKFMT_HEAD);
+	if (!up->head) {
+		free(up);
+		return RAIN_ENOMEM;
+	}
+	up->repo = repo;
+	up->expected = expected_size;
+	up->virtual_size = -1;
+	snprintf(up->id, sizeof(up->id), "%s", id);
+	r = modify(repo, id, do_begin, &bc, NULL);
+	up->disk_format = bc.disk_format;
+	if (r < 0) {
+		upload_free(up);
+		return r;
+	}
+	r = rain_blob_write_open(repo->blobs, repo->md5, &up->w);
+	if (r < 0) {
+		upload_fail(up, RAIN_STATUS_QUEUED);
+		return r;
+	}
+	*out = up;
+	return 0;
+}
+
+static int check_head(struct rain_upload *up, int64_t total)
+{
+	int r = rain_diskfmt_check(up->disk_format, up->head, up->headlen, total,
+				   &up->virtual_size);
+
+	up->head_checked = true;
+	return r;
+}
+
+static int upload_error_status(int r)
+{
+	return r == RAIN_EIO ? RAIN_STATUS_KILLED : RAIN_STATUS_QUEUED;
+}
+
+int rain_repo_upload_write(struct rain_upload *up, const void *buf, size_t len)
+{
+	int64_t size = rain_blob_write_size(up->w) + (int64_t)len;
+	int r;
+
+	if (up->repo->max_size > 0 && size > up->repo->max_size)
+		return rain_error_set(RAIN_ETOOBIG,
+				      "Image exceeds the storage quota: more than the %lld bytes allowed",
+				      (long long)up->repo->max_size);
+	if (up->expected >= 0 && size > up->expected)
+		return rain_error_set(RAIN_EINVAL, "more data than the announced %lld bytes",
+				      (long long)up->expected);
+	if (!up->head_checked) {
+		size_t n = RAIN_DISKFMT_HEAD - up->headlen;
+
+		if (n > len)
+			n = len;
+		memcpy(up->head + up->headlen, buf, n);
+		up->headlen += n;
+		if (up->headlen == RAIN_DISKFMT_HEAD) {
+			r = check_head(up, -1);
+			if (r < 0)
+				return r;
+		}
+	}
+	return rain_blob_write(up->w, buf, len);
+}
+
+static int do_activate(struct rain_image *img, void *ud)
+{
+	const struct rain_image *data = ud;
+
+	if (img->status != RAIN_STATUS_SAVING)
+		return rain_error_set(RAIN_ECONFLICT,
+				      "image %s changed to %s during the upload", img->id,
+				      rain_image_status_name(img->status));
+	img->status = RAIN_STATUS_ACTIVE;
+	img->size = data->size;
+	img->virtual_size = data->virtual_size;
+	free(img->checksum);
+	free(img->os_hash_algo);
+	free(img->os_hash_value);
+	img->checksum = data->checksum ? strdup(data->checksum) : NULL;
+	img->os_hash_algo = strdup("sha256");
+	img->os_hash_value = strdup(data->os_hash_value);
+	if ((data->checksum && !img->checksum) || !img->os_hash_algo || !img->os_hash_value)
+		return RAIN_ENOMEM;
+	return 0;
+}
+
+int rain_repo_upload_finish(struct rain_upload *up, struct rain_image **out)
+{
+	struct rain_repo *repo = up->repo;
+	struct rain_blob_result res;
+	struct rain_image data = { 0 };
+	int64_t size = rain_blob_write_size(up->w);
+	int r;
+
+	if (up->expected >= 0 && size != up->expected) {
+		r = rain_error_set(RAIN_EINVAL, "upload ended after %lld of %lld bytes",
+				   (long long)size, (long long)up->expected);
+		upload_fail(up, RAIN_STATUS_QUEUED);
+		return r;
+	}
+	r = up->head_checked ? 0 : check_head(up, size);
+	if (r == 0 && up->virtual_size < 0 && up->disk_format &&
+	    (!strcmp(up->disk_format, "raw") || !strcmp(up->disk_format, "iso")))
+		up->virtual_size = size;
+	if (r == 0)
+		r = rain_blob_write_sync(up->w);    /* the slow part, outside the lock */
+	if (r < 0) {
+		upload_fail(up, upload_error_status(r));
+		return r;
+	}
+	pthread_mutex_lock(&repo->blob_lock);
+	r = rain_blob_write_commit(up->w, &res);
+	up->w = NULL;
+	if (r == 0) {
+		data.size = res.size;
+		data.virtual_size = up->virtual_size;
+		data.checksum = res.md5[0] ? res.md5 : NULL;
+		data.os_hash_value = res.sha256;
+		r = modify(repo, up->id, do_activate, &data, out);
+		if (r < 0)
+			release_blob(repo, res.sha256);
+	}
+	pthread_mutex_unlock(&repo->blob_lock);
+	if (r < 0) {
+		upload_fail(up, upload_error_status(r));
+		return r;
+	}
+	upload_free(up);
+	return 0;
+}
+
+void rain_repo_upload_abort(struct rain_upload *up)
+{
+	if (up)
+		upload_fail(up, RAIN_STATUS_QUEUED);
+}
+
+/* ---- downloads ---- */
+
+int rain_repo_download_open(struct rain_repo *repo, const struct rain_who *who, const char *id,
+			    struct rain_image **out, struct rain_blob_reader *reader)
+{
+	struct rain_image *img;
+	int r = rain_repo_image_get(repo, id, &img);
+
+	if (r < 0)
+		return r;
+	if (img->status == RAIN_STATUS_DEACTIVATED && !who->admin)
+		r = rain_error_set(RAIN_EFORBIDDEN,
+				   "The requested image has been deactivated. Image data download is forbidden.");
+	else if ((img->status != RAIN_STATUS_ACTIVE && img->status != RAIN_STATUS_DEACTIVATED) ||
+		 !img->os_hash_value)
+		r = rain_error_set(RAIN_ECONFLICT, "Image %s has no data (status %s); upload it first",
+				   id, rain_image_status_name(img->status));
+	if (r == 0)
+		r = rain_blob_read_open(repo->blobs, img->os_hash_value, reader);
+	if (r == 0 && reader->size != img->size) {
+		rain_blob_read_close(repo->blobs, reader);
+		r = rain_error_set(RAIN_EIO, "stored data of image %s has %lld bytes, expected %lld",
+				   id, (long long)reader->size, (long long)img->size);
+	}
+	if (r < 0) {
+		rain_image_free(img);
+		return r;
+	}
+	rain_catalog_image_touch(repo->cat, id, time_now_us());
+	*out = img;
+	return 0;
+}
+
+ssize_t rain_repo_download_read(struct rain_repo *repo, struct rain_blob_reader *reader,
+				int64_t off, void *buf, size_t len)
+{
+	return rain_blob_read(repo->blobs, reader, off, buf, len);
+}
+
+void rain_repo_download_close(struct rain_repo *repo, struct rain_blob_reader *reader)
+{
+	rain_blob_read_close(repo->blobs, reader);
+}

@@ -1,0 +1,151 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "rain/error.h"
+#include "util/fsutil.h"
+#include "util/strutil.h"
+
+int fs_mkdir_p(const char *dir, mode_t mode)
+{
+	_cleanup_free_ char *copy = strdup(dir);
+	char *p;
+
+	if (!copy)
+		return RAIN_ENOMEM;
+	for (p = copy + 1; ; p++) {
+		if (*p == '/' || *p == '\0') {
+			char saved = *p;
+
+			*p = '\0';
+			if (mkdir(copy, mode) < 0 && errno != EEXIST)
+				return rain_error_errno(RAIN_EIO, errno, "cannot create %s", copy);
+			*p = saved;
+			if (!saved)
+				break;
+		}
+	}
+	return 0;
+}
+
+int fs_fsync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int r = 0;
+
+	if (fd < 0)
+		return rain_error_errno(RAIN_EIO, errno, "cannot open %s", dir);
+	if (fsync(fd) < 0)
+		r = rain_error_errno(RAIN_EIO, errno, "cannot fsync %s", dir);
+	close(fd);
+	return r;
+}
+
+int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
+{
+	_cleanup_free_ char *tmp = NULL, *dir = NULL;
+	const char *p = data;
+	char *slash;
+	int fd, r = 0;
+
+	if (asprintf(&tmp, "%s.tmp.%d", path, (int)getpid()) < 0)
+		return RAIN_ENOMEM;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	if (fd < 0)
+		return rain_error_errno(RAIN_EIO, errno, "cannot create %s", tmp);
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			r = rain_error_errno(RAIN_EIO, errno, "cannot write %s", tmp);
+			break;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	if (r == 0 && fsync(fd) < 0)
+		r = rain_error_errno(RAIN_EIO, errno, "cannot fsync %s", tmp);
+	close(fd);
+	if (r == 0 && rename(tmp, path) < 0)
+		r = rain_error_errno(RAIN_EIO, errno, "cannot rename %s", tmp);
+	if (r < 0) {
+		unlink(tmp);
+		return r;
+	}
+	dir = strdup(path);
+	if (!dir)
+		return RAIN_ENOMEM;
+	slash = strrchr(dir, '/');
+	if (slash) {
+		*slash = '\0';
+		return fs_fsync_dir(*dir ? dir : "/");
+	}
+	return fs_fsync_dir(".");
+}
+
+int fs_read_small(const char *path, size_t max, char **out, size_t *outlen)
+{
+	char *buf;
+	size_t len = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return rain_error_errno(errno == ENOENT ? RAIN_ENOTFOUND : RAIN_EIO,
+					errno, "cannot open %s", path);
+	buf = malloc(max + 1);
+	if (!buf) {
+		close(fd);
+		return RAIN_ENOMEM;
+	}
+	for (;;) {
+		ssize_t n = read(fd, buf + len, max + 1 - len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			int e = errno;
+
+			close(fd);
+			free(buf);
+			return rain_error_errno(RAIN_EIO, e, "cannot read %s", path);
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+		if (len > max) {
+			close(fd);
+			free(buf);
+			return rain_error_set(RAIN_ETOOBIG, "%s is larger than %zu bytes", path, max);
+		}
+	}
+	close(fd);
+	buf[len] = '\0';
+	*out = buf;
+	if (outlen)
+		*outlen = len;
+	return 0;
+}
+
+char *fs_path_join(const char *dir, const char *name)
+{
+	char *s;
+	size_t n = strlen(dir);
+
+	while (n > 1 && dir[n - 1] == '/')
+		n--;
+	if (asprintf(&s, "%.*s/%s", (int)n, dir, name) < 0)
+		return NULL;
+	return s;
+}
+
+int fs_name_is_safe(const char *name)
+{
+	return str_is_printable(name, 255) && !strchr(name, '/') &&
+	       strcmp(name, ".") != 0 && strcmp(name, "..") != 0;
+}

@@ -1,0 +1,44 @@
+/* Small string helpers shared by the library, the daemon and the CLI. */
+#ifndef RAIN_UTIL_STRUTIL_H
+#define RAIN_UTIL_STRUTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+/* Free *p and set it to NULL; for __attribute__((cleanup)). */
+static inline void freep(void *p)
+{
+	free(*(void **)p);
+	*(void **)p = NULL;
+}
+#define _cleanup_free_ __attribute__((cleanup(freep)))
+
+bool str_has_prefix(const char *s, const char *prefix);
+bool str_has_suffix(const char *s, const char *suffix);
+
+/* True when s is non-empty, at most max bytes long, and has no control
+ * character (so no NUL, newline or escape can hide in a name). */
+bool str_is_printable(const char *s, size_t max);
+
+/* Lowercase hex of n bytes into out (2n+1 bytes). */
+void hex_encode(const unsigned char *in, size_t n, char *out);
+
+/* True when s is exactly n lowercase hex digits. */
+bool hex_is_valid(const char *s, size_t n);
+
+/* Constant-time comparison of two strings: the time depends only on the
+ * length of b (the secret). Returns true when equal. */
+bool str_equal_ct(const char *a, const char *b);
+
+/* Parse a decimal int64 occupying all of s. 0 or RAIN_EINVAL. */
+int str_to_i64(const char *s, int64_t *out);
+
+/* Percent-decode into a new string (NULL on a bad escape or embedded NUL). */
+char *str_url_decode(const char *s);
+
+/* Percent-encode everything but unreserved characters (RFC 3986). */
+char *str_url_encode(const char *s);
+
+#endif
