@@ -1,0 +1,31 @@
+#!/bin/bash
+# Install the Debian 12 packages rain needs to build, test and benchmark.
+# Idempotent: packages already present are skipped. Needs root (or sudo).
+set -euo pipefail
+
+packages=(
+	# build
+	build-essential pkg-config meson ninja-build
+	libmicrohttpd-dev libjansson-dev libsqlite3-dev libssl-dev
+	libcurl4-openssl-dev libcmocka-dev
+	# tests: sanitizers, fuzzing, clients, image tools
+	clang libclang-rt-14-dev curl python3 qemu-utils sqlite3 openssl procps
+	# benchmarks
+	nginx-light wrk
+)
+
+missing=()
+for p in "${packages[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+	echo "install-deps: all ${#packages[@]} packages present"
+	exit 0
+fi
+SUDO=
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "install-deps: done"

@@ -1,0 +1,125 @@
+# Shared helpers of the integration tests (sourced, not run).
+#
+# Each test script tNNNN-*.sh sources this file, starts a real raind on an
+# ephemeral loopback port with raind_start, checks things with the
+# assertions below (one TAP-like line each: "ok N - what" / "not ok N -
+# what") and ends with test_done, which exits non-zero on any failure.
+#
+# Environment: BUILD (default build) is the meson build directory whose
+# src/daemon/raind and src/cli/rain are tested.
+
+set -u
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+BUILD=${BUILD:-$TOP/build}
+case $BUILD in /*) ;; *) BUILD=$TOP/$BUILD ;; esac
+RAIND=$BUILD/src/daemon/raind
+RAIN=$BUILD/src/cli/rain
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/rain-test.XXXXXX")
+TEST_N=0
+TEST_FAILED=0
+RAIND_PID=
+# LeakSanitizer reports at exit; tests judge behaviour, the unit tests leaks
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=0}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+# never read the developer's own client settings
+export XDG_CONFIG_HOME=$TMP/config HOME=$TMP/home
+mkdir -p "$XDG_CONFIG_HOME" "$HOME"
+unset RAIN_URL RAIN_TOKEN RAIN_CACERT OS_IMAGE_URL OS_AUTH_TOKEN
+
+cleanup() {
+	raind_stop 2>/dev/null
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+ok() { TEST_N=$((TEST_N + 1)); echo "ok $TEST_N - $*"; }
+not_ok() { TEST_N=$((TEST_N + 1)); TEST_FAILED=$((TEST_FAILED + 1)); echo "not ok $TEST_N - $*"; }
+
+# check DESCRIPTION COMMAND...: passes when the command succeeds
+check() {
+	local what=$1; shift
+	if "$@" >"$TMP/check.out" 2>&1; then ok "$what"; else not_ok "$what"; sed 's/^/#   /' "$TMP/check.out" | head -20; fi
+}
+
+# check_eq DESCRIPTION EXPECTED ACTUAL
+check_eq() {
+	if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1"; echo "#   expected: $2"; echo "#   actual:   $3"; fi
+}
+
+# raind_start [EXTRA RAIND ARGS...]: start raind on a free port with data
+# in $DATA (default $TMP/data); sets PORT, URL, TOKEN, RAIND_PID.
+raind_start() {
+	DATA=${DATA:-$TMP/data}
+	rm -f "$TMP/port"
+	"$RAIND" --data-dir "$DATA" --listen 127.0.0.1:0 --port-file "$TMP/port" "$@" \
+		>>"$TMP/raind.log" 2>&1 &
+	RAIND_PID=$!
+	for _ in $(seq 1 200); do
+		[ -s "$TMP/port" ] && break
+		kill -0 "$RAIND_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	if [ ! -s "$TMP/port" ]; then
+		echo "# raind did not start:"; sed 's/^/#   /' "$TMP/raind.log" | tail -20
+		return 1
+	fi
+	PORT=$(cat "$TMP/port")
+	URL=http://127.0.0.1:$PORT
+	TOKEN=${TOKEN_OVERRIDE:-$(cat "$DATA/admin-token" 2>/dev/null)}
+	export RAIN_URL=$URL RAIN_TOKEN=$TOKEN
+}
+
+# raind_stop [SIGNAL]: stop raind (TERM by default) and wait for it.
+raind_stop() {
+	[ -n "$RAIND_PID" ] || return 0
+	kill "-${1:-TERM}" "$RAIND_PID" 2>/dev/null
+	wait "$RAIND_PID" 2>/dev/null
+	RAIND_PID=
+}
+
+# api METHOD PATH [CURL ARGS...]: prints the body, then a last line with
+# the HTTP status. Sends the admin token.
+api() {
+	local method=$1 path=$2; shift 2
+	curl -sS -X "$method" -H "X-Auth-Token: $TOKEN" -w '\n%{http_code}' "$@" "$URL$path"
+}
+
+# status_of METHOD PATH [CURL ARGS...]: just the HTTP status.
+status_of() {
+	api "$@" -o /dev/null | tail -n 1
+}
+
+# json_get FIELD < json: one field of a JSON object ("" for null).
+json_get() {
+	python3 -c 'import json,sys
+v=json.load(sys.stdin)
+for k in sys.argv[1].split("."):
+    v=v[int(k)] if isinstance(v,list) else v.get(k)
+print("" if v is None else (json.dumps(v) if isinstance(v,(list,dict,bool)) else v))' "$1"
+}
+
+# create_image NAME [JSON FIELDS...]: prints the new image's id.
+create_image() {
+	local name=$1; shift
+	local extra=""
+	[ $# -gt 0 ] && extra=",$*"
+	curl -sS -X POST -H "X-Auth-Token: $TOKEN" -H 'Content-Type: application/json' \
+		-d "{\"name\":\"$name\",\"disk_format\":\"raw\",\"container_format\":\"bare\"$extra}" \
+		"$URL/v2/images" | json_get id
+}
+
+# upload ID FILE: PUT the file as the image's data; prints the status.
+upload() {
+	curl -sS -o /dev/null -w '%{http_code}' -X PUT -H "X-Auth-Token: $TOKEN" \
+		-H 'Content-Type: application/octet-stream' -T "$2" "$URL/v2/images/$1/file"
+}
+
+test_done() {
+	if [ "$TEST_FAILED" -gt 0 ]; then
+		echo "# $TEST_FAILED of $TEST_N failed; raind log tail:"
+		sed 's/^/#   /' "$TMP/raind.log" 2>/dev/null | tail -30
+		exit 1
+	fi
+	echo "# all $TEST_N passed"
+	exit 0
+}
