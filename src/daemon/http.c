@@ -170,10 +170,15 @@ int http_reply_response(struct request *req, unsigned int status, struct MHD_Res
 		return 0;
 	}
 	MHD_add_response_header(resp, "X-Openstack-Request-Id", "req-rain");
-	ok = MHD_queue_response(req->conn, status, resp);
-	MHD_destroy_response(resp);
 	req->replied = true;
 	req->status = status;
+	if (req->in_body) {
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+		req->pending = resp;
+		return 0;
+	}
+	ok = MHD_queue_response(req->conn, status, resp);
+	MHD_destroy_response(resp);
 	return ok == MHD_YES ? 0 : rain_error_set(RAIN_EIO, "cannot queue the response");
 }
 
@@ -430,6 +435,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	}
 	if (n > 0) {
 		*upload_data_size = 0;
+		req->in_body = true;
 		req->bytes_in += (int64_t)n;
 		if (req->replied)
 			return MHD_YES;   /* the answer is out; drop the rest */
@@ -456,6 +462,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			http_reply_error(req, 400, "%s %s takes no request body", method, url);
 		}
 		return MHD_YES;
+	}
+	req->in_body = false;
+	if (req->pending) {
+		struct MHD_Response *resp = req->pending;
+		enum MHD_Result ok = MHD_queue_response(conn, req->status, resp);
+
+		req->pending = NULL;
+		MHD_destroy_response(resp);
+		return ok;
 	}
 	if (req->replied)
 		return MHD_YES;
@@ -490,6 +505,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		    toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (interrupted)",
 		    req->bytes_in, req->bytes_out, time_mono_us() - req->started_us);
 	*con_cls = NULL;
+	if (req->pending)
+		MHD_destroy_response(req->pending);
 	req_free(req);
 }
 

@@ -43,8 +43,12 @@ struct request {
 	char *body;
 	size_t body_len;
 	bool body_too_big;
-	/* set once a response is queued */
+	/* set once a response is decided; while the body is still arriving
+	 * libmicrohttpd cannot send it, so it waits in `pending` and the rest
+	 * of the body is read and dropped */
 	bool replied;
+	bool in_body;
+	struct MHD_Response *pending;
 	unsigned int status;
 	int64_t bytes_in;
 	int64_t bytes_out;

@@ -30,7 +30,13 @@ struct fs_store {
 struct fs_tmp {
 	int fd;
 	char *path;     /* NULL for an O_TMPFILE */
+	int64_t written;
+	int64_t kicked; /* bytes handed to writeback so far */
 };
+
+/* Start writeback every so many bytes, so that the disk works while data
+ * still arrives and the final fsync has little left to do. */
+#define WRITEBACK_STEP (8 << 20)
 
 static int fs_open(const char *location, void **impl)
 {
@@ -113,6 +119,12 @@ static int fs_tmp_write(void *impl, void *tmp, const void *buf, size_t len)
 						errno, "cannot write blob data");
 		p += n;
 		len -= (size_t)n;
+		t->written += n;
+	}
+	if (t->written - t->kicked >= WRITEBACK_STEP) {
+		/* a hint only: an error here shows again at fsync */
+		sync_file_range(t->fd, t->kicked, t->written - t->kicked, SYNC_FILE_RANGE_WRITE);
+		t->kicked = t->written;
 	}
 	return 0;
 }

@@ -1,0 +1,1 @@
+/* placeholder: the HTTP client is being written */
