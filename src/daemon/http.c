@@ -172,8 +172,7 @@ int http_reply_response(struct request *req, unsigned int status, struct MHD_Res
 	MHD_add_response_header(resp, "X-Openstack-Request-Id", "req-rain");
 	req->replied = true;
 	req->status = status;
-	if (req->in_body) {
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+	if (req->defer) {
 		req->pending = resp;
 		return 0;
 	}
@@ -413,6 +412,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		req->method = method;
 		req->url = url;
 		req->started_us = time_mono_us();
+		/* without a body, answer on the next call so the connection
+		 * stays alive; with one, answer now so an error stops it */
+		req->defer = !request_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH) &&
+			     !request_header(req, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+		if (!req->defer && request_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH) &&
+		    !strcmp(request_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH), "0"))
+			req->defer = true;
 		MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, query_check, &query_ok);
 		req->route = query_ok ? route_find(req, &status) : NULL;
 		if (!query_ok)
@@ -435,7 +441,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	}
 	if (n > 0) {
 		*upload_data_size = 0;
-		req->in_body = true;
+		req->defer = true;
 		req->bytes_in += (int64_t)n;
 		if (req->replied)
 			return MHD_YES;   /* the answer is out; drop the rest */
@@ -463,7 +469,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		}
 		return MHD_YES;
 	}
-	req->in_body = false;
+	req->defer = false;
 	if (req->pending) {
 		struct MHD_Response *resp = req->pending;
 		enum MHD_Result ok = MHD_queue_response(conn, req->status, resp);

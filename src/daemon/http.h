@@ -43,11 +43,12 @@ struct request {
 	char *body;
 	size_t body_len;
 	bool body_too_big;
-	/* set once a response is decided; while the body is still arriving
-	 * libmicrohttpd cannot send it, so it waits in `pending` and the rest
-	 * of the body is read and dropped */
+	/* set once a response is decided. libmicrohttpd keeps a connection
+	 * alive only for responses queued after the first call, and cannot
+	 * queue one while a body arrives: then the response waits in
+	 * `pending` (the rest of the body is read and dropped) */
 	bool replied;
-	bool in_body;
+	bool defer;
 	struct MHD_Response *pending;
 	unsigned int status;
 	int64_t bytes_in;
