@@ -178,6 +178,7 @@ int http_reply_response(struct request *req, unsigned int status, struct MHD_Res
 	}
 	ok = MHD_queue_response(req->conn, status, resp);
 	MHD_destroy_response(resp);
+	req->queued = ok == MHD_YES;
 	return ok == MHD_YES ? 0 : rain_error_set(RAIN_EIO, "cannot queue the response");
 }
 
@@ -476,10 +477,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
 		req->pending = NULL;
 		MHD_destroy_response(resp);
+		req->queued = ok == MHD_YES;
 		return ok;
 	}
+	/* a reply that could not be queued: close rather than spin */
 	if (req->replied)
-		return MHD_YES;
+		return req->queued ? MHD_YES : MHD_NO;
 	if (req->route->body == BODY_JSON)
 		run_handler(req, req->route->handler, true);
 	else if (req->route->body == BODY_STREAM)

@@ -48,6 +48,7 @@ struct request {
 	 * queue one while a body arrives: then the response waits in
 	 * `pending` (the rest of the body is read and dropped) */
 	bool replied;
+	bool queued;       /* libmicrohttpd has the response */
 	bool defer;
 	struct MHD_Response *pending;
 	unsigned int status;

@@ -54,7 +54,9 @@ int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
 
 	if (asprintf(&tmp, "%s.tmp.%d", path, (int)getpid()) < 0)
 		return RAIN_ENOMEM;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	/* a stale temporary (same pid, earlier process) must not lend us its mode */
+	unlink(tmp);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
 	if (fd < 0)
 		return rain_error_errno(RAIN_EIO, errno, "cannot create %s", tmp);
 	while (len > 0) {

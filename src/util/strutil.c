@@ -1,3 +1,4 @@
+#include <ctype.h>
 #include <errno.h>
 #include <string.h>
 
@@ -71,7 +72,7 @@ int str_to_i64(const char *s, int64_t *out)
 	char *end;
 	long long v;
 
-	if (!s || !*s || *s == ' ' || *s == '+')
+	if (!s || !*s || isspace((unsigned char)*s) || *s == '+')
 		return RAIN_EINVAL;
 	errno = 0;
 	v = strtoll(s, &end, 10);

@@ -1,0 +1,141 @@
+/* The librain HTTP client: talks to an OpenStack Image API v2 (Glance)
+ * endpoint such as raind, over libcurl.
+ *
+ * A client holds one curl handle and is not thread-safe: use one client per
+ * thread.  Requests are synchronous.  Every function returns 0 or a
+ * negative rain error code and sets the message (rain_error_last()).
+ *
+ * Paths are relative to the endpoint URL given at creation and start with
+ * '/', e.g. "/v2/images?limit=20".  The caller percent-encodes anything it
+ * puts in a path or query (see str_url_encode() in util/strutil.h).
+ *
+ * The token travels only in the X-Auth-Token request header.  It is never
+ * put in an error message, and redirects are never followed, so it is only
+ * ever sent to the configured endpoint.
+ *
+ * HTTP errors: when the server answers with a status of 300 or more, the
+ * functions store that status in *status (where there is one), read the
+ * server's error body (Glance's {"code": 409, "title": "Conflict",
+ * "message": "..."} or plain text), set the message to "<message> (HTTP
+ * <status> <title>)" and return the code rain_client_status_error() gives
+ * for the status.  Transport failures (no connection, TLS, timeout) return
+ * RAIN_ENET with *status 0; so does a transfer that moves less than one
+ * byte a second for two minutes (a stalled server).
+ */
+#ifndef RAIN_CLIENT_H
+#define RAIN_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+struct rain_client;
+
+/* Connection settings. Strings are copied by rain_client_new(). */
+struct rain_client_config {
+	const char *url;      /* endpoint, e.g. "http://127.0.0.1:9292"; required */
+	const char *token;    /* sent as X-Auth-Token; NULL for none */
+	const char *cacert;   /* PEM file of CA certificates; NULL: system store */
+	bool insecure;        /* do not verify the server's TLS certificate */
+	long connect_timeout; /* seconds; 0 means 30 */
+};
+
+/* A new client in *out, owned by the caller (rain_client_free()).
+ * RAIN_EINVAL when the URL is not http:// or https:// or when the token
+ * holds characters that cannot go in an HTTP header. */
+int rain_client_new(const struct rain_client_config *cfg, struct rain_client **out);
+void rain_client_free(struct rain_client *c);
+
+/* The endpoint URL the client was created with (without trailing '/'). */
+const char *rain_client_url(const struct rain_client *c);
+
+/* Called during uploads and downloads with the bytes transferred so far
+ * and the total (-1 when unknown).  For a resumed download both count from
+ * the start of the file.  Return non-zero to cancel the transfer, which
+ * then fails with RAIN_ECANCELED.  It may be called many times a second
+ * and with unchanged numbers; throttle any drawing in the callback. */
+typedef int (*rain_progress_fn)(void *ud, int64_t done, int64_t total);
+
+/* One JSON request.  method is "GET", "POST", "PUT", "PATCH", "DELETE" ...;
+ * body, when not NULL, is serialised and sent with content_type (NULL
+ * means "application/json"); the reference stays the caller's.
+ * On success (2xx) *status is the HTTP status and *response, if response
+ * is not NULL, a new reference to the parsed JSON body or NULL when the
+ * body was empty.  A 2xx body that is not JSON is RAIN_EFORMAT.
+ * On failure *response is NULL.  status may be NULL. */
+int rain_client_request(struct rain_client *c, const char *method, const char *path,
+			const char *content_type, json_t *body,
+			long *status, json_t **response);
+
+/* What an upload did. */
+struct rain_upload_info {
+	long status;           /* the HTTP status (204 from Glance) */
+	int64_t sent;          /* bytes read from fd and sent */
+	char sha256[65];       /* lowercase hex of the bytes sent, to compare
+				  with the image's os_hash_value afterwards */
+};
+
+/* Stream fd to the server with PUT as application/octet-stream, reading
+ * it in small blocks from its current position (memory use does not
+ * depend on the size).  size is the number of bytes to send, giving a
+ * Content-Length, or -1 to send until end of file with chunked transfer
+ * encoding (pipes).  The fd is not closed.  progress and info may be NULL.
+ * A read error on fd is RAIN_EIO; fewer than size bytes is RAIN_EIO too.
+ * On an HTTP error info->status holds the status. */
+int rain_client_upload(struct rain_client *c, const char *path, int fd, int64_t size,
+		       rain_progress_fn progress, void *ud, struct rain_upload_info *info);
+
+/* What a download did. */
+struct rain_download_info {
+	long status;           /* 200, 206 (range honoured), or 416 (nothing left) */
+	int64_t offset;        /* where writing started: the offset asked for, or 0
+				  when the server sent the whole file instead */
+	int64_t written;       /* bytes written to fd by this call */
+	int64_t total;         /* full size of the file from the headers, -1 unknown */
+	char sha256[65];       /* lowercase hex of bytes 0 .. offset+written */
+	char md5[33];          /* same bytes, MD5 (Glance's "checksum"); "" when
+				  the crypto library offers no MD5 (FIPS mode) */
+};
+
+/* GET path and write the body to fd.
+ *
+ * offset 0: the body is written with write() at fd's current position, so
+ * fd may be a pipe or stdout.
+ * offset > 0: resume.  fd must be a regular file opened for reading and
+ * writing that holds at least offset bytes; those bytes are read back to
+ * seed the hashes, a "Range: bytes=<offset>-" header is sent, and the body
+ * is written from offset on.  If the server ignores the range (200) the
+ * file is truncated and rewritten from the start; if it answers 416 the
+ * file is taken as complete (info->written 0) and the caller checks it.
+ *
+ * The hashes always cover the whole file as it stands after the call, so
+ * they can be compared to the image's os_hash_value and checksum.
+ * An error body is never written to fd.  info may be NULL. */
+int rain_client_download(struct rain_client *c, const char *path, int fd, int64_t offset,
+			 rain_progress_fn progress, void *ud,
+			 struct rain_download_info *info);
+
+/* The rain error code for an HTTP status: 400 RAIN_EINVAL, 401 RAIN_EAUTH,
+ * 403 RAIN_EFORBIDDEN, 404 RAIN_ENOTFOUND, 409 RAIN_ECONFLICT,
+ * 413 RAIN_ETOOBIG, 415 RAIN_EFORMAT, 507 RAIN_ENOSPC, other 4xx
+ * RAIN_EINVAL, 5xx and the rest RAIN_EIO; 0 below 300. */
+int rain_client_status_error(long status);
+
+/* Join the endpoint url and path into a new string (NULL on ENOMEM or
+ * when it cannot be done; the message says why).  path starts with '/' and
+ * is appended after the url's own path ("http://h/image" + "/v2/images" =
+ * "http://h/image/v2/images").  path may also be a full URL, as some
+ * servers give in "next" links, but only one under url itself; anything
+ * else is refused so the token never goes to another host. */
+char *rain_client_url_join(const char *url, const char *path);
+
+/* Turn an HTTP error body into a message in out (always NUL-terminated):
+ * Glance's JSON {"message", "title"} (also nested under "error" or
+ * "badRequest" etc.), else the first line of a text body, else the
+ * status' reason phrase.  body need not be NUL-terminated. */
+void rain_client_error_message(long status, const char *body, size_t len,
+			       char *out, size_t outlen);
+
+#endif

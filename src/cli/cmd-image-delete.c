@@ -1,0 +1,59 @@
+/* rain image delete */
+#include "cli/cli.h"
+#include "rain/error.h"
+#include "util/strutil.h"
+
+static int cmd_image_delete_exec(struct cli *cli, int argc, char **argv);
+
+const struct cli_cmd cmd_image_delete_entry = {
+	.name = "delete",
+	.alias = "rm",
+	.usage = "ID|NAME...",
+	.summary = "delete images and their data",
+	.help =
+		"Each image is deleted in turn; a failure is reported and the rest\n"
+		"are still tried.  A protected image must be unprotected first.\n",
+	.exec = cmd_image_delete_exec,
+	.prefix = "rain image",
+};
+
+static int cmd_image_delete_exec(struct cli *cli, int argc, char **argv)
+{
+	static const struct option longopts[] = { CLI_COMMON_LONGOPTS, { 0 } };
+	struct rain_client *c;
+	int opt, r, rc = CLI_EXIT_OK;
+
+	cli_getopt_reset();
+	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
+		r = cli_common_opt(cli, &cmd_image_delete_entry, opt, argv);
+		if (r != CLI_CONTINUE)
+			return r;
+	}
+	if (optind >= argc)
+		return cli_usage_error(&cmd_image_delete_entry, "give at least one image");
+	r = cli_client(cli, &c);
+	if (r)
+		return r;
+	for (int i = optind; i < argc; i++) {
+		_cleanup_free_ char *path = NULL;
+		char id[37], hint[128];
+
+		if (cli_image_resolve(cli, argv[i], id)) {
+			rc = CLI_EXIT_FAIL;
+			continue;
+		}
+		if (asprintf(&path, "/v2/images/%s", id) < 0)
+			return cli_error("out of memory");
+		r = rain_client_request(c, "DELETE", path, NULL, NULL, NULL, NULL);
+		if (r == RAIN_EFORBIDDEN) {
+			snprintf(hint, sizeof(hint), "if it is protected, run 'rain image set %s "
+				 "--unprotected' first", id);
+			rc = cli_fail(cli, r, hint, "cannot delete image %s", id);
+		} else if (r < 0) {
+			rc = cli_fail(cli, r, NULL, "cannot delete image %s", id);
+		} else {
+			cli_note(cli, "deleted image %s", id);
+		}
+	}
+	return rc;
+}

@@ -1,0 +1,157 @@
+/* rain image put: create + upload in one go. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "rain/diskfmt.h"
+#include "rain/error.h"
+#include "util/strutil.h"
+
+static int cmd_image_put_exec(struct cli *cli, int argc, char **argv);
+
+const struct cli_cmd cmd_image_put_entry = {
+	.name = "put",
+	.usage = "FILE [OPTIONS]",
+	.summary = "create an image from a file and upload it",
+	.help =
+		"Options:\n"
+		CLI_CREATE_HELP
+		"\n"
+		"Defaults: --name is the file's name without its directory;\n"
+		"--disk-format is guessed from the file's header (qcow2, vmdk, vhdx,\n"
+		"vdi, iso) or its .iso suffix, else raw; --container-format is bare.\n"
+		"FILE '-' reads standard input and then needs --name.\n"
+		"If the upload fails the new image is deleted again.\n",
+	.exec = cmd_image_put_exec,
+	.prefix = "rain image",
+};
+
+/* Guess a disk format from the file's first bytes and its name. */
+static const char *guess_format(const char *file)
+{
+	unsigned char *head;
+	const char *fmt = "raw";
+	ssize_t n = 0;
+	int fd;
+
+	fd = open(file, O_RDONLY | O_CLOEXEC);
+	head = malloc(RAIN_DISKFMT_HEAD);
+	if (fd >= 0 && head) {
+		size_t got = 0;
+
+		while (got < RAIN_DISKFMT_HEAD) {
+			n = pread(fd, head + got, RAIN_DISKFMT_HEAD - got, (off_t)got);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0)
+				break;
+			got += (size_t)n;
+		}
+		fmt = rain_diskfmt_detect(head, got);
+	}
+	if (fd >= 0)
+		close(fd);
+	free(head);
+	if (!strcmp(fmt, "raw") && strlen(file) > 4 &&
+	    !strcasecmp(file + strlen(file) - 4, ".iso"))
+		fmt = "iso";
+	return fmt;
+}
+
+static int cmd_image_put_exec(struct cli *cli, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		CLI_CREATE_LONGOPTS,
+		CLI_COMMON_LONGOPTS,
+		{ 0 },
+	};
+	_cleanup_free_ char *path = NULL;
+	struct cli_create_opts o;
+	struct rain_client *c;
+	json_t *image = NULL, *final = NULL;
+	const char *file, *id;
+	int opt, r = CLI_EXIT_OK, dr;
+
+	cli_create_opts_init(&o);
+	cli_getopt_reset();
+	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
+		r = cli_create_opt(&cmd_image_put_entry, &o, opt, optarg);
+		if (r == -2)
+			r = cli_common_opt(cli, &cmd_image_put_entry, opt, argv);
+		if (r != CLI_CONTINUE)
+			goto out;
+	}
+	if (argc - optind != 1) {
+		r = cli_usage_error(&cmd_image_put_entry, "give one file");
+		goto out;
+	}
+	file = argv[optind];
+	if (!o.name) {
+		const char *slash = strrchr(file, '/');
+
+		if (!strcmp(file, "-")) {
+			r = cli_usage_error(&cmd_image_put_entry, "standard input needs --name");
+			goto out;
+		}
+		o.name = slash ? slash + 1 : file;
+		if (!*o.name) {
+			r = cli_usage_error(&cmd_image_put_entry, "give the image a --name");
+			goto out;
+		}
+	}
+	if (strcmp(file, "-") != 0 && access(file, R_OK) < 0) {
+		r = cli_error("cannot read %s: %s; check the file name", file, strerror(errno));
+		goto out;
+	}
+	if (!o.disk_format) {
+		o.disk_format = strcmp(file, "-") ? guess_format(file) : "raw";
+		cli_note(cli, "disk format %s (%s); use --disk-format to choose another",
+			 o.disk_format, strcmp(file, "-") ? "guessed from the file" : "default");
+	}
+	if (!o.container_format)
+		o.container_format = "bare";
+
+	r = cli_image_create(cli, &o, &image);
+	if (r)
+		goto out;
+	id = cli_json_str(image, "id");
+	r = cli_image_upload_file(cli, id, file);
+	if (r) {
+		/* do not leave an empty image behind to confuse name lookups */
+		if (asprintf(&path, "/v2/images/%s", id) < 0 || cli_client(cli, &c) != 0) {
+			cli_error("image %s was created without data; delete it with "
+				  "'rain image delete %s'", id, id);
+			goto out;
+		}
+		dr = rain_client_request(c, "DELETE", path, NULL, NULL, NULL, NULL);
+		if (dr < 0)
+			cli_fail(cli, dr, NULL, "image %s was created without data and cannot be "
+				 "deleted; delete it with 'rain image delete %s'", id, id);
+		else
+			cli_note(cli, "deleted the new image %s again", id);
+		goto out;
+	}
+	if (cli_client(cli, &c) || asprintf(&path, "/v2/images/%s", id) < 0) {
+		r = CLI_EXIT_FAIL;
+		goto out;
+	}
+	dr = rain_client_request(c, "GET", path, NULL, NULL, NULL, &final);
+	if (dr < 0) {
+		r = cli_fail(cli, dr, NULL, "uploaded, but cannot read image %s back", id);
+		goto out;
+	}
+	if (cli->json)
+		cli_json_print(final);
+	else if (!cli->quiet)
+		cli_image_print(final);
+	else
+		printf("%s\n", id);
+out:
+	json_decref(image);
+	json_decref(final);
+	cli_create_opts_free(&o);
+	return r;
+}

@@ -1,0 +1,68 @@
+/* rain image tag and rain image untag. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "rain/error.h"
+#include "util/strutil.h"
+
+static int cmd_image_tag_exec(struct cli *cli, int argc, char **argv);
+
+const struct cli_cmd cmd_image_tag_entry = {
+	.name = "tag",
+	.usage = "ID|NAME TAG...",
+	.summary = "add tags to an image",
+	.exec = cmd_image_tag_exec,
+	.prefix = "rain image",
+};
+
+const struct cli_cmd cmd_image_untag_entry = {
+	.name = "untag",
+	.usage = "ID|NAME TAG...",
+	.summary = "remove tags from an image",
+	.exec = cmd_image_tag_exec,
+	.prefix = "rain image",
+};
+
+static int cmd_image_tag_exec(struct cli *cli, int argc, char **argv)
+{
+	static const struct option longopts[] = { CLI_COMMON_LONGOPTS, { 0 } };
+	bool add = strcmp(argv[0], "tag") == 0;
+	const struct cli_cmd *cmd = add ? &cmd_image_tag_entry : &cmd_image_untag_entry;
+	struct rain_client *c;
+	char id[37];
+	int opt, r, rc = CLI_EXIT_OK;
+
+	cli_getopt_reset();
+	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
+		r = cli_common_opt(cli, cmd, opt, argv);
+		if (r != CLI_CONTINUE)
+			return r;
+	}
+	if (argc - optind < 2)
+		return cli_usage_error(cmd, "give an image and at least one tag");
+	for (int i = optind + 1; i < argc; i++)
+		if (!*argv[i])
+			return cli_usage_error(cmd, "a tag cannot be empty");
+	r = cli_image_resolve(cli, argv[optind], id);
+	if (r)
+		return r;
+	r = cli_client(cli, &c);
+	if (r)
+		return r;
+	for (int i = optind + 1; i < argc; i++) {
+		_cleanup_free_ char *tag = str_url_encode(argv[i]), *path = NULL;
+
+		if (!tag || asprintf(&path, "/v2/images/%s/tags/%s", id, tag) < 0)
+			return cli_error("out of memory");
+		r = rain_client_request(c, add ? "PUT" : "DELETE", path, NULL, NULL, NULL, NULL);
+		if (r == RAIN_ENOTFOUND && !add)
+			rc = cli_fail(cli, r, "see the tags with 'rain image show'",
+				      "image %s has no tag '%s'", id, argv[i]);
+		else if (r < 0)
+			rc = cli_fail(cli, r, NULL, "cannot %s '%s' %s image %s",
+				      add ? "add tag" : "remove tag", argv[i],
+				      add ? "to" : "from", id);
+	}
+	return rc;
+}

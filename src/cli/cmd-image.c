@@ -1,0 +1,38 @@
+/* rain image: the sub-command table. */
+#include "cli/cli.h"
+
+static const struct cli_cmd *const image_cmds[] = {
+	&cmd_image_list_entry,
+	&cmd_image_show_entry,
+	&cmd_image_create_entry,
+	&cmd_image_upload_entry,
+	&cmd_image_download_entry,
+	&cmd_image_put_entry,
+	&cmd_image_get_entry,
+	&cmd_image_set_entry,
+	&cmd_image_unset_entry,
+	&cmd_image_tag_entry,
+	&cmd_image_untag_entry,
+	&cmd_image_delete_entry,
+	&cmd_image_deactivate_entry,
+	&cmd_image_reactivate_entry,
+	NULL,
+};
+
+static int cmd_image_exec(struct cli *cli, int argc, char **argv);
+
+const struct cli_cmd cmd_image_entry = {
+	.name = "image",
+	.usage = "COMMAND [ARGS...]",
+	.summary = "list, create, upload, download and change images",
+	.help =
+		"Images are named by id (a UUID) or by name; a name must match\n"
+		"exactly one image.\n",
+	.exec = cmd_image_exec,
+	.prefix = "rain",
+};
+
+static int cmd_image_exec(struct cli *cli, int argc, char **argv)
+{
+	return cli_cmd_dispatch(cli, &cmd_image_entry, image_cmds, argc, argv);
+}

@@ -1,0 +1,246 @@
+/* Settings: flags > environment > config file > defaults. */
+#include <errno.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "rain/error.h"
+#include "util/ini.h"
+#include "util/strutil.h"
+
+#define DEFAULT_URL "http://127.0.0.1:9292"
+
+char *cli_config_default_path(void)
+{
+	const char *xdg = getenv("XDG_CONFIG_HOME");
+	const char *home = getenv("HOME");
+	char *s;
+
+	if (xdg && xdg[0] == '/') {
+		if (asprintf(&s, "%s/rain/config", xdg) < 0)
+			return NULL;
+		return s;
+	}
+	if (!home || home[0] != '/') {
+		struct passwd *pw = getpwuid(getuid());
+
+		home = pw ? pw->pw_dir : NULL;
+	}
+	if (!home || home[0] != '/')
+		return NULL;
+	if (asprintf(&s, "%s/.config/rain/config", home) < 0)
+		return NULL;
+	return s;
+}
+
+static int setting_set(struct cli_setting *s, const char *value, enum cli_source src,
+		       const char *origin)
+{
+	char *v = strdup(value);
+
+	if (!v)
+		return cli_error("out of memory");
+	if (s->value && s->source == CLI_SRC_FILE)
+		explicit_bzero(s->value, strlen(s->value));
+	free(s->value);
+	s->value = v;
+	s->source = src;
+	s->origin = origin;
+	return 0;
+}
+
+static void setting_free(struct cli_setting *s)
+{
+	if (s->value) {
+		explicit_bzero(s->value, strlen(s->value));
+		free(s->value);
+	}
+	s->value = NULL;
+}
+
+void cli_config_free(struct cli *cli)
+{
+	setting_free(&cli->url);
+	setting_free(&cli->token);
+	setting_free(&cli->cacert);
+	free(cli->config_path);
+	cli->config_path = NULL;
+}
+
+/* The first non-empty variable among names. */
+static int from_env(struct cli_setting *s, const char *const *names)
+{
+	if (s->source == CLI_SRC_FLAG)
+		return 0;
+	for (; *names; names++) {
+		const char *v = getenv(*names);
+
+		if (v && *v)
+			return setting_set(s, v, CLI_SRC_ENV, *names);
+	}
+	return 0;
+}
+
+struct file_values {
+	char *url, *token, *cacert;
+	int insecure;           /* -1 unset */
+};
+
+static int file_handler(void *ud, const char *file, int line, const char *section,
+			const char *key, const char *value)
+{
+	struct file_values *fv = ud;
+	char **slot = NULL;
+
+	if (strcmp(section, "client") != 0)
+		return 0;
+	if (!strcmp(key, "url"))
+		slot = &fv->url;
+	else if (!strcmp(key, "token"))
+		slot = &fv->token;
+	else if (!strcmp(key, "cacert"))
+		slot = &fv->cacert;
+	else if (!strcmp(key, "insecure")) {
+		if (!strcmp(value, "true") || !strcmp(value, "yes") || !strcmp(value, "1"))
+			fv->insecure = 1;
+		else if (!strcmp(value, "false") || !strcmp(value, "no") || !strcmp(value, "0"))
+			fv->insecure = 0;
+		else
+			return rain_error_set(RAIN_EINVAL, "%s:%d: insecure must be true or false",
+					      file, line);
+		return 0;
+	} else {
+		cli_warn("%s:%d: unknown key '%s' in [client] ignored", file, line, key);
+		return 0;
+	}
+	free(*slot);
+	*slot = strdup(value);
+	return *slot ? 0 : RAIN_ENOMEM;
+}
+
+static void file_values_free(struct file_values *fv)
+{
+	free(fv->url);
+	if (fv->token) {
+		explicit_bzero(fv->token, strlen(fv->token));
+		free(fv->token);
+	}
+	free(fv->cacert);
+}
+
+/* A relative cacert in the file is taken relative to the file. */
+static char *file_relative(const char *file, const char *path)
+{
+	const char *slash = strrchr(file, '/');
+	char *s;
+
+	if (path[0] == '/' || !slash)
+		return strdup(path);
+	if (asprintf(&s, "%.*s/%s", (int)(slash - file), file, path) < 0)
+		return NULL;
+	return s;
+}
+
+static int load_file(struct cli *cli)
+{
+	struct file_values fv = { .insecure = -1 };
+	const char *path = cli->config_path;
+	struct stat st;
+	int r, rc = 0;
+
+	if (!path)
+		return 0;
+	if (stat(path, &st) < 0) {
+		if (errno == ENOENT && cli->config_is_default)
+			return 0;
+		return cli_error("cannot read the config file %s: %s; fix the path or create "
+				 "it with 'rain config set'", path, strerror(errno));
+	}
+	r = ini_parse_file(path, file_handler, &fv);
+	if (r < 0) {
+		rc = cli_error("%s; fix or remove the config file", rain_error_last());
+		goto out;
+	}
+	if (fv.token && ((st.st_mode & 077) || st.st_uid != geteuid())) {
+		cli_warn("not using the token in %s: the file is readable by others or is not yours; "
+			 "run 'chmod 600 %s'", path, path);
+		explicit_bzero(fv.token, strlen(fv.token));
+		free(fv.token);
+		fv.token = NULL;
+	}
+	if (fv.url && cli->url.source < CLI_SRC_ENV && (rc = setting_set(&cli->url, fv.url,
+									CLI_SRC_FILE, cli->config_path)))
+		goto out;
+	if (fv.token && cli->token.source < CLI_SRC_ENV && (rc = setting_set(&cli->token, fv.token,
+									    CLI_SRC_FILE, cli->config_path)))
+		goto out;
+	if (fv.cacert && cli->cacert.source < CLI_SRC_ENV) {
+		char *p = file_relative(path, fv.cacert);
+
+		if (!p) {
+			rc = cli_error("out of memory");
+			goto out;
+		}
+		rc = setting_set(&cli->cacert, p, CLI_SRC_FILE, cli->config_path);
+		free(p);
+		if (rc)
+			goto out;
+	}
+	if (fv.insecure == 1)
+		cli->insecure = true;
+out:
+	file_values_free(&fv);
+	return rc;
+}
+
+int cli_config_load(struct cli *cli)
+{
+	static const char *const url_env[] = { "RAIN_URL", "OS_IMAGE_URL", NULL };
+	static const char *const token_env[] = { "RAIN_TOKEN", "OS_AUTH_TOKEN", NULL };
+	static const char *const cacert_env[] = { "RAIN_CACERT", "OS_CACERT", NULL };
+	int rc;
+
+	if (cli->config_loaded)
+		return 0;
+	cli->config_loaded = true;
+	if ((rc = from_env(&cli->url, url_env)) || (rc = from_env(&cli->token, token_env)) ||
+	    (rc = from_env(&cli->cacert, cacert_env)))
+		return rc;
+	rc = load_file(cli);
+	if (rc)
+		return rc;
+	if (!cli->url.value)
+		return setting_set(&cli->url, DEFAULT_URL, CLI_SRC_DEFAULT, "default");
+	return 0;
+}
+
+int cli_client(struct cli *cli, struct rain_client **out)
+{
+	struct rain_client_config cfg = { 0 };
+	int r;
+
+	if (cli->client) {
+		*out = cli->client;
+		return 0;
+	}
+	r = cli_config_load(cli);
+	if (r)
+		return r;
+	cfg.url = cli->url.value;
+	cfg.token = cli->token.value;
+	cfg.cacert = cli->cacert.value;
+	cfg.insecure = cli->insecure;
+	if (cfg.cacert && access(cfg.cacert, R_OK) < 0)
+		return cli_error("cannot read the CA file %s: %s; fix --cacert, RAIN_CACERT "
+				 "or the config file", cfg.cacert, strerror(errno));
+	r = rain_client_new(&cfg, &cli->client);
+	if (r < 0)
+		return cli_fail(cli, r, "fix the settings (see 'rain config show')",
+				"cannot set up the client");
+	*out = cli->client;
+	return 0;
+}

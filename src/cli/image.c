@@ -1,0 +1,267 @@
+/* Image helpers shared by the `rain image` commands. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "rain/error.h"
+#include "rain/image.h"
+#include "util/strutil.h"
+#include "util/uuid.h"
+
+#define MAX_PAGES 100000
+
+int cli_image_list_fetch(struct rain_client *c, const char *path, bool follow, json_t **images)
+{
+	json_t *all = json_array();
+	char *next = strdup(path);
+	int r = 0, pages = 0;
+
+	*images = NULL;
+	if (!all || !next) {
+		r = rain_error_set(RAIN_ENOMEM, "out of memory");
+		goto out;
+	}
+	while (next) {
+		json_t *resp = NULL, *page;
+		const char *n;
+		char *prev;
+
+		r = rain_client_request(c, "GET", next, NULL, NULL, NULL, &resp);
+		if (r < 0)
+			goto out;
+		page = json_object_get(resp, "images");
+		if (!json_is_array(page)) {
+			json_decref(resp);
+			r = rain_error_set(RAIN_EFORMAT, "the server's image list has no \"images\" array");
+			goto out;
+		}
+		json_array_extend(all, page);
+		n = cli_json_str(resp, "next");
+		prev = next;
+		next = NULL;
+		if (follow && n && json_array_size(page) > 0) {
+			if (strcmp(n, prev) == 0 || ++pages >= MAX_PAGES) {
+				free(prev);
+				json_decref(resp);
+				r = rain_error_set(RAIN_EFORMAT, "the server's \"next\" links loop");
+				goto out;
+			}
+			next = strdup(n);
+			if (!next) {
+				free(prev);
+				json_decref(resp);
+				r = rain_error_set(RAIN_ENOMEM, "out of memory");
+				goto out;
+			}
+		}
+		free(prev);
+		json_decref(resp);
+	}
+	*images = all;
+	all = NULL;
+out:
+	free(next);
+	json_decref(all);
+	return r;
+}
+
+int cli_image_resolve(struct cli *cli, const char *arg, char id[37])
+{
+	_cleanup_free_ char *q = NULL;
+	struct rain_client *c;
+	json_t *list = NULL, *img;
+	size_t i, n = 0;
+	char ids[512] = "";
+	int r;
+
+	if (uuid_is_valid(arg)) {
+		memcpy(id, arg, 37);
+		uuid_canonicalize(id);
+		return 0;
+	}
+	if (!*arg)
+		return cli_error("an empty image name; give an image name or id");
+	r = cli_client(cli, &c);
+	if (r)
+		return r;
+	if (cli_query_add(&q, "name", arg) < 0)
+		return cli_error("out of memory");
+	{
+		_cleanup_free_ char *path = NULL;
+
+		if (asprintf(&path, "/v2/images%s", q) < 0)
+			return cli_error("out of memory");
+		r = cli_image_list_fetch(c, path, true, &list);
+	}
+	if (r < 0)
+		return cli_fail(cli, r, NULL, "cannot look up the image '%s'", arg);
+	/* match here too, in case the server ignores the filter */
+	json_array_foreach(list, i, img) {
+		const char *name = cli_json_str(img, "name");
+		const char *iid = cli_json_str(img, "id");
+
+		if (!name || !iid || strcmp(name, arg) != 0 || !uuid_is_valid(iid))
+			continue;
+		if (n == 0) {
+			memcpy(id, iid, 37);
+			uuid_canonicalize(id);
+		}
+		if (strlen(ids) + 40 < sizeof(ids))
+			snprintf(ids + strlen(ids), sizeof(ids) - strlen(ids), "%s%s",
+				 n ? ", " : "", iid);
+		n++;
+	}
+	json_decref(list);
+	if (n == 0)
+		return cli_error("no image is named '%s'; see 'rain image list'", arg);
+	if (n > 1)
+		return cli_error("%zu images are named '%s' (%s); give an id instead", n, arg, ids);
+	return 0;
+}
+
+int cli_image_fetch(struct cli *cli, const char *arg, char id[37], json_t **image)
+{
+	_cleanup_free_ char *path = NULL;
+	struct rain_client *c;
+	int r;
+
+	*image = NULL;
+	r = cli_image_resolve(cli, arg, id);
+	if (r)
+		return r;
+	r = cli_client(cli, &c);
+	if (r)
+		return r;
+	if (asprintf(&path, "/v2/images/%s", id) < 0)
+		return cli_error("out of memory");
+	r = rain_client_request(c, "GET", path, NULL, NULL, NULL, image);
+	if (r == RAIN_ENOTFOUND)
+		return cli_fail(cli, r, "see 'rain image list'", "no image %s", id);
+	if (r < 0)
+		return cli_fail(cli, r, NULL, "cannot get image %s", id);
+	if (!json_is_object(*image)) {
+		json_decref(*image);
+		*image = NULL;
+		return cli_error("the server sent no image for %s; check the server URL", id);
+	}
+	return 0;
+}
+
+/* One JSON value as table text, in a new string. */
+static char *value_text(json_t *v)
+{
+	char *s = NULL;
+
+	switch (json_typeof(v)) {
+	case JSON_STRING:
+		return strdup(json_string_value(v));
+	case JSON_INTEGER:
+		if (asprintf(&s, "%" JSON_INTEGER_FORMAT, json_integer_value(v)) < 0)
+			return NULL;
+		return s;
+	case JSON_TRUE:
+		return strdup("true");
+	case JSON_FALSE:
+		return strdup("false");
+	case JSON_NULL:
+		return strdup("-");
+	case JSON_ARRAY: {
+		size_t i, len = 0;
+		json_t *e;
+
+		s = strdup("");
+		json_array_foreach(v, i, e) {
+			char *t = value_text(e), *u;
+
+			if (!t || !s || asprintf(&u, "%s%s%s", s, i ? ", " : "", t) < 0) {
+				free(t);
+				free(s);
+				return NULL;
+			}
+			free(t);
+			free(s);
+			s = u;
+			len++;
+		}
+		if (s && len == 0) {
+			free(s);
+			s = strdup("-");
+		}
+		return s;
+	}
+	default:
+		return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+	}
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static void add_row(struct cli_table *t, const char *field, const char *value)
+{
+	const char *row[2] = { field, value };
+
+	cli_table_add(t, row);
+}
+
+void cli_image_print(json_t *image)
+{
+	static const char *const fields[] = {
+		"id", "name", "status", "visibility", "protected", "os_hidden",
+		"size", "virtual_size", "disk_format", "container_format",
+		"min_disk", "min_ram", "checksum", "os_hash_algo", "os_hash_value",
+		"owner", "tags", "created_at", "updated_at", "download_count",
+		"last_accessed_at", NULL,
+	};
+	static const char *const headers[] = { "Field", "Value" };
+	struct cli_table *t = cli_table_new(2, headers);
+	const char **props = NULL;
+	size_t nprops = 0, i;
+	const char *key;
+	json_t *v;
+
+	for (i = 0; fields[i]; i++) {
+		char *s;
+
+		v = json_object_get(image, fields[i]);
+		if (!v)
+			continue;
+		s = value_text(v);
+		if ((!strcmp(fields[i], "size") || !strcmp(fields[i], "virtual_size")) &&
+		    json_is_integer(v) && json_integer_value(v) >= 1024) {
+			char h[32], *u;
+
+			cli_format_size(json_integer_value(v), h, sizeof(h));
+			if (s && asprintf(&u, "%s (%s)", s, h) >= 0) {
+				free(s);
+				s = u;
+			}
+		}
+		add_row(t, fields[i], s);
+		free(s);
+	}
+	props = calloc(json_object_size(image) + 1, sizeof(*props));
+	if (!props)
+		abort();
+	json_object_foreach(image, key, v) {
+		if (!rain_image_attr_is_core(key) && !rain_image_attr_is_readonly(key))
+			props[nprops++] = key;
+	}
+	qsort(props, nprops, sizeof(*props), cmp_str);
+	for (i = 0; i < nprops; i++) {
+		char *s = value_text(json_object_get(image, props[i])), *kv = NULL;
+
+		if (s && asprintf(&kv, "%s=%s", props[i], s) < 0)
+			kv = NULL;
+		add_row(t, i == 0 ? "properties" : "", kv);
+		free(kv);
+		free(s);
+	}
+	free(props);
+	cli_table_print(t, stdout);
+	cli_table_free(t);
+}

@@ -1,0 +1,451 @@
+/* Command dispatch, option handling, messages and output helpers. */
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "rain/error.h"
+#include "util/strutil.h"
+
+/* ---- commands ---------------------------------------------------------- */
+
+const struct cli_cmd *cli_cmd_find(const struct cli_cmd *const *table, const char *name)
+{
+	for (size_t i = 0; table[i]; i++)
+		if (strcmp(table[i]->name, name) == 0 ||
+		    (table[i]->alias && strcmp(table[i]->alias, name) == 0))
+			return table[i];
+	return NULL;
+}
+
+static void dispatch_help(const struct cli_cmd *parent, const struct cli_cmd *const *table,
+			  FILE *f)
+{
+	fprintf(f, "Usage: %s %s %s\n", parent->prefix, parent->name, parent->usage);
+	if (f == stdout && parent->help)
+		fprintf(f, "\n%s", parent->help);
+	fputs("\nCommands:\n", f);
+	for (size_t i = 0; table[i]; i++)
+		fprintf(f, "  %-11s %s\n", table[i]->name, table[i]->summary);
+	if (f == stdout)
+		fprintf(f, "\nSee '%s %s COMMAND --help' for a command's options.\n",
+			parent->prefix, parent->name);
+}
+
+int cli_cmd_dispatch(struct cli *cli, const struct cli_cmd *parent,
+		     const struct cli_cmd *const *table, int argc, char **argv)
+{
+	const struct cli_cmd *cmd;
+	int i;
+
+	/* options between the command and its sub-command */
+	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
+		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			dispatch_help(parent, table, stdout);
+			return CLI_EXIT_OK;
+		} else if (!strcmp(argv[i], "--json")) {
+			cli->json = true;
+		} else if (!strcmp(argv[i], "-q") || !strcmp(argv[i], "--quiet")) {
+			cli->quiet = true;
+		} else {
+			return cli_usage_error(parent, "unknown option '%s'", argv[i]);
+		}
+	}
+	if (i >= argc) {
+		dispatch_help(parent, table, stderr);
+		return CLI_EXIT_USAGE;
+	}
+	cmd = cli_cmd_find(table, argv[i]);
+	if (!cmd)
+		return cli_usage_error(parent, "unknown command '%s'", argv[i]);
+	return cmd->exec(cli, argc - i, argv + i);
+}
+
+/* ---- options ----------------------------------------------------------- */
+
+void cli_getopt_reset(void)
+{
+	optind = 0;     /* glibc: start over, forgetting the last argv */
+	opterr = 0;     /* we report errors ourselves */
+}
+
+void cli_help(const struct cli_cmd *cmd)
+{
+	printf("Usage: %s %s %s\n\n%c%s.\n", cmd->prefix, cmd->name, cmd->usage,
+	       toupper((unsigned char)cmd->summary[0]), cmd->summary + 1);
+	if (cmd->help)
+		printf("\n%s", cmd->help);
+	printf("\nCommon options:\n"
+	       "  -h, --help     show this help\n"
+	       "      --json     print the server's JSON instead of tables\n"
+	       "  -q, --quiet    no progress bars or notes\n");
+}
+
+int cli_usage_error(const struct cli_cmd *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("rain: error: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "; see '%s %s --help'\n", cmd->prefix, cmd->name);
+	return CLI_EXIT_USAGE;
+}
+
+int cli_common_opt(struct cli *cli, const struct cli_cmd *cmd, int opt, char **argv)
+{
+	switch (opt) {
+	case 'h':
+		cli_help(cmd);
+		return CLI_EXIT_OK;
+	case CLI_OPT_JSON:
+		cli->json = true;
+		return CLI_CONTINUE;
+	case 'q':
+		cli->quiet = true;
+		return CLI_CONTINUE;
+	case ':':
+		if (optopt && optopt < 0x100)
+			return cli_usage_error(cmd, "option '-%c' needs a value", optopt);
+		return cli_usage_error(cmd, "option '%s' needs a value", argv[optind - 1]);
+	default:
+		if (optopt && optopt < 0x100)
+			return cli_usage_error(cmd, "unknown option '-%c'", optopt);
+		return cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
+	}
+}
+
+int cli_parse_count(const struct cli_cmd *cmd, const char *opt, const char *s, int64_t *out)
+{
+	if (str_to_i64(s, out) < 0 || *out < 0)
+		return cli_usage_error(cmd, "%s wants a whole number >= 0, not '%s'", opt, s);
+	return 0;
+}
+
+int cli_parse_property(const struct cli_cmd *cmd, const char *s, char **key, char **value)
+{
+	const char *eq = strchr(s, '=');
+
+	if (!eq || eq == s)
+		return cli_usage_error(cmd, "--property wants KEY=VALUE, not '%s'", s);
+	*key = strndup(s, (size_t)(eq - s));
+	*value = strdup(eq + 1);
+	if (!*key || !*value) {
+		free(*key);
+		free(*value);
+		return cli_error("out of memory");
+	}
+	return 0;
+}
+
+/* ---- messages ---------------------------------------------------------- */
+
+int cli_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("rain: error: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return CLI_EXIT_FAIL;
+}
+
+void cli_warn(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("rain: warning: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+void cli_note(const struct cli *cli, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (cli->quiet)
+		return;
+	fputs("rain: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+static const char *source_name(const struct cli_setting *s)
+{
+	static __thread char buf[300];
+
+	switch (s->source) {
+	case CLI_SRC_DEFAULT:
+		return "the default";
+	case CLI_SRC_FLAG:
+		return s->origin;
+	case CLI_SRC_ENV:
+		snprintf(buf, sizeof(buf), "$%s", s->origin);
+		return buf;
+	case CLI_SRC_FILE:
+		return s->origin;
+	}
+	return "?";
+}
+
+int cli_fail(struct cli *cli, int r, const char *hint, const char *fmt, ...)
+{
+	char what[512], deflt[640];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	if (!hint) {
+		switch (r) {
+		case RAIN_ENET:
+			if (strstr(rain_error_last(), "certificate")) {
+				hint = "give the server's CA certificate with --cacert (or "
+				       "RAIN_CACERT), or use --insecure";
+				break;
+			}
+			snprintf(deflt, sizeof(deflt),
+				 "check the server URL %s (from %s) and that the server runs",
+				 cli->url.value ? cli->url.value : "?", source_name(&cli->url));
+			hint = deflt;
+			break;
+		case RAIN_EAUTH:
+			if (cli->token.value)
+				snprintf(deflt, sizeof(deflt),
+					 "check the token (from %s); set one with --token, "
+					 "RAIN_TOKEN or 'rain config set token -'",
+					 source_name(&cli->token));
+			else
+				snprintf(deflt, sizeof(deflt),
+					 "no token is set; give one with --token, RAIN_TOKEN "
+					 "or 'rain config set token -'");
+			hint = deflt;
+			break;
+		case RAIN_EFORBIDDEN:
+			hint = "the token may not allow this, or the image is protected";
+			break;
+		case RAIN_ENOTFOUND:
+			hint = "see 'rain image list'";
+			break;
+		case RAIN_ECONFLICT:
+			hint = "check the image's status with 'rain image show'";
+			break;
+		case RAIN_EINVAL:
+			hint = "check the values given";
+			break;
+		case RAIN_ETOOBIG:
+			hint = "the server's size limit is lower; ask its operator";
+			break;
+		case RAIN_ENOSPC:
+			hint = "the server is out of space; ask its operator";
+			break;
+		case RAIN_EIO:
+			hint = "the server or the local system failed; try again or see the server's log";
+			break;
+		case RAIN_EFORMAT:
+			hint = "check the data and its declared format";
+			break;
+		default:
+			hint = "";
+		}
+	}
+	fputs("rain: error: ", stderr);
+	if (*what)
+		fprintf(stderr, "%s: ", what);
+	fputs(rain_error_last()[0] ? rain_error_last() : rain_error_name(r), stderr);
+	if (*hint)
+		fprintf(stderr, "; %s", hint);
+	fputc('\n', stderr);
+	return CLI_EXIT_FAIL;
+}
+
+/* ---- tables ------------------------------------------------------------ */
+
+struct cli_table {
+	size_t ncols, nrows, cap;
+	char **cells;           /* row-major, row 0 the headers */
+};
+
+char *cli_sanitize(const char *s)
+{
+	char *out = strdup(s ? s : "-");
+
+	if (!out)
+		return NULL;
+	for (char *p = out; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	return out;
+}
+
+/* Columns a UTF-8 string takes (code points; wide characters are rare
+ * enough in image names to ignore). */
+static size_t text_width(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s; s++)
+		if (((unsigned char)*s & 0xc0) != 0x80)
+			n++;
+	return n;
+}
+
+struct cli_table *cli_table_new(size_t ncols, const char *const *headers)
+{
+	struct cli_table *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		abort();
+	t->ncols = ncols;
+	cli_table_add(t, headers);
+	return t;
+}
+
+void cli_table_add(struct cli_table *t, const char *const *cells)
+{
+	if ((t->nrows + 1) * t->ncols > t->cap) {
+		size_t cap = t->cap ? t->cap * 2 : t->ncols * 16;
+		char **c = realloc(t->cells, cap * sizeof(*c));
+
+		if (!c)
+			abort();
+		t->cells = c;
+		t->cap = cap;
+	}
+	for (size_t i = 0; i < t->ncols; i++) {
+		char *s = cli_sanitize(cells[i]);
+
+		if (!s)
+			abort();
+		t->cells[t->nrows * t->ncols + i] = s;
+	}
+	t->nrows++;
+}
+
+void cli_table_print(const struct cli_table *t, FILE *f)
+{
+	size_t *w = calloc(t->ncols, sizeof(*w));
+
+	if (!w)
+		abort();
+	for (size_t r = 0; r < t->nrows; r++)
+		for (size_t c = 0; c < t->ncols; c++) {
+			size_t n = text_width(t->cells[r * t->ncols + c]);
+
+			if (n > w[c])
+				w[c] = n;
+		}
+	for (size_t r = 0; r < t->nrows; r++) {
+		for (size_t c = 0; c < t->ncols; c++) {
+			const char *s = t->cells[r * t->ncols + c];
+
+			fputs(s, f);
+			if (c + 1 < t->ncols)
+				fprintf(f, "%*s", (int)(w[c] - text_width(s) + 2), "");
+		}
+		fputc('\n', f);
+	}
+	free(w);
+}
+
+void cli_table_free(struct cli_table *t)
+{
+	if (!t)
+		return;
+	for (size_t i = 0; i < t->nrows * t->ncols; i++)
+		free(t->cells[i]);
+	free(t->cells);
+	free(t);
+}
+
+/* ---- values ------------------------------------------------------------ */
+
+void cli_json_print(json_t *j)
+{
+	char *s = json_dumps(j, JSON_INDENT(2) | JSON_ENCODE_ANY);
+
+	if (!s)
+		abort();
+	puts(s);
+	free(s);
+}
+
+void cli_format_size(int64_t n, char *out, size_t outlen)
+{
+	static const char *const units[] = { "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" };
+	double v = (double)n;
+	int u = -1;
+
+	if (n < 0) {
+		snprintf(out, outlen, "-");
+		return;
+	}
+	if (n < 1024) {
+		snprintf(out, outlen, "%" PRId64 " B", n);
+		return;
+	}
+	while (v >= 1024 && u < 5) {
+		v /= 1024;
+		u++;
+	}
+	snprintf(out, outlen, "%.1f %s", v, units[u]);
+}
+
+const char *cli_json_str(json_t *obj, const char *key)
+{
+	return json_string_value(json_object_get(obj, key));
+}
+
+int64_t cli_json_int(json_t *obj, const char *key)
+{
+	json_t *v = json_object_get(obj, key);
+
+	return json_is_integer(v) ? (int64_t)json_integer_value(v) : -1;
+}
+
+char *cli_json_pointer(const char *name)
+{
+	char *out = malloc(2 * strlen(name) + 2), *o = out;
+
+	if (!out)
+		return NULL;
+	*o++ = '/';
+	for (; *name; name++) {
+		if (*name == '~') {
+			*o++ = '~';
+			*o++ = '0';
+		} else if (*name == '/') {
+			*o++ = '~';
+			*o++ = '1';
+		} else {
+			*o++ = *name;
+		}
+	}
+	*o = '\0';
+	return out;
+}
+
+int cli_query_add(char **q, const char *key, const char *value)
+{
+	_cleanup_free_ char *k = str_url_encode(key), *v = str_url_encode(value);
+	char *s;
+
+	if (!k || !v)
+		return RAIN_ENOMEM;
+	if (asprintf(&s, "%s%c%s=%s", *q ? *q : "", *q ? '&' : '?', k, v) < 0)
+		return RAIN_ENOMEM;
+	free(*q);
+	*q = s;
+	return 0;
+}
