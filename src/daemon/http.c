@@ -14,6 +14,7 @@
 #include "util/fsutil.h"
 #include "util/strutil.h"
 #include "util/timeutil.h"
+#include "util/uuid.h"
 
 struct server {
 	struct MHD_Daemon *mhd;
@@ -169,7 +170,7 @@ int http_reply_response(struct request *req, unsigned int status, struct MHD_Res
 		MHD_destroy_response(resp);
 		return 0;
 	}
-	MHD_add_response_header(resp, "X-Openstack-Request-Id", "req-rain");
+	MHD_add_response_header(resp, "X-Openstack-Request-Id", req->request_id);
 	req->replied = true;
 	req->status = status;
 	if (req->defer) {
@@ -413,6 +414,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		req->method = method;
 		req->url = url;
 		req->started_us = time_mono_us();
+		memcpy(req->request_id, "req-", 4);
+		if (uuid_generate(req->request_id + 4) < 0)
+			snprintf(req->request_id, sizeof(req->request_id), "req-unknown");
 		/* without a body, answer on the next call so the connection
 		 * stays alive; with one, answer now so an error stops it */
 		req->defer = !request_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH) &&
@@ -510,7 +514,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		else if (sa->sa_family == AF_INET6)
 			inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, addr, sizeof(addr));
 	}
-	log_request(addr, req->method, req->url, req->status,
+	log_request(addr, req->request_id, req->method, req->url, req->status,
 		    toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (interrupted)",
 		    req->bytes_in, req->bytes_out, time_mono_us() - req->started_us);
 	*con_cls = NULL;

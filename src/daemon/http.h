@@ -55,6 +55,7 @@ struct request {
 	int64_t bytes_in;
 	int64_t bytes_out;
 	int64_t started_us;
+	char request_id[4 + 37];   /* "req-UUID", as Glance's X-Openstack-Request-Id */
 	void *state;       /* a streaming handler's own */
 };
 

@@ -38,9 +38,11 @@ void log_printf(enum log_level level, const char *fmt, ...)
 	va_end(ap);
 }
 
-void log_request(const char *addr, const char *method, const char *url, unsigned int status,
-		 const char *note, int64_t bytes_in, int64_t bytes_out, int64_t micros)
+void log_request(const char *addr, const char *request_id, const char *method, const char *url,
+		 unsigned int status, const char *note, int64_t bytes_in, int64_t bytes_out,
+		 int64_t micros)
 {
-	log_printf(LOG_INFO, "%s \"%s %s\" %u in=%lld out=%lld %.1fms%s", addr, method, url,
+	log_printf(LOG_INFO, "%s %s \"%s %s\" %u in=%lld out=%lld %.1fms%s", addr, request_id,
+		   method, url,
 		   status, (long long)bytes_in, (long long)bytes_out, micros / 1000.0, note);
 }

@@ -14,7 +14,8 @@ void log_printf(enum log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void log_vprintf(enum log_level level, const char *fmt, va_list ap);
 /* The access-log line of one finished request. */
-void log_request(const char *addr, const char *method, const char *url, unsigned int status,
+void log_request(const char *addr, const char *request_id, const char *method,
+		 const char *url, unsigned int status,
 		 const char *note, int64_t bytes_in, int64_t bytes_out, int64_t micros);
 
 #endif
