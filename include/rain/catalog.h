@@ -87,8 +87,8 @@ struct rain_catalog_backend {
 	/* Record one download: download_count + 1, last_access = now_us. */
 	int (*image_touch)(void *impl, const char *id, int64_t now_us);
 	/* Up to q->limit images; *more tells whether a further page exists.
-	 * RAIN_EINVAL for an unknown sort key or a bad filter value,
-	 * RAIN_ENOTFOUND for an unknown marker. */
+	 * RAIN_EINVAL for an unknown sort key, a bad filter value or an
+	 * unknown marker (Glance answers 400 for all three). */
 	int (*image_list)(void *impl, const struct rain_image_query *q,
 			  struct rain_image ***out, size_t *n, bool *more);
 	/* How many images reference blob `hash` (by os_hash_value). */

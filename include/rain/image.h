@@ -113,8 +113,8 @@ bool rain_image_attr_is_readonly(const char *name);
 int rain_image_attr_set(struct rain_image *img, const char *name, json_t *value);
 
 /* Reset one attribute the way a JSON-patch "remove" does: properties are
- * deleted (RAIN_ENOTFOUND when absent); core attributes cannot be removed
- * (RAIN_EFORBIDDEN). */
+ * deleted (RAIN_ECONFLICT when absent, Glance's 409); core attributes
+ * cannot be removed (RAIN_EFORBIDDEN). */
 int rain_image_attr_remove(struct rain_image *img, const char *name);
 
 /* Apply a parsed JSON patch (see jsonpatch.h) to img in order; on error

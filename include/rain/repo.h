@@ -73,8 +73,8 @@ int rain_repo_image_delete(struct rain_repo *repo, const struct rain_who *who, c
 int rain_repo_tag_add(struct rain_repo *repo, const char *id, const char *tag);
 int rain_repo_tag_remove(struct rain_repo *repo, const char *id, const char *tag);
 
-/* active <-> deactivated; RAIN_ECONFLICT (with Glance's message) from other
- * states; deactivating a deactivated image or reactivating an active one
+/* active <-> deactivated; RAIN_EFORBIDDEN (Glance's 403 and message) from
+ * other states; deactivating a deactivated image or reactivating an active one
  * is a no-op, as in Glance. */
 int rain_repo_image_deactivate(struct rain_repo *repo, const struct rain_who *who, const char *id);
 int rain_repo_image_reactivate(struct rain_repo *repo, const struct rain_who *who, const char *id);

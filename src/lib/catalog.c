@@ -102,6 +102,9 @@ int rain_catalog_image_list(struct rain_catalog *cat, const struct rain_image_qu
 {
 	if (q->limit == 0)
 		return rain_error_set(RAIN_EINVAL, "limit must be positive");
+	if (q->nterms > RAIN_QUERY_MAX_TERMS || q->ntags > RAIN_QUERY_MAX_TERMS ||
+	    q->nsort > RAIN_QUERY_MAX_SORT)
+		return rain_error_set(RAIN_EINVAL, "too many filters, tags or sort keys");
 	for (size_t i = 0; i < q->nsort; i++)
 		if (!rain_catalog_sort_key_valid(q->sort[i].key))
 			return rain_error_set(RAIN_EINVAL, "Invalid sort key: %s.", q->sort[i].key);

@@ -244,7 +244,14 @@ static int do_patch(struct rain_image *img, void *ud)
 	struct patch_ctx *pc = ud;
 	int r = rain_image_apply_patch(img, pc->patch);
 
-	return r < 0 ? r : check_publicize(pc->who, img);
+	if (r < 0)
+		return r;
+	/* as Glance: publicizing is checked when visibility is set, so the
+	 * owner of a public image may still edit its other attributes */
+	for (size_t i = 0; i < pc->patch->n; i++)
+		if (!strcmp(pc->patch->items[i].attr, "visibility"))
+			return check_publicize(pc->who, img);
+	return 0;
 }
 
 int rain_repo_image_patch(struct rain_repo *repo, const struct rain_who *who, const char *id,

@@ -1,0 +1,1219 @@
+/* Unit tests for src/lib/repo.c in a temporary data directory: image
+ * creation, the upload state machine, blob sharing, deletion rules,
+ * deactivation, downloads, locking and crash recovery. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "rain/diskfmt.h"
+#include "rain/error.h"
+#include "rain/repo.h"
+#include "util/strutil.h"
+#include "util/timeutil.h"
+#include "util/uuid.h"
+
+#define SHA_HELLO "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
+#define MD5_HELLO "5d41402abc4b2a76b9719d911017c592"
+#define GiB (1024LL * 1024 * 1024)
+
+static const struct rain_who alice = { "alice", false };
+static const struct rain_who bob = { "bob", false };
+static const struct rain_who admin = { "admin", true };
+
+struct fixture {
+	char base[64];
+	char data[96];
+	struct rain_repo_options opts;
+	struct rain_repo *repo;
+};
+
+static void assert_error_contains(const char *needle)
+{
+	if (!strstr(rain_error_last(), needle))
+		fail_msg("error \"%s\" lacks \"%s\"", rain_error_last(), needle);
+}
+
+static int rm_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	return remove(path);
+}
+
+static int reopen(struct fixture *f, struct rain_repo_recovery *rec)
+{
+	rain_repo_close(f->repo);
+	f->repo = NULL;
+	return rain_repo_open(&f->repo, &f->opts, rec);
+}
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	if (!f)
+		return -1;
+	snprintf(f->base, sizeof(f->base), "/tmp/rain-test-repo.XXXXXX");
+	if (!mkdtemp(f->base))
+		return -1;
+	snprintf(f->data, sizeof(f->data), "%s/data", f->base);
+	f->opts.data_dir = f->data;
+	umask(022);
+	if (rain_repo_open(&f->repo, &f->opts, NULL) < 0) {
+		fprintf(stderr, "open: %s\n", rain_error_last());
+		return -1;
+	}
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	rain_repo_close(f->repo);
+	nftw(f->base, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	free(f);
+	return 0;
+}
+
+static int nfiles;
+
+static int count_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	if (type == FTW_F)
+		nfiles++;
+	return 0;
+}
+
+/* Regular files under data/blobs (blobs and temporaries). */
+static int blob_files(struct fixture *f)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), "%s/blobs", f->data);
+	nfiles = 0;
+	assert_int_equal(nftw(path, count_one, 16, FTW_PHYS), 0);
+	return nfiles;
+}
+
+static struct rain_image *create(struct fixture *f, const struct rain_who *who, const char *json)
+{
+	json_error_t err;
+	json_t *body = json_loads(json, 0, &err);
+	struct rain_image *img = NULL;
+	int r;
+
+	if (!body)
+		fail_msg("bad JSON in test: %s", err.text);
+	r = rain_repo_image_create(f->repo, who, body, &img);
+	json_decref(body);
+	if (r < 0)
+		fail_msg("create %s: %s", json, rain_error_last());
+	return img;
+}
+
+static int try_create(struct fixture *f, const struct rain_who *who, const char *json)
+{
+	json_t *body = json_loads(json, 0, NULL);
+	struct rain_image *img = NULL;
+	int r;
+
+	assert_non_null(body);
+	r = rain_repo_image_create(f->repo, who, body, &img);
+	json_decref(body);
+	rain_image_free(img);
+	return r;
+}
+
+static struct rain_image *get(struct fixture *f, const char *id)
+{
+	struct rain_image *img = NULL;
+
+	if (rain_repo_image_get(f->repo, id, &img) < 0)
+		fail_msg("get %s: %s", id, rain_error_last());
+	return img;
+}
+
+static enum rain_image_status status_of(struct fixture *f, const char *id)
+{
+	struct rain_image *img = get(f, id);
+	enum rain_image_status s = img->status;
+
+	rain_image_free(img);
+	return s;
+}
+
+static size_t count_images(struct fixture *f)
+{
+	struct rain_image_query q = { .limit = 1000, .include_community = true,
+				      .include_hidden = true };
+	struct rain_image **imgs = NULL;
+	size_t n = 0;
+	bool more;
+
+	assert_int_equal(rain_catalog_image_list(rain_repo_catalog(f->repo), &q, &imgs, &n, &more), 0);
+	rain_catalog_list_free(imgs, n);
+	return n;
+}
+
+/* Upload all of data in chunks; 0 or the first error (after which the
+ * upload has been aborted, as the daemon does). */
+static int upload(struct fixture *f, const char *id, const void *data, size_t len,
+		  int64_t expected, struct rain_image **out)
+{
+	struct rain_upload *up = NULL;
+	const char *p = data;
+	int r = rain_repo_upload_begin(f->repo, &alice, id, expected, &up);
+
+	if (r < 0)
+		return r;
+	for (size_t off = 0; off < len; off += 4096) {
+		r = rain_repo_upload_write(up, p + off, len - off < 4096 ? len - off : 4096);
+		if (r < 0) {
+			char msg[1024];
+
+			snprintf(msg, sizeof(msg), "%s", rain_error_last());
+			rain_repo_upload_abort(up);
+			rain_error_set(0, "%s", msg);
+			return r;
+		}
+	}
+	r = rain_repo_upload_finish(up, out);
+	return r;
+}
+
+static struct rain_image *upload_ok(struct fixture *f, const char *id, const void *data, size_t len)
+{
+	struct rain_image *img = NULL;
+
+	if (upload(f, id, data, len, (int64_t)len, &img) < 0)
+		fail_msg("upload: %s", rain_error_last());
+	return img;
+}
+
+static struct rain_image *raw_image(struct fixture *f, const char *name)
+{
+	char json[256];
+
+	snprintf(json, sizeof(json),
+		 "{\"name\": \"%s\", \"disk_format\": \"raw\", \"container_format\": \"bare\"}", name);
+	return create(f, &alice, json);
+}
+
+static void sha256_hex(const void *data, size_t len, char out[65])
+{
+	unsigned char md[32];
+
+	assert_int_equal(EVP_Digest(data, len, md, NULL, EVP_sha256(), NULL), 1);
+	hex_encode(md, 32, out);
+}
+
+/* ---- open, lock ---- */
+
+static void test_open_layout(void **state)
+{
+	struct fixture *f = *state;
+	char path[160];
+	struct stat st;
+
+	assert_int_equal(stat(f->data, &st), 0);
+	assert_true(S_ISDIR(st.st_mode));
+	assert_int_equal(st.st_mode & 0777, 0700);
+	snprintf(path, sizeof(path), "%s/catalog.db", f->data);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	snprintf(path, sizeof(path), "%s/lock", f->data);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	snprintf(path, sizeof(path), "%s/blobs/sha256", f->data);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0700);
+	assert_non_null(rain_repo_catalog(f->repo));
+	assert_int_equal(count_images(f), 0);
+	rain_repo_close(NULL);
+}
+
+static void test_lock(void **state)
+{
+	struct fixture *f = *state;
+	struct rain_repo *second = NULL;
+	struct rain_image *img = raw_image(f, "kept");
+
+	rain_error_clear();
+	assert_int_equal(rain_repo_open(&second, &f->opts, NULL), RAIN_ECONFLICT);
+	assert_error_contains("in use");
+	assert_null(second);
+	/* the refused open did not disturb the first one */
+	rain_image_free(get(f, img->id));
+
+	rain_repo_close(f->repo);
+	f->repo = NULL;
+	assert_int_equal(rain_repo_open(&second, &f->opts, NULL), 0);
+	f->repo = second;
+	rain_image_free(get(f, img->id));
+	rain_image_free(img);
+}
+
+static void test_open_bad_dir(void **state)
+{
+	struct fixture *f = *state;
+	struct rain_repo_options opts = { 0 };
+	struct rain_repo *repo = NULL;
+	char path[160];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/a-file", f->base);
+	fd = open(path, O_WRONLY | O_CREAT, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	strcat(path, "/data");
+	opts.data_dir = path;
+	assert_int_equal(rain_repo_open(&repo, &opts, NULL), RAIN_EIO);
+	assert_null(repo);
+}
+
+/* ---- create, get, patch, tags ---- */
+
+static void test_create(void **state)
+{
+	struct fixture *f = *state;
+	int64_t before = time_now_us(), after;
+	struct rain_image *img, *got;
+
+	img = create(f, &alice,
+		     "{\"name\": \"cirros\", \"disk_format\": \"qcow2\","
+		     " \"container_format\": \"bare\", \"min_disk\": 1, \"min_ram\": 64,"
+		     " \"tags\": [\"t1\", \"t2\"], \"os_distro\": \"cirros\","
+		     " \"protected\": false, \"visibility\": \"private\"}");
+	after = time_now_us();
+	assert_true(uuid_is_valid(img->id));
+	assert_int_equal(img->id[14], '4');
+	for (int i = 0; img->id[i]; i++)
+		assert_true(img->id[i] < 'A' || img->id[i] > 'F');
+	assert_string_equal(img->owner, "alice");
+	assert_string_equal(img->name, "cirros");
+	assert_int_equal(img->status, RAIN_STATUS_QUEUED);
+	assert_int_equal(img->visibility, RAIN_VIS_PRIVATE);
+	assert_string_equal(img->disk_format, "qcow2");
+	assert_true(img->min_disk == 1 && img->min_ram == 64);
+	assert_int_equal(img->ntags, 2);
+	assert_string_equal(rain_image_prop_get(img, "os_distro"), "cirros");
+	assert_true(img->size == -1);
+	assert_null(img->os_hash_value);
+	assert_true(img->created_at >= before && img->created_at <= after);
+	assert_true(img->updated_at == img->created_at);
+
+	got = get(f, img->id);
+	assert_string_equal(got->owner, "alice");
+	assert_string_equal(got->name, "cirros");
+	assert_true(got->created_at == img->created_at);
+	assert_true(rain_image_has_tag(got, "t2"));
+	assert_string_equal(rain_image_prop_get(got, "os_distro"), "cirros");
+	rain_image_free(got);
+	rain_image_free(img);
+
+	/* an empty body makes a bare queued image, visibility shared */
+	img = create(f, &bob, "{}");
+	assert_int_equal(img->visibility, RAIN_VIS_SHARED);
+	assert_null(img->name);
+	assert_string_equal(img->owner, "bob");
+	rain_image_free(img);
+	assert_int_equal(count_images(f), 2);
+}
+
+static void test_create_refused(void **state)
+{
+	struct fixture *f = *state;
+	json_t *arr = json_array();
+	struct rain_image *img = NULL;
+
+	rain_error_clear();
+	assert_int_equal(try_create(f, &alice, "{\"name\": \"x\", \"owner\": \"mallory\"}"),
+			 RAIN_EFORBIDDEN);
+	assert_error_contains("owner");
+	assert_int_equal(try_create(f, &alice, "{\"status\": \"active\"}"), RAIN_EFORBIDDEN);
+	assert_int_equal(try_create(f, &alice, "{\"size\": 5}"), RAIN_EFORBIDDEN);
+	assert_int_equal(try_create(f, &alice, "{\"os_hash_value\": \"" SHA_HELLO "\"}"),
+			 RAIN_EFORBIDDEN);
+	assert_int_equal(try_create(f, &alice, "{\"min_disk\": -1}"), RAIN_EINVAL);
+	assert_int_equal(try_create(f, &alice, "{\"disk_format\": \"exe\"}"), RAIN_EINVAL);
+	assert_int_equal(try_create(f, &alice, "{\"os_distro\": 7}"), RAIN_EINVAL);
+	assert_int_equal(try_create(f, &alice, "{\"name\": \"../../etc\"}"), RAIN_EINVAL);
+	assert_int_equal(rain_repo_image_create(f->repo, &alice, arr, &img), RAIN_EINVAL);
+	assert_null(img);
+	json_decref(arr);
+	assert_int_equal(count_images(f), 0);
+}
+
+static void test_create_ids(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const bad[] = {
+		"{\"id\": \"not-a-uuid\"}",
+		"{\"id\": \"\"}",
+		"{\"id\": 5}",
+		"{\"id\": null}",
+		"{\"id\": \"{7d5c3a6e-2b1f-4e0a-9c3d-1a2b3c4d5e6f}\"}",
+		"{\"id\": \"7d5c3a6e-2b1f-4e0a-9c3d-1a2b3c4d5e6f0\"}",
+		"{\"id\": \"../../../../../../../../../etc/passwd\"}",
+	};
+	struct rain_image *img, *got;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+		rain_error_clear();
+		if (try_create(f, &alice, bad[i]) != RAIN_EINVAL)
+			fail_msg("%s accepted", bad[i]);
+		assert_error_contains("'id' must be a UUID");
+	}
+	assert_int_equal(count_images(f), 0);
+
+	/* a client's id is kept, in canonical (lower) case */
+	img = create(f, &alice, "{\"id\": \"7D5C3A6E-2B1F-4E0A-9C3D-1A2B3C4D5E6F\", \"name\": \"mine\"}");
+	assert_string_equal(img->id, "7d5c3a6e-2b1f-4e0a-9c3d-1a2b3c4d5e6f");
+	got = get(f, "7d5c3a6e-2b1f-4e0a-9c3d-1a2b3c4d5e6f");
+	assert_string_equal(got->name, "mine");
+	rain_image_free(got);
+	rain_image_free(img);
+
+	/* taken: in either case */
+	rain_error_clear();
+	assert_int_equal(try_create(f, &bob, "{\"id\": \"7d5c3a6e-2b1f-4e0a-9c3d-1a2b3c4d5e6f\"}"),
+			 RAIN_EEXISTS);
+	assert_error_contains("7d5c3a6e-2b1f-4e0a-9c3d-1a2b3c4d5e6f");
+	assert_int_equal(try_create(f, &bob, "{\"id\": \"7D5C3A6E-2B1F-4E0A-9C3D-1A2B3C4D5E6F\"}"),
+			 RAIN_EEXISTS);
+	got = get(f, "7d5c3a6e-2b1f-4e0a-9c3d-1a2b3c4d5e6f");
+	assert_string_equal(got->owner, "alice");
+	rain_image_free(got);
+	assert_int_equal(count_images(f), 1);
+}
+
+static void test_create_visibility(void **state)
+{
+	struct fixture *f = *state;
+	struct rain_image *img;
+
+	rain_error_clear();
+	assert_int_equal(try_create(f, &alice, "{\"visibility\": \"public\"}"), RAIN_EFORBIDDEN);
+	assert_error_contains("not authorized to publicize");
+	assert_int_equal(count_images(f), 0);
+
+	img = create(f, &admin, "{\"visibility\": \"public\"}");
+	assert_int_equal(img->visibility, RAIN_VIS_PUBLIC);
+	assert_string_equal(img->owner, "admin");
+	rain_image_free(img);
+	img = create(f, &alice, "{\"visibility\": \"community\"}");
+	assert_int_equal(img->visibility, RAIN_VIS_COMMUNITY);
+	rain_image_free(img);
+	img = create(f, &alice, "{\"visibility\": \"private\"}");
+	assert_int_equal(img->visibility, RAIN_VIS_PRIVATE);
+	rain_image_free(img);
+	assert_int_equal(try_create(f, &alice, "{\"visibility\": \"everyone\"}"), RAIN_EINVAL);
+}
+
+static void test_get_bad_ids(void **state)
+{
+	struct fixture *f = *state;
+	struct rain_image *img = (struct rain_image *)0x1;
+
+	assert_int_equal(rain_repo_image_get(f->repo, "../catalog.db", &img), RAIN_ENOTFOUND);
+	assert_int_equal(rain_repo_image_get(f->repo, "", &img), RAIN_ENOTFOUND);
+	assert_int_equal(rain_repo_image_get(f->repo, "7d5c3a6e-2b1f-4e0a-9c3d-1a2b3c4d5e6f", &img),
+			 RAIN_ENOTFOUND);
+	assert_error_contains("7d5c3a6e-2b1f-4e0a-9c3d-1a2b3c4d5e6f");
+	assert_ptr_equal(img, (struct rain_image *)0x1);
+}
+
+static int patch(struct fixture *f, const struct rain_who *who, const char *id,
+		 const char *text, struct rain_image **out)
+{
+	struct rain_jsonpatch *p = NULL;
+	int r;
+
+	assert_int_equal(rain_jsonpatch_parse(text, strlen(text), &p), 0);
+	r = rain_repo_image_patch(f->repo, who, id, p, out);
+	rain_jsonpatch_free(p);
+	return r;
+}
+
+static void test_patch(void **state)
+{
+	struct fixture *f = *state;
+	struct rain_image *img = raw_image(f, "before"), *out = NULL, *got;
+
+	assert_int_equal(patch(f, &alice, img->id,
+			       "[{\"op\":\"replace\",\"path\":\"/name\",\"value\":\"after\"},"
+			       " {\"op\":\"add\",\"path\":\"/os_distro\",\"value\":\"debian\"}]",
+			       &out), 0);
+	assert_non_null(out);
+	assert_string_equal(out->name, "after");
+	assert_string_equal(rain_image_prop_get(out, "os_distro"), "debian");
+	assert_true(out->revision == 1);
+	assert_true(out->updated_at >= img->updated_at);
+	got = get(f, img->id);
+	assert_string_equal(got->name, "after");
+	assert_true(got->revision == 1);
+	assert_true(got->updated_at == out->updated_at);
+	rain_image_free(got);
+	rain_image_free(out);
+
+	/* no out pointer is fine */
+	assert_int_equal(patch(f, &alice, img->id,
+			       "[{\"op\":\"remove\",\"path\":\"/os_distro\"}]", NULL), 0);
+
+	/* a failing patch stores nothing, not even its first operations */
+	out = NULL;
+	assert_int_equal(patch(f, &alice, img->id,
+			       "[{\"op\":\"replace\",\"path\":\"/name\",\"value\":\"half\"},"
+			       " {\"op\":\"replace\",\"path\":\"/nope\",\"value\":\"x\"}]",
+			       &out), RAIN_ECONFLICT);
+	assert_null(out);
+	rain_error_clear();
+	assert_int_equal(patch(f, &alice, img->id,
+			       "[{\"op\":\"replace\",\"path\":\"/visibility\",\"value\":\"public\"}]",
+			       NULL), RAIN_EFORBIDDEN);
+	assert_error_contains("publicize");
+	assert_int_equal(patch(f, &alice, img->id,
+			       "[{\"op\":\"replace\",\"path\":\"/owner\",\"value\":\"bob\"}]",
+			       NULL), RAIN_EFORBIDDEN);
+	got = get(f, img->id);
+	assert_string_equal(got->name, "after");
+	assert_int_equal(got->visibility, RAIN_VIS_SHARED);
+	assert_string_equal(got->owner, "alice");
+	assert_null(rain_image_prop_get(got, "os_distro"));
+	assert_true(got->revision == 2);
+	rain_image_free(got);
+
+	assert_int_equal(patch(f, &admin, img->id,
+			       "[{\"op\":\"replace\",\"path\":\"/visibility\",\"value\":\"public\"}]",
+			       NULL), 0);
+	/* once public, the owner may still edit other attributes ... */
+	out = NULL;
+	assert_int_equal(patch(f, &alice, img->id,
+			       "[{\"op\":\"replace\",\"path\":\"/name\",\"value\":\"still mine\"}]",
+			       &out), 0);
+	assert_string_equal(out->name, "still mine");
+	assert_int_equal(out->visibility, RAIN_VIS_PUBLIC);
+	rain_image_free(out);
+	/* ... and take it private again, but not make it public herself */
+	assert_int_equal(patch(f, &alice, img->id,
+			       "[{\"op\":\"replace\",\"path\":\"/visibility\",\"value\":\"public\"}]",
+			       NULL), RAIN_EFORBIDDEN);
+	assert_int_equal(patch(f, &alice, img->id,
+			       "[{\"op\":\"replace\",\"path\":\"/visibility\",\"value\":\"private\"}]",
+			       NULL), 0);
+	assert_int_equal(patch(f, &alice, img->id,
+			       "[{\"op\":\"replace\",\"path\":\"/visibility\",\"value\":\"public\"},"
+			       " {\"op\":\"replace\",\"path\":\"/visibility\",\"value\":\"shared\"}]",
+			       NULL), 0);
+	assert_int_equal(status_of(f, img->id), RAIN_STATUS_QUEUED);
+	got = get(f, img->id);
+	assert_int_equal(got->visibility, RAIN_VIS_SHARED);
+	rain_image_free(got);
+	assert_int_equal(patch(f, &alice, "7d5c3a6e-2b1f-4e0a-9c3d-1a2b3c4d5e6f", "[]", NULL),
+			 RAIN_ENOTFOUND);
+	rain_image_free(img);
+}
+
+static void test_tags(void **state)
+{
+	struct fixture *f = *state;
+	struct rain_image *img = raw_image(f, "x"), *got;
+
+	assert_int_equal(rain_repo_tag_add(f->repo, img->id, "web"), 0);
+	assert_int_equal(rain_repo_tag_add(f->repo, img->id, "db"), 0);
+	got = get(f, img->id);
+	assert_int_equal(got->ntags, 2);
+	assert_true(rain_image_has_tag(got, "web") && rain_image_has_tag(got, "db"));
+	assert_true(got->revision == 2);
+	rain_image_free(got);
+
+	/* adding a tag that is there writes nothing */
+	assert_int_equal(rain_repo_tag_add(f->repo, img->id, "web"), 0);
+	got = get(f, img->id);
+	assert_true(got->revision == 2);
+	rain_image_free(got);
+
+	assert_int_equal(rain_repo_tag_remove(f->repo, img->id, "web"), 0);
+	rain_error_clear();
+	assert_int_equal(rain_repo_tag_remove(f->repo, img->id, "web"), RAIN_ENOTFOUND);
+	assert_string_equal(rain_error_last(), "Tag web not found");
+	assert_int_equal(rain_repo_tag_add(f->repo, img->id, ""), RAIN_EINVAL);
+	assert_int_equal(rain_repo_tag_add(f->repo, img->id, "a\nb"), RAIN_EINVAL);
+	assert_int_equal(rain_repo_tag_add(f->repo, "7d5c3a6e-2b1f-4e0a-9c3d-1a2b3c4d5e6f", "x"),
+			 RAIN_ENOTFOUND);
+	got = get(f, img->id);
+	assert_int_equal(got->ntags, 1);
+	assert_string_equal(got->tags[0], "db");
+	rain_image_free(got);
+	rain_image_free(img);
+}
+
+/* ---- uploads ---- */
+
+static void test_upload_state_machine(void **state)
+{
+	struct fixture *f = *state;
+	struct rain_image *img = raw_image(f, "x"), *out = NULL, *got;
+	struct rain_upload *up = NULL, *up2 = NULL;
+
+	assert_int_equal(rain_repo_upload_begin(f->repo, &alice, img->id, 5, &up), 0);
+	assert_non_null(up);
+	assert_int_equal(status_of(f, img->id), RAIN_STATUS_SAVING);
+
+	/* one upload at a time */
+	rain_error_clear();
+	assert_int_equal(rain_repo_upload_begin(f->repo, &alice, img->id, 5, &up2), RAIN_ECONFLICT);
+	assert_error_contains("saving");
+	assert_null(up2);
+
+	assert_int_equal(rain_repo_upload_write(up, "he", 2), 0);
+	assert_int_equal(rain_repo_upload_write(up, "llo", 3), 0);
+	assert_int_equal(status_of(f, img->id), RAIN_STATUS_SAVING);
+	assert_int_equal(rain_repo_upload_finish(up, &out), 0);
+	assert_non_null(out);
+	assert_int_equal(out->status, RAIN_STATUS_ACTIVE);
+	assert_true(out->size == 5);
+	assert_true(out->virtual_size == 5);         /* raw: the data is the disk */
+	assert_string_equal(out->os_hash_algo, "sha256");
+	assert_string_equal(out->os_hash_value, SHA_HELLO);
+	assert_null(out->checksum);                   /* md5 not enabled */
+
+	got = get(f, img->id);
+	assert_int_equal(got->status, RAIN_STATUS_ACTIVE);
+	assert_true(got->size == 5);
+	assert_true(got->virtual_size == 5);
+	assert_string_equal(got->os_hash_value, SHA_HELLO);
+	assert_true(got->revision == out->revision);
+	rain_image_free(got);
+	rain_image_free(out);
+	assert_int_equal(blob_files(f), 1);
+
+	/* active images take no more data */
+	up2 = NULL;
+	rain_error_clear();
+	assert_int_equal(rain_repo_upload_begin(f->repo, &alice, img->id, -1, &up2), RAIN_ECONFLICT);
+	assert_error_contains("active to saving is not allowed");
+	assert_null(up2);
+	assert_int_equal(status_of(f, img->id), RAIN_STATUS_ACTIVE);
+
+	/* nor an image that does not exist */
+	assert_int_equal(rain_repo_upload_begin(f->repo, &alice, "7d5c3a6e-2b1f-4e0a-9c3d-1a2b3c4d5e6f",
+						-1, &up2), RAIN_ENOTFOUND);
+	rain_image_free(img);
+}
+
+static void test_upload_needs_formats(void **state)
+{
+	struct fixture *f = *state;
+	struct rain_image *a = create(f, &alice, "{\"name\": \"none\"}");
+	struct rain_image *b = create(f, &alice, "{\"disk_format\": \"raw\"}");
+	struct rain_image *c = create(f, &alice, "{\"container_format\": \"bare\"}");
+	struct rain_image *imgs[] = { a, b, c };
+	struct rain_upload *up = NULL;
+
+	for (int i = 0; i < 3; i++) {
+		rain_error_clear();
+		assert_int_equal(rain_repo_upload_begin(f->repo, &alice, imgs[i]->id, 5, &up),
+				 RAIN_EINVAL);
+		assert_error_contains("disk_format, container_format must be set");
+		assert_null(up);
+		assert_int_equal(status_of(f, imgs[i]->id), RAIN_STATUS_QUEUED);
+		rain_image_free(imgs[i]);
+	}
+	assert_int_equal(blob_files(f), 0);
+}
+
+static void test_upload_abort(void **state)
+{
+	struct fixture *f = *state;
+	struct rain_image *img = raw_image(f, "x"), *out;
+	struct rain_upload *up = NULL;
+
+	assert_int_equal(rain_repo_upload_begin(f->repo, &alice, img->id, -1, &up), 0);
+	assert_int_equal(rain_repo_upload_write(up, "partial data", 12), 0);
+	rain_repo_upload_abort(up);
+	assert_int_equal(status_of(f, img->id), RAIN_STATUS_QUEUED);
+	assert_int_equal(blob_files(f), 0);
+	rain_repo_upload_abort(NULL);
+
+	/* the client may try again */
+	out = upload_ok(f, img->id, "hello", 5);
+	assert_int_equal(out->status, RAIN_STATUS_ACTIVE);
+	assert_string_equal(out->os_hash_value, SHA_HELLO);
+	rain_image_free(out);
+
+	/* an upload of no bytes at all (unknown length) is an empty image */
+	rain_image_free(img);
+	img = raw_image(f, "empty");
+	out = NULL;
+	assert_int_equal(upload(f, img->id, "", 0, -1, &out), 0);
+	assert_true(out->size == 0);
+	assert_true(out->virtual_size == 0);
+	assert_string_equal(out->os_hash_value,
+			    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+	rain_image_free(out);
+	rain_image_free(img);
+}
+
+static void test_upload_expected_size(void **state)
+{
+	struct fixture *f = *state;
+	struct rain_image *img = raw_image(f, "x"), *out = NULL;
+	struct rain_upload *up = NULL;
+
+	/* less than announced */
+	assert_int_equal(rain_repo_upload_begin(f->repo, &alice, img->id, 10, &up), 0);
+	assert_int_equal(rain_repo_upload_write(up, "hello", 5), 0);
+	rain_error_clear();
+	assert_int_equal(rain_repo_upload_finish(up, &out), RAIN_EINVAL);
+	assert_error_contains("upload ended after 5 of 10 bytes");
+	assert_null(out);
+	assert_int_equal(status_of(f, img->id), RAIN_STATUS_QUEUED);
+	assert_int_equal(blob_files(f), 0);
+
+	/* more than announced */
+	assert_int_equal(rain_repo_upload_begin(f->repo, &alice, img->id, 3, &up), 0);
+	assert_int_equal(rain_repo_upload_write(up, "he", 2), 0);
+	rain_error_clear();
+	assert_int_equal(rain_repo_upload_write(up, "llo", 3), RAIN_EINVAL);
+	assert_error_contains("more data than the announced 3 bytes");
+	rain_repo_upload_abort(up);
+	assert_int_equal(status_of(f, img->id), RAIN_STATUS_QUEUED);
+	assert_int_equal(blob_files(f), 0);
+
+	/* exactly as announced */
+	out = upload_ok(f, img->id, "hello", 5);
+	assert_true(out->size == 5);
+	rain_image_free(out);
+	rain_image_free(img);
+}
+
+static void test_upload_max_size(void **state)
+{
+	struct fixture *f = *state;
+	struct rain_image *img, *out = NULL;
+	struct rain_upload *up = NULL;
+	char data[100];
+
+	f->opts.max_image_size = 100;
+	assert_int_equal(reopen(f, NULL), 0);
+	img = raw_image(f, "x");
+	memset(data, 'x', sizeof(data));
+
+	/* refused up front from the announced length */
+	rain_error_clear();
+	assert_int_equal(rain_repo_upload_begin(f->repo, &alice, img->id, 101, &up), RAIN_ETOOBIG);
+	assert_error_contains("100");
+	assert_null(up);
+	assert_int_equal(status_of(f, img->id), RAIN_STATUS_QUEUED);
+
+	/* or as the data streams in */
+	assert_int_equal(rain_repo_upload_begin(f->repo, &alice, img->id, -1, &up), 0);
+	assert_int_equal(rain_repo_upload_write(up, data, 60), 0);
+	assert_int_equal(rain_repo_upload_write(up, data, 41), RAIN_ETOOBIG);
+	assert_error_contains("storage quota");
+	rain_repo_upload_abort(up);
+	assert_int_equal(status_of(f, img->id), RAIN_STATUS_QUEUED);
+	assert_int_equal(blob_files(f), 0);
+
+	/* exactly the limit is fine */
+	assert_int_equal(upload(f, img->id, data, 100, -1, &out), 0);
+	assert_true(out->size == 100);
+	rain_image_free(out);
+	rain_image_free(img);
+}
+
+/* A qcow2 v3 header as qemu-img writes it, in a zeroed buffer. */
+static void make_qcow2(unsigned char *buf, size_t len, uint64_t vsize)
+{
+	static const unsigned char magic[] = { 'Q', 'F', 'I', 0xfb };
+
+	memset(buf, 0, len);
+	memcpy(buf, magic, 4);
+	buf[7] = 3;                              /* version */
+	buf[23] = 16;                            /* cluster_bits */
+	for (int i = 0; i < 8; i++)              /* size */
+		buf[24 + i] = (unsigned char)(vsize >> (56 - 8 * i));
+	buf[39] = 1;                             /* l1_size */
+	buf[45] = 3;                             /* l1_table_offset 3 << 16 */
+	buf[53] = 1;                             /* refcount_table_offset 1 << 16 */
+	buf[59] = 1;                             /* refcount_table_clusters */
+	buf[99] = 4;                             /* refcount_order */
+	buf[103] = 112;                          /* header_length */
+}
+
+static void test_upload_disk_formats(void **state)
+{
+	struct fixture *f = *state;
+	struct rain_image *q1 = create(f, &alice, "{\"disk_format\": \"qcow2\", \"container_format\": \"bare\"}");
+	struct rain_image *q2 = create(f, &alice, "{\"disk_format\": \"qcow2\", \"container_format\": \"bare\"}");
+	struct rain_image *r1 = raw_image(f, "raw"), *out = NULL;
+	unsigned char small[512];
+	unsigned char *big = calloc(1, 200000);
+	char hex[65];
+
+	assert_non_null(big);
+
+	/* declared qcow2, plain bytes: refused, back to queued, nothing kept */
+	rain_error_clear();
+	assert_int_equal(upload(f, q1->id, "this is not a disk image", 24, -1, &out), RAIN_EFORMAT);
+	assert_error_contains("declared qcow2");
+	assert_null(out);
+	assert_int_equal(status_of(f, q1->id), RAIN_STATUS_QUEUED);
+	assert_int_equal(blob_files(f), 0);
+
+	/* a big upload is checked on its first 64 KiB, while streaming */
+	assert_int_equal(upload(f, q1->id, big, 200000, -1, &out), RAIN_EFORMAT);
+	assert_int_equal(status_of(f, q1->id), RAIN_STATUS_QUEUED);
+	assert_int_equal(blob_files(f), 0);
+
+	/* a real qcow2 header, small: virtual size from the header */
+	make_qcow2(small, sizeof(small), 1 * GiB);
+	out = upload_ok(f, q1->id, small, sizeof(small));
+	assert_int_equal(out->status, RAIN_STATUS_ACTIVE);
+	assert_true(out->size == 512);
+	assert_true(out->virtual_size == 1 * GiB);
+	sha256_hex(small, sizeof(small), hex);
+	assert_string_equal(out->os_hash_value, hex);
+	rain_image_free(out);
+
+	/* the same in a big upload, in one write larger than the head */
+	make_qcow2(big, 200000, 20 * GiB);
+	{
+		struct rain_upload *up = NULL;
+
+		assert_int_equal(rain_repo_upload_begin(f->repo, &alice, q2->id, 200000, &up), 0);
+		assert_int_equal(rain_repo_upload_write(up, big, 200000), 0);
+		out = NULL;
+		assert_int_equal(rain_repo_upload_finish(up, &out), 0);
+	}
+	assert_true(out->size == 200000);
+	assert_true(out->virtual_size == 20 * GiB);
+	rain_image_free(out);
+
+	/* a qcow2 disguised as raw is refused */
+	rain_error_clear();
+	assert_int_equal(upload(f, r1->id, small, sizeof(small), -1, &out), RAIN_EFORMAT);
+	assert_error_contains("really a qcow2");
+	assert_int_equal(status_of(f, r1->id), RAIN_STATUS_QUEUED);
+
+	/* a big raw upload: virtual size is the size */
+	memset(big, 0xab, 200000);
+	out = upload_ok(f, r1->id, big, 200000);
+	assert_true(out->size == 200000);
+	assert_true(out->virtual_size == 200000);
+	rain_image_free(out);
+	assert_int_equal(blob_files(f), 3);
+
+	free(big);
+	rain_image_free(q1);
+	rain_image_free(q2);
+	rain_image_free(r1);
+}
+
+static void test_upload_md5(void **state)
+{
+	struct fixture *f = *state;
+	struct rain_image *img, *out;
+
+	f->opts.md5_checksum = true;
+	assert_int_equal(reopen(f, NULL), 0);
+	img = raw_image(f, "x");
+	out = upload_ok(f, img->id, "hello", 5);
+	assert_string_equal(out->checksum, MD5_HELLO);
+	assert_string_equal(out->os_hash_value, SHA_HELLO);
+	rain_image_free(out);
+	out = get(f, img->id);
+	assert_string_equal(out->checksum, MD5_HELLO);
+	rain_image_free(out);
+	rain_image_free(img);
+}
+
+/* ---- blob sharing and deletion ---- */
+
+static void test_dedup_and_delete(void **state)
+{
+	struct fixture *f = *state;
+	struct rain_image *a = raw_image(f, "a"), *b = raw_image(f, "b"), *c = raw_image(f, "c");
+	struct rain_image *out, *img = NULL;
+	struct rain_blob_reader rd;
+	char buf[8];
+
+	out = upload_ok(f, a->id, "hello", 5);
+	rain_image_free(out);
+	out = upload_ok(f, b->id, "hello", 5);
+	assert_string_equal(out->os_hash_value, SHA_HELLO);
+	rain_image_free(out);
+	out = upload_ok(f, c->id, "world", 5);
+	rain_image_free(out);
+	assert_int_equal(blob_files(f), 2);          /* "hello" once */
+
+	/* deleting one keeps the shared blob for the other */
+	assert_int_equal(rain_repo_image_delete(f->repo, &alice, a->id), 0);
+	assert_int_equal(rain_repo_image_get(f->repo, a->id, &img), RAIN_ENOTFOUND);
+	assert_int_equal(blob_files(f), 2);
+	assert_int_equal(rain_repo_download_open(f->repo, &alice, b->id, &img, &rd), 0);
+	memset(buf, 0, sizeof(buf));
+	assert_int_equal(rain_repo_download_read(f->repo, &rd, 0, buf, sizeof(buf)), 5);
+	assert_string_equal(buf, "hello");
+	rain_repo_download_close(f->repo, &rd);
+	rain_image_free(img);
+
+	/* deleting the last reference frees it */
+	assert_int_equal(rain_repo_image_delete(f->repo, &alice, b->id), 0);
+	assert_int_equal(blob_files(f), 1);
+	assert_int_equal(rain_repo_image_delete(f->repo, &alice, c->id), 0);
+	assert_int_equal(blob_files(f), 0);
+	assert_int_equal(rain_repo_image_delete(f->repo, &alice, c->id), RAIN_ENOTFOUND);
+	assert_int_equal(count_images(f), 0);
+
+	/* a queued image (no blob) deletes fine */
+	rain_image_free(a);
+	a = raw_image(f, "q");
+	assert_int_equal(rain_repo_image_delete(f->repo, &alice, a->id), 0);
+
+	/* the same bytes stored again after all that */
+	rain_image_free(b);
+	b = raw_image(f, "again");
+	out = upload_ok(f, b->id, "hello", 5);
+	assert_string_equal(out->os_hash_value, SHA_HELLO);
+	rain_image_free(out);
+	assert_int_equal(blob_files(f), 1);
+	rain_image_free(a);
+	rain_image_free(b);
+	rain_image_free(c);
+}
+
+static void test_delete_while_saving(void **state)
+{
+	/* Glance lets an image be deleted during its upload; the upload then
+	 * fails and leaves no blob behind */
+	struct fixture *f = *state;
+	struct rain_image *img = raw_image(f, "x"), *out = NULL;
+	struct rain_upload *up = NULL;
+
+	assert_int_equal(rain_repo_upload_begin(f->repo, &alice, img->id, -1, &up), 0);
+	assert_int_equal(rain_repo_upload_write(up, "hello", 5), 0);
+	assert_int_equal(rain_repo_image_delete(f->repo, &alice, img->id), 0);
+	assert_int_equal(rain_repo_upload_finish(up, &out), RAIN_ENOTFOUND);
+	assert_null(out);
+	assert_int_equal(blob_files(f), 0);
+	assert_int_equal(count_images(f), 0);
+	rain_image_free(img);
+}
+
+static void test_protected_delete(void **state)
+{
+	struct fixture *f = *state;
+	struct rain_image *img = create(f, &alice, "{\"protected\": true, \"disk_format\": \"raw\","
+					" \"container_format\": \"bare\"}");
+	struct rain_image *out = upload_ok(f, img->id, "hello", 5);
+
+	rain_image_free(out);
+	rain_error_clear();
+	assert_int_equal(rain_repo_image_delete(f->repo, &alice, img->id), RAIN_EFORBIDDEN);
+	assert_error_contains("protected");
+	assert_int_equal(rain_repo_image_delete(f->repo, &admin, img->id), RAIN_EFORBIDDEN);
+	assert_int_equal(status_of(f, img->id), RAIN_STATUS_ACTIVE);
+	assert_int_equal(blob_files(f), 1);
+
+	assert_int_equal(patch(f, &alice, img->id,
+			       "[{\"op\":\"replace\",\"path\":\"/protected\",\"value\":false}]",
+			       NULL), 0);
+	assert_int_equal(rain_repo_image_delete(f->repo, &alice, img->id), 0);
+	assert_int_equal(blob_files(f), 0);
+	rain_image_free(img);
+}
+
+/* ---- deactivation and downloads ---- */
+
+static void test_deactivate(void **state)
+{
+	struct fixture *f = *state;
+	struct rain_image *img = raw_image(f, "x"), *out, *got;
+	int64_t rev;
+
+	/* only active images can be deactivated (403 like Glance) */
+	rain_error_clear();
+	assert_int_equal(rain_repo_image_deactivate(f->repo, &admin, img->id), RAIN_EFORBIDDEN);
+	assert_error_contains("queued");
+	assert_int_equal(rain_repo_image_reactivate(f->repo, &admin, img->id), RAIN_EFORBIDDEN);
+	assert_int_equal(status_of(f, img->id), RAIN_STATUS_QUEUED);
+
+	out = upload_ok(f, img->id, "hello", 5);
+	rain_image_free(out);
+	assert_int_equal(rain_repo_image_deactivate(f->repo, &admin, img->id), 0);
+	got = get(f, img->id);
+	assert_int_equal(got->status, RAIN_STATUS_DEACTIVATED);
+	rev = got->revision;
+	rain_image_free(got);
+
+	/* again: a no-op, nothing written */
+	assert_int_equal(rain_repo_image_deactivate(f->repo, &admin, img->id), 0);
+	got = get(f, img->id);
+	assert_int_equal(got->status, RAIN_STATUS_DEACTIVATED);
+	assert_true(got->revision == rev);
+	rain_image_free(got);
+
+	/* no uploads into a deactivated image */
+	{
+		struct rain_upload *up = NULL;
+
+		assert_int_equal(rain_repo_upload_begin(f->repo, &alice, img->id, -1, &up),
+				 RAIN_ECONFLICT);
+	}
+
+	assert_int_equal(rain_repo_image_reactivate(f->repo, &admin, img->id), 0);
+	assert_int_equal(status_of(f, img->id), RAIN_STATUS_ACTIVE);
+	got = get(f, img->id);
+	rev = got->revision;
+	rain_image_free(got);
+	assert_int_equal(rain_repo_image_reactivate(f->repo, &admin, img->id), 0);
+	got = get(f, img->id);
+	assert_int_equal(got->status, RAIN_STATUS_ACTIVE);
+	assert_true(got->revision == rev);
+	/* the data survived the round trip */
+	assert_string_equal(got->os_hash_value, SHA_HELLO);
+	rain_image_free(got);
+	assert_int_equal(blob_files(f), 1);
+
+	assert_int_equal(rain_repo_image_deactivate(f->repo, &admin, "7d5c3a6e-2b1f-4e0a-9c3d-1a2b3c4d5e6f"),
+			 RAIN_ENOTFOUND);
+	rain_image_free(img);
+}
+
+static void test_download(void **state)
+{
+	struct fixture *f = *state;
+	struct rain_image *img = raw_image(f, "x"), *got = NULL, *out;
+	struct rain_blob_reader rd = { .fd = -1 };
+	int64_t before;
+	char buf[16];
+
+	/* nothing to download yet */
+	rain_error_clear();
+	assert_int_equal(rain_repo_download_open(f->repo, &alice, img->id, &got, &rd), RAIN_ECONFLICT);
+	assert_error_contains("no data");
+	assert_null(got);
+	assert_int_equal(rain_repo_download_open(f->repo, &alice, "7d5c3a6e-2b1f-4e0a-9c3d-1a2b3c4d5e6f",
+						 &got, &rd), RAIN_ENOTFOUND);
+
+	out = upload_ok(f, img->id, "hello", 5);
+	rain_image_free(out);
+	before = time_now_us();
+	for (int i = 1; i <= 3; i++) {
+		got = NULL;
+		assert_int_equal(rain_repo_download_open(f->repo, &alice, img->id, &got, &rd), 0);
+		assert_non_null(got);
+		assert_string_equal(got->id, img->id);
+		assert_true(got->size == 5);
+		assert_true(rd.size == 5);
+		assert_true(rd.fd >= 0);
+		memset(buf, 0, sizeof(buf));
+		assert_int_equal(rain_repo_download_read(f->repo, &rd, 1, buf, sizeof(buf)), 4);
+		assert_string_equal(buf, "ello");
+		memset(buf, 0, sizeof(buf));
+		assert_int_equal(pread(rd.fd, buf, 5, 0), 5);
+		assert_string_equal(buf, "hello");
+		rain_repo_download_close(f->repo, &rd);
+		rain_image_free(got);
+
+		got = get(f, img->id);
+		assert_true(got->download_count == i);
+		assert_true(got->last_access >= before);
+		rain_image_free(got);
+	}
+
+	/* deactivated: only for admins */
+	assert_int_equal(rain_repo_image_deactivate(f->repo, &admin, img->id), 0);
+	got = NULL;
+	rain_error_clear();
+	assert_int_equal(rain_repo_download_open(f->repo, &alice, img->id, &got, &rd), RAIN_EFORBIDDEN);
+	assert_error_contains("deactivated");
+	assert_null(got);
+	assert_int_equal(rain_repo_download_open(f->repo, &admin, img->id, &got, &rd), 0);
+	memset(buf, 0, sizeof(buf));
+	assert_int_equal(rain_repo_download_read(f->repo, &rd, 0, buf, 5), 5);
+	assert_string_equal(buf, "hello");
+	rain_repo_download_close(f->repo, &rd);
+	rain_image_free(got);
+	got = get(f, img->id);
+	assert_true(got->download_count == 4);
+	rain_image_free(got);
+	rain_image_free(img);
+}
+
+static void test_download_saving(void **state)
+{
+	struct fixture *f = *state;
+	struct rain_image *img = raw_image(f, "x"), *got = NULL;
+	struct rain_blob_reader rd = { .fd = -1 };
+	struct rain_upload *up = NULL;
+
+	assert_int_equal(rain_repo_upload_begin(f->repo, &alice, img->id, -1, &up), 0);
+	assert_int_equal(rain_repo_upload_write(up, "hel", 3), 0);
+	assert_int_equal(rain_repo_download_open(f->repo, &admin, img->id, &got, &rd), RAIN_ECONFLICT);
+	assert_null(got);
+	rain_repo_upload_abort(up);
+	rain_image_free(img);
+}
+
+/* ---- crash recovery ---- */
+
+/* An upload that the "crash" leaves behind: kept reachable so that the
+ * leak checker does not count it; never touched again. */
+static struct rain_upload *crashed_upload, *crashed_upload2;
+
+static void test_crash_recovery(void **state)
+{
+	struct fixture *f = *state;
+	struct rain_image *img = raw_image(f, "x"), *other = raw_image(f, "y"), *got, *out;
+	struct rain_repo_recovery rec = { -1, -1, -1 };
+	char path[256];
+	int fd;
+
+	assert_int_equal(rain_repo_upload_begin(f->repo, &alice, img->id, -1, &crashed_upload), 0);
+	assert_int_equal(rain_repo_upload_write(crashed_upload, "half of the ", 12), 0);
+	assert_int_equal(rain_repo_upload_write(crashed_upload, "data", 4), 0);
+	assert_int_equal(rain_repo_upload_begin(f->repo, &alice, other->id, -1, &crashed_upload2), 0);
+	assert_int_equal(status_of(f, img->id), RAIN_STATUS_SAVING);
+
+	/* what a crash elsewhere could also leave: a named temporary and a
+	 * blob whose image row never got written */
+	snprintf(path, sizeof(path), "%s/blobs/tmp/upload.Xy12Zz", f->data);
+	fd = open(path, O_WRONLY | O_CREAT, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "junk", 4), 4);
+	close(fd);
+	snprintf(path, sizeof(path), "%s/blobs/sha256/2c", f->data);
+	mkdir(path, 0700);
+	snprintf(path, sizeof(path), "%s/blobs/sha256/2c/%s", f->data, SHA_HELLO);
+	fd = open(path, O_WRONLY | O_CREAT, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "hello", 5), 5);
+	close(fd);
+
+	/* the process dies: no finish, no abort */
+	rain_repo_close(f->repo);
+	f->repo = NULL;
+
+	assert_int_equal(rain_repo_open(&f->repo, &f->opts, &rec), 0);
+	assert_true(rec.uploads_reset == 2);
+	assert_true(rec.tmp_removed == 1);
+	assert_true(rec.blobs_removed == 1);
+	got = get(f, img->id);
+	assert_int_equal(got->status, RAIN_STATUS_QUEUED);
+	assert_null(got->os_hash_value);
+	assert_true(got->size == -1);
+	rain_image_free(got);
+	assert_int_equal(status_of(f, other->id), RAIN_STATUS_QUEUED);
+	assert_int_equal(blob_files(f), 0);
+
+	/* the upload can be done again */
+	out = upload_ok(f, img->id, "hello", 5);
+	assert_int_equal(out->status, RAIN_STATUS_ACTIVE);
+	rain_image_free(out);
+	assert_int_equal(blob_files(f), 1);
+
+	/* a clean reopen keeps referenced blobs and resets nothing */
+	rec = (struct rain_repo_recovery){ -1, -1, -1 };
+	assert_int_equal(reopen(f, &rec), 0);
+	assert_true(rec.uploads_reset == 0);
+	assert_true(rec.tmp_removed == 0);
+	assert_true(rec.blobs_removed == 0);
+	assert_int_equal(blob_files(f), 1);
+	assert_int_equal(status_of(f, img->id), RAIN_STATUS_ACTIVE);
+	rain_image_free(img);
+	rain_image_free(other);
+}
+
+/* ---- concurrency ---- */
+
+struct tagger {
+	struct fixture *f;
+	const char *id;
+	int base;
+	int err;
+};
+
+static void *tagger_run(void *arg)
+{
+	struct tagger *t = arg;
+	char tag[16];
+
+	for (int i = 0; i < 8 && !t->err; i++) {
+		snprintf(tag, sizeof(tag), "t%d", t->base + i);
+		t->err = rain_repo_tag_add(t->f->repo, t->id, tag);
+	}
+	return NULL;
+}
+
+static void test_concurrent_tags(void **state)
+{
+	/* read-modify-write retries: no tag is lost to a racing writer */
+	struct fixture *f = *state;
+	struct rain_image *img = raw_image(f, "x"), *got;
+	struct tagger t[4];
+	pthread_t th[4];
+
+	for (int i = 0; i < 4; i++) {
+		t[i] = (struct tagger){ f, img->id, i * 100, 0 };
+		assert_int_equal(pthread_create(&th[i], NULL, tagger_run, &t[i]), 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(t[i].err, 0);
+	}
+	got = get(f, img->id);
+	assert_int_equal(got->ntags, 32);
+	assert_true(got->revision == 32);
+	rain_image_free(got);
+	rain_image_free(img);
+}
+
+int main(void)
+{
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+	const struct CMUnitTest tests[] = {
+		T(test_open_layout),
+		T(test_lock),
+		T(test_open_bad_dir),
+		T(test_create),
+		T(test_create_refused),
+		T(test_create_ids),
+		T(test_create_visibility),
+		T(test_get_bad_ids),
+		T(test_patch),
+		T(test_tags),
+		T(test_upload_state_machine),
+		T(test_upload_needs_formats),
+		T(test_upload_abort),
+		T(test_upload_expected_size),
+		T(test_upload_max_size),
+		T(test_upload_disk_formats),
+		T(test_upload_md5),
+		T(test_dedup_and_delete),
+		T(test_delete_while_saving),
+		T(test_protected_delete),
+		T(test_deactivate),
+		T(test_download),
+		T(test_download_saving),
+		T(test_crash_recovery),
+		T(test_concurrent_tags),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
