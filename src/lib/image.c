@@ -367,6 +367,8 @@ int rain_image_attr_set(struct rain_image *img, const char *name, json_t *v)
 {
 	if (rain_image_attr_is_readonly(name))
 		return rain_error_set(RAIN_EFORBIDDEN, "Attribute '%s' is read-only.", name);
+	if (str_has_prefix(name, "os_glance"))
+		return rain_error_set(RAIN_EFORBIDDEN, "Attribute '%s' is reserved.", name);
 	if (!strcmp(name, "name")) {
 		const char *s = json_string_value(v);
 		size_t n = json_string_length(v);

@@ -15,7 +15,7 @@ int64_t time_mono_us(void);
  * into out (at least 21 bytes). */
 void time_format_iso(int64_t us, char *out, size_t outlen);
 
-/* Parse "YYYY-MM-DDTHH:MM:SS[.frac](Z|+00:00)" into microseconds.
+/* Parse "YYYY-MM-DDTHH:MM:SS[.frac][Z|+00:00]" (UTC) into microseconds.
  * 0 or RAIN_EINVAL. */
 int time_parse_iso(const char *s, int64_t *us);
 

@@ -26,6 +26,11 @@ export XDG_CONFIG_HOME=$TMP/config HOME=$TMP/home
 mkdir -p "$XDG_CONFIG_HOME" "$HOME"
 unset RAIN_URL RAIN_TOKEN RAIN_CACERT OS_IMAGE_URL OS_AUTH_TOKEN
 
+# resolve python3 once: version-manager shims (pyenv) cost ~0.5 s a call
+PYTHON=$(command -v python3 >/dev/null && python3 -c 'import sys; print(sys.executable)' 2>/dev/null)
+[ -x "${PYTHON:-}" ] || PYTHON=python3
+python3() { "$PYTHON" "$@"; }
+
 cleanup() {
 	raind_stop 2>/dev/null
 	rm -rf "$TMP"
@@ -113,6 +118,121 @@ upload() {
 	curl -sS -o /dev/null -w '%{http_code}' -X PUT -H "X-Auth-Token: $TOKEN" \
 		-H 'Content-Type: application/octet-stream' -T "$2" "$URL/v2/images/$1/file"
 }
+
+# call METHOD PATH [CURL ARGS...]: like api, but sets STATUS and BODY
+# (the body as text; use it for JSON, not for image data).
+call() {
+	_split_reply "$(api "$@"; echo x)"
+}
+
+# call_noauth METHOD PATH [CURL ARGS...]: like call, without the token.
+call_noauth() {
+	local method=$1 path=$2; shift 2
+	_split_reply "$(curl -sS -X "$method" -w '\n%{http_code}' "$@" "$URL$path"; echo x)"
+}
+
+_split_reply() {
+	local out=${1%x}
+	STATUS=${out##*$'\n'}
+	BODY=${out%$'\n'*}
+	[ "$BODY" = "$out" ] && BODY=
+	return 0
+}
+
+# patch_image ID JSON-PATCH: a PATCH with the right Content-Type; sets
+# STATUS and BODY.
+patch_image() {
+	call PATCH "/v2/images/$1" -H 'Content-Type: application/openstack-images-v2.1-json-patch' \
+		--data-binary "$2"
+}
+
+# is_error_body STATUS: BODY is Glance-style JSON {"code": STATUS,
+# "title": "...", "message": "..."} (code may also be nested under
+# "error" as some servers do; rain must use the flat form).
+is_error_body() {
+	printf '%s' "$BODY" | python3 -c 'import json,sys
+j=json.load(sys.stdin)
+assert isinstance(j,dict), "not an object"
+assert j.get("code")==int(sys.argv[1]), "code %r" % (j.get("code"),)
+for k in ("title","message"):
+    assert isinstance(j.get(k),str) and j[k], "no %s" % k' "$1"
+}
+
+# check_status DESCRIPTION EXPECTED: the last call's STATUS.
+check_status() {
+	if [ "$STATUS" = "$2" ]; then ok "$1"; else
+		not_ok "$1"; echo "#   expected status $2, got $STATUS"
+		printf '%s\n' "$BODY" | head -c 600 | sed 's/^/#   body: /'; echo
+	fi
+}
+
+# check_error DESCRIPTION EXPECTED-STATUS: the last call failed with that
+# status and a JSON error body (one check).
+check_error() {
+	if [ "$STATUS" != "$2" ]; then
+		not_ok "$1"; echo "#   expected status $2, got $STATUS"
+		printf '%s\n' "$BODY" | head -c 600 | sed 's/^/#   body: /'; echo
+	elif ! is_error_body "$2" >"$TMP/check.out" 2>&1; then
+		not_ok "$1 (JSON error body)"; tail -3 "$TMP/check.out" | sed 's/^/#   /'
+		printf '%s\n' "$BODY" | head -c 600 | sed 's/^/#   body: /'; echo
+	else
+		ok "$1"
+	fi
+}
+
+# check_json DESCRIPTION PYTHON-EXPR: the expression is true of j, the
+# last call's BODY parsed as JSON.
+check_json() {
+	if printf '%s' "$BODY" | python3 -c 'import json,sys
+j=json.load(sys.stdin)
+sys.exit(0 if eval("(" + sys.argv[1] + "\n)") else 1)' "$2" >"$TMP/check.out" 2>&1; then ok "$1"; else
+		not_ok "$1"; echo "#   false: $2"; tail -3 "$TMP/check.out" | sed 's/^/#   /'
+		printf '%s\n' "$BODY" | head -c 600 | sed 's/^/#   body: /'; echo
+	fi
+}
+
+# image_count: how many images the server lists (all pages, any status).
+image_count() {
+	python3 - "$URL" "$TOKEN" <<'PY'
+import json, sys, urllib.request
+url, token = sys.argv[1], sys.argv[2]
+path, n = "/v2/images?limit=1000", 0
+while path:
+    req = urllib.request.Request(url + path, headers={"X-Auth-Token": token})
+    j = json.load(urllib.request.urlopen(req))
+    n += len(j["images"])
+    path = j.get("next")
+print(n)
+PY
+}
+
+# partial_upload ID TOTAL SEND: start an upload announcing TOTAL bytes
+# (Content-Length), send only SEND bytes of random data, then drop the
+# connection, as a client that crashes would.
+partial_upload() {
+	python3 - "$PORT" "$TOKEN" "$1" "$2" "$3" <<'PY'
+import os, socket, sys, time
+port, token, iid, total, send = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+s = socket.create_connection(("127.0.0.1", int(port)))
+s.sendall(("PUT /v2/images/%s/file HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Auth-Token: %s\r\n"
+           "Content-Type: application/octet-stream\r\nContent-Length: %d\r\n\r\n"
+           % (iid, token, total)).encode())
+while send > 0:
+    n = min(send, 65536)
+    s.sendall(os.urandom(n))
+    send -= n
+time.sleep(0.3)
+s.close()
+PY
+}
+
+# raind_healthy: /healthz answers 200.
+raind_healthy() {
+	[ "$(curl -sS -o /dev/null -w '%{http_code}' --max-time 10 "$URL/healthz")" = 200 ]
+}
+
+# skip DESCRIPTION REASON: a check that was not run.
+skip() { TEST_N=$((TEST_N + 1)); echo "ok $TEST_N - $1 # SKIP $2"; }
 
 test_done() {
 	if [ "$TEST_FAILED" -gt 0 ]; then
