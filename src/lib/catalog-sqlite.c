@@ -38,6 +38,7 @@ enum stmt_id {
 	ST_BLOB_REFS,
 	ST_RESET_STATUS,
 	ST_BEGIN,
+	ST_BEGIN_READ,
 	ST_COMMIT,
 	ST_ROLLBACK,
 	ST_COUNT
@@ -55,7 +56,8 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_GET_TAGS] = "SELECT tag FROM image_tags WHERE image_id = ?1 ORDER BY tag",
 	[ST_INSERT_IMAGE] = "INSERT INTO images (" IMAGE_COLUMNS ") VALUES "
 		"(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
-	[ST_INSERT_PROP] = "INSERT INTO image_properties (image_id, name, value) VALUES (?1, ?2, ?3)",
+	[ST_INSERT_PROP] = "INSERT INTO image_properties (image_id, name, value, created_at) "
+		"VALUES (?1, ?2, ?3, ?4)",
 	[ST_INSERT_TAG] = "INSERT INTO image_tags (image_id, tag) VALUES (?1, ?2)",
 	[ST_DELETE_PROPS] = "DELETE FROM image_properties WHERE image_id = ?1",
 	[ST_DELETE_TAGS] = "DELETE FROM image_tags WHERE image_id = ?1",
@@ -73,6 +75,7 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_RESET_STATUS] = "UPDATE images SET status = ?2, revision = revision + 1, "
 		"updated_at = ?3 WHERE status = ?1",
 	[ST_BEGIN] = "BEGIN IMMEDIATE",
+	[ST_BEGIN_READ] = "BEGIN",
 	[ST_COMMIT] = "COMMIT",
 	[ST_ROLLBACK] = "ROLLBACK",
 };
@@ -109,8 +112,9 @@ static const char schema_sql[] =
 	" image_id TEXT NOT NULL REFERENCES images (id) ON DELETE CASCADE,"
 	" name TEXT NOT NULL,"
 	" value TEXT NOT NULL,"
+	" created_at INTEGER NOT NULL,"  /* the image's, for ordered filtering */
 	" PRIMARY KEY (image_id, name)) WITHOUT ROWID;"
-	"CREATE INDEX image_properties_nv ON image_properties (name, value);"
+	"CREATE INDEX image_properties_nv ON image_properties (name, value, created_at, image_id);"
 	"CREATE TABLE image_tags ("
 	" image_id TEXT NOT NULL REFERENCES images (id) ON DELETE CASCADE,"
 	" tag TEXT NOT NULL,"
@@ -118,9 +122,20 @@ static const char schema_sql[] =
 	"CREATE INDEX image_tags_tag ON image_tags (tag);"
 	"PRAGMA user_version = 1;";
 
+/* Generated list queries repeat (same filters, other values): each
+ * connection keeps the last few prepared. */
+#define STMT_CACHE 16
+
+struct cached_stmt {
+	char *sql;
+	sqlite3_stmt *st;
+};
+
 struct conn {
 	sqlite3 *db;
 	sqlite3_stmt *st[ST_COUNT];
+	struct cached_stmt cache[STMT_CACHE];
+	unsigned int cache_next;
 	struct conn *next;
 };
 
@@ -147,6 +162,10 @@ static void conn_free(struct conn *c)
 		return;
 	for (int i = 0; i < ST_COUNT; i++)
 		sqlite3_finalize(c->st[i]);
+	for (int i = 0; i < STMT_CACHE; i++) {
+		sqlite3_finalize(c->cache[i].st);
+		free(c->cache[i].sql);
+	}
 	sqlite3_close(c->db);
 	free(c);
 }
@@ -210,6 +229,41 @@ fail:
 	return rc;
 }
 
+/* A prepared statement for sql from the connection's cache (reset, no
+ * bindings); it stays owned by the cache. */
+static int conn_prepare(struct conn *c, const char *sql, sqlite3_stmt **out)
+{
+	struct cached_stmt *slot;
+	int rc;
+
+	for (int i = 0; i < STMT_CACHE; i++)
+		if (c->cache[i].sql && !strcmp(c->cache[i].sql, sql)) {
+			*out = c->cache[i].st;
+			return 0;
+		}
+	slot = &c->cache[c->cache_next++ % STMT_CACHE];
+	sqlite3_finalize(slot->st);
+	free(slot->sql);
+	slot->st = NULL;
+	slot->sql = strdup(sql);
+	if (!slot->sql)
+		return RAIN_ENOMEM;
+	rc = sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &slot->st, NULL);
+	if (rc != SQLITE_OK) {
+		free(slot->sql);
+		slot->sql = NULL;
+		return sq_error(c->db, rc, "prepare");
+	}
+	*out = slot->st;
+	return 0;
+}
+
+static void stmt_done(sqlite3_stmt *st)
+{
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+}
+
 static int conn_get(struct sq *s, struct conn **out)
 {
 	pthread_mutex_lock(&s->lock);
@@ -227,6 +281,9 @@ static void conn_put(struct sq *s, struct conn *c)
 {
 	for (int i = 0; i < ST_COUNT; i++)
 		sqlite3_reset(c->st[i]);
+	for (int i = 0; i < STMT_CACHE; i++)
+		if (c->cache[i].st)
+			stmt_done(c->cache[i].st);
 	if (!sqlite3_get_autocommit(c->db))
 		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
 	pthread_mutex_lock(&s->lock);
@@ -426,6 +483,7 @@ static int write_children(struct conn *c, const struct rain_image *img)
 		sqlite3_bind_text(st, 1, img->id, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 2, img->props[i].name, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 3, img->props[i].value, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 4, img->created_at);
 		r = step_done(c, ST_INSERT_PROP, "store property");
 		if (r < 0)
 			return r;
@@ -502,16 +560,32 @@ static int get_image(struct conn *c, const char *id, struct rain_image **out)
 	return 0;
 }
 
+/* One read transaction: a consistent snapshot, and one lock instead of
+ * one per statement. */
+static int read_begin(struct conn *c)
+{
+	return step_done(c, ST_BEGIN_READ, "begin");
+}
+
 static int sq_image_get(void *impl, const char *id, struct rain_image **out)
 {
+	struct rain_image *img = NULL;
 	struct conn *c;
 	int r = conn_get(impl, &c);
 
 	if (r < 0)
 		return r;
-	r = get_image(c, id, out);
+
+	r = read_begin(c);
+	if (r == 0)
+		r = tx_end(c, get_image(c, id, &img));
 	conn_put(impl, c);
-	return r;
+	if (r < 0) {
+		rain_image_free(img);
+		return r;
+	}
+	*out = img;
+	return 0;
 }
 
 /* After a conditional write changed no row: gone, or written by another? */
@@ -646,23 +720,23 @@ struct column {
 };
 
 static const struct column columns[] = {
-	{ "id", "id", "id", COL_TEXT },
-	{ "name", "ifnull(name, '')", "name", COL_TEXT },
-	{ "status", "status", "status", COL_TEXT },
-	{ "visibility", "visibility", "visibility", COL_TEXT },
-	{ "owner", "ifnull(owner, '')", "owner", COL_TEXT },
-	{ "disk_format", "ifnull(disk_format, '')", "disk_format", COL_TEXT },
-	{ "container_format", "ifnull(container_format, '')", "container_format", COL_TEXT },
-	{ "protected", "protected", "protected", COL_BOOL },
-	{ "os_hidden", "os_hidden", "os_hidden", COL_BOOL },
-	{ "size", "ifnull(size, -1)", "size", COL_INT },
-	{ "virtual_size", "ifnull(virtual_size, -1)", "virtual_size", COL_INT },
-	{ "min_disk", "min_disk", "min_disk", COL_INT },
-	{ "min_ram", "min_ram", "min_ram", COL_INT },
-	{ "created_at", "created_at", "created_at", COL_TIME },
-	{ "updated_at", "updated_at", "updated_at", COL_TIME },
-	{ "checksum", "ifnull(checksum, '')", "checksum", COL_TEXT },
-	{ "os_hash_value", "ifnull(os_hash_value, '')", "os_hash_value", COL_TEXT },
+	{ "id", "i.id", "i.id", COL_TEXT },
+	{ "name", "ifnull(i.name, '')", "i.name", COL_TEXT },
+	{ "status", "i.status", "i.status", COL_TEXT },
+	{ "visibility", "i.visibility", "i.visibility", COL_TEXT },
+	{ "owner", "ifnull(i.owner, '')", "i.owner", COL_TEXT },
+	{ "disk_format", "ifnull(i.disk_format, '')", "i.disk_format", COL_TEXT },
+	{ "container_format", "ifnull(i.container_format, '')", "i.container_format", COL_TEXT },
+	{ "protected", "i.protected", "i.protected", COL_BOOL },
+	{ "os_hidden", "i.os_hidden", "i.os_hidden", COL_BOOL },
+	{ "size", "ifnull(i.size, -1)", "i.size", COL_INT },
+	{ "virtual_size", "ifnull(i.virtual_size, -1)", "i.virtual_size", COL_INT },
+	{ "min_disk", "i.min_disk", "i.min_disk", COL_INT },
+	{ "min_ram", "i.min_ram", "i.min_ram", COL_INT },
+	{ "created_at", "i.created_at", "i.created_at", COL_TIME },
+	{ "updated_at", "i.updated_at", "i.updated_at", COL_TIME },
+	{ "checksum", "ifnull(i.checksum, '')", "i.checksum", COL_TEXT },
+	{ "os_hash_value", "ifnull(i.os_hash_value, '')", "i.os_hash_value", COL_TEXT },
 };
 
 static const struct column *column_find(const char *attr)
@@ -772,9 +846,74 @@ static int term_sql(FILE *sql, struct params *p, const char *expr, enum col_type
 	return param_add(p, type, t->value, t->attr);
 }
 
+#define IMAGE_COLUMNS_I \
+	"i.id, i.name, i.status, i.visibility, i.protected, i.os_hidden, i.checksum, " \
+	"i.os_hash_algo, i.os_hash_value, i.size, i.virtual_size, i.disk_format, " \
+	"i.container_format, i.min_disk, i.min_ram, i.owner, i.created_at, i.updated_at, " \
+	"i.download_count, i.last_access, i.revision"
+
+/* With the default order (newest first) and a property filter by value,
+ * the query is driven from the property index (name, value, created_at,
+ * image_id), already in the wanted order: the scan stops after one page
+ * however many images match. Returns that term, or NULL. */
+static const struct rain_query_term *driving_term(const struct rain_image_query *q)
+{
+	if (q->nsort > 1 || (q->nsort == 1 && (strcmp(q->sort[0].key, "created_at") ||
+					       !q->sort[0].desc)))
+		return NULL;
+	for (size_t i = 0; i < q->nterms; i++)
+		if (!column_find(q->terms[i].attr) && q->terms[i].op == RAIN_OP_EQ)
+			return &q->terms[i];
+	return NULL;
+}
+
+static const char *sort_expr(const struct rain_sort *s, bool driven)
+{
+	if (driven && !strcmp(s->key, "created_at"))
+		return "p0.created_at";
+	if (driven && !strcmp(s->key, "id"))
+		return "p0.image_id";
+	return column_find(s->key)->expr;
+}
+
+/* Fetch the sort values of the marker image into p->marker. */
+static int marker_values(struct conn *c, const struct rain_image_query *q,
+			 const struct rain_sort *sort, size_t nsort, struct params *p)
+{
+	_cleanup_free_ char *msql = NULL;
+	sqlite3_stmt *st;
+	size_t mlen;
+	FILE *m = open_memstream(&msql, &mlen);
+	int rc, r;
+
+	if (!m)
+		return RAIN_ENOMEM;
+	fputs("SELECT ", m);
+	for (size_t i = 0; i < nsort; i++)
+		fprintf(m, "%s%s", i ? ", " : "", sort_expr(&sort[i], false));
+	fputs(" FROM images i WHERE i.id = ?", m);
+	fclose(m);
+	r = conn_prepare(c, msql, &st);
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(st, 1, q->marker, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		for (size_t i = 0; i < nsort; i++)
+			p->marker[p->nmarker++] = sqlite3_value_dup(sqlite3_column_value(st, (int)i));
+	} else if (rc == SQLITE_DONE) {
+		r = rain_error_set(RAIN_EINVAL, "marker %s not found", q->marker);
+	} else {
+		r = sq_error(c->db, rc, "list");
+	}
+	stmt_done(st);
+	return r;
+}
+
 static int build_list_sql(struct conn *c, const struct rain_image_query *q,
 			  struct params *p, char **out)
 {
+	const struct rain_query_term *driver = driving_term(q);
 	struct rain_sort sort[RAIN_QUERY_MAX_SORT + 1];
 	size_t nsort = 0, len;
 	char *text = NULL;
@@ -790,23 +929,35 @@ static int build_list_sql(struct conn *c, const struct rain_image_query *q,
 	sort[nsort] = (struct rain_sort){ "id", sort[nsort - 1].desc };
 	nsort++;
 
-	fputs("SELECT " IMAGE_COLUMNS " FROM images WHERE status != 'deleted'", sql);
-	if (!q->include_community) {
-		fputs(" AND (visibility != 'community' OR owner = ?)", sql);
+	/* parameters are numbered in the order their '?' appear */
+	if (driver) {
+		fputs("SELECT " IMAGE_COLUMNS_I " FROM image_properties p0 "
+		      "JOIN images i ON i.id = p0.image_id "
+		      "WHERE p0.name = ? AND p0.value = ? AND i.status != 'deleted'", sql);
+		r = param_add(p, COL_TEXT, driver->attr, driver->attr);
+		if (r == 0)
+			r = param_add(p, COL_TEXT, driver->value, driver->attr);
+	} else {
+		fputs("SELECT " IMAGE_COLUMNS_I " FROM images i WHERE i.status != 'deleted'", sql);
+	}
+	if (r == 0 && !q->include_community) {
+		fputs(" AND (i.visibility != 'community' OR i.owner = ?)", sql);
 		r = param_add(p, COL_TEXT, q->requester ? q->requester : "", "owner");
 	}
 	if (r == 0 && !q->include_hidden)
-		fputs(" AND os_hidden = 0", sql);
+		fputs(" AND i.os_hidden = 0", sql);
 	for (size_t i = 0; r == 0 && i < q->nterms; i++) {
 		const struct rain_query_term *t = &q->terms[i];
 		const struct column *col = column_find(t->attr);
 
+		if (t == driver)
+			continue;
 		fputs(" AND ", sql);
 		if (col) {
 			r = term_sql(sql, p, col->col, col->type, t);
 		} else {
 			/* a property: name bound first, then the value(s) */
-			fputs("id IN (SELECT image_id FROM image_properties WHERE name = ? AND ", sql);
+			fputs("i.id IN (SELECT image_id FROM image_properties WHERE name = ? AND ", sql);
 			r = param_add(p, COL_TEXT, t->attr, t->attr);
 			if (r == 0)
 				r = term_sql(sql, p, "value", COL_TEXT, t);
@@ -814,58 +965,29 @@ static int build_list_sql(struct conn *c, const struct rain_image_query *q,
 		}
 	}
 	for (size_t i = 0; r == 0 && i < q->ntags; i++) {
-		fputs(" AND id IN (SELECT image_id FROM image_tags WHERE tag = ?)", sql);
+		fputs(" AND i.id IN (SELECT image_id FROM image_tags WHERE tag = ?)", sql);
 		r = param_add(p, COL_TEXT, q->tags[i], "tag");
 	}
 	if (r == 0 && q->marker) {
 		/* keyset paging: rows strictly after the marker in sort order */
-		sqlite3_stmt *st;
-		_cleanup_free_ char *msql = NULL;
-		size_t mlen;
-		FILE *m = open_memstream(&msql, &mlen);
-		int rc;
-
-		if (!m) {
-			r = RAIN_ENOMEM;
-			goto done;
-		}
-		fputs("SELECT ", m);
-		for (size_t i = 0; i < nsort; i++)
-			fprintf(m, "%s%s", i ? ", " : "", column_find(sort[i].key)->expr);
-		fputs(" FROM images WHERE id = ?", m);
-		fclose(m);
-		rc = sqlite3_prepare_v2(c->db, msql, -1, &st, NULL);
-		if (rc != SQLITE_OK) {
-			r = sq_error(c->db, rc, "list");
-			goto done;
-		}
-		sqlite3_bind_text(st, 1, q->marker, -1, SQLITE_STATIC);
-		rc = sqlite3_step(st);
-		if (rc == SQLITE_ROW) {
-			for (size_t i = 0; i < nsort; i++)
-				p->marker[p->nmarker++] = sqlite3_value_dup(sqlite3_column_value(st, (int)i));
-		} else {
-			r = rain_error_set(RAIN_EINVAL, "marker %s not found", q->marker);
-		}
-		sqlite3_finalize(st);
+		r = marker_values(c, q, sort, nsort, p);
 		if (r < 0)
 			goto done;
 		fputs(" AND (", sql);
 		for (size_t i = 0; i < nsort; i++) {
 			fprintf(sql, "%s(", i ? " OR " : "");
 			for (size_t j = 0; j < i; j++)
-				fprintf(sql, "%s = ?%zu AND ", column_find(sort[j].key)->expr,
-					1000 + j);
-			fprintf(sql, "%s %s ?%zu)", column_find(sort[i].key)->expr,
+				fprintf(sql, "%s = ?%zu AND ", sort_expr(&sort[j], driver), 1000 + j);
+			fprintf(sql, "%s %s ?%zu)", sort_expr(&sort[i], driver),
 				sort[i].desc ? "<" : ">", 1000 + i);
 		}
 		fputs(")", sql);
 	}
 	fputs(" ORDER BY ", sql);
 	for (size_t i = 0; i < nsort; i++)
-		fprintf(sql, "%s%s %s", i ? ", " : "", column_find(sort[i].key)->expr,
+		fprintf(sql, "%s%s %s", i ? ", " : "", sort_expr(&sort[i], driver),
 			sort[i].desc ? "DESC" : "ASC");
-	fprintf(sql, " LIMIT %zu", q->limit + 1);
+	fputs(" LIMIT ?999", sql);
 done:
 	fclose(sql);
 	if (r < 0) {
@@ -874,6 +996,60 @@ done:
 	}
 	*out = text;
 	return 0;
+}
+
+static struct rain_image *find_in(struct rain_image **list, size_t n, const char *id)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(list[i]->id, id))
+			return list[i];
+	return NULL;
+}
+
+/* Load the properties and tags of a page of images: one query each. */
+static int load_children_many(struct conn *c, struct rain_image **list, size_t n)
+{
+	static const char *const heads[] = {
+		"SELECT image_id, name, value FROM image_properties WHERE image_id IN (",
+		"SELECT image_id, tag, NULL FROM image_tags WHERE image_id IN (",
+	};
+	int r = 0;
+
+	if (n == 0)
+		return 0;
+	for (int k = 0; k < 2 && r == 0; k++) {
+		_cleanup_free_ char *text = NULL;
+		sqlite3_stmt *st;
+		size_t len;
+		FILE *sql = open_memstream(&text, &len);
+		int rc;
+
+		if (!sql)
+			return RAIN_ENOMEM;
+		fputs(heads[k], sql);
+		for (size_t i = 0; i < n; i++)
+			fputs(i ? ", ?" : "?", sql);
+		fputs(k == 0 ? ") ORDER BY name" : ") ORDER BY tag", sql);
+		fclose(sql);
+		r = conn_prepare(c, text, &st);
+		if (r < 0)
+			return r;
+		for (size_t i = 0; i < n; i++)
+			sqlite3_bind_text(st, (int)i + 1, list[i]->id, -1, SQLITE_STATIC);
+		while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+			struct rain_image *img = find_in(list, n, (const char *)sqlite3_column_text(st, 0));
+			const char *a = (const char *)sqlite3_column_text(st, 1);
+
+			if (!img)
+				continue;
+			r = k == 0 ? rain_image_prop_set(img, a, (const char *)sqlite3_column_text(st, 2))
+				   : rain_image_tag_add(img, a);
+		}
+		if (r == 0 && rc != SQLITE_DONE)
+			r = sq_error(c->db, rc, "list properties and tags");
+		stmt_done(st);
+	}
+	return r;
 }
 
 static int sq_image_list(void *impl, const struct rain_image_query *q,
@@ -889,17 +1065,21 @@ static int sq_image_list(void *impl, const struct rain_image_query *q,
 
 	if (!p)
 		return RAIN_ENOMEM;
+	if (q->limit > 100000) {
+		free(p);
+		return rain_error_set(RAIN_EINVAL, "limit %zu is too large", q->limit);
+	}
 	r = conn_get(impl, &c);
 	if (r < 0)
 		goto done;
-	r = build_list_sql(c, q, p, &text);
+	r = read_begin(c);
 	if (r < 0)
 		goto done;
-	rc = sqlite3_prepare_v2(c->db, text, -1, &st, NULL);
-	if (rc != SQLITE_OK) {
-		r = sq_error(c->db, rc, "list");
-		goto done;
-	}
+	r = build_list_sql(c, q, p, &text);
+	if (r == 0)
+		r = conn_prepare(c, text, &st);
+	if (r < 0)
+		goto end;
 	for (size_t i = 0; i < p->n; i++) {
 		if (p->v[i].type == COL_TEXT)
 			sqlite3_bind_text(st, (int)i + 1, p->v[i].text, -1, SQLITE_STATIC);
@@ -908,10 +1088,11 @@ static int sq_image_list(void *impl, const struct rain_image_query *q,
 	}
 	for (size_t i = 0; i < p->nmarker; i++)
 		sqlite3_bind_value(st, 1000 + (int)i, p->marker[i]);
+	sqlite3_bind_int64(st, 999, (int64_t)q->limit + 1);
 	list = calloc(q->limit + 1, sizeof(*list));
 	if (!list) {
 		r = RAIN_ENOMEM;
-		goto done;
+		goto end;
 	}
 	*more = false;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -921,19 +1102,21 @@ static int sq_image_list(void *impl, const struct rain_image_query *q,
 		}
 		r = row_to_image(st, &list[count]);
 		if (r < 0)
-			goto done;
+			goto end;
 		count++;
 	}
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
 		r = sq_error(c->db, rc, "list");
-		goto done;
+		goto end;
 	}
-	sqlite3_finalize(st);
+	stmt_done(st);
 	st = NULL;
-	for (size_t i = 0; i < count && r == 0; i++)
-		r = load_children(c, list[i]);
+	r = load_children_many(c, list, count);
+end:
+	if (st)
+		stmt_done(st);
+	r = tx_end(c, r);
 done:
-	sqlite3_finalize(st);
 	if (c)
 		conn_put(impl, c);
 	params_free(p);
