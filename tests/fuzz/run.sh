@@ -26,6 +26,7 @@ mkdir -p "$builddir" || exit 2
 harnesses=(
 	"fuzz-qcow2:src/lib/diskfmt.c:"
 	"fuzz-jsonpatch:src/lib/jsonpatch.c:-ljansson"
+	"fuzz-recipe:src/lib/recipe.c src/lib/image.c src/util/ini.c src/util/fsutil.c src/util/timeutil.c:-ljansson"
 )
 
 # --- seed corpora, regenerated in the build dir on every run -------------
@@ -117,6 +118,7 @@ for h in "${harnesses[@]}"; do
 	case $name in
 	fuzz-qcow2) seed_qcow2 "$seeds" ;;
 	fuzz-jsonpatch) seed_jsonpatch "$seeds" ;;
+	fuzz-recipe) cp examples/*.recipe "$seeds"/ ;;
 	esac
 
 	"$exe" -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 \
