@@ -1,0 +1,28 @@
+/* Running programs: posix_spawn with an argument vector (never a shell
+ * string), output read line by line, a time limit and cancellation that
+ * end the whole process group.
+ */
+#ifndef RAIN_UTIL_PROCESS_H
+#define RAIN_UTIL_PROCESS_H
+
+#include <signal.h>
+#include <stdbool.h>
+
+struct process_opts {
+	const char *const *argv;          /* argv[0] is looked up in PATH */
+	const char *const *envp;          /* NULL: inherit */
+	const char *cwd;                  /* NULL: inherit */
+	int stdin_fd;                     /* -1: /dev/null */
+	int timeout_s;                    /* 0: none */
+	volatile sig_atomic_t *cancel;    /* non-zero: stop the program */
+	/* each line of stdout and stderr (merged), without the newline */
+	void (*on_line)(void *ud, const char *line);
+	void *ud;
+};
+
+/* Run and wait. On return *status is the exit code (0-255) or 128+signal.
+ * RAIN_ECANCELED when *cancel was set or the time limit passed (the
+ * message says which); RAIN_EIO/RAIN_ENOTFOUND when it cannot start. */
+int process_run(const struct process_opts *o, int *status);
+
+#endif
