@@ -72,14 +72,11 @@ static int cmd_image_get_exec(struct cli *cli, int argc, char **argv)
 			goto out;
 		}
 		out = name;
-		if (!force && access(out, F_OK) == 0) {
-			r = cli_error("%s exists already; remove it, give another -o or use "
-				      "--force", out);
-			goto out;
-		}
-	} else {
-		/* an explicit file is the user's choice */
-		force = true;
+	}
+	if (!force && strcmp(out, "-") != 0 && access(out, F_OK) == 0) {
+		r = cli_error("%s exists already; remove it, give another -o or use "
+			      "--force", out);
+		goto out;
 	}
 	if (cli->json) {
 		/* the output is the image's JSON, printed once the data is verified */

@@ -476,13 +476,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	}
 	req->defer = false;
 	if (req->pending) {
-		struct MHD_Response *resp = req->pending;
-		enum MHD_Result ok = MHD_queue_response(conn, req->status, resp);
-
+		/* libmicrohttpd refuses a response until the body is complete;
+		 * should it call with no data before that, keep waiting (but
+		 * give up on a connection that never gets there) */
+		if (MHD_queue_response(conn, req->status, req->pending) != MHD_YES) {
+			req->defer = true;
+			return ++req->queue_retries < 10000 ? MHD_YES : MHD_NO;
+		}
+		MHD_destroy_response(req->pending);
 		req->pending = NULL;
-		MHD_destroy_response(resp);
-		req->queued = ok == MHD_YES;
-		return ok;
+		req->queued = true;
+		return MHD_YES;
 	}
 	/* a reply that could not be queued: close rather than spin */
 	if (req->replied)

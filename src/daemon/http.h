@@ -51,6 +51,7 @@ struct request {
 	bool queued;       /* libmicrohttpd has the response */
 	bool defer;
 	struct MHD_Response *pending;
+	unsigned int queue_retries;
 	unsigned int status;
 	int64_t bytes_in;
 	int64_t bytes_out;

@@ -21,15 +21,16 @@ RAIND_PID=
 # LeakSanitizer reports at exit; tests judge behaviour, the unit tests leaks
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+# resolve python3 once (before HOME changes): version-manager shims such
+# as pyenv's cost ~0.5 s a call
+PYTHON=$(command python3 -c 'import sys; print(sys.executable)' 2>/dev/null)
+if [ -x "${PYTHON:-}" ]; then
+	python3() { "$PYTHON" "$@"; }
+fi
 # never read the developer's own client settings
 export XDG_CONFIG_HOME=$TMP/config HOME=$TMP/home
 mkdir -p "$XDG_CONFIG_HOME" "$HOME"
 unset RAIN_URL RAIN_TOKEN RAIN_CACERT OS_IMAGE_URL OS_AUTH_TOKEN
-
-# resolve python3 once: version-manager shims (pyenv) cost ~0.5 s a call
-PYTHON=$(command -v python3 >/dev/null && python3 -c 'import sys; print(sys.executable)' 2>/dev/null)
-[ -x "${PYTHON:-}" ] || PYTHON=python3
-python3() { "$PYTHON" "$@"; }
 
 cleanup() {
 	raind_stop 2>/dev/null
@@ -224,6 +225,16 @@ while send > 0:
 time.sleep(0.3)
 s.close()
 PY
+}
+
+# wait_bg: wait for the script's background jobs except raind (a bare
+# "wait" would wait for raind too).
+wait_bg() {
+	local p
+	for p in $(jobs -p); do
+		[ "$p" = "$RAIND_PID" ] || wait "$p" 2>/dev/null
+	done
+	return 0
 }
 
 # raind_healthy: /healthz answers 200.
