@@ -10,6 +10,9 @@ packages=(
 	libcurl4-openssl-dev libcmocka-dev
 	# tests: sanitizers, fuzzing, clients, image tools
 	clang libclang-rt-14-dev curl python3 qemu-utils sqlite3 openssl procps
+	# image generation: bootstrap, filesystems, boot loader, boot check
+	mmdebstrap debian-archive-keyring e2fsprogs fdisk grub-pc-bin qemu-system-x86
+	squashfs-tools zstd openssh-client
 	# benchmarks
 	nginx-light wrk
 )

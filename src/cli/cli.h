@@ -69,6 +69,7 @@ struct cli_cmd {
 
 extern const struct cli_cmd cmd_image_entry;
 extern const struct cli_cmd cmd_config_entry;
+extern const struct cli_cmd cmd_generate_entry;
 
 extern const struct cli_cmd cmd_image_list_entry;
 extern const struct cli_cmd cmd_image_show_entry;

@@ -25,12 +25,14 @@ struct linebuf {
 static void feed(struct linebuf *lb, const char *data, size_t n, const struct process_opts *o)
 {
 	for (size_t i = 0; i < n; i++) {
-		if (data[i] == '\n' || data[i] == '\r' || lb->len == LINE_MAX_LEN) {
+		if (data[i] == '\r')     /* serial consoles end lines with CR LF */
+			continue;
+		if (data[i] == '\n' || lb->len == LINE_MAX_LEN) {
 			lb->buf[lb->len] = '\0';
-			if (o->on_line && (lb->len || data[i] != '\r'))
+			if (o->on_line)
 				o->on_line(o->ud, lb->buf);
 			lb->len = 0;
-			if (data[i] == '\n' || data[i] == '\r')
+			if (data[i] == '\n')
 				continue;
 		}
 		lb->buf[lb->len++] = data[i];
@@ -123,6 +125,10 @@ int process_run(const struct process_opts *o, int *status)
 		if (n <= 0)
 			break;
 		feed(&lb, buf, (size_t)n, o);
+		if (o->on_partial && lb.len) {
+			lb.buf[lb.len] = '\0';
+			o->on_partial(o->ud, lb.buf);
+		}
 	}
 	close(pipefd[0]);
 	if (lb.len) {

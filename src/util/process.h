@@ -17,6 +17,9 @@ struct process_opts {
 	volatile sig_atomic_t *cancel;    /* non-zero: stop the program */
 	/* each line of stdout and stderr (merged), without the newline */
 	void (*on_line)(void *ud, const char *line);
+	/* when set, also the unfinished last line after each read (prompts
+	 * such as "login: " end without a newline) */
+	void (*on_partial)(void *ud, const char *partial);
 	void *ud;
 };
 

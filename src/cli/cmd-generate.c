@@ -1,0 +1,254 @@
+/* rain generate: build an image from a recipe, optionally store it. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "rain/build.h"
+#include "rain/error.h"
+#include "rain/recipe.h"
+#include "util/strutil.h"
+
+static int cmd_generate_exec(struct cli *cli, int argc, char **argv);
+
+const struct cli_cmd cmd_generate_entry = {
+	.name = "generate",
+	.usage = "RECIPE | --os DIST [--release R] [--arch A] [--packages P,...] [OPTIONS]",
+	.summary = "build an image from a recipe (rain-recipe(5))",
+	.help =
+		"Options:\n"
+		"  -o, --output DIR      where the image, kernel, initramfs, manifest.json\n"
+		"                        and build.log go (default: ./NAME)\n"
+		"      --cache DIR       shared package cache (default /var/cache/rain/packages)\n"
+		"      --boot-check      boot the result under qemu and record the outcome\n"
+		"      --store           upload the image to the repository with its recipe\n"
+		"                        and manifest as properties\n"
+		"      --timeout SECONDS give up after this long (default 3600)\n"
+		"FutureGrid-style shortcut instead of a recipe file:\n"
+		"      --os DIST         debian or ubuntu\n"
+		"      --release R       e.g. bookworm\n"
+		"      --arch A          e.g. amd64\n"
+		"      --packages P,...  extra packages\n"
+		"      --name NAME       the image's name\n"
+		"      --format F,...    output formats (default disk)\n"
+		"\n"
+		"Builds run as root. An unknown package name fails the build with\n"
+		"that name, and nothing is stored. Ctrl-C stops the build and removes\n"
+		"everything but build.log.\n",
+	.exec = cmd_generate_exec,
+	.prefix = "rain",
+};
+
+static volatile sig_atomic_t interrupted;
+
+static void on_signal(int sig)
+{
+	interrupted = 1;
+}
+
+static void print_line(void *ud, const char *line)
+{
+	struct cli *cli = ud;
+
+	if (!cli->quiet)
+		fprintf(stderr, "%s\n", line);
+}
+
+enum { OPT_CACHE = 0x400, OPT_BOOT, OPT_STORE, OPT_TIMEOUT, OPT_OS, OPT_RELEASE, OPT_ARCH,
+       OPT_PACKAGES, OPT_NAME, OPT_FORMAT };
+
+/* The --os shortcut as recipe text; values are checked by the parser. */
+static char *shortcut_recipe(const char *os, const char *release, const char *arch,
+			     const char *packages, const char *name, const char *format,
+			     bool boot)
+{
+	char *text = NULL;
+	size_t len;
+	FILE *f = open_memstream(&text, &len);
+
+	if (!f)
+		return NULL;
+	fprintf(f, "[image]\ndistribution = %s\n", os);
+	if (release)
+		fprintf(f, "release = %s\n", release);
+	if (arch)
+		fprintf(f, "architecture = %s\n", arch);
+	fprintf(f, "name = %s\n", name ? name : os);
+	if (packages)
+		fprintf(f, "[packages]\ninstall = %s\n", packages);
+	fprintf(f, "[output]\nformats = %s\nboot_check = %s\n[metadata]\nos_distro = %s\n",
+		format ? format : "disk", boot ? "yes" : "no", os);
+	fclose(f);
+	/* a newline inside a value would start a new key: refuse it */
+	for (const char *v[] = { os, release, arch, packages, name, format }, **p = v; p < v + 6; p++)
+		if (*p && strpbrk(*p, "\n\r")) {
+			free(text);
+			return NULL;
+		}
+	return text;
+}
+
+static int store(struct cli *cli, const struct rain_recipe *r, struct rain_build_result *res)
+{
+	const struct rain_build_output *best = NULL;
+	struct cli_create_opts o;
+	_cleanup_free_ char *recipe_text = NULL;
+	json_t *image = NULL, *boot;
+	char buf[64];
+	int ret;
+
+	for (size_t i = 0; i < res->noutputs; i++)
+		if (!strcmp(res->outputs[i].format, "qcow2") ||
+		    (!best && !strcmp(res->outputs[i].format, "disk")))
+			best = &res->outputs[i];
+	if (!best)
+		return cli_error("--store needs a disk or qcow2 output; add one to [output] formats");
+	if (rain_recipe_format(r, &recipe_text) < 0)
+		return cli_error("out of memory");
+	cli_create_opts_init(&o);
+	o.name = r->name ? r->name : "image";
+	o.disk_format = strcmp(best->format, "qcow2") ? "raw" : "qcow2";
+	o.container_format = "bare";
+	json_object_set_new(o.props, "os_distro", json_string(r->distribution));
+	json_object_set_new(o.props, "os_version", json_string(r->release));
+	json_object_set_new(o.props, "architecture",
+			    json_string(!strcmp(r->architecture, "amd64") ? "x86_64" :
+					!strcmp(r->architecture, "arm64") ? "aarch64" : r->architecture));
+	if (r->description)
+		json_object_set_new(o.props, "description", json_string(r->description));
+	for (size_t i = 0; i < r->nmetadata; i++)
+		json_object_set_new(o.props, r->metadata[i].name, json_string(r->metadata[i].value));
+	json_object_set_new(o.props, "rain_recipe", json_string(recipe_text));
+	snprintf(buf, sizeof(buf), "%zu", json_array_size(json_object_get(res->manifest, "packages")));
+	json_object_set_new(o.props, "rain_packages", json_string(buf));
+	boot = json_object_get(res->manifest, "boot_check");
+	json_object_set_new(o.props, "rain_boot_check",
+			    json_string(boot ? json_string_value(json_object_get(boot, "result")) : "not run"));
+	snprintf(buf, sizeof(buf), "%.1f",
+		 json_real_value(json_object_get(json_object_get(res->manifest, "timings"), "total_s")));
+	json_object_set_new(o.props, "rain_build_seconds", json_string(buf));
+	ret = cli_image_create(cli, &o, &image);
+	if (ret == 0)
+		ret = cli_image_upload_file(cli, cli_json_str(image, "id"), best->path);
+	if (ret == 0)
+		cli_note(cli, "stored as image %s", cli_json_str(image, "id"));
+	json_decref(image);
+	cli_create_opts_free(&o);
+	return ret;
+}
+
+static int cmd_generate_exec(struct cli *cli, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "output", required_argument, NULL, 'o' },
+		{ "cache", required_argument, NULL, OPT_CACHE },
+		{ "boot-check", no_argument, NULL, OPT_BOOT },
+		{ "store", no_argument, NULL, OPT_STORE },
+		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+		{ "os", required_argument, NULL, OPT_OS },
+		{ "release", required_argument, NULL, OPT_RELEASE },
+		{ "arch", required_argument, NULL, OPT_ARCH },
+		{ "packages", required_argument, NULL, OPT_PACKAGES },
+		{ "name", required_argument, NULL, OPT_NAME },
+		{ "format", required_argument, NULL, OPT_FORMAT },
+		CLI_COMMON_LONGOPTS,
+		{ 0 },
+	};
+	const char *output = NULL, *cache = "/var/cache/rain/packages", *os = NULL, *release = NULL;
+	const char *arch = NULL, *packages = NULL, *name = NULL, *format = NULL;
+	bool boot = false, do_store = false;
+	int64_t timeout = 3600;
+	struct rain_recipe *recipe = NULL;
+	struct rain_build_result *res = NULL;
+	struct rain_build_options bo = { 0 };
+	struct sigaction sa = { .sa_handler = on_signal }, old_int, old_term;
+	_cleanup_free_ char *text = NULL, *defout = NULL;
+	int opt, r;
+
+	cli_getopt_reset();
+	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS "o:", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'o': output = optarg; break;
+		case OPT_CACHE: cache = optarg; break;
+		case OPT_BOOT: boot = true; break;
+		case OPT_STORE: do_store = true; break;
+		case OPT_TIMEOUT:
+			r = cli_parse_count(&cmd_generate_entry, "--timeout", optarg, &timeout);
+			if (r != CLI_CONTINUE)
+				return r;
+			break;
+		case OPT_OS: os = optarg; break;
+		case OPT_RELEASE: release = optarg; break;
+		case OPT_ARCH: arch = optarg; break;
+		case OPT_PACKAGES: packages = optarg; break;
+		case OPT_NAME: name = optarg; break;
+		case OPT_FORMAT: format = optarg; break;
+		default:
+			r = cli_common_opt(cli, &cmd_generate_entry, opt, argv);
+			if (r != CLI_CONTINUE)
+				return r;
+		}
+	}
+	if (os && argc - optind == 0) {
+		text = shortcut_recipe(os, release, arch, packages, name, format, boot);
+		if (!text)
+			return cli_usage_error(&cmd_generate_entry, "option values cannot hold line breaks");
+		r = rain_recipe_parse(text, "command line", ".", &recipe);
+	} else if (!os && argc - optind == 1 && !release && !arch && !packages && !format) {
+		r = rain_recipe_parse_file(argv[optind], &recipe);
+		if (r == 0 && name) {
+			free(recipe->name);
+			recipe->name = strdup(name);
+		}
+	} else {
+		return cli_usage_error(&cmd_generate_entry, "give a recipe file, or --os with its options");
+	}
+	if (r < 0)
+		return cli_error("%s; fix the recipe (see rain-recipe(5))", rain_error_last());
+	if (!output) {
+		if (asprintf(&defout, "./%s", recipe->name ? recipe->name : "image") < 0) {
+			rain_recipe_free(recipe);
+			return cli_error("out of memory");
+		}
+		output = defout;
+	}
+	if (access(output, F_OK) == 0) {
+		rain_recipe_free(recipe);
+		return cli_error("%s exists already; remove it or give another --output", output);
+	}
+	bo.output_dir = output;
+	bo.cache_dir = cache;
+	bo.timeout_s = (int)timeout;
+	bo.cancel = &interrupted;
+	bo.boot_check = boot;
+	bo.log = print_line;
+	bo.ud = cli;
+	sigaction(SIGINT, &sa, &old_int);
+	sigaction(SIGTERM, &sa, &old_term);
+	r = rain_build_run(recipe, &bo, &res);
+	sigaction(SIGINT, &old_int, NULL);
+	sigaction(SIGTERM, &old_term, NULL);
+	if (r < 0) {
+		cli_error("%s", rain_error_last());
+		rain_recipe_free(recipe);
+		return CLI_EXIT_FAIL;
+	}
+	if (cli->json) {
+		cli_json_print(res->manifest);
+	} else if (!cli->quiet) {
+		for (size_t i = 0; i < res->noutputs; i++) {
+			char size[32];
+
+			cli_format_size(res->outputs[i].size, size, sizeof(size));
+			printf("%-10s %s (%s)\n", res->outputs[i].format, res->outputs[i].path, size);
+		}
+		printf("%-10s %s\n", "manifest", res->manifest_path);
+	}
+	r = do_store ? store(cli, recipe, res) : CLI_EXIT_OK;
+	rain_build_result_free(res);
+	rain_recipe_free(recipe);
+	return r;
+}
