@@ -114,7 +114,7 @@ kill -INT "$gpid"
 wait "$gpid"
 check "an interrupted build exits non-zero" test $? -ne 0
 check_eq "an interrupted build leaves only its log" build.log "$(ls -A "$TMP/int")"
-check "no mmdebstrap is left running" sh -c "! pgrep -f 'mmdebstrap.*$TMP/int' >/dev/null"
+check "no mmdebstrap is left running" sh -c "! pgrep -f '[m]mdebstrap.*$TMP/int' >/dev/null"
 check "the next build still works with the same cache" "$RAIN" generate --os debian --format tar \
 	--name after-cancel -o "$TMP/after" --cache "$CACHE" --quiet
 test_done
