@@ -1,0 +1,81 @@
+#!/bin/bash
+# Image generation benchmark: rain generate vs plain mmdebstrap with the same
+# package list (minbase + kernel + systemd + openssh-server), in one run on
+# this machine. Prints a table and ratios.
+#
+#   bench/generate.sh           plain mmdebstrap twice, rain cold + warm, 1/2/4 concurrent
+#   bench/generate.sh --quick   plain mmdebstrap once, rain cold + warm, 2 concurrent
+# Needs root. Scratch space: ${TMPDIR:-/var/tmp}.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+quick=${1:-}
+[ "$(id -u)" -eq 0 ] || { echo "bench/generate.sh: run as root" >&2; exit 1; }
+if [ ! -x build/src/cli/rain ]; then
+	[ -d build ] || meson setup build >/dev/null
+	ninja -C build >/dev/null
+fi
+RAIN=$PWD/build/src/cli/rain
+work=$(mktemp -d "${TMPDIR:-/var/tmp}/rain-genbench.XXXXXX")
+trap 'pkill -f "[m]mdebstrap.*$work" 2>/dev/null; rm -rf --one-file-system "$work"' EXIT
+cat >"$work/ref.recipe" <<'RECIPE'
+[image]
+name = ref
+distribution = debian
+release = bookworm
+[packages]
+kernel = yes
+install = openssh-server
+[output]
+formats = disk
+RECIPE
+
+now() { date +%s.%N; }
+secs() { python3 -c "print(f'{$2 - $1:.1f}')"; }
+
+plain() { # plain mmdebstrap with the same packages into $1
+	mmdebstrap --variant=minbase --include=linux-image-amd64,systemd-sysv,udev,openssh-server \
+		bookworm "$1" >"$1.log" 2>&1
+}
+
+echo "== plain mmdebstrap (no package cache of its own)"
+t0=$(now); plain "$work/plain1"; t1=$(now); plain_1=$(secs "$t0" "$t1"); rm -rf "$work/plain1"
+echo "   run 1: $plain_1 s"
+plain_2=-
+if [ "$quick" != --quick ]; then
+	t0=$(now); plain "$work/plain2"; t1=$(now); plain_2=$(secs "$t0" "$t1"); rm -rf "$work/plain2"
+	echo "   run 2: $plain_2 s"
+fi
+
+echo "== rain generate, cold package cache"
+t0=$(now); "$RAIN" generate "$work/ref.recipe" -o "$work/cold" --cache "$work/cache" --quiet; t1=$(now)
+cold=$(secs "$t0" "$t1"); echo "   $cold s"
+echo "== rain generate, warm package cache"
+t0=$(now); "$RAIN" generate "$work/ref.recipe" -o "$work/warm" --cache "$work/cache" --quiet; t1=$(now)
+warm=$(secs "$t0" "$t1"); echo "   $warm s"
+rm -rf "$work/cold" "$work/warm"
+
+conc() { # conc N: N warm builds at once, wall time
+	local n=$1 i pids=()
+	t0=$(now)
+	for i in $(seq 1 "$n"); do
+		"$RAIN" generate "$work/ref.recipe" -o "$work/c$n-$i" --cache "$work/cache" --quiet &
+		pids+=($!)
+	done
+	for p in "${pids[@]}"; do wait "$p"; done
+	t1=$(now)
+	rm -rf "$work"/c"$n"-*
+	secs "$t0" "$t1"
+}
+c2=$(conc 2); echo "== 2 concurrent warm builds: $c2 s"
+c4=-
+if [ "$quick" != --quick ]; then c4=$(conc 4); echo "== 4 concurrent warm builds: $c4 s"; fi
+
+ratio() { python3 -c "print('-' if '$2' in ('-','') else f'{$1/$2:.2f}')"; }
+echo
+echo "rain generate benchmark, $(date -u +%FT%TZ), $(nproc) cores, rain $(git rev-parse --short HEAD)"
+printf '%-44s %10s %10s %8s  %s\n' metric rain peer ratio goal
+printf '%-44s %10s %10s %8s  %s\n' "bootable image, cold (s)" "$cold" "$plain_1" "$(ratio "$cold" "$plain_1")" "(peer: plain mmdebstrap)"
+printf '%-44s %10s %10s %8s  %s\n' "bootable image, warm (s)" "$warm" "$plain_2" "$(ratio "$warm" "$plain_2")" "<= 60 s"
+printf '%-44s %10s %10s %8s  %s\n' "2 concurrent warm builds (s)" "$c2" "-" "$(ratio "$c2" "$warm")" "x one build"
+printf '%-44s %10s %10s %8s  %s\n' "4 concurrent warm builds (s)" "$c4" "-" "$(ratio "$c4" "$warm")" "<= 2.5 x one build"
+printf '%-44s %10s %10s %8s  %s\n' "cached base + 3 packages (s)" "n/a" "-" "-" "<= 20 s (base-layer cache not built yet)"
