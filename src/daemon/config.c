@@ -12,17 +12,6 @@
 #include "util/ini.h"
 #include "util/strutil.h"
 
-static int set_str(char **dst, const char *value)
-{
-	char *copy = strdup(value);
-
-	if (!copy)
-		return RAIN_ENOMEM;
-	free(*dst);
-	*dst = copy;
-	return 0;
-}
-
 int config_defaults(struct config *cfg)
 {
 	const char *xdg = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
@@ -32,11 +21,11 @@ int config_defaults(struct config *cfg)
 	cfg->max_connections = 1024;
 	cfg->log_level = LOG_INFO;
 	cfg->max_image_size = 1LL << 40;   /* Glance's image_size_cap */
-	r = set_str(&cfg->listen, "127.0.0.1:9292");
+	r = str_set(&cfg->listen, "127.0.0.1:9292");
 	if (r < 0)
 		return r;
 	if (geteuid() == 0)
-		return set_str(&cfg->data_dir, "/var/lib/rain");
+		return str_set(&cfg->data_dir, "/var/lib/rain");
 	if (xdg && *xdg)
 		r = asprintf(&cfg->data_dir, "%s/rain", xdg);
 	else
@@ -46,11 +35,7 @@ int config_defaults(struct config *cfg)
 
 static int parse_bool(const char *value, bool *out, const char *where, const char *key)
 {
-	if (!strcmp(value, "true") || !strcmp(value, "yes") || !strcmp(value, "1"))
-		*out = true;
-	else if (!strcmp(value, "false") || !strcmp(value, "no") || !strcmp(value, "0"))
-		*out = false;
-	else
+	if (str_to_bool(value, out) < 0)
 		return rain_error_set(RAIN_EINVAL, "%s: %s must be true or false, not '%s'",
 				      where, key, value);
 	return 0;
@@ -63,13 +48,13 @@ int config_set(struct config *cfg, const char *section, const char *key, const c
 
 	if (!strcmp(section, "server")) {
 		if (!strcmp(key, "listen"))
-			return set_str(&cfg->listen, value);
+			return str_set(&cfg->listen, value);
 		if (!strcmp(key, "tls_cert"))
-			return set_str(&cfg->tls_cert, value);
+			return str_set(&cfg->tls_cert, value);
 		if (!strcmp(key, "tls_key"))
-			return set_str(&cfg->tls_key, value);
+			return str_set(&cfg->tls_key, value);
 		if (!strcmp(key, "port_file"))
-			return set_str(&cfg->port_file, value);
+			return str_set(&cfg->port_file, value);
 		if (!strcmp(key, "max_connections")) {
 			if (str_to_i64(value, &n) < 0 || n < 1 || n > 65536)
 				return rain_error_set(RAIN_EINVAL, "%s: max_connections must be 1 to 65536",
@@ -90,11 +75,11 @@ int config_set(struct config *cfg, const char *section, const char *key, const c
 		}
 	} else if (!strcmp(section, "storage")) {
 		if (!strcmp(key, "data_dir"))
-			return set_str(&cfg->data_dir, value);
+			return str_set(&cfg->data_dir, value);
 		if (!strcmp(key, "catalog"))
-			return set_str(&cfg->catalog, value);
+			return str_set(&cfg->catalog, value);
 		if (!strcmp(key, "blobs"))
-			return set_str(&cfg->blobs, value);
+			return str_set(&cfg->blobs, value);
 		if (!strcmp(key, "md5_checksum"))
 			return parse_bool(value, &cfg->md5_checksum, where, key);
 		if (!strcmp(key, "max_image_size")) {
@@ -107,9 +92,9 @@ int config_set(struct config *cfg, const char *section, const char *key, const c
 		}
 	} else if (!strcmp(section, "auth")) {
 		if (!strcmp(key, "admin_token"))
-			return set_str(&cfg->admin_token, value);
+			return str_set(&cfg->admin_token, value);
 		if (!strcmp(key, "admin_token_file"))
-			return set_str(&cfg->admin_token_file, value);
+			return str_set(&cfg->admin_token_file, value);
 	}
 	return rain_error_set(RAIN_EINVAL, "%s: unknown setting '%s' in section [%s]",
 			      where, key, section);
@@ -181,7 +166,7 @@ int config_admin_token(struct config *cfg, bool *generated, char **path)
 	if (r < 0)
 		return r;
 	*generated = true;
-	return set_str(&cfg->admin_token, hex);
+	return str_set(&cfg->admin_token, hex);
 }
 
 void config_free(struct config *cfg)

@@ -3,6 +3,7 @@
 
 #include "rain/catalog.h"
 #include "rain/error.h"
+#include "util/strutil.h"
 
 struct rain_catalog {
 	const struct rain_catalog_backend *ops;
@@ -22,22 +23,14 @@ static const char *const column_attrs[] = {
 	"os_hash_value", NULL
 };
 
-static bool in_list(const char *const *list, const char *s)
-{
-	for (; *list; list++)
-		if (!strcmp(*list, s))
-			return true;
-	return false;
-}
-
 bool rain_catalog_sort_key_valid(const char *key)
 {
-	return in_list(sort_keys, key);
+	return str_in_list(sort_keys, key);
 }
 
 bool rain_catalog_attr_is_column(const char *attr)
 {
-	return in_list(column_attrs, attr);
+	return str_in_list(column_attrs, attr);
 }
 
 int rain_catalog_open(struct rain_catalog **out, const char *uri)

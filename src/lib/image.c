@@ -46,22 +46,14 @@ static const char *const readonly_attrs[] = {
 	"last_accessed_at", "deleted", "deleted_at", NULL
 };
 
-static bool in_list(const char *const *list, const char *s)
-{
-	for (; *list; list++)
-		if (!strcmp(*list, s))
-			return true;
-	return false;
-}
-
 bool rain_image_attr_is_core(const char *name)
 {
-	return in_list(core_attrs, name);
+	return str_in_list(core_attrs, name);
 }
 
 bool rain_image_attr_is_readonly(const char *name)
 {
-	return in_list(readonly_attrs, name);
+	return str_in_list(readonly_attrs, name);
 }
 
 const char *rain_image_status_name(enum rain_image_status s)
@@ -292,7 +284,7 @@ static int set_enum_str(char **dst, const char *attr, json_t *v, const char *con
 	s = json_string_value(v);
 	if (!s)
 		return rain_error_set(RAIN_EINVAL, "'%s' must be a string or null", attr);
-	if (allowed && !in_list(allowed, s)) {
+	if (allowed && !str_in_list(allowed, s)) {
 		char list[256] = "";
 
 		for (const char *const *a = allowed; *a; a++) {

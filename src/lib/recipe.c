@@ -246,17 +246,6 @@ static int parse_size(const char *s, int64_t *out)
 	return 0;
 }
 
-static int parse_bool(const char *s, bool *out)
-{
-	if (!strcmp(s, "yes") || !strcmp(s, "true") || !strcmp(s, "1"))
-		*out = true;
-	else if (!strcmp(s, "no") || !strcmp(s, "false") || !strcmp(s, "0"))
-		*out = false;
-	else
-		return RAIN_EINVAL;
-	return 0;
-}
-
 /* ---- building the recipe ---- */
 
 struct parse_ctx {
@@ -279,17 +268,6 @@ static int bad(struct parse_ctx *c, const char *fmt, ...)
 	va_end(ap);
 	return rain_error_set(RAIN_EINVAL, "%s:%d: [%s] %s: %s", c->file, c->line, c->section,
 			      c->key, msg);
-}
-
-static int set_str(char **dst, const char *v)
-{
-	char *copy = strdup(v);
-
-	if (!copy)
-		return RAIN_ENOMEM;
-	free(*dst);
-	*dst = copy;
-	return 0;
 }
 
 static int strv_add(char ***v, size_t *n, const char *s)
@@ -338,24 +316,24 @@ static int on_image(struct parse_ctx *c, const char *key, const char *value)
 	if (!strcmp(key, "name")) {
 		if (!str_is_printable(value, RAIN_NAME_MAX) || strstr(value, "../") || !strcmp(value, ".."))
 			return bad(c, "names are 1 to %d printable characters without '../'", RAIN_NAME_MAX);
-		return set_str(&r->name, value);
+		return str_set(&r->name, value);
 	}
 	if (!strcmp(key, "description"))
-		return set_str(&r->description, value);
+		return str_set(&r->description, value);
 	if (!strcmp(key, "distribution")) {
 		if (!distro_find(value))
 			return bad(c, "unknown distribution '%s' (debian, ubuntu, rocky, alma, fedora)", value);
-		return set_str(&r->distribution, value);
+		return str_set(&r->distribution, value);
 	}
 	if (!strcmp(key, "release")) {
 		if (!is_word(value, "-_."))
 			return bad(c, "'%s' is not a release name", value);
-		return set_str(&r->release, value);
+		return str_set(&r->release, value);
 	}
 	if (!strcmp(key, "architecture")) {
 		for (size_t i = 0; i < sizeof(arches) / sizeof(*arches); i++)
 			if (!strcmp(arches[i][0], value))
-				return set_str(&r->architecture, arches[i][1]);
+				return str_set(&r->architecture, arches[i][1]);
 		return bad(c, "unknown architecture '%s' (amd64, arm64, i386, armhf, ppc64el, s390x, riscv64)",
 			   value);
 	}
@@ -364,7 +342,7 @@ static int on_image(struct parse_ctx *c, const char *key, const char *value)
 		     !str_has_prefix(value, "file:/")) || !str_is_printable(value, 2048) ||
 		    strpbrk(value, " \"'\\"))
 			return bad(c, "'%s' is not an http://, https:// or file:/ URL", value);
-		return set_str(&r->mirror, value);
+		return str_set(&r->mirror, value);
 	}
 	if (!strcmp(key, "base")) {
 		if (!strcmp(value, "scratch")) {
@@ -374,7 +352,7 @@ static int on_image(struct parse_ctx *c, const char *key, const char *value)
 		}
 		if (!str_has_prefix(value, "image:") || !str_is_printable(value + 6, RAIN_NAME_MAX))
 			return bad(c, "base must be 'scratch' or 'image:ID' or 'image:NAME'");
-		return set_str(&r->base, value + 6);
+		return str_set(&r->base, value + 6);
 	}
 	return bad(c, "unknown key (name, description, distribution, release, architecture, mirror, base)");
 }
@@ -386,7 +364,7 @@ static int on_packages(struct parse_ctx *c, const char *key, const char *value)
 				"a package name");
 	if (!strcmp(key, "kernel")) {
 		c->kernel_set = true;
-		return parse_bool(value, &c->r->kernel) < 0 ? bad(c, "say yes or no") : 0;
+		return str_to_bool(value, &c->r->kernel) < 0 ? bad(c, "say yes or no") : 0;
 	}
 	return bad(c, "unknown key (install, kernel)");
 }
@@ -408,17 +386,17 @@ static int on_system(struct parse_ctx *c, const char *key, const char *value)
 	if (!strcmp(key, "hostname")) {
 		if (!is_hostname(value))
 			return bad(c, "'%s' is not a host name", value);
-		return set_str(&r->hostname, value);
+		return str_set(&r->hostname, value);
 	}
 	if (!strcmp(key, "timezone")) {
 		if (!is_timezone(value))
 			return bad(c, "'%s' is not a time zone such as Europe/Berlin", value);
-		return set_str(&r->timezone, value);
+		return str_set(&r->timezone, value);
 	}
 	if (!strcmp(key, "locale")) {
 		if (!is_locale(value))
 			return bad(c, "'%s' is not a locale such as en_US.UTF-8", value);
-		return set_str(&r->locale, value);
+		return str_set(&r->locale, value);
 	}
 	if (!strcmp(key, "services"))
 		return add_list(c, &r->services, &r->nservices, value, is_service, "a service name");
@@ -465,11 +443,11 @@ static int on_user(struct parse_ctx *c, const char *name, const char *key, const
 		return strv_add(&u->ssh_keys, &u->nssh_keys, value);
 	}
 	if (!strcmp(key, "sudo"))
-		return parse_bool(value, &u->sudo) < 0 ? bad(c, "say yes or no") : 0;
+		return str_to_bool(value, &u->sudo) < 0 ? bad(c, "say yes or no") : 0;
 	if (!strcmp(key, "shell")) {
 		if (!is_image_path(value))
 			return bad(c, "'%s' is not an absolute path", value);
-		return set_str(&u->shell, value);
+		return str_set(&u->shell, value);
 	}
 	if (!strcmp(key, "uid")) {
 		if (str_to_i64(value, &uid) < 0 || uid < 1000 || uid > 60000)
@@ -548,7 +526,7 @@ static int on_output(struct parse_ctx *c, const char *key, const char *value)
 		return 0;
 	}
 	if (!strcmp(key, "boot_check"))
-		return parse_bool(value, &r->boot_check) < 0 ? bad(c, "say yes or no") : 0;
+		return str_to_bool(value, &r->boot_check) < 0 ? bad(c, "say yes or no") : 0;
 	return bad(c, "unknown key (formats, size, boot_check)");
 }
 
@@ -623,11 +601,11 @@ int rain_recipe_parse(const char *text, const char *file, const char *dir,
 		ret = rain_error_set(RAIN_EINVAL, "%s: [image] distribution is missing (debian, ubuntu, rocky, alma, fedora)",
 				     file);
 	if (ret == 0 && !r->release)
-		ret = set_str(&r->release, distro_find(r->distribution)->default_release);
+		ret = str_set(&r->release, distro_find(r->distribution)->default_release);
 	if (ret == 0 && !r->architecture)
-		ret = set_str(&r->architecture, "amd64");
+		ret = str_set(&r->architecture, "amd64");
 	if (ret == 0 && !r->mirror)
-		ret = set_str(&r->mirror, distro_find(r->distribution)->mirror);
+		ret = str_set(&r->mirror, distro_find(r->distribution)->mirror);
 	if (ret == 0 && !r->formats)
 		r->formats = RAIN_OUT_DISK;
 	if (ret == 0 && !r->size)

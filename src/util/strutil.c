@@ -141,3 +141,33 @@ char *str_url_encode(const char *s)
 	*o = '\0';
 	return out;
 }
+
+bool str_in_list(const char *const *list, const char *s)
+{
+	for (; *list; list++)
+		if (!strcmp(*list, s))
+			return true;
+	return false;
+}
+
+int str_to_bool(const char *s, bool *out)
+{
+	if (!strcmp(s, "yes") || !strcmp(s, "true") || !strcmp(s, "1"))
+		*out = true;
+	else if (!strcmp(s, "no") || !strcmp(s, "false") || !strcmp(s, "0"))
+		*out = false;
+	else
+		return RAIN_EINVAL;
+	return 0;
+}
+
+int str_set(char **dst, const char *value)
+{
+	char *copy = strdup(value);
+
+	if (!copy)
+		return RAIN_ENOMEM;
+	free(*dst);
+	*dst = copy;
+	return 0;
+}

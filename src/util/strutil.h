@@ -35,6 +35,15 @@ bool str_equal_ct(const char *a, const char *b);
 /* Parse a decimal int64 occupying all of s. 0 or RAIN_EINVAL. */
 int str_to_i64(const char *s, int64_t *out);
 
+/* True when s is one of the NULL-terminated list. */
+bool str_in_list(const char *const *list, const char *s);
+
+/* Parse yes/no, true/false, 1/0. 0 or RAIN_EINVAL. */
+int str_to_bool(const char *s, bool *out);
+
+/* Replace *dst with a copy of value (freeing the old one). 0 or RAIN_ENOMEM. */
+int str_set(char **dst, const char *value);
+
 /* Percent-decode into a new string (NULL on a bad escape or embedded NUL). */
 char *str_url_decode(const char *s);
 
