@@ -70,7 +70,9 @@ c2=$(conc 2); echo "== 2 concurrent warm builds: $c2 s"
 c4=-
 if [ "$quick" != --quick ]; then c4=$(conc 4); echo "== 4 concurrent warm builds: $c4 s"; fi
 
-ratio() { python3 -c "print('-' if '$2' in ('-','') else f'{$1/$2:.2f}')"; }
+ratio() { # ratio A B: A/B, or - when either is missing
+	case "$1:$2" in *-*|:*|*:) echo - ;; *) python3 -c "print(f'{$1 / $2:.2f}')" ;; esac
+}
 echo
 echo "rain generate benchmark, $(date -u +%FT%TZ), $(nproc) cores, rain $(git rev-parse --short HEAD)"
 printf '%-44s %10s %10s %8s  %s\n' metric rain peer ratio goal
