@@ -387,10 +387,11 @@ done:
 	return r;
 }
 
-static int add_output(struct rain_build_result *res, const char *format, const char *path)
+/* Record an output; files are hashed, directories (hash false) not. */
+static int add_output(struct rain_build_result *res, const char *format, const char *path,
+		      bool hash)
 {
 	struct rain_build_output *o = realloc(res->outputs, (res->noutputs + 1) * sizeof(*o));
-	int r;
 
 	if (!o)
 		return RAIN_ENOMEM;
@@ -405,8 +406,7 @@ static int add_output(struct rain_build_result *res, const char *format, const c
 		return RAIN_ENOMEM;
 	}
 	res->noutputs++;
-	r = sha256_file(path, o->sha256, &o->size);
-	return r;
+	return hash ? sha256_file(path, o->sha256, &o->size) : 0;
 }
 
 static int make_ext4(struct build_ctx *b, const char *path, const char *uuid, int64_t size,
@@ -528,7 +528,7 @@ static int copy_boot_file(struct build_ctx *b, const char *prefix, const char *o
 	r = fs_read_small(src, 512 << 20, &data, &len);
 	if (r == 0)
 		r = fs_write_atomic(dst, data, len, 0644);
-	return r < 0 ? r : add_output(res, format, dst);
+	return r < 0 ? r : add_output(res, format, dst, true);
 }
 
 static char *out_path(struct build_ctx *b, const char *suffix)
@@ -560,27 +560,29 @@ static int make_outputs(struct build_ctx *b, const char *uuid, struct rain_build
 
 			r = build_run(b, "qemu-img convert", argv, NULL, NULL);
 			if (r == 0)
-				r = add_output(res, "qcow2", qcow2);
+				r = add_output(res, "qcow2", qcow2, true);
 		}
 		if (r == 0 && (f & RAIN_OUT_DISK))
-			r = add_output(res, "disk", disk);
+			r = add_output(res, "disk", disk, true);
 	}
 	if (r == 0 && (f & RAIN_OUT_EXT4)) {
 		r = make_ext4(b, ext4, uuid, b->r->size, 0);
 		if (r == 0)
-			r = add_output(res, "ext4", ext4);
+			r = add_output(res, "ext4", ext4, true);
 	}
 	if (r == 0 && (f & (RAIN_OUT_TAR | RAIN_OUT_TAR_ZST))) {
 		bool zst = f & RAIN_OUT_TAR_ZST;
 		const char *argv[] = { "tar", "--numeric-owner", "--xattrs", "--xattrs-include=*",
 				       "--acls", "-C", b->root, "-cf", zst ? tzst : tar,
-				       zst ? "--use-compress-program=zstd -T0 -3" : ".", ".", NULL };
+				       "--use-compress-program=zstd -T0 -3", ".", NULL };
 
-		if (!zst)
+		if (!zst) {     /* no compressor: "." moves up */
+			argv[9] = ".";
 			argv[10] = NULL;
+		}
 		r = build_run(b, "tar", argv, NULL, NULL);
 		if (r == 0)
-			r = add_output(res, zst ? "tar.zst" : "tar", zst ? tzst : tar);
+			r = add_output(res, zst ? "tar.zst" : "tar", zst ? tzst : tar, true);
 	}
 	if (r == 0 && (f & RAIN_OUT_SQUASHFS)) {
 		const char *argv[] = { "mksquashfs", b->root, sqfs, "-noappend", "-comp", "zstd",
@@ -588,7 +590,7 @@ static int make_outputs(struct build_ctx *b, const char *uuid, struct rain_build
 
 		r = build_run(b, "mksquashfs", argv, NULL, NULL);
 		if (r == 0)
-			r = add_output(res, "squashfs", sqfs);
+			r = add_output(res, "squashfs", sqfs, true);
 	}
 	if (r == 0 && b->r->kernel) {
 		r = copy_boot_file(b, "vmlinuz-", "vmlinuz", res, "kernel");
@@ -602,12 +604,7 @@ static int make_outputs(struct build_ctx *b, const char *uuid, struct rain_build
 		b->root = strdup(dir);
 		if (!b->root)
 			return RAIN_ENOMEM;
-		r = add_output(res, "dir", "/dev/null");
-		if (r == 0) {
-			free(res->outputs[res->noutputs - 1].path);
-			res->outputs[res->noutputs - 1].path = strdup(dir);
-			res->outputs[res->noutputs - 1].sha256[0] = '\0';
-		}
+		r = add_output(res, "dir", dir, false);
 	}
 	/* the raw disk was only a step towards qcow2 */
 	if (r == 0 && (f & RAIN_OUT_QCOW2) && !(f & RAIN_OUT_DISK))
