@@ -99,6 +99,14 @@ check "the error names the package" grep -q "package 'rain-no-such-package' does
 check_eq "only the build log is left" build.log "$(ls -A "$TMP/bad")"
 check_eq "nothing was stored" 0 "$(api GET '/v2/images?name=bad' | head -n 1 | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["images"]))')"
 
+# an unreachable mirror fails quickly with a clear error, leaving only the log
+printf '[image]\nname = nomirror\ndistribution = debian\nmirror = http://127.0.0.1:9/debian\n[output]\nformats = tar\n' \
+	>"$TMP/nomirror.recipe"
+"$RAIN" generate "$TMP/nomirror.recipe" -o "$TMP/nomirror" --cache "$CACHE" >/dev/null 2>"$TMP/nomirror.err"
+check "an unreachable mirror fails the build" test $? -ne 0
+check "the error names the mirror" grep -q "the mirror http://127.0.0.1:9/debian cannot be reached" "$TMP/nomirror.err"
+check_eq "only the build log is left after it" build.log "$(ls -A "$TMP/nomirror")"
+
 # a malformed recipe names file, line and key
 printf '[image]\ndistribution = debian\n[packages]\ninstall = ok, b@d\n' >"$TMP/malformed.recipe"
 "$RAIN" generate "$TMP/malformed.recipe" -o "$TMP/m" 2>"$TMP/m.err"
