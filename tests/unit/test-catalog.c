@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include <ftw.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -30,17 +32,6 @@ struct fixture {
 	char path[128];
 	struct rain_catalog *cat;
 };
-
-static void assert_error_contains(const char *needle)
-{
-	if (!strstr(rain_error_last(), needle))
-		fail_msg("error \"%s\" lacks \"%s\"", rain_error_last(), needle);
-}
-
-static int rm_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-	return remove(path);
-}
 
 static int setup(void **state)
 {
@@ -67,7 +58,7 @@ static int teardown(void **state)
 	struct fixture *f = *state;
 
 	rain_catalog_close(f->cat);
-	nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	test_rmtree(f->dir);
 	free(f);
 	return 0;
 }

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "rain/diskfmt.h"
 #include "rain/error.h"
 
@@ -60,12 +62,6 @@ static size_t add_ext(size_t off, uint32_t type, const char *data)
 	put_be32(buf + off + 4, (uint32_t)n);
 	memcpy(buf + off + 8, data, n);
 	return off + 8 + ((n + 7) & ~(size_t)7);
-}
-
-static void assert_error_contains(const char *needle)
-{
-	if (!strstr(rain_error_last(), needle))
-		fail_msg("error \"%s\" lacks \"%s\"", rain_error_last(), needle);
 }
 
 static void test_qcow2_v2_valid(void **state)

@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,12 +19,6 @@
 #include "util/strutil.h"
 
 #define ID "7d5c3a6e-2b1f-4e0a-9c3d-1a2b3c4d5e6f"
-
-static void assert_error_contains(const char *needle)
-{
-	if (!strstr(rain_error_last(), needle))
-		fail_msg("error \"%s\" lacks \"%s\"", rain_error_last(), needle);
-}
 
 static int img_setup(void **state)
 {

@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include <fcntl.h>
 #include <ftw.h>
 #include <pthread.h>
@@ -40,17 +42,6 @@ struct fixture {
 	struct rain_repo *repo;
 };
 
-static void assert_error_contains(const char *needle)
-{
-	if (!strstr(rain_error_last(), needle))
-		fail_msg("error \"%s\" lacks \"%s\"", rain_error_last(), needle);
-}
-
-static int rm_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-	return remove(path);
-}
-
 static int reopen(struct fixture *f, struct rain_repo_recovery *rec)
 {
 	rain_repo_close(f->repo);
@@ -83,7 +74,7 @@ static int teardown(void **state)
 	struct fixture *f = *state;
 
 	rain_repo_close(f->repo);
-	nftw(f->base, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	test_rmtree(f->base);
 	free(f);
 	return 0;
 }

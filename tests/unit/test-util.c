@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include <fcntl.h>
 #include <ftw.h>
 #include <stdio.h>
@@ -21,18 +23,7 @@
 #include "util/timeutil.h"
 #include "util/uuid.h"
 
-static void assert_error_contains(const char *needle)
-{
-	if (!strstr(rain_error_last(), needle))
-		fail_msg("error \"%s\" lacks \"%s\"", rain_error_last(), needle);
-}
-
 /* ---- temporary directories ---- */
-
-static int rm_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-	return remove(path);
-}
 
 static int tmpdir_setup(void **state)
 {
@@ -48,7 +39,7 @@ static int tmpdir_teardown(void **state)
 {
 	char *dir = *state;
 
-	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	test_rmtree(dir);
 	free(dir);
 	return 0;
 }
