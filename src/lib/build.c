@@ -743,6 +743,13 @@ int rain_build_run(const struct rain_recipe *r, const struct rain_build_options 
 				     "build environment, which comes next", r->file);
 		goto fail_early;
 	}
+	if ((r->formats & (RAIN_OUT_DISK | RAIN_OUT_QCOW2) || r->boot_check || o->boot_check) &&
+	    strcmp(r->architecture, "amd64") && strcmp(r->architecture, "i386")) {
+		ret = rain_error_set(RAIN_EINVAL, "%s: bootable disks and boot checks are made for amd64 and "
+				     "i386 so far; for %s use the tar, tar.zst, ext4, squashfs or dir formats",
+				     r->file, r->architecture);
+		goto fail_early;
+	}
 	if (geteuid() != 0) {
 		ret = rain_error_set(RAIN_EFORBIDDEN, "building images needs root (device nodes, chroot); "
 				     "run rain generate as root");
