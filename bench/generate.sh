@@ -16,7 +16,7 @@ if [ ! -x build/src/cli/rain ]; then
 fi
 RAIN=$PWD/build/src/cli/rain
 work=$(mktemp -d "${TMPDIR:-/var/tmp}/rain-genbench.XXXXXX")
-trap 'pkill -f "[m]mdebstrap.*$work" 2>/dev/null; rm -rf --one-file-system "$work"' EXIT
+trap 'pkill -f "[m]mdebstrap.*$work" 2>/dev/null || true; rm -rf --one-file-system "$work"' EXIT
 cat >"$work/ref.recipe" <<'RECIPE'
 [image]
 name = ref
