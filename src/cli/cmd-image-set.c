@@ -94,6 +94,23 @@ static int send_patch(struct cli *cli, const char *arg, json_t *patch)
 	return CLI_EXIT_OK;
 }
 
+/* The end of set and unset: one image argument, a non-empty patch, send.
+ * Consumes patch. */
+static int finish_patch(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv,
+			json_t *patch, const char *empty_hint)
+{
+	int r;
+
+	if (argc - optind != 1)
+		r = cli_usage_error(cmd, "give one image id or name");
+	else if (json_array_size(patch) == 0)
+		r = cli_usage_error(cmd, "%s", empty_hint);
+	else
+		r = send_patch(cli, argv[optind], patch);
+	json_decref(patch);
+	return r;
+}
+
 static int cmd_image_set_exec(struct cli *cli, int argc, char **argv)
 {
 	enum { OPT_UNPROTECTED = 0x400 };
@@ -186,14 +203,8 @@ static int cmd_image_set_exec(struct cli *cli, int argc, char **argv)
 			return cli_error("out of memory");
 		}
 	}
-	if (argc - optind != 1)
-		r = cli_usage_error(cmd, "give one image id or name");
-	else if (json_array_size(patch) == 0)
-		r = cli_usage_error(cmd, "nothing to change; give an option such as --name");
-	else
-		r = send_patch(cli, argv[optind], patch);
-	json_decref(patch);
-	return r;
+	return finish_patch(cli, cmd, argc, argv, patch,
+			    "nothing to change; give an option such as --name");
 }
 
 static int cmd_image_unset_exec(struct cli *cli, int argc, char **argv)
@@ -237,12 +248,6 @@ static int cmd_image_unset_exec(struct cli *cli, int argc, char **argv)
 			return cli_error("out of memory");
 		}
 	}
-	if (argc - optind != 1)
-		r = cli_usage_error(cmd, "give one image id or name");
-	else if (json_array_size(patch) == 0)
-		r = cli_usage_error(cmd, "give at least one --property KEY to remove");
-	else
-		r = send_patch(cli, argv[optind], patch);
-	json_decref(patch);
-	return r;
+	return finish_patch(cli, cmd, argc, argv, patch,
+			    "give at least one --property KEY to remove");
 }
