@@ -8,6 +8,7 @@
 
 #include "cli/cli.h"
 #include "rain/build.h"
+#include "rain/build-image.h"
 #include "rain/error.h"
 #include "rain/recipe.h"
 #include "util/strutil.h"
@@ -94,42 +95,33 @@ static char *shortcut_recipe(const char *os, const char *release, const char *ar
 static int store(struct cli *cli, const struct rain_recipe *r, struct rain_build_result *res)
 {
 	const struct rain_build_output *best = NULL;
+	struct rain_build_image bi;
 	struct cli_create_opts o;
-	_cleanup_free_ char *recipe_text = NULL;
-	json_t *image = NULL, *boot;
-	char buf[64];
+	json_t *image = NULL, *v;
+	const char *key;
 	int ret;
 
+	ret = rain_build_image_make(r, res->manifest, &bi);
+	if (ret < 0)
+		return cli_error("--store: %s", rain_error_last());
 	for (size_t i = 0; i < res->noutputs; i++)
-		if (!strcmp(res->outputs[i].format, "qcow2") ||
-		    (!best && !strcmp(res->outputs[i].format, "disk")))
+		if (!strcmp(res->outputs[i].format, bi.format))
 			best = &res->outputs[i];
-	if (!best)
-		return cli_error("--store needs a disk or qcow2 output; add one to [output] formats");
-	if (rain_recipe_format(r, &recipe_text) < 0)
-		return cli_error("out of memory");
+	if (!best) {
+		rain_build_image_clear(&bi);
+		return cli_error("--store: the build has no %s output", bi.format);
+	}
 	cli_create_opts_init(&o);
-	o.name = r->name ? r->name : "image";
-	o.disk_format = strcmp(best->format, "qcow2") ? "raw" : "qcow2";
-	o.container_format = "bare";
-	json_object_set_new(o.props, "os_distro", json_string(r->distribution));
-	json_object_set_new(o.props, "os_version", json_string(r->release));
-	json_object_set_new(o.props, "architecture",
-			    json_string(!strcmp(r->architecture, "amd64") ? "x86_64" :
-					!strcmp(r->architecture, "arm64") ? "aarch64" : r->architecture));
-	if (r->description)
-		json_object_set_new(o.props, "description", json_string(r->description));
-	for (size_t i = 0; i < r->nmetadata; i++)
-		json_object_set_new(o.props, r->metadata[i].name, json_string(r->metadata[i].value));
-	json_object_set_new(o.props, "rain_recipe", json_string(recipe_text));
-	snprintf(buf, sizeof(buf), "%zu", json_array_size(json_object_get(res->manifest, "packages")));
-	json_object_set_new(o.props, "rain_packages", json_string(buf));
-	boot = json_object_get(res->manifest, "boot_check");
-	json_object_set_new(o.props, "rain_boot_check",
-			    json_string(boot ? json_string_value(json_object_get(boot, "result")) : "not run"));
-	snprintf(buf, sizeof(buf), "%.1f",
-		 json_real_value(json_object_get(json_object_get(res->manifest, "timings"), "total_s")));
-	json_object_set_new(o.props, "rain_build_seconds", json_string(buf));
+	json_object_foreach(bi.fields, key, v) {
+		if (!strcmp(key, "name"))
+			o.name = json_string_value(v);
+		else if (!strcmp(key, "disk_format"))
+			o.disk_format = json_string_value(v);
+		else if (!strcmp(key, "container_format"))
+			o.container_format = json_string_value(v);
+		else
+			json_object_set(o.props, key, v);
+	}
 	ret = cli_image_create(cli, &o, &image);
 	if (ret == 0)
 		ret = cli_image_upload_file(cli, cli_json_str(image, "id"), best->path);
@@ -137,6 +129,7 @@ static int store(struct cli *cli, const struct rain_recipe *r, struct rain_build
 		cli_note(cli, "stored as image %s", cli_json_str(image, "id"));
 	json_decref(image);
 	cli_create_opts_free(&o);
+	rain_build_image_clear(&bi);
 	return ret;
 }
 

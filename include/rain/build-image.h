@@ -1,0 +1,39 @@
+/* From a finished build to a repository image: which output is stored
+ * and the image's fields and properties. `rain generate --store` and
+ * raind's build service both use it, so that an image stored either way
+ * looks the same.
+ *
+ * The stored output is the qcow2 when there is one, else the raw disk.
+ * The fields are name, disk_format (qcow2 or raw), container_format
+ * (bare), and as string properties: os_distro, os_version, architecture
+ * (Glance's names: x86_64, aarch64), description, the recipe's
+ * [metadata], rain_recipe (the canonical recipe text), rain_packages (how
+ * many), rain_boot_check (passed, failed or "not run") and
+ * rain_build_seconds.
+ */
+#ifndef RAIN_BUILD_IMAGE_H
+#define RAIN_BUILD_IMAGE_H
+
+#include <stdbool.h>
+
+#include <jansson.h>
+
+#include "rain/recipe.h"
+
+struct rain_build_image {
+	json_t *fields;     /* a body for POST /v2/images (rain_repo_image_create) */
+	char *format;       /* the stored output's format: "qcow2" or "disk" */
+	char *file;         /* its file name in the build's output directory */
+};
+
+/* True when the recipe asks for an output that can be stored. */
+bool rain_build_image_storable(const struct rain_recipe *r);
+
+/* Fill *out from the recipe and the build's manifest (as written to
+ * manifest.json). RAIN_EINVAL when the build has no disk or qcow2 output,
+ * RAIN_EFORMAT when the manifest lacks what is needed. */
+int rain_build_image_make(const struct rain_recipe *r, json_t *manifest,
+			  struct rain_build_image *out);
+void rain_build_image_clear(struct rain_build_image *bi);
+
+#endif
