@@ -138,4 +138,33 @@ char *rain_client_url_join(const char *url, const char *path);
 void rain_client_error_message(long status, const char *body, size_t len,
 			       char *out, size_t outlen);
 
+/* ---- raind's build service (/rain/v1/builds, see raind(8)) ------------ */
+
+/* Submit a build: request is {"recipe": TEXT, "files": {NAME: BASE64 |
+ * {"data": BASE64, "mode": N}}, "store": bool, "boot_check": bool}.
+ * *build is the new record (a new reference). */
+int rain_client_build_submit(struct rain_client *c, json_t *request, json_t **build);
+/* The record of build id (id is checked to be a UUID). */
+int rain_client_build_get(struct rain_client *c, const char *id, json_t **build);
+/* {"builds": [...]}, newest first. */
+int rain_client_build_list(struct rain_client *c, json_t **builds);
+/* Cancel; *build (may be NULL) is the record afterwards. RAIN_ECONFLICT
+ * when the build has finished. */
+int rain_client_build_cancel(struct rain_client *c, const char *id, json_t **build);
+int rain_client_build_delete(struct rain_client *c, const char *id);
+
+/* Receives log text as it arrives (any chunking, not whole lines); also
+ * called with len 0 about once a second while nothing arrives.
+ * Return non-zero to stop (the call then fails with RAIN_ECANCELED). */
+typedef int (*rain_log_fn)(void *ud, const char *data, size_t len);
+
+/* GET the build's log from byte offset on and hand it to fn. With follow
+ * the server keeps sending as the build writes and ends when the build
+ * has finished. *received (may be NULL) counts the bytes passed to fn,
+ * also on failure, so that a caller can reconnect at offset + *received.
+ * A stream that stays silent for two minutes fails with RAIN_ENET (the
+ * log may just be quiet: check the build and reconnect). */
+int rain_client_build_log(struct rain_client *c, const char *id, int64_t offset, bool follow,
+			  rain_log_fn fn, void *ud, int64_t *received);
+
 #endif

@@ -70,6 +70,7 @@ struct cli_cmd {
 extern const struct cli_cmd cmd_image_entry;
 extern const struct cli_cmd cmd_config_entry;
 extern const struct cli_cmd cmd_generate_entry;
+extern const struct cli_cmd cmd_build_entry;
 
 extern const struct cli_cmd cmd_image_list_entry;
 extern const struct cli_cmd cmd_image_show_entry;
@@ -234,6 +235,29 @@ char *cli_json_pointer(const char *name);
 /* Append "key=urlencoded(value)" to a query string being built in *q
  * (which starts as NULL); returns 0 or RAIN_ENOMEM. */
 int cli_query_add(char **q, const char *key, const char *value);
+
+/* ---- builds (raind's build service) ------------------------------------ */
+
+struct rain_recipe;
+
+/* rain generate --remote (generate-remote.c): send the recipe and the
+ * files it names to the server's build service, follow the log on
+ * stderr, print the outcome; Ctrl-C cancels the build on the server.
+ * output must be NULL (the result stays on the server). Exit status. */
+int cli_generate_remote(struct cli *cli, const struct rain_recipe *r, const char *output,
+			bool store, bool boot_check);
+
+/* Copy build id's log to out as it is written (reconnecting when the
+ * stream breaks) until the build has finished; *final is then its record.
+ * Stops on SIGINT/SIGTERM (when the caller catches them with
+ * cli_catch_signals): with cancel_on_interrupt the build is canceled and
+ * *final is its record afterwards. Reports errors; exit status. */
+int cli_build_follow(struct cli *cli, const char *id, FILE *out, bool cancel_on_interrupt,
+		     json_t **final);
+/* Print a build record as a Field/Value table (with the manifest's outputs). */
+void cli_build_print(json_t *build);
+/* CLI_EXIT_OK for a succeeded build, else report how it ended. */
+int cli_build_outcome(struct cli *cli, json_t *build);
 
 /* ---- shared by create and put ------------------------------------------ */
 

@@ -28,6 +28,8 @@ const struct cli_cmd cmd_generate_entry = {
 		"      --store           upload the image to the repository with its recipe\n"
 		"                        and manifest as properties\n"
 		"      --timeout SECONDS give up after this long (default 3600)\n"
+		"      --remote          build in the server's build service instead (the\n"
+		"                        recipe's files are sent with it; see rain-build(1))\n"
 		"FutureGrid-style shortcut instead of a recipe file:\n"
 		"      --os DIST         debian or ubuntu\n"
 		"      --release R       e.g. bookworm\n"
@@ -59,7 +61,7 @@ static void print_line(void *ud, const char *line)
 }
 
 enum { OPT_CACHE = 0x400, OPT_BOOT, OPT_STORE, OPT_TIMEOUT, OPT_OS, OPT_RELEASE, OPT_ARCH,
-       OPT_PACKAGES, OPT_NAME, OPT_FORMAT };
+       OPT_PACKAGES, OPT_NAME, OPT_FORMAT, OPT_REMOTE };
 
 /* The --os shortcut as recipe text; values are checked by the parser. */
 static char *shortcut_recipe(const char *os, const char *release, const char *arch,
@@ -147,12 +149,13 @@ static int cmd_generate_exec(struct cli *cli, int argc, char **argv)
 		{ "packages", required_argument, NULL, OPT_PACKAGES },
 		{ "name", required_argument, NULL, OPT_NAME },
 		{ "format", required_argument, NULL, OPT_FORMAT },
+		{ "remote", no_argument, NULL, OPT_REMOTE },
 		CLI_COMMON_LONGOPTS,
 		{ 0 },
 	};
 	const char *output = NULL, *cache = "/var/cache/rain/packages", *os = NULL, *release = NULL;
 	const char *arch = NULL, *packages = NULL, *name = NULL, *format = NULL;
-	bool boot = false, do_store = false;
+	bool boot = false, do_store = false, remote = false;
 	int64_t timeout = 3600;
 	struct rain_recipe *recipe = NULL;
 	struct rain_build_result *res = NULL;
@@ -179,6 +182,7 @@ static int cmd_generate_exec(struct cli *cli, int argc, char **argv)
 		case OPT_PACKAGES: packages = optarg; break;
 		case OPT_NAME: name = optarg; break;
 		case OPT_FORMAT: format = optarg; break;
+		case OPT_REMOTE: remote = true; break;
 		default:
 			r = cli_common_opt(cli, &cmd_generate_entry, opt, argv);
 			if (r != CLI_CONTINUE)
@@ -201,6 +205,11 @@ static int cmd_generate_exec(struct cli *cli, int argc, char **argv)
 	}
 	if (r < 0)
 		return cli_error("%s; fix the recipe (see rain-recipe(5))", rain_error_last());
+	if (remote) {
+		r = cli_generate_remote(cli, recipe, output, do_store, boot);
+		rain_recipe_free(recipe);
+		return r;
+	}
 	if (!output) {
 		if (asprintf(&defout, "./%s", recipe->name ? recipe->name : "image") < 0) {
 			rain_recipe_free(recipe);

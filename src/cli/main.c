@@ -12,6 +12,7 @@
 static const struct cli_cmd *const top_cmds[] = {
 	&cmd_image_entry,
 	&cmd_generate_entry,
+	&cmd_build_entry,
 	&cmd_config_entry,
 	NULL,
 };

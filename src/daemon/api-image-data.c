@@ -191,7 +191,7 @@ static int download(struct request *req)
 }
 
 const struct route api_image_data_routes[] = {
-	{ "PUT", "/v2/images/{}/file", BODY_STREAM, false, upload_begin, upload_data, upload_end, upload_abort },
-	{ "GET", "/v2/images/{}/file", BODY_NONE, false, download, NULL, NULL, NULL },
-	{ NULL, NULL, BODY_NONE, false, NULL, NULL, NULL, NULL },
+	{ "PUT", "/v2/images/{}/file", BODY_STREAM, false, upload_begin, upload_data, upload_end, upload_abort, 0 },
+	{ "GET", "/v2/images/{}/file", BODY_NONE, false, download, NULL, NULL, NULL, 0 },
+	{ NULL, NULL, BODY_NONE, false, NULL, NULL, NULL, NULL, 0 },
 };

@@ -314,14 +314,14 @@ static int reactivate(struct request *req)
 }
 
 const struct route api_images_routes[] = {
-	{ "GET", "/v2/images", BODY_NONE, false, list_images, NULL, NULL, NULL },
-	{ "POST", "/v2/images", BODY_JSON, false, create_image, NULL, NULL, NULL },
-	{ "GET", "/v2/images/{}", BODY_NONE, false, show_image, NULL, NULL, NULL },
-	{ "PATCH", "/v2/images/{}", BODY_JSON, false, update_image, NULL, NULL, NULL },
-	{ "DELETE", "/v2/images/{}", BODY_NONE, false, delete_image, NULL, NULL, NULL },
-	{ "PUT", "/v2/images/{}/tags/{}", BODY_NONE, false, add_tag, NULL, NULL, NULL },
-	{ "DELETE", "/v2/images/{}/tags/{}", BODY_NONE, false, remove_tag, NULL, NULL, NULL },
-	{ "POST", "/v2/images/{}/actions/deactivate", BODY_NONE, false, deactivate, NULL, NULL, NULL },
-	{ "POST", "/v2/images/{}/actions/reactivate", BODY_NONE, false, reactivate, NULL, NULL, NULL },
-	{ NULL, NULL, BODY_NONE, false, NULL, NULL, NULL, NULL },
+	{ "GET", "/v2/images", BODY_NONE, false, list_images, NULL, NULL, NULL, 0 },
+	{ "POST", "/v2/images", BODY_JSON, false, create_image, NULL, NULL, NULL, 0 },
+	{ "GET", "/v2/images/{}", BODY_NONE, false, show_image, NULL, NULL, NULL, 0 },
+	{ "PATCH", "/v2/images/{}", BODY_JSON, false, update_image, NULL, NULL, NULL, 0 },
+	{ "DELETE", "/v2/images/{}", BODY_NONE, false, delete_image, NULL, NULL, NULL, 0 },
+	{ "PUT", "/v2/images/{}/tags/{}", BODY_NONE, false, add_tag, NULL, NULL, NULL, 0 },
+	{ "DELETE", "/v2/images/{}/tags/{}", BODY_NONE, false, remove_tag, NULL, NULL, NULL, 0 },
+	{ "POST", "/v2/images/{}/actions/deactivate", BODY_NONE, false, deactivate, NULL, NULL, NULL, 0 },
+	{ "POST", "/v2/images/{}/actions/reactivate", BODY_NONE, false, reactivate, NULL, NULL, NULL, 0 },
+	{ NULL, NULL, BODY_NONE, false, NULL, NULL, NULL, NULL, 0 },
 };

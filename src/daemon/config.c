@@ -21,6 +21,9 @@ int config_defaults(struct config *cfg)
 	cfg->max_connections = 1024;
 	cfg->log_level = LOG_INFO;
 	cfg->max_image_size = 1LL << 40;   /* Glance's image_size_cap */
+	cfg->builds_enabled = geteuid() == 0;   /* builds need root */
+	cfg->max_builds = 2;
+	cfg->build_timeout = 3600;
 	r = str_set(&cfg->listen, "127.0.0.1:9292");
 	if (r < 0)
 		return r;
@@ -90,6 +93,29 @@ int config_set(struct config *cfg, const char *section, const char *key, const c
 			cfg->max_image_size = n;
 			return 0;
 		}
+	} else if (!strcmp(section, "builds")) {
+		if (!strcmp(key, "enabled")) {
+			cfg->builds_enabled_set = true;
+			return parse_bool(value, &cfg->builds_enabled, where, key);
+		}
+		if (!strcmp(key, "max_concurrent")) {
+			if (str_to_i64(value, &n) < 0 || n < 1 || n > 256)
+				return rain_error_set(RAIN_EINVAL, "%s: max_concurrent must be 1 to 256",
+						      where);
+			cfg->max_builds = (int)n;
+			return 0;
+		}
+		if (!strcmp(key, "timeout")) {
+			if (str_to_i64(value, &n) < 0 || n < 1 || n > 7 * 86400)
+				return rain_error_set(RAIN_EINVAL, "%s: timeout must be 1 to 604800 seconds",
+						      where);
+			cfg->build_timeout = (int)n;
+			return 0;
+		}
+		if (!strcmp(key, "cache_dir"))
+			return str_set(&cfg->build_cache_dir, value);
+		if (!strcmp(key, "rain_command"))
+			return str_set(&cfg->rain_command, value);
 	} else if (!strcmp(section, "auth")) {
 		if (!strcmp(key, "admin_token"))
 			return str_set(&cfg->admin_token, value);
@@ -169,8 +195,50 @@ int config_admin_token(struct config *cfg, bool *generated, char **path)
 	return str_set(&cfg->admin_token, hex);
 }
 
+int config_rain_command(const struct config *cfg, char **out)
+{
+	char self[4096], *slash, *path = NULL;
+	ssize_t n;
+
+	*out = NULL;
+	if (cfg->rain_command) {
+		if (access(cfg->rain_command, X_OK) < 0)
+			return rain_error_errno(RAIN_ENOTFOUND, errno, "[builds] rain_command %s",
+						cfg->rain_command);
+		return str_set(out, cfg->rain_command);
+	}
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n < 0)
+		return rain_error_errno(RAIN_ENOTFOUND, errno, "cannot find raind's own executable");
+	self[n] = '\0';
+	slash = strrchr(self, '/');
+	if (!slash)
+		return rain_error_set(RAIN_ENOTFOUND, "cannot find raind's own directory");
+	*slash = '\0';
+	/* installed: both in one bin directory; build tree: src/daemon and src/cli */
+	for (int i = 0; i < 2; i++) {
+		if (asprintf(&path, i == 0 ? "%s/rain" : "%s/../cli/rain", self) < 0)
+			return RAIN_ENOMEM;
+		if (access(path, X_OK) == 0) {
+			char *real = realpath(path, NULL);
+
+			if (real) {
+				free(path);
+				path = real;
+			}
+			*out = path;
+			return 0;
+		}
+		free(path);
+	}
+	return rain_error_set(RAIN_ENOTFOUND, "no rain program in %s or %s/../cli; set [builds] "
+			      "rain_command", self, self);
+}
+
 void config_free(struct config *cfg)
 {
+	free(cfg->build_cache_dir);
+	free(cfg->rain_command);
 	free(cfg->listen);
 	free(cfg->tls_cert);
 	free(cfg->tls_key);

@@ -5,6 +5,9 @@
  *   [storage]  data_dir = DIR   catalog = sqlite:PATH   blobs = file:DIR
  *              md5_checksum = false          max_image_size = 1099511627776
  *   [auth]     admin_token = SECRET          admin_token_file = PATH
+ *   [builds]   enabled = (true as root)      max_concurrent = 2
+ *              timeout = 3600                cache_dir = DATA_DIR/cache
+ *              rain_command = (see config_rain_command)
  */
 #ifndef RAIND_CONFIG_H
 #define RAIND_CONFIG_H
@@ -28,6 +31,12 @@ struct config {
 	int64_t max_image_size;
 	char *admin_token;
 	char *admin_token_file;
+	bool builds_enabled;
+	bool builds_enabled_set;    /* given, rather than the default */
+	int max_builds;
+	int build_timeout;
+	char *build_cache_dir;      /* NULL: DATA_DIR/cache */
+	char *rain_command;         /* NULL: found next to raind */
 };
 
 /* Fill cfg with the embedded defaults. */
@@ -41,6 +50,11 @@ int config_set(struct config *cfg, const char *section, const char *key, const c
  * DATA_DIR/admin-token, created (0600, random) when missing; *generated
  * tells when it was just made. */
 int config_admin_token(struct config *cfg, bool *generated, char **path);
+/* The rain program the build service runs, in a new string in *out:
+ * [builds] rain_command, else the rain next to raind's own executable
+ * (the same directory when installed; ../cli/rain in the build tree).
+ * RAIN_ENOTFOUND when there is none. */
+int config_rain_command(const struct config *cfg, char **out);
 void config_free(struct config *cfg);
 
 #endif

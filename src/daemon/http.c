@@ -19,6 +19,7 @@
 struct server {
 	struct MHD_Daemon *mhd;
 	struct rain_repo *repo;
+	struct builds *builds;
 	char *admin_token;
 	char *tls_cert;
 	char *tls_key;
@@ -30,6 +31,7 @@ static const struct route *const route_tables[] = {
 	api_schemas_routes,
 	api_images_routes,
 	api_image_data_routes,
+	api_builds_routes,
 };
 
 /* Decoded strings handed out by request_query(), freed with the request. */
@@ -72,6 +74,11 @@ static void req_free(struct request *req)
 struct rain_repo *request_repo(struct request *req)
 {
 	return req->srv->repo;
+}
+
+struct builds *request_builds(struct request *req)
+{
+	return req->srv->builds;
 }
 
 const char *request_header(struct request *req, const char *key)
@@ -451,10 +458,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		if (req->replied)
 			return MHD_YES;   /* the answer is out; drop the rest */
 		if (req->route->body == BODY_JSON) {
-			if (req->body_len + n > HTTP_JSON_MAX) {
+			size_t max = req->route->body_max ? req->route->body_max : HTTP_JSON_MAX;
+
+			if (req->body_len + n > max) {
 				req->body_too_big = true;
-				http_reply_error(req, 413, "the request body is larger than %d bytes",
-						 HTTP_JSON_MAX);
+				http_reply_error(req, 413, "the request body is larger than %zu bytes", max);
 				return MHD_YES;
 			}
 			char *b = realloc(req->body, req->body_len + n + 1);
@@ -606,6 +614,7 @@ int server_start(struct server **out, const struct server_config *cfg, struct ra
 		return RAIN_ENOMEM;
 	}
 	srv->repo = repo;
+	srv->builds = cfg->builds;
 	srv->admin_token = strdup(cfg->admin_token);
 	srv->tls_cert = cert;
 	srv->tls_key = key;

@@ -4,8 +4,9 @@
  * A route names a method, a path pattern ("/v2/images/{}/tags/{}": each {}
  * captures one path segment into req->params) and how its body is taken:
  *   BODY_NONE    the handler runs once; a body is refused.
- *   BODY_JSON    the body is collected (at most HTTP_JSON_MAX bytes) and
- *                the handler runs once when it is complete.
+ *   BODY_JSON    the body is collected (at most the route's body_max
+ *                bytes, HTTP_JSON_MAX when 0; more is answered with 413)
+ *                and the handler runs once when it is complete.
  *   BODY_STREAM  begin() runs before any body byte is read (it may reply
  *                at once, e.g. with an error), data() runs for each chunk,
  *                end() runs when the body is complete, and abort() when
@@ -30,6 +31,7 @@
 #define HTTP_MAX_PARAMS 4
 
 struct server;
+struct builds;
 
 struct request {
 	struct server *srv;
@@ -72,6 +74,7 @@ struct route {
 	int (*data)(struct request *req, const char *buf, size_t len);
 	int (*end)(struct request *req);
 	void (*abort)(struct request *req);
+	size_t body_max;   /* BODY_JSON: 0 means HTTP_JSON_MAX */
 };
 
 struct server_config {
@@ -81,6 +84,7 @@ struct server_config {
 	const char *admin_token;
 	const char *public_url;    /* for links; NULL: derived */
 	int max_connections;
+	struct builds *builds;     /* the build service (daemon/builds.h) */
 };
 
 int server_start(struct server **out, const struct server_config *cfg, struct rain_repo *repo);
@@ -90,6 +94,7 @@ unsigned int server_port(const struct server *srv);
 void server_stop(struct server *srv);
 
 struct rain_repo *request_repo(struct request *req);
+struct builds *request_builds(struct request *req);
 /* A query argument (the first, when repeated) or NULL. */
 const char *request_query(struct request *req, const char *key);
 const char *request_header(struct request *req, const char *key);
@@ -117,5 +122,6 @@ extern const struct route api_versions_routes[];
 extern const struct route api_images_routes[];
 extern const struct route api_image_data_routes[];
 extern const struct route api_schemas_routes[];
+extern const struct route api_builds_routes[];
 
 #endif

@@ -6,12 +6,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "daemon/builds.h"
 #include "daemon/config.h"
 #include "daemon/http.h"
 #include "daemon/log.h"
 #include "rain/error.h"
 #include "rain/repo.h"
 #include "util/fsutil.h"
+#include "util/strutil.h"
 
 static void usage(FILE *f)
 {
@@ -28,6 +30,7 @@ static void usage(FILE *f)
 	      "      --tls-key FILE    ... and this PEM private key\n"
 	      "      --port-file FILE  write the bound port to FILE once listening\n"
 	      "      --log-level LVL   debug, info, warning or error (default info)\n"
+	      "      --max-builds N    run at most N image builds at once (default 2)\n"
 	      "  -h, --help            show this help\n"
 	      "  -V, --version         show the version\n"
 	      "\n"
@@ -41,6 +44,52 @@ struct flag {
 	const char *value;
 };
 
+/* The build service: DATA_DIR/builds, run by the rain program. */
+static int start_builds(struct config *cfg, struct rain_repo *repo, struct builds **out)
+{
+	_cleanup_free_ char *dir = fs_path_join(cfg->data_dir, "builds");
+	_cleanup_free_ char *cache = cfg->build_cache_dir ? strdup(cfg->build_cache_dir) :
+				     fs_path_join(cfg->data_dir, "cache");
+	_cleanup_free_ char *rain = NULL, *why = NULL;
+	struct builds_config bc = { 0 };
+	struct builds_recovery rec;
+	int r;
+
+	if (!dir || !cache)
+		return RAIN_ENOMEM;
+	bc.enabled = cfg->builds_enabled;
+	if (!bc.enabled && cfg->builds_enabled_set)
+		why = strdup("the build service is disabled ([builds] enabled = false in raind's "
+			     "configuration)");
+	else if (!bc.enabled)
+		why = strdup("the build service is off: raind does not run as root, and image "
+			     "builds need root ([builds] enabled = true overrides this)");
+	if (bc.enabled && config_rain_command(cfg, &rain) < 0) {
+		if (asprintf(&why, "the build service is off: %s", rain_error_last()) < 0)
+			why = NULL;
+		log_printf(LOG_WARN, "%s", why ? why : "the build service is off");
+		bc.enabled = false;
+	}
+	bc.dir = dir;
+	bc.cache_dir = cache;
+	bc.rain_command = rain;
+	bc.max_concurrent = cfg->max_builds;
+	bc.timeout_s = cfg->build_timeout;
+	bc.disabled_why = why;
+	r = builds_start(out, &bc, repo, &rec);
+	if (r < 0)
+		return r;
+	if (rec.failed || rec.requeued || rec.unreadable)
+		log_printf(LOG_WARN, "builds from the previous run: %lld stopped during the build "
+			   "(now failed; %lld leftover process(es) stopped), %lld queued again, "
+			   "%lld unreadable", (long long)rec.failed, (long long)rec.stopped,
+			   (long long)rec.requeued, (long long)rec.unreadable);
+	if (bc.enabled)
+		log_printf(LOG_INFO, "build service: up to %d at once with %s, cache in %s",
+			   bc.max_concurrent, rain, cache);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -51,6 +100,7 @@ int main(int argc, char **argv)
 		{ "tls-key", required_argument, NULL, 2 },
 		{ "port-file", required_argument, NULL, 3 },
 		{ "log-level", required_argument, NULL, 4 },
+		{ "max-builds", required_argument, NULL, 5 },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -63,6 +113,7 @@ int main(int argc, char **argv)
 	struct server_config scfg = { 0 };
 	struct rain_repo *repo = NULL;
 	struct server *srv = NULL;
+	struct builds *builds = NULL;
 	struct config cfg;
 	char *token_path = NULL;
 	bool generated;
@@ -78,6 +129,7 @@ int main(int argc, char **argv)
 		case 2: flags[nflags++] = (struct flag){ "server", "tls_key", optarg }; break;
 		case 3: flags[nflags++] = (struct flag){ "server", "port_file", optarg }; break;
 		case 4: flags[nflags++] = (struct flag){ "server", "log_level", optarg }; break;
+		case 5: flags[nflags++] = (struct flag){ "builds", "max_concurrent", optarg }; break;
 		case 'h': usage(stdout); return 0;
 		case 'V': puts("raind 0.1.0"); return 0;
 		default: usage(stderr); return 2;
@@ -140,6 +192,13 @@ int main(int argc, char **argv)
 			   (long long)rec.uploads_reset, (long long)rec.tmp_removed,
 			   (long long)rec.blobs_removed);
 
+	r = start_builds(&cfg, repo, &builds);
+	if (r < 0) {
+		log_printf(LOG_ERROR, "cannot start the build service: %s", rain_error_last());
+		goto out;
+	}
+
+	scfg.builds = builds;
 	scfg.listen = cfg.listen;
 	scfg.tls_cert = cfg.tls_cert;
 	scfg.tls_key = cfg.tls_key;
@@ -174,7 +233,10 @@ int main(int argc, char **argv)
 	log_printf(LOG_INFO, "received %s, shutting down", strsignal(sig));
 	status = 0;
 out:
+	/* log streams end first, so that the server's threads can finish */
+	builds_quiesce(builds);
 	server_stop(srv);
+	builds_stop(builds);
 	rain_repo_close(repo);
 	if (status == 0)
 		log_printf(LOG_INFO, "stopped");

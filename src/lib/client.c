@@ -15,6 +15,7 @@
 #include "rain/client.h"
 #include "rain/error.h"
 #include "util/strutil.h"
+#include "util/uuid.h"
 
 #define USER_AGENT "rain/0.1"
 #define ERRBODY_MAX (64 * 1024)          /* error bodies are cut here */
@@ -977,5 +978,180 @@ out:
 	free(d.errbody.data);
 	EVP_MD_CTX_free(d.sha);
 	EVP_MD_CTX_free(d.md5);
+	return r;
+}
+
+/* ---- builds ----------------------------------------------------------- */
+
+static int build_path(const char *id, const char *suffix, char **out)
+{
+	*out = NULL;
+	if (!id || !uuid_is_valid(id))
+		return rain_error_set(RAIN_EINVAL, "'%.100s' is not a build id", id ? id : "");
+	if (asprintf(out, "/rain/v1/builds/%s%s", id, suffix) < 0) {
+		*out = NULL;
+		return rain_error_set(RAIN_ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
+static int want_object(int r, json_t **out)
+{
+	if (r == 0 && out && !json_is_object(*out)) {
+		json_decref(*out);
+		*out = NULL;
+		return rain_error_set(RAIN_EFORMAT, "the server sent no build record");
+	}
+	return r;
+}
+
+int rain_client_build_submit(struct rain_client *c, json_t *request, json_t **build)
+{
+	return want_object(rain_client_request(c, "POST", "/rain/v1/builds", NULL, request,
+					       NULL, build), build);
+}
+
+int rain_client_build_get(struct rain_client *c, const char *id, json_t **build)
+{
+	_cleanup_free_ char *path = NULL;
+	int r = build_path(id, "", &path);
+
+	*build = NULL;
+	if (r < 0)
+		return r;
+	return want_object(rain_client_request(c, "GET", path, NULL, NULL, NULL, build), build);
+}
+
+int rain_client_build_list(struct rain_client *c, json_t **builds)
+{
+	int r = rain_client_request(c, "GET", "/rain/v1/builds", NULL, NULL, NULL, builds);
+
+	if (r == 0 && !json_is_array(json_object_get(*builds, "builds"))) {
+		json_decref(*builds);
+		*builds = NULL;
+		return rain_error_set(RAIN_EFORMAT, "the server's build list has no \"builds\" array");
+	}
+	return r;
+}
+
+int rain_client_build_cancel(struct rain_client *c, const char *id, json_t **build)
+{
+	_cleanup_free_ char *path = NULL;
+	json_t *resp = NULL;
+	int r = build_path(id, "/cancel", &path);
+
+	if (build)
+		*build = NULL;
+	if (r < 0)
+		return r;
+	r = rain_client_request(c, "POST", path, NULL, NULL, NULL, &resp);
+	if (r == 0 && build)
+		*build = resp;
+	else
+		json_decref(resp);
+	return r;
+}
+
+int rain_client_build_delete(struct rain_client *c, const char *id)
+{
+	_cleanup_free_ char *path = NULL;
+	int r = build_path(id, "", &path);
+
+	if (r < 0)
+		return r;
+	return rain_client_request(c, "DELETE", path, NULL, NULL, NULL, NULL);
+}
+
+struct logstream {
+	struct rain_client *c;
+	rain_log_fn fn;
+	void *ud;
+	bool begun, canceled;
+	long code;
+	int64_t received;
+	struct buf errbody;
+};
+
+static size_t log_write_cb(char *p, size_t size, size_t nmemb, void *ud)
+{
+	struct logstream *s = ud;
+	size_t n = size * nmemb;
+
+	if (!s->begun) {
+		s->begun = true;
+		curl_easy_getinfo(s->c->curl, CURLINFO_RESPONSE_CODE, &s->code);
+	}
+	if (s->code >= 300)
+		return buf_write_cb(p, size, nmemb, &s->errbody);
+	if (s->fn(s->ud, p, n) != 0) {
+		s->canceled = true;
+		return 0;
+	}
+	s->received += (int64_t)n;
+	return n;
+}
+
+static int log_progress_cb(void *ud, curl_off_t dltotal, curl_off_t dlnow,
+			   curl_off_t ultotal, curl_off_t ulnow)
+{
+	struct logstream *s = ud;
+
+	if (s->fn(s->ud, NULL, 0) != 0) {
+		s->canceled = true;
+		return 1;
+	}
+	return 0;
+}
+
+int rain_client_build_log(struct rain_client *c, const char *id, int64_t offset, bool follow,
+			  rain_log_fn fn, void *ud, int64_t *received)
+{
+	struct logstream s = { .c = c, .fn = fn, .ud = ud, .errbody = { .max = ERRBODY_MAX } };
+	struct curl_slist *headers = NULL;
+	_cleanup_free_ char *path = NULL;
+	char suffix[64];
+	CURLcode rc;
+	int r;
+
+	if (received)
+		*received = 0;
+	snprintf(suffix, sizeof(suffix), "/log?offset=%" PRId64 "%s", offset < 0 ? 0 : offset,
+		 follow ? "&follow=1" : "");
+	r = build_path(id, suffix, &path);
+	if (r < 0)
+		return r;
+	r = setup(c, "GET", path, &headers);
+	if (r < 0)
+		return r;
+	r = add_header(&headers, "Accept: text/plain");
+	if (r < 0)
+		goto out;
+	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, headers);
+	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, log_write_cb);
+	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &s);
+	curl_easy_setopt(c->curl, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(c->curl, CURLOPT_XFERINFOFUNCTION, log_progress_cb);
+	curl_easy_setopt(c->curl, CURLOPT_XFERINFODATA, &s);
+	rc = curl_easy_perform(c->curl);
+	if (received)
+		*received = s.received;
+	if (s.canceled) {
+		r = rain_error_set(RAIN_ECANCELED, "canceled");
+		goto out;
+	}
+	if (!s.begun)
+		curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &s.code);
+	if (s.code >= 300) {
+		r = http_error(s.code, &s.errbody);
+		goto out;
+	}
+	if (rc != CURLE_OK) {
+		r = transport_error(c, rc);
+		goto out;
+	}
+	r = 0;
+out:
+	curl_slist_free_all(headers);
+	free(s.errbody.data);
 	return r;
 }

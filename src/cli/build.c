@@ -1,0 +1,151 @@
+/* Helpers shared by `rain build ...` and `rain generate --remote`. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "rain/build-record.h"
+#include "rain/error.h"
+#include "util/strutil.h"
+
+#define RECONNECT_TRIES 30      /* a server that went away: give up after ~1 min */
+
+struct follow {
+	FILE *out;
+	bool at_line_start;
+};
+
+/* Copy log text, replacing control characters other than newline and tab
+ * so that a build cannot put escapes on the user's terminal. */
+static int on_log(void *ud, const char *data, size_t len)
+{
+	struct follow *f = ud;
+
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)data[i];
+
+		fputc(ch == '\n' || ch == '\t' || (ch >= 0x20 && ch != 0x7f) ? ch : '?', f->out);
+		f->at_line_start = ch == '\n';
+	}
+	if (len)
+		fflush(f->out);
+	return cli_interrupted != 0;
+}
+
+static bool finished(json_t *build)
+{
+	enum rain_build_status st;
+
+	return rain_build_status_parse(cli_json_str(build, "status"), &st) == 0 &&
+	       rain_build_status_finished(st);
+}
+
+int cli_build_follow(struct cli *cli, const char *id, FILE *out, bool cancel_on_interrupt,
+		     json_t **final)
+{
+	struct follow f = { out, true };
+	struct rain_client *c;
+	int64_t off = 0, got;
+	int r, tries = 0;
+
+	*final = NULL;
+	r = cli_client(cli, &c);
+	if (r)
+		return r;
+	for (;;) {
+		json_t *build = NULL;
+
+		r = rain_client_build_log(c, id, off, true, on_log, &f, &got);
+		off += got;
+		if (r == RAIN_ECANCELED || cli_interrupted) {
+			if (!f.at_line_start)
+				fputc('\n', out);
+			if (!cancel_on_interrupt)
+				return CLI_EXIT_FAIL;
+			cli_note(cli, "canceling build %s ...", id);
+			r = rain_client_build_cancel(c, id, &build);
+			if (r < 0 && r != RAIN_ECONFLICT)
+				return cli_fail(cli, r, NULL, "cannot cancel build %s", id);
+			json_decref(build);
+			build = NULL;
+			r = rain_client_build_get(c, id, final);
+			if (r < 0)
+				return cli_fail(cli, r, NULL, "cannot get build %s", id);
+			return CLI_EXIT_OK;
+		}
+		if (r < 0 && r != RAIN_ENET)
+			return cli_fail(cli, r, NULL, "cannot read the log of build %s", id);
+		if (r == RAIN_ENET && got == 0 && ++tries > RECONNECT_TRIES)
+			return cli_fail(cli, r, NULL, "cannot follow build %s", id);
+		if (got > 0)
+			tries = 0;
+		r = rain_client_build_get(c, id, &build);
+		if (r < 0 && r != RAIN_ENET)
+			return cli_fail(cli, r, NULL, "cannot get build %s", id);
+		if (r == 0 && finished(build)) {
+			/* anything written between the stream's end and now */
+			rain_client_build_log(c, id, off, false, on_log, &f, &got);
+			*final = build;
+			return CLI_EXIT_OK;
+		}
+		json_decref(build);
+		if (r < 0 && ++tries > RECONNECT_TRIES)
+			return cli_fail(cli, r, NULL, "cannot follow build %s", id);
+		/* the stream ended early (server restarting, a long quiet spell) */
+		sleep(r < 0 ? 2 : 1);
+	}
+}
+
+void cli_build_print(json_t *build)
+{
+	static const char *const fields[] = {
+		"id", "name", "status", "owner", "position", "created_at", "started_at",
+		"finished_at", "error", "store", "boot_check", "image_id", NULL,
+	};
+	static const char *const headers[] = { "Field", "Value" };
+	struct cli_table *t = cli_table_new(2, headers);
+	json_t *outputs = json_object_get(json_object_get(build, "manifest"), "outputs"), *o;
+	size_t i;
+
+	for (i = 0; fields[i]; i++) {
+		json_t *v = json_object_get(build, fields[i]);
+		_cleanup_free_ char *s = NULL;
+		const char *row[2] = { fields[i], NULL };
+
+		if (!v || json_is_null(v))
+			continue;
+		s = json_is_string(v) ? strdup(json_string_value(v)) :
+		    json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+		row[1] = s;
+		cli_table_add(t, row);
+	}
+	json_array_foreach(outputs, i, o) {
+		char size[32], *line = NULL;
+		const char *row[2] = { i == 0 ? "outputs" : "", NULL };
+
+		cli_format_size(cli_json_int(o, "size"), size, sizeof(size));
+		if (asprintf(&line, "%s %s (%s)", cli_json_str(o, "format") ? cli_json_str(o, "format") : "?",
+			     cli_json_str(o, "file") ? cli_json_str(o, "file") : "?", size) < 0)
+			line = NULL;
+		row[1] = line;
+		cli_table_add(t, row);
+		free(line);
+	}
+	cli_table_print(t, stdout);
+	cli_table_free(t);
+}
+
+int cli_build_outcome(struct cli *cli, json_t *build)
+{
+	const char *id = cli_json_str(build, "id"), *st = cli_json_str(build, "status");
+	_cleanup_free_ char *err = cli_sanitize(cli_json_str(build, "error") ? cli_json_str(build, "error") : "");
+
+	if (st && !strcmp(st, "succeeded"))
+		return CLI_EXIT_OK;
+	if (st && !strcmp(st, "canceled"))
+		return cli_error("build %s was canceled", id ? id : "?");
+	return cli_error("build %s %s%s%s", id ? id : "?", st ? st : "ended",
+			 err && *err ? ": " : "", err ? err : "");
+}

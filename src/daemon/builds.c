@@ -1,0 +1,1179 @@
+/* raind's build service; see daemon/builds.h. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "daemon/builds.h"
+#include "daemon/log.h"
+#include "rain/build-image.h"
+#include "rain/build-record.h"
+#include "rain/error.h"
+#include "rain/recipe.h"
+#include "util/base64.h"
+#include "util/fsutil.h"
+#include "util/process.h"
+#include "util/strutil.h"
+#include "util/timeutil.h"
+#include "util/uuid.h"
+
+#define CANCEL_WAIT_S 60        /* how long a cancel waits for a running build */
+#define ORPHAN_WAIT_S 15        /* how long start-up waits for leftover builds to stop */
+#define STOPPED_MSG "raind stopped during the build"
+
+struct build {
+	struct build *next;
+	struct rain_build_record rec;
+	char *dir;
+	int64_t seq;                    /* submission order, for equal times */
+	volatile sig_atomic_t cancel;   /* non-zero: stop the child */
+	bool user_canceled;             /* ... because a user asked */
+};
+
+struct builds {
+	struct builds_config cfg;       /* strings owned below */
+	char *dir, *cache_dir, *rain_command, *disabled_why;
+	struct rain_repo *repo;
+	pthread_mutex_t lock;
+	pthread_cond_t work;            /* a build was queued, or stopping */
+	pthread_cond_t changed;         /* a log grew or a status changed */
+	struct build *list;             /* newest first */
+	int64_t next_seq;
+	bool stopping, quiescing;
+	pthread_t *workers;
+	int nworkers;
+};
+
+struct builds_log {
+	struct builds *b;
+	char id[UUID_STR_LEN];
+	char *path;
+	int fd;
+	int64_t off;
+	bool follow;
+};
+
+/* ---- records ---------------------------------------------------------- */
+
+static struct build *find_locked(struct builds *b, const char *id)
+{
+	for (struct build *e = b->list; e; e = e->next)
+		if (!strcasecmp(e->rec.id, id))
+			return e;
+	return NULL;
+}
+
+static bool may_see(const struct rain_who *who, const struct build *e)
+{
+	return who->admin || (who->owner && e->rec.owner && !strcmp(who->owner, e->rec.owner));
+}
+
+static struct build *find_visible(struct builds *b, const struct rain_who *who, const char *id)
+{
+	struct build *e = uuid_is_valid(id) ? find_locked(b, id) : NULL;
+
+	if (!e || !may_see(who, e)) {
+		rain_error_set(RAIN_ENOTFOUND, "no build %s", id);
+		return NULL;
+	}
+	return e;
+}
+
+/* Write the record (called with the lock held: records change under it). */
+static int save_locked(struct build *e)
+{
+	_cleanup_free_ char *path = fs_path_join(e->dir, "build.json"), *text = NULL;
+	json_t *j = rain_build_record_to_json(&e->rec);
+	int r;
+
+	text = j ? json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
+	json_decref(j);
+	if (!path || !text)
+		return RAIN_ENOMEM;
+	r = fs_write_atomic(path, text, strlen(text), 0600);
+	if (r < 0)
+		log_printf(LOG_ERROR, "build %s: cannot save its record: %s", e->rec.id,
+			   rain_error_last());
+	return r;
+}
+
+static bool older(const struct build *a, const struct build *b)
+{
+	return a->rec.created_us < b->rec.created_us ||
+	       (a->rec.created_us == b->rec.created_us && a->seq < b->seq);
+}
+
+/* Insert keeping the list newest first. */
+static void insert_locked(struct builds *b, struct build *e)
+{
+	struct build **p = &b->list;
+
+	while (*p && older(e, *p))
+		p = &(*p)->next;
+	e->next = *p;
+	*p = e;
+}
+
+static void build_free(struct build *e)
+{
+	if (!e)
+		return;
+	rain_build_record_clear(&e->rec);
+	free(e->dir);
+	free(e);
+}
+
+static json_t *record_json_locked(struct builds *b, const struct build *e)
+{
+	json_t *j = rain_build_record_to_json(&e->rec);
+	char link[80];
+
+	if (!j)
+		return NULL;
+	snprintf(link, sizeof(link), "/rain/v1/builds/%s/log", e->rec.id);
+	json_object_set_new(j, "log", json_string(link));
+	if (e->rec.status == RAIN_BUILD_QUEUED) {
+		json_int_t pos = 1;
+
+		for (const struct build *o = b->list; o; o = o->next)
+			if (o->rec.status == RAIN_BUILD_QUEUED && older(o, e))
+				pos++;
+		json_object_set_new(j, "position", json_integer(pos));
+	}
+	if (e->user_canceled && e->rec.status == RAIN_BUILD_RUNNING)
+		json_object_set_new(j, "cancel_requested", json_true());
+	return j;
+}
+
+/* ---- files ------------------------------------------------------------ */
+
+static int rm_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	if (type == FTW_DP)
+		rmdir(path);
+	else
+		unlink(path);
+	return 0;
+}
+
+/* Remove a tree without following symbolic links or leaving the file
+ * system (a build's root tree may hold anything). */
+static void remove_tree(const char *dir)
+{
+	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+}
+
+static int write_file(const char *path, const void *data, size_t len, mode_t mode)
+{
+	const char *p = data;
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+	int r = 0;
+
+	if (fd < 0)
+		return rain_error_errno(RAIN_EIO, errno, "cannot create %s", path);
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			r = rain_error_errno(errno == ENOSPC ? RAIN_ENOSPC : RAIN_EIO, errno,
+					     "cannot write %s", path);
+			break;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	if (r == 0 && fchmod(fd, mode) < 0)
+		r = rain_error_errno(RAIN_EIO, errno, "cannot set the mode of %s", path);
+	if (r == 0 && fsync(fd) < 0)
+		r = rain_error_errno(RAIN_EIO, errno, "cannot fsync %s", path);
+	close(fd);
+	return r;
+}
+
+/* ---- submission ------------------------------------------------------- */
+
+/* Set code with the last message prefixed by prefix and what (quoted
+ * when prefix is "file "): "recipe: [files] copy: <message>". */
+static int rewrap(int code, const char *prefix, const char *what)
+{
+	char msg[1024];
+
+	snprintf(msg, sizeof(msg), "%s", rain_error_last());
+	if (!*prefix)
+		return rain_error_set(code, "%s", msg);
+	if (!strcmp(prefix, "file "))
+		return rain_error_set(code, "file '%s': %s", what, msg);
+	return rain_error_set(code, "%s%s: %s", prefix, what, msg);
+}
+
+struct input_file {
+	char *name;                 /* normalized */
+	unsigned char *data;
+	size_t len;
+	mode_t mode;
+};
+
+struct submission {
+	struct input_file *files;
+	size_t nfiles;
+};
+
+static void submission_clear(struct submission *s)
+{
+	for (size_t i = 0; i < s->nfiles; i++) {
+		free(s->files[i].name);
+		free(s->files[i].data);
+	}
+	free(s->files);
+}
+
+static const struct input_file *find_input(const struct submission *s, const char *name)
+{
+	for (size_t i = 0; i < s->nfiles; i++)
+		if (!strcmp(s->files[i].name, name))
+			return &s->files[i];
+	return NULL;
+}
+
+/* "files": {"NAME": "BASE64" | {"data": "BASE64", "mode": N}, ...} */
+static int parse_files(json_t *files, struct submission *s)
+{
+	const char *key;
+	json_t *v;
+	int64_t total = 0;
+	int r;
+
+	if (!files || json_is_null(files))
+		return 0;
+	if (!json_is_object(files))
+		return rain_error_set(RAIN_EINVAL, "\"files\" must be an object of file name: base64 data");
+	s->files = calloc(json_object_size(files) + 1, sizeof(*s->files));
+	if (!s->files)
+		return RAIN_ENOMEM;
+	json_object_foreach(files, key, v) {
+		struct input_file *f = &s->files[s->nfiles];
+		json_t *data = v, *mode = NULL;
+		char *name;
+
+		r = rain_build_file_name(key, &name);
+		if (r < 0)
+			return r;
+		if (find_input(s, name)) {
+			r = rain_error_set(RAIN_EINVAL, "file '%s' is sent twice", key);
+			free(name);
+			return r;
+		}
+		f->name = name;
+		f->mode = 0644;
+		s->nfiles++;
+		if (json_is_object(v)) {
+			data = json_object_get(v, "data");
+			mode = json_object_get(v, "mode");
+		}
+		if (!json_is_string(data))
+			return rain_error_set(RAIN_EINVAL, "file '%s': the data must be a base64 string",
+					      key);
+		if (mode) {
+			if (!json_is_integer(mode) || json_integer_value(mode) < 0 ||
+			    json_integer_value(mode) > 0777)
+				return rain_error_set(RAIN_EINVAL, "file '%s': mode must be a number "
+						      "from 0 to 0777", key);
+			f->mode = (mode_t)json_integer_value(mode);
+		}
+		total += (int64_t)base64_decoded_max(json_string_length(data));
+		if (total > RAIN_BUILD_FILES_MAX + 2)
+			return rain_error_set(RAIN_ETOOBIG, "the files sent with the build exceed %"
+					      PRId64 " MiB", RAIN_BUILD_FILES_MAX >> 20);
+		r = base64_decode(json_string_value(data), json_string_length(data), &f->data, &f->len);
+		if (r < 0)
+			return r == RAIN_ENOMEM ? r : rewrap(r, "file ", key);
+	}
+	return 0;
+}
+
+/* Every file the recipe reads must be relative and among those sent. */
+static int check_recipe_files(const struct rain_recipe *r, const struct submission *s)
+{
+	for (size_t i = 0; i < r->nfiles + r->nscripts; i++) {
+		const char *what = i < r->nfiles ? "[files] copy" : "[scripts] run";
+		const char *src = i < r->nfiles ? r->files[i].src : r->scripts[i - r->nfiles];
+		_cleanup_free_ char *name = NULL;
+		int ret;
+
+		if (src[0] == '/')
+			return rain_error_set(RAIN_EINVAL, "recipe: %s: '%s' is an absolute path; a "
+					      "build on the server can only use files sent with it, "
+					      "named relative to the recipe", what, src);
+		ret = rain_build_file_name(src, &name);
+		if (ret < 0)
+			return rewrap(ret, "recipe: ", what);
+		if (!find_input(s, name))
+			return rain_error_set(RAIN_EINVAL, "recipe: %s: '%s' was not sent in \"files\"",
+					      what, src);
+	}
+	return 0;
+}
+
+static int mkdir_parents(const char *base, const char *name)
+{
+	_cleanup_free_ char *path = fs_path_join(base, name);
+	char *slash;
+
+	if (!path)
+		return RAIN_ENOMEM;
+	slash = strrchr(path, '/');
+	*slash = '\0';
+	return fs_mkdir_p(path, 0700);
+}
+
+/* Lay out the build directory and commit its record. */
+static int create_build_dir(struct builds *b, struct build *e, const char *recipe,
+			    const struct submission *s)
+{
+	_cleanup_free_ char *input = fs_path_join(e->dir, "input");
+	_cleanup_free_ char *copy = input ? fs_path_join(input, RAIN_BUILD_RECIPE_NAME) : NULL;
+	_cleanup_free_ char *text = fs_path_join(e->dir, "recipe");
+	_cleanup_free_ char *logp = fs_path_join(e->dir, "log");
+	int r;
+
+	if (!input || !copy || !text || !logp)
+		return RAIN_ENOMEM;
+	if (mkdir(e->dir, 0700) < 0)
+		return rain_error_errno(RAIN_EIO, errno, "cannot create %s", e->dir);
+	if (mkdir(input, 0700) < 0)
+		return rain_error_errno(RAIN_EIO, errno, "cannot create %s", input);
+	for (size_t i = 0; i < s->nfiles; i++) {
+		_cleanup_free_ char *path = fs_path_join(input, s->files[i].name);
+
+		if (!path)
+			return RAIN_ENOMEM;
+		r = mkdir_parents(input, s->files[i].name);
+		if (r == 0)
+			r = write_file(path, s->files[i].data, s->files[i].len, s->files[i].mode);
+		if (r < 0)
+			return r;
+	}
+	r = write_file(copy, recipe, strlen(recipe), 0600);
+	if (r == 0)
+		r = write_file(text, recipe, strlen(recipe), 0600);
+	if (r == 0)
+		r = write_file(logp, "", 0, 0600);
+	if (r == 0)
+		r = fs_fsync_dir(input);
+	if (r == 0)
+		r = save_locked(e);     /* the record last: it commits the build */
+	if (r == 0)
+		r = fs_fsync_dir(b->dir);
+	return r;
+}
+
+const char *builds_unavailable(struct builds *b)
+{
+	if (!b->cfg.enabled)
+		return b->disabled_why;
+	return NULL;
+}
+
+int builds_submit(struct builds *b, const struct rain_who *who, json_t *body, json_t **out)
+{
+	const char *text = json_string_value(json_object_get(body, "recipe"));
+	json_t *store = json_object_get(body, "store"), *boot = json_object_get(body, "boot_check");
+	struct submission s = { 0 };
+	struct rain_recipe *recipe = NULL;
+	struct build *e = NULL;
+	int r;
+
+	*out = NULL;
+	if (!json_is_object(body))
+		return rain_error_set(RAIN_EINVAL, "the body must be a JSON object with a \"recipe\"");
+	if (!text)
+		return rain_error_set(RAIN_EINVAL, "\"recipe\" must be the recipe's text (rain-recipe(5))");
+	if ((store && !json_is_boolean(store)) || (boot && !json_is_boolean(boot)))
+		return rain_error_set(RAIN_EINVAL, "\"store\" and \"boot_check\" must be true or false");
+	if (strlen(text) != json_string_length(json_object_get(body, "recipe")))
+		return rain_error_set(RAIN_EINVAL, "the recipe holds a NUL character");
+	r = rain_recipe_parse(text, "recipe", ".", &recipe);
+	if (r < 0)
+		return r == RAIN_ENOMEM ? r : rewrap(RAIN_EINVAL, "", "");
+	r = parse_files(json_object_get(body, "files"), &s);
+	if (r == 0)
+		r = check_recipe_files(recipe, &s);
+	if (r == 0 && json_is_true(store) && !rain_build_image_storable(recipe))
+		r = rain_error_set(RAIN_EINVAL, "\"store\" needs a disk or qcow2 output; add one to "
+				   "the recipe's [output] formats, or send \"store\": false");
+	if (r < 0)
+		goto out;
+	e = calloc(1, sizeof(*e));
+	if (!e) {
+		r = RAIN_ENOMEM;
+		goto out;
+	}
+	r = uuid_generate(e->rec.id);
+	if (r < 0)
+		goto out;
+	e->dir = fs_path_join(b->dir, e->rec.id);
+	e->rec.owner = strdup(who->owner ? who->owner : "");
+	e->rec.name = strdup(recipe->name ? recipe->name : "image");
+	if (!e->dir || !e->rec.owner || !e->rec.name) {
+		r = RAIN_ENOMEM;
+		goto out;
+	}
+	e->rec.status = RAIN_BUILD_QUEUED;
+	e->rec.created_us = time_now_us();
+	/* store by default when the recipe makes something storable */
+	e->rec.store = store ? json_is_true(store) : rain_build_image_storable(recipe);
+	e->rec.boot_check = json_is_true(boot);
+	pthread_mutex_lock(&b->lock);
+	r = create_build_dir(b, e, text, &s);
+	if (r == 0) {
+		e->seq = b->next_seq++;
+		insert_locked(b, e);
+		*out = record_json_locked(b, e);
+		pthread_cond_signal(&b->work);
+	}
+	pthread_mutex_unlock(&b->lock);
+	if (r < 0) {
+		remove_tree(e->dir);
+		goto out;
+	}
+	log_printf(LOG_INFO, "build %s (%s) queued for %s", e->rec.id, e->rec.name, e->rec.owner);
+	e = NULL;
+	if (!*out)
+		r = RAIN_ENOMEM;
+out:
+	build_free(e);
+	rain_recipe_free(recipe);
+	submission_clear(&s);
+	return r;
+}
+
+/* ---- queries ---------------------------------------------------------- */
+
+int builds_get(struct builds *b, const struct rain_who *who, const char *id, json_t **out)
+{
+	_cleanup_free_ char *manifest = NULL;
+	struct build *e;
+	json_t *j;
+
+	*out = NULL;
+	pthread_mutex_lock(&b->lock);
+	e = find_visible(b, who, id);
+	j = e ? record_json_locked(b, e) : NULL;
+	if (e && e->rec.status == RAIN_BUILD_SUCCEEDED)
+		manifest = fs_path_join(e->dir, "out/manifest.json");
+	pthread_mutex_unlock(&b->lock);
+	if (!e)
+		return RAIN_ENOTFOUND;
+	if (!j)
+		return RAIN_ENOMEM;
+	if (manifest) {
+		json_t *m = json_load_file(manifest, 0, NULL);
+
+		if (m)
+			json_object_set_new(j, "manifest", m);
+	}
+	*out = j;
+	return 0;
+}
+
+int builds_list(struct builds *b, const struct rain_who *who, json_t **out)
+{
+	json_t *list = json_array();
+
+	*out = NULL;
+	if (!list)
+		return RAIN_ENOMEM;
+	pthread_mutex_lock(&b->lock);
+	for (struct build *e = b->list; e; e = e->next)
+		if (may_see(who, e))
+			json_array_append_new(list, record_json_locked(b, e));
+	pthread_mutex_unlock(&b->lock);
+	*out = json_pack("{s:o}", "builds", list);
+	return *out ? 0 : RAIN_ENOMEM;
+}
+
+static void finish_locked(struct builds *b, struct build *e, enum rain_build_status st,
+			  const char *error)
+{
+	e->rec.status = st;
+	e->rec.finished_us = time_now_us();
+	free(e->rec.error);
+	e->rec.error = error ? strdup(error) : NULL;
+	save_locked(e);
+	pthread_cond_broadcast(&b->changed);
+}
+
+int builds_cancel(struct builds *b, const struct rain_who *who, const char *id, json_t **out)
+{
+	struct timespec until;
+	struct build *e;
+	int r = 0;
+
+	*out = NULL;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += CANCEL_WAIT_S;
+	pthread_mutex_lock(&b->lock);
+	e = find_visible(b, who, id);
+	if (!e) {
+		r = RAIN_ENOTFOUND;
+	} else if (rain_build_status_finished(e->rec.status)) {
+		r = rain_error_set(RAIN_ECONFLICT, "build %s has %s already; there is nothing to cancel",
+				   e->rec.id, rain_build_status_name(e->rec.status));
+	} else if (e->rec.status == RAIN_BUILD_QUEUED) {
+		e->user_canceled = true;
+		finish_locked(b, e, RAIN_BUILD_CANCELED, NULL);
+		log_printf(LOG_INFO, "build %s canceled while queued", e->rec.id);
+	} else {
+		e->user_canceled = true;
+		e->cancel = 1;
+		/* the worker stops the child and records the end; e stays in
+		 * the list meanwhile (only finished builds can be deleted) */
+		while (e->rec.status == RAIN_BUILD_RUNNING &&
+		       pthread_cond_timedwait(&b->changed, &b->lock, &until) != ETIMEDOUT)
+			;
+	}
+	if (r == 0) {
+		*out = record_json_locked(b, e);
+		if (!*out)
+			r = RAIN_ENOMEM;
+	}
+	pthread_mutex_unlock(&b->lock);
+	return r;
+}
+
+int builds_delete(struct builds *b, const struct rain_who *who, const char *id)
+{
+	_cleanup_free_ char *gone = NULL;
+	struct build *e, **p;
+	int r = 0;
+
+	pthread_mutex_lock(&b->lock);
+	e = find_visible(b, who, id);
+	if (!e) {
+		r = RAIN_ENOTFOUND;
+	} else if (!rain_build_status_finished(e->rec.status)) {
+		r = rain_error_set(RAIN_ECONFLICT, "build %s is %s; cancel it first", e->rec.id,
+				   rain_build_status_name(e->rec.status));
+	} else if (asprintf(&gone, "%s/.deleted-%s", b->dir, e->rec.id) < 0) {
+		gone = NULL;
+		r = RAIN_ENOMEM;
+	} else if (rename(e->dir, gone) < 0) {
+		r = rain_error_errno(RAIN_EIO, errno, "cannot remove %s", e->dir);
+	} else {
+		/* gone from here on: a crash leaves a .deleted- directory that
+		 * the next start removes */
+		fs_fsync_dir(b->dir);
+		for (p = &b->list; *p != e; p = &(*p)->next)
+			;
+		*p = e->next;
+		pthread_cond_broadcast(&b->changed);
+	}
+	pthread_mutex_unlock(&b->lock);
+	if (r < 0)
+		return r;
+	log_printf(LOG_INFO, "build %s deleted", e->rec.id);
+	build_free(e);
+	remove_tree(gone);
+	return 0;
+}
+
+/* ---- logs ------------------------------------------------------------- */
+
+int builds_log_open(struct builds *b, const struct rain_who *who, const char *id,
+		    int64_t offset, bool follow, struct builds_log **out)
+{
+	struct builds_log *l;
+	struct build *e;
+
+	*out = NULL;
+	l = calloc(1, sizeof(*l));
+	if (!l)
+		return RAIN_ENOMEM;
+	l->b = b;
+	l->fd = -1;
+	l->off = offset < 0 ? 0 : offset;
+	l->follow = follow;
+	pthread_mutex_lock(&b->lock);
+	e = find_visible(b, who, id);
+	if (e) {
+		memcpy(l->id, e->rec.id, sizeof(l->id));
+		l->path = fs_path_join(e->dir, "log");
+	}
+	pthread_mutex_unlock(&b->lock);
+	if (!e || !l->path) {
+		free(l->path);
+		free(l);
+		return e ? RAIN_ENOMEM : RAIN_ENOTFOUND;
+	}
+	l->fd = open(l->path, O_RDONLY | O_CLOEXEC);
+	*out = l;
+	return 0;
+}
+
+static ssize_t log_pread(struct builds_log *l, char *buf, size_t max)
+{
+	ssize_t n;
+
+	if (l->fd < 0)
+		l->fd = open(l->path, O_RDONLY | O_CLOEXEC);
+	if (l->fd < 0)
+		return 0;
+	do
+		n = pread(l->fd, buf, max, l->off);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return rain_error_errno(RAIN_EIO, errno, "cannot read the build log");
+	l->off += n;
+	return n;
+}
+
+ssize_t builds_log_read(struct builds_log *l, char *buf, size_t max)
+{
+	struct builds *b = l->b;
+
+	for (;;) {
+		ssize_t n = log_pread(l, buf, max);
+		struct build *e;
+		bool over;
+
+		if (n != 0 || !l->follow)
+			return n;
+		pthread_mutex_lock(&b->lock);
+		e = find_locked(b, l->id);
+		over = !e || rain_build_status_finished(e->rec.status) || b->quiescing;
+		if (!over) {
+			struct timespec until;
+
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_sec += 1;
+			pthread_cond_timedwait(&b->changed, &b->lock, &until);
+		}
+		pthread_mutex_unlock(&b->lock);
+		if (over)   /* whatever was written before the end */
+			return log_pread(l, buf, max);
+	}
+}
+
+void builds_log_close(struct builds_log *l)
+{
+	if (!l)
+		return;
+	if (l->fd >= 0)
+		close(l->fd);
+	free(l->path);
+	free(l);
+}
+
+/* ---- running a build -------------------------------------------------- */
+
+struct run {
+	struct builds *b;
+	struct build *e;
+	int log_fd;
+	char *last_error;           /* the child's last "rain: error: " line */
+};
+
+static void log_append(struct run *run, const char *line)
+{
+	size_t len = strlen(line);
+	char *s = malloc(len + 2);
+
+	if (!s)
+		return;
+	memcpy(s, line, len);
+	s[len] = '\n';
+	/* one write per line with O_APPEND: readers never see half a line */
+	if (write(run->log_fd, s, len + 1) < 0)
+		log_printf(LOG_WARN, "build %s: cannot write its log: %s", run->e->rec.id,
+			   strerror(errno));
+	free(s);
+	pthread_mutex_lock(&run->b->lock);
+	pthread_cond_broadcast(&run->b->changed);
+	pthread_mutex_unlock(&run->b->lock);
+}
+
+__attribute__((format(printf, 2, 3)))
+static void log_note(struct run *run, const char *fmt, ...)
+{
+	char line[1200], msg[1100];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	snprintf(line, sizeof(line), "== raind: %s", msg);
+	log_append(run, line);
+}
+
+static void on_line(void *ud, const char *line)
+{
+	struct run *run = ud;
+	static const char prefix[] = "rain: error: ";
+
+	if (str_has_prefix(line, prefix)) {
+		free(run->last_error);
+		run->last_error = strdup(line + strlen(prefix));
+	}
+	log_append(run, line);
+}
+
+/* Put the build's image into the repository as its owner. */
+static int store_result(struct run *run, json_t *manifest, char **image_id)
+{
+	struct build *e = run->e;
+	struct rain_who who = { e->rec.owner, false };
+	_cleanup_free_ char *recipe_path = fs_path_join(e->dir, "input/" RAIN_BUILD_RECIPE_NAME);
+	_cleanup_free_ char *data = NULL;
+	struct rain_build_image bi = { 0 };
+	struct rain_recipe *recipe = NULL;
+	struct rain_image *img = NULL, *done = NULL;
+	struct rain_upload *up = NULL;
+	struct stat st;
+	char *buf = NULL;
+	int fd = -1, r;
+
+	*image_id = NULL;
+	if (!recipe_path)
+		return RAIN_ENOMEM;
+	r = rain_recipe_parse_file(recipe_path, &recipe);
+	if (r == 0)
+		r = rain_build_image_make(recipe, manifest, &bi);
+	if (r == 0 && asprintf(&data, "%s/out/%s", e->dir, bi.file) < 0) {
+		data = NULL;
+		r = RAIN_ENOMEM;
+	}
+	if (r == 0 && (strchr(bi.file, '/') || (fd = open(data, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0))
+		r = rain_error_errno(RAIN_EIO, errno, "cannot open the build's %s output", bi.format);
+	if (r == 0 && fstat(fd, &st) < 0)
+		r = rain_error_errno(RAIN_EIO, errno, "cannot stat %s", data);
+	if (r == 0)
+		r = rain_repo_image_create(run->b->repo, &who, bi.fields, &img);
+	if (r == 0)
+		r = rain_repo_upload_begin(run->b->repo, &who, img->id, (int64_t)st.st_size, &up);
+	if (r == 0 && !(buf = malloc(1 << 20)))
+		r = RAIN_ENOMEM;
+	while (r == 0) {
+		ssize_t n = read(fd, buf, 1 << 20);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			r = rain_error_errno(RAIN_EIO, errno, "cannot read %s", data);
+		if (n <= 0)
+			break;
+		if (e->cancel)
+			r = rain_error_set(RAIN_ECANCELED, "the build was stopped while being stored");
+		else
+			r = rain_repo_upload_write(up, buf, (size_t)n);
+	}
+	if (r == 0) {
+		r = rain_repo_upload_finish(up, &done);
+		up = NULL;
+	}
+	if (up)
+		rain_repo_upload_abort(up);
+	if (r < 0 && img) {
+		char msg[1024];
+
+		snprintf(msg, sizeof(msg), "%s", rain_error_last());
+		rain_repo_image_delete(run->b->repo, &who, img->id);
+		rain_error_set(r, "%s", msg);
+	}
+	if (r == 0) {
+		*image_id = strdup(img->id);
+		if (!*image_id)
+			r = RAIN_ENOMEM;
+	}
+	free(buf);
+	if (fd >= 0)
+		close(fd);
+	rain_image_free(done);
+	rain_image_free(img);
+	rain_build_image_clear(&bi);
+	rain_recipe_free(recipe);
+	return r;
+}
+
+static void run_build(struct builds *b, struct build *e)
+{
+	_cleanup_free_ char *recipe = fs_path_join(e->dir, "input/" RAIN_BUILD_RECIPE_NAME);
+	_cleanup_free_ char *outdir = fs_path_join(e->dir, "out");
+	_cleanup_free_ char *logp = fs_path_join(e->dir, "log");
+	_cleanup_free_ char *manifest_path = fs_path_join(e->dir, "out/manifest.json");
+	_cleanup_free_ char *error = NULL, *image_id = NULL;
+	struct run run = { .b = b, .e = e, .log_fd = -1 };
+	enum rain_build_status st = RAIN_BUILD_FAILED;
+	const char *argv[16];
+	int n = 0, status = -1, r;
+	int64_t t0 = time_mono_us();
+
+	if (!recipe || !outdir || !logp || !manifest_path) {
+		error = strdup("out of memory");
+		goto done;
+	}
+	run.log_fd = open(logp, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	if (run.log_fd < 0) {
+		if (asprintf(&error, "cannot open the build log: %s", strerror(errno)) < 0)
+			error = NULL;
+		goto done;
+	}
+	if (!b->rain_command) {
+		error = strdup("raind cannot find the rain program; set [builds] rain_command");
+		goto done;
+	}
+	argv[n++] = b->rain_command;
+	argv[n++] = "generate";
+	argv[n++] = recipe;
+	argv[n++] = "-o";
+	argv[n++] = outdir;
+	argv[n++] = "--cache";
+	argv[n++] = b->cache_dir;
+	/* no --timeout: rain generate 0.1.0 exits early when given one; the
+	 * time limit below ends it instead (it cleans up on SIGTERM) */
+	if (e->rec.boot_check)
+		argv[n++] = "--boot-check";
+	argv[n] = NULL;
+	log_note(&run, "build %s of '%s' for %s started", e->rec.id, e->rec.name, e->rec.owner);
+	{
+		/* cwd is the build's directory: a raind that restarts after a
+		 * crash finds leftover builds by it */
+		struct process_opts po = {
+			.argv = argv,
+			.cwd = e->dir,
+			.stdin_fd = -1,
+			.timeout_s = b->cfg.timeout_s,
+			.cancel = &e->cancel,
+			.on_line = on_line,
+			.ud = &run,
+		};
+
+		r = process_run(&po, &status);
+	}
+	if (r == RAIN_ECANCELED && e->user_canceled) {
+		st = RAIN_BUILD_CANCELED;
+	} else if (r == RAIN_ECANCELED && e->cancel) {
+		error = strdup(STOPPED_MSG);
+	} else if (r == RAIN_ECANCELED) {
+		if (asprintf(&error, "the build took longer than %d s ([builds] timeout) and was "
+			     "stopped", b->cfg.timeout_s) < 0)
+			error = NULL;
+	} else if (r < 0) {
+		error = strdup(rain_error_last());
+	} else if (status != 0) {
+		if (run.last_error)
+			error = strdup(run.last_error);
+		else if (asprintf(&error, "rain generate exited with status %d", status) < 0)
+			error = NULL;
+	} else {
+		json_t *m = json_load_file(manifest_path, 0, NULL);
+
+		if (!m) {
+			error = strdup("the build left no manifest.json");
+		} else if (e->rec.store) {
+			r = store_result(&run, m, &image_id);
+			if (r == RAIN_ECANCELED && e->user_canceled)
+				st = RAIN_BUILD_CANCELED;
+			else if (r < 0 && asprintf(&error, "the image was built but not stored: %s",
+						   rain_error_last()) < 0)
+				error = NULL;
+			else if (r == 0) {
+				log_note(&run, "stored as image %s", image_id);
+				st = RAIN_BUILD_SUCCEEDED;
+			}
+		} else {
+			st = RAIN_BUILD_SUCCEEDED;
+		}
+		json_decref(m);
+	}
+done:
+	if (st == RAIN_BUILD_FAILED && !error)
+		error = strdup("the build failed");
+	if (run.log_fd >= 0) {
+		log_note(&run, "build %s %s after %.1f s%s%s", e->rec.id, rain_build_status_name(st),
+			 (double)(time_mono_us() - t0) / 1e6, error ? ": " : "", error ? error : "");
+		close(run.log_fd);
+	}
+	log_printf(st == RAIN_BUILD_FAILED ? LOG_WARN : LOG_INFO, "build %s %s%s%s", e->rec.id,
+		   rain_build_status_name(st), error ? ": " : "", error ? error : "");
+	free(run.last_error);
+	pthread_mutex_lock(&b->lock);
+	if (image_id) {
+		e->rec.image_id = image_id;
+		image_id = NULL;
+	}
+	finish_locked(b, e, st, error);
+	pthread_mutex_unlock(&b->lock);
+}
+
+static struct build *next_queued_locked(struct builds *b)
+{
+	struct build *best = NULL;
+
+	for (struct build *e = b->list; e; e = e->next)
+		if (e->rec.status == RAIN_BUILD_QUEUED && (!best || older(e, best)))
+			best = e;
+	return best;
+}
+
+static void *worker(void *arg)
+{
+	struct builds *b = arg;
+
+	pthread_mutex_lock(&b->lock);
+	while (!b->stopping) {
+		struct build *e = next_queued_locked(b);
+
+		if (!e) {
+			pthread_cond_wait(&b->work, &b->lock);
+			continue;
+		}
+		e->rec.status = RAIN_BUILD_RUNNING;
+		e->rec.started_us = time_now_us();
+		save_locked(e);
+		pthread_cond_broadcast(&b->changed);
+		pthread_mutex_unlock(&b->lock);
+		run_build(b, e);
+		pthread_mutex_lock(&b->lock);
+	}
+	pthread_mutex_unlock(&b->lock);
+	return NULL;
+}
+
+/* ---- start-up and shutdown --------------------------------------------- */
+
+/* Processes whose working directory is dir: a `rain generate` that a
+ * previous raind started and that outlived it. End their process groups
+ * (the program cleans up on SIGTERM), then make sure. */
+static int64_t stop_leftovers(const char *dir)
+{
+	int64_t found = 0;
+
+	for (int round = 0; round < ORPHAN_WAIT_S * 5 + 2; round++) {
+		DIR *d = opendir("/proc");
+		struct dirent *de;
+		int64_t n = 0;
+
+		if (!d)
+			return found;
+		while ((de = readdir(d))) {
+			char link[300], target[4096];
+			ssize_t len;
+			pid_t pid;
+
+			if (de->d_name[0] < '0' || de->d_name[0] > '9')
+				continue;
+			snprintf(link, sizeof(link), "/proc/%s/cwd", de->d_name);
+			len = readlink(link, target, sizeof(target) - 1);
+			if (len < 0)
+				continue;
+			target[len] = '\0';
+			if (strcmp(target, dir))
+				continue;
+			pid = (pid_t)atoi(de->d_name);
+			n++;
+			if (round == 0) {
+				pid_t pg = getpgid(pid);
+
+				kill(pg > 1 ? -pg : pid, SIGTERM);
+			} else if (round > ORPHAN_WAIT_S * 5) {
+				kill(pid, SIGKILL);
+			}
+		}
+		closedir(d);
+		if (round == 0)
+			found = n;
+		if (n == 0)
+			break;
+		usleep(200000);
+	}
+	return found;
+}
+
+static int load_one(struct builds *b, const char *name, struct builds_recovery *rec)
+{
+	_cleanup_free_ char *dir = fs_path_join(b->dir, name);
+	_cleanup_free_ char *path = dir ? fs_path_join(dir, "build.json") : NULL;
+	json_error_t err;
+	struct build *e;
+	json_t *j;
+	int r;
+
+	if (!path)
+		return RAIN_ENOMEM;
+	j = json_load_file(path, 0, &err);
+	if (!j) {
+		struct stat st;
+
+		if (stat(path, &st) < 0 && errno == ENOENT) {
+			/* a submission that never committed */
+			log_printf(LOG_WARN, "removing %s: a build submission that did not finish", dir);
+			remove_tree(dir);
+			return 0;
+		}
+		log_printf(LOG_WARN, "build %s: cannot read %s: %s; leaving it alone", name, path,
+			   err.text);
+		rec->unreadable++;
+		return 0;
+	}
+	e = calloc(1, sizeof(*e));
+	if (!e) {
+		json_decref(j);
+		return RAIN_ENOMEM;
+	}
+	r = rain_build_record_from_json(j, &e->rec);
+	json_decref(j);
+	if (r == 0 && strcmp(e->rec.id, name))
+		r = rain_error_set(RAIN_EFORMAT, "the record's id is not its directory's name");
+	if (r < 0) {
+		log_printf(LOG_WARN, "build %s: %s; leaving it alone", name, rain_error_last());
+		rec->unreadable++;
+		build_free(e);
+		return r == RAIN_ENOMEM ? r : 0;
+	}
+	e->dir = dir;
+	dir = NULL;
+	e->seq = b->next_seq++;
+	if (e->rec.status == RAIN_BUILD_RUNNING) {
+		rec->stopped += stop_leftovers(e->dir);
+		finish_locked(b, e, RAIN_BUILD_FAILED, STOPPED_MSG);
+		rec->failed++;
+	} else if (e->rec.status == RAIN_BUILD_QUEUED) {
+		rec->requeued++;
+	}
+	insert_locked(b, e);
+	return 0;
+}
+
+static int load_all(struct builds *b, struct builds_recovery *rec)
+{
+	DIR *d = opendir(b->dir);
+	struct dirent *de;
+	int r = 0;
+
+	if (!d)
+		return rain_error_errno(RAIN_EIO, errno, "cannot read %s", b->dir);
+	while (r == 0 && (de = readdir(d))) {
+		if (str_has_prefix(de->d_name, ".deleted-")) {
+			_cleanup_free_ char *p = fs_path_join(b->dir, de->d_name);
+
+			if (p)
+				remove_tree(p);
+			continue;
+		}
+		if (uuid_is_valid(de->d_name))
+			r = load_one(b, de->d_name, rec);
+	}
+	closedir(d);
+	return r;
+}
+
+int builds_start(struct builds **out, const struct builds_config *cfg, struct rain_repo *repo,
+		 struct builds_recovery *rec)
+{
+	struct builds_recovery dummy;
+	struct builds *b;
+	int r;
+
+	*out = NULL;
+	if (!rec)
+		rec = &dummy;
+	memset(rec, 0, sizeof(*rec));
+	b = calloc(1, sizeof(*b));
+	if (!b)
+		return RAIN_ENOMEM;
+	b->cfg = *cfg;
+	b->repo = repo;
+	pthread_mutex_init(&b->lock, NULL);
+	pthread_cond_init(&b->work, NULL);
+	pthread_cond_init(&b->changed, NULL);
+	b->dir = strdup(cfg->dir);
+	b->cache_dir = strdup(cfg->cache_dir);
+	b->rain_command = cfg->rain_command ? strdup(cfg->rain_command) : NULL;
+	b->disabled_why = strdup(cfg->disabled_why ? cfg->disabled_why : "the build service is disabled");
+	if (!b->dir || !b->cache_dir || (cfg->rain_command && !b->rain_command) || !b->disabled_why) {
+		builds_stop(b);
+		return RAIN_ENOMEM;
+	}
+	b->cfg.dir = b->dir;
+	b->cfg.cache_dir = b->cache_dir;
+	b->cfg.rain_command = b->rain_command;
+	b->cfg.disabled_why = b->disabled_why;
+	r = fs_mkdir_p(b->dir, 0700);
+	if (r == 0)
+		r = load_all(b, rec);
+	if (r < 0) {
+		builds_stop(b);
+		return r;
+	}
+	if (cfg->enabled) {
+		b->workers = calloc((size_t)cfg->max_concurrent, sizeof(*b->workers));
+		if (!b->workers) {
+			builds_stop(b);
+			return RAIN_ENOMEM;
+		}
+		for (int i = 0; i < cfg->max_concurrent; i++) {
+			r = pthread_create(&b->workers[i], NULL, worker, b);
+			if (r != 0) {
+				builds_stop(b);
+				return rain_error_errno(RAIN_EIO, r, "cannot start the build workers");
+			}
+			b->nworkers++;
+		}
+	}
+	*out = b;
+	return 0;
+}
+
+void builds_quiesce(struct builds *b)
+{
+	if (!b)
+		return;
+	pthread_mutex_lock(&b->lock);
+	b->quiescing = true;
+	pthread_cond_broadcast(&b->changed);
+	pthread_mutex_unlock(&b->lock);
+}
+
+void builds_stop(struct builds *b)
+{
+	struct build *e, *next;
+
+	if (!b)
+		return;
+	pthread_mutex_lock(&b->lock);
+	b->stopping = true;
+	b->quiescing = true;
+	for (e = b->list; e; e = e->next)
+		if (e->rec.status == RAIN_BUILD_RUNNING)
+			e->cancel = 1;
+	pthread_cond_broadcast(&b->work);
+	pthread_cond_broadcast(&b->changed);
+	pthread_mutex_unlock(&b->lock);
+	for (int i = 0; i < b->nworkers; i++)
+		pthread_join(b->workers[i], NULL);
+	for (e = b->list; e; e = next) {
+		next = e->next;
+		build_free(e);
+	}
+	free(b->workers);
+	pthread_mutex_destroy(&b->lock);
+	pthread_cond_destroy(&b->work);
+	pthread_cond_destroy(&b->changed);
+	free(b->dir);
+	free(b->cache_dir);
+	free(b->rain_command);
+	free(b->disabled_why);
+	free(b);
+}
