@@ -1,0 +1,256 @@
+#!/bin/bash
+# raind's build service: validation before queueing, a real remote build
+# (rain generate --remote) streaming its log, a stored qcow2 build, the
+# queue with max_concurrent 1, cancel of queued and running builds (no
+# process left), records surviving kill -9 of raind, delete, and the
+# service switched off.
+#
+# Builds that must stay running use a mirror that accepts connections and
+# never answers, so they wait in apt-get update without load or network.
+source "$(dirname "$0")/lib.sh"
+
+if [ "$(id -u)" -ne 0 ] || ! command -v mmdebstrap >/dev/null; then
+	echo "ok 1 # SKIP needs root and mmdebstrap"
+	test_done
+fi
+CACHE=${RAIN_TEST_CACHE:-/var/cache/rain/packages}
+cd "$TMP" || exit 1
+
+cat >"$TMP/raind.ini" <<EOF
+[builds]
+max_concurrent = 1
+cache_dir = $CACHE
+EOF
+raind_start --config "$TMP/raind.ini" || exit 1
+
+# a mirror that never answers
+python3 - "$TMP/hang.port" <<'PY' &
+import socket, sys
+s = socket.socket()
+s.bind(("127.0.0.1", 0)); s.listen(64)
+open(sys.argv[1] + ".tmp", "w").write(str(s.getsockname()[1]))
+import os; os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+held = []
+while True:
+    held.append(s.accept()[0])
+PY
+HANG_PID=$!
+for _ in $(seq 1 100); do [ -s "$TMP/hang.port" ] && break; sleep 0.05; done
+HPORT=$(cat "$TMP/hang.port")
+
+# submit JSON-FILE: POST it; sets STATUS and BODY
+submit() { call POST /rain/v1/builds -H 'Content-Type: application/json' --data-binary "@$1"; }
+# body RECIPE-TEXT [FILES-JSON] [EXTRA-JSON]: a request body in $TMP/body.json
+body() {
+	python3 - "$1" "${2:-{\}}" "${3:-{\}}" >"$TMP/body.json" <<'PY'
+import json, sys
+b = {"recipe": sys.argv[1], "files": json.loads(sys.argv[2])}
+b.update(json.loads(sys.argv[3]))
+print(json.dumps(b))
+PY
+}
+# status_of_build ID: its status
+build_status() { api GET "/rain/v1/builds/$1" | head -n 1 | json_get status; }
+# wait_status ID STATUS [SECONDS]: poll until the build has that status
+wait_status() {
+	local i
+	for i in $(seq 1 $((${3:-60} * 5))); do
+		[ "$(build_status "$1")" = "$2" ] && return 0
+		sleep 0.2
+	done
+	return 1
+}
+# procs_of PATTERN: processes whose command line has PATTERN (not this test's)
+procs_of() { pgrep -f -- "$1" | grep -v "^$$\$" | grep -c .; }
+slow_recipe() { printf '[image]\nname = %s\ndistribution = debian\nmirror = http://127.0.0.1:%s/debian\n[output]\nformats = tar\n' "$1" "$HPORT"; }
+
+# ---- validation before anything is queued
+body $'[image]\ndistribution = debian\n[packages]\ninstall = ok, b@d\n'
+submit "$TMP/body.json"
+check_error "a malformed recipe is refused" 400
+check "the message names the line and key" grep -q "recipe:4: \[packages\] install: 'b@d' is not a package name" <<<"$BODY"
+body $'[image]\ndistribution = debian\n[output]\nformats = tar\n' '{"../etc/passwd": "aGk="}'
+submit "$TMP/body.json"
+check_error "a file name with .. is refused" 400
+check "the message names the file" grep -q "'../etc/passwd'" <<<"$BODY"
+body $'[image]\ndistribution = debian\n[output]\nformats = tar\n' '{"/etc/passwd": "aGk="}'
+submit "$TMP/body.json"
+check_error "an absolute file name is refused" 400
+body $'[image]\ndistribution = debian\n[files]\ncopy = /etc/shadow:/etc/x\n[output]\nformats = tar\n'
+submit "$TMP/body.json"
+check_error "a recipe copying an absolute server path is refused" 400
+body $'[image]\ndistribution = debian\n[files]\ncopy = motd:/etc/motd\n[output]\nformats = tar\n'
+submit "$TMP/body.json"
+check_error "a recipe naming a file that was not sent is refused" 400
+check "the message names the file" grep -q "'motd' was not sent" <<<"$BODY"
+body $'[image]\ndistribution = debian\n[output]\nformats = tar\n' '{"a": "not base64!"}'
+submit "$TMP/body.json"
+check_error "bad base64 is refused" 400
+body $'[image]\ndistribution = debian\n[output]\nformats = tar\n' '{}' '{"store": true}'
+submit "$TMP/body.json"
+check_error "store without a disk or qcow2 output is refused" 400
+python3 - >"$TMP/big.json" <<'PY'
+import base64, json
+print(json.dumps({"recipe": "[image]\ndistribution = debian\n[output]\nformats = tar\n",
+                  "files": {"big": base64.b64encode(bytes(65 << 20)).decode()}}))
+PY
+submit "$TMP/big.json"
+check_error "more than 64 MiB of files is refused" 413
+call_noauth POST /rain/v1/builds -H 'Content-Type: application/json' -d '{"recipe": ""}'
+check_error "no token, no build" 401
+call GET /rain/v1/builds
+check_json "nothing was queued by the refused submissions" 'j["builds"] == []'
+check_eq "no build directory was left" "" "$(ls "$DATA/builds")"
+
+# ---- a real remote build through the CLI, log streamed
+mkdir -p "$TMP/r/files"
+echo "hello from a remote build" >"$TMP/r/files/motd"
+cat >"$TMP/r/small.recipe" <<'RECIPE'
+[image]
+name = t0110-small
+distribution = debian
+release = bookworm
+[files]
+copy = files/motd:/etc/motd
+[output]
+formats = tar
+RECIPE
+start=$(date +%s)
+"$RAIN" generate "$TMP/r/small.recipe" --remote >"$TMP/gen.out" 2>"$TMP/gen.err"
+rc=$?
+echo "# remote tar build took $(( $(date +%s) - start )) s"
+check_eq "rain generate --remote succeeds" 0 "$rc"
+[ "$rc" -eq 0 ] || tail -20 "$TMP/gen.err" | sed 's/^/#   /'
+check "the log was streamed to stderr" grep -q "== raind: build .* started" "$TMP/gen.err"
+check "the streamed log has the build's own lines" grep -q "^+ mmdebstrap\|== building" "$TMP/gen.err"
+check "the result names the tar output" grep -q "^tar .*t0110-small.tar" "$TMP/gen.out"
+SMALL=$(sed -n 's/^build *\([0-9a-f-]*\) succeeded$/\1/p' "$TMP/gen.out")
+call GET "/rain/v1/builds/$SMALL"
+check_status "the build's record" 200
+check_json "it succeeded, with times and its manifest" 'j["status"] == "succeeded" and j["started_at"] and j["finished_at"] and any(o["format"] == "tar" for o in j["manifest"]["outputs"])'
+check_json "a tar build is not stored" 'j["store"] is False and j["image_id"] is None'
+call GET "/rain/v1/builds/$SMALL/log"
+check_status "its log" 200
+check "the log has lines" test "$(grep -c . <<<"$BODY")" -gt 5
+check "the log ends with the outcome" grep -q "== raind: build $SMALL succeeded" <<<"$BODY"
+check_eq "the file went into the image" "hello from a remote build" \
+	"$(tar -xOf "$DATA/builds/$SMALL/out/t0110-small.tar" ./etc/motd)"
+check "rain build list shows it" sh -c "'$RAIN' build list | grep -q '$SMALL  t0110-small  succeeded'"
+check "rain build show takes a prefix of the id" sh -c "'$RAIN' build show '${SMALL:0:8}' | grep -q 'tar t0110-small.tar'"
+check "rain build log prints the log" sh -c "'$RAIN' build log '$SMALL' | grep -q 'succeeded after'"
+"$RAIN" build cancel "$SMALL" 2>"$TMP/cancel.err"
+check "canceling a finished build fails" test $? -ne 0
+check "... with 409" grep -q "409" "$TMP/cancel.err"
+
+# ---- store: a qcow2 build becomes an image owned by the submitter
+cat >"$TMP/r/vm.recipe" <<'RECIPE'
+[image]
+name = t0110-vm
+distribution = debian
+release = bookworm
+[files]
+copy = files/motd:/etc/motd
+[output]
+formats = qcow2
+size = 1G
+[metadata]
+vm_type = kvm
+RECIPE
+start=$(date +%s)
+"$RAIN" generate "$TMP/r/vm.recipe" --remote --store --json >"$TMP/vm.json" 2>"$TMP/vm.err"
+rc=$?
+echo "# remote qcow2 build + store took $(( $(date +%s) - start )) s"
+check_eq "a remote build with --store succeeds" 0 "$rc"
+[ "$rc" -eq 0 ] || tail -20 "$TMP/vm.err" | sed 's/^/#   /'
+IMG=$(json_get image_id <"$TMP/vm.json" 2>/dev/null)
+check "the build record names the stored image" test -n "$IMG"
+call GET "/v2/images/$IMG"
+check_status "the stored image exists" 200
+check_json "it is an active qcow2 owned by the submitter" 'j["status"] == "active" and j["disk_format"] == "qcow2" and j["owner"] == "admin"'
+check_json "it carries the recipe, its metadata and the build figures" '"name = t0110-vm" in j["rain_recipe"] and j["vm_type"] == "kvm" and j["os_distro"] == "debian" and j["rain_boot_check"] == "not run" and int(j["rain_packages"]) > 50'
+VMB=$(json_get id <"$TMP/vm.json" 2>/dev/null)
+check_eq "the stored data is the build's qcow2" \
+	"$(sha256sum <"$DATA/builds/$VMB/out/t0110-vm.qcow2" 2>/dev/null | cut -c1-64)" \
+	"$(json_get os_hash_value <<<"$BODY")"
+
+# ---- the queue: with max_concurrent 1 the second build waits
+body "$(slow_recipe slow-a)"
+submit "$TMP/body.json"
+check_status "a build is accepted with 202" 202
+A=$(json_get id <<<"$BODY")
+check_json "it starts queued" 'j["status"] == "queued" and j["owner"] == "admin"'
+check "it runs" wait_status "$A" running 30
+body "$(slow_recipe slow-b)"
+submit "$TMP/body.json"
+B=$(json_get id <<<"$BODY")
+sleep 1
+call GET "/rain/v1/builds/$B"
+check_json "the second one stays queued, first in line" 'j["status"] == "queued" and j["position"] == 1'
+call POST "/rain/v1/builds/$B/cancel"
+check_status "canceling a queued build" 200
+check_json "it is canceled at once" 'j["status"] == "canceled"'
+check_eq "the first is still running" running "$(build_status "$A")"
+call DELETE "/rain/v1/builds/$A"
+check_error "a running build cannot be deleted" 409
+check "the running build has its processes" test "$(procs_of "127.0.0.1:$HPORT")" -gt 0
+call POST "/rain/v1/builds/$A/cancel"
+check_status "canceling a running build" 200
+check_json "it is canceled" 'j["status"] == "canceled"'
+sleep 1
+check_eq "no rain generate or mmdebstrap of it is left" 0 "$(procs_of "127.0.0.1:$HPORT")"
+check_eq "nor any process working in its directory" "" \
+	"$(for p in /proc/[0-9]*; do [ "$(readlink "$p/cwd" 2>/dev/null)" = "$DATA/builds/$A" ] && echo "$p"; done)"
+call DELETE "/rain/v1/builds/$B"
+check_status "a finished build can be deleted" 204
+check "its directory is gone" test ! -e "$DATA/builds/$B"
+call GET "/rain/v1/builds/$B"
+check_error "it is gone" 404
+
+# ---- kill -9: committed records survive; the interrupted build fails
+body "$(slow_recipe crash-a)"
+submit "$TMP/body.json"
+CA=$(json_get id <<<"$BODY")
+check "a build runs before the crash" wait_status "$CA" running 30
+body "$(slow_recipe crash-b)"
+submit "$TMP/body.json"
+CB=$(json_get id <<<"$BODY")
+raind_stop KILL
+check "its rain generate outlived raind" test "$(procs_of "$DATA/builds/$CA")" -gt 0
+raind_start --config "$TMP/raind.ini" || exit 1
+check_eq "the finished build is still there" succeeded "$(build_status "$SMALL")"
+call GET "/rain/v1/builds/$CA"
+check_json "the running one failed: raind stopped during it" 'j["status"] == "failed" and j["error"] == "raind stopped during the build"'
+st=$(build_status "$CB")
+check "the queued one was queued again and runs ($st)" test "$st" = queued -o "$st" = running
+grep -q "1 stopped during the build" "$TMP/raind.log"
+check "raind logged the recovery" test $? -eq 0
+"$RAIN" build cancel "$CB" >/dev/null 2>&1
+check_eq "... and it can be canceled" canceled "$(build_status "$CB")"
+sleep 1
+check_eq "no build process is left after the restart" 0 "$(procs_of "127.0.0.1:$HPORT")"
+check_eq "the interrupted build's rain generate was stopped" 0 "$(procs_of "$DATA/builds/$CA")"
+
+# ---- Ctrl-C of rain generate --remote cancels the build on the server
+slow_recipe ctrl-c >"$TMP/r/ctrlc.recipe"
+"$RAIN" generate "$TMP/r/ctrlc.recipe" --remote >/dev/null 2>"$TMP/ctrlc.err" &
+gpid=$!
+for _ in $(seq 1 100); do grep -q "apt-get update\|mmdebstrap" "$TMP/ctrlc.err" && break; sleep 0.2; done
+kill -INT "$gpid"
+wait "$gpid"
+check "interrupted rain generate --remote exits non-zero" test $? -ne 0
+check "it says the build was canceled" grep -q "was canceled" "$TMP/ctrlc.err"
+CC=$(sed -n 's/^rain: build \([0-9a-f-]*\) queued.*/\1/p' "$TMP/ctrlc.err")
+check_eq "the server's build is canceled" canceled "$(build_status "$CC")"
+
+# ---- switched off
+raind_stop
+DATA=$TMP/data-off
+printf '[builds]\nenabled = false\n' >"$TMP/off.ini"
+raind_start --config "$TMP/off.ini" || exit 1
+body $'[image]\ndistribution = debian\n[output]\nformats = tar\n'
+submit "$TMP/body.json"
+check_error "with the service off, submissions get 503" 503
+check "the message says why" grep -q "disabled" <<<"$BODY"
+
+kill "$HANG_PID" 2>/dev/null
+test_done
