@@ -300,6 +300,17 @@ static int parse_files(json_t *files, struct submission *s)
 		if (r < 0)
 			return r == RAIN_ENOMEM ? r : rewrap(r, "file ", key);
 	}
+	/* "a" and "a/b" cannot both be files */
+	for (size_t i = 0; i < s->nfiles; i++)
+		for (size_t j = 0; j < s->nfiles; j++) {
+			size_t n = strlen(s->files[i].name);
+
+			if (i != j && !strncmp(s->files[j].name, s->files[i].name, n) &&
+			    s->files[j].name[n] == '/')
+				return rain_error_set(RAIN_EINVAL, "file '%s' cannot be both a file and "
+						      "the directory of '%s'", s->files[i].name,
+						      s->files[j].name);
+		}
 	return 0;
 }
 

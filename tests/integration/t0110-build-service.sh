@@ -83,6 +83,9 @@ body $'[image]\ndistribution = debian\n[files]\ncopy = motd:/etc/motd\n[output]\
 submit "$TMP/body.json"
 check_error "a recipe naming a file that was not sent is refused" 400
 check "the message names the file" grep -q "'motd' was not sent" <<<"$BODY"
+body $'[image]\ndistribution = debian\n[output]\nformats = tar\n' '{"a": "aGk=", "./a/b": "aGk="}'
+submit "$TMP/body.json"
+check_error "a name that is both a file and a directory is refused" 400
 body $'[image]\ndistribution = debian\n[output]\nformats = tar\n' '{"a": "not base64!"}'
 submit "$TMP/body.json"
 check_error "bad base64 is refused" 400
