@@ -23,7 +23,8 @@ const struct cli_cmd cmd_generate_entry = {
 		"Options:\n"
 		"  -o, --output DIR      where the image, kernel, initramfs, manifest.json\n"
 		"                        and build.log go (default: ./NAME)\n"
-		"      --cache DIR       shared package cache (default /var/cache/rain/packages)\n"
+		"      --cache DIR       shared package and base-system cache, and the\n"
+		"                        builds' scratch space (default /var/cache/rain)\n"
 		"      --boot-check      boot the result under qemu and record the outcome\n"
 		"      --store           upload the image to the repository with its recipe\n"
 		"                        and manifest as properties\n"
@@ -153,7 +154,7 @@ static int cmd_generate_exec(struct cli *cli, int argc, char **argv)
 		CLI_COMMON_LONGOPTS,
 		{ 0 },
 	};
-	const char *output = NULL, *cache = "/var/cache/rain/packages", *os = NULL, *release = NULL;
+	const char *output = NULL, *cache = "/var/cache/rain", *os = NULL, *release = NULL;
 	const char *arch = NULL, *packages = NULL, *name = NULL, *format = NULL;
 	bool boot = false, do_store = false, remote = false;
 	int64_t timeout = 3600;
@@ -172,8 +173,7 @@ static int cmd_generate_exec(struct cli *cli, int argc, char **argv)
 		case OPT_BOOT: boot = true; break;
 		case OPT_STORE: do_store = true; break;
 		case OPT_TIMEOUT:
-			r = cli_parse_count(&cmd_generate_entry, "--timeout", optarg, &timeout);
-			if (r != CLI_CONTINUE)
+			if ((r = cli_parse_count(&cmd_generate_entry, "--timeout", optarg, &timeout)) != 0)
 				return r;
 			break;
 		case OPT_OS: os = optarg; break;

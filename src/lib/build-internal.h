@@ -1,7 +1,24 @@
-/* Shared between the build orchestration and the builder backends. */
+/* Shared between the build orchestration and the builder backends.
+ *
+ * A build runs in stages (build.c):
+ *   base     once per base key, cached: the backend bootstraps a minimal
+ *            system (init, and a kernel + initramfs when asked) into a new
+ *            tree, inside a sandbox with network; the tree then serves
+ *            read-only as the lower layer of every build that shares it.
+ *   fetch    sandbox with network, pivoted into an overlay of the base:
+ *            refresh package indexes when stale, download the layer's
+ *            packages into b->debs (shared with the package cache).
+ *   image    sandbox without network, pivoted: install the downloaded
+ *            packages, customize, run the recipe's scripts, finish (one
+ *            initramfs run at most), list the installed packages.
+ *   outputs  sandbox without network, not pivoted: image files from the
+ *            overlay with the host's tools (mke2fs -d, tar, mksquashfs).
+ * Stages run as the sandbox's root (sandbox.h), never as the host's.
+ */
 #ifndef RAIN_BUILD_INTERNAL_H
 #define RAIN_BUILD_INTERNAL_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "rain/build.h"
@@ -9,12 +26,31 @@
 struct build_ctx {
 	const struct rain_recipe *r;
 	const struct rain_build_options *o;
-	char *scratch;        /* private temporary directory */
-	char *root;           /* the image's root tree */
-	FILE *log;            /* output_dir/build.log */
+	const struct rain_builder_backend *be;
+	char *scratch;        /* private temporary directory (host path) */
+	char *root;           /* the image's root as the running stage sees it */
+	char *debs;           /* this build's package downloads (host path) */
+	char *outdir;         /* where the outputs stage writes (host path) */
+	FILE *log;            /* output_dir/build.log; NULL inside a sandbox */
+	bool in_sandbox;      /* log lines go to stdout; the parent records them */
 	int64_t deadline_us;
-	json_t *manifest;
+	bool refresh;         /* the fetch stage refreshes package indexes */
+	char uuid[40];        /* of the root filesystem */
+	char **layer;         /* packages on top of the base */
+	size_t nlayer;
 };
+
+/* Paths inside the pivoted stages. */
+#define BUILD_INPUT "/run/rain/input"     /* staged [files] and [scripts] */
+#define BUILD_OUT "/run/rain/out"         /* results for the parent */
+#define BUILD_FLAGS "/run/rain"           /* scratch flags of one stage */
+
+/* Staged [files] and [scripts] are at most this big each. */
+#define BUILD_FILE_MAX (256 << 20)
+
+/* A file in the scratch's tmp/, which every stage may write (a new
+ * string; NULL on ENOMEM). */
+char *build_tmp_path(struct build_ctx *b, const char *name);
 
 /* Log one line (to the file and the caller). */
 void build_log(struct build_ctx *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -24,17 +60,74 @@ void build_log(struct build_ctx *b, const char *fmt, ...) __attribute__((format(
 int build_run(struct build_ctx *b, const char *what, const char *const *argv,
 	      void (*lines)(void *ud, const char *line), void *ud);
 
-/* A builder backend: one per package family. */
+/* process_opts.on_line for build_run(): log, then pass to lines(ud). */
+struct build_lines {
+	struct build_ctx *b;
+	void (*lines)(void *ud, const char *line);
+	void *ud;
+};
+void build_on_line(void *ud, const char *line);
+
+/* ---- build-customize.c: inside the image stage ---- */
+int build_customize(struct build_ctx *b);
+int build_scripts(struct build_ctx *b);
+
+/* ---- build-output.c ---- */
+
+/* Output files besides the recipe's formats. */
+#define BUILD_OUT_KERNEL (1u << 16)
+#define BUILD_OUT_INITRAMFS (1u << 17)
+/* the dir format leaves the outputs stage as this tar */
+#define BUILD_TREE_TAR "root.tar"
+
+struct build_output_kind {
+	unsigned int bit;       /* enum rain_output_format or BUILD_OUT_* */
+	const char *format;     /* its name in the manifest */
+	const char *suffix;     /* ".raw" after the image name, or a file name */
+};
+/* Every kind, in the order they are made; ends with bit 0. */
+extern const struct build_output_kind build_outputs[];
+/* Where kind k goes in dir (a new string). */
+char *build_output_path(struct build_ctx *b, const char *dir, const struct build_output_kind *k);
+/* The outputs stage: every asked-for format into b->outdir. */
+int build_outputs_make(struct build_ctx *b);
+int build_sha256_file(const char *path, char out[65], int64_t *size);
+/* Boot disk under qemu (on the host; KVM when it works, kernel being the
+ * image's, for the probe) until multi-user; *result for the manifest. */
+int build_boot_check(struct build_ctx *b, const char *disk, const char *kernel, json_t **result);
+
+/* A builder backend: one per package family. Functions marked "inside"
+ * run in a pivoted sandbox, with b->root "/". */
 struct rain_builder_backend {
 	const char *family;
-	/* Create b->root with the base system, the recipe's packages and a
-	 * kernel + initramfs when asked. */
-	int (*bootstrap)(struct build_ctx *b);
-	/* The installed packages as [{name, version, architecture}]. */
+	/* Where the image's package manager finds b->debs inside the image
+	 * (bound there for the fetch and image stages). */
+	const char *download_dir;
+	/* What identifies the recipe's base (hashed into the cache key): a
+	 * new string. */
+	int (*base_key)(const struct rain_recipe *r, char **out);
+	/* Bootstrap the base system into root (a host path), with network,
+	 * downloading into b->debs. */
+	int (*base)(struct build_ctx *b, const char *root);
+	/* The packages the recipe adds to its base (implied ones first), as
+	 * a new string vector. */
+	int (*layer)(const struct rain_recipe *r, char ***pkgs, size_t *n);
+	/* Inside, with network: refresh the indexes when asked, download the
+	 * layer into download_dir (b->debs) without installing. An
+	 * unknown package is RAIN_EINVAL naming it; an unreachable mirror
+	 * RAIN_ENET naming the mirror. */
+	int (*fetch)(struct build_ctx *b, bool refresh);
+	/* Inside, without network: defer initramfs generation, then install
+	 * the layer from the downloads. */
+	int (*install)(struct build_ctx *b);
+	/* Inside: undo install's deferral, regenerate the initramfs once if a
+	 * package asked for it, drop caches and indexes. */
+	int (*finish)(struct build_ctx *b);
+	/* Inside: the installed packages as [{name, version, architecture}]. */
 	int (*packages)(struct build_ctx *b, json_t **list);
-	/* Add a user (useradd in the image). */
+	/* Inside: add a user. */
 	int (*add_user)(struct build_ctx *b, const struct rain_recipe_user *u);
-	/* Enable a service unit. */
+	/* Inside: enable a service unit. */
 	int (*enable_service)(struct build_ctx *b, const char *unit);
 };
 

@@ -1,22 +1,23 @@
-/* Build orchestration: bootstrap (backend), customize, outputs, boot
- * check, manifest. See rain/build.h. */
+/* Build orchestration: the cached base, the fetch, image and outputs
+ * stages in sandboxes, collecting outputs, the boot check and the
+ * manifest. See rain/build.h and build-internal.h. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/openat2.h>
-#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
 
 #include "build-internal.h"
 #include "rain/error.h"
+#include "sandbox.h"
 #include "util/fsutil.h"
 #include "util/process.h"
 #include "util/strutil.h"
@@ -27,6 +28,9 @@ static const struct rain_builder_backend *const backends[] = {
 	&rain_builder_deb,
 };
 
+/* Package indexes older than this are refreshed before a layer is fetched. */
+#define BASE_INDEX_MAX_AGE_S (6 * 3600)
+
 void build_log(struct build_ctx *b, const char *fmt, ...)
 {
 	char line[4096];
@@ -35,6 +39,11 @@ void build_log(struct build_ctx *b, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
+	if (b->in_sandbox) {     /* the parent reads our stdout */
+		printf("%s\n", line);
+		fflush(stdout);
+		return;
+	}
 	if (b->log) {
 		fprintf(b->log, "%s\n", line);
 		fflush(b->log);
@@ -43,29 +52,36 @@ void build_log(struct build_ctx *b, const char *fmt, ...)
 		b->o->log(b->o->ud, line);
 }
 
-struct run_lines {
-	struct build_ctx *b;
-	void (*lines)(void *ud, const char *line);
-	void *ud;
-};
-
-static void on_line(void *ud, const char *line)
+void build_on_line(void *ud, const char *line)
 {
-	struct run_lines *rl = ud;
+	struct build_lines *rl = ud;
 
 	build_log(rl->b, "  %s", line);
 	if (rl->lines)
 		rl->lines(rl->ud, line);
 }
 
+char *build_tmp_path(struct build_ctx *b, const char *name)
+{
+	char *p;
+
+	return asprintf(&p, "%s/tmp/%s", b->scratch, name) < 0 ? NULL : p;
+}
+
+static int seconds_left(struct build_ctx *b)
+{
+	int64_t left = (b->deadline_us - time_mono_us()) / 1000000;
+
+	return left > 0 ? (int)left : 1;
+}
+
 int build_run(struct build_ctx *b, const char *what, const char *const *argv,
 	      void (*lines)(void *ud, const char *line), void *ud)
 {
-	struct run_lines rl = { b, lines, ud };
-	int64_t left = (b->deadline_us - time_mono_us()) / 1000000;
+	struct build_lines rl = { b, lines, ud };
 	struct process_opts po = {
-		.argv = argv, .stdin_fd = -1, .on_line = on_line, .ud = &rl,
-		.cancel = b->o->cancel, .timeout_s = left > 0 ? (int)left : 1,
+		.argv = argv, .stdin_fd = -1, .on_line = build_on_line, .ud = &rl,
+		.cancel = b->o->cancel, .timeout_s = seconds_left(b),
 	};
 	int status, r;
 
@@ -78,318 +94,390 @@ int build_run(struct build_ctx *b, const char *what, const char *const *argv,
 	return 0;
 }
 
-/* ---- files inside the image, resolved within the root ---- */
-
-/* Open path (absolute inside the image) under root, never leaving it even
- * through symlinks planted by packages. */
-static int open_in_root(struct build_ctx *b, const char *path, int flags, mode_t mode)
+static int remove_tree(const char *path)
 {
-	struct open_how how = { .flags = (uint64_t)(flags | O_CLOEXEC), .mode = mode,
-				.resolve = RESOLVE_IN_ROOT };
-	int rootfd = open(b->root, O_PATH | O_DIRECTORY | O_CLOEXEC), fd;
+	const char *argv[] = { "rm", "-rf", "--one-file-system", "--", path, NULL };
+	struct process_opts po = { .argv = argv, .stdin_fd = -1 };
+	int status;
 
-	if (rootfd < 0)
-		return -1;
-	fd = (int)syscall(SYS_openat2, rootfd, path, &how, sizeof(how));
-	close(rootfd);
-	return fd;
+	return process_run(&po, &status);
 }
 
-static int mkdirs_in_root(struct build_ctx *b, const char *path)
+/* ---- stages ---- */
+
+static const char *const env_image[] = {
+	"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root",
+	"LANG=C.UTF-8", "TERM=dumb", "DEBIAN_FRONTEND=noninteractive", "TMPDIR=/tmp", NULL
+};
+
+struct stage {
+	struct build_ctx *b;
+	int (*fn)(struct build_ctx *b);
+	const char *root;
+};
+
+/* In the sandbox: log through stdout, see the root where the stage does. */
+static int stage_main(void *ud)
 {
-	_cleanup_free_ char *copy = strdup(path);
-	char *p;
+	struct stage *st = ud;
 
-	if (!copy)
-		return RAIN_ENOMEM;
-	for (p = copy + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		{
-			_cleanup_free_ char *full = NULL;
-			int fd = open_in_root(b, copy, O_PATH | O_DIRECTORY, 0);
-
-			if (fd >= 0) {
-				close(fd);
-			} else {
-				full = fs_path_join(b->root, copy + 1);
-				if (!full || (mkdir(full, 0755) < 0 && errno != EEXIST))
-					return rain_error_errno(RAIN_EIO, errno, "cannot create %s in the image", copy);
-			}
-		}
-		*p = '/';
-	}
-	return 0;
+	st->b->in_sandbox = true;
+	st->b->log = NULL;
+	if (st->root)
+		st->b->root = (char *)st->root;
+	return st->fn(st->b);
 }
 
-static int write_in_root(struct build_ctx *b, const char *path, const char *data, size_t len,
-			 mode_t mode)
+static void stage_line(void *ud, const char *line)
 {
-	int fd, r = mkdirs_in_root(b, path);
-
-	if (r < 0)
-		return r;
-	fd = open_in_root(b, path, O_WRONLY | O_CREAT | O_TRUNC, mode);
-	if (fd < 0)
-		return rain_error_errno(RAIN_EIO, errno, "cannot write %s in the image", path);
-	while (len > 0) {
-		ssize_t n = write(fd, data, len);
-
-		if (n <= 0) {
-			close(fd);
-			return rain_error_errno(RAIN_EIO, errno, "cannot write %s in the image", path);
-		}
-		data += n;
-		len -= (size_t)n;
-	}
-	fchmod(fd, mode);
-	close(fd);
-	return 0;
+	build_log(ud, "%s", line);
 }
 
-static int write_text(struct build_ctx *b, const char *path, mode_t mode, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int write_text(struct build_ctx *b, const char *path, mode_t mode, const char *fmt, ...)
+static int run_stage(struct build_ctx *b, const char *name, const struct sandbox *s,
+		     int (*fn)(struct build_ctx *b))
 {
-	_cleanup_free_ char *text = NULL;
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vasprintf(&text, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return RAIN_ENOMEM;
-	return write_in_root(b, path, text, (size_t)n, mode);
-}
-
-static int copy_file_in(struct build_ctx *b, const struct rain_recipe_file *f)
-{
-	_cleanup_free_ char *src = f->src[0] == '/' ? strdup(f->src) : fs_path_join(b->r->dir, f->src);
-	_cleanup_free_ char *data = NULL;
-	struct stat st;
-	size_t len;
+	struct stage st = { b, fn, s->pivot ? "/" : s->root };
+	struct process_opts po = { .name = name, .on_line = stage_line, .ud = b,
+				   .cancel = b->o->cancel, .timeout_s = seconds_left(b) };
 	int r;
 
-	if (!src)
-		return RAIN_ENOMEM;
-	if (stat(src, &st) < 0)
-		return rain_error_errno(RAIN_ENOTFOUND, errno, "%s: [files] copy: cannot read %s",
-					b->r->file, src);
-	r = fs_read_small(src, 256 << 20, &data, &len);
-	if (r < 0)
-		return r;
-	return write_in_root(b, f->dest, data, len, st.st_mode & 0777);
-}
-
-/* ---- the recipe's system settings ---- */
-
-static int lookup_user(struct build_ctx *b, const char *name, uid_t *uid, gid_t *gid, char **home)
-{
-	_cleanup_free_ char *path = fs_path_join(b->root, "etc/passwd");
-	struct passwd *pw;
-	FILE *f;
-	int r = RAIN_ENOTFOUND;
-
-	if (!path || !(f = fopen(path, "re")))
-		return rain_error_set(RAIN_EIO, "cannot read the image's /etc/passwd");
-	while ((pw = fgetpwent(f)))
-		if (!strcmp(pw->pw_name, name)) {
-			*uid = pw->pw_uid;
-			*gid = pw->pw_gid;
-			*home = strdup(pw->pw_dir);
-			r = *home ? 0 : RAIN_ENOMEM;
-			break;
-		}
-	fclose(f);
-	return r == RAIN_ENOTFOUND ? rain_error_set(r, "user %s is missing in the image", name) : r;
-}
-
-static int setup_user(struct build_ctx *b, const struct rain_builder_backend *be,
-		      const struct rain_recipe_user *u)
-{
-	_cleanup_free_ char *home = NULL, *keys = NULL, *sshdir = NULL, *file = NULL;
-	size_t len = 0;
-	FILE *k;
-	uid_t uid = 0;
-	gid_t gid = 0;
-	int r, fd;
-
-	if (strcmp(u->name, "root")) {
-		r = be->add_user(b, u);
-		if (r < 0)
-			return r;
-	}
-	if (u->sudo) {
-		char path[300];
-
-		snprintf(path, sizeof(path), "/etc/sudoers.d/90-rain-%s", u->name);
-		r = write_text(b, path, 0440, "%s ALL=(ALL) NOPASSWD:ALL\n", u->name);
-		if (r < 0)
-			return r;
-	}
-	if (u->nssh_keys == 0)
-		return 0;
-	r = lookup_user(b, u->name, &uid, &gid, &home);
-	if (r < 0)
-		return r;
-	if (asprintf(&sshdir, "%s/.ssh", home) < 0 || asprintf(&file, "%s/.ssh/authorized_keys", home) < 0)
-		return RAIN_ENOMEM;
-	k = open_memstream(&keys, &len);
-	if (!k)
-		return RAIN_ENOMEM;
-	for (size_t i = 0; i < u->nssh_keys; i++)
-		fprintf(k, "%s\n", u->ssh_keys[i]);
-	fclose(k);
-	r = write_in_root(b, file, keys, len, 0600);
-	if (r < 0)
-		return r;
-	/* hand .ssh and the key file to the user, never following links */
-	fd = open_in_root(b, sshdir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0);
-	if (fd >= 0) {
-		fchmod(fd, 0700);
-		if (fchown(fd, uid, gid) < 0)
-			r = rain_error_errno(RAIN_EIO, errno, "chown %s", sshdir);
-		close(fd);
-	}
-	fd = open_in_root(b, file, O_RDONLY | O_NOFOLLOW, 0);
-	if (fd >= 0) {
-		if (fchown(fd, uid, gid) < 0)
-			r = rain_error_errno(RAIN_EIO, errno, "chown %s", file);
-		close(fd);
-	}
+	build_log(b, "== %s", name);
+	r = sandbox_run(s, stage_main, &st, &po);
+	if (r == RAIN_ECANCELED && b->o->cancel && *b->o->cancel)
+		return rain_error_set(r, "the build was interrupted");
 	return r;
 }
 
-static bool exists_in_root(struct build_ctx *b, const char *path)
+/* The environment of the stages that run host tools (base, outputs). */
+struct host_env {
+	char *home, *tmp, *debs;
+	const char *env[7];
+};
+
+static int host_env_init(struct host_env *e, struct build_ctx *b)
 {
-	int fd = open_in_root(b, path, O_PATH, 0);
+	_cleanup_free_ char *tmpdir = fs_path_join(b->scratch, "tmp");
+
+	memset(e, 0, sizeof(*e));
+	if (!tmpdir || asprintf(&e->home, "HOME=%s", tmpdir) < 0 ||
+	    asprintf(&e->tmp, "TMPDIR=%s", tmpdir) < 0 || asprintf(&e->debs, "RAIN_DEBS=%s", b->debs) < 0)
+		return RAIN_ENOMEM;
+	e->env[0] = env_image[0];
+	e->env[1] = e->home;
+	e->env[2] = e->tmp;
+	e->env[3] = e->debs;
+	e->env[4] = "LANG=C.UTF-8";
+	e->env[5] = "DEBIAN_FRONTEND=noninteractive";
+	return 0;
+}
+
+static void host_env_free(struct host_env *e)
+{
+	free(e->home);
+	free(e->tmp);
+	free(e->debs);
+}
+
+/* ---- the package cache ---- */
+
+static char *cache_path(struct build_ctx *b, const char *name)
+{
+	return fs_path_join(b->o->cache_dir, name);
+}
+
+/* Hard-link every cached package into this build's download directory. */
+static int debs_from_cache(struct build_ctx *b)
+{
+	_cleanup_free_ char *cache = cache_path(b, "packages");
+	DIR *d = cache ? opendir(cache) : NULL;
+	struct dirent *de;
+	size_t linked = 0;
+
+	if (!d)
+		return cache ? 0 : RAIN_ENOMEM;
+	while ((de = readdir(d))) {
+		_cleanup_free_ char *src = NULL, *dst = NULL;
+
+		if (!str_has_suffix(de->d_name, ".deb") && !str_has_suffix(de->d_name, ".rpm"))
+			continue;
+		src = fs_path_join(cache, de->d_name);
+		dst = fs_path_join(b->debs, de->d_name);
+		if (src && dst && link(src, dst) == 0)
+			linked++;
+	}
+	closedir(d);
+	build_log(b, "package cache: %zu packages at hand", linked);
+	return 0;
+}
+
+/* Publish new downloads to the cache. Cached files belong to the host's
+ * root, so no sandbox can change them for the next build. */
+static int debs_to_cache(struct build_ctx *b)
+{
+	_cleanup_free_ char *cache = cache_path(b, "packages");
+	DIR *d;
+	struct dirent *de;
+	size_t added = 0;
+	int r;
+
+	if (!cache)
+		return RAIN_ENOMEM;
+	if ((r = fs_mkdir_p(cache, 0755)) < 0)
+		return r;
+	d = opendir(b->debs);
+	if (!d)
+		return rain_error_errno(RAIN_EIO, errno, "cannot read %s", b->debs);
+	while ((de = readdir(d))) {
+		_cleanup_free_ char *src = NULL, *dst = NULL;
+		struct stat st;
+
+		if (!str_has_suffix(de->d_name, ".deb") && !str_has_suffix(de->d_name, ".rpm"))
+			continue;
+		src = fs_path_join(b->debs, de->d_name);
+		dst = fs_path_join(cache, de->d_name);
+		if (!src || !dst || lstat(src, &st) < 0 || !S_ISREG(st.st_mode) || access(dst, F_OK) == 0)
+			continue;
+		if (link(src, dst) < 0)
+			continue;
+		if (lchown(dst, 0, 0) < 0 || chmod(dst, 0644) < 0) {
+			unlink(dst);
+			continue;
+		}
+		added++;
+	}
+	closedir(d);
+	if (added)
+		build_log(b, "package cache: %zu new packages kept", added);
+	return 0;
+}
+
+/* ---- the cached base ---- */
+
+struct base {
+	char key[33];         /* hex, from the backend's base key */
+	char *dir;            /* cache_dir/bases/KEY */
+	char *root;           /* dir/root: the overlay's lower layer */
+	bool built;           /* by this build */
+	bool stale;           /* its package indexes need a refresh */
+};
+
+static int base_stage(struct build_ctx *b)
+{
+	return b->be->base(b, b->root);
+}
+
+/* Take the base's lock, waiting for a build of the same base to finish. */
+static int base_lock(struct build_ctx *b, const char *path, int *fdp)
+{
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	bool said = false;
 
 	if (fd < 0)
-		return false;
-	close(fd);
-	return true;
-}
-
-static int customize(struct build_ctx *b, const struct rain_builder_backend *be, const char *fs_uuid)
-{
-	const struct rain_recipe *r = b->r;
-	int ret = 0;
-
-	build_log(b, "== customizing");
-	if (r->hostname) {
-		ret = write_text(b, "/etc/hostname", 0644, "%s\n", r->hostname);
-		if (ret == 0)
-			ret = write_text(b, "/etc/hosts", 0644,
-					 "127.0.0.1\tlocalhost\n127.0.1.1\t%s\n::1\tlocalhost ip6-localhost ip6-loopback\n",
-					 r->hostname);
-	}
-	if (ret == 0 && r->timezone) {
-		_cleanup_free_ char *zone = NULL, *lt = fs_path_join(b->root, "etc/localtime");
-
-		if (asprintf(&zone, "/usr/share/zoneinfo/%s", r->timezone) < 0 || !lt)
-			return RAIN_ENOMEM;
-		if (!exists_in_root(b, zone))
-			return rain_error_set(RAIN_EINVAL, "%s: [system] timezone: '%s' is not a known time zone",
-					      r->file, r->timezone);
-		unlink(lt);
-		if (symlink(zone, lt) < 0)
-			return rain_error_errno(RAIN_EIO, errno, "cannot set the time zone");
-		ret = write_text(b, "/etc/timezone", 0644, "%s\n", r->timezone);
-	}
-	if (ret == 0 && r->locale) {
-		ret = write_text(b, "/etc/default/locale", 0644, "LANG=%s\n", r->locale);
-		if (ret == 0 && exists_in_root(b, "/usr/sbin/locale-gen")) {
-			const char *dot = strchr(r->locale, '.');
-			const char *argv[] = { "chroot", b->root, "locale-gen", NULL };
-
-			ret = write_text(b, "/etc/locale.gen", 0644, "%s %s\n", r->locale,
-					 dot ? dot + 1 : "ISO-8859-1");
-			if (ret == 0)
-				ret = build_run(b, "locale-gen", argv, NULL, NULL);
+		return rain_error_errno(RAIN_EIO, errno, "cannot open %s", path);
+	while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		if (errno != EWOULDBLOCK && errno != EINTR) {
+			close(fd);
+			return rain_error_errno(RAIN_EIO, errno, "cannot lock %s", path);
 		}
+		if (!said)
+			build_log(b, "waiting for another build of the same base");
+		said = true;
+		if ((b->o->cancel && *b->o->cancel) || time_mono_us() > b->deadline_us) {
+			close(fd);
+			return rain_error_set(RAIN_ECANCELED, "the build was interrupted while waiting for its base");
+		}
+		usleep(200000);
 	}
-	for (size_t i = 0; ret == 0 && i < r->nusers; i++)
-		ret = setup_user(b, be, &r->users[i]);
-	for (size_t i = 0; ret == 0 && i < r->nfiles; i++)
-		ret = copy_file_in(b, &r->files[i]);
-	/* networking: DHCP on every wired interface */
-	if (ret == 0)
-		ret = write_text(b, "/etc/systemd/network/80-rain-dhcp.network", 0644,
-				 "[Match]\nName=en* eth*\n\n[Network]\nDHCP=yes\n");
-	if (ret == 0)
-		ret = be->enable_service(b, "systemd-networkd.service");
-	/* every image gets its own ssh host keys at first boot */
-	if (ret == 0 && exists_in_root(b, "/usr/sbin/sshd")) {
-		_cleanup_free_ char *sshdir = fs_path_join(b->root, "etc/ssh");
-		DIR *d = sshdir ? opendir(sshdir) : NULL;
-		struct dirent *de;
-
-		while (d && (de = readdir(d)))
-			if (str_has_prefix(de->d_name, "ssh_host_"))
-				unlinkat(dirfd(d), de->d_name, 0);
-		if (d)
-			closedir(d);
-		ret = write_text(b, "/etc/systemd/system/rain-ssh-host-keys.service", 0644,
-				 "[Unit]\nDescription=Generate SSH host keys\nBefore=ssh.service\n"
-				 "ConditionPathExistsGlob=!/etc/ssh/ssh_host_*_key\n\n"
-				 "[Service]\nType=oneshot\nExecStart=/usr/bin/ssh-keygen -A\n\n"
-				 "[Install]\nWantedBy=multi-user.target\n");
-		if (ret == 0)
-			ret = be->enable_service(b, "rain-ssh-host-keys.service");
-	}
-	for (size_t i = 0; ret == 0 && i < r->nservices; i++)
-		ret = be->enable_service(b, r->services[i]);
-	if (ret == 0)
-		ret = write_text(b, "/etc/fstab", 0644, "UUID=%s / ext4 defaults,errors=remount-ro 0 1\n",
-				 fs_uuid);
-	if (ret == 0 && r->kernel)
-		ret = write_text(b, "/boot/grub/grub.cfg", 0644,
-				 "set timeout=1\nset default=0\n"
-				 "menuentry 'rain image' {\n"
-				 "  search --no-floppy --fs-uuid --set=root %s\n"
-				 "  linux /vmlinuz root=UUID=%s ro console=tty0 console=ttyS0,115200\n"
-				 "  initrd /initrd.img\n}\n", fs_uuid, fs_uuid);
-	return ret;
+	*fdp = fd;
+	return 0;
 }
 
-/* ---- outputs ---- */
-
-static int sha256_file(const char *path, char out[65], int64_t *size)
+static int base_build(struct build_ctx *b, struct base *base, const char *key_text)
 {
-	unsigned char buf[1 << 16], md[32];
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	unsigned int n = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC), r = 0;
-	ssize_t got;
+	_cleanup_free_ char *tmp = NULL, *root = NULL, *meta = NULL, *tmpmeta = NULL;
+	_cleanup_free_ char *scratch_tmp = fs_path_join(b->scratch, "tmp");
+	struct host_env env;
+	/* package scripts run here: the rest of the cache stays read-only */
+	const char *readonly[] = { b->o->cache_dir, NULL };
+	struct sandbox_bind binds[3];
+	struct sandbox s = { .user = true, .network = true, .readonly = readonly };
+	json_t *info;
+	int r;
 
-	*size = 0;
-	if (fd < 0 || !ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
-		r = rain_error_errno(RAIN_EIO, errno, "cannot hash %s", path);
-		goto done;
+	if (!scratch_tmp || asprintf(&tmp, "%s.new", base->dir) < 0 || !(root = fs_path_join(tmp, "root")) ||
+	    !(meta = fs_path_join(base->dir, "base.json")) || !(tmpmeta = fs_path_join(tmp, "base.json")))
+		return RAIN_ENOMEM;
+	/* a killed build's leftovers: we hold the lock, nobody uses them */
+	remove_tree(tmp);
+	if (mkdir(tmp, 0700) < 0)
+		return rain_error_errno(RAIN_EIO, errno, "cannot create %s", tmp);
+	if ((r = sandbox_chown(tmp)) < 0 || (r = host_env_init(&env, b)) < 0)
+		goto fail;
+	binds[0] = (struct sandbox_bind){ tmp, tmp, false };
+	binds[1] = (struct sandbox_bind){ b->debs, b->debs, false };
+	binds[2] = (struct sandbox_bind){ scratch_tmp, scratch_tmp, false };
+	s.binds = binds;
+	s.nbinds = 3;
+	s.env = env.env;
+	free(b->root);
+	b->root = strdup(root);
+	r = b->root ? run_stage(b, "building the base system (cached for later builds)", &s, base_stage)
+		    : RAIN_ENOMEM;
+	host_env_free(&env);
+	if (r == 0)
+		r = debs_to_cache(b);
+	if (r < 0)
+		goto fail;
+	info = json_pack("{s:s, s:s, s:I}", "key", key_text, "family", b->be->family,
+			 "created", (json_int_t)time(NULL));
+	if (!info || json_dump_file(info, tmpmeta, JSON_INDENT(2)) < 0) {
+		json_decref(info);
+		r = rain_error_set(RAIN_EIO, "cannot write %s", tmpmeta);
+		goto fail;
 	}
-	while ((got = read(fd, buf, sizeof(buf))) > 0) {
-		EVP_DigestUpdate(ctx, buf, (size_t)got);
-		*size += got;
+	json_decref(info);
+	if (rename(tmp, base->dir) < 0) {
+		r = rain_error_errno(RAIN_EIO, errno, "cannot keep the base in %s", base->dir);
+		goto fail;
 	}
-	if (got < 0) {
-		r = rain_error_errno(RAIN_EIO, errno, "cannot read %s", path);
-		goto done;
+	base->built = true;
+	return 0;
+fail:
+	{
+		char msg[1024];
+
+		snprintf(msg, sizeof(msg), "%s", rain_error_last());
+		remove_tree(tmp);
+		return rain_error_set(r, "%s", msg);
 	}
-	EVP_DigestFinal_ex(ctx, md, &n);
-	hex_encode(md, n, out);
-done:
-	if (fd >= 0)
-		close(fd);
-	EVP_MD_CTX_free(ctx);
+}
+
+/* Whether the base's package indexes are missing or old. */
+static bool base_is_stale(const struct base *base)
+{
+	_cleanup_free_ char *lists = fs_path_join(base->root, "var/lib/apt/lists");
+	_cleanup_free_ char *meta = fs_path_join(base->dir, "base.json");
+	DIR *d = lists ? opendir(lists) : NULL;
+	struct dirent *de;
+	bool have = false;
+	struct stat st;
+
+	while (d && (de = readdir(d)))
+		have |= strstr(de->d_name, "_Packages") != NULL;
+	if (d)
+		closedir(d);
+	if (!have || !meta || stat(meta, &st) < 0)
+		return true;
+	return time(NULL) - st.st_mtime > BASE_INDEX_MAX_AGE_S;
+}
+
+static int base_ensure(struct build_ctx *b, struct base *base)
+{
+	_cleanup_free_ char *key_text = NULL, *bases = cache_path(b, "bases"), *lock = NULL;
+	_cleanup_free_ char *meta = NULL;
+	unsigned char md[32];
+	char hex[65];
+	int fd = -1, r;
+
+	if (!bases)
+		return RAIN_ENOMEM;
+	if ((r = b->be->base_key(b->r, &key_text)) < 0)
+		return r;
+	EVP_Digest(key_text, strlen(key_text), md, NULL, EVP_sha256(), NULL);
+	hex_encode(md, sizeof(md), hex);
+	memcpy(base->key, hex, 32);
+	base->key[32] = '\0';
+	if ((r = fs_mkdir_p(bases, 0755)) < 0)
+		return r;
+	base->dir = fs_path_join(bases, base->key);
+	base->root = base->dir ? fs_path_join(base->dir, "root") : NULL;
+	meta = base->dir ? fs_path_join(base->dir, "base.json") : NULL;
+	if (!base->root || !meta || asprintf(&lock, "%s.lock", base->dir) < 0)
+		return RAIN_ENOMEM;
+	if ((r = base_lock(b, lock, &fd)) < 0)
+		return r;
+	if (access(meta, F_OK) == 0)
+		build_log(b, "base %s: cached", base->key);
+	else
+		r = base_build(b, base, key_text);
+	close(fd);
+	if (r == 0)
+		base->stale = base_is_stale(base);
 	return r;
 }
 
-/* Record an output; files are hashed, directories (hash false) not. */
-static int add_output(struct rain_build_result *res, const char *format, const char *path,
-		      bool hash)
+/* ---- the layer on the base ---- */
+
+static int fetch_stage(struct build_ctx *b)
+{
+	return b->be->fetch(b, b->refresh);
+}
+
+static int image_stage(struct build_ctx *b)
+{
+	json_t *packages = NULL;
+	int r = b->be->install(b);
+
+	if (r == 0)
+		r = build_customize(b);
+	if (r == 0)
+		r = build_scripts(b);
+	if (r == 0)
+		r = b->be->finish(b);
+	if (r == 0)
+		r = b->be->packages(b, &packages);
+	if (r == 0 && json_dump_file(packages, BUILD_OUT "/packages.json", JSON_COMPACT) < 0)
+		r = rain_error_set(RAIN_EIO, "cannot write the package list");
+	json_decref(packages);
+	return r;
+}
+
+static int outputs_stage(struct build_ctx *b)
+{
+	return build_outputs_make(b);
+}
+
+/* Copy the recipe's [files] and [scripts] where the image stage finds
+ * them (BUILD_INPUT), so that nothing of the host is visible there. */
+static int stage_inputs(struct build_ctx *b, const char *input)
+{
+	static const char *const kinds[] = { "files", "scripts" };
+	const struct rain_recipe *r = b->r;
+	int ret;
+
+	for (size_t k = 0; k < 2; k++) {
+		_cleanup_free_ char *dir = fs_path_join(input, kinds[k]);
+		size_t n = k ? r->nscripts : r->nfiles;
+
+		if (!dir)
+			return RAIN_ENOMEM;
+		if ((ret = fs_mkdir_p(dir, 0755)) < 0)
+			return ret;
+		for (size_t i = 0; i < n; i++) {
+			const char *src = k ? r->scripts[i] : r->files[i].src;
+			_cleanup_free_ char *path = src[0] == '/' ? strdup(src) : fs_path_join(r->dir, src);
+			_cleanup_free_ char *data = NULL, *dst = NULL;
+			struct stat st;
+			size_t len;
+
+			if (!path || asprintf(&dst, "%s/%zu", dir, i) < 0)
+				return RAIN_ENOMEM;
+			if (stat(path, &st) < 0 || !S_ISREG(st.st_mode))
+				return rain_error_errno(RAIN_ENOTFOUND, errno ? errno : EINVAL,
+							"%s: [%s] %s: cannot read %s", r->file, kinds[k],
+							k ? "run" : "copy", path);
+			if ((ret = fs_read_small(path, BUILD_FILE_MAX, &data, &len)) < 0)
+				return rain_error_set(ret, "%s: [%s]: %s", r->file, kinds[k], rain_error_last());
+			if ((ret = fs_write_atomic(dst, data, len, k ? 0755 : st.st_mode & 0777)) < 0)
+				return ret;
+		}
+	}
+	return 0;
+}
+
+/* ---- results ---- */
+
+static int add_output(struct rain_build_result *res, const char *format, const char *path, bool hash)
 {
 	struct rain_build_output *o = realloc(res->outputs, (res->noutputs + 1) * sizeof(*o));
 
@@ -406,292 +494,51 @@ static int add_output(struct rain_build_result *res, const char *format, const c
 		return RAIN_ENOMEM;
 	}
 	res->noutputs++;
-	return hash ? sha256_file(path, o->sha256, &o->size) : 0;
+	return hash ? build_sha256_file(path, o->sha256, &o->size) : 0;
 }
 
-static int make_ext4(struct build_ctx *b, const char *path, const char *uuid, int64_t size,
-		     int64_t offset)
+/* Move what the outputs stage wrote into the output directory, owned by
+ * the host's root. */
+static int collect_outputs(struct build_ctx *b, struct rain_build_result *res)
 {
-	char sizek[32], opt[64];
-	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-
-	if (fd < 0)
-		return rain_error_errno(RAIN_EIO, errno, "cannot create %s", path);
-	if (ftruncate(fd, offset + size) < 0) {
-		close(fd);
-		return rain_error_errno(errno == ENOSPC ? RAIN_ENOSPC : RAIN_EIO, errno, "cannot size %s", path);
-	}
-	close(fd);
-	snprintf(sizek, sizeof(sizek), "%lldk", (long long)(size / 1024));
-	snprintf(opt, sizeof(opt), "offset=%lld", (long long)offset);
-	{
-		const char *argv[] = { "mke2fs", "-q", "-F", "-t", "ext4", "-U", uuid, "-L", "rain-root",
-				       "-E", opt, "-d", b->root, path, sizek, NULL };
-
-		return build_run(b, "mke2fs", argv, NULL, NULL);
-	}
-}
-
-/* Copy len bytes of file src to offset off of dst (boot loader pieces). */
-static int put_bytes(const char *src, size_t len, int dstfd, off_t off, size_t max)
-{
-	_cleanup_free_ char *data = NULL;
-	size_t n;
-	int r = fs_read_small(src, max, &data, &n);
-
-	if (r < 0)
-		return r;
-	if (len == 0 || len > n)
-		len = n;
-	if (pwrite(dstfd, data, len, off) != (ssize_t)len)
-		return rain_error_errno(RAIN_EIO, errno, "cannot write the boot loader");
-	return 0;
-}
-
-#define DISK_OFFSET (1 << 20)   /* the partition starts at 1 MiB */
-
-static int make_disk(struct build_ctx *b, const char *path, const char *uuid)
-{
-	_cleanup_free_ char *core = fs_path_join(b->scratch, "core.img");
-	_cleanup_free_ char *table = fs_path_join(b->scratch, "partitions.sfdisk");
-	static const char layout[] = "label: dos\nstart=2048, type=83, bootable\n";
-	int r, fd;
-
-	if (!core || !table)
-		return RAIN_ENOMEM;
-	r = make_ext4(b, path, uuid, b->r->size, DISK_OFFSET);
-	if (r < 0)
-		return r;
-	r = fs_write_atomic(table, layout, strlen(layout), 0600);
-	if (r < 0)
-		return r;
-	fd = open(table, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return rain_error_errno(RAIN_EIO, errno, "cannot open %s", table);
-	{
-		const char *argv[] = { "sfdisk", "--quiet", "--no-reread", "--no-tell-kernel", path, NULL };
-		struct process_opts po = { .argv = argv, .stdin_fd = fd };
-		int status;
-
-		build_log(b, "+ sfdisk");
-		r = process_run(&po, &status);
-		close(fd);
-		if (r == 0 && status != 0)
-			r = rain_error_set(RAIN_EIO, "sfdisk failed (exit status %d)", status);
-		if (r < 0)
-			return r;
-	}
-	{
-		const char *argv[] = { "grub-mkimage", "-O", "i386-pc", "-p", "(hd0,msdos1)/boot/grub",
-				       "-o", core, "biosdisk", "part_msdos", "ext2", "linux", "normal",
-				       "configfile", "search", "search_fs_uuid", "echo", "test", NULL };
-
-		r = build_run(b, "grub-mkimage", argv, NULL, NULL);
-		if (r < 0)
-			return r;
-	}
-	fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return rain_error_errno(RAIN_EIO, errno, "cannot open %s", path);
-	/* boot.img's code (not the partition table) into the MBR, core.img
-	 * right after it; boot.img looks for core.img at sector 1 already */
-	r = put_bytes("/usr/lib/grub/i386-pc/boot.img", 440, fd, 0, 512);
-	if (r == 0)
-		r = put_bytes(core, 0, fd, 512, DISK_OFFSET - 512);
-	if (r == 0 && fsync(fd) < 0)
-		r = rain_error_errno(RAIN_EIO, errno, "cannot sync %s", path);
-	close(fd);
-	return r;
-}
-
-static int copy_boot_file(struct build_ctx *b, const char *prefix, const char *outname,
-			  struct rain_build_result *res, const char *format)
-{
-	_cleanup_free_ char *bootdir = fs_path_join(b->root, "boot"), *src = NULL, *dst = NULL;
-	_cleanup_free_ char *data = NULL;
-	struct dirent *de;
-	size_t len;
-	DIR *d = bootdir ? opendir(bootdir) : NULL;
-	int r;
-
-	if (!d)
-		return rain_error_set(RAIN_EIO, "the image has no /boot");
-	while ((de = readdir(d)))
-		if (str_has_prefix(de->d_name, prefix) && !src)
-			src = fs_path_join(bootdir, de->d_name);
-	closedir(d);
-	if (!src)
-		return rain_error_set(RAIN_EIO, "the image has no /boot/%s*", prefix);
-	dst = fs_path_join(b->o->output_dir, outname);
-	if (!dst)
-		return RAIN_ENOMEM;
-	r = fs_read_small(src, 512 << 20, &data, &len);
-	if (r == 0)
-		r = fs_write_atomic(dst, data, len, 0644);
-	return r < 0 ? r : add_output(res, format, dst, true);
-}
-
-static char *out_path(struct build_ctx *b, const char *suffix)
-{
-	char *p;
-
-	if (asprintf(&p, "%s/%s%s", b->o->output_dir, b->r->name ? b->r->name : "image", suffix) < 0)
-		return NULL;
-	return p;
-}
-
-static int make_outputs(struct build_ctx *b, const char *uuid, struct rain_build_result *res)
-{
-	unsigned int f = b->r->formats;
-	_cleanup_free_ char *disk = out_path(b, ".raw"), *ext4 = out_path(b, ".ext4");
-	_cleanup_free_ char *qcow2 = out_path(b, ".qcow2"), *tar = out_path(b, ".tar");
-	_cleanup_free_ char *tzst = out_path(b, ".tar.zst"), *sqfs = out_path(b, ".squashfs");
-	_cleanup_free_ char *dir = out_path(b, ".root");
+	unsigned int want = b->r->formats | (b->r->kernel ? BUILD_OUT_KERNEL | BUILD_OUT_INITRAMFS : 0);
 	int r = 0;
 
-	if (!disk || !ext4 || !qcow2 || !tar || !tzst || !sqfs || !dir)
-		return RAIN_ENOMEM;
-	build_log(b, "== writing outputs");
-	if (f & (RAIN_OUT_DISK | RAIN_OUT_QCOW2)) {
-		r = make_disk(b, disk, uuid);
-		if (r == 0 && (f & RAIN_OUT_QCOW2)) {
-			const char *argv[] = { "qemu-img", "convert", "-f", "raw", "-O", "qcow2", "-c",
-					       "-o", "compression_type=zstd", disk, qcow2, NULL };
+	for (const struct build_output_kind *k = build_outputs; r == 0 && k->bit; k++) {
+		_cleanup_free_ char *src = NULL, *dst = build_output_path(b, b->o->output_dir, k);
 
-			r = build_run(b, "qemu-img convert", argv, NULL, NULL);
-			if (r == 0)
-				r = add_output(res, "qcow2", qcow2, true);
-		}
-		if (r == 0 && (f & RAIN_OUT_DISK))
-			r = add_output(res, "disk", disk, true);
-	}
-	if (r == 0 && (f & RAIN_OUT_EXT4)) {
-		r = make_ext4(b, ext4, uuid, b->r->size, 0);
-		if (r == 0)
-			r = add_output(res, "ext4", ext4, true);
-	}
-	if (r == 0 && (f & (RAIN_OUT_TAR | RAIN_OUT_TAR_ZST))) {
-		bool zst = f & RAIN_OUT_TAR_ZST;
-		const char *argv[] = { "tar", "--numeric-owner", "--xattrs", "--xattrs-include=*",
-				       "--acls", "-C", b->root, "-cf", zst ? tzst : tar,
-				       "--use-compress-program=zstd -T0 -3", ".", NULL };
-
-		if (!zst) {     /* no compressor: "." moves up */
-			argv[9] = ".";
-			argv[10] = NULL;
-		}
-		r = build_run(b, "tar", argv, NULL, NULL);
-		if (r == 0)
-			r = add_output(res, zst ? "tar.zst" : "tar", zst ? tzst : tar, true);
-	}
-	if (r == 0 && (f & RAIN_OUT_SQUASHFS)) {
-		const char *argv[] = { "mksquashfs", b->root, sqfs, "-noappend", "-comp", "zstd",
-				       "-Xcompression-level", "3", "-quiet", NULL };
-
-		r = build_run(b, "mksquashfs", argv, NULL, NULL);
-		if (r == 0)
-			r = add_output(res, "squashfs", sqfs, true);
-	}
-	if (r == 0 && b->r->kernel) {
-		r = copy_boot_file(b, "vmlinuz-", "vmlinuz", res, "kernel");
-		if (r == 0)
-			r = copy_boot_file(b, "initrd.img-", "initrd.img", res, "initramfs");
-	}
-	if (r == 0 && (f & RAIN_OUT_DIR)) {
-		if (rename(b->root, dir) < 0)
-			return rain_error_errno(RAIN_EIO, errno, "cannot move the root tree to %s", dir);
-		free(b->root);
-		b->root = strdup(dir);
-		if (!b->root)
+		if (!(want & k->bit))
+			continue;
+		if (!dst)
 			return RAIN_ENOMEM;
-		r = add_output(res, "dir", dir, false);
+		if (k->bit == RAIN_OUT_DIR) {
+			const char *argv[] = { "tar", "--numeric-owner", "--xattrs", "--xattrs-include=*",
+					       "--acls", "-xpf", NULL, "-C", dst, NULL };
+
+			src = fs_path_join(b->outdir, BUILD_TREE_TAR);
+			argv[6] = src;
+			if (!src)
+				return RAIN_ENOMEM;
+			if (mkdir(dst, 0755) < 0)
+				return rain_error_errno(RAIN_EIO, errno, "cannot create %s", dst);
+			r = build_run(b, "unpacking the root tree", argv, NULL, NULL);
+			if (r == 0)
+				r = add_output(res, k->format, dst, false);
+			unlink(src);
+			continue;
+		}
+		src = build_output_path(b, b->outdir, k);
+		if (!src)
+			return RAIN_ENOMEM;
+		r = fs_move(src, dst);
+		if (r == 0 && (lchown(dst, 0, 0) < 0 || chmod(dst, 0644) < 0))
+			r = rain_error_errno(RAIN_EIO, errno, "cannot hand over %s", dst);
+		if (r == 0)
+			r = add_output(res, k->format, dst, true);
+		else
+			unlink(dst);
 	}
-	/* the raw disk was only a step towards qcow2 */
-	if (r == 0 && (f & RAIN_OUT_QCOW2) && !(f & RAIN_OUT_DISK))
-		unlink(disk);
 	return r;
-}
-
-/* ---- boot check ---- */
-
-struct boot_watch {
-	volatile sig_atomic_t stop;
-	bool reached;
-	bool panic;
-};
-
-static void watch_console(void *ud, const char *line)
-{
-	struct boot_watch *w = ud;
-
-	if (strstr(line, " login:") || (strstr(line, "Reached target") && strstr(line, "Multi-User"))) {
-		w->reached = true;
-		w->stop = 1;
-	}
-	if (strstr(line, "Kernel panic") || strstr(line, "Give root password for maintenance") ||
-	    strstr(line, "You are in emergency mode")) {
-		w->panic = true;
-		w->stop = 1;
-	}
-}
-
-static void watch_prompt(void *ud, const char *partial)
-{
-	struct run_lines *rl = ud;
-
-	if (strstr(partial, " login: ") || !strcmp(partial, "login: "))
-		watch_console(rl->ud, " login:");
-}
-
-static int boot_check(struct build_ctx *b, const char *disk, json_t **result)
-{
-	_cleanup_free_ char *drive = NULL;
-	struct boot_watch w = { 0, false, false };
-	bool kvm = access("/dev/kvm", R_OK | W_OK) == 0;
-	int64_t t0 = time_mono_us();
-	const char *argv[] = {
-		"qemu-system-x86_64", "-accel", kvm ? "kvm" : "tcg", "-m", "1024", "-smp", "2",
-		"-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot",
-		"-nic", "none", "-drive", NULL, NULL
-	};
-	struct run_lines rl = { b, watch_console, &w };
-	struct process_opts po = { .argv = argv, .stdin_fd = -1, .on_line = on_line,
-				   .on_partial = watch_prompt, .ud = &rl,
-				   .cancel = &w.stop, .timeout_s = 600 };
-	double secs;
-	int status, r;
-
-	if (asprintf(&drive, "file=%s,format=raw,snapshot=on", disk) < 0)
-		return RAIN_ENOMEM;
-	argv[sizeof(argv) / sizeof(*argv) - 2] = drive;
-	build_log(b, "== boot check (%s): booting the disk under qemu", kvm ? "kvm" : "software emulation");
-	r = process_run(&po, &status);
-	secs = (double)(time_mono_us() - t0) / 1e6;
-	if (b->o->cancel && *b->o->cancel)
-		return rain_error_set(RAIN_ECANCELED, "the build was interrupted");
-	*result = json_pack("{s:s, s:f, s:s}", "result", w.reached ? "passed" : "failed",
-			    "seconds", secs, "accelerator", kvm ? "kvm" : "tcg");
-	if (w.reached) {
-		build_log(b, "boot check passed: multi-user after %.1f s", secs);
-		return 0;
-	}
-	if (r == 0)
-		return rain_error_set(RAIN_EIO, "boot check failed: qemu stopped (status %d) before multi-user",
-				      status);
-	return rain_error_set(RAIN_EIO, "boot check failed: %s after %.0f s; see build.log",
-			      w.panic ? "the system did not come up (panic or emergency mode)" :
-			      "no login prompt", secs);
-}
-
-/* ---- the whole build ---- */
-
-static int remove_tree(struct build_ctx *b, const char *path)
-{
-	const char *argv[] = { "rm", "-rf", "--one-file-system", "--", path, NULL };
-	struct process_opts po = { .argv = argv, .stdin_fd = -1 };
-	int status;
-
-	return process_run(&po, &status);
 }
 
 void rain_build_result_free(struct rain_build_result *res)
@@ -708,14 +555,80 @@ void rain_build_result_free(struct rain_build_result *res)
 	free(res);
 }
 
+static int check_recipe(const struct rain_recipe *r, const struct rain_build_options *o,
+			const struct rain_builder_backend **be)
+{
+	*be = NULL;
+	for (size_t i = 0; i < sizeof(backends) / sizeof(*backends); i++)
+		if (!strcmp(backends[i]->family, rain_recipe_family(r->distribution)))
+			*be = backends[i];
+	if (!*be)
+		return rain_error_set(RAIN_EINVAL, "%s: building %s images is not supported yet (debian and ubuntu are)",
+				      r->file, r->distribution);
+	if (r->base)
+		return rain_error_set(RAIN_EINVAL, "%s: [image] base: cloning a repository image is not "
+				      "supported yet; use base = scratch", r->file);
+	if ((r->formats & (RAIN_OUT_DISK | RAIN_OUT_QCOW2) || r->boot_check || o->boot_check) &&
+	    strcmp(r->architecture, "amd64") && strcmp(r->architecture, "i386"))
+		return rain_error_set(RAIN_EINVAL, "%s: bootable disks and boot checks are made for amd64 and "
+				      "i386 so far; for %s use the tar, tar.zst, ext4, squashfs or dir formats",
+				      r->file, r->architecture);
+	if ((r->boot_check || o->boot_check) && !(r->formats & RAIN_OUT_DISK))
+		return rain_error_set(RAIN_EINVAL, "%s: [output] boot_check needs the disk format", r->file);
+	if (geteuid() != 0)
+		return rain_error_set(RAIN_EFORBIDDEN, "building images needs root (to map the build "
+				      "sandbox's users); run rain generate as root");
+	return 0;
+}
+
+/* The private directories of one build, handed to the sandbox's root. */
+static int make_scratch(struct build_ctx *b, char **upper, char **work, char **merged, char **input)
+{
+	_cleanup_free_ char *tmpl = NULL, *tmp = NULL;
+	const char *work_dir = b->o->work_dir;
+	_cleanup_free_ char *def = work_dir ? NULL : cache_path(b, "work");
+	int r;
+
+	if (!work_dir)
+		work_dir = def;
+	if (!work_dir || asprintf(&tmpl, "%s/build.XXXXXX", work_dir) < 0)
+		return RAIN_ENOMEM;
+	/* others may pass (the sandbox's root must), but not list */
+	if ((r = fs_mkdir_p(work_dir, 0711)) < 0)
+		return r;
+	if (def && chmod(work_dir, 0711) < 0)
+		return rain_error_errno(RAIN_EIO, errno, "%s", work_dir);
+	if (!mkdtemp(tmpl))
+		return rain_error_errno(RAIN_EIO, errno, "cannot create a build directory in %s", work_dir);
+	b->scratch = realpath(tmpl, NULL);
+	if (!b->scratch)
+		return rain_error_errno(RAIN_EIO, errno, "%s", tmpl);
+	*upper = fs_path_join(b->scratch, "upper");
+	*work = fs_path_join(b->scratch, "work");
+	*merged = fs_path_join(b->scratch, "root");
+	*input = fs_path_join(b->scratch, "input");
+	b->debs = fs_path_join(b->scratch, "debs");
+	b->outdir = fs_path_join(b->scratch, "out");
+	tmp = fs_path_join(b->scratch, "tmp");
+	if (!*upper || !*work || !*merged || !*input || !b->debs || !b->outdir || !tmp)
+		return RAIN_ENOMEM;
+	for (const char *d[] = { *upper, *work, *merged, b->debs, b->outdir, tmp }, **p = d; p < d + 6; p++)
+		if (mkdir(*p, 0755) < 0 || (r = sandbox_chown(*p)) < 0)
+			return r < 0 ? r : rain_error_errno(RAIN_EIO, errno, "cannot create %s", *p);
+	/* the sandbox's root reaches its directories through the scratch */
+	if (chmod(b->scratch, 0711) < 0)
+		return rain_error_errno(RAIN_EIO, errno, "%s", b->scratch);
+	return 0;
+}
+
 int rain_build_run(const struct rain_recipe *r, const struct rain_build_options *o,
 		   struct rain_build_result **out)
 {
-	const struct rain_builder_backend *be = NULL;
 	struct build_ctx b = { .r = r, .o = o };
 	struct rain_build_result *res = calloc(1, sizeof(*res));
-	_cleanup_free_ char *logpath = NULL, *recipe_text = NULL, *scratch_tmpl = NULL;
-	char uuid[UUID_STR_LEN];
+	struct base base = { .dir = NULL };
+	_cleanup_free_ char *logpath = NULL, *recipe_text = NULL, *upper = NULL, *work = NULL;
+	_cleanup_free_ char *merged = NULL, *input = NULL, *pkgfile = NULL;
 	json_t *packages = NULL, *boot = NULL, *timings = json_object(), *outputs;
 	int64_t t0 = time_mono_us(), t;
 	int ret;
@@ -725,104 +638,116 @@ int rain_build_run(const struct rain_recipe *r, const struct rain_build_options 
 		json_decref(timings);
 		return RAIN_ENOMEM;
 	}
-	for (size_t i = 0; i < sizeof(backends) / sizeof(*backends); i++)
-		if (!strcmp(backends[i]->family, rain_recipe_family(r->distribution)))
-			be = backends[i];
-	if (!be) {
-		ret = rain_error_set(RAIN_EINVAL, "%s: building %s images is not supported yet (debian and ubuntu are)",
-				     r->file, r->distribution);
+	if ((ret = check_recipe(r, o, &b.be)) < 0)
 		goto fail_early;
-	}
-	if (r->base) {
-		ret = rain_error_set(RAIN_EINVAL, "%s: [image] base: cloning a repository image is not "
-				     "supported yet; use base = scratch", r->file);
-		goto fail_early;
-	}
-	if (r->nscripts) {
-		ret = rain_error_set(RAIN_EINVAL, "%s: [scripts] are not supported yet: they need an isolated "
-				     "build environment, which comes next", r->file);
-		goto fail_early;
-	}
-	if ((r->formats & (RAIN_OUT_DISK | RAIN_OUT_QCOW2) || r->boot_check || o->boot_check) &&
-	    strcmp(r->architecture, "amd64") && strcmp(r->architecture, "i386")) {
-		ret = rain_error_set(RAIN_EINVAL, "%s: bootable disks and boot checks are made for amd64 and "
-				     "i386 so far; for %s use the tar, tar.zst, ext4, squashfs or dir formats",
-				     r->file, r->architecture);
-		goto fail_early;
-	}
-	if (geteuid() != 0) {
-		ret = rain_error_set(RAIN_EFORBIDDEN, "building images needs root (device nodes, chroot); "
-				     "run rain generate as root");
-		goto fail_early;
-	}
 	b.deadline_us = t0 + (int64_t)(o->timeout_s > 0 ? o->timeout_s : 3600) * 1000000;
 	if ((ret = fs_mkdir_p(o->output_dir, 0755)) < 0 || (ret = fs_mkdir_p(o->cache_dir, 0755)) < 0)
 		goto fail_early;
 	logpath = fs_path_join(o->output_dir, "build.log");
-	if (!logpath || asprintf(&scratch_tmpl, "%s/.rain-build.XXXXXX",
-				 o->work_dir ? o->work_dir : o->output_dir) < 0) {
+	if (!logpath) {
 		ret = RAIN_ENOMEM;
 		goto fail_early;
 	}
 	b.log = fopen(logpath, "we");
-	if (!b.log || !mkdtemp(scratch_tmpl)) {
+	if (!b.log) {
 		ret = rain_error_errno(RAIN_EIO, errno, "cannot start the build in %s", o->output_dir);
 		goto fail_early;
 	}
-	/* hooks and chroot need absolute paths */
-	b.scratch = realpath(scratch_tmpl, NULL);
-	b.root = fs_path_join(scratch_tmpl, "root");
-	if (!b.scratch || !b.root || (ret = uuid_generate(uuid)) < 0 ||
-	    (ret = rain_recipe_format(r, &recipe_text)) < 0) {
-		ret = ret < 0 ? ret : RAIN_ENOMEM;
+	if ((ret = make_scratch(&b, &upper, &work, &merged, &input)) < 0 ||
+	    (ret = uuid_generate(b.uuid)) < 0 || (ret = rain_recipe_format(r, &recipe_text)) < 0 ||
+	    (ret = b.be->layer(r, &b.layer, &b.nlayer)) < 0 || (ret = stage_inputs(&b, input)) < 0)
 		goto fail;
-	}
 	build_log(&b, "== building %s %s %s (%s)", r->distribution, r->release, r->architecture,
 		  r->name ? r->name : "unnamed");
 
-	ret = be->bootstrap(&b);
-	t = time_mono_us();
-	json_object_set_new(timings, "bootstrap_s", json_real((double)(t - t0) / 1e6));
-	if (ret == 0)
-		ret = customize(&b, be, uuid);
-	if (ret == 0)
-		ret = be->packages(&b, &packages);
-	json_object_set_new(timings, "customize_s", json_real((double)(time_mono_us() - t) / 1e6));
-	t = time_mono_us();
-	if (ret == 0)
-		ret = make_outputs(&b, uuid, res);
-	json_object_set_new(timings, "outputs_s", json_real((double)(time_mono_us() - t) / 1e6));
-	if (ret == 0 && (r->boot_check || o->boot_check)) {
-		_cleanup_free_ char *disk = out_path(&b, ".raw");
-		bool made_disk = r->formats & RAIN_OUT_DISK;
-
-		t = time_mono_us();
-		/* a qcow2-only build checks the qcow2's source before it goes */
-		if (!made_disk)
-			ret = rain_error_set(RAIN_EINVAL, "%s: [output] boot_check needs the disk format",
-					     r->file);
-		else
-			ret = boot_check(&b, disk, &boot);
-		json_object_set_new(timings, "boot_check_s", json_real((double)(time_mono_us() - t) / 1e6));
-	}
-	if (ret < 0)
+	if ((ret = debs_from_cache(&b)) < 0 || (ret = base_ensure(&b, &base)) < 0)
 		goto fail;
+	t = time_mono_us();
+	json_object_set_new(timings, "base_s", json_real((double)(t - t0) / 1e6));
+	{
+		const struct sandbox_bind fetch_binds[] = {
+			{ b.debs, b.be->download_dir, false },
+			{ "/etc/resolv.conf", "/etc/resolv.conf", true },
+		};
+		const struct sandbox_bind image_binds[] = {
+			{ b.debs, b.be->download_dir, false },
+			{ input, BUILD_INPUT, true },
+			{ b.outdir, BUILD_OUT, false },
+		};
+		struct sandbox s = { .user = true, .network = true, .root = merged, .lower = base.root,
+				     .upper = upper, .work = work, .pivot = true, .binds = fetch_binds,
+				     .nbinds = 2, .env = env_image };
+		struct host_env env;
+
+		if (b.nlayer) {
+			b.refresh = base.stale;
+			ret = run_stage(&b, b.refresh ? "refreshing package indexes and fetching packages" :
+					"fetching packages", &s, fetch_stage);
+			if (ret == 0)
+				ret = debs_to_cache(&b);
+			if (ret < 0)
+				goto fail;
+		}
+		t = time_mono_us();
+		s.network = false;
+		s.binds = image_binds;
+		s.nbinds = 3;
+		ret = run_stage(&b, "installing and customizing", &s, image_stage);
+		json_object_set_new(timings, "image_s", json_real((double)(time_mono_us() - t) / 1e6));
+		if (ret < 0)
+			goto fail;
+		t = time_mono_us();
+		if ((ret = host_env_init(&env, &b)) < 0)
+			goto fail;
+		s.pivot = false;
+		s.binds = NULL;
+		s.nbinds = 0;
+		s.env = env.env;
+		ret = run_stage(&b, "writing outputs", &s, outputs_stage);
+		host_env_free(&env);
+		if (ret == 0)
+			ret = collect_outputs(&b, res);
+		json_object_set_new(timings, "outputs_s", json_real((double)(time_mono_us() - t) / 1e6));
+		if (ret < 0)
+			goto fail;
+	}
+	pkgfile = fs_path_join(b.outdir, "packages.json");
+	packages = pkgfile ? json_load_file(pkgfile, 0, NULL) : NULL;
+	if (!json_is_array(packages)) {
+		ret = rain_error_set(RAIN_EIO, "the image stage left no package list");
+		goto fail;
+	}
+	if (r->boot_check || o->boot_check) {
+		_cleanup_free_ char *disk = NULL, *kernel = NULL;
+
+		for (const struct build_output_kind *k = build_outputs; k->bit; k++)
+			if (k->bit == RAIN_OUT_DISK)
+				disk = build_output_path(&b, o->output_dir, k);
+			else if (k->bit == BUILD_OUT_KERNEL)
+				kernel = build_output_path(&b, o->output_dir, k);
+		t = time_mono_us();
+		ret = disk && kernel ? build_boot_check(&b, disk, kernel, &boot) : RAIN_ENOMEM;
+		json_object_set_new(timings, "boot_check_s", json_real((double)(time_mono_us() - t) / 1e6));
+		if (ret < 0)
+			goto fail;
+	}
 	json_object_set_new(timings, "total_s", json_real((double)(time_mono_us() - t0) / 1e6));
 	outputs = json_array();
 	for (size_t i = 0; i < res->noutputs; i++) {
 		const struct rain_build_output *bo = &res->outputs[i];
-		const char *base = strrchr(bo->path, '/');
+		const char *name = strrchr(bo->path, '/');
 
 		json_array_append_new(outputs, json_pack("{s:s, s:s, s:I, s:s?}", "format", bo->format,
-							 "file", base ? base + 1 : bo->path, "size",
+							 "file", name ? name + 1 : bo->path, "size",
 							 (json_int_t)bo->size,
 							 "sha256", bo->sha256[0] ? bo->sha256 : NULL));
 	}
-	res->manifest = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o*, s:s}",
+	res->manifest = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:{s:s, s:b}, s:o, s:o, s:o, s:o*, s:s}",
 				  "name", r->name ? r->name : "image",
 				  "distribution", r->distribution, "release", r->release,
 				  "architecture", r->architecture, "mirror", r->mirror,
-				  "filesystem_uuid", uuid, "recipe", recipe_text,
+				  "filesystem_uuid", b.uuid, "recipe", recipe_text,
+				  "base", "key", base.key, "cached", !base.built,
 				  "packages", packages, "outputs", outputs, "timings", timings,
 				  "boot_check", boot, "log", "build.log");
 	packages = boot = timings = NULL;
@@ -833,14 +758,11 @@ int rain_build_run(const struct rain_recipe *r, const struct rain_build_options 
 		goto fail;
 	}
 	build_log(&b, "== done in %.1f s", (double)(time_mono_us() - t0) / 1e6);
-	if (!(r->formats & RAIN_OUT_DIR))
-		remove_tree(&b, b.root);
-	remove_tree(&b, b.scratch);
-	fclose(b.log);
-	free(b.scratch);
-	free(b.root);
+	remove_tree(b.scratch);
+	ret = 0;
 	*out = res;
-	return 0;
+	res = NULL;
+	goto done;
 fail:
 	{
 		/* keep the message: logging and cleaning up may overwrite it */
@@ -848,28 +770,29 @@ fail:
 
 		snprintf(msg, sizeof(msg), "%s", rain_error_last());
 		build_log(&b, "== failed: %s", msg);
-		for (size_t i = 0; i < res->noutputs; i++)
+		for (size_t i = 0; i < res->noutputs; i++) {
 			if (strcmp(res->outputs[i].format, "dir"))
 				unlink(res->outputs[i].path);
-		{
-			_cleanup_free_ char *disk = out_path(&b, ".raw");
-
-			if (disk)
-				unlink(disk);
+			else
+				remove_tree(res->outputs[i].path);
 		}
 		if (res->manifest_path)
 			unlink(res->manifest_path);
-		if (b.root)
-			remove_tree(&b, b.root);
 		if (b.scratch)
-			remove_tree(&b, b.scratch);
+			remove_tree(b.scratch);
 		rain_error_set(ret, "%s", msg);
 	}
 fail_early:
+done:
 	if (b.log)
 		fclose(b.log);
 	free(b.scratch);
 	free(b.root);
+	free(b.debs);
+	free(b.outdir);
+	strv_free(b.layer, b.nlayer);
+	free(base.dir);
+	free(base.root);
 	json_decref(packages);
 	json_decref(boot);
 	json_decref(timings);

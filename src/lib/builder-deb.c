@@ -18,15 +18,13 @@
 #include "util/fsutil.h"
 #include "util/strutil.h"
 
-/* setup hook: seed apt's archive directory from the shared cache */
-static const char hook_cache_in[] =
-	"#!/bin/sh\nset -eu\nr=\"$1\"\nmkdir -p \"$r/var/cache/apt/archives/partial\"\n"
-	"for f in \"$RAIN_DEB_CACHE\"/*.deb; do\n"
-	"  [ -e \"$f\" ] || continue\n"
-	"  ln \"$f\" \"$r/var/cache/apt/archives/\" 2>/dev/null || cp \"$f\" \"$r/var/cache/apt/archives/\"\n"
-	"done\n";
+/* setup hook: apt downloads into this build's package directory, which
+ * holds the shared cache's files already */
+static const char hook_debs_in[] =
+	"mkdir -p \"$1/var/cache/apt/archives\" && mount --bind \"$RAIN_DEBS\" \"$1/var/cache/apt/archives\"";
 
-/* essential hook: defer update-initramfs, make it small and fast */
+/* essential hook: defer update-initramfs while packages install; make it
+ * small and fast */
 static const char hook_defer_initramfs[] =
 	"#!/bin/sh\nset -eu\nr=\"$1\"\n"
 	"chroot \"$r\" dpkg-divert --quiet --local --rename --add /usr/sbin/update-initramfs\n"
@@ -37,22 +35,35 @@ static const char hook_defer_initramfs[] =
 	"printf '%s\\n' virtio_pci virtio_blk virtio_scsi virtio_net ahci ata_piix sd_mod ext4 crc32c_generic"
 	" > \"$r/usr/share/initramfs-tools/modules.d/90-rain\"\n";
 
-/* customize hook: publish new .debs, build each initramfs once */
-static const char hook_finish[] =
+/* customize hook: build each initramfs once, hand the downloads back */
+static const char hook_finish_base[] =
 	"#!/bin/sh\nset -eu\nr=\"$1\"\n"
-	"for f in \"$r\"/var/cache/apt/archives/*.deb; do\n"
-	"  [ -e \"$f\" ] || continue\n"
-	"  b=${f##*/}\n"
-	"  [ -e \"$RAIN_DEB_CACHE/$b\" ] && continue\n"
-	"  ln \"$f\" \"$RAIN_DEB_CACHE/$b\" 2>/dev/null || { t=\"$RAIN_DEB_CACHE/.tmp.$$.$b\"; cp \"$f\" \"$t\" && mv -f \"$t\" \"$RAIN_DEB_CACHE/$b\"; } || true\n"
-	"done\n"
-	"rm -f \"$r\"/var/cache/apt/archives/*.deb\n"
+	"umount \"$r/var/cache/apt/archives\"\n"
 	"rm -f \"$r/usr/sbin/update-initramfs\"\n"
 	"chroot \"$r\" dpkg-divert --quiet --local --rename --remove /usr/sbin/update-initramfs\n"
 	"for m in \"$r\"/lib/modules/*; do\n"
 	"  [ -d \"$m\" ] || continue\n"
 	"  chroot \"$r\" update-initramfs -c -k \"${m##*/}\"\n"
 	"done\n";
+
+/* Inside the image: while the layer installs, update-initramfs only notes
+ * that it was asked for */
+static const char stub_initramfs[] =
+	"#!/bin/sh\n# deferred by rain generate\n: > " BUILD_FLAGS "/initramfs-wanted\nexit 0\n";
+
+/* Inside the image, after the layer: one initramfs per kernel, only when
+ * a package asked or a kernel has none yet */
+static const char script_finish[] =
+	"#!/bin/sh\nset -eu\n"
+	"rm -f /usr/sbin/update-initramfs\n"
+	"dpkg-divert --quiet --local --rename --remove /usr/sbin/update-initramfs\n"
+	"for m in /lib/modules/*; do\n"
+	"  [ -d \"$m\" ] && [ -x /usr/sbin/update-initramfs ] || continue\n"
+	"  k=${m##*/}\n"
+	"  if [ ! -e \"/boot/initrd.img-$k\" ]; then update-initramfs -c -k \"$k\"\n"
+	"  elif [ -e " BUILD_FLAGS "/initramfs-wanted ]; then update-initramfs -u -k \"$k\"; fi\n"
+	"done\n"
+	"rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin\n";
 
 static const char *kernel_package(const char *arch)
 {
@@ -69,9 +80,10 @@ static const char *kernel_package(const char *arch)
 	return NULL;
 }
 
+/* Hooks run by mmdebstrap from the sandbox's writable scratch. */
 static int write_hook(struct build_ctx *b, const char *name, const char *text, char **path)
 {
-	*path = fs_path_join(b->scratch, name);
+	*path = build_tmp_path(b, name);
 	if (!*path)
 		return RAIN_ENOMEM;
 	return fs_write_atomic(*path, text, strlen(text), 0700);
@@ -92,79 +104,201 @@ static void scan_apt(void *ud, const char *line)
 		snprintf(e->missing, sizeof(e->missing), "%s", p + strlen("Unable to locate package "));
 	if (!e->fetch[0] && strstr(line, "Failed to fetch"))
 		snprintf(e->fetch, sizeof(e->fetch), "%s", line);
+	if (!e->missing[0] && (p = strstr(line, "E: Package '")) && strstr(line, "has no installation candidate"))
+		snprintf(e->missing, sizeof(e->missing), "%.*s", (int)strcspn(p + 12, "'"), p + 12);
 }
 
-static int deb_bootstrap(struct build_ctx *b)
+/* Turn a failed apt run into the error a user can act on. */
+static int apt_error(struct build_ctx *b, int ret, const struct apt_errors *e)
 {
 	const struct rain_recipe *r = b->r;
-	_cleanup_free_ char *cache_in = NULL, *defer = NULL, *finish = NULL;
-	_cleanup_free_ char *include = NULL, *arch = NULL, *h1 = NULL, *h2 = NULL, *h3 = NULL;
-	struct apt_errors errs = { "", "" };
-	size_t len = 0;
-	FILE *inc = open_memstream(&include, &len);
-	bool sudo = false, ssh = false, sep = false;
-	int ret;
 
-	if (!inc)
-		return RAIN_ENOMEM;
-	fputs("--include=", inc);
-	/* what the recipe implies, then what it names */
-	for (size_t i = 0; i < r->nusers; i++) {
-		sudo |= r->users[i].sudo;
-		ssh |= r->users[i].nssh_keys > 0;
-	}
-#define ADD(pkg) do { fprintf(inc, "%s%s", sep ? "," : "", (pkg)); sep = true; } while (0)
-	ADD("systemd-sysv");
-	ADD("udev");
-	if (r->kernel) {
+	if (ret < 0 && e->missing[0])
+		return rain_error_set(RAIN_EINVAL, "package '%s' does not exist in %s %s (%s): check its name",
+				      e->missing, r->distribution, r->release, r->mirror);
+	if (ret < 0 && e->fetch[0])
+		return rain_error_set(RAIN_ENET, "the mirror %s cannot be reached: %s", r->mirror, e->fetch);
+	return ret;
+}
+
+static const char *const base_packages[] = { "systemd-sysv", "udev", NULL };
+
+/* The base: minbase, init, and a kernel when asked. */
+static int base_includes(const struct rain_recipe *r, char ***pkgs, size_t *n)
+{
+	int ret = 0;
+
+	*pkgs = NULL;
+	*n = 0;
+	for (size_t i = 0; ret == 0 && base_packages[i]; i++)
+		ret = strv_add(pkgs, n, base_packages[i]);
+	if (ret == 0 && r->kernel) {
 		const char *k = kernel_package(r->architecture);
 
-		if (!k) {
-			fclose(inc);
-			return rain_error_set(RAIN_EINVAL, "no kernel package known for %s", r->architecture);
-		}
-		ADD(k);
-		ADD("zstd");
+		if (!k)
+			ret = rain_error_set(RAIN_EINVAL, "no kernel package known for %s", r->architecture);
+		else if ((ret = strv_add(pkgs, n, k)) == 0)
+			ret = strv_add(pkgs, n, "zstd");
 	}
-	if (sudo)
-		ADD("sudo");
-	if (ssh)
-		ADD("openssh-server");
-	if (r->timezone)
-		ADD("tzdata");
-	if (r->locale && strcmp(r->locale, "C") && strcmp(r->locale, "C.UTF-8") && strcmp(r->locale, "POSIX"))
-		ADD("locales");
-	for (size_t i = 0; i < r->npackages; i++)
-		ADD(r->packages[i]);
-#undef ADD
-	if (fclose(inc) != 0)
-		return RAIN_ENOMEM;
-	if ((ret = write_hook(b, "cache-in.sh", hook_cache_in, &cache_in)) < 0 ||
-	    (ret = write_hook(b, "defer-initramfs.sh", hook_defer_initramfs, &defer)) < 0 ||
-	    (ret = write_hook(b, "finish.sh", hook_finish, &finish)) < 0)
+	if (ret < 0) {
+		strv_free(*pkgs, *n);
+		*pkgs = NULL;
+		*n = 0;
+	}
+	return ret;
+}
+
+static int deb_base_key(const struct rain_recipe *r, char **out)
+{
+	_cleanup_free_ char *list = NULL;
+	char **pkgs;
+	size_t n;
+	int ret = base_includes(r, &pkgs, &n);
+
+	if (ret < 0)
 		return ret;
-	if (asprintf(&arch, "--arch=%s", r->architecture) < 0 ||
-	    asprintf(&h1, "--setup-hook=sh %s \"$1\"", cache_in) < 0 ||
+	list = strv_join(pkgs, n, ",");
+	strv_free(pkgs, n);
+	if (!list || asprintf(out, "deb 1\n%s\n%s\n%s\n%s\n%s\n", r->distribution, r->release,
+			      r->architecture, r->mirror, list) < 0)
+		return RAIN_ENOMEM;
+	return 0;
+}
+
+static int deb_base(struct build_ctx *b, const char *root)
+{
+	const struct rain_recipe *r = b->r;
+	_cleanup_free_ char *defer = NULL, *finish = NULL, *list = NULL;
+	_cleanup_free_ char *include = NULL, *arch = NULL, *h1 = NULL, *h2 = NULL, *h3 = NULL;
+	struct apt_errors errs = { "", "" };
+	char **pkgs;
+	size_t n;
+	int ret = base_includes(r, &pkgs, &n);
+
+	if (ret < 0)
+		return ret;
+	list = strv_join(pkgs, n, ",");
+	strv_free(pkgs, n);
+	if (!list)
+		return RAIN_ENOMEM;
+	if ((ret = write_hook(b, "defer-initramfs.sh", hook_defer_initramfs, &defer)) < 0 ||
+	    (ret = write_hook(b, "finish-base.sh", hook_finish_base, &finish)) < 0)
+		return ret;
+	if (asprintf(&include, "--include=%s", list) < 0 ||
+	    asprintf(&arch, "--arch=%s", r->architecture) < 0 ||
+	    asprintf(&h1, "--setup-hook=%s", hook_debs_in) < 0 ||
 	    asprintf(&h2, "--essential-hook=sh %s \"$1\"", defer) < 0 ||
 	    asprintf(&h3, "--customize-hook=sh %s \"$1\"", finish) < 0)
 		return RAIN_ENOMEM;
-	setenv("RAIN_DEB_CACHE", b->o->cache_dir, 1);
 	{
 		const char *argv[] = {
 			"mmdebstrap", "--variant=minbase", "--mode=root", arch, include,
-			"--skip=essential/unlink,download/empty", "--aptopt=Acquire::Retries \"3\"",
-			"--dpkgopt=force-unsafe-io", h1, h2, h3,
-			r->release, b->root, r->mirror, NULL
+			"--skip=essential/unlink,download/empty,cleanup/apt/lists",
+			"--aptopt=Acquire::Retries \"3\"", "--dpkgopt=force-unsafe-io", h1, h2, h3,
+			r->release, root, r->mirror, NULL
 		};
 
 		ret = build_run(b, "mmdebstrap", argv, scan_apt, &errs);
 	}
-	if (ret < 0 && errs.missing[0])
-		return rain_error_set(RAIN_EINVAL, "package '%s' does not exist in %s %s (%s): check its name",
-				      errs.missing, r->distribution, r->release, r->mirror);
-	if (ret < 0 && errs.fetch[0])
-		return rain_error_set(RAIN_ENET, "the mirror %s cannot be reached: %s", r->mirror, errs.fetch);
+	return apt_error(b, ret, &errs);
+}
+
+static int deb_layer(const struct rain_recipe *r, char ***pkgs, size_t *n)
+{
+	bool sudo = false, ssh = false;
+	int ret = 0;
+
+	*pkgs = NULL;
+	*n = 0;
+	for (size_t i = 0; i < r->nusers; i++) {
+		sudo |= r->users[i].sudo;
+		ssh |= r->users[i].nssh_keys > 0;
+	}
+	if (sudo)
+		ret = strv_add(pkgs, n, "sudo");
+	if (ret == 0 && ssh)
+		ret = strv_add(pkgs, n, "openssh-server");
+	if (ret == 0 && r->timezone)
+		ret = strv_add(pkgs, n, "tzdata");
+	if (ret == 0 && r->locale && strcmp(r->locale, "C") && strcmp(r->locale, "C.UTF-8") &&
+	    strcmp(r->locale, "POSIX"))
+		ret = strv_add(pkgs, n, "locales");
+	for (size_t i = 0; ret == 0 && i < r->npackages; i++)
+		ret = strv_add(pkgs, n, r->packages[i]);
+	if (ret < 0) {
+		strv_free(*pkgs, *n);
+		*pkgs = NULL;
+		*n = 0;
+	}
 	return ret;
+}
+
+/* apt-get with the layer's packages after fixed options. */
+static int apt_get(struct build_ctx *b, const char *what, const char *const *opts, size_t nopts,
+		   struct apt_errors *errs)
+{
+	const char **argv = calloc(nopts + b->nlayer + 3, sizeof(*argv));
+	size_t n = 0;
+	int ret;
+
+	if (!argv)
+		return RAIN_ENOMEM;
+	argv[n++] = "apt-get";
+	for (size_t i = 0; i < nopts; i++)
+		argv[n++] = opts[i];
+	argv[n++] = "--";
+	for (size_t i = 0; i < b->nlayer; i++)
+		argv[n++] = b->layer[i];
+	argv[n] = NULL;
+	ret = build_run(b, what, argv, scan_apt, errs);
+	free(argv);
+	return ret;
+}
+
+static int deb_fetch(struct build_ctx *b, bool refresh)
+{
+	static const char *const opts[] = {
+		"-y", "-q", "--no-install-recommends", "--download-only",
+		"-o", "Acquire::Retries=3", "install",
+	};
+	struct apt_errors errs = { "", "" };
+	int ret = 0;
+
+	if (refresh) {
+		const char *argv[] = { "apt-get", "-q", "-o", "Acquire::Retries=3", "update", NULL };
+
+		ret = build_run(b, "apt-get update", argv, scan_apt, &errs);
+		if (ret == 0 && errs.fetch[0])     /* apt-get update only warns */
+			ret = RAIN_EIO;
+	}
+	if (ret == 0 && b->nlayer)
+		ret = apt_get(b, "apt-get install --download-only", opts, sizeof(opts) / sizeof(*opts), &errs);
+	return apt_error(b, ret, &errs);
+}
+
+static int deb_install(struct build_ctx *b)
+{
+	static const char *const opts[] = {
+		"-y", "-q", "--no-install-recommends", "--no-download",
+		"-o", "Dpkg::Options::=--force-unsafe-io", "install",
+	};
+	const char *divert[] = { "dpkg-divert", "--quiet", "--local", "--rename", "--add",
+				 "/usr/sbin/update-initramfs", NULL };
+	struct apt_errors errs = { "", "" };
+	int ret = build_run(b, "dpkg-divert", divert, NULL, NULL);
+
+	if (ret == 0)
+		ret = fs_write_atomic("/usr/sbin/update-initramfs", stub_initramfs, strlen(stub_initramfs), 0755);
+	if (ret == 0 && b->nlayer)
+		ret = apt_get(b, "apt-get install", opts, sizeof(opts) / sizeof(*opts), &errs);
+	return apt_error(b, ret, &errs);
+}
+
+static int deb_finish(struct build_ctx *b)
+{
+	const char *argv[] = { "sh", "-c", script_finish, NULL };
+
+	return build_run(b, "finish (initramfs, apt indexes)", argv, NULL, NULL);
 }
 
 static void add_package(void *ud, const char *line)
@@ -237,7 +371,13 @@ static int deb_enable_service(struct build_ctx *b, const char *unit)
 
 const struct rain_builder_backend rain_builder_deb = {
 	.family = "deb",
-	.bootstrap = deb_bootstrap,
+	.download_dir = "/var/cache/apt/archives",
+	.base_key = deb_base_key,
+	.base = deb_base,
+	.layer = deb_layer,
+	.fetch = deb_fetch,
+	.install = deb_install,
+	.finish = deb_finish,
 	.packages = deb_packages,
 	.add_user = deb_add_user,
 	.enable_service = deb_enable_service,

@@ -70,13 +70,6 @@ const char *rain_output_format_name(enum rain_output_format f)
 	return NULL;
 }
 
-static void strv_free(char **v, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
-}
-
 void rain_recipe_free(struct rain_recipe *r)
 {
 	if (!r)
@@ -268,20 +261,6 @@ static int bad(struct parse_ctx *c, const char *fmt, ...)
 	va_end(ap);
 	return rain_error_set(RAIN_EINVAL, "%s:%d: [%s] %s: %s", c->file, c->line, c->section,
 			      c->key, msg);
-}
-
-static int strv_add(char ***v, size_t *n, const char *s)
-{
-	char **nv = realloc(*v, (*n + 1) * sizeof(**v));
-
-	if (!nv)
-		return RAIN_ENOMEM;
-	*v = nv;
-	nv[*n] = strdup(s);
-	if (!nv[*n])
-		return RAIN_ENOMEM;
-	(*n)++;
-	return 0;
 }
 
 /* Split a "a, b c" list; check(word) must accept each. */

@@ -151,3 +151,45 @@ int fs_name_is_safe(const char *name)
 	return str_is_printable(name, 255) && !strchr(name, '/') &&
 	       strcmp(name, ".") != 0 && strcmp(name, "..") != 0;
 }
+
+int fs_move(const char *src, const char *dst)
+{
+	struct stat st;
+	int in, out, r = 0;
+
+	if (rename(src, dst) == 0)
+		return 0;
+	if (errno != EXDEV)
+		return rain_error_errno(RAIN_EIO, errno, "cannot move %s to %s", src, dst);
+	in = open(src, O_RDONLY | O_CLOEXEC);
+	if (in < 0 || fstat(in, &st) < 0) {
+		r = rain_error_errno(RAIN_EIO, errno, "cannot read %s", src);
+		if (in >= 0)
+			close(in);
+		return r;
+	}
+	out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, st.st_mode & 0777);
+	if (out < 0) {
+		close(in);
+		return rain_error_errno(RAIN_EIO, errno, "cannot create %s", dst);
+	}
+	for (off_t left = st.st_size; left > 0;) {
+		ssize_t n = copy_file_range(in, NULL, out, NULL, (size_t)(left > (1 << 30) ? 1 << 30 : left), 0);
+
+		if (n <= 0) {
+			r = rain_error_errno(errno == ENOSPC ? RAIN_ENOSPC : RAIN_EIO, n < 0 ? errno : EIO,
+					     "cannot copy %s to %s", src, dst);
+			break;
+		}
+		left -= n;
+	}
+	if (r == 0 && fsync(out) < 0)
+		r = rain_error_errno(RAIN_EIO, errno, "cannot sync %s", dst);
+	close(in);
+	close(out);
+	if (r < 0)
+		unlink(dst);
+	else
+		unlink(src);
+	return r;
+}

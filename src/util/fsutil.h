@@ -18,6 +18,9 @@ int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
  * buffer owned by the caller. RAIN_ETOOBIG past max. */
 int fs_read_small(const char *path, size_t max, char **out, size_t *outlen);
 
+/* Move a file: rename, or copy (then unlink) across file systems. */
+int fs_move(const char *src, const char *dst);
+
 /* Join dir and name with one slash into a new string (NULL on ENOMEM). */
 char *fs_path_join(const char *dir, const char *name);
 

@@ -58,10 +58,7 @@ int process_run(const struct process_opts *o, int *status)
 {
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
-	struct linebuf lb = { .len = 0 };
-	int pipefd[2], devnull = -1, rc, wst = 0;
-	int64_t deadline = o->timeout_s > 0 ? time_mono_us() + (int64_t)o->timeout_s * 1000000 : 0;
-	bool canceled = false, timed_out = false;
+	int pipefd[2], devnull = -1, rc;
 	pid_t pid;
 
 	if (pipe2(pipefd, O_CLOEXEC) < 0)
@@ -104,8 +101,19 @@ int process_run(const struct process_opts *o, int *status)
 		return rain_error_errno(rc == ENOENT ? RAIN_ENOTFOUND : RAIN_EIO, rc,
 					"cannot run %s", o->argv[0]);
 	}
+	return process_supervise(o, pid, pipefd[0], status);
+}
+
+int process_supervise(const struct process_opts *o, pid_t pid, int fd, int *status)
+{
+	struct linebuf lb = { .len = 0 };
+	int64_t deadline = o->timeout_s > 0 ? time_mono_us() + (int64_t)o->timeout_s * 1000000 : 0;
+	const char *name = o->name ? o->name : o->argv[0];
+	bool canceled = false, timed_out = false;
+	int wst = 0;
+
 	for (;;) {
-		struct pollfd pfd = { .fd = pipefd[0], .events = POLLIN };
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
 		char buf[8192];
 		ssize_t n;
 
@@ -119,7 +127,7 @@ int process_run(const struct process_opts *o, int *status)
 		}
 		if (poll(&pfd, 1, 200) <= 0)
 			continue;
-		n = read(pipefd[0], buf, sizeof(buf));
+		n = read(fd, buf, sizeof(buf));
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
@@ -130,7 +138,7 @@ int process_run(const struct process_opts *o, int *status)
 			o->on_partial(o->ud, lb.buf);
 		}
 	}
-	close(pipefd[0]);
+	close(fd);
 	if (lb.len) {
 		lb.buf[lb.len] = '\0';
 		if (o->on_line)
@@ -140,9 +148,9 @@ int process_run(const struct process_opts *o, int *status)
 		stop_group(pid);
 		*status = 128 + SIGKILL;
 		if (canceled)
-			return rain_error_set(RAIN_ECANCELED, "%s was interrupted", o->argv[0]);
+			return rain_error_set(RAIN_ECANCELED, "%s was interrupted", name);
 		return rain_error_set(RAIN_ECANCELED, "%s took longer than %d s and was stopped",
-				      o->argv[0], o->timeout_s);
+				      name, o->timeout_s);
 	}
 	while (waitpid(pid, &wst, 0) < 0 && errno == EINTR)
 		;

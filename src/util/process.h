@@ -7,9 +7,11 @@
 
 #include <signal.h>
 #include <stdbool.h>
+#include <sys/types.h>
 
 struct process_opts {
 	const char *const *argv;          /* argv[0] is looked up in PATH */
+	const char *name;                 /* in messages (NULL: argv[0]) */
 	const char *const *envp;          /* NULL: inherit */
 	const char *cwd;                  /* NULL: inherit */
 	int stdin_fd;                     /* -1: /dev/null */
@@ -27,5 +29,11 @@ struct process_opts {
  * RAIN_ECANCELED when *cancel was set or the time limit passed (the
  * message says which); RAIN_EIO/RAIN_ENOTFOUND when it cannot start. */
 int process_run(const struct process_opts *o, int *status);
+
+/* The second half of process_run() for a child started otherwise (e.g.
+ * forked into a sandbox): pid leads its own process group and writes its
+ * output to fd, which this closes. Honours on_line, on_partial, cancel and
+ * timeout_s of o (argv is not used). */
+int process_supervise(const struct process_opts *o, pid_t pid, int fd, int *status);
 
 #endif

@@ -171,3 +171,40 @@ int str_set(char **dst, const char *value)
 	*dst = copy;
 	return 0;
 }
+
+int strv_add(char ***v, size_t *n, const char *s)
+{
+	char **nv = realloc(*v, (*n + 1) * sizeof(**v));
+
+	if (!nv)
+		return RAIN_ENOMEM;
+	*v = nv;
+	nv[*n] = strdup(s);
+	if (!nv[*n])
+		return RAIN_ENOMEM;
+	(*n)++;
+	return 0;
+}
+
+char *strv_join(char *const *v, size_t n, const char *sep)
+{
+	size_t len = 1, seplen = strlen(sep);
+	char *out, *p;
+
+	for (size_t i = 0; i < n; i++)
+		len += strlen(v[i]) + (i ? seplen : 0);
+	out = p = malloc(len);
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		p = stpcpy(i ? stpcpy(p, sep) : p, v[i]);
+	*p = '\0';
+	return out;
+}
+
+void strv_free(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}

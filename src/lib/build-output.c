@@ -1,0 +1,363 @@
+/* Image outputs (the outputs stage: a sandbox that sees the image's root
+ * at b->root and writes into b->outdir with the host's tools, never running
+ * anything of the image), hashing, and the boot check (on the host). */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "build-internal.h"
+#include "rain/error.h"
+#include "util/fsutil.h"
+#include "util/process.h"
+#include "util/strutil.h"
+#include "util/timeutil.h"
+
+const struct build_output_kind build_outputs[] = {
+	{ RAIN_OUT_DISK, "disk", ".raw" },
+	{ RAIN_OUT_QCOW2, "qcow2", ".qcow2" },
+	{ RAIN_OUT_EXT4, "ext4", ".ext4" },
+	{ RAIN_OUT_TAR, "tar", ".tar" },
+	{ RAIN_OUT_TAR_ZST, "tar.zst", ".tar.zst" },
+	{ RAIN_OUT_SQUASHFS, "squashfs", ".squashfs" },
+	{ BUILD_OUT_KERNEL, "kernel", "vmlinuz" },
+	{ BUILD_OUT_INITRAMFS, "initramfs", "initrd.img" },
+	{ RAIN_OUT_DIR, "dir", ".root" },
+	{ 0, NULL, NULL },
+};
+
+char *build_output_path(struct build_ctx *b, const char *dir, const struct build_output_kind *k)
+{
+	char *p;
+	int n = k->suffix[0] == '.' ?
+		asprintf(&p, "%s/%s%s", dir, b->r->name ? b->r->name : "image", k->suffix) :
+		asprintf(&p, "%s/%s", dir, k->suffix);
+
+	return n < 0 ? NULL : p;
+}
+
+static char *out_path(struct build_ctx *b, unsigned int bit)
+{
+	for (const struct build_output_kind *k = build_outputs; k->bit; k++)
+		if (k->bit == bit)
+			return build_output_path(b, b->outdir, k);
+	return NULL;
+}
+
+
+int build_sha256_file(const char *path, char out[65], int64_t *size)
+{
+	unsigned char buf[1 << 16], md[32];
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	unsigned int n = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), r = 0;
+	ssize_t got;
+
+	*size = 0;
+	if (fd < 0 || !ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
+		r = rain_error_errno(RAIN_EIO, errno, "cannot hash %s", path);
+		goto done;
+	}
+	while ((got = read(fd, buf, sizeof(buf))) > 0) {
+		EVP_DigestUpdate(ctx, buf, (size_t)got);
+		*size += got;
+	}
+	if (got < 0) {
+		r = rain_error_errno(RAIN_EIO, errno, "cannot read %s", path);
+		goto done;
+	}
+	EVP_DigestFinal_ex(ctx, md, &n);
+	hex_encode(md, n, out);
+done:
+	if (fd >= 0)
+		close(fd);
+	EVP_MD_CTX_free(ctx);
+	return r;
+}
+
+static int make_ext4(struct build_ctx *b, const char *path, const char *uuid, int64_t size,
+		     int64_t offset)
+{
+	char sizek[32], opt[64];
+	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+
+	if (fd < 0)
+		return rain_error_errno(RAIN_EIO, errno, "cannot create %s", path);
+	if (ftruncate(fd, offset + size) < 0) {
+		close(fd);
+		return rain_error_errno(errno == ENOSPC ? RAIN_ENOSPC : RAIN_EIO, errno, "cannot size %s", path);
+	}
+	close(fd);
+	snprintf(sizek, sizeof(sizek), "%lldk", (long long)(size / 1024));
+	snprintf(opt, sizeof(opt), "offset=%lld", (long long)offset);
+	{
+		const char *argv[] = { "mke2fs", "-q", "-F", "-t", "ext4", "-U", uuid, "-L", "rain-root",
+				       "-E", opt, "-d", b->root, path, sizek, NULL };
+
+		return build_run(b, "mke2fs", argv, NULL, NULL);
+	}
+}
+
+/* Copy len bytes of file src to offset off of dst (boot loader pieces). */
+static int put_bytes(const char *src, size_t len, int dstfd, off_t off, size_t max)
+{
+	_cleanup_free_ char *data = NULL;
+	size_t n;
+	int r = fs_read_small(src, max, &data, &n);
+
+	if (r < 0)
+		return r;
+	if (len == 0 || len > n)
+		len = n;
+	if (pwrite(dstfd, data, len, off) != (ssize_t)len)
+		return rain_error_errno(RAIN_EIO, errno, "cannot write the boot loader");
+	return 0;
+}
+
+#define DISK_OFFSET (1 << 20)   /* the partition starts at 1 MiB */
+
+static int make_disk(struct build_ctx *b, const char *path, const char *uuid)
+{
+	_cleanup_free_ char *core = build_tmp_path(b, "core.img");
+	_cleanup_free_ char *table = build_tmp_path(b, "partitions.sfdisk");
+	static const char layout[] = "label: dos\nstart=2048, type=83, bootable\n";
+	int r, fd;
+
+	if (!core || !table)
+		return RAIN_ENOMEM;
+	r = make_ext4(b, path, uuid, b->r->size, DISK_OFFSET);
+	if (r < 0)
+		return r;
+	r = fs_write_atomic(table, layout, strlen(layout), 0600);
+	if (r < 0)
+		return r;
+	fd = open(table, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return rain_error_errno(RAIN_EIO, errno, "cannot open %s", table);
+	{
+		const char *argv[] = { "sfdisk", "--quiet", "--no-reread", "--no-tell-kernel", path, NULL };
+		struct process_opts po = { .argv = argv, .stdin_fd = fd };
+		int status;
+
+		build_log(b, "+ sfdisk");
+		r = process_run(&po, &status);
+		close(fd);
+		if (r == 0 && status != 0)
+			r = rain_error_set(RAIN_EIO, "sfdisk failed (exit status %d)", status);
+		if (r < 0)
+			return r;
+	}
+	{
+		const char *argv[] = { "grub-mkimage", "-O", "i386-pc", "-p", "(hd0,msdos1)/boot/grub",
+				       "-o", core, "biosdisk", "part_msdos", "ext2", "linux", "normal",
+				       "configfile", "search", "search_fs_uuid", "echo", "test", NULL };
+
+		r = build_run(b, "grub-mkimage", argv, NULL, NULL);
+		if (r < 0)
+			return r;
+	}
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return rain_error_errno(RAIN_EIO, errno, "cannot open %s", path);
+	/* boot.img's code (not the partition table) into the MBR, core.img
+	 * right after it; boot.img looks for core.img at sector 1 already */
+	r = put_bytes("/usr/lib/grub/i386-pc/boot.img", 440, fd, 0, 512);
+	if (r == 0)
+		r = put_bytes(core, 0, fd, 512, DISK_OFFSET - 512);
+	if (r == 0 && fsync(fd) < 0)
+		r = rain_error_errno(RAIN_EIO, errno, "cannot sync %s", path);
+	close(fd);
+	return r;
+}
+
+static int copy_boot_file(struct build_ctx *b, const char *prefix, unsigned int bit)
+{
+	_cleanup_free_ char *bootdir = fs_path_join(b->root, "boot"), *src = NULL;
+	_cleanup_free_ char *dst = out_path(b, bit), *data = NULL;
+	struct dirent *de;
+	size_t len;
+	DIR *d = bootdir ? opendir(bootdir) : NULL;
+	int r;
+
+	if (!d)
+		return rain_error_set(RAIN_EIO, "the image has no /boot");
+	while ((de = readdir(d)))
+		if (str_has_prefix(de->d_name, prefix) && !src)
+			src = fs_path_join(bootdir, de->d_name);
+	closedir(d);
+	if (!src)
+		return rain_error_set(RAIN_EIO, "the image has no /boot/%s*", prefix);
+	if (!dst)
+		return RAIN_ENOMEM;
+	r = fs_read_small(src, 512 << 20, &data, &len);
+	return r < 0 ? r : fs_write_atomic(dst, data, len, 0644);
+}
+
+static int make_tar(struct build_ctx *b, const char *path, bool zst)
+{
+	const char *argv[] = { "tar", "--numeric-owner", "--xattrs", "--xattrs-include=*", "--acls",
+			       "-C", b->root, "-cf", path, zst ? "--use-compress-program=zstd -T0 -3" : ".",
+			       zst ? "." : NULL, NULL };
+
+	return build_run(b, "tar", argv, NULL, NULL);
+}
+
+int build_outputs_make(struct build_ctx *b)
+{
+	unsigned int f = b->r->formats;
+	_cleanup_free_ char *disk = out_path(b, RAIN_OUT_DISK), *ext4 = out_path(b, RAIN_OUT_EXT4);
+	_cleanup_free_ char *qcow2 = out_path(b, RAIN_OUT_QCOW2), *tar = out_path(b, RAIN_OUT_TAR);
+	_cleanup_free_ char *tzst = out_path(b, RAIN_OUT_TAR_ZST), *sqfs = out_path(b, RAIN_OUT_SQUASHFS);
+	_cleanup_free_ char *tree = fs_path_join(b->outdir, BUILD_TREE_TAR);
+	int r = 0;
+
+	if (!disk || !ext4 || !qcow2 || !tar || !tzst || !sqfs || !tree)
+		return RAIN_ENOMEM;
+	if (f & (RAIN_OUT_DISK | RAIN_OUT_QCOW2)) {
+		r = make_disk(b, disk, b->uuid);
+		if (r == 0 && (f & RAIN_OUT_QCOW2)) {
+			const char *argv[] = { "qemu-img", "convert", "-f", "raw", "-O", "qcow2", "-c",
+					       "-o", "compression_type=zstd", disk, qcow2, NULL };
+
+			r = build_run(b, "qemu-img convert", argv, NULL, NULL);
+		}
+		/* the raw disk was only a step towards qcow2 */
+		if (r == 0 && !(f & RAIN_OUT_DISK))
+			unlink(disk);
+	}
+	if (r == 0 && (f & RAIN_OUT_EXT4))
+		r = make_ext4(b, ext4, b->uuid, b->r->size, 0);
+	if (r == 0 && (f & RAIN_OUT_TAR))
+		r = make_tar(b, tar, false);
+	if (r == 0 && (f & RAIN_OUT_TAR_ZST))
+		r = make_tar(b, tzst, true);
+	if (r == 0 && (f & RAIN_OUT_SQUASHFS)) {
+		const char *argv[] = { "mksquashfs", b->root, sqfs, "-noappend", "-comp", "zstd",
+				       "-Xcompression-level", "3", "-quiet", NULL };
+
+		r = build_run(b, "mksquashfs", argv, NULL, NULL);
+	}
+	if (r == 0 && b->r->kernel) {
+		r = copy_boot_file(b, "vmlinuz-", BUILD_OUT_KERNEL);
+		if (r == 0)
+			r = copy_boot_file(b, "initrd.img-", BUILD_OUT_INITRAMFS);
+	}
+	/* the tree leaves the sandbox as a tar, so that the host unpacks it
+	 * with the image's own owners */
+	if (r == 0 && (f & RAIN_OUT_DIR))
+		r = make_tar(b, tree, false);
+	return r;
+}
+
+/* ---- boot check ---- */
+
+struct boot_watch {
+	volatile sig_atomic_t stop;
+	volatile sig_atomic_t *cancel;      /* the build's */
+	bool reached;
+	bool panic;
+};
+
+static void watch_console(void *ud, const char *line)
+{
+	struct boot_watch *w = ud;
+
+	if (w->cancel && *w->cancel)
+		w->stop = 1;
+	if (strstr(line, " login:") || (strstr(line, "Reached target") && strstr(line, "Multi-User"))) {
+		w->reached = true;
+		w->stop = 1;
+	}
+	if (strstr(line, "Kernel panic") || strstr(line, "Give root password for maintenance") ||
+	    strstr(line, "You are in emergency mode")) {
+		w->panic = true;
+		w->stop = 1;
+	}
+}
+
+static void watch_prompt(void *ud, const char *partial)
+{
+	struct build_lines *rl = ud;
+
+	if (strstr(partial, " login: ") || !strcmp(partial, "login: "))
+		watch_console(rl->ud, " login:");
+}
+
+static void kvm_line(void *ud, const char *line)
+{
+	struct boot_watch *w = ud;
+
+	if (strstr(line, "Linux version")) {
+		w->reached = true;
+		w->stop = 1;
+	}
+}
+
+/* /dev/kvm can be there and still not run a guest (seen in nested
+ * virtual machines): start the image's kernel under KVM and wait a few
+ * seconds for its first line. */
+static bool kvm_works(struct build_ctx *b, const char *kernel)
+{
+	struct boot_watch w = { 0, b->o->cancel, false, false };
+	const char *argv[] = {
+		"qemu-system-x86_64", "-accel", "kvm", "-m", "256", "-display", "none", "-serial", "stdio",
+		"-monitor", "none", "-no-reboot", "-nic", "none", "-kernel", kernel,
+		"-append", "console=ttyS0 panic=-1", NULL
+	};
+	struct process_opts po = { .argv = argv, .stdin_fd = -1, .on_line = kvm_line, .ud = &w,
+				   .cancel = &w.stop, .timeout_s = 5 };
+	int status;
+
+	if (access("/dev/kvm", R_OK | W_OK) < 0)
+		return false;
+	process_run(&po, &status);
+	if (!w.reached)
+		build_log(b, "KVM does not run guests here; using software emulation");
+	return w.reached;
+}
+
+int build_boot_check(struct build_ctx *b, const char *disk, const char *kernel, json_t **result)
+{
+	_cleanup_free_ char *drive = NULL;
+	struct boot_watch w = { 0, b->o->cancel, false, false };
+	bool kvm = kvm_works(b, kernel);
+	int64_t t0 = time_mono_us();
+	const char *argv[] = {
+		"qemu-system-x86_64", "-accel", kvm ? "kvm" : "tcg", "-m", "1024", "-smp", "2",
+		"-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot",
+		"-nic", "none", "-drive", NULL, NULL
+	};
+	struct build_lines rl = { b, watch_console, &w };
+	struct process_opts po = { .argv = argv, .stdin_fd = -1, .on_line = build_on_line,
+				   .on_partial = watch_prompt, .ud = &rl,
+				   .cancel = &w.stop, .timeout_s = 600 };
+	double secs;
+	int status, r;
+
+	if (asprintf(&drive, "file=%s,format=raw,snapshot=on", disk) < 0)
+		return RAIN_ENOMEM;
+	argv[sizeof(argv) / sizeof(*argv) - 2] = drive;
+	build_log(b, "== boot check (%s): booting the disk under qemu", kvm ? "kvm" : "software emulation");
+	r = process_run(&po, &status);
+	secs = (double)(time_mono_us() - t0) / 1e6;
+	if (b->o->cancel && *b->o->cancel)
+		return rain_error_set(RAIN_ECANCELED, "the build was interrupted");
+	*result = json_pack("{s:s, s:f, s:s}", "result", w.reached ? "passed" : "failed",
+			    "seconds", secs, "accelerator", kvm ? "kvm" : "tcg");
+	if (w.reached) {
+		build_log(b, "boot check passed: multi-user after %.1f s", secs);
+		return 0;
+	}
+	if (r == 0)
+		return rain_error_set(RAIN_EIO, "boot check failed: qemu stopped (status %d) before multi-user",
+				      status);
+	return rain_error_set(RAIN_EIO, "boot check failed: %s after %.0f s; see build.log",
+			      w.panic ? "the system did not come up (panic or emergency mode)" :
+			      "no login prompt", secs);
+}

@@ -1,0 +1,384 @@
+/* Build sandboxes: namespaces, id maps, mounts. See sandbox.h. */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "rain/error.h"
+#include "sandbox.h"
+#include "util/fsutil.h"
+#include "util/strutil.h"
+
+int sandbox_chown(const char *path)
+{
+	if (lchown(path, SANDBOX_HOST_ID, SANDBOX_HOST_ID) < 0)
+		return rain_error_errno(RAIN_EIO, errno, "cannot hand %s to the build sandbox", path);
+	return 0;
+}
+
+/* ---- inside: mounts ---- */
+
+static int fail_mount(const char *what, const char *where)
+{
+	return rain_error_errno(RAIN_EIO, errno, "sandbox: cannot mount %s on %s", what, where);
+}
+
+/* Bind src on dest, read-only or writable (a bind inherits the flags of
+ * the mount it comes from, which may be one of our read-only ones). */
+static int bind(const char *src, const char *dest, bool readonly)
+{
+	struct statvfs sv;
+	unsigned long keep = 0;
+
+	if (mount(src, dest, NULL, MS_BIND | MS_REC, NULL) < 0)
+		return fail_mount(src, dest);
+	if (statvfs(dest, &sv) < 0)
+		return fail_mount("(statvfs)", dest);
+	if (!readonly && !(sv.f_flag & ST_RDONLY))
+		return 0;
+	/* a remount in a user namespace must keep the flags it cannot drop */
+	keep = (sv.f_flag & ST_NOSUID ? MS_NOSUID : 0) | (sv.f_flag & ST_NODEV ? MS_NODEV : 0) |
+	       (sv.f_flag & ST_NOEXEC ? MS_NOEXEC : 0);
+	if (mount(NULL, dest, NULL, MS_BIND | MS_REMOUNT | keep | (readonly ? MS_RDONLY : 0), NULL) < 0)
+		return fail_mount(readonly ? "read-only" : "writable", dest);
+	return 0;
+}
+
+/* where: root + dest, or dest alone */
+static char *inside(const struct sandbox *s, const char *dest)
+{
+	char *p;
+
+	if (!s->root)
+		return strdup(dest);
+	if (asprintf(&p, "%s/%s", s->root, dest[0] == '/' ? dest + 1 : dest) < 0)
+		return NULL;
+	return p;
+}
+
+/* A mount point of the same kind as src (an empty file or a directory). */
+static int make_target(const char *src, const char *dest)
+{
+	struct stat st;
+	int fd;
+
+	if (stat(src, &st) < 0)
+		return rain_error_errno(RAIN_ENOTFOUND, errno, "sandbox: %s", src);
+	if (S_ISDIR(st.st_mode))
+		return fs_mkdir_p(dest, 0755);
+	if (access(dest, F_OK) == 0)
+		return 0;
+	fd = open(dest, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd < 0)
+		return rain_error_errno(RAIN_EIO, errno, "sandbox: cannot create %s", dest);
+	close(fd);
+	return 0;
+}
+
+static int mount_dev(const char *root)
+{
+	static const char *const nodes[] = { "null", "zero", "full", "random", "urandom", "tty" };
+	static const char *const links[][2] = {
+		{ "/proc/self/fd", "fd" }, { "/proc/self/fd/0", "stdin" }, { "/proc/self/fd/1", "stdout" },
+		{ "/proc/self/fd/2", "stderr" }, { "pts/ptmx", "ptmx" },
+	};
+	char dev[4096], p[4096 + 64], host[64];
+
+	if ((size_t)snprintf(dev, sizeof(dev), "%s/dev", root) >= sizeof(dev))
+		return rain_error_set(RAIN_EINVAL, "sandbox: the root's path is too long");
+	if (mount("tmpfs", dev, "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=16m") < 0)
+		return fail_mount("tmpfs", dev);
+	for (size_t i = 0; i < sizeof(nodes) / sizeof(*nodes); i++) {
+		int fd;
+
+		snprintf(p, sizeof(p), "%s/%s", dev, nodes[i]);
+		snprintf(host, sizeof(host), "/dev/%s", nodes[i]);
+		fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
+		if (fd >= 0)
+			close(fd);
+		if (mount(host, p, NULL, MS_BIND, NULL) < 0 && strcmp(nodes[i], "tty"))
+			return fail_mount(host, p);
+	}
+	for (size_t i = 0; i < sizeof(links) / sizeof(*links); i++) {
+		snprintf(p, sizeof(p), "%s/%s", dev, links[i][1]);
+		if (symlink(links[i][0], p) < 0)
+			return rain_error_errno(RAIN_EIO, errno, "sandbox: cannot create %s", p);
+	}
+	snprintf(p, sizeof(p), "%s/pts", dev);
+	if (mkdir(p, 0755) < 0 ||
+	    mount("devpts", p, "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620") < 0)
+		return fail_mount("devpts", p);
+	snprintf(p, sizeof(p), "%s/shm", dev);
+	if (mkdir(p, 01777) < 0 || mount("tmpfs", p, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") < 0)
+		return fail_mount("tmpfs", p);
+	return 0;
+}
+
+static int mount_system(const struct sandbox *s)
+{
+	static const char *const tmpfs[] = { "run", "tmp" };
+	char p[4096];
+	int r;
+
+	snprintf(p, sizeof(p), "%s/proc", s->root);
+	if (fs_mkdir_p(p, 0555) < 0 || mount("proc", p, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+		return fail_mount("proc", p);
+	r = mount_dev(s->root);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < sizeof(tmpfs) / sizeof(*tmpfs); i++) {
+		snprintf(p, sizeof(p), "%s/%s", s->root, tmpfs[i]);
+		if (fs_mkdir_p(p, 0755) < 0 ||
+		    mount("tmpfs", p, "tmpfs", MS_NOSUID | MS_NODEV, i ? "mode=1777" : "mode=0755") < 0)
+			return fail_mount("tmpfs", p);
+	}
+	/* sysfs needs a network namespace of our own; programs cope without */
+	if (!s->network) {
+		snprintf(p, sizeof(p), "%s/sys", s->root);
+		if (access(p, F_OK) == 0)
+			mount("sysfs", p, "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+	}
+	return 0;
+}
+
+static int pivot(const char *root)
+{
+	if (chdir(root) < 0 || syscall(SYS_pivot_root, ".", ".") < 0)
+		return rain_error_errno(RAIN_EIO, errno, "sandbox: cannot make %s the root", root);
+	if (umount2(".", MNT_DETACH) < 0 || chdir("/") < 0)
+		return rain_error_errno(RAIN_EIO, errno, "sandbox: cannot leave the host's root");
+	return 0;
+}
+
+static bool overlay_safe(const char *path)
+{
+	return path && !strpbrk(path, ",:\\");
+}
+
+static int setup(const struct sandbox *s)
+{
+	int r;
+
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		return fail_mount("private propagation", "/");
+	for (size_t i = 0; s->readonly && s->readonly[i]; i++)
+		if ((r = bind(s->readonly[i], s->readonly[i], true)) < 0)
+			return r;
+	if (s->lower) {
+		char opts[12288];
+
+		if (!overlay_safe(s->lower) || !overlay_safe(s->upper) || !overlay_safe(s->work) ||
+		    !overlay_safe(s->root))
+			return rain_error_set(RAIN_EINVAL, "the build directory's path may not contain ',', ':' "
+					      "or '\\' (overlayfs options); choose another --output");
+		snprintf(opts, sizeof(opts), "lowerdir=%s,upperdir=%s,workdir=%s,userxattr", s->lower, s->upper, s->work);
+		if (mount("overlay", s->root, "overlay", 0, opts) < 0)
+			return fail_mount("overlay", s->root);
+	}
+	if (s->pivot && (r = mount_system(s)) < 0)
+		return r;
+	for (size_t i = 0; i < s->nbinds; i++) {
+		const struct sandbox_bind *b = &s->binds[i];
+		_cleanup_free_ char *dest = inside(s, b->dest);
+
+		if (!dest)
+			return RAIN_ENOMEM;
+		if ((r = make_target(b->src, dest)) < 0)
+			return r;
+		if ((r = bind(b->src, dest, b->readonly)) < 0)
+			return r;
+	}
+	if (s->pivot && (r = pivot(s->root)) < 0)
+		return r;
+	if (s->env) {
+		clearenv();
+		for (size_t i = 0; s->env[i]; i++)
+			putenv((char *)s->env[i]);
+	}
+	return 0;
+}
+
+/* ---- the sandbox's processes ---- */
+
+static void report(int fd, int code)
+{
+	dprintf(fd, "%d\n%s", code, rain_error_last());
+}
+
+static ssize_t read_all(int fd, char *buf, size_t max)
+{
+	size_t got = 0;
+	ssize_t n;
+
+	while (got < max && (n = read(fd, buf + got, max - got)) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		got += (size_t)n;
+	}
+	return (ssize_t)got;
+}
+
+static int write_map(pid_t pid, const char *file)
+{
+	char path[64], map[64];
+	int fd, n;
+
+	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, file);
+	n = snprintf(map, sizeof(map), "0 %u %u\n", SANDBOX_HOST_ID, SANDBOX_IDS);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || write(fd, map, (size_t)n) != n) {
+		int e = errno;
+
+		if (fd >= 0)
+			close(fd);
+		return rain_error_errno(RAIN_EIO, e, "cannot map ids into the build sandbox (%s)", file);
+	}
+	close(fd);
+	return 0;
+}
+
+/* In the forked child: never returns. */
+static void child(const struct sandbox *s, int (*fn)(void *ud), void *ud, pid_t parent,
+		  int out, int errfd, int ready, int go)
+{
+	int flags = CLONE_NEWNS, r, null;
+	char c;
+
+	setpgid(0, 0);
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent)
+		_exit(127);
+	null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (null < 0 || dup2(null, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0)
+		_exit(127);
+	if (s->user)
+		flags |= CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS;
+	if (!s->network)
+		flags |= CLONE_NEWNET;
+	if (unshare(flags) < 0) {
+		rain_error_errno(RAIN_EIO, errno, "cannot create the build sandbox's namespaces");
+		report(errfd, RAIN_EIO);
+		_exit(1);
+	}
+	/* the parent writes our id maps */
+	if (write(ready, "u", 1) != 1 || read(go, &c, 1) != 1 || c != 'g')
+		_exit(1);
+	if (s->user) {
+		pid_t init;
+		int st;
+
+		if (setgroups(0, NULL) < 0 || setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0) {
+			rain_error_errno(RAIN_EIO, errno, "cannot become root in the build sandbox");
+			report(errfd, RAIN_EIO);
+			_exit(1);
+		}
+		/* the first child is PID 1 of the new namespace */
+		init = fork();
+		if (init < 0)
+			_exit(1);
+		if (init > 0) {
+			while (waitpid(init, &st, 0) < 0 && errno == EINTR)
+				;
+			_exit(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+		}
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+	}
+	sethostname("rain-build", strlen("rain-build"));
+	r = setup(s);
+	if (r == 0)
+		r = fn(ud);
+	fflush(stdout);
+	fflush(stderr);
+	if (r < 0) {
+		report(errfd, r);
+		_exit(1);
+	}
+	_exit(0);
+}
+
+int sandbox_run(const struct sandbox *s, int (*fn)(void *ud), void *ud,
+		const struct process_opts *po)
+{
+	int out[2] = { -1, -1 }, err[2] = { -1, -1 }, ready[2] = { -1, -1 }, go[2] = { -1, -1 };
+	pid_t parent = getpid(), pid;
+	char msg[4096], c;
+	ssize_t n;
+	int status = 0, r;
+
+	if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0 || pipe2(ready, O_CLOEXEC) < 0 ||
+	    pipe2(go, O_CLOEXEC) < 0) {
+		r = rain_error_errno(RAIN_EIO, errno, "pipe");
+		goto done;
+	}
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	if (pid < 0) {
+		r = rain_error_errno(RAIN_EIO, errno, "fork");
+		goto done;
+	}
+	if (pid == 0)
+		child(s, fn, ud, parent, out[1], err[1], ready[1], go[0]);
+	setpgid(pid, pid);
+	close(out[1]);
+	close(err[1]);
+	close(ready[1]);
+	close(go[0]);
+	out[1] = err[1] = ready[1] = go[0] = -1;
+	r = 0;
+	if (read(ready[0], &c, 1) != 1) {
+		r = rain_error_set(RAIN_EIO, "the build sandbox did not start");
+	} else if (s->user) {
+		if (write_map(pid, "uid_map") < 0 || write_map(pid, "gid_map") < 0)
+			r = RAIN_EIO;
+	}
+	if (r < 0 || write(go[1], "g", 1) != 1) {
+		kill(-pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		close(out[0]);
+		out[0] = -1;
+		r = r < 0 ? r : rain_error_set(RAIN_EIO, "the build sandbox did not start");
+		goto done;
+	}
+	r = process_supervise(po, pid, out[0], &status);
+	out[0] = -1;
+	if (r < 0)
+		goto done;
+	n = read_all(err[0], msg, sizeof(msg) - 1);
+	if (n > 0) {
+		char *nl;
+		int code = 0;
+
+		msg[n] = '\0';
+		nl = strchr(msg, '\n');
+		if (nl && sscanf(msg, "%d", &code) == 1 && code < 0) {
+			r = rain_error_set(code, "%s", nl + 1);
+			goto done;
+		}
+	}
+	if (status != 0)
+		r = rain_error_set(RAIN_EIO, "%s stopped with status %d", po->name ? po->name : "the sandbox",
+				   status);
+done:
+	{
+		int fds[] = { out[0], out[1], err[0], err[1], ready[0], ready[1], go[0], go[1] };
+
+		for (size_t i = 0; i < sizeof(fds) / sizeof(*fds); i++)
+			if (fds[i] >= 0)
+				close(fds[i]);
+	}
+	return r;
+}

@@ -1,0 +1,62 @@
+/* Sandboxes for image builds: a forked child in its own user, mount, PID,
+ * IPC, UTS and (unless asked) network namespaces, running a function.
+ *
+ * Inside, uid and gid 0..SANDBOX_IDS-1 are host ids SANDBOX_HOST_ID and up:
+ * the sandbox's root is an unprivileged user on the host, so image trees it
+ * writes belong to those ids there, and nothing it runs is real root. All
+ * mounts live in the sandbox's mount namespace and vanish with it, so a
+ * killed build leaves no mount behind. The whole sandbox dies with its
+ * parent (PR_SET_PDEATHSIG) and when cancelled or out of time.
+ *
+ * The child is forked, not exec'd: call sandbox_run() from a
+ * single-threaded process (rain generate; raind runs builds through it).
+ */
+#ifndef RAIN_SANDBOX_H
+#define RAIN_SANDBOX_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "util/process.h"
+
+#define SANDBOX_HOST_ID 100000u
+#define SANDBOX_IDS 65536u
+
+struct sandbox_bind {
+	const char *src;          /* host path (file or directory) */
+	const char *dest;         /* inside root when root is set, else absolute */
+	bool readonly;
+};
+
+struct sandbox {
+	/* false: only a private mount namespace, as real root (to loop-mount
+	 * a trusted image read-only); nothing untrusted may run then */
+	bool user;
+	bool network;             /* share the host's network */
+	/* root: with lower, an overlay of lower (read-only), upper and work is
+	 * mounted there; the paths may not hold ',', ':' or '\\' */
+	const char *root;
+	const char *lower, *upper, *work;
+	/* make root the sandbox's "/" (pivot_root), with fresh /proc, /dev,
+	 * /dev/pts, /dev/shm, /run, /tmp (and /sys without network) */
+	bool pivot;
+	const struct sandbox_bind *binds;
+	size_t nbinds;
+	/* host paths that stay visible but read-only (NULL-terminated) */
+	const char *const *readonly;
+	/* the environment of everything run inside (NULL-terminated) */
+	const char *const *env;
+};
+
+/* Run fn(ud) in the sandbox and wait. fn runs as the sandbox's root; what
+ * it writes to stdout/stderr reaches po->on_line line by line; po->cancel
+ * and po->timeout_s stop the whole sandbox; po->name names it in messages.
+ * Returns fn's result: on failure its code and rain_error_last() message
+ * are carried back to the caller's thread. */
+int sandbox_run(const struct sandbox *s, int (*fn)(void *ud), void *ud,
+		const struct process_opts *po);
+
+/* chown path (not following a symlink) to the sandbox's root. */
+int sandbox_chown(const char *path);
+
+#endif
