@@ -23,10 +23,23 @@
 
 #include "rain/recipe.h"
 
+/* The repository image a recipe with base = image:REF starts from,
+ * resolved by the caller (the library does not talk to the repository). */
+struct rain_build_base_image {
+	const char *id;
+	const char *sha256;         /* os_hash_value: the base cache's key */
+	const char *disk_format;    /* raw or qcow2 */
+	/* Write the image's data to path; called only when no cached base
+	 * has it. 0 or a rain error code (with its message). */
+	int (*download)(void *ud, const char *path);
+	void *ud;
+};
+
 struct rain_build_options {
 	const char *output_dir;     /* created; must not hold a previous build */
-	const char *work_dir;       /* scratch space (default: output_dir) */
-	const char *cache_dir;      /* shared package cache (required) */
+	const char *work_dir;       /* scratch space (default: cache_dir/work) */
+	const char *cache_dir;      /* shared cache (required): packages/, bases/ */
+	const struct rain_build_base_image *base_image;   /* when r->base */
 	int timeout_s;              /* whole build; 0: 3600 */
 	volatile sig_atomic_t *cancel;
 	bool boot_check;            /* also when the recipe does not ask */

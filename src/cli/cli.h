@@ -22,6 +22,7 @@
 
 #include <jansson.h>
 
+#include "rain/build.h"
 #include "rain/client.h"
 
 enum {
@@ -246,6 +247,23 @@ struct rain_recipe;
  * output must be NULL (the result stays on the server). Exit status. */
 int cli_generate_remote(struct cli *cli, const struct rain_recipe *r, const char *output,
 			bool store, bool boot_check);
+
+/* base = image:REF (generate-image.c): the stored image the build starts
+ * from, resolved and checked; its data is downloaded only when the base
+ * cache lacks it. Reports errors; exit status. */
+struct cli_base_image {
+	struct cli *cli;
+	json_t *image;
+	char id[37];
+	struct rain_build_base_image bi;
+};
+int cli_generate_base_image(struct cli *cli, const struct rain_recipe *r, struct cli_base_image *out);
+void cli_base_image_clear(struct cli_base_image *b);
+
+/* --from-image REF: the recipe stored with the image, its stored files
+ * unpacked into *dir (a new private directory the caller removes with
+ * fs_remove_tree). Reports errors; exit status. */
+int cli_generate_from_image(struct cli *cli, const char *ref, struct rain_recipe **out, char **dir);
 
 /* Copy build id's log to out as it is written (reconnecting when the
  * stream breaks) until the build has finished; *final is then its record.

@@ -11,13 +11,14 @@
 #include "rain/build-image.h"
 #include "rain/error.h"
 #include "rain/recipe.h"
+#include "util/fsutil.h"
 #include "util/strutil.h"
 
 static int cmd_generate_exec(struct cli *cli, int argc, char **argv);
 
 const struct cli_cmd cmd_generate_entry = {
 	.name = "generate",
-	.usage = "RECIPE | --os DIST [--release R] [--arch A] [--packages P,...] [OPTIONS]",
+	.usage = "RECIPE | --from-image ID|NAME | --os DIST [--release R] [--arch A] [--packages P,...] [OPTIONS]",
 	.summary = "build an image from a recipe (rain-recipe(5))",
 	.help =
 		"Options:\n"
@@ -31,6 +32,8 @@ const struct cli_cmd cmd_generate_entry = {
 		"      --timeout SECONDS give up after this long (default 3600)\n"
 		"      --remote          build in the server's build service instead (the\n"
 		"                        recipe's files are sent with it; see rain-build(1))\n"
+		"      --from-image REF  regenerate the image REF (ID or NAME) from the recipe\n"
+		"                        and files stored with it\n"
 		"FutureGrid-style shortcut instead of a recipe file:\n"
 		"      --os DIST         debian or ubuntu\n"
 		"      --release R       e.g. bookworm\n"
@@ -39,6 +42,8 @@ const struct cli_cmd cmd_generate_entry = {
 		"      --name NAME       the image's name\n"
 		"      --format F,...    output formats (default disk)\n"
 		"\n"
+		"A recipe with base = image:REF clones that repository image (RAIN_URL,\n"
+		"RAIN_TOKEN) and records it as the parent of the stored result.\n"
 		"Builds run as root. An unknown package name fails the build with\n"
 		"that name, and nothing is stored. Ctrl-C stops the build and removes\n"
 		"everything but build.log.\n",
@@ -62,7 +67,7 @@ static void print_line(void *ud, const char *line)
 }
 
 enum { OPT_CACHE = 0x400, OPT_BOOT, OPT_STORE, OPT_TIMEOUT, OPT_OS, OPT_RELEASE, OPT_ARCH,
-       OPT_PACKAGES, OPT_NAME, OPT_FORMAT, OPT_REMOTE };
+       OPT_PACKAGES, OPT_NAME, OPT_FORMAT, OPT_FROM_IMAGE, OPT_REMOTE };
 
 /* The --os shortcut as recipe text; values are checked by the parser. */
 static char *shortcut_recipe(const char *os, const char *release, const char *arch,
@@ -150,6 +155,7 @@ static int cmd_generate_exec(struct cli *cli, int argc, char **argv)
 		{ "packages", required_argument, NULL, OPT_PACKAGES },
 		{ "name", required_argument, NULL, OPT_NAME },
 		{ "format", required_argument, NULL, OPT_FORMAT },
+		{ "from-image", required_argument, NULL, OPT_FROM_IMAGE },
 		{ "remote", no_argument, NULL, OPT_REMOTE },
 		CLI_COMMON_LONGOPTS,
 		{ 0 },
@@ -162,7 +168,9 @@ static int cmd_generate_exec(struct cli *cli, int argc, char **argv)
 	struct rain_build_result *res = NULL;
 	struct rain_build_options bo = { 0 };
 	struct sigaction sa = { .sa_handler = on_signal }, old_int, old_term;
-	_cleanup_free_ char *text = NULL, *defout = NULL;
+	_cleanup_free_ char *text = NULL, *defout = NULL, *inputs_dir = NULL;
+	const char *from_image = NULL;
+	struct cli_base_image base = { .cli = NULL };
 	int opt, r;
 
 	cli_getopt_reset();
@@ -182,6 +190,7 @@ static int cmd_generate_exec(struct cli *cli, int argc, char **argv)
 		case OPT_PACKAGES: packages = optarg; break;
 		case OPT_NAME: name = optarg; break;
 		case OPT_FORMAT: format = optarg; break;
+		case OPT_FROM_IMAGE: from_image = optarg; break;
 		case OPT_REMOTE: remote = true; break;
 		default:
 			r = cli_common_opt(cli, &cmd_generate_entry, opt, argv);
@@ -189,7 +198,15 @@ static int cmd_generate_exec(struct cli *cli, int argc, char **argv)
 				return r;
 		}
 	}
-	if (os && argc - optind == 0) {
+	if (from_image && !os && argc - optind == 0 && !release && !arch && !packages && !format) {
+		r = cli_generate_from_image(cli, from_image, &recipe, &inputs_dir);
+		if (r)
+			return r;
+		if (name && str_set(&recipe->name, name) < 0)
+			r = RAIN_ENOMEM;
+	} else if (from_image) {
+		return cli_usage_error(&cmd_generate_entry, "--from-image takes no recipe and no --os options");
+	} else if (os && argc - optind == 0) {
 		text = shortcut_recipe(os, release, arch, packages, name, format, boot);
 		if (!text)
 			return cli_usage_error(&cmd_generate_entry, "option values cannot hold line breaks");
@@ -203,23 +220,29 @@ static int cmd_generate_exec(struct cli *cli, int argc, char **argv)
 	} else {
 		return cli_usage_error(&cmd_generate_entry, "give a recipe file, or --os with its options");
 	}
-	if (r < 0)
-		return cli_error("%s; fix the recipe (see rain-recipe(5))", rain_error_last());
+	if (r < 0) {
+		r = cli_error("%s; fix the recipe (see rain-recipe(5))", rain_error_last());
+		goto out;
+	}
 	if (remote) {
 		r = cli_generate_remote(cli, recipe, output, do_store, boot);
-		rain_recipe_free(recipe);
-		return r;
+		goto out;
 	}
 	if (!output) {
 		if (asprintf(&defout, "./%s", recipe->name ? recipe->name : "image") < 0) {
-			rain_recipe_free(recipe);
-			return cli_error("out of memory");
+			r = cli_error("out of memory");
+			goto out;
 		}
 		output = defout;
 	}
 	if (access(output, F_OK) == 0) {
-		rain_recipe_free(recipe);
-		return cli_error("%s exists already; remove it or give another --output", output);
+		r = cli_error("%s exists already; remove it or give another --output", output);
+		goto out;
+	}
+	if (recipe->base) {
+		if ((r = cli_generate_base_image(cli, recipe, &base)) != CLI_EXIT_OK)
+			goto out;
+		bo.base_image = &base.bi;
 	}
 	bo.output_dir = output;
 	bo.cache_dir = cache;
@@ -234,9 +257,8 @@ static int cmd_generate_exec(struct cli *cli, int argc, char **argv)
 	sigaction(SIGINT, &old_int, NULL);
 	sigaction(SIGTERM, &old_term, NULL);
 	if (r < 0) {
-		cli_error("%s", rain_error_last());
-		rain_recipe_free(recipe);
-		return CLI_EXIT_FAIL;
+		r = cli_error("%s", rain_error_last());
+		goto out;
 	}
 	if (cli->json) {
 		cli_json_print(res->manifest);
@@ -250,7 +272,11 @@ static int cmd_generate_exec(struct cli *cli, int argc, char **argv)
 		printf("%-10s %s\n", "manifest", res->manifest_path);
 	}
 	r = do_store ? store(cli, recipe, res) : CLI_EXIT_OK;
+out:
 	rain_build_result_free(res);
 	rain_recipe_free(recipe);
+	cli_base_image_clear(&base);
+	if (inputs_dir)
+		fs_remove_tree(inputs_dir);
 	return r;
 }

@@ -3,9 +3,103 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <errno.h>
+#include <sys/stat.h>
+
 #include "rain/build-image.h"
+#include "rain/build-record.h"
 #include "rain/error.h"
+#include "util/base64.h"
+#include "util/fsutil.h"
 #include "util/strutil.h"
+
+/* ---- the files a recipe names ---- */
+
+static int pack_one(const struct rain_recipe *r, const char *what, const char *src, json_t *files,
+		    int64_t max, int64_t *total)
+{
+	_cleanup_free_ char *name = NULL, *path = NULL, *data = NULL, *b64 = NULL;
+	struct stat st;
+	size_t len;
+	int ret;
+
+	if (src[0] == '/')
+		return rain_error_set(RAIN_EINVAL, "%s: %s '%s' is an absolute path; only files named "
+				      "relative to the recipe travel with it", r->file, what, src);
+	if (rain_build_file_name(src, &name) < 0)
+		return rain_error_set(RAIN_EINVAL, "%s: %s: %s", r->file, what, rain_error_last());
+	if (json_object_get(files, name))
+		return 0;
+	if (!(path = fs_path_join(r->dir, src)))
+		return RAIN_ENOMEM;
+	if (stat(path, &st) < 0)
+		return rain_error_errno(RAIN_ENOTFOUND, errno, "%s: %s: cannot read %s", r->file, what, path);
+	if (!S_ISREG(st.st_mode))
+		return rain_error_set(RAIN_EINVAL, "%s: %s: %s is not a regular file", r->file, what, path);
+	if (*total + st.st_size > max)
+		return rain_error_set(RAIN_ETOOBIG, "the recipe's files exceed %lld KiB",
+				      (long long)(max >> 10));
+	if ((ret = fs_read_small(path, (size_t)max, &data, &len)) < 0)
+		return rain_error_set(ret, "%s: %s: %s", r->file, what, rain_error_last());
+	*total += (int64_t)len;
+	b64 = base64_encode(data, len);
+	if (!b64 || json_object_set_new(files, name, json_pack("{s:s, s:i}", "data", b64,
+							       "mode", (int)(st.st_mode & 0777))) < 0)
+		return RAIN_ENOMEM;
+	return 0;
+}
+
+int rain_build_inputs_pack(const struct rain_recipe *r, int64_t max, json_t **out)
+{
+	json_t *files = json_object();
+	int64_t total = 0;
+	int ret = files ? 0 : RAIN_ENOMEM;
+
+	for (size_t i = 0; ret == 0 && i < r->nfiles; i++)
+		ret = pack_one(r, "[files] copy", r->files[i].src, files, max, &total);
+	for (size_t i = 0; ret == 0 && i < r->nscripts; i++)
+		ret = pack_one(r, "[scripts] run", r->scripts[i], files, max, &total);
+	if (ret < 0) {
+		json_decref(files);
+		return ret;
+	}
+	*out = files;
+	return 0;
+}
+
+int rain_build_inputs_unpack(json_t *files, const char *dir)
+{
+	const char *key;
+	json_t *v;
+
+	if (!json_is_object(files))
+		return rain_error_set(RAIN_EFORMAT, "the recipe's files are not a JSON object");
+	json_object_foreach(files, key, v) {
+		_cleanup_free_ char *name = NULL, *path = NULL;
+		_cleanup_free_ unsigned char *data = NULL;
+		const char *b64 = json_string_value(json_object_get(v, "data"));
+		json_int_t mode = json_integer_value(json_object_get(v, "mode"));
+		size_t len;
+		char *slash;
+		int ret;
+
+		if ((ret = rain_build_file_name(key, &name)) < 0)
+			return ret;
+		if (!b64 || base64_decode(b64, strlen(b64), &data, &len) < 0)
+			return rain_error_set(RAIN_EFORMAT, "the recipe's file %s is not base64", name);
+		if (!(path = fs_path_join(dir, name)))
+			return RAIN_ENOMEM;
+		slash = strrchr(path, '/');
+		*slash = '\0';
+		ret = fs_mkdir_p(path, 0700);
+		*slash = '/';
+		if (ret == 0)
+			ret = fs_write_atomic(path, data, len, (mode_t)(mode > 0 && mode <= 0777 ? mode : 0644));
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
 
 bool rain_build_image_storable(const struct rain_recipe *r)
 {
@@ -82,6 +176,21 @@ int rain_build_image_make(const struct rain_recipe *r, json_t *manifest,
 	snprintf(buf, sizeof(buf), "%.1f",
 		 json_number_value(json_object_get(json_object_get(manifest, "timings"), "total_s")));
 	ret |= set_str(f, "rain_build_seconds", buf);
+	ret |= set_str(f, "rain_parent_image",
+		       json_string_value(json_object_get(json_object_get(manifest, "base"), "image")));
+	/* the files the recipe names, so that --from-image can regenerate it
+	 * (when they fit in a property) */
+	if (r->nfiles || r->nscripts) {
+		json_t *inputs = NULL;
+
+		if (rain_build_inputs_pack(r, RAIN_BUILD_INPUTS_STORED_MAX, &inputs) == 0) {
+			_cleanup_free_ char *text = json_dumps(inputs, JSON_COMPACT | JSON_SORT_KEYS);
+
+			if (text && strlen(text) <= RAIN_PROP_VALUE_MAX)
+				ret |= set_str(f, "rain_recipe_inputs", text);
+		}
+		json_decref(inputs);
+	}
 	if (ret) {
 		rain_build_image_clear(out);
 		return RAIN_ENOMEM;

@@ -72,6 +72,13 @@ void build_on_line(void *ud, const char *line);
 int build_customize(struct build_ctx *b);
 int build_scripts(struct build_ctx *b);
 
+/* ---- build-clone.c ---- */
+
+/* Make root (a new directory, the sandbox's) the tree of the image whose
+ * data (raw or qcow2) is at data; env is the host tools' environment. */
+int build_clone_base(struct build_ctx *b, const char *data, const char *disk_format, const char *root,
+		     const char *const *env);
+
 /* ---- build-output.c ---- */
 
 /* Output files besides the recipe's formats. */

@@ -96,11 +96,7 @@ int build_run(struct build_ctx *b, const char *what, const char *const *argv,
 
 static int remove_tree(const char *path)
 {
-	const char *argv[] = { "rm", "-rf", "--one-file-system", "--", path, NULL };
-	struct process_opts po = { .argv = argv, .stdin_fd = -1 };
-	int status;
-
-	return process_run(&po, &status);
+	return fs_remove_tree(path);
 }
 
 /* ---- stages ---- */
@@ -321,8 +317,22 @@ static int base_build(struct build_ctx *b, struct base *base, const char *key_te
 	s.env = env.env;
 	free(b->root);
 	b->root = strdup(root);
-	r = b->root ? run_stage(b, "building the base system (cached for later builds)", &s, base_stage)
-		    : RAIN_ENOMEM;
+	if (!b->root) {
+		r = RAIN_ENOMEM;
+	} else if (b->o->base_image) {
+		/* a repository image: its data, then its tree */
+		const struct rain_build_base_image *bi = b->o->base_image;
+		_cleanup_free_ char *data = build_tmp_path(b, "base-image");
+
+		build_log(b, "== downloading base image %s", bi->id);
+		r = data ? bi->download(bi->ud, data) : RAIN_ENOMEM;
+		if (r == 0)
+			r = build_clone_base(b, data, bi->disk_format, root, env.env);
+		if (data)
+			unlink(data);
+	} else {
+		r = run_stage(b, "building the base system (cached for later builds)", &s, base_stage);
+	}
 	host_env_free(&env);
 	if (r == 0)
 		r = debs_to_cache(b);
@@ -381,8 +391,12 @@ static int base_ensure(struct build_ctx *b, struct base *base)
 
 	if (!bases)
 		return RAIN_ENOMEM;
-	if ((r = b->be->base_key(b->r, &key_text)) < 0)
+	if (b->o->base_image) {
+		if (asprintf(&key_text, "clone 1\n%s\n", b->o->base_image->sha256) < 0)
+			return RAIN_ENOMEM;
+	} else if ((r = b->be->base_key(b->r, &key_text)) < 0) {
 		return r;
+	}
 	EVP_Digest(key_text, strlen(key_text), md, NULL, EVP_sha256(), NULL);
 	hex_encode(md, sizeof(md), hex);
 	memcpy(base->key, hex, 32);
@@ -565,9 +579,13 @@ static int check_recipe(const struct rain_recipe *r, const struct rain_build_opt
 	if (!*be)
 		return rain_error_set(RAIN_EINVAL, "%s: building %s images is not supported yet (debian and ubuntu are)",
 				      r->file, r->distribution);
-	if (r->base)
-		return rain_error_set(RAIN_EINVAL, "%s: [image] base: cloning a repository image is not "
-				      "supported yet; use base = scratch", r->file);
+	if (r->base && (!o->base_image || !o->base_image->sha256 || !o->base_image->download))
+		return rain_error_set(RAIN_EINVAL, "%s: [image] base: image:%s must be resolved in the "
+				      "repository first (rain generate does it when RAIN_URL is set)",
+				      r->file, r->base);
+	if (!r->base && o->base_image)
+		return rain_error_set(RAIN_EINVAL, "%s: a base image was given but the recipe says "
+				      "base = scratch", r->file);
 	if ((r->formats & (RAIN_OUT_DISK | RAIN_OUT_QCOW2) || r->boot_check || o->boot_check) &&
 	    strcmp(r->architecture, "amd64") && strcmp(r->architecture, "i386"))
 		return rain_error_set(RAIN_EINVAL, "%s: bootable disks and boot checks are made for amd64 and "
@@ -742,12 +760,13 @@ int rain_build_run(const struct rain_recipe *r, const struct rain_build_options 
 							 (json_int_t)bo->size,
 							 "sha256", bo->sha256[0] ? bo->sha256 : NULL));
 	}
-	res->manifest = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:{s:s, s:b}, s:o, s:o, s:o, s:o*, s:s}",
+	res->manifest = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:{s:s, s:b, s:s*}, s:o, s:o, s:o, s:o*, s:s}",
 				  "name", r->name ? r->name : "image",
 				  "distribution", r->distribution, "release", r->release,
 				  "architecture", r->architecture, "mirror", r->mirror,
 				  "filesystem_uuid", b.uuid, "recipe", recipe_text,
 				  "base", "key", base.key, "cached", !base.built,
+				  "image", o->base_image ? o->base_image->id : NULL,
 				  "packages", packages, "outputs", outputs, "timings", timings,
 				  "boot_check", boot, "log", "build.log");
 	packages = boot = timings = NULL;

@@ -21,6 +21,10 @@ int fs_read_small(const char *path, size_t max, char **out, size_t *outlen);
 /* Move a file: rename, or copy (then unlink) across file systems. */
 int fs_move(const char *src, const char *dst);
 
+/* Remove path and everything below it, never following symlinks nor
+ * crossing into another file system. A missing path is fine. */
+int fs_remove_tree(const char *path);
+
 /* Join dir and name with one slash into a new string (NULL on ENOMEM). */
 char *fs_path_join(const char *dir, const char *name);
 
