@@ -139,5 +139,17 @@ struct rain_builder_backend {
 };
 
 extern const struct rain_builder_backend rain_builder_deb;
+extern const struct rain_builder_backend rain_builder_rpm;
+
+/* ---- build-probe.c ---- */
+
+#define BUILD_PROBE_TIMEOUT_S 10
+
+/* Fetch url, a small file of the mirror's (a repository index), waiting at
+ * most timeout_s (<= 0: BUILD_PROBE_TIMEOUT_S) to connect and twice that in
+ * all. 0 when it came; RAIN_ENET "the mirror MIRROR cannot be reached (URL:
+ * why)" when the mirror could not be reached; RAIN_EINVAL when it answered
+ * with an HTTP error (no such repository there). Needs the network. */
+int build_mirror_probe(const char *mirror, const char *url, long timeout_s);
 
 #endif

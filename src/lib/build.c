@@ -26,6 +26,7 @@
 
 static const struct rain_builder_backend *const backends[] = {
 	&rain_builder_deb,
+	&rain_builder_rpm,
 };
 
 /* Package indexes older than this are refreshed before a layer is fetched. */
@@ -577,7 +578,7 @@ static int check_recipe(const struct rain_recipe *r, const struct rain_build_opt
 		if (!strcmp(backends[i]->family, rain_recipe_family(r->distribution)))
 			*be = backends[i];
 	if (!*be)
-		return rain_error_set(RAIN_EINVAL, "%s: building %s images is not supported yet (debian and ubuntu are)",
+		return rain_error_set(RAIN_EINVAL, "%s: building %s images is not supported (debian, ubuntu, rocky, alma and fedora are)",
 				      r->file, r->distribution);
 	if (r->base && (!o->base_image || !o->base_image->sha256 || !o->base_image->download))
 		return rain_error_set(RAIN_EINVAL, "%s: [image] base: image:%s must be resolved in the "

@@ -1,0 +1,87 @@
+/* The pure parts of the RPM builder backend (builder-rpm.c): what it writes
+ * and what it runs, computed from the recipe without network or root, so
+ * that tests/unit/test-builder-rpm.c can check them. Internal to librain.
+ *
+ * Recipes name architectures the Debian way (amd64, arm64); dnf, the
+ * repositories and these functions use RPM base architectures (x86_64,
+ * aarch64). Strings returned through out parameters are new (free them);
+ * string vectors are freed with strv_free(v, n) and, for argv vectors, are
+ * NULL-terminated at v[n].
+ */
+#ifndef RAIN_BUILDER_RPM_H
+#define RAIN_BUILDER_RPM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "rain/recipe.h"
+
+/* Where dnf downloads packages to, and installs them from, inside the
+ * image (the backend's download_dir). */
+#define RPM_DOWNLOAD_DIR "/var/cache/rain-rpms"
+/* Where the fetch and image stages keep rain.repo (a fresh /run each). */
+#define RPM_STAGE_REPOSDIR "/run/rain/repos"
+
+/* The RPM base architecture of a Debian architecture name, or NULL when
+ * the RPM distributions have none for it. */
+const char *rpm_basearch(const char *debian_arch);
+
+/* The dnf .repo file for the recipe's distribution, release, architecture
+ * and mirror: rocky and alma BaseOS + AppStream, fedora releases + updates;
+ * signature checks on, with the distribution's key. RAIN_EINVAL for an
+ * unknown distribution or architecture. */
+int rpm_repo_text(const struct rain_recipe *r, char **out);
+
+/* The first repository's index (repodata/repomd.xml), for the mirror
+ * probe. */
+int rpm_probe_url(const struct rain_recipe *r, char **out);
+
+/* The base package set: the release package, a minimal system with dnf
+ * and init, and kernel + dracut (+ zstd, e2fsprogs) when r->kernel. */
+int rpm_base_packages(const struct rain_recipe *r, char ***pkgs, size_t *n);
+
+/* Where the distribution's rpm keeps its database (the host's rpm writes
+ * it there while bootstrapping): "/var/lib/rpm" or "/usr/lib/sysimage/rpm". */
+const char *rpm_dbpath(const struct rain_recipe *r);
+
+/* dracut's configuration in the image (/etc/dracut.conf.d/90-rain.conf):
+ * a generic initramfs with the virtual machine drivers, zstd-compressed. */
+int rpm_dracut_conf(const struct rain_recipe *r, char **out);
+
+enum rpm_dnf_kind {
+	RPM_DNF_BASE,          /* on the host: bootstrap into installroot */
+	RPM_DNF_FETCH,         /* in the image: download only, into destdir */
+	RPM_DNF_INSTALL,       /* in the image: install from destdir, offline */
+};
+
+struct rpm_dnf_call {
+	enum rpm_dnf_kind kind;
+	const struct rain_recipe *r;
+	const char *installroot;   /* BASE: the new tree (absolute host path) */
+	const char *config;        /* BASE: dnf.conf of ours; else NULL */
+	const char *reposdir;      /* the directory holding rain.repo */
+	const char *destdir;       /* where packages go / are found */
+	const char *forcearch;     /* BASE: the basearch when foreign, or NULL */
+	bool refresh;              /* FETCH: refresh the metadata first */
+	char *const *pkgs;         /* package names, after "--" */
+	size_t npkgs;
+};
+
+/* The dnf command line of one call, as an argv vector (no shell). */
+int rpm_dnf_argv(const struct rpm_dnf_call *c, char ***argv, size_t *argc);
+
+/* What dnf's output says went wrong, gathered line by line. */
+struct rpm_errors {
+	char missing[256];     /* the first package dnf found no match for */
+	char fetch[512];       /* the first line about a failed download */
+};
+
+/* Note one line of dnf's output in e. */
+void rpm_scan_line(struct rpm_errors *e, const char *line);
+
+/* The error a user can act on for a failed dnf run (ret < 0): RAIN_EINVAL
+ * "package 'X' does not exist in DIST RELEASE (MIRROR): check its name",
+ * RAIN_ENET "the mirror MIRROR cannot be reached: LINE"; else ret. */
+int rpm_error(const struct rain_recipe *r, int ret, const struct rpm_errors *e);
+
+#endif
