@@ -13,6 +13,8 @@ packages=(
 	# image generation: bootstrap, filesystems, boot loader, boot check
 	mmdebstrap debian-archive-keyring e2fsprogs fdisk grub-pc-bin qemu-system-x86
 	squashfs-tools zstd openssh-client
+	# RPM distributions (rocky, alma, fedora): the host bootstraps with dnf
+	dnf rpm
 	# benchmarks
 	nginx-light wrk
 )
