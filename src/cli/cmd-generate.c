@@ -100,7 +100,8 @@ static char *shortcut_recipe(const char *os, const char *release, const char *ar
 	return text;
 }
 
-static int store(struct cli *cli, const struct rain_recipe *r, struct rain_build_result *res)
+static int store(struct cli *cli, const struct rain_recipe *r, struct rain_build_result *res,
+		 char **id)
 {
 	const struct rain_build_output *best = NULL;
 	struct rain_build_image bi;
@@ -133,8 +134,10 @@ static int store(struct cli *cli, const struct rain_recipe *r, struct rain_build
 	ret = cli_image_create(cli, &o, &image);
 	if (ret == 0)
 		ret = cli_image_upload_file(cli, cli_json_str(image, "id"), best->path);
-	if (ret == 0)
+	if (ret == 0) {
 		cli_note(cli, "stored as image %s", cli_json_str(image, "id"));
+		*id = strdup(cli_json_str(image, "id"));
+	}
 	json_decref(image);
 	cli_create_opts_free(&o);
 	rain_build_image_clear(&bi);
@@ -168,7 +171,7 @@ static int cmd_generate_exec(struct cli *cli, int argc, char **argv)
 	struct rain_build_result *res = NULL;
 	struct rain_build_options bo = { 0 };
 	struct sigaction sa = { .sa_handler = on_signal }, old_int, old_term;
-	_cleanup_free_ char *text = NULL, *defout = NULL, *inputs_dir = NULL;
+	_cleanup_free_ char *text = NULL, *defout = NULL, *inputs_dir = NULL, *stored = NULL;
 	const char *from_image = NULL;
 	struct cli_base_image base = { .cli = NULL };
 	int opt, r;
@@ -260,6 +263,17 @@ static int cmd_generate_exec(struct cli *cli, int argc, char **argv)
 		r = cli_error("%s", rain_error_last());
 		goto out;
 	}
+	if (do_store) {
+		/* one JSON document in the end: the manifest with the image */
+		bool json = cli->json;
+
+		cli->json = false;
+		r = store(cli, recipe, res, &stored);
+		cli->json = json;
+		if (r != CLI_EXIT_OK)
+			goto out;
+		json_object_set_new(res->manifest, "stored_image", json_string(stored));
+	}
 	if (cli->json) {
 		cli_json_print(res->manifest);
 	} else if (!cli->quiet) {
@@ -271,7 +285,7 @@ static int cmd_generate_exec(struct cli *cli, int argc, char **argv)
 		}
 		printf("%-10s %s\n", "manifest", res->manifest_path);
 	}
-	r = do_store ? store(cli, recipe, res) : CLI_EXIT_OK;
+	r = CLI_EXIT_OK;
 out:
 	rain_build_result_free(res);
 	rain_recipe_free(recipe);

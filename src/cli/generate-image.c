@@ -15,9 +15,15 @@
 static int download_base(void *ud, const char *path)
 {
 	struct cli_base_image *b = ud;
+	bool json = b->cli->json;
+	int r;
 
-	/* the cache key is the image's hash, which cli_image_save verifies */
-	if (cli_image_save(b->cli, b->image, path, true, false) != CLI_EXIT_OK)
+	/* the cache key is the image's hash, which cli_image_save verifies;
+	 * rain generate --json prints only the manifest */
+	b->cli->json = false;
+	r = cli_image_save(b->cli, b->image, path, true, false);
+	b->cli->json = json;
+	if (r != CLI_EXIT_OK)
 		return rain_error_set(RAIN_EIO, "cannot download base image %s (see above)", b->id);
 	return 0;
 }

@@ -310,9 +310,13 @@ int build_scripts(struct build_ctx *b)
 		snprintf(path, sizeof(path), BUILD_INPUT "/scripts/%zu", i);
 		snprintf(what, sizeof(what), "script %s", b->r->scripts[i]);
 		r = build_run(b, what, argv, NULL, NULL);
-		if (r < 0)
+		if (r < 0) {
+			char msg[1024];
+
+			snprintf(msg, sizeof(msg), "%s", rain_error_last());
 			return rain_error_set(r, "%s: [scripts] run = %s: %s", b->r->file, b->r->scripts[i],
-					      rain_error_last());
+					      msg);
+		}
 	}
 	return 0;
 }
