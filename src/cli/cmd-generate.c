@@ -35,7 +35,7 @@ const struct cli_cmd cmd_generate_entry = {
 		"      --from-image REF  regenerate the image REF (ID or NAME) from the recipe\n"
 		"                        and files stored with it\n"
 		"FutureGrid-style shortcut instead of a recipe file:\n"
-		"      --os DIST         debian or ubuntu\n"
+		"      --os DIST         debian, ubuntu, rocky, alma or fedora\n"
 		"      --release R       e.g. bookworm\n"
 		"      --arch A          e.g. amd64\n"
 		"      --packages P,...  extra packages\n"

@@ -243,7 +243,11 @@ int build_customize(struct build_ctx *b)
 		ret = write_text(b, "/etc/timezone", 0644, "%s\n", r->timezone);
 	}
 	if (ret == 0 && r->locale) {
-		ret = write_text(b, "/etc/default/locale", 0644, "LANG=%s\n", r->locale);
+		/* systemd reads locale.conf everywhere; Debian's tools also read
+		 * /etc/default/locale */
+		ret = write_text(b, "/etc/locale.conf", 0644, "LANG=%s\n", r->locale);
+		if (ret == 0 && exists_in_root(b, "/etc/default"))
+			ret = write_text(b, "/etc/default/locale", 0644, "LANG=%s\n", r->locale);
 		if (ret == 0 && exists_in_root(b, "/usr/sbin/locale-gen")) {
 			const char *dot = strchr(r->locale, '.');
 			const char *argv[] = { "chroot", b->root, "locale-gen", NULL };

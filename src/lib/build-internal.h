@@ -35,6 +35,7 @@ struct build_ctx {
 	bool in_sandbox;      /* log lines go to stdout; the parent records them */
 	int64_t deadline_us;
 	bool refresh;         /* the fetch stage refreshes package indexes */
+	bool nospace;         /* a program said its disk was full */
 	char uuid[40];        /* of the root filesystem */
 	char **layer;         /* packages on top of the base */
 	size_t nlayer;
@@ -116,6 +117,9 @@ struct rain_builder_backend {
 	/* Bootstrap the base system into root (a host path), with network,
 	 * downloading into b->debs. */
 	int (*base)(struct build_ctx *b, const char *root);
+	/* Whether the tree at root (a host path) holds package indexes, so
+	 * that fresh ones need no refresh (NULL: always refresh). */
+	bool (*has_indexes)(const char *root);
 	/* The packages the recipe adds to its base (implied ones first), as
 	 * a new string vector. */
 	int (*layer)(const struct rain_recipe *r, char ***pkgs, size_t *n);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -45,6 +46,8 @@ void build_log(struct build_ctx *b, const char *fmt, ...)
 		fflush(stdout);
 		return;
 	}
+	if (strstr(line, "No space left on device"))
+		b->nospace = true;
 	if (b->log) {
 		fprintf(b->log, "%s\n", line);
 		fflush(b->log);
@@ -173,6 +176,69 @@ static void host_env_free(struct host_env *e)
 	free(e->home);
 	free(e->tmp);
 	free(e->debs);
+}
+
+/* ---- foreign architectures ---- */
+
+#if defined(__x86_64__)
+#define HOST_ARCH "amd64"
+#elif defined(__aarch64__)
+#define HOST_ARCH "arm64"
+#else
+#define HOST_ARCH ""
+#endif
+
+/* Programs of the image's architecture run through qemu-user, which the
+ * kernel's binfmt_misc starts for them; register it (with the F flag of
+ * Debian's qemu-user-static: the interpreter is opened now, so it works in
+ * the sandbox's namespaces) unless it is already. */
+static int foreign_arch_setup(struct build_ctx *b)
+{
+	static const char *const qemu[][2] = {
+		{ "arm64", "aarch64" }, { "armhf", "arm" }, { "armel", "arm" }, { "ppc64el", "ppc64le" },
+		{ "s390x", "s390x" }, { "riscv64", "riscv64" }, { "mips64el", "mips64el" },
+	};
+	const char *arch = b->r->architecture, *cpu = NULL;
+	_cleanup_free_ char *entry = NULL, *conf = NULL, *text = NULL;
+	size_t len;
+	int fd, r;
+
+	if (!strcmp(arch, HOST_ARCH) || (!strcmp(arch, "i386") && !strcmp(HOST_ARCH, "amd64")))
+		return 0;
+	for (size_t i = 0; i < sizeof(qemu) / sizeof(*qemu); i++)
+		if (!strcmp(qemu[i][0], arch))
+			cpu = qemu[i][1];
+	if (!cpu)
+		return rain_error_set(RAIN_EINVAL, "%s: [image] architecture: %s images cannot be built on "
+				      "this %s machine (no qemu-user emulation known for it)",
+				      b->r->file, arch, HOST_ARCH);
+	if (asprintf(&entry, "/proc/sys/fs/binfmt_misc/qemu-%s", cpu) < 0 ||
+	    asprintf(&conf, "/usr/lib/binfmt.d/qemu-%s.conf", cpu) < 0)
+		return RAIN_ENOMEM;
+	if (fs_read_small(entry, 4096, &text, &len) == 0 && str_has_prefix(text, "enabled"))
+		return 0;
+	free(text);
+	text = NULL;
+	if (access("/proc/sys/fs/binfmt_misc/register", F_OK) < 0 &&
+	    mount("binfmt_misc", "/proc/sys/fs/binfmt_misc", "binfmt_misc", 0, NULL) < 0)
+		return rain_error_errno(RAIN_EIO, errno, "building %s images needs binfmt_misc for qemu-user "
+					"emulation, which cannot be mounted", arch);
+	if (fs_read_small(conf, 4096, &text, &len) < 0)
+		return rain_error_set(RAIN_ENOTFOUND, "building %s images on this %s machine needs qemu-user "
+				      "emulation: install qemu-user-static (%s is missing)", arch, HOST_ARCH, conf);
+	text[strcspn(text, "\n")] = '\0';
+	fd = open("/proc/sys/fs/binfmt_misc/register", O_WRONLY | O_CLOEXEC);
+	r = fd >= 0 && write(fd, text, strlen(text)) == (ssize_t)strlen(text) ? 0 : -1;
+	if (r < 0 && errno != EEXIST) {
+		r = rain_error_errno(RAIN_EIO, errno, "cannot register qemu-%s with binfmt_misc", cpu);
+		if (fd >= 0)
+			close(fd);
+		return r;
+	}
+	if (fd >= 0)
+		close(fd);
+	build_log(b, "registered qemu-%s with binfmt_misc: %s programs run emulated", cpu, arch);
+	return 0;
 }
 
 /* ---- the package cache ---- */
@@ -364,20 +430,12 @@ fail:
 }
 
 /* Whether the base's package indexes are missing or old. */
-static bool base_is_stale(const struct base *base)
+static bool base_is_stale(struct build_ctx *b, const struct base *base)
 {
-	_cleanup_free_ char *lists = fs_path_join(base->root, "var/lib/apt/lists");
 	_cleanup_free_ char *meta = fs_path_join(base->dir, "base.json");
-	DIR *d = lists ? opendir(lists) : NULL;
-	struct dirent *de;
-	bool have = false;
 	struct stat st;
 
-	while (d && (de = readdir(d)))
-		have |= strstr(de->d_name, "_Packages") != NULL;
-	if (d)
-		closedir(d);
-	if (!have || !meta || stat(meta, &st) < 0)
+	if (!b->be->has_indexes || !b->be->has_indexes(base->root) || !meta || stat(meta, &st) < 0)
 		return true;
 	return time(NULL) - st.st_mtime > BASE_INDEX_MAX_AGE_S;
 }
@@ -417,7 +475,7 @@ static int base_ensure(struct build_ctx *b, struct base *base)
 		r = base_build(b, base, key_text);
 	close(fd);
 	if (r == 0)
-		base->stale = base_is_stale(base);
+		base->stale = base_is_stale(b, base);
 	return r;
 }
 
@@ -600,6 +658,28 @@ static int check_recipe(const struct rain_recipe *r, const struct rain_build_opt
 	return 0;
 }
 
+/* The sandbox's root is no one on the host: every directory above dir
+ * must let others pass. */
+static int check_reachable(const char *dir)
+{
+	_cleanup_free_ char *path = realpath(dir, NULL);
+	char *slash;
+	struct stat st;
+
+	if (!path)
+		return rain_error_errno(RAIN_EIO, errno, "%s", dir);
+	while ((slash = strrchr(path, '/'))) {
+		slash[slash == path] = '\0';
+		if (stat(path, &st) == 0 && !(st.st_mode & S_IXOTH))
+			return rain_error_set(RAIN_EFORBIDDEN, "the build sandbox (host uid %u) cannot reach %s: "
+					      "%s is not searchable by others; chmod o+x it or choose "
+					      "another --cache", SANDBOX_HOST_ID, dir, path);
+		if (slash == path)
+			break;
+	}
+	return 0;
+}
+
 /* The private directories of one build, handed to the sandbox's root. */
 static int make_scratch(struct build_ctx *b, char **upper, char **work, char **merged, char **input)
 {
@@ -617,6 +697,8 @@ static int make_scratch(struct build_ctx *b, char **upper, char **work, char **m
 		return r;
 	if (def && chmod(work_dir, 0711) < 0)
 		return rain_error_errno(RAIN_EIO, errno, "%s", work_dir);
+	if ((r = check_reachable(work_dir)) < 0 || (r = check_reachable(b->o->cache_dir)) < 0)
+		return r;
 	if (!mkdtemp(tmpl))
 		return rain_error_errno(RAIN_EIO, errno, "cannot create a build directory in %s", work_dir);
 	b->scratch = realpath(tmpl, NULL);
@@ -679,7 +761,8 @@ int rain_build_run(const struct rain_recipe *r, const struct rain_build_options 
 	build_log(&b, "== building %s %s %s (%s)", r->distribution, r->release, r->architecture,
 		  r->name ? r->name : "unnamed");
 
-	if ((ret = debs_from_cache(&b)) < 0 || (ret = base_ensure(&b, &base)) < 0)
+	if ((ret = foreign_arch_setup(&b)) < 0 || (ret = debs_from_cache(&b)) < 0 ||
+	    (ret = base_ensure(&b, &base)) < 0)
 		goto fail;
 	t = time_mono_us();
 	json_object_set_new(timings, "base_s", json_real((double)(t - t0) / 1e6));
@@ -789,6 +872,14 @@ fail:
 		char msg[1024];
 
 		snprintf(msg, sizeof(msg), "%s", rain_error_last());
+		if (b.nospace || ret == RAIN_ENOSPC) {
+			char full[sizeof(msg) + 1024];
+
+			snprintf(full, sizeof(full), "the disk is full (no space left on device) under %s "
+				 "or %s: free some space and build again; %s", o->cache_dir, o->output_dir, msg);
+			snprintf(msg, sizeof(msg), "%.1000s", full);
+			ret = RAIN_ENOSPC;
+		}
 		build_log(&b, "== failed: %s", msg);
 		for (size_t i = 0; i < res->noutputs; i++) {
 			if (strcmp(res->outputs[i].format, "dir"))

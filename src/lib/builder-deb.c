@@ -7,6 +7,7 @@
  * so concurrent builds are safe). The hook scripts are fixed text; recipe
  * values reach mmdebstrap only as separate arguments.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -203,6 +204,20 @@ static int deb_base(struct build_ctx *b, const char *root)
 	return apt_error(b, ret, &errs);
 }
 
+static bool deb_has_indexes(const char *root)
+{
+	_cleanup_free_ char *lists = fs_path_join(root, "var/lib/apt/lists");
+	DIR *d = lists ? opendir(lists) : NULL;
+	struct dirent *de;
+	bool have = false;
+
+	while (d && (de = readdir(d)))
+		have |= strstr(de->d_name, "_Packages") != NULL;
+	if (d)
+		closedir(d);
+	return have;
+}
+
 static int deb_layer(const struct rain_recipe *r, char ***pkgs, size_t *n)
 {
 	bool sudo = false, ssh = false;
@@ -374,6 +389,7 @@ const struct rain_builder_backend rain_builder_deb = {
 	.download_dir = "/var/cache/apt/archives",
 	.base_key = deb_base_key,
 	.base = deb_base,
+	.has_indexes = deb_has_indexes,
 	.layer = deb_layer,
 	.fetch = deb_fetch,
 	.install = deb_install,

@@ -174,15 +174,27 @@ int fs_move(const char *src, const char *dst)
 		close(in);
 		return rain_error_errno(RAIN_EIO, errno, "cannot create %s", dst);
 	}
-	for (off_t left = st.st_size; left > 0;) {
-		ssize_t n = copy_file_range(in, NULL, out, NULL, (size_t)(left > (1 << 30) ? 1 << 30 : left), 0);
+	/* data extents only, so that sparse disk images stay sparse */
+	if (ftruncate(out, st.st_size) < 0)
+		r = rain_error_errno(errno == ENOSPC ? RAIN_ENOSPC : RAIN_EIO, errno, "cannot size %s", dst);
+	for (off_t pos = 0; r == 0 && pos < st.st_size;) {
+		off_t data = lseek(in, pos, SEEK_DATA), hole;
+		char buf[1 << 16];
 
-		if (n <= 0) {
-			r = rain_error_errno(errno == ENOSPC ? RAIN_ENOSPC : RAIN_EIO, n < 0 ? errno : EIO,
-					     "cannot copy %s to %s", src, dst);
-			break;
+		if (data < 0)
+			break;          /* ENXIO: only a hole is left */
+		hole = lseek(in, data, SEEK_HOLE);
+		if (hole < 0)
+			hole = st.st_size;
+		for (pos = data; r == 0 && pos < hole;) {
+			ssize_t n = pread(in, buf, (size_t)(hole - pos < (off_t)sizeof(buf) ? hole - pos : (off_t)sizeof(buf)), pos);
+
+			if (n <= 0 || pwrite(out, buf, (size_t)n, pos) != n)
+				r = rain_error_errno(errno == ENOSPC ? RAIN_ENOSPC : RAIN_EIO, n < 0 ? errno : EIO,
+						     "cannot copy %s to %s", src, dst);
+			else
+				pos += n;
 		}
-		left -= n;
 	}
 	if (r == 0 && fsync(out) < 0)
 		r = rain_error_errno(RAIN_EIO, errno, "cannot sync %s", dst);

@@ -12,6 +12,12 @@ if [ "$(id -u)" -ne 0 ] || ! command -v mmdebstrap >/dev/null; then
 fi
 CACHE=${RAIN_TEST_CACHE:-/var/cache/rain}
 cd "$TMP" || exit 1
+# a cache under a private directory is refused with what to do
+mkdir -p "$TMP/private/cache" && chmod 0700 "$TMP/private"
+"$RAIN" generate --os debian --format tar -o "$TMP/private-out" --cache "$TMP/private/cache" 2>"$TMP/private.err"
+check "a cache the sandbox cannot reach is refused" test $? -ne 0
+check "the error says which directory and what to do" grep -q "$TMP/private is not searchable by others; chmod o+x it" "$TMP/private.err"
+chmod 0711 "$TMP"   # the sandbox reaches the small cache below
 echo "only the host has this" >"$TMP/host-secret"
 echo "parent file" >"$TMP/parent-file"
 cat >"$TMP/check.sh" <<SCRIPT
@@ -68,6 +74,18 @@ check "the script's output is in the log" grep -q "failing on purpose" "$TMP/fai
 check_eq "only the build log is left" build.log "$(ls -A "$TMP/fail")"
 check_eq "nothing was stored" 0 "$(api GET '/v2/images?name=failing' | head -n 1 | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["images"]))')"
 check_eq "no build directory is left in the cache" "" "$(ls -A "$CACHE/work")"
+
+# a full disk: a clear error, only the log, and the same cache works after
+mkdir "$TMP/small" && mount -t tmpfs -o size=64m tmpfs "$TMP/small" && chmod 0755 "$TMP/small"
+"$RAIN" generate --os debian --format tar --name full -o "$TMP/full" --cache "$TMP/small" >/dev/null 2>"$TMP/full.err"
+check "a build on a full disk fails" test $? -ne 0
+check "the error says the disk is full" grep -q "the disk is full (no space left on device) under $TMP/small" "$TMP/full.err"
+check_eq "only the build log is left after it" build.log "$(ls -A "$TMP/full")"
+check_eq "no half-made base or build directory stays in the cache" "" "$(ls -A "$TMP/small/work"; find "$TMP/small/bases" -mindepth 1 -not -name '*.lock')"
+mount -o remount,size=3g "$TMP/small"
+check "with space again, the same cache builds" "$RAIN" generate --os debian --format tar --name full \
+	-o "$TMP/full2" --cache "$TMP/small" --quiet
+umount "$TMP/small"
 
 # two builds at once on one base, each with its own package
 "$RAIN" generate --os debian --format tar --packages jq --name two-a -o "$TMP/two-a" --cache "$CACHE" \
