@@ -12,7 +12,7 @@ packages=(
 	clang libclang-rt-14-dev curl python3 qemu-utils sqlite3 openssl procps
 	# image generation: bootstrap, filesystems, boot loader, boot check
 	mmdebstrap debian-archive-keyring e2fsprogs fdisk grub-pc-bin qemu-system-x86
-	squashfs-tools zstd openssh-client qemu-user-static
+	squashfs-tools zstd openssh-client qemu-user-static arch-test
 	# RPM distributions (rocky, alma, fedora): the host bootstraps with dnf
 	dnf rpm
 	# benchmarks
