@@ -28,6 +28,7 @@ struct build_ctx {
 	const struct rain_build_options *o;
 	const struct rain_builder_backend *be;
 	char *scratch;        /* private temporary directory (host path) */
+	int lockfd;           /* flock of scratch/lock while the build lives */
 	char *root;           /* the image's root as the running stage sees it */
 	char *debs;           /* this build's package downloads (host path) */
 	char *outdir;         /* where the outputs stage writes (host path) */
@@ -104,6 +105,15 @@ int build_sha256_file(const char *path, char out[65], int64_t *size);
  * image's, for the probe) until multi-user; *result for the manifest. */
 int build_boot_check(struct build_ctx *b, const char *disk, const char *kernel, json_t **result);
 
+/* For the backends: the packages a recipe implies (sudo, openssh-server,
+ * tzdata, locale_package when it names a locale other than C/POSIX; NULL:
+ * none) and then its own, as a new vector; the installed packages from a
+ * program printing "NAME\tVERSION\tARCH" lines; useradd in the image, sudo
+ * users joining admin_group. */
+int build_layer_packages(const struct rain_recipe *r, const char *locale_package, char ***pkgs, size_t *n);
+int build_package_list(struct build_ctx *b, const char *what, const char *const *argv, json_t **out);
+int build_useradd(struct build_ctx *b, const struct rain_recipe_user *u, const char *admin_group);
+
 /* A builder backend: one per package family. Functions marked "inside"
  * run in a pivoted sandbox, with b->root "/". */
 struct rain_builder_backend {
@@ -111,9 +121,10 @@ struct rain_builder_backend {
 	/* Where the image's package manager finds b->debs inside the image
 	 * (bound there for the fetch and image stages). */
 	const char *download_dir;
-	/* What identifies the recipe's base (hashed into the cache key): a
-	 * new string. */
-	int (*base_key)(const struct rain_recipe *r, char **out);
+	/* The base's packages, as a new vector; with the family,
+	 * distribution, release, architecture and mirror they make the base
+	 * cache's key. */
+	int (*base_packages)(const struct rain_recipe *r, char ***pkgs, size_t *n);
 	/* Bootstrap the base system into root (a host path), with network,
 	 * downloading into b->debs. */
 	int (*base)(struct build_ctx *b, const char *root);

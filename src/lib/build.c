@@ -103,6 +103,88 @@ static int remove_tree(const char *path)
 	return fs_remove_tree(path);
 }
 
+/* ---- shared by the backends ---- */
+
+int build_layer_packages(const struct rain_recipe *r, const char *locale_package, char ***pkgs, size_t *n)
+{
+	bool sudo = false, ssh = false;
+	int ret = 0;
+
+	*pkgs = NULL;
+	*n = 0;
+	for (size_t i = 0; i < r->nusers; i++) {
+		sudo |= r->users[i].sudo;
+		ssh |= r->users[i].nssh_keys > 0;
+	}
+	if (sudo)
+		ret = strv_add(pkgs, n, "sudo");
+	if (ret == 0 && ssh)
+		ret = strv_add(pkgs, n, "openssh-server");
+	if (ret == 0 && r->timezone)
+		ret = strv_add(pkgs, n, "tzdata");
+	if (ret == 0 && locale_package && r->locale && strcmp(r->locale, "C") &&
+	    strcmp(r->locale, "C.UTF-8") && strcmp(r->locale, "POSIX"))
+		ret = strv_add(pkgs, n, locale_package);
+	for (size_t i = 0; ret == 0 && i < r->npackages; i++)
+		ret = strv_add(pkgs, n, r->packages[i]);
+	if (ret < 0) {
+		strv_free(*pkgs, *n);
+		*pkgs = NULL;
+		*n = 0;
+	}
+	return ret;
+}
+
+static void package_line(void *ud, const char *line)
+{
+	json_t *list = ud;
+	char name[256], version[256], arch[64];
+
+	if (sscanf(line, "%255[^\t]\t%255[^\t]\t%63s", name, version, arch) == 3)
+		json_array_append_new(list, json_pack("{s:s, s:s, s:s}", "name", name,
+						      "version", version, "architecture", arch));
+}
+
+int build_package_list(struct build_ctx *b, const char *what, const char *const *argv, json_t **out)
+{
+	json_t *list = json_array();
+	int r = list ? build_run(b, what, argv, package_line, list) : RAIN_ENOMEM;
+
+	if (r < 0) {
+		json_decref(list);
+		return r;
+	}
+	*out = list;
+	return 0;
+}
+
+int build_useradd(struct build_ctx *b, const struct rain_recipe_user *u, const char *admin_group)
+{
+	char uid[32];
+	const char *argv[16];
+	int n = 0;
+
+	argv[n++] = "chroot";
+	argv[n++] = b->root;
+	argv[n++] = "useradd";
+	argv[n++] = "--create-home";
+	argv[n++] = "--shell";
+	argv[n++] = u->shell ? u->shell : "/bin/bash";
+	if (u->uid >= 0) {
+		snprintf(uid, sizeof(uid), "%lld", (long long)u->uid);
+		argv[n++] = "--uid";
+		argv[n++] = uid;
+	}
+	if (u->sudo) {
+		argv[n++] = "--groups";
+		argv[n++] = admin_group;
+	}
+	argv[n++] = "--";
+	argv[n++] = u->name;
+	argv[n] = NULL;
+	return build_run(b, "useradd", argv, NULL, NULL);
+}
+
 /* ---- stages ---- */
 
 static const char *const env_image[] = {
@@ -453,8 +535,19 @@ static int base_ensure(struct build_ctx *b, struct base *base)
 	if (b->o->base_image) {
 		if (asprintf(&key_text, "clone 1\n%s\n", b->o->base_image->sha256) < 0)
 			return RAIN_ENOMEM;
-	} else if ((r = b->be->base_key(b->r, &key_text)) < 0) {
-		return r;
+	} else {
+		const struct rain_recipe *rc = b->r;
+		_cleanup_free_ char *list = NULL;
+		char **pkgs;
+		size_t n;
+
+		if ((r = b->be->base_packages(rc, &pkgs, &n)) < 0)
+			return r;
+		list = strv_join(pkgs, n, ",");
+		strv_free(pkgs, n);
+		if (!list || asprintf(&key_text, "%s 1\n%s\n%s\n%s\n%s\n%s\n", b->be->family,
+				      rc->distribution, rc->release, rc->architecture, rc->mirror, list) < 0)
+			return RAIN_ENOMEM;
 	}
 	EVP_Digest(key_text, strlen(key_text), md, NULL, EVP_sha256(), NULL);
 	hex_encode(md, sizeof(md), hex);
@@ -680,6 +773,38 @@ static int check_reachable(const char *dir)
 	return 0;
 }
 
+/* Remove the scratch of builds that died (kill -9, power loss): a live
+ * build holds the flock of its directory's lock file. */
+static void sweep_abandoned(struct build_ctx *b, const char *work_dir)
+{
+	DIR *d = opendir(work_dir);
+	struct dirent *de;
+
+	while (d && (de = readdir(d))) {
+		_cleanup_free_ char *dir = NULL, *lock = NULL;
+		struct stat st;
+		int fd;
+
+		if (!str_has_prefix(de->d_name, "build.") || !(dir = fs_path_join(work_dir, de->d_name)) ||
+		    !strcmp(dir, b->scratch) || !(lock = fs_path_join(dir, "lock")))
+			continue;
+		fd = open(lock, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0) {
+			/* one being made right now has no lock yet for a moment */
+			if (errno == ENOENT && stat(dir, &st) == 0 && time(NULL) - st.st_mtime > 600)
+				fs_remove_tree(dir);
+			continue;
+		}
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+			build_log(b, "removing the scratch of a build that died: %s", dir);
+			fs_remove_tree(dir);
+		}
+		close(fd);
+	}
+	if (d)
+		closedir(d);
+}
+
 /* The private directories of one build, handed to the sandbox's root. */
 static int make_scratch(struct build_ctx *b, char **upper, char **work, char **merged, char **input)
 {
@@ -704,6 +829,13 @@ static int make_scratch(struct build_ctx *b, char **upper, char **work, char **m
 	b->scratch = realpath(tmpl, NULL);
 	if (!b->scratch)
 		return rain_error_errno(RAIN_EIO, errno, "%s", tmpl);
+	/* held while the build (and its sandboxes, which inherit it) lives */
+	tmp = fs_path_join(b->scratch, "lock");
+	b->lockfd = tmp ? open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600) : -1;
+	if (b->lockfd < 0 || flock(b->lockfd, LOCK_EX) < 0)
+		return rain_error_errno(RAIN_EIO, errno, "cannot lock %s", b->scratch);
+	free(tmp);
+	sweep_abandoned(b, work_dir);
 	*upper = fs_path_join(b->scratch, "upper");
 	*work = fs_path_join(b->scratch, "work");
 	*merged = fs_path_join(b->scratch, "root");
@@ -725,7 +857,7 @@ static int make_scratch(struct build_ctx *b, char **upper, char **work, char **m
 int rain_build_run(const struct rain_recipe *r, const struct rain_build_options *o,
 		   struct rain_build_result **out)
 {
-	struct build_ctx b = { .r = r, .o = o };
+	struct build_ctx b = { .r = r, .o = o, .lockfd = -1 };
 	struct rain_build_result *res = calloc(1, sizeof(*res));
 	struct base base = { .dir = NULL };
 	_cleanup_free_ char *logpath = NULL, *recipe_text = NULL, *upper = NULL, *work = NULL;
@@ -872,6 +1004,9 @@ fail:
 		char msg[1024];
 
 		snprintf(msg, sizeof(msg), "%s", rain_error_last());
+		if (ret == RAIN_ECANCELED && time_mono_us() >= b.deadline_us - 2000000)
+			snprintf(msg, sizeof(msg), "the build took longer than its time limit (%d s) and was "
+				 "stopped; allow more with --timeout", o->timeout_s > 0 ? o->timeout_s : 3600);
 		if (b.nospace || ret == RAIN_ENOSPC) {
 			char full[sizeof(msg) + 1024];
 
@@ -897,6 +1032,8 @@ fail_early:
 done:
 	if (b.log)
 		fclose(b.log);
+	if (b.lockfd >= 0)
+		close(b.lockfd);
 	free(b.scratch);
 	free(b.root);
 	free(b.debs);

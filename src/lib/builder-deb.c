@@ -149,23 +149,6 @@ static int base_includes(const struct rain_recipe *r, char ***pkgs, size_t *n)
 	return ret;
 }
 
-static int deb_base_key(const struct rain_recipe *r, char **out)
-{
-	_cleanup_free_ char *list = NULL;
-	char **pkgs;
-	size_t n;
-	int ret = base_includes(r, &pkgs, &n);
-
-	if (ret < 0)
-		return ret;
-	list = strv_join(pkgs, n, ",");
-	strv_free(pkgs, n);
-	if (!list || asprintf(out, "deb 1\n%s\n%s\n%s\n%s\n%s\n", r->distribution, r->release,
-			      r->architecture, r->mirror, list) < 0)
-		return RAIN_ENOMEM;
-	return 0;
-}
-
 static int deb_base(struct build_ctx *b, const char *root)
 {
 	const struct rain_recipe *r = b->r;
@@ -220,32 +203,7 @@ static bool deb_has_indexes(const char *root)
 
 static int deb_layer(const struct rain_recipe *r, char ***pkgs, size_t *n)
 {
-	bool sudo = false, ssh = false;
-	int ret = 0;
-
-	*pkgs = NULL;
-	*n = 0;
-	for (size_t i = 0; i < r->nusers; i++) {
-		sudo |= r->users[i].sudo;
-		ssh |= r->users[i].nssh_keys > 0;
-	}
-	if (sudo)
-		ret = strv_add(pkgs, n, "sudo");
-	if (ret == 0 && ssh)
-		ret = strv_add(pkgs, n, "openssh-server");
-	if (ret == 0 && r->timezone)
-		ret = strv_add(pkgs, n, "tzdata");
-	if (ret == 0 && r->locale && strcmp(r->locale, "C") && strcmp(r->locale, "C.UTF-8") &&
-	    strcmp(r->locale, "POSIX"))
-		ret = strv_add(pkgs, n, "locales");
-	for (size_t i = 0; ret == 0 && i < r->npackages; i++)
-		ret = strv_add(pkgs, n, r->packages[i]);
-	if (ret < 0) {
-		strv_free(*pkgs, *n);
-		*pkgs = NULL;
-		*n = 0;
-	}
-	return ret;
+	return build_layer_packages(r, "locales", pkgs, n);
 }
 
 /* apt-get with the layer's packages after fixed options. */
@@ -316,65 +274,16 @@ static int deb_finish(struct build_ctx *b)
 	return build_run(b, "finish (initramfs, apt indexes)", argv, NULL, NULL);
 }
 
-static void add_package(void *ud, const char *line)
-{
-	json_t *list = ud;
-	char name[256], version[256], arch[64];
-
-	if (sscanf(line, "%255[^\t]\t%255[^\t]\t%63s", name, version, arch) == 3)
-		json_array_append_new(list, json_pack("{s:s, s:s, s:s}", "name", name,
-						      "version", version, "architecture", arch));
-}
-
 static int deb_packages(struct build_ctx *b, json_t **out)
 {
-	_cleanup_free_ char *admindir = NULL;
-	json_t *list = json_array();
-	int r;
+	const char *argv[] = { "dpkg-query", "-W", "-f=${Package}\t${Version}\t${Architecture}\n", NULL };
 
-	if (!list || asprintf(&admindir, "--admindir=%s/var/lib/dpkg", b->root) < 0) {
-		json_decref(list);
-		return RAIN_ENOMEM;
-	}
-	{
-		const char *argv[] = { "dpkg-query", admindir, "-W",
-				       "-f=${Package}\t${Version}\t${Architecture}\n", NULL };
-
-		r = build_run(b, "dpkg-query", argv, add_package, list);
-	}
-	if (r < 0) {
-		json_decref(list);
-		return r;
-	}
-	*out = list;
-	return 0;
+	return build_package_list(b, "dpkg-query", argv, out);
 }
 
 static int deb_add_user(struct build_ctx *b, const struct rain_recipe_user *u)
 {
-	char uid[32];
-	const char *argv[16];
-	int n = 0;
-
-	argv[n++] = "chroot";
-	argv[n++] = b->root;
-	argv[n++] = "useradd";
-	argv[n++] = "--create-home";
-	argv[n++] = "--shell";
-	argv[n++] = u->shell ? u->shell : "/bin/bash";
-	if (u->uid >= 0) {
-		snprintf(uid, sizeof(uid), "%lld", (long long)u->uid);
-		argv[n++] = "--uid";
-		argv[n++] = uid;
-	}
-	if (u->sudo) {
-		argv[n++] = "--groups";
-		argv[n++] = "sudo";
-	}
-	argv[n++] = "--";
-	argv[n++] = u->name;
-	argv[n] = NULL;
-	return build_run(b, "useradd", argv, NULL, NULL);
+	return build_useradd(b, u, "sudo");
 }
 
 static int deb_enable_service(struct build_ctx *b, const char *unit)
@@ -387,7 +296,7 @@ static int deb_enable_service(struct build_ctx *b, const char *unit)
 const struct rain_builder_backend rain_builder_deb = {
 	.family = "deb",
 	.download_dir = "/var/cache/apt/archives",
-	.base_key = deb_base_key,
+	.base_packages = base_includes,
 	.base = deb_base,
 	.has_indexes = deb_has_indexes,
 	.layer = deb_layer,

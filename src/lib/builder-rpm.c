@@ -388,23 +388,6 @@ static int undefer_dracut(const char *root)
 	return 0;
 }
 
-static int rpm_base_key(const struct rain_recipe *r, char **out)
-{
-	_cleanup_free_ char *list = NULL;
-	char **pkgs;
-	size_t n;
-	int ret = rpm_base_packages(r, &pkgs, &n);
-
-	if (ret < 0)
-		return ret;
-	list = strv_join(pkgs, n, ",");
-	strv_free(pkgs, n);
-	if (!list || asprintf(out, "rpm 1\n%s\n%s\n%s\n%s\n%s\n", r->distribution, r->release,
-			      r->architecture, r->mirror, list) < 0)
-		return RAIN_ENOMEM;
-	return 0;
-}
-
 static void scan_dnf(void *ud, const char *line)
 {
 	rpm_scan_line(ud, line);
@@ -550,37 +533,12 @@ static int rpm_base(struct build_ctx *b, const char *root)
 
 static int rpm_layer(const struct rain_recipe *r, char ***pkgs, size_t *n)
 {
-	bool sudo = false, ssh = false;
-	int ret = 0;
+	char pack[64];
 
-	*pkgs = NULL;
-	*n = 0;
-	for (size_t i = 0; i < r->nusers; i++) {
-		sudo |= r->users[i].sudo;
-		ssh |= r->users[i].nssh_keys > 0;
-	}
-	if (sudo)
-		ret = strv_add(pkgs, n, "sudo");
-	if (ret == 0 && ssh)
-		ret = strv_add(pkgs, n, "openssh-server");
-	if (ret == 0 && r->timezone)
-		ret = strv_add(pkgs, n, "tzdata");
 	/* en_US.UTF-8 lives in glibc-langpack-en */
-	if (ret == 0 && r->locale && strcmp(r->locale, "C") && strcmp(r->locale, "C.UTF-8") &&
-	    strcmp(r->locale, "POSIX")) {
-		char pack[64];
-
-		snprintf(pack, sizeof(pack), "glibc-langpack-%.*s", (int)strcspn(r->locale, "_.@"), r->locale);
-		ret = strv_add(pkgs, n, pack);
-	}
-	for (size_t i = 0; ret == 0 && i < r->npackages; i++)
-		ret = strv_add(pkgs, n, r->packages[i]);
-	if (ret < 0) {
-		strv_free(*pkgs, *n);
-		*pkgs = NULL;
-		*n = 0;
-	}
-	return ret;
+	snprintf(pack, sizeof(pack), "glibc-langpack-%.*s",
+		 r->locale ? (int)strcspn(r->locale, "_.@") : 0, r->locale ? r->locale : "");
+	return build_layer_packages(r, pack, pkgs, n);
 }
 
 static int rpm_fetch(struct build_ctx *b, bool refresh)
@@ -626,65 +584,30 @@ static int rpm_finish(struct build_ctx *b)
 	return ret;
 }
 
-static void add_package(void *ud, const char *line)
-{
-	json_t *list = ud;
-	char name[256], version[256], arch[64];
-
-	if (sscanf(line, "%255[^\t]\t%255[^\t]\t%63s", name, version, arch) == 3 && strcmp(name, "gpg-pubkey"))
-		json_array_append_new(list, json_pack("{s:s, s:s, s:s}", "name", name,
-						      "version", version, "architecture", arch));
-}
-
 static int rpm_packages(struct build_ctx *b, json_t **out)
 {
 	_cleanup_free_ char *root = NULL;
-	json_t *list = json_array();
+	const char *argv[] = { "rpm", NULL, "-qa", "--qf", "%{NAME}\t%{VERSION}-%{RELEASE}\t%{ARCH}\n", NULL };
+	size_t i = 0;
 	int r;
 
-	if (!list || asprintf(&root, "--root=%s", b->root) < 0) {
-		json_decref(list);
+	if (asprintf(&root, "--root=%s", b->root) < 0)
 		return RAIN_ENOMEM;
-	}
-	{
-		const char *argv[] = { "rpm", root, "-qa", "--qf",
-				       "%{NAME}\\t%{VERSION}-%{RELEASE}\\t%{ARCH}\\n", NULL };
-
-		r = build_run(b, "rpm -qa", argv, add_package, list);
-	}
-	if (r < 0) {
-		json_decref(list);
-		return r;
-	}
-	*out = list;
-	return 0;
+	argv[1] = root;
+	r = build_package_list(b, "rpm -qa", argv, out);
+	/* imported signing keys show up as gpg-pubkey "packages" */
+	while (r == 0 && i < json_array_size(*out))
+		if (!strcmp(json_string_value(json_object_get(json_array_get(*out, i), "name")), "gpg-pubkey"))
+			json_array_remove(*out, i);
+		else
+			i++;
+	return r;
 }
 
 static int rpm_add_user(struct build_ctx *b, const struct rain_recipe_user *u)
 {
-	char uid[32];
-	const char *argv[16];
-	int n = 0;
-
-	argv[n++] = "chroot";
-	argv[n++] = b->root;
-	argv[n++] = "useradd";
-	argv[n++] = "--create-home";
-	argv[n++] = "--shell";
-	argv[n++] = u->shell ? u->shell : "/bin/bash";
-	if (u->uid >= 0) {
-		snprintf(uid, sizeof(uid), "%lld", (long long)u->uid);
-		argv[n++] = "--uid";
-		argv[n++] = uid;
-	}
-	if (u->sudo) {     /* the administrators' group of the RPM distributions */
-		argv[n++] = "--groups";
-		argv[n++] = "wheel";
-	}
-	argv[n++] = "--";
-	argv[n++] = u->name;
-	argv[n] = NULL;
-	return build_run(b, "useradd", argv, NULL, NULL);
+	/* the administrators' group of the RPM distributions */
+	return build_useradd(b, u, "wheel");
 }
 
 static int rpm_enable_service(struct build_ctx *b, const char *unit)
@@ -708,7 +631,7 @@ static int rpm_enable_service(struct build_ctx *b, const char *unit)
 const struct rain_builder_backend rain_builder_rpm = {
 	.family = "rpm",
 	.download_dir = RPM_DOWNLOAD_DIR,
-	.base_key = rpm_base_key,
+	.base_packages = rpm_base_packages,
 	.base = rpm_base,
 	.layer = rpm_layer,
 	.fetch = rpm_fetch,

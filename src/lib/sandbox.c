@@ -285,6 +285,10 @@ static void child(const struct sandbox *s, int (*fn)(void *ud), void *ud, pid_t 
 			report(errfd, RAIN_EIO);
 			_exit(1);
 		}
+		/* a change of credentials clears the parent-death signal */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(127);
 		/* the first child is PID 1 of the new namespace */
 		init = fork();
 		if (init < 0)

@@ -75,6 +75,29 @@ check_eq "only the build log is left" build.log "$(ls -A "$TMP/fail")"
 check_eq "nothing was stored" 0 "$(api GET '/v2/images?name=failing' | head -n 1 | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["images"]))')"
 check_eq "no build directory is left in the cache" "" "$(ls -A "$CACHE/work")"
 
+# a time limit stops the build; kill -9 leaves nothing running, and the
+# next build removes what it left
+printf '#!/bin/sh\nexec sleep 301\n' >"$TMP/sleep.sh"
+chmod +x "$TMP/sleep.sh"
+printf '[image]\nname = slow\ndistribution = debian\n[scripts]\nrun = sleep.sh\n[output]\nformats = tar\n' \
+	>"$TMP/slow.recipe"
+start=$(date +%s)
+"$RAIN" generate "$TMP/slow.recipe" -o "$TMP/slow" --cache "$CACHE" --timeout 20 >/dev/null 2>"$TMP/slow.err"
+check "a build over its time limit fails" test $? -ne 0
+check "within moments of the limit" test $(( $(date +%s) - start )) -lt 45
+check "the error says it ran out of time" grep -q "took longer than its time limit (20 s)" "$TMP/slow.err"
+check_eq "only the build log is left after the time limit" build.log "$(ls -A "$TMP/slow")"
+check "no script is left running" sh -c "! pgrep -f 'sleep 30[1]' >/dev/null"
+"$RAIN" generate "$TMP/slow.recipe" -o "$TMP/killed" --cache "$CACHE" >/dev/null 2>&1 &
+gpid=$!
+for _ in $(seq 1 120); do grep -q '^+ script' "$TMP/killed/build.log" 2>/dev/null && break; sleep 0.5; done
+kill -9 "$gpid"
+wait "$gpid" 2>/dev/null
+sleep 1
+check "kill -9 of rain generate leaves no process of its sandbox" sh -c "! pgrep -f 'sleep 30[1]' >/dev/null"
+check "and no mount on the host" sh -c "! grep -q '$CACHE/work' /proc/mounts"
+check "the next build removes the dead build's scratch" sh -c "'$RAIN' generate --os debian --format tar --name after-kill -o '$TMP/after-kill' --cache '$CACHE' --quiet && test -z \"\$(ls -A '$CACHE/work')\""
+
 # a full disk: a clear error, only the log, and the same cache works after
 mkdir "$TMP/small" && mount -t tmpfs -o size=64m tmpfs "$TMP/small" && chmod 0755 "$TMP/small"
 "$RAIN" generate --os debian --format tar --name full -o "$TMP/full" --cache "$TMP/small" >/dev/null 2>"$TMP/full.err"
