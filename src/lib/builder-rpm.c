@@ -219,7 +219,7 @@ static int add_fmt(char ***v, size_t *n, const char *fmt, const char *value)
 
 int rpm_dnf_argv(const struct rpm_dnf_call *c, char ***argv, size_t *argc)
 {
-	char **v = NULL, **nv;
+	char **v = NULL, **nv = NULL;
 	size_t n = 0;
 	int ret = strv_add(&v, &n, "dnf");
 
