@@ -29,6 +29,19 @@ count() { # count NAME STATUS
 	if [ "$2" -eq 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); failures+=("$1"); fi
 }
 
+if [ -z "$only" ]; then
+	# the optimizer finds warnings (-Werror) that a debug build does not
+	echo "== optimized build"
+	[ -d build-opt ] || meson setup build-opt -Dbuildtype=release >/dev/null
+	if ninja -C build-opt >build-opt.log 2>&1; then
+		echo "ok - release build (-O3 -Werror)"
+		count "release build" 0
+	else
+		echo "not ok - release build (-O3 -Werror)"; grep -E "error|FAILED" build-opt.log | head -20 | sed 's/^/#   /'
+		count "release build" 1
+	fi
+fi
+
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 

@@ -8,7 +8,8 @@
  *   [system]    hostname, timezone, locale, services (repeatable)
  *   [user NAME] ssh_key (repeatable), sudo, shell, uid
  *   [files]     copy = SRC:DEST (repeatable; SRC relative to the recipe)
- *   [scripts]   run = PATH (repeatable; relative to the recipe)
+ *   [scripts]   run = PATH (repeatable; relative to the recipe),
+ *               isolation = sandbox | vm
  *   [output]    formats, size, boot_check
  *   [metadata]  any key = value, attached to the stored image
  *
@@ -74,6 +75,7 @@ struct rain_recipe {
 	size_t nfiles;
 	char **scripts;
 	size_t nscripts;
+	bool scripts_in_vm;    /* [scripts] isolation = vm: in a qemu VM, not namespaces */
 	unsigned int formats;  /* enum rain_output_format bits */
 	int64_t size;          /* bytes of the filesystem / disk */
 	bool boot_check;

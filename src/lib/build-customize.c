@@ -314,13 +314,9 @@ int build_scripts(struct build_ctx *b)
 		snprintf(path, sizeof(path), BUILD_INPUT "/scripts/%zu", i);
 		snprintf(what, sizeof(what), "script %s", b->r->scripts[i]);
 		r = build_run(b, what, argv, NULL, NULL);
-		if (r < 0) {
-			char msg[1024];
-
-			snprintf(msg, sizeof(msg), "%s", rain_error_last());
+		if (r < 0)
 			return rain_error_set(r, "%s: [scripts] run = %s: %s", b->r->file, b->r->scripts[i],
-					      msg);
-		}
+					      rain_error_last());
 	}
 	return 0;
 }

@@ -23,6 +23,8 @@
 
 #include "rain/build.h"
 
+struct sandbox;
+
 struct build_ctx {
 	const struct rain_recipe *r;
 	const struct rain_build_options *o;
@@ -40,6 +42,7 @@ struct build_ctx {
 	char uuid[40];        /* of the root filesystem */
 	char **layer;         /* packages on top of the base */
 	size_t nlayer;
+	void *stage_ud;       /* what a stage's function needs beyond this */
 };
 
 /* Paths inside the pivoted stages. */
@@ -53,6 +56,11 @@ struct build_ctx {
 /* A file in the scratch's tmp/, which every stage may write (a new
  * string; NULL on ENOMEM). */
 char *build_tmp_path(struct build_ctx *b, const char *name);
+
+/* Run fn(b) in sandbox s (logging its lines, honouring cancel and the
+ * deadline); inside, b->root is "/" when s pivots, else s->root. */
+int build_stage(struct build_ctx *b, const char *name, const struct sandbox *s,
+		int (*fn)(struct build_ctx *b));
 
 /* Log one line (to the file and the caller). */
 void build_log(struct build_ctx *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -73,6 +81,15 @@ void build_on_line(void *ud, const char *line);
 /* ---- build-customize.c: inside the image stage ---- */
 int build_customize(struct build_ctx *b);
 int build_scripts(struct build_ctx *b);
+
+/* ---- build-vm.c ---- */
+
+/* [scripts] isolation = vm: run the recipe's scripts in a qemu virtual
+ * machine booted from the image (root at merged, an overlay of lower,
+ * upper and work), then unpack the machine's disk into tree, from which
+ * the outputs are made. env: the host tools' environment. */
+int build_scripts_in_vm(struct build_ctx *b, const struct sandbox *image, const char *tree,
+			const char *const *env);
 
 /* ---- build-clone.c ---- */
 
@@ -98,6 +115,13 @@ struct build_output_kind {
 extern const struct build_output_kind build_outputs[];
 /* Where kind k goes in dir (a new string). */
 char *build_output_path(struct build_ctx *b, const char *dir, const struct build_output_kind *k);
+/* mke2fs -d src into path (size bytes at offset) with uuid. */
+int build_make_ext4(struct build_ctx *b, const char *src, const char *path, const char *uuid,
+		    int64_t size, int64_t offset);
+/* Copy the tree's /boot/PREFIX* (vmlinuz-, initrd.img-) to dst. */
+int build_copy_boot_file(struct build_ctx *b, const char *prefix, const char *dst);
+/* Whether KVM runs guests here (probed with kernel). */
+bool build_kvm_works(struct build_ctx *b, const char *kernel);
 /* The outputs stage: every asked-for format into b->outdir. */
 int build_outputs_make(struct build_ctx *b);
 int build_sha256_file(const char *path, char out[65], int64_t *size);

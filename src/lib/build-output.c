@@ -81,8 +81,8 @@ done:
 	return r;
 }
 
-static int make_ext4(struct build_ctx *b, const char *path, const char *uuid, int64_t size,
-		     int64_t offset)
+int build_make_ext4(struct build_ctx *b, const char *src, const char *path, const char *uuid,
+		    int64_t size, int64_t offset)
 {
 	char sizek[32], opt[64];
 	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
@@ -98,7 +98,7 @@ static int make_ext4(struct build_ctx *b, const char *path, const char *uuid, in
 	snprintf(opt, sizeof(opt), "offset=%lld", (long long)offset);
 	{
 		const char *argv[] = { "mke2fs", "-q", "-F", "-t", "ext4", "-U", uuid, "-L", "rain-root",
-				       "-E", opt, "-d", b->root, path, sizek, NULL };
+				       "-E", opt, "-d", src, path, sizek, NULL };
 
 		return build_run(b, "mke2fs", argv, NULL, NULL);
 	}
@@ -131,7 +131,7 @@ static int make_disk(struct build_ctx *b, const char *path, const char *uuid)
 
 	if (!core || !table)
 		return RAIN_ENOMEM;
-	r = make_ext4(b, path, uuid, b->r->size, DISK_OFFSET);
+	r = build_make_ext4(b, b->root, path, uuid, b->r->size, DISK_OFFSET);
 	if (r < 0)
 		return r;
 	r = fs_write_atomic(table, layout, strlen(layout), 0600);
@@ -176,10 +176,9 @@ static int make_disk(struct build_ctx *b, const char *path, const char *uuid)
 	return r;
 }
 
-static int copy_boot_file(struct build_ctx *b, const char *prefix, unsigned int bit)
+int build_copy_boot_file(struct build_ctx *b, const char *prefix, const char *dst)
 {
-	_cleanup_free_ char *bootdir = fs_path_join(b->root, "boot"), *src = NULL;
-	_cleanup_free_ char *dst = out_path(b, bit), *data = NULL;
+	_cleanup_free_ char *bootdir = fs_path_join(b->root, "boot"), *src = NULL, *data = NULL;
 	struct dirent *de;
 	size_t len;
 	DIR *d = bootdir ? opendir(bootdir) : NULL;
@@ -193,8 +192,6 @@ static int copy_boot_file(struct build_ctx *b, const char *prefix, unsigned int 
 	closedir(d);
 	if (!src)
 		return rain_error_set(RAIN_EIO, "the image has no /boot/%s*", prefix);
-	if (!dst)
-		return RAIN_ENOMEM;
 	r = fs_read_small(src, 512 << 20, &data, &len);
 	return r < 0 ? r : fs_write_atomic(dst, data, len, 0644);
 }
@@ -232,7 +229,7 @@ int build_outputs_make(struct build_ctx *b)
 			unlink(disk);
 	}
 	if (r == 0 && (f & RAIN_OUT_EXT4))
-		r = make_ext4(b, ext4, b->uuid, b->r->size, 0);
+		r = build_make_ext4(b, b->root, ext4, b->uuid, b->r->size, 0);
 	if (r == 0 && (f & RAIN_OUT_TAR))
 		r = make_tar(b, tar, false);
 	if (r == 0 && (f & RAIN_OUT_TAR_ZST))
@@ -244,9 +241,11 @@ int build_outputs_make(struct build_ctx *b)
 		r = build_run(b, "mksquashfs", argv, NULL, NULL);
 	}
 	if (r == 0 && b->r->kernel) {
-		r = copy_boot_file(b, "vmlinuz-", BUILD_OUT_KERNEL);
+		_cleanup_free_ char *kernel = out_path(b, BUILD_OUT_KERNEL), *initrd = out_path(b, BUILD_OUT_INITRAMFS);
+
+		r = kernel && initrd ? build_copy_boot_file(b, "vmlinuz-", kernel) : RAIN_ENOMEM;
 		if (r == 0)
-			r = copy_boot_file(b, "initrd.img-", BUILD_OUT_INITRAMFS);
+			r = build_copy_boot_file(b, "initrd.img-", initrd);
 	}
 	/* the tree leaves the sandbox as a tar, so that the host unpacks it
 	 * with the image's own owners */
@@ -302,7 +301,7 @@ static void kvm_line(void *ud, const char *line)
 /* /dev/kvm can be there and still not run a guest (seen in nested
  * virtual machines): start the image's kernel under KVM and wait a few
  * seconds for its first line. */
-static bool kvm_works(struct build_ctx *b, const char *kernel)
+bool build_kvm_works(struct build_ctx *b, const char *kernel)
 {
 	struct boot_watch w = { 0, b->o->cancel, false, false };
 	const char *argv[] = {
@@ -326,7 +325,7 @@ int build_boot_check(struct build_ctx *b, const char *disk, const char *kernel, 
 {
 	_cleanup_free_ char *drive = NULL;
 	struct boot_watch w = { 0, b->o->cancel, false, false };
-	bool kvm = kvm_works(b, kernel);
+	bool kvm = build_kvm_works(b, kernel);
 	int64_t t0 = time_mono_us();
 	const char *argv[] = {
 		"qemu-system-x86_64", "-accel", kvm ? "kvm" : "tcg", "-m", "1024", "-smp", "2",

@@ -215,8 +215,8 @@ static void stage_line(void *ud, const char *line)
 	build_log(ud, "%s", line);
 }
 
-static int run_stage(struct build_ctx *b, const char *name, const struct sandbox *s,
-		     int (*fn)(struct build_ctx *b))
+int build_stage(struct build_ctx *b, const char *name, const struct sandbox *s,
+		int (*fn)(struct build_ctx *b))
 {
 	struct stage st = { b, fn, s->pivot ? "/" : s->root };
 	struct process_opts po = { .name = name, .on_line = stage_line, .ud = b,
@@ -480,7 +480,7 @@ static int base_build(struct build_ctx *b, struct base *base, const char *key_te
 		if (data)
 			unlink(data);
 	} else {
-		r = run_stage(b, "building the base system (cached for later builds)", &s, base_stage);
+		r = build_stage(b, "building the base system (cached for later builds)", &s, base_stage);
 	}
 	host_env_free(&env);
 	if (r == 0)
@@ -586,7 +586,7 @@ static int image_stage(struct build_ctx *b)
 
 	if (r == 0)
 		r = build_customize(b);
-	if (r == 0)
+	if (r == 0 && !b->r->scripts_in_vm)
 		r = build_scripts(b);
 	if (r == 0)
 		r = b->be->finish(b);
@@ -628,10 +628,12 @@ static int stage_inputs(struct build_ctx *b, const char *input)
 
 			if (!path || asprintf(&dst, "%s/%zu", dir, i) < 0)
 				return RAIN_ENOMEM;
-			if (stat(path, &st) < 0 || !S_ISREG(st.st_mode))
-				return rain_error_errno(RAIN_ENOTFOUND, errno ? errno : EINVAL,
-							"%s: [%s] %s: cannot read %s", r->file, kinds[k],
-							k ? "run" : "copy", path);
+			if (stat(path, &st) < 0)
+				return rain_error_errno(RAIN_ENOTFOUND, errno, "%s: [%s] %s: cannot read %s",
+							r->file, kinds[k], k ? "run" : "copy", path);
+			if (!S_ISREG(st.st_mode))
+				return rain_error_set(RAIN_EINVAL, "%s: [%s] %s: %s is not a regular file",
+						      r->file, kinds[k], k ? "run" : "copy", path);
 			if ((ret = fs_read_small(path, BUILD_FILE_MAX, &data, &len)) < 0)
 				return rain_error_set(ret, "%s: [%s]: %s", r->file, kinds[k], rain_error_last());
 			if ((ret = fs_write_atomic(dst, data, len, k ? 0755 : st.st_mode & 0777)) < 0)
@@ -743,6 +745,11 @@ static int check_recipe(const struct rain_recipe *r, const struct rain_build_opt
 		return rain_error_set(RAIN_EINVAL, "%s: bootable disks and boot checks are made for amd64 and "
 				      "i386 so far; for %s use the tar, tar.zst, ext4, squashfs or dir formats",
 				      r->file, r->architecture);
+	if (r->scripts_in_vm && r->nscripts && (!r->kernel || (strcmp(r->architecture, "amd64") &&
+							      strcmp(r->architecture, "i386"))))
+		return rain_error_set(RAIN_EINVAL, "%s: [scripts] isolation = vm boots the image's own "
+				      "kernel under qemu-system-x86_64: it needs [packages] kernel = yes "
+				      "and amd64 or i386", r->file);
 	if ((r->boot_check || o->boot_check) && !(r->formats & RAIN_OUT_DISK))
 		return rain_error_set(RAIN_EINVAL, "%s: [output] boot_check needs the disk format", r->file);
 	if (geteuid() != 0)
@@ -861,7 +868,7 @@ int rain_build_run(const struct rain_recipe *r, const struct rain_build_options 
 	struct rain_build_result *res = calloc(1, sizeof(*res));
 	struct base base = { .dir = NULL };
 	_cleanup_free_ char *logpath = NULL, *recipe_text = NULL, *upper = NULL, *work = NULL;
-	_cleanup_free_ char *merged = NULL, *input = NULL, *pkgfile = NULL;
+	_cleanup_free_ char *merged = NULL, *input = NULL, *pkgfile = NULL, *vmtree = NULL;
 	json_t *packages = NULL, *boot = NULL, *timings = json_object(), *outputs;
 	int64_t t0 = time_mono_us(), t;
 	int ret;
@@ -915,7 +922,7 @@ int rain_build_run(const struct rain_recipe *r, const struct rain_build_options 
 
 		if (b.nlayer) {
 			b.refresh = base.stale;
-			ret = run_stage(&b, b.refresh ? "refreshing package indexes and fetching packages" :
+			ret = build_stage(&b, b.refresh ? "refreshing package indexes and fetching packages" :
 					"fetching packages", &s, fetch_stage);
 			if (ret == 0)
 				ret = debs_to_cache(&b);
@@ -926,7 +933,7 @@ int rain_build_run(const struct rain_recipe *r, const struct rain_build_options 
 		s.network = false;
 		s.binds = image_binds;
 		s.nbinds = 3;
-		ret = run_stage(&b, "installing and customizing", &s, image_stage);
+		ret = build_stage(&b, "installing and customizing", &s, image_stage);
 		json_object_set_new(timings, "image_s", json_real((double)(time_mono_us() - t) / 1e6));
 		if (ret < 0)
 			goto fail;
@@ -937,7 +944,16 @@ int rain_build_run(const struct rain_recipe *r, const struct rain_build_options 
 		s.binds = NULL;
 		s.nbinds = 0;
 		s.env = env.env;
-		ret = run_stage(&b, "writing outputs", &s, outputs_stage);
+		if (r->scripts_in_vm && r->nscripts) {
+			/* the outputs come from the machine's disk */
+			vmtree = build_tmp_path(&b, "vmtree");
+			ret = vmtree ? build_scripts_in_vm(&b, &s, vmtree, env.env) : RAIN_ENOMEM;
+			json_object_set_new(timings, "scripts_vm_s", json_real((double)(time_mono_us() - t) / 1e6));
+			s.root = vmtree;
+			s.lower = s.upper = s.work = NULL;
+		}
+		if (ret == 0)
+			ret = build_stage(&b, "writing outputs", &s, outputs_stage);
 		host_env_free(&env);
 		if (ret == 0)
 			ret = collect_outputs(&b, res);

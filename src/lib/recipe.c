@@ -469,8 +469,14 @@ static int on_files(struct parse_ctx *c, const char *key, const char *value)
 
 static int on_scripts(struct parse_ctx *c, const char *key, const char *value)
 {
+	if (!strcmp(key, "isolation")) {
+		if (strcmp(value, "sandbox") && strcmp(value, "vm"))
+			return bad(c, "say sandbox (namespaces) or vm (a qemu virtual machine)");
+		c->r->scripts_in_vm = !strcmp(value, "vm");
+		return 0;
+	}
 	if (strcmp(key, "run"))
-		return bad(c, "unknown key (run = PATH)");
+		return bad(c, "unknown key (run = PATH, isolation = sandbox|vm)");
 	if (!is_recipe_path(value))
 		return bad(c, "script '%s' must be a path without '..'", value);
 	return strv_add(&c->r->scripts, &c->r->nscripts, value);
@@ -678,6 +684,8 @@ int rain_recipe_format(const struct rain_recipe *r, char **out)
 		fputs("\n[scripts]\n", f);
 		for (size_t i = 0; i < r->nscripts; i++)
 			fprintf(f, "run = %s\n", r->scripts[i]);
+		if (r->scripts_in_vm)
+			fputs("isolation = vm\n", f);
 	}
 	fputs("\n[output]\nformats =", f);
 	for (size_t i = 0; i < NFORMATS; i++)

@@ -7,9 +7,14 @@
 
 static __thread char last_msg[1024];
 
+/* The arguments may be the last message itself (a caller adding context
+ * to it): format aside, then copy. */
 static void vset(const char *fmt, va_list ap)
 {
-	vsnprintf(last_msg, sizeof(last_msg), fmt, ap);
+	char msg[sizeof(last_msg)];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	memcpy(last_msg, msg, sizeof(msg));
 }
 
 int rain_error_set(int code, const char *fmt, ...)

@@ -44,7 +44,7 @@ static void test_full(void **state)
 		"[user alice]\nsudo = yes\nuid = 1500\n"
 		"ssh_key = ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIabcdefghijklmnop alice@x\n"
 		"[files]\ncopy = conf/nginx.conf:/etc/nginx/nginx.conf\n"
-		"[scripts]\nrun = setup.sh\n"
+		"[scripts]\nrun = setup.sh\nisolation = vm\n"
 		"[output]\nformats = qcow2, tar.zst\nsize = 3G\nboot_check = yes\n"
 		"[metadata]\nos_distro = debian\n");
 
@@ -62,6 +62,7 @@ static void test_full(void **state)
 	assert_string_equal(r->files[0].src, "conf/nginx.conf");
 	assert_string_equal(r->files[0].dest, "/etc/nginx/nginx.conf");
 	assert_string_equal(r->scripts[0], "setup.sh");
+	assert_true(r->scripts_in_vm);
 	assert_int_equal(r->formats, RAIN_OUT_QCOW2 | RAIN_OUT_TAR_ZST);
 	assert_int_equal(r->size, 3LL << 30);
 	assert_true(r->kernel);          /* qcow2 boots: kernel by default */
@@ -137,6 +138,7 @@ static void test_errors_name_place(void **state)
 	parse_bad("[image]\ndistribution = debian\n[files]\ncopy = a:relative\n", "absolute path");
 	parse_bad("[image]\ndistribution = debian\n[files]\ncopy = nocolon\n", "expected SRC:DEST");
 	parse_bad("[image]\ndistribution = debian\n[scripts]\nrun = ../x.sh\n", "without '..'");
+	parse_bad("[image]\ndistribution = debian\n[scripts]\nisolation = chroot\n", "say sandbox (namespaces) or vm");
 	parse_bad("[image]\ndistribution = debian\n[output]\nformats = vhd\n", "unknown format 'vhd'");
 	parse_bad("[image]\ndistribution = debian\n[output]\nsize = 1M\n", "at least 64M");
 	parse_bad("[image]\ndistribution = debian\n[output]\nsize = lots\n", "'lots' is not a size");
