@@ -122,7 +122,8 @@ kill -INT "$gpid"
 wait "$gpid"
 check "an interrupted build exits non-zero" test $? -ne 0
 check_eq "an interrupted build leaves only its log" build.log "$(ls -A "$TMP/int")"
-check "no mmdebstrap is left running" sh -c "! pgrep -f '[m]mdebstrap.*$TMP/int' >/dev/null"
+check "no mmdebstrap is left running" sh -c "! pgrep -f '[/]usr/bin/mmdebstrap' >/dev/null"
+check "no half-made base and no build directory are left" sh -c "! ls -d '$CACHE'/bases/*.new '$CACHE'/work/build.* 2>/dev/null | grep -q ."
 check "the next build still works with the same cache" "$RAIN" generate --os debian --format tar \
 	--name after-cancel -o "$TMP/after" --cache "$CACHE" --quiet
 test_done
