@@ -94,6 +94,7 @@ static int write_hook(struct build_ctx *b, const char *name, const char *text, c
 struct apt_errors {
 	char missing[256];
 	char fetch[512];
+	char nokey[64];
 };
 
 static void scan_apt(void *ud, const char *line)
@@ -105,6 +106,8 @@ static void scan_apt(void *ud, const char *line)
 		snprintf(e->missing, sizeof(e->missing), "%s", p + strlen("Unable to locate package "));
 	if (!e->fetch[0] && strstr(line, "Failed to fetch"))
 		snprintf(e->fetch, sizeof(e->fetch), "%s", line);
+	if (!e->nokey[0] && (p = strstr(line, "NO_PUBKEY ")))
+		snprintf(e->nokey, sizeof(e->nokey), "%.*s", (int)strcspn(p + 10, " \t"), p + 10);
 	if (!e->missing[0] && (p = strstr(line, "E: Package '")) && strstr(line, "has no installation candidate"))
 		snprintf(e->missing, sizeof(e->missing), "%.*s", (int)strcspn(p + 12, "'"), p + 12);
 }
@@ -114,6 +117,11 @@ static int apt_error(struct build_ctx *b, int ret, const struct apt_errors *e)
 {
 	const struct rain_recipe *r = b->r;
 
+	if (ret < 0 && e->nokey[0])
+		return rain_error_set(RAIN_EINVAL, "the mirror %s signs %s %s with key %s, which this machine "
+				      "does not know: install the distribution's archive keyring (for Ubuntu: "
+				      "ubuntu-keyring) in /usr/share/keyrings", r->mirror, r->distribution,
+				      r->release, e->nokey);
 	if (ret < 0 && e->missing[0])
 		return rain_error_set(RAIN_EINVAL, "package '%s' does not exist in %s %s (%s): check its name",
 				      e->missing, r->distribution, r->release, r->mirror);
@@ -154,7 +162,7 @@ static int deb_base(struct build_ctx *b, const char *root)
 	const struct rain_recipe *r = b->r;
 	_cleanup_free_ char *defer = NULL, *finish = NULL, *list = NULL;
 	_cleanup_free_ char *include = NULL, *arch = NULL, *h1 = NULL, *h2 = NULL, *h3 = NULL;
-	struct apt_errors errs = { "", "" };
+	struct apt_errors errs = { "", "", "" };
 	char **pkgs;
 	size_t n;
 	int ret = base_includes(r, &pkgs, &n);
@@ -234,7 +242,7 @@ static int deb_fetch(struct build_ctx *b, bool refresh)
 		"-y", "-q", "--no-install-recommends", "--download-only",
 		"-o", "Acquire::Retries=3", "install",
 	};
-	struct apt_errors errs = { "", "" };
+	struct apt_errors errs = { "", "", "" };
 	int ret = 0;
 
 	if (refresh) {
@@ -257,7 +265,7 @@ static int deb_install(struct build_ctx *b)
 	};
 	const char *divert[] = { "dpkg-divert", "--quiet", "--local", "--rename", "--add",
 				 "/usr/sbin/update-initramfs", NULL };
-	struct apt_errors errs = { "", "" };
+	struct apt_errors errs = { "", "", "" };
 	int ret = build_run(b, "dpkg-divert", divert, NULL, NULL);
 
 	if (ret == 0)
