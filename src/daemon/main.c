@@ -48,8 +48,9 @@ struct flag {
 static int start_builds(struct config *cfg, struct rain_repo *repo, struct builds **out)
 {
 	_cleanup_free_ char *dir = fs_path_join(cfg->data_dir, "builds");
-	_cleanup_free_ char *cache = cfg->build_cache_dir ? strdup(cfg->build_cache_dir) :
-				     fs_path_join(cfg->data_dir, "cache");
+	/* not under DATA_DIR, which is private (0700): the build sandbox's
+	 * unprivileged root must reach the cache */
+	_cleanup_free_ char *cache = strdup(cfg->build_cache_dir ? cfg->build_cache_dir : "/var/cache/rain");
 	_cleanup_free_ char *rain = NULL, *why = NULL;
 	struct builds_config bc = { 0 };
 	struct builds_recovery rec;

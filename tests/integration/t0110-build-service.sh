@@ -13,7 +13,7 @@ if [ "$(id -u)" -ne 0 ] || ! command -v mmdebstrap >/dev/null; then
 	echo "ok 1 # SKIP needs root and mmdebstrap"
 	test_done
 fi
-CACHE=${RAIN_TEST_CACHE:-/var/cache/rain/packages}
+CACHE=${RAIN_TEST_CACHE:-/var/cache/rain}
 cd "$TMP" || exit 1
 
 cat >"$TMP/raind.ini" <<EOF
