@@ -7,7 +7,7 @@ packages=(
 	# build
 	build-essential pkg-config meson ninja-build
 	libmicrohttpd-dev libjansson-dev libsqlite3-dev libssl-dev
-	libcurl4-openssl-dev libcmocka-dev
+	libcurl4-openssl-dev libcmocka-dev libargon2-dev
 	# tests: sanitizers, fuzzing, clients, image tools
 	clang libclang-rt-14-dev curl python3 qemu-utils sqlite3 openssl procps
 	# image generation: bootstrap, filesystems, boot loader, boot check

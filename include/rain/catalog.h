@@ -65,6 +65,40 @@ struct rain_image_query {
 	bool include_hidden;    /* os_hidden images too */
 };
 
+/* A user of the repository. Names are 1 to RAIN_USER_NAME_MAX printable
+ * bytes without '/' (rain_user_name_valid). Times are microseconds since
+ * the epoch; last_login is -1 before the first login. quota_images 0
+ * means no limit on the number of images. */
+#define RAIN_USER_NAME_MAX 64
+#define RAIN_USER_QUOTA_BYTES_DEFAULT (8LL << 30)   /* 8 GiB, as FutureGrid */
+
+enum rain_user_role { RAIN_ROLE_USER, RAIN_ROLE_ADMIN };
+enum rain_user_status { RAIN_USER_PENDING, RAIN_USER_ACTIVE, RAIN_USER_INACTIVE };
+
+struct rain_user {
+	char *name;
+	enum rain_user_role role;
+	enum rain_user_status status;
+	int64_t quota_bytes;
+	int64_t quota_images;
+	int64_t created_at;
+	int64_t last_login;
+	char *password_hash;    /* Argon2id encoded (rain/auth.h); NULL: none */
+};
+
+/* A stored token, as the per-request lookup returns it: fixed buffers, no
+ * allocation. The role and status are the user's, read in the same
+ * lookup. */
+struct rain_token {
+	char hash[65];          /* hex SHA-256 of the token (rain/auth.h) */
+	char user[RAIN_USER_NAME_MAX + 1];
+	int64_t issued_at;
+	int64_t expires_at;
+	bool revoked;
+	enum rain_user_role role;
+	enum rain_user_status status;
+};
+
 struct rain_catalog;
 
 struct rain_catalog_backend {
@@ -96,6 +130,32 @@ struct rain_catalog_backend {
 	/* Every image left in `from` (say, saving after a crash) goes to `to`. */
 	int (*reset_status)(void *impl, enum rain_image_status from,
 			    enum rain_image_status to, int64_t *changed);
+
+	/* Users. RAIN_EEXISTS when the name is taken. */
+	int (*user_create)(void *impl, const struct rain_user *u);
+	/* RAIN_ENOTFOUND when absent. */
+	int (*user_get)(void *impl, const char *name, struct rain_user **out);
+	/* Every user by name. */
+	int (*user_list)(void *impl, struct rain_user ***out, size_t *n);
+	/* Replace role, status, quotas, last_login and password_hash of
+	 * u->name. RAIN_ENOTFOUND when absent. */
+	int (*user_update)(void *impl, const struct rain_user *u);
+	/* Delete the user and its tokens. RAIN_ENOTFOUND when absent. */
+	int (*user_delete)(void *impl, const char *name);
+	int (*user_count)(void *impl, int64_t *count);
+	/* Record a login: last_login = now_us. */
+	int (*user_touch)(void *impl, const char *name, int64_t now_us);
+
+	/* Tokens, by hash. token_create: RAIN_EEXISTS for a hash in use,
+	 * RAIN_ENOTFOUND for an unknown user. */
+	int (*token_create)(void *impl, const struct rain_token *t);
+	/* One indexed lookup; RAIN_ENOTFOUND when no token has this hash
+	 * (revoked and expired ones are returned: the caller judges). */
+	int (*token_lookup)(void *impl, const char *hash, struct rain_token *out);
+	/* Mark revoked; RAIN_ENOTFOUND when absent. */
+	int (*token_revoke)(void *impl, const char *hash);
+	/* Delete tokens that expired before now_us. */
+	int (*token_purge)(void *impl, int64_t now_us, int64_t *removed);
 };
 
 extern const struct rain_catalog_backend rain_catalog_sqlite;
@@ -115,6 +175,28 @@ void rain_catalog_list_free(struct rain_image **images, size_t n);
 int rain_catalog_blob_refs(struct rain_catalog *cat, const char *hash, int64_t *count);
 int rain_catalog_reset_status(struct rain_catalog *cat, enum rain_image_status from,
 			      enum rain_image_status to, int64_t *changed);
+
+int rain_catalog_user_create(struct rain_catalog *cat, const struct rain_user *u);
+int rain_catalog_user_get(struct rain_catalog *cat, const char *name, struct rain_user **out);
+int rain_catalog_user_list(struct rain_catalog *cat, struct rain_user ***out, size_t *n);
+int rain_catalog_user_update(struct rain_catalog *cat, const struct rain_user *u);
+int rain_catalog_user_delete(struct rain_catalog *cat, const char *name);
+int rain_catalog_user_count(struct rain_catalog *cat, int64_t *count);
+int rain_catalog_user_touch(struct rain_catalog *cat, const char *name, int64_t now_us);
+void rain_user_free(struct rain_user *u);
+void rain_user_list_free(struct rain_user **users, size_t n);
+/* 1 to RAIN_USER_NAME_MAX printable bytes, no '/'. */
+bool rain_user_name_valid(const char *name);
+/* "user"/"admin", "pending"/"active"/"inactive"; parse: 0 or RAIN_EINVAL. */
+const char *rain_user_role_name(enum rain_user_role r);
+const char *rain_user_status_name(enum rain_user_status s);
+int rain_user_role_parse(const char *s, enum rain_user_role *out);
+int rain_user_status_parse(const char *s, enum rain_user_status *out);
+
+int rain_catalog_token_create(struct rain_catalog *cat, const struct rain_token *t);
+int rain_catalog_token_lookup(struct rain_catalog *cat, const char *hash, struct rain_token *out);
+int rain_catalog_token_revoke(struct rain_catalog *cat, const char *hash);
+int rain_catalog_token_purge(struct rain_catalog *cat, int64_t now_us, int64_t *removed);
 
 /* The sort keys accepted by image_list, and the attributes filterable as
  * core columns (anything else filters on properties). */

@@ -37,6 +37,17 @@ enum stmt_id {
 	ST_TOUCH,
 	ST_BLOB_REFS,
 	ST_RESET_STATUS,
+	ST_USER_INSERT,
+	ST_USER_GET,
+	ST_USER_LIST,
+	ST_USER_UPDATE,
+	ST_USER_DELETE,
+	ST_USER_COUNT,
+	ST_USER_TOUCH,
+	ST_TOKEN_INSERT,
+	ST_TOKEN_LOOKUP,
+	ST_TOKEN_REVOKE,
+	ST_TOKEN_PURGE,
 	ST_BEGIN,
 	ST_BEGIN_READ,
 	ST_COMMIT,
@@ -49,6 +60,9 @@ enum stmt_id {
 	"os_hash_algo, os_hash_value, size, virtual_size, disk_format, " \
 	"container_format, min_disk, min_ram, owner, created_at, updated_at, " \
 	"download_count, last_access, revision"
+
+#define USER_COLUMNS \
+	"name, role, status, quota_bytes, quota_images, created_at, last_login, password_hash"
 
 static const char *const stmt_sql[ST_COUNT] = {
 	[ST_GET_IMAGE] = "SELECT " IMAGE_COLUMNS " FROM images WHERE id = ?1",
@@ -74,6 +88,20 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_BLOB_REFS] = "SELECT count(*) FROM images WHERE os_hash_value = ?1",
 	[ST_RESET_STATUS] = "UPDATE images SET status = ?2, revision = revision + 1, "
 		"updated_at = ?3 WHERE status = ?1",
+	[ST_USER_INSERT] = "INSERT INTO users (" USER_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	[ST_USER_GET] = "SELECT " USER_COLUMNS " FROM users WHERE name = ?1",
+	[ST_USER_LIST] = "SELECT " USER_COLUMNS " FROM users ORDER BY name",
+	[ST_USER_UPDATE] = "UPDATE users SET role = ?2, status = ?3, quota_bytes = ?4, "
+		"quota_images = ?5, last_login = ?7, password_hash = ?8 WHERE name = ?1",
+	[ST_USER_DELETE] = "DELETE FROM users WHERE name = ?1",
+	[ST_USER_COUNT] = "SELECT count(*) FROM users",
+	[ST_USER_TOUCH] = "UPDATE users SET last_login = ?2 WHERE name = ?1",
+	[ST_TOKEN_INSERT] = "INSERT INTO tokens (hash, user, issued_at, expires_at, revoked) "
+		"VALUES (?1, ?2, ?3, ?4, 0)",
+	[ST_TOKEN_LOOKUP] = "SELECT t.hash, t.user, t.issued_at, t.expires_at, t.revoked, "
+		"u.role, u.status FROM tokens t JOIN users u ON u.name = t.user WHERE t.hash = ?1",
+	[ST_TOKEN_REVOKE] = "UPDATE tokens SET revoked = 1 WHERE hash = ?1",
+	[ST_TOKEN_PURGE] = "DELETE FROM tokens WHERE expires_at < ?1",
 	[ST_BEGIN] = "BEGIN IMMEDIATE",
 	[ST_BEGIN_READ] = "BEGIN",
 	[ST_COMMIT] = "COMMIT",
@@ -121,6 +149,31 @@ static const char schema_sql[] =
 	" PRIMARY KEY (image_id, tag)) WITHOUT ROWID;"
 	"CREATE INDEX image_tags_tag ON image_tags (tag);"
 	"PRAGMA user_version = 1;";
+
+/* Version 2: users and their tokens (tokens only as SHA-256 hashes). */
+static const char migrate_v2_sql[] =
+	"CREATE TABLE users ("
+	" name TEXT PRIMARY KEY NOT NULL,"
+	" role TEXT NOT NULL CHECK (role IN ('user', 'admin')),"
+	" status TEXT NOT NULL CHECK (status IN ('pending', 'active', 'inactive')),"
+	" quota_bytes INTEGER NOT NULL,"
+	" quota_images INTEGER NOT NULL,"
+	" created_at INTEGER NOT NULL,"
+	" last_login INTEGER,"
+	" password_hash TEXT"
+	") WITHOUT ROWID;"
+	"CREATE TABLE tokens ("
+	" hash TEXT PRIMARY KEY NOT NULL,"
+	" user TEXT NOT NULL REFERENCES users (name) ON DELETE CASCADE,"
+	" issued_at INTEGER NOT NULL,"
+	" expires_at INTEGER NOT NULL,"
+	" revoked INTEGER NOT NULL DEFAULT 0"
+	") WITHOUT ROWID;"
+	"CREATE INDEX tokens_user ON tokens (user);"
+	"CREATE INDEX tokens_expires ON tokens (expires_at);"
+	"PRAGMA user_version = 2;";
+
+#define SCHEMA_VERSION 2
 
 /* Generated list queries repeat (same filters, other values): each
  * connection keeps the last few prepared. */
@@ -197,22 +250,26 @@ static int conn_open(const char *path, bool create, struct conn **out)
 		if (sqlite3_step(st) == SQLITE_ROW)
 			version = sqlite3_column_int(st, 0);
 		sqlite3_finalize(st);
-		if (version == 0) {
+		if (version > SCHEMA_VERSION) {
+			conn_free(c);
+			return rain_error_set(RAIN_EINVAL,
+					      "catalog %s has schema version %d, newer than this raind knows (%d)",
+					      path, version, SCHEMA_VERSION);
+		}
+		if (version < SCHEMA_VERSION) {
+			/* one transaction from whatever version to the newest */
 			rc = sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-			if (rc == SQLITE_OK)
+			if (rc == SQLITE_OK && version < 1)
 				rc = sqlite3_exec(c->db, schema_sql, NULL, NULL, NULL);
+			if (rc == SQLITE_OK && version < 2)
+				rc = sqlite3_exec(c->db, migrate_v2_sql, NULL, NULL, NULL);
 			if (rc == SQLITE_OK)
 				rc = sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
 			if (rc != SQLITE_OK) {
-				rc = sq_error(c->db, rc, "create schema");
+				rc = sq_error(c->db, rc, version ? "migrate schema" : "create schema");
 				conn_free(c);
 				return rc;
 			}
-		} else if (version > 1) {
-			conn_free(c);
-			return rain_error_set(RAIN_EINVAL,
-					      "catalog %s has schema version %d, newer than this raind knows (1)",
-					      path, version);
 		}
 	}
 	for (int i = 0; i < ST_COUNT; i++) {
@@ -1130,6 +1187,276 @@ done:
 	return 0;
 }
 
+/* ---- users and tokens ------------------------------------------------ */
+
+static void bind_user(sqlite3_stmt *st, const struct rain_user *u)
+{
+	bind_text(st, 1, u->name);
+	bind_text(st, 2, rain_user_role_name(u->role));
+	bind_text(st, 3, rain_user_status_name(u->status));
+	sqlite3_bind_int64(st, 4, u->quota_bytes);
+	sqlite3_bind_int64(st, 5, u->quota_images);
+	sqlite3_bind_int64(st, 6, u->created_at);
+	bind_num(st, 7, u->last_login);
+	bind_text(st, 8, u->password_hash);
+}
+
+static int row_to_user(sqlite3_stmt *st, struct rain_user **out)
+{
+	struct rain_user *u = calloc(1, sizeof(*u));
+	const char *role = (const char *)sqlite3_column_text(st, 1);
+	const char *status = (const char *)sqlite3_column_text(st, 2);
+	int r;
+
+	if (!u)
+		return RAIN_ENOMEM;
+	if (rain_user_role_parse(role, &u->role) < 0)
+		u->role = RAIN_ROLE_USER;
+	if (rain_user_status_parse(status, &u->status) < 0)
+		u->status = RAIN_USER_INACTIVE;
+	u->quota_bytes = sqlite3_column_int64(st, 3);
+	u->quota_images = sqlite3_column_int64(st, 4);
+	u->created_at = sqlite3_column_int64(st, 5);
+	u->last_login = col_num(st, 6);
+	r = col_str(st, 0, &u->name);
+	if (r == 0)
+		r = col_str(st, 7, &u->password_hash);
+	if (r < 0) {
+		rain_user_free(u);
+		return r;
+	}
+	*out = u;
+	return 0;
+}
+
+static int sq_user_create(void *impl, const struct rain_user *u)
+{
+	struct conn *c;
+	int r = conn_get(impl, &c);
+
+	if (r < 0)
+		return r;
+	bind_user(c->st[ST_USER_INSERT], u);
+	r = step_done(c, ST_USER_INSERT, "create user");
+	if (r == RAIN_EEXISTS)
+		rain_error_set(r, "user %s exists already", u->name);
+	conn_put(impl, c);
+	return r;
+}
+
+static int sq_user_get(void *impl, const char *name, struct rain_user **out)
+{
+	struct conn *c;
+	sqlite3_stmt *st;
+	int rc, r = conn_get(impl, &c);
+
+	if (r < 0)
+		return r;
+	st = c->st[ST_USER_GET];
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		r = row_to_user(st, out);
+	else if (rc == SQLITE_DONE)
+		r = rain_error_set(RAIN_ENOTFOUND, "no user %s", name);
+	else
+		r = sq_error(c->db, rc, "read user");
+	stmt_done(st);
+	conn_put(impl, c);
+	return r;
+}
+
+static int sq_user_list(void *impl, struct rain_user ***out, size_t *n)
+{
+	struct rain_user **list = NULL;
+	size_t count = 0, cap = 0;
+	struct conn *c;
+	sqlite3_stmt *st;
+	int rc, r = conn_get(impl, &c);
+
+	if (r < 0)
+		return r;
+	st = c->st[ST_USER_LIST];
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (count == cap) {
+			struct rain_user **grown = realloc(list, (cap = cap ? cap * 2 : 16) * sizeof(*list));
+
+			if (!grown) {
+				r = RAIN_ENOMEM;
+				break;
+			}
+			list = grown;
+		}
+		r = row_to_user(st, &list[count]);
+		if (r < 0)
+			break;
+		count++;
+	}
+	if (r == 0 && rc != SQLITE_DONE)
+		r = sq_error(c->db, rc, "list users");
+	stmt_done(st);
+	conn_put(impl, c);
+	if (r < 0) {
+		rain_user_list_free(list, count);
+		return r;
+	}
+	*out = list;
+	*n = count;
+	return 0;
+}
+
+static int sq_user_update(void *impl, const struct rain_user *u)
+{
+	struct conn *c;
+	int r = conn_get(impl, &c);
+
+	if (r < 0)
+		return r;
+	bind_user(c->st[ST_USER_UPDATE], u);
+	sqlite3_bind_null(c->st[ST_USER_UPDATE], 6);   /* created_at stays */
+	r = step_done(c, ST_USER_UPDATE, "update user");
+	if (r == 0 && sqlite3_changes(c->db) == 0)
+		r = rain_error_set(RAIN_ENOTFOUND, "no user %s", u->name);
+	conn_put(impl, c);
+	return r;
+}
+
+static int sq_user_delete(void *impl, const char *name)
+{
+	struct conn *c;
+	int r = conn_get(impl, &c);
+
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(c->st[ST_USER_DELETE], 1, name, -1, SQLITE_STATIC);
+	r = step_done(c, ST_USER_DELETE, "delete user");
+	if (r == 0 && sqlite3_changes(c->db) == 0)
+		r = rain_error_set(RAIN_ENOTFOUND, "no user %s", name);
+	conn_put(impl, c);
+	return r;
+}
+
+static int sq_user_count(void *impl, int64_t *count)
+{
+	struct conn *c;
+	sqlite3_stmt *st;
+	int rc, r = conn_get(impl, &c);
+
+	if (r < 0)
+		return r;
+	st = c->st[ST_USER_COUNT];
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*count = sqlite3_column_int64(st, 0);
+	else
+		r = sq_error(c->db, rc, "count users");
+	sqlite3_reset(st);
+	conn_put(impl, c);
+	return r;
+}
+
+static int sq_user_touch(void *impl, const char *name, int64_t now_us)
+{
+	struct conn *c;
+	int r = conn_get(impl, &c);
+
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(c->st[ST_USER_TOUCH], 1, name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(c->st[ST_USER_TOUCH], 2, now_us);
+	r = step_done(c, ST_USER_TOUCH, "record login");
+	conn_put(impl, c);
+	return r;
+}
+
+static int sq_token_create(void *impl, const struct rain_token *t)
+{
+	struct conn *c;
+	sqlite3_stmt *st;
+	int r = conn_get(impl, &c);
+
+	if (r < 0)
+		return r;
+	st = c->st[ST_TOKEN_INSERT];
+	sqlite3_bind_text(st, 1, t->hash, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, t->user, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, t->issued_at);
+	sqlite3_bind_int64(st, 4, t->expires_at);
+	r = step_done(c, ST_TOKEN_INSERT, "store token");
+	if (r == RAIN_EEXISTS && sqlite3_extended_errcode(c->db) == SQLITE_CONSTRAINT_FOREIGNKEY)
+		r = rain_error_set(RAIN_ENOTFOUND, "no user %s", t->user);
+	conn_put(impl, c);
+	return r;
+}
+
+static void copy_col(sqlite3_stmt *st, int i, char *out, size_t outlen)
+{
+	const char *v = (const char *)sqlite3_column_text(st, i);
+
+	snprintf(out, outlen, "%s", v ? v : "");
+}
+
+static int sq_token_lookup(void *impl, const char *hash, struct rain_token *out)
+{
+	struct conn *c;
+	sqlite3_stmt *st;
+	int rc, r = conn_get(impl, &c);
+
+	if (r < 0)
+		return r;
+	st = c->st[ST_TOKEN_LOOKUP];
+	sqlite3_bind_text(st, 1, hash, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		copy_col(st, 0, out->hash, sizeof(out->hash));
+		copy_col(st, 1, out->user, sizeof(out->user));
+		out->issued_at = sqlite3_column_int64(st, 2);
+		out->expires_at = sqlite3_column_int64(st, 3);
+		out->revoked = sqlite3_column_int(st, 4) != 0;
+		if (rain_user_role_parse((const char *)sqlite3_column_text(st, 5), &out->role) < 0)
+			out->role = RAIN_ROLE_USER;
+		if (rain_user_status_parse((const char *)sqlite3_column_text(st, 6), &out->status) < 0)
+			out->status = RAIN_USER_INACTIVE;
+	} else if (rc == SQLITE_DONE) {
+		r = rain_error_set(RAIN_ENOTFOUND, "no such token");
+	} else {
+		r = sq_error(c->db, rc, "look up token");
+	}
+	sqlite3_reset(st);
+	conn_put(impl, c);
+	return r;
+}
+
+static int sq_token_revoke(void *impl, const char *hash)
+{
+	struct conn *c;
+	int r = conn_get(impl, &c);
+
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(c->st[ST_TOKEN_REVOKE], 1, hash, -1, SQLITE_STATIC);
+	r = step_done(c, ST_TOKEN_REVOKE, "revoke token");
+	if (r == 0 && sqlite3_changes(c->db) == 0)
+		r = rain_error_set(RAIN_ENOTFOUND, "no such token");
+	conn_put(impl, c);
+	return r;
+}
+
+static int sq_token_purge(void *impl, int64_t now_us, int64_t *removed)
+{
+	struct conn *c;
+	int r = conn_get(impl, &c);
+
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(c->st[ST_TOKEN_PURGE], 1, now_us);
+	r = step_done(c, ST_TOKEN_PURGE, "purge tokens");
+	if (r == 0 && removed)
+		*removed = sqlite3_changes(c->db);
+	conn_put(impl, c);
+	return r;
+}
+
 const struct rain_catalog_backend rain_catalog_sqlite = {
 	.name = "sqlite",
 	.open = sq_open,
@@ -1142,4 +1469,15 @@ const struct rain_catalog_backend rain_catalog_sqlite = {
 	.image_list = sq_image_list,
 	.blob_refs = sq_blob_refs,
 	.reset_status = sq_reset_status,
+	.user_create = sq_user_create,
+	.user_get = sq_user_get,
+	.user_list = sq_user_list,
+	.user_update = sq_user_update,
+	.user_delete = sq_user_delete,
+	.user_count = sq_user_count,
+	.user_touch = sq_user_touch,
+	.token_create = sq_token_create,
+	.token_lookup = sq_token_lookup,
+	.token_revoke = sq_token_revoke,
+	.token_purge = sq_token_purge,
 };

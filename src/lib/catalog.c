@@ -121,3 +121,127 @@ int rain_catalog_reset_status(struct rain_catalog *cat, enum rain_image_status f
 {
 	return cat->ops->reset_status(cat->impl, from, to, changed);
 }
+
+/* ---- users and tokens ------------------------------------------------ */
+
+int rain_catalog_user_create(struct rain_catalog *cat, const struct rain_user *u)
+{
+	if (!rain_user_name_valid(u->name))
+		return rain_error_set(RAIN_EINVAL, "a user name is 1 to %d printable bytes without '/'",
+				      RAIN_USER_NAME_MAX);
+	return cat->ops->user_create(cat->impl, u);
+}
+
+int rain_catalog_user_get(struct rain_catalog *cat, const char *name, struct rain_user **out)
+{
+	return cat->ops->user_get(cat->impl, name, out);
+}
+
+int rain_catalog_user_list(struct rain_catalog *cat, struct rain_user ***out, size_t *n)
+{
+	return cat->ops->user_list(cat->impl, out, n);
+}
+
+int rain_catalog_user_update(struct rain_catalog *cat, const struct rain_user *u)
+{
+	return cat->ops->user_update(cat->impl, u);
+}
+
+int rain_catalog_user_delete(struct rain_catalog *cat, const char *name)
+{
+	return cat->ops->user_delete(cat->impl, name);
+}
+
+int rain_catalog_user_count(struct rain_catalog *cat, int64_t *count)
+{
+	return cat->ops->user_count(cat->impl, count);
+}
+
+int rain_catalog_user_touch(struct rain_catalog *cat, const char *name, int64_t now_us)
+{
+	return cat->ops->user_touch(cat->impl, name, now_us);
+}
+
+void rain_user_free(struct rain_user *u)
+{
+	if (!u)
+		return;
+	free(u->name);
+	if (u->password_hash) {
+		explicit_bzero(u->password_hash, strlen(u->password_hash));
+		free(u->password_hash);
+	}
+	free(u);
+}
+
+void rain_user_list_free(struct rain_user **users, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		rain_user_free(users[i]);
+	free(users);
+}
+
+bool rain_user_name_valid(const char *name)
+{
+	return name && name[0] && str_is_printable(name, RAIN_USER_NAME_MAX) &&
+	       !strchr(name, '/');
+}
+
+const char *rain_user_role_name(enum rain_user_role r)
+{
+	return r == RAIN_ROLE_ADMIN ? "admin" : "user";
+}
+
+const char *rain_user_status_name(enum rain_user_status s)
+{
+	switch (s) {
+	case RAIN_USER_PENDING: return "pending";
+	case RAIN_USER_ACTIVE: return "active";
+	case RAIN_USER_INACTIVE: return "inactive";
+	}
+	return "inactive";
+}
+
+int rain_user_role_parse(const char *s, enum rain_user_role *out)
+{
+	if (s && !strcmp(s, "user"))
+		*out = RAIN_ROLE_USER;
+	else if (s && !strcmp(s, "admin"))
+		*out = RAIN_ROLE_ADMIN;
+	else
+		return rain_error_set(RAIN_EINVAL, "a role is user or admin");
+	return 0;
+}
+
+int rain_user_status_parse(const char *s, enum rain_user_status *out)
+{
+	if (s && !strcmp(s, "pending"))
+		*out = RAIN_USER_PENDING;
+	else if (s && !strcmp(s, "active"))
+		*out = RAIN_USER_ACTIVE;
+	else if (s && !strcmp(s, "inactive"))
+		*out = RAIN_USER_INACTIVE;
+	else
+		return rain_error_set(RAIN_EINVAL, "a status is pending, active or inactive");
+	return 0;
+}
+
+int rain_catalog_token_create(struct rain_catalog *cat, const struct rain_token *t)
+{
+	return cat->ops->token_create(cat->impl, t);
+}
+
+int rain_catalog_token_lookup(struct rain_catalog *cat, const char *hash, struct rain_token *out)
+{
+	return cat->ops->token_lookup(cat->impl, hash, out);
+}
+
+int rain_catalog_token_revoke(struct rain_catalog *cat, const char *hash)
+{
+	return cat->ops->token_revoke(cat->impl, hash);
+}
+
+int rain_catalog_token_purge(struct rain_catalog *cat, int64_t now_us, int64_t *removed)
+{
+	return cat->ops->token_purge(cat->impl, now_us, removed);
+}
