@@ -24,6 +24,7 @@ int config_defaults(struct config *cfg)
 	cfg->builds_enabled = geteuid() == 0;   /* builds need root */
 	cfg->max_builds = 2;
 	cfg->build_timeout = 3600;
+	cfg->token_lifetime = 86400;
 	r = str_set(&cfg->listen, "127.0.0.1:9292");
 	if (r < 0)
 		return r;
@@ -121,6 +122,15 @@ int config_set(struct config *cfg, const char *section, const char *key, const c
 			return str_set(&cfg->admin_token, value);
 		if (!strcmp(key, "admin_token_file"))
 			return str_set(&cfg->admin_token_file, value);
+		if (!strcmp(key, "admin_password_file"))
+			return str_set(&cfg->admin_password_file, value);
+		if (!strcmp(key, "token_lifetime")) {
+			if (str_to_i64(value, &n) < 0 || n < 1 || n > 366LL * 86400)
+				return rain_error_set(RAIN_EINVAL, "%s: token_lifetime must be 1 to 31622400 "
+						      "seconds", where);
+			cfg->token_lifetime = n;
+			return 0;
+		}
 	}
 	return rain_error_set(RAIN_EINVAL, "%s: unknown setting '%s' in section [%s]",
 			      where, key, section);
@@ -235,8 +245,36 @@ int config_rain_command(const struct config *cfg, char **out)
 			      "rain_command", self, self);
 }
 
+int config_admin_password(const struct config *cfg, char **out)
+{
+	const char *env = getenv("RAIN_ADMIN_PASSWORD");
+	char *text = NULL;
+	size_t n;
+	int r;
+
+	*out = NULL;
+	if (cfg->admin_password_file) {
+		r = fs_read_small(cfg->admin_password_file, 4096, &text, &n);
+		if (r < 0)
+			return r;
+		while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == '\r'))
+			text[--n] = '\0';
+		if (n == 0) {
+			free(text);
+			return rain_error_set(RAIN_EINVAL, "%s: the admin password is empty",
+					      cfg->admin_password_file);
+		}
+		*out = text;
+		return 0;
+	}
+	if (env && *env)
+		return str_set(out, env);
+	return 0;
+}
+
 void config_free(struct config *cfg)
 {
+	free(cfg->admin_password_file);
 	free(cfg->build_cache_dir);
 	free(cfg->rain_command);
 	free(cfg->listen);

@@ -5,6 +5,8 @@
  *   [storage]  data_dir = DIR   catalog = sqlite:PATH   blobs = file:DIR
  *              md5_checksum = false          max_image_size = 1099511627776
  *   [auth]     admin_token = SECRET          admin_token_file = PATH
+ *              token_lifetime = 86400 (seconds; user tokens)
+ *              admin_password_file = PATH (first start: user admin's password)
  *   [builds]   enabled = (true as root)      max_concurrent = 2
  *              timeout = 3600                cache_dir = DATA_DIR/cache
  *              rain_command = (see config_rain_command)
@@ -31,6 +33,8 @@ struct config {
 	int64_t max_image_size;
 	char *admin_token;
 	char *admin_token_file;
+	char *admin_password_file;
+	int64_t token_lifetime;
 	bool builds_enabled;
 	bool builds_enabled_set;    /* given, rather than the default */
 	int max_builds;
@@ -55,6 +59,10 @@ int config_admin_token(struct config *cfg, bool *generated, char **path);
  * (the same directory when installed; ../cli/rain in the build tree).
  * RAIN_ENOTFOUND when there is none. */
 int config_rain_command(const struct config *cfg, char **out);
+/* On first start (no user in the catalog) the password of user "admin":
+ * admin_password_file, else $RAIN_ADMIN_PASSWORD, else NULL in *out
+ * (generate one). *out is a new string. */
+int config_admin_password(const struct config *cfg, char **out);
 void config_free(struct config *cfg);
 
 #endif

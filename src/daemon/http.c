@@ -10,6 +10,7 @@
 
 #include "daemon/http.h"
 #include "daemon/log.h"
+#include "rain/auth.h"
 #include "rain/error.h"
 #include "util/fsutil.h"
 #include "util/strutil.h"
@@ -23,6 +24,8 @@ struct server {
 	char *admin_token;
 	char *tls_cert;
 	char *tls_key;
+	char *public_url;
+	int64_t token_lifetime_us;
 	unsigned int port;
 };
 
@@ -32,6 +35,8 @@ static const struct route *const route_tables[] = {
 	api_images_routes,
 	api_image_data_routes,
 	api_builds_routes,
+	api_identity_routes,
+	api_users_routes,
 };
 
 /* Decoded strings handed out by request_query(), freed with the request. */
@@ -67,6 +72,8 @@ static void req_free(struct request *req)
 	free(p->allocs);
 	for (int i = 0; i < HTTP_MAX_PARAMS; i++)
 		free(req->params[i]);
+	if (req->body)
+		explicit_bzero(req->body, req->body_len);   /* may hold a password */
 	free(req->body);
 	free(p);
 }
@@ -84,6 +91,49 @@ struct builds *request_builds(struct request *req)
 const char *request_header(struct request *req, const char *key)
 {
 	return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, key);
+}
+
+static void addr_text(struct MHD_Connection *conn, char *out, size_t outlen)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+
+	snprintf(out, outlen, "-");
+	if (ci && ci->client_addr) {
+		const struct sockaddr *sa = ci->client_addr;
+
+		if (sa->sa_family == AF_INET)
+			inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)outlen);
+		else if (sa->sa_family == AF_INET6)
+			inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out,
+				  (socklen_t)outlen);
+	}
+}
+
+void request_client_addr(struct request *req, char *out, size_t outlen)
+{
+	addr_text(req->conn, out, outlen);
+}
+
+void request_base_url(struct request *req, char *out, size_t outlen)
+{
+	const char *host = request_header(req, "Host");
+	size_t n;
+
+	if (req->srv->public_url)
+		snprintf(out, outlen, "%s", req->srv->public_url);
+	else
+		snprintf(out, outlen, "%s://%s", req->srv->tls_cert ? "https" : "http",
+			 host && str_is_printable(host, 255) && !strpbrk(host, "/\\\"<> ") ?
+			 host : "localhost");
+	n = strlen(out);
+	while (n > 0 && out[n - 1] == '/')
+		out[--n] = '\0';
+}
+
+int64_t request_token_lifetime_us(struct request *req)
+{
+	return req->srv->token_lifetime_us;
 }
 
 struct query_iter {
@@ -376,15 +426,41 @@ static const struct route *route_find(struct request *req, unsigned int *status)
 	return NULL;
 }
 
+int request_resolve_token(struct request *req, const char *token, struct rain_who *who,
+			  char *name, struct rain_token *t, bool *user_token)
+{
+	char hash[RAIN_TOKEN_HASH_LEN + 1];
+	struct rain_token tok;
+
+	*user_token = false;
+	if (!token || !*token)
+		return RAIN_EAUTH;
+	if (str_equal_ct(token, req->srv->admin_token)) {
+		who->owner = "admin";
+		who->admin = true;
+		return 0;
+	}
+	if (strlen(token) != RAIN_TOKEN_LEN)
+		return RAIN_EAUTH;
+	rain_token_hash(token, hash);
+	if (rain_catalog_token_lookup(rain_repo_catalog(req->srv->repo), hash, &tok) < 0)
+		return RAIN_EAUTH;
+	if (!rain_token_hash_equal(tok.hash, hash) || tok.revoked ||
+	    tok.expires_at <= time_now_us() || tok.status != RAIN_USER_ACTIVE)
+		return RAIN_EAUTH;
+	memcpy(name, tok.user, sizeof(tok.user));
+	who->owner = name;
+	who->admin = tok.role == RAIN_ROLE_ADMIN;
+	*user_token = true;
+	if (t)
+		*t = tok;
+	return 0;
+}
+
 static bool authenticate(struct request *req)
 {
-	const char *token = request_header(req, "X-Auth-Token");
-
-	if (!token || !str_equal_ct(token, req->srv->admin_token))
-		return false;
-	req->who.owner = "admin";
-	req->who.admin = true;
-	return true;
+	return request_resolve_token(req, request_header(req, "X-Auth-Token"), &req->who,
+				     req->who_name, NULL, &req->user_token) == 0;
 }
 
 static int run_handler(struct request *req, int (*fn)(struct request *), bool must_reply)
@@ -510,22 +586,13 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
 	struct request *req = *con_cls;
-	const union MHD_ConnectionInfo *ci;
 	char addr[INET6_ADDRSTRLEN] = "-";
 
 	if (!req)
 		return;
 	if (req->state && req->route && req->route->abort)
 		req->route->abort(req);
-	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	if (ci && ci->client_addr) {
-		const struct sockaddr *sa = ci->client_addr;
-
-		if (sa->sa_family == AF_INET)
-			inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, addr, sizeof(addr));
-		else if (sa->sa_family == AF_INET6)
-			inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, addr, sizeof(addr));
-	}
+	addr_text(conn, addr, sizeof(addr));
 	log_request(addr, req->request_id, req->method, req->url, req->status,
 		    toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (interrupted)",
 		    req->bytes_in, req->bytes_out, time_mono_us() - req->started_us);
@@ -618,6 +685,11 @@ int server_start(struct server **out, const struct server_config *cfg, struct ra
 	srv->admin_token = strdup(cfg->admin_token);
 	srv->tls_cert = cert;
 	srv->tls_key = key;
+	srv->token_lifetime_us = (cfg->token_lifetime_s > 0 ? cfg->token_lifetime_s : 86400) * 1000000LL;
+	if (cfg->public_url && !(srv->public_url = strdup(cfg->public_url))) {
+		server_stop(srv);
+		return RAIN_ENOMEM;
+	}
 	if (cert)
 		srv->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, srv,
 					    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
@@ -668,5 +740,6 @@ void server_stop(struct server *srv)
 	free(srv->admin_token);
 	free(srv->tls_cert);
 	free(srv->tls_key);
+	free(srv->public_url);
 	free(srv);
 }

@@ -41,6 +41,10 @@ struct request {
 	const char *url;
 	char *params[HTTP_MAX_PARAMS];
 	struct rain_who who;
+	/* who.owner points here for a user token; user_token tells that the
+	 * caller came with a user's token (not the admin token) */
+	char who_name[RAIN_USER_NAME_MAX + 1];
+	bool user_token;
 	/* the collected body of BODY_JSON routes */
 	char *body;
 	size_t body_len;
@@ -83,6 +87,7 @@ struct server_config {
 	const char *tls_key;
 	const char *admin_token;
 	const char *public_url;    /* for links; NULL: derived */
+	int64_t token_lifetime_s;  /* of user tokens ([auth] token_lifetime) */
 	int max_connections;
 	struct builds *builds;     /* the build service (daemon/builds.h) */
 };
@@ -98,6 +103,22 @@ struct builds *request_builds(struct request *req);
 /* A query argument (the first, when repeated) or NULL. */
 const char *request_query(struct request *req, const char *key);
 const char *request_header(struct request *req, const char *key);
+/* The client's address as text ("-" when unknown) into out. */
+void request_client_addr(struct request *req, char *out, size_t outlen);
+/* raind's base URL as this client reached it: public_url, else
+ * http(s)://HOST from the Host header (no trailing '/'), into out. */
+void request_base_url(struct request *req, char *out, size_t outlen);
+int64_t request_token_lifetime_us(struct request *req);
+
+/* Authentication, in one place (http.c): X-Auth-Token is the admin token
+ * (the bootstrap and service credential: who = "admin", admin) or a user
+ * token from the catalog, found by its SHA-256 in one indexed lookup;
+ * expired, revoked, unknown tokens and tokens of users who are not active
+ * are refused. Resolve token into *who (owner pointing into name, which
+ * holds RAIN_USER_NAME_MAX + 1 bytes); *t (may be NULL) is the stored
+ * token of a user token. Returns 0, or RAIN_EAUTH. */
+int request_resolve_token(struct request *req, const char *token, struct rain_who *who,
+			  char *name, struct rain_token *t, bool *user_token);
 /* Call cb for every query argument in order. */
 void request_query_foreach(struct request *req,
 			   void (*cb)(void *ud, const char *key, const char *value), void *ud);
@@ -123,5 +144,7 @@ extern const struct route api_images_routes[];
 extern const struct route api_image_data_routes[];
 extern const struct route api_schemas_routes[];
 extern const struct route api_builds_routes[];
+extern const struct route api_identity_routes[];
+extern const struct route api_users_routes[];
 
 #endif

@@ -10,10 +10,12 @@
 #include "daemon/config.h"
 #include "daemon/http.h"
 #include "daemon/log.h"
+#include "rain/auth.h"
 #include "rain/error.h"
 #include "rain/repo.h"
 #include "util/fsutil.h"
 #include "util/strutil.h"
+#include "util/timeutil.h"
 
 static void usage(FILE *f)
 {
@@ -31,6 +33,10 @@ static void usage(FILE *f)
 	      "      --port-file FILE  write the bound port to FILE once listening\n"
 	      "      --log-level LVL   debug, info, warning or error (default info)\n"
 	      "      --max-builds N    run at most N image builds at once (default 2)\n"
+	      "      --admin-password-file FILE\n"
+	      "                        on first start, the password of user admin\n"
+	      "                        (else $RAIN_ADMIN_PASSWORD, else one is generated\n"
+	      "                        and printed once on stderr)\n"
 	      "  -h, --help            show this help\n"
 	      "  -V, --version         show the version\n"
 	      "\n"
@@ -43,6 +49,53 @@ struct flag {
 	const char *key;
 	const char *value;
 };
+
+/* First start: no user yet, so create "admin" (role admin, active). */
+static int first_admin(struct config *cfg, struct rain_repo *repo)
+{
+	struct rain_catalog *cat = rain_repo_catalog(repo);
+	struct rain_user u = { 0 };
+	char generated[25];
+	char *password = NULL;
+	int64_t count = 0;
+	int r = rain_catalog_user_count(cat, &count);
+
+	if (r < 0 || count > 0)
+		return r;
+	r = config_admin_password(cfg, &password);
+	if (r < 0)
+		return r;
+	if (!password) {
+		r = rain_password_generate(generated, sizeof(generated) - 1);
+		if (r < 0)
+			return r;
+	}
+	u.name = (char *)"admin";
+	u.role = RAIN_ROLE_ADMIN;
+	u.status = RAIN_USER_ACTIVE;
+	u.quota_bytes = RAIN_USER_QUOTA_BYTES_DEFAULT;
+	u.created_at = time_now_us();
+	u.last_login = -1;
+	r = rain_password_hash(password ? password : generated, &u.password_hash);
+	if (r == 0)
+		r = rain_catalog_user_create(cat, &u);
+	free(u.password_hash);
+	if (r == 0 && !password) {
+		/* the only place it ever appears; the log never sees it */
+		fprintf(stderr, "raind: first start: created user 'admin' with the one-time "
+			"password %s\nraind: log in with 'rain login --user admin' and change it "
+			"with 'rain user set admin --password-file FILE'\n", generated);
+		fflush(stderr);
+	} else if (r == 0) {
+		log_printf(LOG_INFO, "first start: created user 'admin' with the password from %s",
+			   cfg->admin_password_file ? cfg->admin_password_file : "RAIN_ADMIN_PASSWORD");
+	}
+	if (password)
+		explicit_bzero(password, strlen(password));
+	free(password);
+	explicit_bzero(generated, sizeof(generated));
+	return r;
+}
 
 /* The build service: DATA_DIR/builds, run by the rain program. */
 static int start_builds(struct config *cfg, struct rain_repo *repo, struct builds **out)
@@ -102,6 +155,7 @@ int main(int argc, char **argv)
 		{ "port-file", required_argument, NULL, 3 },
 		{ "log-level", required_argument, NULL, 4 },
 		{ "max-builds", required_argument, NULL, 5 },
+		{ "admin-password-file", required_argument, NULL, 6 },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -131,6 +185,7 @@ int main(int argc, char **argv)
 		case 3: flags[nflags++] = (struct flag){ "server", "port_file", optarg }; break;
 		case 4: flags[nflags++] = (struct flag){ "server", "log_level", optarg }; break;
 		case 5: flags[nflags++] = (struct flag){ "builds", "max_concurrent", optarg }; break;
+		case 6: flags[nflags++] = (struct flag){ "auth", "admin_password_file", optarg }; break;
 		case 'h': usage(stdout); return 0;
 		case 'V': puts("raind 0.1.0"); return 0;
 		default: usage(stderr); return 2;
@@ -193,6 +248,12 @@ int main(int argc, char **argv)
 			   (long long)rec.uploads_reset, (long long)rec.tmp_removed,
 			   (long long)rec.blobs_removed);
 
+	r = first_admin(&cfg, repo);
+	if (r < 0) {
+		log_printf(LOG_ERROR, "cannot create the first user: %s", rain_error_last());
+		goto out;
+	}
+
 	r = start_builds(&cfg, repo, &builds);
 	if (r < 0) {
 		log_printf(LOG_ERROR, "cannot start the build service: %s", rain_error_last());
@@ -204,6 +265,7 @@ int main(int argc, char **argv)
 	scfg.tls_cert = cfg.tls_cert;
 	scfg.tls_key = cfg.tls_key;
 	scfg.admin_token = cfg.admin_token;
+	scfg.token_lifetime_s = cfg.token_lifetime;
 	scfg.max_connections = cfg.max_connections;
 	r = server_start(&srv, &scfg, repo);
 	if (r < 0) {

@@ -1,0 +1,356 @@
+/* Keystone v3 identity, as much as OpenStack clients need to log in to
+ * raind (OS_AUTH_URL=http://HOST:PORT/v3):
+ *   GET    /v3              the version document
+ *   POST   /v3/auth/tokens  password login: 201, the token in X-Subject-Token
+ *   GET    /v3/auth/tokens  validate X-Subject-Token (200 or 404; HEAD too)
+ *   DELETE /v3/auth/tokens  revoke X-Subject-Token (204)
+ *
+ * One project per user, named and identified like the user; one domain,
+ * "default". The service catalog has one entry, the image service, at
+ * raind's own base URL as the client reached it.
+ *
+ * Failed logins answer 401 with Keystone's body after the same work
+ * (one Argon2id verification, against a dummy hash for unknown users) so
+ * that the delay does not tell whether a user exists. After
+ * LOCK_FAILURES failures of one user name within LOCK_WINDOW, that name
+ * is refused for LOCK_TIME (kept in memory: a restart forgets). Neither
+ * tokens nor passwords are ever logged.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon/http.h"
+#include "daemon/log.h"
+#include "rain/auth.h"
+#include "rain/error.h"
+#include "util/strutil.h"
+#include "util/timeutil.h"
+
+#define LOCK_FAILURES 5
+#define LOCK_WINDOW_US (15LL * 60 * 1000000)
+#define LOCK_TIME_US (15LL * 60 * 1000000)
+#define LOCK_SLOTS 256
+
+struct failures {
+	char name[RAIN_USER_NAME_MAX + 1];
+	int count;
+	int64_t first_us;
+	int64_t locked_until_us;
+};
+
+static pthread_mutex_t fail_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct failures fail_table[LOCK_SLOTS];
+
+/* The slot of name, or a free/oldest one claimed for it. Under fail_lock. */
+static struct failures *fail_slot(const char *name, int64_t now)
+{
+	struct failures *oldest = &fail_table[0];
+
+	for (int i = 0; i < LOCK_SLOTS; i++) {
+		struct failures *f = &fail_table[i];
+
+		if (f->name[0] && !strcmp(f->name, name))
+			return f;
+	}
+	for (int i = 0; i < LOCK_SLOTS; i++) {
+		struct failures *f = &fail_table[i];
+		bool stale = f->locked_until_us <= now && now - f->first_us > LOCK_WINDOW_US;
+
+		if (!f->name[0] || stale) {
+			oldest = f;
+			break;
+		}
+		if (f->first_us < oldest->first_us && f->locked_until_us <= now)
+			oldest = f;
+	}
+	memset(oldest, 0, sizeof(*oldest));
+	snprintf(oldest->name, sizeof(oldest->name), "%s", name);
+	oldest->first_us = now;
+	return oldest;
+}
+
+static bool is_locked(const char *name, int64_t now)
+{
+	bool locked = false;
+
+	pthread_mutex_lock(&fail_lock);
+	for (int i = 0; i < LOCK_SLOTS; i++)
+		if (fail_table[i].name[0] && !strcmp(fail_table[i].name, name)) {
+			locked = fail_table[i].locked_until_us > now;
+			break;
+		}
+	pthread_mutex_unlock(&fail_lock);
+	return locked;
+}
+
+/* Count a failure; true when it locks the name now. */
+static bool fail_count(const char *name, int64_t now)
+{
+	struct failures *f;
+	bool locks = false;
+
+	pthread_mutex_lock(&fail_lock);
+	f = fail_slot(name, now);
+	if (now - f->first_us > LOCK_WINDOW_US) {
+		f->count = 0;
+		f->first_us = now;
+	}
+	if (++f->count >= LOCK_FAILURES && f->locked_until_us <= now) {
+		f->locked_until_us = now + LOCK_TIME_US;
+		f->count = 0;
+		f->first_us = now;
+		locks = true;
+	}
+	pthread_mutex_unlock(&fail_lock);
+	return locks;
+}
+
+static void fail_clear(const char *name)
+{
+	pthread_mutex_lock(&fail_lock);
+	for (int i = 0; i < LOCK_SLOTS; i++)
+		if (fail_table[i].name[0] && !strcmp(fail_table[i].name, name))
+			memset(&fail_table[i], 0, sizeof(fail_table[i]));
+	pthread_mutex_unlock(&fail_lock);
+}
+
+/* A hash of a random password, verified for unknown users. */
+static pthread_once_t dummy_once = PTHREAD_ONCE_INIT;
+static char *dummy_hash;
+
+static void dummy_init(void)
+{
+	char pw[33];
+
+	if (rain_password_generate(pw, 32) == 0 && rain_password_hash(pw, &dummy_hash) < 0)
+		dummy_hash = NULL;
+	explicit_bzero(pw, sizeof(pw));
+}
+
+/* Keystone's time format: 2015-03-02T15:56:09.541211Z */
+static void iso_us(int64_t us, char *out, size_t outlen)
+{
+	char sec[32];
+
+	time_format_iso(us - us % 1000000, sec, sizeof(sec));
+	if (strlen(sec) > 0 && sec[strlen(sec) - 1] == 'Z')
+		sec[strlen(sec) - 1] = '\0';
+	snprintf(out, outlen, "%s.%06lldZ", sec, (long long)(us % 1000000));
+}
+
+static int keystone_error(struct request *req, unsigned int status, const char *title,
+			  const char *message)
+{
+	char uri[600], base[512];
+
+	request_base_url(req, base, sizeof(base));
+	snprintf(uri, sizeof(uri), "Keystone uri=\"%s/v3\"", base);
+	return http_reply_json(req, status, json_pack("{s:{s:i, s:s, s:s}}", "error", "code",
+						      (int)status, "message", message, "title", title),
+			       "WWW-Authenticate", uri, NULL);
+}
+
+static int unauthorized(struct request *req)
+{
+	return keystone_error(req, 401, "Unauthorized",
+			      "The request you have made requires authentication.");
+}
+
+static json_t *domain_json(void)
+{
+	return json_pack("{s:s, s:s}", "id", "default", "name", "Default");
+}
+
+/* The token body Keystone sends for a password-scoped token. */
+static json_t *token_body(struct request *req, const struct rain_token *t)
+{
+	char issued[40], expires[40], base[512];
+	bool admin = t->role == RAIN_ROLE_ADMIN;
+
+	iso_us(t->issued_at, issued, sizeof(issued));
+	iso_us(t->expires_at, expires, sizeof(expires));
+	request_base_url(req, base, sizeof(base));
+	return json_pack("{s:{s:[s], s:{s:s, s:s, s:o, s:n}, s:s, s:s, s:b, s:[{s:s, s:s}], "
+			 "s:{s:s, s:s, s:o}, s:[{s:s, s:s, s:s, s:[{s:s, s:s, s:s, s:s, s:s}]}]}}",
+			 "token",
+			 "methods", "password",
+			 "user", "id", t->user, "name", t->user, "domain", domain_json(),
+			 "password_expires_at",
+			 "issued_at", issued,
+			 "expires_at", expires,
+			 "is_domain", 0,
+			 "roles", "id", admin ? "admin" : "member", "name", admin ? "admin" : "member",
+			 "project", "id", t->user, "name", t->user, "domain", domain_json(),
+			 "catalog", "type", "image", "name", "glance", "id", "image",
+			 "endpoints", "id", "image-public", "interface", "public",
+			 "region", "RegionOne", "region_id", "RegionOne", "url", base);
+}
+
+static int version(struct request *req)
+{
+	char base[512], href[600];
+
+	request_base_url(req, base, sizeof(base));
+	snprintf(href, sizeof(href), "%s/v3/", base);
+	return http_reply_json(req, 200, json_pack(
+		"{s:{s:s, s:s, s:s, s:[{s:s, s:s}], s:[{s:s, s:s}]}}", "version",
+		"id", "v3.14", "status", "stable", "updated", "2020-04-07T00:00:00Z",
+		"links", "rel", "self", "href", href,
+		"media-types", "base", "application/json",
+		"type", "application/vnd.openstack.identity-v3+json"), NULL);
+}
+
+/* The name and password of a password-method request, or NULL. */
+static int parse_login(json_t *body, const char **name, const char **password)
+{
+	json_t *identity = json_object_get(json_object_get(body, "auth"), "identity");
+	json_t *methods = json_object_get(identity, "methods"), *m;
+	json_t *user = json_object_get(json_object_get(identity, "password"), "user");
+	json_t *domain = json_object_get(user, "domain");
+	bool has_password = false;
+	size_t i;
+
+	json_array_foreach(methods, i, m)
+		if (json_is_string(m) && !strcmp(json_string_value(m), "password"))
+			has_password = true;
+	if (!has_password)
+		return RAIN_EINVAL;
+	*name = json_string_value(json_object_get(user, "name"));
+	*password = json_string_value(json_object_get(user, "password"));
+	if (!*name || !*password)
+		return RAIN_EINVAL;
+	if (domain) {
+		const char *dn = json_string_value(json_object_get(domain, "name"));
+		const char *di = json_string_value(json_object_get(domain, "id"));
+
+		if (!(dn && !strcmp(dn, "Default")) && !(di && !strcmp(di, "default")))
+			return RAIN_EAUTH;
+	}
+	return 0;
+}
+
+static int login(struct request *req)
+{
+	struct rain_catalog *cat = rain_repo_catalog(request_repo(req));
+	json_t *body = request_json(req);
+	const char *name = NULL, *password = NULL;
+	char addr[64], token[RAIN_TOKEN_LEN + 1];
+	struct rain_user *u = NULL;
+	struct rain_token t = { 0 };
+	int64_t now = time_now_us();
+	bool ok = false, locked;
+	int r;
+
+	if (!body)
+		return 0;
+	r = parse_login(body, &name, &password);
+	if (r == RAIN_EINVAL) {
+		json_decref(body);
+		return keystone_error(req, 400, "Bad Request",
+				      "Expecting auth.identity with the password method: "
+				      "{\"methods\": [\"password\"], \"password\": {\"user\": "
+				      "{\"name\", \"domain\", \"password\"}}}");
+	}
+	request_client_addr(req, addr, sizeof(addr));
+	pthread_once(&dummy_once, dummy_init);
+	locked = r == 0 && rain_user_name_valid(name) && is_locked(name, now);
+	if (r == 0 && rain_user_name_valid(name) &&
+	    rain_catalog_user_get(cat, name, &u) == 0 && u->password_hash) {
+		ok = rain_password_verify(u->password_hash, password) == 0 &&
+		     u->status == RAIN_USER_ACTIVE && !locked;
+	} else if (dummy_hash) {
+		rain_password_verify(dummy_hash, password);   /* the same delay */
+	}
+	if (!ok) {
+		if (locked) {
+			log_printf(LOG_WARN, "login refused: user '%s' is locked out after %d failed "
+				   "logins (from %s)", name, LOCK_FAILURES, addr);
+		} else if (name && rain_user_name_valid(name)) {
+			log_printf(LOG_INFO, "login failed for user '%s' from %s", name, addr);
+			if (fail_count(name, now))
+				log_printf(LOG_WARN, "user '%s' locked out for %lld minutes after %d "
+					   "failed logins within %lld minutes (last from %s)", name,
+					   (long long)(LOCK_TIME_US / 60000000), LOCK_FAILURES,
+					   (long long)(LOCK_WINDOW_US / 60000000), addr);
+		}
+		rain_user_free(u);
+		json_decref(body);
+		return unauthorized(req);
+	}
+	fail_clear(name);
+	r = rain_token_new(token, t.hash);
+	if (r == 0) {
+		snprintf(t.user, sizeof(t.user), "%s", u->name);
+		t.issued_at = now;
+		t.expires_at = now + request_token_lifetime_us(req);
+		t.role = u->role;
+		t.status = u->status;
+		r = rain_catalog_token_create(cat, &t);
+	}
+	if (r == 0)
+		rain_catalog_user_touch(cat, u->name, now);
+	rain_user_free(u);
+	json_decref(body);
+	if (r < 0) {
+		explicit_bzero(token, sizeof(token));
+		return r;
+	}
+	log_printf(LOG_INFO, "user '%s' logged in from %s", t.user, addr);
+	r = http_reply_json(req, 201, token_body(req, &t), "X-Subject-Token", token, NULL);
+	explicit_bzero(token, sizeof(token));
+	return r;
+}
+
+/* The subject token, if the caller may see it: its own, or any for
+ * admins. 0, or a reply was sent. */
+static int subject(struct request *req, struct rain_token *t, bool *found)
+{
+	const char *subj = request_header(req, "X-Subject-Token");
+	struct rain_who who = { 0 };
+	char name[RAIN_USER_NAME_MAX + 1];
+	bool user_token;
+
+	*found = false;
+	if (!subj)
+		return keystone_error(req, 400, "Bad Request", "X-Subject-Token is missing");
+	if (request_resolve_token(req, subj, &who, name, t, &user_token) < 0 || !user_token ||
+	    (!req->who.admin && strcmp(req->who.owner, t->user) != 0))
+		return keystone_error(req, 404, "Not Found", "Could not find token.");
+	*found = true;
+	return 0;
+}
+
+static int token_validate(struct request *req)
+{
+	struct rain_token t;
+	bool found;
+	int r = subject(req, &t, &found);
+
+	if (!found)
+		return r;
+	return http_reply_json(req, 200, token_body(req, &t), NULL);
+}
+
+static int token_revoke(struct request *req)
+{
+	struct rain_token t;
+	bool found;
+	int r = subject(req, &t, &found);
+
+	if (!found)
+		return r;
+	r = rain_catalog_token_revoke(rain_repo_catalog(request_repo(req)), t.hash);
+	if (r < 0)
+		return r;
+	return http_reply_empty(req, 204);
+}
+
+const struct route api_identity_routes[] = {
+	{ "GET", "/v3", BODY_NONE, true, version, NULL, NULL, NULL, 0 },
+	{ "POST", "/v3/auth/tokens", BODY_JSON, true, login, NULL, NULL, NULL, 64 * 1024 },
+	{ "GET", "/v3/auth/tokens", BODY_NONE, false, token_validate, NULL, NULL, NULL, 0 },
+	{ "DELETE", "/v3/auth/tokens", BODY_NONE, false, token_revoke, NULL, NULL, NULL, 0 },
+	{ NULL, NULL, BODY_NONE, false, NULL, NULL, NULL, NULL, 0 },
+};

@@ -1,0 +1,232 @@
+/* User administration (admins only; others get 403):
+ *   GET    /rain/v1/users            {"users": [USER...]} by name
+ *   POST   /rain/v1/users            {name, password, role, status,
+ *                                     quota_bytes, quota_images} -> 201 USER
+ *   GET    /rain/v1/users/{name}     USER
+ *   PATCH  /rain/v1/users/{name}     any of password, role, status,
+ *                                     quota_bytes, quota_images -> USER
+ *   DELETE /rain/v1/users/{name}     204 (the user's tokens go too)
+ * USER is {"name", "role", "status", "quota_bytes", "quota_images",
+ * "created_at", "last_login"}; password hashes never leave raind.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon/http.h"
+#include "daemon/log.h"
+#include "rain/auth.h"
+#include "rain/error.h"
+#include "util/strutil.h"
+#include "util/timeutil.h"
+
+static json_t *user_json(const struct rain_user *u)
+{
+	char created[32], login[32];
+
+	time_format_iso(u->created_at, created, sizeof(created));
+	if (u->last_login >= 0)
+		time_format_iso(u->last_login, login, sizeof(login));
+	return json_pack("{s:s, s:s, s:s, s:I, s:I, s:s, s:s?}",
+			 "name", u->name,
+			 "role", rain_user_role_name(u->role),
+			 "status", rain_user_status_name(u->status),
+			 "quota_bytes", (json_int_t)u->quota_bytes,
+			 "quota_images", (json_int_t)u->quota_images,
+			 "created_at", created,
+			 "last_login", u->last_login >= 0 ? login : NULL);
+}
+
+static int admin_only(struct request *req)
+{
+	if (req->who.admin)
+		return 0;
+	http_reply_error(req, 403, "only admins may manage users");
+	return RAIN_EFORBIDDEN;
+}
+
+/* Apply the fields of body to u (password hashed). 0, or a reply went
+ * out (400). */
+static int apply(struct request *req, json_t *body, struct rain_user *u, bool create)
+{
+	static const char *const known[] = { "name", "password", "role", "status", "quota_bytes",
+					     "quota_images", NULL };
+	const char *key;
+	json_t *v;
+
+	if (!json_is_object(body)) {
+		http_reply_error(req, 400, "the body must be a JSON object");
+		return RAIN_EINVAL;
+	}
+	json_object_foreach(body, key, v) {
+		if (!str_in_list(known, key) || (!create && !strcmp(key, "name"))) {
+			http_reply_error(req, 400, "unknown or read-only user attribute '%s'", key);
+			return RAIN_EINVAL;
+		}
+	}
+	if ((v = json_object_get(body, "role")) &&
+	    rain_user_role_parse(json_string_value(v), &u->role) < 0)
+		goto bad;
+	if ((v = json_object_get(body, "status")) &&
+	    rain_user_status_parse(json_string_value(v), &u->status) < 0)
+		goto bad;
+	if ((v = json_object_get(body, "quota_bytes"))) {
+		if (!json_is_integer(v) || json_integer_value(v) < 0) {
+			http_reply_error(req, 400, "quota_bytes must be a non-negative integer");
+			return RAIN_EINVAL;
+		}
+		u->quota_bytes = json_integer_value(v);
+	}
+	if ((v = json_object_get(body, "quota_images"))) {
+		if (!json_is_integer(v) || json_integer_value(v) < 0) {
+			http_reply_error(req, 400, "quota_images must be a non-negative integer "
+					 "(0: no limit)");
+			return RAIN_EINVAL;
+		}
+		u->quota_images = json_integer_value(v);
+	}
+	if ((v = json_object_get(body, "password"))) {
+		char *hash = NULL;
+
+		if (!json_is_string(v) || rain_password_hash(json_string_value(v), &hash) < 0) {
+			http_reply_error(req, 400, "password must be a string of 1 to 4096 bytes");
+			return RAIN_EINVAL;
+		}
+		free(u->password_hash);
+		u->password_hash = hash;
+	}
+	return 0;
+bad:
+	http_reply_error(req, 400, "%s", rain_error_last());
+	return RAIN_EINVAL;
+}
+
+static int users_list(struct request *req)
+{
+	struct rain_user **list = NULL;
+	json_t *arr;
+	size_t n = 0;
+	int r;
+
+	if (admin_only(req) < 0)
+		return 0;
+	r = rain_catalog_user_list(rain_repo_catalog(request_repo(req)), &list, &n);
+	if (r < 0)
+		return r;
+	arr = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(arr, user_json(list[i]));
+	rain_user_list_free(list, n);
+	return http_reply_json(req, 200, json_pack("{s:o}", "users", arr), NULL);
+}
+
+static int users_create(struct request *req)
+{
+	struct rain_user u = { 0 };
+	const char *name;
+	json_t *body;
+	int r;
+
+	if (admin_only(req) < 0)
+		return 0;
+	body = request_json(req);
+	if (!body)
+		return 0;
+	name = json_string_value(json_object_get(body, "name"));
+	if (!rain_user_name_valid(name)) {
+		json_decref(body);
+		return http_reply_error(req, 400, "name must be 1 to %d printable bytes without '/'",
+					RAIN_USER_NAME_MAX);
+	}
+	u.role = RAIN_ROLE_USER;
+	u.status = RAIN_USER_ACTIVE;
+	u.quota_bytes = RAIN_USER_QUOTA_BYTES_DEFAULT;
+	u.created_at = time_now_us();
+	u.last_login = -1;
+	r = apply(req, body, &u, true);
+	if (r == 0 && !u.password_hash)
+		r = http_reply_error(req, 400, "a new user needs a password");
+	else if (r == 0) {
+		u.name = (char *)name;
+		r = rain_catalog_user_create(rain_repo_catalog(request_repo(req)), &u);
+		if (r == RAIN_EEXISTS)
+			r = http_reply_error(req, 409, "user %s exists already", name);
+		else if (r == 0) {
+			log_printf(LOG_INFO, "user '%s' created by %s", name, req->who.owner);
+			r = http_reply_json(req, 201, user_json(&u), NULL);
+		}
+	} else {
+		r = 0;
+	}
+	free(u.password_hash);
+	json_decref(body);
+	return r;
+}
+
+static int user_load(struct request *req, struct rain_user **u)
+{
+	int r;
+
+	if (admin_only(req) < 0)
+		return RAIN_EFORBIDDEN;
+	r = rain_catalog_user_get(rain_repo_catalog(request_repo(req)), req->params[0], u);
+	if (r == RAIN_ENOTFOUND)
+		http_reply_error(req, 404, "no user %s", req->params[0]);
+	return r;
+}
+
+static int users_get(struct request *req)
+{
+	struct rain_user *u = NULL;
+	int r = user_load(req, &u);
+
+	if (r < 0)
+		return req->replied ? 0 : r;
+	r = http_reply_json(req, 200, user_json(u), NULL);
+	rain_user_free(u);
+	return r;
+}
+
+static int users_patch(struct request *req)
+{
+	struct rain_user *u = NULL;
+	json_t *body;
+	int r = user_load(req, &u);
+
+	if (r < 0)
+		return req->replied ? 0 : r;
+	body = request_json(req);
+	if (body && apply(req, body, u, false) == 0) {
+		r = rain_catalog_user_update(rain_repo_catalog(request_repo(req)), u);
+		if (r == 0) {
+			log_printf(LOG_INFO, "user '%s' changed by %s", u->name, req->who.owner);
+			r = http_reply_json(req, 200, user_json(u), NULL);
+		}
+	}
+	json_decref(body);
+	rain_user_free(u);
+	return r;
+}
+
+static int users_delete(struct request *req)
+{
+	int r;
+
+	if (admin_only(req) < 0)
+		return 0;
+	r = rain_catalog_user_delete(rain_repo_catalog(request_repo(req)), req->params[0]);
+	if (r == RAIN_ENOTFOUND)
+		return http_reply_error(req, 404, "no user %s", req->params[0]);
+	if (r < 0)
+		return r;
+	log_printf(LOG_INFO, "user '%s' deleted by %s", req->params[0], req->who.owner);
+	return http_reply_empty(req, 204);
+}
+
+const struct route api_users_routes[] = {
+	{ "GET", "/rain/v1/users", BODY_NONE, false, users_list, NULL, NULL, NULL, 0 },
+	{ "POST", "/rain/v1/users", BODY_JSON, false, users_create, NULL, NULL, NULL, 0 },
+	{ "GET", "/rain/v1/users/{}", BODY_NONE, false, users_get, NULL, NULL, NULL, 0 },
+	{ "PATCH", "/rain/v1/users/{}", BODY_JSON, false, users_patch, NULL, NULL, NULL, 0 },
+	{ "DELETE", "/rain/v1/users/{}", BODY_NONE, false, users_delete, NULL, NULL, NULL, 0 },
+	{ NULL, NULL, BODY_NONE, false, NULL, NULL, NULL, NULL, 0 },
+};
