@@ -222,12 +222,15 @@ int build_customize(struct build_ctx *b)
 	int ret = 0;
 
 	build_log(b, "== customizing");
-	if (r->hostname) {
-		ret = write_text(b, "/etc/hostname", 0644, "%s\n", r->hostname);
+	{
+		/* never the build host's name, which bootstrapping copies in */
+		const char *name = r->hostname ? r->hostname : "localhost";
+
+		ret = write_text(b, "/etc/hostname", 0644, "%s\n", name);
 		if (ret == 0)
 			ret = write_text(b, "/etc/hosts", 0644,
 					 "127.0.0.1\tlocalhost\n127.0.1.1\t%s\n::1\tlocalhost ip6-localhost ip6-loopback\n",
-					 r->hostname);
+					 name);
 	}
 	if (ret == 0 && r->timezone) {
 		_cleanup_free_ char *zone = NULL, *lt = fs_path_join(b->root, "etc/localtime");

@@ -124,6 +124,8 @@ check_eq "the second of two concurrent builds succeeds" 0 $?
 check "the first has jq" sh -c "tar -tf '$TMP/two-a/two-a.tar' | grep -q '^./usr/bin/jq$'"
 check "the first has not the second's less" sh -c "! tar -tf '$TMP/two-a/two-a.tar' | grep -q '^./usr/bin/less$'"
 check "the second has less but not jq" sh -c "tar -tf '$TMP/two-b/two-b.tar' | grep -q '^./usr/bin/less$' && ! tar -tf '$TMP/two-b/two-b.tar' | grep -q '^./usr/bin/jq$'"
+check_eq "an image without a host name is not named after the build host" localhost \
+	"$(tar -xOf "$TMP/two-a/two-a.tar" ./etc/hostname)"
 check "the tar keeps the image's owners and setuid bits" sh -c "tar -tvf '$TMP/two-a/two-a.tar' ./usr/bin/passwd | grep -q '^-rwsr-xr-x 0/0'"
 
 # a clone of the stored image, with one more package, booted
