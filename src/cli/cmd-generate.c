@@ -1,5 +1,6 @@
 /* rain generate: build an image from a recipe, optionally store it. */
 #include <errno.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 #include "rain/recipe.h"
 #include "util/fsutil.h"
 #include "util/strutil.h"
+#include "util/timeutil.h"
 
 static int cmd_generate_exec(struct cli *cli, int argc, char **argv);
 
@@ -30,6 +32,8 @@ const struct cli_cmd cmd_generate_entry = {
 		"      --store           upload the image to the repository with its recipe\n"
 		"                        and manifest as properties\n"
 		"      --timeout SECONDS give up after this long (default 3600)\n"
+		"      --verbose         on a terminal, show every line of the build log, not\n"
+		"                        one status line per stage\n"
 		"      --remote          build in the server's build service instead (the\n"
 		"                        recipe's files are sent with it; see rain-build(1))\n"
 		"      --from-image REF  regenerate the image REF (ID or NAME) from the recipe\n"
@@ -58,16 +62,46 @@ static void on_signal(int sig)
 	interrupted = 1;
 }
 
+/* The build's progress on stderr: on a terminal one status line per
+ * stage ("[0:42] installing and customizing: + apt-get install") and the
+ * programs' output only in build.log (unless --verbose); otherwise every
+ * line as it comes. */
+struct build_view {
+	struct cli *cli;
+	bool tty, verbose;
+	int64_t t0;
+	char stage[160];
+};
+
 static void print_line(void *ud, const char *line)
 {
-	struct cli *cli = ud;
+	struct build_view *v = ud;
+	int64_t s = (time_mono_us() - v->t0) / 1000000;
 
-	if (!cli->quiet)
+	if (v->cli->quiet)
+		return;
+	if (!v->tty || v->verbose) {
 		fprintf(stderr, "%s\n", line);
+		return;
+	}
+	if (str_has_prefix(line, "== ")) {
+		if (v->stage[0])
+			fputc('\n', stderr);
+		snprintf(v->stage, sizeof(v->stage), "%s", line + 3);
+		fprintf(stderr, "\r\033[K[%" PRId64 ":%02" PRId64 "] %s", s / 60, s % 60, v->stage);
+	} else if (str_has_prefix(line, "+ ") || str_has_prefix(line, "boot check") ||
+		   str_has_prefix(line, "package cache") || str_has_prefix(line, "KVM")) {
+		fprintf(stderr, "\r\033[K[%" PRId64 ":%02" PRId64 "] %s: %.60s", s / 60, s % 60, v->stage, line);
+	} else {
+		return;
+	}
+	if (str_has_prefix(line, "== done") || str_has_prefix(line, "== failed"))
+		fputc('\n', stderr);
+	fflush(stderr);
 }
 
 enum { OPT_CACHE = 0x400, OPT_BOOT, OPT_STORE, OPT_TIMEOUT, OPT_OS, OPT_RELEASE, OPT_ARCH,
-       OPT_PACKAGES, OPT_NAME, OPT_FORMAT, OPT_FROM_IMAGE, OPT_REMOTE };
+       OPT_PACKAGES, OPT_NAME, OPT_FORMAT, OPT_FROM_IMAGE, OPT_REMOTE, OPT_VERBOSE };
 
 /* The --os shortcut as recipe text; values are checked by the parser. */
 static char *shortcut_recipe(const char *os, const char *release, const char *arch,
@@ -159,6 +193,7 @@ static int cmd_generate_exec(struct cli *cli, int argc, char **argv)
 		{ "name", required_argument, NULL, OPT_NAME },
 		{ "format", required_argument, NULL, OPT_FORMAT },
 		{ "from-image", required_argument, NULL, OPT_FROM_IMAGE },
+		{ "verbose", no_argument, NULL, OPT_VERBOSE },
 		{ "remote", no_argument, NULL, OPT_REMOTE },
 		CLI_COMMON_LONGOPTS,
 		{ 0 },
@@ -174,6 +209,7 @@ static int cmd_generate_exec(struct cli *cli, int argc, char **argv)
 	_cleanup_free_ char *text = NULL, *defout = NULL, *inputs_dir = NULL, *stored = NULL;
 	const char *from_image = NULL;
 	struct cli_base_image base = { .cli = NULL };
+	struct build_view view = { .verbose = false };
 	int opt, r;
 
 	cli_getopt_reset();
@@ -194,6 +230,7 @@ static int cmd_generate_exec(struct cli *cli, int argc, char **argv)
 		case OPT_NAME: name = optarg; break;
 		case OPT_FORMAT: format = optarg; break;
 		case OPT_FROM_IMAGE: from_image = optarg; break;
+		case OPT_VERBOSE: view.verbose = true; break;
 		case OPT_REMOTE: remote = true; break;
 		default:
 			r = cli_common_opt(cli, &cmd_generate_entry, opt, argv);
@@ -252,8 +289,11 @@ static int cmd_generate_exec(struct cli *cli, int argc, char **argv)
 	bo.timeout_s = (int)timeout;
 	bo.cancel = &interrupted;
 	bo.boot_check = boot;
+	view.cli = cli;
+	view.tty = isatty(STDERR_FILENO);
+	view.t0 = time_mono_us();
 	bo.log = print_line;
-	bo.ud = cli;
+	bo.ud = &view;
 	sigaction(SIGINT, &sa, &old_int);
 	sigaction(SIGTERM, &sa, &old_term);
 	r = rain_build_run(recipe, &bo, &res);
