@@ -167,4 +167,29 @@ typedef int (*rain_log_fn)(void *ud, const char *data, size_t len);
 int rain_client_build_log(struct rain_client *c, const char *id, int64_t offset, bool follow,
 			  rain_log_fn fn, void *ud, int64_t *received);
 
+/* ---- identity (Keystone v3) and users (/rain/v1/users) ----------------- */
+
+#define RAIN_CLIENT_TOKEN_MAX 255
+
+/* Log in with the password method (domain "default"); token (at least
+ * RAIN_CLIENT_TOKEN_MAX + 1 bytes) receives the X-Subject-Token, *body
+ * (may be NULL) the token document. Wrong credentials: RAIN_EAUTH. */
+int rain_client_login(struct rain_client *c, const char *user, const char *password,
+		      char *token, json_t **body);
+/* GET / DELETE /v3/auth/tokens for token (as X-Subject-Token), with the
+ * client's own token as X-Auth-Token. Unknown or expired: RAIN_ENOTFOUND
+ * (validate) ; revoke answers 204. */
+int rain_client_token_validate(struct rain_client *c, const char *token, json_t **body);
+int rain_client_token_revoke(struct rain_client *c, const char *token);
+
+/* Admin only. fields: {name, password, role, status, quota_bytes,
+ * quota_images} (create) or any but name (update). Results are new
+ * references; *users is {"users": [...]}. */
+int rain_client_user_list(struct rain_client *c, json_t **users);
+int rain_client_user_create(struct rain_client *c, json_t *fields, json_t **user);
+int rain_client_user_get(struct rain_client *c, const char *name, json_t **user);
+int rain_client_user_update(struct rain_client *c, const char *name, json_t *fields,
+			    json_t **user);
+int rain_client_user_delete(struct rain_client *c, const char *name);
+
 #endif

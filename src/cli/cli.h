@@ -72,6 +72,9 @@ extern const struct cli_cmd cmd_image_entry;
 extern const struct cli_cmd cmd_config_entry;
 extern const struct cli_cmd cmd_generate_entry;
 extern const struct cli_cmd cmd_build_entry;
+extern const struct cli_cmd cmd_user_entry;
+extern const struct cli_cmd cmd_login_entry;
+extern const struct cli_cmd cmd_logout_entry;
 
 extern const struct cli_cmd cmd_image_list_entry;
 extern const struct cli_cmd cmd_image_show_entry;
@@ -156,6 +159,11 @@ int cli_fail(struct cli *cli, int r, const char *hint, const char *fmt, ...)
  * status (CLI_EXIT_OK when fine). */
 int cli_config_load(struct cli *cli);
 void cli_config_free(struct cli *cli);
+
+/* Set key (url, token, cacert, insecure) to value in the config file, or
+ * remove it when value is NULL; the file is written atomically with mode
+ * 0600 in a private directory. Reports errors; exit status. */
+int cli_config_store(struct cli *cli, const char *key, const char *value);
 
 /* $XDG_CONFIG_HOME/rain/config or ~/.config/rain/config, new string. */
 char *cli_config_default_path(void);

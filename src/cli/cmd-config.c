@@ -202,15 +202,60 @@ static int read_value_stdin(char **out)
 	return 0;
 }
 
+int cli_config_store(struct cli *cli, const char *key, const char *value)
+{
+	_cleanup_free_ char *text = NULL, *edited = NULL, *dir = NULL;
+	const char *path = cli->config_path;
+	struct stat st;
+	char *slash;
+	int r;
+
+	if (!path)
+		return cli_error("cannot find the home directory; give --config FILE");
+	r = fs_read_small(path, CONFIG_MAX, &text, NULL);
+	if (r == RAIN_ENOTFOUND) {
+		text = strdup("");
+		if (!text)
+			return cli_error("out of memory");
+	} else if (r < 0) {
+		return cli_fail(cli, r, "fix or remove the file", "cannot read the config file");
+	}
+	edited = edit_config(text, key, value);
+	if (!edited)
+		return cli_error("out of memory");
+
+	dir = strdup(path);
+	if (!dir)
+		return cli_error("out of memory");
+	slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = '\0';
+		r = fs_mkdir_p(dir, 0700);
+		if (r < 0)
+			return cli_fail(cli, r, "check the directory's permissions",
+					"cannot create the config directory");
+		/* our own directory is private, whatever it was before */
+		if (cli->config_is_default && stat(dir, &st) == 0 && st.st_uid == geteuid() &&
+		    (st.st_mode & 077) && chmod(dir, 0700) < 0)
+			cli_warn("cannot make %s private: %s", dir, strerror(errno));
+	}
+	r = fs_write_atomic(path, edited, strlen(edited), 0600);
+	if (text)
+		explicit_bzero(text, strlen(text));
+	explicit_bzero(edited, strlen(edited));
+	if (r < 0)
+		return cli_fail(cli, r, "check the directory's permissions",
+				"cannot write the config file");
+	return CLI_EXIT_OK;
+}
+
 static int cmd_config_set_exec(struct cli *cli, int argc, char **argv)
 {
 	static const struct option longopts[] = { CLI_COMMON_LONGOPTS, { 0 } };
 	bool set = strcmp(argv[0], "set") == 0;
 	const struct cli_cmd *cmd = set ? &cmd_config_set_entry : &cmd_config_unset_entry;
-	_cleanup_free_ char *text = NULL, *edited = NULL, *dir = NULL, *value = NULL;
+	_cleanup_free_ char *value = NULL;
 	const char *key, *path = cli->config_path;
-	struct stat st;
-	char *slash;
 	int opt, r;
 	size_t i;
 
@@ -259,42 +304,11 @@ static int cmd_config_set_exec(struct cli *cli, int argc, char **argv)
 		}
 	}
 
-	r = fs_read_small(path, CONFIG_MAX, &text, NULL);
-	if (r == RAIN_ENOTFOUND) {
-		text = strdup("");
-		if (!text)
-			return cli_error("out of memory");
-	} else if (r < 0) {
-		return cli_fail(cli, r, "fix or remove the file", "cannot read the config file");
-	}
-	edited = edit_config(text, key, value);
-	if (!edited)
-		return cli_error("out of memory");
-
-	dir = strdup(path);
-	if (!dir)
-		return cli_error("out of memory");
-	slash = strrchr(dir, '/');
-	if (slash && slash != dir) {
-		*slash = '\0';
-		r = fs_mkdir_p(dir, 0700);
-		if (r < 0)
-			return cli_fail(cli, r, "check the directory's permissions",
-					"cannot create the config directory");
-		/* our own directory is private, whatever it was before */
-		if (cli->config_is_default && stat(dir, &st) == 0 && st.st_uid == geteuid() &&
-		    (st.st_mode & 077) && chmod(dir, 0700) < 0)
-			cli_warn("cannot make %s private: %s", dir, strerror(errno));
-	}
-	r = fs_write_atomic(path, edited, strlen(edited), 0600);
+	r = cli_config_store(cli, key, value);
 	if (value)
 		explicit_bzero(value, strlen(value));
-	if (text)
-		explicit_bzero(text, strlen(text));
-	explicit_bzero(edited, strlen(edited));
-	if (r < 0)
-		return cli_fail(cli, r, "check the directory's permissions",
-				"cannot write the config file");
+	if (r)
+		return r;
 	cli_note(cli, "%s %s in %s", set ? "set" : "removed", key, path);
 	return CLI_EXIT_OK;
 }

@@ -14,6 +14,9 @@ static const struct cli_cmd *const top_cmds[] = {
 	&cmd_generate_entry,
 	&cmd_build_entry,
 	&cmd_config_entry,
+	&cmd_user_entry,
+	&cmd_login_entry,
+	&cmd_logout_entry,
 	NULL,
 };
 

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -27,6 +28,8 @@ struct rain_client {
 	CURL *curl;
 	char *url;
 	char *auth_header;   /* "X-Auth-Token: ..." or NULL */
+	const char *subject_header;  /* "X-Subject-Token: ..." for one request */
+	char subject[RAIN_CLIENT_TOKEN_MAX + 1];   /* X-Subject-Token of the answer */
 	char *cacert;
 	bool insecure;
 	long connect_timeout;
@@ -347,6 +350,7 @@ void rain_client_free(struct rain_client *c)
 	if (c->curl)
 		curl_easy_cleanup(c->curl);
 	free(c->url);
+	explicit_bzero(c->subject, sizeof(c->subject));
 	if (c->auth_header) {
 		explicit_bzero(c->auth_header, strlen(c->auth_header));
 		free(c->auth_header);
@@ -438,6 +442,31 @@ static int transport_error(struct rain_client *c, CURLcode rc)
 	}
 }
 
+/* Keep X-Subject-Token (Keystone's answer to a login). */
+static size_t subject_header_cb(char *p, size_t size, size_t nmemb, void *ud)
+{
+	struct rain_client *c = ud;
+	size_t n = size * nmemb;
+	static const char name[] = "x-subject-token:";
+
+	if (n > sizeof(name) - 1 && !strncasecmp(p, name, sizeof(name) - 1)) {
+		const char *v = p + sizeof(name) - 1;
+		size_t len = n - (sizeof(name) - 1);
+
+		while (len > 0 && (*v == ' ' || *v == '\t')) {
+			v++;
+			len--;
+		}
+		while (len > 0 && (v[len - 1] == '\r' || v[len - 1] == '\n' || v[len - 1] == ' '))
+			len--;
+		if (len <= RAIN_CLIENT_TOKEN_MAX) {
+			memcpy(c->subject, v, len);
+			c->subject[len] = '\0';
+		}
+	}
+	return n;
+}
+
 static bool body_method(const char *method)
 {
 	return strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0 ||
@@ -463,8 +492,11 @@ int rain_client_request(struct rain_client *c, const char *method, const char *p
 	if (r < 0)
 		return r;
 	r = add_header(&headers, "Accept: application/json");
+	if (r == 0 && c->subject_header)
+		r = add_header(&headers, c->subject_header);
 	if (r < 0)
 		goto out;
+	c->subject[0] = '\0';
 	if (body) {
 		text = json_dumps(body, JSON_COMPACT);
 		if (!text || asprintf(&ctype, "Content-Type: %s",
@@ -490,6 +522,8 @@ int rain_client_request(struct rain_client *c, const char *method, const char *p
 	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, headers);
 	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, buf_write_cb);
 	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &resp);
+	curl_easy_setopt(c->curl, CURLOPT_HEADERFUNCTION, subject_header_cb);
+	curl_easy_setopt(c->curl, CURLOPT_HEADERDATA, c);
 
 	rc = curl_easy_perform(c->curl);
 	if (rc != CURLE_OK) {
@@ -1154,4 +1188,125 @@ out:
 	curl_slist_free_all(headers);
 	free(s.errbody.data);
 	return r;
+}
+
+/* ---- identity and users ------------------------------------------------ */
+
+int rain_client_login(struct rain_client *c, const char *user, const char *password,
+		      char *token, json_t **body)
+{
+	json_t *req = json_pack("{s:{s:{s:[s], s:{s:{s:s, s:{s:s}, s:s}}}}}", "auth", "identity",
+				"methods", "password", "password", "user", "name", user,
+				"domain", "id", "default", "password", password);
+	json_t *resp = NULL;
+	int r;
+
+	token[0] = '\0';
+	if (body)
+		*body = NULL;
+	if (!req)
+		return rain_error_set(RAIN_EINVAL, "the user name and password must be UTF-8");
+	r = rain_client_request(c, "POST", "/v3/auth/tokens", NULL, req, NULL, &resp);
+	json_decref(req);   /* rain_client_request wiped its own copy of the text */
+	if (r == 0 && !c->subject[0])
+		r = rain_error_set(RAIN_EFORMAT, "the server sent no X-Subject-Token");
+	if (r == 0) {
+		memcpy(token, c->subject, sizeof(c->subject));
+		if (body)
+			*body = resp;
+		else
+			json_decref(resp);
+	} else {
+		json_decref(resp);
+	}
+	explicit_bzero(c->subject, sizeof(c->subject));
+	return r;
+}
+
+static int with_subject(struct rain_client *c, const char *method, const char *token,
+			json_t **body)
+{
+	char *h = NULL;
+	int r;
+
+	if (!str_is_printable(token, RAIN_CLIENT_TOKEN_MAX))
+		return rain_error_set(RAIN_EINVAL, "the token cannot go in an HTTP header");
+	if (asprintf(&h, "X-Subject-Token: %s", token) < 0)
+		return rain_error_set(RAIN_ENOMEM, "out of memory");
+	c->subject_header = h;
+	r = rain_client_request(c, method, "/v3/auth/tokens", NULL, NULL, NULL, body);
+	c->subject_header = NULL;
+	explicit_bzero(h, strlen(h));
+	free(h);
+	return r;
+}
+
+int rain_client_token_validate(struct rain_client *c, const char *token, json_t **body)
+{
+	return with_subject(c, "GET", token, body);
+}
+
+int rain_client_token_revoke(struct rain_client *c, const char *token)
+{
+	return with_subject(c, "DELETE", token, NULL);
+}
+
+static int user_path(const char *name, char **out)
+{
+	_cleanup_free_ char *enc = NULL;
+
+	*out = NULL;
+	if (!name || !*name)
+		return rain_error_set(RAIN_EINVAL, "no user name");
+	enc = str_url_encode(name);
+	if (!enc || asprintf(out, "/rain/v1/users/%s", enc) < 0) {
+		*out = NULL;
+		return rain_error_set(RAIN_ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
+int rain_client_user_list(struct rain_client *c, json_t **users)
+{
+	int r = rain_client_request(c, "GET", "/rain/v1/users", NULL, NULL, NULL, users);
+
+	if (r == 0 && !json_is_array(json_object_get(*users, "users"))) {
+		json_decref(*users);
+		*users = NULL;
+		return rain_error_set(RAIN_EFORMAT, "the server's user list has no \"users\" array");
+	}
+	return r;
+}
+
+int rain_client_user_create(struct rain_client *c, json_t *fields, json_t **user)
+{
+	return rain_client_request(c, "POST", "/rain/v1/users", NULL, fields, NULL, user);
+}
+
+int rain_client_user_get(struct rain_client *c, const char *name, json_t **user)
+{
+	_cleanup_free_ char *path = NULL;
+	int r = user_path(name, &path);
+
+	*user = NULL;
+	return r < 0 ? r : rain_client_request(c, "GET", path, NULL, NULL, NULL, user);
+}
+
+int rain_client_user_update(struct rain_client *c, const char *name, json_t *fields,
+			    json_t **user)
+{
+	_cleanup_free_ char *path = NULL;
+	int r = user_path(name, &path);
+
+	if (user)
+		*user = NULL;
+	return r < 0 ? r : rain_client_request(c, "PATCH", path, NULL, fields, NULL, user);
+}
+
+int rain_client_user_delete(struct rain_client *c, const char *name)
+{
+	_cleanup_free_ char *path = NULL;
+	int r = user_path(name, &path);
+
+	return r < 0 ? r : rain_client_request(c, "DELETE", path, NULL, NULL, NULL, NULL);
 }

@@ -1,0 +1,367 @@
+/* rain user add|delete|list|show|set: raind's users (admins only; see
+ * rain-user(1)). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "rain/error.h"
+#include "util/strutil.h"
+
+static int cmd_user_exec(struct cli *cli, int argc, char **argv);
+static int user_list_exec(struct cli *cli, int argc, char **argv);
+static int user_show_exec(struct cli *cli, int argc, char **argv);
+static int user_add_exec(struct cli *cli, int argc, char **argv);
+static int user_delete_exec(struct cli *cli, int argc, char **argv);
+
+#define USER_SET_HELP \
+	"      --role ROLE           user or admin\n" \
+	"      --status STATUS       pending, active or inactive (only active users\n" \
+	"                            log in; making a user inactive ends their\n" \
+	"                            tokens at once)\n" \
+	"      --quota BYTES         byte quota: a count or 512M, 8G, 1T (binary units)\n" \
+	"      --image-quota N       at most N images (0: no limit)\n" \
+	"      --password-file FILE  the password, from the first line of FILE ('-':\n" \
+	"                            standard input)\n"
+
+static const struct cli_cmd user_list_entry = {
+	.name = "list", .alias = "ls", .usage = "",
+	.summary = "list users", .exec = user_list_exec, .prefix = "rain user",
+};
+static const struct cli_cmd user_show_entry = {
+	.name = "show", .usage = "NAME",
+	.summary = "show a user", .exec = user_show_exec, .prefix = "rain user",
+};
+static const struct cli_cmd user_add_entry = {
+	.name = "add", .usage = "NAME --password-file FILE [OPTIONS]",
+	.summary = "create a user (role user, active, 8 GiB quota by default)",
+	.help = "Options:\n" USER_SET_HELP,
+	.exec = user_add_exec, .prefix = "rain user",
+};
+static const struct cli_cmd user_set_entry = {
+	.name = "set", .usage = "NAME [OPTIONS]",
+	.summary = "change a user's role, status, quotas or password",
+	.help = "Options:\n" USER_SET_HELP,
+	.exec = user_add_exec, .prefix = "rain user",
+};
+static const struct cli_cmd user_delete_entry = {
+	.name = "delete", .alias = "rm", .usage = "NAME...",
+	.summary = "delete users and their tokens (their images stay)",
+	.exec = user_delete_exec, .prefix = "rain user",
+};
+
+static const struct cli_cmd *const user_cmds[] = {
+	&user_list_entry, &user_show_entry, &user_add_entry, &user_set_entry,
+	&user_delete_entry, NULL,
+};
+
+const struct cli_cmd cmd_user_entry = {
+	.name = "user",
+	.usage = "COMMAND [ARGS...]",
+	.summary = "manage raind's users (admins only)",
+	.exec = cmd_user_exec,
+	.prefix = "rain",
+};
+
+static int cmd_user_exec(struct cli *cli, int argc, char **argv)
+{
+	return cli_cmd_dispatch(cli, &cmd_user_entry, user_cmds, argc, argv);
+}
+
+static int common_only(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
+{
+	static const struct option longopts[] = { CLI_COMMON_LONGOPTS, { 0 } };
+	int opt, r;
+
+	cli_getopt_reset();
+	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
+		r = cli_common_opt(cli, cmd, opt, argv);
+		if (r != CLI_CONTINUE)
+			return r;
+	}
+	return CLI_CONTINUE;
+}
+
+static void print_user(json_t *u)
+{
+	static const char *const headers[] = { "Field", "Value" };
+	static const char *const fields[] = { "name", "role", "status", "quota_bytes",
+					      "quota_images", "created_at", "last_login", NULL };
+	struct cli_table *t = cli_table_new(2, headers);
+
+	for (int i = 0; fields[i]; i++) {
+		json_t *v = json_object_get(u, fields[i]);
+		char num[32];
+		const char *cell = json_string_value(v);
+
+		if (json_is_integer(v)) {
+			snprintf(num, sizeof(num), "%lld", (long long)json_integer_value(v));
+			cell = num;
+		}
+		cli_table_add(t, (const char *const[]){ fields[i], cell });
+	}
+	cli_table_print(t, stdout);
+	cli_table_free(t);
+}
+
+static int user_list_exec(struct cli *cli, int argc, char **argv)
+{
+	static const char *const headers[] = {
+		"Name", "Role", "Status", "Quota", "Image quota", "Last login",
+	};
+	struct rain_client *c;
+	json_t *resp = NULL, *u;
+	struct cli_table *t;
+	size_t i;
+	int r = common_only(cli, &user_list_entry, argc, argv);
+
+	if (r != CLI_CONTINUE)
+		return r;
+	if (optind < argc)
+		return cli_usage_error(&user_list_entry, "unexpected argument '%s'", argv[optind]);
+	r = cli_client(cli, &c);
+	if (r)
+		return r;
+	r = rain_client_user_list(c, &resp);
+	if (r < 0)
+		return cli_fail(cli, r, NULL, "cannot list users");
+	if (cli->json) {
+		cli_json_print(resp);
+		json_decref(resp);
+		return CLI_EXIT_OK;
+	}
+	t = cli_table_new(6, headers);
+	json_array_foreach(json_object_get(resp, "users"), i, u) {
+		char quota[32], images[32];
+
+		cli_format_size(cli_json_int(u, "quota_bytes"), quota, sizeof(quota));
+		snprintf(images, sizeof(images), "%lld", (long long)cli_json_int(u, "quota_images"));
+		cli_table_add(t, (const char *const[]){
+			cli_json_str(u, "name"), cli_json_str(u, "role"), cli_json_str(u, "status"),
+			quota, cli_json_int(u, "quota_images") == 0 ? "none" : images,
+			cli_json_str(u, "last_login") });
+	}
+	cli_table_print(t, stdout);
+	cli_table_free(t);
+	json_decref(resp);
+	return CLI_EXIT_OK;
+}
+
+static int user_show_exec(struct cli *cli, int argc, char **argv)
+{
+	struct rain_client *c;
+	json_t *u = NULL;
+	int r = common_only(cli, &user_show_entry, argc, argv);
+
+	if (r != CLI_CONTINUE)
+		return r;
+	if (argc - optind != 1)
+		return cli_usage_error(&user_show_entry, "give one user name");
+	r = cli_client(cli, &c);
+	if (r)
+		return r;
+	r = rain_client_user_get(c, argv[optind], &u);
+	if (r < 0)
+		return cli_fail(cli, r, NULL, "cannot show user %s", argv[optind]);
+	if (cli->json)
+		cli_json_print(u);
+	else
+		print_user(u);
+	json_decref(u);
+	return CLI_EXIT_OK;
+}
+
+/* "8G", "512M", "100K", "1T" or a plain count of bytes. */
+static int parse_bytes(const char *s, int64_t *out)
+{
+	char *end;
+	long long n;
+	int shift = 0;
+
+	errno = 0;
+	n = strtoll(s, &end, 10);
+	if (errno || end == s || n < 0)
+		return -1;
+	if (*end) {
+		const char *units = "KMGT", *u = strchr(units, *end & ~0x20);
+
+		if (!u || !*u)
+			return -1;
+		shift = 10 * (int)(u - units + 1);
+		end++;
+		if (*end == 'i')
+			end++;
+		if (*end == 'B' || *end == 'b')
+			end++;
+		if (*end)
+			return -1;
+	}
+	if (shift && n > (INT64_MAX >> shift))
+		return -1;
+	*out = (int64_t)n << shift;
+	return 0;
+}
+
+static int read_password_file(const char *file, char **out)
+{
+	FILE *f = strcmp(file, "-") ? fopen(file, "re") : stdin;
+	size_t cap = 0;
+	ssize_t n;
+
+	*out = NULL;
+	if (!f)
+		return cli_error("cannot read the password file %s: %s", file, strerror(errno));
+	n = getline(out, &cap, f);
+	if (f != stdin)
+		fclose(f);
+	while (n > 0 && ((*out)[n - 1] == '\n' || (*out)[n - 1] == '\r'))
+		(*out)[--n] = '\0';
+	if (n <= 0) {
+		free(*out);
+		*out = NULL;
+		return cli_error("no password in %s", file);
+	}
+	return 0;
+}
+
+/* add and set */
+static int user_add_exec(struct cli *cli, int argc, char **argv)
+{
+	enum { OPT_ROLE = 0x400, OPT_STATUS, OPT_QUOTA, OPT_IMAGE_QUOTA, OPT_PASSWORD_FILE };
+	static const struct option longopts[] = {
+		{ "role", required_argument, NULL, OPT_ROLE },
+		{ "status", required_argument, NULL, OPT_STATUS },
+		{ "quota", required_argument, NULL, OPT_QUOTA },
+		{ "image-quota", required_argument, NULL, OPT_IMAGE_QUOTA },
+		{ "password-file", required_argument, NULL, OPT_PASSWORD_FILE },
+		CLI_COMMON_LONGOPTS,
+		{ 0 },
+	};
+	bool add = !strcmp(argv[0], "add");
+	const struct cli_cmd *cmd = add ? &user_add_entry : &user_set_entry;
+	json_t *fields = json_object(), *u = NULL;
+	const char *password_file = NULL;
+	struct rain_client *c;
+	int64_t n;
+	int opt, r, rc = CLI_EXIT_USAGE;
+
+	cli_getopt_reset();
+	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
+		switch (opt) {
+		case OPT_ROLE:
+			if (strcmp(optarg, "user") && strcmp(optarg, "admin")) {
+				cli_usage_error(cmd, "--role is user or admin");
+				goto out;
+			}
+			json_object_set_new(fields, "role", json_string(optarg));
+			break;
+		case OPT_STATUS:
+			if (strcmp(optarg, "pending") && strcmp(optarg, "active") &&
+			    strcmp(optarg, "inactive")) {
+				cli_usage_error(cmd, "--status is pending, active or inactive");
+				goto out;
+			}
+			json_object_set_new(fields, "status", json_string(optarg));
+			break;
+		case OPT_QUOTA:
+			if (parse_bytes(optarg, &n) < 0) {
+				cli_usage_error(cmd, "--quota takes bytes, e.g. 1073741824 or 8G");
+				goto out;
+			}
+			json_object_set_new(fields, "quota_bytes", json_integer(n));
+			break;
+		case OPT_IMAGE_QUOTA:
+			if (cli_parse_count(cmd, "--image-quota", optarg, &n))
+				goto out;
+			json_object_set_new(fields, "quota_images", json_integer(n));
+			break;
+		case OPT_PASSWORD_FILE:
+			password_file = optarg;
+			break;
+		default:
+			r = cli_common_opt(cli, cmd, opt, argv);
+			if (r != CLI_CONTINUE) {
+				rc = r;
+				goto out;
+			}
+		}
+	}
+	if (argc - optind != 1) {
+		cli_usage_error(cmd, "give one user name");
+		goto out;
+	}
+	if (add && !password_file) {
+		cli_usage_error(cmd, "a new user needs --password-file FILE");
+		goto out;
+	}
+	if (!add && json_object_size(fields) == 0 && !password_file) {
+		cli_usage_error(cmd, "nothing to change; give --role, --status, --quota, "
+				"--image-quota or --password-file");
+		goto out;
+	}
+	rc = CLI_EXIT_FAIL;
+	if (password_file) {
+		char *pw;
+
+		if (read_password_file(password_file, &pw))
+			goto out;
+		json_object_set_new(fields, "password", json_string(pw));
+		explicit_bzero(pw, strlen(pw));
+		free(pw);
+		if (!json_object_get(fields, "password")) {
+			cli_error("the password must be UTF-8 text");
+			goto out;
+		}
+	}
+	if (add)
+		json_object_set_new(fields, "name", json_string(argv[optind]));
+	rc = cli_client(cli, &c);
+	if (rc)
+		goto out;
+	r = add ? rain_client_user_create(c, fields, &u) :
+		  rain_client_user_update(c, argv[optind], fields, &u);
+	if (r < 0) {
+		rc = cli_fail(cli, r, NULL, "cannot %s user %s", add ? "create" : "change",
+			      argv[optind]);
+		goto out;
+	}
+	if (cli->json)
+		cli_json_print(u);
+	else
+		cli_note(cli, "%s user %s", add ? "created" : "changed", argv[optind]);
+	rc = CLI_EXIT_OK;
+out:
+	{
+		json_t *pw = json_object_get(fields, "password");
+
+		if (pw && json_string_length(pw))
+			json_string_set(pw, "");
+	}
+	json_decref(fields);
+	json_decref(u);
+	return rc;
+}
+
+static int user_delete_exec(struct cli *cli, int argc, char **argv)
+{
+	struct rain_client *c;
+	int rc = CLI_EXIT_OK, r = common_only(cli, &user_delete_entry, argc, argv);
+
+	if (r != CLI_CONTINUE)
+		return r;
+	if (optind >= argc)
+		return cli_usage_error(&user_delete_entry, "give at least one user name");
+	r = cli_client(cli, &c);
+	if (r)
+		return r;
+	for (int i = optind; i < argc; i++) {
+		r = rain_client_user_delete(c, argv[i]);
+		if (r < 0)
+			rc = cli_fail(cli, r, NULL, "cannot delete user %s", argv[i]);
+		else
+			cli_note(cli, "deleted user %s", argv[i]);
+	}
+	return rc;
+}
