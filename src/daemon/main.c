@@ -253,6 +253,14 @@ int main(int argc, char **argv)
 		log_printf(LOG_ERROR, "cannot create the first user: %s", rain_error_last());
 		goto out;
 	}
+	{
+		int64_t purged = 0;
+
+		if (rain_catalog_token_purge(rain_repo_catalog(repo), time_now_us(), &purged) < 0)
+			log_printf(LOG_WARN, "cannot remove expired tokens: %s", rain_error_last());
+		else if (purged > 0)
+			log_printf(LOG_INFO, "removed %lld expired token(s)", (long long)purged);
+	}
 
 	r = start_builds(&cfg, repo, &builds);
 	if (r < 0) {
