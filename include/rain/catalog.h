@@ -58,9 +58,12 @@ struct rain_image_query {
 	size_t nsort;                               /* 0: created_at desc */
 	const char *marker;     /* list images after this id, or NULL */
 	size_t limit;           /* at most this many (> 0) */
-	/* visibility scope: when include_community is false, community
-	 * images not owned by `requester` are left out (Glance's default). */
+	/* visibility scope (rain/policy.h): unless requester_admin, only
+	 * requester's own images and public and community ones; when
+	 * include_community is false, community images not owned by
+	 * `requester` are left out (Glance's default). */
 	const char *requester;
+	bool requester_admin;
 	bool include_community;
 	bool include_hidden;    /* os_hidden images too */
 };

@@ -61,7 +61,11 @@ struct rain_catalog *rain_repo_catalog(struct rain_repo *repo);
 int rain_repo_image_create(struct rain_repo *repo, const struct rain_who *who,
 			   json_t *body, struct rain_image **out);
 
-int rain_repo_image_get(struct rain_repo *repo, const char *id, struct rain_image **out);
+/* Every function taking who checks it against rain/policy.h first:
+ * RAIN_ENOTFOUND for an image who may not see, RAIN_EFORBIDDEN for one who
+ * may see but not change. */
+int rain_repo_image_get(struct rain_repo *repo, const struct rain_who *who, const char *id,
+			struct rain_image **out);
 
 /* Apply a JSON patch atomically (retried on concurrent writes). */
 int rain_repo_image_patch(struct rain_repo *repo, const struct rain_who *who, const char *id,
@@ -70,8 +74,9 @@ int rain_repo_image_patch(struct rain_repo *repo, const struct rain_who *who, co
 /* RAIN_EFORBIDDEN for protected images. Frees the blob when unreferenced. */
 int rain_repo_image_delete(struct rain_repo *repo, const struct rain_who *who, const char *id);
 
-int rain_repo_tag_add(struct rain_repo *repo, const char *id, const char *tag);
-int rain_repo_tag_remove(struct rain_repo *repo, const char *id, const char *tag);
+int rain_repo_tag_add(struct rain_repo *repo, const struct rain_who *who, const char *id, const char *tag);
+int rain_repo_tag_remove(struct rain_repo *repo, const struct rain_who *who, const char *id,
+			 const char *tag);
 
 /* active <-> deactivated; RAIN_EFORBIDDEN (Glance's 403 and message) from
  * other states; deactivating a deactivated image or reactivating an active one

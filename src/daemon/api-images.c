@@ -137,6 +137,7 @@ static int parse_list_args(struct request *req, struct list_args *a)
 {
 	a->q.limit = LIST_DEFAULT_LIMIT;
 	a->q.requester = req->who.owner;
+	a->q.requester_admin = req->who.admin;
 	request_query_foreach(req, list_arg, a);
 	if (!a->error && a->limit) {
 		int64_t n;
@@ -246,7 +247,7 @@ static int create_image(struct request *req)
 static int show_image(struct request *req)
 {
 	struct rain_image *img;
-	int r = rain_repo_image_get(request_repo(req), req->params[0], &img);
+	int r = rain_repo_image_get(request_repo(req), &req->who, req->params[0], &img);
 
 	if (r < 0)
 		return r;
@@ -287,14 +288,14 @@ static int delete_image(struct request *req)
 
 static int add_tag(struct request *req)
 {
-	int r = rain_repo_tag_add(request_repo(req), req->params[0], req->params[1]);
+	int r = rain_repo_tag_add(request_repo(req), &req->who, req->params[0], req->params[1]);
 
 	return r < 0 ? r : http_reply_empty(req, 204);
 }
 
 static int remove_tag(struct request *req)
 {
-	int r = rain_repo_tag_remove(request_repo(req), req->params[0], req->params[1]);
+	int r = rain_repo_tag_remove(request_repo(req), &req->who, req->params[0], req->params[1]);
 
 	return r < 0 ? r : http_reply_empty(req, 204);
 }

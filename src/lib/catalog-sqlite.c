@@ -997,6 +997,10 @@ static int build_list_sql(struct conn *c, const struct rain_image_query *q,
 	} else {
 		fputs("SELECT " IMAGE_COLUMNS_I " FROM images i WHERE i.status != 'deleted'", sql);
 	}
+	if (r == 0 && !q->requester_admin) {
+		fputs(" AND (i.owner = ? OR i.visibility IN ('public', 'community'))", sql);
+		r = param_add(p, COL_TEXT, q->requester ? q->requester : "", "owner");
+	}
 	if (r == 0 && !q->include_community) {
 		fputs(" AND (i.visibility != 'community' OR i.owner = ?)", sql);
 		r = param_add(p, COL_TEXT, q->requester ? q->requester : "", "owner");

@@ -9,6 +9,7 @@
 
 #include "rain/diskfmt.h"
 #include "rain/error.h"
+#include "rain/policy.h"
 #include "rain/repo.h"
 #include "util/fsutil.h"
 #include "util/strutil.h"
@@ -135,18 +136,35 @@ void rain_repo_close(struct rain_repo *repo)
 	free(repo);
 }
 
-int rain_repo_image_get(struct rain_repo *repo, const char *id, struct rain_image **out)
+/* An upload's own steps after its start (requeue, activate): the start
+ * was checked against the uploader. */
+static const struct rain_who upload_self = { "", true };
+
+/* The image id, if who may do action to it (rain/policy.h). */
+static int load(struct rain_repo *repo, const struct rain_who *who, const char *id,
+		enum rain_action action, struct rain_image **out)
 {
+	int r;
+
 	if (!uuid_is_valid(id))
 		return rain_error_set(RAIN_ENOTFOUND, "No image found with ID %s", id);
-	return rain_catalog_image_get(repo->cat, id, out);
+	r = rain_catalog_image_get(repo->cat, id, out);
+	if (r == 0 && (r = rain_policy_check(who, *out, action)) < 0) {
+		rain_image_free(*out);
+		*out = NULL;
+	}
+	return r;
+}
+
+int rain_repo_image_get(struct rain_repo *repo, const struct rain_who *who, const char *id,
+			struct rain_image **out)
+{
+	return load(repo, who, id, RAIN_ACT_SHOW, out);
 }
 
 static int check_publicize(const struct rain_who *who, const struct rain_image *img)
 {
-	if (img->visibility == RAIN_VIS_PUBLIC && !who->admin)
-		return rain_error_set(RAIN_EFORBIDDEN, "You are not authorized to publicize images.");
-	return 0;
+	return img->visibility == RAIN_VIS_PUBLIC ? rain_policy_check(who, img, RAIN_ACT_PUBLICIZE) : 0;
 }
 
 int rain_repo_image_create(struct rain_repo *repo, const struct rain_who *who,
@@ -204,12 +222,12 @@ int rain_repo_image_create(struct rain_repo *repo, const struct rain_who *who,
  * which is stored only if nobody wrote in between; else start over. */
 typedef int (*modify_fn)(struct rain_image *img, void *ud);
 
-static int modify(struct rain_repo *repo, const char *id, modify_fn fn, void *ud,
-		  struct rain_image **out)
+static int modify(struct rain_repo *repo, const struct rain_who *who, const char *id,
+		  enum rain_action action, modify_fn fn, void *ud, struct rain_image **out)
 {
 	for (int attempt = 0; ; attempt++) {
 		struct rain_image *img;
-		int r = rain_repo_image_get(repo, id, &img);
+		int r = load(repo, who, id, action, &img);
 
 		if (r < 0)
 			return r;
@@ -259,7 +277,7 @@ int rain_repo_image_patch(struct rain_repo *repo, const struct rain_who *who, co
 {
 	struct patch_ctx pc = { who, patch };
 
-	return modify(repo, id, do_patch, &pc, out);
+	return modify(repo, who, id, RAIN_ACT_MODIFY, do_patch, &pc, out);
 }
 
 /* Drop hash's blob if no image refers to it; caller holds blob_lock. */
@@ -275,7 +293,7 @@ int rain_repo_image_delete(struct rain_repo *repo, const struct rain_who *who, c
 {
 	for (int attempt = 0; ; attempt++) {
 		struct rain_image *img;
-		int r = rain_repo_image_get(repo, id, &img);
+		int r = load(repo, who, id, RAIN_ACT_DELETE, &img);
 
 		if (r < 0)
 			return r;
@@ -308,14 +326,15 @@ static int do_tag_remove(struct rain_image *img, void *ud)
 	return r == RAIN_ENOTFOUND ? rain_error_set(r, "Tag %s not found", (char *)ud) : r;
 }
 
-int rain_repo_tag_add(struct rain_repo *repo, const char *id, const char *tag)
+int rain_repo_tag_add(struct rain_repo *repo, const struct rain_who *who, const char *id, const char *tag)
 {
-	return modify(repo, id, do_tag_add, (void *)tag, NULL);
+	return modify(repo, who, id, RAIN_ACT_TAG, do_tag_add, (void *)tag, NULL);
 }
 
-int rain_repo_tag_remove(struct rain_repo *repo, const char *id, const char *tag)
+int rain_repo_tag_remove(struct rain_repo *repo, const struct rain_who *who, const char *id,
+			 const char *tag)
 {
-	return modify(repo, id, do_tag_remove, (void *)tag, NULL);
+	return modify(repo, who, id, RAIN_ACT_TAG, do_tag_remove, (void *)tag, NULL);
 }
 
 static int do_deactivate(struct rain_image *img, void *ud)
@@ -342,12 +361,12 @@ static int do_reactivate(struct rain_image *img, void *ud)
 
 int rain_repo_image_deactivate(struct rain_repo *repo, const struct rain_who *who, const char *id)
 {
-	return modify(repo, id, do_deactivate, NULL, NULL);
+	return modify(repo, who, id, RAIN_ACT_DEACTIVATE, do_deactivate, NULL, NULL);
 }
 
 int rain_repo_image_reactivate(struct rain_repo *repo, const struct rain_who *who, const char *id)
 {
-	return modify(repo, id, do_reactivate, NULL, NULL);
+	return modify(repo, who, id, RAIN_ACT_DEACTIVATE, do_reactivate, NULL, NULL);
 }
 
 /* ---- uploads ---- */
@@ -399,7 +418,7 @@ static void upload_fail(struct rain_upload *up, enum rain_image_status to)
 	char msg[1024];
 
 	snprintf(msg, sizeof(msg), "%s", rain_error_last());
-	modify(up->repo, up->id, do_requeue, &to, NULL);
+	modify(up->repo, &upload_self, up->id, RAIN_ACT_UPLOAD, do_requeue, &to, NULL);
 	upload_free(up);
 	rain_error_set(0, "%s", msg);
 }
@@ -427,7 +446,7 @@ int rain_repo_upload_begin(struct rain_repo *repo, const struct rain_who *who, c
 	up->expected = expected_size;
 	up->virtual_size = -1;
 	snprintf(up->id, sizeof(up->id), "%s", id);
-	r = modify(repo, id, do_begin, &bc, NULL);
+	r = modify(repo, who, id, RAIN_ACT_UPLOAD, do_begin, &bc, NULL);
 	up->disk_format = bc.disk_format;
 	if (r < 0) {
 		upload_free(up);
@@ -538,7 +557,7 @@ int rain_repo_upload_finish(struct rain_upload *up, struct rain_image **out)
 		data.virtual_size = up->virtual_size;
 		data.checksum = res.md5[0] ? res.md5 : NULL;
 		data.os_hash_value = res.sha256;
-		r = modify(repo, up->id, do_activate, &data, out);
+		r = modify(repo, &upload_self, up->id, RAIN_ACT_UPLOAD, do_activate, &data, out);
 		if (r < 0)
 			release_blob(repo, res.sha256);
 	}
@@ -563,14 +582,11 @@ int rain_repo_download_open(struct rain_repo *repo, const struct rain_who *who, 
 			    struct rain_image **out, struct rain_blob_reader *reader)
 {
 	struct rain_image *img;
-	int r = rain_repo_image_get(repo, id, &img);
+	int r = load(repo, who, id, RAIN_ACT_DOWNLOAD, &img);
 
 	if (r < 0)
 		return r;
-	if (img->status == RAIN_STATUS_DEACTIVATED && !who->admin)
-		r = rain_error_set(RAIN_EFORBIDDEN,
-				   "The requested image has been deactivated. Image data download is forbidden.");
-	else if ((img->status != RAIN_STATUS_ACTIVE && img->status != RAIN_STATUS_DEACTIVATED) ||
+	if ((img->status != RAIN_STATUS_ACTIVE && img->status != RAIN_STATUS_DEACTIVATED) ||
 		 !img->os_hash_value)
 		r = rain_error_set(RAIN_ECONFLICT, "Image %s has no data (status %s); upload it first",
 				   id, rain_image_status_name(img->status));

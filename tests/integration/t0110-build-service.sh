@@ -24,7 +24,7 @@ EOF
 raind_start --config "$TMP/raind.ini" || exit 1
 
 # a mirror that never answers
-python3 - "$TMP/hang.port" <<'PY' &
+"${PYTHON:-python3}" - "$TMP/hang.port" <<'PY' &   # not the wrapper function: $! must be python
 import socket, sys
 s = socket.socket()
 s.bind(("127.0.0.1", 0)); s.listen(64)

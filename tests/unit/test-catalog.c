@@ -513,6 +513,7 @@ static void q_init(struct rain_image_query *q)
 	memset(q, 0, sizeof(*q));
 	q->limit = 1000;
 	q->requester = "alice";
+	q->requester_admin = true;     /* the filters, not the visibility rules */
 	q->include_community = true;
 	q->include_hidden = true;
 }
@@ -859,20 +860,31 @@ static void test_visibility_scope(void **state)
 	char *got;
 
 	filter_fixture(f);
-	/* community images (3: bob's, 6: alice's) only for their owner */
+	/* a user sees their own images and public ones; community images
+	 * (3: bob's, 6: alice's) only their owner unless asked for */
 	q_init(&q);
+	q.requester_admin = false;
 	q.include_community = false;
 	q.requester = "alice";
-	expect_ids(f, &q, "0,1,2,4,5,6,7");
+	expect_ids(f, &q, "0,2,5,6");
 	q.requester = "bob";
-	expect_ids(f, &q, "0,1,2,3,4,5,7");
+	expect_ids(f, &q, "0,1,3,5");
 	q.requester = "carol";
-	expect_ids(f, &q, "0,1,2,4,5,7");
+	expect_ids(f, &q, "0,4,5,7");
 	q.requester = NULL;
-	expect_ids(f, &q, "0,1,2,4,5,7");
+	expect_ids(f, &q, "0,5");
 	q.include_community = true;
 	q.requester = "carol";
+	expect_ids(f, &q, "0,3,4,5,6,7");
+	/* an admin sees everything but others' community images by default */
+	q.requester_admin = true;
+	q.include_community = false;
+	q.requester = "root";
+	expect_ids(f, &q, "0,1,2,4,5,7");
+	q.include_community = true;
 	expect_ids(f, &q, "0,1,2,3,4,5,6,7");
+	q.requester_admin = false;
+	q.requester = "carol";
 	/* community asked for explicitly */
 	q_term(&q, "visibility", RAIN_OP_EQ, "community");
 	got = list_ids(f, &q);
@@ -1087,6 +1099,7 @@ static void check_paging(struct fixture *f, const struct rain_sort *sort, size_t
 		memset(&q, 0, sizeof(q));
 		q.limit = limits[li];
 		q.include_community = true;
+		q.requester_admin = true;
 		q.include_hidden = include_hidden;
 		if (nsort)
 			memcpy(q.sort, sort, nsort * sizeof(*sort));

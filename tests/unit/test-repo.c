@@ -132,7 +132,7 @@ static struct rain_image *get(struct fixture *f, const char *id)
 {
 	struct rain_image *img = NULL;
 
-	if (rain_repo_image_get(f->repo, id, &img) < 0)
+	if (rain_repo_image_get(f->repo, &admin, id, &img) < 0)
 		fail_msg("get %s: %s", id, rain_error_last());
 	return img;
 }
@@ -148,7 +148,7 @@ static enum rain_image_status status_of(struct fixture *f, const char *id)
 
 static size_t count_images(struct fixture *f)
 {
-	struct rain_image_query q = { .limit = 1000, .include_community = true,
+	struct rain_image_query q = { .limit = 1000, .requester_admin = true, .include_community = true,
 				      .include_hidden = true };
 	struct rain_image **imgs = NULL;
 	size_t n = 0;
@@ -419,9 +419,9 @@ static void test_get_bad_ids(void **state)
 	struct fixture *f = *state;
 	struct rain_image *img = (struct rain_image *)0x1;
 
-	assert_int_equal(rain_repo_image_get(f->repo, "../catalog.db", &img), RAIN_ENOTFOUND);
-	assert_int_equal(rain_repo_image_get(f->repo, "", &img), RAIN_ENOTFOUND);
-	assert_int_equal(rain_repo_image_get(f->repo, "7d5c3a6e-2b1f-4e0a-9c3d-1a2b3c4d5e6f", &img),
+	assert_int_equal(rain_repo_image_get(f->repo, &admin, "../catalog.db", &img), RAIN_ENOTFOUND);
+	assert_int_equal(rain_repo_image_get(f->repo, &admin, "", &img), RAIN_ENOTFOUND);
+	assert_int_equal(rain_repo_image_get(f->repo, &admin, "7d5c3a6e-2b1f-4e0a-9c3d-1a2b3c4d5e6f", &img),
 			 RAIN_ENOTFOUND);
 	assert_error_contains("7d5c3a6e-2b1f-4e0a-9c3d-1a2b3c4d5e6f");
 	assert_ptr_equal(img, (struct rain_image *)0x1);
@@ -523,8 +523,8 @@ static void test_tags(void **state)
 	struct fixture *f = *state;
 	struct rain_image *img = raw_image(f, "x"), *got;
 
-	assert_int_equal(rain_repo_tag_add(f->repo, img->id, "web"), 0);
-	assert_int_equal(rain_repo_tag_add(f->repo, img->id, "db"), 0);
+	assert_int_equal(rain_repo_tag_add(f->repo, &admin, img->id, "web"), 0);
+	assert_int_equal(rain_repo_tag_add(f->repo, &admin, img->id, "db"), 0);
 	got = get(f, img->id);
 	assert_int_equal(got->ntags, 2);
 	assert_true(rain_image_has_tag(got, "web") && rain_image_has_tag(got, "db"));
@@ -532,18 +532,18 @@ static void test_tags(void **state)
 	rain_image_free(got);
 
 	/* adding a tag that is there writes nothing */
-	assert_int_equal(rain_repo_tag_add(f->repo, img->id, "web"), 0);
+	assert_int_equal(rain_repo_tag_add(f->repo, &admin, img->id, "web"), 0);
 	got = get(f, img->id);
 	assert_true(got->revision == 2);
 	rain_image_free(got);
 
-	assert_int_equal(rain_repo_tag_remove(f->repo, img->id, "web"), 0);
+	assert_int_equal(rain_repo_tag_remove(f->repo, &admin, img->id, "web"), 0);
 	rain_error_clear();
-	assert_int_equal(rain_repo_tag_remove(f->repo, img->id, "web"), RAIN_ENOTFOUND);
+	assert_int_equal(rain_repo_tag_remove(f->repo, &admin, img->id, "web"), RAIN_ENOTFOUND);
 	assert_string_equal(rain_error_last(), "Tag web not found");
-	assert_int_equal(rain_repo_tag_add(f->repo, img->id, ""), RAIN_EINVAL);
-	assert_int_equal(rain_repo_tag_add(f->repo, img->id, "a\nb"), RAIN_EINVAL);
-	assert_int_equal(rain_repo_tag_add(f->repo, "7d5c3a6e-2b1f-4e0a-9c3d-1a2b3c4d5e6f", "x"),
+	assert_int_equal(rain_repo_tag_add(f->repo, &admin, img->id, ""), RAIN_EINVAL);
+	assert_int_equal(rain_repo_tag_add(f->repo, &admin, img->id, "a\nb"), RAIN_EINVAL);
+	assert_int_equal(rain_repo_tag_add(f->repo, &admin, "7d5c3a6e-2b1f-4e0a-9c3d-1a2b3c4d5e6f", "x"),
 			 RAIN_ENOTFOUND);
 	got = get(f, img->id);
 	assert_int_equal(got->ntags, 1);
@@ -854,7 +854,7 @@ static void test_dedup_and_delete(void **state)
 
 	/* deleting one keeps the shared blob for the other */
 	assert_int_equal(rain_repo_image_delete(f->repo, &alice, a->id), 0);
-	assert_int_equal(rain_repo_image_get(f->repo, a->id, &img), RAIN_ENOTFOUND);
+	assert_int_equal(rain_repo_image_get(f->repo, &admin, a->id, &img), RAIN_ENOTFOUND);
 	assert_int_equal(blob_files(f), 2);
 	assert_int_equal(rain_repo_download_open(f->repo, &alice, b->id, &img, &rd), 0);
 	memset(buf, 0, sizeof(buf));
@@ -1147,7 +1147,7 @@ static void *tagger_run(void *arg)
 
 	for (int i = 0; i < 8 && !t->err; i++) {
 		snprintf(tag, sizeof(tag), "t%d", t->base + i);
-		t->err = rain_repo_tag_add(t->f->repo, t->id, tag);
+		t->err = rain_repo_tag_add(t->f->repo, &admin, t->id, tag);
 	}
 	return NULL;
 }

@@ -1,0 +1,116 @@
+#!/bin/bash
+# Access control (rain/policy.h): every image endpoint x {anonymous, owner,
+# other user, admin, inactive user} for a private, a community and a public
+# image, against a real raind with real users and Keystone tokens.
+source "$(dirname "$0")/lib.sh"
+
+export RAIN_ADMIN_PASSWORD=t0121-admin-password
+raind_start || exit 1
+unset RAIN_ADMIN_PASSWORD
+
+token_of() { # token_of NAME PASSWORD: a Keystone token
+	curl -sS -D - -o /dev/null -H 'Content-Type: application/json' "$URL/v3/auth/tokens" -d \
+		"{\"auth\":{\"identity\":{\"methods\":[\"password\"],\"password\":{\"user\":{\"name\":\"$1\",\"domain\":{\"id\":\"default\"},\"password\":\"$2\"}}}}}" |
+		tr -d '\r' | sed -n 's/^[Xx]-[Ss]ubject-[Tt]oken: //p'
+}
+for u in alice bob carol; do
+	call POST /rain/v1/users -H 'Content-Type: application/json' \
+		-d "{\"name\":\"$u\",\"password\":\"$u-password\",\"role\":\"user\",\"status\":\"active\"}"
+	check_status "admin creates $u" 201
+done
+ALICE=$(token_of alice alice-password)
+BOB=$(token_of bob bob-password)
+CAROL=$(token_of carol carol-password)
+ADMIN=$(token_of admin t0121-admin-password)
+check "every user has a token" test -n "$ALICE" -a -n "$BOB" -a -n "$CAROL" -a -n "$ADMIN"
+# carol becomes inactive: her token stops working at once
+call PATCH /rain/v1/users/carol -H 'Content-Type: application/json' -d '{"status":"inactive"}'
+check_status "admin makes carol inactive" 200
+
+st() { # st TOKEN METHOD PATH [CURL ARGS]: the status only ("-" for no token)
+	local tok=$1 method=$2 path=$3; shift 3
+	if [ "$tok" = - ]; then
+		curl -sS -o /dev/null -w '%{http_code}' -X "$method" "$@" "$URL$path"
+	else
+		curl -sS -o /dev/null -w '%{http_code}' -X "$method" -H "X-Auth-Token: $tok" "$@" "$URL$path"
+	fi
+}
+mkimg() { # mkimg VISIBILITY: alice's image with 4 KiB of data; prints its id
+	local id
+	id=$(curl -sS -H "X-Auth-Token: $ALICE" -H 'Content-Type: application/json' "$URL/v2/images" \
+		-d "{\"name\":\"t0121-$1\",\"disk_format\":\"raw\",\"container_format\":\"bare\",\"visibility\":\"$1\"}" |
+		python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+	head -c 4096 /dev/urandom | curl -sS -o /dev/null -X PUT -H "X-Auth-Token: $ALICE" \
+		-H 'Content-Type: application/octet-stream' --data-binary @- "$URL/v2/images/$id/file"
+	echo "$id"
+}
+patch='[{"op":"replace","path":"/name","value":"renamed"}]'
+PJSON=(-H 'Content-Type: application/openstack-images-v2.1-json-patch' -d "$patch")
+
+# who: anonymous, owner, other, admin, inactive; the expected status of
+# each endpoint for each of them
+matrix() { # matrix VISIBILITY ID EXPECT_SHOW EXPECT_DOWNLOAD EXPECT_CHANGE (for "other")
+	local vis=$1 id=$2 show=$3 down=$4 change=$5 who tok
+	for who in anonymous owner other admin inactive; do
+		case $who in
+		anonymous) tok=- ;; owner) tok=$ALICE ;; other) tok=$BOB ;; admin) tok=$ADMIN ;; inactive) tok=$CAROL ;;
+		esac
+		local e_show e_down e_patch e_tag e_put e_deact
+		case $who in
+		anonymous|inactive) e_show=401 e_down=401 e_patch=401 e_tag=401 e_put=401 e_deact=401 ;;
+		owner|admin) e_show=200 e_down=200 e_patch=200 e_tag=204 e_put=409 e_deact=204 ;;
+		other) e_show=$show e_down=$down e_patch=$change e_tag=$change e_put=$change e_deact=$change ;;
+		esac
+		check_eq "$vis image, $who: GET /v2/images/ID" "$e_show" "$(st "$tok" GET "/v2/images/$id")"
+		check_eq "$vis image, $who: GET /v2/images/ID/file" "$e_down" "$(st "$tok" GET "/v2/images/$id/file")"
+		check_eq "$vis image, $who: PATCH" "$e_patch" "$(st "$tok" PATCH "/v2/images/$id" "${PJSON[@]}")"
+		check_eq "$vis image, $who: PUT tag" "$e_tag" "$(st "$tok" PUT "/v2/images/$id/tags/t-$who")"
+		check_eq "$vis image, $who: PUT data" "$e_put" "$(st "$tok" PUT "/v2/images/$id/file" \
+			-H 'Content-Type: application/octet-stream' --data-binary x)"
+		check_eq "$vis image, $who: deactivate" "$e_deact" "$(st "$tok" POST "/v2/images/$id/actions/deactivate")"
+		if [ "$e_deact" = 204 ]; then st "$tok" POST "/v2/images/$id/actions/reactivate" >/dev/null; fi
+	done
+}
+
+PRIV=$(mkimg private)
+COMM=$(mkimg community)
+PUB=$(curl -sS -H "X-Auth-Token: $ADMIN" -H 'Content-Type: application/json' "$URL/v2/images" \
+	-d '{"name":"t0121-public","disk_format":"raw","container_format":"bare","visibility":"public"}' |
+	python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+head -c 4096 /dev/urandom | curl -sS -o /dev/null -X PUT -H "X-Auth-Token: $ADMIN" \
+	-H 'Content-Type: application/octet-stream' --data-binary @- "$URL/v2/images/$PUB/file"
+# the public image belongs to admin: for this matrix alice is "other" there,
+# so swap tokens around for it below
+
+matrix private "$PRIV" 404 404 404
+matrix community "$COMM" 200 200 403
+ALICE_SAVED=$ALICE
+ALICE=$ADMIN; matrix public "$PUB" 200 200 403; ALICE=$ALICE_SAVED
+
+# publicizing is for admins only
+check_eq "the owner may not publicize" 403 "$(st "$ALICE" PATCH "/v2/images/$PRIV" \
+	-H 'Content-Type: application/openstack-images-v2.1-json-patch' -d '[{"op":"replace","path":"/visibility","value":"public"}]')"
+check_eq "a user may not create a public image" 403 "$(st "$ALICE" POST /v2/images -H 'Content-Type: application/json' \
+	-d '{"name":"x","visibility":"public"}')"
+# deactivated: only admins download
+st "$ALICE" POST "/v2/images/$PRIV/actions/deactivate" >/dev/null
+check_eq "a deactivated image: the owner may not download" 403 "$(st "$ALICE" GET "/v2/images/$PRIV/file")"
+check_eq "a deactivated image: an admin may" 200 "$(st "$ADMIN" GET "/v2/images/$PRIV/file")"
+st "$ALICE" POST "/v2/images/$PRIV/actions/reactivate" >/dev/null
+
+# listing shows what GET allows
+ids() { curl -sS -H "X-Auth-Token: $1" "$URL/v2/images$2" | python3 -c 'import json,sys; print(" ".join(sorted(i["id"] for i in json.load(sys.stdin)["images"])))'; }
+sorted() { printf '%s\n' "$@" | sort | tr '\n' ' ' | sed 's/ $//'; }
+check_eq "alice lists her images and the public one" "$(sorted "$PRIV" "$COMM" "$PUB")" "$(ids "$ALICE" "")"
+check_eq "bob lists only the public one" "$PUB" "$(ids "$BOB" "")"
+check_eq "bob finds the community one when he asks" "$COMM" "$(ids "$BOB" "?visibility=community")"
+check_eq "admin lists every image but others' community ones" "$(sorted "$PRIV" "$PUB")" "$(ids "$ADMIN" "")"
+check_eq "and all with visibility=all" "$(sorted "$PRIV" "$COMM" "$PUB")" "$(ids "$ADMIN" "?visibility=all")"
+
+# delete last: other -> 404/403, owner -> 204
+check_eq "bob cannot delete alice's private image (404)" 404 "$(st "$BOB" DELETE "/v2/images/$PRIV")"
+check_eq "bob cannot delete alice's community image (403)" 403 "$(st "$BOB" DELETE "/v2/images/$COMM")"
+check_eq "carol (inactive) cannot delete (401)" 401 "$(st "$CAROL" DELETE "/v2/images/$COMM")"
+check_eq "alice deletes her private image" 204 "$(st "$ALICE" DELETE "/v2/images/$PRIV")"
+check_eq "admin deletes alice's community image" 204 "$(st "$ADMIN" DELETE "/v2/images/$COMM")"
+test_done

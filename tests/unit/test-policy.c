@@ -1,0 +1,74 @@
+/* The access rules of rain/policy.h, case by case. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "rain/error.h"
+#include "rain/policy.h"
+
+static const struct rain_who alice = { "alice", false };
+static const struct rain_who bob = { "bob", false };
+static const struct rain_who root = { "root", true };
+
+static int check(const struct rain_who *who, enum rain_visibility vis, enum rain_image_status status,
+		 enum rain_action action)
+{
+	struct rain_image img;
+
+	memset(&img, 0, sizeof(img));
+	strcpy(img.id, "7d5c3a6e-2b1f-4e0a-9c3d-1a2b3c4d5e6f");
+	img.owner = (char *)"alice";
+	img.visibility = vis;
+	img.status = status;
+	return rain_policy_check(who, &img, action);
+}
+
+static void test_private_and_shared_are_hidden(void **state)
+{
+	for (enum rain_visibility v = RAIN_VIS_PRIVATE; v <= RAIN_VIS_SHARED; v++)
+		for (enum rain_action a = RAIN_ACT_SHOW; a <= RAIN_ACT_DEACTIVATE; a++) {
+			assert_int_equal(check(&bob, v, RAIN_STATUS_ACTIVE, a), RAIN_ENOTFOUND);
+			if (a != RAIN_ACT_PUBLICIZE)
+				assert_int_equal(check(&alice, v, RAIN_STATUS_ACTIVE, a), 0);
+			assert_int_equal(check(&root, v, RAIN_STATUS_ACTIVE, a), 0);
+		}
+}
+
+static void test_public_is_read_only_for_others(void **state)
+{
+	for (enum rain_visibility v = RAIN_VIS_COMMUNITY; v <= RAIN_VIS_PUBLIC; v++) {
+		assert_int_equal(check(&bob, v, RAIN_STATUS_ACTIVE, RAIN_ACT_SHOW), 0);
+		assert_int_equal(check(&bob, v, RAIN_STATUS_ACTIVE, RAIN_ACT_DOWNLOAD), 0);
+		for (enum rain_action a = RAIN_ACT_MODIFY; a <= RAIN_ACT_DEACTIVATE; a++)
+			assert_int_equal(check(&bob, v, RAIN_STATUS_ACTIVE, a), RAIN_EFORBIDDEN);
+	}
+}
+
+static void test_publicize_and_deactivated(void **state)
+{
+	assert_int_equal(check(&alice, RAIN_VIS_PRIVATE, RAIN_STATUS_ACTIVE, RAIN_ACT_PUBLICIZE), RAIN_EFORBIDDEN);
+	assert_non_null(strstr(rain_error_last(), "publicize"));
+	assert_int_equal(check(&root, RAIN_VIS_PRIVATE, RAIN_STATUS_ACTIVE, RAIN_ACT_PUBLICIZE), 0);
+	assert_int_equal(check(&alice, RAIN_VIS_PRIVATE, RAIN_STATUS_DEACTIVATED, RAIN_ACT_DOWNLOAD),
+			 RAIN_EFORBIDDEN);
+	assert_int_equal(check(&bob, RAIN_VIS_PUBLIC, RAIN_STATUS_DEACTIVATED, RAIN_ACT_DOWNLOAD),
+			 RAIN_EFORBIDDEN);
+	assert_int_equal(check(&root, RAIN_VIS_PRIVATE, RAIN_STATUS_DEACTIVATED, RAIN_ACT_DOWNLOAD), 0);
+	/* a hidden image stays hidden whatever its status */
+	assert_int_equal(check(&bob, RAIN_VIS_PRIVATE, RAIN_STATUS_DEACTIVATED, RAIN_ACT_DOWNLOAD),
+			 RAIN_ENOTFOUND);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_private_and_shared_are_hidden),
+		cmocka_unit_test(test_public_is_read_only_for_others),
+		cmocka_unit_test(test_publicize_and_deactivated),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
