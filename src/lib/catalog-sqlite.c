@@ -192,11 +192,40 @@ struct conn {
 	struct conn *next;
 };
 
+/* Validated tokens are looked up on every request: the last ones found
+ * are kept here, each with the generation it was read in; every change to
+ * users or tokens starts a new generation, so a revoked token or an
+ * inactive user is refused at once (within this process: one raind per
+ * catalog). */
+#define TOKEN_CACHE_SLOTS 256
+
+struct token_slot {
+	uint64_t gen;          /* 0: empty */
+	struct rain_token t;
+};
+
 struct sq {
 	char *path;
 	pthread_mutex_t lock;
 	struct conn *idle;
+	pthread_mutex_t cache_lock;
+	uint64_t gen;          /* starts at 1 */
+	struct token_slot tokens[TOKEN_CACHE_SLOTS];
 };
+
+static struct token_slot *token_slot(struct sq *s, const char *hash)
+{
+	return &s->tokens[strtoul((char[9]){ hash[0], hash[1], hash[2], hash[3], hash[4], hash[5],
+					      hash[6], hash[7], '\0' }, NULL, 16) % TOKEN_CACHE_SLOTS];
+}
+
+/* Forget every cached token (after a change to users or tokens). */
+static void tokens_changed(struct sq *s)
+{
+	pthread_mutex_lock(&s->cache_lock);
+	s->gen++;
+	pthread_mutex_unlock(&s->cache_lock);
+}
 
 static int sq_error(sqlite3 *db, int rc, const char *what)
 {
@@ -365,6 +394,8 @@ static int sq_open(const char *location, void **impl)
 		return RAIN_ENOMEM;
 	s->path = strdup(location);
 	pthread_mutex_init(&s->lock, NULL);
+	pthread_mutex_init(&s->cache_lock, NULL);
+	s->gen = 1;
 	if (!s->path) {
 		free(s);
 		return RAIN_ENOMEM;
@@ -393,6 +424,7 @@ static void sq_close(void *impl)
 		conn_free(c);
 	}
 	pthread_mutex_destroy(&s->lock);
+	pthread_mutex_destroy(&s->cache_lock);
 	free(s->path);
 	free(s);
 }
@@ -1322,6 +1354,7 @@ static int sq_user_update(void *impl, const struct rain_user *u)
 	if (r == 0 && sqlite3_changes(c->db) == 0)
 		r = rain_error_set(RAIN_ENOTFOUND, "no user %s", u->name);
 	conn_put(impl, c);
+	tokens_changed(impl);
 	return r;
 }
 
@@ -1337,6 +1370,7 @@ static int sq_user_delete(void *impl, const char *name)
 	if (r == 0 && sqlite3_changes(c->db) == 0)
 		r = rain_error_set(RAIN_ENOTFOUND, "no user %s", name);
 	conn_put(impl, c);
+	tokens_changed(impl);
 	return r;
 }
 
@@ -1402,10 +1436,22 @@ static void copy_col(sqlite3_stmt *st, int i, char *out, size_t outlen)
 
 static int sq_token_lookup(void *impl, const char *hash, struct rain_token *out)
 {
+	struct sq *s = impl;
+	struct token_slot *slot = strlen(hash) == 64 ? token_slot(s, hash) : NULL;
 	struct conn *c;
 	sqlite3_stmt *st;
-	int rc, r = conn_get(impl, &c);
+	uint64_t gen;
+	int rc, r;
 
+	pthread_mutex_lock(&s->cache_lock);
+	gen = s->gen;
+	if (slot && slot->gen == gen && !strcmp(slot->t.hash, hash)) {
+		*out = slot->t;
+		pthread_mutex_unlock(&s->cache_lock);
+		return 0;
+	}
+	pthread_mutex_unlock(&s->cache_lock);
+	r = conn_get(impl, &c);
 	if (r < 0)
 		return r;
 	st = c->st[ST_TOKEN_LOOKUP];
@@ -1421,6 +1467,15 @@ static int sq_token_lookup(void *impl, const char *hash, struct rain_token *out)
 			out->role = RAIN_ROLE_USER;
 		if (rain_user_status_parse((const char *)sqlite3_column_text(st, 6), &out->status) < 0)
 			out->status = RAIN_USER_INACTIVE;
+		/* kept only if nothing changed since gen was read */
+		if (slot) {
+			pthread_mutex_lock(&s->cache_lock);
+			if (s->gen == gen) {
+				slot->gen = gen;
+				slot->t = *out;
+			}
+			pthread_mutex_unlock(&s->cache_lock);
+		}
 	} else if (rc == SQLITE_DONE) {
 		r = rain_error_set(RAIN_ENOTFOUND, "no such token");
 	} else {
@@ -1443,6 +1498,7 @@ static int sq_token_revoke(void *impl, const char *hash)
 	if (r == 0 && sqlite3_changes(c->db) == 0)
 		r = rain_error_set(RAIN_ENOTFOUND, "no such token");
 	conn_put(impl, c);
+	tokens_changed(impl);
 	return r;
 }
 
@@ -1458,6 +1514,7 @@ static int sq_token_purge(void *impl, int64_t now_us, int64_t *removed)
 	if (r == 0 && removed)
 		*removed = sqlite3_changes(c->db);
 	conn_put(impl, c);
+	tokens_changed(impl);
 	return r;
 }
 
