@@ -100,6 +100,17 @@ struct rain_token {
 	bool revoked;
 	enum rain_user_role role;
 	enum rain_user_status status;
+	int64_t quota_bytes;    /* the user's (0: no limit) */
+	int64_t quota_images;
+};
+
+/* An owner's use of the repository: bytes of data of its active and
+ * deactivated images, its images (all but deleted ones), and how many of
+ * them are being uploaded. */
+struct rain_usage {
+	int64_t bytes;
+	int64_t images;
+	int64_t uploading;
 };
 
 struct rain_catalog;
@@ -146,6 +157,8 @@ struct rain_catalog_backend {
 	/* Delete the user and its tokens. RAIN_ENOTFOUND when absent. */
 	int (*user_delete)(void *impl, const char *name);
 	int (*user_count)(void *impl, int64_t *count);
+	/* What owner's images take (rain_usage). */
+	int (*usage)(void *impl, const char *owner, struct rain_usage *out);
 	/* Record a login: last_login = now_us. */
 	int (*user_touch)(void *impl, const char *name, int64_t now_us);
 
@@ -185,6 +198,7 @@ int rain_catalog_user_list(struct rain_catalog *cat, struct rain_user ***out, si
 int rain_catalog_user_update(struct rain_catalog *cat, const struct rain_user *u);
 int rain_catalog_user_delete(struct rain_catalog *cat, const char *name);
 int rain_catalog_user_count(struct rain_catalog *cat, int64_t *count);
+int rain_catalog_usage(struct rain_catalog *cat, const char *owner, struct rain_usage *out);
 int rain_catalog_user_touch(struct rain_catalog *cat, const char *name, int64_t now_us);
 void rain_user_free(struct rain_user *u);
 void rain_user_list_free(struct rain_user **users, size_t n);

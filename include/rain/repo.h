@@ -29,6 +29,8 @@
 struct rain_who {
 	const char *owner;
 	bool admin;
+	int64_t quota_bytes;    /* 0: no limit (admins, the service token) */
+	int64_t quota_images;
 };
 
 struct rain_repo_options {
@@ -57,7 +59,8 @@ struct rain_catalog *rain_repo_catalog(struct rain_repo *repo);
 
 /* Create an image from a JSON object as POSTed to /v2/images: writable
  * attributes, optional "id" (a UUID not in use), properties as strings.
- * The owner comes from who, never from the body. *out is the new record. */
+ * The owner comes from who, never from the body. *out is the new record.
+ * RAIN_ETOOBIG when who has as many images as its quota_images allows. */
 int rain_repo_image_create(struct rain_repo *repo, const struct rain_who *who,
 			   json_t *body, struct rain_image **out);
 

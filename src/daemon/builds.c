@@ -744,7 +744,8 @@ static void on_line(void *ud, const char *line)
 static int store_result(struct run *run, json_t *manifest, char **image_id)
 {
 	struct build *e = run->e;
-	struct rain_who who = { e->rec.owner, false };
+	struct rain_who who = { .owner = e->rec.owner, .admin = false };
+	struct rain_user *user = NULL;
 	_cleanup_free_ char *recipe_path = fs_path_join(e->dir, "input/" RAIN_BUILD_RECIPE_NAME);
 	_cleanup_free_ char *data = NULL;
 	struct rain_build_image bi = { 0 };
@@ -758,6 +759,16 @@ static int store_result(struct run *run, json_t *manifest, char **image_id)
 	*image_id = NULL;
 	if (!recipe_path)
 		return RAIN_ENOMEM;
+	/* the owner's role and quotas, as when they upload themselves (the
+	 * service token's builds belong to "admin", who may not be a user) */
+	if (rain_catalog_user_get(rain_repo_catalog(run->b->repo), e->rec.owner, &user) == 0) {
+		who.admin = user->role == RAIN_ROLE_ADMIN;
+		who.quota_bytes = who.admin ? 0 : user->quota_bytes;
+		who.quota_images = who.admin ? 0 : user->quota_images;
+		rain_user_free(user);
+	} else if (!strcmp(e->rec.owner, "admin")) {
+		who.admin = true;
+	}
 	r = rain_recipe_parse_file(recipe_path, &recipe);
 	if (r == 0)
 		r = rain_build_image_make(recipe, manifest, &bi);

@@ -36,6 +36,7 @@ static const struct route *const route_tables[] = {
 	api_image_data_routes,
 	api_builds_routes,
 	api_identity_routes,
+	api_usage_routes,
 	api_users_routes,
 };
 
@@ -451,6 +452,8 @@ int request_resolve_token(struct request *req, const char *token, struct rain_wh
 	memcpy(name, tok.user, sizeof(tok.user));
 	who->owner = name;
 	who->admin = tok.role == RAIN_ROLE_ADMIN;
+	who->quota_bytes = who->admin ? 0 : tok.quota_bytes;
+	who->quota_images = who->admin ? 0 : tok.quota_images;
 	*user_token = true;
 	if (t)
 		*t = tok;

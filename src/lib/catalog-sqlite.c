@@ -43,6 +43,7 @@ enum stmt_id {
 	ST_USER_UPDATE,
 	ST_USER_DELETE,
 	ST_USER_COUNT,
+	ST_USAGE,
 	ST_USER_TOUCH,
 	ST_TOKEN_INSERT,
 	ST_TOKEN_LOOKUP,
@@ -95,11 +96,15 @@ static const char *const stmt_sql[ST_COUNT] = {
 		"quota_images = ?5, last_login = ?7, password_hash = ?8 WHERE name = ?1",
 	[ST_USER_DELETE] = "DELETE FROM users WHERE name = ?1",
 	[ST_USER_COUNT] = "SELECT count(*) FROM users",
+	[ST_USAGE] = "SELECT COALESCE(SUM(CASE WHEN status IN ('active', 'deactivated') THEN size END), 0), "
+		"count(*), COALESCE(SUM(status = 'saving'), 0) FROM images "
+		"WHERE owner = ?1 AND status != 'deleted'",
 	[ST_USER_TOUCH] = "UPDATE users SET last_login = ?2 WHERE name = ?1",
 	[ST_TOKEN_INSERT] = "INSERT INTO tokens (hash, user, issued_at, expires_at, revoked) "
 		"VALUES (?1, ?2, ?3, ?4, 0)",
 	[ST_TOKEN_LOOKUP] = "SELECT t.hash, t.user, t.issued_at, t.expires_at, t.revoked, "
-		"u.role, u.status FROM tokens t JOIN users u ON u.name = t.user WHERE t.hash = ?1",
+		"u.role, u.status, u.quota_bytes, u.quota_images "
+		"FROM tokens t JOIN users u ON u.name = t.user WHERE t.hash = ?1",
 	[ST_TOKEN_REVOKE] = "UPDATE tokens SET revoked = 1 WHERE hash = ?1",
 	[ST_TOKEN_PURGE] = "DELETE FROM tokens WHERE expires_at < ?1",
 	[ST_BEGIN] = "BEGIN IMMEDIATE",
@@ -1393,6 +1398,29 @@ static int sq_user_count(void *impl, int64_t *count)
 	return r;
 }
 
+static int sq_usage(void *impl, const char *owner, struct rain_usage *out)
+{
+	struct conn *c;
+	sqlite3_stmt *st;
+	int rc, r = conn_get(impl, &c);
+
+	if (r < 0)
+		return r;
+	st = c->st[ST_USAGE];
+	sqlite3_bind_text(st, 1, owner, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		out->bytes = sqlite3_column_int64(st, 0);
+		out->images = sqlite3_column_int64(st, 1);
+		out->uploading = sqlite3_column_int64(st, 2);
+	} else {
+		r = sq_error(c->db, rc, "sum up usage");
+	}
+	sqlite3_reset(st);
+	conn_put(impl, c);
+	return r;
+}
+
 static int sq_user_touch(void *impl, const char *name, int64_t now_us)
 {
 	struct conn *c;
@@ -1467,6 +1495,8 @@ static int sq_token_lookup(void *impl, const char *hash, struct rain_token *out)
 			out->role = RAIN_ROLE_USER;
 		if (rain_user_status_parse((const char *)sqlite3_column_text(st, 6), &out->status) < 0)
 			out->status = RAIN_USER_INACTIVE;
+		out->quota_bytes = sqlite3_column_int64(st, 7);
+		out->quota_images = sqlite3_column_int64(st, 8);
 		/* kept only if nothing changed since gen was read */
 		if (slot) {
 			pthread_mutex_lock(&s->cache_lock);
@@ -1536,6 +1566,7 @@ const struct rain_catalog_backend rain_catalog_sqlite = {
 	.user_update = sq_user_update,
 	.user_delete = sq_user_delete,
 	.user_count = sq_user_count,
+	.usage = sq_usage,
 	.user_touch = sq_user_touch,
 	.token_create = sq_token_create,
 	.token_lookup = sq_token_lookup,

@@ -157,6 +157,11 @@ int rain_catalog_user_count(struct rain_catalog *cat, int64_t *count)
 	return cat->ops->user_count(cat->impl, count);
 }
 
+int rain_catalog_usage(struct rain_catalog *cat, const char *owner, struct rain_usage *out)
+{
+	return cat->ops->usage(cat->impl, owner, out);
+}
+
 int rain_catalog_user_touch(struct rain_catalog *cat, const char *name, int64_t now_us)
 {
 	return cat->ops->user_touch(cat->impl, name, now_us);

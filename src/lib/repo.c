@@ -33,6 +33,7 @@ struct rain_upload {
 	char id[UUID_STR_LEN];
 	char *disk_format;
 	int64_t expected;
+	int64_t limit;              /* most bytes allowed (max size, quota); 0: none */
 	unsigned char *head;        /* first RAIN_DISKFMT_HEAD bytes */
 	size_t headlen;
 	bool head_checked;
@@ -138,7 +139,7 @@ void rain_repo_close(struct rain_repo *repo)
 
 /* An upload's own steps after its start (requeue, activate): the start
  * was checked against the uploader. */
-static const struct rain_who upload_self = { "", true };
+static const struct rain_who upload_self = { .owner = "", .admin = true };
 
 /* The image id, if who may do action to it (rain/policy.h). */
 static int load(struct rain_repo *repo, const struct rain_who *who, const char *id,
@@ -201,6 +202,14 @@ int rain_repo_image_create(struct rain_repo *repo, const struct rain_who *who,
 		r = uuid_generate(img->id);
 	if (r == 0)
 		r = check_publicize(who, img);
+	if (r == 0 && who->quota_images > 0) {
+		struct rain_usage u;
+
+		r = rain_catalog_usage(repo->cat, who->owner, &u);
+		if (r == 0 && u.images >= who->quota_images)
+			r = rain_error_set(RAIN_ETOOBIG, "Image count quota exceeded: %s has %lld of %lld images",
+					   who->owner, (long long)u.images, (long long)who->quota_images);
+	}
 	if (r == 0) {
 		img->owner = strdup(who->owner);
 		if (!img->owner)
@@ -428,12 +437,27 @@ int rain_repo_upload_begin(struct rain_repo *repo, const struct rain_who *who, c
 {
 	struct begin_ctx bc = { NULL };
 	struct rain_upload *up;
+	int64_t limit = repo->max_size;
 	int r;
 
-	if (repo->max_size > 0 && expected_size > repo->max_size)
+	/* the owner's quota: what is left of it is the most this upload may
+	 * bring (concurrent uploads of one user may overrun it together) */
+	if (who->quota_bytes > 0) {
+		struct rain_usage u;
+
+		if ((r = rain_catalog_usage(repo->cat, who->owner, &u)) < 0)
+			return r;
+		if (limit <= 0 || who->quota_bytes - u.bytes < limit)
+			limit = who->quota_bytes - u.bytes > 0 ? who->quota_bytes - u.bytes : 0;
+		if (limit == 0)
+			return rain_error_set(RAIN_ETOOBIG, "Image exceeds the storage quota: %s uses %lld of "
+					      "%lld bytes", who->owner, (long long)u.bytes,
+					      (long long)who->quota_bytes);
+	}
+	if (limit > 0 && expected_size > limit)
 		return rain_error_set(RAIN_ETOOBIG,
 				      "Image exceeds the storage quota: %lld bytes is more than the %lld allowed",
-				      (long long)expected_size, (long long)repo->max_size);
+				      (long long)expected_size, (long long)limit);
 	up = calloc(1, sizeof(*up));
 	if (!up)
 		return RAIN_ENOMEM;
@@ -444,6 +468,7 @@ int rain_repo_upload_begin(struct rain_repo *repo, const struct rain_who *who, c
 	}
 	up->repo = repo;
 	up->expected = expected_size;
+	up->limit = limit;
 	up->virtual_size = -1;
 	snprintf(up->id, sizeof(up->id), "%s", id);
 	r = modify(repo, who, id, RAIN_ACT_UPLOAD, do_begin, &bc, NULL);
@@ -480,10 +505,10 @@ int rain_repo_upload_write(struct rain_upload *up, const void *buf, size_t len)
 	int64_t size = rain_blob_write_size(up->w) + (int64_t)len;
 	int r;
 
-	if (up->repo->max_size > 0 && size > up->repo->max_size)
+	if (up->limit > 0 && size > up->limit)
 		return rain_error_set(RAIN_ETOOBIG,
 				      "Image exceeds the storage quota: more than the %lld bytes allowed",
-				      (long long)up->repo->max_size);
+				      (long long)up->limit);
 	if (up->expected >= 0 && size > up->expected)
 		return rain_error_set(RAIN_EINVAL, "more data than the announced %lld bytes",
 				      (long long)up->expected);

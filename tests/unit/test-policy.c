@@ -9,9 +9,9 @@
 #include "rain/error.h"
 #include "rain/policy.h"
 
-static const struct rain_who alice = { "alice", false };
-static const struct rain_who bob = { "bob", false };
-static const struct rain_who root = { "root", true };
+static const struct rain_who alice = { .owner = "alice", .admin = false };
+static const struct rain_who bob = { .owner = "bob", .admin = false };
+static const struct rain_who root = { .owner = "root", .admin = true };
 
 static int check(const struct rain_who *who, enum rain_visibility vis, enum rain_image_status status,
 		 enum rain_action action)

@@ -31,9 +31,9 @@
 #define MD5_HELLO "5d41402abc4b2a76b9719d911017c592"
 #define GiB (1024LL * 1024 * 1024)
 
-static const struct rain_who alice = { "alice", false };
-static const struct rain_who bob = { "bob", false };
-static const struct rain_who admin = { "admin", true };
+static const struct rain_who alice = { .owner = "alice", .admin = false };
+static const struct rain_who bob = { .owner = "bob", .admin = false };
+static const struct rain_who admin = { .owner = "admin", .admin = true };
 
 struct fixture {
 	char base[64];

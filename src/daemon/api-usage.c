@@ -1,0 +1,31 @@
+/* GET /v2/info/usage: the caller's use of the repository against its
+ * quotas, in Glance's shape (image_size_total in MiB, as Glance's unified
+ * limits count it; -1: no limit). */
+#include "daemon/http.h"
+#include "rain/catalog.h"
+
+static json_t *entry(int64_t limit, int64_t usage)
+{
+	return json_pack("{s:I, s:I}", "limit", (json_int_t)(limit > 0 ? limit : -1), "usage", (json_int_t)usage);
+}
+
+static int usage(struct request *req)
+{
+	struct rain_usage u;
+	const struct rain_who *who = &req->who;
+	int r = rain_catalog_usage(rain_repo_catalog(request_repo(req)), who->owner, &u);
+
+	if (r < 0)
+		return r;
+	return http_reply_json(req, 200, json_pack("{s:{s:o, s:o, s:o, s:o}}", "usage",
+		"image_size_total", entry(who->quota_bytes > 0 ? who->quota_bytes >> 20 : -1,
+					  (u.bytes + (1 << 20) - 1) >> 20),
+		"image_stage_total", entry(-1, 0),
+		"image_count_total", entry(who->quota_images, u.images),
+		"image_count_uploading", entry(-1, u.uploading)), NULL);
+}
+
+const struct route api_usage_routes[] = {
+	{ "GET", "/v2/info/usage", BODY_NONE, false, usage, NULL, NULL, NULL, 0 },
+	{ NULL, NULL, BODY_NONE, false, NULL, NULL, NULL, NULL, 0 },
+};
