@@ -113,6 +113,19 @@ struct rain_usage {
 	int64_t uploading;
 };
 
+/* A member of a shared image: who it is shared with, and their answer. */
+enum rain_member_status { RAIN_MEMBER_PENDING, RAIN_MEMBER_ACCEPTED, RAIN_MEMBER_REJECTED };
+
+struct rain_member {
+	char image_id[37];
+	char member[RAIN_USER_NAME_MAX + 1];
+	enum rain_member_status status;
+	int64_t created_at, updated_at;
+};
+
+const char *rain_member_status_name(enum rain_member_status s);
+int rain_member_status_parse(const char *s, enum rain_member_status *out);
+
 struct rain_catalog;
 
 struct rain_catalog_backend {
@@ -162,6 +175,15 @@ struct rain_catalog_backend {
 	/* Record a login: last_login = now_us. */
 	int (*user_touch)(void *impl, const char *name, int64_t now_us);
 
+	/* Members of shared images (Glance's image members). member_add:
+	 * RAIN_EEXISTS when already one; member_get/_set/_delete:
+	 * RAIN_ENOTFOUND when not; member_list: *out a new array. */
+	int (*member_add)(void *impl, const struct rain_member *m);
+	int (*member_get)(void *impl, const char *image_id, const char *member, struct rain_member *out);
+	int (*member_set)(void *impl, const struct rain_member *m);
+	int (*member_list)(void *impl, const char *image_id, struct rain_member **out, size_t *n);
+	int (*member_delete)(void *impl, const char *image_id, const char *member);
+
 	/* Tokens, by hash. token_create: RAIN_EEXISTS for a hash in use,
 	 * RAIN_ENOTFOUND for an unknown user. */
 	int (*token_create)(void *impl, const struct rain_token *t);
@@ -199,6 +221,13 @@ int rain_catalog_user_update(struct rain_catalog *cat, const struct rain_user *u
 int rain_catalog_user_delete(struct rain_catalog *cat, const char *name);
 int rain_catalog_user_count(struct rain_catalog *cat, int64_t *count);
 int rain_catalog_usage(struct rain_catalog *cat, const char *owner, struct rain_usage *out);
+int rain_catalog_member_add(struct rain_catalog *cat, const struct rain_member *m);
+int rain_catalog_member_get(struct rain_catalog *cat, const char *image_id, const char *member,
+			    struct rain_member *out);
+int rain_catalog_member_set(struct rain_catalog *cat, const struct rain_member *m);
+int rain_catalog_member_list(struct rain_catalog *cat, const char *image_id, struct rain_member **out,
+			     size_t *n);
+int rain_catalog_member_delete(struct rain_catalog *cat, const char *image_id, const char *member);
 int rain_catalog_user_touch(struct rain_catalog *cat, const char *name, int64_t now_us);
 void rain_user_free(struct rain_user *u);
 void rain_user_list_free(struct rain_user **users, size_t n);

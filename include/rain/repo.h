@@ -87,6 +87,23 @@ int rain_repo_tag_remove(struct rain_repo *repo, const struct rain_who *who, con
 int rain_repo_image_deactivate(struct rain_repo *repo, const struct rain_who *who, const char *id);
 int rain_repo_image_reactivate(struct rain_repo *repo, const struct rain_who *who, const char *id);
 
+/* Members of shared images (Glance's members API; rules in rain/policy.h):
+ * add (owner or admin; the image must be shared: RAIN_EFORBIDDEN;
+ * RAIN_ECONFLICT when already a member) makes a pending member; list gives
+ * the owner and admins every member and a member its own entry (*out a new
+ * array); answer (the member itself) accepts, rejects or resets to
+ * pending; delete (owner or admin) removes one. */
+int rain_repo_member_add(struct rain_repo *repo, const struct rain_who *who, const char *id,
+			 const char *member, struct rain_member *out);
+int rain_repo_member_list(struct rain_repo *repo, const struct rain_who *who, const char *id,
+			  struct rain_member **out, size_t *n);
+int rain_repo_member_get(struct rain_repo *repo, const struct rain_who *who, const char *id,
+			 const char *member, struct rain_member *out);
+int rain_repo_member_answer(struct rain_repo *repo, const struct rain_who *who, const char *id,
+			    const char *member, enum rain_member_status status, struct rain_member *out);
+int rain_repo_member_delete(struct rain_repo *repo, const struct rain_who *who, const char *id,
+			    const char *member);
+
 /* Uploads. begin moves queued -> saving (RAIN_ECONFLICT otherwise);
  * expected_size is the Content-Length or -1. write streams data (checking
  * the disk format on the first bytes and the size limit as it goes);

@@ -37,6 +37,7 @@ static const struct route *const route_tables[] = {
 	api_builds_routes,
 	api_identity_routes,
 	api_usage_routes,
+	api_members_routes,
 	api_users_routes,
 };
 

@@ -147,5 +147,6 @@ extern const struct route api_builds_routes[];
 extern const struct route api_identity_routes[];
 extern const struct route api_users_routes[];
 extern const struct route api_usage_routes[];
+extern const struct route api_members_routes[];
 
 #endif

@@ -44,6 +44,11 @@ enum stmt_id {
 	ST_USER_DELETE,
 	ST_USER_COUNT,
 	ST_USAGE,
+	ST_MEMBER_ADD,
+	ST_MEMBER_GET,
+	ST_MEMBER_SET,
+	ST_MEMBER_LIST,
+	ST_MEMBER_DELETE,
 	ST_USER_TOUCH,
 	ST_TOKEN_INSERT,
 	ST_TOKEN_LOOKUP,
@@ -96,6 +101,14 @@ static const char *const stmt_sql[ST_COUNT] = {
 		"quota_images = ?5, last_login = ?7, password_hash = ?8 WHERE name = ?1",
 	[ST_USER_DELETE] = "DELETE FROM users WHERE name = ?1",
 	[ST_USER_COUNT] = "SELECT count(*) FROM users",
+	[ST_MEMBER_ADD] = "INSERT INTO image_members (image_id, member, status, created_at, updated_at) "
+		"VALUES (?1, ?2, ?3, ?4, ?5)",
+	[ST_MEMBER_GET] = "SELECT image_id, member, status, created_at, updated_at FROM image_members "
+		"WHERE image_id = ?1 AND member = ?2",
+	[ST_MEMBER_SET] = "UPDATE image_members SET status = ?3, updated_at = ?5 WHERE image_id = ?1 AND member = ?2",
+	[ST_MEMBER_LIST] = "SELECT image_id, member, status, created_at, updated_at FROM image_members "
+		"WHERE image_id = ?1 ORDER BY member",
+	[ST_MEMBER_DELETE] = "DELETE FROM image_members WHERE image_id = ?1 AND member = ?2",
 	[ST_USAGE] = "SELECT COALESCE(SUM(CASE WHEN status IN ('active', 'deactivated') THEN size END), 0), "
 		"count(*), COALESCE(SUM(status = 'saving'), 0) FROM images "
 		"WHERE owner = ?1 AND status != 'deleted'",
@@ -178,7 +191,19 @@ static const char migrate_v2_sql[] =
 	"CREATE INDEX tokens_expires ON tokens (expires_at);"
 	"PRAGMA user_version = 2;";
 
-#define SCHEMA_VERSION 2
+/* Version 3: members of shared images. */
+static const char migrate_v3_sql[] =
+	"CREATE TABLE image_members ("
+	" image_id TEXT NOT NULL REFERENCES images (id) ON DELETE CASCADE,"
+	" member TEXT NOT NULL,"
+	" status TEXT NOT NULL CHECK (status IN ('pending', 'accepted', 'rejected')),"
+	" created_at INTEGER NOT NULL,"
+	" updated_at INTEGER NOT NULL,"
+	" PRIMARY KEY (image_id, member)) WITHOUT ROWID;"
+	"CREATE INDEX image_members_member ON image_members (member, status);"
+	"PRAGMA user_version = 3;";
+
+#define SCHEMA_VERSION 3
 
 /* Generated list queries repeat (same filters, other values): each
  * connection keeps the last few prepared. */
@@ -297,6 +322,8 @@ static int conn_open(const char *path, bool create, struct conn **out)
 				rc = sqlite3_exec(c->db, schema_sql, NULL, NULL, NULL);
 			if (rc == SQLITE_OK && version < 2)
 				rc = sqlite3_exec(c->db, migrate_v2_sql, NULL, NULL, NULL);
+			if (rc == SQLITE_OK && version < 3)
+				rc = sqlite3_exec(c->db, migrate_v3_sql, NULL, NULL, NULL);
 			if (rc == SQLITE_OK)
 				rc = sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
 			if (rc != SQLITE_OK) {
@@ -1035,8 +1062,12 @@ static int build_list_sql(struct conn *c, const struct rain_image_query *q,
 		fputs("SELECT " IMAGE_COLUMNS_I " FROM images i WHERE i.status != 'deleted'", sql);
 	}
 	if (r == 0 && !q->requester_admin) {
-		fputs(" AND (i.owner = ? OR i.visibility IN ('public', 'community'))", sql);
+		fputs(" AND (i.owner = ? OR i.visibility IN ('public', 'community') OR (i.visibility = 'shared' AND "
+		      "EXISTS (SELECT 1 FROM image_members m WHERE m.image_id = i.id AND m.member = ? "
+		      "AND m.status = 'accepted')))", sql);
 		r = param_add(p, COL_TEXT, q->requester ? q->requester : "", "owner");
+		if (r == 0)
+			r = param_add(p, COL_TEXT, q->requester ? q->requester : "", "owner");
 	}
 	if (r == 0 && !q->include_community) {
 		fputs(" AND (i.visibility != 'community' OR i.owner = ?)", sql);
@@ -1421,6 +1452,137 @@ static int sq_usage(void *impl, const char *owner, struct rain_usage *out)
 	return r;
 }
 
+/* ---- members of shared images ---- */
+
+static void copy_col(sqlite3_stmt *st, int i, char *out, size_t outlen)
+{
+	const char *v = (const char *)sqlite3_column_text(st, i);
+
+	snprintf(out, outlen, "%s", v ? v : "");
+}
+
+static void bind_member(sqlite3_stmt *st, const struct rain_member *m)
+{
+	sqlite3_bind_text(st, 1, m->image_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, m->member, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, rain_member_status_name(m->status), -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, m->created_at);
+	sqlite3_bind_int64(st, 5, m->updated_at);
+}
+
+static void row_to_member(sqlite3_stmt *st, struct rain_member *m)
+{
+	copy_col(st, 0, m->image_id, sizeof(m->image_id));
+	copy_col(st, 1, m->member, sizeof(m->member));
+	if (rain_member_status_parse((const char *)sqlite3_column_text(st, 2), &m->status) < 0)
+		m->status = RAIN_MEMBER_PENDING;
+	m->created_at = sqlite3_column_int64(st, 3);
+	m->updated_at = sqlite3_column_int64(st, 4);
+}
+
+static int sq_member_write(void *impl, enum stmt_id id, const struct rain_member *m, const char *what)
+{
+	struct conn *c;
+	int r = conn_get(impl, &c);
+
+	if (r < 0)
+		return r;
+	bind_member(c->st[id], m);
+	r = step_done(c, id, what);
+	if (r == 0 && id != ST_MEMBER_ADD && sqlite3_changes(c->db) == 0)
+		r = rain_error_set(RAIN_ENOTFOUND, "%s is not a member of image %s", m->member, m->image_id);
+	conn_put(impl, c);
+	return r;
+}
+
+static int sq_member_add(void *impl, const struct rain_member *m)
+{
+	int r = sq_member_write(impl, ST_MEMBER_ADD, m, "add member");
+
+	return r == RAIN_EEXISTS ? rain_error_set(r, "%s is already a member of image %s", m->member,
+						  m->image_id) : r;
+}
+
+static int sq_member_set(void *impl, const struct rain_member *m)
+{
+	return sq_member_write(impl, ST_MEMBER_SET, m, "update member");
+}
+
+static int sq_member_delete(void *impl, const char *image_id, const char *member)
+{
+	struct conn *c;
+	int r = conn_get(impl, &c);
+
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(c->st[ST_MEMBER_DELETE], 1, image_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(c->st[ST_MEMBER_DELETE], 2, member, -1, SQLITE_STATIC);
+	r = step_done(c, ST_MEMBER_DELETE, "delete member");
+	if (r == 0 && sqlite3_changes(c->db) == 0)
+		r = rain_error_set(RAIN_ENOTFOUND, "%s is not a member of image %s", member, image_id);
+	conn_put(impl, c);
+	return r;
+}
+
+static int sq_member_get(void *impl, const char *image_id, const char *member, struct rain_member *out)
+{
+	struct conn *c;
+	sqlite3_stmt *st;
+	int rc, r = conn_get(impl, &c);
+
+	if (r < 0)
+		return r;
+	st = c->st[ST_MEMBER_GET];
+	sqlite3_bind_text(st, 1, image_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, member, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		row_to_member(st, out);
+	else if (rc == SQLITE_DONE)
+		r = rain_error_set(RAIN_ENOTFOUND, "%s is not a member of image %s", member, image_id);
+	else
+		r = sq_error(c->db, rc, "look up member");
+	sqlite3_reset(st);
+	conn_put(impl, c);
+	return r;
+}
+
+static int sq_member_list(void *impl, const char *image_id, struct rain_member **out, size_t *n)
+{
+	struct rain_member *v = NULL;
+	struct conn *c;
+	sqlite3_stmt *st;
+	int rc, r = conn_get(impl, &c);
+
+	*out = NULL;
+	*n = 0;
+	if (r < 0)
+		return r;
+	st = c->st[ST_MEMBER_LIST];
+	sqlite3_bind_text(st, 1, image_id, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct rain_member *nv = realloc(v, (*n + 1) * sizeof(*v));
+
+		if (!nv) {
+			r = RAIN_ENOMEM;
+			break;
+		}
+		v = nv;
+		row_to_member(st, &v[(*n)++]);
+	}
+	if (r == 0 && rc != SQLITE_DONE)
+		r = sq_error(c->db, rc, "list members");
+	sqlite3_reset(st);
+	conn_put(impl, c);
+	if (r < 0) {
+		free(v);
+		*n = 0;
+		return r;
+	}
+	*out = v;
+	return 0;
+}
+
 static int sq_user_touch(void *impl, const char *name, int64_t now_us)
 {
 	struct conn *c;
@@ -1453,13 +1615,6 @@ static int sq_token_create(void *impl, const struct rain_token *t)
 		r = rain_error_set(RAIN_ENOTFOUND, "no user %s", t->user);
 	conn_put(impl, c);
 	return r;
-}
-
-static void copy_col(sqlite3_stmt *st, int i, char *out, size_t outlen)
-{
-	const char *v = (const char *)sqlite3_column_text(st, i);
-
-	snprintf(out, outlen, "%s", v ? v : "");
 }
 
 static int sq_token_lookup(void *impl, const char *hash, struct rain_token *out)
@@ -1567,6 +1722,11 @@ const struct rain_catalog_backend rain_catalog_sqlite = {
 	.user_delete = sq_user_delete,
 	.user_count = sq_user_count,
 	.usage = sq_usage,
+	.member_add = sq_member_add,
+	.member_get = sq_member_get,
+	.member_set = sq_member_set,
+	.member_list = sq_member_list,
+	.member_delete = sq_member_delete,
 	.user_touch = sq_user_touch,
 	.token_create = sq_token_create,
 	.token_lookup = sq_token_lookup,

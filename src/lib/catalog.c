@@ -162,6 +162,50 @@ int rain_catalog_usage(struct rain_catalog *cat, const char *owner, struct rain_
 	return cat->ops->usage(cat->impl, owner, out);
 }
 
+static const char *const member_status_names[] = { "pending", "accepted", "rejected" };
+
+const char *rain_member_status_name(enum rain_member_status s)
+{
+	return (unsigned)s < 3 ? member_status_names[s] : "pending";
+}
+
+int rain_member_status_parse(const char *s, enum rain_member_status *out)
+{
+	for (int i = 0; s && i < 3; i++)
+		if (!strcmp(s, member_status_names[i])) {
+			*out = (enum rain_member_status)i;
+			return 0;
+		}
+	return RAIN_EINVAL;
+}
+
+int rain_catalog_member_add(struct rain_catalog *cat, const struct rain_member *m)
+{
+	return cat->ops->member_add(cat->impl, m);
+}
+
+int rain_catalog_member_get(struct rain_catalog *cat, const char *image_id, const char *member,
+			    struct rain_member *out)
+{
+	return cat->ops->member_get(cat->impl, image_id, member, out);
+}
+
+int rain_catalog_member_set(struct rain_catalog *cat, const struct rain_member *m)
+{
+	return cat->ops->member_set(cat->impl, m);
+}
+
+int rain_catalog_member_list(struct rain_catalog *cat, const char *image_id, struct rain_member **out,
+			     size_t *n)
+{
+	return cat->ops->member_list(cat->impl, image_id, out, n);
+}
+
+int rain_catalog_member_delete(struct rain_catalog *cat, const char *image_id, const char *member)
+{
+	return cat->ops->member_delete(cat->impl, image_id, member);
+}
+
 int rain_catalog_user_touch(struct rain_catalog *cat, const char *name, int64_t now_us)
 {
 	return cat->ops->user_touch(cat->impl, name, now_us);

@@ -145,16 +145,27 @@ static const struct rain_who upload_self = { .owner = "", .admin = true };
 static int load(struct rain_repo *repo, const struct rain_who *who, const char *id,
 		enum rain_action action, struct rain_image **out)
 {
+	struct rain_image *img = NULL;
+	struct rain_member m;
+	bool member = false;
 	int r;
 
 	if (!uuid_is_valid(id))
 		return rain_error_set(RAIN_ENOTFOUND, "No image found with ID %s", id);
-	r = rain_catalog_image_get(repo->cat, id, out);
-	if (r == 0 && (r = rain_policy_check(who, *out, action)) < 0) {
-		rain_image_free(*out);
-		*out = NULL;
+	r = rain_catalog_image_get(repo->cat, id, &img);
+	if (r < 0)
+		return r;
+	/* membership matters only for others' shared images */
+	if (img->visibility == RAIN_VIS_SHARED && who->owner &&
+	    (action == RAIN_ACT_ANSWER || (!who->admin && (!img->owner || strcmp(img->owner, who->owner)))))
+		member = rain_catalog_member_get(repo->cat, img->id, who->owner, &m) == 0;
+	r = rain_policy_check(who, img, member ? &m : NULL, action);
+	if (r < 0) {
+		rain_image_free(img);
+		return r;
 	}
-	return r;
+	*out = img;
+	return 0;
 }
 
 int rain_repo_image_get(struct rain_repo *repo, const struct rain_who *who, const char *id,
@@ -165,13 +176,13 @@ int rain_repo_image_get(struct rain_repo *repo, const struct rain_who *who, cons
 
 static int check_publicize(const struct rain_who *who, const struct rain_image *img)
 {
-	return img->visibility == RAIN_VIS_PUBLIC ? rain_policy_check(who, img, RAIN_ACT_PUBLICIZE) : 0;
+	return img->visibility == RAIN_VIS_PUBLIC ? rain_policy_check(who, img, NULL, RAIN_ACT_PUBLICIZE) : 0;
 }
 
 int rain_repo_image_create(struct rain_repo *repo, const struct rain_who *who,
 			   json_t *body, struct rain_image **out)
 {
-	struct rain_image *img;
+	struct rain_image *img = NULL;
 	const char *key;
 	json_t *v;
 	int r = 0;
@@ -235,7 +246,7 @@ static int modify(struct rain_repo *repo, const struct rain_who *who, const char
 		  enum rain_action action, modify_fn fn, void *ud, struct rain_image **out)
 {
 	for (int attempt = 0; ; attempt++) {
-		struct rain_image *img;
+		struct rain_image *img = NULL;
 		int r = load(repo, who, id, action, &img);
 
 		if (r < 0)
@@ -301,7 +312,7 @@ static void release_blob(struct rain_repo *repo, const char *sha256)
 int rain_repo_image_delete(struct rain_repo *repo, const struct rain_who *who, const char *id)
 {
 	for (int attempt = 0; ; attempt++) {
-		struct rain_image *img;
+		struct rain_image *img = NULL;
 		int r = load(repo, who, id, RAIN_ACT_DELETE, &img);
 
 		if (r < 0)
@@ -606,7 +617,7 @@ void rain_repo_upload_abort(struct rain_upload *up)
 int rain_repo_download_open(struct rain_repo *repo, const struct rain_who *who, const char *id,
 			    struct rain_image **out, struct rain_blob_reader *reader)
 {
-	struct rain_image *img;
+	struct rain_image *img = NULL;
 	int r = load(repo, who, id, RAIN_ACT_DOWNLOAD, &img);
 
 	if (r < 0)
@@ -640,4 +651,116 @@ ssize_t rain_repo_download_read(struct rain_repo *repo, struct rain_blob_reader 
 void rain_repo_download_close(struct rain_repo *repo, struct rain_blob_reader *reader)
 {
 	rain_blob_read_close(repo->blobs, reader);
+}
+
+/* ---- members of shared images ---- */
+
+int rain_repo_member_add(struct rain_repo *repo, const struct rain_who *who, const char *id,
+			 const char *member, struct rain_member *out)
+{
+	struct rain_image *img = NULL;
+	int r = load(repo, who, id, RAIN_ACT_SHARE, &img);
+
+	if (r < 0)
+		return r;
+	if (img->visibility != RAIN_VIS_SHARED)
+		r = rain_error_set(RAIN_EFORBIDDEN, "Only shared images have members.");
+	else if (!rain_user_name_valid(member))
+		r = rain_error_set(RAIN_EINVAL, "'%s' is not a user name", member);
+	else if (img->owner && !strcmp(img->owner, member))
+		r = rain_error_set(RAIN_EINVAL, "the owner cannot be a member of their own image");
+	if (r == 0) {
+		memset(out, 0, sizeof(*out));
+		snprintf(out->image_id, sizeof(out->image_id), "%s", img->id);
+		snprintf(out->member, sizeof(out->member), "%s", member);
+		out->status = RAIN_MEMBER_PENDING;
+		out->created_at = out->updated_at = time_now_us();
+		r = rain_catalog_member_add(repo->cat, out);
+		if (r == RAIN_EEXISTS)
+			r = rain_error_set(RAIN_ECONFLICT, "%s is already a member of image %s", member, img->id);
+	}
+	rain_image_free(img);
+	return r;
+}
+
+int rain_repo_member_list(struct rain_repo *repo, const struct rain_who *who, const char *id,
+			  struct rain_member **out, size_t *n)
+{
+	struct rain_image *img = NULL;
+	int r = load(repo, who, id, RAIN_ACT_SHOW, &img);
+
+	*out = NULL;
+	*n = 0;
+	if (r < 0)
+		return r;
+	if (rain_policy_check(who, img, NULL, RAIN_ACT_SHARE) == 0) {
+		r = rain_catalog_member_list(repo->cat, img->id, out, n);
+	} else if (img->visibility == RAIN_VIS_SHARED) {
+		/* a member sees only their own entry */
+		struct rain_member *m = calloc(1, sizeof(*m));
+
+		r = m ? rain_catalog_member_get(repo->cat, img->id, who->owner, m) : RAIN_ENOMEM;
+		if (r == 0) {
+			*out = m;
+			*n = 1;
+		} else {
+			free(m);
+			r = r == RAIN_ENOTFOUND ? 0 : r;
+		}
+	} else {
+		r = rain_error_set(RAIN_EFORBIDDEN, "Only shared images have members.");
+	}
+	rain_image_free(img);
+	return r;
+}
+
+int rain_repo_member_get(struct rain_repo *repo, const struct rain_who *who, const char *id,
+			 const char *member, struct rain_member *out)
+{
+	struct rain_image *img = NULL;
+	int r = load(repo, who, id, RAIN_ACT_SHOW, &img);
+
+	if (r < 0)
+		return r;
+	/* the owner and admins see every member; a member only itself */
+	if (rain_policy_check(who, img, NULL, RAIN_ACT_SHARE) < 0 && (!who->owner || strcmp(who->owner, member)))
+		r = rain_error_set(RAIN_ENOTFOUND, "%s is not a member of image %s", member, id);
+	if (r == 0)
+		r = rain_catalog_member_get(repo->cat, img->id, member, out);
+	rain_image_free(img);
+	return r;
+}
+
+int rain_repo_member_answer(struct rain_repo *repo, const struct rain_who *who, const char *id,
+			    const char *member, enum rain_member_status status, struct rain_member *out)
+{
+	struct rain_image *img = NULL;
+	int r;
+
+	if (!who->owner || strcmp(who->owner, member))
+		return rain_error_set(RAIN_EFORBIDDEN, "Only the member itself may accept or reject an image.");
+	r = load(repo, who, id, RAIN_ACT_ANSWER, &img);
+	if (r < 0)
+		return r;
+	r = rain_catalog_member_get(repo->cat, img->id, member, out);
+	if (r == 0) {
+		out->status = status;
+		out->updated_at = time_now_us();
+		r = rain_catalog_member_set(repo->cat, out);
+	}
+	rain_image_free(img);
+	return r;
+}
+
+int rain_repo_member_delete(struct rain_repo *repo, const struct rain_who *who, const char *id,
+			    const char *member)
+{
+	struct rain_image *img = NULL;
+	int r = load(repo, who, id, RAIN_ACT_SHARE, &img);
+
+	if (r < 0)
+		return r;
+	r = rain_catalog_member_delete(repo->cat, img->id, member);
+	rain_image_free(img);
+	return r;
 }

@@ -13,7 +13,7 @@ token_of() { # token_of NAME PASSWORD: a Keystone token
 		"{\"auth\":{\"identity\":{\"methods\":[\"password\"],\"password\":{\"user\":{\"name\":\"$1\",\"domain\":{\"id\":\"default\"},\"password\":\"$2\"}}}}}" |
 		tr -d '\r' | sed -n 's/^[Xx]-[Ss]ubject-[Tt]oken: //p'
 }
-for u in alice bob carol; do
+for u in alice bob carol dave; do
 	call POST /rain/v1/users -H 'Content-Type: application/json' \
 		-d "{\"name\":\"$u\",\"password\":\"$u-password\",\"role\":\"user\",\"status\":\"active\"}"
 	check_status "admin creates $u" 201
@@ -21,6 +21,7 @@ done
 ALICE=$(token_of alice alice-password)
 BOB=$(token_of bob bob-password)
 CAROL=$(token_of carol carol-password)
+DAVE=$(token_of dave dave-password)
 ADMIN=$(token_of admin t0121-admin-password)
 check "every user has a token" test -n "$ALICE" -a -n "$BOB" -a -n "$CAROL" -a -n "$ADMIN"
 # carol becomes inactive: her token stops working at once
@@ -106,6 +107,43 @@ check_eq "bob lists only the public one" "$PUB" "$(ids "$BOB" "")"
 check_eq "bob finds the community one when he asks" "$COMM" "$(ids "$BOB" "?visibility=community")"
 check_eq "admin lists every image but others' community ones" "$(sorted "$PRIV" "$PUB")" "$(ids "$ADMIN" "")"
 check_eq "and all with visibility=all" "$(sorted "$PRIV" "$COMM" "$PUB")" "$(ids "$ADMIN" "?visibility=all")"
+
+# sharing: members of a shared image (Glance's members API)
+SH=$(mkimg shared)
+mem() { # mem TOKEN METHOD PATH [BODY]: status of a members call
+	local tok=$1 method=$2 path=$3 body=${4:-}
+	if [ -n "$body" ]; then
+		st "$tok" "$method" "/v2/images/$SH/members$path" -H 'Content-Type: application/json' -d "$body"
+	else
+		st "$tok" "$method" "/v2/images/$SH/members$path"
+	fi
+}
+check_eq "a shared image without members: bob gets 404" 404 "$(st "$BOB" GET "/v2/images/$SH")"
+check_eq "bob may not add himself" 404 "$(mem "$BOB" POST "" '{"member":"bob"}')"
+check_eq "alice adds bob as a member" 200 "$(mem "$ALICE" POST "" '{"member":"bob"}')"
+check_eq "adding him twice is a conflict" 409 "$(mem "$ALICE" POST "" '{"member":"bob"}')"
+check_eq "a private image has no members" 403 "$(st "$ADMIN" POST "/v2/images/$(mkimg private)/members" -H 'Content-Type: application/json' -d '{"member":"bob"}')"
+for state in pending accepted rejected; do
+	if [ "$state" != pending ]; then
+		check_eq "bob answers $state" 200 "$(mem "$BOB" PUT /bob "{\"status\":\"$state\"}")"
+	fi
+	check_eq "$state member: GET the image" 200 "$(st "$BOB" GET "/v2/images/$SH")"
+	check_eq "$state member: download" 200 "$(st "$BOB" GET "/v2/images/$SH/file")"
+	check_eq "$state member: PATCH" 403 "$(st "$BOB" PATCH "/v2/images/$SH" "${PJSON[@]}")"
+	check_eq "$state member: delete" 403 "$(st "$BOB" DELETE "/v2/images/$SH")"
+	check_eq "$state member: add others" 403 "$(mem "$BOB" POST "" '{"member":"dave"}')"
+	listed=$(ids "$BOB" "" | grep -c "$SH")
+	check_eq "$state member: the image is listed only once accepted" "$([ "$state" = accepted ] && echo 1 || echo 0)" "$listed"
+done
+check_eq "a non-member still gets 404" 404 "$(st "$DAVE" GET "/v2/images/$SH")"
+check_eq "the owner may not answer for bob" 403 "$(mem "$ALICE" PUT /bob '{"status":"accepted"}')"
+check_eq "dave may not answer for bob" 403 "$(mem "$DAVE" PUT /bob '{"status":"accepted"}')"
+check_eq "a bad answer is refused" 400 "$(mem "$BOB" PUT /bob '{"status":"maybe"}')"
+check "alice lists the members" sh -c "curl -sS -H 'X-Auth-Token: $ALICE' '$URL/v2/images/$SH/members' | grep -q '\"member_id\": *\"bob\"'"
+check_eq "bob sees his own membership" 200 "$(mem "$BOB" GET /bob)"
+check_eq "dave sees nothing of it" 404 "$(mem "$DAVE" GET /bob)"
+check_eq "alice removes bob" 204 "$(mem "$ALICE" DELETE /bob)"
+check_eq "and he no longer sees the image" 404 "$(st "$BOB" GET "/v2/images/$SH")"
 
 # delete last: other -> 404/403, owner -> 204
 check_eq "bob cannot delete alice's private image (404)" 404 "$(st "$BOB" DELETE "/v2/images/$PRIV")"

@@ -23,13 +23,13 @@ static int check(const struct rain_who *who, enum rain_visibility vis, enum rain
 	img.owner = (char *)"alice";
 	img.visibility = vis;
 	img.status = status;
-	return rain_policy_check(who, &img, action);
+	return rain_policy_check(who, &img, NULL, action);
 }
 
 static void test_private_and_shared_are_hidden(void **state)
 {
 	for (enum rain_visibility v = RAIN_VIS_PRIVATE; v <= RAIN_VIS_SHARED; v++)
-		for (enum rain_action a = RAIN_ACT_SHOW; a <= RAIN_ACT_DEACTIVATE; a++) {
+		for (enum rain_action a = RAIN_ACT_SHOW; a <= RAIN_ACT_SHARE; a++) {
 			assert_int_equal(check(&bob, v, RAIN_STATUS_ACTIVE, a), RAIN_ENOTFOUND);
 			if (a != RAIN_ACT_PUBLICIZE)
 				assert_int_equal(check(&alice, v, RAIN_STATUS_ACTIVE, a), 0);
@@ -42,7 +42,7 @@ static void test_public_is_read_only_for_others(void **state)
 	for (enum rain_visibility v = RAIN_VIS_COMMUNITY; v <= RAIN_VIS_PUBLIC; v++) {
 		assert_int_equal(check(&bob, v, RAIN_STATUS_ACTIVE, RAIN_ACT_SHOW), 0);
 		assert_int_equal(check(&bob, v, RAIN_STATUS_ACTIVE, RAIN_ACT_DOWNLOAD), 0);
-		for (enum rain_action a = RAIN_ACT_MODIFY; a <= RAIN_ACT_DEACTIVATE; a++)
+		for (enum rain_action a = RAIN_ACT_MODIFY; a <= RAIN_ACT_SHARE; a++)
 			assert_int_equal(check(&bob, v, RAIN_STATUS_ACTIVE, a), RAIN_EFORBIDDEN);
 	}
 }
@@ -62,12 +62,41 @@ static void test_publicize_and_deactivated(void **state)
 			 RAIN_ENOTFOUND);
 }
 
+static void test_members(void **state)
+{
+	struct rain_image img;
+	struct rain_member m = { .status = RAIN_MEMBER_PENDING };
+
+	memset(&img, 0, sizeof(img));
+	strcpy(img.id, "7d5c3a6e-2b1f-4e0a-9c3d-1a2b3c4d5e6f");
+	img.owner = (char *)"alice";
+	img.visibility = RAIN_VIS_SHARED;
+	img.status = RAIN_STATUS_ACTIVE;
+	strcpy(m.member, "bob");
+	/* a member, whatever its answer, sees and downloads; nothing more */
+	for (m.status = RAIN_MEMBER_PENDING; m.status <= RAIN_MEMBER_REJECTED; m.status++) {
+		assert_int_equal(rain_policy_check(&bob, &img, &m, RAIN_ACT_SHOW), 0);
+		assert_int_equal(rain_policy_check(&bob, &img, &m, RAIN_ACT_DOWNLOAD), 0);
+		assert_int_equal(rain_policy_check(&bob, &img, &m, RAIN_ACT_ANSWER), 0);
+		assert_int_equal(rain_policy_check(&bob, &img, &m, RAIN_ACT_MODIFY), RAIN_EFORBIDDEN);
+		assert_int_equal(rain_policy_check(&bob, &img, &m, RAIN_ACT_SHARE), RAIN_EFORBIDDEN);
+	}
+	/* no member: not there at all; the owner may share but not answer */
+	assert_int_equal(rain_policy_check(&bob, &img, NULL, RAIN_ACT_SHOW), RAIN_ENOTFOUND);
+	assert_int_equal(rain_policy_check(&alice, &img, NULL, RAIN_ACT_SHARE), 0);
+	assert_int_equal(rain_policy_check(&alice, &img, NULL, RAIN_ACT_ANSWER), RAIN_EFORBIDDEN);
+	/* a membership of an image that is no longer shared counts for nothing */
+	img.visibility = RAIN_VIS_PRIVATE;
+	assert_int_equal(rain_policy_check(&bob, &img, &m, RAIN_ACT_SHOW), RAIN_ENOTFOUND);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_private_and_shared_are_hidden),
 		cmocka_unit_test(test_public_is_read_only_for_others),
 		cmocka_unit_test(test_publicize_and_deactivated),
+		cmocka_unit_test(test_members),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
