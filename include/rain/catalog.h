@@ -126,6 +126,27 @@ struct rain_member {
 const char *rain_member_status_name(enum rain_member_status s);
 int rain_member_status_parse(const char *s, enum rain_member_status *out);
 
+/* One change made through raind: who (a user name, "admin" for the
+ * service token, "" when unauthenticated), from where, the request and
+ * its outcome. Entries are never changed or removed. */
+struct rain_audit_entry {
+	int64_t id;
+	int64_t at;             /* microseconds since the epoch */
+	char actor[RAIN_USER_NAME_MAX + 1];
+	char address[64];
+	char method[16];
+	char path[512];
+	char target[128];       /* the image id or user name the path names */
+	int status;
+};
+
+struct rain_audit_query {
+	int64_t since;          /* entries at or after (0: all) */
+	const char *actor;      /* NULL: anyone */
+	const char *target;     /* NULL: anything */
+	size_t limit;           /* at most (0: 1000), the newest ones */
+};
+
 struct rain_catalog;
 
 struct rain_catalog_backend {
@@ -184,6 +205,12 @@ struct rain_catalog_backend {
 	int (*member_list)(void *impl, const char *image_id, struct rain_member **out, size_t *n);
 	int (*member_delete)(void *impl, const char *image_id, const char *member);
 
+	/* The append-only audit log: append one entry (its id is set);
+	 * query entries matching q, oldest first, as a new array. */
+	int (*audit_append)(void *impl, struct rain_audit_entry *e);
+	int (*audit_query)(void *impl, const struct rain_audit_query *q, struct rain_audit_entry **out,
+			   size_t *n);
+
 	/* Tokens, by hash. token_create: RAIN_EEXISTS for a hash in use,
 	 * RAIN_ENOTFOUND for an unknown user. */
 	int (*token_create)(void *impl, const struct rain_token *t);
@@ -228,6 +255,9 @@ int rain_catalog_member_set(struct rain_catalog *cat, const struct rain_member *
 int rain_catalog_member_list(struct rain_catalog *cat, const char *image_id, struct rain_member **out,
 			     size_t *n);
 int rain_catalog_member_delete(struct rain_catalog *cat, const char *image_id, const char *member);
+int rain_catalog_audit_append(struct rain_catalog *cat, struct rain_audit_entry *e);
+int rain_catalog_audit_query(struct rain_catalog *cat, const struct rain_audit_query *q,
+			     struct rain_audit_entry **out, size_t *n);
 int rain_catalog_user_touch(struct rain_catalog *cat, const char *name, int64_t now_us);
 void rain_user_free(struct rain_user *u);
 void rain_user_list_free(struct rain_user **users, size_t n);

@@ -15,6 +15,8 @@ static const struct cli_cmd *const top_cmds[] = {
 	&cmd_build_entry,
 	&cmd_config_entry,
 	&cmd_user_entry,
+	&cmd_history_entry,
+	&cmd_audit_entry,
 	&cmd_login_entry,
 	&cmd_logout_entry,
 	NULL,

@@ -254,6 +254,9 @@ static int login(struct request *req)
 				      "{\"name\", \"domain\", \"password\"}}}");
 	}
 	request_client_addr(req, addr, sizeof(addr));
+	/* the audit log names who tried (printable names only) */
+	if (r == 0 && rain_user_name_valid(name))
+		snprintf(req->audit_target, sizeof(req->audit_target), "%s", name);
 	pthread_once(&dummy_once, dummy_init);
 	locked = r == 0 && rain_user_name_valid(name) && is_locked(name, now);
 	if (r == 0 && rain_user_name_valid(name) &&

@@ -38,6 +38,7 @@ static const struct route *const route_tables[] = {
 	api_identity_routes,
 	api_usage_routes,
 	api_members_routes,
+	api_audit_routes,
 	api_users_routes,
 };
 
@@ -586,6 +587,25 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	return MHD_YES;
 }
 
+/* Every request that changes something, whatever its outcome, goes to
+ * the catalog's append-only audit log: who, from where, what, the status.
+ * (Reads are in the access log only.) */
+static void audit(struct request *req, const char *addr)
+{
+	struct rain_audit_entry e = { .at = time_now_us(), .status = (int)req->status };
+
+	if (!req->route || !strcmp(req->method, "GET") || !strcmp(req->method, "HEAD"))
+		return;
+	snprintf(e.actor, sizeof(e.actor), "%s", req->who.owner ? req->who.owner : "");
+	snprintf(e.address, sizeof(e.address), "%s", addr);
+	snprintf(e.method, sizeof(e.method), "%s", req->method);
+	snprintf(e.path, sizeof(e.path), "%s", req->url);
+	snprintf(e.target, sizeof(e.target), "%s", req->params[0] ? req->params[0] :
+		 req->audit_target[0] ? req->audit_target : "");
+	if (rain_catalog_audit_append(rain_repo_catalog(req->srv->repo), &e) < 0)
+		log_printf(LOG_WARN, "cannot append to the audit log: %s", rain_error_last());
+}
+
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
@@ -600,6 +620,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	log_request(addr, req->request_id, req->method, req->url, req->status,
 		    toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (interrupted)",
 		    req->bytes_in, req->bytes_out, time_mono_us() - req->started_us);
+	audit(req, addr);
 	*con_cls = NULL;
 	if (req->pending)
 		MHD_destroy_response(req->pending);

@@ -62,7 +62,9 @@ struct request {
 	int64_t bytes_in;
 	int64_t bytes_out;
 	int64_t started_us;
-	char request_id[4 + 37];   /* "req-UUID", as Glance's X-Openstack-Request-Id */
+	char request_id[4 + 37];
+	/* what the audit log names when the path does not (a login's user) */
+	char audit_target[65];   /* "req-UUID", as Glance's X-Openstack-Request-Id */
 	void *state;       /* a streaming handler's own */
 };
 
@@ -148,5 +150,6 @@ extern const struct route api_identity_routes[];
 extern const struct route api_users_routes[];
 extern const struct route api_usage_routes[];
 extern const struct route api_members_routes[];
+extern const struct route api_audit_routes[];
 
 #endif

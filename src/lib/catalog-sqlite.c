@@ -49,6 +49,8 @@ enum stmt_id {
 	ST_MEMBER_SET,
 	ST_MEMBER_LIST,
 	ST_MEMBER_DELETE,
+	ST_AUDIT_APPEND,
+	ST_AUDIT_QUERY,
 	ST_USER_TOUCH,
 	ST_TOKEN_INSERT,
 	ST_TOKEN_LOOKUP,
@@ -109,6 +111,12 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_MEMBER_LIST] = "SELECT image_id, member, status, created_at, updated_at FROM image_members "
 		"WHERE image_id = ?1 ORDER BY member",
 	[ST_MEMBER_DELETE] = "DELETE FROM image_members WHERE image_id = ?1 AND member = ?2",
+	[ST_AUDIT_APPEND] = "INSERT INTO audit (at, actor, address, method, path, target, status) "
+		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+	/* the newest ?4 matching, returned oldest first */
+	[ST_AUDIT_QUERY] = "SELECT * FROM (SELECT id, at, actor, address, method, path, target, status FROM audit "
+		"WHERE at >= ?1 AND (?2 IS NULL OR actor = ?2) AND (?3 IS NULL OR target = ?3) "
+		"ORDER BY id DESC LIMIT ?4) ORDER BY id",
 	[ST_USAGE] = "SELECT COALESCE(SUM(CASE WHEN status IN ('active', 'deactivated') THEN size END), 0), "
 		"count(*), COALESCE(SUM(status = 'saving'), 0) FROM images "
 		"WHERE owner = ?1 AND status != 'deleted'",
@@ -203,7 +211,25 @@ static const char migrate_v3_sql[] =
 	"CREATE INDEX image_members_member ON image_members (member, status);"
 	"PRAGMA user_version = 3;";
 
-#define SCHEMA_VERSION 3
+/* Version 4: the append-only audit log (triggers refuse changes). */
+static const char migrate_v4_sql[] =
+	"CREATE TABLE audit ("
+	" id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" at INTEGER NOT NULL,"
+	" actor TEXT NOT NULL,"
+	" address TEXT NOT NULL,"
+	" method TEXT NOT NULL,"
+	" path TEXT NOT NULL,"
+	" target TEXT NOT NULL,"
+	" status INTEGER NOT NULL);"
+	"CREATE INDEX audit_at ON audit (at);"
+	"CREATE INDEX audit_actor ON audit (actor, id);"
+	"CREATE INDEX audit_target ON audit (target, id);"
+	"CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
+	"CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
+	"PRAGMA user_version = 4;";
+
+#define SCHEMA_VERSION 4
 
 /* Generated list queries repeat (same filters, other values): each
  * connection keeps the last few prepared. */
@@ -324,6 +350,8 @@ static int conn_open(const char *path, bool create, struct conn **out)
 				rc = sqlite3_exec(c->db, migrate_v2_sql, NULL, NULL, NULL);
 			if (rc == SQLITE_OK && version < 3)
 				rc = sqlite3_exec(c->db, migrate_v3_sql, NULL, NULL, NULL);
+			if (rc == SQLITE_OK && version < 4)
+				rc = sqlite3_exec(c->db, migrate_v4_sql, NULL, NULL, NULL);
 			if (rc == SQLITE_OK)
 				rc = sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
 			if (rc != SQLITE_OK) {
@@ -1583,6 +1611,82 @@ static int sq_member_list(void *impl, const char *image_id, struct rain_member *
 	return 0;
 }
 
+/* ---- the audit log ---- */
+
+static int sq_audit_append(void *impl, struct rain_audit_entry *e)
+{
+	struct conn *c;
+	sqlite3_stmt *st;
+	int r = conn_get(impl, &c);
+
+	if (r < 0)
+		return r;
+	st = c->st[ST_AUDIT_APPEND];
+	sqlite3_bind_int64(st, 1, e->at);
+	sqlite3_bind_text(st, 2, e->actor, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, e->address, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, e->method, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, e->path, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 6, e->target, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 7, e->status);
+	r = step_done(c, ST_AUDIT_APPEND, "append to the audit log");
+	if (r == 0)
+		e->id = sqlite3_last_insert_rowid(c->db);
+	conn_put(impl, c);
+	return r;
+}
+
+static int sq_audit_query(void *impl, const struct rain_audit_query *q, struct rain_audit_entry **out,
+			  size_t *n)
+{
+	struct rain_audit_entry *v = NULL;
+	struct conn *c;
+	sqlite3_stmt *st;
+	int rc, r = conn_get(impl, &c);
+
+	*out = NULL;
+	*n = 0;
+	if (r < 0)
+		return r;
+	st = c->st[ST_AUDIT_QUERY];
+	sqlite3_bind_int64(st, 1, q->since);
+	if (q->actor)
+		sqlite3_bind_text(st, 2, q->actor, -1, SQLITE_STATIC);
+	if (q->target)
+		sqlite3_bind_text(st, 3, q->target, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, q->limit ? (int64_t)q->limit : 1000);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct rain_audit_entry *nv = realloc(v, (*n + 1) * sizeof(*v)), *e;
+
+		if (!nv) {
+			r = RAIN_ENOMEM;
+			break;
+		}
+		v = nv;
+		e = &v[(*n)++];
+		e->id = sqlite3_column_int64(st, 0);
+		e->at = sqlite3_column_int64(st, 1);
+		copy_col(st, 2, e->actor, sizeof(e->actor));
+		copy_col(st, 3, e->address, sizeof(e->address));
+		copy_col(st, 4, e->method, sizeof(e->method));
+		copy_col(st, 5, e->path, sizeof(e->path));
+		copy_col(st, 6, e->target, sizeof(e->target));
+		e->status = sqlite3_column_int(st, 7);
+	}
+	if (r == 0 && rc != SQLITE_DONE)
+		r = sq_error(c->db, rc, "query the audit log");
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	conn_put(impl, c);
+	if (r < 0) {
+		free(v);
+		*n = 0;
+		return r;
+	}
+	*out = v;
+	return 0;
+}
+
 static int sq_user_touch(void *impl, const char *name, int64_t now_us)
 {
 	struct conn *c;
@@ -1727,6 +1831,8 @@ const struct rain_catalog_backend rain_catalog_sqlite = {
 	.member_set = sq_member_set,
 	.member_list = sq_member_list,
 	.member_delete = sq_member_delete,
+	.audit_append = sq_audit_append,
+	.audit_query = sq_audit_query,
 	.user_touch = sq_user_touch,
 	.token_create = sq_token_create,
 	.token_lookup = sq_token_lookup,

@@ -206,6 +206,17 @@ int rain_catalog_member_delete(struct rain_catalog *cat, const char *image_id, c
 	return cat->ops->member_delete(cat->impl, image_id, member);
 }
 
+int rain_catalog_audit_append(struct rain_catalog *cat, struct rain_audit_entry *e)
+{
+	return cat->ops->audit_append(cat->impl, e);
+}
+
+int rain_catalog_audit_query(struct rain_catalog *cat, const struct rain_audit_query *q,
+			     struct rain_audit_entry **out, size_t *n)
+{
+	return cat->ops->audit_query(cat->impl, q, out, n);
+}
+
 int rain_catalog_user_touch(struct rain_catalog *cat, const char *name, int64_t now_us)
 {
 	return cat->ops->user_touch(cat->impl, name, now_us);

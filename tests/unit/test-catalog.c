@@ -498,11 +498,11 @@ static void test_newer_schema_refused(void **state)
 	rain_catalog_close(f->cat);
 	f->cat = NULL;
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 4", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 5", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
 	snprintf(uri, sizeof(uri), "sqlite:%s", f->path);
 	assert_int_equal(rain_catalog_open(&cat, uri), RAIN_EINVAL);
-	assert_error_contains("schema version 4");
+	assert_error_contains("schema version 5");
 	assert_null(cat);
 }
 

@@ -1,0 +1,128 @@
+/* The audit log and usage history (FutureGrid's histimg and histuser):
+ *   GET /rain/v1/audit[?since=TIME&actor=NAME&target=ID|NAME&limit=N]
+ *        admins only: {"events": [EVENT...]}, oldest first (the newest N,
+ *        default 1000); TIME is ISO 8601 (UTC)
+ *   GET /rain/v1/history/images/{id}   the owner or an admin: the image's
+ *        access statistics and every change made to it
+ *   GET /rain/v1/history/users/{name}  the user or an admin: the account,
+ *        its usage, and every change it made
+ * EVENT is {"id", "at", "actor", "address", "method", "path", "target",
+ * "status"}. Entries come from http.c, one per request that changes
+ * something, and are never changed or removed.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon/http.h"
+#include "rain/error.h"
+#include "rain/policy.h"
+#include "util/strutil.h"
+#include "util/timeutil.h"
+
+static json_t *time_or_null(int64_t us)
+{
+	char buf[32];
+
+	if (us <= 0)
+		return json_null();
+	time_format_iso(us, buf, sizeof(buf));
+	return json_string(buf);
+}
+
+/* Reply 200 with {extra..., "events": [...]} for q; extra is consumed. */
+static int reply_events(struct request *req, const struct rain_audit_query *q, json_t *extra)
+{
+	struct rain_audit_entry *v;
+	size_t n;
+	json_t *events;
+	int r = rain_catalog_audit_query(rain_repo_catalog(request_repo(req)), q, &v, &n);
+
+	if (r < 0) {
+		json_decref(extra);
+		return r;
+	}
+	events = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(events, json_pack("{s:I, s:o, s:s, s:s, s:s, s:s, s:s, s:i}",
+			"id", (json_int_t)v[i].id, "at", time_or_null(v[i].at), "actor", v[i].actor,
+			"address", v[i].address, "method", v[i].method, "path", v[i].path,
+			"target", v[i].target, "status", v[i].status));
+	free(v);
+	json_object_set_new(extra, "events", events);
+	return http_reply_json(req, 200, extra, NULL);
+}
+
+static int audit(struct request *req)
+{
+	struct rain_audit_query q = { .actor = request_query(req, "actor"),
+				      .target = request_query(req, "target") };
+	const char *since = request_query(req, "since"), *limit = request_query(req, "limit");
+	int64_t n = 0;
+
+	if (!req->who.admin)
+		return http_reply_error(req, 403, "only admins read the audit log");
+	if (since && time_parse_iso(since, &q.since) < 0)
+		return http_reply_error(req, 400, "since must be an ISO 8601 time (UTC), not '%s'", since);
+	if (limit && (str_to_i64(limit, &n) < 0 || n < 1 || n > 100000))
+		return http_reply_error(req, 400, "limit must be 1 to 100000, not '%s'", limit);
+	q.limit = (size_t)n;
+	return reply_events(req, &q, json_object());
+}
+
+static int image_history(struct request *req)
+{
+	struct rain_image *img;
+	struct rain_audit_query q = { .target = req->params[0] };
+	json_t *info;
+	int r = rain_repo_image_get(request_repo(req), &req->who, req->params[0], &img);
+
+	if (r < 0)
+		return r;
+	/* the history is the owner's business (and the admins') */
+	r = rain_policy_check(&req->who, img, NULL, RAIN_ACT_SHARE);
+	if (r < 0) {
+		rain_image_free(img);
+		return http_reply_error(req, 403, "only the owner and admins read an image's history");
+	}
+	info = json_pack("{s:{s:s, s:s?, s:s?, s:s, s:o, s:o, s:I, s:I, s:o}}", "image",
+			 "id", img->id, "name", img->name, "owner", img->owner,
+			 "status", rain_image_status_name(img->status),
+			 "created_at", time_or_null(img->created_at), "updated_at", time_or_null(img->updated_at),
+			 "size", (json_int_t)img->size, "download_count", (json_int_t)img->download_count,
+			 "last_accessed_at", time_or_null(img->last_access));
+	rain_image_free(img);
+	return reply_events(req, &q, info);
+}
+
+static int user_history(struct request *req)
+{
+	struct rain_catalog *cat = rain_repo_catalog(request_repo(req));
+	struct rain_audit_query q = { .actor = req->params[0] };
+	struct rain_user *u;
+	struct rain_usage use;
+	json_t *info = NULL;
+	int r;
+
+	if (!req->who.admin && (!req->who.owner || strcmp(req->who.owner, req->params[0])))
+		return http_reply_error(req, 403, "only the user and admins read a user's history");
+	r = rain_catalog_user_get(cat, req->params[0], &u);
+	if (r < 0)
+		return r;
+	r = rain_catalog_usage(cat, u->name, &use);
+	if (r == 0)
+		info = json_pack("{s:{s:s, s:s, s:s, s:o, s:o}, s:{s:I, s:I, s:I, s:I}}",
+				 "user", "name", u->name, "role", rain_user_role_name(u->role),
+				 "status", rain_user_status_name(u->status),
+				 "created_at", time_or_null(u->created_at), "last_login", time_or_null(u->last_login),
+				 "usage", "bytes", (json_int_t)use.bytes, "quota_bytes", (json_int_t)u->quota_bytes,
+				 "images", (json_int_t)use.images, "quota_images", (json_int_t)u->quota_images);
+	rain_user_free(u);
+	return r < 0 ? r : reply_events(req, &q, info);
+}
+
+const struct route api_audit_routes[] = {
+	{ "GET", "/rain/v1/audit", BODY_NONE, false, audit, NULL, NULL, NULL, 0 },
+	{ "GET", "/rain/v1/history/images/{}", BODY_NONE, false, image_history, NULL, NULL, NULL, 0 },
+	{ "GET", "/rain/v1/history/users/{}", BODY_NONE, false, user_history, NULL, NULL, NULL, 0 },
+	{ NULL, NULL, BODY_NONE, false, NULL, NULL, NULL, NULL, 0 },
+};
