@@ -123,6 +123,9 @@ struct rain_jsonpatch;
 int rain_image_apply_patch(struct rain_image *img, const struct rain_jsonpatch *patch);
 
 /* The image as the API shows it (Glance's representation), a new object. */
+/* A time (microseconds since the epoch) as ISO 8601 JSON, null when <= 0. */
+json_t *rain_time_json(int64_t us);
+
 json_t *rain_image_to_json(const struct rain_image *img);
 
 #endif

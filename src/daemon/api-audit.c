@@ -19,16 +19,6 @@
 #include "util/strutil.h"
 #include "util/timeutil.h"
 
-static json_t *time_or_null(int64_t us)
-{
-	char buf[32];
-
-	if (us <= 0)
-		return json_null();
-	time_format_iso(us, buf, sizeof(buf));
-	return json_string(buf);
-}
-
 /* Reply 200 with {extra..., "events": [...]} for q; extra is consumed. */
 static int reply_events(struct request *req, const struct rain_audit_query *q, json_t *extra)
 {
@@ -44,7 +34,7 @@ static int reply_events(struct request *req, const struct rain_audit_query *q, j
 	events = json_array();
 	for (size_t i = 0; i < n; i++)
 		json_array_append_new(events, json_pack("{s:I, s:o, s:s, s:s, s:s, s:s, s:s, s:i}",
-			"id", (json_int_t)v[i].id, "at", time_or_null(v[i].at), "actor", v[i].actor,
+			"id", (json_int_t)v[i].id, "at", rain_time_json(v[i].at), "actor", v[i].actor,
 			"address", v[i].address, "method", v[i].method, "path", v[i].path,
 			"target", v[i].target, "status", v[i].status));
 	free(v);
@@ -87,9 +77,9 @@ static int image_history(struct request *req)
 	info = json_pack("{s:{s:s, s:s?, s:s?, s:s, s:o, s:o, s:I, s:I, s:o}}", "image",
 			 "id", img->id, "name", img->name, "owner", img->owner,
 			 "status", rain_image_status_name(img->status),
-			 "created_at", time_or_null(img->created_at), "updated_at", time_or_null(img->updated_at),
+			 "created_at", rain_time_json(img->created_at), "updated_at", rain_time_json(img->updated_at),
 			 "size", (json_int_t)img->size, "download_count", (json_int_t)img->download_count,
-			 "last_accessed_at", time_or_null(img->last_access));
+			 "last_accessed_at", rain_time_json(img->last_access));
 	rain_image_free(img);
 	return reply_events(req, &q, info);
 }
@@ -113,7 +103,7 @@ static int user_history(struct request *req)
 		info = json_pack("{s:{s:s, s:s, s:s, s:o, s:o}, s:{s:I, s:I, s:I, s:I}}",
 				 "user", "name", u->name, "role", rain_user_role_name(u->role),
 				 "status", rain_user_status_name(u->status),
-				 "created_at", time_or_null(u->created_at), "last_login", time_or_null(u->last_login),
+				 "created_at", rain_time_json(u->created_at), "last_login", rain_time_json(u->last_login),
 				 "usage", "bytes", (json_int_t)use.bytes, "quota_bytes", (json_int_t)u->quota_bytes,
 				 "images", (json_int_t)use.images, "quota_images", (json_int_t)u->quota_images);
 	rain_user_free(u);

@@ -5,6 +5,7 @@
 
 #include "rain/build-record.h"
 #include "rain/error.h"
+#include "rain/image.h"
 #include "util/fsutil.h"
 #include "util/strutil.h"
 #include "util/timeutil.h"
@@ -42,24 +43,14 @@ bool rain_build_status_finished(enum rain_build_status s)
 	return s == RAIN_BUILD_SUCCEEDED || s == RAIN_BUILD_FAILED || s == RAIN_BUILD_CANCELED;
 }
 
-static json_t *time_json(int64_t us)
-{
-	char buf[32];
-
-	if (us <= 0)
-		return json_null();
-	time_format_iso(us, buf, sizeof(buf));
-	return json_string(buf);
-}
-
 json_t *rain_build_record_to_json(const struct rain_build_record *r)
 {
 	return json_pack("{s:s, s:s?, s:s?, s:s, s:o, s:o, s:o, s:s?, s:s?, s:b, s:b}",
 			 "id", r->id, "owner", r->owner, "name", r->name,
 			 "status", rain_build_status_name(r->status),
-			 "created_at", time_json(r->created_us),
-			 "started_at", time_json(r->started_us),
-			 "finished_at", time_json(r->finished_us),
+			 "created_at", rain_time_json(r->created_us),
+			 "started_at", rain_time_json(r->started_us),
+			 "finished_at", rain_time_json(r->finished_us),
 			 "error", r->error, "image_id", r->image_id,
 			 "store", r->store, "boot_check", r->boot_check);
 }

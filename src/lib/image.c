@@ -450,7 +450,7 @@ static json_t *num_or_null(int64_t v)
 	return v >= 0 ? json_integer(v) : json_null();
 }
 
-static json_t *time_json(int64_t us)
+json_t *rain_time_json(int64_t us)
 {
 	char buf[32];
 
@@ -492,10 +492,10 @@ json_t *rain_image_to_json(const struct rain_image *img)
 	json_object_set_new(o, "min_ram", json_integer(img->min_ram));
 	json_object_set_new(o, "owner", str_or_null(img->owner));
 	json_object_set_new(o, "tags", tags);
-	json_object_set_new(o, "created_at", time_json(img->created_at));
-	json_object_set_new(o, "updated_at", time_json(img->updated_at));
+	json_object_set_new(o, "created_at", rain_time_json(img->created_at));
+	json_object_set_new(o, "updated_at", rain_time_json(img->updated_at));
 	json_object_set_new(o, "download_count", json_integer(img->download_count));
-	json_object_set_new(o, "last_accessed_at", time_json(img->last_access));
+	json_object_set_new(o, "last_accessed_at", rain_time_json(img->last_access));
 	snprintf(path, sizeof(path), "/v2/images/%s", img->id);
 	json_object_set_new(o, "self", json_string(path));
 	snprintf(path, sizeof(path), "/v2/images/%s/file", img->id);

@@ -159,6 +159,13 @@ for k in ("title","message"):
     assert isinstance(j.get(k),str) and j[k], "no %s" % k' "$1"
 }
 
+# token_of NAME PASSWORD: a Keystone token of a raind user (empty on failure)
+token_of() {
+	curl -sS -D - -o /dev/null -H 'Content-Type: application/json' "$URL/v3/auth/tokens" -d \
+		"{\"auth\":{\"identity\":{\"methods\":[\"password\"],\"password\":{\"user\":{\"name\":\"$1\",\"domain\":{\"id\":\"default\"},\"password\":\"$2\"}}}}}" |
+		tr -d '\r' | sed -n 's/^[Xx]-[Ss]ubject-[Tt]oken: //p'
+}
+
 # check_status DESCRIPTION EXPECTED: the last call's STATUS.
 check_status() {
 	if [ "$STATUS" = "$2" ]; then ok "$1"; else

@@ -8,11 +8,6 @@ export RAIN_ADMIN_PASSWORD=t0121-admin-password
 raind_start || exit 1
 unset RAIN_ADMIN_PASSWORD
 
-token_of() { # token_of NAME PASSWORD: a Keystone token
-	curl -sS -D - -o /dev/null -H 'Content-Type: application/json' "$URL/v3/auth/tokens" -d \
-		"{\"auth\":{\"identity\":{\"methods\":[\"password\"],\"password\":{\"user\":{\"name\":\"$1\",\"domain\":{\"id\":\"default\"},\"password\":\"$2\"}}}}}" |
-		tr -d '\r' | sed -n 's/^[Xx]-[Ss]ubject-[Tt]oken: //p'
-}
 for u in alice bob carol dave; do
 	call POST /rain/v1/users -H 'Content-Type: application/json' \
 		-d "{\"name\":\"$u\",\"password\":\"$u-password\",\"role\":\"user\",\"status\":\"active\"}"

@@ -8,11 +8,6 @@ export RAIN_ADMIN_PASSWORD=t0122-admin-password
 raind_start || exit 1
 unset RAIN_ADMIN_PASSWORD
 
-token_of() {
-	curl -sS -D - -o /dev/null -H 'Content-Type: application/json' "$URL/v3/auth/tokens" -d \
-		"{\"auth\":{\"identity\":{\"methods\":[\"password\"],\"password\":{\"user\":{\"name\":\"$1\",\"domain\":{\"id\":\"default\"},\"password\":\"$2\"}}}}}" |
-		tr -d '\r' | sed -n 's/^[Xx]-[Ss]ubject-[Tt]oken: //p'
-}
 MIB=$((1 << 20))
 call POST /rain/v1/users -H 'Content-Type: application/json' \
 	-d "{\"name\":\"dora\",\"password\":\"dora-password\",\"role\":\"user\",\"status\":\"active\",\"quota_bytes\":$MIB,\"quota_images\":3}"

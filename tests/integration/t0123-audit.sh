@@ -8,11 +8,6 @@ source "$(dirname "$0")/lib.sh"
 export RAIN_ADMIN_PASSWORD=t0123-admin-password
 raind_start || exit 1
 unset RAIN_ADMIN_PASSWORD
-token_of() {
-	curl -sS -D - -o /dev/null -H 'Content-Type: application/json' "$URL/v3/auth/tokens" -d \
-		"{\"auth\":{\"identity\":{\"methods\":[\"password\"],\"password\":{\"user\":{\"name\":\"$1\",\"domain\":{\"id\":\"default\"},\"password\":\"$2\"}}}}}" |
-		tr -d '\r' | sed -n 's/^[Xx]-[Ss]ubject-[Tt]oken: //p'
-}
 for u in alice bob; do
 	call POST /rain/v1/users -H 'Content-Type: application/json' \
 		-d "{\"name\":\"$u\",\"password\":\"$u-password\",\"role\":\"user\",\"status\":\"active\"}"
