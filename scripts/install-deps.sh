@@ -7,12 +7,14 @@ packages=(
 	# build
 	build-essential pkg-config meson ninja-build
 	libmicrohttpd-dev libjansson-dev libsqlite3-dev libssl-dev
-	libcurl4-openssl-dev libcmocka-dev libargon2-dev
+	libcurl4-openssl-dev libcmocka-dev libargon2-dev libldap-dev
 	# tests: sanitizers, fuzzing, clients, image tools
 	clang libclang-rt-14-dev curl python3 qemu-utils sqlite3 openssl procps
 	# image generation: bootstrap, filesystems, boot loader, boot check
 	mmdebstrap debian-archive-keyring e2fsprogs fdisk grub-pc-bin qemu-system-x86
 	squashfs-tools zstd openssh-client qemu-user-static arch-test
+	# LDAP authentication test: a real directory
+	slapd ldap-utils
 	# RPM distributions (rocky, alma, fedora): the host bootstraps with dnf
 	dnf rpm
 	# benchmarks

@@ -263,6 +263,26 @@ static int login(struct request *req)
 	    rain_catalog_user_get(cat, name, &u) == 0 && u->password_hash) {
 		ok = rain_password_verify(u->password_hash, password) == 0 &&
 		     u->status == RAIN_USER_ACTIVE && !locked;
+	} else if (r == 0 && rain_user_name_valid(name) && request_ldap(req) && !locked &&
+		   (!u || u->status == RAIN_USER_ACTIVE)) {
+		/* no local password: the directory decides; a first login makes
+		 * the user here (role user, active, default quotas) */
+		int lr = rain_ldap_authenticate(request_ldap(req), name, password);
+
+		if (lr == RAIN_ENET)
+			log_printf(LOG_WARN, "login of '%s': %s", name, rain_error_last());
+		if (lr == 0 && !u) {
+			struct rain_user nu = { .name = (char *)name, .role = RAIN_ROLE_USER,
+						.status = RAIN_USER_ACTIVE,
+						.quota_bytes = RAIN_USER_QUOTA_BYTES_DEFAULT,
+						.created_at = now, .last_login = -1 };
+
+			if (rain_catalog_user_create(cat, &nu) == 0)
+				log_printf(LOG_INFO, "user '%s' created at their first LDAP login", name);
+			if (rain_catalog_user_get(cat, name, &u) < 0)
+				u = NULL;
+		}
+		ok = lr == 0 && u && u->status == RAIN_USER_ACTIVE;
 	} else if (dummy_hash) {
 		rain_password_verify(dummy_hash, password);   /* the same delay */
 	}

@@ -124,6 +124,19 @@ int config_set(struct config *cfg, const char *section, const char *key, const c
 			return str_set(&cfg->admin_token_file, value);
 		if (!strcmp(key, "admin_password_file"))
 			return str_set(&cfg->admin_password_file, value);
+		if (!strcmp(key, "ldap_url")) {
+			if (!str_has_prefix(value, "ldap://") && !str_has_prefix(value, "ldaps://"))
+				return rain_error_set(RAIN_EINVAL, "%s: ldap_url must start with ldap:// or "
+						      "ldaps://", where);
+			return str_set(&cfg->ldap_url, value);
+		}
+		if (!strcmp(key, "ldap_user_dn")) {
+			if (!strstr(value, "{user}"))
+				return rain_error_set(RAIN_EINVAL, "%s: ldap_user_dn needs {user} where the "
+						      "user name goes, e.g. uid={user},ou=people,dc=example,dc=org",
+						      where);
+			return str_set(&cfg->ldap_user_dn, value);
+		}
 		if (!strcmp(key, "token_lifetime")) {
 			if (str_to_i64(value, &n) < 0 || n < 1 || n > 366LL * 86400)
 				return rain_error_set(RAIN_EINVAL, "%s: token_lifetime must be 1 to 31622400 "
@@ -147,7 +160,11 @@ static int on_ini(void *ud, const char *file, int line, const char *section,
 
 int config_load(struct config *cfg, const char *path)
 {
-	return ini_parse_file(path, on_ini, cfg);
+	int r = ini_parse_file(path, on_ini, cfg);
+
+	if (r == 0 && !cfg->ldap_url != !cfg->ldap_user_dn)
+		return rain_error_set(RAIN_EINVAL, "%s: [auth] ldap_url and ldap_user_dn go together", path);
+	return r;
 }
 
 static int token_from_file(const char *path, char **out)
@@ -275,6 +292,8 @@ int config_admin_password(const struct config *cfg, char **out)
 void config_free(struct config *cfg)
 {
 	free(cfg->admin_password_file);
+	free(cfg->ldap_url);
+	free(cfg->ldap_user_dn);
 	free(cfg->build_cache_dir);
 	free(cfg->rain_command);
 	free(cfg->listen);

@@ -7,6 +7,7 @@
  *   [auth]     admin_token = SECRET          admin_token_file = PATH
  *              token_lifetime = 86400 (seconds; user tokens)
  *              admin_password_file = PATH (first start: user admin's password)
+ *              ldap_url = ldap://HOST[:PORT], ldap_user_dn = uid={user},ou=people,...
  *   [builds]   enabled = (true as root)      max_concurrent = 2
  *              timeout = 3600                cache_dir = DATA_DIR/cache
  *              rain_command = (see config_rain_command)
@@ -34,6 +35,8 @@ struct config {
 	char *admin_token;
 	char *admin_token_file;
 	char *admin_password_file;
+	char *ldap_url;            /* [auth] ldap_url: check passwords there too */
+	char *ldap_user_dn;        /* [auth] ldap_user_dn: "uid={user},ou=..." */
 	int64_t token_lifetime;
 	bool builds_enabled;
 	bool builds_enabled_set;    /* given, rather than the default */

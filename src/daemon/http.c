@@ -26,6 +26,8 @@ struct server {
 	char *tls_key;
 	char *public_url;
 	int64_t token_lifetime_us;
+	struct rain_ldap_config ldap;
+	char *ldap_url, *ldap_user_dn;
 	unsigned int port;
 };
 
@@ -132,6 +134,11 @@ void request_base_url(struct request *req, char *out, size_t outlen)
 	n = strlen(out);
 	while (n > 0 && out[n - 1] == '/')
 		out[--n] = '\0';
+}
+
+const struct rain_ldap_config *request_ldap(struct request *req)
+{
+	return req->srv->ldap.url ? &req->srv->ldap : NULL;
 }
 
 int64_t request_token_lifetime_us(struct request *req)
@@ -711,6 +718,12 @@ int server_start(struct server **out, const struct server_config *cfg, struct ra
 	srv->tls_cert = cert;
 	srv->tls_key = key;
 	srv->token_lifetime_us = (cfg->token_lifetime_s > 0 ? cfg->token_lifetime_s : 86400) * 1000000LL;
+	if (cfg->ldap_url && cfg->ldap_user_dn) {
+		srv->ldap_url = strdup(cfg->ldap_url);
+		srv->ldap_user_dn = strdup(cfg->ldap_user_dn);
+		srv->ldap.url = srv->ldap_url;
+		srv->ldap.user_dn = srv->ldap_user_dn;
+	}
 	if (cfg->public_url && !(srv->public_url = strdup(cfg->public_url))) {
 		server_stop(srv);
 		return RAIN_ENOMEM;
@@ -763,6 +776,8 @@ void server_stop(struct server *srv)
 	if (srv->mhd)
 		MHD_stop_daemon(srv->mhd);
 	free(srv->admin_token);
+	free(srv->ldap_url);
+	free(srv->ldap_user_dn);
 	free(srv->tls_cert);
 	free(srv->tls_key);
 	free(srv->public_url);

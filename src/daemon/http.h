@@ -25,6 +25,7 @@
 #include <jansson.h>
 #include <microhttpd.h>
 
+#include "rain/ldap.h"
 #include "rain/repo.h"
 
 #define HTTP_JSON_MAX (1 << 20)
@@ -90,6 +91,8 @@ struct server_config {
 	const char *admin_token;
 	const char *public_url;    /* for links; NULL: derived */
 	int64_t token_lifetime_s;  /* of user tokens ([auth] token_lifetime) */
+	const char *ldap_url;      /* NULL: no LDAP */
+	const char *ldap_user_dn;
 	int max_connections;
 	struct builds *builds;     /* the build service (daemon/builds.h) */
 };
@@ -126,6 +129,8 @@ void request_query_foreach(struct request *req,
 			   void (*cb)(void *ud, const char *key, const char *value), void *ud);
 /* Keep s (malloc'ed) until the request ends; returns s (NULL stays NULL). */
 char *request_keep(struct request *req, char *s);
+/* The LDAP directory that checks passwords, or NULL. */
+const struct rain_ldap_config *request_ldap(struct request *req);
 /* Parse the collected body as JSON; replies 400 itself on failure. */
 json_t *request_json(struct request *req);
 

@@ -274,6 +274,8 @@ int main(int argc, char **argv)
 	scfg.tls_key = cfg.tls_key;
 	scfg.admin_token = cfg.admin_token;
 	scfg.token_lifetime_s = cfg.token_lifetime;
+	scfg.ldap_url = cfg.ldap_url;
+	scfg.ldap_user_dn = cfg.ldap_user_dn;
 	scfg.max_connections = cfg.max_connections;
 	r = server_start(&srv, &scfg, repo);
 	if (r < 0) {
