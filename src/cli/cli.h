@@ -122,6 +122,9 @@ int cli_cmd_dispatch(struct cli *cli, const struct cli_cmd *parent,
  * and the errors getopt_long reports.  Returns CLI_CONTINUE to go on,
  * or an exit status (after printing help or the usage error). */
 int cli_common_opt(struct cli *cli, const struct cli_cmd *cmd, int opt, char **argv);
+/* Parse argv for the common options only (a command that takes no others);
+ * optind then points at the operands. CLI_CONTINUE or an exit status. */
+int cli_common_only(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
 
 /* Prepare getopt_long for a new argv (glibc: optind = 0). */
 void cli_getopt_reset(void);

@@ -87,21 +87,6 @@ static int cmd_build_exec(struct cli *cli, int argc, char **argv)
 	return cli_cmd_dispatch(cli, &cmd_build_entry, build_cmds, argc, argv);
 }
 
-/* Options: only the common ones. Returns CLI_CONTINUE or an exit status. */
-static int common_only(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
-{
-	static const struct option longopts[] = { CLI_COMMON_LONGOPTS, { 0 } };
-	int opt, r;
-
-	cli_getopt_reset();
-	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
-		r = cli_common_opt(cli, cmd, opt, argv);
-		if (r != CLI_CONTINUE)
-			return r;
-	}
-	return CLI_CONTINUE;
-}
-
 /* A full id, or a prefix of exactly one listed build. Exit status. */
 static int resolve(struct cli *cli, struct rain_client *c, const char *arg, char id[37])
 {
@@ -143,7 +128,7 @@ static int cmd_build_list_exec(struct cli *cli, int argc, char **argv)
 	struct cli_table *t;
 	json_t *list, *b;
 	size_t i;
-	int r = common_only(cli, &cmd_build_list_entry, argc, argv);
+	int r = cli_common_only(cli, &cmd_build_list_entry, argc, argv);
 
 	if (r != CLI_CONTINUE)
 		return r;
@@ -180,7 +165,7 @@ static int cmd_build_show_exec(struct cli *cli, int argc, char **argv)
 	struct rain_client *c;
 	json_t *build;
 	char id[37];
-	int r = common_only(cli, &cmd_build_show_entry, argc, argv);
+	int r = cli_common_only(cli, &cmd_build_show_entry, argc, argv);
 
 	if (r != CLI_CONTINUE)
 		return r;
@@ -272,7 +257,7 @@ static int cmd_build_log_exec(struct cli *cli, int argc, char **argv)
 static int cmd_build_cancel_exec(struct cli *cli, int argc, char **argv)
 {
 	struct rain_client *c;
-	int r = common_only(cli, &cmd_build_cancel_entry, argc, argv), rc = CLI_EXIT_OK;
+	int r = cli_common_only(cli, &cmd_build_cancel_entry, argc, argv), rc = CLI_EXIT_OK;
 
 	if (r != CLI_CONTINUE)
 		return r;
@@ -306,7 +291,7 @@ static int cmd_build_cancel_exec(struct cli *cli, int argc, char **argv)
 static int cmd_build_delete_exec(struct cli *cli, int argc, char **argv)
 {
 	struct rain_client *c;
-	int r = common_only(cli, &cmd_build_delete_entry, argc, argv), rc = CLI_EXIT_OK;
+	int r = cli_common_only(cli, &cmd_build_delete_entry, argc, argv), rc = CLI_EXIT_OK;
 
 	if (r != CLI_CONTINUE)
 		return r;

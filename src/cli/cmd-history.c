@@ -109,13 +109,10 @@ static int show(struct cli *cli, const char *path, const char *obj, const char *
 
 static int only_one(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
 {
-	static const struct option longopts[] = { CLI_COMMON_LONGOPTS, { 0 } };
-	int opt, r;
+	int r = cli_common_only(cli, cmd, argc, argv);
 
-	cli_getopt_reset();
-	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1)
-		if ((r = cli_common_opt(cli, cmd, opt, argv)) != CLI_CONTINUE)
-			return r;
+	if (r != CLI_CONTINUE)
+		return r;
 	if (argc - optind != 1)
 		return cli_usage_error(cmd, "give one %s", cmd == &history_user_entry ? "user name" : "image");
 	return CLI_CONTINUE;

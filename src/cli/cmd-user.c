@@ -70,20 +70,6 @@ static int cmd_user_exec(struct cli *cli, int argc, char **argv)
 	return cli_cmd_dispatch(cli, &cmd_user_entry, user_cmds, argc, argv);
 }
 
-static int common_only(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
-{
-	static const struct option longopts[] = { CLI_COMMON_LONGOPTS, { 0 } };
-	int opt, r;
-
-	cli_getopt_reset();
-	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
-		r = cli_common_opt(cli, cmd, opt, argv);
-		if (r != CLI_CONTINUE)
-			return r;
-	}
-	return CLI_CONTINUE;
-}
-
 static void print_user(json_t *u)
 {
 	static const char *const headers[] = { "Field", "Value" };
@@ -115,7 +101,7 @@ static int user_list_exec(struct cli *cli, int argc, char **argv)
 	json_t *resp = NULL, *u;
 	struct cli_table *t;
 	size_t i;
-	int r = common_only(cli, &user_list_entry, argc, argv);
+	int r = cli_common_only(cli, &user_list_entry, argc, argv);
 
 	if (r != CLI_CONTINUE)
 		return r;
@@ -153,7 +139,7 @@ static int user_show_exec(struct cli *cli, int argc, char **argv)
 {
 	struct rain_client *c;
 	json_t *u = NULL;
-	int r = common_only(cli, &user_show_entry, argc, argv);
+	int r = cli_common_only(cli, &user_show_entry, argc, argv);
 
 	if (r != CLI_CONTINUE)
 		return r;
@@ -347,7 +333,7 @@ out:
 static int user_delete_exec(struct cli *cli, int argc, char **argv)
 {
 	struct rain_client *c;
-	int rc = CLI_EXIT_OK, r = common_only(cli, &user_delete_entry, argc, argv);
+	int rc = CLI_EXIT_OK, r = cli_common_only(cli, &user_delete_entry, argc, argv);
 
 	if (r != CLI_CONTINUE)
 		return r;

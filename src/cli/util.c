@@ -449,3 +449,17 @@ int cli_query_add(char **q, const char *key, const char *value)
 	*q = s;
 	return 0;
 }
+
+int cli_common_only(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
+{
+	static const struct option longopts[] = { CLI_COMMON_LONGOPTS, { 0 } };
+	int opt, r;
+
+	cli_getopt_reset();
+	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
+		r = cli_common_opt(cli, cmd, opt, argv);
+		if (r != CLI_CONTINUE)
+			return r;
+	}
+	return CLI_CONTINUE;
+}
