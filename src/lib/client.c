@@ -1056,16 +1056,22 @@ int rain_client_build_get(struct rain_client *c, const char *id, json_t **build)
 	return want_object(rain_client_request(c, "GET", path, NULL, NULL, NULL, build), build);
 }
 
-int rain_client_build_list(struct rain_client *c, json_t **builds)
+/* GET path, which answers {key: [...]}. */
+static int get_list(struct rain_client *c, const char *path, const char *key, json_t **out)
 {
-	int r = rain_client_request(c, "GET", "/rain/v1/builds", NULL, NULL, NULL, builds);
+	int r = rain_client_request(c, "GET", path, NULL, NULL, NULL, out);
 
-	if (r == 0 && !json_is_array(json_object_get(*builds, "builds"))) {
-		json_decref(*builds);
-		*builds = NULL;
-		return rain_error_set(RAIN_EFORMAT, "the server's build list has no \"builds\" array");
+	if (r == 0 && !json_is_array(json_object_get(*out, key))) {
+		json_decref(*out);
+		*out = NULL;
+		return rain_error_set(RAIN_EFORMAT, "the server's answer to %s has no \"%s\" array", path, key);
 	}
 	return r;
+}
+
+int rain_client_build_list(struct rain_client *c, json_t **builds)
+{
+	return get_list(c, "/rain/v1/builds", "builds", builds);
 }
 
 int rain_client_build_cancel(struct rain_client *c, const char *id, json_t **build)
@@ -1268,14 +1274,7 @@ static int user_path(const char *name, char **out)
 
 int rain_client_user_list(struct rain_client *c, json_t **users)
 {
-	int r = rain_client_request(c, "GET", "/rain/v1/users", NULL, NULL, NULL, users);
-
-	if (r == 0 && !json_is_array(json_object_get(*users, "users"))) {
-		json_decref(*users);
-		*users = NULL;
-		return rain_error_set(RAIN_EFORMAT, "the server's user list has no \"users\" array");
-	}
-	return r;
+	return get_list(c, "/rain/v1/users", "users", users);
 }
 
 int rain_client_user_create(struct rain_client *c, json_t *fields, json_t **user)
