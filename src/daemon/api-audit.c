@@ -1,6 +1,6 @@
 /* The audit log and usage history (FutureGrid's histimg and histuser):
  *   GET /rain/v1/audit[?since=TIME&actor=NAME&target=ID|NAME&limit=N]
- *        admins only: {"events": [EVENT...]}, oldest first (the newest N,
+ *        (admins): {"events": [EVENT...]}, oldest first (the newest N,
  *        default 1000); TIME is ISO 8601 (UTC)
  *   GET /rain/v1/history/images/{id}   the owner or an admin: the image's
  *        access statistics and every change made to it
@@ -49,8 +49,6 @@ static int audit(struct request *req)
 	const char *since = request_query(req, "since"), *limit = request_query(req, "limit");
 	int64_t n = 0;
 
-	if (!req->who.admin)
-		return http_reply_error(req, 403, "only admins read the audit log");
 	if (since && time_parse_iso(since, &q.since) < 0)
 		return http_reply_error(req, 400, "since must be an ISO 8601 time (UTC), not '%s'", since);
 	if (limit && (str_to_i64(limit, &n) < 0 || n < 1 || n > 100000))
@@ -68,11 +66,10 @@ static int image_history(struct request *req)
 
 	if (r < 0)
 		return r;
-	/* the history is the owner's business (and the admins') */
-	r = rain_policy_check(&req->who, img, NULL, RAIN_ACT_SHARE);
+	r = rain_policy_check(&req->who, img, NULL, RAIN_ACT_HISTORY);
 	if (r < 0) {
 		rain_image_free(img);
-		return http_reply_error(req, 403, "only the owner and admins read an image's history");
+		return r;
 	}
 	info = json_pack("{s:{s:s, s:s?, s:s?, s:s, s:o, s:o, s:I, s:I, s:o}}", "image",
 			 "id", img->id, "name", img->name, "owner", img->owner,
@@ -93,8 +90,6 @@ static int user_history(struct request *req)
 	json_t *info = NULL;
 	int r;
 
-	if (!req->who.admin && (!req->who.owner || strcmp(req->who.owner, req->params[0])))
-		return http_reply_error(req, 403, "only the user and admins read a user's history");
 	r = rain_catalog_user_get(cat, req->params[0], &u);
 	if (r < 0)
 		return r;
@@ -111,8 +106,8 @@ static int user_history(struct request *req)
 }
 
 const struct route api_audit_routes[] = {
-	{ "GET", "/rain/v1/audit", BODY_NONE, false, audit, NULL, NULL, NULL, 0 },
-	{ "GET", "/rain/v1/history/images/{}", BODY_NONE, false, image_history, NULL, NULL, NULL, 0 },
-	{ "GET", "/rain/v1/history/users/{}", BODY_NONE, false, user_history, NULL, NULL, NULL, 0 },
-	{ NULL, NULL, BODY_NONE, false, NULL, NULL, NULL, NULL, 0 },
+	{ "GET", "/rain/v1/audit", BODY_NONE, RAIN_ACT_AUDIT_READ, audit, NULL, NULL, NULL, 0 },
+	{ "GET", "/rain/v1/history/images/{}", BODY_NONE, RAIN_ACT_HISTORY, image_history, NULL, NULL, NULL, 0 },
+	{ "GET", "/rain/v1/history/users/{}", BODY_NONE, RAIN_ACT_USER_HISTORY, user_history, NULL, NULL, NULL, 0 },
+	{ NULL, NULL, BODY_NONE, RAIN_ACT_PUBLIC, NULL, NULL, NULL, NULL, 0 },
 };

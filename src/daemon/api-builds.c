@@ -131,11 +131,11 @@ static int log_get(struct request *req)
 }
 
 const struct route api_builds_routes[] = {
-	{ "POST", "/rain/v1/builds", BODY_JSON, false, submit, NULL, NULL, NULL, BUILD_BODY_MAX },
-	{ "GET", "/rain/v1/builds", BODY_NONE, false, list, NULL, NULL, NULL, 0 },
-	{ "GET", "/rain/v1/builds/{}", BODY_NONE, false, show, NULL, NULL, NULL, 0 },
-	{ "DELETE", "/rain/v1/builds/{}", BODY_NONE, false, delete, NULL, NULL, NULL, 0 },
-	{ "GET", "/rain/v1/builds/{}/log", BODY_NONE, false, log_get, NULL, NULL, NULL, 0 },
-	{ "POST", "/rain/v1/builds/{}/cancel", BODY_NONE, false, cancel, NULL, NULL, NULL, 0 },
-	{ NULL, NULL, BODY_NONE, false, NULL, NULL, NULL, NULL, 0 },
+	{ "POST", "/rain/v1/builds", BODY_JSON, RAIN_ACT_BUILD_SUBMIT, submit, NULL, NULL, NULL, BUILD_BODY_MAX },
+	{ "GET", "/rain/v1/builds", BODY_NONE, RAIN_ACT_ANY_USER, list, NULL, NULL, NULL, 0 },
+	{ "GET", "/rain/v1/builds/{}", BODY_NONE, RAIN_ACT_BUILD_SHOW, show, NULL, NULL, NULL, 0 },
+	{ "DELETE", "/rain/v1/builds/{}", BODY_NONE, RAIN_ACT_BUILD_DELETE, delete, NULL, NULL, NULL, 0 },
+	{ "GET", "/rain/v1/builds/{}/log", BODY_NONE, RAIN_ACT_BUILD_SHOW, log_get, NULL, NULL, NULL, 0 },
+	{ "POST", "/rain/v1/builds/{}/cancel", BODY_NONE, RAIN_ACT_BUILD_CANCEL, cancel, NULL, NULL, NULL, 0 },
+	{ NULL, NULL, BODY_NONE, RAIN_ACT_PUBLIC, NULL, NULL, NULL, NULL, 0 },
 };

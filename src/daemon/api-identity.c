@@ -371,9 +371,9 @@ static int token_revoke(struct request *req)
 }
 
 const struct route api_identity_routes[] = {
-	{ "GET", "/v3", BODY_NONE, true, version, NULL, NULL, NULL, 0 },
-	{ "POST", "/v3/auth/tokens", BODY_JSON, true, login, NULL, NULL, NULL, 64 * 1024 },
-	{ "GET", "/v3/auth/tokens", BODY_NONE, false, token_validate, NULL, NULL, NULL, 0 },
-	{ "DELETE", "/v3/auth/tokens", BODY_NONE, false, token_revoke, NULL, NULL, NULL, 0 },
-	{ NULL, NULL, BODY_NONE, false, NULL, NULL, NULL, NULL, 0 },
+	{ "GET", "/v3", BODY_NONE, RAIN_ACT_PUBLIC, version, NULL, NULL, NULL, 0 },
+	{ "POST", "/v3/auth/tokens", BODY_JSON, RAIN_ACT_PUBLIC, login, NULL, NULL, NULL, 64 * 1024 },
+	{ "GET", "/v3/auth/tokens", BODY_NONE, RAIN_ACT_ANY_USER, token_validate, NULL, NULL, NULL, 0 },
+	{ "DELETE", "/v3/auth/tokens", BODY_NONE, RAIN_ACT_ANY_USER, token_revoke, NULL, NULL, NULL, 0 },
+	{ NULL, NULL, BODY_NONE, RAIN_ACT_PUBLIC, NULL, NULL, NULL, NULL, 0 },
 };

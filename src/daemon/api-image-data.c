@@ -191,7 +191,7 @@ static int download(struct request *req)
 }
 
 const struct route api_image_data_routes[] = {
-	{ "PUT", "/v2/images/{}/file", BODY_STREAM, false, upload_begin, upload_data, upload_end, upload_abort, 0 },
-	{ "GET", "/v2/images/{}/file", BODY_NONE, false, download, NULL, NULL, NULL, 0 },
-	{ NULL, NULL, BODY_NONE, false, NULL, NULL, NULL, NULL, 0 },
+	{ "PUT", "/v2/images/{}/file", BODY_STREAM, RAIN_ACT_UPLOAD, upload_begin, upload_data, upload_end, upload_abort, 0 },
+	{ "GET", "/v2/images/{}/file", BODY_NONE, RAIN_ACT_DOWNLOAD, download, NULL, NULL, NULL, 0 },
+	{ NULL, NULL, BODY_NONE, RAIN_ACT_PUBLIC, NULL, NULL, NULL, NULL, 0 },
 };

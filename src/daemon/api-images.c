@@ -315,14 +315,14 @@ static int reactivate(struct request *req)
 }
 
 const struct route api_images_routes[] = {
-	{ "GET", "/v2/images", BODY_NONE, false, list_images, NULL, NULL, NULL, 0 },
-	{ "POST", "/v2/images", BODY_JSON, false, create_image, NULL, NULL, NULL, 0 },
-	{ "GET", "/v2/images/{}", BODY_NONE, false, show_image, NULL, NULL, NULL, 0 },
-	{ "PATCH", "/v2/images/{}", BODY_JSON, false, update_image, NULL, NULL, NULL, 0 },
-	{ "DELETE", "/v2/images/{}", BODY_NONE, false, delete_image, NULL, NULL, NULL, 0 },
-	{ "PUT", "/v2/images/{}/tags/{}", BODY_NONE, false, add_tag, NULL, NULL, NULL, 0 },
-	{ "DELETE", "/v2/images/{}/tags/{}", BODY_NONE, false, remove_tag, NULL, NULL, NULL, 0 },
-	{ "POST", "/v2/images/{}/actions/deactivate", BODY_NONE, false, deactivate, NULL, NULL, NULL, 0 },
-	{ "POST", "/v2/images/{}/actions/reactivate", BODY_NONE, false, reactivate, NULL, NULL, NULL, 0 },
-	{ NULL, NULL, BODY_NONE, false, NULL, NULL, NULL, NULL, 0 },
+	{ "GET", "/v2/images", BODY_NONE, RAIN_ACT_ANY_USER, list_images, NULL, NULL, NULL, 0 },
+	{ "POST", "/v2/images", BODY_JSON, RAIN_ACT_ANY_USER, create_image, NULL, NULL, NULL, 0 },
+	{ "GET", "/v2/images/{}", BODY_NONE, RAIN_ACT_SHOW, show_image, NULL, NULL, NULL, 0 },
+	{ "PATCH", "/v2/images/{}", BODY_JSON, RAIN_ACT_MODIFY, update_image, NULL, NULL, NULL, 0 },
+	{ "DELETE", "/v2/images/{}", BODY_NONE, RAIN_ACT_DELETE, delete_image, NULL, NULL, NULL, 0 },
+	{ "PUT", "/v2/images/{}/tags/{}", BODY_NONE, RAIN_ACT_TAG, add_tag, NULL, NULL, NULL, 0 },
+	{ "DELETE", "/v2/images/{}/tags/{}", BODY_NONE, RAIN_ACT_TAG, remove_tag, NULL, NULL, NULL, 0 },
+	{ "POST", "/v2/images/{}/actions/deactivate", BODY_NONE, RAIN_ACT_DEACTIVATE, deactivate, NULL, NULL, NULL, 0 },
+	{ "POST", "/v2/images/{}/actions/reactivate", BODY_NONE, RAIN_ACT_DEACTIVATE, reactivate, NULL, NULL, NULL, 0 },
+	{ NULL, NULL, BODY_NONE, RAIN_ACT_PUBLIC, NULL, NULL, NULL, NULL, 0 },
 };

@@ -110,10 +110,10 @@ static int remove_member(struct request *req)
 }
 
 const struct route api_members_routes[] = {
-	{ "POST", "/v2/images/{}/members", BODY_JSON, false, add, NULL, NULL, NULL, 0 },
-	{ "GET", "/v2/images/{}/members", BODY_NONE, false, list, NULL, NULL, NULL, 0 },
-	{ "GET", "/v2/images/{}/members/{}", BODY_NONE, false, show, NULL, NULL, NULL, 0 },
-	{ "PUT", "/v2/images/{}/members/{}", BODY_JSON, false, answer, NULL, NULL, NULL, 0 },
-	{ "DELETE", "/v2/images/{}/members/{}", BODY_NONE, false, remove_member, NULL, NULL, NULL, 0 },
-	{ NULL, NULL, BODY_NONE, false, NULL, NULL, NULL, NULL, 0 },
+	{ "POST", "/v2/images/{}/members", BODY_JSON, RAIN_ACT_SHARE, add, NULL, NULL, NULL, 0 },
+	{ "GET", "/v2/images/{}/members", BODY_NONE, RAIN_ACT_SHOW, list, NULL, NULL, NULL, 0 },
+	{ "GET", "/v2/images/{}/members/{}", BODY_NONE, RAIN_ACT_SHOW, show, NULL, NULL, NULL, 0 },
+	{ "PUT", "/v2/images/{}/members/{}", BODY_JSON, RAIN_ACT_ANSWER, answer, NULL, NULL, NULL, 0 },
+	{ "DELETE", "/v2/images/{}/members/{}", BODY_NONE, RAIN_ACT_SHARE, remove_member, NULL, NULL, NULL, 0 },
+	{ NULL, NULL, BODY_NONE, RAIN_ACT_PUBLIC, NULL, NULL, NULL, NULL, 0 },
 };

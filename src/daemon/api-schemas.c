@@ -78,7 +78,7 @@ static int schema_images(struct request *req)
 }
 
 const struct route api_schemas_routes[] = {
-	{ "GET", "/v2/schemas/image", BODY_NONE, false, schema_image, NULL, NULL, NULL, 0 },
-	{ "GET", "/v2/schemas/images", BODY_NONE, false, schema_images, NULL, NULL, NULL, 0 },
-	{ NULL, NULL, BODY_NONE, false, NULL, NULL, NULL, NULL, 0 },
+	{ "GET", "/v2/schemas/image", BODY_NONE, RAIN_ACT_ANY_USER, schema_image, NULL, NULL, NULL, 0 },
+	{ "GET", "/v2/schemas/images", BODY_NONE, RAIN_ACT_ANY_USER, schema_images, NULL, NULL, NULL, 0 },
+	{ NULL, NULL, BODY_NONE, RAIN_ACT_PUBLIC, NULL, NULL, NULL, NULL, 0 },
 };

@@ -26,6 +26,6 @@ static int usage(struct request *req)
 }
 
 const struct route api_usage_routes[] = {
-	{ "GET", "/v2/info/usage", BODY_NONE, false, usage, NULL, NULL, NULL, 0 },
-	{ NULL, NULL, BODY_NONE, false, NULL, NULL, NULL, NULL, 0 },
+	{ "GET", "/v2/info/usage", BODY_NONE, RAIN_ACT_ANY_USER, usage, NULL, NULL, NULL, 0 },
+	{ NULL, NULL, BODY_NONE, RAIN_ACT_PUBLIC, NULL, NULL, NULL, NULL, 0 },
 };

@@ -1,4 +1,5 @@
-/* User administration (admins only; others get 403):
+/* User accounts (rain/policy.h: admins manage them; a user may read their
+ * own account and change their own password; others get 403):
  *   GET    /rain/v1/users            {"users": [USER...]} by name
  *   POST   /rain/v1/users            {name, password, role, status,
  *                                     quota_bytes, quota_images} -> 201 USER
@@ -16,6 +17,7 @@
 #include "daemon/log.h"
 #include "rain/auth.h"
 #include "rain/error.h"
+#include "rain/policy.h"
 #include "util/strutil.h"
 #include "util/timeutil.h"
 
@@ -36,14 +38,6 @@ static json_t *user_json(const struct rain_user *u)
 			 "last_login", u->last_login >= 0 ? login : NULL);
 }
 
-static int admin_only(struct request *req)
-{
-	if (req->who.admin)
-		return 0;
-	http_reply_error(req, 403, "only admins may manage users");
-	return RAIN_EFORBIDDEN;
-}
-
 /* Apply the fields of body to u (password hashed). 0, or a reply went
  * out (400). */
 static int apply(struct request *req, json_t *body, struct rain_user *u, bool create)
@@ -61,6 +55,12 @@ static int apply(struct request *req, json_t *body, struct rain_user *u, bool cr
 		if (!str_in_list(known, key) || (!create && !strcmp(key, "name"))) {
 			http_reply_error(req, 400, "unknown or read-only user attribute '%s'", key);
 			return RAIN_EINVAL;
+		}
+		/* the route allows a password change; the rest is more */
+		if (!create && strcmp(key, "password") &&
+		    rain_policy_check_owned(&req->who, u->name, u->name, RAIN_ACT_USER_MODIFY) < 0) {
+			http_reply_rain_error(req, RAIN_EFORBIDDEN);
+			return RAIN_EFORBIDDEN;
 		}
 	}
 	if ((v = json_object_get(body, "role")) &&
@@ -106,9 +106,6 @@ static int users_list(struct request *req)
 	json_t *arr;
 	size_t n = 0;
 	int r;
-
-	if (admin_only(req) < 0)
-		return 0;
 	r = rain_catalog_user_list(rain_repo_catalog(request_repo(req)), &list, &n);
 	if (r < 0)
 		return r;
@@ -125,9 +122,6 @@ static int users_create(struct request *req)
 	const char *name;
 	json_t *body;
 	int r;
-
-	if (admin_only(req) < 0)
-		return 0;
 	body = request_json(req);
 	if (!body)
 		return 0;
@@ -164,11 +158,8 @@ static int users_create(struct request *req)
 
 static int user_load(struct request *req, struct rain_user **u)
 {
-	int r;
+	int r = rain_catalog_user_get(rain_repo_catalog(request_repo(req)), req->params[0], u);
 
-	if (admin_only(req) < 0)
-		return RAIN_EFORBIDDEN;
-	r = rain_catalog_user_get(rain_repo_catalog(request_repo(req)), req->params[0], u);
 	if (r == RAIN_ENOTFOUND)
 		http_reply_error(req, 404, "no user %s", req->params[0]);
 	return r;
@@ -210,9 +201,6 @@ static int users_patch(struct request *req)
 static int users_delete(struct request *req)
 {
 	int r;
-
-	if (admin_only(req) < 0)
-		return 0;
 	r = rain_catalog_user_delete(rain_repo_catalog(request_repo(req)), req->params[0]);
 	if (r == RAIN_ENOTFOUND)
 		return http_reply_error(req, 404, "no user %s", req->params[0]);
@@ -223,10 +211,10 @@ static int users_delete(struct request *req)
 }
 
 const struct route api_users_routes[] = {
-	{ "GET", "/rain/v1/users", BODY_NONE, false, users_list, NULL, NULL, NULL, 0 },
-	{ "POST", "/rain/v1/users", BODY_JSON, false, users_create, NULL, NULL, NULL, 0 },
-	{ "GET", "/rain/v1/users/{}", BODY_NONE, false, users_get, NULL, NULL, NULL, 0 },
-	{ "PATCH", "/rain/v1/users/{}", BODY_JSON, false, users_patch, NULL, NULL, NULL, 0 },
-	{ "DELETE", "/rain/v1/users/{}", BODY_NONE, false, users_delete, NULL, NULL, NULL, 0 },
-	{ NULL, NULL, BODY_NONE, false, NULL, NULL, NULL, NULL, 0 },
+	{ "GET", "/rain/v1/users", BODY_NONE, RAIN_ACT_USER_LIST, users_list, NULL, NULL, NULL, 0 },
+	{ "POST", "/rain/v1/users", BODY_JSON, RAIN_ACT_USER_CREATE, users_create, NULL, NULL, NULL, 0 },
+	{ "GET", "/rain/v1/users/{}", BODY_NONE, RAIN_ACT_USER_SHOW, users_get, NULL, NULL, NULL, 0 },
+	{ "PATCH", "/rain/v1/users/{}", BODY_JSON, RAIN_ACT_USER_PASSWORD, users_patch, NULL, NULL, NULL, 0 },
+	{ "DELETE", "/rain/v1/users/{}", BODY_NONE, RAIN_ACT_USER_DELETE, users_delete, NULL, NULL, NULL, 0 },
+	{ NULL, NULL, BODY_NONE, RAIN_ACT_PUBLIC, NULL, NULL, NULL, NULL, 0 },
 };

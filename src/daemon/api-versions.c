@@ -30,8 +30,8 @@ static int healthz(struct request *req)
 }
 
 const struct route api_versions_routes[] = {
-	{ "GET", "/", BODY_NONE, true, versions, NULL, NULL, NULL, 0 },
-	{ "GET", "/versions", BODY_NONE, true, versions, NULL, NULL, NULL, 0 },
-	{ "GET", "/healthz", BODY_NONE, true, healthz, NULL, NULL, NULL, 0 },
-	{ NULL, NULL, BODY_NONE, false, NULL, NULL, NULL, NULL, 0 },
+	{ "GET", "/", BODY_NONE, RAIN_ACT_PUBLIC, versions, NULL, NULL, NULL, 0 },
+	{ "GET", "/versions", BODY_NONE, RAIN_ACT_PUBLIC, versions, NULL, NULL, NULL, 0 },
+	{ "GET", "/healthz", BODY_NONE, RAIN_ACT_PUBLIC, healthz, NULL, NULL, NULL, 0 },
+	{ NULL, NULL, BODY_NONE, RAIN_ACT_PUBLIC, NULL, NULL, NULL, NULL, 0 },
 };

@@ -19,6 +19,7 @@
 #include "rain/build-image.h"
 #include "rain/build-record.h"
 #include "rain/error.h"
+#include "rain/policy.h"
 #include "rain/recipe.h"
 #include "util/base64.h"
 #include "util/fsutil.h"
@@ -73,16 +74,19 @@ static struct build *find_locked(struct builds *b, const char *id)
 	return NULL;
 }
 
-static bool may_see(const struct rain_who *who, const struct build *e)
+static bool may_see(const struct rain_who *who, const struct build *e, enum rain_action action)
 {
-	return who->admin || (who->owner && e->rec.owner && !strcmp(who->owner, e->rec.owner));
+	return rain_policy_check_owned(who, e->rec.owner, e->rec.id, action) == 0;
 }
 
-static struct build *find_visible(struct builds *b, const struct rain_who *who, const char *id)
+/* The build id names, if who may do action to it (rain/policy.h); others'
+ * builds are not found. */
+static struct build *find_visible(struct builds *b, const struct rain_who *who, const char *id,
+				  enum rain_action action)
 {
 	struct build *e = uuid_is_valid(id) ? find_locked(b, id) : NULL;
 
-	if (!e || !may_see(who, e)) {
+	if (!e || !may_see(who, e, action)) {
 		rain_error_set(RAIN_ENOTFOUND, "no build %s", id);
 		return NULL;
 	}
@@ -480,7 +484,7 @@ int builds_get(struct builds *b, const struct rain_who *who, const char *id, jso
 
 	*out = NULL;
 	pthread_mutex_lock(&b->lock);
-	e = find_visible(b, who, id);
+	e = find_visible(b, who, id, RAIN_ACT_BUILD_SHOW);
 	j = e ? record_json_locked(b, e) : NULL;
 	if (e && e->rec.status == RAIN_BUILD_SUCCEEDED)
 		manifest = fs_path_join(e->dir, "out/manifest.json");
@@ -508,7 +512,7 @@ int builds_list(struct builds *b, const struct rain_who *who, json_t **out)
 		return RAIN_ENOMEM;
 	pthread_mutex_lock(&b->lock);
 	for (struct build *e = b->list; e; e = e->next)
-		if (may_see(who, e))
+		if (may_see(who, e, RAIN_ACT_BUILD_SHOW))
 			json_array_append_new(list, record_json_locked(b, e));
 	pthread_mutex_unlock(&b->lock);
 	*out = json_pack("{s:o}", "builds", list);
@@ -536,7 +540,7 @@ int builds_cancel(struct builds *b, const struct rain_who *who, const char *id, 
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += CANCEL_WAIT_S;
 	pthread_mutex_lock(&b->lock);
-	e = find_visible(b, who, id);
+	e = find_visible(b, who, id, RAIN_ACT_BUILD_CANCEL);
 	if (!e) {
 		r = RAIN_ENOTFOUND;
 	} else if (rain_build_status_finished(e->rec.status)) {
@@ -571,7 +575,7 @@ int builds_delete(struct builds *b, const struct rain_who *who, const char *id)
 	int r = 0;
 
 	pthread_mutex_lock(&b->lock);
-	e = find_visible(b, who, id);
+	e = find_visible(b, who, id, RAIN_ACT_BUILD_DELETE);
 	if (!e) {
 		r = RAIN_ENOTFOUND;
 	} else if (!rain_build_status_finished(e->rec.status)) {
@@ -617,7 +621,7 @@ int builds_log_open(struct builds *b, const struct rain_who *who, const char *id
 	l->off = offset < 0 ? 0 : offset;
 	l->follow = follow;
 	pthread_mutex_lock(&b->lock);
-	e = find_visible(b, who, id);
+	e = find_visible(b, who, id, RAIN_ACT_BUILD_SHOW);
 	if (e) {
 		memcpy(l->id, e->rec.id, sizeof(l->id));
 		l->path = fs_path_join(e->dir, "log");

@@ -475,6 +475,23 @@ static bool authenticate(struct request *req)
 				     req->who_name, NULL, &req->user_token) == 0;
 }
 
+/* The route's action, when the path alone decides it (rain/policy.h);
+ * image and build actions are checked when the object is found. */
+static bool authorize(struct request *req)
+{
+	enum rain_action a = req->route->action;
+	enum rain_resource res = rain_policy_resource(a);
+	int r;
+
+	if (a == RAIN_ACT_PUBLIC || res == RAIN_RES_IMAGE || res == RAIN_RES_BUILD)
+		return true;
+	r = rain_policy_check_owned(&req->who, res == RAIN_RES_USER ? req->params[0] : NULL,
+				    req->params[0], a);
+	if (r < 0)
+		http_reply_rain_error(req, r);
+	return r == 0;
+}
+
 static int run_handler(struct request *req, int (*fn)(struct request *), bool must_reply)
 {
 	int r = fn(req);
@@ -529,10 +546,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			http_reply_error(req, 405, "method %s is not allowed on %s", method, url);
 		else if (!req->route)
 			http_reply_error(req, 404, "no such resource: %s", url);
-		else if (!req->route->public_ && !authenticate(req))
+		else if (req->route->action != RAIN_ACT_PUBLIC && !authenticate(req))
 			http_reply_error(req, 401, "This server could not verify that you are "
 					 "authorized to access the document you requested: "
 					 "send a valid X-Auth-Token header.");
+		else if (!authorize(req))
+			;       /* replied */
 		else if (req->route->body == BODY_STREAM)
 			run_handler(req, req->route->handler, false);
 		else if (req->route->body == BODY_NONE)

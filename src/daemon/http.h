@@ -26,6 +26,7 @@
 #include <microhttpd.h>
 
 #include "rain/ldap.h"
+#include "rain/policy.h"
 #include "rain/repo.h"
 
 #define HTTP_JSON_MAX (1 << 20)
@@ -75,7 +76,8 @@ struct route {
 	const char *method;
 	const char *pattern;
 	enum body_mode body;
-	bool public_;      /* no token needed */
+	enum rain_action action;   /* rain/policy.h: RAIN_ACT_PUBLIC needs no
+				      token; see http.c for who checks it */
 	int (*handler)(struct request *req);     /* BODY_NONE, BODY_JSON, and
 						    BODY_STREAM's begin */
 	int (*data)(struct request *req, const char *buf, size_t len);
