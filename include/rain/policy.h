@@ -28,6 +28,7 @@
  *   action         admin   owner   others
  *   public         yes     yes     yes (also without a token: versions, login)
  *   any-user       yes     yes     yes (list and create images, usage, tokens)
+ *   token-check    yes     yes     404 (validate, revoke: one's own tokens)
  *   build-submit   yes     yes     yes
  *   build-show     yes     yes     404 (record, log, list shows only these)
  *   build-cancel   yes     yes     404
@@ -65,6 +66,7 @@ enum rain_action {
 	/* on anything else: rain_policy_check_owned() */
 	RAIN_ACT_PUBLIC,
 	RAIN_ACT_ANY_USER,
+	RAIN_ACT_TOKEN_CHECK,
 	RAIN_ACT_BUILD_SUBMIT,
 	RAIN_ACT_BUILD_SHOW,
 	RAIN_ACT_BUILD_CANCEL,
@@ -80,11 +82,13 @@ enum rain_action {
 };
 
 /* What an action applies to: an image, a build (found by the build
- * service), a user named by the path's first segment, or nothing in
- * particular (http.c checks the last three itself). */
+ * service), a token (found by the identity API), a user named by the
+ * path's first segment, or nothing in particular (http.c checks the last
+ * two itself). */
 enum rain_resource {
 	RAIN_RES_IMAGE,
 	RAIN_RES_BUILD,
+	RAIN_RES_TOKEN,
 	RAIN_RES_USER,
 	RAIN_RES_NONE,
 };

@@ -1,5 +1,5 @@
-/* rain user add|delete|list|show|set: raind's users (admins only; see
- * rain-user(1)). */
+/* rain user add|delete|list|show|set: raind's users (admins; a user may
+ * show their own account and set their own password; see rain-user(1)). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,7 +60,7 @@ static const struct cli_cmd *const user_cmds[] = {
 const struct cli_cmd cmd_user_entry = {
 	.name = "user",
 	.usage = "COMMAND [ARGS...]",
-	.summary = "manage raind's users (admins only)",
+	.summary = "manage raind's users (admins), or change one's own password",
 	.exec = cmd_user_exec,
 	.prefix = "rain",
 };

@@ -339,7 +339,7 @@ static int subject(struct request *req, struct rain_token *t, bool *found)
 	if (!subj)
 		return keystone_error(req, 400, "Bad Request", "X-Subject-Token is missing");
 	if (request_resolve_token(req, subj, &who, name, t, &user_token) < 0 || !user_token ||
-	    (!req->who.admin && strcmp(req->who.owner, t->user) != 0))
+	    rain_policy_check_owned(&req->who, t->user, NULL, RAIN_ACT_TOKEN_CHECK) < 0)
 		return keystone_error(req, 404, "Not Found", "Could not find token.");
 	*found = true;
 	return 0;
@@ -373,7 +373,7 @@ static int token_revoke(struct request *req)
 const struct route api_identity_routes[] = {
 	{ "GET", "/v3", BODY_NONE, RAIN_ACT_PUBLIC, version, NULL, NULL, NULL, 0 },
 	{ "POST", "/v3/auth/tokens", BODY_JSON, RAIN_ACT_PUBLIC, login, NULL, NULL, NULL, 64 * 1024 },
-	{ "GET", "/v3/auth/tokens", BODY_NONE, RAIN_ACT_ANY_USER, token_validate, NULL, NULL, NULL, 0 },
-	{ "DELETE", "/v3/auth/tokens", BODY_NONE, RAIN_ACT_ANY_USER, token_revoke, NULL, NULL, NULL, 0 },
+	{ "GET", "/v3/auth/tokens", BODY_NONE, RAIN_ACT_TOKEN_CHECK, token_validate, NULL, NULL, NULL, 0 },
+	{ "DELETE", "/v3/auth/tokens", BODY_NONE, RAIN_ACT_TOKEN_CHECK, token_revoke, NULL, NULL, NULL, 0 },
 	{ NULL, NULL, BODY_NONE, RAIN_ACT_PUBLIC, NULL, NULL, NULL, NULL, 0 },
 };

@@ -476,14 +476,15 @@ static bool authenticate(struct request *req)
 }
 
 /* The route's action, when the path alone decides it (rain/policy.h);
- * image and build actions are checked when the object is found. */
+ * image, build and token actions are checked when the object is found. */
 static bool authorize(struct request *req)
 {
 	enum rain_action a = req->route->action;
 	enum rain_resource res = rain_policy_resource(a);
 	int r;
 
-	if (a == RAIN_ACT_PUBLIC || res == RAIN_RES_IMAGE || res == RAIN_RES_BUILD)
+	if (a == RAIN_ACT_PUBLIC || res == RAIN_RES_IMAGE || res == RAIN_RES_BUILD ||
+	    res == RAIN_RES_TOKEN)
 		return true;
 	r = rain_policy_check_owned(&req->who, res == RAIN_RES_USER ? req->params[0] : NULL,
 				    req->params[0], a);

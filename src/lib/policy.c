@@ -32,6 +32,7 @@ static const struct rule {
 	[RAIN_ACT_HISTORY] = { RAIN_RES_IMAGE, ADMIN | OWNER, "Only the owner and admins read an image's history." },
 	[RAIN_ACT_PUBLIC] = { RAIN_RES_NONE, ANYONE, "" },
 	[RAIN_ACT_ANY_USER] = { RAIN_RES_NONE, ANYONE, "" },
+	[RAIN_ACT_TOKEN_CHECK] = { RAIN_RES_TOKEN, ADMIN | OWNER, "" },
 	[RAIN_ACT_BUILD_SUBMIT] = { RAIN_RES_NONE, ANYONE, "" },
 	[RAIN_ACT_BUILD_SHOW] = { RAIN_RES_BUILD, ADMIN | OWNER, "" },
 	[RAIN_ACT_BUILD_CANCEL] = { RAIN_RES_BUILD, ADMIN | OWNER, "" },
@@ -85,8 +86,10 @@ int rain_policy_check_owned(const struct rain_who *who, const char *owner, const
 		return rain_error_set(RAIN_EINVAL, "an image action needs the image");
 	if (rules[action].allowed & as)
 		return 0;
-	/* others' builds are hidden like others' private images */
+	/* others' builds and tokens are hidden like others' private images */
 	if (rules[action].res == RAIN_RES_BUILD)
 		return rain_error_set(RAIN_ENOTFOUND, "no build %s", id ? id : "");
+	if (rules[action].res == RAIN_RES_TOKEN)
+		return rain_error_set(RAIN_ENOTFOUND, "Could not find token.");
 	return rain_error_set(RAIN_EFORBIDDEN, "%s", rules[action].denied);
 }

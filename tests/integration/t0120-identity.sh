@@ -195,11 +195,19 @@ check "rain user --help lists set" bash -c "'$RAIN' user --help | grep -q set"
 	"$RAIN" image create --name dave-img --disk-format raw --container-format bare >/dev/null || exit 1
 	"$RAIN" image list >"$TMP/cli-list.out" || exit 1
 	grep -q dave-img "$TMP/cli-list.out" || exit 1
+	# a user shows their own account and changes their own password, no more
+	"$RAIN" user show dave >/dev/null || exit 1
+	! "$RAIN" user show alice >/dev/null 2>&1 || exit 1
+	printf 'dave-second-password\n' >"$TMP/dave2.pw"
+	"$RAIN" user set dave --password-file "$TMP/dave2.pw" || exit 1
+	! "$RAIN" user set dave --quota 100G 2>"$TMP/quota.err" || exit 1
+	grep -q "Only admins change a user's role, status and quotas" "$TMP/quota.err" || exit 1
+	cp "$TMP/dave2.pw" "$TMP/dave.pw"
 	"$RAIN" logout || exit 1
 	! grep -q '^token' "$cfg" || exit 1
 	! "$RAIN" image list >/dev/null 2>&1 || exit 1
 ) >"$TMP/cli.out" 2>&1
-check_eq "rain login + rain image list + rain logout" 0 "$?"
+check_eq "rain login + image list + user show/set of oneself + logout" 0 "$?"
 [ -s "$TMP/cli.out" ] && sed 's/^/#   /' "$TMP/cli.out" | tail -5
 as "$(cat "$TMP/dave.token")" GET /v2/images
 check_error "after rain logout the token is revoked (401)" 401

@@ -1,11 +1,15 @@
 #!/bin/bash
 # Access control (rain/policy.h): every image endpoint x {anonymous, owner,
 # other user, admin, inactive user} for a private, a community and a public
-# image, against a real raind with real users and Keystone tokens.
+# image; the members API for pending, accepted and rejected members; and
+# every other endpoint (users, history, audit, usage, tokens, builds) x the
+# same callers, against a real raind with real users and Keystone tokens.
 source "$(dirname "$0")/lib.sh"
 
 export RAIN_ADMIN_PASSWORD=t0121-admin-password
-raind_start || exit 1
+CACHE=${RAIN_TEST_CACHE:-/var/cache/rain}
+printf '[builds]\ncache_dir = %s\n' "$CACHE" >"$TMP/raind.ini"
+raind_start --config "$TMP/raind.ini" || exit 1
 unset RAIN_ADMIN_PASSWORD
 
 for u in alice bob carol dave; do
@@ -139,6 +143,86 @@ check_eq "bob sees his own membership" 200 "$(mem "$BOB" GET /bob)"
 check_eq "dave sees nothing of it" 404 "$(mem "$DAVE" GET /bob)"
 check_eq "alice removes bob" 204 "$(mem "$ALICE" DELETE /bob)"
 check_eq "and he no longer sees the image" 404 "$(st "$BOB" GET "/v2/images/$SH")"
+
+# ---- everything that is not an image -------------------------------------
+# expect DESCRIPTION METHOD PATH "ANON OWNER OTHER ADMIN INACTIVE" [CURL ARGS]:
+# the status for each caller; "owner" is alice (the account, the build),
+# "other" is bob. A "." skips a caller (an action that cannot be repeated).
+expect() {
+	local what=$1 method=$2 path=$3 want=($4) i=0 who tok; shift 4
+	for who in anonymous owner other admin inactive; do
+		case $who in
+		anonymous) tok=- ;; owner) tok=$ALICE ;; other) tok=$BOB ;; admin) tok=$ADMIN ;; inactive) tok=$CAROL ;;
+		esac
+		if [ "${want[$i]}" != . ]; then
+			check_eq "$what, $who: $method ${path//$BUILD_ID/ID}" "${want[$i]}" "$(st "$tok" "$method" "$path" "$@")"
+		fi
+		i=$((i + 1))
+	done
+}
+JSON=(-H 'Content-Type: application/json')
+BUILD_ID=none
+expect "list users" GET /rain/v1/users "401 403 403 200 401"
+expect "create a user" POST /rain/v1/users "401 403 403 201 401" "${JSON[@]}" \
+	-d '{"name":"erin","password":"erin-password"}'
+expect "show alice's account" GET /rain/v1/users/alice "401 200 403 200 401"
+expect "set alice's quota" PATCH /rain/v1/users/alice "401 403 403 200 401" "${JSON[@]}" -d '{"quota_images":50}'
+expect "make alice an admin" PATCH /rain/v1/users/alice "401 403 403 . 401" "${JSON[@]}" -d '{"role":"admin"}'
+expect "change alice's password" PATCH /rain/v1/users/alice "401 200 403 . 401" "${JSON[@]}" \
+	-d '{"password":"alice-new-password"}'
+check "alice logs in with her new password" test -n "$(token_of alice alice-new-password)"
+check_eq "and not with the old one" "" "$(token_of alice alice-password)"
+expect "delete a user" DELETE /rain/v1/users/erin "401 403 403 204 401"
+expect "alice's history" GET /rain/v1/history/users/alice "401 200 403 200 401"
+expect "a private image's history" GET "/rain/v1/history/images/$PRIV" "401 200 404 200 401"
+expect "a community image's history" GET "/rain/v1/history/images/$COMM" "401 200 403 200 401"
+expect "the audit log" GET /rain/v1/audit "401 403 403 200 401"
+expect "usage" GET /v2/info/usage "401 200 200 200 401"
+expect "the image schema" GET /v2/schemas/image "401 200 200 200 401"
+expect "versions" GET /versions "300 300 300 300 300"
+tokst() { curl -sS -o /dev/null -X "$1" -H "X-Auth-Token: $2" -H "X-Subject-Token: $3" -w '%{http_code}' "$URL/v3/auth/tokens"; }
+check_eq "bob may not validate alice's token (404, as Keystone)" 404 "$(tokst GET "$BOB" "$ALICE")"
+check_eq "alice validates her own token" 200 "$(tokst GET "$ALICE" "$ALICE")"
+check_eq "the admin validates alice's token" 200 "$(tokst GET "$ADMIN" "$ALICE")"
+check_eq "bob may not revoke alice's token" 404 "$(tokst DELETE "$BOB" "$ALICE")"
+
+# builds: a build that waits on a mirror that never answers stays running
+if [ "$(id -u)" -eq 0 ] && command -v mmdebstrap >/dev/null; then
+	"${PYTHON:-python3}" - "$TMP/hang.port" <<'PY' &
+import os, socket, sys
+s = socket.socket()
+s.bind(("127.0.0.1", 0)); s.listen(64)
+open(sys.argv[1] + ".tmp", "w").write(str(s.getsockname()[1]))
+os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+held = []
+while True:
+    held.append(s.accept()[0])
+PY
+	HANG_PID=$!
+	for _ in $(seq 1 100); do [ -s "$TMP/hang.port" ] && break; sleep 0.05; done
+	recipe=$(printf '[image]\nname = t0121\ndistribution = debian\nmirror = http://127.0.0.1:%s/debian\n[output]\nformats = tar\n' \
+		"$(cat "$TMP/hang.port")")
+	body=$(python3 -c 'import json,sys; print(json.dumps({"recipe": sys.argv[1], "store": False}))' "$recipe")
+	expect "submit a build" POST /rain/v1/builds "401 . . . 401" "${JSON[@]}" -d "$body"
+	BUILD_ID=$(curl -sS -H "X-Auth-Token: $ALICE" "${JSON[@]}" -d "$body" "$URL/rain/v1/builds" |
+		python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+	check "alice submits a build" test -n "$BUILD_ID"
+	expect "show alice's build" GET "/rain/v1/builds/$BUILD_ID" "401 200 404 200 401"
+	expect "alice's build log" GET "/rain/v1/builds/$BUILD_ID/log" "401 200 404 200 401"
+	lists() { curl -sS -H "X-Auth-Token: $1" "$URL/rain/v1/builds" | grep -c "$BUILD_ID"; }
+	check_eq "alice's list has her build" 1 "$(lists "$ALICE")"
+	check_eq "bob's list does not" 0 "$(lists "$BOB")"
+	check_eq "the admin's list does" 1 "$(lists "$ADMIN")"
+	expect "delete a running build" DELETE "/rain/v1/builds/$BUILD_ID" "401 409 404 409 401"
+	expect "cancel alice's build" POST "/rain/v1/builds/$BUILD_ID/cancel" "401 . 404 . 401"
+	check_eq "alice cancels her build" 200 "$(st "$ALICE" POST "/rain/v1/builds/$BUILD_ID/cancel")"
+	expect "delete alice's finished build" DELETE "/rain/v1/builds/$BUILD_ID" "401 . 404 . 401"
+	check_eq "alice deletes it" 204 "$(st "$ALICE" DELETE "/rain/v1/builds/$BUILD_ID")"
+	kill "$HANG_PID" 2>/dev/null
+	wait "$HANG_PID" 2>/dev/null
+else
+	skip "the build endpoints" "needs root and mmdebstrap"
+fi
 
 # delete last: other -> 404/403, owner -> 204
 check_eq "bob cannot delete alice's private image (404)" 404 "$(st "$BOB" DELETE "/v2/images/$PRIV")"

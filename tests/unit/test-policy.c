@@ -90,6 +90,51 @@ static void test_members(void **state)
 	assert_int_equal(rain_policy_check(&bob, &img, &m, RAIN_ACT_SHOW), RAIN_ENOTFOUND);
 }
 
+/* The second half of rain/policy.h's table, row by row: what alice may do
+ * to her own account or build (owner), bob to it (other), root (admin). */
+static void test_owned(void **state)
+{
+	static const struct {
+		enum rain_action action;
+		int owner, other;     /* the admin may do everything */
+	} rows[] = {
+		{ RAIN_ACT_PUBLIC, 0, 0 },
+		{ RAIN_ACT_ANY_USER, 0, 0 },
+		{ RAIN_ACT_TOKEN_CHECK, 0, RAIN_ENOTFOUND },
+		{ RAIN_ACT_BUILD_SUBMIT, 0, 0 },
+		{ RAIN_ACT_BUILD_SHOW, 0, RAIN_ENOTFOUND },
+		{ RAIN_ACT_BUILD_CANCEL, 0, RAIN_ENOTFOUND },
+		{ RAIN_ACT_BUILD_DELETE, 0, RAIN_ENOTFOUND },
+		{ RAIN_ACT_USER_LIST, RAIN_EFORBIDDEN, RAIN_EFORBIDDEN },
+		{ RAIN_ACT_USER_CREATE, RAIN_EFORBIDDEN, RAIN_EFORBIDDEN },
+		{ RAIN_ACT_USER_SHOW, 0, RAIN_EFORBIDDEN },
+		{ RAIN_ACT_USER_MODIFY, RAIN_EFORBIDDEN, RAIN_EFORBIDDEN },
+		{ RAIN_ACT_USER_PASSWORD, 0, RAIN_EFORBIDDEN },
+		{ RAIN_ACT_USER_DELETE, RAIN_EFORBIDDEN, RAIN_EFORBIDDEN },
+		{ RAIN_ACT_USER_HISTORY, 0, RAIN_EFORBIDDEN },
+		{ RAIN_ACT_AUDIT_READ, RAIN_EFORBIDDEN, RAIN_EFORBIDDEN },
+	};
+	const char *id = "0b6cbc3e-0f7e-4a57-a3f4-3b8a4f1e9b21";
+
+	assert_int_equal(sizeof(rows) / sizeof(*rows), RAIN_ACT_AUDIT_READ - RAIN_ACT_PUBLIC + 1);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(*rows); i++) {
+		enum rain_action a = rows[i].action;
+		/* who owns the list of users or the audit log: nobody */
+		const char *owner = a == RAIN_ACT_USER_LIST || a == RAIN_ACT_USER_CREATE ||
+				    a == RAIN_ACT_AUDIT_READ ? NULL : "alice";
+
+		assert_int_not_equal(rain_policy_resource(a), RAIN_RES_IMAGE);
+		assert_int_equal(rain_policy_check_owned(&root, owner, id, a), 0);
+		assert_int_equal(rain_policy_check_owned(&alice, owner, id, a), rows[i].owner);
+		assert_int_equal(rain_policy_check_owned(&bob, owner, id, a), rows[i].other);
+		if (rows[i].other == RAIN_ENOTFOUND && rain_policy_resource(a) == RAIN_RES_BUILD)
+			assert_non_null(strstr(rain_error_last(), id));
+	}
+	/* the two halves do not mix */
+	assert_int_equal(rain_policy_check_owned(&root, "alice", id, RAIN_ACT_SHOW), RAIN_EINVAL);
+	assert_int_equal(check(&root, RAIN_VIS_PUBLIC, RAIN_STATUS_ACTIVE, RAIN_ACT_AUDIT_READ), RAIN_EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -97,6 +142,7 @@ int main(void)
 		cmocka_unit_test(test_public_is_read_only_for_others),
 		cmocka_unit_test(test_publicize_and_deactivated),
 		cmocka_unit_test(test_members),
+		cmocka_unit_test(test_owned),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
