@@ -37,7 +37,10 @@ struct rain_client;
 struct rain_client_config {
 	const char *url;      /* endpoint, e.g. "http://127.0.0.1:9292"; required */
 	const char *token;    /* sent as X-Auth-Token; NULL for none */
-	const char *cacert;   /* PEM file of CA certificates; NULL: system store */
+	const char *cacert;   /* PEM file of CA certificates; NULL: the system
+				 store, which the environment replaces as for
+				 curl(1): $CURL_CA_BUNDLE, else $SSL_CERT_FILE
+				 and $SSL_CERT_DIR */
 	bool insecure;        /* do not verify the server's TLS certificate */
 	long connect_timeout; /* seconds; 0 means 30 */
 };

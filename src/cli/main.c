@@ -34,6 +34,8 @@ static const char top_help[] =
 	"                      (prefer RAIN_TOKEN or the config file: arguments\n"
 	"                      are visible to other users in ps)\n"
 	"      --cacert FILE   CA certificates (PEM) to check the server with\n"
+	"                      (default: the system's; CURL_CA_BUNDLE or\n"
+	"                      SSL_CERT_FILE and SSL_CERT_DIR replace them)\n"
 	"  -k, --insecure      do not verify the server's TLS certificate\n"
 	"      --config FILE   read settings from FILE instead of the default\n"
 	"      --json          print the server's JSON instead of tables\n"

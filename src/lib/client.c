@@ -30,7 +30,8 @@ struct rain_client {
 	char *auth_header;   /* "X-Auth-Token: ..." or NULL */
 	const char *subject_header;  /* "X-Subject-Token: ..." for one request */
 	char subject[RAIN_CLIENT_TOKEN_MAX + 1];   /* X-Subject-Token of the answer */
-	char *cacert;
+	char *cacert;        /* CAINFO, or NULL for libcurl's built-in bundle */
+	char *capath;        /* CAPATH from $SSL_CERT_DIR, or NULL */
 	bool insecure;
 	long connect_timeout;
 	char errbuf[CURL_ERROR_SIZE];
@@ -291,10 +292,43 @@ char *rain_client_url_join(const char *url, const char *path)
 
 /* ---- client ----------------------------------------------------------- */
 
+static int dup_env(const char *name, char **out)
+{
+	const char *v = getenv(name);
+
+	if (!v || !*v)
+		return 0;
+	*out = strdup(v);
+	return *out ? 1 : RAIN_ENOMEM;
+}
+
+/* The CA certificates to verify with: cfg->cacert, else the system store
+ * as curl(1) finds it: $CURL_CA_BUNDLE, else $SSL_CERT_FILE and
+ * $SSL_CERT_DIR (OpenSSL's overrides of its default store, which libcurl
+ * itself does not read when it was built with a CA bundle path), else
+ * libcurl's built-in bundle (both stay NULL). */
+static int ca_from(const struct rain_client_config *cfg, char **cafile, char **capath)
+{
+	int r;
+
+	*cafile = *capath = NULL;
+	if (cfg->cacert) {
+		*cafile = strdup(cfg->cacert);
+		return *cafile ? 0 : RAIN_ENOMEM;
+	}
+	if (cfg->insecure)
+		return 0;
+	r = dup_env("CURL_CA_BUNDLE", cafile);
+	if (r == 0 && (r = dup_env("SSL_CERT_DIR", capath)) >= 0)
+		r = dup_env("SSL_CERT_FILE", cafile);
+	return r < 0 ? r : 0;
+}
+
 int rain_client_new(const struct rain_client_config *cfg, struct rain_client **out)
 {
 	struct rain_client *c;
 	const char *p;
+	int r;
 
 	*out = NULL;
 	pthread_once(&global_once, global_init);
@@ -328,12 +362,11 @@ int rain_client_new(const struct rain_client_config *cfg, struct rain_client **o
 		while (n > 0 && c->url[n - 1] == '/')
 			c->url[--n] = '\0';
 	}
-	if (cfg->cacert)
-		c->cacert = strdup(cfg->cacert);
+	r = ca_from(cfg, &c->cacert, &c->capath);
 	c->insecure = cfg->insecure;
 	c->connect_timeout = cfg->connect_timeout > 0 ? cfg->connect_timeout : 30;
 	c->curl = curl_easy_init();
-	if (!c->url || (cfg->cacert && !c->cacert) || !c->curl ||
+	if (!c->url || r < 0 || !c->curl ||
 	    (cfg->token && asprintf(&c->auth_header, "X-Auth-Token: %s", cfg->token) < 0)) {
 		c->auth_header = NULL;
 		rain_client_free(c);
@@ -356,6 +389,7 @@ void rain_client_free(struct rain_client *c)
 		free(c->auth_header);
 	}
 	free(c->cacert);
+	free(c->capath);
 	free(c);
 }
 
@@ -394,6 +428,8 @@ static int setup(struct rain_client *c, const char *method, const char *path,
 	curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
 	if (c->cacert)
 		curl_easy_setopt(e, CURLOPT_CAINFO, c->cacert);
+	if (c->capath)
+		curl_easy_setopt(e, CURLOPT_CAPATH, c->capath);
 	if (c->insecure) {
 		curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
 		curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
