@@ -60,7 +60,8 @@ struct rain_catalog *rain_repo_catalog(struct rain_repo *repo);
 /* Create an image from a JSON object as POSTed to /v2/images: writable
  * attributes, optional "id" (a UUID not in use), properties as strings.
  * The owner comes from who, never from the body. *out is the new record.
- * RAIN_ETOOBIG when who has as many images as its quota_images allows. */
+ * RAIN_ETOOBIG when who has as many images as its quota_images allows;
+ * the count and the insert are one step for concurrent creates by who. */
 int rain_repo_image_create(struct rain_repo *repo, const struct rain_who *who,
 			   json_t *body, struct rain_image **out);
 
@@ -109,7 +110,21 @@ int rain_repo_member_delete(struct rain_repo *repo, const struct rain_who *who, 
  * the disk format on the first bytes and the size limit as it goes);
  * finish makes the data durable, stores it under its hash and activates
  * the image; abort (or any failed write/finish) discards the data and puts
- * the image back to queued. finish and abort free up. */
+ * the image back to queued. finish and abort free up.
+ *
+ * Byte quota: who->quota_bytes at begin (0: none), against the usage of
+ * the image's owner (rain_usage.bytes: the size of each active or
+ * deactivated image, identical data counted once per image). However
+ * uploads interleave, the owner's stored bytes plus the bytes held by all
+ * of their uploads in flight never exceed it. An upload with a declared
+ * length holds it whole from begin, one without holds each chunk from
+ * the write that brings it. The step that would cross the quota fails
+ * with RAIN_ETOOBIG and stores nothing: begin (for the declared length,
+ * or when not a byte is left) or the write of that chunk, which gives
+ * back what the upload held at once. finish moves the bytes from in
+ * flight to stored in one step with the image's activation (never
+ * counted twice, never not at all); abort and a failed finish give them
+ * back. */
 int rain_repo_upload_begin(struct rain_repo *repo, const struct rain_who *who, const char *id,
 			   int64_t expected_size, struct rain_upload **out);
 int rain_repo_upload_write(struct rain_upload *up, const void *buf, size_t len);

@@ -16,12 +16,40 @@
 #include "util/timeutil.h"
 #include "util/uuid.h"
 
+/* The account of one owner while it has uploads in flight or a checked
+ * create running (in memory: in-flight uploads die with the process).
+ * Its lock makes a quota check and the change it allows one step:
+ *   reserved  bytes taken by this owner's uploads in flight: the declared
+ *             length at the start, else each chunk before it is written
+ *             (an upload refused a chunk gives back all it held at once);
+ *   used      when loaded, the bytes the catalog counts for the owner
+ *             (rain_catalog_usage), plus those of uploads finished since.
+ *             Only a delete lowers the catalog's figure behind our back,
+ *             so used is never below the truth; a check that fails is
+ *             retried on a fresh figure before it refuses.
+ * An upload's bytes move from reserved to used under the lock, in the
+ * same step as the catalog activates its image, so that nobody (a check,
+ * a reload) sees them twice or not at all. */
+struct owner_acct {
+	struct owner_acct *next;
+	char *owner;
+	int refs;                   /* uploads and creates holding it; under acct_lock */
+	pthread_mutex_t lock;
+	bool loaded;
+	int64_t used;
+	int64_t reserved;
+};
+
 struct rain_repo {
 	struct rain_catalog *cat;
 	struct rain_blob_store *blobs;
 	/* Held while a blob gains its first reference or loses its last, so
 	 * that a delete never frees a blob that an upload is publishing. */
 	pthread_mutex_t blob_lock;
+	/* Lock order: blob_lock, then an owner_acct's lock. acct_lock guards
+	 * only the list and the refs, and is held alone. */
+	pthread_mutex_t acct_lock;
+	struct owner_acct *accts;
 	int lock_fd;
 	bool md5;
 	int64_t max_size;
@@ -33,7 +61,10 @@ struct rain_upload {
 	char id[UUID_STR_LEN];
 	char *disk_format;
 	int64_t expected;
-	int64_t limit;              /* most bytes allowed (max size, quota); 0: none */
+	int64_t limit;              /* most bytes allowed (max size); 0: none */
+	struct owner_acct *acct;    /* the image owner's; NULL for an ownerless image */
+	int64_t quota;              /* the uploader's quota_bytes; 0: none */
+	int64_t reserved;           /* bytes this upload holds in acct->reserved */
 	unsigned char *head;        /* first RAIN_DISKFMT_HEAD bytes */
 	size_t headlen;
 	bool head_checked;
@@ -74,6 +105,7 @@ int rain_repo_open(struct rain_repo **out, const struct rain_repo_options *opts,
 		return RAIN_ENOMEM;
 	repo->lock_fd = -1;
 	pthread_mutex_init(&repo->blob_lock, NULL);
+	pthread_mutex_init(&repo->acct_lock, NULL);
 	repo->md5 = opts->md5_checksum;
 	repo->max_size = opts->max_image_size;
 	lockpath = fs_path_join(opts->data_dir, "lock");
@@ -134,7 +166,98 @@ void rain_repo_close(struct rain_repo *repo)
 	if (repo->lock_fd >= 0)
 		close(repo->lock_fd);
 	pthread_mutex_destroy(&repo->blob_lock);
+	pthread_mutex_destroy(&repo->acct_lock);
 	free(repo);
+}
+
+/* ---- per-owner accounts (quotas under concurrency) ---- */
+
+/* owner's account, created if need be, with one more reference; NULL
+ * when out of memory. */
+static struct owner_acct *acct_get(struct rain_repo *repo, const char *owner)
+{
+	struct owner_acct *a;
+
+	pthread_mutex_lock(&repo->acct_lock);
+	for (a = repo->accts; a; a = a->next)
+		if (!strcmp(a->owner, owner))
+			break;
+	if (!a && (a = calloc(1, sizeof(*a)))) {
+		a->owner = strdup(owner);
+		if (!a->owner) {
+			free(a);
+			a = NULL;
+		} else {
+			pthread_mutex_init(&a->lock, NULL);
+			a->next = repo->accts;
+			repo->accts = a;
+		}
+	}
+	if (a)
+		a->refs++;
+	pthread_mutex_unlock(&repo->acct_lock);
+	return a;
+}
+
+/* Drop a reference; the last one frees the account (its figures are
+ * reloaded from the catalog next time). */
+static void acct_put(struct rain_repo *repo, struct owner_acct *a)
+{
+	struct owner_acct **pp;
+
+	if (!a)
+		return;
+	pthread_mutex_lock(&repo->acct_lock);
+	if (--a->refs > 0) {
+		pthread_mutex_unlock(&repo->acct_lock);
+		return;
+	}
+	for (pp = &repo->accts; *pp != a; pp = &(*pp)->next)
+		;
+	*pp = a->next;
+	pthread_mutex_unlock(&repo->acct_lock);
+	pthread_mutex_destroy(&a->lock);
+	free(a->owner);
+	free(a);
+}
+
+/* The owner's stored bytes from the catalog. Caller holds a->lock. */
+static int acct_load(struct rain_repo *repo, struct owner_acct *a)
+{
+	struct rain_usage u;
+	int r = rain_catalog_usage(repo->cat, a->owner, &u);
+
+	if (r < 0)
+		return r;
+	a->used = u.bytes;
+	a->loaded = true;
+	return 0;
+}
+
+/* Take n more bytes for an upload under quota (0: no limit), which must
+ * leave at least one byte besides n free. Caller holds a->lock.
+ * RAIN_ETOOBIG when n would cross the quota, counting the owner's stored
+ * data and every upload of theirs in flight. */
+static int acct_reserve(struct rain_repo *repo, struct owner_acct *a, int64_t quota, int64_t n)
+{
+	int64_t need = n > 0 ? n : 1;
+	bool fresh = !a->loaded;
+	int r;
+
+	if (quota > 0) {
+		if (!a->loaded && (r = acct_load(repo, a)) < 0)
+			return r;
+		/* deletes since the load may have made room */
+		if (a->used + a->reserved > quota - need && !fresh && (r = acct_load(repo, a)) < 0)
+			return r;
+		if (a->used + a->reserved > quota - need)
+			return rain_error_set(RAIN_ETOOBIG, "Image exceeds the storage quota: %s has %lld of "
+					      "%lld bytes stored or being uploaded, no room for %lld more",
+					      a->owner, (long long)(a->used + a->reserved), (long long)quota,
+					      (long long)need);
+	}
+	a->reserved += n;
+	return 0;
 }
 
 /* An upload's own steps after its start (requeue, activate): the start
@@ -182,6 +305,7 @@ static int check_publicize(const struct rain_who *who, const struct rain_image *
 int rain_repo_image_create(struct rain_repo *repo, const struct rain_who *who,
 			   json_t *body, struct rain_image **out)
 {
+	struct owner_acct *acct = NULL;
 	struct rain_image *img = NULL;
 	const char *key;
 	json_t *v;
@@ -213,10 +337,18 @@ int rain_repo_image_create(struct rain_repo *repo, const struct rain_who *who,
 		r = uuid_generate(img->id);
 	if (r == 0)
 		r = check_publicize(who, img);
+	/* count and insert under the owner's lock, so that concurrent
+	 * creates cannot all pass the count and overrun the quota together */
 	if (r == 0 && who->quota_images > 0) {
 		struct rain_usage u;
 
-		r = rain_catalog_usage(repo->cat, who->owner, &u);
+		acct = acct_get(repo, who->owner);
+		if (!acct)
+			r = RAIN_ENOMEM;
+		else
+			pthread_mutex_lock(&acct->lock);
+		if (r == 0)
+			r = rain_catalog_usage(repo->cat, who->owner, &u);
 		if (r == 0 && u.images >= who->quota_images)
 			r = rain_error_set(RAIN_ETOOBIG, "Image count quota exceeded: %s has %lld of %lld images",
 					   who->owner, (long long)u.images, (long long)who->quota_images);
@@ -229,6 +361,10 @@ int rain_repo_image_create(struct rain_repo *repo, const struct rain_who *who,
 	if (r == 0) {
 		img->created_at = img->updated_at = time_now_us();
 		r = rain_catalog_image_create(repo->cat, img);
+	}
+	if (acct) {
+		pthread_mutex_unlock(&acct->lock);
+		acct_put(repo, acct);
 	}
 	if (r < 0) {
 		rain_image_free(img);
@@ -424,9 +560,23 @@ static int do_requeue(struct rain_image *img, void *ud)
 	return 0;
 }
 
+/* Give back what the upload holds of its owner's account. */
+static void upload_release(struct rain_upload *up)
+{
+	if (!up->acct)
+		return;
+	pthread_mutex_lock(&up->acct->lock);
+	up->acct->reserved -= up->reserved;
+	up->reserved = 0;
+	pthread_mutex_unlock(&up->acct->lock);
+	acct_put(up->repo, up->acct);
+	up->acct = NULL;
+}
+
 static void upload_free(struct rain_upload *up)
 {
 	rain_blob_write_abort(up->w);
+	upload_release(up);
 	free(up->disk_format);
 	free(up->head);
 	free(up);
@@ -447,24 +597,11 @@ int rain_repo_upload_begin(struct rain_repo *repo, const struct rain_who *who, c
 			   int64_t expected_size, struct rain_upload **out)
 {
 	struct begin_ctx bc = { NULL };
+	struct rain_image *img = NULL;
 	struct rain_upload *up;
 	int64_t limit = repo->max_size;
 	int r;
 
-	/* the owner's quota: what is left of it is the most this upload may
-	 * bring (concurrent uploads of one user may overrun it together) */
-	if (who->quota_bytes > 0) {
-		struct rain_usage u;
-
-		if ((r = rain_catalog_usage(repo->cat, who->owner, &u)) < 0)
-			return r;
-		if (limit <= 0 || who->quota_bytes - u.bytes < limit)
-			limit = who->quota_bytes - u.bytes > 0 ? who->quota_bytes - u.bytes : 0;
-		if (limit == 0)
-			return rain_error_set(RAIN_ETOOBIG, "Image exceeds the storage quota: %s uses %lld of "
-					      "%lld bytes", who->owner, (long long)u.bytes,
-					      (long long)who->quota_bytes);
-	}
 	if (limit > 0 && expected_size > limit)
 		return rain_error_set(RAIN_ETOOBIG,
 				      "Image exceeds the storage quota: %lld bytes is more than the %lld allowed",
@@ -480,9 +617,32 @@ int rain_repo_upload_begin(struct rain_repo *repo, const struct rain_who *who, c
 	up->repo = repo;
 	up->expected = expected_size;
 	up->limit = limit;
+	up->quota = who->quota_bytes > 0 ? who->quota_bytes : 0;
 	up->virtual_size = -1;
 	snprintf(up->id, sizeof(up->id), "%s", id);
-	r = modify(repo, who, id, RAIN_ACT_UPLOAD, do_begin, &bc, NULL);
+	/* who may start it, and may it start: errors before the quota's;
+	 * then the bytes are counted to the image's owner (only the owner
+	 * and admins, who have no quota, upload: rain/policy.h) */
+	r = load(repo, who, id, RAIN_ACT_UPLOAD, &img);
+	if (r == 0)
+		r = do_begin(img, &bc);
+	if (r == 0 && img->owner && !(up->acct = acct_get(repo, img->owner)))
+		r = RAIN_ENOMEM;
+	rain_image_free(img);
+	free(bc.disk_format);
+	bc.disk_format = NULL;
+	/* a declared length is taken whole now, else each chunk as it comes */
+	if (r == 0 && up->acct) {
+		int64_t n = expected_size > 0 ? expected_size : 0;
+
+		pthread_mutex_lock(&up->acct->lock);
+		r = acct_reserve(repo, up->acct, up->quota, n);
+		if (r == 0)
+			up->reserved = n;
+		pthread_mutex_unlock(&up->acct->lock);
+	}
+	if (r == 0)
+		r = modify(repo, who, id, RAIN_ACT_UPLOAD, do_begin, &bc, NULL);
 	up->disk_format = bc.disk_format;
 	if (r < 0) {
 		upload_free(up);
@@ -523,6 +683,23 @@ int rain_repo_upload_write(struct rain_upload *up, const void *buf, size_t len)
 	if (up->expected >= 0 && size > up->expected)
 		return rain_error_set(RAIN_EINVAL, "more data than the announced %lld bytes",
 				      (long long)up->expected);
+	/* the chunk's bytes are taken before they are written (an upload
+	 * with a declared length took them all at its start); one refused
+	 * gives back the rest in the same step, so that it never makes a
+	 * concurrent upload fail after it failed itself */
+	if (up->acct && size > up->reserved) {
+		pthread_mutex_lock(&up->acct->lock);
+		r = acct_reserve(up->repo, up->acct, up->quota, size - up->reserved);
+		if (r == 0) {
+			up->reserved = size;
+		} else {
+			up->acct->reserved -= up->reserved;
+			up->reserved = 0;
+		}
+		pthread_mutex_unlock(&up->acct->lock);
+		if (r < 0)
+			return r;
+	}
 	if (!up->head_checked) {
 		size_t n = RAIN_DISKFMT_HEAD - up->headlen;
 
@@ -593,7 +770,19 @@ int rain_repo_upload_finish(struct rain_upload *up, struct rain_image **out)
 		data.virtual_size = up->virtual_size;
 		data.checksum = res.md5[0] ? res.md5 : NULL;
 		data.os_hash_value = res.sha256;
+		/* the bytes move from reserved to used in one step with the
+		 * catalog's change (see struct owner_acct) */
+		if (up->acct)
+			pthread_mutex_lock(&up->acct->lock);
 		r = modify(repo, &upload_self, up->id, RAIN_ACT_UPLOAD, do_activate, &data, out);
+		if (r == 0 && up->acct) {
+			if (up->acct->loaded)
+				up->acct->used += res.size;
+			up->acct->reserved -= up->reserved;
+			up->reserved = 0;
+		}
+		if (up->acct)
+			pthread_mutex_unlock(&up->acct->lock);
 		if (r < 0)
 			release_blob(repo, res.sha256);
 	}

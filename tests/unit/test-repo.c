@@ -1,6 +1,7 @@
 /* Unit tests for src/lib/repo.c in a temporary data directory: image
  * creation, the upload state machine, blob sharing, deletion rules,
- * deactivation, downloads, locking and crash recovery. */
+ * deactivation, downloads, locking, crash recovery and quotas (also
+ * under concurrent uploads and creates). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -12,6 +13,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1175,6 +1177,328 @@ static void test_concurrent_tags(void **state)
 	rain_image_free(img);
 }
 
+/* ---- quotas ---- */
+
+static const struct rain_who dora = { .owner = "dora", .admin = false, .quota_bytes = 100, .quota_images = 0 };
+
+static struct rain_image *dora_image(struct fixture *f)
+{
+	return create(f, &dora, "{\"disk_format\": \"raw\", \"container_format\": \"bare\"}");
+}
+
+static struct rain_upload *begin_as(struct fixture *f, const struct rain_who *who, const char *id,
+				    int64_t expected)
+{
+	struct rain_upload *up = NULL;
+
+	if (rain_repo_upload_begin(f->repo, who, id, expected, &up) < 0)
+		fail_msg("begin %s: %s", id, rain_error_last());
+	return up;
+}
+
+static void finish_ok(struct rain_upload *up)
+{
+	struct rain_image *out = NULL;
+
+	if (rain_repo_upload_finish(up, &out) < 0)
+		fail_msg("finish: %s", rain_error_last());
+	rain_image_free(out);
+}
+
+static int64_t stored_bytes(struct fixture *f, const char *owner)
+{
+	struct rain_usage u;
+
+	assert_int_equal(rain_catalog_usage(rain_repo_catalog(f->repo), owner, &u), 0);
+	return u.bytes;
+}
+
+/* Uploads are counted against the quota while in flight, by one handle
+ * after another in a fixed order, so each case is exact. */
+static void test_quota_in_flight(void **state)
+{
+	struct fixture *f = *state;
+	struct rain_image *a = dora_image(f), *b = dora_image(f), *c = dora_image(f);
+	struct rain_upload *ua, *ub, *uc = NULL;
+	char data[100];
+
+	memset(data, 'd', sizeof(data));
+
+	/* two chunked uploads: the chunk that crosses the quota fails, the
+	 * other upload goes on to exactly the quota */
+	ua = begin_as(f, &dora, a->id, -1);
+	ub = begin_as(f, &dora, b->id, -1);
+	assert_int_equal(rain_repo_upload_write(ua, data, 60), 0);
+	assert_int_equal(rain_repo_upload_write(ub, data, 30), 0);
+	rain_error_clear();
+	assert_int_equal(rain_repo_upload_write(ub, data, 11), RAIN_ETOOBIG);
+	assert_error_contains("storage quota");
+	rain_repo_upload_abort(ub);
+	assert_int_equal(status_of(f, b->id), RAIN_STATUS_QUEUED);
+	assert_int_equal(rain_repo_upload_write(ua, data, 40), 0);
+	/* nothing left, even before A is stored */
+	assert_int_equal(rain_repo_upload_begin(f->repo, &dora, c->id, -1, &uc), RAIN_ETOOBIG);
+	assert_null(uc);
+	finish_ok(ua);
+	assert_true(stored_bytes(f, "dora") == 100);
+	assert_int_equal(rain_repo_upload_begin(f->repo, &dora, c->id, 0, &uc), RAIN_ETOOBIG);
+	assert_int_equal(status_of(f, c->id), RAIN_STATUS_QUEUED);
+	assert_int_equal(blob_files(f), 1);
+	assert_int_equal(rain_repo_image_delete(f->repo, &dora, a->id), 0);
+	rain_image_free(a);
+	a = dora_image(f);
+
+	/* declared lengths are taken whole at the start */
+	ub = begin_as(f, &dora, b->id, 60);
+	rain_error_clear();
+	assert_int_equal(rain_repo_upload_begin(f->repo, &dora, c->id, 41, &uc), RAIN_ETOOBIG);
+	assert_error_contains("storage quota");
+	assert_int_equal(status_of(f, c->id), RAIN_STATUS_QUEUED);
+	uc = begin_as(f, &dora, c->id, -1);
+	assert_int_equal(rain_repo_upload_write(uc, data, 40), 0);
+	assert_int_equal(rain_repo_upload_write(uc, data, 1), RAIN_ETOOBIG);
+	rain_repo_upload_abort(uc);
+	/* an abort gives its bytes back */
+	rain_repo_upload_abort(ub);
+	uc = begin_as(f, &dora, c->id, 100);
+	rain_repo_upload_abort(uc);
+
+	/* at finish the bytes move from in flight to stored: counted once */
+	ub = begin_as(f, &dora, b->id, -1);
+	uc = begin_as(f, &dora, c->id, -1);
+	assert_int_equal(rain_repo_upload_write(ub, data, 50), 0);
+	assert_int_equal(rain_repo_upload_write(uc, data + 50, 40), 0);
+	finish_ok(ub);
+	assert_true(stored_bytes(f, "dora") == 50);
+	assert_int_equal(rain_repo_upload_write(uc, data, 10), 0);
+	assert_int_equal(rain_repo_upload_write(uc, data, 1), RAIN_ETOOBIG);
+	rain_repo_upload_abort(uc);
+	assert_int_equal(status_of(f, c->id), RAIN_STATUS_QUEUED);
+	assert_true(stored_bytes(f, "dora") == 50);
+	assert_int_equal(rain_repo_image_delete(f->repo, &dora, b->id), 0);
+
+	/* a refused chunk gives its upload's bytes back at once, before the
+	 * abort: the other upload, refused a moment ago, now fits */
+	ub = begin_as(f, &dora, c->id, -1);
+	uc = begin_as(f, &dora, a->id, -1);
+	assert_int_equal(rain_repo_upload_write(ub, data, 50), 0);
+	assert_int_equal(rain_repo_upload_write(uc, data, 50), 0);
+	assert_int_equal(rain_repo_upload_write(ub, data, 10), RAIN_ETOOBIG);
+	assert_int_equal(rain_repo_upload_write(uc, data, 50), 0);
+	rain_repo_upload_abort(ub);
+	finish_ok(uc);
+	assert_true(stored_bytes(f, "dora") == 100);
+	rain_image_free(a);
+	rain_image_free(b);
+	rain_image_free(c);
+}
+
+/* Deletes during an upload free their bytes for the next check; an
+ * admin's upload into a user's image counts to that user; identical
+ * data counts once per image, as the catalog's usage does. */
+static void test_quota_accounting(void **state)
+{
+	struct fixture *f = *state;
+	struct rain_image *a = dora_image(f), *b = dora_image(f), *c = dora_image(f);
+	struct rain_image *d = dora_image(f);
+	struct rain_upload *ub, *uc = NULL, *ud;
+	char data[100];
+
+	memset(data, 'e', sizeof(data));
+	ub = begin_as(f, &dora, a->id, 50);
+	assert_int_equal(rain_repo_upload_write(ub, data, 50), 0);
+	finish_ok(ub);
+	/* keep dora's account alive with an upload in flight */
+	ub = begin_as(f, &dora, b->id, -1);
+	assert_int_equal(rain_repo_upload_begin(f->repo, &dora, c->id, 60, &uc), RAIN_ETOOBIG);
+	assert_int_equal(rain_repo_image_delete(f->repo, &dora, a->id), 0);
+	uc = begin_as(f, &dora, c->id, 60);
+	rain_repo_upload_abort(uc);
+	rain_repo_upload_abort(ub);
+
+	/* the admin has no quota, but what it uploads into dora's image is
+	 * hers: it leaves her less room while in flight and once stored */
+	ud = begin_as(f, &admin, d->id, -1);
+	assert_int_equal(rain_repo_upload_write(ud, data, 70), 0);
+	assert_int_equal(rain_repo_upload_begin(f->repo, &dora, c->id, 31, &uc), RAIN_ETOOBIG);
+	finish_ok(ud);
+	assert_true(stored_bytes(f, "dora") == 70);
+	assert_int_equal(rain_repo_upload_begin(f->repo, &dora, c->id, 31, &uc), RAIN_ETOOBIG);
+	assert_int_equal(rain_repo_image_delete(f->repo, &dora, d->id), 0);
+
+	/* the same 40 bytes in two images: 80 bytes of quota, one blob */
+	ub = begin_as(f, &dora, b->id, 40);
+	uc = begin_as(f, &dora, c->id, -1);
+	assert_int_equal(rain_repo_upload_write(ub, data, 40), 0);
+	assert_int_equal(rain_repo_upload_write(uc, data, 40), 0);
+	finish_ok(ub);
+	finish_ok(uc);
+	assert_true(stored_bytes(f, "dora") == 80);
+	assert_int_equal(blob_files(f), 1);
+	rain_image_free(d);
+	d = dora_image(f);
+	assert_int_equal(rain_repo_upload_begin(f->repo, &dora, d->id, 21, &uc), RAIN_ETOOBIG);
+	ud = begin_as(f, &dora, d->id, 20);
+	assert_int_equal(rain_repo_upload_write(ud, data, 20), 0);
+	finish_ok(ud);
+	assert_true(stored_bytes(f, "dora") == 100);
+	rain_image_free(a);
+	rain_image_free(b);
+	rain_image_free(c);
+	rain_image_free(d);
+}
+
+#define QUOTA_THREADS 8
+#define QUOTA_SIZE 300          /* of a 1000-byte quota: 3 fit */
+
+struct quota_uploader {
+	struct fixture *f;
+	pthread_barrier_t *start;
+	struct rain_who who;
+	char id[UUID_STR_LEN];
+	int64_t expected;           /* QUOTA_SIZE or -1 */
+	int seed;
+	int err;
+};
+
+static void *quota_upload_run(void *arg)
+{
+	struct quota_uploader *q = arg;
+	struct rain_upload *up = NULL;
+	struct rain_image *out = NULL;
+	unsigned char data[QUOTA_SIZE];
+
+	for (int i = 0; i < QUOTA_SIZE; i++)
+		data[i] = (unsigned char)(q->seed * 31 + i);
+	pthread_barrier_wait(q->start);
+	q->err = rain_repo_upload_begin(q->f->repo, &q->who, q->id, q->expected, &up);
+	/* small chunks, so that the uploads interleave */
+	for (int off = 0; q->err == 0 && off < QUOTA_SIZE; off += 7) {
+		q->err = rain_repo_upload_write(up, data + off, QUOTA_SIZE - off < 7 ? (size_t)(QUOTA_SIZE - off) : 7);
+		if (q->err < 0)
+			rain_repo_upload_abort(up);
+		sched_yield();
+	}
+	if (q->err == 0)
+		q->err = rain_repo_upload_finish(up, &out);
+	rain_image_free(out);
+	return NULL;
+}
+
+/* Whatever the interleaving, uploads of S bytes each under a quota Q
+ * store exactly min(N, Q / S) of them: none overruns Q, and a refusal
+ * happens only when the others in flight would otherwise not fit. */
+static void test_quota_concurrent_uploads(void **state)
+{
+	struct fixture *f = *state;
+	struct quota_uploader q[QUOTA_THREADS];
+	pthread_t th[QUOTA_THREADS];
+	pthread_barrier_t start;
+	int stored = 0, refused = 0;
+
+	for (int round = 0; round < 20; round++) {
+		assert_int_equal(pthread_barrier_init(&start, NULL, QUOTA_THREADS), 0);
+		for (int i = 0; i < QUOTA_THREADS; i++) {
+			struct rain_image *img;
+
+			q[i] = (struct quota_uploader){ f, &start, dora, "", i % 2 ? QUOTA_SIZE : -1,
+							round * QUOTA_THREADS + i, 0 };
+			q[i].who.owner = "carl";
+			q[i].who.quota_bytes = 1000;
+			img = create(f, &q[i].who, "{\"disk_format\": \"raw\", \"container_format\": \"bare\"}");
+			snprintf(q[i].id, sizeof(q[i].id), "%s", img->id);
+			rain_image_free(img);
+		}
+		for (int i = 0; i < QUOTA_THREADS; i++)
+			assert_int_equal(pthread_create(&th[i], NULL, quota_upload_run, &q[i]), 0);
+		stored = refused = 0;
+		for (int i = 0; i < QUOTA_THREADS; i++) {
+			pthread_join(th[i], NULL);
+			if (q[i].err == 0) {
+				stored++;
+				assert_int_equal(status_of(f, q[i].id), RAIN_STATUS_ACTIVE);
+			} else {
+				assert_int_equal(q[i].err, RAIN_ETOOBIG);
+				assert_int_equal(status_of(f, q[i].id), RAIN_STATUS_QUEUED);
+				refused++;
+			}
+		}
+		pthread_barrier_destroy(&start);
+		assert_int_equal(stored, 3);
+		assert_int_equal(refused, QUOTA_THREADS - 3);
+		assert_true(stored_bytes(f, "carl") == 3 * QUOTA_SIZE);
+		assert_int_equal(blob_files(f), 3);
+		/* nothing stays reserved: what is left is exactly free */
+		{
+			struct rain_upload *up = NULL;
+
+			assert_int_equal(rain_repo_upload_begin(f->repo, &q[0].who, q[0].id, 101, &up),
+					 q[0].err == 0 ? RAIN_ECONFLICT : RAIN_ETOOBIG);
+		}
+		for (int i = 0; i < QUOTA_THREADS; i++)
+			assert_int_equal(rain_repo_image_delete(f->repo, &admin, q[i].id), 0);
+		assert_int_equal(blob_files(f), 0);
+	}
+}
+
+struct quota_creator {
+	struct fixture *f;
+	pthread_barrier_t *start;
+	int made, refused, other;
+};
+
+static void *quota_create_run(void *arg)
+{
+	static const struct rain_who ivy = { .owner = "ivy", .quota_images = 5 };
+	struct quota_creator *c = arg;
+
+	pthread_barrier_wait(c->start);
+	for (int i = 0; i < 4; i++) {
+		json_t *body = json_pack("{s:s}", "name", "n");
+		struct rain_image *img = NULL;
+		int r = body ? rain_repo_image_create(c->f->repo, &ivy, body, &img) : RAIN_ENOMEM;
+
+		json_decref(body);
+		rain_image_free(img);
+		if (r == 0)
+			c->made++;
+		else if (r == RAIN_ETOOBIG)
+			c->refused++;
+		else
+			c->other++;
+	}
+	return NULL;
+}
+
+/* Concurrent creates never exceed the image-count quota. */
+static void test_quota_concurrent_creates(void **state)
+{
+	struct fixture *f = *state;
+	struct quota_creator c[QUOTA_THREADS];
+	pthread_t th[QUOTA_THREADS];
+	pthread_barrier_t start;
+	struct rain_usage u;
+	int made = 0, refused = 0;
+
+	assert_int_equal(pthread_barrier_init(&start, NULL, QUOTA_THREADS), 0);
+	for (int i = 0; i < QUOTA_THREADS; i++) {
+		c[i] = (struct quota_creator){ f, &start, 0, 0, 0 };
+		assert_int_equal(pthread_create(&th[i], NULL, quota_create_run, &c[i]), 0);
+	}
+	for (int i = 0; i < QUOTA_THREADS; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(c[i].other, 0);
+		made += c[i].made;
+		refused += c[i].refused;
+	}
+	pthread_barrier_destroy(&start);
+	assert_int_equal(made, 5);
+	assert_int_equal(refused, 4 * QUOTA_THREADS - 5);
+	assert_int_equal(rain_catalog_usage(rain_repo_catalog(f->repo), "ivy", &u), 0);
+	assert_true(u.images == 5);
+	assert_int_equal(count_images(f), 5);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -1204,6 +1528,10 @@ int main(void)
 		T(test_download_saving),
 		T(test_crash_recovery),
 		T(test_concurrent_tags),
+		T(test_quota_in_flight),
+		T(test_quota_accounting),
+		T(test_quota_concurrent_uploads),
+		T(test_quota_concurrent_creates),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
