@@ -147,6 +147,19 @@ struct rain_audit_query {
 	size_t limit;           /* at most (0: 1000), the newest ones */
 };
 
+/* The failed logins of one name (see login_failed below); times in us. */
+struct rain_login_failures {
+	int64_t count;          /* failures since first_at */
+	int64_t first_at;
+	int64_t locked_until;   /* 0 or a past time: not locked */
+};
+
+struct rain_lockout_rule {
+	int64_t limit;          /* failures within window_us that lock */
+	int64_t window_us;
+	int64_t lock_us;        /* for how long */
+};
+
 struct rain_catalog;
 
 struct rain_catalog_backend {
@@ -221,6 +234,19 @@ struct rain_catalog_backend {
 	int (*token_revoke)(void *impl, const char *hash);
 	/* Delete tokens that expired before now_us. */
 	int (*token_purge)(void *impl, int64_t now_us, int64_t *removed);
+
+	/* Failed logins per name (any name, user or not). login_get: zeros
+	 * when none are counted. login_failed, in one transaction: a count
+	 * older than rule->window_us starts over; the rule->limit-th failure
+	 * within the window locks the name until now_us + rule->lock_us
+	 * (*locks: this failure did it) and starts the count over; *out is
+	 * the state afterwards. Names out of their window and lock are
+	 * forgotten. login_clear: forget name (a successful login). */
+	int (*login_get)(void *impl, const char *name, struct rain_login_failures *out);
+	int (*login_failed)(void *impl, const char *name, int64_t now_us,
+			    const struct rain_lockout_rule *rule, struct rain_login_failures *out,
+			    bool *locks);
+	int (*login_clear)(void *impl, const char *name);
 };
 
 extern const struct rain_catalog_backend rain_catalog_sqlite;
@@ -273,6 +299,11 @@ int rain_catalog_token_create(struct rain_catalog *cat, const struct rain_token 
 int rain_catalog_token_lookup(struct rain_catalog *cat, const char *hash, struct rain_token *out);
 int rain_catalog_token_revoke(struct rain_catalog *cat, const char *hash);
 int rain_catalog_token_purge(struct rain_catalog *cat, int64_t now_us, int64_t *removed);
+int rain_catalog_login_get(struct rain_catalog *cat, const char *name, struct rain_login_failures *out);
+int rain_catalog_login_failed(struct rain_catalog *cat, const char *name, int64_t now_us,
+			      const struct rain_lockout_rule *rule, struct rain_login_failures *out,
+			      bool *locks);
+int rain_catalog_login_clear(struct rain_catalog *cat, const char *name);
 
 /* The sort keys accepted by image_list, and the attributes filterable as
  * core columns (anything else filters on properties). */

@@ -11,10 +11,11 @@
  *
  * Failed logins answer 401 with Keystone's body after the same work
  * (one Argon2id verification, against a dummy hash for unknown users) so
- * that the delay does not tell whether a user exists. After
- * LOCK_FAILURES failures of one user name within LOCK_WINDOW, that name
- * is refused for LOCK_TIME (kept in memory: a restart forgets). Neither
- * tokens nor passwords are ever logged.
+ * that the delay does not tell whether a user exists. After 5 failures
+ * of one user name within 15 minutes, that name is refused for 15
+ * minutes; the count is in the catalog, so a restart does not reset it.
+ * At most VERIFY_CONCURRENT passwords are checked at once. Neither tokens
+ * nor passwords are ever logged.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -28,92 +29,46 @@
 #include "util/strutil.h"
 #include "util/timeutil.h"
 
-#define LOCK_FAILURES 5
-#define LOCK_WINDOW_US (15LL * 60 * 1000000)
-#define LOCK_TIME_US (15LL * 60 * 1000000)
-#define LOCK_SLOTS 256
-
-struct failures {
-	char name[RAIN_USER_NAME_MAX + 1];
-	int count;
-	int64_t first_us;
-	int64_t locked_until_us;
+static const struct rain_lockout_rule lockout = {
+	.limit = 5,
+	.window_us = 15LL * 60 * 1000000,
+	.lock_us = 15LL * 60 * 1000000,
 };
 
-static pthread_mutex_t fail_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct failures fail_table[LOCK_SLOTS];
+/* Password checks at once (each Argon2id takes RAIN_ARGON2_M KiB and a
+ * core for a while), and how many more may wait for one; beyond that a
+ * login is answered 503 at once, so a flood cannot take raind's memory. */
+#define VERIFY_CONCURRENT 4
+#define VERIFY_WAITING 64
 
-/* The slot of name, or a free/oldest one claimed for it. Under fail_lock. */
-static struct failures *fail_slot(const char *name, int64_t now)
+static pthread_mutex_t verify_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t verify_free = PTHREAD_COND_INITIALIZER;
+static int verify_running, verify_waiting;
+
+static bool verify_enter(void)
 {
-	struct failures *oldest = &fail_table[0];
+	bool ok = true;
 
-	for (int i = 0; i < LOCK_SLOTS; i++) {
-		struct failures *f = &fail_table[i];
-
-		if (f->name[0] && !strcmp(f->name, name))
-			return f;
+	pthread_mutex_lock(&verify_lock);
+	if (verify_running >= VERIFY_CONCURRENT && verify_waiting >= VERIFY_WAITING) {
+		ok = false;
+	} else {
+		verify_waiting++;
+		while (verify_running >= VERIFY_CONCURRENT)
+			pthread_cond_wait(&verify_free, &verify_lock);
+		verify_waiting--;
+		verify_running++;
 	}
-	for (int i = 0; i < LOCK_SLOTS; i++) {
-		struct failures *f = &fail_table[i];
-		bool stale = f->locked_until_us <= now && now - f->first_us > LOCK_WINDOW_US;
-
-		if (!f->name[0] || stale) {
-			oldest = f;
-			break;
-		}
-		if (f->first_us < oldest->first_us && f->locked_until_us <= now)
-			oldest = f;
-	}
-	memset(oldest, 0, sizeof(*oldest));
-	snprintf(oldest->name, sizeof(oldest->name), "%s", name);
-	oldest->first_us = now;
-	return oldest;
+	pthread_mutex_unlock(&verify_lock);
+	return ok;
 }
 
-static bool is_locked(const char *name, int64_t now)
+static void verify_leave(void)
 {
-	bool locked = false;
-
-	pthread_mutex_lock(&fail_lock);
-	for (int i = 0; i < LOCK_SLOTS; i++)
-		if (fail_table[i].name[0] && !strcmp(fail_table[i].name, name)) {
-			locked = fail_table[i].locked_until_us > now;
-			break;
-		}
-	pthread_mutex_unlock(&fail_lock);
-	return locked;
-}
-
-/* Count a failure; true when it locks the name now. */
-static bool fail_count(const char *name, int64_t now)
-{
-	struct failures *f;
-	bool locks = false;
-
-	pthread_mutex_lock(&fail_lock);
-	f = fail_slot(name, now);
-	if (now - f->first_us > LOCK_WINDOW_US) {
-		f->count = 0;
-		f->first_us = now;
-	}
-	if (++f->count >= LOCK_FAILURES && f->locked_until_us <= now) {
-		f->locked_until_us = now + LOCK_TIME_US;
-		f->count = 0;
-		f->first_us = now;
-		locks = true;
-	}
-	pthread_mutex_unlock(&fail_lock);
-	return locks;
-}
-
-static void fail_clear(const char *name)
-{
-	pthread_mutex_lock(&fail_lock);
-	for (int i = 0; i < LOCK_SLOTS; i++)
-		if (fail_table[i].name[0] && !strcmp(fail_table[i].name, name))
-			memset(&fail_table[i], 0, sizeof(fail_table[i]));
-	pthread_mutex_unlock(&fail_lock);
+	pthread_mutex_lock(&verify_lock);
+	verify_running--;
+	pthread_cond_signal(&verify_free);
+	pthread_mutex_unlock(&verify_lock);
 }
 
 /* A hash of a random password, verified for unknown users. */
@@ -240,7 +195,7 @@ static int login(struct request *req)
 	struct rain_user *u = NULL;
 	struct rain_token t = { 0 };
 	int64_t now = time_now_us();
-	bool ok = false, locked;
+	bool ok = false, locked = false;
 	int r;
 
 	if (!body)
@@ -258,7 +213,20 @@ static int login(struct request *req)
 	if (r == 0 && rain_user_name_valid(name))
 		snprintf(req->audit_target, sizeof(req->audit_target), "%s", name);
 	pthread_once(&dummy_once, dummy_init);
-	locked = r == 0 && rain_user_name_valid(name) && is_locked(name, now);
+	if (r == 0 && rain_user_name_valid(name)) {
+		struct rain_login_failures lf;
+
+		/* a catalog that cannot tell counts as a lock: fail closed */
+		locked = rain_catalog_login_get(cat, name, &lf) < 0 || lf.locked_until > now;
+	}
+	if (!verify_enter()) {
+		log_printf(LOG_WARN, "login of '%s' from %s refused: %d password checks running and %d "
+			   "waiting", rain_user_name_valid(name) ? name : "?", addr, VERIFY_CONCURRENT,
+			   VERIFY_WAITING);
+		json_decref(body);
+		return keystone_error(req, 503, "Service Unavailable",
+				      "Too many logins at once; try again in a moment.");
+	}
 	if (r == 0 && rain_user_name_valid(name) &&
 	    rain_catalog_user_get(cat, name, &u) == 0 && u->password_hash) {
 		ok = rain_password_verify(u->password_hash, password) == 0 &&
@@ -286,23 +254,31 @@ static int login(struct request *req)
 	} else if (dummy_hash) {
 		rain_password_verify(dummy_hash, password);   /* the same delay */
 	}
+	verify_leave();
 	if (!ok) {
+		struct rain_login_failures lf;
+		bool locks = false;
+
 		if (locked) {
-			log_printf(LOG_WARN, "login refused: user '%s' is locked out after %d failed "
-				   "logins (from %s)", name, LOCK_FAILURES, addr);
+			log_printf(LOG_WARN, "login refused: user '%s' is locked out after %lld failed "
+				   "logins (from %s)", name, (long long)lockout.limit, addr);
 		} else if (name && rain_user_name_valid(name)) {
 			log_printf(LOG_INFO, "login failed for user '%s' from %s", name, addr);
-			if (fail_count(name, now))
-				log_printf(LOG_WARN, "user '%s' locked out for %lld minutes after %d "
+			if (rain_catalog_login_failed(cat, name, now, &lockout, &lf, &locks) < 0)
+				log_printf(LOG_ERROR, "cannot count the failed login of '%s': %s", name,
+					   rain_error_last());
+			if (locks)
+				log_printf(LOG_WARN, "user '%s' locked out for %lld minutes after %lld "
 					   "failed logins within %lld minutes (last from %s)", name,
-					   (long long)(LOCK_TIME_US / 60000000), LOCK_FAILURES,
-					   (long long)(LOCK_WINDOW_US / 60000000), addr);
+					   (long long)(lockout.lock_us / 60000000), (long long)lockout.limit,
+					   (long long)(lockout.window_us / 60000000), addr);
 		}
 		rain_user_free(u);
 		json_decref(body);
 		return unauthorized(req);
 	}
-	fail_clear(name);
+	if (rain_catalog_login_clear(cat, name) < 0)
+		log_printf(LOG_ERROR, "cannot clear the failed logins of '%s': %s", name, rain_error_last());
 	r = rain_token_new(token, t.hash);
 	if (r == 0) {
 		snprintf(t.user, sizeof(t.user), "%s", u->name);

@@ -56,6 +56,10 @@ enum stmt_id {
 	ST_TOKEN_LOOKUP,
 	ST_TOKEN_REVOKE,
 	ST_TOKEN_PURGE,
+	ST_LOGIN_GET,
+	ST_LOGIN_PUT,
+	ST_LOGIN_CLEAR,
+	ST_LOGIN_PURGE,
 	ST_BEGIN,
 	ST_BEGIN_READ,
 	ST_COMMIT,
@@ -128,6 +132,12 @@ static const char *const stmt_sql[ST_COUNT] = {
 		"FROM tokens t JOIN users u ON u.name = t.user WHERE t.hash = ?1",
 	[ST_TOKEN_REVOKE] = "UPDATE tokens SET revoked = 1 WHERE hash = ?1",
 	[ST_TOKEN_PURGE] = "DELETE FROM tokens WHERE expires_at < ?1",
+	[ST_LOGIN_GET] = "SELECT count, first_at, locked_until FROM login_failures WHERE name = ?1",
+	[ST_LOGIN_PUT] = "INSERT OR REPLACE INTO login_failures (name, count, first_at, locked_until) "
+		"VALUES (?1, ?2, ?3, ?4)",
+	[ST_LOGIN_CLEAR] = "DELETE FROM login_failures WHERE name = ?1",
+	/* names whose count is out of its window and whose lock has passed */
+	[ST_LOGIN_PURGE] = "DELETE FROM login_failures WHERE first_at < ?1 AND locked_until <= ?2",
 	[ST_BEGIN] = "BEGIN IMMEDIATE",
 	[ST_BEGIN_READ] = "BEGIN",
 	[ST_COMMIT] = "COMMIT",
@@ -229,7 +239,17 @@ static const char migrate_v4_sql[] =
 	"CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
 	"PRAGMA user_version = 4;";
 
-#define SCHEMA_VERSION 4
+/* Version 5: failed logins per user name, for the lock-out (kept across
+ * restarts; names need not be users). */
+static const char migrate_v5_sql[] =
+	"CREATE TABLE login_failures ("
+	" name TEXT PRIMARY KEY NOT NULL,"
+	" count INTEGER NOT NULL,"
+	" first_at INTEGER NOT NULL,"
+	" locked_until INTEGER NOT NULL) WITHOUT ROWID;"
+	"PRAGMA user_version = 5;";
+
+#define SCHEMA_VERSION 5
 
 /* Generated list queries repeat (same filters, other values): each
  * connection keeps the last few prepared. */
@@ -352,6 +372,8 @@ static int conn_open(const char *path, bool create, struct conn **out)
 				rc = sqlite3_exec(c->db, migrate_v3_sql, NULL, NULL, NULL);
 			if (rc == SQLITE_OK && version < 4)
 				rc = sqlite3_exec(c->db, migrate_v4_sql, NULL, NULL, NULL);
+			if (rc == SQLITE_OK && version < 5)
+				rc = sqlite3_exec(c->db, migrate_v5_sql, NULL, NULL, NULL);
 			if (rc == SQLITE_OK)
 				rc = sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
 			if (rc != SQLITE_OK) {
@@ -1807,6 +1829,92 @@ static int sq_token_purge(void *impl, int64_t now_us, int64_t *removed)
 	return r;
 }
 
+static int login_get(struct conn *c, const char *name, struct rain_login_failures *out)
+{
+	sqlite3_stmt *st = c->st[ST_LOGIN_GET];
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		out->count = sqlite3_column_int64(st, 0);
+		out->first_at = sqlite3_column_int64(st, 1);
+		out->locked_until = sqlite3_column_int64(st, 2);
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : sq_error(c->db, rc, "read failed logins");
+}
+
+static int sq_login_get(void *impl, const char *name, struct rain_login_failures *out)
+{
+	struct conn *c;
+	int r = conn_get(impl, &c);
+
+	if (r < 0)
+		return r;
+	r = login_get(c, name, out);
+	conn_put(impl, c);
+	return r;
+}
+
+static int sq_login_failed(void *impl, const char *name, int64_t now_us,
+			   const struct rain_lockout_rule *rule, struct rain_login_failures *out,
+			   bool *locks)
+{
+	struct conn *c;
+	sqlite3_stmt *st;
+	int r = conn_get(impl, &c);
+
+	*locks = false;
+	if (r < 0)
+		return r;
+	r = tx_begin(c);
+	if (r == 0)
+		r = login_get(c, name, out);
+	if (r == 0) {
+		if (out->count == 0 || now_us - out->first_at > rule->window_us) {
+			out->count = 0;
+			out->first_at = now_us;
+		}
+		if (++out->count >= rule->limit && out->locked_until <= now_us) {
+			out->locked_until = now_us + rule->lock_us;
+			out->count = 0;
+			out->first_at = now_us;
+			*locks = true;
+		}
+		st = c->st[ST_LOGIN_PUT];
+		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, out->count);
+		sqlite3_bind_int64(st, 3, out->first_at);
+		sqlite3_bind_int64(st, 4, out->locked_until);
+		r = step_done(c, ST_LOGIN_PUT, "count a failed login");
+	}
+	if (r == 0) {
+		/* forget the names nobody tried for a window (bounded table) */
+		sqlite3_bind_int64(c->st[ST_LOGIN_PURGE], 1, now_us - rule->window_us);
+		sqlite3_bind_int64(c->st[ST_LOGIN_PURGE], 2, now_us);
+		r = step_done(c, ST_LOGIN_PURGE, "forget old failed logins");
+	}
+	r = tx_end(c, r);
+	conn_put(impl, c);
+	return r;
+}
+
+static int sq_login_clear(void *impl, const char *name)
+{
+	struct conn *c;
+	int r = conn_get(impl, &c);
+
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(c->st[ST_LOGIN_CLEAR], 1, name, -1, SQLITE_STATIC);
+	r = step_done(c, ST_LOGIN_CLEAR, "clear failed logins");
+	conn_put(impl, c);
+	return r;
+}
+
 const struct rain_catalog_backend rain_catalog_sqlite = {
 	.name = "sqlite",
 	.open = sq_open,
@@ -1838,4 +1946,7 @@ const struct rain_catalog_backend rain_catalog_sqlite = {
 	.token_lookup = sq_token_lookup,
 	.token_revoke = sq_token_revoke,
 	.token_purge = sq_token_purge,
+	.login_get = sq_login_get,
+	.login_failed = sq_login_failed,
+	.login_clear = sq_login_clear,
 };

@@ -305,3 +305,20 @@ int rain_catalog_token_purge(struct rain_catalog *cat, int64_t now_us, int64_t *
 {
 	return cat->ops->token_purge(cat->impl, now_us, removed);
 }
+
+int rain_catalog_login_get(struct rain_catalog *cat, const char *name, struct rain_login_failures *out)
+{
+	return cat->ops->login_get(cat->impl, name, out);
+}
+
+int rain_catalog_login_failed(struct rain_catalog *cat, const char *name, int64_t now_us,
+			      const struct rain_lockout_rule *rule, struct rain_login_failures *out,
+			      bool *locks)
+{
+	return cat->ops->login_failed(cat->impl, name, now_us, rule, out, locks);
+}
+
+int rain_catalog_login_clear(struct rain_catalog *cat, const char *name)
+{
+	return cat->ops->login_clear(cat->impl, name);
+}

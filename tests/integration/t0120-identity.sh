@@ -155,13 +155,13 @@ check "a wrong password (${known} ms) and an unknown user (${unknown} ms) take a
 
 # --- lock-out --------------------------------------------------------------
 call POST /rain/v1/users -H 'Content-Type: application/json' -d '{"name":"carol","password":"carol-pw"}'
-for i in 1 2 3 4 5; do login carol "bad-$i"; done
+for i in 1 2 3 4 5; do login carol "wrongpass$i"; done
 check_status "the fifth failure is 401" 401
 login carol carol-pw
 check_status "after 5 failures the right password is refused (401)" 401
 check "the lock-out is logged as a warning naming the user and address" \
 	grep -Eq "warning.*carol.*127\.0\.0\.1" "$TMP/raind.log"
-check "no password appears in the log" bash -c "! grep -Eq 'bad-[0-9]|carol-pw|alice-pw-1|$ADMIN_PW' '$TMP/raind.log'"
+check "no password appears in the log" bash -c "! grep -Eq 'wrongpass[0-9]|carol-pw|alice-pw-1|$ADMIN_PW' '$TMP/raind.log'"
 login alice alice-pw-1
 check_status "other users are not locked out" 201
 
@@ -232,6 +232,20 @@ raind_stop
 printf '[auth]\ntoken_lifetime = 2\n' >"$TMP/short.ini"
 raind_start --config "$TMP/short.ini" || not_ok "raind restarts"
 check "a restart keeps the users (no new admin)" bash -c "[ \$(grep -c 'first start' '$TMP/raind.log') = 1 ]"
+login carol carol-pw
+check_status "a restart keeps carol locked out (401)" 401
+# many logins at once: at most 4 password checks run, 64 wait, the rest get
+# 503 at once; every one is answered, none with a token it should not get
+pids=()
+for i in $(seq 1 100); do
+	curl -sS -o /dev/null -w '%{http_code}\n' -H 'Content-Type: application/json' "$URL/v3/auth/tokens" -d \
+		'{"auth":{"identity":{"methods":["password"],"password":{"user":{"name":"nobody","domain":{"id":"default"},"password":"x"}}}}}' &
+	pids+=($!)
+done >"$TMP/flood.codes"
+wait "${pids[@]}"
+check_eq "100 logins at once are all answered" 100 "$(grep -c . "$TMP/flood.codes")"
+check_eq "...with 401, or 503 beyond the queue" "" "$(grep -v '^401$' "$TMP/flood.codes" | grep -v '^503$')"
+check "raind is healthy after the flood" raind_healthy
 login alice alice-pw-1
 check_status "alice logs in with a 2 s token lifetime" 201
 SHORT=$SUBJECT

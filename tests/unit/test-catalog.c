@@ -498,12 +498,57 @@ static void test_newer_schema_refused(void **state)
 	rain_catalog_close(f->cat);
 	f->cat = NULL;
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 5", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
 	snprintf(uri, sizeof(uri), "sqlite:%s", f->path);
 	assert_int_equal(rain_catalog_open(&cat, uri), RAIN_EINVAL);
-	assert_error_contains("schema version 5");
+	assert_error_contains("schema version 99");
 	assert_null(cat);
+}
+
+/* The lock-out's counts: the limit within the window locks, a stale count
+ * starts over, a lock outlives a reopen, clear forgets. */
+static void test_login_failures(void **state)
+{
+	struct fixture *f = *state;
+	const struct rain_lockout_rule rule = { .limit = 3, .window_us = 60 * SEC, .lock_us = 600 * SEC };
+	struct rain_login_failures lf;
+	char uri[160];
+	bool locks;
+
+	assert_int_equal(rain_catalog_login_get(f->cat, "carol", &lf), 0);
+	assert_int_equal(lf.count, 0);
+	assert_int_equal(lf.locked_until, 0);
+	assert_int_equal(rain_catalog_login_failed(f->cat, "carol", T0, &rule, &lf, &locks), 0);
+	assert_false(locks);
+	assert_int_equal(lf.count, 1);
+	/* out of the window: the count starts over */
+	assert_int_equal(rain_catalog_login_failed(f->cat, "carol", T0 + 61 * SEC, &rule, &lf, &locks), 0);
+	assert_int_equal(lf.count, 1);
+	assert_int_equal(lf.first_at, T0 + 61 * SEC);
+	assert_int_equal(rain_catalog_login_failed(f->cat, "carol", T0 + 62 * SEC, &rule, &lf, &locks), 0);
+	assert_false(locks);
+	assert_int_equal(rain_catalog_login_failed(f->cat, "carol", T0 + 63 * SEC, &rule, &lf, &locks), 0);
+	assert_true(locks);
+	assert_int_equal(lf.locked_until, T0 + 663 * SEC);
+	/* another name is not touched; the lock survives a reopen */
+	assert_int_equal(rain_catalog_login_failed(f->cat, "dave", T0 + 64 * SEC, &rule, &lf, &locks), 0);
+	rain_catalog_close(f->cat);
+	snprintf(uri, sizeof(uri), "sqlite:%s", f->path);
+	assert_int_equal(rain_catalog_open(&f->cat, uri), 0);
+	assert_int_equal(rain_catalog_login_get(f->cat, "carol", &lf), 0);
+	assert_int_equal(lf.locked_until, T0 + 663 * SEC);
+	assert_int_equal(rain_catalog_login_get(f->cat, "dave", &lf), 0);
+	assert_int_equal(lf.count, 1);
+	/* a failure long after forgets dave's stale count, not carol's lock */
+	assert_int_equal(rain_catalog_login_failed(f->cat, "erin", T0 + 200 * SEC, &rule, &lf, &locks), 0);
+	assert_int_equal(rain_catalog_login_get(f->cat, "dave", &lf), 0);
+	assert_int_equal(lf.count, 0);
+	assert_int_equal(rain_catalog_login_get(f->cat, "carol", &lf), 0);
+	assert_int_equal(lf.locked_until, T0 + 663 * SEC);
+	assert_int_equal(rain_catalog_login_clear(f->cat, "carol"), 0);
+	assert_int_equal(rain_catalog_login_get(f->cat, "carol", &lf), 0);
+	assert_int_equal(lf.locked_until, 0);
 }
 
 /* ---- listing ---- */
@@ -1250,6 +1295,7 @@ int main(void)
 		T(test_reset_status),
 		T(test_persistence),
 		T(test_newer_schema_refused),
+		T(test_login_failures),
 		T(test_filter_core_columns),
 		T(test_filter_size_bool),
 		T(test_filter_properties_tags),
