@@ -24,14 +24,15 @@ const struct cli_cmd cmd_config_entry = {
 	.help =
 		"The file is $XDG_CONFIG_HOME/rain/config (~/.config/rain/config), or\n"
 		"the one given with 'rain --config FILE'.  It has a [client] section\n"
-		"with the keys url, token, cacert and insecure.\n",
+		"with the keys url, token, token_url (where the token is sent), cacert and\n"
+		"insecure.\n",
 	.exec = cmd_config_exec,
 	.prefix = "rain",
 };
 
 static const struct cli_cmd cmd_config_set_entry = {
 	.name = "set",
-	.usage = "url|token|cacert|insecure VALUE",
+	.usage = "url|token|token_url|cacert|insecure VALUE",
 	.summary = "set a key in the [client] section",
 	.help =
 		"VALUE '-' reads the value from the first line of standard input,\n"
@@ -70,7 +71,7 @@ static int cmd_config_exec(struct cli *cli, int argc, char **argv)
 	return cli_cmd_dispatch(cli, &cmd_config_entry, config_cmds, argc, argv);
 }
 
-static const char *const keys[] = { "url", "token", "cacert", "insecure", NULL };
+static const char *const keys[] = { "url", "token", "token_url", "cacert", "insecure", NULL };
 
 /* The key of a "key = value" line, or NULL; sets *section on headers. */
 static bool line_key_is(const char *line, const char *key)

@@ -32,8 +32,9 @@ const struct cli_cmd cmd_login_entry = {
 		"Without --password-file the password is asked on the terminal without\n"
 		"echo, or read as one line from standard input when it is not a terminal.\n"
 		"The token (valid for raind's [auth] token_lifetime, 24 hours by default)\n"
-		"is stored as 'token' in the config file (mode 0600); later commands send\n"
-		"it. See rain-login(1).\n",
+		"is stored as 'token' in the config file (mode 0600), with the URL it is\n"
+		"for as 'token_url'; later commands send it to that URL only. See\n"
+		"rain-login(1).\n",
 	.exec = cmd_login_exec,
 	.prefix = "rain",
 };
@@ -192,6 +193,8 @@ static int cmd_login_exec(struct cli *cli, int argc, char **argv)
 		return cli_fail(cli, r, NULL, "cannot log in as %s", user);
 	r = cli_config_store(cli, "token", token);
 	explicit_bzero(token, sizeof(token));
+	if (!r)
+		r = cli_config_store(cli, "token_url", cli->url.value);
 	if (r) {
 		json_decref(body);
 		return r;
@@ -233,6 +236,8 @@ static int cmd_logout_exec(struct cli *cli, int argc, char **argv)
 	if (r < 0 && r != RAIN_ENOTFOUND && r != RAIN_EAUTH)
 		return cli_fail(cli, r, NULL, "cannot revoke the token");
 	r = cli_config_store(cli, "token", NULL);
+	if (!r)
+		r = cli_config_store(cli, "token_url", NULL);
 	if (r)
 		return r;
 	cli_note(cli, "logged out; removed the token from %s", cli->config_path);

@@ -86,7 +86,7 @@ static int from_env(struct cli_setting *s, const char *const *names)
 }
 
 struct file_values {
-	char *url, *token, *cacert;
+	char *url, *token, *token_url, *cacert;
 	int insecure;           /* -1 unset */
 };
 
@@ -102,6 +102,8 @@ static int file_handler(void *ud, const char *file, int line, const char *sectio
 		slot = &fv->url;
 	else if (!strcmp(key, "token"))
 		slot = &fv->token;
+	else if (!strcmp(key, "token_url"))
+		slot = &fv->token_url;
 	else if (!strcmp(key, "cacert"))
 		slot = &fv->cacert;
 	else if (!strcmp(key, "insecure")) {
@@ -129,7 +131,20 @@ static void file_values_free(struct file_values *fv)
 		explicit_bzero(fv->token, strlen(fv->token));
 		free(fv->token);
 	}
+	free(fv->token_url);
 	free(fv->cacert);
+}
+
+/* Two raind URLs are the same server (a trailing '/' aside). */
+static bool same_url(const char *a, const char *b)
+{
+	size_t na = strlen(a), nb = strlen(b);
+
+	while (na > 0 && a[na - 1] == '/')
+		na--;
+	while (nb > 0 && b[nb - 1] == '/')
+		nb--;
+	return na == nb && !strncmp(a, b, na);
 }
 
 /* A relative cacert in the file is taken relative to the file. */
@@ -175,9 +190,17 @@ static int load_file(struct cli *cli)
 	if (fv.url && cli->url.source < CLI_SRC_ENV && (rc = setting_set(&cli->url, fv.url,
 									CLI_SRC_FILE, cli->config_path)))
 		goto out;
-	if (fv.token && cli->token.source < CLI_SRC_ENV && (rc = setting_set(&cli->token, fv.token,
-									    CLI_SRC_FILE, cli->config_path)))
+	/* rain login binds its token to the URL it logged in to: another
+	 * server never gets it */
+	if (fv.token && cli->token.source < CLI_SRC_ENV && fv.token_url &&
+	    !same_url(fv.token_url, cli->url.value ? cli->url.value : DEFAULT_URL)) {
+		cli_warn("not sending the token in %s: it is for %s, not %s; run 'rain login' "
+			 "to log in there", path, fv.token_url,
+			 cli->url.value ? cli->url.value : DEFAULT_URL);
+	} else if (fv.token && cli->token.source < CLI_SRC_ENV &&
+		   (rc = setting_set(&cli->token, fv.token, CLI_SRC_FILE, cli->config_path))) {
 		goto out;
+	}
 	if (fv.cacert && cli->cacert.source < CLI_SRC_ENV) {
 		char *p = file_relative(path, fv.cacert);
 

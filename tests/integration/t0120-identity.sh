@@ -191,7 +191,13 @@ check "rain user --help lists set" bash -c "'$RAIN' user --help | grep -q set"
 	cfg=$XDG_CONFIG_HOME/rain/config
 	[ "$(stat -c %a "$cfg")" = 600 ] || { echo "mode $(stat -c %a "$cfg")"; exit 1; }
 	grep -Eq '^token *= *[0-9a-f]{64}$' "$cfg" || exit 1
-	grep -E '^token' "$cfg" | sed 's/.*= *//' >"$TMP/dave.token"
+	grep -E '^token *=' "$cfg" | sed 's/.*= *//' >"$TMP/dave.token"
+	# the token is bound to the URL it came from: another name for the
+	# server does not get it (raind says 401), and the CLI says why
+	grep -Eq "^token_url *= *$URL\$" "$cfg" || { echo "no token_url"; exit 1; }
+	! RAIN_URL=http://localhost:$PORT "$RAIN" image list >/dev/null 2>"$TMP/other.err" || exit 1
+	grep -q "not sending the token in .* it is for $URL, not http://localhost:$PORT" "$TMP/other.err" ||
+		{ cat "$TMP/other.err"; exit 1; }
 	"$RAIN" image create --name dave-img --disk-format raw --container-format bare >/dev/null || exit 1
 	"$RAIN" image list >"$TMP/cli-list.out" || exit 1
 	grep -q dave-img "$TMP/cli-list.out" || exit 1
@@ -204,7 +210,7 @@ check "rain user --help lists set" bash -c "'$RAIN' user --help | grep -q set"
 	grep -q "Only admins change a user's role, status and quotas" "$TMP/quota.err" || exit 1
 	cp "$TMP/dave2.pw" "$TMP/dave.pw"
 	"$RAIN" logout || exit 1
-	! grep -q '^token' "$cfg" || exit 1
+	! grep -q '^token' "$cfg" || exit 1     # token and token_url
 	! "$RAIN" image list >/dev/null 2>&1 || exit 1
 ) >"$TMP/cli.out" 2>&1
 check_eq "rain login + image list + user show/set of oneself + logout" 0 "$?"
