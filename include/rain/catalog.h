@@ -144,6 +144,8 @@ struct rain_audit_query {
 	int64_t since;          /* entries at or after (0: all) */
 	const char *actor;      /* NULL: anyone */
 	const char *target;     /* NULL: anything */
+	const char *party;      /* NULL, or actor or target: what a user did
+				   and what was done to them */
 	size_t limit;           /* at most (0: 1000), the newest ones */
 };
 

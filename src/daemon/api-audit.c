@@ -5,7 +5,8 @@
  *   GET /rain/v1/history/images/{id}   the owner or an admin: the image's
  *        access statistics and every change made to it
  *   GET /rain/v1/history/users/{name}  the user or an admin: the account,
- *        its usage, and every change it made
+ *        its usage, every change it made and every one made to it (logins,
+ *        failed ones too, and an admin's changes of the account)
  * EVENT is {"id", "at", "actor", "address", "method", "path", "target",
  * "status"}. Entries come from http.c, one per request that changes
  * something, and are never changed or removed.
@@ -84,7 +85,7 @@ static int image_history(struct request *req)
 static int user_history(struct request *req)
 {
 	struct rain_catalog *cat = rain_repo_catalog(request_repo(req));
-	struct rain_audit_query q = { .actor = req->params[0] };
+	struct rain_audit_query q = { .party = req->params[0] };
 	struct rain_user *u;
 	struct rain_usage use;
 	json_t *info = NULL;

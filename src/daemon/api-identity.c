@@ -297,6 +297,9 @@ static int login(struct request *req)
 		return r;
 	}
 	log_printf(LOG_INFO, "user '%s' logged in from %s", t.user, addr);
+	/* the audit log names the user who logged in as the actor */
+	snprintf(req->who_name, sizeof(req->who_name), "%s", t.user);
+	req->who.owner = req->who_name;
 	r = http_reply_json(req, 201, token_body(req, &t), "X-Subject-Token", token, NULL);
 	explicit_bzero(token, sizeof(token));
 	return r;

@@ -131,6 +131,8 @@ static int users_create(struct request *req)
 		return http_reply_error(req, 400, "name must be 1 to %d printable bytes without '/'",
 					RAIN_USER_NAME_MAX);
 	}
+	/* the audit log names the new account */
+	snprintf(req->audit_target, sizeof(req->audit_target), "%s", name);
 	u.role = RAIN_ROLE_USER;
 	u.status = RAIN_USER_ACTIVE;
 	u.quota_bytes = RAIN_USER_QUOTA_BYTES_DEFAULT;

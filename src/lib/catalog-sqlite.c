@@ -120,7 +120,7 @@ static const char *const stmt_sql[ST_COUNT] = {
 	/* the newest ?4 matching, returned oldest first */
 	[ST_AUDIT_QUERY] = "SELECT * FROM (SELECT id, at, actor, address, method, path, target, status FROM audit "
 		"WHERE at >= ?1 AND (?2 IS NULL OR actor = ?2) AND (?3 IS NULL OR target = ?3) "
-		"ORDER BY id DESC LIMIT ?4) ORDER BY id",
+		"AND (?5 IS NULL OR actor = ?5 OR target = ?5) ORDER BY id DESC LIMIT ?4) ORDER BY id",
 	[ST_USAGE] = "SELECT COALESCE(SUM(CASE WHEN status IN ('active', 'deactivated') THEN size END), 0), "
 		"count(*), COALESCE(SUM(status = 'saving'), 0) FROM images "
 		"WHERE owner = ?1 AND status != 'deleted'",
@@ -1677,6 +1677,8 @@ static int sq_audit_query(void *impl, const struct rain_audit_query *q, struct r
 	if (q->target)
 		sqlite3_bind_text(st, 3, q->target, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 4, q->limit ? (int64_t)q->limit : 1000);
+	if (q->party)
+		sqlite3_bind_text(st, 5, q->party, -1, SQLITE_STATIC);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct rain_audit_entry *nv = realloc(v, (*n + 1) * sizeof(*v)), *e;
 

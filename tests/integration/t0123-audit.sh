@@ -26,7 +26,8 @@ curl -sS -o /dev/null -X PATCH -H "X-Auth-Token: $BOB" -H 'Content-Type: applica
 call GET "/rain/v1/audit?actor=alice"
 check_status "admins read the audit log" 200
 check_json "alice's create, upload and login are there, with her address" '
-[e["method"] + " " + str(e["status"]) for e in j["events"]] == ["POST 201", "PUT 204"] and
+[e["method"] + " " + e["path"].split("/")[1] + " " + str(e["status"]) for e in j["events"]] ==
+["POST v3 201", "POST v2 201", "PUT v2 204"] and
 all(e["actor"] == "alice" and e["address"] == "127.0.0.1" and e["at"].endswith("Z") for e in j["events"])'
 call GET "/rain/v1/audit?target=bob"
 check_json "bob's failed login is recorded, without his password" '
@@ -52,6 +53,12 @@ h=$(curl -sS -H "X-Auth-Token: $ALICE" "$URL/rain/v1/history/users/alice")
 check "alice reads her own history with her usage" python3 -c '
 import json,sys; j=json.loads(sys.argv[1])
 assert j["user"]["name"] == "alice" and j["user"]["last_login"] and j["usage"]["images"] == 1, j' "$h"
+h=$(curl -sS -H "X-Auth-Token: $BOB" "$URL/rain/v1/history/users/bob")
+check "bob's history has his account's creation, his login and the failed one" python3 -c '
+import json,sys; j=json.loads(sys.argv[1])
+seen = [(e["actor"], e["method"], e["path"], e["status"]) for e in j["events"]]
+assert seen[:3] == [("admin", "POST", "/rain/v1/users", 201), ("bob", "POST", "/v3/auth/tokens", 201),
+                    ("", "POST", "/v3/auth/tokens", 401)], seen' "$h"
 check_eq "bob cannot read alice's history" 403 \
 	"$(curl -sS -o /dev/null -w '%{http_code}' -H "X-Auth-Token: $BOB" "$URL/rain/v1/history/users/alice")"
 
@@ -63,5 +70,5 @@ check "rain audit --help" sh -c "'$RAIN' audit --help | grep -q -- --since"
 raind_stop KILL
 raind_start || exit 1
 call GET "/rain/v1/audit?actor=alice"
-check_json "the log survives kill -9 of raind" 'len(j["events"]) == 2'
+check_json "the log survives kill -9 of raind" 'len(j["events"]) == 3'
 test_done
