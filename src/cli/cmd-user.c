@@ -73,8 +73,8 @@ static int cmd_user_exec(struct cli *cli, int argc, char **argv)
 static void print_user(json_t *u)
 {
 	static const char *const headers[] = { "Field", "Value" };
-	static const char *const fields[] = { "name", "role", "status", "quota_bytes",
-					      "quota_images", "created_at", "last_login", NULL };
+	static const char *const fields[] = { "name", "role", "status", "bytes_used", "quota_bytes",
+					      "images", "quota_images", "created_at", "last_login", NULL };
 	struct cli_table *t = cli_table_new(2, headers);
 
 	for (int i = 0; fields[i]; i++) {
@@ -95,7 +95,7 @@ static void print_user(json_t *u)
 static int user_list_exec(struct cli *cli, int argc, char **argv)
 {
 	static const char *const headers[] = {
-		"Name", "Role", "Status", "Quota", "Image quota", "Last login",
+		"Name", "Role", "Status", "Used", "Quota", "Images", "Image quota", "Last login",
 	};
 	struct rain_client *c;
 	json_t *resp = NULL, *u;
@@ -118,15 +118,17 @@ static int user_list_exec(struct cli *cli, int argc, char **argv)
 		json_decref(resp);
 		return CLI_EXIT_OK;
 	}
-	t = cli_table_new(6, headers);
+	t = cli_table_new(8, headers);
 	json_array_foreach(json_object_get(resp, "users"), i, u) {
-		char quota[32], images[32];
+		char used[32], quota[32], count[32], images[32];
 
+		cli_format_size(cli_json_int(u, "bytes_used"), used, sizeof(used));
 		cli_format_size(cli_json_int(u, "quota_bytes"), quota, sizeof(quota));
+		snprintf(count, sizeof(count), "%lld", (long long)cli_json_int(u, "images"));
 		snprintf(images, sizeof(images), "%lld", (long long)cli_json_int(u, "quota_images"));
 		cli_table_add(t, (const char *const[]){
 			cli_json_str(u, "name"), cli_json_str(u, "role"), cli_json_str(u, "status"),
-			quota, cli_json_int(u, "quota_images") == 0 ? "none" : images,
+			used, quota, count, cli_json_int(u, "quota_images") == 0 ? "none" : images,
 			cli_json_str(u, "last_login") });
 	}
 	cli_table_print(t, stdout);

@@ -8,7 +8,9 @@
  *                                     quota_bytes, quota_images -> USER
  *   DELETE /rain/v1/users/{name}     204 (the user's tokens go too)
  * USER is {"name", "role", "status", "quota_bytes", "quota_images",
- * "created_at", "last_login"}; password hashes never leave raind.
+ * "bytes_used", "images", "created_at", "last_login"} (bytes_used and
+ * images: what the user's images take now, as /v2/info/usage counts);
+ * password hashes never leave raind.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -21,19 +23,26 @@
 #include "util/strutil.h"
 #include "util/timeutil.h"
 
-static json_t *user_json(const struct rain_user *u)
+/* USER, with what the user's images take now; NULL when the catalog
+ * cannot tell. */
+static json_t *user_json(struct request *req, const struct rain_user *u)
 {
+	struct rain_usage use;
 	char created[32], login[32];
 
+	if (rain_catalog_usage(rain_repo_catalog(request_repo(req)), u->name, &use) < 0)
+		return NULL;
 	time_format_iso(u->created_at, created, sizeof(created));
 	if (u->last_login >= 0)
 		time_format_iso(u->last_login, login, sizeof(login));
-	return json_pack("{s:s, s:s, s:s, s:I, s:I, s:s, s:s?}",
+	return json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:s, s:s?}",
 			 "name", u->name,
 			 "role", rain_user_role_name(u->role),
 			 "status", rain_user_status_name(u->status),
 			 "quota_bytes", (json_int_t)u->quota_bytes,
 			 "quota_images", (json_int_t)u->quota_images,
+			 "bytes_used", (json_int_t)use.bytes,
+			 "images", (json_int_t)use.images,
 			 "created_at", created,
 			 "last_login", u->last_login >= 0 ? login : NULL);
 }
@@ -110,9 +119,17 @@ static int users_list(struct request *req)
 	if (r < 0)
 		return r;
 	arr = json_array();
-	for (size_t i = 0; i < n; i++)
-		json_array_append_new(arr, user_json(list[i]));
+	for (size_t i = 0; i < n && arr; i++) {
+		json_t *one = user_json(req, list[i]);
+
+		if (!one || json_array_append_new(arr, one) < 0) {
+			json_decref(arr);
+			arr = NULL;
+		}
+	}
 	rain_user_list_free(list, n);
+	if (!arr)
+		return RAIN_EIO;
 	return http_reply_json(req, 200, json_pack("{s:o}", "users", arr), NULL);
 }
 
@@ -148,7 +165,7 @@ static int users_create(struct request *req)
 			r = http_reply_error(req, 409, "user %s exists already", name);
 		else if (r == 0) {
 			log_printf(LOG_INFO, "user '%s' created by %s", name, req->who.owner);
-			r = http_reply_json(req, 201, user_json(&u), NULL);
+			r = http_reply_json(req, 201, user_json(req, &u), NULL);
 		}
 	} else {
 		r = 0;
@@ -174,7 +191,7 @@ static int users_get(struct request *req)
 
 	if (r < 0)
 		return req->replied ? 0 : r;
-	r = http_reply_json(req, 200, user_json(u), NULL);
+	r = http_reply_json(req, 200, user_json(req, u), NULL);
 	rain_user_free(u);
 	return r;
 }
@@ -192,7 +209,7 @@ static int users_patch(struct request *req)
 		r = rain_catalog_user_update(rain_repo_catalog(request_repo(req)), u);
 		if (r == 0) {
 			log_printf(LOG_INFO, "user '%s' changed by %s", u->name, req->who.owner);
-			r = http_reply_json(req, 200, user_json(u), NULL);
+			r = http_reply_json(req, 200, user_json(req, u), NULL);
 		}
 	}
 	json_decref(body);

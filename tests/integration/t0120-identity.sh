@@ -180,7 +180,7 @@ printf 'dave-pw\n' >"$TMP/dave.pw"
 check "rain user add dave" "$RAIN" user add dave --password-file "$TMP/dave.pw" --quota 2G --image-quota 3
 "$RAIN" user show dave --json >"$TMP/dave.json" 2>&1
 BODY=$(cat "$TMP/dave.json")
-check_json "rain user show --json: quota 2G and 3 images" 'j["quota_bytes"]==2*2**30 and j["quota_images"]==3 and j["role"]=="user"'
+check_json "rain user show --json: quota 2G and 3 images, nothing used" 'j["quota_bytes"]==2*2**30 and j["quota_images"]==3 and j["role"]=="user" and j["bytes_used"]==0 and j["images"]==0'
 check "rain user list shows dave" bash -c "'$RAIN' user list | grep -q '^dave '"
 check "rain user list --json" bash -c "'$RAIN' user list --json | python3 -c 'import json,sys; assert \"dave\" in [u[\"name\"] for u in json.load(sys.stdin)[\"users\"]]'"
 check "rain user --help lists set" bash -c "'$RAIN' user --help | grep -q set"

@@ -50,6 +50,9 @@ import json,sys; u=json.load(open(sys.argv[1]))["usage"]
 assert u["image_size_total"] == {"limit": 1, "usage": 1}, u
 assert u["image_count_total"] == {"limit": 3, "usage": 2}, u
 assert u["image_count_uploading"]["usage"] == 0 and u["image_stage_total"]["limit"] == -1, u' "$TMP/usage.json"
+call GET /rain/v1/users/dora
+check_json "the account shows the same: 1 MiB used of 1 MiB, 2 images" \
+	'j["bytes_used"] == 2**20 and j["quota_bytes"] == 2**20 and j["images"] == 2'
 
 C=$(mk)
 check "a third image may be created" test -n "$C"
