@@ -294,7 +294,7 @@ static void test_migrate_v1(void **state)
 	rain_catalog_close(f->cat);
 	f->cat = NULL;
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, "DROP TABLE audit; DROP TABLE image_members; DROP TABLE tokens; DROP TABLE users; "
+	assert_int_equal(sqlite3_exec(db, "DROP TABLE login_failures; DROP TABLE audit; DROP TABLE image_members; DROP TABLE tokens; DROP TABLE users; "
 				      "INSERT INTO images (id, status, visibility, protected, "
 				      "os_hidden, owner, created_at, updated_at, download_count, revision) "
 				      "VALUES ('00000000-0000-4000-8000-000000000001', 'queued', "
@@ -316,7 +316,7 @@ static void test_migrate_v1(void **state)
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
 	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-	assert_int_equal(sqlite3_column_int(st, 0), 4);
+	assert_int_equal(sqlite3_column_int(st, 0), 5);
 	sqlite3_finalize(st);
 	sqlite3_close(db);
 }
