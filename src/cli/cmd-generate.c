@@ -178,6 +178,17 @@ static int store(struct cli *cli, const struct rain_recipe *r, struct rain_build
 	return ret;
 }
 
+/* Remove a variable, wiping its value first: /proc/PID/environ shows the
+ * environment's original bytes, in this process and in those it forks. */
+static void forget_env(const char *name)
+{
+	char *v = getenv(name);
+
+	if (v)
+		explicit_bzero(v, strlen(v));
+	unsetenv(name);
+}
+
 static int cmd_generate_exec(struct cli *cli, int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -284,6 +295,12 @@ static int cmd_generate_exec(struct cli *cli, int argc, char **argv)
 			goto out;
 		bo.base_image = &base.bi;
 	}
+	/* the token stays in this process: the build's programs (package
+	 * scripts, host tools, qemu) never inherit it */
+	if (do_store && (r = cli_config_load(cli)) != CLI_EXIT_OK)
+		goto out;
+	forget_env("RAIN_TOKEN");
+	forget_env("OS_AUTH_TOKEN");
 	bo.output_dir = output;
 	bo.cache_dir = cache;
 	bo.timeout_s = (int)timeout;

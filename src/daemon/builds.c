@@ -16,6 +16,7 @@
 
 #include "daemon/builds.h"
 #include "daemon/log.h"
+#include "rain/auth.h"
 #include "rain/build-image.h"
 #include "rain/build-record.h"
 #include "rain/error.h"
@@ -31,6 +32,9 @@
 #define CANCEL_WAIT_S 60        /* how long a cancel waits for a running build */
 #define ORPHAN_WAIT_S 15        /* how long start-up waits for leftover builds to stop */
 #define STOPPED_MSG "raind stopped during the build"
+#define TOKEN_FILE "token.sha256"   /* the hash of the build's token, while it may be live */
+
+extern char **environ;
 
 struct build {
 	struct build *next;
@@ -43,7 +47,8 @@ struct build {
 
 struct builds {
 	struct builds_config cfg;       /* strings owned below */
-	char *dir, *cache_dir, *rain_command, *disabled_why;
+	char *dir, *cache_dir, *rain_command, *disabled_why, *admin_token;
+	char *repo_url, *repo_cacert;   /* where the builds reach the repository */
 	struct rain_repo *repo;
 	pthread_mutex_t lock;
 	pthread_cond_t work;            /* a build was queued, or stopping */
@@ -691,6 +696,182 @@ void builds_log_close(struct builds_log *l)
 	free(l);
 }
 
+/* ---- a build's access to the repository -------------------------------- */
+
+/* Revoke the token whose hash DIR/token.sha256 holds, then remove the
+ * file. 1 when there was one, 0 when not, or a negative rain error code
+ * (the file stays, for the next start to try again). */
+static int token_revoke_file(struct builds *b, const char *dir)
+{
+	_cleanup_free_ char *path = fs_path_join(dir, TOKEN_FILE), *text = NULL;
+	size_t len = 0;
+	int r;
+
+	if (!path)
+		return RAIN_ENOMEM;
+	r = fs_read_small(path, 256, &text, &len);
+	if (r < 0 && access(path, F_OK) < 0 && errno == ENOENT)
+		return 0;
+	if (r < 0)
+		return r;
+	while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == ' '))
+		text[--len] = '\0';
+	if (len == RAIN_TOKEN_HASH_LEN) {
+		r = rain_catalog_token_revoke(rain_repo_catalog(b->repo), text);
+		if (r == RAIN_ENOTFOUND)    /* never created, or purged */
+			r = 0;
+		if (r < 0)
+			return r;
+	}
+	if (unlink(path) < 0 && errno != ENOENT)
+		return rain_error_errno(RAIN_EIO, errno, "cannot remove %s", path);
+	return 1;
+}
+
+static void token_revoke(struct builds *b, struct build *e)
+{
+	if (token_revoke_file(b, e->dir) < 0)
+		log_printf(LOG_ERROR, "build %s: cannot revoke its token: %s (the next start "
+			   "tries again)", e->rec.id, rain_error_last());
+}
+
+/* What the child gets to reach the repository as the build's owner. */
+struct creds {
+	char *token;                /* NULL: none (the build clones nothing) */
+	bool minted;                /* a token of ours, to revoke at the end */
+	char *vars[3];              /* RAIN_URL=, RAIN_TOKEN=, RAIN_CACERT= */
+	const char **envp;          /* the child's environment */
+};
+
+static void secret_free(char *s)
+{
+	if (s) {
+		explicit_bzero(s, strlen(s));
+		free(s);
+	}
+}
+
+static void creds_clear(struct creds *c)
+{
+	secret_free(c->token);
+	for (size_t i = 0; i < sizeof(c->vars) / sizeof(*c->vars); i++)
+		secret_free(c->vars[i]);
+	free(c->envp);
+	memset(c, 0, sizeof(*c));
+}
+
+/* A token of the build's owner, valid for the build's time limit, with
+ * its hash committed to DIR/token.sha256 before it exists in the catalog
+ * (so that a crash at any point leaves nothing live that the next start
+ * does not revoke). The service token for the service token's builds. */
+static int creds_mint(struct builds *b, struct build *e, struct creds *c)
+{
+	struct rain_catalog *cat = rain_repo_catalog(b->repo);
+	_cleanup_free_ char *path = fs_path_join(e->dir, TOKEN_FILE);
+	struct rain_token t = { .revoked = false };
+	struct rain_user *u = NULL;
+	char token[RAIN_TOKEN_LEN + 1], line[RAIN_TOKEN_HASH_LEN + 2];
+	int64_t now = time_now_us();
+	int r;
+
+	if (!path)
+		return RAIN_ENOMEM;
+	r = rain_catalog_user_get(cat, e->rec.owner, &u);
+	if (r == RAIN_ENOTFOUND && !strcmp(e->rec.owner, "admin") && b->admin_token) {
+		c->token = strdup(b->admin_token);
+		return c->token ? 0 : RAIN_ENOMEM;
+	}
+	if (r == RAIN_ENOTFOUND)
+		return rain_error_set(RAIN_ENOTFOUND, "the build's owner '%s' is not a user any more",
+				      e->rec.owner);
+	if (r < 0)
+		return r;
+	if (u->status != RAIN_USER_ACTIVE) {
+		r = rain_error_set(RAIN_EAUTH, "the build's owner '%s' is %s, and cloning a "
+				   "repository image needs their rights", e->rec.owner,
+				   rain_user_status_name(u->status));
+		rain_user_free(u);
+		return r;
+	}
+	snprintf(t.user, sizeof(t.user), "%s", u->name);
+	t.role = u->role;
+	t.status = u->status;
+	rain_user_free(u);
+	r = rain_token_new(token, t.hash);
+	if (r < 0)
+		return r;
+	t.issued_at = now;
+	t.expires_at = now + (int64_t)(b->cfg.timeout_s > 0 ? b->cfg.timeout_s : 86400) * 1000000;
+	snprintf(line, sizeof(line), "%s\n", t.hash);
+	unlink(path);
+	r = write_file(path, line, strlen(line), 0600);
+	if (r == 0)
+		r = fs_fsync_dir(e->dir);
+	if (r == 0)
+		r = rain_catalog_token_create(cat, &t);
+	if (r == 0 && !(c->token = strdup(token)))
+		r = RAIN_ENOMEM;
+	explicit_bzero(token, sizeof(token));
+	if (r < 0) {
+		char msg[1024];
+
+		snprintf(msg, sizeof(msg), "%s", rain_error_last());
+		rain_catalog_token_revoke(cat, t.hash);
+		unlink(path);
+		return rain_error_set(r, "%s", msg);
+	}
+	c->minted = true;
+	return 0;
+}
+
+/* The client settings the child reads itself (rain(1)): raind's own are
+ * never passed on. */
+static bool env_withheld(const char *entry)
+{
+	return str_has_prefix(entry, "RAIN_URL=") || str_has_prefix(entry, "RAIN_TOKEN=") ||
+	       str_has_prefix(entry, "RAIN_CACERT=") || str_has_prefix(entry, "OS_");
+}
+
+/* raind's environment without its client settings, with the build's. */
+static int creds_env(struct builds *b, struct creds *c)
+{
+	size_t n = 0, k = 0;
+
+	if (c->token) {
+		if (asprintf(&c->vars[0], "RAIN_URL=%s", b->repo_url) < 0)
+			c->vars[0] = NULL;
+		if (asprintf(&c->vars[1], "RAIN_TOKEN=%s", c->token) < 0)
+			c->vars[1] = NULL;
+		if (b->repo_cacert && asprintf(&c->vars[2], "RAIN_CACERT=%s", b->repo_cacert) < 0)
+			c->vars[2] = NULL;
+		if (!c->vars[0] || !c->vars[1] || (b->repo_cacert && !c->vars[2]))
+			return RAIN_ENOMEM;
+	}
+	for (char **v = environ; v && *v; v++)
+		n++;
+	c->envp = calloc(n + 4, sizeof(*c->envp));
+	if (!c->envp)
+		return RAIN_ENOMEM;
+	for (char **v = environ; v && *v; v++)
+		if (!env_withheld(*v))
+			c->envp[k++] = *v;
+	for (size_t i = 0; i < sizeof(c->vars) / sizeof(*c->vars); i++)
+		if (c->vars[i])
+			c->envp[k++] = c->vars[i];
+	c->envp[k] = NULL;
+	return 0;
+}
+
+/* Whether the build's recipe clones a repository image. */
+static bool recipe_clones(const char *path)
+{
+	struct rain_recipe *r = NULL;
+	bool clones = rain_recipe_parse_file(path, &r) == 0 && r->base;
+
+	rain_recipe_free(r);
+	return clones;
+}
+
 /* ---- running a build -------------------------------------------------- */
 
 struct run {
@@ -840,6 +1021,8 @@ static void run_build(struct builds *b, struct build *e)
 	_cleanup_free_ char *manifest_path = fs_path_join(e->dir, "out/manifest.json");
 	_cleanup_free_ char *error = NULL, *image_id = NULL;
 	struct run run = { .b = b, .e = e, .log_fd = -1 };
+	struct creds creds = { .token = NULL };
+	char run_error[1024] = "";
 	enum rain_build_status st = RAIN_BUILD_FAILED;
 	const char *argv[16];
 	int n = 0, status = -1, r;
@@ -872,11 +1055,28 @@ static void run_build(struct builds *b, struct build *e)
 		argv[n++] = "--boot-check";
 	argv[n] = NULL;
 	log_note(&run, "build %s of '%s' for %s started", e->rec.id, e->rec.name, e->rec.owner);
+	if (recipe_clones(recipe)) {
+		r = creds_mint(b, e, &creds);
+		if (r < 0) {
+			if (asprintf(&error, "cannot give the build access to the repository: %s",
+				     rain_error_last()) < 0)
+				error = NULL;
+			goto done;
+		}
+		log_note(&run, "the base image comes from %s, read with %s's rights%s", b->repo_url,
+			 e->rec.owner, creds.minted ? " (a token for this build only)" : "");
+	}
+	r = creds_env(b, &creds);
+	if (r < 0) {
+		error = strdup("out of memory");
+		goto done;
+	}
 	{
 		/* cwd is the build's directory: a raind that restarts after a
 		 * crash finds leftover builds by it */
 		struct process_opts po = {
 			.argv = argv,
+			.envp = creds.envp,
 			.cwd = e->dir,
 			.stdin_fd = -1,
 			.timeout_s = b->cfg.timeout_s,
@@ -887,6 +1087,11 @@ static void run_build(struct builds *b, struct build *e)
 
 		r = process_run(&po, &status);
 	}
+	if (r < 0)
+		snprintf(run_error, sizeof(run_error), "%s", rain_error_last());
+	/* the child is gone: nothing needs its token any more */
+	creds_clear(&creds);
+	token_revoke(b, e);
 	if (r == RAIN_ECANCELED && e->user_canceled) {
 		st = RAIN_BUILD_CANCELED;
 	} else if (r == RAIN_ECANCELED && e->cancel) {
@@ -896,7 +1101,7 @@ static void run_build(struct builds *b, struct build *e)
 			     "stopped", b->cfg.timeout_s) < 0)
 			error = NULL;
 	} else if (r < 0) {
-		error = strdup(rain_error_last());
+		error = strdup(run_error);
 	} else if (status != 0) {
 		if (run.last_error)
 			error = strdup(run.last_error);
@@ -924,6 +1129,10 @@ static void run_build(struct builds *b, struct build *e)
 		json_decref(m);
 	}
 done:
+	creds_clear(&creds);
+	/* (again, for the ways here that skip the above) before the build
+	 * ends: whoever sees it ended finds its token dead */
+	token_revoke(b, e);
 	if (st == RAIN_BUILD_FAILED && !error)
 		error = strdup("the build failed");
 	if (run.log_fd >= 0) {
@@ -1071,8 +1280,16 @@ static int load_one(struct builds *b, const char *name, struct builds_recovery *
 	e->dir = dir;
 	dir = NULL;
 	e->seq = b->next_seq++;
-	if (e->rec.status == RAIN_BUILD_RUNNING) {
+	if (e->rec.status == RAIN_BUILD_RUNNING)
 		rec->stopped += stop_leftovers(e->dir);
+	/* a build that was running when raind stopped: its token dies now */
+	r = token_revoke_file(b, e->dir);
+	if (r < 0)
+		log_printf(LOG_ERROR, "build %s: cannot revoke its token: %s", e->rec.id,
+			   rain_error_last());
+	else
+		rec->tokens_revoked += r;
+	if (e->rec.status == RAIN_BUILD_RUNNING) {
 		finish_locked(b, e, RAIN_BUILD_FAILED, STOPPED_MSG);
 		rec->failed++;
 	} else if (e->rec.status == RAIN_BUILD_QUEUED) {
@@ -1128,7 +1345,9 @@ int builds_start(struct builds **out, const struct builds_config *cfg, struct ra
 	b->cache_dir = strdup(cfg->cache_dir);
 	b->rain_command = cfg->rain_command ? strdup(cfg->rain_command) : NULL;
 	b->disabled_why = strdup(cfg->disabled_why ? cfg->disabled_why : "the build service is disabled");
-	if (!b->dir || !b->cache_dir || (cfg->rain_command && !b->rain_command) || !b->disabled_why) {
+	b->admin_token = cfg->admin_token ? strdup(cfg->admin_token) : NULL;
+	if (!b->dir || !b->cache_dir || (cfg->rain_command && !b->rain_command) || !b->disabled_why ||
+	    (cfg->admin_token && !b->admin_token)) {
 		builds_stop(b);
 		return RAIN_ENOMEM;
 	}
@@ -1136,6 +1355,7 @@ int builds_start(struct builds **out, const struct builds_config *cfg, struct ra
 	b->cfg.cache_dir = b->cache_dir;
 	b->cfg.rain_command = b->rain_command;
 	b->cfg.disabled_why = b->disabled_why;
+	b->cfg.admin_token = b->admin_token;
 	r = fs_mkdir_p(b->dir, 0700);
 	if (r == 0)
 		r = load_all(b, rec);
@@ -1143,22 +1363,31 @@ int builds_start(struct builds **out, const struct builds_config *cfg, struct ra
 		builds_stop(b);
 		return r;
 	}
-	if (cfg->enabled) {
-		b->workers = calloc((size_t)cfg->max_concurrent, sizeof(*b->workers));
-		if (!b->workers) {
-			builds_stop(b);
-			return RAIN_ENOMEM;
-		}
-		for (int i = 0; i < cfg->max_concurrent; i++) {
-			r = pthread_create(&b->workers[i], NULL, worker, b);
-			if (r != 0) {
-				builds_stop(b);
-				return rain_error_errno(RAIN_EIO, r, "cannot start the build workers");
-			}
-			b->nworkers++;
-		}
-	}
 	*out = b;
+	return 0;
+}
+
+int builds_serve(struct builds *b, const char *url, const char *cacert)
+{
+	int r;
+
+	if (b->repo_url || b->workers)
+		return rain_error_set(RAIN_ECONFLICT, "the build service runs already");
+	b->repo_url = strdup(url);
+	b->repo_cacert = cacert ? strdup(cacert) : NULL;
+	if (!b->repo_url || (cacert && !b->repo_cacert))
+		return RAIN_ENOMEM;
+	if (!b->cfg.enabled)
+		return 0;
+	b->workers = calloc((size_t)b->cfg.max_concurrent, sizeof(*b->workers));
+	if (!b->workers)
+		return RAIN_ENOMEM;
+	for (int i = 0; i < b->cfg.max_concurrent; i++) {
+		r = pthread_create(&b->workers[i], NULL, worker, b);
+		if (r != 0)     /* builds_stop() joins those that started */
+			return rain_error_errno(RAIN_EIO, r, "cannot start the build workers");
+		b->nworkers++;
+	}
 	return 0;
 }
 
@@ -1201,5 +1430,8 @@ void builds_stop(struct builds *b)
 	free(b->cache_dir);
 	free(b->rain_command);
 	free(b->disabled_why);
+	secret_free(b->admin_token);
+	free(b->repo_url);
+	free(b->repo_cacert);
 	free(b);
 }

@@ -19,6 +19,18 @@
  * them) become failed, and any `rain generate` still working in their
  * directory is stopped; queued ones are queued again.
  *
+ * A recipe with base = image:REF makes the child a client of this
+ * repository with its owner's rights: for the build, raind mints a token
+ * of the owner in the catalog (like a Keystone login; only its hash is
+ * stored, in the catalog and in DIR/token.sha256; it expires with the
+ * build's time limit) and gives the child RAIN_URL (raind's own address,
+ * see builds_serve), RAIN_TOKEN and, with TLS, RAIN_CACERT in its
+ * environment, never in its arguments or a log. The token is revoked when
+ * the build ends however it ends, and at start-up for builds that were
+ * running when raind stopped. Builds of the service token (owner "admin"
+ * when no user has that name) get the service token. Other builds get
+ * none of these variables (raind's own RAIN_* and OS_* are not passed on).
+ *
  * Everything here is thread-safe. Functions taking a who only show a
  * build to its owner and to admins (others get RAIN_ENOTFOUND).
  */
@@ -41,6 +53,7 @@ struct builds_config {
 	int timeout_s;              /* per build */
 	bool enabled;               /* false: nothing runs, submissions refused */
 	const char *disabled_why;   /* the reason given when !enabled */
+	const char *admin_token;    /* the service token (for its builds); may be NULL */
 };
 
 struct builds_recovery {
@@ -48,15 +61,22 @@ struct builds_recovery {
 	int64_t requeued;           /* were queued: queued again */
 	int64_t stopped;            /* leftover build processes stopped */
 	int64_t unreadable;         /* directories whose record cannot be read */
+	int64_t tokens_revoked;     /* build tokens left by them, now revoked */
 };
 
 struct builds;
 struct builds_log;
 
-/* Load the records, recover from the previous run and start the workers
- * (when enabled). *rec may be NULL. */
+/* Load the records and recover from the previous run. Builds can be
+ * submitted from here on, but none runs before builds_serve(). *rec may
+ * be NULL. */
 int builds_start(struct builds **out, const struct builds_config *cfg, struct rain_repo *repo,
 		 struct builds_recovery *rec);
+/* Start the workers (when enabled), once the server listens: builds reach
+ * the repository at url ("http(s)://HOST:PORT", raind's own address),
+ * checking its certificate with cacert (NULL: plain HTTP or the system's
+ * CAs). Once only. */
+int builds_serve(struct builds *b, const char *url, const char *cacert);
 /* End every log stream now (the HTTP server is about to stop). */
 void builds_quiesce(struct builds *b);
 /* Stop the running builds (they are recorded as failed: raind stopped

@@ -117,6 +117,13 @@ int config_set(struct config *cfg, const char *section, const char *key, const c
 			return str_set(&cfg->build_cache_dir, value);
 		if (!strcmp(key, "rain_command"))
 			return str_set(&cfg->rain_command, value);
+		if (!strcmp(key, "repository_url")) {
+			if ((!str_has_prefix(value, "http://") && !str_has_prefix(value, "https://")) ||
+			    strlen(value) > 1024)
+				return rain_error_set(RAIN_EINVAL, "%s: repository_url must be an http:// "
+						      "or https:// URL", where);
+			return str_set(&cfg->repository_url, value);
+		}
 	} else if (!strcmp(section, "auth")) {
 		if (!strcmp(key, "admin_token"))
 			return str_set(&cfg->admin_token, value);
@@ -296,6 +303,7 @@ void config_free(struct config *cfg)
 	free(cfg->ldap_user_dn);
 	free(cfg->build_cache_dir);
 	free(cfg->rain_command);
+	free(cfg->repository_url);
 	free(cfg->listen);
 	free(cfg->tls_cert);
 	free(cfg->tls_key);

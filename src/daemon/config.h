@@ -11,6 +11,7 @@
  *   [builds]   enabled = (true as root)      max_concurrent = 2
  *              timeout = 3600                cache_dir = DATA_DIR/cache
  *              rain_command = (see config_rain_command)
+ *              repository_url = (raind's own address; see builds_serve)
  */
 #ifndef RAIND_CONFIG_H
 #define RAIND_CONFIG_H
@@ -44,6 +45,7 @@ struct config {
 	int build_timeout;
 	char *build_cache_dir;      /* NULL: DATA_DIR/cache */
 	char *rain_command;         /* NULL: found next to raind */
+	char *repository_url;       /* NULL: raind's own address and port */
 };
 
 /* Fill cfg with the embedded defaults. */

@@ -1,5 +1,7 @@
 /* raind: the rain repository server. */
+#include <arpa/inet.h>
 #include <getopt.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -130,6 +132,7 @@ static int start_builds(struct config *cfg, struct rain_repo *repo, struct build
 	bc.max_concurrent = cfg->max_builds;
 	bc.timeout_s = cfg->build_timeout;
 	bc.disabled_why = why;
+	bc.admin_token = cfg->admin_token;
 	r = builds_start(out, &bc, repo, &rec);
 	if (r < 0)
 		return r;
@@ -138,9 +141,44 @@ static int start_builds(struct config *cfg, struct rain_repo *repo, struct build
 			   "(now failed; %lld leftover process(es) stopped), %lld queued again, "
 			   "%lld unreadable", (long long)rec.failed, (long long)rec.stopped,
 			   (long long)rec.requeued, (long long)rec.unreadable);
+	if (rec.tokens_revoked)
+		log_printf(LOG_INFO, "revoked %lld token(s) of builds from the previous run",
+			   (long long)rec.tokens_revoked);
 	if (bc.enabled)
 		log_printf(LOG_INFO, "build service: up to %d at once with %s, cache in %s",
 			   bc.max_concurrent, rain, cache);
+	return 0;
+}
+
+/* The URL at which raind reaches itself: the listen address (a wildcard
+ * one is the loopback address of its family) and the bound port. */
+static int own_url(const struct config *cfg, unsigned int port, char *out, size_t outlen)
+{
+	const char *listen = cfg->listen, *end;
+	char host[INET6_ADDRSTRLEN + 1];
+	struct in6_addr a6;
+	struct in_addr a4;
+	size_t n;
+
+	if (listen[0] == '[') {
+		end = strchr(listen, ']');
+		listen++;
+	} else {
+		end = strrchr(listen, ':');
+	}
+	n = end ? (size_t)(end - listen) : 0;
+	if (n >= sizeof(host))
+		return rain_error_set(RAIN_EINVAL, "bad listen address '%s'", cfg->listen);
+	memcpy(host, listen, n);
+	host[n] = '\0';
+	if (strchr(host, ':'))
+		snprintf(out, outlen, "%s://[%s]:%u", cfg->tls_cert ? "https" : "http",
+			 inet_pton(AF_INET6, host, &a6) == 1 && IN6_IS_ADDR_UNSPECIFIED(&a6) ?
+			 "::1" : host, port);
+	else if (!*host || (inet_pton(AF_INET, host, &a4) == 1 && a4.s_addr == htonl(INADDR_ANY)))
+		snprintf(out, outlen, "%s://127.0.0.1:%u", cfg->tls_cert ? "https" : "http", port);
+	else
+		snprintf(out, outlen, "%s://%s:%u", cfg->tls_cert ? "https" : "http", host, port);
 	return 0;
 }
 
@@ -281,6 +319,22 @@ int main(int argc, char **argv)
 	if (r < 0) {
 		log_printf(LOG_ERROR, "%s", rain_error_last());
 		goto out;
+	}
+	{
+		/* builds cloning repository images reach it here (the port is
+		 * known only now), checking its certificate against its own;
+		 * [builds] repository_url against the system's CAs */
+		_cleanup_free_ char *cacert = cfg.tls_cert ? realpath(cfg.tls_cert, NULL) : NULL;
+		char url[128];
+
+		if (cfg.repository_url)
+			r = builds_serve(builds, cfg.repository_url, NULL);
+		else if ((r = own_url(&cfg, server_port(srv), url, sizeof(url))) == 0)
+			r = builds_serve(builds, url, cacert ? cacert : cfg.tls_cert);
+		if (r < 0) {
+			log_printf(LOG_ERROR, "cannot start the build service: %s", rain_error_last());
+			goto out;
+		}
 	}
 	if (cfg.port_file) {
 		char port[16];
