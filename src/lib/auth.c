@@ -1,8 +1,10 @@
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <argon2.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
@@ -61,11 +63,23 @@ int rain_password_verify(const char *encoded, const char *password)
 	return rain_error_set(RAIN_EINVAL, "bad Argon2id password hash: %s", argon2_error_message(rc));
 }
 
+/* Every request with a user token hashes it: fetch SHA-256 once, not per
+ * call as OpenSSL 3's SHA256() does (a lookup under a lock each time). */
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+static EVP_MD *sha256_md;
+
+static void sha256_fetch(void)
+{
+	sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
 void rain_token_hash(const char *token, char *hash)
 {
 	unsigned char md[SHA256_DIGEST_LENGTH];
 
-	SHA256((const unsigned char *)token, strlen(token), md);
+	pthread_once(&sha256_once, sha256_fetch);
+	if (!sha256_md || !EVP_Digest(token, strlen(token), md, NULL, sha256_md, NULL))
+		SHA256((const unsigned char *)token, strlen(token), md);
 	hex_encode(md, sizeof(md), hash);
 	OPENSSL_cleanse(md, sizeof(md));
 }
