@@ -203,7 +203,10 @@ struct rain_catalog_backend {
 	/* Replace role, status, quotas, last_login and password_hash of
 	 * u->name. RAIN_ENOTFOUND when absent. */
 	int (*user_update)(void *impl, const struct rain_user *u);
-	/* Delete the user and its tokens. RAIN_ENOTFOUND when absent. */
+	/* Delete the user, its tokens and its memberships of shared images,
+	 * in one transaction. RAIN_ENOTFOUND when absent; RAIN_ECONFLICT
+	 * while the user owns images (names are ids: a later user of the same
+	 * name would own them). */
 	int (*user_delete)(void *impl, const char *name);
 	int (*user_count)(void *impl, int64_t *count);
 	/* What owner's images take (rain_usage). */

@@ -345,9 +345,13 @@ static int user_delete_exec(struct cli *cli, int argc, char **argv)
 	if (r)
 		return r;
 	for (int i = optind; i < argc; i++) {
+		char hint[160];
+
 		r = rain_client_user_delete(c, argv[i]);
+		snprintf(hint, sizeof(hint), "'rain image list --owner %s' lists them", argv[i]);
 		if (r < 0)
-			rc = cli_fail(cli, r, NULL, "cannot delete user %s", argv[i]);
+			rc = cli_fail(cli, r, r == RAIN_ECONFLICT ? hint : NULL, "cannot delete user %s",
+				      argv[i]);
 		else
 			cli_note(cli, "deleted user %s", argv[i]);
 	}

@@ -6,7 +6,8 @@
  *   GET    /rain/v1/users/{name}     USER
  *   PATCH  /rain/v1/users/{name}     any of password, role, status,
  *                                     quota_bytes, quota_images -> USER
- *   DELETE /rain/v1/users/{name}     204 (the user's tokens go too)
+ *   DELETE /rain/v1/users/{name}     204 (the user's tokens and memberships
+ *                                     go too); 409 while the user owns images
  * USER is {"name", "role", "status", "quota_bytes", "quota_images",
  * "bytes_used", "images", "created_at", "last_login"} (bytes_used and
  * images: what the user's images take now, as /v2/info/usage counts);
@@ -219,8 +220,8 @@ static int users_patch(struct request *req)
 
 static int users_delete(struct request *req)
 {
-	int r;
-	r = rain_catalog_user_delete(rain_repo_catalog(request_repo(req)), req->params[0]);
+	int r = rain_catalog_user_delete(rain_repo_catalog(request_repo(req)), req->params[0]);
+
 	if (r == RAIN_ENOTFOUND)
 		return http_reply_error(req, 404, "no user %s", req->params[0]);
 	if (r < 0)

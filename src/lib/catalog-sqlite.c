@@ -42,6 +42,8 @@ enum stmt_id {
 	ST_USER_LIST,
 	ST_USER_UPDATE,
 	ST_USER_DELETE,
+	ST_USER_IMAGES,
+	ST_USER_MEMBERSHIPS_DELETE,
 	ST_USER_COUNT,
 	ST_USAGE,
 	ST_MEMBER_ADD,
@@ -106,6 +108,8 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_USER_UPDATE] = "UPDATE users SET role = ?2, status = ?3, quota_bytes = ?4, "
 		"quota_images = ?5, last_login = ?7, password_hash = ?8 WHERE name = ?1",
 	[ST_USER_DELETE] = "DELETE FROM users WHERE name = ?1",
+	[ST_USER_IMAGES] = "SELECT count(*) FROM images WHERE owner = ?1 AND status != 'deleted'",
+	[ST_USER_MEMBERSHIPS_DELETE] = "DELETE FROM image_members WHERE member = ?1",
 	[ST_USER_COUNT] = "SELECT count(*) FROM users",
 	[ST_MEMBER_ADD] = "INSERT INTO image_members (image_id, member, status, created_at, updated_at) "
 		"VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -1447,14 +1451,40 @@ static int sq_user_update(void *impl, const struct rain_user *u)
 static int sq_user_delete(void *impl, const char *name)
 {
 	struct conn *c;
-	int r = conn_get(impl, &c);
+	sqlite3_stmt *st;
+	int64_t images = 0;
+	int rc, r = conn_get(impl, &c);
 
 	if (r < 0)
 		return r;
-	sqlite3_bind_text(c->st[ST_USER_DELETE], 1, name, -1, SQLITE_STATIC);
-	r = step_done(c, ST_USER_DELETE, "delete user");
-	if (r == 0 && sqlite3_changes(c->db) == 0)
-		r = rain_error_set(RAIN_ENOTFOUND, "no user %s", name);
+	r = tx_begin(c);
+	if (r == 0) {
+		st = c->st[ST_USER_IMAGES];
+		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW)
+			images = sqlite3_column_int64(st, 0);
+		else
+			r = sq_error(c->db, rc, "count the user's images");
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+	}
+	/* a user of the same name made later must not inherit them */
+	if (r == 0 && images > 0)
+		r = rain_error_set(RAIN_ECONFLICT, "user %s owns %lld image%s: delete %s first, or make "
+				   "the user inactive instead", name, (long long)images,
+				   images == 1 ? "" : "s", images == 1 ? "it" : "them");
+	if (r == 0) {
+		sqlite3_bind_text(c->st[ST_USER_MEMBERSHIPS_DELETE], 1, name, -1, SQLITE_STATIC);
+		r = step_done(c, ST_USER_MEMBERSHIPS_DELETE, "delete the user's memberships");
+	}
+	if (r == 0) {
+		sqlite3_bind_text(c->st[ST_USER_DELETE], 1, name, -1, SQLITE_STATIC);
+		r = step_done(c, ST_USER_DELETE, "delete user");
+		if (r == 0 && sqlite3_changes(c->db) == 0)
+			r = rain_error_set(RAIN_ENOTFOUND, "no user %s", name);
+	}
+	r = tx_end(c, r);
 	conn_put(impl, c);
 	tokens_changed(impl);
 	return r;

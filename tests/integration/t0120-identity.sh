@@ -221,6 +221,10 @@ call GET "/v2/images?name=dave-img"
 check_json "dave's image is owned by dave" 'j["images"][0]["owner"]=="dave"'
 (unset RAIN_TOKEN; printf 'wrong\n' | "$RAIN" login --user dave >/dev/null 2>&1)
 check_eq "rain login with a wrong password (stdin) fails" 1 "$?"
+"$RAIN" user delete dave 2>"$TMP/del.err"
+check_eq "rain user delete refuses a user who owns images" 1 "$?"
+check "...and says how to find them" grep -q "owns 1 image: delete it first.*'rain image list --owner dave' lists them" "$TMP/del.err"
+check "rain image delete dave-img" "$RAIN" image delete dave-img
 check "rain user delete dave" "$RAIN" user delete dave
 call GET /rain/v1/users/dave
 check_error "a deleted user is gone (404)" 404

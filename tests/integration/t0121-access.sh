@@ -224,6 +224,20 @@ else
 	skip "the build endpoints" "needs root and mmdebstrap"
 fi
 
+# deleting a user: names are ids, so a user who owns images stays, and a
+# later user of a deleted one's name inherits nothing
+call DELETE /rain/v1/users/alice
+check_status "a user who owns images cannot be deleted (409)" 409
+check "the message says what to do" grep -q "owns [0-9]* images: delete them first, or make the user inactive" <<<"$BODY"
+check_eq "alice shares her image with dave again" 200 "$(mem "$ALICE" POST "" '{"member":"dave"}')"
+check_eq "dave accepts" 200 "$(mem "$DAVE" PUT /dave '{"status":"accepted"}')"
+check_eq "dave sees it" 200 "$(st "$DAVE" GET "/v2/images/$SH")"
+check_eq "the admin deletes dave" 204 "$(st "$ADMIN" DELETE /rain/v1/users/dave)"
+check_eq "dave's token is gone with him" 401 "$(st "$DAVE" GET "/v2/images/$SH")"
+check_eq "a new dave is made" 201 "$(st "$ADMIN" POST /rain/v1/users "${JSON[@]}" -d '{"name":"dave","password":"dave-2-password"}')"
+check_eq "the new dave does not see the old one's shared image" 404 "$(st "$(token_of dave dave-2-password)" GET "/v2/images/$SH")"
+check_eq "nor is he listed as its member" 404 "$(mem "$ALICE" GET /dave)"
+
 # delete last: other -> 404/403, owner -> 204
 check_eq "bob cannot delete alice's private image (404)" 404 "$(st "$BOB" DELETE "/v2/images/$PRIV")"
 check_eq "bob cannot delete alice's community image (403)" 403 "$(st "$BOB" DELETE "/v2/images/$COMM")"
