@@ -8,6 +8,7 @@
  *                                     quota_bytes, quota_images -> USER
  *   DELETE /rain/v1/users/{name}     204 (the user's tokens and memberships
  *                                     go too); 409 while the user owns images
+ *                                     or builds
  * USER is {"name", "role", "status", "quota_bytes", "quota_images",
  * "bytes_used", "images", "created_at", "last_login"} (bytes_used and
  * images: what the user's images take now, as /v2/info/usage counts);
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "daemon/builds.h"
 #include "daemon/http.h"
 #include "daemon/log.h"
 #include "rain/auth.h"
@@ -220,8 +222,17 @@ static int users_patch(struct request *req)
 
 static int users_delete(struct request *req)
 {
-	int r = rain_catalog_user_delete(rain_repo_catalog(request_repo(req)), req->params[0]);
+	struct builds *b = request_builds(req);
+	int64_t builds = b ? builds_count_owned(b, req->params[0]) : 0;
+	int r;
 
+	/* as with images: a later user of this name would see these */
+	if (builds > 0)
+		return http_reply_error(req, 409, "user %s has %lld build%s: delete %s first ('rain build "
+					"delete'), or make the user inactive instead", req->params[0],
+					(long long)builds, builds == 1 ? "" : "s",
+					builds == 1 ? "it" : "them");
+	r = rain_catalog_user_delete(rain_repo_catalog(request_repo(req)), req->params[0]);
 	if (r == RAIN_ENOTFOUND)
 		return http_reply_error(req, 404, "no user %s", req->params[0]);
 	if (r < 0)

@@ -609,6 +609,17 @@ int builds_delete(struct builds *b, const struct rain_who *who, const char *id)
 	return 0;
 }
 
+int64_t builds_count_owned(struct builds *b, const char *owner)
+{
+	int64_t n = 0;
+
+	pthread_mutex_lock(&b->lock);
+	for (struct build *e = b->list; e; e = e->next)
+		n += e->rec.owner && !strcmp(e->rec.owner, owner);
+	pthread_mutex_unlock(&b->lock);
+	return n;
+}
+
 /* ---- logs ------------------------------------------------------------- */
 
 int builds_log_open(struct builds *b, const struct rain_who *who, const char *id,

@@ -105,6 +105,8 @@ int builds_list(struct builds *b, const struct rain_who *who, json_t **out);
 int builds_cancel(struct builds *b, const struct rain_who *who, const char *id, json_t **out);
 /* Only finished builds (RAIN_ECONFLICT otherwise); removes the directory. */
 int builds_delete(struct builds *b, const struct rain_who *who, const char *id);
+/* How many build records owner has (any status). */
+int64_t builds_count_owned(struct builds *b, const char *owner);
 
 /* Read a build's log from byte offset on. With follow, reading blocks
  * until more is written and ends (0) only when the build has finished

@@ -218,6 +218,18 @@ PY
 	check_eq "alice cancels her build" 200 "$(st "$ALICE" POST "/rain/v1/builds/$BUILD_ID/cancel")"
 	expect "delete alice's finished build" DELETE "/rain/v1/builds/$BUILD_ID" "401 . 404 . 401"
 	check_eq "alice deletes it" 204 "$(st "$ALICE" DELETE "/rain/v1/builds/$BUILD_ID")"
+	# a user with builds is not deleted either (a later user of the name
+	# would see them)
+	st "$ADMIN" POST /rain/v1/users "${JSON[@]}" -d '{"name":"frank","password":"frank-password"}' >/dev/null
+	FRANK=$(token_of frank frank-password)
+	FB=$(curl -sS -H "X-Auth-Token: $FRANK" "${JSON[@]}" -d "$body" "$URL/rain/v1/builds" |
+		python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+	call DELETE /rain/v1/users/frank
+	check_status "a user with a build cannot be deleted (409)" 409
+	check "the message says what to do" grep -q "has 1 build: delete it first" <<<"$BODY"
+	st "$FRANK" POST "/rain/v1/builds/$FB/cancel" >/dev/null
+	st "$FRANK" DELETE "/rain/v1/builds/$FB" >/dev/null
+	check_eq "once it is deleted, so is frank" 204 "$(st "$ADMIN" DELETE /rain/v1/users/frank)"
 	kill "$HANG_PID" 2>/dev/null
 	wait "$HANG_PID" 2>/dev/null
 else
