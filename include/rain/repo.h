@@ -70,6 +70,12 @@ int rain_repo_image_create(struct rain_repo *repo, const struct rain_who *who,
  * may see but not change. */
 int rain_repo_image_get(struct rain_repo *repo, const struct rain_who *who, const char *id,
 			struct rain_image **out);
+/* The image, if who may do action (rain/policy.h, which includes this
+ * header: hence the forward declaration) to it: for the checks of
+ * endpoints that are not the repository's own (an image's history). */
+enum rain_action;
+int rain_repo_image_load(struct rain_repo *repo, const struct rain_who *who, const char *id,
+			 enum rain_action action, struct rain_image **out);
 
 /* Apply a JSON patch atomically (retried on concurrent writes). */
 int rain_repo_image_patch(struct rain_repo *repo, const struct rain_who *who, const char *id,

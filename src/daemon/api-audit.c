@@ -63,15 +63,11 @@ static int image_history(struct request *req)
 	struct rain_image *img;
 	struct rain_audit_query q = { .target = req->params[0] };
 	json_t *info;
-	int r = rain_repo_image_get(request_repo(req), &req->who, req->params[0], &img);
+	int r = rain_repo_image_load(request_repo(req), &req->who, req->params[0], RAIN_ACT_HISTORY,
+				     &img);
 
 	if (r < 0)
 		return r;
-	r = rain_policy_check(&req->who, img, NULL, RAIN_ACT_HISTORY);
-	if (r < 0) {
-		rain_image_free(img);
-		return r;
-	}
 	info = json_pack("{s:{s:s, s:s?, s:s?, s:s, s:o, s:o, s:I, s:I, s:o}}", "image",
 			 "id", img->id, "name", img->name, "owner", img->owner,
 			 "status", rain_image_status_name(img->status),

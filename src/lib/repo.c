@@ -297,6 +297,12 @@ int rain_repo_image_get(struct rain_repo *repo, const struct rain_who *who, cons
 	return load(repo, who, id, RAIN_ACT_SHOW, out);
 }
 
+int rain_repo_image_load(struct rain_repo *repo, const struct rain_who *who, const char *id,
+			 enum rain_action action, struct rain_image **out)
+{
+	return load(repo, who, id, action, out);
+}
+
 static int check_publicize(const struct rain_who *who, const struct rain_image *img)
 {
 	return img->visibility == RAIN_VIS_PUBLIC ? rain_policy_check(who, img, NULL, RAIN_ACT_PUBLICIZE) : 0;

@@ -1,7 +1,9 @@
 #!/bin/bash
 # Access control (rain/policy.h): every image endpoint x {anonymous, owner,
 # other user, admin, inactive user} for a private, a community and a public
-# image; the members API for pending, accepted and rejected members; and
+# image; every image endpoint for a shared image x those callers and a
+# pending and an accepted member; the members API for pending, accepted and
+# rejected members; and
 # every other endpoint (users, history, audit, usage, tokens, builds) x the
 # same callers, against a real raind with real users and Keystone tokens.
 source "$(dirname "$0")/lib.sh"
@@ -143,6 +145,68 @@ check_eq "bob sees his own membership" 200 "$(mem "$BOB" GET /bob)"
 check_eq "dave sees nothing of it" 404 "$(mem "$DAVE" GET /bob)"
 check_eq "alice removes bob" 204 "$(mem "$ALICE" DELETE /bob)"
 check_eq "and he no longer sees the image" 404 "$(st "$BOB" GET "/v2/images/$SH")"
+
+# ---- every image endpoint x every caller, for a shared image ---------------
+# callers: anonymous, owner (alice), other (ot), pending member (pm),
+# accepted member (am), admin, inactive (carol). A "." skips a caller.
+for u in ot pm am; do
+	st "$ADMIN" POST /rain/v1/users -H 'Content-Type: application/json' \
+		-d "{\"name\":\"$u\",\"password\":\"$u-password\"}" >/dev/null
+done
+OT=$(token_of ot ot-password) PM=$(token_of pm pm-password) AM=$(token_of am am-password)
+S2=$(mkimg shared)
+mem2() { st "$1" "$2" "/v2/images/$S2/members$3" "${@:4}"; }
+mem2 "$ALICE" POST "" -H 'Content-Type: application/json' -d '{"member":"pm"}' >/dev/null
+mem2 "$ALICE" POST "" -H 'Content-Type: application/json' -d '{"member":"am"}' >/dev/null
+mem2 "$AM" PUT /am -H 'Content-Type: application/json' -d '{"status":"accepted"}' >/dev/null
+callers7=(anonymous owner other pending accepted admin inactive)
+token7() {
+	case $1 in
+	anonymous) echo - ;; owner) echo "$ALICE" ;; other) echo "$OT" ;; pending) echo "$PM" ;;
+	accepted) echo "$AM" ;; admin) echo "$ADMIN" ;; inactive) echo "$CAROL" ;;
+	esac
+}
+# expect7 DESCRIPTION METHOD PATH "7 STATUSES" [CURL ARGS]; CALLER in PATH
+# and in the curl arguments is replaced by each caller's name
+expect7() {
+	local what=$1 method=$2 path=$3 want=($4) i=0 who; shift 4
+	for who in "${callers7[@]}"; do
+		if [ "${want[$i]}" != . ]; then
+			check_eq "shared image, $who: $what" "${want[$i]}" \
+				"$(st "$(token7 "$who")" "$method" "${path//CALLER/$who}" "${@//CALLER/$who}")"
+		fi
+		i=$((i + 1))
+	done
+}
+I=/v2/images/$S2
+JP=(-H 'Content-Type: application/openstack-images-v2.1-json-patch')
+JS=(-H 'Content-Type: application/json')
+#                                                  anon own oth pend acc adm inact
+expect7 "GET the image" GET "$I"                  "401 200 404 200 200 200 401"
+expect7 "download" GET "$I/file"                  "401 200 404 200 200 200 401"
+expect7 "PATCH the name" PATCH "$I"               "401 200 404 403 403 200 401" "${JP[@]}" -d "$patch"
+expect7 "PUT a tag" PUT "$I/tags/t-CALLER"        "401 204 404 403 403 204 401"
+expect7 "DELETE the tag" DELETE "$I/tags/t-CALLER" "401 204 404 403 403 204 401"
+expect7 "PUT data (active: 409)" PUT "$I/file"    "401 409 404 403 403 409 401" \
+	-H 'Content-Type: application/octet-stream' --data-binary x
+expect7 "deactivate" POST "$I/actions/deactivate" "401 . 404 403 403 . 401"
+expect7 "reactivate" POST "$I/actions/reactivate" "401 . 404 403 403 . 401"
+for who in owner admin; do
+	check_eq "shared image, $who: deactivate" 204 "$(st "$(token7 $who)" POST "$I/actions/deactivate")"
+	check_eq "shared image, $who: download while deactivated" "$([ $who = admin ] && echo 200 || echo 403)" \
+		"$(st "$(token7 $who)" GET "$I/file")"
+	check_eq "shared image, $who: reactivate" 204 "$(st "$(token7 $who)" POST "$I/actions/reactivate")"
+done
+expect7 "list the members" GET "$I/members"       "401 200 404 200 200 200 401"
+expect7 "GET pm's membership" GET "$I/members/pm" "401 200 404 200 404 200 401"
+expect7 "add a member" POST "$I/members"          "401 200 404 403 403 200 401" "${JS[@]}" -d '{"member":"new-CALLER"}'
+expect7 "answer for pm" PUT "$I/members/pm"       "401 403 403 200 403 403 401" "${JS[@]}" -d '{"status":"pending"}'
+expect7 "remove a member" DELETE "$I/members/new-CALLER" "401 204 404 403 403 204 401"
+expect7 "the image's history" GET "/rain/v1/history/images/$S2" "401 200 404 403 403 200 401"
+expect7 "DELETE the image" DELETE "$I"            "401 . 404 403 403 . 401"
+check "a member's list shows what the answer allows" sh -c \
+	"curl -sS -H 'X-Auth-Token: $AM' '$URL/v2/images' | grep -q '$S2' && ! curl -sS -H 'X-Auth-Token: $PM' '$URL/v2/images' | grep -q '$S2'"
+check_eq "the owner deletes it" 204 "$(st "$ALICE" DELETE "$I")"
 
 # ---- everything that is not an image -------------------------------------
 # expect DESCRIPTION METHOD PATH "ANON OWNER OTHER ADMIN INACTIVE" [CURL ARGS]:
