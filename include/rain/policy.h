@@ -19,6 +19,7 @@
  *   share          yes     yes     403     403 (add, remove, list all members)
  *   answer         403     403     yes     403 (accept, reject: one's own membership)
  *   history        yes     yes     403     403 (the image's use and changes)
+ *   give           yes     403     403     403 (change the owner)
  * Anyone else and a private image, or a shared one they are no member of:
  * 404, as if it did not exist, so that its existence is not leaked. A
  * member sees a shared image whatever their answer; lists show it only
@@ -63,6 +64,7 @@ enum rain_action {
 	RAIN_ACT_SHARE,
 	RAIN_ACT_ANSWER,
 	RAIN_ACT_HISTORY,
+	RAIN_ACT_GIVE,
 	/* on anything else: rain_policy_check_owned() */
 	RAIN_ACT_PUBLIC,
 	RAIN_ACT_ANY_USER,

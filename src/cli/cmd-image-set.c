@@ -26,7 +26,8 @@ const struct cli_cmd cmd_image_set_entry = {
 		"      --container-format FMT   bare, ovf, ... (before upload)\n"
 		"      --min-disk GIB           disk size needed to boot the image\n"
 		"      --min-ram MIB            memory needed to boot the image\n"
-		"      --property KEY=VALUE     add or change a property (repeatable)\n",
+		"      --property KEY=VALUE     add or change a property (repeatable)\n"
+		"      --owner USER             give the image to another user (admins)\n",
 	.exec = cmd_image_set_exec,
 	.prefix = "rain image",
 };
@@ -113,7 +114,7 @@ static int finish_patch(struct cli *cli, const struct cli_cmd *cmd, int argc, ch
 
 static int cmd_image_set_exec(struct cli *cli, int argc, char **argv)
 {
-	enum { OPT_UNPROTECTED = 0x400 };
+	enum { OPT_UNPROTECTED = 0x400, OPT_OWNER };
 	static const struct option longopts[] = {
 		{ "name", required_argument, NULL, CLI_OPT_NAME },
 		{ "visibility", required_argument, NULL, CLI_OPT_VISIBILITY },
@@ -124,6 +125,7 @@ static int cmd_image_set_exec(struct cli *cli, int argc, char **argv)
 		{ "min-disk", required_argument, NULL, CLI_OPT_MIN_DISK },
 		{ "min-ram", required_argument, NULL, CLI_OPT_MIN_RAM },
 		{ "property", required_argument, NULL, CLI_OPT_PROPERTY },
+		{ "owner", required_argument, NULL, OPT_OWNER },
 		CLI_COMMON_LONGOPTS,
 		{ 0 },
 	};
@@ -148,6 +150,9 @@ static int cmd_image_set_exec(struct cli *cli, int argc, char **argv)
 			break;
 		case CLI_OPT_CONTAINER_FORMAT:
 			r = patch_add(patch, "replace", "container_format", json_string(optarg));
+			break;
+		case OPT_OWNER:
+			r = patch_add(patch, "replace", "owner", json_string(optarg));
 			break;
 		case CLI_OPT_PROTECTED:
 		case OPT_UNPROTECTED:

@@ -30,6 +30,7 @@ static const struct rule {
 	[RAIN_ACT_SHARE] = { RAIN_RES_IMAGE, ADMIN | OWNER, "You are not authorized to share this image." },
 	[RAIN_ACT_ANSWER] = { RAIN_RES_IMAGE, MEMBER, "Only the member itself may accept or reject an image." },
 	[RAIN_ACT_HISTORY] = { RAIN_RES_IMAGE, ADMIN | OWNER, "Only the owner and admins read an image's history." },
+	[RAIN_ACT_GIVE] = { RAIN_RES_IMAGE, ADMIN, "You are not authorized to change the owner of this image." },
 	[RAIN_ACT_PUBLIC] = { RAIN_RES_NONE, ANYONE, "" },
 	[RAIN_ACT_ANY_USER] = { RAIN_RES_NONE, ANYONE, "" },
 	[RAIN_ACT_TOKEN_CHECK] = { RAIN_RES_TOKEN, ADMIN | OWNER, "" },

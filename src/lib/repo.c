@@ -415,15 +415,57 @@ static int modify(struct rain_repo *repo, const struct rain_who *who, const char
 }
 
 struct patch_ctx {
+	struct rain_repo *repo;
 	const struct rain_who *who;
 	const struct rain_jsonpatch *patch;
+	const char *owner;          /* the patch gives the image to this user */
 };
+
+/* Give img to pc->owner: admins only, not while an upload is in flight
+ * (it holds the old owner's quota), only to a user who exists. */
+static int give(struct patch_ctx *pc, struct rain_image *img)
+{
+	struct rain_user *u = NULL;
+	char *copy;
+	int r = rain_policy_check(pc->who, img, NULL, RAIN_ACT_GIVE);
+
+	if (r < 0)
+		return r;
+	if (img->status == RAIN_STATUS_SAVING)
+		return rain_error_set(RAIN_ECONFLICT, "image %s is being uploaded; change its owner "
+				      "once the upload is done", img->id);
+	r = rain_catalog_user_get(pc->repo->cat, pc->owner, &u);
+	rain_user_free(u);
+	if (r == RAIN_ENOTFOUND)
+		return rain_error_set(RAIN_EINVAL, "owner: there is no user %s to give the image to",
+				      pc->owner);
+	if (r < 0)
+		return r;
+	if (!(copy = strdup(pc->owner)))
+		return RAIN_ENOMEM;
+	free(img->owner);
+	img->owner = copy;
+	return 0;
+}
 
 static int do_patch(struct rain_image *img, void *ud)
 {
 	struct patch_ctx *pc = ud;
-	int r = rain_image_apply_patch(img, pc->patch);
+	struct rain_jsonpatch rest = { .items = calloc(pc->patch->n + 1, sizeof(*rest.items)) };
+	int r = rest.items ? 0 : RAIN_ENOMEM;
 
+	/* the owner is the repository's business; the rest the image's */
+	for (size_t i = 0; i < pc->patch->n && r == 0; i++) {
+		if (strcmp(pc->patch->items[i].attr, "owner"))
+			rest.items[rest.n++] = pc->patch->items[i];
+		else if (pc->patch->items[i].op == RAIN_PATCH_REMOVE)
+			r = rain_error_set(RAIN_EFORBIDDEN, "Attribute 'owner' cannot be removed.");
+	}
+	if (r == 0 && pc->owner)
+		r = give(pc, img);
+	if (r == 0)
+		r = rain_image_apply_patch(img, &rest);
+	free(rest.items);
 	if (r < 0)
 		return r;
 	/* as Glance: publicizing is checked when visibility is set, so the
@@ -437,9 +479,28 @@ static int do_patch(struct rain_image *img, void *ud)
 int rain_repo_image_patch(struct rain_repo *repo, const struct rain_who *who, const char *id,
 			  const struct rain_jsonpatch *patch, struct rain_image **out)
 {
-	struct patch_ctx pc = { who, patch };
+	struct patch_ctx pc = { repo, who, patch, NULL };
+	struct owner_acct *acct = NULL;
+	int r;
 
-	return modify(repo, who, id, RAIN_ACT_MODIFY, do_patch, &pc, out);
+	for (size_t i = 0; i < patch->n; i++)
+		if (!strcmp(patch->items[i].attr, "owner") && patch->items[i].op != RAIN_PATCH_REMOVE &&
+		    !(pc.owner = json_string_value(patch->items[i].value)))
+			return rain_error_set(RAIN_EINVAL, "owner must be a user name");
+	/* the new owner's stored bytes grow: their account (if uploads of
+	 * theirs are in flight) reloads, and no check runs meanwhile */
+	if (pc.owner) {
+		if (!(acct = acct_get(repo, pc.owner)))
+			return RAIN_ENOMEM;
+		pthread_mutex_lock(&acct->lock);
+	}
+	r = modify(repo, who, id, RAIN_ACT_MODIFY, do_patch, &pc, out);
+	if (acct) {
+		acct->loaded = false;
+		pthread_mutex_unlock(&acct->lock);
+		acct_put(repo, acct);
+	}
+	return r;
 }
 
 /* Drop hash's blob if no image refers to it; caller holds blob_lock. */

@@ -314,6 +314,22 @@ check_eq "a new dave is made" 201 "$(st "$ADMIN" POST /rain/v1/users "${JSON[@]}
 check_eq "the new dave does not see the old one's shared image" 404 "$(st "$(token_of dave dave-2-password)" GET "/v2/images/$SH")"
 check_eq "nor is he listed as its member" 404 "$(mem "$ALICE" GET /dave)"
 
+# giving an image to another user: admins only, to users who exist
+G=$(mkimg private)
+owner_patch() { st "$1" PATCH "/v2/images/$G" "${JP[@]}" -d "[{\"op\":\"$2\",\"path\":\"/owner\"${3:+,\"value\":\"$3\"}}]"; }
+check_eq "the owner may not give her image away (403)" 403 "$(owner_patch "$ALICE" replace ot)"
+check_eq "another user finds nothing to take (404)" 404 "$(owner_patch "$OT" replace ot)"
+check_eq "the admin may not give it to nobody (400)" 400 "$(owner_patch "$ADMIN" replace no-such-user)"
+check_eq "the owner cannot be removed (403)" 403 "$(owner_patch "$ADMIN" remove)"
+check_eq "the admin gives alice's image to ot" 200 "$(owner_patch "$ADMIN" replace ot)"
+check_eq "ot sees it now" 200 "$(st "$OT" GET "/v2/images/$G")"
+check_eq "alice no longer does" 404 "$(st "$ALICE" GET "/v2/images/$G")"
+check "ot's usage counts it" sh -c "curl -sS -H 'X-Auth-Token: $OT' '$URL/rain/v1/users/ot' | grep -q '\"bytes_used\":4096'"
+check_eq "so ot cannot be deleted" 409 "$(st "$ADMIN" DELETE /rain/v1/users/ot)"
+check "rain image set --owner gives it back" env RAIN_TOKEN="$ADMIN" "$RAIN" image set "$G" --owner alice
+check_eq "alice has it again" 200 "$(st "$ALICE" GET "/v2/images/$G")"
+check_eq "and ot, owning nothing, can be deleted" 204 "$(st "$ADMIN" DELETE /rain/v1/users/ot)"
+
 # delete last: other -> 404/403, owner -> 204
 check_eq "bob cannot delete alice's private image (404)" 404 "$(st "$BOB" DELETE "/v2/images/$PRIV")"
 check_eq "bob cannot delete alice's community image (403)" 403 "$(st "$BOB" DELETE "/v2/images/$COMM")"

@@ -52,6 +52,9 @@ static void test_publicize_and_deactivated(void **state)
 	assert_int_equal(check(&alice, RAIN_VIS_PRIVATE, RAIN_STATUS_ACTIVE, RAIN_ACT_PUBLICIZE), RAIN_EFORBIDDEN);
 	assert_non_null(strstr(rain_error_last(), "publicize"));
 	assert_int_equal(check(&root, RAIN_VIS_PRIVATE, RAIN_STATUS_ACTIVE, RAIN_ACT_PUBLICIZE), 0);
+	/* only admins give images away */
+	assert_int_equal(check(&alice, RAIN_VIS_PRIVATE, RAIN_STATUS_ACTIVE, RAIN_ACT_GIVE), RAIN_EFORBIDDEN);
+	assert_int_equal(check(&root, RAIN_VIS_PRIVATE, RAIN_STATUS_ACTIVE, RAIN_ACT_GIVE), 0);
 	assert_int_equal(check(&alice, RAIN_VIS_PRIVATE, RAIN_STATUS_DEACTIVATED, RAIN_ACT_DOWNLOAD),
 			 RAIN_EFORBIDDEN);
 	assert_int_equal(check(&bob, RAIN_VIS_PUBLIC, RAIN_STATUS_DEACTIVATED, RAIN_ACT_DOWNLOAD),
