@@ -237,6 +237,9 @@ struct rain_catalog_backend {
 	int (*token_lookup)(void *impl, const char *hash, struct rain_token *out);
 	/* Mark revoked; RAIN_ENOTFOUND when absent. */
 	int (*token_revoke)(void *impl, const char *hash);
+	/* Mark every token of user revoked but the one whose hash is keep
+	 * (NULL: all); *revoked (may be NULL) how many were. */
+	int (*token_revoke_user)(void *impl, const char *user, const char *keep, int64_t *revoked);
 	/* Delete tokens that expired before now_us. */
 	int (*token_purge)(void *impl, int64_t now_us, int64_t *removed);
 
@@ -303,6 +306,8 @@ int rain_user_status_parse(const char *s, enum rain_user_status *out);
 int rain_catalog_token_create(struct rain_catalog *cat, const struct rain_token *t);
 int rain_catalog_token_lookup(struct rain_catalog *cat, const char *hash, struct rain_token *out);
 int rain_catalog_token_revoke(struct rain_catalog *cat, const char *hash);
+int rain_catalog_token_revoke_user(struct rain_catalog *cat, const char *user, const char *keep,
+				   int64_t *revoked);
 int rain_catalog_token_purge(struct rain_catalog *cat, int64_t now_us, int64_t *removed);
 int rain_catalog_login_get(struct rain_catalog *cat, const char *name, struct rain_login_failures *out);
 int rain_catalog_login_failed(struct rain_catalog *cat, const char *name, int64_t now_us,

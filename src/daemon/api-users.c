@@ -5,7 +5,9 @@
  *                                     quota_bytes, quota_images} -> 201 USER
  *   GET    /rain/v1/users/{name}     USER
  *   PATCH  /rain/v1/users/{name}     any of password, role, status,
- *                                     quota_bytes, quota_images -> USER
+ *                                     quota_bytes, quota_images -> USER; a
+ *                                     new password revokes the user's tokens
+ *                                     but the caller's own
  *   DELETE /rain/v1/users/{name}     204 (the user's tokens and memberships
  *                                     go too); 409 while the user owns images
  *                                     or builds
@@ -209,7 +211,23 @@ static int users_patch(struct request *req)
 		return req->replied ? 0 : r;
 	body = request_json(req);
 	if (body && apply(req, body, u, false) == 0) {
-		r = rain_catalog_user_update(rain_repo_catalog(request_repo(req)), u);
+		struct rain_catalog *cat = rain_repo_catalog(request_repo(req));
+
+		r = rain_catalog_user_update(cat, u);
+		/* as Keystone: a new password ends the user's other sessions
+		 * (the token of the user changing it stays) */
+		if (r == 0 && json_object_get(body, "password")) {
+			char keep[RAIN_TOKEN_HASH_LEN + 1];
+			bool self = req->user_token && !strcmp(req->who.owner, u->name);
+			int64_t n = 0;
+
+			if (self)
+				rain_token_hash(request_header(req, "X-Auth-Token"), keep);
+			r = rain_catalog_token_revoke_user(cat, u->name, self ? keep : NULL, &n);
+			if (r == 0 && n > 0)
+				log_printf(LOG_INFO, "revoked %lld token(s) of '%s' with the password change",
+					   (long long)n, u->name);
+		}
 		if (r == 0) {
 			log_printf(LOG_INFO, "user '%s' changed by %s", u->name, req->who.owner);
 			r = http_reply_json(req, 200, user_json(req, u), NULL);

@@ -57,6 +57,7 @@ enum stmt_id {
 	ST_TOKEN_INSERT,
 	ST_TOKEN_LOOKUP,
 	ST_TOKEN_REVOKE,
+	ST_TOKEN_REVOKE_USER,
 	ST_TOKEN_PURGE,
 	ST_LOGIN_GET,
 	ST_LOGIN_PUT,
@@ -135,6 +136,7 @@ static const char *const stmt_sql[ST_COUNT] = {
 		"u.role, u.status, u.quota_bytes, u.quota_images "
 		"FROM tokens t JOIN users u ON u.name = t.user WHERE t.hash = ?1",
 	[ST_TOKEN_REVOKE] = "UPDATE tokens SET revoked = 1 WHERE hash = ?1",
+	[ST_TOKEN_REVOKE_USER] = "UPDATE tokens SET revoked = 1 WHERE user = ?1 AND hash IS NOT ?2",
 	[ST_TOKEN_PURGE] = "DELETE FROM tokens WHERE expires_at < ?1",
 	[ST_LOGIN_GET] = "SELECT count, first_at, locked_until FROM login_failures WHERE name = ?1",
 	[ST_LOGIN_PUT] = "INSERT OR REPLACE INTO login_failures (name, count, first_at, locked_until) "
@@ -1845,6 +1847,24 @@ static int sq_token_revoke(void *impl, const char *hash)
 	return r;
 }
 
+static int sq_token_revoke_user(void *impl, const char *user, const char *keep, int64_t *revoked)
+{
+	struct conn *c;
+	int r = conn_get(impl, &c);
+
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(c->st[ST_TOKEN_REVOKE_USER], 1, user, -1, SQLITE_STATIC);
+	if (keep)
+		sqlite3_bind_text(c->st[ST_TOKEN_REVOKE_USER], 2, keep, -1, SQLITE_STATIC);
+	r = step_done(c, ST_TOKEN_REVOKE_USER, "revoke the user's tokens");
+	if (r == 0 && revoked)
+		*revoked = sqlite3_changes(c->db);
+	conn_put(impl, c);
+	tokens_changed(impl);
+	return r;
+}
+
 static int sq_token_purge(void *impl, int64_t now_us, int64_t *removed)
 {
 	struct conn *c;
@@ -1977,6 +1997,7 @@ const struct rain_catalog_backend rain_catalog_sqlite = {
 	.token_create = sq_token_create,
 	.token_lookup = sq_token_lookup,
 	.token_revoke = sq_token_revoke,
+	.token_revoke_user = sq_token_revoke_user,
 	.token_purge = sq_token_purge,
 	.login_get = sq_login_get,
 	.login_failed = sq_login_failed,

@@ -301,6 +301,12 @@ int rain_catalog_token_revoke(struct rain_catalog *cat, const char *hash)
 	return cat->ops->token_revoke(cat->impl, hash);
 }
 
+int rain_catalog_token_revoke_user(struct rain_catalog *cat, const char *user, const char *keep,
+				   int64_t *revoked)
+{
+	return cat->ops->token_revoke_user(cat->impl, user, keep, revoked);
+}
+
 int rain_catalog_token_purge(struct rain_catalog *cat, int64_t now_us, int64_t *removed)
 {
 	return cat->ops->token_purge(cat->impl, now_us, removed);

@@ -229,13 +229,20 @@ BUILD_ID=none
 expect "list users" GET /rain/v1/users "401 403 403 200 401"
 expect "create a user" POST /rain/v1/users "401 403 403 201 401" "${JSON[@]}" \
 	-d '{"name":"erin","password":"erin-password"}'
+ERIN=$(token_of erin erin-password)
 expect "show alice's account" GET /rain/v1/users/alice "401 200 403 200 401"
 expect "set alice's quota" PATCH /rain/v1/users/alice "401 403 403 200 401" "${JSON[@]}" -d '{"quota_images":50}'
 expect "make alice an admin" PATCH /rain/v1/users/alice "401 403 403 . 401" "${JSON[@]}" -d '{"role":"admin"}'
+ALICE_OTHER=$(token_of alice alice-password)     # another session of hers
 expect "change alice's password" PATCH /rain/v1/users/alice "401 200 403 . 401" "${JSON[@]}" \
 	-d '{"password":"alice-new-password"}'
-check "alice logs in with her new password" test -n "$(token_of alice alice-new-password)"
+check_eq "the new password ends her other sessions" 401 "$(st "$ALICE_OTHER" GET /v2/images)"
+check_eq "but not the one that changed it" 200 "$(st "$ALICE" GET /v2/images)"
+ALICE_NEW=$(token_of alice alice-new-password)
+check "alice logs in with her new password" test -n "$ALICE_NEW"
 check_eq "and not with the old one" "" "$(token_of alice alice-password)"
+check_eq "an admin sets erin's password" 200 "$(st "$ADMIN" PATCH /rain/v1/users/erin "${JSON[@]}" -d '{"password":"erin-2"}')"
+check_eq "which ends all of erin's sessions" 401 "$(st "$ERIN" GET /v2/images)"
 expect "delete a user" DELETE /rain/v1/users/erin "401 403 403 204 401"
 expect "alice's history" GET /rain/v1/history/users/alice "401 200 403 200 401"
 expect "a private image's history" GET "/rain/v1/history/images/$PRIV" "401 200 404 200 401"
