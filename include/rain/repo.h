@@ -59,7 +59,8 @@ struct rain_catalog *rain_repo_catalog(struct rain_repo *repo);
 
 /* Create an image from a JSON object as POSTed to /v2/images: writable
  * attributes, optional "id" (a UUID not in use), properties as strings.
- * The owner comes from who, never from the body. *out is the new record.
+ * The owner is who, or for an admin the body's "owner" (a user who
+ * exists: rain/policy.h's give). *out is the new record.
  * RAIN_ETOOBIG when who has as many images as its quota_images allows;
  * the count and the insert are one step for concurrent creates by who. */
 int rain_repo_image_create(struct rain_repo *repo, const struct rain_who *who,

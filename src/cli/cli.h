@@ -294,6 +294,7 @@ int cli_build_outcome(struct cli *cli, json_t *build);
 
 struct cli_create_opts {
 	const char *name, *disk_format, *container_format, *visibility;
+	const char *owner;      /* NULL: the caller */
 	int protected_;         /* -1 unset, else 0/1 */
 	int64_t min_disk, min_ram;  /* -1 unset */
 	json_t *tags;           /* array of strings, owned */
@@ -303,7 +304,7 @@ struct cli_create_opts {
 enum {
 	CLI_OPT_NAME = 0x300, CLI_OPT_DISK_FORMAT, CLI_OPT_CONTAINER_FORMAT,
 	CLI_OPT_VISIBILITY, CLI_OPT_PROTECTED, CLI_OPT_MIN_DISK, CLI_OPT_MIN_RAM,
-	CLI_OPT_TAG, CLI_OPT_PROPERTY,
+	CLI_OPT_TAG, CLI_OPT_PROPERTY, CLI_OPT_OWNER,
 };
 
 #define CLI_CREATE_LONGOPTS \
@@ -315,7 +316,8 @@ enum {
 	{ "min-disk", required_argument, NULL, CLI_OPT_MIN_DISK }, \
 	{ "min-ram", required_argument, NULL, CLI_OPT_MIN_RAM }, \
 	{ "tag", required_argument, NULL, CLI_OPT_TAG }, \
-	{ "property", required_argument, NULL, CLI_OPT_PROPERTY }
+	{ "property", required_argument, NULL, CLI_OPT_PROPERTY }, \
+	{ "owner", required_argument, NULL, CLI_OPT_OWNER }
 
 #define CLI_CREATE_HELP \
 	"      --name NAME              the image's name\n" \
@@ -326,7 +328,8 @@ enum {
 	"      --min-disk GIB           disk size needed to boot the image\n" \
 	"      --min-ram MIB            memory needed to boot the image\n" \
 	"      --tag TAG                add a tag (repeatable)\n" \
-	"      --property KEY=VALUE     set a property (repeatable)\n"
+	"      --property KEY=VALUE     set a property (repeatable)\n" \
+	"      --owner USER             create it for another user (admins)\n"
 
 void cli_create_opts_init(struct cli_create_opts *o);
 void cli_create_opts_free(struct cli_create_opts *o);

@@ -52,6 +52,9 @@ int cli_create_opt(const struct cli_cmd *cmd, struct cli_create_opts *o, int opt
 	case CLI_OPT_CONTAINER_FORMAT:
 		o->container_format = arg;
 		break;
+	case CLI_OPT_OWNER:
+		o->owner = arg;
+		break;
 	case CLI_OPT_VISIBILITY:
 		o->visibility = arg;
 		break;
@@ -118,6 +121,8 @@ int cli_image_create(struct cli *cli, const struct cli_create_opts *o, json_t **
 		json_object_set_new(body, "container_format", json_string(o->container_format));
 	if (o->visibility)
 		json_object_set_new(body, "visibility", json_string(o->visibility));
+	if (o->owner)
+		json_object_set_new(body, "owner", json_string(o->owner));
 	if (o->protected_ >= 0)
 		json_object_set_new(body, "protected", json_boolean(o->protected_));
 	if (o->min_disk >= 0)

@@ -114,7 +114,7 @@ static int finish_patch(struct cli *cli, const struct cli_cmd *cmd, int argc, ch
 
 static int cmd_image_set_exec(struct cli *cli, int argc, char **argv)
 {
-	enum { OPT_UNPROTECTED = 0x400, OPT_OWNER };
+	enum { OPT_UNPROTECTED = 0x400 };
 	static const struct option longopts[] = {
 		{ "name", required_argument, NULL, CLI_OPT_NAME },
 		{ "visibility", required_argument, NULL, CLI_OPT_VISIBILITY },
@@ -125,7 +125,7 @@ static int cmd_image_set_exec(struct cli *cli, int argc, char **argv)
 		{ "min-disk", required_argument, NULL, CLI_OPT_MIN_DISK },
 		{ "min-ram", required_argument, NULL, CLI_OPT_MIN_RAM },
 		{ "property", required_argument, NULL, CLI_OPT_PROPERTY },
-		{ "owner", required_argument, NULL, OPT_OWNER },
+		{ "owner", required_argument, NULL, CLI_OPT_OWNER },
 		CLI_COMMON_LONGOPTS,
 		{ 0 },
 	};
@@ -151,7 +151,7 @@ static int cmd_image_set_exec(struct cli *cli, int argc, char **argv)
 		case CLI_OPT_CONTAINER_FORMAT:
 			r = patch_add(patch, "replace", "container_format", json_string(optarg));
 			break;
-		case OPT_OWNER:
+		case CLI_OPT_OWNER:
 			r = patch_add(patch, "replace", "owner", json_string(optarg));
 			break;
 		case CLI_OPT_PROTECTED:

@@ -308,12 +308,40 @@ static int check_publicize(const struct rain_who *who, const struct rain_image *
 	return img->visibility == RAIN_VIS_PUBLIC ? rain_policy_check(who, img, NULL, RAIN_ACT_PUBLICIZE) : 0;
 }
 
+/* Give img to owner: admins only, not while an upload is in flight (it
+ * holds the old owner's quota), only to a user who exists. */
+static int give(struct rain_repo *repo, const struct rain_who *who, struct rain_image *img,
+		const char *owner)
+{
+	struct rain_user *u = NULL;
+	char *copy;
+	int r = rain_policy_check(who, img, NULL, RAIN_ACT_GIVE);
+
+	if (r < 0)
+		return r;
+	if (img->status == RAIN_STATUS_SAVING)
+		return rain_error_set(RAIN_ECONFLICT, "image %s is being uploaded; change its owner "
+				      "once the upload is done", img->id);
+	r = rain_catalog_user_get(repo->cat, owner, &u);
+	rain_user_free(u);
+	if (r == RAIN_ENOTFOUND)
+		return rain_error_set(RAIN_EINVAL, "owner: there is no user %s to give the image to",
+				      owner);
+	if (r < 0)
+		return r;
+	if (!(copy = strdup(owner)))
+		return RAIN_ENOMEM;
+	free(img->owner);
+	img->owner = copy;
+	return 0;
+}
+
 int rain_repo_image_create(struct rain_repo *repo, const struct rain_who *who,
 			   json_t *body, struct rain_image **out)
 {
 	struct owner_acct *acct = NULL;
 	struct rain_image *img = NULL;
-	const char *key;
+	const char *key, *give_to = NULL;
 	json_t *v;
 	int r = 0;
 
@@ -323,6 +351,14 @@ int rain_repo_image_create(struct rain_repo *repo, const struct rain_who *who,
 	if (!img)
 		return RAIN_ENOMEM;
 	json_object_foreach(body, key, v) {
+		if (!strcmp(key, "owner")) {
+			/* an admin may create an image for another user */
+			if (!(give_to = json_string_value(v))) {
+				r = rain_error_set(RAIN_EINVAL, "owner must be a user name");
+				break;
+			}
+			continue;
+		}
 		if (!strcmp(key, "id")) {
 			const char *id = json_string_value(v);
 
@@ -341,6 +377,10 @@ int rain_repo_image_create(struct rain_repo *repo, const struct rain_who *who,
 	}
 	if (r == 0 && !img->id[0])
 		r = uuid_generate(img->id);
+	if (r == 0 && !(img->owner = strdup(who->owner)))
+		r = RAIN_ENOMEM;
+	if (r == 0 && give_to && strcmp(give_to, who->owner))
+		r = give(repo, who, img, give_to);
 	if (r == 0)
 		r = check_publicize(who, img);
 	/* count and insert under the owner's lock, so that concurrent
@@ -358,11 +398,6 @@ int rain_repo_image_create(struct rain_repo *repo, const struct rain_who *who,
 		if (r == 0 && u.images >= who->quota_images)
 			r = rain_error_set(RAIN_ETOOBIG, "Image count quota exceeded: %s has %lld of %lld images",
 					   who->owner, (long long)u.images, (long long)who->quota_images);
-	}
-	if (r == 0) {
-		img->owner = strdup(who->owner);
-		if (!img->owner)
-			r = RAIN_ENOMEM;
 	}
 	if (r == 0) {
 		img->created_at = img->updated_at = time_now_us();
@@ -421,33 +456,6 @@ struct patch_ctx {
 	const char *owner;          /* the patch gives the image to this user */
 };
 
-/* Give img to pc->owner: admins only, not while an upload is in flight
- * (it holds the old owner's quota), only to a user who exists. */
-static int give(struct patch_ctx *pc, struct rain_image *img)
-{
-	struct rain_user *u = NULL;
-	char *copy;
-	int r = rain_policy_check(pc->who, img, NULL, RAIN_ACT_GIVE);
-
-	if (r < 0)
-		return r;
-	if (img->status == RAIN_STATUS_SAVING)
-		return rain_error_set(RAIN_ECONFLICT, "image %s is being uploaded; change its owner "
-				      "once the upload is done", img->id);
-	r = rain_catalog_user_get(pc->repo->cat, pc->owner, &u);
-	rain_user_free(u);
-	if (r == RAIN_ENOTFOUND)
-		return rain_error_set(RAIN_EINVAL, "owner: there is no user %s to give the image to",
-				      pc->owner);
-	if (r < 0)
-		return r;
-	if (!(copy = strdup(pc->owner)))
-		return RAIN_ENOMEM;
-	free(img->owner);
-	img->owner = copy;
-	return 0;
-}
-
 static int do_patch(struct rain_image *img, void *ud)
 {
 	struct patch_ctx *pc = ud;
@@ -462,7 +470,7 @@ static int do_patch(struct rain_image *img, void *ud)
 			r = rain_error_set(RAIN_EFORBIDDEN, "Attribute 'owner' cannot be removed.");
 	}
 	if (r == 0 && pc->owner)
-		r = give(pc, img);
+		r = give(pc->repo, pc->who, img, pc->owner);
 	if (r == 0)
 		r = rain_image_apply_patch(img, &rest);
 	free(rest.items);

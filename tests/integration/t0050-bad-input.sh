@@ -182,10 +182,16 @@ check "257 operations are refused with 400 or 413 ($STATUS)" test "$STATUS" = 40
 check "the image is unchanged by bad patches" unchanged
 
 # --- read-only attributes ------------------------------------------------------
-for a in status size id owner checksum os_hash_value virtual_size created_at updated_at self file schema; do
+for a in status size id checksum os_hash_value virtual_size created_at updated_at self file schema; do
 	patch_image "$ID" "[{\"op\":\"replace\",\"path\":\"/$a\",\"value\":\"x\"}]"
 	check_error "replace /$a is 403" 403
 done
+# the owner is writable by admins, but only to a user who exists
+patch_image "$ID" '[{"op":"replace","path":"/owner","value":"x"}]'
+check_error "replace /owner with no such user is 400" 400
+check "...and the message says so" grep -q "there is no user x" <<<"$BODY"
+patch_image "$ID" '[{"op":"remove","path":"/owner"}]'
+check_error "remove /owner is 403" 403
 patch_image "$ID" '[{"op":"add","path":"/status","value":"active"}]'
 check_error "add /status is 403" 403
 patch_image "$ID" '[{"op":"remove","path":"/id"}]'

@@ -335,6 +335,19 @@ check "ot's usage counts it" sh -c "curl -sS -H 'X-Auth-Token: $OT' '$URL/rain/v
 check_eq "so ot cannot be deleted" 409 "$(st "$ADMIN" DELETE /rain/v1/users/ot)"
 check "rain image set --owner gives it back" env RAIN_TOKEN="$ADMIN" "$RAIN" image set "$G" --owner alice
 check_eq "alice has it again" 200 "$(st "$ALICE" GET "/v2/images/$G")"
+mkfor() { # mkfor TOKEN OWNER: create an image for OWNER; prints the status
+	curl -sS -o "$TMP/mkfor.json" -w '%{http_code}' -H "X-Auth-Token: $1" "${JS[@]}" "$URL/v2/images" \
+		-d "{\"name\":\"for-$2\",\"owner\":\"$2\"}"
+}
+check_eq "an admin creates an image for ot" 201 "$(mkfor "$ADMIN" ot)"
+check "...owned by ot" grep -q '"owner":"ot"' "$TMP/mkfor.json"
+check_eq "ot may delete it" 204 "$(st "$OT" DELETE "/v2/images/$(json_get id <"$TMP/mkfor.json")")"
+check_eq "alice may not create one for ot (403)" 403 "$(mkfor "$ALICE" ot)"
+check_eq "alice may name herself" 201 "$(mkfor "$ALICE" alice)"
+check_eq "nor the admin for nobody (400)" 400 "$(mkfor "$ADMIN" no-such-user)"
+check "rain image create --owner, by an admin" sh -c \
+	"RAIN_TOKEN='$ADMIN' '$RAIN' image create --name cli-for-ot --owner ot --json | grep -q '\"owner\": *\"ot\"'"
+check_eq "ot deletes it" 204 "$(st "$OT" DELETE "/v2/images/$(curl -sS -H "X-Auth-Token: $OT" "$URL/v2/images?name=cli-for-ot" | python3 -c 'import json,sys; print(json.load(sys.stdin)["images"][0]["id"])')")"
 check_eq "and ot, owning nothing, can be deleted" 204 "$(st "$ADMIN" DELETE /rain/v1/users/ot)"
 
 # delete last: other -> 404/403, owner -> 204
