@@ -14,6 +14,8 @@
  * that the delay does not tell whether a user exists. After 5 failures
  * of one user name within 15 minutes, that name is refused for 15
  * minutes; the count is in the catalog, so a restart does not reset it.
+ * So it is for an address ([auth] login_address_limit failures, 30 by
+ * default), which is then answered 429 without a password check.
  * At most VERIFY_CONCURRENT passwords are checked at once. Neither tokens
  * nor passwords are ever logged.
  */
@@ -191,7 +193,8 @@ static int login(struct request *req)
 	struct rain_catalog *cat = rain_repo_catalog(request_repo(req));
 	json_t *body = request_json(req);
 	const char *name = NULL, *password = NULL;
-	char addr[64], token[RAIN_TOKEN_LEN + 1];
+	char addr[64], addr_key[80], token[RAIN_TOKEN_LEN + 1];
+	struct rain_lockout_rule addr_rule = lockout;
 	struct rain_user *u = NULL;
 	struct rain_token t = { 0 };
 	int64_t now = time_now_us();
@@ -213,6 +216,19 @@ static int login(struct request *req)
 	if (r == 0 && rain_user_name_valid(name))
 		snprintf(req->audit_target, sizeof(req->audit_target), "%s", name);
 	pthread_once(&dummy_once, dummy_init);
+	/* an address that failed too often is refused before any password
+	 * check ('/' is in no user name: the keys cannot meet) */
+	snprintf(addr_key, sizeof(addr_key), "/addr/%s", addr);
+	addr_rule.limit = request_login_address_limit(req);
+	if (addr_rule.limit > 0) {
+		struct rain_login_failures lf;
+
+		if (rain_catalog_login_get(cat, addr_key, &lf) < 0 || lf.locked_until > now) {
+			json_decref(body);
+			return keystone_error(req, 429, "Too Many Requests",
+					      "Too many failed logins from this address; try again later.");
+		}
+	}
 	if (r == 0 && rain_user_name_valid(name)) {
 		struct rain_login_failures lf;
 
@@ -259,6 +275,12 @@ static int login(struct request *req)
 		struct rain_login_failures lf;
 		bool locks = false;
 
+		if (addr_rule.limit > 0 &&
+		    rain_catalog_login_failed(cat, addr_key, now, &addr_rule, &lf, &locks) == 0 && locks)
+			log_printf(LOG_WARN, "address %s refused logins for %lld minutes after %lld failed "
+				   "logins within %lld minutes", addr, (long long)(addr_rule.lock_us / 60000000),
+				   (long long)addr_rule.limit, (long long)(addr_rule.window_us / 60000000));
+		locks = false;
 		if (locked) {
 			log_printf(LOG_WARN, "login refused: user '%s' is locked out after %lld failed "
 				   "logins (from %s)", name, (long long)lockout.limit, addr);

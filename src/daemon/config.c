@@ -25,6 +25,7 @@ int config_defaults(struct config *cfg)
 	cfg->max_builds = 2;
 	cfg->build_timeout = 3600;
 	cfg->token_lifetime = 86400;
+	cfg->login_address_limit = 30;
 	r = str_set(&cfg->listen, "127.0.0.1:9292");
 	if (r < 0)
 		return r;
@@ -149,6 +150,13 @@ int config_set(struct config *cfg, const char *section, const char *key, const c
 				return rain_error_set(RAIN_EINVAL, "%s: token_lifetime must be 1 to 31622400 "
 						      "seconds", where);
 			cfg->token_lifetime = n;
+			return 0;
+		}
+		if (!strcmp(key, "login_address_limit")) {
+			if (str_to_i64(value, &n) < 0 || n < 0 || n > 1000000)
+				return rain_error_set(RAIN_EINVAL, "%s: login_address_limit must be 0 (no "
+						      "limit) to 1000000 failed logins", where);
+			cfg->login_address_limit = n;
 			return 0;
 		}
 	}

@@ -6,6 +6,8 @@
  *              md5_checksum = false          max_image_size = 1099511627776
  *   [auth]     admin_token = SECRET          admin_token_file = PATH
  *              token_lifetime = 86400 (seconds; user tokens)
+ *              login_address_limit = 30 (failed logins from one address
+ *              in 15 minutes before it is refused for 15; 0: no limit)
  *              admin_password_file = PATH (first start: user admin's password)
  *              ldap_url = ldap://HOST[:PORT], ldap_user_dn = uid={user},ou=people,...
  *   [builds]   enabled = (true as root)      max_concurrent = 2
@@ -39,6 +41,7 @@ struct config {
 	char *ldap_url;            /* [auth] ldap_url: check passwords there too */
 	char *ldap_user_dn;        /* [auth] ldap_user_dn: "uid={user},ou=..." */
 	int64_t token_lifetime;
+	int64_t login_address_limit;
 	bool builds_enabled;
 	bool builds_enabled_set;    /* given, rather than the default */
 	int max_builds;

@@ -26,6 +26,7 @@ struct server {
 	char *tls_key;
 	char *public_url;
 	int64_t token_lifetime_us;
+	int64_t login_address_limit;
 	struct rain_ldap_config ldap;
 	char *ldap_url, *ldap_user_dn;
 	unsigned int port;
@@ -144,6 +145,11 @@ const struct rain_ldap_config *request_ldap(struct request *req)
 int64_t request_token_lifetime_us(struct request *req)
 {
 	return req->srv->token_lifetime_us;
+}
+
+int64_t request_login_address_limit(struct request *req)
+{
+	return req->srv->login_address_limit;
 }
 
 struct query_iter {
@@ -738,6 +744,7 @@ int server_start(struct server **out, const struct server_config *cfg, struct ra
 	srv->tls_cert = cert;
 	srv->tls_key = key;
 	srv->token_lifetime_us = (cfg->token_lifetime_s > 0 ? cfg->token_lifetime_s : 86400) * 1000000LL;
+	srv->login_address_limit = cfg->login_address_limit;
 	if (cfg->ldap_url && cfg->ldap_user_dn) {
 		srv->ldap_url = strdup(cfg->ldap_url);
 		srv->ldap_user_dn = strdup(cfg->ldap_user_dn);

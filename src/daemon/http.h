@@ -93,6 +93,7 @@ struct server_config {
 	const char *admin_token;
 	const char *public_url;    /* for links; NULL: derived */
 	int64_t token_lifetime_s;  /* of user tokens ([auth] token_lifetime) */
+	int64_t login_address_limit;   /* [auth]; 0: none */
 	const char *ldap_url;      /* NULL: no LDAP */
 	const char *ldap_user_dn;
 	int max_connections;
@@ -116,6 +117,9 @@ void request_client_addr(struct request *req, char *out, size_t outlen);
  * http(s)://HOST from the Host header (no trailing '/'), into out. */
 void request_base_url(struct request *req, char *out, size_t outlen);
 int64_t request_token_lifetime_us(struct request *req);
+/* Failed logins from one address that lock it ([auth]
+ * login_address_limit); 0: no limit. */
+int64_t request_login_address_limit(struct request *req);
 
 /* Authentication, in one place (http.c): X-Auth-Token is the admin token
  * (the bootstrap and service credential: who = "admin", admin) or a user

@@ -312,6 +312,7 @@ int main(int argc, char **argv)
 	scfg.tls_key = cfg.tls_key;
 	scfg.admin_token = cfg.admin_token;
 	scfg.token_lifetime_s = cfg.token_lifetime;
+	scfg.login_address_limit = cfg.login_address_limit;
 	scfg.ldap_url = cfg.ldap_url;
 	scfg.ldap_user_dn = cfg.ldap_user_dn;
 	scfg.max_connections = cfg.max_connections;

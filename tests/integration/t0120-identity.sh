@@ -244,18 +244,6 @@ raind_start --config "$TMP/short.ini" || not_ok "raind restarts"
 check "a restart keeps the users (no new admin)" bash -c "[ \$(grep -c 'first start' '$TMP/raind.log') = 1 ]"
 login carol carol-pw
 check_status "a restart keeps carol locked out (401)" 401
-# many logins at once: at most 4 password checks run, 64 wait, the rest get
-# 503 at once; every one is answered, none with a token it should not get
-pids=()
-for i in $(seq 1 100); do
-	curl -sS -o /dev/null -w '%{http_code}\n' -H 'Content-Type: application/json' "$URL/v3/auth/tokens" -d \
-		'{"auth":{"identity":{"methods":["password"],"password":{"user":{"name":"nobody","domain":{"id":"default"},"password":"x"}}}}}' &
-	pids+=($!)
-done >"$TMP/flood.codes"
-wait "${pids[@]}"
-check_eq "100 logins at once are all answered" 100 "$(grep -c . "$TMP/flood.codes")"
-check_eq "...with 401, or 503 beyond the queue" "" "$(grep -v '^401$' "$TMP/flood.codes" | grep -v '^503$')"
-check "raind is healthy after the flood" raind_healthy
 login alice alice-pw-1
 check_status "alice logs in with a 2 s token lifetime" 201
 SHORT=$SUBJECT
@@ -264,6 +252,23 @@ check_status "the fresh token works" 200
 sleep 2.5
 as "$SHORT" GET /v2/images
 check_error "the expired token is 401" 401
+# many logins at once: at most 4 password checks run, 64 wait, the rest get
+# 503 at once; and after 30 failures from one address ([auth]
+# login_address_limit) it gets 429 at once. Every one is answered.
+pids=()
+for i in $(seq 1 100); do
+	curl -sS -o /dev/null -w '%{http_code}\n' -H 'Content-Type: application/json' "$URL/v3/auth/tokens" -d \
+		'{"auth":{"identity":{"methods":["password"],"password":{"user":{"name":"nobody","domain":{"id":"default"},"password":"x"}}}}}' &
+	pids+=($!)
+done >"$TMP/flood.codes"
+wait "${pids[@]}"
+check_eq "100 logins at once are all answered" 100 "$(grep -c . "$TMP/flood.codes")"
+check_eq "...with 401, 503 beyond the queue or 429 beyond the address's limit" "" \
+	"$(grep -v '^401$' "$TMP/flood.codes" | grep -v '^503$' | grep -v '^429$')"
+check "raind is healthy after the flood" raind_healthy
+login alice alice-pw-1
+check_status "now even a right password from this address is refused (429)" 429
+check "the log says the address is refused" grep -q "address 127.0.0.1 refused logins for 15 minutes after 30 failed" "$TMP/raind.log"
 raind_stop
 
 DATA=$TMP/data2 raind_start || not_ok "raind starts on an empty catalog"
@@ -277,5 +282,8 @@ printf 'from-a-file\n' >"$TMP/admin.pw"
 DATA=$TMP/data3 raind_start --admin-password-file "$TMP/admin.pw" || not_ok "raind starts with --admin-password-file"
 login admin from-a-file
 check_status "--admin-password-file sets the first admin's password" 201
+printf '[auth]\nlogin_address_limit = -1\n' >"$TMP/bad-limit.ini"
+"$RAIND" --config "$TMP/bad-limit.ini" --data-dir "$TMP/data4" >"$TMP/bad-limit.out" 2>&1
+check "a bad login_address_limit is refused by name" grep -q "login_address_limit must be 0" "$TMP/bad-limit.out"
 
 test_done
