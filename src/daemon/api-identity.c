@@ -73,6 +73,27 @@ static void verify_leave(void)
 	pthread_mutex_unlock(&verify_lock);
 }
 
+/* Whether key (a user name, or "/addr/IP") is locked out now; a catalog
+ * that cannot tell counts as a lock: fail closed. */
+static bool is_locked(struct rain_catalog *cat, const char *key, int64_t now)
+{
+	struct rain_login_failures lf;
+
+	return rain_catalog_login_get(cat, key, &lf) < 0 || lf.locked_until > now;
+}
+
+/* Count a failed login of key under rule; true when this locks key. */
+static bool count_failure(struct rain_catalog *cat, const char *key,
+			  const struct rain_lockout_rule *rule, int64_t now)
+{
+	struct rain_login_failures lf;
+	bool locks = false;
+
+	if (rain_catalog_login_failed(cat, key, now, rule, &lf, &locks) < 0)
+		log_printf(LOG_ERROR, "cannot count a failed login of '%s': %s", key, rain_error_last());
+	return locks;
+}
+
 /* A hash of a random password, verified for unknown users. */
 static pthread_once_t dummy_once = PTHREAD_ONCE_INIT;
 static char *dummy_hash;
@@ -220,21 +241,12 @@ static int login(struct request *req)
 	 * check ('/' is in no user name: the keys cannot meet) */
 	snprintf(addr_key, sizeof(addr_key), "/addr/%s", addr);
 	addr_rule.limit = request_login_address_limit(req);
-	if (addr_rule.limit > 0) {
-		struct rain_login_failures lf;
-
-		if (rain_catalog_login_get(cat, addr_key, &lf) < 0 || lf.locked_until > now) {
-			json_decref(body);
-			return keystone_error(req, 429, "Too Many Requests",
-					      "Too many failed logins from this address; try again later.");
-		}
+	if (addr_rule.limit > 0 && is_locked(cat, addr_key, now)) {
+		json_decref(body);
+		return keystone_error(req, 429, "Too Many Requests",
+				      "Too many failed logins from this address; try again later.");
 	}
-	if (r == 0 && rain_user_name_valid(name)) {
-		struct rain_login_failures lf;
-
-		/* a catalog that cannot tell counts as a lock: fail closed */
-		locked = rain_catalog_login_get(cat, name, &lf) < 0 || lf.locked_until > now;
-	}
+	locked = r == 0 && rain_user_name_valid(name) && is_locked(cat, name, now);
 	if (!verify_enter()) {
 		log_printf(LOG_WARN, "login of '%s' from %s refused: %d password checks running and %d "
 			   "waiting", rain_user_name_valid(name) ? name : "?", addr, VERIFY_CONCURRENT,
@@ -272,24 +284,16 @@ static int login(struct request *req)
 	}
 	verify_leave();
 	if (!ok) {
-		struct rain_login_failures lf;
-		bool locks = false;
-
-		if (addr_rule.limit > 0 &&
-		    rain_catalog_login_failed(cat, addr_key, now, &addr_rule, &lf, &locks) == 0 && locks)
+		if (addr_rule.limit > 0 && count_failure(cat, addr_key, &addr_rule, now))
 			log_printf(LOG_WARN, "address %s refused logins for %lld minutes after %lld failed "
 				   "logins within %lld minutes", addr, (long long)(addr_rule.lock_us / 60000000),
 				   (long long)addr_rule.limit, (long long)(addr_rule.window_us / 60000000));
-		locks = false;
 		if (locked) {
 			log_printf(LOG_WARN, "login refused: user '%s' is locked out after %lld failed "
 				   "logins (from %s)", name, (long long)lockout.limit, addr);
 		} else if (name && rain_user_name_valid(name)) {
 			log_printf(LOG_INFO, "login failed for user '%s' from %s", name, addr);
-			if (rain_catalog_login_failed(cat, name, now, &lockout, &lf, &locks) < 0)
-				log_printf(LOG_ERROR, "cannot count the failed login of '%s': %s", name,
-					   rain_error_last());
-			if (locks)
+			if (count_failure(cat, name, &lockout, now))
 				log_printf(LOG_WARN, "user '%s' locked out for %lld minutes after %lld "
 					   "failed logins within %lld minutes (last from %s)", name,
 					   (long long)(lockout.lock_us / 60000000), (long long)lockout.limit,
