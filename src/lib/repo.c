@@ -469,7 +469,7 @@ static int do_patch(struct rain_image *img, void *ud)
 		else if (pc->patch->items[i].op == RAIN_PATCH_REMOVE)
 			r = rain_error_set(RAIN_EFORBIDDEN, "Attribute 'owner' cannot be removed.");
 	}
-	if (r == 0 && pc->owner)
+	if (r == 0 && pc->owner && (!img->owner || strcmp(pc->owner, img->owner)))
 		r = give(pc->repo, pc->who, img, pc->owner);
 	if (r == 0)
 		r = rain_image_apply_patch(img, &rest);

@@ -325,6 +325,7 @@ check_eq "nor is he listed as its member" 404 "$(mem "$ALICE" GET /dave)"
 G=$(mkimg private)
 owner_patch() { st "$1" PATCH "/v2/images/$G" "${JP[@]}" -d "[{\"op\":\"$2\",\"path\":\"/owner\"${3:+,\"value\":\"$3\"}}]"; }
 check_eq "the owner may not give her image away (403)" 403 "$(owner_patch "$ALICE" replace ot)"
+check_eq "naming herself as its owner changes nothing (200)" 200 "$(owner_patch "$ALICE" replace alice)"
 check_eq "another user finds nothing to take (404)" 404 "$(owner_patch "$OT" replace ot)"
 check_eq "the admin may not give it to nobody (400)" 400 "$(owner_patch "$ADMIN" replace no-such-user)"
 check_eq "the owner cannot be removed (403)" 403 "$(owner_patch "$ADMIN" remove)"
