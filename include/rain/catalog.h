@@ -63,6 +63,10 @@ struct rain_image_query {
 	 * include_community is false, community images not owned by
 	 * `requester` are left out (Glance's default). */
 	const char *requester;
+	/* shared images of others: those where requester's membership has
+	 * this status (pending, accepted, rejected, or "all"); NULL: accepted,
+	 * as Glance's member_status */
+	const char *member_status;
 	bool requester_admin;
 	bool include_community;
 	bool include_hidden;    /* os_hidden images too */

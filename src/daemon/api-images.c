@@ -124,7 +124,14 @@ static void list_arg(void *ud, const char *key, const char *value)
 		a->q.include_hidden = true;
 		add_term(a, "os_hidden", RAIN_OP_EQ, value);
 	} else if (!strcmp(key, "member_status")) {
-		/* sharing comes with user accounts; everything is visible now */
+		/* which of others' shared images: by the caller's answer */
+		static const char *const statuses[] = { "accepted", "pending", "rejected", "all", NULL };
+
+		if (!str_in_list(statuses, value))
+			list_fail(a, "Invalid member_status value: %s (accepted, pending, rejected or all)",
+				  value);
+		else
+			a->q.member_status = value;
 	} else if (!*key || strlen(key) > RAIN_NAME_MAX) {
 		list_fail(a, "bad filter name '%s'", key);
 	} else {

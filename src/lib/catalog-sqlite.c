@@ -1120,10 +1120,13 @@ static int build_list_sql(struct conn *c, const struct rain_image_query *q,
 	if (r == 0 && !q->requester_admin) {
 		fputs(" AND (i.owner = ? OR i.visibility IN ('public', 'community') OR (i.visibility = 'shared' AND "
 		      "EXISTS (SELECT 1 FROM image_members m WHERE m.image_id = i.id AND m.member = ? "
-		      "AND m.status = 'accepted')))", sql);
+		      "AND (? = 'all' OR m.status = ?))))", sql);
 		r = param_add(p, COL_TEXT, q->requester ? q->requester : "", "owner");
 		if (r == 0)
 			r = param_add(p, COL_TEXT, q->requester ? q->requester : "", "owner");
+		for (int k = 0; r == 0 && k < 2; k++)
+			r = param_add(p, COL_TEXT, q->member_status ? q->member_status : "accepted",
+				      "member_status");
 	}
 	if (r == 0 && !q->include_community) {
 		fputs(" AND (i.visibility != 'community' OR i.owner = ?)", sql);

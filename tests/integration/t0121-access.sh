@@ -206,6 +206,12 @@ expect7 "the image's history" GET "/rain/v1/history/images/$S2" "401 200 404 403
 expect7 "DELETE the image" DELETE "$I"            "401 . 404 403 403 . 401"
 check "a member's list shows what the answer allows" sh -c \
 	"curl -sS -H 'X-Auth-Token: $AM' '$URL/v2/images' | grep -q '$S2' && ! curl -sS -H 'X-Auth-Token: $PM' '$URL/v2/images' | grep -q '$S2'"
+listed() { curl -sS -H "X-Auth-Token: $1" "$URL/v2/images$2" | grep -c "$S2"; }
+check_eq "member_status=pending lists it for the pending member" 1 "$(listed "$PM" "?member_status=pending")"
+check_eq "member_status=all too" 1 "$(listed "$PM" "?member_status=all&visibility=shared")"
+check_eq "member_status=accepted not" 0 "$(listed "$PM" "?member_status=accepted")"
+check_eq "nor member_status=pending for the accepted member" 0 "$(listed "$AM" "?member_status=pending")"
+check_eq "a bad member_status is 400" 400 "$(st "$PM" GET "/v2/images?member_status=maybe")"
 check_eq "the owner deletes it" 204 "$(st "$ALICE" DELETE "$I")"
 
 # ---- everything that is not an image -------------------------------------
