@@ -25,6 +25,19 @@
 #define RAIN_TOKEN_LEN 64       /* hex characters of a token */
 #define RAIN_TOKEN_HASH_LEN 64  /* hex characters of its SHA-256 */
 
+/* The default of [auth] min_password_length: NIST SP 800-63B's minimum
+ * for passwords a user chooses; and the most raind allows to ask. */
+#define RAIN_PASSWORD_MIN_DEFAULT 8
+#define RAIN_PASSWORD_MAX 4096  /* bytes */
+
+/* Whether password may be set as a new one: at least min_chars characters
+ * (Unicode code points of its UTF-8, as NIST SP 800-63B counts them; a
+ * byte that is not UTF-8 counts as one) and at most RAIN_PASSWORD_MAX
+ * bytes. 0, or RAIN_EINVAL with a message that says what is wanted (the
+ * password itself is never in it). Existing passwords are not checked at
+ * login: only new ones. */
+int rain_password_check(const char *password, int min_chars);
+
 /* Hash password (any bytes up to NUL, at most 4096) into a new string
  * *encoded (free() it). RAIN_EINVAL for an empty or too long password. */
 int rain_password_hash(const char *password, char **encoded);

@@ -72,10 +72,15 @@ struct rain_image_query {
 	bool include_hidden;    /* os_hidden images too */
 };
 
-/* A user of the repository. Names are 1 to RAIN_USER_NAME_MAX printable
- * bytes without '/' (rain_user_name_valid). Times are microseconds since
- * the epoch; last_login is -1 before the first login. quota_images 0
- * means no limit on the number of images. */
+/* A user of the repository. A new name is folded to lower case and then
+ * must be 1 to RAIN_USER_NAME_MAX of a-z 0-9 . _ - starting with a letter
+ * or a digit (rain_user_name_normalize); names that differ only in case
+ * are one user. Catalogs made before this rule may hold other names (1 to
+ * RAIN_USER_NAME_MAX printable bytes without '/', rain_user_name_valid):
+ * those users can still log in and be deleted under their exact name, but
+ * no new one is made. Times are microseconds since the epoch; last_login
+ * is -1 before the first login. quota_images 0 means no limit on the
+ * number of images. */
 #define RAIN_USER_NAME_MAX 64
 #define RAIN_USER_QUOTA_BYTES_DEFAULT (8LL << 30)   /* 8 GiB, as FutureGrid */
 
@@ -189,7 +194,10 @@ struct rain_catalog_backend {
 	int (*image_touch)(void *impl, const char *id, int64_t now_us);
 	/* Up to q->limit images; *more tells whether a further page exists.
 	 * RAIN_EINVAL for an unknown sort key, a bad filter value or an
-	 * unknown marker (Glance answers 400 for all three). */
+	 * unknown marker (Glance answers 400 for all three). A marker that
+	 * q->requester may not see (rain/policy.h: not an admin, not the
+	 * owner, not public or community, not a member of a shared image) is
+	 * unknown, with the same message: listing is no oracle. */
 	int (*image_list)(void *impl, const struct rain_image_query *q,
 			  struct rain_image ***out, size_t *n, bool *more);
 	/* How many images reference blob `hash` (by os_hash_value). */
@@ -198,14 +206,18 @@ struct rain_catalog_backend {
 	int (*reset_status)(void *impl, enum rain_image_status from,
 			    enum rain_image_status to, int64_t *changed);
 
-	/* Users. RAIN_EEXISTS when the name is taken. */
+	/* Users. RAIN_EEXISTS when the name is taken, also by a name that
+	 * differs only in case (ASCII). Any membership of shared images left
+	 * under this name goes, in the same transaction. */
 	int (*user_create)(void *impl, const struct rain_user *u);
 	/* RAIN_ENOTFOUND when absent. */
 	int (*user_get)(void *impl, const char *name, struct rain_user **out);
 	/* Every user by name. */
 	int (*user_list)(void *impl, struct rain_user ***out, size_t *n);
 	/* Replace role, status, quotas, last_login and password_hash of
-	 * u->name. RAIN_ENOTFOUND when absent. */
+	 * u->name. RAIN_ENOTFOUND when absent. A status other than active
+	 * revokes every token of the user in the same transaction, for good:
+	 * reactivating the user does not revive them. */
 	int (*user_update)(void *impl, const struct rain_user *u);
 	/* Delete the user, its tokens and its memberships of shared images,
 	 * in one transaction. RAIN_ENOTFOUND when absent; RAIN_ECONFLICT
@@ -219,7 +231,8 @@ struct rain_catalog_backend {
 	int (*user_touch)(void *impl, const char *name, int64_t now_us);
 
 	/* Members of shared images (Glance's image members). member_add:
-	 * RAIN_EEXISTS when already one; member_get/_set/_delete:
+	 * RAIN_EEXISTS when already one, RAIN_ENOTFOUND when no user has the
+	 * name m->member (checked in the same transaction); member_get/_set/_delete:
 	 * RAIN_ENOTFOUND when not; member_list: *out a new array. */
 	int (*member_add)(void *impl, const struct rain_member *m);
 	int (*member_get)(void *impl, const char *image_id, const char *member, struct rain_member *out);
@@ -234,7 +247,8 @@ struct rain_catalog_backend {
 			   size_t *n);
 
 	/* Tokens, by hash. token_create: RAIN_EEXISTS for a hash in use,
-	 * RAIN_ENOTFOUND for an unknown user. */
+	 * RAIN_ENOTFOUND for an unknown user or one who is not active (in
+	 * the same statement, so no token outlives a deactivation). */
 	int (*token_create)(void *impl, const struct rain_token *t);
 	/* One indexed lookup; RAIN_ENOTFOUND when no token has this hash
 	 * (revoked and expired ones are returned: the caller judges). */
@@ -299,7 +313,21 @@ int rain_catalog_audit_query(struct rain_catalog *cat, const struct rain_audit_q
 int rain_catalog_user_touch(struct rain_catalog *cat, const char *name, int64_t now_us);
 void rain_user_free(struct rain_user *u);
 void rain_user_list_free(struct rain_user **users, size_t n);
-/* 1 to RAIN_USER_NAME_MAX printable bytes, no '/'. */
+/* Find a user by a name as a client gave it: the exact name first (so
+ * that users of older catalogs with names outside the rule stay
+ * reachable), else the name as rain_user_name_normalize makes it.
+ * RAIN_ENOTFOUND when neither is a user; (*out)->name is the stored name. */
+int rain_catalog_user_find(struct rain_catalog *cat, const char *name, struct rain_user **out);
+/* The one rule for new user names: name folded to lower case (ASCII) into
+ * out (RAIN_USER_NAME_MAX + 1 bytes), which must then be 1 to
+ * RAIN_USER_NAME_MAX of [a-z0-9._-], the first a letter or a digit (so
+ * not ".", "..", nor with spaces, '/', '@' or non-ASCII letters).
+ * RAIN_EINVAL with a message that says the rule otherwise (out is then
+ * ""). */
+int rain_user_name_normalize(const char *name, char *out, size_t outlen);
+/* Whether name could be a user's in any catalog, older ones included: 1 to
+ * RAIN_USER_NAME_MAX printable bytes, no '/'. Every name passing
+ * rain_user_name_normalize passes this too. */
 bool rain_user_name_valid(const char *name);
 /* "user"/"admin", "pending"/"active"/"inactive"; parse: 0 or RAIN_EINVAL. */
 const char *rain_user_role_name(enum rain_user_role r);

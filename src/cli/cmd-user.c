@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "rain/catalog.h"
 #include "rain/error.h"
 #include "util/strutil.h"
 
@@ -231,6 +232,7 @@ static int user_add_exec(struct cli *cli, int argc, char **argv)
 	const struct cli_cmd *cmd = add ? &user_add_entry : &user_set_entry;
 	json_t *fields = json_object(), *u = NULL;
 	const char *password_file = NULL;
+	char name[RAIN_USER_NAME_MAX + 1];
 	struct rain_client *c;
 	int64_t n;
 	int opt, r, rc = CLI_EXIT_USAGE;
@@ -284,6 +286,11 @@ static int user_add_exec(struct cli *cli, int argc, char **argv)
 		cli_usage_error(cmd, "a new user needs --password-file FILE");
 		goto out;
 	}
+	/* raind's rule, said before anything is sent (raind checks again) */
+	if (add && rain_user_name_normalize(argv[optind], name, sizeof(name)) < 0) {
+		cli_usage_error(cmd, "%s", rain_error_last());
+		goto out;
+	}
 	if (!add && json_object_size(fields) == 0 && !password_file) {
 		cli_usage_error(cmd, "nothing to change; give --role, --status, --quota, "
 				"--image-quota or --password-file");
@@ -318,7 +325,9 @@ static int user_add_exec(struct cli *cli, int argc, char **argv)
 	if (cli->json)
 		cli_json_print(u);
 	else
-		cli_note(cli, "%s user %s", add ? "created" : "changed", argv[optind]);
+		cli_note(cli, "%s user %s", add ? "created" : "changed",
+			 json_string_value(json_object_get(u, "name")) ?
+			 json_string_value(json_object_get(u, "name")) : argv[optind]);
 	rc = CLI_EXIT_OK;
 out:
 	{

@@ -16,13 +16,17 @@
  * minutes; the count is in the catalog, so a restart does not reset it.
  * So it is for an address ([auth] login_address_limit failures, 30 by
  * default), which is then answered 429 without a password check.
- * At most VERIFY_CONCURRENT passwords are checked at once. Neither tokens
- * nor passwords are ever logged.
+ * At most VERIFY_CONCURRENT passwords are checked at once, one at a time
+ * per account and two per address (429 beyond; 503 when all places are
+ * taken). The name is found as rain_catalog_user_find does ("Alice" logs
+ * in as alice). Neither tokens nor passwords are ever logged.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "daemon/http.h"
 #include "daemon/log.h"
@@ -38,38 +42,106 @@ static const struct rain_lockout_rule lockout = {
 };
 
 /* Password checks at once (each Argon2id takes RAIN_ARGON2_M KiB and a
- * core for a while), and how many more may wait for one; beyond that a
- * login is answered 503 at once, so a flood cannot take raind's memory. */
+ * core for a while) and how many more may wait for one, for at most
+ * VERIFY_WAIT_MS: a login never holds a thread of raind longer, and
+ * beyond that it is answered 503 with Retry-After. Of these places one
+ * account (the user name, or the name tried) takes at most
+ * VERIFY_PER_ACCOUNT and one client address at most VERIFY_PER_ADDRESS;
+ * more is answered 429 at once, so that one client, or a flood of logins
+ * of one account, cannot keep the others' logins out. */
 #define VERIFY_CONCURRENT 4
-#define VERIFY_WAITING 64
+#define VERIFY_WAITING 4
+#define VERIFY_WAIT_MS 3000
+#define VERIFY_PER_ACCOUNT 1
+#define VERIFY_PER_ADDRESS 2
+
+struct verify_place {
+	bool used;
+	char account[RAIN_USER_NAME_MAX + 1];   /* "": no account (not a name) */
+	char addr[64];
+};
+
+enum verify_result { VERIFY_OK, VERIFY_ACCOUNT_BUSY, VERIFY_ADDRESS_BUSY, VERIFY_FULL };
 
 static pthread_mutex_t verify_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t verify_free = PTHREAD_COND_INITIALIZER;
-static int verify_running, verify_waiting;
+static pthread_once_t verify_once = PTHREAD_ONCE_INIT;
+static pthread_cond_t verify_free;      /* on CLOCK_MONOTONIC */
+static struct verify_place verify_places[VERIFY_CONCURRENT + VERIFY_WAITING];
+static int verify_running;
 
-static bool verify_enter(void)
+static void verify_init(void)
 {
-	bool ok = true;
+	pthread_condattr_t attr;
 
-	pthread_mutex_lock(&verify_lock);
-	if (verify_running >= VERIFY_CONCURRENT && verify_waiting >= VERIFY_WAITING) {
-		ok = false;
-	} else {
-		verify_waiting++;
-		while (verify_running >= VERIFY_CONCURRENT)
-			pthread_cond_wait(&verify_free, &verify_lock);
-		verify_waiting--;
-		verify_running++;
-	}
-	pthread_mutex_unlock(&verify_lock);
-	return ok;
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&verify_free, &attr);
+	pthread_condattr_destroy(&attr);
 }
 
-static void verify_leave(void)
+/* Take a place for a password check of account from addr and wait (a
+ * bounded time) until it may run; *place is what verify_leave gives
+ * back. */
+static enum verify_result verify_enter(const char *account, const char *addr,
+				       struct verify_place **place)
+{
+	enum verify_result res = VERIFY_OK;
+	struct verify_place *mine = NULL;
+	int of_account = 0, of_addr = 0;
+	struct timespec deadline;
+
+	*place = NULL;
+	pthread_once(&verify_once, verify_init);
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += VERIFY_WAIT_MS / 1000;
+	deadline.tv_nsec += (VERIFY_WAIT_MS % 1000) * 1000000L;
+	if (deadline.tv_nsec >= 1000000000L) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&verify_lock);
+	for (size_t i = 0; i < sizeof(verify_places) / sizeof(verify_places[0]); i++) {
+		struct verify_place *p = &verify_places[i];
+
+		if (!p->used) {
+			mine = mine ? mine : p;
+			continue;
+		}
+		of_account += account[0] && !strcmp(p->account, account);
+		of_addr += !strcmp(p->addr, addr);
+	}
+	if (of_account >= VERIFY_PER_ACCOUNT)
+		res = VERIFY_ACCOUNT_BUSY;
+	else if (of_addr >= VERIFY_PER_ADDRESS)
+		res = VERIFY_ADDRESS_BUSY;
+	else if (!mine)
+		res = VERIFY_FULL;
+	if (res == VERIFY_OK) {
+		mine->used = true;
+		snprintf(mine->account, sizeof(mine->account), "%s", account);
+		snprintf(mine->addr, sizeof(mine->addr), "%s", addr);
+		while (verify_running >= VERIFY_CONCURRENT && res == VERIFY_OK)
+			if (pthread_cond_timedwait(&verify_free, &verify_lock, &deadline) == ETIMEDOUT &&
+			    verify_running >= VERIFY_CONCURRENT)
+				res = VERIFY_FULL;
+		if (res == VERIFY_OK) {
+			verify_running++;
+			*place = mine;
+		} else {
+			mine->used = false;
+		}
+	}
+	pthread_mutex_unlock(&verify_lock);
+	return res;
+}
+
+static void verify_leave(struct verify_place *place)
 {
 	pthread_mutex_lock(&verify_lock);
+	place->used = false;
 	verify_running--;
-	pthread_cond_signal(&verify_free);
+	/* every waiter: one whose wait just timed out must not swallow it */
+	pthread_cond_broadcast(&verify_free);
 	pthread_mutex_unlock(&verify_lock);
 }
 
@@ -209,17 +281,41 @@ static int parse_login(json_t *body, const char **name, const char **password)
 	return 0;
 }
 
+/* Answer a login that may not wait for a password check: 429 (the
+ * account or the address has its share) or 503 (every place taken). */
+static int busy(struct request *req, enum verify_result res, const char *account, const char *addr)
+{
+	unsigned int status = res == VERIFY_FULL ? 503 : 429;
+	const char *title = res == VERIFY_FULL ? "Service Unavailable" : "Too Many Requests";
+	const char *message =
+		res == VERIFY_ACCOUNT_BUSY ? "A login of this user is being checked; try again in a moment." :
+		res == VERIFY_ADDRESS_BUSY ? "Too many logins at once from this address; try again in a moment." :
+		"Too many logins at once; try again in a moment.";
+
+	if (res == VERIFY_FULL)
+		log_printf(LOG_WARN, "login of '%s' from %s refused: %d password checks running and %d "
+			   "waiting", account[0] ? account : "?", addr, VERIFY_CONCURRENT, VERIFY_WAITING);
+	return http_reply_json(req, status, json_pack("{s:{s:i, s:s, s:s}}", "error", "code", (int)status,
+						      "message", message, "title", title),
+			       "Retry-After", res == VERIFY_FULL ? "2" : "1", NULL);
+}
+
 static int login(struct request *req)
 {
 	struct rain_catalog *cat = rain_repo_catalog(request_repo(req));
 	json_t *body = request_json(req);
 	const char *name = NULL, *password = NULL;
 	char addr[64], addr_key[80], token[RAIN_TOKEN_LEN + 1];
+	/* whom the login is for: the user's stored name, else the name as
+	 * the rule makes it, else (printable) as given; "" for none */
+	char account[RAIN_USER_NAME_MAX + 1] = "";
 	struct rain_lockout_rule addr_rule = lockout;
+	struct verify_place *place = NULL;
+	enum verify_result vr;
 	struct rain_user *u = NULL;
 	struct rain_token t = { 0 };
 	int64_t now = time_now_us();
-	bool ok = false, locked = false;
+	bool ok = false, locked = false, rule_name = false;
 	int r;
 
 	if (!body)
@@ -233,56 +329,65 @@ static int login(struct request *req)
 				      "{\"name\", \"domain\", \"password\"}}}");
 	}
 	request_client_addr(req, addr, sizeof(addr));
+	if (r == 0 && rain_user_name_valid(name)) {
+		int fr = rain_catalog_user_find(cat, name, &u);
+
+		if (fr < 0 && fr != RAIN_ENOTFOUND)
+			log_printf(LOG_ERROR, "login: cannot read user '%s': %s", name, rain_error_last());
+		rule_name = rain_user_name_normalize(name, account, sizeof(account)) == 0;
+		if (u)
+			snprintf(account, sizeof(account), "%s", u->name);
+		else if (!rule_name)
+			snprintf(account, sizeof(account), "%s", name);
+	}
 	/* the audit log names who tried (printable names only) */
-	if (r == 0 && rain_user_name_valid(name))
-		snprintf(req->audit_target, sizeof(req->audit_target), "%s", name);
+	snprintf(req->audit_target, sizeof(req->audit_target), "%s", account);
 	pthread_once(&dummy_once, dummy_init);
 	/* an address that failed too often is refused before any password
 	 * check ('/' is in no user name: the keys cannot meet) */
 	snprintf(addr_key, sizeof(addr_key), "/addr/%s", addr);
 	addr_rule.limit = request_login_address_limit(req);
 	if (addr_rule.limit > 0 && is_locked(cat, addr_key, now)) {
+		rain_user_free(u);
 		json_decref(body);
 		return keystone_error(req, 429, "Too Many Requests",
 				      "Too many failed logins from this address; try again later.");
 	}
-	locked = r == 0 && rain_user_name_valid(name) && is_locked(cat, name, now);
-	if (!verify_enter()) {
-		log_printf(LOG_WARN, "login of '%s' from %s refused: %d password checks running and %d "
-			   "waiting", rain_user_name_valid(name) ? name : "?", addr, VERIFY_CONCURRENT,
-			   VERIFY_WAITING);
+	locked = account[0] && is_locked(cat, account, now);
+	vr = verify_enter(account, addr, &place);
+	if (vr != VERIFY_OK) {
+		rain_user_free(u);
 		json_decref(body);
-		return keystone_error(req, 503, "Service Unavailable",
-				      "Too many logins at once; try again in a moment.");
+		return busy(req, vr, account, addr);
 	}
-	if (r == 0 && rain_user_name_valid(name) &&
-	    rain_catalog_user_get(cat, name, &u) == 0 && u->password_hash) {
+	if (u && u->password_hash) {
 		ok = rain_password_verify(u->password_hash, password) == 0 &&
 		     u->status == RAIN_USER_ACTIVE && !locked;
-	} else if (r == 0 && rain_user_name_valid(name) && request_ldap(req) && !locked &&
+	} else if ((u || rule_name) && request_ldap(req) && !locked &&
 		   (!u || u->status == RAIN_USER_ACTIVE)) {
 		/* no local password: the directory decides; a first login makes
-		 * the user here (role user, active, default quotas) */
-		int lr = rain_ldap_authenticate(request_ldap(req), name, password);
+		 * the user here (role user, active, default quotas) under the
+		 * name as the rule makes it */
+		int lr = rain_ldap_authenticate(request_ldap(req), account, password);
 
 		if (lr == RAIN_ENET)
-			log_printf(LOG_WARN, "login of '%s': %s", name, rain_error_last());
+			log_printf(LOG_WARN, "login of '%s': %s", account, rain_error_last());
 		if (lr == 0 && !u) {
-			struct rain_user nu = { .name = (char *)name, .role = RAIN_ROLE_USER,
+			struct rain_user nu = { .name = account, .role = RAIN_ROLE_USER,
 						.status = RAIN_USER_ACTIVE,
 						.quota_bytes = RAIN_USER_QUOTA_BYTES_DEFAULT,
 						.created_at = now, .last_login = -1 };
 
 			if (rain_catalog_user_create(cat, &nu) == 0)
-				log_printf(LOG_INFO, "user '%s' created at their first LDAP login", name);
-			if (rain_catalog_user_get(cat, name, &u) < 0)
+				log_printf(LOG_INFO, "user '%s' created at their first LDAP login", account);
+			if (rain_catalog_user_get(cat, account, &u) < 0)
 				u = NULL;
 		}
 		ok = lr == 0 && u && u->status == RAIN_USER_ACTIVE;
 	} else if (dummy_hash) {
 		rain_password_verify(dummy_hash, password);   /* the same delay */
 	}
-	verify_leave();
+	verify_leave(place);
 	if (!ok) {
 		if (addr_rule.limit > 0 && count_failure(cat, addr_key, &addr_rule, now))
 			log_printf(LOG_WARN, "address %s refused logins for %lld minutes after %lld failed "
@@ -290,12 +395,12 @@ static int login(struct request *req)
 				   (long long)addr_rule.limit, (long long)(addr_rule.window_us / 60000000));
 		if (locked) {
 			log_printf(LOG_WARN, "login refused: user '%s' is locked out after %lld failed "
-				   "logins (from %s)", name, (long long)lockout.limit, addr);
-		} else if (name && rain_user_name_valid(name)) {
-			log_printf(LOG_INFO, "login failed for user '%s' from %s", name, addr);
-			if (count_failure(cat, name, &lockout, now))
+				   "logins (from %s)", account, (long long)lockout.limit, addr);
+		} else if (account[0]) {
+			log_printf(LOG_INFO, "login failed for user '%s' from %s", account, addr);
+			if (count_failure(cat, account, &lockout, now))
 				log_printf(LOG_WARN, "user '%s' locked out for %lld minutes after %lld "
-					   "failed logins within %lld minutes (last from %s)", name,
+					   "failed logins within %lld minutes (last from %s)", account,
 					   (long long)(lockout.lock_us / 60000000), (long long)lockout.limit,
 					   (long long)(lockout.window_us / 60000000), addr);
 		}
@@ -303,8 +408,8 @@ static int login(struct request *req)
 		json_decref(body);
 		return unauthorized(req);
 	}
-	if (rain_catalog_login_clear(cat, name) < 0)
-		log_printf(LOG_ERROR, "cannot clear the failed logins of '%s': %s", name, rain_error_last());
+	if (rain_catalog_login_clear(cat, account) < 0)
+		log_printf(LOG_ERROR, "cannot clear the failed logins of '%s': %s", account, rain_error_last());
 	r = rain_token_new(token, t.hash);
 	if (r == 0) {
 		snprintf(t.user, sizeof(t.user), "%s", u->name);
@@ -320,7 +425,8 @@ static int login(struct request *req)
 	json_decref(body);
 	if (r < 0) {
 		explicit_bzero(token, sizeof(token));
-		return r;
+		/* made inactive (or deleted) during the check */
+		return r == RAIN_ENOTFOUND ? unauthorized(req) : r;
 	}
 	log_printf(LOG_INFO, "user '%s' logged in from %s", t.user, addr);
 	/* the audit log names the user who logged in as the actor */

@@ -3,6 +3,8 @@
  *   GET    /rain/v1/users            {"users": [USER...]} by name
  *   POST   /rain/v1/users            {name, password, role, status,
  *                                     quota_bytes, quota_images} -> 201 USER
+ *                                     (the name as rain_user_name_normalize
+ *                                     makes it: "Alice" becomes "alice")
  *   GET    /rain/v1/users/{name}     USER
  *   PATCH  /rain/v1/users/{name}     any of password, role, status,
  *                                     quota_bytes, quota_images -> USER; a
@@ -11,6 +13,10 @@
  *   DELETE /rain/v1/users/{name}     204 (the user's tokens and memberships
  *                                     go too); 409 while the user owns images
  *                                     or builds
+ * {name} is found as rain_catalog_user_find does: the exact name, else its
+ * lower-case form. A new password needs [auth] min_password_length
+ * characters; a status other than active revokes the user's tokens for
+ * good (the catalog does it with the change).
  * USER is {"name", "role", "status", "quota_bytes", "quota_images",
  * "bytes_used", "images", "created_at", "last_login"} (bytes_used and
  * images: what the user's images take now, as /v2/info/usage counts);
@@ -21,12 +27,25 @@
 
 #include "daemon/builds.h"
 #include "daemon/http.h"
+#include "daemon/identity.h"
 #include "daemon/log.h"
 #include "rain/auth.h"
 #include "rain/error.h"
 #include "rain/policy.h"
 #include "util/strutil.h"
 #include "util/timeutil.h"
+
+static int min_password_length = RAIN_PASSWORD_MIN_DEFAULT;
+
+void identity_configure(const struct identity_config *cfg)
+{
+	min_password_length = cfg->min_password_length;
+}
+
+int identity_min_password_length(void)
+{
+	return min_password_length;
+}
 
 /* USER, with what the user's images take now; NULL when the catalog
  * cannot tell. */
@@ -60,6 +79,7 @@ static int apply(struct request *req, json_t *body, struct rain_user *u, bool cr
 					     "quota_images", NULL };
 	const char *key;
 	json_t *v;
+	int r;
 
 	if (!json_is_object(body)) {
 		http_reply_error(req, 400, "the body must be a JSON object");
@@ -101,9 +121,19 @@ static int apply(struct request *req, json_t *body, struct rain_user *u, bool cr
 	if ((v = json_object_get(body, "password"))) {
 		char *hash = NULL;
 
-		if (!json_is_string(v) || rain_password_hash(json_string_value(v), &hash) < 0) {
-			http_reply_error(req, 400, "password must be a string of 1 to 4096 bytes");
+		if (!json_is_string(v)) {
+			http_reply_error(req, 400, "password must be a string of %d to %d characters",
+					 min_password_length, RAIN_PASSWORD_MAX);
 			return RAIN_EINVAL;
+		}
+		if (rain_password_check(json_string_value(v), min_password_length) < 0) {
+			http_reply_error(req, 400, "%s", rain_error_last());
+			return RAIN_EINVAL;
+		}
+		r = rain_password_hash(json_string_value(v), &hash);
+		if (r < 0) {
+			http_reply_rain_error(req, r);
+			return r;
 		}
 		free(u->password_hash);
 		u->password_hash = hash;
@@ -141,17 +171,20 @@ static int users_list(struct request *req)
 static int users_create(struct request *req)
 {
 	struct rain_user u = { 0 };
-	const char *name;
+	char name[RAIN_USER_NAME_MAX + 1];
 	json_t *body;
 	int r;
 	body = request_json(req);
 	if (!body)
 		return 0;
-	name = json_string_value(json_object_get(body, "name"));
-	if (!rain_user_name_valid(name)) {
+	if (!json_is_string(json_object_get(body, "name"))) {
 		json_decref(body);
-		return http_reply_error(req, 400, "name must be 1 to %d printable bytes without '/'",
-					RAIN_USER_NAME_MAX);
+		return http_reply_error(req, 400, "the body needs \"name\" (a string)");
+	}
+	if (rain_user_name_normalize(json_string_value(json_object_get(body, "name")), name,
+				     sizeof(name)) < 0) {
+		json_decref(body);
+		return http_reply_error(req, 400, "%s", rain_error_last());
 	}
 	/* the audit log names the new account */
 	snprintf(req->audit_target, sizeof(req->audit_target), "%s", name);
@@ -164,10 +197,10 @@ static int users_create(struct request *req)
 	if (r == 0 && !u.password_hash)
 		r = http_reply_error(req, 400, "a new user needs a password");
 	else if (r == 0) {
-		u.name = (char *)name;
+		u.name = name;
 		r = rain_catalog_user_create(rain_repo_catalog(request_repo(req)), &u);
 		if (r == RAIN_EEXISTS)
-			r = http_reply_error(req, 409, "user %s exists already", name);
+			r = http_reply_error(req, 409, "%s", rain_error_last());
 		else if (r == 0) {
 			log_printf(LOG_INFO, "user '%s' created by %s", name, req->who.owner);
 			r = http_reply_json(req, 201, user_json(req, &u), NULL);
@@ -182,10 +215,10 @@ static int users_create(struct request *req)
 
 static int user_load(struct request *req, struct rain_user **u)
 {
-	int r = rain_catalog_user_get(rain_repo_catalog(request_repo(req)), req->params[0], u);
+	int r = rain_catalog_user_find(rain_repo_catalog(request_repo(req)), req->params[0], u);
 
 	if (r == RAIN_ENOTFOUND)
-		http_reply_error(req, 404, "no user %s", req->params[0]);
+		http_reply_error(req, 404, "%s", rain_error_last());
 	return r;
 }
 
@@ -241,21 +274,28 @@ static int users_patch(struct request *req)
 static int users_delete(struct request *req)
 {
 	struct builds *b = request_builds(req);
-	int64_t builds = b ? builds_count_owned(b, req->params[0]) : 0;
-	int r;
+	struct rain_user *u = NULL;
+	char name[RAIN_USER_NAME_MAX + 1];
+	int64_t builds;
+	int r = user_load(req, &u);
 
+	if (r < 0)
+		return req->replied ? 0 : r;
+	snprintf(name, sizeof(name), "%s", u->name);
+	rain_user_free(u);
+	builds = b ? builds_count_owned(b, name) : 0;
 	/* as with images: a later user of this name would see these */
 	if (builds > 0)
 		return http_reply_error(req, 409, "user %s has %lld build%s: delete %s first ('rain build "
-					"delete'), or make the user inactive instead", req->params[0],
+					"delete'), or make the user inactive instead", name,
 					(long long)builds, builds == 1 ? "" : "s",
 					builds == 1 ? "it" : "them");
-	r = rain_catalog_user_delete(rain_repo_catalog(request_repo(req)), req->params[0]);
+	r = rain_catalog_user_delete(rain_repo_catalog(request_repo(req)), name);
 	if (r == RAIN_ENOTFOUND)
-		return http_reply_error(req, 404, "no user %s", req->params[0]);
+		return http_reply_error(req, 404, "no user %s", name);
 	if (r < 0)
 		return r;
-	log_printf(LOG_INFO, "user '%s' deleted by %s", req->params[0], req->who.owner);
+	log_printf(LOG_INFO, "user '%s' deleted by %s", name, req->who.owner);
 	return http_reply_empty(req, 204);
 }
 

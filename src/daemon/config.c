@@ -7,6 +7,7 @@
 #include <openssl/rand.h>
 
 #include "daemon/config.h"
+#include "rain/auth.h"
 #include "rain/error.h"
 #include "util/fsutil.h"
 #include "util/ini.h"
@@ -26,6 +27,7 @@ int config_defaults(struct config *cfg)
 	cfg->build_timeout = 3600;
 	cfg->token_lifetime = 86400;
 	cfg->login_address_limit = 30;
+	cfg->min_password_length = RAIN_PASSWORD_MIN_DEFAULT;
 	r = str_set(&cfg->listen, "127.0.0.1:9292");
 	if (r < 0)
 		return r;
@@ -157,6 +159,13 @@ int config_set(struct config *cfg, const char *section, const char *key, const c
 				return rain_error_set(RAIN_EINVAL, "%s: login_address_limit must be 0 (no "
 						      "limit) to 1000000 failed logins", where);
 			cfg->login_address_limit = n;
+			return 0;
+		}
+		if (!strcmp(key, "min_password_length")) {
+			if (str_to_i64(value, &n) < 0 || n < 1 || n > 1024)
+				return rain_error_set(RAIN_EINVAL, "%s: min_password_length must be 1 to 1024 "
+						      "characters (NIST SP 800-63B asks for at least 8)", where);
+			cfg->min_password_length = (int)n;
 			return 0;
 		}
 	}

@@ -9,6 +9,7 @@
  *              login_address_limit = 30 (failed logins from one address
  *              in 15 minutes before it is refused for 15; 0: no limit)
  *              admin_password_file = PATH (first start: user admin's password)
+ *              min_password_length = 8 (characters of a new password)
  *              ldap_url = ldap://HOST[:PORT], ldap_user_dn = uid={user},ou=people,...
  *   [builds]   enabled = (true as root)      max_concurrent = 2
  *              timeout = 3600                cache_dir = DATA_DIR/cache
@@ -42,6 +43,7 @@ struct config {
 	char *ldap_user_dn;        /* [auth] ldap_user_dn: "uid={user},ou=..." */
 	int64_t token_lifetime;
 	int64_t login_address_limit;
+	int min_password_length;   /* [auth]: characters of a new password */
 	bool builds_enabled;
 	bool builds_enabled_set;    /* given, rather than the default */
 	int max_builds;

@@ -11,6 +11,7 @@
 #include "daemon/builds.h"
 #include "daemon/config.h"
 #include "daemon/http.h"
+#include "daemon/identity.h"
 #include "daemon/log.h"
 #include "rain/auth.h"
 #include "rain/error.h"
@@ -57,7 +58,9 @@ static int first_admin(struct config *cfg, struct rain_repo *repo)
 {
 	struct rain_catalog *cat = rain_repo_catalog(repo);
 	struct rain_user u = { 0 };
-	char generated[25];
+	/* at least 24 characters, and at least min_password_length */
+	char generated[1024 + 1];
+	size_t generated_len = cfg->min_password_length > 24 ? (size_t)cfg->min_password_length : 24;
 	char *password = NULL;
 	int64_t count = 0;
 	int r = rain_catalog_user_count(cat, &count);
@@ -68,9 +71,20 @@ static int first_admin(struct config *cfg, struct rain_repo *repo)
 	if (r < 0)
 		return r;
 	if (!password) {
-		r = rain_password_generate(generated, sizeof(generated) - 1);
+		r = rain_password_generate(generated, generated_len);
 		if (r < 0)
 			return r;
+	} else if (rain_password_check(password, cfg->min_password_length) < 0) {
+		char why[256];
+
+		/* not even the first admin's password is exempt */
+		snprintf(why, sizeof(why), "%s", rain_error_last());
+		r = rain_error_set(RAIN_EINVAL, "the admin password from %s: %s",
+				   cfg->admin_password_file ? cfg->admin_password_file : "RAIN_ADMIN_PASSWORD",
+				   why);
+		explicit_bzero(password, strlen(password));
+		free(password);
+		return r;
 	}
 	u.name = (char *)"admin";
 	u.role = RAIN_ROLE_ADMIN;
@@ -306,6 +320,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 
+	identity_configure(&(struct identity_config){ .min_password_length = cfg.min_password_length });
 	scfg.builds = builds;
 	scfg.listen = cfg.listen;
 	scfg.tls_cert = cfg.tls_cert;

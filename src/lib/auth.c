@@ -14,7 +14,23 @@
 
 #define SALT_LEN 16
 #define HASH_LEN 32
-#define PASSWORD_MAX 4096
+#define PASSWORD_MAX RAIN_PASSWORD_MAX
+
+int rain_password_check(const char *password, int min_chars)
+{
+	size_t bytes = password ? strlen(password) : 0, chars = 0;
+
+	for (size_t i = 0; i < bytes; i++)
+		chars += ((unsigned char)password[i] & 0xc0) != 0x80;   /* not a continuation byte */
+	if (bytes > PASSWORD_MAX)
+		return rain_error_set(RAIN_EINVAL, "the password is too long: at most %d bytes",
+				      PASSWORD_MAX);
+	if (bytes == 0 || chars < (size_t)(min_chars > 1 ? min_chars : 1))
+		return rain_error_set(RAIN_EINVAL, "the password is too short: %zu character%s, at least "
+				      "%d wanted ([auth] min_password_length)", chars,
+				      chars == 1 ? "" : "s", min_chars > 1 ? min_chars : 1);
+	return 0;
+}
 
 int rain_password_hash(const char *password, char **encoded)
 {

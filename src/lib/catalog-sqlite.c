@@ -45,6 +45,7 @@ enum stmt_id {
 	ST_USER_IMAGES,
 	ST_USER_MEMBERSHIPS_DELETE,
 	ST_USER_COUNT,
+	ST_USER_FOLDED,
 	ST_USAGE,
 	ST_MEMBER_ADD,
 	ST_MEMBER_GET,
@@ -112,8 +113,11 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_USER_IMAGES] = "SELECT count(*) FROM images WHERE owner = ?1 AND status != 'deleted'",
 	[ST_USER_MEMBERSHIPS_DELETE] = "DELETE FROM image_members WHERE member = ?1",
 	[ST_USER_COUNT] = "SELECT count(*) FROM users",
+	/* names differing only in (ASCII) case are one user */
+	[ST_USER_FOLDED] = "SELECT name FROM users WHERE lower(name) = lower(?1)",
+	/* members only for users who exist, in one statement */
 	[ST_MEMBER_ADD] = "INSERT INTO image_members (image_id, member, status, created_at, updated_at) "
-		"VALUES (?1, ?2, ?3, ?4, ?5)",
+		"SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM users WHERE name = ?2)",
 	[ST_MEMBER_GET] = "SELECT image_id, member, status, created_at, updated_at FROM image_members "
 		"WHERE image_id = ?1 AND member = ?2",
 	[ST_MEMBER_SET] = "UPDATE image_members SET status = ?3, updated_at = ?5 WHERE image_id = ?1 AND member = ?2",
@@ -130,8 +134,11 @@ static const char *const stmt_sql[ST_COUNT] = {
 		"count(*), COALESCE(SUM(status = 'saving'), 0) FROM images "
 		"WHERE owner = ?1 AND status != 'deleted'",
 	[ST_USER_TOUCH] = "UPDATE users SET last_login = ?2 WHERE name = ?1",
+	/* only for an active user: a login racing a deactivation must not
+	 * leave a token that the next reactivation would bring to life */
 	[ST_TOKEN_INSERT] = "INSERT INTO tokens (hash, user, issued_at, expires_at, revoked) "
-		"VALUES (?1, ?2, ?3, ?4, 0)",
+		"SELECT ?1, ?2, ?3, ?4, 0 WHERE EXISTS (SELECT 1 FROM users WHERE name = ?2 AND "
+		"status = 'active')",
 	[ST_TOKEN_LOOKUP] = "SELECT t.hash, t.user, t.issued_at, t.expires_at, t.revoked, "
 		"u.role, u.status, u.quota_bytes, u.quota_images "
 		"FROM tokens t JOIN users u ON u.name = t.user WHERE t.hash = ?1",
@@ -255,7 +262,15 @@ static const char migrate_v5_sql[] =
 	" locked_until INTEGER NOT NULL) WITHOUT ROWID;"
 	"PRAGMA user_version = 5;";
 
-#define SCHEMA_VERSION 5
+/* Version 6: members only for users who exist (those added for names no
+ * user had would have given access to whoever took the name later), and
+ * an index for the case-folded name check of user_create. */
+static const char migrate_v6_sql[] =
+	"DELETE FROM image_members WHERE member NOT IN (SELECT name FROM users);"
+	"CREATE INDEX users_folded ON users (lower(name));"
+	"PRAGMA user_version = 6;";
+
+#define SCHEMA_VERSION 6
 
 /* Generated list queries repeat (same filters, other values): each
  * connection keeps the last few prepared. */
@@ -380,6 +395,8 @@ static int conn_open(const char *path, bool create, struct conn **out)
 				rc = sqlite3_exec(c->db, migrate_v4_sql, NULL, NULL, NULL);
 			if (rc == SQLITE_OK && version < 5)
 				rc = sqlite3_exec(c->db, migrate_v5_sql, NULL, NULL, NULL);
+			if (rc == SQLITE_OK && version < 6)
+				rc = sqlite3_exec(c->db, migrate_v6_sql, NULL, NULL, NULL);
 			if (rc == SQLITE_OK)
 				rc = sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
 			if (rc != SQLITE_OK) {
@@ -1068,12 +1085,18 @@ static int marker_values(struct conn *c, const struct rain_image_query *q,
 	fputs("SELECT ", m);
 	for (size_t i = 0; i < nsort; i++)
 		fprintf(m, "%s%s", i ? ", " : "", sort_expr(&sort[i], false));
-	fputs(" FROM images i WHERE i.id = ?", m);
+	/* only an image the requester may see (rain/policy.h), else the
+	 * answer would tell where others' private images sort */
+	fputs(" FROM images i WHERE i.id = ?1 AND i.status != 'deleted' AND (?2 OR i.owner = ?3 OR "
+	      "i.visibility IN ('public', 'community') OR (i.visibility = 'shared' AND EXISTS "
+	      "(SELECT 1 FROM image_members m WHERE m.image_id = i.id AND m.member = ?3)))", m);
 	fclose(m);
 	r = conn_prepare(c, msql, &st);
 	if (r < 0)
 		return r;
 	sqlite3_bind_text(st, 1, q->marker, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 2, q->requester_admin);
+	sqlite3_bind_text(st, 3, q->requester ? q->requester : "", -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		for (size_t i = 0; i < nsort; i++)
@@ -1363,14 +1386,40 @@ static int row_to_user(sqlite3_stmt *st, struct rain_user **out)
 static int sq_user_create(void *impl, const struct rain_user *u)
 {
 	struct conn *c;
-	int r = conn_get(impl, &c);
+	sqlite3_stmt *st;
+	int rc, r = conn_get(impl, &c);
 
 	if (r < 0)
 		return r;
-	bind_user(c->st[ST_USER_INSERT], u);
-	r = step_done(c, ST_USER_INSERT, "create user");
-	if (r == RAIN_EEXISTS)
-		rain_error_set(r, "user %s exists already", u->name);
+	r = tx_begin(c);
+	if (r == 0) {
+		st = c->st[ST_USER_FOLDED];
+		sqlite3_bind_text(st, 1, u->name, -1, SQLITE_STATIC);
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW) {
+			const char *taken = (const char *)sqlite3_column_text(st, 0);
+
+			r = strcmp(taken, u->name) ?
+			    rain_error_set(RAIN_EEXISTS, "user %s exists already, as %s (names differing "
+					   "only in case are one user)", u->name, taken) :
+			    rain_error_set(RAIN_EEXISTS, "user %s exists already", u->name);
+		} else if (rc != SQLITE_DONE)
+			r = sq_error(c->db, rc, "create user");
+		stmt_done(st);
+	}
+	/* memberships left under this name (none since version 6) are not
+	 * the new user's */
+	if (r == 0) {
+		sqlite3_bind_text(c->st[ST_USER_MEMBERSHIPS_DELETE], 1, u->name, -1, SQLITE_STATIC);
+		r = step_done(c, ST_USER_MEMBERSHIPS_DELETE, "create user");
+	}
+	if (r == 0) {
+		bind_user(c->st[ST_USER_INSERT], u);
+		r = step_done(c, ST_USER_INSERT, "create user");
+		if (r == RAIN_EEXISTS)
+			rain_error_set(r, "user %s exists already", u->name);
+	}
+	r = tx_end(c, r);
 	conn_put(impl, c);
 	return r;
 }
@@ -1443,11 +1492,21 @@ static int sq_user_update(void *impl, const struct rain_user *u)
 
 	if (r < 0)
 		return r;
-	bind_user(c->st[ST_USER_UPDATE], u);
-	sqlite3_bind_null(c->st[ST_USER_UPDATE], 6);   /* created_at stays */
-	r = step_done(c, ST_USER_UPDATE, "update user");
-	if (r == 0 && sqlite3_changes(c->db) == 0)
-		r = rain_error_set(RAIN_ENOTFOUND, "no user %s", u->name);
+	r = tx_begin(c);
+	if (r == 0) {
+		bind_user(c->st[ST_USER_UPDATE], u);
+		sqlite3_bind_null(c->st[ST_USER_UPDATE], 6);   /* created_at stays */
+		r = step_done(c, ST_USER_UPDATE, "update user");
+		if (r == 0 && sqlite3_changes(c->db) == 0)
+			r = rain_error_set(RAIN_ENOTFOUND, "no user %s", u->name);
+	}
+	/* a user who is not active has no valid token, and never again
+	 * those issued before: reactivation does not revive them */
+	if (r == 0 && u->status != RAIN_USER_ACTIVE) {
+		sqlite3_bind_text(c->st[ST_TOKEN_REVOKE_USER], 1, u->name, -1, SQLITE_STATIC);
+		r = step_done(c, ST_TOKEN_REVOKE_USER, "revoke the user's tokens");
+	}
+	r = tx_end(c, r);
 	conn_put(impl, c);
 	tokens_changed(impl);
 	return r;
@@ -1574,7 +1633,10 @@ static int sq_member_write(void *impl, enum stmt_id id, const struct rain_member
 		return r;
 	bind_member(c->st[id], m);
 	r = step_done(c, id, what);
-	if (r == 0 && id != ST_MEMBER_ADD && sqlite3_changes(c->db) == 0)
+	if (r == 0 && id == ST_MEMBER_ADD && sqlite3_changes(c->db) == 0)
+		r = rain_error_set(RAIN_ENOTFOUND, "no user %s: an image is shared only with existing "
+				   "users", m->member);
+	else if (r == 0 && sqlite3_changes(c->db) == 0)
 		r = rain_error_set(RAIN_ENOTFOUND, "%s is not a member of image %s", m->member, m->image_id);
 	conn_put(impl, c);
 	return r;
@@ -1774,8 +1836,8 @@ static int sq_token_create(void *impl, const struct rain_token *t)
 	sqlite3_bind_int64(st, 3, t->issued_at);
 	sqlite3_bind_int64(st, 4, t->expires_at);
 	r = step_done(c, ST_TOKEN_INSERT, "store token");
-	if (r == RAIN_EEXISTS && sqlite3_extended_errcode(c->db) == SQLITE_CONSTRAINT_FOREIGNKEY)
-		r = rain_error_set(RAIN_ENOTFOUND, "no user %s", t->user);
+	if (r == 0 && sqlite3_changes(c->db) == 0)
+		r = rain_error_set(RAIN_ENOTFOUND, "no active user %s", t->user);
 	conn_put(impl, c);
 	return r;
 }

@@ -126,10 +126,34 @@ int rain_catalog_reset_status(struct rain_catalog *cat, enum rain_image_status f
 
 int rain_catalog_user_create(struct rain_catalog *cat, const struct rain_user *u)
 {
-	if (!rain_user_name_valid(u->name))
-		return rain_error_set(RAIN_EINVAL, "a user name is 1 to %d printable bytes without '/'",
-				      RAIN_USER_NAME_MAX);
+	char norm[RAIN_USER_NAME_MAX + 1];
+	int r = rain_user_name_normalize(u->name, norm, sizeof(norm));
+
+	/* only names already in their normal form: a caller that wants
+	 * "Alice" to become "alice" normalizes first */
+	if (r == 0 && strcmp(norm, u->name))
+		r = rain_error_set(RAIN_EINVAL, "user name '%s' is not in lower case (use '%s')",
+				   u->name, norm);
+	if (r < 0)
+		return r;
 	return cat->ops->user_create(cat->impl, u);
+}
+
+int rain_catalog_user_find(struct rain_catalog *cat, const char *name, struct rain_user **out)
+{
+	char norm[RAIN_USER_NAME_MAX + 1];
+	int r = RAIN_ENOTFOUND;
+
+	*out = NULL;
+	if (rain_user_name_valid(name))
+		r = cat->ops->user_get(cat->impl, name, out);
+	if (r == RAIN_ENOTFOUND && rain_user_name_normalize(name, norm, sizeof(norm)) == 0 &&
+	    strcmp(norm, name))
+		r = cat->ops->user_get(cat->impl, norm, out);
+	if (r == RAIN_ENOTFOUND)
+		return rain_error_set(RAIN_ENOTFOUND, "no user %s",
+				      rain_user_name_valid(name) ? name : "(not a user name)");
+	return r;
 }
 
 int rain_catalog_user_get(struct rain_catalog *cat, const char *name, struct rain_user **out)
@@ -239,6 +263,28 @@ void rain_user_list_free(struct rain_user **users, size_t n)
 	for (size_t i = 0; i < n; i++)
 		rain_user_free(users[i]);
 	free(users);
+}
+
+int rain_user_name_normalize(const char *name, char *out, size_t outlen)
+{
+	size_t n = name ? strlen(name) : 0;
+
+	if (outlen > 0)
+		out[0] = '\0';
+	if (n >= 1 && n <= RAIN_USER_NAME_MAX && n < outlen) {
+		for (size_t i = 0; i <= n; i++)
+			out[i] = name[i] >= 'A' && name[i] <= 'Z' ? (char)(name[i] - 'A' + 'a') : name[i];
+		if (((out[0] >= 'a' && out[0] <= 'z') || (out[0] >= '0' && out[0] <= '9')) &&
+		    strspn(out, "abcdefghijklmnopqrstuvwxyz0123456789._-") == n)
+			return 0;
+		out[0] = '\0';
+	}
+	return rain_error_set(RAIN_EINVAL, "user name%s%s%s: use 1 to %d of a-z, 0-9, '.', '_' and '-', "
+			      "starting with a letter or a digit (upper case is taken as lower case)",
+			      str_is_printable(name, 2 * RAIN_USER_NAME_MAX) ? " '" : "",
+			      str_is_printable(name, 2 * RAIN_USER_NAME_MAX) ? name : "",
+			      str_is_printable(name, 2 * RAIN_USER_NAME_MAX) ? "'" : "",
+			      RAIN_USER_NAME_MAX);
 }
 
 bool rain_user_name_valid(const char *name)

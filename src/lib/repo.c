@@ -308,27 +308,48 @@ static int check_publicize(const struct rain_who *who, const struct rain_image *
 	return img->visibility == RAIN_VIS_PUBLIC ? rain_policy_check(who, img, NULL, RAIN_ACT_PUBLICIZE) : 0;
 }
 
+/* The name of a user as a client gave it ("Alice"), as stored ("alice";
+ * rain_catalog_user_find) into buf (RAIN_USER_NAME_MAX + 1 bytes), and
+ * returned; name itself when no user has it (then *found, if found is not
+ * NULL, is false). */
+static const char *stored_name(struct rain_repo *repo, const char *name, char *buf, bool *found)
+{
+	struct rain_user *u = NULL;
+	bool is_user = rain_catalog_user_find(repo->cat, name, &u) == 0;
+
+	if (is_user) {
+		snprintf(buf, RAIN_USER_NAME_MAX + 1, "%s", u->name);
+		name = buf;
+	}
+	rain_user_free(u);
+	if (found)
+		*found = is_user;
+	return name;
+}
+
 /* Give img to owner: admins only, not while an upload is in flight (it
- * holds the old owner's quota), only to a user who exists. */
+ * holds the old owner's quota), only to a user who exists. Naming the
+ * owner it has (in any case) is no give. */
 static int give(struct rain_repo *repo, const struct rain_who *who, struct rain_image *img,
 		const char *owner)
 {
-	struct rain_user *u = NULL;
+	char buf[RAIN_USER_NAME_MAX + 1];
+	bool found;
 	char *copy;
-	int r = rain_policy_check(who, img, NULL, RAIN_ACT_GIVE);
+	int r;
 
+	owner = stored_name(repo, owner, buf, &found);
+	if (found && img->owner && !strcmp(img->owner, owner))
+		return 0;
+	r = rain_policy_check(who, img, NULL, RAIN_ACT_GIVE);
 	if (r < 0)
 		return r;
 	if (img->status == RAIN_STATUS_SAVING)
 		return rain_error_set(RAIN_ECONFLICT, "image %s is being uploaded; change its owner "
 				      "once the upload is done", img->id);
-	r = rain_catalog_user_get(repo->cat, owner, &u);
-	rain_user_free(u);
-	if (r == RAIN_ENOTFOUND)
+	if (!found)
 		return rain_error_set(RAIN_EINVAL, "owner: there is no user %s to give the image to",
-				      owner);
-	if (r < 0)
-		return r;
+				      rain_user_name_valid(owner) ? owner : "of that name");
 	if (!(copy = strdup(owner)))
 		return RAIN_ENOMEM;
 	free(img->owner);
@@ -489,12 +510,15 @@ int rain_repo_image_patch(struct rain_repo *repo, const struct rain_who *who, co
 {
 	struct patch_ctx pc = { repo, who, patch, NULL };
 	struct owner_acct *acct = NULL;
+	char buf[RAIN_USER_NAME_MAX + 1];
 	int r;
 
 	for (size_t i = 0; i < patch->n; i++)
 		if (!strcmp(patch->items[i].attr, "owner") && patch->items[i].op != RAIN_PATCH_REMOVE &&
 		    !(pc.owner = json_string_value(patch->items[i].value)))
 			return rain_error_set(RAIN_EINVAL, "owner must be a user name");
+	if (pc.owner)
+		pc.owner = stored_name(repo, pc.owner, buf, NULL);
 	/* the new owner's stored bytes grow: their account (if uploads of
 	 * theirs are in flight) reloads, and no check runs meanwhile */
 	if (pc.owner) {
@@ -923,6 +947,8 @@ int rain_repo_member_add(struct rain_repo *repo, const struct rain_who *who, con
 			 const char *member, struct rain_member *out)
 {
 	struct rain_image *img = NULL;
+	char buf[RAIN_USER_NAME_MAX + 1];
+	bool found = false;
 	int r = load(repo, who, id, RAIN_ACT_SHARE, &img);
 
 	if (r < 0)
@@ -931,6 +957,10 @@ int rain_repo_member_add(struct rain_repo *repo, const struct rain_who *who, con
 		r = rain_error_set(RAIN_EFORBIDDEN, "Only shared images have members.");
 	else if (!rain_user_name_valid(member))
 		r = rain_error_set(RAIN_EINVAL, "'%s' is not a user name", member);
+	else if (member = stored_name(repo, member, buf, &found), !found)
+		/* a name nobody has yet would let its later user in */
+		r = rain_error_set(RAIN_ENOTFOUND, "no user %s: an image is shared only with existing "
+				   "users (see 'rain user list')", member);
 	else if (img->owner && !strcmp(img->owner, member))
 		r = rain_error_set(RAIN_EINVAL, "the owner cannot be a member of their own image");
 	if (r == 0) {
@@ -982,10 +1012,12 @@ int rain_repo_member_get(struct rain_repo *repo, const struct rain_who *who, con
 			 const char *member, struct rain_member *out)
 {
 	struct rain_image *img = NULL;
+	char buf[RAIN_USER_NAME_MAX + 1];
 	int r = load(repo, who, id, RAIN_ACT_SHOW, &img);
 
 	if (r < 0)
 		return r;
+	member = stored_name(repo, member, buf, NULL);
 	/* the owner and admins see every member; a member only itself */
 	if (rain_policy_check(who, img, NULL, RAIN_ACT_SHARE) < 0 && (!who->owner || strcmp(who->owner, member)))
 		r = rain_error_set(RAIN_ENOTFOUND, "%s is not a member of image %s", member, id);
@@ -999,8 +1031,10 @@ int rain_repo_member_answer(struct rain_repo *repo, const struct rain_who *who, 
 			    const char *member, enum rain_member_status status, struct rain_member *out)
 {
 	struct rain_image *img = NULL;
+	char buf[RAIN_USER_NAME_MAX + 1];
 	int r;
 
+	member = stored_name(repo, member, buf, NULL);
 	if (!who->owner || strcmp(who->owner, member))
 		return rain_error_set(RAIN_EFORBIDDEN, "Only the member itself may accept or reject an image.");
 	r = load(repo, who, id, RAIN_ACT_ANSWER, &img);
@@ -1020,11 +1054,12 @@ int rain_repo_member_delete(struct rain_repo *repo, const struct rain_who *who, 
 			    const char *member)
 {
 	struct rain_image *img = NULL;
+	char buf[RAIN_USER_NAME_MAX + 1];
 	int r = load(repo, who, id, RAIN_ACT_SHARE, &img);
 
 	if (r < 0)
 		return r;
-	r = rain_catalog_member_delete(repo->cat, img->id, member);
+	r = rain_catalog_member_delete(repo->cat, img->id, stored_name(repo, member, buf, NULL));
 	rain_image_free(img);
 	return r;
 }

@@ -149,7 +149,8 @@ check_eq "and he no longer sees the image" 404 "$(st "$BOB" GET "/v2/images/$SH"
 # ---- every image endpoint x every caller, for a shared image ---------------
 # callers: anonymous, owner (alice), other (ot), pending member (pm),
 # accepted member (am), admin, inactive (carol). A "." skips a caller.
-for u in ot pm am; do
+# new-owner and new-admin: the users the owner and the admin add below
+for u in ot pm am new-owner new-admin; do
 	st "$ADMIN" POST /rain/v1/users -H 'Content-Type: application/json' \
 		-d "{\"name\":\"$u\",\"password\":\"$u-password\"}" >/dev/null
 done
@@ -247,7 +248,7 @@ check_eq "but not the one that changed it" 200 "$(st "$ALICE" GET /v2/images)"
 ALICE_NEW=$(token_of alice alice-new-password)
 check "alice logs in with her new password" test -n "$ALICE_NEW"
 check_eq "and not with the old one" "" "$(token_of alice alice-password)"
-check_eq "an admin sets erin's password" 200 "$(st "$ADMIN" PATCH /rain/v1/users/erin "${JSON[@]}" -d '{"password":"erin-2"}')"
+check_eq "an admin sets erin's password" 200 "$(st "$ADMIN" PATCH /rain/v1/users/erin "${JSON[@]}" -d '{"password":"erin-2-password"}')"
 check_eq "which ends all of erin's sessions" 401 "$(st "$ERIN" GET /v2/images)"
 expect "delete a user" DELETE /rain/v1/users/erin "401 403 403 204 401"
 expect "alice's history" GET /rain/v1/history/users/alice "401 200 403 200 401"

@@ -48,6 +48,13 @@ uid: lena
 cn: Lena
 sn: Test
 userPassword: $hash
+
+dn: uid=mia,ou=people,dc=rain,dc=test
+objectClass: inetOrgPerson
+uid: mia
+cn: Mia
+sn: Test
+userPassword: $hash
 LDIF
 for _ in $(seq 1 50); do
 	ldapadd -x -H "ldap://127.0.0.1:$LPORT" -D "cn=admin,dc=rain,dc=test" -w ldap-root-password \
@@ -74,6 +81,13 @@ check_json "active, role user, default quota, no password kept" \
 check_eq "a wrong directory password is refused" "" "$(token_of lena wrong-password)"
 check_eq "an unknown user is refused" "" "$(token_of nobody lena-ldap-password)"
 check_eq "a user name cannot smuggle a DN" "" "$(token_of 'lena,ou=people' lena-ldap-password)"
+# names follow raind's one rule: case-folded, and no spaces
+check "LENA logs in as lena" test -n "$(token_of LENA lena-ldap-password)"
+check "MIA's first login makes user mia" test -n "$(token_of MIA lena-ldap-password)"
+call GET /rain/v1/users
+check_json "one lena, one mia, no upper-case names" \
+	'sorted(u["name"] for u in j["users"]) == ["admin", "lena", "mia"]'
+check_eq "' mia' (a leading space) is refused" "" "$(token_of ' mia' lena-ldap-password)"
 check "the admin still logs in with the local password" test -n "$(token_of admin t0124-admin-password)"
 check_eq "and not with anything the directory says" "" "$(token_of admin lena-ldap-password)"
 call PATCH /rain/v1/users/lena -H 'Content-Type: application/json' -d '{"status":"inactive"}'

@@ -100,6 +100,38 @@ static void test_password_bad_input(void **state)
 	free(big);
 }
 
+/* [auth] min_password_length counts characters (code points), not bytes */
+static void test_password_check(void **state)
+{
+	char *big = malloc(RAIN_PASSWORD_MAX + 2);
+
+	(void)state;
+	assert_int_equal(rain_password_check("12345678", 8), 0);
+	rain_error_clear();
+	assert_int_equal(rain_password_check("1234567", 8), RAIN_EINVAL);
+	assert_error_contains("too short: 7 characters, at least 8");
+	assert_int_equal(rain_password_check("x", 8), RAIN_EINVAL);
+	assert_int_equal(rain_password_check("", 1), RAIN_EINVAL);
+	assert_int_equal(rain_password_check(NULL, 1), RAIN_EINVAL);
+	assert_int_equal(rain_password_check("", 0), RAIN_EINVAL);     /* never empty */
+	assert_int_equal(rain_password_check("x", 1), 0);
+	/* 8 characters in 16 bytes; 4 characters in 8 bytes */
+	assert_int_equal(rain_password_check("\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9", 8), 0);
+	assert_int_equal(rain_password_check("\u00e9\u00e9\u00e9\u00e9", 8), RAIN_EINVAL);
+	assert_int_equal(rain_password_check("\U0001F600\U0001F600", 3), RAIN_EINVAL);
+	assert_int_equal(rain_password_check("\U0001F600\U0001F600", 2), 0);
+	memset(big, 'a', RAIN_PASSWORD_MAX + 1);
+	big[RAIN_PASSWORD_MAX + 1] = '\0';
+	assert_int_equal(rain_password_check(big, 8), RAIN_EINVAL);
+	assert_error_contains("too long");
+	big[RAIN_PASSWORD_MAX] = '\0';
+	assert_int_equal(rain_password_check(big, 8), 0);
+	/* the message never holds the password */
+	rain_password_check("sekrit", 8);
+	assert_null(strstr(rain_error_last(), "sekrit"));
+	free(big);
+}
+
 static void test_password_generate(void **state)
 {
 	char a[21], b[21];
@@ -220,6 +252,179 @@ static void test_user_names(void **state)
 	long_name[64] = '\0';
 	assert_int_equal(rain_catalog_user_create(f->cat, &u), 0);
 	assert_true(rain_user_name_valid("Zoë Smith"));
+	/* only names in their normal form are made */
+	u.name = (char *)"Alice";
+	rain_error_clear();
+	assert_int_equal(rain_catalog_user_create(f->cat, &u), RAIN_EINVAL);
+	assert_error_contains("use 'alice'");
+	u.name = (char *)"Zoë Smith";
+	assert_int_equal(rain_catalog_user_create(f->cat, &u), RAIN_EINVAL);
+	u.name = (char *)"..";
+	assert_int_equal(rain_catalog_user_create(f->cat, &u), RAIN_EINVAL);
+}
+
+/* The one rule for new names (rain_user_name_normalize). */
+static void test_user_name_rule(void **state)
+{
+	static const struct {
+		const char *in, *out;   /* out NULL: refused */
+	} cases[] = {
+		{ "alice", "alice" }, { "Alice", "alice" }, { "ADMIN", "admin" }, { "a", "a" },
+		{ "0day", "0day" }, { "j.doe_2-x", "j.doe_2-x" }, { "A.B-C_D", "a.b-c_d" },
+		{ "admin ", NULL }, { " admin", NULL }, { "ad min", NULL }, { ".", NULL },
+		{ "..", NULL }, { ".alice", NULL }, { "-alice", NULL }, { "_alice", NULL },
+		{ "a/b", NULL }, { "a@b", NULL }, { "zo\u00eb", NULL }, { "\u0130stanbul", NULL },
+		{ "tab\there", NULL }, { "alice\n", NULL }, { "", NULL }, { "a:b", NULL },
+		{ "a\\b", NULL }, { "a+b", NULL },
+	};
+	char out[RAIN_USER_NAME_MAX + 1], long_name[RAIN_USER_NAME_MAX + 2];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int r = rain_user_name_normalize(cases[i].in, out, sizeof(out));
+
+		if (cases[i].out) {
+			if (r != 0)
+				fail_msg("'%s' refused: %s", cases[i].in, rain_error_last());
+			assert_string_equal(out, cases[i].out);
+			/* every new name is one an older catalog could hold */
+			assert_true(rain_user_name_valid(out));
+		} else {
+			if (r != RAIN_EINVAL)
+				fail_msg("'%s' accepted as '%s'", cases[i].in, out);
+			assert_string_equal(out, "");
+			assert_error_contains("a-z, 0-9");
+		}
+	}
+	assert_int_equal(rain_user_name_normalize(NULL, out, sizeof(out)), RAIN_EINVAL);
+	memset(long_name, 'X', RAIN_USER_NAME_MAX + 1);
+	long_name[RAIN_USER_NAME_MAX + 1] = '\0';
+	assert_int_equal(rain_user_name_normalize(long_name, out, sizeof(out)), RAIN_EINVAL);
+	long_name[RAIN_USER_NAME_MAX] = '\0';
+	assert_int_equal(rain_user_name_normalize(long_name, out, sizeof(out)), 0);
+	assert_int_equal(strlen(out), RAIN_USER_NAME_MAX);
+	assert_int_equal(out[0], 'x');
+	/* too small a buffer is refused, not cut */
+	assert_int_equal(rain_user_name_normalize("alice", out, 5), RAIN_EINVAL);
+}
+
+/* Put a user into the catalog as an older raind could have (any
+ * printable name), around rain_catalog_user_create's rule. */
+static void legacy_user(struct fixture *f, const char *name)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	sqlite3_busy_timeout(db, 5000);
+	assert_int_equal(sqlite3_prepare_v2(db, "INSERT INTO users (name, role, status, quota_bytes, "
+					    "quota_images, created_at, last_login, password_hash) VALUES "
+					    "(?1, 'user', 'active', 0, 0, 1, NULL, '$argon2id$x')", -1, &st,
+					    NULL), SQLITE_OK);
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+}
+
+/* Names that differ only in case are one user; older names stay
+ * reachable under their exact spelling. */
+static void test_user_find_and_case(void **state)
+{
+	struct fixture *f = *state;
+	struct rain_user u = user_of("alice", RAIN_ROLE_USER), *got = NULL;
+
+	assert_int_equal(rain_catalog_user_create(f->cat, &u), 0);
+	assert_int_equal(rain_catalog_user_find(f->cat, "ALICE", &got), 0);
+	assert_string_equal(got->name, "alice");
+	rain_user_free(got);
+	assert_int_equal(rain_catalog_user_find(f->cat, "alice", &got), 0);
+	rain_user_free(got);
+	assert_int_equal(rain_catalog_user_find(f->cat, "alice ", &got), RAIN_ENOTFOUND);
+	assert_null(got);
+	assert_int_equal(rain_catalog_user_find(f->cat, "a/b", &got), RAIN_ENOTFOUND);
+	assert_int_equal(rain_catalog_user_find(f->cat, "", &got), RAIN_ENOTFOUND);
+
+	/* an older catalog's "Bob" and "admin ": found by their exact name,
+	 * and no new "bob" beside "Bob" */
+	legacy_user(f, "Bob");
+	legacy_user(f, "admin ");
+	assert_int_equal(rain_catalog_user_find(f->cat, "Bob", &got), 0);
+	assert_string_equal(got->name, "Bob");
+	rain_user_free(got);
+	assert_int_equal(rain_catalog_user_find(f->cat, "admin ", &got), 0);
+	assert_string_equal(got->name, "admin ");
+	rain_user_free(got);
+	u = user_of("bob", RAIN_ROLE_USER);
+	rain_error_clear();
+	assert_int_equal(rain_catalog_user_create(f->cat, &u), RAIN_EEXISTS);
+	assert_error_contains("as Bob");
+	/* they can be deleted, and then the name is free */
+	assert_int_equal(rain_catalog_user_delete(f->cat, "Bob"), 0);
+	assert_int_equal(rain_catalog_user_create(f->cat, &u), 0);
+	assert_int_equal(rain_catalog_user_delete(f->cat, "admin "), 0);
+}
+
+/* A user made inactive or pending loses every token for good: neither
+ * reactivation nor a restart brings them back, and no token is made for
+ * a user who is not active. */
+static void test_deactivation_revokes(void **state)
+{
+	struct fixture *f = *state;
+	struct rain_user u = user_of("alice", RAIN_ROLE_USER);
+	struct rain_token t1 = { 0 }, t2 = { 0 }, other = { 0 }, got;
+	char tok[RAIN_TOKEN_LEN + 1];
+
+	assert_int_equal(rain_catalog_user_create(f->cat, &u), 0);
+	assert_int_equal(rain_catalog_user_create(f->cat, &(struct rain_user){ .name = "bob",
+		.status = RAIN_USER_ACTIVE, .created_at = T0, .last_login = -1 }), 0);
+	for (int i = 0; i < 3; i++) {
+		struct rain_token *t = i == 0 ? &t1 : i == 1 ? &t2 : &other;
+
+		assert_int_equal(rain_token_new(tok, t->hash), 0);
+		snprintf(t->user, sizeof(t->user), "%s", i < 2 ? "alice" : "bob");
+		t->issued_at = T0;
+		t->expires_at = T0 + 86400 * SEC;
+		assert_int_equal(rain_catalog_token_create(f->cat, t), 0);
+	}
+	/* a warm token cache must not hide the change */
+	assert_int_equal(rain_catalog_token_lookup(f->cat, t1.hash, &got), 0);
+	assert_false(got.revoked);
+
+	u.status = RAIN_USER_INACTIVE;
+	assert_int_equal(rain_catalog_user_update(f->cat, &u), 0);
+	assert_int_equal(rain_catalog_token_lookup(f->cat, t1.hash, &got), 0);
+	assert_true(got.revoked);
+	assert_int_equal(rain_catalog_token_create(f->cat, &(struct rain_token){ .hash = "f00",
+		.user = "alice", .issued_at = T0, .expires_at = T0 + SEC }), RAIN_ENOTFOUND);
+	u.status = RAIN_USER_ACTIVE;
+	assert_int_equal(rain_catalog_user_update(f->cat, &u), 0);
+	assert_int_equal(rain_catalog_token_lookup(f->cat, t1.hash, &got), 0);
+	assert_true(got.revoked);
+	assert_int_equal(got.status, RAIN_USER_ACTIVE);
+
+	/* pending does the same; others' tokens stay */
+	rain_catalog_close(f->cat);
+	assert_int_equal(rain_catalog_open(&f->cat, f->uri), 0);
+	assert_int_equal(rain_catalog_token_lookup(f->cat, t2.hash, &got), 0);
+	assert_true(got.revoked);
+	assert_int_equal(rain_token_new(tok, t1.hash), 0);
+	assert_int_equal(rain_catalog_token_create(f->cat, &t1), 0);
+	u.status = RAIN_USER_PENDING;
+	assert_int_equal(rain_catalog_user_update(f->cat, &u), 0);
+	u.status = RAIN_USER_ACTIVE;
+	assert_int_equal(rain_catalog_user_update(f->cat, &u), 0);
+	assert_int_equal(rain_catalog_token_lookup(f->cat, t1.hash, &got), 0);
+	assert_true(got.revoked);
+	assert_int_equal(rain_catalog_token_lookup(f->cat, other.hash, &got), 0);
+	assert_false(got.revoked);
+	/* a change that keeps alice active revokes nothing */
+	assert_int_equal(rain_token_new(tok, t1.hash), 0);
+	assert_int_equal(rain_catalog_token_create(f->cat, &t1), 0);
+	u.quota_images = 7;
+	assert_int_equal(rain_catalog_user_update(f->cat, &u), 0);
+	assert_int_equal(rain_catalog_token_lookup(f->cat, t1.hash, &got), 0);
+	assert_false(got.revoked);
 }
 
 /* ---- tokens ---- */
@@ -260,6 +465,8 @@ static void test_token_store(void **state)
 	assert_int_equal(rain_catalog_user_update(f->cat, &u), 0);
 	assert_int_equal(rain_catalog_token_lookup(f->cat, t.hash, &got), 0);
 	assert_int_equal(got.status, RAIN_USER_INACTIVE);
+	u.status = RAIN_USER_ACTIVE;
+	assert_int_equal(rain_catalog_user_update(f->cat, &u), 0);
 
 	assert_int_equal(rain_catalog_token_revoke(f->cat, t.hash), 0);
 	assert_int_equal(rain_catalog_token_lookup(f->cat, t.hash, &got), 0);
@@ -316,7 +523,7 @@ static void test_migrate_v1(void **state)
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
 	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-	assert_int_equal(sqlite3_column_int(st, 0), 5);
+	assert_int_equal(sqlite3_column_int(st, 0), 6);
 	sqlite3_finalize(st);
 	sqlite3_close(db);
 }
@@ -328,10 +535,14 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_password_hash_verify),
 		cmocka_unit_test(test_password_bad_input),
+		cmocka_unit_test(test_password_check),
 		cmocka_unit_test(test_password_generate),
 		cmocka_unit_test(test_token_new_hash),
 		T(test_user_crud),
 		T(test_user_names),
+		cmocka_unit_test(test_user_name_rule),
+		T(test_user_find_and_case),
+		T(test_deactivation_revokes),
 		T(test_token_store),
 		T(test_migrate_v1),
 	};

@@ -1024,6 +1024,130 @@ static void test_unknown_marker(void **state)
 	assert_int_equal(n, 5);
 }
 
+static void add_user(struct fixture *f, const char *name)
+{
+	struct rain_user u = { .name = (char *)name, .status = RAIN_USER_ACTIVE, .created_at = T0,
+			       .last_login = -1 };
+
+	assert_int_equal(rain_catalog_user_create(f->cat, &u), 0);
+}
+
+/* The marker's page for requester (not an admin, community included):
+ * 0, or the error. */
+static int list_after(struct fixture *f, const char *requester, bool admin, int marker)
+{
+	struct rain_image **imgs = NULL;
+	struct rain_image_query q;
+	char id[37];
+	size_t n = 0;
+	bool more;
+	int r;
+
+	make_id(id, marker);
+	q_init(&q);
+	q.requester = requester;
+	q.requester_admin = admin;
+	q.marker = id;
+	r = list(f, &q, &imgs, &n, &more);
+	rain_catalog_list_free(imgs, n);
+	return r;
+}
+
+/* A marker the requester may not see is unknown, with the same message:
+ * the list is no oracle of where others' private images sort. */
+static void test_marker_visibility(void **state)
+{
+	struct fixture *f = *state;
+	struct rain_member m = { .status = RAIN_MEMBER_PENDING, .created_at = T0, .updated_at = T0 };
+	char unknown[37], msg_unknown[200], id[37];
+
+	filter_fixture(f);
+	add_user(f, "dave");
+	make_id(m.image_id, 1);           /* bob's shared image */
+	snprintf(m.member, sizeof(m.member), "dave");
+	assert_int_equal(rain_catalog_member_add(f->cat, &m), 0);
+
+	assert_int_equal(list_after(f, "dave", false, 999), RAIN_EINVAL);
+	make_id(unknown, 999);
+	snprintf(msg_unknown, sizeof(msg_unknown), "%s", rain_error_last());
+	/* 2: alice's private, 7: carol's private, 4: carol's shared (dave no member) */
+	for (int i = 0; i < 3; i++) {
+		int n = i == 0 ? 2 : i == 1 ? 7 : 4;
+		char want[200];
+
+		rain_error_clear();
+		assert_int_equal(list_after(f, "dave", false, n), RAIN_EINVAL);
+		make_id(id, n);
+		/* the same message, but for the id itself */
+		snprintf(want, sizeof(want), "%.*s%s%s", (int)(strstr(msg_unknown, unknown) - msg_unknown),
+			 msg_unknown, id, strstr(msg_unknown, unknown) + strlen(unknown));
+		assert_string_equal(rain_error_last(), want);
+	}
+	assert_int_equal(list_after(f, NULL, false, 2), RAIN_EINVAL);
+	/* public, community, shared with dave (any answer): seen, so fine */
+	assert_int_equal(list_after(f, "dave", false, 0), 0);
+	assert_int_equal(list_after(f, "dave", false, 3), 0);
+	assert_int_equal(list_after(f, "dave", false, 1), 0);
+	/* owners and admins see their own and every image */
+	assert_int_equal(list_after(f, "alice", false, 2), 0);
+	assert_int_equal(list_after(f, "carol", false, 4), 0);
+	assert_int_equal(list_after(f, "root", true, 7), 0);
+}
+
+/* Members only for users who exist; a name's leftover memberships are not
+ * a new user's; version 6 drops those of older catalogs. */
+static void test_members_need_user(void **state)
+{
+	struct fixture *f = *state;
+	struct rain_image *img = new_image(1, "shared");
+	struct rain_member m = { .status = RAIN_MEMBER_PENDING, .created_at = T0, .updated_at = T0 }, got;
+	sqlite3 *db;
+	char uri[160];
+
+	img->visibility = RAIN_VIS_SHARED;
+	create(f, img);
+	rain_image_free(img);
+	make_id(m.image_id, 1);
+	snprintf(m.member, sizeof(m.member), "ghost");
+	rain_error_clear();
+	assert_int_equal(rain_catalog_member_add(f->cat, &m), RAIN_ENOTFOUND);
+	assert_error_contains("no user ghost");
+	assert_int_equal(rain_catalog_member_get(f->cat, m.image_id, "ghost", &got), RAIN_ENOTFOUND);
+	add_user(f, "bob");
+	snprintf(m.member, sizeof(m.member), "bob");
+	assert_int_equal(rain_catalog_member_add(f->cat, &m), 0);
+	assert_int_equal(rain_catalog_member_add(f->cat, &m), RAIN_EEXISTS);
+	assert_int_equal(rain_catalog_member_get(f->cat, m.image_id, "bob", &got), 0);
+
+	/* an older catalog (version 5) with a membership for a name no user
+	 * has: gone when it is opened, bob's stays */
+	rain_catalog_close(f->cat);
+	f->cat = NULL;
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "DROP INDEX users_folded; INSERT INTO image_members VALUES "
+				      "('00000000-0000-4000-8000-000000000001', 'ghost', 'accepted', 1, 1);"
+				      "PRAGMA user_version = 5", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	snprintf(uri, sizeof(uri), "sqlite:%s", f->path);
+	assert_int_equal(rain_catalog_open(&f->cat, uri), 0);
+	assert_int_equal(rain_catalog_member_get(f->cat, m.image_id, "ghost", &got), RAIN_ENOTFOUND);
+	assert_int_equal(rain_catalog_member_get(f->cat, m.image_id, "bob", &got), 0);
+
+	/* one left behind anyway (written around the catalog) is not the
+	 * next user of that name's */
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "INSERT INTO image_members VALUES "
+				      "('00000000-0000-4000-8000-000000000001', 'ghost', 'accepted', 1, 1)",
+				      NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	add_user(f, "ghost");
+	assert_int_equal(rain_catalog_member_get(f->cat, m.image_id, "ghost", &got), RAIN_ENOTFOUND);
+
+	/* deleting a user deletes their memberships */
+	assert_int_equal(rain_catalog_user_delete(f->cat, "bob"), 0);
+	assert_int_equal(rain_catalog_member_get(f->cat, m.image_id, "bob", &got), RAIN_ENOTFOUND);
+}
+
 /* ---- sorting and paging ---- */
 
 #define NPAGE 40
@@ -1307,6 +1431,8 @@ int main(void)
 		T(test_list_loads_children),
 		T(test_limit_more),
 		T(test_unknown_marker),
+		T(test_marker_visibility),
+		T(test_members_need_user),
 		T(test_paging_default_order),
 		T(test_paging_single_keys),
 		T(test_paging_multi_keys),
