@@ -114,12 +114,21 @@ struct rain_token {
 };
 
 /* An owner's use of the repository: bytes of data of its active and
- * deactivated images, its images (all but deleted ones), and how many of
- * them are being uploaded. */
+ * deactivated images plus its charges (below), its images (all but
+ * deleted ones), and how many of them are being uploaded. */
 struct rain_usage {
 	int64_t bytes;
 	int64_t images;
 	int64_t uploading;
+};
+
+/* Bytes an owner stores outside images (the files and folder of a build,
+ * key "build/ID"), counted in its usage and quota like image data. */
+#define RAIN_CHARGE_KEY_MAX 64
+struct rain_charge {
+	char key[RAIN_CHARGE_KEY_MAX + 1];
+	char owner[RAIN_USER_NAME_MAX + 1];
+	int64_t bytes;
 };
 
 /* A member of a shared image: who it is shared with, and their answer. */
@@ -273,6 +282,13 @@ struct rain_catalog_backend {
 			    const struct rain_lockout_rule *rule, struct rain_login_failures *out,
 			    bool *locks);
 	int (*login_clear)(void *impl, const char *name);
+
+	/* Charges (struct rain_charge), by key. charge_set creates or
+	 * replaces one; charge_delete: RAIN_ENOTFOUND when absent;
+	 * charge_list: those whose key starts with prefix, as a new array. */
+	int (*charge_set)(void *impl, const struct rain_charge *ch);
+	int (*charge_delete)(void *impl, const char *key);
+	int (*charge_list)(void *impl, const char *prefix, struct rain_charge **out, size_t *n);
 };
 
 extern const struct rain_catalog_backend rain_catalog_sqlite;
@@ -346,6 +362,10 @@ int rain_catalog_login_failed(struct rain_catalog *cat, const char *name, int64_
 			      const struct rain_lockout_rule *rule, struct rain_login_failures *out,
 			      bool *locks);
 int rain_catalog_login_clear(struct rain_catalog *cat, const char *name);
+int rain_catalog_charge_set(struct rain_catalog *cat, const struct rain_charge *ch);
+int rain_catalog_charge_delete(struct rain_catalog *cat, const char *key);
+int rain_catalog_charge_list(struct rain_catalog *cat, const char *prefix, struct rain_charge **out,
+			     size_t *n);
 
 /* The sort keys accepted by image_list, and the attributes filterable as
  * core columns (anything else filters on properties). */

@@ -138,6 +138,20 @@ int rain_repo_upload_write(struct rain_upload *up, const void *buf, size_t len);
 int rain_repo_upload_finish(struct rain_upload *up, struct rain_image **out);
 void rain_repo_upload_abort(struct rain_upload *up);
 
+/* Charges: bytes who->owner stores outside images under key (a build's
+ * files: "build/ID"; rain/catalog.h's struct rain_charge), counted in the
+ * owner's usage (bytes_used) and against the byte quota like image data.
+ * set records bytes under key, replacing what key held. With
+ * who->quota_bytes (0: no limit; admins have none) a new charge must fit
+ * besides everything the owner stores or is uploading, or it fails with
+ * RAIN_ETOOBIG and nothing changes; the check and the change are one step
+ * against the owner's concurrent uploads and charges. Use a quota of 0
+ * to re-measure an existing charge (what is stored is stored). drop
+ * forgets key (nothing to forget is fine). */
+int rain_repo_charge_set(struct rain_repo *repo, const struct rain_who *who, const char *key,
+			 int64_t bytes);
+int rain_repo_charge_drop(struct rain_repo *repo, const char *owner, const char *key);
+
 /* Downloads: RAIN_ECONFLICT when the image has no data, RAIN_EFORBIDDEN
  * for a deactivated image unless admin. Counts the download. The reader
  * is closed with rain_repo_download_close(). */

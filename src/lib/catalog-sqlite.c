@@ -64,6 +64,9 @@ enum stmt_id {
 	ST_LOGIN_PUT,
 	ST_LOGIN_CLEAR,
 	ST_LOGIN_PURGE,
+	ST_CHARGE_SET,
+	ST_CHARGE_DELETE,
+	ST_CHARGE_LIST,
 	ST_BEGIN,
 	ST_BEGIN_READ,
 	ST_COMMIT,
@@ -130,7 +133,8 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_AUDIT_QUERY] = "SELECT * FROM (SELECT id, at, actor, address, method, path, target, status FROM audit "
 		"WHERE at >= ?1 AND (?2 IS NULL OR actor = ?2) AND (?3 IS NULL OR target = ?3) "
 		"AND (?5 IS NULL OR actor = ?5 OR target = ?5) ORDER BY id DESC LIMIT ?4) ORDER BY id",
-	[ST_USAGE] = "SELECT COALESCE(SUM(CASE WHEN status IN ('active', 'deactivated') THEN size END), 0), "
+	[ST_USAGE] = "SELECT COALESCE(SUM(CASE WHEN status IN ('active', 'deactivated') THEN size END), 0) "
+		"+ (SELECT COALESCE(SUM(bytes), 0) FROM charges WHERE owner = ?1), "
 		"count(*), COALESCE(SUM(status = 'saving'), 0) FROM images "
 		"WHERE owner = ?1 AND status != 'deleted'",
 	[ST_USER_TOUCH] = "UPDATE users SET last_login = ?2 WHERE name = ?1",
@@ -151,6 +155,10 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_LOGIN_CLEAR] = "DELETE FROM login_failures WHERE name = ?1",
 	/* names whose count is out of its window and whose lock has passed */
 	[ST_LOGIN_PURGE] = "DELETE FROM login_failures WHERE first_at < ?1 AND locked_until <= ?2",
+	[ST_CHARGE_SET] = "INSERT OR REPLACE INTO charges (key, owner, bytes) VALUES (?1, ?2, ?3)",
+	[ST_CHARGE_DELETE] = "DELETE FROM charges WHERE key = ?1",
+	[ST_CHARGE_LIST] = "SELECT key, owner, bytes FROM charges WHERE substr(key, 1, length(?1)) = ?1 "
+		"ORDER BY key",
 	[ST_BEGIN] = "BEGIN IMMEDIATE",
 	[ST_BEGIN_READ] = "BEGIN",
 	[ST_COMMIT] = "COMMIT",
@@ -270,7 +278,17 @@ static const char migrate_v6_sql[] =
 	"CREATE INDEX users_folded ON users (lower(name));"
 	"PRAGMA user_version = 6;";
 
-#define SCHEMA_VERSION 6
+/* Version 7: bytes owners store outside images (a build's files), in
+ * their usage (rain_catalog_usage) and quota. */
+static const char migrate_v7_sql[] =
+	"CREATE TABLE IF NOT EXISTS charges ("
+	" key TEXT PRIMARY KEY NOT NULL,"
+	" owner TEXT NOT NULL,"
+	" bytes INTEGER NOT NULL) WITHOUT ROWID;"
+	"CREATE INDEX IF NOT EXISTS charges_owner ON charges (owner);"
+	"PRAGMA user_version = 7;";
+
+#define SCHEMA_VERSION 7
 
 /* Generated list queries repeat (same filters, other values): each
  * connection keeps the last few prepared. */
@@ -397,6 +415,8 @@ static int conn_open(const char *path, bool create, struct conn **out)
 				rc = sqlite3_exec(c->db, migrate_v5_sql, NULL, NULL, NULL);
 			if (rc == SQLITE_OK && version < 6)
 				rc = sqlite3_exec(c->db, migrate_v6_sql, NULL, NULL, NULL);
+			if (rc == SQLITE_OK && version < 7)
+				rc = sqlite3_exec(c->db, migrate_v7_sql, NULL, NULL, NULL);
 			if (rc == SQLITE_OK)
 				rc = sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
 			if (rc != SQLITE_OK) {
@@ -2032,6 +2052,79 @@ static int sq_login_clear(void *impl, const char *name)
 	return r;
 }
 
+/* ---- charges ---- */
+
+static int sq_charge_set(void *impl, const struct rain_charge *ch)
+{
+	sqlite3_stmt *st;
+	struct conn *c;
+	int r = conn_get(impl, &c);
+
+	if (r < 0)
+		return r;
+	st = c->st[ST_CHARGE_SET];
+	sqlite3_bind_text(st, 1, ch->key, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, ch->owner, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, ch->bytes);
+	r = step_done(c, ST_CHARGE_SET, "record a charge");
+	conn_put(impl, c);
+	return r;
+}
+
+static int sq_charge_delete(void *impl, const char *key)
+{
+	struct conn *c;
+	int r = conn_get(impl, &c);
+
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(c->st[ST_CHARGE_DELETE], 1, key, -1, SQLITE_STATIC);
+	r = step_done(c, ST_CHARGE_DELETE, "delete a charge");
+	if (r == 0 && sqlite3_changes(c->db) == 0)
+		r = rain_error_set(RAIN_ENOTFOUND, "no charge %s", key);
+	conn_put(impl, c);
+	return r;
+}
+
+static int sq_charge_list(void *impl, const char *prefix, struct rain_charge **out, size_t *n)
+{
+	struct rain_charge *v = NULL;
+	struct conn *c;
+	sqlite3_stmt *st;
+	int rc, r = conn_get(impl, &c);
+
+	*out = NULL;
+	*n = 0;
+	if (r < 0)
+		return r;
+	st = c->st[ST_CHARGE_LIST];
+	sqlite3_bind_text(st, 1, prefix, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct rain_charge *nv = realloc(v, (*n + 1) * sizeof(*v));
+
+		if (!nv) {
+			r = RAIN_ENOMEM;
+			break;
+		}
+		v = nv;
+		copy_col(st, 0, v[*n].key, sizeof(v[*n].key));
+		copy_col(st, 1, v[*n].owner, sizeof(v[*n].owner));
+		v[*n].bytes = sqlite3_column_int64(st, 2);
+		(*n)++;
+	}
+	if (r == 0 && rc != SQLITE_DONE)
+		r = sq_error(c->db, rc, "list charges");
+	sqlite3_reset(st);
+	conn_put(impl, c);
+	if (r < 0) {
+		free(v);
+		*n = 0;
+		return r;
+	}
+	*out = v;
+	return 0;
+}
+
 const struct rain_catalog_backend rain_catalog_sqlite = {
 	.name = "sqlite",
 	.open = sq_open,
@@ -2067,4 +2160,7 @@ const struct rain_catalog_backend rain_catalog_sqlite = {
 	.login_get = sq_login_get,
 	.login_failed = sq_login_failed,
 	.login_clear = sq_login_clear,
+	.charge_set = sq_charge_set,
+	.charge_delete = sq_charge_delete,
+	.charge_list = sq_charge_list,
 };

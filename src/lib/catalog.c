@@ -374,3 +374,19 @@ int rain_catalog_login_clear(struct rain_catalog *cat, const char *name)
 {
 	return cat->ops->login_clear(cat->impl, name);
 }
+
+int rain_catalog_charge_set(struct rain_catalog *cat, const struct rain_charge *ch)
+{
+	return cat->ops->charge_set(cat->impl, ch);
+}
+
+int rain_catalog_charge_delete(struct rain_catalog *cat, const char *key)
+{
+	return cat->ops->charge_delete(cat->impl, key);
+}
+
+int rain_catalog_charge_list(struct rain_catalog *cat, const char *prefix, struct rain_charge **out,
+			     size_t *n)
+{
+	return cat->ops->charge_list(cat->impl, prefix, out, n);
+}

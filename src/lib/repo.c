@@ -902,6 +902,55 @@ void rain_repo_upload_abort(struct rain_upload *up)
 
 /* ---- downloads ---- */
 
+/* ---- charges (bytes stored outside images) ---- */
+
+int rain_repo_charge_set(struct rain_repo *repo, const struct rain_who *who, const char *key,
+			 int64_t bytes)
+{
+	struct rain_charge ch = { .bytes = bytes };
+	struct owner_acct *a;
+	int r;
+
+	if (!who->owner || !*who->owner || strlen(who->owner) >= sizeof(ch.owner))
+		return rain_error_set(RAIN_EINVAL, "a charge needs the name of its owner");
+	if (!key || !*key || strlen(key) >= sizeof(ch.key) || bytes < 0)
+		return rain_error_set(RAIN_EINVAL, "bad charge '%s' of %lld bytes", key ? key : "",
+				      (long long)bytes);
+	snprintf(ch.key, sizeof(ch.key), "%s", key);
+	snprintf(ch.owner, sizeof(ch.owner), "%s", who->owner);
+	a = acct_get(repo, who->owner);
+	if (!a)
+		return RAIN_ENOMEM;
+	pthread_mutex_lock(&a->lock);
+	r = acct_reserve(repo, a, who->quota_bytes > 0 ? who->quota_bytes : 0, bytes);
+	if (r == 0) {
+		r = rain_catalog_charge_set(repo->cat, &ch);
+		a->reserved -= bytes;
+		/* the catalog holds the truth: the next check reloads it */
+		a->loaded = false;
+	}
+	pthread_mutex_unlock(&a->lock);
+	acct_put(repo, a);
+	return r;
+}
+
+int rain_repo_charge_drop(struct rain_repo *repo, const char *owner, const char *key)
+{
+	struct owner_acct *a = acct_get(repo, owner);
+	int r;
+
+	if (!a)
+		return RAIN_ENOMEM;
+	pthread_mutex_lock(&a->lock);
+	r = rain_catalog_charge_delete(repo->cat, key);
+	if (r == RAIN_ENOTFOUND)
+		r = 0;
+	a->loaded = false;
+	pthread_mutex_unlock(&a->lock);
+	acct_put(repo, a);
+	return r;
+}
+
 int rain_repo_download_open(struct rain_repo *repo, const struct rain_who *who, const char *id,
 			    struct rain_image **out, struct rain_blob_reader *reader)
 {

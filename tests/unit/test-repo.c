@@ -1293,6 +1293,54 @@ static void test_quota_in_flight(void **state)
 	rain_image_free(c);
 }
 
+/* Charges (bytes stored outside images: a build's files) count in the
+ * usage and against the quota together with uploads in flight; a
+ * re-measure without quota always holds; a drop gives the bytes back. */
+static void test_quota_charges(void **state)
+{
+	struct fixture *f = *state;
+	const struct rain_who dora_free = { .owner = "dora", .admin = false };
+	struct rain_image *a = dora_image(f);
+	struct rain_upload *ua = NULL;
+	struct rain_charge *ch = NULL;
+	size_t n = 0;
+	char data[100];
+
+	memset(data, 'c', sizeof(data));
+	assert_int_equal(rain_repo_charge_set(f->repo, &dora, "build/x", 60), 0);
+	assert_true(stored_bytes(f, "dora") == 60);
+	rain_error_clear();
+	assert_int_equal(rain_repo_charge_set(f->repo, &dora, "build/y", 41), RAIN_ETOOBIG);
+	assert_error_contains("storage quota");
+	assert_true(stored_bytes(f, "dora") == 60);
+	assert_int_equal(rain_repo_upload_begin(f->repo, &dora, a->id, 41, &ua), RAIN_ETOOBIG);
+	/* an upload in flight leaves a charge less room */
+	ua = begin_as(f, &dora, a->id, -1);
+	assert_int_equal(rain_repo_upload_write(ua, data, 40), 0);
+	assert_int_equal(rain_repo_charge_set(f->repo, &dora, "build/y", 1), RAIN_ETOOBIG);
+	rain_repo_upload_abort(ua);
+	assert_int_equal(rain_repo_charge_drop(f->repo, "dora", "build/x"), 0);
+	assert_true(stored_bytes(f, "dora") == 0);
+	assert_int_equal(rain_repo_charge_drop(f->repo, "dora", "build/x"), 0);
+	assert_int_equal(rain_repo_charge_set(f->repo, &dora, "build/y", 100), 0);
+	/* re-measured without a quota: what is stored is stored */
+	assert_int_equal(rain_repo_charge_set(f->repo, &dora_free, "build/y", 150), 0);
+	assert_true(stored_bytes(f, "dora") == 150);
+	assert_int_equal(rain_repo_upload_begin(f->repo, &dora, a->id, 1, &ua), RAIN_ETOOBIG);
+	assert_int_equal(rain_catalog_charge_list(rain_repo_catalog(f->repo), "build/", &ch, &n), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(ch[0].key, "build/y");
+	assert_string_equal(ch[0].owner, "dora");
+	assert_true(ch[0].bytes == 150);
+	free(ch);
+	assert_int_equal(rain_repo_charge_set(f->repo, &dora, "", 1), RAIN_EINVAL);
+	assert_int_equal(rain_repo_charge_set(f->repo, &dora, "build/z", -1), RAIN_EINVAL);
+	assert_int_equal(rain_repo_charge_drop(f->repo, "dora", "build/y"), 0);
+	ua = begin_as(f, &dora, a->id, 100);
+	rain_repo_upload_abort(ua);
+	rain_image_free(a);
+}
+
 /* Deletes during an upload free their bytes for the next check; an
  * admin's upload into a user's image counts to that user; identical
  * data counts once per image, as the catalog's usage does. */
@@ -1530,6 +1578,7 @@ int main(void)
 		T(test_concurrent_tags),
 		T(test_quota_in_flight),
 		T(test_quota_accounting),
+		T(test_quota_charges),
 		T(test_quota_concurrent_uploads),
 		T(test_quota_concurrent_creates),
 	};
