@@ -1,7 +1,9 @@
 /* The build service's API (daemon/builds.h does the work):
  *
  *   POST   /rain/v1/builds              submit {"recipe", "files", "store",
- *                                       "boot_check"}: 202 and the record
+ *                                       "boot_check"}: 202 and the record;
+ *                                       429 past a per-user limit, 413 past
+ *                                       the size, files or quota limits
  *   GET    /rain/v1/builds              {"builds": [...]}, newest first
  *   GET    /rain/v1/builds/{id}         the record (+ position, manifest)
  *   GET    /rain/v1/builds/{id}/log     text/plain; ?offset=N starts at byte N;
@@ -9,9 +11,11 @@
  *   POST   /rain/v1/builds/{id}/cancel  the record afterwards; 409 when finished
  *   DELETE /rain/v1/builds/{id}         204; 409 unless finished
  */
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "daemon/builds.h"
 #include "daemon/http.h"
@@ -22,26 +26,152 @@
 /* The files of a build may reach RAIN_BUILD_FILES_MAX; base64 adds a third. */
 #define BUILD_BODY_MAX ((size_t)RAIN_BUILD_FILES_MAX / 3 * 4 + (4 << 20))
 
-static int submit(struct request *req)
+/* A submission while its body arrives (req->state). */
+struct submit_state {
+	struct builds_submission *sub;
+	char *body;
+	size_t len, cap;
+};
+
+static void submit_free(struct request *req)
+{
+	struct submit_state *st = req->state;
+
+	if (!st)
+		return;
+	builds_submit_end(st->sub);
+	free(st->body);
+	free(st);
+	req->state = NULL;
+}
+
+static int reply_refused(struct request *req, int r)
+{
+	if (r == BUILDS_ELIMIT)
+		return http_reply_error(req, 429, "%s", rain_error_last());
+	return r;
+}
+
+/* Before the body: the service is up, and the user may send one more
+ * build (per-user limits: 429 at once, nothing read). */
+static int submit_begin(struct request *req)
 {
 	struct builds *b = request_builds(req);
 	const char *why = b ? builds_unavailable(b) : "raind runs without a build service";
+	struct submit_state *st;
+	int r;
+
+	const char *cl = request_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	int64_t n;
+
+	if (why)
+		return http_reply_error(req, 503, "%s", why);
+	if (cl && str_to_i64(cl, &n) == 0 && n > (int64_t)BUILD_BODY_MAX)
+		return http_reply_error(req, 413, "the request body is larger than %zu bytes (a "
+					"build's files may take %lld MiB)", BUILD_BODY_MAX,
+					(long long)(RAIN_BUILD_FILES_MAX >> 20));
+	st = calloc(1, sizeof(*st));
+	if (!st)
+		return RAIN_ENOMEM;
+	r = builds_submit_begin(b, &req->who, &st->sub);
+	if (r < 0) {
+		free(st);
+		return reply_refused(req, r);
+	}
+	req->state = st;
+	return 0;
+}
+
+static int submit_data(struct request *req, const char *buf, size_t len)
+{
+	struct submit_state *st = req->state;
+
+	if (!st)
+		return 0;
+	if (len > BUILD_BODY_MAX - st->len) {
+		submit_free(req);
+		return http_reply_error(req, 413, "the request body is larger than %zu bytes (a "
+					"build's files may take %lld MiB)", BUILD_BODY_MAX,
+					(long long)(RAIN_BUILD_FILES_MAX >> 20));
+	}
+	if (st->len + len + 1 > st->cap) {
+		size_t cap = st->cap ? st->cap : 64 * 1024;
+		char *nb;
+
+		while (cap < st->len + len + 1)
+			cap *= 2;
+		if (cap > BUILD_BODY_MAX + 1)
+			cap = BUILD_BODY_MAX + 1;
+		nb = realloc(st->body, cap);
+		if (!nb) {
+			submit_free(req);
+			return RAIN_ENOMEM;
+		}
+		st->body = nb;
+		st->cap = cap;
+	}
+	memcpy(st->body + st->len, buf, len);
+	st->len += len;
+	return 0;
+}
+
+/* Whether the client closed its end of the connection (a finished
+ * submission would only be answered into the void). */
+static bool client_gone(void *ud)
+{
+	struct request *req = ud;
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	struct pollfd p = { .events = POLLIN | POLLRDHUP };
+	char c;
+
+	if (!ci)
+		return false;
+	p.fd = ci->connect_fd;
+	if (poll(&p, 1, 0) <= 0)
+		return false;
+	if (p.revents & (POLLHUP | POLLERR | POLLRDHUP))
+		return true;
+	return (p.revents & POLLIN) && recv(p.fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
+static int submit_end(struct request *req)
+{
+	struct submit_state *st = req->state;
+	json_error_t err;
 	json_t *body, *rec;
 	char location[80];
 	int r;
 
-	if (why)
-		return http_reply_error(req, 503, "%s", why);
-	body = request_json(req);
-	if (!body)
-		return 0;
-	r = builds_submit(b, &req->who, body, &rec);
+	if (!st)
+		return http_reply_error(req, 500, "the build submission was lost");
+	if (!st->len) {
+		submit_free(req);
+		return http_reply_error(req, 400, "the request needs a JSON body");
+	}
+	body = json_loadb(st->body, st->len, JSON_REJECT_DUPLICATES, &err);
+	/* the text is not needed once parsed */
+	free(st->body);
+	st->body = NULL;
+	st->len = st->cap = 0;
+	if (!body) {
+		submit_free(req);
+		return http_reply_error(req, 400, "malformed JSON in request body at line %d "
+					"column %d: %s", err.line, err.column, err.text);
+	}
+	r = builds_submit(st->sub, body, client_gone, req, &rec);
 	json_decref(body);
+	submit_free(req);
 	if (r < 0)
-		return r;
+		return reply_refused(req, r);
 	snprintf(location, sizeof(location), "/rain/v1/builds/%s",
 		 json_string_value(json_object_get(rec, "id")));
 	return http_reply_json(req, 202, rec, "Location", location, NULL);
+}
+
+static void submit_abort(struct request *req)
+{
+	submit_free(req);
 }
 
 static int list(struct request *req)
@@ -131,7 +261,7 @@ static int log_get(struct request *req)
 }
 
 const struct route api_builds_routes[] = {
-	{ "POST", "/rain/v1/builds", BODY_JSON, RAIN_ACT_BUILD_SUBMIT, submit, NULL, NULL, NULL, BUILD_BODY_MAX },
+	{ "POST", "/rain/v1/builds", BODY_STREAM, RAIN_ACT_BUILD_SUBMIT, submit_begin, submit_data, submit_end, submit_abort, 0 },
 	{ "GET", "/rain/v1/builds", BODY_NONE, RAIN_ACT_ANY_USER, list, NULL, NULL, NULL, 0 },
 	{ "GET", "/rain/v1/builds/{}", BODY_NONE, RAIN_ACT_BUILD_SHOW, show, NULL, NULL, NULL, 0 },
 	{ "DELETE", "/rain/v1/builds/{}", BODY_NONE, RAIN_ACT_BUILD_DELETE, delete, NULL, NULL, NULL, 0 },

@@ -36,13 +36,31 @@
 
 extern char **environ;
 
+struct owner;
+
 struct build {
 	struct build *next;
 	struct rain_build_record rec;
 	char *dir;
+	struct owner *owner;            /* rec.owner's figures */
 	int64_t seq;                    /* submission order, for equal times */
+	int64_t qidx;                   /* queued: how many of its owner's are older
+					   (valid after queue_scan_locked()) */
 	volatile sig_atomic_t cancel;   /* non-zero: stop the child */
 	bool user_canceled;             /* ... because a user asked */
+};
+
+/* What the limits and the fair queue know of one user (the lock guards). */
+struct owner {
+	struct owner *next;
+	char *name;
+	int queued, running;            /* their builds in these states */
+	int submitting;                 /* their submissions being received */
+	int64_t last_started;           /* builds_started when one of theirs last
+					   started; 0: not since raind started */
+	/* queue_scan_locked()'s */
+	struct build *oldest;           /* their oldest queued build */
+	int64_t seen;
 };
 
 struct builds {
@@ -54,7 +72,9 @@ struct builds {
 	pthread_cond_t work;            /* a build was queued, or stopping */
 	pthread_cond_t changed;         /* a log grew or a status changed */
 	struct build *list;             /* newest first */
+	struct owner *owners;
 	int64_t next_seq;
+	int64_t builds_started;
 	bool stopping, quiescing;
 	pthread_t *workers;
 	int nworkers;
@@ -98,10 +118,10 @@ static struct build *find_visible(struct builds *b, const struct rain_who *who, 
 	return e;
 }
 
-/* Write the record (called with the lock held: records change under it). */
-static int save_locked(struct build *e)
+/* Write the record into dir (atomically, durably). */
+static int save_record(struct build *e, const char *dir)
 {
-	_cleanup_free_ char *path = fs_path_join(e->dir, "build.json"), *text = NULL;
+	_cleanup_free_ char *path = fs_path_join(dir, "build.json"), *text = NULL;
 	json_t *j = rain_build_record_to_json(&e->rec);
 	int r;
 
@@ -116,11 +136,19 @@ static int save_locked(struct build *e)
 	return r;
 }
 
+/* Write the record (called with the lock held: records change under it). */
+static int save_locked(struct build *e)
+{
+	return save_record(e, e->dir);
+}
+
 static bool older(const struct build *a, const struct build *b)
 {
 	return a->rec.created_us < b->rec.created_us ||
 	       (a->rec.created_us == b->rec.created_us && a->seq < b->seq);
 }
+
+static void count_locked(struct build *e, int d);
 
 /* Insert keeping the list newest first. */
 static void insert_locked(struct builds *b, struct build *e)
@@ -131,6 +159,7 @@ static void insert_locked(struct builds *b, struct build *e)
 		p = &(*p)->next;
 	e->next = *p;
 	*p = e;
+	count_locked(e, 1);
 }
 
 static void build_free(struct build *e)
@@ -142,6 +171,9 @@ static void build_free(struct build *e)
 	free(e);
 }
 
+static int64_t position_locked(struct builds *b, const struct build *e);
+
+/* (queued builds: after queue_scan_locked()) */
 static json_t *record_json_locked(struct builds *b, const struct build *e)
 {
 	json_t *j = rain_build_record_to_json(&e->rec);
@@ -151,14 +183,8 @@ static json_t *record_json_locked(struct builds *b, const struct build *e)
 		return NULL;
 	snprintf(link, sizeof(link), "/rain/v1/builds/%s/log", e->rec.id);
 	json_object_set_new(j, "log", json_string(link));
-	if (e->rec.status == RAIN_BUILD_QUEUED) {
-		json_int_t pos = 1;
-
-		for (const struct build *o = b->list; o; o = o->next)
-			if (o->rec.status == RAIN_BUILD_QUEUED && older(o, e))
-				pos++;
-		json_object_set_new(j, "position", json_integer(pos));
-	}
+	if (e->rec.status == RAIN_BUILD_QUEUED)
+		json_object_set_new(j, "position", json_integer(position_locked(b, e)));
 	if (e->user_canceled && e->rec.status == RAIN_BUILD_RUNNING)
 		json_object_set_new(j, "cancel_requested", json_true());
 	return j;
@@ -182,7 +208,8 @@ static void remove_tree(const char *dir)
 	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
 }
 
-static int write_file(const char *path, const void *data, size_t len, mode_t mode)
+/* Create path with data; sync: make it durable too. */
+static int write_file(const char *path, const void *data, size_t len, mode_t mode, bool sync)
 {
 	const char *p = data;
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
@@ -205,10 +232,108 @@ static int write_file(const char *path, const void *data, size_t len, mode_t mod
 	}
 	if (r == 0 && fchmod(fd, mode) < 0)
 		r = rain_error_errno(RAIN_EIO, errno, "cannot set the mode of %s", path);
-	if (r == 0 && fsync(fd) < 0)
+	if (r == 0 && sync && fsync(fd) < 0)
 		r = rain_error_errno(RAIN_EIO, errno, "cannot fsync %s", path);
 	close(fd);
 	return r;
+}
+
+/* ---- owners: per-user limits and the fair queue ------------------------ */
+
+/* Find or add name's entry (NULL when out of memory). Entries stay until
+ * builds_stop(): there is one per user who ever submitted. */
+static struct owner *owner_get_locked(struct builds *b, const char *name)
+{
+	struct owner *o;
+
+	for (o = b->owners; o; o = o->next)
+		if (!strcmp(o->name, name))
+			return o;
+	o = calloc(1, sizeof(*o));
+	if (!o || !(o->name = strdup(name))) {
+		free(o);
+		return NULL;
+	}
+	o->next = b->owners;
+	b->owners = o;
+	return o;
+}
+
+/* Count e (d = 1) or stop counting it (d = -1) in its owner's figures. */
+static void count_locked(struct build *e, int d)
+{
+	if (!e->owner)
+		return;
+	if (e->rec.status == RAIN_BUILD_QUEUED)
+		e->owner->queued += d;
+	else if (e->rec.status == RAIN_BUILD_RUNNING)
+		e->owner->running += d;
+}
+
+static void set_status_locked(struct build *e, enum rain_build_status st)
+{
+	count_locked(e, -1);
+	e->rec.status = st;
+	count_locked(e, 1);
+}
+
+/* Each owner's oldest queued build, and for each queued build how many
+ * of its owner's are older (qidx): one pass over the list. */
+static void queue_scan_locked(struct builds *b)
+{
+	for (struct owner *o = b->owners; o; o = o->next) {
+		o->oldest = NULL;
+		o->seen = 0;
+	}
+	for (struct build *e = b->list; e; e = e->next)     /* newest first */
+		if (e->rec.status == RAIN_BUILD_QUEUED && e->owner) {
+			e->qidx = e->owner->queued - 1 - e->owner->seen++;
+			e->owner->oldest = e;
+		}
+}
+
+/* Round robin between owners: o's turn comes before p's when a build of
+ * o's last started longer ago (or never), then when o waits longer. */
+static bool turn_before(const struct owner *o, const struct owner *p)
+{
+	if (o->last_started != p->last_started)
+		return o->last_started < p->last_started;
+	return o->oldest && p->oldest && older(o->oldest, p->oldest);
+}
+
+/* 1 for the build that starts next (after queue_scan_locked()): each
+ * round of the queue starts one build of every owner who has one queued. */
+static int64_t position_locked(struct builds *b, const struct build *e)
+{
+	int64_t pos = 1 + e->qidx;
+
+	for (const struct owner *o = b->owners; o; o = o->next) {
+		int64_t n;
+
+		if (o == e->owner || !o->oldest)
+			continue;
+		n = e->qidx + (turn_before(o, e->owner) ? 1 : 0);
+		pos += n < o->queued ? n : o->queued;
+	}
+	return pos;
+}
+
+/* The next build to start: the oldest queued build of the owner whose
+ * turn it is, among those under [builds] max_running_per_user. */
+static struct build *next_queued_locked(struct builds *b)
+{
+	struct owner *best = NULL;
+
+	queue_scan_locked(b);
+	for (struct owner *o = b->owners; o; o = o->next) {
+		if (!o->oldest)
+			continue;
+		if (b->cfg.max_running_per_user > 0 && o->running >= b->cfg.max_running_per_user)
+			continue;
+		if (!best || turn_before(o, best))
+			best = o;
+	}
+	return best ? best->oldest : NULL;
 }
 
 /* ---- submission ------------------------------------------------------- */
@@ -227,104 +352,188 @@ static int rewrap(int code, const char *prefix, const char *what)
 	return rain_error_set(code, "%s%s: %s", prefix, what, msg);
 }
 
+/* A set of strings (open addressing, FNV-1a), for checks in linear time
+ * over the files of a submission. The strings are borrowed. */
+struct name_set {
+	const char **slots;
+	size_t cap;                 /* a power of two, at least twice the entries */
+};
+
+static uint64_t name_hash(const char *s, size_t len)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
+	return h;
+}
+
+static int name_set_init(struct name_set *set, size_t n)
+{
+	set->cap = 16;
+	while (set->cap < 2 * n + 2)
+		set->cap *= 2;
+	set->slots = calloc(set->cap, sizeof(*set->slots));
+	return set->slots ? 0 : RAIN_ENOMEM;
+}
+
+/* The slot of the first len bytes of s: holding an equal string, or free. */
+static const char **name_set_slot(const struct name_set *set, const char *s, size_t len)
+{
+	size_t i = (size_t)name_hash(s, len) & (set->cap - 1);
+
+	while (set->slots[i] && (strncmp(set->slots[i], s, len) || set->slots[i][len]))
+		i = (i + 1) & (set->cap - 1);
+	return &set->slots[i];
+}
+
+static bool name_set_has(const struct name_set *set, const char *s, size_t len)
+{
+	return *name_set_slot(set, s, len) != NULL;
+}
+
+/* Add s (kept, not copied); false when it was there already. */
+static bool name_set_add(struct name_set *set, const char *s)
+{
+	const char **slot = name_set_slot(set, s, strlen(s));
+
+	if (*slot)
+		return false;
+	*slot = s;
+	return true;
+}
+
 struct input_file {
 	char *name;                 /* normalized */
-	unsigned char *data;
-	size_t len;
+	const char *data;           /* base64, in the request's JSON */
+	size_t data_len;
 	mode_t mode;
 };
 
-struct submission {
+struct submission_files {
 	struct input_file *files;
 	size_t nfiles;
+	struct name_set names;      /* the files' names */
+	char **dirs;                /* their parent directories ("a", "a/b") */
+	size_t ndirs;
 };
 
-static void submission_clear(struct submission *s)
-{
-	for (size_t i = 0; i < s->nfiles; i++) {
-		free(s->files[i].name);
-		free(s->files[i].data);
-	}
-	free(s->files);
-}
-
-static const struct input_file *find_input(const struct submission *s, const char *name)
+static void files_clear(struct submission_files *s)
 {
 	for (size_t i = 0; i < s->nfiles; i++)
-		if (!strcmp(s->files[i].name, name))
-			return &s->files[i];
-	return NULL;
+		free(s->files[i].name);
+	free(s->files);
+	strv_free(s->dirs, s->ndirs);
+	free(s->names.slots);
 }
 
-/* "files": {"NAME": "BASE64" | {"data": "BASE64", "mode": N}, ...} */
-static int parse_files(json_t *files, struct submission *s)
+/* "files": {"NAME": "BASE64" | {"data": "BASE64", "mode": N}, ...}: at
+ * most max_files, RAIN_BUILD_FILES_MAX bytes, names unique once
+ * normalized, none both a file and another's directory; all in time
+ * linear in the size of the request. The data is decoded when written. */
+static int parse_files(struct builds *b, json_t *files, struct submission_files *s)
 {
+	struct name_set dirs = { NULL, 0 };
 	const char *key;
 	json_t *v;
 	int64_t total = 0;
+	size_t n;
 	int r;
 
 	if (!files || json_is_null(files))
 		return 0;
 	if (!json_is_object(files))
 		return rain_error_set(RAIN_EINVAL, "\"files\" must be an object of file name: base64 data");
-	s->files = calloc(json_object_size(files) + 1, sizeof(*s->files));
-	if (!s->files)
+	n = json_object_size(files);
+	if (b->cfg.max_files > 0 && n > (size_t)b->cfg.max_files)
+		return rain_error_set(RAIN_ETOOBIG, "the build sends %zu files, more than the %d one "
+				      "build may have ([builds] max_files); pack them into fewer "
+				      "files, e.g. a tar archive that the recipe's [scripts] unpack",
+				      n, b->cfg.max_files);
+	s->files = calloc(n + 1, sizeof(*s->files));
+	if (!s->files || name_set_init(&s->names, n) < 0 || name_set_init(&dirs, n) < 0) {
+		free(dirs.slots);
 		return RAIN_ENOMEM;
+	}
+	r = 0;
 	json_object_foreach(files, key, v) {
 		struct input_file *f = &s->files[s->nfiles];
 		json_t *data = v, *mode = NULL;
-		char *name;
 
-		r = rain_build_file_name(key, &name);
+		r = rain_build_file_name(key, &f->name);
 		if (r < 0)
-			return r;
-		if (find_input(s, name)) {
-			r = rain_error_set(RAIN_EINVAL, "file '%s' is sent twice", key);
-			free(name);
-			return r;
-		}
-		f->name = name;
-		f->mode = 0644;
+			break;
 		s->nfiles++;
+		if (!name_set_add(&s->names, f->name)) {
+			r = rain_error_set(RAIN_EINVAL, "file '%s' is sent twice", key);
+			break;
+		}
+		f->mode = 0644;
 		if (json_is_object(v)) {
 			data = json_object_get(v, "data");
 			mode = json_object_get(v, "mode");
 		}
-		if (!json_is_string(data))
-			return rain_error_set(RAIN_EINVAL, "file '%s': the data must be a base64 string",
-					      key);
+		if (!json_is_string(data)) {
+			r = rain_error_set(RAIN_EINVAL, "file '%s': the data must be a base64 string", key);
+			break;
+		}
 		if (mode) {
 			if (!json_is_integer(mode) || json_integer_value(mode) < 0 ||
-			    json_integer_value(mode) > 0777)
-				return rain_error_set(RAIN_EINVAL, "file '%s': mode must be a number "
-						      "from 0 to 0777", key);
+			    json_integer_value(mode) > 0777) {
+				r = rain_error_set(RAIN_EINVAL, "file '%s': mode must be a number from 0 "
+						   "to 0777", key);
+				break;
+			}
 			f->mode = (mode_t)json_integer_value(mode);
 		}
-		total += (int64_t)base64_decoded_max(json_string_length(data));
-		if (total > RAIN_BUILD_FILES_MAX + 2)
-			return rain_error_set(RAIN_ETOOBIG, "the files sent with the build exceed %"
-					      PRId64 " MiB", RAIN_BUILD_FILES_MAX >> 20);
-		r = base64_decode(json_string_value(data), json_string_length(data), &f->data, &f->len);
+		f->data = json_string_value(data);
+		f->data_len = json_string_length(data);
+		total += (int64_t)base64_decoded_max(f->data_len);
+		if (total > RAIN_BUILD_FILES_MAX + 2) {
+			r = rain_error_set(RAIN_ETOOBIG, "the files sent with the build exceed %" PRId64
+					   " MiB", RAIN_BUILD_FILES_MAX >> 20);
+			break;
+		}
+		/* every directory above it, once, parents before children
+		 * ("a/b/c": "a", then "a/b") */
+		size_t first = s->ndirs;
+
+		for (char *slash = strrchr(f->name, '/'); slash; ) {
+			size_t len = (size_t)(slash - f->name);
+			char *dir;
+
+			if (name_set_has(&dirs, f->name, len))
+				break;
+			dir = strndup(f->name, len);
+			if (!dir || strv_add(&s->dirs, &s->ndirs, dir) < 0) {
+				free(dir);
+				r = RAIN_ENOMEM;
+				break;
+			}
+			free(dir);
+			name_set_add(&dirs, s->dirs[s->ndirs - 1]);
+			slash = memrchr(f->name, '/', len);
+		}
 		if (r < 0)
-			return r == RAIN_ENOMEM ? r : rewrap(r, "file ", key);
+			break;
+		for (size_t i = first, j = s->ndirs; i + 1 < j; i++, j--) {
+			char *t = s->dirs[i];
+
+			s->dirs[i] = s->dirs[j - 1];
+			s->dirs[j - 1] = t;
+		}
 	}
 	/* "a" and "a/b" cannot both be files */
-	for (size_t i = 0; i < s->nfiles; i++)
-		for (size_t j = 0; j < s->nfiles; j++) {
-			size_t n = strlen(s->files[i].name);
-
-			if (i != j && !strncmp(s->files[j].name, s->files[i].name, n) &&
-			    s->files[j].name[n] == '/')
-				return rain_error_set(RAIN_EINVAL, "file '%s' cannot be both a file and "
-						      "the directory of '%s'", s->files[i].name,
-						      s->files[j].name);
-		}
-	return 0;
+	for (size_t i = 0; r == 0 && i < s->ndirs; i++)
+		if (name_set_has(&s->names, s->dirs[i], strlen(s->dirs[i])))
+			r = rain_error_set(RAIN_EINVAL, "file '%s' cannot be both a file and the "
+					   "directory of other files", s->dirs[i]);
+	free(dirs.slots);
+	return r;
 }
 
 /* Every file the recipe reads must be relative and among those sent. */
-static int check_recipe_files(const struct rain_recipe *r, const struct submission *s)
+static int check_recipe_files(const struct rain_recipe *r, const struct submission_files *s)
 {
 	for (size_t i = 0; i < r->nfiles + r->nscripts; i++) {
 		const char *what = i < r->nfiles ? "[files] copy" : "[scripts] run";
@@ -339,63 +548,96 @@ static int check_recipe_files(const struct rain_recipe *r, const struct submissi
 		ret = rain_build_file_name(src, &name);
 		if (ret < 0)
 			return rewrap(ret, "recipe: ", what);
-		if (!find_input(s, name))
+		if (!s->names.slots || !name_set_has(&s->names, name, strlen(name)))
 			return rain_error_set(RAIN_EINVAL, "recipe: %s: '%s' was not sent in \"files\"",
 					      what, src);
 	}
 	return 0;
 }
 
-static int mkdir_parents(const char *base, const char *name)
-{
-	_cleanup_free_ char *path = fs_path_join(base, name);
-	char *slash;
+struct builds_submission {
+	struct builds *b;
+	struct owner *owner;
+	struct rain_who who;        /* who.owner points to owner->name */
+	bool (*gone)(void *ud);
+	void *gone_ud;
+};
 
-	if (!path)
-		return RAIN_ENOMEM;
-	slash = strrchr(path, '/');
-	*slash = '\0';
-	return fs_mkdir_p(path, 0700);
+/* Whether the client went away: then the submission is dropped. */
+static int check_gone(struct builds_submission *sub)
+{
+	if (sub->gone && sub->gone(sub->gone_ud))
+		return rain_error_set(RAIN_ECANCELED, "the client went away before the build was "
+				      "accepted");
+	return 0;
 }
 
-/* Lay out the build directory and commit its record. */
-static int create_build_dir(struct builds *b, struct build *e, const char *recipe,
-			    const struct submission *s)
+/* Lay out the build in the private directory stage (under the builds
+ * directory, named .staging-ID: removed at start-up if raind stops
+ * meanwhile) and make it durable; *bytes is what it takes. Nothing here
+ * holds the lock. */
+static int stage_build(struct builds_submission *sub, struct build *e, const char *stage,
+		       const char *recipe, const struct submission_files *s, int64_t *bytes)
 {
-	_cleanup_free_ char *input = fs_path_join(e->dir, "input");
+	_cleanup_free_ char *input = fs_path_join(stage, "input");
 	_cleanup_free_ char *copy = input ? fs_path_join(input, RAIN_BUILD_RECIPE_NAME) : NULL;
-	_cleanup_free_ char *text = fs_path_join(e->dir, "recipe");
-	_cleanup_free_ char *logp = fs_path_join(e->dir, "log");
-	int r;
+	_cleanup_free_ char *text = fs_path_join(stage, "recipe");
+	_cleanup_free_ char *logp = fs_path_join(stage, "log");
+	size_t rlen = strlen(recipe);
+	int fd, r = 0;
 
+	*bytes = 0;
 	if (!input || !copy || !text || !logp)
 		return RAIN_ENOMEM;
-	if (mkdir(e->dir, 0700) < 0)
-		return rain_error_errno(RAIN_EIO, errno, "cannot create %s", e->dir);
+	if (mkdir(stage, 0700) < 0)
+		return rain_error_errno(RAIN_EIO, errno, "cannot create %s", stage);
 	if (mkdir(input, 0700) < 0)
 		return rain_error_errno(RAIN_EIO, errno, "cannot create %s", input);
-	for (size_t i = 0; i < s->nfiles; i++) {
-		_cleanup_free_ char *path = fs_path_join(input, s->files[i].name);
+	for (size_t i = 0; r == 0 && i < s->ndirs; i++) {       /* parents first */
+		_cleanup_free_ char *path = fs_path_join(input, s->dirs[i]);
 
 		if (!path)
 			return RAIN_ENOMEM;
-		r = mkdir_parents(input, s->files[i].name);
-		if (r == 0)
-			r = write_file(path, s->files[i].data, s->files[i].len, s->files[i].mode);
-		if (r < 0)
-			return r;
+		if (mkdir(path, 0700) < 0 && errno != EEXIST)
+			r = rain_error_errno(RAIN_EIO, errno, "cannot create %s", path);
 	}
-	r = write_file(copy, recipe, strlen(recipe), 0600);
+	for (size_t i = 0; r == 0 && i < s->nfiles; i++) {
+		const struct input_file *f = &s->files[i];
+		_cleanup_free_ char *path = fs_path_join(input, f->name);
+		unsigned char *data = NULL;
+		size_t len = 0;
+
+		if (!path)
+			return RAIN_ENOMEM;
+		if (i % 256 == 255 && (r = check_gone(sub)) < 0)
+			break;
+		r = base64_decode(f->data, f->data_len, &data, &len);
+		if (r < 0 && r != RAIN_ENOMEM)
+			r = rewrap(RAIN_EINVAL, "file ", f->name);
+		if (r == 0)
+			r = write_file(path, data, len, f->mode, false);
+		*bytes += (int64_t)len;
+		free(data);
+	}
 	if (r == 0)
-		r = write_file(text, recipe, strlen(recipe), 0600);
+		r = write_file(copy, recipe, rlen, 0600, false);
 	if (r == 0)
-		r = write_file(logp, "", 0, 0600);
+		r = write_file(text, recipe, rlen, 0600, false);
 	if (r == 0)
-		r = fs_fsync_dir(input);
+		r = write_file(logp, "", 0, 0600, false);
 	if (r == 0)
-		r = save_locked(e);     /* the record last: it commits the build */
-	if (r == 0)
-		r = fs_fsync_dir(b->dir);
+		r = save_record(e, stage);
+	*bytes += 2 * (int64_t)rlen;
+	if (r < 0)
+		return r;
+	/* one flush of the file system for all of it (a few thousand fsyncs
+	 * of small files would take seconds) */
+	fd = open(stage, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return rain_error_errno(RAIN_EIO, errno, "cannot open %s", stage);
+	if (syncfs(fd) < 0)
+		r = rain_error_errno(RAIN_EIO, errno, "cannot flush %s to disk", stage);
+	close(fd);
 	return r;
 }
 
@@ -406,16 +648,82 @@ const char *builds_unavailable(struct builds *b)
 	return NULL;
 }
 
-int builds_submit(struct builds *b, const struct rain_who *who, json_t *body, json_t **out)
+/* Whether owner may queue one more build; BUILDS_ELIMIT when not. */
+static int check_queued_locked(struct builds *b, const struct owner *o)
 {
+	int max = b->cfg.max_queued_per_user;
+
+	if (max > 0 && o->queued >= max)
+		return rain_error_set(BUILDS_ELIMIT, "%s has %d builds queued, as many as one user "
+				      "may ([builds] max_queued_per_user = %d); submit more once "
+				      "some have started, or cancel some (rain build cancel ID)",
+				      o->name, o->queued, max);
+	return 0;
+}
+
+int builds_submit_begin(struct builds *b, const struct rain_who *who,
+			struct builds_submission **out)
+{
+	struct builds_submission *sub;
+	struct owner *o;
+	int r = 0;
+
+	*out = NULL;
+	sub = calloc(1, sizeof(*sub));
+	if (!sub)
+		return RAIN_ENOMEM;
+	pthread_mutex_lock(&b->lock);
+	o = owner_get_locked(b, who->owner ? who->owner : "");
+	if (!o)
+		r = RAIN_ENOMEM;
+	else if (o->submitting >= BUILDS_SUBMITTING_MAX)
+		r = rain_error_set(BUILDS_ELIMIT, "%s has %d build submissions being received "
+				   "already, as many as one user may send at once; wait for their "
+				   "answers, then send this one again", o->name, o->submitting);
+	else
+		r = check_queued_locked(b, o);
+	if (r == 0)
+		o->submitting++;
+	pthread_mutex_unlock(&b->lock);
+	if (r < 0) {
+		free(sub);
+		return r;
+	}
+	sub->b = b;
+	sub->owner = o;
+	sub->who = *who;
+	sub->who.owner = o->name;
+	*out = sub;
+	return 0;
+}
+
+void builds_submit_end(struct builds_submission *sub)
+{
+	if (!sub)
+		return;
+	pthread_mutex_lock(&sub->b->lock);
+	sub->owner->submitting--;
+	pthread_mutex_unlock(&sub->b->lock);
+	free(sub);
+}
+
+int builds_submit(struct builds_submission *sub, json_t *body, bool (*gone)(void *ud), void *ud,
+		  json_t **out)
+{
+	struct builds *b = sub->b;
 	const char *text = json_string_value(json_object_get(body, "recipe"));
 	json_t *store = json_object_get(body, "store"), *boot = json_object_get(body, "boot_check");
-	struct submission s = { 0 };
+	_cleanup_free_ char *stage = NULL, *key = NULL, *final = NULL;
+	struct submission_files s = { 0 };
 	struct rain_recipe *recipe = NULL;
 	struct build *e = NULL;
+	bool staged = false, charged = false;
+	int64_t bytes = 0;
 	int r;
 
 	*out = NULL;
+	sub->gone = gone;
+	sub->gone_ud = ud;
 	if (!json_is_object(body))
 		return rain_error_set(RAIN_EINVAL, "the body must be a JSON object with a \"recipe\"");
 	if (!text)
@@ -427,12 +735,14 @@ int builds_submit(struct builds *b, const struct rain_who *who, json_t *body, js
 	r = rain_recipe_parse(text, "recipe", ".", &recipe);
 	if (r < 0)
 		return r == RAIN_ENOMEM ? r : rewrap(RAIN_EINVAL, "", "");
-	r = parse_files(json_object_get(body, "files"), &s);
+	r = parse_files(b, json_object_get(body, "files"), &s);
 	if (r == 0)
 		r = check_recipe_files(recipe, &s);
 	if (r == 0 && json_is_true(store) && !rain_build_image_storable(recipe))
 		r = rain_error_set(RAIN_EINVAL, "\"store\" needs a disk or qcow2 output; add one to "
 				   "the recipe's [output] formats, or send \"store\": false");
+	if (r == 0)
+		r = check_gone(sub);
 	if (r < 0)
 		goto out;
 	e = calloc(1, sizeof(*e));
@@ -443,10 +753,14 @@ int builds_submit(struct builds *b, const struct rain_who *who, json_t *body, js
 	r = uuid_generate(e->rec.id);
 	if (r < 0)
 		goto out;
-	e->dir = fs_path_join(b->dir, e->rec.id);
-	e->rec.owner = strdup(who->owner ? who->owner : "");
+	e->rec.owner = strdup(sub->who.owner);
 	e->rec.name = strdup(recipe->name ? recipe->name : "image");
-	if (!e->dir || !e->rec.owner || !e->rec.name) {
+	if (asprintf(&stage, "%s/.staging-%s", b->dir, e->rec.id) < 0)
+		stage = NULL;
+	if (asprintf(&key, "build/%s", e->rec.id) < 0)
+		key = NULL;
+	final = fs_path_join(b->dir, e->rec.id);
+	if (!e->rec.owner || !e->rec.name || !stage || !key || !final) {
 		r = RAIN_ENOMEM;
 		goto out;
 	}
@@ -455,28 +769,174 @@ int builds_submit(struct builds *b, const struct rain_who *who, json_t *body, js
 	/* store by default when the recipe makes something storable */
 	e->rec.store = store ? json_is_true(store) : rain_build_image_storable(recipe);
 	e->rec.boot_check = json_is_true(boot);
-	pthread_mutex_lock(&b->lock);
-	r = create_build_dir(b, e, text, &s);
+	staged = true;
+	r = stage_build(sub, e, stage, text, &s, &bytes);
+	if (r == 0)
+		r = check_gone(sub);
+	/* the bytes count against the owner's quota (admins have none)
+	 * before the build exists; a crash before it does leaves a charge
+	 * that the next start drops */
 	if (r == 0) {
+		r = rain_repo_charge_set(b->repo, &sub->who, key, bytes);
+		charged = r == 0;
+		if (r == RAIN_ETOOBIG) {
+			char why[512];
+
+			snprintf(why, sizeof(why), "%s", rain_error_last());
+			rain_error_set(r, "the build's %lld bytes of files do not fit in the storage "
+				       "quota (%s); delete images or finished builds (rain build "
+				       "delete ID) first", (long long)bytes, why);
+		}
+	}
+	if (r == 0)
+		r = check_gone(sub);
+	if (r < 0)
+		goto out;
+	/* publish: one rename under the lock */
+	pthread_mutex_lock(&b->lock);
+	r = check_queued_locked(b, sub->owner);
+	if (r == 0 && rename(stage, final) < 0)
+		r = rain_error_errno(RAIN_EIO, errno, "cannot rename %s to %s", stage, final);
+	if (r == 0) {
+		staged = false;
+		e->dir = final;
+		final = NULL;
 		e->seq = b->next_seq++;
+		e->owner = sub->owner;
 		insert_locked(b, e);
+		queue_scan_locked(b);
 		*out = record_json_locked(b, e);
 		pthread_cond_signal(&b->work);
 	}
 	pthread_mutex_unlock(&b->lock);
-	if (r < 0) {
-		remove_tree(e->dir);
+	if (r < 0)
 		goto out;
-	}
-	log_printf(LOG_INFO, "build %s (%s) queued for %s", e->rec.id, e->rec.name, e->rec.owner);
+	/* the rename durable before the answer says the build is accepted */
+	if (fs_fsync_dir(b->dir) < 0)
+		log_printf(LOG_ERROR, "build %s: %s", e->rec.id, rain_error_last());
+	log_printf(LOG_INFO, "build %s (%s) queued for %s (%zu files, %lld bytes)", e->rec.id,
+		   e->rec.name, e->rec.owner, s.nfiles, (long long)bytes);
 	e = NULL;
 	if (!*out)
 		r = RAIN_ENOMEM;
 out:
+	if (r < 0 && (staged || charged)) {
+		char msg[1024];
+
+		snprintf(msg, sizeof(msg), "%s", rain_error_last());
+		if (staged)
+			remove_tree(stage);
+		if (charged && rain_repo_charge_drop(b->repo, sub->who.owner, key) < 0)
+			log_printf(LOG_ERROR, "cannot drop the charge %s: %s (the next start does)",
+				   key, rain_error_last());
+		rain_error_set(r, "%s", msg);
+	}
+	if (r == RAIN_ECANCELED)
+		log_printf(LOG_INFO, "a build submission of %s was dropped: the client went away",
+			   sub->who.owner);
 	build_free(e);
 	rain_recipe_free(recipe);
-	submission_clear(&s);
+	files_clear(&s);
 	return r;
+}
+
+/* ---- bytes counted against the owner's quota --------------------------- */
+
+static __thread int64_t sum_bytes;     /* tree_bytes()'s, per thread */
+
+static int sum_size(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	if (type == FTW_F && S_ISREG(st->st_mode))
+		sum_bytes += (int64_t)st->st_size;
+	return 0;
+}
+
+/* The bytes of the regular files under dir (not following links or
+ * leaving the file system). */
+static int64_t tree_bytes(const char *dir)
+{
+	sum_bytes = 0;
+	nftw(dir, sum_size, 16, FTW_PHYS | FTW_MOUNT);
+	return sum_bytes;
+}
+
+static char *charge_key(const char *id)
+{
+	char *key;
+
+	return asprintf(&key, "build/%s", id) < 0 ? NULL : key;
+}
+
+/* Count the build's folder as it is now, over what it had (no quota
+ * check: it is stored already). */
+static void charge_measure(struct builds *b, struct build *e)
+{
+	struct rain_who who = { .owner = e->rec.owner };
+	_cleanup_free_ char *key = charge_key(e->rec.id);
+
+	if (!key || rain_repo_charge_set(b->repo, &who, key, tree_bytes(e->dir)) < 0)
+		log_printf(LOG_ERROR, "build %s: cannot count its bytes: %s", e->rec.id,
+			   key ? rain_error_last() : "out of memory");
+}
+
+static int charge_drop(struct builds *b, struct build *e)
+{
+	_cleanup_free_ char *key = charge_key(e->rec.id);
+
+	return key ? rain_repo_charge_drop(b->repo, e->rec.owner, key) : RAIN_ENOMEM;
+}
+
+static int cmp_id(const void *a, const void *b)
+{
+	return strcmp((*(struct build *const *)a)->rec.id, (*(struct build *const *)b)->rec.id);
+}
+
+/* At start: drop the charges of builds that are gone (raind stopped
+ * between a charge and the build's publication or deletion), and count
+ * builds that have none (from before they were counted). */
+static void charges_reconcile(struct builds *b)
+{
+	struct rain_charge *ch = NULL;
+	struct build **ids = NULL;
+	size_t n = 0, nids = 0;
+	int r;
+
+	r = rain_catalog_charge_list(rain_repo_catalog(b->repo), "build/", &ch, &n);
+	for (struct build *e = b->list; r == 0 && e; e = e->next)
+		nids++;
+	if (r == 0 && !(ids = calloc(nids + 1, sizeof(*ids))))
+		r = RAIN_ENOMEM;
+	if (r < 0) {
+		log_printf(LOG_ERROR, "cannot check what the builds count in quotas: %s",
+			   rain_error_last());
+		free(ch);
+		return;
+	}
+	nids = 0;
+	for (struct build *e = b->list; e; e = e->next)
+		ids[nids++] = e;
+	qsort(ids, nids, sizeof(*ids), cmp_id);
+	/* the charges come sorted by key, as the ids are: one merge */
+	for (size_t i = 0, j = 0; i < n || j < nids; ) {
+		const char *cid = i < n ? ch[i].key + strlen("build/") : NULL;
+		int c = !cid ? 1 : j >= nids ? -1 : strcmp(cid, ids[j]->rec.id);
+
+		if (c < 0) {
+			log_printf(LOG_INFO, "dropping the charge of %lld bytes of %s for build %s, "
+				   "which is gone", (long long)ch[i].bytes, ch[i].owner, cid);
+			if (rain_repo_charge_drop(b->repo, ch[i].owner, ch[i].key) < 0)
+				log_printf(LOG_ERROR, "%s", rain_error_last());
+			i++;
+			continue;
+		}
+		if (c > 0)
+			charge_measure(b, ids[j]);
+		if (c == 0)
+			i++;
+		j++;
+	}
+	free(ids);
+	free(ch);
 }
 
 /* ---- queries ---------------------------------------------------------- */
@@ -490,6 +950,7 @@ int builds_get(struct builds *b, const struct rain_who *who, const char *id, jso
 	*out = NULL;
 	pthread_mutex_lock(&b->lock);
 	e = find_visible(b, who, id, RAIN_ACT_BUILD_SHOW);
+	queue_scan_locked(b);
 	j = e ? record_json_locked(b, e) : NULL;
 	if (e && e->rec.status == RAIN_BUILD_SUCCEEDED)
 		manifest = fs_path_join(e->dir, "out/manifest.json");
@@ -516,6 +977,7 @@ int builds_list(struct builds *b, const struct rain_who *who, json_t **out)
 	if (!list)
 		return RAIN_ENOMEM;
 	pthread_mutex_lock(&b->lock);
+	queue_scan_locked(b);
 	for (struct build *e = b->list; e; e = e->next)
 		if (may_see(who, e, RAIN_ACT_BUILD_SHOW))
 			json_array_append_new(list, record_json_locked(b, e));
@@ -527,7 +989,10 @@ int builds_list(struct builds *b, const struct rain_who *who, json_t **out)
 static void finish_locked(struct builds *b, struct build *e, enum rain_build_status st,
 			  const char *error)
 {
-	e->rec.status = st;
+	/* a worker may wait for its owner's running builds to drop */
+	if (e->rec.status == RAIN_BUILD_RUNNING)
+		pthread_cond_broadcast(&b->work);
+	set_status_locked(e, st);
 	e->rec.finished_us = time_now_us();
 	free(e->rec.error);
 	e->rec.error = error ? strdup(error) : NULL;
@@ -565,6 +1030,7 @@ int builds_cancel(struct builds *b, const struct rain_who *who, const char *id, 
 			;
 	}
 	if (r == 0) {
+		queue_scan_locked(b);
 		*out = record_json_locked(b, e);
 		if (!*out)
 			r = RAIN_ENOMEM;
@@ -604,6 +1070,11 @@ int builds_delete(struct builds *b, const struct rain_who *who, const char *id)
 	if (r < 0)
 		return r;
 	log_printf(LOG_INFO, "build %s deleted", e->rec.id);
+	/* its bytes go back to the owner (a crash before leaves a charge
+	 * without a build, which the next start drops) */
+	if (charge_drop(b, e) < 0)
+		log_printf(LOG_ERROR, "build %s: cannot give its bytes back: %s (the next start "
+			   "does)", e->rec.id, rain_error_last());
 	build_free(e);
 	remove_tree(gone);
 	return 0;
@@ -815,7 +1286,7 @@ static int creds_mint(struct builds *b, struct build *e, struct creds *c)
 	t.expires_at = now + (int64_t)(b->cfg.timeout_s > 0 ? b->cfg.timeout_s : 86400) * 1000000;
 	snprintf(line, sizeof(line), "%s\n", t.hash);
 	unlink(path);
-	r = write_file(path, line, strlen(line), 0600);
+	r = write_file(path, line, strlen(line), 0600, true);
 	if (r == 0)
 		r = fs_fsync_dir(e->dir);
 	if (r == 0)
@@ -835,18 +1306,29 @@ static int creds_mint(struct builds *b, struct build *e, struct creds *c)
 	return 0;
 }
 
-/* The client settings the child reads itself (rain(1)): raind's own are
- * never passed on. */
-static bool env_withheld(const char *entry)
+/* What a build child gets of raind's environment: the search path, the
+ * locale and time zone, and the proxies; nothing else (raind's own
+ * RAIN_*, OS_* and RAIN_ADMIN_PASSWORD least of all). */
+static bool env_allowed(const char *entry)
 {
-	return str_has_prefix(entry, "RAIN_URL=") || str_has_prefix(entry, "RAIN_TOKEN=") ||
-	       str_has_prefix(entry, "RAIN_CACERT=") || str_has_prefix(entry, "OS_");
+	static const char *const names[] = {
+		"PATH=", "LANG=", "LANGUAGE=", "TZ=", "http_proxy=", "https_proxy=", "no_proxy=",
+		"HTTP_PROXY=", "HTTPS_PROXY=", "NO_PROXY=", NULL,
+	};
+
+	if (str_has_prefix(entry, "LC_") && strchr(entry, '='))
+		return true;
+	for (size_t i = 0; names[i]; i++)
+		if (str_has_prefix(entry, names[i]))
+			return true;
+	return false;
 }
 
-/* raind's environment without its client settings, with the build's. */
+/* The allowed part of raind's environment, with the build's own. */
 static int creds_env(struct builds *b, struct creds *c)
 {
 	size_t n = 0, k = 0;
+	bool path = false;
 
 	if (c->token) {
 		if (asprintf(&c->vars[0], "RAIN_URL=%s", b->repo_url) < 0)
@@ -860,12 +1342,16 @@ static int creds_env(struct builds *b, struct creds *c)
 	}
 	for (char **v = environ; v && *v; v++)
 		n++;
-	c->envp = calloc(n + 4, sizeof(*c->envp));
+	c->envp = calloc(n + 5, sizeof(*c->envp));
 	if (!c->envp)
 		return RAIN_ENOMEM;
 	for (char **v = environ; v && *v; v++)
-		if (!env_withheld(*v))
+		if (env_allowed(*v)) {
 			c->envp[k++] = *v;
+			path = path || str_has_prefix(*v, "PATH=");
+		}
+	if (!path)
+		c->envp[k++] = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 	for (size_t i = 0; i < sizeof(c->vars) / sizeof(*c->vars); i++)
 		if (c->vars[i])
 			c->envp[k++] = c->vars[i];
@@ -1154,6 +1640,8 @@ done:
 	log_printf(st == RAIN_BUILD_FAILED ? LOG_WARN : LOG_INFO, "build %s %s%s%s", e->rec.id,
 		   rain_build_status_name(st), error ? ": " : "", error ? error : "");
 	free(run.last_error);
+	/* what the build left (log, outputs) counts too, from now on */
+	charge_measure(b, e);
 	pthread_mutex_lock(&b->lock);
 	if (image_id) {
 		e->rec.image_id = image_id;
@@ -1161,16 +1649,6 @@ done:
 	}
 	finish_locked(b, e, st, error);
 	pthread_mutex_unlock(&b->lock);
-}
-
-static struct build *next_queued_locked(struct builds *b)
-{
-	struct build *best = NULL;
-
-	for (struct build *e = b->list; e; e = e->next)
-		if (e->rec.status == RAIN_BUILD_QUEUED && (!best || older(e, best)))
-			best = e;
-	return best;
 }
 
 static void *worker(void *arg)
@@ -1185,7 +1663,8 @@ static void *worker(void *arg)
 			pthread_cond_wait(&b->work, &b->lock);
 			continue;
 		}
-		e->rec.status = RAIN_BUILD_RUNNING;
+		set_status_locked(e, RAIN_BUILD_RUNNING);
+		e->owner->last_started = ++b->builds_started;
 		e->rec.started_us = time_now_us();
 		save_locked(e);
 		pthread_cond_broadcast(&b->changed);
@@ -1306,6 +1785,12 @@ static int load_one(struct builds *b, const char *name, struct builds_recovery *
 	} else if (e->rec.status == RAIN_BUILD_QUEUED) {
 		rec->requeued++;
 	}
+	/* counted from here on, in the state it stays in */
+	e->owner = owner_get_locked(b, e->rec.owner);
+	if (!e->owner) {
+		build_free(e);
+		return RAIN_ENOMEM;
+	}
 	insert_locked(b, e);
 	return 0;
 }
@@ -1319,7 +1804,8 @@ static int load_all(struct builds *b, struct builds_recovery *rec)
 	if (!d)
 		return rain_error_errno(RAIN_EIO, errno, "cannot read %s", b->dir);
 	while (r == 0 && (de = readdir(d))) {
-		if (str_has_prefix(de->d_name, ".deleted-")) {
+		/* deleted, or submissions that were not accepted */
+		if (str_has_prefix(de->d_name, ".deleted-") || str_has_prefix(de->d_name, ".staging-")) {
 			_cleanup_free_ char *p = fs_path_join(b->dir, de->d_name);
 
 			if (p)
@@ -1370,6 +1856,8 @@ int builds_start(struct builds **out, const struct builds_config *cfg, struct ra
 	r = fs_mkdir_p(b->dir, 0700);
 	if (r == 0)
 		r = load_all(b, rec);
+	if (r == 0)
+		charges_reconcile(b);
 	if (r < 0) {
 		builds_stop(b);
 		return r;
@@ -1432,6 +1920,13 @@ void builds_stop(struct builds *b)
 	for (e = b->list; e; e = next) {
 		next = e->next;
 		build_free(e);
+	}
+	while (b->owners) {
+		struct owner *o = b->owners;
+
+		b->owners = o->next;
+		free(o->name);
+		free(o);
 	}
 	free(b->workers);
 	pthread_mutex_destroy(&b->lock);

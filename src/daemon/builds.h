@@ -1,6 +1,6 @@
 /* raind's build service: builds submitted by many users wait in one
- * queue (oldest first) and a fixed pool of worker threads runs up to
- * max_concurrent of them at once, each as a child process
+ * queue and a fixed pool of worker threads runs up to max_concurrent of
+ * them at once, each as a child process
  *
  *   RAIN generate DIR/input/.rain-build.recipe -o DIR/out --cache CACHE
  *        [--boot-check]
@@ -10,14 +10,28 @@
  * asked to be stored is put into the repository here, in-process, owned
  * by the user who submitted it.
  *
+ * The queue is fair between users: round robin, each user's builds
+ * oldest first; the user whose last build started longest ago (or none
+ * since raind started) goes next. A user may have max_queued_per_user
+ * builds queued (more are refused) and max_running_per_user running
+ * (the others wait even when a worker is free), and send
+ * BUILDS_SUBMITTING_MAX submissions at once (each body is held in memory
+ * while it is checked).
+ *
  * Each build lives in DIR = builds_dir/ID: build.json (the record,
  * include/rain/build-record.h, replaced atomically and fsynced on every
  * change), recipe (the text as submitted), input/ (the files sent with it
  * and a copy of the recipe, so that its relative paths resolve there),
- * log and out/. A build is accepted only once its directory and record
- * are durable. At start-up, builds found running (raind stopped during
+ * log and out/. A submission is checked in time linear in its size, then
+ * laid out without the lock in builds_dir/.staging-ID, made durable
+ * (one syncfs), and accepted by one rename to DIR under the lock. Its
+ * bytes count against the owner's quota and usage (rain_repo_charge_set,
+ * key "build/ID"), from before the rename; once the build has run, the
+ * whole folder counts (log and outputs too); deleting the build gives
+ * them back. At start-up, builds found running (raind stopped during
  * them) become failed, and any `rain generate` still working in their
- * directory is stopped; queued ones are queued again.
+ * directory is stopped; queued ones are queued again; staging
+ * directories are removed and charges without a build dropped.
  *
  * A recipe with base = image:REF makes the child a client of this
  * repository with its owner's rights: for the build, raind mints a token
@@ -29,7 +43,9 @@
  * the build ends however it ends, and at start-up for builds that were
  * running when raind stopped. Builds of the service token (owner "admin"
  * when no user has that name) get the service token. Other builds get
- * none of these variables (raind's own RAIN_* and OS_* are not passed on).
+ * none of these variables. Of raind's own environment a child gets only
+ * PATH, LANG, LANGUAGE, LC_*, TZ and the proxy variables (http_proxy,
+ * https_proxy, no_proxy, and their upper-case forms).
  *
  * Everything here is thread-safe. Functions taking a who only show a
  * build to its owner and to admins (others get RAIN_ENOTFOUND).
@@ -50,6 +66,9 @@ struct builds_config {
 	const char *cache_dir;      /* the package cache shared by the builds */
 	const char *rain_command;   /* the rain program; NULL: none found */
 	int max_concurrent;         /* worker threads, >= 1 */
+	int max_queued_per_user;    /* builds one user may have queued; 0: no limit */
+	int max_running_per_user;   /* ... running at once; 0: no limit */
+	int max_files;              /* files sent with one build; 0: no limit */
 	int timeout_s;              /* per build */
 	bool enabled;               /* false: nothing runs, submissions refused */
 	const char *disabled_why;   /* the reason given when !enabled */
@@ -87,12 +106,33 @@ void builds_stop(struct builds *b);
 /* NULL when builds can be submitted, else why not (for a 503). */
 const char *builds_unavailable(struct builds *b);
 
-/* Submit a build from the JSON body of POST /rain/v1/builds (see
+/* Submissions one user may have being received and checked at once. */
+#define BUILDS_SUBMITTING_MAX 2
+/* Returned (with a message) when a per-user limit refuses a submission:
+ * HTTP 429. Not a rain error code: only the builds_submit* functions
+ * return it. */
+#define BUILDS_ELIMIT (-1000)
+
+struct builds_submission;
+
+/* Start a submission of who, before its body arrives: BUILDS_ELIMIT when
+ * who has BUILDS_SUBMITTING_MAX submissions under way or
+ * max_queued_per_user builds queued. End it with builds_submit_end(),
+ * whatever happens (it frees *out). */
+int builds_submit_begin(struct builds *b, const struct rain_who *who,
+			struct builds_submission **out);
+/* Submit the build from the JSON body of POST /rain/v1/builds (see
  * raind(8)): the recipe is parsed, the files' names are checked and every
  * file the recipe's [files] and [scripts] name must be among them.
  * RAIN_EINVAL (the message says what is wrong, with the recipe's line and
- * key), RAIN_ETOOBIG past RAIN_BUILD_FILES_MAX. *out is the new record. */
-int builds_submit(struct builds *b, const struct rain_who *who, json_t *body, json_t **out);
+ * key), RAIN_ETOOBIG past RAIN_BUILD_FILES_MAX or max_files files or
+ * when the bytes do not fit in who's quota, BUILDS_ELIMIT past
+ * max_queued_per_user. gone (may be NULL) is asked now and then whether
+ * the client went away: then nothing is left of the submission and
+ * RAIN_ECANCELED is returned. *out is the new record. */
+int builds_submit(struct builds_submission *s, json_t *body, bool (*gone)(void *ud), void *ud,
+		  json_t **out);
+void builds_submit_end(struct builds_submission *s);
 
 /* The record with, while queued, "position" (1: next), and once
  * succeeded the build's "manifest". */

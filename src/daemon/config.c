@@ -24,6 +24,9 @@ int config_defaults(struct config *cfg)
 	cfg->max_image_size = 1LL << 40;   /* Glance's image_size_cap */
 	cfg->builds_enabled = geteuid() == 0;   /* builds need root */
 	cfg->max_builds = 2;
+	cfg->max_queued_per_user = 10;
+	cfg->max_running_per_user = 1;
+	cfg->max_build_files = 1000;
 	cfg->build_timeout = 3600;
 	cfg->token_lifetime = 86400;
 	cfg->login_address_limit = 30;
@@ -38,6 +41,18 @@ int config_defaults(struct config *cfg)
 	else
 		r = asprintf(&cfg->data_dir, "%s/.local/share/rain", home && *home ? home : ".");
 	return r < 0 ? RAIN_ENOMEM : 0;
+}
+
+/* A limit from 0 (none) to max. */
+static int parse_limit(const char *value, int max, int *out, const char *where, const char *key)
+{
+	int64_t n;
+
+	if (str_to_i64(value, &n) < 0 || n < 0 || n > max)
+		return rain_error_set(RAIN_EINVAL, "%s: %s must be 0 (no limit) to %d, not '%s'", where,
+				      key, max, value);
+	*out = (int)n;
+	return 0;
 }
 
 static int parse_bool(const char *value, bool *out, const char *where, const char *key)
@@ -109,6 +124,12 @@ int config_set(struct config *cfg, const char *section, const char *key, const c
 			cfg->max_builds = (int)n;
 			return 0;
 		}
+		if (!strcmp(key, "max_queued_per_user"))
+			return parse_limit(value, 100000, &cfg->max_queued_per_user, where, key);
+		if (!strcmp(key, "max_running_per_user"))
+			return parse_limit(value, 256, &cfg->max_running_per_user, where, key);
+		if (!strcmp(key, "max_files"))
+			return parse_limit(value, 1000000, &cfg->max_build_files, where, key);
 		if (!strcmp(key, "timeout")) {
 			if (str_to_i64(value, &n) < 0 || n < 1 || n > 7 * 86400)
 				return rain_error_set(RAIN_EINVAL, "%s: timeout must be 1 to 604800 seconds",

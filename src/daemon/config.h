@@ -12,6 +12,8 @@
  *              min_password_length = 8 (characters of a new password)
  *              ldap_url = ldap://HOST[:PORT], ldap_user_dn = uid={user},ou=people,...
  *   [builds]   enabled = (true as root)      max_concurrent = 2
+ *              max_queued_per_user = 10      max_running_per_user = 1
+ *              max_files = 1000 (per submission; 0: no limit for any)
  *              timeout = 3600                cache_dir = DATA_DIR/cache
  *              rain_command = (see config_rain_command)
  *              repository_url = (raind's own address; see builds_serve)
@@ -47,6 +49,9 @@ struct config {
 	bool builds_enabled;
 	bool builds_enabled_set;    /* given, rather than the default */
 	int max_builds;
+	int max_queued_per_user;
+	int max_running_per_user;
+	int max_build_files;
 	int build_timeout;
 	char *build_cache_dir;      /* NULL: DATA_DIR/cache */
 	char *rain_command;         /* NULL: found next to raind */

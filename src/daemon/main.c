@@ -144,6 +144,9 @@ static int start_builds(struct config *cfg, struct rain_repo *repo, struct build
 	bc.cache_dir = cache;
 	bc.rain_command = rain;
 	bc.max_concurrent = cfg->max_builds;
+	bc.max_queued_per_user = cfg->max_queued_per_user;
+	bc.max_running_per_user = cfg->max_running_per_user;
+	bc.max_files = cfg->max_build_files;
 	bc.timeout_s = cfg->build_timeout;
 	bc.disabled_why = why;
 	bc.admin_token = cfg->admin_token;
