@@ -50,6 +50,8 @@ struct rain_blob_backend {
 	/* Temporary objects: create, append, make durable + publish, drop. */
 	int (*tmp_create)(void *impl, void **tmp);
 	int (*tmp_write)(void *impl, void *tmp, const void *buf, size_t len);
+	/* Read back what was written (short only at its end). */
+	ssize_t (*tmp_read)(void *impl, void *tmp, int64_t off, void *buf, size_t len);
 	/* Make the written data durable (before publishing). */
 	int (*tmp_sync)(void *impl, void *tmp);
 	int (*tmp_publish)(void *impl, void *tmp, const char *sha256);
@@ -74,6 +76,10 @@ void rain_blob_store_close(struct rain_blob_store *bs);
 /* want_md5: also compute an MD5 (Glance's legacy `checksum`). */
 int rain_blob_write_open(struct rain_blob_store *bs, bool want_md5, struct rain_blob_writer **out);
 int rain_blob_write(struct rain_blob_writer *w, const void *buf, size_t len);
+/* Read back up to len bytes at off of what was written so far, before
+ * commit (to inspect the data before it is published). Returns the
+ * number read, 0 past the end, or a negative RAIN_E* code. */
+ssize_t rain_blob_write_pread(struct rain_blob_writer *w, int64_t off, void *buf, size_t len);
 /* Bytes written so far. */
 int64_t rain_blob_write_size(const struct rain_blob_writer *w);
 /* Make the data written so far durable; slow (fsync), so callers do it

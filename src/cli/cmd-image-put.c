@@ -8,6 +8,7 @@
 #include "cli/cli.h"
 #include "rain/diskfmt.h"
 #include "rain/error.h"
+#include "rain/image.h"
 #include "util/strutil.h"
 
 static int cmd_image_put_exec(struct cli *cli, int argc, char **argv);
@@ -21,8 +22,9 @@ const struct cli_cmd cmd_image_put_entry = {
 		CLI_CREATE_HELP
 		"\n"
 		"Defaults: --name is the file's name without its directory;\n"
-		"--disk-format is guessed from the file's header (qcow2, vmdk, vhdx,\n"
-		"vdi, iso) or its .iso suffix, else raw; --container-format is bare.\n"
+		"--disk-format is guessed from the file's header (qcow2, vmdk, vhd,\n"
+		"vhdx, vdi, ploop, iso) or its .iso suffix, else raw; --container-format\n"
+		"is bare.\n"
 		"FILE '-' reads standard input and then needs --name.\n"
 		"If the upload fails the new image is deleted again.\n",
 	.exec = cmd_image_put_exec,
@@ -55,6 +57,9 @@ static const char *guess_format(const char *file)
 	if (fd >= 0)
 		close(fd);
 	free(head);
+	/* formats raind refuses (qed, luks, ...): the upload as raw says why */
+	if (!str_in_list(rain_disk_formats, fmt))
+		fmt = "raw";
 	if (!strcmp(fmt, "raw") && strlen(file) > 4 &&
 	    !strcasecmp(file + strlen(file) - 4, ".iso"))
 		fmt = "iso";

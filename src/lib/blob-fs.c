@@ -84,7 +84,7 @@ static int fs_tmp_create(void *impl, void **out)
 
 	if (!t)
 		return RAIN_ENOMEM;
-	t->fd = open(s->objects, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+	t->fd = open(s->objects, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 	if (t->fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
 		if (asprintf(&t->path, "%s/upload.XXXXXX", s->tmpdir) < 0) {
 			free(t);
@@ -127,6 +127,25 @@ static int fs_tmp_write(void *impl, void *tmp, const void *buf, size_t len)
 		t->kicked = t->written;
 	}
 	return 0;
+}
+
+static ssize_t read_at(int fd, int64_t off, void *buf, size_t len)
+{
+	ssize_t n;
+
+	do
+		n = pread(fd, buf, len, off);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return rain_error_errno(RAIN_EIO, errno, "cannot read blob");
+	return n;
+}
+
+static ssize_t fs_tmp_read(void *impl, void *tmp, int64_t off, void *buf, size_t len)
+{
+	struct fs_tmp *t = tmp;
+
+	return read_at(t->fd, off, buf, len);
 }
 
 static int fs_tmp_sync(void *impl, void *tmp)
@@ -224,14 +243,7 @@ static int fs_read_open(void *impl, const char *sha256, struct rain_blob_reader 
 
 static ssize_t fs_read(void *impl, struct rain_blob_reader *rd, int64_t off, void *buf, size_t len)
 {
-	ssize_t n;
-
-	do
-		n = pread(rd->fd, buf, len, off);
-	while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return rain_error_errno(RAIN_EIO, errno, "cannot read blob");
-	return n;
+	return read_at(rd->fd, off, buf, len);
 }
 
 static void fs_read_close(void *impl, struct rain_blob_reader *rd)
@@ -322,6 +334,7 @@ const struct rain_blob_backend rain_blob_fs = {
 	.close = fs_close,
 	.tmp_create = fs_tmp_create,
 	.tmp_write = fs_tmp_write,
+	.tmp_read = fs_tmp_read,
 	.tmp_sync = fs_tmp_sync,
 	.tmp_publish = fs_tmp_publish,
 	.tmp_discard = fs_tmp_discard,

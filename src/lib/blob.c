@@ -113,6 +113,17 @@ int rain_blob_write_sync(struct rain_blob_writer *w)
 	return r;
 }
 
+ssize_t rain_blob_write_pread(struct rain_blob_writer *w, int64_t off, void *buf, size_t len)
+{
+	if (off < 0)
+		return rain_error_set(RAIN_EINVAL, "negative offset");
+	if (off >= w->size)
+		return 0;
+	if ((uint64_t)len > (uint64_t)(w->size - off))
+		len = (size_t)(w->size - off);
+	return w->bs->ops->tmp_read(w->bs->impl, w->tmp, off, buf, len);
+}
+
 int64_t rain_blob_write_size(const struct rain_blob_writer *w)
 {
 	return w->size;

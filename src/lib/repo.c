@@ -477,11 +477,37 @@ struct patch_ctx {
 	const char *owner;          /* the patch gives the image to this user */
 };
 
+static bool str_changed(const char *a, const char *b)
+{
+	return !a != !b || (a && strcmp(a, b));
+}
+
+/* As Glance: the formats say how to read the data, which was checked
+ * against them when it came (rain/diskfmt.h), so they change only while
+ * there is no data, else a file checked as ami could be relabelled vmdk. */
+static int check_formats_kept(const struct rain_image *img, const char *disk,
+			      const char *container)
+{
+	const char *attr = str_changed(disk, img->disk_format) ? "disk_format" :
+			   str_changed(container, img->container_format) ? "container_format" : NULL;
+
+	if (!attr || img->status == RAIN_STATUS_QUEUED)
+		return 0;
+	return rain_error_set(RAIN_ECONFLICT,
+			      "Attribute %s can be only replaced for a queued image: image %s is %s "
+			      "and its data was checked as %s %s; create a new image for the data "
+			      "in another format", attr, img->id, rain_image_status_name(img->status),
+			      disk ? disk : "(none)", container ? container : "(none)");
+}
+
 static int do_patch(struct rain_image *img, void *ud)
 {
 	struct patch_ctx *pc = ud;
 	struct rain_jsonpatch rest = { .items = calloc(pc->patch->n + 1, sizeof(*rest.items)) };
-	int r = rest.items ? 0 : RAIN_ENOMEM;
+	_cleanup_free_ char *disk = img->disk_format ? strdup(img->disk_format) : NULL;
+	_cleanup_free_ char *container = img->container_format ? strdup(img->container_format) : NULL;
+	int r = rest.items && !(img->disk_format && !disk) &&
+		!(img->container_format && !container) ? 0 : RAIN_ENOMEM;
 
 	/* the owner is the repository's business; the rest the image's */
 	for (size_t i = 0; i < pc->patch->n && r == 0; i++) {
@@ -494,6 +520,8 @@ static int do_patch(struct rain_image *img, void *ud)
 		r = give(pc->repo, pc->who, img, pc->owner);
 	if (r == 0)
 		r = rain_image_apply_patch(img, &rest);
+	if (r == 0)
+		r = check_formats_kept(img, disk, container);
 	free(rest.items);
 	if (r < 0)
 		return r;
@@ -756,12 +784,28 @@ int rain_repo_upload_begin(struct rain_repo *repo, const struct rain_who *who, c
 	return 0;
 }
 
-static int check_head(struct rain_upload *up, int64_t total)
+/* The head of a streaming upload: refuse early what it already shows
+ * to be wrong (rain/diskfmt.h); the rest is judged at the end. */
+static int check_head(struct rain_upload *up)
 {
-	int r = rain_diskfmt_check(up->disk_format, up->head, up->headlen, total,
-				   &up->virtual_size);
-
 	up->head_checked = true;
+	return rain_diskfmt_check(up->disk_format, up->head, up->headlen, -1, NULL);
+}
+
+static ssize_t upload_read(void *ud, uint64_t off, void *buf, size_t len)
+{
+	return off > INT64_MAX ? 0 : rain_blob_write_pread(ud, (int64_t)off, buf, len);
+}
+
+/* The whole upload as written, before it is published: what it is, that
+ * it is what was declared and refers to no other file, its virtual size. */
+static int inspect_upload(struct rain_upload *up, int64_t size)
+{
+	struct rain_diskfmt_info info;
+	int r = rain_diskfmt_inspect(up->disk_format, size, upload_read, up->w, &info);
+
+	if (r == 0)
+		up->virtual_size = info.virtual_size;
 	return r;
 }
 
@@ -807,7 +851,7 @@ int rain_repo_upload_write(struct rain_upload *up, const void *buf, size_t len)
 		memcpy(up->head + up->headlen, buf, n);
 		up->headlen += n;
 		if (up->headlen == RAIN_DISKFMT_HEAD) {
-			r = check_head(up, -1);
+			r = check_head(up);
 			if (r < 0)
 				return r;
 		}
@@ -851,10 +895,7 @@ int rain_repo_upload_finish(struct rain_upload *up, struct rain_image **out)
 		upload_fail(up, RAIN_STATUS_QUEUED);
 		return r;
 	}
-	r = up->head_checked ? 0 : check_head(up, size);
-	if (r == 0 && up->virtual_size < 0 && up->disk_format &&
-	    (!strcmp(up->disk_format, "raw") || !strcmp(up->disk_format, "iso")))
-		up->virtual_size = size;
+	r = inspect_upload(up, size);
 	if (r == 0)
 		r = rain_blob_write_sync(up->w);    /* the slow part, outside the lock */
 	if (r < 0) {

@@ -140,6 +140,27 @@ _split_reply() {
 	return 0
 }
 
+# image_new NAME DISK_FORMAT [CONTAINER_FORMAT]: a new image's id
+image_new() {
+	curl -sS -X POST -H "X-Auth-Token: $TOKEN" -H 'Content-Type: application/json' \
+		-d "{\"name\":\"$1\",\"disk_format\":\"$2\",\"container_format\":\"${3:-bare}\"}" \
+		"$URL/v2/images" | json_get id
+}
+
+# image_put ID FILE: upload with a Content-Length; image_put_chunked ID
+# FILE: from a pipe (chunked). Both set STATUS and BODY.
+image_put() { call PUT "/v2/images/$1/file" -H 'Content-Type: application/octet-stream' --data-binary @"$2"; }
+image_put_chunked() {
+	_split_reply "$(cat "$2" | curl -sS -X PUT -H "X-Auth-Token: $TOKEN" --max-time 60 \
+		-H 'Content-Type: application/octet-stream' -T - -w '\n%{http_code}' \
+		"$URL/v2/images/$1/file"; echo x)"
+}
+
+# qemu_img ARGS...: run qemu-img quietly; on failure its output as comments
+qemu_img() {
+	qemu-img "$@" >"$TMP/qemu-img.log" 2>&1 || { echo "# qemu-img $*:"; sed 's/^/#   /' "$TMP/qemu-img.log"; }
+}
+
 # patch_image ID JSON-PATCH: a PATCH with the right Content-Type; sets
 # STATUS and BODY.
 patch_image() {

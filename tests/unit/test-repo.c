@@ -729,7 +729,11 @@ static void test_upload_max_size(void **state)
 	rain_image_free(img);
 }
 
-/* A qcow2 v3 header as qemu-img writes it, in a zeroed buffer. */
+/* A qcow2 v3 header as qemu-img writes it, in a zeroed buffer of at
+ * least QCOW2_LEN bytes (the refcount and L1 tables are in clusters 1
+ * and 3 of 64 KiB). */
+#define QCOW2_LEN (4 << 16)
+
 static void make_qcow2(unsigned char *buf, size_t len, uint64_t vsize)
 {
 	static const unsigned char magic[] = { 'Q', 'F', 'I', 0xfb };
@@ -740,7 +744,7 @@ static void make_qcow2(unsigned char *buf, size_t len, uint64_t vsize)
 	buf[23] = 16;                            /* cluster_bits */
 	for (int i = 0; i < 8; i++)              /* size */
 		buf[24 + i] = (unsigned char)(vsize >> (56 - 8 * i));
-	buf[39] = 1;                             /* l1_size */
+	buf[39] = (unsigned char)((vsize + (512u << 20) - 1) >> 29); /* l1_size */
 	buf[45] = 3;                             /* l1_table_offset 3 << 16 */
 	buf[53] = 1;                             /* refcount_table_offset 1 << 16 */
 	buf[59] = 1;                             /* refcount_table_clusters */
@@ -754,53 +758,54 @@ static void test_upload_disk_formats(void **state)
 	struct rain_image *q1 = create(f, &alice, "{\"disk_format\": \"qcow2\", \"container_format\": \"bare\"}");
 	struct rain_image *q2 = create(f, &alice, "{\"disk_format\": \"qcow2\", \"container_format\": \"bare\"}");
 	struct rain_image *r1 = raw_image(f, "raw"), *out = NULL;
-	unsigned char small[512];
-	unsigned char *big = calloc(1, 200000);
+	unsigned char *small = calloc(1, QCOW2_LEN);
+	unsigned char *big = calloc(1, 300000);
 	char hex[65];
 
+	assert_non_null(small);
 	assert_non_null(big);
 
 	/* declared qcow2, plain bytes: refused, back to queued, nothing kept */
 	rain_error_clear();
 	assert_int_equal(upload(f, q1->id, "this is not a disk image", 24, -1, &out), RAIN_EFORMAT);
-	assert_error_contains("declared qcow2");
+	assert_error_contains("disk_format is qcow2, but the data is not a qcow2 image");
 	assert_null(out);
 	assert_int_equal(status_of(f, q1->id), RAIN_STATUS_QUEUED);
 	assert_int_equal(blob_files(f), 0);
 
 	/* a big upload is checked on its first 64 KiB, while streaming */
-	assert_int_equal(upload(f, q1->id, big, 200000, -1, &out), RAIN_EFORMAT);
+	assert_int_equal(upload(f, q1->id, big, 300000, -1, &out), RAIN_EFORMAT);
 	assert_int_equal(status_of(f, q1->id), RAIN_STATUS_QUEUED);
 	assert_int_equal(blob_files(f), 0);
 
 	/* a real qcow2 header, small: virtual size from the header */
-	make_qcow2(small, sizeof(small), 1 * GiB);
-	out = upload_ok(f, q1->id, small, sizeof(small));
+	make_qcow2(small, QCOW2_LEN, 1 * GiB);
+	out = upload_ok(f, q1->id, small, QCOW2_LEN);
 	assert_int_equal(out->status, RAIN_STATUS_ACTIVE);
-	assert_true(out->size == 512);
+	assert_true(out->size == QCOW2_LEN);
 	assert_true(out->virtual_size == 1 * GiB);
-	sha256_hex(small, sizeof(small), hex);
+	sha256_hex(small, QCOW2_LEN, hex);
 	assert_string_equal(out->os_hash_value, hex);
 	rain_image_free(out);
 
 	/* the same in a big upload, in one write larger than the head */
-	make_qcow2(big, 200000, 20 * GiB);
+	make_qcow2(big, 300000, 20 * GiB);
 	{
 		struct rain_upload *up = NULL;
 
-		assert_int_equal(rain_repo_upload_begin(f->repo, &alice, q2->id, 200000, &up), 0);
-		assert_int_equal(rain_repo_upload_write(up, big, 200000), 0);
+		assert_int_equal(rain_repo_upload_begin(f->repo, &alice, q2->id, 300000, &up), 0);
+		assert_int_equal(rain_repo_upload_write(up, big, 300000), 0);
 		out = NULL;
 		assert_int_equal(rain_repo_upload_finish(up, &out), 0);
 	}
-	assert_true(out->size == 200000);
+	assert_true(out->size == 300000);
 	assert_true(out->virtual_size == 20 * GiB);
 	rain_image_free(out);
 
 	/* a qcow2 disguised as raw is refused */
 	rain_error_clear();
-	assert_int_equal(upload(f, r1->id, small, sizeof(small), -1, &out), RAIN_EFORMAT);
-	assert_error_contains("really a qcow2");
+	assert_int_equal(upload(f, r1->id, small, QCOW2_LEN, -1, &out), RAIN_EFORMAT);
+	assert_error_contains("disk_format is raw, but the data is a qcow2 image");
 	assert_int_equal(status_of(f, r1->id), RAIN_STATUS_QUEUED);
 
 	/* a big raw upload: virtual size is the size */
@@ -812,9 +817,77 @@ static void test_upload_disk_formats(void **state)
 	assert_int_equal(blob_files(f), 3);
 
 	free(big);
+	free(small);
 	rain_image_free(q1);
 	rain_image_free(q2);
 	rain_image_free(r1);
+}
+
+/* The finding of issue 10: a VMDK descriptor whose extent is a host file
+ * is refused when the upload ends (it is shorter than the head), and
+ * nothing of it is kept. */
+static void test_upload_vmdk_host_extent(void **state)
+{
+	static const char desc[] =
+		"# Disk DescriptorFile\nversion=1\nCID=fffffffe\nparentCID=ffffffff\n"
+		"createType=\"monolithicFlat\"\nRW 2048 FLAT \"/etc/passwd\" 0\n";
+	struct fixture *f = *state;
+	struct rain_image *v = create(f, &alice, "{\"disk_format\": \"vmdk\", \"container_format\": \"bare\"}");
+	struct rain_image *a = create(f, &alice, "{\"disk_format\": \"ami\", \"container_format\": \"ami\"}");
+	struct rain_image *out = NULL;
+
+	rain_error_clear();
+	assert_int_equal(upload(f, v->id, desc, strlen(desc), -1, &out), RAIN_EFORMAT);
+	assert_error_contains("extent \"/etc/passwd\"");
+	assert_null(out);
+	assert_int_equal(status_of(f, v->id), RAIN_STATUS_QUEUED);
+	assert_int_equal(upload(f, v->id, desc, strlen(desc), (int64_t)strlen(desc), &out), RAIN_EFORMAT);
+	assert_int_equal(upload(f, a->id, desc, strlen(desc), -1, &out), RAIN_EFORMAT);
+	assert_error_contains("disk_format is ami, but the data is a vmdk image");
+	assert_int_equal(status_of(f, a->id), RAIN_STATUS_QUEUED);
+	assert_int_equal(blob_files(f), 0);
+	rain_image_free(v);
+	rain_image_free(a);
+}
+
+/* disk_format and container_format change only while an image is queued:
+ * data checked as ami cannot become vmdk afterwards. */
+static void test_patch_formats_of_active(void **state)
+{
+	struct fixture *f = *state;
+	struct rain_image *img = raw_image(f, "x"), *out = NULL;
+
+	assert_int_equal(patch(f, &alice, img->id,
+			       "[{\"op\":\"replace\",\"path\":\"/disk_format\",\"value\":\"ami\"}]", &out), 0);
+	assert_string_equal(out->disk_format, "ami");
+	rain_image_free(out);
+	out = upload_ok(f, img->id, "hello", 5);
+	rain_image_free(out);
+	rain_error_clear();
+	assert_int_equal(patch(f, &alice, img->id,
+			       "[{\"op\":\"replace\",\"path\":\"/disk_format\",\"value\":\"vmdk\"}]", NULL),
+			 RAIN_ECONFLICT);
+	assert_error_contains("Attribute disk_format can be only replaced for a queued image");
+	assert_error_contains("is active and its data was checked as ami bare");
+	assert_int_equal(patch(f, &admin, img->id,
+			       "[{\"op\":\"replace\",\"path\":\"/container_format\",\"value\":\"ova\"}]", NULL),
+			 RAIN_ECONFLICT);
+	assert_error_contains("Attribute container_format");
+	/* the same value, and other attributes, are fine */
+	assert_int_equal(patch(f, &alice, img->id,
+			       "[{\"op\":\"replace\",\"path\":\"/disk_format\",\"value\":\"ami\"},"
+			       "{\"op\":\"replace\",\"path\":\"/name\",\"value\":\"y\"}]", &out), 0);
+	assert_string_equal(out->disk_format, "ami");
+	assert_string_equal(out->name, "y");
+	rain_image_free(out);
+	assert_int_equal(rain_repo_image_deactivate(f->repo, &admin, img->id), 0);
+	assert_int_equal(patch(f, &alice, img->id,
+			       "[{\"op\":\"replace\",\"path\":\"/disk_format\",\"value\":\"qcow2\"}]", NULL),
+			 RAIN_ECONFLICT);
+	out = get(f, img->id);
+	assert_string_equal(out->disk_format, "ami");
+	rain_image_free(out);
+	rain_image_free(img);
 }
 
 static void test_upload_md5(void **state)
@@ -1567,6 +1640,8 @@ int main(void)
 		T(test_upload_expected_size),
 		T(test_upload_max_size),
 		T(test_upload_disk_formats),
+		T(test_upload_vmdk_host_extent),
+		T(test_patch_formats_of_active),
 		T(test_upload_md5),
 		T(test_dedup_and_delete),
 		T(test_delete_while_saving),
