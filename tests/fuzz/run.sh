@@ -1,7 +1,8 @@
 #!/bin/bash
 # Build the libFuzzer harnesses in tests/fuzz and run each for a bounded
 # time.  Usage: tests/fuzz/run.sh [BUILD_DIR]   (default: build-fuzz)
-# Environment: FUZZ_SECONDS per harness (default 30), CC (default clang).
+# Environment: FUZZ_SECONDS per harness (default 30; the disk-format
+# harnesses but fuzz-qcow2 take at most 20), CC (default clang).
 # Exits non-zero when a harness fails to build or finds a crash; crash
 # artifacts and logs go to BUILD_DIR, never into the source tree.
 set -u -o pipefail
@@ -14,6 +15,7 @@ case $builddir in
 *) builddir=$root/$builddir ;;
 esac
 seconds=${FUZZ_SECONDS:-30}
+short=$((seconds < 20 ? seconds : 20))
 cc=${CC:-clang}
 cflags=(-g -O1 "-fsanitize=fuzzer,address,undefined" -fno-sanitize-recover=undefined
 	-D_GNU_SOURCE -std=gnu11 -Wall -Wextra -Wno-unused-parameter
@@ -22,11 +24,17 @@ common=(src/util/error.c src/util/strutil.c)
 
 mkdir -p "$builddir" || exit 2
 
-# name:sources:libs
+# name:sources:libs:seconds
 harnesses=(
-	"fuzz-qcow2:src/lib/diskfmt.c:"
-	"fuzz-jsonpatch:src/lib/jsonpatch.c:-ljansson"
-	"fuzz-recipe:src/lib/recipe.c src/lib/image.c src/util/ini.c src/util/fsutil.c src/util/timeutil.c:-ljansson"
+	"fuzz-qcow2:src/lib/diskfmt.c::$seconds"
+	"fuzz-vmdk:src/lib/diskfmt.c::$short"
+	"fuzz-vhd:src/lib/diskfmt.c::$short"
+	"fuzz-vhdx:src/lib/diskfmt.c::$short"
+	"fuzz-vdi:src/lib/diskfmt.c::$short"
+	"fuzz-iso:src/lib/diskfmt.c::$short"
+	"fuzz-ploop:src/lib/diskfmt.c::$short"
+	"fuzz-jsonpatch:src/lib/jsonpatch.c:-ljansson:$seconds"
+	"fuzz-recipe:src/lib/recipe.c src/lib/image.c src/util/ini.c src/util/fsutil.c src/util/timeutil.c:-ljansson:$seconds"
 )
 
 # --- seed corpora, regenerated in the build dir on every run -------------
@@ -86,6 +94,97 @@ seed_qcow2() {
 	write_hex "$d/raw" "$(zeros 512)"
 }
 
+# seed_image DIR NAME FILE: a disk image as two seeds of the disk-format
+# harnesses: its first 64 KiB as they are, and the whole of it in their
+# sparse form (fuzz-diskfmt.h: size, then offset/length/bytes segments of
+# its non-zero 512-byte blocks)
+seed_image() {
+	[ -f "$3" ] || return 0
+	head -c 65536 "$3" >"$1/$2"
+	python3 - "$3" "$1/$2.sparse" <<'PY'
+import struct, sys
+d = open(sys.argv[1], "rb").read()
+out = bytearray(struct.pack("<Q", len(d)))
+segs = []
+for i in range(0, min(len(d), 1 << 32), 512):
+    blk = d[i:i + 512]
+    if not blk.strip(b"\0"):
+        continue
+    if segs and segs[-1][0] + len(segs[-1][1]) == i and len(segs[-1][1]) + len(blk) <= 65535:
+        segs[-1][1].extend(blk)
+    else:
+        segs.append([i, bytearray(blk)])
+for off, blk in segs:
+    if len(out) + 6 + len(blk) > 65536:
+        break
+    out += struct.pack("<IH", off, len(blk)) + blk
+open(sys.argv[2], "wb").write(out)
+PY
+}
+
+# seed_disk DIR FORMAT: seeds for the harness of one disk format, made by
+# qemu-img where it is installed (each image also with data, converted)
+seed_disk() {
+	local d=$1 fmt=$2 w=$1/work
+	mkdir -p "$w"
+	head -c 4096 /dev/urandom >"$w/data.raw"
+	truncate -s 3M "$w/data.raw"
+	qimg() { command -v qemu-img >/dev/null && qemu-img "$@" >/dev/null 2>&1; }
+	case $fmt in
+	qcow2)
+		seed_qcow2 "$d"
+		qimg create -f qcow2 -o compat=0.10 "$w/v2" 1G && seed_image "$d" v2-qemu "$w/v2"
+		qimg create -f qcow2 "$w/v3" 1G && seed_image "$d" v3-qemu "$w/v3"
+		qimg convert -O qcow2 -o cluster_size=2M,extended_l2=on "$w/data.raw" "$w/l2" &&
+			seed_image "$d" extl2 "$w/l2"
+		qimg create -f qcow2 -b "$w/v3" -F qcow2 "$w/ov" && seed_image "$d" overlay "$w/ov"
+		qimg create -f qcow2 -o data_file="$w/ext.raw" "$w/df" 1M && seed_image "$d" datafile "$w/df"
+		;;
+	vmdk)
+		printf '# Disk DescriptorFile\nversion=1\nCID=fffffffe\nparentCID=ffffffff\ncreateType="monolithicFlat"\nRW 2048 FLAT "/etc/passwd" 0\n' >"$d/passwd"
+		for sub in monolithicSparse streamOptimized; do
+			qimg convert -O vmdk -o subformat=$sub "$w/data.raw" "$w/$sub" && seed_image "$d" "$sub" "$w/$sub"
+		done
+		qimg create -f vmdk -o subformat=monolithicFlat "$w/flat" 1M && seed_image "$d" flat "$w/flat"
+		qimg create -f vmdk -b "$w/monolithicSparse" -F vmdk "$w/delta" && seed_image "$d" delta "$w/delta"
+		;;
+	vhd)
+		for sub in dynamic fixed; do
+			qimg convert -O vpc -o subformat=$sub "$w/data.raw" "$w/$sub" && seed_image "$d" "$sub" "$w/$sub"
+		done
+		;;
+	vhdx)
+		for sub in dynamic fixed; do
+			qimg convert -O vhdx -o subformat=$sub "$w/data.raw" "$w/$sub" && seed_image "$d" "$sub" "$w/$sub"
+		done
+		;;
+	vdi)
+		for st in off on; do
+			qimg convert -O vdi -o static=$st "$w/data.raw" "$w/vdi-$st" && seed_image "$d" "static-$st" "$w/vdi-$st"
+		done
+		;;
+	ploop)
+		qimg convert -O parallels "$w/data.raw" "$w/p" && seed_image "$d" parallels "$w/p"
+		;;
+	iso)
+		python3 - "$w/iso" <<'PY'
+import struct, sys
+blocks = 40
+b = bytearray(blocks * 2048)
+b[510:512] = b"\x55\xaa"
+pvd = 16 * 2048
+b[pvd:pvd + 7] = b"\x01CD001\x01"
+b[pvd + 80:pvd + 88] = struct.pack("<I", blocks) + struct.pack(">I", blocks)
+b[pvd + 128:pvd + 132] = struct.pack("<H", 2048) + struct.pack(">H", 2048)
+b[pvd + 2048:pvd + 2055] = b"\xffCD001\x01"
+open(sys.argv[1], "wb").write(b)
+PY
+		seed_image "$d" hybrid "$w/iso"
+		;;
+	esac
+	rm -rf "$w"
+}
+
 seed_jsonpatch() {
 	local d=$1
 	printf '%s' '[{"op":"replace","path":"/name","value":"x"}]' >"$d/replace"
@@ -100,7 +199,7 @@ seed_jsonpatch() {
 
 status=0
 for h in "${harnesses[@]}"; do
-	IFS=: read -r name srcs libs <<<"$h"
+	IFS=: read -r name srcs libs secs <<<"$h"
 	exe=$builddir/$name
 	log=$builddir/$name.log
 	# shellcheck disable=SC2086
@@ -116,12 +215,13 @@ for h in "${harnesses[@]}"; do
 	rm -rf "$seeds"
 	mkdir -p "$corpus" "$seeds" "$builddir/artifacts-$name"
 	case $name in
-	fuzz-qcow2) seed_qcow2 "$seeds" ;;
+	fuzz-qcow2 | fuzz-vmdk | fuzz-vhd | fuzz-vhdx | fuzz-vdi | fuzz-iso | fuzz-ploop)
+		seed_disk "$seeds" "${name#fuzz-}" ;;
 	fuzz-jsonpatch) seed_jsonpatch "$seeds" ;;
 	fuzz-recipe) cp examples/*.recipe "$seeds"/ ;;
 	esac
 
-	"$exe" -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 \
+	"$exe" -max_total_time="$secs" -rss_limit_mb=2048 -timeout=10 \
 		-max_len=$((65536 + 1024)) -print_final_stats=1 \
 		-artifact_prefix="$builddir/artifacts-$name/" \
 		"$corpus" "$seeds" >"$log" 2>&1
