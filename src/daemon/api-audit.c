@@ -11,6 +11,7 @@
  * "status"}. Entries come from http.c, one per request that changes
  * something, and are never changed or removed.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -81,15 +82,19 @@ static int image_history(struct request *req)
 static int user_history(struct request *req)
 {
 	struct rain_catalog *cat = rain_repo_catalog(request_repo(req));
-	struct rain_audit_query q = { .party = req->params[0] };
+	struct rain_audit_query q = { 0 };
+	char name[RAIN_USER_NAME_MAX + 1];
 	struct rain_user *u;
 	struct rain_usage use;
 	json_t *info = NULL;
 	int r;
 
-	r = rain_catalog_user_get(cat, req->params[0], &u);
+	/* as every user path: "ALICE" is alice */
+	r = rain_catalog_user_find(cat, req->params[0], &u);
 	if (r < 0)
 		return r;
+	snprintf(name, sizeof(name), "%s", u->name);
+	q.party = name;
 	r = rain_catalog_usage(cat, u->name, &use);
 	if (r == 0)
 		info = json_pack("{s:{s:s, s:s, s:s, s:o, s:o}, s:{s:I, s:I, s:I, s:I}}",

@@ -19,8 +19,10 @@ source "$(dirname "$0")/lib.sh"
 
 # --- a directory that never answers ---------------------------------------
 SPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-python3 - "$SPORT" "$TMP/silent.count" <<'PY' &
-import socket, sys
+# (the interpreter itself in the background, not lib.sh's python3
+# function, so that $! is its pid and the trap ends it)
+"${PYTHON:-python3}" - "$SPORT" "$TMP/silent.count" <<'PY' &
+import os, socket, sys
 s = socket.socket()
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("127.0.0.1", int(sys.argv[1])))
@@ -31,7 +33,6 @@ while True:
     held.append(c)           # read nothing, answer nothing
     with open(sys.argv[2] + ".tmp", "w") as f:
         f.write("%d\n" % len(held))
-    import os
     os.replace(sys.argv[2] + ".tmp", sys.argv[2])
 PY
 SILENT_PID=$!
@@ -196,6 +197,9 @@ login_from 127.0.0.1 ZED.SMITH_2 zed-password "$TMP/z" >/dev/null
 check "ZED.SMITH_2 logs in as zed.smith_2" python3 -c 'import json,sys; assert json.load(open(sys.argv[1]))["token"]["user"]["name"] == "zed.smith_2"' "$TMP/z.body"
 call GET /rain/v1/users/ZED.SMITH_2
 check_json "GET /rain/v1/users/ZED.SMITH_2 finds zed.smith_2" 'j["name"] == "zed.smith_2"'
+call GET /rain/v1/history/users/ZED.SMITH_2
+check_json "so does GET /rain/v1/history/users/ZED.SMITH_2, with zed's login in it" \
+	'j["user"]["name"] == "zed.smith_2" and any(e["actor"] == "zed.smith_2" for e in j["events"])'
 check_eq "'admin ' does not log in as admin" 401 "$(login_from 127.0.0.1 'admin ' "$ADMIN_PW")"
 call POST /v2/images "${JS[@]}" -d '{"name":"for-bob","owner":"BOB","disk_format":"raw","container_format":"bare"}'
 check_json "an image made for BOB is bob's" 'j["owner"] == "bob"'
