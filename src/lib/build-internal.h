@@ -31,9 +31,14 @@ struct build_ctx {
 	const struct rain_builder_backend *be;
 	char *scratch;        /* private temporary directory (host path) */
 	int lockfd;           /* flock of scratch/lock while the build lives */
+	uid_t host_uid;       /* the sandbox's root on the host */
 	char *root;           /* the image's root as the running stage sees it */
 	char *debs;           /* this build's package downloads (host path) */
-	char *outdir;         /* where the outputs stage writes (host path) */
+	char *outdir;         /* where the outputs stage writes (host path); the
+			       * image stage, which runs the recipe's scripts,
+			       * never sees it */
+	char *report;         /* the image stage's BUILD_OUT (host path): what it
+			       * reports (packages.json), read through an fd */
 	FILE *log;            /* output_dir/build.log; NULL inside a sandbox */
 	bool in_sandbox;      /* log lines go to stdout; the parent records them */
 	int64_t deadline_us;
@@ -47,7 +52,7 @@ struct build_ctx {
 
 /* Paths inside the pivoted stages. */
 #define BUILD_INPUT "/run/rain/input"     /* staged [files] and [scripts] */
-#define BUILD_OUT "/run/rain/out"         /* results for the parent */
+#define BUILD_OUT "/run/rain/out"         /* the image stage's report for the parent */
 #define BUILD_FLAGS "/run/rain"           /* scratch flags of one stage */
 
 /* Staged [files] and [scripts] are at most this big each. */
@@ -118,13 +123,18 @@ char *build_output_path(struct build_ctx *b, const char *dir, const struct build
 /* mke2fs -d src into path (size bytes at offset) with uuid. */
 int build_make_ext4(struct build_ctx *b, const char *src, const char *path, const char *uuid,
 		    int64_t size, int64_t offset);
-/* Copy the tree's /boot/PREFIX* (vmlinuz-, initrd.img-) to dst. */
+/* Copy the tree's /boot/PREFIX* (vmlinuz-, initrd.img-) to dst (a new
+ * file). The tree is the image's: /boot and the file are opened beneath
+ * b->root without following any symlink, and must be a directory and a
+ * regular file. */
 int build_copy_boot_file(struct build_ctx *b, const char *prefix, const char *dst);
 /* Whether KVM runs guests here (probed with kernel). */
 bool build_kvm_works(struct build_ctx *b, const char *kernel);
 /* The outputs stage: every asked-for format into b->outdir. */
 int build_outputs_make(struct build_ctx *b);
 int build_sha256_file(const char *path, char out[65], int64_t *size);
+/* The same from fd's start; path names it in messages. */
+int build_sha256_fd(int fd, const char *path, char out[65], int64_t *size);
 /* Boot disk under qemu (on the host; KVM when it works, kernel being the
  * image's, for the probe) until multi-user; *result for the manifest. */
 int build_boot_check(struct build_ctx *b, const char *disk, const char *kernel, json_t **result);

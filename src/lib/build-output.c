@@ -51,33 +51,45 @@ static char *out_path(struct build_ctx *b, unsigned int bit)
 }
 
 
-int build_sha256_file(const char *path, char out[65], int64_t *size)
+int build_sha256_fd(int fd, const char *path, char out[65], int64_t *size)
 {
 	unsigned char buf[1 << 16], md[32];
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 	unsigned int n = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC), r = 0;
+	off_t pos = 0;
+	int r = 0;
 	ssize_t got;
 
 	*size = 0;
-	if (fd < 0 || !ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
-		r = rain_error_errno(RAIN_EIO, errno, "cannot hash %s", path);
+	if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
+		r = rain_error_set(RAIN_ENOMEM, "cannot hash %s", path);
 		goto done;
 	}
-	while ((got = read(fd, buf, sizeof(buf))) > 0) {
+	while ((got = pread(fd, buf, sizeof(buf), pos)) > 0) {
 		EVP_DigestUpdate(ctx, buf, (size_t)got);
-		*size += got;
+		pos += got;
 	}
 	if (got < 0) {
 		r = rain_error_errno(RAIN_EIO, errno, "cannot read %s", path);
 		goto done;
 	}
+	*size = pos;
 	EVP_DigestFinal_ex(ctx, md, &n);
 	hex_encode(md, n, out);
 done:
-	if (fd >= 0)
-		close(fd);
 	EVP_MD_CTX_free(ctx);
+	return r;
+}
+
+int build_sha256_file(const char *path, char out[65], int64_t *size)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC), r;
+
+	*size = 0;
+	if (fd < 0)
+		return rain_error_errno(RAIN_EIO, errno, "cannot hash %s", path);
+	r = build_sha256_fd(fd, path, out, size);
+	close(fd);
 	return r;
 }
 
@@ -85,7 +97,7 @@ int build_make_ext4(struct build_ctx *b, const char *src, const char *path, cons
 		    int64_t size, int64_t offset)
 {
 	char sizek[32], opt[64];
-	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
 
 	if (fd < 0)
 		return rain_error_errno(RAIN_EIO, errno, "cannot create %s", path);
@@ -178,22 +190,53 @@ static int make_disk(struct build_ctx *b, const char *path, const char *uuid)
 
 int build_copy_boot_file(struct build_ctx *b, const char *prefix, const char *dst)
 {
-	_cleanup_free_ char *bootdir = fs_path_join(b->root, "boot"), *src = NULL, *data = NULL;
+	_cleanup_free_ char *name = NULL;
+	struct stat st;
 	struct dirent *de;
-	size_t len;
-	DIR *d = bootdir ? opendir(bootdir) : NULL;
-	int r;
+	DIR *d = NULL;
+	int rootfd, bootfd = -1, in = -1, out = -1, r;
 
-	if (!d)
-		return rain_error_set(RAIN_EIO, "the image has no /boot");
-	while ((de = readdir(d)))
-		if (str_has_prefix(de->d_name, prefix) && !src)
-			src = fs_path_join(bootdir, de->d_name);
-	closedir(d);
-	if (!src)
-		return rain_error_set(RAIN_EIO, "the image has no /boot/%s*", prefix);
-	r = fs_read_small(src, 512 << 20, &data, &len);
-	return r < 0 ? r : fs_write_atomic(dst, data, len, 0644);
+	rootfd = open(b->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0)
+		return rain_error_errno(RAIN_EIO, errno, "cannot open the image's tree");
+	bootfd = fs_open_beneath(rootfd, "boot", O_RDONLY | O_DIRECTORY, 0);
+	if (bootfd < 0) {
+		r = rain_error_set(bootfd, "the image's /boot: %s", rain_error_last());
+		goto done;
+	}
+	d = fdopendir(dup(bootfd));
+	while (d && (de = readdir(d)))
+		if (str_has_prefix(de->d_name, prefix) && (!name || strcmp(de->d_name, name) < 0)) {
+			free(name);
+			name = strdup(de->d_name);
+		}
+	if (!d || !name) {
+		r = rain_error_set(d ? RAIN_EIO : RAIN_ENOMEM, "the image has no /boot/%s*", prefix);
+		goto done;
+	}
+	/* a symlink (to the host, another build's tree) or a device is refused */
+	in = fs_open_regular_beneath(bootfd, name, O_RDONLY, false, &st);
+	if (in < 0) {
+		r = rain_error_set(in, "the image's /boot/%s: %s", name, rain_error_last());
+		goto done;
+	}
+	if (st.st_size > (off_t)512 << 20) {
+		r = rain_error_set(RAIN_ETOOBIG, "the image's /boot/%s is larger than 512 MiB", name);
+		goto done;
+	}
+	out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (out < 0) {
+		r = rain_error_errno(RAIN_EIO, errno, "cannot create %s", dst);
+		goto done;
+	}
+	r = fs_copy_sparse(in, out, st.st_size, dst);
+done:
+	if (d)
+		closedir(d);
+	for (int fds[] = { rootfd, bootfd, in, out }, i = 0; i < 4; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	return r;
 }
 
 static int make_tar(struct build_ctx *b, const char *path, bool zst)

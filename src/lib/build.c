@@ -356,10 +356,14 @@ static int debs_from_cache(struct build_ctx *b)
 }
 
 /* Publish new downloads to the cache. Cached files belong to the host's
- * root, so no sandbox can change them for the next build. */
+ * root, so no sandbox can change them for the next build. The download
+ * directory is the sandbox's: each file is linked from it and then
+ * opened in the cache without following symlinks, and only a regular
+ * file the sandbox owns is handed to root. */
 static int debs_to_cache(struct build_ctx *b)
 {
 	_cleanup_free_ char *cache = cache_path(b, "packages");
+	int cachefd = -1, debsfd;
 	DIR *d;
 	struct dirent *de;
 	size_t added = 0;
@@ -369,28 +373,39 @@ static int debs_to_cache(struct build_ctx *b)
 		return RAIN_ENOMEM;
 	if ((r = fs_mkdir_p(cache, 0755)) < 0)
 		return r;
-	d = opendir(b->debs);
-	if (!d)
-		return rain_error_errno(RAIN_EIO, errno, "cannot read %s", b->debs);
+	cachefd = open(cache, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	debsfd = open(b->debs, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	d = debsfd >= 0 ? fdopendir(debsfd) : NULL;
+	if (cachefd < 0 || !d) {
+		r = rain_error_errno(RAIN_EIO, errno, "cannot read %s", cachefd < 0 ? cache : b->debs);
+		if (debsfd >= 0 && !d)
+			close(debsfd);
+		if (cachefd >= 0)
+			close(cachefd);
+		return r;
+	}
 	while ((de = readdir(d))) {
-		_cleanup_free_ char *src = NULL, *dst = NULL;
 		struct stat st;
+		int fd;
 
-		if (!str_has_suffix(de->d_name, ".deb") && !str_has_suffix(de->d_name, ".rpm"))
+		if ((!str_has_suffix(de->d_name, ".deb") && !str_has_suffix(de->d_name, ".rpm")) ||
+		    !fs_name_is_safe(de->d_name) || faccessat(cachefd, de->d_name, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
 			continue;
-		src = fs_path_join(b->debs, de->d_name);
-		dst = fs_path_join(cache, de->d_name);
-		if (!src || !dst || lstat(src, &st) < 0 || !S_ISREG(st.st_mode) || access(dst, F_OK) == 0)
+		if (linkat(dirfd(d), de->d_name, cachefd, de->d_name, 0) < 0)
 			continue;
-		if (link(src, dst) < 0)
-			continue;
-		if (lchown(dst, 0, 0) < 0 || chmod(dst, 0644) < 0) {
-			unlink(dst);
+		fd = openat(cachefd, de->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != b->host_uid ||
+		    fchown(fd, 0, 0) < 0 || fchmod(fd, 0644) < 0) {
+			unlinkat(cachefd, de->d_name, 0);
+			if (fd >= 0)
+				close(fd);
 			continue;
 		}
+		close(fd);
 		added++;
 	}
 	closedir(d);
+	close(cachefd);
 	if (added)
 		build_log(b, "package cache: %zu new packages kept", added);
 	return 0;
@@ -645,7 +660,7 @@ static int stage_inputs(struct build_ctx *b, const char *input)
 
 /* ---- results ---- */
 
-static int add_output(struct rain_build_result *res, const char *format, const char *path, bool hash)
+static int add_output(struct rain_build_result *res, const char *format, const char *path, int hashfd)
 {
 	struct rain_build_output *o = realloc(res->outputs, (res->noutputs + 1) * sizeof(*o));
 
@@ -662,51 +677,168 @@ static int add_output(struct rain_build_result *res, const char *format, const c
 		return RAIN_ENOMEM;
 	}
 	res->noutputs++;
-	return hash ? build_sha256_file(path, o->sha256, &o->size) : 0;
+	return hashfd >= 0 ? build_sha256_fd(hashfd, path, o->sha256, &o->size) : 0;
+}
+
+/* Unpack the dir format's tar (opened by the caller) as the host's root,
+ * with the image's owners and modes, into dst, which is made 0700: the
+ * tree keeps its setuid programs (a faithful root for nfsroot, chroot or
+ * a container), so only the host's root may enter it. */
+static int unpack_tree(struct build_ctx *b, int tarfd, int dstdir, const char *name, const char *dst)
+{
+	const char *argv[] = { "tar", "--numeric-owner", "--xattrs", "--xattrs-include=*", "--acls",
+			       "--no-overwrite-dir", "-xpf", "-", "-C", dst, NULL };
+	struct build_lines rl = { b, NULL, NULL };
+	struct process_opts po = { .argv = argv, .stdin_fd = tarfd, .on_line = build_on_line, .ud = &rl,
+				   .cancel = b->o->cancel, .timeout_s = seconds_left(b) };
+	int fd, status, r;
+
+	if (mkdirat(dstdir, name, 0700) < 0)
+		return rain_error_errno(RAIN_EIO, errno, "cannot create %s", dst);
+	fd = openat(dstdir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return rain_error_errno(RAIN_EIO, errno, "cannot open %s", dst);
+	build_log(b, "+ unpacking the root tree (private: %s is 0700, it holds setuid programs)", name);
+	r = process_run(&po, &status);
+	if (r == 0 && status != 0)
+		r = rain_error_set(RAIN_EIO, "unpacking the root tree failed (exit status %d); see build.log",
+				   status);
+	/* the tar's "." entry set the top's mode: private again */
+	if (fchown(fd, 0, 0) < 0 || fchmod(fd, 0700) < 0)
+		r = r < 0 ? r : rain_error_errno(RAIN_EIO, errno, "cannot make %s private", dst);
+	close(fd);
+	return r;
+}
+
+/* Move the output file name from outfd to dstdir: opened without
+ * following symlinks, a regular file with one link, handed to the host's
+ * root (fchown, fchmod) and hashed through the fd. */
+static int take_output(struct build_ctx *b, struct rain_build_result *res, const struct build_output_kind *k,
+		       int outfd, int dstdir, const char *name, const char *dst)
+{
+	struct stat st, moved;
+	int fd, r, dfd;
+
+	fd = fs_open_regular_beneath(outfd, name, O_RDONLY, true, &st);
+	if (fd < 0)
+		return rain_error_set(fd, "the outputs stage's %s: %s", k->format, rain_error_last());
+	if (fchown(fd, 0, 0) < 0 || fchmod(fd, 0644) < 0) {
+		r = rain_error_errno(RAIN_EIO, errno, "cannot hand over %s", dst);
+		goto done;
+	}
+	if (renameat(outfd, name, dstdir, name) == 0) {
+		/* the name now in dstdir (the host's) must be the file checked */
+		dfd = openat(dstdir, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		if (dfd < 0 || fstat(dfd, &moved) < 0 || moved.st_dev != st.st_dev || moved.st_ino != st.st_ino) {
+			if (dfd >= 0)
+				close(dfd);
+			unlinkat(dstdir, name, 0);
+			r = rain_error_set(RAIN_EFORBIDDEN, "the outputs stage's %s changed while it was "
+					   "collected: refused", k->format);
+			goto done;
+		}
+		close(dfd);
+	} else if (errno == EXDEV) {
+		dfd = openat(dstdir, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+		if (dfd < 0) {
+			r = rain_error_errno(RAIN_EIO, errno, "cannot create %s", dst);
+			goto done;
+		}
+		r = fs_copy_sparse(fd, dfd, st.st_size, dst);
+		close(fd);
+		fd = dfd;
+		if (r < 0) {
+			unlinkat(dstdir, name, 0);
+			goto done;
+		}
+		unlinkat(outfd, name, 0);
+	} else {
+		r = rain_error_errno(RAIN_EIO, errno, "cannot move the %s output to %s", k->format, dst);
+		goto done;
+	}
+	r = add_output(res, k->format, dst, fd);
+done:
+	close(fd);
+	return r;
 }
 
 /* Move what the outputs stage wrote into the output directory, owned by
- * the host's root. */
+ * the host's root. The stage's directory is the sandbox's: it is taken
+ * from it first (root's, 0700), then every file is opened beneath it,
+ * never by path. */
 static int collect_outputs(struct build_ctx *b, struct rain_build_result *res)
 {
 	unsigned int want = b->r->formats | (b->r->kernel ? BUILD_OUT_KERNEL | BUILD_OUT_INITRAMFS : 0);
-	int r = 0;
+	int outfd, dstdir, r = 0;
 
+	outfd = open(b->outdir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (outfd < 0)
+		return rain_error_errno(RAIN_EIO, errno, "cannot open %s", b->outdir);
+	if (fchown(outfd, 0, 0) < 0 || fchmod(outfd, 0700) < 0) {
+		close(outfd);
+		return rain_error_errno(RAIN_EIO, errno, "cannot take %s from the sandbox", b->outdir);
+	}
+	dstdir = open(b->o->output_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dstdir < 0) {
+		close(outfd);
+		return rain_error_errno(RAIN_EIO, errno, "cannot open %s", b->o->output_dir);
+	}
 	for (const struct build_output_kind *k = build_outputs; r == 0 && k->bit; k++) {
-		_cleanup_free_ char *src = NULL, *dst = build_output_path(b, b->o->output_dir, k);
+		_cleanup_free_ char *dst = build_output_path(b, b->o->output_dir, k);
+		const char *name;
 
 		if (!(want & k->bit))
 			continue;
-		if (!dst)
-			return RAIN_ENOMEM;
+		if (!dst) {
+			r = RAIN_ENOMEM;
+			break;
+		}
+		name = strrchr(dst, '/') + 1;
 		if (k->bit == RAIN_OUT_DIR) {
-			const char *argv[] = { "tar", "--numeric-owner", "--xattrs", "--xattrs-include=*",
-					       "--acls", "-xpf", NULL, "-C", dst, NULL };
+			int tarfd = fs_open_regular_beneath(outfd, BUILD_TREE_TAR, O_RDONLY, true, NULL);
 
-			src = fs_path_join(b->outdir, BUILD_TREE_TAR);
-			argv[6] = src;
-			if (!src)
-				return RAIN_ENOMEM;
-			if (mkdir(dst, 0755) < 0)
-				return rain_error_errno(RAIN_EIO, errno, "cannot create %s", dst);
-			r = build_run(b, "unpacking the root tree", argv, NULL, NULL);
+			if (tarfd < 0) {
+				r = rain_error_set(tarfd, "the outputs stage's tree: %s", rain_error_last());
+				continue;
+			}
+			r = unpack_tree(b, tarfd, dstdir, name, dst);
+			close(tarfd);
+			unlinkat(outfd, BUILD_TREE_TAR, 0);
 			if (r == 0)
-				r = add_output(res, k->format, dst, false);
-			unlink(src);
+				r = add_output(res, k->format, dst, -1);
 			continue;
 		}
-		src = build_output_path(b, b->outdir, k);
-		if (!src)
-			return RAIN_ENOMEM;
-		r = fs_move(src, dst);
-		if (r == 0 && (lchown(dst, 0, 0) < 0 || chmod(dst, 0644) < 0))
-			r = rain_error_errno(RAIN_EIO, errno, "cannot hand over %s", dst);
-		if (r == 0)
-			r = add_output(res, k->format, dst, true);
-		else
-			unlink(dst);
+		r = take_output(b, res, k, outfd, dstdir, name, dst);
 	}
+	close(outfd);
+	close(dstdir);
 	return r;
+}
+
+/* The image stage's package list, read beneath its report directory. */
+static int read_packages(struct build_ctx *b, json_t **out)
+{
+	_cleanup_free_ char *text = NULL;
+	int dirfd = open(b->report, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), fd, r;
+	size_t len;
+
+	if (dirfd < 0)
+		return rain_error_errno(RAIN_EIO, errno, "cannot open %s", b->report);
+	fd = fs_open_regular_beneath(dirfd, "packages.json", O_RDONLY, true, NULL);
+	close(dirfd);
+	if (fd < 0)
+		return rain_error_set(fd, "the image stage's package list: %s", rain_error_last());
+	r = fs_read_small_fd(fd, 64 << 20, "the image stage's package list", &text, &len);
+	close(fd);
+	if (r < 0)
+		return r;
+	*out = json_loadb(text, len, 0, NULL);
+	if (!json_is_array(*out)) {
+		json_decref(*out);
+		*out = NULL;
+		return rain_error_set(RAIN_EIO, "the image stage left no package list");
+	}
+	return 0;
 }
 
 void rain_build_result_free(struct rain_build_result *res)
@@ -849,10 +981,11 @@ static int make_scratch(struct build_ctx *b, char **upper, char **work, char **m
 	*input = fs_path_join(b->scratch, "input");
 	b->debs = fs_path_join(b->scratch, "debs");
 	b->outdir = fs_path_join(b->scratch, "out");
+	b->report = fs_path_join(b->scratch, "report");
 	tmp = fs_path_join(b->scratch, "tmp");
-	if (!*upper || !*work || !*merged || !*input || !b->debs || !b->outdir || !tmp)
+	if (!*upper || !*work || !*merged || !*input || !b->debs || !b->outdir || !b->report || !tmp)
 		return RAIN_ENOMEM;
-	for (const char *d[] = { *upper, *work, *merged, b->debs, b->outdir, tmp }, **p = d; p < d + 6; p++)
+	for (const char *d[] = { *upper, *work, *merged, b->debs, b->outdir, b->report, tmp }, **p = d; p < d + 7; p++)
 		if (mkdir(*p, 0755) < 0 || (r = sandbox_chown(*p)) < 0)
 			return r < 0 ? r : rain_error_errno(RAIN_EIO, errno, "cannot create %s", *p);
 	/* the sandbox's root reaches its directories through the scratch */
@@ -864,11 +997,11 @@ static int make_scratch(struct build_ctx *b, char **upper, char **work, char **m
 int rain_build_run(const struct rain_recipe *r, const struct rain_build_options *o,
 		   struct rain_build_result **out)
 {
-	struct build_ctx b = { .r = r, .o = o, .lockfd = -1 };
+	struct build_ctx b = { .r = r, .o = o, .lockfd = -1, .host_uid = SANDBOX_HOST_ID };
 	struct rain_build_result *res = calloc(1, sizeof(*res));
 	struct base base = { .dir = NULL };
 	_cleanup_free_ char *logpath = NULL, *recipe_text = NULL, *upper = NULL, *work = NULL;
-	_cleanup_free_ char *merged = NULL, *input = NULL, *pkgfile = NULL, *vmtree = NULL;
+	_cleanup_free_ char *merged = NULL, *input = NULL, *vmtree = NULL;
 	json_t *packages = NULL, *boot = NULL, *timings = json_object(), *outputs;
 	int64_t t0 = time_mono_us(), t;
 	int ret;
@@ -913,7 +1046,7 @@ int rain_build_run(const struct rain_recipe *r, const struct rain_build_options 
 		const struct sandbox_bind image_binds[] = {
 			{ b.debs, b.be->download_dir, false },
 			{ input, BUILD_INPUT, true },
-			{ b.outdir, BUILD_OUT, false },
+			{ b.report, BUILD_OUT, false },
 		};
 		struct sandbox s = { .user = true, .network = true, .root = merged, .lower = base.root,
 				     .upper = upper, .work = work, .pivot = true, .binds = fetch_binds,
@@ -961,12 +1094,8 @@ int rain_build_run(const struct rain_recipe *r, const struct rain_build_options 
 		if (ret < 0)
 			goto fail;
 	}
-	pkgfile = fs_path_join(b.outdir, "packages.json");
-	packages = pkgfile ? json_load_file(pkgfile, 0, NULL) : NULL;
-	if (!json_is_array(packages)) {
-		ret = rain_error_set(RAIN_EIO, "the image stage left no package list");
+	if ((ret = read_packages(&b, &packages)) < 0)
 		goto fail;
-	}
 	if (r->boot_check || o->boot_check) {
 		_cleanup_free_ char *disk = NULL, *kernel = NULL;
 
@@ -1054,6 +1183,7 @@ done:
 	free(b.root);
 	free(b.debs);
 	free(b.outdir);
+	free(b.report);
 	strv_free(b.layer, b.nlayer);
 	free(base.dir);
 	free(base.root);

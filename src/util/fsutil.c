@@ -1,10 +1,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <linux/openat2.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "rain/error.h"
@@ -94,45 +97,14 @@ int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
 
 int fs_read_small(const char *path, size_t max, char **out, size_t *outlen)
 {
-	char *buf;
-	size_t len = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = open(path, O_RDONLY | O_CLOEXEC), r;
 
 	if (fd < 0)
 		return rain_error_errno(errno == ENOENT ? RAIN_ENOTFOUND : RAIN_EIO,
 					errno, "cannot open %s", path);
-	buf = malloc(max + 1);
-	if (!buf) {
-		close(fd);
-		return RAIN_ENOMEM;
-	}
-	for (;;) {
-		ssize_t n = read(fd, buf + len, max + 1 - len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			int e = errno;
-
-			close(fd);
-			free(buf);
-			return rain_error_errno(RAIN_EIO, e, "cannot read %s", path);
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-		if (len > max) {
-			close(fd);
-			free(buf);
-			return rain_error_set(RAIN_ETOOBIG, "%s is larger than %zu bytes", path, max);
-		}
-	}
+	r = fs_read_small_fd(fd, max, path, out, outlen);
 	close(fd);
-	buf[len] = '\0';
-	*out = buf;
-	if (outlen)
-		*outlen = len;
-	return 0;
+	return r;
 }
 
 char *fs_path_join(const char *dir, const char *name)
@@ -151,6 +123,37 @@ int fs_name_is_safe(const char *name)
 {
 	return str_is_printable(name, 255) && !strchr(name, '/') &&
 	       strcmp(name, ".") != 0 && strcmp(name, "..") != 0;
+}
+
+int fs_copy_sparse(int in, int out, off_t size, const char *dst)
+{
+	int r = 0;
+
+	/* data extents only, so that sparse disk images stay sparse */
+	if (ftruncate(out, size) < 0)
+		return rain_error_errno(errno == ENOSPC ? RAIN_ENOSPC : RAIN_EIO, errno, "cannot size %s", dst);
+	for (off_t pos = 0; r == 0 && pos < size;) {
+		off_t data = lseek(in, pos, SEEK_DATA), hole;
+		char buf[1 << 16];
+
+		if (data < 0)
+			break;          /* ENXIO: only a hole is left */
+		hole = lseek(in, data, SEEK_HOLE);
+		if (hole < 0 || hole > size)
+			hole = size;
+		for (pos = data; r == 0 && pos < hole;) {
+			ssize_t n = pread(in, buf, (size_t)(hole - pos < (off_t)sizeof(buf) ? hole - pos : (off_t)sizeof(buf)), pos);
+
+			if (n <= 0 || pwrite(out, buf, (size_t)n, pos) != n)
+				r = rain_error_errno(errno == ENOSPC ? RAIN_ENOSPC : RAIN_EIO, n < 0 ? errno : EIO,
+						     "cannot copy to %s", dst);
+			else
+				pos += n;
+		}
+	}
+	if (r == 0 && fsync(out) < 0)
+		r = rain_error_errno(RAIN_EIO, errno, "cannot sync %s", dst);
+	return r;
 }
 
 int fs_move(const char *src, const char *dst)
@@ -174,30 +177,7 @@ int fs_move(const char *src, const char *dst)
 		close(in);
 		return rain_error_errno(RAIN_EIO, errno, "cannot create %s", dst);
 	}
-	/* data extents only, so that sparse disk images stay sparse */
-	if (ftruncate(out, st.st_size) < 0)
-		r = rain_error_errno(errno == ENOSPC ? RAIN_ENOSPC : RAIN_EIO, errno, "cannot size %s", dst);
-	for (off_t pos = 0; r == 0 && pos < st.st_size;) {
-		off_t data = lseek(in, pos, SEEK_DATA), hole;
-		char buf[1 << 16];
-
-		if (data < 0)
-			break;          /* ENXIO: only a hole is left */
-		hole = lseek(in, data, SEEK_HOLE);
-		if (hole < 0)
-			hole = st.st_size;
-		for (pos = data; r == 0 && pos < hole;) {
-			ssize_t n = pread(in, buf, (size_t)(hole - pos < (off_t)sizeof(buf) ? hole - pos : (off_t)sizeof(buf)), pos);
-
-			if (n <= 0 || pwrite(out, buf, (size_t)n, pos) != n)
-				r = rain_error_errno(errno == ENOSPC ? RAIN_ENOSPC : RAIN_EIO, n < 0 ? errno : EIO,
-						     "cannot copy %s to %s", src, dst);
-			else
-				pos += n;
-		}
-	}
-	if (r == 0 && fsync(out) < 0)
-		r = rain_error_errno(RAIN_EIO, errno, "cannot sync %s", dst);
+	r = fs_copy_sparse(in, out, st.st_size, dst);
 	close(in);
 	close(out);
 	if (r < 0)
@@ -205,6 +185,98 @@ int fs_move(const char *src, const char *dst)
 	else
 		unlink(src);
 	return r;
+}
+
+int fs_open_beneath(int dirfd, const char *path, int flags, mode_t mode)
+{
+	struct open_how how = {
+		.flags = (uint64_t)(flags | O_CLOEXEC | O_NOFOLLOW),
+		.mode = (flags & (O_CREAT | O_TMPFILE)) ? mode : 0,
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+	};
+	int fd;
+
+	do
+		fd = (int)syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+	while (fd < 0 && errno == EAGAIN);
+	if (fd >= 0)
+		return fd;
+	if (errno == ELOOP || errno == EXDEV)
+		return rain_error_set(RAIN_EFORBIDDEN, "%s is a symbolic link or leads out of its directory: "
+				      "refused", path);
+	return rain_error_errno(errno == ENOENT ? RAIN_ENOTFOUND : RAIN_EIO, errno, "cannot open %s", path);
+}
+
+int fs_open_regular_beneath(int dirfd, const char *path, int flags, bool single_link, struct stat *st)
+{
+	struct stat own;
+	int fd = fs_open_beneath(dirfd, path, flags & ~O_CREAT, 0);
+
+	if (fd < 0)
+		return fd;
+	if (!st)
+		st = &own;
+	if (fstat(fd, st) < 0) {
+		int e = errno;
+
+		close(fd);
+		return rain_error_errno(RAIN_EIO, e, "cannot stat %s", path);
+	}
+	if (!S_ISREG(st->st_mode) || (single_link && st->st_nlink != 1)) {
+		close(fd);
+		return rain_error_set(RAIN_EFORBIDDEN, "%s is not a regular file of its own (%s): refused", path,
+				      !S_ISREG(st->st_mode) ? "another kind of file" : "it has other hard links");
+	}
+	return fd;
+}
+
+int fs_read_small_fd(int fd, size_t max, const char *what, char **out, size_t *outlen)
+{
+	size_t cap = 4096, len = 0;
+	char *buf = malloc(cap + 1);
+
+	if (!buf)
+		return RAIN_ENOMEM;
+	for (;;) {
+		ssize_t n;
+
+		if (len == cap) {
+			char *nb;
+
+			if (cap > max) {
+				free(buf);
+				return rain_error_set(RAIN_ETOOBIG, "%s is larger than %zu bytes", what, max);
+			}
+			cap *= 2;
+			nb = realloc(buf, cap + 1);
+			if (!nb) {
+				free(buf);
+				return RAIN_ENOMEM;
+			}
+			buf = nb;
+		}
+		n = read(fd, buf + len, cap - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			int e = errno;
+
+			free(buf);
+			return rain_error_errno(RAIN_EIO, e, "cannot read %s", what);
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	if (len > max) {
+		free(buf);
+		return rain_error_set(RAIN_ETOOBIG, "%s is larger than %zu bytes", what, max);
+	}
+	buf[len] = '\0';
+	*out = buf;
+	if (outlen)
+		*outlen = len;
+	return 0;
 }
 
 static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)

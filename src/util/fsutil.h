@@ -2,7 +2,9 @@
 #ifndef RAIN_UTIL_FSUTIL_H
 #define RAIN_UTIL_FSUTIL_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 /* Create dir and its parents with mode (existing dirs are left alone). */
@@ -20,6 +22,32 @@ int fs_read_small(const char *path, size_t max, char **out, size_t *outlen);
 
 /* Move a file: rename, or copy (then unlink) across file systems. */
 int fs_move(const char *src, const char *dst);
+
+/* Copy size bytes of in to out (sized to size first), only in's data
+ * extents so that holes stay holes, then fsync out; dst names out in
+ * messages. */
+int fs_copy_sparse(int in, int out, off_t size, const char *dst);
+
+/* ---- files in directories someone else controls ----
+ * For trees an untrusted party wrote (a build sandbox's): path is
+ * resolved under the directory dirfd only, and no component may be a
+ * symbolic link (openat2 RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
+ * RESOLVE_NO_MAGICLINKS; O_NOFOLLOW and O_CLOEXEC are added to flags).
+ * Check, change and hash what is opened through the fd (fstat, fchown,
+ * fchmod), never by path again. */
+
+/* The new fd, or RAIN_EFORBIDDEN for a symlink or a path leading out of
+ * dirfd, RAIN_ENOTFOUND, RAIN_EIO (with a message naming path). */
+int fs_open_beneath(int dirfd, const char *path, int flags, mode_t mode);
+
+/* Like fs_open_beneath (without O_CREAT), and the file must be a regular
+ * file (with single_link: with no other hard link) or it is refused with
+ * RAIN_EFORBIDDEN; *st (may be NULL) is its fstat. */
+int fs_open_regular_beneath(int dirfd, const char *path, int flags, bool single_link, struct stat *st);
+
+/* Read what is left of fd (at most max bytes, else RAIN_ETOOBIG) into a
+ * new NUL-terminated buffer; what names it in messages. */
+int fs_read_small_fd(int fd, size_t max, const char *what, char **out, size_t *outlen);
 
 /* Remove path and everything below it, never following symlinks nor
  * crossing into another file system. A missing path is fine. */

@@ -601,6 +601,52 @@ static void test_fs_write_atomic_stale_tmp(void **state)
 	umask(old);
 }
 
+/* Files in a tree someone else wrote: opened beneath its directory, never
+ * through a symlink, checked through the fd. */
+static void test_fs_open_beneath(void **state)
+{
+	_cleanup_free_ char *file = path_in(state, "file"), *slink = path_in(state, "link");
+	_cleanup_free_ char *sub = path_in(state, "sub"), *sublink = path_in(state, "sub/up");
+	_cleanup_free_ char *hard = path_in(state, "hard"), *text = NULL;
+	struct stat st;
+	size_t len;
+	int dirfd, fd;
+
+	write_file(file, "data", 4, 0600);
+	assert_int_equal(symlink(file, slink), 0);
+	assert_int_equal(mkdir(sub, 0700), 0);
+	assert_int_equal(symlink("..", sublink), 0);
+	dirfd = open(*state, O_RDONLY | O_DIRECTORY);
+	assert_true(dirfd >= 0);
+
+	fd = fs_open_regular_beneath(dirfd, "file", O_RDONLY, true, &st);
+	assert_true(fd >= 0);
+	assert_int_equal(st.st_size, 4);
+	assert_int_equal(fs_read_small_fd(fd, 4, "file", &text, &len), 0);
+	assert_string_equal(text, "data");
+	close(fd);
+	/* a symlink, anywhere on the way, is refused; so is leaving the dir */
+	assert_int_equal(fs_open_beneath(dirfd, "link", O_RDONLY, 0), RAIN_EFORBIDDEN);
+	assert_error_contains("link is a symbolic link");
+	assert_int_equal(fs_open_beneath(dirfd, "sub/up/file", O_RDONLY, 0), RAIN_EFORBIDDEN);
+	assert_int_equal(fs_open_beneath(dirfd, "../x", O_RDONLY, 0), RAIN_EFORBIDDEN);
+	assert_int_equal(fs_open_beneath(dirfd, "missing", O_RDONLY, 0), RAIN_ENOTFOUND);
+	/* creating through a symlink is refused too */
+	assert_int_equal(fs_open_beneath(dirfd, "link", O_WRONLY | O_CREAT, 0600), RAIN_EFORBIDDEN);
+	/* a directory, or a file with another hard link, is not a regular file of its own */
+	assert_int_equal(fs_open_regular_beneath(dirfd, "sub", O_RDONLY, false, NULL), RAIN_EFORBIDDEN);
+	assert_int_equal(link(file, hard), 0);
+	assert_int_equal(fs_open_regular_beneath(dirfd, "file", O_RDONLY, true, NULL), RAIN_EFORBIDDEN);
+	assert_error_contains("other hard links");
+	fd = fs_open_regular_beneath(dirfd, "file", O_RDONLY, false, NULL);
+	assert_true(fd >= 0);
+	free(text);
+	text = NULL;
+	assert_int_equal(fs_read_small_fd(fd, 3, "file", &text, &len), RAIN_ETOOBIG);
+	close(fd);
+	close(dirfd);
+}
+
 static void test_fs_write_atomic_errors(void **state)
 {
 	_cleanup_free_ char *path = path_in(state, "no/such/dir/file");
@@ -748,6 +794,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_fs_write_atomic_stale_tmp, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_fs_write_atomic_errors, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_fs_read_small, tmpdir_setup, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_fs_open_beneath, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test(test_fs_name_is_safe),
 		cmocka_unit_test(test_fs_path_join),
 		cmocka_unit_test_setup_teardown(test_fs_mkdir_p, tmpdir_setup, tmpdir_teardown),
