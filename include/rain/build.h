@@ -35,6 +35,38 @@ struct rain_build_base_image {
 	void *ud;
 };
 
+/* What one build may use, whatever its recipe says (rain generate
+ * --limit KEY=VALUE, raind's [builds]). Zero fields take the defaults.
+ * Each build runs in its own cgroup (v2 where the host has the
+ * controllers there, else the v1 hierarchies /sys/fs/cgroup/pids, memory,
+ * cpu and blkio; rlimits only when neither works); the build log says
+ * which is in force. */
+struct rain_build_limits {
+	int64_t pids;               /* processes and threads at once (4096) */
+	int64_t memory;             /* bytes, tmpfs pages included (4 GiB) */
+	int64_t cpus_milli;         /* CPU time in thousandths of a CPU (none) */
+	int64_t io_bps;             /* bytes/s read and written on the
+				     * scratch's disk (none) */
+	int64_t tmpfs;              /* bytes of each of /tmp, /run, /dev/shm
+				     * in the sandbox (1 GiB) */
+	int64_t scratch;            /* bytes the image's tree and any one file
+				     * the build writes may take (20 GiB) */
+	bool allow_private_mirrors; /* mirrors on loopback, link-local or
+				     * private addresses (refused) */
+};
+
+#define RAIN_BUILD_PIDS_DEFAULT 4096
+#define RAIN_BUILD_MEMORY_DEFAULT (4LL << 30)
+#define RAIN_BUILD_TMPFS_DEFAULT (1LL << 30)
+#define RAIN_BUILD_SCRATCH_DEFAULT (20LL << 30)
+
+/* Set one limit from text: pids, memory (a size: 4G, 512M), cpus (a
+ * decimal number of CPUs), io_bps (a size per second), tmpfs_size,
+ * scratch_size, allow_private_mirrors (yes/no). RAIN_EINVAL naming the
+ * key and what it takes for anything else (unknown keys, zero, negative,
+ * absurd values). */
+int rain_build_limits_set(struct rain_build_limits *l, const char *key, const char *value);
+
 struct rain_build_options {
 	const char *output_dir;     /* created; must not hold a previous build */
 	const char *work_dir;       /* scratch space (default: cache_dir/work) */
@@ -43,6 +75,7 @@ struct rain_build_options {
 	int timeout_s;              /* whole build; 0: 3600 */
 	volatile sig_atomic_t *cancel;
 	bool boot_check;            /* also when the recipe does not ask */
+	const struct rain_build_limits *limits;   /* NULL: the defaults */
 	/* Every line of the build log, as it happens (also written to
 	 * output_dir/build.log). */
 	void (*log)(void *ud, const char *line);

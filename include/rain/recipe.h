@@ -102,4 +102,8 @@ const char *rain_recipe_family(const char *distribution);
 /* Names of format bits ("disk", "qcow2", ...): one name, or NULL. */
 const char *rain_output_format_name(enum rain_output_format f);
 
+/* A size such as 2G, 512M, 1.5GiB or 4096 (bytes; K, M, G, T are powers of
+ * 1024) into *out; RAIN_EINVAL (no message) when it is not one. */
+int rain_recipe_parse_size(const char *s, int64_t *out);
+
 #endif

@@ -32,6 +32,10 @@ const struct cli_cmd cmd_generate_entry = {
 		"      --store           upload the image to the repository with its recipe\n"
 		"                        and manifest as properties\n"
 		"      --timeout SECONDS give up after this long (default 3600)\n"
+		"      --limit KEY=VALUE what the build may use, whatever the recipe says\n"
+		"                        (repeatable): pids (4096), memory (4G), cpus (no\n"
+		"                        cap), io_bps (no cap), tmpfs_size (1G), scratch_size\n"
+		"                        (20G), allow_private_mirrors (no); see rain-generate(1)\n"
 		"      --verbose         on a terminal, show every line of the build log, not\n"
 		"                        one status line per stage\n"
 		"      --remote          build in the server's build service instead (the\n"
@@ -101,7 +105,7 @@ static void print_line(void *ud, const char *line)
 }
 
 enum { OPT_CACHE = 0x400, OPT_BOOT, OPT_STORE, OPT_TIMEOUT, OPT_OS, OPT_RELEASE, OPT_ARCH,
-       OPT_PACKAGES, OPT_NAME, OPT_FORMAT, OPT_FROM_IMAGE, OPT_REMOTE, OPT_VERBOSE };
+       OPT_PACKAGES, OPT_NAME, OPT_FORMAT, OPT_FROM_IMAGE, OPT_REMOTE, OPT_VERBOSE, OPT_LIMIT };
 
 /* The --os shortcut as recipe text; values are checked by the parser. */
 static char *shortcut_recipe(const char *os, const char *release, const char *arch,
@@ -206,6 +210,7 @@ static int cmd_generate_exec(struct cli *cli, int argc, char **argv)
 		{ "from-image", required_argument, NULL, OPT_FROM_IMAGE },
 		{ "verbose", no_argument, NULL, OPT_VERBOSE },
 		{ "remote", no_argument, NULL, OPT_REMOTE },
+		{ "limit", required_argument, NULL, OPT_LIMIT },
 		CLI_COMMON_LONGOPTS,
 		{ 0 },
 	};
@@ -216,6 +221,7 @@ static int cmd_generate_exec(struct cli *cli, int argc, char **argv)
 	struct rain_recipe *recipe = NULL;
 	struct rain_build_result *res = NULL;
 	struct rain_build_options bo = { 0 };
+	struct rain_build_limits limits = { 0 };
 	struct sigaction sa = { .sa_handler = on_signal }, old_int, old_term;
 	_cleanup_free_ char *text = NULL, *defout = NULL, *inputs_dir = NULL, *stored = NULL;
 	const char *from_image = NULL;
@@ -243,6 +249,15 @@ static int cmd_generate_exec(struct cli *cli, int argc, char **argv)
 		case OPT_FROM_IMAGE: from_image = optarg; break;
 		case OPT_VERBOSE: view.verbose = true; break;
 		case OPT_REMOTE: remote = true; break;
+		case OPT_LIMIT: {
+			char *eq = strchr(optarg, '=');
+			_cleanup_free_ char *key = eq ? strndup(optarg, (size_t)(eq - optarg)) : NULL;
+
+			if (!key || rain_build_limits_set(&limits, key, eq + 1) < 0)
+				return cli_usage_error(&cmd_generate_entry, "--limit %s: %s", optarg,
+						       key ? rain_error_last() : "give KEY=VALUE");
+			break;
+		}
 		default:
 			r = cli_common_opt(cli, &cmd_generate_entry, opt, argv);
 			if (r != CLI_CONTINUE)
@@ -306,6 +321,7 @@ static int cmd_generate_exec(struct cli *cli, int argc, char **argv)
 	bo.timeout_s = (int)timeout;
 	bo.cancel = &interrupted;
 	bo.boot_check = boot;
+	bo.limits = &limits;
 	view.cli = cli;
 	view.tty = isatty(STDERR_FILENO);
 	view.t0 = time_mono_us();

@@ -141,6 +141,10 @@ int build_clone_base(struct build_ctx *b, const char *data, const char *disk_for
 
 	if (!raw || !mnt || !tar)
 		return RAIN_ENOMEM;
+	if ((r = build_cgroup_setup(b, false)) < 0)
+		return r;
+	build_sandbox_limits(b, &mountns);
+	build_sandbox_limits(b, &unpack);
 	c.raw = raw;
 	c.mnt = mnt;
 	c.tar = tar;

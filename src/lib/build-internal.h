@@ -25,6 +25,15 @@
 
 struct sandbox;
 
+/* A build's own cgroup (build-limits.c). */
+struct build_cgroup {
+	int version;          /* 2, 1, or 0: none here (rlimits only) */
+	char *dirs[4];        /* v2: dirs[0]; v1: pids, memory, cpu, blkio */
+	char *procs[5];       /* their cgroup.procs, NULL-terminated */
+	size_t n;
+	bool pids, memory, cpu, io;   /* which limits are in force */
+};
+
 struct build_ctx {
 	const struct rain_recipe *r;
 	const struct rain_build_options *o;
@@ -48,6 +57,10 @@ struct build_ctx {
 	char **layer;         /* packages on top of the base */
 	size_t nlayer;
 	void *stage_ud;       /* what a stage's function needs beyond this */
+	struct rain_build_limits lim;   /* o->limits with the defaults */
+	struct build_cgroup cg;
+	char cg_name[64];     /* the cgroup's name: the scratch's */
+	bool fsize;           /* a program hit the file size limit */
 };
 
 /* Paths inside the pivoted stages. */
@@ -82,6 +95,27 @@ struct build_lines {
 	void *ud;
 };
 void build_on_line(void *ud, const char *line);
+
+/* ---- build-limits.c ---- */
+
+/* b->lim from b->o->limits and the defaults. */
+void build_limits_resolve(struct build_ctx *b);
+/* Create (again: a sweep may have removed it between stages) the build's
+ * cgroup b->cg_name with its limits; say: log which limits are in force
+ * and how. Without cgroups, b->cg is empty and rlimits stand in. */
+int build_cgroup_setup(struct build_ctx *b, bool say);
+/* Put s (a copy the caller owns) under the build's limits. */
+void build_sandbox_limits(struct build_ctx *b, struct sandbox *s);
+/* After a failed stage: when a limit was hit, a message saying which and
+ * where to raise it in msg and RAIN_ETOOBIG; else 0. */
+int build_limits_explain(struct build_ctx *b, char *msg, size_t n);
+/* Kill what is left in the build's cgroup and remove it. */
+void build_cgroup_remove(struct build_ctx *b);
+/* Remove the cgroup of a dead build whose scratch was name. */
+void build_cgroup_reap(const char *name);
+/* RAIN_ETOOBIG naming what when the files under dir take more than the
+ * scratch limit. */
+int build_scratch_check(struct build_ctx *b, const char *dir, const char *what);
 
 /* ---- build-customize.c: inside the image stage ---- */
 int build_customize(struct build_ctx *b);

@@ -11,6 +11,7 @@
 #include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -48,6 +49,8 @@ void build_log(struct build_ctx *b, const char *fmt, ...)
 	}
 	if (strstr(line, "No space left on device"))
 		b->nospace = true;
+	if (strstr(line, "File size limit exceeded") || strstr(line, "File too large"))
+		b->fsize = true;
 	if (b->log) {
 		fprintf(b->log, "%s\n", line);
 		fflush(b->log);
@@ -221,12 +224,19 @@ int build_stage(struct build_ctx *b, const char *name, const struct sandbox *s,
 	struct stage st = { b, fn, s->pivot ? "/" : s->root };
 	struct process_opts po = { .name = name, .on_line = stage_line, .ud = b,
 				   .cancel = b->o->cancel, .timeout_s = seconds_left(b) };
+	struct sandbox limited = *s;
+	char why[512];
 	int r;
 
 	build_log(b, "== %s", name);
-	r = sandbox_run(s, stage_main, &st, &po);
+	if ((r = build_cgroup_setup(b, false)) < 0)
+		return r;
+	build_sandbox_limits(b, &limited);
+	r = sandbox_run(&limited, stage_main, &st, &po);
 	if (r == RAIN_ECANCELED && b->o->cancel && *b->o->cancel)
 		return rain_error_set(r, "the build was interrupted");
+	if (r < 0 && build_limits_explain(b, why, sizeof(why)) < 0)
+		return rain_error_set(RAIN_ETOOBIG, "%s: %s", why, rain_error_last());
 	return r;
 }
 
@@ -935,13 +945,27 @@ static void sweep_abandoned(struct build_ctx *b, const char *work_dir)
 			continue;
 		}
 		if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
-			build_log(b, "removing the scratch of a build that died: %s", dir);
+			build_log(b, "removing the scratch and cgroup of a build that died: %s", dir);
+			build_cgroup_reap(de->d_name);
 			fs_remove_tree(dir);
 		}
 		close(fd);
 	}
 	if (d)
 		closedir(d);
+}
+
+/* Whether the cache and the output directory still have room (256 MiB):
+ * then "no space left" came from a file system of the build's own. */
+static bool host_has_room(struct build_ctx *b)
+{
+	const char *dirs[] = { b->o->cache_dir, b->o->output_dir };
+	struct statvfs sv;
+
+	for (size_t i = 0; i < 2; i++)
+		if (statvfs(dirs[i], &sv) < 0 || (uint64_t)sv.f_bavail * sv.f_frsize < (256ULL << 20))
+			return false;
+	return true;
 }
 
 /* The private directories of one build, handed to the sandbox's root. */
@@ -968,6 +992,7 @@ static int make_scratch(struct build_ctx *b, char **upper, char **work, char **m
 	b->scratch = realpath(tmpl, NULL);
 	if (!b->scratch)
 		return rain_error_errno(RAIN_EIO, errno, "%s", tmpl);
+	snprintf(b->cg_name, sizeof(b->cg_name), "%s", strrchr(b->scratch, '/') + 1);
 	/* held while the build (and its sandboxes, which inherit it) lives */
 	tmp = fs_path_join(b->scratch, "lock");
 	b->lockfd = tmp ? open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600) : -1;
@@ -1026,7 +1051,9 @@ int rain_build_run(const struct rain_recipe *r, const struct rain_build_options 
 		ret = rain_error_errno(RAIN_EIO, errno, "cannot start the build in %s", o->output_dir);
 		goto fail_early;
 	}
+	build_limits_resolve(&b);
 	if ((ret = make_scratch(&b, &upper, &work, &merged, &input)) < 0 ||
+	    (ret = build_cgroup_setup(&b, true)) < 0 ||
 	    (ret = uuid_generate(b.uuid)) < 0 || (ret = rain_recipe_format(r, &recipe_text)) < 0 ||
 	    (ret = b.be->layer(r, &b.layer, &b.nlayer)) < 0 || (ret = stage_inputs(&b, input)) < 0)
 		goto fail;
@@ -1068,6 +1095,8 @@ int rain_build_run(const struct rain_recipe *r, const struct rain_build_options 
 		s.nbinds = 3;
 		ret = build_stage(&b, "installing and customizing", &s, image_stage);
 		json_object_set_new(timings, "image_s", json_real((double)(time_mono_us() - t) / 1e6));
+		if (ret == 0)
+			ret = build_scratch_check(&b, upper, "the image's tree");
 		if (ret < 0)
 			goto fail;
 		t = time_mono_us();
@@ -1152,7 +1181,17 @@ fail:
 		if (ret == RAIN_ECANCELED && time_mono_us() >= b.deadline_us - 2000000)
 			snprintf(msg, sizeof(msg), "the build took longer than its time limit (%d s) and was "
 				 "stopped; allow more with --timeout", o->timeout_s > 0 ? o->timeout_s : 3600);
-		if (b.nospace || ret == RAIN_ENOSPC) {
+		if ((b.nospace || ret == RAIN_ENOSPC) && host_has_room(&b)) {
+			char full[sizeof(msg) + 1024], size[32];
+
+			/* the host has room: one of the build's own file systems is full */
+			snprintf(size, sizeof(size), "%lld MiB", (long long)(b.lim.tmpfs >> 20));
+			snprintf(full, sizeof(full), "a file system of the build ran full (no space left on "
+				 "device): /tmp, /run and /dev/shm hold %s each in the sandbox (--limit "
+				 "tmpfs_size, [builds] tmpfs_size) and an image file [output] size; %s", size, msg);
+			snprintf(msg, sizeof(msg), "%.1000s", full);
+			ret = RAIN_ETOOBIG;
+		} else if (b.nospace || ret == RAIN_ENOSPC) {
 			char full[sizeof(msg) + 1024];
 
 			snprintf(full, sizeof(full), "the disk is full (no space left on device) under %s "
@@ -1175,6 +1214,7 @@ fail:
 	}
 fail_early:
 done:
+	build_cgroup_remove(&b);
 	if (b.log)
 		fclose(b.log);
 	if (b.lockfd >= 0)

@@ -213,7 +213,7 @@ static bool is_recipe_path(const char *s)
 	return str_is_printable(s, 4096) && !strstr(s, "..");
 }
 
-static int parse_size(const char *s, int64_t *out)
+int rain_recipe_parse_size(const char *s, int64_t *out)
 {
 	char *end;
 	double v = strtod(s, &end);
@@ -506,7 +506,7 @@ static int on_output(struct parse_ctx *c, const char *key, const char *value)
 		return r->formats ? 0 : bad(c, "name at least one format");
 	}
 	if (!strcmp(key, "size")) {
-		if (parse_size(value, &r->size) < 0 || r->size < (64LL << 20))
+		if (rain_recipe_parse_size(value, &r->size) < 0 || r->size < (64LL << 20))
 			return bad(c, "'%s' is not a size of at least 64M (such as 2G or 512M)", value);
 		return 0;
 	}

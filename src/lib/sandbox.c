@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
@@ -86,7 +87,7 @@ static int make_target(const char *src, const char *dest)
 	return 0;
 }
 
-static int mount_dev(const char *root)
+static int mount_dev(const char *root, const char *shm_opts)
 {
 	static const char *const nodes[] = { "null", "zero", "full", "random", "urandom", "tty" };
 	static const char *const links[][2] = {
@@ -120,7 +121,7 @@ static int mount_dev(const char *root)
 	    mount("devpts", p, "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620") < 0)
 		return fail_mount("devpts", p);
 	snprintf(p, sizeof(p), "%s/shm", dev);
-	if (mkdir(p, 01777) < 0 || mount("tmpfs", p, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") < 0)
+	if (mkdir(p, 01777) < 0 || mount("tmpfs", p, "tmpfs", MS_NOSUID | MS_NODEV, shm_opts) < 0)
 		return fail_mount("tmpfs", p);
 	return 0;
 }
@@ -128,19 +129,24 @@ static int mount_dev(const char *root)
 static int mount_system(const struct sandbox *s)
 {
 	static const char *const tmpfs[] = { "run", "tmp" };
-	char p[4096];
+	char p[4096], size[48] = "", opts[2][80];
 	int r;
+
+	if (s->tmpfs_size > 0)
+		snprintf(size, sizeof(size), ",size=%lldk", (long long)((s->tmpfs_size + 1023) / 1024));
+	snprintf(opts[0], sizeof(opts[0]), "mode=0755%s", size);
+	snprintf(opts[1], sizeof(opts[1]), "mode=1777%s", size);
 
 	snprintf(p, sizeof(p), "%s/proc", s->root);
 	if (fs_mkdir_p(p, 0555) < 0 || mount("proc", p, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
 		return fail_mount("proc", p);
-	r = mount_dev(s->root);
+	r = mount_dev(s->root, opts[1]);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < sizeof(tmpfs) / sizeof(*tmpfs); i++) {
 		snprintf(p, sizeof(p), "%s/%s", s->root, tmpfs[i]);
 		if (fs_mkdir_p(p, 0755) < 0 ||
-		    mount("tmpfs", p, "tmpfs", MS_NOSUID | MS_NODEV, i ? "mode=1777" : "mode=0755") < 0)
+		    mount("tmpfs", p, "tmpfs", MS_NOSUID | MS_NODEV, opts[i]) < 0)
 			return fail_mount("tmpfs", p);
 	}
 	/* sysfs needs a network namespace of our own; programs cope without */
@@ -210,6 +216,47 @@ static int setup(const struct sandbox *s)
 }
 
 /* ---- the sandbox's processes ---- */
+
+static int set_limit(int resource, int64_t value, const char *what)
+{
+	struct rlimit rl = { (rlim_t)value, (rlim_t)value };
+
+	if (value > 0 && setrlimit(resource, &rl) < 0)
+		return rain_error_errno(RAIN_EIO, errno, "sandbox: cannot limit %s", what);
+	return 0;
+}
+
+static int set_limits(const struct sandbox *s)
+{
+	int r = set_limit(RLIMIT_FSIZE, s->rlimit_fsize, "file sizes");
+
+	if (r == 0)
+		r = set_limit(RLIMIT_AS, s->rlimit_as, "memory");
+	if (r == 0)
+		r = set_limit(RLIMIT_NPROC, s->rlimit_nproc, "processes");
+	return r;
+}
+
+/* Put pid in the sandbox's cgroups (before it runs anything). */
+static int join_cgroups(const struct sandbox *s, pid_t pid)
+{
+	char text[32];
+	int n = snprintf(text, sizeof(text), "%d\n", (int)pid);
+
+	for (size_t i = 0; s->cgroups && s->cgroups[i]; i++) {
+		int fd = open(s->cgroups[i], O_WRONLY | O_CLOEXEC);
+
+		if (fd < 0 || write(fd, text, (size_t)n) != n) {
+			int e = errno;
+
+			if (fd >= 0)
+				close(fd);
+			return rain_error_errno(RAIN_EIO, e, "cannot put the build sandbox in %s", s->cgroups[i]);
+		}
+		close(fd);
+	}
+	return 0;
+}
 
 static void report(int fd, int code)
 {
@@ -301,7 +348,9 @@ static void child(const struct sandbox *s, int (*fn)(void *ud), void *ud, pid_t 
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 	}
 	sethostname("rain-build", strlen("rain-build"));
-	r = setup(s);
+	r = set_limits(s);
+	if (r == 0)
+		r = setup(s);
 	if (r == 0)
 		r = fn(ud);
 	fflush(stdout);
@@ -345,8 +394,9 @@ int sandbox_run(const struct sandbox *s, int (*fn)(void *ud), void *ud,
 	r = 0;
 	if (read(ready[0], &c, 1) != 1) {
 		r = rain_error_set(RAIN_EIO, "the build sandbox did not start");
-	} else if (s->user) {
-		if (write_map(pid, "uid_map") < 0 || write_map(pid, "gid_map") < 0)
+	} else {
+		r = join_cgroups(s, pid);
+		if (r == 0 && s->user && (write_map(pid, "uid_map") < 0 || write_map(pid, "gid_map") < 0))
 			r = RAIN_EIO;
 	}
 	if (r < 0 || write(go[1], "g", 1) != 1) {

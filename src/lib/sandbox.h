@@ -15,6 +15,7 @@
 #define RAIN_SANDBOX_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "util/process.h"
@@ -46,6 +47,15 @@ struct sandbox {
 	const char *const *readonly;
 	/* the environment of everything run inside (NULL-terminated) */
 	const char *const *env;
+	/* cgroup.procs files the sandbox's first process is written to
+	 * before anything runs in it, so that all it starts is counted
+	 * there (NULL-terminated; NULL: none) */
+	const char *const *cgroups;
+	/* bytes of each tmpfs (/run, /tmp, /dev/shm); 0: the kernel's default */
+	int64_t tmpfs_size;
+	/* rlimits inside (0: unchanged): the largest file, and, only when no
+	 * cgroup limits them, address space and processes */
+	int64_t rlimit_fsize, rlimit_as, rlimit_nproc;
 };
 
 /* Run fn(ud) in the sandbox and wait. fn runs as the sandbox's root; what

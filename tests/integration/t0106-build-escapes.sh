@@ -63,12 +63,38 @@ set -e
 rm -f /boot/vmlinuz-*
 ln -s '$TMP/victim-tree' /boot/vmlinuz-9.9.9-rain"
 
-# three at once on the one base
+# 4. a fork bomb, memory, a tmpfs and the image's tree over their limits
+recipe forks tar "#!/bin/sh
+i=0
+while [ \$i -lt 10000 ]; do sleep 300 >/dev/null 2>&1 & i=\$((i + 1)); done
+wait"
+recipe memory tar "#!/bin/sh
+exec awk 'BEGIN { s = \"x\"; while (1) s = s s }'"
+recipe tmpfs-fill tar "#!/bin/sh
+dd if=/dev/zero of=/tmp/fill bs=1M count=200"
+recipe big-file tar "#!/bin/sh
+dd if=/dev/zero of=/big bs=1M count=300"
+recipe many-files tar "#!/bin/sh
+set -e
+for i in 1 2 3; do dd if=/dev/zero of=/part\$i bs=1M count=60 2>/dev/null; done"
+
+# all at once on the one base
 gen out-link &
 p1=$!
 gen pkg-link &
 p2=$!
 gen boot-link &
+p3=$!
+gen forks --limit pids=64 &
+p4=$!
+gen memory --limit memory=256M &
+p5=$!
+wait $p1 $p2 $p3 $p4 $p5
+gen tmpfs-fill --limit tmpfs_size=64M &
+p1=$!
+gen big-file --limit scratch_size=128M &
+p2=$!
+gen many-files --limit scratch_size=128M &
 p3=$!
 wait $p1 $p2 $p3
 
@@ -103,5 +129,27 @@ check "a /boot/vmlinuz symlink fails the build" test ! -e "$TMP/boot-link/manife
 check "the error names the kernel and says why" grep -q "the image's /boot/vmlinuz-9.9.9-rain: vmlinuz-9.9.9-rain is a symbolic link" "$TMP/boot-link.err"
 check_eq "the other tree's file is untouched" "$tree_sum" "$(sum "$TMP/victim-tree")"
 check "and not copied anywhere" sh -c "! grep -rqF \"\$(cat '$TMP/victim-tree')\" '$TMP/boot-link'"
+
+# 4: the limits hold and say so
+check "the build log says which limits are in force" grep -q "^limits: cgroup v[12] .*processes 64, memory 4.0 GiB" "$TMP/forks/build.log"
+check "a fork bomb fails the build" test ! -e "$TMP/forks/manifest.json"
+check "stopped by the process limit, as the error says" grep -q "the build reached its limit of 64 processes and threads" "$TMP/forks.err"
+check "the shell could not fork past it" grep -q "Cannot fork" "$TMP/forks/build.log"
+check "none of its processes is left" sh -c "! pgrep -f 'sleep 30[0]' >/dev/null"
+check "memory over the limit fails the build" test ! -e "$TMP/memory/manifest.json"
+check "the error names the memory limit" grep -q "the build ran out of its memory limit (256 MiB" "$TMP/memory.err"
+check "a full tmpfs fails the build" test ! -e "$TMP/tmpfs-fill/manifest.json"
+check "the error says a file system of the build ran full, not the host's disk" grep -q "a file system of the build ran full (no space left on device): /tmp, /run and /dev/shm hold 64 MiB each" "$TMP/tmpfs-fill.err"
+check "a file over the scratch limit fails the build" test ! -e "$TMP/big-file/manifest.json"
+check "the error names the scratch limit" grep -q "a file the build wrote grew past its scratch limit (128 MiB" "$TMP/big-file.err"
+check "files over the scratch limit together fail the build" grep -q "the image's tree takes 1[89][0-9] MiB, more than the build's scratch limit (128 MiB" "$TMP/many-files.err"
+check_eq "only the build log is left of it" build.log "$(ls -A "$TMP/many-files")"
+left=
+for n in forks memory tmpfs-fill big-file many-files; do
+	cg=$(sed -n 's/^limits: [^;]*rain\/\(build\.[A-Za-z0-9]*\);.*/\1/p' "$TMP/$n/build.log")
+	[ -n "$cg" ] || left="$left $n:unnamed"
+	for d in /sys/fs/cgroup/rain/"$cg" /sys/fs/cgroup/*/rain/"$cg"; do [ -e "$d" ] && left="$left $d"; done
+done
+check_eq "no cgroup of these builds is left" "" "$left"
 
 test_done
