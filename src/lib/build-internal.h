@@ -235,4 +235,13 @@ extern const struct rain_builder_backend rain_builder_rpm;
  * with an HTTP error (no such repository there). Needs the network. */
 int build_mirror_probe(const char *mirror, const char *url, long timeout_s);
 
+/* Whether builds may use mirror: unless allow_private, only http(s)
+ * mirrors whose host name resolves to public addresses only (every
+ * address is checked: no loopback, link-local, private, shared, multicast
+ * or reserved one). RAIN_EFORBIDDEN saying why and how to allow it. A
+ * name that does not resolve passes (the backend reports the mirror as
+ * unreachable). The fetch resolves the name again: a name whose owner
+ * changes its addresses in between is not caught (no DNS pinning). */
+int build_mirror_allowed(const char *mirror, bool allow_private);
+
 #endif

@@ -1060,7 +1060,8 @@ int rain_build_run(const struct rain_recipe *r, const struct rain_build_options 
 	build_log(&b, "== building %s %s %s (%s)", r->distribution, r->release, r->architecture,
 		  r->name ? r->name : "unnamed");
 
-	if ((ret = foreign_arch_setup(&b)) < 0 || (ret = debs_from_cache(&b)) < 0 ||
+	if ((ret = build_mirror_allowed(r->mirror, b.lim.allow_private_mirrors)) < 0 ||
+	    (ret = foreign_arch_setup(&b)) < 0 || (ret = debs_from_cache(&b)) < 0 ||
 	    (ret = base_ensure(&b, &base)) < 0)
 		goto fail;
 	t = time_mono_us();

@@ -152,4 +152,30 @@ for n in forks memory tmpfs-fill big-file many-files; do
 done
 check_eq "no cgroup of these builds is left" "" "$left"
 
+# 5. mirrors on loopback, link-local or private addresses are refused
+for m in http://127.0.0.1:9/debian http://localhost/debian "http://[::1]/debian" http://10.1.2.3/debian \
+	http://169.254.169.254/latest http://user@192.168.1.1:8080/debian file:///etc; do
+	printf '[image]\nname = private-mirror\ndistribution = debian\nmirror = %s\n[output]\nformats = tar\n' "$m" \
+		>"$TMP/pm.recipe"
+	rm -rf "$TMP/pm"
+	"$RAIN" generate "$TMP/pm.recipe" -o "$TMP/pm" --cache "$CACHE" --quiet >/dev/null 2>"$TMP/pm.err"
+	rc=$?
+	check "the mirror $m is refused" test "$rc" -ne 0
+	check "the error names it and says how to allow it" sh -c 'grep -qF "$1" "$2" && grep -q "allow_private_mirrors=yes" "$2"' _ "$m" "$TMP/pm.err"
+	check_eq "only the build log is left for $m" build.log "$(ls -A "$TMP/pm")"
+done
+check "the refusal is in the build log" grep -q "is refused: localhost is 127.0.0.1\|is refused: localhost is ::1" <(
+	printf '[image]\nname = pm\ndistribution = debian\nmirror = http://localhost/debian\n[output]\nformats = tar\n' >"$TMP/pm.recipe"
+	rm -rf "$TMP/pm"; "$RAIN" generate "$TMP/pm.recipe" -o "$TMP/pm" --cache "$CACHE" --quiet 2>&1; cat "$TMP/pm/build.log")
+
+# hostile limits are refused before anything runs
+for l in pids=-1 pids=10 pids=1e9 memory=abc memory=0 memory=-4G cpus=0 cpus=nan tmpfs_size=1k \
+	scratch_size=99999999T allow_private_mirrors=maybe bogus=1 pids; do
+	"$RAIN" generate --os debian --format tar -o "$TMP/bad-limit" --cache "$CACHE" --limit "$l" >/dev/null 2>"$TMP/bl.err"
+	rc=$?
+	check_eq "--limit $l is a usage error" 2 "$rc"
+	check "its message names the limit" grep -q -- "--limit $l" "$TMP/bl.err"
+done
+check "nothing was built for them" test ! -e "$TMP/bad-limit"
+
 test_done
