@@ -317,93 +317,95 @@ static bool word_is(const char *p, size_t n, const char *w)
 	return strlen(w) == n && strncasecmp(p, w, n) == 0;
 }
 
-/* Parse descriptor text (up to the first NUL), starting at data offset
- * base. Lines: comments, blank, ddb.*, key=value, extents. */
+static const char *skip_blank(const char *p, const char *e)
+{
+	while (p < e && (*p == ' ' || *p == '\t'))
+		p++;
+	return p;
+}
+
+static const char *skip_word(const char *p, const char *e)
+{
+	while (p < e && *p != ' ' && *p != '\t')
+		p++;
+	return p;
+}
+
+/* An extent line p..e: ACCESS SIZE TYPE ["NAME" [OFFSET]]. */
+static void desc_extent(struct vmdk_desc *d, const char *p, const char *e, uint64_t off)
+{
+	const char *type = skip_blank(skip_word(skip_blank(skip_word(p, e), e), e), e);
+	const char *type_end = skip_word(type, e);
+	const char *name = memchr(type_end, '"', (size_t)(e - type_end));
+	const char *name_end = name ? memchr(name + 1, '"', (size_t)(e - name - 1)) : NULL;
+	size_t tl = (size_t)(type_end - type), nl = name_end ? (size_t)(name_end - name - 1) : 0;
+
+	if (++d->extents == 1) {
+		printable(d->extent_type, sizeof(d->extent_type), (const unsigned char *)type, tl);
+		if (name_end)
+			printable(d->extent_name, sizeof(d->extent_name),
+				  (const unsigned char *)name + 1, nl);
+		d->extent_off = off;
+	}
+	/* the file itself: a sparse extent, named without a directory */
+	if (!word_is(type, tl, "SPARSE") || !nl || memchr(name + 1, '/', nl) ||
+	    memchr(name + 1, '\\', nl))
+		d->extent_foreign = true;
+}
+
+/* A key=value line; k..k+kl is the key, v..ve the value. */
+static void desc_key(struct vmdk_desc *d, const char *k, size_t kl, const char *v,
+		     const char *ve, unsigned line, uint64_t off)
+{
+	v = skip_blank(v, ve);
+	if (v < ve && *v == '"')
+		v++;
+	if (ve > v && ve[-1] == '"')
+		ve--;
+	if (word_is(k, kl, "createType")) {
+		printable(d->create_type, sizeof(d->create_type), (const unsigned char *)v,
+			  (size_t)(ve - v));
+	} else if (word_is(k, kl, "parentFileNameHint") && !d->hint_line) {
+		d->hint_line = line;
+		d->hint_off = off;
+		printable(d->parent, sizeof(d->parent), (const unsigned char *)v, (size_t)(ve - v));
+	} else if (word_is(k, kl, "parentCID") && !word_is(v, (size_t)(ve - v), "ffffffff") &&
+		   !d->parent_line) {
+		d->parent_line = line;
+		d->parent_off = off;
+	}
+}
+
+/* Parse descriptor text t (up to n bytes or the first NUL) that starts
+ * at offset base of the data. Lines: blank, comments, ddb.*, key=value,
+ * extents; anything else is remembered as the first bad line. */
 static void vmdk_parse_desc(const char *t, size_t n, uint64_t base, struct vmdk_desc *d)
 {
-	size_t pos = 0;
+	const char *end = t + strnlen(t, n), *p = t;
 	unsigned line = 0;
 
 	memset(d, 0, sizeof(*d));
-	while (pos < n && t[pos]) {
-		size_t start = pos, end, a, b;
-		const char *p;
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *e = nl ? nl : end, *a = skip_blank(p, e), *w;
+		uint64_t off = base + (uint64_t)(p - t);
 
-		while (pos < n && t[pos] && t[pos] != '\n')
-			pos++;
-		end = pos;
-		if (pos < n && t[pos] == '\n')
-			pos++;
 		line++;
-		a = start;
-		b = end;
-		while (a < b && (t[a] == ' ' || t[a] == '\t'))
-			a++;
-		while (b > a && (t[b - 1] == ' ' || t[b - 1] == '\t' || t[b - 1] == '\r'))
-			b--;
-		p = t + a;
-		if (a == b || *p == '#' || (b - a > 4 && strncasecmp(p, "ddb.", 4) == 0))
+		p = nl ? nl + 1 : end;
+		while (e > a && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
+			e--;
+		if (a == e || *a == '#' || (e - a > 4 && !strncasecmp(a, "ddb.", 4)))
 			continue;
-		size_t w = 0;
-
-		while (a + w < b && t[a + w] != ' ' && t[a + w] != '\t' && t[a + w] != '=')
-			w++;
-		if (word_is(p, w, "RW") || word_is(p, w, "RDONLY") || word_is(p, w, "NOACCESS")) {
-			/* ACCESS SIZE TYPE ["NAME" [OFFSET]] */
-			const char *q = p + w, *e = t + b, *name, *nend;
-			size_t tl;
-
-			d->extents++;
-			while (q < e && (*q == ' ' || *q == '\t'))
-				q++;
-			while (q < e && *q != ' ' && *q != '\t')
-				q++;
-			while (q < e && (*q == ' ' || *q == '\t'))
-				q++;
-			for (tl = 0; q + tl < e && q[tl] != ' ' && q[tl] != '\t'; tl++)
-				;
-			name = memchr(q, '"', (size_t)(e - q));
-			nend = name ? memchr(name + 1, '"', (size_t)(e - name - 1)) : NULL;
-			if (d->extents == 1) {
-				printable(d->extent_type, sizeof(d->extent_type), (const unsigned char *)q,
-					  tl < sizeof(d->extent_type) - 1 ? tl : sizeof(d->extent_type) - 1);
-				if (name && nend)
-					printable(d->extent_name, sizeof(d->extent_name),
-						  (const unsigned char *)name + 1, (size_t)(nend - name - 1));
-				d->extent_off = base + start;
-			}
-			if (!word_is(q, tl, "SPARSE") || !name || !nend || nend == name + 1 ||
-			    memchr(name + 1, '/', (size_t)(nend - name - 1)) ||
-			    memchr(name + 1, '\\', (size_t)(nend - name - 1)))
-				d->extent_foreign = true;
-			continue;
-		}
-		if (a + w < b && t[a + w] == '=' && w > 0) {
-			const char *v = p + w + 1, *ve = t + b;
-
-			while (v < ve && (*v == ' ' || *v == '"'))
-				v++;
-			while (ve > v && (ve[-1] == ' ' || ve[-1] == '"'))
-				ve--;
-			if (word_is(p, w, "createType"))
-				printable(d->create_type, sizeof(d->create_type), (const unsigned char *)v,
-					  (size_t)(ve - v) < sizeof(d->create_type) - 1 ?
-					  (size_t)(ve - v) : sizeof(d->create_type) - 1);
-			else if (word_is(p, w, "parentFileNameHint") && !d->hint_line) {
-				d->hint_line = line;
-				d->hint_off = base + start;
-				printable(d->parent, sizeof(d->parent), (const unsigned char *)v,
-					  (size_t)(ve - v));
-			} else if (word_is(p, w, "parentCID") && !word_is(v, (size_t)(ve - v), "ffffffff") &&
-				   !d->parent_line) {
-				d->parent_line = line;
-				d->parent_off = base + start;
-			}
-			continue;
-		}
-		if (!d->bad_line) {
+		for (w = a; w < e && *w != ' ' && *w != '\t' && *w != '='; w++)
+			;
+		if (word_is(a, (size_t)(w - a), "RW") || word_is(a, (size_t)(w - a), "RDONLY") ||
+		    word_is(a, (size_t)(w - a), "NOACCESS"))
+			desc_extent(d, a, e, off);
+		else if (w < e && *w == '=' && w > a)
+			desc_key(d, a, (size_t)(w - a), w + 1, e, line, off);
+		else if (!d->bad_line) {
 			d->bad_line = line;
-			d->bad_off = base + start;
+			d->bad_off = off;
 		}
 	}
 }
@@ -1168,6 +1170,12 @@ static int detect(struct src *s, const struct fmt **f, const char **detail)
 	return 0;
 }
 
+/* "a" or "an", for a format's name in a message */
+static const char *a_an(const char *word)
+{
+	return strchr("aeiou", word[0]) ? "an" : "a";
+}
+
 bool rain_diskfmt_is_raw(const char *disk_format)
 {
 	return disk_format && (!strcmp(disk_format, "raw") || !strcmp(disk_format, "ami") ||
@@ -1195,8 +1203,9 @@ int rain_diskfmt_inspect(const char *declared, int64_t size, rain_diskfmt_read_f
 	info.detail = detail;
 	if (f->refused)
 		return rain_error_set(RAIN_EFORMAT,
-				      "the data is a %s image (%s), which raind does not accept%s%s; "
-				      "convert it (qemu-img convert -O qcow2, or -O raw)", f->name, f->sig,
+				      "the data is %s %s image (%s), which raind does not accept%s%s; "
+				      "convert it (qemu-img convert -O qcow2, or -O raw)", a_an(f->name),
+				      f->name, f->sig,
 				      declared ? " as " : "", declared ? declared : "");
 	if (declared && strcmp(declared, f->name) &&
 	    !(rain_diskfmt_is_raw(declared) && (!strcmp(f->name, "raw") || !strcmp(f->name, "iso")))) {
@@ -1205,17 +1214,18 @@ int rain_diskfmt_inspect(const char *declared, int64_t size, rain_diskfmt_read_f
 			return 0;
 		if (!strcmp(f->name, "raw"))
 			return rain_error_set(RAIN_EFORMAT,
-					      "disk_format is %s, but the data is not a %s image (no %s; "
+					      "disk_format is %s, but the data is not %s %s image (no %s; "
 					      "it looks like raw data%s%s): set the image's disk_format to raw "
 					      "while it is queued (rain image set ID --disk-format raw), or "
-					      "upload a %s file", declared, declared,
+					      "upload %s %s file", declared, a_an(declared), declared,
 					      fmt_named(declared) ? fmt_named(declared)->sig : "signature",
-					      detail[0] ? ", a disk with " : "", detail, declared);
+					      detail[0] ? ", a disk with " : "", detail, a_an(declared),
+					      declared);
 		return rain_error_set(RAIN_EFORMAT,
-				      "disk_format is %s, but the data is a %s image (%s): set the image's "
+				      "disk_format is %s, but the data is %s %s image (%s): set the image's "
 				      "disk_format to %s while it is queued (rain image set ID "
-				      "--disk-format %s), or upload a %s file%s", declared, f->name,
-				      f->sig, f->name, f->name, declared,
+				      "--disk-format %s), or upload %s %s file%s", declared, a_an(f->name),
+				      f->name, f->sig, f->name, f->name, a_an(declared), declared,
 				      rain_diskfmt_is_raw(declared) ?
 				      " (qemu-img convert -O raw)" : "");
 	}

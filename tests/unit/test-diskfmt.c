@@ -694,7 +694,7 @@ static void test_iso(void **state)
 	accepted(NULL, len, 40 * 2048);
 	accepted("raw", len + 4096, len + 4096);  /* raw: its length */
 	accepted("iso", len + 4096, 40 * 2048);   /* iso: the volume's */
-	refused("qcow2", len, "disk_format is qcow2, but the data is a iso image (\"CD001\" or a UDF descriptor at offset 32769)");
+	refused("qcow2", len, "disk_format is qcow2, but the data is an iso image (\"CD001\" or a UDF descriptor at offset 32769)");
 	/* a hybrid ISO: an MBR in the system area */
 	img[510] = 0x55;
 	img[511] = 0xaa;
@@ -712,7 +712,7 @@ static void test_iso(void **state)
 	accepted("iso", 64 * KiB, 64 * KiB);
 	/* not an ISO */
 	setup(NULL);
-	refused("iso", 64 * KiB, "disk_format is iso, but the data is not a iso image");
+	refused("iso", 64 * KiB, "disk_format is iso, but the data is not an iso image");
 	assert_int_equal(rain_diskfmt_check("iso", img, 65536, -1, NULL), RAIN_EFORMAT);
 }
 
