@@ -80,7 +80,7 @@ for t in tests/integration/t[0-9]*.sh; do
 done
 
 if [ -z "$only" ]; then
-	echo "== fuzzers (${FUZZ_SECONDS:-30}s each)"
+	echo "== fuzzers (${FUZZ_SECONDS:-30}s each, the disk formats but qcow2 at most 20s)"
 	if out=$(FUZZ_SECONDS=${FUZZ_SECONDS:-30} bash tests/fuzz/run.sh "$TOP/build-fuzz" 2>&1); then
 		rc=0
 	else
