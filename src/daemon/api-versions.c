@@ -5,18 +5,15 @@
 
 static int versions(struct request *req)
 {
-	const char *host = request_header(req, "Host");
-	const union MHD_ConnectionInfo *ci =
-		MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_PROTOCOL);
 	static const char *const ids[] = {
 		"v2.16", "v2.15", "v2.9", "v2.7", "v2.6", "v2.5", "v2.4", "v2.3",
 		"v2.2", "v2.1", "v2.0"
 	};
-	char href[512];
+	char base[1100], href[1200];
 	json_t *list = json_array();
 
-	snprintf(href, sizeof(href), "%s://%s/v2/", ci ? "https" : "http",
-		 host ? host : "localhost");
+	request_base_url(req, base, sizeof(base));
+	snprintf(href, sizeof(href), "%s/v2/", base);
 	for (size_t i = 0; i < sizeof(ids) / sizeof(*ids); i++)
 		json_array_append_new(list, json_pack("{s:s, s:s, s:[{s:s, s:s}]}",
 			"id", ids[i], "status", i == 0 ? "CURRENT" : "SUPPORTED",

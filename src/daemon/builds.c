@@ -1020,6 +1020,9 @@ int builds_cancel(struct builds *b, const struct rain_who *who, const char *id, 
 		e->user_canceled = true;
 		finish_locked(b, e, RAIN_BUILD_CANCELED, NULL);
 		log_printf(LOG_INFO, "build %s canceled while queued", e->rec.id);
+	} else if (e->cancel) {
+		/* being stopped already: answer at once rather than hold one
+		 * more HTTP worker for the same wait */
 	} else {
 		e->user_canceled = true;
 		e->cancel = 1;
@@ -1143,29 +1146,49 @@ static ssize_t log_pread(struct builds_log *l, char *buf, size_t max)
 
 ssize_t builds_log_read(struct builds_log *l, char *buf, size_t max)
 {
+	return log_pread(l, buf, max);
+}
+
+bool builds_log_more(struct builds_log *l)
+{
 	struct builds *b = l->b;
+	struct build *e;
+	bool more;
 
-	for (;;) {
-		ssize_t n = log_pread(l, buf, max);
-		struct build *e;
-		bool over;
+	if (!l->follow)
+		return false;
+	pthread_mutex_lock(&b->lock);
+	e = find_locked(b, l->id);
+	more = e && !rain_build_status_finished(e->rec.status) && !b->quiescing;
+	pthread_mutex_unlock(&b->lock);
+	return more;
+}
 
-		if (n != 0 || !l->follow)
-			return n;
-		pthread_mutex_lock(&b->lock);
-		e = find_locked(b, l->id);
-		over = !e || rain_build_status_finished(e->rec.status) || b->quiescing;
-		if (!over) {
-			struct timespec until;
+bool builds_log_ready(struct builds_log *l)
+{
+	struct stat st;
 
-			clock_gettime(CLOCK_REALTIME, &until);
-			until.tv_sec += 1;
-			pthread_cond_timedwait(&b->changed, &b->lock, &until);
-		}
-		pthread_mutex_unlock(&b->lock);
-		if (over)   /* whatever was written before the end */
-			return log_pread(l, buf, max);
+	if (l->fd < 0)
+		l->fd = open(l->path, O_RDONLY | O_CLOEXEC);
+	if (l->fd >= 0 && (fstat(l->fd, &st) < 0 || st.st_size > l->off))
+		return true;
+	return !builds_log_more(l);
+}
+
+void builds_wait_change(struct builds *b, int timeout_ms)
+{
+	struct timespec until;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += timeout_ms / 1000;
+	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
 	}
+	pthread_mutex_lock(&b->lock);
+	pthread_cond_timedwait(&b->changed, &b->lock, &until);
+	pthread_mutex_unlock(&b->lock);
 }
 
 void builds_log_close(struct builds_log *l)

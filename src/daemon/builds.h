@@ -140,7 +140,8 @@ int builds_get(struct builds *b, const struct rain_who *who, const char *id, jso
 /* {"builds": [...]}, newest first; the caller's own (an admin's: all). */
 int builds_list(struct builds *b, const struct rain_who *who, json_t **out);
 /* queued: canceled at once. running: the build is stopped and this waits
- * (a while) until it is. Finished builds: RAIN_ECONFLICT. *out is the
+ * (a while) until it is; when a cancel is under way already, this answers
+ * at once (still running). Finished builds: RAIN_ECONFLICT. *out is the
  * record afterwards. */
 int builds_cancel(struct builds *b, const struct rain_who *who, const char *id, json_t **out);
 /* Only finished builds (RAIN_ECONFLICT otherwise); removes the directory. */
@@ -148,14 +149,24 @@ int builds_delete(struct builds *b, const struct rain_who *who, const char *id);
 /* How many build records owner has (any status). */
 int64_t builds_count_owned(struct builds *b, const char *owner);
 
-/* Read a build's log from byte offset on. With follow, reading blocks
- * until more is written and ends (0) only when the build has finished
- * and everything is read, the build is deleted, or builds_quiesce() was
- * called; without, it ends at the current end. */
+/* Read a build's log from byte offset on. Reading never blocks. With
+ * follow, the log may grow after a read returned 0: builds_log_more()
+ * says whether it still can (until the build has finished, is deleted,
+ * or builds_quiesce() was called; then read to the end once more). */
 int builds_log_open(struct builds *b, const struct rain_who *who, const char *id,
 		    int64_t offset, bool follow, struct builds_log **out);
-/* Bytes read (> 0), 0 at the end, or a negative rain error code. */
+/* Bytes read (> 0), 0 when nothing more is there now, or a negative rain
+ * error code. */
 ssize_t builds_log_read(struct builds_log *l, char *buf, size_t max);
+/* Whether a followed log can still grow (false without follow). */
+bool builds_log_more(struct builds_log *l);
+/* Whether a read would make progress now: bytes past the offset, or the
+ * log cannot grow any more. Not concurrently with a read of l. */
+bool builds_log_ready(struct builds_log *l);
+/* Wait until the service changes (a log grows, a status changes, it
+ * quiesces) or timeout_ms pass; the HTTP server resumes parked log
+ * streams after it. */
+void builds_wait_change(struct builds *b, int timeout_ms);
 void builds_log_close(struct builds_log *l);
 
 #endif

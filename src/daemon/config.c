@@ -11,6 +11,7 @@
 #include "rain/error.h"
 #include "util/fsutil.h"
 #include "util/ini.h"
+#include "util/netaddr.h"
 #include "util/strutil.h"
 
 int config_defaults(struct config *cfg)
@@ -19,7 +20,13 @@ int config_defaults(struct config *cfg)
 	int r;
 
 	memset(cfg, 0, sizeof(*cfg));
-	cfg->max_connections = 1024;
+	cfg->threads = 32;
+	cfg->max_connections = 16384;
+	cfg->max_connections_per_address = 64;
+	cfg->header_timeout = 30;
+	cfg->idle_timeout = 60;
+	cfg->body_timeout = 30;
+	cfg->body_min_rate = 500;
 	cfg->log_level = LOG_INFO;
 	cfg->max_image_size = 1LL << 40;   /* Glance's image_size_cap */
 	cfg->builds_enabled = geteuid() == 0;   /* builds need root */
@@ -63,6 +70,33 @@ static int parse_bool(const char *value, bool *out, const char *where, const cha
 	return 0;
 }
 
+static int parse_int(const char *value, int *out, int min, int max, const char *where,
+		     const char *key, const char *unit)
+{
+	int64_t n;
+
+	if (str_to_i64(value, &n) < 0 || n < min || n > max)
+		return rain_error_set(RAIN_EINVAL, "%s: %s must be %d to %d %s, not '%s'", where, key,
+				      min, max, unit, value);
+	*out = (int)n;
+	return 0;
+}
+
+/* http(s)://HOST[:PORT][/PATH]: links are built on it, so nothing that
+ * could break out of a URL or a JSON string. */
+static int set_public_url(struct config *cfg, const char *value, const char *where)
+{
+	const char *host = str_has_prefix(value, "https://") ? value + 8 :
+			   str_has_prefix(value, "http://") ? value + 7 : NULL;
+
+	if (!host || !*host || *host == '/' || !str_is_printable(value, 1024) ||
+	    strpbrk(value, " \\\"<>'`{}|^?#@"))
+		return rain_error_set(RAIN_EINVAL, "%s: public_url must be an http:// or https:// URL "
+				      "(scheme, host, optional port and path, no query), not '%s'",
+				      where, value);
+	return str_set(&cfg->public_url, value);
+}
+
 int config_set(struct config *cfg, const char *section, const char *key, const char *value,
 	       const char *where)
 {
@@ -77,11 +111,37 @@ int config_set(struct config *cfg, const char *section, const char *key, const c
 			return str_set(&cfg->tls_key, value);
 		if (!strcmp(key, "port_file"))
 			return str_set(&cfg->port_file, value);
-		if (!strcmp(key, "max_connections")) {
-			if (str_to_i64(value, &n) < 0 || n < 1 || n > 65536)
-				return rain_error_set(RAIN_EINVAL, "%s: max_connections must be 1 to 65536",
-						      where);
-			cfg->max_connections = (int)n;
+		if (!strcmp(key, "public_url"))
+			return set_public_url(cfg, value, where);
+		if (!strcmp(key, "trusted_proxies")) {
+			struct net_prefix *list;
+			size_t count;
+
+			if (net_prefix_list_parse(value, &list, &count) < 0)
+				return rain_error_set(RAIN_EINVAL, "%s: trusted_proxies: %s", where,
+						      rain_error_last());
+			free(list);
+			return str_set(&cfg->trusted_proxies, count ? value : NULL);
+		}
+		if (!strcmp(key, "threads"))
+			return parse_int(value, &cfg->threads, 1, 1024, where, key, "threads");
+		if (!strcmp(key, "max_connections"))
+			return parse_int(value, &cfg->max_connections, 1, 1000000, where, key,
+					 "connections");
+		if (!strcmp(key, "max_connections_per_address"))
+			return parse_int(value, &cfg->max_connections_per_address, 1, 1000000, where,
+					 key, "connections");
+		if (!strcmp(key, "header_timeout"))
+			return parse_int(value, &cfg->header_timeout, 1, 3600, where, key, "seconds");
+		if (!strcmp(key, "idle_timeout"))
+			return parse_int(value, &cfg->idle_timeout, 1, 86400, where, key, "seconds");
+		if (!strcmp(key, "body_timeout"))
+			return parse_int(value, &cfg->body_timeout, 1, 3600, where, key, "seconds");
+		if (!strcmp(key, "body_min_rate")) {
+			if (str_to_i64(value, &n) < 0 || n < 0 || n > (1LL << 40))
+				return rain_error_set(RAIN_EINVAL, "%s: body_min_rate must be 0 to %lld "
+						      "bytes per second, not '%s'", where, 1LL << 40, value);
+			cfg->body_min_rate = n;
 			return 0;
 		}
 		if (!strcmp(key, "log_level")) {
@@ -346,6 +406,8 @@ void config_free(struct config *cfg)
 	free(cfg->tls_cert);
 	free(cfg->tls_key);
 	free(cfg->port_file);
+	free(cfg->public_url);
+	free(cfg->trusted_proxies);
 	free(cfg->data_dir);
 	free(cfg->catalog);
 	free(cfg->blobs);

@@ -1,7 +1,13 @@
 /* raind's configuration: embedded defaults, an INI file, then flags.
  *
  *   [server]   listen = 127.0.0.1:9292      tls_cert = PEM   tls_key = PEM
- *              max_connections = 1024       port_file = PATH  log_level = info
+ *              port_file = PATH             log_level = info
+ *              public_url = (derived: see server_config)
+ *              threads = 32                 max_connections = 16384
+ *              max_connections_per_address = 64
+ *              header_timeout = 30  idle_timeout = 60  (seconds)
+ *              body_timeout = 30    body_min_rate = 500 (bytes/s)
+ *              trusted_proxies = (none; addresses and CIDR ranges)
  *   [storage]  data_dir = DIR   catalog = sqlite:PATH   blobs = file:DIR
  *              md5_checksum = false          max_image_size = 1099511627776
  *   [auth]     admin_token = SECRET          admin_token_file = PATH
@@ -30,8 +36,16 @@ struct config {
 	char *listen;
 	char *tls_cert;
 	char *tls_key;
-	int max_connections;
 	char *port_file;
+	char *public_url;          /* NULL: derived from the listen address */
+	int threads;
+	int max_connections;
+	int max_connections_per_address;
+	int header_timeout;
+	int idle_timeout;
+	int body_timeout;
+	int64_t body_min_rate;
+	char *trusted_proxies;     /* NULL: none */
 	enum log_level log_level;
 	char *data_dir;
 	char *catalog;

@@ -2,20 +2,58 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
+#include "daemon/builds.h"
 #include "daemon/http.h"
 #include "daemon/log.h"
 #include "rain/auth.h"
 #include "rain/error.h"
 #include "util/fsutil.h"
+#include "util/netaddr.h"
 #include "util/strutil.h"
 #include "util/timeutil.h"
 #include "util/uuid.h"
+
+#define ADDR_BUCKETS 4096
+#define REFUSAL_LOG_US (10 * 1000000LL)   /* at most one refusal line per 10 s */
+
+/* Where a connection is (on_connection, on_uri, on_request, on_completed
+ * move it on; the watchdog judges it). */
+enum conn_phase {
+	PH_HEADER,   /* the request header is coming: deadline */
+	PH_BODY,     /* the body is coming: at least the minimum rate */
+	PH_BUSY,     /* a handler runs or the response goes out */
+	PH_IDLE,     /* kept alive between requests: deadline */
+};
+
+struct conn_track {
+	struct conn_track *prev, *next;
+	int fd;
+	struct net_addr peer;
+	bool trusted;            /* the peer is a trusted proxy: not counted */
+	bool counted;            /* holds one count of peer */
+	bool closing;            /* shut down by the watchdog */
+	enum conn_phase phase;
+	int64_t deadline_us;     /* PH_HEADER, PH_IDLE (monotonic) */
+	int64_t window_us;       /* PH_BODY: when the current window began */
+	int64_t window_bytes;    /* ... and bytes then */
+	int64_t bytes;           /* body bytes of the current request */
+};
+
+/* Open connections (or forwarded requests) per client address. */
+struct addr_count {
+	struct addr_count *next;
+	struct net_addr addr;
+	int n;
+};
 
 struct server {
 	struct MHD_Daemon *mhd;
@@ -30,6 +68,25 @@ struct server {
 	struct rain_ldap_config ldap;
 	char *ldap_url, *ldap_user_dn;
 	unsigned int port;
+	char base_url[1100];
+	struct net_prefix *proxies;
+	size_t nproxies;
+	int per_address;
+	int64_t header_timeout_us, idle_timeout_us, body_window_us, body_min_rate;
+	/* connections: the list, the counts and the watchdog's state */
+	pthread_mutex_t track_lock;
+	pthread_cond_t track_cond;    /* the watchdog sleeps on it */
+	struct conn_track *conns;
+	struct addr_count *counts[ADDR_BUCKETS];
+	int64_t refused, refused_logged_us;
+	char refused_last[NET_ADDR_TEXT_MAX];
+	/* parked connections (http_park) */
+	pthread_mutex_t park_lock;
+	pthread_cond_t park_cond;     /* the parker sleeps on it without builds */
+	struct http_park *parked;
+	bool stopping;                /* under both locks */
+	bool locks_ready, watchdog_started, parker_started;
+	pthread_t watchdog, parker;
 };
 
 static const struct route *const route_tables[] = {
@@ -45,11 +102,16 @@ static const struct route *const route_tables[] = {
 	api_users_routes,
 };
 
-/* Decoded strings handed out by request_query(), freed with the request. */
+/* Decoded strings handed out by request_query(), freed with the request;
+ * the client's address; the count a forwarded request holds. */
 struct req_private {
 	struct request pub;
 	char **allocs;
 	size_t nallocs;
+	struct conn_track *track;    /* NULL if on_connection could not */
+	struct net_addr client;
+	char client_text[NET_ADDR_TEXT_MAX];
+	bool client_counted;         /* holds one count of client */
 };
 
 char *request_keep(struct request *req, char *s)
@@ -99,42 +161,14 @@ const char *request_header(struct request *req, const char *key)
 	return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, key);
 }
 
-static void addr_text(struct MHD_Connection *conn, char *out, size_t outlen)
-{
-	const union MHD_ConnectionInfo *ci =
-		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-
-	snprintf(out, outlen, "-");
-	if (ci && ci->client_addr) {
-		const struct sockaddr *sa = ci->client_addr;
-
-		if (sa->sa_family == AF_INET)
-			inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)outlen);
-		else if (sa->sa_family == AF_INET6)
-			inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out,
-				  (socklen_t)outlen);
-	}
-}
-
 void request_client_addr(struct request *req, char *out, size_t outlen)
 {
-	addr_text(req->conn, out, outlen);
+	snprintf(out, outlen, "%s", ((struct req_private *)req)->client_text);
 }
 
 void request_base_url(struct request *req, char *out, size_t outlen)
 {
-	const char *host = request_header(req, "Host");
-	size_t n;
-
-	if (req->srv->public_url)
-		snprintf(out, outlen, "%s", req->srv->public_url);
-	else
-		snprintf(out, outlen, "%s://%s", req->srv->tls_cert ? "https" : "http",
-			 host && str_is_printable(host, 255) && !strpbrk(host, "/\\\"<> ") ?
-			 host : "localhost");
-	n = strlen(out);
-	while (n > 0 && out[n - 1] == '/')
-		out[--n] = '\0';
+	snprintf(out, outlen, "%s", req->srv->base_url);
 }
 
 const struct rain_ldap_config *request_ldap(struct request *req)
@@ -216,6 +250,437 @@ static enum MHD_Result query_check(void *cls, enum MHD_ValueKind kind, const cha
 	return MHD_YES;
 }
 
+/* ---- connections: counts, timeouts, the client behind a proxy ---------- */
+
+static struct addr_count **count_slot(struct server *srv, const struct net_addr *a)
+{
+	struct addr_count **p = &srv->counts[net_addr_hash(a) % ADDR_BUCKETS];
+
+	while (*p && !net_addr_equal(&(*p)->addr, a))
+		p = &(*p)->next;
+	return p;
+}
+
+/* With track_lock held: a's count (0 when none). */
+static int count_get(struct server *srv, const struct net_addr *a)
+{
+	struct addr_count *c = *count_slot(srv, a);
+
+	return c ? c->n : 0;
+}
+
+/* With track_lock held: add delta (+1 or -1) to a's count; the new count,
+ * or -1 when out of memory (nothing counted). */
+static int count_add(struct server *srv, const struct net_addr *a, int delta)
+{
+	struct addr_count **p = count_slot(srv, a), *c = *p;
+
+	if (!c) {
+		if (delta < 0)
+			return 0;
+		c = calloc(1, sizeof(*c));
+		if (!c)
+			return -1;
+		c->addr = *a;
+		*p = c;
+	}
+	c->n += delta;
+	if (c->n > 0)
+		return c->n;
+	*p = c->next;
+	free(c);
+	return 0;
+}
+
+static bool is_trusted(const struct server *srv, const struct net_addr *a)
+{
+	return net_prefix_list_match(srv->proxies, srv->nproxies, a);
+}
+
+/* libmicrohttpd asks before it takes a connection on: refuse one more
+ * from an address that has max_connections_per_address already. */
+static enum MHD_Result accept_policy(void *cls, const struct sockaddr *sa, socklen_t len)
+{
+	struct server *srv = cls;
+	struct net_addr a;
+	bool ok;
+	int64_t now, refused = 0;
+	char last[NET_ADDR_TEXT_MAX];
+
+	if (!net_addr_from_sockaddr(sa, &a) || is_trusted(srv, &a))
+		return MHD_YES;
+	pthread_mutex_lock(&srv->track_lock);
+	ok = count_get(srv, &a) < srv->per_address;
+	if (!ok) {
+		srv->refused++;
+		net_addr_text(&a, srv->refused_last, sizeof(srv->refused_last));
+		now = time_mono_us();
+		if (now - srv->refused_logged_us >= REFUSAL_LOG_US) {
+			refused = srv->refused;
+			memcpy(last, srv->refused_last, sizeof(last));
+			srv->refused = 0;
+			srv->refused_logged_us = now;
+		}
+	}
+	pthread_mutex_unlock(&srv->track_lock);
+	if (refused)
+		log_printf(LOG_WARN, "refused %lld connection(s) over the limit of %d from one "
+			   "address ([server] max_connections_per_address), the last from %s",
+			   (long long)refused, srv->per_address, last);
+	return ok ? MHD_YES : MHD_NO;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+			  enum MHD_ConnectionNotificationCode code)
+{
+	struct server *srv = cls;
+	struct conn_track *t = *socket_context;
+
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *fd =
+			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		const union MHD_ConnectionInfo *ad =
+			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+
+		t = calloc(1, sizeof(*t));
+		*socket_context = t;
+		if (!t) {
+			/* untracked: no timeouts would hold it, so do not keep it */
+			if (fd)
+				shutdown(fd->connect_fd, SHUT_RDWR);
+			return;
+		}
+		t->fd = fd ? fd->connect_fd : -1;
+		net_addr_from_sockaddr(ad ? ad->client_addr : NULL, &t->peer);
+		t->trusted = t->peer.family && is_trusted(srv, &t->peer);
+		t->phase = PH_HEADER;
+		t->deadline_us = time_mono_us() + srv->header_timeout_us;
+		pthread_mutex_lock(&srv->track_lock);
+		if (t->peer.family && !t->trusted)
+			t->counted = count_add(srv, &t->peer, 1) > 0;
+		t->next = srv->conns;
+		if (srv->conns)
+			srv->conns->prev = t;
+		srv->conns = t;
+		pthread_mutex_unlock(&srv->track_lock);
+		return;
+	}
+	if (!t)
+		return;
+	/* closed: libmicrohttpd closes the descriptor only after this */
+	pthread_mutex_lock(&srv->track_lock);
+	if (t->counted)
+		count_add(srv, &t->peer, -1);
+	if (t->prev)
+		t->prev->next = t->next;
+	else
+		srv->conns = t->next;
+	if (t->next)
+		t->next->prev = t->prev;
+	pthread_mutex_unlock(&srv->track_lock);
+	free(t);
+	*socket_context = NULL;
+}
+
+static struct conn_track *conn_track(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+	return ci ? ci->socket_context : NULL;
+}
+
+static void track_phase(struct server *srv, struct conn_track *t, enum conn_phase phase)
+{
+	int64_t now = time_mono_us();
+
+	if (!t)
+		return;
+	pthread_mutex_lock(&srv->track_lock);
+	t->phase = phase;
+	if (phase == PH_HEADER)
+		t->deadline_us = now + srv->header_timeout_us;
+	else if (phase == PH_IDLE)
+		t->deadline_us = now + srv->idle_timeout_us;
+	else if (phase == PH_BODY) {
+		t->window_us = now;
+		t->window_bytes = 0;
+		t->bytes = 0;
+	}
+	pthread_mutex_unlock(&srv->track_lock);
+}
+
+/* The request line is in: on a kept-alive connection, the header's time
+ * starts now (the first request's started at the connection). */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	struct server *srv = cls;
+	struct conn_track *t = conn_track(conn);
+
+	if (t) {
+		pthread_mutex_lock(&srv->track_lock);
+		if (t->phase == PH_IDLE) {
+			t->phase = PH_HEADER;
+			t->deadline_us = time_mono_us() + srv->header_timeout_us;
+		}
+		pthread_mutex_unlock(&srv->track_lock);
+	}
+	return NULL;
+}
+
+/* Once a second: shut down the connections past their deadline. */
+static void *watchdog_main(void *ud)
+{
+	struct server *srv = ud;
+
+	pthread_mutex_lock(&srv->track_lock);
+	while (!srv->stopping) {
+		struct timespec until;
+		int64_t now, n_header = 0, n_body = 0;
+		char header_from[NET_ADDR_TEXT_MAX] = "", body_from[NET_ADDR_TEXT_MAX] = "";
+
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += 1;
+		pthread_cond_timedwait(&srv->track_cond, &srv->track_lock, &until);
+		if (srv->stopping)
+			break;
+		now = time_mono_us();
+		for (struct conn_track *t = srv->conns; t; t = t->next) {
+			int64_t elapsed, need;
+
+			if (t->closing || t->fd < 0)
+				continue;
+			switch (t->phase) {
+			case PH_HEADER:
+			case PH_IDLE:
+				if (now < t->deadline_us)
+					continue;
+				if (t->phase == PH_HEADER) {
+					n_header++;
+					net_addr_text(&t->peer, header_from, sizeof(header_from));
+				}
+				break;
+			case PH_BODY:
+				elapsed = now - t->window_us;
+				if (elapsed < srv->body_window_us)
+					continue;
+				need = srv->body_min_rate * elapsed / 1000000;
+				if (t->bytes - t->window_bytes >= (need > 0 ? need : 1)) {
+					t->window_us = now;
+					t->window_bytes = t->bytes;
+					continue;
+				}
+				n_body++;
+				net_addr_text(&t->peer, body_from, sizeof(body_from));
+				break;
+			case PH_BUSY:
+				continue;
+			}
+			/* the worker's loop sees the end and closes it */
+			shutdown(t->fd, SHUT_RDWR);
+			t->closing = true;
+		}
+		pthread_mutex_unlock(&srv->track_lock);
+		if (n_header)
+			log_printf(LOG_INFO, "closed %lld connection(s) whose request header was not "
+				   "complete within %llds ([server] header_timeout), the last from %s",
+				   (long long)n_header, (long long)(srv->header_timeout_us / 1000000),
+				   header_from);
+		if (n_body)
+			log_printf(LOG_INFO, "closed %lld connection(s) whose request body came slower "
+				   "than %lld bytes/s over %llds ([server] body_min_rate, body_timeout), "
+				   "the last from %s", (long long)n_body, (long long)srv->body_min_rate,
+				   (long long)(srv->body_window_us / 1000000), body_from);
+		pthread_mutex_lock(&srv->track_lock);
+	}
+	pthread_mutex_unlock(&srv->track_lock);
+	return NULL;
+}
+
+struct header_join {
+	char buf[8192];
+	size_t len;
+	bool truncated;
+};
+
+static enum MHD_Result join_forwarded(void *cls, enum MHD_ValueKind kind, const char *key,
+				      const char *value)
+{
+	struct header_join *j = cls;
+	size_t n;
+
+	if (strcasecmp(key, "X-Forwarded-For") != 0 || !value)
+		return MHD_YES;
+	n = strlen(value);
+	if (j->len + n + 2 > sizeof(j->buf)) {
+		j->truncated = true;
+		return MHD_NO;
+	}
+	if (j->len)
+		j->buf[j->len++] = ',';
+	memcpy(j->buf + j->len, value, n + 1);
+	j->len += n;
+	return MHD_YES;
+}
+
+/* The client: the peer, or behind trusted proxies the rightmost address
+ * of X-Forwarded-For (every X-Forwarded-For header, in order) that is not
+ * a trusted proxy. Walking from the right stops at the first entry that
+ * is not an address: what is left of it is the client's to write. */
+static void find_client(struct request *req, const struct net_addr *peer, struct net_addr *out)
+{
+	struct header_join *j;
+	char *end;
+
+	*out = *peer;
+	if (!peer->family || !is_trusted(req->srv, peer))
+		return;
+	j = calloc(1, sizeof(*j));
+	if (!j)
+		return;
+	MHD_get_connection_values(req->conn, MHD_HEADER_KIND, join_forwarded, j);
+	end = j->buf + j->len;
+	while (!j->truncated && end > j->buf) {
+		char *start = end, *item;
+		struct net_addr a;
+
+		while (start > j->buf && start[-1] != ',')
+			start--;
+		*end = '\0';
+		item = start + strspn(start, " \t");
+		for (char *e = item + strlen(item); e > item && (e[-1] == ' ' || e[-1] == '\t'); )
+			*--e = '\0';
+		if (net_addr_parse(item, &a) < 0)
+			break;
+		*out = a;
+		if (!is_trusted(req->srv, &a))
+			break;
+		end = start > j->buf ? start - 1 : j->buf;
+	}
+	free(j);
+}
+
+struct header_counter {
+	const char *name;
+	unsigned int n;
+};
+
+static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const char *key,
+				    const char *value)
+{
+	struct header_counter *c = cls;
+
+	if (!strcasecmp(key, c->name))
+		c->n++;
+	return MHD_YES;
+}
+
+/* How many times the request has header name (libmicrohttpd keeps each). */
+static unsigned int header_count(struct request *req, const char *name)
+{
+	struct header_counter c = { name, 0 };
+
+	MHD_get_connection_values(req->conn, MHD_HEADER_KIND, count_header, &c);
+	return c.n;
+}
+
+/* ---- parked connections ------------------------------------------------ */
+
+void http_park_init(struct http_park *p, struct request *req, bool (*ready)(void *ud), void *ud)
+{
+	memset(p, 0, sizeof(*p));
+	p->srv = req->srv;
+	p->conn = req->conn;
+	p->ready = ready;
+	p->ud = ud;
+}
+
+static void unpark_locked(struct http_park *p)
+{
+	struct server *srv = p->srv;
+
+	if (!p->parked)
+		return;
+	if (p->prev)
+		p->prev->next = p->next;
+	else
+		srv->parked = p->next;
+	if (p->next)
+		p->next->prev = p->prev;
+	p->prev = p->next = NULL;
+	p->parked = false;
+	MHD_resume_connection(p->conn);
+}
+
+int http_park(struct http_park *p)
+{
+	struct server *srv = p->srv;
+	int r;
+
+	pthread_mutex_lock(&srv->park_lock);
+	if (srv->stopping) {
+		r = -1;
+	} else if (p->ready(p->ud)) {
+		r = 0;
+	} else {
+		MHD_suspend_connection(p->conn);
+		p->parked = true;
+		p->prev = NULL;
+		p->next = srv->parked;
+		if (srv->parked)
+			srv->parked->prev = p;
+		srv->parked = p;
+		r = 1;
+	}
+	pthread_mutex_unlock(&srv->park_lock);
+	return r;
+}
+
+void http_park_done(struct http_park *p)
+{
+	if (!p->srv)
+		return;
+	pthread_mutex_lock(&p->srv->park_lock);
+	if (p->parked) {
+		/* not reached in practice: a parked connection does not end */
+		unpark_locked(p);
+	}
+	pthread_mutex_unlock(&p->srv->park_lock);
+}
+
+/* Resume the parked connections that are ready (all of them once the
+ * server stops), whenever the build service changes and every second. */
+static void *parker_main(void *ud)
+{
+	struct server *srv = ud;
+
+	for (;;) {
+		bool stop;
+
+		if (srv->builds) {
+			builds_wait_change(srv->builds, 1000);
+			pthread_mutex_lock(&srv->park_lock);
+		} else {
+			struct timespec until;
+
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_sec += 1;
+			pthread_mutex_lock(&srv->park_lock);
+			if (!srv->stopping)
+				pthread_cond_timedwait(&srv->park_cond, &srv->park_lock, &until);
+		}
+		stop = srv->stopping;
+		for (struct http_park *p = srv->parked, *next; p; p = next) {
+			next = p->next;
+			if (stop || p->ready(p->ud))
+				unpark_locked(p);
+		}
+		pthread_mutex_unlock(&srv->park_lock);
+		if (stop)
+			return NULL;
+	}
+}
+
 static const char *status_title(unsigned int status)
 {
 	switch (status) {
@@ -229,6 +694,7 @@ static const char *status_title(unsigned int status)
 	case 413: return "Request Entity Too Large";
 	case 415: return "Unsupported Media Type";
 	case 416: return "Requested Range Not Satisfiable";
+	case 429: return "Too Many Requests";
 	case 500: return "Internal Server Error";
 	case 503: return "Service Unavailable";
 	}
@@ -521,8 +987,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
 	if (!req) {
 		struct req_private *p = calloc(1, sizeof(*p));
-		unsigned int status;
+		unsigned int status = 404;
 		bool query_ok = true;
+
+		const union MHD_ConnectionInfo *ad;
+		struct net_addr peer;
+		unsigned int n_length, n_te;
+		int n_client = 0;
 
 		if (!p)
 			return MHD_NO;
@@ -536,16 +1007,43 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		memcpy(req->request_id, "req-", 4);
 		if (uuid_generate(req->request_id + 4) < 0)
 			snprintf(req->request_id, sizeof(req->request_id), "req-unknown");
+		p->track = conn_track(conn);
+		ad = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+		net_addr_from_sockaddr(ad ? ad->client_addr : NULL, &peer);
+		find_client(req, &peer, &p->client);
+		net_addr_text(&p->client, p->client_text, sizeof(p->client_text));
+		if (p->track && p->track->trusted && p->client.family &&
+		    !net_addr_equal(&p->client, &peer)) {
+			/* a forwarded request counts against its client */
+			pthread_mutex_lock(&req->srv->track_lock);
+			n_client = count_add(req->srv, &p->client, 1);
+			pthread_mutex_unlock(&req->srv->track_lock);
+			p->client_counted = n_client > 0;
+		}
+		n_length = header_count(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
+		n_te = header_count(req, MHD_HTTP_HEADER_TRANSFER_ENCODING);
 		/* without a body, answer on the next call so the connection
 		 * stays alive; with one, answer now so an error stops it */
-		req->defer = !request_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH) &&
-			     !request_header(req, MHD_HTTP_HEADER_TRANSFER_ENCODING);
-		if (!req->defer && request_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH) &&
+		req->defer = !n_length && !n_te;
+		if (!req->defer && n_length == 1 && !n_te &&
 		    !strcmp(request_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH), "0"))
 			req->defer = true;
+		track_phase(req->srv, p->track, req->defer ? PH_BUSY : PH_BODY);
 		MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, query_check, &query_ok);
 		req->route = query_ok ? route_find(req, &status) : NULL;
-		if (!query_ok)
+		/* two lengths (or a length and chunks) could be read two ways by
+		 * raind and a proxy in front: refuse, as RFC 9112 6.3 allows */
+		if (n_length > 1)
+			http_reply_error(req, 400, "the request has %u Content-Length headers; send "
+					 "one", n_length);
+		else if (n_length && n_te)
+			http_reply_error(req, 400, "the request has both Content-Length and "
+					 "Transfer-Encoding; send one");
+		else if (n_client > req->srv->per_address)
+			http_reply_error(req, 429, "too many requests at once from %s (at most %d; "
+					 "[server] max_connections_per_address)", p->client_text,
+					 req->srv->per_address);
+		else if (!query_ok)
 			http_reply_error(req, 400, "bad percent-escape in the query string");
 		else if (!req->route && status == 400)
 			http_reply_error(req, 400, "bad percent-escape in the path %s", url);
@@ -566,9 +1064,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		return MHD_YES;
 	}
 	if (n > 0) {
+		struct conn_track *t = ((struct req_private *)req)->track;
+
 		*upload_data_size = 0;
 		req->defer = true;
 		req->bytes_in += (int64_t)n;
+		if (t) {
+			pthread_mutex_lock(&req->srv->track_lock);
+			t->bytes += (int64_t)n;
+			pthread_mutex_unlock(&req->srv->track_lock);
+		}
 		if (req->replied)
 			return MHD_YES;   /* the answer is out; drop the rest */
 		if (req->route->body == BODY_JSON) {
@@ -597,6 +1102,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		return MHD_YES;
 	}
 	req->defer = false;
+	track_phase(req->srv, ((struct req_private *)req)->track, PH_BUSY);
 	if (req->pending) {
 		/* libmicrohttpd refuses a response until the body is complete;
 		 * should it call with no data before that, keep waiting (but
@@ -643,13 +1149,20 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
 	struct request *req = *con_cls;
-	char addr[INET6_ADDRSTRLEN] = "-";
+	struct req_private *p = (struct req_private *)req;
+	const char *addr;
 
 	if (!req)
 		return;
+	addr = p->client_text;
 	if (req->state && req->route && req->route->abort)
 		req->route->abort(req);
-	addr_text(conn, addr, sizeof(addr));
+	if (p->client_counted) {
+		pthread_mutex_lock(&req->srv->track_lock);
+		count_add(req->srv, &p->client, -1);
+		pthread_mutex_unlock(&req->srv->track_lock);
+	}
+	track_phase(req->srv, p->track, PH_IDLE);
 	log_request(addr, req->request_id, req->method, req->url, req->status,
 		    toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (interrupted)",
 		    req->bytes_in, req->bytes_out, time_mono_us() - req->started_us);
@@ -704,12 +1217,50 @@ static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen
 	return 0;
 }
 
+/* The base URL of links: public_url, else the scheme, the address bound
+ * (a wildcard one: this machine's host name) and the port. */
+static void derive_base_url(struct server *srv, const struct server_config *cfg,
+			    const struct sockaddr_storage *ss)
+{
+	const char *scheme = cfg->tls_cert ? "https" : "http";
+	char host[256] = "localhost";
+	struct net_addr a;
+	size_t n;
+
+	if (cfg->public_url) {
+		snprintf(srv->base_url, sizeof(srv->base_url), "%s", cfg->public_url);
+		n = strlen(srv->base_url);
+		while (n > 0 && srv->base_url[n - 1] == '/')
+			srv->base_url[--n] = '\0';
+		return;
+	}
+	net_addr_from_sockaddr((const struct sockaddr *)ss, &a);
+	if (ss->ss_family == AF_INET6 &&
+	    IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)ss)->sin6_addr))
+		a.family = 0;
+	else if (ss->ss_family == AF_INET &&
+		 ((const struct sockaddr_in *)ss)->sin_addr.s_addr == htonl(INADDR_ANY))
+		a.family = 0;
+	if (!a.family) {
+		if (gethostname(host, sizeof(host)) < 0 || !host[0] ||
+		    strpbrk(host, "/\\\"<> @?#") || !str_is_printable(host, sizeof(host) - 1))
+			snprintf(host, sizeof(host), "localhost");
+		snprintf(srv->base_url, sizeof(srv->base_url), "%s://%s:%u", scheme, host, srv->port);
+	} else {
+		net_addr_text(&a, host, sizeof(host));
+		snprintf(srv->base_url, sizeof(srv->base_url), a.family == AF_INET6 ?
+			 "%s://[%s]:%u" : "%s://%s:%u", scheme, host, srv->port);
+	}
+}
+
 int server_start(struct server **out, const struct server_config *cfg, struct rain_repo *repo)
 {
 	struct sockaddr_storage ss;
 	socklen_t sslen;
-	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-			     MHD_USE_POLL | MHD_USE_ERROR_LOG;
+	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+			     MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+	unsigned int threads = cfg->threads > 0 ? (unsigned int)cfg->threads : 32;
+	unsigned int limit = cfg->max_connections > 0 ? (unsigned int)cfg->max_connections : 16384;
 	struct server *srv;
 	const union MHD_DaemonInfo *di;
 	char *cert = NULL, *key = NULL;
@@ -738,6 +1289,11 @@ int server_start(struct server **out, const struct server_config *cfg, struct ra
 		free(key);
 		return RAIN_ENOMEM;
 	}
+	pthread_mutex_init(&srv->track_lock, NULL);
+	pthread_cond_init(&srv->track_cond, NULL);
+	pthread_mutex_init(&srv->park_lock, NULL);
+	pthread_cond_init(&srv->park_cond, NULL);
+	srv->locks_ready = true;
 	srv->repo = repo;
 	srv->builds = cfg->builds;
 	srv->admin_token = strdup(cfg->admin_token);
@@ -745,6 +1301,11 @@ int server_start(struct server **out, const struct server_config *cfg, struct ra
 	srv->tls_key = key;
 	srv->token_lifetime_us = (cfg->token_lifetime_s > 0 ? cfg->token_lifetime_s : 86400) * 1000000LL;
 	srv->login_address_limit = cfg->login_address_limit;
+	srv->per_address = cfg->max_connections_per_address > 0 ? cfg->max_connections_per_address : 64;
+	srv->header_timeout_us = (cfg->header_timeout_s > 0 ? cfg->header_timeout_s : 30) * 1000000LL;
+	srv->idle_timeout_us = (cfg->idle_timeout_s > 0 ? cfg->idle_timeout_s : 60) * 1000000LL;
+	srv->body_window_us = (cfg->body_timeout_s > 0 ? cfg->body_timeout_s : 30) * 1000000LL;
+	srv->body_min_rate = cfg->body_min_rate >= 0 ? cfg->body_min_rate : 500;
 	if (cfg->ldap_url && cfg->ldap_user_dn) {
 		srv->ldap_url = strdup(cfg->ldap_url);
 		srv->ldap_user_dn = strdup(cfg->ldap_user_dn);
@@ -755,29 +1316,50 @@ int server_start(struct server **out, const struct server_config *cfg, struct ra
 		server_stop(srv);
 		return RAIN_ENOMEM;
 	}
+	if (cfg->trusted_proxies &&
+	    (r = net_prefix_list_parse(cfg->trusted_proxies, &srv->proxies, &srv->nproxies)) < 0) {
+		server_stop(srv);
+		return rain_error_set(r, "[server] trusted_proxies: %s", rain_error_last());
+	}
+	/* every worker has a share of the connections */
+	if (threads > limit)
+		threads = limit;
+	if (pthread_create(&srv->watchdog, NULL, watchdog_main, srv) != 0) {
+		server_stop(srv);
+		return rain_error_set(RAIN_EIO, "cannot start the connection watchdog");
+	}
+	srv->watchdog_started = true;
 	if (cert)
-		srv->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, srv,
+		srv->mhd = MHD_start_daemon(flags, 0, accept_policy, srv, on_request, srv,
 					    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 					    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 					    MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+					    MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
+					    MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
 					    MHD_OPTION_UNESCAPE_CALLBACK, unescape_none, NULL,
 					    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256 * 1024),
-					    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)300,
-					    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)cfg->max_connections,
-					    MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)1024,
+					    MHD_OPTION_CONNECTION_TIMEOUT,
+					    (unsigned int)(srv->idle_timeout_us / 1000000),
+					    MHD_OPTION_CONNECTION_LIMIT, limit,
+					    MHD_OPTION_THREAD_POOL_SIZE, threads,
+					    MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)4096,
 					    MHD_OPTION_HTTPS_MEM_CERT, cert,
 					    MHD_OPTION_HTTPS_MEM_KEY, key,
 					    MHD_OPTION_END);
 	else
-		srv->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, srv,
+		srv->mhd = MHD_start_daemon(flags, 0, accept_policy, srv, on_request, srv,
 					    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 					    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 					    MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+					    MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
+					    MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
 					    MHD_OPTION_UNESCAPE_CALLBACK, unescape_none, NULL,
 					    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256 * 1024),
-					    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)300,
-					    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)cfg->max_connections,
-					    MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)1024,
+					    MHD_OPTION_CONNECTION_TIMEOUT,
+					    (unsigned int)(srv->idle_timeout_us / 1000000),
+					    MHD_OPTION_CONNECTION_LIMIT, limit,
+					    MHD_OPTION_THREAD_POOL_SIZE, threads,
+					    MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)4096,
 					    MHD_OPTION_END);
 	if (!srv->mhd || !srv->admin_token) {
 		int e = errno;
@@ -785,8 +1367,17 @@ int server_start(struct server **out, const struct server_config *cfg, struct ra
 		server_stop(srv);
 		return rain_error_errno(RAIN_EIO, e, "cannot listen on %s", cfg->listen);
 	}
+	if (pthread_create(&srv->parker, NULL, parker_main, srv) != 0) {
+		server_stop(srv);
+		return rain_error_set(RAIN_EIO, "cannot start the thread that resumes streams");
+	}
+	srv->parker_started = true;
 	di = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_BIND_PORT);
 	srv->port = di ? di->port : 0;
+	derive_base_url(srv, cfg, &ss);
+	log_printf(LOG_INFO, "%u worker threads, at most %u connections, %d from one address; "
+		   "links use %s%s", threads, limit, srv->per_address, srv->base_url,
+		   cfg->public_url ? "" : " (set [server] public_url to change)");
 	*out = srv;
 	return 0;
 }
@@ -800,8 +1391,37 @@ void server_stop(struct server *srv)
 {
 	if (!srv)
 		return;
+	if (srv->locks_ready) {
+		pthread_mutex_lock(&srv->track_lock);
+		pthread_mutex_lock(&srv->park_lock);
+		srv->stopping = true;
+		pthread_cond_broadcast(&srv->park_cond);
+		pthread_mutex_unlock(&srv->park_lock);
+		pthread_cond_broadcast(&srv->track_cond);
+		pthread_mutex_unlock(&srv->track_lock);
+	}
+	/* the parker resumes every parked connection as it ends: none may
+	 * be suspended when libmicrohttpd stops */
+	if (srv->parker_started)
+		pthread_join(srv->parker, NULL);
+	if (srv->watchdog_started)
+		pthread_join(srv->watchdog, NULL);
 	if (srv->mhd)
 		MHD_stop_daemon(srv->mhd);
+	for (size_t i = 0; i < ADDR_BUCKETS; i++)
+		while (srv->counts[i]) {
+			struct addr_count *c = srv->counts[i];
+
+			srv->counts[i] = c->next;
+			free(c);
+		}
+	if (srv->locks_ready) {
+		pthread_mutex_destroy(&srv->track_lock);
+		pthread_cond_destroy(&srv->track_cond);
+		pthread_mutex_destroy(&srv->park_lock);
+		pthread_cond_destroy(&srv->park_cond);
+	}
+	free(srv->proxies);
 	free(srv->admin_token);
 	free(srv->ldap_url);
 	free(srv->ldap_user_dn);

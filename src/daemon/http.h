@@ -1,5 +1,41 @@
-/* raind's HTTP layer on libmicrohttpd: one thread per connection, a route
+/* raind's HTTP layer on libmicrohttpd: an event-driven server, a route
  * table, JSON replies and errors in Glance's shape, request logging.
+ *
+ * Connections: a pool of `threads` workers ([server] threads, 32), each
+ * with its own epoll loop over its share of the connections, so an idle
+ * or slow connection costs memory (a few KiB) and no thread. A handler
+ * runs on its connection's worker and holds it while it runs: handlers
+ * must not wait for long. A response that has nothing to send yet (a
+ * followed build log) parks its connection (http_park) instead of
+ * waiting. Limits, each from raind.conf's [server] section (raind(8)):
+ *   max_connections              in all (16384); RLIMIT_NOFILE is raised
+ *                                to fit at start.
+ *   max_connections_per_address  from one client address (64); counted
+ *                                in on_connection/accept_policy, which
+ *                                may overshoot by at most threads - 1
+ *                                when connections arrive at once. A
+ *                                trusted proxy (trusted_proxies) is not
+ *                                limited by its own address; each request
+ *                                it forwards counts against the client
+ *                                address it names (X-Forwarded-For).
+ *   header_timeout               seconds from the connection (or, on a
+ *                                kept-alive one, from the request line)
+ *                                to the end of the request header (30).
+ *                                Not reset by arriving bytes.
+ *   idle_timeout                 a kept-alive connection must complete
+ *                                its next request line within this (60);
+ *                                it is also libmicrohttpd's inactivity
+ *                                timeout for every other state.
+ *   body_timeout, body_min_rate  a request body must bring at least
+ *                                body_min_rate bytes a second (500), at
+ *                                least one byte, over every body_timeout
+ *                                seconds (30), as Apache's mod_reqtimeout
+ *                                body=30,MinRate=500.
+ * A watchdog thread enforces the timeouts once a second: it shuts the
+ * socket down (shutdown(2), never close), so the worker's own loop sees
+ * the end and closes the connection; the descriptor stays the
+ * connection's until libmicrohttpd's close notification, which takes the
+ * same lock, so it cannot hit a reused descriptor.
  *
  * A route names a method, a path pattern ("/v2/images/{}/tags/{}": each {}
  * captures one path segment into req->params) and how its body is taken:
@@ -91,12 +127,20 @@ struct server_config {
 	const char *tls_cert;      /* PEM files, both or neither */
 	const char *tls_key;
 	const char *admin_token;
-	const char *public_url;    /* for links; NULL: derived */
+	/* for links; NULL: derived from the address and port bound:
+	 * http(s)://ADDR:PORT, and for a wildcard address (0.0.0.0, ::)
+	 * the machine's host name (gethostname) instead of ADDR */
+	const char *public_url;
 	int64_t token_lifetime_s;  /* of user tokens ([auth] token_lifetime) */
 	int64_t login_address_limit;   /* [auth]; 0: none */
 	const char *ldap_url;      /* NULL: no LDAP */
 	const char *ldap_user_dn;
-	int max_connections;
+	int threads;               /* worker threads; 0: 32 */
+	int max_connections;       /* see the top of this file */
+	int max_connections_per_address;
+	int header_timeout_s, idle_timeout_s, body_timeout_s;
+	int64_t body_min_rate;
+	const char *trusted_proxies;   /* addresses and CIDR ranges; NULL: none */
 	struct builds *builds;     /* the build service (daemon/builds.h) */
 };
 
@@ -111,10 +155,14 @@ struct builds *request_builds(struct request *req);
 /* A query argument (the first, when repeated) or NULL. */
 const char *request_query(struct request *req, const char *key);
 const char *request_header(struct request *req, const char *key);
-/* The client's address as text ("-" when unknown) into out. */
+/* The client's address as text ("-" when unknown) into out: the TCP
+ * peer's, or, when the peer is a trusted proxy ([server]
+ * trusted_proxies), the rightmost address of X-Forwarded-For that is not
+ * a trusted proxy itself. */
 void request_client_addr(struct request *req, char *out, size_t outlen);
-/* raind's base URL as this client reached it: public_url, else
- * http(s)://HOST from the Host header (no trailing '/'), into out. */
+/* raind's base URL (no trailing '/') into out: [server] public_url, else
+ * derived from the address bound (server_config.public_url). Never from
+ * the request's Host header. */
 void request_base_url(struct request *req, char *out, size_t outlen);
 int64_t request_token_lifetime_us(struct request *req);
 /* Failed logins from one address that lock it ([auth]
@@ -139,6 +187,29 @@ char *request_keep(struct request *req, char *s);
 const struct rain_ldap_config *request_ldap(struct request *req);
 /* Parse the collected body as JSON; replies 400 itself on failure. */
 json_t *request_json(struct request *req);
+
+/* Parking: a content reader (MHD_ContentReaderCallback) that has nothing
+ * to send yet, and more may come, parks its connection rather than wait
+ * (which would hold a worker and everything else on it) or return 0
+ * (which libmicrohttpd calls again at once: a busy loop). The server
+ * checks ready(ud) of the parked connections whenever the build service
+ * reports a change and at least once a second, and resumes those that
+ * are ready; server_stop() resumes all of them.
+ * http_park_init() before the response is queued; http_park() from the
+ * reader: 1 parked (return 0 from the reader), 0 ready already (read
+ * again), -1 the server is stopping (end the stream); http_park_done()
+ * from the response's free callback. */
+struct http_park {
+	struct http_park *prev, *next;
+	struct server *srv;
+	struct MHD_Connection *conn;
+	bool (*ready)(void *ud);
+	void *ud;
+	bool parked;
+};
+void http_park_init(struct http_park *p, struct request *req, bool (*ready)(void *ud), void *ud);
+int http_park(struct http_park *p);
+void http_park_done(struct http_park *p);
 
 /* Replies. json is consumed. Extra headers: NULL-terminated name/value
  * pairs, e.g. http_reply_json(req, 201, obj, "Location", url, NULL). */

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "daemon/builds.h"
@@ -165,6 +166,41 @@ static int start_builds(struct config *cfg, struct rain_repo *repo, struct build
 		log_printf(LOG_INFO, "build service: up to %d at once with %s, cache in %s",
 			   bc.max_concurrent, rain, cache);
 	return 0;
+}
+
+/* Each connection is a descriptor: raise RLIMIT_NOFILE to what
+ * max_connections needs, plus the workers' own (epoll, wake-up pipe) and
+ * some for the catalog, blobs and builds. The hard limit too when raind
+ * may (root); when it cannot, fewer connections are taken, and the log
+ * says so. */
+static void fit_open_files(struct config *cfg)
+{
+	rlim_t reserve = 256 + 4 * (rlim_t)cfg->threads, need = (rlim_t)cfg->max_connections + reserve;
+	struct rlimit rl, old;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= need)
+		return;
+	old = rl;
+	rl.rlim_cur = need;
+	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < need)
+		rl.rlim_max = need;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
+		rl.rlim_cur = old.rlim_max == RLIM_INFINITY ? need : old.rlim_max;
+		rl.rlim_max = old.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			rl = old;
+	}
+	if (rl.rlim_cur >= need) {
+		log_printf(LOG_INFO, "raised the open-file limit (RLIMIT_NOFILE) from %llu to %llu for "
+			   "%d connections", (unsigned long long)old.rlim_cur,
+			   (unsigned long long)rl.rlim_cur, cfg->max_connections);
+		return;
+	}
+	cfg->max_connections = rl.rlim_cur > reserve + 16 ? (int)(rl.rlim_cur - reserve) : 16;
+	log_printf(LOG_WARN, "the open-file limit (RLIMIT_NOFILE) is %llu and cannot be raised to "
+		   "%llu: taking at most %d connections instead of [server] max_connections; raise "
+		   "the limit (e.g. LimitNOFILE= in a systemd unit) to take more",
+		   (unsigned long long)rl.rlim_cur, (unsigned long long)need, cfg->max_connections);
 }
 
 /* The URL at which raind reaches itself: the listen address (a wildcard
@@ -333,7 +369,16 @@ int main(int argc, char **argv)
 	scfg.login_address_limit = cfg.login_address_limit;
 	scfg.ldap_url = cfg.ldap_url;
 	scfg.ldap_user_dn = cfg.ldap_user_dn;
+	fit_open_files(&cfg);
+	scfg.public_url = cfg.public_url;
+	scfg.threads = cfg.threads;
 	scfg.max_connections = cfg.max_connections;
+	scfg.max_connections_per_address = cfg.max_connections_per_address;
+	scfg.header_timeout_s = cfg.header_timeout;
+	scfg.idle_timeout_s = cfg.idle_timeout;
+	scfg.body_timeout_s = cfg.body_timeout;
+	scfg.body_min_rate = cfg.body_min_rate;
+	scfg.trusted_proxies = cfg.trusted_proxies;
 	r = server_start(&srv, &scfg, repo);
 	if (r < 0) {
 		log_printf(LOG_ERROR, "%s", rain_error_last());
