@@ -98,8 +98,8 @@ past_end:
 			      fmt, what, (unsigned long long)off, len, (long long)s->size);
 }
 
-/* Is [off, off+len) inside the data? 0, NEED_MORE, or RAIN_EFORMAT
- * naming the field that points there. */
+/* Is [off, off+len) inside the data? 0 (also for a prefix, which cannot
+ * tell), or RAIN_EFORMAT naming the field that points there. */
 static int in_data(struct src *s, uint64_t off, uint64_t len, const char *fmt,
 		   const char *field, uint64_t field_off)
 {
