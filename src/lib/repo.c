@@ -493,7 +493,7 @@ static int check_formats_kept(const struct rain_image *img, const char *disk,
 
 	if (!attr || img->status == RAIN_STATUS_QUEUED)
 		return 0;
-	return rain_error_set(RAIN_ECONFLICT,
+	return rain_error_set(RAIN_EFORBIDDEN,
 			      "Attribute %s can be only replaced for a queued image: image %s is %s "
 			      "and its data was checked as %s %s; create a new image for the data "
 			      "in another format", attr, img->id, rain_image_status_name(img->status),

@@ -144,11 +144,11 @@ patch_image "$P" '[{"op":"replace","path":"/disk_format","value":"ami"}]'
 image_put "$P" data.raw
 check_status "raw data uploads as ami (204)" 204
 patch_image "$P" '[{"op":"replace","path":"/disk_format","value":"vmdk"}]'
-check_error "relabelling the active ami image vmdk is 409" 409
+check_error "relabelling the active ami image vmdk is 403 (as Glance)" 403
 check "... the message says why" grep -q 'Attribute disk_format can be only replaced for a queued image' <<<"$BODY"
 check_eq "... it is still ami" ami "$(field "$P" disk_format)"
 patch_image "$P" '[{"op":"replace","path":"/container_format","value":"ova"}]'
-check_error "changing its container_format is 409 too" 409
+check_error "changing its container_format is 403 too" 403
 patch_image "$P" '[{"op":"replace","path":"/name","value":"renamed"}]'
 check_status "other attributes still change (200)" 200
 out=$(RAIN_URL=$URL RAIN_TOKEN=$TOKEN "$RAIN" image set "$P" --disk-format vmdk 2>&1)

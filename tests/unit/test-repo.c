@@ -866,12 +866,12 @@ static void test_patch_formats_of_active(void **state)
 	rain_error_clear();
 	assert_int_equal(patch(f, &alice, img->id,
 			       "[{\"op\":\"replace\",\"path\":\"/disk_format\",\"value\":\"vmdk\"}]", NULL),
-			 RAIN_ECONFLICT);
+			 RAIN_EFORBIDDEN);
 	assert_error_contains("Attribute disk_format can be only replaced for a queued image");
 	assert_error_contains("is active and its data was checked as ami bare");
 	assert_int_equal(patch(f, &admin, img->id,
 			       "[{\"op\":\"replace\",\"path\":\"/container_format\",\"value\":\"ova\"}]", NULL),
-			 RAIN_ECONFLICT);
+			 RAIN_EFORBIDDEN);
 	assert_error_contains("Attribute container_format");
 	/* the same value, and other attributes, are fine */
 	assert_int_equal(patch(f, &alice, img->id,
@@ -883,7 +883,7 @@ static void test_patch_formats_of_active(void **state)
 	assert_int_equal(rain_repo_image_deactivate(f->repo, &admin, img->id), 0);
 	assert_int_equal(patch(f, &alice, img->id,
 			       "[{\"op\":\"replace\",\"path\":\"/disk_format\",\"value\":\"qcow2\"}]", NULL),
-			 RAIN_ECONFLICT);
+			 RAIN_EFORBIDDEN);
 	out = get(f, img->id);
 	assert_string_equal(out->disk_format, "ami");
 	rain_image_free(out);
