@@ -9,6 +9,7 @@
 #include "rain/build-record.h"
 #include "rain/error.h"
 #include "util/strutil.h"
+#include "util/uuid.h"
 
 #define RECONNECT_TRIES 30      /* a server that went away: give up after ~1 min */
 
@@ -148,4 +149,50 @@ int cli_build_outcome(struct cli *cli, json_t *build)
 		return cli_error("build %s was canceled", id ? id : "?");
 	return cli_error("build %s %s%s%s", id ? id : "?", st ? st : "ended",
 			 err && *err ? ": " : "", err ? err : "");
+}
+
+int cli_build_list(struct cli *cli, json_t **list)
+{
+	struct rain_client *c;
+	int r = cli_client(cli, &c);
+
+	if (r)
+		return r;
+	r = rain_client_build_list(c, list);
+	if (r < 0)
+		return cli_fail(cli, r, NULL, "cannot list the builds");
+	return 0;
+}
+
+int cli_build_resolve(struct cli *cli, const char *arg, char id[37])
+{
+	json_t *list = NULL, *b;
+	size_t i, n = 0;
+	int r;
+
+	if (uuid_is_valid(arg)) {
+		memcpy(id, arg, 37);
+		uuid_canonicalize(id);
+		return 0;
+	}
+	if (!*arg || strlen(arg) > 36)
+		return cli_error("'%s' is not a build id; see 'rain build list'", arg);
+	r = cli_build_list(cli, &list);
+	if (r)
+		return r;
+	json_array_foreach(json_object_get(list, "builds"), i, b) {
+		const char *bid = cli_json_str(b, "id");
+
+		if (bid && uuid_is_valid(bid) && !strncasecmp(bid, arg, strlen(arg))) {
+			if (n++ == 0)
+				memcpy(id, bid, 37);
+		}
+	}
+	json_decref(list);
+	if (n == 0)
+		return cli_error("no build id starts with '%s'; see 'rain build list'", arg);
+	if (n > 1)
+		return cli_error("%zu builds start with '%s'; give more of the id", n, arg);
+	uuid_canonicalize(id);
+	return 0;
 }

@@ -14,7 +14,6 @@
 #ifndef RAIN_CLI_H
 #define RAIN_CLI_H
 
-#include <getopt.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -29,6 +28,7 @@ enum {
 	CLI_EXIT_OK = 0,
 	CLI_EXIT_FAIL = 1,
 	CLI_EXIT_USAGE = 2,
+	CLI_CONTINUE = -1,      /* not an exit status: go on */
 };
 
 /* Where a setting came from, for messages. */
@@ -56,14 +56,78 @@ struct cli {
 	struct rain_client *client;  /* created on first use */
 };
 
+/* ---- command lines ------------------------------------------------------ */
+
+/* One option a command takes, declared in its struct cli_cmd (as tmux's
+ * cmd_entry declares .args).  A table ends with { 0 }; an entry without a
+ * name but with help is a heading line in --help. */
+struct cli_opt {
+	const char *name;       /* long name without "--" */
+	char letter;            /* short option, or 0 */
+	const char *arg;        /* name of its value in --help ("FILE"); NULL
+				   for a flag, which takes no value */
+	const char *help;       /* --help text, lines separated by '\n'; NULL
+				   hides the option (an old spelling) */
+	int key;                /* for handlers that switch on options; 0 unused */
+	const char *same_as;    /* this is another spelling of the option so
+				   named: it is recorded as that one */
+	bool final;             /* stop parsing here (--help) */
+};
+
+/* An entry: long name, short letter (or 0), the value's name (NULL for a
+ * flag), key, help. */
+#define CLI_OPT(name_, letter_, arg_, key_, help_) \
+	{ .name = (name_), .letter = (letter_), .arg = (arg_), .key = (key_), .help = (help_) }
+
+/* -h/--help, --json, -q/--quiet: every command takes them. */
+extern const struct cli_opt cli_common_opts[];
+
+/* How many operands a command takes (max -1: any number). When the count
+ * is outside, the usage error says wrong, or by default "unexpected
+ * argument 'X'". */
+struct cli_operands {
+	int min, max;
+	const char *wrong;
+};
+
+/* What a command's operands name, resolved with cli_target(). */
+enum cli_target {
+	CLI_TARGET_NONE,
+	CLI_TARGET_IMAGE,       /* operand 0 is an image ID|NAME */
+	CLI_TARGET_IMAGES,      /* every operand is */
+	CLI_TARGET_BUILD,       /* operand 0 is a build id or a unique prefix */
+	CLI_TARGET_BUILDS,      /* every operand is */
+};
+
+/* One option given, in command-line order. value is the option's argument,
+ * "" for a flag. */
+struct cli_arg {
+	const struct cli_opt *opt;
+	const char *value;
+};
+
+/* One invocation: what the handler reads.  The strings point into argv. */
+struct cli_args {
+	const struct cli_cmd *cmd;
+	struct cli_arg *opts;   /* owned */
+	size_t nopts;
+	int argc;               /* the operands */
+	char **argv;
+};
+
 struct cli_cmd {
 	const char *name;
 	const char *alias;      /* NULL or another accepted name */
 	const char *usage;      /* arguments after the command name */
 	const char *summary;    /* one line, for the command lists */
-	const char *help;       /* options and details; may be NULL */
-	int (*exec)(struct cli *cli, int argc, char **argv);
-	const char *prefix;     /* "rain image" for messages and help */
+	const char *help;       /* details after the options; may be NULL */
+	const struct cli_opt *opts;     /* its own options; NULL for none */
+	struct cli_operands args;
+	enum cli_target target;
+	int (*exec)(struct cli *cli, const struct cli_args *a);
+	const struct cli_cmd *const *table;  /* sub-commands, instead of exec */
+	const char *prefix;     /* "rain image" for messages and help; NULL at
+				   the top ("rain") */
 };
 
 /* ---- command tables ---------------------------------------------------- */
@@ -96,38 +160,37 @@ extern const struct cli_cmd cmd_image_reactivate_entry;
 /* Find name (or an alias) in a NULL-terminated table. */
 const struct cli_cmd *cli_cmd_find(const struct cli_cmd *const *table, const char *name);
 
-/* Run a sub-command from table with argv[0] its name; prints the list of
- * sub-commands for "--help" or no argument. */
-int cli_cmd_dispatch(struct cli *cli, const struct cli_cmd *parent,
-		     const struct cli_cmd *const *table, int argc, char **argv);
+/* Run cmd with argv[0] its name: a command with a table runs the
+ * sub-command named next (and lists them for --help or no argument);
+ * otherwise argv is parsed against cmd->opts, --help answered, --json and
+ * --quiet applied to cli, the operand count checked, and cmd->exec called.
+ * Returns the exit status. */
+int cli_cmd_run(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
 
-/* ---- option parsing ------------------------------------------------------ */
+/* Parse argv (argv[0] the command's name) against cmd->opts and
+ * cli_common_opts into *a (free it with cli_args_free()).  With
+ * stop_at_operand the options end at the first operand (as for "rain
+ * [OPTIONS] COMMAND ...").  A final option ends the parsing.  A usage
+ * error is reported and returned (CLI_EXIT_USAGE, nothing to free);
+ * else 0.  Nothing is checked but the names and the presence of values. */
+int cli_args_parse(const struct cli_cmd *cmd, int argc, char **argv, bool stop_at_operand,
+		   struct cli_args *a);
+void cli_args_free(struct cli_args *a);
 
-#define CLI_OPT_JSON 0x100
+/* The value of the last option so named (its long name; "" for a flag),
+ * or NULL when it was not given. */
+const char *cli_arg(const struct cli_args *a, const char *name);
+/* Was the option given? */
+bool cli_flag(const struct cli_args *a, const char *name);
 
-/* Long options every command accepts, to put at the end of its table
- * (before the terminating zero entry). */
-#define CLI_COMMON_LONGOPTS \
-	{ "help", no_argument, NULL, 'h' }, \
-	{ "json", no_argument, NULL, CLI_OPT_JSON }, \
-	{ "quiet", no_argument, NULL, 'q' }
+/* Resolve operand i of a to an id (36 chars + NUL) as cmd->target says:
+ * an image ID|NAME or a build id (prefix).  Reports errors; exit status. */
+int cli_target(struct cli *cli, const struct cli_args *a, int i, char id[37]);
 
-/* Short options for the above, to start every optstring with:
- * ':' so that a missing value comes back as ':'. */
-#define CLI_COMMON_SHORTOPTS ":hq"
-
-#define CLI_CONTINUE (-1)
-
-/* Handle an option the command's own switch did not: the common ones,
- * and the errors getopt_long reports.  Returns CLI_CONTINUE to go on,
- * or an exit status (after printing help or the usage error). */
-int cli_common_opt(struct cli *cli, const struct cli_cmd *cmd, int opt, char **argv);
-/* Parse argv for the common options only (a command that takes no others);
- * optind then points at the operands. CLI_CONTINUE or an exit status. */
-int cli_common_only(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
-
-/* Prepare getopt_long for a new argv (glibc: optind = 0). */
-void cli_getopt_reset(void);
+/* The width of the option labels of a table ("  -o, --output FILE"), and
+ * the table as help lines with the text at column width + 2. */
+int cli_opts_width(const struct cli_opt *opts);
+void cli_opts_print(FILE *f, const struct cli_opt *opts, int width);
 
 /* Print a command's help on stdout. */
 void cli_help(const struct cli_cmd *cmd);
@@ -285,6 +348,11 @@ int cli_generate_from_image(struct cli *cli, const char *ref, struct rain_recipe
  * *final is its record afterwards. Reports errors; exit status. */
 int cli_build_follow(struct cli *cli, const char *id, FILE *out, bool cancel_on_interrupt,
 		     json_t **final);
+/* {"builds": [...]} in *list (a new reference). Reports errors; exit status. */
+int cli_build_list(struct cli *cli, json_t **list);
+/* A full build id, or a prefix of exactly one build the token can list,
+ * to the id (36 chars + NUL). Reports errors; exit status. */
+int cli_build_resolve(struct cli *cli, const char *arg, char id[37]);
 /* Print a build record as a Field/Value table (with the manifest's outputs). */
 void cli_build_print(json_t *build);
 /* CLI_EXIT_OK for a succeeded build, else report how it ended. */
@@ -307,36 +375,26 @@ enum {
 	CLI_OPT_TAG, CLI_OPT_PROPERTY, CLI_OPT_OWNER,
 };
 
-#define CLI_CREATE_LONGOPTS \
-	{ "name", required_argument, NULL, CLI_OPT_NAME }, \
-	{ "disk-format", required_argument, NULL, CLI_OPT_DISK_FORMAT }, \
-	{ "container-format", required_argument, NULL, CLI_OPT_CONTAINER_FORMAT }, \
-	{ "visibility", required_argument, NULL, CLI_OPT_VISIBILITY }, \
-	{ "protected", no_argument, NULL, CLI_OPT_PROTECTED }, \
-	{ "min-disk", required_argument, NULL, CLI_OPT_MIN_DISK }, \
-	{ "min-ram", required_argument, NULL, CLI_OPT_MIN_RAM }, \
-	{ "tag", required_argument, NULL, CLI_OPT_TAG }, \
-	{ "property", required_argument, NULL, CLI_OPT_PROPERTY }, \
-	{ "owner", required_argument, NULL, CLI_OPT_OWNER }
-
-#define CLI_CREATE_HELP \
-	"      --name NAME              the image's name\n" \
-	"      --disk-format FORMAT     raw, qcow2, iso, vmdk, vhd, vhdx, vdi, ...\n" \
-	"      --container-format FMT   bare, ovf, ova, docker, ...\n" \
-	"      --visibility V           private, shared, community or public\n" \
-	"      --protected              forbid deleting the image\n" \
-	"      --min-disk GIB           disk size needed to boot the image\n" \
-	"      --min-ram MIB            memory needed to boot the image\n" \
-	"      --tag TAG                add a tag (repeatable)\n" \
-	"      --property KEY=VALUE     set a property (repeatable)\n" \
-	"      --owner USER             create it for another user (admins)\n"
+/* The options of create and put, for their tables. */
+#define CLI_CREATE_OPTS \
+	CLI_OPT("name", 0, "NAME", CLI_OPT_NAME, "the image's name"), \
+	CLI_OPT("disk-format", 0, "FORMAT", \
+	  CLI_OPT_DISK_FORMAT, "raw, qcow2, iso, vmdk, vhd, vhdx, vdi, ..."), \
+	CLI_OPT("container-format", 0, "FMT", \
+	  CLI_OPT_CONTAINER_FORMAT, "bare, ovf, ova, docker, ..."), \
+	CLI_OPT("visibility", 0, "V", CLI_OPT_VISIBILITY, "private, shared, community or public"), \
+	CLI_OPT("protected", 0, NULL, CLI_OPT_PROTECTED, "forbid deleting the image"), \
+	CLI_OPT("min-disk", 0, "GIB", CLI_OPT_MIN_DISK, "disk size needed to boot the image"), \
+	CLI_OPT("min-ram", 0, "MIB", CLI_OPT_MIN_RAM, "memory needed to boot the image"), \
+	CLI_OPT("tag", 0, "TAG", CLI_OPT_TAG, "add a tag (repeatable)"), \
+	CLI_OPT("property", 0, "KEY=VALUE", CLI_OPT_PROPERTY, "set a property (repeatable)"), \
+	CLI_OPT("owner", 0, "USER", CLI_OPT_OWNER, "create it for another user (admins)")
 
 void cli_create_opts_init(struct cli_create_opts *o);
 void cli_create_opts_free(struct cli_create_opts *o);
-/* Handle one of CLI_CREATE_LONGOPTS: CLI_CONTINUE when done, an exit
- * status on a usage error, or -2 when opt is not one of them. */
-int cli_create_opt(const struct cli_cmd *cmd, struct cli_create_opts *o, int opt,
-		   const char *arg);
+/* Fill o from the CLI_CREATE_OPTS in a. 0 or an exit status (a usage
+ * error, reported). */
+int cli_create_opts_parse(const struct cli_args *a, struct cli_create_opts *o);
 /* POST /v2/images; *image is the new image. Reports errors; exit status. */
 int cli_image_create(struct cli *cli, const struct cli_create_opts *o, json_t **image);
 

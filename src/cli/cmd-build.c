@@ -8,20 +8,24 @@
 #include "cli/cli.h"
 #include "rain/error.h"
 #include "util/strutil.h"
-#include "util/uuid.h"
 
-static int cmd_build_exec(struct cli *cli, int argc, char **argv);
-static int cmd_build_list_exec(struct cli *cli, int argc, char **argv);
-static int cmd_build_show_exec(struct cli *cli, int argc, char **argv);
-static int cmd_build_log_exec(struct cli *cli, int argc, char **argv);
-static int cmd_build_cancel_exec(struct cli *cli, int argc, char **argv);
-static int cmd_build_delete_exec(struct cli *cli, int argc, char **argv);
+static int cmd_build_list_exec(struct cli *cli, const struct cli_args *a);
+static int cmd_build_show_exec(struct cli *cli, const struct cli_args *a);
+static int cmd_build_log_exec(struct cli *cli, const struct cli_args *a);
+static int cmd_build_cancel_exec(struct cli *cli, const struct cli_args *a);
+static int cmd_build_delete_exec(struct cli *cli, const struct cli_args *a);
+
+static const struct cli_opt log_opts[] = {
+	CLI_OPT("follow", 'f', NULL, 0, "keep printing as the build writes, until it ends"),
+	{ 0 },
+};
 
 static const struct cli_cmd cmd_build_list_entry = {
 	.name = "list",
 	.alias = "ls",
 	.usage = "",
 	.summary = "list builds, newest first (yours; an admin sees all)",
+	.args = { 0, 0, "list takes no arguments" },
 	.exec = cmd_build_list_exec,
 	.prefix = "rain build",
 };
@@ -30,6 +34,8 @@ static const struct cli_cmd cmd_build_show_entry = {
 	.name = "show",
 	.usage = "ID",
 	.summary = "show a build's record, its outputs and the stored image",
+	.args = { 1, 1, "give one build id" },
+	.target = CLI_TARGET_BUILD,
 	.exec = cmd_build_show_exec,
 	.prefix = "rain build",
 };
@@ -38,9 +44,9 @@ static const struct cli_cmd cmd_build_log_entry = {
 	.name = "log",
 	.usage = "ID [-f]",
 	.summary = "print a build's log",
-	.help =
-		"Options:\n"
-		"  -f, --follow          keep printing as the build writes, until it ends\n",
+	.opts = log_opts,
+	.args = { 1, 1, "give one build id" },
+	.target = CLI_TARGET_BUILD,
 	.exec = cmd_build_log_exec,
 	.prefix = "rain build",
 };
@@ -49,6 +55,8 @@ static const struct cli_cmd cmd_build_cancel_entry = {
 	.name = "cancel",
 	.usage = "ID...",
 	.summary = "cancel queued or running builds",
+	.args = { 1, -1, "give at least one build id" },
+	.target = CLI_TARGET_BUILDS,
 	.exec = cmd_build_cancel_exec,
 	.prefix = "rain build",
 };
@@ -58,6 +66,8 @@ static const struct cli_cmd cmd_build_delete_entry = {
 	.alias = "rm",
 	.usage = "ID...",
 	.summary = "delete finished builds and their files (not the stored image)",
+	.args = { 1, -1, "give at least one build id" },
+	.target = CLI_TARGET_BUILDS,
 	.exec = cmd_build_delete_exec,
 	.prefix = "rain build",
 };
@@ -78,68 +88,21 @@ const struct cli_cmd cmd_build_entry = {
 	.help =
 		"A build is named by its id, or by the start of it when that matches\n"
 		"exactly one of your builds.\n",
-	.exec = cmd_build_exec,
+	.table = build_cmds,
 	.prefix = "rain",
 };
 
-static int cmd_build_exec(struct cli *cli, int argc, char **argv)
-{
-	return cli_cmd_dispatch(cli, &cmd_build_entry, build_cmds, argc, argv);
-}
-
-/* A full id, or a prefix of exactly one listed build. Exit status. */
-static int resolve(struct cli *cli, struct rain_client *c, const char *arg, char id[37])
-{
-	json_t *list = NULL, *b;
-	size_t i, n = 0;
-	int r;
-
-	if (uuid_is_valid(arg)) {
-		memcpy(id, arg, 37);
-		uuid_canonicalize(id);
-		return 0;
-	}
-	if (!*arg || strlen(arg) > 36)
-		return cli_error("'%s' is not a build id; see 'rain build list'", arg);
-	r = rain_client_build_list(c, &list);
-	if (r < 0)
-		return cli_fail(cli, r, NULL, "cannot list the builds");
-	json_array_foreach(json_object_get(list, "builds"), i, b) {
-		const char *bid = cli_json_str(b, "id");
-
-		if (bid && uuid_is_valid(bid) && !strncasecmp(bid, arg, strlen(arg))) {
-			if (n++ == 0)
-				memcpy(id, bid, 37);
-		}
-	}
-	json_decref(list);
-	if (n == 0)
-		return cli_error("no build id starts with '%s'; see 'rain build list'", arg);
-	if (n > 1)
-		return cli_error("%zu builds start with '%s'; give more of the id", n, arg);
-	uuid_canonicalize(id);
-	return 0;
-}
-
-static int cmd_build_list_exec(struct cli *cli, int argc, char **argv)
+static int cmd_build_list_exec(struct cli *cli, const struct cli_args *a)
 {
 	static const char *const headers[] = { "ID", "Name", "Status", "Owner", "Created", "Image" };
-	struct rain_client *c;
 	struct cli_table *t;
 	json_t *list, *b;
 	size_t i;
-	int r = cli_common_only(cli, &cmd_build_list_entry, argc, argv);
+	int r;
 
-	if (r != CLI_CONTINUE)
-		return r;
-	if (argc - optind != 0)
-		return cli_usage_error(&cmd_build_list_entry, "list takes no arguments");
-	r = cli_client(cli, &c);
+	r = cli_build_list(cli, &list);
 	if (r)
 		return r;
-	r = rain_client_build_list(c, &list);
-	if (r < 0)
-		return cli_fail(cli, r, NULL, "cannot list the builds");
 	if (cli->json) {
 		cli_json_print(json_object_get(list, "builds"));
 		json_decref(list);
@@ -160,21 +123,17 @@ static int cmd_build_list_exec(struct cli *cli, int argc, char **argv)
 	return CLI_EXIT_OK;
 }
 
-static int cmd_build_show_exec(struct cli *cli, int argc, char **argv)
+static int cmd_build_show_exec(struct cli *cli, const struct cli_args *a)
 {
 	struct rain_client *c;
 	json_t *build;
 	char id[37];
-	int r = cli_common_only(cli, &cmd_build_show_entry, argc, argv);
+	int r;
 
-	if (r != CLI_CONTINUE)
-		return r;
-	if (argc - optind != 1)
-		return cli_usage_error(&cmd_build_show_entry, "give one build id");
 	r = cli_client(cli, &c);
 	if (r)
 		return r;
-	r = resolve(cli, c, argv[optind], id);
+	r = cli_target(cli, a, 0, id);
 	if (r)
 		return r;
 	r = rain_client_build_get(c, id, &build);
@@ -205,36 +164,19 @@ static int print_chunk(void *ud, const char *data, size_t len)
 	return cli_interrupted != 0;
 }
 
-static int cmd_build_log_exec(struct cli *cli, int argc, char **argv)
+static int cmd_build_log_exec(struct cli *cli, const struct cli_args *a)
 {
-	static const struct option longopts[] = {
-		{ "follow", no_argument, NULL, 'f' },
-		CLI_COMMON_LONGOPTS,
-		{ 0 },
-	};
 	struct plain p = { stdout };
 	struct rain_client *c;
 	json_t *final = NULL;
-	bool follow = false;
+	bool follow = cli_flag(a, "follow");
 	char id[37];
-	int opt, r;
+	int r;
 
-	cli_getopt_reset();
-	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS "f", longopts, NULL)) != -1) {
-		if (opt == 'f') {
-			follow = true;
-			continue;
-		}
-		r = cli_common_opt(cli, &cmd_build_log_entry, opt, argv);
-		if (r != CLI_CONTINUE)
-			return r;
-	}
-	if (argc - optind != 1)
-		return cli_usage_error(&cmd_build_log_entry, "give one build id");
 	r = cli_client(cli, &c);
 	if (r)
 		return r;
-	r = resolve(cli, c, argv[optind], id);
+	r = cli_target(cli, a, 0, id);
 	if (r)
 		return r;
 	if (follow) {
@@ -254,23 +196,19 @@ static int cmd_build_log_exec(struct cli *cli, int argc, char **argv)
 	return CLI_EXIT_OK;
 }
 
-static int cmd_build_cancel_exec(struct cli *cli, int argc, char **argv)
+static int cmd_build_cancel_exec(struct cli *cli, const struct cli_args *a)
 {
 	struct rain_client *c;
-	int r = cli_common_only(cli, &cmd_build_cancel_entry, argc, argv), rc = CLI_EXIT_OK;
+	int r, rc = CLI_EXIT_OK;
 
-	if (r != CLI_CONTINUE)
-		return r;
-	if (optind >= argc)
-		return cli_usage_error(&cmd_build_cancel_entry, "give at least one build id");
 	r = cli_client(cli, &c);
 	if (r)
 		return r;
-	for (int i = optind; i < argc; i++) {
+	for (int i = 0; i < a->argc; i++) {
 		json_t *build = NULL;
 		char id[37];
 
-		if (resolve(cli, c, argv[i], id)) {
+		if (cli_target(cli, a, i, id)) {
 			rc = CLI_EXIT_FAIL;
 			continue;
 		}
@@ -288,22 +226,18 @@ static int cmd_build_cancel_exec(struct cli *cli, int argc, char **argv)
 	return rc;
 }
 
-static int cmd_build_delete_exec(struct cli *cli, int argc, char **argv)
+static int cmd_build_delete_exec(struct cli *cli, const struct cli_args *a)
 {
 	struct rain_client *c;
-	int r = cli_common_only(cli, &cmd_build_delete_entry, argc, argv), rc = CLI_EXIT_OK;
+	int r, rc = CLI_EXIT_OK;
 
-	if (r != CLI_CONTINUE)
-		return r;
-	if (optind >= argc)
-		return cli_usage_error(&cmd_build_delete_entry, "give at least one build id");
 	r = cli_client(cli, &c);
 	if (r)
 		return r;
-	for (int i = optind; i < argc; i++) {
+	for (int i = 0; i < a->argc; i++) {
 		char id[37];
 
-		if (resolve(cli, c, argv[i], id)) {
+		if (cli_target(cli, a, i, id)) {
 			rc = CLI_EXIT_FAIL;
 			continue;
 		}

@@ -13,22 +13,8 @@
 
 #define CONFIG_MAX (1 << 20)
 
-static int cmd_config_exec(struct cli *cli, int argc, char **argv);
-static int cmd_config_set_exec(struct cli *cli, int argc, char **argv);
-static int cmd_config_show_exec(struct cli *cli, int argc, char **argv);
-
-const struct cli_cmd cmd_config_entry = {
-	.name = "config",
-	.usage = "COMMAND [ARGS...]",
-	.summary = "show or change the client settings file",
-	.help =
-		"The file is $XDG_CONFIG_HOME/rain/config (~/.config/rain/config), or\n"
-		"the one given with 'rain --config FILE'.  It has a [client] section\n"
-		"with the keys url, token, token_url (where the token is sent), cacert and\n"
-		"insecure.\n",
-	.exec = cmd_config_exec,
-	.prefix = "rain",
-};
+static int cmd_config_set_exec(struct cli *cli, const struct cli_args *a);
+static int cmd_config_show_exec(struct cli *cli, const struct cli_args *a);
 
 static const struct cli_cmd cmd_config_set_entry = {
 	.name = "set",
@@ -38,6 +24,7 @@ static const struct cli_cmd cmd_config_set_entry = {
 		"VALUE '-' reads the value from the first line of standard input,\n"
 		"which keeps a token out of the shell history and of ps.\n"
 		"The file is written with mode 0600 in a directory with mode 0700.\n",
+	.args = { 2, 2, "give a key and a value" },
 	.exec = cmd_config_set_exec,
 	.prefix = "rain config",
 };
@@ -46,6 +33,7 @@ static const struct cli_cmd cmd_config_unset_entry = {
 	.name = "unset",
 	.usage = "url|token|cacert|insecure",
 	.summary = "remove a key from the [client] section",
+	.args = { 1, 1, "give a key" },
 	.exec = cmd_config_set_exec,
 	.prefix = "rain config",
 };
@@ -66,10 +54,18 @@ static const struct cli_cmd *const config_cmds[] = {
 	NULL,
 };
 
-static int cmd_config_exec(struct cli *cli, int argc, char **argv)
-{
-	return cli_cmd_dispatch(cli, &cmd_config_entry, config_cmds, argc, argv);
-}
+const struct cli_cmd cmd_config_entry = {
+	.name = "config",
+	.usage = "COMMAND [ARGS...]",
+	.summary = "show or change the client settings file",
+	.help =
+		"The file is $XDG_CONFIG_HOME/rain/config (~/.config/rain/config), or\n"
+		"the one given with 'rain --config FILE'.  It has a [client] section\n"
+		"with the keys url, token, token_url (where the token is sent), cacert and\n"
+		"insecure.\n",
+	.table = config_cmds,
+	.prefix = "rain",
+};
 
 static const char *const keys[] = { "url", "token", "token_url", "cacert", "insecure", NULL };
 
@@ -250,25 +246,16 @@ int cli_config_store(struct cli *cli, const char *key, const char *value)
 	return CLI_EXIT_OK;
 }
 
-static int cmd_config_set_exec(struct cli *cli, int argc, char **argv)
+static int cmd_config_set_exec(struct cli *cli, const struct cli_args *a)
 {
-	static const struct option longopts[] = { CLI_COMMON_LONGOPTS, { 0 } };
-	bool set = strcmp(argv[0], "set") == 0;
-	const struct cli_cmd *cmd = set ? &cmd_config_set_entry : &cmd_config_unset_entry;
+	const struct cli_cmd *cmd = a->cmd;
+	bool set = cmd == &cmd_config_set_entry;
 	_cleanup_free_ char *value = NULL;
-	const char *key, *path = cli->config_path;
-	int opt, r;
+	const char *key = a->argv[0], *path = cli->config_path;
+	int r;
 	size_t i;
 
-	cli_getopt_reset();
-	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
-		r = cli_common_opt(cli, cmd, opt, argv);
-		if (r != CLI_CONTINUE)
-			return r;
-	}
-	if (argc - optind != (set ? 2 : 1))
-		return cli_usage_error(cmd, set ? "give a key and a value" : "give a key");
-	key = argv[optind];
+
 	for (i = 0; keys[i] && strcmp(keys[i], key); i++)
 		;
 	if (!keys[i])
@@ -276,12 +263,12 @@ static int cmd_config_set_exec(struct cli *cli, int argc, char **argv)
 	if (!path)
 		return cli_error("cannot find the home directory; give --config FILE");
 	if (set) {
-		if (!strcmp(argv[optind + 1], "-")) {
+		if (!strcmp(a->argv[1], "-")) {
 			r = read_value_stdin(&value);
 			if (r)
 				return r;
 		} else {
-			value = strdup(argv[optind + 1]);
+			value = strdup(a->argv[1]);
 			if (!value)
 				return cli_error("out of memory");
 		}
@@ -332,24 +319,14 @@ static const char *source_text(const struct cli_setting *s, char *buf, size_t le
 	return "?";
 }
 
-static int cmd_config_show_exec(struct cli *cli, int argc, char **argv)
+static int cmd_config_show_exec(struct cli *cli, const struct cli_args *a)
 {
-	static const struct option longopts[] = { CLI_COMMON_LONGOPTS, { 0 } };
 	static const char *const headers[] = { "Setting", "Value", "From" };
 	struct cli_table *t;
 	char b1[512], b2[512], b3[512];
 	const char *row[3];
-	int opt, r;
+	int r;
 
-	cli_getopt_reset();
-	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
-		r = cli_common_opt(cli, &cmd_config_show_entry, opt, argv);
-		if (r != CLI_CONTINUE)
-			return r;
-	}
-	if (optind < argc)
-		return cli_usage_error(&cmd_config_show_entry, "unexpected argument '%s'",
-				       argv[optind]);
 	r = cli_config_load(cli);
 	if (r)
 		return r;

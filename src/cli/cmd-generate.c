@@ -16,40 +16,47 @@
 #include "util/strutil.h"
 #include "util/timeutil.h"
 
-static int cmd_generate_exec(struct cli *cli, int argc, char **argv);
+static int cmd_generate_exec(struct cli *cli, const struct cli_args *a);
+
+enum { OPT_CACHE = 0x400, OPT_BOOT, OPT_STORE, OPT_TIMEOUT, OPT_OS, OPT_RELEASE, OPT_ARCH,
+       OPT_PACKAGES, OPT_NAME, OPT_FORMAT, OPT_FROM_IMAGE, OPT_REMOTE, OPT_VERBOSE, OPT_LIMIT };
+
+static const struct cli_opt generate_opts[] = {
+	CLI_OPT("output", 'o', "DIR", 'o', "where the image, kernel, initramfs, manifest.json\n"
+		"and build.log go (default: ./NAME)"),
+	CLI_OPT("cache", 0, "DIR", OPT_CACHE, "shared package and base-system cache, and the\n"
+		"builds' scratch space (default /var/cache/rain)"),
+	CLI_OPT("boot-check", 0, NULL, OPT_BOOT, "boot the result under qemu and record the outcome"),
+	CLI_OPT("store", 0, NULL, OPT_STORE, "upload the image to the repository with its recipe\n"
+		"and manifest as properties"),
+	CLI_OPT("timeout", 0, "SECONDS", OPT_TIMEOUT, "give up after this long (default 3600)"),
+	CLI_OPT("limit", 0, "KEY=VALUE", OPT_LIMIT, "what the build may use, whatever the recipe says\n"
+		"(repeatable): pids (4096), memory (4G), cpus (no\n"
+		"cap), io_bps (no cap), tmpfs_size (1G), scratch_size\n"
+		"(20G), allow_private_mirrors (no); see rain-generate(1)"),
+	CLI_OPT("verbose", 0, NULL, OPT_VERBOSE, "on a terminal, show every line of the build log, not\n"
+		"one status line per stage"),
+	CLI_OPT("remote", 0, NULL, OPT_REMOTE, "build in the server's build service instead (the\n"
+		"recipe's files are sent with it; see rain-build(1))"),
+	CLI_OPT("from-image", 0, "REF", OPT_FROM_IMAGE, "regenerate the image REF (ID or NAME) from the recipe\n"
+		"and files stored with it"),
+	{ .help = "FutureGrid-style shortcut instead of a recipe file:" },
+	CLI_OPT("os", 0, "DIST", OPT_OS, "debian, ubuntu, rocky, alma or fedora"),
+	CLI_OPT("release", 0, "R", OPT_RELEASE, "e.g. bookworm"),
+	CLI_OPT("arch", 0, "A", OPT_ARCH, "e.g. amd64"),
+	CLI_OPT("packages", 0, "P,...", OPT_PACKAGES, "extra packages"),
+	CLI_OPT("name", 0, "NAME", OPT_NAME, "the image's name"),
+	CLI_OPT("format", 0, "F,...", OPT_FORMAT, "output formats (default disk)"),
+	{ 0 },
+};
 
 const struct cli_cmd cmd_generate_entry = {
 	.name = "generate",
 	.usage = "RECIPE | --from-image ID|NAME | --os DIST [--release R] [--arch A] [--packages P,...] [OPTIONS]",
 	.summary = "build an image from a recipe (rain-recipe(5))",
+	.opts = generate_opts,
+	.args = { 0, -1 },
 	.help =
-		"Options:\n"
-		"  -o, --output DIR      where the image, kernel, initramfs, manifest.json\n"
-		"                        and build.log go (default: ./NAME)\n"
-		"      --cache DIR       shared package and base-system cache, and the\n"
-		"                        builds' scratch space (default /var/cache/rain)\n"
-		"      --boot-check      boot the result under qemu and record the outcome\n"
-		"      --store           upload the image to the repository with its recipe\n"
-		"                        and manifest as properties\n"
-		"      --timeout SECONDS give up after this long (default 3600)\n"
-		"      --limit KEY=VALUE what the build may use, whatever the recipe says\n"
-		"                        (repeatable): pids (4096), memory (4G), cpus (no\n"
-		"                        cap), io_bps (no cap), tmpfs_size (1G), scratch_size\n"
-		"                        (20G), allow_private_mirrors (no); see rain-generate(1)\n"
-		"      --verbose         on a terminal, show every line of the build log, not\n"
-		"                        one status line per stage\n"
-		"      --remote          build in the server's build service instead (the\n"
-		"                        recipe's files are sent with it; see rain-build(1))\n"
-		"      --from-image REF  regenerate the image REF (ID or NAME) from the recipe\n"
-		"                        and files stored with it\n"
-		"FutureGrid-style shortcut instead of a recipe file:\n"
-		"      --os DIST         debian, ubuntu, rocky, alma or fedora\n"
-		"      --release R       e.g. bookworm\n"
-		"      --arch A          e.g. amd64\n"
-		"      --packages P,...  extra packages\n"
-		"      --name NAME       the image's name\n"
-		"      --format F,...    output formats (default disk)\n"
-		"\n"
 		"A recipe with base = image:REF clones that repository image (RAIN_URL,\n"
 		"RAIN_TOKEN) and records it as the parent of the stored result.\n"
 		"Builds run as root. An unknown package name fails the build with\n"
@@ -103,9 +110,6 @@ static void print_line(void *ud, const char *line)
 		fputc('\n', stderr);
 	fflush(stderr);
 }
-
-enum { OPT_CACHE = 0x400, OPT_BOOT, OPT_STORE, OPT_TIMEOUT, OPT_OS, OPT_RELEASE, OPT_ARCH,
-       OPT_PACKAGES, OPT_NAME, OPT_FORMAT, OPT_FROM_IMAGE, OPT_REMOTE, OPT_VERBOSE, OPT_LIMIT };
 
 /* The --os shortcut as recipe text; values are checked by the parser. */
 static char *shortcut_recipe(const char *os, const char *release, const char *arch,
@@ -193,27 +197,8 @@ static void forget_env(const char *name)
 	unsetenv(name);
 }
 
-static int cmd_generate_exec(struct cli *cli, int argc, char **argv)
+static int cmd_generate_exec(struct cli *cli, const struct cli_args *a)
 {
-	static const struct option longopts[] = {
-		{ "output", required_argument, NULL, 'o' },
-		{ "cache", required_argument, NULL, OPT_CACHE },
-		{ "boot-check", no_argument, NULL, OPT_BOOT },
-		{ "store", no_argument, NULL, OPT_STORE },
-		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
-		{ "os", required_argument, NULL, OPT_OS },
-		{ "release", required_argument, NULL, OPT_RELEASE },
-		{ "arch", required_argument, NULL, OPT_ARCH },
-		{ "packages", required_argument, NULL, OPT_PACKAGES },
-		{ "name", required_argument, NULL, OPT_NAME },
-		{ "format", required_argument, NULL, OPT_FORMAT },
-		{ "from-image", required_argument, NULL, OPT_FROM_IMAGE },
-		{ "verbose", no_argument, NULL, OPT_VERBOSE },
-		{ "remote", no_argument, NULL, OPT_REMOTE },
-		{ "limit", required_argument, NULL, OPT_LIMIT },
-		CLI_COMMON_LONGOPTS,
-		{ 0 },
-	};
 	const char *output = NULL, *cache = "/var/cache/rain", *os = NULL, *release = NULL;
 	const char *arch = NULL, *packages = NULL, *name = NULL, *format = NULL;
 	bool boot = false, do_store = false, remote = false;
@@ -227,11 +212,12 @@ static int cmd_generate_exec(struct cli *cli, int argc, char **argv)
 	const char *from_image = NULL;
 	struct cli_base_image base = { .cli = NULL };
 	struct build_view view = { .verbose = false };
-	int opt, r;
+	int argc = a->argc, r;
 
-	cli_getopt_reset();
-	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS "o:", longopts, NULL)) != -1) {
-		switch (opt) {
+	for (size_t i = 0; i < a->nopts; i++) {
+		const char *optarg = a->opts[i].value;
+
+		switch (a->opts[i].opt->key) {
 		case 'o': output = optarg; break;
 		case OPT_CACHE: cache = optarg; break;
 		case OPT_BOOT: boot = true; break;
@@ -258,13 +244,9 @@ static int cmd_generate_exec(struct cli *cli, int argc, char **argv)
 						       key ? rain_error_last() : "give KEY=VALUE");
 			break;
 		}
-		default:
-			r = cli_common_opt(cli, &cmd_generate_entry, opt, argv);
-			if (r != CLI_CONTINUE)
-				return r;
 		}
 	}
-	if (from_image && !os && argc - optind == 0 && !release && !arch && !packages && !format) {
+	if (from_image && !os && argc == 0 && !release && !arch && !packages && !format) {
 		r = cli_generate_from_image(cli, from_image, &recipe, &inputs_dir);
 		if (r)
 			return r;
@@ -272,13 +254,13 @@ static int cmd_generate_exec(struct cli *cli, int argc, char **argv)
 			r = RAIN_ENOMEM;
 	} else if (from_image) {
 		return cli_usage_error(&cmd_generate_entry, "--from-image takes no recipe and no --os options");
-	} else if (os && argc - optind == 0) {
+	} else if (os && argc == 0) {
 		text = shortcut_recipe(os, release, arch, packages, name, format, boot);
 		if (!text)
 			return cli_usage_error(&cmd_generate_entry, "option values cannot hold line breaks");
 		r = rain_recipe_parse(text, "command line", ".", &recipe);
-	} else if (!os && argc - optind == 1 && !release && !arch && !packages && !format) {
-		r = rain_recipe_parse_file(argv[optind], &recipe);
+	} else if (!os && argc == 1 && !release && !arch && !packages && !format) {
+		r = rain_recipe_parse_file(a->argv[0], &recipe);
 		if (r == 0 && name) {
 			free(recipe->name);
 			recipe->name = strdup(name);

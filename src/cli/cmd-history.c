@@ -9,19 +9,29 @@
 #include "rain/error.h"
 #include "util/strutil.h"
 
-static int history_image_exec(struct cli *cli, int argc, char **argv);
-static int history_user_exec(struct cli *cli, int argc, char **argv);
-static int cmd_history_exec(struct cli *cli, int argc, char **argv);
-static int cmd_audit_exec(struct cli *cli, int argc, char **argv);
+static int history_image_exec(struct cli *cli, const struct cli_args *a);
+static int history_user_exec(struct cli *cli, const struct cli_args *a);
+static int cmd_audit_exec(struct cli *cli, const struct cli_args *a);
+
+static const struct cli_opt audit_opts[] = {
+	CLI_OPT("since", 0, "TIME", 0, "entries at or after TIME (ISO 8601, UTC, e.g.\n"
+		"2026-12-01T00:00:00Z)"),
+	CLI_OPT("user", 0, "NAME", 0, "changes made by NAME"),
+	CLI_OPT("target", 0, "T", 0, "changes to the image id or user name T"),
+	CLI_OPT("limit", 0, "N", 0, "the newest N entries (default 1000)"),
+	{ 0 },
+};
 
 static const struct cli_cmd history_image_entry = {
 	.name = "image", .usage = "ID|NAME",
 	.summary = "an image's access statistics and every change made to it (owner, admins)",
+	.args = { 1, 1, "give one image" }, .target = CLI_TARGET_IMAGE,
 	.exec = history_image_exec, .prefix = "rain history",
 };
 static const struct cli_cmd history_user_entry = {
 	.name = "user", .usage = "NAME",
 	.summary = "a user's account, usage and every change they made (the user, admins)",
+	.args = { 1, 1, "give one user name" },
 	.exec = history_user_exec, .prefix = "rain history",
 };
 static const struct cli_cmd *const history_cmds[] = { &history_image_entry, &history_user_entry, NULL };
@@ -29,26 +39,15 @@ static const struct cli_cmd *const history_cmds[] = { &history_image_entry, &his
 const struct cli_cmd cmd_history_entry = {
 	.name = "history", .usage = "image ID|NAME | user NAME",
 	.summary = "usage history of an image or a user",
-	.exec = cmd_history_exec, .prefix = "rain",
+	.table = history_cmds, .prefix = "rain",
 };
 
 const struct cli_cmd cmd_audit_entry = {
 	.name = "audit", .usage = "[--since TIME] [--user NAME] [--target ID|NAME] [--limit N]",
 	.summary = "raind's audit log: every change, who made it, from where (admins)",
-	.help =
-		"Options:\n"
-		"      --since TIME      entries at or after TIME (ISO 8601, UTC, e.g.\n"
-		"                        2026-12-01T00:00:00Z)\n"
-		"      --user NAME       changes made by NAME\n"
-		"      --target T        changes to the image id or user name T\n"
-		"      --limit N         the newest N entries (default 1000)\n",
+	.opts = audit_opts,
 	.exec = cmd_audit_exec, .prefix = "rain",
 };
-
-static int cmd_history_exec(struct cli *cli, int argc, char **argv)
-{
-	return cli_cmd_dispatch(cli, &cmd_history_entry, history_cmds, argc, argv);
-}
 
 static void print_events(json_t *events)
 {
@@ -107,70 +106,36 @@ static int show(struct cli *cli, const char *path, const char *obj, const char *
 	return CLI_EXIT_OK;
 }
 
-static int only_one(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
-{
-	int r = cli_common_only(cli, cmd, argc, argv);
-
-	if (r != CLI_CONTINUE)
-		return r;
-	if (argc - optind != 1)
-		return cli_usage_error(cmd, "give one %s", cmd == &history_user_entry ? "user name" : "image");
-	return CLI_CONTINUE;
-}
-
-static int history_image_exec(struct cli *cli, int argc, char **argv)
+static int history_image_exec(struct cli *cli, const struct cli_args *a)
 {
 	char id[37], path[128];
-	int r = only_one(cli, &history_image_entry, argc, argv);
+	int r;
 
-	if (r != CLI_CONTINUE)
-		return r;
-	if ((r = cli_image_resolve(cli, argv[optind], id)) != CLI_EXIT_OK)
+	if ((r = cli_target(cli, a, 0, id)) != CLI_EXIT_OK)
 		return r;
 	snprintf(path, sizeof(path), "/rain/v1/history/images/%s", id);
 	return show(cli, path, "image", "the image's history");
 }
 
-static int history_user_exec(struct cli *cli, int argc, char **argv)
+static int history_user_exec(struct cli *cli, const struct cli_args *a)
 {
 	_cleanup_free_ char *name = NULL, *path = NULL;
-	int r = only_one(cli, &history_user_entry, argc, argv);
 
-	if (r != CLI_CONTINUE)
-		return r;
-	name = str_url_encode(argv[optind]);
+	name = str_url_encode(a->argv[0]);
 	if (!name || asprintf(&path, "/rain/v1/history/users/%s", name) < 0)
 		return cli_error("out of memory");
 	return show(cli, path, "user", "the user's history");
 }
 
-enum { OPT_SINCE = 0x500, OPT_USER, OPT_TARGET, OPT_LIMIT };
-
-static int cmd_audit_exec(struct cli *cli, int argc, char **argv)
+static int cmd_audit_exec(struct cli *cli, const struct cli_args *a)
 {
-	static const struct option longopts[] = {
-		{ "since", required_argument, NULL, OPT_SINCE },
-		{ "user", required_argument, NULL, OPT_USER },
-		{ "target", required_argument, NULL, OPT_TARGET },
-		{ "limit", required_argument, NULL, OPT_LIMIT },
-		CLI_COMMON_LONGOPTS,
-		{ 0 },
+	const char *keys[] = { "since", "actor", "target", "limit" }, *vals[4] = {
+		cli_arg(a, "since"), cli_arg(a, "user"), cli_arg(a, "target"), cli_arg(a, "limit"),
 	};
-	const char *keys[] = { "since", "actor", "target", "limit" }, *vals[4] = { NULL };
 	_cleanup_free_ char *path = NULL;
 	size_t len = 0;
 	FILE *f;
-	int opt, r;
 
-	cli_getopt_reset();
-	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
-		if (opt >= OPT_SINCE && opt <= OPT_LIMIT)
-			vals[opt - OPT_SINCE] = optarg;
-		else if ((r = cli_common_opt(cli, &cmd_audit_entry, opt, argv)) != CLI_CONTINUE)
-			return r;
-	}
-	if (optind < argc)
-		return cli_usage_error(&cmd_audit_entry, "unexpected argument '%s'", argv[optind]);
 	f = open_memstream(&path, &len);
 	if (!f)
 		return cli_error("out of memory");

@@ -5,12 +5,14 @@
 #include "rain/error.h"
 #include "util/strutil.h"
 
-static int cmd_image_action_exec(struct cli *cli, int argc, char **argv);
+static int cmd_image_action_exec(struct cli *cli, const struct cli_args *a);
 
 const struct cli_cmd cmd_image_deactivate_entry = {
 	.name = "deactivate",
 	.usage = "ID|NAME",
 	.summary = "make an image's data unavailable for download (admin)",
+	.args = { 1, 1, "give one image id or name" },
+	.target = CLI_TARGET_IMAGE,
 	.exec = cmd_image_action_exec,
 	.prefix = "rain image",
 };
@@ -19,31 +21,21 @@ const struct cli_cmd cmd_image_reactivate_entry = {
 	.name = "reactivate",
 	.usage = "ID|NAME",
 	.summary = "make a deactivated image available again (admin)",
+	.args = { 1, 1, "give one image id or name" },
+	.target = CLI_TARGET_IMAGE,
 	.exec = cmd_image_action_exec,
 	.prefix = "rain image",
 };
 
-static int cmd_image_action_exec(struct cli *cli, int argc, char **argv)
+static int cmd_image_action_exec(struct cli *cli, const struct cli_args *a)
 {
-	static const struct option longopts[] = { CLI_COMMON_LONGOPTS, { 0 } };
-	const char *action = argv[0];
-	const struct cli_cmd *cmd = strcmp(action, "deactivate") == 0 ?
-				    &cmd_image_deactivate_entry : &cmd_image_reactivate_entry;
+	const char *action = a->cmd->name;
 	_cleanup_free_ char *path = NULL;
 	struct rain_client *c;
 	char id[37];
-	int opt, r;
+	int r;
 
-	action = cmd->name;
-	cli_getopt_reset();
-	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
-		r = cli_common_opt(cli, cmd, opt, argv);
-		if (r != CLI_CONTINUE)
-			return r;
-	}
-	if (argc - optind != 1)
-		return cli_usage_error(cmd, "give one image id or name");
-	r = cli_image_resolve(cli, argv[optind], id);
+	r = cli_target(cli, a, 0, id);
 	if (r)
 		return r;
 	r = cli_client(cli, &c);

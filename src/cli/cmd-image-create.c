@@ -5,16 +5,16 @@
 #include "cli/cli.h"
 #include "rain/image.h"
 
-static int cmd_image_create_exec(struct cli *cli, int argc, char **argv);
+static int cmd_image_create_exec(struct cli *cli, const struct cli_args *a);
+
+static const struct cli_opt create_opts[] = { CLI_CREATE_OPTS, { 0 } };
 
 const struct cli_cmd cmd_image_create_entry = {
 	.name = "create",
 	.usage = "--name NAME [OPTIONS]",
 	.summary = "create an image record without data",
+	.opts = create_opts,
 	.help =
-		"Options:\n"
-		CLI_CREATE_HELP
-		"\n"
 		"The image starts in status 'queued'; give it data with\n"
 		"'rain image upload'.  'rain image put' does both at once.\n",
 	.exec = cmd_image_create_exec,
@@ -39,8 +39,9 @@ void cli_create_opts_free(struct cli_create_opts *o)
 	json_decref(o->props);
 }
 
-int cli_create_opt(const struct cli_cmd *cmd, struct cli_create_opts *o, int opt,
-		   const char *arg)
+/* One option: 0 or a usage error (reported). */
+static int create_opt(const struct cli_cmd *cmd, struct cli_create_opts *o, int opt,
+		      const char *arg)
 {
 	switch (opt) {
 	case CLI_OPT_NAME:
@@ -93,10 +94,19 @@ int cli_create_opt(const struct cli_cmd *cmd, struct cli_create_opts *o, int opt
 		free(v);
 		break;
 	}
-	default:
-		return -2;
 	}
-	return CLI_CONTINUE;
+	return 0;
+}
+
+int cli_create_opts_parse(const struct cli_args *a, struct cli_create_opts *o)
+{
+	for (size_t i = 0; i < a->nopts; i++) {
+		int r = create_opt(a->cmd, o, a->opts[i].opt->key, a->opts[i].value);
+
+		if (r)
+			return r;
+	}
+	return 0;
 }
 
 int cli_image_create(struct cli *cli, const struct cli_create_opts *o, json_t **image)
@@ -143,31 +153,16 @@ int cli_image_create(struct cli *cli, const struct cli_create_opts *o, json_t **
 	return CLI_EXIT_OK;
 }
 
-static int cmd_image_create_exec(struct cli *cli, int argc, char **argv)
+static int cmd_image_create_exec(struct cli *cli, const struct cli_args *a)
 {
-	static const struct option longopts[] = {
-		CLI_CREATE_LONGOPTS,
-		CLI_COMMON_LONGOPTS,
-		{ 0 },
-	};
 	struct cli_create_opts o;
 	json_t *image = NULL;
-	int opt, r = CLI_EXIT_OK;
+	int r;
 
 	cli_create_opts_init(&o);
-	cli_getopt_reset();
-	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
-		r = cli_create_opt(&cmd_image_create_entry, &o, opt, optarg);
-		if (r == -2)
-			r = cli_common_opt(cli, &cmd_image_create_entry, opt, argv);
-		if (r != CLI_CONTINUE)
-			goto out;
-	}
-	if (optind < argc) {
-		r = cli_usage_error(&cmd_image_create_entry, "unexpected argument '%s'",
-				    argv[optind]);
+	r = cli_create_opts_parse(a, &o);
+	if (r)
 		goto out;
-	}
 	if (!o.name || !*o.name) {
 		r = cli_usage_error(&cmd_image_create_entry, "give the image a --name");
 		goto out;

@@ -3,7 +3,7 @@
 #include "rain/error.h"
 #include "util/strutil.h"
 
-static int cmd_image_delete_exec(struct cli *cli, int argc, char **argv);
+static int cmd_image_delete_exec(struct cli *cli, const struct cli_args *a);
 
 const struct cli_cmd cmd_image_delete_entry = {
 	.name = "delete",
@@ -13,32 +13,25 @@ const struct cli_cmd cmd_image_delete_entry = {
 	.help =
 		"Each image is deleted in turn; a failure is reported and the rest\n"
 		"are still tried.  A protected image must be unprotected first.\n",
+	.args = { 1, -1, "give at least one image" },
+	.target = CLI_TARGET_IMAGES,
 	.exec = cmd_image_delete_exec,
 	.prefix = "rain image",
 };
 
-static int cmd_image_delete_exec(struct cli *cli, int argc, char **argv)
+static int cmd_image_delete_exec(struct cli *cli, const struct cli_args *a)
 {
-	static const struct option longopts[] = { CLI_COMMON_LONGOPTS, { 0 } };
 	struct rain_client *c;
-	int opt, r, rc = CLI_EXIT_OK;
+	int r, rc = CLI_EXIT_OK;
 
-	cli_getopt_reset();
-	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
-		r = cli_common_opt(cli, &cmd_image_delete_entry, opt, argv);
-		if (r != CLI_CONTINUE)
-			return r;
-	}
-	if (optind >= argc)
-		return cli_usage_error(&cmd_image_delete_entry, "give at least one image");
 	r = cli_client(cli, &c);
 	if (r)
 		return r;
-	for (int i = optind; i < argc; i++) {
+	for (int i = 0; i < a->argc; i++) {
 		_cleanup_free_ char *path = NULL;
 		char id[37], hint[128];
 
-		if (cli_image_resolve(cli, argv[i], id)) {
+		if (cli_target(cli, a, i, id)) {
 			rc = CLI_EXIT_FAIL;
 			continue;
 		}

@@ -13,17 +13,23 @@
 #include "util/fsutil.h"
 #include "util/strutil.h"
 
-static int cmd_image_download_exec(struct cli *cli, int argc, char **argv);
+static int cmd_image_download_exec(struct cli *cli, const struct cli_args *a);
+
+static const struct cli_opt download_opts[] = {
+	CLI_OPT("output", 'o', "FILE", 0, "write to FILE ('-' or no -o: standard output)"),
+	{ .name = "file", .arg = "FILE", .same_as = "output" },
+	CLI_OPT("resume", 'c', NULL, 0, "continue an interrupted download in FILE.part"),
+	{ 0 },
+};
 
 const struct cli_cmd cmd_image_download_entry = {
 	.name = "download",
 	.usage = "ID|NAME [-o FILE] [--resume]",
 	.summary = "download an image's data and verify it",
+	.opts = download_opts,
+	.args = { 1, 1, "give one image id or name" },
+	.target = CLI_TARGET_IMAGE,
 	.help =
-		"Options:\n"
-		"  -o, --output FILE   write to FILE ('-' or no -o: standard output)\n"
-		"  -c, --resume        continue an interrupted download in FILE.part\n"
-		"\n"
 		"The data goes to FILE.part first and is renamed to FILE once its\n"
 		"sha256 (and MD5 checksum) match the image's os_hash_value (and\n"
 		"checksum).  On a mismatch FILE.part is removed and the command fails.\n",
@@ -248,44 +254,19 @@ fail:
 	return r;
 }
 
-static int cmd_image_download_exec(struct cli *cli, int argc, char **argv)
+static int cmd_image_download_exec(struct cli *cli, const struct cli_args *a)
 {
-	enum { OPT_FORCE = 0x400 };
-	static const struct option longopts[] = {
-		{ "output", required_argument, NULL, 'o' },
-		{ "file", required_argument, NULL, 'o' },
-		{ "resume", no_argument, NULL, 'c' },
-		CLI_COMMON_LONGOPTS,
-		{ 0 },
-	};
-	const char *out = "-";
+	const char *out = cli_arg(a, "output") ? cli_arg(a, "output") : "-";
+	bool resume = cli_flag(a, "resume");
 	json_t *image;
-	bool resume = false;
 	char id[37];
-	int opt, r;
+	int r;
 
-	cli_getopt_reset();
-	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS "o:c", longopts, NULL)) != -1) {
-		switch (opt) {
-		case 'o':
-			if (!*optarg)
-				return cli_usage_error(&cmd_image_download_entry, "-o needs a file name");
-			out = optarg;
-			break;
-		case 'c':
-			resume = true;
-			break;
-		default:
-			r = cli_common_opt(cli, &cmd_image_download_entry, opt, argv);
-			if (r != CLI_CONTINUE)
-				return r;
-		}
-	}
-	if (argc - optind != 1)
-		return cli_usage_error(&cmd_image_download_entry, "give one image id or name");
+	if (!*out)
+		return cli_usage_error(a->cmd, "-o needs a file name");
 	if (resume && !strcmp(out, "-"))
-		return cli_usage_error(&cmd_image_download_entry, "--resume needs -o FILE");
-	r = cli_image_fetch(cli, argv[optind], id, &image);
+		return cli_usage_error(a->cmd, "--resume needs -o FILE");
+	r = cli_image_fetch(cli, a->argv[0], id, &image);
 	if (r)
 		return r;
 	r = cli_image_save(cli, image, out, true, resume);

@@ -5,63 +5,41 @@
 #include "cli/cli.h"
 #include "util/fsutil.h"
 
-static int cmd_image_get_exec(struct cli *cli, int argc, char **argv);
+static int cmd_image_get_exec(struct cli *cli, const struct cli_args *a);
+
+static const struct cli_opt get_opts[] = {
+	CLI_OPT("output", 'o', "FILE", 0, "write to FILE (default: the image's name in the\n"
+		"current directory; '-' for standard output)"),
+	{ .name = "file", .arg = "FILE", .same_as = "output" },
+	CLI_OPT("resume", 'c', NULL, 0, "continue an interrupted download in FILE.part"),
+	CLI_OPT("force", 'f', NULL, 0, "replace FILE if it exists"),
+	{ 0 },
+};
 
 const struct cli_cmd cmd_image_get_entry = {
 	.name = "get",
 	.usage = "ID|NAME [-o FILE] [--resume] [--force]",
 	.summary = "show an image, download its data and verify it",
-	.help =
-		"Options:\n"
-		"  -o, --output FILE   write to FILE (default: the image's name in the\n"
-		"                      current directory; '-' for standard output)\n"
-		"  -c, --resume        continue an interrupted download in FILE.part\n"
-		"  -f, --force         replace FILE if it exists\n",
+	.opts = get_opts,
+	.args = { 1, 1, "give one image id or name" },
+	.target = CLI_TARGET_IMAGE,
 	.exec = cmd_image_get_exec,
 	.prefix = "rain image",
 };
 
-static int cmd_image_get_exec(struct cli *cli, int argc, char **argv)
+static int cmd_image_get_exec(struct cli *cli, const struct cli_args *a)
 {
-	static const struct option longopts[] = {
-		{ "output", required_argument, NULL, 'o' },
-		{ "file", required_argument, NULL, 'o' },
-		{ "resume", no_argument, NULL, 'c' },
-		{ "force", no_argument, NULL, 'f' },
-		CLI_COMMON_LONGOPTS,
-		{ 0 },
-	};
-	const char *out = NULL, *name;
-	bool resume = false, force = false;
+	const char *out = cli_arg(a, "output"), *name;
+	bool resume = cli_flag(a, "resume"), force = cli_flag(a, "force");
 	json_t *image;
 	char id[37];
-	int opt, r;
+	int r;
 
-	cli_getopt_reset();
-	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS "o:cf", longopts, NULL)) != -1) {
-		switch (opt) {
-		case 'o':
-			if (!*optarg)
-				return cli_usage_error(&cmd_image_get_entry, "-o needs a file name");
-			out = optarg;
-			break;
-		case 'c':
-			resume = true;
-			break;
-		case 'f':
-			force = true;
-			break;
-		default:
-			r = cli_common_opt(cli, &cmd_image_get_entry, opt, argv);
-			if (r != CLI_CONTINUE)
-				return r;
-		}
-	}
-	if (argc - optind != 1)
-		return cli_usage_error(&cmd_image_get_entry, "give one image id or name");
+	if (out && !*out)
+		return cli_usage_error(a->cmd, "-o needs a file name");
 	if (resume && out && !strcmp(out, "-"))
-		return cli_usage_error(&cmd_image_get_entry, "--resume needs a file");
-	r = cli_image_fetch(cli, argv[optind], id, &image);
+		return cli_usage_error(a->cmd, "--resume needs a file");
+	r = cli_image_fetch(cli, a->argv[0], id, &image);
 	if (r)
 		return r;
 	if (!out) {

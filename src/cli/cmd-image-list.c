@@ -5,24 +5,29 @@
 #include "cli/cli.h"
 #include "util/strutil.h"
 
-static int cmd_image_list_exec(struct cli *cli, int argc, char **argv);
+static int cmd_image_list_exec(struct cli *cli, const struct cli_args *a);
+
+enum { OPT_STATUS = 0x400, OPT_SORT, OPT_LIMIT, OPT_ALL };
+
+static const struct cli_opt list_opts[] = {
+	CLI_OPT("name", 0, "NAME", CLI_OPT_NAME, "only images with this exact name"),
+	CLI_OPT("status", 0, "STATUS", OPT_STATUS, "queued, saving, active, killed, deactivated ..."),
+	CLI_OPT("visibility", 0, "V", CLI_OPT_VISIBILITY, "private, shared, community, public or all"),
+	CLI_OPT("owner", 0, "OWNER", CLI_OPT_OWNER, "only images of this owner"),
+	CLI_OPT("tag", 0, "TAG", CLI_OPT_TAG, "only images with this tag (repeatable)"),
+	CLI_OPT("property", 0, "KEY=VALUE", CLI_OPT_PROPERTY, "only images with this property (repeatable)"),
+	CLI_OPT("sort", 0, "KEY:DIR[,...]", OPT_SORT, "order, e.g. name:asc,created_at:desc"),
+	CLI_OPT("limit", 0, "N", OPT_LIMIT, "at most N images (one page of N)"),
+	CLI_OPT("all", 0, NULL, OPT_ALL, "follow every page, even with --limit"),
+	{ 0 },
+};
 
 const struct cli_cmd cmd_image_list_entry = {
 	.name = "list",
 	.alias = "ls",
 	.usage = "[OPTIONS]",
 	.summary = "list images",
-	.help =
-		"Options:\n"
-		"      --name NAME           only images with this exact name\n"
-		"      --status STATUS       queued, saving, active, killed, deactivated ...\n"
-		"      --visibility V        private, shared, community, public or all\n"
-		"      --owner OWNER         only images of this owner\n"
-		"      --tag TAG             only images with this tag (repeatable)\n"
-		"      --property KEY=VALUE  only images with this property (repeatable)\n"
-		"      --sort KEY:DIR[,...]  order, e.g. name:asc,created_at:desc\n"
-		"      --limit N             at most N images (one page of N)\n"
-		"      --all                 follow every page, even with --limit\n",
+	.opts = list_opts,
 	.exec = cmd_image_list_exec,
 	.prefix = "rain image",
 };
@@ -32,62 +37,43 @@ static const char *const reserved[] = {
 	"limit", "marker", "sort", "sort_key", "sort_dir", NULL,
 };
 
-static int cmd_image_list_exec(struct cli *cli, int argc, char **argv)
+static int cmd_image_list_exec(struct cli *cli, const struct cli_args *a)
 {
-	enum { OPT_STATUS = 0x400, OPT_OWNER, OPT_SORT, OPT_LIMIT, OPT_ALL };
-	static const struct option longopts[] = {
-		{ "name", required_argument, NULL, CLI_OPT_NAME },
-		{ "status", required_argument, NULL, OPT_STATUS },
-		{ "visibility", required_argument, NULL, CLI_OPT_VISIBILITY },
-		{ "owner", required_argument, NULL, OPT_OWNER },
-		{ "tag", required_argument, NULL, CLI_OPT_TAG },
-		{ "property", required_argument, NULL, CLI_OPT_PROPERTY },
-		{ "sort", required_argument, NULL, OPT_SORT },
-		{ "limit", required_argument, NULL, OPT_LIMIT },
-		{ "all", no_argument, NULL, OPT_ALL },
-		CLI_COMMON_LONGOPTS,
-		{ 0 },
-	};
 	static const char *const headers[] = {
 		"ID", "Name", "Status", "Size", "Disk format", "Visibility", "Updated",
 	};
+	const struct cli_cmd *cmd = a->cmd;
 	_cleanup_free_ char *q = NULL, *path = NULL;
 	struct rain_client *c;
 	bool all = false, limited = false;
 	json_t *images = NULL, *img;
 	int64_t limit = 0;
 	size_t i;
-	int opt, r = 0;
+	int r = 0;
 
-	cli_getopt_reset();
-	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
+	for (size_t n = 0; n < a->nopts; n++) {
+		int opt = a->opts[n].opt->key;
+		const char *optarg = a->opts[n].value;
+
 		switch (opt) {
 		case CLI_OPT_NAME:
-			r = cli_query_add(&q, "name", optarg);
-			break;
-		case OPT_STATUS:
-			r = cli_query_add(&q, "status", optarg);
-			break;
 		case CLI_OPT_VISIBILITY:
-			r = cli_query_add(&q, "visibility", optarg);
-			break;
-		case OPT_OWNER:
-			r = cli_query_add(&q, "owner", optarg);
-			break;
+		case CLI_OPT_OWNER:
 		case CLI_OPT_TAG:
-			r = cli_query_add(&q, "tag", optarg);
+		case OPT_STATUS:
+			/* the option's name is the query parameter's */
+			r = cli_query_add(&q, a->opts[n].opt->name, optarg);
 			break;
 		case CLI_OPT_PROPERTY: {
 			char *k, *v;
 
-			if (cli_parse_property(&cmd_image_list_entry, optarg, &k, &v))
+			if (cli_parse_property(cmd, optarg, &k, &v))
 				return CLI_EXIT_USAGE;
 			for (i = 0; reserved[i]; i++)
 				if (!strcmp(k, reserved[i])) {
 					free(k);
 					free(v);
-					return cli_usage_error(&cmd_image_list_entry,
-							       "use --sort or --limit, not --property %s",
+					return cli_usage_error(cmd, "use --sort or --limit, not --property %s",
 							       reserved[i]);
 				}
 			r = cli_query_add(&q, k, v);
@@ -97,31 +83,23 @@ static int cmd_image_list_exec(struct cli *cli, int argc, char **argv)
 		}
 		case OPT_SORT:
 			if (!*optarg)
-				return cli_usage_error(&cmd_image_list_entry, "--sort needs KEY:DIR");
+				return cli_usage_error(cmd, "--sort needs KEY:DIR");
 			r = cli_query_add(&q, "sort", optarg);
 			break;
 		case OPT_LIMIT:
-			if (cli_parse_count(&cmd_image_list_entry, "--limit", optarg, &limit))
+			if (cli_parse_count(cmd, "--limit", optarg, &limit))
 				return CLI_EXIT_USAGE;
 			if (limit == 0)
-				return cli_usage_error(&cmd_image_list_entry, "--limit must be at least 1");
+				return cli_usage_error(cmd, "--limit must be at least 1");
 			limited = true;
 			break;
 		case OPT_ALL:
 			all = true;
 			break;
-		default:
-			r = cli_common_opt(cli, &cmd_image_list_entry, opt, argv);
-			if (r != CLI_CONTINUE)
-				return r;
-			r = 0;
 		}
 		if (r < 0)
 			return cli_error("out of memory");
 	}
-	if (optind < argc)
-		return cli_usage_error(&cmd_image_list_entry, "unexpected argument '%s'",
-				       argv[optind]);
 	if (limited) {
 		char n[24];
 

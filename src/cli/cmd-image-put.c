@@ -11,16 +11,17 @@
 #include "rain/image.h"
 #include "util/strutil.h"
 
-static int cmd_image_put_exec(struct cli *cli, int argc, char **argv);
+static int cmd_image_put_exec(struct cli *cli, const struct cli_args *a);
+
+static const struct cli_opt put_opts[] = { CLI_CREATE_OPTS, { 0 } };
 
 const struct cli_cmd cmd_image_put_entry = {
 	.name = "put",
 	.usage = "FILE [OPTIONS]",
 	.summary = "create an image from a file and upload it",
+	.opts = put_opts,
+	.args = { 1, 1, "give one file" },
 	.help =
-		"Options:\n"
-		CLI_CREATE_HELP
-		"\n"
 		"Defaults: --name is the file's name without its directory;\n"
 		"--disk-format is guessed from the file's header (qcow2, vmdk, vhd,\n"
 		"vhdx, vdi, ploop, iso) or its .iso suffix, else raw; --container-format\n"
@@ -66,34 +67,19 @@ static const char *guess_format(const char *file)
 	return fmt;
 }
 
-static int cmd_image_put_exec(struct cli *cli, int argc, char **argv)
+static int cmd_image_put_exec(struct cli *cli, const struct cli_args *a)
 {
-	static const struct option longopts[] = {
-		CLI_CREATE_LONGOPTS,
-		CLI_COMMON_LONGOPTS,
-		{ 0 },
-	};
 	_cleanup_free_ char *path = NULL;
 	struct cli_create_opts o;
 	struct rain_client *c;
 	json_t *image = NULL, *final = NULL;
-	const char *file, *id;
-	int opt, r = CLI_EXIT_OK, dr;
+	const char *file = a->argv[0], *id;
+	int r, dr;
 
 	cli_create_opts_init(&o);
-	cli_getopt_reset();
-	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
-		r = cli_create_opt(&cmd_image_put_entry, &o, opt, optarg);
-		if (r == -2)
-			r = cli_common_opt(cli, &cmd_image_put_entry, opt, argv);
-		if (r != CLI_CONTINUE)
-			goto out;
-	}
-	if (argc - optind != 1) {
-		r = cli_usage_error(&cmd_image_put_entry, "give one file");
+	r = cli_create_opts_parse(a, &o);
+	if (r)
 		goto out;
-	}
-	file = argv[optind];
 	if (!o.name) {
 		const char *slash = strrchr(file, '/');
 

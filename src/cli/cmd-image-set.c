@@ -9,25 +9,37 @@
 
 #define PATCH_TYPE "application/openstack-images-v2.1-json-patch"
 
-static int cmd_image_set_exec(struct cli *cli, int argc, char **argv);
-static int cmd_image_unset_exec(struct cli *cli, int argc, char **argv);
+static int cmd_image_set_exec(struct cli *cli, const struct cli_args *a);
+static int cmd_image_unset_exec(struct cli *cli, const struct cli_args *a);
+
+enum { OPT_UNPROTECTED = 0x400 };
+
+static const struct cli_opt set_opts[] = {
+	CLI_OPT("name", 0, "NAME", CLI_OPT_NAME, "rename the image"),
+	CLI_OPT("visibility", 0, "V", CLI_OPT_VISIBILITY, "private, shared, community or public"),
+	CLI_OPT("protected", 0, NULL, CLI_OPT_PROTECTED, "forbid deleting the image"),
+	CLI_OPT("unprotected", 0, NULL, OPT_UNPROTECTED, "allow deleting the image"),
+	CLI_OPT("disk-format", 0, "FORMAT", CLI_OPT_DISK_FORMAT, "raw, qcow2, iso, ... (before upload)"),
+	CLI_OPT("container-format", 0, "FMT", CLI_OPT_CONTAINER_FORMAT, "bare, ovf, ... (before upload)"),
+	CLI_OPT("min-disk", 0, "GIB", CLI_OPT_MIN_DISK, "disk size needed to boot the image"),
+	CLI_OPT("min-ram", 0, "MIB", CLI_OPT_MIN_RAM, "memory needed to boot the image"),
+	CLI_OPT("property", 0, "KEY=VALUE", CLI_OPT_PROPERTY, "add or change a property (repeatable)"),
+	CLI_OPT("owner", 0, "USER", CLI_OPT_OWNER, "give the image to another user (admins)"),
+	{ 0 },
+};
+
+static const struct cli_opt unset_opts[] = {
+	CLI_OPT("property", 0, "KEY", CLI_OPT_PROPERTY, "remove this property (repeatable)"),
+	{ 0 },
+};
 
 const struct cli_cmd cmd_image_set_entry = {
 	.name = "set",
 	.usage = "ID|NAME [OPTIONS]",
 	.summary = "change an image's fields and properties",
-	.help =
-		"Options:\n"
-		"      --name NAME              rename the image\n"
-		"      --visibility V           private, shared, community or public\n"
-		"      --protected              forbid deleting the image\n"
-		"      --unprotected            allow deleting the image\n"
-		"      --disk-format FORMAT     raw, qcow2, iso, ... (before upload)\n"
-		"      --container-format FMT   bare, ovf, ... (before upload)\n"
-		"      --min-disk GIB           disk size needed to boot the image\n"
-		"      --min-ram MIB            memory needed to boot the image\n"
-		"      --property KEY=VALUE     add or change a property (repeatable)\n"
-		"      --owner USER             give the image to another user (admins)\n",
+	.opts = set_opts,
+	.args = { 1, 1, "give one image id or name" },
+	.target = CLI_TARGET_IMAGE,
 	.exec = cmd_image_set_exec,
 	.prefix = "rain image",
 };
@@ -36,9 +48,9 @@ const struct cli_cmd cmd_image_unset_entry = {
 	.name = "unset",
 	.usage = "ID|NAME --property KEY...",
 	.summary = "remove properties from an image",
-	.help =
-		"Options:\n"
-		"      --property KEY   remove this property (repeatable)\n",
+	.opts = unset_opts,
+	.args = { 1, 1, "give one image id or name" },
+	.target = CLI_TARGET_IMAGE,
 	.exec = cmd_image_unset_exec,
 	.prefix = "rain image",
 };
@@ -63,8 +75,10 @@ static int patch_add(json_t *patch, const char *op, const char *attr, json_t *va
 	return json_array_append_new(patch, item) ? RAIN_ENOMEM : 0;
 }
 
-/* Resolve, PATCH and print. */
-static int send_patch(struct cli *cli, const char *arg, json_t *patch)
+/* Resolve, PATCH and print; consumes patch. An empty patch is a usage
+ * error (empty_hint). */
+static int send_patch(struct cli *cli, const struct cli_args *a, json_t *patch,
+		      const char *empty_hint)
 {
 	_cleanup_free_ char *path = NULL;
 	struct rain_client *c;
@@ -72,88 +86,60 @@ static int send_patch(struct cli *cli, const char *arg, json_t *patch)
 	char id[37];
 	int r;
 
-	r = cli_image_resolve(cli, arg, id);
-	if (r)
-		return r;
-	r = cli_client(cli, &c);
-	if (r)
-		return r;
-	if (asprintf(&path, "/v2/images/%s", id) < 0)
-		return cli_error("out of memory");
-	r = rain_client_request(c, "PATCH", path, PATCH_TYPE, patch, NULL, &image);
-	if (r == RAIN_ENOTFOUND)
-		return cli_fail(cli, r, "see 'rain image show' for the image's properties",
-				"cannot change image %s", id);
-	if (r == RAIN_EFORBIDDEN)
-		return cli_fail(cli, r, "the field may be read-only, or the token may not "
-				"allow the change", "cannot change image %s", id);
-	if (r < 0)
-		return cli_fail(cli, r, NULL, "cannot change image %s", id);
-	if (cli->json && image)
-		cli_json_print(image);
+	if (json_array_size(patch) == 0)
+		r = cli_usage_error(a->cmd, "%s", empty_hint);
+	else if ((r = cli_target(cli, a, 0, id)) == 0 && (r = cli_client(cli, &c)) == 0) {
+		if (asprintf(&path, "/v2/images/%s", id) < 0)
+			path = NULL;
+		r = path ? rain_client_request(c, "PATCH", path, PATCH_TYPE, patch, NULL, &image) :
+			   RAIN_ENOMEM;
+		if (r == RAIN_ENOMEM && !path)
+			r = cli_error("out of memory");
+		else if (r == RAIN_ENOTFOUND)
+			r = cli_fail(cli, r, "see 'rain image show' for the image's properties",
+				     "cannot change image %s", id);
+		else if (r == RAIN_EFORBIDDEN)
+			r = cli_fail(cli, r, "the field may be read-only, or the token may not "
+				     "allow the change", "cannot change image %s", id);
+		else if (r < 0)
+			r = cli_fail(cli, r, NULL, "cannot change image %s", id);
+		else if (cli->json && image)
+			cli_json_print(image);
+	}
 	json_decref(image);
-	return CLI_EXIT_OK;
-}
-
-/* The end of set and unset: one image argument, a non-empty patch, send.
- * Consumes patch. */
-static int finish_patch(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv,
-			json_t *patch, const char *empty_hint)
-{
-	int r;
-
-	if (argc - optind != 1)
-		r = cli_usage_error(cmd, "give one image id or name");
-	else if (json_array_size(patch) == 0)
-		r = cli_usage_error(cmd, "%s", empty_hint);
-	else
-		r = send_patch(cli, argv[optind], patch);
 	json_decref(patch);
 	return r;
 }
 
-static int cmd_image_set_exec(struct cli *cli, int argc, char **argv)
+static int cmd_image_set_exec(struct cli *cli, const struct cli_args *a)
 {
-	enum { OPT_UNPROTECTED = 0x400 };
-	static const struct option longopts[] = {
-		{ "name", required_argument, NULL, CLI_OPT_NAME },
-		{ "visibility", required_argument, NULL, CLI_OPT_VISIBILITY },
-		{ "protected", no_argument, NULL, CLI_OPT_PROTECTED },
-		{ "unprotected", no_argument, NULL, OPT_UNPROTECTED },
-		{ "disk-format", required_argument, NULL, CLI_OPT_DISK_FORMAT },
-		{ "container-format", required_argument, NULL, CLI_OPT_CONTAINER_FORMAT },
-		{ "min-disk", required_argument, NULL, CLI_OPT_MIN_DISK },
-		{ "min-ram", required_argument, NULL, CLI_OPT_MIN_RAM },
-		{ "property", required_argument, NULL, CLI_OPT_PROPERTY },
-		{ "owner", required_argument, NULL, CLI_OPT_OWNER },
-		CLI_COMMON_LONGOPTS,
-		{ 0 },
-	};
-	const struct cli_cmd *cmd = &cmd_image_set_entry;
+	const struct cli_cmd *cmd = a->cmd;
 	json_t *patch = json_array();
 	int64_t n;
 	int opt, r = 0, prot = -1;
 
 	if (!patch)
 		return cli_error("out of memory");
-	cli_getopt_reset();
-	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
+	for (size_t i = 0; i < a->nopts; i++) {
+		const char *optarg = a->opts[i].value;
+
+		opt = a->opts[i].opt->key;
 		switch (opt) {
 		case CLI_OPT_NAME:
-			r = patch_add(patch, "replace", "name", json_string(optarg));
-			break;
 		case CLI_OPT_VISIBILITY:
-			r = patch_add(patch, "replace", "visibility", json_string(optarg));
-			break;
 		case CLI_OPT_DISK_FORMAT:
-			r = patch_add(patch, "replace", "disk_format", json_string(optarg));
-			break;
 		case CLI_OPT_CONTAINER_FORMAT:
-			r = patch_add(patch, "replace", "container_format", json_string(optarg));
+		case CLI_OPT_OWNER: {
+			/* the field is the option's name with '_' for '-' */
+			char field[32];
+
+			snprintf(field, sizeof(field), "%s", a->opts[i].opt->name);
+			for (char *p = field; *p; p++)
+				if (*p == '-')
+					*p = '_';
+			r = patch_add(patch, "replace", field, json_string(optarg));
 			break;
-		case CLI_OPT_OWNER:
-			r = patch_add(patch, "replace", "owner", json_string(optarg));
-			break;
+		}
 		case CLI_OPT_PROTECTED:
 		case OPT_UNPROTECTED:
 			if (prot >= 0) {
@@ -195,64 +181,42 @@ static int cmd_image_set_exec(struct cli *cli, int argc, char **argv)
 			free(v);
 			break;
 		}
-		default:
-			r = cli_common_opt(cli, cmd, opt, argv);
-			if (r != CLI_CONTINUE) {
-				json_decref(patch);
-				return r;
-			}
-			r = 0;
 		}
 		if (r < 0) {
 			json_decref(patch);
 			return cli_error("out of memory");
 		}
 	}
-	return finish_patch(cli, cmd, argc, argv, patch,
-			    "nothing to change; give an option such as --name");
+	return send_patch(cli, a, patch, "nothing to change; give an option such as --name");
 }
 
-static int cmd_image_unset_exec(struct cli *cli, int argc, char **argv)
+static int cmd_image_unset_exec(struct cli *cli, const struct cli_args *a)
 {
-	static const struct option longopts[] = {
-		{ "property", required_argument, NULL, CLI_OPT_PROPERTY },
-		CLI_COMMON_LONGOPTS,
-		{ 0 },
-	};
-	const struct cli_cmd *cmd = &cmd_image_unset_entry;
+	const struct cli_cmd *cmd = a->cmd;
 	json_t *patch = json_array();
-	int opt, r = 0;
+	int r = 0;
 
 	if (!patch)
 		return cli_error("out of memory");
-	cli_getopt_reset();
-	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
-		switch (opt) {
-		case CLI_OPT_PROPERTY:
-			if (!*optarg || strchr(optarg, '=')) {
-				json_decref(patch);
-				return cli_usage_error(cmd, "--property wants a KEY, not '%s'", optarg);
-			}
-			if (rain_image_attr_is_core(optarg) || rain_image_attr_is_readonly(optarg)) {
-				json_decref(patch);
-				return cli_usage_error(cmd, "'%s' is an image field and cannot be "
-						       "removed", optarg);
-			}
-			r = patch_add(patch, "remove", optarg, NULL);
-			break;
-		default:
-			r = cli_common_opt(cli, cmd, opt, argv);
-			if (r != CLI_CONTINUE) {
-				json_decref(patch);
-				return r;
-			}
-			r = 0;
+	for (size_t i = 0; i < a->nopts; i++) {
+		const char *optarg = a->opts[i].value;
+
+		if (a->opts[i].opt->key != CLI_OPT_PROPERTY)
+			continue;
+		if (!*optarg || strchr(optarg, '=')) {
+			json_decref(patch);
+			return cli_usage_error(cmd, "--property wants a KEY, not '%s'", optarg);
 		}
+		if (rain_image_attr_is_core(optarg) || rain_image_attr_is_readonly(optarg)) {
+			json_decref(patch);
+			return cli_usage_error(cmd, "'%s' is an image field and cannot be "
+					       "removed", optarg);
+		}
+		r = patch_add(patch, "remove", optarg, NULL);
 		if (r < 0) {
 			json_decref(patch);
 			return cli_error("out of memory");
 		}
 	}
-	return finish_patch(cli, cmd, argc, argv, patch,
-			    "give at least one --property KEY to remove");
+	return send_patch(cli, a, patch, "give at least one --property KEY to remove");
 }

@@ -6,12 +6,14 @@
 #include "rain/error.h"
 #include "util/strutil.h"
 
-static int cmd_image_tag_exec(struct cli *cli, int argc, char **argv);
+static int cmd_image_tag_exec(struct cli *cli, const struct cli_args *a);
 
 const struct cli_cmd cmd_image_tag_entry = {
 	.name = "tag",
 	.usage = "ID|NAME TAG...",
 	.summary = "add tags to an image",
+	.args = { 2, -1, "give an image and at least one tag" },
+	.target = CLI_TARGET_IMAGE,
 	.exec = cmd_image_tag_exec,
 	.prefix = "rain image",
 };
@@ -20,37 +22,31 @@ const struct cli_cmd cmd_image_untag_entry = {
 	.name = "untag",
 	.usage = "ID|NAME TAG...",
 	.summary = "remove tags from an image",
+	.args = { 2, -1, "give an image and at least one tag" },
+	.target = CLI_TARGET_IMAGE,
 	.exec = cmd_image_tag_exec,
 	.prefix = "rain image",
 };
 
-static int cmd_image_tag_exec(struct cli *cli, int argc, char **argv)
+static int cmd_image_tag_exec(struct cli *cli, const struct cli_args *a)
 {
-	static const struct option longopts[] = { CLI_COMMON_LONGOPTS, { 0 } };
-	bool add = strcmp(argv[0], "tag") == 0;
-	const struct cli_cmd *cmd = add ? &cmd_image_tag_entry : &cmd_image_untag_entry;
+	const struct cli_cmd *cmd = a->cmd;
+	bool add = cmd == &cmd_image_tag_entry;
+	char **argv = a->argv;
 	struct rain_client *c;
 	char id[37];
-	int opt, r, rc = CLI_EXIT_OK;
+	int r, rc = CLI_EXIT_OK;
 
-	cli_getopt_reset();
-	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
-		r = cli_common_opt(cli, cmd, opt, argv);
-		if (r != CLI_CONTINUE)
-			return r;
-	}
-	if (argc - optind < 2)
-		return cli_usage_error(cmd, "give an image and at least one tag");
-	for (int i = optind + 1; i < argc; i++)
+	for (int i = 1; i < a->argc; i++)
 		if (!*argv[i])
 			return cli_usage_error(cmd, "a tag cannot be empty");
-	r = cli_image_resolve(cli, argv[optind], id);
+	r = cli_target(cli, a, 0, id);
 	if (r)
 		return r;
 	r = cli_client(cli, &c);
 	if (r)
 		return r;
-	for (int i = optind + 1; i < argc; i++) {
+	for (int i = 1; i < a->argc; i++) {
 		_cleanup_free_ char *tag = str_url_encode(argv[i]), *path = NULL;
 
 		if (!tag || asprintf(&path, "/v2/images/%s/tags/%s", id, tag) < 0)

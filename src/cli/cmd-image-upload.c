@@ -10,7 +10,7 @@
 #include "rain/error.h"
 #include "util/strutil.h"
 
-static int cmd_image_upload_exec(struct cli *cli, int argc, char **argv);
+static int cmd_image_upload_exec(struct cli *cli, const struct cli_args *a);
 
 const struct cli_cmd cmd_image_upload_entry = {
 	.name = "upload",
@@ -21,6 +21,8 @@ const struct cli_cmd cmd_image_upload_entry = {
 		"The image needs a disk_format and a container_format first\n"
 		"(rain image set ID --disk-format raw --container-format bare).\n"
 		"After the upload the server's sha256 is compared with the data sent.\n",
+	.args = { 2, 2, "give an image and a file" },
+	.target = CLI_TARGET_IMAGE,
 	.exec = cmd_image_upload_exec,
 	.prefix = "rain image",
 };
@@ -129,22 +131,13 @@ out:
 	return r;
 }
 
-static int cmd_image_upload_exec(struct cli *cli, int argc, char **argv)
+static int cmd_image_upload_exec(struct cli *cli, const struct cli_args *a)
 {
-	static const struct option longopts[] = { CLI_COMMON_LONGOPTS, { 0 } };
 	char id[37];
-	int opt, r;
+	int r;
 
-	cli_getopt_reset();
-	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
-		r = cli_common_opt(cli, &cmd_image_upload_entry, opt, argv);
-		if (r != CLI_CONTINUE)
-			return r;
-	}
-	if (argc - optind != 2)
-		return cli_usage_error(&cmd_image_upload_entry, "give an image and a file");
-	r = cli_image_resolve(cli, argv[optind], id);
+	r = cli_target(cli, a, 0, id);
 	if (r)
 		return r;
-	return cli_image_upload_file(cli, id, argv[optind + 1]);
+	return cli_image_upload_file(cli, id, a->argv[1]);
 }

@@ -19,8 +19,6 @@ static const struct cli_cmd *const image_cmds[] = {
 	NULL,
 };
 
-static int cmd_image_exec(struct cli *cli, int argc, char **argv);
-
 const struct cli_cmd cmd_image_entry = {
 	.name = "image",
 	.usage = "COMMAND [ARGS...]",
@@ -28,11 +26,7 @@ const struct cli_cmd cmd_image_entry = {
 	.help =
 		"Images are named by id (a UUID) or by name; a name must match\n"
 		"exactly one image.\n",
-	.exec = cmd_image_exec,
+	.table = image_cmds,
 	.prefix = "rain",
 };
 
-static int cmd_image_exec(struct cli *cli, int argc, char **argv)
-{
-	return cli_cmd_dispatch(cli, &cmd_image_entry, image_cmds, argc, argv);
-}

@@ -15,20 +15,22 @@
 #include "util/fsutil.h"
 #include "util/strutil.h"
 
-static int cmd_login_exec(struct cli *cli, int argc, char **argv);
-static int cmd_logout_exec(struct cli *cli, int argc, char **argv);
+static int cmd_login_exec(struct cli *cli, const struct cli_args *a);
+static int cmd_logout_exec(struct cli *cli, const struct cli_args *a);
+
+static const struct cli_opt login_opts[] = {
+	CLI_OPT("user", 0, "NAME", 0, "the user (default: $OS_USERNAME, else the\nlocal user name)"),
+	CLI_OPT("password-file", 0, "FILE", 0, "read the password from the first line of FILE\n"
+		"('-' for standard input)"),
+	{ 0 },
+};
 
 const struct cli_cmd cmd_login_entry = {
 	.name = "login",
 	.usage = "[--user NAME] [--password-file FILE]",
 	.summary = "log in to raind and keep the token in the config file",
+	.opts = login_opts,
 	.help =
-		"Options:\n"
-		"      --user NAME           the user (default: $OS_USERNAME, else the\n"
-		"                            local user name)\n"
-		"      --password-file FILE  read the password from the first line of FILE\n"
-		"                            ('-' for standard input)\n"
-		"\n"
 		"Without --password-file the password is asked on the terminal without\n"
 		"echo, or read as one line from standard input when it is not a terminal.\n"
 		"The token (valid for raind's [auth] token_lifetime, 24 hours by default)\n"
@@ -132,39 +134,15 @@ static int anon_client(struct cli *cli, struct rain_client **out)
 	return 0;
 }
 
-static int cmd_login_exec(struct cli *cli, int argc, char **argv)
+static int cmd_login_exec(struct cli *cli, const struct cli_args *a)
 {
-	enum { OPT_USER = 0x400, OPT_PASSWORD_FILE };
-	static const struct option longopts[] = {
-		{ "user", required_argument, NULL, OPT_USER },
-		{ "password-file", required_argument, NULL, OPT_PASSWORD_FILE },
-		CLI_COMMON_LONGOPTS,
-		{ 0 },
-	};
-	const char *user = NULL, *file = NULL;
+	const char *user = cli_arg(a, "user"), *file = cli_arg(a, "password-file");
 	char token[RAIN_CLIENT_TOKEN_MAX + 1];
 	struct rain_client *c = NULL;
 	char *password = NULL;
 	json_t *body = NULL;
-	int opt, r;
+	int r;
 
-	cli_getopt_reset();
-	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
-		switch (opt) {
-		case OPT_USER:
-			user = optarg;
-			break;
-		case OPT_PASSWORD_FILE:
-			file = optarg;
-			break;
-		default:
-			r = cli_common_opt(cli, &cmd_login_entry, opt, argv);
-			if (r != CLI_CONTINUE)
-				return r;
-		}
-	}
-	if (optind < argc)
-		return cli_usage_error(&cmd_login_entry, "unexpected argument '%s'", argv[optind]);
 	if (!user)
 		user = getenv("OS_USERNAME");
 	if (!user || !*user) {
@@ -209,20 +187,11 @@ static int cmd_login_exec(struct cli *cli, int argc, char **argv)
 	return CLI_EXIT_OK;
 }
 
-static int cmd_logout_exec(struct cli *cli, int argc, char **argv)
+static int cmd_logout_exec(struct cli *cli, const struct cli_args *a)
 {
-	static const struct option longopts[] = { CLI_COMMON_LONGOPTS, { 0 } };
 	struct rain_client *c;
-	int opt, r;
+	int r;
 
-	cli_getopt_reset();
-	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
-		r = cli_common_opt(cli, &cmd_logout_entry, opt, argv);
-		if (r != CLI_CONTINUE)
-			return r;
-	}
-	if (optind < argc)
-		return cli_usage_error(&cmd_logout_entry, "unexpected argument '%s'", argv[optind]);
 	r = cli_config_load(cli);
 	if (r)
 		return r;

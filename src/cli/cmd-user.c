@@ -11,44 +11,48 @@
 #include "rain/error.h"
 #include "util/strutil.h"
 
-static int cmd_user_exec(struct cli *cli, int argc, char **argv);
-static int user_list_exec(struct cli *cli, int argc, char **argv);
-static int user_show_exec(struct cli *cli, int argc, char **argv);
-static int user_add_exec(struct cli *cli, int argc, char **argv);
-static int user_delete_exec(struct cli *cli, int argc, char **argv);
+static int user_list_exec(struct cli *cli, const struct cli_args *a);
+static int user_show_exec(struct cli *cli, const struct cli_args *a);
+static int user_add_exec(struct cli *cli, const struct cli_args *a);
+static int user_delete_exec(struct cli *cli, const struct cli_args *a);
 
-#define USER_SET_HELP \
-	"      --role ROLE           user or admin\n" \
-	"      --status STATUS       pending, active or inactive (only active users\n" \
-	"                            log in; making a user inactive ends their\n" \
-	"                            tokens at once)\n" \
-	"      --quota BYTES         byte quota: a count or 512M, 8G, 1T (binary units)\n" \
-	"      --image-quota N       at most N images (0: no limit)\n" \
-	"      --password-file FILE  the password, from the first line of FILE ('-':\n" \
-	"                            standard input)\n"
+enum { OPT_ROLE = 0x400, OPT_STATUS, OPT_QUOTA, OPT_IMAGE_QUOTA, OPT_PASSWORD_FILE };
+
+/* add and set */
+static const struct cli_opt user_opts[] = {
+	CLI_OPT("role", 0, "ROLE", OPT_ROLE, "user or admin"),
+	CLI_OPT("status", 0, "STATUS", OPT_STATUS, "pending, active or inactive (only active users\n"
+		"log in; making a user inactive ends their\ntokens at once)"),
+	CLI_OPT("quota", 0, "BYTES", OPT_QUOTA, "byte quota: a count or 512M, 8G, 1T (binary units)"),
+	CLI_OPT("image-quota", 0, "N", OPT_IMAGE_QUOTA, "at most N images (0: no limit)"),
+	CLI_OPT("password-file", 0, "FILE", OPT_PASSWORD_FILE, "the password, from the first line of FILE ('-':\n"
+		"standard input)"),
+	{ 0 },
+};
 
 static const struct cli_cmd user_list_entry = {
 	.name = "list", .alias = "ls", .usage = "",
 	.summary = "list users", .exec = user_list_exec, .prefix = "rain user",
 };
 static const struct cli_cmd user_show_entry = {
-	.name = "show", .usage = "NAME",
+	.name = "show", .usage = "NAME", .args = { 1, 1, "give one user name" },
 	.summary = "show a user", .exec = user_show_exec, .prefix = "rain user",
 };
 static const struct cli_cmd user_add_entry = {
 	.name = "add", .usage = "NAME --password-file FILE [OPTIONS]",
 	.summary = "create a user (role user, active, 8 GiB quota by default)",
-	.help = "Options:\n" USER_SET_HELP,
+	.opts = user_opts, .args = { 1, 1, "give one user name" },
 	.exec = user_add_exec, .prefix = "rain user",
 };
 static const struct cli_cmd user_set_entry = {
 	.name = "set", .usage = "NAME [OPTIONS]",
 	.summary = "change a user's role, status, quotas or password",
-	.help = "Options:\n" USER_SET_HELP,
+	.opts = user_opts, .args = { 1, 1, "give one user name" },
 	.exec = user_add_exec, .prefix = "rain user",
 };
 static const struct cli_cmd user_delete_entry = {
 	.name = "delete", .alias = "rm", .usage = "NAME...",
+	.args = { 1, -1, "give at least one user name" },
 	.summary = "delete users and their tokens (their images stay)",
 	.exec = user_delete_exec, .prefix = "rain user",
 };
@@ -62,14 +66,9 @@ const struct cli_cmd cmd_user_entry = {
 	.name = "user",
 	.usage = "COMMAND [ARGS...]",
 	.summary = "manage raind's users (admins), or change one's own password",
-	.exec = cmd_user_exec,
+	.table = user_cmds,
 	.prefix = "rain",
 };
-
-static int cmd_user_exec(struct cli *cli, int argc, char **argv)
-{
-	return cli_cmd_dispatch(cli, &cmd_user_entry, user_cmds, argc, argv);
-}
 
 static void print_user(json_t *u)
 {
@@ -93,7 +92,7 @@ static void print_user(json_t *u)
 	cli_table_free(t);
 }
 
-static int user_list_exec(struct cli *cli, int argc, char **argv)
+static int user_list_exec(struct cli *cli, const struct cli_args *a)
 {
 	static const char *const headers[] = {
 		"Name", "Role", "Status", "Used", "Quota", "Images", "Image quota", "Last login",
@@ -102,12 +101,8 @@ static int user_list_exec(struct cli *cli, int argc, char **argv)
 	json_t *resp = NULL, *u;
 	struct cli_table *t;
 	size_t i;
-	int r = cli_common_only(cli, &user_list_entry, argc, argv);
+	int r;
 
-	if (r != CLI_CONTINUE)
-		return r;
-	if (optind < argc)
-		return cli_usage_error(&user_list_entry, "unexpected argument '%s'", argv[optind]);
 	r = cli_client(cli, &c);
 	if (r)
 		return r;
@@ -138,22 +133,18 @@ static int user_list_exec(struct cli *cli, int argc, char **argv)
 	return CLI_EXIT_OK;
 }
 
-static int user_show_exec(struct cli *cli, int argc, char **argv)
+static int user_show_exec(struct cli *cli, const struct cli_args *a)
 {
 	struct rain_client *c;
 	json_t *u = NULL;
-	int r = cli_common_only(cli, &user_show_entry, argc, argv);
+	int r;
 
-	if (r != CLI_CONTINUE)
-		return r;
-	if (argc - optind != 1)
-		return cli_usage_error(&user_show_entry, "give one user name");
 	r = cli_client(cli, &c);
 	if (r)
 		return r;
-	r = rain_client_user_get(c, argv[optind], &u);
+	r = rain_client_user_get(c, a->argv[0], &u);
 	if (r < 0)
-		return cli_fail(cli, r, NULL, "cannot show user %s", argv[optind]);
+		return cli_fail(cli, r, NULL, "cannot show user %s", a->argv[0]);
 	if (cli->json)
 		cli_json_print(u);
 	else
@@ -216,30 +207,21 @@ static int read_password_file(const char *file, char **out)
 }
 
 /* add and set */
-static int user_add_exec(struct cli *cli, int argc, char **argv)
+static int user_add_exec(struct cli *cli, const struct cli_args *a)
 {
-	enum { OPT_ROLE = 0x400, OPT_STATUS, OPT_QUOTA, OPT_IMAGE_QUOTA, OPT_PASSWORD_FILE };
-	static const struct option longopts[] = {
-		{ "role", required_argument, NULL, OPT_ROLE },
-		{ "status", required_argument, NULL, OPT_STATUS },
-		{ "quota", required_argument, NULL, OPT_QUOTA },
-		{ "image-quota", required_argument, NULL, OPT_IMAGE_QUOTA },
-		{ "password-file", required_argument, NULL, OPT_PASSWORD_FILE },
-		CLI_COMMON_LONGOPTS,
-		{ 0 },
-	};
-	bool add = !strcmp(argv[0], "add");
-	const struct cli_cmd *cmd = add ? &user_add_entry : &user_set_entry;
+	const struct cli_cmd *cmd = a->cmd;
+	bool add = cmd == &user_add_entry;
 	json_t *fields = json_object(), *u = NULL;
-	const char *password_file = NULL;
+	const char *password_file = NULL, *user = a->argv[0];
 	char name[RAIN_USER_NAME_MAX + 1];
 	struct rain_client *c;
 	int64_t n;
-	int opt, r, rc = CLI_EXIT_USAGE;
+	int r, rc = CLI_EXIT_USAGE;
 
-	cli_getopt_reset();
-	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
-		switch (opt) {
+	for (size_t i = 0; i < a->nopts; i++) {
+		const char *optarg = a->opts[i].value;
+
+		switch (a->opts[i].opt->key) {
 		case OPT_ROLE:
 			if (strcmp(optarg, "user") && strcmp(optarg, "admin")) {
 				cli_usage_error(cmd, "--role is user or admin");
@@ -270,24 +252,14 @@ static int user_add_exec(struct cli *cli, int argc, char **argv)
 		case OPT_PASSWORD_FILE:
 			password_file = optarg;
 			break;
-		default:
-			r = cli_common_opt(cli, cmd, opt, argv);
-			if (r != CLI_CONTINUE) {
-				rc = r;
-				goto out;
-			}
 		}
-	}
-	if (argc - optind != 1) {
-		cli_usage_error(cmd, "give one user name");
-		goto out;
 	}
 	if (add && !password_file) {
 		cli_usage_error(cmd, "a new user needs --password-file FILE");
 		goto out;
 	}
 	/* raind's rule, said before anything is sent (raind checks again) */
-	if (add && rain_user_name_normalize(argv[optind], name, sizeof(name)) < 0) {
+	if (add && rain_user_name_normalize(user, name, sizeof(name)) < 0) {
 		cli_usage_error(cmd, "%s", rain_error_last());
 		goto out;
 	}
@@ -311,15 +283,15 @@ static int user_add_exec(struct cli *cli, int argc, char **argv)
 		}
 	}
 	if (add)
-		json_object_set_new(fields, "name", json_string(argv[optind]));
+		json_object_set_new(fields, "name", json_string(user));
 	rc = cli_client(cli, &c);
 	if (rc)
 		goto out;
 	r = add ? rain_client_user_create(c, fields, &u) :
-		  rain_client_user_update(c, argv[optind], fields, &u);
+		  rain_client_user_update(c, user, fields, &u);
 	if (r < 0) {
 		rc = cli_fail(cli, r, NULL, "cannot %s user %s", add ? "create" : "change",
-			      argv[optind]);
+			      user);
 		goto out;
 	}
 	if (cli->json)
@@ -327,7 +299,7 @@ static int user_add_exec(struct cli *cli, int argc, char **argv)
 	else
 		cli_note(cli, "%s user %s", add ? "created" : "changed",
 			 json_string_value(json_object_get(u, "name")) ?
-			 json_string_value(json_object_get(u, "name")) : argv[optind]);
+			 json_string_value(json_object_get(u, "name")) : user);
 	rc = CLI_EXIT_OK;
 out:
 	{
@@ -341,19 +313,16 @@ out:
 	return rc;
 }
 
-static int user_delete_exec(struct cli *cli, int argc, char **argv)
+static int user_delete_exec(struct cli *cli, const struct cli_args *a)
 {
+	char **argv = a->argv;
 	struct rain_client *c;
-	int rc = CLI_EXIT_OK, r = cli_common_only(cli, &user_delete_entry, argc, argv);
+	int rc = CLI_EXIT_OK, r;
 
-	if (r != CLI_CONTINUE)
-		return r;
-	if (optind >= argc)
-		return cli_usage_error(&user_delete_entry, "give at least one user name");
 	r = cli_client(cli, &c);
 	if (r)
 		return r;
-	for (int i = optind; i < argc; i++) {
+	for (int i = 0; i < a->argc; i++) {
 		char hint[160];
 
 		r = rain_client_user_delete(c, argv[i]);

@@ -121,6 +121,21 @@ int cli_image_resolve(struct cli *cli, const char *arg, char id[37])
 	return 0;
 }
 
+int cli_target(struct cli *cli, const struct cli_args *a, int i, char id[37])
+{
+	switch (a->cmd->target) {
+	case CLI_TARGET_IMAGE:
+	case CLI_TARGET_IMAGES:
+		return cli_image_resolve(cli, a->argv[i], id);
+	case CLI_TARGET_BUILD:
+	case CLI_TARGET_BUILDS:
+		return cli_build_resolve(cli, a->argv[i], id);
+	case CLI_TARGET_NONE:
+		break;
+	}
+	abort();        /* a command that declares no target */
+}
+
 int cli_image_fetch(struct cli *cli, const char *arg, char id[37], json_t **image)
 {
 	_cleanup_free_ char *path = NULL;

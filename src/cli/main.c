@@ -22,43 +22,46 @@ static const struct cli_cmd *const top_cmds[] = {
 	NULL,
 };
 
-static const char top_usage[] =
-	"Usage: rain [OPTIONS] COMMAND [ARGS...]\n";
+enum { OPT_URL = 1, OPT_TOKEN, OPT_CACERT, OPT_INSECURE, OPT_CONFIG, OPT_VERSION };
 
-static const char top_help[] =
-	"Client for rain and other OpenStack Image API v2 (Glance) servers.\n"
-	"\n"
-	"Options:\n"
-	"      --url URL       server endpoint (default http://127.0.0.1:9292)\n"
-	"      --token TOKEN   authentication token, sent as X-Auth-Token\n"
-	"                      (prefer RAIN_TOKEN or the config file: arguments\n"
-	"                      are visible to other users in ps)\n"
-	"      --cacert FILE   CA certificates (PEM) to check the server with\n"
-	"                      (default: the system's; CURL_CA_BUNDLE or\n"
-	"                      SSL_CERT_FILE and SSL_CERT_DIR replace them)\n"
-	"  -k, --insecure      do not verify the server's TLS certificate\n"
-	"      --config FILE   read settings from FILE instead of the default\n"
-	"      --json          print the server's JSON instead of tables\n"
-	"  -q, --quiet         no progress bars or notes\n"
-	"  -h, --help          show this help\n"
-	"  -V, --version       show the version\n"
-	"\n"
-	"Settings come from the options, then the environment (RAIN_URL,\n"
-	"RAIN_TOKEN, RAIN_CACERT; OS_IMAGE_URL and OS_AUTH_TOKEN as fallbacks),\n"
-	"then the [client] section of $XDG_CONFIG_HOME/rain/config\n"
-	"(~/.config/rain/config).\n"
-	"\n"
-	"Commands:\n";
+static const struct cli_opt top_opts[] = {
+	CLI_OPT("url", 0, "URL", OPT_URL, "server endpoint (default http://127.0.0.1:9292)"),
+	CLI_OPT("token", 0, "TOKEN", OPT_TOKEN, "authentication token, sent as X-Auth-Token\n"
+		"(prefer RAIN_TOKEN or the config file: arguments\n"
+		"are visible to other users in ps)"),
+	CLI_OPT("cacert", 0, "FILE", OPT_CACERT, "CA certificates (PEM) to check the server with\n"
+		"(default: the system's; CURL_CA_BUNDLE or\n"
+		"SSL_CERT_FILE and SSL_CERT_DIR replace them)"),
+	CLI_OPT("insecure", 'k', NULL, OPT_INSECURE, "do not verify the server's TLS certificate"),
+	CLI_OPT("config", 0, "FILE", OPT_CONFIG, "read settings from FILE instead of the default"),
+	{ .name = "version", .letter = 'V', .key = OPT_VERSION, .help = "show the version",
+	  .final = true },
+	{ 0 },
+};
+
+/* "rain [OPTIONS] COMMAND": the options before the command. */
+static const struct cli_cmd top_entry = {
+	.name = "rain",
+	.usage = "[OPTIONS] COMMAND [ARGS...]",
+	.opts = top_opts,
+};
 
 static void top_print_help(FILE *f)
 {
-	fputs(top_usage, f);
+	int w = cli_opts_width(top_opts), wc = cli_opts_width(cli_common_opts);
+
+	fprintf(f, "Usage: rain %s\n", top_entry.usage);
 	if (f == stdout) {
-		fputs("\n", f);
-		fputs(top_help, f);
-	} else {
-		fputs("\nCommands:\n", f);
+		fputs("\nClient for rain and other OpenStack Image API v2 (Glance) servers.\n"
+		      "\nOptions:\n", f);
+		cli_opts_print(f, top_opts, w > wc ? w : wc);
+		cli_opts_print(f, cli_common_opts, w > wc ? w : wc);
+		fputs("\nSettings come from the options, then the environment (RAIN_URL,\n"
+		      "RAIN_TOKEN, RAIN_CACERT; OS_IMAGE_URL and OS_AUTH_TOKEN as fallbacks),\n"
+		      "then the [client] section of $XDG_CONFIG_HOME/rain/config\n"
+		      "(~/.config/rain/config).\n", f);
 	}
+	fputs("\nCommands:\n", f);
 	for (size_t i = 0; top_cmds[i]; i++)
 		fprintf(f, "  %-10s %s\n", top_cmds[i]->name, top_cmds[i]->summary);
 	fprintf(f, "  %-10s %s\n", "help", "show help for a command (rain help image put)");
@@ -99,89 +102,75 @@ static int run_help(struct cli *cli, int argc, char **argv)
 		args[n++] = argv[2];
 	args[n++] = (char *)"--help";
 	args[n] = NULL;
-	return cmd->exec(cli, n, args);
+	return cli_cmd_run(cli, cmd, n, args);
+}
+
+/* Apply the options before the command. CLI_CONTINUE, or an exit status. */
+static int top_options(struct cli *cli, const struct cli_args *a)
+{
+	int r = 0;
+
+	for (size_t i = 0; i < a->nopts && r == 0; i++) {
+		char *v = (char *)a->opts[i].value;
+
+		switch (a->opts[i].opt->key) {
+		case OPT_URL:
+			r = setting_flag(&cli->url, v, "--url");
+			break;
+		case OPT_TOKEN:
+			r = setting_flag(&cli->token, v, "--token");
+			/* shorten the time the token shows in ps */
+			explicit_bzero(v, strlen(v));
+			break;
+		case OPT_CACERT:
+			r = setting_flag(&cli->cacert, v, "--cacert");
+			break;
+		case OPT_CONFIG:
+			free(cli->config_path);
+			cli->config_path = strdup(v);
+			cli->config_is_default = false;
+			r = cli->config_path ? 0 : cli_error("out of memory");
+			break;
+		case OPT_INSECURE:
+			cli->insecure = true;
+			break;
+		case OPT_VERSION:
+			printf("rain %s\n", RAIN_CLI_VERSION);
+			return CLI_EXIT_OK;
+		default:
+			if (!strcmp(a->opts[i].opt->name, "help")) {
+				top_print_help(stdout);
+				return CLI_EXIT_OK;
+			}
+			if (!strcmp(a->opts[i].opt->name, "json"))
+				cli->json = true;
+			else if (!strcmp(a->opts[i].opt->name, "quiet"))
+				cli->quiet = true;
+		}
+	}
+	return r ? r : CLI_CONTINUE;
 }
 
 int main(int argc, char **argv)
 {
-	enum { OPT_URL = 0x200, OPT_TOKEN, OPT_CACERT, OPT_CONFIG };
-	static const struct option longopts[] = {
-		{ "url", required_argument, NULL, OPT_URL },
-		{ "token", required_argument, NULL, OPT_TOKEN },
-		{ "cacert", required_argument, NULL, OPT_CACERT },
-		{ "config", required_argument, NULL, OPT_CONFIG },
-		{ "insecure", no_argument, NULL, 'k' },
-		{ "version", no_argument, NULL, 'V' },
-		CLI_COMMON_LONGOPTS,
-		{ 0 },
-	};
 	struct cli cli = { 0 };
+	struct cli_args a = { 0 };
 	const struct cli_cmd *cmd;
-	int opt, rc;
+	int rc;
 
 	/* a closed pipe shows up as EPIPE instead of killing us mid-write */
 	signal(SIGPIPE, SIG_IGN);
 	cli.config_path = cli_config_default_path();
 	cli.config_is_default = true;
 
-	cli_getopt_reset();
-	while ((opt = getopt_long(argc, argv, "+" CLI_COMMON_SHORTOPTS "kV", longopts, NULL)) != -1) {
-		switch (opt) {
-		case OPT_URL:
-			rc = setting_flag(&cli.url, optarg, "--url");
-			break;
-		case OPT_TOKEN:
-			rc = setting_flag(&cli.token, optarg, "--token");
-			/* shorten the time the token shows in ps */
-			explicit_bzero(optarg, strlen(optarg));
-			break;
-		case OPT_CACERT:
-			rc = setting_flag(&cli.cacert, optarg, "--cacert");
-			break;
-		case OPT_CONFIG:
-			free(cli.config_path);
-			cli.config_path = strdup(optarg);
-			cli.config_is_default = false;
-			rc = cli.config_path ? 0 : cli_error("out of memory");
-			break;
-		case 'k':
-			cli.insecure = true;
-			rc = 0;
-			break;
-		case 'V':
-			printf("rain %s\n", RAIN_CLI_VERSION);
-			rc = CLI_EXIT_OK;
-			goto out;
-		case 'h':
-			top_print_help(stdout);
-			rc = CLI_EXIT_OK;
-			goto out;
-		case CLI_OPT_JSON:
-			cli.json = true;
-			rc = 0;
-			break;
-		case 'q':
-			cli.quiet = true;
-			rc = 0;
-			break;
-		case ':':
-			rc = cli_error("option '%s' needs a value; see 'rain --help'",
-				       argv[optind - 1]);
-			rc = CLI_EXIT_USAGE;
-			goto out;
-		default:
-			if (optopt && optopt < 0x100)
-				cli_error("unknown option '-%c'; see 'rain --help'", optopt);
-			else
-				cli_error("unknown option '%s'; see 'rain --help'", argv[optind - 1]);
-			rc = CLI_EXIT_USAGE;
-			goto out;
-		}
-		if (rc != 0)
-			goto out;
-	}
-	argc -= optind;
-	argv += optind;
+	rc = cli_args_parse(&top_entry, argc, argv, true, &a);
+	if (rc)
+		goto out;
+	rc = top_options(&cli, &a);
+	if (rc != CLI_CONTINUE)
+		goto out;
+	argc = a.argc;
+	argv = a.argv;
 	if (argc < 1) {
 		top_print_help(stderr);
 		rc = CLI_EXIT_USAGE;
@@ -202,8 +191,9 @@ int main(int argc, char **argv)
 		rc = CLI_EXIT_USAGE;
 		goto out;
 	}
-	rc = cmd->exec(&cli, argc, argv);
+	rc = cli_cmd_run(&cli, cmd, argc, argv);
 out:
+	cli_args_free(&a);
 	if (fflush(stdout) != 0 && errno != EPIPE && rc == CLI_EXIT_OK)
 		rc = cli_error("cannot write the output: %s", strerror(errno));
 	rain_client_free(cli.client);

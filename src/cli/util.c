@@ -1,5 +1,4 @@
-/* Command dispatch, option handling, messages and output helpers. */
-#include <ctype.h>
+/* Option values, messages and output helpers. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -11,114 +10,7 @@
 #include "rain/error.h"
 #include "util/strutil.h"
 
-/* ---- commands ---------------------------------------------------------- */
-
-const struct cli_cmd *cli_cmd_find(const struct cli_cmd *const *table, const char *name)
-{
-	for (size_t i = 0; table[i]; i++)
-		if (strcmp(table[i]->name, name) == 0 ||
-		    (table[i]->alias && strcmp(table[i]->alias, name) == 0))
-			return table[i];
-	return NULL;
-}
-
-static void dispatch_help(const struct cli_cmd *parent, const struct cli_cmd *const *table,
-			  FILE *f)
-{
-	fprintf(f, "Usage: %s %s %s\n", parent->prefix, parent->name, parent->usage);
-	if (f == stdout && parent->help)
-		fprintf(f, "\n%s", parent->help);
-	fputs("\nCommands:\n", f);
-	for (size_t i = 0; table[i]; i++)
-		fprintf(f, "  %-11s %s\n", table[i]->name, table[i]->summary);
-	if (f == stdout)
-		fprintf(f, "\nSee '%s %s COMMAND --help' for a command's options.\n",
-			parent->prefix, parent->name);
-}
-
-int cli_cmd_dispatch(struct cli *cli, const struct cli_cmd *parent,
-		     const struct cli_cmd *const *table, int argc, char **argv)
-{
-	const struct cli_cmd *cmd;
-	int i;
-
-	/* options between the command and its sub-command */
-	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
-		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-			dispatch_help(parent, table, stdout);
-			return CLI_EXIT_OK;
-		} else if (!strcmp(argv[i], "--json")) {
-			cli->json = true;
-		} else if (!strcmp(argv[i], "-q") || !strcmp(argv[i], "--quiet")) {
-			cli->quiet = true;
-		} else {
-			return cli_usage_error(parent, "unknown option '%s'", argv[i]);
-		}
-	}
-	if (i >= argc) {
-		dispatch_help(parent, table, stderr);
-		return CLI_EXIT_USAGE;
-	}
-	cmd = cli_cmd_find(table, argv[i]);
-	if (!cmd)
-		return cli_usage_error(parent, "unknown command '%s'", argv[i]);
-	return cmd->exec(cli, argc - i, argv + i);
-}
-
 /* ---- options ----------------------------------------------------------- */
-
-void cli_getopt_reset(void)
-{
-	optind = 0;     /* glibc: start over, forgetting the last argv */
-	opterr = 0;     /* we report errors ourselves */
-}
-
-void cli_help(const struct cli_cmd *cmd)
-{
-	printf("Usage: %s %s %s\n\n%c%s.\n", cmd->prefix, cmd->name, cmd->usage,
-	       toupper((unsigned char)cmd->summary[0]), cmd->summary + 1);
-	if (cmd->help)
-		printf("\n%s", cmd->help);
-	printf("\nCommon options:\n"
-	       "  -h, --help     show this help\n"
-	       "      --json     print the server's JSON instead of tables\n"
-	       "  -q, --quiet    no progress bars or notes\n");
-}
-
-int cli_usage_error(const struct cli_cmd *cmd, const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("rain: error: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "; see '%s %s --help'\n", cmd->prefix, cmd->name);
-	return CLI_EXIT_USAGE;
-}
-
-int cli_common_opt(struct cli *cli, const struct cli_cmd *cmd, int opt, char **argv)
-{
-	switch (opt) {
-	case 'h':
-		cli_help(cmd);
-		return CLI_EXIT_OK;
-	case CLI_OPT_JSON:
-		cli->json = true;
-		return CLI_CONTINUE;
-	case 'q':
-		cli->quiet = true;
-		return CLI_CONTINUE;
-	case ':':
-		if (optopt && optopt < 0x100)
-			return cli_usage_error(cmd, "option '-%c' needs a value", optopt);
-		return cli_usage_error(cmd, "option '%s' needs a value", argv[optind - 1]);
-	default:
-		if (optopt && optopt < 0x100)
-			return cli_usage_error(cmd, "unknown option '-%c'", optopt);
-		return cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
-	}
-}
 
 int cli_parse_count(const struct cli_cmd *cmd, const char *opt, const char *s, int64_t *out)
 {
@@ -448,18 +340,4 @@ int cli_query_add(char **q, const char *key, const char *value)
 	free(*q);
 	*q = s;
 	return 0;
-}
-
-int cli_common_only(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
-{
-	static const struct option longopts[] = { CLI_COMMON_LONGOPTS, { 0 } };
-	int opt, r;
-
-	cli_getopt_reset();
-	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
-		r = cli_common_opt(cli, cmd, opt, argv);
-		if (r != CLI_CONTINUE)
-			return r;
-	}
-	return CLI_CONTINUE;
 }

@@ -1,0 +1,337 @@
+/* Command lines: the options and operands a command declares in its
+ * struct cli_cmd, parsed here for every command, and the --help text made
+ * from the same declarations. */
+#include <ctype.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+/* What every command accepts besides its own options. */
+const struct cli_opt cli_common_opts[] = {
+	{ .name = "help", .letter = 'h', .help = "show this help", .final = true },
+	CLI_OPT("json", 0, NULL, 0, "print the server's JSON instead of tables"),
+	CLI_OPT("quiet", 'q', NULL, 0, "no progress bars or notes"),
+	{ 0 },
+};
+
+/* The entries of a table that are options (not headings or the end). */
+static size_t opts_count(const struct cli_opt *opts)
+{
+	size_t n = 0;
+
+	for (; opts && (opts->name || opts->help); opts++)
+		if (opts->name)
+			n++;
+	return n;
+}
+
+static const struct cli_opt *opts_find(const struct cli_opt *opts, const char *name)
+{
+	for (; opts && (opts->name || opts->help); opts++)
+		if (opts->name && !strcmp(opts->name, name))
+			return opts;
+	return NULL;
+}
+
+/* The entry an option stands for: itself, or the one it is another
+ * spelling of. */
+static const struct cli_opt *opt_canonical(const struct cli_opt *table, const struct cli_opt *o)
+{
+	const struct cli_opt *c = o->same_as ? opts_find(table, o->same_as) : NULL;
+
+	if (o->same_as && !c)
+		abort();        /* a table that names an option it lacks */
+	return c ? c : o;
+}
+
+int cli_args_parse(const struct cli_cmd *cmd, int argc, char **argv, bool stop_at_operand,
+		   struct cli_args *a)
+{
+	size_t nown = opts_count(cmd->opts), ncommon = opts_count(cli_common_opts);
+	size_t n = nown + ncommon, k = 0;
+	const struct cli_opt **map = calloc(n + 1, sizeof(*map));
+	struct option *longopts = calloc(n + 1, sizeof(*longopts));
+	char *shortopts = malloc(3 * n + 3), *s = shortopts;
+	int opt, r = 0;
+
+	memset(a, 0, sizeof(*a));
+	a->cmd = cmd;
+	a->opts = calloc((size_t)argc + 1, sizeof(*a->opts));
+	if (!map || !longopts || !shortopts || !a->opts)
+		abort();
+	if (stop_at_operand)
+		*s++ = '+';
+	*s++ = ':';     /* a missing value comes back as ':' */
+	for (int t = 0; t < 2; t++) {
+		const struct cli_opt *o = t == 0 ? cmd->opts : cli_common_opts;
+
+		for (; o && (o->name || o->help); o++) {
+			if (!o->name)
+				continue;
+			map[k] = o;
+			longopts[k].name = o->name;
+			longopts[k].has_arg = o->arg ? required_argument : no_argument;
+			/* a letter comes back as itself, a long-only option as its index */
+			longopts[k].val = o->letter ? o->letter : 0x1000 + (int)k;
+			if (o->letter) {
+				*s++ = o->letter;
+				if (o->arg)
+					*s++ = ':';
+			}
+			k++;
+		}
+	}
+	*s = '\0';
+
+	optind = 0;     /* glibc: start over, forgetting the last argv */
+	opterr = 0;     /* errors are reported here */
+	while ((opt = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
+		const struct cli_opt *o = NULL;
+		size_t i = k;
+
+		if (opt == ':') {
+			if (optopt && optopt < 0x100)
+				r = cli_usage_error(cmd, "option '-%c' needs a value", optopt);
+			else
+				r = cli_usage_error(cmd, "option '%s' needs a value", argv[optind - 1]);
+			goto out;
+		}
+		if (opt >= 0x1000)
+			i = (size_t)(opt - 0x1000);
+		else
+			for (i = 0; i < k && !(opt != '?' && map[i]->letter == opt); i++)
+				;
+		if (i >= k) {
+			if (optopt && optopt < 0x100)
+				r = cli_usage_error(cmd, "unknown option '-%c'", optopt);
+			else
+				r = cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
+			goto out;
+		}
+		o = opt_canonical(i < nown ? cmd->opts : cli_common_opts, map[i]);
+		a->opts[a->nopts].opt = o;
+		a->opts[a->nopts].value = o->arg ? optarg : "";
+		a->nopts++;
+		if (o->final)
+			break;
+	}
+	a->argc = argc - optind;
+	a->argv = argv + optind;
+out:
+	free(map);
+	free(longopts);
+	free(shortopts);
+	if (r) {
+		free(a->opts);
+		a->opts = NULL;
+		a->nopts = 0;
+	}
+	return r;
+}
+
+void cli_args_free(struct cli_args *a)
+{
+	free(a->opts);
+	a->opts = NULL;
+	a->nopts = 0;
+}
+
+const char *cli_arg(const struct cli_args *a, const char *name)
+{
+	const char *v = NULL;
+
+	for (size_t i = 0; i < a->nopts; i++)
+		if (!strcmp(a->opts[i].opt->name, name))
+			v = a->opts[i].value;
+	return v;
+}
+
+bool cli_flag(const struct cli_args *a, const char *name)
+{
+	return cli_arg(a, name) != NULL;
+}
+
+/* ---- help ---------------------------------------------------------------- */
+
+/* "  -o, --output FILE" */
+static int opt_label(const struct cli_opt *o, char *buf, size_t len)
+{
+	char letter[8] = "    ";
+
+	if (o->letter)
+		snprintf(letter, sizeof(letter), "-%c, ", o->letter);
+	return snprintf(buf, len, "  %s--%s%s%s", letter, o->name, o->arg ? " " : "",
+			o->arg ? o->arg : "");
+}
+
+int cli_opts_width(const struct cli_opt *opts)
+{
+	char buf[128];
+	int w = 0;
+
+	for (; opts && (opts->name || opts->help); opts++) {
+		int n;
+
+		if (!opts->name || !opts->help)
+			continue;
+		n = opt_label(opts, buf, sizeof(buf));
+		if (n > w)
+			w = n;
+	}
+	return w;
+}
+
+void cli_opts_print(FILE *f, const struct cli_opt *opts, int width)
+{
+	char label[128];
+
+	for (; opts && (opts->name || opts->help); opts++) {
+		const char *h = opts->help, *nl;
+
+		if (!h)
+			continue;       /* another spelling, not shown */
+		if (!opts->name) {
+			fprintf(f, "%s\n", h);  /* a heading */
+			continue;
+		}
+		opt_label(opts, label, sizeof(label));
+		fprintf(f, "%-*s  ", width, label);
+		while ((nl = strchr(h, '\n'))) {
+			fprintf(f, "%.*s\n%*s  ", (int)(nl - h), h, width, "");
+			h = nl + 1;
+		}
+		fprintf(f, "%s\n", h);
+	}
+}
+
+void cli_help(const struct cli_cmd *cmd)
+{
+	int w = cli_opts_width(cmd->opts), wc = cli_opts_width(cli_common_opts);
+
+	if (wc > w)
+		w = wc;
+	printf("Usage: %s %s %s\n\n%c%s.\n", cmd->prefix, cmd->name, cmd->usage,
+	       toupper((unsigned char)cmd->summary[0]), cmd->summary + 1);
+	if (opts_count(cmd->opts)) {
+		printf("\nOptions:\n");
+		cli_opts_print(stdout, cmd->opts, w);
+	}
+	if (cmd->help)
+		printf("\n%s", cmd->help);
+	printf("\nCommon options:\n");
+	cli_opts_print(stdout, cli_common_opts, w);
+}
+
+int cli_usage_error(const struct cli_cmd *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("rain: error: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	if (cmd->prefix)
+		fprintf(stderr, "; see '%s %s --help'\n", cmd->prefix, cmd->name);
+	else
+		fprintf(stderr, "; see '%s --help'\n", cmd->name);
+	return CLI_EXIT_USAGE;
+}
+
+/* ---- commands ------------------------------------------------------------ */
+
+const struct cli_cmd *cli_cmd_find(const struct cli_cmd *const *table, const char *name)
+{
+	for (size_t i = 0; table[i]; i++)
+		if (strcmp(table[i]->name, name) == 0 ||
+		    (table[i]->alias && strcmp(table[i]->alias, name) == 0))
+			return table[i];
+	return NULL;
+}
+
+static void dispatch_help(const struct cli_cmd *parent, FILE *f)
+{
+	const struct cli_cmd *const *table = parent->table;
+
+	fprintf(f, "Usage: %s %s %s\n", parent->prefix, parent->name, parent->usage);
+	if (f == stdout && parent->help)
+		fprintf(f, "\n%s", parent->help);
+	fputs("\nCommands:\n", f);
+	for (size_t i = 0; table[i]; i++)
+		fprintf(f, "  %-11s %s\n", table[i]->name, table[i]->summary);
+	if (f == stdout)
+		fprintf(f, "\nSee '%s %s COMMAND --help' for a command's options.\n",
+			parent->prefix, parent->name);
+}
+
+/* A command with sub-commands: the common options may come between the
+ * two names. */
+static int dispatch(struct cli *cli, const struct cli_cmd *parent, int argc, char **argv)
+{
+	const struct cli_cmd *cmd;
+	int i;
+
+	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
+		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			dispatch_help(parent, stdout);
+			return CLI_EXIT_OK;
+		} else if (!strcmp(argv[i], "--json")) {
+			cli->json = true;
+		} else if (!strcmp(argv[i], "-q") || !strcmp(argv[i], "--quiet")) {
+			cli->quiet = true;
+		} else {
+			return cli_usage_error(parent, "unknown option '%s'", argv[i]);
+		}
+	}
+	if (i >= argc) {
+		dispatch_help(parent, stderr);
+		return CLI_EXIT_USAGE;
+	}
+	cmd = cli_cmd_find(parent->table, argv[i]);
+	if (!cmd)
+		return cli_usage_error(parent, "unknown command '%s'", argv[i]);
+	return cli_cmd_run(cli, cmd, argc - i, argv + i);
+}
+
+/* The operand count against cmd->args. */
+static int check_operands(const struct cli_cmd *cmd, const struct cli_args *a)
+{
+	const struct cli_operands *n = &cmd->args;
+
+	if (a->argc >= n->min && (n->max < 0 || a->argc <= n->max))
+		return 0;
+	if (n->wrong)
+		return cli_usage_error(cmd, "%s", n->wrong);
+	if (a->argc < n->min)
+		return cli_usage_error(cmd, "missing arguments");
+	return cli_usage_error(cmd, "unexpected argument '%s'", a->argv[n->max]);
+}
+
+int cli_cmd_run(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
+{
+	struct cli_args a;
+	int r;
+
+	if (cmd->table)
+		return dispatch(cli, cmd, argc, argv);
+	r = cli_args_parse(cmd, argc, argv, false, &a);
+	if (r)
+		return r;
+	if (cli_flag(&a, "help")) {
+		cli_help(cmd);
+		cli_args_free(&a);
+		return CLI_EXIT_OK;
+	}
+	if (cli_flag(&a, "json"))
+		cli->json = true;
+	if (cli_flag(&a, "quiet"))
+		cli->quiet = true;
+	r = check_operands(cmd, &a);
+	if (r == 0)
+		r = cmd->exec(cli, &a);
+	cli_args_free(&a);
+	return r;
+}
