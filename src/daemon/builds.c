@@ -718,7 +718,7 @@ int builds_submit(struct builds_submission *sub, json_t *body, bool (*gone)(void
 	struct rain_recipe *recipe = NULL;
 	struct build *e = NULL;
 	bool staged = false, charged = false;
-	int64_t bytes = 0;
+	int64_t bytes = 0, t0 = time_mono_us(), t_checked = 0, t_staged = 0;
 	int r;
 
 	*out = NULL;
@@ -745,6 +745,7 @@ int builds_submit(struct builds_submission *sub, json_t *body, bool (*gone)(void
 		r = check_gone(sub);
 	if (r < 0)
 		goto out;
+	t_checked = time_mono_us();
 	e = calloc(1, sizeof(*e));
 	if (!e) {
 		r = RAIN_ENOMEM;
@@ -771,6 +772,7 @@ int builds_submit(struct builds_submission *sub, json_t *body, bool (*gone)(void
 	e->rec.boot_check = json_is_true(boot);
 	staged = true;
 	r = stage_build(sub, e, stage, text, &s, &bytes);
+	t_staged = time_mono_us();
 	if (r == 0)
 		r = check_gone(sub);
 	/* the bytes count against the owner's quota (admins have none)
@@ -814,8 +816,9 @@ int builds_submit(struct builds_submission *sub, json_t *body, bool (*gone)(void
 	/* the rename durable before the answer says the build is accepted */
 	if (fs_fsync_dir(b->dir) < 0)
 		log_printf(LOG_ERROR, "build %s: %s", e->rec.id, rain_error_last());
-	log_printf(LOG_INFO, "build %s (%s) queued for %s (%zu files, %lld bytes)", e->rec.id,
-		   e->rec.name, e->rec.owner, s.nfiles, (long long)bytes);
+	log_printf(LOG_INFO, "build %s (%s) queued for %s (%zu files, %lld bytes; checked in "
+		   "%.1f ms, written in %.1f ms)", e->rec.id, e->rec.name, e->rec.owner, s.nfiles,
+		   (long long)bytes, (double)(t_checked - t0) / 1000, (double)(t_staged - t_checked) / 1000);
 	e = NULL;
 	if (!*out)
 		r = RAIN_ENOMEM;

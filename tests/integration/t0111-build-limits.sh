@@ -8,8 +8,10 @@
 # charge), the round-robin queue, and the environment a build child gets
 # (an allow-list: no RAIN_ADMIN_PASSWORD, OS_*, raind's RAIN_TOKEN).
 #
-# No image is built: [builds] rain_command is a stand-in that notes its
-# environment and sleeps, so builds stay running until canceled.
+# Until the last part no image is built: [builds] rain_command is a
+# stand-in that notes its environment and sleeps, so builds stay running
+# until canceled. The last part runs one real build (with mmdebstrap and
+# the shared cache) whose recipe script notes its environment too.
 source "$(dirname "$0")/lib.sh"
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -95,9 +97,9 @@ field() { printf '%s' "$BODY" | head -n 1 | json_get "$1"; }
 build_field() { # build_field ID FIELD
 	curl -sS -H "X-Auth-Token: $TOKEN" "$URL/rain/v1/builds/$1" | json_get "$2"
 }
-wait_status() { # wait_status ID STATUS: up to 60 s
+wait_status() { # wait_status ID STATUS [SECONDS]: up to 60 s
 	local i
-	for i in $(seq 1 300); do
+	for i in $(seq 1 $((${3:-60} * 5))); do
 		[ "$(build_field "$1" status)" = "$2" ] && return 0
 		sleep 0.2
 	done
@@ -335,4 +337,44 @@ check_eq "other users are answered while 40,000 files are written" 0 "$slow"
 n=$(curl -sS -H "X-Auth-Token: $CAROL" "$URL/rain/v1/builds" | python3 -c 'import json,sys; b=json.load(sys.stdin)["builds"]; print(sum(1 for x in b if x["status"] in ("queued", "running")))')
 check_eq "with max_files = 0 the 40,000-file build is accepted" 1 "$n"
 check "no staging directory is left" no_staging
+api POST "/rain/v1/builds/$(curl -sS -H "X-Auth-Token: $CAROL" "$URL/rain/v1/builds" | json_get builds.0.id)/cancel" -o /dev/null >/dev/null
+
+# ---- one real build: the environment reaches neither rain generate nor
+# the recipe's scripts, and the allow-list is enough for a build
+if ! command -v mmdebstrap >/dev/null; then
+	skip "a real build sees no secret of raind's" "needs mmdebstrap"
+	test_done
+fi
+raind_stop
+cat >"$TMP/rain-wrapper" <<EOF2
+#!/bin/sh
+id=\$(basename "\$(pwd -P)")
+tr '\0' '\n' </proc/\$\$/environ >"$TMP/env/\$id"
+exec "$RAIN" "\$@"
+EOF2
+chmod 0755 "$TMP/rain-wrapper"
+printf '[builds]\ncache_dir = %s\nrain_command = %s\n' "${RAIN_TEST_CACHE:-/var/cache/rain}" "$TMP/rain-wrapper" >"$TMP/real.ini"
+export RAIN_ADMIN_PASSWORD=t0111-admin-secret OS_PASSWORD=t0111-os-secret SOME_SECRET=t0111-other
+raind_start --config "$TMP/real.ini" || exit 1
+unset RAIN_ADMIN_PASSWORD OS_PASSWORD SOME_SECRET
+SCRIPT=$(printf '#!/bin/sh\nenv >/root/build-env.txt\n' | base64 -w0)
+RECIPE=$'[image]\nname = t0111-env\ndistribution = debian\nrelease = bookworm\n[scripts]\nrun = env.sh\n[output]\nformats = tar\n'
+python3 - "$RECIPE" "$SCRIPT" >"$TMP/real.json" <<'PY'
+import json, sys
+print(json.dumps({"recipe": sys.argv[1], "files": {"env.sh": {"data": sys.argv[2], "mode": 493}}}))
+PY
+sub "$ALICE" "$TMP/real.json"
+check_status "alice submits a real build whose script notes its environment" 202
+R=$(field id)
+# (a cold cache bootstraps the base system first: minutes)
+for _ in $(seq 1 600); do
+	case $(build_field "$R" status) in succeeded|failed|canceled) break ;; esac
+	sleep 0.5
+done
+check_eq "it succeeds with the allow-listed environment" succeeded "$(build_field "$R" status)"
+tar -xOf "$DATA/builds/$R/out/t0111-env.tar" ./root/build-env.txt >"$TMP/script-env" 2>/dev/null
+check "the script's environment was noted" grep -q "^PATH=" "$TMP/script-env"
+check "no secret of raind's reaches rain generate" lacks -q "t0111-admin-secret\|t0111-os-secret\|t0111-other\|RAIN_ADMIN_PASSWORD" "$TMP/env/$R"
+check "... nor the recipe's script" lacks -q "t0111-admin-secret\|t0111-os-secret\|t0111-other\|RAIN_ADMIN_PASSWORD\|RAIN_TOKEN" "$TMP/script-env"
+check "the build's bytes (log, outputs) count in alice's bytes_used" test "$(used alice)" -ge "$(stat -c %s "$DATA/builds/$R/out/t0111-env.tar")"
 test_done
