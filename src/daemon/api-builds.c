@@ -13,6 +13,7 @@
  *   DELETE /rain/v1/builds/{id}         204; 409 unless finished
  */
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,12 +137,55 @@ static bool client_gone(void *ud)
 	return (p.revents & POLLIN) && recv(p.fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
 }
 
-static int submit_end(struct request *req)
+/* The submission's work, off the connection's worker (it may take
+ * seconds: the files are written and synced): parse, submit, reply. */
+static void submit_work(struct request *req)
 {
 	struct submit_state *st = req->state;
 	json_error_t err;
 	json_t *body, *rec;
 	char location[80];
+	int r;
+
+	body = json_loadb(st->body, st->len, JSON_REJECT_DUPLICATES, &err);
+	/* the text is not needed once parsed */
+	free(st->body);
+	st->body = NULL;
+	st->len = st->cap = 0;
+	if (!body) {
+		submit_free(req);
+		http_reply_error(req, 400, "malformed JSON in request body at line %d column %d: %s",
+				 err.line, err.column, err.text);
+		return;
+	}
+	r = builds_submit(st->sub, body, client_gone, req, &rec);
+	json_decref(body);
+	submit_free(req);
+	if (r == BUILDS_ELIMIT) {
+		http_reply_error(req, 429, "%s", rain_error_last());
+	} else if (r < 0) {
+		http_reply_rain_error(req, r);
+	} else {
+		snprintf(location, sizeof(location), "/rain/v1/builds/%s",
+			 json_string_value(json_object_get(rec, "id")));
+		http_reply_json(req, 202, rec, "Location", location, NULL);
+	}
+}
+
+static void *submit_thread(void *arg)
+{
+	struct request *req = arg;
+
+	submit_work(req);
+	http_defer_done(req);
+	return NULL;
+}
+
+static int submit_end(struct request *req)
+{
+	struct submit_state *st = req->state;
+	pthread_attr_t attr;
+	pthread_t t;
 	int r;
 
 	if (!st)
@@ -150,24 +194,15 @@ static int submit_end(struct request *req)
 		submit_free(req);
 		return http_reply_error(req, 400, "the request needs a JSON body");
 	}
-	body = json_loadb(st->body, st->len, JSON_REJECT_DUPLICATES, &err);
-	/* the text is not needed once parsed */
-	free(st->body);
-	st->body = NULL;
-	st->len = st->cap = 0;
-	if (!body) {
-		submit_free(req);
-		return http_reply_error(req, 400, "malformed JSON in request body at line %d "
-					"column %d: %s", err.line, err.column, err.text);
-	}
-	r = builds_submit(st->sub, body, client_gone, req, &rec);
-	json_decref(body);
-	submit_free(req);
-	if (r < 0)
-		return reply_refused(req, r);
-	snprintf(location, sizeof(location), "/rain/v1/builds/%s",
-		 json_string_value(json_object_get(rec, "id")));
-	return http_reply_json(req, 202, rec, "Location", location, NULL);
+	/* at most BUILDS_SUBMITTING_MAX of these per user */
+	http_defer(req);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	r = pthread_create(&t, &attr, submit_thread, req);
+	pthread_attr_destroy(&attr);
+	if (r != 0)             /* then here, holding the worker */
+		submit_thread(req);
+	return 0;
 }
 
 static void submit_abort(struct request *req)

@@ -563,9 +563,18 @@ struct builds_submission {
 	void *gone_ud;
 };
 
-/* Whether the client went away: then the submission is dropped. */
+/* Whether the client went away, or raind is stopping: then the
+ * submission is dropped. */
 static int check_gone(struct builds_submission *sub)
 {
+	bool stopping;
+
+	pthread_mutex_lock(&sub->b->lock);
+	stopping = sub->b->quiescing;
+	pthread_mutex_unlock(&sub->b->lock);
+	if (stopping)
+		return rain_error_set(RAIN_ECANCELED, "raind is stopping; submit the build again "
+				      "once it is back");
 	if (sub->gone && sub->gone(sub->gone_ud))
 		return rain_error_set(RAIN_ECANCELED, "the client went away before the build was "
 				      "accepted");
@@ -835,8 +844,8 @@ out:
 		rain_error_set(r, "%s", msg);
 	}
 	if (r == RAIN_ECANCELED)
-		log_printf(LOG_INFO, "a build submission of %s was dropped: the client went away",
-			   sub->who.owner);
+		log_printf(LOG_INFO, "a build submission of %s was dropped: %s", sub->who.owner,
+			   rain_error_last());
 	build_free(e);
 	rain_recipe_free(recipe);
 	files_clear(&s);

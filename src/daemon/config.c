@@ -50,18 +50,6 @@ int config_defaults(struct config *cfg)
 	return r < 0 ? RAIN_ENOMEM : 0;
 }
 
-/* A limit from 0 (none) to max. */
-static int parse_limit(const char *value, int max, int *out, const char *where, const char *key)
-{
-	int64_t n;
-
-	if (str_to_i64(value, &n) < 0 || n < 0 || n > max)
-		return rain_error_set(RAIN_EINVAL, "%s: %s must be 0 (no limit) to %d, not '%s'", where,
-				      key, max, value);
-	*out = (int)n;
-	return 0;
-}
-
 static int parse_bool(const char *value, bool *out, const char *where, const char *key)
 {
 	if (str_to_bool(value, out) < 0)
@@ -185,11 +173,14 @@ int config_set(struct config *cfg, const char *section, const char *key, const c
 			return 0;
 		}
 		if (!strcmp(key, "max_queued_per_user"))
-			return parse_limit(value, 100000, &cfg->max_queued_per_user, where, key);
+			return parse_int(value, &cfg->max_queued_per_user, 0, 100000, where, key,
+					 "builds (0: no limit)");
 		if (!strcmp(key, "max_running_per_user"))
-			return parse_limit(value, 256, &cfg->max_running_per_user, where, key);
+			return parse_int(value, &cfg->max_running_per_user, 0, 256, where, key,
+					 "builds (0: no limit)");
 		if (!strcmp(key, "max_files"))
-			return parse_limit(value, 1000000, &cfg->max_build_files, where, key);
+			return parse_int(value, &cfg->max_build_files, 0, 1000000, where, key,
+					 "files (0: no limit)");
 		if (!strcmp(key, "timeout")) {
 			if (str_to_i64(value, &n) < 0 || n < 1 || n > 7 * 86400)
 				return rain_error_set(RAIN_EINVAL, "%s: timeout must be 1 to 604800 seconds",

@@ -84,6 +84,7 @@ struct server {
 	pthread_mutex_t park_lock;
 	pthread_cond_t park_cond;     /* the parker sleeps on it without builds */
 	struct http_park *parked;
+	int deferred;                 /* requests between http_defer and _done */
 	bool stopping;                /* under both locks */
 	bool locks_ready, watchdog_started, parker_started;
 	pthread_t watchdog, parker;
@@ -648,6 +649,32 @@ void http_park_done(struct http_park *p)
 	pthread_mutex_unlock(&p->srv->park_lock);
 }
 
+/* ---- deferred replies -------------------------------------------------- */
+
+void http_defer(struct request *req)
+{
+	pthread_mutex_lock(&req->srv->park_lock);
+	req->srv->deferred++;
+	pthread_mutex_unlock(&req->srv->park_lock);
+	req->deferred = true;
+	req->defer = true;      /* the reply waits in pending until the resume */
+	MHD_suspend_connection(req->conn);
+}
+
+void http_defer_done(struct request *req)
+{
+	struct server *srv = req->srv;
+
+	if (!req->replied)
+		http_reply_error(req, 500, "the handler did not reply");
+	pthread_mutex_lock(&srv->park_lock);
+	/* from here on libmicrohttpd may send the reply and free req */
+	MHD_resume_connection(req->conn);
+	srv->deferred--;
+	pthread_cond_broadcast(&srv->park_cond);
+	pthread_mutex_unlock(&srv->park_lock);
+}
+
 /* Resume the parked connections that are ready (all of them once the
  * server stops), whenever the build service changes and every second. */
 static void *parker_main(void *ud)
@@ -971,7 +998,7 @@ static int run_handler(struct request *req, int (*fn)(struct request *), bool mu
 
 	if (r < 0 && !req->replied)
 		http_reply_rain_error(req, r);
-	else if (!req->replied && must_reply)
+	else if (!req->replied && must_reply && !req->deferred)
 		http_reply_error(req, 500, "the handler did not reply");
 	return r;
 }
@@ -1400,10 +1427,17 @@ void server_stop(struct server *srv)
 		pthread_cond_broadcast(&srv->track_cond);
 		pthread_mutex_unlock(&srv->track_lock);
 	}
-	/* the parker resumes every parked connection as it ends: none may
-	 * be suspended when libmicrohttpd stops */
+	/* the parker resumes every parked connection as it ends, deferred
+	 * requests resume theirs when done: none may be suspended when
+	 * libmicrohttpd stops */
 	if (srv->parker_started)
 		pthread_join(srv->parker, NULL);
+	if (srv->locks_ready) {
+		pthread_mutex_lock(&srv->park_lock);
+		while (srv->deferred > 0)
+			pthread_cond_wait(&srv->park_cond, &srv->park_lock);
+		pthread_mutex_unlock(&srv->park_lock);
+	}
 	if (srv->watchdog_started)
 		pthread_join(srv->watchdog, NULL);
 	if (srv->mhd)

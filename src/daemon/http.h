@@ -94,6 +94,7 @@ struct request {
 	bool replied;
 	bool queued;       /* libmicrohttpd has the response */
 	bool defer;
+	bool deferred;     /* http_defer(): the reply comes from another thread */
 	struct MHD_Response *pending;
 	unsigned int queue_retries;
 	unsigned int status;
@@ -210,6 +211,16 @@ struct http_park {
 void http_park_init(struct http_park *p, struct request *req, bool (*ready)(void *ud), void *ud);
 int http_park(struct http_park *p);
 void http_park_done(struct http_park *p);
+
+/* Deferred replies: a handler with slow work (a build submission writing
+ * its files) calls http_defer() and returns 0 without replying; its
+ * connection is suspended, so that its worker serves the others. Another
+ * thread does the work, replies (http_reply_*(); 500 if it does not) and
+ * calls http_defer_done(), which resumes the connection to send the reply;
+ * req must not be touched after it. server_stop() waits for every
+ * deferred request to be done. */
+void http_defer(struct request *req);
+void http_defer_done(struct request *req);
 
 /* Replies. json is consumed. Extra headers: NULL-terminated name/value
  * pairs, e.g. http_reply_json(req, 201, obj, "Location", url, NULL). */

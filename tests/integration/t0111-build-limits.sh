@@ -32,6 +32,8 @@ EOF2
 chmod 0755 "$TMP/fake-rain"
 write_ini() { # write_ini MAX_FILES: the configuration
 	cat >"$TMP/raind.ini" <<EOF2
+[server]
+threads = 1
 [builds]
 enabled = true
 max_concurrent = 2
@@ -111,7 +113,9 @@ used() { # used NAME: the user's bytes_used
 no_staging() { ! ls -a "$DATA/builds" | grep -q '^\.staging-'; }
 lacks() { ! grep -q "$@"; }
 # bob_meanwhile WHAT: bob lists his builds five times; slow=1 unless each
-# is answered 200 within 10 s (a generous bound: the machine is shared)
+# is answered 200 within 10 s (a generous bound: the machine is shared).
+# raind runs one connection worker ([server] threads = 1): a submission
+# that held it would hold bob up.
 bob_meanwhile() {
 	local s
 	slow=0
