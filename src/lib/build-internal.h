@@ -40,7 +40,9 @@ struct build_ctx {
 	const struct rain_builder_backend *be;
 	char *scratch;        /* private temporary directory (host path) */
 	int lockfd;           /* flock of scratch/lock while the build lives */
-	uid_t host_uid;       /* the sandbox's root on the host */
+	uid_t host_uid;       /* the sandbox's root on the host: the build's own
+			       * range, or SANDBOX_HOST_ID's while a base is made */
+	int idsfd;            /* flock of the build's id range */
 	char *root;           /* the image's root as the running stage sees it */
 	char *debs;           /* this build's package downloads (host path) */
 	char *outdir;         /* where the outputs stage writes (host path); the
@@ -98,6 +100,10 @@ void build_on_line(void *ud, const char *line);
 
 /* ---- build-limits.c ---- */
 
+/* Builds on one cache at once, each with its own id range. */
+#define BUILD_ID_RANGES 64u
+/* Take a free id range for the build (b->host_uid, b->idsfd). */
+int build_ids_acquire(struct build_ctx *b);
 /* b->lim from b->o->limits and the defaults. */
 void build_limits_resolve(struct build_ctx *b);
 /* Create (again: a sweep may have removed it between stages) the build's

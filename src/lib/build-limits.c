@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -295,6 +296,7 @@ int build_cgroup_setup(struct build_ctx *b, bool say)
 
 void build_sandbox_limits(struct build_ctx *b, struct sandbox *s)
 {
+	s->host_id = b->host_uid;
 	s->cgroups = b->cg.n ? (const char *const *)b->cg.procs : NULL;
 	s->tmpfs_size = b->lim.tmpfs;
 	s->rlimit_fsize = b->lim.scratch;
@@ -387,6 +389,55 @@ void build_cgroup_reap(const char *name)
 		    access(dir, F_OK) == 0)
 			cgroup_remove_dir(dir, 1);
 	}
+}
+
+/* ---- the build's own ids ----
+ *
+ * Design: builds must not read or write each other's trees, nor the
+ * cached bases (which hold cloned images of other users), yet every build
+ * reads a base as its lower layer. So the cached bases belong to one base
+ * range (SANDBOX_HOST_ID..), which only base bootstraps and clone
+ * unpacking use (they run the distribution's package scripts, never a
+ * recipe's); each build takes a range of its own from a pool and sees its
+ * base through an idmapped mount that shows the base range as its own
+ * (sandbox.h: lower_id), read-only by nature of the lower layer. Its
+ * upper layer, downloads, outputs and scratch belong to its range only.
+ * The alternative, a copy (or chown) of the base per build, costs
+ * seconds and gigabytes per build; the idmapped mount costs nothing. The
+ * pool's ranges are taken with flock on CACHE/ids/N.lock, held while the
+ * build lives, so two builds never share one (a killed build's lock goes
+ * with it). */
+
+int build_ids_acquire(struct build_ctx *b)
+{
+	_cleanup_free_ char *dir = fs_path_join(b->o->cache_dir, "ids");
+	int r;
+
+	if (!dir)
+		return RAIN_ENOMEM;
+	if ((r = fs_mkdir_p(dir, 0700)) < 0)
+		return r;
+	for (unsigned int n = 1; n <= BUILD_ID_RANGES; n++) {
+		_cleanup_free_ char *name = NULL;
+		int fd;
+
+		if (asprintf(&name, "%s/%u.lock", dir, n) < 0)
+			return RAIN_ENOMEM;
+		fd = open(name, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (fd < 0)
+			return rain_error_errno(RAIN_EIO, errno, "cannot open %s", name);
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+			b->idsfd = fd;
+			b->host_uid = SANDBOX_HOST_ID + n * SANDBOX_IDS;
+			build_log(b, "ids: the sandbox's root is host uid %u (range %u of %u); the cached base's "
+				  "ids are shown as these through an idmapped mount", (unsigned)b->host_uid, n,
+				  BUILD_ID_RANGES);
+			return 0;
+		}
+		close(fd);
+	}
+	return rain_error_set(RAIN_ECONFLICT, "%u builds run on this cache already, each with its own ids; "
+			      "wait for one to end", BUILD_ID_RANGES);
 }
 
 /* ---- the scratch ---- */

@@ -7,7 +7,7 @@
  * with init= that program, which runs the scripts in order from "/" and
  * powers the machine off, printing "rain-vm-status=N" on the serial
  * console. The machine has no network device. qemu itself runs in the
- * user sandbox (host uid 100000, no network), so KVM is used only where
+ * user sandbox (the build's own host ids, no network), so KVM is used only where
  * /dev/kvm is open to everyone; otherwise software emulation. The machine's
  * disk is then unpacked as a tree (as a cloned image is), and the outputs
  * are made from it.

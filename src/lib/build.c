@@ -481,7 +481,7 @@ static int base_build(struct build_ctx *b, struct base *base, const char *key_te
 	remove_tree(tmp);
 	if (mkdir(tmp, 0700) < 0)
 		return rain_error_errno(RAIN_EIO, errno, "cannot create %s", tmp);
-	if ((r = sandbox_chown(tmp)) < 0 || (r = host_env_init(&env, b)) < 0)
+	if ((r = sandbox_chown(tmp, b->host_uid)) < 0 || (r = host_env_init(&env, b)) < 0)
 		goto fail;
 	binds[0] = (struct sandbox_bind){ tmp, tmp, false };
 	binds[1] = (struct sandbox_bind){ b->debs, b->debs, false };
@@ -587,10 +587,26 @@ static int base_ensure(struct build_ctx *b, struct base *base)
 		return RAIN_ENOMEM;
 	if ((r = base_lock(b, lock, &fd)) < 0)
 		return r;
-	if (access(meta, F_OK) == 0)
+	if (access(meta, F_OK) == 0) {
 		build_log(b, "base %s: cached", base->key);
-	else
-		r = base_build(b, base, key_text);
+	} else {
+		/* bases belong to the base range; the build's own range is
+		 * the build's only */
+		uid_t own = b->host_uid;
+		_cleanup_free_ char *tmp = fs_path_join(b->scratch, "tmp");
+
+		if (!tmp)
+			r = RAIN_ENOMEM;
+		/* the base's sandbox downloads and writes its hooks' files here */
+		if (r == 0 && (r = sandbox_chown(b->debs, SANDBOX_HOST_ID)) == 0 &&
+		    (r = sandbox_chown(tmp, SANDBOX_HOST_ID)) == 0) {
+			b->host_uid = SANDBOX_HOST_ID;
+			r = base_build(b, base, key_text);
+			b->host_uid = own;
+		}
+		if (tmp && (sandbox_chown(b->debs, own) < 0 || sandbox_chown(tmp, own) < 0) && r == 0)
+			r = RAIN_EIO;
+	}
 	close(fd);
 	if (r == 0)
 		base->stale = base_is_stale(b, base);
@@ -955,6 +971,18 @@ static void sweep_abandoned(struct build_ctx *b, const char *work_dir)
 		closedir(d);
 }
 
+/* An empty directory of the scratch, the host root's (the idmapped base
+ * is mounted there in each stage's own mount namespace). */
+static int make_mount_point(struct build_ctx *b, const char *name, char **path)
+{
+	*path = fs_path_join(b->scratch, name);
+	if (!*path)
+		return RAIN_ENOMEM;
+	if (mkdir(*path, 0755) < 0)
+		return rain_error_errno(RAIN_EIO, errno, "cannot create %s", *path);
+	return 0;
+}
+
 /* Whether the cache and the output directory still have room (256 MiB):
  * then "no space left" came from a file system of the build's own. */
 static bool host_has_room(struct build_ctx *b)
@@ -1011,7 +1039,7 @@ static int make_scratch(struct build_ctx *b, char **upper, char **work, char **m
 	if (!*upper || !*work || !*merged || !*input || !b->debs || !b->outdir || !b->report || !tmp)
 		return RAIN_ENOMEM;
 	for (const char *d[] = { *upper, *work, *merged, b->debs, b->outdir, b->report, tmp }, **p = d; p < d + 7; p++)
-		if (mkdir(*p, 0755) < 0 || (r = sandbox_chown(*p)) < 0)
+		if (mkdir(*p, 0755) < 0 || (r = sandbox_chown(*p, b->host_uid)) < 0)
 			return r < 0 ? r : rain_error_errno(RAIN_EIO, errno, "cannot create %s", *p);
 	/* the sandbox's root reaches its directories through the scratch */
 	if (chmod(b->scratch, 0711) < 0)
@@ -1022,11 +1050,11 @@ static int make_scratch(struct build_ctx *b, char **upper, char **work, char **m
 int rain_build_run(const struct rain_recipe *r, const struct rain_build_options *o,
 		   struct rain_build_result **out)
 {
-	struct build_ctx b = { .r = r, .o = o, .lockfd = -1, .host_uid = SANDBOX_HOST_ID };
+	struct build_ctx b = { .r = r, .o = o, .lockfd = -1, .idsfd = -1, .host_uid = SANDBOX_HOST_ID };
 	struct rain_build_result *res = calloc(1, sizeof(*res));
 	struct base base = { .dir = NULL };
 	_cleanup_free_ char *logpath = NULL, *recipe_text = NULL, *upper = NULL, *work = NULL;
-	_cleanup_free_ char *merged = NULL, *input = NULL, *vmtree = NULL;
+	_cleanup_free_ char *merged = NULL, *input = NULL, *vmtree = NULL, *lower_mnt = NULL;
 	json_t *packages = NULL, *boot = NULL, *timings = json_object(), *outputs;
 	int64_t t0 = time_mono_us(), t;
 	int ret;
@@ -1052,7 +1080,9 @@ int rain_build_run(const struct rain_recipe *r, const struct rain_build_options 
 		goto fail_early;
 	}
 	build_limits_resolve(&b);
-	if ((ret = make_scratch(&b, &upper, &work, &merged, &input)) < 0 ||
+	if ((ret = build_ids_acquire(&b)) < 0 ||
+	    (ret = make_scratch(&b, &upper, &work, &merged, &input)) < 0 ||
+	    (ret = make_mount_point(&b, "lower", &lower_mnt)) < 0 ||
 	    (ret = build_cgroup_setup(&b, true)) < 0 ||
 	    (ret = uuid_generate(b.uuid)) < 0 || (ret = rain_recipe_format(r, &recipe_text)) < 0 ||
 	    (ret = b.be->layer(r, &b.layer, &b.nlayer)) < 0 || (ret = stage_inputs(&b, input)) < 0)
@@ -1077,6 +1107,7 @@ int rain_build_run(const struct rain_recipe *r, const struct rain_build_options 
 			{ b.report, BUILD_OUT, false },
 		};
 		struct sandbox s = { .user = true, .network = true, .root = merged, .lower = base.root,
+				     .lower_id = SANDBOX_HOST_ID, .lower_mnt = lower_mnt,
 				     .upper = upper, .work = work, .pivot = true, .binds = fetch_binds,
 				     .nbinds = 2, .env = env_image };
 		struct host_env env;
@@ -1220,6 +1251,8 @@ done:
 		fclose(b.log);
 	if (b.lockfd >= 0)
 		close(b.lockfd);
+	if (b.idsfd >= 0)
+		close(b.idsfd);
 	free(b.scratch);
 	free(b.root);
 	free(b.debs);

@@ -21,9 +21,19 @@
 #include "util/fsutil.h"
 #include "util/strutil.h"
 
-int sandbox_chown(const char *path)
+static uid_t host_id(const struct sandbox *s)
 {
-	if (lchown(path, SANDBOX_HOST_ID, SANDBOX_HOST_ID) < 0)
+	return s->host_id ? s->host_id : SANDBOX_HOST_ID;
+}
+
+static bool idmapped_lower(const struct sandbox *s)
+{
+	return s->user && s->lower && s->lower_id && s->lower_id != host_id(s);
+}
+
+int sandbox_chown(const char *path, uid_t id)
+{
+	if (lchown(path, id, id) < 0)
 		return rain_error_errno(RAIN_EIO, errno, "cannot hand %s to the build sandbox", path);
 	return 0;
 }
@@ -188,7 +198,11 @@ static int setup(const struct sandbox *s)
 		    !overlay_safe(s->root))
 			return rain_error_set(RAIN_EINVAL, "the build directory's path may not contain ',', ':' "
 					      "or '\\' (overlayfs options); choose another --output");
-		snprintf(opts, sizeof(opts), "lowerdir=%s,upperdir=%s,workdir=%s,userxattr", s->lower, s->upper, s->work);
+		if (idmapped_lower(s) && !overlay_safe(s->lower_mnt))
+			return rain_error_set(RAIN_EINVAL, "the build directory's path may not contain ',', ':' "
+					      "or '\\' (overlayfs options); choose another --output");
+		snprintf(opts, sizeof(opts), "lowerdir=%s,upperdir=%s,workdir=%s,userxattr",
+			 idmapped_lower(s) ? s->lower_mnt : s->lower, s->upper, s->work);
 		if (mount("overlay", s->root, "overlay", 0, opts) < 0)
 			return fail_mount("overlay", s->root);
 	}
@@ -278,13 +292,13 @@ static ssize_t read_all(int fd, char *buf, size_t max)
 	return (ssize_t)got;
 }
 
-static int write_map(pid_t pid, const char *file)
+static int write_map(pid_t pid, const char *file, uid_t inside, uid_t outside)
 {
 	char path[64], map[64];
 	int fd, n;
 
 	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, file);
-	n = snprintf(map, sizeof(map), "0 %u %u\n", SANDBOX_HOST_ID, SANDBOX_IDS);
+	n = snprintf(map, sizeof(map), "%u %u %u\n", inside, outside, SANDBOX_IDS);
 	fd = open(path, O_WRONLY | O_CLOEXEC);
 	if (fd < 0 || write(fd, map, (size_t)n) != n) {
 		int e = errno;
@@ -297,9 +311,83 @@ static int write_map(pid_t pid, const char *file)
 	return 0;
 }
 
+/* A user namespace that maps lower_id.. to host_id.. (for an idmapped
+ * mount: files the host sees owned by lower_id + n appear as host_id + n
+ * through it); its fd, or a negative rain error. */
+static int idmap_userns(const struct sandbox *s)
+{
+	int pipefd[2], fd = -1, r = 0;
+	char path[64], c;
+	pid_t pid;
+
+	if (pipe2(pipefd, O_CLOEXEC) < 0)
+		return rain_error_errno(RAIN_EIO, errno, "pipe");
+	pid = fork();
+	if (pid < 0) {
+		close(pipefd[0]);
+		close(pipefd[1]);
+		return rain_error_errno(RAIN_EIO, errno, "fork");
+	}
+	if (pid == 0) {
+		/* wait in the new namespace until the parent has its fd */
+		close(pipefd[1]);
+		if (unshare(CLONE_NEWUSER) < 0)
+			_exit(1);
+		if (read(pipefd[0], &c, 1) < 0)
+			_exit(1);
+		_exit(0);
+	}
+	close(pipefd[0]);
+	/* the child unshares first: retry until its namespace is new */
+	for (int i = 0; i < 500 && r == 0; i++) {
+		struct stat mine, its;
+
+		snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)pid);
+		if (stat("/proc/self/ns/user", &mine) == 0 && stat(path, &its) == 0 && mine.st_ino != its.st_ino)
+			break;
+		usleep(1000);
+	}
+	if (write_map(pid, "uid_map", s->lower_id, host_id(s)) < 0 ||
+	    write_map(pid, "gid_map", s->lower_id, host_id(s)) < 0)
+		r = RAIN_EIO;
+	if (r == 0) {
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			r = rain_error_errno(RAIN_EIO, errno, "cannot open %s", path);
+	}
+	close(pipefd[1]);
+	waitpid(pid, NULL, 0);
+	return r < 0 ? r : fd;
+}
+
+/* In the child, as the host's root in a mount namespace of its own:
+ * lower at lower_mnt, read-only, its ids shifted through userns_fd. */
+static int mount_idmapped_lower(const struct sandbox *s, int userns_fd)
+{
+	struct mount_attr attr = { .attr_set = MOUNT_ATTR_IDMAP | MOUNT_ATTR_RDONLY,
+				   .userns_fd = (uint64_t)userns_fd };
+	int tree;
+
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		return fail_mount("private propagation", "/");
+	tree = open_tree(AT_FDCWD, s->lower, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+	if (tree < 0)
+		return rain_error_errno(RAIN_EIO, errno, "sandbox: cannot open the base %s", s->lower);
+	if (mount_setattr(tree, "", AT_EMPTY_PATH, &attr, sizeof(attr)) < 0 ||
+	    move_mount(tree, "", AT_FDCWD, s->lower_mnt, MOVE_MOUNT_F_EMPTY_PATH) < 0) {
+		int e = errno;
+
+		close(tree);
+		return rain_error_errno(RAIN_EIO, e, "sandbox: cannot mount the base %s with the build's "
+					"ids (idmapped mount) on %s", s->lower, s->lower_mnt);
+	}
+	close(tree);
+	return 0;
+}
+
 /* In the forked child: never returns. */
 static void child(const struct sandbox *s, int (*fn)(void *ud), void *ud, pid_t parent,
-		  int out, int errfd, int ready, int go)
+		  int out, int errfd, int ready, int go, int userns_fd)
 {
 	int flags = CLONE_NEWNS, r, null;
 	char c;
@@ -315,6 +403,17 @@ static void child(const struct sandbox *s, int (*fn)(void *ud), void *ud, pid_t 
 		flags |= CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS;
 	if (!s->network)
 		flags |= CLONE_NEWNET;
+	if (userns_fd >= 0) {
+		/* the idmapped base first, as the host's root; the sandbox's own
+		 * mount namespace below inherits it, locked */
+		r = unshare(CLONE_NEWNS) < 0 ? rain_error_errno(RAIN_EIO, errno, "sandbox: unshare") :
+		    mount_idmapped_lower(s, userns_fd);
+		close(userns_fd);
+		if (r < 0) {
+			report(errfd, r);
+			_exit(1);
+		}
+	}
 	if (unshare(flags) < 0) {
 		rain_error_errno(RAIN_EIO, errno, "cannot create the build sandbox's namespaces");
 		report(errfd, RAIN_EIO);
@@ -369,13 +468,15 @@ int sandbox_run(const struct sandbox *s, int (*fn)(void *ud), void *ud,
 	pid_t parent = getpid(), pid;
 	char msg[4096], c;
 	ssize_t n;
-	int status = 0, r;
+	int status = 0, r, userns_fd = -1;
 
 	if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0 || pipe2(ready, O_CLOEXEC) < 0 ||
 	    pipe2(go, O_CLOEXEC) < 0) {
 		r = rain_error_errno(RAIN_EIO, errno, "pipe");
 		goto done;
 	}
+	if (idmapped_lower(s) && (userns_fd = r = idmap_userns(s)) < 0)
+		goto done;
 	fflush(stdout);
 	fflush(stderr);
 	pid = fork();
@@ -384,7 +485,10 @@ int sandbox_run(const struct sandbox *s, int (*fn)(void *ud), void *ud,
 		goto done;
 	}
 	if (pid == 0)
-		child(s, fn, ud, parent, out[1], err[1], ready[1], go[0]);
+		child(s, fn, ud, parent, out[1], err[1], ready[1], go[0], userns_fd);
+	if (userns_fd >= 0)
+		close(userns_fd);
+	userns_fd = -1;
 	setpgid(pid, pid);
 	close(out[1]);
 	close(err[1]);
@@ -396,7 +500,8 @@ int sandbox_run(const struct sandbox *s, int (*fn)(void *ud), void *ud,
 		r = rain_error_set(RAIN_EIO, "the build sandbox did not start");
 	} else {
 		r = join_cgroups(s, pid);
-		if (r == 0 && s->user && (write_map(pid, "uid_map") < 0 || write_map(pid, "gid_map") < 0))
+		if (r == 0 && s->user && (write_map(pid, "uid_map", 0, host_id(s)) < 0 ||
+					   write_map(pid, "gid_map", 0, host_id(s)) < 0))
 			r = RAIN_EIO;
 	}
 	if (r < 0 || write(go[1], "g", 1) != 1) {
@@ -428,7 +533,7 @@ int sandbox_run(const struct sandbox *s, int (*fn)(void *ud), void *ud,
 				   status);
 done:
 	{
-		int fds[] = { out[0], out[1], err[0], err[1], ready[0], ready[1], go[0], go[1] };
+		int fds[] = { out[0], out[1], err[0], err[1], ready[0], ready[1], go[0], go[1], userns_fd };
 
 		for (size_t i = 0; i < sizeof(fds) / sizeof(*fds); i++)
 			if (fds[i] >= 0)

@@ -20,6 +20,9 @@
 
 #include "util/process.h"
 
+/* The id range of the cached bases: bases are bootstrapped (or cloned
+ * images unpacked) by sandboxes mapped here, which run only the
+ * distribution's package scripts, never a recipe's. */
 #define SANDBOX_HOST_ID 100000u
 #define SANDBOX_IDS 65536u
 
@@ -33,6 +36,16 @@ struct sandbox {
 	/* false: only a private mount namespace, as real root (to loop-mount
 	 * a trusted image read-only); nothing untrusted may run then */
 	bool user;
+	/* the host's first id of the sandbox's 0..SANDBOX_IDS-1 (0:
+	 * SANDBOX_HOST_ID) */
+	uid_t host_id;
+	/* when lower's files belong to lower_id.. on the host and that is not
+	 * host_id: lower is first mounted read-only at lower_mnt (an empty
+	 * directory) through an idmapped mount that shows them as host_id..,
+	 * and that mount is the overlay's lower layer. A build then never
+	 * holds the ids of the cached bases it reads. */
+	uid_t lower_id;
+	const char *lower_mnt;
 	bool network;             /* share the host's network */
 	/* root: with lower, an overlay of lower (read-only), upper and work is
 	 * mounted there; the paths may not hold ',', ':' or '\\' */
@@ -66,7 +79,8 @@ struct sandbox {
 int sandbox_run(const struct sandbox *s, int (*fn)(void *ud), void *ud,
 		const struct process_opts *po);
 
-/* chown path (not following a symlink) to the sandbox's root. */
-int sandbox_chown(const char *path);
+/* chown path (not following a symlink) to the root of a sandbox whose
+ * host_id is id. */
+int sandbox_chown(const char *path, uid_t id);
 
 #endif

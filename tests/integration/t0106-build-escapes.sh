@@ -152,7 +152,58 @@ for n in forks memory tmpfs-fill big-file many-files; do
 done
 check_eq "no cgroup of these builds is left" "" "$left"
 
-# 5. mirrors on loopback, link-local or private addresses are refused
+# 5. two builds at once: each has its own ids, so neither (nor any build)
+# can read the other's tree or the cached bases' files
+recipe iso-a tar "#!/bin/sh
+echo 'tree of a' >/root/a-secret
+chmod 0600 /root/a-secret
+sleep 25"
+recipe iso-b tar "#!/bin/sh
+echo 'tree of b' >/root/b-secret
+chmod 0600 /root/b-secret
+sleep 25"
+gen iso-a --limit cpus=1.5 --limit io_bps=50M &
+pa=$!
+gen iso-b &
+pb=$!
+# id_of NAME: the host uid of the build's root; upper_of NAME: its upper layer
+id_of() { sed -n 's/^ids: the sandbox.s root is host uid \([0-9]*\) .*/\1/p' "$TMP/$1/build.log" 2>/dev/null; }
+upper_of() { echo "$CACHE/work/$(sed -n 's/^limits: [^;]*rain\/\(build\.[A-Za-z0-9]*\);.*/\1/p' "$TMP/$1/build.log")/upper"; }
+for _ in $(seq 1 120); do
+	[ -s "$TMP/iso-a/build.log" ] && [ -s "$TMP/iso-b/build.log" ] &&
+	[ -e "$(upper_of iso-a)/root/a-secret" ] && [ -e "$(upper_of iso-b)/root/b-secret" ] && break
+	sleep 0.5
+done
+ida=$(id_of iso-a)
+idb=$(id_of iso-b)
+check "each build has an id range of its own" sh -c "[ -n '$ida' ] && [ -n '$idb' ] && [ '$ida' != '$idb' ] && [ '$ida' != 100000 ] && [ '$idb' != 100000 ]"
+check_eq "the first build's file belongs to its ids" "$ida" "$(stat -c %u "$(upper_of iso-a)/root/a-secret")"
+# its CPU and I/O caps are in its cgroup while it runs
+cga=$(basename "$(dirname "$(upper_of iso-a)")")
+if [ -e /sys/fs/cgroup/cgroup.controllers ] && [ -d "/sys/fs/cgroup/rain/$cga" ]; then
+	check_eq "the CPU cap is in force (v2)" "150000 100000" "$(cat "/sys/fs/cgroup/rain/$cga/cpu.max")"
+	check "the I/O cap is in force (v2)" grep -q "wbps=52428800" "/sys/fs/cgroup/rain/$cga/io.max"
+else
+	check_eq "the CPU cap is in force (v1)" 150000 "$(cat "/sys/fs/cgroup/cpu/rain/$cga/cpu.cfs_quota_us")"
+	check "the I/O cap is in force (v1)" grep -q " 52428800$" "/sys/fs/cgroup/blkio/rain/$cga/blkio.throttle.write_bps_device"
+fi
+check "the build log says so" grep -q "CPU 1.50 CPUs, I/O 50 MiB/s;" "$TMP/iso-a/build.log"
+# denied_to_b CMD...: CMD fails as the second build's root on the host
+denied_to_b() { ! setpriv --reuid="$idb" --regid="$idb" --clear-groups "$@"; }
+check "the second build's ids cannot read the first's tree" denied_to_b cat "$(upper_of iso-a)/root/a-secret"
+check "nor write into it" denied_to_b touch "$(upper_of iso-a)/root/planted"
+base=$(ls -d "$CACHE"/bases/*/root | head -n 1)
+check_eq "the cached base belongs to the bases' ids, not a build's" 100000 "$(stat -c %u "$base/etc")"
+check "a build's ids cannot read the base's private files" denied_to_b cat "$base/etc/shadow"
+check "nor change the base" denied_to_b touch "$base/etc/planted"
+wait $pa
+check_eq "the first build succeeds" 0 $?
+wait $pb
+check_eq "the second build succeeds" 0 $?
+check_eq "its tar holds its own file with the image's owner" "-rw------- 0/0" "$(tar -tvf "$TMP/iso-a/iso-a.tar" ./root/a-secret | cut -c1-14)"
+check "and not the other's" sh -c "! tar -tf '$TMP/iso-a/iso-a.tar' | grep -q b-secret"
+
+# 6. mirrors on loopback, link-local or private addresses are refused
 for m in http://127.0.0.1:9/debian http://localhost/debian "http://[::1]/debian" http://10.1.2.3/debian \
 	http://169.254.169.254/latest http://user@192.168.1.1:8080/debian file:///etc; do
 	printf '[image]\nname = private-mirror\ndistribution = debian\nmirror = %s\n[output]\nformats = tar\n' "$m" \
