@@ -141,6 +141,61 @@ char *rain_client_url_join(const char *url, const char *path);
 void rain_client_error_message(long status, const char *body, size_t len,
 			       char *out, size_t outlen);
 
+/* ---- images: the OpenStack Image API v2 (Glance, raind) ---------------- */
+
+/* Every id must be a UUID (else RAIN_EINVAL, nothing sent).  Results are
+ * new references the caller releases; on failure they are NULL. */
+
+/* GET /v2/images with query (NULL, "", or a string starting with '?' whose
+ * values the caller percent-encoded, e.g. "?name=a%20b&limit=20") and, with
+ * follow, every page after it through the "next" links.  *images is an
+ * array of all the images.  Links that loop are RAIN_EFORMAT. */
+int rain_client_image_list(struct rain_client *c, const char *query, bool follow,
+			   json_t **images);
+
+/* Resolve ref, an image id or name, to an id (36 chars + NUL, lowercase).
+ * A UUID is taken as is, without asking the server; anything else must be
+ * the name of exactly one image the token can see: none is RAIN_ENOTFOUND
+ * ("no image is named 'X'"), several RAIN_ECONFLICT (the message lists
+ * their ids).  *matches (may be NULL) is the number of images so named,
+ * or -1 when the list could not be read (the list's error is returned). */
+int rain_client_image_resolve(struct rain_client *c, const char *ref, char id[37], int *matches);
+
+/* GET /v2/images/ID: *image is the image record (a JSON object). */
+int rain_client_image_get(struct rain_client *c, const char *id, json_t **image);
+/* POST /v2/images with fields (name, disk_format, ..., properties); *image
+ * is the new record, which has an "id" (else RAIN_EFORMAT). */
+int rain_client_image_create(struct rain_client *c, json_t *fields, json_t **image);
+/* PATCH /v2/images/ID with a JSON patch (an array of {"op", "path",
+ * "value"}) sent as application/openstack-images-v2.1-json-patch;
+ * *image (image may be NULL) is the record afterwards. */
+int rain_client_image_patch(struct rain_client *c, const char *id, json_t *patch,
+			    json_t **image);
+int rain_client_image_delete(struct rain_client *c, const char *id);
+/* PUT / GET /v2/images/ID/file: rain_client_upload() and
+ * rain_client_download() on the image's data (see there). */
+int rain_client_image_upload(struct rain_client *c, const char *id, int fd, int64_t size,
+			     rain_progress_fn progress, void *ud, struct rain_upload_info *info);
+int rain_client_image_download(struct rain_client *c, const char *id, int fd, int64_t offset,
+			       rain_progress_fn progress, void *ud,
+			       struct rain_download_info *info);
+/* Add (PUT) or remove (DELETE) a tag; an empty tag is RAIN_EINVAL. */
+int rain_client_image_tag(struct rain_client *c, const char *id, const char *tag, bool add);
+/* POST /v2/images/ID/actions/ACTION, action "deactivate" or "reactivate". */
+int rain_client_image_action(struct rain_client *c, const char *id, const char *action);
+
+/* Members of a shared image: *members is {"members": [...]}; member
+ * records are {"member_id", "status", ...}; status is pending, accepted
+ * or rejected (set by the member). */
+int rain_client_image_member_list(struct rain_client *c, const char *id, json_t **members);
+int rain_client_image_member_add(struct rain_client *c, const char *id, const char *member,
+				 json_t **out);
+int rain_client_image_member_get(struct rain_client *c, const char *id, const char *member,
+				 json_t **out);
+int rain_client_image_member_update(struct rain_client *c, const char *id, const char *member,
+				    const char *status, json_t **out);
+int rain_client_image_member_delete(struct rain_client *c, const char *id, const char *member);
+
 /* ---- raind's build service (/rain/v1/builds, see raind(8)) ------------ */
 
 /* Submit a build: request is {"recipe": TEXT, "files": {NAME: BASE64 |

@@ -285,18 +285,13 @@ void cli_catch_signals(bool on);
 
 /* ---- images -------------------------------------------------------------- */
 
-/* Resolve "ID|NAME" to an image id (36 chars + NUL): a UUID is taken as
- * is, anything else must name exactly one image.  Reports errors itself
- * and returns an exit status. */
+/* Resolve "ID|NAME" to an image id (36 chars + NUL) with
+ * rain_client_image_resolve(): a UUID is taken as is, anything else must
+ * name exactly one image.  Reports errors itself; exit status. */
 int cli_image_resolve(struct cli *cli, const char *arg, char id[37]);
 
 /* Resolve and GET the image; *image is a new reference. Exit status. */
 int cli_image_fetch(struct cli *cli, const char *arg, char id[37], json_t **image);
-
-/* GET path and the pages after it through "next" links (all of them when
- * follow, else only the first) and append the images to *images (a new
- * array).  Returns 0 or a rain error code. */
-int cli_image_list_fetch(struct rain_client *c, const char *path, bool follow, json_t **images);
 
 /* Print an image as a Field/Value table. */
 void cli_image_print(json_t *image);
@@ -395,7 +390,8 @@ void cli_create_opts_free(struct cli_create_opts *o);
 /* Fill o from the CLI_CREATE_OPTS in a. 0 or an exit status (a usage
  * error, reported). */
 int cli_create_opts_parse(const struct cli_args *a, struct cli_create_opts *o);
-/* POST /v2/images; *image is the new image. Reports errors; exit status. */
+/* Create the image (rain_client_image_create); *image is the new record.
+ * Reports errors; exit status. */
 int cli_image_create(struct cli *cli, const struct cli_create_opts *o, json_t **image);
 
 /* Upload file ("-" for stdin) as the data of image id, with progress,

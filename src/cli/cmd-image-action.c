@@ -3,7 +3,6 @@
 
 #include "cli/cli.h"
 #include "rain/error.h"
-#include "util/strutil.h"
 
 static int cmd_image_action_exec(struct cli *cli, const struct cli_args *a);
 
@@ -30,7 +29,6 @@ const struct cli_cmd cmd_image_reactivate_entry = {
 static int cmd_image_action_exec(struct cli *cli, const struct cli_args *a)
 {
 	const char *action = a->cmd->name;
-	_cleanup_free_ char *path = NULL;
 	struct rain_client *c;
 	char id[37];
 	int r;
@@ -41,9 +39,7 @@ static int cmd_image_action_exec(struct cli *cli, const struct cli_args *a)
 	r = cli_client(cli, &c);
 	if (r)
 		return r;
-	if (asprintf(&path, "/v2/images/%s/actions/%s", id, action) < 0)
-		return cli_error("out of memory");
-	r = rain_client_request(c, "POST", path, NULL, NULL, NULL, NULL);
+	r = rain_client_image_action(c, id, action);
 	if (r == RAIN_EFORBIDDEN)
 		return cli_fail(cli, r, "this needs an admin token", "cannot %s image %s",
 				action, id);

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "rain/error.h"
 #include "rain/image.h"
 
 static int cmd_image_create_exec(struct cli *cli, const struct cli_args *a);
@@ -141,15 +142,11 @@ int cli_image_create(struct cli *cli, const struct cli_create_opts *o, json_t **
 		json_object_set_new(body, "min_ram", json_integer(o->min_ram));
 	if (json_array_size(o->tags) > 0)
 		json_object_set(body, "tags", o->tags);
-	r = rain_client_request(c, "POST", "/v2/images", NULL, body, NULL, image);
+	r = rain_client_image_create(c, body, image);
 	json_decref(body);
 	if (r < 0)
-		return cli_fail(cli, r, NULL, "cannot create the image '%s'", o->name);
-	if (!json_is_object(*image) || !json_is_string(json_object_get(*image, "id"))) {
-		json_decref(*image);
-		*image = NULL;
-		return cli_error("the server's answer has no image id; check the server URL");
-	}
+		return cli_fail(cli, r, r == RAIN_EFORMAT ? "check the server URL" : NULL,
+				"cannot create the image '%s'", o->name);
 	return CLI_EXIT_OK;
 }
 

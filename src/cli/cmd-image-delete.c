@@ -1,7 +1,6 @@
 /* rain image delete */
 #include "cli/cli.h"
 #include "rain/error.h"
-#include "util/strutil.h"
 
 static int cmd_image_delete_exec(struct cli *cli, const struct cli_args *a);
 
@@ -28,16 +27,13 @@ static int cmd_image_delete_exec(struct cli *cli, const struct cli_args *a)
 	if (r)
 		return r;
 	for (int i = 0; i < a->argc; i++) {
-		_cleanup_free_ char *path = NULL;
 		char id[37], hint[128];
 
 		if (cli_target(cli, a, i, id)) {
 			rc = CLI_EXIT_FAIL;
 			continue;
 		}
-		if (asprintf(&path, "/v2/images/%s", id) < 0)
-			return cli_error("out of memory");
-		r = rain_client_request(c, "DELETE", path, NULL, NULL, NULL, NULL);
+		r = rain_client_image_delete(c, id);
 		if (r == RAIN_EFORBIDDEN) {
 			snprintf(hint, sizeof(hint), "if it is protected, run 'rain image set %s "
 				 "--unprotected' first", id);

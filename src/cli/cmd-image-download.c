@@ -122,7 +122,7 @@ static const char *fail_hint(json_t *image, int r, bool part_kept, char *buf, si
 	return NULL;
 }
 
-static int save_stdout(struct cli *cli, json_t *image, const char *id, const char *path)
+static int save_stdout(struct cli *cli, json_t *image, const char *id)
 {
 	char hint[256];
 	struct rain_download_info info;
@@ -139,7 +139,7 @@ static int save_stdout(struct cli *cli, json_t *image, const char *id, const cha
 		return r;
 	cli_progress_init(&prog, cli, "download", 0);
 	cli_catch_signals(true);
-	r = rain_client_download(c, path, STDOUT_FILENO, 0, cli_progress_cb, &prog, &info);
+	r = rain_client_image_download(c, id, STDOUT_FILENO, 0, cli_progress_cb, &prog, &info);
 	cli_catch_signals(false);
 	cli_progress_end(&prog, r == 0);
 	if (r < 0)
@@ -155,7 +155,7 @@ static int save_stdout(struct cli *cli, json_t *image, const char *id, const cha
 int cli_image_save(struct cli *cli, json_t *image, const char *out, bool overwrite,
 		   bool resume)
 {
-	_cleanup_free_ char *path = NULL, *part = NULL, *dir = NULL;
+	_cleanup_free_ char *part = NULL, *dir = NULL;
 	struct rain_download_info info;
 	struct cli_progress prog;
 	struct rain_client *c;
@@ -172,10 +172,8 @@ int cli_image_save(struct cli *cli, json_t *image, const char *out, bool overwri
 	r = check_status(id, cli_json_str(image, "status"));
 	if (r)
 		return r;
-	if (asprintf(&path, "/v2/images/%s/file", id) < 0)
-		return cli_error("out of memory");
 	if (strcmp(out, "-") == 0)
-		return save_stdout(cli, image, id, path);
+		return save_stdout(cli, image, id);
 	if (!overwrite && lstat(out, &st) == 0)
 		return cli_error("%s exists already; remove it, give another -o or use --force",
 				 out);
@@ -217,7 +215,7 @@ int cli_image_save(struct cli *cli, json_t *image, const char *out, bool overwri
 
 	cli_progress_init(&prog, cli, "download", offset);
 	cli_catch_signals(true);
-	r = rain_client_download(c, path, fd, offset, cli_progress_cb, &prog, &info);
+	r = rain_client_image_download(c, id, fd, offset, cli_progress_cb, &prog, &info);
 	cli_catch_signals(false);
 	cli_progress_end(&prog, r == 0);
 	if (r < 0) {

@@ -43,7 +43,7 @@ static int cmd_image_list_exec(struct cli *cli, const struct cli_args *a)
 		"ID", "Name", "Status", "Size", "Disk format", "Visibility", "Updated",
 	};
 	const struct cli_cmd *cmd = a->cmd;
-	_cleanup_free_ char *q = NULL, *path = NULL;
+	_cleanup_free_ char *q = NULL;
 	struct rain_client *c;
 	bool all = false, limited = false;
 	json_t *images = NULL, *img;
@@ -107,12 +107,10 @@ static int cmd_image_list_exec(struct cli *cli, const struct cli_args *a)
 		if (cli_query_add(&q, "limit", n) < 0)
 			return cli_error("out of memory");
 	}
-	if (asprintf(&path, "/v2/images%s", q ? q : "") < 0)
-		return cli_error("out of memory");
 	r = cli_client(cli, &c);
 	if (r)
 		return r;
-	r = cli_image_list_fetch(c, path, all || !limited, &images);
+	r = rain_client_image_list(c, q, all || !limited, &images);
 	if (r < 0)
 		return cli_fail(cli, r, NULL, "cannot list images");
 	if (cli->json) {

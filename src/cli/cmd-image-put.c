@@ -69,7 +69,6 @@ static const char *guess_format(const char *file)
 
 static int cmd_image_put_exec(struct cli *cli, const struct cli_args *a)
 {
-	_cleanup_free_ char *path = NULL;
 	struct cli_create_opts o;
 	struct rain_client *c;
 	json_t *image = NULL, *final = NULL;
@@ -112,12 +111,12 @@ static int cmd_image_put_exec(struct cli *cli, const struct cli_args *a)
 	r = cli_image_upload_file(cli, id, file);
 	if (r) {
 		/* do not leave an empty image behind to confuse name lookups */
-		if (asprintf(&path, "/v2/images/%s", id) < 0 || cli_client(cli, &c) != 0) {
+		if (cli_client(cli, &c) != 0) {
 			cli_error("image %s was created without data; delete it with "
 				  "'rain image delete %s'", id, id);
 			goto out;
 		}
-		dr = rain_client_request(c, "DELETE", path, NULL, NULL, NULL, NULL);
+		dr = rain_client_image_delete(c, id);
 		if (dr < 0)
 			cli_fail(cli, dr, NULL, "image %s was created without data and cannot be "
 				 "deleted; delete it with 'rain image delete %s'", id, id);
@@ -125,11 +124,11 @@ static int cmd_image_put_exec(struct cli *cli, const struct cli_args *a)
 			cli_note(cli, "deleted the new image %s again", id);
 		goto out;
 	}
-	if (cli_client(cli, &c) || asprintf(&path, "/v2/images/%s", id) < 0) {
+	if (cli_client(cli, &c)) {
 		r = CLI_EXIT_FAIL;
 		goto out;
 	}
-	dr = rain_client_request(c, "GET", path, NULL, NULL, NULL, &final);
+	dr = rain_client_image_get(c, id, &final);
 	if (dr < 0) {
 		r = cli_fail(cli, dr, NULL, "uploaded, but cannot read image %s back", id);
 		goto out;

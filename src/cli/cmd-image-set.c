@@ -5,9 +5,6 @@
 #include "cli/cli.h"
 #include "rain/error.h"
 #include "rain/image.h"
-#include "util/strutil.h"
-
-#define PATCH_TYPE "application/openstack-images-v2.1-json-patch"
 
 static int cmd_image_set_exec(struct cli *cli, const struct cli_args *a);
 static int cmd_image_unset_exec(struct cli *cli, const struct cli_args *a);
@@ -80,35 +77,36 @@ static int patch_add(json_t *patch, const char *op, const char *attr, json_t *va
 static int send_patch(struct cli *cli, const struct cli_args *a, json_t *patch,
 		      const char *empty_hint)
 {
-	_cleanup_free_ char *path = NULL;
 	struct rain_client *c;
 	json_t *image = NULL;
 	char id[37];
 	int r;
 
-	if (json_array_size(patch) == 0)
-		r = cli_usage_error(a->cmd, "%s", empty_hint);
-	else if ((r = cli_target(cli, a, 0, id)) == 0 && (r = cli_client(cli, &c)) == 0) {
-		if (asprintf(&path, "/v2/images/%s", id) < 0)
-			path = NULL;
-		r = path ? rain_client_request(c, "PATCH", path, PATCH_TYPE, patch, NULL, &image) :
-			   RAIN_ENOMEM;
-		if (r == RAIN_ENOMEM && !path)
-			r = cli_error("out of memory");
-		else if (r == RAIN_ENOTFOUND)
-			r = cli_fail(cli, r, "see 'rain image show' for the image's properties",
-				     "cannot change image %s", id);
-		else if (r == RAIN_EFORBIDDEN)
-			r = cli_fail(cli, r, "the field may be read-only, or the token may not "
-				     "allow the change", "cannot change image %s", id);
-		else if (r < 0)
-			r = cli_fail(cli, r, NULL, "cannot change image %s", id);
-		else if (cli->json && image)
-			cli_json_print(image);
+	if (json_array_size(patch) == 0) {
+		json_decref(patch);
+		return cli_usage_error(a->cmd, "%s", empty_hint);
 	}
-	json_decref(image);
+	r = cli_target(cli, a, 0, id);
+	if (r == 0)
+		r = cli_client(cli, &c);
+	if (r) {
+		json_decref(patch);
+		return r;
+	}
+	r = rain_client_image_patch(c, id, patch, &image);
 	json_decref(patch);
-	return r;
+	if (r == RAIN_ENOTFOUND)
+		return cli_fail(cli, r, "see 'rain image show' for the image's properties",
+				"cannot change image %s", id);
+	if (r == RAIN_EFORBIDDEN)
+		return cli_fail(cli, r, "the field may be read-only, or the token may not "
+				"allow the change", "cannot change image %s", id);
+	if (r < 0)
+		return cli_fail(cli, r, NULL, "cannot change image %s", id);
+	if (cli->json && image)
+		cli_json_print(image);
+	json_decref(image);
+	return CLI_EXIT_OK;
 }
 
 static int cmd_image_set_exec(struct cli *cli, const struct cli_args *a)

@@ -4,7 +4,6 @@
 
 #include "cli/cli.h"
 #include "rain/error.h"
-#include "util/strutil.h"
 
 static int cmd_image_tag_exec(struct cli *cli, const struct cli_args *a);
 
@@ -47,11 +46,7 @@ static int cmd_image_tag_exec(struct cli *cli, const struct cli_args *a)
 	if (r)
 		return r;
 	for (int i = 1; i < a->argc; i++) {
-		_cleanup_free_ char *tag = str_url_encode(argv[i]), *path = NULL;
-
-		if (!tag || asprintf(&path, "/v2/images/%s/tags/%s", id, tag) < 0)
-			return cli_error("out of memory");
-		r = rain_client_request(c, add ? "PUT" : "DELETE", path, NULL, NULL, NULL, NULL);
+		r = rain_client_image_tag(c, id, argv[i], add);
 		if (r == RAIN_ENOTFOUND && !add)
 			rc = cli_fail(cli, r, "see the tags with 'rain image show'",
 				      "image %s has no tag '%s'", id, argv[i]);

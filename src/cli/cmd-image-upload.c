@@ -8,7 +8,6 @@
 
 #include "cli/cli.h"
 #include "rain/error.h"
-#include "util/strutil.h"
 
 static int cmd_image_upload_exec(struct cli *cli, const struct cli_args *a);
 
@@ -49,7 +48,6 @@ static const char *upload_hint(int r, const char *id, char *buf, size_t len)
 
 int cli_image_upload_file(struct cli *cli, const char *id, const char *file)
 {
-	_cleanup_free_ char *path = NULL, *url_path = NULL;
 	struct rain_upload_info info;
 	struct cli_progress prog;
 	struct rain_client *c;
@@ -84,13 +82,9 @@ int cli_image_upload_file(struct cli *cli, const char *id, const char *file)
 
 		size = (int64_t)st.st_size - (pos > 0 ? (int64_t)pos : 0);
 	}
-	if (asprintf(&url_path, "/v2/images/%s/file", id) < 0) {
-		r = cli_error("out of memory");
-		goto out;
-	}
 	cli_progress_init(&prog, cli, "upload", 0);
 	cli_catch_signals(true);
-	r = rain_client_upload(c, url_path, fd, size, cli_progress_cb, &prog, &info);
+	r = rain_client_image_upload(c, id, fd, size, cli_progress_cb, &prog, &info);
 	cli_catch_signals(false);
 	cli_progress_end(&prog, r == 0);
 	if (r < 0) {
@@ -99,11 +93,7 @@ int cli_image_upload_file(struct cli *cli, const char *id, const char *file)
 		goto out;
 	}
 	/* check that the server stored what we sent */
-	if (asprintf(&path, "/v2/images/%s", id) < 0) {
-		r = cli_error("out of memory");
-		goto out;
-	}
-	r = rain_client_request(c, "GET", path, NULL, NULL, NULL, &image);
+	r = rain_client_image_get(c, id, &image);
 	if (r < 0) {
 		r = cli_fail(cli, r, NULL, "uploaded, but cannot read image %s back", id);
 		goto out;

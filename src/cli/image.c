@@ -7,118 +7,24 @@
 #include "cli/cli.h"
 #include "rain/error.h"
 #include "rain/image.h"
-#include "util/strutil.h"
-#include "util/uuid.h"
-
-#define MAX_PAGES 100000
-
-int cli_image_list_fetch(struct rain_client *c, const char *path, bool follow, json_t **images)
-{
-	json_t *all = json_array();
-	char *next = strdup(path);
-	int r = 0, pages = 0;
-
-	*images = NULL;
-	if (!all || !next) {
-		r = rain_error_set(RAIN_ENOMEM, "out of memory");
-		goto out;
-	}
-	while (next) {
-		json_t *resp = NULL, *page;
-		const char *n;
-		char *prev;
-
-		r = rain_client_request(c, "GET", next, NULL, NULL, NULL, &resp);
-		if (r < 0)
-			goto out;
-		page = json_object_get(resp, "images");
-		if (!json_is_array(page)) {
-			json_decref(resp);
-			r = rain_error_set(RAIN_EFORMAT, "the server's image list has no \"images\" array");
-			goto out;
-		}
-		json_array_extend(all, page);
-		n = cli_json_str(resp, "next");
-		prev = next;
-		next = NULL;
-		if (follow && n && json_array_size(page) > 0) {
-			if (strcmp(n, prev) == 0 || ++pages >= MAX_PAGES) {
-				free(prev);
-				json_decref(resp);
-				r = rain_error_set(RAIN_EFORMAT, "the server's \"next\" links loop");
-				goto out;
-			}
-			next = strdup(n);
-			if (!next) {
-				free(prev);
-				json_decref(resp);
-				r = rain_error_set(RAIN_ENOMEM, "out of memory");
-				goto out;
-			}
-		}
-		free(prev);
-		json_decref(resp);
-	}
-	*images = all;
-	all = NULL;
-out:
-	free(next);
-	json_decref(all);
-	return r;
-}
 
 int cli_image_resolve(struct cli *cli, const char *arg, char id[37])
 {
-	_cleanup_free_ char *q = NULL;
 	struct rain_client *c;
-	json_t *list = NULL, *img;
-	size_t i, n = 0;
-	char ids[512] = "";
-	int r;
+	int r, matches;
 
-	if (uuid_is_valid(arg)) {
-		memcpy(id, arg, 37);
-		uuid_canonicalize(id);
-		return 0;
-	}
 	if (!*arg)
 		return cli_error("an empty image name; give an image name or id");
 	r = cli_client(cli, &c);
 	if (r)
 		return r;
-	if (cli_query_add(&q, "name", arg) < 0)
-		return cli_error("out of memory");
-	{
-		_cleanup_free_ char *path = NULL;
-
-		if (asprintf(&path, "/v2/images%s", q) < 0)
-			return cli_error("out of memory");
-		r = cli_image_list_fetch(c, path, true, &list);
-	}
-	if (r < 0)
+	r = rain_client_image_resolve(c, arg, id, &matches);
+	if (r == 0)
+		return 0;
+	if (matches < 0)
 		return cli_fail(cli, r, NULL, "cannot look up the image '%s'", arg);
-	/* match here too, in case the server ignores the filter */
-	json_array_foreach(list, i, img) {
-		const char *name = cli_json_str(img, "name");
-		const char *iid = cli_json_str(img, "id");
-
-		if (!name || !iid || strcmp(name, arg) != 0 || !uuid_is_valid(iid))
-			continue;
-		if (n == 0) {
-			memcpy(id, iid, 37);
-			uuid_canonicalize(id);
-		}
-		if (strlen(ids) + 40 < sizeof(ids))
-			snprintf(ids + strlen(ids), sizeof(ids) - strlen(ids), "%s%s",
-				 n ? ", " : "", iid);
-		n++;
-	}
-	json_decref(list);
-	if (n == 0)
-		return cli_error("no image is named '%s'; see 'rain image list'", arg);
-	if (n > 1)
-		return cli_error("%zu images are named '%s' (%s); give an id instead", n, arg, ids);
-	return 0;
+	return cli_error("%s; %s", rain_error_last(),
+			 matches == 0 ? "see 'rain image list'" : "give an id instead");
 }
 
 int cli_target(struct cli *cli, const struct cli_args *a, int i, char id[37])
@@ -138,7 +44,6 @@ int cli_target(struct cli *cli, const struct cli_args *a, int i, char id[37])
 
 int cli_image_fetch(struct cli *cli, const char *arg, char id[37], json_t **image)
 {
-	_cleanup_free_ char *path = NULL;
 	struct rain_client *c;
 	int r;
 
@@ -149,18 +54,12 @@ int cli_image_fetch(struct cli *cli, const char *arg, char id[37], json_t **imag
 	r = cli_client(cli, &c);
 	if (r)
 		return r;
-	if (asprintf(&path, "/v2/images/%s", id) < 0)
-		return cli_error("out of memory");
-	r = rain_client_request(c, "GET", path, NULL, NULL, NULL, image);
+	r = rain_client_image_get(c, id, image);
 	if (r == RAIN_ENOTFOUND)
 		return cli_fail(cli, r, "see 'rain image list'", "no image %s", id);
 	if (r < 0)
-		return cli_fail(cli, r, NULL, "cannot get image %s", id);
-	if (!json_is_object(*image)) {
-		json_decref(*image);
-		*image = NULL;
-		return cli_error("the server sent no image for %s; check the server URL", id);
-	}
+		return cli_fail(cli, r, r == RAIN_EFORMAT ? "check the server URL" : NULL,
+				"cannot get image %s", id);
 	return 0;
 }
 

@@ -1053,24 +1053,39 @@ out:
 
 /* ---- builds ----------------------------------------------------------- */
 
-static int build_path(const char *id, const char *suffix, char **out)
+/* path = base/ID[suffix][/urlencoded(name)], after checking that id is a
+ * UUID (what names it in the message). */
+static int id_path(const char *base, const char *what, const char *id, const char *suffix,
+		   const char *name, char **out)
 {
+	_cleanup_free_ char *enc = NULL;
+
 	*out = NULL;
 	if (!id || !uuid_is_valid(id))
-		return rain_error_set(RAIN_EINVAL, "'%.100s' is not a build id", id ? id : "");
-	if (asprintf(out, "/rain/v1/builds/%s%s", id, suffix) < 0) {
+		return rain_error_set(RAIN_EINVAL, "'%.100s' is not %s id", id ? id : "", what);
+	if (name && !*name)
+		return rain_error_set(RAIN_EINVAL, "an empty name in a path under %s/%s", base, id);
+	if (name && !(enc = str_url_encode(name)))
+		return rain_error_set(RAIN_ENOMEM, "out of memory");
+	if (asprintf(out, "%s/%s%s%s%s", base, id, suffix, enc ? "/" : "", enc ? enc : "") < 0) {
 		*out = NULL;
 		return rain_error_set(RAIN_ENOMEM, "out of memory");
 	}
 	return 0;
 }
 
-static int want_object(int r, json_t **out)
+static int build_path(const char *id, const char *suffix, char **out)
+{
+	return id_path("/rain/v1/builds", "a build", id, suffix, NULL, out);
+}
+
+/* A 2xx answer that must be a JSON object (what it is, for the message). */
+static int want_object(int r, json_t **out, const char *what)
 {
 	if (r == 0 && out && !json_is_object(*out)) {
 		json_decref(*out);
 		*out = NULL;
-		return rain_error_set(RAIN_EFORMAT, "the server sent no build record");
+		return rain_error_set(RAIN_EFORMAT, "the server sent no %s", what);
 	}
 	return r;
 }
@@ -1078,7 +1093,7 @@ static int want_object(int r, json_t **out)
 int rain_client_build_submit(struct rain_client *c, json_t *request, json_t **build)
 {
 	return want_object(rain_client_request(c, "POST", "/rain/v1/builds", NULL, request,
-					       NULL, build), build);
+					       NULL, build), build, "build record");
 }
 
 int rain_client_build_get(struct rain_client *c, const char *id, json_t **build)
@@ -1089,7 +1104,8 @@ int rain_client_build_get(struct rain_client *c, const char *id, json_t **build)
 	*build = NULL;
 	if (r < 0)
 		return r;
-	return want_object(rain_client_request(c, "GET", path, NULL, NULL, NULL, build), build);
+	return want_object(rain_client_request(c, "GET", path, NULL, NULL, NULL, build), build,
+			   "build record");
 }
 
 /* GET path, which answers {key: [...]}. */
@@ -1230,6 +1246,279 @@ out:
 	curl_slist_free_all(headers);
 	free(s.errbody.data);
 	return r;
+}
+
+/* ---- images (Glance's /v2/images) -------------------------------------- */
+
+#define IMAGES "/v2/images"
+#define PATCH_TYPE "application/openstack-images-v2.1-json-patch"
+#define MAX_PAGES 100000
+
+static int image_path(const char *id, const char *suffix, const char *name, char **out)
+{
+	return id_path(IMAGES, "an image", id, suffix, name, out);
+}
+
+int rain_client_image_list(struct rain_client *c, const char *query, bool follow,
+			   json_t **images)
+{
+	json_t *all = json_array();
+	char *next = NULL;
+	int r = 0, pages = 0;
+
+	*images = NULL;
+	if (query && *query && *query != '?') {
+		json_decref(all);
+		return rain_error_set(RAIN_EINVAL, "a query string starts with '?'");
+	}
+	if (!all || asprintf(&next, IMAGES "%s", query ? query : "") < 0) {
+		next = NULL;
+		r = rain_error_set(RAIN_ENOMEM, "out of memory");
+		goto out;
+	}
+	while (next) {
+		json_t *resp = NULL, *page;
+		const char *n;
+		char *prev;
+
+		r = rain_client_request(c, "GET", next, NULL, NULL, NULL, &resp);
+		if (r < 0)
+			goto out;
+		page = json_object_get(resp, "images");
+		if (!json_is_array(page)) {
+			json_decref(resp);
+			r = rain_error_set(RAIN_EFORMAT, "the server's image list has no \"images\" array");
+			goto out;
+		}
+		json_array_extend(all, page);
+		n = json_string_value(json_object_get(resp, "next"));
+		prev = next;
+		next = NULL;
+		if (follow && n && json_array_size(page) > 0) {
+			if (strcmp(n, prev) == 0 || ++pages >= MAX_PAGES)
+				r = rain_error_set(RAIN_EFORMAT, "the server's \"next\" links loop");
+			else if (!(next = strdup(n)))
+				r = rain_error_set(RAIN_ENOMEM, "out of memory");
+		}
+		free(prev);
+		json_decref(resp);
+		if (r < 0)
+			goto out;
+	}
+	*images = all;
+	all = NULL;
+out:
+	free(next);
+	json_decref(all);
+	return r;
+}
+
+int rain_client_image_resolve(struct rain_client *c, const char *ref, char id[37], int *matches)
+{
+	_cleanup_free_ char *name = NULL, *query = NULL;
+	json_t *list = NULL, *img;
+	char ids[512] = "";
+	size_t i;
+	int r, n = 0;
+
+	if (matches)
+		*matches = -1;
+	if (!ref || !*ref)
+		return rain_error_set(RAIN_EINVAL, "an empty image name");
+	if (uuid_is_valid(ref)) {
+		memcpy(id, ref, 37);
+		uuid_canonicalize(id);
+		if (matches)
+			*matches = 1;
+		return 0;
+	}
+	name = str_url_encode(ref);
+	if (!name || asprintf(&query, "?name=%s", name) < 0) {
+		query = NULL;
+		return rain_error_set(RAIN_ENOMEM, "out of memory");
+	}
+	r = rain_client_image_list(c, query, true, &list);
+	if (r < 0)
+		return r;
+	/* match here too, in case the server ignores the filter */
+	json_array_foreach(list, i, img) {
+		const char *iname = json_string_value(json_object_get(img, "name"));
+		const char *iid = json_string_value(json_object_get(img, "id"));
+
+		if (!iname || !iid || strcmp(iname, ref) != 0 || !uuid_is_valid(iid))
+			continue;
+		if (n == 0) {
+			memcpy(id, iid, 37);
+			uuid_canonicalize(id);
+		}
+		if (strlen(ids) + 40 < sizeof(ids))
+			snprintf(ids + strlen(ids), sizeof(ids) - strlen(ids), "%s%s",
+				 n ? ", " : "", iid);
+		n++;
+	}
+	json_decref(list);
+	if (matches)
+		*matches = n;
+	if (n == 0)
+		return rain_error_set(RAIN_ENOTFOUND, "no image is named '%.200s'", ref);
+	if (n > 1)
+		return rain_error_set(RAIN_ECONFLICT, "%d images are named '%.200s' (%s)", n, ref, ids);
+	return 0;
+}
+
+int rain_client_image_get(struct rain_client *c, const char *id, json_t **image)
+{
+	_cleanup_free_ char *path = NULL;
+	int r = image_path(id, "", NULL, &path);
+
+	*image = NULL;
+	if (r < 0)
+		return r;
+	return want_object(rain_client_request(c, "GET", path, NULL, NULL, NULL, image), image,
+			   "image");
+}
+
+int rain_client_image_create(struct rain_client *c, json_t *fields, json_t **image)
+{
+	int r = rain_client_request(c, "POST", IMAGES, NULL, fields, NULL, image);
+
+	if (r == 0 && !json_is_string(json_object_get(*image, "id"))) {
+		json_decref(*image);
+		*image = NULL;
+		return rain_error_set(RAIN_EFORMAT, "the server's answer has no image id");
+	}
+	return r;
+}
+
+int rain_client_image_patch(struct rain_client *c, const char *id, json_t *patch,
+			    json_t **image)
+{
+	_cleanup_free_ char *path = NULL;
+	int r = image_path(id, "", NULL, &path);
+
+	if (image)
+		*image = NULL;
+	if (r < 0)
+		return r;
+	return rain_client_request(c, "PATCH", path, PATCH_TYPE, patch, NULL, image);
+}
+
+int rain_client_image_delete(struct rain_client *c, const char *id)
+{
+	_cleanup_free_ char *path = NULL;
+	int r = image_path(id, "", NULL, &path);
+
+	return r < 0 ? r : rain_client_request(c, "DELETE", path, NULL, NULL, NULL, NULL);
+}
+
+int rain_client_image_upload(struct rain_client *c, const char *id, int fd, int64_t size,
+			     rain_progress_fn progress, void *ud, struct rain_upload_info *info)
+{
+	_cleanup_free_ char *path = NULL;
+	int r = image_path(id, "/file", NULL, &path);
+
+	return r < 0 ? r : rain_client_upload(c, path, fd, size, progress, ud, info);
+}
+
+int rain_client_image_download(struct rain_client *c, const char *id, int fd, int64_t offset,
+			       rain_progress_fn progress, void *ud,
+			       struct rain_download_info *info)
+{
+	_cleanup_free_ char *path = NULL;
+	int r = image_path(id, "/file", NULL, &path);
+
+	return r < 0 ? r : rain_client_download(c, path, fd, offset, progress, ud, info);
+}
+
+int rain_client_image_tag(struct rain_client *c, const char *id, const char *tag, bool add)
+{
+	_cleanup_free_ char *path = NULL;
+	int r = image_path(id, "/tags", tag ? tag : "", &path);
+
+	return r < 0 ? r : rain_client_request(c, add ? "PUT" : "DELETE", path, NULL, NULL,
+					       NULL, NULL);
+}
+
+int rain_client_image_action(struct rain_client *c, const char *id, const char *action)
+{
+	_cleanup_free_ char *path = NULL;
+	int r;
+
+	if (!action || (strcmp(action, "deactivate") && strcmp(action, "reactivate")))
+		return rain_error_set(RAIN_EINVAL, "'%.50s' is not an image action (deactivate, "
+				      "reactivate)", action ? action : "");
+	r = image_path(id, "/actions", action, &path);
+	return r < 0 ? r : rain_client_request(c, "POST", path, NULL, NULL, NULL, NULL);
+}
+
+int rain_client_image_member_list(struct rain_client *c, const char *id, json_t **members)
+{
+	_cleanup_free_ char *path = NULL;
+	int r = image_path(id, "/members", NULL, &path);
+
+	*members = NULL;
+	return r < 0 ? r : get_list(c, path, "members", members);
+}
+
+int rain_client_image_member_add(struct rain_client *c, const char *id, const char *member,
+				 json_t **out)
+{
+	_cleanup_free_ char *path = NULL;
+	json_t *body;
+	int r = image_path(id, "/members", NULL, &path);
+
+	if (out)
+		*out = NULL;
+	if (r < 0)
+		return r;
+	if (!member || !*member)
+		return rain_error_set(RAIN_EINVAL, "no member name");
+	body = json_pack("{s:s}", "member", member);
+	if (!body)
+		return rain_error_set(RAIN_EINVAL, "the member name must be UTF-8");
+	r = want_object(rain_client_request(c, "POST", path, NULL, body, NULL, out), out, "member");
+	json_decref(body);
+	return r;
+}
+
+int rain_client_image_member_get(struct rain_client *c, const char *id, const char *member,
+				 json_t **out)
+{
+	_cleanup_free_ char *path = NULL;
+	int r = image_path(id, "/members", member ? member : "", &path);
+
+	*out = NULL;
+	if (r < 0)
+		return r;
+	return want_object(rain_client_request(c, "GET", path, NULL, NULL, NULL, out), out,
+			   "member");
+}
+
+int rain_client_image_member_update(struct rain_client *c, const char *id, const char *member,
+				    const char *status, json_t **out)
+{
+	_cleanup_free_ char *path = NULL;
+	json_t *body;
+	int r = image_path(id, "/members", member ? member : "", &path);
+
+	if (out)
+		*out = NULL;
+	if (r < 0)
+		return r;
+	body = json_pack("{s:s}", "status", status ? status : "");
+	if (!body)
+		return rain_error_set(RAIN_EINVAL, "the status must be UTF-8");
+	r = rain_client_request(c, "PUT", path, NULL, body, NULL, out);
+	json_decref(body);
+	return r;
+}
+
+int rain_client_image_member_delete(struct rain_client *c, const char *id, const char *member)
+{
+	_cleanup_free_ char *path = NULL;
+	int r = image_path(id, "/members", member ? member : "", &path);
+
+	return r < 0 ? r : rain_client_request(c, "DELETE", path, NULL, NULL, NULL, NULL);
 }
 
 /* ---- identity and users ------------------------------------------------ */

@@ -47,6 +47,29 @@ rain_fails "an unknown command exits 2" 2 bogus
 rain_fails "an unknown image subcommand exits 2" 2 image bogus
 rain_fails "an unknown option exits 2" 2 image list --no-such-option
 rain_fails "image put without a file exits 2" 2 image put
+# every command's help comes from its option table: exit 0, a usage line,
+# the common options, and the command's own options where it has some
+for c in "image list" "image show" "image create" "image upload" "image download" \
+	"image put" "image get" "image set" "image unset" "image tag" "image untag" \
+	"image delete" "image deactivate" "image reactivate" generate "build list" \
+	"build show" "build log" "build cancel" "build delete" "config show" "config set" \
+	"config unset" "user list" "user show" "user add" "user set" "user delete" \
+	"history image" "history user" audit login logout; do
+	# shellcheck disable=SC2086
+	"$RAIN" $c --help >"$TMP/out" 2>"$TMP/err"
+	echo "$c: $? $(grep -c '^Usage: rain ' "$TMP/out") $(grep -c -- '^  -h, --help ' "$TMP/out")"
+done >"$TMP/helps"
+check_eq "every command's --help exits 0 with its usage and the common options" "" \
+	"$(grep -v ': 0 1 1$' "$TMP/helps")"
+"$RAIN" image download --help >"$TMP/out"
+check "download --help lists -o and -c" grep -q -- '^  -o, --output FILE  .*' "$TMP/out"
+check "... but not the old spelling --file" sh -c "! grep -q -- '--file' '$TMP/out'"
+"$RAIN" image put --help >"$TMP/out"
+check "put --help lists the create options" grep -q -- '--container-format FMT' "$TMP/out"
+rain_fails "a missing option value exits 2" 2 image list --limit
+check "... naming the option" grep -q "option '--limit' needs a value" "$TMP/err"
+rain_fails "too many operands exit 2" 2 image show a b
+check "... with the command's message" grep -q 'give one image id or name' "$TMP/err"
 
 raind_start || { not_ok "raind starts"; test_done; }
 ok "raind starts"
@@ -92,6 +115,9 @@ rain_ok "rain image list --json" image list --json
 check "--json prints a JSON array with cli-image" python3 -c 'import json,sys
 a=json.load(open(sys.argv[1])); assert isinstance(a,list); assert any(i["id"]==sys.argv[2] for i in a)' "$TMP/out" "$ID"
 rain_ok "rain --json image list" --json image list
+check "... prints JSON" python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$TMP/out"
+rain_ok "rain image --json list" image --json list
+check "... prints JSON too" python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$TMP/out"
 check "the global --json prints a JSON array too" python3 -c 'import json,sys; assert isinstance(json.load(open(sys.argv[1])),list)' "$TMP/out"
 rain_ok "rain image list --property os_distro=debian" image list --json --property os_distro=debian
 check "the property filter finds only cli-image" python3 -c 'import json,sys
@@ -126,7 +152,7 @@ rain_ok "rain image show --json" image show --json cli-image
 check "show --json is the image object" python3 -c 'import json,sys
 j=json.load(open(sys.argv[1])); assert j["id"]==sys.argv[2] and j["os_distro"]=="debian"' "$TMP/out" "$ID"
 rain_fails "show of an unknown name fails" 1 image show no-such-image
-check "... saying so" grep -qi 'no-such-image' "$TMP/err"
+check "... saying so" grep -q "no image is named 'no-such-image'; see 'rain image list'" "$TMP/err"
 check "... with nothing on stdout" test ! -s "$TMP/out"
 rain_fails "show of an unknown id fails" 1 image show 00000000-0000-4000-8000-000000000000
 curl -sS -o /dev/null -X POST -H "X-Auth-Token: $TOKEN" -H 'Content-Type: application/json' \
@@ -134,6 +160,7 @@ curl -sS -o /dev/null -X POST -H "X-Auth-Token: $TOKEN" -H 'Content-Type: applic
 curl -sS -o /dev/null -X POST -H "X-Auth-Token: $TOKEN" -H 'Content-Type: application/json' \
 	-d '{"name":"twin"}' "$URL/v2/images"
 rain_fails "show of an ambiguous name fails" 1 image show twin
+check "... saying how many" grep -q "2 images are named 'twin' (.*); give an id instead" "$TMP/err"
 check "... listing the matching ids" test "$(grep -Eo '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}' "$TMP/err" | sort -u | wc -l)" -ge 2
 
 # --- get / download ----------------------------------------------------------------
@@ -153,6 +180,8 @@ rain_ok "... and with -f succeeds" -q image get cli-image -f
 cd "$TMP" || exit 1
 rain_ok "rain image download ID -o FILE" -q image download "$ID" -o dl2.img
 check_eq "download writes the same data" "$SUM" "$(sha dl2.img)"
+rain_ok "download --file (the old spelling of --output)" -q image download "$ID" --file dl4.img
+check_eq "... writes the same data" "$SUM" "$(sha dl4.img)"
 "$RAIN" -q image download "$ID" -o - >dl3.img 2>"$TMP/err"
 check_eq "download -o - writes to stdout" "$SUM" "$(sha dl3.img)"
 rain_fails "get of a queued image fails" 1 -q image get bulk-00 -o bulk.img

@@ -745,6 +745,296 @@ static void test_download_resume_needs_data(void **state)
 	rain_client_free(c);
 }
 
+/* ---- images ------------------------------------------------------------ */
+
+#define ID1 "0b6f3c6e-2d5a-4b1e-9a51-3f1c2b7d9e01"
+#define ID2 "7c1e9d2a-5b3f-4e6a-8c0d-1a2b3c4d5e6f"
+
+/* A client for a fresh one-shot server answering status and body. */
+static struct rain_client *serve(struct fake *f, const char *status, const char *body)
+{
+	fake_start(f, status, NULL, body, strlen(body));
+	return client_for(f);
+}
+
+static void test_image_list(void **state)
+{
+	const char *body = "{\"images\": [{\"id\": \"" ID1 "\"}, {\"id\": \"" ID2 "\"}],"
+			   " \"first\": \"/v2/images\"}";
+	struct fake f;
+	struct rain_client *c = serve(&f, "200 OK", body);
+	json_t *images = NULL;
+
+	assert_int_equal(rain_client_image_list(c, "?name=a%20b&limit=2", true, &images), 0);
+	fake_stop(&f);
+	assert_true(str_has_prefix(f.head, "GET /v2/images?name=a%20b&limit=2 HTTP/1.1\r\n"));
+	assert_int_equal(json_array_size(images), 2);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(images, 1), "id")), ID2);
+	json_decref(images);
+	rain_client_free(c);
+
+	/* no "images" array */
+	c = serve(&f, "200 OK", "{\"servers\": []}");
+	assert_int_equal(rain_client_image_list(c, NULL, false, &images), RAIN_EFORMAT);
+	fake_stop(&f);
+	assert_true(str_has_prefix(f.head, "GET /v2/images HTTP/1.1\r\n"));
+	assert_null(images);
+	/* a query must start with '?' (nothing is sent) */
+	assert_int_equal(rain_client_image_list(c, "name=x", false, &images), RAIN_EINVAL);
+	assert_null(images);
+	rain_client_free(c);
+}
+
+static void test_image_list_next_loop(void **state)
+{
+	/* a "next" link to the page itself is refused, not followed forever */
+	const char *body = "{\"images\": [{\"id\": \"" ID1 "\"}], \"next\": \"/v2/images?limit=1\"}";
+	struct fake f;
+	struct rain_client *c = serve(&f, "200 OK", body);
+	json_t *images = (json_t *)1;
+
+	assert_int_equal(rain_client_image_list(c, "?limit=1", true, &images), RAIN_EFORMAT);
+	fake_stop(&f);
+	assert_null(images);
+	assert_non_null(strstr(rain_error_last(), "loop"));
+	rain_client_free(c);
+	/* without follow only the first page is read */
+	c = serve(&f, "200 OK", body);
+	assert_int_equal(rain_client_image_list(c, "?limit=1", false, &images), 0);
+	fake_stop(&f);
+	assert_int_equal(json_array_size(images), 1);
+	json_decref(images);
+	rain_client_free(c);
+}
+
+static void test_image_resolve(void **state)
+{
+	const char *one = "{\"images\": [{\"id\": \"" ID1 "\", \"name\": \"deb 12\"},"
+			  " {\"id\": \"" ID2 "\", \"name\": \"deb 12x\"}]}";
+	const char *two = "{\"images\": [{\"id\": \"" ID1 "\", \"name\": \"deb\"},"
+			  " {\"id\": \"" ID2 "\", \"name\": \"deb\"}]}";
+	struct rain_client_config cfg = { .url = "http://127.0.0.1:1", .connect_timeout = 1 };
+	struct rain_client *c;
+	struct fake f;
+	char id[37];
+	int n;
+
+	/* a UUID needs no server (port 1 refuses), and comes back lowercase */
+	assert_int_equal(rain_client_new(&cfg, &c), 0);
+	assert_int_equal(rain_client_image_resolve(c, "0B6F3C6E-2D5A-4B1E-9A51-3F1C2B7D9E01", id,
+						   &n), 0);
+	assert_string_equal(id, ID1);
+	assert_int_equal(n, 1);
+	assert_int_equal(rain_client_image_resolve(c, "", id, &n), RAIN_EINVAL);
+	/* a listing that fails: its error, matches -1 */
+	assert_int_equal(rain_client_image_resolve(c, "deb", id, &n), RAIN_ENET);
+	assert_int_equal(n, -1);
+	rain_client_free(c);
+
+	/* one exact match among what the server sent */
+	c = serve(&f, "200 OK", one);
+	assert_int_equal(rain_client_image_resolve(c, "deb 12", id, &n), 0);
+	fake_stop(&f);
+	assert_true(str_has_prefix(f.head, "GET /v2/images?name=deb%2012 HTTP/1.1\r\n"));
+	assert_string_equal(id, ID1);
+	assert_int_equal(n, 1);
+	rain_client_free(c);
+	/* none */
+	c = serve(&f, "200 OK", one);
+	assert_int_equal(rain_client_image_resolve(c, "deb", id, &n), RAIN_ENOTFOUND);
+	fake_stop(&f);
+	assert_int_equal(n, 0);
+	assert_string_equal(rain_error_last(), "no image is named 'deb'");
+	rain_client_free(c);
+	/* two: both ids named */
+	c = serve(&f, "200 OK", two);
+	assert_int_equal(rain_client_image_resolve(c, "deb", id, NULL), RAIN_ECONFLICT);
+	fake_stop(&f);
+	assert_string_equal(rain_error_last(), "2 images are named 'deb' (" ID1 ", " ID2 ")");
+	rain_client_free(c);
+}
+
+static void test_image_get_create(void **state)
+{
+	struct fake f;
+	struct rain_client *c = serve(&f, "200 OK", "{\"id\": \"" ID1 "\", \"name\": \"x\"}");
+	json_t *image = NULL, *fields = json_pack("{s:s, s:s}", "name", "x", "disk_format", "raw");
+	json_t *sent;
+
+	assert_int_equal(rain_client_image_get(c, ID1, &image), 0);
+	fake_stop(&f);
+	assert_true(str_has_prefix(f.head, "GET /v2/images/" ID1 " HTTP/1.1\r\n"));
+	assert_string_equal(json_string_value(json_object_get(image, "name")), "x");
+	json_decref(image);
+	rain_client_free(c);
+	/* an answer that is not an image */
+	c = serve(&f, "200 OK", "[1]");
+	assert_int_equal(rain_client_image_get(c, ID1, &image), RAIN_EFORMAT);
+	fake_stop(&f);
+	assert_null(image);
+	/* not an id: refused before anything is sent */
+	assert_int_equal(rain_client_image_get(c, "../users", &image), RAIN_EINVAL);
+	assert_null(image);
+	rain_client_free(c);
+
+	c = serve(&f, "201 Created", "{\"id\": \"" ID2 "\", \"status\": \"queued\"}");
+	assert_int_equal(rain_client_image_create(c, fields, &image), 0);
+	fake_stop(&f);
+	assert_true(str_has_prefix(f.head, "POST /v2/images HTTP/1.1\r\n"));
+	sent = json_loads(f.req_body, 0, NULL);
+	assert_true(json_equal(sent, fields));
+	assert_string_equal(json_string_value(json_object_get(image, "id")), ID2);
+	json_decref(sent);
+	json_decref(image);
+	rain_client_free(c);
+	/* an answer without an id */
+	c = serve(&f, "201 Created", "{\"name\": \"x\"}");
+	assert_int_equal(rain_client_image_create(c, fields, &image), RAIN_EFORMAT);
+	fake_stop(&f);
+	assert_null(image);
+	json_decref(fields);
+	rain_client_free(c);
+}
+
+static void test_image_patch_delete(void **state)
+{
+	json_t *patch = json_pack("[{s:s, s:s, s:s}]", "op", "replace", "path", "/name",
+				  "value", "new");
+	json_t *image = NULL, *sent;
+	struct fake f;
+	struct rain_client *c = serve(&f, "200 OK", "{\"id\": \"" ID1 "\", \"name\": \"new\"}");
+
+	assert_int_equal(rain_client_image_patch(c, ID1, patch, &image), 0);
+	fake_stop(&f);
+	assert_true(str_has_prefix(f.head, "PATCH /v2/images/" ID1 " HTTP/1.1\r\n"));
+	assert_true(str_has_prefix(header_value(f.head, "Content-Type"),
+				   "application/openstack-images-v2.1-json-patch"));
+	sent = json_loads(f.req_body, 0, NULL);
+	assert_true(json_equal(sent, patch));
+	assert_string_equal(json_string_value(json_object_get(image, "name")), "new");
+	json_decref(sent);
+	json_decref(image);
+	json_decref(patch);
+	rain_client_free(c);
+
+	c = serve(&f, "403 Forbidden", "{\"message\": \"image is protected\"}");
+	assert_int_equal(rain_client_image_delete(c, ID1), RAIN_EFORBIDDEN);
+	fake_stop(&f);
+	assert_true(str_has_prefix(f.head, "DELETE /v2/images/" ID1 " HTTP/1.1\r\n"));
+	assert_non_null(strstr(rain_error_last(), "image is protected"));
+	rain_client_free(c);
+}
+
+static void test_image_tag_action(void **state)
+{
+	struct fake f;
+	struct rain_client *c = serve(&f, "204 No Content", "");
+
+	/* the tag is percent-encoded into the path */
+	assert_int_equal(rain_client_image_tag(c, ID1, "a b/c", true), 0);
+	fake_stop(&f);
+	assert_true(str_has_prefix(f.head, "PUT /v2/images/" ID1 "/tags/a%20b%2Fc HTTP/1.1\r\n"));
+	rain_client_free(c);
+	c = serve(&f, "204 No Content", "");
+	assert_int_equal(rain_client_image_tag(c, ID1, "old", false), 0);
+	fake_stop(&f);
+	assert_true(str_has_prefix(f.head, "DELETE /v2/images/" ID1 "/tags/old HTTP/1.1\r\n"));
+	assert_int_equal(rain_client_image_tag(c, ID1, "", true), RAIN_EINVAL);
+	rain_client_free(c);
+
+	c = serve(&f, "204 No Content", "");
+	assert_int_equal(rain_client_image_action(c, ID1, "deactivate"), 0);
+	fake_stop(&f);
+	assert_true(str_has_prefix(f.head, "POST /v2/images/" ID1 "/actions/deactivate HTTP/1.1\r\n"));
+	/* only the two actions Glance has */
+	assert_int_equal(rain_client_image_action(c, ID1, "delete"), RAIN_EINVAL);
+	assert_int_equal(rain_client_image_action(c, ID1, NULL), RAIN_EINVAL);
+	rain_client_free(c);
+}
+
+static void test_image_data(void **state)
+{
+	static const char data[] = "image data";
+	struct rain_upload_info up;
+	struct rain_download_info down;
+	struct fake f;
+	struct rain_client *c;
+	char want[65];
+	int fd = tmpfile_with(data, sizeof(data) - 1), out;
+
+	c = serve(&f, "204 No Content", "");
+	assert_int_equal(rain_client_image_upload(c, ID1, fd, sizeof(data) - 1, NULL, NULL, &up), 0);
+	fake_stop(&f);
+	assert_true(str_has_prefix(f.head, "PUT /v2/images/" ID1 "/file HTTP/1.1\r\n"));
+	assert_string_equal(f.req_body, data);
+	sha256_hex(data, sizeof(data) - 1, want);
+	assert_string_equal(up.sha256, want);
+	close(fd);
+	rain_client_free(c);
+
+	out = tmpfile_with("", 0);
+	c = serve(&f, "200 OK", data);
+	assert_int_equal(rain_client_image_download(c, ID1, out, 0, NULL, NULL, &down), 0);
+	fake_stop(&f);
+	assert_true(str_has_prefix(f.head, "GET /v2/images/" ID1 "/file HTTP/1.1\r\n"));
+	assert_int_equal(down.written, sizeof(data) - 1);
+	assert_string_equal(down.sha256, want);
+	/* not an id: nothing sent, nothing written */
+	assert_int_equal(rain_client_image_download(c, "x/../y", out, 0, NULL, NULL, &down),
+			 RAIN_EINVAL);
+	close(out);
+	rain_client_free(c);
+}
+
+static void test_image_members(void **state)
+{
+	struct fake f;
+	struct rain_client *c;
+	json_t *out = NULL, *sent;
+
+	c = serve(&f, "200 OK", "{\"members\": [{\"member_id\": \"bob\", \"status\": \"pending\"}]}");
+	assert_int_equal(rain_client_image_member_list(c, ID1, &out), 0);
+	fake_stop(&f);
+	assert_true(str_has_prefix(f.head, "GET /v2/images/" ID1 "/members HTTP/1.1\r\n"));
+	assert_int_equal(json_array_size(json_object_get(out, "members")), 1);
+	json_decref(out);
+	rain_client_free(c);
+
+	c = serve(&f, "200 OK", "{\"member_id\": \"bob\", \"status\": \"pending\"}");
+	assert_int_equal(rain_client_image_member_add(c, ID1, "bob", &out), 0);
+	fake_stop(&f);
+	assert_true(str_has_prefix(f.head, "POST /v2/images/" ID1 "/members HTTP/1.1\r\n"));
+	sent = json_loads(f.req_body, 0, NULL);
+	assert_string_equal(json_string_value(json_object_get(sent, "member")), "bob");
+	json_decref(sent);
+	json_decref(out);
+	assert_int_equal(rain_client_image_member_add(c, ID1, "", &out), RAIN_EINVAL);
+	rain_client_free(c);
+
+	c = serve(&f, "200 OK", "{\"member_id\": \"bob\", \"status\": \"accepted\"}");
+	assert_int_equal(rain_client_image_member_get(c, ID1, "bob", &out), 0);
+	fake_stop(&f);
+	assert_true(str_has_prefix(f.head, "GET /v2/images/" ID1 "/members/bob HTTP/1.1\r\n"));
+	json_decref(out);
+	rain_client_free(c);
+
+	c = serve(&f, "200 OK", "{\"member_id\": \"bob\", \"status\": \"accepted\"}");
+	assert_int_equal(rain_client_image_member_update(c, ID1, "bob", "accepted", &out), 0);
+	fake_stop(&f);
+	assert_true(str_has_prefix(f.head, "PUT /v2/images/" ID1 "/members/bob HTTP/1.1\r\n"));
+	sent = json_loads(f.req_body, 0, NULL);
+	assert_string_equal(json_string_value(json_object_get(sent, "status")), "accepted");
+	json_decref(sent);
+	json_decref(out);
+	rain_client_free(c);
+
+	c = serve(&f, "404 Not Found", "{\"message\": \"no member carol\"}");
+	assert_int_equal(rain_client_image_member_delete(c, ID1, "carol"), RAIN_ENOTFOUND);
+	fake_stop(&f);
+	assert_true(str_has_prefix(f.head, "DELETE /v2/images/" ID1 "/members/carol HTTP/1.1\r\n"));
+	rain_client_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -770,6 +1060,14 @@ int main(void)
 		cmocka_unit_test(test_download_error_not_written),
 		cmocka_unit_test(test_download_no_data),
 		cmocka_unit_test(test_download_resume_needs_data),
+		cmocka_unit_test(test_image_list),
+		cmocka_unit_test(test_image_list_next_loop),
+		cmocka_unit_test(test_image_resolve),
+		cmocka_unit_test(test_image_get_create),
+		cmocka_unit_test(test_image_patch_delete),
+		cmocka_unit_test(test_image_tag_action),
+		cmocka_unit_test(test_image_data),
+		cmocka_unit_test(test_image_members),
 	};
 
 	int r = cmocka_run_group_tests(tests, NULL, NULL);
