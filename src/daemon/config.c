@@ -23,6 +23,7 @@ int config_defaults(struct config *cfg)
 	cfg->threads = 32;
 	cfg->max_connections = 16384;
 	cfg->max_connections_per_address = 64;
+	cfg->connection_memory = 32768;
 	cfg->header_timeout = 30;
 	cfg->idle_timeout = 60;
 	cfg->body_timeout = 30;
@@ -119,6 +120,9 @@ int config_set(struct config *cfg, const char *section, const char *key, const c
 		if (!strcmp(key, "max_connections_per_address"))
 			return parse_int(value, &cfg->max_connections_per_address, 1, 1000000, where,
 					 key, "connections");
+		if (!strcmp(key, "connection_memory"))
+			return parse_int(value, &cfg->connection_memory, 8192, 1 << 20, where, key,
+					 "bytes");
 		if (!strcmp(key, "header_timeout"))
 			return parse_int(value, &cfg->header_timeout, 1, 3600, where, key, "seconds");
 		if (!strcmp(key, "idle_timeout"))

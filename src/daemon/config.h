@@ -5,6 +5,7 @@
  *              public_url = (derived: see server_config)
  *              threads = 32                 max_connections = 16384
  *              max_connections_per_address = 64
+ *              connection_memory = 32768 (bytes; per connection)
  *              header_timeout = 30  idle_timeout = 60  (seconds)
  *              body_timeout = 30    body_min_rate = 500 (bytes/s)
  *              trusted_proxies = (none; addresses and CIDR ranges)
@@ -41,6 +42,7 @@ struct config {
 	int threads;
 	int max_connections;
 	int max_connections_per_address;
+	int connection_memory;
 	int header_timeout;
 	int idle_timeout;
 	int body_timeout;

@@ -1288,6 +1288,7 @@ int server_start(struct server **out, const struct server_config *cfg, struct ra
 			     MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
 	unsigned int threads = cfg->threads > 0 ? (unsigned int)cfg->threads : 32;
 	unsigned int limit = cfg->max_connections > 0 ? (unsigned int)cfg->max_connections : 16384;
+	size_t memory = cfg->connection_memory > 0 ? (size_t)cfg->connection_memory : 32768;
 	struct server *srv;
 	const union MHD_DaemonInfo *di;
 	char *cert = NULL, *key = NULL;
@@ -1364,7 +1365,7 @@ int server_start(struct server **out, const struct server_config *cfg, struct ra
 					    MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
 					    MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
 					    MHD_OPTION_UNESCAPE_CALLBACK, unescape_none, NULL,
-					    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256 * 1024),
+					    MHD_OPTION_CONNECTION_MEMORY_LIMIT, memory,
 					    MHD_OPTION_CONNECTION_TIMEOUT,
 					    (unsigned int)(srv->idle_timeout_us / 1000000),
 					    MHD_OPTION_CONNECTION_LIMIT, limit,
@@ -1381,7 +1382,7 @@ int server_start(struct server **out, const struct server_config *cfg, struct ra
 					    MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
 					    MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
 					    MHD_OPTION_UNESCAPE_CALLBACK, unescape_none, NULL,
-					    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256 * 1024),
+					    MHD_OPTION_CONNECTION_MEMORY_LIMIT, memory,
 					    MHD_OPTION_CONNECTION_TIMEOUT,
 					    (unsigned int)(srv->idle_timeout_us / 1000000),
 					    MHD_OPTION_CONNECTION_LIMIT, limit,

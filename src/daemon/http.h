@@ -10,6 +10,12 @@
  * waiting. Limits, each from raind.conf's [server] section (raind(8)):
  *   max_connections              in all (16384); RLIMIT_NOFILE is raised
  *                                to fit at start.
+ *   connection_memory            bytes of libmicrohttpd's buffer per
+ *                                connection (32768): the request header
+ *                                must fit in about half; a kept-alive
+ *                                connection holds all of it, because
+ *                                libmicrohttpd 0.9.75 zeroes the whole
+ *                                buffer after each request.
  *   max_connections_per_address  from one client address (64); counted
  *                                in on_connection/accept_policy, which
  *                                may overshoot by at most threads - 1
@@ -139,6 +145,7 @@ struct server_config {
 	int threads;               /* worker threads; 0: 32 */
 	int max_connections;       /* see the top of this file */
 	int max_connections_per_address;
+	int connection_memory;     /* bytes; 0: 32768 */
 	int header_timeout_s, idle_timeout_s, body_timeout_s;
 	int64_t body_min_rate;
 	const char *trusted_proxies;   /* addresses and CIDR ranges; NULL: none */

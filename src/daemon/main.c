@@ -374,6 +374,7 @@ int main(int argc, char **argv)
 	scfg.threads = cfg.threads;
 	scfg.max_connections = cfg.max_connections;
 	scfg.max_connections_per_address = cfg.max_connections_per_address;
+	scfg.connection_memory = cfg.connection_memory;
 	scfg.header_timeout_s = cfg.header_timeout;
 	scfg.idle_timeout_s = cfg.idle_timeout;
 	scfg.body_timeout_s = cfg.body_timeout;

@@ -41,6 +41,7 @@ bad_config "threads = 0 is refused" "threads = 0" "threads must be 1 to 1024"
 bad_config "a negative header_timeout is refused" "header_timeout = -1" "header_timeout"
 bad_config "a huge max_connections_per_address is refused" "max_connections_per_address = 99999999999" "max_connections_per_address"
 bad_config "body_min_rate must be a number" "body_min_rate = fast" "body_min_rate"
+bad_config "a tiny connection_memory is refused" "connection_memory = 100" "connection_memory must be 8192 to 1048576"
 
 # --- 1: a storm of trickling connections -------------------------------------
 cat >"$TMP/storm.ini" <<INI
