@@ -187,6 +187,14 @@ bool cli_flag(const struct cli_args *a, const char *name);
  * an image ID|NAME or a build id (prefix).  Reports errors; exit status. */
 int cli_target(struct cli *cli, const struct cli_args *a, int i, char id[37]);
 
+/* For a command whose operands each name a target (CLI_TARGET_IMAGES,
+ * CLI_TARGET_BUILDS): resolve them in turn and call fn with each id and
+ * the client.  An operand that fails is reported (by cli_target or fn) and
+ * the rest are still tried.  CLI_EXIT_OK when all went well, else the
+ * last failure's exit status. */
+int cli_each_target(struct cli *cli, const struct cli_args *a,
+		    int (*fn)(struct cli *cli, struct rain_client *c, const char *id));
+
 /* The width of the option labels of a table ("  -o, --output FILE"), and
  * the table as help lines with the text at column width + 2. */
 int cli_opts_width(const struct cli_opt *opts);

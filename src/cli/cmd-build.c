@@ -196,59 +196,41 @@ static int cmd_build_log_exec(struct cli *cli, const struct cli_args *a)
 	return CLI_EXIT_OK;
 }
 
+static int cancel_one(struct cli *cli, struct rain_client *c, const char *id)
+{
+	json_t *build = NULL;
+	int r = rain_client_build_cancel(c, id, &build);
+
+	if (r < 0)
+		return cli_fail(cli, r, NULL, "cannot cancel build %s", id);
+	if (cli->json)
+		cli_json_print(build);
+	else
+		cli_note(cli, "build %s %s", id, cli_json_str(build, "status") ?
+			 cli_json_str(build, "status") : "canceled");
+	json_decref(build);
+	return CLI_EXIT_OK;
+}
+
 static int cmd_build_cancel_exec(struct cli *cli, const struct cli_args *a)
 {
-	struct rain_client *c;
-	int r, rc = CLI_EXIT_OK;
+	return cli_each_target(cli, a, cancel_one);
+}
 
-	r = cli_client(cli, &c);
-	if (r)
-		return r;
-	for (int i = 0; i < a->argc; i++) {
-		json_t *build = NULL;
-		char id[37];
+static int delete_one(struct cli *cli, struct rain_client *c, const char *id)
+{
+	int r = rain_client_build_delete(c, id);
 
-		if (cli_target(cli, a, i, id)) {
-			rc = CLI_EXIT_FAIL;
-			continue;
-		}
-		r = rain_client_build_cancel(c, id, &build);
-		if (r < 0) {
-			rc = cli_fail(cli, r, NULL, "cannot cancel build %s", id);
-		} else if (cli->json) {
-			cli_json_print(build);
-		} else {
-			cli_note(cli, "build %s %s", id, cli_json_str(build, "status") ?
-				 cli_json_str(build, "status") : "canceled");
-		}
-		json_decref(build);
-	}
-	return rc;
+	if (r == RAIN_ECONFLICT)
+		return cli_fail(cli, r, "cancel it first, or wait until it ends",
+				"cannot delete build %s", id);
+	if (r < 0)
+		return cli_fail(cli, r, NULL, "cannot delete build %s", id);
+	cli_note(cli, "deleted build %s", id);
+	return CLI_EXIT_OK;
 }
 
 static int cmd_build_delete_exec(struct cli *cli, const struct cli_args *a)
 {
-	struct rain_client *c;
-	int r, rc = CLI_EXIT_OK;
-
-	r = cli_client(cli, &c);
-	if (r)
-		return r;
-	for (int i = 0; i < a->argc; i++) {
-		char id[37];
-
-		if (cli_target(cli, a, i, id)) {
-			rc = CLI_EXIT_FAIL;
-			continue;
-		}
-		r = rain_client_build_delete(c, id);
-		if (r == RAIN_ECONFLICT)
-			rc = cli_fail(cli, r, "cancel it first, or wait until it ends",
-				      "cannot delete build %s", id);
-		else if (r < 0)
-			rc = cli_fail(cli, r, NULL, "cannot delete build %s", id);
-		else
-			cli_note(cli, "deleted build %s", id);
-	}
-	return rc;
+	return cli_each_target(cli, a, delete_one);
 }

@@ -215,32 +215,32 @@ static int cmd_generate_exec(struct cli *cli, const struct cli_args *a)
 	int argc = a->argc, r;
 
 	for (size_t i = 0; i < a->nopts; i++) {
-		const char *optarg = a->opts[i].value;
+		const char *val = a->opts[i].value;
 
 		switch (a->opts[i].opt->key) {
-		case 'o': output = optarg; break;
-		case OPT_CACHE: cache = optarg; break;
+		case 'o': output = val; break;
+		case OPT_CACHE: cache = val; break;
 		case OPT_BOOT: boot = true; break;
 		case OPT_STORE: do_store = true; break;
 		case OPT_TIMEOUT:
-			if ((r = cli_parse_count(&cmd_generate_entry, "--timeout", optarg, &timeout)) != 0)
+			if ((r = cli_parse_count(&cmd_generate_entry, "--timeout", val, &timeout)) != 0)
 				return r;
 			break;
-		case OPT_OS: os = optarg; break;
-		case OPT_RELEASE: release = optarg; break;
-		case OPT_ARCH: arch = optarg; break;
-		case OPT_PACKAGES: packages = optarg; break;
-		case OPT_NAME: name = optarg; break;
-		case OPT_FORMAT: format = optarg; break;
-		case OPT_FROM_IMAGE: from_image = optarg; break;
+		case OPT_OS: os = val; break;
+		case OPT_RELEASE: release = val; break;
+		case OPT_ARCH: arch = val; break;
+		case OPT_PACKAGES: packages = val; break;
+		case OPT_NAME: name = val; break;
+		case OPT_FORMAT: format = val; break;
+		case OPT_FROM_IMAGE: from_image = val; break;
 		case OPT_VERBOSE: view.verbose = true; break;
 		case OPT_REMOTE: remote = true; break;
 		case OPT_LIMIT: {
-			char *eq = strchr(optarg, '=');
-			_cleanup_free_ char *key = eq ? strndup(optarg, (size_t)(eq - optarg)) : NULL;
+			char *eq = strchr(val, '=');
+			_cleanup_free_ char *key = eq ? strndup(val, (size_t)(eq - val)) : NULL;
 
 			if (!key || rain_build_limits_set(&limits, key, eq + 1) < 0)
-				return cli_usage_error(&cmd_generate_entry, "--limit %s: %s", optarg,
+				return cli_usage_error(&cmd_generate_entry, "--limit %s: %s", val,
 						       key ? rain_error_last() : "give KEY=VALUE");
 			break;
 		}

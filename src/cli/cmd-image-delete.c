@@ -18,31 +18,23 @@ const struct cli_cmd cmd_image_delete_entry = {
 	.prefix = "rain image",
 };
 
+static int delete_one(struct cli *cli, struct rain_client *c, const char *id)
+{
+	int r = rain_client_image_delete(c, id);
+	char hint[128];
+
+	if (r == RAIN_EFORBIDDEN) {
+		snprintf(hint, sizeof(hint), "if it is protected, run 'rain image set %s "
+			 "--unprotected' first", id);
+		return cli_fail(cli, r, hint, "cannot delete image %s", id);
+	}
+	if (r < 0)
+		return cli_fail(cli, r, NULL, "cannot delete image %s", id);
+	cli_note(cli, "deleted image %s", id);
+	return CLI_EXIT_OK;
+}
+
 static int cmd_image_delete_exec(struct cli *cli, const struct cli_args *a)
 {
-	struct rain_client *c;
-	int r, rc = CLI_EXIT_OK;
-
-	r = cli_client(cli, &c);
-	if (r)
-		return r;
-	for (int i = 0; i < a->argc; i++) {
-		char id[37], hint[128];
-
-		if (cli_target(cli, a, i, id)) {
-			rc = CLI_EXIT_FAIL;
-			continue;
-		}
-		r = rain_client_image_delete(c, id);
-		if (r == RAIN_EFORBIDDEN) {
-			snprintf(hint, sizeof(hint), "if it is protected, run 'rain image set %s "
-				 "--unprotected' first", id);
-			rc = cli_fail(cli, r, hint, "cannot delete image %s", id);
-		} else if (r < 0) {
-			rc = cli_fail(cli, r, NULL, "cannot delete image %s", id);
-		} else {
-			cli_note(cli, "deleted image %s", id);
-		}
-	}
-	return rc;
+	return cli_each_target(cli, a, delete_one);
 }

@@ -53,7 +53,7 @@ static int cmd_image_list_exec(struct cli *cli, const struct cli_args *a)
 
 	for (size_t n = 0; n < a->nopts; n++) {
 		int opt = a->opts[n].opt->key;
-		const char *optarg = a->opts[n].value;
+		const char *val = a->opts[n].value;
 
 		switch (opt) {
 		case CLI_OPT_NAME:
@@ -62,12 +62,12 @@ static int cmd_image_list_exec(struct cli *cli, const struct cli_args *a)
 		case CLI_OPT_TAG:
 		case OPT_STATUS:
 			/* the option's name is the query parameter's */
-			r = cli_query_add(&q, a->opts[n].opt->name, optarg);
+			r = cli_query_add(&q, a->opts[n].opt->name, val);
 			break;
 		case CLI_OPT_PROPERTY: {
 			char *k, *v;
 
-			if (cli_parse_property(cmd, optarg, &k, &v))
+			if (cli_parse_property(cmd, val, &k, &v))
 				return CLI_EXIT_USAGE;
 			for (i = 0; reserved[i]; i++)
 				if (!strcmp(k, reserved[i])) {
@@ -82,12 +82,12 @@ static int cmd_image_list_exec(struct cli *cli, const struct cli_args *a)
 			break;
 		}
 		case OPT_SORT:
-			if (!*optarg)
+			if (!*val)
 				return cli_usage_error(cmd, "--sort needs KEY:DIR");
-			r = cli_query_add(&q, "sort", optarg);
+			r = cli_query_add(&q, "sort", val);
 			break;
 		case OPT_LIMIT:
-			if (cli_parse_count(cmd, "--limit", optarg, &limit))
+			if (cli_parse_count(cmd, "--limit", val, &limit))
 				return CLI_EXIT_USAGE;
 			if (limit == 0)
 				return cli_usage_error(cmd, "--limit must be at least 1");

@@ -119,7 +119,7 @@ static int cmd_image_set_exec(struct cli *cli, const struct cli_args *a)
 	if (!patch)
 		return cli_error("out of memory");
 	for (size_t i = 0; i < a->nopts; i++) {
-		const char *optarg = a->opts[i].value;
+		const char *val = a->opts[i].value;
 
 		opt = a->opts[i].opt->key;
 		switch (opt) {
@@ -135,7 +135,7 @@ static int cmd_image_set_exec(struct cli *cli, const struct cli_args *a)
 			for (char *p = field; *p; p++)
 				if (*p == '-')
 					*p = '_';
-			r = patch_add(patch, "replace", field, json_string(optarg));
+			r = patch_add(patch, "replace", field, json_string(val));
 			break;
 		}
 		case CLI_OPT_PROTECTED:
@@ -150,7 +150,7 @@ static int cmd_image_set_exec(struct cli *cli, const struct cli_args *a)
 		case CLI_OPT_MIN_DISK:
 		case CLI_OPT_MIN_RAM:
 			if (cli_parse_count(cmd, opt == CLI_OPT_MIN_DISK ? "--min-disk" : "--min-ram",
-					    optarg, &n)) {
+					    val, &n)) {
 				json_decref(patch);
 				return CLI_EXIT_USAGE;
 			}
@@ -160,7 +160,7 @@ static int cmd_image_set_exec(struct cli *cli, const struct cli_args *a)
 		case CLI_OPT_PROPERTY: {
 			char *k, *v;
 
-			if (cli_parse_property(cmd, optarg, &k, &v)) {
+			if (cli_parse_property(cmd, val, &k, &v)) {
 				json_decref(patch);
 				return CLI_EXIT_USAGE;
 			}
@@ -197,20 +197,20 @@ static int cmd_image_unset_exec(struct cli *cli, const struct cli_args *a)
 	if (!patch)
 		return cli_error("out of memory");
 	for (size_t i = 0; i < a->nopts; i++) {
-		const char *optarg = a->opts[i].value;
+		const char *val = a->opts[i].value;
 
 		if (a->opts[i].opt->key != CLI_OPT_PROPERTY)
 			continue;
-		if (!*optarg || strchr(optarg, '=')) {
+		if (!*val || strchr(val, '=')) {
 			json_decref(patch);
-			return cli_usage_error(cmd, "--property wants a KEY, not '%s'", optarg);
+			return cli_usage_error(cmd, "--property wants a KEY, not '%s'", val);
 		}
-		if (rain_image_attr_is_core(optarg) || rain_image_attr_is_readonly(optarg)) {
+		if (rain_image_attr_is_core(val) || rain_image_attr_is_readonly(val)) {
 			json_decref(patch);
 			return cli_usage_error(cmd, "'%s' is an image field and cannot be "
-					       "removed", optarg);
+					       "removed", val);
 		}
-		r = patch_add(patch, "remove", optarg, NULL);
+		r = patch_add(patch, "remove", val, NULL);
 		if (r < 0) {
 			json_decref(patch);
 			return cli_error("out of memory");

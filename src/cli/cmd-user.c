@@ -219,38 +219,38 @@ static int user_add_exec(struct cli *cli, const struct cli_args *a)
 	int r, rc = CLI_EXIT_USAGE;
 
 	for (size_t i = 0; i < a->nopts; i++) {
-		const char *optarg = a->opts[i].value;
+		const char *val = a->opts[i].value;
 
 		switch (a->opts[i].opt->key) {
 		case OPT_ROLE:
-			if (strcmp(optarg, "user") && strcmp(optarg, "admin")) {
+			if (strcmp(val, "user") && strcmp(val, "admin")) {
 				cli_usage_error(cmd, "--role is user or admin");
 				goto out;
 			}
-			json_object_set_new(fields, "role", json_string(optarg));
+			json_object_set_new(fields, "role", json_string(val));
 			break;
 		case OPT_STATUS:
-			if (strcmp(optarg, "pending") && strcmp(optarg, "active") &&
-			    strcmp(optarg, "inactive")) {
+			if (strcmp(val, "pending") && strcmp(val, "active") &&
+			    strcmp(val, "inactive")) {
 				cli_usage_error(cmd, "--status is pending, active or inactive");
 				goto out;
 			}
-			json_object_set_new(fields, "status", json_string(optarg));
+			json_object_set_new(fields, "status", json_string(val));
 			break;
 		case OPT_QUOTA:
-			if (parse_bytes(optarg, &n) < 0) {
+			if (parse_bytes(val, &n) < 0) {
 				cli_usage_error(cmd, "--quota takes bytes, e.g. 1073741824 or 8G");
 				goto out;
 			}
 			json_object_set_new(fields, "quota_bytes", json_integer(n));
 			break;
 		case OPT_IMAGE_QUOTA:
-			if (cli_parse_count(cmd, "--image-quota", optarg, &n))
+			if (cli_parse_count(cmd, "--image-quota", val, &n))
 				goto out;
 			json_object_set_new(fields, "quota_images", json_integer(n));
 			break;
 		case OPT_PASSWORD_FILE:
-			password_file = optarg;
+			password_file = val;
 			break;
 		}
 	}

@@ -42,6 +42,27 @@ int cli_target(struct cli *cli, const struct cli_args *a, int i, char id[37])
 	abort();        /* a command that declares no target */
 }
 
+int cli_each_target(struct cli *cli, const struct cli_args *a,
+		    int (*fn)(struct cli *cli, struct rain_client *c, const char *id))
+{
+	struct rain_client *c;
+	int r, rc = CLI_EXIT_OK;
+
+	r = cli_client(cli, &c);
+	if (r)
+		return r;
+	for (int i = 0; i < a->argc; i++) {
+		char id[37];
+
+		r = cli_target(cli, a, i, id);
+		if (r == 0)
+			r = fn(cli, c, id);
+		if (r)
+			rc = r;
+	}
+	return rc;
+}
+
 int cli_image_fetch(struct cli *cli, const char *arg, char id[37], json_t **image)
 {
 	struct rain_client *c;

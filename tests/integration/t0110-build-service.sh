@@ -161,6 +161,10 @@ check "rain build log prints the log" sh -c "'$RAIN' build log '$SMALL' | grep -
 "$RAIN" build cancel "$SMALL" 2>"$TMP/cancel.err"
 check "canceling a finished build fails" test $? -ne 0
 check "... with 409" grep -q "409" "$TMP/cancel.err"
+"$RAIN" build delete ffffffff 00000000-0000-4000-8000-000000000000 2>"$TMP/delete.err"
+check "rain build delete of an unknown prefix and an unknown id fails" test $? -eq 1
+check "... naming the prefix" grep -q "no build id starts with 'ffffffff'" "$TMP/delete.err"
+check "... and still trying the id" grep -q "cannot delete build 00000000-0000-4000-8000-000000000000" "$TMP/delete.err"
 
 # ---- store: a qcow2 build becomes an image owned by the submitter
 cat >"$TMP/r/vm.recipe" <<'RECIPE'
