@@ -5,9 +5,14 @@
  * (main.c for top-level commands, cmd-image.c for `rain image ...`)
  * lists them.
  *
- * A handler gets argv with argv[0] set to its own name and returns the
- * process exit status: CLI_EXIT_OK, CLI_EXIT_FAIL (server or user error,
- * already reported on stderr) or CLI_EXIT_USAGE (bad command line).
+ * An entry declares its options (.opts), how many operands it takes
+ * (.args) and what they name (.target); args.c parses every command line
+ * from these and makes --help from them.  The handler gets the parsed
+ * struct cli_args (options in command-line order, operands) and returns
+ * the process exit status: CLI_EXIT_OK, CLI_EXIT_FAIL (server or user
+ * error, already reported on stderr) or CLI_EXIT_USAGE (bad command line).
+ * HTTP calls go through librain's client (rain/client.h), which never
+ * prints.
  * Messages go to stderr as "rain: error: <what>; <what to do>"; results
  * go to stdout.
  */
