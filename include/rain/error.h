@@ -23,6 +23,7 @@ enum rain_error {
 	RAIN_ENOSPC = -11,      /* storage is full */
 	RAIN_ENET = -12,        /* network failure talking to a server */
 	RAIN_ECANCELED = -13,   /* the operation was interrupted */
+	RAIN_ELIMIT = -14,      /* a per-user or per-kind limit is reached: try later */
 };
 
 /* Record a message for the calling thread and return code, so that callers

@@ -67,6 +67,7 @@ const char *rain_error_name(int code)
 	case RAIN_ENOSPC: return "no space left";
 	case RAIN_ENET: return "network error";
 	case RAIN_ECANCELED: return "canceled";
+	case RAIN_ELIMIT: return "limit reached";
 	}
 	return "unknown error";
 }

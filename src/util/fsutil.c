@@ -49,6 +49,24 @@ int fs_fsync_dir(const char *dir)
 	return r;
 }
 
+int fs_write_all(int fd, const void *data, size_t len, const char *what)
+{
+	const char *p = data;
+
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return rain_error_errno(errno == ENOSPC ? RAIN_ENOSPC : RAIN_EIO, errno,
+						"cannot write %s", what);
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
 int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
 {
 	_cleanup_free_ char *tmp = NULL, *dir = NULL;
@@ -63,18 +81,7 @@ int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
 	if (fd < 0)
 		return rain_error_errno(RAIN_EIO, errno, "cannot create %s", tmp);
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			r = rain_error_errno(RAIN_EIO, errno, "cannot write %s", tmp);
-			break;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
+	r = fs_write_all(fd, p, len, tmp);
 	if (r == 0 && fsync(fd) < 0)
 		r = rain_error_errno(RAIN_EIO, errno, "cannot fsync %s", tmp);
 	close(fd);

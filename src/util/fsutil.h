@@ -13,6 +13,10 @@ int fs_mkdir_p(const char *dir, mode_t mode);
 /* fsync a directory so that a rename or unlink inside it is durable. */
 int fs_fsync_dir(const char *dir);
 
+/* Write all of data to fd, again after EINTR and short writes. RAIN_EIO
+ * or RAIN_ENOSPC with a message naming what otherwise. */
+int fs_write_all(int fd, const void *data, size_t len, const char *what);
+
 /* Write data to path atomically (temp file, fsync, rename) with mode. */
 int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode);
 

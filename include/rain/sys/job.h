@@ -1,0 +1,90 @@
+/* The table a job kind implements for the job engine (rain/jobs.h).
+ *
+ * A job kind is what raind runs for a while on behalf of a user: a build,
+ * later a vetting, a registration or a provisioning. The engine owns the
+ * queue, the workers, the records, the log, cancel, the time limit and
+ * recovery after a crash; the kind says how one job of it is laid out
+ * (prepare) and what running it means (run).
+ *
+ * A kind is registered with rain_jobs_add_kind() before rain_jobs_start().
+ * version must be RAIN_JOB_KIND_VERSION; name and run are required, every
+ * other method is optional (the engine tests it for NULL). Methods are
+ * called without the engine's lock held and may block, unless said
+ * otherwise; they return 0 or a negative RAIN_E* code with a message set.
+ */
+#ifndef RAIN_SYS_JOB_H
+#define RAIN_SYS_JOB_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "rain/jobs.h"
+
+#define RAIN_JOB_KIND_VERSION 1
+
+/* What run() gets: the job and its log. Valid during run() only. */
+struct rain_job_run {
+	const char *id;
+	const char *owner;
+	const char *dir;                /* the job's directory (its files) */
+	int log_fd;                     /* the job's log, open for appending */
+	int timeout_s;                  /* its time limit; 0: none */
+	/* non-zero once the job is to stop (cancel, time limit, shutdown):
+	 * run() returns RAIN_ECANCELED soon after */
+	volatile sig_atomic_t *cancel;
+	struct rain_jobs *jobs;         /* for rain_job_log(), rain_job_token(), ... */
+	void *priv;                     /* the engine's */
+};
+
+struct rain_job_kind {
+	unsigned version;               /* RAIN_JOB_KIND_VERSION */
+	const char *name;               /* "build": [a-z0-9-], unique */
+	/* The record's file in the job's directory; NULL: "job.json". */
+	const char *record_file;
+	/* The error of a job that was running when the engine last stopped
+	 * (found at start); NULL: "the service stopped during the job". */
+	const char *stopped_msg;
+
+	/* Lay out a new job in dir (its staging directory, created empty,
+	 * 0700) from input (the kind's own, as given to rain_jobs_submit);
+	 * data is the job's stored fields (an object the kind may fill). On
+	 * error nothing of the job remains. */
+	int (*prepare)(void *ud, const char *id, const char *owner, const char *dir,
+		       void *input, json_t *data);
+	/* Run the job (required). 0: succeeded; RAIN_ECANCELED after
+	 * run->cancel was set; other codes: failed, the message is the
+	 * job's error. May set stored fields with rain_job_set(). */
+	int (*run)(void *ud, struct rain_job_run *run, json_t *data);
+	/* Called (with the engine's lock held: must not block) when a
+	 * running job is asked to stop, after run->cancel is set. */
+	void (*cancel)(void *ud, const char *id);
+
+	/* What it stores: check the stored fields of a record read back
+	 * (RAIN_EFORMAT names the bad field). Unset: taken as they are. */
+	int (*check)(void *ud, json_t *data);
+	/* At start, for a job found running: stop what it left (processes
+	 * working in dir). Returns how many it stopped. */
+	int64_t (*recover)(void *ud, const char *id, const char *dir);
+	/* After a job ended (any way), before it is shown as finished. */
+	void (*finished)(void *ud, const char *id, const char *owner, const char *dir);
+	/* After a finished job was deleted; its directory is gone. */
+	void (*removed)(void *ud, const char *id, const char *owner);
+};
+
+/* During run(): append a line (a newline is added) to the
+ * job's log and tell followers. */
+void rain_job_log(struct rain_job_run *run, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Set a stored field of the running job (takes value's reference) and
+ * save the record. */
+int rain_job_set(struct rain_job_run *run, const char *key, json_t *value);
+/* A token of the job's owner, valid until the job's time limit is over
+ * and revoked when the job ends (however it ends; at the next start when
+ * the engine stops during it). *token is the engine's: valid during
+ * run() only. */
+int rain_job_token(struct rain_job_run *run, const char **token);
+
+#endif
