@@ -15,7 +15,8 @@
  * local file, reader->fd is a readable descriptor (for sendfile), else -1
  * and rain_blob_read() must be used.
  *
- * A backend is a table of function pointers; the filesystem is the first.
+ * A backend is a table of function pointers (rain/sys/blob.h) picked by
+ * the URI's scheme (rain/sys/registry.h); the filesystem is the first.
  */
 #ifndef RAIN_BLOB_H
 #define RAIN_BLOB_H
@@ -43,33 +44,8 @@ struct rain_blob_result {
 	int64_t size;
 };
 
-struct rain_blob_backend {
-	const char *name;
-	int (*open)(const char *location, void **impl);
-	void (*close)(void *impl);
-	/* Temporary objects: create, append, make durable + publish, drop. */
-	int (*tmp_create)(void *impl, void **tmp);
-	int (*tmp_write)(void *impl, void *tmp, const void *buf, size_t len);
-	/* Read back what was written (short only at its end). */
-	ssize_t (*tmp_read)(void *impl, void *tmp, int64_t off, void *buf, size_t len);
-	/* Make the written data durable (before publishing). */
-	int (*tmp_sync)(void *impl, void *tmp);
-	int (*tmp_publish)(void *impl, void *tmp, const char *sha256);
-	void (*tmp_discard)(void *impl, void *tmp);
-	int (*read_open)(void *impl, const char *sha256, struct rain_blob_reader *r);
-	ssize_t (*read)(void *impl, struct rain_blob_reader *r, int64_t off, void *buf, size_t len);
-	void (*read_close)(void *impl, struct rain_blob_reader *r);
-	int (*exists)(void *impl, const char *sha256, bool *yes);
-	int (*remove)(void *impl, const char *sha256);
-	/* Call cb for every stored hash (for garbage collection). */
-	int (*list)(void *impl, int (*cb)(void *ud, const char *sha256), void *ud);
-	/* Remove every temporary object (only when no write is under way). */
-	int (*purge_tmp)(void *impl, int64_t *removed);
-};
-
-extern const struct rain_blob_backend rain_blob_fs;
-
-/* Open a store by URI: "file:DIR" or a bare directory (filesystem). */
+/* Open a store by URI: "file:DIR" or a bare directory (filesystem).
+ * RAIN_EINVAL naming the known schemes for an unknown one. */
 int rain_blob_store_open(struct rain_blob_store **out, const char *uri);
 void rain_blob_store_close(struct rain_blob_store *bs);
 

@@ -182,7 +182,10 @@ struct rain_lockout_rule {
 
 struct rain_catalog;
 
+#define RAIN_CATALOG_BACKEND_VERSION 1
+
 struct rain_catalog_backend {
+	unsigned int version;    /* RAIN_CATALOG_BACKEND_VERSION */
 	const char *name;
 	/* Open the catalog at location (a path for SQLite); create it empty
 	 * on first use; run schema migrations. */

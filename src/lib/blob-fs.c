@@ -16,7 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "rain/blob.h"
+#include "rain/sys/blob.h"
 #include "rain/error.h"
 #include "util/fsutil.h"
 #include "util/strutil.h"
@@ -329,6 +329,7 @@ static int fs_purge_tmp(void *impl, int64_t *removed)
 }
 
 const struct rain_blob_backend rain_blob_fs = {
+	.version = RAIN_BLOB_BACKEND_VERSION,
 	.name = "file",
 	.open = fs_open,
 	.close = fs_close,

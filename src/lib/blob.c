@@ -5,6 +5,8 @@
 
 #include "rain/blob.h"
 #include "rain/error.h"
+#include "rain/sys/blob.h"
+#include "rain/sys/registry.h"
 #include "util/strutil.h"
 
 struct rain_blob_store {
@@ -21,17 +23,22 @@ struct rain_blob_writer {
 	bool synced;
 };
 
+static const struct rain_driver fs_driver = { "blob", "file", "file:DIR", &rain_blob_fs };
+static const struct rain_driver *const builtin[] = { &fs_driver, NULL };
+
 int rain_blob_store_open(struct rain_blob_store **out, const char *uri)
 {
-	const struct rain_blob_backend *ops = &rain_blob_fs;
-	const char *location = uri;
+	const struct rain_blob_backend *ops;
+	const struct rain_driver *d;
+	const char *location;
 	struct rain_blob_store *bs;
 	int r;
 
-	if (!strncmp(uri, "file:", 5))
-		location = uri + 5;
-	else if (strstr(uri, "://"))
-		return rain_error_set(RAIN_EINVAL, "unknown blob store in '%s' (use file:DIR)", uri);
+	r = rain_driver_lookup("blob", "blob store", uri, builtin, RAIN_BLOB_BACKEND_VERSION,
+			       &d, &location);
+	if (r < 0)
+		return r;
+	ops = d->table;
 	bs = calloc(1, sizeof(*bs));
 	if (!bs)
 		return RAIN_ENOMEM;
@@ -105,9 +112,15 @@ int rain_blob_write(struct rain_blob_writer *w, const void *buf, size_t len)
 	return 0;
 }
 
+/* The backend's tmp_sync, which is optional. */
+static int tmp_sync(struct rain_blob_store *bs, void *tmp)
+{
+	return bs->ops->tmp_sync ? bs->ops->tmp_sync(bs->impl, tmp) : 0;
+}
+
 int rain_blob_write_sync(struct rain_blob_writer *w)
 {
-	int r = w->bs->ops->tmp_sync(w->bs->impl, w->tmp);
+	int r = tmp_sync(w->bs, w->tmp);
 
 	w->synced = r == 0;
 	return r;
@@ -149,7 +162,7 @@ int rain_blob_write_commit(struct rain_blob_writer *w, struct rain_blob_result *
 		digest_hex(w->md5, res->md5);
 	res->size = w->size;
 	if (!w->synced) {
-		r = bs->ops->tmp_sync(bs->impl, w->tmp);
+		r = tmp_sync(bs, w->tmp);
 		if (r < 0) {
 			rain_blob_write_abort(w);
 			return r;
@@ -234,9 +247,11 @@ int rain_blob_store_gc(struct rain_blob_store *bs,
 	int64_t tmp = 0;
 	int r;
 
-	r = bs->ops->purge_tmp(bs->impl, &tmp);
-	if (r < 0)
-		return r;
+	if (bs->ops->purge_tmp) {
+		r = bs->ops->purge_tmp(bs->impl, &tmp);
+		if (r < 0)
+			return r;
+	}
 	r = bs->ops->list(bs->impl, gc_one, &gc);
 	if (tmp_removed)
 		*tmp_removed = tmp;

@@ -2126,6 +2126,7 @@ static int sq_charge_list(void *impl, const char *prefix, struct rain_charge **o
 }
 
 const struct rain_catalog_backend rain_catalog_sqlite = {
+	.version = RAIN_CATALOG_BACKEND_VERSION,
 	.name = "sqlite",
 	.open = sq_open,
 	.close = sq_close,

@@ -3,6 +3,7 @@
 
 #include "rain/catalog.h"
 #include "rain/error.h"
+#include "rain/sys/registry.h"
 #include "util/strutil.h"
 
 struct rain_catalog {
@@ -33,17 +34,22 @@ bool rain_catalog_attr_is_column(const char *attr)
 	return str_in_list(column_attrs, attr);
 }
 
+static const struct rain_driver sqlite_driver = { "catalog", "sqlite", "sqlite:PATH", &rain_catalog_sqlite };
+static const struct rain_driver *const builtin[] = { &sqlite_driver, NULL };
+
 int rain_catalog_open(struct rain_catalog **out, const char *uri)
 {
-	const struct rain_catalog_backend *ops = &rain_catalog_sqlite;
-	const char *location = uri;
+	const struct rain_catalog_backend *ops;
+	const struct rain_driver *d;
+	const char *location;
 	struct rain_catalog *cat;
 	int r;
 
-	if (!strncmp(uri, "sqlite:", 7))
-		location = uri + 7;
-	else if (strstr(uri, "://"))
-		return rain_error_set(RAIN_EINVAL, "unknown catalog backend in '%s' (use sqlite:PATH)", uri);
+	r = rain_driver_lookup("catalog", "catalog backend", uri, builtin,
+			       RAIN_CATALOG_BACKEND_VERSION, &d, &location);
+	if (r < 0)
+		return r;
+	ops = d->table;
 	cat = calloc(1, sizeof(*cat));
 	if (!cat)
 		return RAIN_ENOMEM;

@@ -150,7 +150,7 @@ static void test_open(void **state)
 
 	bs = NULL;
 	assert_int_equal(rain_blob_store_open(&bs, "s3://bucket/images"), RAIN_EINVAL);
-	assert_error_contains("unknown blob store");
+	assert_error_contains("unknown blob store in 's3://bucket/images' (known: file:DIR)");
 	assert_null(bs);
 	assert_int_equal(rain_blob_store_open(&bs, "file:/proc/rain-cannot-be-here"), RAIN_EIO);
 	assert_null(bs);

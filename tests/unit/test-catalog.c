@@ -172,7 +172,7 @@ static void test_open_uri(void **state)
 	struct stat st;
 
 	assert_int_equal(rain_catalog_open(&cat, "postgres://db/rain"), RAIN_EINVAL);
-	assert_error_contains("unknown catalog backend");
+	assert_error_contains("unknown catalog backend in 'postgres://db/rain' (known: sqlite:PATH)");
 	assert_int_equal(rain_catalog_open(&cat, "sqlite:/nonexistent-dir-rain/x/catalog.db"), RAIN_EIO);
 	assert_null(cat);
 
