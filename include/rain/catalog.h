@@ -1,8 +1,10 @@
 /* The catalog: where image records live.
  *
- * struct rain_catalog is a backend-neutral handle. A backend is a table of
- * function pointers (struct rain_catalog_backend); SQLite is the first one.
- * Nothing above this interface knows which backend is in use.
+ * struct rain_catalog is a backend-neutral handle. A backend is a driver
+ * picked by the URI's scheme (rain/sys/registry.h) with three tables of
+ * function pointers, for images, identity and audit (rain/sys/catalog.h);
+ * SQLite is the first one. Nothing above this interface knows which
+ * backend is in use.
  *
  * All functions are safe to call from many threads at once.  Every write
  * is one transaction: either all of it is durable or none of it is.
@@ -182,121 +184,8 @@ struct rain_lockout_rule {
 
 struct rain_catalog;
 
-#define RAIN_CATALOG_BACKEND_VERSION 1
-
-struct rain_catalog_backend {
-	unsigned int version;    /* RAIN_CATALOG_BACKEND_VERSION */
-	const char *name;
-	/* Open the catalog at location (a path for SQLite); create it empty
-	 * on first use; run schema migrations. */
-	int (*open)(const char *location, void **impl);
-	void (*close)(void *impl);
-	/* RAIN_EEXISTS when the id is taken. */
-	int (*image_create)(void *impl, const struct rain_image *img);
-	/* RAIN_ENOTFOUND when absent (deleted images are absent). */
-	int (*image_get)(void *impl, const char *id, struct rain_image **out);
-	/* Replace every stored field, tag and property of img->id, provided
-	 * the stored revision equals img->revision; then the stored revision
-	 * is img->revision + 1. RAIN_ECONFLICT when someone else wrote first,
-	 * RAIN_ENOTFOUND when the image is gone. Access statistics are kept. */
-	int (*image_update)(void *impl, const struct rain_image *img);
-	/* Delete the record if its revision still matches (as above). */
-	int (*image_delete)(void *impl, const struct rain_image *img);
-	/* Record one download: download_count + 1, last_access = now_us. */
-	int (*image_touch)(void *impl, const char *id, int64_t now_us);
-	/* Up to q->limit images; *more tells whether a further page exists.
-	 * RAIN_EINVAL for an unknown sort key, a bad filter value or an
-	 * unknown marker (Glance answers 400 for all three). A marker that
-	 * q->requester may not see (rain/policy.h: not an admin, not the
-	 * owner, not public or community, not a member of a shared image) is
-	 * unknown, with the same message: listing is no oracle. */
-	int (*image_list)(void *impl, const struct rain_image_query *q,
-			  struct rain_image ***out, size_t *n, bool *more);
-	/* How many images reference blob `hash` (by os_hash_value). */
-	int (*blob_refs)(void *impl, const char *hash, int64_t *count);
-	/* Every image left in `from` (say, saving after a crash) goes to `to`. */
-	int (*reset_status)(void *impl, enum rain_image_status from,
-			    enum rain_image_status to, int64_t *changed);
-
-	/* Users. RAIN_EEXISTS when the name is taken, also by a name that
-	 * differs only in case (ASCII). Any membership of shared images left
-	 * under this name goes, in the same transaction. */
-	int (*user_create)(void *impl, const struct rain_user *u);
-	/* RAIN_ENOTFOUND when absent. */
-	int (*user_get)(void *impl, const char *name, struct rain_user **out);
-	/* Every user by name. */
-	int (*user_list)(void *impl, struct rain_user ***out, size_t *n);
-	/* Replace role, status, quotas, last_login and password_hash of
-	 * u->name. RAIN_ENOTFOUND when absent. A status other than active
-	 * revokes every token of the user in the same transaction, for good:
-	 * reactivating the user does not revive them. */
-	int (*user_update)(void *impl, const struct rain_user *u);
-	/* Delete the user, its tokens and its memberships of shared images,
-	 * in one transaction. RAIN_ENOTFOUND when absent; RAIN_ECONFLICT
-	 * while the user owns images (names are ids: a later user of the same
-	 * name would own them). */
-	int (*user_delete)(void *impl, const char *name);
-	int (*user_count)(void *impl, int64_t *count);
-	/* What owner's images take (rain_usage). */
-	int (*usage)(void *impl, const char *owner, struct rain_usage *out);
-	/* Record a login: last_login = now_us. */
-	int (*user_touch)(void *impl, const char *name, int64_t now_us);
-
-	/* Members of shared images (Glance's image members). member_add:
-	 * RAIN_EEXISTS when already one, RAIN_ENOTFOUND when no user has the
-	 * name m->member (checked in the same transaction); member_get/_set/_delete:
-	 * RAIN_ENOTFOUND when not; member_list: *out a new array. */
-	int (*member_add)(void *impl, const struct rain_member *m);
-	int (*member_get)(void *impl, const char *image_id, const char *member, struct rain_member *out);
-	int (*member_set)(void *impl, const struct rain_member *m);
-	int (*member_list)(void *impl, const char *image_id, struct rain_member **out, size_t *n);
-	int (*member_delete)(void *impl, const char *image_id, const char *member);
-
-	/* The append-only audit log: append one entry (its id is set);
-	 * query entries matching q, oldest first, as a new array. */
-	int (*audit_append)(void *impl, struct rain_audit_entry *e);
-	int (*audit_query)(void *impl, const struct rain_audit_query *q, struct rain_audit_entry **out,
-			   size_t *n);
-
-	/* Tokens, by hash. token_create: RAIN_EEXISTS for a hash in use,
-	 * RAIN_ENOTFOUND for an unknown user or one who is not active (in
-	 * the same statement, so no token outlives a deactivation). */
-	int (*token_create)(void *impl, const struct rain_token *t);
-	/* One indexed lookup; RAIN_ENOTFOUND when no token has this hash
-	 * (revoked and expired ones are returned: the caller judges). */
-	int (*token_lookup)(void *impl, const char *hash, struct rain_token *out);
-	/* Mark revoked; RAIN_ENOTFOUND when absent. */
-	int (*token_revoke)(void *impl, const char *hash);
-	/* Mark every token of user revoked but the one whose hash is keep
-	 * (NULL: all); *revoked (may be NULL) how many were. */
-	int (*token_revoke_user)(void *impl, const char *user, const char *keep, int64_t *revoked);
-	/* Delete tokens that expired before now_us. */
-	int (*token_purge)(void *impl, int64_t now_us, int64_t *removed);
-
-	/* Failed logins per name (any name, user or not). login_get: zeros
-	 * when none are counted. login_failed, in one transaction: a count
-	 * older than rule->window_us starts over; the rule->limit-th failure
-	 * within the window locks the name until now_us + rule->lock_us
-	 * (*locks: this failure did it) and starts the count over; *out is
-	 * the state afterwards. Names out of their window and lock are
-	 * forgotten. login_clear: forget name (a successful login). */
-	int (*login_get)(void *impl, const char *name, struct rain_login_failures *out);
-	int (*login_failed)(void *impl, const char *name, int64_t now_us,
-			    const struct rain_lockout_rule *rule, struct rain_login_failures *out,
-			    bool *locks);
-	int (*login_clear)(void *impl, const char *name);
-
-	/* Charges (struct rain_charge), by key. charge_set creates or
-	 * replaces one; charge_delete: RAIN_ENOTFOUND when absent;
-	 * charge_list: those whose key starts with prefix, as a new array. */
-	int (*charge_set)(void *impl, const struct rain_charge *ch);
-	int (*charge_delete)(void *impl, const char *key);
-	int (*charge_list)(void *impl, const char *prefix, struct rain_charge **out, size_t *n);
-};
-
-extern const struct rain_catalog_backend rain_catalog_sqlite;
-
-/* Open a catalog by URI: "sqlite:PATH" or a bare path (SQLite). */
+/* Open a catalog by URI: "sqlite:PATH" or a bare path (SQLite).
+ * RAIN_EINVAL naming the known schemes for an unknown one. */
 int rain_catalog_open(struct rain_catalog **out, const char *uri);
 void rain_catalog_close(struct rain_catalog *cat);
 

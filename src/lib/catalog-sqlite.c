@@ -19,6 +19,7 @@
 
 #include "rain/catalog.h"
 #include "rain/error.h"
+#include "rain/sys/catalog.h"
 #include "util/strutil.h"
 #include "util/timeutil.h"
 
@@ -2125,11 +2126,8 @@ static int sq_charge_list(void *impl, const char *prefix, struct rain_charge **o
 	return 0;
 }
 
-const struct rain_catalog_backend rain_catalog_sqlite = {
-	.version = RAIN_CATALOG_BACKEND_VERSION,
-	.name = "sqlite",
-	.open = sq_open,
-	.close = sq_close,
+static const struct rain_catalog_image_backend sq_images = {
+	.version = RAIN_CATALOG_IMAGE_BACKEND_VERSION,
 	.image_create = sq_image_create,
 	.image_get = sq_image_get,
 	.image_update = sq_image_update,
@@ -2138,20 +2136,25 @@ const struct rain_catalog_backend rain_catalog_sqlite = {
 	.image_list = sq_image_list,
 	.blob_refs = sq_blob_refs,
 	.reset_status = sq_reset_status,
-	.user_create = sq_user_create,
-	.user_get = sq_user_get,
-	.user_list = sq_user_list,
-	.user_update = sq_user_update,
-	.user_delete = sq_user_delete,
-	.user_count = sq_user_count,
 	.usage = sq_usage,
 	.member_add = sq_member_add,
 	.member_get = sq_member_get,
 	.member_set = sq_member_set,
 	.member_list = sq_member_list,
 	.member_delete = sq_member_delete,
-	.audit_append = sq_audit_append,
-	.audit_query = sq_audit_query,
+	.charge_set = sq_charge_set,
+	.charge_delete = sq_charge_delete,
+	.charge_list = sq_charge_list,
+};
+
+static const struct rain_catalog_identity_backend sq_identity = {
+	.version = RAIN_CATALOG_IDENTITY_BACKEND_VERSION,
+	.user_create = sq_user_create,
+	.user_get = sq_user_get,
+	.user_list = sq_user_list,
+	.user_update = sq_user_update,
+	.user_delete = sq_user_delete,
+	.user_count = sq_user_count,
 	.user_touch = sq_user_touch,
 	.token_create = sq_token_create,
 	.token_lookup = sq_token_lookup,
@@ -2161,7 +2164,21 @@ const struct rain_catalog_backend rain_catalog_sqlite = {
 	.login_get = sq_login_get,
 	.login_failed = sq_login_failed,
 	.login_clear = sq_login_clear,
-	.charge_set = sq_charge_set,
-	.charge_delete = sq_charge_delete,
-	.charge_list = sq_charge_list,
+};
+
+static const struct rain_catalog_audit_backend sq_audit = {
+	.version = RAIN_CATALOG_AUDIT_BACKEND_VERSION,
+	.audit_append = sq_audit_append,
+	.audit_query = sq_audit_query,
+};
+
+/* All three over one database (struct sq): transactions span them. */
+const struct rain_catalog_driver rain_catalog_sqlite = {
+	.version = RAIN_CATALOG_DRIVER_VERSION,
+	.name = "sqlite",
+	.open = sq_open,
+	.close = sq_close,
+	.images = &sq_images,
+	.identity = &sq_identity,
+	.audit = &sq_audit,
 };

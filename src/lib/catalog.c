@@ -3,11 +3,15 @@
 
 #include "rain/catalog.h"
 #include "rain/error.h"
+#include "rain/sys/catalog.h"
 #include "rain/sys/registry.h"
 #include "util/strutil.h"
 
 struct rain_catalog {
-	const struct rain_catalog_backend *ops;
+	const struct rain_catalog_driver *driver;
+	const struct rain_catalog_image_backend *images;
+	const struct rain_catalog_identity_backend *identity;
+	const struct rain_catalog_audit_backend *audit;
 	void *impl;
 };
 
@@ -37,24 +41,46 @@ bool rain_catalog_attr_is_column(const char *attr)
 static const struct rain_driver sqlite_driver = { "catalog", "sqlite", "sqlite:PATH", &rain_catalog_sqlite };
 static const struct rain_driver *const builtin[] = { &sqlite_driver, NULL };
 
+/* Whether drv's three tables are there and of this librain's versions. */
+static int check_tables(const struct rain_catalog_driver *drv)
+{
+	const char *bad = !drv->images || drv->images->version != RAIN_CATALOG_IMAGE_BACKEND_VERSION ?
+			  "image" :
+			  !drv->identity || drv->identity->version != RAIN_CATALOG_IDENTITY_BACKEND_VERSION ?
+			  "identity" :
+			  !drv->audit || drv->audit->version != RAIN_CATALOG_AUDIT_BACKEND_VERSION ?
+			  "audit" : NULL;
+
+	if (bad)
+		return rain_error_set(RAIN_EINVAL, "the catalog driver '%s' has no %s table of the "
+				      "version this librain takes (rebuild the driver)", drv->name, bad);
+	return 0;
+}
+
 int rain_catalog_open(struct rain_catalog **out, const char *uri)
 {
-	const struct rain_catalog_backend *ops;
+	const struct rain_catalog_driver *drv;
 	const struct rain_driver *d;
 	const char *location;
 	struct rain_catalog *cat;
 	int r;
 
 	r = rain_driver_lookup("catalog", "catalog backend", uri, builtin,
-			       RAIN_CATALOG_BACKEND_VERSION, &d, &location);
+			       RAIN_CATALOG_DRIVER_VERSION, &d, &location);
 	if (r < 0)
 		return r;
-	ops = d->table;
+	drv = d->table;
+	r = check_tables(drv);
+	if (r < 0)
+		return r;
 	cat = calloc(1, sizeof(*cat));
 	if (!cat)
 		return RAIN_ENOMEM;
-	cat->ops = ops;
-	r = ops->open(location, &cat->impl);
+	cat->driver = drv;
+	cat->images = drv->images;
+	cat->identity = drv->identity;
+	cat->audit = drv->audit;
+	r = drv->open(location, &cat->impl);
 	if (r < 0) {
 		free(cat);
 		return r;
@@ -67,33 +93,35 @@ void rain_catalog_close(struct rain_catalog *cat)
 {
 	if (!cat)
 		return;
-	cat->ops->close(cat->impl);
+	cat->driver->close(cat->impl);
 	free(cat);
 }
 
 int rain_catalog_image_create(struct rain_catalog *cat, const struct rain_image *img)
 {
-	return cat->ops->image_create(cat->impl, img);
+	return cat->images->image_create(cat->impl, img);
 }
 
 int rain_catalog_image_get(struct rain_catalog *cat, const char *id, struct rain_image **out)
 {
-	return cat->ops->image_get(cat->impl, id, out);
+	return cat->images->image_get(cat->impl, id, out);
 }
 
 int rain_catalog_image_update(struct rain_catalog *cat, const struct rain_image *img)
 {
-	return cat->ops->image_update(cat->impl, img);
+	return cat->images->image_update(cat->impl, img);
 }
 
 int rain_catalog_image_delete(struct rain_catalog *cat, const struct rain_image *img)
 {
-	return cat->ops->image_delete(cat->impl, img);
+	return cat->images->image_delete(cat->impl, img);
 }
 
 int rain_catalog_image_touch(struct rain_catalog *cat, const char *id, int64_t now_us)
 {
-	return cat->ops->image_touch(cat->impl, id, now_us);
+	if (!cat->images->image_touch)
+		return 0;
+	return cat->images->image_touch(cat->impl, id, now_us);
 }
 
 int rain_catalog_image_list(struct rain_catalog *cat, const struct rain_image_query *q,
@@ -107,7 +135,7 @@ int rain_catalog_image_list(struct rain_catalog *cat, const struct rain_image_qu
 	for (size_t i = 0; i < q->nsort; i++)
 		if (!rain_catalog_sort_key_valid(q->sort[i].key))
 			return rain_error_set(RAIN_EINVAL, "Invalid sort key: %s.", q->sort[i].key);
-	return cat->ops->image_list(cat->impl, q, out, n, more);
+	return cat->images->image_list(cat->impl, q, out, n, more);
 }
 
 void rain_catalog_list_free(struct rain_image **images, size_t n)
@@ -119,13 +147,13 @@ void rain_catalog_list_free(struct rain_image **images, size_t n)
 
 int rain_catalog_blob_refs(struct rain_catalog *cat, const char *hash, int64_t *count)
 {
-	return cat->ops->blob_refs(cat->impl, hash, count);
+	return cat->images->blob_refs(cat->impl, hash, count);
 }
 
 int rain_catalog_reset_status(struct rain_catalog *cat, enum rain_image_status from,
 			      enum rain_image_status to, int64_t *changed)
 {
-	return cat->ops->reset_status(cat->impl, from, to, changed);
+	return cat->images->reset_status(cat->impl, from, to, changed);
 }
 
 /* ---- users and tokens ------------------------------------------------ */
@@ -142,7 +170,7 @@ int rain_catalog_user_create(struct rain_catalog *cat, const struct rain_user *u
 				   u->name, norm);
 	if (r < 0)
 		return r;
-	return cat->ops->user_create(cat->impl, u);
+	return cat->identity->user_create(cat->impl, u);
 }
 
 int rain_catalog_user_find(struct rain_catalog *cat, const char *name, struct rain_user **out)
@@ -152,10 +180,10 @@ int rain_catalog_user_find(struct rain_catalog *cat, const char *name, struct ra
 
 	*out = NULL;
 	if (rain_user_name_valid(name))
-		r = cat->ops->user_get(cat->impl, name, out);
+		r = cat->identity->user_get(cat->impl, name, out);
 	if (r == RAIN_ENOTFOUND && rain_user_name_normalize(name, norm, sizeof(norm)) == 0 &&
 	    strcmp(norm, name))
-		r = cat->ops->user_get(cat->impl, norm, out);
+		r = cat->identity->user_get(cat->impl, norm, out);
 	if (r == RAIN_ENOTFOUND)
 		return rain_error_set(RAIN_ENOTFOUND, "no user %s",
 				      rain_user_name_valid(name) ? name : "(not a user name)");
@@ -164,32 +192,32 @@ int rain_catalog_user_find(struct rain_catalog *cat, const char *name, struct ra
 
 int rain_catalog_user_get(struct rain_catalog *cat, const char *name, struct rain_user **out)
 {
-	return cat->ops->user_get(cat->impl, name, out);
+	return cat->identity->user_get(cat->impl, name, out);
 }
 
 int rain_catalog_user_list(struct rain_catalog *cat, struct rain_user ***out, size_t *n)
 {
-	return cat->ops->user_list(cat->impl, out, n);
+	return cat->identity->user_list(cat->impl, out, n);
 }
 
 int rain_catalog_user_update(struct rain_catalog *cat, const struct rain_user *u)
 {
-	return cat->ops->user_update(cat->impl, u);
+	return cat->identity->user_update(cat->impl, u);
 }
 
 int rain_catalog_user_delete(struct rain_catalog *cat, const char *name)
 {
-	return cat->ops->user_delete(cat->impl, name);
+	return cat->identity->user_delete(cat->impl, name);
 }
 
 int rain_catalog_user_count(struct rain_catalog *cat, int64_t *count)
 {
-	return cat->ops->user_count(cat->impl, count);
+	return cat->identity->user_count(cat->impl, count);
 }
 
 int rain_catalog_usage(struct rain_catalog *cat, const char *owner, struct rain_usage *out)
 {
-	return cat->ops->usage(cat->impl, owner, out);
+	return cat->images->usage(cat->impl, owner, out);
 }
 
 static const char *const member_status_names[] = { "pending", "accepted", "rejected" };
@@ -211,45 +239,47 @@ int rain_member_status_parse(const char *s, enum rain_member_status *out)
 
 int rain_catalog_member_add(struct rain_catalog *cat, const struct rain_member *m)
 {
-	return cat->ops->member_add(cat->impl, m);
+	return cat->images->member_add(cat->impl, m);
 }
 
 int rain_catalog_member_get(struct rain_catalog *cat, const char *image_id, const char *member,
 			    struct rain_member *out)
 {
-	return cat->ops->member_get(cat->impl, image_id, member, out);
+	return cat->images->member_get(cat->impl, image_id, member, out);
 }
 
 int rain_catalog_member_set(struct rain_catalog *cat, const struct rain_member *m)
 {
-	return cat->ops->member_set(cat->impl, m);
+	return cat->images->member_set(cat->impl, m);
 }
 
 int rain_catalog_member_list(struct rain_catalog *cat, const char *image_id, struct rain_member **out,
 			     size_t *n)
 {
-	return cat->ops->member_list(cat->impl, image_id, out, n);
+	return cat->images->member_list(cat->impl, image_id, out, n);
 }
 
 int rain_catalog_member_delete(struct rain_catalog *cat, const char *image_id, const char *member)
 {
-	return cat->ops->member_delete(cat->impl, image_id, member);
+	return cat->images->member_delete(cat->impl, image_id, member);
 }
 
 int rain_catalog_audit_append(struct rain_catalog *cat, struct rain_audit_entry *e)
 {
-	return cat->ops->audit_append(cat->impl, e);
+	return cat->audit->audit_append(cat->impl, e);
 }
 
 int rain_catalog_audit_query(struct rain_catalog *cat, const struct rain_audit_query *q,
 			     struct rain_audit_entry **out, size_t *n)
 {
-	return cat->ops->audit_query(cat->impl, q, out, n);
+	return cat->audit->audit_query(cat->impl, q, out, n);
 }
 
 int rain_catalog_user_touch(struct rain_catalog *cat, const char *name, int64_t now_us)
 {
-	return cat->ops->user_touch(cat->impl, name, now_us);
+	if (!cat->identity->user_touch)
+		return 0;
+	return cat->identity->user_touch(cat->impl, name, now_us);
 }
 
 void rain_user_free(struct rain_user *u)
@@ -340,59 +370,64 @@ int rain_user_status_parse(const char *s, enum rain_user_status *out)
 
 int rain_catalog_token_create(struct rain_catalog *cat, const struct rain_token *t)
 {
-	return cat->ops->token_create(cat->impl, t);
+	return cat->identity->token_create(cat->impl, t);
 }
 
 int rain_catalog_token_lookup(struct rain_catalog *cat, const char *hash, struct rain_token *out)
 {
-	return cat->ops->token_lookup(cat->impl, hash, out);
+	return cat->identity->token_lookup(cat->impl, hash, out);
 }
 
 int rain_catalog_token_revoke(struct rain_catalog *cat, const char *hash)
 {
-	return cat->ops->token_revoke(cat->impl, hash);
+	return cat->identity->token_revoke(cat->impl, hash);
 }
 
 int rain_catalog_token_revoke_user(struct rain_catalog *cat, const char *user, const char *keep,
 				   int64_t *revoked)
 {
-	return cat->ops->token_revoke_user(cat->impl, user, keep, revoked);
+	return cat->identity->token_revoke_user(cat->impl, user, keep, revoked);
 }
 
 int rain_catalog_token_purge(struct rain_catalog *cat, int64_t now_us, int64_t *removed)
 {
-	return cat->ops->token_purge(cat->impl, now_us, removed);
+	if (!cat->identity->token_purge) {
+		if (removed)
+			*removed = 0;
+		return 0;
+	}
+	return cat->identity->token_purge(cat->impl, now_us, removed);
 }
 
 int rain_catalog_login_get(struct rain_catalog *cat, const char *name, struct rain_login_failures *out)
 {
-	return cat->ops->login_get(cat->impl, name, out);
+	return cat->identity->login_get(cat->impl, name, out);
 }
 
 int rain_catalog_login_failed(struct rain_catalog *cat, const char *name, int64_t now_us,
 			      const struct rain_lockout_rule *rule, struct rain_login_failures *out,
 			      bool *locks)
 {
-	return cat->ops->login_failed(cat->impl, name, now_us, rule, out, locks);
+	return cat->identity->login_failed(cat->impl, name, now_us, rule, out, locks);
 }
 
 int rain_catalog_login_clear(struct rain_catalog *cat, const char *name)
 {
-	return cat->ops->login_clear(cat->impl, name);
+	return cat->identity->login_clear(cat->impl, name);
 }
 
 int rain_catalog_charge_set(struct rain_catalog *cat, const struct rain_charge *ch)
 {
-	return cat->ops->charge_set(cat->impl, ch);
+	return cat->images->charge_set(cat->impl, ch);
 }
 
 int rain_catalog_charge_delete(struct rain_catalog *cat, const char *key)
 {
-	return cat->ops->charge_delete(cat->impl, key);
+	return cat->images->charge_delete(cat->impl, key);
 }
 
 int rain_catalog_charge_list(struct rain_catalog *cat, const char *prefix, struct rain_charge **out,
 			     size_t *n)
 {
-	return cat->ops->charge_list(cat->impl, prefix, out, n);
+	return cat->images->charge_list(cat->impl, prefix, out, n);
 }

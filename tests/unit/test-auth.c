@@ -495,7 +495,6 @@ static void test_migrate_v1(void **state)
 	struct rain_catalog *cat = NULL;
 	struct rain_user u = user_of("alice", RAIN_ROLE_USER);
 	sqlite3 *db;
-	sqlite3_stmt *st;
 	int64_t count = -1;
 
 	rain_catalog_close(f->cat);
@@ -520,12 +519,7 @@ static void test_migrate_v1(void **state)
 							&img), 0);
 		rain_image_free(img);
 	}
-	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
-	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-	assert_int_equal(sqlite3_column_int(st, 0), 7);
-	sqlite3_finalize(st);
-	sqlite3_close(db);
+	assert_int_equal(test_sqlite_user_version(f->path), 7);
 }
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)

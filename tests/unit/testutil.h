@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <sqlite3.h>
+
 #include "rain/error.h"
 
 /* Fail unless the calling thread's last rain error message has needle. */
@@ -28,6 +30,23 @@ static inline int test_rm_one(const char *path, const struct stat *st, int type,
 static inline void test_rmtree(const char *dir)
 {
 	nftw(dir, test_rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* The schema version (PRAGMA user_version) of the closed SQLite catalog
+ * at path. */
+static inline int test_sqlite_user_version(const char *path)
+{
+	sqlite3_stmt *st;
+	sqlite3 *db;
+	int v;
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	v = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return v;
 }
 
 #endif
