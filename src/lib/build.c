@@ -604,7 +604,10 @@ static int base_ensure(struct build_ctx *b, struct base *base)
 			r = base_build(b, base, key_text);
 			b->host_uid = own;
 		}
-		if (tmp && (sandbox_chown(b->debs, own) < 0 || sandbox_chown(tmp, own) < 0) && r == 0)
+		/* and back, with what apt and the hooks made there (apt's
+		 * lock and partial/ would shut the build's own apt out) */
+		if (tmp && (sandbox_chown_tree(b->debs, SANDBOX_HOST_ID, own) < 0 ||
+			    sandbox_chown_tree(tmp, SANDBOX_HOST_ID, own) < 0) && r == 0)
 			r = RAIN_EIO;
 	}
 	close(fd);

@@ -1,6 +1,7 @@
 /* Build sandboxes: namespaces, id maps, mounts. See sandbox.h. */
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <grp.h>
 #include <sched.h>
 #include <signal.h>
@@ -35,6 +36,46 @@ int sandbox_chown(const char *path, uid_t id)
 {
 	if (lchown(path, id, id) < 0)
 		return rain_error_errno(RAIN_EIO, errno, "cannot hand %s to the build sandbox", path);
+	return 0;
+}
+
+static _Thread_local uid_t rechown_from, rechown_to;
+static _Thread_local int rechown_err;
+
+static id_t shifted(id_t id)
+{
+	return id >= rechown_from && id - rechown_from < SANDBOX_IDS ? id - rechown_from + rechown_to : id;
+}
+
+/* nftw's callback: 0 goes on, 1 stops with rechown_err set */
+static int rechown_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	if (type == FTW_NS || type == FTW_DNR) {
+		rechown_err = rain_error_errno(RAIN_EIO, errno, "cannot read %s", path);
+		return 1;
+	}
+	if (!S_ISDIR(st->st_mode) && st->st_nlink > 1)
+		return 0;
+	if ((shifted(st->st_uid) != st->st_uid || shifted(st->st_gid) != st->st_gid) &&
+	    lchown(path, shifted(st->st_uid), shifted(st->st_gid)) < 0) {
+		rechown_err = rain_error_errno(RAIN_EIO, errno, "cannot hand %s to the build sandbox", path);
+		return 1;
+	}
+	return 0;
+}
+
+int sandbox_chown_tree(const char *path, uid_t from, uid_t to)
+{
+	int r;
+
+	rechown_from = from;
+	rechown_to = to;
+	rechown_err = 0;
+	r = nftw(path, rechown_one, 16, FTW_PHYS | FTW_MOUNT);
+	if (r == 1)
+		return rechown_err;
+	if (r < 0)
+		return rain_error_errno(RAIN_EIO, errno, "cannot walk %s", path);
 	return 0;
 }
 

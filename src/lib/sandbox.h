@@ -83,4 +83,11 @@ int sandbox_run(const struct sandbox *s, int (*fn)(void *ud), void *ud,
  * host_id is id. */
 int sandbox_chown(const char *path, uid_t id);
 
+/* Move what a sandbox whose host_id was from left under path (path
+ * itself included) to the sandbox whose host_id is to: each entry owned
+ * by an id of from's range gets the same id of to's range. Symlinks are
+ * not followed, other file systems not entered, and files with more than
+ * one link (package files shared with the cache) are left alone. */
+int sandbox_chown_tree(const char *path, uid_t from, uid_t to);
+
 #endif
