@@ -119,8 +119,13 @@ check_eq "with 4 checks running and 4 waiting, a login from a fifth address is 5
 check "...with Retry-After" has_retry_after "$TMP/a"
 check "...and raind says so" grep -q "login of 'alice' from 127.0.0.20 refused: 4 password checks running and 4 waiting" "$TMP/raind.log"
 wait "${pids[@]}"
-codes=$(cat "$TMP"/g1[1-4][12].code | sort | uniq -c | awk '{printf "%s:%s ", $2, $1}')
-check_eq "the 8 are all answered: 4 checked (401), 4 given up after the bounded wait (503)" "401:4 503:4 " "$codes"
+# a waiter gets a place when a check ends within its 3 s: on a loaded
+# machine the last ones may queue late enough for that, so more than 4
+# may be checked; every one is answered either way
+n401=$(cat "$TMP"/g1[1-4][12].code | grep -cx 401)
+n503=$(cat "$TMP"/g1[1-4][12].code | grep -cx 503)
+check "the 8 are all answered: 4 or more checked (401), the rest given up after the bounded wait (503) ($n401 x 401, $n503 x 503)" \
+	test "$n401" -ge 4 -a $((n401 + n503)) -eq 8
 check_eq "then alice logs in from there" 201 "$(login_from 127.0.0.20 alice alice-password "$TMP/a")"
 
 # a flood of one account's logins (right password) does not keep another
