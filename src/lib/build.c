@@ -88,7 +88,7 @@ int build_run(struct build_ctx *b, const char *what, const char *const *argv,
 	struct build_lines rl = { b, lines, ud };
 	struct process_opts po = {
 		.argv = argv, .stdin_fd = -1, .on_line = build_on_line, .ud = &rl,
-		.cancel = b->o->cancel, .timeout_s = seconds_left(b),
+		.cancel = b->o->cancel, .timeout_s = seconds_left(b), .end_with_program = true,
 	};
 	int status, r;
 

@@ -109,7 +109,8 @@ int process_supervise(const struct process_opts *o, pid_t pid, int fd, int *stat
 	struct linebuf lb = { .len = 0 };
 	int64_t deadline = o->timeout_s > 0 ? time_mono_us() + (int64_t)o->timeout_s * 1000000 : 0;
 	const char *name = o->name ? o->name : o->argv[0];
-	bool canceled = false, timed_out = false;
+	bool canceled = false, timed_out = false, exited = false, stragglers = false;
+	int64_t drain_until = 0;
 	int wst = 0;
 
 	for (;;) {
@@ -117,6 +118,14 @@ int process_supervise(const struct process_opts *o, pid_t pid, int fd, int *stat
 		char buf[8192];
 		ssize_t n;
 
+		if (o->end_with_program && !exited && waitpid(pid, &wst, WNOHANG) == pid) {
+			exited = true;
+			drain_until = time_mono_us() + 1000000;
+		}
+		if (exited && time_mono_us() > drain_until) {
+			stragglers = true;
+			break;
+		}
 		if (o->cancel && *o->cancel) {
 			canceled = true;
 			break;
@@ -143,6 +152,13 @@ int process_supervise(const struct process_opts *o, pid_t pid, int fd, int *stat
 		lb.buf[lb.len] = '\0';
 		if (o->on_line)
 			o->on_line(o->ud, lb.buf);
+	}
+	if (exited) {
+		/* the program's own group, which lives on while stragglers do */
+		if (stragglers)
+			kill(-pid, SIGKILL);
+		*status = WIFEXITED(wst) ? WEXITSTATUS(wst) : 128 + WTERMSIG(wst);
+		return 0;
 	}
 	if (canceled || timed_out) {
 		stop_group(pid);

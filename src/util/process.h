@@ -23,6 +23,11 @@ struct process_opts {
 	 * such as "login: " end without a newline) */
 	void (*on_partial)(void *ud, const char *partial);
 	void *ud;
+	/* when the program itself has exited, read its output for at most one
+	 * second more, then end what is left of its process group: a
+	 * background process that keeps the output open (an untrusted script's
+	 * "sleep 1000 &") does not hold the caller until the time limit */
+	bool end_with_program;
 };
 
 /* Run and wait. On return *status is the exit code (0-255) or 128+signal.

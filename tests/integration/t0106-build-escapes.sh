@@ -45,12 +45,14 @@ gen() {
 }
 
 # 1. symlinks where the outputs go, and setuid programs in a dir output
+# (and a background process left holding the script's output)
 recipe out-link "tar, dir" "#!/bin/sh
 set -e
 mkdir -p /run/rain/out
 for n in out-link.tar out-link.root root.tar vmlinuz initrd.img; do ln -sf '$TMP/victim' /run/rain/out/\$n; done
 cp /bin/dash /usr/local/bin/suidsh
-chmod 4755 /usr/local/bin/suidsh"
+chmod 4755 /usr/local/bin/suidsh
+sleep 301 &"
 # 2. packages.json as a symlink to a root-only file
 recipe pkg-link tar "#!/bin/sh
 set -e
@@ -79,7 +81,7 @@ set -e
 for i in 1 2 3; do dd if=/dev/zero of=/part\$i bs=1M count=60 2>/dev/null; done"
 
 # all at once on the one base
-gen out-link &
+gen out-link --timeout 200 &
 p1=$!
 gen pkg-link &
 p2=$!
@@ -102,6 +104,8 @@ wait $p1 $p2 $p3
 out=$TMP/out-link
 check "a build planting symlinks in its output folder succeeds" test -s "$out/manifest.json"
 [ -s "$out/manifest.json" ] || sed 's/^/#   /' "$TMP/out-link.err" | tail -20
+check "a script's background process (holding its output) did not hold the build" test -s "$out/manifest.json"
+check "nor is it left running" sh -c "! pgrep -f 'sleep 30[1]' >/dev/null"
 check_eq "root's file keeps its mode" 600 "$(stat -c %a "$TMP/victim")"
 check_eq "root's file keeps its content" "$victim_sum" "$(sum "$TMP/victim")"
 check "the tar output is a real tar of the image" sh -c "tar -tf '$out/out-link.tar' | grep -q '^./etc/os-release$'"

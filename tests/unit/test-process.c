@@ -66,6 +66,28 @@ static void test_timeout_kills_group(void **state)
 	assert_non_null(strstr(rain_error_last(), "longer than 1 s"));
 }
 
+static void test_end_with_program(void **state)
+{
+	/* a background process keeps the output open: without the option the
+	 * caller waits for it (here: its time limit); with it, the program's
+	 * exit ends the run, with its status and output, and the straggler */
+	const char *argv[] = { "sh", "-c", "echo started; sleep 30 & echo bye; exit 3", NULL };
+	struct lines l = { "", 0 };
+	struct process_opts o = { .argv = argv, .stdin_fd = -1, .on_line = collect, .ud = &l,
+				  .timeout_s = 20, .end_with_program = true };
+	int64_t t0 = time_mono_us();
+	int status = -1;
+
+	assert_int_equal(process_run(&o, &status), 0);
+	assert_int_equal(status, 3);
+	assert_true(time_mono_us() - t0 < 15 * 1000000);
+	assert_string_equal(l.text, "started|bye|");
+	o.end_with_program = false;
+	o.timeout_s = 2;
+	o.on_line = NULL;
+	assert_int_equal(process_run(&o, &status), RAIN_ECANCELED);
+}
+
 static void test_cancel(void **state)
 {
 	const char *argv[] = { "sleep", "30", NULL };
@@ -102,6 +124,7 @@ int main(void)
 		cmocka_unit_test(test_output_and_status),
 		cmocka_unit_test(test_argv_is_not_a_shell),
 		cmocka_unit_test(test_timeout_kills_group),
+		cmocka_unit_test(test_end_with_program),
 		cmocka_unit_test(test_cancel),
 		cmocka_unit_test(test_missing_program),
 		cmocka_unit_test(test_cwd),
