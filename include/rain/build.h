@@ -49,8 +49,9 @@ struct rain_build_limits {
 				     * scratch's disk (none) */
 	int64_t tmpfs;              /* bytes of each of /tmp, /run, /dev/shm
 				     * in the sandbox (1 GiB) */
-	int64_t scratch;            /* bytes the image's tree and any one file
-				     * the build writes may take (20 GiB) */
+	int64_t scratch;            /* bytes any one file the build writes,
+				     * and all it writes in its scratch
+				     * (measured every 2 s), may take (20 GiB) */
 	bool allow_private_mirrors; /* mirrors on loopback, link-local or
 				     * private addresses (refused) */
 };

@@ -19,6 +19,7 @@
 #define RAIN_BUILD_INTERNAL_H
 
 #include <stdbool.h>
+#include <signal.h>
 #include <stdio.h>
 
 #include "rain/build.h"
@@ -63,6 +64,9 @@ struct build_ctx {
 	struct build_cgroup cg;
 	char cg_name[64];     /* the cgroup's name: the scratch's */
 	bool fsize;           /* a program hit the file size limit */
+	volatile sig_atomic_t stage_stop;   /* the running stage's cancel */
+	int64_t scratch_checked_us;
+	bool scratch_over;    /* the watch stopped a stage over the limit */
 };
 
 /* Paths inside the pivoted stages. */
@@ -122,6 +126,10 @@ void build_cgroup_reap(const char *name);
 /* RAIN_ETOOBIG naming what when the files under dir take more than the
  * scratch limit. */
 int build_scratch_check(struct build_ctx *b, const char *dir, const char *what);
+/* process_opts.on_tick of a stage: b->stage_stop when the build is
+ * cancelled, or (checked every 2 s) when its scratch takes more than the
+ * limit (then b->scratch_over). */
+void build_scratch_watch(struct build_ctx *b);
 
 /* ---- build-customize.c: inside the image stage ---- */
 int build_customize(struct build_ctx *b);

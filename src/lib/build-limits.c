@@ -29,6 +29,7 @@
 #include "sandbox.h"
 #include "util/fsutil.h"
 #include "util/strutil.h"
+#include "util/timeutil.h"
 
 #define CGROUP_ROOT "/sys/fs/cgroup"
 
@@ -442,23 +443,53 @@ int build_ids_acquire(struct build_ctx *b)
 
 /* ---- the scratch ---- */
 
-int build_scratch_check(struct build_ctx *b, const char *dir, const char *what)
+/* Bytes the files of ids from.. under dir take (not following symlinks,
+ * not leaving its file system): what the build wrote, not the package
+ * cache's files linked into it, which are root's. */
+static int64_t tree_size(const char *dir, uid_t from)
 {
 	char *const paths[] = { (char *)dir, NULL };
 	FTS *fts = fts_open(paths, FTS_PHYSICAL | FTS_XDEV | FTS_NOCHDIR, NULL);
 	FTSENT *e;
 	int64_t used = 0;
-	char size[32];
 
 	if (!fts)
-		return rain_error_errno(RAIN_EIO, errno, "cannot measure %s", dir);
+		return -1;
 	while ((e = fts_read(fts)))
-		if (e->fts_info != FTS_DP && e->fts_statp)
+		if (e->fts_info != FTS_DP && e->fts_statp && e->fts_statp->st_uid >= from &&
+		    e->fts_statp->st_uid - from < SANDBOX_IDS)
 			used += (int64_t)e->fts_statp->st_blocks * 512;
 	fts_close(fts);
+	return used;
+}
+
+int build_scratch_check(struct build_ctx *b, const char *dir, const char *what)
+{
+	int64_t used = tree_size(dir, b->host_uid);
+	char size[32];
+
+	if (used < 0)
+		return rain_error_errno(RAIN_EIO, errno, "cannot measure %s", dir);
 	if (used <= b->lim.scratch)
 		return 0;
 	human(b->lim.scratch, size, sizeof(size));
 	return rain_error_set(RAIN_ETOOBIG, "%s takes %lld MiB, more than the build's scratch limit (%s; "
 			      "--limit scratch_size, [builds] scratch_size)", what, (long long)(used >> 20), size);
+}
+
+void build_scratch_watch(struct build_ctx *b)
+{
+	int64_t now = time_mono_us();
+
+	if (b->o->cancel && *b->o->cancel)
+		b->stage_stop = 1;
+	/* every 2 s while a stage runs: a build that writes past its scratch
+	 * limit is stopped then, not only after its stage */
+	if (now < b->scratch_checked_us + 2000000)
+		return;
+	b->scratch_checked_us = now;
+	if (tree_size(b->scratch, b->host_uid) > b->lim.scratch) {
+		b->scratch_over = true;
+		b->stage_stop = 1;
+	}
 }

@@ -218,12 +218,18 @@ static void stage_line(void *ud, const char *line)
 	build_log(ud, "%s", line);
 }
 
+static void stage_tick(void *ud)
+{
+	build_scratch_watch(ud);
+}
+
 int build_stage(struct build_ctx *b, const char *name, const struct sandbox *s,
 		int (*fn)(struct build_ctx *b))
 {
 	struct stage st = { b, fn, s->pivot ? "/" : s->root };
 	struct process_opts po = { .name = name, .on_line = stage_line, .ud = b,
-				   .cancel = b->o->cancel, .timeout_s = seconds_left(b) };
+				   .cancel = &b->stage_stop, .timeout_s = seconds_left(b),
+				   .on_tick = stage_tick };
 	struct sandbox limited = *s;
 	char why[512];
 	int r;
@@ -232,9 +238,15 @@ int build_stage(struct build_ctx *b, const char *name, const struct sandbox *s,
 	if ((r = build_cgroup_setup(b, false)) < 0)
 		return r;
 	build_sandbox_limits(b, &limited);
+	b->stage_stop = 0;
+	b->scratch_checked_us = time_mono_us();
 	r = sandbox_run(&limited, stage_main, &st, &po);
 	if (r == RAIN_ECANCELED && b->o->cancel && *b->o->cancel)
 		return rain_error_set(r, "the build was interrupted");
+	if (r == RAIN_ECANCELED && b->scratch_over)
+		return rain_error_set(RAIN_ETOOBIG, "the build's scratch grew past its limit (%lld MiB; "
+				      "--limit scratch_size, [builds] scratch_size) and the build was stopped "
+				      "during %s", (long long)(b->lim.scratch >> 20), name);
 	if (r < 0 && build_limits_explain(b, why, sizeof(why)) < 0)
 		return rain_error_set(RAIN_ETOOBIG, "%s: %s", why, rain_error_last());
 	return r;
@@ -1131,7 +1143,8 @@ int rain_build_run(const struct rain_recipe *r, const struct rain_build_options 
 		ret = build_stage(&b, "installing and customizing", &s, image_stage);
 		json_object_set_new(timings, "image_s", json_real((double)(time_mono_us() - t) / 1e6));
 		if (ret == 0)
-			ret = build_scratch_check(&b, upper, "the image's tree");
+			ret = build_scratch_check(&b, b.scratch, "the build's scratch (the image's tree, "
+						  "downloads and reports)");
 		if (ret < 0)
 			goto fail;
 		t = time_mono_us();

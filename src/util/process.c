@@ -126,6 +126,8 @@ int process_supervise(const struct process_opts *o, pid_t pid, int fd, int *stat
 			stragglers = true;
 			break;
 		}
+		if (o->on_tick)
+			o->on_tick(o->ud);
 		if (o->cancel && *o->cancel) {
 			canceled = true;
 			break;

@@ -28,6 +28,9 @@ struct process_opts {
 	 * background process that keeps the output open (an untrusted script's
 	 * "sleep 1000 &") does not hold the caller until the time limit */
 	bool end_with_program;
+	/* when set, called about every 200 ms while the program runs (it may
+	 * set *cancel to stop it) */
+	void (*on_tick)(void *ud);
 };
 
 /* Run and wait. On return *status is the exit code (0-255) or 128+signal.

@@ -79,6 +79,9 @@ dd if=/dev/zero of=/big bs=1M count=300"
 recipe many-files tar "#!/bin/sh
 set -e
 for i in 1 2 3; do dd if=/dev/zero of=/part\$i bs=1M count=60 2>/dev/null; done"
+recipe fill-wait tar "#!/bin/sh
+for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do dd if=/dev/zero of=/var/cache/apt/archives/f\$i bs=1M count=10 2>/dev/null; done
+sleep 150"
 
 # all at once on the one base
 gen out-link --timeout 200 &
@@ -98,7 +101,9 @@ gen big-file --limit scratch_size=128M &
 p2=$!
 gen many-files --limit scratch_size=128M &
 p3=$!
-wait $p1 $p2 $p3
+gen fill-wait --limit scratch_size=128M --timeout 120 &
+p4=$!
+wait $p1 $p2 $p3 $p4
 
 # 1: the build succeeds with real outputs; the host file is untouched
 out=$TMP/out-link
@@ -146,10 +151,12 @@ check "a full tmpfs fails the build" test ! -e "$TMP/tmpfs-fill/manifest.json"
 check "the error says a file system of the build ran full, not the host's disk" grep -q "a file system of the build ran full (no space left on device): /tmp, /run and /dev/shm hold 64 MiB each" "$TMP/tmpfs-fill.err"
 check "a file over the scratch limit fails the build" test ! -e "$TMP/big-file/manifest.json"
 check "the error names the scratch limit" grep -q "a file the build wrote grew past its scratch limit (128 MiB" "$TMP/big-file.err"
-check "files over the scratch limit together fail the build" grep -q "the image's tree takes 1[89][0-9] MiB, more than the build's scratch limit (128 MiB" "$TMP/many-files.err"
+check "files over the scratch limit together fail the build" grep -Eq "the build's scratch \(the image's tree, downloads and reports\) takes 1[89][0-9] MiB, more than the build's scratch limit \(128 MiB|the build's scratch grew past its limit \(128 MiB" "$TMP/many-files.err"
+check "a build writing past its scratch limit is stopped while it runs" grep -q "the build's scratch grew past its limit (128 MiB; --limit scratch_size, \[builds\] scratch_size) and the build was stopped during installing and customizing" "$TMP/fill-wait.err"
+check_eq "only the build log is left of that" build.log "$(ls -A "$TMP/fill-wait")"
 check_eq "only the build log is left of it" build.log "$(ls -A "$TMP/many-files")"
 left=
-for n in forks memory tmpfs-fill big-file many-files; do
+for n in forks memory tmpfs-fill big-file many-files fill-wait; do
 	cg=$(sed -n 's/^limits: [^;]*rain\/\(build\.[A-Za-z0-9]*\);.*/\1/p' "$TMP/$n/build.log")
 	[ -n "$cg" ] || left="$left $n:unnamed"
 	for d in /sys/fs/cgroup/rain/"$cg" /sys/fs/cgroup/*/rain/"$cg"; do [ -e "$d" ] && left="$left $d"; done
