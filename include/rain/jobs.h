@@ -80,13 +80,19 @@ struct rain_jobs_config {
 	 * quiesces. Called without the lock; may call the engine. NULL:
 	 * only rain_jobs_wait_change() tells. */
 	void (*changed)(void *ud);
-	/* Mint a token of owner that expires at expires_us (0: never),
-	 * returning the secret in *token and its hash (hex, NUL-terminated,
-	 * at most 128 bytes) in hash; revoke the token with hash (a token
-	 * that is gone already: RAIN_ENOTFOUND, taken as done). Both NULL:
-	 * jobs cannot have tokens (rain_job_token() is RAIN_ECONFLICT). */
-	int (*token_mint)(void *ud, const char *owner, int64_t expires_us, char **token,
-			  char hash[129]);
+	/* Mint a token of owner that expires at expires_us, returning the
+	 * secret in *token (a new string). Before the token can be used,
+	 * token_mint calls commit(commit_ud, HASH) with the hash that
+	 * token_revoke will take, and gives up when it fails: so a crash at
+	 * any point leaves no live token that the next start does not
+	 * revoke. A token that needs no revoking (a service's own) is
+	 * returned without commit. token_revoke: a token that is gone
+	 * already is RAIN_ENOTFOUND, taken as done. Both NULL: jobs cannot
+	 * have tokens (rain_job_token() is RAIN_ECONFLICT). See
+	 * rain/jobs-token.h for the catalog's. */
+	int (*token_mint)(void *ud, const char *owner, int64_t expires_us,
+			  int (*commit)(void *commit_ud, const char *hash), void *commit_ud,
+			  char **token);
 	int (*token_revoke)(void *ud, const char *hash);
 	void *ud;
 };
@@ -96,6 +102,10 @@ struct rain_jobs_kind_config {
 	const char *dir;                /* its jobs' directories (created 0700) */
 	int max_running;                /* of this kind at once; 0: no limit */
 	int timeout_s;                  /* per job; 0: none */
+	/* The setting of timeout_s, named in the error of a job past it
+	 * ("the build took longer than 60 s ([builds] timeout) and was
+	 * stopped"); NULL: "its time limit". */
+	const char *timeout_name;
 	void *ud;                       /* given to the kind's methods */
 };
 
@@ -157,6 +167,12 @@ int rain_jobs_cancel(struct rain_jobs *j, const struct rain_who *who, enum rain_
 /* Only finished jobs (RAIN_ECONFLICT otherwise); removes the directory. */
 int rain_jobs_delete(struct rain_jobs *j, const struct rain_who *who, enum rain_action action,
 		     const char *kind, const char *id);
+/* Whether rain_jobs_quiesce() or rain_jobs_stop() was called. */
+bool rain_jobs_quiescing(struct rain_jobs *j);
+/* owner's jobs queued and running, and submissions under way (each may
+ * be NULL). */
+void rain_jobs_user_counts(struct rain_jobs *j, const char *owner, int *queued, int *running,
+			   int *submitting);
 /* How many records owner has (of kind; NULL: any). */
 int64_t rain_jobs_count_owned(struct rain_jobs *j, const char *kind, const char *owner);
 /* The directory of job id (new string), unchecked: for the kind's own

@@ -1,51 +1,35 @@
-/* raind's build service: builds submitted by many users wait in one
- * queue and a fixed pool of worker threads runs up to max_concurrent of
- * them at once, each as a child process
+/* raind's build service, mapped onto the library's job engine
+ * (rain/jobs.h) with builds as its kind (rain/build-kind.h, which says
+ * how a build is laid out, run, stored and counted in quotas).
  *
- *   RAIN generate DIR/input/.rain-build.recipe -o DIR/out --cache CACHE
- *        [--boot-check]
+ * Builds submitted by many users wait in the engine's queue and a fixed
+ * pool of max_concurrent worker threads runs them. The queue is fair
+ * between users: round robin, each user's builds oldest first; the user
+ * whose last build started longest ago (or none since raind started) goes
+ * next. A user may have max_queued_per_user builds queued (more are
+ * refused) and max_running_per_user running (the others wait even when a
+ * worker is free), and send BUILDS_SUBMITTING_MAX submissions at once
+ * (each body is held in memory while it is checked).
  *
- * with its output lines appended to DIR/log, ended (process group, TERM
- * then KILL) when canceled or past timeout_s. A build that succeeds and
- * asked to be stored is put into the repository here, in-process, owned
- * by the user who submitted it.
- *
- * The queue is fair between users: round robin, each user's builds
- * oldest first; the user whose last build started longest ago (or none
- * since raind started) goes next. A user may have max_queued_per_user
- * builds queued (more are refused) and max_running_per_user running
- * (the others wait even when a worker is free), and send
- * BUILDS_SUBMITTING_MAX submissions at once (each body is held in memory
- * while it is checked).
- *
- * Each build lives in DIR = builds_dir/ID: build.json (the record,
- * include/rain/build-record.h, replaced atomically and fsynced on every
- * change), recipe (the text as submitted), input/ (the files sent with it
- * and a copy of the recipe, so that its relative paths resolve there),
- * log and out/. A submission is checked in time linear in its size, then
- * laid out without the lock in builds_dir/.staging-ID, made durable
- * (one syncfs), and accepted by one rename to DIR under the lock. Its
- * bytes count against the owner's quota and usage (rain_repo_charge_set,
- * key "build/ID"), from before the rename; once the build has run, the
- * whole folder counts (log and outputs too); deleting the build gives
- * them back. At start-up, builds found running (raind stopped during
- * them) become failed, and any `rain generate` still working in their
- * directory is stopped; queued ones are queued again; staging
- * directories are removed and charges without a build dropped.
+ * Each build lives in DIR = builds_dir/ID (its record, build.json,
+ * replaced atomically and fsynced on every change). A submission is
+ * checked in time linear in its size, then laid out without the lock in
+ * builds_dir/.staging-ID, made durable (one syncfs), and accepted by one
+ * rename to DIR under the lock. At start-up, builds found running (raind
+ * stopped during them) become failed, and any `rain generate` still
+ * working in their directory is stopped; queued ones are queued again;
+ * staging directories are removed and charges without a build dropped.
  *
  * A recipe with base = image:REF makes the child a client of this
- * repository with its owner's rights: for the build, raind mints a token
- * of the owner in the catalog (like a Keystone login; only its hash is
- * stored, in the catalog and in DIR/token.sha256; it expires with the
- * build's time limit) and gives the child RAIN_URL (raind's own address,
- * see builds_serve), RAIN_TOKEN and, with TLS, RAIN_CACERT in its
- * environment, never in its arguments or a log. The token is revoked when
- * the build ends however it ends, and at start-up for builds that were
- * running when raind stopped. Builds of the service token (owner "admin"
- * when no user has that name) get the service token. Other builds get
- * none of these variables. Of raind's own environment a child gets only
- * PATH, LANG, LANGUAGE, LC_*, TZ and the proxy variables (http_proxy,
- * https_proxy, no_proxy, and their upper-case forms).
+ * repository with its owner's rights: for the build, the engine mints a
+ * token of the owner in the catalog (rain/jobs-token.h: like a Keystone
+ * login; only its hash is stored, in the catalog and in DIR/token.sha256;
+ * it expires with the build's time limit) and the child gets RAIN_URL
+ * (raind's own address, see builds_serve), RAIN_TOKEN and, with TLS,
+ * RAIN_CACERT in its environment, never in its arguments or a log. The
+ * token is revoked when the build ends however it ends, and at start-up
+ * for builds that were running when raind stopped. Builds of the service
+ * token (owner "admin" when no user has that name) get the service token.
  *
  * Everything here is thread-safe. Functions taking a who only show a
  * build to its owner and to admins (others get RAIN_ENOTFOUND).

@@ -208,3 +208,11 @@ void strv_free(char **v, size_t n)
 		free(v[i]);
 	free(v);
 }
+
+void str_free_secret(char *s)
+{
+	if (s) {
+		explicit_bzero(s, strlen(s));
+		free(s);
+	}
+}

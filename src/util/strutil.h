@@ -50,6 +50,9 @@ int strv_add(char ***v, size_t *n, const char *s);
 char *strv_join(char *const *v, size_t n, const char *sep);
 void strv_free(char **v, size_t n);
 
+/* Zero a secret string, then free it. NULL is fine. */
+void str_free_secret(char *s);
+
 /* Percent-decode into a new string (NULL on a bad escape or embedded NUL). */
 char *str_url_decode(const char *s);
 

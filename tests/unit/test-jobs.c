@@ -54,7 +54,7 @@ static void reset(void)
 }
 
 static int t_prepare(void *ud, const char *id, const char *owner, const char *dir, void *input,
-		     json_t *data)
+		     json_t *data, char **name)
 {
 	const struct input *in = input;
 	_cleanup_free_ char *p = fs_path_join(dir, "input");
@@ -67,7 +67,8 @@ static int t_prepare(void *ud, const char *id, const char *owner, const char *di
 	json_object_set_new(data, "fail", json_boolean(in->fail));
 	json_object_set_new(data, "token", json_boolean(in->token));
 	json_object_set_new(data, "lines", json_integer(in->lines));
-	return 0;
+	*name = strdup("slept");
+	return *name ? 0 : RAIN_ENOMEM;
 }
 
 static int t_run(void *ud, struct rain_job_run *run, json_t *data)
@@ -165,12 +166,19 @@ static void on_changed(void *ud)
 	pthread_mutex_unlock(&mu);
 }
 
-static int on_mint(void *ud, const char *owner, int64_t expires_us, char **token, char hash[129])
+static int on_mint(void *ud, const char *owner, int64_t expires_us,
+		   int (*commit)(void *commit_ud, const char *hash), void *commit_ud, char **token)
 {
+	char hash[64];
+	int r;
+
 	if (expires_us <= time_now_us())
 		return rain_error_set(RAIN_EINVAL, "the token would be expired");
+	snprintf(hash, sizeof(hash), "hash-of-%s", owner);
+	r = commit(commit_ud, hash);
+	if (r < 0)
+		return r;
 	*token = strdup("secret-of-alice");
-	snprintf(hash, 129, "hash-of-%s", owner);
 	pthread_mutex_lock(&mu);
 	minted++;
 	snprintf(live_hash, sizeof(live_hash), "%s", hash);
@@ -326,6 +334,13 @@ static void test_queue_order(void **state)
 	assert_int_equal(position(c1), 3);
 	assert_int_equal(position(a2), 4);
 	assert_int_equal(position(a3), 5);
+	{
+		json_t *j = NULL;
+
+		assert_int_equal(rain_jobs_get(fx.j, &alice, RAIN_ACT_BUILD_SHOW, "sleep", a1, &j), 0);
+		assert_string_equal(json_string_value(json_object_get(j, "name")), "slept");
+		json_decref(j);
+	}
 	assert_int_equal(submit("nothing", &alice, quick, NULL), RAIN_EINVAL);
 	assert_error_contains("no job kind 'nothing'");
 	/* a refused submission leaves nothing: no record, no staging */

@@ -29,9 +29,11 @@
 struct rain_job_run {
 	const char *id;
 	const char *owner;
+	const char *name;               /* what the job is of; may be NULL */
 	const char *dir;                /* the job's directory (its files) */
 	int log_fd;                     /* the job's log, open for appending */
 	int timeout_s;                  /* its time limit; 0: none */
+	int64_t started_mono_us;        /* time_mono_us() when it started */
 	/* non-zero once the job is to stop (cancel, time limit, shutdown):
 	 * run() returns RAIN_ECANCELED soon after */
 	volatile sig_atomic_t *cancel;
@@ -50,10 +52,13 @@ struct rain_job_kind {
 
 	/* Lay out a new job in dir (its staging directory, created empty,
 	 * 0700) from input (the kind's own, as given to rain_jobs_submit);
-	 * data is the job's stored fields (an object the kind may fill). On
-	 * error nothing of the job remains. */
+	 * data is the job's stored fields (an object the kind may fill);
+	 * *name (NULL on entry) may be set to a new string naming what the
+	 * job is of. On error the engine removes dir; whatever else prepare
+	 * did it undoes itself. When the job is refused after a prepare
+	 * that succeeded, removed() is called. */
 	int (*prepare)(void *ud, const char *id, const char *owner, const char *dir,
-		       void *input, json_t *data);
+		       void *input, json_t *data, char **name);
 	/* Run the job (required). 0: succeeded; RAIN_ECANCELED after
 	 * run->cancel was set; other codes: failed, the message is the
 	 * job's error. May set stored fields with rain_job_set(). */
@@ -68,14 +73,18 @@ struct rain_job_kind {
 	/* At start, for a job found running: stop what it left (processes
 	 * working in dir). Returns how many it stopped. */
 	int64_t (*recover)(void *ud, const char *id, const char *dir);
-	/* After a job ended (any way), before it is shown as finished. */
-	void (*finished)(void *ud, const char *id, const char *owner, const char *dir);
-	/* After a finished job was deleted; its directory is gone. */
+	/* After run(), once the job's outcome is known (st, and error for
+	 * failed jobs), before it is shown as finished; the log is still
+	 * open (run->log_fd). */
+	void (*finished)(void *ud, struct rain_job_run *run, enum rain_job_status st,
+			 const char *error);
+	/* After a finished job was deleted, or a prepared one refused; its
+	 * directory is gone. */
 	void (*removed)(void *ud, const char *id, const char *owner);
 };
 
-/* During run(): append a line (a newline is added) to the
- * job's log and tell followers. */
+/* During run(): append a line (a newline is added; one write, so that
+ * readers never see half a line) to the job's log and tell followers. */
 void rain_job_log(struct rain_job_run *run, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 /* Set a stored field of the running job (takes value's reference) and

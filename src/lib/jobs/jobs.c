@@ -20,7 +20,6 @@
 #include "util/uuid.h"
 
 #define TOKEN_FILE "token.sha256"   /* the hash of the job's token, while it may be live */
-#define TOKEN_HASH_MAX 128
 #define STOPPED_DEFAULT "the service stopped during the job"
 
 struct owner;
@@ -168,14 +167,6 @@ static struct kind *kind_find(struct rain_jobs *j, const char *name)
 	return NULL;
 }
 
-static void secret_free(char *s)
-{
-	if (s) {
-		explicit_bzero(s, strlen(s));
-		free(s);
-	}
-}
-
 static void job_free(struct job *e)
 {
 	if (!e)
@@ -185,7 +176,7 @@ static void job_free(struct job *e)
 	free(e->error);
 	free(e->dir);
 	json_decref(e->data);
-	secret_free(e->token);
+	str_free_secret(e->token);
 	free(e);
 }
 
@@ -522,6 +513,33 @@ int rain_jobs_list(struct rain_jobs *j, const struct rain_who *who, enum rain_ac
 	return 0;
 }
 
+bool rain_jobs_quiescing(struct rain_jobs *j)
+{
+	bool q;
+
+	pthread_mutex_lock(&j->lock);
+	q = j->quiescing;
+	pthread_mutex_unlock(&j->lock);
+	return q;
+}
+
+void rain_jobs_user_counts(struct rain_jobs *j, const char *owner, int *queued, int *running,
+			   int *submitting)
+{
+	struct owner *o;
+
+	pthread_mutex_lock(&j->lock);
+	for (o = j->owners; o && strcmp(o->name, owner); o = o->next)
+		;
+	if (queued)
+		*queued = o ? o->queued : 0;
+	if (running)
+		*running = o ? o->running : 0;
+	if (submitting)
+		*submitting = o ? o->submitting : 0;
+	pthread_mutex_unlock(&j->lock);
+}
+
 int64_t rain_jobs_count_owned(struct rain_jobs *j, const char *kind, const char *owner)
 {
 	int64_t n = 0;
@@ -733,6 +751,8 @@ int rain_jobs_submit(struct rain_job_submission *s, const char *name, void *inpu
 	struct rain_jobs *j = s->j;
 	struct kind *k = s->kind;
 	_cleanup_free_ char *stage = NULL;
+	char *pname = NULL;
+	bool prepared = false;
 	struct job *e;
 	int r;
 
@@ -764,7 +784,12 @@ int rain_jobs_submit(struct rain_job_submission *s, const char *name, void *inpu
 		return r;
 	}
 	if (k->k->prepare)
-		r = k->k->prepare(k->cfg.ud, e->id, e->owner, stage, input, e->data);
+		r = k->k->prepare(k->cfg.ud, e->id, e->owner, stage, input, e->data, &pname);
+	prepared = r == 0;
+	if (pname) {
+		free(e->name);
+		e->name = pname;
+	}
 	if (r == 0)
 		r = record_save(j, e, stage);
 	if (r == 0)
@@ -793,12 +818,16 @@ int rain_jobs_submit(struct rain_job_submission *s, const char *name, void *inpu
 		pthread_mutex_unlock(&j->lock);
 	}
 	if (r < 0) {
+		char msg[1024];
+
+		snprintf(msg, sizeof(msg), "%s", rain_error_last());
 		fs_remove_tree(stage);
+		if (prepared && k->k->removed)
+			k->k->removed(k->cfg.ud, e->id, e->owner);
 		job_free(e);
-		return r;
+		return rain_error_set(r, "%s", msg);
 	}
 	notify(j);
-	say(j, RAIN_JOBS_INFO, "%s %s of %s queued", k->k->name, e->id, e->owner);
 	if (out && !*out)
 		return rain_error_set(RAIN_ENOMEM, "out of memory");
 	return 0;
@@ -915,20 +944,20 @@ void rain_jobs_wait_change(struct rain_jobs *j, int timeout_ms)
 
 void rain_job_log(struct rain_job_run *run, const char *fmt, ...)
 {
-	char line[4096];
+	char *line = NULL;
 	va_list ap;
 	int n;
 
 	va_start(ap, fmt);
-	n = vsnprintf(line, sizeof(line) - 1, fmt, ap);
+	n = vasprintf(&line, fmt, ap);
 	va_end(ap);
 	if (n < 0)
 		return;
-	if ((size_t)n > sizeof(line) - 2)
-		n = (int)sizeof(line) - 2;
-	line[n++] = '\n';
-	if (run->log_fd >= 0 && fs_write_all(run->log_fd, line, (size_t)n, "the job's log") == 0)
+	/* room for the newline: vasprintf allocated n + 1 */
+	line[n] = '\n';
+	if (run->log_fd >= 0 && fs_write_all(run->log_fd, line, (size_t)n + 1, "the job's log") == 0)
 		notify(run->jobs);
+	free(line);
 }
 
 int rain_job_set(struct rain_job_run *run, const char *key, json_t *value)
@@ -974,12 +1003,31 @@ static int token_revoke_file(struct rain_jobs *j, const char *dir)
 	return 1;
 }
 
+struct token_commit {
+	struct rain_job_run *run;
+	const char *path;
+};
+
+/* The hash on disk (durably) before the token exists. */
+static int token_commit(void *ud, const char *hash)
+{
+	struct token_commit *c = ud;
+	_cleanup_free_ char *line = NULL;
+
+	int r;
+
+	if (asprintf(&line, "%s\n", hash) < 0)
+		return rain_error_set(RAIN_ENOMEM, "out of memory");
+	r = fs_write_atomic(c->path, line, strlen(line), 0600);
+	return r < 0 ? r : fs_fsync_dir(c->run->dir);
+}
+
 int rain_job_token(struct rain_job_run *run, const char **token)
 {
 	struct rain_jobs *j = run->jobs;
 	struct job *e = run->priv;
 	_cleanup_free_ char *path = NULL;
-	char hash[TOKEN_HASH_MAX + 1] = "";
+	struct token_commit c = { .run = run };
 	char *secret = NULL;
 	int64_t expires;
 	int r;
@@ -994,18 +1042,16 @@ int rain_job_token(struct rain_job_run *run, const char **token)
 	path = fs_path_join(e->dir, TOKEN_FILE);
 	if (!path)
 		return rain_error_set(RAIN_ENOMEM, "out of memory");
+	c.path = path;
 	/* it dies with the job's time limit at the latest (a day without) */
 	expires = time_now_us() + (int64_t)(run->timeout_s > 0 ? run->timeout_s : 86400) * 1000000;
-	r = j->cfg.token_mint(j->cfg.ud, e->owner, expires, &secret, hash);
-	if (r < 0)
-		return r;
-	hash[TOKEN_HASH_MAX] = '\0';
-	r = fs_write_atomic(path, hash, strlen(hash), 0600);
+	r = j->cfg.token_mint(j->cfg.ud, e->owner, expires, token_commit, &c, &secret);
 	if (r < 0) {
-		/* nobody would know to revoke it: do it now */
-		j->cfg.token_revoke(j->cfg.ud, hash);
-		secret_free(secret);
-		return r;
+		char msg[1024];
+
+		snprintf(msg, sizeof(msg), "%s", rain_error_last());
+		token_revoke_file(j, e->dir);
+		return rain_error_set(r, "%s", msg);
 	}
 	e->token = secret;
 	*token = secret;
@@ -1020,8 +1066,9 @@ static void run_job(struct rain_jobs *j, struct job *e)
 	_cleanup_free_ char *logp = fs_path_join(e->dir, "log");
 	_cleanup_free_ char *error = NULL;
 	struct rain_job_run run = {
-		.id = e->id, .owner = e->owner, .dir = e->dir, .log_fd = -1,
-		.timeout_s = k->cfg.timeout_s, .cancel = &e->cancel, .jobs = j, .priv = e,
+		.id = e->id, .owner = e->owner, .name = e->name, .dir = e->dir, .log_fd = -1,
+		.timeout_s = k->cfg.timeout_s, .started_mono_us = time_mono_us(),
+		.cancel = &e->cancel, .jobs = j, .priv = e,
 	};
 	enum rain_job_status st = RAIN_JOB_FAILED;
 	bool user_canceled, timed_out, stopped;
@@ -1050,8 +1097,9 @@ static void run_job(struct rain_jobs *j, struct job *e)
 	} else if (r == RAIN_ECANCELED && user_canceled) {
 		st = RAIN_JOB_CANCELED;
 	} else if (r == RAIN_ECANCELED && timed_out) {
-		if (asprintf(&error, "the %s took longer than %d s (its time limit) and was stopped",
-			     k->k->name, k->cfg.timeout_s) < 0)
+		if (asprintf(&error, "the %s took longer than %d s (%s) and was stopped", k->k->name,
+			     k->cfg.timeout_s, k->cfg.timeout_name ? k->cfg.timeout_name :
+			     "its time limit") < 0)
 			error = NULL;
 	} else if (r == RAIN_ECANCELED && stopped) {
 		error = strdup(k->k->stopped_msg ? k->k->stopped_msg : STOPPED_DEFAULT);
@@ -1062,15 +1110,15 @@ static void run_job(struct rain_jobs *j, struct job *e)
 		error = strdup("out of memory");
 	json_decref(data);
 	/* before the job ends: whoever sees it ended finds its token dead */
-	secret_free(e->token);
+	str_free_secret(e->token);
 	e->token = NULL;
 	if (token_revoke_file(j, e->dir) < 0)
 		say(j, RAIN_JOBS_ERROR, "%s %s: cannot revoke its token: %s (the next start tries "
 		    "again)", k->k->name, e->id, rain_error_last());
+	if (k->k->finished)
+		k->k->finished(k->cfg.ud, &run, st, error);
 	if (run.log_fd >= 0)
 		close(run.log_fd);
-	if (k->k->finished)
-		k->k->finished(k->cfg.ud, e->id, e->owner, e->dir);
 	say(j, st == RAIN_JOB_FAILED ? RAIN_JOBS_WARN : RAIN_JOBS_INFO, "%s %s %s%s%s", k->k->name,
 	    e->id, rain_job_status_name(st), error ? ": " : "", error ? error : "");
 	pthread_mutex_lock(&j->lock);

@@ -1,0 +1,85 @@
+/* Builds as a job kind (rain/sys/job.h): what raind's build service
+ * (POST /rain/v1/builds, raind(8)) runs on the job engine.
+ *
+ * A build's directory holds build.json (its record: the job record with
+ * the build's fields store, boot_check and image_id, as
+ * rain/build-record.h describes), recipe (the text as submitted), input/
+ * (the files sent with it and a copy of the recipe, so that its relative
+ * paths resolve there), log and out/. It runs as a child process
+ *
+ *   RAIN generate DIR/input/.rain-build.recipe -o DIR/out --cache CACHE
+ *        [--boot-check]
+ *
+ * in DIR, with its output lines in the log; a build that succeeds and
+ * asked to be stored is put into the repository, owned by the user who
+ * submitted it. A recipe with base = image:REF gets RAIN_URL, RAIN_TOKEN
+ * (the job's token, rain_job_token) and, with TLS, RAIN_CACERT in its
+ * environment; of the caller's environment it gets only PATH, LANG,
+ * LANGUAGE, LC_*, TZ and the proxy variables.
+ *
+ * A build's bytes count against its owner's quota and usage
+ * (rain_repo_charge_set, key "build/ID"): its files from before it is
+ * queued, the whole folder once it has run; deleting it gives them back.
+ */
+#ifndef RAIN_BUILD_KIND_H
+#define RAIN_BUILD_KIND_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "rain/jobs.h"
+#include "rain/repo.h"
+
+struct rain_build_kind_config {
+	struct rain_repo *repo;
+	const char *cache_dir;      /* the package cache shared by the builds */
+	const char *rain_command;   /* the rain program; NULL: none found */
+	int max_files;              /* files sent with one build; 0: no limit */
+	int timeout_s;              /* per build, as given to the engine */
+	/* What the kind has to say (a charge that cannot be counted, ...);
+	 * may be NULL. */
+	void (*log)(void *ud, enum rain_jobs_level level, const char *msg);
+	void *log_ud;
+};
+
+struct rain_build_kind;
+
+/* The kind's state, the ud of rain_build_job_kind's methods. */
+int rain_build_kind_new(const struct rain_build_kind_config *cfg, struct rain_build_kind **out);
+/* The engine the kind is added to (before any submission). */
+void rain_build_kind_attach(struct rain_build_kind *k, struct rain_jobs *jobs);
+/* Where the builds reach the repository ("http(s)://HOST:PORT") and the
+ * certificate to check it with (NULL: plain HTTP or the system's CAs);
+ * before the engine serves. */
+int rain_build_kind_set_url(struct rain_build_kind *k, const char *url, const char *cacert);
+/* After rain_jobs_start(): drop the charges of builds that are gone (a
+ * crash between a charge and the build's publication or deletion) and
+ * count the builds that have none. */
+void rain_build_kind_reconcile(struct rain_build_kind *k);
+void rain_build_kind_free(struct rain_build_kind *k);
+
+extern const struct rain_job_kind rain_build_job_kind;
+
+/* The input of a build submission (rain_jobs_submit's input): the JSON
+ * body of POST /rain/v1/builds (see raind(8)). The recipe is parsed, the
+ * files' names are checked and every file the recipe's [files] and
+ * [scripts] name must be among them: RAIN_EINVAL (the message says what
+ * is wrong, with the recipe's line and key), RAIN_ETOOBIG past
+ * RAIN_BUILD_FILES_MAX or max_files files or when the bytes do not fit in
+ * who's quota. gone (may be NULL) is asked now and then whether the
+ * client went away: then nothing is left of the submission and
+ * RAIN_ECANCELED is returned. */
+struct rain_build_input {
+	json_t *body;
+	const struct rain_who *who;
+	bool (*gone)(void *ud);
+	void *gone_ud;
+	/* set by the submission: */
+	size_t nfiles;
+	int64_t bytes;
+	int64_t check_us, write_us; /* how long checking and writing took */
+};
+
+#endif
