@@ -35,10 +35,18 @@ int rain_error_set(int code, const char *fmt, ...)
 int rain_error_errno(int code, int errnum, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* rain_error_set(RAIN_ENOMEM, "out of memory"): the one out-of-memory
+ * error, so that `return rain_error_oom();` always leaves a message. */
+int rain_error_oom(void);
+
 /* The calling thread's last message; never NULL (may be ""). */
 const char *rain_error_last(void);
 
-/* Forget the last message. */
+/* Forget the last message.  Rule: every public function of include/rain/
+ * that can fail calls it on entry (the library's entry points, not its
+ * internal helpers), so that rain_error_last() after a failure is always
+ * that call's message and never a stale one from an earlier call.  Read
+ * the message only after a negative return. */
 void rain_error_clear(void);
 
 /* A short name for a code, e.g. "not found". */

@@ -251,7 +251,7 @@ static int cmd_generate_exec(struct cli *cli, const struct cli_args *a)
 		if (r)
 			return r;
 		if (name && str_set(&recipe->name, name) < 0)
-			r = RAIN_ENOMEM;
+			r = rain_error_oom();
 	} else if (from_image) {
 		return cli_usage_error(&cmd_generate_entry, "--from-image takes no recipe and no --os options");
 	} else if (os && argc == 0) {

@@ -59,17 +59,17 @@ static int patch_add(json_t *patch, const char *op, const char *attr, json_t *va
 
 	if (!ptr) {
 		json_decref(value);
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	}
 	item = json_pack("{s:s, s:s}", "op", op, "path", ptr);
 	free(ptr);
 	if (!item) {
 		json_decref(value);
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	}
 	if (value)
 		json_object_set_new(item, "value", value);
-	return json_array_append_new(patch, item) ? RAIN_ENOMEM : 0;
+	return json_array_append_new(patch, item) ? rain_error_oom() : 0;
 }
 
 /* Resolve, PATCH and print; consumes patch. An empty patch is a usage

@@ -121,7 +121,7 @@ static int file_handler(void *ud, const char *file, int line, const char *sectio
 	}
 	free(*slot);
 	*slot = strdup(value);
-	return *slot ? 0 : RAIN_ENOMEM;
+	return *slot ? 0 : rain_error_oom();
 }
 
 static void file_values_free(struct file_values *fv)

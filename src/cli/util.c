@@ -334,9 +334,9 @@ int cli_query_add(char **q, const char *key, const char *value)
 	char *s;
 
 	if (!k || !v)
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	if (asprintf(&s, "%s%c%s=%s", *q ? *q : "", *q ? '&' : '?', k, v) < 0)
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	free(*q);
 	*q = s;
 	return 0;

@@ -163,7 +163,7 @@ static int parse_list_args(struct request *req, struct list_args *a)
 		char *copy = request_keep(req, strdup(a->sort)), *save = NULL, *tok;
 
 		if (!copy)
-			return RAIN_ENOMEM;
+			return rain_error_oom();
 		for (tok = strtok_r(copy, ",", &save); tok && !a->error; tok = strtok_r(NULL, ",", &save)) {
 			char *colon = strchr(tok, ':');
 			bool desc = true;
@@ -204,7 +204,7 @@ static int list_images(struct request *req)
 
 	a.next = open_memstream(&nextq, &nlen);
 	if (!a.next)
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	r = parse_list_args(req, &a);
 	fclose(a.next);
 	if (r == 0 && a.error)

@@ -48,7 +48,7 @@ int config_defaults(struct config *cfg)
 		r = asprintf(&cfg->data_dir, "%s/rain", xdg);
 	else
 		r = asprintf(&cfg->data_dir, "%s/.local/share/rain", home && *home ? home : ".");
-	return r < 0 ? RAIN_ENOMEM : 0;
+	return r < 0 ? rain_error_oom() : 0;
 }
 
 static int parse_bool(const char *value, bool *out, const char *where, const char *key)
@@ -305,7 +305,7 @@ int config_admin_token(struct config *cfg, bool *generated, char **path)
 	}
 	*path = fs_path_join(cfg->data_dir, "admin-token");
 	if (!*path)
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	r = token_from_file(*path, &cfg->admin_token);
 	if (r != RAIN_ENOTFOUND)
 		return r;
@@ -345,7 +345,7 @@ int config_rain_command(const struct config *cfg, char **out)
 	/* installed: both in one bin directory; build tree: src/daemon and src/cli */
 	for (int i = 0; i < 2; i++) {
 		if (asprintf(&path, i == 0 ? "%s/rain" : "%s/../cli/rain", self) < 0)
-			return RAIN_ENOMEM;
+			return rain_error_oom();
 		if (access(path, X_OK) == 0) {
 			char *real = realpath(path, NULL);
 

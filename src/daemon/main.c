@@ -127,7 +127,7 @@ static int start_builds(struct config *cfg, struct rain_repo *repo, struct build
 	int r;
 
 	if (!dir || !cache)
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	bc.enabled = cfg->builds_enabled;
 	if (!bc.enabled && cfg->builds_enabled_set)
 		why = strdup("the build service is disabled ([builds] enabled = false in raind's "

@@ -44,12 +44,12 @@ static int fs_open(const char *location, void **impl)
 	int r;
 
 	if (!s)
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	s->root = strdup(location);
 	s->objects = fs_path_join(location, "sha256");
 	s->tmpdir = fs_path_join(location, "tmp");
 	if (!s->root || !s->objects || !s->tmpdir) {
-		r = RAIN_ENOMEM;
+		r = rain_error_oom();
 		goto fail;
 	}
 	r = fs_mkdir_p(s->objects, 0700);
@@ -83,12 +83,12 @@ static int fs_tmp_create(void *impl, void **out)
 	struct fs_tmp *t = calloc(1, sizeof(*t));
 
 	if (!t)
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	t->fd = open(s->objects, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 	if (t->fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
 		if (asprintf(&t->path, "%s/upload.XXXXXX", s->tmpdir) < 0) {
 			free(t);
-			return RAIN_ENOMEM;
+			return rain_error_oom();
 		}
 		t->fd = mkostemp(t->path, O_CLOEXEC);
 	}
@@ -107,20 +107,11 @@ static int fs_tmp_create(void *impl, void **out)
 static int fs_tmp_write(void *impl, void *tmp, const void *buf, size_t len)
 {
 	struct fs_tmp *t = tmp;
-	const char *p = buf;
+	int r = fs_write_all(t->fd, buf, len, "blob data");
 
-	while (len > 0) {
-		ssize_t n = write(t->fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return rain_error_errno(errno == ENOSPC || errno == EDQUOT ? RAIN_ENOSPC : RAIN_EIO,
-						errno, "cannot write blob data");
-		p += n;
-		len -= (size_t)n;
-		t->written += n;
-	}
+	if (r < 0)
+		return r;
+	t->written += (int64_t)len;
 	if (t->written - t->kicked >= WRITEBACK_STEP) {
 		/* a hint only: an error here shows again at fsync */
 		sync_file_range(t->fd, t->kicked, t->written - t->kicked, SYNC_FILE_RANGE_WRITE);
@@ -176,10 +167,10 @@ static void fs_tmp_discard(void *impl, void *tmp)
 static int blob_path(struct fs_store *s, const char *sha256, char **path, char **dir)
 {
 	if (asprintf(dir, "%s/%.2s", s->objects, sha256) < 0)
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	if (asprintf(path, "%s/%s", *dir, sha256) < 0) {
 		free(*dir);
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	}
 	return 0;
 }
@@ -294,7 +285,7 @@ static int fs_list(void *impl, int (*cb)(void *ud, const char *sha256), void *ud
 			continue;
 		sub = fs_path_join(s->objects, de->d_name);
 		if (!sub) {
-			r = RAIN_ENOMEM;
+			r = rain_error_oom();
 			break;
 		}
 		d = opendir(sub);

@@ -41,7 +41,7 @@ int rain_blob_store_open(struct rain_blob_store **out, const char *uri)
 	ops = d->table;
 	bs = calloc(1, sizeof(*bs));
 	if (!bs)
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	bs->ops = ops;
 	r = ops->open(location, &bs->impl);
 	if (r < 0) {
@@ -73,7 +73,7 @@ int rain_blob_write_open(struct rain_blob_store *bs, bool want_md5, struct rain_
 	int r;
 
 	if (!w)
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	w->bs = bs;
 	w->sha256 = EVP_MD_CTX_new();
 	if (!w->sha256 || EVP_DigestInit_ex(w->sha256, EVP_sha256(), NULL) != 1)

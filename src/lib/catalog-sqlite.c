@@ -20,6 +20,7 @@
 #include "rain/catalog.h"
 #include "rain/error.h"
 #include "rain/sys/catalog.h"
+#include "util/cleanup-sqlite.h"
 #include "util/strutil.h"
 #include "util/timeutil.h"
 
@@ -368,14 +369,26 @@ static void conn_free(struct conn *c)
 	free(c);
 }
 
+/* The schema version of db in *out: an SQLite code. */
+static int user_version(sqlite3 *db, int *out)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL);
+
+	if (rc != SQLITE_OK)
+		return rc;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		*out = sqlite3_column_int(st, 0);
+	return SQLITE_OK;
+}
+
 static int conn_open(const char *path, bool create, struct conn **out)
 {
 	struct conn *c = calloc(1, sizeof(*c));
 	int rc, version = 0;
-	sqlite3_stmt *st;
 
 	if (!c)
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	rc = sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
 			     SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
@@ -389,12 +402,9 @@ static int conn_open(const char *path, bool create, struct conn **out)
 	if (rc != SQLITE_OK)
 		goto fail;
 	if (create) {
-		rc = sqlite3_prepare_v2(c->db, "PRAGMA user_version", -1, &st, NULL);
+		rc = user_version(c->db, &version);
 		if (rc != SQLITE_OK)
 			goto fail;
-		if (sqlite3_step(st) == SQLITE_ROW)
-			version = sqlite3_column_int(st, 0);
-		sqlite3_finalize(st);
 		if (version > SCHEMA_VERSION) {
 			conn_free(c);
 			return rain_error_set(RAIN_EINVAL,
@@ -459,7 +469,7 @@ static int conn_prepare(struct conn *c, const char *sql, sqlite3_stmt **out)
 	slot->st = NULL;
 	slot->sql = strdup(sql);
 	if (!slot->sql)
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	rc = sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &slot->st, NULL);
 	if (rc != SQLITE_OK) {
 		free(slot->sql);
@@ -517,14 +527,14 @@ static int sq_open(const char *location, void **impl)
 	close(fd);
 	s = calloc(1, sizeof(*s));
 	if (!s)
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	s->path = strdup(location);
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_mutex_init(&s->cache_lock, NULL);
 	s->gen = 1;
 	if (!s->path) {
 		free(s);
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	}
 	r = conn_open(location, true, &c);
 	if (r < 0) {
@@ -605,7 +615,7 @@ static int col_str(sqlite3_stmt *st, int i, char **out)
 	if (!s)
 		return 0;
 	*out = strdup((const char *)s);
-	return *out ? 0 : RAIN_ENOMEM;
+	return *out ? 0 : rain_error_oom();
 }
 
 static int64_t col_num(sqlite3_stmt *st, int i)
@@ -621,7 +631,7 @@ static int row_to_image(sqlite3_stmt *st, struct rain_image **out)
 	int r = 0;
 
 	if (!img)
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	snprintf(img->id, sizeof(img->id), "%s", id ? id : "");
 	r |= col_str(st, 1, &img->name);
 	rain_image_status_parse((const char *)sqlite3_column_text(st, 2), &img->status);
@@ -645,7 +655,7 @@ static int row_to_image(sqlite3_stmt *st, struct rain_image **out)
 	img->revision = sqlite3_column_int64(st, 20);
 	if (r) {
 		rain_image_free(img);
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	}
 	*out = img;
 	return 0;
@@ -1016,7 +1026,7 @@ static int param_add(struct params *p, enum col_type type, const char *value, co
 	case COL_TEXT:
 		copy = strdup(value);
 		if (!copy)
-			return RAIN_ENOMEM;
+			return rain_error_oom();
 		p->v[p->n].text = copy;
 		break;
 	}
@@ -1043,7 +1053,7 @@ static int term_sql(FILE *sql, struct params *p, const char *expr, enum col_type
 		int r;
 
 		if (!list)
-			return RAIN_ENOMEM;
+			return rain_error_oom();
 		fprintf(sql, "%s IN (", expr);
 		for (v = strtok_r(list, ",", &save); v; v = strtok_r(NULL, ",", &save)) {
 			r = param_add(p, type, v, t->attr);
@@ -1102,7 +1112,7 @@ static int marker_values(struct conn *c, const struct rain_image_query *q,
 	int rc, r;
 
 	if (!m)
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	fputs("SELECT ", m);
 	for (size_t i = 0; i < nsort; i++)
 		fprintf(m, "%s%s", i ? ", " : "", sort_expr(&sort[i], false));
@@ -1142,7 +1152,7 @@ static int build_list_sql(struct conn *c, const struct rain_image_query *q,
 	int r = 0;
 
 	if (!sql)
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	for (size_t i = 0; i < q->nsort && i < RAIN_QUERY_MAX_SORT; i++)
 		sort[nsort++] = q->sort[i];
 	if (nsort == 0)
@@ -1257,7 +1267,7 @@ static int load_children_many(struct conn *c, struct rain_image **list, size_t n
 		int rc;
 
 		if (!sql)
-			return RAIN_ENOMEM;
+			return rain_error_oom();
 		fputs(heads[k], sql);
 		for (size_t i = 0; i < n; i++)
 			fputs(i ? ", ?" : "?", sql);
@@ -1296,7 +1306,7 @@ static int sq_image_list(void *impl, const struct rain_image_query *q,
 	int r, rc;
 
 	if (!p)
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	if (q->limit > 100000) {
 		free(p);
 		return rain_error_set(RAIN_EINVAL, "limit %zu is too large", q->limit);
@@ -1323,7 +1333,7 @@ static int sq_image_list(void *impl, const struct rain_image_query *q,
 	sqlite3_bind_int64(st, 999, (int64_t)q->limit + 1);
 	list = calloc(q->limit + 1, sizeof(*list));
 	if (!list) {
-		r = RAIN_ENOMEM;
+		r = rain_error_oom();
 		goto end;
 	}
 	*more = false;
@@ -1384,7 +1394,7 @@ static int row_to_user(sqlite3_stmt *st, struct rain_user **out)
 	int r;
 
 	if (!u)
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	if (rain_user_role_parse(role, &u->role) < 0)
 		u->role = RAIN_ROLE_USER;
 	if (rain_user_status_parse(status, &u->status) < 0)
@@ -1479,15 +1489,9 @@ static int sq_user_list(void *impl, struct rain_user ***out, size_t *n)
 		return r;
 	st = c->st[ST_USER_LIST];
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (count == cap) {
-			struct rain_user **grown = realloc(list, (cap = cap ? cap * 2 : 16) * sizeof(*list));
-
-			if (!grown) {
-				r = RAIN_ENOMEM;
-				break;
-			}
-			list = grown;
-		}
+		r = ARRAY_GROW(list, count, cap);
+		if (r < 0)
+			break;
 		r = row_to_user(st, &list[count]);
 		if (r < 0)
 			break;
@@ -1729,13 +1733,9 @@ static int sq_member_list(void *impl, const char *image_id, struct rain_member *
 	st = c->st[ST_MEMBER_LIST];
 	sqlite3_bind_text(st, 1, image_id, -1, SQLITE_STATIC);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct rain_member *nv = realloc(v, (*n + 1) * sizeof(*v));
-
-		if (!nv) {
-			r = RAIN_ENOMEM;
+		r = ARRAY_GROW1(v, *n);
+		if (r < 0)
 			break;
-		}
-		v = nv;
 		row_to_member(st, &v[(*n)++]);
 	}
 	if (r == 0 && rc != SQLITE_DONE)
@@ -1798,13 +1798,11 @@ static int sq_audit_query(void *impl, const struct rain_audit_query *q, struct r
 	if (q->party)
 		sqlite3_bind_text(st, 5, q->party, -1, SQLITE_STATIC);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct rain_audit_entry *nv = realloc(v, (*n + 1) * sizeof(*v)), *e;
+		struct rain_audit_entry *e;
 
-		if (!nv) {
-			r = RAIN_ENOMEM;
+		r = ARRAY_GROW1(v, *n);
+		if (r < 0)
 			break;
-		}
-		v = nv;
 		e = &v[(*n)++];
 		e->id = sqlite3_column_int64(st, 0);
 		e->at = sqlite3_column_int64(st, 1);
@@ -2101,13 +2099,9 @@ static int sq_charge_list(void *impl, const char *prefix, struct rain_charge **o
 	st = c->st[ST_CHARGE_LIST];
 	sqlite3_bind_text(st, 1, prefix, -1, SQLITE_STATIC);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct rain_charge *nv = realloc(v, (*n + 1) * sizeof(*v));
-
-		if (!nv) {
-			r = RAIN_ENOMEM;
+		r = ARRAY_GROW1(v, *n);
+		if (r < 0)
 			break;
-		}
-		v = nv;
 		copy_col(st, 0, v[*n].key, sizeof(v[*n].key));
 		copy_col(st, 1, v[*n].owner, sizeof(v[*n].owner));
 		v[*n].bytes = sqlite3_column_int64(st, 2);

@@ -75,7 +75,7 @@ int rain_catalog_open(struct rain_catalog **out, const char *uri)
 		return r;
 	cat = calloc(1, sizeof(*cat));
 	if (!cat)
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	cat->driver = drv;
 	cat->images = drv->images;
 	cat->identity = drv->identity;

@@ -15,6 +15,7 @@
 
 #include "rain/client.h"
 #include "rain/error.h"
+#include "util/cleanup-json.h"
 #include "util/strutil.h"
 #include "util/uuid.h"
 
@@ -69,7 +70,7 @@ static int buf_append(struct buf *b, const char *p, size_t n)
 			cap *= 2;
 		d = realloc(b->data, cap);
 		if (!d)
-			return RAIN_ENOMEM;
+			return rain_error_oom();
 		b->data = d;
 		b->cap = cap;
 	}
@@ -269,7 +270,7 @@ char *rain_client_url_join(const char *url, const char *path)
 		}
 	if (path[0] == '/') {
 		if (asprintf(&s, "%.*s%s", (int)n, url, path) < 0) {
-			rain_error_set(RAIN_ENOMEM, "out of memory");
+			rain_error_oom();
 			return NULL;
 		}
 		return s;
@@ -280,7 +281,7 @@ char *rain_client_url_join(const char *url, const char *path)
 		    (path[n] == '/' || path[n] == '?' || path[n] == '\0')) {
 			s = strdup(path);
 			if (!s)
-				rain_error_set(RAIN_ENOMEM, "out of memory");
+				rain_error_oom();
 			return s;
 		}
 		rain_error_set(RAIN_EINVAL, "the server sent a link outside %.*s", (int)n, url);
@@ -299,7 +300,7 @@ static int dup_env(const char *name, char **out)
 	if (!v || !*v)
 		return 0;
 	*out = strdup(v);
-	return *out ? 1 : RAIN_ENOMEM;
+	return *out ? 1 : rain_error_oom();
 }
 
 /* The CA certificates to verify with: cfg->cacert, else the system store
@@ -314,7 +315,7 @@ static int ca_from(const struct rain_client_config *cfg, char **cafile, char **c
 	*cafile = *capath = NULL;
 	if (cfg->cacert) {
 		*cafile = strdup(cfg->cacert);
-		return *cafile ? 0 : RAIN_ENOMEM;
+		return *cafile ? 0 : rain_error_oom();
 	}
 	if (cfg->insecure)
 		return 0;
@@ -354,7 +355,7 @@ int rain_client_new(const struct rain_client_config *cfg, struct rain_client **o
 	}
 	c = calloc(1, sizeof(*c));
 	if (!c)
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	c->url = strdup(cfg->url);
 	if (c->url) {
 		size_t n = strlen(c->url);
@@ -370,7 +371,7 @@ int rain_client_new(const struct rain_client_config *cfg, struct rain_client **o
 	    (cfg->token && asprintf(&c->auth_header, "X-Auth-Token: %s", cfg->token) < 0)) {
 		c->auth_header = NULL;
 		rain_client_free(c);
-		return rain_error_set(RAIN_ENOMEM, "out of memory");
+		return rain_error_oom();
 	}
 	*out = c;
 	return 0;
@@ -448,7 +449,7 @@ static int setup(struct rain_client *c, const char *method, const char *path,
 	return 0;
 nomem:
 	curl_slist_free_all(h);
-	return rain_error_set(RAIN_ENOMEM, "out of memory");
+	return rain_error_oom();
 }
 
 static int add_header(struct curl_slist **h, const char *line)
@@ -456,7 +457,7 @@ static int add_header(struct curl_slist **h, const char *line)
 	struct curl_slist *t = curl_slist_append(*h, line);
 
 	if (!t)
-		return rain_error_set(RAIN_ENOMEM, "out of memory");
+		return rain_error_oom();
 	*h = t;
 	return 0;
 }
@@ -469,7 +470,7 @@ static int transport_error(struct rain_client *c, CURLcode rc)
 	case CURLE_ABORTED_BY_CALLBACK:
 		return rain_error_set(RAIN_ECANCELED, "transfer canceled");
 	case CURLE_OUT_OF_MEMORY:
-		return rain_error_set(RAIN_ENOMEM, "out of memory");
+		return rain_error_oom();
 	case CURLE_UNSUPPORTED_PROTOCOL:
 	case CURLE_URL_MALFORMAT:
 		return rain_error_set(RAIN_EINVAL, "bad URL %s: %s", c->url, what);
@@ -537,7 +538,7 @@ int rain_client_request(struct rain_client *c, const char *method, const char *p
 		text = json_dumps(body, JSON_COMPACT);
 		if (!text || asprintf(&ctype, "Content-Type: %s",
 				      content_type ? content_type : "application/json") < 0) {
-			r = rain_error_set(RAIN_ENOMEM, "out of memory");
+			r = rain_error_oom();
 			goto out;
 		}
 		r = add_header(&headers, ctype);
@@ -673,7 +674,7 @@ int rain_client_upload(struct rain_client *c, const char *path, int fd, int64_t 
 		return rain_error_set(RAIN_EINVAL, "bad upload size %" PRId64, size);
 	u.sha = EVP_MD_CTX_new();
 	if (!u.sha)
-		return rain_error_set(RAIN_ENOMEM, "out of memory");
+		return rain_error_oom();
 	if (!EVP_DigestInit_ex(u.sha, EVP_sha256(), NULL)) {
 		EVP_MD_CTX_free(u.sha);
 		return rain_error_set(RAIN_EIO, "cannot set up SHA-256");
@@ -911,7 +912,7 @@ static int download_seed(struct download *d, int64_t offset)
 				      (long long)st.st_size);
 	blk = malloc(IO_BLOCK);
 	if (!blk)
-		return rain_error_set(RAIN_ENOMEM, "out of memory");
+		return rain_error_oom();
 	while (pos < offset) {
 		size_t want = offset - pos < IO_BLOCK ? (size_t)(offset - pos) : IO_BLOCK;
 		ssize_t n = pread(d->fd, blk, want, pos);
@@ -966,7 +967,7 @@ int rain_client_download(struct rain_client *c, const char *path, int fd, int64_
 	d.sha = EVP_MD_CTX_new();
 	d.md5 = EVP_MD_CTX_new();
 	if (!d.sha || !d.md5) {
-		r = rain_error_set(RAIN_ENOMEM, "out of memory");
+		r = rain_error_oom();
 		goto out;
 	}
 	r = hash_reset(&d);
@@ -1066,10 +1067,10 @@ static int id_path(const char *base, const char *what, const char *id, const cha
 	if (name && !*name)
 		return rain_error_set(RAIN_EINVAL, "an empty name in a path under %s/%s", base, id);
 	if (name && !(enc = str_url_encode(name)))
-		return rain_error_set(RAIN_ENOMEM, "out of memory");
+		return rain_error_oom();
 	if (asprintf(out, "%s/%s%s%s%s", base, id, suffix, enc ? "/" : "", enc ? enc : "") < 0) {
 		*out = NULL;
-		return rain_error_set(RAIN_ENOMEM, "out of memory");
+		return rain_error_oom();
 	}
 	return 0;
 }
@@ -1273,7 +1274,7 @@ int rain_client_image_list(struct rain_client *c, const char *query, bool follow
 	}
 	if (!all || asprintf(&next, IMAGES "%s", query ? query : "") < 0) {
 		next = NULL;
-		r = rain_error_set(RAIN_ENOMEM, "out of memory");
+		r = rain_error_oom();
 		goto out;
 	}
 	while (next) {
@@ -1298,7 +1299,7 @@ int rain_client_image_list(struct rain_client *c, const char *query, bool follow
 			if (strcmp(n, prev) == 0 || ++pages >= MAX_PAGES)
 				r = rain_error_set(RAIN_EFORMAT, "the server's \"next\" links loop");
 			else if (!(next = strdup(n)))
-				r = rain_error_set(RAIN_ENOMEM, "out of memory");
+				r = rain_error_oom();
 		}
 		free(prev);
 		json_decref(resp);
@@ -1335,7 +1336,7 @@ int rain_client_image_resolve(struct rain_client *c, const char *ref, char id[37
 	name = str_url_encode(ref);
 	if (!name || asprintf(&query, "?name=%s", name) < 0) {
 		query = NULL;
-		return rain_error_set(RAIN_ENOMEM, "out of memory");
+		return rain_error_oom();
 	}
 	r = rain_client_image_list(c, query, true, &list);
 	if (r < 0)
@@ -1464,7 +1465,7 @@ int rain_client_image_member_add(struct rain_client *c, const char *id, const ch
 				 json_t **out)
 {
 	_cleanup_free_ char *path = NULL;
-	json_t *body;
+	_cleanup_json_ json_t *body = NULL;
 	int r = image_path(id, "/members", NULL, &path);
 
 	if (out)
@@ -1476,9 +1477,7 @@ int rain_client_image_member_add(struct rain_client *c, const char *id, const ch
 	body = json_pack("{s:s}", "member", member);
 	if (!body)
 		return rain_error_set(RAIN_EINVAL, "the member name must be UTF-8");
-	r = want_object(rain_client_request(c, "POST", path, NULL, body, NULL, out), out, "member");
-	json_decref(body);
-	return r;
+	return want_object(rain_client_request(c, "POST", path, NULL, body, NULL, out), out, "member");
 }
 
 int rain_client_image_member_get(struct rain_client *c, const char *id, const char *member,
@@ -1498,7 +1497,7 @@ int rain_client_image_member_update(struct rain_client *c, const char *id, const
 				    const char *status, json_t **out)
 {
 	_cleanup_free_ char *path = NULL;
-	json_t *body;
+	_cleanup_json_ json_t *body = NULL;
 	int r = image_path(id, "/members", member ? member : "", &path);
 
 	if (out)
@@ -1508,9 +1507,7 @@ int rain_client_image_member_update(struct rain_client *c, const char *id, const
 	body = json_pack("{s:s}", "status", status ? status : "");
 	if (!body)
 		return rain_error_set(RAIN_EINVAL, "the status must be UTF-8");
-	r = rain_client_request(c, "PUT", path, NULL, body, NULL, out);
-	json_decref(body);
-	return r;
+	return rain_client_request(c, "PUT", path, NULL, body, NULL, out);
 }
 
 int rain_client_image_member_delete(struct rain_client *c, const char *id, const char *member)
@@ -1563,7 +1560,7 @@ static int with_subject(struct rain_client *c, const char *method, const char *t
 	if (!str_is_printable(token, RAIN_CLIENT_TOKEN_MAX))
 		return rain_error_set(RAIN_EINVAL, "the token cannot go in an HTTP header");
 	if (asprintf(&h, "X-Subject-Token: %s", token) < 0)
-		return rain_error_set(RAIN_ENOMEM, "out of memory");
+		return rain_error_oom();
 	c->subject_header = h;
 	r = rain_client_request(c, method, "/v3/auth/tokens", NULL, NULL, NULL, body);
 	c->subject_header = NULL;
@@ -1592,7 +1589,7 @@ static int user_path(const char *name, char **out)
 	enc = str_url_encode(name);
 	if (!enc || asprintf(out, "/rain/v1/users/%s", enc) < 0) {
 		*out = NULL;
-		return rain_error_set(RAIN_ENOMEM, "out of memory");
+		return rain_error_oom();
 	}
 	return 0;
 }

@@ -420,7 +420,7 @@ static int vmdk_refuse_text(struct src *s)
 	ssize_t n;
 
 	if (!t)
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	n = get_upto(s, 0, t, VMDK_TEXT_MAX);
 	if (n < 0) {
 		free(t);
@@ -545,7 +545,7 @@ static int inspect_vmdk(struct src *s, struct rain_diskfmt_info *out)
 
 	t = malloc(desc_sec * 512);
 	if (!t)
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	r = get(s, desc_off * 512, t, desc_sec * 512, "vmdk", "embedded descriptor");
 	if (r == 0)
 		vmdk_parse_desc(t, desc_sec * 512, desc_off * 512, &d);

@@ -130,7 +130,7 @@ static int dup_str(char **dst, const char *src)
 	if (!src)
 		return 0;
 	*dst = strdup(src);
-	return *dst ? 0 : RAIN_ENOMEM;
+	return *dst ? 0 : rain_error_oom();
 }
 
 struct rain_image *rain_image_dup(const struct rain_image *src)
@@ -185,7 +185,7 @@ int rain_image_prop_set(struct rain_image *img, const char *name, const char *va
 				      name, RAIN_PROP_VALUE_MAX);
 	v = strdup(value);
 	if (!v)
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	for (size_t i = 0; i < img->nprops; i++)
 		if (!strcmp(img->props[i].name, name)) {
 			free(img->props[i].value);
@@ -197,16 +197,15 @@ int rain_image_prop_set(struct rain_image *img, const char *name, const char *va
 		return rain_error_set(RAIN_ETOOBIG, "an image may have at most %d properties",
 				      RAIN_MAX_PROPERTIES);
 	}
-	p = realloc(img->props, (img->nprops + 1) * sizeof(*p));
-	if (!p) {
+	if (ARRAY_GROW1(img->props, img->nprops) < 0) {
 		free(v);
 		return RAIN_ENOMEM;
 	}
-	img->props = p;
+	p = img->props;
 	p[img->nprops].name = strdup(name);
 	if (!p[img->nprops].name) {
 		free(v);
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	}
 	p[img->nprops].value = v;
 	img->nprops++;
@@ -245,13 +244,12 @@ int rain_image_tag_add(struct rain_image *img, const char *tag)
 	if (img->ntags >= RAIN_MAX_TAGS)
 		return rain_error_set(RAIN_ETOOBIG, "an image may have at most %d tags",
 				      RAIN_MAX_TAGS);
-	t = realloc(img->tags, (img->ntags + 1) * sizeof(*t));
-	if (!t)
+	if (ARRAY_GROW1(img->tags, img->ntags) < 0)
 		return RAIN_ENOMEM;
-	img->tags = t;
+	t = img->tags;
 	t[img->ntags] = strdup(tag);
 	if (!t[img->ntags])
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	img->ntags++;
 	return 0;
 }
@@ -301,7 +299,7 @@ static int set_enum_str(char **dst, const char *attr, json_t *v, const char *con
 		return rain_error_set(RAIN_EINVAL, "'%s' contains a NUL character", attr);
 	copy = strdup(s);
 	if (!copy)
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	free(*dst);
 	*dst = copy;
 	return 0;

@@ -31,7 +31,7 @@ static int pointer_decode(const char *path, size_t idx, char **out)
 		return rain_error_set(RAIN_EINVAL, "operation %zu: path '/' names no attribute", idx);
 	attr = o = malloc(strlen(path));
 	if (!attr)
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	for (const char *p = path + 1; *p; p++) {
 		if (*p == '~') {
 			if (p[1] == '0')
@@ -121,7 +121,7 @@ int rain_jsonpatch_parse(const char *text, size_t len, struct rain_jsonpatch **o
 	if (!patch || !patch->items) {
 		free(patch);
 		json_decref(doc);
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	}
 	for (i = 0; i < json_array_size(doc); i++) {
 		r = parse_item(json_array_get(doc, i), i, &patch->items[i]);

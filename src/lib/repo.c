@@ -102,7 +102,7 @@ int rain_repo_open(struct rain_repo **out, const struct rain_repo_options *opts,
 		return r;
 	repo = calloc(1, sizeof(*repo));
 	if (!repo)
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	repo->lock_fd = -1;
 	pthread_mutex_init(&repo->blob_lock, NULL);
 	pthread_mutex_init(&repo->acct_lock, NULL);
@@ -110,7 +110,7 @@ int rain_repo_open(struct rain_repo **out, const struct rain_repo_options *opts,
 	repo->max_size = opts->max_image_size;
 	lockpath = fs_path_join(opts->data_dir, "lock");
 	if (!lockpath) {
-		r = RAIN_ENOMEM;
+		r = rain_error_oom();
 		goto fail;
 	}
 	repo->lock_fd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -133,7 +133,7 @@ int rain_repo_open(struct rain_repo **out, const struct rain_repo_options *opts,
 	else if (asprintf(&blobs, "file:%s/blobs", opts->data_dir) < 0)
 		blobs = NULL;
 	if (!catalog || !blobs) {
-		r = RAIN_ENOMEM;
+		r = rain_error_oom();
 		goto fail;
 	}
 	r = rain_catalog_open(&repo->cat, catalog);
@@ -351,7 +351,7 @@ static int give(struct rain_repo *repo, const struct rain_who *who, struct rain_
 		return rain_error_set(RAIN_EINVAL, "owner: there is no user %s to give the image to",
 				      rain_user_name_valid(owner) ? owner : "of that name");
 	if (!(copy = strdup(owner)))
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	free(img->owner);
 	img->owner = copy;
 	return 0;
@@ -370,7 +370,7 @@ int rain_repo_image_create(struct rain_repo *repo, const struct rain_who *who,
 		return rain_error_set(RAIN_EINVAL, "the request body must be a JSON object");
 	img = rain_image_new();
 	if (!img)
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	json_object_foreach(body, key, v) {
 		if (!strcmp(key, "owner")) {
 			/* an admin may create an image for another user */
@@ -399,7 +399,7 @@ int rain_repo_image_create(struct rain_repo *repo, const struct rain_who *who,
 	if (r == 0 && !img->id[0])
 		r = uuid_generate(img->id);
 	if (r == 0 && !(img->owner = strdup(who->owner)))
-		r = RAIN_ENOMEM;
+		r = rain_error_oom();
 	if (r == 0 && give_to && strcmp(give_to, who->owner))
 		r = give(repo, who, img, give_to);
 	if (r == 0)
@@ -411,7 +411,7 @@ int rain_repo_image_create(struct rain_repo *repo, const struct rain_who *who,
 
 		acct = acct_get(repo, who->owner);
 		if (!acct)
-			r = RAIN_ENOMEM;
+			r = rain_error_oom();
 		else
 			pthread_mutex_lock(&acct->lock);
 		if (r == 0)
@@ -507,7 +507,7 @@ static int do_patch(struct rain_image *img, void *ud)
 	_cleanup_free_ char *disk = img->disk_format ? strdup(img->disk_format) : NULL;
 	_cleanup_free_ char *container = img->container_format ? strdup(img->container_format) : NULL;
 	int r = rest.items && !(img->disk_format && !disk) &&
-		!(img->container_format && !container) ? 0 : RAIN_ENOMEM;
+		!(img->container_format && !container) ? 0 : rain_error_oom();
 
 	/* the owner is the repository's business; the rest the image's */
 	for (size_t i = 0; i < pc->patch->n && r == 0; i++) {
@@ -551,7 +551,7 @@ int rain_repo_image_patch(struct rain_repo *repo, const struct rain_who *who, co
 	 * theirs are in flight) reloads, and no check runs meanwhile */
 	if (pc.owner) {
 		if (!(acct = acct_get(repo, pc.owner)))
-			return RAIN_ENOMEM;
+			return rain_error_oom();
 		pthread_mutex_lock(&acct->lock);
 	}
 	r = modify(repo, who, id, RAIN_ACT_MODIFY, do_patch, &pc, out);
@@ -672,7 +672,7 @@ static int do_begin(struct rain_image *img, void *ud)
 	free(bc->disk_format);
 	bc->disk_format = strdup(img->disk_format);
 	if (!bc->disk_format)
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	img->status = RAIN_STATUS_SAVING;
 	return 0;
 }
@@ -735,11 +735,11 @@ int rain_repo_upload_begin(struct rain_repo *repo, const struct rain_who *who, c
 				      (long long)expected_size, (long long)limit);
 	up = calloc(1, sizeof(*up));
 	if (!up)
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	up->head = malloc(RAIN_DISKFMT_HEAD);
 	if (!up->head) {
 		free(up);
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	}
 	up->repo = repo;
 	up->expected = expected_size;
@@ -754,7 +754,7 @@ int rain_repo_upload_begin(struct rain_repo *repo, const struct rain_who *who, c
 	if (r == 0)
 		r = do_begin(img, &bc);
 	if (r == 0 && img->owner && !(up->acct = acct_get(repo, img->owner)))
-		r = RAIN_ENOMEM;
+		r = rain_error_oom();
 	rain_image_free(img);
 	free(bc.disk_format);
 	bc.disk_format = NULL;
@@ -877,7 +877,7 @@ static int do_activate(struct rain_image *img, void *ud)
 	img->os_hash_algo = strdup("sha256");
 	img->os_hash_value = strdup(data->os_hash_value);
 	if ((data->checksum && !img->checksum) || !img->os_hash_algo || !img->os_hash_value)
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	return 0;
 }
 
@@ -961,7 +961,7 @@ int rain_repo_charge_set(struct rain_repo *repo, const struct rain_who *who, con
 	snprintf(ch.owner, sizeof(ch.owner), "%s", who->owner);
 	a = acct_get(repo, who->owner);
 	if (!a)
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	pthread_mutex_lock(&a->lock);
 	r = acct_reserve(repo, a, who->quota_bytes > 0 ? who->quota_bytes : 0, bytes);
 	if (r == 0) {
@@ -981,7 +981,7 @@ int rain_repo_charge_drop(struct rain_repo *repo, const char *owner, const char 
 	int r;
 
 	if (!a)
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	pthread_mutex_lock(&a->lock);
 	r = rain_catalog_charge_delete(repo->cat, key);
 	if (r == RAIN_ENOTFOUND)
@@ -1083,7 +1083,7 @@ int rain_repo_member_list(struct rain_repo *repo, const struct rain_who *who, co
 		/* a member sees only their own entry */
 		struct rain_member *m = calloc(1, sizeof(*m));
 
-		r = m ? rain_catalog_member_get(repo->cat, img->id, who->owner, m) : RAIN_ENOMEM;
+		r = m ? rain_catalog_member_get(repo->cat, img->id, who->owner, m) : rain_error_oom();
 		if (r == 0) {
 			*out = m;
 			*n = 1;

@@ -58,7 +58,7 @@ int base64_decode(const char *s, size_t len, unsigned char **out, size_t *outlen
 			return rain_error_set(RAIN_EINVAL, "not base64: bad character at offset %zu", i);
 	buf = malloc(base64_decoded_max(len) + 1);
 	if (!buf)
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	/* blocks of 4 MiB of text (a multiple of 4) for EVP_DecodeBlock's int */
 	for (size_t i = 0; i < len;) {
 		size_t blk = len - i > (4u << 20) ? (4u << 20) : len - i;

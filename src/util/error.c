@@ -40,6 +40,11 @@ int rain_error_errno(int code, int errnum, const char *fmt, ...)
 	return code;
 }
 
+int rain_error_oom(void)
+{
+	return rain_error_set(RAIN_ENOMEM, "out of memory");
+}
+
 const char *rain_error_last(void)
 {
 	return last_msg;

@@ -20,7 +20,7 @@ int fs_mkdir_p(const char *dir, mode_t mode)
 	char *p;
 
 	if (!copy)
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	for (p = copy + 1; ; p++) {
 		if (*p == '/' || *p == '\0') {
 			char saved = *p;
@@ -58,9 +58,12 @@ int fs_write_all(int fd, const void *data, size_t len, const char *what)
 
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0)
-			return rain_error_errno(errno == ENOSPC ? RAIN_ENOSPC : RAIN_EIO, errno,
+		if (n < 0) {
+			int e = errno;
+
+			return rain_error_errno(e == ENOSPC || e == EDQUOT ? RAIN_ENOSPC : RAIN_EIO, e,
 						"cannot write %s", what);
+		}
 		p += n;
 		len -= (size_t)n;
 	}
@@ -75,7 +78,7 @@ int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
 	int fd, r = 0;
 
 	if (asprintf(&tmp, "%s.tmp.%d", path, (int)getpid()) < 0)
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	/* a stale temporary (same pid, earlier process) must not lend us its mode */
 	unlink(tmp);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
@@ -93,7 +96,7 @@ int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
 	}
 	dir = strdup(path);
 	if (!dir)
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	slash = strrchr(dir, '/');
 	if (slash) {
 		*slash = '\0';
@@ -243,7 +246,7 @@ int fs_read_small_fd(int fd, size_t max, const char *what, char **out, size_t *o
 	char *buf = malloc(cap + 1);
 
 	if (!buf)
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	for (;;) {
 		ssize_t n;
 
@@ -258,7 +261,7 @@ int fs_read_small_fd(int fd, size_t max, const char *what, char **out, size_t *o
 			nb = realloc(buf, cap + 1);
 			if (!nb) {
 				free(buf);
-				return RAIN_ENOMEM;
+				return rain_error_oom();
 			}
 			buf = nb;
 		}

@@ -26,7 +26,7 @@ int ini_parse_string(const char *text, const char *file, ini_handler cb, void *u
 	int lineno = 0, r;
 
 	if (!copy || !section)
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	/* strtok_r would skip empty lines and miscount, so split by hand */
 	for (line = copy; line; line = save) {
 		char *nl = strchr(line, '\n'), *s, *eq;
@@ -48,7 +48,7 @@ int ini_parse_string(const char *text, const char *file, ini_handler cb, void *u
 			free(section);
 			section = strdup(trim(s + 1));
 			if (!section)
-				return RAIN_ENOMEM;
+				return rain_error_oom();
 			continue;
 		}
 		eq = strchr(s, '=');

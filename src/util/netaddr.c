@@ -134,7 +134,7 @@ bool net_prefix_match(const struct net_prefix *p, const struct net_addr *a)
 
 int net_prefix_list_parse(const char *s, struct net_prefix **out, size_t *n)
 {
-	struct net_prefix *list = NULL, *grown;
+	struct net_prefix *list = NULL;
 	size_t count = 0;
 	const char *p = s;
 	int r;
@@ -157,12 +157,10 @@ int net_prefix_list_parse(const char *s, struct net_prefix **out, size_t *n)
 		memcpy(item, p, len);
 		item[len] = '\0';
 		p += len;
-		grown = realloc(list, (count + 1) * sizeof(*list));
-		if (!grown) {
+		if (ARRAY_GROW1(list, count) < 0) {
 			free(list);
 			return RAIN_ENOMEM;
 		}
-		list = grown;
 		r = net_prefix_parse(item, &list[count]);
 		if (r < 0) {
 			free(list);

@@ -166,7 +166,7 @@ int str_set(char **dst, const char *value)
 	char *copy = strdup(value);
 
 	if (!copy)
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	free(*dst);
 	*dst = copy;
 	return 0;
@@ -174,14 +174,13 @@ int str_set(char **dst, const char *value)
 
 int strv_add(char ***v, size_t *n, const char *s)
 {
-	char **nv = realloc(*v, (*n + 1) * sizeof(**v));
+	int r = array_grow((void **)v, sizeof(**v), *n, NULL);
 
-	if (!nv)
-		return RAIN_ENOMEM;
-	*v = nv;
-	nv[*n] = strdup(s);
-	if (!nv[*n])
-		return RAIN_ENOMEM;
+	if (r < 0)
+		return r;
+	(*v)[*n] = strdup(s);
+	if (!(*v)[*n])
+		return rain_error_oom();
 	(*n)++;
 	return 0;
 }
@@ -215,4 +214,23 @@ void str_free_secret(char *s)
 		explicit_bzero(s, strlen(s));
 		free(s);
 	}
+}
+
+int array_grow(void **v, size_t sz, size_t n, size_t *cap)
+{
+	size_t want;
+	void *nv;
+
+	if (cap && n < *cap)
+		return 0;
+	want = !cap ? n + 1 : *cap ? *cap * 2 : 16;
+	if (want <= n || want > SIZE_MAX / sz)
+		return rain_error_oom();
+	nv = realloc(*v, want * sz);
+	if (!nv)
+		return rain_error_oom();
+	*v = nv;
+	if (cap)
+		*cap = want;
+	return 0;
 }

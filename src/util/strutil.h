@@ -7,13 +7,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-/* Free *p and set it to NULL; for __attribute__((cleanup)). */
-static inline void freep(void *p)
-{
-	free(*(void **)p);
-	*(void **)p = NULL;
-}
-#define _cleanup_free_ __attribute__((cleanup(freep)))
+#include "util/cleanup.h"
 
 bool str_has_prefix(const char *s, const char *prefix);
 bool str_has_suffix(const char *s, const char *suffix);

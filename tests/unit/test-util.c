@@ -769,6 +769,63 @@ static void test_error_helpers(void **state)
 	assert_string_equal(rain_error_name(-999), "unknown error");
 	for (int c = RAIN_ECANCELED; c < 0; c++)
 		assert_string_not_equal(rain_error_name(c), "unknown error");
+	rain_error_clear();
+	assert_int_equal(rain_error_oom(), RAIN_ENOMEM);
+	assert_string_equal(rain_error_last(), "out of memory");
+}
+
+static void test_array_grow(void **state)
+{
+	_cleanup_free_ int *v = NULL, *w = NULL;
+	size_t n, cap = 0;
+
+	for (n = 0; n < 100; n++) {
+		assert_int_equal(ARRAY_GROW(v, n, cap), 0);
+		assert_true(cap > n);
+		v[n] = (int)n;
+	}
+	assert_int_equal(cap, 128);
+	for (n = 0; n < 100; n++)
+		assert_int_equal(v[n], (int)n);
+	/* room already there: no change */
+	assert_int_equal(ARRAY_GROW(v, 100, cap), 0);
+	assert_int_equal(cap, 128);
+	for (n = 0; n < 5; n++) {
+		assert_int_equal(ARRAY_GROW1(w, n), 0);
+		w[n] = 7;
+	}
+	assert_int_equal(w[4], 7);
+	/* an impossible size fails with the message set and leaves v alone */
+	{
+		size_t huge = SIZE_MAX / 2;
+
+		rain_error_clear();
+		assert_int_equal(ARRAY_GROW(v, huge, huge), RAIN_ENOMEM);
+		assert_string_equal(rain_error_last(), "out of memory");
+		assert_int_equal(v[99], 99);
+	}
+}
+
+static void test_cleanup_close(void **state)
+{
+	int saved;
+
+	{
+		_cleanup_close_ int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+		assert_true(fd >= 0);
+		saved = fd;
+	}
+	/* closed at the end of the scope */
+	assert_int_equal(fcntl(saved, F_GETFD), -1);
+	{
+		_cleanup_close_ int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		int kept = TAKE_FD(fd);
+
+		assert_int_equal(fd, -1);
+		assert_true(fcntl(kept, F_GETFD) >= 0);
+		close(kept);
+	}
 }
 
 int main(void)
@@ -799,6 +856,8 @@ int main(void)
 		cmocka_unit_test(test_fs_path_join),
 		cmocka_unit_test_setup_teardown(test_fs_mkdir_p, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test(test_error_helpers),
+		cmocka_unit_test(test_array_grow),
+		cmocka_unit_test(test_cleanup_close),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
