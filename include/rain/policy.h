@@ -34,6 +34,7 @@
  *   build-show     yes     yes     404 (record, log, list shows only these)
  *   build-cancel   yes     yes     404
  *   build-delete   yes     yes     404
+ *   job-show       yes     yes     404 (a job of any kind: GET /rain/v1/jobs)
  *   user-list      yes     -       403
  *   user-create    yes     -       403
  *   user-show      yes     yes     403
@@ -73,6 +74,7 @@ enum rain_action {
 	RAIN_ACT_BUILD_SHOW,
 	RAIN_ACT_BUILD_CANCEL,
 	RAIN_ACT_BUILD_DELETE,
+	RAIN_ACT_JOB_SHOW,
 	RAIN_ACT_USER_LIST,
 	RAIN_ACT_USER_CREATE,
 	RAIN_ACT_USER_SHOW,

@@ -56,13 +56,15 @@ static json_t *as_build(json_t *j)
 	return j;
 }
 
-/* The engine's RAIN_ELIMIT as this service says it (HTTP 429). */
-static int limit_error(struct builds *b, const char *owner)
+/* The engine's RAIN_ELIMIT as this service says it (HTTP 429): at the
+ * beginning of a submission either limit, when it is queued the queued
+ * one. */
+static int limit_error(struct builds *b, const char *owner, bool queuing)
 {
 	int queued = 0, submitting = 0;
 
 	rain_jobs_user_counts(b->jobs, owner, &queued, NULL, &submitting);
-	if (submitting >= BUILDS_SUBMITTING_MAX)
+	if (!queuing && submitting >= BUILDS_SUBMITTING_MAX)
 		return rain_error_set(BUILDS_ELIMIT, "%s has %d build submissions being received "
 				      "already, as many as one user may send at once; wait for "
 				      "their answers, then send this one again", owner, submitting);
@@ -70,6 +72,11 @@ static int limit_error(struct builds *b, const char *owner)
 			      "([builds] max_queued_per_user = %d); submit more once some have "
 			      "started, or cancel some (rain build cancel ID)", owner, queued,
 			      b->cfg.max_queued_per_user);
+}
+
+struct rain_jobs *builds_jobs(struct builds *b)
+{
+	return b->jobs;
 }
 
 const char *builds_unavailable(struct builds *b)
@@ -92,7 +99,7 @@ int builds_submit_begin(struct builds *b, const struct rain_who *who,
 		return RAIN_ENOMEM;
 	r = rain_jobs_submit_begin(b->jobs, KIND, owner, &sub->s);
 	if (r == RAIN_ELIMIT)
-		r = limit_error(b, owner);
+		r = limit_error(b, owner, false);
 	if (r < 0) {
 		free(sub);
 		return r;
@@ -122,7 +129,7 @@ int builds_submit(struct builds_submission *sub, json_t *body, bool (*gone)(void
 	*out = NULL;
 	r = rain_jobs_submit(sub->s, NULL, &in, &rec);
 	if (r == RAIN_ELIMIT)
-		r = limit_error(sub->b, sub->who.owner);
+		r = limit_error(sub->b, sub->who.owner, true);
 	if (r == RAIN_ECANCELED)
 		log_printf(LOG_INFO, "a build submission of %s was dropped: %s", sub->who.owner,
 			   rain_error_last());

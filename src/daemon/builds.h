@@ -43,6 +43,7 @@
 
 #include <jansson.h>
 
+#include "rain/jobs.h"
 #include "rain/repo.h"
 
 struct builds_config {
@@ -86,6 +87,10 @@ void builds_quiesce(struct builds *b);
  * during the build), join the workers and free. Queued builds stay
  * queued for the next start. NULL is fine. */
 void builds_stop(struct builds *b);
+
+/* The job engine the builds run on (GET /rain/v1/jobs lists its jobs of
+ * every kind). */
+struct rain_jobs *builds_jobs(struct builds *b);
 
 /* NULL when builds can be submitted, else why not (for a 503). */
 const char *builds_unavailable(struct builds *b);

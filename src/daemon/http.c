@@ -96,6 +96,7 @@ static const struct route *const route_tables[] = {
 	api_images_routes,
 	api_image_data_routes,
 	api_builds_routes,
+	api_jobs_routes,
 	api_identity_routes,
 	api_usage_routes,
 	api_members_routes,

@@ -246,6 +246,7 @@ extern const struct route api_images_routes[];
 extern const struct route api_image_data_routes[];
 extern const struct route api_schemas_routes[];
 extern const struct route api_builds_routes[];
+extern const struct route api_jobs_routes[];
 extern const struct route api_identity_routes[];
 extern const struct route api_users_routes[];
 extern const struct route api_usage_routes[];

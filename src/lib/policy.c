@@ -38,6 +38,7 @@ static const struct rule {
 	[RAIN_ACT_BUILD_SHOW] = { RAIN_RES_BUILD, ADMIN | OWNER, "" },
 	[RAIN_ACT_BUILD_CANCEL] = { RAIN_RES_BUILD, ADMIN | OWNER, "" },
 	[RAIN_ACT_BUILD_DELETE] = { RAIN_RES_BUILD, ADMIN | OWNER, "" },
+	[RAIN_ACT_JOB_SHOW] = { RAIN_RES_BUILD, ADMIN | OWNER, "" },
 	[RAIN_ACT_USER_LIST] = { RAIN_RES_NONE, ADMIN, "Only admins list users." },
 	[RAIN_ACT_USER_CREATE] = { RAIN_RES_NONE, ADMIN, "Only admins create users." },
 	[RAIN_ACT_USER_SHOW] = { RAIN_RES_USER, ADMIN | OWNER, "Only the user and admins see an account." },

@@ -294,6 +294,14 @@ PY
 	check_eq "alice's list has her build" 1 "$(lists "$ALICE")"
 	check_eq "bob's list does not" 0 "$(lists "$BOB")"
 	check_eq "the admin's list does" 1 "$(lists "$ADMIN")"
+	# the same build as a job of kind build, with the same visibility
+	expect "list the jobs" GET /rain/v1/jobs "401 200 200 200 401"
+	expect "show alice's build as a job" GET "/rain/v1/jobs/$BUILD_ID" "401 200 404 200 401"
+	jobs() { curl -sS -H "X-Auth-Token: $1" "$URL/rain/v1/jobs" | python3 -c 'import json, sys; print(sum(1 for j in json.load(sys.stdin)["jobs"] if j["id"] == sys.argv[1] and j["kind"] == "build"))' "$BUILD_ID"; }
+	check_eq "alice's jobs have her build" 1 "$(jobs "$ALICE")"
+	check_eq "bob's jobs do not" 0 "$(jobs "$BOB")"
+	check_eq "the admin's jobs do" 1 "$(jobs "$ADMIN")"
+	check_eq "a job nobody has is 404" 404 "$(st "$ADMIN" GET /rain/v1/jobs/00000000-0000-4000-8000-000000000000)"
 	expect "delete a running build" DELETE "/rain/v1/builds/$BUILD_ID" "401 409 404 409 401"
 	expect "cancel alice's build" POST "/rain/v1/builds/$BUILD_ID/cancel" "401 . 404 . 401"
 	check_eq "alice cancels her build" 200 "$(st "$ALICE" POST "/rain/v1/builds/$BUILD_ID/cancel")"
