@@ -42,11 +42,14 @@ int rain_error_oom(void);
 /* The calling thread's last message; never NULL (may be ""). */
 const char *rain_error_last(void);
 
-/* Forget the last message.  Rule: every public function of include/rain/
- * that can fail calls it on entry (the library's entry points, not its
- * internal helpers), so that rain_error_last() after a failure is always
- * that call's message and never a stale one from an earlier call.  Read
- * the message only after a negative return. */
+/* Forget the last message.  Rule: a public function that can fail calls
+ * it on entry, before anything that could set a message, so that
+ * rain_error_last() after a failure is that call's message and never a
+ * stale one from an earlier call.  Read the message only after a negative
+ * return.  The entry points a program calls do so: repo.h, client.h,
+ * image.h, diskfmt.h, jsonpatch.h and policy.h.  The catalog and the blob
+ * store do not: the repository calls them on its rollback paths after it
+ * has set its own message, which a clear would wipe. */
 void rain_error_clear(void);
 
 /* A short name for a code, e.g. "not found". */

@@ -331,6 +331,7 @@ int rain_client_new(const struct rain_client_config *cfg, struct rain_client **o
 	const char *p;
 	int r;
 
+	rain_error_clear();
 	*out = NULL;
 	pthread_once(&global_once, global_init);
 	if (global_rc != CURLE_OK)
@@ -521,6 +522,7 @@ int rain_client_request(struct rain_client *c, const char *method, const char *p
 	CURLcode rc;
 	int r;
 
+	rain_error_clear();
 	if (status)
 		*status = 0;
 	if (response)
@@ -668,6 +670,7 @@ int rain_client_upload(struct rain_client *c, const char *path, int fd, int64_t 
 	CURLcode rc;
 	int r;
 
+	rain_error_clear();
 	if (info)
 		memset(info, 0, sizeof(*info));
 	if (size < -1)
@@ -960,6 +963,7 @@ int rain_client_download(struct rain_client *c, const char *path, int fd, int64_
 	CURLcode rc;
 	int r;
 
+	rain_error_clear();
 	if (info)
 		memset(info, 0, sizeof(*info));
 	if (offset < 0)
@@ -1093,6 +1097,7 @@ static int want_object(int r, json_t **out, const char *what)
 
 int rain_client_build_submit(struct rain_client *c, json_t *request, json_t **build)
 {
+	rain_error_clear();
 	return want_object(rain_client_request(c, "POST", "/rain/v1/builds", NULL, request,
 					       NULL, build), build, "build record");
 }
@@ -1100,8 +1105,10 @@ int rain_client_build_submit(struct rain_client *c, json_t *request, json_t **bu
 int rain_client_build_get(struct rain_client *c, const char *id, json_t **build)
 {
 	_cleanup_free_ char *path = NULL;
-	int r = build_path(id, "", &path);
+	int r;
 
+	rain_error_clear();
+	r = build_path(id, "", &path);
 	*build = NULL;
 	if (r < 0)
 		return r;
@@ -1124,6 +1131,7 @@ static int get_list(struct rain_client *c, const char *path, const char *key, js
 
 int rain_client_build_list(struct rain_client *c, json_t **builds)
 {
+	rain_error_clear();
 	return get_list(c, "/rain/v1/builds", "builds", builds);
 }
 
@@ -1131,8 +1139,10 @@ int rain_client_build_cancel(struct rain_client *c, const char *id, json_t **bui
 {
 	_cleanup_free_ char *path = NULL;
 	json_t *resp = NULL;
-	int r = build_path(id, "/cancel", &path);
+	int r;
 
+	rain_error_clear();
+	r = build_path(id, "/cancel", &path);
 	if (build)
 		*build = NULL;
 	if (r < 0)
@@ -1148,8 +1158,10 @@ int rain_client_build_cancel(struct rain_client *c, const char *id, json_t **bui
 int rain_client_build_delete(struct rain_client *c, const char *id)
 {
 	_cleanup_free_ char *path = NULL;
-	int r = build_path(id, "", &path);
+	int r;
 
+	rain_error_clear();
+	r = build_path(id, "", &path);
 	if (r < 0)
 		return r;
 	return rain_client_request(c, "DELETE", path, NULL, NULL, NULL, NULL);
@@ -1206,6 +1218,7 @@ int rain_client_build_log(struct rain_client *c, const char *id, int64_t offset,
 	CURLcode rc;
 	int r;
 
+	rain_error_clear();
 	if (received)
 		*received = 0;
 	snprintf(suffix, sizeof(suffix), "/log?offset=%" PRId64 "%s", offset < 0 ? 0 : offset,
@@ -1267,6 +1280,7 @@ int rain_client_image_list(struct rain_client *c, const char *query, bool follow
 	char *next = NULL;
 	int r = 0, pages = 0;
 
+	rain_error_clear();
 	*images = NULL;
 	if (query && *query && *query != '?') {
 		json_decref(all);
@@ -1322,6 +1336,7 @@ int rain_client_image_resolve(struct rain_client *c, const char *ref, char id[37
 	size_t i;
 	int r, n = 0;
 
+	rain_error_clear();
 	if (matches)
 		*matches = -1;
 	if (!ref || !*ref)
@@ -1370,8 +1385,10 @@ int rain_client_image_resolve(struct rain_client *c, const char *ref, char id[37
 int rain_client_image_get(struct rain_client *c, const char *id, json_t **image)
 {
 	_cleanup_free_ char *path = NULL;
-	int r = image_path(id, "", NULL, &path);
+	int r;
 
+	rain_error_clear();
+	r = image_path(id, "", NULL, &path);
 	*image = NULL;
 	if (r < 0)
 		return r;
@@ -1381,8 +1398,10 @@ int rain_client_image_get(struct rain_client *c, const char *id, json_t **image)
 
 int rain_client_image_create(struct rain_client *c, json_t *fields, json_t **image)
 {
-	int r = rain_client_request(c, "POST", IMAGES, NULL, fields, NULL, image);
+	int r;
 
+	rain_error_clear();
+	r = rain_client_request(c, "POST", IMAGES, NULL, fields, NULL, image);
 	if (r == 0 && !json_is_string(json_object_get(*image, "id"))) {
 		json_decref(*image);
 		*image = NULL;
@@ -1395,8 +1414,10 @@ int rain_client_image_patch(struct rain_client *c, const char *id, json_t *patch
 			    json_t **image)
 {
 	_cleanup_free_ char *path = NULL;
-	int r = image_path(id, "", NULL, &path);
+	int r;
 
+	rain_error_clear();
+	r = image_path(id, "", NULL, &path);
 	if (image)
 		*image = NULL;
 	if (r < 0)
@@ -1407,8 +1428,10 @@ int rain_client_image_patch(struct rain_client *c, const char *id, json_t *patch
 int rain_client_image_delete(struct rain_client *c, const char *id)
 {
 	_cleanup_free_ char *path = NULL;
-	int r = image_path(id, "", NULL, &path);
+	int r;
 
+	rain_error_clear();
+	r = image_path(id, "", NULL, &path);
 	return r < 0 ? r : rain_client_request(c, "DELETE", path, NULL, NULL, NULL, NULL);
 }
 
@@ -1416,8 +1439,10 @@ int rain_client_image_upload(struct rain_client *c, const char *id, int fd, int6
 			     rain_progress_fn progress, void *ud, struct rain_upload_info *info)
 {
 	_cleanup_free_ char *path = NULL;
-	int r = image_path(id, "/file", NULL, &path);
+	int r;
 
+	rain_error_clear();
+	r = image_path(id, "/file", NULL, &path);
 	return r < 0 ? r : rain_client_upload(c, path, fd, size, progress, ud, info);
 }
 
@@ -1426,16 +1451,20 @@ int rain_client_image_download(struct rain_client *c, const char *id, int fd, in
 			       struct rain_download_info *info)
 {
 	_cleanup_free_ char *path = NULL;
-	int r = image_path(id, "/file", NULL, &path);
+	int r;
 
+	rain_error_clear();
+	r = image_path(id, "/file", NULL, &path);
 	return r < 0 ? r : rain_client_download(c, path, fd, offset, progress, ud, info);
 }
 
 int rain_client_image_tag(struct rain_client *c, const char *id, const char *tag, bool add)
 {
 	_cleanup_free_ char *path = NULL;
-	int r = image_path(id, "/tags", tag ? tag : "", &path);
+	int r;
 
+	rain_error_clear();
+	r = image_path(id, "/tags", tag ? tag : "", &path);
 	return r < 0 ? r : rain_client_request(c, add ? "PUT" : "DELETE", path, NULL, NULL,
 					       NULL, NULL);
 }
@@ -1445,6 +1474,7 @@ int rain_client_image_action(struct rain_client *c, const char *id, const char *
 	_cleanup_free_ char *path = NULL;
 	int r;
 
+	rain_error_clear();
 	if (!action || (strcmp(action, "deactivate") && strcmp(action, "reactivate")))
 		return rain_error_set(RAIN_EINVAL, "'%.50s' is not an image action (deactivate, "
 				      "reactivate)", action ? action : "");
@@ -1455,8 +1485,10 @@ int rain_client_image_action(struct rain_client *c, const char *id, const char *
 int rain_client_image_member_list(struct rain_client *c, const char *id, json_t **members)
 {
 	_cleanup_free_ char *path = NULL;
-	int r = image_path(id, "/members", NULL, &path);
+	int r;
 
+	rain_error_clear();
+	r = image_path(id, "/members", NULL, &path);
 	*members = NULL;
 	return r < 0 ? r : get_list(c, path, "members", members);
 }
@@ -1466,8 +1498,10 @@ int rain_client_image_member_add(struct rain_client *c, const char *id, const ch
 {
 	_cleanup_free_ char *path = NULL;
 	_cleanup_json_ json_t *body = NULL;
-	int r = image_path(id, "/members", NULL, &path);
+	int r;
 
+	rain_error_clear();
+	r = image_path(id, "/members", NULL, &path);
 	if (out)
 		*out = NULL;
 	if (r < 0)
@@ -1484,8 +1518,10 @@ int rain_client_image_member_get(struct rain_client *c, const char *id, const ch
 				 json_t **out)
 {
 	_cleanup_free_ char *path = NULL;
-	int r = image_path(id, "/members", member ? member : "", &path);
+	int r;
 
+	rain_error_clear();
+	r = image_path(id, "/members", member ? member : "", &path);
 	*out = NULL;
 	if (r < 0)
 		return r;
@@ -1498,8 +1534,10 @@ int rain_client_image_member_update(struct rain_client *c, const char *id, const
 {
 	_cleanup_free_ char *path = NULL;
 	_cleanup_json_ json_t *body = NULL;
-	int r = image_path(id, "/members", member ? member : "", &path);
+	int r;
 
+	rain_error_clear();
+	r = image_path(id, "/members", member ? member : "", &path);
 	if (out)
 		*out = NULL;
 	if (r < 0)
@@ -1513,8 +1551,10 @@ int rain_client_image_member_update(struct rain_client *c, const char *id, const
 int rain_client_image_member_delete(struct rain_client *c, const char *id, const char *member)
 {
 	_cleanup_free_ char *path = NULL;
-	int r = image_path(id, "/members", member ? member : "", &path);
+	int r;
 
+	rain_error_clear();
+	r = image_path(id, "/members", member ? member : "", &path);
 	return r < 0 ? r : rain_client_request(c, "DELETE", path, NULL, NULL, NULL, NULL);
 }
 
@@ -1529,6 +1569,7 @@ int rain_client_login(struct rain_client *c, const char *user, const char *passw
 	json_t *resp = NULL;
 	int r;
 
+	rain_error_clear();
 	token[0] = '\0';
 	if (body)
 		*body = NULL;
@@ -1571,11 +1612,13 @@ static int with_subject(struct rain_client *c, const char *method, const char *t
 
 int rain_client_token_validate(struct rain_client *c, const char *token, json_t **body)
 {
+	rain_error_clear();
 	return with_subject(c, "GET", token, body);
 }
 
 int rain_client_token_revoke(struct rain_client *c, const char *token)
 {
+	rain_error_clear();
 	return with_subject(c, "DELETE", token, NULL);
 }
 
@@ -1596,19 +1639,23 @@ static int user_path(const char *name, char **out)
 
 int rain_client_user_list(struct rain_client *c, json_t **users)
 {
+	rain_error_clear();
 	return get_list(c, "/rain/v1/users", "users", users);
 }
 
 int rain_client_user_create(struct rain_client *c, json_t *fields, json_t **user)
 {
+	rain_error_clear();
 	return rain_client_request(c, "POST", "/rain/v1/users", NULL, fields, NULL, user);
 }
 
 int rain_client_user_get(struct rain_client *c, const char *name, json_t **user)
 {
 	_cleanup_free_ char *path = NULL;
-	int r = user_path(name, &path);
+	int r;
 
+	rain_error_clear();
+	r = user_path(name, &path);
 	*user = NULL;
 	return r < 0 ? r : rain_client_request(c, "GET", path, NULL, NULL, NULL, user);
 }
@@ -1617,8 +1664,10 @@ int rain_client_user_update(struct rain_client *c, const char *name, json_t *fie
 			    json_t **user)
 {
 	_cleanup_free_ char *path = NULL;
-	int r = user_path(name, &path);
+	int r;
 
+	rain_error_clear();
+	r = user_path(name, &path);
 	if (user)
 		*user = NULL;
 	return r < 0 ? r : rain_client_request(c, "PATCH", path, NULL, fields, NULL, user);
@@ -1627,7 +1676,9 @@ int rain_client_user_update(struct rain_client *c, const char *name, json_t *fie
 int rain_client_user_delete(struct rain_client *c, const char *name)
 {
 	_cleanup_free_ char *path = NULL;
-	int r = user_path(name, &path);
+	int r;
 
+	rain_error_clear();
+	r = user_path(name, &path);
 	return r < 0 ? r : rain_client_request(c, "DELETE", path, NULL, NULL, NULL, NULL);
 }

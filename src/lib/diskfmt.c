@@ -1192,6 +1192,7 @@ int rain_diskfmt_inspect(const char *declared, int64_t size, rain_diskfmt_read_f
 	bool udf = false;
 	int r;
 
+	rain_error_clear();
 	if (out)
 		*out = info;
 	r = detect(&s, &f, &detail);
@@ -1281,9 +1282,12 @@ int rain_diskfmt_check(const char *declared, const unsigned char *head, size_t l
 {
 	struct membuf m = { head, head ? len : 0 };
 	struct rain_diskfmt_info info;
-	int64_t size = total_size >= 0 && (uint64_t)total_size == m.len ? total_size : -1;
-	int r = rain_diskfmt_inspect(declared, size, mem_read, &m, &info);
+	int64_t size;
+	int r;
 
+	rain_error_clear();
+	size = total_size >= 0 && (uint64_t)total_size == m.len ? total_size : -1;
+	r = rain_diskfmt_inspect(declared, size, mem_read, &m, &info);
 	if (virtual_size)
 		*virtual_size = r == 0 ? info.virtual_size : -1;
 	return r;

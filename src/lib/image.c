@@ -64,6 +64,7 @@ const char *rain_image_status_name(enum rain_image_status s)
 
 int rain_image_status_parse(const char *s, enum rain_image_status *out)
 {
+	rain_error_clear();
 	for (size_t i = 0; i < sizeof(status_names) / sizeof(*status_names); i++)
 		if (!strcmp(status_names[i], s)) {
 			*out = (enum rain_image_status)i;
@@ -80,6 +81,7 @@ const char *rain_visibility_name(enum rain_visibility v)
 
 int rain_visibility_parse(const char *s, enum rain_visibility *out)
 {
+	rain_error_clear();
 	for (size_t i = 0; i < sizeof(visibility_names) / sizeof(*visibility_names); i++)
 		if (!strcmp(visibility_names[i], s)) {
 			*out = (enum rain_visibility)i;
@@ -176,6 +178,7 @@ int rain_image_prop_set(struct rain_image *img, const char *name, const char *va
 	struct rain_property *p;
 	char *v;
 
+	rain_error_clear();
 	if (!str_is_printable(name, RAIN_NAME_MAX))
 		return rain_error_set(RAIN_EINVAL,
 				      "property names must be 1 to %d printable characters",
@@ -214,6 +217,7 @@ int rain_image_prop_set(struct rain_image *img, const char *name, const char *va
 
 int rain_image_prop_remove(struct rain_image *img, const char *name)
 {
+	rain_error_clear();
 	for (size_t i = 0; i < img->nprops; i++)
 		if (!strcmp(img->props[i].name, name)) {
 			free(img->props[i].name);
@@ -236,6 +240,7 @@ int rain_image_tag_add(struct rain_image *img, const char *tag)
 {
 	char **t;
 
+	rain_error_clear();
 	if (!str_is_printable(tag, RAIN_NAME_MAX))
 		return rain_error_set(RAIN_EINVAL, "tags must be 1 to %d printable characters",
 				      RAIN_NAME_MAX);
@@ -256,6 +261,7 @@ int rain_image_tag_add(struct rain_image *img, const char *tag)
 
 int rain_image_tag_remove(struct rain_image *img, const char *tag)
 {
+	rain_error_clear();
 	for (size_t i = 0; i < img->ntags; i++)
 		if (!strcmp(img->tags[i], tag)) {
 			free(img->tags[i]);
@@ -355,6 +361,7 @@ static int set_tags(struct rain_image *img, json_t *v)
 
 int rain_image_attr_set(struct rain_image *img, const char *name, json_t *v)
 {
+	rain_error_clear();
 	if (rain_image_attr_is_readonly(name))
 		return rain_error_set(RAIN_EFORBIDDEN, "Attribute '%s' is read-only.", name);
 	if (str_has_prefix(name, "os_glance"))
@@ -400,6 +407,7 @@ int rain_image_attr_set(struct rain_image *img, const char *name, json_t *v)
 
 int rain_image_attr_remove(struct rain_image *img, const char *name)
 {
+	rain_error_clear();
 	if (rain_image_attr_is_readonly(name))
 		return rain_error_set(RAIN_EFORBIDDEN, "Attribute '%s' is read-only.", name);
 	if (rain_image_attr_is_core(name))
@@ -410,6 +418,7 @@ int rain_image_attr_remove(struct rain_image *img, const char *name)
 
 int rain_image_apply_patch(struct rain_image *img, const struct rain_jsonpatch *patch)
 {
+	rain_error_clear();
 	for (size_t i = 0; i < patch->n; i++) {
 		const struct rain_patch_item *it = &patch->items[i];
 		int r;

@@ -102,6 +102,7 @@ int rain_jsonpatch_parse(const char *text, size_t len, struct rain_jsonpatch **o
 	size_t i;
 	int r = 0;
 
+	rain_error_clear();
 	doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!doc)
 		return rain_error_set(RAIN_EINVAL, "malformed JSON at line %d column %d: %s",

@@ -59,10 +59,12 @@ enum rain_resource rain_policy_resource(enum rain_action action)
 int rain_policy_check(const struct rain_who *who, const struct rain_image *img,
 		      const struct rain_member *member, enum rain_action action)
 {
-	unsigned int as = who->admin ? ADMIN :
-			  (img->owner && who->owner && !strcmp(img->owner, who->owner)) ? OWNER :
-			  (member && img->visibility == RAIN_VIS_SHARED) ? MEMBER : OTHER;
+	unsigned int as;
 
+	rain_error_clear();
+	as = who->admin ? ADMIN :
+		  (img->owner && who->owner && !strcmp(img->owner, who->owner)) ? OWNER :
+		  (member && img->visibility == RAIN_VIS_SHARED) ? MEMBER : OTHER;
 	if (rules[action].res != RAIN_RES_IMAGE)
 		return rain_error_set(RAIN_EINVAL, "not an image action");
 	/* an admin answers for nobody: membership is a user's own */
@@ -81,9 +83,11 @@ int rain_policy_check(const struct rain_who *who, const struct rain_image *img,
 int rain_policy_check_owned(const struct rain_who *who, const char *owner, const char *id,
 			    enum rain_action action)
 {
-	unsigned int as = who->admin ? ADMIN :
-			  (owner && who->owner && !strcmp(owner, who->owner)) ? OWNER : OTHER;
+	unsigned int as;
 
+	rain_error_clear();
+	as = who->admin ? ADMIN :
+		  (owner && who->owner && !strcmp(owner, who->owner)) ? OWNER : OTHER;
 	if (rules[action].res == RAIN_RES_IMAGE)
 		return rain_error_set(RAIN_EINVAL, "an image action needs the image");
 	if (rules[action].allowed & as)

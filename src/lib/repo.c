@@ -95,6 +95,7 @@ int rain_repo_open(struct rain_repo **out, const struct rain_repo_options *opts,
 	struct rain_repo *repo;
 	int r;
 
+	rain_error_clear();
 	if (!rec)
 		rec = &tmp;
 	r = fs_mkdir_p(opts->data_dir, 0700);
@@ -294,12 +295,14 @@ static int load(struct rain_repo *repo, const struct rain_who *who, const char *
 int rain_repo_image_get(struct rain_repo *repo, const struct rain_who *who, const char *id,
 			struct rain_image **out)
 {
+	rain_error_clear();
 	return load(repo, who, id, RAIN_ACT_SHOW, out);
 }
 
 int rain_repo_image_load(struct rain_repo *repo, const struct rain_who *who, const char *id,
 			 enum rain_action action, struct rain_image **out)
 {
+	rain_error_clear();
 	return load(repo, who, id, action, out);
 }
 
@@ -366,6 +369,7 @@ int rain_repo_image_create(struct rain_repo *repo, const struct rain_who *who,
 	json_t *v;
 	int r = 0;
 
+	rain_error_clear();
 	if (!json_is_object(body))
 		return rain_error_set(RAIN_EINVAL, "the request body must be a JSON object");
 	img = rain_image_new();
@@ -541,6 +545,7 @@ int rain_repo_image_patch(struct rain_repo *repo, const struct rain_who *who, co
 	char buf[RAIN_USER_NAME_MAX + 1];
 	int r;
 
+	rain_error_clear();
 	for (size_t i = 0; i < patch->n; i++)
 		if (!strcmp(patch->items[i].attr, "owner") && patch->items[i].op != RAIN_PATCH_REMOVE &&
 		    !(pc.owner = json_string_value(patch->items[i].value)))
@@ -574,6 +579,7 @@ static void release_blob(struct rain_repo *repo, const char *sha256)
 
 int rain_repo_image_delete(struct rain_repo *repo, const struct rain_who *who, const char *id)
 {
+	rain_error_clear();
 	for (int attempt = 0; ; attempt++) {
 		struct rain_image *img = NULL;
 		int r = load(repo, who, id, RAIN_ACT_DELETE, &img);
@@ -611,12 +617,14 @@ static int do_tag_remove(struct rain_image *img, void *ud)
 
 int rain_repo_tag_add(struct rain_repo *repo, const struct rain_who *who, const char *id, const char *tag)
 {
+	rain_error_clear();
 	return modify(repo, who, id, RAIN_ACT_TAG, do_tag_add, (void *)tag, NULL);
 }
 
 int rain_repo_tag_remove(struct rain_repo *repo, const struct rain_who *who, const char *id,
 			 const char *tag)
 {
+	rain_error_clear();
 	return modify(repo, who, id, RAIN_ACT_TAG, do_tag_remove, (void *)tag, NULL);
 }
 
@@ -644,11 +652,13 @@ static int do_reactivate(struct rain_image *img, void *ud)
 
 int rain_repo_image_deactivate(struct rain_repo *repo, const struct rain_who *who, const char *id)
 {
+	rain_error_clear();
 	return modify(repo, who, id, RAIN_ACT_DEACTIVATE, do_deactivate, NULL, NULL);
 }
 
 int rain_repo_image_reactivate(struct rain_repo *repo, const struct rain_who *who, const char *id)
 {
+	rain_error_clear();
 	return modify(repo, who, id, RAIN_ACT_DEACTIVATE, do_reactivate, NULL, NULL);
 }
 
@@ -729,6 +739,7 @@ int rain_repo_upload_begin(struct rain_repo *repo, const struct rain_who *who, c
 	int64_t limit = repo->max_size;
 	int r;
 
+	rain_error_clear();
 	if (limit > 0 && expected_size > limit)
 		return rain_error_set(RAIN_ETOOBIG,
 				      "Image exceeds the storage quota: %lld bytes is more than the %lld allowed",
@@ -816,9 +827,11 @@ static int upload_error_status(int r)
 
 int rain_repo_upload_write(struct rain_upload *up, const void *buf, size_t len)
 {
-	int64_t size = rain_blob_write_size(up->w) + (int64_t)len;
+	int64_t size;
 	int r;
 
+	rain_error_clear();
+	size = rain_blob_write_size(up->w) + (int64_t)len;
 	if (up->limit > 0 && size > up->limit)
 		return rain_error_set(RAIN_ETOOBIG,
 				      "Image exceeds the storage quota: more than the %lld bytes allowed",
@@ -886,9 +899,11 @@ int rain_repo_upload_finish(struct rain_upload *up, struct rain_image **out)
 	struct rain_repo *repo = up->repo;
 	struct rain_blob_result res;
 	struct rain_image data = { 0 };
-	int64_t size = rain_blob_write_size(up->w);
+	int64_t size;
 	int r;
 
+	rain_error_clear();
+	size = rain_blob_write_size(up->w);
 	if (up->expected >= 0 && size != up->expected) {
 		r = rain_error_set(RAIN_EINVAL, "upload ended after %lld of %lld bytes",
 				   (long long)size, (long long)up->expected);
@@ -952,6 +967,7 @@ int rain_repo_charge_set(struct rain_repo *repo, const struct rain_who *who, con
 	struct owner_acct *a;
 	int r;
 
+	rain_error_clear();
 	if (!who->owner || !*who->owner || strlen(who->owner) >= sizeof(ch.owner))
 		return rain_error_set(RAIN_EINVAL, "a charge needs the name of its owner");
 	if (!key || !*key || strlen(key) >= sizeof(ch.key) || bytes < 0)
@@ -977,9 +993,11 @@ int rain_repo_charge_set(struct rain_repo *repo, const struct rain_who *who, con
 
 int rain_repo_charge_drop(struct rain_repo *repo, const char *owner, const char *key)
 {
-	struct owner_acct *a = acct_get(repo, owner);
+	struct owner_acct *a;
 	int r;
 
+	rain_error_clear();
+	a = acct_get(repo, owner);
 	if (!a)
 		return rain_error_oom();
 	pthread_mutex_lock(&a->lock);
@@ -996,8 +1014,10 @@ int rain_repo_download_open(struct rain_repo *repo, const struct rain_who *who, 
 			    struct rain_image **out, struct rain_blob_reader *reader)
 {
 	struct rain_image *img = NULL;
-	int r = load(repo, who, id, RAIN_ACT_DOWNLOAD, &img);
+	int r;
 
+	rain_error_clear();
+	r = load(repo, who, id, RAIN_ACT_DOWNLOAD, &img);
 	if (r < 0)
 		return r;
 	if ((img->status != RAIN_STATUS_ACTIVE && img->status != RAIN_STATUS_DEACTIVATED) ||
@@ -1039,8 +1059,10 @@ int rain_repo_member_add(struct rain_repo *repo, const struct rain_who *who, con
 	struct rain_image *img = NULL;
 	char buf[RAIN_USER_NAME_MAX + 1];
 	bool found = false;
-	int r = load(repo, who, id, RAIN_ACT_SHARE, &img);
+	int r;
 
+	rain_error_clear();
+	r = load(repo, who, id, RAIN_ACT_SHARE, &img);
 	if (r < 0)
 		return r;
 	if (img->visibility != RAIN_VIS_SHARED)
@@ -1071,8 +1093,10 @@ int rain_repo_member_list(struct rain_repo *repo, const struct rain_who *who, co
 			  struct rain_member **out, size_t *n)
 {
 	struct rain_image *img = NULL;
-	int r = load(repo, who, id, RAIN_ACT_SHOW, &img);
+	int r;
 
+	rain_error_clear();
+	r = load(repo, who, id, RAIN_ACT_SHOW, &img);
 	*out = NULL;
 	*n = 0;
 	if (r < 0)
@@ -1103,8 +1127,10 @@ int rain_repo_member_get(struct rain_repo *repo, const struct rain_who *who, con
 {
 	struct rain_image *img = NULL;
 	char buf[RAIN_USER_NAME_MAX + 1];
-	int r = load(repo, who, id, RAIN_ACT_SHOW, &img);
+	int r;
 
+	rain_error_clear();
+	r = load(repo, who, id, RAIN_ACT_SHOW, &img);
 	if (r < 0)
 		return r;
 	member = stored_name(repo, member, buf, NULL);
@@ -1124,6 +1150,7 @@ int rain_repo_member_answer(struct rain_repo *repo, const struct rain_who *who, 
 	char buf[RAIN_USER_NAME_MAX + 1];
 	int r;
 
+	rain_error_clear();
 	member = stored_name(repo, member, buf, NULL);
 	if (!who->owner || strcmp(who->owner, member))
 		return rain_error_set(RAIN_EFORBIDDEN, "Only the member itself may accept or reject an image.");
@@ -1145,8 +1172,10 @@ int rain_repo_member_delete(struct rain_repo *repo, const struct rain_who *who, 
 {
 	struct rain_image *img = NULL;
 	char buf[RAIN_USER_NAME_MAX + 1];
-	int r = load(repo, who, id, RAIN_ACT_SHARE, &img);
+	int r;
 
+	rain_error_clear();
+	r = load(repo, who, id, RAIN_ACT_SHARE, &img);
 	if (r < 0)
 		return r;
 	r = rain_catalog_member_delete(repo->cat, img->id, stored_name(repo, member, buf, NULL));

@@ -774,6 +774,23 @@ static void test_to_json_full(void **state)
 	rain_image_free(img);
 }
 
+/* A public call starts with no message: a failure earlier on the thread
+ * does not show through a later call (include/rain/error.h). */
+static void test_stale_message_cleared(void **state)
+{
+	struct rain_image *img = rain_image_new();
+
+	assert_non_null(img);
+	assert_true(rain_image_tag_add(img, "") < 0);
+	assert_string_not_equal(rain_error_last(), "");
+	assert_int_equal(rain_image_tag_add(img, "fine"), 0);
+	assert_string_equal(rain_error_last(), "");
+	rain_error_set(RAIN_EIO, "stale");
+	assert_int_equal(rain_image_tag_add(img, "other"), 0);
+	assert_string_equal(rain_error_last(), "");
+	rain_image_free(img);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, img_setup, img_teardown)
@@ -794,6 +811,7 @@ int main(void)
 		T(test_apply_patch),
 		T(test_apply_patch_sequencing),
 		cmocka_unit_test(test_dup),
+		cmocka_unit_test(test_stale_message_cleared),
 		T(test_to_json_empty),
 		cmocka_unit_test(test_to_json_full),
 	};
