@@ -98,7 +98,7 @@ int cli_args_parse(const struct cli_cmd *cmd, int argc, char **argv, bool stop_a
 				r = cli_usage_error(cmd, "option '-%c' needs a value", optopt);
 			else
 				r = cli_usage_error(cmd, "option '%s' needs a value", argv[optind - 1]);
-			goto out;
+			goto done;
 		}
 		if (opt >= 0x1000)
 			i = (size_t)(opt - 0x1000);
@@ -110,7 +110,7 @@ int cli_args_parse(const struct cli_cmd *cmd, int argc, char **argv, bool stop_a
 				r = cli_usage_error(cmd, "unknown option '-%c'", optopt);
 			else
 				r = cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
-			goto out;
+			goto done;
 		}
 		o = opt_canonical(i < nown ? cmd->opts : cli_common_opts, map[i]);
 		a->opts[a->nopts].opt = o;
@@ -121,7 +121,7 @@ int cli_args_parse(const struct cli_cmd *cmd, int argc, char **argv, bool stop_a
 	}
 	a->argc = argc - optind;
 	a->argv = argv + optind;
-out:
+done:
 	free(map);
 	free(longopts);
 	free(shortopts);

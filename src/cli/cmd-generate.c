@@ -270,32 +270,32 @@ static int cmd_generate_exec(struct cli *cli, const struct cli_args *a)
 	}
 	if (r < 0) {
 		r = cli_error("%s; fix the recipe (see rain-recipe(5))", rain_error_last());
-		goto out;
+		goto done;
 	}
 	if (remote) {
 		r = cli_generate_remote(cli, recipe, output, do_store, boot);
-		goto out;
+		goto done;
 	}
 	if (!output) {
 		if (asprintf(&defout, "./%s", recipe->name ? recipe->name : "image") < 0) {
 			r = cli_error("out of memory");
-			goto out;
+			goto done;
 		}
 		output = defout;
 	}
 	if (access(output, F_OK) == 0) {
 		r = cli_error("%s exists already; remove it or give another --output", output);
-		goto out;
+		goto done;
 	}
 	if (recipe->base) {
 		if ((r = cli_generate_base_image(cli, recipe, &base)) != CLI_EXIT_OK)
-			goto out;
+			goto done;
 		bo.base_image = &base.bi;
 	}
 	/* the token stays in this process: the build's programs (package
 	 * scripts, host tools, qemu) never inherit it */
 	if (do_store && (r = cli_config_load(cli)) != CLI_EXIT_OK)
-		goto out;
+		goto done;
 	forget_env("RAIN_TOKEN");
 	forget_env("OS_AUTH_TOKEN");
 	bo.output_dir = output;
@@ -316,7 +316,7 @@ static int cmd_generate_exec(struct cli *cli, const struct cli_args *a)
 	sigaction(SIGTERM, &old_term, NULL);
 	if (r < 0) {
 		r = cli_error("%s", rain_error_last());
-		goto out;
+		goto done;
 	}
 	if (do_store) {
 		/* one JSON document in the end: the manifest with the image */
@@ -326,7 +326,7 @@ static int cmd_generate_exec(struct cli *cli, const struct cli_args *a)
 		r = store(cli, recipe, res, &stored);
 		cli->json = json;
 		if (r != CLI_EXIT_OK)
-			goto out;
+			goto done;
 		json_object_set_new(res->manifest, "stored_image", json_string(stored));
 	}
 	if (cli->json) {
@@ -341,7 +341,7 @@ static int cmd_generate_exec(struct cli *cli, const struct cli_args *a)
 		printf("%-10s %s\n", "manifest", res->manifest_path);
 	}
 	r = CLI_EXIT_OK;
-out:
+done:
 	rain_build_result_free(res);
 	rain_recipe_free(recipe);
 	cli_base_image_clear(&base);

@@ -159,21 +159,21 @@ static int cmd_image_create_exec(struct cli *cli, const struct cli_args *a)
 	cli_create_opts_init(&o);
 	r = cli_create_opts_parse(a, &o);
 	if (r)
-		goto out;
+		goto done;
 	if (!o.name || !*o.name) {
 		r = cli_usage_error(&cmd_image_create_entry, "give the image a --name");
-		goto out;
+		goto done;
 	}
 	r = cli_image_create(cli, &o, &image);
 	if (r)
-		goto out;
+		goto done;
 	if (cli->json)
 		cli_json_print(image);
 	else if (cli->quiet)
 		printf("%s\n", cli_json_str(image, "id"));
 	else
 		cli_image_print(image);
-out:
+done:
 	json_decref(image);
 	cli_create_opts_free(&o);
 	return r;

@@ -47,14 +47,14 @@ static int cmd_image_get_exec(struct cli *cli, const struct cli_args *a)
 		if (!name || !fs_name_is_safe(name) || strstr(name, "..")) {
 			r = cli_error("the image's name is not usable as a file name; give one "
 				      "with -o FILE");
-			goto out;
+			goto done;
 		}
 		out = name;
 	}
 	if (!force && strcmp(out, "-") != 0 && access(out, F_OK) == 0) {
 		r = cli_error("%s exists already; remove it, give another -o or use "
 			      "--force", out);
-		goto out;
+		goto done;
 	}
 	if (cli->json) {
 		/* the output is the image's JSON, printed once the data is verified */
@@ -63,12 +63,12 @@ static int cmd_image_get_exec(struct cli *cli, const struct cli_args *a)
 		cli->json = true;
 		if (r == CLI_EXIT_OK && strcmp(out, "-") != 0)
 			cli_json_print(image);
-		goto out;
+		goto done;
 	}
 	if (strcmp(out, "-") != 0 && !cli->quiet)
 		cli_image_print(image);
 	r = cli_image_save(cli, image, out, force, resume);
-out:
+done:
 	json_decref(image);
 	return r;
 }

@@ -78,23 +78,23 @@ static int cmd_image_put_exec(struct cli *cli, const struct cli_args *a)
 	cli_create_opts_init(&o);
 	r = cli_create_opts_parse(a, &o);
 	if (r)
-		goto out;
+		goto done;
 	if (!o.name) {
 		const char *slash = strrchr(file, '/');
 
 		if (!strcmp(file, "-")) {
 			r = cli_usage_error(&cmd_image_put_entry, "standard input needs --name");
-			goto out;
+			goto done;
 		}
 		o.name = slash ? slash + 1 : file;
 		if (!*o.name) {
 			r = cli_usage_error(&cmd_image_put_entry, "give the image a --name");
-			goto out;
+			goto done;
 		}
 	}
 	if (strcmp(file, "-") != 0 && access(file, R_OK) < 0) {
 		r = cli_error("cannot read %s: %s; check the file name", file, strerror(errno));
-		goto out;
+		goto done;
 	}
 	if (!o.disk_format) {
 		o.disk_format = strcmp(file, "-") ? guess_format(file) : "raw";
@@ -106,7 +106,7 @@ static int cmd_image_put_exec(struct cli *cli, const struct cli_args *a)
 
 	r = cli_image_create(cli, &o, &image);
 	if (r)
-		goto out;
+		goto done;
 	id = cli_json_str(image, "id");
 	r = cli_image_upload_file(cli, id, file);
 	if (r) {
@@ -114,7 +114,7 @@ static int cmd_image_put_exec(struct cli *cli, const struct cli_args *a)
 		if (cli_client(cli, &c) != 0) {
 			cli_error("image %s was created without data; delete it with "
 				  "'rain image delete %s'", id, id);
-			goto out;
+			goto done;
 		}
 		dr = rain_client_image_delete(c, id);
 		if (dr < 0)
@@ -122,16 +122,16 @@ static int cmd_image_put_exec(struct cli *cli, const struct cli_args *a)
 				 "deleted; delete it with 'rain image delete %s'", id, id);
 		else
 			cli_note(cli, "deleted the new image %s again", id);
-		goto out;
+		goto done;
 	}
 	if (cli_client(cli, &c)) {
 		r = CLI_EXIT_FAIL;
-		goto out;
+		goto done;
 	}
 	dr = rain_client_image_get(c, id, &final);
 	if (dr < 0) {
 		r = cli_fail(cli, dr, NULL, "uploaded, but cannot read image %s back", id);
-		goto out;
+		goto done;
 	}
 	if (cli->json)
 		cli_json_print(final);
@@ -139,7 +139,7 @@ static int cmd_image_put_exec(struct cli *cli, const struct cli_args *a)
 		cli_image_print(final);
 	else
 		printf("%s\n", id);
-out:
+done:
 	json_decref(image);
 	json_decref(final);
 	cli_create_opts_free(&o);

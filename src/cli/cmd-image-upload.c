@@ -71,11 +71,11 @@ int cli_image_upload_file(struct cli *cli, const char *id, const char *file)
 	}
 	if (fstat(fd, &st) < 0) {
 		r = cli_error("cannot stat %s: %s", file, strerror(errno));
-		goto out;
+		goto done;
 	}
 	if (S_ISDIR(st.st_mode)) {
 		r = cli_error("%s is a directory; give a file", file);
-		goto out;
+		goto done;
 	}
 	if (S_ISREG(st.st_mode)) {
 		off_t pos = lseek(fd, 0, SEEK_CUR);
@@ -90,13 +90,13 @@ int cli_image_upload_file(struct cli *cli, const char *id, const char *file)
 	if (r < 0) {
 		r = cli_fail(cli, r, upload_hint(r, id, hint, sizeof(hint)),
 			     "cannot upload %s to image %s", file, id);
-		goto out;
+		goto done;
 	}
 	/* check that the server stored what we sent */
 	r = rain_client_image_get(c, id, &image);
 	if (r < 0) {
 		r = cli_fail(cli, r, NULL, "uploaded, but cannot read image %s back", id);
-		goto out;
+		goto done;
 	}
 	algo = cli_json_str(image, "os_hash_algo");
 	want = cli_json_str(image, "os_hash_value");
@@ -105,7 +105,7 @@ int cli_image_upload_file(struct cli *cli, const char *id, const char *file)
 			r = cli_error("the server's sha256 of image %s is %.64s but the data sent "
 				      "has %s; delete the image and upload again", id, want,
 				      info.sha256);
-			goto out;
+			goto done;
 		}
 	} else {
 		cli_warn("the server gave no sha256 for image %s (status %s); the upload "
@@ -114,7 +114,7 @@ int cli_image_upload_file(struct cli *cli, const char *id, const char *file)
 	}
 	cli_note(cli, "uploaded %lld bytes to image %s", (long long)info.sent, id);
 	r = CLI_EXIT_OK;
-out:
+done:
 	json_decref(image);
 	if (fd != STDIN_FILENO)
 		close(fd);

@@ -225,7 +225,7 @@ static int user_add_exec(struct cli *cli, const struct cli_args *a)
 		case OPT_ROLE:
 			if (strcmp(val, "user") && strcmp(val, "admin")) {
 				cli_usage_error(cmd, "--role is user or admin");
-				goto out;
+				goto done;
 			}
 			json_object_set_new(fields, "role", json_string(val));
 			break;
@@ -233,20 +233,20 @@ static int user_add_exec(struct cli *cli, const struct cli_args *a)
 			if (strcmp(val, "pending") && strcmp(val, "active") &&
 			    strcmp(val, "inactive")) {
 				cli_usage_error(cmd, "--status is pending, active or inactive");
-				goto out;
+				goto done;
 			}
 			json_object_set_new(fields, "status", json_string(val));
 			break;
 		case OPT_QUOTA:
 			if (parse_bytes(val, &n) < 0) {
 				cli_usage_error(cmd, "--quota takes bytes, e.g. 1073741824 or 8G");
-				goto out;
+				goto done;
 			}
 			json_object_set_new(fields, "quota_bytes", json_integer(n));
 			break;
 		case OPT_IMAGE_QUOTA:
 			if (cli_parse_count(cmd, "--image-quota", val, &n))
-				goto out;
+				goto done;
 			json_object_set_new(fields, "quota_images", json_integer(n));
 			break;
 		case OPT_PASSWORD_FILE:
@@ -256,43 +256,43 @@ static int user_add_exec(struct cli *cli, const struct cli_args *a)
 	}
 	if (add && !password_file) {
 		cli_usage_error(cmd, "a new user needs --password-file FILE");
-		goto out;
+		goto done;
 	}
 	/* raind's rule, said before anything is sent (raind checks again) */
 	if (add && rain_user_name_normalize(user, name, sizeof(name)) < 0) {
 		cli_usage_error(cmd, "%s", rain_error_last());
-		goto out;
+		goto done;
 	}
 	if (!add && json_object_size(fields) == 0 && !password_file) {
 		cli_usage_error(cmd, "nothing to change; give --role, --status, --quota, "
 				"--image-quota or --password-file");
-		goto out;
+		goto done;
 	}
 	rc = CLI_EXIT_FAIL;
 	if (password_file) {
 		char *pw;
 
 		if (read_password_file(password_file, &pw))
-			goto out;
+			goto done;
 		json_object_set_new(fields, "password", json_string(pw));
 		explicit_bzero(pw, strlen(pw));
 		free(pw);
 		if (!json_object_get(fields, "password")) {
 			cli_error("the password must be UTF-8 text");
-			goto out;
+			goto done;
 		}
 	}
 	if (add)
 		json_object_set_new(fields, "name", json_string(user));
 	rc = cli_client(cli, &c);
 	if (rc)
-		goto out;
+		goto done;
 	r = add ? rain_client_user_create(c, fields, &u) :
 		  rain_client_user_update(c, user, fields, &u);
 	if (r < 0) {
 		rc = cli_fail(cli, r, NULL, "cannot %s user %s", add ? "create" : "change",
 			      user);
-		goto out;
+		goto done;
 	}
 	if (cli->json)
 		cli_json_print(u);
@@ -301,7 +301,7 @@ static int user_add_exec(struct cli *cli, const struct cli_args *a)
 			 json_string_value(json_object_get(u, "name")) ?
 			 json_string_value(json_object_get(u, "name")) : user);
 	rc = CLI_EXIT_OK;
-out:
+done:
 	{
 		json_t *pw = json_object_get(fields, "password");
 

@@ -178,7 +178,7 @@ static int load_file(struct cli *cli)
 	r = ini_parse_file(path, file_handler, &fv);
 	if (r < 0) {
 		rc = cli_error("%s; fix or remove the config file", rain_error_last());
-		goto out;
+		goto done;
 	}
 	if (fv.token && ((st.st_mode & 077) || st.st_uid != geteuid())) {
 		cli_warn("not using the token in %s: the file is readable by others or is not yours; "
@@ -189,7 +189,7 @@ static int load_file(struct cli *cli)
 	}
 	if (fv.url && cli->url.source < CLI_SRC_ENV && (rc = setting_set(&cli->url, fv.url,
 									CLI_SRC_FILE, cli->config_path)))
-		goto out;
+		goto done;
 	/* rain login binds its token to the URL it logged in to: another
 	 * server never gets it */
 	if (fv.token && cli->token.source < CLI_SRC_ENV && fv.token_url &&
@@ -199,23 +199,23 @@ static int load_file(struct cli *cli)
 			 cli->url.value ? cli->url.value : DEFAULT_URL);
 	} else if (fv.token && cli->token.source < CLI_SRC_ENV &&
 		   (rc = setting_set(&cli->token, fv.token, CLI_SRC_FILE, cli->config_path))) {
-		goto out;
+		goto done;
 	}
 	if (fv.cacert && cli->cacert.source < CLI_SRC_ENV) {
 		char *p = file_relative(path, fv.cacert);
 
 		if (!p) {
 			rc = cli_error("out of memory");
-			goto out;
+			goto done;
 		}
 		rc = setting_set(&cli->cacert, p, CLI_SRC_FILE, cli->config_path);
 		free(p);
 		if (rc)
-			goto out;
+			goto done;
 	}
 	if (fv.insecure == 1)
 		cli->insecure = true;
-out:
+done:
 	file_values_free(&fv);
 	return rc;
 }

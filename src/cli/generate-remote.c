@@ -33,24 +33,24 @@ int cli_generate_remote(struct cli *cli, const struct rain_recipe *r, const char
 	/* the canonical text carries what the command line changed (--name) */
 	if (rain_recipe_format(r, &text) < 0) {
 		ret = cli_error("out of memory");
-		goto out;
+		goto done;
 	}
 	req = json_pack("{s:s, s:O, s:b, s:b}", "recipe", text, "files", files, "store", store,
 			"boot_check", boot_check);
 	if (!req) {
 		ret = cli_error("out of memory");
-		goto out;
+		goto done;
 	}
 	cli_catch_signals(true);
 	ret = rain_client_build_submit(c, req, &build);
 	if (ret < 0) {
 		ret = cli_fail(cli, ret, NULL, "the server did not take the build");
-		goto out;
+		goto done;
 	}
 	id = cli_json_str(build, "id");
 	if (!id) {
 		ret = cli_error("the server's build record has no id");
-		goto out;
+		goto done;
 	}
 	if (cli_json_int(build, "position") > 1)
 		cli_note(cli, "build %s queued (position %" PRId64 ")", id, cli_json_int(build, "position"));
@@ -58,11 +58,11 @@ int cli_generate_remote(struct cli *cli, const struct rain_recipe *r, const char
 		cli_note(cli, "build %s queued", id);
 	if (cli->quiet && !(sink = fopen("/dev/null", "we"))) {
 		ret = cli_error("cannot open /dev/null: %s", strerror(errno));
-		goto out;
+		goto done;
 	}
 	ret = cli_build_follow(cli, id, sink ? sink : stderr, true, &final);
 	if (ret)
-		goto out;
+		goto done;
 	if (cli->json) {
 		cli_json_print(final);
 	} else if (!cli->quiet) {
@@ -82,7 +82,7 @@ int cli_generate_remote(struct cli *cli, const struct rain_recipe *r, const char
 			printf("%-10s %s\n", "image", cli_json_str(final, "image_id"));
 	}
 	ret = cli_build_outcome(cli, final);
-out:
+done:
 	cli_catch_signals(false);
 	if (sink)
 		fclose(sink);

@@ -165,34 +165,34 @@ int main(int argc, char **argv)
 
 	rc = cli_args_parse(&top_entry, argc, argv, true, &a);
 	if (rc)
-		goto out;
+		goto done;
 	rc = top_options(&cli, &a);
 	if (rc != CLI_CONTINUE)
-		goto out;
+		goto done;
 	argc = a.argc;
 	argv = a.argv;
 	if (argc < 1) {
 		top_print_help(stderr);
 		rc = CLI_EXIT_USAGE;
-		goto out;
+		goto done;
 	}
 	if (strcmp(argv[0], "help") == 0) {
 		rc = run_help(&cli, argc, argv);
-		goto out;
+		goto done;
 	}
 	if (strcmp(argv[0], "version") == 0) {
 		printf("rain %s\n", RAIN_CLI_VERSION);
 		rc = CLI_EXIT_OK;
-		goto out;
+		goto done;
 	}
 	cmd = cli_cmd_find(top_cmds, argv[0]);
 	if (!cmd) {
 		cli_error("unknown command '%s'; see 'rain --help'", argv[0]);
 		rc = CLI_EXIT_USAGE;
-		goto out;
+		goto done;
 	}
 	rc = cli_cmd_run(&cli, cmd, argc, argv);
-out:
+done:
 	cli_args_free(&a);
 	if (fflush(stdout) != 0 && errno != EPIPE && rc == CLI_EXIT_OK)
 		rc = cli_error("cannot write the output: %s", strerror(errno));

@@ -99,10 +99,10 @@ static int apply(struct request *req, json_t *body, struct rain_user *u, bool cr
 	}
 	if ((v = json_object_get(body, "role")) &&
 	    rain_user_role_parse(json_string_value(v), &u->role) < 0)
-		goto bad;
+		goto fail;
 	if ((v = json_object_get(body, "status")) &&
 	    rain_user_status_parse(json_string_value(v), &u->status) < 0)
-		goto bad;
+		goto fail;
 	if ((v = json_object_get(body, "quota_bytes"))) {
 		if (!json_is_integer(v) || json_integer_value(v) < 0) {
 			http_reply_error(req, 400, "quota_bytes must be a non-negative integer");
@@ -139,7 +139,7 @@ static int apply(struct request *req, json_t *body, struct rain_user *u, bool cr
 		u->password_hash = hash;
 	}
 	return 0;
-bad:
+fail:
 	http_reply_error(req, 400, "%s", rain_error_last());
 	return RAIN_EINVAL;
 }

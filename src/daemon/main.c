@@ -303,13 +303,13 @@ int main(int argc, char **argv)
 	}
 	if (r < 0) {
 		fprintf(stderr, "raind: %s\n", rain_error_last());
-		goto out;
+		goto done;
 	}
 	log_set_level(cfg.log_level);
 	r = config_admin_token(&cfg, &generated, &token_path);
 	if (r < 0) {
 		log_printf(LOG_ERROR, "admin token: %s", rain_error_last());
-		goto out;
+		goto done;
 	}
 	if (generated)
 		log_printf(LOG_INFO, "generated an admin token in %s (mode 0600)", token_path);
@@ -331,7 +331,7 @@ int main(int argc, char **argv)
 	if (r < 0) {
 		log_printf(LOG_ERROR, "cannot open the repository in %s: %s", cfg.data_dir,
 			   rain_error_last());
-		goto out;
+		goto done;
 	}
 	if (rec.uploads_reset || rec.tmp_removed || rec.blobs_removed)
 		log_printf(LOG_WARN, "recovered from an unclean stop: %lld interrupted upload(s) "
@@ -342,7 +342,7 @@ int main(int argc, char **argv)
 	r = first_admin(&cfg, repo);
 	if (r < 0) {
 		log_printf(LOG_ERROR, "cannot create the first user: %s", rain_error_last());
-		goto out;
+		goto done;
 	}
 	{
 		int64_t purged = 0;
@@ -356,7 +356,7 @@ int main(int argc, char **argv)
 	r = start_builds(&cfg, repo, &builds);
 	if (r < 0) {
 		log_printf(LOG_ERROR, "cannot start the build service: %s", rain_error_last());
-		goto out;
+		goto done;
 	}
 
 	identity_configure(&(struct identity_config){ .min_password_length = cfg.min_password_length });
@@ -383,7 +383,7 @@ int main(int argc, char **argv)
 	r = server_start(&srv, &scfg, repo);
 	if (r < 0) {
 		log_printf(LOG_ERROR, "%s", rain_error_last());
-		goto out;
+		goto done;
 	}
 	{
 		/* builds cloning repository images reach it here (the port is
@@ -398,7 +398,7 @@ int main(int argc, char **argv)
 			r = builds_serve(builds, url, cacert ? cacert : cfg.tls_cert);
 		if (r < 0) {
 			log_printf(LOG_ERROR, "cannot start the build service: %s", rain_error_last());
-			goto out;
+			goto done;
 		}
 	}
 	if (cfg.port_file) {
@@ -407,7 +407,7 @@ int main(int argc, char **argv)
 		snprintf(port, sizeof(port), "%u\n", server_port(srv));
 		if (fs_write_atomic(cfg.port_file, port, strlen(port), 0644) < 0) {
 			log_printf(LOG_ERROR, "%s", rain_error_last());
-			goto out;
+			goto done;
 		}
 	}
 	log_printf(LOG_INFO, "raind 0.1.0 listening on %s://%s (port %u), data in %s",
@@ -424,7 +424,7 @@ int main(int argc, char **argv)
 	}
 	log_printf(LOG_INFO, "received %s, shutting down", strsignal(sig));
 	status = 0;
-out:
+done:
 	/* log streams end first, so that the server's threads can finish */
 	builds_quiesce(builds);
 	server_stop(srv);

@@ -77,11 +77,11 @@ int rain_blob_write_open(struct rain_blob_store *bs, bool want_md5, struct rain_
 	w->bs = bs;
 	w->sha256 = EVP_MD_CTX_new();
 	if (!w->sha256 || EVP_DigestInit_ex(w->sha256, EVP_sha256(), NULL) != 1)
-		goto nomem;
+		goto fail;
 	if (want_md5) {
 		w->md5 = EVP_MD_CTX_new();
 		if (!w->md5 || EVP_DigestInit_ex(w->md5, EVP_md5(), NULL) != 1)
-			goto nomem;
+			goto fail;
 	}
 	r = bs->ops->tmp_create(bs->impl, &w->tmp);
 	if (r < 0) {
@@ -90,7 +90,7 @@ int rain_blob_write_open(struct rain_blob_store *bs, bool want_md5, struct rain_
 	}
 	*out = w;
 	return 0;
-nomem:
+fail:
 	writer_free(w);
 	return rain_error_set(RAIN_ENOMEM, "cannot set up hashing");
 }

@@ -439,16 +439,16 @@ static int setup(struct rain_client *c, const char *method, const char *path,
 	if (c->auth_header) {
 		t = curl_slist_append(h, c->auth_header);
 		if (!t)
-			goto nomem;
+			goto fail;
 		h = t;
 	}
 	t = curl_slist_append(h, "Expect:");
 	if (!t)
-		goto nomem;
+		goto fail;
 	h = t;
 	*headers = h;
 	return 0;
-nomem:
+fail:
 	curl_slist_free_all(h);
 	return rain_error_oom();
 }
@@ -534,25 +534,25 @@ int rain_client_request(struct rain_client *c, const char *method, const char *p
 	if (r == 0 && c->subject_header)
 		r = add_header(&headers, c->subject_header);
 	if (r < 0)
-		goto out;
+		goto done;
 	c->subject[0] = '\0';
 	if (body) {
 		text = json_dumps(body, JSON_COMPACT);
 		if (!text || asprintf(&ctype, "Content-Type: %s",
 				      content_type ? content_type : "application/json") < 0) {
 			r = rain_error_oom();
-			goto out;
+			goto done;
 		}
 		r = add_header(&headers, ctype);
 		if (r < 0)
-			goto out;
+			goto done;
 		curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, text);
 		curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(text));
 	} else if (body_method(method)) {
 		/* an empty body with Content-Length: 0 and no form type */
 		r = add_header(&headers, "Content-Type:");
 		if (r < 0)
-			goto out;
+			goto done;
 		curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, "");
 		curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)0);
 	} else if (strcmp(method, "HEAD") == 0) {
@@ -567,19 +567,19 @@ int rain_client_request(struct rain_client *c, const char *method, const char *p
 	rc = curl_easy_perform(c->curl);
 	if (rc != CURLE_OK) {
 		r = transport_error(c, rc);
-		goto out;
+		goto done;
 	}
 	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &code);
 	if (status)
 		*status = code;
 	if (code >= 300) {
 		r = http_error(code, &resp);
-		goto out;
+		goto done;
 	}
 	if (resp.truncated) {
 		r = rain_error_set(RAIN_ETOOBIG, "the server's answer is larger than %d MiB",
 				   JSONBODY_MAX >> 20);
-		goto out;
+		goto done;
 	}
 	if (response && resp.len > 0) {
 		json_error_t err;
@@ -588,11 +588,11 @@ int rain_client_request(struct rain_client *c, const char *method, const char *p
 		if (!*response) {
 			r = rain_error_set(RAIN_EFORMAT, "the server sent bad JSON: %s (line %d)",
 					   err.text, err.line);
-			goto out;
+			goto done;
 		}
 	}
 	r = 0;
-out:
+done:
 	curl_slist_free_all(headers);
 	free(resp.data);
 	if (text)
@@ -693,7 +693,7 @@ int rain_client_upload(struct rain_client *c, const char *path, int fd, int64_t 
 	if (r == 0 && size < 0)
 		r = add_header(&headers, "Transfer-Encoding: chunked");
 	if (r < 0)
-		goto out;
+		goto done;
 	curl_easy_setopt(c->curl, CURLOPT_UPLOAD, 1L);
 	curl_easy_setopt(c->curl, CURLOPT_CUSTOMREQUEST, NULL);
 	curl_easy_setopt(c->curl, CURLOPT_READFUNCTION, upload_read_cb);
@@ -716,36 +716,36 @@ int rain_client_upload(struct rain_client *c, const char *path, int fd, int64_t 
 	}
 	if (u.err) {
 		r = rain_error_errno(RAIN_EIO, u.err, "cannot read the upload data");
-		goto out;
+		goto done;
 	}
 	if (u.short_read) {
 		r = rain_error_set(RAIN_EIO, "the upload data ended after %" PRId64
 				   " of %" PRId64 " bytes", u.sent, size);
-		goto out;
+		goto done;
 	}
 	if (u.hash_failed) {
 		r = rain_error_set(RAIN_EIO, "hashing failed");
-		goto out;
+		goto done;
 	}
 	if (u.canceled) {
 		r = rain_error_set(RAIN_ECANCELED, "upload canceled");
-		goto out;
+		goto done;
 	}
 	/* a server may answer (413, 409 ...) and close before taking all data */
 	if (code >= 300) {
 		r = http_error(code, &resp);
-		goto out;
+		goto done;
 	}
 	if (rc != CURLE_OK) {
 		r = transport_error(c, rc);
-		goto out;
+		goto done;
 	}
 	if (info)
 		digest_hex(u.sha, info->sha256, sizeof(info->sha256));
 	if (progress)
 		progress(ud, u.sent, size >= 0 ? size : u.sent);
 	r = 0;
-out:
+done:
 	curl_slist_free_all(headers);
 	free(resp.data);
 	EVP_MD_CTX_free(u.sha);
@@ -972,24 +972,24 @@ int rain_client_download(struct rain_client *c, const char *path, int fd, int64_
 	d.md5 = EVP_MD_CTX_new();
 	if (!d.sha || !d.md5) {
 		r = rain_error_oom();
-		goto out;
+		goto done;
 	}
 	r = hash_reset(&d);
 	if (r < 0)
-		goto out;
+		goto done;
 	if (offset > 0) {
 		r = download_seed(&d, offset);
 		if (r < 0)
-			goto out;
+			goto done;
 	}
 	r = setup(c, "GET", path, &headers);
 	if (r < 0)
-		goto out;
+		goto done;
 	if (offset > 0) {
 		snprintf(range, sizeof(range), "Range: bytes=%" PRId64 "-", offset);
 		r = add_header(&headers, range);
 		if (r < 0)
-			goto out;
+			goto done;
 	}
 	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, headers);
 	curl_easy_setopt(c->curl, CURLOPT_HEADERFUNCTION, download_header_cb);
@@ -1004,38 +1004,38 @@ int rain_client_download(struct rain_client *c, const char *path, int fd, int64_
 	rc = curl_easy_perform(c->curl);
 	if (d.fail < 0) {
 		r = d.fail;
-		goto out;
+		goto done;
 	}
 	if (d.err) {
 		r = rain_error_errno(RAIN_EIO, d.err, "cannot write the download");
-		goto out;
+		goto done;
 	}
 	if (d.canceled) {
 		r = rain_error_set(RAIN_ECANCELED, "download canceled");
-		goto out;
+		goto done;
 	}
 	if (rc != CURLE_OK) {
 		r = transport_error(c, rc);
-		goto out;
+		goto done;
 	}
 	if (!d.begun) {        /* an empty body */
 		r = download_begin(&d);
 		if (r < 0)
-			goto out;
+			goto done;
 	}
 	if (d.code == 416 && offset > 0) {
 		d.offset = offset;     /* nothing past what we have */
 	} else if (d.code == 204) {
 		r = rain_error_set(RAIN_ENOTFOUND, "the image has no data (HTTP 204)");
-		goto out;
+		goto done;
 	} else if (d.code >= 300) {
 		r = http_error(d.code, &d.errbody);
-		goto out;
+		goto done;
 	}
 	if (d.total >= 0 && d.code != 416 && d.offset + d.written != d.total) {
 		r = rain_error_set(RAIN_ENET, "the download stopped after %" PRId64
 				   " of %" PRId64 " bytes", d.offset + d.written, d.total);
-		goto out;
+		goto done;
 	}
 	if (info) {
 		info->status = d.code;
@@ -1048,7 +1048,7 @@ int rain_client_download(struct rain_client *c, const char *path, int fd, int64_
 	if (progress && d.code != 416)
 		progress(ud, d.offset + d.written, d.offset + d.written);
 	r = 0;
-out:
+done:
 	curl_slist_free_all(headers);
 	free(d.errbody.data);
 	EVP_MD_CTX_free(d.sha);
@@ -1231,7 +1231,7 @@ int rain_client_build_log(struct rain_client *c, const char *id, int64_t offset,
 		return r;
 	r = add_header(&headers, "Accept: text/plain");
 	if (r < 0)
-		goto out;
+		goto done;
 	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, headers);
 	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, log_write_cb);
 	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &s);
@@ -1243,20 +1243,20 @@ int rain_client_build_log(struct rain_client *c, const char *id, int64_t offset,
 		*received = s.received;
 	if (s.canceled) {
 		r = rain_error_set(RAIN_ECANCELED, "canceled");
-		goto out;
+		goto done;
 	}
 	if (!s.begun)
 		curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &s.code);
 	if (s.code >= 300) {
 		r = http_error(s.code, &s.errbody);
-		goto out;
+		goto done;
 	}
 	if (rc != CURLE_OK) {
 		r = transport_error(c, rc);
-		goto out;
+		goto done;
 	}
 	r = 0;
-out:
+done:
 	curl_slist_free_all(headers);
 	free(s.errbody.data);
 	return r;
@@ -1289,7 +1289,7 @@ int rain_client_image_list(struct rain_client *c, const char *query, bool follow
 	if (!all || asprintf(&next, IMAGES "%s", query ? query : "") < 0) {
 		next = NULL;
 		r = rain_error_oom();
-		goto out;
+		goto done;
 	}
 	while (next) {
 		json_t *resp = NULL, *page;
@@ -1298,12 +1298,12 @@ int rain_client_image_list(struct rain_client *c, const char *query, bool follow
 
 		r = rain_client_request(c, "GET", next, NULL, NULL, NULL, &resp);
 		if (r < 0)
-			goto out;
+			goto done;
 		page = json_object_get(resp, "images");
 		if (!json_is_array(page)) {
 			json_decref(resp);
 			r = rain_error_set(RAIN_EFORMAT, "the server's image list has no \"images\" array");
-			goto out;
+			goto done;
 		}
 		json_array_extend(all, page);
 		n = json_string_value(json_object_get(resp, "next"));
@@ -1318,11 +1318,11 @@ int rain_client_image_list(struct rain_client *c, const char *query, bool follow
 		free(prev);
 		json_decref(resp);
 		if (r < 0)
-			goto out;
+			goto done;
 	}
 	*images = all;
 	all = NULL;
-out:
+done:
 	free(next);
 	json_decref(all);
 	return r;

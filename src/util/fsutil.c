@@ -38,15 +38,13 @@ int fs_mkdir_p(const char *dir, mode_t mode)
 
 int fs_fsync_dir(const char *dir)
 {
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int r = 0;
+	_cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
 	if (fd < 0)
 		return rain_error_errno(RAIN_EIO, errno, "cannot open %s", dir);
 	if (fsync(fd) < 0)
-		r = rain_error_errno(RAIN_EIO, errno, "cannot fsync %s", dir);
-	close(fd);
-	return r;
+		return rain_error_errno(RAIN_EIO, errno, "cannot fsync %s", dir);
+	return 0;
 }
 
 int fs_write_all(int fd, const void *data, size_t len, const char *what)
@@ -107,14 +105,12 @@ int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
 
 int fs_read_small(const char *path, size_t max, char **out, size_t *outlen)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC), r;
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
 
 	if (fd < 0)
 		return rain_error_errno(errno == ENOENT ? RAIN_ENOTFOUND : RAIN_EIO,
 					errno, "cannot open %s", path);
-	r = fs_read_small_fd(fd, max, path, out, outlen);
-	close(fd);
-	return r;
+	return fs_read_small_fd(fd, max, path, out, outlen);
 }
 
 char *fs_path_join(const char *dir, const char *name)
@@ -220,24 +216,18 @@ int fs_open_beneath(int dirfd, const char *path, int flags, mode_t mode)
 int fs_open_regular_beneath(int dirfd, const char *path, int flags, bool single_link, struct stat *st)
 {
 	struct stat own;
-	int fd = fs_open_beneath(dirfd, path, flags & ~O_CREAT, 0);
+	_cleanup_close_ int fd = fs_open_beneath(dirfd, path, flags & ~O_CREAT, 0);
 
 	if (fd < 0)
 		return fd;
 	if (!st)
 		st = &own;
-	if (fstat(fd, st) < 0) {
-		int e = errno;
-
-		close(fd);
-		return rain_error_errno(RAIN_EIO, e, "cannot stat %s", path);
-	}
-	if (!S_ISREG(st->st_mode) || (single_link && st->st_nlink != 1)) {
-		close(fd);
+	if (fstat(fd, st) < 0)
+		return rain_error_errno(RAIN_EIO, errno, "cannot stat %s", path);
+	if (!S_ISREG(st->st_mode) || (single_link && st->st_nlink != 1))
 		return rain_error_set(RAIN_EFORBIDDEN, "%s is not a regular file of its own (%s): refused", path,
 				      !S_ISREG(st->st_mode) ? "another kind of file" : "it has other hard links");
-	}
-	return fd;
+	return TAKE_FD(fd);
 }
 
 int fs_read_small_fd(int fd, size_t max, const char *what, char **out, size_t *outlen)

@@ -94,11 +94,11 @@ int net_prefix_parse(const char *s, struct net_prefix *out)
 
 	memset(out, 0, sizeof(*out));
 	if (n == 0 || n >= sizeof(text))
-		goto bad;
+		goto fail;
 	memcpy(text, s, n);
 	text[n] = '\0';
 	if (net_addr_parse(text, &out->addr) < 0)
-		goto bad;
+		goto fail;
 	/* an IPv4-mapped prefix counts in IPv4 bits */
 	max = out->addr.family == AF_INET ? 32 : 128;
 	if (!slash) {
@@ -106,18 +106,18 @@ int net_prefix_parse(const char *s, struct net_prefix *out)
 		return 0;
 	}
 	if (str_to_i64(slash + 1, &bits) < 0 || bits < 0)
-		goto bad;
+		goto fail;
 	if (out->addr.family == AF_INET && strchr(text, ':')) {
 		if (bits < 96)
-			goto bad;
+			goto fail;
 		bits -= 96;
 	}
 	if (bits > max)
-		goto bad;
+		goto fail;
 	out->bits = (unsigned int)bits;
 	mask(&out->addr, out->bits);
 	return 0;
-bad:
+fail:
 	return rain_error_set(RAIN_EINVAL, "'%s' is not an IP address or an ADDRESS/BITS range "
 			      "(e.g. 192.0.2.7, 10.0.0.0/8, 2001:db8::/32)", s);
 }
