@@ -1719,36 +1719,55 @@ static int sq_member_get(void *impl, const char *image_id, const char *member, s
 	return r;
 }
 
+/* Step st (bound already) to its end, one element of size sz per row,
+ * filled by row, into a new array in *out (*n elements; NULL when none).
+ * The statement is reset.  On failure nothing is handed out. */
+static int collect_rows(struct conn *c, sqlite3_stmt *st, size_t sz,
+			void (*row)(sqlite3_stmt *st, void *el), const char *what,
+			void **out, size_t *n)
+{
+	_cleanup_free_ void *v = NULL;
+	size_t cap = 0;
+	int rc, r = 0;
+
+	*out = NULL;
+	*n = 0;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		r = array_grow(&v, sz, *n, &cap);
+		if (r < 0)
+			break;
+		row(st, (char *)v + (*n)++ * sz);
+	}
+	if (r == 0 && rc != SQLITE_DONE)
+		r = sq_error(c->db, rc, what);
+	sqlite3_reset(st);
+	if (r < 0) {
+		*n = 0;
+		return r;
+	}
+	*out = TAKE_PTR(v);
+	return 0;
+}
+
+static void member_row(sqlite3_stmt *st, void *el)
+{
+	row_to_member(st, el);
+}
+
 static int sq_member_list(void *impl, const char *image_id, struct rain_member **out, size_t *n)
 {
-	struct rain_member *v = NULL;
 	struct conn *c;
-	sqlite3_stmt *st;
-	int rc, r = conn_get(impl, &c);
+	int r = conn_get(impl, &c);
 
 	*out = NULL;
 	*n = 0;
 	if (r < 0)
 		return r;
-	st = c->st[ST_MEMBER_LIST];
-	sqlite3_bind_text(st, 1, image_id, -1, SQLITE_STATIC);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		r = ARRAY_GROW1(v, *n);
-		if (r < 0)
-			break;
-		row_to_member(st, &v[(*n)++]);
-	}
-	if (r == 0 && rc != SQLITE_DONE)
-		r = sq_error(c->db, rc, "list members");
-	sqlite3_reset(st);
+	sqlite3_bind_text(c->st[ST_MEMBER_LIST], 1, image_id, -1, SQLITE_STATIC);
+	r = collect_rows(c, c->st[ST_MEMBER_LIST], sizeof(**out), member_row, "list members",
+			 (void **)out, n);
 	conn_put(impl, c);
-	if (r < 0) {
-		free(v);
-		*n = 0;
-		return r;
-	}
-	*out = v;
-	return 0;
+	return r;
 }
 
 /* ---- the audit log ---- */
@@ -1776,13 +1795,26 @@ static int sq_audit_append(void *impl, struct rain_audit_entry *e)
 	return r;
 }
 
+static void audit_row(sqlite3_stmt *st, void *el)
+{
+	struct rain_audit_entry *e = el;
+
+	e->id = sqlite3_column_int64(st, 0);
+	e->at = sqlite3_column_int64(st, 1);
+	copy_col(st, 2, e->actor, sizeof(e->actor));
+	copy_col(st, 3, e->address, sizeof(e->address));
+	copy_col(st, 4, e->method, sizeof(e->method));
+	copy_col(st, 5, e->path, sizeof(e->path));
+	copy_col(st, 6, e->target, sizeof(e->target));
+	e->status = sqlite3_column_int(st, 7);
+}
+
 static int sq_audit_query(void *impl, const struct rain_audit_query *q, struct rain_audit_entry **out,
 			  size_t *n)
 {
-	struct rain_audit_entry *v = NULL;
 	struct conn *c;
 	sqlite3_stmt *st;
-	int rc, r = conn_get(impl, &c);
+	int r = conn_get(impl, &c);
 
 	*out = NULL;
 	*n = 0;
@@ -1797,34 +1829,10 @@ static int sq_audit_query(void *impl, const struct rain_audit_query *q, struct r
 	sqlite3_bind_int64(st, 4, q->limit ? (int64_t)q->limit : 1000);
 	if (q->party)
 		sqlite3_bind_text(st, 5, q->party, -1, SQLITE_STATIC);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct rain_audit_entry *e;
-
-		r = ARRAY_GROW1(v, *n);
-		if (r < 0)
-			break;
-		e = &v[(*n)++];
-		e->id = sqlite3_column_int64(st, 0);
-		e->at = sqlite3_column_int64(st, 1);
-		copy_col(st, 2, e->actor, sizeof(e->actor));
-		copy_col(st, 3, e->address, sizeof(e->address));
-		copy_col(st, 4, e->method, sizeof(e->method));
-		copy_col(st, 5, e->path, sizeof(e->path));
-		copy_col(st, 6, e->target, sizeof(e->target));
-		e->status = sqlite3_column_int(st, 7);
-	}
-	if (r == 0 && rc != SQLITE_DONE)
-		r = sq_error(c->db, rc, "query the audit log");
-	sqlite3_reset(st);
+	r = collect_rows(c, st, sizeof(**out), audit_row, "query the audit log", (void **)out, n);
 	sqlite3_clear_bindings(st);
 	conn_put(impl, c);
-	if (r < 0) {
-		free(v);
-		*n = 0;
-		return r;
-	}
-	*out = v;
-	return 0;
+	return r;
 }
 
 static int sq_user_touch(void *impl, const char *name, int64_t now_us)
@@ -2085,39 +2093,29 @@ static int sq_charge_delete(void *impl, const char *key)
 	return r;
 }
 
+static void charge_row(sqlite3_stmt *st, void *el)
+{
+	struct rain_charge *ch = el;
+
+	copy_col(st, 0, ch->key, sizeof(ch->key));
+	copy_col(st, 1, ch->owner, sizeof(ch->owner));
+	ch->bytes = sqlite3_column_int64(st, 2);
+}
+
 static int sq_charge_list(void *impl, const char *prefix, struct rain_charge **out, size_t *n)
 {
-	struct rain_charge *v = NULL;
 	struct conn *c;
-	sqlite3_stmt *st;
-	int rc, r = conn_get(impl, &c);
+	int r = conn_get(impl, &c);
 
 	*out = NULL;
 	*n = 0;
 	if (r < 0)
 		return r;
-	st = c->st[ST_CHARGE_LIST];
-	sqlite3_bind_text(st, 1, prefix, -1, SQLITE_STATIC);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		r = ARRAY_GROW1(v, *n);
-		if (r < 0)
-			break;
-		copy_col(st, 0, v[*n].key, sizeof(v[*n].key));
-		copy_col(st, 1, v[*n].owner, sizeof(v[*n].owner));
-		v[*n].bytes = sqlite3_column_int64(st, 2);
-		(*n)++;
-	}
-	if (r == 0 && rc != SQLITE_DONE)
-		r = sq_error(c->db, rc, "list charges");
-	sqlite3_reset(st);
+	sqlite3_bind_text(c->st[ST_CHARGE_LIST], 1, prefix, -1, SQLITE_STATIC);
+	r = collect_rows(c, c->st[ST_CHARGE_LIST], sizeof(**out), charge_row, "list charges",
+			 (void **)out, n);
 	conn_put(impl, c);
-	if (r < 0) {
-		free(v);
-		*n = 0;
-		return r;
-	}
-	*out = v;
-	return 0;
+	return r;
 }
 
 static const struct rain_catalog_image_backend sq_images = {
