@@ -177,6 +177,7 @@ int rain_image_prop_set(struct rain_image *img, const char *name, const char *va
 {
 	struct rain_property *p;
 	char *v;
+	int r;
 
 	rain_error_clear();
 	if (!str_is_printable(name, RAIN_NAME_MAX))
@@ -200,9 +201,10 @@ int rain_image_prop_set(struct rain_image *img, const char *name, const char *va
 		return rain_error_set(RAIN_ETOOBIG, "an image may have at most %d properties",
 				      RAIN_MAX_PROPERTIES);
 	}
-	if (ARRAY_GROW1(img->props, img->nprops) < 0) {
+	r = ARRAY_GROW1(img->props, img->nprops);
+	if (r < 0) {
 		free(v);
-		return RAIN_ENOMEM;
+		return r;
 	}
 	p = img->props;
 	p[img->nprops].name = strdup(name);
@@ -239,6 +241,7 @@ bool rain_image_has_tag(const struct rain_image *img, const char *tag)
 int rain_image_tag_add(struct rain_image *img, const char *tag)
 {
 	char **t;
+	int r;
 
 	rain_error_clear();
 	if (!str_is_printable(tag, RAIN_NAME_MAX))
@@ -249,8 +252,9 @@ int rain_image_tag_add(struct rain_image *img, const char *tag)
 	if (img->ntags >= RAIN_MAX_TAGS)
 		return rain_error_set(RAIN_ETOOBIG, "an image may have at most %d tags",
 				      RAIN_MAX_TAGS);
-	if (ARRAY_GROW1(img->tags, img->ntags) < 0)
-		return RAIN_ENOMEM;
+	r = ARRAY_GROW1(img->tags, img->ntags);
+	if (r < 0)
+		return r;
 	t = img->tags;
 	t[img->ntags] = strdup(tag);
 	if (!t[img->ntags])

@@ -157,9 +157,10 @@ int net_prefix_list_parse(const char *s, struct net_prefix **out, size_t *n)
 		memcpy(item, p, len);
 		item[len] = '\0';
 		p += len;
-		if (ARRAY_GROW1(list, count) < 0) {
+		r = ARRAY_GROW1(list, count);
+		if (r < 0) {
 			free(list);
-			return RAIN_ENOMEM;
+			return r;
 		}
 		r = net_prefix_parse(item, &list[count]);
 		if (r < 0) {
