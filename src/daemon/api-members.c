@@ -12,6 +12,7 @@
 
 #include "daemon/http.h"
 #include "rain/error.h"
+#include "util/cleanup-json.h"
 #include "util/timeutil.h"
 
 static json_t *member_json(const struct rain_member *m)
@@ -42,16 +43,13 @@ static const char *body_string(struct request *req, json_t **body, const char *k
 static int add(struct request *req)
 {
 	struct rain_member m;
-	json_t *body;
+	_cleanup_json_ json_t *body = NULL;
 	const char *name = body_string(req, &body, "member");
 	int r;
 
-	if (!name) {
-		json_decref(body);
+	if (!name)
 		return 0;
-	}
 	r = rain_repo_member_add(request_repo(req), &req->who, req->params[0], name, &m);
-	json_decref(body);
 	return r < 0 ? r : http_reply_json(req, 200, member_json(&m), NULL);
 }
 
@@ -84,20 +82,14 @@ static int answer(struct request *req)
 {
 	enum rain_member_status status;
 	struct rain_member m;
-	json_t *body;
+	_cleanup_json_ json_t *body = NULL;
 	const char *s = body_string(req, &body, "status");
 	int r;
 
-	if (!s) {
-		json_decref(body);
+	if (!s)
 		return 0;
-	}
-	if (rain_member_status_parse(s, &status) < 0) {
-		r = http_reply_error(req, 400, "status must be pending, accepted or rejected, not '%s'", s);
-		json_decref(body);
-		return r;
-	}
-	json_decref(body);
+	if (rain_member_status_parse(s, &status) < 0)
+		return http_reply_error(req, 400, "status must be pending, accepted or rejected, not '%s'", s);
 	r = rain_repo_member_answer(request_repo(req), &req->who, req->params[0], req->params[1], status, &m);
 	return r < 0 ? r : http_reply_json(req, 200, member_json(&m), NULL);
 }

@@ -32,6 +32,7 @@
 #include "rain/auth.h"
 #include "rain/error.h"
 #include "rain/policy.h"
+#include "util/cleanup-json.h"
 #include "util/strutil.h"
 #include "util/timeutil.h"
 
@@ -172,20 +173,16 @@ static int users_create(struct request *req)
 {
 	struct rain_user u = { 0 };
 	char name[RAIN_USER_NAME_MAX + 1];
-	json_t *body;
+	_cleanup_json_ json_t *body = request_json(req);
 	int r;
-	body = request_json(req);
+
 	if (!body)
 		return 0;
-	if (!json_is_string(json_object_get(body, "name"))) {
-		json_decref(body);
+	if (!json_is_string(json_object_get(body, "name")))
 		return http_reply_error(req, 400, "the body needs \"name\" (a string)");
-	}
 	if (rain_user_name_normalize(json_string_value(json_object_get(body, "name")), name,
-				     sizeof(name)) < 0) {
-		json_decref(body);
+				     sizeof(name)) < 0)
 		return http_reply_error(req, 400, "%s", rain_error_last());
-	}
 	/* the audit log names the new account */
 	snprintf(req->audit_target, sizeof(req->audit_target), "%s", name);
 	u.role = RAIN_ROLE_USER;
@@ -209,7 +206,6 @@ static int users_create(struct request *req)
 		r = 0;
 	}
 	free(u.password_hash);
-	json_decref(body);
 	return r;
 }
 
@@ -237,7 +233,7 @@ static int users_get(struct request *req)
 static int users_patch(struct request *req)
 {
 	struct rain_user *u = NULL;
-	json_t *body;
+	_cleanup_json_ json_t *body = NULL;
 	int r = user_load(req, &u);
 
 	if (r < 0)
@@ -266,7 +262,6 @@ static int users_patch(struct request *req)
 			r = http_reply_json(req, 200, user_json(req, u), NULL);
 		}
 	}
-	json_decref(body);
 	rain_user_free(u);
 	return r;
 }
