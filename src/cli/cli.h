@@ -216,7 +216,8 @@ int cli_usage_error(const struct cli_cmd *cmd, const char *fmt, ...)
 /* Parse a non-negative decimal for option opt. 0 or CLI_EXIT_USAGE. */
 int cli_parse_count(const struct cli_cmd *cmd, const char *opt, const char *s, int64_t *out);
 
-/* Split "key=value" (key non-empty) into new strings. */
+/* Split "key=value" (key non-empty) into new strings owned by the caller;
+ * on failure *key and *value are left NULL or untouched. */
 int cli_parse_property(const struct cli_cmd *cmd, const char *s, char **key, char **value);
 
 /* ---- messages ------------------------------------------------------------ */

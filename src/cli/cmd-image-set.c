@@ -5,6 +5,8 @@
 #include "cli/cli.h"
 #include "rain/error.h"
 #include "rain/image.h"
+#include "util/cleanup-json.h"
+#include "util/strutil.h"
 
 static int cmd_image_set_exec(struct cli *cli, const struct cli_args *a);
 static int cmd_image_unset_exec(struct cli *cli, const struct cli_args *a);
@@ -72,29 +74,24 @@ static int patch_add(json_t *patch, const char *op, const char *attr, json_t *va
 	return json_array_append_new(patch, item) ? rain_error_oom() : 0;
 }
 
-/* Resolve, PATCH and print; consumes patch. An empty patch is a usage
- * error (empty_hint). */
+/* Resolve, PATCH and print; patch stays the caller's. An empty patch is a
+ * usage error (empty_hint). */
 static int send_patch(struct cli *cli, const struct cli_args *a, json_t *patch,
 		      const char *empty_hint)
 {
 	struct rain_client *c;
-	json_t *image = NULL;
+	_cleanup_json_ json_t *image = NULL;
 	char id[37];
 	int r;
 
-	if (json_array_size(patch) == 0) {
-		json_decref(patch);
+	if (json_array_size(patch) == 0)
 		return cli_usage_error(a->cmd, "%s", empty_hint);
-	}
 	r = cli_target(cli, a, 0, id);
 	if (r == 0)
 		r = cli_client(cli, &c);
-	if (r) {
-		json_decref(patch);
+	if (r)
 		return r;
-	}
 	r = rain_client_image_patch(c, id, patch, &image);
-	json_decref(patch);
 	if (r == RAIN_ENOTFOUND)
 		return cli_fail(cli, r, "see 'rain image show' for the image's properties",
 				"cannot change image %s", id);
@@ -105,14 +102,13 @@ static int send_patch(struct cli *cli, const struct cli_args *a, json_t *patch,
 		return cli_fail(cli, r, NULL, "cannot change image %s", id);
 	if (cli->json && image)
 		cli_json_print(image);
-	json_decref(image);
 	return CLI_EXIT_OK;
 }
 
 static int cmd_image_set_exec(struct cli *cli, const struct cli_args *a)
 {
 	const struct cli_cmd *cmd = a->cmd;
-	json_t *patch = json_array();
+	_cleanup_json_ json_t *patch = json_array();
 	int64_t n;
 	int opt, r = 0, prot = -1;
 
@@ -140,50 +136,35 @@ static int cmd_image_set_exec(struct cli *cli, const struct cli_args *a)
 		}
 		case CLI_OPT_PROTECTED:
 		case OPT_UNPROTECTED:
-			if (prot >= 0) {
-				json_decref(patch);
+			if (prot >= 0)
 				return cli_usage_error(cmd, "give one of --protected and --unprotected");
-			}
 			prot = opt == CLI_OPT_PROTECTED;
 			r = patch_add(patch, "replace", "protected", json_boolean(prot));
 			break;
 		case CLI_OPT_MIN_DISK:
 		case CLI_OPT_MIN_RAM:
 			if (cli_parse_count(cmd, opt == CLI_OPT_MIN_DISK ? "--min-disk" : "--min-ram",
-					    val, &n)) {
-				json_decref(patch);
+					    val, &n))
 				return CLI_EXIT_USAGE;
-			}
 			r = patch_add(patch, "replace", opt == CLI_OPT_MIN_DISK ? "min_disk" : "min_ram",
 				      json_integer(n));
 			break;
 		case CLI_OPT_PROPERTY: {
-			char *k, *v;
+			_cleanup_free_ char *k = NULL, *v = NULL;
 
-			if (cli_parse_property(cmd, val, &k, &v)) {
-				json_decref(patch);
+			if (cli_parse_property(cmd, val, &k, &v))
 				return CLI_EXIT_USAGE;
-			}
-			if (rain_image_attr_is_core(k) || rain_image_attr_is_readonly(k)) {
-				r = cli_usage_error(cmd, "'%s' is an image field, not a property%s", k,
-						    rain_image_attr_is_readonly(k) ? " (and read-only)" :
-						    "; use its own option");
-				free(k);
-				free(v);
-				json_decref(patch);
-				return r;
-			}
+			if (rain_image_attr_is_core(k) || rain_image_attr_is_readonly(k))
+				return cli_usage_error(cmd, "'%s' is an image field, not a property%s", k,
+						       rain_image_attr_is_readonly(k) ? " (and read-only)" :
+						       "; use its own option");
 			/* "add" also replaces an existing property */
 			r = patch_add(patch, "add", k, json_string(v));
-			free(k);
-			free(v);
 			break;
 		}
 		}
-		if (r < 0) {
-			json_decref(patch);
+		if (r < 0)
 			return cli_error("out of memory");
-		}
 	}
 	return send_patch(cli, a, patch, "nothing to change; give an option such as --name");
 }
@@ -191,7 +172,7 @@ static int cmd_image_set_exec(struct cli *cli, const struct cli_args *a)
 static int cmd_image_unset_exec(struct cli *cli, const struct cli_args *a)
 {
 	const struct cli_cmd *cmd = a->cmd;
-	json_t *patch = json_array();
+	_cleanup_json_ json_t *patch = json_array();
 	int r = 0;
 
 	if (!patch)
@@ -201,20 +182,14 @@ static int cmd_image_unset_exec(struct cli *cli, const struct cli_args *a)
 
 		if (a->opts[i].opt->key != CLI_OPT_PROPERTY)
 			continue;
-		if (!*val || strchr(val, '=')) {
-			json_decref(patch);
+		if (!*val || strchr(val, '='))
 			return cli_usage_error(cmd, "--property wants a KEY, not '%s'", val);
-		}
-		if (rain_image_attr_is_core(val) || rain_image_attr_is_readonly(val)) {
-			json_decref(patch);
+		if (rain_image_attr_is_core(val) || rain_image_attr_is_readonly(val))
 			return cli_usage_error(cmd, "'%s' is an image field and cannot be "
 					       "removed", val);
-		}
 		r = patch_add(patch, "remove", val, NULL);
-		if (r < 0) {
-			json_decref(patch);
+		if (r < 0)
 			return cli_error("out of memory");
-		}
 	}
 	return send_patch(cli, a, patch, "give at least one --property KEY to remove");
 }

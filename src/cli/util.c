@@ -28,8 +28,8 @@ int cli_parse_property(const struct cli_cmd *cmd, const char *s, char **key, cha
 	*key = strndup(s, (size_t)(eq - s));
 	*value = strdup(eq + 1);
 	if (!*key || !*value) {
-		free(*key);
-		free(*value);
+		freep(key);
+		freep(value);
 		return cli_error("out of memory");
 	}
 	return 0;
