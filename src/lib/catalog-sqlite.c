@@ -1321,7 +1321,7 @@ static int sq_image_list(void *impl, const struct rain_image_query *q,
 	if (r == 0)
 		r = conn_prepare(c, text, &st);
 	if (r < 0)
-		goto end;
+		goto tx_end;
 	for (size_t i = 0; i < p->n; i++) {
 		if (p->v[i].type == COL_TEXT)
 			sqlite3_bind_text(st, (int)i + 1, p->v[i].text, -1, SQLITE_STATIC);
@@ -1334,7 +1334,7 @@ static int sq_image_list(void *impl, const struct rain_image_query *q,
 	list = calloc(q->limit + 1, sizeof(*list));
 	if (!list) {
 		r = rain_error_oom();
-		goto end;
+		goto tx_end;
 	}
 	*more = false;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -1344,17 +1344,17 @@ static int sq_image_list(void *impl, const struct rain_image_query *q,
 		}
 		r = row_to_image(st, &list[count]);
 		if (r < 0)
-			goto end;
+			goto tx_end;
 		count++;
 	}
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
 		r = sq_error(c->db, rc, "list");
-		goto end;
+		goto tx_end;
 	}
 	stmt_done(st);
 	st = NULL;
 	r = load_children_many(c, list, count);
-end:
+tx_end:
 	if (st)
 		stmt_done(st);
 	r = tx_end(c, r);

@@ -83,7 +83,7 @@ static int get(struct src *s, uint64_t off, void *buf, size_t len, const char *f
 	ssize_t n;
 
 	if (s->size >= 0 && (off > (uint64_t)s->size || len > (uint64_t)s->size - off))
-		goto past_end;
+		goto fail;
 	n = get_upto(s, off, buf, len);
 	if (n < 0)
 		return (int)n;
@@ -91,7 +91,7 @@ static int get(struct src *s, uint64_t off, void *buf, size_t len, const char *f
 		return 0;
 	if (s->size < 0)
 		return NEED_MORE;
-past_end:
+fail:
 	return rain_error_set(RAIN_EFORMAT,
 			      "%s: the %s at offset %llu (%zu bytes) lies past the end of the data "
 			      "(%lld bytes): the image is truncated or its header is corrupt",
