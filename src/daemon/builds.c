@@ -96,7 +96,7 @@ int builds_submit_begin(struct builds *b, const struct rain_who *who,
 	*out = NULL;
 	sub = calloc(1, sizeof(*sub));
 	if (!sub)
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	r = rain_jobs_submit_begin(b->jobs, KIND, owner, &sub->s);
 	if (r == RAIN_ELIMIT)
 		r = limit_error(b, owner, false);
@@ -178,7 +178,7 @@ int builds_list(struct builds *b, const struct rain_who *who, json_t **out)
 	json_array_foreach(list, i, v)
 		as_build(v);
 	*out = json_pack("{s:o}", "builds", list);
-	return *out ? 0 : RAIN_ENOMEM;
+	return *out ? 0 : rain_error_oom();
 }
 
 int builds_cancel(struct builds *b, const struct rain_who *who, const char *id, json_t **out)
@@ -211,7 +211,7 @@ int builds_log_open(struct builds *b, const struct rain_who *who, const char *id
 
 	*out = NULL;
 	if (!l)
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	r = rain_jobs_log_open(b->jobs, who, RAIN_ACT_BUILD_SHOW, KIND, id, offset, follow, &l->l);
 	if (r < 0) {
 		free(l);
@@ -285,13 +285,13 @@ int builds_start(struct builds **out, const struct builds_config *cfg, struct ra
 		memset(rec, 0, sizeof(*rec));
 	b = calloc(1, sizeof(*b));
 	if (!b)
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	b->cfg = *cfg;
 	b->disabled_why = strdup(cfg->disabled_why ? cfg->disabled_why : "the build service is disabled");
 	b->admin_token = cfg->admin_token ? strdup(cfg->admin_token) : NULL;
 	if (!b->disabled_why || (cfg->admin_token && !b->admin_token)) {
 		builds_stop(b);
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	}
 	b->cfg.disabled_why = b->disabled_why;
 	b->cfg.admin_token = b->admin_token;

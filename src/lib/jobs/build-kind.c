@@ -108,7 +108,7 @@ static int name_set_init(struct name_set *set, size_t n)
 	while (set->cap < 2 * n + 2)
 		set->cap *= 2;
 	set->slots = calloc(set->cap, sizeof(*set->slots));
-	return set->slots ? 0 : RAIN_ENOMEM;
+	return set->slots ? 0 : rain_error_oom();
 }
 
 /* The slot of the first len bytes of s: holding an equal string, or free. */
@@ -187,7 +187,7 @@ static int parse_files(struct rain_build_kind *k, json_t *files, struct submissi
 	s->files = calloc(n + 1, sizeof(*s->files));
 	if (!s->files || name_set_init(&s->names, n) < 0 || name_set_init(&dirs, n) < 0) {
 		free(dirs.slots);
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	}
 	r = 0;
 	json_object_foreach(files, key, v) {
@@ -241,7 +241,7 @@ static int parse_files(struct rain_build_kind *k, json_t *files, struct submissi
 			dir = strndup(f->name, len);
 			if (!dir || strv_add(&s->dirs, &s->ndirs, dir) < 0) {
 				free(dir);
-				r = RAIN_ENOMEM;
+				r = rain_error_oom();
 				break;
 			}
 			free(dir);
@@ -318,14 +318,14 @@ static int stage_build(struct rain_build_kind *k, const struct rain_build_input 
 
 	*bytes = 0;
 	if (!input || !copy || !text || !logp)
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	if (mkdir(input, 0700) < 0)
 		return rain_error_errno(RAIN_EIO, errno, "cannot create %s", input);
 	for (size_t i = 0; r == 0 && i < s->ndirs; i++) {       /* parents first */
 		_cleanup_free_ char *path = fs_path_join(input, s->dirs[i]);
 
 		if (!path)
-			return RAIN_ENOMEM;
+			return rain_error_oom();
 		if (mkdir(path, 0700) < 0 && errno != EEXIST)
 			r = rain_error_errno(RAIN_EIO, errno, "cannot create %s", path);
 	}
@@ -336,7 +336,7 @@ static int stage_build(struct rain_build_kind *k, const struct rain_build_input 
 		size_t len = 0;
 
 		if (!path)
-			return RAIN_ENOMEM;
+			return rain_error_oom();
 		if (i % 256 == 255 && (r = check_gone(k, in)) < 0)
 			break;
 		r = base64_decode(f->data, f->data_len, &data, &len);
@@ -405,7 +405,7 @@ static int build_prepare(void *ud, const char *id, const char *owner, const char
 	key = charge_key(id);
 	*name = strdup(recipe->name ? recipe->name : "image");
 	if (!key || !*name) {
-		r = RAIN_ENOMEM;
+		r = rain_error_oom();
 		goto out;
 	}
 	/* store by default when the recipe makes something storable */
@@ -528,7 +528,7 @@ void rain_build_kind_reconcile(struct rain_build_kind *k)
 	if (r == 0)
 		r = rain_jobs_list(k->jobs, &all, RAIN_ACT_BUILD_SHOW, "build", &list);
 	if (r == 0 && !(ids = calloc(json_array_size(list) + 1, sizeof(*ids))))
-		r = RAIN_ENOMEM;
+		r = rain_error_oom();
 	if (r < 0) {
 		say(k, RAIN_JOBS_ERROR, "cannot check what the builds count in quotas: %s",
 		    rain_error_last());
@@ -618,13 +618,13 @@ static int creds_env(struct rain_build_kind *b, struct creds *c)
 		if (b->repo_cacert && asprintf(&c->vars[2], "RAIN_CACERT=%s", b->repo_cacert) < 0)
 			c->vars[2] = NULL;
 		if (!c->vars[0] || !c->vars[1] || (b->repo_cacert && !c->vars[2]))
-			return RAIN_ENOMEM;
+			return rain_error_oom();
 	}
 	for (char **v = environ; v && *v; v++)
 		n++;
 	c->envp = calloc(n + 5, sizeof(*c->envp));
 	if (!c->envp)
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	for (char **v = environ; v && *v; v++)
 		if (env_allowed(*v)) {
 			c->envp[k++] = *v;
@@ -700,7 +700,7 @@ static int store_result(struct run *run, json_t *manifest, char **image_id)
 
 	*image_id = NULL;
 	if (!recipe_path)
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	/* the owner's role and quotas, as when they upload themselves (the
 	 * service token's builds belong to "admin", who may not be a user) */
 	if (rain_catalog_user_get(rain_repo_catalog(repo), e->owner, &user) == 0) {
@@ -716,7 +716,7 @@ static int store_result(struct run *run, json_t *manifest, char **image_id)
 		r = rain_build_image_make(recipe, manifest, &bi);
 	if (r == 0 && asprintf(&data, "%s/out/%s", e->dir, bi.file) < 0) {
 		data = NULL;
-		r = RAIN_ENOMEM;
+		r = rain_error_oom();
 	}
 	if (r == 0 && (strchr(bi.file, '/') || (fd = open(data, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0))
 		r = rain_error_errno(RAIN_EIO, errno, "cannot open the build's %s output", bi.format);
@@ -727,7 +727,7 @@ static int store_result(struct run *run, json_t *manifest, char **image_id)
 	if (r == 0)
 		r = rain_repo_upload_begin(repo, &who, img->id, (int64_t)st.st_size, &up);
 	if (r == 0 && !(buf = malloc(1 << 20)))
-		r = RAIN_ENOMEM;
+		r = rain_error_oom();
 	while (r == 0) {
 		ssize_t n = read(fd, buf, 1 << 20);
 
@@ -758,7 +758,7 @@ static int store_result(struct run *run, json_t *manifest, char **image_id)
 	if (r == 0) {
 		*image_id = strdup(img->id);
 		if (!*image_id)
-			r = RAIN_ENOMEM;
+			r = rain_error_oom();
 	}
 	free(buf);
 	if (fd >= 0)
@@ -784,7 +784,7 @@ static int build_run(void *ud, struct rain_job_run *job, json_t *data)
 	int n = 0, status = -1, r;
 
 	if (!recipe || !outdir || !manifest_path || !token_path)
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	if (!k->rain_command)
 		return rain_error_set(RAIN_EINVAL, "raind cannot find the rain program; set [builds] "
 				      "rain_command");
@@ -813,7 +813,7 @@ static int build_run(void *ud, struct rain_job_run *job, json_t *data)
 	r = creds_env(k, &creds);
 	if (r < 0) {
 		creds_clear(&creds);
-		return rain_error_set(RAIN_ENOMEM, "out of memory");
+		return rain_error_oom();
 	}
 	{
 		/* cwd is the build's directory: a raind that restarts after a
@@ -951,13 +951,13 @@ int rain_build_kind_new(const struct rain_build_kind_config *cfg, struct rain_bu
 
 	*out = NULL;
 	if (!k)
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	k->cfg = *cfg;
 	k->cache_dir = strdup(cfg->cache_dir ? cfg->cache_dir : "");
 	k->rain_command = cfg->rain_command ? strdup(cfg->rain_command) : NULL;
 	if (!k->cache_dir || (cfg->rain_command && !k->rain_command)) {
 		rain_build_kind_free(k);
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	}
 	k->cfg.cache_dir = k->cache_dir;
 	k->cfg.rain_command = k->rain_command;
@@ -977,7 +977,7 @@ int rain_build_kind_set_url(struct rain_build_kind *k, const char *url, const ch
 	k->repo_url = strdup(url);
 	k->repo_cacert = cacert ? strdup(cacert) : NULL;
 	if (!k->repo_url || (cacert && !k->repo_cacert))
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	return 0;
 }
 

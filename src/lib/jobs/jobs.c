@@ -231,7 +231,7 @@ static int get_str(json_t *r, const char *key, bool required, char **out)
 	if (!json_is_string(v))
 		return bad_field(key);
 	*out = strdup(json_string_value(v));
-	return *out ? 0 : rain_error_set(RAIN_ENOMEM, "out of memory");
+	return *out ? 0 : rain_error_oom();
 }
 
 static int get_time(json_t *r, const char *key, bool required, int64_t *out)
@@ -275,7 +275,7 @@ static int record_parse(json_t *r, struct job *e)
 		return rc;
 	e->data = json_deep_copy(r);
 	if (!e->data)
-		return rain_error_set(RAIN_ENOMEM, "out of memory");
+		return rain_error_oom();
 	for (size_t i = 0; i < sizeof(common_fields) / sizeof(*common_fields); i++)
 		json_object_del(e->data, common_fields[i]);
 	if (e->kind->k->check)
@@ -293,7 +293,7 @@ static int record_save(struct rain_jobs *j, const struct job *e, const char *dir
 	text = r ? json_dumps(r, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
 	json_decref(r);
 	if (!path || !text)
-		return rain_error_set(RAIN_ENOMEM, "out of memory");
+		return rain_error_oom();
 	rc = fs_write_atomic(path, text, strlen(text), 0600);
 	if (rc < 0)
 		say(j, RAIN_JOBS_ERROR, "%s %s: cannot save its record: %s", e->kind->k->name, e->id,
@@ -320,7 +320,7 @@ static struct owner *owner_get_locked(struct rain_jobs *j, const char *name)
 	o = calloc(1, sizeof(*o));
 	if (!o || !(o->name = strdup(name))) {
 		free(o);
-		rain_error_set(RAIN_ENOMEM, "out of memory");
+		rain_error_oom();
 		return NULL;
 	}
 	o->next = j->owners;
@@ -486,7 +486,7 @@ int rain_jobs_get(struct rain_jobs *j, const struct rain_who *who, enum rain_act
 	pthread_mutex_unlock(&j->lock);
 	if (!e)
 		return RAIN_ENOTFOUND;
-	return *out ? 0 : rain_error_set(RAIN_ENOMEM, "out of memory");
+	return *out ? 0 : rain_error_oom();
 }
 
 int rain_jobs_list(struct rain_jobs *j, const struct rain_who *who, enum rain_action action,
@@ -497,13 +497,13 @@ int rain_jobs_list(struct rain_jobs *j, const struct rain_who *who, enum rain_ac
 
 	*out = NULL;
 	if (!list)
-		return rain_error_set(RAIN_ENOMEM, "out of memory");
+		return rain_error_oom();
 	pthread_mutex_lock(&j->lock);
 	queue_scan_locked(j);
 	for (struct job *e = j->list; e && r == 0; e = e->next)
 		if ((!kind || !strcmp(e->kind->k->name, kind)) && may_see(who, e, action))
 			if (json_array_append_new(list, view_json_locked(j, e)) < 0)
-				r = rain_error_set(RAIN_ENOMEM, "out of memory");
+				r = rain_error_oom();
 	pthread_mutex_unlock(&j->lock);
 	if (r < 0) {
 		json_decref(list);
@@ -563,7 +563,7 @@ int rain_jobs_dir(struct rain_jobs *j, const char *kind, const char *id, char **
 	pthread_mutex_unlock(&j->lock);
 	if (!e)
 		return rain_error_set(RAIN_ENOTFOUND, "no %s %s", kind ? kind : "job", id ? id : "");
-	return *out ? 0 : rain_error_set(RAIN_ENOMEM, "out of memory");
+	return *out ? 0 : rain_error_oom();
 }
 
 /* ---- ending, cancel, delete -------------------------------------------- */
@@ -631,7 +631,7 @@ int rain_jobs_cancel(struct rain_jobs *j, const struct rain_who *who, enum rain_
 		queue_scan_locked(j);
 		*out = view_json_locked(j, e);
 		if (!*out)
-			r = rain_error_set(RAIN_ENOMEM, "out of memory");
+			r = rain_error_oom();
 	}
 	pthread_mutex_unlock(&j->lock);
 	if (changed && j->cfg.changed)
@@ -655,7 +655,7 @@ int rain_jobs_delete(struct rain_jobs *j, const struct rain_who *who, enum rain_
 				   e->id, rain_job_status_name(e->status));
 	} else if (asprintf(&gone, "%s/.deleted-%s", e->kind->dir, e->id) < 0) {
 		gone = NULL;
-		r = rain_error_set(RAIN_ENOMEM, "out of memory");
+		r = rain_error_oom();
 	} else if (rename(e->dir, gone) < 0) {
 		r = rain_error_errno(RAIN_EIO, errno, "cannot remove %s", e->dir);
 	} else {
@@ -690,7 +690,7 @@ int rain_jobs_submit_begin(struct rain_jobs *j, const char *kind, const char *ow
 	*out = NULL;
 	s = calloc(1, sizeof(*s));
 	if (!s)
-		return rain_error_set(RAIN_ENOMEM, "out of memory");
+		return rain_error_oom();
 	pthread_mutex_lock(&j->lock);
 	s->j = j;
 	s->kind = kind_find(j, kind);
@@ -698,7 +698,7 @@ int rain_jobs_submit_begin(struct rain_jobs *j, const char *kind, const char *ow
 	if (!s->kind)
 		r = rain_error_set(RAIN_EINVAL, "no job kind '%s'", kind);
 	else if (!o)
-		r = RAIN_ENOMEM;
+		r = rain_error_oom();
 	else if (!j->started || j->stopping)
 		r = rain_error_set(RAIN_ECONFLICT, "the job engine does not take jobs now");
 	else if (j->cfg.max_submitting_per_user > 0 && o->submitting >= j->cfg.max_submitting_per_user)
@@ -760,7 +760,7 @@ int rain_jobs_submit(struct rain_job_submission *s, const char *name, void *inpu
 		*out = NULL;
 	e = calloc(1, sizeof(*e));
 	if (!e)
-		return rain_error_set(RAIN_ENOMEM, "out of memory");
+		return rain_error_oom();
 	e->kind = k;
 	e->status = RAIN_JOB_QUEUED;
 	e->created_us = time_now_us();
@@ -769,13 +769,13 @@ int rain_jobs_submit(struct rain_job_submission *s, const char *name, void *inpu
 	e->name = name ? strdup(name) : NULL;
 	r = uuid_generate(e->id);
 	if (r == 0 && (!e->data || !e->owner || (name && !e->name)))
-		r = rain_error_set(RAIN_ENOMEM, "out of memory");
+		r = rain_error_oom();
 	if (r == 0) {
 		e->dir = fs_path_join(k->dir, e->id);
 		if (asprintf(&stage, "%s/.staging-%s", k->dir, e->id) < 0)
 			stage = NULL;
 		if (!e->dir || !stage)
-			r = rain_error_set(RAIN_ENOMEM, "out of memory");
+			r = rain_error_oom();
 	}
 	if (r == 0 && mkdir(stage, 0700) < 0)
 		r = rain_error_errno(RAIN_EIO, errno, "cannot create %s", stage);
@@ -829,7 +829,7 @@ int rain_jobs_submit(struct rain_job_submission *s, const char *name, void *inpu
 	}
 	notify(j);
 	if (out && !*out)
-		return rain_error_set(RAIN_ENOMEM, "out of memory");
+		return rain_error_oom();
 	return 0;
 }
 
@@ -845,7 +845,7 @@ int rain_jobs_log_open(struct rain_jobs *j, const struct rain_who *who, enum rai
 	*out = NULL;
 	l = calloc(1, sizeof(*l));
 	if (!l)
-		return rain_error_set(RAIN_ENOMEM, "out of memory");
+		return rain_error_oom();
 	l->j = j;
 	l->fd = -1;
 	l->off = offset < 0 ? 0 : offset;
@@ -859,7 +859,7 @@ int rain_jobs_log_open(struct rain_jobs *j, const struct rain_who *who, enum rai
 	pthread_mutex_unlock(&j->lock);
 	if (!e || !l->path) {
 		free(l);
-		return e ? rain_error_set(RAIN_ENOMEM, "out of memory") : RAIN_ENOTFOUND;
+		return e ? rain_error_oom() : RAIN_ENOTFOUND;
 	}
 	l->fd = open(l->path, O_RDONLY | O_CLOEXEC);
 	*out = l;
@@ -968,7 +968,7 @@ int rain_job_set(struct rain_job_run *run, const char *key, json_t *value)
 
 	pthread_mutex_lock(&j->lock);
 	r = json_object_set_new(e->data, key, value) < 0
-		? rain_error_set(RAIN_ENOMEM, "out of memory") : record_save(j, e, e->dir);
+		? rain_error_oom() : record_save(j, e, e->dir);
 	pthread_mutex_unlock(&j->lock);
 	return r;
 }
@@ -983,7 +983,7 @@ static int token_revoke_file(struct rain_jobs *j, const char *dir)
 	int r;
 
 	if (!path)
-		return rain_error_set(RAIN_ENOMEM, "out of memory");
+		return rain_error_oom();
 	r = fs_read_small(path, 256, &text, &len);
 	if (r < 0 && access(path, F_OK) < 0 && errno == ENOENT)
 		return 0;
@@ -1017,7 +1017,7 @@ static int token_commit(void *ud, const char *hash)
 	int r;
 
 	if (asprintf(&line, "%s\n", hash) < 0)
-		return rain_error_set(RAIN_ENOMEM, "out of memory");
+		return rain_error_oom();
 	r = fs_write_atomic(c->path, line, strlen(line), 0600);
 	return r < 0 ? r : fs_fsync_dir(c->run->dir);
 }
@@ -1041,7 +1041,7 @@ int rain_job_token(struct rain_job_run *run, const char **token)
 		return rain_error_set(RAIN_ECONFLICT, "the job engine has no way to make tokens");
 	path = fs_path_join(e->dir, TOKEN_FILE);
 	if (!path)
-		return rain_error_set(RAIN_ENOMEM, "out of memory");
+		return rain_error_oom();
 	c.path = path;
 	/* it dies with the job's time limit at the latest (a day without) */
 	expires = time_now_us() + (int64_t)(run->timeout_s > 0 ? run->timeout_s : 86400) * 1000000;
@@ -1082,7 +1082,7 @@ static void run_job(struct rain_jobs *j, struct job *e)
 	if (run.log_fd < 0) {
 		r = rain_error_errno(RAIN_EIO, errno, "cannot open the job's log");
 	} else if (!data) {
-		r = rain_error_set(RAIN_ENOMEM, "out of memory");
+		r = rain_error_oom();
 	} else {
 		rain_error_clear();
 		r = k->k->run(k->cfg.ud, &run, data);
@@ -1204,7 +1204,7 @@ int rain_jobs_new(struct rain_jobs **out, const struct rain_jobs_config *cfg)
 				      "(was given %d)", cfg->workers);
 	j = calloc(1, sizeof(*j));
 	if (!j)
-		return rain_error_set(RAIN_ENOMEM, "out of memory");
+		return rain_error_oom();
 	j->cfg = *cfg;
 	pthread_mutex_init(&j->lock, NULL);
 	pthread_cond_init(&j->work, NULL);
@@ -1244,7 +1244,7 @@ int rain_jobs_add_kind(struct rain_jobs *j, const struct rain_job_kind *kind,
 	k = calloc(1, sizeof(*k));
 	if (!k || !(k->dir = strdup(kcfg->dir))) {
 		free(k);
-		return rain_error_set(RAIN_ENOMEM, "out of memory");
+		return rain_error_oom();
 	}
 	k->k = kind;
 	k->cfg = *kcfg;
@@ -1265,7 +1265,7 @@ static int load_one(struct rain_jobs *j, struct kind *k, const char *name,
 	int rc;
 
 	if (!path)
-		return rain_error_set(RAIN_ENOMEM, "out of memory");
+		return rain_error_oom();
 	r = json_load_file(path, 0, &err);
 	if (!r) {
 		struct stat st;
@@ -1284,7 +1284,7 @@ static int load_one(struct rain_jobs *j, struct kind *k, const char *name,
 	e = calloc(1, sizeof(*e));
 	if (!e) {
 		json_decref(r);
-		return rain_error_set(RAIN_ENOMEM, "out of memory");
+		return rain_error_oom();
 	}
 	e->kind = k;
 	rc = record_parse(r, e);
@@ -1313,7 +1313,7 @@ static int load_one(struct rain_jobs *j, struct kind *k, const char *name,
 	e->o = owner_get_locked(j, e->owner);
 	if (!e->o) {
 		job_free(e);
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	}
 	if (e->status == RAIN_JOB_RUNNING) {
 		e->status = RAIN_JOB_FAILED;
@@ -1384,7 +1384,7 @@ int rain_jobs_serve(struct rain_jobs *j)
 				      "already");
 	j->workers = calloc((size_t)j->cfg.workers, sizeof(*j->workers));
 	if (!j->workers)
-		return rain_error_set(RAIN_ENOMEM, "out of memory");
+		return rain_error_oom();
 	r = pthread_create(&j->timer, NULL, timer, j);
 	if (r != 0)
 		return rain_error_errno(RAIN_EIO, r, "cannot start the job engine's timer");

@@ -23,7 +23,7 @@ int rain_jobs_token_mint(void *ud, const char *owner, int64_t expires_us,
 	if (r == RAIN_ENOTFOUND && tk->service_owner && tk->service_token &&
 	    !strcmp(owner, tk->service_owner)) {
 		*token = strdup(tk->service_token);
-		return *token ? 0 : rain_error_set(RAIN_ENOMEM, "out of memory");
+		return *token ? 0 : rain_error_oom();
 	}
 	if (r == RAIN_ENOTFOUND)
 		return rain_error_set(RAIN_ENOTFOUND, "the build's owner '%s' is not a user any more",
@@ -51,7 +51,7 @@ int rain_jobs_token_mint(void *ud, const char *owner, int64_t expires_us,
 	if (r == 0)
 		r = rain_catalog_token_create(tk->cat, &t);
 	if (r == 0 && !(*token = strdup(secret)))
-		r = rain_error_set(RAIN_ENOMEM, "out of memory");
+		r = rain_error_oom();
 	explicit_bzero(secret, sizeof(secret));
 	if (r < 0) {
 		char msg[1024];
