@@ -400,13 +400,13 @@ static int build_prepare(void *ud, const char *id, const char *owner, const char
 	if (r == 0)
 		r = check_gone(k, in);
 	if (r < 0)
-		goto out;
+		goto done;
 	t_checked = time_mono_us();
 	key = charge_key(id);
 	*name = strdup(recipe->name ? recipe->name : "image");
 	if (!key || !*name) {
 		r = rain_error_oom();
-		goto out;
+		goto done;
 	}
 	/* store by default when the recipe makes something storable */
 	json_object_set_new(data, "store", json_boolean(store ? json_is_true(store) :
@@ -442,7 +442,7 @@ static int build_prepare(void *ud, const char *id, const char *owner, const char
 			rain_error_set(r, "%s", msg);
 		}
 	}
-out:
+done:
 	rain_recipe_free(recipe);
 	files_clear(&s);
 	return r;
