@@ -63,10 +63,7 @@ struct server {
 	char *tls_cert;
 	char *tls_key;
 	char *public_url;
-	int64_t token_lifetime_us;
-	int64_t login_address_limit;
-	struct rain_ldap_config ldap;
-	char *ldap_url, *ldap_user_dn;
+	struct rain_identity *identity;
 	unsigned int port;
 	char base_url[1100];
 	struct net_prefix *proxies;
@@ -173,19 +170,9 @@ void request_base_url(struct request *req, char *out, size_t outlen)
 	snprintf(out, outlen, "%s", req->srv->base_url);
 }
 
-const struct rain_ldap_config *request_ldap(struct request *req)
+struct rain_identity *request_identity(struct request *req)
 {
-	return req->srv->ldap.url ? &req->srv->ldap : NULL;
-}
-
-int64_t request_token_lifetime_us(struct request *req)
-{
-	return req->srv->token_lifetime_us;
-}
-
-int64_t request_login_address_limit(struct request *req)
-{
-	return req->srv->login_address_limit;
+	return req->srv->identity;
 }
 
 struct query_iter {
@@ -939,7 +926,6 @@ static const struct route *route_find(struct request *req, unsigned int *status)
 int request_resolve_token(struct request *req, const char *token, struct rain_who *who,
 			  char *name, struct rain_token *t, bool *user_token)
 {
-	char hash[RAIN_TOKEN_HASH_LEN + 1];
 	struct rain_token tok;
 
 	*user_token = false;
@@ -950,13 +936,7 @@ int request_resolve_token(struct request *req, const char *token, struct rain_wh
 		who->admin = true;
 		return 0;
 	}
-	if (strlen(token) != RAIN_TOKEN_LEN)
-		return RAIN_EAUTH;
-	rain_token_hash(token, hash);
-	if (rain_catalog_token_lookup(rain_repo_catalog(req->srv->repo), hash, &tok) < 0)
-		return RAIN_EAUTH;
-	if (!rain_token_hash_equal(tok.hash, hash) || tok.revoked ||
-	    tok.expires_at <= time_now_us() || tok.status != RAIN_USER_ACTIVE)
+	if (rain_identity_token_validate(req->srv->identity, token, &tok) < 0)
 		return RAIN_EAUTH;
 	memcpy(name, tok.user, sizeof(tok.user));
 	who->owner = name;
@@ -1281,6 +1261,27 @@ static void derive_base_url(struct server *srv, const struct server_config *cfg,
 	}
 }
 
+static void identity_log_cb(void *ud, enum rain_identity_log_level level, const char *message)
+{
+	(void)ud;
+	log_printf(level == RAIN_IDENTITY_LOG_ERROR ? LOG_ERROR :
+		   level == RAIN_IDENTITY_LOG_WARN ? LOG_WARN : LOG_INFO, "%s", message);
+}
+
+/* The login rules and the token checks over the repository's catalog. */
+static int identity_open(struct server *srv, const struct server_config *cfg)
+{
+	struct rain_ldap_config ldap = { .url = cfg->ldap_url, .user_dn = cfg->ldap_user_dn };
+	struct rain_identity_config ic = {
+		.ldap = cfg->ldap_url && cfg->ldap_user_dn ? &ldap : NULL,
+		.login_address_limit = cfg->login_address_limit,
+		.token_lifetime_us = (cfg->token_lifetime_s > 0 ? cfg->token_lifetime_s : 86400) * 1000000LL,
+		.log = identity_log_cb,
+	};
+
+	return rain_identity_new(rain_repo_catalog(srv->repo), &ic, &srv->identity);
+}
+
 int server_start(struct server **out, const struct server_config *cfg, struct rain_repo *repo)
 {
 	struct sockaddr_storage ss;
@@ -1328,18 +1329,14 @@ int server_start(struct server **out, const struct server_config *cfg, struct ra
 	srv->admin_token = strdup(cfg->admin_token);
 	srv->tls_cert = cert;
 	srv->tls_key = key;
-	srv->token_lifetime_us = (cfg->token_lifetime_s > 0 ? cfg->token_lifetime_s : 86400) * 1000000LL;
-	srv->login_address_limit = cfg->login_address_limit;
 	srv->per_address = cfg->max_connections_per_address > 0 ? cfg->max_connections_per_address : 64;
 	srv->header_timeout_us = (cfg->header_timeout_s > 0 ? cfg->header_timeout_s : 30) * 1000000LL;
 	srv->idle_timeout_us = (cfg->idle_timeout_s > 0 ? cfg->idle_timeout_s : 60) * 1000000LL;
 	srv->body_window_us = (cfg->body_timeout_s > 0 ? cfg->body_timeout_s : 30) * 1000000LL;
 	srv->body_min_rate = cfg->body_min_rate >= 0 ? cfg->body_min_rate : 500;
-	if (cfg->ldap_url && cfg->ldap_user_dn) {
-		srv->ldap_url = strdup(cfg->ldap_url);
-		srv->ldap_user_dn = strdup(cfg->ldap_user_dn);
-		srv->ldap.url = srv->ldap_url;
-		srv->ldap.user_dn = srv->ldap_user_dn;
+	if ((r = identity_open(srv, cfg)) < 0) {
+		server_stop(srv);
+		return r;
 	}
 	if (cfg->public_url && !(srv->public_url = strdup(cfg->public_url))) {
 		server_stop(srv);
@@ -1459,8 +1456,7 @@ void server_stop(struct server *srv)
 	}
 	free(srv->proxies);
 	free(srv->admin_token);
-	free(srv->ldap_url);
-	free(srv->ldap_user_dn);
+	rain_identity_free(srv->identity);
 	free(srv->tls_cert);
 	free(srv->tls_key);
 	free(srv->public_url);

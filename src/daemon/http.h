@@ -67,7 +67,7 @@
 #include <jansson.h>
 #include <microhttpd.h>
 
-#include "rain/ldap.h"
+#include "rain/identity.h"
 #include "rain/policy.h"
 #include "rain/repo.h"
 
@@ -172,16 +172,14 @@ void request_client_addr(struct request *req, char *out, size_t outlen);
  * derived from the address bound (server_config.public_url). Never from
  * the request's Host header. */
 void request_base_url(struct request *req, char *out, size_t outlen);
-int64_t request_token_lifetime_us(struct request *req);
-/* Failed logins from one address that lock it ([auth]
- * login_address_limit); 0: no limit. */
-int64_t request_login_address_limit(struct request *req);
+/* The identity rules (logins, tokens) over the repository's catalog,
+ * made from [auth] token_lifetime, login_address_limit and [ldap]. */
+struct rain_identity *request_identity(struct request *req);
 
 /* Authentication, in one place (http.c): X-Auth-Token is the admin token
  * (the bootstrap and service credential: who = "admin", admin) or a user
- * token from the catalog, found by its SHA-256 in one indexed lookup;
- * expired, revoked, unknown tokens and tokens of users who are not active
- * are refused. Resolve token into *who (owner pointing into name, which
+ * token as rain_identity_token_validate finds it (expired, revoked,
+ * unknown tokens and tokens of users who are not active are refused). Resolve token into *who (owner pointing into name, which
  * holds RAIN_USER_NAME_MAX + 1 bytes); *t (may be NULL) is the stored
  * token of a user token. Returns 0, or RAIN_EAUTH. */
 int request_resolve_token(struct request *req, const char *token, struct rain_who *who,
@@ -191,8 +189,6 @@ void request_query_foreach(struct request *req,
 			   void (*cb)(void *ud, const char *key, const char *value), void *ud);
 /* Keep s (malloc'ed) until the request ends; returns s (NULL stays NULL). */
 char *request_keep(struct request *req, char *s);
-/* The LDAP directory that checks passwords, or NULL. */
-const struct rain_ldap_config *request_ldap(struct request *req);
 /* Parse the collected body as JSON; replies 400 itself on failure. */
 json_t *request_json(struct request *req);
 
