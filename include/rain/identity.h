@@ -121,8 +121,8 @@ struct rain_token_hook {
 /* Issue a token of user (an active user of the catalog) valid for
  * lifetime_us (0 or less: one day): the secret in token (RAIN_TOKEN_LEN +
  * 1 bytes; explicit_bzero it after use) and the stored record in *out
- * (may be NULL). purpose names what it is for in messages ("login",
- * "build 12"). hook may be NULL. RAIN_ENOTFOUND when user is not a user,
+ * (may be NULL). purpose names the user in messages ("the build's
+ * owner"; NULL: "the user"). hook may be NULL. RAIN_ENOTFOUND when user is not a user,
  * RAIN_EAUTH when not active; nothing stays stored on an error. */
 int rain_identity_token_issue(struct rain_identity *id, const char *user, int64_t lifetime_us,
 			      const char *purpose, const struct rain_token_hook *hook,

@@ -1,5 +1,5 @@
 /* Job tokens from the catalog: the token callbacks of rain/jobs.h made
- * with rain/catalog.h's tokens, as a login makes them (only the hash is
+ * by the token issuer of logins (rain/identity.h; only the hash is
  * stored). Pass rain_jobs_token_mint and rain_jobs_token_revoke as
  * token_mint and token_revoke, and a struct rain_jobs_tokens as ud. */
 #ifndef RAIN_JOBS_TOKEN_H
@@ -7,10 +7,10 @@
 
 #include <stdint.h>
 
-#include "rain/catalog.h"
+#include "rain/identity.h"
 
 struct rain_jobs_tokens {
-	struct rain_catalog *cat;
+	struct rain_identity *identity;     /* the issuer (borrowed) */
 	/* The jobs of service_owner, when no user has that name, get
 	 * service_token (not minted, never revoked); NULL: none. */
 	const char *service_owner;

@@ -298,11 +298,12 @@ int builds_start(struct builds **out, const struct builds_config *cfg, struct ra
 	/* (the engine copies dir; the kind cache_dir and rain_command) */
 	b->cfg.dir = b->cfg.cache_dir = b->cfg.rain_command = NULL;
 	/* builds of the service token belong to "admin" */
-	b->tokens.cat = rain_repo_catalog(repo);
 	b->tokens.service_owner = "admin";
 	b->tokens.service_token = b->admin_token;
 	jc.ud = &b->tokens;
-	r = rain_jobs_new(&b->jobs, &jc);
+	r = rain_identity_new(rain_repo_catalog(repo), NULL, &b->tokens.identity);
+	if (r == 0)
+		r = rain_jobs_new(&b->jobs, &jc);
 	if (r == 0)
 		r = rain_build_kind_new(&kc, &b->kind);
 	if (r == 0) {
@@ -353,6 +354,7 @@ void builds_stop(struct builds *b)
 		return;
 	rain_jobs_stop(b->jobs);
 	rain_build_kind_free(b->kind);
+	rain_identity_free(b->tokens.identity);
 	free(b->disabled_why);
 	str_free_secret(b->admin_token);
 	free(b);

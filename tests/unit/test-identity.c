@@ -320,7 +320,7 @@ static void test_tokens(void **state)
 
 	add_user(f, "alice", RAIN_USER_ACTIVE);
 	add_user(f, "ivan", RAIN_USER_INACTIVE);
-	assert_int_equal(rain_identity_token_issue(f->id, "alice", 600LL * 1000000, "build 1",
+	assert_int_equal(rain_identity_token_issue(f->id, "alice", 600LL * 1000000, "the build's owner",
 						   &hook, token, &t), 0);
 	assert_string_equal(seen.hash, t.hash);
 	assert_true(t.expires_at - t.issued_at == 600LL * 1000000);
@@ -345,7 +345,7 @@ static void test_tokens(void **state)
 	/* who may have one */
 	assert_int_equal(rain_identity_token_issue(f->id, "nobody", 0, "build 3", NULL, token, &t),
 			 RAIN_ENOTFOUND);
-	assert_error_contains("build 3: 'nobody' is not a user");
+	assert_error_contains("build 3 'nobody' is not a user any more");
 	assert_string_equal(token, "");
 	assert_int_equal(rain_identity_token_issue(f->id, "ivan", 0, "build 4", NULL, token, &t),
 			 RAIN_EAUTH);

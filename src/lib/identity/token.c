@@ -49,13 +49,13 @@ int rain_identity_token_issue(struct rain_identity *id, const char *user, int64_
 	token[0] = '\0';
 	r = rain_catalog_user_get(id->cat, user, &u);
 	if (r == RAIN_ENOTFOUND)
-		return rain_error_set(RAIN_ENOTFOUND, "%s: '%s' is not a user any more",
-				      purpose ? purpose : "token", user);
+		return rain_error_set(RAIN_ENOTFOUND, "%s '%s' is not a user any more",
+				      purpose ? purpose : "the user", user);
 	if (r < 0)
 		return r;
 	if (u->status != RAIN_USER_ACTIVE) {
-		r = rain_error_set(RAIN_EAUTH, "%s: the user '%s' is %s, and a token needs an "
-				   "active user", purpose ? purpose : "token", user,
+		r = rain_error_set(RAIN_EAUTH, "%s '%s' is %s, and only active users get a token",
+				   purpose ? purpose : "the user", user,
 				   rain_user_status_name(u->status));
 		rain_user_free(u);
 		return r;

@@ -1,10 +1,11 @@
-/* Job tokens from the catalog; see include/rain/jobs-token.h. */
+/* Job tokens, issued by the one token issuer of rain/identity.h; see
+ * include/rain/jobs-token.h. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "rain/auth.h"
 #include "rain/error.h"
+#include "rain/identity.h"
 #include "rain/jobs-token.h"
 #include "util/timeutil.h"
 
@@ -13,52 +14,28 @@ int rain_jobs_token_mint(void *ud, const char *owner, int64_t expires_us,
 			 char **token)
 {
 	const struct rain_jobs_tokens *tk = ud;
-	struct rain_token t = { .revoked = false };
-	struct rain_user *u = NULL;
+	/* the hash is where the next start finds it before the token exists */
+	struct rain_token_hook hook = { commit, commit_ud };
 	char secret[RAIN_TOKEN_LEN + 1];
+	int64_t lifetime = expires_us - time_now_us();
+	struct rain_token t;
 	int r;
 
 	*token = NULL;
-	r = rain_catalog_user_get(tk->cat, owner, &u);
+	r = rain_identity_token_issue(tk->identity, owner, lifetime > 0 ? lifetime : 1,
+				      "the build's owner", &hook, secret, &t);
 	if (r == RAIN_ENOTFOUND && tk->service_owner && tk->service_token &&
 	    !strcmp(owner, tk->service_owner)) {
 		*token = strdup(tk->service_token);
 		return *token ? 0 : rain_error_oom();
 	}
-	if (r == RAIN_ENOTFOUND)
-		return rain_error_set(RAIN_ENOTFOUND, "the build's owner '%s' is not a user any more",
-				      owner);
 	if (r < 0)
 		return r;
-	if (u->status != RAIN_USER_ACTIVE) {
-		r = rain_error_set(RAIN_EAUTH, "the build's owner '%s' is %s, and cloning a "
-				   "repository image needs their rights", owner,
-				   rain_user_status_name(u->status));
-		rain_user_free(u);
-		return r;
-	}
-	snprintf(t.user, sizeof(t.user), "%s", u->name);
-	t.role = u->role;
-	t.status = u->status;
-	rain_user_free(u);
-	r = rain_token_new(secret, t.hash);
-	if (r < 0)
-		return r;
-	t.issued_at = time_now_us();
-	t.expires_at = expires_us;
-	/* the hash is where the next start finds it before the token exists */
-	r = commit(commit_ud, t.hash);
-	if (r == 0)
-		r = rain_catalog_token_create(tk->cat, &t);
-	if (r == 0 && !(*token = strdup(secret)))
-		r = rain_error_oom();
+	*token = strdup(secret);
 	explicit_bzero(secret, sizeof(secret));
-	if (r < 0) {
-		char msg[1024];
-
-		snprintf(msg, sizeof(msg), "%s", rain_error_last());
-		rain_catalog_token_revoke(tk->cat, t.hash);
-		return rain_error_set(r, "%s", msg);
+	if (!*token) {
+		rain_identity_token_revoke(tk->identity, t.hash);
+		return rain_error_oom();
 	}
 	return 0;
 }
@@ -69,5 +46,5 @@ int rain_jobs_token_revoke(void *ud, const char *hash)
 
 	if (strlen(hash) != RAIN_TOKEN_HASH_LEN)
 		return 0;       /* not one of ours */
-	return rain_catalog_token_revoke(tk->cat, hash);
+	return rain_identity_token_revoke(tk->identity, hash);
 }
