@@ -32,10 +32,16 @@
 #include "rain/jobs.h"
 #include "rain/repo.h"
 
+#define RAIN_BUILD_KIND_LIMITS_MAX 16
+
 struct rain_build_kind_config {
 	struct rain_repo *repo;
 	const char *cache_dir;      /* the package cache shared by the builds */
 	const char *rain_command;   /* the rain program; NULL: none found */
+	/* at most RAIN_BUILD_KIND_LIMITS_MAX limits of each build, "KEY=VALUE"
+	 * as rain generate --limit takes them (rain/build.h), NULL-terminated;
+	 * NULL: the defaults. Copied. */
+	char *const *limits;
 	int max_files;              /* files sent with one build; 0: no limit */
 	int timeout_s;              /* per build, as given to the engine */
 	/* What the kind has to say (a charge that cannot be counted, ...);

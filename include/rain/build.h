@@ -67,6 +67,8 @@ struct rain_build_limits {
  * key and what it takes for anything else (unknown keys, zero, negative,
  * absurd values). */
 int rain_build_limits_set(struct rain_build_limits *l, const char *key, const char *value);
+/* The keys rain_build_limits_set takes, NULL-terminated. */
+extern const char *const rain_build_limit_keys[];
 
 struct rain_build_options {
 	const char *output_dir;     /* created; must not hold a previous build */

@@ -268,6 +268,7 @@ int builds_start(struct builds **out, const struct builds_config *cfg, struct ra
 		.repo = repo,
 		.cache_dir = cfg->cache_dir,
 		.rain_command = cfg->rain_command,
+		.limits = cfg->limits,
 		.max_files = cfg->max_files,
 		.timeout_s = cfg->timeout_s,
 		.log = on_log,

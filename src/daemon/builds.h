@@ -50,6 +50,9 @@ struct builds_config {
 	const char *dir;            /* where the builds live (created 0700) */
 	const char *cache_dir;      /* the package cache shared by the builds */
 	const char *rain_command;   /* the rain program; NULL: none found */
+	/* each build's limits, "KEY=VALUE" as rain generate --limit takes
+	 * them (rain/build.h); NULL-terminated, NULL for the defaults */
+	char *const *limits;
 	int max_concurrent;         /* worker threads, >= 1 */
 	int max_queued_per_user;    /* builds one user may have queued; 0: no limit */
 	int max_running_per_user;   /* ... running at once; 0: no limit */

@@ -8,6 +8,7 @@
 
 #include "daemon/config.h"
 #include "rain/auth.h"
+#include "rain/build.h"
 #include "rain/error.h"
 #include "util/fsutil.h"
 #include "util/ini.h"
@@ -68,6 +69,27 @@ static int parse_int(const char *value, int *out, int min, int max, const char *
 		return rain_error_set(RAIN_EINVAL, "%s: %s must be %d to %d %s, not '%s'", where, key,
 				      min, max, unit, value);
 	*out = (int)n;
+	return 0;
+}
+
+/* A build limit: checked as rain generate --limit checks it, kept as
+ * KEY=VALUE (a key given again replaces the earlier value). */
+static int set_build_limit(struct config *cfg, const char *key, const char *value,
+			   const char *where)
+{
+	struct rain_build_limits scratch = { 0 };
+	size_t klen = strlen(key), i;
+	char *kv;
+
+	if (rain_build_limits_set(&scratch, key, value) < 0)
+		return rain_error_set(RAIN_EINVAL, "%s: %s", where, rain_error_last());
+	if (asprintf(&kv, "%s=%s", key, value) < 0)
+		return rain_error_oom();
+	for (i = 0; cfg->build_limits[i]; i++)
+		if (!strncmp(cfg->build_limits[i], key, klen) && cfg->build_limits[i][klen] == '=')
+			break;
+	free(cfg->build_limits[i]);   /* the same key again, or the NULL at the end */
+	cfg->build_limits[i] = kv;
 	return 0;
 }
 
@@ -196,6 +218,9 @@ int config_set(struct config *cfg, const char *section, const char *key, const c
 			return str_set(&cfg->build_cache_dir, value);
 		if (!strcmp(key, "rain_command"))
 			return str_set(&cfg->rain_command, value);
+		for (const char *const *k = rain_build_limit_keys; *k; k++)
+			if (!strcmp(key, *k))
+				return set_build_limit(cfg, key, value, where);
 		if (!strcmp(key, "repository_url")) {
 			if ((!str_has_prefix(value, "http://") && !str_has_prefix(value, "https://")) ||
 			    strlen(value) > 1024)
@@ -396,6 +421,8 @@ void config_free(struct config *cfg)
 	free(cfg->ldap_user_dn);
 	free(cfg->build_cache_dir);
 	free(cfg->rain_command);
+	for (char **l = cfg->build_limits; *l; l++)
+		free(*l);
 	free(cfg->repository_url);
 	free(cfg->listen);
 	free(cfg->tls_cert);

@@ -24,6 +24,8 @@
  *              timeout = 3600                cache_dir = DATA_DIR/cache
  *              rain_command = (see config_rain_command)
  *              repository_url = (raind's own address; see builds_serve)
+ *              pids, memory, cpus, io_bps, tmpfs_size, scratch_size,
+ *              allow_private_mirrors: each build's limits (rain/build.h)
  */
 #ifndef RAIND_CONFIG_H
 #define RAIND_CONFIG_H
@@ -71,6 +73,9 @@ struct config {
 	int build_timeout;
 	char *build_cache_dir;      /* NULL: DATA_DIR/cache */
 	char *rain_command;         /* NULL: found next to raind */
+	/* [builds] limits of each build ("KEY=VALUE", as rain generate
+	 * --limit takes them; rain_build_limit_keys), NULL-terminated */
+	char *build_limits[16];
 	char *repository_url;       /* NULL: raind's own address and port */
 };
 

@@ -144,6 +144,7 @@ static int start_builds(struct config *cfg, struct rain_repo *repo, struct build
 	bc.dir = dir;
 	bc.cache_dir = cache;
 	bc.rain_command = rain;
+	bc.limits = cfg->build_limits;
 	bc.max_concurrent = cfg->max_builds;
 	bc.max_queued_per_user = cfg->max_queued_per_user;
 	bc.max_running_per_user = cfg->max_running_per_user;

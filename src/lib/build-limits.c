@@ -35,6 +35,10 @@
 
 /* ---- the limits ---- */
 
+const char *const rain_build_limit_keys[] = {
+	"pids", "memory", "cpus", "io_bps", "tmpfs_size", "scratch_size", "allow_private_mirrors", NULL
+};
+
 int rain_build_limits_set(struct rain_build_limits *l, const char *key, const char *value)
 {
 	int64_t v = 0;

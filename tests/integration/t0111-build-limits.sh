@@ -46,7 +46,8 @@ EOF2
 }
 
 # hostile values of the new keys: raind refuses to start, naming the key
-for kv in "max_files = -1" "max_queued_per_user = lots" "max_running_per_user = 99999999999999999999"; do
+for kv in "max_files = -1" "max_queued_per_user = lots" "max_running_per_user = 99999999999999999999" \
+	"pids = 3" "memory = lots" "scratch_size = -1G" "cpus = 0" "allow_private_mirrors = maybe"; do
 	printf '[builds]\n%s\n' "$kv" >"$TMP/bad.ini"
 	"$RAIND" --data-dir "$TMP/bad" --listen 127.0.0.1:0 --config "$TMP/bad.ini" >"$TMP/bad.log" 2>&1
 	rc=$?
@@ -354,10 +355,13 @@ cat >"$TMP/rain-wrapper" <<EOF2
 #!/bin/sh
 id=\$(basename "\$(pwd -P)")
 tr '\0' '\n' </proc/\$\$/environ >"$TMP/env/\$id"
+printf '%s\n' "\$@" >"$TMP/env/\$id.argv"
 exec "$RAIN" "\$@"
 EOF2
 chmod 0755 "$TMP/rain-wrapper"
-printf '[builds]\ncache_dir = %s\nrain_command = %s\n' "${RAIN_TEST_CACHE:-/var/cache/rain}" "$TMP/rain-wrapper" >"$TMP/real.ini"
+# the build limits of [builds] (given again: the last value counts)
+printf '[builds]\ncache_dir = %s\nrain_command = %s\npids = 1024\nmemory = 3G\npids = 2048\n' \
+	"${RAIN_TEST_CACHE:-/var/cache/rain}" "$TMP/rain-wrapper" >"$TMP/real.ini"
 export RAIN_ADMIN_PASSWORD=t0111-admin-secret OS_PASSWORD=t0111-os-secret SOME_SECRET=t0111-other
 raind_start --config "$TMP/real.ini" || exit 1
 unset RAIN_ADMIN_PASSWORD OS_PASSWORD SOME_SECRET
@@ -379,6 +383,8 @@ check_eq "it succeeds with the allow-listed environment" succeeded "$(build_fiel
 tar -xOf "$DATA/builds/$R/out/t0111-env.tar" ./root/build-env.txt >"$TMP/script-env" 2>/dev/null
 check "the script's environment was noted" grep -q "^PATH=" "$TMP/script-env"
 check "no secret of raind's reaches rain generate" lacks -q "t0111-admin-secret\|t0111-os-secret\|t0111-other\|RAIN_ADMIN_PASSWORD" "$TMP/env/$R"
+check_eq "[builds] limits reach rain generate as --limit, the last value of a key counting" \
+	"--limit pids=2048 --limit memory=3G" "$(grep -A1 -x -- --limit "$TMP/env/$R.argv" | grep -v -- '^--$' | tr '\n' ' ' | sed 's/ $//')"
 check "... nor the recipe's script" lacks -q "t0111-admin-secret\|t0111-os-secret\|t0111-other\|RAIN_ADMIN_PASSWORD\|RAIN_TOKEN" "$TMP/script-env"
 check "the build's bytes (log, outputs) count in alice's bytes_used" test "$(used alice)" -ge "$(stat -c %s "$DATA/builds/$R/out/t0111-env.tar")"
 test_done

@@ -32,6 +32,7 @@ extern char **environ;
 struct rain_build_kind {
 	struct rain_build_kind_config cfg;      /* strings owned below */
 	char *cache_dir, *rain_command;
+	char *limits[RAIN_BUILD_KIND_LIMITS_MAX + 1];
 	char *repo_url, *repo_cacert;           /* where the builds reach the repository */
 	struct rain_jobs *jobs;
 };
@@ -780,7 +781,7 @@ static int build_run(void *ud, struct rain_job_run *job, json_t *data)
 	_cleanup_free_ char *image_id = NULL;
 	struct run run = { .k = k, .job = job };
 	struct creds creds = { .token = NULL };
-	const char *argv[16];
+	const char *argv[16 + 2 * RAIN_BUILD_KIND_LIMITS_MAX];
 	int n = 0, status = -1, r;
 
 	if (!recipe || !outdir || !manifest_path || !token_path)
@@ -799,6 +800,10 @@ static int build_run(void *ud, struct rain_job_run *job, json_t *data)
 	 * time limit below ends it instead (it cleans up on SIGTERM) */
 	if (json_is_true(json_object_get(data, "boot_check")))
 		argv[n++] = "--boot-check";
+	for (char **l = k->limits; *l; l++) {
+		argv[n++] = "--limit";
+		argv[n++] = *l;
+	}
 	argv[n] = NULL;
 	log_note(job, "build %s of '%s' for %s started", job->id, job->name, job->owner);
 	if (recipe_clones(recipe)) {
@@ -959,8 +964,20 @@ int rain_build_kind_new(const struct rain_build_kind_config *cfg, struct rain_bu
 		rain_build_kind_free(k);
 		return rain_error_oom();
 	}
+	for (size_t i = 0; cfg->limits && cfg->limits[i]; i++) {
+		if (i == RAIN_BUILD_KIND_LIMITS_MAX) {
+			rain_build_kind_free(k);
+			return rain_error_set(RAIN_EINVAL, "more than %d build limits",
+					      RAIN_BUILD_KIND_LIMITS_MAX);
+		}
+		if (!(k->limits[i] = strdup(cfg->limits[i]))) {
+			rain_build_kind_free(k);
+			return rain_error_oom();
+		}
+	}
 	k->cfg.cache_dir = k->cache_dir;
 	k->cfg.rain_command = k->rain_command;
+	k->cfg.limits = k->limits;
 	*out = k;
 	return 0;
 }
@@ -987,6 +1004,8 @@ void rain_build_kind_free(struct rain_build_kind *k)
 		return;
 	free(k->cache_dir);
 	free(k->rain_command);
+	for (char **l = k->limits; *l; l++)
+		free(*l);
 	free(k->repo_url);
 	free(k->repo_cacert);
 	free(k);
