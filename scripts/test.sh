@@ -50,7 +50,8 @@ if [ -z "$only" ]; then
 	for t in "$BUILD"/tests/unit/test-*; do
 		[ -x "$t" ] && [ -f "$t" ] || continue
 		name=$(basename "$t")
-		if out=$("$t" 2>&1); then
+		# a hung test fails instead of holding the suite
+		if out=$(timeout 600 "$t" 2>&1); then
 			echo "ok - $name ($(grep -c '^\[       OK \]' <<<"$out") cases)"
 			count "$name" 0
 		else
