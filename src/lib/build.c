@@ -1014,7 +1014,7 @@ static bool host_has_room(struct build_ctx *b)
 /* The private directories of one build, handed to the sandbox's root. */
 static int make_scratch(struct build_ctx *b, char **upper, char **work, char **merged, char **input)
 {
-	_cleanup_free_ char *tmpl = NULL, *tmp = NULL;
+	_cleanup_free_ char *tmpl = NULL, *tmp = NULL, *fdpath = NULL;
 	const char *work_dir = b->o->work_dir;
 	_cleanup_free_ char *def = work_dir ? NULL : cache_path(b, "work");
 	int r;
@@ -1036,10 +1036,15 @@ static int make_scratch(struct build_ctx *b, char **upper, char **work, char **m
 	if (!b->scratch)
 		return rain_error_errno(RAIN_EIO, errno, "%s", tmpl);
 	snprintf(b->cg_name, sizeof(b->cg_name), "%s", strrchr(b->scratch, '/') + 1);
-	/* held while the build (and its sandboxes, which inherit it) lives */
+	/* held while the build (and its sandboxes, which inherit it) lives;
+	 * locked before it gets its name, so another build's sweep never
+	 * finds it unlocked (an open then a flock would leave a moment in
+	 * which the sweep takes the new scratch for a dead build's) */
 	tmp = fs_path_join(b->scratch, "lock");
-	b->lockfd = tmp ? open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600) : -1;
-	if (b->lockfd < 0 || flock(b->lockfd, LOCK_EX) < 0)
+	b->lockfd = tmp ? open(b->scratch, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600) : -1;
+	if (b->lockfd < 0 || flock(b->lockfd, LOCK_EX) < 0 ||
+	    asprintf(&fdpath, "/proc/self/fd/%d", b->lockfd) < 0 ||
+	    linkat(AT_FDCWD, fdpath, AT_FDCWD, tmp, AT_SYMLINK_FOLLOW) < 0)
 		return rain_error_errno(RAIN_EIO, errno, "cannot lock %s", b->scratch);
 	free(tmp);
 	sweep_abandoned(b, work_dir);
