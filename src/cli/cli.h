@@ -2,7 +2,7 @@
  *
  * Commands follow tmux's cmd-*.c layout: each file defines one or more
  * `const struct cli_cmd` entries next to their handlers, and a table
- * (main.c for top-level commands, cmd-image.c for `rain image ...`)
+ * (main.c for top-level commands, cmd/image.c for `rain image ...`)
  * lists them.
  *
  * An entry declares its options (.opts), how many operands it takes

@@ -1,4 +1,4 @@
-/* Settings of raind's identity areas (api-identity.c, api-users.c), set
+/* Settings of raind's identity areas (api/identity.c, api/users.c), set
  * once by main.c before the server starts and only read afterwards.
  *
  * min_password_length ([auth] min_password_length): new passwords (user

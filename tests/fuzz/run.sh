@@ -26,15 +26,15 @@ mkdir -p "$builddir" || exit 2
 
 # name:sources:libs:seconds
 harnesses=(
-	"fuzz-qcow2:src/lib/diskfmt.c::$seconds"
-	"fuzz-vmdk:src/lib/diskfmt.c::$short"
-	"fuzz-vhd:src/lib/diskfmt.c::$short"
-	"fuzz-vhdx:src/lib/diskfmt.c::$short"
-	"fuzz-vdi:src/lib/diskfmt.c::$short"
-	"fuzz-iso:src/lib/diskfmt.c::$short"
-	"fuzz-ploop:src/lib/diskfmt.c::$short"
-	"fuzz-jsonpatch:src/lib/jsonpatch.c:-ljansson:$seconds"
-	"fuzz-recipe:src/lib/recipe.c src/lib/image.c src/util/ini.c src/util/fsutil.c src/util/timeutil.c:-ljansson:$seconds"
+	"fuzz-qcow2:src/lib/repo/diskfmt.c::$seconds"
+	"fuzz-vmdk:src/lib/repo/diskfmt.c::$short"
+	"fuzz-vhd:src/lib/repo/diskfmt.c::$short"
+	"fuzz-vhdx:src/lib/repo/diskfmt.c::$short"
+	"fuzz-vdi:src/lib/repo/diskfmt.c::$short"
+	"fuzz-iso:src/lib/repo/diskfmt.c::$short"
+	"fuzz-ploop:src/lib/repo/diskfmt.c::$short"
+	"fuzz-jsonpatch:src/lib/repo/jsonpatch.c:-ljansson:$seconds"
+	"fuzz-recipe:src/lib/build/recipe.c src/lib/repo/image.c src/util/ini.c src/util/fsutil.c src/util/timeutil.c:-ljansson:$seconds"
 )
 
 # --- seed corpora, regenerated in the build dir on every run -------------

@@ -1,5 +1,5 @@
-/* Unit tests for passwords and tokens (src/lib/auth.c) and the users and
- * token store of the catalog (src/lib/catalog.c, catalog-sqlite.c),
+/* Unit tests for passwords and tokens (src/lib/identity/auth.c) and the users and
+ * token store of the catalog (src/lib/repo/catalog.c, backends/catalog-sqlite.c),
  * including the migration of a version 1 catalog. */
 #include <stdarg.h>
 #include <stddef.h>

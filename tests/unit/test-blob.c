@@ -1,5 +1,5 @@
-/* Unit tests for the blob store (src/lib/blob.c) with the filesystem
- * backend (src/lib/blob-fs.c): hashing while writing, content addressing,
+/* Unit tests for the blob store (src/lib/repo/blob.c) with the filesystem
+ * backend (src/lib/repo/backends/blob-fs.c): hashing while writing, content addressing,
  * temporaries, reading, removal and garbage collection. */
 #include <stdarg.h>
 #include <stddef.h>

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
-#include "lib/build-internal.h"
+#include "lib/build/build-internal.h"
 #include "rain/build.h"
 #include "rain/error.h"
 

@@ -1,4 +1,4 @@
-/* The RPM builder backend's pure parts (lib/builder-rpm.h): repository
+/* The RPM builder backend's pure parts (lib/build/builders/rpm.h): repository
  * files, the base package set, dnf's command lines, dnf's error lines;
  * and the mirror probe against a port where nothing listens. */
 #include <setjmp.h>
@@ -11,8 +11,8 @@
 
 #include <cmocka.h>
 
-#include "lib/build-internal.h"
-#include "lib/builder-rpm.h"
+#include "lib/build/build-internal.h"
+#include "lib/build/builders/rpm.h"
 #include "rain/error.h"
 #include "rain/recipe.h"
 #include "util/strutil.h"

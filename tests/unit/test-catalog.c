@@ -1,4 +1,4 @@
-/* The catalog conformance suite (src/lib/catalog.c and a backend): every
+/* The catalog conformance suite (src/lib/repo/catalog.c and a backend): every
  * case runs once per catalog in `catalogs` below and in
  * RAIN_TEST_CATALOGS, each time on a new, empty catalog: records,
  * optimistic locking, listing with filters, sorting and keyset paging,

@@ -1,4 +1,4 @@
-/* Unit tests for src/lib/client.c: URL joining, error bodies, and the
+/* Unit tests for src/lib/client/client.c: URL joining, error bodies, and the
  * request/upload/download paths against a one-shot HTTP responder that
  * runs in a thread of the test itself (no raind needed). */
 #include <stdarg.h>

@@ -1,4 +1,4 @@
-/* Unit tests for src/lib/diskfmt.c, the disk-format inspector.
+/* Unit tests for src/lib/repo/diskfmt.c, the disk-format inspector.
  *
  * Crafted images built here in memory: every way a file can refer to
  * another (qcow2 backing and data files, VMDK descriptors and extents,

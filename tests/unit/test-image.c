@@ -1,4 +1,4 @@
-/* Unit tests for src/lib/image.c: the image record, attribute validation
+/* Unit tests for src/lib/repo/image.c: the image record, attribute validation
  * as Glance does it, JSON patches applied to a record, and the API's JSON
  * representation. */
 #include <stdarg.h>

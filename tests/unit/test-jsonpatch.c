@@ -1,4 +1,4 @@
-/* Unit tests for src/lib/jsonpatch.c: parsing Glance's restricted JSON
+/* Unit tests for src/lib/repo/jsonpatch.c: parsing Glance's restricted JSON
  * patch documents (add, replace, remove on one-token paths). */
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,4 +1,4 @@
-/* Unit tests for src/lib/repo.c in a temporary data directory: image
+/* Unit tests for src/lib/repo/repo.c in a temporary data directory: image
  * creation, the upload state machine, blob sharing, deletion rules,
  * deactivation, downloads, locking, crash recovery and quotas (also
  * under concurrent uploads and creates). */

@@ -14,7 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "build-internal.h"
+#include "lib/build/build-internal.h"
 #include "rain/error.h"
 #include "util/fsutil.h"
 #include "util/strutil.h"

@@ -35,13 +35,13 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
-#include "build-internal.h"
-#include "builder-rpm.h"
+#include "lib/build/build-internal.h"
+#include "lib/build/builders/rpm.h"
 #include "rain/error.h"
 #include "util/fsutil.h"
 #include "util/strutil.h"
 
-/* ---- the pure parts (builder-rpm.h) ---- */
+/* ---- the pure parts (rpm.h) ---- */
 
 const char *rpm_basearch(const char *debian_arch)
 {

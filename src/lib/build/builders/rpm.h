@@ -1,4 +1,4 @@
-/* The pure parts of the RPM builder backend (builder-rpm.c): what it writes
+/* The pure parts of the RPM builder backend (rpm.c): what it writes
  * and what it runs, computed from the recipe without network or root, so
  * that tests/unit/test-builder-rpm.c can check them. Internal to librain.
  *

@@ -1,6 +1,6 @@
 /* Mirror reachability: one short request before a long bootstrap, so that
  * a build whose mirror cannot be reached fails in seconds and says so.
- * Any backend may call it (builder-rpm.c does; builder-deb.c relies on
+ * Any backend may call it (builders/rpm.c does; builders/deb.c relies on
  * apt's own errors). See build-internal.h. */
 #include <arpa/inet.h>
 #include <netdb.h>
