@@ -957,17 +957,32 @@ static bool authenticate(struct request *req)
 
 /* The route's action, when the path alone decides it (rain/policy.h);
  * image, build and token actions are checked when the object is found. */
+/* The user a path names, as the caller's own name when it is that name
+ * by the name rule ("ALICE" is alice); names of older catalogs match as
+ * written. */
+static const char *request_user_name(struct request *req, const char *name, char *norm,
+				     size_t normlen)
+{
+	if (name && req->who.owner && strcmp(name, req->who.owner) &&
+	    rain_user_name_normalize(name, norm, normlen) == 0 && !strcmp(norm, req->who.owner))
+		return req->who.owner;
+	return name;
+}
+
 static bool authorize(struct request *req)
 {
 	enum rain_action a = req->route->action;
 	enum rain_resource res = rain_policy_resource(a);
+	char norm[RAIN_USER_NAME_MAX + 1];
+	const char *user = NULL;
 	int r;
 
 	if (a == RAIN_ACT_PUBLIC || res == RAIN_RES_IMAGE || res == RAIN_RES_BUILD ||
 	    res == RAIN_RES_TOKEN)
 		return true;
-	r = rain_policy_check_owned(&req->who, res == RAIN_RES_USER ? req->params[0] : NULL,
-				    req->params[0], a);
+	if (res == RAIN_RES_USER)
+		user = request_user_name(req, req->params[0], norm, sizeof(norm));
+	r = rain_policy_check_owned(&req->who, user, req->params[0], a);
 	if (r < 0)
 		http_reply_rain_error(req, r);
 	return r == 0;

@@ -200,6 +200,9 @@ check_json "...as zed.smith_2" 'j["name"] == "zed.smith_2"'
 check_eq "a 64-character name is fine" 201 "$(name_status "{\"name\":\"$(printf 'y%.0s' $(seq 64))\",\"password\":\"some-password\"}")"
 login_from 127.0.0.1 ZED.SMITH_2 zed-password "$TMP/z" >/dev/null
 check "ZED.SMITH_2 logs in as zed.smith_2" python3 -c 'import json,sys; assert json.load(open(sys.argv[1]))["token"]["user"]["name"] == "zed.smith_2"' "$TMP/z.body"
+check_eq "alice reads her own account as ALICE" 200 "$(st "$ALICE" GET /rain/v1/users/ALICE)"
+check_eq "...and her history" 200 "$(st "$ALICE" GET /rain/v1/history/users/ALICE)"
+check_eq "but not bob's as BOB" 403 "$(st "$ALICE" GET /rain/v1/users/BOB)"
 call GET /rain/v1/users/ZED.SMITH_2
 check_json "GET /rain/v1/users/ZED.SMITH_2 finds zed.smith_2" 'j["name"] == "zed.smith_2"'
 call GET /rain/v1/history/users/ZED.SMITH_2
