@@ -197,6 +197,8 @@ int rain_catalog_image_touch(struct rain_catalog *cat, const char *id, int64_t n
 int rain_catalog_image_list(struct rain_catalog *cat, const struct rain_image_query *q,
 			    struct rain_image ***out, size_t *n, bool *more);
 void rain_catalog_list_free(struct rain_image **images, size_t n);
+/* How many images refer to blob hash: by their data (os_hash_value) or by
+ * their vetting report (the property rain_vetting_report, rain/repo.h). */
 int rain_catalog_blob_refs(struct rain_catalog *cat, const char *hash, int64_t *count);
 int rain_catalog_reset_status(struct rain_catalog *cat, enum rain_image_status from,
 			      enum rain_image_status to, int64_t *changed);

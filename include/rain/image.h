@@ -104,6 +104,10 @@ int rain_image_tag_remove(struct rain_image *img, const char *tag); /* ENOTFOUND
  *   everything else is a free-form string property.
  */
 bool rain_image_attr_is_core(const char *name);
+/* Properties named so (rain_vetting, rain_vetting_report, ...) are set
+ * only by the repository when an image is vetted (rain_repo_vetting_set);
+ * set and remove refuse them with RAIN_EFORBIDDEN. */
+#define RAIN_IMAGE_VETTING_PREFIX "rain_vetting"
 bool rain_image_attr_is_readonly(const char *name);
 
 /* Set one writable attribute from a JSON value with Glance's validation

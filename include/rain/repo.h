@@ -152,11 +152,41 @@ int rain_repo_charge_set(struct rain_repo *repo, const struct rain_who *who, con
 			 int64_t bytes);
 int rain_repo_charge_drop(struct rain_repo *repo, const char *owner, const char *key);
 
+/* Vetting (rain/vet.h) kept with an image: the report, a JSON object,
+ * is stored as a blob whose SHA-256 is the property rain_vetting_report;
+ * with it the properties rain_vetting (the verdict), rain_vetting_policy,
+ * rain_vetting_feed (the feed's date, or "none"), rain_vetting_at (ISO
+ * 8601) and rain_vetting_sha256 (the data that was vetted). Only these
+ * functions set them (rain/image.h refuses the names to users); an image
+ * that gets new data loses them; deleting the image or vetting it again
+ * drops the old report.
+ *
+ * set: who must be allowed to modify the image; RAIN_ECONFLICT when the
+ * image's data is no longer sha256 (changed while it was vetted). get:
+ * the stored report (a new reference) of an image who may see;
+ * RAIN_ENOTFOUND when it has none. */
+struct rain_vetting {
+	const char *sha256;         /* the data that was vetted */
+	const char *verdict;        /* "passed", "warned", "failed" */
+	const char *policy;
+	const char *feed;           /* the feed's date; NULL: none */
+	const json_t *report;
+};
+int rain_repo_vetting_set(struct rain_repo *repo, const struct rain_who *who, const char *id,
+			  const struct rain_vetting *v);
+int rain_repo_vetting_get(struct rain_repo *repo, const struct rain_who *who, const char *id,
+			  json_t **report);
+
 /* Downloads: RAIN_ECONFLICT when the image has no data, RAIN_EFORBIDDEN
  * for a deactivated image unless admin. Counts the download. The reader
  * is closed with rain_repo_download_close(). */
 int rain_repo_download_open(struct rain_repo *repo, const struct rain_who *who, const char *id,
 			    struct rain_image **img, struct rain_blob_reader *reader);
+/* The same for the service's own reads of the data (vetting,
+ * registration): not counted as a download. Read and close it with the
+ * two functions below. */
+int rain_repo_data_open(struct rain_repo *repo, const struct rain_who *who, const char *id,
+			struct rain_image **img, struct rain_blob_reader *reader);
 ssize_t rain_repo_download_read(struct rain_repo *repo, struct rain_blob_reader *reader,
 				int64_t off, void *buf, size_t len);
 void rain_repo_download_close(struct rain_repo *repo, struct rain_blob_reader *reader);

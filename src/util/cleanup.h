@@ -66,4 +66,7 @@ int array_grow(void **v, size_t sz, size_t n, size_t *cap);
 /* Room for v[n], growing to exactly n + 1 elements. */
 #define ARRAY_GROW1(v, n) array_grow((void **)&(v), sizeof(*(v)), (n), NULL)
 
+/* Elements of an array (not a pointer). */
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
 #endif

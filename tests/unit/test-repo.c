@@ -29,6 +29,7 @@
 #include "util/timeutil.h"
 #include "util/uuid.h"
 
+#define SHA_WORLD "486ea46224d1bb4fb680f34f7c9ad96a8f24ec88be73ea8e5a6c65260e9cb8a7"
 #define SHA_HELLO "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
 #define MD5_HELLO "5d41402abc4b2a76b9719d911017c592"
 #define GiB (1024LL * 1024 * 1024)
@@ -963,6 +964,92 @@ static void test_dedup_and_delete(void **state)
 	rain_image_free(c);
 }
 
+static int parse_patch(const char *text, struct rain_jsonpatch **out)
+{
+	return rain_jsonpatch_parse(text, strlen(text), out);
+}
+
+/* A verdict is kept with the image's data: the report as a blob that
+ * survives a restart's collection, replaced by a new vetting, dropped with
+ * the image; users cannot forge or remove it; a stale hash is refused. */
+static void test_vetting(void **state)
+{
+	struct fixture *f = *state;
+	struct rain_image *a = raw_image(f, "vetted"), *out, *img = NULL;
+	json_t *report = json_pack("{s:s,s:i}", "verdict", "failed", "findings", 3), *got = NULL;
+	struct rain_vetting v = { .sha256 = SHA_HELLO, .verdict = "failed", .policy = "default",
+				  .feed = "2026-12-01", .report = report };
+	struct rain_jsonpatch *patch = NULL;
+	char *old_report;
+
+	/* before data: nothing to vet; not found before any vetting */
+	assert_int_equal(rain_repo_vetting_set(f->repo, &alice, a->id, &v), RAIN_ECONFLICT);
+	out = upload_ok(f, a->id, "hello", 5);
+	rain_image_free(out);
+	assert_int_equal(rain_repo_vetting_get(f->repo, &alice, a->id, &got), RAIN_ENOTFOUND);
+	assert_non_null(strstr(rain_error_last(), "rain vet"));
+	assert_int_equal(blob_files(f), 1);
+
+	/* a hash that is not the image's: refused, no blob left */
+	v.sha256 = SHA_WORLD;
+	assert_int_equal(rain_repo_vetting_set(f->repo, &alice, a->id, &v), RAIN_ECONFLICT);
+	assert_int_equal(blob_files(f), 1);
+	/* another user may not */
+	v.sha256 = SHA_HELLO;
+	assert_int_not_equal(rain_repo_vetting_set(f->repo, &bob, a->id, &v), 0);
+	assert_int_equal(blob_files(f), 1);
+
+	assert_int_equal(rain_repo_vetting_set(f->repo, &alice, a->id, &v), 0);
+	assert_int_equal(blob_files(f), 2);
+	img = get(f, a->id);
+	assert_string_equal(rain_image_prop_get(img, "rain_vetting"), "failed");
+	assert_string_equal(rain_image_prop_get(img, "rain_vetting_policy"), "default");
+	assert_string_equal(rain_image_prop_get(img, "rain_vetting_feed"), "2026-12-01");
+	assert_string_equal(rain_image_prop_get(img, "rain_vetting_sha256"), SHA_HELLO);
+	assert_non_null(rain_image_prop_get(img, "rain_vetting_at"));
+	old_report = strdup(rain_image_prop_get(img, "rain_vetting_report"));
+	rain_image_free(img);
+	assert_int_equal(rain_repo_vetting_get(f->repo, &alice, a->id, &got), 0);
+	assert_true(json_equal(got, report));
+	json_decref(got);
+
+	/* users cannot set or remove the verdict */
+	assert_int_equal(parse_patch(
+		"[{\"op\":\"replace\",\"path\":\"/rain_vetting\",\"value\":\"passed\"}]",
+		&patch), 0);
+	assert_int_equal(rain_repo_image_patch(f->repo, &alice, a->id, patch, NULL), RAIN_EFORBIDDEN);
+	rain_jsonpatch_free(patch);
+	assert_int_equal(parse_patch(
+		"[{\"op\":\"remove\",\"path\":\"/rain_vetting_report\"}]", &patch), 0);
+	assert_int_equal(rain_repo_image_patch(f->repo, &admin, a->id, patch, NULL), RAIN_EFORBIDDEN);
+	rain_jsonpatch_free(patch);
+	assert_int_equal(try_create(f, &alice, "{\"name\":\"x\",\"rain_vetting\":\"passed\"}"),
+			 RAIN_EFORBIDDEN);
+
+	/* the report survives a restart's collection of unreferenced blobs */
+	assert_int_equal(reopen(f, NULL), 0);
+	assert_int_equal(blob_files(f), 2);
+
+	/* vetting again replaces the report and frees the old one */
+	json_object_set_new(report, "verdict", json_string("passed"));
+	v.verdict = "passed";
+	v.feed = NULL;
+	assert_int_equal(rain_repo_vetting_set(f->repo, &alice, a->id, &v), 0);
+	assert_int_equal(blob_files(f), 2);
+	img = get(f, a->id);
+	assert_string_equal(rain_image_prop_get(img, "rain_vetting"), "passed");
+	assert_string_equal(rain_image_prop_get(img, "rain_vetting_feed"), "none");
+	assert_string_not_equal(rain_image_prop_get(img, "rain_vetting_report"), old_report);
+	rain_image_free(img);
+	free(old_report);
+
+	/* deleting the image frees its data and its report */
+	assert_int_equal(rain_repo_image_delete(f->repo, &alice, a->id), 0);
+	assert_int_equal(blob_files(f), 0);
+	json_decref(report);
+	rain_image_free(a);
+}
+
 static void test_delete_while_saving(void **state)
 {
 	/* Glance lets an image be deleted during its upload; the upload then
@@ -1644,6 +1731,7 @@ int main(void)
 		T(test_patch_formats_of_active),
 		T(test_upload_md5),
 		T(test_dedup_and_delete),
+		T(test_vetting),
 		T(test_delete_while_saving),
 		T(test_protected_delete),
 		T(test_deactivate),

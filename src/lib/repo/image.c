@@ -363,6 +363,13 @@ static int set_tags(struct rain_image *img, json_t *v)
 	return 0;
 }
 
+/* The verdict is the repository's to give (rain_repo_vetting_set). */
+static int vetting_reserved(const char *name)
+{
+	return rain_error_set(RAIN_EFORBIDDEN, "Attribute '%s' is reserved: vetting sets it; "
+			      "vet the image with 'rain vet IMAGE' to change it", name);
+}
+
 int rain_image_attr_set(struct rain_image *img, const char *name, json_t *v)
 {
 	rain_error_clear();
@@ -370,6 +377,8 @@ int rain_image_attr_set(struct rain_image *img, const char *name, json_t *v)
 		return rain_error_set(RAIN_EFORBIDDEN, "Attribute '%s' is read-only.", name);
 	if (str_has_prefix(name, "os_glance"))
 		return rain_error_set(RAIN_EFORBIDDEN, "Attribute '%s' is reserved.", name);
+	if (str_has_prefix(name, RAIN_IMAGE_VETTING_PREFIX))
+		return vetting_reserved(name);
 	if (!strcmp(name, "name")) {
 		const char *s = json_string_value(v);
 		size_t n = json_string_length(v);
@@ -416,6 +425,8 @@ int rain_image_attr_remove(struct rain_image *img, const char *name)
 		return rain_error_set(RAIN_EFORBIDDEN, "Attribute '%s' is read-only.", name);
 	if (rain_image_attr_is_core(name))
 		return rain_error_set(RAIN_EFORBIDDEN, "Attribute '%s' is a base attribute and cannot be removed.", name);
+	if (str_has_prefix(name, RAIN_IMAGE_VETTING_PREFIX))
+		return vetting_reserved(name);
 	return rain_image_prop_remove(img, name) < 0 ?
 	       rain_error_set(RAIN_ECONFLICT, "Property %s does not exist.", name) : 0;
 }

@@ -11,6 +11,7 @@
 #include "rain/error.h"
 #include "rain/policy.h"
 #include "rain/repo.h"
+#include "util/cleanup.h"
 #include "util/fsutil.h"
 #include "util/strutil.h"
 #include "util/timeutil.h"
@@ -72,6 +73,22 @@ struct rain_upload {
 };
 
 #define MODIFY_RETRIES 20
+#define VETTING_REPORT_MAX (64 << 20)   /* bytes of a stored report */
+
+/* The vetting properties (rain_repo_vetting_set). */
+#define VETTING_REPORT RAIN_IMAGE_VETTING_PREFIX "_report"
+static const char *const vetting_props[] = {
+	RAIN_IMAGE_VETTING_PREFIX, VETTING_REPORT, RAIN_IMAGE_VETTING_PREFIX "_policy",
+	RAIN_IMAGE_VETTING_PREFIX "_feed", RAIN_IMAGE_VETTING_PREFIX "_at",
+	RAIN_IMAGE_VETTING_PREFIX "_sha256",
+};
+
+static void vetting_drop(struct rain_image *img)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(vetting_props); i++)
+		rain_image_prop_remove(img, vetting_props[i]);
+	rain_error_clear();
+}
 
 struct rain_catalog *rain_repo_catalog(struct rain_repo *repo)
 {
@@ -595,6 +612,8 @@ int rain_repo_image_delete(struct rain_repo *repo, const struct rain_who *who, c
 		r = rain_catalog_image_delete(repo->cat, img);
 		if (r == 0 && img->os_hash_value)
 			release_blob(repo, img->os_hash_value);
+		if (r == 0 && rain_image_prop_get(img, VETTING_REPORT))
+			release_blob(repo, rain_image_prop_get(img, VETTING_REPORT));
 		pthread_mutex_unlock(&repo->blob_lock);
 		rain_image_free(img);
 		if (r == RAIN_ECONFLICT && attempt < MODIFY_RETRIES)
@@ -881,6 +900,9 @@ static int do_activate(struct rain_image *img, void *ud)
 				      "image %s changed to %s during the upload", img->id,
 				      rain_image_status_name(img->status));
 	img->status = RAIN_STATUS_ACTIVE;
+	/* new data: a verdict was about the old (its report is released by
+	 * the collection of unreferenced blobs at the next start) */
+	vetting_drop(img);
 	img->size = data->size;
 	img->virtual_size = data->virtual_size;
 	free(img->checksum);
@@ -1010,8 +1032,8 @@ int rain_repo_charge_drop(struct rain_repo *repo, const char *owner, const char 
 	return r;
 }
 
-int rain_repo_download_open(struct rain_repo *repo, const struct rain_who *who, const char *id,
-			    struct rain_image **out, struct rain_blob_reader *reader)
+static int data_open(struct rain_repo *repo, const struct rain_who *who, const char *id,
+		     bool count, struct rain_image **out, struct rain_blob_reader *reader)
 {
 	struct rain_image *img = NULL;
 	int r;
@@ -1035,9 +1057,22 @@ int rain_repo_download_open(struct rain_repo *repo, const struct rain_who *who, 
 		rain_image_free(img);
 		return r;
 	}
-	rain_catalog_image_touch(repo->cat, id, time_now_us());
+	if (count)
+		rain_catalog_image_touch(repo->cat, id, time_now_us());
 	*out = img;
 	return 0;
+}
+
+int rain_repo_download_open(struct rain_repo *repo, const struct rain_who *who, const char *id,
+			    struct rain_image **out, struct rain_blob_reader *reader)
+{
+	return data_open(repo, who, id, true, out, reader);
+}
+
+int rain_repo_data_open(struct rain_repo *repo, const struct rain_who *who, const char *id,
+			struct rain_image **out, struct rain_blob_reader *reader)
+{
+	return data_open(repo, who, id, false, out, reader);
 }
 
 ssize_t rain_repo_download_read(struct rain_repo *repo, struct rain_blob_reader *reader,
@@ -1179,6 +1214,137 @@ int rain_repo_member_delete(struct rain_repo *repo, const struct rain_who *who, 
 	if (r < 0)
 		return r;
 	r = rain_catalog_member_delete(repo->cat, img->id, stored_name(repo, member, buf, NULL));
+	rain_image_free(img);
+	return r;
+}
+
+/* ---- vetting ---- */
+
+struct vetting_ctx {
+	const struct rain_vetting *v;
+	const char *report;         /* the new report's blob */
+	char old[RAIN_SHA256_HEX];  /* the report it replaces, or "" */
+};
+
+static int do_vetting(struct rain_image *img, void *ud)
+{
+	struct vetting_ctx *vc = ud;
+	const char *old = rain_image_prop_get(img, VETTING_REPORT);
+	char at[40];
+	int r;
+
+	if (!img->os_hash_value || strcmp(img->os_hash_value, vc->v->sha256))
+		return rain_error_set(RAIN_ECONFLICT, "image %s has other data than was vetted "
+				      "(%s, now %s): vet it again", img->id, vc->v->sha256,
+				      img->os_hash_value ? img->os_hash_value : "none");
+	snprintf(vc->old, sizeof(vc->old), "%s", old ? old : "");
+	vetting_drop(img);
+	time_format_iso(time_now_us(), at, sizeof(at));
+	r = rain_image_prop_set(img, RAIN_IMAGE_VETTING_PREFIX, vc->v->verdict);
+	if (r == 0)
+		r = rain_image_prop_set(img, VETTING_REPORT, vc->report);
+	if (r == 0)
+		r = rain_image_prop_set(img, RAIN_IMAGE_VETTING_PREFIX "_policy", vc->v->policy);
+	if (r == 0)
+		r = rain_image_prop_set(img, RAIN_IMAGE_VETTING_PREFIX "_feed",
+					vc->v->feed ? vc->v->feed : "none");
+	if (r == 0)
+		r = rain_image_prop_set(img, RAIN_IMAGE_VETTING_PREFIX "_at", at);
+	if (r == 0)
+		r = rain_image_prop_set(img, RAIN_IMAGE_VETTING_PREFIX "_sha256", vc->v->sha256);
+	return r;
+}
+
+int rain_repo_vetting_set(struct rain_repo *repo, const struct rain_who *who, const char *id,
+			  const struct rain_vetting *v)
+{
+	_cleanup_free_ char *text = NULL;
+	struct rain_blob_writer *w = NULL;
+	struct rain_blob_result res;
+	struct vetting_ctx vc = { .v = v };
+	int r;
+
+	rain_error_clear();
+	if (!v->sha256 || !v->verdict || !v->policy || !json_is_object(v->report))
+		return rain_error_set(RAIN_EINVAL, "a vetting needs the data's hash, a verdict, "
+				      "a policy and a report");
+	text = json_dumps(v->report, JSON_COMPACT | JSON_SORT_KEYS);
+	if (!text)
+		return rain_error_oom();
+	r = rain_blob_write_open(repo->blobs, false, &w);
+	if (r == 0)
+		r = rain_blob_write(w, text, strlen(text));
+	if (r < 0) {
+		rain_blob_write_abort(w);
+		return r;
+	}
+	r = rain_blob_write_sync(w);
+	if (r < 0) {
+		rain_blob_write_abort(w);
+		return r;
+	}
+	pthread_mutex_lock(&repo->blob_lock);
+	r = rain_blob_write_commit(w, &res);
+	if (r == 0) {
+		vc.report = res.sha256;
+		r = modify(repo, who, id, RAIN_ACT_MODIFY, do_vetting, &vc, NULL);
+		if (r < 0)
+			release_blob(repo, res.sha256);
+		else if (vc.old[0] && strcmp(vc.old, res.sha256))
+			release_blob(repo, vc.old);
+	}
+	pthread_mutex_unlock(&repo->blob_lock);
+	return r;
+}
+
+int rain_repo_vetting_get(struct rain_repo *repo, const struct rain_who *who, const char *id,
+			  json_t **report)
+{
+	_cleanup_free_ char *text = NULL;
+	struct rain_image *img = NULL;
+	struct rain_blob_reader rd;
+	const char *hash;
+	json_error_t err;
+	int64_t off = 0;
+	int r;
+
+	rain_error_clear();
+	*report = NULL;
+	r = load(repo, who, id, RAIN_ACT_SHOW, &img);
+	if (r < 0)
+		return r;
+	hash = rain_image_prop_get(img, VETTING_REPORT);
+	if (!hash) {
+		r = rain_error_set(RAIN_ENOTFOUND, "image %s has not been vetted: vet it with "
+				   "'rain vet %s'", id, id);
+		goto out;
+	}
+	r = rain_blob_read_open(repo->blobs, hash, &rd);
+	if (r < 0)
+		goto out;
+	if (rd.size > VETTING_REPORT_MAX) {
+		r = rain_error_set(RAIN_ETOOBIG, "the vetting report of image %s is %lld bytes",
+				   id, (long long)rd.size);
+	} else if (!(text = malloc((size_t)rd.size + 1))) {
+		r = rain_error_oom();
+	} else {
+		while (r == 0 && off < rd.size) {
+			ssize_t n = rain_blob_read(repo->blobs, &rd, off, text + off,
+						   (size_t)(rd.size - off));
+
+			if (n < 0)
+				r = (int)n;
+			else if (n == 0)
+				r = rain_error_set(RAIN_EIO, "the vetting report of image %s is "
+						   "shorter than stored", id);
+			off += n > 0 ? n : 0;
+		}
+	}
+	rain_blob_read_close(repo->blobs, &rd);
+	if (r == 0 && !(*report = json_loadb(text, (size_t)rd.size, 0, &err)))
+		r = rain_error_set(RAIN_EFORMAT, "the vetting report of image %s is not JSON: %s",
+				   id, err.text);
+out:
 	rain_image_free(img);
 	return r;
 }

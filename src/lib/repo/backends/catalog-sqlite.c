@@ -106,7 +106,9 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_EXISTS] = "SELECT 1 FROM images WHERE id = ?1",
 	[ST_TOUCH] = "UPDATE images SET download_count = download_count + 1, "
 		"last_access = ?2 WHERE id = ?1",
-	[ST_BLOB_REFS] = "SELECT count(*) FROM images WHERE os_hash_value = ?1",
+	[ST_BLOB_REFS] = "SELECT (SELECT count(*) FROM images WHERE os_hash_value = ?1) + "
+		"(SELECT count(*) FROM image_properties WHERE name = 'rain_vetting_report' "
+		"AND value = ?1)",
 	[ST_RESET_STATUS] = "UPDATE images SET status = ?2, revision = revision + 1, "
 		"updated_at = ?3 WHERE status = ?1",
 	[ST_USER_INSERT] = "INSERT INTO users (" USER_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
