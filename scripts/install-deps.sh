@@ -8,6 +8,8 @@ packages=(
 	build-essential pkg-config meson ninja-build
 	libmicrohttpd-dev libjansson-dev libsqlite3-dev libssl-dev
 	libcurl4-openssl-dev libcmocka-dev libargon2-dev libldap-dev
+	# vetting: rpm version order and database, archives (feeds, changelogs)
+	librpm-dev libarchive-dev
 	# tests: sanitizers, fuzzing, clients, image tools
 	clang libclang-rt-14-dev curl python3 qemu-utils sqlite3 openssl procps
 	# image generation: bootstrap, filesystems, boot loader, boot check
