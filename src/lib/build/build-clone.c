@@ -7,8 +7,14 @@
  * sandbox's root then unpacks it, so that the tree belongs to the sandbox's
  * ids like a bootstrapped base. The mount is the only step that runs as the
  * host's root: it runs nothing from the image.
+ *
+ * Before any tool reads the data, rain_diskfmt_inspect() checks it against
+ * the image's disk_format: images stored before raind inspected uploads
+ * may name a backing or data file (OSSA-2024-001), which qemu-img would
+ * open on the host.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +24,7 @@
 #include <jansson.h>
 
 #include "build-internal.h"
+#include "rain/diskfmt.h"
 #include "rain/error.h"
 #include "sandbox.h"
 #include "util/fsutil.h"
@@ -127,6 +134,50 @@ static void stage_line(void *ud, const char *line)
 	build_log(ud, "%s", line);
 }
 
+/* rain_diskfmt_read_fn over a file descriptor. */
+static ssize_t read_at(void *ud, uint64_t off, void *buf, size_t len)
+{
+	int fd = *(int *)ud;
+	size_t got = 0;
+
+	while (got < len) {
+		ssize_t n = pread(fd, (char *)buf + got, len - got, (off_t)(off + got));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return rain_error_errno(RAIN_EIO, errno, "cannot read the base image's data");
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	return (ssize_t)got;
+}
+
+int build_clone_inspect(struct build_ctx *b, const char *data, const char *disk_format)
+{
+	const struct rain_build_base_image *bi = b->o->base_image;
+	_cleanup_close_ int fd = open(data, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	struct stat st;
+	int r;
+
+	if (fd < 0 || fstat(fd, &st) < 0)
+		return rain_error_errno(RAIN_EIO, errno, "cannot open the base image's data %s", data);
+	if (!S_ISREG(st.st_mode))
+		return rain_error_set(RAIN_EIO, "the base image's data %s is not a regular file", data);
+	r = rain_diskfmt_inspect(disk_format, st.st_size, read_at, &fd, NULL);
+	if (r < 0) {
+		char msg[1024];
+
+		snprintf(msg, sizeof(msg), "%s", rain_error_last());
+		return rain_error_set(r, "%s: [image] base: the data of image %s (disk_format %s) is refused "
+				      "before any tool reads it: %s. It was stored before raind inspected disk "
+				      "formats: upload a self-contained copy of it and build on that",
+				      b->r->file, bi && bi->id ? bi->id : "?", disk_format, msg);
+	}
+	return 0;
+}
+
 int build_clone_base(struct build_ctx *b, const char *data, const char *disk_format, const char *root,
 		     const char *const *env)
 {
@@ -141,7 +192,10 @@ int build_clone_base(struct build_ctx *b, const char *data, const char *disk_for
 
 	if (!raw || !mnt || !tar)
 		return RAIN_ENOMEM;
-	if ((r = build_cgroup_setup(b, false)) < 0)
+	if (strcmp(disk_format, "qcow2") && strcmp(disk_format, "raw"))
+		return rain_error_set(RAIN_EINVAL, "%s: [image] base: the image's disk format is %s; "
+				      "cloning needs raw or qcow2", b->r->file, disk_format);
+	if ((r = build_clone_inspect(b, data, disk_format)) < 0 || (r = build_cgroup_setup(b, false)) < 0)
 		return r;
 	build_sandbox_limits(b, &mountns);
 	build_sandbox_limits(b, &unpack);
@@ -152,11 +206,8 @@ int build_clone_base(struct build_ctx *b, const char *data, const char *disk_for
 		const char *argv[] = { "qemu-img", "convert", "-f", "qcow2", "-O", "raw", data, raw, NULL };
 
 		r = build_run(b, "qemu-img convert (base image)", argv, NULL, NULL);
-	} else if (!strcmp(disk_format, "raw")) {
-		r = link(data, raw) == 0 ? 0 : fs_move(data, raw);
 	} else {
-		r = rain_error_set(RAIN_EINVAL, "%s: [image] base: the image's disk format is %s; "
-				   "cloning needs raw or qcow2", b->r->file, disk_format);
+		r = link(data, raw) == 0 ? 0 : fs_move(data, raw);
 	}
 	if (r == 0 && mkdir(mnt, 0700) < 0)
 		r = rain_error_errno(RAIN_EIO, errno, "cannot create %s", mnt);

@@ -150,6 +150,11 @@ int build_scripts_in_vm(struct build_ctx *b, const struct sandbox *image, const 
  * data (raw or qcow2) is at data; env is the host tools' environment. */
 int build_clone_base(struct build_ctx *b, const char *data, const char *disk_format, const char *root,
 		     const char *const *env);
+/* What build_clone_base() does first, before any tool reads data: inspect
+ * it as disk_format (rain_diskfmt_inspect); RAIN_EFORMAT naming the image
+ * and what to do when it is refused (a backing or data file, a format that
+ * is not the declared one). */
+int build_clone_inspect(struct build_ctx *b, const char *data, const char *disk_format);
 
 /* ---- build-output.c ---- */
 
