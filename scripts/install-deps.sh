@@ -8,8 +8,9 @@ packages=(
 	build-essential pkg-config meson ninja-build
 	libmicrohttpd-dev libjansson-dev libsqlite3-dev libssl-dev
 	libcurl4-openssl-dev libcmocka-dev libargon2-dev libldap-dev
-	# vetting: rpm version order and database, archives (feeds, changelogs)
-	librpm-dev libarchive-dev
+	# vetting: rpm version order and database, archives (feeds, changelogs),
+	# image readers (tar, ext2/3/4, squashfs, zstd)
+	librpm-dev libarchive-dev libext2fs-dev libsquashfs-dev libzstd-dev zlib1g-dev
 	# tests: sanitizers, fuzzing, clients, image tools
 	clang libclang-rt-14-dev curl python3 qemu-utils sqlite3 openssl procps
 	# image generation: bootstrap, filesystems, boot loader, boot check

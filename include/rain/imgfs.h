@@ -33,6 +33,8 @@
 
 #define RAIN_IMGFS_MAX_LINKS 40
 #define RAIN_IMGFS_MAX_PATH 4096
+/* Directories deeper than this are not walked (a problem is recorded). */
+#define RAIN_IMGFS_MAX_DEPTH 256
 
 struct rain_imgfs;
 struct rain_imgfs_file;
@@ -52,6 +54,11 @@ struct rain_imgfs_entry {
 struct rain_imgfs_limits {
 	uint64_t max_entries;   /* entries in the tree; 0: 10,000,000 */
 	uint64_t max_read;      /* bytes rain_imgfs_read may return; 0: 64 MiB */
+	/* bytes rain_imgfs_file_read may return in one walk, all files
+	 * together (a hostile image's sparse or compressed files can be huge
+	 * for little data); past it file reads fail with RAIN_ETOOBIG;
+	 * 0: 64 GiB */
+	uint64_t max_walk_read;
 };
 
 struct rain_imgfs_info {
@@ -69,6 +76,11 @@ struct rain_imgfs_info {
 int rain_imgfs_open(const char *path, const char *format, const struct rain_imgfs_limits *lim,
 		    struct rain_imgfs **out);
 const struct rain_imgfs_info *rain_imgfs_info(const struct rain_imgfs *fs);
+/* What was skipped while reading (entries with corrupt or overlong names,
+ * directories met twice, entries past a limit, unreadable partitions), one
+ * message each, oldest first: borrowed until close. At most 100 are kept;
+ * *n counts them all. */
+const char *const *rain_imgfs_problems(const struct rain_imgfs *fs, size_t *n);
 /* Close and free (and remove any temporary file). NULL is fine. */
 void rain_imgfs_close(struct rain_imgfs *fs);
 
@@ -91,7 +103,10 @@ int rain_imgfs_read(struct rain_imgfs *fs, const char *path, size_t max, char **
  * returned by it. */
 typedef int (*rain_imgfs_walk_fn)(void *ud, const struct rain_imgfs_entry *e,
 				  struct rain_imgfs_file *f);
-/* Every entry of the tree once (hard links: each name), in one pass. */
+/* Every entry of the tree once (hard links: each name), in one pass.
+ * Siblings come in name order (strcmp) except for tar, which gives the
+ * archive's order (parents still first). Entries that cannot be walked
+ * are skipped and recorded (rain_imgfs_problems()). */
 int rain_imgfs_walk(struct rain_imgfs *fs, rain_imgfs_walk_fn fn, void *ud);
 /* Up to len bytes of the file from where the last read ended: bytes read,
  * 0 at the end, or a negative code. */

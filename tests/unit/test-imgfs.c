@@ -1,0 +1,474 @@
+/* Unit tests for the image readers (src/lib/vet/imgfs.c, rain/imgfs.h).
+ *
+ * One tree is made in a temporary folder (files, a hard link, setuid,
+ * sticky, uids, links relative and absolute, links that point out of the
+ * tree and loops, devices and a fifo when root), then packed by the real
+ * tools (tar, zstd, gzip, xz; mkfs.ext4 -d; mksquashfs; sfdisk; qemu-img)
+ * and read back through every reader: each must give the same tree as
+ * the directory itself (paths, types and modes, owners, sizes, link
+ * targets, contents), resolve links inside the image only, and refuse
+ * hostile archives and file systems with a message.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <cmocka.h>
+
+#include "testutil.h"
+
+#include "rain/imgfs.h"
+#include "rain/error.h"
+#include "util/process.h"
+
+static char tmp[] = "/tmp/rain-imgfs-XXXXXX";
+static char tree[128];
+static bool is_root;
+
+static int run(const char *const *argv)
+{
+	struct process_opts o = { .argv = argv, .stdin_fd = -1, .timeout_s = 120 };
+	int status = -1;
+
+	if (process_run(&o, &status) < 0)
+		return -1;
+	return status;
+}
+
+static char *at(const char *name)
+{
+	static char buf[4][512];
+	static int k;
+
+	k = (k + 1) % 4;
+	snprintf(buf[k], sizeof(buf[k]), "%s/%s", tmp, name);
+	return buf[k];
+}
+
+static void put(const char *rel, const char *data, size_t len, mode_t mode, uid_t uid)
+{
+	char path[512];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", tree, rel);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, data, len), (ssize_t)len);
+	close(fd);
+	if (is_root)
+		assert_int_equal(chown(path, uid, uid), 0);
+	assert_int_equal(chmod(path, mode), 0);
+}
+
+static void mk(const char *rel, mode_t mode)
+{
+	char path[512];
+
+	snprintf(path, sizeof(path), "%s/%s", tree, rel);
+	assert_int_equal(mkdir(path, mode), 0);
+	assert_int_equal(chmod(path, mode), 0);
+}
+
+static void ln_s(const char *target, const char *rel)
+{
+	char path[512];
+
+	snprintf(path, sizeof(path), "%s/%s", tree, rel);
+	assert_int_equal(symlink(target, path), 0);
+}
+
+/* The tree every reader must give back. */
+static void make_tree(void)
+{
+	static char big[3 << 20], mid[100000];
+	char path[512], a[512];
+
+	snprintf(tree, sizeof(tree), "%s/tree", tmp);
+	assert_int_equal(mkdir(tree, 0755), 0);
+	mk("etc", 0755);
+	mk("usr", 0755);
+	mk("usr/lib", 0755);
+	mk("usr/bin", 0755);
+	mk("tmp", 01777);
+	mk("home", 0755);
+	mk("home/alice", 0700);
+	mk("home/alice/.ssh", 0700);
+	mk("a", 0755);
+	mk("a/b", 0755);
+	mk("a/b/c", 0750);
+	put("etc/passwd", "root:x:0:0:root:/root:/bin/bash\n", 32, 0644, 0);
+	put("etc/shadow", "root:*:19000:0:99999:7:::\n", 26, 0640, 0);
+	put("usr/lib/os-release", "ID=debian\nVERSION_ID=\"12\"\n", 26, 0644, 0);
+	for (size_t i = 0; i < sizeof(mid); i++)
+		mid[i] = (char)(i * 7 + i / 251);
+	put("usr/bin/tool", mid, sizeof(mid), 0755, 0);
+	put("usr/bin/su", mid, 1000, 04755, 0);
+	put("usr/bin/wall", mid, 2000, 02755, 0);
+	for (size_t i = 0; i < sizeof(big); i++)
+		big[i] = (char)(i ^ (i >> 9));
+	put("big", big, sizeof(big), 0600, 0);
+	put("empty", "", 0, 0644, 0);
+	put("home/alice/.ssh/authorized_keys", "ssh-ed25519 AAAA alice\n", 23, 0600, 1000);
+	put("a/b/c/deep", "deep\n", 5, 0644, 1000);
+	snprintf(path, sizeof(path), "%s/usr/bin/tool", tree);
+	snprintf(a, sizeof(a), "%s/usr/bin/tool-hard", tree);
+	assert_int_equal(link(path, a), 0);
+	ln_s("../usr/lib/os-release", "etc/os-release");
+	ln_s("/etc/passwd", "abs");
+	ln_s("usr/lib", "libdir");
+	ln_s("../../../../../../../etc/hostname", "escape-up");
+	ln_s("/etc/hostname", "escape-abs");
+	ln_s("/proc/self/root/etc/hostname", "escape-proc");
+	ln_s("loop2", "loop1");
+	ln_s("loop1", "loop2");
+	ln_s("self", "self");
+	ln_s("..", "a/b/up");
+	snprintf(path, sizeof(path), "%s/fifo", tree);
+	assert_int_equal(mkfifo(path, 0644), 0);
+	if (is_root) {
+		snprintf(path, sizeof(path), "%s/null", tree);
+		assert_int_equal(mknod(path, S_IFCHR | 0666, makedev(1, 3)), 0);
+	}
+	/* the same times everywhere (squashfs keeps one for all by default) */
+	{
+		const char *const argv[] = { "find", tree, "-exec", "touch", "-h", "-d", "2024-01-02 03:04:05",
+					     "{}", "+", NULL };
+
+		assert_int_equal(run(argv), 0);
+	}
+}
+
+static int setup(void **state)
+{
+	assert_non_null(mkdtemp(tmp));
+	is_root = geteuid() == 0;
+	make_tree();
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	test_rmtree(tmp);
+	return 0;
+}
+
+/* ---- what a reader gives: one line per entry, sorted ---- */
+
+struct snap {
+	char *text;
+	size_t len, cap;
+	struct rain_imgfs *fs;
+};
+
+static void snap_add(struct snap *s, const char *line)
+{
+	size_t l = strlen(line);
+
+	if (s->len + l + 1 > s->cap) {
+		s->cap = (s->len + l + 1) * 2;
+		s->text = realloc(s->text, s->cap);
+		assert_non_null(s->text);
+	}
+	memcpy(s->text + s->len, line, l + 1);
+	s->len += l;
+}
+
+static uint64_t fnv(uint64_t h, const unsigned char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ p[i]) * 1099511628211ull;
+	return h;
+}
+
+static int snap_fn(void *ud, const struct rain_imgfs_entry *e, struct rain_imgfs_file *f)
+{
+	struct snap *s = ud;
+	char line[8192], extra[64] = "";
+	uint64_t h = 14695981039346656037ull, total = 0;
+
+	if (f) {
+		unsigned char buf[65536];
+		ssize_t n;
+
+		while ((n = rain_imgfs_file_read(f, buf, sizeof(buf))) > 0) {
+			h = fnv(h, buf, (size_t)n);
+			total += (uint64_t)n;
+		}
+		assert_int_equal(n, 0);
+		assert_int_equal(total, e->size);
+		snprintf(extra, sizeof(extra), " h=%016llx n=%u", (unsigned long long)h, e->nlink);
+	} else if (S_ISCHR(e->mode) || S_ISBLK(e->mode)) {
+		snprintf(extra, sizeof(extra), " dev=%u,%u", e->rdev_major, e->rdev_minor);
+	}
+	/* the root's own mode and times depend on how the tool packs "." */
+	if (strcmp(e->path, "/") == 0)
+		snprintf(line, sizeof(line), "/ %o\n", e->mode & S_IFMT);
+	else
+		snprintf(line, sizeof(line), "%s %o %u:%u s=%llu t=%lld%s%s%s\n", e->path, e->mode, e->uid,
+			 e->gid, S_ISDIR(e->mode) ? 0ull : (unsigned long long)e->size, (long long)e->mtime,
+			 e->link ? " -> " : "", e->link ? e->link : "", extra);
+	snap_add(s, line);
+	return 0;
+}
+
+static int line_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The sorted listing of the image at path (format NULL: auto), with the
+ * format it was read as in *info_out (may be NULL). */
+static char *snapshot(const char *path, const char *format, char *detail_out)
+{
+	struct snap s = { 0 };
+	struct rain_imgfs *fs;
+	char **lines = NULL, *sorted, *p, *save = NULL;
+	size_t n = 0;
+
+	if (rain_imgfs_open(path, format, NULL, &fs) < 0)
+		fail_msg("open %s: %s", path, rain_error_last());
+	if (detail_out)
+		snprintf(detail_out, 256, "%s: %.200s", rain_imgfs_info(fs)->format, rain_imgfs_info(fs)->detail);
+	s.fs = fs;
+	if (rain_imgfs_walk(fs, snap_fn, &s) < 0)
+		fail_msg("walk %s: %s", path, rain_error_last());
+	rain_imgfs_close(fs);
+	for (p = strtok_r(s.text, "\n", &save); p; p = strtok_r(NULL, "\n", &save)) {
+		lines = realloc(lines, (n + 1) * sizeof(*lines));
+		lines[n++] = p;
+	}
+	qsort(lines, n, sizeof(*lines), line_cmp);
+	sorted = calloc(1, s.len + n + 1);
+	for (size_t i = 0; i < n; i++) {
+		strcat(sorted, lines[i]);
+		strcat(sorted, "\n");
+	}
+	free(lines);
+	free(s.text);
+	return sorted;
+}
+
+static void assert_same_tree(const char *image, const char *format, const char *want_detail)
+{
+	char *ref = snapshot(tree, "dir", NULL), *got, detail[256];
+
+	got = snapshot(image, format, detail);
+	if (strcmp(ref, got) != 0) {
+		fprintf(stderr, "--- dir\n%s--- %s (%s)\n%s", ref, image, detail, got);
+		fail_msg("%s does not read as the tree it was made from", image);
+	}
+	if (want_detail && !strstr(detail, want_detail))
+		fail_msg("%s was read as \"%s\", not \"%s\"", image, detail, want_detail);
+	free(ref);
+	free(got);
+}
+
+/* The checks of links and reads that hold for every reader. */
+static void check_lookups(const char *image, const char *format)
+{
+	struct rain_imgfs *fs;
+	struct rain_imgfs_entry e;
+	char *data;
+	size_t len;
+
+	if (rain_imgfs_open(image, format, NULL, &fs) < 0)
+		fail_msg("open %s: %s", image, rain_error_last());
+	if (rain_imgfs_read(fs, "/etc/passwd", 0, &data, &len) < 0)
+		fail_msg("%s: %s", image, rain_error_last());
+	assert_string_equal(data, "root:x:0:0:root:/root:/bin/bash\n");
+	free(data);
+	/* relative link, absolute link, a link in the middle, ".." */
+	assert_int_equal(rain_imgfs_read(fs, "/etc/os-release", 0, &data, &len), 0);
+	assert_string_equal(data, "ID=debian\nVERSION_ID=\"12\"\n");
+	free(data);
+	assert_int_equal(rain_imgfs_read(fs, "abs", 0, &data, &len), 0);
+	assert_int_equal(len, 32);
+	free(data);
+	assert_int_equal(rain_imgfs_stat(fs, "/libdir/os-release", false, &e), 0);
+	assert_string_equal(e.path, "/usr/lib/os-release");
+	assert_true(S_ISREG(e.mode));
+	assert_int_equal(rain_imgfs_stat(fs, "/a/b/up/b/c/../../../etc//./passwd", true, &e), 0);
+	assert_string_equal(e.path, "/etc/passwd");
+	assert_int_equal(rain_imgfs_stat(fs, "/../../etc/passwd", true, &e), 0);
+	assert_string_equal(e.path, "/etc/passwd");
+	assert_int_equal(rain_imgfs_stat(fs, "/etc/os-release", false, &e), 0);
+	assert_true(S_ISLNK(e.mode));
+	assert_string_equal(e.link, "../usr/lib/os-release");
+	assert_int_equal(rain_imgfs_stat(fs, "/", false, &e), 0);
+	assert_string_equal(e.path, "/");
+	assert_true(S_ISDIR(e.mode));
+	assert_int_equal(rain_imgfs_stat(fs, "/usr/bin/su", false, &e), 0);
+	assert_int_equal(e.mode, S_IFREG | 04755);
+	assert_int_equal(rain_imgfs_stat(fs, "/home/alice/.ssh/authorized_keys", false, &e), 0);
+	if (is_root)
+		assert_int_equal(e.uid, 1000);
+	/* a file larger than what tar keeps in memory */
+	assert_int_equal(rain_imgfs_read(fs, "/big", 0, &data, &len), 0);
+	assert_int_equal(len, 3 << 20);
+	assert_int_equal((unsigned char)data[12345], (unsigned char)(12345 ^ (12345 >> 9)));
+	free(data);
+	assert_int_equal(rain_imgfs_read(fs, "/big", 1000, &data, &len), RAIN_ETOOBIG);
+	assert_null(data);
+	/* links out of the image stay inside: the host's /etc/hostname is
+	 * never what is read */
+	assert_int_equal(rain_imgfs_read(fs, "/escape-up", 0, &data, &len), RAIN_ENOTFOUND);
+	assert_int_equal(rain_imgfs_read(fs, "/escape-abs", 0, &data, &len), RAIN_ENOTFOUND);
+	assert_int_equal(rain_imgfs_read(fs, "/escape-proc", 0, &data, &len), RAIN_ENOTFOUND);
+	assert_int_equal(rain_imgfs_stat(fs, "/escape-up", true, &e), RAIN_ENOTFOUND);
+	/* loops */
+	assert_int_equal(rain_imgfs_stat(fs, "/loop1", true, &e), RAIN_EFORMAT);
+	assert_error_contains("loop");
+	assert_int_equal(rain_imgfs_stat(fs, "/self/x", false, &e), RAIN_EFORMAT);
+	assert_int_equal(rain_imgfs_stat(fs, "/loop1", false, &e), 0);
+	assert_true(S_ISLNK(e.mode));
+	/* not there, not a directory, not a file */
+	assert_int_equal(rain_imgfs_stat(fs, "/nothing", false, &e), RAIN_ENOTFOUND);
+	assert_int_equal(rain_imgfs_stat(fs, "/etc/passwd/x", false, &e), RAIN_ENOTFOUND);
+	assert_int_equal(rain_imgfs_read(fs, "/etc", 0, &data, &len), RAIN_EINVAL);
+	assert_int_equal(rain_imgfs_read(fs, "/fifo", 0, &data, &len), RAIN_EINVAL);
+	rain_imgfs_close(fs);
+}
+
+static void test_dir(void **state)
+{
+	struct rain_imgfs *fs;
+
+	check_lookups(tree, NULL);
+	assert_int_equal(rain_imgfs_open(tree, NULL, NULL, &fs), 0);
+	assert_string_equal(rain_imgfs_info(fs)->format, "dir");
+	rain_imgfs_close(fs);
+	assert_int_equal(rain_imgfs_open(at("nothing"), NULL, NULL, &fs), RAIN_ENOTFOUND);
+	assert_null(fs);
+	assert_int_equal(rain_imgfs_open(tree, "tar", NULL, &fs), RAIN_EFORMAT);
+	assert_int_equal(rain_imgfs_open(tree, "zip", NULL, &fs), RAIN_EINVAL);
+}
+
+static void test_tar(void **state)
+{
+	static const struct {
+		const char *name, *opt, *detail;
+	} kinds[] = {
+		{ "t.tar", NULL, "tar" },
+		{ "t.tar.zst", "--zstd", "tar.zst" },
+		{ "t.tar.gz", "--gzip", "tar.gz" },
+		{ "t.tar.xz", "--xz", "tar.xz" },
+	};
+
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		const char *argv[] = { "tar", "-C", tree, "--numeric-owner", "-cf", at(kinds[i].name),
+				       kinds[i].opt ? kinds[i].opt : ".", kinds[i].opt ? "." : NULL, NULL };
+
+		assert_int_equal(run(argv), 0);
+		assert_same_tree(at(kinds[i].name), NULL, kinds[i].detail);
+		check_lookups(at(kinds[i].name), NULL);
+	}
+	/* named explicitly */
+	assert_same_tree(at("t.tar.zst"), "tar", "tar.zst");
+}
+
+/* Archives no tool would write: made with Python's tarfile. */
+static void test_tar_hostile(void **state)
+{
+	const char *py =
+		"import io, sys, tarfile\n"
+		"t = tarfile.open(sys.argv[1], 'w', format=tarfile.PAX_FORMAT)\n"
+		"def f(name, data=b'x', **kw):\n"
+		"    i = tarfile.TarInfo(name); i.size = len(data)\n"
+		"    for k, v in kw.items(): setattr(i, k, v)\n"
+		"    t.addfile(i, io.BytesIO(data))\n"
+		"f('../../escape', b'evil')\n"
+		"f('/abs/ok', b'ok')\n"
+		"f('x/' + 'n' * 300, b'long')\n"
+		"f('x/' + 'd/' * 3000 + 'f', b'deep')\n"
+		"f('dup', b'first')\n"
+		"f('dup', b'second')\n"
+		"f('file', b'f')\n"
+		"f('file/child', b'c')\n"
+		"l = tarfile.TarInfo('hl'); l.type = tarfile.LNKTYPE; l.linkname = 'nowhere'; t.addfile(l)\n"
+		"s = tarfile.TarInfo('out'); s.type = tarfile.SYMTYPE; s.linkname = '../../../etc/hostname'; t.addfile(s)\n"
+		"t.close()\n";
+	const char *argv[] = { "python3", "-c", py, at("hostile.tar"), NULL };
+	struct rain_imgfs *fs;
+	struct rain_imgfs_entry e;
+	const char *const *probs;
+	char *data, *listing;
+	size_t len, n;
+
+	assert_int_equal(run(argv), 0);
+	assert_int_equal(rain_imgfs_open(at("hostile.tar"), NULL, NULL, &fs), 0);
+	assert_int_equal(rain_imgfs_read(fs, "/abs/ok", 0, &data, &len), 0);
+	assert_string_equal(data, "ok");
+	free(data);
+	/* the later entry of a path wins, as extraction would */
+	assert_int_equal(rain_imgfs_read(fs, "/dup", 0, &data, &len), 0);
+	assert_string_equal(data, "second");
+	free(data);
+	assert_int_equal(rain_imgfs_stat(fs, "/escape", false, &e), RAIN_ENOTFOUND);
+	assert_int_equal(rain_imgfs_stat(fs, "/hl", false, &e), RAIN_ENOTFOUND);
+	assert_int_equal(rain_imgfs_read(fs, "/out", 0, &data, &len), RAIN_ENOTFOUND);
+	probs = rain_imgfs_problems(fs, &n);
+	assert_true(n >= 4);
+	{
+		bool dotdot = false, name = false, hl = false;
+
+		for (size_t i = 0; i < n && i < 100; i++) {
+			dotdot |= strstr(probs[i], "\"..\"") != NULL;
+			name |= strstr(probs[i], "too long") != NULL;
+			hl |= strstr(probs[i], "hard link to nowhere") != NULL;
+		}
+		assert_true(dotdot && name && hl);
+	}
+	rain_imgfs_close(fs);
+	listing = snapshot(at("hostile.tar"), NULL, NULL);
+	assert_null(strstr(listing, "escape"));
+	assert_non_null(strstr(listing, "/abs/ok "));
+	assert_null(strstr(listing, "/file/child"));
+	free(listing);
+
+	/* cut short; garbage; empty */
+	{
+		const char *zargv[] = { "tar", "-C", tree, "--zstd", "-cf", at("cut.tar.zst"), ".", NULL };
+		struct stat st;
+
+		assert_int_equal(run(zargv), 0);
+		assert_int_equal(stat(at("cut.tar.zst"), &st), 0);
+		assert_int_equal(truncate(at("cut.tar.zst"), st.st_size / 2), 0);
+		fs = NULL;
+		assert_int_equal(rain_imgfs_open(at("cut.tar.zst"), NULL, NULL, &fs), RAIN_EFORMAT);
+		assert_error_contains("cut.tar.zst");
+		assert_null(fs);
+	}
+	{
+		int fd = open(at("garbage"), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+		assert_int_equal(write(fd, "hello, this is not an image\n", 28), 28);
+		close(fd);
+		assert_int_equal(rain_imgfs_open(at("garbage"), NULL, NULL, &fs), RAIN_EFORMAT);
+		assert_error_contains("no image format");
+		assert_int_equal(rain_imgfs_open(at("garbage"), "tar", NULL, &fs), RAIN_EFORMAT);
+	}
+	/* limits: entries */
+	{
+		struct rain_imgfs_limits lim = { .max_entries = 5 };
+
+		assert_int_equal(rain_imgfs_open(at("t.tar"), NULL, &lim, &fs), RAIN_ETOOBIG);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_dir),
+		cmocka_unit_test(test_tar),
+		cmocka_unit_test(test_tar_hostile),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
