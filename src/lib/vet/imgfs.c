@@ -180,7 +180,7 @@ const char *const *rain_imgfs_problems(const struct rain_imgfs *fs, size_t *n)
 /* ---- opening ---- */
 
 static const struct rain_imgfs_backend *const backends[] = {
-	&rain_imgfs_tar, &rain_imgfs_dir, NULL,
+	&rain_imgfs_ext4, &rain_imgfs_tar, &rain_imgfs_dir, NULL,
 };
 
 static const struct rain_imgfs_backend *backend_named(const char *name)
@@ -722,7 +722,7 @@ struct children {
 	struct rain_imgfs *fs;
 	const char *dirpath;
 	struct child *v;
-	size_t n, cap;
+	size_t n, cap, max;
 };
 
 static int collect(void *ud, const char *name, size_t namelen, uint64_t node, const struct rain_imgfs_entry *e)
@@ -736,6 +736,9 @@ static int collect(void *ud, const char *name, size_t namelen, uint64_t node, co
 					   "or holds '/' or NUL: skipped", c->dirpath, namelen);
 		return 0;
 	}
+	if (c->n >= c->max)
+		return rain_error_set(RAIN_ETOOBIG, "imgfs: %s holds more than %zu entries: stopped", c->dirpath,
+				      c->max);
 	if (ARRAY_GROW(c->v, c->n, c->cap) < 0)
 		return rain_error_oom();
 	ch = &c->v[c->n];
@@ -776,7 +779,9 @@ static int visit(struct walk *w, const char *path, const struct rain_imgfs_entry
 static int walk_dir(struct walk *w, uint64_t dir, char *path, size_t pathlen, int depth)
 {
 	struct rain_imgfs *fs = w->fs;
-	struct children c = { .fs = fs, .dirpath = pathlen ? path : "/" };
+	struct children c = { .fs = fs, .dirpath = pathlen ? path : "/",
+			      .max = w->entries < fs->lim.max_entries ?
+				     (size_t)(fs->lim.max_entries - w->entries) : 0 };
 	int r;
 
 	r = fs->be->readdir(fs->impl, dir, pathlen ? path : "/", collect, &c);

@@ -1,0 +1,416 @@
+/* imgfs reader "ext4": ext2, ext3 and ext4 through libext2fs, read-only,
+ * through an io_manager of its own that reads the source (so an ext4
+ * inside a partition or a qcow2 is read the same way, never past the
+ * source's end). The journal is not replayed: what a clean unmount left
+ * is what is read. Before libext2fs sees it, the superblock is checked
+ * against the source (a file system larger than what holds it, absurd
+ * block sizes or counts are refused), so libext2fs never sizes its
+ * tables from absurd numbers. Nodes are inode numbers.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <et/com_err.h>
+#include <ext2fs/ext2fs.h>
+
+#include "rain/sys/imgfs.h"
+#include "util/cleanup.h"
+
+struct ext4fs {
+	struct rain_imgfs *fs;
+	struct rain_imgfs_src *src;
+	ext2_filsys e2;
+	char link[PATH_MAX + 1];
+};
+
+/* ---- the io_manager over a source ---- */
+
+/* The source open hands to io_open (libext2fs opens by name only). */
+static __thread struct rain_imgfs_src *opening;
+
+static struct struct_io_manager src_manager;
+
+static errcode_t io_open(const char *name, int flags, io_channel *out)
+{
+	io_channel ch;
+
+	if (!opening || (flags & IO_FLAG_RW))
+		return EXT2_ET_BAD_DEVICE_NAME;
+	ch = calloc(1, sizeof(*ch));
+	if (!ch)
+		return EXT2_ET_NO_MEMORY;
+	ch->name = strdup(name);
+	if (!ch->name) {
+		free(ch);
+		return EXT2_ET_NO_MEMORY;
+	}
+	ch->magic = EXT2_ET_MAGIC_IO_CHANNEL;
+	ch->manager = &src_manager;
+	ch->block_size = 1024;
+	ch->refcount = 1;
+	ch->private_data = opening;
+	*out = ch;
+	return 0;
+}
+
+static errcode_t io_close(io_channel ch)
+{
+	if (--ch->refcount > 0)
+		return 0;
+	free(ch->name);
+	free(ch);
+	return 0;
+}
+
+static errcode_t io_set_blksize(io_channel ch, int blksize)
+{
+	if (blksize <= 0 || blksize > 65536)
+		return EXT2_ET_INVALID_ARGUMENT;
+	ch->block_size = blksize;
+	return 0;
+}
+
+static errcode_t io_read_blk64(io_channel ch, unsigned long long block, int count, void *data)
+{
+	struct rain_imgfs_src *src = ch->private_data;
+	size_t len = count < 0 ? (size_t)-(long long)count : (size_t)count * (size_t)ch->block_size;
+	uint64_t off;
+	ssize_t n;
+
+	if (block > UINT64_MAX / (uint64_t)ch->block_size)
+		return EXT2_ET_LLSEEK_FAILED;
+	off = block * (uint64_t)ch->block_size;
+	n = src->pread(src, data, len, off);
+	if (n < 0)
+		return EXT2_ET_SHORT_READ;
+	if ((size_t)n < len) {
+		memset((char *)data + n, 0, len - (size_t)n);
+		return EXT2_ET_SHORT_READ;
+	}
+	return 0;
+}
+
+static errcode_t io_read_blk(io_channel ch, unsigned long block, int count, void *data)
+{
+	return io_read_blk64(ch, block, count, data);
+}
+
+static errcode_t io_write_blk64(io_channel ch, unsigned long long block, int count, const void *data)
+{
+	return EXT2_ET_RO_FILSYS;
+}
+
+static errcode_t io_write_blk(io_channel ch, unsigned long block, int count, const void *data)
+{
+	return EXT2_ET_RO_FILSYS;
+}
+
+static errcode_t io_flush(io_channel ch)
+{
+	return 0;
+}
+
+static errcode_t io_set_option(io_channel ch, const char *option, const char *arg)
+{
+	return EXT2_ET_INVALID_ARGUMENT;
+}
+
+static struct struct_io_manager src_manager = {
+	.magic = EXT2_ET_MAGIC_IO_MANAGER,
+	.name = "rain imgfs source",
+	.open = io_open,
+	.close = io_close,
+	.set_blksize = io_set_blksize,
+	.read_blk = io_read_blk,
+	.write_blk = io_write_blk,
+	.flush = io_flush,
+	.set_option = io_set_option,
+	.read_blk64 = io_read_blk64,
+	.write_blk64 = io_write_blk64,
+};
+
+/* ---- the reader ---- */
+
+static int e2err(struct ext4fs *x, errcode_t code, const char *what, ext2_ino_t ino)
+{
+	return rain_error_set(RAIN_EFORMAT, "ext4 %s: %s (inode %u): %s", x->src->name, what, ino,
+			      error_message(code));
+}
+
+static bool ext4_probe(const unsigned char *h, size_t len)
+{
+	return len >= 1024 + 2048 && h[1024 + 56] == 0x53 && h[1024 + 57] == 0xef &&
+	       h[1024 + 24] <= 6;      /* s_log_block_size: 1 KiB to 64 KiB */
+}
+
+static uint32_t le32(const unsigned char *p)
+{
+	return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* What libext2fs would size its tables from, against the source. */
+static int check_super(struct rain_imgfs_src *src)
+{
+	unsigned char sb[1024];
+	uint64_t blocks, bsize;
+	uint32_t log, per_group, feat_incompat;
+	int r = rain_imgfs_src_read(src, sb, sizeof(sb), 1024, "the ext4 superblock");
+
+	if (r < 0)
+		return r;
+	if (sb[56] != 0x53 || sb[57] != 0xef)
+		return rain_error_set(RAIN_EFORMAT, "ext4 %s: no ext2/3/4 superblock (magic 0xEF53 at byte 1080)",
+				      src->name);
+	log = le32(sb + 24);
+	feat_incompat = le32(sb + 96);
+	blocks = le32(sb + 4);
+	if (feat_incompat & 0x80)       /* 64bit */
+		blocks |= (uint64_t)le32(sb + 0x150) << 32;
+	per_group = le32(sb + 32);
+	if (log > 6)
+		return rain_error_set(RAIN_EFORMAT, "ext4 %s: superblock: block size 2^%u KiB is absurd", src->name,
+				      log);
+	bsize = 1024ull << log;
+	if (blocks == 0 || per_group == 0 || per_group > 8 * bsize || le32(sb + 0) == 0)
+		return rain_error_set(RAIN_EFORMAT, "ext4 %s: superblock: %llu blocks, %u per group, %u inodes: "
+				      "corrupt", src->name, (unsigned long long)blocks, per_group, le32(sb + 0));
+	if (blocks > src->size / bsize)
+		return rain_error_set(RAIN_EFORMAT, "ext4 %s: superblock: %llu blocks of %llu bytes, more than the "
+				      "%llu bytes that hold it (truncated or corrupt)", src->name,
+				      (unsigned long long)blocks, (unsigned long long)bsize,
+				      (unsigned long long)src->size);
+	return 0;
+}
+
+static void ext4_close(void *impl)
+{
+	struct ext4fs *x = impl;
+
+	if (!x)
+		return;
+	if (x->e2)
+		ext2fs_close_free(&x->e2);
+	free(x);
+}
+
+static int ext4_open(struct rain_imgfs *fs, struct rain_imgfs_src *src, const struct rain_imgfs_limits *lim,
+		     void **impl, char *detail, size_t detail_len)
+{
+	struct ext4fs *x;
+	errcode_t err;
+	int r;
+
+	r = check_super(src);
+	if (r < 0)
+		return r;
+	x = calloc(1, sizeof(*x));
+	if (!x)
+		return rain_error_oom();
+	x->fs = fs;
+	x->src = src;
+	opening = src;
+	err = ext2fs_open2(src->name, NULL, EXT2_FLAG_64BITS | EXT2_FLAG_SKIP_MMP | EXT2_FLAG_IGNORE_CSUM_ERRORS,
+			   0, 0, &src_manager, &x->e2);
+	opening = NULL;
+	if (err) {
+		x->e2 = NULL;
+		r = rain_error_set(RAIN_EFORMAT, "ext4 %s: %s", src->name, error_message(err));
+		ext4_close(x);
+		return r;
+	}
+	snprintf(detail, detail_len, "%s",
+		 ext2fs_has_feature_extents(x->e2->super) || ext2fs_has_feature_flex_bg(x->e2->super) ? "ext4" :
+		 ext2fs_has_feature_journal(x->e2->super) ? "ext3" : "ext2");
+	*impl = x;
+	return 0;
+}
+
+static int entry_of(struct ext4fs *x, ext2_ino_t ino, struct rain_imgfs_entry *e)
+{
+	struct ext2_inode in;
+	errcode_t err = ext2fs_read_inode(x->e2, ino, &in);
+
+	if (err)
+		return e2err(x, err, "cannot read an inode", ino);
+	*e = (struct rain_imgfs_entry){
+		.mode = in.i_mode, .uid = inode_uid(in), .gid = inode_gid(in), .nlink = in.i_links_count,
+		.mtime = (int32_t)in.i_mtime,
+	};
+	if (LINUX_S_ISREG(in.i_mode) || LINUX_S_ISLNK(in.i_mode))
+		e->size = EXT2_I_SIZE(&in);
+	if (LINUX_S_ISCHR(in.i_mode) || LINUX_S_ISBLK(in.i_mode)) {
+		if (in.i_block[0]) {
+			e->rdev_major = (in.i_block[0] >> 8) & 255;
+			e->rdev_minor = in.i_block[0] & 255;
+		} else {
+			e->rdev_major = (in.i_block[1] & 0xfff00) >> 8;
+			e->rdev_minor = (in.i_block[1] & 0xff) | ((in.i_block[1] >> 12) & 0xfff00);
+		}
+	}
+	if (!LINUX_S_ISLNK(in.i_mode))
+		return 0;
+	if (e->size > PATH_MAX)
+		return rain_error_set(RAIN_EFORMAT, "ext4 %s: inode %u: a symbolic link of %llu bytes", x->src->name,
+				      ino, (unsigned long long)e->size);
+	if (ext2fs_is_fast_symlink(&in)) {
+		memcpy(x->link, in.i_block, e->size);
+	} else if (in.i_flags & EXT4_INLINE_DATA_FL) {
+		char buf[EXT2_MAX_BLOCK_SIZE];
+		size_t n = 0;
+
+		err = ext2fs_inline_data_size(x->e2, ino, &n);
+		if (!err && n > sizeof(buf))
+			err = EXT2_ET_INLINE_DATA_NO_SPACE;
+		if (!err)
+			err = ext2fs_inline_data_get(x->e2, ino, &in, buf, &n);
+		if (err)
+			return e2err(x, err, "cannot read a symbolic link", ino);
+		if (n < e->size)
+			e->size = n;
+		memcpy(x->link, buf, e->size);
+	} else {
+		ext2_file_t f;
+		unsigned int got = 0;
+
+		err = ext2fs_file_open2(x->e2, ino, &in, 0, &f);
+		if (!err) {
+			err = ext2fs_file_read(f, x->link, (unsigned int)e->size, &got);
+			ext2fs_file_close(f);
+		}
+		if (err)
+			return e2err(x, err, "cannot read a symbolic link", ino);
+		e->size = got;
+	}
+	x->link[e->size] = '\0';
+	e->link = x->link;
+	return 0;
+}
+
+static int ext4_root(void *impl, uint64_t *node, struct rain_imgfs_entry *e)
+{
+	struct ext4fs *x = impl;
+	int r = entry_of(x, EXT2_ROOT_INO, e);
+
+	if (r < 0)
+		return r;
+	if (!LINUX_S_ISDIR(e->mode))
+		return rain_error_set(RAIN_EFORMAT, "ext4 %s: the root inode is not a directory", x->src->name);
+	*node = EXT2_ROOT_INO;
+	return 0;
+}
+
+static int ext4_lookup(void *impl, uint64_t dir, const char *dirpath, const char *name, uint64_t *node,
+		       struct rain_imgfs_entry *e)
+{
+	struct ext4fs *x = impl;
+	ext2_ino_t ino;
+	errcode_t err = ext2fs_lookup(x->e2, (ext2_ino_t)dir, name, (int)strlen(name), NULL, &ino);
+
+	if (err == EXT2_ET_FILE_NOT_FOUND)
+		return RAIN_ENOTFOUND;
+	if (err)
+		return rain_error_set(RAIN_EFORMAT, "ext4 %s: %s: %s", x->src->name, dirpath, error_message(err));
+	*node = ino;
+	return entry_of(x, ino, e);
+}
+
+struct rd {
+	struct ext4fs *x;
+	const char *dirpath;
+	rain_imgfs_dirent_fn fn;
+	void *ud;
+	int r;
+};
+
+static int rd_cb(ext2_ino_t dir, int entry, struct ext2_dir_entry *de, int offset, int blocksize, char *buf,
+		 void *priv)
+{
+	struct rd *d = priv;
+	int len = ext2fs_dirent_name_len(de);
+	struct rain_imgfs_entry e;
+	int r;
+
+	if (entry == DIRENT_DOT_FILE || entry == DIRENT_DOT_DOT_FILE)
+		return 0;
+	if ((len == 1 && de->name[0] == '.') || (len == 2 && de->name[0] == '.' && de->name[1] == '.'))
+		return 0;
+	r = entry_of(d->x, de->inode, &e);
+	if (r == RAIN_ENOMEM) {
+		d->r = r;
+		return DIRENT_ABORT;
+	}
+	if (r < 0) {
+		rain_imgfs_problem(d->x->fs, "%s/%.*s: %s: skipped", d->dirpath, len, de->name, rain_error_last());
+		return 0;
+	}
+	r = d->fn(d->ud, de->name, (size_t)len, de->inode, &e);
+	if (r) {
+		d->r = r;
+		return DIRENT_ABORT;
+	}
+	return 0;
+}
+
+static int ext4_readdir(void *impl, uint64_t dir, const char *dirpath, rain_imgfs_dirent_fn fn, void *ud)
+{
+	struct ext4fs *x = impl;
+	struct rd d = { x, dirpath, fn, ud, 0 };
+	errcode_t err = ext2fs_dir_iterate2(x->e2, (ext2_ino_t)dir, 0, NULL, rd_cb, &d);
+
+	if (d.r)
+		return d.r;
+	if (err)
+		return rain_error_set(RAIN_EFORMAT, "ext4 %s: cannot list %s: %s", x->src->name, dirpath,
+				      error_message(err));
+	return 0;
+}
+
+static int ext4_open_file(void *impl, uint64_t node, const char *path, void **file)
+{
+	struct ext4fs *x = impl;
+	ext2_file_t f;
+	errcode_t err = ext2fs_file_open(x->e2, (ext2_ino_t)node, 0, &f);
+
+	if (err)
+		return rain_error_set(RAIN_EFORMAT, "ext4 %s: cannot open %s: %s", x->src->name, path,
+				      error_message(err));
+	*file = f;
+	return 0;
+}
+
+static ssize_t ext4_read_file(void *impl, void *file, void *buf, size_t len)
+{
+	struct ext4fs *x = impl;
+	unsigned int got = 0;
+	errcode_t err;
+
+	if (len > (1u << 30))
+		len = 1u << 30;
+	err = ext2fs_file_read(file, buf, (unsigned int)len, &got);
+	if (err)
+		return rain_error_set(RAIN_EFORMAT, "ext4 %s: inode %u: %s", x->src->name,
+				      ext2fs_file_get_inode_num(file), error_message(err));
+	return got;
+}
+
+static void ext4_close_file(void *impl, void *file)
+{
+	ext2fs_file_close(file);
+}
+
+const struct rain_imgfs_backend rain_imgfs_ext4 = {
+	.version = RAIN_IMGFS_BACKEND_VERSION,
+	.name = "ext4",
+	.probe = ext4_probe,
+	.open = ext4_open,
+	.close = ext4_close,
+	.root = ext4_root,
+	.lookup = ext4_lookup,
+	.readdir = ext4_readdir,
+	.open_file = ext4_open_file,
+	.read_file = ext4_read_file,
+	.close_file = ext4_close_file,
+};
