@@ -69,6 +69,9 @@ struct rain_identity_config {
 	 * rain_password_verify (same contract); NULL: rain_password_verify */
 	int (*verify)(void *ud, const char *encoded, const char *password);
 	void *verify_ud;
+	/* characters a new password needs at least ([auth]
+	 * min_password_length); 0 or less: RAIN_PASSWORD_MIN_DEFAULT */
+	int min_password_length;
 };
 
 struct rain_identity;
@@ -78,6 +81,23 @@ struct rain_identity;
 int rain_identity_new(struct rain_catalog *cat, const struct rain_identity_config *cfg,
 		      struct rain_identity **out);
 void rain_identity_free(struct rain_identity *id);
+
+/* New users and passwords. Names follow the one rule of
+ * rain_user_name_normalize (rain/catalog.h: "Alice" is alice), which
+ * rain_catalog_user_create enforces; passwords the rule below. */
+
+/* The hash of a new password (a user's first, a changed one, the first
+ * admin's) in *hash (free() it): password (NULL: none was given) must
+ * have at least the configured min_password_length characters and at
+ * most RAIN_PASSWORD_MAX bytes (rain_password_check). RAIN_EINVAL with a
+ * message that says what is wanted (never the password). Logins with
+ * older, shorter passwords still work: only new ones are checked. */
+int rain_identity_password_new(struct rain_identity *id, const char *password, char **hash);
+
+/* Set *u to a new user named name (borrowed): role user, active, quota
+ * RAIN_USER_QUOTA_BYTES_DEFAULT bytes and no image limit, created now,
+ * never logged in, no password. */
+void rain_identity_user_init(struct rain_user *u, char *name);
 
 /* Why a login was refused (0: it was not). */
 enum rain_login_refusal {

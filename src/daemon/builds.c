@@ -302,9 +302,8 @@ int builds_start(struct builds **out, const struct builds_config *cfg, struct ra
 	b->tokens.service_owner = "admin";
 	b->tokens.service_token = b->admin_token;
 	jc.ud = &b->tokens;
-	r = rain_identity_new(rain_repo_catalog(repo), NULL, &b->tokens.identity);
-	if (r == 0)
-		r = rain_jobs_new(&b->jobs, &jc);
+	b->tokens.identity = cfg->identity;
+	r = rain_jobs_new(&b->jobs, &jc);
 	if (r == 0)
 		r = rain_build_kind_new(&kc, &b->kind);
 	if (r == 0) {
@@ -355,7 +354,6 @@ void builds_stop(struct builds *b)
 		return;
 	rain_jobs_stop(b->jobs);
 	rain_build_kind_free(b->kind);
-	rain_identity_free(b->tokens.identity);
 	free(b->disabled_why);
 	str_free_secret(b->admin_token);
 	free(b);

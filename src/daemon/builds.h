@@ -43,6 +43,7 @@
 
 #include <jansson.h>
 
+#include "rain/identity.h"
 #include "rain/jobs.h"
 #include "rain/repo.h"
 
@@ -61,6 +62,9 @@ struct builds_config {
 	bool enabled;               /* false: nothing runs, submissions refused */
 	const char *disabled_why;   /* the reason given when !enabled */
 	const char *admin_token;    /* the service token (for its builds); may be NULL */
+	/* issues and revokes the builds' tokens (borrowed: raind's one
+	 * identity, which must outlive the build service) */
+	struct rain_identity *identity;
 };
 
 struct builds_recovery {

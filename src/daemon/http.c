@@ -63,7 +63,7 @@ struct server {
 	char *tls_cert;
 	char *tls_key;
 	char *public_url;
-	struct rain_identity *identity;
+	struct rain_identity *identity;    /* borrowed (server_config) */
 	unsigned int port;
 	char base_url[1100];
 	struct net_prefix *proxies;
@@ -1276,27 +1276,6 @@ static void derive_base_url(struct server *srv, const struct server_config *cfg,
 	}
 }
 
-static void identity_log_cb(void *ud, enum rain_identity_log_level level, const char *message)
-{
-	(void)ud;
-	log_printf(level == RAIN_IDENTITY_LOG_ERROR ? LOG_ERROR :
-		   level == RAIN_IDENTITY_LOG_WARN ? LOG_WARN : LOG_INFO, "%s", message);
-}
-
-/* The login rules and the token checks over the repository's catalog. */
-static int identity_open(struct server *srv, const struct server_config *cfg)
-{
-	struct rain_ldap_config ldap = { .url = cfg->ldap_url, .user_dn = cfg->ldap_user_dn };
-	struct rain_identity_config ic = {
-		.ldap = cfg->ldap_url && cfg->ldap_user_dn ? &ldap : NULL,
-		.login_address_limit = cfg->login_address_limit,
-		.token_lifetime_us = (cfg->token_lifetime_s > 0 ? cfg->token_lifetime_s : 86400) * 1000000LL,
-		.log = identity_log_cb,
-	};
-
-	return rain_identity_new(rain_repo_catalog(srv->repo), &ic, &srv->identity);
-}
-
 int server_start(struct server **out, const struct server_config *cfg, struct rain_repo *repo)
 {
 	struct sockaddr_storage ss;
@@ -1341,6 +1320,7 @@ int server_start(struct server **out, const struct server_config *cfg, struct ra
 	srv->locks_ready = true;
 	srv->repo = repo;
 	srv->builds = cfg->builds;
+	srv->identity = cfg->identity;
 	srv->admin_token = strdup(cfg->admin_token);
 	srv->tls_cert = cert;
 	srv->tls_key = key;
@@ -1349,10 +1329,6 @@ int server_start(struct server **out, const struct server_config *cfg, struct ra
 	srv->idle_timeout_us = (cfg->idle_timeout_s > 0 ? cfg->idle_timeout_s : 60) * 1000000LL;
 	srv->body_window_us = (cfg->body_timeout_s > 0 ? cfg->body_timeout_s : 30) * 1000000LL;
 	srv->body_min_rate = cfg->body_min_rate >= 0 ? cfg->body_min_rate : 500;
-	if ((r = identity_open(srv, cfg)) < 0) {
-		server_stop(srv);
-		return r;
-	}
 	if (cfg->public_url && !(srv->public_url = strdup(cfg->public_url))) {
 		server_stop(srv);
 		return RAIN_ENOMEM;
@@ -1471,7 +1447,6 @@ void server_stop(struct server *srv)
 	}
 	free(srv->proxies);
 	free(srv->admin_token);
-	rain_identity_free(srv->identity);
 	free(srv->tls_cert);
 	free(srv->tls_key);
 	free(srv->public_url);

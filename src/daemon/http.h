@@ -138,10 +138,9 @@ struct server_config {
 	 * http(s)://ADDR:PORT, and for a wildcard address (0.0.0.0, ::)
 	 * the machine's host name (gethostname) instead of ADDR */
 	const char *public_url;
-	int64_t token_lifetime_s;  /* of user tokens ([auth] token_lifetime) */
-	int64_t login_address_limit;   /* [auth]; 0: none */
-	const char *ldap_url;      /* NULL: no LDAP */
-	const char *ldap_user_dn;
+	/* the login rules and token checks (borrowed: raind's one identity,
+	 * which the build service shares; it must outlive the server) */
+	struct rain_identity *identity;
 	int threads;               /* worker threads; 0: 32 */
 	int max_connections;       /* see the top of this file */
 	int max_connections_per_address;
@@ -172,8 +171,8 @@ void request_client_addr(struct request *req, char *out, size_t outlen);
  * derived from the address bound (server_config.public_url). Never from
  * the request's Host header. */
 void request_base_url(struct request *req, char *out, size_t outlen);
-/* The identity rules (logins, tokens) over the repository's catalog,
- * made from [auth] token_lifetime, login_address_limit and [ldap]. */
+/* The identity rules (logins, tokens, new users and passwords) over the
+ * repository's catalog: server_config.identity. */
 struct rain_identity *request_identity(struct request *req);
 
 /* Authentication, in one place (http.c): X-Auth-Token is the admin token

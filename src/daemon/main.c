@@ -12,10 +12,10 @@
 #include "daemon/builds.h"
 #include "daemon/config.h"
 #include "daemon/http.h"
-#include "daemon/identity.h"
 #include "daemon/log.h"
 #include "rain/auth.h"
 #include "rain/error.h"
+#include "rain/identity.h"
 #include "rain/repo.h"
 #include "util/fsutil.h"
 #include "util/strutil.h"
@@ -55,10 +55,10 @@ struct flag {
 };
 
 /* First start: no user yet, so create "admin" (role admin, active). */
-static int first_admin(struct config *cfg, struct rain_repo *repo)
+static int first_admin(struct config *cfg, struct rain_repo *repo, struct rain_identity *identity)
 {
 	struct rain_catalog *cat = rain_repo_catalog(repo);
-	struct rain_user u = { 0 };
+	struct rain_user u;
 	/* at least 24 characters, and at least min_password_length */
 	char generated[1024 + 1];
 	size_t generated_len = cfg->min_password_length > 24 ? (size_t)cfg->min_password_length : 24;
@@ -75,25 +75,19 @@ static int first_admin(struct config *cfg, struct rain_repo *repo)
 		r = rain_password_generate(generated, generated_len);
 		if (r < 0)
 			return r;
-	} else if (rain_password_check(password, cfg->min_password_length) < 0) {
+	}
+	rain_identity_user_init(&u, (char *)"admin");
+	u.role = RAIN_ROLE_ADMIN;
+	/* not even the first admin's password is exempt from the rule */
+	r = rain_identity_password_new(identity, password ? password : generated, &u.password_hash);
+	if (r == RAIN_EINVAL && password) {
 		char why[256];
 
-		/* not even the first admin's password is exempt */
 		snprintf(why, sizeof(why), "%s", rain_error_last());
 		r = rain_error_set(RAIN_EINVAL, "the admin password from %s: %s",
 				   cfg->admin_password_file ? cfg->admin_password_file : "RAIN_ADMIN_PASSWORD",
 				   why);
-		explicit_bzero(password, strlen(password));
-		free(password);
-		return r;
 	}
-	u.name = (char *)"admin";
-	u.role = RAIN_ROLE_ADMIN;
-	u.status = RAIN_USER_ACTIVE;
-	u.quota_bytes = RAIN_USER_QUOTA_BYTES_DEFAULT;
-	u.created_at = time_now_us();
-	u.last_login = -1;
-	r = rain_password_hash(password ? password : generated, &u.password_hash);
 	if (r == 0)
 		r = rain_catalog_user_create(cat, &u);
 	free(u.password_hash);
@@ -114,8 +108,32 @@ static int first_admin(struct config *cfg, struct rain_repo *repo)
 	return r;
 }
 
+static void identity_log(void *ud, enum rain_identity_log_level level, const char *message)
+{
+	(void)ud;
+	log_printf(level == RAIN_IDENTITY_LOG_ERROR ? LOG_ERROR :
+		   level == RAIN_IDENTITY_LOG_WARN ? LOG_WARN : LOG_INFO, "%s", message);
+}
+
+/* raind's one identity over the repository's catalog: the login rules
+ * and token checks of the server, the token issuer of the builds. */
+static int open_identity(const struct config *cfg, struct rain_repo *repo, struct rain_identity **out)
+{
+	struct rain_ldap_config ldap = { .url = cfg->ldap_url, .user_dn = cfg->ldap_user_dn };
+	struct rain_identity_config ic = {
+		.ldap = cfg->ldap_url && cfg->ldap_user_dn ? &ldap : NULL,
+		.login_address_limit = cfg->login_address_limit,
+		.token_lifetime_us = (cfg->token_lifetime > 0 ? cfg->token_lifetime : 86400) * 1000000LL,
+		.log = identity_log,
+		.min_password_length = cfg->min_password_length,
+	};
+
+	return rain_identity_new(rain_repo_catalog(repo), &ic, out);
+}
+
 /* The build service: DATA_DIR/builds, run by the rain program. */
-static int start_builds(struct config *cfg, struct rain_repo *repo, struct builds **out)
+static int start_builds(struct config *cfg, struct rain_repo *repo, struct rain_identity *identity,
+			struct builds **out)
 {
 	_cleanup_free_ char *dir = fs_path_join(cfg->data_dir, "builds");
 	/* not under DATA_DIR, which is private (0700): the build sandbox's
@@ -152,6 +170,7 @@ static int start_builds(struct config *cfg, struct rain_repo *repo, struct build
 	bc.timeout_s = cfg->build_timeout;
 	bc.disabled_why = why;
 	bc.admin_token = cfg->admin_token;
+	bc.identity = identity;
 	r = builds_start(out, &bc, repo, &rec);
 	if (r < 0)
 		return r;
@@ -261,6 +280,7 @@ int main(int argc, char **argv)
 	struct rain_repo *repo = NULL;
 	struct server *srv = NULL;
 	struct builds *builds = NULL;
+	struct rain_identity *identity = NULL;
 	struct config cfg;
 	char *token_path = NULL;
 	bool generated;
@@ -340,7 +360,12 @@ int main(int argc, char **argv)
 			   (long long)rec.uploads_reset, (long long)rec.tmp_removed,
 			   (long long)rec.blobs_removed);
 
-	r = first_admin(&cfg, repo);
+	r = open_identity(&cfg, repo, &identity);
+	if (r < 0) {
+		log_printf(LOG_ERROR, "%s", rain_error_last());
+		goto done;
+	}
+	r = first_admin(&cfg, repo, identity);
 	if (r < 0) {
 		log_printf(LOG_ERROR, "cannot create the first user: %s", rain_error_last());
 		goto done;
@@ -354,22 +379,18 @@ int main(int argc, char **argv)
 			log_printf(LOG_INFO, "removed %lld expired token(s)", (long long)purged);
 	}
 
-	r = start_builds(&cfg, repo, &builds);
+	r = start_builds(&cfg, repo, identity, &builds);
 	if (r < 0) {
 		log_printf(LOG_ERROR, "cannot start the build service: %s", rain_error_last());
 		goto done;
 	}
 
-	identity_configure(&(struct identity_config){ .min_password_length = cfg.min_password_length });
 	scfg.builds = builds;
 	scfg.listen = cfg.listen;
 	scfg.tls_cert = cfg.tls_cert;
 	scfg.tls_key = cfg.tls_key;
 	scfg.admin_token = cfg.admin_token;
-	scfg.token_lifetime_s = cfg.token_lifetime;
-	scfg.login_address_limit = cfg.login_address_limit;
-	scfg.ldap_url = cfg.ldap_url;
-	scfg.ldap_user_dn = cfg.ldap_user_dn;
+	scfg.identity = identity;
 	fit_open_files(&cfg);
 	scfg.public_url = cfg.public_url;
 	scfg.threads = cfg.threads;
@@ -430,6 +451,7 @@ done:
 	builds_quiesce(builds);
 	server_stop(srv);
 	builds_stop(builds);
+	rain_identity_free(identity);
 	rain_repo_close(repo);
 	if (status == 0)
 		log_printf(LOG_INFO, "stopped");

@@ -1,9 +1,9 @@
-/* Unit tests for the identity rules (src/lib/identity: login.c, token.c)
- * over a real SQLite catalog: logins, the lock-outs of names and
+/* Unit tests for the identity rules (src/lib/identity: login.c, token.c,
+ * account.c) over a real SQLite catalog: logins, the lock-outs of names and
  * addresses (also across a reopen), the password-check places (with a
  * verifier that holds until the test lets it go), the one token issuer,
- * validation, revocation and expiry, inactive users, and the log
- * callback that replaces raind's own logging. */
+ * validation, revocation and expiry, inactive users, new passwords
+ * and users, and the log callback that replaces raind's own logging. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -410,6 +410,52 @@ static void test_ldap_unreachable(void **state)
 	assert_int_equal(rain_catalog_user_get(f->cat, "newcomer", &u), RAIN_ENOTFOUND);
 }
 
+/* The password rule of new passwords: the configured minimum (the
+ * default when 0), a clear refusal, a hash that verifies; and the
+ * defaults of a new user, which the catalog takes as they are. */
+static void test_new_password_and_user(void **state)
+{
+	struct fixture *f = *state;
+	struct rain_user u, *got = NULL;
+	char *hash = (char *)"not touched";
+
+	/* 0: RAIN_PASSWORD_MIN_DEFAULT (8) */
+	assert_int_equal(rain_identity_password_new(f->id, "1234567", &hash), RAIN_EINVAL);
+	assert_null(hash);
+	assert_non_null(strstr(rain_error_last(), "at least 8 wanted ([auth] min_password_length)"));
+	assert_int_equal(rain_identity_password_new(f->id, NULL, &hash), RAIN_EINVAL);
+	assert_non_null(strstr(rain_error_last(), "password must be a string of 8 to 4096"));
+	close_identity(f);
+	f->cfg.min_password_length = 12;
+	open_identity(f);
+	assert_int_equal(rain_identity_password_new(f->id, "12345678901", &hash), RAIN_EINVAL);
+	assert_non_null(strstr(rain_error_last(), "11 characters, at least 12 wanted"));
+	assert_null(strstr(rain_error_last(), "12345678901"));
+	assert_int_equal(rain_identity_password_new(f->id, PASSWORD, &hash), 0);
+	assert_int_equal(rain_password_verify(hash, PASSWORD), 0);
+
+	rain_identity_user_init(&u, (char *)"carol");
+	u.password_hash = hash;
+	assert_int_equal(rain_catalog_user_create(f->cat, &u), 0);
+	free(hash);
+	assert_int_equal(rain_catalog_user_get(f->cat, "carol", &got), 0);
+	assert_int_equal(got->role, RAIN_ROLE_USER);
+	assert_int_equal(got->status, RAIN_USER_ACTIVE);
+	assert_int_equal(got->quota_bytes, RAIN_USER_QUOTA_BYTES_DEFAULT);
+	assert_int_equal(got->quota_images, 0);
+	assert_int_equal(got->last_login, -1);
+	assert_true(got->created_at > 0);
+	rain_user_free(got);
+	/* and she logs in with it */
+	{
+		struct rain_login lg;
+
+		assert_int_equal(rain_identity_login(f->id, "Carol", PASSWORD, "192.0.2.9", &lg), 0);
+		assert_string_equal(lg.t.user, "carol");
+		explicit_bzero(lg.token, sizeof(lg.token));
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -422,6 +468,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_token_of_deactivated_user, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_inactive_user, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ldap_unreachable, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_new_password_and_user, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

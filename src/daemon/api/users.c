@@ -14,9 +14,10 @@
  *                                     go too); 409 while the user owns images
  *                                     or builds
  * {name} is found as rain_catalog_user_find does: the exact name, else its
- * lower-case form. A new password needs [auth] min_password_length
- * characters; a status other than active revokes the user's tokens for
- * good (the catalog does it with the change).
+ * lower-case form. New names follow rain_user_name_normalize's rule and
+ * new passwords the identity's (rain/identity.h: [auth]
+ * min_password_length); a status other than active revokes the user's
+ * tokens for good (the catalog does it with the change).
  * USER is {"name", "role", "status", "quota_bytes", "quota_images",
  * "bytes_used", "images", "created_at", "last_login"} (bytes_used and
  * images: what the user's images take now, as /v2/info/usage counts);
@@ -27,26 +28,14 @@
 
 #include "daemon/builds.h"
 #include "daemon/http.h"
-#include "daemon/identity.h"
 #include "daemon/log.h"
 #include "rain/auth.h"
 #include "rain/error.h"
+#include "rain/identity.h"
 #include "rain/policy.h"
 #include "util/cleanup-json.h"
 #include "util/strutil.h"
 #include "util/timeutil.h"
-
-static int min_password_length = RAIN_PASSWORD_MIN_DEFAULT;
-
-void identity_configure(const struct identity_config *cfg)
-{
-	min_password_length = cfg->min_password_length;
-}
-
-int identity_min_password_length(void)
-{
-	return min_password_length;
-}
 
 /* USER, with what the user's images take now; NULL when the catalog
  * cannot tell. */
@@ -122,16 +111,10 @@ static int apply(struct request *req, json_t *body, struct rain_user *u, bool cr
 	if ((v = json_object_get(body, "password"))) {
 		char *hash = NULL;
 
-		if (!json_is_string(v)) {
-			http_reply_error(req, 400, "password must be a string of %d to %d characters",
-					 min_password_length, RAIN_PASSWORD_MAX);
-			return RAIN_EINVAL;
-		}
-		if (rain_password_check(json_string_value(v), min_password_length) < 0) {
-			http_reply_error(req, 400, "%s", rain_error_last());
-			return RAIN_EINVAL;
-		}
-		r = rain_password_hash(json_string_value(v), &hash);
+		/* the password rule is the identity's ([auth] min_password_length) */
+		r = rain_identity_password_new(request_identity(req), json_string_value(v), &hash);
+		if (r == RAIN_EINVAL)
+			goto fail;
 		if (r < 0) {
 			http_reply_rain_error(req, r);
 			return r;
@@ -171,7 +154,7 @@ static int users_list(struct request *req)
 
 static int users_create(struct request *req)
 {
-	struct rain_user u = { 0 };
+	struct rain_user u;
 	char name[RAIN_USER_NAME_MAX + 1];
 	_cleanup_json_ json_t *body = request_json(req);
 	int r;
@@ -185,16 +168,11 @@ static int users_create(struct request *req)
 		return http_reply_error(req, 400, "%s", rain_error_last());
 	/* the audit log names the new account */
 	snprintf(req->audit_target, sizeof(req->audit_target), "%s", name);
-	u.role = RAIN_ROLE_USER;
-	u.status = RAIN_USER_ACTIVE;
-	u.quota_bytes = RAIN_USER_QUOTA_BYTES_DEFAULT;
-	u.created_at = time_now_us();
-	u.last_login = -1;
+	rain_identity_user_init(&u, name);
 	r = apply(req, body, &u, true);
 	if (r == 0 && !u.password_hash)
 		r = http_reply_error(req, 400, "a new user needs a password");
 	else if (r == 0) {
-		u.name = name;
 		r = rain_catalog_user_create(rain_repo_catalog(request_repo(req)), &u);
 		if (r == RAIN_EEXISTS)
 			r = http_reply_error(req, 409, "%s", rain_error_last());

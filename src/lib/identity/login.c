@@ -45,6 +45,8 @@ int rain_identity_new(struct rain_catalog *cat, const struct rain_identity_confi
 	if (cfg)
 		id->cfg = *cfg;
 	id->cfg.ldap = NULL;
+	if (id->cfg.min_password_length <= 0)
+		id->cfg.min_password_length = RAIN_PASSWORD_MIN_DEFAULT;
 	if (cfg && cfg->ldap && cfg->ldap->url) {
 		id->ldap_url = strdup(cfg->ldap->url);
 		id->ldap_user_dn = cfg->ldap->user_dn ? strdup(cfg->ldap->user_dn) : NULL;
@@ -219,11 +221,10 @@ static bool ldap_login(struct rain_identity *id, const char *account, const char
 	if (lr == RAIN_ENET)
 		identity_log(id, RAIN_IDENTITY_LOG_WARN, "login of '%s': %s", account, rain_error_last());
 	if (lr == 0 && !*u) {
-		struct rain_user nu = { .name = (char *)account, .role = RAIN_ROLE_USER,
-					.status = RAIN_USER_ACTIVE,
-					.quota_bytes = RAIN_USER_QUOTA_BYTES_DEFAULT,
-					.created_at = now, .last_login = -1 };
+		struct rain_user nu;
 
+		rain_identity_user_init(&nu, (char *)account);
+		nu.created_at = now;
 		if (rain_catalog_user_create(id->cat, &nu) == 0)
 			identity_log(id, RAIN_IDENTITY_LOG_INFO,
 				     "user '%s' created at their first LDAP login", account);
