@@ -55,22 +55,36 @@ int rain_vet_severity_parse(const char *s, enum rain_vet_severity *out);
 
 /* What a policy does with a rule's findings. */
 enum rain_vet_action { RAIN_VET_IGNORE, RAIN_VET_WARN, RAIN_VET_FAIL };
+const char *rain_vet_action_name(enum rain_vet_action a);
 
 /* The verdict: passed (no finding that fails, none that warns), warned
  * (findings that warn only) or failed. */
 enum rain_vet_verdict { RAIN_VET_PASSED, RAIN_VET_WARNED, RAIN_VET_FAILED };
 const char *rain_vet_verdict_name(enum rain_vet_verdict v);
 
-/* The built-in policy "default" (the rules' own severities; what fails
- * is in rain-vet(1)). */
+/* A new policy called name (1 to 64 of letters, digits, '.', '_', '-'),
+ * holding the values of the built-in policy "default": every rule acts
+ * by the severity of each finding (from fail_severity, high, on it fails,
+ * from low on it warns, info is listed and ignored); allowed_setuid holds
+ * the setuid/setgid programs of Debian's and Fedora's base systems,
+ * unsafe_services telnet, r-services, tftp, finger, talk and NIS
+ * daemons, allowed_kernels nothing (any kernel), max_feed_age 0 (any).
+ * Free with rain_vet_policy_free(). */
 int rain_vet_policy_new(const char *name, struct rain_vet_policy **out);
 /* Set one key of a policy, as a config file section [vet.policy.NAME] or
- * `rain vet --set KEY=VALUE` gives it: RULE = fail|warn|ignore,
- * fail_severity = low|medium|high|critical (vulnerabilities from there
- * on fail, below warn), allowed_kernels = GLOB..., allowed_setuid =
- * PATH..., unsafe_services = NAME..., max_feed_age = DAYS. RAIN_EINVAL
- * naming the key and what it takes. */
+ * `rain vet --set KEY=VALUE` gives it: RULE = fail|warn|ignore|auto
+ * (RULE: a rule's name, or runtime-NAME), fail_severity =
+ * low|medium|high|critical (findings of rules left auto fail from there
+ * on, warn below), allowed_kernels = GLOB..., allowed_setuid = PATH...,
+ * unsafe_services = NAME..., unowned_ignore = PATH... (lists: blanks or
+ * commas between globs; a first word "+" adds to the list instead of
+ * replacing it; empty: an empty list), max_feed_age = DAYS (0: any age).
+ * RAIN_EINVAL naming the key and what it takes; p is then unchanged. */
 int rain_vet_policy_set(struct rain_vet_policy *p, const char *key, const char *value);
+/* What p (NULL: "default") does with a finding of rule (any name, the
+ * runtime check's too) of severity sev. */
+enum rain_vet_action rain_vet_policy_action(const struct rain_vet_policy *p, const char *rule,
+					    enum rain_vet_severity sev);
 const char *rain_vet_policy_name(const struct rain_vet_policy *p);
 /* The policy as JSON (for reports). */
 json_t *rain_vet_policy_json(const struct rain_vet_policy *p);
@@ -102,6 +116,12 @@ struct rain_vet_options {
  * installed, fixed, urgency), counts per severity and per action, the
  * verdict, and the time taken. */
 int rain_vet_run(struct rain_imgfs *fs, const struct rain_vet_options *opts, json_t **report);
+/* Add a finding to a report made by rain_vet_run (the runtime check's):
+ * finding (stolen) holds at least "rule", "severity" (a name) and
+ * "message"; its action comes from policy p (NULL: "default"), and the
+ * report's counts and verdict are made again. RAIN_EINVAL for a finding
+ * without those. */
+int rain_vet_report_add(json_t *report, const struct rain_vet_policy *p, json_t *finding);
 /* The verdict of a report; RAIN_EFORMAT when it has none. */
 int rain_vet_report_verdict(const json_t *report, enum rain_vet_verdict *out);
 /* A readable summary of a report (a new string): verdict, counts per

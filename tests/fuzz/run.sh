@@ -35,6 +35,7 @@ harnesses=(
 	"fuzz-ploop:src/lib/repo/diskfmt.c::$short"
 	"fuzz-jsonpatch:src/lib/repo/jsonpatch.c:-ljansson:$seconds"
 	"fuzz-recipe:src/lib/build/recipe.c src/lib/repo/image.c src/util/ini.c src/util/fsutil.c src/util/timeutil.c:-ljansson:$seconds"
+	"fuzz-vet-parse:src/lib/vet/vet-parse.c::$seconds"
 )
 
 # --- seed corpora, regenerated in the build dir on every run -------------
@@ -185,6 +186,30 @@ PY
 	rm -rf "$w"
 }
 
+# seed_vet DIR: one seed per parser of fuzz-vet-parse (first byte: which),
+# from the host's own files where they are (no secrets: shadow is a
+# sample), else small samples
+seed_vet() {
+	local d=$1 i=0 f
+	printf 'root::19000:0:99999:7:::\nalice:$y$j9T$salt$hash:19000::::::\nbin:*:1::::::\n' >"$d/shadow.sample"
+	for f in /etc/passwd "$d/shadow.sample" /etc/ssh/sshd_config /var/lib/dpkg/info/dpkg.md5sums \
+		/var/lib/dpkg/info/dpkg.list /etc/inetd.conf /var/lib/dpkg/status \
+		/var/lib/dpkg/diversions /etc/dpkg/dpkg.cfg /etc/os-release; do
+		{
+			printf "\\$(printf '%03o' "$i")"
+			if [ -r "$f" ]; then head -c 60000 "$f"; else printf 'root:x:0:0::/root:/bin/sh\n'; fi
+		} >"$d/$i"
+		i=$((i + 1))
+	done
+	{
+		printf '\012'
+		printf 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOx a@b\n'
+		printf 'no-pty,command="x y" ssh-rsa AAAAB3NzaC1yc2E= c\n'
+		printf -- '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ\n'
+	} >"$d/keys"
+	rm -f "$d/shadow.sample"
+}
+
 seed_jsonpatch() {
 	local d=$1
 	printf '%s' '[{"op":"replace","path":"/name","value":"x"}]' >"$d/replace"
@@ -219,6 +244,7 @@ for h in "${harnesses[@]}"; do
 		seed_disk "$seeds" "${name#fuzz-}" ;;
 	fuzz-jsonpatch) seed_jsonpatch "$seeds" ;;
 	fuzz-recipe) cp examples/*.recipe "$seeds"/ ;;
+	fuzz-vet-parse) seed_vet "$seeds" ;;
 	esac
 
 	"$exe" -max_total_time="$secs" -rss_limit_mb=2048 -timeout=10 \
