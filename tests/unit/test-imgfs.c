@@ -487,6 +487,60 @@ static void test_ext4(void **state)
 	check_lookups(at("t.ext4"), NULL);
 }
 
+static int read_all_fn(void *ud, const struct rain_imgfs_entry *e, struct rain_imgfs_file *f);
+
+static void test_squashfs(void **state)
+{
+	static const char *const comps[] = { "zstd", "gzip", "xz" };
+
+	for (size_t i = 0; i < 3; i++) {
+		const char *argv[] = { "mksquashfs", tree, at("t.sqfs"), "-noappend", "-no-progress", "-quiet",
+				       "-comp", comps[i], NULL };
+		char want[64];
+
+		unlink(at("t.sqfs"));
+		assert_int_equal(run(argv), 0);
+		snprintf(want, sizeof(want), "squashfs %s", comps[i]);
+		assert_same_tree(at("t.sqfs"), NULL, want);
+		check_lookups(at("t.sqfs"), NULL);
+	}
+	assert_same_tree(at("t.sqfs"), "squashfs", "squashfs");
+}
+
+static void test_squashfs_hostile(void **state)
+{
+	const char *argv[] = { "mksquashfs", tree, at("h.sqfs"), "-noappend", "-no-progress", "-quiet", NULL };
+	struct rain_imgfs *fs = NULL;
+	struct stat st;
+	size_t n = 0;
+	int fd;
+
+	/* cut short: the tables lie past the end */
+	unlink(at("h.sqfs"));
+	assert_int_equal(run(argv), 0);
+	assert_int_equal(stat(at("h.sqfs"), &st), 0);
+	assert_int_equal(truncate(at("h.sqfs"), st.st_size / 2), 0);
+	assert_int_equal(rain_imgfs_open(at("h.sqfs"), NULL, NULL, &fs), RAIN_EFORMAT);
+	assert_error_contains("h.sqfs");
+	assert_null(fs);
+	/* garbage over the metadata (inode and directory tables, at the end
+	 * of the image): an error or skipped entries, never a crash */
+	unlink(at("h.sqfs"));
+	assert_int_equal(run(argv), 0);
+	assert_int_equal(stat(at("h.sqfs"), &st), 0);
+	fd = open(at("h.sqfs"), O_RDWR);
+	for (off_t off = st.st_size / 2; off < st.st_size - 4096; off += 97)
+		assert_int_equal(pwrite(fd, "\xff\x7f\x00\x13", 4, off), 4);
+	close(fd);
+	if (rain_imgfs_open(at("h.sqfs"), NULL, NULL, &fs) == 0) {
+		int r = rain_imgfs_walk(fs, read_all_fn, NULL);
+
+		assert_true(r == 0 || r == RAIN_EFORMAT);
+		rain_imgfs_close(fs);
+	}
+	(void)n;
+}
+
 static bool has_problem(struct rain_imgfs *fs, const char *needle)
 {
 	size_t n;
@@ -606,6 +660,8 @@ int main(void)
 		cmocka_unit_test(test_tar_hostile),
 		cmocka_unit_test(test_ext4),
 		cmocka_unit_test(test_ext4_hostile),
+		cmocka_unit_test(test_squashfs),
+		cmocka_unit_test(test_squashfs_hostile),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
