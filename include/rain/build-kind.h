@@ -48,6 +48,10 @@ struct rain_build_kind_config {
 	 * may be NULL. */
 	void (*log)(void *ud, enum rain_jobs_level level, const char *msg);
 	void *log_ud;
+	/* A build stored an image (its owner's): to vet it, say. May be
+	 * NULL. Called from the build's worker. */
+	void (*stored)(void *ud, const char *owner, const char *image_id);
+	void *stored_ud;
 };
 
 struct rain_build_kind;

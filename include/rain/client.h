@@ -225,6 +225,23 @@ typedef int (*rain_log_fn)(void *ud, const char *data, size_t len);
 int rain_client_build_log(struct rain_client *c, const char *id, int64_t offset, bool follow,
 			  rain_log_fn fn, void *ud, int64_t *received);
 
+/* ---- raind's jobs of every kind (/rain/v1/jobs) ----------------------- */
+
+/* The record of job id (a build, a vetting, ...). */
+int rain_client_job_get(struct rain_client *c, const char *id, json_t **job);
+/* Its log, as rain_client_build_log. */
+int rain_client_job_log(struct rain_client *c, const char *id, int64_t offset, bool follow,
+			rain_log_fn fn, void *ud, int64_t *received);
+
+/* ---- vetting (rain/vet.h; raind(8)) ------------------------------------ */
+
+/* Ask raind to vet image_id with policy (NULL: the server's default),
+ * booting it too with runtime; *job is the vetting's job record. */
+int rain_client_vet(struct rain_client *c, const char *image_id, const char *policy,
+		    bool runtime, json_t **job);
+/* The report kept with the image; RAIN_ENOTFOUND when it has none. */
+int rain_client_vetting_get(struct rain_client *c, const char *image_id, json_t **report);
+
 /* ---- identity (Keystone v3) and users (/rain/v1/users) ----------------- */
 
 #define RAIN_CLIENT_TOKEN_MAX 255

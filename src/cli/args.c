@@ -315,7 +315,8 @@ int cli_cmd_run(struct cli *cli, const struct cli_cmd *cmd, int argc, char **arg
 	struct cli_args a;
 	int r;
 
-	if (cmd->table)
+	/* a command with both runs a sub-command only when one is named */
+	if (cmd->table && (!cmd->exec || (argc > 1 && cli_cmd_find(cmd->table, argv[1]))))
 		return dispatch(cli, cmd, argc, argv);
 	r = cli_args_parse(cmd, argc, argv, false, &a);
 	if (r)

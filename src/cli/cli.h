@@ -130,7 +130,10 @@ struct cli_cmd {
 	struct cli_operands args;
 	enum cli_target target;
 	int (*exec)(struct cli *cli, const struct cli_args *a);
-	const struct cli_cmd *const *table;  /* sub-commands, instead of exec */
+	/* sub-commands, instead of exec; with exec too, the sub-command
+	 * named by the first argument, else exec ("rain vet feed build" and
+	 * "rain vet FILE") */
+	const struct cli_cmd *const *table;
 	const char *prefix;     /* "rain image" for messages and help; NULL at
 				   the top ("rain") */
 };

@@ -272,6 +272,8 @@ int builds_start(struct builds **out, const struct builds_config *cfg, struct ra
 		.max_files = cfg->max_files,
 		.timeout_s = cfg->timeout_s,
 		.log = on_log,
+		.stored = cfg->stored,
+		.stored_ud = cfg->stored_ud,
 	};
 	struct rain_jobs_kind_config kind = {
 		.dir = cfg->dir,

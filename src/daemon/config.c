@@ -10,10 +10,14 @@
 #include "rain/auth.h"
 #include "rain/build.h"
 #include "rain/error.h"
+#include "util/cleanup.h"
 #include "util/fsutil.h"
 #include "util/ini.h"
 #include "util/netaddr.h"
 #include "util/strutil.h"
+
+#define CONFIG_POLICIES_MAX 64
+#define CONFIG_POLICY_SETTINGS_MAX 64
 
 int config_defaults(struct config *cfg)
 {
@@ -37,6 +41,11 @@ int config_defaults(struct config *cfg)
 	cfg->max_running_per_user = 1;
 	cfg->max_build_files = 1000;
 	cfg->build_timeout = 3600;
+	cfg->vet_enabled = true;
+	cfg->vet_auto = true;
+	cfg->vet_max_concurrent = 2;
+	cfg->vet_max_queued_per_user = 20;
+	cfg->vet_timeout = 900;
 	cfg->token_lifetime = 86400;
 	cfg->login_address_limit = 30;
 	cfg->min_password_length = RAIN_PASSWORD_MIN_DEFAULT;
@@ -106,6 +115,69 @@ static int set_public_url(struct config *cfg, const char *value, const char *whe
 				      "(scheme, host, optional port and path, no query), not '%s'",
 				      where, value);
 	return str_set(&cfg->public_url, value);
+}
+
+/* Policy names: [a-z0-9][a-z0-9._-]{0,63}, as they appear in reports
+ * and image properties. */
+static bool policy_name_ok(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (n == 0 || n > 64 || !strchr("abcdefghijklmnopqrstuvwxyz0123456789", name[0]))
+		return false;
+	return strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789._-") == n;
+}
+
+static int policy_name_error(const char *where, const char *name)
+{
+	return rain_error_set(RAIN_EINVAL, "%s: '%s' is not a policy name (lower-case letters, "
+			      "digits, '.', '_' and '-', at most 64, starting with a letter or digit)",
+			      where, name);
+}
+
+/* One KEY = VALUE of [vet.policy.NAME]; checked when raind starts
+ * (rain_vet_policy_set), where the error names the policy and key. */
+static int add_policy_setting(struct config *cfg, const char *name, const char *key,
+			      const char *value, const char *where)
+{
+	struct config_policy *p = NULL;
+	_cleanup_free_ char *kv = NULL;
+	int r;
+
+	if (!policy_name_ok(name))
+		return policy_name_error(where, name);
+	if (!strcmp(name, "default"))
+		return rain_error_set(RAIN_EINVAL, "%s: the policy 'default' is built in; name "
+				      "yours otherwise ([vet.policy.NAME]) and make it the default "
+				      "with [vet] policy = NAME", where);
+	for (size_t i = 0; i < cfg->vet_npolicies; i++)
+		if (!strcmp(cfg->vet_policies[i].name, name))
+			p = &cfg->vet_policies[i];
+	if (!p) {
+		if (cfg->vet_npolicies == CONFIG_POLICIES_MAX)
+			return rain_error_set(RAIN_ETOOBIG, "%s: more than %d vetting policies",
+					      where, CONFIG_POLICIES_MAX);
+		r = ARRAY_GROW1(cfg->vet_policies, cfg->vet_npolicies);
+		if (r < 0)
+			return r;
+		p = &cfg->vet_policies[cfg->vet_npolicies];
+		memset(p, 0, sizeof(*p));
+		if (!(p->name = strdup(name)))
+			return rain_error_oom();
+		cfg->vet_npolicies++;
+	}
+	if (p->nsettings == CONFIG_POLICY_SETTINGS_MAX)
+		return rain_error_set(RAIN_ETOOBIG, "%s: more than %d settings in [vet.policy.%s]",
+				      where, CONFIG_POLICY_SETTINGS_MAX, name);
+	if (asprintf(&kv, "%s=%s", key, value) < 0)
+		return rain_error_oom();
+	/* room for the NULL that ends the list */
+	r = strv_add(&p->settings, &p->nsettings, kv);
+	if (r == 0)
+		r = ARRAY_GROW1(p->settings, p->nsettings);
+	if (r == 0)
+		p->settings[p->nsettings] = NULL;
+	return r;
 }
 
 int config_set(struct config *cfg, const char *section, const char *key, const char *value,
@@ -228,6 +300,28 @@ int config_set(struct config *cfg, const char *section, const char *key, const c
 						      "or https:// URL", where);
 			return str_set(&cfg->repository_url, value);
 		}
+	} else if (!strcmp(section, "vet")) {
+		if (!strcmp(key, "enabled"))
+			return parse_bool(value, &cfg->vet_enabled, where, key);
+		if (!strcmp(key, "auto"))
+			return parse_bool(value, &cfg->vet_auto, where, key);
+		if (!strcmp(key, "max_concurrent"))
+			return parse_int(value, &cfg->vet_max_concurrent, 1, 256, where, key,
+					 "vettings at once");
+		if (!strcmp(key, "max_queued_per_user"))
+			return parse_int(value, &cfg->vet_max_queued_per_user, 0, 100000, where, key,
+					 "vettings (0: no limit)");
+		if (!strcmp(key, "timeout"))
+			return parse_int(value, &cfg->vet_timeout, 1, 86400, where, key, "seconds");
+		if (!strcmp(key, "policy")) {
+			if (!policy_name_ok(value))
+				return policy_name_error(where, value);
+			return str_set(&cfg->vet_policy, value);
+		}
+		if (!strcmp(key, "feed"))
+			return str_set(&cfg->vet_feed, value);
+	} else if (str_has_prefix(section, "vet.policy.")) {
+		return add_policy_setting(cfg, section + strlen("vet.policy."), key, value, where);
 	} else if (!strcmp(section, "auth")) {
 		if (!strcmp(key, "admin_token"))
 			return str_set(&cfg->admin_token, value);
@@ -424,6 +518,13 @@ void config_free(struct config *cfg)
 	for (char **l = cfg->build_limits; *l; l++)
 		free(*l);
 	free(cfg->repository_url);
+	free(cfg->vet_policy);
+	free(cfg->vet_feed);
+	for (size_t i = 0; i < cfg->vet_npolicies; i++) {
+		free(cfg->vet_policies[i].name);
+		strv_free(cfg->vet_policies[i].settings, cfg->vet_policies[i].nsettings);
+	}
+	free(cfg->vet_policies);
 	free(cfg->listen);
 	free(cfg->tls_cert);
 	free(cfg->tls_key);

@@ -26,6 +26,11 @@
  *              repository_url = (raind's own address; see builds_serve)
  *              pids, memory, cpus, io_bps, tmpfs_size, scratch_size,
  *              allow_private_mirrors: each build's limits (rain/build.h)
+ *   [vet]      enabled = true                auto = true (vet what builds store)
+ *              max_concurrent = 2            max_queued_per_user = 20
+ *              timeout = 900                 policy = default
+ *              feed = (DATA_DIR/vet/feed.json when there; rain vet feed)
+ *   [vet.policy.NAME]  KEY = VALUE as rain vet --set KEY=VALUE (rain/vet.h)
  */
 #ifndef RAIND_CONFIG_H
 #define RAIND_CONFIG_H
@@ -77,6 +82,20 @@ struct config {
 	 * --limit takes them; rain_build_limit_keys), NULL-terminated */
 	char *build_limits[16];
 	char *repository_url;       /* NULL: raind's own address and port */
+	bool vet_enabled;
+	bool vet_auto;              /* vet every image a build stores */
+	int vet_max_concurrent;
+	int vet_max_queued_per_user;
+	int vet_timeout;
+	char *vet_policy;           /* the default policy; NULL: "default" */
+	char *vet_feed;             /* NULL: DATA_DIR/vet/feed.json when there */
+	/* [vet.policy.NAME] sections, in the order first seen */
+	struct config_policy {
+		char *name;
+		char **settings;        /* "KEY=VALUE", NULL-terminated */
+		size_t nsettings;
+	} *vet_policies;
+	size_t vet_npolicies;
 };
 
 /* Fill cfg with the embedded defaults. */

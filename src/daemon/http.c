@@ -59,6 +59,7 @@ struct server {
 	struct MHD_Daemon *mhd;
 	struct rain_repo *repo;
 	struct builds *builds;
+	struct vetting *vetting;
 	char *admin_token;
 	char *tls_cert;
 	char *tls_key;
@@ -94,6 +95,7 @@ static const struct route *const route_tables[] = {
 	api_image_data_routes,
 	api_builds_routes,
 	api_jobs_routes,
+	api_vetting_routes,
 	api_identity_routes,
 	api_usage_routes,
 	api_members_routes,
@@ -153,6 +155,11 @@ struct rain_repo *request_repo(struct request *req)
 struct builds *request_builds(struct request *req)
 {
 	return req->srv->builds;
+}
+
+struct vetting *request_vetting(struct request *req)
+{
+	return req->srv->vetting;
 }
 
 const char *request_header(struct request *req, const char *key)
@@ -822,6 +829,7 @@ int http_reply_rain_error(struct request *req, int code)
 	case RAIN_EEXISTS: status = 409; break;
 	case RAIN_ETOOBIG:
 	case RAIN_ENOSPC: status = 413; break;
+	case RAIN_ELIMIT: status = 429; break;
 	default: status = 500; break;
 	}
 	if (code == RAIN_ENOSPC)
@@ -1321,6 +1329,7 @@ int server_start(struct server **out, const struct server_config *cfg, struct ra
 	srv->repo = repo;
 	srv->builds = cfg->builds;
 	srv->identity = cfg->identity;
+	srv->vetting = cfg->vetting;
 	srv->admin_token = strdup(cfg->admin_token);
 	srv->tls_cert = cert;
 	srv->tls_key = key;

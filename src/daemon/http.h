@@ -76,6 +76,8 @@
 
 struct server;
 struct builds;
+struct vetting;
+struct rain_jobs;
 
 struct request {
 	struct server *srv;
@@ -149,6 +151,7 @@ struct server_config {
 	int64_t body_min_rate;
 	const char *trusted_proxies;   /* addresses and CIDR ranges; NULL: none */
 	struct builds *builds;     /* the build service (daemon/builds.h) */
+	struct vetting *vetting;   /* the vetting service (daemon/vetting.h) */
 };
 
 int server_start(struct server **out, const struct server_config *cfg, struct rain_repo *repo);
@@ -159,6 +162,7 @@ void server_stop(struct server *srv);
 
 struct rain_repo *request_repo(struct request *req);
 struct builds *request_builds(struct request *req);
+struct vetting *request_vetting(struct request *req);
 /* A query argument (the first, when repeated) or NULL. */
 const char *request_query(struct request *req, const char *key);
 const char *request_header(struct request *req, const char *key);
@@ -235,6 +239,11 @@ int http_reply_error(struct request *req, unsigned int status, const char *fmt, 
 int http_reply_rain_error(struct request *req, int code);
 int http_reply_response(struct request *req, unsigned int status, struct MHD_Response *resp);
 
+/* Reply with job id's log (of kind, NULL: any) in jobs, if who may do
+ * action: ?offset=N, ?follow=1 (api/jobs.c). */
+int api_job_log(struct request *req, struct rain_jobs *jobs, const char *kind,
+		enum rain_action action, const char *id);
+
 /* Route tables of the API areas (one file each). */
 extern const struct route api_versions_routes[];
 extern const struct route api_images_routes[];
@@ -242,6 +251,7 @@ extern const struct route api_image_data_routes[];
 extern const struct route api_schemas_routes[];
 extern const struct route api_builds_routes[];
 extern const struct route api_jobs_routes[];
+extern const struct route api_vetting_routes[];
 extern const struct route api_identity_routes[];
 extern const struct route api_users_routes[];
 extern const struct route api_usage_routes[];

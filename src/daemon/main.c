@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "daemon/builds.h"
+#include "daemon/vetting.h"
 #include "daemon/config.h"
 #include "daemon/http.h"
 #include "daemon/log.h"
@@ -131,9 +132,70 @@ static int open_identity(const struct config *cfg, struct rain_repo *repo, struc
 	return rain_identity_new(rain_repo_catalog(repo), &ic, out);
 }
 
+/* The vetting service: DATA_DIR/vettings, run by the rain program. */
+static int start_vetting(struct config *cfg, struct rain_repo *repo, struct vetting **out)
+{
+	_cleanup_free_ char *dir = fs_path_join(cfg->data_dir, "vettings");
+	_cleanup_free_ char *feed = cfg->vet_feed ? strdup(cfg->vet_feed) :
+				    fs_path_join(cfg->data_dir, "vet/feed.json");
+	_cleanup_free_ char *rain = NULL;
+	_cleanup_free_ struct rain_vet_kind_policy *policies = NULL;
+	struct vetting_config vc = { 0 };
+	int r;
+
+	if (!dir || !feed)
+		return rain_error_oom();
+	if (cfg->vet_npolicies &&
+	    !(policies = calloc(cfg->vet_npolicies, sizeof(*policies))))
+		return rain_error_oom();
+	for (size_t i = 0; i < cfg->vet_npolicies; i++) {
+		policies[i].name = cfg->vet_policies[i].name;
+		policies[i].settings = (const char *const *)cfg->vet_policies[i].settings;
+	}
+	vc.enabled = cfg->vet_enabled;
+	if (vc.enabled && config_rain_command(cfg, &rain) < 0) {
+		log_printf(LOG_WARN, "vetting is off: %s", rain_error_last());
+		vc.enabled = false;
+	}
+	if (!cfg->vet_feed && access(feed, F_OK) < 0) {
+		free(feed);
+		feed = NULL;
+	} else if (cfg->vet_feed && access(feed, R_OK) < 0) {
+		return rain_error_errno(RAIN_ENOTFOUND, errno, "[vet] feed %s", feed);
+	}
+	vc.dir = dir;
+	vc.rain_command = rain;
+	vc.feed = feed;
+	vc.default_policy = cfg->vet_policy;
+	vc.policies = policies;
+	vc.npolicies = cfg->vet_npolicies;
+	vc.max_concurrent = cfg->vet_max_concurrent;
+	vc.max_queued_per_user = cfg->vet_max_queued_per_user;
+	vc.timeout_s = cfg->vet_timeout;
+	r = vetting_start(out, &vc, repo);
+	if (r == 0 && vc.enabled)
+		log_printf(LOG_INFO, "vetting: up to %d at once, policy %s, %s%s%s",
+			   vc.max_concurrent, cfg->vet_policy ? cfg->vet_policy : "default",
+			   feed ? "feed " : "no vulnerability feed (set [vet] feed)",
+			   feed ? feed : "", cfg->vet_auto ? ", images that builds store too" : "");
+	return r;
+}
+
+/* With [vet] auto: a build stored an image; vet it as its owner. */
+static void vet_stored(void *ud, const char *owner, const char *image_id)
+{
+	struct rain_who who = { .owner = owner };
+	json_t *rec = NULL;
+
+	if (vetting_submit(ud, &who, image_id, NULL, false, &rec) < 0)
+		log_printf(LOG_WARN, "image %s of %s was stored by a build but cannot be vetted: %s",
+			   image_id, owner, rain_error_last());
+	json_decref(rec);
+}
+
 /* The build service: DATA_DIR/builds, run by the rain program. */
 static int start_builds(struct config *cfg, struct rain_repo *repo, struct rain_identity *identity,
-			struct builds **out)
+			struct vetting *vetting, struct builds **out)
 {
 	_cleanup_free_ char *dir = fs_path_join(cfg->data_dir, "builds");
 	/* not under DATA_DIR, which is private (0700): the build sandbox's
@@ -171,6 +233,10 @@ static int start_builds(struct config *cfg, struct rain_repo *repo, struct rain_
 	bc.disabled_why = why;
 	bc.admin_token = cfg->admin_token;
 	bc.identity = identity;
+	if (cfg->vet_auto && cfg->vet_enabled) {
+		bc.stored = vet_stored;
+		bc.stored_ud = vetting;
+	}
 	r = builds_start(out, &bc, repo, &rec);
 	if (r < 0)
 		return r;
@@ -281,6 +347,7 @@ int main(int argc, char **argv)
 	struct server *srv = NULL;
 	struct builds *builds = NULL;
 	struct rain_identity *identity = NULL;
+	struct vetting *vetting = NULL;
 	struct config cfg;
 	char *token_path = NULL;
 	bool generated;
@@ -379,13 +446,19 @@ int main(int argc, char **argv)
 			log_printf(LOG_INFO, "removed %lld expired token(s)", (long long)purged);
 	}
 
-	r = start_builds(&cfg, repo, identity, &builds);
+	r = start_vetting(&cfg, repo, &vetting);
+	if (r < 0) {
+		log_printf(LOG_ERROR, "cannot start vetting: %s", rain_error_last());
+		goto done;
+	}
+	r = start_builds(&cfg, repo, identity, vetting, &builds);
 	if (r < 0) {
 		log_printf(LOG_ERROR, "cannot start the build service: %s", rain_error_last());
 		goto done;
 	}
 
 	scfg.builds = builds;
+	scfg.vetting = vetting;
 	scfg.listen = cfg.listen;
 	scfg.tls_cert = cfg.tls_cert;
 	scfg.tls_key = cfg.tls_key;
@@ -449,9 +522,11 @@ int main(int argc, char **argv)
 done:
 	/* log streams end first, so that the server's threads can finish */
 	builds_quiesce(builds);
+	vetting_quiesce(vetting);
 	server_stop(srv);
 	builds_stop(builds);
 	rain_identity_free(identity);
+	vetting_stop(vetting);
 	rain_repo_close(repo);
 	if (status == 0)
 		log_printf(LOG_INFO, "stopped");

@@ -253,88 +253,12 @@ static int delete(struct request *req)
 	return r < 0 ? r : http_reply_empty(req, 204);
 }
 
-/* A log response: with follow, a read that finds nothing new parks the
- * connection until the log grows or the build ends (http_park), so that
- * no worker thread waits for a build. */
-struct log_stream {
-	struct builds_log *log;
-	struct http_park park;
-};
-
-static bool log_ready(void *ud)
-{
-	return builds_log_ready(((struct log_stream *)ud)->log);
-}
-
-static ssize_t log_read(void *cls, uint64_t pos, char *buf, size_t max)
-{
-	struct log_stream *s = cls;
-
-	for (;;) {
-		ssize_t n = builds_log_read(s->log, buf, max);
-
-		if (n < 0)
-			return MHD_CONTENT_READER_END_WITH_ERROR;
-		if (n > 0)
-			return n;
-		if (!builds_log_more(s->log)) {
-			/* whatever was written before the end */
-			n = builds_log_read(s->log, buf, max);
-			return n > 0 ? n : n == 0 ? MHD_CONTENT_READER_END_OF_STREAM :
-			       MHD_CONTENT_READER_END_WITH_ERROR;
-		}
-		switch (http_park(&s->park)) {
-		case 1: return 0;       /* resumed when there is more */
-		case -1: return MHD_CONTENT_READER_END_OF_STREAM;
-		default: break;         /* more already: read again */
-		}
-	}
-}
-
-static void log_free(void *cls)
-{
-	struct log_stream *s = cls;
-
-	http_park_done(&s->park);
-	builds_log_close(s->log);
-	free(s);
-}
-
 static int log_get(struct request *req)
 {
-	const char *follow = request_query(req, "follow"), *offset = request_query(req, "offset");
-	struct builds_log *l;
-	struct log_stream *s;
-	struct MHD_Response *resp;
-	int64_t off = 0;
-	bool f = false;
-	int r;
-
 	if (!request_builds(req))
 		return http_reply_error(req, 404, "no build %s", req->params[0]);
-	if (follow && str_to_bool(follow, &f) < 0)
-		return http_reply_error(req, 400, "follow must be 1 or 0, not '%s'", follow);
-	if (offset && (str_to_i64(offset, &off) < 0 || off < 0))
-		return http_reply_error(req, 400, "offset must be a byte count, not '%s'", offset);
-	r = builds_log_open(request_builds(req), &req->who, req->params[0], off, f, &l);
-	if (r < 0)
-		return r;
-	s = calloc(1, sizeof(*s));
-	if (!s) {
-		builds_log_close(l);
-		return RAIN_ENOMEM;
-	}
-	s->log = l;
-	http_park_init(&s->park, req, log_ready, s);
-	/* unknown size: chunked, so that lines go out as they are written */
-	resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, log_read, s, log_free);
-	if (!resp) {
-		log_free(s);
-		return rain_error_set(RAIN_ENOMEM, "cannot build the log response");
-	}
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=UTF-8");
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
-	return http_reply_response(req, 200, resp);
+	return api_job_log(req, builds_jobs(request_builds(req)), "build", RAIN_ACT_BUILD_SHOW,
+			   req->params[0]);
 }
 
 const struct route api_builds_routes[] = {

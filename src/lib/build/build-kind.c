@@ -20,7 +20,6 @@
 #include "rain/sys/job.h"
 #include "util/base64.h"
 #include "util/fsutil.h"
-#include "util/process.h"
 #include "util/strutil.h"
 #include "util/timeutil.h"
 #include "util/uuid.h"
@@ -655,7 +654,6 @@ static bool recipe_clones(const char *path)
 struct run {
 	struct rain_build_kind *k;
 	struct rain_job_run *job;
-	char *last_error;           /* the child's last "rain: error: " line */
 };
 
 __attribute__((format(printf, 2, 3)))
@@ -668,18 +666,6 @@ static void log_note(struct rain_job_run *job, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	rain_job_log(job, "== raind: %s", msg);
-}
-
-static void on_line(void *ud, const char *line)
-{
-	struct run *run = ud;
-	static const char prefix[] = "rain: error: ";
-
-	if (str_has_prefix(line, prefix)) {
-		free(run->last_error);
-		run->last_error = strdup(line + strlen(prefix));
-	}
-	rain_job_log(run->job, "%s", line);
 }
 
 /* Put the build's image into the repository as its owner. */
@@ -782,7 +768,7 @@ static int build_run(void *ud, struct rain_job_run *job, json_t *data)
 	struct run run = { .k = k, .job = job };
 	struct creds creds = { .token = NULL };
 	const char *argv[16 + 2 * RAIN_BUILD_KIND_LIMITS_MAX];
-	int n = 0, status = -1, r;
+	int n = 0, r;
 
 	if (!recipe || !outdir || !manifest_path || !token_path)
 		return rain_error_oom();
@@ -820,35 +806,12 @@ static int build_run(void *ud, struct rain_job_run *job, json_t *data)
 		creds_clear(&creds);
 		return rain_error_oom();
 	}
-	{
-		/* cwd is the build's directory: a raind that restarts after a
-		 * crash finds leftover builds by it */
-		struct process_opts po = {
-			.argv = argv,
-			.envp = creds.envp,
-			.cwd = job->dir,
-			.stdin_fd = -1,
-			.timeout_s = job->timeout_s,
-			.cancel = job->cancel,
-			.on_line = on_line,
-			.ud = &run,
-		};
-
-		r = process_run(&po, &status);
-	}
+	/* in the build's directory: a raind that restarts after a crash
+	 * finds leftover builds by it */
+	r = rain_job_run_program(job, argv, creds.envp, "the build",
+				 "[builds] timeout");
 	creds_clear(&creds);
-	if (r == RAIN_ECANCELED && !*job->cancel) {
-		/* its own time limit, before the engine's */
-		r = rain_error_set(RAIN_ECANCELED, "the build took longer than %d s ([builds] "
-				   "timeout) and was stopped", job->timeout_s);
-	} else if (r < 0) {
-		/* canceled (the engine says how), or the message is set */
-	} else if (status != 0) {
-		if (run.last_error)
-			r = rain_error_set(RAIN_EIO, "%s", run.last_error);
-		else
-			r = rain_error_set(RAIN_EIO, "rain generate exited with status %d", status);
-	} else {
+	if (r == 0) {
 		json_t *m = json_load_file(manifest_path, 0, NULL);
 
 		if (!m) {
@@ -861,11 +824,12 @@ static int build_run(void *ud, struct rain_job_run *job, json_t *data)
 			if (r == 0) {
 				log_note(job, "stored as image %s", image_id);
 				r = rain_job_set(job, "image_id", json_string(image_id));
+				if (k->cfg.stored)
+					k->cfg.stored(k->cfg.stored_ud, job->owner, image_id);
 			}
 		}
 		json_decref(m);
 	}
-	free(run.last_error);
 	return r;
 }
 

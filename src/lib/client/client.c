@@ -1084,6 +1084,11 @@ static int build_path(const char *id, const char *suffix, char **out)
 	return id_path("/rain/v1/builds", "a build", id, suffix, NULL, out);
 }
 
+static int job_path(const char *id, const char *suffix, char **out)
+{
+	return id_path("/rain/v1/jobs", "a job", id, suffix, NULL, out);
+}
+
 /* A 2xx answer that must be a JSON object (what it is, for the message). */
 static int want_object(int r, json_t **out, const char *what)
 {
@@ -1208,8 +1213,9 @@ static int log_progress_cb(void *ud, curl_off_t dltotal, curl_off_t dlnow,
 	return 0;
 }
 
-int rain_client_build_log(struct rain_client *c, const char *id, int64_t offset, bool follow,
-			  rain_log_fn fn, void *ud, int64_t *received)
+/* GET a job's log (build or job: which API); see rain_client_build_log. */
+static int job_log(struct rain_client *c, bool build, const char *id, int64_t offset,
+		   bool follow, rain_log_fn fn, void *ud, int64_t *received)
 {
 	struct logstream s = { .c = c, .fn = fn, .ud = ud, .errbody = { .max = ERRBODY_MAX } };
 	struct curl_slist *headers = NULL;
@@ -1223,7 +1229,7 @@ int rain_client_build_log(struct rain_client *c, const char *id, int64_t offset,
 		*received = 0;
 	snprintf(suffix, sizeof(suffix), "/log?offset=%" PRId64 "%s", offset < 0 ? 0 : offset,
 		 follow ? "&follow=1" : "");
-	r = build_path(id, suffix, &path);
+	r = build ? build_path(id, suffix, &path) : job_path(id, suffix, &path);
 	if (r < 0)
 		return r;
 	r = setup(c, "GET", path, &headers);
@@ -1260,6 +1266,70 @@ done:
 	curl_slist_free_all(headers);
 	free(s.errbody.data);
 	return r;
+}
+
+int rain_client_build_log(struct rain_client *c, const char *id, int64_t offset, bool follow,
+			  rain_log_fn fn, void *ud, int64_t *received)
+{
+	return job_log(c, true, id, offset, follow, fn, ud, received);
+}
+
+int rain_client_job_log(struct rain_client *c, const char *id, int64_t offset, bool follow,
+			rain_log_fn fn, void *ud, int64_t *received)
+{
+	return job_log(c, false, id, offset, follow, fn, ud, received);
+}
+
+int rain_client_job_get(struct rain_client *c, const char *id, json_t **job)
+{
+	_cleanup_free_ char *path = NULL;
+	int r;
+
+	rain_error_clear();
+	*job = NULL;
+	r = job_path(id, "", &path);
+	if (r < 0)
+		return r;
+	return want_object(rain_client_request(c, "GET", path, NULL, NULL, NULL, job), job,
+			   "job record");
+}
+
+/* ---- vetting (/rain/v1/images/{id}/vet) -------------------------------- */
+
+int rain_client_vet(struct rain_client *c, const char *image_id, const char *policy,
+		    bool runtime, json_t **job)
+{
+	_cleanup_free_ char *path = NULL;
+	json_t *body;
+	int r;
+
+	rain_error_clear();
+	*job = NULL;
+	r = id_path("/rain/v1/images", "an image", image_id, "/vet", NULL, &path);
+	if (r < 0)
+		return r;
+	body = json_pack("{s:b}", "runtime", runtime);
+	if (!body || (policy && json_object_set_new(body, "policy", json_string(policy)) < 0)) {
+		json_decref(body);
+		return rain_error_oom();
+	}
+	r = rain_client_request(c, "POST", path, NULL, body, NULL, job);
+	json_decref(body);
+	return want_object(r, job, "vetting record");
+}
+
+int rain_client_vetting_get(struct rain_client *c, const char *image_id, json_t **report)
+{
+	_cleanup_free_ char *path = NULL;
+	int r;
+
+	rain_error_clear();
+	*report = NULL;
+	r = id_path("/rain/v1/images", "an image", image_id, "/vetting", NULL, &path);
+	if (r < 0)
+		return r;
+	return want_object(rain_client_request(c, "GET", path, NULL, NULL, NULL, report), report,
+			   "vetting report");
 }
 
 /* ---- images (Glance's /v2/images) -------------------------------------- */

@@ -15,6 +15,7 @@
 #include "rain/jobs.h"
 #include "rain/sys/job.h"
 #include "util/fsutil.h"
+#include "util/process.h"
 #include "util/strutil.h"
 #include "util/timeutil.h"
 #include "util/uuid.h"
@@ -958,6 +959,54 @@ void rain_job_log(struct rain_job_run *run, const char *fmt, ...)
 	if (run->log_fd >= 0 && fs_write_all(run->log_fd, line, (size_t)n + 1, "the job's log") == 0)
 		notify(run->jobs);
 	free(line);
+}
+
+struct program_run {
+	struct rain_job_run *run;
+	char *last_error;
+};
+
+static void program_line(void *ud, const char *line)
+{
+	struct program_run *p = ud;
+	static const char prefix[] = "rain: error: ";
+
+	if (str_has_prefix(line, prefix)) {
+		free(p->last_error);
+		p->last_error = strdup(line + strlen(prefix));
+	}
+	rain_job_log(p->run, "%s", line);
+}
+
+int rain_job_run_program(struct rain_job_run *run, const char *const *argv,
+			 const char *const *envp, const char *what, const char *timeout_name)
+{
+	struct program_run p = { .run = run };
+	struct process_opts po = {
+		.argv = argv,
+		.envp = envp,
+		.cwd = run->dir,
+		.stdin_fd = -1,
+		.timeout_s = run->timeout_s,
+		.cancel = run->cancel,
+		.on_line = program_line,
+		.ud = &p,
+	};
+	int status = -1, r;
+
+	if (!what)
+		what = argv[0];
+	r = process_run(&po, &status);
+	if (r == RAIN_ECANCELED && !*run->cancel)
+		/* its own time limit, before the engine's */
+		r = rain_error_set(RAIN_ECANCELED, "%s took longer than %d s (%s) and was stopped",
+				   what, run->timeout_s, timeout_name ? timeout_name : "its time limit");
+	else if (r == 0 && status != 0 && p.last_error)
+		r = rain_error_set(RAIN_EIO, "%s", p.last_error);
+	else if (r == 0 && status != 0)
+		r = rain_error_set(RAIN_EIO, "%s exited with status %d", what, status);
+	free(p.last_error);
+	return r;
 }
 
 int rain_job_set(struct rain_job_run *run, const char *key, json_t *value)
