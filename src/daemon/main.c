@@ -11,6 +11,7 @@
 
 #include "daemon/builds.h"
 #include "daemon/vetting.h"
+#include "rain/vet.h"
 #include "daemon/config.h"
 #include "daemon/http.h"
 #include "daemon/log.h"
@@ -132,6 +133,36 @@ static int open_identity(const struct config *cfg, struct rain_repo *repo, struc
 	return rain_identity_new(rain_repo_catalog(repo), &ic, out);
 }
 
+/* Check the [vet.policy.NAME] sections as rain vet will take them, so
+ * that a typo stops raind rather than fails every vetting. */
+static int check_policies(const struct config *cfg)
+{
+	for (size_t i = 0; i < cfg->vet_npolicies; i++) {
+		const struct config_policy *cp = &cfg->vet_policies[i];
+		struct rain_vet_policy *p = NULL;
+		int r = rain_vet_policy_new(cp->name, &p);
+
+		for (size_t k = 0; r == 0 && k < cp->nsettings; k++) {
+			_cleanup_free_ char *key = strdup(cp->settings[k]);
+			char *eq = key ? strchr(key, '=') : NULL;
+
+			if (!eq) {
+				r = rain_error_oom();
+				break;
+			}
+			*eq = '\0';
+			r = rain_vet_policy_set(p, key, eq + 1);
+			if (r < 0)
+				r = rain_error_set(r, "[vet.policy.%s] %s: %s", cp->name, key,
+						   rain_error_last());
+		}
+		rain_vet_policy_free(p);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 /* The vetting service: DATA_DIR/vettings, run by the rain program. */
 static int start_vetting(struct config *cfg, struct rain_repo *repo, struct vetting **out)
 {
@@ -145,6 +176,9 @@ static int start_vetting(struct config *cfg, struct rain_repo *repo, struct vett
 
 	if (!dir || !feed)
 		return rain_error_oom();
+	r = check_policies(cfg);
+	if (r < 0)
+		return r;
 	if (cfg->vet_npolicies &&
 	    !(policies = calloc(cfg->vet_npolicies, sizeof(*policies))))
 		return rain_error_oom();
