@@ -149,6 +149,8 @@ extern const struct cli_cmd cmd_history_entry;
 extern const struct cli_cmd cmd_audit_entry;
 extern const struct cli_cmd cmd_login_entry;
 extern const struct cli_cmd cmd_logout_entry;
+/* rain vet feed; until rain vet exists, also at the top as rain vet-feed */
+extern const struct cli_cmd cmd_vet_feed_entry;
 
 extern const struct cli_cmd cmd_image_list_entry;
 extern const struct cli_cmd cmd_image_show_entry;
