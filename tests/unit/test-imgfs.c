@@ -44,10 +44,10 @@ static int run(const char *const *argv)
 
 static char *at(const char *name)
 {
-	static char buf[4][512];
+	static char buf[64][512];
 	static int k;
 
-	k = (k + 1) % 4;
+	k = (k + 1) % 64;
 	snprintf(buf[k], sizeof(buf[k]), "%s/%s", tmp, name);
 	return buf[k];
 }
@@ -541,6 +541,164 @@ static void test_squashfs_hostile(void **state)
 	(void)n;
 }
 
+/* Write text to a new file (for a program's stdin). */
+static void write_file(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+}
+
+/* sfdisk with script on a new sparse disk of mib MiB, then each image
+ * copied (dd) at its sector. */
+static void make_disk(const char *disk, int mib, const char *script, const char *const *imgs,
+		      const long *sectors)
+{
+	struct process_opts o = { .stdin_fd = -1, .timeout_s = 120 };
+	const char *sf[] = { "sfdisk", "-q", "--no-reread", "--no-tell-kernel", disk, NULL };
+	int status = -1;
+
+	unlink(disk);
+	assert_int_equal(truncate(disk, 0) == 0 || errno == ENOENT, 1);
+	{
+		int fd = open(disk, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+		assert_true(fd >= 0);
+		assert_int_equal(ftruncate(fd, (off_t)mib << 20), 0);
+		close(fd);
+	}
+	write_file(at("sfdisk.in"), script);
+	o.stdin_fd = open(at("sfdisk.in"), O_RDONLY);
+	o.argv = sf;
+	assert_int_equal(process_run(&o, &status), 0);
+	close(o.stdin_fd);
+	assert_int_equal(status, 0);
+	for (size_t i = 0; imgs[i]; i++) {
+		char of[600], seek[64], in[600];
+		const char *dd[] = { "dd", in, of, "bs=512", seek, "conv=notrunc,sparse", "status=none", NULL };
+
+		snprintf(in, sizeof(in), "if=%s", imgs[i]);
+		snprintf(of, sizeof(of), "of=%s", disk);
+		snprintf(seek, sizeof(seek), "seek=%ld", sectors[i]);
+		assert_int_equal(run(dd), 0);
+	}
+}
+
+/* A small tree without os-release, as an ext4 of mib MiB at path. */
+static void make_other_fs(const char *path, int mib)
+{
+	char dir[600], f[700], size[16];
+	const char *argv[] = { "mkfs.ext4", "-q", "-F", "-d", dir, path, size, NULL };
+
+	snprintf(dir, sizeof(dir), "%s", at("other"));
+	mkdir(dir, 0755);
+	snprintf(f, sizeof(f), "%s/boot.txt", dir);
+	write_file(f, "not the root\n");
+	snprintf(size, sizeof(size), "%dM", mib);
+	unlink(path);
+	assert_int_equal(run(argv), 0);
+}
+
+static void test_disk(void **state)
+{
+	const char *disk = at("t.disk");
+	long sectors[3];
+	const char *imgs[3];
+
+	mkfs_ext4(at("root.ext4"));
+	make_other_fs(at("other.ext4"), 70);
+	/* GPT: a BIOS boot partition, a larger Linux one without
+	 * os-release, the root */
+	sectors[0] = 4096;
+	sectors[1] = 4096 + 143360;
+	imgs[0] = at("other.ext4");
+	imgs[1] = at("root.ext4");
+	imgs[2] = NULL;
+	make_disk(disk, 140, "label: gpt\n"
+		  "start=2048, size=2048, type=21686148-6449-6E6F-744E-656564454649\n"
+		  "start=4096, size=143360, type=0FC63DAF-8483-4772-8E79-3D69D8477DE4\n"
+		  "start=147456, size=131072, type=0FC63DAF-8483-4772-8E79-3D69D8477DE4\n", imgs, sectors);
+	assert_same_tree(disk, NULL, "gpt partition 3 at byte 75497472 (ext4)");
+	assert_same_tree(disk, "disk", "gpt partition 3");
+	check_lookups(disk, NULL);
+
+	/* MBR: the root as a logical partition of an extended one */
+	sectors[0] = 2048;
+	sectors[1] = 2048 + 143360 + 2048;
+	make_disk(disk, 140, "label: dos\n"
+		  "start=2048, size=143360, type=83\n"
+		  "start=145408, size=133120, type=5\n"
+		  "start=147456, size=131072, type=83\n", imgs, sectors);
+	assert_same_tree(disk, NULL, "mbr partition 5 at byte 75497472 (ext4)");
+
+	/* MBR with a squashfs root */
+	{
+		const char *argv[] = { "mksquashfs", tree, at("root.sqfs"), "-noappend", "-no-progress", "-quiet",
+				       NULL };
+
+		unlink(at("root.sqfs"));
+		assert_int_equal(run(argv), 0);
+		imgs[0] = at("root.sqfs");
+		imgs[1] = NULL;
+		sectors[0] = 2048;
+		make_disk(disk, 40, "label: dos\nstart=2048, type=83\n", imgs, sectors);
+		assert_same_tree(disk, NULL, "mbr partition 1 at byte 1048576 (squashfs");
+	}
+}
+
+static void test_disk_hostile(void **state)
+{
+	const char *disk = at("h.disk");
+	const char *imgs[] = { at("root.ext4"), NULL };
+	long sectors[] = { 2048 };
+	struct rain_imgfs *fs = NULL;
+	int fd;
+
+	/* a GPT whose header CRC does not match */
+	make_disk(disk, 80, "label: gpt\nstart=2048, type=L\n", imgs, sectors);
+	assert_same_tree(disk, NULL, "gpt partition 1");
+	fd = open(disk, O_RDWR);
+	assert_int_equal(pwrite(fd, "\x01", 1, 512 + 80), 1);
+	close(fd);
+	assert_int_equal(rain_imgfs_open(disk, NULL, NULL, &fs), RAIN_EFORMAT);
+	assert_error_contains("CRC");
+	/* an MBR partition at sector 0 (the table inside itself) */
+	make_disk(disk, 80, "label: dos\nstart=2048, type=83\n", imgs, sectors);
+	fd = open(disk, O_RDWR);
+	assert_int_equal(pwrite(fd, "\x00\x00\x00\x00", 4, 446 + 8), 4);
+	close(fd);
+	assert_int_equal(rain_imgfs_open(disk, NULL, NULL, &fs), RAIN_EFORMAT);
+	/* extended boot records in a loop (the second names itself as
+	 * next), partitions past the disk's end: bounded, the root found */
+	sectors[0] = 4096;
+	make_disk(disk, 140, "label: dos\nstart=2048, size=260000, type=5\n", imgs, sectors);
+	{
+		unsigned char ebr[512] = { 0 };
+
+		fd = open(disk, O_RDWR);
+		ebr[510] = 0x55;
+		ebr[511] = 0xaa;
+		/* logical: type 83, 2048 sectors after the record, 131072 long */
+		memcpy(ebr + 446 + 4, "\x83\0\0\0\x00\x08\0\0\x00\x00\x02\x00", 12);
+		/* next record at 200000 sectors into the extended partition */
+		memcpy(ebr + 462 + 4, "\x05\0\0\0\x40\x0d\x03\x00\x00\x10\0\0", 12);
+		assert_int_equal(pwrite(fd, ebr, 512, 2048 * 512ll), 512);
+		/* the next one: a partition far past the end, and itself as next */
+		memcpy(ebr + 446 + 4, "\x83\0\0\0\x00\x08\0\0\xff\xff\xff\x7f", 12);
+		assert_int_equal(pwrite(fd, ebr, 512, (2048 + 200000) * 512ll), 512);
+		close(fd);
+	}
+	assert_same_tree(disk, NULL, "mbr partition 5 at byte 2097152 (ext4)");
+	/* a partition table with nothing readable in it */
+	imgs[0] = NULL;
+	make_disk(disk, 8, "label: gpt\nstart=2048, type=L\n", imgs, sectors);
+	assert_int_equal(rain_imgfs_open(disk, NULL, NULL, &fs), RAIN_EFORMAT);
+	assert_error_contains("holds no file system");
+	assert_null(fs);
+}
+
 static bool has_problem(struct rain_imgfs *fs, const char *needle)
 {
 	size_t n;
@@ -662,6 +820,8 @@ int main(void)
 		cmocka_unit_test(test_ext4_hostile),
 		cmocka_unit_test(test_squashfs),
 		cmocka_unit_test(test_squashfs_hostile),
+		cmocka_unit_test(test_disk),
+		cmocka_unit_test(test_disk_hostile),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

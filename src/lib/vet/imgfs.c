@@ -180,7 +180,7 @@ const char *const *rain_imgfs_problems(const struct rain_imgfs *fs, size_t *n)
 /* ---- opening ---- */
 
 static const struct rain_imgfs_backend *const backends[] = {
-	&rain_imgfs_squashfs, &rain_imgfs_ext4, &rain_imgfs_tar, &rain_imgfs_dir, NULL,
+	&rain_imgfs_squashfs, &rain_imgfs_disk, &rain_imgfs_ext4, &rain_imgfs_tar, &rain_imgfs_dir, NULL,
 };
 
 static const struct rain_imgfs_backend *backend_named(const char *name)
@@ -254,9 +254,14 @@ static int open_container(struct rain_imgfs *fs, struct rain_imgfs_src *src,
 		snprintf(sub, sizeof(sub), "%s%s%s%s%s", label, *label ? " -> " : "", detail,
 			 *parts[i].label ? " " : "", parts[i].label);
 		r = detect(parts[i].src, &inner);
-		if (r < 0 || !inner || (!inner->contents && !inner->open) || inner == &rain_imgfs_tar) {
-			rain_imgfs_problem(fs, "%s: %s", parts[i].src->name,
-					   r < 0 ? rain_error_last() : "no file system rain can read");
+		if (r == RAIN_ENOMEM)
+			return r;
+		if (r < 0 || inner == &rain_imgfs_tar) {
+			/* a partition of another system (a boot loader's, swap)
+			 * is not worth a word */
+			if (parts[i].linux_fs)
+				rain_imgfs_problem(fs, "%s: %s", parts[i].src->name,
+						   r < 0 ? rain_error_last() : "no file system rain can read");
 			continue;
 		}
 		r = open_src(fs, parts[i].src, inner, depth + 1, cands, ncands, parts[i].linux_fs, sub);
