@@ -34,6 +34,7 @@ harnesses=(
 	"fuzz-iso:src/lib/repo/diskfmt.c::$short"
 	"fuzz-ploop:src/lib/repo/diskfmt.c::$short"
 	"fuzz-jsonpatch:src/lib/repo/jsonpatch.c:-ljansson:$seconds"
+	"fuzz-vet-runtime:src/lib/vet/runtime-parse.c:-ljansson:$short"
 	"fuzz-recipe:src/lib/build/recipe.c src/lib/repo/image.c src/util/ini.c src/util/fsutil.c src/util/timeutil.c:-ljansson:$seconds"
 	"fuzz-vet-parse:src/lib/vet/vet-parse.c::$seconds"
 )
@@ -220,6 +221,21 @@ seed_jsonpatch() {
 	printf '%s' '{"op":"replace"}' >"$d/not-array"
 }
 
+seed_vet_runtime() {
+	local d=$1
+	printf '%s\r\n' 'rain-vet: kernel' '6.1.0-50-amd64' 'rain-vet: tcp' \
+		'   0: 00000000:0016 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 15957 1 00000000dbf0840d 100 0 0 10 0' \
+		'rain-vet: tcp6' \
+		'   0: 00000000000000000000000001000000:0277 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 2267458 1 000000007a929686 100 0 0 10 0' \
+		'rain-vet: udp' \
+		' 2506: 0100007F:14E9 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 2267454 2 000000003c545641 0' \
+		'rain-vet: ss' 'udp UNCONN 0      0              *:123        *:* users:(("chronyd",pid=21435,fd=5))' \
+		'rain-vet: fds' '/proc/269/fd:' "lrwx------ 1 root root 64 Dec  7 05:43 3 -> 'socket:[15957]'" \
+		'rain-vet: comm' '==> /proc/269/comm <==' 'sshd' '' \
+		'rain-vet: enabled' 'ssh.service                          enabled enabled' \
+		'rain-vet: failed' 'broken.service loaded failed failed A unit that fails' 'rain-vet: end' >"$d/bookworm"
+}
+
 # --- build and run ---------------------------------------------------------
 
 status=0
@@ -245,6 +261,7 @@ for h in "${harnesses[@]}"; do
 	fuzz-jsonpatch) seed_jsonpatch "$seeds" ;;
 	fuzz-recipe) cp examples/*.recipe "$seeds"/ ;;
 	fuzz-vet-parse) seed_vet "$seeds" ;;
+	fuzz-vet-runtime) seed_vet_runtime "$seeds" ;;
 	esac
 
 	"$exe" -max_total_time="$secs" -rss_limit_mb=2048 -timeout=10 \

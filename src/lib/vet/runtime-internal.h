@@ -1,0 +1,15 @@
+/* Shared between the runtime check's parts (runtime.c, runtime-parse.c). */
+#ifndef RAIN_LIB_VET_RUNTIME_INTERNAL_H
+#define RAIN_LIB_VET_RUNTIME_INTERNAL_H
+
+#include <stdbool.h>
+
+/* Clean one line of guest output in place: carriage returns, tabs (made
+ * blanks), other control characters and escape sequences removed, bytes
+ * past ASCII made '?'. */
+void vet_runtime_line_clean(char *s);
+/* Whether addr (text, IPv4 or IPv6) is a loopback address (127/8, ::1,
+ * ::ffff:127.x.y.z). */
+bool vet_runtime_loopback(const char *addr);
+
+#endif
