@@ -699,6 +699,103 @@ static void test_disk_hostile(void **state)
 	assert_null(fs);
 }
 
+static void qemu_img_convert(const char *from, const char *fmt, const char *opts, bool compress,
+			     const char *to)
+{
+	const char *argv[12];
+	int i = 0;
+
+	argv[i++] = "qemu-img";
+	argv[i++] = "convert";
+	argv[i++] = "-f";
+	argv[i++] = fmt;
+	argv[i++] = "-O";
+	argv[i++] = "qcow2";
+	if (compress)
+		argv[i++] = "-c";
+	if (opts) {
+		argv[i++] = "-o";
+		argv[i++] = opts;
+	}
+	argv[i++] = from;
+	argv[i++] = to;
+	argv[i] = NULL;
+	unlink(to);
+	assert_int_equal(run(argv), 0);
+}
+
+static void test_qcow2(void **state)
+{
+	const char *imgs[] = { at("root.ext4"), NULL };
+	long sectors[] = { 2048 };
+
+	mkfs_ext4(at("root.ext4"));
+	make_disk(at("q.disk"), 80, "label: gpt\nstart=2048, type=L\n", imgs, sectors);
+	/* a partitioned disk, plain, compressed (deflate and zstd), with
+	 * subclusters and big clusters, and a bare ext4 */
+	qemu_img_convert(at("q.disk"), "raw", NULL, false, at("t.qcow2"));
+	assert_same_tree(at("t.qcow2"), NULL, "qcow2 -> gpt partition 1 at byte 1048576 (ext4)");
+	check_lookups(at("t.qcow2"), NULL);
+	qemu_img_convert(at("q.disk"), "raw", NULL, true, at("t.qcow2"));
+	assert_same_tree(at("t.qcow2"), NULL, "qcow2 -> gpt partition 1");
+	qemu_img_convert(at("q.disk"), "raw", "compression_type=zstd", true, at("t.qcow2"));
+	assert_same_tree(at("t.qcow2"), "qcow2", "qcow2 -> gpt partition 1");
+	qemu_img_convert(at("q.disk"), "raw", "extended_l2=on,cluster_size=128k", false, at("t.qcow2"));
+	assert_same_tree(at("t.qcow2"), NULL, "qcow2 -> gpt partition 1");
+	qemu_img_convert(at("q.disk"), "raw", "compat=0.10,cluster_size=2M", false, at("t.qcow2"));
+	assert_same_tree(at("t.qcow2"), NULL, "qcow2 -> gpt partition 1");
+	qemu_img_convert(at("root.ext4"), "raw", "cluster_size=4k", true, at("t.qcow2"));
+	assert_same_tree(at("t.qcow2"), NULL, "qcow2 (ext4)");
+}
+
+static void test_qcow2_hostile(void **state)
+{
+	struct rain_imgfs *fs = NULL;
+	const char *mk[] = { "qemu-img", "create", "-q", "-f", "qcow2", "-b", at("t.qcow2"), "-F", "qcow2",
+			     at("ov.qcow2"), NULL };
+	int fd;
+
+	/* a backing file: refused before anything is read through it */
+	qemu_img_convert(at("root.ext4"), "raw", NULL, false, at("t.qcow2"));
+	unlink(at("ov.qcow2"));
+	assert_int_equal(run(mk), 0);
+	assert_int_equal(rain_imgfs_open(at("ov.qcow2"), NULL, NULL, &fs), RAIN_EFORMAT);
+	assert_error_contains("backing file");
+	assert_null(fs);
+	/* an L1 entry pointing past the end of the file: the ext4 inside
+	 * cannot be read, which says where */
+	fd = open(at("t.qcow2"), O_RDWR);
+	{
+		unsigned char h[48];
+		uint64_t l1 = 0;
+
+		assert_int_equal(pread(fd, h, sizeof(h), 0), (ssize_t)sizeof(h));
+		for (int i = 40; i < 48; i++)
+			l1 = l1 << 8 | h[i];
+		assert_int_equal(pwrite(fd, "\x00\x00\x7f\xff\xff\xff\x00\x00", 8, (off_t)l1), 8);
+	}
+	close(fd);
+	assert_int_equal(rain_imgfs_open(at("t.qcow2"), NULL, NULL, &fs), RAIN_EFORMAT);
+	assert_error_contains("t.qcow2");
+	/* compressed clusters scribbled over */
+	qemu_img_convert(at("root.ext4"), "raw", NULL, true, at("t.qcow2"));
+	fd = open(at("t.qcow2"), O_RDWR);
+	{
+		struct stat st;
+
+		assert_int_equal(fstat(fd, &st), 0);
+		for (off_t off = 0x50000; off < st.st_size; off += 4099)
+			assert_int_equal(pwrite(fd, "\xde\xad\xbe\xef", 4, off), 4);
+	}
+	close(fd);
+	if (rain_imgfs_open(at("t.qcow2"), NULL, NULL, &fs) == 0) {
+		int r = rain_imgfs_walk(fs, read_all_fn, NULL);
+
+		assert_true(r == 0 || r == RAIN_EFORMAT);
+		rain_imgfs_close(fs);
+	}
+}
+
 static bool has_problem(struct rain_imgfs *fs, const char *needle)
 {
 	size_t n;
@@ -822,6 +919,8 @@ int main(void)
 		cmocka_unit_test(test_squashfs_hostile),
 		cmocka_unit_test(test_disk),
 		cmocka_unit_test(test_disk_hostile),
+		cmocka_unit_test(test_qcow2),
+		cmocka_unit_test(test_qcow2_hostile),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -180,7 +180,7 @@ const char *const *rain_imgfs_problems(const struct rain_imgfs *fs, size_t *n)
 /* ---- opening ---- */
 
 static const struct rain_imgfs_backend *const backends[] = {
-	&rain_imgfs_squashfs, &rain_imgfs_disk, &rain_imgfs_ext4, &rain_imgfs_tar, &rain_imgfs_dir, NULL,
+	&rain_imgfs_qcow2, &rain_imgfs_squashfs, &rain_imgfs_disk, &rain_imgfs_ext4, &rain_imgfs_tar, &rain_imgfs_dir, NULL,
 };
 
 static const struct rain_imgfs_backend *backend_named(const char *name)
