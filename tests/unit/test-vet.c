@@ -1,6 +1,10 @@
 /* Vetting (rain/vet.h): policies and their hostile values, the report's
  * counts, verdict and summary, the parsers of the image's text formats
- * (lib/vet/vet-parse.h). */
+ * (lib/vet/vet-parse.h), and the rules run over real trees made in a
+ * temporary folder (read through rain/imgfs.h's dir reader): a clean tree
+ * passes, and each defect added to it is found by its rule, with its
+ * severity, action and the verdict that follows. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,11 +13,17 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
 
 #include "rain/error.h"
 #include "rain/vet.h"
 #include "lib/vet/vet-parse.h"
 #include "util/cleanup.h"
+#include "util/fsutil.h"
 #include "testutil.h"
 
 /* ---- policies ---------------------------------------------------------- */
@@ -442,6 +452,538 @@ static void test_parse_keys(void **state)
 	assert_int_equal(vet_authkey_parse("ssh-rsa AAAA", buf, 4, &k), RAIN_EINVAL);
 }
 
+
+/* ---- the rules over real trees ----------------------------------------- */
+
+enum defect {
+	D_TAMPER = 1 << 0,      /* /usr/bin/cat differs from coreutils' md5sums */
+	D_SETUID = 1 << 1,      /* /usr/local/bin/helper: setuid root, no package */
+	D_EMPTY_ROOT = 1 << 2,  /* root:: in /etc/shadow */
+	D_HOST_KEY = 1 << 3,    /* /etc/ssh/ssh_host_ed25519_key */
+	D_SERVICE = 1 << 4,     /* tftpd-hpa installed and enabled */
+	D_PRIVATE_KEY = 1 << 5, /* /srv/app/tls.key */
+	D_WORLD_DIR = 1 << 6,   /* /srv/drop, 0777 */
+	D_HOST_LINKS = 1 << 7,  /* links to files of the host */
+	D_ROOT_SSH = 1 << 8,    /* PermitRootLogin yes, passwords, root has one */
+	D_AUTH_KEY = 1 << 9,    /* a key the recipe did not declare */
+	D_UNSUPPORTED = 1 << 10, /* package tool on the security-support-ended list */
+	D_UNOWNED = 1 << 11,    /* /usr/lib/extra.so of no package */
+	D_MISSING = 1 << 12,    /* /usr/bin/tool removed */
+};
+
+#define DECLARED_KEY "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGRlY2xhcmVkLWJ5LXRoZS1yZWNpcGUtYWxpY2Uta2V5 alice@laptop"
+#define OTHER_KEY "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG5vdC1kZWNsYXJlZC1tYWxsb3J5LWtleS0zMmJ5dGVz mallory"
+
+struct tree {
+	char dir[64];           /* the test's temporary folder */
+	char root[128];         /* dir/root: the image */
+	char outside[128];      /* dir/outside: host files its links name */
+	char support[128];      /* dir/support: debian-security-support's lists */
+	FILE *status, *list, *sums;
+};
+
+static void mkdirs(const char *path, mode_t mode)
+{
+	char p[512];
+
+	snprintf(p, sizeof(p), "%s", path);
+	for (char *s = p + 1; *s; s++)
+		if (*s == '/') {
+			*s = '\0';
+			mkdir(p, 0755);
+			*s = '/';
+		}
+	if (mkdir(p, mode) < 0 && errno != EEXIST)
+		fail_msg("mkdir %s: %s", p, strerror(errno));
+	chmod(p, mode);
+}
+
+static void put_bytes(const char *root, const char *path, const void *data, size_t len, mode_t mode)
+{
+	char p[512], *slash;
+	int fd;
+
+	snprintf(p, sizeof(p), "%s%s", root, path);
+	slash = strrchr(p, '/');
+	*slash = '\0';
+	mkdirs(p, 0755);
+	*slash = '/';
+	fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, data, len), (ssize_t)len);
+	close(fd);
+	assert_int_equal(chmod(p, mode), 0);
+}
+
+static void put(const char *root, const char *path, const char *text, mode_t mode)
+{
+	put_bytes(root, path, text, strlen(text), mode);
+}
+
+static void put_link(const char *root, const char *path, const char *target)
+{
+	char p[512];
+
+	snprintf(p, sizeof(p), "%s%s", root, path);
+	assert_int_equal(symlink(target, p), 0);
+}
+
+static void md5_hex(const void *data, size_t len, char out[33])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int n;
+
+	assert_int_equal(EVP_Digest(data, len, md, &n, EVP_md5(), NULL), 1);
+	for (unsigned i = 0; i < n; i++)
+		sprintf(out + 2 * i, "%02x", md[i]);
+}
+
+/* Open a package's database files (the status stanza goes to t->status). */
+static void pkg_begin(struct tree *t, const char *name, const char *source, const char *conffile)
+{
+	char p[512];
+
+	fprintf(t->status, "Package: %s\nStatus: install ok installed\nArchitecture: amd64\n"
+		"Version: 1.0-1\n%s%s%s", name, source ? "Source: " : "", source ? source : "",
+		source ? "\n" : "");
+	if (conffile)
+		fprintf(t->status, "Conffiles:\n %s 0123456789abcdef0123456789abcdef\n", conffile);
+	fprintf(t->status, "Description: %s\n\n", name);
+	snprintf(p, sizeof(p), "%s/var/lib/dpkg/info/%s.list", t->root, name);
+	t->list = fopen(p, "w");
+	snprintf(p, sizeof(p), "%s/var/lib/dpkg/info/%s.md5sums", t->root, name);
+	t->sums = fopen(p, "w");
+	assert_non_null(t->list);
+	assert_non_null(t->sums);
+	fprintf(t->list, "/.\n");
+}
+
+/* A file of the open package, at the path its package gives (which may
+ * go through the image's /bin -> usr/bin); md5 NULL: computed. */
+static void pkg_file(struct tree *t, const char *path, const void *data, size_t len, mode_t mode,
+		     const char *md5)
+{
+	char sum[33];
+
+	put_bytes(t->root, path, data, len, mode);
+	if (!md5) {
+		md5_hex(data, len, sum);
+		md5 = sum;
+	}
+	fprintf(t->list, "%s\n", path);
+	fprintf(t->sums, "%s  %s\n", md5, path + 1);
+}
+
+static void pkg_end(struct tree *t)
+{
+	fclose(t->list);
+	fclose(t->sums);
+}
+
+/* The host's /bin/NAME and its line in the host's coreutils.md5sums. */
+static bool host_file(const char *name, char **data, size_t *len, char md5[33])
+{
+	char line[512], want[64];
+	FILE *f = fopen("/var/lib/dpkg/info/coreutils.md5sums", "r");
+	bool found = false;
+
+	if (!f)
+		return false;
+	snprintf(want, sizeof(want), "  bin/%s\n", name);
+	while (fgets(line, sizeof(line), f))
+		if (strlen(line) > 34 && strcmp(line + 32, want) == 0) {
+			memcpy(md5, line, 32);
+			md5[32] = '\0';
+			found = true;
+		}
+	fclose(f);
+	snprintf(line, sizeof(line), "/bin/%s", name);
+	return found && fs_read_small(line, 64u << 20, data, len) == 0;
+}
+
+static void tree_make(struct tree *t, unsigned defects)
+{
+	const char *shadow_root = defects & D_EMPTY_ROOT ? "" : defects & D_ROOT_SSH ?
+				  "$y$j9T$F5Jx5fExrKuPp53xLKQ..1$X3DX6M94c7o.9agCG9G317fhZg9SqC.5i5rd.RhAtQ7" : "!";
+	char *data, md5[33], shadow[512], p[512];
+	size_t len;
+
+	strcpy(t->dir, "/tmp/test-vet-XXXXXX");
+	assert_non_null(mkdtemp(t->dir));
+	snprintf(t->root, sizeof(t->root), "%s/root", t->dir);
+	snprintf(t->outside, sizeof(t->outside), "%s/outside", t->dir);
+	snprintf(t->support, sizeof(t->support), "%s/support", t->dir);
+	mkdirs(t->root, 0755);
+	mkdirs(t->outside, 0755);
+	mkdirs(t->support, 0755);
+
+	/* a usr-merged Debian 12 */
+	mkdirs(strcat(strcpy(p, t->root), "/usr/bin"), 0755);
+	mkdirs(strcat(strcpy(p, t->root), "/usr/sbin"), 0755);
+	mkdirs(strcat(strcpy(p, t->root), "/usr/lib"), 0755);
+	mkdirs(strcat(strcpy(p, t->root), "/var/lib/dpkg/info"), 0755);
+	mkdirs(strcat(strcpy(p, t->root), "/root/.ssh"), 0700);
+	mkdirs(strcat(strcpy(p, t->root), "/home/alice/.ssh"), 0750);
+	mkdirs(strcat(strcpy(p, t->root), "/tmp"), 01777);
+	put_link(t->root, "/bin", "usr/bin");
+	put_link(t->root, "/sbin", "usr/sbin");
+	put_link(t->root, "/lib", "usr/lib");
+	put(t->root, "/etc/os-release", "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nID=debian\nVERSION_ID=\"12\"\n", 0644);
+	put(t->root, "/etc/passwd", "root:x:0:0:root:/root:/bin/bash\n"
+	    "daemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n"
+	    "alice:x:1000:1000:Alice,,,:/home/alice:/bin/bash\n", 0644);
+	snprintf(shadow, sizeof(shadow), "root:%s:19000:0:99999:7:::\ndaemon:*:19000:0:99999:7:::\n"
+		 "alice:$y$j9T$abcdefgh$ijklmnopqrstuvwxyz0123456789ABCDEFGH:19000:0:99999:7:::\n", shadow_root);
+	put(t->root, "/etc/shadow", shadow, 0640);
+	put(t->root, "/etc/ssh/sshd_config", defects & D_HOST_LINKS ?
+	    "Include /etc/ssh/sshd_config.d/*.conf\nPermitRootLogin prohibit-password\n"
+	    "KbdInteractiveAuthentication no\nUsePAM yes\n"
+	    "AuthorizedKeysFile .ssh/authorized_keys /etc/ssh/keys/%u\n" :
+	    defects & D_ROOT_SSH ? "PermitRootLogin yes\nInclude sshd_config.d/*.conf\nUsePAM yes\n" :
+	    "Include /etc/ssh/sshd_config.d/*.conf\n# the cloud's settings come first\n"
+	    "PermitRootLogin prohibit-password\nKbdInteractiveAuthentication no\nUsePAM yes\n"
+	    "Match User alice\n\tPasswordAuthentication yes\n\tPermitRootLogin yes\n", 0644);
+	put(t->root, "/etc/ssh/sshd_config.d/50-cloud.conf",
+	    defects & D_ROOT_SSH ? "PasswordAuthentication yes\n" : "PasswordAuthentication no\n", 0644);
+	put(t->root, "/root/.ssh/authorized_keys", defects & D_AUTH_KEY ?
+	    DECLARED_KEY "\n# a comment\n" OTHER_KEY "\n" : DECLARED_KEY "\n", 0600);
+
+	/* packages: two real files of the host's coreutils, with their real
+	 * checksums, listed as bookworm lists them (/bin/ls) */
+	t->status = fopen(strcat(strcpy(p, t->root), "/var/lib/dpkg/status"), "w");
+	assert_non_null(t->status);
+	pkg_begin(t, "coreutils", NULL, NULL);
+	if (!host_file("ls", &data, &len, md5))
+		fail_msg("the host has no /bin/ls listed in coreutils.md5sums");
+	pkg_file(t, "/bin/ls", data, len, 0755, md5);
+	free(data);
+	assert_true(host_file("cat", &data, &len, md5));
+	pkg_file(t, "/bin/cat", data, len, 0755, md5);
+	free(data);
+	pkg_end(t);
+	pkg_begin(t, "passwd", NULL, NULL);
+	pkg_file(t, "/usr/bin/passwd", "passwd\n", 7, 04755, NULL);
+	pkg_end(t);
+	pkg_begin(t, "openssh-server", "openssh", "/etc/ssh/sshd_config");
+	pkg_file(t, "/usr/sbin/sshd", "sshd\n", 5, 0755, NULL);
+	pkg_end(t);
+	pkg_begin(t, "tool", NULL, NULL);
+	pkg_file(t, "/bin/tool", "tool\n", 5, 0755, NULL);
+	pkg_end(t);
+	if (defects & D_SERVICE) {
+		pkg_begin(t, "tftpd-hpa", NULL, NULL);
+		pkg_file(t, "/usr/sbin/in.tftpd", "tftpd\n", 6, 0755, NULL);
+		pkg_file(t, "/lib/systemd/system/tftpd-hpa.service", "[Service]\nExecStart=/usr/sbin/in.tftpd\n",
+			 38, 0644, NULL);
+		pkg_end(t);
+		mkdirs(strcat(strcpy(p, t->root), "/etc/systemd/system/multi-user.target.wants"), 0755);
+		put_link(t->root, "/etc/systemd/system/multi-user.target.wants/tftpd-hpa.service",
+			 "/lib/systemd/system/tftpd-hpa.service");
+	}
+	fclose(t->status);
+
+	put(t->support, "/security-support-ended.deb12", defects & D_UNSUPPORTED ?
+	    "# source version date why\ntool\t\t1.0-1\t2020-01-01\tunmaintained upstream\n" :
+	    "php-horde.*\t0\t2025-03-22\tincompatible with PHP8\n", 0644);
+	put(t->support, "/security-support-limited", "binutils        Only suitable for trusted content\n", 0644);
+
+	if (defects & D_TAMPER) {
+		strcat(strcpy(p, t->root), "/usr/bin/cat");
+		FILE *f = fopen(p, "a");
+		fputs("tampered", f);
+		fclose(f);
+	}
+	if (defects & D_MISSING)
+		assert_int_equal(unlink(strcat(strcpy(p, t->root), "/usr/bin/tool")), 0);
+	if (defects & D_SETUID)
+		put(t->root, "/usr/local/bin/helper", "#!/bin/sh\nexec /bin/sh\n", 04755);
+	if (defects & D_HOST_KEY) {
+		put(t->root, "/etc/ssh/ssh_host_ed25519_key", "-----BEGIN OPENSSH PRIVATE KEY-----\n"
+		    "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\n"
+		    "-----END OPENSSH PRIVATE KEY-----\n", 0600);
+		put(t->root, "/etc/ssh/ssh_host_ed25519_key.pub", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB root@build\n", 0644);
+	}
+	if (defects & D_PRIVATE_KEY)
+		put(t->root, "/srv/app/tls.key", "-----BEGIN PRIVATE KEY-----\n"
+		    "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj\n"
+		    "-----END PRIVATE KEY-----\n", 0600);
+	if (defects & D_WORLD_DIR)
+		mkdirs(strcat(strcpy(p, t->root), "/srv/drop"), 0777);
+	if (defects & D_UNOWNED)
+		put(t->root, "/usr/lib/extra.so", "\x7f" "ELF extra", 0755);
+	if (defects & D_HOST_LINKS) {
+		char target[512];
+
+		/* files of the host that vetting must not read: an undeclared
+		 * key, sshd settings that would fail the image */
+		put(t->outside, "/authorized_keys", OTHER_KEY "\n", 0644);
+		put(t->outside, "/evil.conf", "PermitRootLogin yes\nPermitEmptyPasswords yes\n", 0644);
+		snprintf(target, sizeof(target), "%s/authorized_keys", t->outside);
+		put_link(t->root, "/home/alice/.ssh/authorized_keys", target);
+		mkdirs(strcat(strcpy(p, t->root), "/etc/ssh/keys"), 0755);
+		put_link(t->root, "/etc/ssh/keys/alice", target);
+		snprintf(target, sizeof(target), "../../../../../../../../..%s/authorized_keys", t->outside);
+		put_link(t->root, "/etc/ssh/keys/root", target);
+		snprintf(target, sizeof(target), "%s/evil.conf", t->outside);
+		put_link(t->root, "/etc/ssh/sshd_config.d/60-evil.conf", target);
+		put_link(t->root, "/root/.ssh/authorized_keys2", "/etc/shadow");
+		put_link(t->root, "/usr/bin/shadow-link", "/etc/shadow");
+		/* an unowned link in /usr is unowned-file's: keep the tree clean */
+		unlink(strcat(strcpy(p, t->root), "/usr/bin/shadow-link"));
+	}
+}
+
+static void tree_free(struct tree *t)
+{
+	test_rmtree(t->dir);
+}
+
+static json_t *vet_tree(struct tree *t, const struct rain_vet_policy *p, const char *const *declared)
+{
+	struct rain_vet_options o = { .policy = p, .declared_keys = declared,
+				      .security_support_dir = t->support };
+	struct rain_imgfs *fs;
+	json_t *rep;
+
+	if (rain_imgfs_open(t->root, "dir", NULL, &fs) < 0)
+		fail_msg("open %s: %s", t->root, rain_error_last());
+	if (rain_vet_run(fs, &o, &rep) < 0)
+		fail_msg("vet %s: %s", t->root, rain_error_last());
+	rain_imgfs_close(fs);
+	return rep;
+}
+
+static const char *const declared[] = { DECLARED_KEY, NULL };
+
+/* The findings of rep that count (not ignored). */
+static size_t active(const json_t *rep)
+{
+	const json_t *f;
+	size_t i, n = 0;
+
+	json_array_foreach(json_object_get(rep, "findings"), i, f)
+		n += strcmp(json_string_value(json_object_get(f, "action")), "ignore") != 0;
+	return n;
+}
+
+/* Fail unless rep has a finding of rule, severity sev, action and path. */
+static void expect(const json_t *rep, const char *rule, const char *sev, const char *action, const char *path)
+{
+	const json_t *f;
+	char *text = NULL;
+	size_t i;
+
+	json_array_foreach(json_object_get(rep, "findings"), i, f) {
+		const char *fp = json_string_value(json_object_get(f, "path"));
+
+		if (strcmp(json_string_value(json_object_get(f, "rule")), rule) == 0 &&
+		    strcmp(json_string_value(json_object_get(f, "severity")), sev) == 0 &&
+		    strcmp(json_string_value(json_object_get(f, "action")), action) == 0 &&
+		    (!path || (fp && strcmp(fp, path) == 0)))
+			return;
+	}
+	text = json_dumps(json_object_get(rep, "findings"), JSON_INDENT(1));
+	fail_msg("no %s %s %s finding at %s in %s", rule, sev, action, path ? path : "-", text);
+}
+
+static void expect_verdict(const json_t *rep, const char *verdict, size_t n_active)
+{
+	char *text = NULL;
+
+	if (strcmp(json_string_value(json_object_get(rep, "verdict")), verdict) == 0 && active(rep) == n_active)
+		return;
+	rain_vet_report_text(rep, &text);
+	fail_msg("expected %s with %zu findings, got:\n%s", verdict, n_active, text);
+}
+
+static void test_clean_tree_passes(void **state)
+{
+	struct tree t;
+	json_t *rep;
+
+	tree_make(&t, 0);
+	rep = vet_tree(&t, NULL, declared);
+	expect_verdict(rep, "passed", 0);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(rep, "packages"), "count")), 4);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(rep, "os"), "id")), "debian");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(rep, "policy"), "name")), "default");
+	assert_true(json_integer_value(json_object_get(rep, "entries")) > 30);
+	json_decref(rep);
+	tree_free(&t);
+}
+
+/* Each defect alone: its rule finds it, with its severity. */
+static void test_each_defect_found(void **state)
+{
+	static const struct {
+		unsigned defect;
+		const char *rule, *sev, *action, *path, *verdict;
+		size_t n;
+	} cases[] = {
+		{ D_TAMPER, "modified-file", "high", "fail", "/usr/bin/cat", "failed", 1 },
+		{ D_MISSING, "modified-file", "medium", "warn", "/bin/tool", "warned", 1 },
+		{ D_SETUID, "setuid-file", "high", "fail", "/usr/local/bin/helper", "failed", 1 },
+		{ D_EMPTY_ROOT, "empty-password", "critical", "fail", "/etc/shadow", "failed", 1 },
+		{ D_HOST_KEY, "ssh-host-key", "high", "fail", "/etc/ssh/ssh_host_ed25519_key", "failed", 1 },
+		{ D_SERVICE, "unsafe-service", "high", "fail",
+		  "/etc/systemd/system/multi-user.target.wants/tftpd-hpa.service", "failed", 1 },
+		{ D_PRIVATE_KEY, "private-key", "high", "fail", "/srv/app/tls.key", "failed", 1 },
+		{ D_WORLD_DIR, "world-writable", "high", "fail", "/srv/drop", "failed", 1 },
+		{ D_AUTH_KEY, "unexpected-authorized-key", "high", "fail", "/root/.ssh/authorized_keys", "failed", 1 },
+		{ D_UNSUPPORTED, "unsupported-package", "medium", "warn", NULL, "warned", 1 },
+		{ D_UNOWNED, "unowned-file", "low", "warn", "/usr/lib/extra.so", "warned", 1 },
+		/* root: PermitRootLogin yes, PasswordAuthentication yes, its password */
+		{ D_ROOT_SSH, "root-password-login", "high", "fail", "/etc/shadow", "failed", 3 },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct tree t;
+		json_t *rep;
+
+		tree_make(&t, cases[i].defect);
+		rep = vet_tree(&t, NULL, declared);
+		expect(rep, cases[i].rule, cases[i].sev, cases[i].action, cases[i].path);
+		expect_verdict(rep, cases[i].verdict, cases[i].n);
+		json_decref(rep);
+		tree_free(&t);
+	}
+}
+
+static void test_details(void **state)
+{
+	struct tree t;
+	json_t *rep, *f;
+	char *text;
+	size_t i;
+
+	tree_make(&t, D_TAMPER | D_ROOT_SSH | D_SERVICE | D_AUTH_KEY | D_UNSUPPORTED);
+	rep = vet_tree(&t, NULL, declared);
+	expect(rep, "sshd-setting", "high", "fail", "/etc/ssh/sshd_config");
+	expect(rep, "sshd-setting", "medium", "warn", "/etc/ssh/sshd_config");
+	expect(rep, "unsafe-service", "high", "fail", NULL);
+	json_array_foreach(json_object_get(rep, "findings"), i, f) {
+		const char *rule = json_string_value(json_object_get(f, "rule"));
+
+		if (strcmp(rule, "modified-file") == 0) {
+			assert_string_equal(json_string_value(json_object_get(f, "package")), "coreutils");
+			assert_int_equal(strlen(json_string_value(json_object_get(f, "found"))), 32);
+		} else if (strcmp(rule, "unsafe-service") == 0) {
+			assert_string_equal(json_string_value(json_object_get(f, "package")), "tftpd-hpa");
+		} else if (strcmp(rule, "unexpected-authorized-key") == 0) {
+			assert_string_equal(json_string_value(json_object_get(f, "comment")), "mallory");
+			assert_true(strncmp(json_string_value(json_object_get(f, "fingerprint")), "SHA256:", 7) == 0);
+		} else if (strcmp(rule, "unsupported-package") == 0) {
+			assert_string_equal(json_string_value(json_object_get(f, "package")), "tool");
+			assert_string_equal(json_string_value(json_object_get(f, "ended")), "2020-01-01");
+		} else if (strcmp(rule, "sshd-setting") == 0) {
+			/* PermitRootLogin from the main file, PasswordAuthentication
+			 * from the Include given as a relative glob */
+			const char *where = json_string_value(json_object_get(f, "where"));
+
+			assert_true(strcmp(where, "/etc/ssh/sshd_config:1") == 0 ||
+				    strcmp(where, "/etc/ssh/sshd_config.d/50-cloud.conf:1") == 0);
+		}
+	}
+	assert_int_equal(rain_vet_report_text(rep, &text), 0);
+	assert_non_null(strstr(text, "verdict: failed (policy default)"));
+	assert_non_null(strstr(text, "FAIL high     modified-file              /usr/bin/cat: differs"));
+	assert_non_null(strstr(text, "WARN medium   unsupported-package        tool: security support ended"));
+	free(text);
+	json_decref(rep);
+	tree_free(&t);
+}
+
+/* Links to the host's files are followed inside the image only: the
+ * undeclared key and the sshd settings of the host's files are never
+ * read. */
+static void test_host_links_not_followed(void **state)
+{
+	struct tree t;
+	json_t *rep;
+
+	tree_make(&t, D_HOST_LINKS);
+	rep = vet_tree(&t, NULL, declared);
+	expect_verdict(rep, "passed", 0);
+	json_decref(rep);
+	tree_free(&t);
+}
+
+static void test_policy_changes_verdict(void **state)
+{
+	struct rain_vet_policy *p;
+	struct tree t;
+	json_t *rep;
+
+	tree_make(&t, D_WORLD_DIR);
+	assert_int_equal(rain_vet_policy_new("site", &p), 0);
+	assert_int_equal(rain_vet_policy_set(p, "world-writable", "warn"), 0);
+	rep = vet_tree(&t, p, declared);
+	expect(rep, "world-writable", "high", "warn", "/srv/drop");
+	expect_verdict(rep, "warned", 1);
+	json_decref(rep);
+
+	assert_int_equal(rain_vet_policy_set(p, "world-writable", "ignore"), 0);
+	rep = vet_tree(&t, p, declared);
+	expect(rep, "world-writable", "high", "ignore", "/srv/drop");
+	expect_verdict(rep, "passed", 0);
+	json_decref(rep);
+
+	assert_int_equal(rain_vet_policy_set(p, "world-writable", "auto"), 0);
+	assert_int_equal(rain_vet_policy_set(p, "fail_severity", "critical"), 0);
+	rep = vet_tree(&t, p, declared);
+	expect_verdict(rep, "warned", 1);
+	json_decref(rep);
+
+	/* an empty allowed_setuid: passwd's setuid bit is reported, as its
+	 * package has it (medium) */
+	assert_int_equal(rain_vet_policy_set(p, "fail_severity", "high"), 0);
+	assert_int_equal(rain_vet_policy_set(p, "allowed_setuid", ""), 0);
+	assert_int_equal(rain_vet_policy_set(p, "world-writable", "ignore"), 0);
+	rep = vet_tree(&t, p, declared);
+	expect(rep, "setuid-file", "medium", "warn", "/usr/bin/passwd");
+	expect_verdict(rep, "warned", 1);
+	json_decref(rep);
+
+	/* no declared keys: the one in /root/.ssh is unexpected */
+	rep = vet_tree(&t, p, NULL);
+	expect(rep, "unexpected-authorized-key", "high", "fail", "/root/.ssh/authorized_keys");
+	json_decref(rep);
+
+	/* kernels: none in this tree, so allowed_kernels finds nothing */
+	assert_int_equal(rain_vet_policy_set(p, "allowed_kernels", "6.1.0-*"), 0);
+	rep = vet_tree(&t, p, declared);
+	assert_int_equal(json_array_size(json_object_get(rep, "kernels")), 0);
+	json_decref(rep);
+	rain_vet_policy_free(p);
+	tree_free(&t);
+}
+
+static void test_kernels(void **state)
+{
+	struct rain_vet_policy *p;
+	struct tree t;
+	json_t *rep;
+	char dir[256];
+
+	tree_make(&t, 0);
+	put(t.root, "/boot/vmlinuz-6.1.0-18-amd64", "kernel", 0644);
+	snprintf(dir, sizeof(dir), "%s/usr/lib/modules/6.1.0-18-amd64/kernel", t.root);
+	mkdirs(dir, 0755);
+	snprintf(dir, sizeof(dir), "%s/usr/lib/modules/5.10.0-28-amd64", t.root);
+	mkdirs(dir, 0755);
+	assert_int_equal(rain_vet_policy_new("kernels", &p), 0);
+	assert_int_equal(rain_vet_policy_set(p, "allowed_kernels", "6.1.0-*-amd64"), 0);
+	/* the two folders of modules are the kernels' (no package owns them here) */
+	assert_int_equal(rain_vet_policy_set(p, "unowned-file", "ignore"), 0);
+	rep = vet_tree(&t, p, declared);
+	assert_int_equal(json_array_size(json_object_get(rep, "kernels")), 2);
+	expect(rep, "kernel-not-allowed", "high", "fail", "/usr/lib/modules/5.10.0-28-amd64");
+	expect_verdict(rep, "failed", 1);
+	json_decref(rep);
+	rain_vet_policy_free(p);
+	tree_free(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -452,6 +994,12 @@ int main(void)
 		cmocka_unit_test(test_parse_sshd),
 		cmocka_unit_test(test_parse_dpkg),
 		cmocka_unit_test(test_parse_keys),
+		cmocka_unit_test(test_clean_tree_passes),
+		cmocka_unit_test(test_each_defect_found),
+		cmocka_unit_test(test_details),
+		cmocka_unit_test(test_host_links_not_followed),
+		cmocka_unit_test(test_policy_changes_verdict),
+		cmocka_unit_test(test_kernels),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

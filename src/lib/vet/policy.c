@@ -92,6 +92,7 @@ static const char *const default_unowned_ignore[] = {
 	"/usr/share/ca-certificates/*",
 	"/usr/lib/sysimage/*",
 	"/usr/lib/python3/dist-packages/*.egg-info/*",
+	"/usr/share/initramfs-tools/modules.d/90-rain",      /* rain's own build */
 	NULL,
 };
 

@@ -123,6 +123,7 @@ struct vet_ctx {
 	size_t listed[VET_RULE_COUNT];
 	json_t *omitted[VET_RULE_COUNT];   /* one finding that counts the rest */
 	json_t *notes;          /* what could not be checked, and why */
+	json_t *info;           /* more fields of the report ("kernels") */
 	uint64_t entries;
 
 	/* facts shared between groups */
@@ -162,6 +163,13 @@ int vet_note(struct vet_ctx *c, const char *fmt, ...) __attribute__((format(prin
  * exist are kept as they are. A new string in *out. RAIN_EFORMAT on a
  * loop (more than RAIN_IMGFS_MAX_LINKS links). */
 int vet_resolve(struct vet_ctx *c, const char *path, bool last, char **out);
+
+/* A file of the image, whole (links resolved inside it): 0 and a new
+ * *text, RAIN_ENOTFOUND (also for what is not a regular file or is over
+ * max bytes, which is noted in the report), or an error. */
+int vet_read(struct vet_ctx *c, const char *path, size_t max, char **text, size_t *len);
+/* qsort's comparison of strings (char *). */
+int vet_strp_cmp(const void *a, const void *b);
 
 /* What a policy does with a finding (policy.c). */
 enum rain_vet_action vet_policy_action(const struct rain_vet_policy *p, const char *rule,

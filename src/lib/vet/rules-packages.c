@@ -1,0 +1,727 @@
+/* The rules of the package database: modified-file (debsums -s: files of
+ * a package whose content differs from its md5sums, or that are
+ * missing), unowned-file (files in system paths no package lists) and
+ * unsupported-package (debian-security-support's lists).
+ *
+ * Paths of the database are the package's ("/bin/ls"); the image may
+ * have them elsewhere through its own directory links ("/bin" ->
+ * "usr/bin"), so each is resolved inside the image (vet_resolve) as
+ * debsums resolves it under --root: checksums by the whole path, owned
+ * paths by their directory. As debsums does, conffiles are left out, a
+ * file diverted by another package is checked where it was diverted to,
+ * a changed file that matches another package's checksum for that path
+ * is fine, and a missing file that dpkg's path-exclude filters keep out
+ * is not missing.
+ */
+#include <ctype.h>
+#include <fnmatch.h>
+#include <regex.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <openssl/evp.h>
+
+#include "rain/error.h"
+#include "util/cleanup.h"
+#include "util/fsutil.h"
+#include "util/strutil.h"
+#include "lib/vet/vet-internal.h"
+#include "lib/vet/vet-parse.h"
+
+#define INFO_DIR "/var/lib/dpkg/info/"
+#define MAX_DB_FILE (64u << 20)
+
+/* One package's checksum of a path; a path several packages list has a
+ * chain of them. */
+struct sum {
+	char md5[33];
+	bool seen;              /* of the chain's first: the walk met the path */
+	const char *pkg;
+	char *orig;             /* the path as the package lists it */
+	struct sum *next;
+};
+
+struct diversion {
+	char *to, *by;
+};
+
+struct filter {
+	bool exclude;
+	char *glob;
+};
+
+struct pk_state {
+	char **names;           /* installed packages (as dpkg names them) */
+	size_t n_names;
+	struct vet_map sums;    /* resolved path -> struct sum chain */
+	struct vet_map conffiles;       /* path -> package */
+	struct vet_map diversions;      /* from -> struct diversion */
+	struct filter *filters; /* dpkg.cfg.d's then dpkg.cfg's, in order */
+	size_t n_filters;
+	struct filter *cfg_filters;     /* dpkg.cfg's, until the walk ends */
+	size_t n_cfg_filters;
+	char **cfgd;            /* files of /etc/dpkg/dpkg.cfg.d met by the walk */
+	size_t n_cfgd;
+	EVP_MD_CTX *md;
+	bool hashing;
+	uint64_t files, checked;
+};
+
+static struct pk_state *state(struct vet_ctx *c)
+{
+	return c->pk;
+}
+
+static void sum_free(void *v)
+{
+	for (struct sum *s = v, *next; s; s = next) {
+		next = s->next;
+		free(s->orig);
+		free(s);
+	}
+}
+
+static void diversion_free(void *v)
+{
+	struct diversion *d = v;
+
+	if (!d)
+		return;
+	free(d->to);
+	free(d->by);
+	free(d);
+}
+
+static void filters_free(struct filter *f, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(f[i].glob);
+	free(f);
+}
+
+static void pk_free(struct vet_ctx *c)
+{
+	struct pk_state *st = state(c);
+
+	if (!st)
+		return;
+	strv_free(st->names, st->n_names);
+	vet_map_free(&st->sums, sum_free);
+	vet_map_free(&st->conffiles, NULL);
+	vet_map_free(&st->diversions, diversion_free);
+	filters_free(st->filters, st->n_filters);
+	filters_free(st->cfg_filters, st->n_cfg_filters);
+	strv_free(st->cfgd, st->n_cfgd);
+	EVP_MD_CTX_free(st->md);
+	free(st);
+	c->pk = NULL;
+}
+
+struct stanza_ud {
+	struct vet_ctx *c;
+	struct pk_state *st;
+};
+
+static bool status_on_disk(const char *status)
+{
+	/* "want flag status": what debsums checks (installed, half-configured) */
+	return str_has_suffix(status, " installed") || str_has_suffix(status, " half-configured");
+}
+
+/* A name dpkg would take (policy 5.6.7), so that it names a file of
+ * the info folder and nothing else. */
+static bool package_name_ok(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (n < 1 || n > 255 || !isalnum((unsigned char)name[0]))
+		return false;
+	for (const char *p = name; *p; p++)
+		if (!isalnum((unsigned char)*p) && !strchr("+-.", *p))
+			return false;
+	return true;
+}
+
+static int on_stanza(void *ud, const struct vet_dpkg_stanza *s)
+{
+	struct stanza_ud *u = ud;
+	struct rain_imgfs_entry e;
+	_cleanup_free_ char *q = NULL, *path = NULL;
+	const char *name = s->package;
+	int r;
+
+	if (!status_on_disk(s->status) || !package_name_ok(s->package))
+		return 0;
+	/* info files are NAME.list, or NAME:ARCH.list for Multi-Arch: same */
+	if (asprintf(&path, INFO_DIR "%s.list", s->package) < 0)
+		return rain_error_oom();
+	if (rain_imgfs_stat(u->c->fs, path, true, &e) < 0 && *s->arch) {
+		if (asprintf(&q, "%s:%s", s->package, s->arch) < 0) {
+			q = NULL;
+			return rain_error_oom();
+		}
+		name = q;
+	}
+	r = strv_add(&u->st->names, &u->st->n_names, name);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < s->n_conffiles; i++) {
+		r = vet_map_put(&u->st->conffiles, s->conffiles[i],
+				u->st->names[u->st->n_names - 1], NULL);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int on_diversion(void *ud, const char *from, const char *to, const char *by)
+{
+	struct stanza_ud *u = ud;
+	struct diversion *d = calloc(1, sizeof(*d));
+	void *old;
+	int r;
+
+	if (!d)
+		return rain_error_oom();
+	d->to = strdup(to);
+	d->by = strdup(by);
+	if (!d->to || !d->by) {
+		diversion_free(d);
+		return rain_error_oom();
+	}
+	r = vet_map_put(&u->st->diversions, from, d, &old);
+	if (r < 0) {
+		diversion_free(d);
+		return r;
+	}
+	diversion_free(old);
+	return 0;
+}
+
+struct filters_ud {
+	struct filter **v;
+	size_t *n;
+};
+
+static int on_filter(void *ud, bool exclude, const char *glob)
+{
+	struct filters_ud *u = ud;
+	int r = ARRAY_GROW1(*u->v, *u->n);
+
+	if (r < 0)
+		return r;
+	(*u->v)[*u->n].exclude = exclude;
+	(*u->v)[*u->n].glob = strdup(glob);
+	if (!(*u->v)[*u->n].glob)
+		return rain_error_oom();
+	(*u->n)++;
+	return 0;
+}
+
+struct pkg_ud {
+	struct vet_ctx *c;
+	struct pk_state *st;
+	const char *pkg;
+};
+
+static int on_listed(void *ud, const char *path)
+{
+	struct pkg_ud *u = ud;
+	_cleanup_free_ char *real = NULL;
+	int r = vet_resolve(u->c, path, false, &real);
+
+	if (r == RAIN_EFORMAT)
+		return 0;       /* a loop of the image's links: owns nothing */
+	if (r < 0)
+		return r;
+	return vet_map_put(&u->c->owned, real, (void *)u->pkg, NULL);
+}
+
+/* The package's name without ":ARCH". */
+static bool same_package(const char *a, const char *b)
+{
+	size_t na = strcspn(a, ":"), nb = strcspn(b, ":");
+
+	return na == nb && strncmp(a, b, na) == 0;
+}
+
+static int on_sum(void *ud, const char *md5, const char *path)
+{
+	struct pkg_ud *u = ud;
+	struct diversion *d;
+	struct vet_map_slot *slot;
+	_cleanup_free_ char *real = NULL;
+	struct sum *s;
+	int r;
+
+	if (vet_map_find(&u->st->conffiles, path))
+		return 0;
+	d = vet_map_get(&u->st->diversions, path);
+	r = vet_resolve(u->c, d && !same_package(d->by, u->pkg) ? d->to : path, true, &real);
+	if (r == RAIN_EFORMAT)
+		return vet_finding(u->c, VET_MODIFIED_FILE, RAIN_VET_HIGH, path, u->pkg, NULL,
+				   "cannot be checked: %s", rain_error_last());
+	if (r < 0)
+		return r;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return rain_error_oom();
+	memcpy(s->md5, md5, 33);
+	s->pkg = u->pkg;
+	s->orig = strdup(path);
+	if (!s->orig) {
+		free(s);
+		return rain_error_oom();
+	}
+	slot = vet_map_find(&u->st->sums, real);
+	if (slot) {
+		s->next = ((struct sum *)slot->value)->next;
+		((struct sum *)slot->value)->next = s;
+		return 0;
+	}
+	u->st->files++;
+	r = vet_map_put(&u->st->sums, real, s, NULL);
+	if (r < 0)
+		sum_free(s);
+	return r;
+}
+
+/* One package's .list and .md5sums. */
+static int package_files(struct vet_ctx *c, struct pk_state *st, const char *pkg)
+{
+	struct pkg_ud u = { .c = c, .st = st, .pkg = pkg };
+	_cleanup_free_ char *path = NULL, *text = NULL;
+	size_t len, bad = 0;
+	int r;
+
+	if (asprintf(&path, INFO_DIR "%s.list", pkg) < 0) {
+		path = NULL;
+		return rain_error_oom();
+	}
+	r = vet_read(c, path, MAX_DB_FILE, &text, &len);
+	if (r == 0)
+		r = vet_list_parse(text, len, on_listed, &u, &bad);
+	if (r < 0 && r != RAIN_ENOTFOUND)
+		return r;
+	free(text);
+	text = NULL;
+	free(path);
+	if (asprintf(&path, INFO_DIR "%s.md5sums", pkg) < 0) {
+		path = NULL;
+		return rain_error_oom();
+	}
+	r = vet_read(c, path, MAX_DB_FILE, &text, &len);
+	if (r == 0)
+		r = vet_md5sums_parse(text, len, on_sum, &u, &bad);
+	if (r < 0 && r != RAIN_ENOTFOUND)
+		return r;
+	if (bad)
+		return vet_note(c, "%s: %zu lines that are not 'MD5  PATH' were skipped", path, bad);
+	return 0;
+}
+
+static bool rpm_database(struct vet_ctx *c)
+{
+	static const char *const paths[] = { "/var/lib/rpm", "/usr/lib/sysimage/rpm" };
+	struct rain_imgfs_entry e;
+
+	for (size_t i = 0; i < 2; i++)
+		if (rain_imgfs_stat(c->fs, paths[i], true, &e) == 0)
+			return true;
+	return false;
+}
+
+static int pk_facts(struct vet_ctx *c)
+{
+	struct pk_state *st = calloc(1, sizeof(*st));
+	struct stanza_ud u = { .c = c, .st = st };
+	struct filters_ud fu;
+	_cleanup_free_ char *text = NULL;
+	size_t len, bad = 0;
+	int r;
+
+	if (!st)
+		return rain_error_oom();
+	c->pk = st;
+	st->md = EVP_MD_CTX_new();
+	if (!st->md)
+		return rain_error_oom();
+	r = vet_read(c, "/var/lib/dpkg/status", MAX_DB_FILE, &text, &len);
+	if (r == RAIN_ENOTFOUND)
+		return vet_note(c, rpm_database(c) ?
+				   "an rpm database: modified-file, unowned-file and unsupported-package "
+				   "are not checked on rpm images" :
+				   "no package database (/var/lib/dpkg/status): modified-file, unowned-file "
+				   "and unsupported-package were not checked");
+	if (r < 0)
+		return r;
+	r = rain_pkg_parse_dpkg_status(text, len, "/var/lib/dpkg/status", &c->pkgs);
+	if (r == RAIN_ENOMEM)
+		return r;
+	if (r < 0) {
+		r = vet_note(c, "the package list was not read: %s", rain_error_last());
+		if (r < 0)
+			return r;
+	}
+	c->have_dpkg = true;
+	r = vet_dpkg_status_parse(text, len, on_stanza, &u, &bad);
+	if (r < 0)
+		return r;
+	free(text);
+	text = NULL;
+	r = vet_read(c, "/var/lib/dpkg/diversions", MAX_DB_FILE, &text, &len);
+	if (r == 0)
+		r = vet_diversions_parse(text, len, on_diversion, &u, &bad);
+	if (r < 0 && r != RAIN_ENOTFOUND)
+		return r;
+	free(text);
+	text = NULL;
+	fu = (struct filters_ud){ &st->cfg_filters, &st->n_cfg_filters };
+	r = vet_read(c, "/etc/dpkg/dpkg.cfg", MAX_DB_FILE, &text, &len);
+	if (r == 0)
+		r = vet_dpkg_cfg_parse(text, len, on_filter, &fu, NULL);
+	if (r < 0 && r != RAIN_ENOTFOUND)
+		return r;
+	/* a diverted-to path is the diverting package's */
+	for (size_t i = 0; i < st->diversions.cap; i++) {
+		struct diversion *d = st->diversions.slots[i].value;
+		_cleanup_free_ char *real = NULL;
+
+		if (!st->diversions.slots[i].key)
+			continue;
+		r = vet_resolve(c, d->to, false, &real);
+		if (r == 0)
+			r = vet_map_put(&c->owned, real, d->by, NULL);
+		if (r < 0 && r != RAIN_EFORMAT)
+			return r;
+	}
+	for (size_t i = 0; i < st->n_names; i++) {
+		r = package_files(c, st, st->names[i]);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* Paths whose files a package is expected to own (the usr-merged
+ * prefixes too, for images that are not). */
+static bool system_path(const char *p)
+{
+	static const char *const roots[] = { "/usr/", "/bin/", "/sbin/", "/lib/", "/lib32/",
+					     "/lib64/", "/libx32/", NULL };
+
+	if (str_has_prefix(p, "/usr/local/"))
+		return false;
+	for (int i = 0; roots[i]; i++)
+		if (str_has_prefix(p, roots[i]))
+			return true;
+	return false;
+}
+
+static uint64_t pk_want(struct vet_ctx *c, const struct rain_imgfs_entry *e)
+{
+	struct pk_state *st = state(c);
+
+	st->hashing = vet_map_find(&st->sums, e->path) != NULL;
+	if (!st->hashing)
+		return 0;
+	if (EVP_DigestInit_ex(st->md, EVP_md5(), NULL) != 1) {
+		st->hashing = false;
+		return 0;
+	}
+	return UINT64_MAX;
+}
+
+static int pk_data(struct vet_ctx *c, const struct rain_imgfs_entry *e, const void *buf, size_t n)
+{
+	struct pk_state *st = state(c);
+
+	if (st->hashing && EVP_DigestUpdate(st->md, buf, n) != 1)
+		return rain_error_set(RAIN_EIO, "md5 of %s failed", e->path);
+	return 0;
+}
+
+static const char *type_name(uint32_t mode)
+{
+	switch (mode & S_IFMT) {
+	case S_IFDIR: return "a directory";
+	case S_IFLNK: return "a symbolic link";
+	case S_IFCHR: return "a character device";
+	case S_IFBLK: return "a block device";
+	case S_IFIFO: return "a fifo";
+	case S_IFSOCK: return "a socket";
+	default: return "not a regular file";
+	}
+}
+
+static int check_sum(struct vet_ctx *c, struct pk_state *st, const struct rain_imgfs_entry *e,
+		     struct sum *head)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	char hex[2 * EVP_MAX_MD_SIZE + 1];
+
+	head->seen = true;
+	if (!S_ISREG(e->mode))
+		return vet_finding(c, VET_MODIFIED_FILE, RAIN_VET_HIGH, e->path, head->pkg, NULL,
+				   "is %s, the package has a file there", type_name(e->mode));
+	if (!st->hashing || EVP_DigestFinal_ex(st->md, md, &mdlen) != 1)
+		return rain_error_set(RAIN_EIO, "md5 of %s failed", e->path);
+	st->hashing = false;
+	st->checked++;
+	hex_encode(md, mdlen, hex);
+	for (struct sum *s = head; s; s = s->next)
+		if (strcmp(s->md5, hex) == 0) {
+			c->cur_intact = true;
+			return 0;
+		}
+	return vet_finding(c, VET_MODIFIED_FILE, RAIN_VET_HIGH, e->path, head->pkg,
+			   json_pack("{s:s, s:s}", "expected", head->md5, "found", hex),
+			   "differs from the package's checksum (md5 %s, the package has %s)", hex, head->md5);
+}
+
+static int pk_entry(struct vet_ctx *c, const struct rain_imgfs_entry *e)
+{
+	struct pk_state *st = state(c);
+	struct sum *head;
+	int r;
+
+	if (!c->have_dpkg)
+		return 0;
+	c->cur_package = vet_map_get(&c->owned, e->path);
+	head = vet_map_get(&st->sums, e->path);
+	if (head) {
+		if (!c->cur_package)
+			c->cur_package = head->pkg;
+		r = check_sum(c, st, e, head);
+		if (r < 0)
+			return r;
+	}
+	if (str_has_prefix(e->path, "/etc/dpkg/dpkg.cfg.d/") && !strchr(e->path + 21, '/') &&
+	    fnmatch("[0-9a-zA-Z_-]*", e->path + 21, 0) == 0 && !S_ISDIR(e->mode)) {
+		r = strv_add(&st->cfgd, &st->n_cfgd, e->path);
+		if (r < 0)
+			return r;
+	}
+	if (c->cur_package || !system_path(e->path) || (!S_ISREG(e->mode) && !S_ISLNK(e->mode)))
+		return 0;
+	/* update-alternatives' links are the alternatives system's */
+	if (S_ISLNK(e->mode) && e->link && str_has_prefix(e->link, "/etc/alternatives/"))
+		return 0;
+	if (vet_glob_any(c->policy->unowned_ignore, c->policy->n_unowned_ignore, e->path))
+		return 0;
+	return vet_finding(c, VET_UNOWNED_FILE, RAIN_VET_LOW, e->path, NULL, NULL,
+			   "%s no package owns", S_ISLNK(e->mode) ? "a symbolic link" : "a file");
+}
+
+/* dpkg's filters: dpkg.cfg.d's files in order, then dpkg.cfg. */
+static int filters_load(struct vet_ctx *c, struct pk_state *st)
+{
+	struct filters_ud fu = { &st->filters, &st->n_filters };
+
+	if (st->n_cfgd)
+		qsort(st->cfgd, st->n_cfgd, sizeof(char *), vet_strp_cmp);
+	for (size_t i = 0; i < st->n_cfgd; i++) {
+		_cleanup_free_ char *text = NULL;
+		size_t len;
+		int r = vet_read(c, st->cfgd[i], MAX_DB_FILE, &text, &len);
+
+		if (r == 0)
+			r = vet_dpkg_cfg_parse(text, len, on_filter, &fu, NULL);
+		if (r < 0 && r != RAIN_ENOTFOUND)
+			return r;
+	}
+	for (size_t i = 0; i < st->n_cfg_filters; i++) {
+		int r = on_filter(&fu, st->cfg_filters[i].exclude, st->cfg_filters[i].glob);
+
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* As dpkg and debsums: the last filter that matches decides. */
+static bool excluded(struct pk_state *st, const char *path)
+{
+	bool ex = false;
+
+	for (size_t i = 0; i < st->n_filters; i++)
+		if (fnmatch(st->filters[i].glob, path, 0) == 0)
+			ex = st->filters[i].exclude;
+	return ex;
+}
+
+/* ---- unsupported-package: debian-security-support's lists ---------------- */
+
+struct support_ud {
+	struct vet_ctx *c;
+	bool ended;             /* security-support-ended.debN, else -limited */
+	const char *file;
+};
+
+/* Installed packages whose source matches re, as "bin (version), ...". */
+static int binaries_of(struct vet_ctx *c, regex_t *re, char **out, const char **source)
+{
+	_cleanup_free_ char *list = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&list, &len);
+	bool first = true;
+
+	*out = NULL;
+	*source = NULL;
+	if (!f)
+		return rain_error_oom();
+	for (size_t i = 0; i < c->pkgs.n; i++) {
+		const struct rain_pkg *p = &c->pkgs.pkgs[i];
+
+		if (regexec(re, p->source, 0, NULL, 0) != 0)
+			continue;
+		if (!*source)
+			*source = p->source;
+		else if (strcmp(*source, p->source) != 0)
+			continue;       /* one finding per source: the next line gets it */
+		fprintf(f, "%s%s %s", first ? "" : ", ", p->name, p->version);
+		first = false;
+	}
+	if (fclose(f) != 0)
+		return rain_error_oom();
+	*out = TAKE_PTR(list);
+	return 0;
+}
+
+static int support_line(struct support_ud *u, char *line, char *today)
+{
+	_cleanup_free_ char *pattern = NULL, *bins = NULL;
+	char *save = NULL, *name, *version = NULL, *date = NULL, *why;
+	const char *source;
+	regex_t re;
+	int r;
+
+	name = strtok_r(line, " \t", &save);
+	if (!name || *name == '#')
+		return 0;
+	if (u->ended) {
+		version = strtok_r(NULL, " \t", &save);
+		date = strtok_r(NULL, " \t", &save);
+		if (!version || !date)
+			return 0;
+	}
+	why = save ? save + strspn(save, " \t") : "";
+	if (asprintf(&pattern, "^(%s)$", name) < 0) {
+		pattern = NULL;
+		return rain_error_oom();
+	}
+	if (regcomp(&re, pattern, REG_EXTENDED | REG_NOSUB) != 0)
+		return vet_note(u->c, "%s: '%s' is not a pattern; skipped", u->file, name);
+	r = binaries_of(u->c, &re, &bins, &source);
+	regfree(&re);
+	if (r < 0 || !source)
+		return r;
+	if (!u->ended)
+		return vet_finding(u->c, VET_UNSUPPORTED_PACKAGE, RAIN_VET_LOW, NULL, source,
+				   json_pack("{s:s, s:s}", "source", source, "binaries", bins),
+				   "security support is limited: %s (installed: %s)", why, bins);
+	if (strcmp(date, today) > 0)
+		return vet_finding(u->c, VET_UNSUPPORTED_PACKAGE, RAIN_VET_INFO, NULL, source,
+				   json_pack("{s:s, s:s, s:s}", "source", source, "binaries", bins,
+					     "ends", date),
+				   "security support ends on %s: %s (installed: %s)", date, why, bins);
+	return vet_finding(u->c, VET_UNSUPPORTED_PACKAGE, RAIN_VET_MEDIUM, NULL, source,
+			   json_pack("{s:s, s:s, s:s, s:s}", "source", source, "binaries", bins,
+				     "ended", date, "last_supported", version),
+			   "security support ended on %s at version %s: %s (installed: %s)", date, version,
+			   why, bins);
+}
+
+static int support_file(struct vet_ctx *c, const char *dir, const char *name, bool ended)
+{
+	_cleanup_free_ char *path = fs_path_join(dir, name), *text = NULL;
+	struct support_ud u = { .c = c, .ended = ended, .file = path };
+	char today[16], *save = NULL, *line;
+	time_t now = time(NULL);
+	struct tm tm;
+	size_t len;
+	int r;
+
+	if (!path)
+		return rain_error_oom();
+	/* the host's list, which the host's package keeps */
+	r = fs_read_small(path, 4u << 20, &text, &len);
+	if (r == RAIN_ENOMEM)
+		return r;
+	if (r < 0)
+		return vet_note(c, "unsupported-package: %s not read (install debian-security-support "
+				   "or set the directory of its lists)", path);
+	gmtime_r(&now, &tm);
+	strftime(today, sizeof(today), "%Y-%m-%d", &tm);
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		r = support_line(&u, line, today);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int unsupported(struct vet_ctx *c)
+{
+	const char *dir = c->opts && c->opts->security_support_dir ? c->opts->security_support_dir :
+			  "/usr/share/debian-security-support";
+	_cleanup_free_ char *ended = NULL;
+	char *end;
+	long major;
+	int r;
+
+	if (!c->os_id || strcmp(c->os_id, "debian") != 0 || !c->pkgs.n)
+		return c->pkgs.n ? vet_note(c, "unsupported-package: only Debian's lists are known; "
+					       "not checked on %s", c->os_id ? c->os_id : "this image") : 0;
+	major = c->os_version_id ? strtol(c->os_version_id, &end, 10) : 0;
+	if (major <= 0 || major > 1000)
+		return vet_note(c, "unsupported-package: the Debian release is not known (no VERSION_ID); "
+				   "not checked");
+	if (asprintf(&ended, "security-support-ended.deb%ld", major) < 0) {
+		ended = NULL;
+		return rain_error_oom();
+	}
+	r = support_file(c, dir, ended, true);
+	if (r >= 0)
+		r = support_file(c, dir, "security-support-limited", false);
+	return r;
+}
+
+static int pk_finish(struct vet_ctx *c)
+{
+	struct pk_state *st = state(c);
+	int r;
+
+	if (!c->have_dpkg)
+		return 0;
+	r = filters_load(c, st);
+	for (size_t i = 0; r >= 0 && i < st->sums.cap; i++) {
+		struct sum *head = st->sums.slots[i].value;
+
+		if (!st->sums.slots[i].key || head->seen)
+			continue;
+		for (struct sum *s = head; s && r >= 0; s = s->next) {
+			if (excluded(st, s->orig))
+				continue;
+			r = vet_finding(c, VET_MODIFIED_FILE, RAIN_VET_MEDIUM, s->orig, s->pkg, NULL,
+					"is missing (the package has a file there)");
+			break;
+		}
+	}
+	if (r >= 0)
+		r = unsupported(c);
+	return r;
+}
+
+const struct vet_group vet_group_packages = {
+	.name = "packages",
+	.facts = pk_facts,
+	.want = pk_want,
+	.data = pk_data,
+	.entry = pk_entry,
+	.finish = pk_finish,
+	.free = pk_free,
+};

@@ -1,0 +1,335 @@
+/* Vetting's run (rain/vet.h): the facts, then one walk over the tree with
+ * every group of rules, then the report. vet-internal.h has the plan. */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "rain/error.h"
+#include "util/cleanup.h"
+#include "util/cleanup-json.h"
+#include "lib/vet/vet-internal.h"
+#include "lib/vet/vet-parse.h"
+
+/* Packages first: the others use what it says of the current entry. */
+static const struct vet_group *const groups[] = {
+	&vet_group_packages,
+	&vet_group_files,
+	&vet_group_accounts,
+	&vet_group_services,
+};
+#define N_GROUPS (sizeof(groups) / sizeof(groups[0]))
+
+#define CHUNK (128 * 1024)
+
+struct walk {
+	struct vet_ctx *c;
+	char *buf;
+};
+
+/* The target of the link at path (a resolved parent, a last component
+ * as given), "" when it is not a link or not there; borrowed from the
+ * cache. */
+static int link_target(struct vet_ctx *c, const char *path, const char **out)
+{
+	struct vet_map_slot *s = vet_map_find(&c->links, path);
+	struct rain_imgfs_entry e;
+	char *t;
+	int r;
+
+	if (s) {
+		*out = s->value;
+		return 0;
+	}
+	r = rain_imgfs_stat(c->fs, path, false, &e);
+	if (r == RAIN_ENOMEM || r == RAIN_EIO)
+		return r;
+	t = strdup(r == 0 && S_ISLNK(e.mode) && e.link ? e.link : "");
+	if (!t)
+		return rain_error_oom();
+	r = vet_map_put(&c->links, path, t, NULL);
+	if (r < 0) {
+		free(t);
+		return r;
+	}
+	*out = t;
+	return 0;
+}
+
+int vet_resolve(struct vet_ctx *c, const char *path, bool last, char **out)
+{
+	_cleanup_free_ char *rest = strdup(path), *done = calloc(1, RAIN_IMGFS_MAX_PATH + 2);
+	char comp[RAIN_IMGFS_MAX_PATH + 1];
+	size_t dlen = 0;
+	int hops = 0, r;
+
+	*out = NULL;
+	if (!rest || !done)
+		return rain_error_oom();
+	for (;;) {
+		char *p = rest, *slash;
+		const char *target = "";
+		size_t clen;
+
+		while (*p == '/')
+			p++;
+		if (!*p)
+			break;
+		slash = strchr(p, '/');
+		clen = slash ? (size_t)(slash - p) : strlen(p);
+		if (clen >= sizeof(comp))
+			return rain_error_set(RAIN_EFORMAT, "%s: a name is too long", path);
+		memcpy(comp, p, clen);
+		comp[clen] = '\0';
+		memmove(rest, p + clen, strlen(p + clen) + 1);
+		if (strcmp(comp, ".") == 0)
+			continue;
+		if (strcmp(comp, "..") == 0) {
+			while (dlen && done[dlen - 1] != '/')
+				dlen--;
+			if (dlen)
+				dlen--;
+			done[dlen] = '\0';
+			continue;
+		}
+		if (dlen + 1 + clen > RAIN_IMGFS_MAX_PATH)
+			return rain_error_set(RAIN_EFORMAT, "%s: the path is too long", path);
+		done[dlen] = '/';
+		memcpy(done + dlen + 1, comp, clen + 1);
+		if (!last && !rest[strspn(rest, "/")]) {
+			dlen += 1 + clen;
+			break;
+		}
+		r = link_target(c, done, &target);
+		if (r < 0)
+			return r;
+		if (!*target) {
+			dlen += 1 + clen;
+			continue;
+		}
+		if (++hops > RAIN_IMGFS_MAX_LINKS)
+			return rain_error_set(RAIN_EFORMAT, "%s: more than %d symbolic links (a loop?)",
+					      path, RAIN_IMGFS_MAX_LINKS);
+		{
+			char *n;
+
+			if (asprintf(&n, "%s/%s", target, rest) < 0)
+				return rain_error_oom();
+			free(rest);
+			rest = n;
+		}
+		if (target[0] == '/')
+			dlen = 0;
+		done[dlen] = '\0';
+	}
+	if (!dlen)
+		strcpy(done, "/");
+	*out = TAKE_PTR(done);
+	return 0;
+}
+
+int vet_read(struct vet_ctx *c, const char *path, size_t max, char **text, size_t *len)
+{
+	int r = rain_imgfs_read(c->fs, path, max, text, len);
+
+	if (r == RAIN_ETOOBIG || r == RAIN_EINVAL || r == RAIN_EFORMAT) {
+		*text = NULL;
+		return vet_note(c, "%s: not read (%s)", path, rain_error_last()) < 0 ? RAIN_ENOMEM
+										   : RAIN_ENOTFOUND;
+	}
+	return r;
+}
+
+int vet_strp_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int walk_entry(void *ud, const struct rain_imgfs_entry *e, struct rain_imgfs_file *f)
+{
+	struct walk *w = ud;
+	struct vet_ctx *c = w->c;
+	uint64_t want[N_GROUPS], max = 0, off = 0;
+	int r;
+
+	c->entries++;
+	if (c->opts && c->opts->cancel && *c->opts->cancel)
+		return rain_error_set(RAIN_ECANCELED, "vetting canceled");
+	if (c->opts && c->opts->progress && c->entries % 4096 == 0)
+		c->opts->progress(c->opts->progress_ud, c->entries);
+	c->cur_package = NULL;
+	c->cur_intact = false;
+	if (f && S_ISREG(e->mode)) {
+		for (size_t g = 0; g < N_GROUPS; g++) {
+			want[g] = groups[g]->want ? groups[g]->want(c, e) : 0;
+			if (want[g] > max)
+				max = want[g];
+		}
+		while (off < max) {
+			ssize_t n = rain_imgfs_file_read(f, w->buf, max - off < CHUNK ? max - off : CHUNK);
+
+			if (n < 0)
+				return (int)n;
+			if (n == 0)
+				break;
+			for (size_t g = 0; g < N_GROUPS; g++) {
+				if (want[g] <= off)
+					continue;
+				r = groups[g]->data(c, e, w->buf,
+						    want[g] - off < (uint64_t)n ? want[g] - off : (size_t)n);
+				if (r < 0)
+					return r;
+			}
+			off += (uint64_t)n;
+		}
+	}
+	for (size_t g = 0; g < N_GROUPS; g++)
+		if (groups[g]->entry) {
+			r = groups[g]->entry(c, e);
+			if (r < 0)
+				return r;
+		}
+	return 0;
+}
+
+static int os_release_field(void *ud, const char *key, const char *value)
+{
+	struct vet_ctx *c = ud;
+	char **dst = strcmp(key, "ID") == 0 ? &c->os_id : strcmp(key, "VERSION_ID") == 0 ? &c->os_version_id : NULL;
+
+	if (!dst)
+		return 0;
+	free(*dst);
+	*dst = strdup(value);
+	return *dst ? 0 : rain_error_oom();
+}
+
+static int os_facts(struct vet_ctx *c)
+{
+	static const char *const paths[] = { "/etc/os-release", "/usr/lib/os-release" };
+	_cleanup_free_ char *text = NULL;
+	size_t len;
+	int r = RAIN_ENOTFOUND;
+
+	for (size_t i = 0; i < 2 && r == RAIN_ENOTFOUND; i++)
+		r = rain_imgfs_read(c->fs, paths[i], 64 * 1024, &text, &len);
+	if (r == RAIN_ENOMEM || r == RAIN_EIO)
+		return r;
+	if (r < 0)
+		return vet_note(c, "no os-release: the image's distribution is not known");
+	return vet_os_release_parse(text, len, os_release_field, c, NULL);
+}
+
+static void ctx_free(struct vet_ctx *c)
+{
+	for (size_t g = 0; g < N_GROUPS; g++)
+		if (groups[g]->free)
+			groups[g]->free(c);
+	json_decref(c->findings);
+	json_decref(c->notes);
+	json_decref(c->info);
+	for (int i = 0; i < VET_RULE_COUNT; i++)
+		json_decref(c->omitted[i]);
+	rain_pkg_list_free(&c->pkgs);
+	free(c->os_id);
+	free(c->os_version_id);
+	for (size_t i = 0; i < c->n_accounts; i++) {
+		free(c->accounts[i].name);
+		free(c->accounts[i].password);
+		free(c->accounts[i].hash);
+		free(c->accounts[i].home);
+		free(c->accounts[i].shell);
+	}
+	free(c->accounts);
+	vet_map_free(&c->owned, NULL);
+	vet_map_free(&c->links, free);
+}
+
+static double seconds_since(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static int report_make(struct vet_ctx *c, struct rain_imgfs *fs, const struct timespec *t0, json_t **out)
+{
+	const struct rain_imgfs_info *info = rain_imgfs_info(fs);
+	_cleanup_json_ json_t *rep = NULL;
+
+	for (int i = 0; i < VET_RULE_COUNT; i++) {
+		json_t *o = c->omitted[i];
+
+		if (!o)
+			continue;
+		if (json_object_set_new(o, "message",
+					json_sprintf("%lld more findings of %s, not listed",
+						     (long long)json_integer_value(json_object_get(o, "count")),
+						     vet_rule_names[i])) < 0 ||
+		    json_array_append(c->findings, o) < 0)
+			return rain_error_oom();
+	}
+	rep = json_pack("{s:i, s:{s:s, s:s}, s:o, s:n, s:{s:I, s:s*}, s:{s:s*, s:s*}, s:O, s:O, s:I, s:f}",
+			"version", 1,
+			"image", "format", info->format, "detail", info->detail,
+			"policy", rain_vet_policy_json(c->policy),
+			"feed",
+			"packages", "count", (json_int_t)c->pkgs.n,
+			"family", c->have_dpkg ? "deb" : NULL,
+			"os", "id", c->os_id, "version_id", c->os_version_id,
+			"notes", c->notes,
+			"findings", c->findings,
+			"entries", (json_int_t)c->entries,
+			"seconds", seconds_since(t0));
+	if (!rep)
+		return rain_error_oom();
+	if (!c->opts || !c->opts->feed) {
+		if (json_array_append_new(json_object_get(rep, "notes"),
+					  json_string("no vulnerability feed: vulnerable-package and "
+						      "unfixed-vulnerability were not checked")) < 0)
+			return rain_error_oom();
+	}
+	if (json_object_update_missing(rep, c->info) < 0 || vet_report_count(rep) < 0)
+		return rain_error_oom();
+	*out = TAKE_PTR(rep);
+	return 0;
+}
+
+int rain_vet_run(struct rain_imgfs *fs, const struct rain_vet_options *opts, json_t **report)
+{
+	struct vet_ctx c = { .fs = fs, .opts = opts };
+	struct walk w = { .c = &c };
+	struct timespec t0;
+	int r;
+
+	rain_error_clear();
+	*report = NULL;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	c.policy = opts && opts->policy ? opts->policy : vet_policy_default();
+	if (!c.policy)
+		return rain_error_oom();
+	c.findings = json_array();
+	c.notes = json_array();
+	c.info = json_object();
+	w.buf = malloc(CHUNK);
+	if (!c.findings || !c.notes || !c.info || !w.buf) {
+		r = rain_error_oom();
+		goto done;
+	}
+	r = os_facts(&c);
+	for (size_t g = 0; g < N_GROUPS && r >= 0; g++)
+		if (groups[g]->facts)
+			r = groups[g]->facts(&c);
+	if (r >= 0)
+		r = rain_imgfs_walk(fs, walk_entry, &w);
+	for (size_t g = 0; g < N_GROUPS && r >= 0; g++)
+		if (groups[g]->finish)
+			r = groups[g]->finish(&c);
+	if (r >= 0)
+		r = report_make(&c, fs, &t0, report);
+done:
+	free(w.buf);
+	ctx_free(&c);
+	return r;
+}
