@@ -75,6 +75,16 @@ struct rain_imgfs_info {
  * a disk holds no file system that can be read. */
 int rain_imgfs_open(const char *path, const char *format, const struct rain_imgfs_limits *lim,
 		    struct rain_imgfs **out);
+/* Read up to len bytes at off into buf: the number read (less than len
+ * only at the end), or a negative RAIN_E* code with a message set (the
+ * shape of rain/diskfmt.h's rain_diskfmt_read_fn). */
+typedef ssize_t (*rain_imgfs_read_fn)(void *ud, uint64_t off, void *buf, size_t len);
+/* Like rain_imgfs_open, for an image that is no file of this host (a
+ * stored blob, a buffer): size bytes read through read(ud, ...); name
+ * names it in messages. Not "dir". read and ud must stay usable until
+ * rain_imgfs_close(). */
+int rain_imgfs_open_read(rain_imgfs_read_fn read, void *ud, uint64_t size, const char *name,
+			 const char *format, const struct rain_imgfs_limits *lim, struct rain_imgfs **out);
 const struct rain_imgfs_info *rain_imgfs_info(const struct rain_imgfs *fs);
 /* What was skipped while reading (entries with corrupt or overlong names,
  * directories met twice, entries past a limit, unreadable partitions), one

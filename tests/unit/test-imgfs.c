@@ -375,6 +375,63 @@ static void test_tar(void **state)
 	assert_same_tree(at("t.tar.zst"), "tar", "tar.zst");
 }
 
+struct buf {
+	const char *data;
+	size_t len;
+};
+
+static ssize_t buf_read(void *ud, uint64_t off, void *out, size_t len)
+{
+	const struct buf *b = ud;
+
+	if (off >= b->len)
+		return 0;
+	if (len > b->len - off)
+		len = b->len - off;
+	memcpy(out, b->data + off, len);
+	return (ssize_t)len;
+}
+
+static void qemu_img_convert(const char *from, const char *fmt, const char *opts, bool compress,
+			     const char *to);
+
+/* An image that is no file: read through a callback (a stored blob). */
+static void test_open_read(void **state)
+{
+	static const char *const names[] = { "t.tar.zst", "t.sqfs", "r.qcow2", NULL };
+
+	qemu_img_convert(at("q.disk"), "raw", NULL, true, at("r.qcow2"));
+	for (size_t i = 0; names[i]; i++) {
+		struct rain_imgfs *fs;
+		char *img, *data;
+		size_t len;
+		struct buf b;
+
+		assert_int_equal(rain_imgfs_open(at(names[i]), NULL, NULL, &fs), 0);
+		rain_imgfs_close(fs);
+		fs = NULL;
+		{
+			int fd = open(at(names[i]), O_RDONLY);
+			struct stat st;
+
+			assert_int_equal(fstat(fd, &st), 0);
+			img = malloc((size_t)st.st_size);
+			assert_int_equal(read(fd, img, (size_t)st.st_size), st.st_size);
+			close(fd);
+			b = (struct buf){ img, (size_t)st.st_size };
+		}
+		assert_int_equal(rain_imgfs_open_read(buf_read, &b, b.len, "blob", NULL, NULL, &fs), 0);
+		assert_int_equal(rain_imgfs_read(fs, "/etc/os-release", 0, &data, &len), 0);
+		assert_string_equal(data, "ID=debian\nVERSION_ID=\"12\"\n");
+		free(data);
+		rain_imgfs_close(fs);
+		assert_int_equal(rain_imgfs_open_read(buf_read, &b, 100, "blob", NULL, NULL, &fs), RAIN_EFORMAT);
+		assert_error_contains("blob");
+		assert_int_equal(rain_imgfs_open_read(buf_read, &b, b.len, "blob", "dir", NULL, &fs), RAIN_EINVAL);
+		free(img);
+	}
+}
+
 /* Archives no tool would write: made with Python's tarfile. */
 static void test_tar_hostile(void **state)
 {
@@ -921,6 +978,7 @@ int main(void)
 		cmocka_unit_test(test_disk_hostile),
 		cmocka_unit_test(test_qcow2),
 		cmocka_unit_test(test_qcow2_hostile),
+		cmocka_unit_test(test_open_read),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

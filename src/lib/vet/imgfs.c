@@ -320,20 +320,16 @@ static void lim_defaults(struct rain_imgfs_limits *l, const struct rain_imgfs_li
 		l->max_walk_read = 64ull << 30;
 }
 
-int rain_imgfs_open(const char *path, const char *format, const struct rain_imgfs_limits *lim,
-		    struct rain_imgfs **out)
+/* A new handle with its first source (named name), and the reader
+ * format names (NULL for auto). */
+static int handle_new(const char *name, const char *format, const struct rain_imgfs_limits *lim,
+		      struct rain_imgfs **fsp, struct rain_imgfs_src **srcp, const struct rain_imgfs_backend **be)
 {
 	struct rain_imgfs *fs;
 	struct rain_imgfs_src *src;
-	const struct rain_imgfs_backend *be = NULL;
-	struct cand *cands = NULL;
-	size_t ncands = 0, best = SIZE_MAX;
-	struct stat st;
-	int r;
 
-	rain_error_clear();
-	*out = NULL;
-	if (format && strcmp(format, "auto") != 0 && !(be = backend_named(format)))
+	*be = NULL;
+	if (format && strcmp(format, "auto") != 0 && !(*be = backend_named(format)))
 		return rain_error_set(RAIN_EINVAL, "imgfs: unknown image format %s: use auto, dir, tar, ext4, "
 				      "squashfs, disk or qcow2", format);
 	fs = calloc(1, sizeof(*fs));
@@ -344,10 +340,100 @@ int rain_imgfs_open(const char *path, const char *format, const struct rain_imgf
 		return rain_error_oom();
 	}
 	lim_defaults(&fs->lim, lim);
-	snprintf(src->name, sizeof(src->name), "%.300s", path);
-	r = keep_src(fs, src);
+	snprintf(src->name, sizeof(src->name), "%.300s", name);
+	if (keep_src(fs, src) < 0) {
+		free(fs);
+		return rain_error_oom();
+	}
+	*fsp = fs;
+	*srcp = src;
+	return 0;
+}
+
+static int open_top(struct rain_imgfs *fs, struct rain_imgfs_src *src, const struct rain_imgfs_backend *be,
+		    struct rain_imgfs **out);
+
+struct cb_src {
+	rain_imgfs_read_fn read;
+	void *ud;
+};
+
+static ssize_t cb_pread(struct rain_imgfs_src *src, void *buf, size_t len, uint64_t off)
+{
+	struct cb_src *c = src->impl;
+	size_t done = 0;
+
+	if (off >= src->size)
+		return 0;
+	if (len > src->size - off)
+		len = (size_t)(src->size - off);
+	while (done < len) {
+		ssize_t n = c->read(c->ud, off + done, (char *)buf + done, len - done);
+
+		if (n < 0)
+			return n;
+		if (n == 0)
+			break;
+		done += (size_t)n;
+	}
+	return (ssize_t)done;
+}
+
+static void cb_free(struct rain_imgfs_src *src)
+{
+	free(src->impl);
+}
+
+int rain_imgfs_open_read(rain_imgfs_read_fn read, void *ud, uint64_t size, const char *name, const char *format,
+			 const struct rain_imgfs_limits *lim, struct rain_imgfs **out)
+{
+	struct rain_imgfs *fs;
+	struct rain_imgfs_src *src;
+	const struct rain_imgfs_backend *be;
+	struct cb_src *c;
+	int r;
+
+	rain_error_clear();
+	*out = NULL;
+	r = handle_new(name, format, lim, &fs, &src, &be);
 	if (r < 0)
-		goto fail;
+		return r;
+	if (be == &rain_imgfs_dir) {
+		rain_imgfs_close(fs);
+		return rain_error_set(RAIN_EINVAL, "imgfs: %s: a directory is opened by its path", name);
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		rain_imgfs_close(fs);
+		return rain_error_oom();
+	}
+	c->read = read;
+	c->ud = ud;
+	src->impl = c;
+	src->free = cb_free;
+	src->pread = cb_pread;
+	src->size = size;
+	if (!be && (r = detect(src, &be)) < 0) {
+		rain_imgfs_close(fs);
+		return r;
+	}
+	return open_top(fs, src, be, out);
+}
+
+int rain_imgfs_open(const char *path, const char *format, const struct rain_imgfs_limits *lim,
+		    struct rain_imgfs **out)
+{
+	struct rain_imgfs *fs;
+	struct rain_imgfs_src *src;
+	const struct rain_imgfs_backend *be = NULL;
+	struct stat st;
+	int r;
+
+	rain_error_clear();
+	*out = NULL;
+	r = handle_new(path, format, lim, &fs, &src, &be);
+	if (r < 0)
+		return r;
 	src->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (src->fd < 0 && errno == EISDIR)
 		src->fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -390,6 +476,21 @@ int rain_imgfs_open(const char *path, const char *format, const struct rain_imgf
 		goto fail;
 	}
 
+	return open_top(fs, src, be, out);
+fail:
+	rain_imgfs_close(fs);
+	return r;
+}
+
+/* Open what src (fs's first source) holds as be and hand fs out; fs is
+ * freed on failure. */
+static int open_top(struct rain_imgfs *fs, struct rain_imgfs_src *src, const struct rain_imgfs_backend *be,
+		    struct rain_imgfs **out)
+{
+	struct cand *cands = NULL;
+	size_t ncands = 0, best = SIZE_MAX;
+	int r;
+
 	r = open_src(fs, src, be, 0, &cands, &ncands, true, "");
 	if (r < 0)
 		goto fail;
@@ -403,7 +504,7 @@ int rain_imgfs_open(const char *path, const char *format, const struct rain_imgf
 			best = i;
 	}
 	if (best == SIZE_MAX) {
-		r = rain_error_set(RAIN_EFORMAT, "imgfs: %s (%s) holds no file system rain can read%s%s", path,
+		r = rain_error_set(RAIN_EFORMAT, "imgfs: %s (%s) holds no file system rain can read%s%s", src->name,
 				   be->name, fs->nproblems ? ": " : "", fs->nproblems ? fs->problems[0] : "");
 		goto fail;
 	}
