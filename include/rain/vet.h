@@ -65,7 +65,10 @@ const char *rain_vet_verdict_name(enum rain_vet_verdict v);
 /* A new policy called name (1 to 64 of letters, digits, '.', '_', '-'),
  * holding the values of the built-in policy "default": every rule acts
  * by the severity of each finding (from fail_severity, high, on it fails,
- * from low on it warns, info is listed and ignored); allowed_setuid holds
+ * from low on it warns, info is listed and ignored) but
+ * unfixed-vulnerability, which warns (a rebuild cannot fix it); the
+ * severity of a vulnerability is its urgency (not yet assigned: medium,
+ * unimportant: info); allowed_setuid holds
  * the setuid/setgid programs of Debian's and Fedora's base systems,
  * unsafe_services telnet, r-services, tftp, finger, talk and NIS
  * daemons, allowed_kernels nothing (any kernel), max_feed_age 0 (any).
@@ -110,11 +113,17 @@ struct rain_vet_options {
 };
 
 /* Vet the tree of fs. *report (a new object) holds: the image's format
- * and detail, the policy (as JSON), the feed's name and date, the
+ * and detail, the policy (as JSON), the feed (null, or its name: where it
+ * came from, kind, release, date as ISO 8601, age_days), the
  * packages (count, family), the findings (rule, severity, action, path
  * or package, message, and for vulnerabilities cve, package, source,
  * installed, fixed, urgency), counts per severity and per action, the
- * verdict, and the time taken. */
+ * verdict, and the time taken; also os (id, version_id), kernels
+ * (version, path), notes (what could not be checked, and why) and
+ * entries (walked). A finding's "count", when there, stands for that
+ * many findings of its rule not listed (past 200 per rule). The opts'
+ * feed is sorted on its first use (rain/vet-feed.h): share a feed
+ * between threads only once it has been matched or sorted. */
 int rain_vet_run(struct rain_imgfs *fs, const struct rain_vet_options *opts, json_t **report);
 /* Add a finding to a report made by rain_vet_run (the runtime check's):
  * finding (stolen) holds at least "rule", "severity" (a name) and

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 #include <fcntl.h>
@@ -20,6 +21,7 @@
 #include <openssl/evp.h>
 
 #include "rain/error.h"
+#include "rain/vet-feed.h"
 #include "rain/vet.h"
 #include "lib/vet/vet-parse.h"
 #include "util/cleanup.h"
@@ -984,6 +986,98 @@ static void test_kernels(void **state)
 	tree_free(&t);
 }
 
+static void feed_add(struct rain_vet_feed *f, const char *pkg, const char *id, const char *fixed,
+		     enum rain_vet_urgency u)
+{
+	struct rain_vet_advisory a = { .package = pkg, .id = id, .aliases = "", .fixed = fixed,
+				       .urgency = u, .scope = RAIN_VET_SCOPE_REMOTE, .description = "a flaw" };
+
+	assert_int_equal(rain_vet_feed_add(f, &a), 0);
+}
+
+/* A feed: tool 1.0-1 is fixed in 1.0-2 (high), openssh has a high
+ * vulnerability nobody fixed, coreutils' fix is older than what the tree
+ * has, passwd's is unimportant. */
+static void test_vulnerabilities(void **state)
+{
+	struct rain_vet_policy *p;
+	struct rain_vet_feed *feed;
+	struct rain_vet_options o = { .declared_keys = declared };
+	struct rain_imgfs *fs;
+	struct tree t;
+	json_t *rep, *f, *fd;
+	size_t i, vulnerable = 0, unfixed = 0;
+
+	tree_make(&t, 0);
+	o.security_support_dir = t.support;
+	assert_int_equal(rain_vet_feed_new(&feed, RAIN_VET_FEED_TRACKER, RAIN_PKG_DEB, "bookworm",
+					   "https://security-tracker.debian.org/tracker/data/json",
+					   time(NULL) - 3 * 86400), 0);
+	feed_add(feed, "tool", "CVE-2099-0001", "1.0-2", RAIN_VET_URGENCY_HIGH);
+	feed_add(feed, "openssh", "CVE-2099-0002", NULL, RAIN_VET_URGENCY_HIGH);
+	feed_add(feed, "coreutils", "CVE-2099-0003", "0.9-1", RAIN_VET_URGENCY_CRITICAL);
+	feed_add(feed, "passwd", "CVE-2099-0004", "2.0-1", RAIN_VET_URGENCY_UNIMPORTANT);
+	o.feed = feed;
+	assert_int_equal(rain_imgfs_open(t.root, "dir", NULL, &fs), 0);
+	assert_int_equal(rain_vet_run(fs, &o, &rep), 0);
+	expect(rep, "vulnerable-package", "high", "fail", NULL);
+	expect(rep, "unfixed-vulnerability", "high", "warn", NULL);
+	expect(rep, "vulnerable-package", "info", "ignore", NULL);
+	expect_verdict(rep, "failed", 2);
+	json_array_foreach(json_object_get(rep, "findings"), i, f) {
+		const char *rule = json_string_value(json_object_get(f, "rule"));
+
+		if (strcmp(rule, "vulnerable-package") == 0 &&
+		    strcmp(json_string_value(json_object_get(f, "cve")), "CVE-2099-0001") == 0) {
+			vulnerable++;
+			assert_string_equal(json_string_value(json_object_get(f, "package")), "tool");
+			assert_string_equal(json_string_value(json_object_get(f, "installed")), "1.0-1");
+			assert_string_equal(json_string_value(json_object_get(f, "fixed")), "1.0-2");
+			assert_string_equal(json_string_value(json_object_get(f, "urgency")), "high");
+		} else if (strcmp(rule, "unfixed-vulnerability") == 0) {
+			unfixed++;
+			assert_string_equal(json_string_value(json_object_get(f, "package")), "openssh-server");
+			assert_string_equal(json_string_value(json_object_get(f, "source")), "openssh");
+			assert_null(json_object_get(f, "fixed"));
+		} else if (strcmp(rule, "vulnerable-package") == 0) {
+			assert_string_equal(json_string_value(json_object_get(f, "cve")), "CVE-2099-0004");
+		}
+	}
+	assert_int_equal(vulnerable, 1);
+	assert_int_equal(unfixed, 1);
+	fd = json_object_get(rep, "feed");
+	assert_string_equal(json_string_value(json_object_get(fd, "release")), "bookworm");
+	assert_int_equal(json_integer_value(json_object_get(fd, "age_days")), 3);
+	assert_int_equal(strlen(json_string_value(json_object_get(fd, "date"))) >= 10, 1);
+	json_decref(rep);
+
+	/* from critical on: the high one warns; a feed older than allowed fails */
+	assert_int_equal(rain_vet_policy_new("site", &p), 0);
+	assert_int_equal(rain_vet_policy_set(p, "fail_severity", "critical"), 0);
+	o.policy = p;
+	assert_int_equal(rain_vet_run(fs, &o, &rep), 0);
+	expect_verdict(rep, "warned", 2);
+	json_decref(rep);
+	assert_int_equal(rain_vet_policy_set(p, "fail_severity", "high"), 0);
+	assert_int_equal(rain_vet_policy_set(p, "max_feed_age", "2"), 0);
+	assert_int_equal(rain_vet_policy_set(p, "vulnerable-package", "warn"), 0);
+	assert_int_equal(rain_vet_run(fs, &o, &rep), 0);
+	/* set to warn, the rule warns whatever the severity: passwd's too */
+	expect(rep, "vulnerable-package", "high", "warn", NULL);
+	expect(rep, "vulnerable-package", "info", "warn", NULL);
+	expect_verdict(rep, "warned", 4);
+	json_decref(rep);
+	assert_int_equal(rain_vet_policy_set(p, "vulnerable-package", "auto"), 0);
+	assert_int_equal(rain_vet_run(fs, &o, &rep), 0);
+	expect_verdict(rep, "failed", 3);
+	json_decref(rep);
+
+	rain_vet_policy_free(p);
+	rain_imgfs_close(fs);
+	rain_vet_feed_free(feed);
+	tree_free(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1000,6 +1094,7 @@ int main(void)
 		cmocka_unit_test(test_host_links_not_followed),
 		cmocka_unit_test(test_policy_changes_verdict),
 		cmocka_unit_test(test_kernels),
+		cmocka_unit_test(test_vulnerabilities),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

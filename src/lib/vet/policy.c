@@ -184,6 +184,8 @@ static int policy_init(struct rain_vet_policy *p, const char *name)
 		return rain_error_oom();
 	for (int i = 0; i < VET_RULE_COUNT; i++)
 		p->action[i] = VET_ACTION_AUTO;
+	/* a vulnerability nobody has fixed yet warns: a rebuild cannot help */
+	p->action[VET_UNFIXED_VULNERABILITY] = RAIN_VET_WARN;
 	p->fail_severity = RAIN_VET_HIGH;
 	r = list_set(&p->allowed_setuid, &p->n_allowed_setuid, default_setuid);
 	if (r >= 0)

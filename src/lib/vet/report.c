@@ -10,8 +10,10 @@
 #include "util/cleanup-json.h"
 #include "lib/vet/vet-internal.h"
 
-/* Findings listed per rule; the rest are counted in one more finding. */
+/* Findings listed per rule (vulnerabilities: all a feed can give); the
+ * rest are counted in one more finding. */
 #define MAX_LISTED 200
+#define MAX_LISTED_VULNS 100000
 
 static int severity_of(const json_t *f, enum rain_vet_severity *out)
 {
@@ -53,7 +55,8 @@ int vet_finding(struct vet_ctx *c, enum vet_rule rule, enum rain_vet_severity se
 	enum rain_vet_action action = vet_policy_action(c->policy, vet_rule_names[rule], sev);
 	va_list ap;
 
-	if (c->listed[rule] >= MAX_LISTED) {
+	if (c->listed[rule] >= (rule == VET_VULNERABLE_PACKAGE || rule == VET_UNFIXED_VULNERABILITY ?
+				MAX_LISTED_VULNS : MAX_LISTED)) {
 		json_t *o = c->omitted[rule];
 		enum rain_vet_severity os;
 		enum rain_vet_action oa;

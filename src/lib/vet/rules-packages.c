@@ -1,7 +1,9 @@
 /* The rules of the package database: modified-file (debsums -s: files of
  * a package whose content differs from its md5sums, or that are
- * missing), unowned-file (files in system paths no package lists) and
- * unsupported-package (debian-security-support's lists).
+ * missing), unowned-file (files in system paths no package lists),
+ * unsupported-package (debian-security-support's lists), and against a
+ * vulnerability feed (rain/vet-feed.h, matched as debsecan matches)
+ * vulnerable-package (a fixed version exists) and unfixed-vulnerability.
  *
  * Paths of the database are the package's ("/bin/ls"); the image may
  * have them elsewhere through its own directory links ("/bin" ->
@@ -24,9 +26,11 @@
 #include <openssl/evp.h>
 
 #include "rain/error.h"
+#include "rain/vet-feed.h"
 #include "util/cleanup.h"
 #include "util/fsutil.h"
 #include "util/strutil.h"
+#include "util/timeutil.h"
 #include "lib/vet/vet-internal.h"
 #include "lib/vet/vet-parse.h"
 
@@ -690,11 +694,111 @@ static int unsupported(struct vet_ctx *c)
 	return r;
 }
 
+
+/* ---- vulnerable-package, unfixed-vulnerability: the feed ------------------ */
+
+/* The tracker's urgency as a severity; an urgency not yet assigned is
+ * taken as medium until it is. */
+static enum rain_vet_severity urgency_severity(enum rain_vet_urgency u)
+{
+	switch (u) {
+	case RAIN_VET_URGENCY_CRITICAL: return RAIN_VET_CRITICAL;
+	case RAIN_VET_URGENCY_HIGH: return RAIN_VET_HIGH;
+	case RAIN_VET_URGENCY_LOW: return RAIN_VET_LOW;
+	case RAIN_VET_URGENCY_UNIMPORTANT: return RAIN_VET_INFO;
+	default: return RAIN_VET_MEDIUM;
+	}
+}
+
+static int feed_info(struct vet_ctx *c, struct rain_vet_feed *feed)
+{
+	int64_t date = rain_vet_feed_date(feed), age;
+	char iso[64] = "";
+	json_t *j;
+
+	if (date > 0)
+		time_format_iso(date * 1000000, iso, sizeof(iso));
+	age = date > 0 ? (time_now_us() / 1000000 - date) / 86400 : -1;
+	j = json_pack("{s:s, s:s, s:s, s:s, s:s*, s:I}", "name", rain_vet_feed_origin(feed),
+		      "kind", rain_vet_feed_kind_name(rain_vet_feed_kind(feed)),
+		      "release", rain_vet_feed_release(feed),
+		      "family", rain_vet_feed_family(feed) == RAIN_PKG_DEB ? "deb" : "rpm",
+		      "date", *iso ? iso : NULL, "age_days", (json_int_t)age);
+	if (!j || json_object_set_new(c->info, "feed", j) < 0)
+		return rain_error_oom();
+	if (c->policy->max_feed_age && age < 0)
+		return vet_finding(c, VET_VULNERABLE_PACKAGE, RAIN_VET_HIGH, NULL, NULL, NULL,
+				   "the feed (%s) has no date and the policy's max_feed_age is %lld days: "
+				   "what it knows may be old", rain_vet_feed_origin(feed),
+				   (long long)c->policy->max_feed_age);
+	if (c->policy->max_feed_age && age > c->policy->max_feed_age)
+		return vet_finding(c, VET_VULNERABLE_PACKAGE, RAIN_VET_HIGH, NULL, NULL, NULL,
+				   "the feed (%s) is %lld days old, more than the policy's max_feed_age of "
+				   "%lld: newer vulnerabilities are not known", rain_vet_feed_origin(feed),
+				   (long long)age, (long long)c->policy->max_feed_age);
+	return 0;
+}
+
+static int vulnerabilities(struct vet_ctx *c)
+{
+	/* the feed is read-only but sorts itself on its first use */
+	struct rain_vet_feed *feed = (struct rain_vet_feed *)c->opts->feed;
+	_cleanup_free_ struct rain_vet_finding *found = NULL;
+	size_t n = 0;
+	int r;
+
+	r = feed_info(c, feed);
+	if (r < 0)
+		return r;
+	if (!c->pkgs.n)
+		return vet_note(c, "no installed packages were read: vulnerabilities were not checked");
+	r = rain_vet_feed_match(feed, &c->pkgs, &found, &n);
+	if (r == RAIN_EINVAL)
+		return vet_note(c, "vulnerabilities were not checked: %s", rain_error_last());
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n && r >= 0; i++) {
+		const struct rain_pkg *p = found[i].pkg;
+		const struct rain_vet_advisory *a = found[i].adv;
+		enum rain_vet_severity sev = urgency_severity(a->urgency);
+		bool nodsa = a->flags & RAIN_VET_ADV_NODSA;
+		json_t *x = json_pack("{s:s, s:s, s:s, s:s, s:s*, s:s, s:s, s:b}", "cve", a->id,
+				      "source", p->source, "installed", p->version,
+				      "source_version", p->source_version, "fixed", a->fixed,
+				      "urgency", rain_vet_urgency_name(a->urgency),
+				      "scope", rain_vet_scope_name(a->scope), "nodsa", nodsa);
+
+		if (!x)
+			return rain_error_oom();
+		if (*a->aliases && json_object_set_new(x, "aliases", json_string(a->aliases)) < 0) {
+			json_decref(x);
+			return rain_error_oom();
+		}
+		if (a->fixed)
+			r = vet_finding(c, VET_VULNERABLE_PACKAGE, sev, NULL, p->name, x,
+					"%s (%s urgency) fixed in %s, installed %s%s%s%s", a->id,
+					rain_vet_urgency_name(a->urgency), a->fixed, p->version,
+					*a->description ? ": " : "", a->description, nodsa ? " [no DSA]" : "");
+		else
+			r = vet_finding(c, VET_UNFIXED_VULNERABILITY, sev, NULL, p->name, x,
+					"%s (%s urgency) not fixed yet, installed %s%s%s%s", a->id,
+					rain_vet_urgency_name(a->urgency), p->version,
+					*a->description ? ": " : "", a->description,
+					nodsa ? " [no DSA planned]" : "");
+	}
+	return r;
+}
+
 static int pk_finish(struct vet_ctx *c)
 {
 	struct pk_state *st = state(c);
 	int r;
 
+	if (c->opts && c->opts->feed) {
+		r = vulnerabilities(c);
+		if (r < 0)
+			return r;
+	}
 	if (!c->have_dpkg)
 		return 0;
 	r = filters_load(c, st);

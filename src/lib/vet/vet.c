@@ -290,7 +290,7 @@ static int report_make(struct vet_ctx *c, struct rain_imgfs *fs, const struct ti
 						      "unfixed-vulnerability were not checked")) < 0)
 			return rain_error_oom();
 	}
-	if (json_object_update_missing(rep, c->info) < 0 || vet_report_count(rep) < 0)
+	if (json_object_update(rep, c->info) < 0 || vet_report_count(rep) < 0)
 		return rain_error_oom();
 	*out = TAKE_PTR(rep);
 	return 0;
