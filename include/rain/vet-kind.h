@@ -28,6 +28,9 @@
 
 #define RAIN_VET_KIND_SETTINGS_MAX 64
 
+/* rain vet's exit status when the image failed its policy (rain-vet(1)). */
+#define RAIN_VET_EXIT_FAILED 3
+
 /* A named policy: its settings as rain vet --set takes them. */
 struct rain_vet_kind_policy {
 	const char *name;

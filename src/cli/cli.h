@@ -149,7 +149,8 @@ extern const struct cli_cmd cmd_history_entry;
 extern const struct cli_cmd cmd_audit_entry;
 extern const struct cli_cmd cmd_login_entry;
 extern const struct cli_cmd cmd_logout_entry;
-/* rain vet feed; until rain vet exists, also at the top as rain vet-feed */
+extern const struct cli_cmd cmd_vet_entry;
+/* rain vet feed (a sub-command of rain vet) */
 extern const struct cli_cmd cmd_vet_feed_entry;
 
 extern const struct cli_cmd cmd_image_list_entry;

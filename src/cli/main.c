@@ -19,7 +19,7 @@ static const struct cli_cmd *const top_cmds[] = {
 	&cmd_audit_entry,
 	&cmd_login_entry,
 	&cmd_logout_entry,
-	&cmd_vet_feed_entry,
+	&cmd_vet_entry,
 	NULL,
 };
 

@@ -34,8 +34,8 @@ for s in "${SOURCES[@]}"; do args+=(--source "$s"); done
 
 # --- the feed from the real suite ----------------------------------------
 check "rain vet feed build reads ${SOURCES[*]} from $MIRROR $SUITE" \
-	"$RAIN" -q vet-feed build --mirror "$MIRROR" --suite "$SUITE" "${args[@]}" -o "$TMP/feed"
-"$RAIN" --json vet-feed show "$TMP/feed" >"$TMP/show.json"
+	"$RAIN" -q vet feed build --mirror "$MIRROR" --suite "$SUITE" "${args[@]}" -o "$TMP/feed"
+"$RAIN" --json vet feed show "$TMP/feed" >"$TMP/show.json"
 check "the feed is for bookworm, from the mirror, dated by the suite's Release" \
 	python3 - "$TMP/show.json" "${#SOURCES[@]}" <<'PY'
 import json, sys
@@ -102,7 +102,7 @@ PY
 
 mkdir -p "$TMP/debsecan"
 check "rain vet feed export --format debsecan" \
-	"$RAIN" -q vet-feed export --format debsecan "$TMP/feed" -o "$TMP/debsecan"
+	"$RAIN" -q vet feed export --format debsecan "$TMP/feed" -o "$TMP/debsecan"
 
 # A copy of the status with the chosen packages behind: each binary of a
 # chosen source gets, as its version, a fixed version from the middle of
@@ -165,7 +165,7 @@ for line in sys.stdin:
 ' | sort -u
 }
 rain_pairs() {
-	"$RAIN" --json vet-feed match "$TMP/feed" --status "$1" | python3 -c '
+	"$RAIN" --json vet feed match "$TMP/feed" --status "$1" | python3 -c '
 import json, sys
 for f in json.load(sys.stdin):
     print(f["id"], f["package"], f["installed"])
@@ -184,7 +184,7 @@ if [ -x /usr/bin/debsecan ]; then
 		python3 - "$TMP/feed" "$TMP/status-low" "$RAIN" "${SOURCES[@]}" <<'PY'
 import json, subprocess, sys
 feed, status, rain, sources = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
-found = json.loads(subprocess.run([rain, "--json", "vet-feed", "match", feed, "--status", status],
+found = json.loads(subprocess.run([rain, "--json", "vet", "feed", "match", feed, "--status", status],
                                   capture_output=True, check=True).stdout)
 srcs = {f["source"] for f in found}
 assert srcs == set(sources), (srcs, sources)
@@ -202,20 +202,20 @@ cat >"$TMP/tracker.json" <<'EOF'
   "CVE-2024-2511": {"description": "Unbounded memory growth", "scope": "remote",
   "releases": {"bookworm": {"status": "open", "urgency": "low"}}}}}
 EOF
-check "import of the tracker's JSON" "$RAIN" -q vet-feed import --format tracker --release bookworm \
+check "import of the tracker's JSON" "$RAIN" -q vet feed import --format tracker --release bookworm \
 	"$TMP/tracker.json" -o "$TMP/tracker.feed"
 check_eq "the tracker feed's counts" "2 1" \
-	"$("$RAIN" --json vet-feed show "$TMP/tracker.feed" | python3 -c 'import json,sys; j=json.load(sys.stdin); print(j["advisories"], j["unfixed"])')"
+	"$("$RAIN" --json vet feed show "$TMP/tracker.feed" | python3 -c 'import json,sys; j=json.load(sys.stdin); print(j["advisories"], j["unfixed"])')"
 cat >"$TMP/osv.json" <<'EOF'
 {"id": "DSA-5764-1", "summary": "openssl - security update", "modified": "2024-09-09T10:00:00Z",
  "related": ["CVE-2024-5535"],
  "affected": [{"package": {"ecosystem": "Debian:12", "name": "openssl"},
    "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "3.0.14-1~deb12u2"}]}]}]}
 EOF
-check "import of an OSV record" "$RAIN" -q vet-feed import --format osv --release Debian:12 \
+check "import of an OSV record" "$RAIN" -q vet feed import --format osv --release Debian:12 \
 	"$TMP/osv.json" -o "$TMP/osv.feed"
 check_eq "the OSV feed is dated by its record" "2024-09-09T10:00:00Z" \
-	"$("$RAIN" --json vet-feed show "$TMP/osv.feed" | python3 -c 'import json,sys; print(json.load(sys.stdin)["date"])')"
+	"$("$RAIN" --json vet feed show "$TMP/osv.feed" | python3 -c 'import json,sys; print(json.load(sys.stdin)["date"])')"
 
 # hostile input: a clear error, exit 1, no output file
 fails_with() {
@@ -232,26 +232,26 @@ fails_with() {
 }
 printf '{"openssl": {"CVE-1": ' >"$TMP/cut.json"
 fails_with "a tracker JSON cut short" "in the middle of the JSON: cut short?" \
-	"$RAIN" vet-feed import --format tracker --release bookworm "$TMP/cut.json" -o "$TMP/bad.feed"
+	"$RAIN" vet feed import --format tracker --release bookworm "$TMP/cut.json" -o "$TMP/bad.feed"
 printf '[{"id": "X"}]' >"$TMP/list.json"
 fails_with "OSV given as tracker JSON" "where the object that holds the packages was expected" \
-	"$RAIN" vet-feed import --format tracker --release bookworm "$TMP/list.json" -o "$TMP/bad.feed"
+	"$RAIN" vet feed import --format tracker --release bookworm "$TMP/list.json" -o "$TMP/bad.feed"
 python3 -c 'import sys; sys.stdout.write("{\"a\": {\"CVE-1\": {\"description\": \"" + "A" * (65 << 20) + "\"}}}")' >"$TMP/huge.json"
 fails_with "a package object over 64 MB" "a package's object over 64 MB: refused" \
-	"$RAIN" vet-feed import --format tracker --release bookworm "$TMP/huge.json" -o "$TMP/bad.feed"
+	"$RAIN" vet feed import --format tracker --release bookworm "$TMP/huge.json" -o "$TMP/bad.feed"
 rm -f "$TMP/huge.json"
 sed 's/3.0.13-1~deb12u1/1:/' "$TMP/tracker.json" >"$TMP/badver.json"
 fails_with "a bad fixed version" "fixed version '1:' is not a Debian version" \
-	"$RAIN" vet-feed import --format tracker --release bookworm "$TMP/badver.json" -o "$TMP/bad.feed"
+	"$RAIN" vet feed import --format tracker --release bookworm "$TMP/badver.json" -o "$TMP/bad.feed"
 printf '{"id": "X", "affected": [' >"$TMP/bad-osv.json"
 fails_with "malformed OSV" "not JSON" \
-	"$RAIN" vet-feed import --format osv --release bookworm "$TMP/bad-osv.json" -o "$TMP/bad.feed"
-fails_with "a tracker JSON given as a feed" "not a rain feed" "$RAIN" vet-feed show "$TMP/tracker.json"
+	"$RAIN" vet feed import --format osv --release bookworm "$TMP/bad-osv.json" -o "$TMP/bad.feed"
+fails_with "a tracker JSON given as a feed" "not a rain feed" "$RAIN" vet feed show "$TMP/tracker.json"
 fails_with "a source the suite does not have" "source package no-such-source is not in" \
-	"$RAIN" vet-feed build --mirror "$MIRROR" --suite "$SUITE" --source no-such-source -o "$TMP/bad.feed"
+	"$RAIN" vet feed build --mirror "$MIRROR" --suite "$SUITE" --source no-such-source -o "$TMP/bad.feed"
 fails_with "a suite name with a path in it" "is not a suite name" \
-	"$RAIN" vet-feed build --mirror "$MIRROR" --suite ../../etc -o "$TMP/bad.feed"
+	"$RAIN" vet feed build --mirror "$MIRROR" --suite ../../etc -o "$TMP/bad.feed"
 fails_with "an unknown export format" "only debsecan is written" \
-	"$RAIN" vet-feed export --format oval "$TMP/feed" -o "$TMP"
+	"$RAIN" vet feed export --format oval "$TMP/feed" -o "$TMP"
 
 test_done

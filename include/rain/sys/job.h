@@ -100,12 +100,15 @@ int rain_job_token(struct rain_job_run *run, const char **token);
  * shell string; envp NULL: inherit) in the job's directory, with the
  * job's time limit and cancel, each line of its output appended to the
  * log. A line starting "rain: error: " (how rain's programs report) is
- * kept as the failure's message. 0 when it exited with status 0;
- * RAIN_ECANCELED when canceled or past the time limit (timeout_name, may
- * be NULL, names the setting: "... took longer than 60 s ([vet]
- * timeout)"); else RAIN_EIO with the kept line, or "WHAT exited with
- * status N" (what: NULL for argv[0]). */
+ * kept as the failure's message. RAIN_ECANCELED when canceled or past the
+ * time limit (timeout_name, may be NULL, names the setting: "... took
+ * longer than 60 s ([vet] timeout)"). 0 when it exited with status 0,
+ * else RAIN_EIO with the kept line or "WHAT exited with status N" (what:
+ * NULL for argv[0]). status (may be NULL) gets the exit status (128 +
+ * signal when killed; -1 when it did not run to its end), for programs
+ * whose status means more than failure. */
 int rain_job_run_program(struct rain_job_run *run, const char *const *argv,
-			 const char *const *envp, const char *what, const char *timeout_name);
+			 const char *const *envp, const char *what, const char *timeout_name,
+			 int *status);
 
 #endif

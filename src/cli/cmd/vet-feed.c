@@ -118,7 +118,6 @@ static const struct cli_cmd *const vet_feed_cmds[] = {
 
 const struct cli_cmd cmd_vet_feed_entry = {
 	.name = "feed",
-	.alias = "vet-feed",
 	.usage = "COMMAND [ARGS...]",
 	.summary = "vulnerability feeds: build, import, show, export, match",
 	.help = "A feed lists, for one release, the vulnerabilities of its source\n"

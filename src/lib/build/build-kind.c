@@ -808,8 +808,7 @@ static int build_run(void *ud, struct rain_job_run *job, json_t *data)
 	}
 	/* in the build's directory: a raind that restarts after a crash
 	 * finds leftover builds by it */
-	r = rain_job_run_program(job, argv, creds.envp, "the build",
-				 "[builds] timeout");
+	r = rain_job_run_program(job, argv, creds.envp, "the build", "[builds] timeout", NULL);
 	creds_clear(&creds);
 	if (r == 0) {
 		json_t *m = json_load_file(manifest_path, 0, NULL);

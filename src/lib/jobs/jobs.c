@@ -979,7 +979,8 @@ static void program_line(void *ud, const char *line)
 }
 
 int rain_job_run_program(struct rain_job_run *run, const char *const *argv,
-			 const char *const *envp, const char *what, const char *timeout_name)
+			 const char *const *envp, const char *what, const char *timeout_name,
+			 int *exit_status)
 {
 	struct program_run p = { .run = run };
 	struct process_opts po = {
@@ -1006,6 +1007,8 @@ int rain_job_run_program(struct rain_job_run *run, const char *const *argv,
 	else if (r == 0 && status != 0)
 		r = rain_error_set(RAIN_EIO, "%s exited with status %d", what, status);
 	free(p.last_error);
+	if (exit_status)
+		*exit_status = status;
 	return r;
 }
 

@@ -213,7 +213,7 @@ static int vet_run(void *ud, struct rain_job_run *job, json_t *data)
 	struct rain_blob_reader rd = { .fd = -1 };
 	json_t *report = NULL, *counts;
 	const char *verdict;
-	int n = 0, r;
+	int n = 0, status = -1, r;
 
 	if (!report_path || !recipe)
 		return rain_error_oom();
@@ -255,7 +255,10 @@ static int vet_run(void *ud, struct rain_job_run *job, json_t *data)
 	rain_job_log(job, "== raind: vetting image %s (%s, %s) for %s with policy %s", img->id,
 		     img->name ? img->name : "no name", img->disk_format ? img->disk_format : "?",
 		     job->owner, policy);
-	r = rain_job_run_program(job, argv, NULL, "rain vet", "[vet] timeout");
+	r = rain_job_run_program(job, argv, NULL, "rain vet", "[vet] timeout", &status);
+	/* vetted, and the image failed the policy: a verdict all the same */
+	if (r == RAIN_EIO && status == RAIN_VET_EXIT_FAILED)
+		r = 0;
 	if (r == 0)
 		r = read_report(report_path, &report);
 	if (r < 0)
