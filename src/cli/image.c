@@ -7,6 +7,7 @@
 #include "cli/cli.h"
 #include "rain/error.h"
 #include "rain/image.h"
+#include "util/strutil.h"
 
 int cli_image_resolve(struct cli *cli, const char *arg, char id[37])
 {
@@ -179,11 +180,26 @@ void cli_image_print(json_t *image)
 		add_row(t, fields[i], s);
 		free(s);
 	}
+	if (cli_json_str(image, "rain_vetting")) {
+		char *s = NULL;
+
+		/* the verdict in one line; the report: rain vet IMAGE --json */
+		if (asprintf(&s, "%s (policy %s, feed %s, %s)", cli_json_str(image, "rain_vetting"),
+			     cli_json_str(image, "rain_vetting_policy") ?: "?",
+			     cli_json_str(image, "rain_vetting_feed") ?: "none",
+			     cli_json_str(image, "rain_vetting_at") ?: "?") < 0)
+			s = NULL;
+		add_row(t, "vetting", s);
+		free(s);
+	} else if (!strcmp(cli_json_str(image, "status") ?: "", "active")) {
+		add_row(t, "vetting", "not vetted (rain vet IMAGE)");
+	}
 	props = calloc(json_object_size(image) + 1, sizeof(*props));
 	if (!props)
 		abort();
 	json_object_foreach(image, key, v) {
-		if (!rain_image_attr_is_core(key) && !rain_image_attr_is_readonly(key))
+		if (!rain_image_attr_is_core(key) && !rain_image_attr_is_readonly(key) &&
+		    !str_has_prefix(key, RAIN_IMAGE_VETTING_PREFIX))
 			props[nprops++] = key;
 	}
 	qsort(props, nprops, sizeof(*props), cmp_str);

@@ -166,6 +166,14 @@ check "it prints the summary" grep -qi "warn" "$TMP/remote.out"
 call GET "/v2/images/$ID"
 check_eq "the image now carries the lenient verdict" lenient "$(json_get rain_vetting_policy <<<"$BODY")"
 check_eq "warned" warned "$(json_get rain_vetting <<<"$BODY")"
+"$RAIN" image show tree >"$TMP/show.out" 2>&1
+check "rain image show gives the verdict in one line" grep -q "vetting .*warned (policy lenient" "$TMP/show.out"
+"$RAIN" image list --vetted >"$TMP/vetted.out" 2>&1
+check "rain image list --vetted lists it" grep -q " tree " "$TMP/vetted.out"
+"$RAIN" image list --verdict failed >"$TMP/failed.out" 2>&1
+check "rain image list --verdict failed does not" test "$(grep -c " tree " "$TMP/failed.out")" -eq 0
+"$RAIN" image list --verdict good >/dev/null 2>&1
+check_eq "a bad --verdict is a usage error" 2 "$?"
 call GET /rain/v1/jobs
 check "both vettings are in the job list" python3 -c '
 import json,sys; j=json.loads(sys.argv[1])["jobs"]

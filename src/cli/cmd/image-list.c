@@ -7,7 +7,7 @@
 
 static int cmd_image_list_exec(struct cli *cli, const struct cli_args *a);
 
-enum { OPT_STATUS = 0x400, OPT_SORT, OPT_LIMIT, OPT_ALL };
+enum { OPT_STATUS = 0x400, OPT_SORT, OPT_LIMIT, OPT_ALL, OPT_VETTED, OPT_VERDICT };
 
 static const struct cli_opt list_opts[] = {
 	CLI_OPT("name", 0, "NAME", CLI_OPT_NAME, "only images with this exact name"),
@@ -19,6 +19,10 @@ static const struct cli_opt list_opts[] = {
 	CLI_OPT("sort", 0, "KEY:DIR[,...]", OPT_SORT, "order, e.g. name:asc,created_at:desc"),
 	CLI_OPT("limit", 0, "N", OPT_LIMIT, "at most N images (one page of N)"),
 	CLI_OPT("all", 0, NULL, OPT_ALL, "follow every page, even with --limit"),
+	CLI_OPT("vetted", 0, NULL, OPT_VETTED, "only images that passed vetting (with or without\n"
+		"warnings; see rain-vet(1))"),
+	CLI_OPT("verdict", 0, "V", OPT_VERDICT, "only images whose vetting verdict is V: passed,\n"
+		"warned or failed"),
 	{ 0 },
 };
 
@@ -40,7 +44,7 @@ static const char *const reserved[] = {
 static int cmd_image_list_exec(struct cli *cli, const struct cli_args *a)
 {
 	static const char *const headers[] = {
-		"ID", "Name", "Status", "Size", "Disk format", "Visibility", "Updated",
+		"ID", "Name", "Status", "Size", "Disk format", "Visibility", "Vetting", "Updated",
 	};
 	const struct cli_cmd *cmd = a->cmd;
 	_cleanup_free_ char *q = NULL;
@@ -96,6 +100,14 @@ static int cmd_image_list_exec(struct cli *cli, const struct cli_args *a)
 		case OPT_ALL:
 			all = true;
 			break;
+		case OPT_VETTED:
+			r = cli_query_add(&q, "rain_vetting", "in:passed,warned");
+			break;
+		case OPT_VERDICT:
+			if (strcmp(val, "passed") && strcmp(val, "warned") && strcmp(val, "failed"))
+				return cli_usage_error(cmd, "--verdict takes passed, warned or failed");
+			r = cli_query_add(&q, "rain_vetting", val);
+			break;
 		}
 		if (r < 0)
 			return cli_error("out of memory");
@@ -116,11 +128,11 @@ static int cmd_image_list_exec(struct cli *cli, const struct cli_args *a)
 	if (cli->json) {
 		cli_json_print(images);
 	} else {
-		struct cli_table *t = cli_table_new(7, headers);
+		struct cli_table *t = cli_table_new(8, headers);
 
 		json_array_foreach(images, i, img) {
 			char size[32];
-			const char *row[7];
+			const char *row[8];
 
 			cli_format_size(cli_json_int(img, "size"), size, sizeof(size));
 			row[0] = cli_json_str(img, "id");
@@ -129,7 +141,8 @@ static int cmd_image_list_exec(struct cli *cli, const struct cli_args *a)
 			row[3] = size;
 			row[4] = cli_json_str(img, "disk_format");
 			row[5] = cli_json_str(img, "visibility");
-			row[6] = cli_json_str(img, "updated_at");
+			row[6] = cli_json_str(img, "rain_vetting");
+			row[7] = cli_json_str(img, "updated_at");
 			cli_table_add(t, row);
 		}
 		cli_table_print(t, stdout);
