@@ -83,6 +83,7 @@ enum rain_action {
 	RAIN_ACT_USER_DELETE,
 	RAIN_ACT_USER_HISTORY,
 	RAIN_ACT_AUDIT_READ,
+	RAIN_ACT_VET_FEED,          /* replace the vulnerability feed (admins) */
 };
 
 /* What an action applies to: an image, a build (found by the build

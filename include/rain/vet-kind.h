@@ -40,7 +40,8 @@ struct rain_vet_kind_policy {
 struct rain_vet_kind_config {
 	struct rain_repo *repo;
 	const char *rain_command;       /* the rain program; NULL: none found */
-	const char *feed;               /* the vulnerability feed file; NULL: none */
+	const char *feed;               /* the vulnerability feed file (used by each
+					 * vetting when it exists); NULL: none */
 	const char *default_policy;     /* NULL: "default" */
 	/* the policies of the config (besides the built-in "default"),
 	 * NULL-terminated by name; copied */

@@ -152,6 +152,8 @@ extern const struct cli_cmd cmd_logout_entry;
 extern const struct cli_cmd cmd_vet_entry;
 /* rain vet feed (a sub-command of rain vet) */
 extern const struct cli_cmd cmd_vet_feed_entry;
+extern const struct cli_cmd cmd_vet_feed_push_entry;
+extern const struct cli_cmd cmd_vet_feed_server_entry;
 
 extern const struct cli_cmd cmd_image_list_entry;
 extern const struct cli_cmd cmd_image_show_entry;

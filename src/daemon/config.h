@@ -29,7 +29,7 @@
  *   [vet]      enabled = true                auto = true (vet what builds store)
  *              max_concurrent = 2            max_queued_per_user = 20
  *              timeout = 900                 policy = default
- *              feed = (DATA_DIR/vet/feed.json when there; rain vet feed)
+ *              feed = (DATA_DIR/vet/feed, put there by rain vet feed push)
  *   [vet.policy.NAME]  KEY = VALUE as rain vet --set KEY=VALUE (rain/vet.h)
  */
 #ifndef RAIND_CONFIG_H
@@ -88,7 +88,7 @@ struct config {
 	int vet_max_queued_per_user;
 	int vet_timeout;
 	char *vet_policy;           /* the default policy; NULL: "default" */
-	char *vet_feed;             /* NULL: DATA_DIR/vet/feed.json when there */
+	char *vet_feed;             /* NULL: DATA_DIR/vet/feed (PUT /rain/v1/vetting/feed) */
 	/* [vet.policy.NAME] sections, in the order first seen */
 	struct config_policy {
 		char *name;

@@ -168,7 +168,7 @@ static int start_vetting(struct config *cfg, struct rain_repo *repo, struct vett
 {
 	_cleanup_free_ char *dir = fs_path_join(cfg->data_dir, "vettings");
 	_cleanup_free_ char *feed = cfg->vet_feed ? strdup(cfg->vet_feed) :
-				    fs_path_join(cfg->data_dir, "vet/feed.json");
+				    fs_path_join(cfg->data_dir, "vet/feed");
 	_cleanup_free_ char *rain = NULL;
 	_cleanup_free_ struct rain_vet_kind_policy *policies = NULL;
 	struct vetting_config vc = { 0 };
@@ -191,15 +191,12 @@ static int start_vetting(struct config *cfg, struct rain_repo *repo, struct vett
 		log_printf(LOG_WARN, "vetting is off: %s", rain_error_last());
 		vc.enabled = false;
 	}
-	if (!cfg->vet_feed && access(feed, F_OK) < 0) {
-		free(feed);
-		feed = NULL;
-	} else if (cfg->vet_feed && access(feed, R_OK) < 0) {
+	if (cfg->vet_feed && access(feed, R_OK) < 0)
 		return rain_error_errno(RAIN_ENOTFOUND, errno, "[vet] feed %s", feed);
-	}
 	vc.dir = dir;
 	vc.rain_command = rain;
 	vc.feed = feed;
+	vc.feed_writable = !cfg->vet_feed;
 	vc.default_policy = cfg->vet_policy;
 	vc.policies = policies;
 	vc.npolicies = cfg->vet_npolicies;
@@ -208,10 +205,10 @@ static int start_vetting(struct config *cfg, struct rain_repo *repo, struct vett
 	vc.timeout_s = cfg->vet_timeout;
 	r = vetting_start(out, &vc, repo);
 	if (r == 0 && vc.enabled)
-		log_printf(LOG_INFO, "vetting: up to %d at once, policy %s, %s%s%s",
-			   vc.max_concurrent, cfg->vet_policy ? cfg->vet_policy : "default",
-			   feed ? "feed " : "no vulnerability feed (set [vet] feed)",
-			   feed ? feed : "", cfg->vet_auto ? ", images that builds store too" : "");
+		log_printf(LOG_INFO, "vetting: up to %d at once, policy %s, feed %s%s%s",
+			   vc.max_concurrent, cfg->vet_policy ? cfg->vet_policy : "default", feed,
+			   access(feed, F_OK) == 0 ? "" : " (none yet: rain vet feed push FILE)",
+			   cfg->vet_auto ? ", images that builds store too" : "");
 	return r;
 }
 

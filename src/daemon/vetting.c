@@ -1,12 +1,19 @@
 /* raind's vetting service; see vetting.h. */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "daemon/log.h"
 #include "daemon/vetting.h"
 #include "rain/error.h"
 #include "rain/sys/job.h"
+#include "rain/vet-feed.h"
+#include "util/cleanup.h"
+#include "util/fsutil.h"
+#include "util/timeutil.h"
 
 #define KIND "vet"
 
@@ -15,6 +22,15 @@ struct vetting {
 	struct rain_jobs *jobs;
 	bool enabled;
 	int max_queued_per_user;
+	char *feed;                 /* NULL: none */
+	bool feed_writable;
+};
+
+struct vetting_feed_upload {
+	struct vetting *v;
+	char *tmp;                  /* FEED.tmp-XXXXXX */
+	int fd;
+	size_t len;
 };
 
 static void on_log(void *ud, enum rain_jobs_level level, const char *msg)
@@ -56,6 +72,11 @@ int vetting_start(struct vetting **out, const struct vetting_config *cfg, struct
 		return rain_error_oom();
 	v->enabled = cfg->enabled;
 	v->max_queued_per_user = cfg->max_queued_per_user;
+	v->feed_writable = cfg->feed_writable;
+	if (cfg->feed && !(v->feed = strdup(cfg->feed))) {
+		free(v);
+		return rain_error_oom();
+	}
 	r = rain_jobs_new(&v->jobs, &jc);
 	if (r == 0)
 		r = rain_vet_kind_new(&kc, &v->kind);
@@ -91,6 +112,7 @@ void vetting_stop(struct vetting *v)
 		return;
 	rain_jobs_stop(v->jobs);
 	rain_vet_kind_free(v->kind);
+	free(v->feed);
 	free(v);
 }
 
@@ -128,5 +150,132 @@ int vetting_submit(struct vetting *v, const struct rain_who *who, const char *id
 	if (r == 0)
 		log_printf(LOG_INFO, "vetting %s of image %s queued for %s",
 			   json_string_value(json_object_get(*out, "id")), id, owner);
+	return r;
+}
+
+/* ---- the feed ---------------------------------------------------------- */
+
+static json_t *feed_json(struct rain_vet_feed *f)
+{
+	struct rain_vet_feed_counts n;
+	char date[40] = "";
+
+	rain_vet_feed_count(f, &n);
+	if (rain_vet_feed_date(f) > 0)
+		time_format_iso(rain_vet_feed_date(f) * 1000000, date, sizeof(date));
+	return json_pack("{s:s, s:s, s:s, s:s, s:s?, s:I, s:I, s:I, s:I}",
+			 "release", rain_vet_feed_release(f), "origin", rain_vet_feed_origin(f),
+			 "kind", rain_vet_feed_kind_name(rain_vet_feed_kind(f)),
+			 "family", rain_vet_feed_family(f) == RAIN_PKG_DEB ? "deb" : "rpm",
+			 "date", date[0] ? date : NULL, "advisories", (json_int_t)n.advisories,
+			 "packages", (json_int_t)n.packages, "ids", (json_int_t)n.ids,
+			 "unfixed", (json_int_t)n.unfixed);
+}
+
+int vetting_feed_info(struct vetting *v, json_t **out)
+{
+	struct rain_vet_feed *f = NULL;
+	int r;
+
+	*out = NULL;
+	if (!v->feed || access(v->feed, F_OK) < 0)
+		return rain_error_set(RAIN_ENOTFOUND, "raind has no vulnerability feed: an admin "
+				      "puts one with 'rain vet feed push FILE' (or sets [vet] feed)");
+	r = rain_vet_feed_load(&f, v->feed);
+	if (r < 0)
+		return r;
+	*out = feed_json(f);
+	rain_vet_feed_free(f);
+	return *out ? 0 : rain_error_oom();
+}
+
+int vetting_feed_begin(struct vetting *v, struct vetting_feed_upload **out)
+{
+	_cleanup_free_ char *dir = NULL;
+	struct vetting_feed_upload *u;
+	char *slash;
+	int r;
+
+	*out = NULL;
+	if (!v->feed || !v->feed_writable)
+		return rain_error_set(RAIN_EFORBIDDEN, "raind reads its feed from %s ([vet] feed); "
+				      "replace that file instead", v->feed ? v->feed : "its config");
+	if (!(dir = strdup(v->feed)))
+		return rain_error_oom();
+	if ((slash = strrchr(dir, '/')))
+		*slash = '\0';
+	r = fs_mkdir_p(dir, 0700);
+	if (r < 0)
+		return r;
+	u = calloc(1, sizeof(*u));
+	if (!u || asprintf(&u->tmp, "%s.tmp-XXXXXX", v->feed) < 0) {
+		free(u);
+		return rain_error_oom();
+	}
+	u->fd = mkostemp(u->tmp, O_CLOEXEC);
+	if (u->fd < 0) {
+		r = rain_error_errno(RAIN_EIO, errno, "cannot create %s", u->tmp);
+		free(u->tmp);
+		free(u);
+		return r;
+	}
+	u->v = v;
+	*out = u;
+	return 0;
+}
+
+int vetting_feed_write(struct vetting_feed_upload *u, const void *buf, size_t len)
+{
+	if (u->len + len > VETTING_FEED_MAX)
+		return rain_error_set(RAIN_ETOOBIG, "a feed may have at most %d MiB",
+				      VETTING_FEED_MAX >> 20);
+	u->len += len;
+	return fs_write_all(u->fd, buf, len, u->tmp);
+}
+
+void vetting_feed_abort(struct vetting_feed_upload *u)
+{
+	if (!u)
+		return;
+	close(u->fd);
+	unlink(u->tmp);
+	free(u->tmp);
+	free(u);
+}
+
+int vetting_feed_end(struct vetting_feed_upload *u, json_t **info)
+{
+	struct rain_vet_feed *f = NULL;
+	int r;
+
+	*info = NULL;
+	r = fsync(u->fd) < 0 ? rain_error_errno(RAIN_EIO, errno, "cannot fsync %s", u->tmp) : 0;
+	/* only a feed rain vet can load goes in place */
+	if (r == 0)
+		r = rain_vet_feed_load(&f, u->tmp);
+	if (r == 0 && !(*info = feed_json(f)))
+		r = rain_error_oom();
+	if (r == 0 && rename(u->tmp, u->v->feed) < 0)
+		r = rain_error_errno(RAIN_EIO, errno, "cannot put the feed in place as %s", u->v->feed);
+	if (r == 0) {
+		_cleanup_free_ char *dir = strdup(u->v->feed);
+		char *slash = dir ? strrchr(dir, '/') : NULL;
+
+		if (slash)
+			*slash = '\0';
+		r = !dir ? rain_error_oom() : slash ? fs_fsync_dir(dir) : 0;
+	}
+	rain_vet_feed_free(f);
+	if (r < 0) {
+		json_decref(*info);
+		*info = NULL;
+	} else {
+		log_printf(LOG_INFO, "vulnerability feed replaced: %s %s of %s, %lld advisories",
+			   json_string_value(json_object_get(*info, "kind")),
+			   json_string_value(json_object_get(*info, "release")),
+			   json_string_value(json_object_get(*info, "date")) ?: "no date",
+			   (long long)json_integer_value(json_object_get(*info, "advisories")));
+	}
+	vetting_feed_abort(u);      /* closes; the name is gone when renamed */
 	return r;
 }

@@ -24,7 +24,10 @@
 struct vetting_config {
 	const char *dir;            /* the records (created 0700) */
 	const char *rain_command;   /* NULL: none found */
-	const char *feed;           /* NULL: none */
+	/* the feed file: used by each vetting when it exists; replaced by
+	 * vetting_feed_put (when it is raind's own, not [vet] feed) */
+	const char *feed;
+	bool feed_writable;
 	const char *default_policy; /* NULL: "default" */
 	const struct rain_vet_kind_policy *policies;
 	size_t npolicies;
@@ -50,5 +53,23 @@ struct rain_jobs *vetting_jobs(struct vetting *v);
  * an unknown policy. */
 int vetting_submit(struct vetting *v, const struct rain_who *who, const char *id,
 		   const char *policy, bool runtime, json_t **out);
+
+/* The vulnerability feed kept with the repository (DATA_DIR/vet/feed,
+ * or [vet] feed, which raind only reads): PUT /rain/v1/vetting/feed
+ * replaces it (admins), GET shows what it is. */
+#define VETTING_FEED_MAX (256 << 20)
+
+struct vetting_feed_upload;
+/* Receive a new feed: begin, write its bytes, then end (which checks
+ * that it is a feed, rain/vet-feed.h, and puts it in place atomically,
+ * made durable) or abort. RAIN_EFORBIDDEN when the feed is [vet] feed's,
+ * RAIN_ETOOBIG past VETTING_FEED_MAX. *info is what the new feed is. */
+int vetting_feed_begin(struct vetting *v, struct vetting_feed_upload **out);
+int vetting_feed_write(struct vetting_feed_upload *u, const void *buf, size_t len);
+int vetting_feed_end(struct vetting_feed_upload *u, json_t **info);
+void vetting_feed_abort(struct vetting_feed_upload *u);
+/* {"release", "origin", "kind", "family", "date", "advisories",
+ * "packages", "ids", "unfixed"}; RAIN_ENOTFOUND when there is none. */
+int vetting_feed_info(struct vetting *v, json_t **out);
 
 #endif

@@ -192,6 +192,38 @@ check_eq "another user cannot vet it" 404 "$STATUS"
 STATUS=$(curl -sS -o /dev/null -w '%{http_code}' -H "X-Auth-Token: $BOB" "$URL/rain/v1/images/$ID/vetting")
 check_eq "nor read its report" 404 "$STATUS"
 
+# a feed kept by raind: pushed by an admin, used by the next vetting
+cat >"$TMP/tracker.json" <<'EOF'
+{"hello": {"CVE-2026-0001": {"description": "hello reads past its buffer", "scope": "remote",
+  "releases": {"bookworm": {"status": "resolved", "fixed_version": "1.0-2", "urgency": "high",
+  "repositories": {"bookworm": "1.0-2"}}}}}}
+EOF
+"$RAIN" -q vet feed import --format tracker --release bookworm "$TMP/tracker.json" -o "$TMP/feed"
+check "a feed is made from the tracker's JSON" test -s "$TMP/feed"
+"$RAIN" vet "$TMP/root.tar" --feed "$TMP/feed" --json >"$TMP/feed-local.json" 2>/dev/null
+check "rain vet --feed finds the vulnerable package" python3 -c '
+import json,sys; r=json.load(open(sys.argv[1]))
+v=[f for f in r["findings"] if f["rule"] == "vulnerable-package"]
+assert v and v[0]["package"] == "hello" and "CVE-2026-0001" in json.dumps(v[0]), v' "$TMP/feed-local.json"
+call GET /rain/v1/vetting/feed
+check_error "raind has no feed yet" 404
+STATUS=$(curl -sS -o /dev/null -w '%{http_code}' -X PUT -H "X-Auth-Token: $BOB" \
+	-H 'Content-Type: application/octet-stream' --data-binary @"$TMP/feed" "$URL/rain/v1/vetting/feed")
+check_eq "a user cannot replace the feed" 403 "$STATUS"
+call PUT /rain/v1/vetting/feed -H 'Content-Type: application/octet-stream' --data-binary @"$TMP/tracker.json"
+check_error "what is no feed is refused" 400
+check "no half feed is left" test -z "$(find "$DATA" -name 'feed.tmp-*')"
+"$RAIN" vet feed push "$TMP/feed" >"$TMP/push.out" 2>&1
+check "rain vet feed push puts it in place" grep -q "bookworm" "$TMP/push.out"
+"$RAIN" vet feed server >"$TMP/server.out" 2>&1
+check "rain vet feed server shows it" grep -q "advisories: 1" "$TMP/server.out"
+"$RAIN" vet tree --json >"$TMP/remote-feed.json" 2>/dev/null
+check "raind's next vetting uses it" python3 -c '
+import json,sys; r=json.load(open(sys.argv[1]))
+assert [f for f in r["findings"] if f["rule"] == "vulnerable-package"], r["findings"]' "$TMP/remote-feed.json"
+call GET "/v2/images/$ID"
+check "the image names the feed's date" test "$(json_get rain_vetting_feed <<<"$BODY")" != none
+
 # deleting the image drops the report's blob
 blobs_before=$(find "$DATA/blobs" -type f | wc -l)
 call DELETE "/v2/images/$ID"

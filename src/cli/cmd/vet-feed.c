@@ -1,5 +1,6 @@
 /* rain vet feed build|import|show|export|match: vulnerability feeds
- * (rain/vet-feed.h), made and read locally; nothing here talks to raind. */
+ * (rain/vet-feed.h), made and read locally; nothing here talks to raind
+ * (push and server, in vet-feed-push.c, do). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,6 +114,8 @@ static const struct cli_cmd *const vet_feed_cmds[] = {
 	&cmd_vet_feed_show_entry,
 	&cmd_vet_feed_export_entry,
 	&cmd_vet_feed_match_entry,
+	&cmd_vet_feed_push_entry,
+	&cmd_vet_feed_server_entry,
 	NULL,
 };
 

@@ -49,6 +49,7 @@ static const struct rule {
 	[RAIN_ACT_USER_DELETE] = { RAIN_RES_USER, ADMIN, "Only admins delete users." },
 	[RAIN_ACT_USER_HISTORY] = { RAIN_RES_USER, ADMIN | OWNER, "Only the user and admins read a user's history." },
 	[RAIN_ACT_AUDIT_READ] = { RAIN_RES_NONE, ADMIN, "Only admins read the audit log." },
+	[RAIN_ACT_VET_FEED] = { RAIN_RES_NONE, ADMIN, "Only admins replace the vulnerability feed." },
 };
 
 enum rain_resource rain_policy_resource(enum rain_action action)

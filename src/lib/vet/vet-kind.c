@@ -241,7 +241,8 @@ static int vet_run(void *ud, struct rain_job_run *job, json_t *data)
 		argv[n++] = "--set";
 		argv[n++] = p->settings[i];
 	}
-	if (k->feed) {
+	/* the feed as it is now (an admin may replace it any time) */
+	if (k->feed && access(k->feed, F_OK) == 0) {
 		argv[n++] = "--feed";
 		argv[n++] = k->feed;
 	}
