@@ -38,6 +38,12 @@ harnesses=(
 	"fuzz-recipe:src/lib/build/recipe.c src/lib/repo/image.c src/util/ini.c src/util/fsutil.c src/util/timeutil.c:-ljansson:$seconds"
 	"fuzz-vet-parse:src/lib/vet/vet-parse.c::$seconds"
 )
+# the image readers (rain/imgfs.h), one harness per format
+imgfs_srcs="src/lib/vet/imgfs.c $(echo src/lib/vet/readers/*.c) src/lib/repo/diskfmt.c"
+imgfs_libs="-larchive -lext2fs -lcom_err -lsquashfs -lz -lzstd"
+for f in tar ext4 squashfs disk qcow2; do
+	harnesses+=("fuzz-imgfs-$f:$imgfs_srcs:$imgfs_libs:$short")
+done
 
 # --- seed corpora, regenerated in the build dir on every run -------------
 
@@ -211,6 +217,52 @@ seed_vet() {
 	rm -f "$d/shadow.sample"
 }
 
+# seed_imgfs DIR FORMAT: small real images of one format, made from a tiny
+# tree (a file, a setuid one, a hard link, links in and out, a folder)
+seed_imgfs() {
+	local d=$1 fmt=$2 w=$1/work t=$1/work/tree
+	mkdir -p "$t/etc" "$t/usr/lib" "$t/usr/bin"
+	printf 'root:x:0:0::/root:/bin/sh\n' >"$t/etc/passwd"
+	printf 'ID=debian\n' >"$t/usr/lib/os-release"
+	ln -s ../usr/lib/os-release "$t/etc/os-release"
+	ln -s ../../../../etc/hostname "$t/escape"
+	ln -s loop "$t/loop"
+	head -c 3000 /dev/urandom >"$t/usr/bin/su" && chmod 4755 "$t/usr/bin/su"
+	ln "$t/usr/bin/su" "$t/usr/bin/su2"
+	case $fmt in
+	tar)
+		tar -C "$t" -cf "$d/plain.tar" .
+		tar -C "$t" --zstd -cf "$d/t.tar.zst" .
+		tar -C "$t" --gzip -cf "$d/t.tar.gz" .
+		;;
+	squashfs)
+		mksquashfs "$t" "$d/t.sqfs" -noappend -quiet -no-progress >/dev/null 2>&1
+		mksquashfs "$t" "$d/t-xz.sqfs" -noappend -quiet -no-progress -comp xz >/dev/null 2>&1
+		;;
+	ext4)
+		mkfs.ext4 -q -F -b 1024 -N 32 -d "$t" "$w/e.ext4" 256K >/dev/null 2>&1 && seed_image "$d" ext4 "$w/e.ext4"
+		mkfs.ext2 -q -F -b 1024 -N 32 -d "$t" "$w/e.ext2" 256K >/dev/null 2>&1 && seed_image "$d" ext2 "$w/e.ext2"
+		;;
+	disk | qcow2)
+		mkfs.ext4 -q -F -b 1024 -N 32 -d "$t" "$w/e.ext4" 256K >/dev/null 2>&1
+		truncate -s 2M "$w/disk" "$w/mbr"
+		printf 'label: gpt\nstart=2048, size=512, type=L\n' | sfdisk -q "$w/disk" >/dev/null 2>&1
+		printf 'label: dos\nstart=2048, size=512, type=83\n' | sfdisk -q "$w/mbr" >/dev/null 2>&1
+		dd if="$w/e.ext4" of="$w/disk" bs=512 seek=2048 conv=notrunc status=none
+		dd if="$w/e.ext4" of="$w/mbr" bs=512 seek=2048 conv=notrunc status=none
+		if [ "$fmt" = disk ]; then
+			seed_image "$d" gpt "$w/disk"
+			seed_image "$d" mbr "$w/mbr"
+		elif command -v qemu-img >/dev/null; then
+			qemu-img convert -O qcow2 "$w/disk" "$w/q" && seed_image "$d" qcow2 "$w/q"
+			qemu-img convert -c -O qcow2 -o cluster_size=4k "$w/mbr" "$w/qc" && seed_image "$d" qcow2-c "$w/qc"
+			qemu-img convert -O qcow2 "$w/e.ext4" "$w/qe" && seed_image "$d" qcow2-ext4 "$w/qe"
+		fi
+		;;
+	esac
+	rm -rf "$w"
+}
+
 seed_jsonpatch() {
 	local d=$1
 	printf '%s' '[{"op":"replace","path":"/name","value":"x"}]' >"$d/replace"
@@ -258,6 +310,7 @@ for h in "${harnesses[@]}"; do
 	case $name in
 	fuzz-qcow2 | fuzz-vmdk | fuzz-vhd | fuzz-vhdx | fuzz-vdi | fuzz-iso | fuzz-ploop)
 		seed_disk "$seeds" "${name#fuzz-}" ;;
+	fuzz-imgfs-*) seed_imgfs "$seeds" "${name#fuzz-imgfs-}" ;;
 	fuzz-jsonpatch) seed_jsonpatch "$seeds" ;;
 	fuzz-recipe) cp examples/*.recipe "$seeds"/ ;;
 	fuzz-vet-parse) seed_vet "$seeds" ;;

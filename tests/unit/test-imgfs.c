@@ -432,6 +432,9 @@ static void test_open_read(void **state)
 	}
 }
 
+static bool has_problem(struct rain_imgfs *fs, const char *needle);
+static int count_fn(void *ud, const struct rain_imgfs_entry *e, struct rain_imgfs_file *f);
+
 /* Archives no tool would write: made with Python's tarfile. */
 static void test_tar_hostile(void **state)
 {
@@ -446,6 +449,7 @@ static void test_tar_hostile(void **state)
 		"f('/abs/ok', b'ok')\n"
 		"f('x/' + 'n' * 300, b'long')\n"
 		"f('x/' + 'd/' * 3000 + 'f', b'deep')\n"
+		"f('y/' + 'd/' * 300 + 'f', b'deep but short')\n"
 		"f('dup', b'first')\n"
 		"f('dup', b'second')\n"
 		"f('file', b'f')\n"
@@ -485,8 +489,16 @@ static void test_tar_hostile(void **state)
 		assert_true(dotdot && name && hl);
 	}
 	rain_imgfs_close(fs);
+	/* deeper than the walk goes: read by path, skipped by the walk */
+	assert_int_equal(rain_imgfs_open(at("hostile.tar"), NULL, NULL, &fs), 0);
+	assert_int_equal(rain_imgfs_stat(fs, "/y/d/d/d/d", false, &e), 0);
+	n = 0;
+	assert_int_equal(rain_imgfs_walk(fs, count_fn, &n), 0);
+	assert_true(has_problem(fs, "deeper than 256 directories"));
+	rain_imgfs_close(fs);
 	listing = snapshot(at("hostile.tar"), NULL, NULL);
 	assert_null(strstr(listing, "escape"));
+	assert_null(strstr(listing, "/d/f "));
 	assert_non_null(strstr(listing, "/abs/ok "));
 	assert_null(strstr(listing, "/file/child"));
 	free(listing);

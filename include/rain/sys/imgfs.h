@@ -52,6 +52,15 @@ struct rain_imgfs_src {
 	char name[320];         /* for messages: "img.qcow2", "disk.raw: gpt partition 2" */
 };
 
+/* len cut to what src holds from off on (0 at or past its end): what a
+ * pread method may return. */
+static inline size_t rain_imgfs_src_clip(const struct rain_imgfs_src *src, uint64_t off, size_t len)
+{
+	if (off >= src->size)
+		return 0;
+	return len > src->size - off ? (size_t)(src->size - off) : len;
+}
+
 /* Read exactly len bytes at off: 0, or RAIN_EFORMAT naming what when the
  * source ends before (what: "the superblock"). */
 int rain_imgfs_src_read(struct rain_imgfs_src *src, void *buf, size_t len, uint64_t off,

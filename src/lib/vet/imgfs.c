@@ -84,10 +84,7 @@ static ssize_t file_pread(struct rain_imgfs_src *src, void *buf, size_t len, uin
 {
 	size_t done = 0;
 
-	if (off >= src->size)
-		return 0;
-	if (len > src->size - off)
-		len = src->size - off;
+	len = rain_imgfs_src_clip(src, off, len);
 	while (done < len) {
 		ssize_t n = pread(src->fd, (char *)buf + done, len - done, (off_t)(off + done));
 
@@ -112,10 +109,7 @@ static ssize_t range_pread(struct rain_imgfs_src *src, void *buf, size_t len, ui
 {
 	struct range *r = src->impl;
 
-	if (off >= src->size)
-		return 0;
-	if (len > src->size - off)
-		len = src->size - off;
+	len = rain_imgfs_src_clip(src, off, len);
 	return r->parent->pread(r->parent, buf, len, r->off + off);
 }
 
@@ -363,10 +357,7 @@ static ssize_t cb_pread(struct rain_imgfs_src *src, void *buf, size_t len, uint6
 	struct cb_src *c = src->impl;
 	size_t done = 0;
 
-	if (off >= src->size)
-		return 0;
-	if (len > src->size - off)
-		len = (size_t)(src->size - off);
+	len = rain_imgfs_src_clip(src, off, len);
 	while (done < len) {
 		ssize_t n = c->read(c->ud, off + done, (char *)buf + done, len - done);
 
@@ -968,8 +959,15 @@ done:
 static int own_walk_fn(void *ud, const char *path, const struct rain_imgfs_entry *e, void *file)
 {
 	struct walk *w = ud;
-	int skip = 0, r;
+	int skip = 0, depth = 0, r;
 
+	for (const char *p = path + 1; *p; p++)
+		depth += *p == '/';
+	if (depth >= RAIN_IMGFS_MAX_DEPTH) {
+		/* its children are skipped with it, unseen */
+		rain_imgfs_problem(w->fs, "%s: deeper than %d directories: skipped", path, RAIN_IMGFS_MAX_DEPTH);
+		return 1;
+	}
 	r = visit(w, path, e, 0, file, &skip);
 	return r < 0 ? r : skip == 1;
 }

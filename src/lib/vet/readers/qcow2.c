@@ -240,10 +240,7 @@ static ssize_t q_pread(struct rain_imgfs_src *src, void *buf, size_t len, uint64
 	struct qcow2 *q = src->impl;
 	size_t done = 0;
 
-	if (off >= src->size)
-		return 0;
-	if (len > src->size - off)
-		len = (size_t)(src->size - off);
+	len = rain_imgfs_src_clip(src, off, len);
 	while (done < len) {
 		uint64_t pos = off + done, n = q->cluster - (pos & (q->cluster - 1));
 		int r;

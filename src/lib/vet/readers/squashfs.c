@@ -173,6 +173,14 @@ static int squashfs_open(struct rain_imgfs *fs, struct rain_imgfs_src *src, cons
 				   (unsigned long long)q->super.bytes_used, (unsigned long long)src->size);
 		goto fail;
 	}
+	/* libsquashfs sizes the fragment table from its count: each entry
+	 * (16 bytes) names a fragment block of at least a byte */
+	if (q->super.fragment_entry_count > q->super.bytes_used / 8) {
+		r = rain_error_set(RAIN_EFORMAT, "squashfs %s: the superblock counts %u fragments in %llu bytes: "
+				   "corrupt", src->name, q->super.fragment_entry_count,
+				   (unsigned long long)q->super.bytes_used);
+		goto fail;
+	}
 	e = sqfs_compressor_config_init(&cfg, q->super.compression_id, q->super.block_size,
 					SQFS_COMP_FLAG_UNCOMPRESS);
 	if (!e)
