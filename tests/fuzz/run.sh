@@ -24,6 +24,11 @@ common=(src/util/error.c src/util/strutil.c)
 
 mkdir -p "$builddir" || exit 2
 
+# the vulnerability feed: its sources and libraries, for each feed harness
+vet_feed="src/lib/vet/feed.c src/lib/vet/feed-tracker.c src/lib/vet/feed-osv.c src/lib/vet/feed-mirror.c"
+vet_feed+=" src/lib/vet/fetch.c src/lib/vet/pkg.c src/util/fsutil.c src/util/timeutil.c"
+vet_libs="-ljansson -larchive -lcurl -lcrypto -lrpm -lrpmio"
+
 # name:sources:libs:seconds
 harnesses=(
 	"fuzz-qcow2:src/lib/repo/diskfmt.c::$seconds"
@@ -37,6 +42,12 @@ harnesses=(
 	"fuzz-vet-runtime:src/lib/vet/runtime-parse.c:-ljansson:$short"
 	"fuzz-recipe:src/lib/build/recipe.c src/lib/repo/image.c src/util/ini.c src/util/fsutil.c src/util/timeutil.c:-ljansson:$seconds"
 	"fuzz-vet-parse:src/lib/vet/vet-parse.c::$seconds"
+	"fuzz-dpkg-status:src/lib/vet/pkg.c:-lrpm -lrpmio:$short"
+	"fuzz-vercmp:src/lib/vet/pkg.c:-lrpm -lrpmio:$short"
+	"fuzz-vet-tracker:$vet_feed:$vet_libs:$short"
+	"fuzz-vet-osv:$vet_feed:$vet_libs:$short"
+	"fuzz-vet-changelog:$vet_feed:$vet_libs:$short"
+	"fuzz-vet-feed-file:$vet_feed:$vet_libs:$short"
 )
 # the image readers (rain/imgfs.h), one harness per format
 imgfs_srcs="src/lib/vet/imgfs.c $(echo src/lib/vet/readers/*.c) src/lib/repo/diskfmt.c"
@@ -288,6 +299,34 @@ seed_vet_runtime() {
 		'rain-vet: failed' 'broken.service loaded failed failed A unit that fails' 'rain-vet: end' >"$d/bookworm"
 }
 
+# seed_pkg DIR: dpkg status files and version triples
+seed_pkg() {
+	local d=$1
+	printf 'Package: libssl3\nStatus: install ok installed\nSource: openssl (3.0.11-1~deb12u2)\nVersion: 3.0.11-1~deb12u2+b1\nDescription: x\n y\n .\n\nPackage: b\nStatus: deinstall ok config-files\n' >"$d/status"
+	[ -r /var/lib/dpkg/status ] && head -c 60000 /var/lib/dpkg/status >"$d/host-status"
+	printf '1.0~rc1-1\n1:0.9\n1.0+dfsg-1~deb12u1\n' >"$d/versions"
+	printf '2.36-9+deb12u4\n2.36-9+deb12u10\n009ab5\n' >"$d/versions2"
+	printf '1:\n-1\n1.0-\n' >"$d/bad-versions"
+}
+
+# seed_feed DIR NAME: inputs of the feed importers
+seed_feed() {
+	local d=$1
+	case $2 in
+	fuzz-vet-tracker)
+		printf '%s' '{"openssl": {"CVE-2023-5678": {"description": "x", "scope": "local", "releases": {"bookworm": {"status": "resolved", "fixed_version": "3.0.13-1~deb12u1", "urgency": "low", "nodsa": "Minor"}}}, "CVE-2024-2511": {"releases": {"bookworm": {"status": "open", "urgency": "low**"}}}}, "curl": {"CVE-1": {"releases": {"bookworm": {"status": "resolved", "fixed_version": "0"}}}}}' >"$d/tracker" ;;
+	fuzz-vet-osv)
+		printf '%s' '[{"id": "DSA-1", "related": ["CVE-1"], "affected": [{"package": {"ecosystem": "Debian:12", "name": "openssl"}, "ecosystem_specific": {"urgency": "high"}, "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "3.0.14-1"}, {"introduced": "3.1"}]}]}]}, {"id": "X", "withdrawn": "2024-01-01T00:00:00Z"}]' >"$d/osv" ;;
+	fuzz-vet-changelog)
+		printf 'openssl (3.0.15-1~deb12u1) bookworm-security; urgency=medium\n\n  * Fix CVE-2024-9143, CVE-2024-6119.\n\n -- A <a@b>  Sun, 03 Nov 2024 00:00:00 +0100\n\nopenssl (3.0.11-1) unstable; urgency=high\n\n  * CVE-2023-4807\n\nOld Changelog:\n' >"$d/changelog"
+		for f in /usr/share/doc/libssl3/changelog.Debian.gz /usr/share/doc/curl/changelog.Debian.gz; do
+			[ -r "$f" ] && zcat "$f" | head -c 60000 >"$d/$(basename "$(dirname "$f")")"
+		done ;;
+	fuzz-vet-feed-file)
+		printf 'rain-vet-feed 1\nrelease\tbookworm\nfamily\tdeb\nkind\tmirror\ndate\t2026-01-01T00:00:00Z\norigin\tx\ncount\t2\n\nopenssl\tCVE-1\tCVE-2 DSA-1\t\t1.0-1\tlow\tremote\tn\td\ncurl\tCVE-3\t\t1.0\t\tunknown\tunknown\t-\t\n' >"$d/feed" ;;
+	esac
+}
+
 # --- build and run ---------------------------------------------------------
 
 status=0
@@ -314,6 +353,8 @@ for h in "${harnesses[@]}"; do
 	fuzz-jsonpatch) seed_jsonpatch "$seeds" ;;
 	fuzz-recipe) cp examples/*.recipe "$seeds"/ ;;
 	fuzz-vet-parse) seed_vet "$seeds" ;;
+	fuzz-dpkg-status | fuzz-vercmp) seed_pkg "$seeds" ;;
+	fuzz-vet-tracker | fuzz-vet-osv | fuzz-vet-changelog | fuzz-vet-feed-file) seed_feed "$seeds" "$name" ;;
 	fuzz-vet-runtime) seed_vet_runtime "$seeds" ;;
 	esac
 

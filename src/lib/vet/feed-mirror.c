@@ -312,15 +312,20 @@ static int changelog_header(const char *line, size_t len, const char *where, siz
 				      where, lineno);
 	memcpy(version, open + 1, n);
 	version[n] = '\0';
-	if (rain_pkg_version_check(RAIN_PKG_DEB, version) < 0 || strpbrk(version, " \t"))
+	if (rain_pkg_version_check(RAIN_PKG_DEB, version) < 0)
 		return rain_error_set(RAIN_EFORMAT, "%s:%zu: changelog entry: %s", where, lineno,
 				      rain_error_last());
+	for (const char *c = version; *c; c++)
+		if ((unsigned char)*c <= ' ' || *c == 0x7f)
+			return rain_error_set(RAIN_EFORMAT,
+					      "%s:%zu: changelog entry: version '%s' has a blank or control character",
+					      where, lineno, version);
 	urg = memmem(semi, len - (size_t)(semi - line), "urgency=", 8);
 	if (urg) {
 		urg += 8;
-		n = strcspn(urg, ", \t\r\n(");
-		if (urg + n > line + len)
-			n = (size_t)(line + len - urg);
+		/* the line is not NUL-terminated */
+		for (n = 0; urg + n < line + len && !strchr(", \t\r\n(", urg[n]); n++)
+			;
 		if (n < sizeof(word)) {
 			memcpy(word, urg, n);
 			word[n] = '\0';
@@ -387,8 +392,11 @@ int rain_vet_feed_add_changelog(struct rain_vet_feed *f, const char *package, co
 		};
 
 		r = rain_vet_feed_add(f, &a);
-		if (r < 0)
+		if (r < 0) {
+			if (r != RAIN_ENOMEM)
+				r = rain_error_set(RAIN_EFORMAT, "%s: %s", where, rain_error_last());
 			goto done;
+		}
 	}
 	r = 0;
 done:
