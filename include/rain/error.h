@@ -47,9 +47,13 @@ const char *rain_error_last(void);
  * rain_error_last() after a failure is that call's message and never a
  * stale one from an earlier call.  Read the message only after a negative
  * return.  The entry points a program calls do so: repo.h, client.h,
- * image.h, diskfmt.h, jsonpatch.h and policy.h.  The catalog and the blob
- * store do not: the repository calls them on its rollback paths after it
- * has set its own message, which a clear would wipe. */
+ * image.h, diskfmt.h, jsonpatch.h, policy.h, auth.h, ldap.h, identity.h
+ * (but rain_identity_token_revoke), recipe.h, build.h, build-image.h,
+ * build-record.h, build-kind.h and jobs.h's rain_jobs_*.  The catalog,
+ * the blob store, the job-token hooks (jobs-token.h) and the rain_job_*
+ * calls a kind makes while its job runs do not: they are called on
+ * rollback paths after the caller has set its own message, which a clear
+ * would wipe. */
 void rain_error_clear(void);
 
 /* A short name for a code, e.g. "not found". */

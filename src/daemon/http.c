@@ -16,6 +16,7 @@
 #include "daemon/log.h"
 #include "rain/auth.h"
 #include "rain/error.h"
+#include "util/cleanup.h"
 #include "util/fsutil.h"
 #include "util/netaddr.h"
 #include "util/strutil.h"
@@ -118,17 +119,13 @@ struct req_private {
 char *request_keep(struct request *req, char *s)
 {
 	struct req_private *p = (struct req_private *)req;
-	char **a;
-
 	if (!s)
 		return NULL;
-	a = realloc(p->allocs, (p->nallocs + 1) * sizeof(*a));
-	if (!a) {
+	if (ARRAY_GROW1(p->allocs, p->nallocs) < 0) {
 		free(s);
 		return NULL;
 	}
-	p->allocs = a;
-	a[p->nallocs++] = s;
+	p->allocs[p->nallocs++] = s;
 	return s;
 }
 
@@ -1238,7 +1235,7 @@ static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen
 		port = colon + 1;
 	}
 	if (!host)
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	rc = getaddrinfo(*host ? host : "0.0.0.0", port, &hints, &ai);
 	if (rc != 0)
 		return rain_error_set(RAIN_EINVAL, "bad listen address '%s': %s", listen, gai_strerror(rc));
@@ -1319,7 +1316,7 @@ int server_start(struct server **out, const struct server_config *cfg, struct ra
 	if (!srv) {
 		free(cert);
 		free(key);
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	}
 	pthread_mutex_init(&srv->track_lock, NULL);
 	pthread_cond_init(&srv->track_cond, NULL);
@@ -1340,7 +1337,7 @@ int server_start(struct server **out, const struct server_config *cfg, struct ra
 	srv->body_min_rate = cfg->body_min_rate >= 0 ? cfg->body_min_rate : 500;
 	if (cfg->public_url && !(srv->public_url = strdup(cfg->public_url))) {
 		server_stop(srv);
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	}
 	if (cfg->trusted_proxies &&
 	    (r = net_prefix_list_parse(cfg->trusted_proxies, &srv->proxies, &srv->nproxies)) < 0) {

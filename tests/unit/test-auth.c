@@ -129,6 +129,9 @@ static void test_password_check(void **state)
 	/* the message never holds the password */
 	rain_password_check("sekrit", 8);
 	assert_null(strstr(rain_error_last(), "sekrit"));
+	/* a success leaves no stale message (rain_error_clear on entry) */
+	assert_int_equal(rain_password_check("12345678", 8), 0);
+	assert_string_equal(rain_error_last(), "");
 	free(big);
 }
 

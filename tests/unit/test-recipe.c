@@ -167,6 +167,22 @@ static void test_sizes(void **state)
 	}
 }
 
+/* A stale message from an earlier call never shows after a later one
+ * (rain_error_clear on entry, include/rain/error.h). */
+static void test_stale_message_cleared(void **state)
+{
+	struct rain_recipe *r = NULL;
+	int64_t size;
+
+	rain_error_set(RAIN_EIO, "stale");
+	assert_int_equal(rain_recipe_parse("[image]\ndistribution = debian\n", "t.recipe", ".", &r), 0);
+	assert_string_equal(rain_error_last(), "");
+	rain_recipe_free(r);
+	rain_error_set(RAIN_EIO, "stale");
+	assert_int_equal(rain_recipe_parse_size("2G", &size), 0);
+	assert_string_equal(rain_error_last(), "");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -175,6 +191,7 @@ int main(void)
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_errors_name_place),
 		cmocka_unit_test(test_sizes),
+		cmocka_unit_test(test_stale_message_cleared),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

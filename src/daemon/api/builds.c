@@ -74,7 +74,7 @@ static int submit_begin(struct request *req)
 					(long long)(RAIN_BUILD_FILES_MAX >> 20));
 	st = calloc(1, sizeof(*st));
 	if (!st)
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	r = builds_submit_begin(b, &req->who, &st->sub);
 	if (r < 0) {
 		free(st);
@@ -107,7 +107,7 @@ static int submit_data(struct request *req, const char *buf, size_t len)
 		nb = realloc(st->body, cap);
 		if (!nb) {
 			submit_free(req);
-			return RAIN_ENOMEM;
+			return rain_error_oom();
 		}
 		st->body = nb;
 		st->cap = cap;

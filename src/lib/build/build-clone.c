@@ -60,7 +60,7 @@ static int find_filesystem(struct clone *c)
 	int status, r;
 
 	if (!f)
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	r = process_run(&po, &status);
 	fclose(f);
 	c->offset = c->size = 0;
@@ -191,7 +191,7 @@ int build_clone_base(struct build_ctx *b, const char *data, const char *disk_for
 	int r;
 
 	if (!raw || !mnt || !tar)
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	if (strcmp(disk_format, "qcow2") && strcmp(disk_format, "raw"))
 		return rain_error_set(RAIN_EINVAL, "%s: [image] base: the image's disk format is %s; "
 				      "cloning needs raw or qcow2", b->r->file, disk_format);

@@ -43,7 +43,7 @@ static int mkdirs_in_root(struct build_ctx *b, const char *path)
 	char *p;
 
 	if (!copy)
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	for (p = copy + 1; *p; p++) {
 		if (*p != '/')
 			continue;
@@ -103,7 +103,7 @@ static int write_text(struct build_ctx *b, const char *path, mode_t mode, const 
 	n = vasprintf(&text, fmt, ap);
 	va_end(ap);
 	if (n < 0)
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	return write_in_root(b, path, text, (size_t)n, mode);
 }
 
@@ -142,7 +142,7 @@ static int lookup_user(struct build_ctx *b, const char *name, uid_t *uid, gid_t 
 			*uid = pw->pw_uid;
 			*gid = pw->pw_gid;
 			*home = strdup(pw->pw_dir);
-			r = *home ? 0 : RAIN_ENOMEM;
+			r = *home ? 0 : rain_error_oom();
 			break;
 		}
 	fclose(f);
@@ -177,10 +177,10 @@ static int setup_user(struct build_ctx *b, const struct rain_recipe_user *u)
 	if (r < 0)
 		return r;
 	if (asprintf(&sshdir, "%s/.ssh", home) < 0 || asprintf(&file, "%s/.ssh/authorized_keys", home) < 0)
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	k = open_memstream(&keys, &len);
 	if (!k)
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	for (size_t i = 0; i < u->nssh_keys; i++)
 		fprintf(k, "%s\n", u->ssh_keys[i]);
 	fclose(k);
@@ -236,7 +236,7 @@ int build_customize(struct build_ctx *b)
 		_cleanup_free_ char *zone = NULL, *lt = fs_path_join(b->root, "etc/localtime");
 
 		if (asprintf(&zone, "/usr/share/zoneinfo/%s", r->timezone) < 0 || !lt)
-			return RAIN_ENOMEM;
+			return rain_error_oom();
 		if (!exists_in_root(b, zone))
 			return rain_error_set(RAIN_EINVAL, "%s: [system] timezone: '%s' is not a known time zone",
 					      r->file, r->timezone);

@@ -31,7 +31,7 @@ static int pack_one(const struct rain_recipe *r, const char *what, const char *s
 	if (json_object_get(files, name))
 		return 0;
 	if (!(path = fs_path_join(r->dir, src)))
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	if (stat(path, &st) < 0)
 		return rain_error_errno(RAIN_ENOTFOUND, errno, "%s: %s: cannot read %s", r->file, what, path);
 	if (!S_ISREG(st.st_mode))
@@ -45,16 +45,19 @@ static int pack_one(const struct rain_recipe *r, const char *what, const char *s
 	b64 = base64_encode(data, len);
 	if (!b64 || json_object_set_new(files, name, json_pack("{s:s, s:i}", "data", b64,
 							       "mode", (int)(st.st_mode & 0777))) < 0)
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	return 0;
 }
 
 int rain_build_inputs_pack(const struct rain_recipe *r, int64_t max, json_t **out)
 {
-	json_t *files = json_object();
+	json_t *files;
 	int64_t total = 0;
-	int ret = files ? 0 : RAIN_ENOMEM;
+	int ret;
 
+	rain_error_clear();
+	files = json_object();
+	ret = files ? 0 : rain_error_oom();
 	for (size_t i = 0; ret == 0 && i < r->nfiles; i++)
 		ret = pack_one(r, "[files] copy", r->files[i].src, files, max, &total);
 	for (size_t i = 0; ret == 0 && i < r->nscripts; i++)
@@ -72,6 +75,7 @@ int rain_build_inputs_unpack(json_t *files, const char *dir)
 	const char *key;
 	json_t *v;
 
+	rain_error_clear();
 	if (!json_is_object(files))
 		return rain_error_set(RAIN_EFORMAT, "the recipe's files are not a JSON object");
 	json_object_foreach(files, key, v) {
@@ -88,7 +92,7 @@ int rain_build_inputs_unpack(json_t *files, const char *dir)
 		if (!b64 || base64_decode(b64, strlen(b64), &data, &len) < 0)
 			return rain_error_set(RAIN_EFORMAT, "the recipe's file %s is not base64", name);
 		if (!(path = fs_path_join(dir, name)))
-			return RAIN_ENOMEM;
+			return rain_error_oom();
 		slash = strrchr(path, '/');
 		*slash = '\0';
 		ret = fs_mkdir_p(path, 0700);
@@ -120,7 +124,7 @@ static int set_str(json_t *obj, const char *key, const char *value)
 {
 	if (!value)
 		return 0;
-	return json_object_set_new(obj, key, json_string(value)) == 0 ? 0 : RAIN_ENOMEM;
+	return json_object_set_new(obj, key, json_string(value)) == 0 ? 0 : rain_error_oom();
 }
 
 int rain_build_image_make(const struct rain_recipe *r, json_t *manifest,
@@ -132,6 +136,7 @@ int rain_build_image_make(const struct rain_recipe *r, json_t *manifest,
 	size_t i;
 	int ret = 0;
 
+	rain_error_clear();
 	memset(out, 0, sizeof(*out));
 	if (!json_is_array(outputs))
 		return rain_error_set(RAIN_EFORMAT, "the build's manifest lists no outputs");
@@ -148,13 +153,13 @@ int rain_build_image_make(const struct rain_recipe *r, json_t *manifest,
 		return rain_error_set(RAIN_EFORMAT, "the build's manifest names no file for its %s output",
 				      json_string_value(json_object_get(best, "format")));
 	if (rain_recipe_format(r, &recipe_text) < 0)
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	out->format = strdup(json_string_value(json_object_get(best, "format")));
 	out->file = strdup(json_string_value(json_object_get(best, "file")));
 	out->fields = f = json_object();
 	if (!out->format || !out->file || !f) {
 		rain_build_image_clear(out);
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	}
 	ret |= set_str(f, "name", r->name ? r->name : "image");
 	ret |= set_str(f, "disk_format", strcmp(out->format, "qcow2") ? "raw" : "qcow2");
@@ -193,7 +198,7 @@ int rain_build_image_make(const struct rain_recipe *r, json_t *manifest,
 	}
 	if (ret) {
 		rain_build_image_clear(out);
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	}
 	return 0;
 }

@@ -917,6 +917,7 @@ int rain_build_kind_new(const struct rain_build_kind_config *cfg, struct rain_bu
 {
 	struct rain_build_kind *k = calloc(1, sizeof(*k));
 
+	rain_error_clear();
 	*out = NULL;
 	if (!k)
 		return rain_error_oom();
@@ -952,6 +953,7 @@ void rain_build_kind_attach(struct rain_build_kind *k, struct rain_jobs *jobs)
 
 int rain_build_kind_set_url(struct rain_build_kind *k, const char *url, const char *cacert)
 {
+	rain_error_clear();
 	free(k->repo_url);
 	free(k->repo_cacert);
 	k->repo_url = strdup(url);

@@ -43,6 +43,7 @@ int rain_build_limits_set(struct rain_build_limits *l, const char *key, const ch
 {
 	int64_t v = 0;
 
+	rain_error_clear();
 	if (!strcmp(key, "allow_private_mirrors")) {
 		bool yes;
 
@@ -276,7 +277,7 @@ int build_cgroup_setup(struct build_ctx *b, bool say)
 	}
 	for (int i = 0; i < CG_N; i++)
 		if (cg->dirs[i] && !(cg->procs[k] = fs_path_join(cg->dirs[i], "cgroup.procs")))
-			return RAIN_ENOMEM;
+			return rain_error_oom();
 		else if (cg->dirs[i])
 			k++;
 	if (!say)
@@ -419,7 +420,7 @@ int build_ids_acquire(struct build_ctx *b)
 	int r;
 
 	if (!dir)
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	if ((r = fs_mkdir_p(dir, 0700)) < 0)
 		return r;
 	for (unsigned int n = 1; n <= BUILD_ID_RANGES; n++) {
@@ -427,7 +428,7 @@ int build_ids_acquire(struct build_ctx *b)
 		int fd;
 
 		if (asprintf(&name, "%s/%u.lock", dir, n) < 0)
-			return RAIN_ENOMEM;
+			return rain_error_oom();
 		fd = open(name, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 		if (fd < 0)
 			return rain_error_errno(RAIN_EIO, errno, "cannot open %s", name);

@@ -142,7 +142,7 @@ static int make_disk(struct build_ctx *b, const char *path, const char *uuid)
 	int r, fd;
 
 	if (!core || !table)
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	r = build_make_ext4(b, b->root, path, uuid, b->r->size, DISK_OFFSET);
 	if (r < 0)
 		return r;
@@ -258,7 +258,7 @@ int build_outputs_make(struct build_ctx *b)
 	int r = 0;
 
 	if (!disk || !ext4 || !qcow2 || !tar || !tzst || !sqfs || !tree)
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	if (f & (RAIN_OUT_DISK | RAIN_OUT_QCOW2)) {
 		r = make_disk(b, disk, b->uuid);
 		if (r == 0 && (f & RAIN_OUT_QCOW2)) {
@@ -286,7 +286,7 @@ int build_outputs_make(struct build_ctx *b)
 	if (r == 0 && b->r->kernel) {
 		_cleanup_free_ char *kernel = out_path(b, BUILD_OUT_KERNEL), *initrd = out_path(b, BUILD_OUT_INITRAMFS);
 
-		r = kernel && initrd ? build_copy_boot_file(b, "vmlinuz-", kernel) : RAIN_ENOMEM;
+		r = kernel && initrd ? build_copy_boot_file(b, "vmlinuz-", kernel) : rain_error_oom();
 		if (r == 0)
 			r = build_copy_boot_file(b, "initrd.img-", initrd);
 	}
@@ -383,7 +383,7 @@ int build_boot_check(struct build_ctx *b, const char *disk, const char *kernel, 
 	int status, r;
 
 	if (asprintf(&drive, "file=%s,format=raw,snapshot=on", disk) < 0)
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	argv[sizeof(argv) / sizeof(*argv) - 2] = drive;
 	build_log(b, "== boot check (%s): booting the disk under qemu", kvm ? "kvm" : "software emulation");
 	r = process_run(&po, &status);

@@ -71,7 +71,7 @@ static int get_str(json_t *j, const char *key, bool required, char **out)
 	if (!json_is_string(v))
 		return bad_field(key);
 	*out = strdup(json_string_value(v));
-	return *out ? 0 : RAIN_ENOMEM;
+	return *out ? 0 : rain_error_oom();
 }
 
 static int get_time(json_t *j, const char *key, bool required, int64_t *out)
@@ -104,6 +104,7 @@ int rain_build_record_from_json(json_t *j, struct rain_build_record *out)
 	const char *id = json_string_value(json_object_get(j, "id"));
 	int r;
 
+	rain_error_clear();
 	memset(out, 0, sizeof(*out));
 	if (!json_is_object(j))
 		return rain_error_set(RAIN_EFORMAT, "bad build record: not a JSON object");
@@ -152,6 +153,7 @@ int rain_build_file_name(const char *name, char **out)
 	char *norm, *save = NULL, *tok;
 	size_t n = 0;
 
+	rain_error_clear();
 	*out = NULL;
 	if (!name || !*name)
 		return rain_error_set(RAIN_EINVAL, "a file with an empty name");
@@ -165,7 +167,7 @@ int rain_build_file_name(const char *name, char **out)
 	norm = malloc(strlen(name) + 1);
 	if (!copy || !norm) {
 		free(norm);
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	}
 	for (tok = strtok_r(copy, "/", &save); tok; tok = strtok_r(NULL, "/", &save)) {
 		if (!strcmp(tok, "."))

@@ -61,14 +61,14 @@ static int vm_prepare(struct build_ctx *b, struct vm *vm)
 	int r;
 
 	if (!init)
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	if ((r = fs_mkdir_p(b->root, 0755)) < 0)
 		return r;
 	{
 		_cleanup_free_ char *dir = fs_path_join(b->root, "usr/libexec");
 
 		if (!dir || (r = fs_mkdir_p(dir, 0755)) < 0)
-			return r < 0 ? r : RAIN_ENOMEM;
+			return r < 0 ? r : rain_error_oom();
 	}
 	if ((r = fs_write_atomic(init, vm_init, strlen(vm_init), 0755)) < 0)
 		return r;
@@ -118,7 +118,7 @@ static int vm_stage(struct build_ctx *b)
 
 	if (asprintf(&d1, "file=%s,format=raw,if=virtio", vm->disk) < 0 ||
 	    asprintf(&d2, "file=%s,format=raw,if=virtio,readonly=on", vm->input_disk) < 0)
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	argv[sizeof(argv) / sizeof(*argv) - 4] = d1;
 	argv[sizeof(argv) / sizeof(*argv) - 2] = d2;
 	build_log(b, "+ qemu (%s): the recipe's scripts in a virtual machine", kvm ? "kvm" : "software emulation");
@@ -140,15 +140,17 @@ int build_scripts_in_vm(struct build_ctx *b, const struct sandbox *image, const 
 {
 	struct vm vm = { .b = b, .status = -1 };
 	struct sandbox prep = *image, plain = { .user = true, .network = false, .env = env };
-	int r = RAIN_ENOMEM;
+	int r;
 
 	vm.disk = build_tmp_path(b, "vm-root.ext4");
 	vm.input_disk = build_tmp_path(b, "vm-input.ext4");
 	vm.kernel = build_tmp_path(b, "vm-vmlinuz");
 	vm.initrd = build_tmp_path(b, "vm-initrd.img");
 	vm.input = fs_path_join(b->scratch, "input");
-	if (!vm.disk || !vm.input_disk || !vm.kernel || !vm.initrd || !vm.input)
+	if (!vm.disk || !vm.input_disk || !vm.kernel || !vm.initrd || !vm.input) {
+		r = rain_error_oom();
 		goto done;
+	}
 	b->stage_ud = &vm;
 	prep.pivot = false;
 	prep.binds = NULL;
@@ -167,7 +169,7 @@ int build_scripts_in_vm(struct build_ctx *b, const struct sandbox *image, const 
 		_cleanup_free_ char *init = fs_path_join(tree, VM_INIT + 1);
 
 		if (!init || unlink(init) < 0)
-			r = init ? rain_error_errno(RAIN_EIO, errno, "cannot remove %s", init) : RAIN_ENOMEM;
+			r = init ? rain_error_errno(RAIN_EIO, errno, "cannot remove %s", init) : rain_error_oom();
 	}
 done:
 	b->stage_ud = NULL;

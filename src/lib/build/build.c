@@ -20,6 +20,7 @@
 #include "build-internal.h"
 #include "rain/error.h"
 #include "sandbox.h"
+#include "util/cleanup.h"
 #include "util/fsutil.h"
 #include "util/process.h"
 #include "util/strutil.h"
@@ -151,7 +152,7 @@ static void package_line(void *ud, const char *line)
 int build_package_list(struct build_ctx *b, const char *what, const char *const *argv, json_t **out)
 {
 	json_t *list = json_array();
-	int r = list ? build_run(b, what, argv, package_line, list) : RAIN_ENOMEM;
+	int r = list ? build_run(b, what, argv, package_line, list) : rain_error_oom();
 
 	if (r < 0) {
 		json_decref(list);
@@ -265,7 +266,7 @@ static int host_env_init(struct host_env *e, struct build_ctx *b)
 	memset(e, 0, sizeof(*e));
 	if (!tmpdir || asprintf(&e->home, "HOME=%s", tmpdir) < 0 ||
 	    asprintf(&e->tmp, "TMPDIR=%s", tmpdir) < 0 || asprintf(&e->debs, "RAIN_DEBS=%s", b->debs) < 0)
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	e->env[0] = env_image[0];
 	e->env[1] = e->home;
 	e->env[2] = e->tmp;
@@ -318,7 +319,7 @@ static int foreign_arch_setup(struct build_ctx *b)
 				      b->r->file, arch, HOST_ARCH);
 	if (asprintf(&entry, "/proc/sys/fs/binfmt_misc/qemu-%s", cpu) < 0 ||
 	    asprintf(&conf, "/usr/lib/binfmt.d/qemu-%s.conf", cpu) < 0)
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	if (fs_read_small(entry, 4096, &text, &len) == 0 && str_has_prefix(text, "enabled"))
 		return 0;
 	free(text);
@@ -361,7 +362,7 @@ static int debs_from_cache(struct build_ctx *b)
 	size_t linked = 0;
 
 	if (!d)
-		return cache ? 0 : RAIN_ENOMEM;
+		return cache ? 0 : rain_error_oom();
 	while ((de = readdir(d))) {
 		_cleanup_free_ char *src = NULL, *dst = NULL;
 
@@ -392,7 +393,7 @@ static int debs_to_cache(struct build_ctx *b)
 	int r;
 
 	if (!cache)
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	if ((r = fs_mkdir_p(cache, 0755)) < 0)
 		return r;
 	cachefd = open(cache, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -488,7 +489,7 @@ static int base_build(struct build_ctx *b, struct base *base, const char *key_te
 
 	if (!scratch_tmp || asprintf(&tmp, "%s.new", base->dir) < 0 || !(root = fs_path_join(tmp, "root")) ||
 	    !(meta = fs_path_join(base->dir, "base.json")) || !(tmpmeta = fs_path_join(tmp, "base.json")))
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	/* a killed build's leftovers: we hold the lock, nobody uses them */
 	remove_tree(tmp);
 	if (mkdir(tmp, 0700) < 0)
@@ -504,14 +505,14 @@ static int base_build(struct build_ctx *b, struct base *base, const char *key_te
 	free(b->root);
 	b->root = strdup(root);
 	if (!b->root) {
-		r = RAIN_ENOMEM;
+		r = rain_error_oom();
 	} else if (b->o->base_image) {
 		/* a repository image: its data, then its tree */
 		const struct rain_build_base_image *bi = b->o->base_image;
 		_cleanup_free_ char *data = build_tmp_path(b, "base-image");
 
 		build_log(b, "== downloading base image %s", bi->id);
-		r = data ? bi->download(bi->ud, data) : RAIN_ENOMEM;
+		r = data ? bi->download(bi->ud, data) : rain_error_oom();
 		if (r == 0)
 			r = build_clone_base(b, data, bi->disk_format, root, env.env);
 		if (data)
@@ -568,10 +569,10 @@ static int base_ensure(struct build_ctx *b, struct base *base)
 	int fd = -1, r;
 
 	if (!bases)
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	if (b->o->base_image) {
 		if (asprintf(&key_text, "clone 1\n%s\n", b->o->base_image->sha256) < 0)
-			return RAIN_ENOMEM;
+			return rain_error_oom();
 	} else {
 		const struct rain_recipe *rc = b->r;
 		_cleanup_free_ char *list = NULL;
@@ -584,7 +585,7 @@ static int base_ensure(struct build_ctx *b, struct base *base)
 		strv_free(pkgs, n);
 		if (!list || asprintf(&key_text, "%s 1\n%s\n%s\n%s\n%s\n%s\n", b->be->family,
 				      rc->distribution, rc->release, rc->architecture, rc->mirror, list) < 0)
-			return RAIN_ENOMEM;
+			return rain_error_oom();
 	}
 	EVP_Digest(key_text, strlen(key_text), md, NULL, EVP_sha256(), NULL);
 	hex_encode(md, sizeof(md), hex);
@@ -596,7 +597,7 @@ static int base_ensure(struct build_ctx *b, struct base *base)
 	base->root = base->dir ? fs_path_join(base->dir, "root") : NULL;
 	meta = base->dir ? fs_path_join(base->dir, "base.json") : NULL;
 	if (!base->root || !meta || asprintf(&lock, "%s.lock", base->dir) < 0)
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	if ((r = base_lock(b, lock, &fd)) < 0)
 		return r;
 	if (access(meta, F_OK) == 0) {
@@ -608,7 +609,7 @@ static int base_ensure(struct build_ctx *b, struct base *base)
 		_cleanup_free_ char *tmp = fs_path_join(b->scratch, "tmp");
 
 		if (!tmp)
-			r = RAIN_ENOMEM;
+			r = rain_error_oom();
 		/* the base's sandbox downloads and writes its hooks' files here */
 		if (r == 0 && (r = sandbox_chown(b->debs, SANDBOX_HOST_ID)) == 0 &&
 		    (r = sandbox_chown(tmp, SANDBOX_HOST_ID)) == 0) {
@@ -672,7 +673,7 @@ static int stage_inputs(struct build_ctx *b, const char *input)
 		size_t n = k ? r->nscripts : r->nfiles;
 
 		if (!dir)
-			return RAIN_ENOMEM;
+			return rain_error_oom();
 		if ((ret = fs_mkdir_p(dir, 0755)) < 0)
 			return ret;
 		for (size_t i = 0; i < n; i++) {
@@ -683,7 +684,7 @@ static int stage_inputs(struct build_ctx *b, const char *input)
 			size_t len;
 
 			if (!path || asprintf(&dst, "%s/%zu", dir, i) < 0)
-				return RAIN_ENOMEM;
+				return rain_error_oom();
 			if (stat(path, &st) < 0)
 				return rain_error_errno(RAIN_ENOTFOUND, errno, "%s: [%s] %s: cannot read %s",
 							r->file, kinds[k], k ? "run" : "copy", path);
@@ -703,11 +704,11 @@ static int stage_inputs(struct build_ctx *b, const char *input)
 
 static int add_output(struct rain_build_result *res, const char *format, const char *path, int hashfd)
 {
-	struct rain_build_output *o = realloc(res->outputs, (res->noutputs + 1) * sizeof(*o));
+	struct rain_build_output *o;
+	int r = ARRAY_GROW1(res->outputs, res->noutputs);
 
-	if (!o)
-		return RAIN_ENOMEM;
-	res->outputs = o;
+	if (r < 0)
+		return r;
 	o = &res->outputs[res->noutputs];
 	memset(o, 0, sizeof(*o));
 	o->format = strdup(format);
@@ -715,7 +716,7 @@ static int add_output(struct rain_build_result *res, const char *format, const c
 	if (!o->format || !o->path) {
 		free(o->format);
 		free(o->path);
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	}
 	res->noutputs++;
 	return hashfd >= 0 ? build_sha256_fd(hashfd, path, o->sha256, &o->size) : 0;
@@ -831,7 +832,7 @@ static int collect_outputs(struct build_ctx *b, struct rain_build_result *res)
 		if (!(want & k->bit))
 			continue;
 		if (!dst) {
-			r = RAIN_ENOMEM;
+			r = rain_error_oom();
 			break;
 		}
 		name = strrchr(dst, '/') + 1;
@@ -992,7 +993,7 @@ static int make_mount_point(struct build_ctx *b, const char *name, char **path)
 {
 	*path = fs_path_join(b->scratch, name);
 	if (!*path)
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	if (mkdir(*path, 0755) < 0)
 		return rain_error_errno(RAIN_EIO, errno, "cannot create %s", *path);
 	return 0;
@@ -1022,7 +1023,7 @@ static int make_scratch(struct build_ctx *b, char **upper, char **work, char **m
 	if (!work_dir)
 		work_dir = def;
 	if (!work_dir || asprintf(&tmpl, "%s/build.XXXXXX", work_dir) < 0)
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	/* others may pass (the sandbox's root must), but not list */
 	if ((r = fs_mkdir_p(work_dir, 0711)) < 0)
 		return r;
@@ -1057,7 +1058,7 @@ static int make_scratch(struct build_ctx *b, char **upper, char **work, char **m
 	b->report = fs_path_join(b->scratch, "report");
 	tmp = fs_path_join(b->scratch, "tmp");
 	if (!*upper || !*work || !*merged || !*input || !b->debs || !b->outdir || !b->report || !tmp)
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	for (const char *d[] = { *upper, *work, *merged, b->debs, b->outdir, b->report, tmp }, **p = d; p < d + 7; p++)
 		if (mkdir(*p, 0755) < 0 || (r = sandbox_chown(*p, b->host_uid)) < 0)
 			return r < 0 ? r : rain_error_errno(RAIN_EIO, errno, "cannot create %s", *p);
@@ -1079,10 +1080,11 @@ int rain_build_run(const struct rain_recipe *r, const struct rain_build_options 
 	int64_t t0 = time_mono_us(), t;
 	int ret;
 
+	rain_error_clear();
 	if (!res || !timings) {
 		free(res);
 		json_decref(timings);
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	}
 	if ((ret = check_recipe(r, o, &b.be)) < 0)
 		goto fail_early;
@@ -1091,7 +1093,7 @@ int rain_build_run(const struct rain_recipe *r, const struct rain_build_options 
 		goto fail_early;
 	logpath = fs_path_join(o->output_dir, "build.log");
 	if (!logpath) {
-		ret = RAIN_ENOMEM;
+		ret = rain_error_oom();
 		goto fail_early;
 	}
 	b.log = fopen(logpath, "we");
@@ -1162,7 +1164,7 @@ int rain_build_run(const struct rain_recipe *r, const struct rain_build_options 
 		if (r->scripts_in_vm && r->nscripts) {
 			/* the outputs come from the machine's disk */
 			vmtree = build_tmp_path(&b, "vmtree");
-			ret = vmtree ? build_scripts_in_vm(&b, &s, vmtree, env.env) : RAIN_ENOMEM;
+			ret = vmtree ? build_scripts_in_vm(&b, &s, vmtree, env.env) : rain_error_oom();
 			json_object_set_new(timings, "scripts_vm_s", json_real((double)(time_mono_us() - t) / 1e6));
 			s.root = vmtree;
 			s.lower = s.upper = s.work = NULL;
@@ -1187,7 +1189,7 @@ int rain_build_run(const struct rain_recipe *r, const struct rain_build_options 
 			else if (k->bit == BUILD_OUT_KERNEL)
 				kernel = build_output_path(&b, o->output_dir, k);
 		t = time_mono_us();
-		ret = disk && kernel ? build_boot_check(&b, disk, kernel, &boot) : RAIN_ENOMEM;
+		ret = disk && kernel ? build_boot_check(&b, disk, kernel, &boot) : rain_error_oom();
 		json_object_set_new(timings, "boot_check_s", json_real((double)(time_mono_us() - t) / 1e6));
 		if (ret < 0)
 			goto fail;

@@ -7,6 +7,7 @@
 
 #include "rain/error.h"
 #include "rain/recipe.h"
+#include "util/cleanup.h"
 #include "util/fsutil.h"
 #include "util/ini.h"
 #include "util/strutil.h"
@@ -219,6 +220,7 @@ int rain_recipe_parse_size(const char *s, int64_t *out)
 	double v = strtod(s, &end);
 	int64_t mult = 1;
 
+	rain_error_clear();
 	if (end == s || v <= 0)
 		return RAIN_EINVAL;
 	switch (toupper((unsigned char)*end)) {
@@ -272,7 +274,7 @@ static int add_list(struct parse_ctx *c, char ***v, size_t *n, const char *value
 	int r;
 
 	if (!copy)
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	for (w = strtok_r(copy, ", \t", &save); w; w = strtok_r(NULL, ", \t", &save)) {
 		if (!check(w))
 			return bad(c, "'%s' is not %s", w, what);
@@ -390,10 +392,8 @@ static struct rain_recipe_user *user_get(struct parse_ctx *c, const char *name)
 	for (size_t i = 0; i < r->nusers; i++)
 		if (!strcmp(r->users[i].name, name))
 			return &r->users[i];
-	u = realloc(r->users, (r->nusers + 1) * sizeof(*u));
-	if (!u)
+	if (ARRAY_GROW1(r->users, r->nusers) < 0)
 		return NULL;
-	r->users = u;
 	u = &r->users[r->nusers];
 	memset(u, 0, sizeof(*u));
 	u->uid = -1;
@@ -415,7 +415,7 @@ static int on_user(struct parse_ctx *c, const char *name, const char *key, const
 		return bad(c, "only ssh_key can be set for root");
 	u = user_get(c, name);
 	if (!u)
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	if (!strcmp(key, "ssh_key")) {
 		if (!is_ssh_key(value))
 			return bad(c, "not an OpenSSH public key (ssh-ed25519 AAAA..., ssh-rsa ..., ecdsa-...)");
@@ -441,23 +441,22 @@ static int on_files(struct parse_ctx *c, const char *key, const char *value)
 {
 	struct rain_recipe_file *f;
 	const char *colon;
+	int r;
 
 	if (strcmp(key, "copy"))
 		return bad(c, "unknown key (copy = SRC:DEST)");
 	colon = strrchr(value, ':');
 	if (!colon || colon == value)
 		return bad(c, "expected SRC:DEST, got '%s'", value);
-	f = realloc(c->r->files, (c->r->nfiles + 1) * sizeof(*f));
-	if (!f)
-		return RAIN_ENOMEM;
-	c->r->files = f;
+	if ((r = ARRAY_GROW1(c->r->files, c->r->nfiles)) < 0)
+		return r;
 	f = &c->r->files[c->r->nfiles];
 	f->src = strndup(value, (size_t)(colon - value));
 	f->dest = strdup(colon + 1);
 	if (!f->src || !f->dest) {
 		free(f->src);
 		free(f->dest);
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	}
 	c->r->nfiles++;
 	if (!is_recipe_path(f->src))
@@ -491,7 +490,7 @@ static int on_output(struct parse_ctx *c, const char *key, const char *value)
 		char *save = NULL, *w;
 
 		if (!copy)
-			return RAIN_ENOMEM;
+			return rain_error_oom();
 		r->formats = 0;
 		for (w = strtok_r(copy, ", \t", &save); w; w = strtok_r(NULL, ", \t", &save)) {
 			size_t i;
@@ -518,19 +517,19 @@ static int on_output(struct parse_ctx *c, const char *key, const char *value)
 static int on_metadata(struct parse_ctx *c, const char *key, const char *value)
 {
 	struct rain_property *m;
+	int r;
 
 	if (!str_is_printable(key, RAIN_NAME_MAX) || rain_image_attr_is_readonly(key))
 		return bad(c, "'%s' cannot be an image property", key);
-	m = realloc(c->r->metadata, (c->r->nmetadata + 1) * sizeof(*m));
-	if (!m)
-		return RAIN_ENOMEM;
-	c->r->metadata = m;
+	if ((r = ARRAY_GROW1(c->r->metadata, c->r->nmetadata)) < 0)
+		return r;
+	m = c->r->metadata;
 	m[c->r->nmetadata].name = strdup(key);
 	m[c->r->nmetadata].value = strdup(value);
 	if (!m[c->r->nmetadata].name || !m[c->r->nmetadata].value) {
 		free(m[c->r->nmetadata].name);
 		free(m[c->r->nmetadata].value);
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	}
 	c->r->nmetadata++;
 	return 0;
@@ -576,12 +575,13 @@ int rain_recipe_parse(const char *text, const char *file, const char *dir,
 	struct parse_ctx c = { .r = r };
 	int ret;
 
+	rain_error_clear();
 	if (!r)
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	r->kernel = true;
 	ret = ini_parse_string(text, file, on_ini, &c);
 	if (ret == 0 && (!(r->file = strdup(file)) || !(r->dir = strdup(dir ? dir : "."))))
-		ret = RAIN_ENOMEM;
+		ret = rain_error_oom();
 	if (ret == 0 && !r->distribution)
 		ret = rain_error_set(RAIN_EINVAL, "%s: [image] distribution is missing (debian, ubuntu, rocky, alma, fedora)",
 				     file);
@@ -615,8 +615,9 @@ int rain_recipe_parse_file(const char *path, struct rain_recipe **out)
 	_cleanup_free_ char *text = NULL, *copy = strdup(path);
 	int r;
 
+	rain_error_clear();
 	if (!copy)
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	r = fs_read_small(path, 1 << 20, &text, NULL);
 	if (r < 0)
 		return r;
@@ -639,8 +640,9 @@ int rain_recipe_format(const struct rain_recipe *r, char **out)
 	size_t len;
 	FILE *f = open_memstream(&text, &len);
 
+	rain_error_clear();
 	if (!f)
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	fputs("[image]\n", f);
 	if (r->name)
 		fprintf(f, "name = %s\n", r->name);
@@ -699,7 +701,7 @@ int rain_recipe_format(const struct rain_recipe *r, char **out)
 	}
 	if (fclose(f) != 0) {
 		free(text);
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	}
 	*out = text;
 	return 0;

@@ -254,7 +254,7 @@ static int setup(const struct sandbox *s)
 		_cleanup_free_ char *dest = inside(s, b->dest);
 
 		if (!dest)
-			return RAIN_ENOMEM;
+			return rain_error_oom();
 		if ((r = make_target(b->src, dest)) < 0)
 			return r;
 		if ((r = bind(b->src, dest, b->readonly)) < 0)

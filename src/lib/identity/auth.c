@@ -20,6 +20,7 @@ int rain_password_check(const char *password, int min_chars)
 {
 	size_t bytes = password ? strlen(password) : 0, chars = 0;
 
+	rain_error_clear();
 	for (size_t i = 0; i < bytes; i++)
 		chars += ((unsigned char)password[i] & 0xc0) != 0x80;   /* not a continuation byte */
 	if (bytes > PASSWORD_MAX)
@@ -39,6 +40,7 @@ int rain_password_hash(const char *password, char **encoded)
 	char *out;
 	int rc;
 
+	rain_error_clear();
 	*encoded = NULL;
 	if (plen == 0 || plen > PASSWORD_MAX)
 		return rain_error_set(RAIN_EINVAL, "a password must be 1 to %d bytes", PASSWORD_MAX);
@@ -48,7 +50,7 @@ int rain_password_hash(const char *password, char **encoded)
 				 Argon2_id);
 	out = malloc(elen);
 	if (!out)
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	rc = argon2id_hash_encoded(RAIN_ARGON2_T, RAIN_ARGON2_M, RAIN_ARGON2_P, password, plen,
 				   salt, sizeof(salt), HASH_LEN, out, elen);
 	if (rc != ARGON2_OK) {
@@ -65,6 +67,7 @@ int rain_password_verify(const char *encoded, const char *password)
 	size_t plen = strlen(password);
 	int rc;
 
+	rain_error_clear();
 	if (!encoded || strncmp(encoded, "$argon2id$", 10) != 0)
 		return rain_error_set(RAIN_EINVAL, "not an Argon2id password hash");
 	if (plen > PASSWORD_MAX)
@@ -104,6 +107,7 @@ int rain_token_new(char *token, char *hash)
 {
 	unsigned char raw[RAIN_TOKEN_LEN / 2];
 
+	rain_error_clear();
 	if (RAND_bytes(raw, sizeof(raw)) != 1)
 		return rain_error_set(RAIN_EIO, "no randomness for a token");
 	hex_encode(raw, sizeof(raw), token);
@@ -123,6 +127,7 @@ int rain_password_generate(char *out, size_t len)
 	static const char alphabet[] = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
 	const size_t n = sizeof(alphabet) - 1;   /* 57 */
 
+	rain_error_clear();
 	for (size_t i = 0; i < len;) {
 		unsigned char b;
 

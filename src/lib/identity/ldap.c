@@ -46,6 +46,7 @@ int rain_ldap_authenticate(const struct rain_ldap_config *cfg, const char *user,
 	LDAP *ld = NULL;
 	int version = LDAP_VERSION3, rc, r;
 
+	rain_error_clear();
 	if (!dn)
 		return rain_error_set(RAIN_EINVAL, "ldap: user_dn '%s' has no {user}", cfg->user_dn ? cfg->user_dn : "");
 	/* an empty password would be an anonymous bind, which "succeeds" */

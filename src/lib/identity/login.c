@@ -38,9 +38,10 @@ int rain_identity_new(struct rain_catalog *cat, const struct rain_identity_confi
 	struct rain_identity *id = calloc(1, sizeof(*id));
 	pthread_condattr_t attr;
 
+	rain_error_clear();
 	*out = NULL;
 	if (!id)
-		return rain_error_set(RAIN_ENOMEM, "out of memory");
+		return rain_error_oom();
 	id->cat = cat;
 	if (cfg)
 		id->cfg = *cfg;
@@ -54,7 +55,7 @@ int rain_identity_new(struct rain_catalog *cat, const struct rain_identity_confi
 			free(id->ldap_url);
 			free(id->ldap_user_dn);
 			free(id);
-			return rain_error_set(RAIN_ENOMEM, "out of memory");
+			return rain_error_oom();
 		}
 		id->ldap = *cfg->ldap;
 		id->ldap.url = id->ldap_url;
@@ -246,6 +247,7 @@ int rain_identity_login(struct rain_identity *id, const char *name, const char *
 	bool ok = false, right = false, locked = false, rule_name = false;
 	int r;
 
+	rain_error_clear();
 	memset(out, 0, sizeof(*out));
 	if (!password)
 		password = "";

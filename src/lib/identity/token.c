@@ -46,6 +46,7 @@ int rain_identity_token_issue(struct rain_identity *id, const char *user, int64_
 	struct rain_user *u = NULL;
 	int r;
 
+	rain_error_clear();
 	token[0] = '\0';
 	r = rain_catalog_user_get(id->cat, user, &u);
 	if (r == RAIN_ENOTFOUND)
@@ -71,6 +72,7 @@ int rain_identity_token_validate(struct rain_identity *id, const char *token,
 	char hash[RAIN_TOKEN_HASH_LEN + 1];
 	struct rain_token tok;
 
+	rain_error_clear();
 	if (!token || strlen(token) != RAIN_TOKEN_LEN)
 		return RAIN_EAUTH;
 	rain_token_hash(token, hash);

@@ -477,6 +477,7 @@ int rain_jobs_get(struct rain_jobs *j, const struct rain_who *who, enum rain_act
 {
 	struct job *e;
 
+	rain_error_clear();
 	*out = NULL;
 	pthread_mutex_lock(&j->lock);
 	e = find_visible(j, who, action, kind, id);
@@ -496,6 +497,7 @@ int rain_jobs_list(struct rain_jobs *j, const struct rain_who *who, enum rain_ac
 	json_t *list = json_array();
 	int r = 0;
 
+	rain_error_clear();
 	*out = NULL;
 	if (!list)
 		return rain_error_oom();
@@ -556,6 +558,7 @@ int rain_jobs_dir(struct rain_jobs *j, const char *kind, const char *id, char **
 {
 	struct job *e;
 
+	rain_error_clear();
 	*out = NULL;
 	pthread_mutex_lock(&j->lock);
 	e = id && uuid_is_valid(id) ? find_locked(j, id) : NULL;
@@ -600,6 +603,7 @@ int rain_jobs_cancel(struct rain_jobs *j, const struct rain_who *who, enum rain_
 	struct job *e;
 	int r = 0;
 
+	rain_error_clear();
 	if (out)
 		*out = NULL;
 	clock_gettime(CLOCK_REALTIME, &until);
@@ -647,6 +651,7 @@ int rain_jobs_delete(struct rain_jobs *j, const struct rain_who *who, enum rain_
 	struct job *e, **p;
 	int r = 0;
 
+	rain_error_clear();
 	pthread_mutex_lock(&j->lock);
 	e = find_visible(j, who, action, kind, id);
 	if (!e) {
@@ -688,6 +693,7 @@ int rain_jobs_submit_begin(struct rain_jobs *j, const char *kind, const char *ow
 	struct owner *o;
 	int r = 0;
 
+	rain_error_clear();
 	*out = NULL;
 	s = calloc(1, sizeof(*s));
 	if (!s)
@@ -757,6 +763,7 @@ int rain_jobs_submit(struct rain_job_submission *s, const char *name, void *inpu
 	struct job *e;
 	int r;
 
+	rain_error_clear();
 	if (out)
 		*out = NULL;
 	e = calloc(1, sizeof(*e));
@@ -843,6 +850,7 @@ int rain_jobs_log_open(struct rain_jobs *j, const struct rain_who *who, enum rai
 	struct rain_job_log *l;
 	struct job *e;
 
+	rain_error_clear();
 	*out = NULL;
 	l = calloc(1, sizeof(*l));
 	if (!l)
@@ -1250,6 +1258,7 @@ int rain_jobs_new(struct rain_jobs **out, const struct rain_jobs_config *cfg)
 {
 	struct rain_jobs *j;
 
+	rain_error_clear();
 	*out = NULL;
 	if (cfg->workers < 1)
 		return rain_error_set(RAIN_EINVAL, "the job engine needs at least one worker "
@@ -1281,6 +1290,7 @@ int rain_jobs_add_kind(struct rain_jobs *j, const struct rain_job_kind *kind,
 {
 	struct kind *k;
 
+	rain_error_clear();
 	if (j->started)
 		return rain_error_set(RAIN_ECONFLICT, "job kinds are added before the engine starts");
 	if (!kind || kind->version != RAIN_JOB_KIND_VERSION)
@@ -1413,6 +1423,7 @@ int rain_jobs_start(struct rain_jobs *j, struct rain_jobs_recovery *rec)
 	struct rain_jobs_recovery dummy;
 	int r = 0;
 
+	rain_error_clear();
 	if (!rec)
 		rec = &dummy;
 	memset(rec, 0, sizeof(*rec));
@@ -1431,6 +1442,7 @@ int rain_jobs_serve(struct rain_jobs *j)
 {
 	int r;
 
+	rain_error_clear();
 	if (!j->started || j->workers)
 		return rain_error_set(RAIN_ECONFLICT, "the job engine is not started, or serves "
 				      "already");

@@ -86,7 +86,7 @@ static int write_hook(struct build_ctx *b, const char *name, const char *text, c
 {
 	*path = build_tmp_path(b, name);
 	if (!*path)
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	return fs_write_atomic(*path, text, strlen(text), 0700);
 }
 
@@ -172,7 +172,7 @@ static int deb_base(struct build_ctx *b, const char *root)
 	list = strv_join(pkgs, n, ",");
 	strv_free(pkgs, n);
 	if (!list)
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	if ((ret = write_hook(b, "defer-initramfs.sh", hook_defer_initramfs, &defer)) < 0 ||
 	    (ret = write_hook(b, "finish-base.sh", hook_finish_base, &finish)) < 0)
 		return ret;
@@ -181,7 +181,7 @@ static int deb_base(struct build_ctx *b, const char *root)
 	    asprintf(&h1, "--setup-hook=%s", hook_debs_in) < 0 ||
 	    asprintf(&h2, "--essential-hook=sh %s \"$1\"", defer) < 0 ||
 	    asprintf(&h3, "--customize-hook=sh %s \"$1\"", finish) < 0)
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	{
 		const char *argv[] = {
 			"mmdebstrap", "--variant=minbase", "--mode=root", arch, include,
@@ -223,7 +223,7 @@ static int apt_get(struct build_ctx *b, const char *what, const char *const *opt
 	int ret;
 
 	if (!argv)
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	argv[n++] = "apt-get";
 	for (size_t i = 0; i < nopts; i++)
 		argv[n++] = opts[i];

@@ -38,6 +38,7 @@
 #include "lib/build/build-internal.h"
 #include "lib/build/builders/rpm.h"
 #include "rain/error.h"
+#include "util/cleanup.h"
 #include "util/fsutil.h"
 #include "util/strutil.h"
 
@@ -95,7 +96,7 @@ int rpm_repo_text(const struct rain_recipe *r, char **out)
 	if (ret < 0)
 		return ret;
 	if (!(m = mirror_base(r->mirror)))
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	major_of(r->release, major, sizeof(major));
 	if (!strcmp(r->distribution, "fedora")) {
 		n = asprintf(out,
@@ -129,7 +130,7 @@ int rpm_repo_text(const struct rain_recipe *r, char **out)
 			     r->mirror, r->distribution, r->release, arch, m, r->release, arch, m, key,
 			     r->distribution, r->release, arch, m, r->release, arch, m, key);
 	}
-	return n < 0 ? RAIN_ENOMEM : 0;
+	return n < 0 ? rain_error_oom() : 0;
 }
 
 int rpm_probe_url(const struct rain_recipe *r, char **out)
@@ -141,12 +142,12 @@ int rpm_probe_url(const struct rain_recipe *r, char **out)
 	if (ret < 0)
 		return ret;
 	if (!(m = mirror_base(r->mirror)))
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	if (!strcmp(r->distribution, "fedora"))
 		n = asprintf(out, "%s/releases/%s/Everything/%s/os/repodata/repomd.xml", m, r->release, arch);
 	else
 		n = asprintf(out, "%s/%s/BaseOS/%s/os/repodata/repomd.xml", m, r->release, arch);
-	return n < 0 ? RAIN_ENOMEM : 0;
+	return n < 0 ? rain_error_oom() : 0;
 }
 
 const char *rpm_dbpath(const struct rain_recipe *r)
@@ -205,7 +206,7 @@ int rpm_dracut_conf(const struct rain_recipe *r, char **out)
 			"# virtual ones first\n"
 			"hostonly=\"no\"\n%s"
 			"add_drivers+=\" virtio_pci virtio_blk virtio_scsi virtio_net ahci sd_mod ext4 %s\"\n",
-			r->kernel ? "compress=\"zstd\"\n" : "", x86 ? "ata_piix " : "") < 0 ? RAIN_ENOMEM : 0;
+			r->kernel ? "compress=\"zstd\"\n" : "", x86 ? "ata_piix " : "") < 0 ? rain_error_oom() : 0;
 }
 
 static int add_fmt(char ***v, size_t *n, const char *fmt, const char *value)
@@ -213,13 +214,13 @@ static int add_fmt(char ***v, size_t *n, const char *fmt, const char *value)
 	_cleanup_free_ char *s = NULL;
 
 	if (asprintf(&s, fmt, value) < 0)
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	return strv_add(v, n, s);
 }
 
 int rpm_dnf_argv(const struct rpm_dnf_call *c, char ***argv, size_t *argc)
 {
-	char **v = NULL, **nv = NULL;
+	char **v = NULL;
 	size_t n = 0;
 	int ret = strv_add(&v, &n, "dnf");
 
@@ -267,13 +268,12 @@ int rpm_dnf_argv(const struct rpm_dnf_call *c, char ***argv, size_t *argc)
 		ret = strv_add(&v, &n, "--");
 	for (size_t i = 0; ret == 0 && i < c->npkgs; i++)
 		ret = strv_add(&v, &n, c->pkgs[i]);
-	if (ret == 0 && !(nv = realloc(v, (n + 1) * sizeof(*v))))
-		ret = RAIN_ENOMEM;
+	if (ret == 0)
+		ret = ARRAY_GROW1(v, n);     /* room for the NULL at the end */
 	if (ret < 0) {
 		strv_free(v, n);
 		return ret;
 	}
-	v = nv;
 	v[n] = NULL;
 	*argv = v;
 	*argc = n;
@@ -356,14 +356,14 @@ static int defer_dracut(const char *root, const char *stub)
 	int r;
 
 	if (asprintf(&dir, "%s" INSTALL_D, root) < 0)
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	if ((r = fs_mkdir_p(dir, 0755)) < 0)
 		return r;
 	for (size_t i = 0; i < 2; i++) {
 		_cleanup_free_ char *p = fs_path_join(dir, dracut_plugins[i]);
 
 		if (!p)
-			return RAIN_ENOMEM;
+			return rain_error_oom();
 		unlink(p);
 		if (i == 0 && stub)
 			r = fs_write_atomic(p, stub, strlen(stub), 0755);
@@ -381,7 +381,7 @@ static int undefer_dracut(const char *root)
 		_cleanup_free_ char *p = NULL;
 
 		if (asprintf(&p, "%s" INSTALL_D "/%s", root, dracut_plugins[i]) < 0)
-			return RAIN_ENOMEM;
+			return rain_error_oom();
 		if (unlink(p) < 0 && errno != ENOENT)
 			return rain_error_errno(RAIN_EIO, errno, "cannot remove %s", p);
 	}
@@ -416,7 +416,7 @@ static int write_file_in(const char *dir, const char *name, const char *text, mo
 
 	if (r < 0)
 		return r;
-	return p ? fs_write_atomic(p, text, strlen(text), mode) : RAIN_ENOMEM;
+	return p ? fs_write_atomic(p, text, strlen(text), mode) : rain_error_oom();
 }
 
 static int write_repo(const struct rain_recipe *r, const char *dir)
@@ -446,7 +446,7 @@ static int mount_api(const char *root)
 	_cleanup_free_ char *proc = fs_path_join(root, "proc"), *dev = fs_path_join(root, "dev");
 
 	if (!proc || !dev)
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	if (fs_mkdir_p(proc, 0555) < 0 || fs_mkdir_p(dev, 0755) < 0)
 		return rain_error_errno(RAIN_EIO, errno, "cannot create /proc and /dev in %s", root);
 	if (mount("proc", proc, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
@@ -480,7 +480,7 @@ static int rpm_base(struct build_ctx *b, const char *root)
 	int ret;
 
 	if (!reposdir || !config || !macros)
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	if ((ret = rpm_probe_url(r, &url)) < 0)
 		return ret;
 	build_log(b, "checking the mirror: %s", url);
@@ -494,7 +494,7 @@ static int rpm_base(struct build_ctx *b, const char *root)
 	/* Debian's rpm would keep the image's database in ~/.rpmdb */
 	if (asprintf(&mtext, "%%_dbpath %s\n%%_db_backend sqlite\n", rpm_dbpath(r)) < 0 ||
 	    (ret = rpm_dracut_conf(r, &dracut)) < 0)
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	if ((ret = fs_write_atomic(macros, mtext, strlen(mtext), 0644)) < 0 ||
 	    (ret = fs_write_atomic(config, conf, strlen(conf), 0644)) < 0 || (ret = write_repo(r, reposdir)) < 0)
 		return ret;
@@ -504,7 +504,7 @@ static int rpm_base(struct build_ctx *b, const char *root)
 		_cleanup_free_ char *dir = fs_path_join(root, "etc/dracut.conf.d");
 
 		if (!dir || (ret = write_file_in(dir, "90-rain.conf", dracut, 0644)) < 0)
-			return dir ? ret : RAIN_ENOMEM;
+			return dir ? ret : rain_error_oom();
 	}
 	if ((ret = rpm_base_packages(r, &pkgs, &n)) < 0)
 		return ret;
@@ -592,7 +592,7 @@ static int rpm_packages(struct build_ctx *b, json_t **out)
 	int r;
 
 	if (asprintf(&root, "--root=%s", b->root) < 0)
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	argv[1] = root;
 	r = build_package_list(b, "rpm -qa", argv, out);
 	/* imported signing keys show up as gpg-pubkey "packages" */
@@ -617,7 +617,7 @@ static int rpm_enable_service(struct build_ctx *b, const char *unit)
 	_cleanup_free_ char *nm = fs_path_join(b->root, "usr/lib/systemd/system/NetworkManager.service");
 
 	if (!networkd || !nm)
-		return RAIN_ENOMEM;
+		return rain_error_oom();
 	/* build-customize.c enables systemd-networkd everywhere; EL has none
 	 * and its NetworkManager (in the base) does DHCP on every wired
 	 * interface by itself */
