@@ -16,6 +16,7 @@
 #include "rain/error.h"
 #include "util/fsutil.h"
 #include "util/process.h"
+#include "util/qemu.h"
 #include "util/strutil.h"
 #include "util/timeutil.h"
 
@@ -331,37 +332,16 @@ static void watch_prompt(void *ud, const char *partial)
 		watch_console(rl->ud, " login:");
 }
 
-static void kvm_line(void *ud, const char *line)
-{
-	struct boot_watch *w = ud;
-
-	if (strstr(line, "Linux version")) {
-		w->reached = true;
-		w->stop = 1;
-	}
-}
-
-/* /dev/kvm can be there and still not run a guest (seen in nested
- * virtual machines): start the image's kernel under KVM and wait a few
- * seconds for its first line. */
+/* util/qemu.h's check, with a line in the build's log when /dev/kvm is
+ * there but does not run the guest. */
 bool build_kvm_works(struct build_ctx *b, const char *kernel)
 {
-	struct boot_watch w = { 0, b->o->cancel, false, false };
-	const char *argv[] = {
-		"qemu-system-x86_64", "-accel", "kvm", "-m", "256", "-display", "none", "-serial", "stdio",
-		"-monitor", "none", "-no-reboot", "-nic", "none", "-kernel", kernel,
-		"-append", "console=ttyS0 panic=-1", NULL
-	};
-	struct process_opts po = { .argv = argv, .stdin_fd = -1, .on_line = kvm_line, .ud = &w,
-				   .cancel = &w.stop, .timeout_s = 5 };
-	int status;
-
 	if (access("/dev/kvm", R_OK | W_OK) < 0)
 		return false;
-	process_run(&po, &status);
-	if (!w.reached)
-		build_log(b, "KVM does not run guests here; using software emulation");
-	return w.reached;
+	if (qemu_kvm_works(kernel))
+		return true;
+	build_log(b, "KVM does not run guests here; using software emulation");
+	return false;
 }
 
 int build_boot_check(struct build_ctx *b, const char *disk, const char *kernel, json_t **result)
