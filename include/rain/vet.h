@@ -26,7 +26,10 @@
  *   sshd-setting         PermitRootLogin yes, PasswordAuthentication yes, ...
  *   unsafe-service       telnetd, rsh, tftpd, ... installed and enabled
  *   kernel-not-allowed   the image's kernel is not on the policy's list
- *   runtime-*            what the runtime check (rain/vet-runtime.h) found
+ *   runtime-listening    the runtime check (rain/vet-runtime.h) saw a socket
+ *                        listening on an address other than loopback
+ *   runtime-failed-unit  a unit failed while the image booted there
+ *   runtime-kernel       the kernel that ran is not on the policy's list
  *
  * Functions return 0 or a negative RAIN_E* code with a message set.
  */

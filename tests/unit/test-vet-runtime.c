@@ -5,7 +5,12 @@
  * colours; the fd and comm lists cut to three processes), and /proc/net
  * and ss -Hltunp of a host network namespace holding loopback, wildcard
  * and connected TCP and UDP sockets. Then incomplete, forged and hostile
- * outputs. */
+ * outputs. The collector's command as the kernel command line takes it.
+ * Then rain_vet_runtime() refusing what it cannot boot, on real trees and
+ * ext4 images made with mke2fs -d: a directory, an image without a
+ * kernel, without an initramfs, without systemd, and (qemu out of PATH)
+ * the newest of two kernels picked before qemu is found missing. Last,
+ * the runtime rules added to a real report of rain_vet_run(). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,11 +18,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <cmocka.h>
 #include <jansson.h>
 #include "rain/error.h"
 #include "rain/vet-runtime.h"
+#include "lib/vet/runtime-internal.h"
 #include "util/cleanup.h"
+#include "util/fsutil.h"
 #include "testutil.h"
 
 /* A bookworm image with openssh-server, booted by the runtime check. */
@@ -284,6 +295,233 @@ static void test_hostile(void **state)
 	assert_error_contains("no kernel");
 }
 
+/* ExecStart= would expand '$' and '%', the kernel command line's quotes
+ * end at '"'; the whole script is one single-quoted sh -c argument. */
+static void test_collector_quoting(void **state)
+{
+	const char *c = vet_runtime_collector;
+	int quotes = 0;
+
+	(void)state;
+	assert_null(strchr(c, '$'));
+	assert_null(strchr(c, '%'));
+	assert_null(strchr(c, '"'));
+	for (const char *p = c; *p; p++)
+		quotes += *p == '\'';
+	assert_int_equal(quotes, 2);
+	assert_true(strncmp(c, "/bin/sh -c '", 12) == 0);
+	assert_int_equal(c[strlen(c) - 1], '\'');
+	assert_non_null(strstr(c, "systemctl start multi-user.target"));
+	assert_non_null(strstr(c, "/dev/ttyS1"));
+}
+
+/* --- refusals, on real trees ------------------------------------------- */
+
+static char tmpdir[] = "/tmp/test-vet-runtime.XXXXXX";
+
+static void put(const char *root, const char *path, const char *content)
+{
+	char *full = fs_path_join(root, path), *dir = strdup(full);
+
+	assert_non_null(full);
+	*strrchr(dir, '/') = '\0';
+	assert_int_equal(fs_mkdir_p(dir, 0755), 0);
+	assert_int_equal(fs_write_atomic(full, content, strlen(content), 0644), 0);
+	free(full);
+	free(dir);
+}
+
+/* tree made into an ext4 image at img (mke2fs -d). */
+static void make_ext4(const char *tree, const char *img)
+{
+	pid_t pid = fork();
+	int status;
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int null = open("/dev/null", O_WRONLY);
+
+		dup2(null, 1);
+		execlp("mke2fs", "mke2fs", "-q", "-F", "-t", "ext4", "-d", tree, img, "8M", (char *)NULL);
+		_exit(127);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+static char log_seen[4096];
+
+static void log_line(void *ud, const char *line)
+{
+	(void)ud;
+	strncat(log_seen, line, sizeof(log_seen) - strlen(log_seen) - 2);
+	strcat(log_seen, "\n");
+}
+
+/* rain_vet_runtime on the image at path: its code. */
+static int runtime_on(const char *path)
+{
+	struct rain_vet_runtime_options o = { .timeout_s = 5, .log = log_line };
+	struct rain_imgfs *fs = NULL;
+	json_t *facts = (json_t *)1;
+	int r;
+
+	log_seen[0] = '\0';
+	assert_int_equal(rain_imgfs_open(path, NULL, NULL, &fs), 0);
+	r = rain_vet_runtime(fs, path, &o, &facts);
+	rain_imgfs_close(fs);
+	if (r < 0)
+		assert_null(facts);
+	else
+		json_decref(facts);
+	return r;
+}
+
+/* tree made into the ext4 image img again, which the check (with PATH
+ * set to path, when not NULL) refuses with code and a message that has
+ * needle. */
+static void refused(const char *tree, const char *img, const char *path, int code, const char *needle)
+{
+	_cleanup_free_ char *saved = getenv("PATH") ? strdup(getenv("PATH")) : NULL;
+	int r;
+
+	unlink(img);
+	make_ext4(tree, img);
+	if (path)
+		setenv("PATH", path, 1);
+	r = runtime_on(img);
+	if (path)
+		setenv("PATH", saved ? saved : "/usr/bin:/bin", 1);
+	assert_int_equal(r, code);
+	assert_error_contains(needle);
+}
+
+static void test_refusals(void **state)
+{
+	char tree[256], img[256], lib[300];
+
+	(void)state;
+	assert_non_null(mkdtemp(tmpdir));
+	snprintf(tree, sizeof(tree), "%s/tree", tmpdir);
+	snprintf(img, sizeof(img), "%s/image.ext4", tmpdir);
+	put(tree, "etc/os-release", "ID=debian\n");
+
+	/* a directory tree: not a disk */
+	assert_int_equal(runtime_on(tree), RAIN_EINVAL);
+	assert_error_contains("is a dir tree, not a disk image");
+
+	refused(tree, img, NULL, RAIN_EINVAL, "the runtime check needs an image with a kernel: build it "
+		"with [packages] kernel = yes or vet a disk image");
+
+	put(tree, "boot/vmlinuz-6.1.0-9-amd64", "old kernel");
+	put(tree, "boot/vmlinuz-6.1.0-28-amd64", "new kernel");
+	refused(tree, img, NULL, RAIN_EINVAL, "no initramfs /boot/initrd.img-6.1.0-28-amd64");
+
+	put(tree, "boot/initrd.img-6.1.0-28-amd64", "initramfs");
+	refused(tree, img, NULL, RAIN_EINVAL, "the image has no systemd");
+
+	put(tree, "usr/lib/systemd/systemd", "systemd");
+	snprintf(lib, sizeof(lib), "%s/lib", tree);
+	assert_int_equal(symlink("usr/lib", lib), 0);
+	refused(tree, img, NULL, RAIN_EINVAL, "no systemd-run-generator");
+
+	put(tree, "usr/lib/systemd/system-generators/systemd-run-generator", "generator");
+	refused(tree, img, tmpdir, RAIN_ENOTFOUND, "qemu-system-x86_64 is not installed");
+	/* the newest kernel, the whole ext4 disk as root */
+	assert_non_null(strstr(log_seen, "booting /boot/vmlinuz-6.1.0-28-amd64 (/dev/vda)"));
+	test_rmtree(tmpdir);
+}
+
+/* The findings of rule in report, and the report's verdict. */
+static size_t count_rule(const json_t *report, const char *rule, const char *action)
+{
+	json_t *f;
+	size_t i, n = 0;
+
+	json_array_foreach(json_object_get(report, "findings"), i, f)
+		if (strcmp(json_string_value(json_object_get(f, "rule")), rule) == 0) {
+			assert_string_equal(json_string_value(json_object_get(f, "action")), action);
+			n++;
+		}
+	return n;
+}
+
+static json_t *tree_report(const char *tree)
+{
+	struct rain_imgfs *fs = NULL;
+	json_t *report = NULL;
+
+	assert_int_equal(rain_imgfs_open(tree, "dir", NULL, &fs), 0);
+	if (rain_vet_run(fs, NULL, &report) != 0)
+		fail_msg("rain_vet_run: %s", rain_error_last());
+	rain_imgfs_close(fs);
+	return report;
+}
+
+static void test_findings(void **state)
+{
+	char dir[] = "/tmp/test-vet-runtime-findings.XXXXXX";
+	json_t *bw = parse_ok(bookworm), *host = parse_ok(hostns), *report, *f;
+	struct rain_vet_policy *p = NULL;
+	enum rain_vet_verdict v;
+	size_t before;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	put(dir, "etc/os-release", "ID=debian\nVERSION_ID=12\n");
+	report = tree_report(dir);
+	before = json_array_size(json_object_get(report, "findings"));
+
+	/* sshd on 0.0.0.0 and ::: medium, warns under the default policy */
+	assert_int_equal(rain_vet_runtime_findings(report, bw, NULL), 0);
+	assert_int_equal(count_rule(report, "runtime-listening", "warn"), 2);
+	assert_int_equal(count_rule(report, "runtime-failed-unit", "warn"), 0);
+	assert_int_equal(count_rule(report, "runtime-kernel", "fail"), 0);
+	f = json_array_get(json_object_get(report, "findings"), before);
+	assert_string_equal(json_string_value(json_object_get(f, "severity")), "medium");
+	assert_string_equal(json_string_value(json_object_get(f, "process")), "sshd");
+	assert_non_null(strstr(json_string_value(json_object_get(f, "message")), "sshd listens on tcp"));
+	assert_int_equal(rain_vet_report_verdict(report, &v), 0);
+	assert_true(v >= RAIN_VET_WARNED);
+	assert_true(json_integer_value(json_object_get(json_object_get(json_object_get(report, "counts"),
+									 "severity"), "medium")) >= 2);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(report, "runtime"), "kernel")),
+			    "6.1.0-50-amd64");
+	json_decref(report);
+
+	/* loopback sockets are no finding; the two failed units are, low */
+	report = tree_report(dir);
+	assert_int_equal(rain_vet_runtime_findings(report, host, NULL), 0);
+	assert_int_equal(count_rule(report, "runtime-listening", "warn"), 2);  /* udp 0.0.0.0:68, :::123 */
+	assert_int_equal(count_rule(report, "runtime-failed-unit", "warn"), 2);
+	json_decref(report);
+
+	/* a policy's allowed_kernels: the running kernel off it fails */
+	assert_int_equal(rain_vet_policy_new("strict", &p), 0);
+	assert_int_equal(rain_vet_policy_set(p, "allowed_kernels", "5.10.*"), 0);
+	assert_int_equal(rain_vet_policy_set(p, "runtime-listening", "fail"), 0);
+	report = tree_report(dir);
+	assert_int_equal(rain_vet_runtime_findings(report, bw, p), 0);
+	assert_int_equal(count_rule(report, "runtime-kernel", "fail"), 1);
+	assert_int_equal(count_rule(report, "runtime-listening", "fail"), 2);
+	assert_int_equal(rain_vet_report_verdict(report, &v), 0);
+	assert_int_equal(v, RAIN_VET_FAILED);
+	json_decref(report);
+	assert_int_equal(rain_vet_policy_set(p, "allowed_kernels", "6.1.0-*-amd64"), 0);
+	report = tree_report(dir);
+	assert_int_equal(rain_vet_runtime_findings(report, bw, p), 0);
+	assert_int_equal(count_rule(report, "runtime-kernel", "fail"), 0);
+	json_decref(report);
+	rain_vet_policy_free(p);
+
+	report = json_object();
+	assert_int_equal(rain_vet_runtime_findings(report, report, NULL), RAIN_EINVAL);
+	json_decref(report);
+	json_decref(bw);
+	json_decref(host);
+	test_rmtree(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -291,6 +529,9 @@ int main(void)
 		cmocka_unit_test(test_host_namespace),
 		cmocka_unit_test(test_incomplete),
 		cmocka_unit_test(test_hostile),
+		cmocka_unit_test(test_collector_quoting),
+		cmocka_unit_test(test_refusals),
+		cmocka_unit_test(test_findings),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

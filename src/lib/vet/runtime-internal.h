@@ -12,4 +12,8 @@ void vet_runtime_line_clean(char *s);
  * ::ffff:127.x.y.z). */
 bool vet_runtime_loopback(const char *addr);
 
+/* The collector's command (systemd.run= on the kernel command line):
+ * no '$', '%' or '"' in it. */
+extern const char vet_runtime_collector[];
+
 #endif
