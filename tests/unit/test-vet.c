@@ -15,6 +15,8 @@
 
 #include <cmocka.h>
 #include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -456,6 +458,11 @@ static void test_parse_keys(void **state)
 
 
 /* ---- the rules over real trees ----------------------------------------- */
+
+static int strcmp_p(const char *const *a, const char *const *b)
+{
+	return strcmp(*a, *b);
+}
 
 enum defect {
 	D_TAMPER = 1 << 0,      /* /usr/bin/cat differs from coreutils' md5sums */
@@ -936,14 +943,14 @@ static void test_policy_changes_verdict(void **state)
 	expect_verdict(rep, "warned", 1);
 	json_decref(rep);
 
-	/* an empty allowed_setuid: passwd's setuid bit is reported, as its
-	 * package has it (medium) */
+	/* an empty allowed_setuid: passwd's setuid bit is reported (high,
+	 * although its content is the package's: dpkg keeps no modes) */
 	assert_int_equal(rain_vet_policy_set(p, "fail_severity", "high"), 0);
 	assert_int_equal(rain_vet_policy_set(p, "allowed_setuid", ""), 0);
 	assert_int_equal(rain_vet_policy_set(p, "world-writable", "ignore"), 0);
 	rep = vet_tree(&t, p, declared);
-	expect(rep, "setuid-file", "medium", "warn", "/usr/bin/passwd");
-	expect_verdict(rep, "warned", 1);
+	expect(rep, "setuid-file", "high", "fail", "/usr/bin/passwd");
+	expect_verdict(rep, "failed", 1);
 	json_decref(rep);
 
 	/* no declared keys: the one in /root/.ssh is unexpected */
@@ -1078,6 +1085,73 @@ static void test_vulnerabilities(void **state)
 	tree_free(&t);
 }
 
+/* "rule severity action path" of every finding, sorted, one a line. */
+static char *findings_key(const json_t *rep)
+{
+	char *lines[256], *out = NULL;
+	const json_t *f;
+	size_t i, n = 0, len = 0;
+	FILE *m = open_memstream(&out, &len);
+
+	json_array_foreach(json_object_get(rep, "findings"), i, f) {
+		assert_true(n < 256);
+		assert_true(asprintf(&lines[n++], "%s %s %s %s", json_string_value(json_object_get(f, "rule")),
+				     json_string_value(json_object_get(f, "severity")),
+				     json_string_value(json_object_get(f, "action")),
+				     json_string_value(json_object_get(f, "path"))) > 0);
+	}
+	qsort(lines, n, sizeof(char *), (int (*)(const void *, const void *))strcmp_p);
+	for (i = 0; i < n; i++) {
+		fprintf(m, "%s\n", lines[i]);
+		free(lines[i]);
+	}
+	fclose(m);
+	return out;
+}
+
+/* The same tree as a gzip'd tar (made by tar(1)): the same findings,
+ * through the tar reader and the first pass that keeps the database. */
+static void test_tar_same_as_dir(void **state)
+{
+	unsigned defects = D_TAMPER | D_SETUID | D_EMPTY_ROOT | D_HOST_KEY | D_SERVICE | D_WORLD_DIR |
+			   D_MISSING | D_AUTH_KEY;
+	struct rain_vet_options o = { .declared_keys = declared };
+	char tarball[256], *a, *b;
+	struct rain_imgfs *fs;
+	struct tree t;
+	json_t *rdir, *rtar;
+	pid_t pid;
+	int status;
+
+	tree_make(&t, defects);
+	o.security_support_dir = t.support;
+	/* a setuid file whose content is not its package's */
+	assert_int_equal(chmod(strcat(strcpy(tarball, t.root), "/usr/bin/cat"), 04755), 0);
+	rdir = vet_tree(&t, NULL, declared);
+	expect(rdir, "setuid-file", "critical", "fail", "/usr/bin/cat");
+	snprintf(tarball, sizeof(tarball), "%s/image.tar.gz", t.dir);
+	{
+		char *argv[] = { "tar", "-C", t.root, "--numeric-owner", "-czf", tarball, ".", NULL };
+
+		assert_int_equal(posix_spawnp(&pid, "tar", NULL, NULL, argv, environ), 0);
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	}
+	assert_int_equal(rain_imgfs_open(tarball, NULL, NULL, &fs), 0);
+	assert_string_equal(rain_imgfs_info(fs)->format, "tar");
+	assert_int_equal(rain_vet_run(fs, &o, &rtar), 0);
+	rain_imgfs_close(fs);
+	a = findings_key(rdir);
+	b = findings_key(rtar);
+	assert_string_equal(a, b);
+	assert_true(strlen(a) > 200);
+	free(a);
+	free(b);
+	json_decref(rdir);
+	json_decref(rtar);
+	tree_free(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1095,6 +1169,7 @@ int main(void)
 		cmocka_unit_test(test_policy_changes_verdict),
 		cmocka_unit_test(test_kernels),
 		cmocka_unit_test(test_vulnerabilities),
+		cmocka_unit_test(test_tar_same_as_dir),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

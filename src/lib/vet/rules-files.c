@@ -1,6 +1,7 @@
 /* The rules of files by their mode and content: setuid-file (setuid or
  * setgid regular files not on the policy's list, as `find -type f -perm
- * /6000` lists them), world-writable (regular files writable by all, and
+ * /6000` lists them: critical when its content is not its package's or
+ * anyone may write it, high otherwise), world-writable (regular files writable by all, and
  * directories writable by all without the sticky bit) and private-key (a
  * PEM or OpenSSH private key in a file; ssh host keys are ssh-host-key's).
  */
@@ -99,12 +100,13 @@ static int setuid_check(struct vet_ctx *c, const struct rain_imgfs_entry *e)
 				   "%s (%s %lld), owned by no package and not on the policy's allowed_setuid",
 				   what, whose, (long long)id);
 	if (!c->cur_intact)
-		return vet_finding(c, VET_SETUID_FILE, RAIN_VET_HIGH, e->path, c->cur_package, mode_json(e),
-				   "%s (%s %lld), not as its package has it, and not on the policy's "
-				   "allowed_setuid", what, whose, (long long)id);
-	return vet_finding(c, VET_SETUID_FILE, RAIN_VET_MEDIUM, e->path, c->cur_package, mode_json(e),
-			   "%s (%s %lld) as its package has it, not on the policy's allowed_setuid", what,
-			   whose, (long long)id);
+		return vet_finding(c, VET_SETUID_FILE, RAIN_VET_CRITICAL, e->path, c->cur_package,
+				   mode_json(e), "%s (%s %lld) and its content is not its package's",
+				   what, whose, (long long)id);
+	/* dpkg keeps no modes: the bit may be the package's or added */
+	return vet_finding(c, VET_SETUID_FILE, RAIN_VET_HIGH, e->path, c->cur_package, mode_json(e),
+			   "%s (%s %lld), content as its package ships it, not on the policy's "
+			   "allowed_setuid", what, whose, (long long)id);
 }
 
 /* The kind of key of the "-----BEGIN X PRIVATE KEY-----" line at p. */

@@ -74,12 +74,8 @@ static int sv_facts(struct vet_ctx *c)
 	if (!st)
 		return rain_error_oom();
 	c->sv = st;
-	r = rain_imgfs_read(c->fs, "/etc/inetd.conf", 1u << 20, &st->inetd, &st->inetd_len);
-	if (r == RAIN_ENOMEM || r == RAIN_EIO)
-		return r;
-	if (r < 0)
-		st->inetd = NULL;
-	return 0;
+	r = vet_read(c, "/etc/inetd.conf", 1u << 20, &st->inetd, &st->inetd_len);
+	return r == RAIN_ENOTFOUND ? 0 : r;
 }
 
 static int kernel_add(struct sv_state *st, const char *version, const char *path)

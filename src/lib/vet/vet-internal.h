@@ -142,6 +142,8 @@ struct vet_ctx {
 	bool cur_intact;
 	/* link lookups of vet_resolve: path -> target ("" not a link) */
 	struct vet_map links;
+	/* a tar's files the facts read, kept by a first pass (vet.c) */
+	struct vet_map prefetched;
 
 	/* each group's own state */
 	void *pk, *fi, *ac, *sv;

@@ -8,6 +8,7 @@
 #include "rain/error.h"
 #include "util/cleanup.h"
 #include "util/cleanup-json.h"
+#include "util/strutil.h"
 #include "lib/vet/vet-internal.h"
 #include "lib/vet/vet-parse.h"
 
@@ -128,9 +129,104 @@ int vet_resolve(struct vet_ctx *c, const char *path, bool last, char **out)
 	return 0;
 }
 
+/* ---- prefetch: a tar's files the facts read, in one first pass ----------
+ * A compressed tar has no random access: each read of a file it could not
+ * keep decompresses the archive again up to it (rain/imgfs.h's tar
+ * reader), and the facts read hundreds of files (dpkg's .list and
+ * .md5sums). So for a tar they are all kept in one first pass over it:
+ * the files of the package database and of /etc. */
+
+#define PREFETCH_FILE (64u << 20)
+#define PREFETCH_ETC_FILE (1u << 20)
+#define PREFETCH_TOTAL (512u << 20)
+
+struct blob {
+	size_t len;
+	char data[];            /* NUL-terminated */
+};
+
+struct prefetch {
+	struct vet_ctx *c;
+	uint64_t total;
+};
+
+static uint64_t prefetch_max(const char *path)
+{
+	if (str_has_prefix(path, "/var/lib/dpkg/"))
+		return PREFETCH_FILE;
+	if (str_has_prefix(path, "/etc/"))
+		return PREFETCH_ETC_FILE;
+	return 0;
+}
+
+static int prefetch_entry(void *ud, const struct rain_imgfs_entry *e, struct rain_imgfs_file *f)
+{
+	struct prefetch *p = ud;
+	struct blob *b;
+	size_t got = 0;
+	int r;
+
+	if (p->c->opts && p->c->opts->cancel && *p->c->opts->cancel)
+		return rain_error_set(RAIN_ECANCELED, "vetting canceled");
+	if (!f || !S_ISREG(e->mode) || e->size > prefetch_max(e->path) ||
+	    p->total + e->size > PREFETCH_TOTAL)
+		return 0;
+	b = malloc(sizeof(*b) + e->size + 1);
+	if (!b)
+		return rain_error_oom();
+	while (got < e->size) {
+		ssize_t n = rain_imgfs_file_read(f, b->data + got, e->size - got);
+
+		if (n <= 0) {
+			free(b);
+			return n < 0 ? (int)n : rain_error_set(RAIN_EFORMAT, "%s: shorter than its size", e->path);
+		}
+		got += (size_t)n;
+	}
+	b->len = got;
+	b->data[got] = '\0';
+	r = vet_map_put(&p->c->prefetched, e->path, b, NULL);
+	if (r < 0) {
+		free(b);
+		return r;
+	}
+	p->total += got;
+	return 0;
+}
+
+static int prefetch(struct vet_ctx *c)
+{
+	struct prefetch p = { .c = c };
+
+	if (strcmp(rain_imgfs_info(c->fs)->format, "tar") != 0)
+		return 0;
+	return rain_imgfs_walk(c->fs, prefetch_entry, &p);
+}
+
+/* The kept copy of path (resolved inside the image), or NULL. */
+static struct blob *prefetched(struct vet_ctx *c, const char *path)
+{
+	_cleanup_free_ char *real = NULL;
+
+	if (!c->prefetched.n || vet_resolve(c, path, true, &real) < 0)
+		return NULL;
+	return vet_map_get(&c->prefetched, real);
+}
+
 int vet_read(struct vet_ctx *c, const char *path, size_t max, char **text, size_t *len)
 {
-	int r = rain_imgfs_read(c->fs, path, max, text, len);
+	struct blob *b = prefetched(c, path);
+	int r;
+
+	if (b && b->len <= max) {
+		*text = malloc(b->len + 1);
+		if (!*text)
+			return rain_error_oom();
+		memcpy(*text, b->data, b->len + 1);
+		*len = b->len;
+		return 0;
+	}
+	r = rain_imgfs_read(c->fs, path, max, text, len);
 
 	if (r == RAIN_ETOOBIG || r == RAIN_EINVAL || r == RAIN_EFORMAT) {
 		*text = NULL;
@@ -212,11 +308,11 @@ static int os_facts(struct vet_ctx *c)
 	int r = RAIN_ENOTFOUND;
 
 	for (size_t i = 0; i < 2 && r == RAIN_ENOTFOUND; i++)
-		r = rain_imgfs_read(c->fs, paths[i], 64 * 1024, &text, &len);
-	if (r == RAIN_ENOMEM || r == RAIN_EIO)
-		return r;
-	if (r < 0)
+		r = vet_read(c, paths[i], 64 * 1024, &text, &len);
+	if (r == RAIN_ENOTFOUND)
 		return vet_note(c, "no os-release: the image's distribution is not known");
+	if (r < 0)
+		return r;
 	return vet_os_release_parse(text, len, os_release_field, c, NULL);
 }
 
@@ -243,6 +339,7 @@ static void ctx_free(struct vet_ctx *c)
 	free(c->accounts);
 	vet_map_free(&c->owned, NULL);
 	vet_map_free(&c->links, free);
+	vet_map_free(&c->prefetched, free);
 }
 
 static double seconds_since(const struct timespec *t0)
@@ -317,7 +414,9 @@ int rain_vet_run(struct rain_imgfs *fs, const struct rain_vet_options *opts, jso
 		r = rain_error_oom();
 		goto done;
 	}
-	r = os_facts(&c);
+	r = prefetch(&c);
+	if (r >= 0)
+		r = os_facts(&c);
 	for (size_t g = 0; g < N_GROUPS && r >= 0; g++)
 		if (groups[g]->facts)
 			r = groups[g]->facts(&c);
