@@ -7,7 +7,8 @@
  * not allocated read as zeros (there is no backing file). A container: it
  * gives the virtual disk as one source, which the front end opens as a
  * disk or a file system. Encrypted images are refused. Memory: the L1
- * table (at most 32 MiB), L2_CACHE L2 tables and one decompressed cluster.
+ * table (at most 32 MiB), L2_CACHE L2 tables and Z_CACHE_BYTES of
+ * decompressed clusters.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,8 @@
 
 #define L2_CACHE 16
 #define MAX_L1_BYTES (32u << 20)
+#define Z_CACHE_BYTES (4u << 20)
+#define Z_CACHE_MAX 64
 
 struct qcow2 {
 	struct rain_imgfs_src *file;    /* the qcow2 file */
@@ -35,8 +38,11 @@ struct qcow2 {
 		uint64_t *t;            /* raw (big-endian) entries */
 	} l2[L2_CACHE];
 	unsigned l2_next;
-	unsigned char *zbuf;            /* a decompressed cluster */
-	uint64_t zoff;                  /* its host descriptor; 0: none */
+	/* decompressed clusters (a file system's metadata and its files'
+	 * data interleave: one would be decompressed again and again) */
+	unsigned char *zbuf[Z_CACHE_MAX];
+	uint64_t zdesc[Z_CACHE_MAX];    /* their descriptors; 0: none */
+	unsigned nz, znext;
 	unsigned char *cbuf;            /* compressed input */
 	ZSTD_DCtx *zd;
 };
@@ -72,7 +78,8 @@ static void q_free(struct rain_imgfs_src *src)
 	free(q->l1);
 	for (int i = 0; i < L2_CACHE; i++)
 		free(q->l2[i].t);
-	free(q->zbuf);
+	for (unsigned i = 0; i < q->nz; i++)
+		free(q->zbuf[i]);
 	free(q->cbuf);
 	ZSTD_freeDCtx(q->zd);
 	free(q);
@@ -106,17 +113,25 @@ static int l2_get(struct qcow2 *q, uint64_t off, uint64_t **out)
 	return 0;
 }
 
-static int decompress(struct qcow2 *q, uint64_t desc)
+/* The cluster of descriptor desc, decompressed into *out (cached). */
+static int decompress(struct qcow2 *q, uint64_t desc, const unsigned char **out)
 {
+	unsigned slot;
+	unsigned char *zbuf;
 	uint32_t x = 62 - (q->cluster_bits - 8);
 	uint64_t host = desc & ((1ull << x) - 1);
 	uint64_t sectors = (desc >> x) & ((1ull << (62 - x)) - 1);
 	uint64_t clen = (sectors + 1) * 512 - (host & 511);
 	ssize_t n;
 
-	if (q->zoff == desc)
-		return 0;
-	q->zoff = 0;
+	for (unsigned i = 0; i < q->nz; i++)
+		if (q->zdesc[i] == desc) {
+			*out = q->zbuf[i];
+			return 0;
+		}
+	slot = q->znext++ % q->nz;
+	zbuf = q->zbuf[slot];
+	q->zdesc[slot] = 0;
 	if (host >= q->file->size)
 		return bad(q, "a compressed cluster", host);
 	if (clen > 2 * q->cluster)
@@ -126,11 +141,11 @@ static int decompress(struct qcow2 *q, uint64_t desc)
 		return (int)n;
 	if (q->zstd) {
 		ZSTD_inBuffer in = { q->cbuf, (size_t)n, 0 };
-		ZSTD_outBuffer out = { q->zbuf, q->cluster, 0 };
+		ZSTD_outBuffer o = { zbuf, q->cluster, 0 };
 
 		ZSTD_DCtx_reset(q->zd, ZSTD_reset_session_only);
-		while (out.pos < out.size) {
-			size_t z = ZSTD_decompressStream(q->zd, &out, &in);
+		while (o.pos < o.size) {
+			size_t z = ZSTD_decompressStream(q->zd, &o, &in);
 
 			if (ZSTD_isError(z))
 				return rain_error_set(RAIN_EFORMAT, "qcow2 %s: a compressed cluster at 0x%llx does not "
@@ -139,11 +154,11 @@ static int decompress(struct qcow2 *q, uint64_t desc)
 			if (z == 0 || in.pos == in.size)
 				break;
 		}
-		if (out.pos != out.size)
+		if (o.pos != o.size)
 			return rain_error_set(RAIN_EFORMAT, "qcow2 %s: a compressed cluster at 0x%llx is short",
 					      q->file->name, (unsigned long long)host);
 	} else {
-		z_stream zs = { .next_in = q->cbuf, .avail_in = (uInt)n, .next_out = q->zbuf,
+		z_stream zs = { .next_in = q->cbuf, .avail_in = (uInt)n, .next_out = zbuf,
 				.avail_out = (uInt)q->cluster };
 		int zr;
 
@@ -155,7 +170,8 @@ static int decompress(struct qcow2 *q, uint64_t desc)
 			return rain_error_set(RAIN_EFORMAT, "qcow2 %s: a compressed cluster at 0x%llx does not "
 					      "decompress (deflate)", q->file->name, (unsigned long long)host);
 	}
-	q->zoff = desc;
+	q->zdesc[slot] = desc;
+	*out = zbuf;
 	return 0;
 }
 
@@ -185,10 +201,15 @@ static int read_in_cluster(struct qcow2 *q, void *buf, size_t len, uint64_t off)
 		desc = be64((unsigned char *)&l2[l2i]);
 	}
 	if (desc & (1ull << 62)) {
-		r = decompress(q, desc & ((1ull << 62) - 1));
+		const unsigned char *z = NULL;
+
+		/* at byte 0 lies the header (and 0 marks a free cache slot) */
+		if ((desc & ((1ull << 62) - 1)) == 0)
+			return bad(q, "a compressed cluster", 0);
+		r = decompress(q, desc & ((1ull << 62) - 1), &z);
 		if (r < 0)
 			return r;
-		memcpy(buf, q->zbuf + in, len);
+		memcpy(buf, z + in, len);
 		return 0;
 	}
 	host = desc & 0x00fffffffffffe00ull;
@@ -313,10 +334,17 @@ static int qcow2_contents(struct rain_imgfs *fs, struct rain_imgfs_src *src, str
 		goto fail;
 	}
 	q->l1 = malloc((size_t)q->l1_size * 8 + 1);
-	q->zbuf = malloc(q->cluster);
+	q->nz = Z_CACHE_BYTES >> q->cluster_bits;
+	if (q->nz < 1)
+		q->nz = 1;
+	if (q->nz > Z_CACHE_MAX)
+		q->nz = Z_CACHE_MAX;
+	for (unsigned i = 0; i < q->nz; i++)
+		if (!(q->zbuf[i] = malloc(q->cluster)))
+			q->nz = i;
 	q->cbuf = malloc(2 * q->cluster);
 	q->zd = ZSTD_createDCtx();
-	if (!q->l1 || !q->zbuf || !q->cbuf || !q->zd) {
+	if (!q->l1 || q->nz == 0 || !q->cbuf || !q->zd) {
 		r = rain_error_oom();
 		goto fail;
 	}

@@ -7,7 +7,8 @@
  * directories 0755 root:root). Memory: the index (about 100 bytes plus
  * the path per entry, at most limits.max_entries entries) and the content
  * of small regular files: each of at most TAR_CACHE_FILE bytes while all
- * together stay under TAR_CACHE_TOTAL. Reading any other file streams the
+ * together stay under TAR_CACHE_TOTAL, and, once walked, files with
+ * other hard links (TAR_KEEP_LINKED at most). Reading any other file streams the
  * archive again from its start up to that file (cheap for a plain tar,
  * whose data libarchive skips by seeking; a decompression for the
  * others). The walk is one more pass over the archive, in its order, each
@@ -23,12 +24,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <zstd.h>
 
 #include "rain/sys/imgfs.h"
 #include "util/cleanup.h"
 
 #define TAR_CACHE_FILE (256u << 10)
 #define TAR_CACHE_TOTAL (32u << 20)
+#define TAR_KEEP_LINKED (64u << 20)
 #define NONE UINT32_MAX
 
 struct tnode {
@@ -53,7 +56,8 @@ struct tarfs {
 	size_t nbuckets;
 	uint32_t *ords;         /* header number -> node or NONE */
 	size_t nords, ordcap;
-	size_t cached_total;
+	size_t cached_total, kept_total;
+	bool zstd;              /* zstd-compressed (decompressed by stream_open) */
 	char detail[32];
 };
 
@@ -62,6 +66,12 @@ struct stream {
 	struct rain_imgfs_src *src;
 	uint64_t pos;
 	struct archive *a;
+	/* zstd is decompressed here rather than by libarchive's filter,
+	 * which copies the data once more and is half as fast */
+	ZSTD_DCtx *zd;
+	ZSTD_inBuffer zin;
+	bool zend;
+	unsigned char zbuf[1 << 17];
 	unsigned char buf[1 << 17];
 };
 
@@ -72,10 +82,49 @@ struct tfile {
 	bool borrowed;          /* s belongs to the walk */
 };
 
+static ssize_t z_read(struct archive *a, struct stream *s, const void **out)
+{
+	ZSTD_outBuffer o = { s->buf, sizeof(s->buf), 0 };
+
+	while (o.pos < o.size) {
+		size_t z;
+
+		if (s->zin.pos == s->zin.size) {
+			ssize_t n = s->src->pread(s->src, s->zbuf, sizeof(s->zbuf), s->pos);
+
+			if (n < 0) {
+				archive_set_error(a, EIO, "%s", rain_error_last());
+				return -1;
+			}
+			if (n == 0) {
+				if (!s->zend) {
+					archive_set_error(a, EIO, "the zstd data is cut short");
+					return -1;
+				}
+				break;
+			}
+			s->pos += (uint64_t)n;
+			s->zin = (ZSTD_inBuffer){ s->zbuf, (size_t)n, 0 };
+		}
+		z = ZSTD_decompressStream(s->zd, &o, &s->zin);
+		if (ZSTD_isError(z)) {
+			archive_set_error(a, EIO, "zstd: %s", ZSTD_getErrorName(z));
+			return -1;
+		}
+		s->zend = z == 0;
+	}
+	*out = s->buf;
+	return (ssize_t)o.pos;
+}
+
 static ssize_t s_read(struct archive *a, void *ud, const void **out)
 {
 	struct stream *s = ud;
-	ssize_t n = s->src->pread(s->src, s->buf, sizeof(s->buf), s->pos);
+	ssize_t n;
+
+	if (s->zd)
+		return z_read(a, s, out);
+	n = s->src->pread(s->src, s->buf, sizeof(s->buf), s->pos);
 
 	if (n < 0) {
 		archive_set_error(a, EIO, "%s", rain_error_last());
@@ -91,8 +140,8 @@ static la_int64_t s_skip(struct archive *a, void *ud, la_int64_t req)
 	struct stream *s = ud;
 	uint64_t left = s->src->size > s->pos ? s->src->size - s->pos : 0;
 
-	if (req < 0)
-		return 0;
+	if (req < 0 || s->zd)
+		return 0;       /* (zstd: read through) */
 	if ((uint64_t)req > left)
 		req = (la_int64_t)left;
 	s->pos += (uint64_t)req;
@@ -104,7 +153,7 @@ static la_int64_t s_seek(struct archive *a, void *ud, la_int64_t off, int whence
 	struct stream *s = ud;
 	int64_t base = whence == SEEK_SET ? 0 : whence == SEEK_CUR ? (int64_t)s->pos : (int64_t)s->src->size;
 
-	if (base + off < 0)
+	if (base + off < 0 || s->zd)
 		return ARCHIVE_FATAL;
 	s->pos = (uint64_t)(base + off);
 	return (la_int64_t)s->pos;
@@ -116,6 +165,7 @@ static void stream_free(struct stream *s)
 		return;
 	if (s->a)
 		archive_read_free(s->a);
+	ZSTD_freeDCtx(s->zd);
 	free(s);
 }
 
@@ -128,8 +178,10 @@ static int stream_open(struct tarfs *t, struct stream **out)
 		return rain_error_oom();
 	s->src = t->src;
 	s->a = archive_read_new();
-	if (!s->a) {
-		free(s);
+	if (t->zstd)
+		s->zd = ZSTD_createDCtx();
+	if (!s->a || (t->zstd && !s->zd)) {
+		stream_free(s);
 		return rain_error_oom();
 	}
 	archive_read_support_format_tar(s->a);
@@ -444,7 +496,8 @@ static int build_index(struct tarfs *t)
 		goto done;
 	}
 	{
-		const char *f = archive_filter_count(s->a) > 1 ? archive_filter_name(s->a, 0) : "none";
+		const char *f = t->zstd ? "zstd" :
+				archive_filter_count(s->a) > 1 ? archive_filter_name(s->a, 0) : "none";
 
 		snprintf(t->detail, sizeof(t->detail), "tar%s", strcmp(f, "zstd") == 0 ? ".zst" :
 			 strcmp(f, "gzip") == 0 ? ".gz" : strcmp(f, "xz") == 0 ? ".xz" :
@@ -496,6 +549,12 @@ static int tar_open(struct rain_imgfs *fs, struct rain_imgfs_src *src, const str
 	t->fs = fs;
 	t->src = src;
 	t->max_entries = lim->max_entries;
+	{
+		unsigned char m[4];
+
+		t->zstd = src->pread(src, m, 4, 0) == 4 && m[0] == 0x28 && m[1] == 0xb5 && m[2] == 0x2f &&
+			  m[3] == 0xfd;
+	}
 	r = build_index(t);
 	if (r < 0) {
 		tar_close(t);
@@ -647,6 +706,32 @@ struct twalk {
 	void *ud;
 };
 
+/* Read n's data from s into its cache, for the hard links to it. */
+static int keep(struct tarfs *t, struct tnode *n, struct stream *s)
+{
+	size_t got = 0;
+
+	n->cache = malloc((size_t)n->e.size + 1);
+	if (!n->cache)
+		return rain_error_oom();
+	while (got < n->e.size) {
+		la_ssize_t k = archive_read_data(s->a, n->cache + got, (size_t)n->e.size - got);
+
+		if (k <= 0) {
+			free(n->cache);
+			n->cache = NULL;
+			return k < 0 ? rain_error_set(RAIN_EFORMAT, "tar %s: %s: %s", t->src->name, n->path,
+						      archive_error_string(s->a)) :
+				       rain_error_set(RAIN_EFORMAT, "tar %s: %s: the archive ends within its data",
+						      t->src->name, n->path);
+		}
+		got += (size_t)k;
+	}
+	n->cached = true;
+	t->kept_total += got;
+	return 0;
+}
+
 /* Give node i (and first its parents) unless done or under a skipped
  * directory; walking: the stream at i's data, or NULL. */
 static int emit(struct twalk *w, uint32_t i, struct stream *walking)
@@ -676,6 +761,14 @@ static int emit(struct twalk *w, uint32_t i, struct stream *walking)
 	}
 	n->emitted = true;
 	fill(t, i, &e);
+	if (S_ISREG(n->e.mode) && n->data == i && walking && !n->cached && n->e.nlink > 1 &&
+	    n->e.size <= TAR_KEEP_LINKED - t->kept_total) {
+		/* the names to come read it from memory, not from a new
+		 * pass over the archive */
+		r = keep(t, n, walking);
+		if (r < 0)
+			return r;
+	}
 	if (S_ISREG(n->e.mode)) {
 		r = open_data(t, i, n->data == i ? walking : NULL, &file);
 		if (r == RAIN_ENOMEM)
