@@ -2,7 +2,8 @@
  * as kept in DATA_DIR/builds/ID/build.json and sent to clients, and the
  * rules for the names of the files sent with a build.
  *
- * Status machine:
+ * A build's status is its job's (rain/jobs.h: rain_job_status_name,
+ * rain_job_status_parse, rain_job_status_finished):
  *   queued --a worker takes it--> running --> succeeded | failed | canceled
  *   queued --cancel--> canceled
  *   running, after raind stopped during it --> failed
@@ -15,13 +16,7 @@
 
 #include <jansson.h>
 
-enum rain_build_status {
-	RAIN_BUILD_QUEUED,
-	RAIN_BUILD_RUNNING,
-	RAIN_BUILD_SUCCEEDED,
-	RAIN_BUILD_FAILED,
-	RAIN_BUILD_CANCELED,
-};
+#include "rain/jobs.h"
 
 /* At most this many bytes of files (decoded) go with one build. */
 #define RAIN_BUILD_FILES_MAX ((int64_t)64 << 20)
@@ -33,7 +28,7 @@ struct rain_build_record {
 	char id[37];
 	char *owner;
 	char *name;               /* the recipe's [image] name */
-	enum rain_build_status status;
+	enum rain_job_status status;
 	int64_t created_us;
 	int64_t started_us;       /* 0: not yet */
 	int64_t finished_us;      /* 0: not yet */
@@ -42,12 +37,6 @@ struct rain_build_record {
 	bool store;               /* store the result when it succeeds */
 	bool boot_check;
 };
-
-const char *rain_build_status_name(enum rain_build_status s);
-/* 0 or RAIN_EINVAL. */
-int rain_build_status_parse(const char *s, enum rain_build_status *out);
-/* succeeded, failed or canceled. */
-bool rain_build_status_finished(enum rain_build_status s);
 
 /* The record as JSON (a new object): id, owner, name, status, created_at,
  * started_at, finished_at (ISO 8601 or null), error, image_id, store,

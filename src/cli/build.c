@@ -8,6 +8,7 @@
 #include "cli/cli.h"
 #include "rain/build-record.h"
 #include "rain/error.h"
+#include "rain/jobs.h"
 #include "util/strutil.h"
 #include "util/uuid.h"
 
@@ -37,10 +38,10 @@ static int on_log(void *ud, const char *data, size_t len)
 
 static bool finished(json_t *build)
 {
-	enum rain_build_status st;
+	enum rain_job_status st;
 
-	return rain_build_status_parse(cli_json_str(build, "status"), &st) == 0 &&
-	       rain_build_status_finished(st);
+	return rain_job_status_parse(cli_json_str(build, "status"), &st) == 0 &&
+	       rain_job_status_finished(st);
 }
 
 int cli_build_follow(struct cli *cli, const char *id, FILE *out, bool cancel_on_interrupt,

@@ -289,6 +289,27 @@ static int64_t position(const char *id)
 	return pos;
 }
 
+/* The status names jobs (and build records, rain/build-record.h) are
+ * written with, and back. */
+static void test_status_names(void **state)
+{
+	enum rain_job_status st;
+
+	(void)state;
+	for (int i = RAIN_JOB_QUEUED; i <= RAIN_JOB_CANCELED; i++) {
+		assert_int_equal(rain_job_status_parse(rain_job_status_name(i), &st), 0);
+		assert_int_equal((int)st, i);
+	}
+	assert_string_equal(rain_job_status_name(RAIN_JOB_CANCELED), "canceled");
+	assert_int_equal(rain_job_status_parse("done", &st), RAIN_EINVAL);
+	assert_int_equal(rain_job_status_parse(NULL, &st), RAIN_EINVAL);
+	assert_false(rain_job_status_finished(RAIN_JOB_QUEUED));
+	assert_false(rain_job_status_finished(RAIN_JOB_RUNNING));
+	assert_true(rain_job_status_finished(RAIN_JOB_SUCCEEDED));
+	assert_true(rain_job_status_finished(RAIN_JOB_FAILED));
+	assert_true(rain_job_status_finished(RAIN_JOB_CANCELED));
+}
+
 static void test_kind_table(void **state)
 {
 	struct rain_jobs_config cfg = { .workers = 1 };
@@ -656,6 +677,7 @@ static void test_log_follow(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_status_names),
 		cmocka_unit_test_setup_teardown(test_kind_table, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queue_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_limits, setup, teardown),

@@ -6,6 +6,7 @@
 #include "rain/build-record.h"
 #include "rain/error.h"
 #include "rain/image.h"
+#include "rain/jobs.h"
 #include "util/fsutil.h"
 #include "util/strutil.h"
 #include "util/timeutil.h"
@@ -13,41 +14,11 @@
 
 #define FILE_NAME_MAX 1024
 
-static const char *const status_names[] = {
-	[RAIN_BUILD_QUEUED] = "queued",
-	[RAIN_BUILD_RUNNING] = "running",
-	[RAIN_BUILD_SUCCEEDED] = "succeeded",
-	[RAIN_BUILD_FAILED] = "failed",
-	[RAIN_BUILD_CANCELED] = "canceled",
-};
-
-const char *rain_build_status_name(enum rain_build_status s)
-{
-	if ((unsigned)s >= sizeof(status_names) / sizeof(*status_names))
-		return "unknown";
-	return status_names[s];
-}
-
-int rain_build_status_parse(const char *s, enum rain_build_status *out)
-{
-	for (size_t i = 0; i < sizeof(status_names) / sizeof(*status_names); i++)
-		if (s && !strcmp(s, status_names[i])) {
-			*out = (enum rain_build_status)i;
-			return 0;
-		}
-	return RAIN_EINVAL;
-}
-
-bool rain_build_status_finished(enum rain_build_status s)
-{
-	return s == RAIN_BUILD_SUCCEEDED || s == RAIN_BUILD_FAILED || s == RAIN_BUILD_CANCELED;
-}
-
 json_t *rain_build_record_to_json(const struct rain_build_record *r)
 {
 	return json_pack("{s:s, s:s?, s:s?, s:s, s:o, s:o, s:o, s:s?, s:s?, s:b, s:b}",
 			 "id", r->id, "owner", r->owner, "name", r->name,
-			 "status", rain_build_status_name(r->status),
+			 "status", rain_job_status_name(r->status),
 			 "created_at", rain_time_json(r->created_us),
 			 "started_at", rain_time_json(r->started_us),
 			 "finished_at", rain_time_json(r->finished_us),
@@ -112,7 +83,7 @@ int rain_build_record_from_json(json_t *j, struct rain_build_record *out)
 		return bad_field("id");
 	memcpy(out->id, id, sizeof(out->id));
 	uuid_canonicalize(out->id);
-	if (rain_build_status_parse(json_string_value(json_object_get(j, "status")), &out->status) < 0)
+	if (rain_job_status_parse(json_string_value(json_object_get(j, "status")), &out->status) < 0)
 		return bad_field("status");
 	r = get_str(j, "owner", true, &out->owner);
 	if (r == 0)
