@@ -13,8 +13,9 @@ packages=(
 	librpm-dev libarchive-dev libext2fs-dev libsquashfs-dev libzstd-dev zlib1g-dev
 	# tests: sanitizers, fuzzing, clients, image tools
 	clang libclang-rt-14-dev curl python3 qemu-utils sqlite3 openssl procps
-	# vetting: debsecan is the reference the feed matching is checked against
-	debsecan python3-apt
+	# vetting: debsecan is the reference the feed matching is checked against,
+	# debsums the one of modified-file; debian-security-support's lists
+	debsecan python3-apt debsums debian-security-support
 	# image generation: bootstrap, filesystems, boot loader, boot check
 	mmdebstrap debian-archive-keyring e2fsprogs fdisk grub-pc-bin qemu-system-x86
 	squashfs-tools zstd openssh-client qemu-user-static arch-test
