@@ -33,6 +33,15 @@ struct rain_pkg_list {
  * number for a malformed stanza. */
 int rain_pkg_parse_dpkg_status(const char *text, size_t len, const char *where,
 			       struct rain_pkg_list *out);
+/* Parse an rpm database (the bytes of an rpmdb.sqlite, len of them; where
+ * names it in messages) into out: every package but rpm's gpg-pubkey
+ * entries, version "[E:]V-R", source package and version from its
+ * SOURCERPM (the binary's epoch added), status "installed". The data is
+ * read-only and never trusted (SQLite's defensive mode, a bounded amount
+ * of work). RAIN_EFORMAT for anything else (the older Berkeley DB and ndb
+ * databases included), RAIN_ETOOBIG over 100000 packages. */
+int rain_pkg_parse_rpmdb(const void *data, size_t len, const char *where,
+			 struct rain_pkg_list *out);
 void rain_pkg_list_free(struct rain_pkg_list *l);
 /* The entry named name (first arch), or NULL. */
 const struct rain_pkg *rain_pkg_find(const struct rain_pkg_list *l, const char *name);

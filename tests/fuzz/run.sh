@@ -44,6 +44,7 @@ harnesses=(
 	"fuzz-vet-parse:src/lib/vet/vet-parse.c::$seconds"
 	"fuzz-dpkg-status:src/lib/vet/pkg.c:-lrpm -lrpmio:$short"
 	"fuzz-vercmp:src/lib/vet/pkg.c:-lrpm -lrpmio:$short"
+	"fuzz-rpmdb:src/lib/vet/pkg-rpmdb.c src/lib/vet/pkg.c:-lrpm -lrpmio -lsqlite3:$short"
 	"fuzz-vet-tracker:$vet_feed:$vet_libs:$short"
 	"fuzz-vet-osv:$vet_feed:$vet_libs:$short"
 	"fuzz-vet-changelog:$vet_feed:$vet_libs:$short"
@@ -309,6 +310,28 @@ seed_pkg() {
 	printf '1:\n-1\n1.0-\n' >"$d/bad-versions"
 }
 
+# seed_rpmdb DIR: the Packages table of a real rpm database of two
+# packages built here (when rpmbuild is installed; without rpm's indexes,
+# to fit the harness's input size), and the real database's first 64 KiB
+seed_rpmdb() {
+	local d=$1 w=$1/work a
+	command -v rpmbuild >/dev/null || return 0
+	mkdir -p "$w/db"
+	for a in a b; do
+		printf 'Name: rain-fuzz-%s\nVersion: 1.%s~rc1\nRelease: 2.el9\nEpoch: 1\nSummary: t\nLicense: MIT\nBuildArch: noarch\n%%description\nt\n%%files\n' \
+			"$a" "$a" >"$w/$a.spec"
+		rpmbuild -bb --define "_topdir $w/top" "$w/$a.spec" >/dev/null 2>&1
+	done
+	rpm --dbpath "$w/db" --initdb >/dev/null 2>&1 &&
+		rpm --dbpath "$w/db" -i --justdb --nodeps --ignorearch --ignoreos --nosignature \
+			"$w"/top/RPMS/noarch/*.rpm >/dev/null 2>&1 &&
+		head -c 65536 "$w/db/rpmdb.sqlite" >"$d/rpmdb-head" &&
+		sqlite3 "$d/rpmdb" "ATTACH '$w/db/rpmdb.sqlite' AS o;
+			CREATE TABLE Packages (hnum INTEGER PRIMARY KEY AUTOINCREMENT, blob BLOB NOT NULL);
+			INSERT INTO Packages SELECT * FROM o.Packages;"
+	rm -rf "$w"
+}
+
 # seed_feed DIR NAME: inputs of the feed importers
 seed_feed() {
 	local d=$1
@@ -354,6 +377,7 @@ for h in "${harnesses[@]}"; do
 	fuzz-recipe) cp examples/*.recipe "$seeds"/ ;;
 	fuzz-vet-parse) seed_vet "$seeds" ;;
 	fuzz-dpkg-status | fuzz-vercmp) seed_pkg "$seeds" ;;
+	fuzz-rpmdb) seed_rpmdb "$seeds" ;;
 	fuzz-vet-tracker | fuzz-vet-osv | fuzz-vet-changelog | fuzz-vet-feed-file) seed_feed "$seeds" "$name" ;;
 	fuzz-vet-runtime) seed_vet_runtime "$seeds" ;;
 	esac

@@ -230,6 +230,38 @@ fails_with() {
 		sed 's/^/#   /' "$TMP/err"
 	fi
 }
+# an rpm distribution: OSV records of AlmaLinux:9 against a real rpm
+# database (packages built by rpmbuild, installed by rpm --justdb)
+if command -v rpmbuild >/dev/null && command -v rpm >/dev/null; then
+	mkdir -p "$TMP/rpm/db"
+	printf 'Name: rain-t-%s\nVersion: %s\nRelease: 1.el9\n%sSummary: t\nLicense: MIT\nBuildArch: noarch\n%%description\nt\n%%files\n' \
+		a 1.2 'Epoch: 2\n' >"$TMP/rpm/a.spec"
+	printf 'Name: rain-t-%s\nVersion: %s\nRelease: 1.el9\n%sSummary: t\nLicense: MIT\nBuildArch: noarch\n%%description\nt\n%%files\n' \
+		b 0.9~rc1 '' >"$TMP/rpm/b.spec"
+	for sp in a b; do
+		rpmbuild -bb --define "_topdir $TMP/rpm/top" "$TMP/rpm/$sp.spec" >/dev/null 2>&1
+	done
+	rpm --dbpath "$TMP/rpm/db" --initdb
+	rpm --dbpath "$TMP/rpm/db" -i --justdb --nodeps --ignorearch --ignoreos --nosignature \
+		"$TMP"/rpm/top/RPMS/noarch/*.rpm 2>/dev/null
+	cat >"$TMP/alsa.json" <<'EOF2'
+{"id": "ALSA-2024:0001", "summary": "fix", "affected": [
+ {"package": {"ecosystem": "AlmaLinux:9", "name": "rain-t-b"},
+  "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "0.9-1.el9"}]}]},
+ {"package": {"ecosystem": "AlmaLinux:9", "name": "rain-t-a"},
+  "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "1:9.0-1.el9"}]}]}]}
+EOF2
+	"$RAIN" -q vet feed import --format osv --release AlmaLinux:9 "$TMP/alsa.json" -o "$TMP/alsa.feed"
+	check_eq "an rpm database matched against an AlmaLinux feed: 0.9~rc1 is before 0.9, epoch 2 after 1" \
+		"ALSA-2024:0001 rain-t-b 0.9~rc1-1.el9" \
+		"$("$RAIN" --json vet feed match "$TMP/alsa.feed" --rpmdb "$TMP/rpm/db/rpmdb.sqlite" |
+			python3 -c 'import json,sys; print("\n".join(f["id"] + " " + f["package"] + " " + f["installed"] for f in json.load(sys.stdin)))')"
+	fails_with "a dpkg status against an rpm feed" "the packages are dpkg packages, the feed is for rpm" \
+		"$RAIN" vet feed match "$TMP/alsa.feed" --status "$STATUS"
+else
+	skip "an rpm database against an AlmaLinux feed" "rpmbuild is not installed"
+fi
+
 printf '{"openssl": {"CVE-1": ' >"$TMP/cut.json"
 fails_with "a tracker JSON cut short" "in the middle of the JSON: cut short?" \
 	"$RAIN" vet feed import --format tracker --release bookworm "$TMP/cut.json" -o "$TMP/bad.feed"

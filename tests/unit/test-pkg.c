@@ -12,6 +12,8 @@
 #include <fcntl.h>
 #include <glob.h>
 #include <spawn.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -301,6 +303,11 @@ static int dpkg_cmp(const char *a, const char *op, const char *b)
 	return WEXITSTATUS(st);
 }
 
+static int strcmp_p(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
 static int cmp_deb(const void *a, const void *b)
 {
 	return rain_pkg_vercmp_deb(*(char *const *)a, *(char *const *)b);
@@ -475,6 +482,161 @@ static void test_vercmp_rpm(void **state)
 	rmdir(dir);
 }
 
+/* Run argv (stdout to out when not NULL, stderr dropped); its exit status. */
+static int run(char *const argv[], const char *out)
+{
+	posix_spawn_file_actions_t fa;
+	pid_t pid;
+	int st;
+
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 1, out ? out : "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+	assert_int_equal(posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ), 0);
+	posix_spawn_file_actions_destroy(&fa);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void rpmdb_bad(const char *path, const char *want)
+{
+	_cleanup_free_ char *data = NULL;
+	struct rain_pkg_list l;
+	size_t len;
+
+	assert_int_equal(fs_read_small(path, 64 << 20, &data, &len), 0);
+	assert_int_equal(rain_pkg_parse_rpmdb(data, len, "db", &l), RAIN_EFORMAT);
+	if (!strstr(rain_error_last(), want))
+		fail_msg("message '%s' lacks '%s'", rain_error_last(), want);
+	assert_int_equal(l.n, 0);
+}
+
+/* A database made by SQLite from sql at path, refused with want. */
+static void rpmdb_bad_sql(const char *path, const char *sql, const char *want)
+{
+	sqlite3 *s;
+
+	unlink(path);
+	assert_int_equal(sqlite3_open(path, &s), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(s, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(s);
+	rpmdb_bad(path, want);
+}
+
+/* A real rpm database: packages built by rpmbuild (one with an epoch and
+ * a subpackage, one with a '~' version) installed by rpm --justdb into a
+ * database of its own, read back and compared with rpm -qa. */
+static void test_rpmdb(void **state)
+{
+	static const char spec_a[] =
+		"Name: rain-test-a\nVersion: 1.2.3\nRelease: 4.el9\nEpoch: 2\nSummary: t\nLicense: MIT\n"
+		"BuildArch: noarch\n%description\nt\n%package -n rain-test-a-libs\nSummary: t\n"
+		"%description -n rain-test-a-libs\nt\n%files\n%files -n rain-test-a-libs\n";
+	static const char spec_b[] =
+		"Name: rain-test-b\nVersion: 0.9~rc1\nRelease: 1\nSummary: t\nLicense: MIT\n"
+		"BuildArch: noarch\n%description\nt\n%files\n";
+	char dir[] = "/tmp/test-pkg-rpm-XXXXXX";
+	_cleanup_free_ char *top = NULL, *dbdir = NULL, *db = NULL, *qa = NULL, *data = NULL, *want = NULL;
+	_cleanup_free_ char *defs = NULL, *rpms = NULL, *junk = NULL, *dbarg = NULL;
+	struct rain_pkg_list l;
+	size_t len;
+	const struct rain_pkg *p;
+
+	if (access("/usr/bin/rpmbuild", X_OK) != 0 || access("/usr/bin/rpm", X_OK) != 0)
+		skip();
+	assert_non_null(mkdtemp(dir));
+	assert_true(asprintf(&top, "%s/top", dir) > 0);
+	assert_true(asprintf(&defs, "_topdir %s", top) > 0);
+	assert_true(asprintf(&dbdir, "%s/db", dir) > 0);
+	assert_true(asprintf(&dbarg, "--dbpath=%s", dbdir) > 0);
+	assert_true(asprintf(&db, "%s/rpmdb.sqlite", dbdir) > 0);
+	assert_true(asprintf(&qa, "%s/qa", dir) > 0);
+	assert_true(asprintf(&rpms, "%s/RPMS/noarch", top) > 0);
+	assert_int_equal(mkdir(dbdir, 0700), 0);
+	for (int i = 0; i < 2; i++) {
+		_cleanup_free_ char *spec = NULL;
+
+		assert_true(asprintf(&spec, "%s/%c.spec", dir, 'a' + i) > 0);
+		assert_int_equal(fs_write_atomic(spec, i ? spec_b : spec_a, strlen(i ? spec_b : spec_a), 0600), 0);
+		char *argv[] = { "rpmbuild", "-bb", "--define", defs, spec, NULL };
+		assert_int_equal(run(argv, NULL), 0);
+	}
+	{
+		char *init[] = { "rpm", dbarg, "--initdb", NULL };
+		_cleanup_free_ char *a = NULL, *al = NULL, *b = NULL;
+
+		assert_true(asprintf(&a, "%s/rain-test-a-1.2.3-4.el9.noarch.rpm", rpms) > 0);
+		assert_true(asprintf(&al, "%s/rain-test-a-libs-1.2.3-4.el9.noarch.rpm", rpms) > 0);
+		assert_true(asprintf(&b, "%s/rain-test-b-0.9~rc1-1.noarch.rpm", rpms) > 0);
+		char *inst[] = { "rpm", dbarg, "-i", "--justdb", "--nodeps", "--ignorearch", "--ignoreos",
+				 "--nosignature", a, al, b, NULL };
+		char *query[] = { "rpm", dbarg, "-qa", "--qf",
+				  "%{NAME} %|EPOCH?{%{EPOCH}:}:{}|%{VERSION}-%{RELEASE} %{ARCH} %{SOURCERPM}\\n", NULL };
+
+		assert_int_equal(run(init, NULL), 0);
+		assert_int_equal(run(inst, NULL), 0);
+		assert_int_equal(run(query, qa), 0);
+	}
+	assert_int_equal(fs_read_small(db, 64 << 20, &data, &len), 0);
+	assert_int_equal(rain_pkg_parse_rpmdb(data, len, db, &l), 0);
+	assert_int_equal(l.family, RAIN_PKG_RPM);
+	assert_int_equal(l.n, 3);
+	/* what rpm -qa says, line for line (sorted by name) */
+	{
+		_cleanup_free_ char *got = NULL;
+		char *lines[3];
+		size_t n = 0, glen = 0;
+		FILE *m = open_memstream(&got, &glen);
+
+		for (size_t i = 0; i < l.n; i++)
+			fprintf(m, "%s %s %s %s-%s.src.rpm\n", l.pkgs[i].name, l.pkgs[i].version, l.pkgs[i].arch,
+				l.pkgs[i].source, strchr(l.pkgs[i].source_version, ':') ?
+				strchr(l.pkgs[i].source_version, ':') + 1 : l.pkgs[i].source_version);
+		fclose(m);
+		assert_int_equal(fs_read_small(qa, 1 << 20, &want, &len), 0);
+		for (char *t = strtok(want, "\n"); t && n < 3; t = strtok(NULL, "\n"))
+			lines[n++] = t;
+		assert_int_equal(n, 3);
+		qsort(lines, n, sizeof(*lines), strcmp_p);
+		{
+			_cleanup_free_ char *joined = strv_join(lines, n, "\n");
+			_cleanup_free_ char *withnl = NULL;
+
+			assert_true(asprintf(&withnl, "%s\n", joined) > 0);
+			assert_string_equal(got, withnl);
+		}
+	}
+	p = rain_pkg_find(&l, "rain-test-a-libs");
+	assert_non_null(p);
+	assert_string_equal(p->version, "2:1.2.3-4.el9");
+	assert_string_equal(p->source, "rain-test-a");
+	assert_string_equal(p->source_version, "2:1.2.3-4.el9");
+	p = rain_pkg_find(&l, "rain-test-b");
+	assert_non_null(p);
+	assert_string_equal(p->version, "0.9~rc1-1");
+	assert_true(rain_pkg_vercmp_rpm(p->version, "0.9-1") < 0);
+	rain_pkg_list_free(&l);
+
+	/* hostile databases */
+	assert_true(asprintf(&junk, "%s/junk", dir) > 0);
+	assert_int_equal(fs_write_atomic(junk, "not a database at all, but long enough to be read as one ......"
+					 "..................................................", 114, 0600), 0);
+	rpmdb_bad(junk, "not an SQLite rpm database");
+	assert_int_equal(rain_pkg_parse_rpmdb(data, 4096, "db", &l), RAIN_EFORMAT);     /* cut short */
+	rpmdb_bad_sql(junk, "CREATE TABLE other(a)", "no Packages table");
+	/* a view that would never end */
+	rpmdb_bad_sql(junk, "CREATE VIEW Packages AS WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL "
+		      "SELECT x + 1 FROM c) SELECT x AS hnum, x AS blob FROM c", "no Packages table");
+	rpmdb_bad_sql(junk, "CREATE TABLE Packages(hnum INTEGER PRIMARY KEY, blob BLOB);"
+		      "INSERT INTO Packages VALUES (1, x'00000001000000100000000000000000')",
+		      "package 1: not an rpm header");
+	{
+		char *rm[] = { "rm", "-rf", dir, NULL };
+
+		assert_int_equal(run(rm, NULL), 0);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -484,6 +646,7 @@ int main(void)
 		cmocka_unit_test(test_vercmp_known),
 		cmocka_unit_test(test_vercmp_rpm),
 		cmocka_unit_test(test_vercmp_dpkg),
+		cmocka_unit_test(test_rpmdb),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

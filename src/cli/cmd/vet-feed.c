@@ -51,6 +51,7 @@ static const struct cli_opt export_opts[] = {
 
 static const struct cli_opt match_opts[] = {
 	CLI_OPT("status", 0, "FILE", 0, "a dpkg status file (default /var/lib/dpkg/status)"),
+	CLI_OPT("rpmdb", 0, "FILE", 0, "an rpm database (rpmdb.sqlite) instead"),
 	{ 0 },
 };
 
@@ -100,8 +101,8 @@ static const struct cli_cmd cmd_vet_feed_export_entry = {
 
 static const struct cli_cmd cmd_vet_feed_match_entry = {
 	.name = "match",
-	.usage = "FILE [--status STATUS]",
-	.summary = "list the vulnerabilities of a dpkg status file's packages",
+	.usage = "FILE [--status STATUS | --rpmdb RPMDB]",
+	.summary = "list the vulnerabilities of a dpkg status file's or rpm database's packages",
 	.opts = match_opts,
 	.args = { 1, 1, "give one feed file" },
 	.exec = cmd_vet_feed_match_exec,
@@ -292,7 +293,7 @@ static int cmd_vet_feed_export_exec(struct cli *cli, const struct cli_args *a)
 static int cmd_vet_feed_match_exec(struct cli *cli, const struct cli_args *a)
 {
 	static const char *const headers[] = { "Id", "Package", "Installed", "Source", "Fixed", "Urgency" };
-	const char *status = cli_arg(a, "status");
+	const char *status = cli_arg(a, "status"), *rpmdb = cli_arg(a, "rpmdb");
 	_cleanup_free_ char *text = NULL;
 	_cleanup_free_ struct rain_vet_finding *v = NULL;
 	_cleanup_json_ json_t *list = NULL;
@@ -302,11 +303,14 @@ static int cmd_vet_feed_match_exec(struct cli *cli, const struct cli_args *a)
 	int r;
 
 	if (!status)
-		status = "/var/lib/dpkg/status";
-	r = fs_read_small(status, 256U << 20, &text, &len);
+		status = rpmdb ? rpmdb : "/var/lib/dpkg/status";
+	else if (rpmdb)
+		return cli_usage_error(a->cmd, "give --status or --rpmdb, not both");
+	r = fs_read_small(status, 1U << 30, &text, &len);
 	if (r < 0)
 		return cli_fail(cli, r, "", "cannot read %s", status);
-	r = rain_pkg_parse_dpkg_status(text, len, status, &l);
+	r = rpmdb ? rain_pkg_parse_rpmdb(text, len, status, &l) :
+		    rain_pkg_parse_dpkg_status(text, len, status, &l);
 	if (r < 0)
 		return cli_fail(cli, r, "", "cannot read the packages");
 	r = load(cli, a->argv[0], &f);
