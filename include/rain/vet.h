@@ -104,7 +104,9 @@ struct rain_vet_options {
 	 * terminated; NULL: none declared. */
 	const char *const *declared_keys;
 	/* The build's manifest (rain/build.h), when the image is a build's:
-	 * its package list is used when it matches the image. May be NULL. */
+	 * its package list is compared with the image's database (a package
+	 * changed since the build is noted) and used when the image has no
+	 * database. May be NULL. */
 	const json_t *manifest;
 	/* Where the lists of debian-security-support are (NULL: the host's
 	 * /usr/share/debian-security-support, when there). */
@@ -121,7 +123,9 @@ struct rain_vet_options {
  * packages (count, family), the findings (rule, severity, action, path
  * or package, message, and for vulnerabilities cve, package, source,
  * installed, fixed, urgency), counts per severity and per action, the
- * verdict, and the time taken; also os (id, version_id), kernels
+ * verdict, and the time taken; also os (id, version_id), packages_from
+ * ("dpkg status", "dpkg status (as the build manifest)" or "manifest"
+ * when the image has no package database), kernels
  * (version, path), notes (what could not be checked, and why) and
  * entries (walked). A finding's "count", when there, stands for that
  * many findings of its rule not listed (past 200 per rule). The opts'

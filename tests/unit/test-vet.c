@@ -1152,6 +1152,70 @@ static void test_tar_same_as_dir(void **state)
 	tree_free(&t);
 }
 
+static bool note_has(const json_t *rep, const char *needle)
+{
+	const json_t *n;
+	size_t i;
+
+	json_array_foreach(json_object_get(rep, "notes"), i, n)
+		if (strstr(json_string_value(n), needle))
+			return true;
+	return false;
+}
+
+/* The build's manifest: compared with the image's database (a package
+ * changed after the build is noted), its list used when the image has no
+ * database. */
+static void test_manifest(void **state)
+{
+	struct rain_vet_options o = { .declared_keys = declared };
+	struct rain_vet_feed *feed;
+	struct rain_imgfs *fs;
+	struct tree t;
+	json_t *rep, *manifest;
+	char p[512];
+
+	tree_make(&t, 0);
+	o.security_support_dir = t.support;
+	manifest = json_pack("{s:[{s:s, s:s, s:s}, {s:s, s:s, s:s}, {s:s, s:s, s:s}, {s:s, s:s, s:s}]}",
+			     "packages",
+			     "name", "coreutils", "version", "1.0-1", "architecture", "amd64",
+			     "name", "openssh-server", "version", "1.0-1", "architecture", "amd64",
+			     "name", "passwd", "version", "1.0-1", "architecture", "amd64",
+			     "name", "tool", "version", "1.0-1", "architecture", "amd64");
+	o.manifest = manifest;
+	assert_int_equal(rain_imgfs_open(t.root, "dir", NULL, &fs), 0);
+	assert_int_equal(rain_vet_run(fs, &o, &rep), 0);
+	assert_string_equal(json_string_value(json_object_get(rep, "packages_from")),
+			    "dpkg status (as the build manifest)");
+	assert_false(note_has(rep, "changed after the build"));
+	json_decref(rep);
+
+	json_object_set_new(json_array_get(json_object_get(manifest, "packages"), 3), "version",
+			    json_string("0.9-1"));
+	assert_int_equal(rain_vet_run(fs, &o, &rep), 0);
+	assert_true(note_has(rep, "tool 0.9-1 in the manifest, 1.0-1 in the image"));
+	json_decref(rep);
+	rain_imgfs_close(fs);
+
+	/* no database: the manifest's packages meet the feed */
+	assert_int_equal(unlink(strcat(strcpy(p, t.root), "/var/lib/dpkg/status")), 0);
+	assert_int_equal(rain_vet_feed_new(&feed, RAIN_VET_FEED_TRACKER, RAIN_PKG_DEB, "bookworm", "test", 0), 0);
+	feed_add(feed, "tool", "CVE-2099-0001", "1.0-2", RAIN_VET_URGENCY_HIGH);
+	o.feed = feed;
+	assert_int_equal(rain_imgfs_open(t.root, "dir", NULL, &fs), 0);
+	assert_int_equal(rain_vet_run(fs, &o, &rep), 0);
+	assert_string_equal(json_string_value(json_object_get(rep, "packages_from")), "manifest");
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(rep, "packages"), "count")), 4);
+	expect(rep, "vulnerable-package", "high", "fail", NULL);
+	assert_true(note_has(rep, "no package database"));
+	json_decref(rep);
+	rain_imgfs_close(fs);
+	rain_vet_feed_free(feed);
+	json_decref(manifest);
+	tree_free(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1170,6 +1234,7 @@ int main(void)
 		cmocka_unit_test(test_kernels),
 		cmocka_unit_test(test_vulnerabilities),
 		cmocka_unit_test(test_tar_same_as_dir),
+		cmocka_unit_test(test_manifest),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -337,6 +337,95 @@ static bool rpm_database(struct vet_ctx *c)
 	return false;
 }
 
+
+/* ---- the build's manifest ----------------------------------------------- */
+
+static int manifest_pkg_cmp(const void *a, const void *b)
+{
+	const struct rain_pkg *x = a, *y = b;
+	int r = strcmp(x->name, y->name);
+
+	return r ? r : strcmp(x->arch, y->arch);
+}
+
+/* The manifest's packages as the image's (no database in the image):
+ * their source packages are not recorded, so each is its own source. */
+static int manifest_packages(struct vet_ctx *c, const json_t *list)
+{
+	const json_t *m;
+	size_t i;
+	int r;
+
+	json_array_foreach(list, i, m) {
+		const char *name = json_string_value(json_object_get(m, "name"));
+		const char *version = json_string_value(json_object_get(m, "version"));
+		const char *arch = json_string_value(json_object_get(m, "architecture"));
+		struct rain_pkg *p;
+
+		if (!name || !version || rain_pkg_version_check(RAIN_PKG_DEB, version) < 0)
+			continue;
+		r = ARRAY_GROW1(c->pkgs.pkgs, c->pkgs.n);
+		if (r < 0)
+			return r;
+		p = &c->pkgs.pkgs[c->pkgs.n++];
+		memset(p, 0, sizeof(*p));
+		p->name = strdup(name);
+		p->version = strdup(version);
+		p->arch = strdup(arch ? arch : "");
+		p->source = strdup(name);
+		p->source_version = strdup(version);
+		p->status = strdup("install ok installed");
+		if (!p->name || !p->version || !p->arch || !p->source || !p->source_version || !p->status)
+			return rain_error_oom();
+	}
+	c->pkgs.family = RAIN_PKG_DEB;
+	if (c->pkgs.n)
+		qsort(c->pkgs.pkgs, c->pkgs.n, sizeof(*c->pkgs.pkgs), manifest_pkg_cmp);
+	if (json_object_set_new(c->info, "packages_from", json_string("manifest")) < 0)
+		return rain_error_oom();
+	return vet_note(c, "no package database in the image: the build manifest's %zu packages were "
+			   "matched (each as its own source package)", c->pkgs.n);
+}
+
+/* The manifest against the image's database: a package changed since
+ * the build is a note (and the database is what counts). */
+static int manifest_compare(struct vet_ctx *c, const json_t *list)
+{
+	const json_t *m;
+	size_t i, differ = 0;
+	char first[256] = "";
+
+	json_array_foreach(list, i, m) {
+		const char *name = json_string_value(json_object_get(m, "name"));
+		const char *version = json_string_value(json_object_get(m, "version"));
+		const struct rain_pkg *p = name ? rain_pkg_find(&c->pkgs, name) : NULL;
+
+		if (!name || !version || (p && strcmp(p->version, version) == 0))
+			continue;
+		if (!differ++)
+			snprintf(first, sizeof(first), "%s %s in the manifest, %s in the image", name, version,
+				 p ? p->version : "not installed");
+	}
+	if (!differ && json_array_size(list) == c->pkgs.n)
+		return json_object_set_new(c->info, "packages_from",
+					   json_string("dpkg status (as the build manifest)")) < 0 ?
+			       rain_error_oom() : 0;
+	if (json_object_set_new(c->info, "packages_from", json_string("dpkg status")) < 0)
+		return rain_error_oom();
+	return vet_note(c, "the image's packages are not its build manifest's (%zu in the manifest, "
+			   "%zu installed, %zu differ%s%s): it was changed after the build", json_array_size(list),
+			c->pkgs.n, differ, *first ? ", first: " : "", first);
+}
+
+static int manifest_check(struct vet_ctx *c)
+{
+	const json_t *list = c->opts ? json_object_get(c->opts->manifest, "packages") : NULL;
+
+	if (!json_is_array(list))
+		return 0;
+	return c->have_dpkg ? manifest_compare(c, list) : manifest_packages(c, list);
+}
+
 static int pk_facts(struct vet_ctx *c)
 {
 	struct pk_state *st = calloc(1, sizeof(*st));
@@ -353,12 +442,16 @@ static int pk_facts(struct vet_ctx *c)
 	if (!st->md)
 		return rain_error_oom();
 	r = vet_read(c, "/var/lib/dpkg/status", MAX_DB_FILE, &text, &len);
-	if (r == RAIN_ENOTFOUND)
+	if (r == RAIN_ENOTFOUND) {
+		r = manifest_check(c);
+		if (r < 0)
+			return r;
 		return vet_note(c, rpm_database(c) ?
 				   "an rpm database: modified-file, unowned-file and unsupported-package "
 				   "are not checked on rpm images" :
 				   "no package database (/var/lib/dpkg/status): modified-file, unowned-file "
 				   "and unsupported-package were not checked");
+	}
 	if (r < 0)
 		return r;
 	r = rain_pkg_parse_dpkg_status(text, len, "/var/lib/dpkg/status", &c->pkgs);
@@ -370,7 +463,9 @@ static int pk_facts(struct vet_ctx *c)
 			return r;
 	}
 	c->have_dpkg = true;
-	r = vet_dpkg_status_parse(text, len, on_stanza, &u, &bad);
+	r = manifest_check(c);
+	if (r >= 0)
+		r = vet_dpkg_status_parse(text, len, on_stanza, &u, &bad);
 	if (r < 0)
 		return r;
 	free(text);
