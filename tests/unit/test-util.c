@@ -19,6 +19,7 @@
 #include "rain/error.h"
 #include "util/fsutil.h"
 #include "util/ini.h"
+#include "util/log-callback.h"
 #include "util/strutil.h"
 #include "util/timeutil.h"
 #include "util/uuid.h"
@@ -774,6 +775,43 @@ static void test_error_helpers(void **state)
 	assert_string_equal(rain_error_last(), "out of memory");
 }
 
+struct log_seen {
+	int calls, level;
+	char msg[2 * LOG_CALLBACK_MAX];
+};
+
+static void log_seen_cb(void *ud, int level, const char *msg)
+{
+	struct log_seen *s = ud;
+
+	s->calls++;
+	s->level = level;
+	snprintf(s->msg, sizeof(s->msg), "%s", msg);
+}
+
+/* LOG_CALLBACK: nothing without a callback; the formatted message with
+ * its level otherwise, cut at LOG_CALLBACK_MAX - 1 bytes. */
+static void test_log_callback(void **state)
+{
+	void (*none)(void *, int, const char *) = NULL, (*cb)(void *, int, const char *) = log_seen_cb;
+	struct log_seen seen = { 0 };
+	char *big = malloc(2 * LOG_CALLBACK_MAX);
+
+	(void)state;
+	assert_non_null(big);
+	LOG_CALLBACK(none, &seen, 1, "dropped %d", 1);
+	assert_int_equal(seen.calls, 0);
+	LOG_CALLBACK(cb, &seen, 2, "user '%s' locked out after %d failures", "alice", 5);
+	assert_int_equal(seen.calls, 1);
+	assert_int_equal(seen.level, 2);
+	assert_string_equal(seen.msg, "user 'alice' locked out after 5 failures");
+	memset(big, 'x', 2 * LOG_CALLBACK_MAX - 1);
+	big[2 * LOG_CALLBACK_MAX - 1] = '\0';
+	LOG_CALLBACK(cb, &seen, 0, "%s", big);
+	assert_int_equal(strlen(seen.msg), LOG_CALLBACK_MAX - 1);
+	free(big);
+}
+
 static void test_array_grow(void **state)
 {
 	_cleanup_free_ int *v = NULL, *w = NULL;
@@ -857,6 +895,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_fs_mkdir_p, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test(test_error_helpers),
 		cmocka_unit_test(test_array_grow),
+		cmocka_unit_test(test_log_callback),
 		cmocka_unit_test(test_cleanup_close),
 	};
 

@@ -20,6 +20,7 @@
 #include "rain/sys/job.h"
 #include "util/base64.h"
 #include "util/fsutil.h"
+#include "util/log-callback.h"
 #include "util/strutil.h"
 #include "util/timeutil.h"
 #include "util/uuid.h"
@@ -36,19 +37,8 @@ struct rain_build_kind {
 	struct rain_jobs *jobs;
 };
 
-__attribute__((format(printf, 3, 4)))
-static void say(struct rain_build_kind *k, enum rain_jobs_level level, const char *fmt, ...)
-{
-	char msg[1024];
-	va_list ap;
-
-	if (!k->cfg.log)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	k->cfg.log(k->cfg.log_ud, level, msg);
-}
+/* say(k, level, fmt, ...): to the kind's log callback */
+#define say(k, level, ...) LOG_CALLBACK((k)->cfg.log, (k)->cfg.log_ud, (level), __VA_ARGS__)
 
 /* ---- files ------------------------------------------------------------ */
 

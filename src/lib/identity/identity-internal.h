@@ -3,9 +3,9 @@
 #define RAIN_IDENTITY_INTERNAL_H
 
 #include <pthread.h>
-#include <stdarg.h>
 
 #include "rain/identity.h"
+#include "util/log-callback.h"
 
 struct login_place {
 	bool used;
@@ -25,9 +25,10 @@ struct rain_identity {
 	int running;
 };
 
-/* Pass a message to the configured log callback, if any. */
-void identity_log(struct rain_identity *id, enum rain_identity_log_level level,
-		  const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* identity_log(id, level, fmt, ...): pass a message to the configured log
+ * callback, if any. */
+#define identity_log(id, level, ...) \
+	LOG_CALLBACK((id)->cfg.log, (id)->cfg.log_ud, (level), __VA_ARGS__)
 
 /* Issue a token of u (already read) for lifetime_us; see
  * rain_identity_token_issue. */

@@ -18,20 +18,6 @@ static const struct rain_lockout_rule lockout = {
 	.lock_us = 15LL * 60 * 1000000,
 };
 
-void identity_log(struct rain_identity *id, enum rain_identity_log_level level,
-		  const char *fmt, ...)
-{
-	char msg[1024];
-	va_list ap;
-
-	if (!id->cfg.log)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	id->cfg.log(id->cfg.log_ud, level, msg);
-}
-
 int rain_identity_new(struct rain_catalog *cat, const struct rain_identity_config *cfg,
 		      struct rain_identity **out)
 {

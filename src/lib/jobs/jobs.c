@@ -15,6 +15,7 @@
 #include "rain/jobs.h"
 #include "rain/sys/job.h"
 #include "util/fsutil.h"
+#include "util/log-callback.h"
 #include "util/process.h"
 #include "util/strutil.h"
 #include "util/timeutil.h"
@@ -129,21 +130,8 @@ bool rain_job_status_finished(enum rain_job_status s)
 
 /* ---- helpers ----------------------------------------------------------- */
 
-static void say(struct rain_jobs *j, enum rain_jobs_level level, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void say(struct rain_jobs *j, enum rain_jobs_level level, const char *fmt, ...)
-{
-	char msg[1024];
-	va_list ap;
-
-	if (!j->cfg.log)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	j->cfg.log(j->cfg.ud, level, msg);
-}
+/* say(j, level, fmt, ...): to the engine's log callback */
+#define say(j, level, ...) LOG_CALLBACK((j)->cfg.log, (j)->cfg.ud, (level), __VA_ARGS__)
 
 /* Wake the followers (call without the lock). */
 static void notify(struct rain_jobs *j)
