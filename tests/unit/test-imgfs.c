@@ -120,6 +120,10 @@ static void make_tree(void)
 	snprintf(path, sizeof(path), "%s/usr/bin/tool", tree);
 	snprintf(a, sizeof(a), "%s/usr/bin/tool-hard", tree);
 	assert_int_equal(link(path, a), 0);
+	/* a hard link to a file larger than what tar keeps in memory */
+	snprintf(path, sizeof(path), "%s/big", tree);
+	snprintf(a, sizeof(a), "%s/a/big-hard", tree);
+	assert_int_equal(link(path, a), 0);
 	ln_s("../usr/lib/os-release", "etc/os-release");
 	ln_s("/etc/passwd", "abs");
 	ln_s("usr/lib", "libdir");
