@@ -194,7 +194,7 @@ int rain_vet_feed_add_changelog(struct rain_vet_feed *f, const char *package,
 /* --- debsecan's format ------------------------------------------------- */
 
 /* Write f as debsecan reads it from --source URL --suite RELEASE: the
- * file RELEASE in dir, zlib-compressed "VERSION 1" data (names and
+ * file RELEASE in dir (made when missing), zlib-compressed "VERSION 1" data (names and
  * descriptions, then package,index,flags,fixed-version lines). */
 int rain_vet_feed_export_debsecan(struct rain_vet_feed *f, const char *dir);
 

@@ -377,6 +377,16 @@ static void test_osv(void **state)
 	archive_write_free(z);
 	assert_int_equal(rain_vet_feed_import_osv(&f, zip, "Debian:12"), 0);
 	check_osv(f);
+	rain_vet_feed_free(f);
+	/* the same zip downloaded (file://) */
+	{
+		char *url;
+
+		assert_true(asprintf(&url, "file://%s", zip) > 0);
+		assert_int_equal(rain_vet_feed_import_osv(&f, url, "bookworm"), 0);
+		free(url);
+	}
+	check_osv(f);
 
 	assert_int_equal(rain_pkg_parse_dpkg_status(status, strlen(status), "st", &l), 0);
 	assert_int_equal(rain_vet_feed_match(f, &l, &v, &n), 0);
@@ -568,7 +578,15 @@ static void test_debsecan_export(void **state)
 
 	assert_int_equal(rain_vet_feed_import_tracker_mem(&f, tracker_json, strlen(tracker_json), "t",
 							  "bookworm"), 0);
-	assert_int_equal(rain_vet_feed_export_debsecan(f, tmpdir), 0);
+	/* the folder is made when missing */
+	free(path);
+	path = tmp_path("debsecan/bookworm");
+	{
+		char *dir = tmp_path("debsecan");
+
+		assert_int_equal(rain_vet_feed_export_debsecan(f, dir), 0);
+		free(dir);
+	}
 	assert_int_equal(fs_read_small(path, 1 << 20, (char **)&z, &zlen), 0);
 	text = calloc(1, len + 1);
 	assert_int_equal(uncompress((unsigned char *)text, &len, z, zlen), Z_OK);

@@ -106,6 +106,9 @@ int rain_vet_feed_export_debsecan(struct rain_vet_feed *f, const char *dir)
 		return rain_error_oom();
 	if (compress2(z, &zlen, (const unsigned char *)text, len, 9) != Z_OK)
 		return rain_error_set(RAIN_EIO, "debsecan export: zlib failed");
+	r = fs_mkdir_p(dir, 0755);
+	if (r < 0)
+		return rain_error_set(r, "debsecan export: cannot make %s: %s", dir, rain_error_last());
 	path = fs_path_join(dir, rain_vet_feed_release(f));
 	if (!path)
 		return rain_error_oom();
