@@ -63,6 +63,8 @@ struct boot {
 	const char *collect;            /* the second serial port's file */
 	volatile sig_atomic_t stop;
 	int64_t deadline_us;
+	off_t seen;                     /* the port's size at the last look */
+	bool collected;                 /* the end marker is there */
 	bool timed_out, too_much, panic, canceled;
 	char tail[TAIL_LINES][160];
 	unsigned n_lines;
@@ -268,6 +270,23 @@ static void console_line(void *ud, const char *raw)
 	}
 }
 
+/* Whether the collector's end marker is at the end of its port's file. */
+static bool ends_with_marker(const char *path, off_t size)
+{
+	static const char marker[] = "rain-vet: end";
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	char tail[32];
+	ssize_t n;
+
+	if (fd < 0)
+		return false;
+	n = pread(fd, tail, sizeof(tail) - 1, size > (off_t)sizeof(tail) - 1 ? size - (off_t)sizeof(tail) + 1 : 0);
+	if (n <= 0)
+		return false;
+	tail[n] = '\0';
+	return memmem(tail, (size_t)n, marker, sizeof(marker) - 1) != NULL;
+}
+
 static void tick(void *ud)
 {
 	struct boot *b = ud;
@@ -281,8 +300,16 @@ static void tick(void *ud)
 		b->timed_out = true;
 		b->stop = 1;
 	}
-	if (stat(b->collect, &st) == 0 && (uint64_t)st.st_size > RAIN_VET_RUNTIME_MAX_OUTPUT) {
+	if (stat(b->collect, &st) < 0 || st.st_size == b->seen)
+		return;
+	b->seen = st.st_size;
+	if ((uint64_t)st.st_size > RAIN_VET_RUNTIME_MAX_OUTPUT) {
 		b->too_much = true;
+		b->stop = 1;
+	} else if (ends_with_marker(b->collect, st.st_size)) {
+		/* all is there: the guest's shutdown need not be waited for
+		 * (its disk is a snapshot that qemu drops) */
+		b->collected = true;
 		b->stop = 1;
 	}
 }
@@ -425,6 +452,8 @@ int rain_vet_runtime(struct rain_imgfs *fs, const char *image_path,
 		}
 		if (r < 0 && !b.stop)
 			goto done;
+		if (b.collected)
+			say(o, "runtime check: the collector reported; the machine is stopped");
 	}
 	r = fs_read_small(collect, RAIN_VET_RUNTIME_MAX_OUTPUT, &out, &len);
 	b.too_much |= r == RAIN_ETOOBIG;
