@@ -428,7 +428,9 @@ static void osv_bad(const char *text, const char *want)
 static void test_osv_hostile(void **state)
 {
 	struct rain_vet_feed *f;
-	char *p = tmp_path("empty.json");
+	char *p = tmp_path("empty.json"), *bomb = tmp_path("bomb.zip");
+	struct archive *z;
+	char *big;
 
 	osv_bad("{", "o.json:1:1: not JSON");
 	osv_bad("[1]", "an OSV record is not a JSON object");
@@ -445,6 +447,23 @@ static void test_osv_hostile(void **state)
 	assert_non_null(strstr(rain_error_last(), "has no OSV record"));
 	assert_int_equal(rain_vet_feed_import_osv(&f, p, "PyPI"), RAIN_EINVAL);
 	assert_non_null(strstr(rain_error_last(), "ecosystem 'PyPI'"));
+
+	/* a zip member that inflates past the limit: refused, not read whole */
+	big = malloc((65U << 20) + 1);
+	assert_non_null(big);
+	memset(big, ' ', 65U << 20);
+	big[65U << 20] = '\0';
+	z = archive_write_new();
+	archive_write_set_format_zip(z);
+	archive_write_set_format_option(z, "zip", "compression", "deflate");
+	assert_int_equal(archive_write_open_filename(z, bomb), ARCHIVE_OK);
+	add_zip_member(z, "ok.json", osv_dsa);
+	add_zip_member(z, "big.json", big);
+	archive_write_free(z);
+	free(big);
+	assert_int_equal(rain_vet_feed_import_osv(&f, bomb, "bookworm"), RAIN_ETOOBIG);
+	assert_non_null(strstr(rain_error_last(), "member big.json is 68157440 bytes: refused"));
+	free(bomb);
 	free(p);
 }
 
