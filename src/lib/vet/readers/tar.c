@@ -5,7 +5,8 @@
  * of normalized paths; a later entry of the same path replaces an earlier
  * one, as extraction would; parents missing from the archive are made as
  * directories 0755 root:root). Memory: the index (about 100 bytes plus
- * the path per entry, at most limits.max_entries entries) and the content
+ * the path per entry, at most limits.max_entries entries, and paths and
+ * link targets of TAR_NAMES_TOTAL bytes at most) and the content
  * of small regular files: each of at most TAR_CACHE_FILE bytes while all
  * together stay under TAR_CACHE_TOTAL, and, once walked, files with
  * other hard links (TAR_KEEP_LINKED at most). Reading any other file streams the
@@ -32,6 +33,7 @@
 #define TAR_CACHE_FILE (256u << 10)
 #define TAR_CACHE_TOTAL (32u << 20)
 #define TAR_KEEP_LINKED (64u << 20)
+#define TAR_NAMES_TOTAL (256u << 20)
 #define NONE UINT32_MAX
 
 struct tnode {
@@ -57,6 +59,7 @@ struct tarfs {
 	uint32_t *ords;         /* header number -> node or NONE */
 	size_t nords, ordcap;
 	size_t cached_total, kept_total;
+	size_t names_total;     /* bytes of paths and link targets */
 	bool zstd;              /* zstd-compressed (decompressed by stream_open) */
 	char detail[32];
 };
@@ -255,6 +258,9 @@ static int add(struct tarfs *t, const char *path, uint32_t parent, uint32_t *out
 	if (t->nn >= t->max_entries || t->nn >= NONE - 1)
 		return rain_error_set(RAIN_ETOOBIG, "tar %s: more than %llu entries: refused", t->src->name,
 				      (unsigned long long)t->max_entries);
+	if (t->names_total > TAR_NAMES_TOTAL)
+		return rain_error_set(RAIN_ETOOBIG, "tar %s: paths and link targets of more than %u MiB: "
+				      "refused", t->src->name, TAR_NAMES_TOTAL >> 20);
 	if (ARRAY_GROW(t->n, t->nn, t->cap) < 0)
 		return rain_error_oom();
 	n = &t->n[t->nn];
@@ -263,6 +269,7 @@ static int add(struct tarfs *t, const char *path, uint32_t parent, uint32_t *out
 	n->path = strdup(path);
 	if (!n->path)
 		return rain_error_oom();
+	t->names_total += strlen(path) + 1;
 	n->e = (struct rain_imgfs_entry){ .mode = S_IFDIR | 0755, .nlink = 1 };
 	if (parent != NONE) {
 		n->next = t->n[parent].child;
@@ -419,6 +426,7 @@ static int index_entry(struct tarfs *t, struct stream *s, struct archive_entry *
 		n->link = strdup(sl);
 		if (!n->link)
 			return rain_error_oom();
+		t->names_total += strlen(sl) + 1;       /* (checked by the next add) */
 		n->e.size = strlen(sl);
 	} else if (S_ISREG(type)) {
 		la_int64_t size = archive_entry_size(ae);
