@@ -39,8 +39,8 @@ struct rain_build_base_image {
  * --limit KEY=VALUE, raind's [builds]). Zero fields take the defaults.
  * Each build runs in its own cgroup (v2 where the host has the
  * controllers there, else the v1 hierarchies /sys/fs/cgroup/pids, memory,
- * cpu and blkio; rlimits only when neither works); the build log says
- * which is in force. */
+ * cpu and blkio; rlimits only when neither works) and with a scratch of
+ * its own (see scratch); the build log says which is in force. */
 struct rain_build_limits {
 	int64_t pids;               /* processes and threads at once (4096) */
 	int64_t memory;             /* bytes, tmpfs pages included (4 GiB) */
@@ -49,9 +49,13 @@ struct rain_build_limits {
 				     * scratch's disk (none) */
 	int64_t tmpfs;              /* bytes of each of /tmp, /run, /dev/shm
 				     * in the sandbox (1 GiB) */
-	int64_t scratch;            /* bytes any one file the build writes,
-				     * and all it writes in its scratch
-				     * (measured every 2 s), may take (20 GiB) */
+	int64_t scratch;            /* bytes of the build's scratch (its
+				     * tree, downloads, inputs, outputs): a
+				     * file system of exactly this size on a
+				     * loop device of its own, so writes past
+				     * it fail at once; where loop devices
+				     * cannot be used, measured every 2 s.
+				     * Also the largest file (20 GiB) */
 	bool allow_private_mirrors; /* mirrors on loopback, link-local or
 				     * private addresses (refused) */
 };
@@ -99,6 +103,11 @@ struct rain_build_result {
 	json_t *manifest;           /* the manifest, also on disk */
 };
 
+/* Build r as o says; *out the outputs and manifest (free with
+ * rain_build_result_free). Runs as root in a single-threaded process
+ * (rain generate; raind runs that), which it moves into a mount namespace
+ * of its own (a slave of the host's) where the build's scratch is
+ * mounted. */
 int rain_build_run(const struct rain_recipe *r, const struct rain_build_options *o,
 		   struct rain_build_result **out);
 void rain_build_result_free(struct rain_build_result *res);

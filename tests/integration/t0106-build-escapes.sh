@@ -74,14 +74,12 @@ recipe memory tar "#!/bin/sh
 exec awk 'BEGIN { s = \"x\"; while (1) s = s s }'"
 recipe tmpfs-fill tar "#!/bin/sh
 dd if=/dev/zero of=/tmp/fill bs=1M count=200"
+# (a file in /tmp, on a tmpfs bigger than the scratch: the file size limit)
 recipe big-file tar "#!/bin/sh
-dd if=/dev/zero of=/big bs=1M count=300"
+dd if=/dev/zero of=/tmp/big bs=1M count=300"
 recipe many-files tar "#!/bin/sh
 set -e
 for i in 1 2 3; do dd if=/dev/zero of=/part\$i bs=1M count=60 2>/dev/null; done"
-recipe fill-wait tar "#!/bin/sh
-for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do dd if=/dev/zero of=/var/cache/apt/archives/f\$i bs=1M count=10 2>/dev/null; done
-sleep 150"
 
 # all at once on the one base
 gen out-link --timeout 200 &
@@ -101,9 +99,7 @@ gen big-file --limit scratch_size=128M &
 p2=$!
 gen many-files --limit scratch_size=128M &
 p3=$!
-gen fill-wait --limit scratch_size=128M --timeout 120 &
-p4=$!
-wait $p1 $p2 $p3 $p4
+wait $p1 $p2 $p3
 
 # 1: the build succeeds with real outputs; the host file is untouched
 out=$TMP/out-link
@@ -151,12 +147,16 @@ check "a full tmpfs fails the build" test ! -e "$TMP/tmpfs-fill/manifest.json"
 check "the error says a file system of the build ran full, not the host's disk" grep -q "a file system of the build ran full (no space left on device): /tmp, /run and /dev/shm hold 64 MiB each" "$TMP/tmpfs-fill.err"
 check "a file over the scratch limit fails the build" test ! -e "$TMP/big-file/manifest.json"
 check "the error names the scratch limit" grep -q "a file the build wrote grew past its scratch limit (128 MiB" "$TMP/big-file.err"
-check "files over the scratch limit together fail the build" grep -Eq "the build's scratch \(the image's tree, downloads and reports\) takes 1[89][0-9] MiB, more than the build's scratch limit \(128 MiB|the build's scratch grew past its limit \(128 MiB" "$TMP/many-files.err"
-check "a build writing past its scratch limit is stopped while it runs" grep -q "the build's scratch grew past its limit (128 MiB; --limit scratch_size, \[builds\] scratch_size) and the build was stopped during installing and customizing" "$TMP/fill-wait.err"
-check_eq "only the build log is left of that" build.log "$(ls -A "$TMP/fill-wait")"
+# a scratch of its own stops the writes (t0107); else they are measured
+# (t0107 too, without loop devices)
+if grep -q "^scratch: .*, a file system of 128 MiB of its own" "$TMP/many-files/build.log"; then
+	check "files over the scratch limit together fail the build" grep -q "the build reached its scratch_size limit: its scratch .* is a file system of 128 MiB and it is full" "$TMP/many-files.err"
+else
+	check "files over the scratch limit together fail the build" grep -Eq "the build's scratch \(the image's tree, downloads and reports\) takes 1[89][0-9] MiB, more than the build's scratch limit \(128 MiB|the build's scratch grew past its limit \(128 MiB" "$TMP/many-files.err"
+fi
 check_eq "only the build log is left of it" build.log "$(ls -A "$TMP/many-files")"
 left=
-for n in forks memory tmpfs-fill big-file many-files fill-wait; do
+for n in forks memory tmpfs-fill big-file many-files; do
 	cg=$(sed -n 's/^limits: [^;]*rain\/\(build\.[A-Za-z0-9]*\);.*/\1/p' "$TMP/$n/build.log")
 	[ -n "$cg" ] || left="$left $n:unnamed"
 	for d in /sys/fs/cgroup/rain/"$cg" /sys/fs/cgroup/*/rain/"$cg"; do [ -e "$d" ] && left="$left $d"; done
@@ -173,24 +173,33 @@ recipe iso-b tar "#!/bin/sh
 echo 'tree of b' >/root/b-secret
 chmod 0600 /root/b-secret
 sleep 25"
-gen iso-a --limit cpus=1.5 --limit io_bps=50M &
+"$RAIN" generate "$TMP/iso-a.recipe" -o "$TMP/iso-a" --cache "$CACHE" --quiet --limit cpus=1.5 \
+	--limit io_bps=50M >/dev/null 2>"$TMP/iso-a.err" &
 pa=$!
-gen iso-b &
+"$RAIN" generate "$TMP/iso-b.recipe" -o "$TMP/iso-b" --cache "$CACHE" --quiet >/dev/null 2>"$TMP/iso-b.err" &
 pb=$!
-# id_of NAME: the host uid of the build's root; upper_of NAME: its upper layer
+# id_of NAME: the host uid of the build's root; upper_of NAME: its upper
+# layer, seen in the build's own mount namespace (where its scratch is
+# mounted) through in_a or in_b CMD...
 id_of() { sed -n 's/^ids: the sandbox.s root is host uid \([0-9]*\) .*/\1/p' "$TMP/$1/build.log" 2>/dev/null; }
-upper_of() { echo "$CACHE/work/$(sed -n 's/^limits: [^;]*rain\/\(build\.[A-Za-z0-9]*\);.*/\1/p' "$TMP/$1/build.log")/upper"; }
+upper_of() { echo "$(sed -n 's|^scratch: \([^,]*\), .*|\1|p' "$TMP/$1/build.log")/upper"; }
+in_a() { nsenter -t "$pa" -m -- "$@"; }
+in_b() { nsenter -t "$pb" -m -- "$@"; }
 for _ in $(seq 1 120); do
 	[ -s "$TMP/iso-a/build.log" ] && [ -s "$TMP/iso-b/build.log" ] &&
-	[ -e "$(upper_of iso-a)/root/a-secret" ] && [ -e "$(upper_of iso-b)/root/b-secret" ] && break
+	in_a test -e "$(upper_of iso-a)/root/a-secret" && in_b test -e "$(upper_of iso-b)/root/b-secret" && break
 	sleep 0.5
 done
 ida=$(id_of iso-a)
 idb=$(id_of iso-b)
 check "each build has an id range of its own" sh -c "[ -n '$ida' ] && [ -n '$idb' ] && [ '$ida' != '$idb' ] && [ '$ida' != 100000 ] && [ '$idb' != 100000 ]"
-check_eq "the first build's file belongs to its ids" "$ida" "$(stat -c %u "$(upper_of iso-a)/root/a-secret")"
+check_eq "the first build's file belongs to its ids" "$ida" "$(in_a stat -c %u "$(upper_of iso-a)/root/a-secret")"
+if grep -q "^scratch: .* of its own on /dev/loop" "$TMP/iso-a/build.log"; then
+	check "the second build does not even see the first's scratch (not in its mount namespace)" \
+		sh -c "! nsenter -t $pb -m -- test -e '$(upper_of iso-a)/root/a-secret'"
+fi
 # its CPU and I/O caps are in its cgroup while it runs
-cga=$(basename "$(dirname "$(upper_of iso-a)")")
+cga=$(basename "$(dirname "$(dirname "$(upper_of iso-a)")")")
 if [ -e /sys/fs/cgroup/cgroup.controllers ] && [ -d "/sys/fs/cgroup/rain/$cga" ]; then
 	check_eq "the CPU cap is in force (v2)" "150000 100000" "$(cat "/sys/fs/cgroup/rain/$cga/cpu.max")"
 	check "the I/O cap is in force (v2)" grep -q "wbps=52428800" "/sys/fs/cgroup/rain/$cga/io.max"
@@ -198,11 +207,21 @@ else
 	check_eq "the CPU cap is in force (v1)" 150000 "$(cat "/sys/fs/cgroup/cpu/rain/$cga/cpu.cfs_quota_us")"
 	check "the I/O cap is in force (v1)" grep -q " 52428800$" "/sys/fs/cgroup/blkio/rain/$cga/blkio.throttle.write_bps_device"
 fi
+# and on the scratch's own loop device, which the build writes through
+loopa=$(sed -n 's|^scratch: .* of its own on \(/dev/loop[0-9]*\) .*|\1|p' "$TMP/iso-a/build.log")
+if [ -n "$loopa" ]; then
+	mm=$(printf '%d:%d' "0x$(stat -c %t "$loopa")" "0x$(stat -c %T "$loopa")")
+	check "the I/O cap covers the scratch's loop device $loopa ($mm)" grep -q "^$mm .*52428800" \
+		/sys/fs/cgroup/rain/"$cga"/io.max /sys/fs/cgroup/blkio/rain/"$cga"/blkio.throttle.write_bps_device
+fi
 check "the build log says so" grep -q "CPU 1.50 CPUs, I/O 50 MiB/s;" "$TMP/iso-a/build.log"
 # denied_to_b CMD...: CMD fails as the second build's root on the host
-denied_to_b() { ! setpriv --reuid="$idb" --regid="$idb" --clear-groups "$@"; }
+# (in the first build's mount namespace, where its tree is)
+denied_to_b() { ! in_a setpriv --reuid="$idb" --regid="$idb" --clear-groups "$@"; }
 check "the second build's ids cannot read the first's tree" denied_to_b cat "$(upper_of iso-a)/root/a-secret"
 check "nor write into it" denied_to_b touch "$(upper_of iso-a)/root/planted"
+check "while the first's own ids can (the checks above test the ids)" \
+	in_a setpriv --reuid="$ida" --regid="$ida" --clear-groups cat "$(upper_of iso-a)/root/a-secret"
 base=$(ls -d "$CACHE"/bases/*/root | head -n 1)
 check_eq "the cached base belongs to the bases' ids, not a build's" 100000 "$(stat -c %u "$base/etc")"
 check "a build's ids cannot read the base's private files" denied_to_b cat "$base/etc/shadow"

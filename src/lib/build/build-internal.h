@@ -39,13 +39,24 @@ struct build_ctx {
 	const struct rain_recipe *r;
 	const struct rain_build_options *o;
 	const struct rain_builder_backend *be;
-	char *scratch;        /* private temporary directory (host path) */
-	int lockfd;           /* flock of scratch/lock while the build lives */
+	char *dir;            /* the build's directory in the work directory:
+			       * its lock, disk and scratch (build-scratch.c) */
+	char *scratch;        /* where everything the build writes lives (host
+			       * path): dir/scratch */
+	bool scratch_fs;      /* the scratch is a file system of scratch_size
+			       * bytes of its own (else a plain directory,
+			       * measured every 2 s; scratch_why says why) */
+	bool scratch_full;    /* ... and it was seen full */
+	char scratch_why[512];
+	int lockfd;           /* flock of dir/lock while the build lives */
 	uid_t host_uid;       /* the sandbox's root on the host: the build's own
 			       * range, or SANDBOX_HOST_ID's while a base is made */
 	int idsfd;            /* flock of the build's id range */
 	char *root;           /* the image's root as the running stage sees it */
-	char *debs;           /* this build's package downloads (host path) */
+	char *debs;           /* this build's package downloads (host path): the
+			       * upper layer of the download directory, an
+			       * overlay on the shared package cache */
+	char *debs_work;      /* that overlay's work directory */
 	char *outdir;         /* where the outputs stage writes (host path); the
 			       * image stage, which runs the recipe's scripts,
 			       * never sees it */
@@ -128,8 +139,31 @@ void build_cgroup_reap(const char *name);
 int build_scratch_check(struct build_ctx *b, const char *dir, const char *what);
 /* process_opts.on_tick of a stage: b->stage_stop when the build is
  * cancelled, or (checked every 2 s) when its scratch takes more than the
- * limit (then b->scratch_over). */
+ * limit (then b->scratch_over); with a file system of its own, which
+ * stops writes itself, it only notes when that is full. */
 void build_scratch_watch(struct build_ctx *b);
+
+/* ---- build-scratch.c ---- */
+
+/* Create the build's directory in work_dir (b->dir, b->lockfd, b->cg_name)
+ * and its scratch (b->scratch): a file system of exactly b->lim.scratch
+ * bytes on a loop device when the host allows it (b->scratch_fs), mounted
+ * in a mount namespace the calling process unshares for it; else a plain
+ * directory (b->scratch_why says why). Sweeps the directories of dead
+ * builds first (build_scratch_sweep). */
+int build_scratch_make(struct build_ctx *b, const char *work_dir);
+/* Unmount the scratch, detach its loop device, remove b->dir; after the
+ * build's processes are gone (build_cgroup_remove). */
+void build_scratch_remove(struct build_ctx *b);
+/* Remove the directories in work_dir of builds that died (no one holds
+ * their lock): their cgroups, scratch mounts, loop devices and files. */
+void build_scratch_sweep(struct build_ctx *b, const char *work_dir);
+/* Whether the scratch's file system is (or was seen) full: less than 1%
+ * of it (1 to 64 MiB) or no inode left. Always false without one. */
+bool build_scratch_full(struct build_ctx *b);
+/* When it is: a message saying the scratch_size limit was reached and how
+ * to raise it in msg, and RAIN_ETOOBIG; else 0. */
+int build_scratch_explain(struct build_ctx *b, char *msg, size_t n);
 
 /* ---- build-customize.c: inside the image stage ---- */
 int build_customize(struct build_ctx *b);

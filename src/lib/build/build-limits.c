@@ -168,6 +168,16 @@ static bool disk_of(const char *path, char *out, size_t n)
 	return true;
 }
 
+/* The devices I/O limits apply to: 0, the disk of the work directory
+ * (the base the build reads, its scratch's disk file); 1, the scratch's
+ * own loop device, which the build writes through (none without one). */
+static bool io_device(struct build_ctx *b, int i, char *out, size_t n)
+{
+	if (i == 0)
+		return disk_of(b->dir ? b->dir : b->scratch, out, n);
+	return b->scratch_fs && disk_of(b->scratch, out, n);
+}
+
 static int cgroup_setup_v2(struct build_ctx *b, struct build_cgroup *cg)
 {
 	_cleanup_free_ char *ctrls = NULL, *parent = fs_path_join(CGROUP_ROOT, "rain");
@@ -194,12 +204,14 @@ static int cgroup_setup_v2(struct build_ctx *b, struct build_cgroup *cg)
 		snprintf(v, sizeof(v), "%lld 100000", (long long)b->lim.cpus_milli * 100);
 		cg->cpu = write_file(cg->dirs[0], "cpu.max", v) == 0;
 	}
-	if (b->lim.io_bps > 0 && disk_of(b->scratch, dev, sizeof(dev))) {
+	for (int i = 0, set = 0; b->lim.io_bps > 0 && i < 2; i++) {
 		char line[128];
 
+		if (!io_device(b, i, dev, sizeof(dev)))
+			continue;
 		snprintf(line, sizeof(line), "%s rbps=%lld wbps=%lld", dev, (long long)b->lim.io_bps,
 			 (long long)b->lim.io_bps);
-		cg->io = write_file(cg->dirs[0], "io.max", line) == 0;
+		cg->io = write_file(cg->dirs[0], "io.max", line) == 0 && (!set++ || cg->io);
 	}
 	cg->version = 2;
 	return 0;
@@ -243,12 +255,15 @@ static int cgroup_setup_v1(struct build_ctx *b, struct build_cgroup *cg)
 		cg->cpu = write_file(cg->dirs[CG_CPU], "cpu.cfs_period_us", "100000") == 0 &&
 			  write_file(cg->dirs[CG_CPU], "cpu.cfs_quota_us", v) == 0;
 	}
-	if (cg->dirs[CG_IO] && b->lim.io_bps > 0 && disk_of(b->scratch, dev, sizeof(dev))) {
+	for (int i = 0, set = 0; cg->dirs[CG_IO] && b->lim.io_bps > 0 && i < 2; i++) {
 		char line[96];
 
+		if (!io_device(b, i, dev, sizeof(dev)))
+			continue;
 		snprintf(line, sizeof(line), "%s %lld", dev, (long long)b->lim.io_bps);
 		cg->io = write_file(cg->dirs[CG_IO], "blkio.throttle.read_bps_device", line) == 0 &&
-			 write_file(cg->dirs[CG_IO], "blkio.throttle.write_bps_device", line) == 0;
+			 write_file(cg->dirs[CG_IO], "blkio.throttle.write_bps_device", line) == 0 &&
+			 (!set++ || cg->io);
 	}
 	cg->version = 1;
 	return 0;
@@ -266,7 +281,8 @@ static void cgroup_clear(struct build_cgroup *cg)
 int build_cgroup_setup(struct build_ctx *b, bool say)
 {
 	struct build_cgroup *cg = &b->cg;
-	char mem[32], tmpfs[32], scratch[32], cpu[96] = "no cap", io[96] = "no cap";
+	char size[32], mem[32], tmpfs[32], cpu[96] = "no cap", io[96] = "no cap";
+	char scratch[96 + sizeof(b->scratch_why)];
 	size_t k = 0;
 
 	cgroup_clear(cg);
@@ -284,7 +300,13 @@ int build_cgroup_setup(struct build_ctx *b, bool say)
 		return 0;
 	human(b->lim.memory, mem, sizeof(mem));
 	human(b->lim.tmpfs, tmpfs, sizeof(tmpfs));
-	human(b->lim.scratch, scratch, sizeof(scratch));
+	human(b->lim.scratch, size, sizeof(size));
+	if (b->scratch_fs)
+		snprintf(scratch, sizeof(scratch), "%s, a file system of its own (writes past it fail at once)",
+			 size);
+	else
+		snprintf(scratch, sizeof(scratch), "%s, measured every 2 s (no file system of its own: %s)", size,
+			 b->scratch_why);
 	if (b->lim.cpus_milli > 0)
 		snprintf(cpu, sizeof(cpu), "%.2f CPUs%s", (double)b->lim.cpus_milli / 1000,
 			 cg->cpu ? "" : " (not in force: no cpu controller)");
@@ -344,6 +366,8 @@ int build_limits_explain(struct build_ctx *b, char *msg, size_t n)
 			 "[builds] memory) and a program of it was killed", size);
 		return RAIN_ETOOBIG;
 	}
+	if (build_scratch_full(b))
+		return build_scratch_explain(b, msg, n);
 	if (b->fsize) {
 		human(b->lim.scratch, size, sizeof(size));
 		snprintf(msg, n, "a file the build wrote grew past its scratch limit (%s; --limit "
@@ -470,9 +494,12 @@ static int64_t tree_size(const char *dir, uid_t from)
 
 int build_scratch_check(struct build_ctx *b, const char *dir, const char *what)
 {
-	int64_t used = tree_size(dir, b->host_uid);
+	int64_t used;
 	char size[32];
 
+	if (b->scratch_fs)       /* it cannot hold more */
+		return 0;
+	used = tree_size(dir, b->host_uid);
 	if (used < 0)
 		return rain_error_errno(RAIN_EIO, errno, "cannot measure %s", dir);
 	if (used <= b->lim.scratch)
@@ -488,6 +515,11 @@ void build_scratch_watch(struct build_ctx *b)
 
 	if (b->o->cancel && *b->o->cancel)
 		b->stage_stop = 1;
+	if (b->scratch_fs) {
+		/* writes past it fail by themselves: note it for the message */
+		build_scratch_full(b);
+		return;
+	}
 	/* every 2 s while a stage runs: a build that writes past its scratch
 	 * limit is stopped then, not only after its stage */
 	if (now < b->scratch_checked_us + 2000000)

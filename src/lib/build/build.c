@@ -353,36 +353,44 @@ static char *cache_path(struct build_ctx *b, const char *name)
 	return fs_path_join(b->o->cache_dir, name);
 }
 
-/* Hard-link every cached package into this build's download directory. */
-static int debs_from_cache(struct build_ctx *b)
+/* The download directory every stage sees: an overlay of the shared
+ * package cache (read-only) under the build's own downloads (b->debs, in
+ * its scratch), so that cached packages cost nothing and new ones count
+ * against the build's scratch. */
+static struct sandbox_bind debs_bind(struct build_ctx *b, const char *dest, const char *packages)
 {
-	_cleanup_free_ char *cache = cache_path(b, "packages");
-	DIR *d = cache ? opendir(cache) : NULL;
-	struct dirent *de;
-	size_t linked = 0;
+	return (struct sandbox_bind){ .src = b->debs, .dest = dest, .lower = packages, .work = b->debs_work };
+}
 
-	if (!d)
-		return cache ? 0 : rain_error_oom();
-	while ((de = readdir(d))) {
-		_cleanup_free_ char *src = NULL, *dst = NULL;
+/* Publish one new download (fd, opened beneath the download directory,
+ * a regular file of one link the sandbox owns) to the cache as name,
+ * the host root's: linked when the scratch shares the cache's file
+ * system, else copied. */
+static bool publish_package(int fd, const struct stat *st, int cachefd, const char *name)
+{
+	char fdpath[64];
+	int tmp;
+	bool ok;
 
-		if (!str_has_suffix(de->d_name, ".deb") && !str_has_suffix(de->d_name, ".rpm"))
-			continue;
-		src = fs_path_join(cache, de->d_name);
-		dst = fs_path_join(b->debs, de->d_name);
-		if (src && dst && link(src, dst) == 0)
-			linked++;
-	}
-	closedir(d);
-	build_log(b, "package cache: %zu packages at hand", linked);
-	return 0;
+	if (linkat(fd, "", cachefd, name, AT_EMPTY_PATH) == 0)
+		return fchown(fd, 0, 0) == 0 && fchmod(fd, 0644) == 0;
+	if (errno != EXDEV)
+		return false;
+	tmp = openat(cachefd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
+	if (tmp < 0)
+		return false;
+	snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", tmp);
+	ok = fs_copy_sparse(fd, tmp, st->st_size, name) == 0 && fchmod(tmp, 0644) == 0 && fsync(tmp) == 0 &&
+	     linkat(AT_FDCWD, fdpath, cachefd, name, AT_SYMLINK_FOLLOW) == 0;
+	close(tmp);
+	return ok;
 }
 
 /* Publish new downloads to the cache. Cached files belong to the host's
  * root, so no sandbox can change them for the next build. The download
- * directory is the sandbox's: each file is linked from it and then
- * opened in the cache without following symlinks, and only a regular
- * file the sandbox owns is handed to root. */
+ * directory is the sandbox's: each file is opened beneath it without
+ * following symlinks, and only a regular file the sandbox owns, with one
+ * link, is handed over. */
 static int debs_to_cache(struct build_ctx *b)
 {
 	_cleanup_free_ char *cache = cache_path(b, "packages");
@@ -414,18 +422,12 @@ static int debs_to_cache(struct build_ctx *b)
 		if ((!str_has_suffix(de->d_name, ".deb") && !str_has_suffix(de->d_name, ".rpm")) ||
 		    !fs_name_is_safe(de->d_name) || faccessat(cachefd, de->d_name, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
 			continue;
-		if (linkat(dirfd(d), de->d_name, cachefd, de->d_name, 0) < 0)
+		fd = fs_open_regular_beneath(dirfd(d), de->d_name, O_RDONLY, true, &st);
+		if (fd < 0)
 			continue;
-		fd = openat(cachefd, de->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-		if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != b->host_uid ||
-		    fchown(fd, 0, 0) < 0 || fchmod(fd, 0644) < 0) {
-			unlinkat(cachefd, de->d_name, 0);
-			if (fd >= 0)
-				close(fd);
-			continue;
-		}
+		if (st.st_uid == b->host_uid && publish_package(fd, &st, cachefd, de->d_name))
+			added++;
 		close(fd);
-		added++;
 	}
 	closedir(d);
 	close(cachefd);
@@ -478,7 +480,7 @@ static int base_lock(struct build_ctx *b, const char *path, int *fdp)
 static int base_build(struct build_ctx *b, struct base *base, const char *key_text)
 {
 	_cleanup_free_ char *tmp = NULL, *root = NULL, *meta = NULL, *tmpmeta = NULL;
-	_cleanup_free_ char *scratch_tmp = fs_path_join(b->scratch, "tmp");
+	_cleanup_free_ char *scratch_tmp = fs_path_join(b->scratch, "tmp"), *packages = cache_path(b, "packages");
 	struct host_env env;
 	/* package scripts run here: the rest of the cache stays read-only */
 	const char *readonly[] = { b->o->cache_dir, NULL };
@@ -487,7 +489,7 @@ static int base_build(struct build_ctx *b, struct base *base, const char *key_te
 	json_t *info;
 	int r;
 
-	if (!scratch_tmp || asprintf(&tmp, "%s.new", base->dir) < 0 || !(root = fs_path_join(tmp, "root")) ||
+	if (!scratch_tmp || !packages || asprintf(&tmp, "%s.new", base->dir) < 0 || !(root = fs_path_join(tmp, "root")) ||
 	    !(meta = fs_path_join(base->dir, "base.json")) || !(tmpmeta = fs_path_join(tmp, "base.json")))
 		return rain_error_oom();
 	/* a killed build's leftovers: we hold the lock, nobody uses them */
@@ -496,9 +498,9 @@ static int base_build(struct build_ctx *b, struct base *base, const char *key_te
 		return rain_error_errno(RAIN_EIO, errno, "cannot create %s", tmp);
 	if ((r = sandbox_chown(tmp, b->host_uid)) < 0 || (r = host_env_init(&env, b)) < 0)
 		goto fail;
-	binds[0] = (struct sandbox_bind){ tmp, tmp, false };
-	binds[1] = (struct sandbox_bind){ b->debs, b->debs, false };
-	binds[2] = (struct sandbox_bind){ scratch_tmp, scratch_tmp, false };
+	binds[0] = (struct sandbox_bind){ .src = tmp, .dest = tmp };
+	binds[1] = debs_bind(b, b->debs, packages);
+	binds[2] = (struct sandbox_bind){ .src = scratch_tmp, .dest = scratch_tmp };
 	s.binds = binds;
 	s.nbinds = 3;
 	s.env = env.env;
@@ -612,6 +614,7 @@ static int base_ensure(struct build_ctx *b, struct base *base)
 			r = rain_error_oom();
 		/* the base's sandbox downloads and writes its hooks' files here */
 		if (r == 0 && (r = sandbox_chown(b->debs, SANDBOX_HOST_ID)) == 0 &&
+		    (r = sandbox_chown(b->debs_work, SANDBOX_HOST_ID)) == 0 &&
 		    (r = sandbox_chown(tmp, SANDBOX_HOST_ID)) == 0) {
 			b->host_uid = SANDBOX_HOST_ID;
 			r = base_build(b, base, key_text);
@@ -620,6 +623,7 @@ static int base_ensure(struct build_ctx *b, struct base *base)
 		/* and back, with what apt and the hooks made there (apt's
 		 * lock and partial/ would shut the build's own apt out) */
 		if (tmp && (sandbox_chown_tree(b->debs, SANDBOX_HOST_ID, own) < 0 ||
+			    sandbox_chown_tree(b->debs_work, SANDBOX_HOST_ID, own) < 0 ||
 			    sandbox_chown_tree(tmp, SANDBOX_HOST_ID, own) < 0) && r == 0)
 			r = RAIN_EIO;
 	}
@@ -954,39 +958,6 @@ static int check_reachable(const char *dir)
 	return 0;
 }
 
-/* Remove the scratch of builds that died (kill -9, power loss): a live
- * build holds the flock of its directory's lock file. */
-static void sweep_abandoned(struct build_ctx *b, const char *work_dir)
-{
-	DIR *d = opendir(work_dir);
-	struct dirent *de;
-
-	while (d && (de = readdir(d))) {
-		_cleanup_free_ char *dir = NULL, *lock = NULL;
-		struct stat st;
-		int fd;
-
-		if (!str_has_prefix(de->d_name, "build.") || !(dir = fs_path_join(work_dir, de->d_name)) ||
-		    !strcmp(dir, b->scratch) || !(lock = fs_path_join(dir, "lock")))
-			continue;
-		fd = open(lock, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
-		if (fd < 0) {
-			/* one being made right now has no lock yet for a moment */
-			if (errno == ENOENT && stat(dir, &st) == 0 && time(NULL) - st.st_mtime > 600)
-				fs_remove_tree(dir);
-			continue;
-		}
-		if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
-			build_log(b, "removing the scratch and cgroup of a build that died: %s", dir);
-			build_cgroup_reap(de->d_name);
-			fs_remove_tree(dir);
-		}
-		close(fd);
-	}
-	if (d)
-		closedir(d);
-}
-
 /* An empty directory of the scratch, the host root's (the idmapped base
  * is mounted there in each stage's own mount namespace). */
 static int make_mount_point(struct build_ctx *b, const char *name, char **path)
@@ -1015,14 +986,14 @@ static bool host_has_room(struct build_ctx *b)
 /* The private directories of one build, handed to the sandbox's root. */
 static int make_scratch(struct build_ctx *b, char **upper, char **work, char **merged, char **input)
 {
-	_cleanup_free_ char *tmpl = NULL, *tmp = NULL, *fdpath = NULL;
+	_cleanup_free_ char *tmp = NULL, *packages = cache_path(b, "packages");
 	const char *work_dir = b->o->work_dir;
 	_cleanup_free_ char *def = work_dir ? NULL : cache_path(b, "work");
 	int r;
 
 	if (!work_dir)
 		work_dir = def;
-	if (!work_dir || asprintf(&tmpl, "%s/build.XXXXXX", work_dir) < 0)
+	if (!work_dir || !packages)
 		return rain_error_oom();
 	/* others may pass (the sandbox's root must), but not list */
 	if ((r = fs_mkdir_p(work_dir, 0711)) < 0)
@@ -1031,40 +1002,27 @@ static int make_scratch(struct build_ctx *b, char **upper, char **work, char **m
 		return rain_error_errno(RAIN_EIO, errno, "%s", work_dir);
 	if ((r = check_reachable(work_dir)) < 0 || (r = check_reachable(b->o->cache_dir)) < 0)
 		return r;
-	if (!mkdtemp(tmpl))
-		return rain_error_errno(RAIN_EIO, errno, "cannot create a build directory in %s", work_dir);
-	b->scratch = realpath(tmpl, NULL);
-	if (!b->scratch)
-		return rain_error_errno(RAIN_EIO, errno, "%s", tmpl);
-	snprintf(b->cg_name, sizeof(b->cg_name), "%s", strrchr(b->scratch, '/') + 1);
-	/* held while the build (and its sandboxes, which inherit it) lives;
-	 * locked before it gets its name, so another build's sweep never
-	 * finds it unlocked (an open then a flock would leave a moment in
-	 * which the sweep takes the new scratch for a dead build's) */
-	tmp = fs_path_join(b->scratch, "lock");
-	b->lockfd = tmp ? open(b->scratch, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600) : -1;
-	if (b->lockfd < 0 || flock(b->lockfd, LOCK_EX) < 0 ||
-	    asprintf(&fdpath, "/proc/self/fd/%d", b->lockfd) < 0 ||
-	    linkat(AT_FDCWD, fdpath, AT_FDCWD, tmp, AT_SYMLINK_FOLLOW) < 0)
-		return rain_error_errno(RAIN_EIO, errno, "cannot lock %s", b->scratch);
-	free(tmp);
-	sweep_abandoned(b, work_dir);
+	/* the download directory's lower layer */
+	if ((r = fs_mkdir_p(packages, 0755)) < 0)
+		return r;
+	if ((r = build_scratch_make(b, work_dir)) < 0)
+		return r;
 	*upper = fs_path_join(b->scratch, "upper");
 	*work = fs_path_join(b->scratch, "work");
 	*merged = fs_path_join(b->scratch, "root");
 	*input = fs_path_join(b->scratch, "input");
 	b->debs = fs_path_join(b->scratch, "debs");
+	b->debs_work = fs_path_join(b->scratch, "debs.work");
 	b->outdir = fs_path_join(b->scratch, "out");
 	b->report = fs_path_join(b->scratch, "report");
 	tmp = fs_path_join(b->scratch, "tmp");
-	if (!*upper || !*work || !*merged || !*input || !b->debs || !b->outdir || !b->report || !tmp)
+	if (!*upper || !*work || !*merged || !*input || !b->debs || !b->debs_work || !b->outdir || !b->report ||
+	    !tmp)
 		return rain_error_oom();
-	for (const char *d[] = { *upper, *work, *merged, b->debs, b->outdir, b->report, tmp }, **p = d; p < d + 7; p++)
+	for (const char *d[] = { *upper, *work, *merged, b->debs, b->debs_work, b->outdir, b->report, tmp },
+	     **p = d; p < d + 8; p++)
 		if (mkdir(*p, 0755) < 0 || (r = sandbox_chown(*p, b->host_uid)) < 0)
 			return r < 0 ? r : rain_error_errno(RAIN_EIO, errno, "cannot create %s", *p);
-	/* the sandbox's root reaches its directories through the scratch */
-	if (chmod(b->scratch, 0711) < 0)
-		return rain_error_errno(RAIN_EIO, errno, "%s", b->scratch);
 	return 0;
 }
 
@@ -1076,12 +1034,13 @@ int rain_build_run(const struct rain_recipe *r, const struct rain_build_options 
 	struct base base = { .dir = NULL };
 	_cleanup_free_ char *logpath = NULL, *recipe_text = NULL, *upper = NULL, *work = NULL;
 	_cleanup_free_ char *merged = NULL, *input = NULL, *vmtree = NULL, *lower_mnt = NULL;
+	_cleanup_free_ char *pkgcache = cache_path(&b, "packages");
 	json_t *packages = NULL, *boot = NULL, *timings = json_object(), *outputs;
 	int64_t t0 = time_mono_us(), t;
 	int ret;
 
 	rain_error_clear();
-	if (!res || !timings) {
+	if (!res || !timings || !pkgcache) {
 		free(res);
 		json_decref(timings);
 		return rain_error_oom();
@@ -1113,20 +1072,20 @@ int rain_build_run(const struct rain_recipe *r, const struct rain_build_options 
 		  r->name ? r->name : "unnamed");
 
 	if ((ret = build_mirror_allowed(r->mirror, b.lim.allow_private_mirrors)) < 0 ||
-	    (ret = foreign_arch_setup(&b)) < 0 || (ret = debs_from_cache(&b)) < 0 ||
+	    (ret = foreign_arch_setup(&b)) < 0 ||
 	    (ret = base_ensure(&b, &base)) < 0)
 		goto fail;
 	t = time_mono_us();
 	json_object_set_new(timings, "base_s", json_real((double)(t - t0) / 1e6));
 	{
 		const struct sandbox_bind fetch_binds[] = {
-			{ b.debs, b.be->download_dir, false },
-			{ "/etc/resolv.conf", "/etc/resolv.conf", true },
+			debs_bind(&b, b.be->download_dir, pkgcache),
+			{ .src = "/etc/resolv.conf", .dest = "/etc/resolv.conf", .readonly = true },
 		};
 		const struct sandbox_bind image_binds[] = {
-			{ b.debs, b.be->download_dir, false },
-			{ input, BUILD_INPUT, true },
-			{ b.report, BUILD_OUT, false },
+			debs_bind(&b, b.be->download_dir, pkgcache),
+			{ .src = input, .dest = BUILD_INPUT, .readonly = true },
+			{ .src = b.report, .dest = BUILD_OUT },
 		};
 		struct sandbox s = { .user = true, .network = true, .root = merged, .lower = base.root,
 				     .lower_id = SANDBOX_HOST_ID, .lower_mnt = lower_mnt,
@@ -1222,7 +1181,8 @@ int rain_build_run(const struct rain_recipe *r, const struct rain_build_options 
 		goto fail;
 	}
 	build_log(&b, "== done in %.1f s", (double)(time_mono_us() - t0) / 1e6);
-	remove_tree(b.scratch);
+	build_cgroup_remove(&b);
+	build_scratch_remove(&b);
 	ret = 0;
 	*out = res;
 	res = NULL;
@@ -1236,7 +1196,17 @@ fail:
 		if (ret == RAIN_ECANCELED && time_mono_us() >= b.deadline_us - 2000000)
 			snprintf(msg, sizeof(msg), "the build took longer than its time limit (%d s) and was "
 				 "stopped; allow more with --timeout", o->timeout_s > 0 ? o->timeout_s : 3600);
-		if ((b.nospace || ret == RAIN_ENOSPC) && host_has_room(&b)) {
+		if (build_scratch_full(&b)) {
+			char full[sizeof(msg) + 1024];
+
+			/* the scratch's own file system is full: its limit */
+			if (!strstr(msg, "scratch_size")) {
+				build_scratch_explain(&b, full, sizeof(full) - sizeof(msg) - 2);
+				snprintf(full + strlen(full), sizeof(full) - strlen(full), ": %s", msg);
+				snprintf(msg, sizeof(msg), "%.1000s", full);
+			}
+			ret = RAIN_ETOOBIG;
+		} else if ((b.nospace || ret == RAIN_ENOSPC) && host_has_room(&b)) {
 			char full[sizeof(msg) + 1024], size[32];
 
 			/* the host has room: one of the build's own file systems is full */
@@ -1263,8 +1233,9 @@ fail:
 		}
 		if (res->manifest_path)
 			unlink(res->manifest_path);
-		if (b.scratch)
-			remove_tree(b.scratch);
+		/* what is left of its processes first, then their files */
+		build_cgroup_remove(&b);
+		build_scratch_remove(&b);
 		rain_error_set(ret, "%s", msg);
 	}
 fail_early:
@@ -1276,9 +1247,11 @@ done:
 		close(b.lockfd);
 	if (b.idsfd >= 0)
 		close(b.idsfd);
+	free(b.dir);
 	free(b.scratch);
 	free(b.root);
 	free(b.debs);
+	free(b.debs_work);
 	free(b.outdir);
 	free(b.report);
 	strv_free(b.layer, b.nlayer);

@@ -257,8 +257,19 @@ static int setup(const struct sandbox *s)
 			return rain_error_oom();
 		if ((r = make_target(b->src, dest)) < 0)
 			return r;
-		if ((r = bind(b->src, dest, b->readonly)) < 0)
+		if (b->lower) {
+			char opts[12288];
+
+			if (!overlay_safe(b->lower) || !overlay_safe(b->src) || !overlay_safe(b->work))
+				return rain_error_set(RAIN_EINVAL, "the build directory's or cache's path may not "
+						      "contain ',', ':' or '\\' (overlayfs options)");
+			snprintf(opts, sizeof(opts), "lowerdir=%s,upperdir=%s,workdir=%s,userxattr", b->lower,
+				 b->src, b->work);
+			if (mount("overlay", dest, "overlay", 0, opts) < 0)
+				return fail_mount("overlay", dest);
+		} else if ((r = bind(b->src, dest, b->readonly)) < 0) {
 			return r;
+		}
 	}
 	if (s->pivot && (r = pivot(s->root)) < 0)
 		return r;

@@ -30,6 +30,11 @@ struct sandbox_bind {
 	const char *src;          /* host path (file or directory) */
 	const char *dest;         /* inside root when root is set, else absolute */
 	bool readonly;
+	/* when set, dest is not a bind of src but an overlay of the directory
+	 * lower (read-only) under src (its upper layer) with work, an empty
+	 * directory on src's file system; none of the paths may hold ',',
+	 * ':' or '\\' */
+	const char *lower, *work;
 };
 
 struct sandbox {
