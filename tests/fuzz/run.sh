@@ -56,6 +56,11 @@ imgfs_libs="-larchive -lext2fs -lcom_err -lsquashfs -lz -lzstd"
 for f in tar ext4 squashfs disk qcow2; do
 	harnesses+=("fuzz-imgfs-$f:$imgfs_srcs:$imgfs_libs:$short")
 done
+# vetting's rules over a whole (tar) image
+vet_srcs=$(echo src/lib/vet/vet.c src/lib/vet/rules-*.c src/lib/vet/policy.c src/lib/vet/report.c \
+	src/lib/vet/vet-map.c src/lib/vet/vet-parse.c src/lib/vet/pkg.c $vet_feed src/lib/vet/fetch.c $imgfs_srcs \
+	src/util/fsutil.c src/util/timeutil.c src/util/base64.c)
+harnesses+=("fuzz-vet-tar:$vet_srcs:$vet_libs $imgfs_libs -lpthread:$seconds")
 
 # --- seed corpora, regenerated in the build dir on every run -------------
 
@@ -275,6 +280,54 @@ seed_imgfs() {
 	rm -rf "$w"
 }
 
+# seed_vet_tar DIR: small trees as tar archives, with every file the rules
+# read (dpkg's database, accounts, sshd_config and its Include, enablement
+# links, inetd.conf, keys, a kernel), links out of the image and a loop
+seed_vet_tar() {
+	local d=$1 t=$1/tree
+	rm -rf "$t"
+	mkdir -p "$t"/etc/ssh/sshd_config.d "$t"/usr/bin "$t"/usr/lib/systemd/system "$t"/var/lib/dpkg/info \
+		"$t"/root/.ssh "$t"/etc/systemd/system/multi-user.target.wants "$t"/boot \
+		"$t"/usr/lib/modules/6.1.0-1-amd64 "$t"/etc/dpkg/dpkg.cfg.d
+	ln -s usr/bin "$t/bin"
+	ln -s usr/lib "$t/lib"
+	ln -s loop "$t/loop"
+	ln -s /etc/shadow "$t/root/.ssh/authorized_keys2"
+	printf 'ID=debian\nVERSION_ID="12"\n' >"$t/etc/os-release"
+	printf 'root:x:0:0:root:/root:/bin/bash\nalice::1000:1000::/home/alice:/bin/sh\n' >"$t/etc/passwd"
+	printf 'root::19000:0:99999:7:::\n' >"$t/etc/shadow"
+	printf 'Include sshd_config.d/*.conf\nPermitRootLogin yes\nMatch User x\n PasswordAuthentication no\n' \
+		>"$t/etc/ssh/sshd_config"
+	printf 'Include /etc/ssh/sshd_config.d/*.conf\nAuthorizedKeysFile /loop/%%u .ssh/authorized_keys\nHostKey /loop\n' \
+		>"$t/etc/ssh/sshd_config.d/a.conf"
+	printf 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG5vdC1kZWNsYXJlZC1tYWxsb3J5LWtleS0zMmJ5dGVz m\n' \
+		>"$t/root/.ssh/authorized_keys"
+	printf 'tool\n' >"$t/usr/bin/tool"
+	chmod 4755 "$t/usr/bin/tool"
+	printf 'Package: tool\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1.0-1\nConffiles:\n /etc/x 0123\n\n' \
+		>"$t/var/lib/dpkg/status"
+	printf 'Package: tftpd-hpa\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1.0\n\n' \
+		>>"$t/var/lib/dpkg/status"
+	printf 'Package: openbsd-inetd\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1.0\n' \
+		>>"$t/var/lib/dpkg/status"
+	printf '/.\n/bin/tool\n/bin/../../../etc/shadow\n/loop/x\n' >"$t/var/lib/dpkg/info/tool.list"
+	printf 'd41d8cd98f00b204e9800998ecf8427e  bin/tool\nd41d8cd98f00b204e9800998ecf8427e  loop/a/b\nd41d8cd98f00b204e9800998ecf8427e  ../../etc/shadow\n' \
+		>"$t/var/lib/dpkg/info/tool.md5sums"
+	printf '/lib/systemd/system/tftpd-hpa.service\n' >"$t/var/lib/dpkg/info/tftpd-hpa.list"
+	printf '[Service]\n' >"$t/usr/lib/systemd/system/tftpd-hpa.service"
+	ln -s /lib/systemd/system/tftpd-hpa.service "$t/etc/systemd/system/multi-user.target.wants/tftpd-hpa.service"
+	printf '/usr/bin/tool\n/usr/bin/tool.real\n:\n' >"$t/var/lib/dpkg/diversions"
+	printf 'path-exclude=/usr/share/doc/*\n' >"$t/etc/dpkg/dpkg.cfg.d/excludes"
+	printf 'telnet stream tcp nowait root /usr/sbin/tcpd /usr/sbin/in.telnetd\n' >"$t/etc/inetd.conf"
+	printf -- '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ\n-----END OPENSSH PRIVATE KEY-----\n' \
+		>"$t/etc/ssh/ssh_host_ed25519_key"
+	printf 'k' >"$t/boot/vmlinuz-6.1.0-1-amd64"
+	mkdir -m 0777 "$t/srv"
+	tar -C "$t" --numeric-owner -cf "$d/tree.tar" .
+	tar -C "$t" --numeric-owner -cf "$d/small.tar" etc var/lib/dpkg
+	rm -rf "$t"
+}
+
 seed_jsonpatch() {
 	local d=$1
 	printf '%s' '[{"op":"replace","path":"/name","value":"x"}]' >"$d/replace"
@@ -376,6 +429,7 @@ for h in "${harnesses[@]}"; do
 	fuzz-jsonpatch) seed_jsonpatch "$seeds" ;;
 	fuzz-recipe) cp examples/*.recipe "$seeds"/ ;;
 	fuzz-vet-parse) seed_vet "$seeds" ;;
+	fuzz-vet-tar) seed_vet_tar "$seeds" ;;
 	fuzz-dpkg-status | fuzz-vercmp) seed_pkg "$seeds" ;;
 	fuzz-rpmdb) seed_rpmdb "$seeds" ;;
 	fuzz-vet-tracker | fuzz-vet-osv | fuzz-vet-changelog | fuzz-vet-feed-file) seed_feed "$seeds" "$name" ;;

@@ -1216,6 +1216,35 @@ static void test_manifest(void **state)
 	tree_free(&t);
 }
 
+/* Hostile configuration: Includes that include each other (4 files, each
+ * including all four: 4^16 reads unless bounded), a loop of links in a
+ * package's paths. */
+static void test_hostile_config(void **state)
+{
+	struct tree t;
+	json_t *rep;
+	char name[64];
+	time_t t0 = time(NULL);
+
+	tree_make(&t, 0);
+	for (int i = 0; i < 4; i++) {
+		snprintf(name, sizeof(name), "/etc/ssh/sshd_config.d/%d.conf", i);
+		put(t.root, name, "Include /etc/ssh/sshd_config.d/*.conf\nPermitRootLogin yes\n", 0644);
+	}
+	put_link(t.root, "/usr/loop", "loop");
+	put(t.root, "/var/lib/dpkg/info/tool.md5sums",
+	    "d41d8cd98f00b204e9800998ecf8427e  usr/loop/x\n"
+	    "d41d8cd98f00b204e9800998ecf8427e  ../../../../../etc/passwd\n", 0644);
+	rep = vet_tree(&t, NULL, declared);
+	assert_true(time(NULL) - t0 < 30);
+	assert_true(note_has(rep, "files included"));
+	expect(rep, "modified-file", "high", "fail", "/usr/loop/x");
+	/* "../" stops at the image's root: the image's /etc/passwd is meant */
+	expect(rep, "modified-file", "high", "fail", "/etc/passwd");
+	json_decref(rep);
+	tree_free(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1235,6 +1264,7 @@ int main(void)
 		cmocka_unit_test(test_vulnerabilities),
 		cmocka_unit_test(test_tar_same_as_dir),
 		cmocka_unit_test(test_manifest),
+		cmocka_unit_test(test_hostile_config),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

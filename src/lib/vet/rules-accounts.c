@@ -28,6 +28,8 @@
 #define MAX_CONFIG (1u << 20)
 #define MAX_KEYS_FILE (1u << 20)
 #define MAX_DEPTH 16            /* sshd's own limit of nested Includes */
+#define MAX_INCLUDED 256        /* files read for Includes in all (a glob in
+				 * each of n files matching them all: n^16) */
 
 enum kw {
 	KW_PERMIT_ROOT_LOGIN,
@@ -100,6 +102,7 @@ struct ac_state {
 	struct setting set[KW_COUNT];
 	char **host_keys;       /* HostKey values */
 	size_t n_host_keys;
+	size_t included;        /* files read for Includes */
 };
 
 static void ac_free(struct vet_ctx *c)
@@ -412,7 +415,8 @@ static int ac_entry(struct vet_ctx *c, const struct rain_imgfs_entry *e)
 	struct ac_state *st = c->ac;
 	int r;
 
-	if (!S_ISDIR(e->mode) && vet_glob_any(st->globs, st->n_globs, e->path)) {
+	if (!S_ISDIR(e->mode) && st->n_matched < MAX_INCLUDED * 16 &&
+	    vet_glob_any(st->globs, st->n_globs, e->path)) {
 		for (size_t i = 0; i < st->n_globs; i++)
 			if (fnmatch(st->globs[i], e->path, FNM_PATHNAME | FNM_PERIOD) == 0) {
 				r = strv_add(&st->matched, &st->n_matched, e->path);
@@ -454,6 +458,10 @@ static int eval_file(struct vet_ctx *c, struct ac_state *st, const char *path, i
 	if (depth > MAX_DEPTH)
 		return vet_note(c, "sshd_config: Include of %s nested deeper than %d; not read", path,
 				MAX_DEPTH);
+	if (++st->included > MAX_INCLUDED)
+		return st->included == MAX_INCLUDED + 1 ?
+			       vet_note(c, "sshd_config: more than %d files included; %s and the rest not read",
+					MAX_INCLUDED, path) : 0;
 	r = vet_read(c, path, MAX_CONFIG, &text, &len);
 	if (r == RAIN_ENOTFOUND)
 		return 0;

@@ -598,7 +598,8 @@ static int pk_entry(struct vet_ctx *c, const struct rain_imgfs_entry *e)
 		if (r < 0)
 			return r;
 	}
-	if (str_has_prefix(e->path, "/etc/dpkg/dpkg.cfg.d/") && !strchr(e->path + 21, '/') &&
+	if (st->n_cfgd < 1024 && str_has_prefix(e->path, "/etc/dpkg/dpkg.cfg.d/") &&
+	    !strchr(e->path + 21, '/') &&
 	    fnmatch("[0-9a-zA-Z_-]*", e->path + 21, 0) == 0 && !S_ISDIR(e->mode)) {
 		r = strv_add(&st->cfgd, &st->n_cfgd, e->path);
 		if (r < 0)

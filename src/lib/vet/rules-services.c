@@ -43,6 +43,9 @@ static const char *const inetd_services[][2] = {
 	{ "talk", "talkd" }, { "ntalk", "talkd" },
 };
 
+/* At most so many of each (a hostile image may hold millions). */
+#define MAX_KEPT 4096
+
 static const char *const inetds[] = { "openbsd-inetd", "inetutils-inetd", "xinetd", "rlinetd", NULL };
 
 static void sv_free(struct vet_ctx *c)
@@ -82,7 +85,7 @@ static int kernel_add(struct sv_state *st, const char *version, const char *path
 {
 	int r;
 
-	if (!*version || vet_map_find(&st->kernels, version))
+	if (!*version || vet_map_find(&st->kernels, version) || st->n_kernel_paths >= 64)
 		return 0;
 	r = vet_map_put(&st->kernels, version, NULL, NULL);
 	if (r >= 0)
@@ -102,6 +105,8 @@ static int sv_entry(struct vet_ctx *c, const struct rain_imgfs_entry *e)
 	     fnmatch("/usr/lib/systemd/system/*.wants/*", e->path, FNM_PATHNAME) == 0)) {
 		struct unit *u;
 
+		if (st->n_units >= MAX_KEPT)
+			return 0;
 		r = ARRAY_GROW1(st->units, st->n_units);
 		if (r < 0)
 			return r;
@@ -114,7 +119,7 @@ static int sv_entry(struct vet_ctx *c, const struct rain_imgfs_entry *e)
 			return rain_error_oom();
 		return 0;
 	}
-	if (S_ISLNK(e->mode) && fnmatch("/etc/rc[2345].d/S*", e->path, FNM_PATHNAME) == 0)
+	if (S_ISLNK(e->mode) && st->n_rc < MAX_KEPT && fnmatch("/etc/rc[2345].d/S*", e->path, FNM_PATHNAME) == 0)
 		return strv_add(&st->rc, &st->n_rc, e->path);
 	if (S_ISREG(e->mode) && fnmatch("/boot/vmlinu[xz]-*", e->path, FNM_PATHNAME) == 0)
 		return kernel_add(st, base + strlen("vmlinuz-"), e->path);
