@@ -171,12 +171,17 @@ struct rain_vet_mirror_options {
 	const char *component;          /* NULL: "main" */
 	const char *const *sources;     /* source packages to read, NULL-terminated; NULL: all */
 	const char *release;            /* NULL: the suite up to its first '-' */
+	/* OpenPGP keyring: InRelease is read and its signature checked by
+	 * gpgv against it (debian-archive-keyring.gpg); NULL: the unsigned
+	 * Release, trusted as it comes */
+	const char *keyring;
 	volatile int *cancel;           /* may be NULL */
 	/* called after each source package (done of total) */
 	void (*progress)(void *ud, size_t done, size_t total, const char *package);
 	void *progress_ud;
 };
-/* Read the suite's Sources index (Sources.xz, else Sources.gz), then for
+/* Read the suite's Release (or InRelease, checked against o->keyring),
+ * its Sources index (Sources.xz, else Sources.gz), then for
  * each source package its debian.tar.* (or .diff.gz), checked against
  * the index's SHA256 and size, and in it debian/changelog: each
  * CVE-YYYY-NNNN an entry names is fixed by that entry's version (the

@@ -26,7 +26,7 @@ mkdir -p "$builddir" || exit 2
 
 # the vulnerability feed: its sources and libraries, for each feed harness
 vet_feed="src/lib/vet/feed.c src/lib/vet/feed-tracker.c src/lib/vet/feed-osv.c src/lib/vet/feed-mirror.c"
-vet_feed+=" src/lib/vet/fetch.c src/lib/vet/pkg.c src/util/fsutil.c src/util/timeutil.c"
+vet_feed+=" src/lib/vet/fetch.c src/lib/vet/pkg.c src/util/fsutil.c src/util/timeutil.c src/util/process.c"
 vet_libs="-ljansson -larchive -lcurl -lcrypto -lrpm -lrpmio"
 
 # name:sources:libs:seconds

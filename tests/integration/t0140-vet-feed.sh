@@ -36,6 +36,24 @@ for s in "${SOURCES[@]}"; do args+=(--source "$s"); done
 check "rain vet feed build reads ${SOURCES[*]} from $MIRROR $SUITE" \
 	"$RAIN" -q vet feed build --mirror "$MIRROR" --suite "$SUITE" "${args[@]}" -o "$TMP/feed"
 "$RAIN" --json vet feed show "$TMP/feed" >"$TMP/show.json"
+KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
+if [ -r "$KEYRING" ] && command -v gpgv >/dev/null; then
+	check "with --keyring, InRelease's signature is checked and the feed is the same" \
+		"$RAIN" -q vet feed build --mirror "$MIRROR" --suite "$SUITE" "${args[@]}" \
+		--keyring "$KEYRING" -o "$TMP/feed-signed"
+	check "the signed feed is the unsigned one" cmp "$TMP/feed" "$TMP/feed-signed"
+	: >"$TMP/empty.gpg"
+	if "$RAIN" -q vet feed build --mirror "$MIRROR" --suite "$SUITE" --source "${SOURCES[0]}" \
+		--keyring "$TMP/empty.gpg" -o "$TMP/feed-bad" 2>"$TMP/err"; then
+		not_ok "a keyring without the archive's key is refused (it succeeded)"
+	else
+		check "a keyring without the archive's key is refused, no feed written" \
+			grep -q "its signature does not check against" "$TMP/err"
+		check "no feed is written when the signature fails" test ! -e "$TMP/feed-bad"
+	fi
+else
+	skip "InRelease's signature" "no debian-archive-keyring or gpgv"
+fi
 check "the feed is for bookworm, from the mirror, dated by the suite's Release" \
 	python3 - "$TMP/show.json" "${#SOURCES[@]}" <<'PY'
 import json, sys

@@ -30,6 +30,10 @@ static const struct cli_opt build_opts[] = {
 	CLI_OPT("source", 0, "PKG", 0, "read only this source package (repeatable)"),
 	CLI_OPT("release", 0, "NAME", 0, "the release the feed is for (default: the\n"
 		"suite up to its first '-')"),
+	CLI_OPT("keyring", 0, "FILE", 0, "check InRelease's signature with gpgv against\n"
+		"this keyring, e.g. /usr/share/keyrings/\n"
+		"debian-archive-keyring.gpg (default: the\n"
+		"unsigned Release is trusted)"),
 	CLI_OPT("output", 'o', "FILE", 0, "where to write the feed"),
 	{ 0 },
 };
@@ -57,7 +61,7 @@ static const struct cli_opt match_opts[] = {
 
 static const struct cli_cmd cmd_vet_feed_build_entry = {
 	.name = "build",
-	.usage = "--mirror URL --suite SUITE [--source PKG]... -o FILE",
+	.usage = "--mirror URL --suite SUITE [--source PKG]... [--keyring FILE] -o FILE",
 	.summary = "derive a feed from a Debian mirror's changelogs",
 	.help = "Reads the suite's Sources index, then each source package's\n"
 		"debian/changelog: each CVE an entry names is fixed by that entry's\n"
@@ -162,6 +166,7 @@ static int cmd_vet_feed_build_exec(struct cli *cli, const struct cli_args *a)
 	struct rain_vet_mirror_options o = {
 		.component = cli_arg(a, "component"),
 		.release = cli_arg(a, "release"),
+		.keyring = cli_arg(a, "keyring"),
 		.progress = build_progress,
 		.progress_ud = cli,
 		.cancel = (volatile int *)&cli_interrupted,
@@ -189,7 +194,7 @@ static int cmd_vet_feed_build_exec(struct cli *cli, const struct cli_args *a)
 	if (r < 0)
 		return cli_fail(cli, r, r == RAIN_ENET ? "check the mirror URL and the network" :
 				r == RAIN_ENOTFOUND ? "check the mirror, the suite and the packages named" :
-				r == RAIN_EFORMAT ? "the mirror's files do not match its index" : "",
+				r == RAIN_EFORMAT ? "the mirror's files do not match what vouches for them; check the mirror (and --keyring)" : "",
 				"cannot build a feed from %s %s", o.mirror, o.suite);
 	r = save(cli, f, out);
 	rain_vet_feed_free(f);

@@ -2,14 +2,17 @@
  * Sources index, each source package's debian/changelog, and in it the
  * CVEs each entry names, fixed by that entry's version.
  *
- * Trust goes down from the suite's Release file (its signature is not
- * checked here): the Sources index is checked against Release's SHA256
- * and size, each downloaded file against the index's. Everything is read
+ * Trust goes down from the suite's Release file (InRelease, its
+ * signature checked by gpgv, when a keyring is given): the Sources index
+ * is checked against Release's SHA256 and size, each downloaded file
+ * against the index's. Everything is read
  * through libarchive as a stream, from private temporary files. */
 #include <archive.h>
 #include <archive_entry.h>
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +22,8 @@
 #include "lib/vet/feed-internal.h"
 #include "rain/error.h"
 #include "util/cleanup.h"
+#include "util/fsutil.h"
+#include "util/process.h"
 #include "util/strutil.h"
 
 #define MAX_INDEX (512U << 20)          /* a Sources or Release file, uncompressed */
@@ -658,6 +663,89 @@ fail:
 	return r;
 }
 
+struct gpgv_out {
+	char text[512];
+};
+
+static void gpgv_line(void *ud, const char *line)
+{
+	struct gpgv_out *g = ud;
+	size_t n = strlen(g->text);
+
+	/* the last lines, for the message */
+	if (n + strlen(line) + 3 >= sizeof(g->text))
+		n = 0;
+	snprintf(g->text + n, sizeof(g->text) - n, "%s%s", n ? "; " : "", line);
+}
+
+/* The suite's InRelease, its signature checked by gpgv against the
+ * keyring: the signed text (Release's) into *out. */
+static int release_verified(struct mirror *m, char **out, size_t *len)
+{
+	char dir[] = "/tmp/rain-feed-XXXXXX";
+	_cleanup_free_ char *rel = NULL, *signed_path = NULL, *text_path = NULL, *keyring = NULL;
+	_cleanup_close_ int fd = -1;
+	struct gpgv_out g = { "" };
+	const char *tmp = getenv("TMPDIR");
+	char *tmpl = NULL;
+	int r, status = 0;
+
+	*out = NULL;
+	if (tmp && *tmp && asprintf(&tmpl, "%s/rain-feed-XXXXXX", tmp) < 0)
+		return rain_error_oom();
+	if (!mkdtemp(tmpl ? tmpl : dir)) {
+		r = rain_error_errno(RAIN_EIO, errno, "cannot make a temporary folder");
+		free(tmpl);
+		return r;
+	}
+	if (asprintf(&rel, "dists/%s/InRelease", m->o->suite) < 0 ||
+	    asprintf(&signed_path, "%s/InRelease", tmpl ? tmpl : dir) < 0 ||
+	    asprintf(&text_path, "%s/Release", tmpl ? tmpl : dir) < 0 ||
+	    /* gpgv reads a name without a slash from its home: a path here */
+	    asprintf(&keyring, "%s%s", strchr(m->o->keyring, '/') ? "" : "./", m->o->keyring) < 0) {
+		r = rain_error_oom();
+		goto done;
+	}
+	fd = open(signed_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		r = rain_error_errno(RAIN_EIO, errno, "cannot create %s", signed_path);
+		goto done;
+	}
+	{
+		_cleanup_free_ char *url = NULL;
+
+		if (asprintf(&url, "%s/%s", m->o->mirror, rel) < 0) {
+			r = rain_error_oom();
+			goto done;
+		}
+		r = feed_fetch(url, fd, 64U << 20, NULL, NULL, m->o->cancel);
+		if (r < 0)
+			goto done;
+	}
+	closep(&fd);
+	{
+		const char *argv[] = { "gpgv", "--keyring", keyring, "--output", text_path, signed_path, NULL };
+		struct process_opts po = {
+			.argv = argv, .stdin_fd = -1, .timeout_s = 120, .on_line = gpgv_line, .ud = &g,
+		};
+
+		r = process_run(&po, &status);
+		if (r < 0)
+			goto done;
+	}
+	if (status != 0) {
+		r = rain_error_set(RAIN_EFORMAT,
+				   "%s/%s: its signature does not check against %s (gpgv: %s)",
+				   m->o->mirror, rel, m->o->keyring, g.text);
+		goto done;
+	}
+	r = fs_read_small(text_path, 64U << 20, out, len);
+done:
+	fs_remove_tree(tmpl ? tmpl : dir);
+	free(tmpl);
+	return r;
+}
+
 /* RFC 2822 "Sat, 07 Dec 2026 10:11:12 UTC" into seconds, or 0. */
 static int64_t parse_release_date(const char *s)
 {
@@ -737,10 +825,14 @@ int rain_vet_feed_build_mirror(struct rain_vet_feed **out, const struct rain_vet
 		r = rain_error_oom();
 		goto done;
 	}
-	r = mirror_get(&m, rel, NULL, 0, 64U << 20, &fd, NULL);
-	if (r == 0)
-		r = read_decompressed(fd, rel, 64U << 20, &release_text, &len);
-	closep(&fd);
+	if (o->keyring) {
+		r = release_verified(&m, &release_text, &len);
+	} else {
+		r = mirror_get(&m, rel, NULL, 0, 64U << 20, &fd, NULL);
+		if (r == 0)
+			r = read_decompressed(fd, rel, 64U << 20, &release_text, &len);
+		closep(&fd);
+	}
 	if (r < 0)
 		goto done;
 	{

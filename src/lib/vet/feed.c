@@ -519,7 +519,8 @@ static int feed_parse(struct rain_vet_feed **out, char *buf, size_t len, const c
 			char *e;
 
 			count = strtoul(fl[1], &e, 10);
-			if (*e || count > len) {
+			/* an advisory's line takes at least 20 bytes */
+			if (*e || !fl[1][0] || count > len / 20) {
 				r = rain_error_set(RAIN_EFORMAT, "%s:%zu: bad count '%.20s'", where,
 						   lineno, fl[1]);
 				goto fail_buf;
