@@ -942,6 +942,13 @@ static void test_ext4_hostile(void **state)
 		rain_imgfs_close(fs);
 	}
 
+	/* a journal that was not replayed: read, and said */
+	mkfs_ext4(img);
+	debugfs(img, "feature needs_recovery");
+	assert_int_equal(rain_imgfs_open(img, NULL, NULL, &fs), 0);
+	assert_true(has_problem(fs, "not unmounted cleanly"));
+	rain_imgfs_close(fs);
+
 	/* superblocks: a block count past the end, an absurd block size,
 	 * an image cut short */
 	mkfs_ext4(img);

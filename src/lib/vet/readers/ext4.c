@@ -2,7 +2,7 @@
  * through an io_manager of its own that reads the source (so an ext4
  * inside a partition or a qcow2 is read the same way, never past the
  * source's end). The journal is not replayed: what a clean unmount left
- * is what is read. Before libext2fs sees it, the superblock is checked
+ * is what is read (a problem is recorded when the journal holds more). Before libext2fs sees it, the superblock is checked
  * against the source (a file system larger than what holds it, absurd
  * block sizes or counts are refused), so libext2fs never sizes its
  * tables from absurd numbers. Nodes are inode numbers.
@@ -221,6 +221,10 @@ static int ext4_open(struct rain_imgfs *fs, struct rain_imgfs_src *src, const st
 		ext4_close(x);
 		return r;
 	}
+	if (ext2fs_has_feature_journal_needs_recovery(x->e2->super))
+		rain_imgfs_problem(fs, "ext4 %s: the journal holds changes not written to the file system (it "
+				   "was not unmounted cleanly); they are not replayed: what is read may be older "
+				   "than what the image boots with", src->name);
 	snprintf(detail, detail_len, "%s",
 		 ext2fs_has_feature_extents(x->e2->super) || ext2fs_has_feature_flex_bg(x->e2->super) ? "ext4" :
 		 ext2fs_has_feature_journal(x->e2->super) ? "ext3" : "ext2");
