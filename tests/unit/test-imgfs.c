@@ -729,14 +729,27 @@ static void test_disk_hostile(void **state)
 	struct rain_imgfs *fs = NULL;
 	int fd;
 
-	/* a GPT whose header CRC does not match */
+	/* a GPT whose header CRC does not match: the backup is read; both
+	 * corrupt: refused; the primary header wiped: the backup */
 	make_disk(disk, 80, "label: gpt\nstart=2048, type=L\n", imgs, sectors);
 	assert_same_tree(disk, NULL, "gpt partition 1");
 	fd = open(disk, O_RDWR);
 	assert_int_equal(pwrite(fd, "\x01", 1, 512 + 80), 1);
-	close(fd);
+	assert_int_equal(rain_imgfs_open(disk, NULL, NULL, &fs), 0);
+	assert_true(has_problem(fs, "CRC does not match"));
+	assert_true(has_problem(fs, "the backup table"));
+	rain_imgfs_close(fs);
+	assert_same_tree(disk, NULL, "gpt partition 1");
+	assert_int_equal(pwrite(fd, "\x01", 1, (80ll << 20) - 512 + 80), 1);
 	assert_int_equal(rain_imgfs_open(disk, NULL, NULL, &fs), RAIN_EFORMAT);
 	assert_error_contains("CRC");
+	assert_error_contains("backup table cannot be read");
+	close(fd);
+	make_disk(disk, 80, "label: gpt\nstart=2048, type=L\n", imgs, sectors);
+	fd = open(disk, O_RDWR);
+	assert_int_equal(pwrite(fd, "\0\0\0\0\0\0\0\0", 8, 512), 8);
+	close(fd);
+	assert_same_tree(disk, NULL, "gpt partition 1");
 	/* an MBR partition at sector 0 (the table inside itself) */
 	make_disk(disk, 80, "label: dos\nstart=2048, type=83\n", imgs, sectors);
 	fd = open(disk, O_RDWR);

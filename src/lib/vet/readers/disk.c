@@ -1,5 +1,6 @@
 /* imgfs reader "disk": a raw disk with a GPT or an MBR partition table
- * (primary partitions and the logical ones of an extended partition).
+ * (primary partitions and the logical ones of an extended partition;
+ * the backup GPT when the primary one is corrupt).
  * A container: it gives each partition as a source and the front end
  * opens the file systems it can read and picks the root one (the one
  * with /etc/os-release, else the largest Linux one). GPT headers and
@@ -110,7 +111,8 @@ static bool gpt_linux(const char *guid)
 	return false;
 }
 
-static int gpt(struct rain_imgfs_src *src, uint64_t ss, struct parts *p)
+/* The GPT whose header is at sector hlba (sectors of ss bytes). */
+static int gpt_at(struct rain_imgfs_src *src, uint64_t ss, uint64_t hlba, struct parts *p)
 {
 	unsigned char h[512];
 	_cleanup_free_ unsigned char *ents = NULL;
@@ -118,13 +120,16 @@ static int gpt(struct rain_imgfs_src *src, uint64_t ss, struct parts *p)
 	uint64_t elba, last_lba = src->size / ss;
 	int r;
 
-	r = rain_imgfs_src_read(src, h, sizeof(h), ss, "the GPT header");
+	r = rain_imgfs_src_read(src, h, sizeof(h), hlba * ss, "the GPT header");
 	if (r < 0)
 		return r;
+	if (memcmp(h, "EFI PART", 8) != 0)
+		return rain_error_set(RAIN_EFORMAT, "gpt %s: no GPT header at sector %llu", src->name,
+				      (unsigned long long)hlba);
 	hsize = le32(h + 12);
 	if (hsize < 92 || hsize > sizeof(h))
 		return rain_error_set(RAIN_EFORMAT, "gpt %s: header size %u at byte %llu is absurd", src->name, hsize,
-				      (unsigned long long)ss + 12);
+				      (unsigned long long)(hlba * ss + 12));
 	crc = le32(h + 16);
 	memset(h + 16, 0, 4);
 	if (crc32(0, h, hsize) != crc)
@@ -165,6 +170,26 @@ static int gpt(struct rain_imgfs_src *src, uint64_t ss, struct parts *p)
 			return r;
 	}
 	return 0;
+}
+
+/* The primary GPT, else the backup at the disk's last sector (said). */
+static int gpt(struct rain_imgfs *fs, struct rain_imgfs_src *src, uint64_t ss, struct parts *p)
+{
+	char primary[256];
+	size_t n0 = p->n;
+	int r = gpt_at(src, ss, 1, p);
+
+	if (r != RAIN_EFORMAT || src->size / ss < 3)
+		return r;
+	snprintf(primary, sizeof(primary), "%s", rain_error_last());
+	while (p->n > n0)
+		rain_imgfs_src_free(p->v[--p->n].src);
+	r = gpt_at(src, ss, src->size / ss - 1, p);
+	if (r == RAIN_EFORMAT)
+		return rain_error_set(RAIN_EFORMAT, "%s (and the backup table cannot be read either)", primary);
+	if (r == 0)
+		rain_imgfs_problem(fs, "%s; the backup table at the end of the disk was read", primary);
+	return r;
 }
 
 static bool mbr_extended(unsigned type)
@@ -241,8 +266,11 @@ static int disk_contents(struct rain_imgfs *fs, struct rain_imgfs_src *src, stru
 				ss = try;
 			}
 	}
+	if (!is_gpt && mbr_valid(s))
+		for (int i = 0; i < 4; i++)
+			is_gpt |= s[446 + 16 * i + 4] == 0xee;  /* protective: the GPT header is lost */
 	if (is_gpt)
-		r = gpt(src, ss, &p);
+		r = gpt(fs, src, ss, &p);
 	else if (mbr_valid(s))
 		r = mbr(src, s, &p);
 	else
