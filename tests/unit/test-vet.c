@@ -478,6 +478,8 @@ enum defect {
 	D_UNSUPPORTED = 1 << 10, /* package tool on the security-support-ended list */
 	D_UNOWNED = 1 << 11,    /* /usr/lib/extra.so of no package */
 	D_MISSING = 1 << 12,    /* /usr/bin/tool removed */
+	D_INETD = 1 << 13,      /* telnet in inetd.conf, openbsd-inetd installed */
+	D_IDLE = 1 << 14,       /* rsh-server installed, nothing of it enabled */
 };
 
 #define DECLARED_KEY "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGRlY2xhcmVkLWJ5LXRoZS1yZWNpcGUtYWxpY2Uta2V5 alice@laptop"
@@ -689,6 +691,22 @@ static void tree_make(struct tree *t, unsigned defects)
 		put_link(t->root, "/etc/systemd/system/multi-user.target.wants/tftpd-hpa.service",
 			 "/lib/systemd/system/tftpd-hpa.service");
 	}
+	if (defects & D_INETD) {
+		pkg_begin(t, "openbsd-inetd", NULL, NULL);
+		pkg_file(t, "/usr/sbin/inetd", "inetd\n", 6, 0755, NULL);
+		pkg_end(t);
+		pkg_begin(t, "telnetd", NULL, NULL);
+		pkg_file(t, "/usr/sbin/in.telnetd", "telnetd\n", 8, 0755, NULL);
+		pkg_end(t);
+		put(t->root, "/etc/inetd.conf", "# inetd.conf\n"
+		    "#<off># ftp stream tcp nowait root /usr/sbin/tcpd /usr/sbin/in.ftpd\n"
+		    "telnet stream tcp nowait root /usr/sbin/tcpd /usr/sbin/in.telnetd\n", 0644);
+	}
+	if (defects & D_IDLE) {
+		pkg_begin(t, "rsh-server", NULL, NULL);
+		pkg_file(t, "/usr/sbin/in.rshd", "rshd\n", 5, 0755, NULL);
+		pkg_end(t);
+	}
 	fclose(t->status);
 
 	put(t->support, "/security-support-ended.deb12", defects & D_UNSUPPORTED ?
@@ -841,6 +859,8 @@ static void test_each_defect_found(void **state)
 		{ D_AUTH_KEY, "unexpected-authorized-key", "high", "fail", "/root/.ssh/authorized_keys", "failed", 1 },
 		{ D_UNSUPPORTED, "unsupported-package", "medium", "warn", NULL, "warned", 1 },
 		{ D_UNOWNED, "unowned-file", "low", "warn", "/usr/lib/extra.so", "warned", 1 },
+		{ D_INETD, "unsafe-service", "high", "fail", "/etc/inetd.conf:3", "failed", 1 },
+		{ D_IDLE, "unsafe-service", "low", "warn", NULL, "warned", 1 },
 		/* root: PermitRootLogin yes, PasswordAuthentication yes, its password */
 		{ D_ROOT_SSH, "root-password-login", "high", "fail", "/etc/shadow", "failed", 3 },
 	};

@@ -61,12 +61,13 @@ static const char *const default_setuid[] = {
 
 /* Daemons that send passwords or sessions in clear text or trust the
  * network (r-services, telnet, tftp, finger, talk, NIS): unit names,
- * programs and packages. */
+ * programs and server packages (not their clients: "tftp", "telnet" and
+ * "finger" are Debian's client packages). */
 static const char *const default_unsafe[] = {
-	"telnetd", "in.telnetd", "inetutils-telnetd", "telnetd-ssl", "telnet@",
-	"rsh-server", "rsh-redone-server", "in.rshd", "rshd", "in.rlogind", "rlogind",
-	"in.rexecd", "rexecd", "rsh.socket", "rlogin.socket", "rexec.socket",
-	"tftpd", "in.tftpd", "tftpd-hpa", "atftpd", "tftp-server", "tftp",
+	"telnetd", "in.telnetd", "inetutils-telnetd", "telnetd-ssl", "telnet@", "telnet.socket",
+	"telnet-server", "rsh-server", "rsh-redone-server", "in.rshd", "rshd", "in.rlogind",
+	"rlogind", "in.rexecd", "rexecd", "rsh.socket", "rlogin.socket", "rexec.socket",
+	"tftpd", "in.tftpd", "tftpd-hpa", "atftpd", "tftp-server", "tftp.socket",
 	"fingerd", "in.fingerd", "efingerd", "cfingerd",
 	"talkd", "in.talkd", "in.ntalkd", "inetutils-talkd", "ypserv",
 	NULL,
