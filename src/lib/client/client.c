@@ -1,4 +1,7 @@
-/* The librain HTTP client on libcurl; see include/rain/client.h. */
+/* The librain HTTP client on libcurl, its transport: the client object,
+ * requests, uploads, downloads and the error answers; see
+ * include/rain/client.h. The API areas are images.c, jobs.c and
+ * identity.c. */
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -13,36 +16,11 @@
 #include <curl/curl.h>
 #include <openssl/evp.h>
 
+#include "client-internal.h"
 #include "rain/client.h"
 #include "rain/error.h"
-#include "util/cleanup-json.h"
 #include "util/strutil.h"
 #include "util/uuid.h"
-
-#define USER_AGENT "rain/0.1"
-#define ERRBODY_MAX (64 * 1024)          /* error bodies are cut here */
-#define JSONBODY_MAX (64 * 1024 * 1024)  /* refuse JSON answers past this */
-#define LOW_SPEED_TIME 120               /* seconds below 1 byte/s = stalled */
-#define IO_BLOCK (128 * 1024)
-
-struct rain_client {
-	CURL *curl;
-	char *url;
-	char *auth_header;   /* "X-Auth-Token: ..." or NULL */
-	const char *subject_header;  /* "X-Subject-Token: ..." for one request */
-	char subject[RAIN_CLIENT_TOKEN_MAX + 1];   /* X-Subject-Token of the answer */
-	char *cacert;        /* CAINFO, or NULL for libcurl's built-in bundle */
-	char *capath;        /* CAPATH from $SSL_CERT_DIR, or NULL */
-	bool insecure;
-	long connect_timeout;
-	char errbuf[CURL_ERROR_SIZE];
-};
-
-struct buf {
-	char *data;
-	size_t len, cap, max;
-	bool truncated;
-};
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
 static CURLcode global_rc;
@@ -80,7 +58,7 @@ static int buf_append(struct buf *b, const char *p, size_t n)
 	return 0;
 }
 
-static size_t buf_write_cb(char *p, size_t size, size_t nmemb, void *ud)
+size_t client_buf_write_cb(char *p, size_t size, size_t nmemb, void *ud)
 {
 	struct buf *b = ud;
 
@@ -243,7 +221,7 @@ void rain_client_error_message(long status, const char *body, size_t len,
 	json_decref(j);
 }
 
-static int http_error(long status, const struct buf *body)
+int client_http_error(long status, const struct buf *body)
 {
 	char msg[700];
 
@@ -401,7 +379,7 @@ const char *rain_client_url(const struct rain_client *c)
 }
 
 /* Reset the handle and set what every request shares. */
-static int setup(struct rain_client *c, const char *method, const char *path,
+int client_setup(struct rain_client *c, const char *method, const char *path,
 		 struct curl_slist **headers)
 {
 	_cleanup_free_ char *url = rain_client_url_join(c->url, path);
@@ -453,7 +431,7 @@ fail:
 	return rain_error_oom();
 }
 
-static int add_header(struct curl_slist **h, const char *line)
+int client_add_header(struct curl_slist **h, const char *line)
 {
 	struct curl_slist *t = curl_slist_append(*h, line);
 
@@ -463,7 +441,7 @@ static int add_header(struct curl_slist **h, const char *line)
 	return 0;
 }
 
-static int transport_error(struct rain_client *c, CURLcode rc)
+int client_transport_error(struct rain_client *c, CURLcode rc)
 {
 	const char *what = c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc);
 
@@ -527,12 +505,12 @@ int rain_client_request(struct rain_client *c, const char *method, const char *p
 		*status = 0;
 	if (response)
 		*response = NULL;
-	r = setup(c, method, path, &headers);
+	r = client_setup(c, method, path, &headers);
 	if (r < 0)
 		return r;
-	r = add_header(&headers, "Accept: application/json");
+	r = client_add_header(&headers, "Accept: application/json");
 	if (r == 0 && c->subject_header)
-		r = add_header(&headers, c->subject_header);
+		r = client_add_header(&headers, c->subject_header);
 	if (r < 0)
 		goto done;
 	c->subject[0] = '\0';
@@ -543,14 +521,14 @@ int rain_client_request(struct rain_client *c, const char *method, const char *p
 			r = rain_error_oom();
 			goto done;
 		}
-		r = add_header(&headers, ctype);
+		r = client_add_header(&headers, ctype);
 		if (r < 0)
 			goto done;
 		curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, text);
 		curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(text));
 	} else if (body_method(method)) {
 		/* an empty body with Content-Length: 0 and no form type */
-		r = add_header(&headers, "Content-Type:");
+		r = client_add_header(&headers, "Content-Type:");
 		if (r < 0)
 			goto done;
 		curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, "");
@@ -559,21 +537,21 @@ int rain_client_request(struct rain_client *c, const char *method, const char *p
 		curl_easy_setopt(c->curl, CURLOPT_NOBODY, 1L);
 	}
 	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, headers);
-	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, buf_write_cb);
+	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, client_buf_write_cb);
 	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &resp);
 	curl_easy_setopt(c->curl, CURLOPT_HEADERFUNCTION, subject_header_cb);
 	curl_easy_setopt(c->curl, CURLOPT_HEADERDATA, c);
 
 	rc = curl_easy_perform(c->curl);
 	if (rc != CURLE_OK) {
-		r = transport_error(c, rc);
+		r = client_transport_error(c, rc);
 		goto done;
 	}
 	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &code);
 	if (status)
 		*status = code;
 	if (code >= 300) {
-		r = http_error(code, &resp);
+		r = client_http_error(code, &resp);
 		goto done;
 	}
 	if (resp.truncated) {
@@ -682,16 +660,16 @@ int rain_client_upload(struct rain_client *c, const char *path, int fd, int64_t 
 		EVP_MD_CTX_free(u.sha);
 		return rain_error_set(RAIN_EIO, "cannot set up SHA-256");
 	}
-	r = setup(c, "PUT", path, &headers);
+	r = client_setup(c, "PUT", path, &headers);
 	if (r < 0) {
 		EVP_MD_CTX_free(u.sha);
 		return r;
 	}
-	r = add_header(&headers, "Content-Type: application/octet-stream");
+	r = client_add_header(&headers, "Content-Type: application/octet-stream");
 	if (r == 0)
-		r = add_header(&headers, "Accept: application/json");
+		r = client_add_header(&headers, "Accept: application/json");
 	if (r == 0 && size < 0)
-		r = add_header(&headers, "Transfer-Encoding: chunked");
+		r = client_add_header(&headers, "Transfer-Encoding: chunked");
 	if (r < 0)
 		goto done;
 	curl_easy_setopt(c->curl, CURLOPT_UPLOAD, 1L);
@@ -702,7 +680,7 @@ int rain_client_upload(struct rain_client *c, const char *path, int fd, int64_t 
 	if (size >= 0)
 		curl_easy_setopt(c->curl, CURLOPT_INFILESIZE_LARGE, (curl_off_t)size);
 	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, headers);
-	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, buf_write_cb);
+	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, client_buf_write_cb);
 	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &resp);
 	curl_easy_setopt(c->curl, CURLOPT_NOPROGRESS, 0L);
 	curl_easy_setopt(c->curl, CURLOPT_XFERINFOFUNCTION, upload_progress_cb);
@@ -733,11 +711,11 @@ int rain_client_upload(struct rain_client *c, const char *path, int fd, int64_t 
 	}
 	/* a server may answer (413, 409 ...) and close before taking all data */
 	if (code >= 300) {
-		r = http_error(code, &resp);
+		r = client_http_error(code, &resp);
 		goto done;
 	}
 	if (rc != CURLE_OK) {
-		r = transport_error(c, rc);
+		r = client_transport_error(c, rc);
 		goto done;
 	}
 	if (info)
@@ -860,7 +838,7 @@ static size_t download_write_cb(char *p, size_t size, size_t nmemb, void *ud)
 			return 0;
 	}
 	if (d->code >= 300 || d->code == 204)
-		return buf_write_cb(p, size, nmemb, &d->errbody);
+		return client_buf_write_cb(p, size, nmemb, &d->errbody);
 	while (done < n) {
 		ssize_t w = write(d->fd, p + done, n - done);
 
@@ -982,12 +960,12 @@ int rain_client_download(struct rain_client *c, const char *path, int fd, int64_
 		if (r < 0)
 			goto done;
 	}
-	r = setup(c, "GET", path, &headers);
+	r = client_setup(c, "GET", path, &headers);
 	if (r < 0)
 		goto done;
 	if (offset > 0) {
 		snprintf(range, sizeof(range), "Range: bytes=%" PRId64 "-", offset);
-		r = add_header(&headers, range);
+		r = client_add_header(&headers, range);
 		if (r < 0)
 			goto done;
 	}
@@ -1015,7 +993,7 @@ int rain_client_download(struct rain_client *c, const char *path, int fd, int64_
 		goto done;
 	}
 	if (rc != CURLE_OK) {
-		r = transport_error(c, rc);
+		r = client_transport_error(c, rc);
 		goto done;
 	}
 	if (!d.begun) {        /* an empty body */
@@ -1029,7 +1007,7 @@ int rain_client_download(struct rain_client *c, const char *path, int fd, int64_
 		r = rain_error_set(RAIN_ENOTFOUND, "the image has no data (HTTP 204)");
 		goto done;
 	} else if (d.code >= 300) {
-		r = http_error(d.code, &d.errbody);
+		r = client_http_error(d.code, &d.errbody);
 		goto done;
 	}
 	if (d.total >= 0 && d.code != 416 && d.offset + d.written != d.total) {
@@ -1056,11 +1034,11 @@ done:
 	return r;
 }
 
-/* ---- builds ----------------------------------------------------------- */
+/* ---- request helpers of the API areas ---------------------------------- */
 
 /* path = base/ID[suffix][/urlencoded(name)], after checking that id is a
  * UUID (what names it in the message). */
-static int id_path(const char *base, const char *what, const char *id, const char *suffix,
+int client_id_path(const char *base, const char *what, const char *id, const char *suffix,
 		   const char *name, char **out)
 {
 	_cleanup_free_ char *enc = NULL;
@@ -1079,18 +1057,8 @@ static int id_path(const char *base, const char *what, const char *id, const cha
 	return 0;
 }
 
-static int build_path(const char *id, const char *suffix, char **out)
-{
-	return id_path("/rain/v1/builds", "a build", id, suffix, NULL, out);
-}
-
-static int job_path(const char *id, const char *suffix, char **out)
-{
-	return id_path("/rain/v1/jobs", "a job", id, suffix, NULL, out);
-}
-
 /* A 2xx answer that must be a JSON object (what it is, for the message). */
-static int want_object(int r, json_t **out, const char *what)
+int client_want_object(int r, json_t **out, const char *what)
 {
 	if (r == 0 && out && !json_is_object(*out)) {
 		json_decref(*out);
@@ -1100,29 +1068,8 @@ static int want_object(int r, json_t **out, const char *what)
 	return r;
 }
 
-int rain_client_build_submit(struct rain_client *c, json_t *request, json_t **build)
-{
-	rain_error_clear();
-	return want_object(rain_client_request(c, "POST", "/rain/v1/builds", NULL, request,
-					       NULL, build), build, "build record");
-}
-
-int rain_client_build_get(struct rain_client *c, const char *id, json_t **build)
-{
-	_cleanup_free_ char *path = NULL;
-	int r;
-
-	rain_error_clear();
-	r = build_path(id, "", &path);
-	*build = NULL;
-	if (r < 0)
-		return r;
-	return want_object(rain_client_request(c, "GET", path, NULL, NULL, NULL, build), build,
-			   "build record");
-}
-
 /* GET path, which answers {key: [...]}. */
-static int get_list(struct rain_client *c, const char *path, const char *key, json_t **out)
+int client_get_list(struct rain_client *c, const char *path, const char *key, json_t **out)
 {
 	int r = rain_client_request(c, "GET", path, NULL, NULL, NULL, out);
 
@@ -1132,623 +1079,4 @@ static int get_list(struct rain_client *c, const char *path, const char *key, js
 		return rain_error_set(RAIN_EFORMAT, "the server's answer to %s has no \"%s\" array", path, key);
 	}
 	return r;
-}
-
-int rain_client_build_list(struct rain_client *c, json_t **builds)
-{
-	rain_error_clear();
-	return get_list(c, "/rain/v1/builds", "builds", builds);
-}
-
-int rain_client_build_cancel(struct rain_client *c, const char *id, json_t **build)
-{
-	_cleanup_free_ char *path = NULL;
-	json_t *resp = NULL;
-	int r;
-
-	rain_error_clear();
-	r = build_path(id, "/cancel", &path);
-	if (build)
-		*build = NULL;
-	if (r < 0)
-		return r;
-	r = rain_client_request(c, "POST", path, NULL, NULL, NULL, &resp);
-	if (r == 0 && build)
-		*build = resp;
-	else
-		json_decref(resp);
-	return r;
-}
-
-int rain_client_build_delete(struct rain_client *c, const char *id)
-{
-	_cleanup_free_ char *path = NULL;
-	int r;
-
-	rain_error_clear();
-	r = build_path(id, "", &path);
-	if (r < 0)
-		return r;
-	return rain_client_request(c, "DELETE", path, NULL, NULL, NULL, NULL);
-}
-
-struct logstream {
-	struct rain_client *c;
-	rain_log_fn fn;
-	void *ud;
-	bool begun, canceled;
-	long code;
-	int64_t received;
-	struct buf errbody;
-};
-
-static size_t log_write_cb(char *p, size_t size, size_t nmemb, void *ud)
-{
-	struct logstream *s = ud;
-	size_t n = size * nmemb;
-
-	if (!s->begun) {
-		s->begun = true;
-		curl_easy_getinfo(s->c->curl, CURLINFO_RESPONSE_CODE, &s->code);
-	}
-	if (s->code >= 300)
-		return buf_write_cb(p, size, nmemb, &s->errbody);
-	if (s->fn(s->ud, p, n) != 0) {
-		s->canceled = true;
-		return 0;
-	}
-	s->received += (int64_t)n;
-	return n;
-}
-
-static int log_progress_cb(void *ud, curl_off_t dltotal, curl_off_t dlnow,
-			   curl_off_t ultotal, curl_off_t ulnow)
-{
-	struct logstream *s = ud;
-
-	if (s->fn(s->ud, NULL, 0) != 0) {
-		s->canceled = true;
-		return 1;
-	}
-	return 0;
-}
-
-/* GET a job's log (build or job: which API); see rain_client_build_log. */
-static int job_log(struct rain_client *c, bool build, const char *id, int64_t offset,
-		   bool follow, rain_log_fn fn, void *ud, int64_t *received)
-{
-	struct logstream s = { .c = c, .fn = fn, .ud = ud, .errbody = { .max = ERRBODY_MAX } };
-	struct curl_slist *headers = NULL;
-	_cleanup_free_ char *path = NULL;
-	char suffix[64];
-	CURLcode rc;
-	int r;
-
-	rain_error_clear();
-	if (received)
-		*received = 0;
-	snprintf(suffix, sizeof(suffix), "/log?offset=%" PRId64 "%s", offset < 0 ? 0 : offset,
-		 follow ? "&follow=1" : "");
-	r = build ? build_path(id, suffix, &path) : job_path(id, suffix, &path);
-	if (r < 0)
-		return r;
-	r = setup(c, "GET", path, &headers);
-	if (r < 0)
-		return r;
-	r = add_header(&headers, "Accept: text/plain");
-	if (r < 0)
-		goto done;
-	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, headers);
-	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, log_write_cb);
-	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &s);
-	curl_easy_setopt(c->curl, CURLOPT_NOPROGRESS, 0L);
-	curl_easy_setopt(c->curl, CURLOPT_XFERINFOFUNCTION, log_progress_cb);
-	curl_easy_setopt(c->curl, CURLOPT_XFERINFODATA, &s);
-	rc = curl_easy_perform(c->curl);
-	if (received)
-		*received = s.received;
-	if (s.canceled) {
-		r = rain_error_set(RAIN_ECANCELED, "canceled");
-		goto done;
-	}
-	if (!s.begun)
-		curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &s.code);
-	if (s.code >= 300) {
-		r = http_error(s.code, &s.errbody);
-		goto done;
-	}
-	if (rc != CURLE_OK) {
-		r = transport_error(c, rc);
-		goto done;
-	}
-	r = 0;
-done:
-	curl_slist_free_all(headers);
-	free(s.errbody.data);
-	return r;
-}
-
-int rain_client_build_log(struct rain_client *c, const char *id, int64_t offset, bool follow,
-			  rain_log_fn fn, void *ud, int64_t *received)
-{
-	return job_log(c, true, id, offset, follow, fn, ud, received);
-}
-
-int rain_client_job_log(struct rain_client *c, const char *id, int64_t offset, bool follow,
-			rain_log_fn fn, void *ud, int64_t *received)
-{
-	return job_log(c, false, id, offset, follow, fn, ud, received);
-}
-
-int rain_client_job_get(struct rain_client *c, const char *id, json_t **job)
-{
-	_cleanup_free_ char *path = NULL;
-	int r;
-
-	rain_error_clear();
-	*job = NULL;
-	r = job_path(id, "", &path);
-	if (r < 0)
-		return r;
-	return want_object(rain_client_request(c, "GET", path, NULL, NULL, NULL, job), job,
-			   "job record");
-}
-
-/* ---- vetting (/rain/v1/images/{id}/vet) -------------------------------- */
-
-int rain_client_vet(struct rain_client *c, const char *image_id, const char *policy,
-		    bool runtime, json_t **job)
-{
-	_cleanup_free_ char *path = NULL;
-	json_t *body;
-	int r;
-
-	rain_error_clear();
-	*job = NULL;
-	r = id_path("/rain/v1/images", "an image", image_id, "/vet", NULL, &path);
-	if (r < 0)
-		return r;
-	body = json_pack("{s:b}", "runtime", runtime);
-	if (!body || (policy && json_object_set_new(body, "policy", json_string(policy)) < 0)) {
-		json_decref(body);
-		return rain_error_oom();
-	}
-	r = rain_client_request(c, "POST", path, NULL, body, NULL, job);
-	json_decref(body);
-	return want_object(r, job, "vetting record");
-}
-
-int rain_client_vetting_get(struct rain_client *c, const char *image_id, json_t **report)
-{
-	_cleanup_free_ char *path = NULL;
-	int r;
-
-	rain_error_clear();
-	*report = NULL;
-	r = id_path("/rain/v1/images", "an image", image_id, "/vetting", NULL, &path);
-	if (r < 0)
-		return r;
-	return want_object(rain_client_request(c, "GET", path, NULL, NULL, NULL, report), report,
-			   "vetting report");
-}
-
-/* ---- images (Glance's /v2/images) -------------------------------------- */
-
-#define IMAGES "/v2/images"
-#define PATCH_TYPE "application/openstack-images-v2.1-json-patch"
-#define MAX_PAGES 100000
-
-static int image_path(const char *id, const char *suffix, const char *name, char **out)
-{
-	return id_path(IMAGES, "an image", id, suffix, name, out);
-}
-
-int rain_client_image_list(struct rain_client *c, const char *query, bool follow,
-			   json_t **images)
-{
-	json_t *all = json_array();
-	char *next = NULL;
-	int r = 0, pages = 0;
-
-	rain_error_clear();
-	*images = NULL;
-	if (query && *query && *query != '?') {
-		json_decref(all);
-		return rain_error_set(RAIN_EINVAL, "a query string starts with '?'");
-	}
-	if (!all || asprintf(&next, IMAGES "%s", query ? query : "") < 0) {
-		next = NULL;
-		r = rain_error_oom();
-		goto done;
-	}
-	while (next) {
-		json_t *resp = NULL, *page;
-		const char *n;
-		char *prev;
-
-		r = rain_client_request(c, "GET", next, NULL, NULL, NULL, &resp);
-		if (r < 0)
-			goto done;
-		page = json_object_get(resp, "images");
-		if (!json_is_array(page)) {
-			json_decref(resp);
-			r = rain_error_set(RAIN_EFORMAT, "the server's image list has no \"images\" array");
-			goto done;
-		}
-		json_array_extend(all, page);
-		n = json_string_value(json_object_get(resp, "next"));
-		prev = next;
-		next = NULL;
-		if (follow && n && json_array_size(page) > 0) {
-			if (strcmp(n, prev) == 0 || ++pages >= MAX_PAGES)
-				r = rain_error_set(RAIN_EFORMAT, "the server's \"next\" links loop");
-			else if (!(next = strdup(n)))
-				r = rain_error_oom();
-		}
-		free(prev);
-		json_decref(resp);
-		if (r < 0)
-			goto done;
-	}
-	*images = all;
-	all = NULL;
-done:
-	free(next);
-	json_decref(all);
-	return r;
-}
-
-int rain_client_image_resolve(struct rain_client *c, const char *ref, char id[37], int *matches)
-{
-	_cleanup_free_ char *name = NULL, *query = NULL;
-	json_t *list = NULL, *img;
-	char ids[512] = "";
-	size_t i;
-	int r, n = 0;
-
-	rain_error_clear();
-	if (matches)
-		*matches = -1;
-	if (!ref || !*ref)
-		return rain_error_set(RAIN_EINVAL, "an empty image name");
-	if (uuid_is_valid(ref)) {
-		memcpy(id, ref, 37);
-		uuid_canonicalize(id);
-		if (matches)
-			*matches = 1;
-		return 0;
-	}
-	name = str_url_encode(ref);
-	if (!name || asprintf(&query, "?name=%s", name) < 0) {
-		query = NULL;
-		return rain_error_oom();
-	}
-	r = rain_client_image_list(c, query, true, &list);
-	if (r < 0)
-		return r;
-	/* match here too, in case the server ignores the filter */
-	json_array_foreach(list, i, img) {
-		const char *iname = json_string_value(json_object_get(img, "name"));
-		const char *iid = json_string_value(json_object_get(img, "id"));
-
-		if (!iname || !iid || strcmp(iname, ref) != 0 || !uuid_is_valid(iid))
-			continue;
-		if (n == 0) {
-			memcpy(id, iid, 37);
-			uuid_canonicalize(id);
-		}
-		if (strlen(ids) + 40 < sizeof(ids))
-			snprintf(ids + strlen(ids), sizeof(ids) - strlen(ids), "%s%s",
-				 n ? ", " : "", iid);
-		n++;
-	}
-	json_decref(list);
-	if (matches)
-		*matches = n;
-	if (n == 0)
-		return rain_error_set(RAIN_ENOTFOUND, "no image is named '%.200s'", ref);
-	if (n > 1)
-		return rain_error_set(RAIN_ECONFLICT, "%d images are named '%.200s' (%s)", n, ref, ids);
-	return 0;
-}
-
-int rain_client_image_get(struct rain_client *c, const char *id, json_t **image)
-{
-	_cleanup_free_ char *path = NULL;
-	int r;
-
-	rain_error_clear();
-	r = image_path(id, "", NULL, &path);
-	*image = NULL;
-	if (r < 0)
-		return r;
-	return want_object(rain_client_request(c, "GET", path, NULL, NULL, NULL, image), image,
-			   "image");
-}
-
-int rain_client_image_create(struct rain_client *c, json_t *fields, json_t **image)
-{
-	int r;
-
-	rain_error_clear();
-	r = rain_client_request(c, "POST", IMAGES, NULL, fields, NULL, image);
-	if (r == 0 && !json_is_string(json_object_get(*image, "id"))) {
-		json_decref(*image);
-		*image = NULL;
-		return rain_error_set(RAIN_EFORMAT, "the server's answer has no image id");
-	}
-	return r;
-}
-
-int rain_client_image_patch(struct rain_client *c, const char *id, json_t *patch,
-			    json_t **image)
-{
-	_cleanup_free_ char *path = NULL;
-	int r;
-
-	rain_error_clear();
-	r = image_path(id, "", NULL, &path);
-	if (image)
-		*image = NULL;
-	if (r < 0)
-		return r;
-	return rain_client_request(c, "PATCH", path, PATCH_TYPE, patch, NULL, image);
-}
-
-int rain_client_image_delete(struct rain_client *c, const char *id)
-{
-	_cleanup_free_ char *path = NULL;
-	int r;
-
-	rain_error_clear();
-	r = image_path(id, "", NULL, &path);
-	return r < 0 ? r : rain_client_request(c, "DELETE", path, NULL, NULL, NULL, NULL);
-}
-
-int rain_client_image_upload(struct rain_client *c, const char *id, int fd, int64_t size,
-			     rain_progress_fn progress, void *ud, struct rain_upload_info *info)
-{
-	_cleanup_free_ char *path = NULL;
-	int r;
-
-	rain_error_clear();
-	r = image_path(id, "/file", NULL, &path);
-	return r < 0 ? r : rain_client_upload(c, path, fd, size, progress, ud, info);
-}
-
-int rain_client_image_download(struct rain_client *c, const char *id, int fd, int64_t offset,
-			       rain_progress_fn progress, void *ud,
-			       struct rain_download_info *info)
-{
-	_cleanup_free_ char *path = NULL;
-	int r;
-
-	rain_error_clear();
-	r = image_path(id, "/file", NULL, &path);
-	return r < 0 ? r : rain_client_download(c, path, fd, offset, progress, ud, info);
-}
-
-int rain_client_image_tag(struct rain_client *c, const char *id, const char *tag, bool add)
-{
-	_cleanup_free_ char *path = NULL;
-	int r;
-
-	rain_error_clear();
-	r = image_path(id, "/tags", tag ? tag : "", &path);
-	return r < 0 ? r : rain_client_request(c, add ? "PUT" : "DELETE", path, NULL, NULL,
-					       NULL, NULL);
-}
-
-int rain_client_image_action(struct rain_client *c, const char *id, const char *action)
-{
-	_cleanup_free_ char *path = NULL;
-	int r;
-
-	rain_error_clear();
-	if (!action || (strcmp(action, "deactivate") && strcmp(action, "reactivate")))
-		return rain_error_set(RAIN_EINVAL, "'%.50s' is not an image action (deactivate, "
-				      "reactivate)", action ? action : "");
-	r = image_path(id, "/actions", action, &path);
-	return r < 0 ? r : rain_client_request(c, "POST", path, NULL, NULL, NULL, NULL);
-}
-
-int rain_client_image_member_list(struct rain_client *c, const char *id, json_t **members)
-{
-	_cleanup_free_ char *path = NULL;
-	int r;
-
-	rain_error_clear();
-	r = image_path(id, "/members", NULL, &path);
-	*members = NULL;
-	return r < 0 ? r : get_list(c, path, "members", members);
-}
-
-int rain_client_image_member_add(struct rain_client *c, const char *id, const char *member,
-				 json_t **out)
-{
-	_cleanup_free_ char *path = NULL;
-	_cleanup_json_ json_t *body = NULL;
-	int r;
-
-	rain_error_clear();
-	r = image_path(id, "/members", NULL, &path);
-	if (out)
-		*out = NULL;
-	if (r < 0)
-		return r;
-	if (!member || !*member)
-		return rain_error_set(RAIN_EINVAL, "no member name");
-	body = json_pack("{s:s}", "member", member);
-	if (!body)
-		return rain_error_set(RAIN_EINVAL, "the member name must be UTF-8");
-	return want_object(rain_client_request(c, "POST", path, NULL, body, NULL, out), out, "member");
-}
-
-int rain_client_image_member_get(struct rain_client *c, const char *id, const char *member,
-				 json_t **out)
-{
-	_cleanup_free_ char *path = NULL;
-	int r;
-
-	rain_error_clear();
-	r = image_path(id, "/members", member ? member : "", &path);
-	*out = NULL;
-	if (r < 0)
-		return r;
-	return want_object(rain_client_request(c, "GET", path, NULL, NULL, NULL, out), out,
-			   "member");
-}
-
-int rain_client_image_member_update(struct rain_client *c, const char *id, const char *member,
-				    const char *status, json_t **out)
-{
-	_cleanup_free_ char *path = NULL;
-	_cleanup_json_ json_t *body = NULL;
-	int r;
-
-	rain_error_clear();
-	r = image_path(id, "/members", member ? member : "", &path);
-	if (out)
-		*out = NULL;
-	if (r < 0)
-		return r;
-	body = json_pack("{s:s}", "status", status ? status : "");
-	if (!body)
-		return rain_error_set(RAIN_EINVAL, "the status must be UTF-8");
-	return rain_client_request(c, "PUT", path, NULL, body, NULL, out);
-}
-
-int rain_client_image_member_delete(struct rain_client *c, const char *id, const char *member)
-{
-	_cleanup_free_ char *path = NULL;
-	int r;
-
-	rain_error_clear();
-	r = image_path(id, "/members", member ? member : "", &path);
-	return r < 0 ? r : rain_client_request(c, "DELETE", path, NULL, NULL, NULL, NULL);
-}
-
-/* ---- identity and users ------------------------------------------------ */
-
-int rain_client_login(struct rain_client *c, const char *user, const char *password,
-		      char *token, json_t **body)
-{
-	json_t *req = json_pack("{s:{s:{s:[s], s:{s:{s:s, s:{s:s}, s:s}}}}}", "auth", "identity",
-				"methods", "password", "password", "user", "name", user,
-				"domain", "id", "default", "password", password);
-	json_t *resp = NULL;
-	int r;
-
-	rain_error_clear();
-	token[0] = '\0';
-	if (body)
-		*body = NULL;
-	if (!req)
-		return rain_error_set(RAIN_EINVAL, "the user name and password must be UTF-8");
-	r = rain_client_request(c, "POST", "/v3/auth/tokens", NULL, req, NULL, &resp);
-	json_decref(req);   /* rain_client_request wiped its own copy of the text */
-	if (r == 0 && !c->subject[0])
-		r = rain_error_set(RAIN_EFORMAT, "the server sent no X-Subject-Token");
-	if (r == 0) {
-		memcpy(token, c->subject, sizeof(c->subject));
-		if (body)
-			*body = resp;
-		else
-			json_decref(resp);
-	} else {
-		json_decref(resp);
-	}
-	explicit_bzero(c->subject, sizeof(c->subject));
-	return r;
-}
-
-static int with_subject(struct rain_client *c, const char *method, const char *token,
-			json_t **body)
-{
-	char *h = NULL;
-	int r;
-
-	if (!str_is_printable(token, RAIN_CLIENT_TOKEN_MAX))
-		return rain_error_set(RAIN_EINVAL, "the token cannot go in an HTTP header");
-	if (asprintf(&h, "X-Subject-Token: %s", token) < 0)
-		return rain_error_oom();
-	c->subject_header = h;
-	r = rain_client_request(c, method, "/v3/auth/tokens", NULL, NULL, NULL, body);
-	c->subject_header = NULL;
-	explicit_bzero(h, strlen(h));
-	free(h);
-	return r;
-}
-
-int rain_client_token_validate(struct rain_client *c, const char *token, json_t **body)
-{
-	rain_error_clear();
-	return with_subject(c, "GET", token, body);
-}
-
-int rain_client_token_revoke(struct rain_client *c, const char *token)
-{
-	rain_error_clear();
-	return with_subject(c, "DELETE", token, NULL);
-}
-
-static int user_path(const char *name, char **out)
-{
-	_cleanup_free_ char *enc = NULL;
-
-	*out = NULL;
-	if (!name || !*name)
-		return rain_error_set(RAIN_EINVAL, "no user name");
-	enc = str_url_encode(name);
-	if (!enc || asprintf(out, "/rain/v1/users/%s", enc) < 0) {
-		*out = NULL;
-		return rain_error_oom();
-	}
-	return 0;
-}
-
-int rain_client_user_list(struct rain_client *c, json_t **users)
-{
-	rain_error_clear();
-	return get_list(c, "/rain/v1/users", "users", users);
-}
-
-int rain_client_user_create(struct rain_client *c, json_t *fields, json_t **user)
-{
-	rain_error_clear();
-	return rain_client_request(c, "POST", "/rain/v1/users", NULL, fields, NULL, user);
-}
-
-int rain_client_user_get(struct rain_client *c, const char *name, json_t **user)
-{
-	_cleanup_free_ char *path = NULL;
-	int r;
-
-	rain_error_clear();
-	r = user_path(name, &path);
-	*user = NULL;
-	return r < 0 ? r : rain_client_request(c, "GET", path, NULL, NULL, NULL, user);
-}
-
-int rain_client_user_update(struct rain_client *c, const char *name, json_t *fields,
-			    json_t **user)
-{
-	_cleanup_free_ char *path = NULL;
-	int r;
-
-	rain_error_clear();
-	r = user_path(name, &path);
-	if (user)
-		*user = NULL;
-	return r < 0 ? r : rain_client_request(c, "PATCH", path, NULL, fields, NULL, user);
-}
-
-int rain_client_user_delete(struct rain_client *c, const char *name)
-{
-	_cleanup_free_ char *path = NULL;
-	int r;
-
-	rain_error_clear();
-	r = user_path(name, &path);
-	return r < 0 ? r : rain_client_request(c, "DELETE", path, NULL, NULL, NULL, NULL);
 }
