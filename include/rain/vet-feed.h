@@ -179,6 +179,11 @@ struct rain_vet_mirror_options {
 	/* called after each source package (done of total) */
 	void (*progress)(void *ud, size_t done, size_t total, const char *package);
 	void *progress_ud;
+	/* A source package whose files the mirror does not have (its index
+	 * names them, the pool answers 404: seen on the real security
+	 * archive) is skipped, and this is called with why (may be NULL:
+	 * the build fails instead). */
+	void (*skipped)(void *ud, const char *package, const char *why);
 };
 /* Read the suite's Release (or InRelease, checked against o->keyring),
  * its Sources index (Sources.xz, else Sources.gz), then for

@@ -161,6 +161,12 @@ static void build_progress(void *ud, size_t done, size_t total, const char *pack
 	cli_note(ud, "[%zu/%zu] %s", done, total, package);
 }
 
+static void build_skipped(void *ud, const char *package, const char *why)
+{
+	(void)ud;
+	cli_warn("%s skipped: %s", package, why);
+}
+
 static int cmd_vet_feed_build_exec(struct cli *cli, const struct cli_args *a)
 {
 	struct rain_vet_mirror_options o = {
@@ -168,6 +174,7 @@ static int cmd_vet_feed_build_exec(struct cli *cli, const struct cli_args *a)
 		.release = cli_arg(a, "release"),
 		.keyring = cli_arg(a, "keyring"),
 		.progress = build_progress,
+		.skipped = build_skipped,
 		.progress_ud = cli,
 		.cancel = (volatile int *)&cli_interrupted,
 	};

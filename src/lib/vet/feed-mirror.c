@@ -897,6 +897,10 @@ int rain_vet_feed_build_mirror(struct rain_vet_feed **out, const struct rain_vet
 			goto done;
 		}
 		r = mirror_get(&m, path, src[i].sha, src[i].size, MAX_SOURCE_FILE, &fd, NULL);
+		if (r == RAIN_ENOTFOUND && o->skipped) {
+			o->skipped(o->progress_ud, src[i].package, rain_error_last());
+			continue;
+		}
 		if (r == 0)
 			r = src[i].diff ? changelog_from_diff(fd, path, &cl, &cllen) :
 					  changelog_from_tar(fd, path, &cl, &cllen);
