@@ -8,7 +8,8 @@
  * the path per entry, at most limits.max_entries entries, and paths and
  * link targets of TAR_NAMES_TOTAL bytes at most) and the content
  * of small regular files: each of at most TAR_CACHE_FILE bytes while all
- * together stay under TAR_CACHE_TOTAL, and, once walked, files with
+ * together stay under TAR_CACHE_TOTAL, files in the directories vetting
+ * reads whole (fact_dirs, up to TAR_CACHE_FACTS), and, once walked, files with
  * other hard links (TAR_KEEP_LINKED at most). Reading any other file streams the
  * archive again from its start up to that file (cheap for a plain tar,
  * whose data libarchive skips by seeking; a decompression for the
@@ -32,6 +33,15 @@
 
 #define TAR_CACHE_FILE (256u << 10)
 #define TAR_CACHE_TOTAL (32u << 20)
+/* Files under these are kept first, with a budget of their own: what
+ * vetting reads whole before its walk (accounts, sshd_config, the package
+ * databases), each a decompression from the start otherwise. */
+#define TAR_CACHE_FACT_FILE (16u << 20)
+#define TAR_CACHE_FACTS (96u << 20)
+static const char *const fact_dirs[] = {
+	"/etc/", "/var/lib/dpkg/", "/var/lib/rpm/", "/usr/lib/sysimage/rpm/", "/root/", "/home/",
+	NULL,
+};
 #define TAR_KEEP_LINKED (64u << 20)
 #define TAR_NAMES_TOTAL (256u << 20)
 #define NONE UINT32_MAX
@@ -58,7 +68,7 @@ struct tarfs {
 	size_t nbuckets;
 	uint32_t *ords;         /* header number -> node or NONE */
 	size_t nords, ordcap;
-	size_t cached_total, kept_total;
+	size_t cached_total, kept_total, facts_total;
 	size_t names_total;     /* bytes of paths and link targets */
 	bool zstd;              /* zstd-compressed (decompressed by stream_open) */
 	char detail[32];
@@ -431,8 +441,14 @@ static int index_entry(struct tarfs *t, struct stream *s, struct archive_entry *
 	} else if (S_ISREG(type)) {
 		la_int64_t size = archive_entry_size(ae);
 
+		bool fact = false;
+
 		n->e.size = size < 0 ? 0 : (uint64_t)size;
-		if (n->e.size <= TAR_CACHE_FILE && t->cached_total + n->e.size <= TAR_CACHE_TOTAL) {
+		for (const char *const *d = fact_dirs; *d && !fact; d++)
+			fact = strncmp(path, *d, strlen(*d)) == 0 && n->e.size <= TAR_CACHE_FACT_FILE &&
+			       t->facts_total + n->e.size <= TAR_CACHE_FACTS;
+		if (fact || (n->e.size <= TAR_CACHE_FILE &&
+			     t->cached_total + n->e.size <= TAR_CACHE_TOTAL)) {
 			size_t got = 0;
 
 			n->cache = malloc(n->e.size + 1);
@@ -452,7 +468,10 @@ static int index_entry(struct tarfs *t, struct stream *s, struct archive_entry *
 				return rain_error_set(RAIN_EFORMAT, "tar %s: %s: the archive ends within its data",
 						      t->src->name, path);
 			n->cached = true;
-			t->cached_total += n->e.size;
+			if (fact)
+				t->facts_total += n->e.size;
+			else
+				t->cached_total += n->e.size;
 		}
 	}
 	return 0;
