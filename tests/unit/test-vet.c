@@ -1265,6 +1265,87 @@ static void test_hostile_config(void **state)
 	tree_free(&t);
 }
 
+/* Run argv, without a shell; its exit status. */
+static int run(char *const argv[])
+{
+	pid_t pid;
+	int status;
+
+	if (posix_spawnp(&pid, argv[0], NULL, NULL, argv, environ) != 0)
+		return -1;
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+		return -1;
+	return WEXITSTATUS(status);
+}
+
+/* An rpm image: a real rpmdb.sqlite (a package built by rpmbuild,
+ * installed by rpm --justdb) in /usr/lib/sysimage/rpm, matched against an
+ * rpm feed through its source package. */
+static void test_rpm_image(void **state)
+{
+	static const char spec[] =
+		"Name: rain-vet-a\nVersion: 1.2.3\nRelease: 4.el9\nEpoch: 2\nSummary: t\nLicense: MIT\n"
+		"BuildArch: noarch\n%description\nt\n%package -n rain-vet-a-libs\nSummary: t\n"
+		"%description -n rain-vet-a-libs\nt\n%files\n%files -n rain-vet-a-libs\n";
+	char top[512], defs[600], specf[512], dbarg[600], rpmf[600], db[512];
+	struct rain_vet_options o = { .declared_keys = declared };
+	struct rain_vet_feed *feed;
+	struct rain_imgfs *fs;
+	struct tree t;
+	json_t *rep, *f;
+	size_t i, n = 0;
+
+	if (access("/usr/bin/rpmbuild", X_OK) != 0 || access("/usr/bin/rpm", X_OK) != 0)
+		skip();
+	tree_make(&t, 0);
+	o.security_support_dir = t.support;
+	snprintf(top, sizeof(top), "%s/rpmtop", t.dir);
+	snprintf(defs, sizeof(defs), "_topdir %s", top);
+	snprintf(specf, sizeof(specf), "%s/a.spec", t.dir);
+	snprintf(db, sizeof(db), "%s/usr/lib/sysimage/rpm", t.root);
+	snprintf(dbarg, sizeof(dbarg), "--dbpath=%s", db);
+	snprintf(rpmf, sizeof(rpmf), "%s/RPMS/noarch/rain-vet-a-libs-1.2.3-4.el9.noarch.rpm", top);
+	put(t.dir, "/a.spec", spec, 0644);
+	mkdirs(db, 0755);
+	{
+		char *build[] = { "rpmbuild", "-bb", "--quiet", "--define", defs, specf, NULL };
+		char *init[] = { "rpm", dbarg, "--initdb", NULL };
+		char *inst[] = { "rpm", dbarg, "-i", "--justdb", "--nodeps", "--ignorearch", "--ignoreos",
+				 "--nosignature", rpmf, NULL };
+
+		assert_int_equal(run(build), 0);
+		assert_int_equal(run(init), 0);
+		assert_int_equal(run(inst), 0);
+	}
+	assert_int_equal(unlink(strcat(strcpy(top, t.root), "/var/lib/dpkg/status")), 0);
+	assert_int_equal(rain_vet_feed_new(&feed, RAIN_VET_FEED_OSV, RAIN_PKG_RPM, "Rocky-Linux:9", "test", 0), 0);
+	{
+		struct rain_vet_advisory a = { .package = "rain-vet-a", .id = "RLSA-2099:0001", .aliases = "",
+					       .fixed = "2:1.2.3-5.el9", .urgency = RAIN_VET_URGENCY_HIGH,
+					       .description = "" };
+
+		assert_int_equal(rain_vet_feed_add(feed, &a), 0);
+	}
+	o.feed = feed;
+	assert_int_equal(rain_imgfs_open(t.root, "dir", NULL, &fs), 0);
+	assert_int_equal(rain_vet_run(fs, &o, &rep), 0);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(rep, "packages"), "family")), "rpm");
+	assert_string_equal(json_string_value(json_object_get(rep, "packages_from")),
+			    "/usr/lib/sysimage/rpm/rpmdb.sqlite");
+	json_array_foreach(json_object_get(rep, "findings"), i, f)
+		if (strcmp(json_string_value(json_object_get(f, "rule")), "vulnerable-package") == 0) {
+			n++;
+			assert_string_equal(json_string_value(json_object_get(f, "package")), "rain-vet-a-libs");
+			assert_string_equal(json_string_value(json_object_get(f, "installed")), "2:1.2.3-4.el9");
+			assert_string_equal(json_string_value(json_object_get(f, "source")), "rain-vet-a");
+		}
+	assert_int_equal(n, 1);
+	json_decref(rep);
+	rain_imgfs_close(fs);
+	rain_vet_feed_free(feed);
+	tree_free(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1285,6 +1366,7 @@ int main(void)
 		cmocka_unit_test(test_tar_same_as_dir),
 		cmocka_unit_test(test_manifest),
 		cmocka_unit_test(test_hostile_config),
+		cmocka_unit_test(test_rpm_image),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

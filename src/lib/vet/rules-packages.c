@@ -326,15 +326,43 @@ static int package_files(struct vet_ctx *c, struct pk_state *st, const char *pkg
 	return 0;
 }
 
-static bool rpm_database(struct vet_ctx *c)
+/* An rpm image's packages (rpmdb.sqlite; the older Berkeley DB and ndb
+ * databases are not read): 1 when read, 0 when there is none. */
+static int rpm_packages(struct vet_ctx *c)
 {
-	static const char *const paths[] = { "/var/lib/rpm", "/usr/lib/sysimage/rpm" };
+	static const char *const paths[] = { "/usr/lib/sysimage/rpm/rpmdb.sqlite", "/var/lib/rpm/rpmdb.sqlite" };
+	static const char *const dirs[] = { "/usr/lib/sysimage/rpm", "/var/lib/rpm" };
 	struct rain_imgfs_entry e;
+	int r = RAIN_ENOTFOUND;
 
+	for (size_t i = 0; i < 2 && r == RAIN_ENOTFOUND; i++) {
+		_cleanup_free_ char *data = NULL;
+		size_t len;
+
+		r = vet_read(c, paths[i], 256u << 20, &data, &len);
+		if (r == 0)
+			r = rain_pkg_parse_rpmdb(data, len, paths[i], &c->pkgs);
+		if (r == 0) {
+			if (json_object_set_new(c->info, "packages_from", json_string(paths[i])) < 0)
+				return rain_error_oom();
+			r = vet_note(c, "an rpm image: modified-file, unowned-file and unsupported-package "
+					"are not checked on rpm images");
+			return r < 0 ? r : 1;
+		}
+		if (r != RAIN_ENOTFOUND && r != RAIN_EFORMAT && r != RAIN_ETOOBIG)
+			return r;
+		if (r != RAIN_ENOTFOUND) {
+			r = vet_note(c, "%s: not read (%s)", paths[i], rain_error_last());
+			return r < 0 ? r : 0;
+		}
+	}
 	for (size_t i = 0; i < 2; i++)
-		if (rain_imgfs_stat(c->fs, paths[i], true, &e) == 0)
-			return true;
-	return false;
+		if (rain_imgfs_stat(c->fs, dirs[i], true, &e) == 0) {
+			r = vet_note(c, "%s holds no rpmdb.sqlite (an older rpm database, not read): "
+					"packages were not checked", dirs[i]);
+			return r < 0 ? r : 0;
+		}
+	return 0;
 }
 
 
@@ -443,13 +471,13 @@ static int pk_facts(struct vet_ctx *c)
 		return rain_error_oom();
 	r = vet_read(c, "/var/lib/dpkg/status", MAX_DB_FILE, &text, &len);
 	if (r == RAIN_ENOTFOUND) {
+		r = rpm_packages(c);
+		if (r != 0)
+			return r < 0 ? r : 0;
 		r = manifest_check(c);
 		if (r < 0)
 			return r;
-		return vet_note(c, rpm_database(c) ?
-				   "an rpm database: modified-file, unowned-file and unsupported-package "
-				   "are not checked on rpm images" :
-				   "no package database (/var/lib/dpkg/status): modified-file, unowned-file "
+		return vet_note(c, "no package database (/var/lib/dpkg/status): modified-file, unowned-file "
 				   "and unsupported-package were not checked");
 	}
 	if (r < 0)

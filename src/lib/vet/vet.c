@@ -353,6 +353,8 @@ static double seconds_since(const struct timespec *t0)
 static int report_make(struct vet_ctx *c, struct rain_imgfs *fs, const struct timespec *t0, json_t **out)
 {
 	const struct rain_imgfs_info *info = rain_imgfs_info(fs);
+	const char *family = c->have_dpkg || (c->pkgs.n && c->pkgs.family == RAIN_PKG_DEB) ? "deb" :
+			     c->pkgs.n ? "rpm" : NULL;
 	_cleanup_json_ json_t *rep = NULL;
 
 	for (int i = 0; i < VET_RULE_COUNT; i++) {
@@ -373,7 +375,7 @@ static int report_make(struct vet_ctx *c, struct rain_imgfs *fs, const struct ti
 			"policy", rain_vet_policy_json(c->policy),
 			"feed",
 			"packages", "count", (json_int_t)c->pkgs.n,
-			"family", c->have_dpkg ? "deb" : NULL,
+			"family", family,
 			"os", "id", c->os_id, "version_id", c->os_version_id,
 			"notes", c->notes,
 			"findings", c->findings,
