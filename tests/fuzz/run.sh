@@ -51,7 +51,7 @@ harnesses=(
 	"fuzz-vet-feed-file:$vet_feed:$vet_libs:$short"
 )
 # the image readers (rain/imgfs.h), one harness per format
-imgfs_srcs="src/lib/vet/imgfs.c $(echo src/lib/vet/readers/*.c) src/lib/repo/diskfmt.c"
+imgfs_srcs="src/lib/imgfs/imgfs.c $(echo src/lib/imgfs/readers/*.c) src/lib/repo/diskfmt.c"
 imgfs_libs="-larchive -lext2fs -lcom_err -lsquashfs -lz -lzstd"
 for f in tar ext4 squashfs disk qcow2; do
 	harnesses+=("fuzz-imgfs-$f:$imgfs_srcs:$imgfs_libs:$short")

@@ -1,4 +1,4 @@
-/* Unit tests for the image readers (src/lib/vet/imgfs.c, rain/imgfs.h).
+/* Unit tests for the image readers (src/lib/imgfs/imgfs.c, rain/imgfs.h).
  *
  * One tree is made in a temporary folder (files, a hard link, setuid,
  * sticky, uids, links relative and absolute, links that point out of the

@@ -8,7 +8,7 @@
  *    close, root, lookup, readdir, open_file, read_file, close_file (and
  *    optionally walk);
  *  - containers (disk, qcow2) give what they hold as sources (contents):
- *    the front end (src/lib/vet/imgfs.c) opens each with the file-system
+ *    the front end (src/lib/imgfs/imgfs.c) opens each with the file-system
  *    readers and picks the root file system.
  *
  * The front end does everything common: path normalization, resolving
@@ -136,7 +136,7 @@ struct rain_imgfs_backend {
 	int (*walk)(void *impl, rain_imgfs_node_fn fn, void *ud);
 };
 
-/* The readers (src/lib/vet/readers/). */
+/* The readers (src/lib/imgfs/readers/). */
 extern const struct rain_imgfs_backend rain_imgfs_dir;
 extern const struct rain_imgfs_backend rain_imgfs_tar;
 extern const struct rain_imgfs_backend rain_imgfs_ext4;
