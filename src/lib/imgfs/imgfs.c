@@ -735,6 +735,9 @@ int rain_imgfs_read(struct rain_imgfs *fs, const char *path, size_t max, char **
 	fs->be->close_file(fs->impl, file);
 	if (r < 0)
 		return r;
+	if (n < e.size)
+		return rain_error_set(RAIN_EFORMAT, "imgfs: %s: its content ends after %zu of its %llu bytes", path,
+				      n, (unsigned long long)e.size);
 	buf[n] = '\0';
 	*data = TAKE_PTR(buf);
 	*len = n;

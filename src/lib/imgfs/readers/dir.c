@@ -79,6 +79,9 @@ static int entry_at(struct dirfs *d, int dfd, const char *dirpath, const char *n
 		if (n < 0)
 			return rain_error_errno(RAIN_EIO, errno, "dir %s: cannot read the link %s/%s", d->src->name,
 						dirpath, name);
+		if ((size_t)n >= sizeof(d->link) - 1)
+			return rain_error_set(RAIN_EFORMAT, "dir %s: the link %s/%s is longer than %zu bytes",
+					      d->src->name, dirpath, name, sizeof(d->link) - 2);
 		d->link[n] = '\0';
 		e->link = d->link;
 	}
