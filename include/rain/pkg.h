@@ -29,8 +29,12 @@ struct rain_pkg_list {
 
 /* Parse a dpkg status file (text of len bytes; where names it in
  * messages) into out: only packages whose status is installed (or
- * half-configured, unpacked: present on disk). RAIN_EFORMAT with the line
- * number for a malformed stanza. */
+ * half-configured, unpacked: present on disk; also half-installed and
+ * triggers-awaited/-pending; debsecan counts "installed" only). Field
+ * names in any case, continuation lines, CRLF; an installed package's
+ * Version must be one dpkg accepts. RAIN_EFORMAT with the line number for
+ * a malformed stanza (no Package, a line that is no field, a field twice,
+ * a NUL byte, a bad Version or Source). */
 int rain_pkg_parse_dpkg_status(const char *text, size_t len, const char *where,
 			       struct rain_pkg_list *out);
 /* Parse an rpm database (the bytes of an rpmdb.sqlite, len of them; where
