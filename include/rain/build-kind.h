@@ -48,9 +48,10 @@ struct rain_build_kind_config {
 	 * may be NULL. */
 	void (*log)(void *ud, enum rain_jobs_level level, const char *msg);
 	void *log_ud;
-	/* A build stored an image (its owner's): to vet it, say. May be
-	 * NULL. Called from the build's worker. */
-	void (*stored)(void *ud, const char *owner, const char *image_id);
+	/* A build stored an image (its owner's): to vet it, say; manifest
+	 * is the path of the build's manifest.json. May be NULL. Called
+	 * from the build's worker. */
+	void (*stored)(void *ud, const char *owner, const char *image_id, const char *manifest);
 	void *stored_ud;
 };
 

@@ -4,11 +4,13 @@
  *
  * A vetting's directory holds vet.json (the job record with the fields
  * image_id, policy, runtime and, once done, verdict, sha256 and counts),
- * log, report.json and, for an image whose recipe is stored with it
- * (rain_recipe), recipe. It runs as a child process
+ * log, report.json, for an image whose recipe is stored with it
+ * (rain_recipe) recipe, and for an image a build just stored the build's
+ * manifest.json. It runs as a child process
  *
  *   RAIN vet DATA --json -o DIR/report.json --policy NAME [--set K=V]...
- *       [--feed FEED] [--recipe DIR/recipe] [--runtime]
+ *       [--feed FEED] [--recipe DIR/recipe] [--manifest DIR/manifest.json]
+ *       [--runtime]
  *
  * where DATA is the image's stored data, read in place (never mounted,
  * nothing in it run; rain/imgfs.h): so that a hostile image that trips a
@@ -66,6 +68,9 @@ struct rain_vet_input {
 	const char *image_id;
 	const char *policy;             /* NULL: the default */
 	bool runtime;                   /* also boot it (rain vet --runtime) */
+	/* the manifest.json of the build that made the image (a path, copied
+	 * into the vetting; rain vet --manifest); NULL: none */
+	const char *manifest;
 	const struct rain_who *who;
 };
 

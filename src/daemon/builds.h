@@ -65,8 +65,9 @@ struct builds_config {
 	/* issues and revokes the builds' tokens (borrowed: raind's one
 	 * identity, which must outlive the build service) */
 	struct rain_identity *identity;
-	/* called when a build stored an image (may be NULL) */
-	void (*stored)(void *ud, const char *owner, const char *image_id);
+	/* called when a build stored an image, with the path of its
+	 * manifest.json (may be NULL) */
+	void (*stored)(void *ud, const char *owner, const char *image_id, const char *manifest);
 	void *stored_ud;
 };
 

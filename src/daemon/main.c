@@ -213,12 +213,12 @@ static int start_vetting(struct config *cfg, struct rain_repo *repo, struct vett
 }
 
 /* With [vet] auto: a build stored an image; vet it as its owner. */
-static void vet_stored(void *ud, const char *owner, const char *image_id)
+static void vet_stored(void *ud, const char *owner, const char *image_id, const char *manifest)
 {
 	struct rain_who who = { .owner = owner };
 	json_t *rec = NULL;
 
-	if (vetting_submit(ud, &who, image_id, NULL, false, &rec) < 0)
+	if (vetting_submit(ud, &who, image_id, NULL, false, manifest, &rec) < 0)
 		log_printf(LOG_WARN, "image %s of %s was stored by a build but cannot be vetted: %s",
 			   image_id, owner, rain_error_last());
 	json_decref(rec);

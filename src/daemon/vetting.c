@@ -122,10 +122,10 @@ struct rain_jobs *vetting_jobs(struct vetting *v)
 }
 
 int vetting_submit(struct vetting *v, const struct rain_who *who, const char *id,
-		   const char *policy, bool runtime, json_t **out)
+		   const char *policy, bool runtime, const char *manifest, json_t **out)
 {
 	struct rain_vet_input in = { .image_id = id, .policy = policy, .runtime = runtime,
-				     .who = who };
+				     .manifest = manifest, .who = who };
 	struct rain_job_submission *s = NULL;
 	const char *owner = who->owner ? who->owner : "";
 	int r;

@@ -47,12 +47,13 @@ void vetting_quiesce(struct vetting *v);
 void vetting_stop(struct vetting *v);
 struct rain_jobs *vetting_jobs(struct vetting *v);
 
-/* Vet image id for who with policy (NULL: the default); *out is the new
- * record. RAIN_ECONFLICT when the service is disabled or the image has no
+/* Vet image id for who with policy (NULL: the default), with the
+ * manifest of the build that made it (a path; NULL: none); *out is the
+ * new record. RAIN_ECONFLICT when the service is disabled or the image has no
  * data; RAIN_ELIMIT past max_queued_per_user (HTTP 429); RAIN_EINVAL for
  * an unknown policy. */
 int vetting_submit(struct vetting *v, const struct rain_who *who, const char *id,
-		   const char *policy, bool runtime, json_t **out);
+		   const char *policy, bool runtime, const char *manifest, json_t **out);
 
 /* The vulnerability feed kept with the repository (DATA_DIR/vet/feed,
  * or [vet] feed, which raind only reads): PUT /rain/v1/vetting/feed

@@ -14,6 +14,7 @@
 #include "rain/recipe.h"
 #include "rain/vet-feed.h"
 #include "rain/vet-kind.h"
+#include "rain/vet-runtime.h"
 #include "rain/vet.h"
 #include "util/cleanup.h"
 #include "util/fsutil.h"
@@ -24,7 +25,7 @@
 static int cmd_vet_exec(struct cli *cli, const struct cli_args *a);
 
 enum { OPT_POLICY = 0x500, OPT_SET, OPT_FEED, OPT_RECIPE, OPT_FORMAT,
-       OPT_REMOTE, OPT_OUTPUT };
+       OPT_REMOTE, OPT_OUTPUT, OPT_RUNTIME, OPT_MANIFEST };
 
 static const struct cli_opt vet_opts[] = {
 	CLI_OPT("policy", 0, "NAME", OPT_POLICY, "the policy to vet against (default: \"default\";\n"
@@ -36,8 +37,13 @@ static const struct cli_opt vet_opts[] = {
 		"without it no package is checked for vulnerabilities"),
 	CLI_OPT("recipe", 0, "FILE", OPT_RECIPE, "the image's recipe: its users' ssh keys are the\n"
 		"authorized_keys the image may hold"),
+	CLI_OPT("manifest", 0, "FILE", OPT_MANIFEST, "the manifest.json of the build that made the\n"
+		"image: its packages are compared with the image's"),
 	CLI_OPT("format", 0, "F", OPT_FORMAT, "what FILE is: dir, tar, ext4, squashfs, disk, qcow2\n"
 		"(default: told from its content)"),
+	CLI_OPT("runtime", 0, NULL, OPT_RUNTIME, "also boot the image under qemu, without network\n"
+		"and never changing it, and check what runs:\n"
+		"listening sockets, failed units, the kernel"),
 	CLI_OPT("output", 'o', "FILE", OPT_OUTPUT, "also write the report (JSON) to FILE"),
 	CLI_OPT("remote", 0, NULL, OPT_REMOTE, "vet the repository image IMAGE in the server, which\n"
 		"keeps the report with it (default when IMAGE is not\n"
@@ -148,6 +154,36 @@ static int report_out(const struct cli *cli, const struct cli_args *a, json_t *r
 	return verdict == RAIN_VET_FAILED ? RAIN_VET_EXIT_FAILED : CLI_EXIT_OK;
 }
 
+static void on_console(void *ud, const char *line)
+{
+	const struct cli *cli = ud;
+
+	if (!cli->quiet)
+		fprintf(stderr, "  | %s\n", line);
+}
+
+/* Boot the image, collect what runs, add the runtime rules' findings. */
+static int runtime_check(struct cli *cli, struct rain_imgfs *fs, const char *file,
+			 const struct rain_vet_policy *policy, json_t *report)
+{
+	struct rain_vet_runtime_options o = {
+		.cancel = (volatile int *)&cli_interrupted,
+		.log = on_console,
+		.log_ud = cli,
+	};
+	json_t *facts = NULL;
+	int r;
+
+	cli_note(cli, "runtime check: booting %s under qemu (no network, a snapshot)", file);
+	cli_catch_signals(true);
+	r = rain_vet_runtime(fs, file, &o, &facts);
+	cli_catch_signals(false);
+	if (r == 0)
+		r = rain_vet_runtime_findings(report, facts, policy);
+	json_decref(facts);
+	return r;
+}
+
 static int vet_local(struct cli *cli, const struct cli_args *a, const char *file)
 {
 	const char *format = cli_arg(a, "format");
@@ -157,7 +193,7 @@ static int vet_local(struct cli *cli, const struct cli_args *a, const char *file
 	struct rain_vet_policy *policy = NULL;
 	struct rain_vet_feed *feed = NULL;
 	struct rain_imgfs *fs = NULL;
-	json_t *report = NULL;
+	json_t *report = NULL, *manifest = NULL;
 	char **keys = NULL;
 	size_t nkeys = 0;
 	int r, status = CLI_EXIT_FAIL;
@@ -198,6 +234,17 @@ static int vet_local(struct cli *cli, const struct cli_args *a, const char *file
 			goto out;
 		}
 	}
+	if (cli_arg(a, "manifest")) {
+		json_error_t err;
+
+		manifest = json_load_file(cli_arg(a, "manifest"), JSON_REJECT_DUPLICATES, &err);
+		if (!json_is_object(manifest)) {
+			status = cli_error("%s is not a build's manifest.json: %s (line %d)",
+					   cli_arg(a, "manifest"), manifest ? "not an object" : err.text,
+					   err.line);
+			goto out;
+		}
+	}
 	r = rain_imgfs_open(file, format, NULL, &fs);
 	if (r < 0) {
 		status = cli_fail(cli, r, "give --format if the kind of image is known",
@@ -210,6 +257,7 @@ static int vet_local(struct cli *cli, const struct cli_args *a, const char *file
 	opts.policy = policy;
 	opts.feed = feed;
 	opts.declared_keys = (const char *const *)keys;
+	opts.manifest = manifest;
 	opts.cancel = (volatile int *)&cli_interrupted;
 	opts.progress = on_progress;
 	opts.progress_ud = &view;
@@ -222,9 +270,17 @@ static int vet_local(struct cli *cli, const struct cli_args *a, const char *file
 		status = cli_fail(cli, r, NULL, "cannot vet %s", file);
 		goto out;
 	}
+	if (cli_flag(a, "runtime")) {
+		r = runtime_check(cli, fs, file, policy, report);
+		if (r < 0) {
+			status = cli_fail(cli, r, NULL, "the runtime check of %s failed", file);
+			goto out;
+		}
+	}
 	status = report_out(cli, a, report);
 out:
 	json_decref(report);
+	json_decref(manifest);
 	rain_imgfs_close(fs);
 	rain_vet_feed_free(feed);
 	rain_vet_policy_free(policy);
@@ -249,17 +305,18 @@ static int vet_remote(struct cli *cli, const struct cli_args *a, const char *ref
 	char id[37], job_id[37];
 	int r, ret = CLI_EXIT_FAIL;
 
-	if (cli_arg(a, "set") || cli_arg(a, "feed") || cli_arg(a, "recipe") || cli_arg(a, "format"))
-		return cli_usage_error(a->cmd, "--set, --feed, --recipe and --format are for a file "
-				       "vetted here; the server vets with its own policies "
-				       "(--policy) and feed");
+	if (cli_arg(a, "set") || cli_arg(a, "feed") || cli_arg(a, "recipe") || cli_arg(a, "format") ||
+	    cli_arg(a, "manifest"))
+		return cli_usage_error(a->cmd, "--set, --feed, --recipe, --manifest and --format are "
+				       "for a file vetted here; the server vets with its own "
+				       "policies (--policy) and feed");
 	r = cli_image_resolve(cli, ref, id);
 	if (r)
 		return r;
 	r = cli_client(cli, &c);
 	if (r)
 		return r;
-	r = rain_client_vet(c, id, cli_arg(a, "policy"), false, &job);
+	r = rain_client_vet(c, id, cli_arg(a, "policy"), cli_flag(a, "runtime"), &job);
 	if (r < 0)
 		return cli_fail(cli, r, NULL, "cannot vet image %s", ref);
 	snprintf(job_id, sizeof(job_id), "%s", cli_json_str(job, "id") ? cli_json_str(job, "id") : "");

@@ -52,7 +52,7 @@ static int submit(struct request *req)
 						"\"runtime\"");
 	}
 	r = vetting_submit(request_vetting(req), &req->who, req->params[0],
-			   json_string_value(policy), json_is_true(runtime), &rec);
+			   json_string_value(policy), json_is_true(runtime), NULL, &rec);
 	if (r < 0)
 		return r;
 	snprintf(location, sizeof(location), "/rain/v1/jobs/%s",

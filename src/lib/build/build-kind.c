@@ -814,7 +814,8 @@ static int build_run(void *ud, struct rain_job_run *job, json_t *data)
 				log_note(job, "stored as image %s", image_id);
 				r = rain_job_set(job, "image_id", json_string(image_id));
 				if (k->cfg.stored)
-					k->cfg.stored(k->cfg.stored_ud, job->owner, image_id);
+					k->cfg.stored(k->cfg.stored_ud, job->owner, image_id,
+						      manifest_path);
 			}
 		}
 		json_decref(m);

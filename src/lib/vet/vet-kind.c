@@ -17,6 +17,7 @@
 #include "util/uuid.h"
 
 #define REPORT_MAX (64 << 20)   /* bytes of a report the child writes */
+#define MANIFEST_MAX (16 << 20) /* bytes of a build's manifest */
 
 struct policy {
 	char *name;
@@ -90,6 +91,16 @@ static int vet_prepare(void *ud, const char *id, const char *owner, const char *
 		r = rain_error_set(RAIN_ECONFLICT, "image %s has no data to vet (status %s): "
 				   "upload it first", img->id, rain_image_status_name(img->status));
 		goto out;
+	}
+	if (in->manifest) {
+		_cleanup_free_ char *text = NULL, *path = fs_path_join(dir, "manifest.json");
+		size_t len = 0;
+
+		r = path ? fs_read_small(in->manifest, MANIFEST_MAX, &text, &len) : rain_error_oom();
+		if (r == 0)
+			r = fs_write_atomic(path, text, len, 0600);
+		if (r < 0)
+			goto out;
 	}
 	recipe = rain_image_prop_get(img, "rain_recipe");
 	if (recipe) {
@@ -206,6 +217,7 @@ static int vet_run(void *ud, struct rain_job_run *job, json_t *data)
 	const char *policy = json_string_value(json_object_get(data, "policy"));
 	_cleanup_free_ char *report_path = fs_path_join(job->dir, "report.json");
 	_cleanup_free_ char *recipe = fs_path_join(job->dir, "recipe");
+	_cleanup_free_ char *manifest = fs_path_join(job->dir, "manifest.json");
 	_cleanup_free_ char *file = NULL;
 	const char *argv[32 + 2 * RAIN_VET_KIND_SETTINGS_MAX];
 	const struct policy *p = policy ? policy_find(k, policy) : NULL;
@@ -215,7 +227,7 @@ static int vet_run(void *ud, struct rain_job_run *job, json_t *data)
 	const char *verdict;
 	int n = 0, status = -1, r;
 
-	if (!report_path || !recipe)
+	if (!report_path || !recipe || !manifest)
 		return rain_error_oom();
 	if (!k->rain_command)
 		return rain_error_set(RAIN_EINVAL, "raind cannot find the rain program; set [vet] "
@@ -249,6 +261,10 @@ static int vet_run(void *ud, struct rain_job_run *job, json_t *data)
 	if (access(recipe, F_OK) == 0) {
 		argv[n++] = "--recipe";
 		argv[n++] = recipe;
+	}
+	if (access(manifest, F_OK) == 0) {
+		argv[n++] = "--manifest";
+		argv[n++] = manifest;
 	}
 	if (json_is_true(json_object_get(data, "runtime")))
 		argv[n++] = "--runtime";
