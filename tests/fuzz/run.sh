@@ -57,10 +57,10 @@ for f in tar ext4 squashfs disk qcow2; do
 	harnesses+=("fuzz-imgfs-$f:$imgfs_srcs:$imgfs_libs:$short")
 done
 # vetting's rules over a whole (tar) image
-vet_srcs=$(echo src/lib/vet/vet.c src/lib/vet/rules-*.c src/lib/vet/policy.c src/lib/vet/report.c \
-	src/lib/vet/vet-map.c src/lib/vet/vet-parse.c src/lib/vet/pkg.c $vet_feed src/lib/vet/fetch.c $imgfs_srcs \
-	src/util/fsutil.c src/util/timeutil.c src/util/base64.c)
-harnesses+=("fuzz-vet-tar:$vet_srcs:$vet_libs $imgfs_libs -lpthread:$seconds")
+vet_srcs=$(printf '%s\n' src/lib/vet/vet.c src/lib/vet/rules-*.c src/lib/vet/policy.c \
+	src/lib/vet/report.c src/lib/vet/vet-map.c src/lib/vet/vet-parse.c src/lib/vet/pkg-rpmdb.c \
+	$vet_feed $imgfs_srcs src/util/base64.c | sort -u | tr '\n' ' ')
+harnesses+=("fuzz-vet-tar:$vet_srcs:$vet_libs $imgfs_libs -lsqlite3 -lpthread:$seconds")
 
 # --- seed corpora, regenerated in the build dir on every run -------------
 
