@@ -1346,6 +1346,25 @@ static void test_rpm_image(void **state)
 	tree_free(&t);
 }
 
+/* A set cancel flag stops the run with RAIN_ECANCELED and no report. */
+static void test_cancel(void **state)
+{
+	volatile int cancel = 1;
+	struct rain_vet_options o = { .cancel = &cancel };
+	struct rain_imgfs *fs;
+	struct tree t;
+	json_t *rep = (json_t *)&o;
+
+	tree_make(&t, 0);
+	o.security_support_dir = t.support;
+	assert_int_equal(rain_imgfs_open(t.root, "dir", NULL, &fs), 0);
+	assert_int_equal(rain_vet_run(fs, &o, &rep), RAIN_ECANCELED);
+	assert_null(rep);
+	assert_error_contains("canceled");
+	rain_imgfs_close(fs);
+	tree_free(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1367,6 +1386,7 @@ int main(void)
 		cmocka_unit_test(test_manifest),
 		cmocka_unit_test(test_hostile_config),
 		cmocka_unit_test(test_rpm_image),
+		cmocka_unit_test(test_cancel),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
