@@ -178,7 +178,9 @@ int rain_repo_vetting_get(struct rain_repo *repo, const struct rain_who *who, co
 			  json_t **report);
 
 /* Downloads: RAIN_ECONFLICT when the image has no data, RAIN_EFORBIDDEN
- * for a deactivated image unless admin. Counts the download. The reader
+ * for a deactivated image unless admin, or when the stored data fails
+ * the disk-format inspection (rain/diskfmt.h: data stored before the
+ * inspector existed, or refused by a newer one, is never served). Counts the download. The reader
  * is closed with rain_repo_download_close(). */
 int rain_repo_download_open(struct rain_repo *repo, const struct rain_who *who, const char *id,
 			    struct rain_image **img, struct rain_blob_reader *reader);

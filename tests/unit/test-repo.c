@@ -1209,6 +1209,42 @@ static void test_download(void **state)
 	rain_image_free(img);
 }
 
+/* Data stored before the inspector existed (or refused by a newer one)
+ * is not served: here a raw image's stored bytes become a qcow2 that
+ * names a backing file, as an old upload could have been. */
+static void test_download_inspects_stored_data(void **state)
+{
+	struct fixture *f = *state;
+	struct rain_image *img = raw_image(f, "old"), *out, *got = NULL;
+	unsigned char data[4096] = { 0 }, qcow[4096] = { 0 };
+	struct rain_blob_reader rd;
+	char sha[65], path[512];
+	FILE *fp;
+
+	out = upload_ok(f, img->id, data, sizeof(data));
+	rain_image_free(out);
+	assert_int_equal(rain_repo_download_open(f->repo, &alice, img->id, &got, &rd), 0);
+	rain_repo_download_close(f->repo, &rd);
+	rain_image_free(got);
+	got = NULL;
+
+	/* QFI\xfb, version 3, a backing file name at 512 of 11 bytes */
+	memcpy(qcow, "QFI\xfb\0\0\0\3\0\0\0\0\0\0\x02\0\0\0\0\x0b\0\0\0\x10", 24);
+	memcpy(qcow + 512, "/etc/passwd", 11);
+	sha256_hex(data, sizeof(data), sha);
+	snprintf(path, sizeof(path), "%s/blobs/sha256/%.2s/%s", f->data, sha, sha);
+	fp = fopen(path, "r+");
+	assert_non_null(fp);
+	assert_int_equal(fwrite(qcow, 1, sizeof(qcow), fp), sizeof(qcow));
+	fclose(fp);
+
+	rain_error_clear();
+	assert_int_equal(rain_repo_download_open(f->repo, &alice, img->id, &got, &rd), RAIN_EFORBIDDEN);
+	assert_error_contains("inspection");
+	assert_int_equal(rain_repo_data_open(f->repo, &admin, img->id, &got, &rd), RAIN_EFORBIDDEN);
+	rain_image_free(img);
+}
+
 static void test_download_saving(void **state)
 {
 	struct fixture *f = *state;
@@ -1737,6 +1773,7 @@ int main(void)
 		T(test_deactivate),
 		T(test_download),
 		T(test_download_saving),
+		T(test_download_inspects_stored_data),
 		T(test_crash_recovery),
 		T(test_concurrent_tags),
 		T(test_quota_in_flight),

@@ -1032,6 +1032,18 @@ int rain_repo_charge_drop(struct rain_repo *repo, const char *owner, const char 
 	return r;
 }
 
+struct stored_data {
+	struct rain_repo *repo;
+	struct rain_blob_reader *reader;
+};
+
+static ssize_t stored_read(void *ud, uint64_t off, void *buf, size_t len)
+{
+	struct stored_data *d = ud;
+
+	return off > INT64_MAX ? 0 : rain_blob_read(d->repo->blobs, d->reader, (int64_t)off, buf, len);
+}
+
 static int data_open(struct rain_repo *repo, const struct rain_who *who, const char *id,
 		     bool count, struct rain_image **out, struct rain_blob_reader *reader)
 {
@@ -1052,6 +1064,18 @@ static int data_open(struct rain_repo *repo, const struct rain_who *who, const c
 		rain_blob_read_close(repo->blobs, reader);
 		r = rain_error_set(RAIN_EIO, "stored data of image %s has %lld bytes, expected %lld",
 				   id, (long long)reader->size, (long long)img->size);
+	} else if (r == 0) {
+		/* data stored before the inspector (or by an older one) is
+		 * checked as it leaves: a few small reads, never the whole */
+		struct stored_data d = { repo, reader };
+
+		r = rain_diskfmt_inspect(img->disk_format, reader->size, stored_read, &d, NULL);
+		if (r < 0) {
+			rain_blob_read_close(repo->blobs, reader);
+			r = rain_error_set(RAIN_EFORBIDDEN, "the stored data of image %s fails the "
+					   "disk-format inspection (%s); it is not served: delete the "
+					   "image and upload a self-contained copy", id, rain_error_last());
+		}
 	}
 	if (r < 0) {
 		rain_image_free(img);
