@@ -71,8 +71,8 @@ const char *rain_vet_verdict_name(enum rain_vet_verdict v);
  * from low on it warns, info is listed and ignored) but
  * unfixed-vulnerability, which warns (a rebuild cannot fix it); the
  * severity of a vulnerability is its urgency (not yet assigned: medium,
- * unimportant: info); allowed_setuid holds
- * the setuid/setgid programs of Debian's and Fedora's base systems,
+ * unimportant: info); allowed_setuid holds the setuid/setgid programs
+ * of Debian's and Fedora's base systems,
  * unsafe_services telnet, r-services, tftp, finger, talk and NIS
  * daemons, allowed_kernels nothing (any kernel), max_feed_age 0 (any).
  * Free with rain_vet_policy_free(). */
@@ -124,9 +124,9 @@ struct rain_vet_options {
  * or package, message, and for vulnerabilities cve, package, source,
  * installed, fixed, urgency), counts per severity and per action, the
  * verdict, and the time taken; also os (id, version_id), packages_from
- * ("dpkg status", "dpkg status (as the build manifest)" or "manifest"
- * when the image has no package database), kernels
- * (version, path), notes (what could not be checked, and why) and
+ * ("dpkg status", "dpkg status (as the build manifest)", the path of an
+ * rpm image's rpmdb.sqlite, or "manifest" when the image has no package
+ * database), kernels (version, path), notes (what could not be checked, and why) and
  * entries (walked). A finding's "count", when there, stands for that
  * many findings of its rule not listed (past 200 per rule). The opts'
  * feed is sorted on its first use (rain/vet-feed.h): share a feed
