@@ -44,8 +44,15 @@ struct rain_vet_runtime_options {
  * qcow2 or ext4 image: the file the virtual machine boots), collect and
  * parse its facts into *facts (a new object, the format of
  * rain_vet_runtime_parse() plus "seconds", the time from starting qemu to
- * its end, and "accelerator", "kvm" or "tcg"). KVM is used only where it
- * really runs a guest (util/qemu.h), else software emulation.
+ * its end, "accelerator", "kvm" or "tcg", and "booted", the kernel's path
+ * in the image). KVM is used only where it really runs a guest
+ * (util/qemu.h), else software emulation. The machine is stopped as soon
+ * as the collector has written its end marker, or when the time limit
+ * passes (then what it did collect is not used: an incomplete report is
+ * an error). The kernel is the newest /boot/vmlinuz-VERSION with
+ * /boot/initrd.img-VERSION, else /vmlinuz and /initrd.img; root= is the
+ * partition the tree was read from (rain_imgfs_info()'s detail), else the
+ * whole disk.
  *
  * RAIN_EINVAL when the image cannot be booted (a tar, squashfs or
  * directory tree; no kernel or initramfs; no systemd), RAIN_ENOTFOUND

@@ -3,7 +3,8 @@
 # openssh-server (built through the shared cache) is booted under qemu by
 # the runtime check: sshd is found listening on port 22 of 0.0.0.0 or ::,
 # ssh.service enabled, the running kernel is the one in the image's /boot,
-# and the image file is unchanged afterwards (snapshot). An ext4 image
+# and the image file is unchanged afterwards (snapshot); a time limit too
+# short says how far the boot got. An ext4 image
 # without a kernel and a tar of the same tree are refused with what to do.
 # Until `rain vet --runtime` exists the check is driven by
 # tests/tools/vet-runtime (rain_vet_runtime() on one image).
@@ -59,6 +60,13 @@ python3 -c 'import json,sys; f=json.load(open(sys.argv[1])); print("# boot and c
 check_eq "the image file is unchanged (sha256)" "$before" "$(sha256sum <"$IMG")"
 check "the console was followed" grep -q "Reached target" "$TMP/runtime.err"
 check_eq "its private folder (kernel, initramfs, qemu's overlay) is removed" "" "$(ls -A "$TMP/priv")"
+
+# a time limit too short for the boot: what the console showed last
+TMPDIR=$TMP/priv "$VR" "$IMG" 8 >/dev/null 2>"$TMP/short.err"
+check "a boot that does not report in time fails" test $? -eq 1
+check "saying so, with the last console lines" grep -q "did not report within 8 s .*the last console lines:" "$TMP/short.err"
+check_eq "and leaving nothing behind" "" "$(ls -A "$TMP/priv")"
+check_eq "the image is still unchanged" "$before" "$(sha256sum <"$IMG")"
 
 # no kernel: an ext4 image, and a tar of the same tree
 printf '[image]\nname = t0143-nokernel\ndistribution = debian\nrelease = bookworm\n[packages]\nkernel = no\n[output]\nformats = ext4, tar\n' \

@@ -40,7 +40,7 @@ const char vet_runtime_collector[] =
 	"/bin/sh -c '"
 	"exec >/dev/ttyS1 2>&1; "
 	"export LC_ALL=C SYSTEMD_COLORS=0 SYSTEMD_PAGER=cat TERM=dumb; "
-	"timeout 60 systemctl start multi-user.target; "
+	"timeout 40 systemctl start multi-user.target; "
 	"sleep 3; "
 	"echo rain-vet: kernel; uname -r; "
 	"echo rain-vet: tcp; cat /proc/net/tcp; "
@@ -409,7 +409,11 @@ int rain_vet_runtime(struct rain_imgfs *fs, const char *image_path,
 	    asprintf(&serial, "file:%s", collect) < 0 ||
 	    asprintf(&env_tmp, "TMPDIR=%s", dir) < 0 ||
 	    asprintf(&env_path, "PATH=%s", path_env ? path_env : "/usr/local/bin:/usr/bin:/bin") < 0 ||
-	    asprintf(&append, "root=%s ro console=ttyS0 panic=-1 quiet systemd.show_status=1 "
+	    /* mitigations=off: the guest's CPU-flaw mitigations (page table
+	     * isolation's address-space switch on every system call is dear
+	     * under TCG) guard nothing in a throwaway machine and change
+	     * nothing of what runs; ~20% faster boots here */
+	    asprintf(&append, "root=%s ro console=ttyS0 panic=-1 quiet mitigations=off systemd.show_status=1 "
 		     "systemd.log_color=0 systemd.firstboot=0 init=%s systemd.run=\"%s\" "
 		     "systemd.run_success_action=poweroff systemd.run_failure_action=poweroff",
 		     root, init, vet_runtime_collector) < 0) {
