@@ -88,9 +88,9 @@ int rain_imgfs_open_read(rain_imgfs_read_fn read, void *ud, uint64_t size, const
 const struct rain_imgfs_info *rain_imgfs_info(const struct rain_imgfs *fs);
 /* What was skipped while reading (entries with corrupt or overlong names,
  * directories met twice, entries past a limit, unreadable partitions), one
- * message each, oldest first: borrowed until close. At most 100 are kept;
- * *n counts them all. */
-const char *const *rain_imgfs_problems(const struct rain_imgfs *fs, size_t *n);
+ * message each, oldest first: *n of them (at most 100 are kept), borrowed
+ * until close; *total (may be NULL) counts them all. */
+const char *const *rain_imgfs_problems(const struct rain_imgfs *fs, size_t *n, size_t *total);
 /* Close and free (and remove any temporary file). NULL is fine. */
 void rain_imgfs_close(struct rain_imgfs *fs);
 

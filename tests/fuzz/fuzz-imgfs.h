@@ -87,7 +87,16 @@ static void try_one(const char *format, rain_imgfs_read_fn rd, void *ud, uint64_
 			free(content);
 		}
 	}
-	rain_imgfs_problems(fs, &np);
+	{
+		size_t total;
+		const char *const *p = rain_imgfs_problems(fs, &np, &total);
+
+		if (np > 100 || np > total)
+			__builtin_trap();
+		for (size_t i = 0; i < np; i++)
+			if (!p[i] || !*p[i])
+				__builtin_trap();
+	}
 	rain_imgfs_close(fs);
 }
 

@@ -466,7 +466,7 @@ static void test_tar_hostile(void **state)
 	struct rain_imgfs_entry e;
 	const char *const *probs;
 	char *data, *listing;
-	size_t len, n;
+	size_t len, n, total;
 
 	assert_int_equal(run(argv), 0);
 	assert_int_equal(rain_imgfs_open(at("hostile.tar"), NULL, NULL, &fs), 0);
@@ -480,12 +480,12 @@ static void test_tar_hostile(void **state)
 	assert_int_equal(rain_imgfs_stat(fs, "/escape", false, &e), RAIN_ENOTFOUND);
 	assert_int_equal(rain_imgfs_stat(fs, "/hl", false, &e), RAIN_ENOTFOUND);
 	assert_int_equal(rain_imgfs_read(fs, "/out", 0, &data, &len), RAIN_ENOTFOUND);
-	probs = rain_imgfs_problems(fs, &n);
-	assert_true(n >= 4);
+	probs = rain_imgfs_problems(fs, &n, &total);
+	assert_true(n >= 4 && total == n);
 	{
 		bool dotdot = false, name = false, hl = false;
 
-		for (size_t i = 0; i < n && i < 100; i++) {
+		for (size_t i = 0; i < n; i++) {
 			dotdot |= strstr(probs[i], "\"..\"") != NULL;
 			name |= strstr(probs[i], "too long") != NULL;
 			hl |= strstr(probs[i], "hard link to nowhere") != NULL;
@@ -528,6 +528,24 @@ static void test_tar_hostile(void **state)
 		assert_int_equal(rain_imgfs_open(at("garbage"), NULL, NULL, &fs), RAIN_EFORMAT);
 		assert_error_contains("no image format");
 		assert_int_equal(rain_imgfs_open(at("garbage"), "tar", NULL, &fs), RAIN_EFORMAT);
+	}
+	/* problems: 100 kept, all counted */
+	{
+		const char *many[] = { "python3", "-c",
+				       "import io, sys, tarfile\n"
+				       "t = tarfile.open(sys.argv[1], 'w')\n"
+				       "for i in range(150):\n"
+				       "    x = tarfile.TarInfo('../p%d' % i); t.addfile(x, io.BytesIO(b''))\n"
+				       "t.addfile(tarfile.TarInfo('ok'), io.BytesIO(b''))\n"
+				       "t.close()\n", at("many.tar"), NULL };
+
+		assert_int_equal(run(many), 0);
+		assert_int_equal(rain_imgfs_open(at("many.tar"), NULL, NULL, &fs), 0);
+		probs = rain_imgfs_problems(fs, &n, &total);
+		assert_int_equal(n, 100);
+		assert_int_equal(total, 150);
+		assert_non_null(strstr(probs[99], "../p99"));
+		rain_imgfs_close(fs);
 	}
 	/* limits: entries */
 	{
@@ -885,9 +903,9 @@ static void test_qcow2_hostile(void **state)
 static bool has_problem(struct rain_imgfs *fs, const char *needle)
 {
 	size_t n;
-	const char *const *p = rain_imgfs_problems(fs, &n);
+	const char *const *p = rain_imgfs_problems(fs, &n, NULL);
 
-	for (size_t i = 0; i < n && i < 100; i++)
+	for (size_t i = 0; i < n; i++)
 		if (strstr(p[i], needle))
 			return true;
 	return false;

@@ -165,9 +165,11 @@ void rain_imgfs_problem(struct rain_imgfs *fs, const char *fmt, ...)
 	va_end(ap);
 }
 
-const char *const *rain_imgfs_problems(const struct rain_imgfs *fs, size_t *n)
+const char *const *rain_imgfs_problems(const struct rain_imgfs *fs, size_t *n, size_t *total)
 {
-	*n = fs->problems_total;
+	*n = fs->nproblems;
+	if (total)
+		*total = fs->problems_total;
 	return (const char *const *)fs->problems;
 }
 
