@@ -49,6 +49,10 @@ struct rain_imgfs_entry {
 	const char *link;       /* a symbolic link's target as stored, else NULL */
 	uint32_t rdev_major, rdev_minor;   /* device nodes */
 	int64_t mtime;          /* seconds since the epoch */
+	/* The reader's id of the file behind the entry (ext4, dir: the inode
+	 * number; squashfs: the inode's place): the names of one file (hard
+	 * links) have the same node. 0 where the format has none (tar). */
+	uint64_t node;
 };
 
 struct rain_imgfs_limits {
@@ -75,6 +79,14 @@ struct rain_imgfs_info {
  * a disk holds no file system that can be read. */
 int rain_imgfs_open(const char *path, const char *format, const struct rain_imgfs_limits *lim,
 		    struct rain_imgfs **out);
+/* Extended attributes (rain_imgfs_xattrs) kept of one entry: past these
+ * the rest of its attributes are skipped and a problem is recorded. A
+ * value is at most XATTR_SIZE_MAX (64 KiB), as Linux allows. */
+#define RAIN_IMGFS_MAX_XATTRS 128
+#define RAIN_IMGFS_MAX_XATTR_NAME 255
+#define RAIN_IMGFS_MAX_XATTR_VALUE 65536
+#define RAIN_IMGFS_MAX_XATTR_BYTES (1024 * 1024)   /* names and values of one entry */
+
 /* Read up to len bytes at off into buf: the number read (less than len
  * only at the end), or a negative RAIN_E* code with a message set (the
  * shape of rain/diskfmt.h's rain_diskfmt_read_fn). */
@@ -118,6 +130,23 @@ typedef int (*rain_imgfs_walk_fn)(void *ud, const struct rain_imgfs_entry *e,
  * archive's order (parents still first). Entries that cannot be walked
  * are skipped and recorded (rain_imgfs_problems()). */
 int rain_imgfs_walk(struct rain_imgfs *fs, rain_imgfs_walk_fn fn, void *ud);
+/* Called once per extended attribute: name ("security.capability",
+ * "user.x", "system.posix_acl_access": ACLs in the xattr format that
+ * setxattr(2) takes), value of size bytes (borrowed during the call).
+ * A non-zero return stops and is returned by rain_imgfs_xattrs(). */
+typedef int (*rain_imgfs_xattr_fn)(void *ud, const char *name, const void *value, size_t size);
+/* The extended attributes of e, an entry rain_imgfs_walk() (during its
+ * call) or rain_imgfs_stat() (until the next call on fs) gave, as stored,
+ * in the reader's order. Formats: ext4 (ext2fs_xattrs_*), dir (the
+ * file's own, read beneath the directory without following a link), tar
+ * (libarchive's SCHILY.xattr / LIBARCHIVE.xattr records, during the walk
+ * for the entry being walked; not GNU tar's text ACLs), squashfs (its xattr table); others have
+ * none (0, fn never called). Attributes past the RAIN_IMGFS_MAX_XATTR*
+ * limits or with a name that is empty, too long or not NUL-free are
+ * skipped and recorded as problems; a corrupt xattr block is a problem,
+ * not an error: 0 is returned for what was read. */
+int rain_imgfs_xattrs(struct rain_imgfs *fs, const struct rain_imgfs_entry *e, rain_imgfs_xattr_fn fn,
+		      void *ud);
 /* Up to len bytes of the file from where the last read ended: bytes read,
  * 0 at the end, or a negative code. */
 ssize_t rain_imgfs_file_read(struct rain_imgfs_file *f, void *buf, size_t len);

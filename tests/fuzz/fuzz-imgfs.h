@@ -5,8 +5,8 @@
  * from sfdisk, qcow2 from qemu-img), so each corpus stays in its format.
  *
  * Each input is opened as FUZZ_FORMAT and as "auto", plain and sparse
- * (fuzz-sparse.h); what opens is walked with every file read, and links
- * and paths are looked up. Every call must answer 0 or a negative code
+ * (fuzz-sparse.h); what opens is walked with every file read and every
+ * entry's extended attributes listed, and links and paths are looked up. Every call must answer 0 or a negative code
  * with a message, within the limits given, and never crash or read out
  * of bounds (ASan).
  */
@@ -32,10 +32,29 @@ static void check_code(int r)
 		__builtin_trap();
 }
 
+struct walked {
+	struct rain_imgfs *fs;
+	size_t n;
+};
+
+static int xattr_fn(void *ud, const char *name, const void *value, size_t size)
+{
+	size_t len = strlen(name);
+
+	if (len == 0 || len > RAIN_IMGFS_MAX_XATTR_NAME || size > RAIN_IMGFS_MAX_XATTR_VALUE ||
+	    (size && !value))
+		__builtin_trap();
+	(*(size_t *)ud)++;
+	return 0;
+}
+
 static int walk_fn(void *ud, const struct rain_imgfs_entry *e, struct rain_imgfs_file *f)
 {
+	struct walked *w = ud;
 	char buf[4096];
 	ssize_t n = 0;
+	size_t nx = 0;
+	int r;
 
 	if (!e->path || e->path[0] != '/' || strlen(e->path) > RAIN_IMGFS_MAX_PATH ||
 	    (S_ISLNK(e->mode) && !e->link) || (f && !S_ISREG(e->mode)))
@@ -45,7 +64,11 @@ static int walk_fn(void *ud, const struct rain_imgfs_entry *e, struct rain_imgfs
 			;
 	if (n < 0)
 		check_code((int)n);
-	(*(size_t *)ud)++;
+	r = rain_imgfs_xattrs(w->fs, e, xattr_fn, &nx);
+	check_code(r);
+	if (nx > RAIN_IMGFS_MAX_XATTRS)
+		__builtin_trap();
+	w->n++;
 	return 0;
 }
 
@@ -68,7 +91,12 @@ static void try_one(const char *format, rain_imgfs_read_fn rd, void *ud, uint64_
 	}
 	if (!rain_imgfs_info(fs)->format)
 		__builtin_trap();
-	r = rain_imgfs_walk(fs, walk_fn, &n);
+	{
+		struct walked w = { fs, 0 };
+
+		r = rain_imgfs_walk(fs, walk_fn, &w);
+		n = w.n;
+	}
 	check_code(r);
 	if (n > lim.max_entries)
 		__builtin_trap();

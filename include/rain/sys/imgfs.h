@@ -134,6 +134,11 @@ struct rain_imgfs_backend {
 	 * archive's, in one pass over its data); NULL: the front end walks
 	 * with readdir. Honours fn's 1 (skip the children). */
 	int (*walk)(void *impl, rain_imgfs_node_fn fn, void *ud);
+	/* Optional: the extended attributes of node at path (e as the walk
+	 * or lookup gave it), each through fn; the front end checks names,
+	 * sizes and counts. NULL: the format keeps none. */
+	int (*xattrs)(void *impl, uint64_t node, const char *path, const struct rain_imgfs_entry *e,
+		      rain_imgfs_xattr_fn fn, void *ud);
 };
 
 /* The readers (src/lib/imgfs/readers/). */

@@ -692,7 +692,59 @@ int rain_imgfs_stat(struct rain_imgfs *fs, const char *path, bool follow, struct
 		return rain_error_oom();
 	out->path = fs->path;
 	out->link = fs->link;
+	if (!fs->be->walk)
+		out->node = node;
 	return 0;
+}
+
+/* ---- extended attributes ---- */
+
+struct xattrs {
+	struct rain_imgfs *fs;
+	const char *path;
+	rain_imgfs_xattr_fn fn;
+	void *ud;
+	size_t n, bytes;
+	bool cut;
+};
+
+static int xattr_check(void *ud, const char *name, const void *value, size_t size)
+{
+	struct xattrs *x = ud;
+	size_t len = strnlen(name, RAIN_IMGFS_MAX_XATTR_NAME + 1);
+
+	if (x->cut)
+		return 0;
+	if (len == 0 || len > RAIN_IMGFS_MAX_XATTR_NAME || !strchr(name, '.')) {
+		rain_imgfs_problem(x->fs, "%s: an extended attribute whose name is empty, longer than %d bytes "
+				   "or has no namespace: skipped", x->path, RAIN_IMGFS_MAX_XATTR_NAME);
+		return 0;
+	}
+	if (size > RAIN_IMGFS_MAX_XATTR_VALUE) {
+		rain_imgfs_problem(x->fs, "%s: extended attribute %s holds %zu bytes, more than %d: skipped",
+				   x->path, name, size, RAIN_IMGFS_MAX_XATTR_VALUE);
+		return 0;
+	}
+	if (x->n >= RAIN_IMGFS_MAX_XATTRS || x->bytes + len + size > RAIN_IMGFS_MAX_XATTR_BYTES) {
+		rain_imgfs_problem(x->fs, "%s: more than %d extended attributes or %d bytes of them: %s and "
+				   "those after it skipped", x->path, RAIN_IMGFS_MAX_XATTRS,
+				   RAIN_IMGFS_MAX_XATTR_BYTES, name);
+		x->cut = true;
+		return 0;
+	}
+	x->n++;
+	x->bytes += len + size;
+	return x->fn(x->ud, name, value, size);
+}
+
+int rain_imgfs_xattrs(struct rain_imgfs *fs, const struct rain_imgfs_entry *e, rain_imgfs_xattr_fn fn,
+		      void *ud)
+{
+	struct xattrs x = { .fs = fs, .path = e->path ? e->path : "?", .fn = fn, .ud = ud };
+
+	if (!fs->be->xattrs)
+		return 0;
+	return fs->be->xattrs(fs->impl, e->node, x.path, e, xattr_check, &x);
 }
 
 int rain_imgfs_read(struct rain_imgfs *fs, const char *path, size_t max, char **data, size_t *len)
@@ -870,6 +922,8 @@ static int visit(struct walk *w, const char *path, const struct rain_imgfs_entry
 		return rain_error_set(RAIN_ETOOBIG, "imgfs: the image has more than %llu entries: stopped "
 				      "at %s", (unsigned long long)w->fs->lim.max_entries, path);
 	e.path = path;
+	if (!w->fs->be->walk)
+		e.node = node;
 	if (!S_ISREG(e.mode) && !S_ISLNK(e.mode))
 		e.size = 0;
 	*skip = w->fn(w->ud, &e, file ? &f : NULL);

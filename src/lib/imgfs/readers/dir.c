@@ -11,11 +11,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/limits.h>
 #include <linux/openat2.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/xattr.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -209,6 +211,48 @@ static void dir_close_file(void *impl, void *file)
 	free(file);
 }
 
+/* The file's own attributes, through an O_PATH descriptor opened beneath
+ * the directory (a link's are its own: the descriptor is the link). */
+static int dir_xattrs(void *impl, uint64_t node, const char *path, const struct rain_imgfs_entry *e,
+		      rain_imgfs_xattr_fn fn, void *ud)
+{
+	struct dirfs *d = impl;
+	_cleanup_close_ int fd = open_in(d, path, O_PATH);
+	_cleanup_free_ char *names = NULL, *value = NULL;
+	char proc[64];
+	ssize_t len;
+
+	if (fd < 0)
+		return fd;
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	names = malloc(XATTR_LIST_MAX);
+	value = malloc(XATTR_SIZE_MAX);
+	if (!names || !value)
+		return rain_error_oom();
+	len = listxattr(proc, names, XATTR_LIST_MAX);
+	if (len < 0 && (errno == ENOTSUP || errno == EPERM))
+		return 0;
+	if (len < 0) {
+		rain_imgfs_problem(d->fs, "dir %s: %s: cannot list extended attributes: %s", d->src->name, path,
+				   strerror(errno));
+		return 0;
+	}
+	for (char *n = names; n < names + len; n += strlen(n) + 1) {
+		ssize_t vlen = getxattr(proc, n, value, XATTR_SIZE_MAX);
+		int r;
+
+		if (vlen < 0) {
+			rain_imgfs_problem(d->fs, "dir %s: %s: cannot read extended attribute %s: %s", d->src->name,
+					   path, n, strerror(errno));
+			continue;
+		}
+		r = fn(ud, n, value, (size_t)vlen);
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
 const struct rain_imgfs_backend rain_imgfs_dir = {
 	.version = RAIN_IMGFS_BACKEND_VERSION,
 	.name = "dir",
@@ -220,4 +264,5 @@ const struct rain_imgfs_backend rain_imgfs_dir = {
 	.open_file = dir_open_file,
 	.read_file = dir_read_file,
 	.close_file = dir_close_file,
+	.xattrs = dir_xattrs,
 };

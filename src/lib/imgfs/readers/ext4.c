@@ -24,6 +24,7 @@ struct ext4fs {
 	struct rain_imgfs_src *src;
 	ext2_filsys e2;
 	char link[PATH_MAX + 1];
+	bool ea_inode_told;
 };
 
 /* ---- the io_manager over a source ---- */
@@ -405,6 +406,74 @@ static void ext4_close_file(void *impl, void *file)
 	ext2fs_file_close(file);
 }
 
+struct xa {
+	struct ext2_xattr_handle *h;
+	rain_imgfs_xattr_fn fn;
+	void *ud;
+	int r;
+};
+
+static int xa_cb(char *name, char *value, size_t value_len, void *data)
+{
+	struct xa *a = data;
+	void *acl = NULL;
+	size_t acl_len = 0;
+
+	/* iterate gives ACLs as ext4 stores them; get turns them into the
+	 * xattr format that setxattr takes */
+	if (!strcmp(name, "system.posix_acl_access") || !strcmp(name, "system.posix_acl_default")) {
+		errcode_t err = ext2fs_xattr_get(a->h, name, &acl, &acl_len);
+
+		if (err) {
+			a->r = err == EXT2_ET_NO_MEMORY ? rain_error_oom() : 0;
+			return a->r ? XATTR_ABORT : 0;
+		}
+		value = acl;
+		value_len = acl_len;
+	}
+	a->r = a->fn(a->ud, name, value, value_len);
+	if (acl)
+		ext2fs_free_mem(&acl);
+	return a->r ? XATTR_ABORT : 0;
+}
+
+/* libext2fs gives full names ("security.capability"). Values in other inodes (ea_inode) can claim up
+ * to 4 GiB, which libext2fs would allocate before checking: not read. */
+static int ext4_xattrs(void *impl, uint64_t node, const char *path, const struct rain_imgfs_entry *e,
+		       rain_imgfs_xattr_fn fn, void *ud)
+{
+	struct ext4fs *x = impl;
+	struct ext2_xattr_handle *h = NULL;
+	struct xa a = { NULL, fn, ud, 0 };
+	errcode_t err;
+
+	if (!ext2fs_has_feature_xattr(x->e2->super) || node == 0 || node > x->e2->super->s_inodes_count)
+		return 0;
+	if (ext2fs_has_feature_ea_inode(x->e2->super)) {
+		if (!x->ea_inode_told)
+			rain_imgfs_problem(x->fs, "ext4 %s: extended attributes kept in inodes of their own "
+					   "(ea_inode) are not read", x->src->name);
+		x->ea_inode_told = true;
+		return 0;
+	}
+	err = ext2fs_xattrs_open(x->e2, (ext2_ino_t)node, &h);
+	if (!err)
+		err = ext2fs_xattrs_read(h);
+	a.h = h;
+	if (!err)
+		err = ext2fs_xattrs_iterate(h, xa_cb, &a);
+	if (h)
+		ext2fs_xattrs_close(&h);
+	if (a.r)
+		return a.r;
+	if (err == EXT2_ET_NO_MEMORY)
+		return rain_error_oom();
+	if (err)
+		rain_imgfs_problem(x->fs, "ext4 %s: %s: extended attributes: %s: skipped", x->src->name, path,
+				   error_message(err));
+	return 0;
+}
+
 const struct rain_imgfs_backend rain_imgfs_ext4 = {
 	.version = RAIN_IMGFS_BACKEND_VERSION,
 	.name = "ext4",
@@ -417,4 +486,5 @@ const struct rain_imgfs_backend rain_imgfs_ext4 = {
 	.open_file = ext4_open_file,
 	.read_file = ext4_read_file,
 	.close_file = ext4_close_file,
+	.xattrs = ext4_xattrs,
 };

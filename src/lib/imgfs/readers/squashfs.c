@@ -19,6 +19,8 @@
 #include <sqfs/io.h>
 #include <sqfs/meta_reader.h>
 #include <sqfs/super.h>
+#include <sqfs/xattr.h>
+#include <sqfs/xattr_reader.h>
 
 #include "rain/sys/imgfs.h"
 #include "util/cleanup.h"
@@ -37,6 +39,8 @@ struct sqfs {
 	sqfs_id_table_t *ids;
 	sqfs_meta_reader_t *ir, *dr;
 	sqfs_data_reader_t *data;
+	sqfs_xattr_reader_t *xr;        /* loaded at the first xattrs call */
+	bool xr_failed;
 	char link[PATH_MAX + 1];
 };
 
@@ -115,6 +119,7 @@ static void squashfs_close(void *impl)
 
 	if (!q)
 		return;
+	sqfs_destroy(q->xr);
 	sqfs_destroy(q->data);
 	sqfs_destroy(q->dr);
 	sqfs_destroy(q->ir);
@@ -464,6 +469,69 @@ static void squashfs_close_file(void *impl, void *file)
 	free(f);
 }
 
+/* The attribute table is read once, at the first call. A key's name
+ * comes with its prefix ("user."); libsquashfs sizes a value from the
+ * image before reading it (a corrupt one fails the read); at most one
+ * more key than the front end keeps is read. */
+static int squashfs_xattrs(void *impl, uint64_t node, const char *path, const struct rain_imgfs_entry *e,
+			   rain_imgfs_xattr_fn fn, void *ud)
+{
+	struct sqfs *q = impl;
+	sqfs_inode_generic_t *in = NULL;
+	sqfs_xattr_id_t desc;
+	sqfs_u32 idx;
+	int err, r = 0;
+
+	if ((q->super.flags & SQFS_FLAG_NO_XATTRS) || q->super.xattr_id_table_start >= q->super.bytes_used ||
+	    q->xr_failed)
+		return 0;
+	if (!q->xr) {
+		q->xr = sqfs_xattr_reader_create(0);
+		if (!q->xr)
+			return rain_error_oom();
+		err = sqfs_xattr_reader_load(q->xr, &q->super, &q->file->base, q->cmp);
+		if (err) {
+			rain_imgfs_problem(q->fs, "squashfs %s: the extended attribute table: %s: not read",
+					   q->src->name, sq_strerror(err));
+			q->xr_failed = true;
+			return 0;
+		}
+	}
+	if (read_inode(q, node, &in) < 0) {
+		rain_imgfs_problem(q->fs, "%s: %s", path, rain_error_last());
+		return 0;
+	}
+	if (sqfs_inode_get_xattr_index(in, &idx) || idx == 0xFFFFFFFF)
+		goto done;
+	err = sqfs_xattr_reader_get_desc(q->xr, idx, &desc);
+	if (!err)
+		err = sqfs_xattr_reader_seek_kv(q->xr, &desc);
+	for (sqfs_u32 i = 0; !err && i < desc.count && i <= RAIN_IMGFS_MAX_XATTRS; i++) {
+		sqfs_xattr_entry_t *key = NULL;
+		sqfs_xattr_value_t *val = NULL;
+
+		err = sqfs_xattr_reader_read_key(q->xr, &key);
+		if (!err)
+			err = sqfs_xattr_reader_read_value(q->xr, key, &val);
+		if (!err) {
+			char name[RAIN_IMGFS_MAX_XATTR_NAME + 2];
+
+			snprintf(name, sizeof(name), "%s", (const char *)key->key);
+			r = fn(ud, name, val->value, val->size);
+		}
+		sqfs_free(val);
+		sqfs_free(key);
+		if (r)
+			goto done;
+	}
+	if (err)
+		rain_imgfs_problem(q->fs, "squashfs %s: %s: extended attributes: %s: skipped", q->src->name, path,
+				   sq_strerror(err));
+done:
+	sqfs_free(in);
+	return r;
+}
+
 const struct rain_imgfs_backend rain_imgfs_squashfs = {
 	.version = RAIN_IMGFS_BACKEND_VERSION,
 	.name = "squashfs",
@@ -476,4 +544,5 @@ const struct rain_imgfs_backend rain_imgfs_squashfs = {
 	.open_file = squashfs_open_file,
 	.read_file = squashfs_read_file,
 	.close_file = squashfs_close_file,
+	.xattrs = squashfs_xattrs,
 };

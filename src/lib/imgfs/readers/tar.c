@@ -72,6 +72,9 @@ struct tarfs {
 	size_t names_total;     /* bytes of paths and link targets */
 	bool zstd;              /* zstd-compressed (decompressed by stream_open) */
 	char detail[32];
+	/* during the walk: the header read and its node (its xattrs) */
+	struct archive_entry *walk_ae;
+	uint32_t walk_node;
 };
 
 /* One pass over the archive. */
@@ -839,7 +842,10 @@ static int tar_walk(void *impl, rain_imgfs_node_fn fn, void *ud)
 		}
 		if (t->ords[k] == NONE)
 			continue;
+		t->walk_ae = ae;
+		t->walk_node = t->ords[k];
 		r = emit(&w, t->ords[k], s);
+		t->walk_ae = NULL;
 		if (r < 0)
 			goto done;
 	}
@@ -855,6 +861,30 @@ done:
 	return r;
 }
 
+/* Only during the walk, for the entry whose header was just read: what
+ * its SCHILY.xattr.* and LIBARCHIVE.xattr.* records (GNU tar --xattrs,
+ * bsdtar) said. ACLs that GNU tar keeps as text (SCHILY.acl.*) are not
+ * attributes here. */
+static int tar_xattrs(void *impl, uint64_t node, const char *path, const struct rain_imgfs_entry *e,
+		      rain_imgfs_xattr_fn fn, void *ud)
+{
+	struct tarfs *t = impl;
+	const char *name;
+	const void *value;
+	size_t size;
+
+	if (!t->walk_ae || strcmp(t->n[t->walk_node].path, path))
+		return 0;
+	archive_entry_xattr_reset(t->walk_ae);
+	while (archive_entry_xattr_next(t->walk_ae, &name, &value, &size) == ARCHIVE_OK) {
+		int r = fn(ud, name, value, size);
+
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
 const struct rain_imgfs_backend rain_imgfs_tar = {
 	.version = RAIN_IMGFS_BACKEND_VERSION,
 	.name = "tar",
@@ -868,4 +898,5 @@ const struct rain_imgfs_backend rain_imgfs_tar = {
 	.read_file = tar_read_file,
 	.close_file = tar_close_file,
 	.walk = tar_walk,
+	.xattrs = tar_xattrs,
 };
