@@ -286,7 +286,8 @@ int build_cgroup_setup(struct build_ctx *b, bool say)
 	size_t k = 0;
 
 	cgroup_clear(cg);
-	if (cgroup_setup_v2(b, cg) < 0) {
+	/* without a name the limits would land on rain/, every build's parent */
+	if (b->cg_name[0] && cgroup_setup_v2(b, cg) < 0) {
 		cgroup_clear(cg);
 		if (cgroup_setup_v1(b, cg) < 0)
 			cgroup_clear(cg);
