@@ -4,7 +4,7 @@
 # the runtime check: sshd is found listening on port 22 of 0.0.0.0 or ::,
 # ssh.service enabled, the running kernel is the one in the image's /boot,
 # and the image file is unchanged afterwards (snapshot); a time limit too
-# short says how far the boot got. An ext4 image
+# short says how far the boot got; Ctrl-C stops the machine. An ext4 image
 # without a kernel and a tar of the same tree are refused with what to do.
 # Driven by rain vet --runtime, which adds the runtime rules' findings to
 # the report; the short time limit by tests/tools/vet-runtime.
@@ -78,6 +78,18 @@ check "a boot that does not report in time fails" test $? -eq 1
 check "saying so, with the last console lines" grep -q "did not report within 8 s .*the last console lines:" "$TMP/short.err"
 check_eq "and leaving nothing behind" "" "$(ls -A "$TMP/priv")"
 check_eq "the image is still unchanged" "$before" "$(sha256sum <"$IMG")"
+
+# interrupted (Ctrl-C) while the machine boots: qemu is stopped, nothing
+# is left behind
+TMPDIR=$TMP/priv "$RAIN" vet "$IMG" --runtime >/dev/null 2>"$TMP/int.err" &
+vet_pid=$!
+for _ in $(seq 120); do grep -q "  | " "$TMP/int.err" && break; sleep 1; done
+kill -INT "$vet_pid"
+wait "$vet_pid"
+check "an interrupted runtime check fails" test $? -ne 0
+check "saying so" grep -q "runtime check: interrupted" "$TMP/int.err"
+check "its qemu is gone" sh -c "! pgrep -f '[f]ile:$TMP/priv/' >/dev/null"
+check_eq "and its private folder" "" "$(ls -A "$TMP/priv")"
 
 # no kernel: an ext4 image, and a tar of the same tree
 printf '[image]\nname = t0143-nokernel\ndistribution = debian\nrelease = bookworm\n[packages]\nkernel = no\n[output]\nformats = ext4, tar\n' \

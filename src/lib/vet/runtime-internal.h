@@ -5,8 +5,8 @@
 #include <stdbool.h>
 
 /* Clean one line of guest output in place: carriage returns, tabs (made
- * blanks), other control characters and escape sequences removed, bytes
- * past ASCII made '?'. */
+ * blanks), other control characters and escape sequences removed, each
+ * character past ASCII (a UTF-8 sequence, or a stray byte) made '?'. */
 void vet_runtime_line_clean(char *s);
 /* Whether addr (text, IPv4 or IPv6) is a loopback address (127/8, ::1,
  * ::ffff:127.x.y.z). */

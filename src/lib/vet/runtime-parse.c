@@ -74,6 +74,7 @@ struct parse {
 
 void vet_runtime_line_clean(char *s)
 {
+	bool high = false;      /* the last byte was past ASCII */
 	char *w = s;
 
 	for (const char *p = s; *p; p++) {
@@ -94,7 +95,12 @@ void vet_runtime_line_clean(char *s)
 			c = ' ';
 		if (c < 0x20 || c == 0x7f)
 			continue;
-		*w++ = c < 0x80 ? (char)c : '?';   /* the report is JSON: ASCII only */
+		/* the report is JSON: ASCII only, one '?' for each character
+		 * past it (a UTF-8 sequence's continuation bytes dropped) */
+		if (c >= 0x80 && c <= 0xbf && high)
+			continue;
+		high = c >= 0x80;
+		*w++ = c < 0x80 ? (char)c : '?';
 	}
 	*w = '\0';
 }
@@ -294,8 +300,8 @@ static int unit_line(json_t *list, const char *line)
 	char unit[257];
 
 	first_word(line, unit, sizeof(unit));
-	/* the bullet: "*", or U+25CF made "???" by vet_runtime_line_clean() */
-	if (strcmp(unit, "*") == 0 || strcmp(unit, "???") == 0)
+	/* the bullet: "*", or U+25CF made "?" by vet_runtime_line_clean() */
+	if (strcmp(unit, "*") == 0 || strcmp(unit, "?") == 0)
 		first_word(strstr(line, unit) + strlen(unit), unit, sizeof(unit));
 	if (!unit_name_ok(unit) || json_array_size(list) >= MAX_ITEMS)
 		return 0;
