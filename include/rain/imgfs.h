@@ -1,5 +1,6 @@
 /* Reading an image's file tree without mounting it and without running
- * anything from it: what vetting (rain/vet.h) looks at.
+ * anything from it: what vetting (rain/vet.h) looks at and what a build
+ * clones (base = image:REF, src/lib/build/build-clone.c).
  *
  * An image is opened from a file (or a directory tree) and read as data:
  * a directory, tar (plain or compressed: zstd, gzip, xz), ext2/3/4
