@@ -9,7 +9,9 @@
 # usr-merge link, missing files, setuid bits, a world-writable file and
 # folder), the tampered tree read as a folder and as an ext4 image made
 # from it; the recipe's key is the only one allowed; links out of the image
-# are not followed.
+# are not followed. Then the image's vulnerabilities with a feed built from
+# the real bookworm-security suite for its sources: the same CVEs as
+# debsecan on the image as built and on its tree with those packages behind.
 source "$(dirname "$0")/lib.sh"
 
 if [ "$(id -u)" -ne 0 ] || ! command -v mmdebstrap >/dev/null; then
@@ -199,6 +201,94 @@ mke2fs -q -t ext4 -d "$T" "$TMP/tampered.ext4" 1536M >/dev/null 2>&1
 vet "$TMP/tampered.ext4" "$TMP/tampered-ext4.json" --recipe "$TMP/node.recipe" --set allowed_setuid= >/dev/null
 check_eq "the tampered ext4 gives the tree's findings" "$(keys "$TMP/tampered.json")" \
 	"$(keys "$TMP/tampered-ext4.json")"
+echo "# vetting so far took $(($(date +%s) - start)) s"
+
+# --- vulnerabilities: a feed built from the real bookworm-security suite for
+# the image's own source packages, rain against debsecan (the reference,
+# given the same feed in its format) on the image as built (the disk) and on
+# its tree with those packages behind (their versions lowered)
+MIRROR=http://deb.debian.org/debian-security
+mkdir "$TMP/vtree"
+tar -xpf "$IMG.tar" -C "$TMP/vtree" --numeric-owner
+python3 - "$TMP/vtree/var/lib/dpkg/status" "$MIRROR" >"$TMP/sources" 2>"$TMP/sources.err" <<'PY'
+import lzma, re, sys, urllib.request
+srcs = set()
+for stanza in open(sys.argv[1]).read().split("\n\n"):
+    m = re.search(r"^Package: (\S+)", stanza, re.M)
+    s = re.search(r"^Source: (\S+)", stanza, re.M)
+    if m:
+        srcs.add(s.group(1) if s else m.group(1))
+url = sys.argv[2] + "/dists/bookworm-security/main/source/Sources.xz"
+index = lzma.decompress(urllib.request.urlopen(url, timeout=30).read()).decode()
+print("\n".join(sorted(srcs & set(re.findall(r"^Package: (\S+)", index, re.M)))))
+PY
+feedargs=()
+while read -r src; do feedargs+=(--source "$src"); done <"$TMP/sources"
+if [ ${#feedargs[@]} -eq 0 ] || ! "$RAIN" -q vet feed build --mirror "$MIRROR" --suite bookworm-security \
+	"${feedargs[@]}" -o "$TMP/feed" 2>"$TMP/feed.err" || ! [ -x /usr/bin/debsecan ]; then
+	skip "the image's vulnerabilities against debsecan" \
+		"no feed from $MIRROR or no debsecan: $(tail -1 "$TMP/sources.err" "$TMP/feed.err" 2>/dev/null | tr '\n' ' ')"
+	test_done
+fi
+echo "# feed: $(wc -l <"$TMP/sources") of the image's sources are in the suite; $(grep -c 'skipped' "$TMP/feed.err") the mirror does not have"
+"$RAIN" -q vet feed export --format debsecan "$TMP/feed" -o "$TMP/debsecan"
+cp "$TMP/vtree/var/lib/dpkg/status" "$TMP/status-built"
+# the sources the feed has advisories for, their binaries made older than
+# any fix (and their Source lines without a version of their own)
+python3 - "$TMP/vtree/var/lib/dpkg/status" "$TMP/feed" <<'PY'
+import re, sys
+status, feed = sys.argv[1], sys.argv[2]
+lines = open(feed).read().split("\n")
+srcs = {l.split("\t")[0] for l in lines[lines.index("") + 1:] if l}
+out = []
+for st in open(status).read().split("\n\n"):
+    m = re.search(r"^Package: (\S+)", st, re.M)
+    s = re.search(r"^Source: (\S+)", st, re.M)
+    src = s.group(1) if s else (m.group(1) if m else None)
+    if src in srcs:
+        st = re.sub(r"^Source: (\S+).*$", r"Source: \1", st, flags=re.M)
+        st = re.sub(r"^Version: .*$", "Version: 0~rain1", st, flags=re.M)
+    out.append(st)
+open(status, "w").write("\n\n".join(out))
+PY
+# pairs REPORT: "CVE package installed" of its vulnerability findings;
+# debsecan_pairs STATUS: the same from debsecan --format detail
+pairs() {
+	python3 -c '
+import json, sys
+for f in json.load(open(sys.argv[1]))["findings"]:
+    if f["rule"] in ("vulnerable-package", "unfixed-vulnerability"):
+        print(f["cve"], f["package"], f["installed"])' "$1" | sort -u
+}
+debsecan_pairs() {
+	/usr/bin/python3 /usr/bin/debsecan --source "file://$TMP/debsecan" --suite bookworm \
+		--status "$1" --format detail | python3 -c '
+import re, sys
+cve = None
+for line in sys.stdin:
+    m = re.match(r"^(\S+)( \(.*\))?$", line.rstrip("\n"))
+    if m and not line.startswith(" "):
+        cve = m.group(1)
+    m = re.match(r"^  installed: (\S+) (\S+)$", line.rstrip("\n"))
+    if m:
+        print(cve, m.group(1), m.group(2))
+' | sort -u
+}
+vet "$IMG.raw" "$TMP/feed-raw.json" --recipe "$TMP/node.recipe" --feed "$TMP/feed" >/dev/null
+check_eq "the disk as built: rain finds what debsecan finds ($(debsecan_pairs "$TMP/status-built" | wc -l))" \
+	"$(debsecan_pairs "$TMP/status-built")" "$(pairs "$TMP/feed-raw.json")"
+vet "$TMP/vtree" "$TMP/feed-behind.json" --recipe "$TMP/node.recipe" --feed "$TMP/feed" >/dev/null
+debsecan_pairs "$TMP/vtree/var/lib/dpkg/status" >"$TMP/d.txt"
+check "debsecan finds the packages behind" test -s "$TMP/d.txt"
+check_eq "the tree behind: rain finds what debsecan finds ($(wc -l <"$TMP/d.txt"))" \
+	"$(cat "$TMP/d.txt")" "$(pairs "$TMP/feed-behind.json")"
+check "each finding names its fix and urgency, and the report its feed" python3 - "$TMP/feed-behind.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+v = [f for f in r["findings"] if f["rule"] == "vulnerable-package"]
+assert v and all(f["fixed"] and f["urgency"] and f["source"] for f in v), v[:3]
+assert r["feed"]["release"] == "bookworm" and "bookworm-security" in r["feed"]["name"], r["feed"]
+PY
 echo "# vetting so far took $(($(date +%s) - start)) s"
 
 test_done
