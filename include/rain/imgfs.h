@@ -71,6 +71,9 @@ struct rain_imgfs_info {
 	/* What was read, for reports: "tar.zst", "gpt partition 2 (ext4) at
 	 * byte 1048576", "qcow2 -> gpt partition 1 (ext4)". */
 	char detail[256];
+	/* The partition of a disk the tree was read from (1: the first, as
+	 * Linux numbers them: /dev/vda1), 0 when it is not in a partition. */
+	unsigned partition;
 };
 
 /* Open path, of format (NULL or "auto": told from its content; else one

@@ -242,7 +242,8 @@ static char *snapshot(const char *path, const char *format, char *detail_out)
 	if (rain_imgfs_open(path, format, NULL, &fs) < 0)
 		fail_msg("open %s: %s", path, rain_error_last());
 	if (detail_out)
-		snprintf(detail_out, 256, "%s: %.200s", rain_imgfs_info(fs)->format, rain_imgfs_info(fs)->detail);
+		snprintf(detail_out, 256, "%s: %.200s [partition %u]", rain_imgfs_info(fs)->format,
+			 rain_imgfs_info(fs)->detail, rain_imgfs_info(fs)->partition);
 	s.fs = fs;
 	if (rain_imgfs_walk(fs, snap_fn, &s) < 0)
 		fail_msg("walk %s: %s", path, rain_error_last());
@@ -273,6 +274,16 @@ static void assert_same_tree(const char *image, const char *format, const char *
 	}
 	if (want_detail && !strstr(detail, want_detail))
 		fail_msg("%s was read as \"%s\", not \"%s\"", image, detail, want_detail);
+	/* the number of the partition read, as Linux numbers it */
+	if (want_detail && strstr(want_detail, "partition ")) {
+		char num[32];
+
+		snprintf(num, sizeof(num), "[partition %d]", atoi(strstr(want_detail, "partition ") + 10));
+		if (!strstr(detail, num))
+			fail_msg("%s: \"%s\" does not say %s", image, detail, num);
+	} else if (want_detail && !strstr(detail, "[partition 0]")) {
+		fail_msg("%s: \"%s\" names a partition", image, detail);
+	}
 	free(ref);
 	free(got);
 }

@@ -70,6 +70,7 @@ int rain_imgfs_src_read(struct rain_imgfs_src *src, void *buf, size_t len, uint6
 struct rain_imgfs_part {
 	struct rain_imgfs_src *src;     /* new; rain_imgfs_src_free() or handed back */
 	char label[96];                 /* "gpt partition 2 at byte 1048576" */
+	unsigned number;                /* 2: Linux's number for it (0: none) */
 	bool linux_fs;                  /* the table marks it as a Linux file system */
 };
 

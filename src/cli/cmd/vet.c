@@ -159,7 +159,7 @@ static void on_console(void *ud, const char *line)
 	const struct cli *cli = ud;
 
 	if (!cli->quiet)
-		fprintf(stderr, "  | %s\n", line);
+		fprintf(stderr, "%s\n", line);
 }
 
 /* Boot the image, collect what runs, add the runtime rules' findings. */

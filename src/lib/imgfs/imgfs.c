@@ -215,6 +215,7 @@ struct cand {
 	void *impl;
 	char detail[256];
 	uint64_t size;
+	unsigned partition;
 	bool linux_fs, os_release;
 };
 
@@ -222,11 +223,12 @@ static int resolve(struct rain_imgfs *fs, const struct rain_imgfs_backend *be, v
 		   bool follow, uint64_t *node, struct rain_imgfs_entry *e, char *real);
 
 static int open_src(struct rain_imgfs *fs, struct rain_imgfs_src *src, const struct rain_imgfs_backend *be,
-		    int depth, struct cand **cands, size_t *ncands, bool linux_fs, const char *label);
+		    int depth, struct cand **cands, size_t *ncands, bool linux_fs, const char *label,
+		    unsigned partition);
 
 static int open_container(struct rain_imgfs *fs, struct rain_imgfs_src *src,
 			  const struct rain_imgfs_backend *be, int depth, struct cand **cands, size_t *ncands,
-			  const char *label)
+			  const char *label, unsigned partition)
 {
 	_cleanup_free_ struct rain_imgfs_part *parts = NULL;
 	char detail[128] = "";
@@ -260,7 +262,8 @@ static int open_container(struct rain_imgfs *fs, struct rain_imgfs_src *src,
 						   r < 0 ? rain_error_last() : "no file system rain can read");
 			continue;
 		}
-		r = open_src(fs, parts[i].src, inner, depth + 1, cands, ncands, parts[i].linux_fs, sub);
+		r = open_src(fs, parts[i].src, inner, depth + 1, cands, ncands, parts[i].linux_fs, sub,
+			     parts[i].number ? parts[i].number : partition);
 		if (r == RAIN_ENOMEM)
 			return r;
 		if (r < 0)
@@ -270,9 +273,10 @@ static int open_container(struct rain_imgfs *fs, struct rain_imgfs_src *src,
 }
 
 static int open_src(struct rain_imgfs *fs, struct rain_imgfs_src *src, const struct rain_imgfs_backend *be,
-		    int depth, struct cand **cands, size_t *ncands, bool linux_fs, const char *label)
+		    int depth, struct cand **cands, size_t *ncands, bool linux_fs, const char *label,
+		    unsigned partition)
 {
-	struct cand c = { .be = be, .linux_fs = linux_fs, .size = src->size };
+	struct cand c = { .be = be, .linux_fs = linux_fs, .size = src->size, .partition = partition };
 	char detail[64] = "";
 	struct rain_imgfs_entry e;
 	uint64_t node;
@@ -285,7 +289,7 @@ static int open_src(struct rain_imgfs *fs, struct rain_imgfs_src *src, const str
 		if (depth >= MAX_NESTING)
 			return rain_error_set(RAIN_EFORMAT, "%s: a %s inside a %s is nested too deeply",
 					      src->name, be->name, label);
-		return open_container(fs, src, be, depth, cands, ncands, label);
+		return open_container(fs, src, be, depth, cands, ncands, label, partition);
 	}
 	r = be->open(fs, src, &fs->lim, &c.impl, detail, sizeof(detail));
 	if (r < 0)
@@ -484,7 +488,7 @@ static int open_top(struct rain_imgfs *fs, struct rain_imgfs_src *src, const str
 	size_t ncands = 0, best = SIZE_MAX;
 	int r;
 
-	r = open_src(fs, src, be, 0, &cands, &ncands, true, "");
+	r = open_src(fs, src, be, 0, &cands, &ncands, true, "", 0);
 	if (r < 0)
 		goto fail;
 	/* The root file system: the one with /etc/os-release, else the
@@ -508,6 +512,7 @@ static int open_top(struct rain_imgfs *fs, struct rain_imgfs_src *src, const str
 	fs->impl = cands[best].impl;
 	fs->info.format = be->name;
 	snprintf(fs->info.detail, sizeof(fs->info.detail), "%s", cands[best].detail);
+	fs->info.partition = cands[best].partition;
 	free(cands);
 	*out = fs;
 	return 0;

@@ -171,26 +171,14 @@ static int find_systemd(struct rain_imgfs *fs, const char **init)
 			      "--runtime");
 }
 
-/* The root device: the partition the tree was read from (imgfs's detail
- * says "... partition N ..."), else the whole disk. */
-static int root_device(const struct rain_imgfs_info *info, char *out, size_t size)
+/* The root device: the partition the tree was read from, else the whole
+ * disk. */
+static void root_device(const struct rain_imgfs_info *info, char *out, size_t size)
 {
-	const char *p = strstr(info->detail, "partition ");
-	unsigned long n = 0;
-
-	if (p) {
-		char *end;
-
-		n = strtoul(p + strlen("partition "), &end, 10);
-		if (end == p + strlen("partition ") || n == 0 || n > 128)
-			return rain_error_set(RAIN_EINVAL, "runtime check: cannot tell the root partition "
-					      "from \"%s\"", info->detail);
-	}
-	if (n)
-		snprintf(out, size, "/dev/vda%lu", n);
+	if (info->partition)
+		snprintf(out, size, "/dev/vda%u", info->partition);
 	else
 		snprintf(out, size, "/dev/vda");
-	return 0;
 }
 
 static ssize_t read_at(void *ud, uint64_t off, void *buf, size_t len)
@@ -385,8 +373,8 @@ int rain_vet_runtime(struct rain_imgfs *fs, const char *image_path,
 				      "runtime check boots a disk (raw, qcow2 or ext4 image); vet the image's "
 				      "disk or qcow2 output (rain generate: [output] formats = disk)",
 				      image_path, info->format);
-	if ((r = root_device(info, root, sizeof(root))) < 0 ||
-	    (r = find_boot_files(fs, &kernel, &initrd)) < 0 || (r = find_systemd(fs, &init)) < 0)
+	root_device(info, root, sizeof(root));
+	if ((r = find_boot_files(fs, &kernel, &initrd)) < 0 || (r = find_systemd(fs, &init)) < 0)
 		return r;
 	if ((r = check_image(image_path, qcow2 ? "qcow2" : "raw")) < 0)
 		return r;

@@ -76,7 +76,7 @@ static int add_part(struct rain_imgfs_src *src, struct parts *p, const char *kin
 		return rain_error_oom();
 	part = &p->v[p->n];
 	snprintf(label, sizeof(label), "partition %d at byte %llu", num, (unsigned long long)off);
-	*part = (struct rain_imgfs_part){ .linux_fs = linux_fs };
+	*part = (struct rain_imgfs_part){ .linux_fs = linux_fs, .number = (unsigned)num };
 	snprintf(part->label, sizeof(part->label), "%s", label);
 	snprintf(label, sizeof(label), "%s partition %d", kind, num);
 	part->src = rain_imgfs_src_range(src, off, len, label);
