@@ -34,8 +34,9 @@
 struct rain_vet_runtime_options {
 	int timeout_s;                  /* boot to power off; 0: 120 */
 	volatile int *cancel;           /* non-zero: stop the machine; may be NULL */
-	/* progress: the machine's console lines (control characters
-	 * removed) and the check's own steps; may be NULL */
+	/* progress: the machine's console lines, each after "| " (control
+	 * characters removed), and the check's own steps ("runtime check:
+	 * ..."); may be NULL */
 	void (*log)(void *ud, const char *line);
 	void *log_ud;
 };

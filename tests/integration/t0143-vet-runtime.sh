@@ -83,7 +83,7 @@ check_eq "the image is still unchanged" "$before" "$(sha256sum <"$IMG")"
 # is left behind
 TMPDIR=$TMP/priv "$RAIN" vet "$IMG" --runtime >/dev/null 2>"$TMP/int.err" &
 vet_pid=$!
-for _ in $(seq 120); do grep -q "  | " "$TMP/int.err" && break; sleep 1; done
+for _ in $(seq 120); do grep -q "^| " "$TMP/int.err" && break; sleep 1; done
 kill -INT "$vet_pid"
 wait "$vet_pid"
 check "an interrupted runtime check fails" test $? -ne 0

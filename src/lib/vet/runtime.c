@@ -250,7 +250,7 @@ static void console_line(void *ud, const char *raw)
 		return;
 	snprintf(b->tail[b->n_lines++ % TAIL_LINES], sizeof(b->tail[0]), "%.*s",
 		 (int)sizeof(b->tail[0]) - 1, line);
-	say(b->o, "  %s", line);
+	say(b->o, "| %s", line);
 	if (strstr(line, "Kernel panic") || strstr(line, "You are in emergency mode") ||
 	    strstr(line, "Give root password for maintenance")) {
 		b->panic = true;
