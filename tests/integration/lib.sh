@@ -273,6 +273,25 @@ raind_healthy() {
 # skip DESCRIPTION REASON: a check that was not run.
 skip() { TEST_N=$((TEST_N + 1)); echo "ok $TEST_N - $1 # SKIP $2"; }
 
+# debsecan_pairs STATUS: "CVE package version" lines (sorted) of what
+# debsecan, the reference, finds in the dpkg status STATUS with the feed in
+# $TMP/debsecan (rain vet feed export --format debsecan); its --format
+# detail gives "CVE (notes)" then "  installed: PACKAGE VERSION"
+debsecan_pairs() {
+	/usr/bin/python3 /usr/bin/debsecan --source "file://$TMP/debsecan" --suite bookworm \
+		--status "$1" --format detail | python3 -c '
+import re, sys
+cve = None
+for line in sys.stdin:
+    m = re.match(r"^(\S+)( \(.*\))?$", line.rstrip("\n"))
+    if m and not line.startswith(" "):
+        cve = m.group(1)
+    m = re.match(r"^  installed: (\S+) (\S+)$", line.rstrip("\n"))
+    if m:
+        print(cve, m.group(1), m.group(2))
+' | sort -u
+}
+
 test_done() {
 	if [ "$TEST_FAILED" -gt 0 ]; then
 		echo "# $TEST_FAILED of $TEST_N failed; raind log tail:"

@@ -167,21 +167,6 @@ for st in stanzas:
 open(out, "w").write("\n\n".join(res))
 PY
 
-# debsecan --format detail: "CVE (notes)" then "  installed: PACKAGE VERSION"
-debsecan_pairs() {
-	/usr/bin/python3 /usr/bin/debsecan --source "file://$TMP/debsecan" --suite bookworm \
-		--status "$1" --format detail | python3 -c '
-import re, sys
-cve = None
-for line in sys.stdin:
-    m = re.match(r"^(\S+)( \(.*\))?$", line.rstrip("\n"))
-    if m and not line.startswith(" "):
-        cve = m.group(1)
-    m = re.match(r"^  installed: (\S+) (\S+)$", line.rstrip("\n"))
-    if m:
-        print(cve, m.group(1), m.group(2))
-' | sort -u
-}
 rain_pairs() {
 	"$RAIN" --json vet feed match "$TMP/feed" --status "$1" | python3 -c '
 import json, sys

@@ -251,28 +251,14 @@ for st in open(status).read().split("\n\n"):
     out.append(st)
 open(status, "w").write("\n\n".join(out))
 PY
-# pairs REPORT: "CVE package installed" of its vulnerability findings;
-# debsecan_pairs STATUS: the same from debsecan --format detail
+# pairs REPORT: "CVE package installed" of its vulnerability findings, as
+# debsecan_pairs (lib.sh) gives debsecan's
 pairs() {
 	python3 -c '
 import json, sys
 for f in json.load(open(sys.argv[1]))["findings"]:
     if f["rule"] in ("vulnerable-package", "unfixed-vulnerability"):
         print(f["cve"], f["package"], f["installed"])' "$1" | sort -u
-}
-debsecan_pairs() {
-	/usr/bin/python3 /usr/bin/debsecan --source "file://$TMP/debsecan" --suite bookworm \
-		--status "$1" --format detail | python3 -c '
-import re, sys
-cve = None
-for line in sys.stdin:
-    m = re.match(r"^(\S+)( \(.*\))?$", line.rstrip("\n"))
-    if m and not line.startswith(" "):
-        cve = m.group(1)
-    m = re.match(r"^  installed: (\S+) (\S+)$", line.rstrip("\n"))
-    if m:
-        print(cve, m.group(1), m.group(2))
-' | sort -u
 }
 vet "$IMG.raw" "$TMP/feed-raw.json" --recipe "$TMP/node.recipe" --feed "$TMP/feed" >/dev/null
 check_eq "the disk as built: rain finds what debsecan finds ($(debsecan_pairs "$TMP/status-built" | wc -l))" \
