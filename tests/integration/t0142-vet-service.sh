@@ -85,6 +85,10 @@ check "a policy that ignores those findings does not fail the image" test "$rc" 
 "$RAIN" vet "$TMP/root.tar" --set empty-password=purple >/dev/null 2>"$TMP/badset.err"
 check_eq "a bad --set value is a usage error" 2 "$?"
 check "it names the key" grep -q "empty-password" "$TMP/badset.err"
+printf '{"packages": [' >"$TMP/bad-manifest.json"
+"$RAIN" vet "$TMP/root.tar" --manifest "$TMP/bad-manifest.json" >/dev/null 2>"$TMP/manifest.err"
+check_eq "a manifest that is not JSON fails" 1 "$?"
+check "naming it" grep -q "bad-manifest.json" "$TMP/manifest.err"
 "$RAIN" vet "$TMP/nonexistent.tar" >/dev/null 2>"$TMP/missing.err"
 check_eq "a missing file fails" 1 "$?"
 head -c 4096 /dev/urandom >"$TMP/junk.bin"
@@ -105,12 +109,14 @@ root-password-login = warn
 EOF
 for bad in $'[vet.policy.Bad Name]\nfail_severity = high' $'[vet.policy.x]\nfail_severity = purple' \
 	   $'[vet.policy.default]\nfail_severity = high' $'[vet]\nmax_concurrent = 0' \
-	   $'[vet]\npolicy = ../x' $'[vet.policy.x]\nno-such-rule = fail'; do
+	   $'[vet]\npolicy = ../x' $'[vet.policy.x]\nno-such-rule = fail' $'[vet]\ntimeout = 0' \
+	   $'[vet]\nmax_queued_per_user = -1' $'[vet]\nauto = maybe' \
+	   "$(printf '[vet]\nfeed = %s/no-such-feed' "$TMP")"; do
 	printf '%s\n' "$bad" >"$TMP/bad.ini"
 	started=no
 	DATA=$TMP/baddata raind_start --config "$TMP/bad.ini" >/dev/null 2>&1 && { started=yes; raind_stop; }
 	check_eq "raind refuses: $(head -n 2 "$TMP/bad.ini" | tr '\n' ' ')" no "$started"
-	check "the error names the file or section" grep -q "bad.ini\|vet.policy" "$TMP/raind.log"
+	check "the error names the file or section" grep -q "bad.ini\|vet.policy\|\[vet\] feed" "$TMP/raind.log"
 	: >"$TMP/raind.log"
 done
 raind_start --config "$TMP/raind.ini" || exit 1
