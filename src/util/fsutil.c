@@ -10,6 +10,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "rain/error.h"
 #include "util/fsutil.h"
 #include "util/strutil.h"
@@ -295,4 +297,46 @@ int fs_remove_tree(const char *path)
 	if (nftw(path, remove_entry, 64, FTW_DEPTH | FTW_PHYS | FTW_MOUNT) < 0)
 		return rain_error_errno(RAIN_EIO, errno, "cannot remove %s", path);
 	return 0;
+}
+
+int fs_sha256_fd(int fd, const char *path, char out[65], int64_t *size)
+{
+	unsigned char buf[1 << 16], md[32];
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	unsigned int n = 0;
+	off_t pos = 0;
+	int r = 0;
+	ssize_t got;
+
+	*size = 0;
+	if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
+		r = rain_error_set(RAIN_ENOMEM, "cannot hash %s", path);
+		goto done;
+	}
+	while ((got = pread(fd, buf, sizeof(buf), pos)) > 0) {
+		EVP_DigestUpdate(ctx, buf, (size_t)got);
+		pos += got;
+	}
+	if (got < 0) {
+		r = rain_error_errno(RAIN_EIO, errno, "cannot read %s", path);
+		goto done;
+	}
+	*size = pos;
+	EVP_DigestFinal_ex(ctx, md, &n);
+	hex_encode(md, n, out);
+done:
+	EVP_MD_CTX_free(ctx);
+	return r;
+}
+
+int fs_sha256_file(const char *path, char out[65], int64_t *size)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC), r;
+
+	*size = 0;
+	if (fd < 0)
+		return rain_error_errno(RAIN_EIO, errno, "cannot hash %s", path);
+	r = fs_sha256_fd(fd, path, out, size);
+	close(fd);
+	return r;
 }

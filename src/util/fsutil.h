@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
@@ -63,5 +64,11 @@ char *fs_path_join(const char *dir, const char *name);
 /* True when name is usable as one path component: printable, no '/',
  * not "." or "..", at most 255 bytes. */
 int fs_name_is_safe(const char *name);
+
+/* The SHA-256 of a file (lowercase hex in out) and its size in *size.
+ * 0, or RAIN_EIO naming path. */
+int fs_sha256_file(const char *path, char out[65], int64_t *size);
+/* The same from fd's start (read with pread); path names it in messages. */
+int fs_sha256_fd(int fd, const char *path, char out[65], int64_t *size);
 
 #endif

@@ -219,9 +219,6 @@ int build_copy_boot_file(struct build_ctx *b, const char *prefix, const char *ds
 bool build_kvm_works(struct build_ctx *b, const char *kernel);
 /* The outputs stage: every asked-for format into b->outdir. */
 int build_outputs_make(struct build_ctx *b);
-int build_sha256_file(const char *path, char out[65], int64_t *size);
-/* The same from fd's start; path names it in messages. */
-int build_sha256_fd(int fd, const char *path, char out[65], int64_t *size);
 /* Boot disk under qemu (on the host; KVM when it works, kernel being the
  * image's, for the probe) until multi-user; *result for the manifest. */
 int build_boot_check(struct build_ctx *b, const char *disk, const char *kernel, json_t **result);

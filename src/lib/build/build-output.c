@@ -51,49 +51,6 @@ static char *out_path(struct build_ctx *b, unsigned int bit)
 	return NULL;
 }
 
-
-int build_sha256_fd(int fd, const char *path, char out[65], int64_t *size)
-{
-	unsigned char buf[1 << 16], md[32];
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	unsigned int n = 0;
-	off_t pos = 0;
-	int r = 0;
-	ssize_t got;
-
-	*size = 0;
-	if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
-		r = rain_error_set(RAIN_ENOMEM, "cannot hash %s", path);
-		goto done;
-	}
-	while ((got = pread(fd, buf, sizeof(buf), pos)) > 0) {
-		EVP_DigestUpdate(ctx, buf, (size_t)got);
-		pos += got;
-	}
-	if (got < 0) {
-		r = rain_error_errno(RAIN_EIO, errno, "cannot read %s", path);
-		goto done;
-	}
-	*size = pos;
-	EVP_DigestFinal_ex(ctx, md, &n);
-	hex_encode(md, n, out);
-done:
-	EVP_MD_CTX_free(ctx);
-	return r;
-}
-
-int build_sha256_file(const char *path, char out[65], int64_t *size)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC), r;
-
-	*size = 0;
-	if (fd < 0)
-		return rain_error_errno(RAIN_EIO, errno, "cannot hash %s", path);
-	r = build_sha256_fd(fd, path, out, size);
-	close(fd);
-	return r;
-}
-
 int build_make_ext4(struct build_ctx *b, const char *src, const char *path, const char *uuid,
 		    int64_t size, int64_t offset)
 {

@@ -723,7 +723,7 @@ static int add_output(struct rain_build_result *res, const char *format, const c
 		return rain_error_oom();
 	}
 	res->noutputs++;
-	return hashfd >= 0 ? build_sha256_fd(hashfd, path, o->sha256, &o->size) : 0;
+	return hashfd >= 0 ? fs_sha256_fd(hashfd, path, o->sha256, &o->size) : 0;
 }
 
 /* Unpack the dir format's tar (opened by the caller) as the host's root,
