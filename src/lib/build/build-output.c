@@ -10,8 +10,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-
 #include "build-internal.h"
 #include "rain/error.h"
 #include "util/fsutil.h"
