@@ -133,6 +133,32 @@ struct rain_charge {
 	int64_t bytes;
 };
 
+/* A registration of an image at a site (rain/target.h): who registered
+ * what where, and how it went. The fields a list filters on are columns;
+ * the rest (remote ids, hashes, the vetting verdict, the error) is doc, a
+ * JSON object as text. */
+#define RAIN_SITE_NAME_MAX 63
+struct rain_registration {
+	char id[37];
+	char image_id[37];
+	char site[RAIN_SITE_NAME_MAX + 1];
+	char owner[RAIN_USER_NAME_MAX + 1];
+	char status[16];        /* registering, registered, failed, removing, removed */
+	int64_t created_at;     /* microseconds since the epoch */
+	int64_t updated_at;
+	char *doc;              /* owned */
+};
+
+/* Registrations to list: each field NULL or what the records must have;
+ * newest first, at most limit (0: all). */
+struct rain_registration_query {
+	const char *owner;
+	const char *site;
+	const char *image_id;
+	const char *status;
+	size_t limit;
+};
+
 /* A member of a shared image: who it is shared with, and their answer. */
 enum rain_member_status { RAIN_MEMBER_PENDING, RAIN_MEMBER_ACCEPTED, RAIN_MEMBER_REJECTED };
 
@@ -260,6 +286,18 @@ int rain_catalog_charge_set(struct rain_catalog *cat, const struct rain_charge *
 int rain_catalog_charge_delete(struct rain_catalog *cat, const char *key);
 int rain_catalog_charge_list(struct rain_catalog *cat, const char *prefix, struct rain_charge **out,
 			     size_t *n);
+
+/* Registrations (struct rain_registration): put creates or replaces the
+ * record of reg->id; get: RAIN_ENOTFOUND when absent (out->doc is new);
+ * list: a new array (rain_registration_list_free); delete: RAIN_ENOTFOUND
+ * when absent. RAIN_EINVAL when the catalog's backend keeps none. */
+int rain_catalog_registration_put(struct rain_catalog *cat, const struct rain_registration *reg);
+int rain_catalog_registration_get(struct rain_catalog *cat, const char *id,
+				  struct rain_registration *out);
+int rain_catalog_registration_list(struct rain_catalog *cat, const struct rain_registration_query *q,
+				   struct rain_registration **out, size_t *n);
+int rain_catalog_registration_delete(struct rain_catalog *cat, const char *id);
+void rain_registration_list_free(struct rain_registration *v, size_t n);
 
 /* The sort keys accepted by image_list, and the attributes filterable as
  * core columns (anything else filters on properties). */

@@ -1230,7 +1230,114 @@ static void test_sqlite_migrate_v6(void **state)
 	assert_int_equal(use.bytes, 1000);
 	rain_catalog_close(f->cat);
 	f->cat = NULL;
-	assert_int_equal(test_sqlite_user_version(f->path), 7);
+	assert_int_equal(test_sqlite_user_version(f->path), 8);
+}
+
+/* ---- registrations ---- */
+
+static void reg_fill(struct rain_registration *r, int n, const char *site, const char *owner,
+		     const char *status, int64_t at)
+{
+	memset(r, 0, sizeof(*r));
+	make_id(r->id, 100 + n);
+	make_id(r->image_id, n % 2 + 1);
+	snprintf(r->site, sizeof(r->site), "%s", site);
+	snprintf(r->owner, sizeof(r->owner), "%s", owner);
+	snprintf(r->status, sizeof(r->status), "%s", status);
+	r->created_at = at;
+	r->updated_at = at;
+}
+
+static char *reg_ids(struct fixture *f, const struct rain_registration_query *q)
+{
+	struct rain_registration *v = NULL;
+	char *out = calloc(1, 256);
+	size_t n = 0;
+
+	assert_int_equal(rain_catalog_registration_list(f->cat, q, &v, &n), 0);
+	for (size_t i = 0; i < n; i++)
+		snprintf(out + strlen(out), 256 - strlen(out), "%s%s", i ? " " : "",
+			 v[i].id + 33);
+	rain_registration_list_free(v, n);
+	return out;
+}
+
+/* put creates and replaces; get reads back every field; list filters by
+ * each column and returns the newest first, limited; delete removes. */
+static void test_registrations(void **state)
+{
+	struct fixture *f = *state;
+	struct rain_registration r, got;
+	struct rain_registration_query q = { 0 };
+	char *ids;
+
+	reg_fill(&r, 1, "cloud", "alice", "registering", 1000);
+	r.doc = "{\"remote\": {\"glance_id\": \"x\"}}";
+	assert_int_equal(rain_catalog_registration_put(f->cat, &r), 0);
+	assert_int_equal(rain_catalog_registration_get(f->cat, r.id, &got), 0);
+	assert_string_equal(got.image_id, r.image_id);
+	assert_string_equal(got.site, "cloud");
+	assert_string_equal(got.owner, "alice");
+	assert_string_equal(got.status, "registering");
+	assert_int_equal(got.created_at, 1000);
+	assert_string_equal(got.doc, r.doc);
+	free(got.doc);
+
+	snprintf(r.status, sizeof(r.status), "registered");
+	r.updated_at = 2000;
+	r.doc = NULL;
+	assert_int_equal(rain_catalog_registration_put(f->cat, &r), 0);
+	assert_int_equal(rain_catalog_registration_get(f->cat, r.id, &got), 0);
+	assert_string_equal(got.status, "registered");
+	assert_int_equal(got.updated_at, 2000);
+	assert_string_equal(got.doc, "{}");
+	free(got.doc);
+
+	reg_fill(&r, 2, "cloud", "bob", "failed", 3000);
+	assert_int_equal(rain_catalog_registration_put(f->cat, &r), 0);
+	reg_fill(&r, 3, "metal", "alice", "registered", 2000);
+	assert_int_equal(rain_catalog_registration_put(f->cat, &r), 0);
+
+	ids = reg_ids(f, &q);
+	assert_string_equal(ids, "102 103 101");
+	free(ids);
+	q.owner = "alice";
+	ids = reg_ids(f, &q);
+	assert_string_equal(ids, "103 101");
+	free(ids);
+	q = (struct rain_registration_query){ .site = "cloud", .status = "failed" };
+	ids = reg_ids(f, &q);
+	assert_string_equal(ids, "102");
+	free(ids);
+	q = (struct rain_registration_query){ .image_id = r.image_id };
+	ids = reg_ids(f, &q);
+	assert_string_equal(ids, "103 101");
+	free(ids);
+	q = (struct rain_registration_query){ .limit = 2 };
+	ids = reg_ids(f, &q);
+	assert_string_equal(ids, "102 103");
+	free(ids);
+
+	assert_int_equal(rain_catalog_registration_delete(f->cat, r.id), 0);
+	assert_int_equal(rain_catalog_registration_delete(f->cat, r.id), RAIN_ENOTFOUND);
+	assert_int_equal(rain_catalog_registration_get(f->cat, r.id, &got), RAIN_ENOTFOUND);
+	assert_null(got.doc);
+}
+
+/* A version 7 catalog gains the registrations table when opened. */
+static void test_sqlite_migrate_v7(void **state)
+{
+	struct fixture *f = *state;
+	struct rain_registration r;
+
+	SQLITE_ONLY(f);
+	sqlite_exec(f, "DROP TABLE registrations; PRAGMA user_version = 7");
+	assert_int_equal(rain_catalog_open(&f->cat, f->uri), 0);
+	reg_fill(&r, 1, "cloud", "alice", "registered", 1);
+	assert_int_equal(rain_catalog_registration_put(f->cat, &r), 0);
+	rain_catalog_close(f->cat);
+	f->cat = NULL;
+	assert_int_equal(test_sqlite_user_version(f->path), 8);
 }
 
 /* ---- sorting and paging ---- */
@@ -1520,6 +1627,8 @@ int main(void)
 		T(test_members_need_user),
 		T(test_sqlite_migrate_v5_members),
 		T(test_sqlite_migrate_v6),
+		T(test_registrations),
+		T(test_sqlite_migrate_v7),
 		T(test_paging_default_order),
 		T(test_paging_single_keys),
 		T(test_paging_multi_keys),

@@ -16,10 +16,11 @@
 
 #include "rain/catalog.h"
 
-#define RAIN_CATALOG_DRIVER_VERSION 1
+#define RAIN_CATALOG_DRIVER_VERSION 2
 #define RAIN_CATALOG_IMAGE_BACKEND_VERSION 1
 #define RAIN_CATALOG_IDENTITY_BACKEND_VERSION 1
 #define RAIN_CATALOG_AUDIT_BACKEND_VERSION 1
+#define RAIN_CATALOG_REGISTRATION_BACKEND_VERSION 1
 
 /* Images, their members, and the charges an owner's usage counts. */
 struct rain_catalog_image_backend {
@@ -137,7 +138,18 @@ struct rain_catalog_audit_backend {
 			   size_t *n);
 };
 
-/* A catalog driver: open and close its store, and the three tables. */
+/* Registrations of images at sites (rain_catalog_registration_* in
+ * rain/catalog.h say what each does). */
+struct rain_catalog_registration_backend {
+	unsigned int version;   /* RAIN_CATALOG_REGISTRATION_BACKEND_VERSION */
+	int (*put)(void *impl, const struct rain_registration *reg);
+	int (*get)(void *impl, const char *id, struct rain_registration *out);
+	int (*list)(void *impl, const struct rain_registration_query *q,
+		    struct rain_registration **out, size_t *n);
+	int (*remove)(void *impl, const char *id);
+};
+
+/* A catalog driver: open and close its store, and its tables. */
 struct rain_catalog_driver {
 	unsigned int version;   /* RAIN_CATALOG_DRIVER_VERSION */
 	const char *name;
@@ -148,9 +160,11 @@ struct rain_catalog_driver {
 	const struct rain_catalog_image_backend *images;
 	const struct rain_catalog_identity_backend *identity;
 	const struct rain_catalog_audit_backend *audit;
+	/* NULL: the catalog keeps no registrations (version 2) */
+	const struct rain_catalog_registration_backend *registrations;
 };
 
-/* The SQLite driver (catalog-sqlite.c), scheme "sqlite": all three tables
+/* The SQLite driver (catalog-sqlite.c), scheme "sqlite": all four tables
  * over one database file. */
 extern const struct rain_catalog_driver rain_catalog_sqlite;
 

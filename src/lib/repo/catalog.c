@@ -12,6 +12,7 @@ struct rain_catalog {
 	const struct rain_catalog_image_backend *images;
 	const struct rain_catalog_identity_backend *identity;
 	const struct rain_catalog_audit_backend *audit;
+	const struct rain_catalog_registration_backend *registrations;
 	void *impl;
 };
 
@@ -41,7 +42,8 @@ bool rain_catalog_attr_is_column(const char *attr)
 static const struct rain_driver sqlite_driver = { "catalog", "sqlite", "sqlite:PATH", &rain_catalog_sqlite };
 static const struct rain_driver *const builtin[] = { &sqlite_driver, NULL };
 
-/* Whether drv's three tables are there and of this librain's versions. */
+/* Whether drv's tables are there (registrations may not be) and of this
+ * librain's versions. */
 static int check_tables(const struct rain_catalog_driver *drv)
 {
 	const char *bad = !drv->images || drv->images->version != RAIN_CATALOG_IMAGE_BACKEND_VERSION ?
@@ -49,7 +51,10 @@ static int check_tables(const struct rain_catalog_driver *drv)
 			  !drv->identity || drv->identity->version != RAIN_CATALOG_IDENTITY_BACKEND_VERSION ?
 			  "identity" :
 			  !drv->audit || drv->audit->version != RAIN_CATALOG_AUDIT_BACKEND_VERSION ?
-			  "audit" : NULL;
+			  "audit" :
+			  drv->registrations &&
+			  drv->registrations->version != RAIN_CATALOG_REGISTRATION_BACKEND_VERSION ?
+			  "registration" : NULL;
 
 	if (bad)
 		return rain_error_set(RAIN_EINVAL, "the catalog driver '%s' has no %s table of the "
@@ -80,6 +85,7 @@ int rain_catalog_open(struct rain_catalog **out, const char *uri)
 	cat->images = drv->images;
 	cat->identity = drv->identity;
 	cat->audit = drv->audit;
+	cat->registrations = drv->registrations;
 	r = drv->open(location, &cat->impl);
 	if (r < 0) {
 		free(cat);
@@ -430,4 +436,43 @@ int rain_catalog_charge_list(struct rain_catalog *cat, const char *prefix, struc
 			     size_t *n)
 {
 	return cat->images->charge_list(cat->impl, prefix, out, n);
+}
+
+static int no_registrations(struct rain_catalog *cat)
+{
+	if (cat->registrations)
+		return 0;
+	return rain_error_set(RAIN_EINVAL, "the %s catalog keeps no registrations",
+			      cat->driver->name);
+}
+
+int rain_catalog_registration_put(struct rain_catalog *cat, const struct rain_registration *reg)
+{
+	return no_registrations(cat) ?: cat->registrations->put(cat->impl, reg);
+}
+
+int rain_catalog_registration_get(struct rain_catalog *cat, const char *id,
+				  struct rain_registration *out)
+{
+	return no_registrations(cat) ?: cat->registrations->get(cat->impl, id, out);
+}
+
+int rain_catalog_registration_list(struct rain_catalog *cat, const struct rain_registration_query *q,
+				   struct rain_registration **out, size_t *n)
+{
+	*out = NULL;
+	*n = 0;
+	return no_registrations(cat) ?: cat->registrations->list(cat->impl, q, out, n);
+}
+
+int rain_catalog_registration_delete(struct rain_catalog *cat, const char *id)
+{
+	return no_registrations(cat) ?: cat->registrations->remove(cat->impl, id);
+}
+
+void rain_registration_list_free(struct rain_registration *v, size_t n)
+{
+	for (size_t i = 0; v && i < n; i++)
+		free(v[i].doc);
+	free(v);
 }

@@ -69,6 +69,10 @@ enum stmt_id {
 	ST_CHARGE_SET,
 	ST_CHARGE_DELETE,
 	ST_CHARGE_LIST,
+	ST_REG_PUT,
+	ST_REG_GET,
+	ST_REG_LIST,
+	ST_REG_DELETE,
 	ST_BEGIN,
 	ST_BEGIN_READ,
 	ST_COMMIT,
@@ -82,6 +86,7 @@ enum stmt_id {
 	"container_format, min_disk, min_ram, owner, created_at, updated_at, " \
 	"download_count, last_access, revision"
 
+#define REG_COLUMNS "id, image_id, site, owner, status, created_at, updated_at, doc"
 #define USER_COLUMNS \
 	"name, role, status, quota_bytes, quota_images, created_at, last_login, password_hash"
 
@@ -163,6 +168,14 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_CHARGE_DELETE] = "DELETE FROM charges WHERE key = ?1",
 	[ST_CHARGE_LIST] = "SELECT key, owner, bytes FROM charges WHERE substr(key, 1, length(?1)) = ?1 "
 		"ORDER BY key",
+	[ST_REG_PUT] = "INSERT OR REPLACE INTO registrations (" REG_COLUMNS ") "
+		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	[ST_REG_GET] = "SELECT " REG_COLUMNS " FROM registrations WHERE id = ?1",
+	/* newest first; ?6: how many (-1: all) */
+	[ST_REG_LIST] = "SELECT " REG_COLUMNS " FROM registrations WHERE (?1 IS NULL OR owner = ?1) "
+		"AND (?2 IS NULL OR site = ?2) AND (?3 IS NULL OR image_id = ?3) "
+		"AND (?4 IS NULL OR status = ?4) ORDER BY created_at DESC, id LIMIT ?5",
+	[ST_REG_DELETE] = "DELETE FROM registrations WHERE id = ?1",
 	[ST_BEGIN] = "BEGIN IMMEDIATE",
 	[ST_BEGIN_READ] = "BEGIN",
 	[ST_COMMIT] = "COMMIT",
@@ -292,7 +305,23 @@ static const char migrate_v7_sql[] =
 	"CREATE INDEX IF NOT EXISTS charges_owner ON charges (owner);"
 	"PRAGMA user_version = 7;";
 
-#define SCHEMA_VERSION 7
+/* Version 8: registrations of images at sites (rain/target.h). */
+static const char migrate_v8_sql[] =
+	"CREATE TABLE IF NOT EXISTS registrations ("
+	" id TEXT PRIMARY KEY NOT NULL,"
+	" image_id TEXT NOT NULL,"
+	" site TEXT NOT NULL,"
+	" owner TEXT NOT NULL,"
+	" status TEXT NOT NULL,"
+	" created_at INTEGER NOT NULL,"
+	" updated_at INTEGER NOT NULL,"
+	" doc TEXT NOT NULL) WITHOUT ROWID;"
+	"CREATE INDEX IF NOT EXISTS registrations_owner ON registrations (owner, created_at);"
+	"CREATE INDEX IF NOT EXISTS registrations_image ON registrations (image_id);"
+	"CREATE INDEX IF NOT EXISTS registrations_site ON registrations (site, created_at);"
+	"PRAGMA user_version = 8;";
+
+#define SCHEMA_VERSION 8
 
 /* Generated list queries repeat (same filters, other values): each
  * connection keeps the last few prepared. */
@@ -430,6 +459,8 @@ static int conn_open(const char *path, bool create, struct conn **out)
 				rc = sqlite3_exec(c->db, migrate_v6_sql, NULL, NULL, NULL);
 			if (rc == SQLITE_OK && version < 7)
 				rc = sqlite3_exec(c->db, migrate_v7_sql, NULL, NULL, NULL);
+			if (rc == SQLITE_OK && version < 8)
+				rc = sqlite3_exec(c->db, migrate_v8_sql, NULL, NULL, NULL);
 			if (rc == SQLITE_OK)
 				rc = sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
 			if (rc != SQLITE_OK) {
@@ -2120,6 +2151,126 @@ static int sq_charge_list(void *impl, const char *prefix, struct rain_charge **o
 	return r;
 }
 
+/* ---- registrations ---- */
+
+static int sq_reg_put(void *impl, const struct rain_registration *reg)
+{
+	sqlite3_stmt *st;
+	struct conn *c;
+	int r = conn_get(impl, &c);
+
+	if (r < 0)
+		return r;
+	st = c->st[ST_REG_PUT];
+	sqlite3_bind_text(st, 1, reg->id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, reg->image_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, reg->site, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, reg->owner, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, reg->status, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 6, reg->created_at);
+	sqlite3_bind_int64(st, 7, reg->updated_at);
+	sqlite3_bind_text(st, 8, reg->doc ? reg->doc : "{}", -1, SQLITE_STATIC);
+	r = step_done(c, ST_REG_PUT, "record a registration");
+	conn_put(impl, c);
+	return r;
+}
+
+/* A row of REG_COLUMNS; doc is a new string (NULL when out of memory:
+ * the caller checks). */
+static void reg_row(sqlite3_stmt *st, void *el)
+{
+	struct rain_registration *reg = el;
+	const char *doc = (const char *)sqlite3_column_text(st, 7);
+
+	copy_col(st, 0, reg->id, sizeof(reg->id));
+	copy_col(st, 1, reg->image_id, sizeof(reg->image_id));
+	copy_col(st, 2, reg->site, sizeof(reg->site));
+	copy_col(st, 3, reg->owner, sizeof(reg->owner));
+	copy_col(st, 4, reg->status, sizeof(reg->status));
+	reg->created_at = sqlite3_column_int64(st, 5);
+	reg->updated_at = sqlite3_column_int64(st, 6);
+	reg->doc = strdup(doc ? doc : "{}");
+}
+
+static int sq_reg_get(void *impl, const char *id, struct rain_registration *out)
+{
+	sqlite3_stmt *st;
+	struct conn *c;
+	int rc, r = conn_get(impl, &c);
+
+	memset(out, 0, sizeof(*out));
+	if (r < 0)
+		return r;
+	st = c->st[ST_REG_GET];
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		reg_row(st, out);
+		if (!out->doc)
+			r = rain_error_oom();
+	} else if (rc == SQLITE_DONE) {
+		r = rain_error_set(RAIN_ENOTFOUND, "no registration %s", id);
+	} else {
+		r = sq_error(c->db, rc, "read a registration");
+	}
+	sqlite3_reset(st);
+	conn_put(impl, c);
+	return r;
+}
+
+static int sq_reg_list(void *impl, const struct rain_registration_query *q,
+		       struct rain_registration **out, size_t *n)
+{
+	sqlite3_stmt *st;
+	struct conn *c;
+	int r = conn_get(impl, &c);
+
+	*out = NULL;
+	*n = 0;
+	if (r < 0)
+		return r;
+	st = c->st[ST_REG_LIST];
+	sqlite3_bind_text(st, 1, q->owner, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, q->site, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, q->image_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, q->status, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, q->limit ? (int64_t)q->limit : -1);
+	r = collect_rows(c, st, sizeof(**out), reg_row, "list registrations", (void **)out, n);
+	conn_put(impl, c);
+	for (size_t i = 0; r == 0 && i < *n; i++)
+		if (!(*out)[i].doc)
+			r = rain_error_oom();
+	if (r < 0) {
+		rain_registration_list_free(*out, *n);
+		*out = NULL;
+		*n = 0;
+	}
+	return r;
+}
+
+static int sq_reg_delete(void *impl, const char *id)
+{
+	struct conn *c;
+	int r = conn_get(impl, &c);
+
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(c->st[ST_REG_DELETE], 1, id, -1, SQLITE_STATIC);
+	r = step_done(c, ST_REG_DELETE, "delete a registration");
+	if (r == 0 && sqlite3_changes(c->db) == 0)
+		r = rain_error_set(RAIN_ENOTFOUND, "no registration %s", id);
+	conn_put(impl, c);
+	return r;
+}
+
+static const struct rain_catalog_registration_backend sq_registrations = {
+	.version = RAIN_CATALOG_REGISTRATION_BACKEND_VERSION,
+	.put = sq_reg_put,
+	.get = sq_reg_get,
+	.list = sq_reg_list,
+	.remove = sq_reg_delete,
+};
+
 static const struct rain_catalog_image_backend sq_images = {
 	.version = RAIN_CATALOG_IMAGE_BACKEND_VERSION,
 	.image_create = sq_image_create,
@@ -2166,7 +2317,7 @@ static const struct rain_catalog_audit_backend sq_audit = {
 	.audit_query = sq_audit_query,
 };
 
-/* All three over one database (struct sq): transactions span them. */
+/* All four over one database (struct sq): transactions span them. */
 const struct rain_catalog_driver rain_catalog_sqlite = {
 	.version = RAIN_CATALOG_DRIVER_VERSION,
 	.name = "sqlite",
@@ -2175,4 +2326,5 @@ const struct rain_catalog_driver rain_catalog_sqlite = {
 	.images = &sq_images,
 	.identity = &sq_identity,
 	.audit = &sq_audit,
+	.registrations = &sq_registrations,
 };
