@@ -60,6 +60,11 @@ int rain_site_new(const char *name, const char *const *settings, const char *whe
 		  struct rain_site **out);
 void rain_site_free(struct rain_site *s);
 
+/* The site NAME of an INI file's [site.NAME] section (a file of sites, as
+ * `rain target` takes; raind reads its own config). RAIN_ENOTFOUND names
+ * the sites the file has. */
+int rain_site_read(const char *path, const char *name, struct rain_site **out);
+
 /* A setting's value, or NULL. */
 const char *rain_site_get(const struct rain_site *s, const char *key);
 /* The same as a size ("20G", "512M", bytes) or a count; def when unset.

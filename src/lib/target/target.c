@@ -13,6 +13,7 @@
 #include "rain/sys/registry.h"
 #include "util/cleanup-json.h"
 #include "util/cleanup.h"
+#include "util/ini.h"
 #include "util/strutil.h"
 
 #define SITE_NAME_MAX 63
@@ -38,6 +39,18 @@ static bool name_valid(const char *s)
 	return true;
 }
 
+/* strv_add, keeping *v NULL-terminated. */
+static int strv_add_nt(char ***v, size_t *n, const char *s)
+{
+	int r = strv_add(v, n, s);
+
+	if (r >= 0)
+		r = ARRAY_GROW1(*v, *n);
+	if (r >= 0)
+		(*v)[*n] = NULL;
+	return r;
+}
+
 /* Split on blanks and commas into a NULL-terminated vector. */
 static int split_words(const char *s, char ***out)
 {
@@ -48,7 +61,7 @@ static int split_words(const char *s, char ***out)
 	if (!copy)
 		return rain_error_oom();
 	for (char *w = strtok_r(copy, " \t,", &save); w; w = strtok_r(NULL, " \t,", &save))
-		if (strv_add(&v, &n, w) < 0) {
+		if (strv_add_nt(&v, &n, w) < 0) {
 			strv_free(v, n);
 			return rain_error_oom();
 		}
@@ -182,6 +195,53 @@ void rain_site_free(struct rain_site *s)
 	strv_free_null(s->users);
 	json_decref(s->settings);
 	free(s);
+}
+
+struct site_file {
+	const char *name;
+	char **settings, **names;
+	size_t nsettings, nnames;
+};
+
+static int site_file_entry(void *ud, const char *file, int line, const char *section,
+			   const char *key, const char *value)
+{
+	struct site_file *f = ud;
+	_cleanup_free_ char *kv = NULL;
+
+	if (!str_has_prefix(section, "site."))
+		return 0;
+	section += strlen("site.");
+	if (!(f->names && str_in_list((const char *const *)f->names, section)) &&
+	    strv_add_nt(&f->names, &f->nnames, section) < 0)
+		return rain_error_oom();
+	if (strcmp(section, f->name))
+		return 0;
+	if (asprintf(&kv, "%s=%s", key, value) < 0 || strv_add_nt(&f->settings, &f->nsettings, kv) < 0)
+		return rain_error_oom();
+	return 0;
+}
+
+int rain_site_read(const char *path, const char *name, struct rain_site **out)
+{
+	struct site_file f = { .name = name };
+	_cleanup_free_ char *where = NULL, *names = NULL;
+	int r;
+
+	*out = NULL;
+	r = ini_parse_file(path, site_file_entry, &f);
+	if (r >= 0 && !f.nsettings) {
+		names = f.nnames ? strv_join(f.names, f.nnames, ", ") : NULL;
+		r = rain_error_set(RAIN_ENOTFOUND, "%s has no [site.%s] (sites there: %s)", path, name,
+				   names ? names : "none");
+	}
+	if (r >= 0 && asprintf(&where, "%s [site.%s]", path, name) < 0)
+		r = rain_error_oom();
+	if (r >= 0)
+		r = rain_site_new(name, (const char *const *)f.settings, where, out);
+	strv_free(f.settings, f.nsettings);
+	strv_free(f.names, f.nnames);
+	return r;
 }
 
 const char *rain_site_get(const struct rain_site *s, const char *key)
