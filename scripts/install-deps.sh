@@ -8,6 +8,8 @@ packages=(
 	build-essential pkg-config meson ninja-build
 	libmicrohttpd-dev libjansson-dev libsqlite3-dev libssl-dev
 	libcurl4-openssl-dev libcmocka-dev libargon2-dev libldap-dev
+	# OpenStack sites: clouds.yaml
+	libyaml-dev
 	# vetting: rpm version order and database, archives (feeds, changelogs),
 	# image readers (tar, ext2/3/4, squashfs, zstd)
 	librpm-dev libarchive-dev libext2fs-dev libsquashfs-dev libzstd-dev zlib1g-dev
@@ -23,6 +25,8 @@ packages=(
 	slapd ldap-utils
 	# RPM distributions (rocky, alma, fedora): the host bootstraps with dnf
 	dnf rpm
+	# OpenStack sites: a real Glance (SQLite, no Keystone) and its client
+	glance-api python3-glanceclient
 	# benchmarks
 	nginx-light wrk
 )

@@ -78,6 +78,17 @@ struct rain_upload_info {
 	int64_t sent;          /* bytes read from fd and sent */
 	char sha256[65];       /* lowercase hex of the bytes sent, to compare
 				  with the image's os_hash_value afterwards */
+	char md5[33];          /* with RAIN_HASH_MD5: Glance's "checksum";
+				  "" when not asked or without MD5 (FIPS) */
+	char sha512[129];      /* with RAIN_HASH_SHA512: Glance's os_hash_value
+				  (os_hash_algo sha512) */
+};
+
+/* The digests rain_client_upload_hashes() computes of what it sends. */
+enum {
+	RAIN_HASH_SHA256 = 1 << 0,
+	RAIN_HASH_MD5 = 1 << 1,
+	RAIN_HASH_SHA512 = 1 << 2,
 };
 
 /* Stream fd to the server with PUT as application/octet-stream, reading
@@ -89,6 +100,11 @@ struct rain_upload_info {
  * On an HTTP error info->status holds the status. */
 int rain_client_upload(struct rain_client *c, const char *path, int fd, int64_t size,
 		       rain_progress_fn progress, void *ud, struct rain_upload_info *info);
+/* The same computing the digests in hashes (RAIN_HASH_*; the other
+ * fields of info stay ""); rain_client_upload computes SHA-256. */
+int rain_client_upload_hashes(struct rain_client *c, const char *path, int fd, int64_t size,
+			      unsigned int hashes, rain_progress_fn progress, void *ud,
+			      struct rain_upload_info *info);
 
 /* What a download did. */
 struct rain_download_info {
@@ -176,6 +192,9 @@ int rain_client_image_delete(struct rain_client *c, const char *id);
  * rain_client_download() on the image's data (see there). */
 int rain_client_image_upload(struct rain_client *c, const char *id, int fd, int64_t size,
 			     rain_progress_fn progress, void *ud, struct rain_upload_info *info);
+int rain_client_image_upload_hashes(struct rain_client *c, const char *id, int fd, int64_t size,
+				    unsigned int hashes, rain_progress_fn progress, void *ud,
+				    struct rain_upload_info *info);
 int rain_client_image_download(struct rain_client *c, const char *id, int fd, int64_t offset,
 			       rain_progress_fn progress, void *ud,
 			       struct rain_download_info *info);
@@ -251,6 +270,10 @@ int rain_client_vetting_get(struct rain_client *c, const char *image_id, json_t 
  * (may be NULL) the token document. Wrong credentials: RAIN_EAUTH. */
 int rain_client_login(struct rain_client *c, const char *user, const char *password,
 		      char *token, json_t **body);
+/* The same with the request body given (Keystone v3's {"auth": {...}},
+ * e.g. scoped to a project: rain/clouds.h builds one); the reference
+ * stays the caller's. */
+int rain_client_login_body(struct rain_client *c, json_t *req, char *token, json_t **body);
 /* GET / DELETE /v3/auth/tokens for token (as X-Subject-Token), with the
  * client's own token as X-Auth-Token. Unknown or expired: RAIN_ENOTFOUND
  * (validate) ; revoke answers 204. */

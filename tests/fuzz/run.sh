@@ -49,6 +49,7 @@ harnesses=(
 	"fuzz-vet-osv:$vet_feed:$vet_libs:$short"
 	"fuzz-vet-changelog:$vet_feed:$vet_libs:$short"
 	"fuzz-vet-feed-file:$vet_feed:$vet_libs:$short"
+	"fuzz-clouds-yaml:src/lib/client/clouds.c src/lib/client/client.c src/lib/client/identity.c src/util/fsutil.c src/util/uuid.c:-lyaml -ljansson -lcurl -lcrypto:$short"
 )
 # the image readers (rain/imgfs.h), one harness per format
 imgfs_srcs="src/lib/imgfs/imgfs.c $(echo src/lib/imgfs/readers/*.c) src/lib/repo/diskfmt.c"
@@ -328,6 +329,16 @@ seed_vet_tar() {
 	rm -rf "$t"
 }
 
+# seed_clouds DIR: clouds.yaml files as openstacksdk's documentation
+# writes them, each naming cloud "a"
+seed_clouds() {
+	local d=$1
+	printf 'clouds:\n  a:\n    auth:\n      auth_url: http://k:5000/v3\n      username: u\n      password: "p: w"\n      project_name: p\n      user_domain_name: Default\n      project_domain_name: Default\n    region_name: RegionOne\n    interface: internalURL\n    identity_api_version: 3\n    verify: false\n' >"$d/password"
+	printf 'clouds:\n  b: {auth_type: none}\n  a:\n    auth_type: none\n    image_endpoint_override: http://127.0.0.1:9292/v2\n' >"$d/none"
+	printf 'base: &b {auth_url: "https://k", user_id: x, password: y, domain_id: d}\nclouds:\n  a: {auth: *b, cacert: /c.pem}\n' >"$d/alias"
+	printf 'clouds:\n  a: {auth: {auth_url: [1], username: {x: 1}}, auth_type: v3token}\n' >"$d/bad"
+}
+
 seed_jsonpatch() {
 	local d=$1
 	printf '%s' '[{"op":"replace","path":"/name","value":"x"}]' >"$d/replace"
@@ -427,6 +438,7 @@ for h in "${harnesses[@]}"; do
 		seed_disk "$seeds" "${name#fuzz-}" ;;
 	fuzz-imgfs-*) seed_imgfs "$seeds" "${name#fuzz-imgfs-}" ;;
 	fuzz-jsonpatch) seed_jsonpatch "$seeds" ;;
+	fuzz-clouds-yaml) seed_clouds "$seeds" ;;
 	fuzz-recipe) cp examples/*.recipe "$seeds"/ ;;
 	fuzz-vet-parse) seed_vet "$seeds" ;;
 	fuzz-vet-tar) seed_vet_tar "$seeds" ;;

@@ -508,6 +508,40 @@ static void test_upload_sized(void **state)
 	rain_client_free(c);
 }
 
+/* Glance's checksum (MD5) and os_hash_value (SHA-512) of what was sent,
+ * with SHA-256 not asked for */
+static void test_upload_hashes(void **state)
+{
+	static char data[200001];
+	unsigned char md[64];
+	unsigned int len = 0;
+	char md5[33], sha512[129];
+	struct rain_upload_info info;
+	struct fake f;
+	struct rain_client *c;
+	int fd;
+
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (char)(i * 13 + 1);
+	EVP_Digest(data, sizeof(data), md, &len, EVP_sha512(), NULL);
+	hex_encode(md, len, sha512);
+	EVP_Digest(data, sizeof(data), md, &len, EVP_md5(), NULL);
+	hex_encode(md, len, md5);
+	fd = tmpfile_with(data, sizeof(data));
+	fake_start(&f, "204 No Content", NULL, "", 0);
+	c = client_for(&f);
+	assert_int_equal(rain_client_upload_hashes(c, "/v2/images/x/file", fd, sizeof(data),
+						   RAIN_HASH_MD5 | RAIN_HASH_SHA512, NULL, NULL, &info), 0);
+	fake_stop(&f);
+	assert_int_equal(f.req_len, sizeof(data));
+	assert_int_equal(info.sent, sizeof(data));
+	assert_string_equal(info.md5, md5);
+	assert_string_equal(info.sha512, sha512);
+	assert_string_equal(info.sha256, "");
+	close(fd);
+	rain_client_free(c);
+}
+
 static void test_upload_chunked(void **state)
 {
 	const char *data = "streamed from a pipe, size unknown";
@@ -1049,6 +1083,7 @@ int main(void)
 		cmocka_unit_test(test_request_bad_json),
 		cmocka_unit_test(test_request_no_server),
 		cmocka_unit_test(test_upload_sized),
+		cmocka_unit_test(test_upload_hashes),
 		cmocka_unit_test(test_upload_chunked),
 		cmocka_unit_test(test_upload_short_file),
 		cmocka_unit_test(test_upload_cancel),

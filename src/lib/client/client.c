@@ -587,7 +587,7 @@ struct upload {
 	int err;            /* errno of a failed read */
 	bool short_read;
 	bool hash_failed;
-	EVP_MD_CTX *sha;
+	EVP_MD_CTX *md[3];  /* SHA-256, MD5, SHA-512 as asked; NULL: not asked */
 	rain_progress_fn progress;
 	void *ud;
 	bool canceled;
@@ -616,10 +616,11 @@ static size_t upload_read_cb(char *p, size_t size, size_t nmemb, void *ud)
 		u->short_read = true;
 		return CURL_READFUNC_ABORT;
 	}
-	if (n > 0 && !EVP_DigestUpdate(u->sha, p, (size_t)n)) {
-		u->hash_failed = true;
-		return CURL_READFUNC_ABORT;
-	}
+	for (size_t i = 0; n > 0 && i < ARRAY_SIZE(u->md); i++)
+		if (u->md[i] && !EVP_DigestUpdate(u->md[i], p, (size_t)n)) {
+			u->hash_failed = true;
+			return CURL_READFUNC_ABORT;
+		}
 	u->sent += n;
 	return (size_t)n;
 }
@@ -641,9 +642,21 @@ static void digest_hex(EVP_MD_CTX *ctx, char *out, size_t outlen);
 int rain_client_upload(struct rain_client *c, const char *path, int fd, int64_t size,
 		       rain_progress_fn progress, void *ud, struct rain_upload_info *info)
 {
+	return rain_client_upload_hashes(c, path, fd, size, RAIN_HASH_SHA256, progress, ud, info);
+}
+
+int rain_client_upload_hashes(struct rain_client *c, const char *path, int fd, int64_t size,
+			      unsigned int hashes, rain_progress_fn progress, void *ud,
+			      struct rain_upload_info *info)
+{
 	struct curl_slist *headers = NULL;
 	struct buf resp = { .max = ERRBODY_MAX };
 	struct upload u = { .fd = fd, .size = size, .progress = progress, .ud = ud };
+	static const struct {
+		unsigned int flag;
+		const char *name;
+	} mds[] = { { RAIN_HASH_SHA256, "SHA-256" }, { RAIN_HASH_MD5, "MD5" },
+		    { RAIN_HASH_SHA512, "SHA-512" } };
 	long code = 0;
 	CURLcode rc;
 	int r;
@@ -653,18 +666,29 @@ int rain_client_upload(struct rain_client *c, const char *path, int fd, int64_t 
 		memset(info, 0, sizeof(*info));
 	if (size < -1)
 		return rain_error_set(RAIN_EINVAL, "bad upload size %" PRId64, size);
-	u.sha = EVP_MD_CTX_new();
-	if (!u.sha)
-		return rain_error_oom();
-	if (!EVP_DigestInit_ex(u.sha, EVP_sha256(), NULL)) {
-		EVP_MD_CTX_free(u.sha);
-		return rain_error_set(RAIN_EIO, "cannot set up SHA-256");
+	for (size_t i = 0; i < ARRAY_SIZE(mds); i++) {
+		const EVP_MD *md = i == 0 ? EVP_sha256() : i == 1 ? EVP_md5() : EVP_sha512();
+
+		if (!(hashes & mds[i].flag))
+			continue;
+		u.md[i] = EVP_MD_CTX_new();
+		if (!u.md[i]) {
+			r = rain_error_oom();
+			goto done;
+		}
+		if (!EVP_DigestInit_ex(u.md[i], md, NULL)) {
+			EVP_MD_CTX_free(u.md[i]);
+			u.md[i] = NULL;
+			/* MD5 may be missing (FIPS mode); then it stays "" */
+			if (mds[i].flag != RAIN_HASH_MD5) {
+				r = rain_error_set(RAIN_EIO, "cannot set up %s", mds[i].name);
+				goto done;
+			}
+		}
 	}
 	r = client_setup(c, "PUT", path, &headers);
-	if (r < 0) {
-		EVP_MD_CTX_free(u.sha);
-		return r;
-	}
+	if (r < 0)
+		goto done;
 	r = client_add_header(&headers, "Content-Type: application/octet-stream");
 	if (r == 0)
 		r = client_add_header(&headers, "Accept: application/json");
@@ -718,15 +742,19 @@ int rain_client_upload(struct rain_client *c, const char *path, int fd, int64_t 
 		r = client_transport_error(c, rc);
 		goto done;
 	}
-	if (info)
-		digest_hex(u.sha, info->sha256, sizeof(info->sha256));
+	if (info) {
+		digest_hex(u.md[0], info->sha256, sizeof(info->sha256));
+		digest_hex(u.md[1], info->md5, sizeof(info->md5));
+		digest_hex(u.md[2], info->sha512, sizeof(info->sha512));
+	}
 	if (progress)
 		progress(ud, u.sent, size >= 0 ? size : u.sent);
 	r = 0;
 done:
 	curl_slist_free_all(headers);
 	free(resp.data);
-	EVP_MD_CTX_free(u.sha);
+	for (size_t i = 0; i < ARRAY_SIZE(u.md); i++)
+		EVP_MD_CTX_free(u.md[i]);
 	return r;
 }
 

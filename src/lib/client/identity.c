@@ -11,12 +11,8 @@
 
 /* ---- identity and users ------------------------------------------------ */
 
-int rain_client_login(struct rain_client *c, const char *user, const char *password,
-		      char *token, json_t **body)
+int rain_client_login_body(struct rain_client *c, json_t *req, char *token, json_t **body)
 {
-	json_t *req = json_pack("{s:{s:{s:[s], s:{s:{s:s, s:{s:s}, s:s}}}}}", "auth", "identity",
-				"methods", "password", "password", "user", "name", user,
-				"domain", "id", "default", "password", password);
 	json_t *resp = NULL;
 	int r;
 
@@ -24,10 +20,7 @@ int rain_client_login(struct rain_client *c, const char *user, const char *passw
 	token[0] = '\0';
 	if (body)
 		*body = NULL;
-	if (!req)
-		return rain_error_set(RAIN_EINVAL, "the user name and password must be UTF-8");
 	r = rain_client_request(c, "POST", "/v3/auth/tokens", NULL, req, NULL, &resp);
-	json_decref(req);   /* rain_client_request wiped its own copy of the text */
 	if (r == 0 && !c->subject[0])
 		r = rain_error_set(RAIN_EFORMAT, "the server sent no X-Subject-Token");
 	if (r == 0) {
@@ -40,6 +33,25 @@ int rain_client_login(struct rain_client *c, const char *user, const char *passw
 		json_decref(resp);
 	}
 	explicit_bzero(c->subject, sizeof(c->subject));
+	return r;
+}
+
+int rain_client_login(struct rain_client *c, const char *user, const char *password,
+		      char *token, json_t **body)
+{
+	json_t *req = json_pack("{s:{s:{s:[s], s:{s:{s:s, s:{s:s}, s:s}}}}}", "auth", "identity",
+				"methods", "password", "password", "user", "name", user,
+				"domain", "id", "default", "password", password);
+	int r;
+
+	rain_error_clear();
+	token[0] = '\0';
+	if (body)
+		*body = NULL;
+	if (!req)
+		return rain_error_set(RAIN_EINVAL, "the user name and password must be UTF-8");
+	r = rain_client_login_body(c, req, token, body);
+	json_decref(req);   /* rain_client_request wiped its own copy of the text */
 	return r;
 }
 

@@ -186,12 +186,19 @@ int rain_client_image_delete(struct rain_client *c, const char *id)
 int rain_client_image_upload(struct rain_client *c, const char *id, int fd, int64_t size,
 			     rain_progress_fn progress, void *ud, struct rain_upload_info *info)
 {
+	return rain_client_image_upload_hashes(c, id, fd, size, RAIN_HASH_SHA256, progress, ud, info);
+}
+
+int rain_client_image_upload_hashes(struct rain_client *c, const char *id, int fd, int64_t size,
+				    unsigned int hashes, rain_progress_fn progress, void *ud,
+				    struct rain_upload_info *info)
+{
 	_cleanup_free_ char *path = NULL;
 	int r;
 
 	rain_error_clear();
 	r = image_path(id, "/file", NULL, &path);
-	return r < 0 ? r : rain_client_upload(c, path, fd, size, progress, ud, info);
+	return r < 0 ? r : rain_client_upload_hashes(c, path, fd, size, hashes, progress, ud, info);
 }
 
 int rain_client_image_download(struct rain_client *c, const char *id, int fd, int64_t offset,
