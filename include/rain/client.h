@@ -43,6 +43,11 @@ struct rain_client_config {
 				 and $SSL_CERT_DIR */
 	bool insecure;        /* do not verify the server's TLS certificate */
 	long connect_timeout; /* seconds; 0 means 30 */
+	/* more headers sent with every request ("Name: value", e.g. Ironic's
+	 * "X-OpenStack-Ironic-API-Version: 1.31"), NULL-terminated; may be
+	 * NULL. RAIN_EINVAL for a line without a name or with a control
+	 * character. */
+	const char *const *headers;
 };
 
 /* A new client in *out, owned by the caller (rain_client_free()).
@@ -152,7 +157,8 @@ char *rain_client_url_join(const char *url, const char *path);
 
 /* Turn an HTTP error body into a message in out (always NUL-terminated):
  * Glance's JSON {"message", "title"} (also nested under "error" or
- * "badRequest" etc.), else the first line of a text body, else the
+ * "badRequest" etc.), Ironic's {"error_message": "{\"faultstring\": ...}"}
+ * (a JSON document in a string), else the first line of a text body, else the
  * status' reason phrase.  body need not be NUL-terminated. */
 void rain_client_error_message(long status, const char *body, size_t len,
 			       char *out, size_t outlen);

@@ -281,6 +281,9 @@ static void test_error_message(void **state)
 	const char *nested = "{\"badRequest\": {\"message\": \"bad sort key\", \"code\": 400}}";
 	const char *webob = "404 Not Found\n\nNo image found with ID abc\n\n   ";
 	const char *evil = "{\"message\": \"a\\u001b[31mred\\nline\"}";
+	const char *ironic = "{\"error_message\": \"{\\\"faultcode\\\": \\\"Client\\\", "
+			     "\\\"faultstring\\\": \\\"Node n9 could not be found.\\\", "
+			     "\\\"debuginfo\\\": null}\"}";
 
 	rain_client_error_message(409, glance, strlen(glance), out, sizeof(out));
 	assert_string_equal(out, "Image status transition from active to saving is not "
@@ -298,6 +301,11 @@ static void test_error_message(void **state)
 	/* no terminal escapes or newlines from the server */
 	rain_client_error_message(400, evil, strlen(evil), out, sizeof(out));
 	assert_string_equal(out, "a?[31mred line (HTTP 400 Bad Request)");
+	/* Ironic's fault in a string; a plain string there is taken as it is */
+	rain_client_error_message(404, ironic, strlen(ironic), out, sizeof(out));
+	assert_string_equal(out, "Node n9 could not be found. (HTTP 404 Not Found)");
+	rain_client_error_message(400, "{\"error_message\": \"bad\"}", 24, out, sizeof(out));
+	assert_string_equal(out, "bad (HTTP 400 Bad Request)");
 	/* never overflows */
 	rain_client_error_message(409, glance, strlen(glance), out, 10);
 	assert_int_equal(strlen(out), 9);
@@ -336,6 +344,33 @@ static void test_new_rejects(void **state)
 	assert_null(strstr(rain_error_last(), "abc"));
 	cfg.token = "good";
 	assert_int_equal(rain_client_new(&cfg, &c), 0);
+	rain_client_free(c);
+	/* extra headers: a name and no control characters */
+	cfg.headers = (const char *const[]){ ": x", NULL };
+	assert_int_equal(rain_client_new(&cfg, &c), RAIN_EINVAL);
+	cfg.headers = (const char *const[]){ "X-A: 1\r\nX-Evil: 1", NULL };
+	assert_int_equal(rain_client_new(&cfg, &c), RAIN_EINVAL);
+	cfg.headers = (const char *const[]){ "novalue", NULL };
+	assert_int_equal(rain_client_new(&cfg, &c), RAIN_EINVAL);
+	assert_null(c);
+}
+
+static void test_request_headers(void **state)
+{
+	const char *hdrs[] = { "X-OpenStack-Ironic-API-Version: 1.31", "X-Two: b", NULL };
+	struct rain_client_config cfg = { .headers = hdrs, .connect_timeout = 5 };
+	struct rain_client *c = NULL;
+	struct fake f;
+	char url[64];
+
+	fake_start(&f, "204 No Content", "", "", 0);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d", f.port);
+	cfg.url = url;
+	assert_int_equal(rain_client_new(&cfg, &c), 0);
+	assert_int_equal(rain_client_request(c, "GET", "/v1/nodes", NULL, NULL, NULL, NULL), 0);
+	fake_stop(&f);
+	assert_true(str_has_prefix(header_value(f.head, "X-OpenStack-Ironic-API-Version"), "1.31\r\n"));
+	assert_true(str_has_prefix(header_value(f.head, "X-Two"), "b\r\n"));
 	rain_client_free(c);
 }
 
@@ -1098,6 +1133,7 @@ int main(void)
 		cmocka_unit_test(test_image_list),
 		cmocka_unit_test(test_image_list_next_loop),
 		cmocka_unit_test(test_image_resolve),
+		cmocka_unit_test(test_request_headers),
 		cmocka_unit_test(test_image_get_create),
 		cmocka_unit_test(test_image_patch_delete),
 		cmocka_unit_test(test_image_tag_action),

@@ -22,6 +22,7 @@ struct rain_client {
 	CURL *curl;
 	char *url;
 	char *auth_header;   /* "X-Auth-Token: ..." or NULL */
+	struct curl_slist *extra;    /* the config's headers, copied */
 	const char *subject_header;  /* "X-Subject-Token: ..." for one request */
 	char subject[RAIN_CLIENT_TOKEN_MAX + 1];   /* X-Subject-Token of the answer */
 	char *cacert;        /* CAINFO, or NULL for libcurl's built-in bundle */

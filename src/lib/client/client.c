@@ -182,14 +182,23 @@ void rain_client_error_message(long status, const char *body, size_t len,
 {
 	char msg[512] = "", tbuf[64];
 	const char *title = NULL;
-	json_t *j = NULL;
+	json_t *j = NULL, *inner = NULL;
 
 	if (outlen == 0)
 		return;
 	if (body && len > 0) {
 		j = json_loadb(body, len, 0, NULL);
 		if (j) {
-			const char *m = json_message(j, &title);
+			/* Ironic: {"error_message": "{\"faultstring\": \"...\", ...}"} */
+			const char *em = json_string_value(json_object_get(j, "error_message"));
+			const char *m = NULL;
+
+			if (em && (inner = json_loads(em, 0, NULL)))
+				m = json_string_value(json_object_get(inner, "faultstring"));
+			else if (em)
+				m = em;
+			if (!m)
+				m = json_message(j, &title);
 
 			if (m)
 				copy_clean(msg, sizeof(msg), m, strlen(m));
@@ -218,6 +227,7 @@ void rain_client_error_message(long status, const char *body, size_t len,
 		snprintf(out, outlen, "%s (HTTP %ld%s%s)", msg, status, *title ? " " : "", title);
 	else
 		snprintf(out, outlen, "HTTP %ld%s%s", status, *title ? " " : "", title);
+	json_decref(inner);
 	json_decref(j);
 }
 
@@ -323,6 +333,16 @@ int rain_client_new(const struct rain_client_config *cfg, struct rain_client **o
 	for (p = cfg->url; *p; p++)
 		if ((unsigned char)*p <= 0x20 || *p == 0x7f)
 			return rain_error_set(RAIN_EINVAL, "server URL has a space or control character");
+	for (size_t i = 0; cfg->headers && cfg->headers[i]; i++) {
+		const char *h = cfg->headers[i], *colon = strchr(h, ':');
+
+		if (!colon || colon == h)
+			return rain_error_set(RAIN_EINVAL, "header '%.100s' is not 'Name: value'", h);
+		for (p = h; *p; p++)
+			if ((unsigned char)*p < 0x20 || *p == 0x7f)
+				return rain_error_set(RAIN_EINVAL, "header '%.*s' contains a control "
+						      "character", (int)(colon - h), h);
+	}
 	if (cfg->token) {
 		if (!*cfg->token)
 			return rain_error_set(RAIN_EINVAL, "the token is empty");
@@ -346,6 +366,14 @@ int rain_client_new(const struct rain_client_config *cfg, struct rain_client **o
 	c->insecure = cfg->insecure;
 	c->connect_timeout = cfg->connect_timeout > 0 ? cfg->connect_timeout : 30;
 	c->curl = curl_easy_init();
+	for (size_t i = 0; cfg->headers && cfg->headers[i] && r >= 0; i++) {
+		struct curl_slist *t = curl_slist_append(c->extra, cfg->headers[i]);
+
+		if (!t)
+			r = RAIN_ENOMEM;
+		else
+			c->extra = t;
+	}
 	if (!c->url || r < 0 || !c->curl ||
 	    (cfg->token && asprintf(&c->auth_header, "X-Auth-Token: %s", cfg->token) < 0)) {
 		c->auth_header = NULL;
@@ -368,6 +396,7 @@ void rain_client_free(struct rain_client *c)
 		explicit_bzero(c->auth_header, strlen(c->auth_header));
 		free(c->auth_header);
 	}
+	curl_slist_free_all(c->extra);
 	free(c->cacert);
 	free(c->capath);
 	free(c);
@@ -416,6 +445,12 @@ int client_setup(struct rain_client *c, const char *method, const char *path,
 	}
 	if (c->auth_header) {
 		t = curl_slist_append(h, c->auth_header);
+		if (!t)
+			goto fail;
+		h = t;
+	}
+	for (const struct curl_slist *x = c->extra; x; x = x->next) {
+		t = curl_slist_append(h, x->data);
 		if (!t)
 			goto fail;
 		h = t;
