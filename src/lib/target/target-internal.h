@@ -3,6 +3,17 @@
 #ifndef RAIN_TARGET_INTERNAL_H
 #define RAIN_TARGET_INTERNAL_H
 
+#include "rain/sys/registry.h"
 #include "rain/sys/target.h"
+
+extern const struct rain_driver rain_target_driver_ironic;
+
+/* ironic.c: the instance_info it sets on a node for the boot files of a
+ * registration (vmlinuz, initrd.img, root.squashfs), which Ironic's
+ * conductor fetches under conductor_base and the node under node_base,
+ * kernel_args (may be NULL) and the files' sha256; a new object in *out. */
+int ironic_instance_info(const char *conductor_base, const char *node_base, const char *kernel_args,
+			 const char *root_sha256, const char *kernel_sha256, const char *initrd_sha256,
+			 json_t **out);
 
 #endif

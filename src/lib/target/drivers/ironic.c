@@ -1,0 +1,783 @@
+/* The ironic site driver (rain/sys/target.h): bare metal through
+ * OpenStack Ironic's REST API (v1, microversion IRONIC_API_VERSION).
+ *
+ *   [site.NAME]
+ *   uri = ironic:http://ironic:6385     the Ironic API
+ *   nodes = NODE ...                    names or UUIDs of the nodes the site
+ *                                       may deploy to (the first available one
+ *                                       is taken)
+ *   publish_dir = /srv/boot             where the boot files are put, a folder
+ *                                       per registration (publish_dir/REGID/)
+ *   publish_url = http://host/boot      the same folder as nodes fetch it
+ *   conductor_url = http://host/boot    the same folder as Ironic's conductor
+ *                                       fetches it (the kernel and ramdisk);
+ *                                       default: publish_url (optional: where
+ *                                       the conductor and the nodes sit on
+ *                                       different networks)
+ *   kernel_args = console=ttyS0 ...     more kernel arguments (optional)
+ *   deploy_timeout = 600                seconds a deploy or undeploy may take
+ *
+ * Publish copies the adapted image's kernel, its netboot initramfs and the
+ * root squashfs into publish_dir/REGID/, claims a node (instance_uuid, which
+ * Ironic hands to one claimant only), sets its instance_info (kernel,
+ * ramdisk, image_source and the root's sha256, kernel_append_params with
+ * rain.root=URL rain.sha256=HEX for the initramfs) and deploy_interface
+ * ramdisk, validates it and provisions it to active. Ironic's iPXE boot
+ * then boots the node from those files. Unpublish undeploys the node
+ * (provision "deleted", back to available), clears what was set and
+ * removes the files.
+ *
+ * No Keystone yet: the API is called without a token (Ironic's noauth).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lib/target/target-internal.h"
+#include "rain/client.h"
+#include "rain/error.h"
+#include "rain/sys/registry.h"
+#include "util/cleanup-json.h"
+#include "util/cleanup.h"
+#include "util/fsutil.h"
+#include "util/strutil.h"
+#include "util/timeutil.h"
+#include "util/uuid.h"
+
+/* 1.31: deploy_interface in a PATCH; also node names in paths (1.5),
+ * ?fields= (1.8) and "available" (1.1). */
+#define IRONIC_API_VERSION "1.31"
+#define NODE_NAME_MAX 255
+#define POLL_US (500 * 1000)
+#define DEPLOY_TIMEOUT_DEFAULT 600
+
+/* The files of a registration in publish_dir/REGID/. */
+#define FILE_KERNEL "vmlinuz"
+#define FILE_INITRD "initrd.img"
+#define FILE_ROOT "root.squashfs"
+
+struct ironic_site {
+	char **nodes;
+	size_t n_nodes;
+	const char *publish_dir;        /* borrowed from the site's settings */
+	const char *publish_url;
+	const char *conductor_url;      /* publish_url when not set */
+	const char *kernel_args;        /* NULL: none */
+	int64_t timeout;                /* seconds */
+};
+
+static const char *const keys[] = { "uri",         "policy",      "kernels",     "users",
+				    "nodes",       "publish_dir", "publish_url", "conductor_url",
+				    "kernel_args", "deploy_timeout", NULL };
+
+/* Ironic accepts names of URL-safe characters (and UUIDs). */
+static bool node_name_valid(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > NODE_NAME_MAX)
+		return false;
+	return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~") == n;
+}
+
+static bool url_valid(const char *s)
+{
+	if (!str_has_prefix(s, "http://") && !str_has_prefix(s, "https://"))
+		return false;
+	for (const char *p = s; *p; p++)
+		if ((unsigned char)*p <= 0x20 || *p == 0x7f)
+			return false;
+	return true;
+}
+
+static void site_free(struct rain_site *site)
+{
+	struct ironic_site *is = site->priv;
+
+	if (!is)
+		return;
+	strv_free(is->nodes, is->n_nodes);
+	free(is);
+	site->priv = NULL;
+}
+
+static int site_check(struct rain_site *site)
+{
+	_cleanup_free_ struct ironic_site *is = calloc(1, sizeof(*is));
+	_cleanup_free_ char *copy = NULL;
+	const char *key, *v;
+	json_t *val;
+	char *save = NULL;
+	int r;
+
+	if (!is)
+		return rain_error_oom();
+	json_object_foreach(site->settings, key, val)
+		if (!str_in_list(keys, key))
+			return rain_error_set(RAIN_EINVAL, "unknown key '%s' for an ironic site (known: "
+					      "nodes, publish_dir, publish_url, conductor_url, "
+					      "kernel_args, deploy_timeout)", key);
+	if (!url_valid(site->location))
+		return rain_error_set(RAIN_EINVAL, "uri: '%s' is not the URL of an Ironic API "
+				      "(ironic:http://HOST:6385)", site->location);
+	v = rain_site_get(site, "nodes");
+	if (!v || !(copy = strdup(v)))
+		return v ? rain_error_oom()
+			 : rain_error_set(RAIN_EINVAL, "nodes is missing (nodes = NAME-OR-UUID ..., "
+					  "the Ironic nodes the site may deploy to)");
+	for (char *w = strtok_r(copy, " \t\n,", &save); w; w = strtok_r(NULL, " \t\n,", &save)) {
+		if (!node_name_valid(w)) {
+			r = rain_error_set(RAIN_EINVAL, "nodes: '%.300s' is not an Ironic node name or "
+					   "UUID (1-%d of A-Z a-z 0-9 - . _ ~)", w, NODE_NAME_MAX);
+			goto fail;
+		}
+		if (strv_add(&is->nodes, &is->n_nodes, w) < 0) {
+			r = rain_error_oom();
+			goto fail;
+		}
+	}
+	if (!is->n_nodes) {
+		r = rain_error_set(RAIN_EINVAL, "nodes is empty (nodes = NAME-OR-UUID ...)");
+		goto fail;
+	}
+	is->publish_dir = rain_site_get(site, "publish_dir");
+	if (!is->publish_dir || is->publish_dir[0] != '/' || !str_is_printable(is->publish_dir, 4096) ||
+	    strstr(is->publish_dir, "/../") || str_has_suffix(is->publish_dir, "/..")) {
+		r = rain_error_set(RAIN_EINVAL, "publish_dir %s (publish_dir = /ABSOLUTE/FOLDER that "
+				   "publish_url serves)", is->publish_dir ? "must be an absolute path"
+									: "is missing");
+		goto fail;
+	}
+	is->publish_url = rain_site_get(site, "publish_url");
+	if (!is->publish_url || !url_valid(is->publish_url)) {
+		r = rain_error_set(RAIN_EINVAL, "publish_url %s (publish_url = http://HOST/PATH, where "
+				   "the nodes fetch publish_dir)", is->publish_url ? "must be an http:// "
+				   "or https:// URL without spaces" : "is missing");
+		goto fail;
+	}
+	is->conductor_url = rain_site_get(site, "conductor_url");
+	if (is->conductor_url && !url_valid(is->conductor_url)) {
+		r = rain_error_set(RAIN_EINVAL, "conductor_url must be an http:// or https:// URL "
+				   "without spaces (where Ironic's conductor fetches publish_dir)");
+		goto fail;
+	}
+	if (!is->conductor_url)
+		is->conductor_url = is->publish_url;
+	is->kernel_args = rain_site_get(site, "kernel_args");
+	if (is->kernel_args && !str_is_printable(is->kernel_args, 2048)) {
+		r = rain_error_set(RAIN_EINVAL, "kernel_args must be printable, on one line, at most "
+				   "2048 bytes");
+		goto fail;
+	}
+	r = rain_site_get_int(site, "deploy_timeout", DEPLOY_TIMEOUT_DEFAULT, &is->timeout);
+	if (r < 0)
+		goto fail;
+	if (is->timeout < 1 || is->timeout > 24 * 3600) {
+		r = rain_error_set(RAIN_EINVAL, "deploy_timeout must be 1-86400 seconds");
+		goto fail;
+	}
+	site->priv = TAKE_PTR(is);
+	return 0;
+fail:
+	strv_free(is->nodes, is->n_nodes);
+	return r;
+}
+
+/* ---- the API ------------------------------------------------------------ */
+
+static void client_freep(struct rain_client **c)
+{
+	rain_client_free(*c);
+}
+
+static int api_client(const struct rain_site *site, struct rain_client **out)
+{
+	static const char *const headers[] = { "X-OpenStack-Ironic-API-Version: " IRONIC_API_VERSION,
+					       "Accept: application/json", NULL };
+	struct rain_client_config cfg = { .url = site->location, .headers = headers,
+					  .connect_timeout = 10 };
+	int r = rain_client_new(&cfg, out);
+
+	if (r < 0)
+		return rain_error_set(r, "ironic at %s: %s", site->location, rain_error_last());
+	return 0;
+}
+
+/* One call; the message names Ironic and the call. */
+static int api(struct rain_client *c, const char *method, const char *path, json_t *body,
+	       json_t **resp)
+{
+	int r = rain_client_request(c, method, path, NULL, body, NULL, resp);
+
+	if (r < 0)
+		return rain_error_set(r, "ironic at %s: %s %s: %s", rain_client_url(c), method, path,
+				      rain_error_last());
+	return 0;
+}
+
+static int node_get(struct rain_client *c, const char *node, json_t **out)
+{
+	_cleanup_free_ char *path = NULL;
+	int r;
+
+	*out = NULL;
+	if (asprintf(&path, "/v1/nodes/%s", node) < 0)
+		return rain_error_oom();
+	r = api(c, "GET", path, NULL, out);
+	if (r == 0 && !json_is_object(*out)) {
+		json_decref(*out);
+		*out = NULL;
+		return rain_error_set(RAIN_EFORMAT, "ironic at %s: GET %s: the answer is no node",
+				      rain_client_url(c), path);
+	}
+	return r;
+}
+
+static const char *jstr(json_t *o, const char *key)
+{
+	return json_string_value(json_object_get(o, key));
+}
+
+/* Why node n (GET's answer) cannot take a deploy now, or NULL. */
+static const char *node_unfit(json_t *n)
+{
+	const char *ps = jstr(n, "provision_state");
+
+	if (json_is_true(json_object_get(n, "maintenance")))
+		return "is in maintenance";
+	if (!ps || strcmp(ps, "available"))
+		return "is not available";
+	if (jstr(n, "instance_uuid"))
+		return "has an instance";
+	return NULL;
+}
+
+int ironic_instance_info(const char *conductor_base, const char *node_base, const char *kernel_args,
+			 const char *root_sha256, const char *kernel_sha256, const char *initrd_sha256,
+			 json_t **out)
+{
+	_cleanup_free_ char *kernel = NULL, *initrd = NULL, *root = NULL, *append = NULL;
+	json_t *ii;
+
+	*out = NULL;
+	if (asprintf(&kernel, "%s/" FILE_KERNEL, conductor_base) < 0 ||
+	    asprintf(&initrd, "%s/" FILE_INITRD, conductor_base) < 0 ||
+	    asprintf(&root, "%s/" FILE_ROOT, node_base) < 0 ||
+	    asprintf(&append, "rain.root=%s rain.sha256=%s%s%s", root, root_sha256,
+		     kernel_args && *kernel_args ? " " : "", kernel_args ? kernel_args : "") < 0)
+		return rain_error_oom();
+	/* kernel and ramdisk are what iPXE boots (Ironic fetches them into its
+	 * HTTP root); image_source with its sha256 names the root the
+	 * initramfs fetches and checks (rain.sha256) */
+	ii = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:{s:s, s:s}}", "kernel", kernel, "ramdisk",
+		       initrd, "image_source", root, "image_os_hash_algo", "sha256",
+		       "image_os_hash_value", root_sha256, "kernel_append_params", append,
+		       "rain_sha256", "kernel", kernel_sha256, "ramdisk", initrd_sha256);
+	if (!ii)
+		return rain_error_oom();
+	*out = ii;
+	return 0;
+}
+
+/* The JSON patch that claims node n (its GET answer) for instance iu and
+ * sets ii. */
+static json_t *claim_patch(json_t *n, const char *iu, json_t *ii)
+{
+	json_t *p = json_pack("[{s:s, s:s, s:s}, {s:s, s:s, s:O}]", "op", "add", "path",
+			      "/instance_uuid", "value", iu, "op", "add", "path", "/instance_info",
+			      "value", ii);
+	const char *di = jstr(n, "deploy_interface");
+
+	if (p && (!di || strcmp(di, "ramdisk")) &&
+	    json_array_append_new(p, json_pack("{s:s, s:s, s:s}", "op", "replace", "path",
+					       "/deploy_interface", "value", "ramdisk")) < 0) {
+		json_decref(p);
+		return NULL;
+	}
+	return p;
+}
+
+/* Ironic's validation of the interfaces a deploy needs: RAIN_EINVAL with
+ * their reasons when one fails. */
+static int node_validate(struct rain_client *c, const char *uuid, const char *name)
+{
+	static const char *const ifaces[] = { "boot", "deploy", "power", "management", "network", NULL };
+	_cleanup_json_ json_t *v = NULL;
+	_cleanup_free_ char *path = NULL;
+	char why[700] = "";
+	size_t len = 0;
+	int r;
+
+	if (asprintf(&path, "/v1/nodes/%s/validate", uuid) < 0)
+		return rain_error_oom();
+	r = api(c, "GET", path, NULL, &v);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; ifaces[i]; i++) {
+		json_t *one = json_object_get(v, ifaces[i]);
+
+		if (!one || json_is_true(json_object_get(one, "result")))
+			continue;
+		len += (size_t)snprintf(why + len, len < sizeof(why) ? sizeof(why) - len : 0, "%s%s: %s",
+					len ? "; " : "", ifaces[i],
+					jstr(one, "reason") ? jstr(one, "reason") : "failed");
+		if (len >= sizeof(why))
+			break;
+	}
+	if (*why)
+		return rain_error_set(RAIN_EINVAL, "ironic at %s: node %s does not validate: %s",
+				      rain_client_url(c), name, why);
+	return 0;
+}
+
+static bool in_list(const char *s, const char *const *list)
+{
+	return s && str_in_list(list, s);
+}
+
+/* Poll the node until its provision_state is one of want (0) or of fail
+ * (RAIN_EIO with its last_error), past timeout seconds RAIN_EIO too;
+ * *state (may be NULL) is the last state seen (a new string). */
+static int node_wait(struct rain_target_op *op, struct rain_client *c, const char *uuid,
+		     const char *name, const char *const *want, const char *const *fail,
+		     int64_t timeout, char **state)
+{
+	_cleanup_free_ char *path = NULL;
+	int64_t end = time_mono_us() + timeout * 1000000;
+	int r;
+
+	if (state)
+		*state = NULL;
+	if (asprintf(&path, "/v1/nodes/%s?fields=provision_state,target_provision_state,last_error",
+		     uuid) < 0)
+		return rain_error_oom();
+	for (;;) {
+		_cleanup_json_ json_t *n = NULL;
+		const char *ps;
+
+		r = api(c, "GET", path, NULL, &n);
+		if (r < 0)
+			return r;
+		ps = jstr(n, "provision_state");
+		if (state && ps) {
+			free(*state);
+			if (!(*state = strdup(ps)))
+				return rain_error_oom();
+		}
+		if (in_list(ps, want))
+			return 0;
+		if (in_list(ps, fail))
+			return rain_error_set(RAIN_EIO, "ironic at %s: node %s is in state '%s': %s",
+					      rain_client_url(c), name, ps,
+					      jstr(n, "last_error") ? jstr(n, "last_error")
+								    : "(no last_error)");
+		if (time_mono_us() > end)
+			return rain_error_set(RAIN_EIO, "ironic at %s: node %s is still in state '%s' "
+					      "after %" PRId64 " s (deploy_timeout)",
+					      rain_client_url(c), name, ps ? ps : "?", timeout);
+		r = rain_target_check_cancel(op);
+		if (r < 0)
+			return r;
+		usleep(POLL_US);
+	}
+}
+
+/* Ask Ironic to move the node to target ("active", "deleted") and wait
+ * as node_wait does. */
+static int node_provision(struct rain_target_op *op, struct rain_client *c, const char *uuid,
+			  const char *name, const char *target, const char *const *want,
+			  const char *const *fail, int64_t timeout)
+{
+	_cleanup_json_ json_t *body = json_pack("{s:s}", "target", target);
+	_cleanup_free_ char *path = NULL;
+	int r;
+
+	if (!body || asprintf(&path, "/v1/nodes/%s/states/provision", uuid) < 0)
+		return rain_error_oom();
+	r = api(c, "PUT", path, body, NULL);
+	if (r < 0)
+		return r;
+	return node_wait(op, c, uuid, name, want, fail, timeout, NULL);
+}
+
+/* ---- files -------------------------------------------------------------- */
+
+/* Copy src to dst (0644: the nodes' HTTP server reads it) and hash the copy. */
+static int publish_file(struct rain_target_op *op, const char *src, const char *dst,
+			char sha[65])
+{
+	_cleanup_close_ int in = -1, out = -1;
+	struct stat st;
+	int64_t size;
+	int r;
+
+	r = rain_target_check_cancel(op);
+	if (r < 0)
+		return r;
+	in = open(src, O_RDONLY | O_CLOEXEC);
+	if (in < 0 || fstat(in, &st) < 0)
+		return rain_error_errno(RAIN_EIO, errno, "cannot read %s", src);
+	out = open(dst, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (out < 0)
+		return rain_error_errno(errno == ENOSPC ? RAIN_ENOSPC : RAIN_EIO, errno,
+					"cannot create %s", dst);
+	if (fchmod(out, 0644) < 0)
+		return rain_error_errno(RAIN_EIO, errno, "cannot set the mode of %s", dst);
+	r = fs_copy_sparse(in, out, st.st_size, dst);
+	if (r == 0)
+		r = fs_sha256_fd(out, dst, sha, &size);
+	rain_target_progress(op, "publish", st.st_size, st.st_size);
+	return r;
+}
+
+/* publish_dir/REGID, after checking that REGID is one path component. */
+static int reg_dir(const struct rain_target_op *op, char **out)
+{
+	const struct ironic_site *is = op->site->priv;
+
+	*out = NULL;
+	if (!op->reg_id || !fs_name_is_safe(op->reg_id) || strchr(op->reg_id, ' '))
+		return rain_error_set(RAIN_EINVAL, "registration id '%s' cannot name a folder",
+				      op->reg_id ? op->reg_id : "");
+	if (!(*out = fs_path_join(is->publish_dir, op->reg_id)))
+		return rain_error_oom();
+	return 0;
+}
+
+/* ---- the methods -------------------------------------------------------- */
+
+static int ironic_accepts(const struct rain_site *site, const struct rain_target_image *img)
+{
+	const char *fw = jstr(img->properties, "hw_firmware_type");
+
+	if (fw && strcmp(fw, "bios") && strcmp(fw, "uefi"))
+		return rain_error_set(RAIN_EINVAL, "site %s boots nodes with iPXE: firmware '%s' is "
+				      "not bios or uefi", site->name, fw);
+	return 0;
+}
+
+/* Candidates: the site's nodes that can take a deploy now (GET answers),
+ * or RAIN_ECONFLICT saying why none can, RAIN_ENOTFOUND when a listed node
+ * does not exist. */
+static int nodes_available(const struct rain_site *site, struct rain_client *c, json_t **out)
+{
+	const struct ironic_site *is = site->priv;
+	_cleanup_json_ json_t *list = json_array();
+	char why[700] = "";
+	size_t len = 0;
+
+	*out = NULL;
+	if (!list)
+		return rain_error_oom();
+	for (size_t i = 0; i < is->n_nodes; i++) {
+		json_t *n = NULL;
+		const char *unfit;
+		int r = node_get(c, is->nodes[i], &n);
+
+		if (r == RAIN_ENOTFOUND)
+			return rain_error_set(r, "ironic at %s: site %s names node '%s', which Ironic "
+					      "does not have (check nodes = ...; baremetal node list)",
+					      site->location, site->name, is->nodes[i]);
+		if (r < 0)
+			return r;
+		unfit = node_unfit(n);
+		if (!unfit) {
+			if (json_array_append_new(list, n) < 0)
+				return rain_error_oom();
+			continue;
+		}
+		if (len < sizeof(why))
+			len += (size_t)snprintf(why + len, sizeof(why) - len, "%s%s %s (%s%s%s)",
+						len ? ", " : "", is->nodes[i], unfit,
+						jstr(n, "provision_state") ? jstr(n, "provision_state")
+									   : "no state",
+						jstr(n, "instance_uuid") ? ", instance " : "",
+						jstr(n, "instance_uuid") ? jstr(n, "instance_uuid") : "");
+		json_decref(n);
+	}
+	if (!json_array_size(list))
+		return rain_error_set(RAIN_ECONFLICT, "ironic at %s: no node of site %s can be "
+				      "deployed now: %s; a node must be available, out of "
+				      "maintenance and without an instance (baremetal node provide)",
+				      site->location, site->name, why);
+	*out = TAKE_PTR(list);
+	return 0;
+}
+
+static int ironic_publish(struct rain_target_op *op, const struct rain_target_image *img,
+			  const struct rain_target_artifacts *a)
+{
+	const struct ironic_site *is = op->site->priv;
+	static const char *const active[] = { "active", NULL };
+	static const char *const failed[] = { "deploy failed", "error", NULL };
+	__attribute__((cleanup(client_freep))) struct rain_client *c = NULL;
+	_cleanup_free_ char *dir = NULL, *kpath = NULL, *ipath = NULL, *rpath = NULL, *base = NULL;
+	_cleanup_free_ char *cbase = NULL;
+	_cleanup_json_ json_t *cands = NULL, *ii = NULL;
+	char ksha[65], isha[65], rsha[65], iu[UUID_STR_LEN];
+	const char *uuid = NULL, *name = NULL;
+	json_t *node = NULL;
+	size_t i;
+	int r;
+
+	(void)img;
+	if (!a->kernel || !a->initramfs || !a->rootfs)
+		return rain_error_set(RAIN_EINVAL, "site %s needs the image's kernel, a netboot "
+				      "initramfs and a root squashfs; adaptation made no %s",
+				      op->site->name, !a->kernel ? "kernel" : !a->initramfs ? "initramfs"
+										 : "root squashfs");
+	r = reg_dir(op, &dir);
+	if (r < 0)
+		return r;
+	r = api_client(op->site, &c);
+	if (r < 0)
+		return r;
+	/* no file is written for a site that cannot take the image now */
+	r = nodes_available(op->site, c, &cands);
+	if (r < 0)
+		return r;
+
+	r = rain_target_state_set(op, "publish_dir", json_string(dir));
+	if (r < 0)
+		return r;
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+		return rain_error_errno(RAIN_EIO, errno, "cannot create %s (publish_dir of site %s)",
+					dir, op->site->name);
+	if (!(kpath = fs_path_join(dir, FILE_KERNEL)) || !(ipath = fs_path_join(dir, FILE_INITRD)) ||
+	    !(rpath = fs_path_join(dir, FILE_ROOT)) ||
+	    asprintf(&base, "%s/%s", is->publish_url, op->reg_id) < 0 ||
+	    asprintf(&cbase, "%s/%s", is->conductor_url, op->reg_id) < 0)
+		return rain_error_oom();
+	rain_target_log(op, RAIN_TARGET_INFO, "copying the boot files to %s", dir);
+	if ((r = publish_file(op, a->kernel, kpath, ksha)) < 0 ||
+	    (r = publish_file(op, a->initramfs, ipath, isha)) < 0 ||
+	    (r = publish_file(op, a->rootfs, rpath, rsha)) < 0)
+		return r;
+	if (a->rootfs_sha256 && strcmp(a->rootfs_sha256, rsha))
+		return rain_error_set(RAIN_EIO, "%s: sha256 %s, the adapted root's is %s: the copy "
+				      "differs", rpath, rsha, a->rootfs_sha256);
+	r = ironic_instance_info(cbase, base, is->kernel_args, rsha, ksha, isha, &ii);
+	if (r < 0)
+		return r;
+	r = uuid_generate(iu);
+	if (r < 0)
+		return r;
+
+	/* claim a node: Ironic gives an instance_uuid to one claimant only
+	 * (409 to the others), which then tries the next node */
+	json_array_foreach(cands, i, node) {
+		_cleanup_json_ json_t *patch = claim_patch(node, iu, ii), *rec = NULL;
+		_cleanup_free_ char *path = NULL;
+
+		uuid = jstr(node, "uuid");
+		name = jstr(node, "name") ? jstr(node, "name") : uuid;
+		if (!uuid || !uuid_is_valid(uuid))
+			return rain_error_set(RAIN_EFORMAT, "ironic at %s: node %s has no uuid",
+					      op->site->location, name ? name : "?");
+		rec = json_pack("{s:s, s:s, s:s, s:s?}", "uuid", uuid, "name", name, "instance_uuid",
+				iu, "deploy_interface", jstr(node, "deploy_interface"));
+		if (!patch || !rec || asprintf(&path, "/v1/nodes/%s", uuid) < 0)
+			return rain_error_oom();
+		r = rain_target_state_set(op, "node", json_incref(rec));
+		if (r < 0)
+			return r;
+		r = api(c, "PATCH", path, patch, NULL);
+		if (r == RAIN_ECONFLICT) {
+			rain_target_log(op, RAIN_TARGET_INFO, "node %s was taken meanwhile: %s", name,
+					rain_error_last());
+			continue;
+		}
+		if (r < 0)
+			return r;
+		break;
+	}
+	if (r < 0)
+		return rain_error_set(RAIN_ECONFLICT, "ironic at %s: every available node of site %s "
+				      "was claimed by others meanwhile: %s", op->site->location,
+				      op->site->name, rain_error_last());
+	rain_target_log(op, RAIN_TARGET_INFO, "node %s (%s): instance_info set, deploying", name, uuid);
+	r = node_validate(c, uuid, name);
+	if (r < 0)
+		return r;
+	r = node_provision(op, c, uuid, name, "active", active, failed, is->timeout);
+	if (r < 0)
+		return r;
+	rain_target_log(op, RAIN_TARGET_INFO, "node %s is active", name);
+	return rain_target_state_set(op, "show",
+				     json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "node", name,
+					       "node_uuid", uuid, "kernel", jstr(ii, "kernel"),
+					       "ramdisk", jstr(ii, "ramdisk"), "root",
+					       jstr(ii, "image_source"), "root_sha256", rsha));
+}
+
+/* Undeploy the node state names if it still carries our instance, and put
+ * it back as it was; the state's "node" goes when done. */
+static int unpublish_node(struct rain_target_op *op, struct rain_client *c, json_t *rec)
+{
+	const struct ironic_site *is = op->site->priv;
+	static const char *const settled[] = { "available", "active", "deploy failed", "manageable",
+					       "enroll", "clean failed", "error", "wait call-back",
+					       NULL };
+	static const char *const undeployable[] = { "active", "deploy failed", "wait call-back",
+						    "error", NULL };
+	static const char *const back[] = { "available", NULL };
+	static const char *const failed[] = { "clean failed", "error", NULL };
+	const char *uuid = jstr(rec, "uuid"), *iu = jstr(rec, "instance_uuid");
+	const char *name = jstr(rec, "name") ? jstr(rec, "name") : uuid;
+	const char *old_di = jstr(rec, "deploy_interface");
+	_cleanup_json_ json_t *n = NULL, *patch = json_array();
+	_cleanup_free_ char *path = NULL, *ps = NULL;
+	const char *mine;
+	int r;
+
+	if (!uuid || !uuid_is_valid(uuid) || !iu || !patch)
+		return !patch ? rain_error_oom() : rain_target_state_set(op, "node", NULL);
+	r = node_get(c, uuid, &n);
+	if (r == RAIN_ENOTFOUND)
+		return rain_target_state_set(op, "node", NULL);
+	if (r < 0)
+		return r;
+	mine = jstr(n, "instance_uuid");
+	if (!mine || strcmp(mine, iu)) {
+		/* never claimed (or undeployed already, which clears it) */
+		rain_target_log(op, RAIN_TARGET_INFO, "node %s carries no instance of this "
+				"registration: left as it is", name);
+		return rain_target_state_set(op, "node", NULL);
+	}
+	/* let a deploy in progress end first */
+	r = node_wait(op, c, uuid, name, settled, NULL, is->timeout, &ps);
+	if (r < 0)
+		return r;
+	if (in_list(ps, undeployable)) {
+		rain_target_log(op, RAIN_TARGET_INFO, "undeploying node %s (%s)", name, ps);
+		r = node_provision(op, c, uuid, name, "deleted", back, failed, is->timeout);
+		if (r < 0)
+			return r;
+		json_decref(n);
+		r = node_get(c, uuid, &n);
+		if (r < 0)
+			return r;
+	}
+	/* undeploy clears these; a node claimed but never deployed has them */
+	if (jstr(n, "instance_uuid") && !strcmp(jstr(n, "instance_uuid"), iu) &&
+	    json_array_append_new(patch, json_pack("{s:s, s:s}", "op", "remove", "path",
+						   "/instance_uuid")) < 0)
+		return rain_error_oom();
+	if (json_object_size(json_object_get(n, "instance_info")) &&
+	    json_array_append_new(patch, json_pack("{s:s, s:s}", "op", "remove", "path",
+						   "/instance_info")) < 0)
+		return rain_error_oom();
+	if (old_di && jstr(n, "deploy_interface") && strcmp(old_di, jstr(n, "deploy_interface")) &&
+	    !strcmp(jstr(n, "deploy_interface"), "ramdisk") &&
+	    in_list(jstr(n, "provision_state"), (const char *const[]){ "available", "manageable",
+								       "enroll", NULL }) &&
+	    json_array_append_new(patch, json_pack("{s:s, s:s, s:s}", "op", "replace", "path",
+						   "/deploy_interface", "value", old_di)) < 0)
+		return rain_error_oom();
+	if (json_array_size(patch)) {
+		if (asprintf(&path, "/v1/nodes/%s", uuid) < 0)
+			return rain_error_oom();
+		r = api(c, "PATCH", path, patch, NULL);
+		if (r < 0)
+			return r;
+	}
+	return rain_target_state_set(op, "node", NULL);
+}
+
+static int ironic_unpublish(struct rain_target_op *op)
+{
+	__attribute__((cleanup(client_freep))) struct rain_client *c = NULL;
+	_cleanup_free_ char *dir = NULL;
+	json_t *rec = json_object_get(op->state, "node");
+	const char *saved = jstr(op->state, "publish_dir");
+	int r;
+
+	if (rec) {
+		r = api_client(op->site, &c);
+		if (r < 0)
+			return r;
+		r = unpublish_node(op, c, rec);
+		if (r < 0)
+			return r;
+	}
+	if (saved) {
+		/* only the registration's own folder, whatever the state says */
+		r = reg_dir(op, &dir);
+		if (r < 0)
+			return r;
+		if (strcmp(saved, dir))
+			return rain_error_set(RAIN_EINVAL, "the state names %s, not %s of site %s: "
+					      "left alone", saved, dir, op->site->name);
+		r = fs_remove_tree(dir);
+		if (r < 0)
+			return r;
+		r = rain_target_state_set(op, "publish_dir", NULL);
+		if (r < 0)
+			return r;
+	}
+	return rain_target_state_set(op, "show", NULL);
+}
+
+static int ironic_status(struct rain_target_op *op, json_t **out)
+{
+	__attribute__((cleanup(client_freep))) struct rain_client *c = NULL;
+	_cleanup_json_ json_t *st = json_object(), *n = NULL;
+	json_t *rec = json_object_get(op->state, "node");
+	const char *dir = jstr(op->state, "publish_dir"), *uuid = jstr(rec, "uuid");
+	struct stat sb;
+	int r;
+
+	*out = NULL;
+	if (!st)
+		return rain_error_oom();
+	if (json_object_set_new(st, "present", json_false()) < 0 ||
+	    json_object_set_new(st, "files", json_boolean(dir && stat(dir, &sb) == 0)) < 0)
+		return rain_error_oom();
+	if (uuid && uuid_is_valid(uuid)) {
+		const char *iu;
+
+		r = api_client(op->site, &c);
+		if (r < 0)
+			return r;
+		r = node_get(c, uuid, &n);
+		if (r < 0 && r != RAIN_ENOTFOUND)
+			return r;
+		iu = jstr(n, "instance_uuid");
+		if (n && json_object_update_new(st, json_pack("{s:b, s:s?, s:s, s:s?, s:s?, s:s?, s:o}",
+							  "present", iu && jstr(rec, "instance_uuid") &&
+							  !strcmp(iu, jstr(rec, "instance_uuid")),
+							  "node", jstr(n, "name"), "node_uuid", uuid,
+							  "provision_state", jstr(n, "provision_state"),
+							  "power_state", jstr(n, "power_state"),
+							  "last_error", jstr(n, "last_error"),
+							  "maintenance", json_boolean(json_is_true(
+								  json_object_get(n, "maintenance"))))) < 0)
+			return rain_error_oom();
+	}
+	*out = TAKE_PTR(st);
+	return 0;
+}
+
+static const struct rain_target_driver table = {
+	.version = RAIN_TARGET_DRIVER_VERSION,
+	.scheme = "ironic",
+	.usage = "ironic:URL (the Ironic API)",
+	.check = site_check,
+	.free = site_free,
+	.accepts = ironic_accepts,
+	.publish = ironic_publish,
+	.unpublish = ironic_unpublish,
+	.status = ironic_status,
+};
+
+const struct rain_driver rain_target_driver_ironic = {
+	.kind = "target",
+	.scheme = "ironic",
+	.usage = "ironic:URL (the Ironic API)",
+	.table = &table,
+};
