@@ -34,6 +34,7 @@ unset RAIN_URL RAIN_TOKEN RAIN_CACERT OS_IMAGE_URL OS_AUTH_TOKEN
 
 cleanup() {
 	raind_stop 2>/dev/null
+	glance_stop 2>/dev/null
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -290,6 +291,91 @@ for line in sys.stdin:
     if m:
         print(cve, m.group(1), m.group(2))
 ' | sort -u
+}
+
+# free_port: a TCP port on 127.0.0.1 that nothing listens on now
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# start_glance [CONFIG LINES...]: a real Glance (Debian's glance-api) for
+# the test: one process
+# (workers = 0), SQLite, no Keystone (anyone is admin), a filesystem
+# store, everything in $GLANCE_DIR (default $TMP/glance), on a free
+# loopback port. Extra lines ("[DEFAULT]" then "user_storage_quota = 1MB")
+# are appended to glance-api.conf. Sets GLANCE_URL and GLANCE_PID; a
+# second call restarts it on the same port, database and store. Debian's
+# Python tools run with /usr/bin/python3 (an earlier python3 in PATH may
+# lack their modules).
+start_glance() {
+	GLANCE_DIR=${GLANCE_DIR:-$TMP/glance}
+	local d=$GLANCE_DIR port line
+	glance_stop
+	mkdir -p "$d/images" "$d/staging" "$d/tasks" "$d/lock"
+	GLANCE_PORT=${GLANCE_PORT:-$(free_port)}
+	port=$GLANCE_PORT
+	cat >"$d/glance-api.conf" <<CONF
+[DEFAULT]
+bind_host = 127.0.0.1
+bind_port = $port
+workers = 0
+enabled_backends = fs:file
+log_file = $d/glance-api.log
+use_stderr = false
+[database]
+connection = sqlite:///$d/glance.sqlite
+[glance_store]
+default_backend = fs
+[fs]
+filesystem_store_datadir = $d/images
+[os_glance_staging_store]
+filesystem_store_datadir = $d/staging
+[os_glance_tasks_store]
+filesystem_store_datadir = $d/tasks
+[paste_deploy]
+flavor =
+config_file = /etc/glance/glance-api-paste.ini
+[oslo_policy]
+enforce_scope = false
+enforce_new_defaults = false
+[oslo_concurrency]
+lock_path = $d/lock
+CONF
+	for line in "$@"; do printf '%s\n' "$line" >>"$d/glance-api.conf"; done
+	if [ ! -f "$d/glance.sqlite" ] &&
+		! /usr/bin/python3 /usr/bin/glance-manage --config-file "$d/glance-api.conf" db_sync \
+			>"$d/db_sync.log" 2>&1; then
+		echo "# glance-manage db_sync failed:"; sed 's/^/#   /' "$d/db_sync.log" | tail -10
+		return 1
+	fi
+	/usr/bin/python3 /usr/bin/glance-api --config-file "$d/glance-api.conf" >>"$d/glance-api.out" 2>&1 &
+	GLANCE_PID=$!
+	GLANCE_URL=http://127.0.0.1:$port
+	for _ in $(seq 1 240); do
+		[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$GLANCE_URL/versions")" != 000 ] && return 0
+		kill -0 "$GLANCE_PID" 2>/dev/null || break
+		sleep 0.25
+	done
+	echo "# glance-api did not start:"; tail -20 "$d/glance-api.out" "$d/glance-api.log" 2>/dev/null | sed 's/^/#   /'
+	return 1
+}
+
+# glance_stop [SIGNAL]: stop the test's glance-api (TERM by default).
+glance_stop() {
+	[ -n "${GLANCE_PID:-}" ] || return 0
+	kill "-${1:-TERM}" "$GLANCE_PID" 2>/dev/null
+	wait "$GLANCE_PID" 2>/dev/null
+	GLANCE_PID=
+}
+
+# glance_client ARGS...: Glance's own CLI against the test's Glance, with a
+# fresh HOME each call (its schema cache is shared between servers
+# otherwise)
+glance_client() {
+	local h
+	h=$(mktemp -d "$TMP/glance-home.XXXXXX")
+	HOME=$h /usr/bin/python3 /usr/bin/glance --os-image-url "$GLANCE_URL" --os-auth-token none "$@"
+	rm -rf "$h"
 }
 
 test_done() {

@@ -7,6 +7,7 @@
 #include "rain/sys/target.h"
 
 extern const struct rain_driver rain_target_driver_ironic;
+extern const struct rain_driver rain_target_driver_openstack;
 
 /* ironic.c: the instance_info it sets on a node for the boot files of a
  * registration (vmlinuz, initrd.img, root.squashfs), which Ironic's

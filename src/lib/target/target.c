@@ -21,6 +21,7 @@
 /* The built-in site drivers, one per scheme (target-internal.h). */
 static const struct rain_driver *const builtin[] = {
 	&rain_target_driver_ironic,
+	&rain_target_driver_openstack,
 	NULL,
 };
 
