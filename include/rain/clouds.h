@@ -101,6 +101,15 @@ int rain_cloud_auth_body(const struct rain_cloud *c, json_t **out);
  * was looked for. */
 int rain_cloud_image_url(const struct rain_cloud *c, json_t *token_body, char **out);
 
+/* Log in to c's Keystone with its password (scoped to its project): the
+ * token into token (RAIN_CLIENT_TOKEN_MAX + 1 bytes; wipe it after use)
+ * and, when body is not NULL, the token document (its catalog) into
+ * *body. For services other than the image service (Ironic), whose
+ * clients need more than rain_cloud_connect sets. RAIN_EINVAL when c
+ * uses no password; Keystone's refusal RAIN_EAUTH, an unreachable one
+ * RAIN_ENET, messages naming the cloud and Keystone's URL. */
+int rain_cloud_login(const struct rain_cloud *c, long connect_timeout, char *token, json_t **body);
+
 /* A client for c's image service (Glance v2) in *out (rain_client_free):
  * with a password, POST auth_url/v3/auth/tokens and take the endpoint
  * from the catalog (endpoint, when not NULL, or c's

@@ -261,12 +261,63 @@ static void test_unreachable(void **state)
 	rain_site_free(s);
 }
 
+/* Keystone through a clouds.yaml entry: a missing entry is refused when
+ * the site is read; an unreachable Keystone fails publish before a file
+ * is written. */
+static void test_cloud(void **state)
+{
+	struct fixture *f = *state;
+	struct rain_site *s = NULL;
+	struct rain_target_artifacts a = { .kernel = "/k", .initramfs = "/i", .rootfs = "/r" };
+	struct rain_target_image img = { .id = "i", .name = "img" };
+	struct rain_target_op op = { .reg_id = "reg1", .save = save };
+	char yaml[200], cy[220];
+	struct stat sb;
+
+	snprintf(yaml, sizeof(yaml), "%s/clouds.yaml", f->dir);
+	snprintf(cy, sizeof(cy), "clouds_yaml=%s", yaml);
+	write_file(yaml, "clouds:\n"
+			 "  lab:\n"
+			 "    auth:\n"
+			 "      auth_url: http://127.0.0.1:1/v3\n"
+			 "      username: admin\n"
+			 "      password: pw\n"
+			 "      project_name: admin\n"
+			 "      user_domain_name: Default\n"
+			 "      project_domain_name: Default\n");
+	{
+		const char *set[] = { "uri=ironic:http://127.0.0.1:1", "nodes=n1", "cloud=lab", cy,
+				      "publish_dir=/srv", "publish_url=http://x/", NULL };
+		const char *nocloud[] = { "uri=ironic:http://127.0.0.1:1", "nodes=n1", "cloud=other", cy,
+					  "publish_dir=/srv", "publish_url=http://x/", NULL };
+		const char *noname[] = { "uri=ironic:http://127.0.0.1:1", "nodes=n1", cy,
+					 "publish_dir=/srv", "publish_url=http://x/", NULL };
+
+		assert_int_equal(rain_site_new("bm", nocloud, "t", &s), RAIN_ENOTFOUND);
+		assert_error_contains("cloud: ");
+		assert_error_contains("other");
+		assert_int_equal(rain_site_new("bm", noname, "t", &s), RAIN_EINVAL);
+		assert_error_contains("cloud is not");
+		assert_int_equal(rain_site_new("bm", set, "t", &s), 0);
+	}
+	op.site = s;
+	op.workdir = f->work;
+	op.state = json_object();
+	assert_int_equal(s->driver->publish(&op, &img, &a), RAIN_ENET);
+	assert_error_contains("Keystone at http://127.0.0.1:1/v3");
+	assert_int_equal(json_object_size(op.state), 0);
+	assert_int_equal(stat("/srv/reg1", &sb), -1);
+	json_decref(op.state);
+	rain_site_free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_check, setup, teardown),
 		cmocka_unit_test(test_instance_info),
 		cmocka_unit_test_setup_teardown(test_unreachable, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cloud, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

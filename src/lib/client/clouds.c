@@ -526,12 +526,42 @@ static int new_client(const struct rain_cloud *c, const char *url, const char *t
 	return 0;
 }
 
+int rain_cloud_login(const struct rain_cloud *c, long connect_timeout, char *token, json_t **body)
+{
+	_cleanup_free_ char *keystone = NULL;
+	_cleanup_json_ json_t *req = NULL;
+	struct rain_client *kc = NULL;
+	int r;
+
+	rain_error_clear();
+	if (body)
+		*body = NULL;
+	r = rain_cloud_auth_body(c, &req);
+	if (r < 0)
+		return r;
+	r = strip_version(c->auth_url, &keystone);
+	if (r == 0)
+		r = new_client(c, keystone, NULL, connect_timeout, &kc);
+	if (r < 0)
+		return r;
+	r = rain_client_login_body(kc, req, token, body);
+	rain_client_free(kc);
+	if (r == RAIN_EAUTH)
+		return rain_error_set(r, "cloud '%s': Keystone at %s refused the login of user '%s': %s "
+				      "(check auth.username, auth.password and the domains in %s)",
+				      c->name, c->auth_url, c->username ? c->username : c->user_id,
+				      rain_error_last(), c->file);
+	if (r < 0)
+		return rain_error_set(r, "cloud '%s': Keystone at %s: %s", c->name, c->auth_url,
+				      rain_error_last());
+	return 0;
+}
+
 int rain_cloud_connect(const struct rain_cloud *c, const char *endpoint, long connect_timeout,
 		       struct rain_client **out)
 {
-	_cleanup_free_ char *keystone = NULL, *image = NULL;
-	_cleanup_json_ json_t *req = NULL, *resp = NULL;
-	struct rain_client *kc = NULL;
+	_cleanup_free_ char *image = NULL;
+	_cleanup_json_ json_t *resp = NULL;
 	char token[RAIN_CLIENT_TOKEN_MAX + 1];
 	const char *over = endpoint ? endpoint : c->image_endpoint;
 	int r;
@@ -546,24 +576,9 @@ int rain_cloud_connect(const struct rain_cloud *c, const char *endpoint, long co
 		r = strip_version(over, &image);
 		return r < 0 ? r : new_client(c, image, NULL, connect_timeout, out);
 	}
-	r = rain_cloud_auth_body(c, &req);
+	r = rain_cloud_login(c, connect_timeout, token, &resp);
 	if (r < 0)
 		return r;
-	r = strip_version(c->auth_url, &keystone);
-	if (r == 0)
-		r = new_client(c, keystone, NULL, connect_timeout, &kc);
-	if (r < 0)
-		return r;
-	r = rain_client_login_body(kc, req, token, &resp);
-	rain_client_free(kc);
-	if (r == RAIN_EAUTH)
-		return rain_error_set(r, "cloud '%s': Keystone at %s refused the login of user '%s': %s "
-				      "(check auth.username, auth.password and the domains in %s)",
-				      c->name, c->auth_url, c->username ? c->username : c->user_id,
-				      rain_error_last(), c->file);
-	if (r < 0)
-		return rain_error_set(r, "cloud '%s': Keystone at %s: %s", c->name, c->auth_url,
-				      rain_error_last());
 	r = over ? strip_version(over, &image) : rain_cloud_image_url(c, resp, &image);
 	if (r == 0)
 		r = new_client(c, image, token, connect_timeout, out);

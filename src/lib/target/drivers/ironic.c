@@ -16,6 +16,11 @@
  *                                       different networks)
  *   kernel_args = console=ttyS0 ...     more kernel arguments (optional)
  *   deploy_timeout = 600                seconds a deploy or undeploy may take
+ *   cloud = NAME                        log in to Keystone as this entry of
+ *                                       clouds.yaml says (rain/clouds.h) and
+ *                                       send its token; unset: no token (an
+ *                                       Ironic with noauth)
+ *   clouds_yaml = PATH                  the clouds.yaml; else the standard search
  *
  * Publish copies the adapted image's kernel, its netboot initramfs and the
  * root squashfs into publish_dir/REGID/, claims a node (instance_uuid, which
@@ -27,7 +32,7 @@
  * (provision "deleted", back to available), clears what was set and
  * removes the files.
  *
- * No Keystone yet: the API is called without a token (Ironic's noauth).
+ * Every call names Ironic's URL and the call in its message.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -40,6 +45,7 @@
 
 #include "lib/target/target-internal.h"
 #include "rain/client.h"
+#include "rain/clouds.h"
 #include "rain/error.h"
 #include "rain/sys/registry.h"
 #include "util/cleanup-json.h"
@@ -69,11 +75,12 @@ struct ironic_site {
 	const char *conductor_url;      /* publish_url when not set */
 	const char *kernel_args;        /* NULL: none */
 	int64_t timeout;                /* seconds */
+	struct rain_cloud *cloud;       /* NULL: no Keystone */
 };
 
 static const char *const keys[] = { "uri",         "policy",      "kernels",     "users",
 				    "nodes",       "publish_dir", "publish_url", "conductor_url",
-				    "kernel_args", "deploy_timeout", NULL };
+				    "kernel_args", "deploy_timeout", "cloud", "clouds_yaml", NULL };
 
 /* Ironic accepts names of URL-safe characters (and UUIDs). */
 static bool node_name_valid(const char *s)
@@ -102,6 +109,7 @@ static void site_free(struct rain_site *site)
 	if (!is)
 		return;
 	strv_free(is->nodes, is->n_nodes);
+	rain_cloud_free(is->cloud);
 	free(is);
 	site->priv = NULL;
 }
@@ -121,7 +129,7 @@ static int site_check(struct rain_site *site)
 		if (!str_in_list(keys, key))
 			return rain_error_set(RAIN_EINVAL, "unknown key '%s' for an ironic site (known: "
 					      "nodes, publish_dir, publish_url, conductor_url, "
-					      "kernel_args, deploy_timeout)", key);
+					      "kernel_args, deploy_timeout, cloud, clouds_yaml)", key);
 	if (!url_valid(site->location))
 		return rain_error_set(RAIN_EINVAL, "uri: '%s' is not the URL of an Ironic API "
 				      "(ironic:http://HOST:6385)", site->location);
@@ -181,6 +189,19 @@ static int site_check(struct rain_site *site)
 		r = rain_error_set(RAIN_EINVAL, "deploy_timeout must be 1-86400 seconds");
 		goto fail;
 	}
+	v = rain_site_get(site, "cloud");
+	if (!v && rain_site_get(site, "clouds_yaml")) {
+		r = rain_error_set(RAIN_EINVAL, "clouds_yaml is set but cloud is not (cloud = NAME, "
+				   "its entry to log in with)");
+		goto fail;
+	}
+	if (v) {
+		r = rain_cloud_load(rain_site_get(site, "clouds_yaml"), v, &is->cloud);
+		if (r < 0) {
+			r = rain_error_set(r, "cloud: %s", rain_error_last());
+			goto fail;
+		}
+	}
 	site->priv = TAKE_PTR(is);
 	return 0;
 fail:
@@ -195,14 +216,31 @@ static void client_freep(struct rain_client **c)
 	rain_client_free(*c);
 }
 
+/* A client of the site's Ironic, with a Keystone token when the site
+ * names a cloud that logs in with a password. */
 static int api_client(const struct rain_site *site, struct rain_client **out)
 {
 	static const char *const headers[] = { "X-OpenStack-Ironic-API-Version: " IRONIC_API_VERSION,
 					       "Accept: application/json", NULL };
+	const struct ironic_site *is = site->priv;
 	struct rain_client_config cfg = { .url = site->location, .headers = headers,
 					  .connect_timeout = 10 };
-	int r = rain_client_new(&cfg, out);
+	char token[RAIN_CLIENT_TOKEN_MAX + 1];
+	int r;
 
+	*out = NULL;
+	if (is->cloud) {
+		cfg.cacert = is->cloud->cacert;
+		cfg.insecure = is->cloud->insecure;
+	}
+	if (is->cloud && is->cloud->auth_type == RAIN_CLOUD_AUTH_PASSWORD) {
+		r = rain_cloud_login(is->cloud, cfg.connect_timeout, token, NULL);
+		if (r < 0)
+			return rain_error_set(r, "site %s: %s", site->name, rain_error_last());
+		cfg.token = token;
+	}
+	r = rain_client_new(&cfg, out);
+	explicit_bzero(token, sizeof(token));
 	if (r < 0)
 		return rain_error_set(r, "ironic at %s: %s", site->location, rain_error_last());
 	return 0;
