@@ -17,4 +17,13 @@ int ironic_instance_info(const char *conductor_base, const char *node_base, cons
 			 const char *root_sha256, const char *kernel_sha256, const char *initrd_sha256,
 			 json_t **out);
 
+/* openstack.c: the body of POST /v2/images for one image of a
+ * registration at an openstack site (op->site): role "image" (the disk,
+ * or in the ec2 model the ami, linked to the kernel_id and ramdisk_id its
+ * state names), "kernel" or "ramdisk"; id the image id chosen for it. A
+ * new object in *out. */
+int openstack_image_fields(struct rain_target_op *op, const struct rain_target_image *img,
+			   const struct rain_target_artifacts *a, const char *role, const char *id,
+			   json_t **out);
+
 #endif

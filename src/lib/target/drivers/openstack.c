@@ -249,11 +249,9 @@ static int copy_properties(struct rain_target_op *op, json_t *fields, json_t *sr
 	return 0;
 }
 
-/* The body of POST /v2/images for one image of the registration: role
- * "image" (the disk, or the ami), "kernel" or "ramdisk". */
-static int image_fields(struct rain_target_op *op, const struct rain_target_image *img,
-			const struct rain_target_artifacts *a, const char *role, const char *id,
-			json_t **out)
+int openstack_image_fields(struct rain_target_op *op, const struct rain_target_image *img,
+			   const struct rain_target_artifacts *a, const char *role, const char *id,
+			   json_t **out)
 {
 	const struct os_site *os = op->site->priv;
 	_cleanup_json_ json_t *f = NULL;
@@ -416,7 +414,7 @@ static int publish_one(struct rain_target_op *op, struct rain_client *c,
 	r = uuid_generate(id);
 	if (r < 0)
 		return r;
-	r = image_fields(op, img, a, images[which].role, id, &fields);
+	r = openstack_image_fields(op, img, a, images[which].role, id, &fields);
 	if (r < 0)
 		return r;
 	/* named before it exists, so that unpublish finds it however this ends */
