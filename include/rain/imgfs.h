@@ -74,6 +74,11 @@ struct rain_imgfs_info {
 	/* The partition of a disk the tree was read from (1: the first, as
 	 * Linux numbers them: /dev/vda1), 0 when it is not in a partition. */
 	unsigned partition;
+	/* Where the file system lies in the disk it was read from (a qcow2's
+	 * virtual disk; the file itself when it is no disk): byte offset and
+	 * length. Opening that range as the format's file system reads the
+	 * same tree (what rain_adapt() writes to). */
+	uint64_t offset, length;
 };
 
 /* Open path, of format (NULL or "auto": told from its content; else one

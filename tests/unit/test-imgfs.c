@@ -242,8 +242,9 @@ static char *snapshot(const char *path, const char *format, char *detail_out)
 	if (rain_imgfs_open(path, format, NULL, &fs) < 0)
 		fail_msg("open %s: %s", path, rain_error_last());
 	if (detail_out)
-		snprintf(detail_out, 256, "%s: %.200s [partition %u]", rain_imgfs_info(fs)->format,
-			 rain_imgfs_info(fs)->detail, rain_imgfs_info(fs)->partition);
+		snprintf(detail_out, 256, "%s: %.180s [partition %u] [offset %llu]", rain_imgfs_info(fs)->format,
+			 rain_imgfs_info(fs)->detail, rain_imgfs_info(fs)->partition,
+			 (unsigned long long)rain_imgfs_info(fs)->offset);
 	s.fs = fs;
 	if (rain_imgfs_walk(fs, snap_fn, &s) < 0)
 		fail_msg("walk %s: %s", path, rain_error_last());
@@ -283,6 +284,16 @@ static void assert_same_tree(const char *image, const char *format, const char *
 			fail_msg("%s: \"%s\" does not say %s", image, detail, num);
 	} else if (want_detail && !strstr(detail, "[partition 0]")) {
 		fail_msg("%s: \"%s\" names a partition", image, detail);
+	}
+	/* the file system's offset in the disk, as the detail says it */
+	if (want_detail && strstr(want_detail, " at byte ")) {
+		char off[48];
+
+		snprintf(off, sizeof(off), "[offset %lld]", atoll(strstr(want_detail, " at byte ") + 9));
+		if (!strstr(detail, off))
+			fail_msg("%s: \"%s\" does not say %s", image, detail, off);
+	} else if (want_detail && !strstr(want_detail, "partition") && !strstr(detail, "[offset 0]")) {
+		fail_msg("%s: \"%s\" has an offset", image, detail);
 	}
 	free(ref);
 	free(got);

@@ -48,6 +48,9 @@ struct rain_imgfs_src {
 	void (*free)(struct rain_imgfs_src *src);
 	void *impl;
 	uint64_t size;          /* bytes */
+	uint64_t base;          /* where it starts in the outermost disk (a
+				 * partition's offset; 0 for a file or a
+				 * qcow2's virtual disk) */
 	int fd;                 /* dir: the directory (O_PATH); else -1 */
 	char name[320];         /* for messages: "img.qcow2", "disk.raw: gpt partition 2" */
 };

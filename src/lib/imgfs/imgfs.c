@@ -132,6 +132,7 @@ struct rain_imgfs_src *rain_imgfs_src_range(struct rain_imgfs_src *parent, uint6
 	r->parent = parent;
 	r->off = off;
 	s->impl = r;
+	s->base = parent->base + off;
 	s->pread = range_pread;
 	s->free = range_free;
 	s->size = off > parent->size ? 0 : (len > parent->size - off ? parent->size - off : len);
@@ -214,7 +215,7 @@ struct cand {
 	const struct rain_imgfs_backend *be;
 	void *impl;
 	char detail[256];
-	uint64_t size;
+	uint64_t size, base;
 	unsigned partition;
 	bool linux_fs, os_release;
 };
@@ -276,7 +277,8 @@ static int open_src(struct rain_imgfs *fs, struct rain_imgfs_src *src, const str
 		    int depth, struct cand **cands, size_t *ncands, bool linux_fs, const char *label,
 		    unsigned partition)
 {
-	struct cand c = { .be = be, .linux_fs = linux_fs, .size = src->size, .partition = partition };
+	struct cand c = { .be = be, .linux_fs = linux_fs, .size = src->size, .base = src->base,
+			  .partition = partition };
 	char detail[64] = "";
 	struct rain_imgfs_entry e;
 	uint64_t node;
@@ -513,6 +515,8 @@ static int open_top(struct rain_imgfs *fs, struct rain_imgfs_src *src, const str
 	fs->info.format = be->name;
 	snprintf(fs->info.detail, sizeof(fs->info.detail), "%s", cands[best].detail);
 	fs->info.partition = cands[best].partition;
+	fs->info.offset = cands[best].base;
+	fs->info.length = cands[best].size;
 	free(cands);
 	*out = fs;
 	return 0;
