@@ -42,6 +42,7 @@ harnesses=(
 	"fuzz-vet-runtime:src/lib/vet/runtime-parse.c:-ljansson:$short"
 	"fuzz-recipe:src/lib/build/recipe.c src/lib/repo/image.c src/util/ini.c src/util/fsutil.c src/util/timeutil.c:-ljansson:$seconds"
 	"fuzz-vet-parse:src/lib/vet/vet-parse.c::$seconds"
+	"fuzz-adapt-boot:src/lib/target/adapt-boot.c::$short"
 	"fuzz-dpkg-status:src/lib/vet/pkg.c:-lrpm -lrpmio:$short"
 	"fuzz-vercmp:src/lib/vet/pkg.c:-lrpm -lrpmio:$short"
 	"fuzz-rpmdb:src/lib/vet/pkg-rpmdb.c src/lib/vet/pkg.c:-lrpm -lrpmio -lsqlite3:$short"
@@ -233,6 +234,18 @@ seed_vet() {
 		printf -- '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ\n'
 	} >"$d/keys"
 	rm -f "$d/shadow.sample"
+}
+
+# seed_adapt_boot DIR: boot loader configurations (first byte: 0 grub,
+# 1 extlinux) and module lists
+seed_adapt_boot() {
+	local d=$1
+	printf '\000set default=0\nmenuentry x {\n  search --set=root x\n  linux /vmlinuz root=UUID=x ro console=tty0\n  initrd /initrd.img\n}\n' >"$d/grub"
+	printf '\000menuentry a {\n\tlinux\t(hd0,msdos1)/boot/vmlinuz-6.1.0-28-amd64 root=PARTUUID=y ro console=ttyS0,115200\n\tinitrd\t/boot/initrd.img-6.1.0-28-amd64\n}\nsubmenu b {\n menuentry c {\n  linux16 /boot/vmlinuz-6.1.0-27-amd64\n }\n}' >"$d/grub-debian"
+	printf '\001DEFAULT b\nLABEL a\n  LINUX /a\nLABEL b\n  KERNEL ../vmlinuz\n  INITRD initrd.img\n  APPEND root=/dev/sda1 ro\n' >"$d/extlinux"
+	printf '\001linux /vmlinuz\ninitrd /initrd.img' >"$d/extlinux-global"
+	printf '\001LABEL x\nLINUX /v\nAPPEND initrd=/i,/j console=ttyS0 quiet\n' >"$d/extlinux-initrd"
+	printf '\000kernel/drivers/block/virtio_blk.ko.xz: kernel/drivers/virtio/virtio.ko\nkernel/fs/overlayfs/overlay.ko.zst:\n' >"$d/modules"
 }
 
 # seed_imgfs DIR FORMAT: small real images of one format, made from a tiny
@@ -441,6 +454,7 @@ for h in "${harnesses[@]}"; do
 	fuzz-clouds-yaml) seed_clouds "$seeds" ;;
 	fuzz-recipe) cp examples/*.recipe "$seeds"/ ;;
 	fuzz-vet-parse) seed_vet "$seeds" ;;
+	fuzz-adapt-boot) seed_adapt_boot "$seeds" ;;
 	fuzz-vet-tar) seed_vet_tar "$seeds" ;;
 	fuzz-dpkg-status | fuzz-vercmp) seed_pkg "$seeds" ;;
 	fuzz-rpmdb) seed_rpmdb "$seeds" ;;
