@@ -23,8 +23,10 @@
  * ramdisk_id, image_id) before POST /v2/images creates it with that id,
  * streams the file with PUT /v2/images/ID/file computing MD5 and SHA-512
  * on the way, and reads the image back: it must be active with the size,
- * checksum (MD5) and, where Glance keeps one, os_hash_value (SHA-512) of
- * what was sent, or publish fails (and the steps' unpublish removes it).
+ * checksum (MD5) and os_hash_value (SHA-512; SHA-256 where the image
+ * service keeps that, raind) of what was sent, or publish fails (and the
+ * steps' unpublish removes it). The image service is checked to answer
+ * before anything is named in the state.
  * unpublish deletes what the state names (gone already is fine), status
  * reads it back.
  */
@@ -354,16 +356,32 @@ static int upload_progress(void *ud, int64_t done, int64_t total)
 	return p->op->cancel && *p->op->cancel;
 }
 
-/* Compare the image as Glance keeps it with what was sent. */
+/* One digest Glance keeps against the one of what was sent; 1 when they
+ * were compared and agree, 0 when there was nothing to compare. */
+static int same_digest(const struct os_site *os, struct rain_client *c, const char *id,
+		       const char *field, const char *theirs, const char *algo, const char *ours)
+{
+	if (!theirs || !ours || !*ours)
+		return 0;
+	if (strcasecmp(theirs, ours) != 0)
+		return rain_error_set(RAIN_EIO, "cloud '%s': Glance at %s: image %s has %s %.32s... but "
+				      "what rain sent has %s %.32s...: the data changed on the way",
+				      os->cloud->name, rain_client_url(c), id, field, theirs, algo, ours);
+	return 1;
+}
+
+/* Compare the image as Glance keeps it with what was sent (sha256: the
+ * file's, known before or computed on the way): active, the same size,
+ * and every digest Glance has that rain can compare the same, at least
+ * one of them. */
 static int verify(const struct os_site *os, struct rain_client *c, const char *id,
-		  const struct rain_upload_info *up, json_t **image)
+		  const struct rain_upload_info *up, const char *sha256)
 {
 	_cleanup_json_ json_t *img = NULL;
 	const char *status, *sum, *algo, *hash;
 	json_t *size;
-	int r;
+	int r, n = 0;
 
-	*image = NULL;
 	r = rain_client_image_get(c, id, &img);
 	if (r < 0)
 		return fail(r, os, c, "reading back image", 0);
@@ -380,26 +398,33 @@ static int verify(const struct os_site *os, struct rain_client *c, const char *i
 		return rain_error_set(RAIN_EIO, "cloud '%s': Glance at %s: image %s holds %" JSON_INTEGER_FORMAT
 				      " bytes but rain sent %" PRId64, os->cloud->name, rain_client_url(c),
 				      id, json_integer_value(size), up->sent);
-	if (up->md5[0] && (!sum || strcasecmp(sum, up->md5) != 0))
-		return rain_error_set(RAIN_EIO, "cloud '%s': Glance at %s: image %s has checksum %s but "
-				      "what rain sent has MD5 %s", os->cloud->name, rain_client_url(c), id,
-				      sum ? sum : "(none)", up->md5);
-	if (algo && !strcmp(algo, "sha512") && (!hash || strcasecmp(hash, up->sha512) != 0))
-		return rain_error_set(RAIN_EIO, "cloud '%s': Glance at %s: image %s has os_hash_value "
-				      "%.16s... but what rain sent has SHA-512 %.16s...", os->cloud->name,
-				      rain_client_url(c), id, hash ? hash : "(none)", up->sha512);
-	*image = TAKE_PTR(img);
+	if ((r = same_digest(os, c, id, "checksum", sum, "MD5", up->md5)) < 0)
+		return r;
+	n += r;
+	if (algo && !strcmp(algo, "sha512"))
+		r = same_digest(os, c, id, "os_hash_value", hash, "SHA-512", up->sha512);
+	else if (algo && !strcmp(algo, "sha256"))
+		r = same_digest(os, c, id, "os_hash_value", hash, "SHA-256", sha256);
+	else
+		r = 0;
+	if (r < 0)
+		return r;
+	if (n + r == 0)
+		return rain_error_set(RAIN_EIO, "cloud '%s': Glance at %s: image %s has no digest rain can "
+				      "check (checksum %s, os_hash_algo %s)", os->cloud->name,
+				      rain_client_url(c), id, sum ? sum : "none", algo ? algo : "none");
 	return 0;
 }
 
 /* Create one image with an id chosen here and saved first, upload path
- * and check it; *id_out (37 bytes) receives the id. */
+ * (whose SHA-256 is sha256 when known) and check it; *id_out (37 bytes)
+ * receives the id. */
 static int publish_one(struct rain_target_op *op, struct rain_client *c,
 		       const struct rain_target_image *img, const struct rain_target_artifacts *a,
-		       int which, const char *path, char *id_out)
+		       int which, const char *path, const char *sha256, char *id_out)
 {
 	const struct os_site *os = op->site->priv;
-	_cleanup_json_ json_t *fields = NULL, *created = NULL, *got = NULL;
+	_cleanup_json_ json_t *fields = NULL, *created = NULL;
 	_cleanup_close_ int fd = -1;
 	struct rain_upload_info up;
 	struct progress p = { .op = op };
@@ -433,8 +458,10 @@ static int publish_one(struct rain_target_op *op, struct rain_client *c,
 				      json_string_value(json_object_get(created, "id")), id);
 	rain_target_log(op, RAIN_TARGET_INFO, "created %s %s at %s; uploading %s (%lld bytes)",
 			images[which].role, id, rain_client_url(c), path, (long long)st.st_size);
-	r = rain_client_image_upload_hashes(c, id, fd, st.st_size, RAIN_HASH_MD5 | RAIN_HASH_SHA512,
-					    upload_progress, &p, &up);
+	/* Glance's digests; SHA-256 too where an image service keeps that
+	 * (raind) and the file's is not known already */
+	r = rain_client_image_upload_hashes(c, id, fd, st.st_size, RAIN_HASH_MD5 | RAIN_HASH_SHA512 |
+					    (sha256 ? 0 : RAIN_HASH_SHA256), upload_progress, &p, &up);
 	if (r == RAIN_ECANCELED)
 		return rain_target_check_cancel(op) < 0 ? RAIN_ECANCELED :
 			rain_error_set(RAIN_ECANCELED, "the upload of image %s was canceled", id);
@@ -442,7 +469,7 @@ static int publish_one(struct rain_target_op *op, struct rain_client *c,
 		snprintf(what, sizeof(what), "uploading image %s (%lld bytes)", id, (long long)st.st_size);
 		return fail(r, os, c, what, up.status);
 	}
-	r = verify(os, c, id, &up, &got);
+	r = verify(os, c, id, &up, sha256 ? sha256 : up.sha256);
 	if (r < 0)
 		return r;
 	rain_target_log(op, RAIN_TARGET_INFO, "%s %s is active: %" PRId64 " bytes, checksum %s",
@@ -478,12 +505,12 @@ static int os_publish(struct rain_target_op *op, const struct rain_target_image 
 	if (r >= 0)
 		r = rain_target_state_set(op, "endpoint", json_string(rain_client_url(c)));
 	if (r >= 0 && os->ec2) {
-		r = publish_one(op, c, img, a, 1, a->kernel, ids[1]);
+		r = publish_one(op, c, img, a, 1, a->kernel, NULL, ids[1]);
 		if (r >= 0)
-			r = publish_one(op, c, img, a, 2, a->initramfs, ids[2]);
+			r = publish_one(op, c, img, a, 2, a->initramfs, NULL, ids[2]);
 	}
 	if (r >= 0)
-		r = publish_one(op, c, img, a, 0, disk, ids[0]);
+		r = publish_one(op, c, img, a, 0, disk, a->disk ? a->disk_sha256 : img->sha256, ids[0]);
 	if (r >= 0) {
 		show = json_pack("{s:s, s:s, s:s, s:s*, s:s*}", "cloud", os->cloud->name,
 				 "image_id", ids[0], "endpoint", rain_client_url(c),
