@@ -603,6 +603,138 @@ static void test_ext4(void **state)
 
 static int read_all_fn(void *ud, const struct rain_imgfs_entry *e, struct rain_imgfs_file *f);
 
+/* The content of name in the image fs (through a walk, in reads of
+ * chunk bytes) is the file's in dir. */
+struct content_check {
+	const char *path;       /* in the image */
+	const unsigned char *want;
+	size_t len, chunk;
+	bool seen;
+};
+
+static int content_fn(void *ud, const struct rain_imgfs_entry *e, struct rain_imgfs_file *f)
+{
+	struct content_check *c = ud;
+	unsigned char *got;
+	size_t n = 0;
+	ssize_t k;
+
+	if (strcmp(e->path, c->path) != 0)
+		return 0;
+	assert_non_null(f);
+	got = malloc(c->len + c->chunk);
+	assert_non_null(got);
+	while ((k = rain_imgfs_file_read(f, got + n, c->chunk)) > 0) {
+		n += (size_t)k;
+		assert_true(n <= c->len);
+	}
+	if (k < 0)
+		fail_msg("%s: %s", c->path, rain_error_last());
+	assert_int_equal(n, c->len);
+	for (size_t i = 0; i < n; i++)
+		if (got[i] != c->want[i])
+			fail_msg("%s: byte %zu (chunks of %zu) is %u, not %u", c->path, i, c->chunk, got[i],
+				 c->want[i]);
+	free(got);
+	c->seen = true;
+	return 0;
+}
+
+static void check_content(const char *img, const char *path, const unsigned char *want, size_t len)
+{
+	static const size_t chunks[] = { 1000, 4096, 65536, 3 << 20 };
+	struct rain_imgfs *fs;
+
+	for (size_t i = 0; i < sizeof(chunks) / sizeof(*chunks); i++) {
+		struct content_check c = { path, want, len, chunks[i], false };
+
+		if (rain_imgfs_open(img, NULL, NULL, &fs) < 0)
+			fail_msg("open %s: %s", img, rain_error_last());
+		assert_int_equal(rain_imgfs_walk(fs, content_fn, &c), 0);
+		assert_true(c.seen);
+		rain_imgfs_close(fs);
+	}
+}
+
+/* Files of many extents (more than the inode holds: a tree of them),
+ * holes at the start, between runs and at the end, an all-zero file
+ * (no blocks), unwritten (fallocated) extents and a file that ends in
+ * the middle of a block, read in chunks that do and do not match the
+ * block size: the same bytes as the files, for ext4 (read by extents),
+ * ext4 with inline data and ext2 (read through libext2fs). */
+static void test_ext4_content(void **state)
+{
+	static unsigned char holes[203 * 4096 + 17], dense[(1 << 20) + 123], zero[50000], tail[30000];
+	char *dir = at("ctree"), *img = at("c.img");
+	const char *types[][2] = { { "ext4", "^inline_data" }, { "ext4", "inline_data" }, { "ext2", "^has_journal" } };
+	char path[512];
+	int fd;
+
+	(void)state;
+	assert_int_equal(mkdir(dir, 0755), 0);
+	/* blocks 5k+2 and 5k+3 hold data, the others are holes; then 17
+	 * bytes of data after a hole of 4 blocks */
+	for (size_t b = 0; b < 200; b++)
+		if (b % 5 == 2 || b % 5 == 3)
+			for (size_t i = 0; i < 4096; i++)
+				holes[b * 4096 + i] = (unsigned char)(1 + (b * 31 + i * 7) % 250);
+	memset(holes + 203 * 4096, 'x', 17);
+	for (size_t i = 0; i < sizeof(dense); i++)
+		dense[i] = (unsigned char)(i * 13 + i / 4093);
+	snprintf(path, sizeof(path), "%s/holes", dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
+	assert_true(fd >= 0);
+	for (size_t b = 0; b < 200; b++)
+		if (b % 5 == 2 || b % 5 == 3)
+			assert_int_equal(pwrite(fd, holes + b * 4096, 4096, (off_t)(b * 4096)), 4096);
+	assert_int_equal(pwrite(fd, holes + 203 * 4096, 17, 203 * 4096), 17);
+	close(fd);
+	/* a hole at the end */
+	snprintf(path, sizeof(path), "%s/tailhole", dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, dense, 8192), 8192);
+	assert_int_equal(ftruncate(fd, 30000), 0);
+	close(fd);
+	memcpy(tail, dense, 8192);
+	snprintf(path, sizeof(path), "%s/dense", dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, dense, sizeof(dense)), (ssize_t)sizeof(dense));
+	close(fd);
+	snprintf(path, sizeof(path), "%s/zero", dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, zero, sizeof(zero)), (ssize_t)sizeof(zero));
+	close(fd);
+	snprintf(path, sizeof(path), "%s/tiny", dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "0123456789", 10), 10);
+	close(fd);
+	for (size_t t = 0; t < sizeof(types) / sizeof(*types); t++) {
+		const char *argv[] = { "mke2fs", "-q", "-F", "-t", types[t][0], "-b", "4096", "-O", types[t][1],
+				       "-d", dir, img, "16M", NULL };
+
+		unlink(img);
+		assert_int_equal(run(argv), 0);
+		if (strcmp(types[t][0], "ext4") == 0) {
+			/* unwritten extents over some holes: still zeros */
+			debugfs(img, "fallocate /holes 0 1");
+			debugfs(img, "fallocate /holes 100 101");
+		}
+		check_content(img, "/holes", holes, sizeof(holes));
+		check_content(img, "/dense", dense, sizeof(dense));
+		/* mke2fs -d with inline_data keeps neither a hole at the end
+		 * nor an all-zero file larger than an inode: not there */
+		if (strcmp(types[t][1], "inline_data") != 0) {
+			check_content(img, "/zero", zero, sizeof(zero));
+			check_content(img, "/tailhole", tail, sizeof(tail));
+		}
+		check_content(img, "/tiny", (const unsigned char *)"0123456789", 10);
+	}
+}
+
 static void test_squashfs(void **state)
 {
 	static const char *const comps[] = { "zstd", "gzip", "xz" };
@@ -1195,6 +1327,7 @@ int main(void)
 		cmocka_unit_test(test_tar_hostile),
 		cmocka_unit_test(test_ext4),
 		cmocka_unit_test(test_ext4_hostile),
+		cmocka_unit_test(test_ext4_content),
 		cmocka_unit_test(test_squashfs),
 		cmocka_unit_test(test_squashfs_hostile),
 		cmocka_unit_test(test_disk),

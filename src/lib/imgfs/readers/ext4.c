@@ -6,6 +6,14 @@
  * against the source (a file system larger than what holds it, absurd
  * block sizes or counts are refused), so libext2fs never sizes its
  * tables from absurd numbers. Nodes are inode numbers.
+ *
+ * Speed: libext2fs reads one block per call, and reads the same blocks
+ * (directories, inode tables, extent nodes) again and again; the
+ * io_manager keeps the last single blocks it read (a small direct-mapped
+ * cache), and the content of a file with extents is read a run of blocks
+ * at a time straight from the source into the caller's buffer (libext2fs
+ * maps the blocks: ext2fs_extent_goto, as its own reads do); inline data
+ * and block-mapped files (ext2, ext3) go through ext2fs_file_read.
  */
 #include <errno.h>
 #include <limits.h>
@@ -34,25 +42,50 @@ static __thread struct rain_imgfs_src *opening;
 
 static struct struct_io_manager src_manager;
 
+/* Bytes of single blocks the channel keeps (a block size's worth of
+ * slots, direct-mapped by block number). */
+#define CACHE_BYTES (1u << 20)
+
+struct chan {
+	struct rain_imgfs_src *src;
+	unsigned char *cache;   /* n_slots blocks of the channel's size */
+	uint64_t *tags;         /* each slot's block number + 1; 0: empty */
+	size_t n_slots;
+};
+
+static void chan_cache_drop(struct chan *c)
+{
+	free(c->cache);
+	free(c->tags);
+	c->cache = NULL;
+	c->tags = NULL;
+	c->n_slots = 0;
+}
+
 static errcode_t io_open(const char *name, int flags, io_channel *out)
 {
 	io_channel ch;
+	struct chan *c;
 
 	if (!opening || (flags & IO_FLAG_RW))
 		return EXT2_ET_BAD_DEVICE_NAME;
 	ch = calloc(1, sizeof(*ch));
-	if (!ch)
-		return EXT2_ET_NO_MEMORY;
-	ch->name = strdup(name);
-	if (!ch->name) {
+	c = calloc(1, sizeof(*c));
+	if (ch)
+		ch->name = strdup(name);
+	if (!ch || !c || !ch->name) {
+		if (ch)
+			free(ch->name);
 		free(ch);
+		free(c);
 		return EXT2_ET_NO_MEMORY;
 	}
+	c->src = opening;
 	ch->magic = EXT2_ET_MAGIC_IO_CHANNEL;
 	ch->manager = &src_manager;
 	ch->block_size = 1024;
 	ch->refcount = 1;
-	ch->private_data = opening;
+	ch->private_data = c;
 	*out = ch;
 	return 0;
 }
@@ -61,6 +94,8 @@ static errcode_t io_close(io_channel ch)
 {
 	if (--ch->refcount > 0)
 		return 0;
+	chan_cache_drop(ch->private_data);
+	free(ch->private_data);
 	free(ch->name);
 	free(ch);
 	return 0;
@@ -70,27 +105,59 @@ static errcode_t io_set_blksize(io_channel ch, int blksize)
 {
 	if (blksize <= 0 || blksize > 65536)
 		return EXT2_ET_INVALID_ARGUMENT;
+	if (blksize != ch->block_size)
+		chan_cache_drop(ch->private_data);
 	ch->block_size = blksize;
 	return 0;
 }
 
-static errcode_t io_read_blk64(io_channel ch, unsigned long long block, int count, void *data)
+static errcode_t read_span(struct rain_imgfs_src *src, void *data, size_t len, uint64_t off)
 {
-	struct rain_imgfs_src *src = ch->private_data;
-	size_t len = count < 0 ? (size_t)-(long long)count : (size_t)count * (size_t)ch->block_size;
-	uint64_t off;
-	ssize_t n;
+	ssize_t n = src->pread(src, data, len, off);
 
-	if (block > UINT64_MAX / (uint64_t)ch->block_size)
-		return EXT2_ET_LLSEEK_FAILED;
-	off = block * (uint64_t)ch->block_size;
-	n = src->pread(src, data, len, off);
 	if (n < 0)
 		return EXT2_ET_SHORT_READ;
 	if ((size_t)n < len) {
 		memset((char *)data + n, 0, len - (size_t)n);
 		return EXT2_ET_SHORT_READ;
 	}
+	return 0;
+}
+
+static errcode_t io_read_blk64(io_channel ch, unsigned long long block, int count, void *data)
+{
+	struct chan *c = ch->private_data;
+	size_t bs = (size_t)ch->block_size;
+	size_t len = count < 0 ? (size_t)-(long long)count : (size_t)count * bs;
+	unsigned char *slot;
+	size_t i;
+	errcode_t err;
+
+	if (block > UINT64_MAX / bs - 1)
+		return EXT2_ET_LLSEEK_FAILED;
+	if (count != 1)
+		return read_span(c->src, data, len, block * bs);
+	if (!c->n_slots) {
+		c->cache = malloc(CACHE_BYTES);
+		c->tags = calloc(CACHE_BYTES / bs, sizeof(*c->tags));
+		if (!c->cache || !c->tags) {
+			chan_cache_drop(c);
+			return read_span(c->src, data, len, block * bs);
+		}
+		c->n_slots = CACHE_BYTES / bs;
+	}
+	i = (size_t)(block % c->n_slots);
+	slot = c->cache + i * bs;
+	if (c->tags[i] != block + 1) {
+		c->tags[i] = 0;
+		err = read_span(c->src, slot, bs, block * bs);
+		if (err) {
+			memcpy(data, slot, bs);
+			return err;
+		}
+		c->tags[i] = block + 1;
+	}
+	memcpy(data, slot, bs);
 	return 0;
 }
 
@@ -373,37 +440,156 @@ static int ext4_readdir(void *impl, uint64_t dir, const char *dirpath, rain_imgf
 	return 0;
 }
 
+/* An open file: by its extents, or through libext2fs (f). */
+struct e4file {
+	ext2_file_t f;
+	ext2_extent_handle_t eh;
+	struct ext2_inode in;   /* eh keeps a pointer to it */
+	ext2_ino_t ino;
+	uint64_t size, pos;
+	/* the extent last found: blocks [lblk, lblk + len) at pblk */
+	uint64_t lblk, len, pblk;
+	bool uninit;
+};
+
+static void ext4_close_file(void *impl, void *file)
+{
+	struct e4file *f = file;
+
+	if (f->f)
+		ext2fs_file_close(f->f);
+	if (f->eh)
+		ext2fs_extent_free(f->eh);
+	free(f);
+}
+
 static int ext4_open_file(void *impl, uint64_t node, const char *path, void **file)
 {
 	struct ext4fs *x = impl;
-	ext2_file_t f;
-	errcode_t err = ext2fs_file_open(x->e2, (ext2_ino_t)node, 0, &f);
+	struct e4file *f = calloc(1, sizeof(*f));
+	errcode_t err;
 
-	if (err)
+	if (!f)
+		return rain_error_oom();
+	f->ino = (ext2_ino_t)node;
+	err = ext2fs_read_inode(x->e2, f->ino, &f->in);
+	if (!err && (f->in.i_flags & EXT4_EXTENTS_FL) && !(f->in.i_flags & EXT4_INLINE_DATA_FL))
+		err = ext2fs_extent_open2(x->e2, f->ino, &f->in, &f->eh);
+	else if (!err)
+		err = ext2fs_file_open2(x->e2, f->ino, &f->in, 0, &f->f);
+	if (err) {
+		ext4_close_file(impl, f);
 		return rain_error_set(RAIN_EFORMAT, "ext4 %s: cannot open %s: %s", x->src->name, path,
 				      error_message(err));
+	}
+	f->size = EXT2_I_SIZE(&f->in);
 	*file = f;
 	return 0;
+}
+
+/* Where the hole at block lblk ends: at the extent libext2fs's handle
+ * was left at or the next one when they begin after it, else one block
+ * on (the next leaf is looked up from there). */
+static uint64_t hole_end(struct e4file *f, uint64_t lblk)
+{
+	struct ext2fs_extent ex;
+
+	if (ext2fs_extent_get(f->eh, EXT2_EXTENT_CURRENT, &ex) == 0 && ex.e_lblk > lblk)
+		return ex.e_lblk;
+	if (ext2fs_extent_get(f->eh, EXT2_EXTENT_NEXT_LEAF, &ex) == 0 && ex.e_lblk > lblk)
+		return ex.e_lblk;
+	return lblk + 1;
+}
+
+/* Up to len bytes from f->pos by the extents: runs of blocks read from
+ * the source, holes and unwritten extents as zeros. */
+static ssize_t extent_read(struct ext4fs *x, struct e4file *f, char *buf, size_t len)
+{
+	uint64_t bs = x->e2->blocksize;
+	size_t done = 0;
+
+	if (f->pos >= f->size)
+		return 0;
+	if (len > f->size - f->pos)
+		len = (size_t)(f->size - f->pos);
+	while (done < len) {
+		uint64_t lblk = f->pos / bs, within = f->pos % bs, end;
+		size_t n;
+
+		if (!f->len || lblk < f->lblk || lblk - f->lblk >= f->len) {
+			struct ext2fs_extent ex;
+			errcode_t err = ext2fs_extent_goto(f->eh, lblk);
+
+			if (!err)
+				err = ext2fs_extent_get(f->eh, EXT2_EXTENT_CURRENT, &ex);
+			if (err == EXT2_ET_EXTENT_NOT_FOUND) {
+				/* a hole: zeros up to the next extent */
+				end = hole_end(f, lblk);
+				f->len = 0;
+				n = end * bs - f->pos < len - done ? (size_t)(end * bs - f->pos) : len - done;
+				memset(buf + done, 0, n);
+				done += n;
+				f->pos += n;
+				continue;
+			}
+			if (err)
+				return rain_error_set(RAIN_EFORMAT, "ext4 %s: inode %u: %s", x->src->name, f->ino,
+						      error_message(err));
+			if (ex.e_len == 0 || ex.e_lblk > lblk || lblk - ex.e_lblk >= ex.e_len ||
+			    ex.e_pblk > UINT64_MAX / bs - ex.e_len)
+				return rain_error_set(RAIN_EFORMAT, "ext4 %s: inode %u: a corrupt extent (%llu "
+						      "blocks at %llu for block %llu)", x->src->name, f->ino,
+						      (unsigned long long)ex.e_len, (unsigned long long)ex.e_pblk,
+						      (unsigned long long)ex.e_lblk);
+			f->lblk = ex.e_lblk;
+			f->len = ex.e_len;
+			f->pblk = ex.e_pblk;
+			f->uninit = ex.e_flags & EXT2_EXTENT_FLAGS_UNINIT;
+		}
+		end = (f->lblk + f->len - lblk) * bs - within;  /* bytes left in the extent */
+		n = end < len - done ? (size_t)end : len - done;
+		if (f->uninit) {
+			memset(buf + done, 0, n);
+		} else {
+			uint64_t off = (f->pblk + (lblk - f->lblk)) * bs + within;
+			ssize_t k = x->src->pread(x->src, buf + done, n, off);
+
+			if (k < 0)
+				return k;
+			if ((size_t)k < n)
+				return rain_error_set(RAIN_EFORMAT, "ext4 %s: inode %u: blocks past the end of "
+						      "the image (byte %llu)", x->src->name, f->ino,
+						      (unsigned long long)(off + (uint64_t)k));
+		}
+		done += n;
+		f->pos += n;
+	}
+	return (ssize_t)done;
 }
 
 static ssize_t ext4_read_file(void *impl, void *file, void *buf, size_t len)
 {
 	struct ext4fs *x = impl;
+	struct e4file *f = file;
 	unsigned int got = 0;
 	errcode_t err;
 
 	if (len > (1u << 30))
 		len = 1u << 30;
-	err = ext2fs_file_read(file, buf, (unsigned int)len, &got);
+	if (f->eh)
+		return extent_read(x, f, buf, len);
+	/* libext2fs gives all of an inode's inline data (60 bytes for a
+	 * file of 10): the file's size is what counts */
+	if (f->pos >= f->size)
+		return 0;
+	if (len > f->size - f->pos)
+		len = (size_t)(f->size - f->pos);
+	err = ext2fs_file_read(f->f, buf, (unsigned int)len, &got);
 	if (err)
-		return rain_error_set(RAIN_EFORMAT, "ext4 %s: inode %u: %s", x->src->name,
-				      ext2fs_file_get_inode_num(file), error_message(err));
+		return rain_error_set(RAIN_EFORMAT, "ext4 %s: inode %u: %s", x->src->name, f->ino,
+				      error_message(err));
+	f->pos += got;
 	return got;
-}
-
-static void ext4_close_file(void *impl, void *file)
-{
-	ext2fs_file_close(file);
 }
 
 struct xa {
