@@ -35,6 +35,8 @@ unset RAIN_URL RAIN_TOKEN RAIN_CACERT OS_IMAGE_URL OS_AUTH_TOKEN
 cleanup() {
 	raind_stop 2>/dev/null
 	glance_stop 2>/dev/null
+	ironic_stop 2>/dev/null
+	http_stop 2>/dev/null
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -77,11 +79,16 @@ raind_start() {
 }
 
 # raind_stop [SIGNAL]: stop raind (TERM by default) and wait for it.
-raind_stop() {
-	[ -n "$RAIND_PID" ] || return 0
-	kill "-${1:-TERM}" "$RAIND_PID" 2>/dev/null
-	wait "$RAIND_PID" 2>/dev/null
-	RAIND_PID=
+raind_stop() { pid_stop RAIND_PID "$@"; }
+
+# pid_stop VAR [SIGNAL]: stop the process whose PID variable VAR holds
+# (TERM by default), wait for it and clear VAR; nothing when VAR is empty.
+pid_stop() {
+	local pid=${!1:-}
+	[ -n "$pid" ] || return 0
+	kill "-${2:-TERM}" "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	printf -v "$1" '%s' ''
 }
 
 # api METHOD PATH [CURL ARGS...]: prints the body, then a last line with
@@ -298,6 +305,20 @@ free_port() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
+# wait_http URL PID WHAT [LOG...]: wait (up to 2 minutes) until URL
+# answers while PID lives; else say that WHAT did not start, with the
+# tails of the logs, and fail.
+wait_http() {
+	local url=$1 pid=$2 what=$3; shift 3
+	for _ in $(seq 1 480); do
+		[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$url")" != 000 ] && return 0
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.25
+	done
+	echo "# $what did not start:"; tail -20 "$@" 2>/dev/null | sed 's/^/#   /'
+	return 1
+}
+
 # start_glance [CONFIG LINES...]: a real Glance (Debian's glance-api) for
 # the test: one process
 # (workers = 0), SQLite, no Keystone (anyone is admin), a filesystem
@@ -351,22 +372,11 @@ CONF
 	/usr/bin/python3 /usr/bin/glance-api --config-file "$d/glance-api.conf" >>"$d/glance-api.out" 2>&1 &
 	GLANCE_PID=$!
 	GLANCE_URL=http://127.0.0.1:$port
-	for _ in $(seq 1 240); do
-		[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$GLANCE_URL/versions")" != 000 ] && return 0
-		kill -0 "$GLANCE_PID" 2>/dev/null || break
-		sleep 0.25
-	done
-	echo "# glance-api did not start:"; tail -20 "$d/glance-api.out" "$d/glance-api.log" 2>/dev/null | sed 's/^/#   /'
-	return 1
+	wait_http "$GLANCE_URL/versions" "$GLANCE_PID" glance-api "$d/glance-api.out" "$d/glance-api.log"
 }
 
 # glance_stop [SIGNAL]: stop the test's glance-api (TERM by default).
-glance_stop() {
-	[ -n "${GLANCE_PID:-}" ] || return 0
-	kill "-${1:-TERM}" "$GLANCE_PID" 2>/dev/null
-	wait "$GLANCE_PID" 2>/dev/null
-	GLANCE_PID=
-}
+glance_stop() { pid_stop GLANCE_PID "$@"; }
 
 # glance_client ARGS...: Glance's own CLI against the test's Glance, with a
 # fresh HOME each call (its schema cache is shared between servers
@@ -376,6 +386,154 @@ glance_client() {
 	h=$(mktemp -d "$TMP/glance-home.XXXXXX")
 	HOME=$h /usr/bin/python3 /usr/bin/glance --os-image-url "$GLANCE_URL" --os-auth-token none "$@"
 	rm -rf "$h"
+}
+
+# http_serve DIR: serve DIR over HTTP on a free loopback port (Python's
+# http.server, /usr/bin/python3); sets HTTP_PORT. Every such server is
+# stopped by http_stop (at the test's end at the latest).
+HTTP_PIDS=
+http_serve() {
+	local port pid
+	port=$(free_port)
+	/usr/bin/python3 -m http.server --bind 127.0.0.1 --directory "$1" "$port" \
+		>>"$TMP/http-$port.log" 2>&1 &
+	pid=$!
+	HTTP_PIDS="$HTTP_PIDS $pid"
+	wait_http "http://127.0.0.1:$port/" "$pid" "http.server on $1" "$TMP/http-$port.log" &&
+		HTTP_PORT=$port
+}
+
+http_stop() {
+	local pid
+	for pid in $HTTP_PIDS; do kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; done
+	HTTP_PIDS=
+}
+
+# start_ironic [CONFIG LINES...]: a real Ironic (Debian's single-process
+# `ironic`, 21.x) for the test: noauth, rpc_transport none, SQLite
+# (ironic-dbsync), fake-hardware nodes that boot with iPXE and deploy with
+# the ramdisk interface, everything in $IRONIC_DIR (default $TMP/ironic),
+# the API on a free loopback port. Its HTTP root ($IRONIC_DIR/http:
+# boot.ipxe, a config per MAC in pxelinux.cfg/, its copies of the kernels
+# and ramdisks) is served on IRONIC_HTTP_PORT and named to nodes as
+# http://10.0.2.2:IRONIC_HTTP_PORT (the host as qemu's user network shows
+# it), so a qemu VM boots with bootfile=$IRONIC_BOOT_URL. Extra lines
+# ("[conductor]" then "deploy_callback_timeout = 60") are appended to
+# ironic.conf. Sets IRONIC_URL, IRONIC_PID, IRONIC_HTTP_PORT,
+# IRONIC_BOOT_URL.
+start_ironic() {
+	IRONIC_DIR=${IRONIC_DIR:-$TMP/ironic}
+	local d=$IRONIC_DIR line
+	ironic_stop
+	mkdir -p "$d/http" "$d/tftp" "$d/images" "$d/master" "$d/instance-master"
+	IRONIC_PORT=${IRONIC_PORT:-$(free_port)}
+	if [ -z "${IRONIC_HTTP_PORT:-}" ]; then
+		http_serve "$d/http" || return 1
+		IRONIC_HTTP_PORT=$HTTP_PORT
+	fi
+	IRONIC_BOOT_URL=http://10.0.2.2:$IRONIC_HTTP_PORT/boot.ipxe
+	cat >"$d/ironic.conf" <<CONF
+[DEFAULT]
+auth_strategy = noauth
+rpc_transport = none
+host = rain-test
+enabled_hardware_types = fake-hardware
+enabled_boot_interfaces = fake,ipxe
+enabled_deploy_interfaces = fake,ramdisk
+enabled_power_interfaces = fake
+enabled_management_interfaces = fake
+enabled_network_interfaces = noop
+enabled_console_interfaces = no-console
+enabled_inspect_interfaces = no-inspect
+enabled_raid_interfaces = no-raid
+enabled_rescue_interfaces = no-rescue
+enabled_vendor_interfaces = no-vendor
+enabled_bios_interfaces = no-bios
+enabled_storage_interfaces = noop
+default_boot_interface = ipxe
+default_deploy_interface = ramdisk
+log_file = $d/ironic.log
+use_stderr = false
+[api]
+host_ip = 127.0.0.1
+port = $IRONIC_PORT
+[database]
+connection = sqlite:///$d/ironic.sqlite
+[dhcp]
+dhcp_provider = none
+[conductor]
+automated_clean = false
+[deploy]
+http_url = http://10.0.2.2:$IRONIC_HTTP_PORT
+http_root = $d/http
+[pxe]
+tftp_root = $d/tftp
+tftp_master_path = $d/master
+images_path = $d/images
+instance_master_path = $d/instance-master
+[oslo_policy]
+enforce_scope = false
+enforce_new_defaults = false
+CONF
+	for line in "$@"; do printf '%s\n' "$line" >>"$d/ironic.conf"; done
+	if [ ! -f "$d/ironic.sqlite" ] &&
+		! /usr/bin/python3 /usr/bin/ironic-dbsync --config-file "$d/ironic.conf" create_schema \
+			>"$d/dbsync.log" 2>&1; then
+		echo "# ironic-dbsync failed:"; sed 's/^/#   /' "$d/dbsync.log" | tail -10
+		return 1
+	fi
+	/usr/bin/python3 /usr/bin/ironic --config-file "$d/ironic.conf" >>"$d/ironic.out" 2>&1 &
+	IRONIC_PID=$!
+	IRONIC_URL=http://127.0.0.1:$IRONIC_PORT
+	wait_http "$IRONIC_URL/v1" "$IRONIC_PID" ironic "$d/ironic.out" "$d/ironic.log"
+}
+
+# ironic_stop [SIGNAL]: stop the test's Ironic (TERM by default).
+ironic_stop() { pid_stop IRONIC_PID "$@"; }
+
+# ironic_call METHOD PATH [JSON]: a call to the test's Ironic API (the
+# microversion rain uses); sets STATUS and BODY.
+ironic_call() {
+	local method=$1 path=$2
+	_split_reply "$(curl -sS -X "$method" -H 'X-OpenStack-Ironic-API-Version: 1.31' \
+		-H 'Content-Type: application/json' ${3:+-d "$3"} -w '\n%{http_code}' \
+		"$IRONIC_URL$path"; echo x)"
+}
+
+# ironic_wait NODE STATE: wait (up to 120 s) until the node's
+# provision_state is STATE; fails saying the last one.
+ironic_wait() {
+	local st=
+	for _ in $(seq 1 240); do
+		ironic_call GET "/v1/nodes/$1"
+		st=$(printf '%s' "$BODY" | json_get provision_state 2>/dev/null)
+		[ "$st" = "$2" ] && return 0
+		sleep 0.5
+	done
+	echo "# node $1 is $st, not $2"
+	return 1
+}
+
+# ironic_enroll NAME MAC [manageable|available]: a fake-hardware node
+# with a port of that MAC, moved to the state asked (default available).
+ironic_enroll() {
+	local uuid
+	ironic_call POST /v1/nodes "{\"name\": \"$1\", \"driver\": \"fake-hardware\"}"
+	uuid=$(printf '%s' "$BODY" | json_get uuid 2>/dev/null)
+	[ "$STATUS" = 201 ] && [ -n "$uuid" ] || { echo "# cannot enroll $1: $STATUS $BODY"; return 1; }
+	ironic_call POST /v1/ports "{\"address\": \"$2\", \"node_uuid\": \"$uuid\"}"
+	[ "$STATUS" = 201 ] || { echo "# cannot add port $2 to $1: $STATUS $BODY"; return 1; }
+	ironic_call PUT "/v1/nodes/$1/states/provision" '{"target": "manage"}'
+	ironic_wait "$1" manageable || return 1
+	[ "${3:-available}" = manageable ] && return 0
+	ironic_call PUT "/v1/nodes/$1/states/provision" '{"target": "provide"}'
+	ironic_wait "$1" available
+}
+
+# baremetal ARGS...: Ironic's own CLI (python3-ironicclient) against the
+# test's Ironic.
+baremetal() {
+	OS_ENDPOINT=$IRONIC_URL OS_AUTH_TYPE=none /usr/bin/python3 /usr/bin/baremetal "$@"
 }
 
 test_done() {

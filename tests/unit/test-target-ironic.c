@@ -16,7 +16,6 @@
 #include <unistd.h>
 
 #include "lib/target/target-internal.h"
-#include "rain/adapt.h"
 #include "rain/error.h"
 #include "rain/target.h"
 #include "testutil.h"
@@ -144,17 +143,6 @@ static void test_instance_info(void **state)
 	assert_string_equal(json_string_value(json_object_get(ii, "kernel_append_params")),
 			    "rain.root=http://h/b/r2/root.squashfs rain.sha256=" SHA_A);
 	json_decref(ii);
-}
-
-/* target.c calls rain_adapt, which is not in main yet (issue 12's
- * adaptation, its own branch): a weak definition links this program until
- * it lands, and yields to it then. Nothing here adapts. */
-__attribute__((weak)) int rain_adapt(struct rain_target_op *op, const struct rain_target_image *img,
-				     const struct rain_adapt_opts *o, struct rain_target_artifacts *out);
-__attribute__((weak)) int rain_adapt(struct rain_target_op *op, const struct rain_target_image *img,
-				     const struct rain_adapt_opts *o, struct rain_target_artifacts *out)
-{
-	return rain_error_set(RAIN_EINVAL, "no adaptation in this build");
 }
 
 static int save_count;
