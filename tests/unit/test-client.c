@@ -304,6 +304,10 @@ static void test_error_message(void **state)
 	/* Ironic's fault in a string; a plain string there is taken as it is */
 	rain_client_error_message(404, ironic, strlen(ironic), out, sizeof(out));
 	assert_string_equal(out, "Node n9 could not be found. (HTTP 404 Not Found)");
+	/* Glance's 413 breaks its lines with tags */
+	rain_client_error_message(413, "{\"message\": \"Image exceeds the quota.<br /><br />\\n\"}", 53,
+				  out, sizeof(out));
+	assert_string_equal(out, "Image exceeds the quota. (HTTP 413 Request Entity Too Large)");
 	rain_client_error_message(400, "{\"error_message\": \"bad\"}", 24, out, sizeof(out));
 	assert_string_equal(out, "bad (HTTP 400 Bad Request)");
 	/* never overflows */

@@ -119,9 +119,21 @@ int rain_client_status_error(long status)
 	return RAIN_EIO;
 }
 
-/* Copy s into out, squeezing whitespace runs to one space and replacing
- * other control characters, so a server cannot put escapes on the user's
- * terminal through an error message. */
+/* The length of a line break tag at s ("<br />", "<br/>", "<br>", which
+ * Glance puts into its messages), else 0. */
+static size_t br_tag(const char *s, size_t n)
+{
+	static const char *const tags[] = { "<br />", "<br/>", "<br>" };
+
+	for (size_t i = 0; i < ARRAY_SIZE(tags); i++)
+		if (n >= strlen(tags[i]) && !strncasecmp(s, tags[i], strlen(tags[i])))
+			return strlen(tags[i]);
+	return 0;
+}
+
+/* Copy s into out, squeezing whitespace runs (and line break tags) to one
+ * space and replacing other control characters, so a server cannot put
+ * escapes on the user's terminal through an error message. */
 static void copy_clean(char *out, size_t outlen, const char *s, size_t n)
 {
 	size_t o = 0;
@@ -129,7 +141,12 @@ static void copy_clean(char *out, size_t outlen, const char *s, size_t n)
 
 	for (size_t i = 0; i < n && s[i] && o + 1 < outlen; i++) {
 		unsigned char ch = (unsigned char)s[i];
+		size_t br = ch == '<' ? br_tag(s + i, n - i) : 0;
 
+		if (br) {
+			i += br - 1;
+			ch = ' ';
+		}
 		if (isspace(ch)) {
 			if (!space)
 				out[o++] = ' ';
