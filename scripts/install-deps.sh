@@ -13,6 +13,9 @@ packages=(
 	# vetting: rpm version order and database, archives (feeds, changelogs),
 	# image readers (tar, ext2/3/4, squashfs, zstd)
 	librpm-dev libarchive-dev libext2fs-dev libsquashfs-dev libzstd-dev zlib1g-dev
+	# registration: the libvirt site driver (libvirt's C API; domain XML
+	# through libxml2's writer)
+	libvirt-dev libxml2-dev
 	# tests: sanitizers, fuzzing, clients, image tools
 	clang libclang-rt-14-dev curl python3 qemu-utils sqlite3 openssl procps
 	# vetting: debsecan is the reference the feed matching is checked against,
@@ -21,6 +24,9 @@ packages=(
 	# image generation: bootstrap, filesystems, boot loader, boot check
 	mmdebstrap debian-archive-keyring e2fsprogs fdisk grub-pc-bin qemu-system-x86
 	squashfs-tools zstd openssh-client qemu-user-static arch-test
+	# libvirt site test: a real libvirtd (its package makes the libvirt-qemu
+	# user), OVMF for UEFI domains, isoinfo to read the cloud-init seed back
+	libvirt-daemon-system libvirt-clients ovmf genisoimage
 	# LDAP authentication test: a real directory
 	slapd ldap-utils
 	# RPM distributions (rocky, alma, fedora): the host bootstraps with dnf

@@ -37,6 +37,7 @@ cleanup() {
 	glance_stop 2>/dev/null
 	ironic_stop 2>/dev/null
 	http_stop 2>/dev/null
+	stop_libvirtd 2>/dev/null
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -534,6 +535,67 @@ ironic_enroll() {
 # test's Ironic.
 baremetal() {
 	OS_ENDPOINT=$IRONIC_URL OS_AUTH_TYPE=none /usr/bin/python3 /usr/bin/baremetal "$@"
+# start_libvirtd: a private libvirtd and virtlogd for this test. They run
+# as the libvirt-qemu user (Debian's libvirt-daemon-system makes it) in
+# libvirt's session mode, with every folder (sockets, domains, pools, logs)
+# under $TMP/libvirt, so they share nothing with the host's daemon or
+# another test's. Sets LIBVIRT_URI (qemu:///session?socket=...), LIBVIRT_DIR
+# (a folder the daemon's user may write: pools and console logs go there),
+# LIBVIRTD_PID and VIRTLOGD_PID; stop_libvirtd (run by cleanup) stops them
+# and the domains' qemu by PID. Returns 1 with the daemon's log when it
+# does not come up; restart with stop_libvirtd + start_libvirtd (the
+# domains and pools defined persist).
+LIBVIRTD_PID= VIRTLOGD_PID= LIBVIRT_URI= LIBVIRT_DIR=
+start_libvirtd() {
+	local d=$TMP/libvirt user=libvirt-qemu
+	id -u "$user" >/dev/null 2>&1 || { echo "# no user $user (install libvirt-daemon-system)"; return 1; }
+	# the daemon's user must get through $TMP to its folder
+	chmod 0711 "$TMP"
+	mkdir -p "$d" && chown "$user" "$d" && chmod 0700 "$d"
+	LIBVIRT_DIR=$d/data
+	local as=(setpriv --reuid="$user" --regid="$(id -g "$user")" --init-groups env -i
+		HOME="$d" XDG_RUNTIME_DIR="$d/run" XDG_CONFIG_HOME="$d/config"
+		XDG_CACHE_HOME="$d/cache" XDG_DATA_HOME="$d/data" PATH=/usr/sbin:/usr/bin:/sbin:/bin)
+	"${as[@]}" mkdir -p -m 0700 "$d/run" "$d/config" "$d/cache" "$d/data"
+	# setpriv and env exec: $! is the daemon's PID
+	"${as[@]}" virtlogd >>"$TMP/virtlogd.log" 2>&1 &
+	VIRTLOGD_PID=$!
+	_libvirt_wait_sock "$d/run/libvirt/virtlogd-sock" "$VIRTLOGD_PID" || {
+		echo "# virtlogd did not start:"; tail -5 "$TMP/virtlogd.log" | sed 's/^/#   /'; return 1; }
+	"${as[@]}" libvirtd >>"$TMP/libvirtd.log" 2>&1 &
+	LIBVIRTD_PID=$!
+	_libvirt_wait_sock "$d/run/libvirt/libvirt-sock" "$LIBVIRTD_PID" || {
+		echo "# libvirtd did not start:"; tail -5 "$TMP/libvirtd.log" | sed 's/^/#   /'
+		tail -5 "$d/cache/libvirt/libvirtd.log" 2>/dev/null | sed 's/^/#   /'; return 1; }
+	LIBVIRT_URI="qemu:///session?socket=$d/run/libvirt/libvirt-sock"
+	for _ in $(seq 1 100); do
+		virsh -c "$LIBVIRT_URI" version >/dev/null 2>&1 && return 0
+		sleep 0.2
+	done
+	echo "# libvirtd does not answer at $LIBVIRT_URI"
+	return 1
+}
+
+_libvirt_wait_sock() {
+	for _ in $(seq 1 300); do
+		[ -S "$1" ] && return 0
+		kill -0 "$2" 2>/dev/null || return 1
+		sleep 0.1
+	done
+	return 1
+}
+
+# stop_libvirtd: stop the running domains' qemu (their PID files), then
+# libvirtd and virtlogd, by PID.
+stop_libvirtd() {
+	local f p
+	for f in "$TMP"/libvirt/run/libvirt/qemu/*.pid; do
+		[ -s "$f" ] || continue
+		p=$(cat "$f")
+		kill "$p" 2>/dev/null
+	done
+	pid_stop LIBVIRTD_PID
+	pid_stop VIRTLOGD_PID
 }
 
 test_done() {

@@ -25,5 +25,6 @@ int ironic_instance_info(const char *conductor_base, const char *node_base, cons
 int openstack_image_fields(struct rain_target_op *op, const struct rain_target_image *img,
 			   const struct rain_target_artifacts *a, const char *role, const char *id,
 			   json_t **out);
+extern const struct rain_driver rain_target_driver_libvirt;
 
 #endif

@@ -1,0 +1,1406 @@
+/* The libvirt site driver: a KVM/QEMU host reached through the libvirt C
+ * API, local or remote ("libvirt:qemu:///system",
+ * "libvirt:qemu+ssh://host/system", "libvirt:test:///default").
+ *
+ * publish puts two volumes in the site's storage pool, the adapted disk
+ * ("rain-REGID.qcow2" or ".raw") and a cloud-init NoCloud seed
+ * ("rain-REGID-seed.iso"), each created empty (raw, sparse) and then
+ * filled through virStorageVolUpload with a sparse stream read from the
+ * file a buffer at a time (constant memory, holes sent as holes), and
+ * defines (never starts) the domain "rain-REGID": virtio disk and network,
+ * the seed as a cdrom, a serial console on a pty, OVMF/AAVMF when the image
+ * asks for UEFI. Every name goes into op->state before the object is made;
+ * an object that exists already is refused before it is named, so that
+ * unpublish never removes what rain did not make.
+ *
+ * Settings ([site.NAME]):
+ *   pool = NAME            the storage pool (default "default"); it must
+ *                          exist and be active
+ *   memory = SIZE          the domain's memory (default 1G)
+ *   vcpus = N              (default 1)
+ *   network = user | none | network:NAME | bridge:NAME   (default user)
+ *   domain_type = auto | qemu | kvm   auto: kvm when the host offers it
+ *                          for the image's architecture, else qemu
+ *   define_domain = yes | no   (default yes) no: the volumes only
+ *   console_log = DIR      log the serial console to DIR/rain-REGID.log
+ *                          on the libvirt host (default: no log)
+ *   hostname = NAME        the guest's host name (default: the domain's)
+ *
+ * libvirt's own error printing is turned off (the library never prints);
+ * its messages are carried into rain's. A program using this driver
+ * ignores SIGPIPE (rain and raind do): a daemon that goes away mid-upload
+ * is then an error, not the end of the program.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+#include <libxml/chvalid.h>
+#include <libxml/xmlwriter.h>
+
+#include "rain/error.h"
+#include "lib/target/drivers/libvirt-internal.h"
+#include "lib/target/target-internal.h"
+#include "util/cleanup-json.h"
+#include "util/cleanup.h"
+#include "util/strutil.h"
+
+/* Settings every site has (rain/target.h); the rest are the driver's. */
+static const char *const common_keys[] = { "uri", "policy", "kernels", "users", NULL };
+static const char *const own_keys[] = {
+	"pool", "memory", "vcpus", "network", "domain_type", "define_domain", "console_log",
+	"hostname", NULL,
+};
+
+struct lv_site {
+	char *pool;
+	int64_t memory_mib;
+	int vcpus;
+	char *network;
+	char *domain_type;
+	bool define_domain;
+	char *console_log;
+	char *hostname;
+};
+
+/* Report progress about every this many bytes (and at the end). */
+#define PROGRESS_STEP (16 << 20)
+/* Volumes being released by an aborted upload are "in use" for a moment. */
+#define DELETE_TRIES 20
+
+static pthread_once_t lv_once = PTHREAD_ONCE_INIT;
+
+static void lv_quiet(void *ud, virErrorPtr e)
+{
+	(void)ud;
+	(void)e;
+}
+
+static void lv_init(void)
+{
+	virInitialize();
+	virSetErrorFunc(NULL, lv_quiet);
+	xmlInitParser();
+}
+
+/* libvirt's last message on this thread, never NULL. */
+static const char *lv_msg(void)
+{
+	const char *m = virGetLastErrorMessage();
+
+	return m && *m ? m : "unknown libvirt error";
+}
+
+/* p_freep(&x): free x through libvirt's own function when it is set */
+#define LV_FREEP(name, type, fn)                \
+	static void name(type *p)               \
+	{                                       \
+		if (*p)                         \
+			fn(*p);                 \
+	}
+LV_FREEP(conn_closep, virConnectPtr, virConnectClose)
+LV_FREEP(pool_freep, virStoragePoolPtr, virStoragePoolFree)
+LV_FREEP(vol_freep, virStorageVolPtr, virStorageVolFree)
+LV_FREEP(dom_freep, virDomainPtr, virDomainFree)
+LV_FREEP(stream_freep, virStreamPtr, virStreamFree)
+#define _cleanup_conn_ __attribute__((cleanup(conn_closep)))
+#define _cleanup_pool_ __attribute__((cleanup(pool_freep)))
+#define _cleanup_vol_ __attribute__((cleanup(vol_freep)))
+#define _cleanup_dom_ __attribute__((cleanup(dom_freep)))
+#define _cleanup_stream_ __attribute__((cleanup(stream_freep)))
+
+/* ---- the domain XML ---------------------------------------------------- */
+
+/* A writer that remembers its first failure, so that building the
+ * document reads as the document. */
+struct xw {
+	xmlTextWriterPtr w;
+	bool failed;
+};
+
+static void xw_start(struct xw *x, const char *name)
+{
+	if (!x->failed && xmlTextWriterStartElement(x->w, BAD_CAST name) < 0)
+		x->failed = true;
+}
+
+static void xw_attr(struct xw *x, const char *name, const char *value)
+{
+	if (!x->failed && xmlTextWriterWriteAttribute(x->w, BAD_CAST name, BAD_CAST value) < 0)
+		x->failed = true;
+}
+
+static void xw_end(struct xw *x)
+{
+	if (!x->failed && xmlTextWriterEndElement(x->w) < 0)
+		x->failed = true;
+}
+
+static void xw_text(struct xw *x, const char *name, const char *text)
+{
+	xw_start(x, name);
+	if (!x->failed && xmlTextWriterWriteString(x->w, BAD_CAST text) < 0)
+		x->failed = true;
+	xw_end(x);
+}
+
+/* <name attr='value'/> */
+static void xw_empty(struct xw *x, const char *name, const char *attr, const char *value)
+{
+	xw_start(x, name);
+	if (attr)
+		xw_attr(x, attr, value);
+	xw_end(x);
+}
+
+/* <disk type='volume'>: a volume of pool as device (disk, cdrom) */
+static void xw_disk(struct xw *x, const char *device, const char *format, const char *pool,
+		    const char *volume, const char *dev, const char *bus)
+{
+	xw_start(x, "disk");
+	xw_attr(x, "type", "volume");
+	xw_attr(x, "device", device);
+	xw_start(x, "driver");
+	xw_attr(x, "name", "qemu");
+	xw_attr(x, "type", format);
+	xw_end(x);
+	xw_start(x, "source");
+	xw_attr(x, "pool", pool);
+	xw_attr(x, "volume", volume);
+	xw_end(x);
+	xw_start(x, "target");
+	xw_attr(x, "dev", dev);
+	xw_attr(x, "bus", bus);
+	xw_end(x);
+	if (strcmp(device, "cdrom") == 0)
+		xw_empty(x, "readonly", NULL, NULL);
+	xw_end(x);
+}
+
+/* User text for an element: control characters (newlines too, which
+ * libvirt refuses in a title) become spaces, bytes that are not UTF-8
+ * become '?' (libxml2 refuses them). A new string or NULL. */
+static char *xml_clean(const char *s)
+{
+	size_t n = strlen(s), i = 0;
+	char *o = malloc(n + 1);
+
+	if (!o)
+		return NULL;
+	while (i < n) {
+		unsigned char c = (unsigned char)s[i];
+		int len = (int)(n - i > 4 ? 4 : n - i);
+		int ch = xmlGetUTF8Char((const unsigned char *)s + i, &len);
+
+		if (c < 0x20 || c == 0x7f) {
+			o[i++] = ' ';
+		} else if (ch < 0 || len <= 0 || !xmlIsCharQ(ch)) {
+			o[i++] = '?';
+		} else {
+			memcpy(o + i, s + i, (size_t)len);
+			i += (size_t)len;
+		}
+	}
+	o[n] = '\0';
+	return o;
+}
+
+static void xw_user_text(struct xw *x, const char *name, const char *text)
+{
+	_cleanup_free_ char *clean = xml_clean(text);
+
+	if (!clean) {
+		x->failed = true;
+		return;
+	}
+	xw_text(x, name, clean);
+}
+
+int libvirt_domain_xml(const struct libvirt_domain *d, char **out)
+{
+	bool x86 = strcmp(d->arch, "x86_64") == 0;
+	bool uefi = d->uefi || !x86;
+	xmlBufferPtr buf;
+	struct xw x = { 0 };
+	char num[32];
+	int r = 0;
+
+	*out = NULL;
+	pthread_once(&lv_once, lv_init);
+	if (!x86 && strcmp(d->arch, "aarch64") != 0)
+		return rain_error_set(RAIN_EINVAL, "libvirt: architecture '%s' is not supported "
+				      "(x86_64 or aarch64)", d->arch);
+	if (strcmp(d->network, "user") != 0 && strcmp(d->network, "none") != 0 &&
+	    !str_has_prefix(d->network, "network:") && !str_has_prefix(d->network, "bridge:"))
+		return rain_error_set(RAIN_EINVAL, "libvirt: network '%s': expected user, none, "
+				      "network:NAME or bridge:NAME", d->network);
+	buf = xmlBufferCreate();
+	if (!buf)
+		return rain_error_oom();
+	x.w = xmlNewTextWriterMemory(buf, 0);
+	if (!x.w) {
+		xmlBufferFree(buf);
+		return rain_error_oom();
+	}
+	xmlTextWriterSetIndent(x.w, 1);
+	xmlTextWriterSetIndentString(x.w, BAD_CAST "  ");
+
+	xw_start(&x, "domain");
+	xw_attr(&x, "type", d->type);
+	xw_text(&x, "name", d->name);
+	if (d->title)
+		xw_user_text(&x, "title", d->title);
+	if (d->description)
+		xw_user_text(&x, "description", d->description);
+	if (d->reg_id) {
+		xw_start(&x, "metadata");
+		if (!x.failed && xmlTextWriterStartElementNS(x.w, BAD_CAST "rain", BAD_CAST "registration",
+							     BAD_CAST "urn:x-rain:registration:1") < 0)
+			x.failed = true;
+		xw_attr(&x, "id", d->reg_id);
+		if (d->image_id)
+			xw_attr(&x, "image", d->image_id);
+		xw_end(&x);
+		xw_end(&x);
+	}
+	snprintf(num, sizeof(num), "%" PRId64, d->memory_mib);
+	xw_start(&x, "memory");
+	xw_attr(&x, "unit", "MiB");
+	if (!x.failed && xmlTextWriterWriteString(x.w, BAD_CAST num) < 0)
+		x.failed = true;
+	xw_end(&x);
+	snprintf(num, sizeof(num), "%d", d->vcpus);
+	xw_text(&x, "vcpu", num);
+
+	xw_start(&x, "os");
+	if (uefi)
+		xw_attr(&x, "firmware", "efi");
+	xw_start(&x, "type");
+	xw_attr(&x, "arch", d->arch);
+	/* OVMF wants q35 (its secure-boot builds need SMM); aarch64 has only virt */
+	if (!x86)
+		xw_attr(&x, "machine", "virt");
+	else if (uefi)
+		xw_attr(&x, "machine", "q35");
+	if (!x.failed && xmlTextWriterWriteString(x.w, BAD_CAST "hvm") < 0)
+		x.failed = true;
+	xw_end(&x);
+	if (uefi) {
+		/* images are rarely signed for the keys OVMF enrols */
+		xw_start(&x, "firmware");
+		xw_start(&x, "feature");
+		xw_attr(&x, "enabled", "no");
+		xw_attr(&x, "name", "secure-boot");
+		xw_end(&x);
+		xw_end(&x);
+	}
+	xw_empty(&x, "boot", "dev", "hd");
+	xw_end(&x);
+
+	xw_start(&x, "features");
+	xw_empty(&x, "acpi", NULL, NULL);
+	if (x86)
+		xw_empty(&x, "apic", NULL, NULL);
+	else
+		xw_empty(&x, "gic", "version", "3");
+	xw_end(&x);
+	if (strcmp(d->type, "kvm") == 0)
+		xw_empty(&x, "cpu", "mode", "host-passthrough");
+	else if (!x86)
+		/* TCG has no default CPU for virt */
+		xw_empty(&x, "cpu", "mode", "maximum");
+	xw_text(&x, "on_poweroff", "destroy");
+	xw_text(&x, "on_reboot", "restart");
+	xw_text(&x, "on_crash", "destroy");
+
+	xw_start(&x, "devices");
+	xw_disk(&x, "disk", d->disk_format, d->pool, d->disk_volume, "vda", "virtio");
+	if (d->seed_volume) {
+		/* on virtio-scsi: every arch has it, and the kernels rain
+		 * builds carry its module */
+		xw_disk(&x, "cdrom", "raw", d->pool, d->seed_volume, "sda", "scsi");
+		xw_start(&x, "controller");
+		xw_attr(&x, "type", "scsi");
+		xw_attr(&x, "model", "virtio-scsi");
+		xw_end(&x);
+	}
+	if (strcmp(d->network, "none") != 0) {
+		xw_start(&x, "interface");
+		if (strcmp(d->network, "user") == 0) {
+			xw_attr(&x, "type", "user");
+		} else if (str_has_prefix(d->network, "network:")) {
+			xw_attr(&x, "type", "network");
+			xw_empty(&x, "source", "network", d->network + strlen("network:"));
+		} else {
+			xw_attr(&x, "type", "bridge");
+			xw_empty(&x, "source", "bridge", d->network + strlen("bridge:"));
+		}
+		xw_empty(&x, "model", "type", "virtio");
+		xw_end(&x);
+	}
+	xw_start(&x, "serial");
+	xw_attr(&x, "type", "pty");
+	if (d->console_log) {
+		xw_start(&x, "log");
+		xw_attr(&x, "file", d->console_log);
+		xw_attr(&x, "append", "off");
+		xw_end(&x);
+	}
+	xw_empty(&x, "target", "port", "0");
+	xw_end(&x);
+	xw_start(&x, "console");
+	xw_attr(&x, "type", "pty");
+	xw_start(&x, "target");
+	xw_attr(&x, "type", "serial");
+	xw_attr(&x, "port", "0");
+	xw_end(&x);
+	xw_end(&x);
+	xw_start(&x, "rng");
+	xw_attr(&x, "model", "virtio");
+	xw_start(&x, "backend");
+	xw_attr(&x, "model", "random");
+	if (!x.failed && xmlTextWriterWriteString(x.w, BAD_CAST "/dev/urandom") < 0)
+		x.failed = true;
+	xw_end(&x);
+	xw_end(&x);
+	xw_end(&x); /* devices */
+	xw_end(&x); /* domain */
+	if (!x.failed && xmlTextWriterEndDocument(x.w) < 0)
+		x.failed = true;
+	xmlFreeTextWriter(x.w);
+	if (x.failed) {
+		r = rain_error_set(RAIN_EINVAL, "libvirt: cannot write the definition of domain %s "
+				   "(a value that is not UTF-8?)", d->name);
+	} else {
+		*out = strdup((const char *)xmlBufferContent(buf));
+		if (!*out)
+			r = rain_error_oom();
+	}
+	xmlBufferFree(buf);
+	return r;
+}
+
+/* ---- the cloud-init seed ----------------------------------------------- */
+
+static bool hostname_ok(const char *h)
+{
+	size_t n = strlen(h);
+
+	if (n == 0 || n > 63 || h[0] == '-' || h[n - 1] == '-')
+		return false;
+	for (; *h; h++)
+		if (!((*h >= 'a' && *h <= 'z') || (*h >= '0' && *h <= '9') || *h == '-'))
+			return false;
+	return true;
+}
+
+/* One line of printable ASCII that starts like a key type. */
+static bool ssh_key_ok(const char *k)
+{
+	if (!str_is_printable(k, 16384))
+		return false;
+	for (const char *p = k; *p; p++)
+		if ((unsigned char)*p >= 0x80)
+			return false;
+	return str_has_prefix(k, "ssh-") || str_has_prefix(k, "ecdsa-") ||
+	       str_has_prefix(k, "sk-");
+}
+
+/* k as a YAML double-quoted scalar (k is printable ASCII). */
+static char *yaml_quote(const char *k)
+{
+	size_t n = strlen(k);
+	char *o = malloc(2 * n + 3), *p = o;
+
+	if (!o)
+		return NULL;
+	*p++ = '"';
+	for (; *k; k++) {
+		if (*k == '"' || *k == '\\')
+			*p++ = '\\';
+		*p++ = *k;
+	}
+	*p++ = '"';
+	*p = '\0';
+	return o;
+}
+
+static int iso_add(struct archive *a, const char *name, const char *data, const char *path)
+{
+	struct archive_entry *e = archive_entry_new();
+	size_t n = strlen(data);
+	int r = 0;
+
+	if (!e)
+		return rain_error_oom();
+	archive_entry_set_pathname(e, name);
+	archive_entry_set_filetype(e, AE_IFREG);
+	archive_entry_set_perm(e, 0644);
+	archive_entry_set_size(e, (la_int64_t)n);
+	archive_entry_set_mtime(e, time(NULL), 0);
+	if (archive_write_header(a, e) != ARCHIVE_OK ||
+	    archive_write_data(a, data, n) != (la_ssize_t)n)
+		r = rain_error_set(RAIN_EIO, "libvirt: writing the seed %s (%s): %s", path, name,
+				   archive_error_string(a));
+	archive_entry_free(e);
+	return r;
+}
+
+int libvirt_seed_write(const char *path, const char *instance_id, const char *hostname,
+		       const char *ssh_key)
+{
+	_cleanup_free_ char *key = NULL, *meta = NULL, *user = NULL;
+	_cleanup_close_ int fd = -1;
+	struct archive *a;
+	int r;
+
+	if (!hostname_ok(hostname))
+		return rain_error_set(RAIN_EINVAL, "libvirt: host name '%s': use 1-63 of a-z, 0-9 "
+				      "and '-'", hostname);
+	if (!str_is_printable(instance_id, 255))
+		return rain_error_set(RAIN_EINVAL, "libvirt: instance id is empty or not printable");
+	if (ssh_key) {
+		if (!ssh_key_ok(ssh_key))
+			return rain_error_set(RAIN_EINVAL, "libvirt: the ssh key is not one line of "
+					      "an authorized_keys file (\"ssh-ed25519 AAAA... "
+					      "comment\")");
+		key = yaml_quote(ssh_key);
+		if (!key)
+			return rain_error_oom();
+	}
+	/* instance_id is printable: quoted it cannot break the YAML */
+	_cleanup_free_ char *iid = yaml_quote(instance_id);
+
+	if (!iid)
+		return rain_error_oom();
+	if (asprintf(&meta, "instance-id: %s\nlocal-hostname: %s\n%s%s%s", iid, hostname,
+		     key ? "public-keys:\n  - " : "", key ? key : "", key ? "\n" : "") < 0) {
+		meta = NULL;
+		return rain_error_oom();
+	}
+	/* keys for the default user and, with disable_root false, for root
+	 * without the "please log in as" prefix */
+	if (asprintf(&user, "#cloud-config\nhostname: %s\ndisable_root: false\n%s%s%s", hostname,
+		     key ? "ssh_authorized_keys:\n  - " : "", key ? key : "", key ? "\n" : "") < 0) {
+		user = NULL;
+		return rain_error_oom();
+	}
+
+	(void)unlink(path);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return rain_error_errno(RAIN_EIO, errno, "libvirt: cannot create the seed %s", path);
+	a = archive_write_new();
+	if (!a)
+		return rain_error_oom();
+	if (archive_write_set_format_iso9660(a) != ARCHIVE_OK ||
+	    archive_write_set_option(a, "iso9660", "volume-id", "CIDATA") != ARCHIVE_OK ||
+	    archive_write_set_option(a, "iso9660", "rockridge", "1") != ARCHIVE_OK ||
+	    archive_write_set_option(a, "iso9660", "joliet", "1") != ARCHIVE_OK ||
+	    archive_write_open_fd(a, fd) != ARCHIVE_OK) {
+		r = rain_error_set(RAIN_EIO, "libvirt: cannot start the seed %s: %s", path,
+				   archive_error_string(a));
+		goto done;
+	}
+	r = iso_add(a, "meta-data", meta, path);
+	if (r == 0)
+		r = iso_add(a, "user-data", user, path);
+	if (r == 0 && archive_write_close(a) != ARCHIVE_OK)
+		r = rain_error_set(RAIN_EIO, "libvirt: cannot finish the seed %s: %s", path,
+				   archive_error_string(a));
+	if (r == 0 && fsync(fd) < 0)
+		r = rain_error_errno(RAIN_EIO, errno, "libvirt: writing the seed %s", path);
+done:
+	archive_write_free(a);
+	if (r < 0)
+		(void)unlink(path);
+	return r;
+}
+
+/* ---- settings ---------------------------------------------------------- */
+
+static void lv_free(struct rain_site *site)
+{
+	struct lv_site *s = site->priv;
+
+	if (!s)
+		return;
+	free(s->pool);
+	free(s->network);
+	free(s->domain_type);
+	free(s->console_log);
+	free(s->hostname);
+	free(s);
+	site->priv = NULL;
+}
+
+static int lv_check(struct rain_site *site)
+{
+	struct lv_site *s;
+	const char *key, *v;
+	json_t *val;
+	int64_t mem, vcpus;
+	int r;
+
+	pthread_once(&lv_once, lv_init);
+	if (!str_is_printable(site->location, 4096) || strpbrk(site->location, " \t"))
+		return rain_error_set(RAIN_EINVAL, "site %s: uri: expected libvirt:URI "
+				      "(libvirt:qemu:///system, libvirt:qemu+ssh://HOST/system)",
+				      site->name);
+	json_object_foreach(site->settings, key, val) {
+		if (!str_in_list(common_keys, key) && !str_in_list(own_keys, key))
+			return rain_error_set(RAIN_EINVAL, "site %s: unknown setting '%s' (libvirt "
+					      "sites know pool, memory, vcpus, network, "
+					      "domain_type, define_domain, console_log, hostname)",
+					      site->name, key);
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return rain_error_oom();
+	site->priv = s;
+
+	v = rain_site_get(site, "pool");
+	if (v && (!str_is_printable(v, 255) || strchr(v, '/'))) {
+		r = rain_error_set(RAIN_EINVAL, "site %s: pool: '%s' is no storage pool name",
+				   site->name, v);
+		goto fail;
+	}
+	r = str_set(&s->pool, v ? v : "default");
+	if (r < 0)
+		goto fail;
+
+	r = rain_site_get_int(site, "memory", 1LL << 30, &mem);
+	if (r < 0)
+		goto fail;
+	if (mem < (128LL << 20) || mem > (4LL << 40)) {
+		r = rain_error_set(RAIN_EINVAL, "site %s: memory: between 128M and 4T (a size: "
+				   "1G, 512M)", site->name);
+		goto fail;
+	}
+	s->memory_mib = mem >> 20;
+
+	r = rain_site_get_int(site, "vcpus", 1, &vcpus);
+	if (r < 0)
+		goto fail;
+	if (vcpus < 1 || vcpus > 256) {
+		r = rain_error_set(RAIN_EINVAL, "site %s: vcpus: between 1 and 256", site->name);
+		goto fail;
+	}
+	s->vcpus = (int)vcpus;
+
+	v = rain_site_get(site, "network");
+	if (!v)
+		v = "user";
+	if (!str_is_printable(v, 255) || strpbrk(v, " \t'\"<>&") ||
+	    (strcmp(v, "user") != 0 && strcmp(v, "none") != 0 &&
+	     !(str_has_prefix(v, "network:") && v[8]) && !(str_has_prefix(v, "bridge:") && v[7]))) {
+		r = rain_error_set(RAIN_EINVAL, "site %s: network: '%s': expected user, none, "
+				   "network:NAME (a libvirt network) or bridge:NAME", site->name, v);
+		goto fail;
+	}
+	r = str_set(&s->network, v);
+	if (r < 0)
+		goto fail;
+
+	v = rain_site_get(site, "domain_type");
+	if (!v)
+		v = "auto";
+	if (strcmp(v, "auto") != 0 && strcmp(v, "qemu") != 0 && strcmp(v, "kvm") != 0) {
+		r = rain_error_set(RAIN_EINVAL, "site %s: domain_type: '%s': expected auto, qemu "
+				   "(emulation) or kvm", site->name, v);
+		goto fail;
+	}
+	r = str_set(&s->domain_type, v);
+	if (r < 0)
+		goto fail;
+
+	r = rain_site_get_bool(site, "define_domain", true, &s->define_domain);
+	if (r < 0)
+		goto fail;
+
+	v = rain_site_get(site, "console_log");
+	if (v) {
+		if (v[0] != '/' || !str_is_printable(v, 3000) || strstr(v, "/../") ||
+		    str_has_suffix(v, "/..")) {
+			r = rain_error_set(RAIN_EINVAL, "site %s: console_log: '%s': expected an "
+					   "absolute folder on the libvirt host", site->name, v);
+			goto fail;
+		}
+		r = str_set(&s->console_log, v);
+		if (r < 0)
+			goto fail;
+	}
+
+	v = rain_site_get(site, "hostname");
+	if (v) {
+		if (!hostname_ok(v)) {
+			r = rain_error_set(RAIN_EINVAL, "site %s: hostname: '%s': use 1-63 of a-z, "
+					   "0-9 and '-'", site->name, v);
+			goto fail;
+		}
+		r = str_set(&s->hostname, v);
+		if (r < 0)
+			goto fail;
+	}
+	return 0;
+fail:
+	lv_free(site);
+	return r;
+}
+
+/* ---- the image --------------------------------------------------------- */
+
+static const char *prop(const json_t *props, const char *key)
+{
+	return props ? json_string_value(json_object_get(props, key)) : NULL;
+}
+
+/* libvirt's name of the image's architecture (x86_64 when it says none),
+ * or NULL for one this driver cannot run. */
+static const char *image_arch(const json_t *props, const char **given)
+{
+	const char *a = prop(props, "architecture");
+
+	*given = a;
+	if (!a || strcmp(a, "x86_64") == 0 || strcmp(a, "amd64") == 0)
+		return "x86_64";
+	if (strcmp(a, "aarch64") == 0 || strcmp(a, "arm64") == 0)
+		return "aarch64";
+	return NULL;
+}
+
+static int lv_accepts(const struct rain_site *site, const struct rain_target_image *img)
+{
+	const char *given;
+
+	if (!image_arch(img->properties, &given))
+		return rain_error_set(RAIN_EINVAL, "site %s: image %s: architecture '%s' cannot "
+				      "run there (x86_64 or aarch64)", site->name, img->id, given);
+	if (img->disk_format && strcmp(img->disk_format, "raw") != 0 &&
+	    strcmp(img->disk_format, "qcow2") != 0)
+		return rain_error_set(RAIN_EINVAL, "site %s: image %s: a %s image cannot go there "
+				      "(raw or qcow2 disks)", site->name, img->id, img->disk_format);
+	return 0;
+}
+
+/* ---- names ------------------------------------------------------------- */
+
+struct lv_names {
+	char *domain;   /* rain-ID */
+	char *disk;     /* rain-ID.qcow2 */
+	char *seed;     /* rain-ID-seed.iso */
+};
+
+static void names_clear(struct lv_names *n)
+{
+	free(n->domain);
+	free(n->disk);
+	free(n->seed);
+}
+
+static int names_make(const char *reg_id, const char *format, struct lv_names *n)
+{
+	memset(n, 0, sizeof(*n));
+	if (!reg_id || !*reg_id || strlen(reg_id) > 64 || reg_id[0] == '.' || reg_id[0] == '-' ||
+	    reg_id[strspn(reg_id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")])
+		return rain_error_set(RAIN_EINVAL, "libvirt: registration id '%s' cannot name a "
+				      "domain (letters, digits, '_', '.', '-'; at most 64)",
+				      reg_id ? reg_id : "");
+	if (asprintf(&n->domain, "rain-%s", reg_id) < 0)
+		n->domain = NULL;
+	if (asprintf(&n->disk, "rain-%s.%s", reg_id, format) < 0)
+		n->disk = NULL;
+	if (asprintf(&n->seed, "rain-%s-seed.iso", reg_id) < 0)
+		n->seed = NULL;
+	if (!n->domain || !n->disk || !n->seed) {
+		names_clear(n);
+		return rain_error_oom();
+	}
+	return 0;
+}
+
+/* The guest's host name from the domain's: lower case, [a-z0-9-]. */
+static void hostname_from(const char *domain, char *out, size_t size)
+{
+	size_t i = 0;
+
+	for (; *domain && i + 1 < size && i < 63; domain++) {
+		char c = *domain;
+
+		if (c >= 'A' && c <= 'Z')
+			c = (char)(c - 'A' + 'a');
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')))
+			c = '-';
+		out[i++] = c;
+	}
+	while (i > 0 && out[i - 1] == '-')
+		i--;
+	out[i] = '\0';
+}
+
+/* ---- connecting -------------------------------------------------------- */
+
+static int lv_connect(const struct rain_site *site, virConnectPtr *out)
+{
+	pthread_once(&lv_once, lv_init);
+	*out = virConnectOpen(site->location);
+	if (!*out)
+		return rain_error_set(RAIN_ENET, "libvirt at %s: cannot connect: %s (is libvirtd "
+				      "running there, and may this user use it?)", site->location,
+				      lv_msg());
+	return 0;
+}
+
+/* The pool, active and refreshed. */
+static int pool_get(virConnectPtr conn, const struct rain_site *site, const char *name,
+		    virStoragePoolPtr *out)
+{
+	int active;
+
+	*out = virStoragePoolLookupByName(conn, name);
+	if (!*out) {
+		virErrorPtr e = virGetLastError();
+
+		if (e && e->code == VIR_ERR_NO_STORAGE_POOL)
+			return rain_error_set(RAIN_ENOTFOUND, "libvirt at %s: there is no storage "
+					      "pool '%s': create it (virsh pool-define-as %s dir "
+					      "--target DIR; virsh pool-build %s; virsh pool-start "
+					      "%s; virsh pool-autostart %s) or name another with "
+					      "pool = NAME in [site.%s]", site->location, name, name,
+					      name, name, name, site->name);
+		return rain_error_set(RAIN_ENET, "libvirt at %s: storage pool '%s': %s",
+				      site->location, name, lv_msg());
+	}
+	active = virStoragePoolIsActive(*out);
+	if (active == 0)
+		return rain_error_set(RAIN_ECONFLICT, "libvirt at %s: storage pool '%s' is not "
+				      "active: start it (virsh pool-start %s)", site->location, name,
+				      name);
+	if (active < 0)
+		return rain_error_set(RAIN_ENET, "libvirt at %s: storage pool '%s': %s",
+				      site->location, name, lv_msg());
+	/* see files made behind libvirt's back; fails harmlessly while
+	 * another upload runs into the pool */
+	(void)virStoragePoolRefresh(*out, 0);
+	return 0;
+}
+
+/* 0 when the pool has no volume name; RAIN_EEXISTS when it has. */
+static int vol_absent(const struct rain_site *site, virStoragePoolPtr pool, const char *pool_name,
+		      const char *name)
+{
+	_cleanup_vol_ virStorageVolPtr v = virStorageVolLookupByName(pool, name);
+
+	if (v)
+		return rain_error_set(RAIN_EEXISTS, "libvirt at %s: pool '%s' already has a volume "
+				      "%s: rain did not make it for this registration; remove it "
+				      "(virsh vol-delete --pool %s %s) if nothing uses it",
+				      site->location, pool_name, name, pool_name, name);
+	return 0;
+}
+
+/* ---- uploading --------------------------------------------------------- */
+
+struct upload {
+	struct rain_target_op *op;
+	const char *what;               /* "upload" */
+	int fd;
+	int64_t pos, total, reported;
+	bool canceled;
+	int read_errno;
+};
+
+static void up_progress(struct upload *u)
+{
+	if (u->pos - u->reported >= PROGRESS_STEP || u->pos == u->total) {
+		u->reported = u->pos;
+		rain_target_progress(u->op, u->what, u->pos, u->total);
+	}
+}
+
+static bool up_canceled(struct upload *u)
+{
+	if (u->op->cancel && *u->op->cancel) {
+		u->canceled = true;
+		errno = ECANCELED;
+		return true;
+	}
+	return false;
+}
+
+static int up_read(virStreamPtr st, char *buf, size_t n, void *opaque)
+{
+	struct upload *u = opaque;
+	ssize_t got;
+
+	(void)st;
+	if (up_canceled(u))
+		return -1;
+	if ((int64_t)n > u->total - u->pos)
+		n = (size_t)(u->total - u->pos);
+	if (n == 0)
+		return 0;
+	do
+		got = pread(u->fd, buf, n, u->pos);
+	while (got < 0 && errno == EINTR);
+	if (got < 0) {
+		u->read_errno = errno;
+		return -1;
+	}
+	u->pos += got;
+	up_progress(u);
+	return (int)got;
+}
+
+static int up_hole(virStreamPtr st, int *in_data, long long *len, void *opaque)
+{
+	struct upload *u = opaque;
+	off_t data, hole;
+
+	(void)st;
+	if (up_canceled(u))
+		return -1;
+	if (u->pos >= u->total) {
+		*in_data = 0;
+		*len = 0;
+		return 0;
+	}
+	data = lseek(u->fd, u->pos, SEEK_DATA);
+	if (data < 0 && errno == ENXIO) {
+		/* a hole to the end */
+		*in_data = 0;
+		*len = u->total - u->pos;
+		return 0;
+	}
+	if (data < 0) {
+		/* a file system that cannot tell: all data */
+		*in_data = 1;
+		*len = u->total - u->pos;
+		return 0;
+	}
+	if (data > u->pos) {
+		*in_data = 0;
+		*len = (data < u->total ? data : u->total) - u->pos;
+		return 0;
+	}
+	hole = lseek(u->fd, u->pos, SEEK_HOLE);
+	if (hole < 0 || hole > u->total)
+		hole = u->total;
+	*in_data = 1;
+	*len = hole - u->pos;
+	return 0;
+}
+
+static int up_skip(virStreamPtr st, long long len, void *opaque)
+{
+	struct upload *u = opaque;
+
+	(void)st;
+	u->pos += len;
+	up_progress(u);
+	return 0;
+}
+
+/* Create volume name (raw, sparse, the file's size) in pool and fill it
+ * from path. The caller named it in op->state first. */
+static int vol_upload(struct rain_target_op *op, virConnectPtr conn, virStoragePoolPtr pool,
+		      const char *pool_name, const char *name, const char *path)
+{
+	const char *loc = op->site->location;
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	_cleanup_free_ char *xml = NULL;
+	_cleanup_vol_ virStorageVolPtr vol = NULL;
+	_cleanup_stream_ virStreamPtr st = NULL;
+	struct upload u = { .op = op, .what = "upload", .fd = -1 };
+	struct stat sb;
+
+	if (fd < 0 || fstat(fd, &sb) < 0)
+		return rain_error_errno(RAIN_EIO, errno, "libvirt: cannot read %s", path);
+	if (!S_ISREG(sb.st_mode) || sb.st_size <= 0)
+		return rain_error_set(RAIN_EINVAL, "libvirt: %s is no file with data", path);
+	if (asprintf(&xml, "<volume><name>%s</name><capacity unit='bytes'>%lld</capacity>"
+		     "<allocation unit='bytes'>0</allocation><target><format type='raw'/>"
+		     "<permissions><mode>0600</mode></permissions></target></volume>",
+		     name, (long long)sb.st_size) < 0) {
+		xml = NULL;
+		return rain_error_oom();
+	}
+	vol = virStorageVolCreateXML(pool, xml, 0);
+	if (!vol)
+		return rain_error_set(RAIN_EIO, "libvirt at %s: cannot create volume %s in pool "
+				      "'%s': %s", loc, name, pool_name, lv_msg());
+	rain_target_log(op, RAIN_TARGET_INFO, "libvirt: created volume %s in pool %s (%lld bytes)",
+			name, pool_name, (long long)sb.st_size);
+	st = virStreamNew(conn, 0);
+	if (!st)
+		return rain_error_set(RAIN_EIO, "libvirt at %s: %s", loc, lv_msg());
+	if (virStorageVolUpload(vol, st, 0, (unsigned long long)sb.st_size,
+				VIR_STORAGE_VOL_UPLOAD_SPARSE_STREAM) < 0)
+		return rain_error_set(RAIN_EIO, "libvirt at %s: cannot upload to volume %s: %s", loc,
+				      name, lv_msg());
+	u.fd = fd;
+	u.total = sb.st_size;
+	rain_target_progress(op, u.what, 0, u.total);
+	/* on failure, virStreamSparseSendAll has aborted the stream */
+	if (virStreamSparseSendAll(st, up_read, up_hole, up_skip, &u) < 0) {
+		if (u.canceled)
+			return rain_error_set(RAIN_ECANCELED, "libvirt: upload of %s to volume %s "
+					      "canceled at %" PRId64 " of %" PRId64 " bytes", path,
+					      name, u.pos, u.total);
+		if (u.read_errno)
+			return rain_error_errno(RAIN_EIO, u.read_errno, "libvirt: reading %s at "
+						"byte %" PRId64, path, u.pos);
+		return rain_error_set(RAIN_ENET, "libvirt at %s: upload of %s to volume %s "
+				      "interrupted at %" PRId64 " of %" PRId64 " bytes: %s", loc,
+				      path, name, u.pos, u.total, lv_msg());
+	}
+	if (virStreamFinish(st) < 0)
+		return rain_error_set(RAIN_ENET, "libvirt at %s: upload of %s to volume %s did not "
+				      "finish: %s", loc, path, name, lv_msg());
+	return 0;
+}
+
+/* ---- publish ----------------------------------------------------------- */
+
+static int state_str(struct rain_target_op *op, const char *key, const char *value)
+{
+	json_t *v = json_string(value);
+
+	if (!v)
+		return rain_error_oom();
+	return rain_target_state_set(op, key, v);
+}
+
+/* kvm when the host offers it for arch, else qemu. */
+static const char *domain_type(virConnectPtr conn, const struct lv_site *s, const char *arch)
+{
+	char *caps;
+
+	if (strcmp(s->domain_type, "auto") != 0)
+		return s->domain_type;
+	caps = virConnectGetDomainCapabilities(conn, NULL, arch, NULL, "kvm", 0);
+	if (!caps)
+		return "qemu";
+	free(caps);
+	return "kvm";
+}
+
+static int lv_publish(struct rain_target_op *op, const struct rain_target_image *img,
+		      const struct rain_target_artifacts *a)
+{
+	const struct rain_site *site = op->site;
+	const struct lv_site *s = site->priv;
+	const char *loc = site->location;
+	const char *format = a->disk_format ? a->disk_format : img->disk_format;
+	_cleanup_conn_ virConnectPtr conn = NULL;
+	_cleanup_pool_ virStoragePoolPtr pool = NULL;
+	_cleanup_dom_ virDomainPtr dom = NULL;
+	_cleanup_free_ char *seed = NULL, *xml = NULL, *log = NULL;
+	_cleanup_json_ json_t *show = NULL;
+	struct lv_names n;
+	const char *arch, *given, *fw;
+	char hostname[64], uuid[VIR_UUID_STRING_BUFLEN];
+	int r;
+
+	if (!a->disk)
+		return rain_error_set(RAIN_EINVAL, "libvirt: adaptation made no disk for site %s",
+				      site->name);
+	if (!format || (strcmp(format, "qcow2") != 0 && strcmp(format, "raw") != 0))
+		return rain_error_set(RAIN_EINVAL, "libvirt: the adapted disk %s is %s: expected "
+				      "qcow2 or raw", a->disk, format ? format : "of no known format");
+	arch = image_arch(a->properties && prop(a->properties, "architecture") ? a->properties :
+			  img->properties, &given);
+	if (!arch)
+		return rain_error_set(RAIN_EINVAL, "libvirt: architecture '%s' cannot run at site %s",
+				      given, site->name);
+	fw = prop(a->properties, "hw_firmware_type");
+	if (!fw)
+		fw = prop(img->properties, "hw_firmware_type");
+	r = names_make(op->reg_id, format, &n);
+	if (r < 0)
+		return r;
+	if (s->hostname)
+		snprintf(hostname, sizeof(hostname), "%s", s->hostname);
+	else
+		hostname_from(n.domain, hostname, sizeof(hostname));
+
+	r = lv_connect(site, &conn);
+	if (r < 0)
+		goto done;
+	r = pool_get(conn, site, s->pool, &pool);
+	if (r < 0)
+		goto done;
+	/* refuse what exists before naming it: it is not ours to remove */
+	r = vol_absent(site, pool, s->pool, n.disk);
+	if (r == 0)
+		r = vol_absent(site, pool, s->pool, n.seed);
+	if (r < 0)
+		goto done;
+	if (s->define_domain) {
+		dom = virDomainLookupByName(conn, n.domain);
+		if (dom) {
+			r = rain_error_set(RAIN_EEXISTS, "libvirt at %s: a domain %s exists already: "
+					   "rain did not make it for this registration; remove it "
+					   "(virsh undefine %s) if it is not needed", loc, n.domain,
+					   n.domain);
+			goto done;
+		}
+	}
+
+	if (asprintf(&seed, "%s/seed.iso", op->workdir) < 0) {
+		seed = NULL;
+		r = rain_error_oom();
+		goto done;
+	}
+	r = libvirt_seed_write(seed, n.domain, hostname, op->ssh_key);
+	if (r < 0)
+		goto done;
+
+	r = state_str(op, "uri", loc);
+	if (r == 0)
+		r = state_str(op, "pool", s->pool);
+	if (r == 0)
+		r = state_str(op, "volume", n.disk);
+	if (r < 0)
+		goto done;
+	rain_target_log(op, RAIN_TARGET_INFO, "libvirt: uploading %s to %s in pool %s at %s",
+			a->disk, n.disk, s->pool, loc);
+	r = vol_upload(op, conn, pool, s->pool, n.disk, a->disk);
+	if (r < 0)
+		goto done;
+	r = rain_target_check_cancel(op);
+	if (r == 0)
+		r = state_str(op, "seed", n.seed);
+	if (r == 0)
+		r = vol_upload(op, conn, pool, s->pool, n.seed, seed);
+	if (r == 0)
+		r = rain_target_check_cancel(op);
+	if (r < 0)
+		goto done;
+
+	show = json_pack("{s:s, s:s, s:s, s:s}", "uri", loc, "pool", s->pool, "volume", n.disk,
+			 "seed", n.seed);
+	if (!show) {
+		r = rain_error_oom();
+		goto done;
+	}
+	if (s->define_domain) {
+		struct libvirt_domain d = {
+			.name = n.domain,
+			.title = img->name,
+			.description = "registered by rain",
+			.type = domain_type(conn, s, arch),
+			.arch = arch,
+			.uefi = fw && strcmp(fw, "uefi") == 0,
+			.memory_mib = s->memory_mib,
+			.vcpus = s->vcpus,
+			.pool = s->pool,
+			.disk_volume = n.disk,
+			.disk_format = format,
+			.seed_volume = n.seed,
+			.network = s->network,
+			.reg_id = op->reg_id,
+			.image_id = img->id,
+		};
+
+		if (s->console_log) {
+			if (asprintf(&log, "%s/%s.log", s->console_log, n.domain) < 0) {
+				log = NULL;
+				r = rain_error_oom();
+				goto done;
+			}
+			d.console_log = log;
+		}
+		r = libvirt_domain_xml(&d, &xml);
+		if (r == 0)
+			r = state_str(op, "domain", n.domain);
+		if (r < 0)
+			goto done;
+		dom = virDomainDefineXMLFlags(conn, xml, VIR_DOMAIN_DEFINE_VALIDATE);
+		if (!dom) {
+			r = rain_error_set(RAIN_EIO, "libvirt at %s: cannot define domain %s: %s", loc,
+					   n.domain, lv_msg());
+			goto done;
+		}
+		if (virDomainGetUUIDString(dom, uuid) < 0)
+			uuid[0] = '\0';
+		rain_target_log(op, RAIN_TARGET_INFO, "libvirt: defined domain %s (%s, %s%s); start "
+				"it with: virsh -c %s start %s", n.domain, d.type, arch,
+				d.uefi ? ", UEFI" : "", loc, n.domain);
+		if (json_object_set_new(show, "domain", json_string(n.domain)) < 0 ||
+		    json_object_set_new(show, "domain_type", json_string(d.type)) < 0 ||
+		    (uuid[0] && json_object_set_new(show, "uuid", json_string(uuid)) < 0) ||
+		    (log && json_object_set_new(show, "console_log", json_string(log)) < 0)) {
+			r = rain_error_oom();
+			goto done;
+		}
+	}
+	r = rain_target_state_set(op, "show", TAKE_PTR(show));
+done:
+	names_clear(&n);
+	if (seed)
+		(void)unlink(seed);
+	return r;
+}
+
+/* ---- unpublish and status ---------------------------------------------- */
+
+static int dom_remove(struct rain_target_op *op, virConnectPtr conn, const char *name)
+{
+	const char *loc = op->site->location;
+	_cleanup_dom_ virDomainPtr dom = virDomainLookupByName(conn, name);
+	unsigned int flags = VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | VIR_DOMAIN_UNDEFINE_NVRAM |
+			     VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA |
+			     VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA;
+
+	if (!dom) {
+		virErrorPtr e = virGetLastError();
+
+		if (e && e->code == VIR_ERR_NO_DOMAIN)
+			return 0;
+		return rain_error_set(RAIN_ENET, "libvirt at %s: domain %s: %s", loc, name, lv_msg());
+	}
+	if (virDomainIsActive(dom) == 1 && virDomainDestroy(dom) < 0 && virDomainIsActive(dom) == 1)
+		return rain_error_set(RAIN_EIO, "libvirt at %s: cannot stop domain %s: %s", loc, name,
+				      lv_msg());
+	if (virDomainUndefineFlags(dom, flags) < 0) {
+		virErrorPtr e = virGetLastError();
+
+		/* a transient domain that is gone with its destroy */
+		if (e && e->code == VIR_ERR_NO_DOMAIN)
+			return 0;
+		return rain_error_set(RAIN_EIO, "libvirt at %s: cannot undefine domain %s: %s", loc,
+				      name, lv_msg());
+	}
+	rain_target_log(op, RAIN_TARGET_INFO, "libvirt: removed domain %s", name);
+	return 0;
+}
+
+static int vol_remove(struct rain_target_op *op, virStoragePoolPtr pool, const char *name)
+{
+	const char *loc = op->site->location;
+
+	for (int i = 0;; i++) {
+		_cleanup_vol_ virStorageVolPtr v = virStorageVolLookupByName(pool, name);
+		virErrorPtr e;
+
+		if (!v) {
+			e = virGetLastError();
+			if (e && e->code == VIR_ERR_NO_STORAGE_VOL)
+				return 0;
+			return rain_error_set(RAIN_ENET, "libvirt at %s: volume %s: %s", loc, name,
+					      lv_msg());
+		}
+		if (virStorageVolDelete(v, 0) == 0)
+			break;
+		/* an aborted upload holds the volume for a moment */
+		if (i + 1 >= DELETE_TRIES)
+			return rain_error_set(RAIN_EIO, "libvirt at %s: cannot delete volume %s: %s",
+					      loc, name, lv_msg());
+		usleep(250 * 1000);
+	}
+	rain_target_log(op, RAIN_TARGET_INFO, "libvirt: removed volume %s", name);
+	return 0;
+}
+
+static int lv_unpublish(struct rain_target_op *op)
+{
+	const struct rain_site *site = op->site;
+	const struct lv_site *s = site->priv;
+	const char *dom = json_string_value(json_object_get(op->state, "domain"));
+	const char *vol = json_string_value(json_object_get(op->state, "volume"));
+	const char *seed = json_string_value(json_object_get(op->state, "seed"));
+	const char *pool_name = json_string_value(json_object_get(op->state, "pool"));
+	_cleanup_conn_ virConnectPtr conn = NULL;
+	_cleanup_pool_ virStoragePoolPtr pool = NULL;
+	int r;
+
+	if (!pool_name)
+		pool_name = s->pool;
+	r = lv_connect(site, &conn);
+	if (r < 0)
+		return r;
+	if (dom) {
+		r = dom_remove(op, conn, dom);
+		if (r == 0)
+			r = rain_target_state_set(op, "domain", NULL);
+		if (r < 0)
+			return r;
+	}
+	if (vol || seed) {
+		r = pool_get(conn, site, pool_name, &pool);
+		if (r == RAIN_ENOTFOUND) {
+			/* no pool, no volumes in it */
+			rain_target_log(op, RAIN_TARGET_WARN, "libvirt: pool %s is gone, and its "
+					"volumes with it", pool_name);
+			pool = NULL;
+		} else if (r < 0) {
+			return r;
+		}
+	}
+	if (vol) {
+		r = pool ? vol_remove(op, pool, vol) : 0;
+		if (r == 0)
+			r = rain_target_state_set(op, "volume", NULL);
+		if (r < 0)
+			return r;
+	}
+	if (seed) {
+		r = pool ? vol_remove(op, pool, seed) : 0;
+		if (r == 0)
+			r = rain_target_state_set(op, "seed", NULL);
+		if (r < 0)
+			return r;
+	}
+	r = rain_target_state_set(op, "show", NULL);
+	if (r == 0)
+		r = rain_target_state_set(op, "pool", NULL);
+	if (r == 0)
+		r = rain_target_state_set(op, "uri", NULL);
+	return r;
+}
+
+static const char *dom_state_name(int state)
+{
+	switch (state) {
+	case VIR_DOMAIN_RUNNING: return "running";
+	case VIR_DOMAIN_BLOCKED: return "blocked";
+	case VIR_DOMAIN_PAUSED: return "paused";
+	case VIR_DOMAIN_SHUTDOWN: return "shutting down";
+	case VIR_DOMAIN_SHUTOFF: return "shut off";
+	case VIR_DOMAIN_CRASHED: return "crashed";
+	case VIR_DOMAIN_PMSUSPENDED: return "suspended";
+	default: return "unknown";
+	}
+}
+
+/* {"name": ..., "present": bool, "capacity": N, "allocation": N} */
+static int vol_status(const struct rain_site *site, virStoragePoolPtr pool, const char *name,
+		      json_t **out)
+{
+	_cleanup_vol_ virStorageVolPtr v = pool ? virStorageVolLookupByName(pool, name) : NULL;
+	virStorageVolInfo info;
+
+	if (!v) {
+		virErrorPtr e = virGetLastError();
+
+		if (pool && !(e && e->code == VIR_ERR_NO_STORAGE_VOL))
+			return rain_error_set(RAIN_ENET, "libvirt at %s: volume %s: %s",
+					      site->location, name, lv_msg());
+		*out = json_pack("{s:s, s:b}", "name", name, "present", false);
+	} else if (virStorageVolGetInfo(v, &info) < 0) {
+		return rain_error_set(RAIN_ENET, "libvirt at %s: volume %s: %s", site->location,
+				      name, lv_msg());
+	} else {
+		*out = json_pack("{s:s, s:b, s:I, s:I}", "name", name, "present", true, "capacity",
+				 (json_int_t)info.capacity, "allocation", (json_int_t)info.allocation);
+	}
+	return *out ? 0 : rain_error_oom();
+}
+
+static int lv_status(struct rain_target_op *op, json_t **out)
+{
+	const struct rain_site *site = op->site;
+	const struct lv_site *s = site->priv;
+	const char *names[] = {
+		json_string_value(json_object_get(op->state, "volume")),
+		json_string_value(json_object_get(op->state, "seed")),
+	};
+	const char *keys[] = { "volume", "seed" };
+	const char *dom_name = json_string_value(json_object_get(op->state, "domain"));
+	const char *pool_name = json_string_value(json_object_get(op->state, "pool"));
+	_cleanup_conn_ virConnectPtr conn = NULL;
+	_cleanup_pool_ virStoragePoolPtr pool = NULL;
+	_cleanup_json_ json_t *o = NULL;
+	bool present = true, any = false;
+	int r;
+
+	*out = NULL;
+	if (!pool_name)
+		pool_name = s->pool;
+	r = lv_connect(site, &conn);
+	if (r < 0)
+		return r;
+	o = json_pack("{s:s, s:s}", "uri", site->location, "pool", pool_name);
+	if (!o)
+		return rain_error_oom();
+	if (names[0] || names[1]) {
+		r = pool_get(conn, site, pool_name, &pool);
+		if (r < 0 && r != RAIN_ENOTFOUND)
+			return r;
+		if (r == RAIN_ENOTFOUND)
+			pool = NULL;
+		rain_error_clear();
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+		json_t *v;
+
+		if (!names[i])
+			continue;
+		r = vol_status(site, pool, names[i], &v);
+		if (r < 0)
+			return r;
+		any = true;
+		present = present && json_is_true(json_object_get(v, "present"));
+		if (json_object_set_new(o, keys[i], v) < 0)
+			return rain_error_oom();
+	}
+	if (dom_name) {
+		_cleanup_dom_ virDomainPtr dom = virDomainLookupByName(conn, dom_name);
+		json_t *d;
+		int state, reason;
+
+		if (!dom) {
+			virErrorPtr e = virGetLastError();
+
+			if (!(e && e->code == VIR_ERR_NO_DOMAIN))
+				return rain_error_set(RAIN_ENET, "libvirt at %s: domain %s: %s",
+						      site->location, dom_name, lv_msg());
+			d = json_pack("{s:s, s:b}", "name", dom_name, "present", false);
+			present = false;
+		} else if (virDomainGetState(dom, &state, &reason, 0) < 0) {
+			return rain_error_set(RAIN_ENET, "libvirt at %s: domain %s: %s",
+					      site->location, dom_name, lv_msg());
+		} else {
+			d = json_pack("{s:s, s:b, s:s}", "name", dom_name, "present", true, "state",
+				      dom_state_name(state));
+		}
+		if (!d || json_object_set_new(o, "domain", d) < 0)
+			return rain_error_oom();
+		any = true;
+	}
+	if (json_object_set_new(o, "present", json_boolean(any && present)) < 0)
+		return rain_error_oom();
+	*out = TAKE_PTR(o);
+	return 0;
+}
+
+static const struct rain_target_driver libvirt_driver = {
+	.version = RAIN_TARGET_DRIVER_VERSION,
+	.scheme = "libvirt",
+	.usage = "libvirt:URI (qemu:///system, qemu+ssh://HOST/system)",
+	.check = lv_check,
+	.free = lv_free,
+	.accepts = lv_accepts,
+	/* rain_adapt with RAIN_ADAPT_CLOUD_INIT and qcow2 once it exists;
+	 * until then the default adaptation (a raw disk) */
+	.adapt = NULL,
+	.publish = lv_publish,
+	.unpublish = lv_unpublish,
+	.status = lv_status,
+};
+
+const struct rain_driver rain_target_driver_libvirt = {
+	"target", "libvirt", "libvirt:URI (qemu:///system, qemu+ssh://HOST/system)", &libvirt_driver,
+};

@@ -1,0 +1,409 @@
+/* Unit tests for the libvirt site driver's parts that need no libvirtd
+ * (src/lib/target/drivers/libvirt.c): the domain XML, read back with
+ * libxml2 and checked by libvirt itself (its in-process test driver
+ * validates it against libvirt's schema), user text escaped; the NoCloud
+ * seed read back with libarchive's ISO 9660 reader; the site settings and
+ * their refusals. The daemon side is t0152's. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "testutil.h"
+
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+#include <libxml/parser.h>
+#include <libxml/xpath.h>
+#include <libxml/xpathInternals.h>
+
+#include "lib/target/drivers/libvirt-internal.h"
+#include "rain/error.h"
+#include "rain/sys/target.h"
+
+static char tmpdir[] = "/tmp/rain-test-libvirt.XXXXXX";
+
+static int setup(void **state)
+{
+	(void)state;
+	return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	test_rmtree(tmpdir);
+	return 0;
+}
+
+/* The string value of an XPath expression over doc ("" when none). */
+static char *xp(xmlDocPtr doc, const char *expr)
+{
+	xmlXPathContextPtr ctx = xmlXPathNewContext(doc);
+	xmlXPathObjectPtr o;
+	char *s;
+
+	assert_non_null(ctx);
+	xmlXPathRegisterNs(ctx, BAD_CAST "rain", BAD_CAST "urn:x-rain:registration:1");
+	o = xmlXPathEvalExpression(BAD_CAST expr, ctx);
+	assert_non_null(o);
+	s = (char *)xmlXPathCastToString(o);
+	xmlXPathFreeObject(o);
+	xmlXPathFreeContext(ctx);
+	return s;
+}
+
+static void assert_xp(xmlDocPtr doc, const char *expr, const char *want)
+{
+	char *got = xp(doc, expr);
+
+	if (strcmp(got, want) != 0)
+		fail_msg("%s: got \"%s\", want \"%s\"", expr, got, want);
+	xmlFree(got);
+}
+
+static xmlDocPtr parse(const char *xml)
+{
+	xmlDocPtr doc = xmlReadMemory(xml, (int)strlen(xml), "domain.xml", NULL, XML_PARSE_NONET);
+
+	assert_non_null(doc);
+	return doc;
+}
+
+static void quiet(void *ud, virErrorPtr e)
+{
+	(void)ud;
+	(void)e;
+}
+
+/* libvirt's own parser and schema take it (the test driver, in process). */
+static void assert_libvirt_takes(const char *xml)
+{
+	virConnectPtr c;
+	virDomainPtr d;
+
+	virSetErrorFunc(NULL, quiet);
+	c = virConnectOpen("test:///default");
+	assert_non_null(c);
+	d = virDomainDefineXMLFlags(c, xml, VIR_DOMAIN_DEFINE_VALIDATE);
+	if (!d)
+		fail_msg("libvirt refuses the domain: %s\n%s", virGetLastErrorMessage(), xml);
+	virDomainUndefine(d);
+	virDomainFree(d);
+	virConnectClose(c);
+}
+
+static const struct libvirt_domain base = {
+	.name = "rain-r1",
+	.title = "a<b>&'\"\nc\x01\xc3\xa9\xff",
+	.description = "registered by rain",
+	.type = "qemu",
+	.arch = "x86_64",
+	.memory_mib = 1024,
+	.vcpus = 2,
+	.pool = "default",
+	.disk_volume = "rain-r1.qcow2",
+	.disk_format = "qcow2",
+	.seed_volume = "rain-r1-seed.iso",
+	.network = "user",
+	.console_log = "/var/log/x/rain-r1.log",
+	.reg_id = "r1",
+	.image_id = "img-1",
+};
+
+static void test_domain_xml_bios(void **state)
+{
+	char *xml = NULL;
+	xmlDocPtr doc;
+
+	(void)state;
+	assert_int_equal(libvirt_domain_xml(&base, &xml), 0);
+	doc = parse(xml);
+	assert_xp(doc, "string(/domain/@type)", "qemu");
+	assert_xp(doc, "string(/domain/name)", "rain-r1");
+	/* user text: markup escaped, control characters as spaces, a byte
+	 * that is not UTF-8 as '?' */
+	assert_xp(doc, "string(/domain/title)", "a<b>&'\" c \xc3\xa9?");
+	assert_xp(doc, "string(/domain/metadata/rain:registration/@id)", "r1");
+	assert_xp(doc, "string(/domain/metadata/rain:registration/@image)", "img-1");
+	assert_xp(doc, "string(/domain/memory)", "1024");
+	assert_xp(doc, "string(/domain/memory/@unit)", "MiB");
+	assert_xp(doc, "string(/domain/vcpu)", "2");
+	assert_xp(doc, "string(/domain/os/type/@arch)", "x86_64");
+	assert_xp(doc, "count(/domain/os/@firmware)", "0");
+	assert_xp(doc, "string(/domain/devices/disk[@device='disk']/source/@pool)", "default");
+	assert_xp(doc, "string(/domain/devices/disk[@device='disk']/source/@volume)", "rain-r1.qcow2");
+	assert_xp(doc, "string(/domain/devices/disk[@device='disk']/driver/@type)", "qcow2");
+	assert_xp(doc, "string(/domain/devices/disk[@device='disk']/target/@bus)", "virtio");
+	assert_xp(doc, "string(/domain/devices/disk[@device='cdrom']/source/@volume)", "rain-r1-seed.iso");
+	assert_xp(doc, "count(/domain/devices/disk[@device='cdrom']/readonly)", "1");
+	assert_xp(doc, "string(/domain/devices/interface/@type)", "user");
+	assert_xp(doc, "string(/domain/devices/interface/model/@type)", "virtio");
+	assert_xp(doc, "string(/domain/devices/serial/@type)", "pty");
+	assert_xp(doc, "string(/domain/devices/serial/log/@file)", "/var/log/x/rain-r1.log");
+	assert_xp(doc, "string(/domain/devices/console/target/@type)", "serial");
+	xmlFreeDoc(doc);
+	assert_libvirt_takes(xml);
+	free(xml);
+}
+
+static void test_domain_xml_uefi_arm(void **state)
+{
+	struct libvirt_domain d = base;
+	char *xml = NULL;
+	xmlDocPtr doc;
+
+	(void)state;
+	d.uefi = true;
+	d.seed_volume = NULL;
+	d.console_log = NULL;
+	d.network = "network:default";
+	assert_int_equal(libvirt_domain_xml(&d, &xml), 0);
+	doc = parse(xml);
+	assert_xp(doc, "string(/domain/os/@firmware)", "efi");
+	assert_xp(doc, "string(/domain/os/type/@machine)", "q35");
+	assert_xp(doc, "string(/domain/os/firmware/feature[@name='secure-boot']/@enabled)", "no");
+	assert_xp(doc, "count(/domain/devices/disk[@device='cdrom'])", "0");
+	assert_xp(doc, "count(/domain/devices/serial/log)", "0");
+	assert_xp(doc, "string(/domain/devices/interface/@type)", "network");
+	assert_xp(doc, "string(/domain/devices/interface/source/@network)", "default");
+	xmlFreeDoc(doc);
+	assert_libvirt_takes(xml);
+	free(xml);
+
+	/* aarch64: UEFI whatever the image says, the virt machine, a CPU
+	 * model for emulation */
+	d.uefi = false;
+	d.arch = "aarch64";
+	d.network = "none";
+	assert_int_equal(libvirt_domain_xml(&d, &xml), 0);
+	doc = parse(xml);
+	assert_xp(doc, "string(/domain/os/@firmware)", "efi");
+	assert_xp(doc, "string(/domain/os/type/@machine)", "virt");
+	assert_xp(doc, "string(/domain/cpu/@mode)", "maximum");
+	assert_xp(doc, "count(/domain/devices/interface)", "0");
+	xmlFreeDoc(doc);
+	assert_libvirt_takes(xml);
+	free(xml);
+}
+
+static void test_domain_xml_refused(void **state)
+{
+	struct libvirt_domain d = base;
+	char *xml = NULL;
+
+	(void)state;
+	d.arch = "mips";
+	assert_int_equal(libvirt_domain_xml(&d, &xml), RAIN_EINVAL);
+	assert_error_contains("architecture 'mips'");
+	assert_null(xml);
+	d.arch = "x86_64";
+	d.network = "vde:x";
+	assert_int_equal(libvirt_domain_xml(&d, &xml), RAIN_EINVAL);
+	assert_error_contains("network 'vde:x'");
+}
+
+/* The files of the ISO at path, through libarchive's reader: meta and
+ * user get their contents (new strings). */
+static void read_seed(const char *path, char **meta, char **user)
+{
+	struct archive *a = archive_read_new();
+	struct archive_entry *e;
+	int n = 0;
+
+	*meta = *user = NULL;
+	archive_read_support_format_iso9660(a);
+	assert_int_equal(archive_read_open_filename(a, path, 10240), ARCHIVE_OK);
+	while (archive_read_next_header(a, &e) == ARCHIVE_OK) {
+		const char *name = archive_entry_pathname(e);
+		la_int64_t size = archive_entry_size(e);
+		char *buf;
+
+		if (archive_entry_filetype(e) == AE_IFDIR)
+			continue;
+		buf = calloc(1, (size_t)size + 1);
+		assert_non_null(buf);
+		assert_int_equal(archive_read_data(a, buf, (size_t)size), size);
+		if (strcmp(name, "meta-data") == 0)
+			*meta = buf;
+		else if (strcmp(name, "user-data") == 0)
+			*user = buf;
+		else
+			fail_msg("unexpected file %s in the seed", name);
+		n++;
+	}
+	archive_read_free(a);
+	assert_int_equal(n, 2);
+}
+
+static void test_seed(void **state)
+{
+	char path[256], label[33] = "", *meta, *user;
+	int fd;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/seed.iso", tmpdir);
+	assert_int_equal(libvirt_seed_write(path, "rain-r1", "rain-r1",
+					    "ssh-ed25519 AAAAC3Nza \"quoted\\\" me@host"), 0);
+	/* the primary volume descriptor's label (sector 16, offset 40) */
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, label, 32, 16 * 2048 + 40), 32);
+	close(fd);
+	assert_memory_equal(label, "CIDATA ", 7);
+	read_seed(path, &meta, &user);
+	assert_non_null(meta);
+	assert_non_null(user);
+	assert_string_equal(meta, "instance-id: \"rain-r1\"\nlocal-hostname: rain-r1\npublic-keys:\n"
+			    "  - \"ssh-ed25519 AAAAC3Nza \\\"quoted\\\\\\\" me@host\"\n");
+	assert_string_equal(user, "#cloud-config\nhostname: rain-r1\ndisable_root: false\n"
+			    "ssh_authorized_keys:\n  - \"ssh-ed25519 AAAAC3Nza \\\"quoted\\\\\\\" me@host\"\n");
+	free(meta);
+	free(user);
+
+	/* no key: no keys in it */
+	assert_int_equal(libvirt_seed_write(path, "rain-r1", "h", NULL), 0);
+	read_seed(path, &meta, &user);
+	assert_null(strstr(meta, "public-keys"));
+	assert_null(strstr(user, "ssh_authorized_keys"));
+	free(meta);
+	free(user);
+}
+
+static void test_seed_refused(void **state)
+{
+	char path[256];
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/bad.iso", tmpdir);
+	/* a key that would add YAML of its own */
+	assert_int_equal(libvirt_seed_write(path, "i", "h", "ssh-rsa AAAA\nruncmd: [reboot]"),
+			 RAIN_EINVAL);
+	assert_error_contains("the ssh key is not one line");
+	assert_int_equal(libvirt_seed_write(path, "i", "h", "not a key"), RAIN_EINVAL);
+	assert_int_equal(libvirt_seed_write(path, "i", "Bad_Host", NULL), RAIN_EINVAL);
+	assert_error_contains("host name 'Bad_Host'");
+	assert_int_equal(access(path, F_OK), -1);
+}
+
+static int site(const char *const *settings, struct rain_site **s)
+{
+	return rain_site_new("lv", settings, "test [site.lv]", s);
+}
+
+static void test_settings(void **state)
+{
+	struct rain_site *s = NULL;
+	json_t *j = NULL;
+
+	(void)state;
+	assert_int_equal(site((const char *const[]){ "uri=libvirt:qemu:///system", "pool=images",
+						    "memory=2G", "vcpus=2", "network=bridge:br0",
+						    "domain_type=qemu", "define_domain=no",
+						    "console_log=/var/log/rain", "hostname=web-1",
+						    "policy=strict", NULL }, &s), 0);
+	assert_string_equal(s->driver->scheme, "libvirt");
+	assert_string_equal(s->location, "qemu:///system");
+	assert_int_equal(rain_site_to_json(s, &j), 0);
+	json_decref(j);
+	rain_site_free(s);
+
+	/* defaults */
+	assert_int_equal(site((const char *const[]){ "uri=libvirt:test:///default", NULL }, &s), 0);
+	rain_site_free(s);
+
+#define REFUSED(needle, ...)                                                                     \
+	do {                                                                                     \
+		s = NULL;                                                                        \
+		assert_int_equal(site((const char *const[]){ "uri=libvirt:qemu:///system",       \
+							    __VA_ARGS__, NULL }, &s), RAIN_EINVAL); \
+		assert_null(s);                                                                  \
+		assert_error_contains(needle);                                                   \
+	} while (0)
+	REFUSED("unknown setting 'disk_bus'", "disk_bus=ide");
+	REFUSED("memory", "memory=64M");
+	REFUSED("memory", "memory=lots");
+	REFUSED("vcpus", "vcpus=0");
+	REFUSED("network: 'bridge:'", "network=bridge:");
+	REFUSED("network: 'network:a'b'", "network=network:a'b");
+	REFUSED("domain_type: 'xen'", "domain_type=xen");
+	REFUSED("define_domain", "define_domain=perhaps");
+	REFUSED("console_log: 'logs'", "console_log=logs");
+	REFUSED("console_log: '/a/../b'", "console_log=/a/../b");
+	REFUSED("pool: 'a/b'", "pool=a/b");
+	REFUSED("hostname: 'Web_1'", "hostname=Web_1");
+#undef REFUSED
+	assert_int_equal(site((const char *const[]){ "uri=libvirt:", NULL }, &s), RAIN_EINVAL);
+	assert_error_contains("expected libvirt:URI");
+}
+
+static void test_accepts(void **state)
+{
+	struct rain_site *s = NULL;
+	json_t *props = json_pack("{s:s}", "architecture", "ppc64le");
+	struct rain_target_image img = { .id = "i1", .name = "x", .disk_format = "qcow2",
+					 .properties = props };
+
+	(void)state;
+	assert_int_equal(site((const char *const[]){ "uri=libvirt:qemu:///system", NULL }, &s), 0);
+	assert_int_equal(rain_target_accepts(s, &img), RAIN_EINVAL);
+	assert_error_contains("architecture 'ppc64le'");
+	json_object_set_new(props, "architecture", json_string("arm64"));
+	assert_int_equal(rain_target_accepts(s, &img), 0);
+	json_object_del(props, "architecture");
+	assert_int_equal(rain_target_accepts(s, &img), 0);
+	img.disk_format = "vmdk";
+	assert_int_equal(rain_target_accepts(s, &img), RAIN_EINVAL);
+	assert_error_contains("raw or qcow2");
+	json_decref(props);
+	rain_site_free(s);
+}
+
+/* An unreachable daemon: a clear error naming the URI, and nothing in
+ * the state (nothing was named, nothing made). */
+static void test_unreachable(void **state)
+{
+	char uri[512], *loc;
+	struct rain_site *s = NULL;
+	json_t *st = json_object();
+	struct rain_target_op op = { .reg_id = "r1", .workdir = tmpdir, .state = st };
+	struct rain_target_image img = { .id = "i1", .name = "x", .disk_format = "raw" };
+	struct rain_target_artifacts a = { .disk = (char *)"/dev/null", .disk_format = (char *)"raw" };
+
+	(void)state;
+	snprintf(uri, sizeof(uri), "uri=libvirt:qemu:///session?socket=%s/no-such-sock", tmpdir);
+	assert_int_equal(site((const char *const[]){ uri, NULL }, &s), 0);
+	op.site = s;
+	assert_int_equal(rain_target_publish(&op, &img, &a), RAIN_ENET);
+	loc = uri + strlen("uri=libvirt:");
+	assert_error_contains(loc);
+	assert_error_contains("cannot connect");
+	assert_int_equal(json_object_size(st), 0);
+	assert_int_equal(rain_target_unpublish(&op), RAIN_ENET);
+	json_decref(st);
+	rain_site_free(s);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_domain_xml_bios),
+		cmocka_unit_test(test_domain_xml_uefi_arm),
+		cmocka_unit_test(test_domain_xml_refused),
+		cmocka_unit_test(test_seed),
+		cmocka_unit_test(test_seed_refused),
+		cmocka_unit_test(test_settings),
+		cmocka_unit_test(test_accepts),
+		cmocka_unit_test(test_unreachable),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
