@@ -14,13 +14,20 @@
       GET PATH COUNT times on one keep-alive connection (after 5 warm-up
       requests); print "MEDIAN_MS P95_MS NIMAGES" where NIMAGES is the
       length of the "images" array of the last answer
+  benchlib.py timed LOG CMD [ARG...]
+      run CMD with its output to LOG; print "WALL USER SYS" in seconds,
+      USER and SYS those of CMD and every process it waited for
+      (getrusage RUSAGE_CHILDREN); exits with CMD's status, on failure
+      after the last lines of LOG
 """
 import http.client
 import json
 import os
+import resource
 import signal
 import socket
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -142,6 +149,22 @@ def latency(url, token, count, path):
     print("%.3f %.3f %d" % (statistics.median(times), p95, n))
 
 
+def timed(log, cmd):
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.monotonic()
+    with open(log, "w") as f:
+        rc = subprocess.call(cmd, stdout=f, stderr=subprocess.STDOUT)
+    wall = time.monotonic() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if rc != 0:
+        with open(log, errors="replace") as f:
+            print("".join(f.readlines()[-20:]), file=sys.stderr, end="")
+        print("%s: exit status %d (log: %s)" % (cmd[0], rc, log), file=sys.stderr)
+        return rc
+    print("%.2f %.2f %.2f" % (wall, after.ru_utime - before.ru_utime, after.ru_stime - before.ru_stime))
+    return 0
+
+
 def main(argv):
     if len(argv) < 2:
         print(__doc__, file=sys.stderr)
@@ -155,6 +178,8 @@ def main(argv):
         create(args[0], args[1], int(args[2]), int(args[3]), args[4])
     elif cmd == "latency":
         latency(args[0], args[1], int(args[2]), args[3])
+    elif cmd == "timed" and len(args) >= 2:
+        return timed(args[0], args[1:])
     else:
         print(__doc__, file=sys.stderr)
         return 2

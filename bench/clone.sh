@@ -1,6 +1,6 @@
 #!/bin/bash
 # Clone benchmark (base = image:REF): the time build_clone_base() takes to
-# turn the reference image of bench/generate.sh (bookworm minbase, kernel,
+# turn the reference image of bench/ref.recipe (bookworm minbase, kernel,
 # systemd, openssh-server; a 2 GiB BIOS disk) into a base tree, for this
 # tree's librain and for an earlier revision's (by default the last one
 # that mounted the base: loop mount + tar + untar), five rounds each,
@@ -39,13 +39,10 @@ mkdir "$work/old-src"
 git archive "$rev" | tar -x -C "$work/old-src"
 driver "$work/old-src" "$work/old-build" "$work/old"
 
-# generate.sh's reference recipe, as it writes it
-sed -n "/^cat >\"\$work\/ref.recipe\" <<'RECIPE'\$/,/^RECIPE\$/p" bench/generate.sh | sed '1d;$d' >"$work/ref.recipe"
-grep -q '^install = openssh-server$' "$work/ref.recipe" || { echo "no recipe in bench/generate.sh" >&2; exit 1; }
 if [ -n "${DISK:-}" ]; then    # a disk of an earlier run
 	disk=$DISK
 else
-	build-release/src/cli/rain generate "$work/ref.recipe" -o "$work/out" --cache /var/cache/rain \
+	build-release/src/cli/rain generate bench/ref.recipe -o "$work/out" --cache /var/cache/rain \
 		>"$work/gen.log" 2>&1 || { tail -20 "$work/gen.log"; exit 1; }
 	disk=$(ls "$work"/out/*.raw)
 fi

@@ -20,17 +20,7 @@ RAIN=$PWD/build-release/src/cli/rain
 work=$(mktemp -d "${TMPDIR:-/var/tmp}/rain-genbench.XXXXXX")
 chmod 0711 "$work"   # the build sandbox's root passes through to the cache
 trap 'pkill -f "[m]mdebstrap.*$work" 2>/dev/null || true; rm -rf --one-file-system "$work"' EXIT
-cat >"$work/ref.recipe" <<'RECIPE'
-[image]
-name = ref
-distribution = debian
-release = bookworm
-[packages]
-kernel = yes
-install = openssh-server
-[output]
-formats = disk
-RECIPE
+cp bench/ref.recipe "$work/ref.recipe"   # the reference image of every build benchmark
 
 now() { date +%s.%N; }
 secs() { python3 -c "print(f'{$2 - $1:.1f}')"; }
