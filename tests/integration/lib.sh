@@ -535,6 +535,8 @@ ironic_enroll() {
 # test's Ironic.
 baremetal() {
 	OS_ENDPOINT=$IRONIC_URL OS_AUTH_TYPE=none /usr/bin/python3 /usr/bin/baremetal "$@"
+}
+
 # start_libvirtd: a private libvirtd and virtlogd for this test. They run
 # as the libvirt-qemu user (Debian's libvirt-daemon-system makes it) in
 # libvirt's session mode, with every folder (sockets, domains, pools, logs)
