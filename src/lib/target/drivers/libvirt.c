@@ -49,6 +49,7 @@
 #include <libxml/chvalid.h>
 #include <libxml/xmlwriter.h>
 
+#include "rain/adapt.h"
 #include "rain/error.h"
 #include "lib/target/drivers/libvirt-internal.h"
 #include "lib/target/target-internal.h"
@@ -692,6 +693,24 @@ static int lv_accepts(const struct rain_site *site, const struct rain_target_ima
 		return rain_error_set(RAIN_EINVAL, "site %s: image %s: a %s image cannot go there "
 				      "(raw or qcow2 disks)", site->name, img->id, img->disk_format);
 	return 0;
+}
+
+/* A qcow2 copy with cloud-init told of NoCloud (or rain's first-boot unit
+ * reading the seed and op->ssh_key), and the modules the domain's disk,
+ * network and seed cdrom need. */
+static int lv_adapt(struct rain_target_op *op, const struct rain_target_image *img,
+		    struct rain_target_artifacts *out)
+{
+	static const char *const modules[] = {
+		"virtio_blk", "virtio_net", "virtio_scsi", "sr_mod", "isofs", NULL,
+	};
+	const struct rain_adapt_opts o = {
+		.context = RAIN_ADAPT_CLOUD_INIT,
+		.disk_format = "qcow2",
+		.modules = modules,
+	};
+
+	return rain_adapt(op, img, &o, out);
 }
 
 /* ---- names ------------------------------------------------------------- */
@@ -1393,9 +1412,7 @@ static const struct rain_target_driver libvirt_driver = {
 	.check = lv_check,
 	.free = lv_free,
 	.accepts = lv_accepts,
-	/* rain_adapt with RAIN_ADAPT_CLOUD_INIT and qcow2 once it exists;
-	 * until then the default adaptation (a raw disk) */
-	.adapt = NULL,
+	.adapt = lv_adapt,
 	.publish = lv_publish,
 	.unpublish = lv_unpublish,
 	.status = lv_status,
