@@ -89,11 +89,16 @@ struct rain_upload_info {
 				  (os_hash_algo sha512) */
 };
 
-/* The digests rain_client_upload_hashes() computes of what it sends. */
+/* Flags of rain_client_upload_hashes(): the digests it computes of what
+ * it sends, and RAIN_UPLOAD_CONTINUE: ask "Expect: 100-continue" (sized
+ * uploads), so that a server refusing the upload (a quota: 413) answers
+ * before the data goes out, instead of closing the connection on data it
+ * did not read, which can lose its answer. */
 enum {
 	RAIN_HASH_SHA256 = 1 << 0,
 	RAIN_HASH_MD5 = 1 << 1,
 	RAIN_HASH_SHA512 = 1 << 2,
+	RAIN_UPLOAD_CONTINUE = 1 << 8,
 };
 
 /* Stream fd to the server with PUT as application/octet-stream, reading
@@ -105,10 +110,10 @@ enum {
  * On an HTTP error info->status holds the status. */
 int rain_client_upload(struct rain_client *c, const char *path, int fd, int64_t size,
 		       rain_progress_fn progress, void *ud, struct rain_upload_info *info);
-/* The same computing the digests in hashes (RAIN_HASH_*; the other
+/* The same with flags (above): the digests in RAIN_HASH_* (the other
  * fields of info stay ""); rain_client_upload computes SHA-256. */
 int rain_client_upload_hashes(struct rain_client *c, const char *path, int fd, int64_t size,
-			      unsigned int hashes, rain_progress_fn progress, void *ud,
+			      unsigned int flags, rain_progress_fn progress, void *ud,
 			      struct rain_upload_info *info);
 
 /* What a download did. */
@@ -199,7 +204,7 @@ int rain_client_image_delete(struct rain_client *c, const char *id);
 int rain_client_image_upload(struct rain_client *c, const char *id, int fd, int64_t size,
 			     rain_progress_fn progress, void *ud, struct rain_upload_info *info);
 int rain_client_image_upload_hashes(struct rain_client *c, const char *id, int fd, int64_t size,
-				    unsigned int hashes, rain_progress_fn progress, void *ud,
+				    unsigned int flags, rain_progress_fn progress, void *ud,
 				    struct rain_upload_info *info);
 int rain_client_image_download(struct rain_client *c, const char *id, int fd, int64_t offset,
 			       rain_progress_fn progress, void *ud,

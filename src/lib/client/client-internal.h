@@ -28,6 +28,7 @@ struct rain_client {
 	char *cacert;        /* CAINFO, or NULL for libcurl's built-in bundle */
 	char *capath;        /* CAPATH from $SSL_CERT_DIR, or NULL */
 	bool insecure;
+	bool expect_continue; /* the next request asks "Expect: 100-continue" */
 	long connect_timeout;
 	char errbuf[CURL_ERROR_SIZE];
 };

@@ -472,7 +472,7 @@ int client_setup(struct rain_client *c, const char *method, const char *path,
 			goto fail;
 		h = t;
 	}
-	t = curl_slist_append(h, "Expect:");
+	t = curl_slist_append(h, c->expect_continue ? "Expect: 100-continue" : "Expect:");
 	if (!t)
 		goto fail;
 	h = t;
@@ -698,7 +698,7 @@ int rain_client_upload(struct rain_client *c, const char *path, int fd, int64_t 
 }
 
 int rain_client_upload_hashes(struct rain_client *c, const char *path, int fd, int64_t size,
-			      unsigned int hashes, rain_progress_fn progress, void *ud,
+			      unsigned int flags, rain_progress_fn progress, void *ud,
 			      struct rain_upload_info *info)
 {
 	struct curl_slist *headers = NULL;
@@ -721,7 +721,7 @@ int rain_client_upload_hashes(struct rain_client *c, const char *path, int fd, i
 	for (size_t i = 0; i < ARRAY_SIZE(mds); i++) {
 		const EVP_MD *md = i == 0 ? EVP_sha256() : i == 1 ? EVP_md5() : EVP_sha512();
 
-		if (!(hashes & mds[i].flag))
+		if (!(flags & mds[i].flag))
 			continue;
 		u.md[i] = EVP_MD_CTX_new();
 		if (!u.md[i]) {
@@ -738,7 +738,9 @@ int rain_client_upload_hashes(struct rain_client *c, const char *path, int fd, i
 			}
 		}
 	}
+	c->expect_continue = (flags & RAIN_UPLOAD_CONTINUE) && size > 0;
 	r = client_setup(c, "PUT", path, &headers);
+	c->expect_continue = false;
 	if (r < 0)
 		goto done;
 	r = client_add_header(&headers, "Content-Type: application/octet-stream");

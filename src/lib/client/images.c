@@ -190,7 +190,7 @@ int rain_client_image_upload(struct rain_client *c, const char *id, int fd, int6
 }
 
 int rain_client_image_upload_hashes(struct rain_client *c, const char *id, int fd, int64_t size,
-				    unsigned int hashes, rain_progress_fn progress, void *ud,
+				    unsigned int flags, rain_progress_fn progress, void *ud,
 				    struct rain_upload_info *info)
 {
 	_cleanup_free_ char *path = NULL;
@@ -198,7 +198,7 @@ int rain_client_image_upload_hashes(struct rain_client *c, const char *id, int f
 
 	rain_error_clear();
 	r = image_path(id, "/file", NULL, &path);
-	return r < 0 ? r : rain_client_upload_hashes(c, path, fd, size, hashes, progress, ud, info);
+	return r < 0 ? r : rain_client_upload_hashes(c, path, fd, size, flags, progress, ud, info);
 }
 
 int rain_client_image_download(struct rain_client *c, const char *id, int fd, int64_t offset,

@@ -461,7 +461,8 @@ static int publish_one(struct rain_target_op *op, struct rain_client *c,
 	/* Glance's digests; SHA-256 too where an image service keeps that
 	 * (raind) and the file's is not known already */
 	r = rain_client_image_upload_hashes(c, id, fd, st.st_size, RAIN_HASH_MD5 | RAIN_HASH_SHA512 |
-					    (sha256 ? 0 : RAIN_HASH_SHA256), upload_progress, &p, &up);
+					    (sha256 ? 0 : RAIN_HASH_SHA256) | RAIN_UPLOAD_CONTINUE,
+					    upload_progress, &p, &up);
 	if (r == RAIN_ECANCELED)
 		return rain_target_check_cancel(op) < 0 ? RAIN_ECANCELED :
 			rain_error_set(RAIN_ECANCELED, "the upload of image %s was canceled", id);
