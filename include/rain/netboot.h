@@ -34,12 +34,14 @@
 #include "rain/imgfs.h"
 
 /* A file the squashfs holds instead of (or besides) the image's own:
- * content of len bytes, owned by root, mode (permission bits). */
+ * content of len bytes, owned by root, mode (permission bits); or, when
+ * link is set, a symbolic link to link. */
 struct rain_netboot_file {
 	const char *path;               /* absolute in the image: "/etc/fstab" */
 	const char *content;
 	size_t len;
 	uint32_t mode;
+	const char *link;
 };
 
 struct rain_netboot_squashfs_opts {

@@ -114,10 +114,11 @@ static void test_squashfs(void **state)
 				      0x20, 0, 0, 0, 0xff, 0xff, 0xff, 0xff };
 	const char *mkfs[] = { "mke2fs", "-q", "-F", "-t", "ext4", "-d", NULL, NULL, "16M", NULL };
 	const struct rain_netboot_file files[] = {
-		{ "/etc/fstab", "# netbooted\n", 12, 0644 },
-		{ "/etc/rain-netboot", "reg-1\n", 6, 0600 },
+		{ "/etc/fstab", "# netbooted\n", 12, 0644, NULL },
+		{ "/etc/rain-netboot", "reg-1\n", 6, 0600, NULL },
+		{ "/etc/hostname", NULL, 0, 0, "/dev/null" },
 	};
-	struct rain_netboot_squashfs_opts o = { .files = files, .n_files = 2 };
+	struct rain_netboot_squashfs_opts o = { .files = files, .n_files = 3 };
 	struct rain_netboot_squashfs_stats st;
 	struct rain_imgfs *fs, *sq;
 	struct rain_imgfs_entry e;
@@ -143,8 +144,8 @@ static void test_squashfs(void **state)
 	assert_int_equal(mknod(at("tree/var/null"), S_IFCHR | 0666, makedev(1, 3)), 0);
 	assert_int_equal(chmod(at("tree/var/null"), 0666), 0);
 	assert_int_equal(setxattr(at("tree/usr/bin/su"), "security.capability", cap, sizeof(cap), 0), 0);
-	assert_int_equal(setxattr(at("tree/etc/hostname"), "user.a", "one", 3, 0), 0);
-	assert_int_equal(setxattr(at("tree/etc/hostname"), "system.posix_acl_access", acl, sizeof(acl), 0), 0);
+	assert_int_equal(setxattr(at("tree/var/big"), "user.a", "one", 3, 0), 0);
+	assert_int_equal(setxattr(at("tree/var/big"), "system.posix_acl_access", acl, sizeof(acl), 0), 0);
 	mkfs[6] = at("tree");
 	mkfs[7] = at("img.ext4");
 	assert_int_equal(run(mkfs), 0);
@@ -170,6 +171,9 @@ static void test_squashfs(void **state)
 	free(data);
 	assert_int_equal(rain_imgfs_stat(sq, "/etc/rain-netboot", false, &e), 0);
 	assert_int_equal(e.mode, S_IFREG | 0600);
+	assert_int_equal(rain_imgfs_stat(sq, "/etc/hostname", false, &e), 0);
+	assert_true(S_ISLNK(e.mode));
+	assert_string_equal(e.link, "/dev/null");
 	/* content, owners, modes */
 	assert_int_equal(rain_imgfs_read(sq, "/var/big", 0, &data, &len), 0);
 	assert_int_equal(len, sizeof(big) - 1);
@@ -201,7 +205,7 @@ static void test_squashfs(void **state)
 	memset(&xa_seen, 0, sizeof(xa_seen));
 	assert_int_equal(rain_imgfs_stat(sq, "/usr/bin/su", false, &e), 0);
 	assert_int_equal(rain_imgfs_xattrs(sq, &e, xa_fn, (void *)cap), 0);
-	assert_int_equal(rain_imgfs_stat(sq, "/etc/hostname", false, &e), 0);
+	assert_int_equal(rain_imgfs_stat(sq, "/var/big", false, &e), 0);
 	assert_int_equal(rain_imgfs_xattrs(sq, &e, xa_fn, (void *)cap), 0);
 	assert_true(xa_seen.cap);
 	assert_true(xa_seen.user);
@@ -210,7 +214,7 @@ static void test_squashfs(void **state)
 
 	/* a path to add that is not absolute; an output that cannot be made */
 	{
-		const struct rain_netboot_file bad[] = { { "etc/x", "", 0, 0644 } };
+		const struct rain_netboot_file bad[] = { { "etc/x", "", 0, 0644, NULL } };
 		struct rain_netboot_squashfs_opts ob = { .files = bad, .n_files = 1 };
 
 		assert_int_equal(rain_imgfs_open(at("img.ext4"), NULL, NULL, &fs), 0);

@@ -135,12 +135,14 @@ static int sq_put_file(struct sq_write *w, const struct rain_netboot_file *f)
 	if (!ae)
 		return rain_error_oom();
 	archive_entry_set_pathname(ae, sq_name(f->path));
-	archive_entry_set_filetype(ae, AE_IFREG);
-	archive_entry_set_perm(ae, f->mode & 07777);
-	archive_entry_set_size(ae, (la_int64_t)f->len);
+	archive_entry_set_filetype(ae, f->link ? AE_IFLNK : AE_IFREG);
+	archive_entry_set_perm(ae, f->link ? 0777 : f->mode & 07777);
+	archive_entry_set_size(ae, f->link ? 0 : (la_int64_t)f->len);
+	if (f->link)
+		archive_entry_set_symlink(ae, f->link);
 	archive_entry_set_mtime(ae, 0, 0);
 	if (archive_write_header(w->a, ae) != ARCHIVE_OK ||
-	    (f->len && archive_write_data(w->a, f->content, f->len) != (la_ssize_t)f->len))
+	    (!f->link && f->len && archive_write_data(w->a, f->content, f->len) != (la_ssize_t)f->len))
 		return sq_archive_error(w, f->path);
 	w->st.entries++;
 	return 0;

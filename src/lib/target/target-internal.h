@@ -26,5 +26,6 @@ int openstack_image_fields(struct rain_target_op *op, const struct rain_target_i
 			   const struct rain_target_artifacts *a, const char *role, const char *id,
 			   json_t **out);
 extern const struct rain_driver rain_target_driver_libvirt;
+extern const struct rain_driver rain_target_driver_netboot;
 
 #endif

@@ -23,6 +23,7 @@ static const struct rain_driver *const builtin[] = {
 	&rain_target_driver_ironic,
 	&rain_target_driver_openstack,
 	&rain_target_driver_libvirt,
+	&rain_target_driver_netboot,
 	NULL,
 };
 
