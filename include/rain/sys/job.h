@@ -21,7 +21,9 @@
 
 #include <jansson.h>
 
+#include "rain/blob.h"
 #include "rain/jobs.h"
+#include "rain/repo.h"
 
 #define RAIN_JOB_KIND_VERSION 1
 
@@ -110,5 +112,18 @@ int rain_job_token(struct rain_job_run *run, const char **token);
 int rain_job_run_program(struct rain_job_run *run, const char *const *argv,
 			 const char *const *envp, const char *what, const char *timeout_name,
 			 int *status);
+
+/* During run(): the image data rd reads (rain_repo_data_open) as a local
+ * file a child program can open, in *out (new): the stored blob itself
+ * when the store keeps it as a local file, else a copy DIR/data (the
+ * kind removes it when done). */
+int rain_job_image_file(struct rain_job_run *job, struct rain_repo *repo,
+			const struct rain_blob_reader *rd, char **out);
+
+/* At start (a kind's recover): processes whose working directory is dir,
+ * a program a previous raind started for a job and that outlived it.
+ * Ends their process groups (SIGTERM: the program cleans up), waits up to
+ * wait_s, then kills what is left. Returns how many there were. */
+int64_t rain_job_stop_leftovers(const char *dir, int wait_s);
 
 #endif

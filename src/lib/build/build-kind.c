@@ -1,5 +1,4 @@
 /* Builds as a job kind; see include/rain/build-kind.h. */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -838,57 +837,9 @@ static void build_finished(void *ud, struct rain_job_run *job, enum rain_job_sta
 
 /* ---- start-up ---------------------------------------------------------- */
 
-/* Processes whose working directory is dir: a `rain generate` that a
- * previous raind started and that outlived it. End their process groups
- * (the program cleans up on SIGTERM), then make sure. */
-static int64_t stop_leftovers(const char *dir)
-{
-	int64_t found = 0;
-
-	for (int round = 0; round < ORPHAN_WAIT_S * 5 + 2; round++) {
-		DIR *d = opendir("/proc");
-		struct dirent *de;
-		int64_t n = 0;
-
-		if (!d)
-			return found;
-		while ((de = readdir(d))) {
-			char link[300], target[4096];
-			ssize_t len;
-			pid_t pid;
-
-			if (de->d_name[0] < '0' || de->d_name[0] > '9')
-				continue;
-			snprintf(link, sizeof(link), "/proc/%s/cwd", de->d_name);
-			len = readlink(link, target, sizeof(target) - 1);
-			if (len < 0)
-				continue;
-			target[len] = '\0';
-			if (strcmp(target, dir))
-				continue;
-			pid = (pid_t)atoi(de->d_name);
-			n++;
-			if (round == 0) {
-				pid_t pg = getpgid(pid);
-
-				kill(pg > 1 ? -pg : pid, SIGTERM);
-			} else if (round > ORPHAN_WAIT_S * 5) {
-				kill(pid, SIGKILL);
-			}
-		}
-		closedir(d);
-		if (round == 0)
-			found = n;
-		if (n == 0)
-			break;
-		usleep(200000);
-	}
-	return found;
-}
-
 static int64_t build_recover(void *ud, const char *id, const char *dir)
 {
-	return stop_leftovers(dir);
+	return rain_job_stop_leftovers(dir, ORPHAN_WAIT_S);
 }
 
 const struct rain_job_kind rain_build_job_kind = {

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1504,4 +1505,105 @@ void rain_jobs_stop(struct rain_jobs *j)
 	pthread_cond_destroy(&j->changed);
 	pthread_cond_destroy(&j->tick);
 	free(j);
+}
+
+/* ---- helpers for kinds ---- */
+
+/* The path of an open local file, for a child to open it again. */
+static int fd_path(int fd, char **out)
+{
+	char link[64], target[4096];
+	ssize_t n;
+
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	n = readlink(link, target, sizeof(target) - 1);
+	if (n < 0)
+		return rain_error_errno(RAIN_EIO, errno, "cannot find the image's data file");
+	target[n] = '\0';
+	*out = strdup(target);
+	return *out ? 0 : rain_error_oom();
+}
+
+int rain_job_image_file(struct rain_job_run *job, struct rain_repo *repo,
+			const struct rain_blob_reader *rd, char **out)
+{
+	_cleanup_free_ char *path = NULL;
+	_cleanup_free_ char *buf = NULL;
+	_cleanup_close_ int fd = -1;
+	int64_t off = 0;
+	int r = 0;
+
+	if (rd->fd >= 0)
+		return fd_path(rd->fd, out);
+	path = fs_path_join(job->dir, "data");
+	buf = malloc(1 << 20);
+	if (!path || !buf)
+		return rain_error_oom();
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return rain_error_errno(RAIN_EIO, errno, "cannot create %s", path);
+	while (r == 0 && off < rd->size && !*job->cancel) {
+		ssize_t n = rain_repo_download_read(repo, (struct rain_blob_reader *)rd, off,
+						    buf, 1 << 20);
+
+		if (n < 0)
+			r = (int)n;
+		else if (n == 0)
+			r = rain_error_set(RAIN_EIO, "the image's data ended after %lld bytes",
+					   (long long)off);
+		else
+			r = fs_write_all(fd, buf, (size_t)n, path);
+		off += n > 0 ? n : 0;
+	}
+	if (r == 0 && *job->cancel)
+		r = rain_error_set(RAIN_ECANCELED, "canceled");
+	if (r < 0)
+		return r;
+	*out = TAKE_PTR(path);
+	return 0;
+}
+
+int64_t rain_job_stop_leftovers(const char *dir, int wait_s)
+{
+	int64_t found = 0;
+
+	for (int round = 0; round < wait_s * 5 + 2; round++) {
+		DIR *d = opendir("/proc");
+		struct dirent *de;
+		int64_t n = 0;
+
+		if (!d)
+			return found;
+		while ((de = readdir(d))) {
+			char link[300], target[4096];
+			ssize_t len;
+			pid_t pid;
+
+			if (de->d_name[0] < '0' || de->d_name[0] > '9')
+				continue;
+			snprintf(link, sizeof(link), "/proc/%s/cwd", de->d_name);
+			len = readlink(link, target, sizeof(target) - 1);
+			if (len < 0)
+				continue;
+			target[len] = '\0';
+			if (strcmp(target, dir))
+				continue;
+			pid = (pid_t)atoi(de->d_name);
+			n++;
+			if (round == 0) {
+				pid_t pg = getpgid(pid);
+
+				kill(pg > 1 ? -pg : pid, SIGTERM);
+			} else if (round > wait_s * 5) {
+				kill(pid, SIGKILL);
+			}
+		}
+		closedir(d);
+		if (round == 0)
+			found = n;
+		if (n == 0)
+			break;
+		usleep(200000);
+	}
+	return found;
 }

@@ -134,62 +134,6 @@ static int vet_check(void *ud, json_t *data)
 	return 0;
 }
 
-/* The path of an open local file, for a child to open it again. */
-static int fd_path(int fd, char **out)
-{
-	char link[64], target[4096];
-	ssize_t n;
-
-	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-	n = readlink(link, target, sizeof(target) - 1);
-	if (n < 0)
-		return rain_error_errno(RAIN_EIO, errno, "cannot find the image's data file");
-	target[n] = '\0';
-	*out = strdup(target);
-	return *out ? 0 : rain_error_oom();
-}
-
-/* The image's data as a file the child can read: the stored blob itself
- * when the store keeps it as a local file, else a copy in dir. */
-static int data_file(struct rain_vet_kind *k, struct rain_job_run *job,
-		     const struct rain_blob_reader *rd, char **out)
-{
-	_cleanup_free_ char *path = NULL;
-	_cleanup_free_ char *buf = NULL;
-	_cleanup_close_ int fd = -1;
-	int64_t off = 0;
-	int r = 0;
-
-	if (rd->fd >= 0)
-		return fd_path(rd->fd, out);
-	path = fs_path_join(job->dir, "data");
-	buf = malloc(1 << 20);
-	if (!path || !buf)
-		return rain_error_oom();
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return rain_error_errno(RAIN_EIO, errno, "cannot create %s", path);
-	while (r == 0 && off < rd->size && !*job->cancel) {
-		ssize_t n = rain_repo_download_read(k->cfg.repo, (struct rain_blob_reader *)rd, off,
-						    buf, 1 << 20);
-
-		if (n < 0)
-			r = (int)n;
-		else if (n == 0)
-			r = rain_error_set(RAIN_EIO, "the image's data ended after %lld bytes",
-					   (long long)off);
-		else
-			r = fs_write_all(fd, buf, (size_t)n, path);
-		off += n > 0 ? n : 0;
-	}
-	if (r == 0 && *job->cancel)
-		r = rain_error_set(RAIN_ECANCELED, "canceled");
-	if (r < 0)
-		return r;
-	*out = TAKE_PTR(path);
-	return 0;
-}
-
 static int read_report(const char *path, json_t **out)
 {
 	json_error_t err;
@@ -237,7 +181,7 @@ static int vet_run(void *ud, struct rain_job_run *job, json_t *data)
 	r = rain_repo_data_open(k->cfg.repo, &service, image_id, &img, &rd);
 	if (r < 0)
 		return r;
-	r = data_file(k, job, &rd, &file);
+	r = rain_job_image_file(job, k->cfg.repo, &rd, &file);
 	if (r < 0)
 		goto out;
 	argv[n++] = k->rain_command;
