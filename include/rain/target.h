@@ -153,9 +153,12 @@ void rain_target_progress(struct rain_target_op *op, const char *what, int64_t d
 int rain_target_check_cancel(struct rain_target_op *op);
 
 /* The steps, through the site's driver: accepts, then adapt (the driver's,
- * or rain_target_adapt_default when it has none), publish, and on any
+ * or rain_adapt() with its defaults when it has none), publish, and on any
  * failure after publish began, unpublish. The kernel allow-list is checked
- * on what adapt found. */
+ * on what adapt found. adapt keeps what it made in op->workdir with
+ * artifacts.json naming its source (the image's hash, the site): a later
+ * adapt of the same source in the same folder reuses it (one at a time:
+ * the folder is locked while adapting). */
 int rain_target_accepts(const struct rain_site *s, const struct rain_target_image *img);
 int rain_target_adapt(struct rain_target_op *op, const struct rain_target_image *img,
 		      struct rain_target_artifacts *out);

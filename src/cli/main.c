@@ -20,6 +20,7 @@ static const struct cli_cmd *const top_cmds[] = {
 	&cmd_login_entry,
 	&cmd_logout_entry,
 	&cmd_vet_entry,
+	&cmd_target_entry,
 	NULL,
 };
 

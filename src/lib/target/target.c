@@ -1,10 +1,14 @@
 /* Sites and the registration steps; see include/rain/target.h. */
 #include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <fnmatch.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include "lib/target/target-internal.h"
 #include "rain/adapt.h"
@@ -13,6 +17,7 @@
 #include "rain/sys/registry.h"
 #include "util/cleanup-json.h"
 #include "util/cleanup.h"
+#include "util/fsutil.h"
 #include "util/ini.h"
 #include "util/strutil.h"
 
@@ -504,20 +509,77 @@ int rain_target_accepts(const struct rain_site *s, const struct rain_target_imag
 	return 0;
 }
 
+/* What an adaptation in op->workdir was made from; a later one from the
+ * same source for the same site reuses it. */
+static json_t *adapt_source(struct rain_target_op *op, const struct rain_target_image *img)
+{
+	return json_pack("{s:s, s:s, s:s}", "sha256", img->sha256 ? img->sha256 : "",
+			 "site", op->site->name, "uri", op->site->uri);
+}
+
+/* The artifacts of an earlier adaptation of the same source, when every
+ * file is still there. */
+static bool adapt_reuse(struct rain_target_op *op, const struct rain_target_image *img,
+			const char *path, struct rain_target_artifacts *out)
+{
+	_cleanup_json_ json_t *j = json_load_file(path, 0, NULL), *src = adapt_source(op, img);
+	const char *files[4];
+
+	if (!j || !src || !json_equal(json_object_get(j, "source"), src) ||
+	    rain_target_artifacts_from_json(json_object_get(j, "artifacts"), op->workdir, out) < 0)
+		return false;
+	files[0] = out->disk;
+	files[1] = out->kernel;
+	files[2] = out->initramfs;
+	files[3] = out->rootfs;
+	for (size_t i = 0; i < 4; i++)
+		if (files[i] && access(files[i], R_OK) < 0) {
+			rain_target_artifacts_clear(out);
+			return false;
+		}
+	return true;
+}
+
 int rain_target_adapt(struct rain_target_op *op, const struct rain_target_image *img,
 		      struct rain_target_artifacts *out)
 {
 	static const struct rain_adapt_opts defaults = { 0 };
+	_cleanup_free_ char *path = fs_path_join(op->workdir, "artifacts.json");
+	_cleanup_free_ char *lock = fs_path_join(op->workdir, ".lock");
+	_cleanup_close_ int lockfd = -1;
 	int r;
 
 	memset(out, 0, sizeof(*out));
+	if (!path || !lock)
+		return rain_error_oom();
 	r = rain_target_check_cancel(op);
 	if (r < 0)
 		return r;
-	if (op->site->driver->adapt)
-		r = op->site->driver->adapt(op, img, out);
-	else
-		r = rain_adapt(op, img, &defaults, out);
+	/* one adaptation at a time in a folder; the next one reuses it */
+	lockfd = open(lock, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (lockfd < 0 || flock(lockfd, LOCK_EX) < 0)
+		return rain_error_errno(RAIN_EIO, errno, "cannot lock %s", lock);
+	if (adapt_reuse(op, img, path, out)) {
+		rain_target_log(op, RAIN_TARGET_INFO, "reusing the adapted copy in %s", op->workdir);
+	} else {
+		unlink(path);
+		if (op->site->driver->adapt)
+			r = op->site->driver->adapt(op, img, out);
+		else
+			r = rain_adapt(op, img, &defaults, out);
+		if (r >= 0) {
+			_cleanup_json_ json_t *arts = NULL, *j = NULL;
+			_cleanup_free_ char *text = NULL;
+
+			r = rain_target_artifacts_to_json(out, op->workdir, &arts);
+			if (r >= 0 && (!(j = json_pack("{s:o, s:O}", "source", adapt_source(op, img),
+						       "artifacts", arts)) ||
+				       !(text = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS))))
+				r = rain_error_oom();
+			if (r >= 0)
+				r = fs_write_atomic(path, text, strlen(text), 0600);
+		}
+	}
 	if (r >= 0 && op->site->kernels)
 		r = rain_site_kernel_allowed(op->site, out->kernel_version);
 	if (r < 0)
