@@ -9,6 +9,14 @@
 extern const struct rain_driver rain_target_driver_ironic;
 extern const struct rain_driver rain_target_driver_openstack;
 
+/* ironic.c: what a node boots over the network, adapted from img:
+ * rain_adapt's raw copy (sysprep, rain's first-boot key unit, a serial
+ * console) and from it the image's kernel, rain's netboot initramfs
+ * (rain/netboot.h) and the root squashfs (its fstab mounting nothing) with
+ * its sha256; the adapted disk is removed (out->disk NULL). */
+int target_netboot_adapt(struct rain_target_op *op, const struct rain_target_image *img,
+			 struct rain_target_artifacts *out);
+
 /* ironic.c: the instance_info it sets on a node for the boot files of a
  * registration (vmlinuz, initrd.img, root.squashfs), which Ironic's
  * conductor fetches under conductor_base and the node under node_base,

@@ -44,9 +44,12 @@
 #include <unistd.h>
 
 #include "lib/target/target-internal.h"
+#include "rain/adapt.h"
 #include "rain/client.h"
 #include "rain/clouds.h"
 #include "rain/error.h"
+#include "rain/imgfs.h"
+#include "rain/netboot.h"
 #include "rain/sys/registry.h"
 #include "util/cleanup-json.h"
 #include "util/cleanup.h"
@@ -489,6 +492,80 @@ static int reg_dir(const struct rain_target_op *op, char **out)
 
 /* ---- the methods -------------------------------------------------------- */
 
+/* The root the nodes run is a squashfs under a tmpfs overlay: no disk to
+ * mount (the adapted disk's fstab names its root partition by label). */
+static const char netboot_fstab[] =
+	"# rain netboot: the root is a squashfs under a tmpfs overlay (rain/netboot.h)\n";
+
+int target_netboot_adapt(struct rain_target_op *op, const struct rain_target_image *img,
+			 struct rain_target_artifacts *out)
+{
+	const struct rain_adapt_opts o = { .context = RAIN_ADAPT_FIRSTBOOT, .disk_format = "raw",
+					   .boot_files = true, .modules = rain_netboot_modules_required };
+	const struct rain_netboot_file files[] = {
+		{ "/etc/fstab", netboot_fstab, sizeof(netboot_fstab) - 1, 0644 },
+	};
+	const struct rain_netboot_squashfs_opts so = { .files = files, .n_files = 1,
+						       .cancel = op->cancel };
+	struct rain_netboot_squashfs_stats stats = { 0 };
+	_cleanup_free_ char *initrd = fs_path_join(op->workdir, "netboot-initrd.img");
+	_cleanup_free_ char *root = fs_path_join(op->workdir, "root.squashfs");
+	struct rain_imgfs *fs = NULL;
+	char sha[65];
+	size_t n_modules = 0;
+	int64_t size;
+	int r;
+
+	if (!initrd || !root)
+		return rain_error_oom();
+	r = rain_adapt(op, img, &o, out);
+	if (r < 0)
+		return r;
+	if (!out->kernel || !out->kernel_version) {
+		r = rain_error_set(RAIN_EINVAL, "the image has no kernel to boot");
+		goto fail;
+	}
+	r = rain_imgfs_open(out->disk, "disk", NULL, &fs);
+	if (r < 0)
+		goto fail;
+	rain_target_log(op, RAIN_TARGET_INFO, "making the netboot initramfs for %s",
+			out->kernel_version);
+	r = rain_netboot_initramfs(fs, out->kernel_version, NULL, initrd, &n_modules);
+	if (r >= 0) {
+		rain_target_log(op, RAIN_TARGET_INFO, "making the root squashfs");
+		r = rain_netboot_squashfs(fs, root, &so, &stats);
+	}
+	rain_imgfs_close(fs);
+	if (r < 0)
+		goto fail;
+	r = fs_sha256_file(root, sha, &size);
+	if (r < 0)
+		goto fail;
+	rain_target_log(op, RAIN_TARGET_INFO, "root squashfs: %" PRIu64 " entries, %" PRId64
+			" bytes; initramfs: %zu modules", stats.entries, size, n_modules);
+	/* the image's own initramfs and the disk are not what nodes boot */
+	if (out->initramfs)
+		unlink(out->initramfs);
+	unlink(out->disk);
+	free(out->initramfs);
+	free(out->disk);
+	free(out->disk_format);
+	out->disk = out->disk_format = NULL;
+	out->disk_size = out->virtual_size = 0;
+	free(out->disk_sha256);
+	out->disk_sha256 = NULL;
+	out->initramfs = TAKE_PTR(initrd);
+	out->rootfs = TAKE_PTR(root);
+	if (!(out->rootfs_sha256 = strdup(sha))) {
+		r = rain_error_oom();
+		goto fail;
+	}
+	return 0;
+fail:
+	rain_target_artifacts_clear(out);
+	return r;
+}
+
 static int ironic_accepts(const struct rain_site *site, const struct rain_target_image *img)
 {
 	const char *fw = jstr(img->properties, "hw_firmware_type");
@@ -808,6 +885,7 @@ static const struct rain_target_driver table = {
 	.check = site_check,
 	.free = site_free,
 	.accepts = ironic_accepts,
+	.adapt = target_netboot_adapt,
 	.publish = ironic_publish,
 	.unpublish = ironic_unpublish,
 	.status = ironic_status,
