@@ -135,6 +135,32 @@ static int policy_name_error(const char *where, const char *name)
 			      where, name);
 }
 
+/* [netboot] SITE = DIR: a folder the netboot site driver publishes into,
+ * which raind serves as /netboot/SITE/ (api/netboot.c). */
+static int add_netboot_site(struct config *cfg, const char *name, const char *dir, const char *where)
+{
+	_cleanup_free_ char *kv = NULL;
+	size_t len = strlen(name);
+
+	if (!len || len > 63 || strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789-_") != len ||
+	    name[0] == '-' || name[0] == '_')
+		return rain_error_set(RAIN_EINVAL, "%s: [netboot] '%s' is not a site name (1-63 of a-z, "
+				      "0-9, '-', '_')", where, name);
+	if (dir[0] != '/' || strstr(dir, "/../") || str_has_suffix(dir, "/..") || !str_is_printable(dir, 4000))
+		return rain_error_set(RAIN_EINVAL, "%s: [netboot] %s: '%s' is not an absolute folder", where,
+				      name, dir);
+	for (size_t i = 0; i < cfg->netboot_nsites; i++)
+		if (!strncmp(cfg->netboot_sites[i], name, len) && cfg->netboot_sites[i][len] == '=')
+			return rain_error_set(RAIN_EINVAL, "%s: [netboot] %s is given twice", where, name);
+	if (asprintf(&kv, "%s=%s", name, dir) < 0)
+		return rain_error_oom();
+	if (strv_add(&cfg->netboot_sites, &cfg->netboot_nsites, kv) < 0 ||
+	    ARRAY_GROW1(cfg->netboot_sites, cfg->netboot_nsites) < 0)
+		return rain_error_oom();
+	cfg->netboot_sites[cfg->netboot_nsites] = NULL;
+	return 0;
+}
+
 /* One KEY = VALUE of [vet.policy.NAME]; checked when raind starts
  * (rain_vet_policy_set), where the error names the policy and key. */
 static int add_policy_setting(struct config *cfg, const char *name, const char *key,
@@ -320,6 +346,8 @@ int config_set(struct config *cfg, const char *section, const char *key, const c
 		}
 		if (!strcmp(key, "feed"))
 			return str_set(&cfg->vet_feed, value);
+	} else if (!strcmp(section, "netboot")) {
+		return add_netboot_site(cfg, key, value, where);
 	} else if (str_has_prefix(section, "vet.policy.")) {
 		return add_policy_setting(cfg, section + strlen("vet.policy."), key, value, where);
 	} else if (!strcmp(section, "auth")) {
@@ -525,6 +553,7 @@ void config_free(struct config *cfg)
 		strv_free(cfg->vet_policies[i].settings, cfg->vet_policies[i].nsettings);
 	}
 	free(cfg->vet_policies);
+	strv_free(cfg->netboot_sites, cfg->netboot_nsites);
 	free(cfg->listen);
 	free(cfg->tls_cert);
 	free(cfg->tls_key);

@@ -31,6 +31,8 @@
  *              timeout = 900                 policy = default
  *              feed = (DATA_DIR/vet/feed, put there by rain vet feed push)
  *   [vet.policy.NAME]  KEY = VALUE as rain vet --set KEY=VALUE (rain/vet.h)
+ *   [netboot]  SITE = DIR   a netboot site's folder (rain/netboot.h), served
+ *              read-only and without a token under /netboot/SITE/
  */
 #ifndef RAIND_CONFIG_H
 #define RAIND_CONFIG_H
@@ -96,6 +98,9 @@ struct config {
 		size_t nsettings;
 	} *vet_policies;
 	size_t vet_npolicies;
+	/* [netboot] "SITE=DIR", NULL-terminated (api/netboot.c) */
+	char **netboot_sites;
+	size_t netboot_nsites;
 };
 
 /* Fill cfg with the embedded defaults. */

@@ -61,6 +61,7 @@ struct server {
 	struct rain_repo *repo;
 	struct builds *builds;
 	struct vetting *vetting;
+	char *const *netboot_sites;
 	char *admin_token;
 	char *tls_cert;
 	char *tls_key;
@@ -101,6 +102,7 @@ static const struct route *const route_tables[] = {
 	api_usage_routes,
 	api_members_routes,
 	api_audit_routes,
+	api_netboot_routes,
 	api_users_routes,
 };
 
@@ -157,6 +159,50 @@ struct builds *request_builds(struct request *req)
 struct vetting *request_vetting(struct request *req)
 {
 	return req->srv->vetting;
+}
+
+const char *request_netboot_dir(struct request *req, const char *site)
+{
+	size_t len = strlen(site);
+
+	for (size_t i = 0; req->srv->netboot_sites && req->srv->netboot_sites[i]; i++)
+		if (!strncmp(req->srv->netboot_sites[i], site, len) && req->srv->netboot_sites[i][len] == '=')
+			return req->srv->netboot_sites[i] + len + 1;
+	return NULL;
+}
+
+int http_parse_range(const char *h, int64_t size, int64_t *start, int64_t *end)
+{
+	char *e;
+	long long a, b;
+
+	if (!str_has_prefix(h, "bytes=") || strchr(h, ','))
+		return -1;
+	h += 6;
+	if (*h == '-') {
+		b = strtoll(h + 1, &e, 10);
+		if (e == h + 1 || *e || b <= 0)
+			return -1;
+		*start = b >= size ? 0 : size - b;
+		*end = size - 1;
+		return size > 0 ? 0 : -1;
+	}
+	a = strtoll(h, &e, 10);
+	if (e == h || *e != '-' || a < 0 || a >= size)
+		return -1;
+	h = e + 1;
+	if (*h == '\0') {
+		b = size - 1;
+	} else {
+		b = strtoll(h, &e, 10);
+		if (e == h || *e || b < a)
+			return -1;
+		if (b >= size)
+			b = size - 1;
+	}
+	*start = a;
+	*end = b;
+	return 0;
 }
 
 const char *request_header(struct request *req, const char *key)
@@ -1327,6 +1373,7 @@ int server_start(struct server **out, const struct server_config *cfg, struct ra
 	srv->builds = cfg->builds;
 	srv->identity = cfg->identity;
 	srv->vetting = cfg->vetting;
+	srv->netboot_sites = cfg->netboot_sites;
 	srv->admin_token = strdup(cfg->admin_token);
 	srv->tls_cert = cert;
 	srv->tls_key = key;

@@ -152,6 +152,9 @@ struct server_config {
 	const char *trusted_proxies;   /* addresses and CIDR ranges; NULL: none */
 	struct builds *builds;     /* the build service (daemon/builds.h) */
 	struct vetting *vetting;   /* the vetting service (daemon/vetting.h) */
+	/* netboot sites' folders, "SITE=DIR", NULL-terminated (borrowed;
+	 * must outlive the server); NULL: none */
+	char *const *netboot_sites;
 };
 
 int server_start(struct server **out, const struct server_config *cfg, struct rain_repo *repo);
@@ -163,6 +166,13 @@ void server_stop(struct server *srv);
 struct rain_repo *request_repo(struct request *req);
 struct builds *request_builds(struct request *req);
 struct vetting *request_vetting(struct request *req);
+/* The folder of netboot site `site` (server_config.netboot_sites), or
+ * NULL. Borrowed. */
+const char *request_netboot_dir(struct request *req, const char *site);
+/* A Range header "bytes=A-B", "bytes=A-" or "bytes=-N" against size bytes
+ * into [*start, *end]; 0, or -1 when it is malformed, a list, or cannot
+ * be satisfied. */
+int http_parse_range(const char *h, int64_t size, int64_t *start, int64_t *end);
 /* A query argument (the first, when repeated) or NULL. */
 const char *request_query(struct request *req, const char *key);
 const char *request_header(struct request *req, const char *key);
@@ -257,5 +267,6 @@ extern const struct route api_users_routes[];
 extern const struct route api_usage_routes[];
 extern const struct route api_members_routes[];
 extern const struct route api_audit_routes[];
+extern const struct route api_netboot_routes[];
 
 #endif

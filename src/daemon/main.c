@@ -490,6 +490,7 @@ int main(int argc, char **argv)
 
 	scfg.builds = builds;
 	scfg.vetting = vetting;
+	scfg.netboot_sites = cfg.netboot_sites;
 	scfg.listen = cfg.listen;
 	scfg.tls_cert = cfg.tls_cert;
 	scfg.tls_key = cfg.tls_key;

@@ -62,42 +62,6 @@ static void upload_abort(struct request *req)
 	req->state = NULL;
 }
 
-/* "bytes=A-B", "bytes=A-" or "bytes=-N" against size; 0, or -1 when the
- * header is malformed or unsatisfiable. */
-static int parse_range(const char *h, int64_t size, int64_t *start, int64_t *end)
-{
-	char *e;
-	long long a, b;
-
-	if (!str_has_prefix(h, "bytes=") || strchr(h, ','))
-		return -1;
-	h += 6;
-	if (*h == '-') {
-		b = strtoll(h + 1, &e, 10);
-		if (e == h + 1 || *e || b <= 0)
-			return -1;
-		*start = b >= size ? 0 : size - b;
-		*end = size - 1;
-		return size > 0 ? 0 : -1;
-	}
-	a = strtoll(h, &e, 10);
-	if (e == h || *e != '-' || a < 0 || a >= size)
-		return -1;
-	h = e + 1;
-	if (*h == '\0') {
-		b = size - 1;
-	} else {
-		b = strtoll(h, &e, 10);
-		if (e == h || *e || b < a)
-			return -1;
-		if (b >= size)
-			b = size - 1;
-	}
-	*start = a;
-	*end = b;
-	return 0;
-}
-
 struct stream {
 	struct rain_repo *repo;
 	struct rain_blob_reader reader;
@@ -139,7 +103,7 @@ static int download(struct request *req)
 		return r;
 	end = reader.size - 1;
 	if (range) {
-		if (parse_range(range, reader.size, &start, &end) < 0) {
+		if (http_parse_range(range, reader.size, &start, &end) < 0) {
 			rain_repo_download_close(repo, &reader);
 			rain_image_free(img);
 			r = http_reply_error(req, 416, "Range '%s' cannot be satisfied (the image has %"
