@@ -503,7 +503,8 @@ int target_netboot_adapt(struct rain_target_op *op, const struct rain_target_ima
 	const struct rain_adapt_opts o = { .context = RAIN_ADAPT_FIRSTBOOT, .disk_format = "raw",
 					   .boot_files = true, .modules = rain_netboot_modules_required };
 	const struct rain_netboot_file files[] = {
-		{ "/etc/fstab", netboot_fstab, sizeof(netboot_fstab) - 1, 0644 },
+		{ .path = "/etc/fstab", .content = netboot_fstab, .len = sizeof(netboot_fstab) - 1,
+		  .mode = 0644 },
 	};
 	const struct rain_netboot_squashfs_opts so = { .files = files, .n_files = 1,
 						       .cancel = op->cancel };
