@@ -259,6 +259,8 @@ int rain_client_build_log(struct rain_client *c, const char *id, int64_t offset,
 
 /* The record of job id (a build, a vetting, ...). */
 int rain_client_job_get(struct rain_client *c, const char *id, json_t **job);
+/* Cancel it (as rain_client_build_cancel); *job (may be NULL): the record after. */
+int rain_client_job_cancel(struct rain_client *c, const char *id, json_t **job);
 /* Its log, as rain_client_build_log. */
 int rain_client_job_log(struct rain_client *c, const char *id, int64_t offset, bool follow,
 			rain_log_fn fn, void *ud, int64_t *received);
@@ -271,6 +273,25 @@ int rain_client_vet(struct rain_client *c, const char *image_id, const char *pol
 		    bool runtime, json_t **job);
 /* The report kept with the image; RAIN_ENOTFOUND when it has none. */
 int rain_client_vetting_get(struct rain_client *c, const char *image_id, json_t **report);
+
+/* ---- sites and registrations (rain/target.h; raind(8)) ----------------- */
+
+/* {"sites": [...]} into *sites (the array), or one site by name. */
+int rain_client_sites(struct rain_client *c, json_t **sites);
+int rain_client_site_get(struct rain_client *c, const char *name, json_t **site);
+/* Register image_id at site (ssh_key: one public key line, may be NULL;
+ * override: past the vetting gate, admins); *reg is the registration's
+ * record: a new one (status registering; its job has the same id) or the
+ * earlier one of the same image data there. */
+int rain_client_register(struct rain_client *c, const char *image_id, const char *site,
+			 const char *ssh_key, bool override, json_t **reg);
+/* The registrations the caller may see (the array), filtered by site,
+ * image and status when not NULL. */
+int rain_client_registration_list(struct rain_client *c, const char *site, const char *image_id,
+				  const char *status, json_t **regs);
+int rain_client_registration_get(struct rain_client *c, const char *id, json_t **reg);
+/* Remove what the registration made at its site; *reg: the record after. */
+int rain_client_deregister(struct rain_client *c, const char *id, json_t **reg);
 
 /* ---- identity (Keystone v3) and users (/rain/v1/users) ----------------- */
 

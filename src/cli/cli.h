@@ -155,6 +155,9 @@ extern const struct cli_cmd cmd_vet_feed_entry;
 extern const struct cli_cmd cmd_vet_feed_push_entry;
 extern const struct cli_cmd cmd_vet_feed_server_entry;
 extern const struct cli_cmd cmd_target_entry;
+extern const struct cli_cmd cmd_site_entry;
+extern const struct cli_cmd cmd_register_entry;
+extern const struct cli_cmd cmd_deregister_entry;
 
 extern const struct cli_cmd cmd_image_list_entry;
 extern const struct cli_cmd cmd_image_show_entry;

@@ -20,6 +20,9 @@ static const struct cli_cmd *const top_cmds[] = {
 	&cmd_login_entry,
 	&cmd_logout_entry,
 	&cmd_vet_entry,
+	&cmd_site_entry,
+	&cmd_register_entry,
+	&cmd_deregister_entry,
 	&cmd_target_entry,
 	NULL,
 };

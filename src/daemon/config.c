@@ -16,8 +16,8 @@
 #include "util/netaddr.h"
 #include "util/strutil.h"
 
-#define CONFIG_POLICIES_MAX 64
-#define CONFIG_POLICY_SETTINGS_MAX 64
+#define CONFIG_SECTIONS_MAX 64          /* [vet.policy.NAME]s, [site.NAME]s */
+#define CONFIG_SECTION_SETTINGS_MAX 64
 
 int config_defaults(struct config *cfg)
 {
@@ -46,6 +46,10 @@ int config_defaults(struct config *cfg)
 	cfg->vet_max_concurrent = 2;
 	cfg->vet_max_queued_per_user = 20;
 	cfg->vet_timeout = 900;
+	cfg->register_enabled = true;
+	cfg->register_max_concurrent = 4;
+	cfg->register_max_queued_per_user = 10;
+	cfg->register_timeout = 3600;
 	cfg->token_lifetime = 86400;
 	cfg->login_address_limit = 30;
 	cfg->min_password_length = RAIN_PASSWORD_MIN_DEFAULT;
@@ -161,40 +165,35 @@ static int add_netboot_site(struct config *cfg, const char *name, const char *di
 	return 0;
 }
 
-/* One KEY = VALUE of [vet.policy.NAME]; checked when raind starts
- * (rain_vet_policy_set), where the error names the policy and key. */
-static int add_policy_setting(struct config *cfg, const char *name, const char *key,
-			      const char *value, const char *where)
+/* One KEY = VALUE of a named section (what: "vet.policy", "site"),
+ * added to *v in the order first seen. */
+static int add_section_setting(struct config_section **v, size_t *n, const char *what,
+			       const char *name, const char *key, const char *value,
+			       const char *where)
 {
-	struct config_policy *p = NULL;
+	struct config_section *p = NULL;
 	_cleanup_free_ char *kv = NULL;
 	int r;
 
-	if (!policy_name_ok(name))
-		return policy_name_error(where, name);
-	if (!strcmp(name, "default"))
-		return rain_error_set(RAIN_EINVAL, "%s: the policy 'default' is built in; name "
-				      "yours otherwise ([vet.policy.NAME]) and make it the default "
-				      "with [vet] policy = NAME", where);
-	for (size_t i = 0; i < cfg->vet_npolicies; i++)
-		if (!strcmp(cfg->vet_policies[i].name, name))
-			p = &cfg->vet_policies[i];
+	for (size_t i = 0; i < *n; i++)
+		if (!strcmp((*v)[i].name, name))
+			p = &(*v)[i];
 	if (!p) {
-		if (cfg->vet_npolicies == CONFIG_POLICIES_MAX)
-			return rain_error_set(RAIN_ETOOBIG, "%s: more than %d vetting policies",
-					      where, CONFIG_POLICIES_MAX);
-		r = ARRAY_GROW1(cfg->vet_policies, cfg->vet_npolicies);
+		if (*n == CONFIG_SECTIONS_MAX)
+			return rain_error_set(RAIN_ETOOBIG, "%s: more than %d [%s.NAME] sections",
+					      where, CONFIG_SECTIONS_MAX, what);
+		r = ARRAY_GROW1(*v, *n);
 		if (r < 0)
 			return r;
-		p = &cfg->vet_policies[cfg->vet_npolicies];
+		p = &(*v)[*n];
 		memset(p, 0, sizeof(*p));
 		if (!(p->name = strdup(name)))
 			return rain_error_oom();
-		cfg->vet_npolicies++;
+		(*n)++;
 	}
-	if (p->nsettings == CONFIG_POLICY_SETTINGS_MAX)
-		return rain_error_set(RAIN_ETOOBIG, "%s: more than %d settings in [vet.policy.%s]",
-				      where, CONFIG_POLICY_SETTINGS_MAX, name);
+	if (p->nsettings == CONFIG_SECTION_SETTINGS_MAX)
+		return rain_error_set(RAIN_ETOOBIG, "%s: more than %d settings in [%s.%s]",
+				      where, CONFIG_SECTION_SETTINGS_MAX, what, name);
 	if (asprintf(&kv, "%s=%s", key, value) < 0)
 		return rain_error_oom();
 	/* room for the NULL that ends the list */
@@ -204,6 +203,21 @@ static int add_policy_setting(struct config *cfg, const char *name, const char *
 	if (r == 0)
 		p->settings[p->nsettings] = NULL;
 	return r;
+}
+
+/* One KEY = VALUE of [vet.policy.NAME]; checked when raind starts
+ * (rain_vet_policy_set), where the error names the policy and key. */
+static int add_policy_setting(struct config *cfg, const char *name, const char *key,
+			      const char *value, const char *where)
+{
+	if (!policy_name_ok(name))
+		return policy_name_error(where, name);
+	if (!strcmp(name, "default"))
+		return rain_error_set(RAIN_EINVAL, "%s: the policy 'default' is built in; name "
+				      "yours otherwise ([vet.policy.NAME]) and make it the default "
+				      "with [vet] policy = NAME", where);
+	return add_section_setting(&cfg->vet_policies, &cfg->vet_npolicies, "vet.policy", name, key,
+				   value, where);
 }
 
 int config_set(struct config *cfg, const char *section, const char *key, const char *value,
@@ -350,6 +364,23 @@ int config_set(struct config *cfg, const char *section, const char *key, const c
 		return add_netboot_site(cfg, key, value, where);
 	} else if (str_has_prefix(section, "vet.policy.")) {
 		return add_policy_setting(cfg, section + strlen("vet.policy."), key, value, where);
+	} else if (!strcmp(section, "register")) {
+		if (!strcmp(key, "enabled"))
+			return parse_bool(value, &cfg->register_enabled, where, key);
+		if (!strcmp(key, "max_concurrent"))
+			return parse_int(value, &cfg->register_max_concurrent, 1, 256, where, key,
+					 "registrations at once");
+		if (!strcmp(key, "max_queued_per_user"))
+			return parse_int(value, &cfg->register_max_queued_per_user, 0, 100000, where,
+					 key, "registrations (0: no limit)");
+		if (!strcmp(key, "timeout"))
+			return parse_int(value, &cfg->register_timeout, 1, 86400, where, key, "seconds");
+		if (!strcmp(key, "cache_dir"))
+			return str_set(&cfg->register_cache_dir, value);
+	} else if (str_has_prefix(section, "site.")) {
+		/* checked by rain_site_new when raind starts, naming the key */
+		return add_section_setting(&cfg->sites, &cfg->nsites, "site",
+					   section + strlen("site."), key, value, where);
 	} else if (!strcmp(section, "auth")) {
 		if (!strcmp(key, "admin_token"))
 			return str_set(&cfg->admin_token, value);
@@ -430,6 +461,34 @@ static int token_from_file(const char *path, char **out)
 				      path);
 	}
 	*out = text;
+	return 0;
+}
+
+int config_netboot_from_sites(struct config *cfg)
+{
+	for (size_t i = 0; i < cfg->nsites; i++) {
+		const struct config_section *site = &cfg->sites[i];
+		char where[96];
+
+		snprintf(where, sizeof(where), "[site.%s]", site->name);
+		for (size_t k = 0; k < site->nsettings; k++) {
+			const char *dir = site->settings[k] + strlen("uri=netboot:");
+			size_t len = strlen(site->name);
+			bool given = false;
+			int r;
+
+			if (!str_has_prefix(site->settings[k], "uri=netboot:"))
+				continue;
+			for (size_t j = 0; j < cfg->netboot_nsites; j++)
+				given |= !strncmp(cfg->netboot_sites[j], site->name, len) &&
+					 cfg->netboot_sites[j][len] == '=';
+			if (given)
+				continue;
+			r = add_netboot_site(cfg, site->name, dir, where);
+			if (r < 0)
+				return r;
+		}
+	}
 	return 0;
 }
 
@@ -536,6 +595,15 @@ int config_admin_password(const struct config *cfg, char **out)
 	return 0;
 }
 
+static void sections_free(struct config_section *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(v[i].name);
+		strv_free(v[i].settings, v[i].nsettings);
+	}
+	free(v);
+}
+
 void config_free(struct config *cfg)
 {
 	free(cfg->admin_password_file);
@@ -548,11 +616,9 @@ void config_free(struct config *cfg)
 	free(cfg->repository_url);
 	free(cfg->vet_policy);
 	free(cfg->vet_feed);
-	for (size_t i = 0; i < cfg->vet_npolicies; i++) {
-		free(cfg->vet_policies[i].name);
-		strv_free(cfg->vet_policies[i].settings, cfg->vet_policies[i].nsettings);
-	}
-	free(cfg->vet_policies);
+	sections_free(cfg->vet_policies, cfg->vet_npolicies);
+	sections_free(cfg->sites, cfg->nsites);
+	free(cfg->register_cache_dir);
 	strv_free(cfg->netboot_sites, cfg->netboot_nsites);
 	free(cfg->listen);
 	free(cfg->tls_cert);

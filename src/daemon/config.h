@@ -32,7 +32,13 @@
  *              feed = (DATA_DIR/vet/feed, put there by rain vet feed push)
  *   [vet.policy.NAME]  KEY = VALUE as rain vet --set KEY=VALUE (rain/vet.h)
  *   [netboot]  SITE = DIR   a netboot site's folder (rain/netboot.h), served
- *              read-only and without a token under /netboot/SITE/
+ *              read-only and without a token under /netboot/SITE/ (a
+ *              [site.NAME] with uri = netboot:DIR is served so as well)
+ *   [register] enabled = true                max_concurrent = 4
+ *              max_queued_per_user = 10      timeout = 3600
+ *              cache_dir = DATA_DIR/adapted (adapted copies, reused)
+ *   [site.NAME]  uri = KIND:LOCATION, policy, kernels, users and the
+ *              driver's keys (rain/target.h, rain-site(5))
  */
 #ifndef RAIND_CONFIG_H
 #define RAIND_CONFIG_H
@@ -41,6 +47,13 @@
 #include <stdint.h>
 
 #include "daemon/log.h"
+
+/* A named section ([vet.policy.NAME], [site.NAME]) kept for its user. */
+struct config_section {
+	char *name;
+	char **settings;        /* "KEY=VALUE", NULL-terminated */
+	size_t nsettings;
+};
 
 struct config {
 	char *listen;
@@ -92,17 +105,24 @@ struct config {
 	char *vet_policy;           /* the default policy; NULL: "default" */
 	char *vet_feed;             /* NULL: DATA_DIR/vet/feed (PUT /rain/v1/vetting/feed) */
 	/* [vet.policy.NAME] sections, in the order first seen */
-	struct config_policy {
-		char *name;
-		char **settings;        /* "KEY=VALUE", NULL-terminated */
-		size_t nsettings;
-	} *vet_policies;
+	struct config_section *vet_policies;
 	size_t vet_npolicies;
 	/* [netboot] "SITE=DIR", NULL-terminated (api/netboot.c) */
 	char **netboot_sites;
 	size_t netboot_nsites;
+	bool register_enabled;
+	int register_max_concurrent;
+	int register_max_queued_per_user;
+	int register_timeout;
+	char *register_cache_dir;  /* NULL: DATA_DIR/adapted */
+	/* [site.NAME] sections, in the order first seen (rain/target.h) */
+	struct config_section *sites;
+	size_t nsites;
 };
 
+/* Serve the folder of every netboot site ([site.NAME] with uri =
+ * netboot:DIR) as /netboot/NAME/ too, unless [netboot] names it. */
+int config_netboot_from_sites(struct config *cfg);
 /* Fill cfg with the embedded defaults. */
 int config_defaults(struct config *cfg);
 /* Read an INI file over cfg; errors name the file, line and key. */

@@ -62,6 +62,7 @@ struct server {
 	struct builds *builds;
 	struct vetting *vetting;
 	char *const *netboot_sites;
+	struct registrations *registrations;
 	char *admin_token;
 	char *tls_cert;
 	char *tls_key;
@@ -98,6 +99,7 @@ static const struct route *const route_tables[] = {
 	api_builds_routes,
 	api_jobs_routes,
 	api_vetting_routes,
+	api_registrations_routes,
 	api_identity_routes,
 	api_usage_routes,
 	api_members_routes,
@@ -203,6 +205,11 @@ int http_parse_range(const char *h, int64_t size, int64_t *start, int64_t *end)
 	*start = a;
 	*end = b;
 	return 0;
+}
+
+struct registrations *request_registrations(struct request *req)
+{
+	return req->srv->registrations;
 }
 
 const char *request_header(struct request *req, const char *key)
@@ -1374,6 +1381,7 @@ int server_start(struct server **out, const struct server_config *cfg, struct ra
 	srv->identity = cfg->identity;
 	srv->vetting = cfg->vetting;
 	srv->netboot_sites = cfg->netboot_sites;
+	srv->registrations = cfg->registrations;
 	srv->admin_token = strdup(cfg->admin_token);
 	srv->tls_cert = cert;
 	srv->tls_key = key;

@@ -77,6 +77,7 @@
 struct server;
 struct builds;
 struct vetting;
+struct registrations;
 struct rain_jobs;
 
 struct request {
@@ -155,6 +156,7 @@ struct server_config {
 	/* netboot sites' folders, "SITE=DIR", NULL-terminated (borrowed;
 	 * must outlive the server); NULL: none */
 	char *const *netboot_sites;
+	struct registrations *registrations;  /* daemon/registrations.h */
 };
 
 int server_start(struct server **out, const struct server_config *cfg, struct rain_repo *repo);
@@ -173,6 +175,7 @@ const char *request_netboot_dir(struct request *req, const char *site);
  * into [*start, *end]; 0, or -1 when it is malformed, a list, or cannot
  * be satisfied. */
 int http_parse_range(const char *h, int64_t size, int64_t *start, int64_t *end);
+struct registrations *request_registrations(struct request *req);
 /* A query argument (the first, when repeated) or NULL. */
 const char *request_query(struct request *req, const char *key);
 const char *request_header(struct request *req, const char *key);
@@ -262,6 +265,7 @@ extern const struct route api_schemas_routes[];
 extern const struct route api_builds_routes[];
 extern const struct route api_jobs_routes[];
 extern const struct route api_vetting_routes[];
+extern const struct route api_registrations_routes[];
 extern const struct route api_identity_routes[];
 extern const struct route api_users_routes[];
 extern const struct route api_usage_routes[];

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "daemon/builds.h"
+#include "daemon/registrations.h"
 #include "daemon/vetting.h"
 #include "rain/vet.h"
 #include "daemon/config.h"
@@ -138,7 +139,7 @@ static int open_identity(const struct config *cfg, struct rain_repo *repo, struc
 static int check_policies(const struct config *cfg)
 {
 	for (size_t i = 0; i < cfg->vet_npolicies; i++) {
-		const struct config_policy *cp = &cfg->vet_policies[i];
+		const struct config_section *cp = &cfg->vet_policies[i];
 		struct rain_vet_policy *p = NULL;
 		int r = rain_vet_policy_new(cp->name, &p);
 
@@ -209,6 +210,42 @@ static int start_vetting(struct config *cfg, struct rain_repo *repo, struct vett
 			   vc.max_concurrent, cfg->vet_policy ? cfg->vet_policy : "default", feed,
 			   access(feed, F_OK) == 0 ? "" : " (none yet: rain vet feed push FILE)",
 			   cfg->vet_auto ? ", images that builds store too" : "");
+	return r;
+}
+
+/* The registration service: the sites of [site.NAME], jobs in
+ * DATA_DIR/registrations, adapted copies in [register] cache_dir. A bad
+ * site stops raind, naming the section and key. */
+static int start_registrations(struct config *cfg, struct rain_repo *repo,
+			       struct registrations **out)
+{
+	_cleanup_free_ char *dir = fs_path_join(cfg->data_dir, "registrations");
+	_cleanup_free_ char *cache = cfg->register_cache_dir ? strdup(cfg->register_cache_dir) :
+				     fs_path_join(cfg->data_dir, "adapted");
+	_cleanup_free_ char *rain = NULL;
+	struct registrations_config rc = {
+		.sites = cfg->sites,
+		.nsites = cfg->nsites,
+		.max_concurrent = cfg->register_max_concurrent,
+		.max_queued_per_user = cfg->register_max_queued_per_user,
+		.timeout_s = cfg->register_timeout,
+		.enabled = cfg->register_enabled,
+	};
+	int r;
+
+	if (!dir || !cache)
+		return rain_error_oom();
+	if (rc.enabled && config_rain_command(cfg, &rain) < 0) {
+		log_printf(LOG_WARN, "registration is off: %s", rain_error_last());
+		rc.enabled = false;
+	}
+	rc.dir = dir;
+	rc.cache_dir = cache;
+	rc.rain_command = rain;
+	r = registrations_start(out, &rc, repo);
+	if (r == 0 && rc.enabled && cfg->nsites)
+		log_printf(LOG_INFO, "registration: %zu site(s), up to %d at once", cfg->nsites,
+			   rc.max_concurrent);
 	return r;
 }
 
@@ -379,6 +416,7 @@ int main(int argc, char **argv)
 	struct builds *builds = NULL;
 	struct rain_identity *identity = NULL;
 	struct vetting *vetting = NULL;
+	struct registrations *registrations = NULL;
 	struct config cfg;
 	char *token_path = NULL;
 	bool generated;
@@ -482,6 +520,11 @@ int main(int argc, char **argv)
 		log_printf(LOG_ERROR, "cannot start vetting: %s", rain_error_last());
 		goto done;
 	}
+	r = start_registrations(&cfg, repo, &registrations);
+	if (r < 0) {
+		log_printf(LOG_ERROR, "cannot start registration: %s", rain_error_last());
+		goto done;
+	}
 	r = start_builds(&cfg, repo, identity, vetting, &builds);
 	if (r < 0) {
 		log_printf(LOG_ERROR, "cannot start the build service: %s", rain_error_last());
@@ -490,7 +533,13 @@ int main(int argc, char **argv)
 
 	scfg.builds = builds;
 	scfg.vetting = vetting;
+	r = config_netboot_from_sites(&cfg);
+	if (r < 0) {
+		log_printf(LOG_ERROR, "%s", rain_error_last());
+		goto done;
+	}
 	scfg.netboot_sites = cfg.netboot_sites;
+	scfg.registrations = registrations;
 	scfg.listen = cfg.listen;
 	scfg.tls_cert = cfg.tls_cert;
 	scfg.tls_key = cfg.tls_key;
@@ -555,10 +604,12 @@ done:
 	/* log streams end first, so that the server's threads can finish */
 	builds_quiesce(builds);
 	vetting_quiesce(vetting);
+	registrations_quiesce(registrations);
 	server_stop(srv);
 	builds_stop(builds);
 	rain_identity_free(identity);
 	vetting_stop(vetting);
+	registrations_stop(registrations);
 	rain_repo_close(repo);
 	if (status == 0)
 		log_printf(LOG_INFO, "stopped");

@@ -1,4 +1,4 @@
-/* The job engines' API: every kind of job (builds, vettings):
+/* The job engines' API: every kind of job (builds, vettings, registrations):
  *
  *   GET    /rain/v1/jobs                {"jobs": [...]}, newest first, each
  *                                       record with its "kind"
@@ -11,13 +11,15 @@
  *
  * An owner sees their own jobs, an admin all (rain/policy.h, job-show);
  * others' jobs are not found. Builds also have their own API
- * (/rain/v1/builds), vettings start at /rain/v1/images/{id}/vet.
+ * (/rain/v1/builds), vettings start at /rain/v1/images/{id}/vet,
+ * registrations at /rain/v1/registrations.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "daemon/builds.h"
 #include "daemon/http.h"
+#include "daemon/registrations.h"
 #include "daemon/vetting.h"
 #include "rain/error.h"
 #include "rain/jobs.h"
@@ -26,21 +28,24 @@
 #define CANCEL_WAIT_S 60        /* how long a cancel waits for a running job */
 
 /* The engines raind runs (some may be NULL), in a fixed order. */
-static void engines(struct request *req, struct rain_jobs *out[2])
+#define NENGINES 3
+
+static void engines(struct request *req, struct rain_jobs *out[NENGINES])
 {
 	out[0] = request_builds(req) ? builds_jobs(request_builds(req)) : NULL;
 	out[1] = vetting_jobs(request_vetting(req));
+	out[2] = registrations_jobs(request_registrations(req));
 }
 
 /* The engine that has job id (visible to the caller), or NULL after a
  * 404. */
 static struct rain_jobs *find(struct request *req, const char *id)
 {
-	struct rain_jobs *e[2];
+	struct rain_jobs *e[NENGINES];
 	json_t *rec = NULL;
 
 	engines(req, e);
-	for (size_t i = 0; i < 2; i++)
+	for (size_t i = 0; i < NENGINES; i++)
 		if (e[i] && rain_jobs_get(e[i], &req->who, RAIN_ACT_JOB_SHOW, NULL, id, &rec) == 0) {
 			json_decref(rec);
 			return e[i];
@@ -59,7 +64,7 @@ static int by_created_desc(const void *a, const void *b)
 
 static int list(struct request *req)
 {
-	struct rain_jobs *e[2];
+	struct rain_jobs *e[NENGINES];
 	json_t *all = json_array(), *part, *v;
 	json_t **items;
 	size_t i, n;

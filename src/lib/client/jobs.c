@@ -55,24 +55,35 @@ int rain_client_build_list(struct rain_client *c, json_t **builds)
 	return client_get_list(c, "/rain/v1/builds", "builds", builds);
 }
 
-int rain_client_build_cancel(struct rain_client *c, const char *id, json_t **build)
+/* POST a build's or a job's cancel (which API: build). */
+static int cancel(struct rain_client *c, bool build, const char *id, json_t **out)
 {
 	_cleanup_free_ char *path = NULL;
 	json_t *resp = NULL;
 	int r;
 
 	rain_error_clear();
-	r = build_path(id, "/cancel", &path);
-	if (build)
-		*build = NULL;
+	r = build ? build_path(id, "/cancel", &path) : job_path(id, "/cancel", &path);
+	if (out)
+		*out = NULL;
 	if (r < 0)
 		return r;
 	r = rain_client_request(c, "POST", path, NULL, NULL, NULL, &resp);
-	if (r == 0 && build)
-		*build = resp;
+	if (r == 0 && out)
+		*out = resp;
 	else
 		json_decref(resp);
 	return r;
+}
+
+int rain_client_build_cancel(struct rain_client *c, const char *id, json_t **build)
+{
+	return cancel(c, true, id, build);
+}
+
+int rain_client_job_cancel(struct rain_client *c, const char *id, json_t **job)
+{
+	return cancel(c, false, id, job);
 }
 
 int rain_client_build_delete(struct rain_client *c, const char *id)
