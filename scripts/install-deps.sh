@@ -27,6 +27,10 @@ packages=(
 	# libvirt site test: a real libvirtd (its package makes the libvirt-qemu
 	# user), OVMF for UEFI domains, isoinfo to read the cloud-init seed back
 	libvirt-daemon-system libvirt-clients ovmf genisoimage
+	# UEFI disks (GPT, the EFI system partition made and filled without a
+	# mount) and their boot check: OVMF (above) for amd64, AAVMF under
+	# qemu-system-aarch64 for arm64
+	gdisk dosfstools mtools qemu-efi-aarch64 qemu-system-arm
 	# LDAP authentication test: a real directory
 	slapd ldap-utils
 	# RPM distributions (rocky, alma, fedora): the host bootstraps with dnf

@@ -10,7 +10,7 @@
  *   [files]     copy = SRC:DEST (repeatable; SRC relative to the recipe)
  *   [scripts]   run = PATH (repeatable; relative to the recipe),
  *               isolation = sandbox | vm
- *   [output]    formats, size, boot_check
+ *   [output]    formats, size, boot_check, firmware (bios | uefi)
  *   [metadata]  any key = value, attached to the stored image
  *
  * Parsing validates everything that can be checked without the network
@@ -32,9 +32,16 @@ enum rain_output_format {
 	RAIN_OUT_TAR = 1 << 1,
 	RAIN_OUT_TAR_ZST = 1 << 2,
 	RAIN_OUT_EXT4 = 1 << 3,      /* a raw ext4 filesystem */
-	RAIN_OUT_DISK = 1 << 4,      /* a partitioned, BIOS-bootable raw disk */
+	RAIN_OUT_DISK = 1 << 4,      /* a partitioned, bootable raw disk (see rain_firmware) */
 	RAIN_OUT_QCOW2 = 1 << 5,     /* the disk as qcow2 */
 	RAIN_OUT_SQUASHFS = 1 << 6,
+};
+
+/* What boots the disk and qcow2 formats. */
+enum rain_firmware {
+	RAIN_FIRMWARE_BIOS = 0,      /* MBR, GRUB for i386-pc (amd64, i386) */
+	RAIN_FIRMWARE_UEFI,          /* GPT with an EFI system partition holding GRUB
+				      * at the removable path (amd64, arm64) */
 };
 
 struct rain_recipe_user {
@@ -79,6 +86,7 @@ struct rain_recipe {
 	unsigned int formats;  /* enum rain_output_format bits */
 	int64_t size;          /* bytes of the filesystem / disk */
 	bool boot_check;
+	enum rain_firmware firmware;
 	struct rain_property *metadata;
 	size_t nmetadata;
 };
@@ -99,6 +107,11 @@ int rain_recipe_format(const struct rain_recipe *r, char **out);
 const char *rain_recipe_default_mirror(const char *distribution);
 /* The package manager family: "deb" or "rpm", or NULL when unknown. */
 const char *rain_recipe_family(const char *distribution);
+/* Whether a recipe's architecture can be booted with firmware: BIOS for
+ * amd64 and i386, UEFI for amd64 and arm64. */
+bool rain_recipe_firmware_known(const char *architecture, enum rain_firmware firmware);
+/* "bios" or "uefi". */
+const char *rain_firmware_name(enum rain_firmware firmware);
 /* Names of format bits ("disk", "qcow2", ...): one name, or NULL. */
 const char *rain_output_format_name(enum rain_output_format f);
 

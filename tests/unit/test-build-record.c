@@ -258,6 +258,7 @@ static void test_image_fields(void **state)
 	assert_string_equal(field(bi.fields, "rain_packages"), "3");
 	assert_string_equal(field(bi.fields, "rain_boot_check"), "passed");
 	assert_string_equal(field(bi.fields, "rain_build_seconds"), "42.2");
+	assert_null(json_object_get(bi.fields, "hw_firmware_type"));   /* BIOS: not said */
 	assert_non_null(strstr(field(bi.fields, "rain_recipe"), "name = web"));
 	{
 		/* every property is a string, as Glance wants */
@@ -284,6 +285,16 @@ static void test_image_fields(void **state)
 	assert_int_equal(rain_build_image_make(r, m, &bi), RAIN_EINVAL);
 	assert_error_contains("disk or qcow2");
 	assert_null(bi.fields);
+	json_decref(m);
+	rain_recipe_free(r);
+
+	/* a UEFI disk tells Nova to boot it with UEFI firmware */
+	r = recipe("disk\nfirmware = uefi");
+	m = json_loads(manifest_text, 0, NULL);
+	assert_int_equal(rain_build_image_make(r, m, &bi), 0);
+	assert_string_equal(field(bi.fields, "hw_firmware_type"), "uefi");
+	assert_non_null(strstr(field(bi.fields, "rain_recipe"), "firmware = uefi"));
+	rain_build_image_clear(&bi);
 	json_decref(m);
 	rain_recipe_free(r);
 

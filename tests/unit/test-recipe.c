@@ -169,6 +169,62 @@ static void test_sizes(void **state)
 
 /* A stale message from an earlier call never shows after a later one
  * (rain_error_clear on entry, include/rain/error.h). */
+/* [output] firmware: bios by default, uefi for amd64 and arm64 only, kept
+ * through the canonical text, and refused where it means nothing. */
+static void test_firmware(void **state)
+{
+	struct rain_recipe *r = parse_ok("[image]\ndistribution = debian\n");
+	struct rain_recipe *again = NULL;
+	char *text = NULL;
+
+	assert_int_equal(r->firmware, RAIN_FIRMWARE_BIOS);
+	assert_int_equal(rain_recipe_format(r, &text), 0);
+	assert_null(strstr(text, "firmware"));      /* the default is not written */
+	free(text);
+	rain_recipe_free(r);
+
+	r = parse_ok("[image]\ndistribution = debian\narchitecture = aarch64\n"
+		     "[output]\nformats = qcow2\nfirmware = uefi\nboot_check = yes\n");
+	assert_int_equal(r->firmware, RAIN_FIRMWARE_UEFI);
+	assert_string_equal(r->architecture, "arm64");
+	assert_true(r->kernel);
+	assert_int_equal(rain_recipe_format(r, &text), 0);
+	assert_non_null(strstr(text, "\nfirmware = uefi\n"));
+	assert_int_equal(rain_recipe_parse(text, "again", ".", &again), 0);
+	assert_int_equal(again->firmware, RAIN_FIRMWARE_UEFI);
+	free(text);
+	rain_recipe_free(again);
+	rain_recipe_free(r);
+
+	r = parse_ok("[image]\ndistribution = debian\n[output]\nfirmware = bios\nfirmware = uefi\n");
+	assert_int_equal(r->firmware, RAIN_FIRMWARE_UEFI);       /* the last one counts */
+	rain_recipe_free(r);
+
+	assert_true(rain_recipe_firmware_known("amd64", RAIN_FIRMWARE_UEFI));
+	assert_true(rain_recipe_firmware_known("arm64", RAIN_FIRMWARE_UEFI));
+	assert_false(rain_recipe_firmware_known("i386", RAIN_FIRMWARE_UEFI));
+	assert_true(rain_recipe_firmware_known("i386", RAIN_FIRMWARE_BIOS));
+	assert_false(rain_recipe_firmware_known("arm64", RAIN_FIRMWARE_BIOS));
+	assert_false(rain_recipe_firmware_known("riscv64", RAIN_FIRMWARE_UEFI));
+	assert_string_equal(rain_firmware_name(RAIN_FIRMWARE_UEFI), "uefi");
+	assert_string_equal(rain_firmware_name(RAIN_FIRMWARE_BIOS), "bios");
+
+	/* hostile and meaningless values */
+	parse_bad("[image]\ndistribution = debian\n[output]\nfirmware = UEFI\n",
+		  "t.recipe:4: [output] firmware: say bios");
+	parse_bad("[image]\ndistribution = debian\n[output]\nfirmware = uefi;reboot\n", "say bios");
+	parse_bad("[image]\ndistribution = debian\n[output]\nfirmware =\n", "say bios");
+	parse_bad("[image]\ndistribution = debian\n[output]\nfirmware = coreboot\n", "or uefi");
+	parse_bad("[image]\ndistribution = debian\narchitecture = riscv64\n[output]\nfirmware = uefi\n",
+		  "no UEFI firmware is known for riscv64 images (amd64 and arm64 have one)");
+	parse_bad("[image]\ndistribution = debian\narchitecture = i386\n[output]\nfirmware = uefi\n",
+		  "no UEFI firmware is known for i386");
+	parse_bad("[image]\ndistribution = debian\n[output]\nformats = tar\nfirmware = uefi\n",
+		  "firmware = uefi is how the disk and qcow2 formats boot");
+	parse_bad("[image]\ndistribution = debian\n[output]\nfirmwares = uefi\n",
+		  "unknown key (formats, size, boot_check, firmware)");
+}
+
 static void test_stale_message_cleared(void **state)
 {
 	struct rain_recipe *r = NULL;
@@ -191,6 +247,7 @@ int main(void)
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_errors_name_place),
 		cmocka_unit_test(test_sizes),
+		cmocka_unit_test(test_firmware),
 		cmocka_unit_test(test_stale_message_cleared),
 	};
 

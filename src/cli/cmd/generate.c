@@ -19,7 +19,8 @@
 static int cmd_generate_exec(struct cli *cli, const struct cli_args *a);
 
 enum { OPT_CACHE = 0x400, OPT_BOOT, OPT_STORE, OPT_TIMEOUT, OPT_OS, OPT_RELEASE, OPT_ARCH,
-       OPT_PACKAGES, OPT_NAME, OPT_FORMAT, OPT_FROM_IMAGE, OPT_REMOTE, OPT_VERBOSE, OPT_LIMIT };
+       OPT_PACKAGES, OPT_NAME, OPT_FORMAT, OPT_FROM_IMAGE, OPT_REMOTE, OPT_VERBOSE, OPT_LIMIT,
+       OPT_FIRMWARE };
 
 static const struct cli_opt generate_opts[] = {
 	CLI_OPT("output", 'o', "DIR", 'o', "where the image, kernel, initramfs, manifest.json\n"
@@ -47,6 +48,7 @@ static const struct cli_opt generate_opts[] = {
 	CLI_OPT("packages", 0, "P,...", OPT_PACKAGES, "extra packages"),
 	CLI_OPT("name", 0, "NAME", OPT_NAME, "the image's name"),
 	CLI_OPT("format", 0, "F,...", OPT_FORMAT, "output formats (default disk)"),
+	CLI_OPT("firmware", 0, "bios|uefi", OPT_FIRMWARE, "what boots the disk (default bios; uefi for arm64)"),
 	{ 0 },
 };
 
@@ -114,7 +116,7 @@ static void print_line(void *ud, const char *line)
 /* The --os shortcut as recipe text; values are checked by the parser. */
 static char *shortcut_recipe(const char *os, const char *release, const char *arch,
 			     const char *packages, const char *name, const char *format,
-			     bool boot)
+			     const char *firmware, bool boot)
 {
 	char *text = NULL;
 	size_t len;
@@ -130,11 +132,13 @@ static char *shortcut_recipe(const char *os, const char *release, const char *ar
 	fprintf(f, "name = %s\n", name ? name : os);
 	if (packages)
 		fprintf(f, "[packages]\ninstall = %s\n", packages);
-	fprintf(f, "[output]\nformats = %s\nboot_check = %s\n[metadata]\nos_distro = %s\n",
-		format ? format : "disk", boot ? "yes" : "no", os);
+	fprintf(f, "[output]\nformats = %s\nboot_check = %s\n", format ? format : "disk", boot ? "yes" : "no");
+	if (firmware)
+		fprintf(f, "firmware = %s\n", firmware);
+	fprintf(f, "[metadata]\nos_distro = %s\n", os);
 	fclose(f);
 	/* a newline inside a value would start a new key: refuse it */
-	for (const char *v[] = { os, release, arch, packages, name, format }, **p = v; p < v + 6; p++)
+	for (const char *v[] = { os, release, arch, packages, name, format, firmware }, **p = v; p < v + 7; p++)
 		if (*p && strpbrk(*p, "\n\r")) {
 			free(text);
 			return NULL;
@@ -200,7 +204,7 @@ static void forget_env(const char *name)
 static int cmd_generate_exec(struct cli *cli, const struct cli_args *a)
 {
 	const char *output = NULL, *cache = "/var/cache/rain", *os = NULL, *release = NULL;
-	const char *arch = NULL, *packages = NULL, *name = NULL, *format = NULL;
+	const char *arch = NULL, *packages = NULL, *name = NULL, *format = NULL, *firmware = NULL;
 	bool boot = false, do_store = false, remote = false;
 	int64_t timeout = 3600;
 	struct rain_recipe *recipe = NULL;
@@ -232,6 +236,7 @@ static int cmd_generate_exec(struct cli *cli, const struct cli_args *a)
 		case OPT_PACKAGES: packages = val; break;
 		case OPT_NAME: name = val; break;
 		case OPT_FORMAT: format = val; break;
+		case OPT_FIRMWARE: firmware = val; break;
 		case OPT_FROM_IMAGE: from_image = val; break;
 		case OPT_VERBOSE: view.verbose = true; break;
 		case OPT_REMOTE: remote = true; break;
@@ -246,7 +251,8 @@ static int cmd_generate_exec(struct cli *cli, const struct cli_args *a)
 		}
 		}
 	}
-	if (from_image && !os && argc == 0 && !release && !arch && !packages && !format) {
+	if (from_image && !os && argc == 0 && !release && !arch && !packages && !format &&
+	    !firmware) {
 		r = cli_generate_from_image(cli, from_image, &recipe, &inputs_dir);
 		if (r)
 			return r;
@@ -255,11 +261,12 @@ static int cmd_generate_exec(struct cli *cli, const struct cli_args *a)
 	} else if (from_image) {
 		return cli_usage_error(&cmd_generate_entry, "--from-image takes no recipe and no --os options");
 	} else if (os && argc == 0) {
-		text = shortcut_recipe(os, release, arch, packages, name, format, boot);
+		text = shortcut_recipe(os, release, arch, packages, name, format, firmware, boot);
 		if (!text)
 			return cli_usage_error(&cmd_generate_entry, "option values cannot hold line breaks");
 		r = rain_recipe_parse(text, "command line", ".", &recipe);
-	} else if (!os && argc == 1 && !release && !arch && !packages && !format) {
+	} else if (!os && argc == 1 && !release && !arch && !packages && !format &&
+	    !firmware) {
 		r = rain_recipe_parse_file(a->argv[0], &recipe);
 		if (r == 0 && name) {
 			free(recipe->name);

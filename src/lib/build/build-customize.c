@@ -292,16 +292,33 @@ int build_customize(struct build_ctx *b)
 	}
 	for (size_t i = 0; ret == 0 && i < r->nservices; i++)
 		ret = be->enable_service(b, r->services[i]);
-	if (ret == 0)
+	if (ret == 0 && r->firmware == RAIN_FIRMWARE_UEFI) {
+		/* the EFI system partition, where a grub-install in the image
+		 * looks for it; no fsck (the image need not have fsck.vfat) */
+		_cleanup_free_ char *efi = fs_path_join(b->root, "boot/efi");
+		char volid[10];
+
+		if (!efi)
+			return rain_error_oom();
+		if ((ret = fs_mkdir_p(efi, 0755)) < 0)
+			return ret;
+		build_efi_volume_id(fs_uuid, volid);
+		ret = write_text(b, "/etc/fstab", 0644, "UUID=%s / ext4 defaults,errors=remount-ro 0 1\n"
+				 "UUID=%s /boot/efi vfat umask=0077 0 0\n", fs_uuid, volid);
+	} else if (ret == 0) {
 		ret = write_text(b, "/etc/fstab", 0644, "UUID=%s / ext4 defaults,errors=remount-ro 0 1\n",
 				 fs_uuid);
-	if (ret == 0 && r->kernel)
+	}
+	if (ret == 0 && r->kernel) {
+		const struct build_machine *m = build_machine_find(r->architecture);
+
 		ret = write_text(b, "/boot/grub/grub.cfg", 0644,
 				 "set timeout=1\nset default=0\n"
 				 "menuentry 'rain image' {\n"
 				 "  search --no-floppy --fs-uuid --set=root %s\n"
-				 "  linux /vmlinuz root=UUID=%s ro console=tty0 console=ttyS0,115200\n"
-				 "  initrd /initrd.img\n}\n", fs_uuid, fs_uuid);
+				 "  linux /vmlinuz root=UUID=%s ro console=tty0 console=%s,115200\n"
+				 "  initrd /initrd.img\n}\n", fs_uuid, fs_uuid, m ? m->console : "ttyS0");
+	}
 	return ret;
 }
 

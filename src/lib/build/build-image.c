@@ -168,6 +168,9 @@ int rain_build_image_make(const struct rain_recipe *r, json_t *manifest,
 	ret |= set_str(f, "os_version", r->release);
 	if (r->architecture)
 		ret |= set_str(f, "architecture", glance_arch(r->architecture));
+	/* Nova boots an image with this property through UEFI firmware */
+	if (r->firmware == RAIN_FIRMWARE_UEFI)
+		ret |= set_str(f, "hw_firmware_type", "uefi");
 	ret |= set_str(f, "description", r->description);
 	for (i = 0; i < r->nmetadata; i++)
 		ret |= set_str(f, r->metadata[i].name, r->metadata[i].value);

@@ -178,6 +178,36 @@ int build_scripts(struct build_ctx *b);
 int build_scripts_in_vm(struct build_ctx *b, const struct sandbox *image, const char *tree,
 			const char *const *env);
 
+/* ---- build-efi.c ---- */
+
+/* What booting an architecture's images takes. */
+struct build_machine {
+	const char *arch;          /* Debian's name */
+	const char *console;       /* the kernel's serial console under qemu */
+	const char *grub_efi;      /* GRUB's EFI platform (grub-mkimage -O); NULL: no UEFI */
+	const char *grub_package;  /* the Debian package with its modules */
+	const char *efi_loader;    /* the removable-media path's file (BOOTX64.EFI) */
+	const char *root_type;     /* GPT type GUID of its root partition */
+	const char *qemu;          /* qemu-system-X */
+	const char *machine;       /* -M */
+	const char *cpu;           /* -cpu under emulation (NULL: qemu's default) */
+	const char *disk_if;       /* -drive if= (NULL: the machine's default) */
+	const char *uefi_code;     /* the firmware (pflash unit 0, read-only) */
+	const char *uefi_vars;     /* its variables' template (copied to unit 1) */
+	long long flash_size;      /* pflash size the machine wants (0: the file's) */
+};
+/* The machine of Debian architecture arch, or NULL when none is known. */
+const struct build_machine *build_machine_find(const char *arch);
+/* Inside the image stage: the image's grub-mkimage makes its GRUB for UEFI
+ * as BUILD_OUT/efi_loader, finding the root by b->uuid. */
+int build_efi_loader(struct build_ctx *b);
+/* The outputs stage: the UEFI disk at path (a new file) from b->root and
+ * the image stage's GRUB; the layout is in build-efi.c. */
+int build_efi_disk(struct build_ctx *b, const char *path, const char *uuid);
+/* The EFI system partition's volume id, as /etc/fstab names it
+ * ("ABCD-1234"), from the root file system's uuid. */
+void build_efi_volume_id(const char *uuid, char id[10]);
+
 /* ---- build-clone.c ---- */
 
 /* Make root (a new directory, the sandbox's) the tree of the image whose

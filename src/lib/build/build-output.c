@@ -12,6 +12,7 @@
 
 #include "build-internal.h"
 #include "rain/error.h"
+#include "util/cleanup.h"
 #include "util/fsutil.h"
 #include "util/process.h"
 #include "util/qemu.h"
@@ -90,7 +91,7 @@ static int put_bytes(const char *src, size_t len, int dstfd, off_t off, size_t m
 
 #define DISK_OFFSET (1 << 20)   /* the partition starts at 1 MiB */
 
-static int make_disk(struct build_ctx *b, const char *path, const char *uuid)
+static int make_bios_disk(struct build_ctx *b, const char *path, const char *uuid)
 {
 	_cleanup_free_ char *core = build_tmp_path(b, "core.img");
 	_cleanup_free_ char *table = build_tmp_path(b, "partitions.sfdisk");
@@ -216,7 +217,8 @@ int build_outputs_make(struct build_ctx *b)
 	if (!disk || !ext4 || !qcow2 || !tar || !tzst || !sqfs || !tree)
 		return rain_error_oom();
 	if (f & (RAIN_OUT_DISK | RAIN_OUT_QCOW2)) {
-		r = make_disk(b, disk, b->uuid);
+		r = b->r->firmware == RAIN_FIRMWARE_UEFI ? build_efi_disk(b, disk, b->uuid) :
+			make_bios_disk(b, disk, b->uuid);
 		if (r == 0 && (f & RAIN_OUT_QCOW2)) {
 			const char *argv[] = { "qemu-img", "convert", "-f", "raw", "-O", "qcow2", "-c",
 					       "-o", "compression_type=zstd", disk, qcow2, NULL };
@@ -299,34 +301,114 @@ bool build_kvm_works(struct build_ctx *b, const char *kernel)
 	return false;
 }
 
+/* A writable copy of the firmware's variables (and, where the machine
+ * wants its flash of one size, of the firmware padded to it) in the
+ * build's tmp. */
+static int flash_copy(struct build_ctx *b, const char *src, const char *name, long long size, char **out)
+{
+	_cleanup_free_ char *dst = build_tmp_path(b, name);
+	_cleanup_close_ int in = -1, fd = -1;
+	struct stat st;
+	int r;
+
+	*out = NULL;
+	if (!dst)
+		return rain_error_oom();
+	in = open(src, O_RDONLY | O_CLOEXEC);
+	if (in < 0 || fstat(in, &st) < 0)
+		return rain_error_errno(RAIN_ENOTFOUND, errno, "the boot check's UEFI firmware %s", src);
+	if (size && st.st_size > size)
+		return rain_error_set(RAIN_EINVAL, "the UEFI firmware %s is larger than the machine's "
+				      "flash (%lld MiB)", src, size >> 20);
+	fd = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return rain_error_errno(RAIN_EIO, errno, "cannot create %s", dst);
+	if ((r = fs_copy_sparse(in, fd, st.st_size, dst)) < 0)
+		return r;
+	if (size && ftruncate(fd, size) < 0)
+		return rain_error_errno(RAIN_EIO, errno, "cannot pad %s", dst);
+	*out = TAKE_PTR(dst);
+	return 0;
+}
+
+/* Whether the machine is this host's, so that KVM may run it. */
+static bool machine_is_host(const struct build_machine *m)
+{
+#if defined(__x86_64__)
+	return !strcmp(m->qemu, "qemu-system-x86_64");
+#else
+	(void)m;
+	return false;
+#endif
+}
+
 int build_boot_check(struct build_ctx *b, const char *disk, const char *kernel, json_t **result)
 {
-	_cleanup_free_ char *drive = NULL;
+	const struct build_machine *m = build_machine_find(b->r->architecture);
+	bool uefi = b->r->firmware == RAIN_FIRMWARE_UEFI;
+	_cleanup_free_ char *drive = NULL, *code = NULL, *vars = NULL, *code_drive = NULL, *vars_drive = NULL;
 	struct boot_watch w = { 0, b->o->cancel, false, false };
-	bool kvm = build_kvm_works(b, kernel);
+	bool kvm = m && machine_is_host(m) && build_kvm_works(b, kernel);
 	int64_t t0 = time_mono_us();
-	const char *argv[] = {
-		"qemu-system-x86_64", "-accel", kvm ? "kvm" : "tcg", "-m", "1024", "-smp", "2",
-		"-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot",
-		"-nic", "none", "-drive", NULL, NULL
-	};
+	const char *argv[32];
+	size_t n = 0;
 	struct build_lines rl = { b, watch_console, &w };
+	/* an emulated foreign machine boots several times slower */
 	struct process_opts po = { .argv = argv, .stdin_fd = -1, .on_line = build_on_line,
 				   .on_partial = watch_prompt, .ud = &rl,
-				   .cancel = &w.stop, .timeout_s = 600 };
+				   .cancel = &w.stop, .timeout_s = m && machine_is_host(m) ? 600 : 1800 };
 	double secs;
 	int status, r;
 
-	if (asprintf(&drive, "file=%s,format=raw,snapshot=on", disk) < 0)
+	if (!m)
+		return rain_error_set(RAIN_EINVAL, "no machine is known to boot %s images on", b->r->architecture);
+	if (asprintf(&drive, "file=%s,format=raw,snapshot=on%s%s", disk, m->disk_if ? ",if=" : "",
+		     m->disk_if ? m->disk_if : "") < 0)
 		return rain_error_oom();
-	argv[sizeof(argv) / sizeof(*argv) - 2] = drive;
-	build_log(b, "== boot check (%s): booting the disk under qemu", kvm ? "kvm" : "software emulation");
+	argv[n++] = m->qemu;
+	argv[n++] = "-M";
+	argv[n++] = m->machine;
+	argv[n++] = "-accel";
+	argv[n++] = kvm ? "kvm" : "tcg";
+	if (!kvm && m->cpu) {
+		argv[n++] = "-cpu";
+		argv[n++] = m->cpu;
+	}
+	for (const char *a[] = { "-m", "1024", "-smp", "2", "-display", "none", "-serial", "stdio",
+				 "-monitor", "none", "-no-reboot", "-nic", "none" }, **p = a; p < a + 13; p++)
+		argv[n++] = *p;
+	if (uefi) {
+		/* the firmware read-only, its variables a copy of their template */
+		if (m->flash_size) {
+			if ((r = flash_copy(b, m->uefi_code, "uefi-code.fd", m->flash_size, &code)) < 0)
+				return r;
+		} else if (!(code = strdup(m->uefi_code))) {
+			return rain_error_oom();
+		}
+		if (access(code, R_OK) < 0)
+			return rain_error_errno(RAIN_ENOTFOUND, errno, "the boot check's UEFI firmware %s", code);
+		if ((r = flash_copy(b, m->uefi_vars, "uefi-vars.fd", m->flash_size, &vars)) < 0)
+			return r;
+		if (asprintf(&code_drive, "if=pflash,format=raw,unit=0,readonly=on,file=%s", code) < 0 ||
+		    asprintf(&vars_drive, "if=pflash,format=raw,unit=1,file=%s", vars) < 0)
+			return rain_error_oom();
+		argv[n++] = "-drive";
+		argv[n++] = code_drive;
+		argv[n++] = "-drive";
+		argv[n++] = vars_drive;
+	}
+	argv[n++] = "-drive";
+	argv[n++] = drive;
+	argv[n] = NULL;
+	build_log(b, "== boot check (%s, %s): booting the disk under %s", kvm ? "kvm" : "software emulation",
+		  uefi ? "UEFI" : "BIOS", m->qemu);
 	r = process_run(&po, &status);
 	secs = (double)(time_mono_us() - t0) / 1e6;
 	if (b->o->cancel && *b->o->cancel)
 		return rain_error_set(RAIN_ECANCELED, "the build was interrupted");
-	*result = json_pack("{s:s, s:f, s:s}", "result", w.reached ? "passed" : "failed",
-			    "seconds", secs, "accelerator", kvm ? "kvm" : "tcg");
+	*result = json_pack("{s:s, s:f, s:s, s:s, s:s}", "result", w.reached ? "passed" : "failed",
+			    "seconds", secs, "accelerator", kvm ? "kvm" : "tcg",
+			    "firmware", rain_firmware_name(b->r->firmware), "machine", m->qemu);
 	if (w.reached) {
 		build_log(b, "boot check passed: multi-user after %.1f s", secs);
 		return 0;

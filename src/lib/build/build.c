@@ -651,6 +651,8 @@ static int image_stage(struct build_ctx *b)
 		r = build_scripts(b);
 	if (r == 0)
 		r = b->be->finish(b);
+	if (r == 0 && b->r->kernel && b->r->firmware == RAIN_FIRMWARE_UEFI)
+		r = build_efi_loader(b);
 	if (r == 0)
 		r = b->be->packages(b, &packages);
 	if (r == 0 && json_dump_file(packages, BUILD_OUT "/packages.json", JSON_COMPACT) < 0)
@@ -919,10 +921,16 @@ static int check_recipe(const struct rain_recipe *r, const struct rain_build_opt
 		return rain_error_set(RAIN_EINVAL, "%s: a base image was given but the recipe says "
 				      "base = scratch", r->file);
 	if ((r->formats & (RAIN_OUT_DISK | RAIN_OUT_QCOW2) || r->boot_check || o->boot_check) &&
-	    strcmp(r->architecture, "amd64") && strcmp(r->architecture, "i386"))
-		return rain_error_set(RAIN_EINVAL, "%s: bootable disks and boot checks are made for amd64 and "
-				      "i386 so far; for %s use the tar, tar.zst, ext4, squashfs or dir formats",
-				      r->file, r->architecture);
+	    !rain_recipe_firmware_known(r->architecture, r->firmware))
+		return rain_error_set(RAIN_EINVAL, "%s: bootable disks and boot checks with [output] firmware = "
+				      "%s are made for %s; %sfor %s use the tar, tar.zst, ext4, squashfs or dir "
+				      "formats", r->file, rain_firmware_name(r->firmware),
+				      r->firmware == RAIN_FIRMWARE_UEFI ? "amd64 and arm64" : "amd64 and i386",
+				      rain_recipe_firmware_known(r->architecture, RAIN_FIRMWARE_UEFI) ?
+				      "set firmware = uefi, or " : "", r->architecture);
+	if (r->firmware == RAIN_FIRMWARE_UEFI && strcmp((*be)->family, "deb"))
+		return rain_error_set(RAIN_EINVAL, "%s: [output] firmware = uefi is made for Debian and Ubuntu "
+				      "images so far; build %s with firmware = bios", r->file, r->distribution);
 	if (r->scripts_in_vm && r->nscripts && (!r->kernel || (strcmp(r->architecture, "amd64") &&
 							      strcmp(r->architecture, "i386"))))
 		return rain_error_set(RAIN_EINVAL, "%s: [scripts] isolation = vm boots the image's own "

@@ -511,7 +511,14 @@ static int on_output(struct parse_ctx *c, const char *key, const char *value)
 	}
 	if (!strcmp(key, "boot_check"))
 		return str_to_bool(value, &r->boot_check) < 0 ? bad(c, "say yes or no") : 0;
-	return bad(c, "unknown key (formats, size, boot_check)");
+	if (!strcmp(key, "firmware")) {
+		if (strcmp(value, "bios") && strcmp(value, "uefi"))
+			return bad(c, "say bios (an MBR disk booted by GRUB for PCs) or uefi (a GPT disk "
+				   "with an EFI system partition)");
+		r->firmware = !strcmp(value, "uefi") ? RAIN_FIRMWARE_UEFI : RAIN_FIRMWARE_BIOS;
+		return 0;
+	}
+	return bad(c, "unknown key (formats, size, boot_check, firmware)");
 }
 
 static int on_metadata(struct parse_ctx *c, const char *key, const char *value)
@@ -602,12 +609,32 @@ int rain_recipe_parse(const char *text, const char *file, const char *dir,
 				     file);
 	if (ret == 0 && !r->kernel && r->boot_check)
 		ret = rain_error_set(RAIN_EINVAL, "%s: [output] boot_check needs [packages] kernel = yes", file);
+	if (ret == 0 && r->firmware == RAIN_FIRMWARE_UEFI && !(r->formats & (RAIN_OUT_DISK | RAIN_OUT_QCOW2)))
+		ret = rain_error_set(RAIN_EINVAL, "%s: [output] firmware = uefi is how the disk and qcow2 "
+				     "formats boot; add one of them to formats or drop firmware", file);
+	if (ret == 0 && r->firmware == RAIN_FIRMWARE_UEFI &&
+	    !rain_recipe_firmware_known(r->architecture, RAIN_FIRMWARE_UEFI))
+		ret = rain_error_set(RAIN_EINVAL, "%s: [output] firmware = uefi: no UEFI firmware is known "
+				     "for %s images (amd64 and arm64 have one); use the tar, tar.zst, ext4, "
+				     "squashfs or dir formats for %s", file, r->architecture, r->architecture);
 	if (ret < 0) {
 		rain_recipe_free(r);
 		return ret;
 	}
 	*out = r;
 	return 0;
+}
+
+bool rain_recipe_firmware_known(const char *architecture, enum rain_firmware firmware)
+{
+	if (firmware == RAIN_FIRMWARE_UEFI)
+		return !strcmp(architecture, "amd64") || !strcmp(architecture, "arm64");
+	return !strcmp(architecture, "amd64") || !strcmp(architecture, "i386");
+}
+
+const char *rain_firmware_name(enum rain_firmware firmware)
+{
+	return firmware == RAIN_FIRMWARE_UEFI ? "uefi" : "bios";
 }
 
 int rain_recipe_parse_file(const char *path, struct rain_recipe **out)
@@ -694,6 +721,8 @@ int rain_recipe_format(const struct rain_recipe *r, char **out)
 		if (r->formats & (1u << i))
 			fprintf(f, " %s", format_names[i]);
 	fprintf(f, "\nsize = %lld\nboot_check = %s\n", (long long)r->size, r->boot_check ? "yes" : "no");
+	if (r->firmware == RAIN_FIRMWARE_UEFI)
+		fputs("firmware = uefi\n", f);
 	if (r->nmetadata) {
 		fputs("\n[metadata]\n", f);
 		for (size_t i = 0; i < r->nmetadata; i++)

@@ -211,7 +211,17 @@ static bool deb_has_indexes(const char *root)
 
 static int deb_layer(const struct rain_recipe *r, char ***pkgs, size_t *n)
 {
-	return build_layer_packages(r, "locales", pkgs, n);
+	const struct build_machine *m = build_machine_find(r->architecture);
+	int ret = build_layer_packages(r, "locales", pkgs, n);
+
+	/* the modules and grub-mkimage the UEFI boot loader is made with */
+	if (ret == 0 && r->kernel && r->firmware == RAIN_FIRMWARE_UEFI && m && m->grub_package &&
+	    (ret = strv_add(pkgs, n, m->grub_package)) < 0) {
+		strv_free(*pkgs, *n);
+		*pkgs = NULL;
+		*n = 0;
+	}
+	return ret;
 }
 
 /* apt-get with the layer's packages after fixed options. */
