@@ -40,7 +40,7 @@ harnesses=(
 	"fuzz-ploop:src/lib/repo/diskfmt.c::$short"
 	"fuzz-jsonpatch:src/lib/repo/jsonpatch.c:-ljansson:$seconds"
 	"fuzz-vet-runtime:src/lib/vet/runtime-parse.c:-ljansson:$short"
-	"fuzz-recipe:src/lib/build/recipe.c src/lib/repo/image.c src/util/ini.c src/util/fsutil.c src/util/timeutil.c:-ljansson:$seconds"
+	"fuzz-recipe:src/lib/build/recipe.c src/lib/repo/image.c src/util/ini.c src/util/fsutil.c src/util/timeutil.c:-ljansson -lcrypto:$seconds"
 	"fuzz-vet-parse:src/lib/vet/vet-parse.c::$seconds"
 	"fuzz-adapt-boot:src/lib/target/adapt-boot.c::$short"
 	"fuzz-dpkg-status:src/lib/vet/pkg.c:-lrpm -lrpmio:$short"
