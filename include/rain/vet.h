@@ -115,6 +115,11 @@ struct rain_vet_options {
 	/* progress: called now and then with entries walked so far. */
 	void (*progress)(void *ud, uint64_t entries);
 	void *progress_ud;
+	/* Read the image on the calling thread too (by default a thread of
+	 * the run's own reads it while the calling thread checks, and both
+	 * compute the files' checksums): the same report, for a caller
+	 * that must not start a thread. */
+	bool one_thread;
 };
 
 /* Vet the tree of fs. *report (a new object) holds: the image's format
@@ -130,7 +135,10 @@ struct rain_vet_options {
  * entries (walked). A finding's "count", when there, stands for that
  * many findings of its rule not listed (past 200 per rule). The opts'
  * feed is sorted on its first use (rain/vet-feed.h): share a feed
- * between threads only once it has been matched or sorted. */
+ * between threads only once it has been matched or sorted. fs is read
+ * by a thread of the run's own during the walk (not with one_thread),
+ * with every signal blocked; the callbacks of opts (progress) are called
+ * on the calling thread. */
 int rain_vet_run(struct rain_imgfs *fs, const struct rain_vet_options *opts, json_t **report);
 /* Add a finding to a report made by rain_vet_run (the runtime check's):
  * finding (stolen) holds at least "rule", "severity" (a name) and

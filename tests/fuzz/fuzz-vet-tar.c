@@ -1,7 +1,8 @@
 /* libFuzzer harness for vetting's rules over a hostile image: the input
  * is a tar archive (run.sh seeds it with small trees that hold every file
  * the rules read, links out of the image and loops), opened from memory
- * and vetted with the default policy, declared keys and a small feed.
+ * and vetted with the default policy, declared keys and a small feed,
+ * the walk on two threads or on one (odd sizes).
  * Every run must give a report with its verdict and a summary, or an
  * error with a message; it must never crash, read out of bounds or open
  * a host file (the image's links are its own). */
@@ -69,6 +70,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!feed)
 		feed = feed_make();
 	o.feed = feed;
+	/* the walk on two threads (the default) and on one, by the size */
+	o.one_thread = size & 1;
 	if (rain_imgfs_open_read(input_read, &in, size, "fuzz.tar", "tar", &lim, &fs) < 0)
 		return 0;
 	r = rain_vet_run(fs, &o, &rep);

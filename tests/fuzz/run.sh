@@ -59,7 +59,7 @@ for f in tar ext4 squashfs disk qcow2; do
 	harnesses+=("fuzz-imgfs-$f:$imgfs_srcs:$imgfs_libs:$short")
 done
 # vetting's rules over a whole (tar) image
-vet_srcs=$(printf '%s\n' src/lib/vet/vet.c src/lib/vet/rules-*.c src/lib/vet/policy.c \
+vet_srcs=$(printf '%s\n' src/lib/vet/vet.c src/lib/vet/vet-walk.c src/lib/vet/rules-*.c src/lib/vet/policy.c \
 	src/lib/vet/report.c src/lib/vet/vet-map.c src/lib/vet/vet-parse.c src/lib/vet/pkg-rpmdb.c \
 	$vet_feed $imgfs_srcs src/util/base64.c | sort -u | tr '\n' ' ')
 harnesses+=("fuzz-vet-tar:$vet_srcs:$vet_libs $imgfs_libs -lsqlite3 -lpthread:$seconds")

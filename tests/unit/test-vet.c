@@ -1347,6 +1347,153 @@ static void test_rpm_image(void **state)
 }
 
 /* A set cancel flag stops the run with RAIN_ECANCELED and no report. */
+/* rep without the time it took, as text */
+static char *report_text(json_t *rep)
+{
+	char *s;
+
+	assert_int_equal(json_object_del(rep, "seconds"), 0);
+	s = json_dumps(rep, JSON_SORT_KEYS);
+	assert_non_null(s);
+	return s;
+}
+
+/* path vetted with one thread and with two (the default): the reports */
+static void vet_both(const char *path, const char *format, const struct rain_imgfs_limits *lim,
+		     struct rain_vet_options *o, char **one, char **two, int *r1, int *r2, char msg[2][512])
+{
+	struct rain_imgfs *fs;
+	json_t *rep;
+
+	for (int k = 0; k < 2; k++) {
+		o->one_thread = k == 0;
+		if (rain_imgfs_open(path, format, lim, &fs) < 0)
+			fail_msg("open %s: %s", path, rain_error_last());
+		*(k ? r2 : r1) = rain_vet_run(fs, o, &rep);
+		snprintf(msg[k], 512, "%s", rain_error_last());
+		*(k ? two : one) = rep ? report_text(rep) : NULL;
+		json_decref(rep);
+		rain_imgfs_close(fs);
+	}
+}
+
+/* The walk reads on a thread of its own and both threads hash (vet-walk.c):
+ * the report is the one a single thread makes, byte for byte but the
+ * time taken, for a tree of every defect and a package of 305 files of
+ * sizes around the walk's pieces (empty, 63 and 64 bytes, 128 and 256
+ * KiB, 1 MiB and one byte either side, 2 and 6 MiB: 40 MB), 254 of them
+ * changed (past the 200 findings listed per rule), some setuid (changed
+ * or not), private keys at the start of a 1 MiB file of the package, at
+ * 70,000 bytes of a larger one (past what is searched) and at the start
+ * of a larger unowned one; through the dir reader and a tar's. A walk
+ * stopped by the reader (its read budget) fails with the same message. */
+static void test_threads_same_report(void **state)
+{
+	static const size_t sizes[] = { 0, 1, 63, 64, 4095, 4096, 65536, 131072, 262143, 262144, 262145 };
+	static const size_t big[] = { 1048575, 1048576, 1048577, 2097155, 6291456 };
+	static const char key[] = "-----BEGIN OPENSSH PRIVATE KEY-----\n"
+				  "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\n"
+				  "-----END OPENSSH PRIVATE KEY-----\n";
+	struct rain_vet_options o = { .declared_keys = declared };
+	struct rain_imgfs_limits lim = { .max_walk_read = 8u << 20 };
+	char p[512], *one, *two, msg[2][512];
+	unsigned char *data = malloc(6291456 + 1);
+	struct tree t;
+	int r1, r2;
+
+	(void)state;
+	assert_non_null(data);
+	tree_make(&t, D_TAMPER | D_SETUID | D_EMPTY_ROOT | D_HOST_KEY | D_SERVICE | D_PRIVATE_KEY | D_WORLD_DIR |
+			      D_MISSING | D_AUTH_KEY | D_UNOWNED | D_INETD);
+	o.security_support_dir = t.support;
+	t.status = fopen(strcat(strcpy(p, t.root), "/var/lib/dpkg/status"), "a");
+	assert_non_null(t.status);
+	pkg_begin(&t, "bulk", NULL, NULL);
+	for (size_t i = 0; i < 305; i++) {
+		size_t len = i < 300 ? sizes[i % 11] : big[i - 300];
+		mode_t mode = i % 50 == 7 || i % 50 == 8 ? 04755 : 0644;
+		char path[64], sum[33];
+
+		for (size_t j = 0; j < len; j++)
+			data[j] = (unsigned char)(i * 131 + j * 7 + j / 509);
+		if (i == 301)
+			memcpy(data, key, sizeof(key) - 1);
+		if (i == 303)
+			memcpy(data + 70000, key, sizeof(key) - 1);
+		snprintf(path, sizeof(path), "/usr/lib/bulk/%03zu/f%zu", i / 100, i);
+		if (i % 6 == 0 || i == 301) {
+			pkg_file(&t, path, data, len, mode, NULL);
+			continue;
+		}
+		/* the package has other bytes there */
+		data[len] = 'x';
+		md5_hex(data, len + 1, sum);
+		pkg_file(&t, path, data, len, mode, sum);
+	}
+	pkg_end(&t);
+	fclose(t.status);
+	memcpy(data, key, sizeof(key) - 1);
+	put_bytes(t.root, "/srv/big.key", data, 2097155, 0600);
+
+	vet_both(t.root, "dir", NULL, &o, &one, &two, &r1, &r2, msg);
+	assert_int_equal(r1, 0);
+	assert_int_equal(r2, 0);
+	assert_string_equal(one, two);
+	/* what the tree was made to hold */
+	{
+		json_t *rep = json_loads(one, 0, NULL), *f;
+		size_t i, modified = 0, omitted = 0;
+
+		assert_non_null(rep);
+		expect(rep, "private-key", "info", "ignore", "/usr/lib/bulk/003/f301");
+		expect(rep, "private-key", "high", "fail", "/srv/big.key");
+		expect(rep, "setuid-file", "critical", "fail", "/usr/lib/bulk/000/f7");
+		expect(rep, "setuid-file", "high", "fail", "/usr/lib/bulk/001/f108");
+		json_array_foreach(json_object_get(rep, "findings"), i, f) {
+			const char *rule = json_string_value(json_object_get(f, "rule"));
+			const char *fp = json_string_value(json_object_get(f, "path"));
+
+			/* a key past the 64 KiB searched of a large file */
+			assert_false(!strcmp(rule, "private-key") && fp && !strcmp(fp, "/usr/lib/bulk/003/f303"));
+			if (strcmp(rule, "modified-file"))
+				continue;
+			if (json_object_get(f, "count"))
+				omitted = (size_t)json_integer_value(json_object_get(f, "count"));
+			else
+				modified++;
+		}
+		/* 253 of the package, cat, tool missing */
+		assert_int_equal(modified, 200);
+		assert_int_equal(omitted, 55);
+		json_decref(rep);
+	}
+	free(one);
+	free(two);
+
+	snprintf(p, sizeof(p), "%s/image.tar", t.dir);
+	{
+		char *argv[] = { "tar", "-C", t.root, "--numeric-owner", "-cf", p, ".", NULL };
+
+		assert_int_equal(run(argv), 0);
+	}
+	vet_both(p, "tar", NULL, &o, &one, &two, &r1, &r2, msg);
+	assert_int_equal(r1, 0);
+	assert_int_equal(r2, 0);
+	assert_string_equal(one, two);
+	free(one);
+	free(two);
+
+	vet_both(t.root, "dir", &lim, &o, &one, &two, &r1, &r2, msg);
+	assert_int_equal(r1, RAIN_ETOOBIG);
+	assert_int_equal(r2, RAIN_ETOOBIG);
+	assert_null(one);
+	assert_null(two);
+	assert_string_equal(msg[0], msg[1]);
+	assert_non_null(strstr(msg[1], "more than 8388608 bytes"));
+	free(data);
+	tree_free(&t);
+}
+
 static void test_cancel(void **state)
 {
 	volatile int cancel = 1;
@@ -1386,6 +1533,7 @@ int main(void)
 		cmocka_unit_test(test_manifest),
 		cmocka_unit_test(test_hostile_config),
 		cmocka_unit_test(test_rpm_image),
+		cmocka_unit_test(test_threads_same_report),
 		cmocka_unit_test(test_cancel),
 	};
 

@@ -98,7 +98,6 @@ struct ac_state {
 	struct vet_map hostkeys;        /* host keys reported */
 	char *buf;              /* the current authorized_keys file */
 	size_t len;
-	bool keys;
 	struct setting set[KW_COUNT];
 	char **host_keys;       /* HostKey values */
 	size_t n_host_keys;
@@ -320,13 +319,9 @@ static bool keys_file(const char *path)
 	return b && (strcmp(b, "/authorized_keys") == 0 || strcmp(b, "/authorized_keys2") == 0);
 }
 
-static uint64_t ac_want(struct vet_ctx *c, const struct rain_imgfs_entry *e)
+static uint64_t ac_want(const struct vet_ctx *c, const struct rain_imgfs_entry *e)
 {
-	struct ac_state *st = c->ac;
-
-	st->len = 0;
-	st->keys = keys_file(e->path);
-	if (!st->keys)
+	if (!keys_file(e->path))
 		return 0;
 	return e->size < MAX_KEYS_FILE ? e->size : MAX_KEYS_FILE;
 }
@@ -427,9 +422,11 @@ static int ac_entry(struct vet_ctx *c, const struct rain_imgfs_entry *e)
 	}
 	if (!S_ISREG(e->mode))
 		return 0;
-	if (st->keys) {
-		st->keys = false;
-		return keys_check(c, st, e->path, st->buf, st->len);
+	if (c->cur_read && keys_file(e->path)) {
+		size_t len = st->len;
+
+		st->len = 0;
+		return keys_check(c, st, e->path, st->buf, len);
 	}
 	if (fnmatch("/etc/ssh/ssh_host_*key", e->path, FNM_PATHNAME) == 0)
 		return host_key(c, st, e->path);

@@ -21,8 +21,13 @@
 #define KEY_SCAN_START (64u << 10)
 
 struct fi_state {
-	char *buf;              /* the start of the current file */
+	char *buf;              /* the start of the current file, when it came in pieces */
 	size_t len;
+	/* the current file's start searched where the walk gave it: at,
+	 * the key's offset (-1: none) and its kind */
+	bool searched;
+	ssize_t at;
+	char kind[32];
 };
 
 static int fi_facts(struct vet_ctx *c)
@@ -53,20 +58,45 @@ static bool host_key_path(const char *p)
 	return str_has_prefix(p, "/etc/ssh/ssh_host_");
 }
 
-static uint64_t fi_want(struct vet_ctx *c, const struct rain_imgfs_entry *e)
+static uint64_t fi_want(const struct vet_ctx *c, const struct rain_imgfs_entry *e)
 {
-	struct fi_state *st = c->fi;
-
-	st->len = 0;
 	if (host_key_path(e->path) || e->size < 64)
 		return 0;
 	return e->size <= KEY_SCAN_WHOLE ? e->size : KEY_SCAN_START;
+}
+
+/* The kind of key of the "-----BEGIN X PRIVATE KEY-----" line at p. */
+static void key_kind(const char *p, size_t n, char *out, size_t size)
+{
+	const char *s = p + 11, *e = memmem(s, n - 11, "PRIVATE KEY-----", 16);
+	size_t k = e && e > s ? (size_t)(e - s - 1) : 0;
+
+	if (k >= size)
+		k = size - 1;
+	memcpy(out, s, k);
+	out[k] = '\0';
+	for (size_t i = 0; i < k; i++)
+		if ((unsigned char)out[i] < 0x20 || out[i] == 0x7f)
+			out[i] = '?';
+}
+
+static void key_search(struct fi_state *st, const char *buf, size_t n)
+{
+	st->at = vet_private_key_find(buf, n);
+	if (st->at >= 0)
+		key_kind(buf + st->at, n - (size_t)st->at, st->kind, sizeof(st->kind));
+	st->searched = true;
 }
 
 static int fi_data(struct vet_ctx *c, const struct rain_imgfs_entry *e, const void *buf, size_t n)
 {
 	struct fi_state *st = c->fi;
 
+	/* all that was wanted at once (vet-walk.c gives it so): no copy */
+	if (!st->len && n == fi_want(c, e)) {
+		key_search(st, buf, n);
+		return 0;
+	}
 	if (n > KEY_SCAN_WHOLE - st->len)
 		n = KEY_SCAN_WHOLE - st->len;
 	memcpy(st->buf + st->len, buf, n);
@@ -109,30 +139,8 @@ static int setuid_check(struct vet_ctx *c, const struct rain_imgfs_entry *e)
 			   "allowed_setuid", what, whose, (long long)id);
 }
 
-/* The kind of key of the "-----BEGIN X PRIVATE KEY-----" line at p. */
-static void key_kind(const char *p, size_t n, char *out, size_t size)
+static int key_check(struct vet_ctx *c, const struct rain_imgfs_entry *e, const char *kind)
 {
-	const char *s = p + 11, *e = memmem(s, n - 11, "PRIVATE KEY-----", 16);
-	size_t k = e && e > s ? (size_t)(e - s - 1) : 0;
-
-	if (k >= size)
-		k = size - 1;
-	memcpy(out, s, k);
-	out[k] = '\0';
-	for (size_t i = 0; i < k; i++)
-		if ((unsigned char)out[i] < 0x20 || out[i] == 0x7f)
-			out[i] = '?';
-}
-
-static int key_check(struct vet_ctx *c, const struct rain_imgfs_entry *e)
-{
-	struct fi_state *st = c->fi;
-	ssize_t at = vet_private_key_find(st->buf, st->len);
-	char kind[32];
-
-	if (at < 0)
-		return 0;
-	key_kind(st->buf + at, st->len - (size_t)at, kind, sizeof(kind));
 	/* a key its package ships unchanged is test or example data */
 	if (c->cur_package && c->cur_intact)
 		return vet_finding(c, VET_PRIVATE_KEY, RAIN_VET_INFO, e->path, c->cur_package,
@@ -145,8 +153,15 @@ static int key_check(struct vet_ctx *c, const struct rain_imgfs_entry *e)
 
 static int fi_entry(struct vet_ctx *c, const struct rain_imgfs_entry *e)
 {
+	struct fi_state *st = c->fi;
+	bool key;
 	int r;
 
+	if (!st->searched)
+		key_search(st, st->buf, st->len);
+	key = st->at >= 0;
+	st->len = 0;
+	st->searched = false;
 	if (S_ISREG(e->mode)) {
 		if (e->mode & (S_ISUID | S_ISGID)) {
 			r = setuid_check(c, e);
@@ -159,7 +174,7 @@ static int fi_entry(struct vet_ctx *c, const struct rain_imgfs_entry *e)
 			if (r < 0)
 				return r;
 		}
-		return key_check(c, e);
+		return key ? key_check(c, e, st->kind) : 0;
 	}
 	if (S_ISDIR(e->mode) && (e->mode & S_IWOTH) && !(e->mode & S_ISVTX))
 		return vet_finding(c, VET_WORLD_WRITABLE, RAIN_VET_HIGH, e->path, c->cur_package, mode_json(e),

@@ -23,8 +23,6 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include <openssl/evp.h>
-
 #include "rain/error.h"
 #include "rain/vet-feed.h"
 #include "util/cleanup.h"
@@ -68,8 +66,6 @@ struct pk_state {
 	size_t n_cfg_filters;
 	char **cfgd;            /* files of /etc/dpkg/dpkg.cfg.d met by the walk */
 	size_t n_cfgd;
-	EVP_MD_CTX *md;
-	bool hashing;
 	uint64_t files, checked;
 };
 
@@ -118,7 +114,6 @@ static void pk_free(struct vet_ctx *c)
 	filters_free(st->filters, st->n_filters);
 	filters_free(st->cfg_filters, st->n_cfg_filters);
 	strv_free(st->cfgd, st->n_cfgd);
-	EVP_MD_CTX_free(st->md);
 	free(st);
 	c->pk = NULL;
 }
@@ -466,9 +461,6 @@ static int pk_facts(struct vet_ctx *c)
 	if (!st)
 		return rain_error_oom();
 	c->pk = st;
-	st->md = EVP_MD_CTX_new();
-	if (!st->md)
-		return rain_error_oom();
 	r = vet_read(c, "/var/lib/dpkg/status", MAX_DB_FILE, &text, &len);
 	if (r == RAIN_ENOTFOUND) {
 		r = rpm_packages(c);
@@ -547,27 +539,13 @@ static bool system_path(const char *p)
 	return false;
 }
 
-static uint64_t pk_want(struct vet_ctx *c, const struct rain_imgfs_entry *e)
+/* The walk computes the MD5 of the files the packages list (debsums's
+ * check), on either thread (vet-walk.c). */
+static bool pk_md5(const struct vet_ctx *c, const struct rain_imgfs_entry *e)
 {
-	struct pk_state *st = state(c);
+	const struct pk_state *st = c->pk;
 
-	st->hashing = vet_map_find(&st->sums, e->path) != NULL;
-	if (!st->hashing)
-		return 0;
-	if (EVP_DigestInit_ex(st->md, EVP_md5(), NULL) != 1) {
-		st->hashing = false;
-		return 0;
-	}
-	return UINT64_MAX;
-}
-
-static int pk_data(struct vet_ctx *c, const struct rain_imgfs_entry *e, const void *buf, size_t n)
-{
-	struct pk_state *st = state(c);
-
-	if (st->hashing && EVP_DigestUpdate(st->md, buf, n) != 1)
-		return rain_error_set(RAIN_EIO, "md5 of %s failed", e->path);
-	return 0;
+	return vet_map_find(&st->sums, e->path) != NULL;
 }
 
 static const char *type_name(uint32_t mode)
@@ -586,19 +564,16 @@ static const char *type_name(uint32_t mode)
 static int check_sum(struct vet_ctx *c, struct pk_state *st, const struct rain_imgfs_entry *e,
 		     struct sum *head)
 {
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
-	char hex[2 * EVP_MAX_MD_SIZE + 1];
+	char hex[2 * sizeof(c->cur_md5) + 1];
 
 	head->seen = true;
 	if (!S_ISREG(e->mode))
 		return vet_finding(c, VET_MODIFIED_FILE, RAIN_VET_HIGH, e->path, head->pkg, NULL,
 				   "is %s, the package has a file there", type_name(e->mode));
-	if (!st->hashing || EVP_DigestFinal_ex(st->md, md, &mdlen) != 1)
+	if (!c->cur_md5_ok)
 		return rain_error_set(RAIN_EIO, "md5 of %s failed", e->path);
-	st->hashing = false;
 	st->checked++;
-	hex_encode(md, mdlen, hex);
+	hex_encode(c->cur_md5, sizeof(c->cur_md5), hex);
 	for (struct sum *s = head; s; s = s->next)
 		if (strcmp(s->md5, hex) == 0) {
 			c->cur_intact = true;
@@ -947,8 +922,7 @@ static int pk_finish(struct vet_ctx *c)
 const struct vet_group vet_group_packages = {
 	.name = "packages",
 	.facts = pk_facts,
-	.want = pk_want,
-	.data = pk_data,
+	.md5 = pk_md5,
 	.entry = pk_entry,
 	.finish = pk_finish,
 	.free = pk_free,

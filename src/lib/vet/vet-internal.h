@@ -5,10 +5,15 @@
  * A run reads the facts first (each group of rules reads the few whole
  * files it needs: the package database, passwd, sshd_config, ...), then
  * walks the tree once: for each entry every group is asked how much of
- * a regular file's content it wants, the content is read once and handed
- * to them in chunks, then each group sees the entry. After the walk each
- * group finishes (what needs the whole tree: missing files, sshd's
- * Include globs, enabled services).
+ * a regular file's content it wants and whether it wants its MD5, the
+ * content is read once and handed to them in chunks, then each group sees
+ * the entry. After the walk each group finishes (what needs the whole
+ * tree: missing files, sshd's Include globs, enabled services).
+ *
+ * The walk (vet-walk.c) reads on a thread of its own while the calling
+ * thread runs the groups' data and entry callbacks, in the walk's order;
+ * want and md5 are called on the reading thread, and may only read the
+ * facts (which do not change during the walk) and the entry.
  */
 #ifndef RAIN_VET_INTERNAL_H
 #define RAIN_VET_INTERNAL_H
@@ -89,8 +94,12 @@ struct vet_group {
 	const char *name;
 	/* read the facts (whole files) before the walk */
 	int (*facts)(struct vet_ctx *c);
-	/* bytes of a regular file's content wanted (0: none, UINT64_MAX: all) */
-	uint64_t (*want)(struct vet_ctx *c, const struct rain_imgfs_entry *e);
+	/* bytes of a regular file's content wanted (0: none, UINT64_MAX:
+	 * all); on the reading thread: reads the facts only */
+	uint64_t (*want)(const struct vet_ctx *c, const struct rain_imgfs_entry *e);
+	/* whether the MD5 of a regular file's whole content is wanted (in
+	 * cur_md5 for entry); on the reading thread, as want */
+	bool (*md5)(const struct vet_ctx *c, const struct rain_imgfs_entry *e);
 	/* the next chunk of the content, in order, up to what was wanted */
 	int (*data)(struct vet_ctx *c, const struct rain_imgfs_entry *e, const void *buf, size_t n);
 	/* the entry, after its content */
@@ -140,6 +149,12 @@ struct vet_ctx {
 	 * package, and its content matches the package's checksum */
 	const char *cur_package;
 	bool cur_intact;
+	/* the current entry: a regular file whose content was offered to
+	 * the groups (it could be opened); its MD5 when a group asked for it
+	 * and it could be computed (cur_md5_ok) */
+	bool cur_read;
+	bool cur_md5_ok;
+	unsigned char cur_md5[16];
 	/* link lookups of vet_resolve: path -> target ("" not a link) */
 	struct vet_map links;
 	/* a tar's files the facts read, kept by a first pass (vet.c) */
@@ -165,6 +180,10 @@ int vet_note(struct vet_ctx *c, const char *fmt, ...) __attribute__((format(prin
  * exist are kept as they are. A new string in *out. RAIN_EFORMAT on a
  * loop (more than RAIN_IMGFS_MAX_LINKS links). */
 int vet_resolve(struct vet_ctx *c, const char *path, bool last, char **out);
+
+/* The walk over the tree with the groups (vet-walk.c): 0 or the first
+ * error (the walk's, a read's or a group's). */
+int vet_walk(struct vet_ctx *c, const struct vet_group *const *groups, size_t n_groups);
 
 /* A file of the image, whole (links resolved inside it): 0 and a new
  * *text, RAIN_ENOTFOUND (also for what is not a regular file or is over

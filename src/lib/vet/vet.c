@@ -21,13 +21,6 @@ static const struct vet_group *const groups[] = {
 };
 #define N_GROUPS (sizeof(groups) / sizeof(groups[0]))
 
-#define CHUNK (128 * 1024)
-
-struct walk {
-	struct vet_ctx *c;
-	char *buf;
-};
-
 /* The target of the link at path (a resolved parent, a last component
  * as given), "" when it is not a link or not there; borrowed from the
  * cache. */
@@ -241,53 +234,6 @@ int vet_strp_cmp(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static int walk_entry(void *ud, const struct rain_imgfs_entry *e, struct rain_imgfs_file *f)
-{
-	struct walk *w = ud;
-	struct vet_ctx *c = w->c;
-	uint64_t want[N_GROUPS], max = 0, off = 0;
-	int r;
-
-	c->entries++;
-	if (c->opts && c->opts->cancel && *c->opts->cancel)
-		return rain_error_set(RAIN_ECANCELED, "vetting canceled");
-	if (c->opts && c->opts->progress && c->entries % 4096 == 0)
-		c->opts->progress(c->opts->progress_ud, c->entries);
-	c->cur_package = NULL;
-	c->cur_intact = false;
-	if (f && S_ISREG(e->mode)) {
-		for (size_t g = 0; g < N_GROUPS; g++) {
-			want[g] = groups[g]->want ? groups[g]->want(c, e) : 0;
-			if (want[g] > max)
-				max = want[g];
-		}
-		while (off < max) {
-			ssize_t n = rain_imgfs_file_read(f, w->buf, max - off < CHUNK ? max - off : CHUNK);
-
-			if (n < 0)
-				return (int)n;
-			if (n == 0)
-				break;
-			for (size_t g = 0; g < N_GROUPS; g++) {
-				if (want[g] <= off)
-					continue;
-				r = groups[g]->data(c, e, w->buf,
-						    want[g] - off < (uint64_t)n ? want[g] - off : (size_t)n);
-				if (r < 0)
-					return r;
-			}
-			off += (uint64_t)n;
-		}
-	}
-	for (size_t g = 0; g < N_GROUPS; g++)
-		if (groups[g]->entry) {
-			r = groups[g]->entry(c, e);
-			if (r < 0)
-				return r;
-		}
-	return 0;
-}
-
 static int os_release_field(void *ud, const char *key, const char *value)
 {
 	struct vet_ctx *c = ud;
@@ -398,7 +344,6 @@ static int report_make(struct vet_ctx *c, struct rain_imgfs *fs, const struct ti
 int rain_vet_run(struct rain_imgfs *fs, const struct rain_vet_options *opts, json_t **report)
 {
 	struct vet_ctx c = { .fs = fs, .opts = opts };
-	struct walk w = { .c = &c };
 	struct timespec t0;
 	int r;
 
@@ -411,8 +356,7 @@ int rain_vet_run(struct rain_imgfs *fs, const struct rain_vet_options *opts, jso
 	c.findings = json_array();
 	c.notes = json_array();
 	c.info = json_object();
-	w.buf = malloc(CHUNK);
-	if (!c.findings || !c.notes || !c.info || !w.buf) {
+	if (!c.findings || !c.notes || !c.info) {
 		r = rain_error_oom();
 		goto done;
 	}
@@ -423,14 +367,13 @@ int rain_vet_run(struct rain_imgfs *fs, const struct rain_vet_options *opts, jso
 		if (groups[g]->facts)
 			r = groups[g]->facts(&c);
 	if (r >= 0)
-		r = rain_imgfs_walk(fs, walk_entry, &w);
+		r = vet_walk(&c, groups, N_GROUPS);
 	for (size_t g = 0; g < N_GROUPS && r >= 0; g++)
 		if (groups[g]->finish)
 			r = groups[g]->finish(&c);
 	if (r >= 0)
 		r = report_make(&c, fs, &t0, report);
 done:
-	free(w.buf);
 	ctx_free(&c);
 	return r;
 }
