@@ -22,6 +22,7 @@
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <cmocka.h>
+#include <ext2fs/ext2fs.h>
 
 #include "testutil.h"
 
@@ -735,6 +736,101 @@ static void test_ext4_content(void **state)
 	}
 }
 
+/* Lookups in directories through rain_imgfs_stat find what libext2fs's
+ * ext2fs_lookup finds (the reader keeps the names of the directories it
+ * looks up in): every name of a directory of 1500 files (several
+ * blocks), one name twice in it (debugfs ln: the first is the one found),
+ * a name removed, names that are not there, and 80 directories looked
+ * up in turn, twice, past the directories the reader keeps. */
+static void test_ext4_lookups(void **state)
+{
+	char *dir = at("ltree"), *img = at("l.ext4"), path[512];
+	const char *argv[] = { "mke2fs", "-q", "-F", "-t", "ext4", "-b", "4096", "-d", dir, img, "32M", NULL };
+	struct rain_imgfs *fs;
+	ext2_filsys e2;
+	ext2_ino_t big, ino;
+	size_t checked = 0;
+
+	(void)state;
+	assert_int_equal(mkdir(dir, 0755), 0);
+	snprintf(path, sizeof(path), "%s/big", dir);
+	assert_int_equal(mkdir(path, 0755), 0);
+	for (int i = 0; i < 1500; i++) {
+		snprintf(path, sizeof(path), "%s/big/f%04d", dir, i);
+		assert_int_equal(close(open(path, O_WRONLY | O_CREAT | O_EXCL, 0644)), 0);
+	}
+	for (int d = 0; d < 80; d++) {
+		snprintf(path, sizeof(path), "%s/d%02d", dir, d);
+		assert_int_equal(mkdir(path, 0755), 0);
+		for (int k = 0; k < 3; k++) {
+			snprintf(path, sizeof(path), "%s/d%02d/%c", dir, d, 'a' + k);
+			assert_int_equal(close(open(path, O_WRONLY | O_CREAT | O_EXCL, 0644)), 0);
+		}
+	}
+	snprintf(path, sizeof(path), "%s/d07/f0005", dir);
+	assert_int_equal(close(open(path, O_WRONLY | O_CREAT | O_EXCL, 0644)), 0);
+	assert_int_equal(run(argv), 0);
+	debugfs(img, "ln /d07/f0005 /big");       /* a second f0005 in /big */
+	debugfs(img, "unlink /big/f0100");
+	assert_int_equal(ext2fs_open(img, 0, 0, 0, unix_io_manager, &e2), 0);
+	assert_int_equal(ext2fs_lookup(e2, EXT2_ROOT_INO, "big", 3, NULL, &big), 0);
+	assert_int_equal(rain_imgfs_open(img, NULL, NULL, &fs), 0);
+	for (int i = 0; i < 1502; i++) {
+		struct rain_imgfs_entry e;
+		char name[16];
+		int r;
+
+		snprintf(name, sizeof(name), i < 1500 ? "f%04d" : i == 1500 ? "nothing" : "f", i);
+		snprintf(path, sizeof(path), "/big/%s", name);
+		r = rain_imgfs_stat(fs, path, false, &e);
+		if (ext2fs_lookup(e2, big, name, (int)strlen(name), NULL, &ino) == 0) {
+			if (r < 0)
+				fail_msg("%s: %s", path, rain_error_last());
+			assert_int_equal(e.node, ino);
+			checked++;
+		} else {
+			assert_int_equal(r, RAIN_ENOTFOUND);
+		}
+	}
+	assert_int_equal(checked, 1499);
+	/* the first f0005 is the original, not the link debugfs added */
+	{
+		struct rain_imgfs_entry e;
+		ext2_ino_t d07, other;
+		size_t n = 0;
+
+		assert_int_equal(ext2fs_lookup(e2, EXT2_ROOT_INO, "d07", 3, NULL, &d07), 0);
+		assert_int_equal(ext2fs_lookup(e2, d07, "f0005", 5, NULL, &other), 0);
+		assert_int_equal(rain_imgfs_stat(fs, "/big/f0005", false, &e), 0);
+		assert_true(e.node != other);
+		/* the walk sees both */
+		assert_int_equal(rain_imgfs_walk(fs, count_fn, &n), 0);
+		assert_true(has_problem(fs, "/big/f0005: a second entry of this name"));
+	}
+	for (int round = 0; round < 2; round++)
+		for (int d = 0; d < 80; d++)
+			for (int k = 0; k < 4; k++) {
+				struct rain_imgfs_entry e;
+				ext2_ino_t dn;
+				char name[8];
+				int r;
+
+				snprintf(name, sizeof(name), "d%02d", d);
+				assert_int_equal(ext2fs_lookup(e2, EXT2_ROOT_INO, name, 3, NULL, &dn), 0);
+				snprintf(path, sizeof(path), "/d%02d/%c", d, k < 3 ? 'a' + k : 'z');
+				r = rain_imgfs_stat(fs, path, false, &e);
+				if (k < 3) {
+					assert_int_equal(r, 0);
+					assert_int_equal(ext2fs_lookup(e2, dn, path + 5, 1, NULL, &ino), 0);
+					assert_int_equal(e.node, ino);
+				} else {
+					assert_int_equal(r, RAIN_ENOTFOUND);
+				}
+			}
+	rain_imgfs_close(fs);
+	ext2fs_close_free(&e2);
+}
+
 static void test_squashfs(void **state)
 {
 	static const char *const comps[] = { "zstd", "gzip", "xz" };
@@ -1328,6 +1424,7 @@ int main(void)
 		cmocka_unit_test(test_ext4),
 		cmocka_unit_test(test_ext4_hostile),
 		cmocka_unit_test(test_ext4_content),
+		cmocka_unit_test(test_ext4_lookups),
 		cmocka_unit_test(test_squashfs),
 		cmocka_unit_test(test_squashfs_hostile),
 		cmocka_unit_test(test_disk),

@@ -52,7 +52,7 @@ static int link_target(struct vet_ctx *c, const char *path, const char **out)
 
 int vet_resolve(struct vet_ctx *c, const char *path, bool last, char **out)
 {
-	_cleanup_free_ char *rest = strdup(path), *done = calloc(1, RAIN_IMGFS_MAX_PATH + 2);
+	_cleanup_free_ char *rest = strdup(path), *done = malloc(RAIN_IMGFS_MAX_PATH + 2);
 	char comp[RAIN_IMGFS_MAX_PATH + 1];
 	size_t dlen = 0;
 	int hops = 0, r;
@@ -60,6 +60,7 @@ int vet_resolve(struct vet_ctx *c, const char *path, bool last, char **out)
 	*out = NULL;
 	if (!rest || !done)
 		return rain_error_oom();
+	done[0] = '\0';
 	for (;;) {
 		char *p = rest, *slash;
 		const char *target = "";

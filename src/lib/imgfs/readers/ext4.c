@@ -27,12 +27,35 @@
 #include "rain/sys/imgfs.h"
 #include "util/cleanup.h"
 
+/* The names of a directory, for lookups (see dir_lookup). */
+struct dname {
+	uint32_t hash, len;
+	size_t off;             /* in names */
+	ext2_ino_t ino;         /* 0: an empty slot */
+};
+
+struct dindex {
+	ext2_ino_t dir;         /* 0: none */
+	uint64_t stamp;         /* last used */
+	struct dname *slots;    /* cap, a power of two, at most half full */
+	size_t cap, n;
+	char *names;
+	size_t names_len, names_cap;
+	bool full;              /* more than DIR_INDEX_MAX names: not kept */
+};
+
+#define DIR_INDEXES 64
+#define INODE_CACHE 64
+#define DIR_INDEX_MAX 200000
+
 struct ext4fs {
 	struct rain_imgfs *fs;
 	struct rain_imgfs_src *src;
 	ext2_filsys e2;
 	char link[PATH_MAX + 1];
 	bool ea_inode_told;
+	struct dindex dirs[DIR_INDEXES];
+	uint64_t stamp;
 };
 
 /* ---- the io_manager over a source ---- */
@@ -253,12 +276,21 @@ static int check_super(struct rain_imgfs_src *src)
 	return 0;
 }
 
+static void dindex_clear(struct dindex *d)
+{
+	free(d->slots);
+	free(d->names);
+	memset(d, 0, sizeof(*d));
+}
+
 static void ext4_close(void *impl)
 {
 	struct ext4fs *x = impl;
 
 	if (!x)
 		return;
+	for (size_t i = 0; i < DIR_INDEXES; i++)
+		dindex_clear(&x->dirs[i]);
 	if (x->e2)
 		ext2fs_close_free(&x->e2);
 	free(x);
@@ -289,6 +321,13 @@ static int ext4_open(struct rain_imgfs *fs, struct rain_imgfs_src *src, const st
 		ext4_close(x);
 		return r;
 	}
+	/* libext2fs keeps 4 inodes; the directories of the paths looked up
+	 * are read again and again (each read verifies a checksum) */
+	if (x->e2->icache) {
+		ext2fs_free_inode_cache(x->e2->icache);
+		x->e2->icache = NULL;
+	}
+	ext2fs_create_inode_cache(x->e2, INODE_CACHE);      /* else libext2fs makes its own */
 	if (ext2fs_has_feature_journal_needs_recovery(x->e2->super))
 		rain_imgfs_problem(fs, "ext4 %s: the journal holds changes not written to the file system (it "
 				   "was not unmounted cleanly); they are not replayed: what is read may be older "
@@ -374,12 +413,129 @@ static int ext4_root(void *impl, uint64_t *node, struct rain_imgfs_entry *e)
 	return 0;
 }
 
+/* ---- lookups: libext2fs's ext2fs_lookup reads every block of the
+ * directory for each name (vetting looks up thousands of names in dpkg's
+ * info directory and in /usr/lib/..., and each path is looked up from
+ * the root); the names of the last DIR_INDEXES directories looked up in
+ * are kept in hash tables, each name once and the first of a name, as
+ * ext2fs_lookup finds it (the same iteration, the same bytes compared).
+ * A directory that cannot be read whole, or holds more than
+ * DIR_INDEX_MAX names, is left to ext2fs_lookup. ---- */
+
+static uint32_t name_hash(const char *p, size_t n)
+{
+	uint32_t h = 2166136261u;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (unsigned char)p[i]) * 16777619u;
+	return h;
+}
+
+/* The slot of name in d: its own, or the empty one it would take. */
+static struct dname *dindex_slot(struct dindex *d, const char *name, size_t len, uint32_t h)
+{
+	for (size_t i = h & (d->cap - 1);; i = (i + 1) & (d->cap - 1)) {
+		struct dname *s = &d->slots[i];
+
+		if (!s->ino || (s->hash == h && s->len == len && memcmp(d->names + s->off, name, len) == 0))
+			return s;
+	}
+}
+
+static int dindex_add(struct dindex *d, const char *name, size_t len, ext2_ino_t ino)
+{
+	uint32_t h = name_hash(name, len);
+	struct dname *s;
+
+	if ((d->n + 1) * 2 > d->cap) {
+		struct dindex grown = *d;
+
+		grown.cap = d->cap ? d->cap * 2 : 64;
+		grown.slots = calloc(grown.cap, sizeof(*grown.slots));
+		if (!grown.slots)
+			return -1;
+		for (size_t i = 0; i < d->cap; i++)
+			if (d->slots[i].ino)
+				*dindex_slot(&grown, d->names + d->slots[i].off, d->slots[i].len,
+					     d->slots[i].hash) = d->slots[i];
+		free(d->slots);
+		*d = grown;
+	}
+	s = dindex_slot(d, name, len, h);
+	if (s->ino)
+		return 0;       /* the first of a name is the one found */
+	if (!d->names || d->names_len + len > d->names_cap) {
+		size_t cap = (d->names_cap ? d->names_cap * 2 : 4096) + len;
+		char *p = realloc(d->names, cap);
+
+		if (!p)
+			return -1;
+		d->names = p;
+		d->names_cap = cap;
+	}
+	memcpy(d->names + d->names_len, name, len);
+	*s = (struct dname){ .hash = h, .len = (uint32_t)len, .off = d->names_len, .ino = ino };
+	d->names_len += len;
+	d->n++;
+	return 0;
+}
+
+static int dindex_cb(struct ext2_dir_entry *de, int offset, int blocksize, char *buf, void *priv)
+{
+	struct dindex *d = priv;
+
+	if (!de->inode)
+		return 0;       /* not given without DIRENT_FLAG_INCLUDE_EMPTY; 0 marks empty slots */
+	if (d->n >= DIR_INDEX_MAX || dindex_add(d, de->name, ext2fs_dirent_name_len(de), de->inode) < 0) {
+		d->full = true;
+		return DIRENT_ABORT;
+	}
+	return 0;
+}
+
+/* name in dir through the kept names: 0 and *ino, RAIN_ENOTFOUND, or 1
+ * when dir is not kept (ext2fs_lookup's to answer). */
+static int dir_lookup(struct ext4fs *x, ext2_ino_t dir, const char *name, ext2_ino_t *ino)
+{
+	struct dindex *d = NULL, *oldest = &x->dirs[0];
+	struct dname *s;
+	size_t len = strlen(name);
+
+	for (size_t i = 0; i < DIR_INDEXES && !d; i++) {
+		if (x->dirs[i].dir == dir)
+			d = &x->dirs[i];
+		else if (x->dirs[i].stamp < oldest->stamp)
+			oldest = &x->dirs[i];
+	}
+	if (!d) {
+		d = oldest;
+		dindex_clear(d);
+		if (ext2fs_dir_iterate(x->e2, dir, 0, NULL, dindex_cb, d) || d->full || !d->n) {
+			dindex_clear(d);
+			return 1;
+		}
+		d->dir = dir;
+	}
+	d->stamp = ++x->stamp;
+	s = dindex_slot(d, name, len, name_hash(name, len));
+	if (!s->ino)
+		return RAIN_ENOTFOUND;
+	*ino = s->ino;
+	return 0;
+}
+
 static int ext4_lookup(void *impl, uint64_t dir, const char *dirpath, const char *name, uint64_t *node,
 		       struct rain_imgfs_entry *e)
 {
 	struct ext4fs *x = impl;
 	ext2_ino_t ino;
-	errcode_t err = ext2fs_lookup(x->e2, (ext2_ino_t)dir, name, (int)strlen(name), NULL, &ino);
+	int r = dir_lookup(x, (ext2_ino_t)dir, name, &ino);
+	errcode_t err = 0;
+
+	if (r == RAIN_ENOTFOUND)
+		return r;
+	if (r == 1)
+		err = ext2fs_lookup(x->e2, (ext2_ino_t)dir, name, (int)strlen(name), NULL, &ino);
 
 	if (err == EXT2_ET_FILE_NOT_FOUND)
 		return RAIN_ENOTFOUND;
