@@ -24,7 +24,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" -eq 0 ] || { echo "bench/generate-compare.sh: run as root" >&2; exit 1; }
 rounds=${ROUNDS:-5}
-old=${1:-$(git log -E --grep='issue 9([^0-9]|$)' --reverse --format=%H | head -1)^}
+old=${1:-$(git log -E --grep='issue 9([^0-9]|$)' --reverse --format=%H | sed -n 1p)^}
 old=$(git rev-parse --short=10 "$old")
 new=${2:-}
 shared=/var/cache/rain
