@@ -43,6 +43,7 @@ harnesses=(
 	"fuzz-recipe:src/lib/build/recipe.c src/lib/repo/image.c src/util/ini.c src/util/fsutil.c src/util/timeutil.c:-ljansson -lcrypto:$seconds"
 	"fuzz-vet-parse:src/lib/vet/vet-parse.c::$seconds"
 	"fuzz-adapt-boot:src/lib/target/adapt-boot.c::$short"
+	"fuzz-opennebula:src/lib/target/drivers/opennebula-xmlrpc.c:-lxml2 -I/usr/include/libxml2:$short"
 	"fuzz-dpkg-status:src/lib/vet/pkg.c:-lrpm -lrpmio:$short"
 	"fuzz-vercmp:src/lib/vet/pkg.c:-lrpm -lrpmio:$short"
 	"fuzz-rpmdb:src/lib/vet/pkg-rpmdb.c src/lib/vet/pkg.c:-lrpm -lrpmio -lsqlite3:$short"
@@ -246,6 +247,13 @@ seed_adapt_boot() {
 	printf '\001linux /vmlinuz\ninitrd /initrd.img' >"$d/extlinux-global"
 	printf '\001LABEL x\nLINUX /v\nAPPEND initrd=/i,/j console=ttyS0 quiet\n' >"$d/extlinux-initrd"
 	printf '\000kernel/drivers/block/virtio_blk.ko.xz: kernel/drivers/virtio/virtio.ko\nkernel/fs/overlayfs/overlay.ko.zst:\n' >"$d/modules"
+}
+
+seed_opennebula() {
+	local d=$1
+	printf '<?xml version="1.0"?><methodResponse><params><param><value><array><data><value><boolean>1</boolean></value><value><string>&lt;IMAGE&gt;&lt;ID&gt;7&lt;/ID&gt;&lt;NAME&gt;rain-x-image&lt;/NAME&gt;&lt;STATE&gt;1&lt;/STATE&gt;&lt;/IMAGE&gt;</string></value><value><i4>0</i4></value></data></array></value></param></params></methodResponse>' >"$d/info"
+	printf '<?xml version="1.0"?><methodResponse><params><param><value><array><data><value><boolean>0</boolean></value><value>[one.image.allocate] User couldn'"'"'t be authenticated</value><value><i4>256</i4></value></data></array></value></param></params></methodResponse>' >"$d/fault"
+	printf '<IMAGE_POOL><IMAGE><ID>3</ID><NAME>rain-x-image</NAME></IMAGE><IMAGE><ID>4</ID><NAME>y</NAME></IMAGE></IMAGE_POOL>' >"$d/pool"
 }
 
 # seed_imgfs DIR FORMAT: small real images of one format, made from a tiny
@@ -455,6 +463,7 @@ for h in "${harnesses[@]}"; do
 	fuzz-recipe) cp examples/*.recipe "$seeds"/ ;;
 	fuzz-vet-parse) seed_vet "$seeds" ;;
 	fuzz-adapt-boot) seed_adapt_boot "$seeds" ;;
+	fuzz-opennebula) seed_opennebula "$seeds" ;;
 	fuzz-vet-tar) seed_vet_tar "$seeds" ;;
 	fuzz-dpkg-status | fuzz-vercmp) seed_pkg "$seeds" ;;
 	fuzz-rpmdb) seed_rpmdb "$seeds" ;;

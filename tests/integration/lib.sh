@@ -600,6 +600,34 @@ stop_libvirtd() {
 	pid_stop VIRTLOGD_PID
 }
 
+# small_disk FILE: a 64 MiB raw disk for registration tests that need no
+# boot: MBR, one ext4 partition (label rain-root) holding a Debian-like tree
+# with a kernel file, the virtio modules a cloud needs (as built in),
+# systemd's folders, per-instance state to remove (machine-id, a host key,
+# a log) and an empty root password (the default vetting policy fails it).
+small_disk() {
+	local R=$TMP/small-disk-tree
+	rm -rf "$R"
+	mkdir -p "$R/etc/ssh" "$R/boot" "$R/var/log" "$R/root" "$R/lib/modules/6.1.0-99-amd64" \
+		"$R/etc/systemd/system/multi-user.target.wants" "$R/usr/lib/systemd/system"
+	printf 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\nVERSION_ID="12"\n' >"$R/etc/os-release"
+	printf 'root:x:0:0:root:/root:/bin/sh\n' >"$R/etc/passwd"
+	printf 'root::19000:0:99999:7:::\n' >"$R/etc/shadow"
+	printf '0123456789abcdef0123456789abcdef\n' >"$R/etc/machine-id"
+	printf 'hostkey\n' >"$R/etc/ssh/ssh_host_ed25519_key"
+	printf 'UUID=x / ext4 defaults 0 1\n' >"$R/etc/fstab"
+	head -c 300000 /dev/urandom >"$R/boot/vmlinuz-6.1.0-99-amd64"
+	head -c 100000 /dev/urandom >"$R/boot/initrd.img-6.1.0-99-amd64"
+	touch "$R/lib/modules/6.1.0-99-amd64/modules.dep"
+	printf 'kernel/drivers/block/virtio_blk.ko\nkernel/drivers/net/virtio_net.ko\n' \
+		>"$R/lib/modules/6.1.0-99-amd64/modules.builtin"
+	printf 'log line\n' >"$R/var/log/syslog"
+	rm -f "$1"
+	truncate -s 64M "$1"
+	printf 'label: dos\nstart=2048, type=83, bootable\n' | sfdisk -q "$1"
+	mke2fs -q -F -t ext4 -L rain-root -E offset=1048576 -d "$R" "$1" 62M
+}
+
 test_done() {
 	if [ "$TEST_FAILED" -gt 0 ]; then
 		echo "# $TEST_FAILED of $TEST_N failed; raind log tail:"

@@ -14,27 +14,9 @@ cd "$TMP" || exit 1
 
 start_glance || exit 1
 
-# ---- a small disk: MBR, one ext4 partition holding a Debian-like tree
-# whose root has an empty password (the default vetting policy fails it)
-R=$TMP/tree
-mkdir -p "$R/etc/ssh" "$R/boot" "$R/var/log" "$R/root" "$R/lib/modules/6.1.0-99-amd64" \
-	"$R/etc/systemd/system/multi-user.target.wants" "$R/usr/lib/systemd/system"
-printf 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\nVERSION_ID="12"\n' >"$R/etc/os-release"
-printf 'root:x:0:0:root:/root:/bin/sh\n' >"$R/etc/passwd"
-printf 'root::19000:0:99999:7:::\n' >"$R/etc/shadow"
-printf '0123456789abcdef0123456789abcdef\n' >"$R/etc/machine-id"
-printf 'hostkey\n' >"$R/etc/ssh/ssh_host_ed25519_key"
-printf 'UUID=x / ext4 defaults 0 1\n' >"$R/etc/fstab"
-head -c 300000 /dev/urandom >"$R/boot/vmlinuz-6.1.0-99-amd64"
-head -c 100000 /dev/urandom >"$R/boot/initrd.img-6.1.0-99-amd64"
-touch "$R/lib/modules/6.1.0-99-amd64/modules.dep"
-# what clouds need, built into the kernel as far as the image says
-printf 'kernel/drivers/block/virtio_blk.ko\nkernel/drivers/net/virtio_net.ko\n' \
-	>"$R/lib/modules/6.1.0-99-amd64/modules.builtin"
-printf 'log line\n' >"$R/var/log/syslog"
-truncate -s 64M "$TMP/disk.raw"
-printf 'label: dos\nstart=2048, type=83, bootable\n' | sfdisk -q "$TMP/disk.raw"
-mke2fs -q -F -t ext4 -L rain-root -E offset=1048576 -d "$R" "$TMP/disk.raw" 62M
+# ---- a small disk whose root has an empty password (the default vetting
+# policy fails it)
+small_disk "$TMP/disk.raw"
 disk_sha=$(sha256sum <"$TMP/disk.raw" | cut -d' ' -f1)
 
 cat >"$TMP/clouds.yaml" <<EOF

@@ -3,11 +3,39 @@
 #ifndef RAIN_TARGET_INTERNAL_H
 #define RAIN_TARGET_INTERNAL_H
 
+#include <stdbool.h>
+#include <stdint.h>
+
 #include "rain/sys/registry.h"
 #include "rain/sys/target.h"
 
 extern const struct rain_driver rain_target_driver_ironic;
 extern const struct rain_driver rain_target_driver_openstack;
+extern const struct rain_driver rain_target_driver_opennebula;
+
+/* opennebula-xmlrpc.c: an XML-RPC answer of OpenNebula's ([success,
+ * result, code]): *ok, the result's text (new) and the error code;
+ * RAIN_EFORMAT for anything else. */
+int opennebula_parse_response(const char *data, size_t len, bool *ok, char **result, long *code);
+/* The text of the element at path (root first, NULL-terminated) of an
+ * XML document given as text (a result), or NULL; new string. */
+char *opennebula_doc_text(const char *xml, const char *const *path);
+/* The ID of the element named element (IMAGE, VMTEMPLATE) whose NAME is
+ * name in a pool listing, or -1 in *id. */
+int opennebula_pool_find(const char *xml, const char *element, const char *name, int64_t *id);
+
+/* publish.c: files a site fetches from a folder it serves. */
+/* An http:// or https:// URL without blanks, quotes or backslashes. */
+bool target_url_valid(const char *s);
+/* The site's publish_dir (absolute) and publish_url (target_url_valid),
+ * borrowed from its settings; RAIN_EINVAL naming the bad one. */
+int target_publish_settings(const struct rain_site *site, const char **dir, const char **url);
+/* base/REGID in *out (new), after checking that the registration's id is
+ * one path component. */
+int target_reg_dir(const struct rain_target_op *op, const char *base, char **out);
+/* Copy src to dst (0644: the site's HTTP server reads it), sparse, and
+ * hash the copy into sha. */
+int target_publish_file(struct rain_target_op *op, const char *src, const char *dst, char sha[65]);
 
 /* ironic.c: what a node boots over the network, adapted from img:
  * rain_adapt's raw copy (sysprep, rain's first-boot key unit, a serial
