@@ -19,10 +19,8 @@ printf 'oneadmin:wrong\n' >"$TMP/bad_auth"
 ssh-keygen -q -t ed25519 -N '' -C t0156 -f "$TMP/key" >/dev/null
 
 # the folder OpenNebula fetches from, over HTTP; and one that answers slowly
-PUB_PORT=$(free_port)
-/usr/bin/python3 -m http.server "$PUB_PORT" --bind 127.0.0.1 --directory "$TMP/pub" \
-	>"$TMP/http.log" 2>&1 &
-HTTP_PID=$!
+http_serve "$TMP/pub" || exit 1
+PUB_PORT=$HTTP_PORT
 SLOW_PORT=$(free_port)
 /usr/bin/python3 -c '
 import http.server, sys, time
@@ -35,10 +33,9 @@ SLOW_PID=$!
 /usr/bin/python3 "$TOP/tests/integration/opennebula-fake.py" "$TMP/one.port" "$TMP/one.json" \
 	"$TMP/store" oneadmin:opennebula >"$TMP/one.log" 2>&1 &
 ONE_PID=$!
-trap 'kill $HTTP_PID $SLOW_PID $ONE_PID 2>/dev/null; cleanup' EXIT
+trap 'kill $SLOW_PID $ONE_PID 2>/dev/null; cleanup' EXIT
 for _ in $(seq 1 100); do [ -s "$TMP/one.port" ] && break; sleep 0.1; done
 ONE=http://127.0.0.1:$(cat "$TMP/one.port")/RPC2
-for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$PUB_PORT/" && break; sleep 0.1; done
 
 site() { # NAME URI AUTH PUBLISH_URL [MORE LINES]
 	printf '[site.%s]\nuri = opennebula:%s\none_auth = %s\npublish_dir = %s\npublish_url = %s\n' \
