@@ -587,6 +587,39 @@ _libvirt_wait_sock() {
 	return 1
 }
 
+# build_disk RECIPE: build the recipe's disk through the shared cache
+# ($RAIN_TEST_CACHE, default /var/cache/rain) into $TMP/img as one check;
+# sets IMG (the .raw) and IMG_SHA (its sha256); ends the test when the
+# build fails.
+build_disk() {
+	local start rc
+	start=$(date +%s)
+	"$RAIN" generate "$1" -o "$TMP/img" --cache "${RAIN_TEST_CACHE:-/var/cache/rain}" \
+		>/dev/null 2>"$TMP/build.err"
+	rc=$?
+	echo "# build took $(($(date +%s) - start)) s"
+	check_eq "the image of $(basename "$1") is built" 0 "$rc"
+	[ "$rc" -eq 0 ] || { tail -30 "$TMP/build.err" | sed 's/^/#   /'; test_done; }
+	IMG=$(ls "$TMP"/img/*.raw)
+	IMG_SHA=$(sha256sum <"$IMG")
+}
+
+# lv ARGS...: virsh on the test's libvirtd.
+lv() { virsh -q -c "$LIBVIRT_URI" "$@"; }
+
+# libvirt_pool NAME: a dir pool NAME in $LIBVIRT_DIR/NAME, built and started.
+libvirt_pool() {
+	lv pool-define-as "$1" dir --target "$LIBVIRT_DIR/$1" >/dev/null &&
+		lv pool-build "$1" >/dev/null && lv pool-start "$1" >/dev/null
+}
+
+# libvirt_left POOL: what is in the pool, as libvirt lists it and as files
+# in its folder ("" when empty), then the domains defined.
+libvirt_left() {
+	{ lv vol-list "$1" | awk '{print $1}'; ls -A "$LIBVIRT_DIR/$1"; lv list --all --name; } |
+		sed '/^$/d' | tr '\n' ' '
+}
+
 # stop_libvirtd: stop the running domains' qemu (their PID files), then
 # libvirtd and virtlogd, by PID.
 stop_libvirtd() {
