@@ -184,7 +184,8 @@ static void test_publish(void **state)
 	json_t *st;
 
 	(void)state;
-	assert_int_equal(site((const char *[]){ "nodes=n1=52:54:00:00:00:01", "node=n2 52:54:00:AB:00:02", NULL },
+	assert_int_equal(site((const char *[]){ "nodes=n1=52:54:00:00:00:01", "node=n2 52:54:00:AB:00:02",
+				"kernel_args=console=ttyS0", NULL },
 			      &s), 0);
 	op1.site = op2.site = s;
 	op1.state = json_object();

@@ -11,6 +11,7 @@
 
 extern const struct rain_driver rain_target_driver_ironic;
 extern const struct rain_driver rain_target_driver_openstack;
+extern const struct rain_driver rain_target_driver_netboot;
 extern const struct rain_driver rain_target_driver_opennebula;
 
 /* opennebula-xmlrpc.c: an XML-RPC answer of OpenNebula's ([success,
@@ -37,11 +38,14 @@ int target_reg_dir(const struct rain_target_op *op, const char *base, char **out
  * hash the copy into sha. */
 int target_publish_file(struct rain_target_op *op, const char *src, const char *dst, char sha[65]);
 
-/* ironic.c: what a node boots over the network, adapted from img:
- * rain_adapt's raw copy (sysprep, rain's first-boot key unit, a serial
- * console) and from it the image's kernel, rain's netboot initramfs
- * (rain/netboot.h) and the root squashfs (its fstab mounting nothing) with
- * its sha256; the adapted disk is removed (out->disk NULL). */
+/* netboot.c: what a node boots over the network, adapted from img, for
+ * the netboot and ironic sites: rain_adapt's raw copy (sysprep, rain's
+ * first-boot key unit, a serial console) and from it the image's kernel,
+ * rain's netboot initramfs (rain/netboot.h; with the site's `modules`
+ * setting when it has one) and the root squashfs (its fstab mounting
+ * nothing, no remount of the RAM root; the site's `compressor` when it has
+ * one) with its sha256; the adapted disk is removed (out->disk NULL) and
+ * out->cmdline is NULL (the site says the kernel's arguments). */
 int target_netboot_adapt(struct rain_target_op *op, const struct rain_target_image *img,
 			 struct rain_target_artifacts *out);
 
@@ -62,6 +66,5 @@ int openstack_image_fields(struct rain_target_op *op, const struct rain_target_i
 			   const struct rain_target_artifacts *a, const char *role, const char *id,
 			   json_t **out);
 extern const struct rain_driver rain_target_driver_libvirt;
-extern const struct rain_driver rain_target_driver_netboot;
 
 #endif

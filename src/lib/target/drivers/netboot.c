@@ -55,8 +55,6 @@ static const char *const files[] = { "vmlinuz", "initramfs", "root.squashfs", NU
 struct site {
 	struct rain_netboot_node *nodes;
 	size_t n;
-	char **modules;                 /* required, NULL-terminated: defaults + `modules` */
-	size_t nmodules;
 };
 
 static void site_free(struct rain_site *s)
@@ -66,7 +64,6 @@ static void site_free(struct rain_site *s)
 	if (!p)
 		return;
 	free(p->nodes);
-	strv_free(p->modules, p->nmodules);
 	free(p);
 	s->priv = NULL;
 }
@@ -92,6 +89,49 @@ static int node_add(struct rain_site *s, struct site *p, const char *name, const
 			return rain_error_set(RAIN_EINVAL, "site %s: nodes: %s (%s) is listed twice", s->name,
 					      name, n->mac);
 	p->n++;
+	return 0;
+}
+
+/* fn on each word of setting key, split on seps. */
+static int each_word(struct rain_site *s, const char *key, const char *seps,
+		     int (*fn)(struct rain_site *s, char *w))
+{
+	const char *v = rain_site_get(s, key);
+	_cleanup_free_ char *copy = v ? strdup(v) : NULL;
+	char *save = NULL;
+	int r;
+
+	if (v && !copy)
+		return rain_error_oom();
+	for (char *w = copy ? strtok_r(copy, seps, &save) : NULL; w; w = strtok_r(NULL, seps, &save))
+		if ((r = fn(s, w)) < 0)
+			return r;
+	return 0;
+}
+
+static int node_word(struct rain_site *s, char *w)
+{
+	char *eq = strchr(w, '=');
+
+	if (!eq)
+		return rain_error_set(RAIN_EINVAL, "site %s: nodes: '%s' is not NAME=MAC", s->name, w);
+	*eq = '\0';
+	return node_add(s, s->priv, w, eq + 1);
+}
+
+static int node_line(struct rain_site *s, char *line)
+{
+	char name[64], mac[32], extra[2];
+
+	if (sscanf(line, "%63s %31s %1s", name, mac, extra) != 2)
+		return rain_error_set(RAIN_EINVAL, "site %s: node: '%s' is not 'NAME MAC'", s->name, line);
+	return node_add(s, s->priv, name, mac);
+}
+
+static int module_word(struct rain_site *s, char *w)
+{
+	if (!fs_name_is_safe(w) || strlen(w) > 64)
+		return rain_error_set(RAIN_EINVAL, "site %s: modules: '%s' is not a module name", s->name, w);
 	return 0;
 }
 
@@ -130,61 +170,13 @@ static int check(struct rain_site *s)
 	if (!(p = calloc(1, sizeof(*p))))
 		return rain_error_oom();
 	s->priv = p;
-	if ((v = rain_site_get(s, "nodes"))) {
-		_cleanup_free_ char *copy = strdup(v);
-		char *save = NULL;
-
-		if (!copy)
-			return rain_error_oom();
-		for (char *w = strtok_r(copy, " \t\n,", &save); w; w = strtok_r(NULL, " \t\n,", &save)) {
-			char *eq = strchr(w, '=');
-
-			if (!eq)
-				return rain_error_set(RAIN_EINVAL, "site %s: nodes: '%s' is not NAME=MAC", s->name, w);
-			*eq = '\0';
-			if ((r = node_add(s, p, w, eq + 1)) < 0)
-				return r;
-		}
-	}
-	if ((v = rain_site_get(s, "node"))) {
-		_cleanup_free_ char *copy = strdup(v);
-		char *save = NULL;
-
-		if (!copy)
-			return rain_error_oom();
-		for (char *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-			char name[64], mac[32], extra[2];
-
-			if (sscanf(line, "%63s %31s %1s", name, mac, extra) != 2)
-				return rain_error_set(RAIN_EINVAL, "site %s: node: '%s' is not 'NAME MAC'", s->name,
-						      line);
-			if ((r = node_add(s, p, name, mac)) < 0)
-				return r;
-		}
-	}
+	if ((r = each_word(s, "nodes", " \t\n,", node_word)) < 0 ||
+	    (r = each_word(s, "node", "\n", node_line)) < 0 ||
+	    (r = each_word(s, "modules", " \t\n,", module_word)) < 0)
+		return r;
 	if (!p->n)
 		return rain_error_set(RAIN_EINVAL, "site %s: no nodes: list them (nodes = NAME=MAC ... or "
 				      "node = NAME MAC, repeated)", s->name);
-	for (size_t i = 0; rain_netboot_modules_required[i]; i++)
-		if (strv_add(&p->modules, &p->nmodules, rain_netboot_modules_required[i]) < 0)
-			return rain_error_oom();
-	if ((v = rain_site_get(s, "modules"))) {
-		_cleanup_free_ char *copy = strdup(v);
-		char *save = NULL;
-
-		if (!copy)
-			return rain_error_oom();
-		for (char *w = strtok_r(copy, " \t\n,", &save); w; w = strtok_r(NULL, " \t\n,", &save)) {
-			if (!fs_name_is_safe(w) || strlen(w) > 64)
-				return rain_error_set(RAIN_EINVAL, "site %s: modules: '%s' is not a module name",
-						      s->name, w);
-			if (strv_add(&p->modules, &p->nmodules, w) < 0)
-				return rain_error_oom();
-		}
-	}
-	if (ARRAY_GROW1(p->modules, p->nmodules) < 0)
-		return rain_error_oom();
-	p->modules[p->nmodules] = NULL;
 	return 0;
 }
 
@@ -206,32 +198,60 @@ static const char netboot_fstab[] =
 	"# The root is a read-only squashfs under a RAM overlay, fetched over the\n"
 	"# network at boot (rain netboot): no local file systems.\n";
 
-/* rain_adapt's copy (sysprep, the first-boot key unit, a serial console),
- * then what nodes boot made from it: the image's kernel, rain's
- * initramfs, the root squashfs. The adapted disk itself is not kept. */
-static int adapt(struct rain_target_op *op, const struct rain_target_image *img,
-		 struct rain_target_artifacts *out)
+/* The modules nodes need: rain_netboot_modules_required and the site's
+ * `modules` (checked by the netboot site; other sites have none). A new
+ * NULL-terminated vector in *out (strv_free(*out, *n)). */
+static int site_modules(const struct rain_site *site, char ***out, size_t *n)
 {
-	const struct site *p = op->site->priv;
+	const char *v = rain_site_get(site, "modules");
+	_cleanup_free_ char *copy = v ? strdup(v) : NULL;
+	char *save = NULL;
+
+	*out = NULL;
+	*n = 0;
+	if (v && !copy)
+		return rain_error_oom();
+	for (size_t i = 0; rain_netboot_modules_required[i]; i++)
+		if (strv_add(out, n, rain_netboot_modules_required[i]) < 0)
+			return rain_error_oom();
+	for (char *w = copy ? strtok_r(copy, " \t\n,", &save) : NULL; w; w = strtok_r(NULL, " \t\n,", &save))
+		if (strv_add(out, n, w) < 0)
+			return rain_error_oom();
+	if (ARRAY_GROW1(*out, *n) < 0)
+		return rain_error_oom();
+	(*out)[*n] = NULL;
+	return 0;
+}
+
+int target_netboot_adapt(struct rain_target_op *op, const struct rain_target_image *img,
+			 struct rain_target_artifacts *out)
+{
 	const struct rain_netboot_file extra[] = {
 		{ "/etc/fstab", netboot_fstab, sizeof(netboot_fstab) - 1, 0644, NULL },
 		{ "/etc/systemd/system/systemd-remount-fs.service", NULL, 0, 0, "/dev/null" },
 	};
-	const struct rain_adapt_opts ao = { .context = RAIN_ADAPT_FIRSTBOOT, .disk_format = "raw",
-					    .boot_files = true, .modules = (const char *const *)p->modules };
 	struct rain_netboot_squashfs_opts so = { .compressor = rain_site_get(op->site, "compressor"),
 						 .files = extra, .n_files = 2, .cancel = op->cancel };
-	struct rain_netboot_initramfs_opts io = { .modules = (const char *const *)p->modules };
 	struct rain_netboot_squashfs_stats st;
 	struct rain_imgfs *fs = NULL;
-	size_t nmod;
+	char **modules = NULL;
+	size_t nmod = 0, nin;
 	int64_t size;
 	char sha[65];
 	int r;
 
-	r = rain_adapt(op, img, &ao, out);
-	if (r < 0)
+	memset(out, 0, sizeof(*out));
+	r = site_modules(op->site, &modules, &nmod);
+	if (r >= 0) {
+		const struct rain_adapt_opts ao = { .context = RAIN_ADAPT_FIRSTBOOT, .disk_format = "raw",
+						    .boot_files = true, .modules = (const char *const *)modules };
+
+		r = rain_adapt(op, img, &ao, out);
+	}
+	if (r < 0) {
+		strv_free(modules, nmod);
 		return r;
+	}
 	r = rain_imgfs_open(out->disk, "disk", NULL, &fs);
 	if (r < 0)
 		goto done;
@@ -241,16 +261,19 @@ static int adapt(struct rain_target_op *op, const struct rain_target_image *img,
 	free(out->cmdline);
 	out->cmdline = NULL;
 	if (!(out->initramfs = fs_path_join(op->workdir, "initramfs-netboot")) ||
-	    !(out->rootfs = fs_path_join(op->workdir, "root.squashfs")) ||
-	    !(out->cmdline = strdup(rain_site_get(op->site, "kernel_args") ?: DEFAULT_ARGS))) {
+	    !(out->rootfs = fs_path_join(op->workdir, "root.squashfs"))) {
 		r = rain_error_oom();
 		goto done;
 	}
-	r = rain_netboot_initramfs(fs, out->kernel_version, &io, out->initramfs, &nmod);
+	{
+		const struct rain_netboot_initramfs_opts io = { .modules = (const char *const *)modules };
+
+		r = rain_netboot_initramfs(fs, out->kernel_version, &io, out->initramfs, &nin);
+	}
 	if (r < 0)
 		goto done;
 	rain_target_log(op, RAIN_TARGET_INFO, "initramfs for kernel %s with %zu modules", out->kernel_version,
-			nmod);
+			nin);
 	r = rain_netboot_squashfs(fs, out->rootfs, &so, &st);
 	if (r < 0)
 		goto done;
@@ -265,13 +288,15 @@ static int adapt(struct rain_target_op *op, const struct rain_target_image *img,
 		r = rain_error_oom();
 done:
 	rain_imgfs_close(fs);
+	strv_free(modules, nmod);
 	/* nodes boot the squashfs: the adapted disk is no use here */
 	if (out->disk)
 		unlink(out->disk);
 	free(out->disk);
 	free(out->disk_sha256);
-	out->disk = out->disk_sha256 = NULL;
-	out->disk_size = 0;
+	free(out->disk_format);
+	out->disk = out->disk_sha256 = out->disk_format = NULL;
+	out->disk_size = out->virtual_size = 0;
 	if (r < 0) {
 		const char *made[] = { out->kernel, out->initramfs, out->rootfs };
 
@@ -305,17 +330,15 @@ static int reg_url(const struct rain_target_op *op, const char *name, char **out
 	return url_of(op, rel, out);
 }
 
-/* DIR/REGID from the state, checked: never anything but a folder named
- * after the registration right under the site's folder. */
+/* DIR/REGID: never anything but a folder named after the registration
+ * right under the site's folder, and not one of the site's own. */
 static int reg_dir(const struct rain_target_op *op, char **out)
 {
 	*out = NULL;
-	if (!fs_name_is_safe(op->reg_id) || strchr(op->reg_id, ' ') || !strcmp(op->reg_id, "ipxe") ||
-	    !strcmp(op->reg_id, "tftp"))
+	if (op->reg_id && (!strcmp(op->reg_id, "ipxe") || !strcmp(op->reg_id, "tftp")))
 		return rain_error_set(RAIN_EINVAL, "netboot: registration id '%s' cannot name a folder",
 				      op->reg_id);
-	*out = fs_path_join(op->site->location, op->reg_id);
-	return *out ? 0 : rain_error_oom();
+	return target_reg_dir(op, op->site->location, out);
 }
 
 static int place(const char *src, const char *dst)
@@ -405,7 +428,7 @@ static int publish(struct rain_target_op *op, const struct rain_target_image *im
 		   const struct rain_target_artifacts *a)
 {
 	const struct site *p = op->site->priv;
-	const char *args = a->cmdline ? a->cmdline : rain_site_get(op->site, "kernel_args") ?: DEFAULT_ARGS;
+	const char *args = rain_site_get(op->site, "kernel_args") ?: DEFAULT_ARGS;
 	const char *src[] = { a->kernel, a->initramfs, a->rootfs };
 	_cleanup_free_ char *dir = NULL, *ipxe = NULL;
 	_cleanup_json_ json_t *show = NULL, *shown = NULL;
@@ -632,7 +655,7 @@ static const struct rain_target_driver netboot = {
 	.check = check,
 	.free = site_free,
 	.accepts = accepts,
-	.adapt = adapt,
+	.adapt = target_netboot_adapt,
 	.publish = publish,
 	.unpublish = unpublish,
 	.status = status,
