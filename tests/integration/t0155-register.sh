@@ -141,6 +141,8 @@ check_eq "with the image's properties" debian "$(curl -sS "$GLANCE_URL/v2/images
 RAIN_TOKEN=$ALICE "$RAIN" register t0155 --site open >"$TMP/reg.out" 2>"$TMP/reg.err"
 check_eq "alice registers her image at the open site" 0 "$?"
 check "the job's log was followed" grep -q "registering image" "$TMP/reg.err"
+check "it shows the adaptation and the upload" grep -q "copying the image's.*to adapt it" "$TMP/reg.err"
+check "and what was made at the site" grep -q "is active:.*checksum" "$TMP/reg.err"
 call_noauth GET "/rain/v1/registrations?site=open" -H "X-Auth-Token: $ALICE"
 check_json "her registration is listed, registered" 'len(j["registrations"]) == 1 and j["registrations"][0]["status"] == "registered"'
 REG=$(printf '%s' "$BODY" | json_get registrations.0.id)

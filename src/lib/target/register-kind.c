@@ -563,7 +563,6 @@ static int reg_run(void *ud, struct rain_job_run *job, json_t *data)
 	argv[n++] = work;
 	argv[n++] = "--id";
 	argv[n++] = job->id;
-	argv[n++] = "--quiet";
 	if (key) {
 		argv[n++] = "--ssh-key";
 		argv[n++] = key_path;
