@@ -121,6 +121,21 @@ check_eq "the killed publish left a LOCKED image" 4 "$(one_state '[i["state"] fo
 check_eq "unpublish with its state removes it" "0 0" "$(one_state 'len(j["images"]), len(j["templates"])' | tr -d '(),')"
 check_eq "and its files" "" "$(ls "$TMP/pub")"
 
+# ---- Ctrl-C during a publish: it removes what it made itself
+"$RAIN" target publish --sites "$TMP/sites.ini" --site slow --work "$TMP/work6" \
+	--state "$TMP/state6.json" "$TMP/disk.raw" >/dev/null 2>"$TMP/int.err" &
+pid=$!
+for _ in $(seq 1 300); do
+	[ "$(one_state 'len(j["images"])')" = 1 ] && grep -q image_id "$TMP/state6.json" 2>/dev/null && break
+	sleep 0.2
+done
+kill -INT $pid
+wait $pid
+check_eq "an interrupted publish fails" 1 "$?"
+check "saying it was canceled" grep -q "canceled" "$TMP/int.err"
+check_eq "and leaves no image" 0 "$(one_state 'len(j["images"])')"
+check_eq "nor files" "" "$(ls "$TMP/pub")"
+
 # a state that names the image only by name (killed between allocate and
 # the id being saved): found in the pool and removed
 python3 - "$ONE" <<'EOF'
