@@ -117,6 +117,13 @@ refused "firmware = uefi without a bootable format is refused" "is how the disk 
 refused "an unknown firmware is refused" "firmware: say bios" --os debian --firmware efi
 refused "UEFI is refused for RPM distributions so far" "made for Debian and Ubuntu images so far" \
 	--os rocky --firmware uefi
+# the firmware is looked for before the build, not after it
+unshare -m sh -c 'mount -t tmpfs none /usr/share/OVMF && exec "$@"' _ "$RAIN" generate "$TMP/u64.recipe" \
+	--boot-check -o "$TMP/refused" --cache "$CACHE" >/dev/null 2>"$TMP/refused.err"
+check "a UEFI boot check without OVMF is refused up front, naming the package" grep -q \
+	"boots the firmware /usr/share/OVMF/OVMF_CODE_4M.fd, which is not here: install ovmf" "$TMP/refused.err"
+check "before anything was built" test ! -e "$TMP/refused/t0104-uefi.raw"
+rm -rf "$TMP/refused"
 "$RAIN" generate "$TMP/u64.recipe" --firmware bios -o "$TMP/refused" --cache "$CACHE" >/dev/null 2>"$TMP/refused.err"
 check "--firmware is for the --os shortcut only" grep -q "give a recipe file, or --os with its options" "$TMP/refused.err"
 test_done

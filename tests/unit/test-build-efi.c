@@ -235,6 +235,7 @@ static void test_machines(void **state)
 		assert_non_null(m->grub_efi);
 		assert_non_null(m->uefi_code);
 		assert_non_null(m->uefi_vars);
+		assert_non_null(m->uefi_package);
 		assert_int_equal(strlen(m->root_type), 36);
 	}
 }

@@ -43,7 +43,7 @@ static const struct build_machine machines[] = {
 		.root_type = "4f68bce3-e8cd-4db1-96e7-fbcaf984b709",
 		.qemu = "qemu-system-x86_64", .machine = "pc", .cpu = NULL, .disk_if = NULL,
 		.uefi_code = "/usr/share/OVMF/OVMF_CODE_4M.fd", .uefi_vars = "/usr/share/OVMF/OVMF_VARS_4M.fd",
-		.flash_size = 0,
+		.uefi_package = "ovmf", .flash_size = 0,
 	},
 	{
 		.arch = "arm64", .console = "ttyAMA0", .grub_efi = "arm64-efi",
@@ -54,7 +54,7 @@ static const struct build_machine machines[] = {
 		.qemu = "qemu-system-aarch64", .machine = "virt", .cpu = "max,pauth-impdef=on",
 		.disk_if = "virtio",
 		.uefi_code = "/usr/share/AAVMF/AAVMF_CODE.fd", .uefi_vars = "/usr/share/AAVMF/AAVMF_VARS.fd",
-		.flash_size = 64 << 20,
+		.uefi_package = "qemu-efi-aarch64", .flash_size = 64 << 20,
 	},
 	{
 		.arch = "i386", .console = "ttyS0", .qemu = "qemu-system-x86_64", .machine = "pc",

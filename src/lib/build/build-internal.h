@@ -194,6 +194,7 @@ struct build_machine {
 	const char *disk_if;       /* -drive if= (NULL: the machine's default) */
 	const char *uefi_code;     /* the firmware (pflash unit 0, read-only) */
 	const char *uefi_vars;     /* its variables' template (copied to unit 1) */
+	const char *uefi_package;  /* the Debian package with both */
 	long long flash_size;      /* pflash size the machine wants (0: the file's) */
 };
 /* The machine of Debian architecture arch, or NULL when none is known. */

@@ -938,6 +938,18 @@ static int check_recipe(const struct rain_recipe *r, const struct rain_build_opt
 				      "and amd64 or i386", r->file);
 	if ((r->boot_check || o->boot_check) && !(r->formats & RAIN_OUT_DISK))
 		return rain_error_set(RAIN_EINVAL, "%s: [output] boot_check needs the disk format", r->file);
+	if ((r->boot_check || o->boot_check) && r->firmware == RAIN_FIRMWARE_UEFI) {
+		/* before the build, not after it */
+		const struct build_machine *m = build_machine_find(r->architecture);
+		const char *need[] = { m ? m->uefi_code : NULL, m ? m->uefi_vars : NULL };
+
+		for (size_t i = 0; i < 2; i++)
+			if (need[i] && access(need[i], R_OK) < 0)
+				return rain_error_set(RAIN_ENOTFOUND, "%s: the boot check of a UEFI %s disk "
+						      "boots the firmware %s, which is not here: install %s "
+						      "(or build without boot_check)", r->file,
+						      r->architecture, need[i], m->uefi_package);
+	}
 	if (geteuid() != 0)
 		return rain_error_set(RAIN_EFORBIDDEN, "building images needs root (to map the build "
 				      "sandbox's users); run rain generate as root");
