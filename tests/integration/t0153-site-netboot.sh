@@ -106,6 +106,11 @@ check "with su setuid root" bash -c "rdsquashfs -s /usr/bin/su '$SITE/$REG/root.
 check "and the netboot fstab (no local file systems)" \
 	bash -c "rdsquashfs -c /etc/fstab '$SITE/$REG/root.squashfs' | grep -q 'RAM overlay'"
 
+"$RAIN" target status --sites "$TMP/sites.ini" --site lab --state "$TMP/state.json" --json >"$TMP/status.json" 2>&1
+check "rain target status: present, booted by the node" python3 -c '
+import json,sys; s=json.load(open(sys.argv[1])); s=s.get("status", s)
+assert s["present"] is True and s["nodes_booting_it"] == 1, s' "$TMP/status.json"
+
 # raind: the scripts by MAC, ranges, nothing else
 check_eq "raind serves the node's script by MAC" "$(cat "$SCRIPT")" "$(curl -s "$URL/netboot/lab/ipxe/${MAC//:/-}")"
 check_eq "and as boot.ipxe?mac=" "$(cat "$SCRIPT")" "$(curl -s "$URL/netboot/lab/boot.ipxe?mac=$MAC")"
