@@ -58,16 +58,22 @@ struct rain_build_limits {
 				     * Also the largest file (20 GiB) */
 	bool allow_private_mirrors; /* mirrors on loopback, link-local or
 				     * private addresses (refused) */
+	int64_t cache;              /* bytes the cached bases may take
+				     * together (30 GiB): once a build has
+				     * its base, the least recently used
+				     * others that no build uses go until
+				     * the rest fit */
 };
 
 #define RAIN_BUILD_PIDS_DEFAULT 4096
 #define RAIN_BUILD_MEMORY_DEFAULT (4LL << 30)
 #define RAIN_BUILD_TMPFS_DEFAULT (1LL << 30)
 #define RAIN_BUILD_SCRATCH_DEFAULT (20LL << 30)
+#define RAIN_BUILD_CACHE_DEFAULT (30LL << 30)
 
 /* Set one limit from text: pids, memory (a size: 4G, 512M), cpus (a
  * decimal number of CPUs), io_bps (a size per second), tmpfs_size,
- * scratch_size, allow_private_mirrors (yes/no). RAIN_EINVAL naming the
+ * scratch_size, cache_size, allow_private_mirrors (yes/no). RAIN_EINVAL naming the
  * key and what it takes for anything else (unknown keys, zero, negative,
  * absurd values). */
 int rain_build_limits_set(struct rain_build_limits *l, const char *key, const char *value);
@@ -110,6 +116,14 @@ struct rain_build_result {
  * mounted. */
 int rain_build_run(const struct rain_recipe *r, const struct rain_build_options *o,
 		   struct rain_build_result **out);
+
+/* Bound the cached bases of cache_dir (bases/KEY; last used: the mtime
+ * of KEY.lock): the least recently used go until the others take at most
+ * max bytes; one that a build holds (its lock), and keep (a KEY, may be
+ * NULL), stay. A base's size is measured once and kept in KEY.size.
+ * *removed and *freed (may be NULL) say what went. */
+int rain_build_cache_prune(const char *cache_dir, int64_t max, const char *keep, int *removed,
+			   int64_t *freed);
 void rain_build_result_free(struct rain_build_result *res);
 
 #endif

@@ -24,7 +24,7 @@
  *              timeout = 3600                cache_dir = DATA_DIR/cache
  *              rain_command = (see config_rain_command)
  *              repository_url = (raind's own address; see builds_serve)
- *              pids, memory, cpus, io_bps, tmpfs_size, scratch_size,
+ *              pids, memory, cpus, io_bps, tmpfs_size, scratch_size, cache_size,
  *              allow_private_mirrors: each build's limits (rain/build.h)
  *   [vet]      enabled = true                auto = true (vet what builds store)
  *              max_concurrent = 2            max_queued_per_user = 20

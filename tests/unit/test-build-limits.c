@@ -38,6 +38,8 @@ static void test_limits(void **state)
 	assert_int_equal(l.io_bps, 50LL << 20);
 	assert_int_equal(rain_build_limits_set(&l, "tmpfs_size", "64MiB"), 0);
 	assert_int_equal(l.tmpfs, 64LL << 20);
+	assert_int_equal(rain_build_limits_set(&l, "cache_size", "100G"), 0);
+	assert_int_equal(l.cache, 100LL << 30);
 	assert_int_equal(rain_build_limits_set(&l, "scratch_size", "20G"), 0);
 	assert_int_equal(l.scratch, 20LL << 30);
 	assert_int_equal(rain_build_limits_set(&l, "allow_private_mirrors", "yes"), 0);

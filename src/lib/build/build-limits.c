@@ -36,7 +36,8 @@
 /* ---- the limits ---- */
 
 const char *const rain_build_limit_keys[] = {
-	"pids", "memory", "cpus", "io_bps", "tmpfs_size", "scratch_size", "allow_private_mirrors", NULL
+	"pids", "memory", "cpus", "io_bps", "tmpfs_size", "scratch_size", "cache_size",
+	"allow_private_mirrors", NULL
 };
 
 int rain_build_limits_set(struct rain_build_limits *l, const char *key, const char *value)
@@ -78,9 +79,9 @@ int rain_build_limits_set(struct rain_build_limits *l, const char *key, const ch
 		return 0;
 	}
 	if (strcmp(key, "memory") && strcmp(key, "io_bps") && strcmp(key, "tmpfs_size") &&
-	    strcmp(key, "scratch_size"))
+	    strcmp(key, "scratch_size") && strcmp(key, "cache_size"))
 		return rain_error_set(RAIN_EINVAL, "unknown limit '%s' (pids, memory, cpus, io_bps, "
-				      "tmpfs_size, scratch_size, allow_private_mirrors)", key);
+				      "tmpfs_size, scratch_size, cache_size, allow_private_mirrors)", key);
 	if (rain_recipe_parse_size(value, &v) < 0 || v < (1LL << 20))
 		return rain_error_set(RAIN_EINVAL, "limit %s: '%s' is not a size of at least 1M (such "
 				      "as 512M or 4G)", key, value);
@@ -90,6 +91,8 @@ int rain_build_limits_set(struct rain_build_limits *l, const char *key, const ch
 		l->io_bps = v;
 	else if (!strcmp(key, "tmpfs_size"))
 		l->tmpfs = v;
+	else if (!strcmp(key, "cache_size"))
+		l->cache = v;
 	else
 		l->scratch = v;
 	return 0;
@@ -107,6 +110,8 @@ void build_limits_resolve(struct build_ctx *b)
 		b->lim.tmpfs = RAIN_BUILD_TMPFS_DEFAULT;
 	if (b->lim.scratch <= 0)
 		b->lim.scratch = RAIN_BUILD_SCRATCH_DEFAULT;
+	if (b->lim.cache <= 0)
+		b->lim.cache = RAIN_BUILD_CACHE_DEFAULT;
 }
 
 /* "4.0 GiB" */

@@ -444,6 +444,7 @@ struct base {
 	char *root;           /* dir/root: the overlay's lower layer */
 	bool built;           /* by this build */
 	bool stale;           /* its package indexes need a refresh */
+	int lock_fd;          /* KEY.lock, held shared while the build uses it */
 };
 
 static int base_stage(struct build_ctx *b)
@@ -627,10 +628,32 @@ static int base_ensure(struct build_ctx *b, struct base *base)
 			    sandbox_chown_tree(tmp, SANDBOX_HOST_ID, own) < 0) && r == 0)
 			r = RAIN_EIO;
 	}
-	close(fd);
-	if (r == 0)
-		base->stale = base_is_stale(b, base);
-	return r;
+	/* in use from now on: the cache's bound leaves it alone; and used now */
+	if (r == 0 && (flock(fd, LOCK_SH) < 0 || futimens(fd, NULL) < 0))
+		r = rain_error_errno(RAIN_EIO, errno, "cannot lock %s", lock);
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	base->lock_fd = fd;
+	base->stale = base_is_stale(b, base);
+	return 0;
+}
+
+/* Keep the cached bases under the build's cache_size, now that this one
+ * is held; what could not go is only logged (the build goes on). */
+static void cache_bound(struct build_ctx *b, const struct base *base)
+{
+	int64_t freed = 0;
+	int removed = 0;
+
+	if (rain_build_cache_prune(b->o->cache_dir, b->lim.cache, base->key, &removed, &freed) < 0)
+		build_log(b, "cache: cannot keep the bases under %lld MiB: %s",
+			  (long long)(b->lim.cache >> 20), rain_error_last());
+	else if (removed)
+		build_log(b, "cache: removed %d unused base(s), %lld MiB, to stay under %lld MiB "
+			  "(--limit cache_size, [builds] cache_size)", removed, (long long)(freed >> 20),
+			  (long long)(b->lim.cache >> 20));
 }
 
 /* ---- the layer on the base ---- */
@@ -1051,7 +1074,7 @@ int rain_build_run(const struct rain_recipe *r, const struct rain_build_options 
 {
 	struct build_ctx b = { .r = r, .o = o, .lockfd = -1, .idsfd = -1, .host_uid = SANDBOX_HOST_ID };
 	struct rain_build_result *res = calloc(1, sizeof(*res));
-	struct base base = { .dir = NULL };
+	struct base base = { .dir = NULL, .lock_fd = -1 };
 	_cleanup_free_ char *logpath = NULL, *recipe_text = NULL, *upper = NULL, *work = NULL;
 	_cleanup_free_ char *merged = NULL, *input = NULL, *vmtree = NULL, *lower_mnt = NULL;
 	_cleanup_free_ char *pkgcache = cache_path(&b, "packages");
@@ -1095,6 +1118,7 @@ int rain_build_run(const struct rain_recipe *r, const struct rain_build_options 
 	    (ret = foreign_arch_setup(&b)) < 0 ||
 	    (ret = base_ensure(&b, &base)) < 0)
 		goto fail;
+	cache_bound(&b, &base);
 	t = time_mono_us();
 	json_object_set_new(timings, "base_s", json_real((double)(t - t0) / 1e6));
 	{
@@ -1275,6 +1299,8 @@ done:
 	free(b.outdir);
 	free(b.report);
 	strv_free(b.layer, b.nlayer);
+	if (base.lock_fd >= 0)
+		close(base.lock_fd);
 	free(base.dir);
 	free(base.root);
 	json_decref(packages);
