@@ -125,7 +125,7 @@ static void test_instance_info(void **state)
 	assert_string_equal(json_string_value(json_object_get(ii, "kernel")),
 			    "http://127.0.0.1:8080/boot/r1/vmlinuz");
 	assert_string_equal(json_string_value(json_object_get(ii, "ramdisk")),
-			    "http://127.0.0.1:8080/boot/r1/initrd.img");
+			    "http://127.0.0.1:8080/boot/r1/initramfs");
 	assert_string_equal(json_string_value(json_object_get(ii, "image_source")),
 			    "http://10.0.2.2:8080/boot/r1/root.squashfs");
 	assert_string_equal(json_string_value(json_object_get(ii, "image_os_hash_algo")), "sha256");

@@ -50,7 +50,7 @@ int target_netboot_adapt(struct rain_target_op *op, const struct rain_target_ima
 			 struct rain_target_artifacts *out);
 
 /* ironic.c: the instance_info it sets on a node for the boot files of a
- * registration (vmlinuz, initrd.img, root.squashfs), which Ironic's
+ * registration (vmlinuz, initramfs, root.squashfs), which Ironic's
  * conductor fetches under conductor_base and the node under node_base,
  * kernel_args (may be NULL) and the files' sha256; a new object in *out. */
 int ironic_instance_info(const char *conductor_base, const char *node_base, const char *kernel_args,

@@ -7,8 +7,11 @@
  *                                       may deploy to (the first available one
  *                                       is taken)
  *   publish_dir = /srv/boot             where the boot files are put, a folder
- *                                       per registration (publish_dir/REGID/)
+ *                                       per registration (publish_dir/REGID/:
+ *                                       vmlinuz, initramfs, root.squashfs)
  *   publish_url = http://host/boot      the same folder as nodes fetch it
+ *                                       (raind serves it as /netboot/NAME with
+ *                                       [netboot] NAME = publish_dir)
  *   conductor_url = http://host/boot    the same folder as Ironic's conductor
  *                                       fetches it (the kernel and ramdisk);
  *                                       default: publish_url (optional: where
@@ -67,7 +70,7 @@
 
 /* The files of a registration in publish_dir/REGID/. */
 #define FILE_KERNEL "vmlinuz"
-#define FILE_INITRD "initrd.img"
+#define FILE_INITRD "initramfs"
 #define FILE_ROOT "root.squashfs"
 
 struct ironic_site {
