@@ -301,6 +301,25 @@ for line in sys.stdin:
 ' | sort -u
 }
 
+# build_disk RECIPE DIR WHAT: rain generate RECIPE into DIR through the
+# shared build cache ($RAIN_TEST_CACHE, default /var/cache/rain), one
+# check (WHAT is built); on failure the build's last lines and the test
+# ends. Sets IMG to DIR/NAME.raw (the recipe's name) and IMG_SHA to its
+# sha256, to show later that the image was not written.
+build_disk() {
+	local start rc name
+	start=$(date +%s)
+	"$RAIN" generate "$1" -o "$2" --cache "${RAIN_TEST_CACHE:-/var/cache/rain}" >/dev/null \
+		2>"$2.err"
+	rc=$?
+	echo "# build took $(( $(date +%s) - start )) s"
+	check_eq "$3 is built" 0 "$rc"
+	[ "$rc" -eq 0 ] || { tail -30 "$2.err" | sed 's/^/#   /'; test_done; }
+	name=$(sed -n 's/^name *= *//p' "$1" | head -n 1)
+	IMG=$2/$name.raw
+	IMG_SHA=$(sha256sum <"$IMG")
+}
+
 # free_port: a TCP port on 127.0.0.1 that nothing listens on now
 free_port() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'

@@ -29,14 +29,8 @@ formats = disk
 size = 2G
 RECIPE
 
-start=$(date +%s)
-"$RAIN" generate "$TMP/ssh.recipe" -o "$TMP/ssh" --cache "$CACHE" >/dev/null 2>"$TMP/ssh.err"
-rc=$?
-echo "# build took $(( $(date +%s) - start )) s"
-check_eq "the bookworm image with openssh-server is built" 0 "$rc"
-[ "$rc" -eq 0 ] || { tail -30 "$TMP/ssh.err" | sed 's/^/#   /'; test_done; }
-IMG=$TMP/ssh/t0143-ssh.raw
-before=$(sha256sum <"$IMG")
+build_disk "$TMP/ssh.recipe" "$TMP/ssh" "the bookworm image with openssh-server"
+before=$IMG_SHA
 boot=$(debugfs -R "ls -p /boot" "$IMG?offset=1048576" 2>/dev/null | awk -F/ '$6 ~ /^vmlinuz-/ {print substr($6, 9)}' | sort -V | tail -n 1)
 
 mkdir -m 0700 "$TMP/priv"
