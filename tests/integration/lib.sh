@@ -340,11 +340,10 @@ wait_http() {
 }
 
 # start_glance [CONFIG LINES...]: a real Glance (Debian's glance-api) for
-# the test: one process
-# (workers = 0), SQLite, no Keystone (anyone is admin), a filesystem
-# store, everything in $GLANCE_DIR (default $TMP/glance), on a free
-# loopback port. Extra lines ("[DEFAULT]" then "user_storage_quota = 1MB")
-# are appended to glance-api.conf. Sets GLANCE_URL and GLANCE_PID; a
+# the test: one process (workers = 0), SQLite, no Keystone (anyone is
+# admin), a filesystem store, everything in $GLANCE_DIR (default
+# $TMP/glance), on a free loopback port. Extra lines ("[DEFAULT]" then
+# "user_storage_quota = 1MB") are appended to glance-api.conf. Sets GLANCE_URL and GLANCE_PID; a
 # second call restarts it on the same port, database and store. Debian's
 # Python tools run with /usr/bin/python3 (an earlier python3 in PATH may
 # lack their modules).
