@@ -234,7 +234,8 @@ static void test_unreachable(void **state)
 	char disk[128];
 	struct rain_target_image img = { .id = IMG_ID, .name = "b", .disk_format = "raw", .size = 5 };
 	struct rain_target_artifacts a = { .disk = disk, .disk_format = "raw" };
-	struct rain_target_op op = { .site = s, .reg_id = "r", .state = json_object(), .save = save };
+	struct rain_target_op op = { .site = s, .reg_id = "r", .workdir = f->dir, .state = json_object(),
+				     .save = save };
 	json_t *out = NULL;
 
 	snprintf(disk, sizeof(disk), "%s/disk.raw", f->dir);
@@ -243,6 +244,14 @@ static void test_unreachable(void **state)
 	assert_error_contains("cloud 'local': Glance at http://127.0.0.1:1: listing images: cannot talk to");
 	assert_error_contains("is the image service running and reachable?");
 	assert_int_equal(json_object_size(op.state), 0);
+	/* the site is asked before the copy is made */
+	{
+		struct rain_target_artifacts ad = { 0 };
+
+		assert_int_equal(rain_target_adapt(&op, &img, &ad), RAIN_ENET);
+		assert_error_contains("cloud 'local': Glance at http://127.0.0.1:1: listing images");
+		assert_null(ad.disk);
+	}
 	saves = 0;
 	assert_int_equal(rain_target_unpublish(&op), 0);
 	assert_int_equal(json_object_size(op.state), 0);

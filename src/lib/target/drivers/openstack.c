@@ -188,22 +188,6 @@ static int os_accepts(const struct rain_site *site, const struct rain_target_ima
 	return 0;
 }
 
-static int os_adapt(struct rain_target_op *op, const struct rain_target_image *img,
-		    struct rain_target_artifacts *out)
-{
-	const struct os_site *os = op->site->priv;
-	static const char *const modules[] = { "virtio_blk", "virtio_net", NULL };
-	struct rain_adapt_opts o = {
-		.context = RAIN_ADAPT_CLOUD_INIT,
-		/* an ami is a raw disk; its kernel and ramdisk are images of their own */
-		.disk_format = os->ec2 ? "raw" : os->disk_format,
-		.boot_files = os->ec2,
-		.modules = modules,
-	};
-
-	return rain_adapt(op, img, &o, out);
-}
-
 /* ---- what an image is told ------------------------------------------------ */
 
 /* Nova's names of architectures for Debian's */
@@ -332,11 +316,46 @@ static int fail(int r, const struct os_site *os, struct rain_client *c, const ch
 			      c ? rain_client_url(c) : "?", what, rain_error_last(), hint(r, status));
 }
 
-static int os_connect(struct rain_target_op *op, struct rain_client **c)
+/* Log in; with probe, check that the image service answers (an
+ * unreachable Glance, bad credentials, a refusing policy fail there,
+ * before anything is adapted or named). */
+static int os_connect(struct rain_target_op *op, bool probe, struct rain_client **c)
 {
 	const struct os_site *os = op->site->priv;
+	long status = 0;
+	int r;
 
-	return rain_cloud_connect(os->cloud, os->endpoint, 0, c);
+	r = rain_cloud_connect(os->cloud, os->endpoint, 0, c);
+	if (r < 0 || !probe)
+		return r;
+	r = rain_client_request(*c, "GET", "/v2/images?limit=1", NULL, NULL, &status, NULL);
+	if (r < 0) {
+		r = fail(r, os, *c, "listing images", status);
+		rain_client_free(*c);
+		*c = NULL;
+	}
+	return r;
+}
+
+/* The cloud is asked first, so that a registration that cannot succeed
+ * fails before the copy is made. */
+static int os_adapt(struct rain_target_op *op, const struct rain_target_image *img,
+		    struct rain_target_artifacts *out)
+{
+	const struct os_site *os = op->site->priv;
+	static const char *const modules[] = { "virtio_blk", "virtio_net", NULL };
+	struct rain_adapt_opts o = {
+		.context = RAIN_ADAPT_CLOUD_INIT,
+		/* an ami is a raw disk; its kernel and ramdisk are images of their own */
+		.disk_format = os->ec2 ? "raw" : os->disk_format,
+		.boot_files = os->ec2,
+		.modules = modules,
+	};
+	struct rain_client *c = NULL;
+	int r = os_connect(op, true, &c);
+
+	rain_client_free(c);
+	return r < 0 ? r : rain_adapt(op, img, &o, out);
 }
 
 struct progress {
@@ -486,22 +505,15 @@ static int os_publish(struct rain_target_op *op, const struct rain_target_image 
 	struct rain_client *c = NULL;
 	char ids[ARRAY_SIZE(images)][UUID_STR_LEN] = { "", "", "" };
 	const char *disk = a->disk ? a->disk : img->path;
-	long status = 0;
 	json_t *show;
 	int r;
 
 	if (os->ec2 && (!a->kernel || !a->initramfs))
 		return rain_error_set(RAIN_EINVAL, "model = ec2 needs the image's kernel and initramfs, "
 				      "which adaptation did not find");
-	r = os_connect(op, &c);
+	r = os_connect(op, true, &c);
 	if (r < 0)
 		return r;
-	/* refusals and an unreachable Glance before anything is named */
-	r = rain_client_request(c, "GET", "/v2/images?limit=1", NULL, NULL, &status, NULL);
-	if (r < 0) {
-		r = fail(r, os, c, "listing images", status);
-		goto done;
-	}
 	r = rain_target_state_set(op, "cloud", json_string(os->cloud->name));
 	if (r >= 0)
 		r = rain_target_state_set(op, "endpoint", json_string(rain_client_url(c)));
@@ -519,7 +531,6 @@ static int os_publish(struct rain_target_op *op, const struct rain_target_image 
 				 "ramdisk_id", ids[2][0] ? ids[2] : NULL);
 		r = show ? rain_target_state_set(op, "show", show) : rain_error_oom();
 	}
-done:
 	rain_client_free(c);
 	return r;
 }
@@ -538,7 +549,7 @@ static int os_unpublish(struct rain_target_op *op)
 		r = rain_target_state_set(op, forget[i], NULL);
 	if (!any)
 		return r;
-	r = os_connect(op, &c);
+	r = os_connect(op, false, &c);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < ARRAY_SIZE(images) && r >= 0; i++) {
@@ -583,7 +594,7 @@ static int os_status(struct rain_target_op *op, json_t **out)
 		return rain_error_oom();
 	for (size_t i = 0; i < ARRAY_SIZE(images); i++)
 		present |= json_is_string(json_object_get(op->state, images[i].key));
-	if (present && (r = os_connect(op, &c)) < 0)
+	if (present && (r = os_connect(op, false, &c)) < 0)
 		return r;
 	present = false;
 	for (size_t i = 0; i < ARRAY_SIZE(images) && r >= 0; i++) {
