@@ -23,6 +23,7 @@
 
 #include "rain/error.h"
 #include "rain/imgfs.h"
+#include "lib/target/netboot-internal.h"
 #include "rain/netboot.h"
 #include "testutil.h"
 #include "util/fsutil.h"
@@ -406,6 +407,41 @@ static void test_kernel_initramfs(void **state)
 	rain_imgfs_close(fs);
 }
 
+/* the order from hostile module lists: cycles, missing dependencies, a
+ * chain far deeper than any stack would take by recursion */
+static void test_modules_order(void **state)
+{
+	const char *const need[] = { "a", NULL };
+	struct netboot_module *m;
+	size_t n, len = 0;
+	char *chain;
+
+	(void)state;
+	assert_int_equal(netboot_modules_order("k/a.ko: k/b.ko\nk/b.ko: k/c.ko\nk/c.ko: k/a.ko\n", NULL, need, NULL,
+					       "v", &m, &n), RAIN_EFORMAT);
+	assert_error_contains("depends on itself");
+	assert_int_equal(netboot_modules_order("k/a.ko: k/zz.ko\n", NULL, need, NULL, "v", &m, &n), RAIN_EFORMAT);
+	assert_error_contains("a needs zz, which it does not list");
+	assert_int_equal(netboot_modules_order("k/a.ko: k/zz.ko\n", "k/zz.ko\n", need, NULL, "v", &m, &n), 0);
+	assert_int_equal(n, 1);
+	netboot_modules_free(m, n);
+	/* a -> m1 -> m2 -> ... -> m99999 */
+	chain = malloc(100000 * 32);
+	assert_non_null(chain);
+	len += (size_t)sprintf(chain, "k/a.ko: k/m1.ko\n");
+	for (int i = 1; i < 99998; i++)
+		len += (size_t)sprintf(chain + len, "k/m%d.ko: k/m%d.ko\n", i, i + 1);
+	len += (size_t)sprintf(chain + len, "k/m99998.ko:\n");
+	assert_int_equal(netboot_modules_order(chain, NULL, need, NULL, "v", &m, &n), 0);
+	assert_int_equal(n, 99999);
+	assert_string_equal(m[0].name, "m99998");
+	assert_string_equal(m[n - 1].name, "a");
+	netboot_modules_free(m, n);
+	sprintf(chain + len, "k/x1.ko:\nk/x2.ko:\nk/x3.ko:\n");
+	assert_int_equal(netboot_modules_order(chain, NULL, need, NULL, "v", &m, &n), RAIN_ETOOBIG);
+	free(chain);
+}
+
 /* ---- iPXE and dnsmasq ---- */
 
 static void test_ipxe(void **state)
@@ -492,6 +528,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_squashfs),
 		cmocka_unit_test(test_kernel_initramfs),
+		cmocka_unit_test(test_modules_order),
 		cmocka_unit_test(test_ipxe),
 		cmocka_unit_test(test_dnsmasq),
 	};

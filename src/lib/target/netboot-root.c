@@ -23,6 +23,7 @@
 
 #include "rain/error.h"
 #include "rain/netboot.h"
+#include "netboot-internal.h"
 #include "util/cleanup.h"
 #include "util/fsutil.h"
 #include "util/process.h"
@@ -520,155 +521,6 @@ static const char udhcpc_script[] =
 	"esac\n"
 	"exit 0\n";
 
-struct kmod {
-	char *name;                     /* normalized: '-' as '_' */
-	char *path;                     /* as modules.dep names it */
-	char **deps;                    /* names */
-	size_t ndeps;
-	int state;                      /* 0 new, 1 being added, 2 added */
-};
-
-struct kmods {
-	struct kmod *v;
-	size_t n, cap;
-	char **builtin;
-	size_t nbuiltin;
-	size_t *order;                  /* indexes of v, in load order */
-	size_t norder;
-};
-
-/* "kernel/fs/squashfs/squashfs.ko.xz" -> "squashfs" */
-static char *kmod_name(const char *path, size_t len)
-{
-	const char *b = memrchr(path, '/', len);
-	char *n, *dot;
-
-	b = b ? b + 1 : path;
-	if (!(n = strndup(b, len - (size_t)(b - path))))
-		return NULL;
-	if ((dot = strstr(n, ".ko")))
-		*dot = '\0';
-	for (char *p = n; *p; p++)
-		if (*p == '-')
-			*p = '_';
-	return n;
-}
-
-static void kmods_clear(struct kmods *k)
-{
-	for (size_t i = 0; i < k->n; i++) {
-		free(k->v[i].name);
-		free(k->v[i].path);
-		strv_free(k->v[i].deps, k->v[i].ndeps);
-	}
-	free(k->v);
-	strv_free(k->builtin, k->nbuiltin);
-	free(k->order);
-}
-
-static struct kmod *kmods_find(struct kmods *k, const char *name)
-{
-	for (size_t i = 0; i < k->n; i++)
-		if (!strcmp(k->v[i].name, name))
-			return &k->v[i];
-	return NULL;
-}
-
-static bool kmods_builtin(struct kmods *k, const char *name)
-{
-	return strv_has(k->builtin, k->nbuiltin, name);
-}
-
-static int kmods_parse(struct kmods *k, char *dep, char *builtin)
-{
-	char *save = NULL;
-
-	for (char *line = strtok_r(dep, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		char *colon = strchr(line, ':'), *s2 = NULL;
-		struct kmod *m;
-
-		if (!colon)
-			continue;
-		if (ARRAY_GROW(k->v, k->n, k->cap) < 0)
-			return rain_error_oom();
-		m = &k->v[k->n];
-		memset(m, 0, sizeof(*m));
-		k->n++;
-		if (!(m->path = strndup(line, (size_t)(colon - line))) ||
-		    !(m->name = kmod_name(line, (size_t)(colon - line))))
-			return rain_error_oom();
-		for (char *d = strtok_r(colon + 1, " \t", &s2); d; d = strtok_r(NULL, " \t", &s2)) {
-			_cleanup_free_ char *n = kmod_name(d, strlen(d));
-
-			if (!n || strv_add(&m->deps, &m->ndeps, n) < 0)
-				return rain_error_oom();
-		}
-	}
-	save = NULL;
-	for (char *line = builtin ? strtok_r(builtin, "\n", &save) : NULL; line;
-	     line = strtok_r(NULL, "\n", &save)) {
-		_cleanup_free_ char *n = kmod_name(line, strlen(line));
-
-		if (!n || strv_add(&k->builtin, &k->nbuiltin, n) < 0)
-			return rain_error_oom();
-	}
-	return 0;
-}
-
-/* Put m after its dependencies into k->order. */
-static int kmods_add(struct kmods *k, struct kmod *m, const char *kver)
-{
-	if (m->state == 2)
-		return 0;
-	if (m->state == 1)
-		return rain_error_set(RAIN_EFORMAT, "initramfs: /lib/modules/%s/modules.dep: %s depends "
-				      "on itself", kver, m->name);
-	m->state = 1;
-	for (size_t i = 0; i < m->ndeps; i++) {
-		struct kmod *d = kmods_find(k, m->deps[i]);
-		int r;
-
-		if (!d) {
-			if (kmods_builtin(k, m->deps[i]))
-				continue;
-			return rain_error_set(RAIN_EFORMAT, "initramfs: /lib/modules/%s/modules.dep: %s needs "
-					      "%s, which it does not list", kver, m->name, m->deps[i]);
-		}
-		if ((r = kmods_add(k, d, kver)) < 0)
-			return r;
-	}
-	m->state = 2;
-	if (ARRAY_GROW1(k->order, k->norder) < 0)
-		return rain_error_oom();
-	k->order[k->norder++] = (size_t)(m - k->v);
-	return 0;
-}
-
-static int kmods_want(struct kmods *k, const char *const *names, bool required, const char *kver)
-{
-	char missing[512] = "";
-	size_t len = 0;
-
-	for (size_t i = 0; names && names[i]; i++) {
-		_cleanup_free_ char *n = kmod_name(names[i], strlen(names[i]));
-		struct kmod *m;
-		int r;
-
-		if (!n)
-			return rain_error_oom();
-		if ((m = kmods_find(k, n))) {
-			if ((r = kmods_add(k, m, kver)) < 0)
-				return r;
-		} else if (required && !kmods_builtin(k, n) && len < sizeof(missing)) {
-			len += (size_t)snprintf(missing + len, sizeof(missing) - len, "%s%s", len ? ", " : "", n);
-		}
-	}
-	if (len)
-		return rain_error_set(RAIN_EINVAL, "initramfs: the image's kernel %s has neither as a module "
-				      "nor built in: %s (a netboot node needs them to reach its root)", kver, missing);
-	return 0;
-}
-
 /* The module's bytes, decompressed when the image keeps it as .ko.xz,
  * .ko.zst or .ko.gz (libarchive's raw format reads any of them). */
 static int kmod_read(struct rain_imgfs *fs, const char *path, char **out, size_t *outlen)
@@ -759,8 +611,8 @@ static int cpio_put(struct cpio *c, const char *name, mode_t mode, const char *d
 	return 0;
 }
 
-static int cpio_fill(struct cpio *c, struct rain_imgfs *fs, const char *kver, struct kmods *k,
-		     const char *busybox)
+static int cpio_fill(struct cpio *c, struct rain_imgfs *fs, const char *kver,
+		     const struct netboot_module *mods, size_t nmods, const char *busybox)
 {
 	static const char *const dirs[] = { "bin", "dev", "etc", "lib", "lib/modules", "newroot",
 					    "proc", "rain", "sys", "tmp", NULL };
@@ -782,8 +634,8 @@ static int cpio_fill(struct cpio *c, struct rain_imgfs *fs, const char *kver, st
 	    (r = cpio_put(c, "etc/udhcpc.script", S_IFREG | 0755, udhcpc_script, strlen(udhcpc_script),
 			  NULL, 0, 0)) < 0)
 		return r;
-	for (size_t i = 0; i < k->norder; i++) {
-		struct kmod *m = &k->v[k->order[i]];
+	for (size_t i = 0; i < nmods; i++) {
+		const struct netboot_module *m = &mods[i];
 		_cleanup_free_ char *path = NULL, *name = NULL, *data = NULL, *dest = NULL;
 		size_t len = 0;
 		char *grown;
@@ -810,10 +662,10 @@ int rain_netboot_initramfs(struct rain_imgfs *fs, const char *kver,
 			   const struct rain_netboot_initramfs_opts *o, const char *out,
 			   size_t *n_modules)
 {
-	struct kmods k = { 0 };
+	struct netboot_module *mods = NULL;
 	struct cpio c = { .out = out };
 	_cleanup_free_ char *dep = NULL, *builtin = NULL, *path = NULL, *tmp = NULL;
-	size_t len;
+	size_t len, nmods = 0;
 	int r;
 
 	if (n_modules)
@@ -831,13 +683,11 @@ int rain_netboot_initramfs(struct rain_imgfs *fs, const char *kver,
 	r = rain_imgfs_read(fs, path, 16 << 20, &builtin, &len);
 	if (r < 0 && r != RAIN_ENOTFOUND)
 		return rain_error_set(r, "initramfs: %s", rain_error_last());
-	r = kmods_parse(&k, dep, builtin);
-	if (r >= 0)
-		r = kmods_want(&k, o && o->modules ? o->modules : rain_netboot_modules_required, true, kver);
-	if (r >= 0)
-		r = kmods_want(&k, o && o->optional ? o->optional : rain_netboot_modules_optional, false, kver);
+	r = netboot_modules_order(dep, builtin, o && o->modules ? o->modules : rain_netboot_modules_required,
+				  o && o->optional ? o->optional : rain_netboot_modules_optional, kver, &mods,
+				  &nmods);
 	if (r < 0)
-		goto done;
+		return rain_error_set(r, "initramfs: %s", rain_error_last());
 	if (asprintf(&tmp, "%s.tmp", out) < 0) {
 		r = rain_error_oom();
 		goto done;
@@ -852,7 +702,7 @@ int rain_netboot_initramfs(struct rain_imgfs *fs, const char *kver,
 		r = rain_error_set(RAIN_EIO, "initramfs: %s: %s", tmp, archive_error_string(c.a));
 		goto done;
 	}
-	r = cpio_fill(&c, fs, kver, &k, o && o->busybox ? o->busybox : "/bin/busybox");
+	r = cpio_fill(&c, fs, kver, mods, nmods, o && o->busybox ? o->busybox : "/bin/busybox");
 	if (r >= 0 && archive_write_close(c.a) != ARCHIVE_OK)
 		r = rain_error_set(RAIN_EIO, "initramfs: %s: %s", tmp, archive_error_string(c.a));
 	if (r >= 0 && chmod(tmp, 0644) < 0)
@@ -860,13 +710,13 @@ int rain_netboot_initramfs(struct rain_imgfs *fs, const char *kver,
 	if (r >= 0 && rename(tmp, out) < 0)
 		r = rain_error_errno(RAIN_EIO, errno, "initramfs: %s", out);
 	if (r >= 0 && n_modules)
-		*n_modules = k.norder;
+		*n_modules = nmods;
 done:
 	if (c.a)
 		archive_write_free(c.a);
 	if (r < 0 && tmp)
 		unlink(tmp);
-	kmods_clear(&k);
+	netboot_modules_free(mods, nmods);
 	return r;
 }
 
