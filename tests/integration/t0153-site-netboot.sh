@@ -7,7 +7,8 @@
 # token; a diskless qemu VM (user networking, iPXE ROM, the site's MAC)
 # chains from boot.ipxe to its script, fetches the kernel, the initramfs
 # and the root, checks the root's sha256 and boots the image to the marker,
-# printed from inside it with the root an overlay. A script naming another
+# printed from inside it with the root an overlay; busybox wget -c (as the
+# init runs it) completes a broken fetch with a range. A script naming another
 # sha256 makes the initramfs refuse the root, saying so on the console.
 # raind serves single ranges, and nothing but the published names (a link
 # planted in the folder, '..', other names: 404); a relative [netboot]
@@ -117,6 +118,16 @@ check_eq "and as boot.ipxe?mac=" "$(cat "$SCRIPT")" "$(curl -s "$URL/netboot/lab
 check_eq "a range of the root (206, the same bytes)" \
 	"206 $(dd if="$SITE/$REG/root.squashfs" bs=1 skip=4096 count=1000 2>/dev/null | sha256sum)" \
 	"$(curl -s -o "$TMP/part" -w '%{http_code}' -H 'Range: bytes=4096-5095' "$URL/netboot/lab/$REG/root.squashfs") $(sha256sum <"$TMP/part")"
+# the initramfs's fetch resumes a broken transfer (busybox wget -c, as
+# its init runs it) with a Range request to raind
+head -c 50000000 "$SITE/$REG/root.squashfs" >"$TMP/partial.squashfs"
+busybox wget -c -q -O "$TMP/partial.squashfs" "$URL/netboot/lab/$REG/root.squashfs"
+check_eq "busybox wget -c completes a broken fetch of the root with a range" "$ROOT_SHA" \
+	"$(sha256sum <"$TMP/partial.squashfs" | cut -d' ' -f1)"
+check "raind answered it with 206 and the rest only" \
+	grep -q "GET /netboot/lab/$REG/root.squashfs\" 206 in=0 out=$(( $(stat -c %s "$SITE/$REG/root.squashfs") - 50000000 )) " \
+	"$TMP/raind.log"
+rm -f "$TMP/partial.squashfs"
 mkdir "$SITE/planted"
 ln -s /etc/passwd "$SITE/planted/vmlinuz"
 ln -s /etc "$SITE/up"
