@@ -30,12 +30,13 @@
  * unpublish deletes what the state names (gone already is fine), status
  * reads it back.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <fcntl.h>
 #include <unistd.h>
 
 #include "lib/target/target-internal.h"
@@ -448,6 +449,7 @@ static int publish_one(struct rain_target_op *op, struct rain_client *c,
 	struct rain_upload_info up;
 	struct progress p = { .op = op };
 	char id[UUID_STR_LEN], what[128];
+	const char *got;
 	struct stat st;
 	int r;
 
@@ -471,10 +473,11 @@ static int publish_one(struct rain_target_op *op, struct rain_client *c,
 	r = rain_client_image_create(c, fields, &created);
 	if (r < 0)
 		return fail(r, os, c, "creating the image", 0);
-	if (strcmp(json_string_value(json_object_get(created, "id")), id) != 0)
-		return rain_error_set(RAIN_EFORMAT, "cloud '%s': Glance at %s made image %s instead of "
+	got = json_string_value(json_object_get(created, "id"));
+	if (!got || strcmp(got, id) != 0)
+		return rain_error_set(RAIN_EFORMAT, "cloud '%s': Glance at %s made image %.64s instead of "
 				      "the id asked for, %s", os->cloud->name, rain_client_url(c),
-				      json_string_value(json_object_get(created, "id")), id);
+				      got ? got : "(no id)", id);
 	rain_target_log(op, RAIN_TARGET_INFO, "created %s %s at %s; uploading %s (%lld bytes)",
 			images[which].role, id, rain_client_url(c), path, (long long)st.st_size);
 	/* Glance's digests; SHA-256 too where an image service keeps that
