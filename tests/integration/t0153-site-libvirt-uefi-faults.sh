@@ -1,7 +1,8 @@
 #!/bin/bash
 # The libvirt site's UEFI domains and faults (issue 12) against a real
 # libvirtd (start_libvirtd) and a rain-built bookworm disk, through rain
-# target: an image with hw_firmware_type=uefi gets <os firmware='efi'>,
+# target: define_domain = no makes the volumes only; an image with
+# hw_firmware_type=uefi gets <os firmware='efi'>,
 # libvirt picks OVMF and makes its NVRAM when the domain starts, and
 # unpublish removes the NVRAM with the domain. A missing pool and an unreachable daemon say so (the pool's name and how
 # to create it; the URI) and make nothing; a volume of the registration's
@@ -42,6 +43,10 @@ cat >"$TMP/sites.ini" <<EOF
 uri = libvirt:$LIBVIRT_URI
 pool = t0153
 domain_type = qemu
+[site.novm]
+uri = libvirt:$LIBVIRT_URI
+pool = t0153
+define_domain = no
 [site.nopool]
 uri = libvirt:$LIBVIRT_URI
 pool = nosuch
@@ -80,6 +85,14 @@ check "and NVRAM of its own" test -s "$TMP/libvirt/config/libvirt/qemu/nvram/rai
 check_eq "unpublish of the running UEFI domain" 0 $?
 check_eq "removes the domain, its volumes and its NVRAM" "" \
 	"$(libvirt_left t0153)$(ls -A "$TMP/libvirt/config/libvirt/qemu/nvram" 2>/dev/null)"
+
+# define_domain = no: the volumes only
+publish v1 novm >/dev/null 2>"$TMP/novm.err"
+check_eq "publish with define_domain = no" 0 $?
+check_eq "makes the volumes and no domain" "rain-v1-seed.iso rain-v1.qcow2 rain-v1-seed.iso rain-v1.qcow2 " \
+	"$(libvirt_left t0153)"
+"$RAIN" target unpublish --sites "$TMP/sites.ini" --site novm --state "$TMP/v1.state" >/dev/null 2>&1
+check_eq "and unpublish removes them" "" "$(libvirt_left t0153)"
 
 publish b1 nopool >/dev/null 2>"$TMP/nopool.err"
 check "a missing pool fails" test $? -ne 0
