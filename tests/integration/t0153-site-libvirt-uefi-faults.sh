@@ -1,16 +1,17 @@
 #!/bin/bash
-# The libvirt site's UEFI domains and faults (issue 12) against a real
-# libvirtd (start_libvirtd) and a rain-built bookworm disk, through rain
-# target: define_domain = no makes the volumes only; an image with
-# hw_firmware_type=uefi gets <os firmware='efi'>,
-# libvirt picks OVMF and makes its NVRAM when the domain starts, and
-# unpublish removes the NVRAM with the domain. A missing pool and an unreachable daemon say so (the pool's name and how
-# to create it; the URI) and make nothing; a volume of the registration's
-# name that exists already is refused and left alone; Ctrl-C during the
-# upload leaves nothing in the pool; a libvirtd killed during the upload
-# fails the publish saying so, with the volume named in the state, and
-# after a restart rain target unpublish removes it. The stored image is
-# never written. Publishing that works is t0152's.
+# The libvirt site's UEFI domains, define_domain = no and faults (issue
+# 12) against a real libvirtd (start_libvirtd) and a rain-built bookworm
+# disk, through rain target: define_domain = no makes the volumes only; an
+# image with hw_firmware_type=uefi gets <os firmware='efi'>, libvirt picks
+# OVMF and makes its NVRAM when the domain starts, and unpublish removes
+# the NVRAM with the domain. A missing pool and an unreachable daemon say
+# so (the pool's name and how to create it; the URI) and make nothing; a
+# volume of the registration's name that exists already is refused and
+# left alone; Ctrl-C during the upload leaves nothing in the pool; a
+# libvirtd killed during the upload fails the publish saying so, with the
+# volume named in the state, and after a restart rain target unpublish
+# removes it. The stored image is never written. Publishing that works is
+# t0152's.
 source "$(dirname "$0")/lib.sh"
 
 for c in mmdebstrap libvirtd virtlogd virsh setpriv; do
