@@ -13,8 +13,8 @@
 # serial console). unpublish undeploys (the node available again,
 # instance_info empty, the per-MAC config and the files gone). Refused
 # without leaving anything: a node Ironic does not have, a node in the
-# wrong state, a Keystone refusing the login, an Ironic that does not
-# answer.
+# wrong state, a Keystone refusing the login, a deploy Ironic fails (the
+# node undeployed again), an Ironic that does not answer.
 source "$(dirname "$0")/lib.sh"
 
 if [ "$(id -u)" -ne 0 ] || ! command -v mmdebstrap >/dev/null || ! command -v qemu-system-x86_64 >/dev/null ||
@@ -184,6 +184,12 @@ assert not j.get("node") and not j.get("publish_dir"), j' "$state"
 refused "$TMP/ghost.ini" "names node 'nosuch', which Ironic does not have" "a node Ironic does not have"
 refused "$TMP/busy.ini" "n2 is not available (manageable" "a node in the wrong state"
 refused "$TMP/wrong.ini" "cloud 'wrong': Keystone at $URL/v3 refused the login" "a Keystone refusing the login"
+# Ironic takes the node and fails the deploy (its conductor cannot fetch
+# the kernel): the error is Ironic's last_error, and the rollback
+# undeploys the node and removes the files
+site bm "$IRONIC_URL" n1 lab |
+	sed "s|^conductor_url = .*|conductor_url = http://127.0.0.1:$(free_port)/netboot/bm|" >"$TMP/nofetch.ini"
+refused "$TMP/nofetch.ini" "node n1 is in state 'deploy failed': .*vmlinuz" "a deploy that Ironic fails"
 ironic_call GET /v1/nodes/n2
 check_json "n2 is untouched" 'j["provision_state"] == "manageable" and not j["instance_uuid"] and j["instance_info"] == {}'
 ironic_call GET /v1/nodes/n1
