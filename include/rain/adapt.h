@@ -21,6 +21,42 @@
  * cmdline), copies them out when asked, and checks the site's kernel
  * allow-list (rain_site_kernel_allowed). The result is converted to the
  * asked format and hashed.
+ *
+ * In detail (what drivers and their tests can count on):
+ *  - files made in op->workdir (replacing what is there): disk.raw or
+ *    disk.qcow2, and with boot_files kernel and initramfs (initramfs
+ *    NULL when the image has none); on failure none of them is left;
+ *  - the kernel: the default entry of /boot/grub/grub.cfg (grub2) or of
+ *    extlinux.conf / syslinux.cfg, else the newest /boot/vmlinuz-VERSION;
+ *    the version is its file name's ("vmlinuz-6.1.0-28-amd64");
+ *  - cmdline: the entry's command line with the serial console added
+ *    (console=ttyS0,115200; ttyAMA0 for aarch64/arm64 images);
+ *  - the root file system is labelled RAIN_ADAPT_ROOT_LABEL and its
+ *    /etc/fstab line for "/" names LABEL=rain-root (one is added when
+ *    there is none);
+ *  - contextualization with cloud-init (/usr/bin/cloud-init there):
+ *    /etc/cloud/cloud.cfg.d/90_rain_datasource.cfg sets datasource_list,
+ *    op->ssh_key goes to 91_rain_ssh_key.cfg (ssh_authorized_keys, for
+ *    cloud-init's default user); without cloud-init (and for every
+ *    context but NONE): rain-firstboot.service runs /usr/local/sbin/
+ *    rain-firstboot once, which adds op->ssh_key (kept in
+ *    /etc/rain/authorized_keys) and the keys of a NoCloud seed (a disk
+ *    labelled cidata; ONE_CONTEXT: a disk labelled CONTEXT, context.sh's
+ *    SSH_PUBLIC_KEY) to root's authorized_keys and sets the seed's
+ *    hostname; it prints "rain-firstboot: done" on the console;
+ *  - sysprep removes SSH host keys; where no cloud-init makes new ones,
+ *    rain-ssh-host-keys.service (ssh-keygen -A) is added as rain's builds
+ *    add it;
+ *  - properties: img->properties (strings) and min_disk (GiB of the
+ *    virtual size), kernel_version, architecture (from the kernel's
+ *    name when the image says none), all strings.
+ * Errors: RAIN_EFORMAT for an image that cannot be adapted (a backing
+ * file, a link where rain writes: "the image's /etc/fstab is a symbolic
+ * link (to /etc/passwd)", a damaged file system: e2fsck -fn must pass, no
+ * kernel); RAIN_EFORBIDDEN for a kernel the site does not allow;
+ * RAIN_EINVAL for missing modules, a bad op->ssh_key (one OpenSSH public
+ * key line) or disk format; RAIN_ECANCELED. Runs qemu-img and e2fsck (the
+ * host's) on the copy; nothing of the image.
  */
 #ifndef RAIN_ADAPT_H
 #define RAIN_ADAPT_H
@@ -28,6 +64,9 @@
 #include <stdbool.h>
 
 #include "rain/target.h"
+
+/* The label adaptation gives the root file system. */
+#define RAIN_ADAPT_ROOT_LABEL "rain-root"
 
 enum rain_adapt_context {
 	RAIN_ADAPT_CONTEXT_NONE,        /* leave contextualization as it is */

@@ -282,6 +282,29 @@ raind_healthy() {
 # skip DESCRIPTION REASON: a check that was not run.
 skip() { TEST_N=$((TEST_N + 1)); echo "ok $TEST_N - $1 # SKIP $2"; }
 
+# ssh_recipe NAME FILE: write the recipe of a bookworm disk image (2G)
+# named NAME with openssh-server to FILE (for build_disk)
+ssh_recipe() {
+	cat >"$2" <<RECIPE
+[image]
+name = $1
+distribution = debian
+release = bookworm
+[packages]
+install = openssh-server
+[output]
+formats = disk
+size = 2G
+RECIPE
+}
+
+# disk_kernel DISK: the version of the newest /boot/vmlinuz-VERSION in a
+# rain disk's root file system (its partition at 1 MiB)
+disk_kernel() {
+	debugfs -R "ls -p /boot" "$1?offset=1048576" 2>/dev/null |
+		awk -F/ '$6 ~ /^vmlinuz-/ {print substr($6, 9)}' | sort -V | tail -n 1
+}
+
 # debsecan_pairs STATUS: "CVE package version" lines (sorted) of what
 # debsecan, the reference, finds in the dpkg status STATUS with the feed in
 # $TMP/debsecan (rain vet feed export --format debsecan); its --format

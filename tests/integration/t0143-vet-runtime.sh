@@ -17,21 +17,10 @@ fi
 CACHE=${RAIN_TEST_CACHE:-/var/cache/rain}
 VR=$BUILD/tests/tools/vet-runtime
 cd "$TMP" || exit 1
-cat >"$TMP/ssh.recipe" <<RECIPE
-[image]
-name = t0143-ssh
-distribution = debian
-release = bookworm
-[packages]
-install = openssh-server
-[output]
-formats = disk
-size = 2G
-RECIPE
-
+ssh_recipe t0143-ssh "$TMP/ssh.recipe"
 build_disk "$TMP/ssh.recipe" "$TMP/ssh" "the bookworm image with openssh-server"
 before=$IMG_SHA
-boot=$(debugfs -R "ls -p /boot" "$IMG?offset=1048576" 2>/dev/null | awk -F/ '$6 ~ /^vmlinuz-/ {print substr($6, 9)}' | sort -V | tail -n 1)
+boot=$(disk_kernel "$IMG")
 
 mkdir -m 0700 "$TMP/priv"
 start=$(date +%s)

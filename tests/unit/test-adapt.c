@@ -133,6 +133,7 @@ static void make_tree(const char *root)
 	put(root, "root/.bash_history", "cat /etc/shadow\n", 0600);
 	put(root, "root/.profile", "# profile\n", 0644);
 	put(root, "home/user/.bash_history", "ls\n", 0600);
+	link_at(root, "home/linked", "/root");
 }
 
 /* An MBR disk of 64 MiB with root's tree as ext4 in partition 1 (as
@@ -317,6 +318,8 @@ static void test_adapt_raw(void **state)
 	assert_string_equal(s, "an initramfs of " KVER "\n");
 	free(s);
 	assert_non_null(strstr(log_text, "sysprep"));
+	/* a home that is a link out of the image is left alone */
+	assert_non_null(strstr(log_text, "the image's /home/linked is a symbolic link"));
 	/* the copy is sparse: far fewer blocks than bytes */
 	{
 		struct stat st;
@@ -461,6 +464,41 @@ static void test_adapt_qcow2(void **state)
 	run_clear(&t);
 }
 
+/* An arm64 image booting through extlinux (relative paths, no APPEND):
+ * the console is ttyAMA0, added as an APPEND line of the entry. */
+static void test_extlinux_arm64(void **state)
+{
+	struct rain_imgfs *fs;
+	struct run t;
+	char *s;
+
+	make_tree(at("tree"));
+	unlink(at("tree/boot/grub/grub.cfg"));
+	put(at("tree"), "boot/extlinux/extlinux.conf", "DEFAULT rain\nLABEL other\n  LINUX /nothing\n"
+	    "LABEL rain\n  LINUX ../vmlinuz-" KVER "\n  INITRD ../initrd.img-" KVER "\n", 0644);
+	make_disk(at("tree"), at("src.raw"));
+	run_init(&t, at("src.raw"), "raw");
+	json_object_set_new(t.props, "architecture", json_string("aarch64"));
+	t.o.boot_files = true;
+	if (adapt(&t) < 0)
+		fail_msg("adapt: %s", rain_error_last());
+	assert_string_equal(t.a.kernel_version, KVER);
+	assert_string_equal(t.a.cmdline, "console=ttyAMA0,115200");
+	assert_non_null(t.a.initramfs);
+	assert_string_equal(json_string_value(json_object_get(t.a.properties, "architecture")), "aarch64");
+	assert_int_equal(rain_imgfs_open(t.a.disk, NULL, NULL, &fs), 0);
+	s = read_in(fs, "/boot/extlinux/extlinux.conf");
+	assert_string_equal(s, "DEFAULT rain\nLABEL other\n  LINUX /nothing\n\tAPPEND console=ttyAMA0,115200\n"
+			    "LABEL rain\n  LINUX ../vmlinuz-" KVER "\n\tAPPEND console=ttyAMA0,115200\n"
+			    "  INITRD ../initrd.img-" KVER "\n");
+	free(s);
+	assert_link(fs, "/etc/systemd/system/getty.target.wants/serial-getty@ttyAMA0.service",
+		    "/usr/lib/systemd/system/serial-getty@.service");
+	rain_imgfs_close(fs);
+	assert_fsck_clean(t.a.disk);
+	run_clear(&t);
+}
+
 /* Adapting the disk made of the tree fails with code, the message naming
  * what; the stored disk is unchanged and nothing is left in the workdir. */
 static void assert_refused(struct run *t, int code, const char *what)
@@ -551,6 +589,8 @@ static void test_hostile_images(void **state)
 		run_init(&t, at("src.raw"), "raw");
 		t.site.kernels = kernels;
 		assert_refused(&t, RAIN_EFORBIDDEN, "kernel " KVER " is not allowed");
+		/* found in the stored image: refused before a copy is made */
+		assert_null(strstr(log_text, "copying"));
 		run_clear(&t);
 	}
 	/* a module the kernel lacks */
@@ -620,6 +660,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_adapt_raw),
 		cmocka_unit_test(test_adapt_qcow2),
+		cmocka_unit_test(test_extlinux_arm64),
 		cmocka_unit_test(test_hostile_links),
 		cmocka_unit_test(test_hostile_images),
 	};

@@ -16,7 +16,6 @@
 #include "util/cleanup-json.h"
 #include "util/strutil.h"
 
-#define ROOT_LABEL "rain-root"
 #define MAX_TEXT (4u << 20)
 #define MAX_KEY 16384
 /* /var/log is walked this deep at most */
@@ -49,14 +48,25 @@ static bool is_lease(const char *name)
 }
 
 /* Each regular file (or link) in dir whose name keep() accepts is removed;
- * the count goes to *n. A missing dir is nothing to do. */
-static int unlink_in(struct adapt_fs *x, const char *dir, bool (*keep)(const char *), int *n)
+ * the count goes to *n. A missing dir is nothing to do; so is one that is
+ * a link, when optional (a warning says so; else it is refused). */
+static int unlink_in(struct adapt_edit *e, const char *dir, bool optional, bool (*keep)(const char *), int *n)
 {
+	struct adapt_fs *x = e->fs;
 	char **names = NULL;
 	uint32_t *modes = NULL;
 	size_t count = 0;
-	int r = adapt_fs_list(x, dir, &names, &modes, &count);
+	bool exists;
+	uint32_t mode;
+	int r = adapt_fs_stat(x, dir, &exists, &mode);
 
+	if (r == 0 && exists && optional && S_ISLNK(mode)) {
+		rain_target_log(e->op, RAIN_TARGET_WARN, "sysprep: the image's %s is a symbolic link: what is in "
+				"it is left as it is", dir);
+		return 0;
+	}
+	if (r == 0)
+		r = adapt_fs_list(x, dir, &names, &modes, &count);
 	if (r == RAIN_ENOTFOUND) {
 		rain_error_clear();
 		return 0;
@@ -148,11 +158,11 @@ static int sysprep(struct adapt_edit *e)
 
 	r = adapt_fs_truncate(x, "/etc/machine-id");
 	if (r >= 0)
-		r = unlink_in(x, "/etc/ssh", is_host_key, &keys);
+		r = unlink_in(e, "/etc/ssh", false, is_host_key, &keys);
 	if (r >= 0)
 		r = clear_logs(x, "/var/log", 0, false, &logs);
 	for (size_t i = 0; r >= 0 && lease_dirs[i]; i++)
-		r = unlink_in(x, lease_dirs[i], is_lease, &leases);
+		r = unlink_in(e, lease_dirs[i], true, is_lease, &leases);
 	for (size_t i = 0; r >= 0 && gone[i]; i++) {
 		/* dbus's machine-id is often a link to /etc/machine-id: kept */
 		r = adapt_fs_stat(x, gone[i], &exists, &mode);
@@ -162,7 +172,7 @@ static int sysprep(struct adapt_edit *e)
 		}
 	}
 	if (r >= 0)
-		r = unlink_in(x, "/root", is_history, &other);
+		r = unlink_in(e, "/root", false, is_history, &other);
 	if (r >= 0) {
 		r = adapt_fs_list(x, "/home", &homes, &modes, &nhomes);
 		if (r == RAIN_ENOTFOUND) {
@@ -173,12 +183,12 @@ static int sysprep(struct adapt_edit *e)
 	for (size_t i = 0; r >= 0 && i < nhomes; i++) {
 		_cleanup_free_ char *p = NULL;
 
-		if (!S_ISDIR(modes[i]))
+		if (!S_ISDIR(modes[i]) && !S_ISLNK(modes[i]))
 			continue;
 		if (asprintf(&p, "/home/%s", homes[i]) < 0)
 			r = rain_error_oom();
 		else
-			r = unlink_in(x, p, is_history, &other);
+			r = unlink_in(e, p, true, is_history, &other);
 	}
 	strv_free(homes, nhomes);
 	free(modes);
@@ -411,7 +421,7 @@ static int fstab_by_label(const char *text, size_t len, const char *label, char 
 	res = malloc(cap);
 	if (!res)
 		return rain_error_oom();
-	n = (size_t)snprintf(res, cap, "%s", "");
+	res[0] = '\0';
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p)), *e = nl ? nl : end;
 		const char *f0 = p, *f0e, *f1, *f1e;
@@ -464,7 +474,7 @@ static int label_root(struct adapt_edit *e)
 {
 	_cleanup_free_ char *text = NULL, *fstab = NULL;
 	size_t len = 0;
-	int r = adapt_fs_set_label(e->fs, ROOT_LABEL);
+	int r = adapt_fs_set_label(e->fs, RAIN_ADAPT_ROOT_LABEL);
 
 	if (r == 0) {
 		r = adapt_fs_read(e->fs, "/etc/fstab", MAX_TEXT, &text, &len);
@@ -474,13 +484,13 @@ static int label_root(struct adapt_edit *e)
 		}
 	}
 	if (r == 0)
-		r = fstab_by_label(text ? text : "", len, ROOT_LABEL, &fstab);
+		r = fstab_by_label(text ? text : "", len, RAIN_ADAPT_ROOT_LABEL, &fstab);
 	if (r == 0)
 		r = adapt_fs_write(e->fs, "/etc/fstab", fstab, strlen(fstab), 0644);
 	if (r < 0)
 		return rain_error_set(r, "fstab by label: %s", rain_error_last());
 	rain_target_log(e->op, RAIN_TARGET_INFO, "root file system labelled %s, /etc/fstab mounts / by LABEL=%s",
-			ROOT_LABEL, ROOT_LABEL);
+			RAIN_ADAPT_ROOT_LABEL, RAIN_ADAPT_ROOT_LABEL);
 	return 0;
 }
 

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,13 @@ static int e2err(struct adapt_fs *x, errcode_t err, const char *what, const char
 			      "ext4 %s: cannot %s %s: %s", x->name, what, path, error_message(err));
 }
 
+static pthread_once_t error_table_once = PTHREAD_ONCE_INIT;
+
+static void error_table_init(void)
+{
+	initialize_ext2_error_table();
+}
+
 int adapt_fs_open(const char *disk, uint64_t offset, uint64_t length, const char *name, struct adapt_fs **out)
 {
 	_cleanup_free_ struct adapt_fs *x = calloc(1, sizeof(*x));
@@ -45,7 +53,7 @@ int adapt_fs_open(const char *disk, uint64_t offset, uint64_t length, const char
 		return rain_error_oom();
 	snprintf(x->name, sizeof(x->name), "%s", name);
 	snprintf(opts, sizeof(opts), "offset=%llu", (unsigned long long)offset);
-	initialize_ext2_error_table();
+	pthread_once(&error_table_once, error_table_init);
 	err = ext2fs_open2(disk, opts, EXT2_FLAG_RW | EXT2_FLAG_64BITS | EXT2_FLAG_SKIP_MMP, 0, 0,
 			   unix_io_manager, &x->fs);
 	if (err) {

@@ -34,6 +34,9 @@ struct adapt_ctx {
 	struct rain_target_op *op;
 	const struct rain_target_image *img;
 	const struct rain_adapt_opts *o;
+	int in;                         /* the stored image, read only */
+	struct stat st;
+	const char *src_format;         /* what it is: "raw", "qcow2" */
 	char *raw;                      /* the copy: WORKDIR/disk.raw */
 	int64_t virtual_size;
 	uint64_t fs_offset, fs_length;  /* the root file system in raw */
@@ -48,6 +51,8 @@ struct adapt_ctx {
 
 static void ctx_clear(struct adapt_ctx *c)
 {
+	if (c->in >= 0)
+		close(c->in);
 	free(c->raw);
 	free(c->kernel_path);
 	free(c->initrd_path);
@@ -194,40 +199,48 @@ static int work_path(struct rain_target_op *op, const char *name, char **out)
 	return 0;
 }
 
-/* The stored image, checked, copied as WORKDIR/disk.raw. */
-static int copy_in(struct adapt_ctx *c)
+/* The stored image opened (c->in) and checked: its format and virtual
+ * size, no backing or data file. */
+static int open_stored(struct adapt_ctx *c)
 {
 	const struct rain_target_image *img = c->img;
 	struct rain_diskfmt_info info;
-	_cleanup_close_ int in = -1, out = -1;
-	struct stat st;
 	int r;
 
-	in = open(img->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (in < 0 || fstat(in, &st) < 0)
+	c->in = open(img->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (c->in < 0 || fstat(c->in, &c->st) < 0)
 		return rain_error_errno(errno == ENOENT ? RAIN_ENOTFOUND : RAIN_EIO, errno,
 					"cannot read the image %s (%s)", img->name ? img->name : "", img->path);
-	if (!S_ISREG(st.st_mode))
+	if (!S_ISREG(c->st.st_mode))
 		return rain_error_set(RAIN_EINVAL, "the image's data %s is no regular file", img->path);
-	r = rain_diskfmt_inspect(img->disk_format, st.st_size, read_fd, &in, &info);
+	r = rain_diskfmt_inspect(img->disk_format, c->st.st_size, read_fd, &c->in, &info);
 	if (r < 0)
 		return rain_error_set(r, "the image %s cannot be adapted: %s", img->name ? img->name : img->path,
 				      rain_error_last());
 	if (strcmp(info.format, "raw") != 0 && strcmp(info.format, "qcow2") != 0)
 		return rain_error_set(RAIN_EINVAL, "the image %s is a %s disk: rain adapts raw and qcow2 disks only",
 				      img->name ? img->name : img->path, info.format);
-	c->virtual_size = info.virtual_size >= 0 ? info.virtual_size : st.st_size;
-	r = work_path(c->op, "disk.raw", &c->raw);
+	c->src_format = info.format;
+	c->virtual_size = info.virtual_size >= 0 ? info.virtual_size : c->st.st_size;
+	return 0;
+}
+
+/* The stored image copied as WORKDIR/disk.raw. */
+static int copy_in(struct adapt_ctx *c)
+{
+	_cleanup_close_ int out = -1;
+	int r = work_path(c->op, "disk.raw", &c->raw);
+
 	if (r < 0)
 		return r;
 	rain_target_log(c->op, RAIN_TARGET_INFO, "copying the image's %s disk (%lld MiB) to adapt it",
-			info.format, (long long)(c->virtual_size >> 20));
-	if (strcmp(info.format, "qcow2") == 0)
-		return qemu_img_convert(c->op, "copy", "qcow2", img->path, "raw", c->raw, c->virtual_size);
+			c->src_format, (long long)(c->virtual_size >> 20));
+	if (strcmp(c->src_format, "qcow2") == 0)
+		return qemu_img_convert(c->op, "copy", "qcow2", c->img->path, "raw", c->raw, c->virtual_size);
 	out = open(c->raw, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (out < 0)
 		return rain_error_errno(RAIN_EIO, errno, "cannot create %s", c->raw);
-	return copy_raw(c->op, in, out, st.st_size, c->raw);
+	return copy_raw(c->op, c->in, out, c->st.st_size, c->raw);
 }
 
 /* ---- what the image boots ---- */
@@ -423,8 +436,10 @@ static int check_modules(struct adapt_ctx *c, struct rain_imgfs *fs)
 	return 0;
 }
 
-/* Read the copy: where its root file system is, what it boots. */
-static int inspect_copy(struct adapt_ctx *c)
+/* Read the stored image (before anything is copied: what cannot go to
+ * the site is refused at once): where its root file system is in its
+ * (virtual) disk, which is where it is in the raw copy, what it boots. */
+static int inspect_stored(struct adapt_ctx *c)
 {
 	struct rain_imgfs_limits lim = { .max_read = MAX_TEXT };
 	struct rain_imgfs *fs = NULL;
@@ -432,7 +447,8 @@ static int inspect_copy(struct adapt_ctx *c)
 	struct rain_imgfs_entry e;
 	int r;
 
-	r = rain_imgfs_open(c->raw, NULL, &lim, &fs);
+	r = rain_imgfs_open_read(read_fd, &c->in, (uint64_t)c->st.st_size, c->img->name ? c->img->name : c->img->path,
+				 strcmp(c->src_format, "qcow2") == 0 ? "qcow2" : NULL, &lim, &fs);
 	if (r < 0)
 		return rain_error_set(r, "the image %s: %s", c->img->name ? c->img->name : c->img->path,
 				      rain_error_last());
@@ -542,7 +558,7 @@ int rain_adapt(struct rain_target_op *op, const struct rain_target_image *img, c
 {
 	static const struct rain_adapt_opts defaults = { 0 };
 	struct rain_target_artifacts a = { 0 };
-	struct adapt_ctx c = { .op = op, .img = img, .o = o ? o : &defaults };
+	struct adapt_ctx c = { .op = op, .img = img, .o = o ? o : &defaults, .in = -1 };
 	const char *fmt;
 	struct adapt_fs *x = NULL;
 	char name[300];
@@ -562,13 +578,15 @@ int rain_adapt(struct rain_target_op *op, const struct rain_target_image *img, c
 		return r;
 	r = rain_target_check_cancel(op);
 	if (r == 0)
-		r = copy_in(&c);
+		r = open_stored(&c);
+	if (r == 0)
+		r = inspect_stored(&c);
+	if (r == 0 && op->site)
+		r = rain_site_kernel_allowed(op->site, c.kernel_version);
 	if (r == 0)
 		r = rain_target_check_cancel(op);
 	if (r == 0)
-		r = inspect_copy(&c);
-	if (r == 0 && op->site)
-		r = rain_site_kernel_allowed(op->site, c.kernel_version);
+		r = copy_in(&c);
 	if (r == 0)
 		r = rain_target_check_cancel(op);
 	if (r == 0)
