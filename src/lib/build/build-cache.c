@@ -49,7 +49,7 @@ static int64_t base_bytes(int dfd, const char *bases, const char *name)
 	_cleanup_close_ int fd = -1;
 	ssize_t n;
 
-	snprintf(sizefile, sizeof(sizefile), "%s.size", name);
+	snprintf(sizefile, sizeof(sizefile), "%.40s.size", name);
 	fd = openat(dfd, sizefile, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd >= 0 && (n = read(fd, buf, sizeof(buf) - 1)) > 0) {
 		int64_t v;
@@ -91,10 +91,10 @@ static bool remove_base(int dfd, const char *bases, const char *name)
 	fd = openat(dfd, lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) < 0)
 		return false;
-	snprintf(gone, sizeof(gone), "%s.gone-%d", name, (int)getpid());
+	snprintf(gone, sizeof(gone), "%.40s.gone-%d", name, (int)getpid());
 	if (renameat(dfd, name, dfd, gone) < 0)
 		return false;
-	snprintf(sizefile, sizeof(sizefile), "%s.size", name);
+	snprintf(sizefile, sizeof(sizefile), "%.40s.size", name);
 	unlinkat(dfd, sizefile, 0);
 	path = fs_path_join(bases, gone);
 	if (path)
