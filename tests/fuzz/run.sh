@@ -44,6 +44,7 @@ harnesses=(
 	"fuzz-vet-parse:src/lib/vet/vet-parse.c::$seconds"
 	"fuzz-adapt-boot:src/lib/target/adapt-boot.c::$short"
 	"fuzz-netboot-modules:src/lib/target/netboot-modules.c::$short"
+	"fuzz-libvirt-xml:src/lib/target/drivers/libvirt-xml.c:-lxml2 -larchive -I/usr/include/libxml2:$short"
 	"fuzz-opennebula:src/lib/target/drivers/opennebula-xmlrpc.c:-lxml2 -I/usr/include/libxml2:$short"
 	"fuzz-dpkg-status:src/lib/vet/pkg.c:-lrpm -lrpmio:$short"
 	"fuzz-vercmp:src/lib/vet/pkg.c:-lrpm -lrpmio:$short"
@@ -465,6 +466,7 @@ for h in "${harnesses[@]}"; do
 	fuzz-vet-parse) seed_vet "$seeds" ;;
 	fuzz-adapt-boot) seed_adapt_boot "$seeds" ;;
 	fuzz-opennebula) seed_opennebula "$seeds" ;;
+	fuzz-libvirt-xml) printf 'a<b>&amp;"\047]]><!--\n\001\303\251\377\357\277\276' >"$seeds/title" ;;
 	fuzz-vet-tar) seed_vet_tar "$seeds" ;;
 	fuzz-dpkg-status | fuzz-vercmp) seed_pkg "$seeds" ;;
 	fuzz-rpmdb) seed_rpmdb "$seeds" ;;

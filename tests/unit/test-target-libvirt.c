@@ -195,6 +195,23 @@ static void test_domain_xml_uefi_arm(void **state)
 	free(xml);
 }
 
+/* bytes libxml2's own UTF-8 reader takes but no XML parser reads back:
+ * U+FFFE, an overlong '/', a surrogate, a stray continuation byte */
+static void test_domain_xml_bad_utf8(void **state)
+{
+	struct libvirt_domain d = base;
+	char *xml = NULL;
+	xmlDocPtr doc;
+
+	(void)state;
+	d.title = "x\xef\xbf\xbe\xc0\xaf\xed\xa0\x80\xbf\xbey\xf0\x9f\x98\x80";
+	assert_int_equal(libvirt_domain_xml(&d, &xml), 0);
+	doc = parse(xml);
+	assert_xp(doc, "string(/domain/title)", "x??????????y\xf0\x9f\x98\x80");
+	xmlFreeDoc(doc);
+	free(xml);
+}
+
 static void test_domain_xml_refused(void **state)
 {
 	struct libvirt_domain d = base;
@@ -397,6 +414,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_domain_xml_bios),
 		cmocka_unit_test(test_domain_xml_uefi_arm),
+		cmocka_unit_test(test_domain_xml_bad_utf8),
 		cmocka_unit_test(test_domain_xml_refused),
 		cmocka_unit_test(test_seed),
 		cmocka_unit_test(test_seed_refused),

@@ -1,6 +1,7 @@
-/* The pure parts of the libvirt site driver (drivers/libvirt.c), apart so
- * that the unit tests reach them: the domain definition and the
- * cloud-init NoCloud seed. Neither talks to libvirt.
+/* The pure parts of the libvirt site driver (drivers/libvirt.c), in
+ * libvirt-xml.c so that the unit tests and the fuzzer reach them: the
+ * domain definition and the cloud-init NoCloud seed. Neither talks to
+ * libvirt.
  */
 #ifndef RAIN_TARGET_DRIVERS_LIBVIRT_INTERNAL_H
 #define RAIN_TARGET_DRIVERS_LIBVIRT_INTERNAL_H
@@ -45,5 +46,9 @@ int libvirt_domain_xml(const struct libvirt_domain *d, char **out);
  * entry is (RAIN_EINVAL otherwise). hostname: [a-z0-9-], 1-63. */
 int libvirt_seed_write(const char *path, const char *instance_id, const char *hostname,
 		       const char *ssh_key);
+
+/* A host name rain gives a guest: 1-63 of a-z, 0-9 and '-', not starting
+ * or ending with '-'. */
+bool libvirt_hostname_ok(const char *h);
 
 #endif

@@ -1,0 +1,466 @@
+/* The libvirt site driver's documents (libvirt-internal.h): the domain
+ * XML, written with libxml2's writer, and the cloud-init NoCloud seed, an
+ * ISO 9660 image written by libarchive. Apart from drivers/libvirt.c so
+ * that the unit tests and fuzz-libvirt-xml reach them without libvirt.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <libxml/chvalid.h>
+#include <libxml/xmlwriter.h>
+
+#include "rain/error.h"
+#include "lib/target/drivers/libvirt-internal.h"
+#include "util/cleanup.h"
+#include "util/strutil.h"
+
+/* ---- the domain XML ---------------------------------------------------- */
+
+/* A writer that remembers its first failure, so that building the
+ * document reads as the document. */
+struct xw {
+	xmlTextWriterPtr w;
+	bool failed;
+};
+
+static void xw_start(struct xw *x, const char *name)
+{
+	if (!x->failed && xmlTextWriterStartElement(x->w, BAD_CAST name) < 0)
+		x->failed = true;
+}
+
+static void xw_attr(struct xw *x, const char *name, const char *value)
+{
+	if (!x->failed && xmlTextWriterWriteAttribute(x->w, BAD_CAST name, BAD_CAST value) < 0)
+		x->failed = true;
+}
+
+static void xw_end(struct xw *x)
+{
+	if (!x->failed && xmlTextWriterEndElement(x->w) < 0)
+		x->failed = true;
+}
+
+static void xw_text(struct xw *x, const char *name, const char *text)
+{
+	xw_start(x, name);
+	if (!x->failed && xmlTextWriterWriteString(x->w, BAD_CAST text) < 0)
+		x->failed = true;
+	xw_end(x);
+}
+
+/* <name attr='value'/> */
+static void xw_empty(struct xw *x, const char *name, const char *attr, const char *value)
+{
+	xw_start(x, name);
+	if (attr)
+		xw_attr(x, attr, value);
+	xw_end(x);
+}
+
+/* <disk type='volume'>: a volume of pool as device (disk, cdrom) */
+static void xw_disk(struct xw *x, const char *device, const char *format, const char *pool,
+		    const char *volume, const char *dev, const char *bus)
+{
+	xw_start(x, "disk");
+	xw_attr(x, "type", "volume");
+	xw_attr(x, "device", device);
+	xw_start(x, "driver");
+	xw_attr(x, "name", "qemu");
+	xw_attr(x, "type", format);
+	xw_end(x);
+	xw_start(x, "source");
+	xw_attr(x, "pool", pool);
+	xw_attr(x, "volume", volume);
+	xw_end(x);
+	xw_start(x, "target");
+	xw_attr(x, "dev", dev);
+	xw_attr(x, "bus", bus);
+	xw_end(x);
+	if (strcmp(device, "cdrom") == 0)
+		xw_empty(x, "readonly", NULL, NULL);
+	xw_end(x);
+}
+
+/* The length of the UTF-8 sequence at s (n > 0 bytes left) when it is
+ * well formed (no overlong form, no surrogate) and an XML character, else
+ * 0. libxml2's xmlGetUTF8Char takes some malformed sequences. */
+static size_t utf8_xml_char(const unsigned char *s, size_t n)
+{
+	unsigned int c;
+	size_t len;
+
+	if (s[0] < 0x80)
+		return 1;
+	if ((s[0] & 0xe0) == 0xc0) {
+		len = 2;
+		c = s[0] & 0x1f;
+	} else if ((s[0] & 0xf0) == 0xe0) {
+		len = 3;
+		c = s[0] & 0x0f;
+	} else if ((s[0] & 0xf8) == 0xf0) {
+		len = 4;
+		c = s[0] & 0x07;
+	} else {
+		return 0;
+	}
+	if (len > n)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		c = c << 6 | (s[i] & 0x3f);
+	}
+	if ((len == 2 && c < 0x80) || (len == 3 && c < 0x800) || (len == 4 && c < 0x10000) ||
+	    !xmlIsCharQ(c))
+		return 0;
+	return len;
+}
+
+/* User text for an element: control characters (newlines too, which
+ * libvirt refuses in a title) become spaces, each byte of what is not
+ * well-formed UTF-8 or no XML character becomes '?' (libxml2 would write
+ * it as it is, and no parser reads that back). A new string of the same
+ * length, or NULL. */
+static char *xml_clean(const char *s)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t n = strlen(s), i = 0;
+	char *o = malloc(n + 1);
+
+	if (!o)
+		return NULL;
+	while (i < n) {
+		size_t len = utf8_xml_char(u + i, n - i);
+
+		if (u[i] < 0x20 || u[i] == 0x7f) {
+			o[i++] = ' ';
+		} else if (len == 0) {
+			o[i++] = '?';
+		} else {
+			memcpy(o + i, s + i, len);
+			i += len;
+		}
+	}
+	o[n] = '\0';
+	return o;
+}
+
+static void xw_user_text(struct xw *x, const char *name, const char *text)
+{
+	_cleanup_free_ char *clean = xml_clean(text);
+
+	if (!clean) {
+		x->failed = true;
+		return;
+	}
+	xw_text(x, name, clean);
+}
+
+int libvirt_domain_xml(const struct libvirt_domain *d, char **out)
+{
+	bool x86 = strcmp(d->arch, "x86_64") == 0;
+	bool uefi = d->uefi || !x86;
+	xmlBufferPtr buf;
+	struct xw x = { 0 };
+	char num[32];
+	int r = 0;
+
+	*out = NULL;
+	xmlInitParser();
+	if (!x86 && strcmp(d->arch, "aarch64") != 0)
+		return rain_error_set(RAIN_EINVAL, "libvirt: architecture '%s' is not supported "
+				      "(x86_64 or aarch64)", d->arch);
+	if (strcmp(d->network, "user") != 0 && strcmp(d->network, "none") != 0 &&
+	    !str_has_prefix(d->network, "network:") && !str_has_prefix(d->network, "bridge:"))
+		return rain_error_set(RAIN_EINVAL, "libvirt: network '%s': expected user, none, "
+				      "network:NAME or bridge:NAME", d->network);
+	buf = xmlBufferCreate();
+	if (!buf)
+		return rain_error_oom();
+	x.w = xmlNewTextWriterMemory(buf, 0);
+	if (!x.w) {
+		xmlBufferFree(buf);
+		return rain_error_oom();
+	}
+	xmlTextWriterSetIndent(x.w, 1);
+	xmlTextWriterSetIndentString(x.w, BAD_CAST "  ");
+
+	xw_start(&x, "domain");
+	xw_attr(&x, "type", d->type);
+	xw_text(&x, "name", d->name);
+	if (d->title)
+		xw_user_text(&x, "title", d->title);
+	if (d->description)
+		xw_user_text(&x, "description", d->description);
+	if (d->reg_id) {
+		xw_start(&x, "metadata");
+		if (!x.failed && xmlTextWriterStartElementNS(x.w, BAD_CAST "rain", BAD_CAST "registration",
+							     BAD_CAST "urn:x-rain:registration:1") < 0)
+			x.failed = true;
+		xw_attr(&x, "id", d->reg_id);
+		if (d->image_id)
+			xw_attr(&x, "image", d->image_id);
+		xw_end(&x);
+		xw_end(&x);
+	}
+	snprintf(num, sizeof(num), "%" PRId64, d->memory_mib);
+	xw_start(&x, "memory");
+	xw_attr(&x, "unit", "MiB");
+	if (!x.failed && xmlTextWriterWriteString(x.w, BAD_CAST num) < 0)
+		x.failed = true;
+	xw_end(&x);
+	snprintf(num, sizeof(num), "%d", d->vcpus);
+	xw_text(&x, "vcpu", num);
+
+	xw_start(&x, "os");
+	if (uefi)
+		xw_attr(&x, "firmware", "efi");
+	xw_start(&x, "type");
+	xw_attr(&x, "arch", d->arch);
+	/* OVMF wants q35 (its secure-boot builds need SMM); aarch64 has only virt */
+	if (!x86)
+		xw_attr(&x, "machine", "virt");
+	else if (uefi)
+		xw_attr(&x, "machine", "q35");
+	if (!x.failed && xmlTextWriterWriteString(x.w, BAD_CAST "hvm") < 0)
+		x.failed = true;
+	xw_end(&x);
+	if (uefi) {
+		/* images are rarely signed for the keys OVMF enrols */
+		xw_start(&x, "firmware");
+		xw_start(&x, "feature");
+		xw_attr(&x, "enabled", "no");
+		xw_attr(&x, "name", "secure-boot");
+		xw_end(&x);
+		xw_end(&x);
+	}
+	xw_empty(&x, "boot", "dev", "hd");
+	xw_end(&x);
+
+	xw_start(&x, "features");
+	xw_empty(&x, "acpi", NULL, NULL);
+	if (x86)
+		xw_empty(&x, "apic", NULL, NULL);
+	else
+		xw_empty(&x, "gic", "version", "3");
+	xw_end(&x);
+	if (strcmp(d->type, "kvm") == 0)
+		xw_empty(&x, "cpu", "mode", "host-passthrough");
+	else if (!x86)
+		/* TCG has no default CPU for virt */
+		xw_empty(&x, "cpu", "mode", "maximum");
+	xw_text(&x, "on_poweroff", "destroy");
+	xw_text(&x, "on_reboot", "restart");
+	xw_text(&x, "on_crash", "destroy");
+
+	xw_start(&x, "devices");
+	xw_disk(&x, "disk", d->disk_format, d->pool, d->disk_volume, "vda", "virtio");
+	if (d->seed_volume) {
+		/* on virtio-scsi: every arch has it, and the kernels rain
+		 * builds carry its module */
+		xw_disk(&x, "cdrom", "raw", d->pool, d->seed_volume, "sda", "scsi");
+		xw_start(&x, "controller");
+		xw_attr(&x, "type", "scsi");
+		xw_attr(&x, "model", "virtio-scsi");
+		xw_end(&x);
+	}
+	if (strcmp(d->network, "none") != 0) {
+		xw_start(&x, "interface");
+		if (strcmp(d->network, "user") == 0) {
+			xw_attr(&x, "type", "user");
+		} else if (str_has_prefix(d->network, "network:")) {
+			xw_attr(&x, "type", "network");
+			xw_empty(&x, "source", "network", d->network + strlen("network:"));
+		} else {
+			xw_attr(&x, "type", "bridge");
+			xw_empty(&x, "source", "bridge", d->network + strlen("bridge:"));
+		}
+		xw_empty(&x, "model", "type", "virtio");
+		xw_end(&x);
+	}
+	xw_start(&x, "serial");
+	xw_attr(&x, "type", "pty");
+	if (d->console_log) {
+		xw_start(&x, "log");
+		xw_attr(&x, "file", d->console_log);
+		xw_attr(&x, "append", "off");
+		xw_end(&x);
+	}
+	xw_empty(&x, "target", "port", "0");
+	xw_end(&x);
+	xw_start(&x, "console");
+	xw_attr(&x, "type", "pty");
+	xw_start(&x, "target");
+	xw_attr(&x, "type", "serial");
+	xw_attr(&x, "port", "0");
+	xw_end(&x);
+	xw_end(&x);
+	xw_start(&x, "rng");
+	xw_attr(&x, "model", "virtio");
+	xw_start(&x, "backend");
+	xw_attr(&x, "model", "random");
+	if (!x.failed && xmlTextWriterWriteString(x.w, BAD_CAST "/dev/urandom") < 0)
+		x.failed = true;
+	xw_end(&x);
+	xw_end(&x);
+	xw_end(&x); /* devices */
+	xw_end(&x); /* domain */
+	if (!x.failed && xmlTextWriterEndDocument(x.w) < 0)
+		x.failed = true;
+	xmlFreeTextWriter(x.w);
+	if (x.failed) {
+		r = rain_error_set(RAIN_EINVAL, "libvirt: cannot write the definition of domain %s "
+				   "(a value that is not UTF-8?)", d->name);
+	} else {
+		*out = strdup((const char *)xmlBufferContent(buf));
+		if (!*out)
+			r = rain_error_oom();
+	}
+	xmlBufferFree(buf);
+	return r;
+}
+
+/* ---- the cloud-init seed ----------------------------------------------- */
+
+bool libvirt_hostname_ok(const char *h)
+{
+	size_t n = strlen(h);
+
+	if (n == 0 || n > 63 || h[0] == '-' || h[n - 1] == '-')
+		return false;
+	for (; *h; h++)
+		if (!((*h >= 'a' && *h <= 'z') || (*h >= '0' && *h <= '9') || *h == '-'))
+			return false;
+	return true;
+}
+
+/* One line of printable ASCII that starts like a key type. */
+static bool ssh_key_ok(const char *k)
+{
+	if (!str_is_printable(k, 16384))
+		return false;
+	for (const char *p = k; *p; p++)
+		if ((unsigned char)*p >= 0x80)
+			return false;
+	return str_has_prefix(k, "ssh-") || str_has_prefix(k, "ecdsa-") ||
+	       str_has_prefix(k, "sk-");
+}
+
+/* k as a YAML double-quoted scalar (k is printable ASCII). */
+static char *yaml_quote(const char *k)
+{
+	size_t n = strlen(k);
+	char *o = malloc(2 * n + 3), *p = o;
+
+	if (!o)
+		return NULL;
+	*p++ = '"';
+	for (; *k; k++) {
+		if (*k == '"' || *k == '\\')
+			*p++ = '\\';
+		*p++ = *k;
+	}
+	*p++ = '"';
+	*p = '\0';
+	return o;
+}
+
+static int iso_add(struct archive *a, const char *name, const char *data, const char *path)
+{
+	struct archive_entry *e = archive_entry_new();
+	size_t n = strlen(data);
+	int r = 0;
+
+	if (!e)
+		return rain_error_oom();
+	archive_entry_set_pathname(e, name);
+	archive_entry_set_filetype(e, AE_IFREG);
+	archive_entry_set_perm(e, 0644);
+	archive_entry_set_size(e, (la_int64_t)n);
+	archive_entry_set_mtime(e, time(NULL), 0);
+	if (archive_write_header(a, e) != ARCHIVE_OK ||
+	    archive_write_data(a, data, n) != (la_ssize_t)n)
+		r = rain_error_set(RAIN_EIO, "libvirt: writing the seed %s (%s): %s", path, name,
+				   archive_error_string(a));
+	archive_entry_free(e);
+	return r;
+}
+
+int libvirt_seed_write(const char *path, const char *instance_id, const char *hostname,
+		       const char *ssh_key)
+{
+	_cleanup_free_ char *key = NULL, *meta = NULL, *user = NULL;
+	_cleanup_close_ int fd = -1;
+	struct archive *a;
+	int r;
+
+	if (!libvirt_hostname_ok(hostname))
+		return rain_error_set(RAIN_EINVAL, "libvirt: host name '%s': use 1-63 of a-z, 0-9 "
+				      "and '-'", hostname);
+	if (!str_is_printable(instance_id, 255))
+		return rain_error_set(RAIN_EINVAL, "libvirt: instance id is empty or not printable");
+	if (ssh_key) {
+		if (!ssh_key_ok(ssh_key))
+			return rain_error_set(RAIN_EINVAL, "libvirt: the ssh key is not one line of "
+					      "an authorized_keys file (\"ssh-ed25519 AAAA... "
+					      "comment\")");
+		key = yaml_quote(ssh_key);
+		if (!key)
+			return rain_error_oom();
+	}
+	/* instance_id is printable: quoted it cannot break the YAML */
+	_cleanup_free_ char *iid = yaml_quote(instance_id);
+
+	if (!iid)
+		return rain_error_oom();
+	if (asprintf(&meta, "instance-id: %s\nlocal-hostname: %s\n%s%s%s", iid, hostname,
+		     key ? "public-keys:\n  - " : "", key ? key : "", key ? "\n" : "") < 0) {
+		meta = NULL;
+		return rain_error_oom();
+	}
+	/* keys for the default user and, with disable_root false, for root
+	 * without the "please log in as" prefix */
+	if (asprintf(&user, "#cloud-config\nhostname: %s\ndisable_root: false\n%s%s%s", hostname,
+		     key ? "ssh_authorized_keys:\n  - " : "", key ? key : "", key ? "\n" : "") < 0) {
+		user = NULL;
+		return rain_error_oom();
+	}
+
+	(void)unlink(path);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return rain_error_errno(RAIN_EIO, errno, "libvirt: cannot create the seed %s", path);
+	a = archive_write_new();
+	if (!a)
+		return rain_error_oom();
+	if (archive_write_set_format_iso9660(a) != ARCHIVE_OK ||
+	    archive_write_set_option(a, "iso9660", "volume-id", "CIDATA") != ARCHIVE_OK ||
+	    archive_write_set_option(a, "iso9660", "rockridge", "1") != ARCHIVE_OK ||
+	    archive_write_set_option(a, "iso9660", "joliet", "1") != ARCHIVE_OK ||
+	    archive_write_open_fd(a, fd) != ARCHIVE_OK) {
+		r = rain_error_set(RAIN_EIO, "libvirt: cannot start the seed %s: %s", path,
+				   archive_error_string(a));
+		goto done;
+	}
+	r = iso_add(a, "meta-data", meta, path);
+	if (r == 0)
+		r = iso_add(a, "user-data", user, path);
+	if (r == 0 && archive_write_close(a) != ARCHIVE_OK)
+		r = rain_error_set(RAIN_EIO, "libvirt: cannot finish the seed %s: %s", path,
+				   archive_error_string(a));
+	if (r == 0 && fsync(fd) < 0)
+		r = rain_error_errno(RAIN_EIO, errno, "libvirt: writing the seed %s", path);
+done:
+	archive_write_free(a);
+	if (r < 0)
+		(void)unlink(path);
+	return r;
+}
