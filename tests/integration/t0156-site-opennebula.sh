@@ -105,6 +105,7 @@ check_eq "nothing published" "" "$(ls "$TMP/pub")"
 check_eq "an image the front-end cannot fetch fails" 1 "$?"
 check "with OpenNebula's reason" grep -q "could not make image.*Error copying image" "$TMP/nofetch.err"
 check_eq "the failed image was deleted" "0 0" "$(one_state 'len(j["images"]), len(j["templates"])' | tr -d '(),')"
+check "and the state file, which names nothing now" test ! -e "$TMP/state3.json"
 
 # ---- a publish killed while the image is LOCKED: unpublish cleans up
 "$RAIN" target publish --sites "$TMP/sites.ini" --site slow --work "$TMP/work4" \

@@ -331,6 +331,8 @@ static int cmd_target_publish_exec(struct cli *cli, const struct cli_args *a)
 		if (u < 0)
 			cli_warn("could not remove what was created at site '%s': %s (state kept in %s; "
 				 "run rain target unpublish)", site->name, rain_error_last(), state_path);
+		else
+			unlink(state_path);     /* nothing is left that it could name */
 		cli_error("%s", msg ? msg : "cannot publish");
 		goto done;
 	}
