@@ -1,6 +1,7 @@
 /* libFuzzer harness for what adaptation reads of an image as text
  * (src/lib/target/adapt-boot.c): the boot loader's configuration (first
- * byte even: grub.cfg, odd: extlinux.conf) and a kernel's module lists.
+ * byte % 3: 0 grub.cfg, 1 extlinux.conf, 2 /etc/default/grub) and a
+ * kernel's module lists.
  * Checked: a configuration that names a kernel still names it after the
  * serial console is added, its command line then has the console, and
  * adding it again changes nothing. */
@@ -23,7 +24,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 1)
 		return 0;
-	kind = data[0] & 1 ? ADAPT_BOOT_EXTLINUX : ADAPT_BOOT_GRUB;
+	kind = data[0] % 3 == 2 ? ADAPT_BOOT_GRUB_DEFAULT : data[0] % 3 == 1 ? ADAPT_BOOT_EXTLINUX : ADAPT_BOOT_GRUB;
 	text = (const char *)data + 1;
 	size--;
 	(void)adapt_modules_has(text, size, "virtio_blk");
@@ -31,6 +32,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (adapt_boot_add_console(kind, text, size, "ttyS0", &out, &changed) < 0)
 		return 0;
 	/* a NUL in the image's text ends what is read of a line there */
+	if (kind == ADAPT_BOOT_GRUB_DEFAULT && !memchr(text, '\0', size)) {
+		if (adapt_boot_add_console(kind, out, strlen(out), "ttyS0", &out2, &changed2) == 0 &&
+		    (changed2 || strcmp(out, out2) != 0))
+			abort();
+		free(out2);
+		out2 = NULL;
+	}
 	if (named && !memchr(text, '\0', size)) {
 		if (adapt_boot_parse(kind, out, strlen(out), &b2) != 0)
 			abort();

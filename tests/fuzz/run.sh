@@ -240,7 +240,7 @@ seed_vet() {
 }
 
 # seed_adapt_boot DIR: boot loader configurations (first byte: 0 grub,
-# 1 extlinux) and module lists
+# 1 extlinux, 2 /etc/default/grub) and module lists
 seed_adapt_boot() {
 	local d=$1
 	printf '\000set default=0\nmenuentry x {\n  search --set=root x\n  linux /vmlinuz root=UUID=x ro console=tty0\n  initrd /initrd.img\n}\n' >"$d/grub"
@@ -248,6 +248,7 @@ seed_adapt_boot() {
 	printf '\001DEFAULT b\nLABEL a\n  LINUX /a\nLABEL b\n  KERNEL ../vmlinuz\n  INITRD initrd.img\n  APPEND root=/dev/sda1 ro\n' >"$d/extlinux"
 	printf '\001linux /vmlinuz\ninitrd /initrd.img' >"$d/extlinux-global"
 	printf '\001LABEL x\nLINUX /v\nAPPEND initrd=/i,/j console=ttyS0 quiet\n' >"$d/extlinux-initrd"
+	printf '\002GRUB_DEFAULT=0\nGRUB_CMDLINE_LINUX_DEFAULT="quiet"\nGRUB_CMDLINE_LINUX="console=tty0 net.ifnames=0"\n' >"$d/default-grub"
 	printf '\000kernel/drivers/block/virtio_blk.ko.xz: kernel/drivers/virtio/virtio.ko\nkernel/fs/overlayfs/overlay.ko.zst:\n' >"$d/modules"
 }
 

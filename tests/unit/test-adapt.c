@@ -122,6 +122,8 @@ static void make_tree(const char *root)
 	put(root, "boot/vmlinuz-" KVER, "a kernel of " KVER "\n", 0644);
 	put(root, "boot/initrd.img-" KVER, "an initramfs of " KVER "\n", 0644);
 	put(root, "boot/grub/grub.cfg", grub_cfg, 0644);
+	put(root, "etc/default/grub", "GRUB_DEFAULT=0\nGRUB_CMDLINE_LINUX_DEFAULT=\"quiet\"\nGRUB_CMDLINE_LINUX=\"\"\n",
+	    0644);
 	link_at(root, "vmlinuz", "boot/vmlinuz-" KVER);
 	link_at(root, "initrd.img", "boot/initrd.img-" KVER);
 	put(root, "var/log/syslog", "Dec  7 08:00:00 host kernel: booted\n", 0640);
@@ -378,6 +380,11 @@ static void test_adapt_raw(void **state)
 	free(s);
 	assert_link(fs, "/etc/systemd/system/getty.target.wants/serial-getty@ttyS0.service",
 		    "/usr/lib/systemd/system/serial-getty@.service");
+	/* and in what update-grub will write */
+	s = read_in(fs, "/etc/default/grub");
+	assert_string_equal(s, "GRUB_DEFAULT=0\nGRUB_CMDLINE_LINUX_DEFAULT=\"quiet\"\n"
+			    "GRUB_CMDLINE_LINUX=\"console=ttyS0,115200\"\n");
+	free(s);
 	rain_imgfs_close(fs);
 
 	/* again in the same workdir: the same result, nothing doubled */

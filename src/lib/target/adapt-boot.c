@@ -235,6 +235,8 @@ int adapt_boot_parse(enum adapt_boot_kind kind, const char *text, size_t len, st
 	memset(out, 0, sizeof(*out));
 	if (len > MAX_TEXT)
 		return rain_error_set(RAIN_ETOOBIG, "the boot loader's configuration is larger than 1 MiB");
+	if (kind == ADAPT_BOOT_GRUB_DEFAULT)
+		return rain_error_set(RAIN_ENOTFOUND, "/etc/default/grub names no kernel");
 	r = kind == ADAPT_BOOT_GRUB ? parse_grub(text, len, out) : parse_extlinux(text, len, out);
 	if (r < 0)
 		adapt_boot_clear(out);
@@ -305,6 +307,27 @@ static int buf_insert(struct buf *b, size_t at, const char *s)
 	return 0;
 }
 
+/* A line GRUB_CMDLINE_LINUX="VALUE" (or '...'): the value in [*vs, *ve),
+ * *ve at its closing quote. */
+static bool grub_default_value(const struct line *l, const char **vs, const char **ve)
+{
+	static const char key[] = "GRUB_CMDLINE_LINUX=";
+	const char *p = l->s, *e = l->e;
+
+	while (p < e && is_space(*p))
+		p++;
+	while (e > p && is_space(e[-1]))
+		e--;
+	if ((size_t)(e - p) < sizeof(key) + 1 || memcmp(p, key, sizeof(key) - 1) != 0)
+		return false;
+	p += sizeof(key) - 1;
+	if ((*p != '"' && *p != '\'') || e[-1] != *p)
+		return false;
+	*vs = p + 1;
+	*ve = e - 1;
+	return true;
+}
+
 int adapt_boot_add_console(enum adapt_boot_kind kind, const char *text, size_t len, const char *dev,
 			   char **out, bool *changed)
 {
@@ -334,6 +357,8 @@ int adapt_boot_add_console(enum adapt_boot_kind kind, const char *text, size_t l
 		split_word(&l, &ws, &we, &rs, &re);
 		if (kind == ADAPT_BOOT_GRUB) {
 			edit = grub_linux(ws, we) && rs < re;
+		} else if (kind == ADAPT_BOOT_GRUB_DEFAULT) {
+			edit = grub_default_value(&l, &rs, &re);
 		} else {
 			if (word_is(ws, we, "label", true)) {
 				if (in_label && after_kernel && !has_append) {
@@ -353,9 +378,11 @@ int adapt_boot_add_console(enum adapt_boot_kind kind, const char *text, size_t l
 			break;
 		if (edit && !range_has_console(rs, re, dev)) {
 			/* the line up to its last word, the console, what followed */
+			const char *a = kind == ADAPT_BOOT_GRUB_DEFAULT && rs == re ? arg + 1 : arg;
+
 			r = buf_put(&b, l.s, (size_t)(re - l.s));
 			if (r == 0)
-				r = buf_put(&b, arg, strlen(arg));
+				r = buf_put(&b, a, strlen(a));
 			if (r == 0)
 				r = buf_put(&b, re, (size_t)(l.e - re));
 			*changed = true;

@@ -515,6 +515,23 @@ static int serial_console(struct adapt_edit *e)
 		if (r < 0)
 			return rain_error_set(r, "serial console: %s", rain_error_last());
 	}
+	/* what update-grub will write: an image with grub in it keeps the console */
+	if (e->boot_config && e->boot_kind == ADAPT_BOOT_GRUB) {
+		free(text);
+		free(edited);
+		text = edited = NULL;
+		r = adapt_fs_read(e->fs, "/etc/default/grub", 1 << 20, &text, &len);
+		if (r == RAIN_ENOTFOUND) {
+			rain_error_clear();
+			r = 0;
+		} else if (r == 0) {
+			r = adapt_boot_add_console(ADAPT_BOOT_GRUB_DEFAULT, text, len, e->console, &edited, &changed);
+			if (r == 0 && changed)
+				r = adapt_fs_write(e->fs, "/etc/default/grub", edited, strlen(edited), 0644);
+		}
+		if (r < 0)
+			return rain_error_set(r, "serial console: %s", rain_error_last());
+	}
 	if (!adapt_cmdline_has_console(*e->cmdline, e->console)) {
 		char *c = NULL;
 

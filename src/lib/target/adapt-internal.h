@@ -19,6 +19,9 @@
 enum adapt_boot_kind {
 	ADAPT_BOOT_GRUB,        /* grub.cfg: menuentry { linux PATH ARGS; initrd PATH } */
 	ADAPT_BOOT_EXTLINUX,    /* extlinux.conf / syslinux.cfg: LINUX, INITRD, APPEND */
+	/* /etc/default/grub: GRUB_CMDLINE_LINUX="..." (what update-grub
+	 * writes into grub.cfg); only adapt_boot_add_console() */
+	ADAPT_BOOT_GRUB_DEFAULT,
 };
 
 /* What the default entry of a configuration boots: paths as written
@@ -40,7 +43,8 @@ void adapt_boot_clear(struct adapt_boot *b);
 
 /* text with "console=DEV,115200" added to every kernel command line that
  * lacks a console=DEV (grub: linux/linux16/linuxefi lines; extlinux:
- * APPEND lines, and one APPEND added to a LABEL that has none). A new
+ * APPEND lines, and one APPEND added to a LABEL that has none; default
+ * grub: the quoted values of GRUB_CMDLINE_LINUX= lines). A new
  * NUL-terminated string (free()) in *out, *changed says whether it differs.
  * dev: "ttyS0", "ttyAMA0". */
 int adapt_boot_add_console(enum adapt_boot_kind kind, const char *text, size_t len, const char *dev,
