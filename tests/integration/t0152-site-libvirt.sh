@@ -9,7 +9,7 @@
 # the domain is virtio with the seed as a cdrom and user networking;
 # virsh start boots it to the marker with the key in root's
 # authorized_keys; unpublish of a running domain removes everything.
-# The faults are t0153's.
+# The faults are t0157's.
 source "$(dirname "$0")/lib.sh"
 
 for c in mmdebstrap qemu-system-x86_64 libvirtd virtlogd virsh setpriv isoinfo ssh-keygen; do

@@ -23,30 +23,30 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 cd "$TMP" || exit 1
 
-cat >"$TMP/t0153.recipe" <<'EOF'
+cat >"$TMP/t0157.recipe" <<'EOF'
 [image]
-name = t0153
+name = t0157
 distribution = debian
 release = bookworm
 [output]
 formats = disk
 size = 2G
 EOF
-build_disk "$TMP/t0153.recipe"
+build_disk "$TMP/t0157.recipe"
 
 start_libvirtd
 check_eq "libvirtd starts" 0 $?
 [ -n "$LIBVIRTD_PID" ] || test_done
-libvirt_pool t0153
+libvirt_pool t0157
 check_eq "a dir pool in the test's folder" 0 $?
 cat >"$TMP/sites.ini" <<EOF
 [site.lv]
 uri = libvirt:$LIBVIRT_URI
-pool = t0153
+pool = t0157
 domain_type = qemu
 [site.novm]
 uri = libvirt:$LIBVIRT_URI
-pool = t0153
+pool = t0157
 define_domain = no
 [site.nopool]
 uri = libvirt:$LIBVIRT_URI
@@ -66,7 +66,7 @@ publish() { pub_args "$@"; "$RAIN" "${PUB[@]}"; }
 # folder (the upload began) or PID ends
 wait_volume() {
 	for _ in $(seq 1 2400); do
-		[ -e "$LIBVIRT_DIR/t0153/$1" ] && return 0
+		[ -e "$LIBVIRT_DIR/t0157/$1" ] && return 0
 		kill -0 "$2" 2>/dev/null || return 1
 		sleep 0.05
 	done
@@ -85,31 +85,31 @@ check "and NVRAM of its own" test -s "$TMP/libvirt/config/libvirt/qemu/nvram/rai
 "$RAIN" target unpublish --sites "$TMP/sites.ini" --site lv --state "$TMP/u1.state" >/dev/null 2>&1
 check_eq "unpublish of the running UEFI domain" 0 $?
 check_eq "removes the domain, its volumes and its NVRAM" "" \
-	"$(libvirt_left t0153)$(ls -A "$TMP/libvirt/config/libvirt/qemu/nvram" 2>/dev/null)"
+	"$(libvirt_left t0157)$(ls -A "$TMP/libvirt/config/libvirt/qemu/nvram" 2>/dev/null)"
 
 # define_domain = no: the volumes only
 publish v1 novm >/dev/null 2>"$TMP/novm.err"
 check_eq "publish with define_domain = no" 0 $?
 check_eq "makes the volumes and no domain" "rain-v1-seed.iso rain-v1.qcow2 rain-v1-seed.iso rain-v1.qcow2 " \
-	"$(libvirt_left t0153)"
+	"$(libvirt_left t0157)"
 "$RAIN" target unpublish --sites "$TMP/sites.ini" --site novm --state "$TMP/v1.state" >/dev/null 2>&1
-check_eq "and unpublish removes them" "" "$(libvirt_left t0153)"
+check_eq "and unpublish removes them" "" "$(libvirt_left t0157)"
 
 publish b1 nopool >/dev/null 2>"$TMP/nopool.err"
 check "a missing pool fails" test $? -ne 0
 check "naming the pool and how to create it" grep -q "no storage pool 'nosuch'.*virsh pool-define-as" "$TMP/nopool.err"
-check_eq "nothing was made" "" "$(libvirt_left t0153)"
+check_eq "nothing was made" "" "$(libvirt_left t0157)"
 
 publish b2 down >/dev/null 2>"$TMP/down.err"
 check "an unreachable libvirtd fails" test $? -ne 0
 check "saying it cannot connect, and where" grep -q "no-such.sock: cannot connect" "$TMP/down.err"
 
-lv vol-create-as t0153 rain-b3.qcow2 1M >/dev/null
+lv vol-create-as t0157 rain-b3.qcow2 1M >/dev/null
 publish b3 lv >/dev/null 2>"$TMP/exists.err"
 check "a volume of that name already there fails" test $? -ne 0
 check "saying so" grep -q "already has a volume rain-b3.qcow2" "$TMP/exists.err"
-check_eq "and leaves it alone (nothing else made)" "rain-b3.qcow2 rain-b3.qcow2 " "$(libvirt_left t0153)"
-lv vol-delete --pool t0153 rain-b3.qcow2 >/dev/null
+check_eq "and leaves it alone (nothing else made)" "rain-b3.qcow2 rain-b3.qcow2 " "$(libvirt_left t0157)"
+lv vol-delete --pool t0157 rain-b3.qcow2 >/dev/null
 
 # Ctrl-C while the disk uploads: the publish removes what it made
 pub_args b4 lv
@@ -120,7 +120,7 @@ kill -INT "$pid"
 wait "$pid"
 check "Ctrl-C during the upload fails the publish" test $? -ne 0
 check "saying it was canceled" grep -q "upload of .* to volume rain-b4.qcow2 canceled at" "$TMP/cancel.err"
-check_eq "nothing is left in the pool, no domain" "" "$(libvirt_left t0153)"
+check_eq "nothing is left in the pool, no domain" "" "$(libvirt_left t0157)"
 
 # libvirtd killed during the upload: the state names the volume; after a
 # restart, unpublish removes it
@@ -140,7 +140,7 @@ start_libvirtd >/dev/null
 check_eq "libvirtd restarts" 0 $?
 "$RAIN" target unpublish --sites "$TMP/sites.ini" --site lv --state "$TMP/b5.state" >/dev/null 2>"$TMP/unpub.err"
 check_eq "rain target unpublish" 0 $?
-check_eq "leaves nothing in the pool" "" "$(libvirt_left t0153)"
+check_eq "leaves nothing in the pool" "" "$(libvirt_left t0157)"
 check_eq "the image file is unchanged" "$IMG_SHA" "$(sha256sum <"$IMG")"
 
 test_done
