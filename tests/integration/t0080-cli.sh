@@ -54,13 +54,19 @@ for c in "image list" "image show" "image create" "image upload" "image download
 	"image delete" "image deactivate" "image reactivate" generate "build list" \
 	"build show" "build log" "build cancel" "build delete" "config show" "config set" \
 	"config unset" "user list" "user show" "user add" "user set" "user delete" \
-	"history image" "history user" audit login logout; do
+	"history image" "history user" audit login logout vet "site list" \
+	"site show" register "register list" "register show" "register cancel" deregister \
+	"target publish" "target unpublish" "target status"; do
 	# shellcheck disable=SC2086
 	"$RAIN" $c --help >"$TMP/out" 2>"$TMP/err"
 	echo "$c: $? $(grep -c '^Usage: rain ' "$TMP/out") $(grep -c -- '^  -h, --help ' "$TMP/out")"
 done >"$TMP/helps"
 check_eq "every command's --help exits 0 with its usage and the common options" "" \
 	"$(grep -v ': 0 1 1$' "$TMP/helps")"
+for c in image build config user history vet site register; do
+	"$RAIN" "$c" --help 2>&1 | head -n 1
+done >"$TMP/helps"
+check_eq "every command group's usage names rain" "" "$(grep -v '^Usage: rain ' "$TMP/helps")"
 "$RAIN" image download --help >"$TMP/out"
 check "download --help lists -o and -c" grep -q -- '^  -o, --output FILE  .*' "$TMP/out"
 check "... but not the old spelling --file" sh -c "! grep -q -- '--file' '$TMP/out'"

@@ -38,6 +38,7 @@ const struct cli_cmd cmd_site_entry = {
 	.help = "Sites are [site.NAME] sections of raind's configuration\n"
 		"(rain-site(5)).\n",
 	.table = site_cmds,
+	.prefix = "rain",
 };
 
 static const struct cli_opt register_opts[] = {
@@ -94,6 +95,7 @@ const struct cli_cmd cmd_register_entry = {
 	.target = CLI_TARGET_IMAGE,
 	.exec = register_exec,
 	.table = register_cmds,
+	.prefix = "rain",
 };
 
 const struct cli_cmd cmd_deregister_entry = {
@@ -101,6 +103,7 @@ const struct cli_cmd cmd_deregister_entry = {
 	.summary = "remove what a registration made at its site",
 	.args = { 1, 1, "give one registration id" },
 	.exec = deregister_exec,
+	.prefix = "rain",
 };
 
 /* ---- sites -------------------------------------------------------------- */
