@@ -205,17 +205,6 @@ static void test_fields(void **state)
 	rain_site_free(s);
 }
 
-/* target.c calls rain_adapt, which is not in main yet (issue 12's
- * adaptation, its own branch): a weak definition links this program until
- * it lands, and yields to it then. Nothing here adapts. */
-__attribute__((weak)) int rain_adapt(struct rain_target_op *op, const struct rain_target_image *img,
-				     const struct rain_adapt_opts *o, struct rain_target_artifacts *out);
-__attribute__((weak)) int rain_adapt(struct rain_target_op *op, const struct rain_target_image *img,
-				     const struct rain_adapt_opts *o, struct rain_target_artifacts *out)
-{
-	return rain_error_set(RAIN_EINVAL, "no adaptation in this build");
-}
-
 static int saves;
 
 static int save(void *ud, json_t *st)

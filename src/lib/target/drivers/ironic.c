@@ -98,16 +98,6 @@ static bool node_name_valid(const char *s)
 	return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~") == n;
 }
 
-static bool url_valid(const char *s)
-{
-	if (!str_has_prefix(s, "http://") && !str_has_prefix(s, "https://"))
-		return false;
-	for (const char *p = s; *p; p++)
-		if ((unsigned char)*p <= 0x20 || *p == 0x7f)
-			return false;
-	return true;
-}
-
 static void site_free(struct rain_site *site)
 {
 	struct ironic_site *is = site->priv;
@@ -136,7 +126,7 @@ static int site_check(struct rain_site *site)
 			return rain_error_set(RAIN_EINVAL, "unknown key '%s' for an ironic site (known: "
 					      "nodes, publish_dir, publish_url, conductor_url, "
 					      "kernel_args, deploy_timeout, cloud, clouds_yaml)", key);
-	if (!url_valid(site->location))
+	if (!target_url_valid(site->location))
 		return rain_error_set(RAIN_EINVAL, "uri: '%s' is not the URL of an Ironic API "
 				      "(ironic:http://HOST:6385)", site->location);
 	v = rain_site_get(site, "nodes");
@@ -159,23 +149,11 @@ static int site_check(struct rain_site *site)
 		r = rain_error_set(RAIN_EINVAL, "nodes is empty (nodes = NAME-OR-UUID ...)");
 		goto fail;
 	}
-	is->publish_dir = rain_site_get(site, "publish_dir");
-	if (!is->publish_dir || is->publish_dir[0] != '/' || !str_is_printable(is->publish_dir, 4096) ||
-	    strstr(is->publish_dir, "/../") || str_has_suffix(is->publish_dir, "/..")) {
-		r = rain_error_set(RAIN_EINVAL, "publish_dir %s (publish_dir = /ABSOLUTE/FOLDER that "
-				   "publish_url serves)", is->publish_dir ? "must be an absolute path"
-									: "is missing");
+	r = target_publish_settings(site, &is->publish_dir, &is->publish_url);
+	if (r < 0)
 		goto fail;
-	}
-	is->publish_url = rain_site_get(site, "publish_url");
-	if (!is->publish_url || !url_valid(is->publish_url)) {
-		r = rain_error_set(RAIN_EINVAL, "publish_url %s (publish_url = http://HOST/PATH, where "
-				   "the nodes fetch publish_dir)", is->publish_url ? "must be an http:// "
-				   "or https:// URL without spaces" : "is missing");
-		goto fail;
-	}
 	is->conductor_url = rain_site_get(site, "conductor_url");
-	if (is->conductor_url && !url_valid(is->conductor_url)) {
+	if (is->conductor_url && !target_url_valid(is->conductor_url)) {
 		r = rain_error_set(RAIN_EINVAL, "conductor_url must be an http:// or https:// URL "
 				   "without spaces (where Ironic's conductor fetches publish_dir)");
 		goto fail;
@@ -451,46 +429,12 @@ static int node_provision(struct rain_target_op *op, struct rain_client *c, cons
 
 /* ---- files -------------------------------------------------------------- */
 
-/* Copy src to dst (0644: the nodes' HTTP server reads it) and hash the copy. */
-static int publish_file(struct rain_target_op *op, const char *src, const char *dst,
-			char sha[65])
-{
-	_cleanup_close_ int in = -1, out = -1;
-	struct stat st;
-	int64_t size;
-	int r;
-
-	r = rain_target_check_cancel(op);
-	if (r < 0)
-		return r;
-	in = open(src, O_RDONLY | O_CLOEXEC);
-	if (in < 0 || fstat(in, &st) < 0)
-		return rain_error_errno(RAIN_EIO, errno, "cannot read %s", src);
-	out = open(dst, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-	if (out < 0)
-		return rain_error_errno(errno == ENOSPC ? RAIN_ENOSPC : RAIN_EIO, errno,
-					"cannot create %s", dst);
-	if (fchmod(out, 0644) < 0)
-		return rain_error_errno(RAIN_EIO, errno, "cannot set the mode of %s", dst);
-	r = fs_copy_sparse(in, out, st.st_size, dst);
-	if (r == 0)
-		r = fs_sha256_fd(out, dst, sha, &size);
-	rain_target_progress(op, "publish", st.st_size, st.st_size);
-	return r;
-}
-
 /* publish_dir/REGID, after checking that REGID is one path component. */
 static int reg_dir(const struct rain_target_op *op, char **out)
 {
 	const struct ironic_site *is = op->site->priv;
 
-	*out = NULL;
-	if (!op->reg_id || !fs_name_is_safe(op->reg_id) || strchr(op->reg_id, ' '))
-		return rain_error_set(RAIN_EINVAL, "registration id '%s' cannot name a folder",
-				      op->reg_id ? op->reg_id : "");
-	if (!(*out = fs_path_join(is->publish_dir, op->reg_id)))
-		return rain_error_oom();
-	return 0;
+	return target_reg_dir(op, is->publish_dir, out);
 }
 
 /* ---- the methods -------------------------------------------------------- */
@@ -598,9 +542,9 @@ static int ironic_publish(struct rain_target_op *op, const struct rain_target_im
 	    asprintf(&cbase, "%s/%s", is->conductor_url, op->reg_id) < 0)
 		return rain_error_oom();
 	rain_target_log(op, RAIN_TARGET_INFO, "copying the boot files to %s", dir);
-	if ((r = publish_file(op, a->kernel, kpath, ksha)) < 0 ||
-	    (r = publish_file(op, a->initramfs, ipath, isha)) < 0 ||
-	    (r = publish_file(op, a->rootfs, rpath, rsha)) < 0)
+	if ((r = target_publish_file(op, a->kernel, kpath, ksha)) < 0 ||
+	    (r = target_publish_file(op, a->initramfs, ipath, isha)) < 0 ||
+	    (r = target_publish_file(op, a->rootfs, rpath, rsha)) < 0)
 		return r;
 	if (a->rootfs_sha256 && strcmp(a->rootfs_sha256, rsha))
 		return rain_error_set(RAIN_EIO, "%s: sha256 %s, the adapted root's is %s: the copy "
