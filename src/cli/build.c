@@ -1,4 +1,5 @@
-/* Helpers shared by `rain build ...` and `rain generate --remote`. */
+/* Helpers shared by `rain build ...`, `rain generate --remote` and the
+ * commands that follow a job (rain register, rain vet --remote). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,27 +26,36 @@ static int on_log(void *ud, const char *data, size_t len)
 {
 	struct follow *f = ud;
 
-	for (size_t i = 0; i < len; i++) {
+	for (size_t i = 0; f->out && i < len; i++) {
 		unsigned char ch = (unsigned char)data[i];
 
 		fputc(ch == '\n' || ch == '\t' || (ch >= 0x20 && ch != 0x7f) ? ch : '?', f->out);
 		f->at_line_start = ch == '\n';
 	}
-	if (len)
+	if (len && f->out)
 		fflush(f->out);
 	return cli_interrupted != 0;
 }
 
-static bool finished(json_t *build)
+static bool finished(json_t *rec)
 {
 	enum rain_job_status st;
 
-	return rain_job_status_parse(cli_json_str(build, "status"), &st) == 0 &&
+	return rain_job_status_parse(cli_json_str(rec, "status"), &st) == 0 &&
 	       rain_job_status_finished(st);
 }
 
-int cli_build_follow(struct cli *cli, const char *id, FILE *out, bool cancel_on_interrupt,
-		     json_t **final)
+/* The calls a follow makes: the build API's, or the job API's (any kind). */
+struct follow_api {
+	const char *what;               /* "build", "registration", ... */
+	int (*log)(struct rain_client *c, const char *id, int64_t offset, bool follow,
+		   rain_log_fn fn, void *ud, int64_t *received);
+	int (*get)(struct rain_client *c, const char *id, json_t **out);
+	int (*cancel)(struct rain_client *c, const char *id, json_t **out);
+};
+
+static int follow(struct cli *cli, const struct follow_api *api, const char *id, FILE *out,
+		  bool cancel_on_interrupt, json_t **final)
 {
 	struct follow f = { out, true };
 	struct rain_client *c;
@@ -57,47 +67,65 @@ int cli_build_follow(struct cli *cli, const char *id, FILE *out, bool cancel_on_
 	if (r)
 		return r;
 	for (;;) {
-		json_t *build = NULL;
+		json_t *rec = NULL;
 
-		r = rain_client_build_log(c, id, off, true, on_log, &f, &got);
+		r = api->log(c, id, off, true, on_log, &f, &got);
 		off += got;
 		if (r == RAIN_ECANCELED || cli_interrupted) {
-			if (!f.at_line_start)
+			if (!f.at_line_start && out)
 				fputc('\n', out);
 			if (!cancel_on_interrupt)
 				return CLI_EXIT_FAIL;
-			cli_note(cli, "canceling build %s ...", id);
-			r = rain_client_build_cancel(c, id, &build);
+			cli_note(cli, "canceling %s %s ...", api->what, id);
+			r = api->cancel(c, id, &rec);
 			if (r < 0 && r != RAIN_ECONFLICT)
-				return cli_fail(cli, r, NULL, "cannot cancel build %s", id);
-			json_decref(build);
-			build = NULL;
-			r = rain_client_build_get(c, id, final);
+				return cli_fail(cli, r, NULL, "cannot cancel %s %s", api->what, id);
+			json_decref(rec);
+			rec = NULL;
+			r = api->get(c, id, final);
 			if (r < 0)
-				return cli_fail(cli, r, NULL, "cannot get build %s", id);
+				return cli_fail(cli, r, NULL, "cannot get %s %s", api->what, id);
 			return CLI_EXIT_OK;
 		}
 		if (r < 0 && r != RAIN_ENET)
-			return cli_fail(cli, r, NULL, "cannot read the log of build %s", id);
+			return cli_fail(cli, r, NULL, "cannot read the log of %s %s", api->what, id);
 		if (r == RAIN_ENET && got == 0 && ++tries > RECONNECT_TRIES)
-			return cli_fail(cli, r, NULL, "cannot follow build %s", id);
+			return cli_fail(cli, r, NULL, "cannot follow %s %s", api->what, id);
 		if (got > 0)
 			tries = 0;
-		r = rain_client_build_get(c, id, &build);
+		r = api->get(c, id, &rec);
 		if (r < 0 && r != RAIN_ENET)
-			return cli_fail(cli, r, NULL, "cannot get build %s", id);
-		if (r == 0 && finished(build)) {
+			return cli_fail(cli, r, NULL, "cannot get %s %s", api->what, id);
+		if (r == 0 && finished(rec)) {
 			/* anything written between the stream's end and now */
-			rain_client_build_log(c, id, off, false, on_log, &f, &got);
-			*final = build;
+			api->log(c, id, off, false, on_log, &f, &got);
+			*final = rec;
 			return CLI_EXIT_OK;
 		}
-		json_decref(build);
+		json_decref(rec);
 		if (r < 0 && ++tries > RECONNECT_TRIES)
-			return cli_fail(cli, r, NULL, "cannot follow build %s", id);
+			return cli_fail(cli, r, NULL, "cannot follow %s %s", api->what, id);
 		/* the stream ended early (server restarting, a long quiet spell) */
 		sleep(r < 0 ? 2 : 1);
 	}
+}
+
+int cli_build_follow(struct cli *cli, const char *id, FILE *out, bool cancel_on_interrupt,
+		     json_t **final)
+{
+	static const struct follow_api api = { "build", rain_client_build_log, rain_client_build_get,
+					       rain_client_build_cancel };
+
+	return follow(cli, &api, id, out, cancel_on_interrupt, final);
+}
+
+int cli_job_follow(struct cli *cli, const char *what, const char *id, FILE *out,
+		   bool cancel_on_interrupt, json_t **final)
+{
+	const struct follow_api api = { what, rain_client_job_log, rain_client_job_get,
+					rain_client_job_cancel };
+
+	return follow(cli, &api, id, out, cancel_on_interrupt, final);
 }
 
 void cli_build_print(json_t *build)

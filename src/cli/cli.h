@@ -369,6 +369,11 @@ int cli_generate_from_image(struct cli *cli, const char *ref, struct rain_recipe
  * *final is its record afterwards. Reports errors; exit status. */
 int cli_build_follow(struct cli *cli, const char *id, FILE *out, bool cancel_on_interrupt,
 		     json_t **final);
+/* The same for a job of any kind through /rain/v1/jobs (what names it in
+ * messages: "registration", "vetting"; out NULL: the log is not shown);
+ * *final is its job record. */
+int cli_job_follow(struct cli *cli, const char *what, const char *id, FILE *out,
+		   bool cancel_on_interrupt, json_t **final);
 /* {"builds": [...]} in *list (a new reference). Reports errors; exit status. */
 int cli_build_list(struct cli *cli, json_t **list);
 /* A full build id, or a prefix of exactly one build the token can list,

@@ -324,22 +324,23 @@ for line in sys.stdin:
 ' | sort -u
 }
 
-# build_disk RECIPE DIR WHAT: rain generate RECIPE into DIR through the
-# shared build cache ($RAIN_TEST_CACHE, default /var/cache/rain), one
-# check (WHAT is built); on failure the build's last lines and the test
-# ends. Sets IMG to DIR/NAME.raw (the recipe's name) and IMG_SHA to its
-# sha256, to show later that the image was not written.
+# build_disk RECIPE [DIR [WHAT]]: rain generate RECIPE into DIR (default
+# $TMP/img) through the shared build cache ($RAIN_TEST_CACHE, default
+# /var/cache/rain), one check (WHAT, default the recipe's file, is built);
+# on failure the build's last lines and the test ends. Sets IMG to
+# DIR/NAME.raw (the recipe's name) and IMG_SHA to its sha256, to show
+# later that the image was not written.
 build_disk() {
-	local start rc name
+	local start rc name dir=${2:-$TMP/img} what=${3:-the image of $(basename "$1")}
 	start=$(date +%s)
-	"$RAIN" generate "$1" -o "$2" --cache "${RAIN_TEST_CACHE:-/var/cache/rain}" >/dev/null \
-		2>"$2.err"
+	"$RAIN" generate "$1" -o "$dir" --cache "${RAIN_TEST_CACHE:-/var/cache/rain}" >/dev/null \
+		2>"$dir.err"
 	rc=$?
 	echo "# build took $(( $(date +%s) - start )) s"
-	check_eq "$3 is built" 0 "$rc"
-	[ "$rc" -eq 0 ] || { tail -30 "$2.err" | sed 's/^/#   /'; test_done; }
+	check_eq "$what is built" 0 "$rc"
+	[ "$rc" -eq 0 ] || { tail -30 "$dir.err" | sed 's/^/#   /'; test_done; }
 	name=$(sed -n 's/^name *= *//p' "$1" | head -n 1)
-	IMG=$2/$name.raw
+	IMG=$dir/$name.raw
 	IMG_SHA=$(sha256sum <"$IMG")
 }
 
@@ -626,23 +627,6 @@ _libvirt_wait_sock() {
 		sleep 0.1
 	done
 	return 1
-}
-
-# build_disk RECIPE: build the recipe's disk through the shared cache
-# ($RAIN_TEST_CACHE, default /var/cache/rain) into $TMP/img as one check;
-# sets IMG (the .raw) and IMG_SHA (its sha256); ends the test when the
-# build fails.
-build_disk() {
-	local start rc
-	start=$(date +%s)
-	"$RAIN" generate "$1" -o "$TMP/img" --cache "${RAIN_TEST_CACHE:-/var/cache/rain}" \
-		>/dev/null 2>"$TMP/build.err"
-	rc=$?
-	echo "# build took $(($(date +%s) - start)) s"
-	check_eq "the image of $(basename "$1") is built" 0 "$rc"
-	[ "$rc" -eq 0 ] || { tail -30 "$TMP/build.err" | sed 's/^/#   /'; test_done; }
-	IMG=$(ls "$TMP"/img/*.raw)
-	IMG_SHA=$(sha256sum <"$IMG")
 }
 
 # lv ARGS...: virsh on the test's libvirtd.

@@ -230,15 +230,6 @@ static void print_registration(struct cli *cli, json_t *reg)
 	}
 }
 
-static int print_log(void *ud, const char *data, size_t len)
-{
-	const struct cli *cli = ud;
-
-	if (len && !cli->quiet && !cli->json)
-		fwrite(data, 1, len, stderr);
-	return cli_interrupted ? 1 : 0;
-}
-
 static int register_exec(struct cli *cli, const struct cli_args *a)
 {
 	_cleanup_free_ char *key = NULL;
@@ -270,20 +261,25 @@ static int register_exec(struct cli *cli, const struct cli_args *a)
 		cli_note(cli, "%s is registered at %s already (registration %s)", a->argv[0], site,
 			 reg_id);
 	} else if (!cli_flag(a, "no-wait")) {
+		json_t *job = NULL;
+
 		cli_note(cli, "registering %s at %s as %s", a->argv[0], site, reg_id);
 		json_decref(reg);
 		reg = NULL;
 		cli_catch_signals(true);
-		r = rain_client_job_log(c, reg_id, 0, true, print_log, cli, NULL);
+		r = cli_job_follow(cli, "registration", reg_id, cli->quiet || cli->json ? NULL : stderr,
+				   false, &job);
 		cli_catch_signals(false);
-		if (r == RAIN_ECANCELED)
+		json_decref(job);
+		if (r == CLI_EXIT_FAIL && cli_interrupted)
 			return cli_error("stopped following registration %s; it goes on in the server "
 					 "(rain register show %s; rain register cancel %s stops it)", reg_id,
 					 reg_id, reg_id);
-		if (r == 0)
-			r = rain_client_registration_get(c, reg_id, &reg);
+		if (r)
+			return r;
+		r = rain_client_registration_get(c, reg_id, &reg);
 		if (r < 0)
-			return cli_fail(cli, r, NULL, "cannot follow registration %s", reg_id);
+			return cli_fail(cli, r, NULL, "cannot get registration %s", reg_id);
 	}
 	print_registration(cli, reg);
 	status = cli_json_str(reg, "status");

@@ -288,15 +288,6 @@ out:
 	return status;
 }
 
-static int print_log(void *ud, const char *data, size_t len)
-{
-	const struct cli *cli = ud;
-
-	if (len && !cli->quiet && !cli->json)
-		fwrite(data, 1, len, stderr);
-	return cli_interrupted ? 1 : 0;
-}
-
 static int vet_remote(struct cli *cli, const struct cli_args *a, const char *ref)
 {
 	struct rain_client *c;
@@ -324,15 +315,14 @@ static int vet_remote(struct cli *cli, const struct cli_args *a, const char *ref
 	job = NULL;
 	cli_note(cli, "vetting %s as job %s", ref, job_id);
 	cli_catch_signals(true);
-	r = rain_client_job_log(c, job_id, 0, true, print_log, cli, NULL);
+	r = cli_job_follow(cli, "vetting", job_id, cli->quiet || cli->json ? NULL : stderr, false,
+			   &job);
 	cli_catch_signals(false);
-	if (r == RAIN_ECANCELED)
+	if (r == CLI_EXIT_FAIL && cli_interrupted)
 		return cli_error("stopped following vetting %s; it goes on in the server, which "
 				 "keeps its report with the image ('rain image show %s')", job_id, ref);
-	if (r == 0)
-		r = rain_client_job_get(c, job_id, &job);
-	if (r < 0)
-		return cli_fail(cli, r, NULL, "cannot follow vetting %s", job_id);
+	if (r)
+		return r;
 	status = cli_json_str(job, "status");
 	if (!status || strcmp(status, "succeeded")) {
 		ret = cli_error("vetting %s of %s %s: %s", job_id, ref, status ? status : "?",
