@@ -17,7 +17,8 @@
  * key.pub. It runs as a child process
  *
  *   RAIN target publish --sites DIR/site.ini --site NAME --state DIR/state.json
- *       --work CACHE/KEY --id ID [--ssh-key DIR/key.pub] [--property K=V]... DATA
+ *       --work CACHE/KEY --id ID --sha256 HEX [--ssh-key DIR/key.pub]
+ *       [--property K=V]... DATA
  *
  * where DATA is the image's stored data, read in place and never written,
  * and CACHE/KEY the adapted copy for this image data, site and key: a

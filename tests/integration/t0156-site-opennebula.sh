@@ -149,7 +149,11 @@ printf '{"site": "one", "registration": "x", "image_name": "rain-x-image"}\n' >"
 check_eq "an image named in the state but without its id is found and removed" 0 \
 	"$(one_state 'len(j["images"])')"
 
-# ---- bad settings
+# ---- bad settings and options
+"$RAIN" target publish --sites "$TMP/sites.ini" --site one --sha256 xyz "$TMP/disk.raw" >/dev/null 2>"$TMP/sha.err"
+check_eq "a --sha256 that is no hash is a usage error" 2 "$?"
+check "naming the option" grep -q "sha256 takes 64 hex digits" "$TMP/sha.err"
+
 "$RAIN" target publish --sites "$TMP/sites.ini" --site typo "$TMP/disk.raw" >/dev/null 2>"$TMP/typo.err"
 check "an unknown key is named" grep -q "unknown key 'datastore'" "$TMP/typo.err"
 "$RAIN" target publish --sites "$TMP/sites.ini" --site nourl "$TMP/disk.raw" >/dev/null 2>"$TMP/nourl.err"

@@ -17,6 +17,7 @@
 #include "util/cleanup-json.h"
 #include "util/cleanup.h"
 #include "util/fsutil.h"
+#include "util/strutil.h"
 #include "util/uuid.h"
 
 #define PREFIX "rain target"
@@ -40,6 +41,9 @@ static const struct cli_opt publish_opts[] = {
 	CLI_OPT("property", 0, "K=V", 0, "a property of the image (os_distro, os_version,\n"
 		"architecture, hw_firmware_type...; repeatable)"),
 	CLI_OPT("id", 0, "ID", 0, "the registration's id (default: a new UUID)"),
+	CLI_OPT("sha256", 0, "HEX", 0, "the image file's SHA-256 when it is known (raind\n"
+		"passes its stored data's), instead of reading the\n"
+		"whole file to hash it"),
 	{ 0 },
 };
 
@@ -166,10 +170,12 @@ static int site_open(struct cli *cli, const struct cli_args *a, struct rain_site
 }
 
 /* The image file: its format (raw or qcow2, checked as raind checks
- * uploads: no backing files), size and hash. */
-static int image_open(struct cli *cli, const char *path, json_t *props, struct rain_target_image *img,
-		      char sha256[65])
+ * uploads: no backing files), size and hash (known: the caller's, as
+ * raind knows its stored data's; else read here). */
+static int image_open(struct cli *cli, const char *path, json_t *props, const char *known,
+		      struct rain_target_image *img, char sha256[65])
 {
+	struct stat st;
 	unsigned char head[65536];
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
 	ssize_t got;
@@ -184,7 +190,13 @@ static int image_open(struct cli *cli, const char *path, json_t *props, struct r
 	img->disk_format = rain_diskfmt_detect(head, (size_t)got);
 	if (strcmp(img->disk_format, "qcow2") && strcmp(img->disk_format, "raw"))
 		return cli_error("%s is a %s image; give a raw disk or a qcow2", path, img->disk_format);
-	r = fs_sha256_fd(fd, path, sha256, &size);
+	if (known) {
+		snprintf(sha256, 65, "%s", known);
+		r = fstat(fd, &st) < 0 ? rain_error_errno(RAIN_EIO, errno, "cannot stat %s", path) : 0;
+		size = st.st_size;
+	} else {
+		r = fs_sha256_fd(fd, path, sha256, &size);
+	}
 	if (r >= 0)
 		r = rain_diskfmt_check(img->disk_format, head, (size_t)got, size, NULL);
 	if (r < 0)
@@ -269,7 +281,11 @@ static int cmd_target_publish_exec(struct cli *cli, const struct cli_args *a)
 	}
 	if ((r = site_open(cli, a, &site)))
 		return r;
-	if ((r = image_open(cli, a->argv[0], props, &img, sha256)))
+	if ((arg = cli_arg(a, "sha256")) && (strlen(arg) != 64 || !hex_is_valid(arg, 64))) {
+		ret = cli_usage_error(a->cmd, "--sha256 takes 64 hex digits");
+		goto done;
+	}
+	if ((r = image_open(cli, a->argv[0], props, arg, &img, sha256)))
 		goto done;
 	if ((arg = cli_arg(a, "id")))
 		snprintf(id, sizeof(id), "%s", arg);

@@ -563,6 +563,9 @@ static int reg_run(void *ud, struct rain_job_run *job, json_t *data)
 	argv[n++] = work;
 	argv[n++] = "--id";
 	argv[n++] = job->id;
+	/* the store's content address: the child need not read it all to hash it */
+	argv[n++] = "--sha256";
+	argv[n++] = sha;
 	if (key) {
 		argv[n++] = "--ssh-key";
 		argv[n++] = key_path;
