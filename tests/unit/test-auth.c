@@ -522,7 +522,8 @@ static void test_migrate_v1(void **state)
 							&img), 0);
 		rain_image_free(img);
 	}
-	assert_int_equal(test_sqlite_user_version(f->path), 7);
+	/* every migration ran: the newest schema (8, registrations) */
+	assert_int_equal(test_sqlite_user_version(f->path), 8);
 }
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
