@@ -59,10 +59,10 @@ struct rain_build_limits {
 	bool allow_private_mirrors; /* mirrors on loopback, link-local or
 				     * private addresses (refused) */
 	int64_t cache;              /* bytes the cached bases may take
-				     * together (30 GiB): once a build has
-				     * its base, the least recently used
-				     * others that no build uses go until
-				     * the rest fit */
+				     * together (30 GiB): when a build
+				     * ends, the least recently used bases
+				     * that no build holds (its own is still
+				     * held) go until the rest fit */
 };
 
 #define RAIN_BUILD_PIDS_DEFAULT 4096

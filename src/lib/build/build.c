@@ -452,15 +452,17 @@ static int base_stage(struct build_ctx *b)
 	return b->be->base(b, b->root);
 }
 
-/* Take the base's lock, waiting for a build of the same base to finish. */
-static int base_lock(struct build_ctx *b, const char *path, int *fdp)
+/* Take the base's lock (how: LOCK_SH to use it, which waits only for a
+ * build making it; LOCK_EX to make it, which waits for every user),
+ * opening it when *fdp < 0. */
+static int base_lock(struct build_ctx *b, const char *path, int how, int *fdp)
 {
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	int fd = *fdp >= 0 ? *fdp : open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	bool said = false;
 
 	if (fd < 0)
 		return rain_error_errno(RAIN_EIO, errno, "cannot open %s", path);
-	while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+	while (flock(fd, how | LOCK_NB) < 0) {
 		if (errno != EWOULDBLOCK && errno != EINTR) {
 			close(fd);
 			return rain_error_errno(RAIN_EIO, errno, "cannot lock %s", path);
@@ -601,8 +603,19 @@ static int base_ensure(struct build_ctx *b, struct base *base)
 	meta = base->dir ? fs_path_join(base->dir, "base.json") : NULL;
 	if (!base->root || !meta || asprintf(&lock, "%s.lock", base->dir) < 0)
 		return rain_error_oom();
-	if ((r = base_lock(b, lock, &fd)) < 0)
+	/* shared while it is used; exclusive only to make it, when missing */
+	if ((r = base_lock(b, lock, LOCK_SH, &fd)) < 0)
 		return r;
+	if (access(meta, F_OK) < 0) {
+		if (flock(fd, LOCK_UN) < 0) {
+			r = rain_error_errno(RAIN_EIO, errno, "cannot unlock %s", lock);
+			close(fd);
+			return r;
+		}
+		/* base_lock closes fd when it fails */
+		if ((r = base_lock(b, lock, LOCK_EX, &fd)) < 0)
+			return r;
+	}
 	if (access(meta, F_OK) == 0) {
 		build_log(b, "base %s: cached", base->key);
 	} else {
@@ -640,8 +653,8 @@ static int base_ensure(struct build_ctx *b, struct base *base)
 	return 0;
 }
 
-/* Keep the cached bases under the build's cache_size, now that this one
- * is held; what could not go is only logged (the build goes on). */
+/* Keep the cached bases under the build's cache_size, while this one is
+ * still held; what could not go is only logged. */
 static void cache_bound(struct build_ctx *b, const struct base *base)
 {
 	int64_t freed = 0;
@@ -1118,7 +1131,6 @@ int rain_build_run(const struct rain_recipe *r, const struct rain_build_options 
 	    (ret = foreign_arch_setup(&b)) < 0 ||
 	    (ret = base_ensure(&b, &base)) < 0)
 		goto fail;
-	cache_bound(&b, &base);
 	t = time_mono_us();
 	json_object_set_new(timings, "base_s", json_real((double)(t - t0) / 1e6));
 	{
@@ -1284,6 +1296,11 @@ fail:
 	}
 fail_early:
 done:
+	if (base.lock_fd >= 0) {
+		/* after the build, not in its way; its own base still held */
+		cache_bound(&b, &base);
+		close(base.lock_fd);
+	}
 	build_cgroup_remove(&b);
 	if (b.log)
 		fclose(b.log);
@@ -1299,8 +1316,6 @@ done:
 	free(b.outdir);
 	free(b.report);
 	strv_free(b.layer, b.nlayer);
-	if (base.lock_fd >= 0)
-		close(base.lock_fd);
 	free(base.dir);
 	free(base.root);
 	json_decref(packages);
