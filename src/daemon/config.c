@@ -158,11 +158,7 @@ static int add_netboot_site(struct config *cfg, const char *name, const char *di
 			return rain_error_set(RAIN_EINVAL, "%s: [netboot] %s is given twice", where, name);
 	if (asprintf(&kv, "%s=%s", name, dir) < 0)
 		return rain_error_oom();
-	if (strv_add(&cfg->netboot_sites, &cfg->netboot_nsites, kv) < 0 ||
-	    ARRAY_GROW1(cfg->netboot_sites, cfg->netboot_nsites) < 0)
-		return rain_error_oom();
-	cfg->netboot_sites[cfg->netboot_nsites] = NULL;
-	return 0;
+	return strv_add(&cfg->netboot_sites, &cfg->netboot_nsites, kv);
 }
 
 /* One KEY = VALUE of a named section (what: "vet.policy", "site"),
@@ -196,13 +192,7 @@ static int add_section_setting(struct config_section **v, size_t *n, const char 
 				      where, CONFIG_SECTION_SETTINGS_MAX, what, name);
 	if (asprintf(&kv, "%s=%s", key, value) < 0)
 		return rain_error_oom();
-	/* room for the NULL that ends the list */
-	r = strv_add(&p->settings, &p->nsettings, kv);
-	if (r == 0)
-		r = ARRAY_GROW1(p->settings, p->nsettings);
-	if (r == 0)
-		p->settings[p->nsettings] = NULL;
-	return r;
+	return strv_add(&p->settings, &p->nsettings, kv);
 }
 
 /* One KEY = VALUE of [vet.policy.NAME]; checked when raind starts

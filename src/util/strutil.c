@@ -174,11 +174,13 @@ int str_set(char **dst, const char *value)
 
 int strv_add(char ***v, size_t *n, const char *s)
 {
-	int r = array_grow((void **)v, sizeof(**v), *n, NULL);
+	/* room for s and the NULL after it */
+	int r = array_grow((void **)v, sizeof(**v), *n + 1, NULL);
 
 	if (r < 0)
 		return r;
 	(*v)[*n] = strdup(s);
+	(*v)[*n + 1] = NULL;
 	if (!(*v)[*n])
 		return rain_error_oom();
 	(*n)++;

@@ -38,8 +38,9 @@ int str_to_bool(const char *s, bool *out);
 /* Replace *dst with a copy of value (freeing the old one). 0 or RAIN_ENOMEM. */
 int str_set(char **dst, const char *value);
 
-/* String vectors (char **v with a count n): add a copy of s; join them
- * with sep into a new string (NULL on ENOMEM); free all. */
+/* String vectors (char **v with a count n, kept NULL-terminated): add a
+ * copy of s; join them with sep into a new string (NULL on ENOMEM); free
+ * all. */
 int strv_add(char ***v, size_t *n, const char *s);
 char *strv_join(char *const *v, size_t n, const char *sep);
 void strv_free(char **v, size_t n);

@@ -48,6 +48,8 @@ static void test_limits(void **state)
 	limit_bad("pids", "-1", "limit pids: '-1' is not a number of processes");
 	limit_bad("pids", "15", "from 16 to 4194304");
 	limit_bad("pids", "99999999999999999999", "not a number");
+	limit_bad("cache_size", "lots", "limit cache_size: 'lots' is not a size of at least 1M");
+	limit_bad("cache_size", "-5G", "not a size");
 	limit_bad("pids", "12x", "not a number");
 	limit_bad("memory", "", "limit memory: '' is not a size of at least 1M");
 	limit_bad("memory", "-4G", "not a size");

@@ -49,18 +49,6 @@ static bool name_valid(const char *s)
 	return true;
 }
 
-/* strv_add, keeping *v NULL-terminated. */
-static int strv_add_nt(char ***v, size_t *n, const char *s)
-{
-	int r = strv_add(v, n, s);
-
-	if (r >= 0)
-		r = ARRAY_GROW1(*v, *n);
-	if (r >= 0)
-		(*v)[*n] = NULL;
-	return r;
-}
-
 /* Split on blanks and commas into a NULL-terminated vector. */
 static int split_words(const char *s, char ***out)
 {
@@ -71,7 +59,7 @@ static int split_words(const char *s, char ***out)
 	if (!copy)
 		return rain_error_oom();
 	for (char *w = strtok_r(copy, " \t,", &save); w; w = strtok_r(NULL, " \t,", &save))
-		if (strv_add_nt(&v, &n, w) < 0) {
+		if (strv_add(&v, &n, w) < 0) {
 			strv_free(v, n);
 			return rain_error_oom();
 		}
@@ -223,11 +211,11 @@ static int site_file_entry(void *ud, const char *file, int line, const char *sec
 		return 0;
 	section += strlen("site.");
 	if (!(f->names && str_in_list((const char *const *)f->names, section)) &&
-	    strv_add_nt(&f->names, &f->nnames, section) < 0)
+	    strv_add(&f->names, &f->nnames, section) < 0)
 		return rain_error_oom();
 	if (strcmp(section, f->name))
 		return 0;
-	if (asprintf(&kv, "%s=%s", key, value) < 0 || strv_add_nt(&f->settings, &f->nsettings, kv) < 0)
+	if (asprintf(&kv, "%s=%s", key, value) < 0 || strv_add(&f->settings, &f->nsettings, kv) < 0)
 		return rain_error_oom();
 	return 0;
 }
