@@ -28,6 +28,7 @@
 #include "rain/error.h"
 #include "rain/imgfs.h"
 #include "rain/target.h"
+#include "lib/target/adapt-internal.h"
 #include "testutil.h"
 #include "util/fsutil.h"
 #include "util/process.h"
@@ -662,6 +663,27 @@ static int teardown(void **state)
 	return 0;
 }
 
+/* The console is looked for in a grub entry's command line, not in the
+ * kernel's path: "linux console=ttyS0" names a kernel of that name and no
+ * console (found by fuzz-adapt-boot). */
+static void test_grub_console_after_path(void **state)
+{
+	static const char cfg[] = "menuentry a {\n  linux console=ttyS0\n}\n";
+	struct adapt_boot b;
+	char *out = NULL;
+	bool changed;
+
+	(void)state;
+	assert_int_equal(adapt_boot_add_console(ADAPT_BOOT_GRUB, cfg, strlen(cfg), "ttyS0", &out, &changed), 0);
+	assert_true(changed);
+	assert_string_equal(out, "menuentry a {\n  linux console=ttyS0 console=ttyS0,115200\n}\n");
+	assert_int_equal(adapt_boot_parse(ADAPT_BOOT_GRUB, out, strlen(out), &b), 0);
+	assert_string_equal(b.kernel, "console=ttyS0");
+	assert_true(adapt_cmdline_has_console(b.cmdline, "ttyS0"));
+	adapt_boot_clear(&b);
+	free(out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -670,6 +692,7 @@ int main(void)
 		cmocka_unit_test(test_extlinux_arm64),
 		cmocka_unit_test(test_hostile_links),
 		cmocka_unit_test(test_hostile_images),
+		cmocka_unit_test(test_grub_console_after_path),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

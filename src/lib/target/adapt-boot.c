@@ -357,6 +357,9 @@ int adapt_boot_add_console(enum adapt_boot_kind kind, const char *text, size_t l
 		split_word(&l, &ws, &we, &rs, &re);
 		if (kind == ADAPT_BOOT_GRUB) {
 			edit = grub_linux(ws, we) && rs < re;
+			/* the console is looked for after the kernel's path */
+			while (rs < re && !is_space(*rs))
+				rs++;
 		} else if (kind == ADAPT_BOOT_GRUB_DEFAULT) {
 			edit = grub_default_value(&l, &rs, &re);
 		} else {
