@@ -83,6 +83,29 @@ int rain_site_may_register(const struct rain_site *s, const struct rain_who *who
  * version and the allowed patterns. */
 int rain_site_kernel_allowed(const struct rain_site *s, const char *kver);
 
+/* ---- the plumbing that works on a saved state (raind's job kinds) ---- */
+
+/* The most bytes of a state file. */
+#define RAIN_TARGET_STATE_MAX (1 << 20)
+
+/* Write the site's section ("[site.NAME]" and its settings; a value of
+ * several lines as a repeated key) to path, 0600: it may hold
+ * credentials. */
+int rain_site_write(const struct rain_site *s, const char *path);
+/* A state file (a JSON object) into *out (new); RAIN_EFORMAT when it is
+ * not one. Written with rain_target_state_write (0600, atomically). */
+int rain_target_state_read(const char *path, json_t **out);
+int rain_target_state_write(const char *path, json_t *state);
+/* Run `RAIN ARGS... --sites DIR/site.ini --site NAME --state
+ * DIR/state.json` in dir (`rain target unpublish`, `rain provision
+ * down`: what works on a saved state), the site's settings written to
+ * DIR/site.ini for it and removed after. args: NULL-terminated, at most
+ * 15. Each line of its output goes to log_fd (-1: nowhere). RAIN_EIO with
+ * its last "rain: error: " line when it exits with a status other than 0;
+ * RAIN_ECANCELED past timeout_s (0: none). */
+int rain_site_state_tool(const char *rain_command, const struct rain_site *site, const char *dir,
+			 const char *const *args, int log_fd, int timeout_s);
+
 /* The stored image being registered. Read only: nothing writes to path. */
 struct rain_target_image {
 	const char *id;                 /* its repository id */

@@ -17,11 +17,9 @@
 #include "util/cleanup.h"
 #include "util/fsutil.h"
 #include "util/log-callback.h"
-#include "util/process.h"
 #include "util/strutil.h"
 #include "util/timeutil.h"
 
-#define STATE_MAX (1 << 20)        /* bytes of a state file the child writes */
 #define FAILING_MAX 20             /* failing rules named in a refusal */
 #define UNPUBLISH_TIMEOUT_S 600
 #define ORPHAN_WAIT_S 15
@@ -284,39 +282,6 @@ int rain_register_to_json(const struct rain_registration *reg, json_t **out)
 
 /* ---- files for the child ------------------------------------------------ */
 
-/* DIR/site.ini: the site's section as the configuration had it (0600:
- * it may hold credentials). A value of several lines is a repeated key. */
-static int write_site(const struct rain_site *site, const char *dir, char **out)
-{
-	_cleanup_free_ char *path = fs_path_join(dir, "site.ini");
-	_cleanup_free_ char *text = NULL;
-	size_t len = 0;
-	_cleanup_fclose_ FILE *f = open_memstream(&text, &len);
-	const char *key;
-	json_t *v;
-	int r;
-
-	if (!path || !f)
-		return rain_error_oom();
-	fprintf(f, "[site.%s]\n", site->name);
-	json_object_foreach(site->settings, key, v) {
-		const char *s = json_string_value(v);
-
-		while (s) {
-			const char *nl = strchr(s, '\n');
-
-			fprintf(f, "%s = %.*s\n", key, nl ? (int)(nl - s) : (int)strlen(s), s);
-			s = nl ? nl + 1 : NULL;
-		}
-	}
-	if (fclose(TAKE_PTR(f)) != 0)
-		return rain_error_oom();
-	r = fs_write_atomic(path, text, len, 0600);
-	if (r >= 0 && out)
-		*out = TAKE_PTR(path);
-	return r;
-}
-
 /* The adapted copy's folder for this image data, site and key. */
 static int cache_path(struct rain_register_kind *k, const char *sha256, const struct rain_site *site,
 		      const char *key, char **out)
@@ -343,24 +308,6 @@ static int cache_path(struct rain_register_kind *k, const char *sha256, const st
 	return *out ? 0 : rain_error_oom();
 }
 
-static int read_json_file(const char *path, json_t **out)
-{
-	_cleanup_free_ char *text = NULL;
-	size_t len = 0;
-	int r = fs_read_small(path, STATE_MAX, &text, &len);
-
-	*out = NULL;
-	if (r < 0)
-		return r;
-	*out = json_loadb(text, len, 0, NULL);
-	if (!json_is_object(*out)) {
-		json_decref(*out);
-		*out = NULL;
-		return rain_error_set(RAIN_EFORMAT, "%s is not a JSON object", path);
-	}
-	return 0;
-}
-
 /* Whether state names more than which registration it is of. */
 static bool state_names_objects(json_t *state)
 {
@@ -374,23 +321,6 @@ static bool state_names_objects(json_t *state)
 	return false;
 }
 
-struct unpublish_log {
-	struct rain_register_kind *k;
-	int fd;                 /* the job's log, or -1 */
-	char last[512];
-};
-
-static void unpublish_line(void *ud, const char *line)
-{
-	struct unpublish_log *l = ud;
-
-	if (str_has_prefix(line, "rain: error: "))
-		snprintf(l->last, sizeof(l->last), "%s", line + strlen("rain: error: "));
-	if (l->fd >= 0) {
-		dprintf(l->fd, "%s\n", line);
-	}
-}
-
 /* Run `rain target unpublish` for site with the state in dir/state.json
  * (written from state first when state is not NULL); *state_out (may be
  * NULL) is what the state file says afterwards. log_fd: where its lines
@@ -398,41 +328,21 @@ static void unpublish_line(void *ud, const char *line)
 static int unpublish(struct rain_register_kind *k, const struct rain_site *site, const char *dir,
 		     json_t *state, int log_fd, json_t **state_out)
 {
-	_cleanup_free_ char *state_path = fs_path_join(dir, "state.json"), *site_path = NULL;
-	struct unpublish_log l = { .k = k, .fd = log_fd };
-	int status = -1, r;
+	static const char *const args[] = { "target", "unpublish", NULL };
+	_cleanup_free_ char *state_path = fs_path_join(dir, "state.json");
+	int r = 0;
 
 	if (state_out)
 		*state_out = NULL;
 	if (!state_path)
 		return rain_error_oom();
-	if (!k->rain_command)
-		return rain_error_set(RAIN_EINVAL, "raind cannot find the rain program; set "
-				      "[builds] rain_command");
-	r = write_site(site, dir, &site_path);
-	if (r >= 0 && state) {
-		_cleanup_free_ char *text = json_dumps(state, JSON_INDENT(2) | JSON_SORT_KEYS);
-
-		r = text ? fs_write_atomic(state_path, text, strlen(text), 0600) : rain_error_oom();
-	}
-	if (r >= 0) {
-		const char *argv[] = { k->rain_command, "target", "unpublish", "--sites", site_path,
-				       "--site", site->name, "--state", state_path, NULL };
-		struct process_opts o = {
-			.argv = argv, .name = "rain target unpublish", .cwd = dir, .stdin_fd = -1,
-			.timeout_s = UNPUBLISH_TIMEOUT_S, .on_line = unpublish_line, .ud = &l,
-			.end_with_program = true,
-		};
-
-		r = process_run(&o, &status);
-		if (r >= 0 && status != 0)
-			r = rain_error_set(RAIN_EIO, "%s", l.last[0] ? l.last :
-					   "rain target unpublish failed");
-	}
-	if (site_path)
-		unlink(site_path);
+	if (state)
+		r = rain_target_state_write(state_path, state);
+	if (r >= 0)
+		r = rain_site_state_tool(k->rain_command, site, dir, args, log_fd,
+					 UNPUBLISH_TIMEOUT_S);
 	if (state_out)
-		read_json_file(state_path, state_out);
+		rain_target_state_read(state_path, state_out);
 	return r;
 }
 
@@ -545,7 +455,8 @@ static int reg_run(void *ud, struct rain_job_run *job, json_t *data)
 	}
 	r = rain_job_image_file(job, k->cfg.repo, &rd, &file);
 	if (r >= 0)
-		r = write_site(site, job->dir, &site_path);
+		r = (site_path = fs_path_join(job->dir, "site.ini")) ? rain_site_write(site, site_path) :
+		    rain_error_oom();
 	if (r >= 0)
 		r = cache_path(k, sha, site, key, &work);
 	if (r < 0)
@@ -611,7 +522,7 @@ static void reg_finished(void *ud, struct rain_job_run *job, enum rain_job_statu
 	if (copy)
 		unlink(copy);
 	if (state_path)
-		read_json_file(state_path, &state);
+		rain_target_state_read(state_path, &state);
 	if (record_get(k, job->id, &reg, &doc) < 0) {
 		LOG_CALLBACK(k->cfg.log, k->cfg.log_ud, RAIN_JOBS_ERROR, "registration %s: %s",
 			     job->id, rain_error_last());
@@ -671,7 +582,7 @@ static int64_t reg_recover(void *ud, const char *id, const char *dir)
 	if (record_get(k, id, &reg, &doc) < 0)
 		return n;
 	if (state_path)
-		read_json_file(state_path, &state);
+		rain_target_state_read(state_path, &state);
 	if (state && state_names_objects(state) && rain_register_site(k, reg.site, &site) >= 0) {
 		if (unpublish(k, site, dir, NULL, -1, &after) < 0)
 			json_object_set_new(doc, "left", json_true());

@@ -19,6 +19,7 @@
 #include "util/cleanup.h"
 #include "util/fsutil.h"
 #include "util/ini.h"
+#include "util/process.h"
 #include "util/strutil.h"
 
 #define SITE_NAME_MAX 63
@@ -350,6 +351,117 @@ int rain_site_kernel_allowed(const struct rain_site *s, const char *kver)
 	return rain_error_set(RAIN_EFORBIDDEN, "kernel %s is not allowed at site '%s' (kernels = %s); "
 			      "build the image with an allowed kernel or ask the site's administrator",
 			      kver ? kver : "(none found)", s->name, list ? list : "?");
+}
+
+/* ---- the plumbing that works on a saved state ------------------------------ */
+
+int rain_site_write(const struct rain_site *s, const char *path)
+{
+	_cleanup_free_ char *text = NULL;
+	size_t len = 0;
+	_cleanup_fclose_ FILE *f = open_memstream(&text, &len);
+	const char *key;
+	json_t *v;
+
+	if (!f)
+		return rain_error_oom();
+	fprintf(f, "[site.%s]\n", s->name);
+	json_object_foreach(s->settings, key, v) {
+		const char *val = json_string_value(v);
+
+		while (val) {
+			const char *nl = strchr(val, '\n');
+
+			fprintf(f, "%s = %.*s\n", key, nl ? (int)(nl - val) : (int)strlen(val), val);
+			val = nl ? nl + 1 : NULL;
+		}
+	}
+	if (fclose(TAKE_PTR(f)) != 0)
+		return rain_error_oom();
+	return fs_write_atomic(path, text, len, 0600);
+}
+
+int rain_target_state_read(const char *path, json_t **out)
+{
+	_cleanup_free_ char *text = NULL;
+	size_t len = 0;
+	int r = fs_read_small(path, RAIN_TARGET_STATE_MAX, &text, &len);
+
+	*out = NULL;
+	if (r < 0)
+		return r;
+	*out = json_loadb(text, len, 0, NULL);
+	if (!json_is_object(*out)) {
+		json_decref(*out);
+		*out = NULL;
+		return rain_error_set(RAIN_EFORMAT, "%s is not a JSON object", path);
+	}
+	return 0;
+}
+
+int rain_target_state_write(const char *path, json_t *state)
+{
+	_cleanup_free_ char *text = json_dumps(state, JSON_INDENT(2) | JSON_SORT_KEYS);
+
+	return text ? fs_write_atomic(path, text, strlen(text), 0600) : rain_error_oom();
+}
+
+struct tool_log {
+	int fd;
+	char last[512];
+};
+
+static void tool_line(void *ud, const char *line)
+{
+	struct tool_log *l = ud;
+
+	if (str_has_prefix(line, "rain: error: "))
+		snprintf(l->last, sizeof(l->last), "%s", line + strlen("rain: error: "));
+	if (l->fd >= 0)
+		dprintf(l->fd, "%s\n", line);
+}
+
+int rain_site_state_tool(const char *rain_command, const struct rain_site *site, const char *dir,
+			 const char *const *args, int log_fd, int timeout_s)
+{
+	_cleanup_free_ char *state = fs_path_join(dir, "state.json");
+	_cleanup_free_ char *sites = fs_path_join(dir, "site.ini");
+	_cleanup_free_ char *name = NULL;
+	struct tool_log l = { .fd = log_fd };
+	const char *argv[24];
+	size_t n = 0;
+	int status = -1, r;
+
+	if (!state || !sites)
+		return rain_error_oom();
+	if (!rain_command)
+		return rain_error_set(RAIN_EINVAL, "raind cannot find the rain program; set "
+				      "[builds] rain_command");
+	argv[n++] = rain_command;
+	for (size_t i = 0; args[i] && n < 16; i++)
+		argv[n++] = args[i];
+	if (asprintf(&name, "rain %s %s", args[0], args[1] ? args[1] : "") < 0)
+		return rain_error_oom();
+	argv[n++] = "--sites";
+	argv[n++] = sites;
+	argv[n++] = "--site";
+	argv[n++] = site->name;
+	argv[n++] = "--state";
+	argv[n++] = state;
+	argv[n] = NULL;
+	r = rain_site_write(site, sites);
+	if (r >= 0) {
+		struct process_opts o = {
+			.argv = argv, .name = name, .cwd = dir, .stdin_fd = -1, .timeout_s = timeout_s,
+			.on_line = tool_line, .ud = &l, .end_with_program = true,
+		};
+
+		r = process_run(&o, &status);
+		if (r >= 0 && status != 0)
+			r = rain_error_set(RAIN_EIO, "%s", l.last[0] ? l.last : name);
+	}
+	unlink(sites);
+	return r;
 }
 
 /* ---- artifacts ----------------------------------------------------------- */
