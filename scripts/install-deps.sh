@@ -37,6 +37,8 @@ packages=(
 	dnf rpm
 	# OpenStack sites: a real Glance (SQLite, no Keystone) and its client
 	glance-api python3-glanceclient
+	# container sites: Charliecloud's ch-run (unprivileged containers)
+	charliecloud-runtime
 	# benchmarks
 	nginx-light wrk
 )

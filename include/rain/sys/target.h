@@ -1,5 +1,5 @@
 /* The table a site driver implements (rain/target.h), one per URI scheme
- * ("openstack", "libvirt", "netboot", "ironic", "opennebula"), one file
+ * ("openstack", "libvirt", "netboot", "ironic", "opennebula", "container"), one file
  * each in src/lib/target/drivers/, found through the driver registry
  * (rain/sys/registry.h, kind "target").
  *

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "lib/target/adapt-internal.h"
+#include "lib/target/target-internal.h"
 #include "rain/adapt.h"
 #include "rain/diskfmt.h"
 #include "rain/error.h"
@@ -60,7 +61,7 @@ static void ctx_clear(struct adapt_ctx *c)
 	free(c->cmdline);
 }
 
-static ssize_t read_fd(void *ud, uint64_t off, void *buf, size_t len)
+ssize_t target_read_fd(void *ud, uint64_t off, void *buf, size_t len)
 {
 	int fd = *(int *)ud;
 	size_t done = 0;
@@ -213,7 +214,7 @@ static int open_stored(struct adapt_ctx *c)
 					"cannot read the image %s (%s)", img->name ? img->name : "", img->path);
 	if (!S_ISREG(c->st.st_mode))
 		return rain_error_set(RAIN_EINVAL, "the image's data %s is no regular file", img->path);
-	r = rain_diskfmt_inspect(img->disk_format, c->st.st_size, read_fd, &c->in, &info);
+	r = rain_diskfmt_inspect(img->disk_format, c->st.st_size, target_read_fd, &c->in, &info);
 	if (r < 0)
 		return rain_error_set(r, "the image %s cannot be adapted: %s", img->name ? img->name : img->path,
 				      rain_error_last());
@@ -447,7 +448,7 @@ static int inspect_stored(struct adapt_ctx *c)
 	struct rain_imgfs_entry e;
 	int r;
 
-	r = rain_imgfs_open_read(read_fd, &c->in, (uint64_t)c->st.st_size, c->img->name ? c->img->name : c->img->path,
+	r = rain_imgfs_open_read(target_read_fd, &c->in, (uint64_t)c->st.st_size, c->img->name ? c->img->name : c->img->path,
 				 strcmp(c->src_format, "qcow2") == 0 ? "qcow2" : NULL, &lim, &fs);
 	if (r < 0)
 		return rain_error_set(r, "the image %s: %s", c->img->name ? c->img->name : c->img->path,

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "rain/sys/registry.h"
 #include "rain/sys/target.h"
@@ -13,6 +14,11 @@ extern const struct rain_driver rain_target_driver_ironic;
 extern const struct rain_driver rain_target_driver_openstack;
 extern const struct rain_driver rain_target_driver_netboot;
 extern const struct rain_driver rain_target_driver_opennebula;
+extern const struct rain_driver rain_target_driver_container;
+
+/* adapt.c: rain_imgfs_read_fn (and rain_diskfmt_read_fn) over the file
+ * descriptor *(int *)ud, read with pread. */
+ssize_t target_read_fd(void *ud, uint64_t off, void *buf, size_t len);
 
 /* opennebula-xmlrpc.c: an XML-RPC answer of OpenNebula's ([success,
  * result, code]): *ok, the result's text (new) and the error code;

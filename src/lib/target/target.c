@@ -31,6 +31,7 @@ static const struct rain_driver *const builtin[] = {
 	&rain_target_driver_libvirt,
 	&rain_target_driver_netboot,
 	&rain_target_driver_opennebula,
+	&rain_target_driver_container,
 	NULL,
 };
 
