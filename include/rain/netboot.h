@@ -19,6 +19,10 @@
  *   BOOTIF=01-MAC         the interface to use (as iPXE/pxelinux pass it);
  *                         unset: the first one that gets a lease
  *   rain.shell            a shell on the console when the boot fails
+ *   rain.ssh_key=B64URL   a public key line (base64url: rain_netboot_key_arg)
+ *                         added to the root's /root/.ssh/authorized_keys on
+ *                         the overlay (a run's key; a link on the way there
+ *                         in the image stops the boot)
  *                         (otherwise the node reboots after 10 s)
  *
  * Functions return 0 or a negative RAIN_E* code with a message set
@@ -129,5 +133,45 @@ struct rain_netboot_node {
  * to undionly.kpxe from TFTP under tftp_root. A new string (free()). */
 int rain_netboot_dnsmasq_conf(const char *site, const struct rain_netboot_node *nodes, size_t n,
 			      const char *boot_url, const char *tftp_root, char **out);
+
+/* The kernel command line's own part when a site sets no kernel_args. */
+#define RAIN_NETBOOT_DEFAULT_ARGS "console=tty0 console=ttyS0,115200n8"
+
+/* ---- runs on a site's nodes (the netboot provider, rain/provision.h) ---- */
+
+struct rain_site;
+
+/* The nodes of a netboot site (borrowed from s; valid while s lives).
+ * RAIN_EINVAL when s is no netboot site. */
+int rain_netboot_site_nodes(const struct rain_site *s, const struct rain_netboot_node **nodes,
+			    size_t *n);
+
+/* A program setting of a site (power_on, power_off, power_status):
+ * words split on blanks, a word quoted with '...' or "..." keeps its
+ * blanks (no other expansion: it is never given to a shell); in each
+ * word %n is the node's name, %m its MAC (52:54:00:12:34:56), %% a '%'.
+ * Checks value (RAIN_EINVAL naming key and saying what is wrong: an
+ * unknown %, an unterminated quote, no words, a control character) and,
+ * when node is not NULL, gives node's argument vector in *argv
+ * (NULL-terminated, *argc words; strv_free). */
+int rain_netboot_command(const char *key, const char *value, const struct rain_netboot_node *node,
+			 char ***argv, size_t *argc);
+
+/* Where a node's sshd is reached: a site's `ssh` setting, words
+ * NAME=HOST[:PORT] (blank or comma separated; HOST a name, an IPv4
+ * address or [IPv6]), each NAME one of nodes. A node it does not name is
+ * reached at its own name, port 22. Checks every word (RAIN_EINVAL naming
+ * it) and, when node is not NULL, fills host and *port for that node.
+ * value may be NULL. */
+#define RAIN_NETBOOT_HOST_MAX 253
+int rain_netboot_ssh_addr(const char *value, const struct rain_netboot_node *nodes, size_t n,
+			  const char *node, char host[RAIN_NETBOOT_HOST_MAX + 1], int *port);
+
+/* The kernel argument that hands a run's public key to rain's initramfs:
+ * "rain.ssh_key=" and pub (one OpenSSH public key line: RAIN_EINVAL
+ * otherwise) in base64url without padding. The init adds the key to the
+ * root's /root/.ssh/authorized_keys (on the RAM overlay; the image is not
+ * changed). A new string (free()). */
+int rain_netboot_key_arg(const char *pub, char **out);
 
 #endif

@@ -44,6 +44,7 @@ harnesses=(
 	"fuzz-vet-parse:src/lib/vet/vet-parse.c::$seconds"
 	"fuzz-adapt-boot:src/lib/target/adapt-boot.c::$short"
 	"fuzz-netboot-modules:src/lib/target/netboot-modules.c::$short"
+	"fuzz-netboot-run:src/lib/target/netboot-run.c src/util/base64.c:-lcrypto:$short"
 	"fuzz-libvirt-xml:src/lib/target/drivers/libvirt-xml.c:-lxml2 -larchive -I/usr/include/libxml2:$short"
 	"fuzz-opennebula:src/lib/target/drivers/opennebula-xmlrpc.c:-lxml2 -I/usr/include/libxml2:$short"
 	"fuzz-dpkg-status:src/lib/vet/pkg.c:-lrpm -lrpmio:$short"
@@ -250,6 +251,17 @@ seed_adapt_boot() {
 	printf '\001LABEL x\nLINUX /v\nAPPEND initrd=/i,/j console=ttyS0 quiet\n' >"$d/extlinux-initrd"
 	printf '\002GRUB_DEFAULT=0\nGRUB_CMDLINE_LINUX_DEFAULT="quiet"\nGRUB_CMDLINE_LINUX="console=tty0 net.ifnames=0"\n' >"$d/default-grub"
 	printf '\000kernel/drivers/block/virtio_blk.ko.xz: kernel/drivers/virtio/virtio.ko\nkernel/fs/overlayfs/overlay.ko.zst:\n' >"$d/modules"
+}
+
+# seed_netboot_run DIR: a site's run settings (first byte: 0 a power
+# program, 1 an ssh setting, 2 a public key line)
+seed_netboot_run() {
+	local d=$1
+	printf '\000ipmitool -H %%n-bmc -P "a b" chassis power on --mac=%%m 100%%%%' >"$d/power"
+	printf "\000'' x %%q 'open" >"$d/power-bad"
+	printf '\001n1=127.0.0.1:2201, node-2=[::1]:2202' >"$d/ssh"
+	printf '\001node-2=h:0 node-2=-oProxyCommand=x' >"$d/ssh-bad"
+	printf '\002ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBQ0rf+/n0d2Hd4gKkEBL0dEv7yvQq2f9sFhJ8Q8+w7v rain-run-1' >"$d/key"
 }
 
 seed_opennebula() {
@@ -467,6 +479,7 @@ for h in "${harnesses[@]}"; do
 	fuzz-vet-parse) seed_vet "$seeds" ;;
 	fuzz-adapt-boot) seed_adapt_boot "$seeds" ;;
 	fuzz-opennebula) seed_opennebula "$seeds" ;;
+	fuzz-netboot-run) seed_netboot_run "$seeds" ;;
 	fuzz-libvirt-xml) printf 'a<b>&amp;"\047]]><!--\n\001\303\251\377\357\277\276' >"$seeds/title" ;;
 	fuzz-vet-tar) seed_vet_tar "$seeds" ;;
 	fuzz-dpkg-status | fuzz-vercmp) seed_pkg "$seeds" ;;

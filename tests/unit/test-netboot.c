@@ -28,6 +28,7 @@
 #include "testutil.h"
 #include "util/fsutil.h"
 #include "util/process.h"
+#include "util/strutil.h"
 
 static char tmp[] = "/tmp/rain-test-netboot-XXXXXX";
 static bool is_root;
@@ -487,6 +488,121 @@ static void test_ipxe(void **state)
 	assert_null(s);
 }
 
+/* ---- runs: power programs, ssh addresses, the run's key ---- */
+
+static void test_run_command(void **state)
+{
+	const struct rain_netboot_node node = { "node-1", "52-54-00-0a-bc-01" };
+	char **v;
+	size_t n;
+
+	(void)state;
+	assert_int_equal(rain_netboot_command("power_on", "ipmitool -H %n-bmc -P 'a b' chassis \"power on\" "
+					      "--mac=%m 100%%", &node, &v, &n), 0);
+	assert_int_equal(n, 9);
+	assert_string_equal(v[0], "ipmitool");
+	assert_string_equal(v[2], "node-1-bmc");
+	assert_string_equal(v[4], "a b");
+	assert_string_equal(v[6], "power on");
+	assert_string_equal(v[7], "--mac=52:54:00:0a:bc:01");
+	assert_string_equal(v[8], "100%");
+	assert_null(v[9]);
+	strv_free(v, n);
+	/* checked only: nothing handed out */
+	assert_int_equal(rain_netboot_command("power_on", "  /bin/true  ", NULL, NULL, NULL), 0);
+	/* a quoted empty word is a word; a shell's syntax is not */
+	assert_int_equal(rain_netboot_command("power_on", "echo '' ;rm", &node, &v, &n), 0);
+	assert_int_equal(n, 3);
+	assert_string_equal(v[1], "");
+	assert_string_equal(v[2], ";rm");
+	strv_free(v, n);
+
+	assert_int_equal(rain_netboot_command("power_on", "ipmitool %x", &node, &v, &n), RAIN_EINVAL);
+	assert_error_contains("power_on: '%x' is none of %n");
+	assert_null(v);
+	assert_int_equal(rain_netboot_command("power_off", "ipmitool %", NULL, NULL, NULL), RAIN_EINVAL);
+	assert_int_equal(rain_netboot_command("power_off", "ipmitool 'on", NULL, NULL, NULL), RAIN_EINVAL);
+	assert_error_contains("quote ' is not closed");
+	assert_int_equal(rain_netboot_command("power_off", "   ", NULL, NULL, NULL), RAIN_EINVAL);
+	assert_error_contains("no program");
+	assert_int_equal(rain_netboot_command("power_off", "a\nb", NULL, NULL, NULL), RAIN_EINVAL);
+	assert_error_contains("printable");
+	assert_int_equal(rain_netboot_command("power_off", "'' x", &node, &v, &n), RAIN_EINVAL);
+	assert_error_contains("program's name is empty");
+}
+
+static void test_run_ssh(void **state)
+{
+	const struct rain_netboot_node nodes[] = { { "n1", "52-54-00-00-00-01" }, { "n2", "52-54-00-00-00-02" },
+						   { "n3", "52-54-00-00-00-03" } };
+	char host[RAIN_NETBOOT_HOST_MAX + 1];
+	int port;
+
+	(void)state;
+	assert_int_equal(rain_netboot_ssh_addr(NULL, nodes, 3, "n1", host, &port), 0);
+	assert_string_equal(host, "n1");
+	assert_int_equal(port, 22);
+	for (size_t i = 0; i < 3; i++) {
+		static const char *const want[] = { "127.0.0.1", "::1", "bmc-3.lab" };
+		static const int want_port[] = { 2201, 2202, 22 };
+
+		assert_int_equal(rain_netboot_ssh_addr("n1=127.0.0.1:2201, n2=[::1]:2202 n3=bmc-3.lab", nodes, 3,
+						       nodes[i].name, host, &port), 0);
+		assert_string_equal(host, want[i]);
+		assert_int_equal(port, want_port[i]);
+	}
+	assert_int_equal(rain_netboot_ssh_addr("n1=h:2201", nodes, 3, NULL, NULL, NULL), 0);
+
+	assert_int_equal(rain_netboot_ssh_addr("n9=h:22", nodes, 3, NULL, NULL, NULL), RAIN_EINVAL);
+	assert_error_contains("'n9' is none of the site's nodes");
+	assert_int_equal(rain_netboot_ssh_addr("n1", nodes, 3, NULL, NULL, NULL), RAIN_EINVAL);
+	assert_error_contains("not NAME=HOST[:PORT]");
+	assert_int_equal(rain_netboot_ssh_addr("n1=h:0", nodes, 3, NULL, NULL, NULL), RAIN_EINVAL);
+	assert_error_contains("not a port");
+	assert_int_equal(rain_netboot_ssh_addr("n1=h:70000", nodes, 3, NULL, NULL, NULL), RAIN_EINVAL);
+	assert_int_equal(rain_netboot_ssh_addr("n1=h:", nodes, 3, NULL, NULL, NULL), RAIN_EINVAL);
+	assert_int_equal(rain_netboot_ssh_addr("n1=-oProxyCommand=x", nodes, 3, NULL, NULL, NULL), RAIN_EINVAL);
+	assert_error_contains("not a host name");
+	assert_int_equal(rain_netboot_ssh_addr("n1=h;x:22", nodes, 3, NULL, NULL, NULL), RAIN_EINVAL);
+	assert_int_equal(rain_netboot_ssh_addr("n1=[::1:22", nodes, 3, NULL, NULL, NULL), RAIN_EINVAL);
+	assert_int_equal(rain_netboot_ssh_addr("n1=:22", nodes, 3, NULL, NULL, NULL), RAIN_EINVAL);
+	assert_int_equal(rain_netboot_ssh_addr("n1=a:1 n1=b:2", nodes, 3, "n1", host, &port), RAIN_EINVAL);
+	assert_error_contains("given twice");
+}
+
+static void test_run_key(void **state)
+{
+	const char *pub = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBQ0rf+/n0d2Hd4gKkEBL0dEv7yvQq2f9sFhJ8Q8+w7v rain-run-r1";
+	char *arg, script[1024], out[512];
+	FILE *f;
+
+	(void)state;
+	assert_int_equal(rain_netboot_key_arg(pub, &arg), 0);
+	assert_true(!strncmp(arg, "rain.ssh_key=", 13));
+	assert_int_equal(strspn(arg + 13, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"),
+			 strlen(arg + 13));
+	/* decoded as rain's init decodes it, by busybox */
+	if (access("/bin/busybox", X_OK) == 0) {
+		snprintf(script, sizeof(script),
+			 "key=%s; key=$(echo \"$key\" | /bin/busybox tr '_-' '/+')\n"
+			 "case $((${#key} %% 4)) in 2) key=\"$key==\" ;; 3) key=\"$key=\" ;; esac\n"
+			 "echo \"$key\" | /bin/busybox base64 -d >%s", arg + 13, at("key.out"));
+		assert_int_equal(run((const char *[]){ "/bin/busybox", "sh", "-c", script, NULL }), 0);
+		f = fopen(at("key.out"), "r");
+		assert_non_null(f);
+		assert_non_null(fgets(out, sizeof(out), f));
+		fclose(f);
+		assert_string_equal(out, pub);
+	}
+	free(arg);
+	assert_int_equal(rain_netboot_key_arg("not a key", &arg), RAIN_EINVAL);
+	assert_error_contains("no OpenSSH public key line");
+	assert_null(arg);
+	assert_int_equal(rain_netboot_key_arg("ssh-ed25519 AAAA\nssh-rsa BBBB", &arg), RAIN_EINVAL);
+	assert_int_equal(rain_netboot_key_arg("ssh-ed25519", &arg), RAIN_EINVAL);
+	assert_int_equal(rain_netboot_key_arg(NULL, &arg), RAIN_EINVAL);
+}
+
 static void test_dnsmasq(void **state)
 {
 	struct rain_netboot_node nodes[2] = { { "node1", "52-54-00-12-34-56" }, { "node-2", "52-54-00-ab-cd-ef" } };
@@ -531,6 +647,9 @@ int main(void)
 		cmocka_unit_test(test_modules_order),
 		cmocka_unit_test(test_ipxe),
 		cmocka_unit_test(test_dnsmasq),
+		cmocka_unit_test(test_run_command),
+		cmocka_unit_test(test_run_ssh),
+		cmocka_unit_test(test_run_key),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -103,6 +103,37 @@ static void test_settings(void **state)
 
 		assert_int_equal(rain_site_new("lab", set, "test", &s), RAIN_EINVAL);
 	}
+	/* runs: power programs and ssh addresses */
+	assert_int_equal(site((const char *[]){ "nodes=n1=52:54:00:00:00:01 n2=52:54:00:00:00:02",
+						"power_on=ipmitool -H %n-bmc chassis power on",
+						"power_off=ipmitool -H %n-bmc chassis power off",
+						"power_status=/usr/local/bin/is-on %m", "ssh=n1=127.0.0.1:2201", NULL },
+			      &s), 0);
+	{
+		const struct rain_netboot_node *nodes;
+		size_t n;
+
+		assert_int_equal(rain_netboot_site_nodes(s, &nodes, &n), 0);
+		assert_int_equal(n, 2);
+		assert_string_equal(nodes[1].name, "n2");
+		assert_string_equal(nodes[1].mac, "52-54-00-00-00-02");
+	}
+	rain_site_free(s);
+	assert_int_equal(site((const char *[]){ "nodes=n1=52:54:00:00:00:01", "power_on=ipmitool %x", NULL }, &s),
+			 RAIN_EINVAL);
+	assert_error_contains("site lab: power_on: '%x'");
+	assert_int_equal(site((const char *[]){ "nodes=n1=52:54:00:00:00:01", "power_on=/bin/true", NULL }, &s),
+			 RAIN_EINVAL);
+	assert_error_contains("power_on and power_off go together");
+	assert_int_equal(site((const char *[]){ "nodes=n1=52:54:00:00:00:01", "power_on=/bin/true",
+						"power_off='/bin/false", NULL }, &s), RAIN_EINVAL);
+	assert_error_contains("power_off: the quote");
+	assert_int_equal(site((const char *[]){ "nodes=n1=52:54:00:00:00:01", "ssh=n2=h:22", NULL }, &s),
+			 RAIN_EINVAL);
+	assert_error_contains("site lab: ssh: 'n2' is none of the site's nodes");
+	assert_int_equal(site((const char *[]){ "nodes=n1=52:54:00:00:00:01", "ssh=n1=h:port", NULL }, &s),
+			 RAIN_EINVAL);
+	assert_error_contains("not a port");
 	/* architecture */
 	assert_int_equal(site((const char *[]){ "nodes=n1=52:54:00:00:00:01", NULL }, &s), 0);
 	{

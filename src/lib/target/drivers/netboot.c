@@ -16,6 +16,14 @@
  *                              when the kernel has them)
  *   compressor = zstd          the root squashfs's (tar2sqfs -c)
  *
+ * and for runs on the nodes (the netboot provider,
+ * src/lib/provision/providers/netboot.c; rain/netboot.h checks them):
+ *   power_on = PROGRAM ARGS... a node's power programs (ipmitool ...),
+ *   power_off = PROGRAM ARGS...  argument vectors with %n the node's name,
+ *   power_status = ...         %m its MAC; status exits 0 when it is on
+ *   ssh = NAME=HOST[:PORT] ... where each node's sshd is reached (default:
+ *                              the node's name, port 22)
+ *
  * adapt copies the image's kernel out and makes an initramfs and the root
  * squashfs (rain/netboot.h). publish puts them in DIR/REGID/ (vmlinuz,
  * initramfs, root.squashfs), writes each node's iPXE script
@@ -45,7 +53,6 @@
 #include "util/fsutil.h"
 #include "util/strutil.h"
 
-#define DEFAULT_ARGS "console=tty0 console=ttyS0,115200n8"
 /* where Debian's ipxe package keeps the BIOS PXE loader that dnsmasq
  * hands out over TFTP */
 #define UNDIONLY "/usr/lib/ipxe/undionly.kpxe"
@@ -138,7 +145,9 @@ static int module_word(struct rain_site *s, char *w)
 static int check(struct rain_site *s)
 {
 	static const char *const keys[] = { "uri", "policy", "kernels", "users", "url", "nodes", "node",
-					    "kernel_args", "modules", "compressor", NULL };
+					    "kernel_args", "modules", "compressor", "power_on", "power_off",
+					    "power_status", "ssh", NULL };
+	static const char *const programs[] = { "power_on", "power_off", "power_status", NULL };
 	static const char *const compressors[] = { "gzip", "lzma", "lzo", "xz", "lz4", "zstd", NULL };
 	struct site *p;
 	const char *key, *v;
@@ -148,7 +157,8 @@ static int check(struct rain_site *s)
 	json_object_foreach(s->settings, key, val)
 		if (!str_in_list(keys, key))
 			return rain_error_set(RAIN_EINVAL, "site %s: unknown setting '%s' for a netboot site "
-					      "(known: url, nodes, node, kernel_args, modules, compressor)",
+					      "(known: url, nodes, node, kernel_args, modules, compressor, "
+					      "power_on, power_off, power_status, ssh)",
 					      s->name, key);
 	if (s->location[0] != '/' || strstr(s->location, "/../") || str_has_suffix(s->location, "/..") ||
 	    !str_is_printable(s->location, 4000))
@@ -177,6 +187,28 @@ static int check(struct rain_site *s)
 	if (!p->n)
 		return rain_error_set(RAIN_EINVAL, "site %s: no nodes: list them (nodes = NAME=MAC ... or "
 				      "node = NAME MAC, repeated)", s->name);
+	for (size_t i = 0; programs[i]; i++)
+		if ((v = rain_site_get(s, programs[i])) &&
+		    (r = rain_netboot_command(programs[i], v, NULL, NULL, NULL)) < 0)
+			return rain_error_set(r, "site %s: %s", s->name, rain_error_last());
+	if (!rain_site_get(s, "power_on") != !rain_site_get(s, "power_off"))
+		return rain_error_set(RAIN_EINVAL, "site %s: power_on and power_off go together (runs power "
+				      "nodes on and off again)", s->name);
+	if ((r = rain_netboot_ssh_addr(rain_site_get(s, "ssh"), p->nodes, p->n, NULL, NULL, NULL)) < 0)
+		return rain_error_set(r, "site %s: %s", s->name, rain_error_last());
+	return 0;
+}
+
+int rain_netboot_site_nodes(const struct rain_site *s, const struct rain_netboot_node **nodes, size_t *n)
+{
+	const struct site *p = s->priv;
+
+	*nodes = NULL;
+	*n = 0;
+	if (!s->driver || strcmp(s->driver->scheme, "netboot") || !p)
+		return rain_error_set(RAIN_EINVAL, "site %s is no netboot site", s->name);
+	*nodes = p->nodes;
+	*n = p->n;
 	return 0;
 }
 
@@ -428,7 +460,7 @@ static int publish(struct rain_target_op *op, const struct rain_target_image *im
 		   const struct rain_target_artifacts *a)
 {
 	const struct site *p = op->site->priv;
-	const char *args = rain_site_get(op->site, "kernel_args") ?: DEFAULT_ARGS;
+	const char *args = rain_site_get(op->site, "kernel_args") ?: RAIN_NETBOOT_DEFAULT_ARGS;
 	const char *src[] = { a->kernel, a->initramfs, a->rootfs };
 	_cleanup_free_ char *dir = NULL, *ipxe = NULL;
 	_cleanup_json_ json_t *show = NULL, *shown = NULL;
