@@ -39,6 +39,9 @@ packages=(
 	glance-api python3-glanceclient
 	# container sites: Charliecloud's ch-run (unprivileged containers)
 	charliecloud-runtime
+	# Slurm sites and runs: a real one-host Slurm (munged, slurmctld, two
+	# slurmd) with node_features/helpers
+	munge slurmctld slurmd slurm-client
 	# benchmarks
 	nginx-light wrk
 )

@@ -38,6 +38,7 @@ cleanup() {
 	ironic_stop 2>/dev/null
 	http_stop 2>/dev/null
 	stop_libvirtd 2>/dev/null
+	stop_slurm 2>/dev/null
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -684,6 +685,170 @@ small_disk() {
 	truncate -s 64M "$1"
 	printf 'label: dos\nstart=2048, type=83, bootable\n' | sfdisk -q "$1"
 	mke2fs -q -F -t ext4 -L rain-root -E offset=1048576 -d "$R" "$1" 62M
+}
+
+# start_slurm: a real one-host Slurm 22.05 in $SLURM_DIR ($TMP/slurm):
+# munged with its own key and socket, slurmctld on a free port, and two
+# nodes, `slurmd -N node1` and `-N node2` on ports 17001 and 17002 with
+# NodeAddr=127.0.0.1 (one CPU each, partition "batch"), each with its own
+# spool, log and PID file. Per-job images the way sites do it:
+# NodeFeaturesPlugins=node_features/helpers, $SLURM_DIR/etc/helpers.conf
+# (Slurm 22.05: one "Feature=NAME Helper=PATH" line per feature; it starts
+# with the base feature img_base, which the nodes boot) and RebootProgram.
+# A node's image is its file $SLURM_DIR/nodes/NODE/current; the Helper
+# ($SLURM_HELPER) prints it (no argument) or writes the feature to set
+# into .../next (one argument). RebootProgram ($SLURM_REBOOT, default
+# $SLURM_DIR/bin/reboot) stands in for a node's reboot into its next
+# image: it stops the node's slurmd, makes next current, runs
+# $SLURM_DIR/bin/boot-machine NODE FEATURE when a test wrote one (the
+# node's machine booting that image), and starts the node's slurmd again
+# with -b (it reports that it rebooted). slurmd runs with RAIN_SLURM_NODE
+# set to its node, which the helper and RebootProgram read. Slurm 22.05's
+# slurmd reads helpers.conf only when it starts (scontrol reconfigure does
+# not make it): $SLURM_DIR/bin/reload restarts both slurmds, then has
+# slurmctld reconfigure, as a site's own reload would. Exports
+# SLURM_CONF (the Slurm commands read it); sets SLURMCTLD_PORT. Everything
+# is stopped by PID (stop_slurm; at the test's end at the latest).
+SLURM_DIR= MUNGED_PID=
+start_slurm() {
+	SLURM_DIR=$TMP/slurm
+	local d=$SLURM_DIR node port=17000 i=0
+	mkdir -p "$d/etc" "$d/bin" "$d/state" "$d/log" "$d/run" "$d/nodes/node1" "$d/nodes/node2"
+	mkdir -m 0700 -p "$d/munge"
+	head -c 1024 /dev/urandom >"$d/munge/munge.key"
+	chmod 0400 "$d/munge/munge.key"
+	munged -F --force --socket="$d/munge/munge.sock" --key-file="$d/munge/munge.key" \
+		--log-file="$d/log/munged.log" --pid-file="$d/run/munged.pid" \
+		--seed-file="$d/munge/seed" >>"$d/log/munged.out" 2>&1 &
+	MUNGED_PID=$!
+	for _ in $(seq 1 100); do [ -S "$d/munge/munge.sock" ] && break; sleep 0.05; done
+	[ -S "$d/munge/munge.sock" ] || { echo "# munged did not start:"; tail -5 "$d/log/munged.log" "$d/log/munged.out" | sed 's/^/#   /'; return 1; }
+	SLURM_HELPER=$d/bin/helper
+	SLURM_REBOOT=${SLURM_REBOOT:-$d/bin/reboot}
+	cat >"$SLURM_HELPER" <<HELPER
+#!/bin/sh
+# node_features/helpers' Helper of the test's nodes: no argument, print
+# the node's active image feature; one, set it for the node's next boot.
+n=$d/nodes/\$RAIN_SLURM_NODE
+[ \$# -eq 0 ] && exec cat "\$n/current"
+printf '%s\n' "\$1" >"\$n/next"
+HELPER
+	cat >"$d/bin/reboot" <<REBOOT
+#!/bin/sh
+# RebootProgram: the stand-in for rebooting node \$RAIN_SLURM_NODE into its
+# next image; slurmd waits for it, so the reboot goes on in the background.
+setsid $d/bin/node-reboot "\$RAIN_SLURM_NODE" </dev/null >>$d/log/reboot-\$RAIN_SLURM_NODE.log 2>&1 &
+echo \$! >$d/run/reboot-\$RAIN_SLURM_NODE.pid
+exit 0
+REBOOT
+	cat >"$d/bin/node-reboot" <<REBOOT
+#!/bin/sh
+# a node's reboot: its slurmd stops, its machine boots the next image,
+# its slurmd starts again and reports the boot (-b)
+node=\$1 n=$d/nodes/\$1
+echo "\$(date +%T.%N) \$node: rebooting"
+pid=\$(cat $d/run/slurmd-\$node.pid 2>/dev/null)
+if [ -n "\$pid" ]; then
+	kill "\$pid" 2>/dev/null
+	while kill -0 "\$pid" 2>/dev/null; do sleep 0.1; done
+fi
+[ -s "\$n/next" ] && mv "\$n/next" "\$n/current"
+feature=\$(cat "\$n/current")
+if [ -x $d/bin/boot-machine ]; then
+	$d/bin/boot-machine "\$node" "\$feature" || { echo "\$node: the machine did not boot \$feature"; exit 1; }
+fi
+echo "\$(date +%T.%N) \$node: up with \$feature"
+exec env RAIN_SLURM_NODE=\$node slurmd -b -N \$node
+REBOOT
+	cat >"$d/bin/reload" <<RELOAD
+#!/bin/sh
+# Slurm 22.05's slurmd reads helpers.conf only when it starts (scontrol
+# reconfigure does not make it): restart each node's slurmd, as a site
+# would, then have slurmctld read it too.
+for node in node1 node2; do
+	pid=\$(cat $d/run/slurmd-\$node.pid 2>/dev/null)
+	[ -n "\$pid" ] && kill "\$pid" 2>/dev/null
+	while [ -n "\$pid" ] && kill -0 "\$pid" 2>/dev/null; do sleep 0.05; done
+	RAIN_SLURM_NODE=\$node slurmd -N \$node || exit 1
+done
+exec scontrol reconfigure
+RELOAD
+	chmod 0755 "$SLURM_HELPER" "$d/bin/reboot" "$d/bin/node-reboot" "$d/bin/reload"
+	printf 'Feature=img_base Helper=%s\n' "$SLURM_HELPER" >"$d/etc/helpers.conf"
+	SLURMCTLD_PORT=$(free_port)
+	cat >"$d/etc/slurm.conf" <<CONF
+ClusterName=rain
+SlurmctldHost=$(hostname -s)(127.0.0.1)
+SlurmctldPort=$SLURMCTLD_PORT
+SlurmUser=root
+SlurmdUser=root
+AuthType=auth/munge
+CredType=cred/munge
+AuthInfo=socket=$d/munge/munge.sock
+StateSaveLocation=$d/state
+SlurmdSpoolDir=$d/spool/%n
+SlurmctldPidFile=$d/run/slurmctld.pid
+SlurmdPidFile=$d/run/slurmd-%n.pid
+SlurmctldLogFile=$d/log/slurmctld.log
+SlurmdLogFile=$d/log/slurmd-%n.log
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core
+MpiDefault=none
+SwitchType=switch/none
+JobAcctGatherType=jobacct_gather/none
+AccountingStorageType=accounting_storage/none
+JobCompType=jobcomp/none
+ReturnToService=2
+ResumeTimeout=${SLURM_RESUME_TIMEOUT:-180}
+RebootProgram=$SLURM_REBOOT
+NodeFeaturesPlugins=node_features/helpers
+KillWait=5
+InactiveLimit=0
+SlurmdTimeout=60
+MinJobAge=600
+NodeName=node1 NodeAddr=127.0.0.1 Port=17001 CPUs=1 RealMemory=64 State=UNKNOWN
+NodeName=node2 NodeAddr=127.0.0.1 Port=17002 CPUs=1 RealMemory=64 State=UNKNOWN
+PartitionName=batch Nodes=node1,node2 Default=YES MaxTime=INFINITE State=UP
+CONF
+	export SLURM_CONF=$d/etc/slurm.conf
+	for node in node1 node2; do
+		echo img_base >"$d/nodes/$node/current"
+		mkdir -p "$d/spool/$node"
+	done
+	slurmctld -c -i >>"$d/log/slurmctld.out" 2>&1 || {
+		echo "# slurmctld did not start:"; tail -10 "$d/log/slurmctld.log" "$d/log/slurmctld.out" | sed 's/^/#   /'; return 1; }
+	for node in node1 node2; do
+		RAIN_SLURM_NODE=$node slurmd -N "$node" >>"$d/log/slurmd-$node.out" 2>&1 || {
+			echo "# slurmd $node did not start:"; tail -10 "$d/log/slurmd-$node.log" | sed 's/^/#   /'; return 1; }
+	done
+	for i in $(seq 1 200); do
+		[ "$(sinfo -h -N -o '%N %t' 2>/dev/null | grep -c ' idle$')" -eq 2 ] && return 0
+		sleep 0.1
+	done
+	echo "# the Slurm nodes are not idle:"; sinfo -N 2>&1 | sed 's/^/#   /'
+	tail -5 "$d/log/slurmctld.log" | sed 's/^/#   /'
+	return 1
+}
+
+# stop_slurm: stop the test's Slurm by PID: the nodes' reboots in
+# progress and their machines (PID files in $SLURM_DIR/run), the slurmds,
+# slurmctld, munged.
+stop_slurm() {
+	local f pid
+	[ -n "$SLURM_DIR" ] || return 0
+	for f in "$SLURM_DIR"/run/reboot-*.pid "$SLURM_DIR"/run/machine-*.pid "$SLURM_DIR"/run/slurmd-*.pid \
+		"$SLURM_DIR"/run/slurmctld.pid; do
+		[ -s "$f" ] || continue
+		pid=$(cat "$f")
+		kill "$pid" 2>/dev/null
+		for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$pid" 2>/dev/null
+		rm -f "$f"
+	done
+	pid_stop MUNGED_PID
+	SLURM_DIR=
 }
 
 test_done() {

@@ -3,6 +3,7 @@
 #ifndef RAIN_TARGET_INTERNAL_H
 #define RAIN_TARGET_INTERNAL_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -72,5 +73,30 @@ int openstack_image_fields(struct rain_target_op *op, const struct rain_target_i
 			   const struct rain_target_artifacts *a, const char *role, const char *id,
 			   json_t **out);
 extern const struct rain_driver rain_target_driver_libvirt;
+extern const struct rain_driver rain_target_driver_slurm;
+
+/* slurm.c: the node feature of a registration at a slurm site (its
+ * feature_prefix and reg_id with '-' as '_'), new in *out; RAIN_EINVAL
+ * when the id makes no Slurm feature name. */
+int target_slurm_feature(const struct rain_site *site, const char *reg_id, char **out);
+/* The site's setting key as seconds (0 to a year), def when unset;
+ * RAIN_EINVAL naming the key. */
+int target_slurm_seconds(const struct rain_site *s, const char *key, int64_t def, int64_t *out);
+
+/* slurm-cmd.c: Slurm's commands for a slurm site (and its provider). */
+/* The environment they run with: the caller's with SLURM_CONF set to the
+ * site's slurm_conf; NULL in *out when the site sets none (inherit).
+ * Free with target_slurm_env_free. */
+int target_slurm_env(const struct rain_site *site, char ***out);
+void target_slurm_env_free(char **env);
+/* Run argv (argv[0] found in PATH) within timeout_s (0: none) or until
+ * *cancel; *out (new) is its output (stdout and stderr merged, up to 64
+ * KiB), *status its exit status. RAIN_ENOTFOUND saying to install Slurm's
+ * client when argv[0] is missing. */
+int target_slurm_run(const struct rain_site *site, const char *const *argv, int timeout_s,
+		     volatile sig_atomic_t *cancel, char **out, int *status);
+/* The last line of text (its trailing newlines cut off: text changes),
+ * borrowed from text; for messages. */
+const char *target_slurm_last_line(char *text);
 
 #endif

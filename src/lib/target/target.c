@@ -32,6 +32,7 @@ static const struct rain_driver *const builtin[] = {
 	&rain_target_driver_netboot,
 	&rain_target_driver_opennebula,
 	&rain_target_driver_container,
+	&rain_target_driver_slurm,
 	NULL,
 };
 
