@@ -115,6 +115,17 @@ static int save(void *ud, json_t *st)
 	return 0;
 }
 
+static char warned[4096];
+
+static void on_log(void *ud, enum rain_target_level level, const char *msg)
+{
+	(void)ud;
+	if (level == RAIN_TARGET_WARN && strlen(warned) + strlen(msg) + 2 < sizeof(warned)) {
+		strcat(warned, msg);
+		strcat(warned, "\n");
+	}
+}
+
 /* An ext4 image of a tree that tries what it can. */
 static void make_image(const char *img)
 {
@@ -138,7 +149,7 @@ static void test_publish(void **state)
 	struct rain_target_image img = { .id = "img", .name = "testimg", .path = img_path, .disk_format = "raw" };
 	struct rain_target_artifacts a = { 0 };
 	json_t *st = json_pack("{s:s}", "registration", "reg-1"), *status = NULL;
-	struct rain_target_op op = { .reg_id = "reg-1", .workdir = tmp, .state = st, .save = save };
+	struct rain_target_op op = { .reg_id = "reg-1", .workdir = tmp, .state = st, .save = save, .log = on_log };
 	struct rain_site *s;
 	struct stat sb;
 	ssize_t n;
@@ -154,6 +165,12 @@ static void test_publish(void **state)
 	snprintf(path, sizeof(path), "%s/reg-1", site_dir);
 	assert_string_equal(json_string_value(json_object_get(st, "dir")), path);
 	assert_null(json_object_get(st, "staging"));
+	/* the links the image had where ch-run mounts, and (as root, whose
+	 * default user is nobody) the test's 0700 folder on the way */
+	assert_non_null(strstr(warned, "the image's /tmp is no folder"));
+	assert_non_null(strstr(warned, "the image's /etc/passwd is no file"));
+	if (geteuid() == 0)
+		assert_non_null(strstr(warned, "the site's user nobody cannot reach"));
 
 	/* the content, links as links, no setuid, no fifo, modes kept */
 	snprintf(path, sizeof(path), "%s/reg-1/usr/lib/os-release", site_dir);

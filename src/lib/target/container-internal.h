@@ -37,4 +37,10 @@ const struct container_site *container_site_of(const struct rain_site *site);
  * in *out. RAIN_EINVAL when the state names something else. */
 int container_reg_root(const struct rain_site *site, json_t *state, char **out);
 
+/* 0 when the site's user can walk to path (absolute): every folder on
+ * the way searchable by it (owner, group or others' x bit; it runs
+ * without supplementary groups). RAIN_EFORBIDDEN naming the folder that
+ * stops it otherwise. */
+int container_user_reaches(const struct container_site *p, const char *path);
+
 #endif

@@ -237,6 +237,34 @@ int container_reg_root(const struct rain_site *site, json_t *state, char **out)
 	return 0;
 }
 
+int container_user_reaches(const struct container_site *p, const char *path)
+{
+	_cleanup_free_ char *copy = strdup(path);
+	char *slash = copy;
+	struct stat st;
+
+	if (!copy)
+		return rain_error_oom();
+	while (slash) {
+		mode_t need;
+
+		slash = strchr(slash + 1, '/');
+		if (slash)
+			*slash = '\0';
+		if (stat(copy, &st) < 0)
+			return rain_error_errno(RAIN_EIO, errno, "container: %s", copy);
+		need = st.st_uid == p->uid ? S_IXUSR : st.st_gid == p->gid ? S_IXGRP : S_IXOTH;
+		if (S_ISDIR(st.st_mode) && !(st.st_mode & need))
+			return rain_error_set(RAIN_EFORBIDDEN, "container: the site's user %s cannot reach "
+					      "%s: %s (mode %04o) is not searchable by it; chmod o+x it or "
+					      "put the site's folder elsewhere", p->user, path, copy,
+					      (unsigned)(st.st_mode & 07777));
+		if (slash)
+			*slash = '/';
+	}
+	return 0;
+}
+
 /* ---- making the tree ---- */
 
 struct tree {
@@ -406,8 +434,8 @@ static int mount_dir(struct tree *t, const char *rel)
 		int next, r = 0;
 
 		if (fstatat(fd, c, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISDIR(st.st_mode)) {
-			rain_target_log(t->op, RAIN_TARGET_WARN, "the image's /%s (on the way to /%s) is no "
-					"folder: replaced by an empty one for ch-run", c, rel);
+			rain_target_log(t->op, RAIN_TARGET_WARN, "the image's /%.*s is no folder: replaced "
+					"by an empty one for ch-run", (int)(c - copy + strlen(c)), rel);
 			if (unlinkat(fd, c, 0) < 0)
 				r = rain_error_errno(RAIN_EIO, errno, "container: cannot remove the image's %s", c);
 		}
@@ -574,6 +602,8 @@ static int publish(struct rain_target_op *op, const struct rain_target_image *im
 	if ((r = rain_target_state_set(op, "staging", NULL)) < 0)
 		return r;
 	rain_target_log(op, RAIN_TARGET_INFO, "published %s", dir);
+	if (container_user_reaches(p, dir) < 0)
+		rain_target_log(op, RAIN_TARGET_WARN, "%s (runs there will fail until it can)", rain_error_last());
 	return rain_target_state_set(op, "show", json_pack("{s:s, s:s}", "root", dir, "user", p->user));
 }
 
