@@ -157,6 +157,12 @@ int rain_netboot_site_nodes(const struct rain_site *s, const struct rain_netboot
 int rain_netboot_command(const char *key, const char *value, const struct rain_netboot_node *node,
 			 char ***argv, size_t *argc);
 
+/* Where a node's serial console is logged (conserver, ipmitool sol): a
+ * site's `console` setting, one absolute path with %n and %m as in
+ * rain_netboot_command, for node in *out (new string). RAIN_EINVAL
+ * naming the setting otherwise. */
+int rain_netboot_console_path(const char *value, const struct rain_netboot_node *node, char **out);
+
 /* Where a node's sshd is reached: a site's `ssh` setting, words
  * NAME=HOST[:PORT] (blank or comma separated; HOST a name, an IPv4
  * address or [IPv6]), each NAME one of nodes. A node it does not name is

@@ -570,6 +570,23 @@ static void test_run_ssh(void **state)
 	assert_error_contains("given twice");
 }
 
+static void test_run_console(void **state)
+{
+	const struct rain_netboot_node node = { "node-1", "52-54-00-0a-bc-01" };
+	char *path;
+
+	(void)state;
+	assert_int_equal(rain_netboot_console_path("/var/log/conserver/%n-%m.log", &node, &path), 0);
+	assert_string_equal(path, "/var/log/conserver/node-1-52:54:00:0a:bc:01.log");
+	free(path);
+	assert_int_equal(rain_netboot_console_path("log/%n", &node, &path), RAIN_EINVAL);
+	assert_error_contains("one absolute path");
+	assert_null(path);
+	assert_int_equal(rain_netboot_console_path("/a /b", &node, &path), RAIN_EINVAL);
+	assert_int_equal(rain_netboot_console_path("/var/../etc/%n", &node, &path), RAIN_EINVAL);
+	assert_int_equal(rain_netboot_console_path("/var/%q", &node, &path), RAIN_EINVAL);
+}
+
 static void test_run_key(void **state)
 {
 	const char *pub = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBQ0rf+/n0d2Hd4gKkEBL0dEv7yvQq2f9sFhJ8Q8+w7v rain-run-r1";
@@ -649,6 +666,7 @@ int main(void)
 		cmocka_unit_test(test_dnsmasq),
 		cmocka_unit_test(test_run_command),
 		cmocka_unit_test(test_run_ssh),
+		cmocka_unit_test(test_run_console),
 		cmocka_unit_test(test_run_key),
 	};
 

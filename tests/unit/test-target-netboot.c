@@ -107,7 +107,8 @@ static void test_settings(void **state)
 	assert_int_equal(site((const char *[]){ "nodes=n1=52:54:00:00:00:01 n2=52:54:00:00:00:02",
 						"power_on=ipmitool -H %n-bmc chassis power on",
 						"power_off=ipmitool -H %n-bmc chassis power off",
-						"power_status=/usr/local/bin/is-on %m", "ssh=n1=127.0.0.1:2201", NULL },
+						"power_status=/usr/local/bin/is-on %m", "ssh=n1=127.0.0.1:2201",
+						"console=/var/log/conserver/%n.log", NULL },
 			      &s), 0);
 	{
 		const struct rain_netboot_node *nodes;
@@ -134,6 +135,9 @@ static void test_settings(void **state)
 	assert_int_equal(site((const char *[]){ "nodes=n1=52:54:00:00:00:01", "ssh=n1=h:port", NULL }, &s),
 			 RAIN_EINVAL);
 	assert_error_contains("not a port");
+	assert_int_equal(site((const char *[]){ "nodes=n1=52:54:00:00:00:01", "console=relative/%n.log", NULL }, &s),
+			 RAIN_EINVAL);
+	assert_error_contains("site lab: console: one absolute path");
 	/* architecture */
 	assert_int_equal(site((const char *[]){ "nodes=n1=52:54:00:00:00:01", NULL }, &s), 0);
 	{

@@ -129,6 +129,25 @@ int rain_netboot_command(const char *key, const char *value, const struct rain_n
 	return 0;
 }
 
+int rain_netboot_console_path(const char *value, const struct rain_netboot_node *node, char **out)
+{
+	char **v = NULL;
+	size_t n = 0;
+	int r;
+
+	*out = NULL;
+	if ((r = rain_netboot_command("console", value, node, &v, &n)) < 0)
+		return r;
+	if (n != 1 || v[0][0] != '/' || strstr(v[0], "/../") || str_has_suffix(v[0], "/..")) {
+		strv_free(v, n);
+		return rain_error_set(RAIN_EINVAL, "console: one absolute path is needed (%%n the node's "
+				      "name, %%m its MAC: /var/log/conserver/%%n.log)");
+	}
+	*out = v[0];
+	free(v);
+	return 0;
+}
+
 static bool host_ok(const char *h, size_t len)
 {
 	if (!len || len > RAIN_NETBOOT_HOST_MAX)

@@ -23,6 +23,8 @@
  *   power_status = ...         %m its MAC; status exits 0 when it is on
  *   ssh = NAME=HOST[:PORT] ... where each node's sshd is reached (default:
  *                              the node's name, port 22)
+ *   console = PATH             a node's serial console log (%n, %m), shown
+ *                              when a node does not come up
  *
  * adapt copies the image's kernel out and makes an initramfs and the root
  * squashfs (rain/netboot.h). publish puts them in DIR/REGID/ (vmlinuz,
@@ -146,7 +148,7 @@ static int check(struct rain_site *s)
 {
 	static const char *const keys[] = { "uri", "policy", "kernels", "users", "url", "nodes", "node",
 					    "kernel_args", "modules", "compressor", "power_on", "power_off",
-					    "power_status", "ssh", NULL };
+					    "power_status", "ssh", "console", NULL };
 	static const char *const programs[] = { "power_on", "power_off", "power_status", NULL };
 	static const char *const compressors[] = { "gzip", "lzma", "lzo", "xz", "lz4", "zstd", NULL };
 	struct site *p;
@@ -158,7 +160,7 @@ static int check(struct rain_site *s)
 		if (!str_in_list(keys, key))
 			return rain_error_set(RAIN_EINVAL, "site %s: unknown setting '%s' for a netboot site "
 					      "(known: url, nodes, node, kernel_args, modules, compressor, "
-					      "power_on, power_off, power_status, ssh)",
+					      "power_on, power_off, power_status, ssh, console)",
 					      s->name, key);
 	if (s->location[0] != '/' || strstr(s->location, "/../") || str_has_suffix(s->location, "/..") ||
 	    !str_is_printable(s->location, 4000))
@@ -196,6 +198,12 @@ static int check(struct rain_site *s)
 				      "nodes on and off again)", s->name);
 	if ((r = rain_netboot_ssh_addr(rain_site_get(s, "ssh"), p->nodes, p->n, NULL, NULL, NULL)) < 0)
 		return rain_error_set(r, "site %s: %s", s->name, rain_error_last());
+	if ((v = rain_site_get(s, "console"))) {
+		_cleanup_free_ char *path = NULL;
+
+		if ((r = rain_netboot_console_path(v, &p->nodes[0], &path)) < 0)
+			return rain_error_set(r, "site %s: %s", s->name, rain_error_last());
+	}
 	return 0;
 }
 
