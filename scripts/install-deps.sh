@@ -23,7 +23,7 @@ packages=(
 	debsecan python3-apt debsums debian-security-support
 	# image generation: bootstrap, filesystems, boot loader, boot check
 	mmdebstrap debian-archive-keyring e2fsprogs fdisk grub-pc-bin qemu-system-x86
-	squashfs-tools zstd openssh-client qemu-user-static arch-test
+	squashfs-tools zstd openssh-client openssh-server qemu-user-static arch-test
 	# libvirt site test: a real libvirtd (its package makes the libvirt-qemu
 	# user), OVMF for UEFI domains, isoinfo to read the cloud-init seed back
 	libvirt-daemon-system libvirt-clients ovmf genisoimage

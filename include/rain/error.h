@@ -24,6 +24,7 @@ enum rain_error {
 	RAIN_ENET = -12,        /* network failure talking to a server */
 	RAIN_ECANCELED = -13,   /* the operation was interrupted */
 	RAIN_ELIMIT = -14,      /* a per-user or per-kind limit is reached: try later */
+	RAIN_ETIMEDOUT = -15,   /* something did not happen within its time limit */
 };
 
 /* Record a message for the calling thread and return code, so that callers

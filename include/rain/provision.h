@@ -25,7 +25,9 @@
  * op->state as providers fill it:
  *   { "instances": [ { "name": "rain-RUNID-1",
  *                      "ssh": { "host": "127.0.0.1", "port": 2201,
- *                               "user": "root" },        (when reached by ssh)
+ *                               "user": "root",          (when reached by ssh)
+ *                               "dir": "/scratch/x" },   (the job's folder;
+ *                                                        default ~/rain-job)
  *                      "console": "PATH",                (its serial log, if any)
  *                      ...the provider's own fields } ],
  *     ...the provider's own fields }

@@ -28,6 +28,7 @@
 
 #include "rain/build.h"
 #include "rain/client.h"
+#include "rain/target.h"
 
 enum {
 	CLI_EXIT_OK = 0,
@@ -155,6 +156,7 @@ extern const struct cli_cmd cmd_vet_feed_entry;
 extern const struct cli_cmd cmd_vet_feed_push_entry;
 extern const struct cli_cmd cmd_vet_feed_server_entry;
 extern const struct cli_cmd cmd_target_entry;
+extern const struct cli_cmd cmd_provision_entry;
 extern const struct cli_cmd cmd_site_entry;
 extern const struct cli_cmd cmd_register_entry;
 extern const struct cli_cmd cmd_deregister_entry;
@@ -304,6 +306,19 @@ void cli_progress_init(struct cli_progress *p, const struct cli *cli, const char
 int cli_progress_cb(void *ud, int64_t done, int64_t total);
 /* Finish the line (ok) or clear it (failure). */
 void cli_progress_end(struct cli_progress *p, bool ok);
+
+/* A JSON state file the plumbing keeps (rain target, rain provision):
+ * what exists at a site, saved on every change. */
+struct cli_state {
+	struct cli *cli;
+	const char *path;
+};
+/* The save and log callbacks of a rain_target_op or rain_run_op whose ud
+ * is (or starts with) a struct cli_state. */
+int cli_state_save(void *ud, json_t *state);
+void cli_state_log(void *ud, enum rain_target_level level, const char *msg);
+/* Read a state file (an object) into *out; what names it in the error. */
+int cli_state_load(const char *path, const char *what, json_t **out);
 
 /* Catch SIGINT/SIGTERM into cli_interrupted while on is true. */
 extern volatile sig_atomic_t cli_interrupted;

@@ -24,6 +24,7 @@ static const struct cli_cmd *const top_cmds[] = {
 	&cmd_register_entry,
 	&cmd_deregister_entry,
 	&cmd_target_entry,
+	&cmd_provision_entry,
 	NULL,
 };
 

@@ -8,6 +8,8 @@
 
 #include "cli/cli.h"
 #include "rain/error.h"
+#include "util/cleanup.h"
+#include "util/fsutil.h"
 #include "util/strutil.h"
 
 /* ---- options ----------------------------------------------------------- */
@@ -339,5 +341,39 @@ int cli_query_add(char **q, const char *key, const char *value)
 		return rain_error_oom();
 	free(*q);
 	*q = s;
+	return 0;
+}
+
+int cli_state_save(void *ud, json_t *state)
+{
+	struct cli_state *st = ud;
+	_cleanup_free_ char *text = json_dumps(state, JSON_INDENT(2) | JSON_SORT_KEYS);
+
+	if (!text)
+		return rain_error_oom();
+	return fs_write_atomic(st->path, text, strlen(text), 0600);
+}
+
+void cli_state_log(void *ud, enum rain_target_level level, const char *msg)
+{
+	struct cli_state *st = ud;
+
+	if (level == RAIN_TARGET_WARN)
+		cli_warn("%s", msg);
+	else
+		cli_note(st->cli, "%s", msg);
+}
+
+int cli_state_load(const char *path, const char *what, json_t **out)
+{
+	json_error_t jerr;
+
+	*out = json_load_file(path, 0, &jerr);
+	if (!json_is_object(*out)) {
+		json_decref(*out);
+		*out = NULL;
+		return cli_error("%s: %s; give %s", path, *out || !jerr.text[0] ? "not a JSON object" :
+				 jerr.text, what);
+	}
 	return 0;
 }

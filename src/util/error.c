@@ -73,6 +73,7 @@ const char *rain_error_name(int code)
 	case RAIN_ENET: return "network error";
 	case RAIN_ECANCELED: return "canceled";
 	case RAIN_ELIMIT: return "limit reached";
+	case RAIN_ETIMEDOUT: return "timed out";
 	}
 	return "unknown error";
 }

@@ -48,4 +48,11 @@ int rain_driver_lookup(const char *kind, const char *what, const char *uri,
 		       const struct rain_driver *const *builtin, unsigned int version,
 		       const struct rain_driver **out, const char **location);
 
+/* The driver of kind for exactly scheme (built-in ones first, builtin may
+ * be empty or NULL): a kind that follows another's schemes (a site's
+ * provider, of the site's scheme). RAIN_ENOTFOUND when there is none,
+ * RAIN_EINVAL for a table of another version. */
+int rain_driver_find(const char *kind, const char *scheme, const struct rain_driver *const *builtin,
+		     unsigned int version, const struct rain_driver **out);
+
 #endif

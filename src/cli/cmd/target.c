@@ -105,31 +105,10 @@ const struct cli_cmd cmd_target_entry = {
 };
 
 struct ctx {
-	struct cli *cli;
-	const char *state_path;
+	struct cli_state st;            /* first: the op's ud */
 	struct cli_progress prog;
 	const char *prog_what;
 };
-
-static int save_state(void *ud, json_t *state)
-{
-	struct ctx *c = ud;
-	_cleanup_free_ char *text = json_dumps(state, JSON_INDENT(2) | JSON_SORT_KEYS);
-
-	if (!text)
-		return rain_error_oom();
-	return fs_write_atomic(c->state_path, text, strlen(text), 0600);
-}
-
-static void on_log(void *ud, enum rain_target_level level, const char *msg)
-{
-	struct ctx *c = ud;
-
-	if (level == RAIN_TARGET_WARN)
-		cli_warn("%s", msg);
-	else
-		cli_note(c->cli, "%s", msg);
-}
 
 static void on_progress(void *ud, const char *what, int64_t done, int64_t total)
 {
@@ -139,7 +118,7 @@ static void on_progress(void *ud, const char *what, int64_t done, int64_t total)
 		if (c->prog_what)
 			cli_progress_end(&c->prog, true);
 		c->prog_what = what;
-		cli_progress_init(&c->prog, c->cli, what, 0);
+		cli_progress_init(&c->prog, c->st.cli, what, 0);
 	}
 	cli_progress_cb(&c->prog, done, total);
 	if (done == total) {
@@ -258,9 +237,9 @@ static int cmd_target_publish_exec(struct cli *cli, const struct cli_args *a)
 	_cleanup_free_ char *work = NULL, *state_path = NULL, *key = NULL;
 	struct rain_site *site = NULL;
 	char sha256[65], id[37];
-	struct ctx c = { .cli = cli };
+	struct ctx c = { .st.cli = cli };
 	struct rain_target_op op = {
-		.state = state, .save = save_state, .log = on_log, .progress = on_progress, .ud = &c,
+		.state = state, .save = cli_state_save, .log = cli_state_log, .progress = on_progress, .ud = &c,
 		.cancel = &cli_interrupted,
 	};
 	const char *arg;
@@ -316,7 +295,7 @@ static int cmd_target_publish_exec(struct cli *cli, const struct cli_args *a)
 			  "another --state", state_path);
 		goto done;
 	}
-	c.state_path = state_path;
+	c.st.path = state_path;
 	op.site = site;
 	op.reg_id = id;
 	op.workdir = work;
@@ -363,22 +342,14 @@ done:
 
 static int state_load(struct cli *cli, const struct cli_args *a, struct ctx *c, json_t **state)
 {
-	json_error_t jerr;
-
-	if (need(a, "state", &c->state_path))
+	if (need(a, "state", &c->st.path))
 		return CLI_EXIT_USAGE;
-	*state = json_load_file(c->state_path, 0, &jerr);
-	if (!json_is_object(*state)) {
-		json_decref(*state);
-		*state = NULL;
-		return cli_error("%s: %s; give the state file publish wrote", c->state_path, jerr.text);
-	}
-	return 0;
+	return cli_state_load(c->st.path, "the state file publish wrote", state);
 }
 
 static int cmd_target_unpublish_exec(struct cli *cli, const struct cli_args *a)
 {
-	struct ctx c = { .cli = cli };
+	struct ctx c = { .st.cli = cli };
 	_cleanup_json_ json_t *state = NULL;
 	struct rain_site *site = NULL;
 	int r;
@@ -388,7 +359,7 @@ static int cmd_target_unpublish_exec(struct cli *cli, const struct cli_args *a)
 	{
 		struct rain_target_op op = {
 			.site = site, .reg_id = json_string_value(json_object_get(state, "registration")),
-			.workdir = NULL, .state = state, .save = save_state, .log = on_log,
+			.workdir = NULL, .state = state, .save = cli_state_save, .log = cli_state_log,
 			.progress = on_progress, .ud = &c, .cancel = &cli_interrupted,
 		};
 
@@ -407,7 +378,7 @@ static int cmd_target_unpublish_exec(struct cli *cli, const struct cli_args *a)
 
 static int cmd_target_status_exec(struct cli *cli, const struct cli_args *a)
 {
-	struct ctx c = { .cli = cli };
+	struct ctx c = { .st.cli = cli };
 	_cleanup_json_ json_t *state = NULL, *st = NULL;
 	struct rain_site *site = NULL;
 	int r;
@@ -417,7 +388,7 @@ static int cmd_target_status_exec(struct cli *cli, const struct cli_args *a)
 	{
 		struct rain_target_op op = {
 			.site = site, .reg_id = json_string_value(json_object_get(state, "registration")),
-			.state = state, .log = on_log, .ud = &c, .cancel = &cli_interrupted,
+			.state = state, .log = cli_state_log, .ud = &c, .cancel = &cli_interrupted,
 		};
 
 		r = rain_target_status(&op, &st);

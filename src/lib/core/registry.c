@@ -72,6 +72,15 @@ static int unknown(const char *kind, const char *what, const char *uri,
 	return rain_error_set(RAIN_EINVAL, "unknown %s in '%s' (known: %s)", what, uri, known);
 }
 
+static int check_version(const char *kind, const struct rain_driver *d, unsigned int version)
+{
+	if (*(const unsigned int *)d->table != version)
+		return rain_error_set(RAIN_EINVAL, "the %s driver '%s' is of table version %u; "
+				      "this librain takes version %u (rebuild the driver)",
+				      kind, d->scheme, *(const unsigned int *)d->table, version);
+	return 0;
+}
+
 int rain_driver_lookup(const char *kind, const char *what, const char *uri,
 		       const struct rain_driver *const *builtin, unsigned int version,
 		       const struct rain_driver **out, const char **location)
@@ -92,10 +101,29 @@ int rain_driver_lookup(const char *kind, const char *what, const char *uri,
 	pthread_mutex_unlock(&lock);
 	if (r < 0)
 		return r;
-	if (*(const unsigned int *)d->table != version)
-		return rain_error_set(RAIN_EINVAL, "the %s driver '%s' is of table version %u; "
-				      "this librain takes version %u (rebuild the driver)",
-				      kind, d->scheme, *(const unsigned int *)d->table, version);
+	if ((r = check_version(kind, d, version)) < 0)
+		return r;
+	*out = d;
+	return 0;
+}
+
+int rain_driver_find(const char *kind, const char *scheme, const struct rain_driver *const *builtin,
+		     unsigned int version, const struct rain_driver **out)
+{
+	char prefix[64];
+	const struct rain_driver *d;
+	int r;
+
+	*out = NULL;
+	if (snprintf(prefix, sizeof(prefix), "%s:", scheme) >= (int)sizeof(prefix))
+		return rain_error_set(RAIN_ENOTFOUND, "no %s driver for '%s'", kind, scheme);
+	pthread_mutex_lock(&lock);
+	d = find(kind, prefix, builtin);
+	pthread_mutex_unlock(&lock);
+	if (!d)
+		return rain_error_set(RAIN_ENOTFOUND, "no %s driver for '%s'", kind, scheme);
+	if ((r = check_version(kind, d, version)) < 0)
+		return r;
 	*out = d;
 	return 0;
 }
