@@ -3,7 +3,9 @@
  * libxml2 and checked by libvirt itself (its in-process test driver
  * validates it against libvirt's schema), user text escaped; the NoCloud
  * seed read back with libarchive's ISO 9660 reader; the site settings and
- * their refusals. The daemon side is t0152's. */
+ * their refusals; a run's instance made from a registration's domain (rain's
+ * own and one as libvirt gives it back, with addresses, MAC, NVRAM and a
+ * backing chain). The daemon side is t0152's and t0161's. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -53,6 +55,8 @@ static char *xp(xmlDocPtr doc, const char *expr)
 
 	assert_non_null(ctx);
 	xmlXPathRegisterNs(ctx, BAD_CAST "rain", BAD_CAST "urn:x-rain:registration:1");
+	xmlXPathRegisterNs(ctx, BAD_CAST "run", BAD_CAST "urn:x-rain:run:1");
+	xmlXPathRegisterNs(ctx, BAD_CAST "q", BAD_CAST "http://libvirt.org/schemas/domain/qemu/1.0");
 	o = xmlXPathEvalExpression(BAD_CAST expr, ctx);
 	assert_non_null(o);
 	s = (char *)xmlXPathCastToString(o);
@@ -226,6 +230,230 @@ static void test_domain_xml_refused(void **state)
 	d.network = "vde:x";
 	assert_int_equal(libvirt_domain_xml(&d, &xml), RAIN_EINVAL);
 	assert_error_contains("network 'vde:x'");
+}
+
+static const struct libvirt_instance inst = {
+	.name = "rain-run7-2",
+	.run_id = "run7",
+	.pool = "p2",
+	.disk_volume = "rain-run7-2.qcow2",
+	.seed_volume = "rain-run7-2-seed.iso",
+	.ssh_port = 40022,
+};
+
+/* The checks every instance made from a registration's domain passes. */
+static void assert_instance(xmlDocPtr doc)
+{
+	assert_xp(doc, "string(/domain/name)", "rain-run7-2");
+	assert_xp(doc, "count(/domain/uuid)", "0");
+	assert_xp(doc, "count(/domain/devices/disk[@device='disk'])", "1");
+	assert_xp(doc, "string(/domain/devices/disk[@device='disk']/@type)", "volume");
+	assert_xp(doc, "string(/domain/devices/disk[@device='disk']/source/@pool)", "p2");
+	assert_xp(doc, "string(/domain/devices/disk[@device='disk']/source/@volume)", "rain-run7-2.qcow2");
+	assert_xp(doc, "count(/domain/devices/disk[@device='disk']/source)", "1");
+	assert_xp(doc, "count(//backingStore)", "0");
+	assert_xp(doc, "string(/domain/devices/disk[@device='disk']/driver/@type)", "qcow2");
+	assert_xp(doc, "string(/domain/devices/disk[@device='disk']/target/@dev)", "vda");
+	assert_xp(doc, "string(/domain/devices/disk[@device='cdrom']/source/@volume)",
+		  "rain-run7-2-seed.iso");
+	assert_xp(doc, "string(/domain/devices/disk[@device='cdrom']/driver/@type)", "raw");
+	assert_xp(doc, "count(/domain/devices/disk[@device='cdrom']/readonly)", "1");
+	assert_xp(doc, "count(/domain/devices/interface)", "0");
+	assert_xp(doc, "count(/domain/devices/serial/log)", "0");
+	assert_xp(doc, "string(/domain/devices/serial/@type)", "pty");
+	assert_xp(doc, "string(/domain/metadata/run:run/@id)", "run7");
+	assert_xp(doc, "string(/domain/metadata/run:run/@instance)", "rain-run7-2");
+	assert_xp(doc, "count(/domain/q:commandline/q:arg[@value='-netdev'])", "1");
+	assert_xp(doc, "string(//q:arg[@value='-netdev']/following-sibling::q:arg[1]/@value)",
+		  "user,id=rainnet0,hostfwd=tcp:127.0.0.1:40022-:22");
+	assert_xp(doc, "string(//q:arg[@value='-netdev']/following-sibling::q:arg[2]/@value)",
+		  "-device");
+	assert_xp(doc, "string(//q:arg[@value='-netdev']/following-sibling::q:arg[3]/@value)",
+		  "virtio-net-pci,netdev=rainnet0");
+}
+
+/* From rain's own registration domain: what changes, and what stays. */
+static void test_instance_xml(void **state)
+{
+	char *reg = NULL, *xml = NULL;
+	xmlDocPtr doc;
+
+	(void)state;
+	assert_int_equal(libvirt_domain_xml(&base, &reg), 0);
+	assert_int_equal(libvirt_instance_xml(reg, &inst, &xml), 0);
+	doc = parse(xml);
+	assert_instance(doc);
+	assert_xp(doc, "count(/domain/q:commandline/q:arg)", "4");
+	assert_xp(doc, "string(/domain/metadata/rain:registration/@id)", "r1");
+	assert_xp(doc, "string(/domain/title)", "a<b>&'\" c \xc3\xa9?");
+	assert_xp(doc, "string(/domain/memory)", "1024");
+	assert_xp(doc, "string(/domain/vcpu)", "2");
+	assert_xp(doc, "string(/domain/@type)", "qemu");
+	xmlFreeDoc(doc);
+	assert_libvirt_takes(xml);
+	free(xml);
+
+	/* no seed: no cdrom; no port: the interfaces stay, without a MAC */
+	{
+		struct libvirt_instance in = inst;
+
+		in.seed_volume = NULL;
+		in.ssh_port = 0;
+		assert_int_equal(libvirt_instance_xml(reg, &in, &xml), 0);
+		doc = parse(xml);
+		assert_xp(doc, "count(/domain/devices/disk[@device='cdrom'])", "0");
+		assert_xp(doc, "string(/domain/devices/interface/@type)", "user");
+		assert_xp(doc, "count(/domain/devices/interface/mac)", "0");
+		assert_xp(doc, "count(/domain/q:commandline)", "0");
+		xmlFreeDoc(doc);
+		free(xml);
+	}
+	free(reg);
+}
+
+/* A definition as libvirt gives it back (virsh dumpxml --inactive of a
+ * registration made by rain on libvirt 9.0, and the parts libvirt adds
+ * for UEFI: a loader and an NVRAM path, a file disk with a backing chain,
+ * a qemu:commandline of its own). */
+static const char dumped[] =
+	"<domain type='qemu' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>\n"
+	"  <name>rain-reg1</name>\n"
+	"  <uuid>8a4c8453-53ab-4c0c-8b45-7d84b3a8ecd2</uuid>\n"
+	"  <title>t0161.raw</title>\n"
+	"  <metadata>\n"
+	"    <rain:registration xmlns:rain=\"urn:x-rain:registration:1\" id=\"reg1\" image=\"reg1\"/>\n"
+	"  </metadata>\n"
+	"  <memory unit='KiB'>1048576</memory>\n"
+	"  <vcpu placement='static'>1</vcpu>\n"
+	"  <os>\n"
+	"    <type arch='x86_64' machine='pc-q35-7.2'>hvm</type>\n"
+	"    <loader readonly='yes' type='pflash'>/usr/share/OVMF/OVMF_CODE_4M.fd</loader>\n"
+	"    <nvram template='/usr/share/OVMF/OVMF_VARS_4M.fd'>/var/lib/libvirt/qemu/nvram/rain-reg1_VARS.fd</nvram>\n"
+	"    <boot dev='hd'/>\n"
+	"  </os>\n"
+	"  <devices>\n"
+	"    <emulator>/usr/bin/qemu-system-x86_64</emulator>\n"
+	"    <disk type='file' device='disk'>\n"
+	"      <driver name='qemu' type='raw'/>\n"
+	"      <source file='/var/lib/libvirt/images/rain-reg1.raw'/>\n"
+	"      <backingStore type='file'><format type='raw'/><source file='/x'/></backingStore>\n"
+	"      <target dev='vda' bus='virtio'/>\n"
+	"      <address type='pci' domain='0x0000' bus='0x04' slot='0x00' function='0x0'/>\n"
+	"    </disk>\n"
+	"    <disk type='volume' device='cdrom'>\n"
+	"      <driver name='qemu' type='raw'/>\n"
+	"      <source pool='p' volume='rain-reg1-seed.iso'/>\n"
+	"      <target dev='sda' bus='scsi'/>\n"
+	"      <readonly/>\n"
+	"      <address type='drive' controller='0' bus='0' target='0' unit='0'/>\n"
+	"    </disk>\n"
+	"    <controller type='scsi' index='0' model='virtio-scsi'/>\n"
+	"    <interface type='user'>\n"
+	"      <mac address='52:54:00:11:fc:f9'/>\n"
+	"      <model type='virtio'/>\n"
+	"    </interface>\n"
+	"    <interface type='network'>\n"
+	"      <mac address='52:54:00:11:fc:fa'/>\n"
+	"      <source network='default'/>\n"
+	"    </interface>\n"
+	"    <serial type='pty'>\n"
+	"      <log file='/var/log/rain/rain-reg1.log' append='off'/>\n"
+	"      <target type='isa-serial' port='0'><model name='isa-serial'/></target>\n"
+	"    </serial>\n"
+	"    <console type='pty'><target type='serial' port='0'/></console>\n"
+	"  </devices>\n"
+	"  <qemu:commandline><qemu:arg value='-no-user-config'/></qemu:commandline>\n"
+	"</domain>\n";
+
+static void test_instance_xml_dumped(void **state)
+{
+	char *xml = NULL;
+	xmlDocPtr doc;
+
+	(void)state;
+	assert_int_equal(libvirt_instance_xml(dumped, &inst, &xml), 0);
+	doc = parse(xml);
+	/* the domain's own qemu arguments first, then rain's network */
+	assert_xp(doc, "count(/domain/q:commandline)", "1");
+	assert_xp(doc, "string(/domain/q:commandline/q:arg[1]/@value)", "-no-user-config");
+	assert_xp(doc, "string(/domain/q:commandline/q:arg[3]/@value)",
+		  "user,id=rainnet0,hostfwd=tcp:127.0.0.1:40022-:22");
+	assert_xp(doc, "count(/domain/q:commandline/q:arg)", "5");
+	assert_xp(doc, "string(/domain/devices/disk[@device='disk']/address/@bus)", "0x04");
+	assert_xp(doc, "count(/domain/devices/disk[@device='disk']/source/@file)", "0");
+	assert_xp(doc, "count(/domain/os/nvram)", "0");
+	assert_xp(doc, "string(/domain/os/loader)", "/usr/share/OVMF/OVMF_CODE_4M.fd");
+	assert_xp(doc, "string(/domain/metadata/rain:registration/@id)", "reg1");
+	assert_instance(doc);
+	xmlFreeDoc(doc);
+	free(xml);
+	/* without a port: both interfaces, neither with the registration's MAC */
+	{
+		struct libvirt_instance in = inst;
+
+		in.ssh_port = 0;
+		assert_int_equal(libvirt_instance_xml(dumped, &in, &xml), 0);
+		doc = parse(xml);
+		assert_xp(doc, "count(/domain/devices/interface)", "2");
+		assert_xp(doc, "count(//mac)", "0");
+		assert_xp(doc, "count(/domain/q:commandline/q:arg)", "1");
+		xmlFreeDoc(doc);
+		free(xml);
+	}
+}
+
+static void test_instance_xml_refused(void **state)
+{
+	struct libvirt_instance in = inst;
+	char *xml = NULL;
+
+	(void)state;
+	assert_int_equal(libvirt_instance_xml("<domain", &inst, &xml), RAIN_EFORMAT);
+	assert_error_contains("no XML");
+	assert_int_equal(libvirt_instance_xml("<network><name>x</name></network>", &inst, &xml),
+			 RAIN_EFORMAT);
+	assert_error_contains("no <domain>");
+	assert_int_equal(libvirt_instance_xml("<domain><name>x</name><devices/></domain>", &inst,
+					      &xml), RAIN_EFORMAT);
+	assert_error_contains("it has no disk");
+	assert_int_equal(libvirt_instance_xml("<domain><name>x</name><devices><disk device='disk'/>"
+					      "<disk/></devices></domain>", &inst, &xml),
+			 RAIN_EFORMAT);
+	assert_error_contains("more than one disk");
+	assert_int_equal(libvirt_instance_xml("<domain><devices><disk/></devices></domain>", &inst,
+					      &xml), RAIN_EFORMAT);
+	assert_error_contains("no <name>");
+	/* names rain makes only: nothing of them becomes markup or an argument */
+	in.disk_volume = "a'/><b";
+	assert_int_equal(libvirt_instance_xml(dumped, &in, &xml), RAIN_EINVAL);
+	in = inst;
+	in.ssh_port = 70000;
+	assert_int_equal(libvirt_instance_xml(dumped, &in, &xml), RAIN_EINVAL);
+	assert_null(xml);
+}
+
+static void test_overlay_xml(void **state)
+{
+	char *xml = NULL;
+	xmlDocPtr doc;
+
+	(void)state;
+	assert_int_equal(libvirt_overlay_xml("rain-run7-1.qcow2", 2148532224ULL,
+					     "/var/lib/a&b/rain-r1.qcow2", "qcow2", &xml), 0);
+	doc = parse(xml);
+	assert_xp(doc, "string(/volume/name)", "rain-run7-1.qcow2");
+	assert_xp(doc, "string(/volume/capacity)", "2148532224");
+	assert_xp(doc, "string(/volume/capacity/@unit)", "bytes");
+	assert_xp(doc, "string(/volume/target/format/@type)", "qcow2");
+	assert_xp(doc, "string(/volume/target/permissions/mode)", "0600");
+	assert_xp(doc, "string(/volume/backingStore/path)", "/var/lib/a&b/rain-r1.qcow2");
+	assert_xp(doc, "string(/volume/backingStore/format/@type)", "qcow2");
+	xmlFreeDoc(doc);
+	free(xml);
+	assert_int_equal(libvirt_overlay_xml("a/b", 1, "/x", "raw", &xml), RAIN_EINVAL);
+	assert_int_equal(libvirt_overlay_xml("a", 1, "/x", "vmdk", &xml), RAIN_EINVAL);
+	assert_int_equal(libvirt_overlay_xml("a", 1, "/x\n", "raw", &xml), RAIN_EINVAL);
+	assert_null(xml);
 }
 
 /* The files of the ISO at path, through libarchive's reader: meta and
@@ -416,6 +644,10 @@ int main(void)
 		cmocka_unit_test(test_domain_xml_uefi_arm),
 		cmocka_unit_test(test_domain_xml_bad_utf8),
 		cmocka_unit_test(test_domain_xml_refused),
+		cmocka_unit_test(test_instance_xml),
+		cmocka_unit_test(test_instance_xml_dumped),
+		cmocka_unit_test(test_instance_xml_refused),
+		cmocka_unit_test(test_overlay_xml),
 		cmocka_unit_test(test_seed),
 		cmocka_unit_test(test_seed_refused),
 		cmocka_unit_test(test_settings),

@@ -5,6 +5,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +16,8 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <libxml/chvalid.h>
+#include <libxml/parser.h>
+#include <libxml/tree.h>
 #include <libxml/xmlwriter.h>
 
 #include "rain/error.h"
@@ -63,6 +67,55 @@ static void xw_empty(struct xw *x, const char *name, const char *attr, const cha
 	if (attr)
 		xw_attr(x, attr, value);
 	xw_end(x);
+}
+
+/* <name unit='unit'>text</name> */
+static void xw_amount(struct xw *x, const char *name, const char *unit, const char *text)
+{
+	xw_start(x, name);
+	xw_attr(x, "unit", unit);
+	if (!x->failed && xmlTextWriterWriteString(x->w, BAD_CAST text) < 0)
+		x->failed = true;
+	xw_end(x);
+}
+
+/* A writer into a new buffer (*buf), indented; RAIN_ENOMEM. */
+static int xw_open(struct xw *x, xmlBufferPtr *buf)
+{
+	xmlInitParser();
+	*buf = xmlBufferCreate();
+	if (!*buf)
+		return rain_error_oom();
+	x->failed = false;
+	x->w = xmlNewTextWriterMemory(*buf, 0);
+	if (!x->w) {
+		xmlBufferFree(*buf);
+		return rain_error_oom();
+	}
+	xmlTextWriterSetIndent(x->w, 1);
+	xmlTextWriterSetIndentString(x->w, BAD_CAST "  ");
+	return 0;
+}
+
+/* End the document and hand its text out in *out (new), freeing the
+ * writer and buf; what names the document for the error. */
+static int xw_close(struct xw *x, xmlBufferPtr buf, const char *what, char **out)
+{
+	int r = 0;
+
+	if (!x->failed && xmlTextWriterEndDocument(x->w) < 0)
+		x->failed = true;
+	xmlFreeTextWriter(x->w);
+	if (x->failed) {
+		r = rain_error_set(RAIN_EINVAL, "libvirt: cannot write the definition of %s (a value "
+				   "that is not UTF-8?)", what);
+	} else {
+		*out = strdup((const char *)xmlBufferContent(buf));
+		if (!*out)
+			r = rain_error_oom();
+	}
+	xmlBufferFree(buf);
+	return r;
 }
 
 /* <disk type='volume'>: a volume of pool as device (disk, cdrom) */
@@ -170,7 +223,7 @@ int libvirt_domain_xml(const struct libvirt_domain *d, char **out)
 	bool uefi = d->uefi || !x86;
 	xmlBufferPtr buf;
 	struct xw x = { 0 };
-	char num[32];
+	char num[32], what[300];
 	int r = 0;
 
 	*out = NULL;
@@ -182,16 +235,9 @@ int libvirt_domain_xml(const struct libvirt_domain *d, char **out)
 	    !str_has_prefix(d->network, "network:") && !str_has_prefix(d->network, "bridge:"))
 		return rain_error_set(RAIN_EINVAL, "libvirt: network '%s': expected user, none, "
 				      "network:NAME or bridge:NAME", d->network);
-	buf = xmlBufferCreate();
-	if (!buf)
-		return rain_error_oom();
-	x.w = xmlNewTextWriterMemory(buf, 0);
-	if (!x.w) {
-		xmlBufferFree(buf);
-		return rain_error_oom();
-	}
-	xmlTextWriterSetIndent(x.w, 1);
-	xmlTextWriterSetIndentString(x.w, BAD_CAST "  ");
+	r = xw_open(&x, &buf);
+	if (r < 0)
+		return r;
 
 	xw_start(&x, "domain");
 	xw_attr(&x, "type", d->type);
@@ -212,11 +258,7 @@ int libvirt_domain_xml(const struct libvirt_domain *d, char **out)
 		xw_end(&x);
 	}
 	snprintf(num, sizeof(num), "%" PRId64, d->memory_mib);
-	xw_start(&x, "memory");
-	xw_attr(&x, "unit", "MiB");
-	if (!x.failed && xmlTextWriterWriteString(x.w, BAD_CAST num) < 0)
-		x.failed = true;
-	xw_end(&x);
+	xw_amount(&x, "memory", "MiB", num);
 	snprintf(num, sizeof(num), "%d", d->vcpus);
 	xw_text(&x, "vcpu", num);
 
@@ -313,19 +355,268 @@ int libvirt_domain_xml(const struct libvirt_domain *d, char **out)
 	xw_end(&x);
 	xw_end(&x); /* devices */
 	xw_end(&x); /* domain */
-	if (!x.failed && xmlTextWriterEndDocument(x.w) < 0)
-		x.failed = true;
-	xmlFreeTextWriter(x.w);
-	if (x.failed) {
-		r = rain_error_set(RAIN_EINVAL, "libvirt: cannot write the definition of domain %s "
-				   "(a value that is not UTF-8?)", d->name);
-	} else {
-		*out = strdup((const char *)xmlBufferContent(buf));
-		if (!*out)
-			r = rain_error_oom();
+	snprintf(what, sizeof(what), "domain %s", d->name);
+	return xw_close(&x, buf, what, out);
+}
+
+/* ---- a run's instance ---------------------------------------------------- */
+
+#define QEMU_NS "http://libvirt.org/schemas/domain/qemu/1.0"
+#define RUN_NS "urn:x-rain:run:1"
+
+/* The first child element of parent named name (no namespace), or NULL. */
+static xmlNodePtr child(xmlNodePtr parent, const char *name)
+{
+	for (xmlNodePtr c = parent->children; c; c = c->next)
+		if (c->type == XML_ELEMENT_NODE && !c->ns && xmlStrEqual(c->name, BAD_CAST name))
+			return c;
+	return NULL;
+}
+
+static void drop(xmlNodePtr n)
+{
+	xmlUnlinkNode(n);
+	xmlFreeNode(n);
+}
+
+/* Remove every child element of parent named name. */
+static void drop_children(xmlNodePtr parent, const char *name)
+{
+	xmlNodePtr c, next;
+
+	for (c = parent->children; c; c = next) {
+		next = c->next;
+		if (c->type == XML_ELEMENT_NODE && !c->ns && xmlStrEqual(c->name, BAD_CAST name))
+			drop(c);
 	}
-	xmlBufferFree(buf);
+}
+
+/* A <disk> made to read volume of pool in format: type='volume', its
+ * source replaced, no backing chain of the old source, the driver's
+ * type set. false when out of memory. */
+static bool disk_set(xmlNodePtr disk, const char *pool, const char *volume, const char *format)
+{
+	xmlNodePtr drv = child(disk, "driver"), src;
+
+	drop_children(disk, "source");
+	drop_children(disk, "backingStore");
+	src = xmlNewChild(disk, NULL, BAD_CAST "source", NULL);
+	if (!src || !xmlSetProp(disk, BAD_CAST "type", BAD_CAST "volume") ||
+	    !xmlSetProp(src, BAD_CAST "pool", BAD_CAST pool) ||
+	    !xmlSetProp(src, BAD_CAST "volume", BAD_CAST volume))
+		return false;
+	if (!drv) {
+		drv = xmlNewChild(disk, NULL, BAD_CAST "driver", NULL);
+		if (!drv || !xmlSetProp(drv, BAD_CAST "name", BAD_CAST "qemu"))
+			return false;
+	}
+	return xmlSetProp(drv, BAD_CAST "type", BAD_CAST format) != NULL;
+}
+
+/* <qemu:commandline> (the root's, or a new one) with a user network
+ * device forwarding 127.0.0.1:port to the guest's port 22. */
+static bool qemu_user_net(xmlNodePtr root, int port)
+{
+	xmlNsPtr ns = xmlSearchNsByHref(root->doc, root, BAD_CAST QEMU_NS);
+	xmlNodePtr cmd = NULL;
+	char netdev[96];
+	const char *args[] = {
+		"-netdev", netdev, "-device", "virtio-net-pci,netdev=rainnet0",
+	};
+
+	if (!ns)
+		ns = xmlNewNs(root, BAD_CAST QEMU_NS, BAD_CAST "qemu");
+	if (!ns)
+		return false;
+	for (xmlNodePtr c = root->children; c && !cmd; c = c->next)
+		if (c->type == XML_ELEMENT_NODE && c->ns && xmlStrEqual(c->ns->href, BAD_CAST QEMU_NS) &&
+		    xmlStrEqual(c->name, BAD_CAST "commandline"))
+			cmd = c;
+	if (!cmd)
+		cmd = xmlNewChild(root, ns, BAD_CAST "commandline", NULL);
+	if (!cmd)
+		return false;
+	snprintf(netdev, sizeof(netdev), "user,id=rainnet0,hostfwd=tcp:127.0.0.1:%d-:22", port);
+	for (size_t i = 0; i < sizeof(args) / sizeof(args[0]); i++) {
+		xmlNodePtr a = xmlNewChild(cmd, ns, BAD_CAST "arg", NULL);
+
+		if (!a || !xmlSetProp(a, BAD_CAST "value", BAD_CAST args[i]))
+			return false;
+	}
+	return true;
+}
+
+/* <rain:run id='RUNID' instance='NAME'/> in <metadata> (made if none). */
+static bool run_metadata(xmlNodePtr root, const struct libvirt_instance *in)
+{
+	xmlNodePtr md = child(root, "metadata"), run;
+	xmlNsPtr ns;
+
+	if (!md)
+		md = xmlNewChild(root, NULL, BAD_CAST "metadata", NULL);
+	if (!md)
+		return false;
+	run = xmlNewChild(md, NULL, BAD_CAST "run", NULL);
+	if (!run)
+		return false;
+	ns = xmlNewNs(run, BAD_CAST RUN_NS, BAD_CAST "rain");
+	if (!ns)
+		return false;
+	xmlSetNs(run, ns);
+	return xmlSetProp(run, BAD_CAST "id", BAD_CAST in->run_id) &&
+	       xmlSetProp(run, BAD_CAST "instance", BAD_CAST in->name);
+}
+
+static bool name_ok(const char *s)
+{
+	return s && *s && strlen(s) <= 255 &&
+	       !s[strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")];
+}
+
+/* Apply the instance's changes to the domain's tree (see
+ * libvirt_instance_xml); false when out of memory (*bad NULL) or for a
+ * definition that cannot be (*bad says why). */
+static bool instance_edit(xmlNodePtr root, const struct libvirt_instance *in, const char **bad)
+{
+	xmlNodePtr devs = child(root, "devices"), name = child(root, "name"), os = child(root, "os");
+	xmlNodePtr c, next;
+	int disks = 0;
+
+	*bad = NULL;
+	if (!devs || !name) {
+		*bad = "it has no <name> or no <devices>";
+		return false;
+	}
+	xmlNodeSetContent(name, BAD_CAST in->name);
+	drop_children(root, "uuid");
+	if (os)
+		drop_children(os, "nvram");
+	for (c = devs->children; c; c = next) {
+		xmlChar *device;
+		bool ok = true;
+
+		next = c->next;
+		if (c->type != XML_ELEMENT_NODE || c->ns)
+			continue;
+		if (xmlStrEqual(c->name, BAD_CAST "disk")) {
+			device = xmlGetProp(c, BAD_CAST "device");
+			if (!device || xmlStrEqual(device, BAD_CAST "disk")) {
+				disks++;
+				ok = disk_set(c, in->pool, in->disk_volume, "qcow2");
+			} else if (xmlStrEqual(device, BAD_CAST "cdrom")) {
+				if (in->seed_volume)
+					ok = disk_set(c, in->pool, in->seed_volume, "raw");
+				else
+					drop(c);
+			}
+			xmlFree(device);
+			if (!ok)
+				return false;
+		} else if (xmlStrEqual(c->name, BAD_CAST "interface")) {
+			if (in->ssh_port > 0)
+				drop(c);
+			else
+				drop_children(c, "mac");
+		} else if (xmlStrEqual(c->name, BAD_CAST "serial") ||
+			   xmlStrEqual(c->name, BAD_CAST "console")) {
+			drop_children(c, "log");
+		}
+	}
+	if (disks != 1) {
+		*bad = disks ? "it has more than one disk" : "it has no disk";
+		return false;
+	}
+	if (in->ssh_port > 0 && !qemu_user_net(root, in->ssh_port))
+		return false;
+	return run_metadata(root, in);
+}
+
+int libvirt_instance_xml(const char *reg_xml, const struct libvirt_instance *in, char **out)
+{
+	xmlDocPtr doc;
+	xmlNodePtr root;
+	xmlChar *text = NULL;
+	const char *bad = NULL;
+	int len = 0, r = 0;
+
+	*out = NULL;
+	if (!name_ok(in->name) || !name_ok(in->run_id) || !name_ok(in->pool) ||
+	    !name_ok(in->disk_volume) || (in->seed_volume && !name_ok(in->seed_volume)))
+		return rain_error_set(RAIN_EINVAL, "libvirt: instance '%s': its names must be "
+				      "letters, digits, '_', '.' and '-'", in->name ? in->name : "");
+	if (in->ssh_port < 0 || in->ssh_port > 65535)
+		return rain_error_set(RAIN_EINVAL, "libvirt: instance %s: ssh port %d", in->name,
+				      in->ssh_port);
+	xmlInitParser();
+	if (strlen(reg_xml) > INT_MAX)
+		return rain_error_set(RAIN_EFORMAT, "libvirt: the registration's domain definition "
+				      "is too long");
+	doc = xmlReadMemory(reg_xml, (int)strlen(reg_xml), "domain.xml", NULL,
+			    XML_PARSE_NONET | XML_PARSE_NOBLANKS | XML_PARSE_NOERROR |
+			    XML_PARSE_NOWARNING);
+	if (!doc)
+		return rain_error_set(RAIN_EFORMAT, "libvirt: the registration's domain definition "
+				      "is no XML");
+	root = xmlDocGetRootElement(doc);
+	if (!root || root->ns || !xmlStrEqual(root->name, BAD_CAST "domain")) {
+		r = rain_error_set(RAIN_EFORMAT, "libvirt: the registration's definition is no "
+				   "<domain>");
+		goto done;
+	}
+	if (!instance_edit(root, in, &bad)) {
+		r = bad ? rain_error_set(RAIN_EFORMAT, "libvirt: cannot make instance %s from the "
+					 "registration's domain: %s", in->name, bad) :
+			  rain_error_oom();
+		goto done;
+	}
+	xmlDocDumpFormatMemoryEnc(doc, &text, &len, "UTF-8", 1);
+	if (!text || len <= 0) {
+		r = rain_error_oom();
+		goto done;
+	}
+	*out = strdup((const char *)text);
+	if (!*out)
+		r = rain_error_oom();
+done:
+	xmlFree(text);
+	xmlFreeDoc(doc);
 	return r;
+}
+
+int libvirt_overlay_xml(const char *name, uint64_t capacity, const char *backing,
+			const char *backing_format, char **out)
+{
+	xmlBufferPtr buf;
+	struct xw x = { 0 };
+	char num[32], what[300];
+	int r = 0;
+
+	*out = NULL;
+	if (!name_ok(name) || !str_is_printable(backing, 4096) ||
+	    (strcmp(backing_format, "qcow2") != 0 && strcmp(backing_format, "raw") != 0))
+		return rain_error_set(RAIN_EINVAL, "libvirt: overlay volume '%s' of a %s volume: "
+				      "expected a name of letters, digits, '_', '.', '-' over a "
+				      "qcow2 or raw volume", name, backing_format);
+	r = xw_open(&x, &buf);
+	if (r < 0)
+		return r;
+	snprintf(num, sizeof(num), "%" PRIu64, capacity);
+	xw_start(&x, "volume");
+	xw_text(&x, "name", name);
+	xw_amount(&x, "capacity", "bytes", num);
+	xw_start(&x, "target");
+	xw_empty(&x, "format", "type", "qcow2");
+	xw_start(&x, "permissions");
+	xw_text(&x, "mode", "0600");
+	xw_end(&x);
+	xw_end(&x);
+	xw_start(&x, "backingStore");
+	xw_text(&x, "path", backing);
+	xw_empty(&x, "format", "type", backing_format);
+	xw_end(&x);
+	xw_end(&x);
+	snprintf(what, sizeof(what), "volume %s", name);
+	return xw_close(&x, buf, what, out);
 }
 
 /* ---- the cloud-init seed ----------------------------------------------- */
@@ -340,6 +631,24 @@ bool libvirt_hostname_ok(const char *h)
 		if (!((*h >= 'a' && *h <= 'z') || (*h >= '0' && *h <= '9') || *h == '-'))
 			return false;
 	return true;
+}
+
+void libvirt_hostname_from(const char *domain, char *out, size_t size)
+{
+	size_t i = 0;
+
+	for (; *domain && i + 1 < size && i < 63; domain++) {
+		char c = *domain;
+
+		if (c >= 'A' && c <= 'Z')
+			c = (char)(c - 'A' + 'a');
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')))
+			c = '-';
+		out[i++] = c;
+	}
+	while (i > 0 && out[i - 1] == '-')
+		i--;
+	out[i] = '\0';
 }
 
 /* One line of printable ASCII that starts like a key type. */

@@ -31,22 +31,14 @@
  * ignores SIGPIPE (rain and raind do): a daemon that goes away mid-upload
  * is then an error, not the end of the program.
  */
-#include <errno.h>
-#include <fcntl.h>
-#include <inttypes.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
-
-#include <libvirt/libvirt.h>
-#include <libvirt/virterror.h>
 
 #include "rain/adapt.h"
 #include "rain/error.h"
+#include "lib/target/drivers/libvirt-conn.h"
 #include "lib/target/drivers/libvirt-internal.h"
 #include "lib/target/target-internal.h"
 #include "util/cleanup-json.h"
@@ -70,51 +62,6 @@ struct lv_site {
 	char *console_log;
 	char *hostname;
 };
-
-/* Report progress about every this many bytes (and at the end). */
-#define PROGRESS_STEP (16 << 20)
-/* Volumes being released by an aborted upload are "in use" for a moment. */
-#define DELETE_TRIES 20
-
-static pthread_once_t lv_once = PTHREAD_ONCE_INIT;
-
-static void lv_quiet(void *ud, virErrorPtr e)
-{
-	(void)ud;
-	(void)e;
-}
-
-static void lv_init(void)
-{
-	virInitialize();
-	virSetErrorFunc(NULL, lv_quiet);
-}
-
-/* libvirt's last message on this thread, never NULL. */
-static const char *lv_msg(void)
-{
-	const char *m = virGetLastErrorMessage();
-
-	return m && *m ? m : "unknown libvirt error";
-}
-
-/* p_freep(&x): free x through libvirt's own function when it is set */
-#define LV_FREEP(name, type, fn)                \
-	static void name(type *p)               \
-	{                                       \
-		if (*p)                         \
-			fn(*p);                 \
-	}
-LV_FREEP(conn_closep, virConnectPtr, virConnectClose)
-LV_FREEP(pool_freep, virStoragePoolPtr, virStoragePoolFree)
-LV_FREEP(vol_freep, virStorageVolPtr, virStorageVolFree)
-LV_FREEP(dom_freep, virDomainPtr, virDomainFree)
-LV_FREEP(stream_freep, virStreamPtr, virStreamFree)
-#define _cleanup_conn_ __attribute__((cleanup(conn_closep)))
-#define _cleanup_pool_ __attribute__((cleanup(pool_freep)))
-#define _cleanup_vol_ __attribute__((cleanup(vol_freep)))
-#define _cleanup_dom_ __attribute__((cleanup(dom_freep)))
-#define _cleanup_stream_ __attribute__((cleanup(stream_freep)))
 
 /* ---- settings ---------------------------------------------------------- */
 
@@ -141,7 +88,7 @@ static int lv_check(struct rain_site *site)
 	int64_t mem, vcpus;
 	int r;
 
-	pthread_once(&lv_once, lv_init);
+	libvirt_init();
 	if (!str_is_printable(site->location, 4096) || strpbrk(site->location, " \t"))
 		return rain_error_set(RAIN_EINVAL, "site %s: uri: expected libvirt:URI "
 				      "(libvirt:qemu:///system, libvirt:qemu+ssh://HOST/system)",
@@ -336,247 +283,6 @@ static int names_make(const char *reg_id, const char *format, struct lv_names *n
 	return 0;
 }
 
-/* The guest's host name from the domain's: lower case, [a-z0-9-]. */
-static void hostname_from(const char *domain, char *out, size_t size)
-{
-	size_t i = 0;
-
-	for (; *domain && i + 1 < size && i < 63; domain++) {
-		char c = *domain;
-
-		if (c >= 'A' && c <= 'Z')
-			c = (char)(c - 'A' + 'a');
-		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')))
-			c = '-';
-		out[i++] = c;
-	}
-	while (i > 0 && out[i - 1] == '-')
-		i--;
-	out[i] = '\0';
-}
-
-/* ---- connecting -------------------------------------------------------- */
-
-static int lv_connect(const struct rain_site *site, virConnectPtr *out)
-{
-	pthread_once(&lv_once, lv_init);
-	*out = virConnectOpen(site->location);
-	if (!*out)
-		return rain_error_set(RAIN_ENET, "libvirt at %s: cannot connect: %s (is libvirtd "
-				      "running there, and may this user use it?)", site->location,
-				      lv_msg());
-	return 0;
-}
-
-/* The pool, active and refreshed. */
-static int pool_get(virConnectPtr conn, const struct rain_site *site, const char *name,
-		    virStoragePoolPtr *out)
-{
-	int active;
-
-	*out = virStoragePoolLookupByName(conn, name);
-	if (!*out) {
-		virErrorPtr e = virGetLastError();
-
-		if (e && e->code == VIR_ERR_NO_STORAGE_POOL)
-			return rain_error_set(RAIN_ENOTFOUND, "libvirt at %s: there is no storage "
-					      "pool '%s': create it (virsh pool-define-as %s dir "
-					      "--target DIR; virsh pool-build %s; virsh pool-start "
-					      "%s; virsh pool-autostart %s) or name another with "
-					      "pool = NAME in [site.%s]", site->location, name, name,
-					      name, name, name, site->name);
-		return rain_error_set(RAIN_ENET, "libvirt at %s: storage pool '%s': %s",
-				      site->location, name, lv_msg());
-	}
-	active = virStoragePoolIsActive(*out);
-	if (active == 0)
-		return rain_error_set(RAIN_ECONFLICT, "libvirt at %s: storage pool '%s' is not "
-				      "active: start it (virsh pool-start %s)", site->location, name,
-				      name);
-	if (active < 0)
-		return rain_error_set(RAIN_ENET, "libvirt at %s: storage pool '%s': %s",
-				      site->location, name, lv_msg());
-	/* see files made behind libvirt's back; fails harmlessly while
-	 * another upload runs into the pool */
-	(void)virStoragePoolRefresh(*out, 0);
-	return 0;
-}
-
-/* 0 when the pool has no volume name; RAIN_EEXISTS when it has. */
-static int vol_absent(const struct rain_site *site, virStoragePoolPtr pool, const char *pool_name,
-		      const char *name)
-{
-	_cleanup_vol_ virStorageVolPtr v = virStorageVolLookupByName(pool, name);
-
-	if (v)
-		return rain_error_set(RAIN_EEXISTS, "libvirt at %s: pool '%s' already has a volume "
-				      "%s: rain did not make it for this registration; remove it "
-				      "(virsh vol-delete --pool %s %s) if nothing uses it",
-				      site->location, pool_name, name, pool_name, name);
-	return 0;
-}
-
-/* ---- uploading --------------------------------------------------------- */
-
-struct upload {
-	struct rain_target_op *op;
-	const char *what;               /* "upload" */
-	int fd;
-	int64_t pos, total, reported;
-	bool canceled;
-	int read_errno;
-};
-
-static void up_progress(struct upload *u)
-{
-	if (u->pos - u->reported >= PROGRESS_STEP || u->pos == u->total) {
-		u->reported = u->pos;
-		rain_target_progress(u->op, u->what, u->pos, u->total);
-	}
-}
-
-static bool up_canceled(struct upload *u)
-{
-	if (u->op->cancel && *u->op->cancel) {
-		u->canceled = true;
-		errno = ECANCELED;
-		return true;
-	}
-	return false;
-}
-
-static int up_read(virStreamPtr st, char *buf, size_t n, void *opaque)
-{
-	struct upload *u = opaque;
-	ssize_t got;
-
-	(void)st;
-	if (up_canceled(u))
-		return -1;
-	if ((int64_t)n > u->total - u->pos)
-		n = (size_t)(u->total - u->pos);
-	if (n == 0)
-		return 0;
-	do
-		got = pread(u->fd, buf, n, u->pos);
-	while (got < 0 && errno == EINTR);
-	if (got < 0) {
-		u->read_errno = errno;
-		return -1;
-	}
-	u->pos += got;
-	up_progress(u);
-	return (int)got;
-}
-
-static int up_hole(virStreamPtr st, int *in_data, long long *len, void *opaque)
-{
-	struct upload *u = opaque;
-	off_t data, hole;
-
-	(void)st;
-	if (up_canceled(u))
-		return -1;
-	if (u->pos >= u->total) {
-		*in_data = 0;
-		*len = 0;
-		return 0;
-	}
-	data = lseek(u->fd, u->pos, SEEK_DATA);
-	if (data < 0 && errno == ENXIO) {
-		/* a hole to the end */
-		*in_data = 0;
-		*len = u->total - u->pos;
-		return 0;
-	}
-	if (data < 0) {
-		/* a file system that cannot tell: all data */
-		*in_data = 1;
-		*len = u->total - u->pos;
-		return 0;
-	}
-	if (data > u->pos) {
-		*in_data = 0;
-		*len = (data < u->total ? data : u->total) - u->pos;
-		return 0;
-	}
-	hole = lseek(u->fd, u->pos, SEEK_HOLE);
-	if (hole < 0 || hole > u->total)
-		hole = u->total;
-	*in_data = 1;
-	*len = hole - u->pos;
-	return 0;
-}
-
-static int up_skip(virStreamPtr st, long long len, void *opaque)
-{
-	struct upload *u = opaque;
-
-	(void)st;
-	u->pos += len;
-	up_progress(u);
-	return 0;
-}
-
-/* Create volume name (raw, sparse, the file's size) in pool and fill it
- * from path. The caller named it in op->state first. */
-static int vol_upload(struct rain_target_op *op, virConnectPtr conn, virStoragePoolPtr pool,
-		      const char *pool_name, const char *name, const char *path)
-{
-	const char *loc = op->site->location;
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-	_cleanup_free_ char *xml = NULL;
-	_cleanup_vol_ virStorageVolPtr vol = NULL;
-	_cleanup_stream_ virStreamPtr st = NULL;
-	struct upload u = { .op = op, .what = "upload", .fd = -1 };
-	struct stat sb;
-
-	if (fd < 0 || fstat(fd, &sb) < 0)
-		return rain_error_errno(RAIN_EIO, errno, "libvirt: cannot read %s", path);
-	if (!S_ISREG(sb.st_mode) || sb.st_size <= 0)
-		return rain_error_set(RAIN_EINVAL, "libvirt: %s is no file with data", path);
-	if (asprintf(&xml, "<volume><name>%s</name><capacity unit='bytes'>%lld</capacity>"
-		     "<allocation unit='bytes'>0</allocation><target><format type='raw'/>"
-		     "<permissions><mode>0600</mode></permissions></target></volume>",
-		     name, (long long)sb.st_size) < 0) {
-		xml = NULL;
-		return rain_error_oom();
-	}
-	vol = virStorageVolCreateXML(pool, xml, 0);
-	if (!vol)
-		return rain_error_set(RAIN_EIO, "libvirt at %s: cannot create volume %s in pool "
-				      "'%s': %s", loc, name, pool_name, lv_msg());
-	rain_target_log(op, RAIN_TARGET_INFO, "libvirt: created volume %s in pool %s (%lld bytes)",
-			name, pool_name, (long long)sb.st_size);
-	st = virStreamNew(conn, 0);
-	if (!st)
-		return rain_error_set(RAIN_EIO, "libvirt at %s: %s", loc, lv_msg());
-	if (virStorageVolUpload(vol, st, 0, (unsigned long long)sb.st_size,
-				VIR_STORAGE_VOL_UPLOAD_SPARSE_STREAM) < 0)
-		return rain_error_set(RAIN_EIO, "libvirt at %s: cannot upload to volume %s: %s", loc,
-				      name, lv_msg());
-	u.fd = fd;
-	u.total = sb.st_size;
-	rain_target_progress(op, u.what, 0, u.total);
-	/* on failure, virStreamSparseSendAll has aborted the stream */
-	if (virStreamSparseSendAll(st, up_read, up_hole, up_skip, &u) < 0) {
-		if (u.canceled)
-			return rain_error_set(RAIN_ECANCELED, "libvirt: upload of %s to volume %s "
-					      "canceled at %" PRId64 " of %" PRId64 " bytes", path,
-					      name, u.pos, u.total);
-		if (u.read_errno)
-			return rain_error_errno(RAIN_EIO, u.read_errno, "libvirt: reading %s at "
-						"byte %" PRId64, path, u.pos);
-		return rain_error_set(RAIN_ENET, "libvirt at %s: upload of %s to volume %s "
-				      "interrupted at %" PRId64 " of %" PRId64 " bytes: %s", loc,
-				      path, name, u.pos, u.total, lv_msg());
-	}
-	if (virStreamFinish(st) < 0)
-		return rain_error_set(RAIN_ENET, "libvirt at %s: upload of %s to volume %s did not "
-				      "finish: %s", loc, path, name, lv_msg());
-	return 0;
-}
-
 /* ---- publish ----------------------------------------------------------- */
 
 static int state_str(struct rain_target_op *op, const char *key, const char *value)
@@ -639,18 +345,18 @@ static int lv_publish(struct rain_target_op *op, const struct rain_target_image 
 	if (s->hostname)
 		snprintf(hostname, sizeof(hostname), "%s", s->hostname);
 	else
-		hostname_from(n.domain, hostname, sizeof(hostname));
+		libvirt_hostname_from(n.domain, hostname, sizeof(hostname));
 
-	r = lv_connect(site, &conn);
+	r = libvirt_connect(site, &conn);
 	if (r < 0)
 		goto done;
-	r = pool_get(conn, site, s->pool, &pool);
+	r = libvirt_pool_get(conn, site, s->pool, &pool);
 	if (r < 0)
 		goto done;
 	/* refuse what exists before naming it: it is not ours to remove */
-	r = vol_absent(site, pool, s->pool, n.disk);
+	r = libvirt_vol_absent(site, pool, s->pool, n.disk);
 	if (r == 0)
-		r = vol_absent(site, pool, s->pool, n.seed);
+		r = libvirt_vol_absent(site, pool, s->pool, n.seed);
 	if (r < 0)
 		goto done;
 	if (s->define_domain) {
@@ -682,14 +388,14 @@ static int lv_publish(struct rain_target_op *op, const struct rain_target_image 
 		goto done;
 	rain_target_log(op, RAIN_TARGET_INFO, "libvirt: uploading %s to %s in pool %s at %s",
 			a->disk, n.disk, s->pool, loc);
-	r = vol_upload(op, conn, pool, s->pool, n.disk, a->disk);
+	r = libvirt_vol_upload(op, conn, pool, s->pool, n.disk, a->disk);
 	if (r < 0)
 		goto done;
 	r = rain_target_check_cancel(op);
 	if (r == 0)
 		r = state_str(op, "seed", n.seed);
 	if (r == 0)
-		r = vol_upload(op, conn, pool, s->pool, n.seed, seed);
+		r = libvirt_vol_upload(op, conn, pool, s->pool, n.seed, seed);
 	if (r == 0)
 		r = rain_target_check_cancel(op);
 	if (r < 0)
@@ -736,7 +442,7 @@ static int lv_publish(struct rain_target_op *op, const struct rain_target_image 
 		dom = virDomainDefineXMLFlags(conn, xml, VIR_DOMAIN_DEFINE_VALIDATE);
 		if (!dom) {
 			r = rain_error_set(RAIN_EIO, "libvirt at %s: cannot define domain %s: %s", loc,
-					   n.domain, lv_msg());
+					   n.domain, libvirt_msg());
 			goto done;
 		}
 		if (virDomainGetUUIDString(dom, uuid) < 0)
@@ -762,64 +468,6 @@ done:
 
 /* ---- unpublish and status ---------------------------------------------- */
 
-static int dom_remove(struct rain_target_op *op, virConnectPtr conn, const char *name)
-{
-	const char *loc = op->site->location;
-	_cleanup_dom_ virDomainPtr dom = virDomainLookupByName(conn, name);
-	unsigned int flags = VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | VIR_DOMAIN_UNDEFINE_NVRAM |
-			     VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA |
-			     VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA;
-
-	if (!dom) {
-		virErrorPtr e = virGetLastError();
-
-		if (e && e->code == VIR_ERR_NO_DOMAIN)
-			return 0;
-		return rain_error_set(RAIN_ENET, "libvirt at %s: domain %s: %s", loc, name, lv_msg());
-	}
-	if (virDomainIsActive(dom) == 1 && virDomainDestroy(dom) < 0 && virDomainIsActive(dom) == 1)
-		return rain_error_set(RAIN_EIO, "libvirt at %s: cannot stop domain %s: %s", loc, name,
-				      lv_msg());
-	if (virDomainUndefineFlags(dom, flags) < 0) {
-		virErrorPtr e = virGetLastError();
-
-		/* a transient domain that is gone with its destroy */
-		if (e && e->code == VIR_ERR_NO_DOMAIN)
-			return 0;
-		return rain_error_set(RAIN_EIO, "libvirt at %s: cannot undefine domain %s: %s", loc,
-				      name, lv_msg());
-	}
-	rain_target_log(op, RAIN_TARGET_INFO, "libvirt: removed domain %s", name);
-	return 0;
-}
-
-static int vol_remove(struct rain_target_op *op, virStoragePoolPtr pool, const char *name)
-{
-	const char *loc = op->site->location;
-
-	for (int i = 0;; i++) {
-		_cleanup_vol_ virStorageVolPtr v = virStorageVolLookupByName(pool, name);
-		virErrorPtr e;
-
-		if (!v) {
-			e = virGetLastError();
-			if (e && e->code == VIR_ERR_NO_STORAGE_VOL)
-				return 0;
-			return rain_error_set(RAIN_ENET, "libvirt at %s: volume %s: %s", loc, name,
-					      lv_msg());
-		}
-		if (virStorageVolDelete(v, 0) == 0)
-			break;
-		/* an aborted upload holds the volume for a moment */
-		if (i + 1 >= DELETE_TRIES)
-			return rain_error_set(RAIN_EIO, "libvirt at %s: cannot delete volume %s: %s",
-					      loc, name, lv_msg());
-		usleep(250 * 1000);
-	}
-	rain_target_log(op, RAIN_TARGET_INFO, "libvirt: removed volume %s", name);
-	return 0;
-}
-
 static int lv_unpublish(struct rain_target_op *op)
 {
 	const struct rain_site *site = op->site;
@@ -834,18 +482,18 @@ static int lv_unpublish(struct rain_target_op *op)
 
 	if (!pool_name)
 		pool_name = s->pool;
-	r = lv_connect(site, &conn);
+	r = libvirt_connect(site, &conn);
 	if (r < 0)
 		return r;
 	if (dom) {
-		r = dom_remove(op, conn, dom);
+		r = libvirt_dom_remove(op, conn, dom);
 		if (r == 0)
 			r = rain_target_state_set(op, "domain", NULL);
 		if (r < 0)
 			return r;
 	}
 	if (vol || seed) {
-		r = pool_get(conn, site, pool_name, &pool);
+		r = libvirt_pool_get(conn, site, pool_name, &pool);
 		if (r == RAIN_ENOTFOUND) {
 			/* no pool, no volumes in it */
 			rain_target_log(op, RAIN_TARGET_WARN, "libvirt: pool %s is gone, and its "
@@ -856,14 +504,14 @@ static int lv_unpublish(struct rain_target_op *op)
 		}
 	}
 	if (vol) {
-		r = pool ? vol_remove(op, pool, vol) : 0;
+		r = pool ? libvirt_vol_remove(op, pool, vol) : 0;
 		if (r == 0)
 			r = rain_target_state_set(op, "volume", NULL);
 		if (r < 0)
 			return r;
 	}
 	if (seed) {
-		r = pool ? vol_remove(op, pool, seed) : 0;
+		r = pool ? libvirt_vol_remove(op, pool, seed) : 0;
 		if (r == 0)
 			r = rain_target_state_set(op, "seed", NULL);
 		if (r < 0)
@@ -903,11 +551,11 @@ static int vol_status(const struct rain_site *site, virStoragePoolPtr pool, cons
 
 		if (pool && !(e && e->code == VIR_ERR_NO_STORAGE_VOL))
 			return rain_error_set(RAIN_ENET, "libvirt at %s: volume %s: %s",
-					      site->location, name, lv_msg());
+					      site->location, name, libvirt_msg());
 		*out = json_pack("{s:s, s:b}", "name", name, "present", false);
 	} else if (virStorageVolGetInfo(v, &info) < 0) {
 		return rain_error_set(RAIN_ENET, "libvirt at %s: volume %s: %s", site->location,
-				      name, lv_msg());
+				      name, libvirt_msg());
 	} else {
 		*out = json_pack("{s:s, s:b, s:I, s:I}", "name", name, "present", true, "capacity",
 				 (json_int_t)info.capacity, "allocation", (json_int_t)info.allocation);
@@ -935,14 +583,14 @@ static int lv_status(struct rain_target_op *op, json_t **out)
 	*out = NULL;
 	if (!pool_name)
 		pool_name = s->pool;
-	r = lv_connect(site, &conn);
+	r = libvirt_connect(site, &conn);
 	if (r < 0)
 		return r;
 	o = json_pack("{s:s, s:s}", "uri", site->location, "pool", pool_name);
 	if (!o)
 		return rain_error_oom();
 	if (names[0] || names[1]) {
-		r = pool_get(conn, site, pool_name, &pool);
+		r = libvirt_pool_get(conn, site, pool_name, &pool);
 		if (r < 0 && r != RAIN_ENOTFOUND)
 			return r;
 		if (r == RAIN_ENOTFOUND)
@@ -972,12 +620,12 @@ static int lv_status(struct rain_target_op *op, json_t **out)
 
 			if (!(e && e->code == VIR_ERR_NO_DOMAIN))
 				return rain_error_set(RAIN_ENET, "libvirt at %s: domain %s: %s",
-						      site->location, dom_name, lv_msg());
+						      site->location, dom_name, libvirt_msg());
 			d = json_pack("{s:s, s:b}", "name", dom_name, "present", false);
 			present = false;
 		} else if (virDomainGetState(dom, &state, &reason, 0) < 0) {
 			return rain_error_set(RAIN_ENET, "libvirt at %s: domain %s: %s",
-					      site->location, dom_name, lv_msg());
+					      site->location, dom_name, libvirt_msg());
 		} else {
 			d = json_pack("{s:s, s:b, s:s}", "name", dom_name, "present", true, "state",
 				      dom_state_name(state));
