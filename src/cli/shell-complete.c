@@ -184,6 +184,38 @@ static const struct cli_opt *option_named(const struct cli_cmd *cmd, const char 
 	return NULL;
 }
 
+/* "--name=VALUE": the values of option name, each as "--name=VALUE". */
+static int add_option_joined(struct cands *c, const struct shell_completer *sc,
+			     const struct cli_cmd *cmd)
+{
+	const char *eq = strchr(c->prefix, '=');
+	_cleanup_free_ char *word = strndup(c->prefix, (size_t)(eq - c->prefix));
+	struct cands values = { .prefix = eq + 1 };
+	const struct cli_opt *o;
+	int r = 0;
+
+	if (!word)
+		return rain_error_oom();
+	o = option_named(cmd, word);
+	if (!o || !o->arg)
+		return 0;
+	r = ARRAY_GROW1(values.v, 0);
+	if (r == 0) {
+		values.v[0] = NULL;
+		r = add_option_value(&values, sc, cmd, o);
+	}
+	for (size_t i = 0; r == 0 && i < values.n; i++) {
+		_cleanup_free_ char *s = NULL;
+
+		if (asprintf(&s, "%s=%s", word, values.v[i]) < 0)
+			r = rain_error_oom();
+		else
+			r = add(c, s);
+	}
+	strv_free(values.v, values.n);
+	return r;
+}
+
 /* The operands among words[from..n) (options and their values left out),
  * in *ops (borrowed strings); the count. */
 static size_t operands(const struct cli_cmd *cmd, char *const *words, size_t from, size_t n,
@@ -337,6 +369,8 @@ static int complete(struct cands *c, const struct shell_completer *sc, char *con
 		cmd = sub;
 		i = j + 1;
 	}
+	if (str_has_prefix(c->prefix, "--") && strchr(c->prefix, '='))
+		return add_option_joined(c, sc, cmd);
 	if (c->prefix[0] == '-') {
 		if (!cmd->table || cmd->exec)
 			r = add_opts(c, cmd->opts);

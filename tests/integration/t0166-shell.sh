@@ -230,11 +230,16 @@ while True:
     c, _ = s.accept(); conns.append(c)' >"$TMP/silent.port" &
 SILENT_PID=$!
 for _ in $(seq 1 100); do [ -s "$TMP/silent.port" ] && break; sleep 0.1; done
+# first Ctrl-C while TAB waits for raind (the line is dropped, the next
+# one runs), then TAB again: raind is not asked again so soon, a beep
 RAIN_URL=http://127.0.0.1:$(cat "$TMP/silent.port") drive "$TMP/s3" \
-	'e:rain> ' 's:image show sh\t' 'e:\x07' 's:\x03' 'e:rain> ' 's:version\n' 'e:rain 0\.' 's:exit\n' 'x'
+	'e:rain> ' 's:image show sh\t' 's:\x03' 'e:rain> ' 's:version\n' 'e:rain 0\.' 'e:rain> ' \
+	's:image show sh\t' 'e:\x07' 's:\x03' 'e:rain> ' 's:exit\n' 'x'
 kill "$SILENT_PID"
 wait "$SILENT_PID" 2>/dev/null
-check_eq "with raind silent, TAB returns and the shell goes on" 0 "$DRIVE_RC"
+check_eq "with raind silent, TAB returns, Ctrl-C drops the line and the shell goes on" 0 "$DRIVE_RC"
+check "the line after the Ctrl-C ran" grep -q "^rain 0\." "$TMP/s3"
 check "it offered nothing" sh -c "! grep -q 'shell-alpha' '$TMP/s3'"
+check "the shell ended with exit" grep -q "^exit 0" "$TMP/s3"
 
 test_done

@@ -149,6 +149,11 @@ static void test_names(void **state)
 	CANDS_ARE("register alpha --site ", "cloud,cluster,hpc");
 	CANDS_ARE("register alpha --site c", "cloud,cluster");
 	CANDS_ARE("register list --image alp", "alpha,alpine");
+	/* --name=VALUE in one word */
+	CANDS_ARE("register alpha --site=c", "--site=cloud,--site=cluster");
+	CANDS_ARE("image list --visibility=", "");
+	CANDS_ARE("generate --firmware=u", "--firmware=uefi");
+	CANDS_ARE("register alpha --nosuch=", "");
 	/* rain register IMAGE | list | show REG */
 	CANDS_ARE("register ", "alpha,alpine,beta one,cancel,it's,list,show");
 	CANDS_ARE("site show ", "cloud,cluster,hpc");

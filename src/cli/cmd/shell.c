@@ -430,6 +430,7 @@ static unsigned char complete_fn(EditLine *el, int ch)
 	const char *prefix;
 	FILE *out = stdout;
 	unsigned char ret = CC_REFRESH_BEEP;
+	sigset_t block, old;
 
 	(void)ch;
 	el_get(el, EL_CLIENTDATA, &sh);
@@ -439,6 +440,12 @@ static unsigned char complete_fn(EditLine *el, int ch)
 		shellwords_free(&w);
 		return CC_REFRESH_BEEP;
 	}
+	/* Ctrl-C while raind is asked for names waits for it (at most
+	 * NAMES_TIMEOUT_MS), then drops the line; it must not reach libedit's
+	 * handler outside its read, which would leave the terminal cooked */
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigprocmask(SIG_BLOCK, &block, &old);
 	nwords = w.in_word ? w.n - 1 : w.n;
 	prefix = w.in_word ? w.v[w.n - 1] : "";
 	if (shell_complete_words(&sc, w.v, nwords, prefix, &cands, &ncands) < 0 || ncands == 0)
@@ -455,6 +462,15 @@ static unsigned char complete_fn(EditLine *el, int ch)
 		ret = CC_REDISPLAY;
 	}
 done:
+	if (sigtimedwait(&block, NULL, &(struct timespec){ 0 }) == SIGINT) {
+		li = el_line(el);
+		el_cursor(el, (int)(li->lastchar - li->cursor));
+		el_deletestr(el, (int)(li->lastchar - li->buffer));
+		el_get(el, EL_GETFP, 1, &out);
+		fputc('\n', out);
+		ret = CC_REDISPLAY;
+	}
+	sigprocmask(SIG_SETMASK, &old, NULL);
 	strv_free(cands, ncands);
 	shellwords_free(&w);
 	return ret;
