@@ -219,6 +219,14 @@ check "the last line of the session before is recalled and runs" grep -q "\"id\"
 check "exit N ends it with N" grep -q "^exit 4" "$TMP/s2"
 check "the history keeps both sessions" grep -q '^exit\\0404$' "$H"
 
+# a state folder that cannot be made: said once, the session goes on
+: >"$TMP/notafolder"
+XDG_STATE_HOME=$TMP/notafolder drive "$TMP/s4" 'e:rain> ' 's:version\n' 'e:rain> ' 's:version\n' \
+	'e:rain> ' 's:exit\n' 'x'
+check_eq "without a history file the session goes on" 0 "$DRIVE_RC"
+check_eq "and says so once" 1 "$(grep -c 'cannot keep the history' "$TMP/s4")"
+check_eq "both lines ran" 2 "$(grep -c '^rain 0\.' "$TMP/s4")"
+
 # raind not answering: a socket that accepts and never replies; TAB gives
 # up after its short limit and offers nothing (a beep), and the prompt is
 # usable

@@ -541,7 +541,12 @@ static int run_interactive(struct shell *sh)
 		r = shellwords_split(copy, len, 0, 0, &w);
 		if (len > 0 && copy[0] != ' ' && copy[0] != '\t' && !(r == 0 && is_secret(&w))) {
 			history(sh->hist, &ev, H_ENTER, copy);
-			history_save(sh);
+			if (history_save(sh) != CLI_EXIT_OK) {
+				/* said once: the session goes on without the file */
+				cli_warn("the history is kept for this session only");
+				free(sh->hist_path);
+				sh->hist_path = NULL;
+			}
 		}
 		if (r < 0) {
 			cli_error("%s", rain_error_last());
