@@ -11,6 +11,7 @@
 #include "rain/sys/registry.h"
 
 /* one line per provider, each in providers/SCHEME.c */
+extern const struct rain_driver rain_provider_driver_slurm;
 
 /* The provider of op's site (found by its scheme). */
 int run_provider(const struct rain_site *site, const struct rain_provider_driver **out);

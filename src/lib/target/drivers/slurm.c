@@ -403,7 +403,7 @@ static int wait_feature(struct rain_target_op *op, const char *feature, json_t *
 			return 0;
 		}
 		if (time(NULL) >= end)
-			return rain_error_set(RAIN_EIO, "site %s: no node offers feature %s %lld s after the "
+			return rain_error_set(RAIN_ETIMEDOUT, "site %s: no node offers feature %s %lld s after the "
 					      "reload: check that the nodes' slurmd read %s (Slurm 22.05's "
 					      "slurmd reads it when it starts: the site's reload must restart "
 					      "them)", op->site->name, feature, (long long)wait,

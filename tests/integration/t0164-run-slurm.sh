@@ -1,0 +1,255 @@
+#!/bin/bash
+# Runs at a slurm site (issue 13) through a real one-host Slurm 22.05
+# (lib.sh start_slurm: munged, slurmctld, slurmd node1 and node2 with
+# node_features/helpers). A real bookworm image with a marker unit is
+# registered there (rain target publish: its netboot files, its node
+# feature in helpers.conf, the slurmds reloaded until both offer it); then
+# rain provision run submits batch jobs with the feature as constraint and
+# Slurm reimages the nodes it allocates: its RebootProgram is lib.sh's
+# stand-in for a node's reboot, and this test's boot-machine (below) is
+# the node's machine booting the image: a qemu VM netbooted (direct
+# kernel, the root squashfs over HTTP) from the registration's files,
+# until the image's own marker is on its console. The job then runs on
+# the node's slurmd (not inside the VM) and its output and exit code come
+# back through Slurm. N = 1 and N = 2 (--each), a failing job, a walltime,
+# an interrupt (the job canceled, the nodes idle), Slurm refusing a job (a
+# bad partition), the leak check (no job in Slurm, no rain process, the
+# registration removed again). Prints submit-to-start with and without a
+# reimage.
+source "$(dirname "$0")/lib.sh"
+
+if [ "$(id -u)" -ne 0 ] || ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null ||
+	! command -v mmdebstrap >/dev/null || ! command -v qemu-system-x86_64 >/dev/null ||
+	[ ! -x /bin/busybox ] || ! command -v tar2sqfs >/dev/null; then
+	echo "ok 1 # SKIP needs root, Slurm (slurmctld, slurmd, munge), mmdebstrap, qemu, busybox-static, squashfs-tools-ng"
+	test_done
+fi
+CACHE=${RAIN_TEST_CACHE:-/var/cache/rain}
+cd "$TMP" || exit 1
+
+# the image: its own unit prints the marker when it reaches multi-user
+cat >"$TMP/marker.service" <<'UNIT'
+[Unit]
+Description=t0164 marker
+After=local-fs.target
+
+[Service]
+Type=oneshot
+ExecStart=/bin/sh -c 'echo "T0164-MARKER root=$(findmnt -n -o FSTYPE /)" >/dev/console'
+
+[Install]
+WantedBy=multi-user.target
+UNIT
+cat >"$TMP/node.recipe" <<RECIPE
+[image]
+name = t0164-node
+distribution = debian
+release = bookworm
+[packages]
+kernel = yes
+[system]
+hostname = t0164-node
+services = t0164-marker
+[files]
+copy = marker.service:/etc/systemd/system/t0164-marker.service
+[output]
+formats = disk
+size = 2G
+RECIPE
+build_disk "$TMP/node.recipe"
+
+start_slurm || { not_ok "Slurm starts"; test_done; }
+ok "Slurm is up: two idle nodes"
+BOOT=$TMP/boot
+mkdir -p "$BOOT"
+http_serve "$BOOT" || { not_ok "the boot folder is served"; test_done; }
+
+# The node's machine booting FEATURE (run by lib.sh's node-reboot, the
+# stand-in for a node's reboot): the VM of the node's last image stops; the
+# base image is the host itself; any other is netbooted from the
+# registration's files with its cmdline, until the image's marker.
+cat >"$SLURM_DIR/bin/boot-machine" <<MACHINE
+#!/bin/sh
+node=\$1 feature=\$2
+pidf=$SLURM_DIR/run/machine-\$node.pid
+if [ -s "\$pidf" ]; then
+	pid=\$(cat "\$pidf")
+	kill "\$pid" 2>/dev/null
+	while kill -0 "\$pid" 2>/dev/null; do sleep 0.1; done
+	rm -f "\$pidf"
+fi
+[ "\$feature" = img_base ] && exit 0
+d=$BOOT/\$feature
+[ -s "\$d/cmdline" ] || { echo "no boot files for \$feature"; exit 1; }
+log=$SLURM_DIR/log/console-\$node-\$feature.log
+: >"\$log"
+qemu-system-x86_64 -machine accel=tcg -m 1024 -smp 1 -display none -monitor none -no-reboot \\
+	-kernel "\$d/vmlinuz" -initrd "\$d/initramfs" -append "\$(cat "\$d/cmdline")" \\
+	-netdev user,id=n0 -device virtio-net-pci,netdev=n0 -serial "file:\$log" </dev/null >/dev/null 2>&1 &
+echo \$! >"\$pidf"
+for _ in \$(seq 1 300); do
+	grep -aq T0164-MARKER "\$log" && exit 0
+	kill -0 \$! 2>/dev/null || break
+	sleep 0.5
+done
+echo "\$node: \$feature did not boot"; tail -5 "\$log"
+exit 1
+MACHINE
+chmod 0755 "$SLURM_DIR/bin/boot-machine"
+
+site_conf() { # NAME [EXTRA LINES...]
+	local name=$1; shift
+	cat <<SITE
+[site.$name]
+uri = slurm:rain
+publish_dir = $BOOT
+publish_url = http://10.0.2.2:$HTTP_PORT
+helpers_conf = $SLURM_DIR/etc/helpers.conf
+helper = $SLURM_HELPER
+reload = $SLURM_DIR/bin/reload
+slurm_conf = $SLURM_CONF
+kernel_args = console=ttyS0,115200 no_timer_check panic=-1
+SITE
+	printf '%s\n' "$@"
+}
+{ site_conf hpc "partition = batch"; site_conf nopart "partition = nosuch"; } >"$TMP/sites.ini"
+
+mkdir -m 0700 "$TMP/work"
+start=$(date +%s)
+"$RAIN" target publish --sites "$TMP/sites.ini" --site hpc --state "$TMP/reg.json" --work "$TMP/work" \
+	"$IMG" >"$TMP/publish.out" 2>"$TMP/publish.err"
+rc=$?
+echo "# adapt and publish took $(( $(date +%s) - start )) s"
+check_eq "rain target publish to the slurm site succeeds" 0 "$rc"
+[ "$rc" -eq 0 ] || { tail -20 "$TMP/publish.err" | sed 's/^/#   /'; test_done; }
+FEATURE=$(json_get feature <"$TMP/reg.json")
+check "the registration's feature is img_ and its id" bash -c "[[ '$FEATURE' =~ ^img_[0-9a-f_]{36}\$ ]]"
+check "helpers.conf has its line" grep -qx "Feature=$FEATURE Helper=$SLURM_HELPER" "$SLURM_DIR/etc/helpers.conf"
+check_eq "both nodes offer the feature" "node1 node2" \
+	"$(sinfo -h -N -o '%N %f' | awk -v f="$FEATURE" '$2 ~ "(^|,)" f "(,|$)" {print $1}' | sort | xargs)"
+check "the boot files and cmdline are published" test -s "$BOOT/$FEATURE/root.squashfs" -a -s "$BOOT/$FEATURE/cmdline"
+
+# run [RAIN PROVISION RUN ARGS...] -- COMMAND: out/err/rc in $TMP/run.*
+RUN_N=0
+run() {
+	RUN_N=$((RUN_N + 1))
+	local w=$TMP/run$RUN_N
+	mkdir -m 0700 "$w"
+	"$RAIN" provision run --sites "$TMP/sites.ini" --registration "$TMP/reg.json" --state "$w/state.json" \
+		--id "t0164-$RUN_N" "$@" >"$TMP/run.out" 2>"$TMP/run.err"
+	RC=$?
+	RUN_DIR=$w
+}
+started_after() { sed -n 's/.*running on .*, \([0-9.]*\) s after it was submitted.*/\1/p' "$TMP/run.err" | head -n 1; }
+no_job() { [ -z "$(squeue -h -o %i)" ]; }
+
+# N = 2 on each node: Slurm reboots both into the image
+run --site hpc -n 2 --each -- sh -c 'echo "on $SLURMD_NODENAME: $(cat '"$SLURM_DIR"'/nodes/$SLURMD_NODENAME/current)"'
+check_eq "N=2 --each: the job passes" 0 "$RC"
+check_eq "N=2 --each: both nodes answer, with the image active" "on node1: $FEATURE|on node2: $FEATURE" \
+	"$(sed 's/^\[[^]]*\] //' "$TMP/run.out" | sort | paste -sd'|')"
+T_REIMAGE=$(started_after)
+sed 's/^/#   /' "$TMP/run.err"
+# the nodes' reboots (lib.sh's node-reboot log: "TIME NODE: rebooting", "TIME NODE: up with F")
+reboot_s() {
+	awk '/: rebooting$/ {split($1, t, ":"); s = t[1] * 3600 + t[2] * 60 + t[3]}
+	     / up with / && s {split($1, t, ":"); printf "%.1f\n", t[1] * 3600 + t[2] * 60 + t[3] - s; exit}' \
+		"$SLURM_DIR/log/reboot-$1.log"
+}
+T_BOOT="node1 $(reboot_s node1) s, node2 $(reboot_s node2) s"
+for node in node1 node2; do
+	check "N=2: $node's machine booted the image (the marker on its console)" \
+		grep -aq "T0164-MARKER root=overlay" "$SLURM_DIR/log/console-$node-$FEATURE.log"
+done
+check_eq "Slurm reports the image active on both nodes" "$FEATURE $FEATURE" "$(sinfo -h -N -o '%b' | xargs)"
+check "N=2: no job left in Slurm" no_job
+
+# N = 1, the nodes have the image: no reimage
+run --site hpc -n 1 --out result.txt --outdir "$TMP/results" -- \
+	sh -c 'echo "hello from $SLURMD_NODENAME"; echo "result of $SLURM_JOB_ID" >result.txt'
+check_eq "N=1: the job passes" 0 "$RC"
+check "N=1: its output comes back through Slurm" grep -q "^hello from node[12]$" "$TMP/run.out"
+check "N=1: its result file is fetched from the job's folder" grep -q "^result of [0-9]" "$TMP/results/result.txt"
+T_WARM1=$(started_after)
+check "N=1: no job left in Slurm" no_job
+
+# no reimage now: a failing job, its exit code back
+run --site hpc -n 2 -- sh -c 'echo failing; exit 3'
+check_eq "N=2: a failing job's exit code comes back" 3 "$RC"
+check "and its output" grep -q "^failing$" "$TMP/run.out"
+T_WARM2=$(started_after)
+
+# a time limit
+run --site hpc -n 1 --walltime 5 -- sleep 120
+check_eq "a job past its walltime: 124" 124 "$RC"
+check "the message says so" grep -q "walltime" "$TMP/run.err"
+check "no job left in Slurm after the walltime" no_job
+
+# an interrupt while the job runs
+w=$TMP/run-int
+mkdir -m 0700 "$w"
+"$RAIN" provision run --sites "$TMP/sites.ini" --site hpc --registration "$TMP/reg.json" --state "$w/state.json" \
+	--id t0164-int -n 2 -- sleep 120 >"$TMP/int.out" 2>"$TMP/int.err" &
+pid=$!
+for _ in $(seq 1 120); do [ "$(squeue -h -t R -n rain-t0164-int -o %i)" ] && break; sleep 0.5; done
+check "the job runs in Slurm" test -n "$(squeue -h -t R -n rain-t0164-int -o %i)"
+kill -INT "$pid"
+wait "$pid"
+check_eq "an interrupted run: 130" 130 "$?"
+check "no job left in Slurm after the interrupt" no_job
+check_eq "the nodes are idle again (none drained)" "idle idle" "$(sinfo -h -N -o '%t' | xargs)"
+
+# killed between sbatch and saving the job's id: the state names the job
+# by name only (up wrote it); down finds and cancels it
+w=$TMP/run-orphan
+mkdir -m 0700 "$w"
+"$RAIN" provision up --sites "$TMP/sites.ini" --site hpc --registration "$TMP/reg.json" --state "$w/state.json" \
+	--id t0164-orphan -n 1 >/dev/null 2>"$TMP/orphan.err"
+check_eq "rain provision up (nothing made at the site yet)" 0 "$?"
+sbatch -Q --job-name=rain-t0164-orphan -N 1 -C "$FEATURE" -o /dev/null --wrap 'sleep 300'
+check "the job that rain did not see submitted is there" test -n "$(squeue -h -n rain-t0164-orphan -o %i)"
+"$RAIN" provision down --sites "$TMP/sites.ini" --site hpc --state "$w/state.json" >/dev/null 2>>"$TMP/orphan.err"
+check_eq "rain provision down" 0 "$?"
+check "it canceled the job by its name" no_job
+
+# Slurm refusing the job
+run --site nopart -n 1 -- true
+check_eq "a job Slurm refuses: 125" 125 "$RC"
+check "the message is Slurm's, naming the partition" grep -q "Slurm refused the job.*partition nosuch.*Invalid partition" "$TMP/run.err"
+check "nothing queued" no_job
+
+# an interrupt while Slurm reimages the nodes (a second registration of
+# the image: another feature); the reboots go on and the nodes come back
+# idle with it, not drained
+"$RAIN" target publish --sites "$TMP/sites.ini" --site hpc --state "$TMP/reg2.json" --work "$TMP/work" \
+	"$IMG" >/dev/null 2>"$TMP/publish2.err"
+check_eq "a second registration of the image" 0 "$?"
+FEATURE2=$(json_get feature <"$TMP/reg2.json")
+w=$TMP/run-int2
+mkdir -m 0700 "$w"
+"$RAIN" provision run --sites "$TMP/sites.ini" --site hpc --registration "$TMP/reg2.json" --state "$w/state.json" \
+	--id t0164-int2 -n 2 -- true >"$TMP/int2.out" 2>"$TMP/int2.err" &
+pid=$!
+for _ in $(seq 1 120); do [ "$(squeue -h -t CF -n rain-t0164-int2 -o %i)" ] && break; sleep 0.5; done
+check "the job waits for its nodes' reboot (CONFIGURING)" test -n "$(squeue -h -t CF -n rain-t0164-int2 -o %i)"
+kill -INT "$pid"
+wait "$pid"
+check_eq "interrupted while the nodes reboot: 130" 130 "$?"
+check "no job left in Slurm" no_job
+for _ in $(seq 1 400); do [ "$(sinfo -h -N -o '%t %b' | xargs)" = "idle $FEATURE2 idle $FEATURE2" ] && break; sleep 0.5; done
+check_eq "the nodes come back idle with the image they were rebooting into" "idle $FEATURE2 idle $FEATURE2" \
+	"$(sinfo -h -N -o '%t %b' | xargs)"
+"$RAIN" target unpublish --sites "$TMP/sites.ini" --site hpc --state "$TMP/reg2.json" >/dev/null 2>"$TMP/unpub2.err"
+check_eq "the second registration is removed" 0 "$?"
+
+# leaks: no job, no rain, the registration removed again
+"$RAIN" target unpublish --sites "$TMP/sites.ini" --site hpc --state "$TMP/reg.json" >/dev/null 2>"$TMP/unpub.err"
+check_eq "rain target unpublish succeeds" 0 "$?"
+check_eq "helpers.conf is the site's own again" "Feature=img_base Helper=$SLURM_HELPER" "$(cat "$SLURM_DIR/etc/helpers.conf")"
+check_eq "the boot folder is empty" "" "$(ls -A "$BOOT")"
+check "no job in Slurm" no_job
+# this test's rain (its last letter bracketed: the pattern does not match itself)
+check "no rain process left" bash -c "! pgrep -f '${RAIN%?}[${RAIN: -1}] provision' >/dev/null"
+echo "# submit to start: N=2 reimaged ${T_REIMAGE:-?} s (the reboots into the image: $T_BOOT);" \
+	"without a reimage N=1 ${T_WARM1:-?} s, N=2 ${T_WARM2:-?} s"
+test_done
