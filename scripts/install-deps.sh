@@ -16,6 +16,8 @@ packages=(
 	# registration: the libvirt site driver (libvirt's C API; domain XML
 	# through libxml2's writer)
 	libvirt-dev libxml2-dev
+	# rain shell: line editing, history and completion
+	libedit-dev
 	# tests: sanitizers, fuzzing, clients, image tools
 	clang libclang-rt-14-dev curl python3 qemu-utils sqlite3 openssl procps
 	# vetting: debsecan is the reference the feed matching is checked against,

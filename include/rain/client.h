@@ -43,6 +43,9 @@ struct rain_client_config {
 				 and $SSL_CERT_DIR */
 	bool insecure;        /* do not verify the server's TLS certificate */
 	long connect_timeout; /* seconds; 0 means 30 */
+	long timeout_ms;      /* the most a whole request may take, connecting
+				 included, in milliseconds (a failure then is
+				 RAIN_ENET); 0: no limit but the stall limit */
 	/* more headers sent with every request ("Name: value", e.g. Ironic's
 	 * "X-OpenStack-Ironic-API-Version: 1.31"), NULL-terminated; may be
 	 * NULL. RAIN_EINVAL for a line without a name or with a control

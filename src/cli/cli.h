@@ -30,6 +30,8 @@
 #include "rain/client.h"
 #include "rain/target.h"
 
+#define RAIN_CLI_VERSION "0.1.0"
+
 enum {
 	CLI_EXIT_OK = 0,
 	CLI_EXIT_FAIL = 1,
@@ -160,6 +162,7 @@ extern const struct cli_cmd cmd_provision_entry;
 extern const struct cli_cmd cmd_site_entry;
 extern const struct cli_cmd cmd_register_entry;
 extern const struct cli_cmd cmd_deregister_entry;
+extern const struct cli_cmd cmd_shell_entry;
 
 extern const struct cli_cmd cmd_image_list_entry;
 extern const struct cli_cmd cmd_image_show_entry;
@@ -175,6 +178,18 @@ extern const struct cli_cmd cmd_image_untag_entry;
 extern const struct cli_cmd cmd_image_delete_entry;
 extern const struct cli_cmd cmd_image_deactivate_entry;
 extern const struct cli_cmd cmd_image_reactivate_entry;
+
+/* The top-level commands (commands.c), NULL-terminated. */
+extern const struct cli_cmd *const cli_top_cmds[];
+
+/* The top-level commands with their summaries, one a line, as --help
+ * lists them. */
+void cli_commands_print(FILE *f);
+
+/* Run one command line after rain's own options: argv[0] a command of
+ * cli_top_cmds, "version", or "help" with a COMMAND [SUB-COMMAND] after it
+ * (a bare "help" is the caller's).  Reports errors; exit status. */
+int cli_command_run(struct cli *cli, int argc, char **argv);
 
 /* Find name (or an alias) in a NULL-terminated table. */
 const struct cli_cmd *cli_cmd_find(const struct cli_cmd *const *table, const char *name);
@@ -255,6 +270,12 @@ int cli_fail(struct cli *cli, int r, const char *hint, const char *fmt, ...)
  * status (CLI_EXIT_OK when fine). */
 int cli_config_load(struct cli *cli);
 void cli_config_free(struct cli *cli);
+
+/* Forget the client and every setting not given as a flag, so that the
+ * next cli_client() reads the environment and the config file again (rain
+ * shell, after a line that may have changed them: login, logout, config).
+ * cli->insecure is the caller's. */
+void cli_config_reload(struct cli *cli);
 
 /* Set key (url, token, cacert, insecure) to value in the config file, or
  * remove it when value is NULL; the file is written atomically with mode

@@ -71,6 +71,21 @@ void cli_config_free(struct cli *cli)
 	cli->config_path = NULL;
 }
 
+void cli_config_reload(struct cli *cli)
+{
+	struct cli_setting *all[] = { &cli->url, &cli->token, &cli->cacert };
+
+	rain_client_free(cli->client);
+	cli->client = NULL;
+	for (size_t i = 0; i < 3; i++)
+		if (all[i]->source != CLI_SRC_FLAG) {
+			setting_free(all[i]);
+			all[i]->source = CLI_SRC_DEFAULT;
+			all[i]->origin = NULL;
+		}
+	cli->config_loaded = false;
+}
+
 /* The first non-empty variable among names. */
 static int from_env(struct cli_setting *s, const char *const *names)
 {

@@ -7,27 +7,6 @@
 
 #include "cli/cli.h"
 
-#define RAIN_CLI_VERSION "0.1.0"
-
-static const struct cli_cmd *const top_cmds[] = {
-	&cmd_image_entry,
-	&cmd_generate_entry,
-	&cmd_build_entry,
-	&cmd_config_entry,
-	&cmd_user_entry,
-	&cmd_history_entry,
-	&cmd_audit_entry,
-	&cmd_login_entry,
-	&cmd_logout_entry,
-	&cmd_vet_entry,
-	&cmd_site_entry,
-	&cmd_register_entry,
-	&cmd_deregister_entry,
-	&cmd_target_entry,
-	&cmd_provision_entry,
-	NULL,
-};
-
 enum { OPT_URL = 1, OPT_TOKEN, OPT_CACERT, OPT_INSECURE, OPT_CONFIG, OPT_VERSION };
 
 static const struct cli_opt top_opts[] = {
@@ -68,10 +47,7 @@ static void top_print_help(FILE *f)
 		      "(~/.config/rain/config).\n", f);
 	}
 	fputs("\nCommands:\n", f);
-	for (size_t i = 0; top_cmds[i]; i++)
-		fprintf(f, "  %-10s %s\n", top_cmds[i]->name, top_cmds[i]->summary);
-	fprintf(f, "  %-10s %s\n", "help", "show help for a command (rain help image put)");
-	fprintf(f, "  %-10s %s\n", "version", "show the version");
+	cli_commands_print(f);
 	if (f == stdout)
 		fputs("\nSee 'rain COMMAND --help' and rain(1).\n", f);
 }
@@ -85,30 +61,6 @@ static int setting_flag(struct cli_setting *s, const char *value, const char *or
 	s->source = CLI_SRC_FLAG;
 	s->origin = origin;
 	return 0;
-}
-
-/* `rain help [COMMAND [SUBCOMMAND]]` is `rain COMMAND [SUBCOMMAND] --help`. */
-static int run_help(struct cli *cli, int argc, char **argv)
-{
-	const struct cli_cmd *cmd;
-	char *args[4];
-	int n = 0;
-
-	if (argc < 2) {
-		top_print_help(stdout);
-		return CLI_EXIT_OK;
-	}
-	cmd = cli_cmd_find(top_cmds, argv[1]);
-	if (!cmd) {
-		cli_error("unknown command '%s'; see 'rain --help'", argv[1]);
-		return CLI_EXIT_USAGE;
-	}
-	args[n++] = argv[1];
-	if (argc > 2)
-		args[n++] = argv[2];
-	args[n++] = (char *)"--help";
-	args[n] = NULL;
-	return cli_cmd_run(cli, cmd, n, args);
 }
 
 /* Apply the options before the command. CLI_CONTINUE, or an exit status. */
@@ -161,7 +113,6 @@ int main(int argc, char **argv)
 {
 	struct cli cli = { 0 };
 	struct cli_args a = { 0 };
-	const struct cli_cmd *cmd;
 	int rc;
 
 	/* a closed pipe shows up as EPIPE instead of killing us mid-write */
@@ -182,22 +133,12 @@ int main(int argc, char **argv)
 		rc = CLI_EXIT_USAGE;
 		goto done;
 	}
-	if (strcmp(argv[0], "help") == 0) {
-		rc = run_help(&cli, argc, argv);
-		goto done;
-	}
-	if (strcmp(argv[0], "version") == 0) {
-		printf("rain %s\n", RAIN_CLI_VERSION);
+	if (strcmp(argv[0], "help") == 0 && argc < 2) {
+		top_print_help(stdout);
 		rc = CLI_EXIT_OK;
 		goto done;
 	}
-	cmd = cli_cmd_find(top_cmds, argv[0]);
-	if (!cmd) {
-		cli_error("unknown command '%s'; see 'rain --help'", argv[0]);
-		rc = CLI_EXIT_USAGE;
-		goto done;
-	}
-	rc = cli_cmd_run(&cli, cmd, argc, argv);
+	rc = cli_command_run(&cli, argc, argv);
 done:
 	cli_args_free(&a);
 	if (fflush(stdout) != 0 && errno != EPIPE && rc == CLI_EXIT_OK)

@@ -40,6 +40,7 @@ harnesses=(
 	"fuzz-ploop:src/lib/repo/diskfmt.c::$short"
 	"fuzz-jsonpatch:src/lib/repo/jsonpatch.c:-ljansson:$seconds"
 	"fuzz-vet-runtime:src/lib/vet/runtime-parse.c:-ljansson:$short"
+	"fuzz-shellwords:src/util/shellwords.c::$short"
 	"fuzz-recipe:src/lib/build/recipe.c src/lib/repo/image.c src/util/ini.c src/util/fsutil.c src/util/timeutil.c:-ljansson -lcrypto:$seconds"
 	"fuzz-vet-parse:src/lib/vet/vet-parse.c::$seconds"
 	"fuzz-adapt-boot:src/lib/target/adapt-boot.c::$short"
@@ -400,6 +401,15 @@ seed_vet_runtime() {
 		'rain-vet: failed' 'broken.service loaded failed failed A unit that fails' 'rain-vet: end' >"$d/bookworm"
 }
 
+# seed_shellwords DIR: rain shell lines (first byte: the first line number)
+seed_shellwords() {
+	local d=$1
+	printf '\000image show "my image" --json # x' >"$d/quotes"
+	printf "\001a 'b c'\\''d' \"e\\\"f\\\\\" g\\ h \\\n i" >"$d/escapes"
+	printf "\002register 'un closed --site \"x" >"$d/open"
+	printf '\003caf\303\251 $HOME `id` ; | \\' >"$d/tail"
+}
+
 # seed_pkg DIR: dpkg status files and version triples
 seed_pkg() {
 	local d=$1
@@ -486,6 +496,7 @@ for h in "${harnesses[@]}"; do
 	fuzz-rpmdb) seed_rpmdb "$seeds" ;;
 	fuzz-vet-tracker | fuzz-vet-osv | fuzz-vet-changelog | fuzz-vet-feed-file) seed_feed "$seeds" "$name" ;;
 	fuzz-vet-runtime) seed_vet_runtime "$seeds" ;;
+	fuzz-shellwords) seed_shellwords "$seeds" ;;
 	esac
 
 	"$exe" -max_total_time="$secs" -rss_limit_mb=2048 -timeout=10 \

@@ -30,6 +30,7 @@ struct rain_client {
 	bool insecure;
 	bool expect_continue; /* the next request asks "Expect: 100-continue" */
 	long connect_timeout;
+	long timeout_ms;        /* 0: none */
 	char errbuf[CURL_ERROR_SIZE];
 };
 

@@ -382,6 +382,7 @@ int rain_client_new(const struct rain_client_config *cfg, struct rain_client **o
 	r = ca_from(cfg, &c->cacert, &c->capath);
 	c->insecure = cfg->insecure;
 	c->connect_timeout = cfg->connect_timeout > 0 ? cfg->connect_timeout : 30;
+	c->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 0;
 	c->curl = curl_easy_init();
 	for (size_t i = 0; cfg->headers && cfg->headers[i] && r >= 0; i++) {
 		struct curl_slist *t = curl_slist_append(c->extra, cfg->headers[i]);
@@ -449,6 +450,8 @@ int client_setup(struct rain_client *c, const char *method, const char *path,
 	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
 	curl_easy_setopt(e, CURLOPT_USERAGENT, USER_AGENT);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, c->connect_timeout);
+	if (c->timeout_ms)
+		curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, c->timeout_ms);
 	curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
 	curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (long)LOW_SPEED_TIME);
 	curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);

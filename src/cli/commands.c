@@ -1,0 +1,72 @@
+/* rain's top-level commands: the table main.c and rain shell run them
+ * from. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+const struct cli_cmd *const cli_top_cmds[] = {
+	&cmd_image_entry,
+	&cmd_generate_entry,
+	&cmd_build_entry,
+	&cmd_config_entry,
+	&cmd_user_entry,
+	&cmd_history_entry,
+	&cmd_audit_entry,
+	&cmd_login_entry,
+	&cmd_logout_entry,
+	&cmd_vet_entry,
+	&cmd_site_entry,
+	&cmd_register_entry,
+	&cmd_deregister_entry,
+	&cmd_target_entry,
+	&cmd_provision_entry,
+	&cmd_shell_entry,
+	NULL,
+};
+
+void cli_commands_print(FILE *f)
+{
+	for (size_t i = 0; cli_top_cmds[i]; i++)
+		fprintf(f, "  %-10s %s\n", cli_top_cmds[i]->name, cli_top_cmds[i]->summary);
+	fprintf(f, "  %-10s %s\n", "help", "show help for a command (rain help image put)");
+	fprintf(f, "  %-10s %s\n", "version", "show the version");
+}
+
+/* `rain help COMMAND [SUBCOMMAND]` is `rain COMMAND [SUBCOMMAND] --help`. */
+static int run_help(struct cli *cli, int argc, char **argv)
+{
+	const struct cli_cmd *cmd;
+	char *args[4];
+	int n = 0;
+
+	cmd = cli_cmd_find(cli_top_cmds, argv[1]);
+	if (!cmd) {
+		cli_error("unknown command '%s'; see 'rain --help'", argv[1]);
+		return CLI_EXIT_USAGE;
+	}
+	args[n++] = argv[1];
+	if (argc > 2)
+		args[n++] = argv[2];
+	args[n++] = (char *)"--help";
+	args[n] = NULL;
+	return cli_cmd_run(cli, cmd, n, args);
+}
+
+int cli_command_run(struct cli *cli, int argc, char **argv)
+{
+	const struct cli_cmd *cmd;
+
+	if (strcmp(argv[0], "help") == 0 && argc > 1)
+		return run_help(cli, argc, argv);
+	if (strcmp(argv[0], "version") == 0) {
+		printf("rain %s\n", RAIN_CLI_VERSION);
+		return CLI_EXIT_OK;
+	}
+	cmd = cli_cmd_find(cli_top_cmds, argv[0]);
+	if (!cmd) {
+		cli_error("unknown command '%s'; see 'rain --help'", argv[0]);
+		return CLI_EXIT_USAGE;
+	}
+	return cli_cmd_run(cli, cmd, argc, argv);
+}
