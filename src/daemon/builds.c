@@ -36,12 +36,6 @@ struct builds_log {
 	struct rain_job_log *l;
 };
 
-static void on_log(void *ud, enum rain_jobs_level level, const char *msg)
-{
-	log_printf(level == RAIN_JOBS_ERROR ? LOG_ERROR : level == RAIN_JOBS_WARN ? LOG_WARN :
-		   LOG_INFO, "%s", msg);
-}
-
 /* A job record as the builds API shows it: no kind, a link to the log. */
 static json_t *as_build(json_t *j)
 {
@@ -260,7 +254,7 @@ int builds_start(struct builds **out, const struct builds_config *cfg, struct ra
 		.max_queued_per_user = cfg->max_queued_per_user,
 		.max_running_per_user = cfg->max_running_per_user,
 		.max_submitting_per_user = BUILDS_SUBMITTING_MAX,
-		.log = on_log,
+		.log = log_jobs,
 		.token_mint = rain_jobs_token_mint,
 		.token_revoke = rain_jobs_token_revoke,
 	};
@@ -271,7 +265,7 @@ int builds_start(struct builds **out, const struct builds_config *cfg, struct ra
 		.limits = cfg->limits,
 		.max_files = cfg->max_files,
 		.timeout_s = cfg->timeout_s,
-		.log = on_log,
+		.log = log_jobs,
 		.stored = cfg->stored,
 		.stored_ud = cfg->stored_ud,
 	};

@@ -10,6 +10,7 @@
 #include "rain/auth.h"
 #include "rain/build.h"
 #include "rain/error.h"
+#include "rain/provision.h"
 #include "util/cleanup.h"
 #include "util/fsutil.h"
 #include "util/ini.h"
@@ -50,6 +51,12 @@ int config_defaults(struct config *cfg)
 	cfg->register_max_concurrent = 4;
 	cfg->register_max_queued_per_user = 10;
 	cfg->register_timeout = 3600;
+	cfg->runs_enabled = true;
+	cfg->runs_max_concurrent = 16;
+	cfg->runs_max_queued_per_user = 10;
+	cfg->runs_max_instances = 8;
+	cfg->runs_max_per_run = 8;
+	cfg->runs_max_walltime = 86400;
 	cfg->token_lifetime = 86400;
 	cfg->login_address_limit = 30;
 	cfg->min_password_length = RAIN_PASSWORD_MIN_DEFAULT;
@@ -367,6 +374,24 @@ int config_set(struct config *cfg, const char *section, const char *key, const c
 			return parse_int(value, &cfg->register_timeout, 1, 86400, where, key, "seconds");
 		if (!strcmp(key, "cache_dir"))
 			return str_set(&cfg->register_cache_dir, value);
+	} else if (!strcmp(section, "runs")) {
+		if (!strcmp(key, "enabled"))
+			return parse_bool(value, &cfg->runs_enabled, where, key);
+		if (!strcmp(key, "max_concurrent"))
+			return parse_int(value, &cfg->runs_max_concurrent, 1, 1024, where, key,
+					 "runs at once");
+		if (!strcmp(key, "max_queued_per_user"))
+			return parse_int(value, &cfg->runs_max_queued_per_user, 0, 100000, where,
+					 key, "runs (0: no limit)");
+		if (!strcmp(key, "max_instances"))
+			return parse_int(value, &cfg->runs_max_instances, 1, 100000, where, key,
+					 "instances one user may have at once");
+		if (!strcmp(key, "max_per_run"))
+			return parse_int(value, &cfg->runs_max_per_run, 1, RAIN_RUN_MAX_INSTANCES,
+					 where, key, "instances of one run");
+		if (!strcmp(key, "max_walltime"))
+			return parse_int(value, &cfg->runs_max_walltime, 1, 30 * 86400, where, key,
+					 "seconds");
 	} else if (str_has_prefix(section, "site.")) {
 		/* checked by rain_site_new when raind starts, naming the key */
 		return add_section_setting(&cfg->sites, &cfg->nsites, "site",

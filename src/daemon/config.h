@@ -37,6 +37,10 @@
  *   [register] enabled = true                max_concurrent = 4
  *              max_queued_per_user = 10      timeout = 3600
  *              cache_dir = DATA_DIR/adapted (adapted copies, reused)
+ *   [runs]     enabled = true                max_concurrent = 16
+ *              max_queued_per_user = 10      max_walltime = 86400 (seconds)
+ *              max_instances = 8 (in use by one user at once: queued and
+ *              running runs, kept instances)   max_per_run = 8
  *   [site.NAME]  uri = KIND:LOCATION, policy, kernels, users and the
  *              driver's keys (rain/target.h, rain-site(5))
  */
@@ -115,6 +119,12 @@ struct config {
 	int register_max_queued_per_user;
 	int register_timeout;
 	char *register_cache_dir;  /* NULL: DATA_DIR/adapted */
+	bool runs_enabled;
+	int runs_max_concurrent;
+	int runs_max_queued_per_user;
+	int runs_max_instances;
+	int runs_max_per_run;
+	int runs_max_walltime;
 	/* [site.NAME] sections, in the order first seen (rain/target.h) */
 	struct config_section *sites;
 	size_t nsites;

@@ -63,6 +63,7 @@ struct server {
 	struct vetting *vetting;
 	char *const *netboot_sites;
 	struct registrations *registrations;
+	struct runs *runs;
 	char *admin_token;
 	char *tls_cert;
 	char *tls_key;
@@ -100,6 +101,7 @@ static const struct route *const route_tables[] = {
 	api_jobs_routes,
 	api_vetting_routes,
 	api_registrations_routes,
+	api_runs_routes,
 	api_identity_routes,
 	api_usage_routes,
 	api_members_routes,
@@ -210,6 +212,11 @@ int http_parse_range(const char *h, int64_t size, int64_t *start, int64_t *end)
 struct registrations *request_registrations(struct request *req)
 {
 	return req->srv->registrations;
+}
+
+struct runs *request_runs(struct request *req)
+{
+	return req->srv->runs;
 }
 
 const char *request_header(struct request *req, const char *key)
@@ -1382,6 +1389,7 @@ int server_start(struct server **out, const struct server_config *cfg, struct ra
 	srv->vetting = cfg->vetting;
 	srv->netboot_sites = cfg->netboot_sites;
 	srv->registrations = cfg->registrations;
+	srv->runs = cfg->runs;
 	srv->admin_token = strdup(cfg->admin_token);
 	srv->tls_cert = cert;
 	srv->tls_key = key;

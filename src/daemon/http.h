@@ -78,6 +78,7 @@ struct server;
 struct builds;
 struct vetting;
 struct registrations;
+struct runs;
 struct rain_jobs;
 
 struct request {
@@ -157,6 +158,7 @@ struct server_config {
 	 * must outlive the server); NULL: none */
 	char *const *netboot_sites;
 	struct registrations *registrations;  /* daemon/registrations.h */
+	struct runs *runs;                    /* daemon/runs.h */
 };
 
 int server_start(struct server **out, const struct server_config *cfg, struct rain_repo *repo);
@@ -176,6 +178,7 @@ const char *request_netboot_dir(struct request *req, const char *site);
  * be satisfied. */
 int http_parse_range(const char *h, int64_t size, int64_t *start, int64_t *end);
 struct registrations *request_registrations(struct request *req);
+struct runs *request_runs(struct request *req);
 /* A query argument (the first, when repeated) or NULL. */
 const char *request_query(struct request *req, const char *key);
 const char *request_header(struct request *req, const char *key);
@@ -266,6 +269,7 @@ extern const struct route api_builds_routes[];
 extern const struct route api_jobs_routes[];
 extern const struct route api_vetting_routes[];
 extern const struct route api_registrations_routes[];
+extern const struct route api_runs_routes[];
 extern const struct route api_identity_routes[];
 extern const struct route api_users_routes[];
 extern const struct route api_usage_routes[];

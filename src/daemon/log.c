@@ -46,3 +46,10 @@ void log_request(const char *addr, const char *request_id, const char *method, c
 		   method, url,
 		   status, (long long)bytes_in, (long long)bytes_out, micros / 1000.0, note);
 }
+
+void log_jobs(void *ud, enum rain_jobs_level level, const char *msg)
+{
+	(void)ud;
+	log_printf(level == RAIN_JOBS_ERROR ? LOG_ERROR : level == RAIN_JOBS_WARN ? LOG_WARN :
+		   LOG_INFO, "%s", msg);
+}

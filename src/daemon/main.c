@@ -11,6 +11,7 @@
 
 #include "daemon/builds.h"
 #include "daemon/registrations.h"
+#include "daemon/runs.h"
 #include "daemon/vetting.h"
 #include "rain/vet.h"
 #include "daemon/config.h"
@@ -249,6 +250,38 @@ static int start_registrations(struct config *cfg, struct rain_repo *repo,
 	return r;
 }
 
+/* The run service: jobs in DATA_DIR/runs over the registrations' sites. */
+static int start_runs(struct config *cfg, struct rain_repo *repo, struct registrations *regs,
+		      struct runs **out)
+{
+	_cleanup_free_ char *dir = fs_path_join(cfg->data_dir, "runs");
+	_cleanup_free_ char *rain = NULL;
+	struct runs_config rc = {
+		.registrations = regs,
+		.max_concurrent = cfg->runs_max_concurrent,
+		.max_queued_per_user = cfg->runs_max_queued_per_user,
+		.max_instances = cfg->runs_max_instances,
+		.max_per_run = cfg->runs_max_per_run,
+		.max_walltime_s = cfg->runs_max_walltime,
+		.enabled = cfg->runs_enabled,
+	};
+	int r;
+
+	if (!dir)
+		return rain_error_oom();
+	if (rc.enabled && config_rain_command(cfg, &rain) < 0) {
+		log_printf(LOG_WARN, "runs are off: %s", rain_error_last());
+		rc.enabled = false;
+	}
+	rc.dir = dir;
+	rc.rain_command = rain;
+	r = runs_start(out, &rc, repo);
+	if (r == 0 && rc.enabled && cfg->nsites)
+		log_printf(LOG_INFO, "runs: up to %d at once, %d instance(s) per user", rc.max_concurrent,
+			   rc.max_instances);
+	return r;
+}
+
 /* With [vet] auto: a build stored an image; vet it as its owner. */
 static void vet_stored(void *ud, const char *owner, const char *image_id, const char *manifest)
 {
@@ -417,6 +450,7 @@ int main(int argc, char **argv)
 	struct rain_identity *identity = NULL;
 	struct vetting *vetting = NULL;
 	struct registrations *registrations = NULL;
+	struct runs *runs = NULL;
 	struct config cfg;
 	char *token_path = NULL;
 	bool generated;
@@ -525,6 +559,11 @@ int main(int argc, char **argv)
 		log_printf(LOG_ERROR, "cannot start registration: %s", rain_error_last());
 		goto done;
 	}
+	r = start_runs(&cfg, repo, registrations, &runs);
+	if (r < 0) {
+		log_printf(LOG_ERROR, "cannot start runs: %s", rain_error_last());
+		goto done;
+	}
 	r = start_builds(&cfg, repo, identity, vetting, &builds);
 	if (r < 0) {
 		log_printf(LOG_ERROR, "cannot start the build service: %s", rain_error_last());
@@ -540,6 +579,7 @@ int main(int argc, char **argv)
 	}
 	scfg.netboot_sites = cfg.netboot_sites;
 	scfg.registrations = registrations;
+	scfg.runs = runs;
 	scfg.listen = cfg.listen;
 	scfg.tls_cert = cfg.tls_cert;
 	scfg.tls_key = cfg.tls_key;
@@ -605,10 +645,12 @@ done:
 	builds_quiesce(builds);
 	vetting_quiesce(vetting);
 	registrations_quiesce(registrations);
+	runs_quiesce(runs);
 	server_stop(srv);
 	builds_stop(builds);
 	rain_identity_free(identity);
 	vetting_stop(vetting);
+	runs_stop(runs);
 	registrations_stop(registrations);
 	rain_repo_close(repo);
 	if (status == 0)

@@ -24,13 +24,6 @@ struct registrations {
 	int max_queued_per_user;
 };
 
-static void on_log(void *ud, enum rain_jobs_level level, const char *msg)
-{
-	(void)ud;
-	log_printf(level == RAIN_JOBS_ERROR ? LOG_ERROR : level == RAIN_JOBS_WARN ? LOG_WARN :
-		   LOG_INFO, "%s", msg);
-}
-
 static int make_sites(struct registrations *g, const struct registrations_config *cfg)
 {
 	g->sites = calloc(cfg->nsites + 1, sizeof(*g->sites));
@@ -58,7 +51,7 @@ int registrations_start(struct registrations **out, const struct registrations_c
 		.workers = cfg->max_concurrent > 0 ? cfg->max_concurrent : 1,
 		.max_queued_per_user = cfg->max_queued_per_user,
 		.max_submitting_per_user = 4,
-		.log = on_log,
+		.log = log_jobs,
 	};
 	struct rain_jobs_kind_config kind = {
 		.dir = cfg->dir,
@@ -83,7 +76,7 @@ int registrations_start(struct registrations **out, const struct registrations_c
 			.nsites = g->nsites,
 			.cache_dir = cfg->cache_dir,
 			.timeout_s = cfg->timeout_s,
-			.log = on_log,
+			.log = log_jobs,
 		};
 
 		r = rain_register_kind_new(&kc, &g->kind);
@@ -130,6 +123,11 @@ void registrations_stop(struct registrations *g)
 struct rain_jobs *registrations_jobs(struct registrations *g)
 {
 	return g ? g->jobs : NULL;
+}
+
+struct rain_register_kind *registrations_kind(struct registrations *g)
+{
+	return g ? g->kind : NULL;
 }
 
 static int record_json(struct registrations *g, const char *id, json_t **out)

@@ -16,6 +16,7 @@
 
 #include "daemon/config.h"
 #include "rain/jobs.h"
+#include "rain/register-kind.h"
 #include "rain/repo.h"
 
 struct registrations_config {
@@ -39,6 +40,8 @@ int registrations_start(struct registrations **out, const struct registrations_c
 void registrations_quiesce(struct registrations *g);
 void registrations_stop(struct registrations *g);
 struct rain_jobs *registrations_jobs(struct registrations *g);
+/* The registration kind (its sites and registrations), for runs. */
+struct rain_register_kind *registrations_kind(struct registrations *g);
 
 /* Register image id at site for who. *out is the registration's record;
  * *created false when an earlier registration of the same image data at

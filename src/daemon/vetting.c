@@ -33,13 +33,6 @@ struct vetting_feed_upload {
 	size_t len;
 };
 
-static void on_log(void *ud, enum rain_jobs_level level, const char *msg)
-{
-	(void)ud;
-	log_printf(level == RAIN_JOBS_ERROR ? LOG_ERROR : level == RAIN_JOBS_WARN ? LOG_WARN :
-		   LOG_INFO, "%s", msg);
-}
-
 int vetting_start(struct vetting **out, const struct vetting_config *cfg, struct rain_repo *repo)
 {
 	struct rain_jobs_recovery rec;
@@ -47,7 +40,7 @@ int vetting_start(struct vetting **out, const struct vetting_config *cfg, struct
 		.workers = cfg->max_concurrent > 0 ? cfg->max_concurrent : 1,
 		.max_queued_per_user = cfg->max_queued_per_user,
 		.max_submitting_per_user = 4,
-		.log = on_log,
+		.log = log_jobs,
 	};
 	struct rain_vet_kind_config kc = {
 		.repo = repo,
@@ -57,7 +50,7 @@ int vetting_start(struct vetting **out, const struct vetting_config *cfg, struct
 		.policies = cfg->policies,
 		.npolicies = cfg->npolicies,
 		.timeout_s = cfg->timeout_s,
-		.log = on_log,
+		.log = log_jobs,
 	};
 	struct rain_jobs_kind_config kind = {
 		.dir = cfg->dir,

@@ -12,7 +12,7 @@
  * An owner sees their own jobs, an admin all (rain/policy.h, job-show);
  * others' jobs are not found. Builds also have their own API
  * (/rain/v1/builds), vettings start at /rain/v1/images/{id}/vet,
- * registrations at /rain/v1/registrations.
+ * registrations at /rain/v1/registrations, runs at /rain/v1/runs.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +20,7 @@
 #include "daemon/builds.h"
 #include "daemon/http.h"
 #include "daemon/registrations.h"
+#include "daemon/runs.h"
 #include "daemon/vetting.h"
 #include "rain/error.h"
 #include "rain/jobs.h"
@@ -28,13 +29,14 @@
 #define CANCEL_WAIT_S 60        /* how long a cancel waits for a running job */
 
 /* The engines raind runs (some may be NULL), in a fixed order. */
-#define NENGINES 3
+#define NENGINES 4
 
 static void engines(struct request *req, struct rain_jobs *out[NENGINES])
 {
 	out[0] = request_builds(req) ? builds_jobs(request_builds(req)) : NULL;
 	out[1] = vetting_jobs(request_vetting(req));
 	out[2] = registrations_jobs(request_registrations(req));
+	out[3] = runs_jobs(request_runs(req));
 }
 
 /* The engine that has job id (visible to the caller), or NULL after a
