@@ -296,6 +296,23 @@ int rain_client_registration_get(struct rain_client *c, const char *id, json_t *
 /* Remove what the registration made at its site; *reg: the record after. */
 int rain_client_deregister(struct rain_client *c, const char *id, json_t **reg);
 
+/* ---- runs (rain/run-kind.h; raind(8)) ---------------------------------- */
+
+/* Submit a run (request: {"image", "site", "command" or "script", "n",
+ * "walltime", "each", "keep", "out"}, as POST /rain/v1/runs takes it);
+ * *run is its record. Its log is the job's (rain_client_job_log). */
+int rain_client_run(struct rain_client *c, json_t *request, json_t **run);
+/* The runs the caller may see (the array); status: a job status or
+ * "active" (queued, running or kept), NULL: all. */
+int rain_client_run_list(struct rain_client *c, const char *status, json_t **runs);
+int rain_client_run_get(struct rain_client *c, const char *id, json_t **run);
+/* Stop a run, or take a kept run's instances down; *run (may be NULL):
+ * the record after. */
+int rain_client_run_stop(struct rain_client *c, const char *id, json_t **run);
+/* Write the run's fetched file name (as its record's "files" has it) to
+ * fd. */
+int rain_client_run_file(struct rain_client *c, const char *id, const char *name, int fd);
+
 /* ---- identity (Keystone v3) and users (/rain/v1/users) ----------------- */
 
 #define RAIN_CLIENT_TOKEN_MAX 255

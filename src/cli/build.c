@@ -15,10 +15,49 @@
 
 #define RECONNECT_TRIES 30      /* a server that went away: give up after ~1 min */
 
+#define PROGRESS_PREFIX "rain: "
+
 struct follow {
 	FILE *out;
 	bool at_line_start;
+	/* a run's: lines starting PROGRESS_PREFIX go to progress, not out */
+	bool split;
+	FILE *progress;
+	FILE *line_to;          /* where the line being copied goes */
+	char head[sizeof(PROGRESS_PREFIX)];     /* its start, until it is known */
+	size_t nhead;
 };
+
+static void put_safe(FILE *f, unsigned char ch)
+{
+	if (f)
+		fputc(ch == '\n' || ch == '\t' || (ch >= 0x20 && ch != 0x7f) ? ch : '?', f);
+}
+
+/* A run's log: each line to progress or out by its start. */
+static void split_char(struct follow *f, unsigned char ch)
+{
+	size_t plen = strlen(PROGRESS_PREFIX);
+
+	if (f->at_line_start) {
+		f->line_to = NULL;
+		f->nhead = 0;
+		f->at_line_start = false;
+	}
+	if (!f->line_to) {
+		f->head[f->nhead++] = (char)ch;
+		if (f->nhead < plen && ch == (unsigned char)PROGRESS_PREFIX[f->nhead - 1] &&
+		    ch != '\n')
+			return;
+		f->line_to = f->nhead == plen && !memcmp(f->head, PROGRESS_PREFIX, plen) ?
+			     f->progress : f->out;
+		for (size_t i = 0; i < f->nhead; i++)
+			put_safe(f->line_to, (unsigned char)f->head[i]);
+	} else {
+		put_safe(f->line_to, ch);
+	}
+	f->at_line_start = ch == '\n';
+}
 
 /* Copy log text, replacing control characters other than newline and tab
  * so that a build cannot put escapes on the user's terminal. */
@@ -26,14 +65,20 @@ static int on_log(void *ud, const char *data, size_t len)
 {
 	struct follow *f = ud;
 
-	for (size_t i = 0; f->out && i < len; i++) {
+	for (size_t i = 0; (f->out || f->split) && i < len; i++) {
 		unsigned char ch = (unsigned char)data[i];
 
-		fputc(ch == '\n' || ch == '\t' || (ch >= 0x20 && ch != 0x7f) ? ch : '?', f->out);
+		if (f->split) {
+			split_char(f, ch);
+			continue;
+		}
+		put_safe(f->out, ch);
 		f->at_line_start = ch == '\n';
 	}
 	if (len && f->out)
 		fflush(f->out);
+	if (len && f->progress)
+		fflush(f->progress);
 	return cli_interrupted != 0;
 }
 
@@ -54,10 +99,11 @@ struct follow_api {
 	int (*cancel)(struct rain_client *c, const char *id, json_t **out);
 };
 
-static int follow(struct cli *cli, const struct follow_api *api, const char *id, FILE *out,
+static int follow(struct cli *cli, const struct follow_api *api, const char *id, struct follow *fp,
 		  bool cancel_on_interrupt, json_t **final)
 {
-	struct follow f = { out, true };
+	struct follow f = *fp;
+	FILE *out = f.out;
 	struct rain_client *c;
 	int64_t off = 0, got;
 	int r, tries = 0;
@@ -66,6 +112,7 @@ static int follow(struct cli *cli, const struct follow_api *api, const char *id,
 	r = cli_client(cli, &c);
 	if (r)
 		return r;
+	f.at_line_start = true;
 	for (;;) {
 		json_t *rec = NULL;
 
@@ -115,8 +162,9 @@ int cli_build_follow(struct cli *cli, const char *id, FILE *out, bool cancel_on_
 {
 	static const struct follow_api api = { "build", rain_client_build_log, rain_client_build_get,
 					       rain_client_build_cancel };
+	struct follow f = { .out = out };
 
-	return follow(cli, &api, id, out, cancel_on_interrupt, final);
+	return follow(cli, &api, id, &f, cancel_on_interrupt, final);
 }
 
 int cli_job_follow(struct cli *cli, const char *what, const char *id, FILE *out,
@@ -124,8 +172,18 @@ int cli_job_follow(struct cli *cli, const char *what, const char *id, FILE *out,
 {
 	const struct follow_api api = { what, rain_client_job_log, rain_client_job_get,
 					rain_client_job_cancel };
+	struct follow f = { .out = out };
 
-	return follow(cli, &api, id, out, cancel_on_interrupt, final);
+	return follow(cli, &api, id, &f, cancel_on_interrupt, final);
+}
+
+int cli_run_follow(struct cli *cli, const char *id, FILE *out, FILE *progress, json_t **final)
+{
+	static const struct follow_api api = { "run", rain_client_job_log, rain_client_run_get,
+					       rain_client_run_stop };
+	struct follow f = { .out = out, .split = true, .progress = progress };
+
+	return follow(cli, &api, id, &f, true, final);
 }
 
 void cli_build_print(json_t *build)

@@ -163,6 +163,9 @@ extern const struct cli_cmd cmd_site_entry;
 extern const struct cli_cmd cmd_register_entry;
 extern const struct cli_cmd cmd_deregister_entry;
 extern const struct cli_cmd cmd_shell_entry;
+extern const struct cli_cmd cmd_run_image_entry;
+extern const struct cli_cmd cmd_ps_entry;
+extern const struct cli_cmd cmd_stop_entry;
 
 extern const struct cli_cmd cmd_image_list_entry;
 extern const struct cli_cmd cmd_image_show_entry;
@@ -410,6 +413,22 @@ int cli_build_follow(struct cli *cli, const char *id, FILE *out, bool cancel_on_
  * *final is its job record. */
 int cli_job_follow(struct cli *cli, const char *what, const char *id, FILE *out,
 		   bool cancel_on_interrupt, json_t **final);
+/* Follow run id's log (rain run): the job's output to out, rain's
+ * progress (lines starting "rain: ") to progress (NULL: not shown);
+ * SIGINT/SIGTERM stop the run and wait for its teardown; *final is the
+ * run afterwards. Reports errors; exit status. */
+int cli_run_follow(struct cli *cli, const char *id, FILE *out, FILE *progress, json_t **final);
+/* Vet image id (label: as the user named it) in the server with policy
+ * (NULL: its default) and follow it; *job its job record afterwards.
+ * CLI_EXIT_OK when the vetting succeeded (whatever its verdict).
+ * Reports errors; exit status. */
+int cli_vet_remote(struct cli *cli, const char *id, const char *label, const char *policy,
+		   bool runtime, json_t **job);
+/* Register image id at site (rain register): submitted, and with wait
+ * followed to its end; *reg the registration then (or the earlier one of
+ * the same image data there). Reports errors; exit status. */
+int cli_register(struct cli *cli, const char *id, const char *label, const char *site,
+		 const char *key, bool override, bool wait, json_t **reg);
 /* {"builds": [...]} in *list (a new reference). Reports errors; exit status. */
 int cli_build_list(struct cli *cli, json_t **list);
 /* A full build id, or a prefix of exactly one build the token can list,

@@ -230,13 +230,55 @@ static void print_registration(struct cli *cli, json_t *reg)
 	}
 }
 
+int cli_register(struct cli *cli, const char *id, const char *label, const char *site,
+		 const char *key, bool override, bool wait, json_t **reg)
+{
+	struct rain_client *c;
+	const char *status;
+	char reg_id[37];
+	int r;
+
+	*reg = NULL;
+	if ((r = cli_client(cli, &c)))
+		return r;
+	r = rain_client_register(c, id, site, key, override, reg);
+	if (r < 0)
+		return cli_fail(cli, r, r == RAIN_ENOTFOUND ? "see rain site list and rain image list" :
+				NULL, "cannot register %s at %s", label, site);
+	snprintf(reg_id, sizeof(reg_id), "%s", cli_json_str(*reg, "id") ? cli_json_str(*reg, "id") : "");
+	status = cli_json_str(*reg, "status");
+	if (status && strcmp(status, "registering")) {
+		cli_note(cli, "%s is registered at %s already (registration %s)", label, site, reg_id);
+	} else if (wait) {
+		json_t *job = NULL;
+
+		cli_note(cli, "registering %s at %s as %s", label, site, reg_id);
+		json_decref(*reg);
+		*reg = NULL;
+		cli_catch_signals(true);
+		r = cli_job_follow(cli, "registration", reg_id, cli->quiet || cli->json ? NULL : stderr,
+				   false, &job);
+		cli_catch_signals(false);
+		json_decref(job);
+		if (r == CLI_EXIT_FAIL && cli_interrupted)
+			return cli_error("stopped following registration %s; it goes on in the server "
+					 "(rain register show %s; rain register cancel %s stops it)", reg_id,
+					 reg_id, reg_id);
+		if (r)
+			return r;
+		r = rain_client_registration_get(c, reg_id, reg);
+		if (r < 0)
+			return cli_fail(cli, r, NULL, "cannot get registration %s", reg_id);
+	}
+	return CLI_EXIT_OK;
+}
+
 static int register_exec(struct cli *cli, const struct cli_args *a)
 {
 	_cleanup_free_ char *key = NULL;
-	struct rain_client *c;
 	json_t *reg = NULL;
 	const char *site = cli_arg(a, "site"), *path, *status;
-	char id[37], reg_id[37];
+	char id[37];
 	int r, ret = CLI_EXIT_FAIL;
 
 	if (!site || !*site)
@@ -249,42 +291,16 @@ static int register_exec(struct cli *cli, const struct cli_args *a)
 					"cannot read --ssh-key %s", path);
 		key[strcspn(key, "\r\n")] = '\0';
 	}
-	if ((r = cli_target(cli, a, 0, id)) || (r = cli_client(cli, &c)))
+	if ((r = cli_target(cli, a, 0, id)))
 		return r;
-	r = rain_client_register(c, id, site, key, cli_flag(a, "override"), &reg);
-	if (r < 0)
-		return cli_fail(cli, r, r == RAIN_ENOTFOUND ? "see rain site list and rain image list" :
-				NULL, "cannot register %s at %s", a->argv[0], site);
-	snprintf(reg_id, sizeof(reg_id), "%s", cli_json_str(reg, "id") ? cli_json_str(reg, "id") : "");
-	status = cli_json_str(reg, "status");
-	if (status && strcmp(status, "registering")) {
-		cli_note(cli, "%s is registered at %s already (registration %s)", a->argv[0], site,
-			 reg_id);
-	} else if (!cli_flag(a, "no-wait")) {
-		json_t *job = NULL;
-
-		cli_note(cli, "registering %s at %s as %s", a->argv[0], site, reg_id);
-		json_decref(reg);
-		reg = NULL;
-		cli_catch_signals(true);
-		r = cli_job_follow(cli, "registration", reg_id, cli->quiet || cli->json ? NULL : stderr,
-				   false, &job);
-		cli_catch_signals(false);
-		json_decref(job);
-		if (r == CLI_EXIT_FAIL && cli_interrupted)
-			return cli_error("stopped following registration %s; it goes on in the server "
-					 "(rain register show %s; rain register cancel %s stops it)", reg_id,
-					 reg_id, reg_id);
-		if (r)
-			return r;
-		r = rain_client_registration_get(c, reg_id, &reg);
-		if (r < 0)
-			return cli_fail(cli, r, NULL, "cannot get registration %s", reg_id);
-	}
+	r = cli_register(cli, id, a->argv[0], site, key, cli_flag(a, "override"),
+			 !cli_flag(a, "no-wait"), &reg);
+	if (r)
+		return r;
 	print_registration(cli, reg);
 	status = cli_json_str(reg, "status");
 	if (!status || (strcmp(status, "registered") && strcmp(status, "registering")))
-		cli_error("registration %s %s: %s", reg_id, status ? status : "?",
+		cli_error("registration %s %s: %s", cli_json_str(reg, "id"), status ? status : "?",
 			  cli_json_str(reg, "error") ? cli_json_str(reg, "error") : "no reason given");
 	else
 		ret = CLI_EXIT_OK;

@@ -288,12 +288,47 @@ out:
 	return status;
 }
 
+int cli_vet_remote(struct cli *cli, const char *id, const char *label, const char *policy,
+		   bool runtime, json_t **job)
+{
+	struct rain_client *c;
+	const char *status;
+	char job_id[37];
+	int r;
+
+	*job = NULL;
+	r = cli_client(cli, &c);
+	if (r)
+		return r;
+	r = rain_client_vet(c, id, policy, runtime, job);
+	if (r < 0)
+		return cli_fail(cli, r, NULL, "cannot vet image %s", label);
+	snprintf(job_id, sizeof(job_id), "%s", cli_json_str(*job, "id") ? cli_json_str(*job, "id") : "");
+	json_decref(*job);
+	*job = NULL;
+	cli_note(cli, "vetting %s as job %s", label, job_id);
+	cli_catch_signals(true);
+	r = cli_job_follow(cli, "vetting", job_id, cli->quiet || cli->json ? NULL : stderr, false,
+			   job);
+	cli_catch_signals(false);
+	if (r == CLI_EXIT_FAIL && cli_interrupted)
+		return cli_error("stopped following vetting %s; it goes on in the server, which "
+				 "keeps its report with the image ('rain image show %s')", job_id, label);
+	if (r)
+		return r;
+	status = cli_json_str(*job, "status");
+	if (!status || strcmp(status, "succeeded"))
+		return cli_error("vetting %s of %s %s: %s", job_id, label, status ? status : "?",
+				 cli_json_str(*job, "error") ? cli_json_str(*job, "error") :
+				 "no reason given");
+	return CLI_EXIT_OK;
+}
+
 static int vet_remote(struct cli *cli, const struct cli_args *a, const char *ref)
 {
 	struct rain_client *c;
 	json_t *job = NULL, *report = NULL;
-	const char *status;
-	char id[37], job_id[37];
+	char id[37];
 	int r, ret = CLI_EXIT_FAIL;
 
 	if (cli_arg(a, "set") || cli_arg(a, "feed") || cli_arg(a, "recipe") || cli_arg(a, "format") ||
@@ -307,28 +342,10 @@ static int vet_remote(struct cli *cli, const struct cli_args *a, const char *ref
 	r = cli_client(cli, &c);
 	if (r)
 		return r;
-	r = rain_client_vet(c, id, cli_arg(a, "policy"), cli_flag(a, "runtime"), &job);
-	if (r < 0)
-		return cli_fail(cli, r, NULL, "cannot vet image %s", ref);
-	snprintf(job_id, sizeof(job_id), "%s", cli_json_str(job, "id") ? cli_json_str(job, "id") : "");
-	json_decref(job);
-	job = NULL;
-	cli_note(cli, "vetting %s as job %s", ref, job_id);
-	cli_catch_signals(true);
-	r = cli_job_follow(cli, "vetting", job_id, cli->quiet || cli->json ? NULL : stderr, false,
-			   &job);
-	cli_catch_signals(false);
-	if (r == CLI_EXIT_FAIL && cli_interrupted)
-		return cli_error("stopped following vetting %s; it goes on in the server, which "
-				 "keeps its report with the image ('rain image show %s')", job_id, ref);
-	if (r)
-		return r;
-	status = cli_json_str(job, "status");
-	if (!status || strcmp(status, "succeeded")) {
-		ret = cli_error("vetting %s of %s %s: %s", job_id, ref, status ? status : "?",
-				cli_json_str(job, "error") ? cli_json_str(job, "error") : "no reason given");
+	ret = cli_vet_remote(cli, id, ref, cli_arg(a, "policy"), cli_flag(a, "runtime"), &job);
+	if (ret)
 		goto out;
-	}
+	ret = CLI_EXIT_FAIL;
 	r = rain_client_vetting_get(c, id, &report);
 	if (r < 0) {
 		ret = cli_fail(cli, r, NULL, "cannot get the vetting report of %s", ref);

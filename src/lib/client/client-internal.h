@@ -65,5 +65,7 @@ int client_id_path(const char *base, const char *what, const char *id, const cha
 int client_want_object(int r, json_t **out, const char *what);
 /* GET path, which answers {key: [...]}, into *out. */
 int client_get_list(struct rain_client *c, const char *path, const char *key, json_t **out);
+/* The same, the array itself in *out. */
+int client_get_array(struct rain_client *c, const char *path, const char *key, json_t **out);
 
 #endif

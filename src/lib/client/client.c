@@ -1165,3 +1165,15 @@ int client_get_list(struct rain_client *c, const char *path, const char *key, js
 	}
 	return r;
 }
+
+int client_get_array(struct rain_client *c, const char *path, const char *key, json_t **out)
+{
+	json_t *all = NULL;
+	int r = client_get_list(c, path, key, &all);
+
+	*out = NULL;
+	if (r == 0)
+		*out = json_incref(json_object_get(all, key));
+	json_decref(all);
+	return r;
+}

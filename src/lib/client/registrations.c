@@ -9,23 +9,10 @@
 #include "util/cleanup.h"
 #include "util/strutil.h"
 
-/* GET path answering {key: [...]}: the array in *out. */
-static int get_array(struct rain_client *c, const char *path, const char *key, json_t **out)
-{
-	json_t *all = NULL;
-	int r = client_get_list(c, path, key, &all);
-
-	*out = NULL;
-	if (r == 0)
-		*out = json_incref(json_object_get(all, key));
-	json_decref(all);
-	return r;
-}
-
 int rain_client_sites(struct rain_client *c, json_t **sites)
 {
 	rain_error_clear();
-	return get_array(c, "/rain/v1/sites", "sites", sites);
+	return client_get_array(c, "/rain/v1/sites", "sites", sites);
 }
 
 int rain_client_site_get(struct rain_client *c, const char *name, json_t **site)
@@ -79,7 +66,7 @@ int rain_client_registration_list(struct rain_client *c, const char *site, const
 	}
 	if (!path)
 		return rain_error_oom();
-	return get_array(c, path, "registrations", regs);
+	return client_get_array(c, path, "registrations", regs);
 }
 
 static int reg_call(struct rain_client *c, const char *method, const char *id, json_t **out)
