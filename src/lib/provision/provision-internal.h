@@ -12,6 +12,7 @@
 
 /* one line per provider, each in providers/SCHEME.c */
 extern const struct rain_driver rain_provider_driver_slurm;
+extern const struct rain_driver rain_provider_driver_container;
 
 /* The provider of op's site (found by its scheme). */
 int run_provider(const struct rain_site *site, const struct rain_provider_driver **out);
