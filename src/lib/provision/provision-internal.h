@@ -11,6 +11,7 @@
 #include "rain/sys/registry.h"
 
 /* one line per provider, each in providers/SCHEME.c */
+extern const struct rain_driver rain_provider_driver_libvirt;
 extern const struct rain_driver rain_provider_driver_slurm;
 extern const struct rain_driver rain_provider_driver_container;
 

@@ -19,6 +19,7 @@
 
 /* The built-in providers, one per site scheme (provision-internal.h). */
 static const struct rain_driver *const builtin[] = {
+	&rain_provider_driver_libvirt,
 	&rain_provider_driver_slurm,
 	&rain_provider_driver_container,
 	NULL,
