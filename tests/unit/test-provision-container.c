@@ -255,6 +255,20 @@ static void test_jobs(void **state)
 	assert_int_equal(status, RAIN_RUN_EXIT_TIMEOUT);
 	job.walltime_s = 0;
 
+	/* status: an instance is alive while its folder is there */
+	{
+		json_t *s = NULL;
+
+		snprintf(path, sizeof(path), "%s/.rain-r1-2", site_dir);
+		assert_int_equal(fs_remove_tree(path), 0);
+		assert_int_equal(rain_run_status(&op, &s), 0);
+		assert_true(json_is_true(json_object_get(json_array_get(json_object_get(s, "instances"), 0),
+							 "alive")));
+		assert_true(json_is_false(json_object_get(json_array_get(json_object_get(s, "instances"), 1),
+							  "alive")));
+		json_decref(s);
+	}
+
 	assert_int_equal(rain_run_down(&op), 0);
 	assert_int_equal(rain_run_instance_count(&op), 0);
 	assert_nothing_left("r1");

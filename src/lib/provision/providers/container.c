@@ -217,6 +217,7 @@ static int up(struct rain_run_op *op)
 	return 0;
 }
 
+/* An instance is its folder: alive and ready while it is there. */
 static int ready(struct rain_run_op *op, size_t i)
 {
 	_cleanup_free_ char *dir = NULL;
@@ -630,6 +631,7 @@ static const struct rain_provider_driver container = {
 	.version = RAIN_PROVIDER_DRIVER_VERSION,
 	.scheme = "container",
 	.up = up,
+	.alive = ready,
 	.ready = ready,
 	.exec = exec_job,
 	.fetch = fetch,
