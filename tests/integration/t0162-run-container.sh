@@ -3,7 +3,8 @@
 # openssh-server base t0143 and t0150 share through the build cache, its
 # os-release marked) published with rain target publish to a container:
 # site (the tree made from the image read as data: owned by nobody, no
-# setuid bit, no device node, the stored image untouched), then run with
+# setuid bit, no device node, the stored image untouched; a publish
+# interrupted leaves nothing, one killed nothing after unpublish), then run with
 # rain provision through Charliecloud's ch-run as nobody: a passing job
 # printing the image's /etc/os-release (not the host's), a failing job's
 # exit status, a job writing to the read-only tree, the walltime (124), an
@@ -59,6 +60,27 @@ check_eq "no device node, fifo or socket" "" "$(find "$TREE" -xdev \( -type b -o
 check "/etc/os-release is still the image's link" test "$(readlink "$TREE/etc/os-release")" = ../usr/lib/os-release
 check_eq "no staging folder is left" "" "$(find "$SITE" -maxdepth 1 -name '.*.publish')"
 check_eq "the stored image was only read" "$IMG_SHA" "$(sha256sum <"$IMG")"
+
+# interrupted and killed publishes: nothing left, or nothing once the
+# saved state is unpublished
+pub_bg() { # ID: publish the image again as registration ID, in the background
+	"$RAIN" target publish --sites "$TMP/sites.ini" --site box --work "$TMP/work-$1" \
+		--state "$TMP/$1.json" --id "$1" "$IMG" >/dev/null 2>"$TMP/$1.err" &
+	pid=$!
+	for _ in $(seq 1 300); do [ -d "$SITE/.$1.publish" ] && break; sleep 0.1; done
+}
+pub_bg canceled
+kill -INT "$pid"
+wait "$pid"
+check "Ctrl-C during a publish fails it" test $? -ne 0
+check_eq "nothing of it is left at the site" "" "$(find "$SITE" -maxdepth 1 -name '*canceled*')"
+pub_bg killed
+kill -9 "$pid"
+wait "$pid" 2>/dev/null
+check "a publish killed with SIGKILL named its staging folder in its state" grep -q staging "$TMP/killed.json"
+"$RAIN" target unpublish --sites "$TMP/sites.ini" --site box --state "$TMP/killed.json" >/dev/null 2>&1
+check_eq "rain target unpublish on that state" 0 "$?"
+check_eq "removes what it made" "" "$(find "$SITE" -maxdepth 1 -name '*killed*')"
 
 prov() { # STEP ARGS...: rain provision STEP at site box
 	local step=$1; shift
