@@ -29,6 +29,8 @@ truncate -s 32M "$TMP/disk.raw"
 printf 'label: dos\nstart=2048, type=83\n' | sfdisk -q "$TMP/disk.raw"
 mke2fs -q -F -t ext4 -E offset=1048576 -d "$R" "$TMP/disk.raw" 30M
 
+# the site's user (nobody) walks to the trees
+chmod 711 "$TMP"
 mkdir -p "$TMP/box" "$TMP/few"
 cat >"$TMP/raind.ini" <<EOF
 [site.box]
@@ -138,7 +140,8 @@ check_eq "no instance or process is left" "" "$(leftovers)"
 check_eq "and no key of the run" "" "$(ls "$DATA/runs/$RUN2/" | grep '^key' || true)"
 
 # ---- Ctrl-C of rain run: the run is stopped and taken down
-as_alice run t0165 --site box -- sh -c 'echo started; sleep 300' >"$TMP/int.out" 2>"$TMP/int.err" &
+# (rain itself in the background, not a function's subshell: the signal goes to rain)
+RAIN_TOKEN=$ALICE "$RAIN" run t0165 --site box -- sh -c 'echo started; sleep 300' >"$TMP/int.out" 2>"$TMP/int.err" &
 RPID=$!
 for _ in $(seq 1 240); do grep -q started "$TMP/int.out" 2>/dev/null && break; sleep 0.25; done
 kill -INT "$RPID"
