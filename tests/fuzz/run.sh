@@ -47,6 +47,7 @@ harnesses=(
 	"fuzz-netboot-modules:src/lib/target/netboot-modules.c::$short"
 	"fuzz-netboot-run:src/lib/target/netboot-run.c src/util/base64.c:-lcrypto:$short"
 	"fuzz-libvirt-xml:src/lib/target/drivers/libvirt-xml.c:-lxml2 -larchive -I/usr/include/libxml2:$short"
+	"fuzz-libvirt-instance:src/lib/target/drivers/libvirt-xml.c:-lxml2 -larchive -I/usr/include/libxml2:$short"
 	"fuzz-opennebula:src/lib/target/drivers/opennebula-xmlrpc.c:-lxml2 -I/usr/include/libxml2:$short"
 	"fuzz-dpkg-status:src/lib/vet/pkg.c:-lrpm -lrpmio:$short"
 	"fuzz-vercmp:src/lib/vet/pkg.c:-lrpm -lrpmio:$short"
@@ -491,6 +492,14 @@ for h in "${harnesses[@]}"; do
 	fuzz-opennebula) seed_opennebula "$seeds" ;;
 	fuzz-netboot-run) seed_netboot_run "$seeds" ;;
 	fuzz-libvirt-xml) printf 'a<b>&amp;"\047]]><!--\n\001\303\251\377\357\277\276' >"$seeds/title" ;;
+	fuzz-libvirt-instance)
+		printf '%s\n' "<domain type='qemu'><name>rain-r</name><uuid>8a4c8453-53ab-4c0c-8b45-7d84b3a8ecd2</uuid>" \
+			"<metadata><rain:registration xmlns:rain='urn:x-rain:registration:1' id='r'/></metadata>" \
+			"<os><type arch='x86_64'>hvm</type><nvram>/x_VARS.fd</nvram></os><devices>" \
+			"<disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='/a'/>" \
+			"<backingStore/><target dev='vda' bus='virtio'/></disk><disk type='volume' device='cdrom'>" \
+			"<source pool='p' volume='s'/><readonly/></disk><interface type='user'><mac address='52:54:00:11:fc:f9'/>" \
+			"</interface><serial type='pty'><log file='/l'/></serial></devices></domain>" >"$seeds/domain" ;;
 	fuzz-vet-tar) seed_vet_tar "$seeds" ;;
 	fuzz-dpkg-status | fuzz-vercmp) seed_pkg "$seeds" ;;
 	fuzz-rpmdb) seed_rpmdb "$seeds" ;;

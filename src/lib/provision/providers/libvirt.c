@@ -15,7 +15,8 @@
  *    disks swapped (libvirt_instance_xml), started paused, its serial
  *    console opened and copied into WORKDIR/rain-RUNID-K.console (the
  *    instance's "console") by a thread of this process until the domain
- *    ends, then resumed, so that the log holds the whole boot.
+ *    ends (or the process: a plumbing `rain provision up` logs the boot up
+ *    to ready only), then resumed, so that the log holds the whole boot.
  * Every name goes into the run's state before the object is made, and a
  * name that exists already is refused before it is named (it is not the
  * run's to remove). down destroys and undefines the domains and deletes
