@@ -2,12 +2,14 @@
 # Runs through raind at a container site (Charliecloud's ch-run over the
 # image's root tree): rain run registering the image first, then a
 # passing job (its output on stdout, rain's progress on stderr, a result
-# file fetched), a failing job's exit code, a walltime (124), rain stop
-# and Ctrl-C mid-run and a kill -9 of raind mid-run (each leaving no
-# instance folder, no process and no key), a kept run taken down by rain
-# stop, the instances quota, bad sites, images and counts, a user who
-# may not use the site, another user's runs not visible, rain ps, the
-# audit log and path traversal in the files API refused.
+# file fetched), a failing job's exit code, a walltime (124), two
+# instances with --each, a --job script, vetting first where the site
+# wants a policy, rain stop and Ctrl-C mid-run and a kill -9 of raind
+# mid-run (each leaving no instance folder, no process and no key), a
+# kept run taken down by rain stop, the instances quota, bad sites,
+# images and counts, a user who may not use the site, another user's runs
+# not visible, rain ps, the audit log and path traversal in the files API
+# refused.
 source "$(dirname "$0")/lib.sh"
 cd "$TMP" || exit 1
 
@@ -31,13 +33,16 @@ mke2fs -q -F -t ext4 -E offset=1048576 -d "$R" "$TMP/disk.raw" 30M
 
 # the site's user (nobody) walks to the trees
 chmod 711 "$TMP"
-mkdir -p "$TMP/box" "$TMP/few"
+mkdir -p "$TMP/box" "$TMP/few" "$TMP/vetted"
 cat >"$TMP/raind.ini" <<EOF
 [site.box]
 uri = container:$TMP/box
 [site.few]
 uri = container:$TMP/few
 users = bob
+[site.vetted]
+uri = container:$TMP/vetted
+policy = default
 [runs]
 max_instances = 3
 max_per_run = 2
@@ -120,6 +125,17 @@ as_alice run t0165 --site box --walltime 2 -- sleep 60 >"$TMP/wall.out" 2>"$TMP/
 check_eq "a job past its walltime ends with 124" 124 "$?"
 check "the message says so" grep -qi "walltime\|time limit\|longer than" "$TMP/wall.err"
 check_eq "nothing is left after the time limit" "" "$(leftovers)"
+
+# ---- two instances, the job on each; a script
+as_alice run t0165 --site box -n 2 --each -- sh -c 'echo "on $(pwd)"' \
+	>"$TMP/each.out" 2>"$TMP/each.err"
+check_eq "a run on each of 2 instances exits 0" 0 "$?"
+check_eq "each instance's output came, prefixed with its name" 2 "$(grep -c '^\[rain-.*-[12]\] on /rain/work$' "$TMP/each.out")"
+printf '#!/bin/sh\necho "script says $1hello"\nexit 7\n' >"$TMP/job.sh"
+as_alice run t0165 --site box --job "$TMP/job.sh" >"$TMP/script.out" 2>"$TMP/script.err"
+check_eq "a --job script runs and its exit code is rain run's" 7 "$?"
+check "its output came" grep -qx "script says hello" "$TMP/script.out"
+check_eq "nothing is left after both" "" "$(leftovers)"
 
 # ---- rain stop mid-run: nothing left, no key
 RUN2=$(as_alice run t0165 --site box --no-wait -- sleep 300)
@@ -209,6 +225,11 @@ check_error "an image not registered at the site is 404" 404
 check_json "saying to register it first" '"register it first" in j["message"]'
 as_alice run t0165 --site nowhere -- true >/dev/null 2>"$TMP/bad.err"
 check "rain run at an unknown site fails with a message" sh -c "grep -q 'nowhere' '$TMP/bad.err'"
+
+# a site with a vetting policy: rain run vets the image with it first
+as_alice run t0165 --site vetted -- true >/dev/null 2>"$TMP/vetted.err"
+check "rain run vets the image first where the site wants a policy" grep -q "requires vetting policy default: vetting t0165" "$TMP/vetted.err"
+check "the image has the policy's verdict" sh -c "curl -sS -H 'X-Auth-Token: $ALICE' '$URL/v2/images/$IMG' | grep -q '\"rain_vetting_policy\": *\"default\"'"
 
 RAIN_TOKEN=$ALICE "$RAIN" ps --all --json >"$TMP/ps.json" 2>&1
 check "rain ps --all --json lists alice's runs" python3 -c '
