@@ -345,6 +345,40 @@ build_disk() {
 	IMG_SHA=$(sha256sum <"$IMG")
 }
 
+# netboot_run_site MAC1 MAC2: a netboot site lab in $TMP/site, served by
+# a raind started here ([netboot]), with nodes node1 and node2 that are
+# diskless qemu VMs powered by tests/integration/netboot-power-qemu.sh (a
+# stand-in for their BMCs, its files in $TMP/bmc: the boot URL, the TFTP
+# folder, each node's forwarded sshd port P1, P2 and console); the site's
+# section in $TMP/sites.ini. Sets SITE, BMC, P1, P2 (and raind_start's).
+netboot_run_site() {
+	local power=$TOP/tests/integration/netboot-power-qemu.sh nb
+	SITE=$TMP/site
+	BMC=$TMP/bmc
+	mkdir -p "$BMC" "$SITE/tftp"
+	printf '[netboot]\nlab = %s\n' "$SITE" >"$TMP/raind.conf"
+	raind_start --config "$TMP/raind.conf" || return 1
+	nb=http://10.0.2.2:$PORT/netboot/lab
+	echo "$nb/boot.ipxe" >"$BMC/boot_url"
+	echo "$SITE/tftp" >"$BMC/tftp"
+	P1=$(free_port)
+	P2=$(free_port)
+	echo "$P1" >"$BMC/node1.port"
+	echo "$P2" >"$BMC/node2.port"
+	cat >"$TMP/sites.ini" <<SITES
+[site.lab]
+uri = netboot:$SITE
+url = $nb
+nodes = node1=$1 node2=$2
+kernel_args = console=ttyS0,115200 no_timer_check panic=-1
+power_on = $power on $BMC %n %m
+power_off = $power off $BMC %n %m
+power_status = $power status $BMC %n %m
+ssh = node1=127.0.0.1:$P1 node2=127.0.0.1:$P2
+console = $BMC/%n.console
+SITES
+}
+
 # free_port: a TCP port on 127.0.0.1 that nothing listens on now
 free_port() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'

@@ -22,6 +22,7 @@ static const struct rain_driver *const builtin[] = {
 	&rain_provider_driver_libvirt,
 	&rain_provider_driver_slurm,
 	&rain_provider_driver_container,
+	&rain_provider_driver_netboot,
 	NULL,
 };
 
