@@ -478,7 +478,8 @@ static int lv_down(struct rain_run_op *op)
 	size_t n = rain_run_instance_count(op);
 	_cleanup_conn_ virConnectPtr conn = NULL;
 	_cleanup_pool_ virStoragePoolPtr pool = NULL;
-	int r;
+	_cleanup_free_ char *msg = NULL;
+	int first = 0, r;
 
 	if (n == 0 && !pool_name)
 		return 0;
@@ -497,10 +498,8 @@ static int lv_down(struct rain_run_op *op)
 	} else if (r < 0) {
 		return r;
 	}
-	/* every instance, each step whatever the others did; the first
-	 * failure is returned and the state keeps naming everything */
-	int first = 0;
-
+	/* every instance, whatever the others did; the first failure is
+	 * returned (its message kept) and the state keeps naming everything */
 	for (size_t i = 0; i < n; i++) {
 		json_t *inst = rain_run_instance(op, i);
 		const char *dom = str_of(inst, "domain"), *vol = str_of(inst, "volume");
@@ -511,11 +510,13 @@ static int lv_down(struct rain_run_op *op)
 			r = libvirt_vol_remove(&top, pool, vol);
 		if (r == 0 && pool && seed)
 			r = libvirt_vol_remove(&top, pool, seed);
-		if (r < 0 && first == 0)
+		if (r < 0 && first == 0) {
 			first = r;
+			msg = strdup(rain_error_last());
+		}
 	}
 	if (first < 0)
-		return first;
+		return msg ? rain_error_set(first, "%s", msg) : rain_error_oom();
 	r = rain_run_state_set(op, "instances", NULL);
 	if (r == 0)
 		r = rain_run_state_set(op, "pool", NULL);

@@ -1,0 +1,196 @@
+#!/bin/bash
+# Runs at a libvirt site (issue 13) against a real libvirtd (start_libvirtd)
+# and a rain-built bookworm disk with openssh-server (ssh_recipe), published
+# with rain target publish, through the plumbing rain provision: each
+# instance is a qcow2 overlay of the registration's volume, a NoCloud seed
+# with the run's key and a domain made from the registration's, reached by
+# ssh on a forwarded port of 127.0.0.1, its console logged in the run's
+# folder. Cases: N=2 with --each printing /etc/os-release, uname -r and the
+# host name from inside both; N=1 kept up (up, then exec: a failing job's
+# exit code, a walltime: 124; the domain and volumes as libvirt shows them,
+# the registration's volume never written) and down; SIGINT to rain
+# provision run mid-job: 130; an instance that does not answer within
+# --ready-timeout: 125 with its console's last lines. After each: no
+# domain, no volume of the run, no qemu process, no key left, the
+# registration intact. TCG boots are slow here: the two N=1 runs boot
+# side by side, then the N=2 run beside the ready timeout.
+source "$(dirname "$0")/lib.sh"
+
+for c in mmdebstrap qemu-system-x86_64 libvirtd virtlogd virsh setpriv ssh ssh-keygen; do
+	command -v "$c" >/dev/null || { echo "ok 1 # SKIP needs $c"; test_done; }
+done
+if [ "$(id -u)" -ne 0 ]; then
+	echo "ok 1 # SKIP needs root"
+	test_done
+fi
+cd "$TMP" || exit 1
+T0=$(date +%s)
+
+ssh_recipe t0161 "$TMP/ssh.recipe"
+build_disk "$TMP/ssh.recipe" "$TMP/img" "the bookworm disk with openssh-server"
+start_libvirtd
+check_eq "libvirtd starts" 0 $?
+[ -n "$LIBVIRTD_PID" ] || test_done
+libvirt_pool t0161
+check_eq "a dir pool in the test's folder" 0 $?
+cat >"$TMP/sites.ini" <<EOF
+[site.lv]
+uri = libvirt:$LIBVIRT_URI
+pool = t0161
+domain_type = qemu
+memory = 768M
+[site.bridged]
+uri = libvirt:$LIBVIRT_URI
+pool = t0161
+network = bridge:br0
+EOF
+"$RAIN" target publish --sites "$TMP/sites.ini" --site lv --state "$TMP/reg.json" \
+	--work "$TMP/reg" --id t0161 "$IMG" >/dev/null 2>"$TMP/pub.err"
+check_eq "rain target publish to the libvirt site" 0 $?
+REG_SHA=$(json_get adapted.disk_sha256 <"$TMP/reg.json")
+KVER=$(json_get adapted.kernel_version <"$TMP/reg.json")
+echo "# registered after $(($(date +%s) - T0)) s (kernel $KVER)"
+
+# prov_args CMD ID ARGS...: PROV, rain's arguments for rain provision CMD
+# of run ID (its folder $TMP/ID); prov runs them (rain runs in the
+# background itself where a signal must reach it)
+prov_args() {
+	local cmd=$1 id=$2; shift 2
+	mkdir -p -m 0700 "$TMP/$id"
+	PROV=(provision "$cmd" --sites "$TMP/sites.ini" --site lv --state "$TMP/$id/state.json"
+		--work "$TMP/$id" "$@")
+}
+prov() { prov_args "$@"; "$RAIN" "${PROV[@]}"; }
+# up_args ID: the options of a command that starts run ID
+up_args() { echo "--registration $TMP/reg.json --id $1"; }
+# leaks ID: what is left of run ID: its domains and volumes as libvirt
+# lists them, its volumes' files, its qemu processes, its key pair
+leaks() {
+	{
+		lv list --all --name | grep -- "^rain-$1-"
+		lv vol-list t0161 | awk '{print $1}' | grep -- "^rain-$1-"
+		ls -A "$LIBVIRT_DIR/t0161" | grep -- "^rain-$1-"
+		pgrep -f -- "guest=rain-$1-" | sed 's/^/qemu pid /'
+		ls "$TMP/$1/key" "$TMP/$1/key.pub" 2>/dev/null
+	} | tr '\n' ' '
+}
+# check_clean ID WHAT: nothing of run ID is left, and the registration's
+# domain and volumes are as published
+check_clean() {
+	check_eq "$2: no domain, volume, qemu or key of the run is left" "" "$(leaks "$1")"
+	check_eq "$2: the registration's domain and volumes are there" \
+		"rain-t0161-seed.iso rain-t0161.qcow2 rain-t0161-seed.iso rain-t0161.qcow2 rain-t0161 " \
+		"$(libvirt_left t0161 | tr ' ' '\n' | grep '^rain-t0161' | tr '\n' ' ')"
+}
+# wait_for FILE PID PATTERN...: until FILE holds every PATTERN or PID ends
+wait_for() {
+	local f=$1 pid=$2 p ok; shift 2
+	for _ in $(seq 1 1800); do
+		ok=1
+		for p in "$@"; do grep -q "$p" "$f" 2>/dev/null || ok=0; done
+		[ "$ok" = 1 ] && return 0
+		kill -0 "$pid" 2>/dev/null || return 1
+		sleep 0.5
+	done
+	return 1
+}
+
+# ---- refused before anything is made ----
+mkdir -p -m 0700 "$TMP/nb"
+"$RAIN" provision up --sites "$TMP/sites.ini" --site bridged --state "$TMP/nb/state.json" \
+	--work "$TMP/nb" $(up_args nb) >/dev/null 2>"$TMP/nb.err"
+check_eq "a site with network = bridge:NAME is refused for runs" 125 $?
+check "saying to use network = user" grep -q "network = bridge:br0: .*set network = user" "$TMP/nb.err"
+check_clean nb "refused"
+
+# ---- all at once (TCG boots are slow): a, up -n 1 and kept for exec;
+# d, run -n 2 --each interrupted mid-job; c, an instance that does not
+# answer within its ready timeout ----
+start=$(date +%s)
+prov up a $(up_args a) >/dev/null 2>"$TMP/a-up.err" &
+pid_a=$!
+prov_args run d $(up_args d) -n 2 --each -- \
+	sh -c 'grep ^PRETTY_NAME /etc/os-release; uname -r; hostname; echo job-started; exec sleep 600'
+"$RAIN" "${PROV[@]}" >"$TMP/d.out" 2>"$TMP/d.err" &
+pid_d=$!
+prov_args run c $(up_args c) --ready-timeout 60 -- true
+"$RAIN" "${PROV[@]}" >/dev/null 2>"$TMP/c.err" &
+pid_c=$!
+
+wait "$pid_c"
+check_eq "an instance that does not answer within --ready-timeout: 125" 125 $?
+check "saying which" grep -q "rain-c-1 did not answer ssh within 60 s" "$TMP/c.err"
+check "with the last lines of its console (the kernel booting)" \
+	sh -c "sed -n '/the last lines of its console/,\$p' '$TMP/c.err' | grep -q '^\[ *[0-9][0-9.]*\] '"
+check_clean c "after the ready timeout"
+
+check "run -n 2 prints the job's first line" wait_for "$TMP/d.out" "$pid_d" '^\[rain-d-'
+echo "# run -n 2: the job's first line after $(($(date +%s) - start)) s"
+check "the job runs on both instances" wait_for "$TMP/d.out" "$pid_d" \
+	'^\[rain-d-1\] job-started' '^\[rain-d-2\] job-started'
+kill -INT "$pid_d"
+wait "$pid_d"
+check_eq "SIGINT to rain provision run -n 2 mid-job: 130" 130 $?
+for k in 1 2; do
+	check "instance $k printed its /etc/os-release" \
+		grep -qx "\[rain-d-$k\] PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"" "$TMP/d.out"
+	check_eq "instance $k: uname -r is the registered kernel" "[rain-d-$k] $KVER" \
+		"$(grep -x "\[rain-d-$k\] $KVER" "$TMP/d.out")"
+	check_eq "instance $k: its own host name" "[rain-d-$k] rain-d-$k" \
+		"$(grep -x "\[rain-d-$k\] rain-d-$k" "$TMP/d.out")"
+	check "instance $k's console was logged in the run's folder" \
+		grep -aq "Linux version" "$TMP/d/rain-d-$k.console"
+done
+check_clean d "after the interrupt"
+
+wait "$pid_a"
+rc=$?
+echo "# up -n 1: $(($(date +%s) - start)) s"
+check_eq "rain provision up -n 1" 0 "$rc"
+[ "$rc" -eq 0 ] || tail -20 "$TMP/a-up.err" | sed 's/^/#   /'
+check_eq "its domain runs" running "$(lv domstate rain-a-1)"
+check "the state names its domain, volume, seed, console and ssh port" python3 -c '
+import json,sys; s=json.load(open(sys.argv[1])); i=s["instances"][0]
+assert i["domain"]=="rain-a-1" and i["volume"]=="rain-a-1.qcow2" and i["seed"]=="rain-a-1-seed.iso", i
+assert i["ssh"]["host"]=="127.0.0.1" and i["ssh"]["port"]>0 and i["ssh"]["user"]=="root", i
+assert i["console"].endswith("/rain-a-1.console") and s["pool"]=="t0161", s' "$TMP/a/state.json"
+check "its disk is a qcow2 overlay backed by the registration's volume" python3 -c '
+import sys, xml.etree.ElementTree as E; v=E.fromstring(sys.stdin.read())
+assert v.find("target/format").get("type")=="qcow2"
+assert v.find("backingStore/path").text.endswith("/t0161/rain-t0161.qcow2")' \
+	< <(lv vol-dumpxml --pool t0161 rain-a-1.qcow2)
+lv dumpxml rain-a-1 >"$TMP/a.xml"
+check "its domain: the overlay, its seed, no interface of its own, ssh forwarded on 127.0.0.1" python3 -c '
+import json, sys, xml.etree.ElementTree as E; d=E.parse(sys.argv[1]).getroot()
+port=json.load(open(sys.argv[2]))["instances"][0]["ssh"]["port"]
+v=[x.find("source").get("volume") for x in d.iter("disk")]
+assert v==["rain-a-1.qcow2", "rain-a-1-seed.iso"], v
+assert d.find("devices/interface") is None
+Q="{http://libvirt.org/schemas/domain/qemu/1.0}"
+a=[x.get("value") for x in d.iter(Q+"arg")]
+assert "user,id=rainnet0,hostfwd=tcp:127.0.0.1:%d-:22" % port in a, a' "$TMP/a.xml" "$TMP/a/state.json"
+check "its qemu runs" pgrep -f -- "guest=rain-a-1"
+
+prov exec a -- sh -c 'cat /etc/os-release; uname -r' >"$TMP/a-pass.out" 2>"$TMP/a-pass.err"
+check_eq "a passing job: 0" 0 $?
+check "prints the image's /etc/os-release" grep -qx 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"' "$TMP/a-pass.out"
+check_eq "and uname -r, the registered kernel" "$KVER" "$(tail -n 1 "$TMP/a-pass.out")"
+prov exec a -- sh -c 'echo to-stdout; echo to-stderr >&2; exit 3' >"$TMP/a-fail.out" 2>"$TMP/a-fail.err"
+check_eq "a failing job: its exit code" 3 $?
+check "its output came first" grep -qx to-stdout "$TMP/a-fail.out"
+check "its stderr too" grep -q to-stderr "$TMP/a-fail.out" "$TMP/a-fail.err"
+wstart=$(date +%s)
+prov exec a --walltime 5 -- sleep 300 >/dev/null 2>"$TMP/a-wall.err"
+check_eq "a job past its walltime: 124" 124 $?
+echo "# walltime 5 s ended after $(($(date +%s) - wstart)) s"
+prov exec a -- hostname >"$TMP/a-host.out" 2>/dev/null
+check_eq "the instance lives on after both, with the seed's host name" rain-a-1 "$(cat "$TMP/a-host.out")"
+prov down a >/dev/null 2>"$TMP/a-down.err"
+check_eq "rain provision down" 0 $?
+check_clean a "after down"
+check_eq "the registration's volume was never written" "$REG_SHA" \
+	"$(sha256sum <"$LIBVIRT_DIR/t0161/rain-t0161.qcow2" | cut -d' ' -f1)"
+prov down a >/dev/null 2>&1
+check_eq "down again: nothing to do" 0 $?
+echo "# t0161 took $(($(date +%s) - T0)) s"
+test_done
