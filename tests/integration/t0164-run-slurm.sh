@@ -8,14 +8,18 @@
 # Slurm reimages the nodes it allocates: its RebootProgram is lib.sh's
 # stand-in for a node's reboot, and this test's boot-machine (below) is
 # the node's machine booting the image: a qemu VM netbooted (direct
-# kernel, the root squashfs over HTTP) from the registration's files,
-# until the image's own marker is on its console. The job then runs on
-# the node's slurmd (not inside the VM) and its output and exit code come
-# back through Slurm. N = 1 and N = 2 (--each), a failing job, a walltime,
-# an interrupt (the job canceled, the nodes idle), Slurm refusing a job (a
-# bad partition), the leak check (no job in Slurm, no rain process, the
-# registration removed again). Prints submit-to-start with and without a
-# reimage.
+# kernel, the root squashfs over HTTP, a key on the kernel command line
+# for rain's initramfs to put in root's authorized_keys) from the
+# registration's files, until the image's own marker is on its console
+# and its sshd answers. The node's slurmd stays on the host, so the job's
+# command reaches the machine through the site's node_exec (in-machine,
+# below: ssh into the node's VM); its output and exit code come back
+# through Slurm. N = 2 (--each) and N = 1, a failing job, a walltime, an
+# interrupt while the job runs and while the nodes reboot (the job
+# canceled, the nodes idle, not drained), a job submitted but never saved
+# canceled by name, Slurm refusing a job (a bad partition), the leak check
+# (no job in Slurm, no rain process, the registration removed again).
+# Prints submit-to-start with and without a reimage.
 source "$(dirname "$0")/lib.sh"
 
 if [ "$(id -u)" -ne 0 ] || ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null ||
@@ -47,6 +51,7 @@ distribution = debian
 release = bookworm
 [packages]
 kernel = yes
+install = openssh-server
 [system]
 hostname = t0164-node
 services = t0164-marker
@@ -58,6 +63,8 @@ size = 2G
 RECIPE
 build_disk "$TMP/node.recipe"
 
+# a reboot boots a VM under TCG: minutes on a loaded machine
+SLURM_RESUME_TIMEOUT=600
 start_slurm || { not_ok "Slurm starts"; test_done; }
 ok "Slurm is up: two idle nodes"
 BOOT=$TMP/boot
@@ -67,11 +74,16 @@ http_serve "$BOOT" || { not_ok "the boot folder is served"; test_done; }
 # The node's machine booting FEATURE (run by lib.sh's node-reboot, the
 # stand-in for a node's reboot): the VM of the node's last image stops; the
 # base image is the host itself; any other is netbooted from the
-# registration's files with its cmdline, until the image's marker.
+# registration's files with its cmdline and the machines' key, its ssh on
+# 127.0.0.1:1710K, until the image's marker and sshd answer.
+ssh-keygen -q -t ed25519 -N '' -C t0164-machines -f "$SLURM_DIR/machine-key"
+MKEY=$(tr -d '\n' <"$SLURM_DIR/machine-key.pub" | base64 -w0 | tr '+/' '-_' | tr -d '=')
+SSH_OPTS="-i $SLURM_DIR/machine-key -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o BatchMode=yes"
 cat >"$SLURM_DIR/bin/boot-machine" <<MACHINE
 #!/bin/sh
 node=\$1 feature=\$2
 pidf=$SLURM_DIR/run/machine-\$node.pid
+rm -f $SLURM_DIR/run/machine-\$node.port
 if [ -s "\$pidf" ]; then
 	pid=\$(cat "\$pidf")
 	kill "\$pid" 2>/dev/null
@@ -81,20 +93,36 @@ fi
 [ "\$feature" = img_base ] && exit 0
 d=$BOOT/\$feature
 [ -s "\$d/cmdline" ] || { echo "no boot files for \$feature"; exit 1; }
+port=1710\${node#node}
 log=$SLURM_DIR/log/console-\$node-\$feature.log
 : >"\$log"
 qemu-system-x86_64 -machine accel=tcg -m 1024 -smp 1 -display none -monitor none -no-reboot \\
-	-kernel "\$d/vmlinuz" -initrd "\$d/initramfs" -append "\$(cat "\$d/cmdline")" \\
-	-netdev user,id=n0 -device virtio-net-pci,netdev=n0 -serial "file:\$log" </dev/null >/dev/null 2>&1 &
+	-kernel "\$d/vmlinuz" -initrd "\$d/initramfs" -append "\$(cat "\$d/cmdline") rain.ssh_key=$MKEY" \\
+	-netdev user,id=n0,hostfwd=tcp:127.0.0.1:\$port-:22 -device virtio-net-pci,netdev=n0 \\
+	-serial "file:\$log" </dev/null >/dev/null 2>&1 &
 echo \$! >"\$pidf"
-for _ in \$(seq 1 300); do
-	grep -aq T0164-MARKER "\$log" && exit 0
+for _ in \$(seq 1 400); do
+	if grep -aq T0164-MARKER "\$log" && ssh $SSH_OPTS -o ConnectTimeout=5 -p \$port root@127.0.0.1 true </dev/null; then
+		echo \$port >$SLURM_DIR/run/machine-\$node.port
+		exit 0
+	fi
 	kill -0 \$! 2>/dev/null || break
 	sleep 0.5
 done
 echo "\$node: \$feature did not boot"; tail -5 "\$log"
 exit 1
 MACHINE
+# node_exec: the job's command on the node's machine (ssh into its VM),
+# as the node's slurmd is not in the image; the base image: here
+cat >"$SLURM_DIR/bin/in-machine" <<'INMACHINE'
+#!/bin/bash
+port=$(cat "${0%/bin/*}/run/machine-$SLURMD_NODENAME.port" 2>/dev/null)
+[ -n "$port" ] || exec "$@"
+INMACHINE
+cat >>"$SLURM_DIR/bin/in-machine" <<INMACHINE
+exec ssh $SSH_OPTS -n -p "\$port" root@127.0.0.1 -- "\$(printf '%q ' "\$@")"
+INMACHINE
+chmod 0755 "$SLURM_DIR/bin/in-machine"
 chmod 0755 "$SLURM_DIR/bin/boot-machine"
 
 site_conf() { # NAME [EXTRA LINES...]
@@ -109,6 +137,7 @@ helper = $SLURM_HELPER
 reload = $SLURM_DIR/bin/reload
 slurm_conf = $SLURM_CONF
 kernel_args = console=ttyS0,115200 no_timer_check panic=-1
+node_exec = $SLURM_DIR/bin/in-machine
 SITE
 	printf '%s\n' "$@"
 }
@@ -143,11 +172,13 @@ run() {
 started_after() { sed -n 's/.*running on .*, \([0-9.]*\) s after it was submitted.*/\1/p' "$TMP/run.err" | head -n 1; }
 no_job() { [ -z "$(squeue -h -o %i)" ]; }
 
-# N = 2 on each node: Slurm reboots both into the image
-run --site hpc -n 2 --each -- sh -c 'echo "on $SLURMD_NODENAME: $(cat '"$SLURM_DIR"'/nodes/$SLURMD_NODENAME/current)"'
+# N = 2 on each node: Slurm reboots both into the image; the command runs
+# in each node's machine (the image's hostname and kernel, not the host's)
+KVER=$(disk_kernel "$IMG")
+run --site hpc -n 2 --each -- sh -c 'echo "in $(hostname) $(uname -r)"'
 check_eq "N=2 --each: the job passes" 0 "$RC"
-check_eq "N=2 --each: both nodes answer, with the image active" "on node1: $FEATURE|on node2: $FEATURE" \
-	"$(sed 's/^\[[^]]*\] //' "$TMP/run.out" | sort | paste -sd'|')"
+check_eq "N=2 --each: both nodes' machines answer from the image" \
+	"[rain-t0164-1-1] in t0164-node $KVER|[rain-t0164-1-2] in t0164-node $KVER" "$(sort "$TMP/run.out" | paste -sd'|')"
 T_REIMAGE=$(started_after)
 sed 's/^/#   /' "$TMP/run.err"
 # the nodes' reboots (lib.sh's node-reboot log: "TIME NODE: rebooting", "TIME NODE: up with F")
@@ -165,11 +196,10 @@ check_eq "Slurm reports the image active on both nodes" "$FEATURE $FEATURE" "$(s
 check "N=2: no job left in Slurm" no_job
 
 # N = 1, the nodes have the image: no reimage
-run --site hpc -n 1 --out result.txt --outdir "$TMP/results" -- \
-	sh -c 'echo "hello from $SLURMD_NODENAME"; echo "result of $SLURM_JOB_ID" >result.txt'
+run --site hpc -n 1 -- sh -c '. /etc/os-release; echo "hello from $(hostname): $PRETTY_NAME"'
 check_eq "N=1: the job passes" 0 "$RC"
-check "N=1: its output comes back through Slurm" grep -q "^hello from node[12]$" "$TMP/run.out"
-check "N=1: its result file is fetched from the job's folder" grep -q "^result of [0-9]" "$TMP/results/result.txt"
+check "N=1: its output comes back through Slurm, from the image" \
+	grep -q "^hello from t0164-node: Debian GNU/Linux 12 (bookworm)$" "$TMP/run.out"
 T_WARM1=$(started_after)
 check "N=1: no job left in Slurm" no_job
 

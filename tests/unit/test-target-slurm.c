@@ -86,6 +86,7 @@ static void test_settings(void **state)
 		{ "partition=a;b", "partition: a Slurm name" },
 		{ "account=$(id)", "account: a Slurm name" },
 		{ "compressor=rar", "compressor: 'rar'" },
+		{ "node_exec=ssh node", "node_exec: a program (absolute path)" },
 		{ "publish_dir=boot", "publish_dir must be an absolute path" },
 		{ "publish_url=ftp://x", "publish_url must be an http://" },
 	};
@@ -95,7 +96,8 @@ static void test_settings(void **state)
 	(void)state;
 	assert_int_equal(site((const char *[]){ "partition=batch", "feature_prefix=rain_", "account=lab-1",
 						"slurm_conf=/etc/slurm/slurm.conf", "kernel_args=quiet",
-						"modules=e1000e", "compressor=xz", NULL }, &s), 0);
+						"modules=e1000e", "compressor=xz", "node_exec=/usr/local/bin/in-vm --quiet",
+						NULL }, &s), 0);
 	assert_int_equal(target_slurm_feature(s, "0b5e-77", &feature), 0);
 	assert_string_equal(feature, "rain_0b5e_77");
 	free(feature);

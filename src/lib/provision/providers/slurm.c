@@ -8,7 +8,10 @@
  * Settings (the site's section, checked by the site driver): partition,
  * account, qos (sbatch's), pending_timeout (how long the job may wait for
  * its nodes, reimage included; default the run's ready timeout),
- * slurm_conf (SLURM_CONF).
+ * slurm_conf (SLURM_CONF), node_exec (a program and arguments, split on
+ * blanks, that the command runs through on each node: for sites whose
+ * slurmd does not run in the image booted on the node, the launcher that
+ * runs a command in it; unset: the command itself).
  *
  * up names the job (rain-RUNID) and the instances (rain-RUNID-K, one per
  * node) in the state; nothing exists at the site yet. ready asks Slurm
@@ -447,6 +450,17 @@ static int exec(struct rain_run_op *op, const struct rain_run_job *job, int *sta
 		r = job_options(op, job->walltime_s, &argv, &n);
 	if (r >= 0 && strv_add(&argv, &n, script) < 0)
 		r = rain_error_oom();
+	if (r >= 0 && rain_site_get(op->site, "node_exec")) {
+		/* words of the site's own setting, arguments of the script */
+		_cleanup_free_ char *copy = strdup(rain_site_get(op->site, "node_exec"));
+		char *save = NULL;
+
+		if (!copy)
+			r = rain_error_oom();
+		for (char *w = copy ? strtok_r(copy, " \t", &save) : NULL; r >= 0 && w; w = strtok_r(NULL, " \t", &save))
+			if (strv_add(&argv, &n, w) < 0)
+				r = rain_error_oom();
+	}
 	if (r >= 0 && jscript && (strv_add(&argv, &n, "/bin/sh") < 0 || strv_add(&argv, &n, jscript) < 0))
 		r = rain_error_oom();
 	for (size_t k = 0; r >= 0 && !jscript && job->argv[k]; k++)

@@ -34,7 +34,8 @@
  *   kernel_args, modules, compressor
  *                               as for a netboot site (the nodes boot the
  *                               same kernel, initramfs and root squashfs)
- *   partition, ...              the slurm provider's (runs)
+ *   partition, ...              the slurm provider's (runs; see
+ *                               src/lib/provision/providers/slurm.c)
  *
  * adapt is the netboot site's (target_netboot_adapt). publish names the
  * feature, the folder and the helpers.conf line in the state before
@@ -109,7 +110,7 @@ static int check(struct rain_site *s)
 					    "helpers_conf", "helper", "feature_prefix", "reload",
 					    "feature_wait", "slurm_conf", "kernel_args", "modules",
 					    "compressor", "partition", "account", "qos", "pending_timeout",
-					    NULL };
+					    "node_exec", NULL };
 	static const char *const compressors[] = { "gzip", "lzma", "lzo", "xz", "lz4", "zstd", NULL };
 	const char *key, *v, *dir, *url;
 	char probe[FEATURE_MAX + 8];
@@ -122,7 +123,8 @@ static int check(struct rain_site *s)
 			return rain_error_set(RAIN_EINVAL, "site %s: unknown setting '%s' for a slurm site "
 					      "(known: publish_dir, publish_url, helpers_conf, helper, "
 					      "feature_prefix, reload, feature_wait, slurm_conf, kernel_args, "
-					      "modules, compressor, partition, account, qos, pending_timeout)",
+					      "modules, compressor, partition, account, qos, pending_timeout, "
+					      "node_exec)",
 					      s->name, key);
 	if (!*s->location || strlen(s->location) > 64 || !feature_valid(s->location))
 		return rain_error_set(RAIN_EINVAL, "site %s: uri: slurm:CLUSTER names the cluster (its "
@@ -151,6 +153,9 @@ static int check(struct rain_site *s)
 	if ((r = target_slurm_seconds(s, "feature_wait", FEATURE_WAIT_DEFAULT, &n)) < 0 ||
 	    (r = target_slurm_seconds(s, "pending_timeout", 0, &n)) < 0)
 		return r;
+	if ((v = rain_site_get(s, "node_exec")) && (v[0] != '/' || !str_is_printable(v, 4000)))
+		return rain_error_set(RAIN_EINVAL, "site %s: node_exec: a program (absolute path) and its "
+				      "arguments on one line, got '%s'", s->name, v);
 	v = rain_site_get(s, "kernel_args");
 	if (v && !str_is_printable(v, 2000))
 		return rain_error_set(RAIN_EINVAL, "site %s: kernel_args: one line of printable text", s->name);
