@@ -1,7 +1,8 @@
 /* The steps of a run (rain/provision.h) that every provider without its
  * own exec shares: the run's key pair, the ssh readiness wait, the job
  * over ssh (output, exit status, time limit, cancel, each instance), a
- * job script, result files, the ready timeout, and down.
+ * job script, result files, the ready timeout, and down; one ssh
+ * connection per instance shared by the steps and ended by down.
  *
  * The provider here ("sshtest", registered by this test for kinds
  * "target" and "provider") is a test's own: each of its instances is a
@@ -10,6 +11,7 @@
  * folder. Skipped when sshd is not installed. */
 #include <errno.h>
 #include <fcntl.h>
+#include <glob.h>
 #include <netinet/in.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -227,8 +229,13 @@ static void run_init(struct run *t, int n)
 static void run_clear(struct run *t)
 {
 	pid_t pid = pid_of(&t->op, 0);
+	char pat[128];
+	glob_t g;
 
 	assert_int_equal(rain_run_down(&t->op), 0);
+	/* down ended the shared connections */
+	snprintf(pat, sizeof(pat), "%s/cm-*", tmp);
+	assert_int_equal(glob(pat, 0, NULL, &g), GLOB_NOMATCH);
 	assert_int_equal(rain_run_instance_count(&t->op), 0);
 	assert_true(kill(pid, 0) < 0);
 	json_decref(t->state);
@@ -298,6 +305,16 @@ static void test_job(void **state)
 	/* output in order, the job's folder made and used */
 	assert_int_equal(exec(&t, hello, false, 0, &status), 0);
 	assert_int_equal(status, 0);
+	/* the readiness test's login stays open for the job (one key exchange) */
+	{
+		glob_t g;
+		char pat[128];
+
+		snprintf(pat, sizeof(pat), "%s/cm-*", tmp);
+		assert_int_equal(glob(pat, 0, NULL, &g), 0);
+		assert_int_equal(g.gl_pathc, 1);
+		globfree(&g);
+	}
 	/* stdout in order; stderr comes on its own channel */
 	snprintf(expect, sizeof(expect), "0:out\n0:%s/rain-r1-1\n", tmp);
 	assert_non_null(strstr(t.out, "0:err\n"));

@@ -35,6 +35,8 @@ int run_ssh_ready(struct rain_run_op *op, const struct rain_provider_driver *drv
 /* Run the job over ssh on instance 0 or on each (in parallel). */
 int run_ssh_exec(struct rain_run_op *op, const struct rain_provider_driver *drv,
 		 const struct rain_run_job *job, int *status);
+/* End the shared ssh connections to the instances (before they go). */
+void run_ssh_close(struct rain_run_op *op);
 /* Copy paths back over ssh (scp). */
 int run_ssh_fetch(struct rain_run_op *op, const char *const *paths, bool each, const char *dir);
 

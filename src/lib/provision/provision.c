@@ -286,6 +286,8 @@ int rain_run_down(struct rain_run_op *op)
 	if ((r = run_provider(op->site, &drv)) < 0)
 		return r;
 	registration_from_state(op);
+	if (op->key_private && op->workdir)
+		run_ssh_close(op);
 	r = drv->down(op);
 	if (r < 0)
 		return rain_error_set(r, "cannot take down everything of the run at site '%s': %s",

@@ -8,10 +8,13 @@
  * op->workdir; a key that changes later in the run is refused. */
 #include <errno.h>
 #include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "lib/provision/provision-internal.h"
@@ -113,8 +116,16 @@ static const char *job_dir(const struct rain_run_op *op, size_t i)
 struct ssh_args {
 	const char *argv[SSH_ARGS_MAX];
 	size_t n;
-	char known[4096], port[16], dest[512];
+	char known[4096], port[16], dest[512], control[128];
 };
+
+/* One ssh connection per instance, shared: the readiness test's login
+ * stays open as a master (ControlPersist) and the job and its files go
+ * through it, so a slow guest does one key exchange, not three. Its
+ * socket is in the run's folder (when the path fits a socket's name);
+ * run_ssh_close ends it. */
+#define CONTROL_PERSIST "ControlPersist=120"
+
 
 static void add(struct ssh_args *s, const char *a)
 {
@@ -162,6 +173,13 @@ static int ssh_args_init(struct ssh_args *s, const struct rain_run_op *op, size_
 	add(s, "-o"); add(s, "ServerAliveInterval=10");
 	add(s, "-o"); add(s, "ServerAliveCountMax=6");
 	add(s, "-o"); add(s, "LogLevel=ERROR");
+	if (strlen(op->workdir) + sizeof("ControlPath=/cm-") + 40 < sizeof(s->control) &&
+	    strlen(op->workdir) + sizeof("/cm-") + 40 < 100) {      /* sun_path: 108 */
+		snprintf(s->control, sizeof(s->control), "ControlPath=%s/cm-%%C", op->workdir);
+		add(s, "-o"); add(s, "ControlMaster=auto");
+		add(s, "-o"); add(s, s->control);
+		add(s, "-o"); add(s, CONTROL_PERSIST);
+	}
 	add(s, scp ? "-P" : "-p");
 	add(s, s->port);
 	snprintf(s->dest, sizeof(s->dest), strchr(host, ':') ? "%s%s[%s]" : "%s%s%s", user ? user : "root",
@@ -173,7 +191,70 @@ static int ssh_args_init(struct ssh_args *s, const struct rain_run_op *op, size_
 	return 0;
 }
 
+void run_ssh_close(struct rain_run_op *op)
+{
+	for (size_t i = 0; i < rain_run_instance_count(op); i++) {
+		struct ssh_args s;
+		int status;
+
+		if (ssh_args_init(&s, op, i, false) < 0 || !s.control[0])
+			continue;
+		/* ssh ... -O exit DEST: the options, then the destination */
+		s.argv[s.n - 2] = "-O";
+		s.argv[s.n - 1] = "exit";
+		add(&s, s.dest);
+		{
+			struct process_opts o = { .argv = s.argv, .stdin_fd = -1, .timeout_s = 10 };
+
+			(void)process_run(&o, &status);
+		}
+	}
+}
+
 /* ---- ready ------------------------------------------------------------------- */
+
+/* Whether an sshd answers at host:port with its banner ("SSH-"), within
+ * about two seconds: cheap enough to ask four times a second while a
+ * guest boots, where a whole ssh login costs a key exchange. */
+static bool sshd_banner(const char *host, int port)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV }, *ai = NULL;
+	char service[16], buf[8];
+	struct pollfd pfd;
+	bool ok = false;
+	int fd = -1, err = 0;
+	socklen_t len = sizeof(err);
+	size_t got = 0;
+
+	snprintf(service, sizeof(service), "%d", port);
+	if (getaddrinfo(host, service, &hints, &ai) != 0 || !ai)
+		return false;
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		goto done;
+	if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0 && errno != EINPROGRESS)
+		goto done;
+	pfd = (struct pollfd){ .fd = fd, .events = POLLOUT };
+	if (poll(&pfd, 1, 2000) != 1 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err)
+		goto done;
+	while (got < 4) {
+		ssize_t n;
+
+		pfd = (struct pollfd){ .fd = fd, .events = POLLIN };
+		if (poll(&pfd, 1, 2000) != 1)
+			goto done;
+		n = read(fd, buf + got, 4 - got);
+		if (n <= 0)
+			goto done;
+		got += (size_t)n;
+	}
+	ok = memcmp(buf, "SSH-", 4) == 0;
+done:
+	if (fd >= 0)
+		close(fd);
+	freeaddrinfo(ai);
+	return ok;
+}
 
 static void keep_line(void *ud, const char *line)
 {
@@ -192,12 +273,12 @@ static int fail_with_console(struct rain_run_op *op, size_t i, int code, const c
 
 static int sleep_cancelable(struct rain_run_op *op, int ms)
 {
-	for (int k = 0; k < ms / 100; k++) {
+	for (int k = 0; k < ms / 50; k++) {
 		int r = rain_run_check_cancel(op);
 
 		if (r < 0)
 			return r;
-		usleep(100 * 1000);
+		usleep(50 * 1000);
 	}
 	return rain_run_check_cancel(op);
 }
@@ -207,6 +288,9 @@ int run_ssh_ready(struct rain_run_op *op, const struct rain_provider_driver *drv
 	const char *name = json_string_value(json_object_get(rain_run_instance(op, i), "name"));
 	int timeout = op->ready_timeout_s > 0 ? op->ready_timeout_s : 600;
 	int64_t deadline = time_mono_us() + (int64_t)timeout * 1000000;
+	json_t *ssh = json_object_get(rain_run_instance(op, i), "ssh");
+	const char *host = json_string_value(json_object_get(ssh, "host"));
+	int port = (int)json_integer_value(json_object_get(ssh, "port"));
 	struct ssh_args s;
 	char last[256] = "";
 	int r, status;
@@ -228,7 +312,13 @@ int run_ssh_ready(struct rain_run_op *op, const struct rain_provider_driver *drv
 				 rain_error_last());
 			return fail_with_console(op, i, r, msg);
 		}
-		r = process_run(&o, &status);
+		/* no sshd yet: ask again soon, without a login */
+		if (!sshd_banner(host, port ? port : 22)) {
+			snprintf(last, sizeof(last), "no sshd answers at %s port %d", host, port ? port : 22);
+			r = status = -1;
+		} else {
+			r = process_run(&o, &status);
+		}
 		if (r == RAIN_ECANCELED && op->cancel && *op->cancel)
 			return rain_run_check_cancel(op);
 		if (r == RAIN_ENOTFOUND)
@@ -241,7 +331,7 @@ int run_ssh_ready(struct rain_run_op *op, const struct rain_provider_driver *drv
 				 "timeout)%s%s", name, timeout, *last ? ": " : "", last);
 			return fail_with_console(op, i, RAIN_ETIMEDOUT, msg);
 		}
-		if ((r = sleep_cancelable(op, 1000)) < 0)
+		if ((r = sleep_cancelable(op, 250)) < 0)
 			return r;
 	}
 }
