@@ -400,6 +400,7 @@ static int ch_run_argv(const struct container_site *p, const char *ch_run, const
  * ch-run. Only async-signal-safe calls. */
 static void child(const struct container_site *p, int out, int go, char **argv, char **envp)
 {
+	struct sigaction dfl = { .sa_handler = SIG_DFL };
 	sigset_t none;
 	char c;
 	int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -409,7 +410,7 @@ static void child(const struct container_site *p, int out, int go, char **argv, 
 		_exit(125);
 	for (int s = 1; s < NSIG; s++)
 		if (s != SIGKILL && s != SIGSTOP)
-			signal(s, SIG_DFL);
+			sigaction(s, &dfl, NULL);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	if (read(go, &c, 1) != 1)
