@@ -8,13 +8,13 @@
 # kernel command line (rain's initramfs puts it in root's
 # authorized_keys), powers it on, runs the job over ssh and takes it all
 # down: a passing job prints /etc/os-release and uname -r from inside
-# (the image's kernel); a failing job's exit code comes back; a node that
-# does not answer within --ready-timeout is 125; SIGINT mid-job is 130
-# (the node's script and claim are the run's while it runs); a node
-# another run claimed is not taken; with N=2 and --each both nodes run the
-# job, and a failing job's exit code comes back. After each: no qemu left,
-# no claim, the iPXE scripts as the registration wrote them, no key
-# anywhere.
+# (the image's kernel), the node kept (--keep: the run's claim and script
+# in place) for a failing job whose exit code comes back, then rain
+# provision down; a node that does not answer within --ready-timeout is
+# 125 (with its console's last lines); a node another run claimed is not
+# taken; with N=2 and --each both nodes run the job, and SIGINT mid-job is
+# 130. After each: no qemu left, no claim, the iPXE scripts as the
+# registration wrote them, no key anywhere.
 source "$(dirname "$0")/lib.sh"
 
 if [ "$(id -u)" -ne 0 ] || ! command -v mmdebstrap >/dev/null || ! command -v qemu-system-x86_64 >/dev/null ||
@@ -74,18 +74,30 @@ prun() {
 }
 show_err() { tail -15 "$1/err" | sed 's/^/#   /'; }
 
-# a passing job
-prun "$TMP/pass" -n 1 --ready-timeout 400 -- sh -c 'cat /etc/os-release; uname -r'
+# a passing job, the node kept for a failing one
+prun "$TMP/pass" -n 1 --keep --ready-timeout 400 -- sh -c 'cat /etc/os-release; uname -r'
 check_eq "a passing job on a node: rain provision run exits 0" 0 "$RC"
 [ "$RC" -eq 0 ] || show_err "$TMP/pass"
 echo "# first output line after $(cat "$TMP/pass/first" 2>/dev/null) s"
 check "it printed the image's /etc/os-release from inside" \
 	grep -q '^PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"$' "$TMP/pass/out"
 check_eq "and uname -r: the image's own kernel" "$KVER" "$(tail -n 1 "$TMP/pass/out")"
-check "on node1, powered on and off" bash -c "grep -q 'node1' '$TMP/pass/err' && grep -q 'powered off' '$TMP/pass/err'"
+check "on node1" grep -q "node node1 (${MAC1//:/-}) powered on" "$TMP/pass/err"
 check "the node's console shows the key put in place by rain's initramfs" \
 	grep -aq "rain-netboot: the run's key is in /root/.ssh/authorized_keys" "$BMC/node1.console"
-no_leaks "after a passing job" "$TMP/pass"
+RUN_ID=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["run"])' "$TMP/pass/state.json" 2>/dev/null)
+check_eq "while the run lasts, node1 is claimed by it" "$RUN_ID" "$(cat "$SITE/claims/node1" 2>/dev/null)"
+check "and its iPXE script boots the registration with the run's key" \
+	bash -c "grep -q '^# rain run $RUN_ID\$' '$S1' && grep -q ' rain.ssh_key=[A-Za-z0-9_-]* ' '$S1' && \
+		grep -q \"\$(sed -n 3p '$TMP/s1.before' | cut -d' ' -f2)\" '$S1'"
+"$RAIN" provision exec --sites "$TMP/sites.ini" --site lab --state "$TMP/pass/state.json" -- \
+	sh -c 'echo failing; exit 3' >"$TMP/pass/out2" 2>"$TMP/pass/err2"
+check_eq "a failing job's exit code comes back" 3 "$?"
+check_eq "after its output" failing "$(cat "$TMP/pass/out2")"
+"$RAIN" provision down --sites "$TMP/sites.ini" --site lab --state "$TMP/pass/state.json" 2>"$TMP/pass/err3"
+check_eq "rain provision down" 0 "$?"
+check "powered node1 off" grep -q "node node1 powered off and released" "$TMP/pass/err3"
+no_leaks "after a passing and a failing job" "$TMP/pass"
 
 # a node that does not answer in time
 # (20 s: its kernel has written to the console by then)
@@ -107,35 +119,24 @@ check "node2's claim was released" test ! -e "$SITE/claims/node2"
 rm -r "$SITE/claims"
 no_leaks "after the refusal" "$TMP/busy"
 
-# SIGINT mid-job
+# two nodes, the job on each, SIGINT mid-job
 mkdir -m 0700 "$TMP/int"
 "$RAIN" provision run --sites "$TMP/sites.ini" --site lab --registration "$TMP/reg/state.json" \
-	--state "$TMP/int/state.json" -n 1 --ready-timeout 400 -- sh -c 'echo started; sleep 600' \
-	>"$TMP/int/out" 2>"$TMP/int/err" &
+	--state "$TMP/int/state.json" -n 2 --each --ready-timeout 400 -- \
+	sh -c 'echo "kernel $(uname -r)"; sleep 600' >"$TMP/int/out" 2>"$TMP/int/err" &
 RUN_PID=$!
-for _ in $(seq 1 400); do
-	grep -q started "$TMP/int/out" 2>/dev/null && break
+for _ in $(seq 1 600); do
+	[ "$(grep -c "kernel $KVER\$" "$TMP/int/out" 2>/dev/null)" -eq 2 ] && break
 	kill -0 "$RUN_PID" 2>/dev/null || break
 	sleep 1
 done
-check "the job started" grep -q started "$TMP/int/out"
-RUN_ID=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["run"])' "$TMP/int/state.json" 2>/dev/null)
-check_eq "while it runs, node1 is claimed by the run" "$RUN_ID" "$(cat "$SITE/claims/node1" 2>/dev/null)"
-check "and its iPXE script boots the registration with the run's key" \
-	bash -c "grep -q '^# rain run $RUN_ID\$' '$S1' && grep -q ' rain.ssh_key=[A-Za-z0-9_-]* ' '$S1' && \
-		grep -q \"\$(sed -n 3p '$TMP/s1.before' | cut -d' ' -f2)\" '$S1'"
+check_eq "N=2 --each: both nodes run the job with the image's kernel" 2 "$(grep -c "kernel $KVER\$" "$TMP/int/out")"
+check "each line prefixed with its instance" bash -c "grep -q '^\[rain-.*-1\] kernel' '$TMP/int/out' && \
+	grep -q '^\[rain-.*-2\] kernel' '$TMP/int/out'"
 kill -INT "$RUN_PID"
 wait "$RUN_PID"
 check_eq "SIGINT mid-job: 130" 130 "$?"
 no_leaks "after SIGINT" "$TMP/int"
-
-# two nodes, a failing job on each
-prun "$TMP/two" -n 2 --each --ready-timeout 400 -- sh -c 'echo "kernel $(uname -r)"; exit 3'
-check_eq "N=2, a failing job on each: its exit code comes back" 3 "$RC"
-[ "$RC" -eq 3 ] || show_err "$TMP/two"
-echo "# N=2: first output line after $(cat "$TMP/two/first" 2>/dev/null) s"
-check_eq "after both nodes printed the image's kernel" 2 "$(grep -c "kernel $KVER\$" "$TMP/two/out")"
-no_leaks "after N=2" "$TMP/two"
 
 "$RAIN" target unpublish --sites "$TMP/sites.ini" --site lab --state "$TMP/reg/state.json" 2>"$TMP/unpublish.err"
 check_eq "the registration is removed" 0 "$?"
