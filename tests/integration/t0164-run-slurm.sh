@@ -248,8 +248,8 @@ check_eq "a job Slurm refuses: 125" 125 "$RC"
 check "the message is Slurm's, naming the partition" grep -q "Slurm refused the job.*partition nosuch.*Invalid partition" "$TMP/run.err"
 check "nothing queued" no_job
 
-# an interrupt while Slurm reimages the nodes (a second registration of
-# the image: another feature); the reboots go on and the nodes come back
+# an interrupt while Slurm reimages a node (a second registration of the
+# image: another feature); the reboot goes on and the node comes back
 # idle with it, not drained
 "$RAIN" target publish --sites "$TMP/sites.ini" --site hpc --state "$TMP/reg2.json" --work "$TMP/work" \
 	"$IMG" >/dev/null 2>"$TMP/publish2.err"
@@ -258,17 +258,18 @@ FEATURE2=$(json_get feature <"$TMP/reg2.json")
 w=$TMP/run-int2
 mkdir -m 0700 "$w"
 "$RAIN" provision run --sites "$TMP/sites.ini" --site hpc --registration "$TMP/reg2.json" --state "$w/state.json" \
-	--id t0164-int2 -n 2 -- true >"$TMP/int2.out" 2>"$TMP/int2.err" &
+	--id t0164-int2 -n 1 -- true >"$TMP/int2.out" 2>"$TMP/int2.err" &
 pid=$!
 for _ in $(seq 1 120); do [ "$(squeue -h -t CF -n rain-t0164-int2 -o %i)" ] && break; sleep 0.5; done
-check "the job waits for its nodes' reboot (CONFIGURING)" test -n "$(squeue -h -t CF -n rain-t0164-int2 -o %i)"
+check "the job waits for its node's reboot (CONFIGURING)" test -n "$(squeue -h -t CF -n rain-t0164-int2 -o %i)"
 kill -INT "$pid"
 wait "$pid"
-check_eq "interrupted while the nodes reboot: 130" 130 "$?"
+check_eq "interrupted while the node reboots: 130" 130 "$?"
 check "no job left in Slurm" no_job
-for _ in $(seq 1 400); do [ "$(sinfo -h -N -o '%t %b' | xargs)" = "idle $FEATURE2 idle $FEATURE2" ] && break; sleep 0.5; done
-check_eq "the nodes come back idle with the image they were rebooting into" "idle $FEATURE2 idle $FEATURE2" \
-	"$(sinfo -h -N -o '%t %b' | xargs)"
+nodes_after() { sinfo -h -N -o '%t %b' | sed "s/ $FEATURE2\$/ new/; s/ $FEATURE\$/ old/" | sort | xargs; }
+for _ in $(seq 1 600); do [ "$(nodes_after)" = "idle new idle old" ] && break; sleep 0.5; done
+check_eq "the node comes back idle with the image it was rebooting into, the other idle as it was" \
+	"idle new idle old" "$(nodes_after)"
 "$RAIN" target unpublish --sites "$TMP/sites.ini" --site hpc --state "$TMP/reg2.json" >/dev/null 2>"$TMP/unpub2.err"
 check_eq "the second registration is removed" 0 "$?"
 
