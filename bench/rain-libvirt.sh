@@ -18,6 +18,7 @@
 # raind, qemu) runs on loopback in the run's own folder, stopped by PID.
 #
 #   bench/rain-libvirt.sh [RUNS]     (default 3; needs root)
+#   BENCH_KEEP=DIR keeps the serial consoles of the boots in DIR
 set -uo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-3}
@@ -130,9 +131,15 @@ first_line() {
 	[ -n "$FIRST" ] || FIRST=$TOTAL
 }
 prov() {
+	local rc=0
 	rm -f "$TMP/st.json"
 	"$RAIN" provision run --sites "$TMP/sites.ini" --site lv --registration "$TMP/reg.json" \
-		--state "$TMP/st.json" --work "$TMP/runwork" -n "$1" ${2:+--each} -- echo first
+		--state "$TMP/st.json" --work "$TMP/runwork" -n "$1" ${2:+--each} -- echo first || rc=$?
+	# BENCH_KEEP=DIR: keep the consoles, to see where the boots spend their time
+	if [ -n "${BENCH_KEEP:-}" ]; then
+		mkdir -p "$BENCH_KEEP" && cp "$TMP"/bare-*.console "$TMP"/runwork/*.console "$BENCH_KEEP"/ 2>/dev/null
+	fi
+	return "$rc"
 }
 
 printf '%-22s %8s %8s %8s %6s\n' step first total login load
