@@ -15,7 +15,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lib/target/drivers/ironic-api.h"
 #include "lib/target/target-internal.h"
+#include "rain/netboot.h"
 #include "rain/error.h"
 #include "rain/target.h"
 #include "testutil.h"
@@ -78,6 +80,10 @@ static void test_check(void **state)
 		{ "uri=ironic:http://h:6385", "deploy_timeout=0", "deploy_timeout" },
 		{ "uri=ironic:http://h:6385", "conductor_url=file:///srv", "conductor_url" },
 		{ "uri=ironic:http://h:6385", "deploy_timeout=many", "deploy_timeout" },
+		{ "uri=ironic:http://h:6385", "ssh=n9=h:22", "ssh: 'n9' is none of the site's nodes" },
+		{ "uri=ironic:http://h:6385", "ssh=n1=h:0", "ssh: n1: '0' is not a port" },
+		{ "uri=ironic:http://h:6385", "ssh=n1", "ssh: 'n1' is not NAME=HOST[:PORT]" },
+		{ "uri=ironic:http://h:6385", "console=log/%n", "console: one absolute path" },
 	};
 
 	assert_int_equal(site_with("uri=ironic:http://127.0.0.1:6385", f->pub, "kernel_args=console=ttyS0",
@@ -85,6 +91,32 @@ static void test_check(void **state)
 	assert_string_equal(s->driver->scheme, "ironic");
 	assert_string_equal(s->location, "http://127.0.0.1:6385");
 	rain_site_free(s);
+	/* runs: where each node's sshd is, its console */
+	assert_int_equal(site_with("uri=ironic:http://h", f->pub, "ssh=n2=127.0.0.1:2202, n1=[::1]", &s), 0);
+	{
+		char host[RAIN_NETBOOT_HOST_MAX + 1];
+		char *con = NULL;
+		int port;
+
+		assert_int_equal(ironic_ssh_addr(s->priv, "n2", host, &port), 0);
+		assert_string_equal(host, "127.0.0.1");
+		assert_int_equal(port, 2202);
+		assert_int_equal(ironic_ssh_addr(s->priv, "n1", host, &port), 0);
+		assert_string_equal(host, "::1");
+		assert_int_equal(port, 22);
+		assert_int_equal(ironic_ssh_addr(s->priv, "00000000-0000-4000-8000-000000000001", host,
+						 &port), 0);
+		assert_string_equal(host, "00000000-0000-4000-8000-000000000001");
+		assert_int_equal(ironic_console_path(s->priv, "n1", &con), 0);
+		assert_null(con);
+		rain_site_free(s);
+		assert_int_equal(site_with("uri=ironic:http://h", f->pub, "console=/var/log/c/%n.log", &s),
+				 0);
+		assert_int_equal(ironic_console_path(s->priv, "n2", &con), 0);
+		assert_string_equal(con, "/var/log/c/n2.log");
+		free(con);
+		rain_site_free(s);
+	}
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		assert_int_equal(site_with(bad[i].uri, f->pub, bad[i].extra, &s), RAIN_EINVAL);
 		assert_null(s);

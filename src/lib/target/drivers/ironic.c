@@ -24,6 +24,10 @@
  *                                       send its token; unset: no token (an
  *                                       Ironic with noauth)
  *   clouds_yaml = PATH                  the clouds.yaml; else the standard search
+ *   ssh = NODE=HOST[:PORT] ...          runs: where a node's sshd is reached
+ *                                       (default: at the node's name, port 22)
+ *   console = PATH                      runs: a node's serial console log (%n
+ *                                       its name), shown when it does not come up
  *
  * Publish copies the adapted image's kernel, its netboot initramfs and the
  * root squashfs into publish_dir/REGID/, claims a node (instance_uuid, which
@@ -46,6 +50,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lib/target/drivers/ironic-api.h"
 #include "lib/target/target-internal.h"
 #include "rain/adapt.h"
 #include "rain/client.h"
@@ -61,11 +66,7 @@
 #include "util/timeutil.h"
 #include "util/uuid.h"
 
-/* 1.31: deploy_interface in a PATCH; also node names in paths (1.5),
- * ?fields= (1.8) and "available" (1.1). */
-#define IRONIC_API_VERSION "1.31"
 #define NODE_NAME_MAX 255
-#define POLL_US (500 * 1000)
 #define DEPLOY_TIMEOUT_DEFAULT 600
 
 /* The files of a registration in publish_dir/REGID/. */
@@ -73,20 +74,10 @@
 #define FILE_INITRD "initramfs"
 #define FILE_ROOT "root.squashfs"
 
-struct ironic_site {
-	char **nodes;
-	size_t n_nodes;
-	const char *publish_dir;        /* borrowed from the site's settings */
-	const char *publish_url;
-	const char *conductor_url;      /* publish_url when not set */
-	const char *kernel_args;        /* NULL: none */
-	int64_t timeout;                /* seconds */
-	struct rain_cloud *cloud;       /* NULL: no Keystone */
-};
-
 static const char *const keys[] = { "uri",         "policy",      "kernels",     "users",
 				    "nodes",       "publish_dir", "publish_url", "conductor_url",
-				    "kernel_args", "deploy_timeout", "cloud", "clouds_yaml", NULL };
+				    "kernel_args", "deploy_timeout", "cloud", "clouds_yaml", "ssh",
+				    "console", NULL };
 
 /* Ironic accepts names of URL-safe characters (and UUIDs). */
 static bool node_name_valid(const char *s)
@@ -125,7 +116,7 @@ static int site_check(struct rain_site *site)
 		if (!str_in_list(keys, key))
 			return rain_error_set(RAIN_EINVAL, "unknown key '%s' for an ironic site (known: "
 					      "nodes, publish_dir, publish_url, conductor_url, "
-					      "kernel_args, deploy_timeout, cloud, clouds_yaml)", key);
+					      "kernel_args, deploy_timeout, cloud, clouds_yaml, ssh, console)", key);
 	if (!target_url_valid(site->location))
 		return rain_error_set(RAIN_EINVAL, "uri: '%s' is not the URL of an Ironic API "
 				      "(ironic:http://HOST:6385)", site->location);
@@ -173,6 +164,18 @@ static int site_check(struct rain_site *site)
 		r = rain_error_set(RAIN_EINVAL, "deploy_timeout must be 1-86400 seconds");
 		goto fail;
 	}
+	is->ssh = rain_site_get(site, "ssh");
+	r = ironic_ssh_addr(is, NULL, NULL, NULL);
+	if (r < 0)
+		goto fail;
+	is->console = rain_site_get(site, "console");
+	if (is->console) {
+		_cleanup_free_ char *path = NULL;
+
+		r = ironic_console_path(is, "node", &path);
+		if (r < 0)
+			goto fail;
+	}
 	v = rain_site_get(site, "cloud");
 	if (!v && rain_site_get(site, "clouds_yaml")) {
 		r = rain_error_set(RAIN_EINVAL, "clouds_yaml is set but cloud is not (cloud = NAME, "
@@ -191,92 +194,6 @@ static int site_check(struct rain_site *site)
 fail:
 	strv_free(is->nodes, is->n_nodes);
 	return r;
-}
-
-/* ---- the API ------------------------------------------------------------ */
-
-static void client_freep(struct rain_client **c)
-{
-	rain_client_free(*c);
-}
-
-/* A client of the site's Ironic, with a Keystone token when the site
- * names a cloud that logs in with a password. */
-static int api_client(const struct rain_site *site, struct rain_client **out)
-{
-	static const char *const headers[] = { "X-OpenStack-Ironic-API-Version: " IRONIC_API_VERSION,
-					       "Accept: application/json", NULL };
-	const struct ironic_site *is = site->priv;
-	struct rain_client_config cfg = { .url = site->location, .headers = headers,
-					  .connect_timeout = 10 };
-	char token[RAIN_CLIENT_TOKEN_MAX + 1];
-	int r;
-
-	*out = NULL;
-	if (is->cloud) {
-		cfg.cacert = is->cloud->cacert;
-		cfg.insecure = is->cloud->insecure;
-	}
-	if (is->cloud && is->cloud->auth_type == RAIN_CLOUD_AUTH_PASSWORD) {
-		r = rain_cloud_login(is->cloud, cfg.connect_timeout, token, NULL);
-		if (r < 0)
-			return rain_error_set(r, "site %s: %s", site->name, rain_error_last());
-		cfg.token = token;
-	}
-	r = rain_client_new(&cfg, out);
-	explicit_bzero(token, sizeof(token));
-	if (r < 0)
-		return rain_error_set(r, "ironic at %s: %s", site->location, rain_error_last());
-	return 0;
-}
-
-/* One call; the message names Ironic and the call. */
-static int api(struct rain_client *c, const char *method, const char *path, json_t *body,
-	       json_t **resp)
-{
-	int r = rain_client_request(c, method, path, NULL, body, NULL, resp);
-
-	if (r < 0)
-		return rain_error_set(r, "ironic at %s: %s %s: %s", rain_client_url(c), method, path,
-				      rain_error_last());
-	return 0;
-}
-
-static int node_get(struct rain_client *c, const char *node, json_t **out)
-{
-	_cleanup_free_ char *path = NULL;
-	int r;
-
-	*out = NULL;
-	if (asprintf(&path, "/v1/nodes/%s", node) < 0)
-		return rain_error_oom();
-	r = api(c, "GET", path, NULL, out);
-	if (r == 0 && !json_is_object(*out)) {
-		json_decref(*out);
-		*out = NULL;
-		return rain_error_set(RAIN_EFORMAT, "ironic at %s: GET %s: the answer is no node",
-				      rain_client_url(c), path);
-	}
-	return r;
-}
-
-static const char *jstr(json_t *o, const char *key)
-{
-	return json_string_value(json_object_get(o, key));
-}
-
-/* Why node n (GET's answer) cannot take a deploy now, or NULL. */
-static const char *node_unfit(json_t *n)
-{
-	const char *ps = jstr(n, "provision_state");
-
-	if (json_is_true(json_object_get(n, "maintenance")))
-		return "is in maintenance";
-	if (!ps || strcmp(ps, "available"))
-		return "is not available";
-	if (jstr(n, "instance_uuid"))
-		return "has an instance";
-	return NULL;
 }
 
 int ironic_instance_info(const char *conductor_base, const char *node_base, const char *kernel_args,
@@ -306,127 +223,6 @@ int ironic_instance_info(const char *conductor_base, const char *node_base, cons
 	return 0;
 }
 
-/* The JSON patch that claims node n (its GET answer) for instance iu and
- * sets ii. */
-static json_t *claim_patch(json_t *n, const char *iu, json_t *ii)
-{
-	json_t *p = json_pack("[{s:s, s:s, s:s}, {s:s, s:s, s:O}]", "op", "add", "path",
-			      "/instance_uuid", "value", iu, "op", "add", "path", "/instance_info",
-			      "value", ii);
-	const char *di = jstr(n, "deploy_interface");
-
-	if (p && (!di || strcmp(di, "ramdisk")) &&
-	    json_array_append_new(p, json_pack("{s:s, s:s, s:s}", "op", "replace", "path",
-					       "/deploy_interface", "value", "ramdisk")) < 0) {
-		json_decref(p);
-		return NULL;
-	}
-	return p;
-}
-
-/* Ironic's validation of the interfaces a deploy needs: RAIN_EINVAL with
- * their reasons when one fails. */
-static int node_validate(struct rain_client *c, const char *uuid, const char *name)
-{
-	static const char *const ifaces[] = { "boot", "deploy", "power", "management", "network", NULL };
-	_cleanup_json_ json_t *v = NULL;
-	_cleanup_free_ char *path = NULL;
-	char why[700] = "";
-	size_t len = 0;
-	int r;
-
-	if (asprintf(&path, "/v1/nodes/%s/validate", uuid) < 0)
-		return rain_error_oom();
-	r = api(c, "GET", path, NULL, &v);
-	if (r < 0)
-		return r;
-	for (size_t i = 0; ifaces[i]; i++) {
-		json_t *one = json_object_get(v, ifaces[i]);
-
-		if (!one || json_is_true(json_object_get(one, "result")))
-			continue;
-		len += (size_t)snprintf(why + len, len < sizeof(why) ? sizeof(why) - len : 0, "%s%s: %s",
-					len ? "; " : "", ifaces[i],
-					jstr(one, "reason") ? jstr(one, "reason") : "failed");
-		if (len >= sizeof(why))
-			break;
-	}
-	if (*why)
-		return rain_error_set(RAIN_EINVAL, "ironic at %s: node %s does not validate: %s",
-				      rain_client_url(c), name, why);
-	return 0;
-}
-
-static bool in_list(const char *s, const char *const *list)
-{
-	return s && str_in_list(list, s);
-}
-
-/* Poll the node until its provision_state is one of want (0) or of fail
- * (RAIN_EIO with its last_error), past timeout seconds RAIN_EIO too;
- * *state (may be NULL) is the last state seen (a new string). */
-static int node_wait(struct rain_target_op *op, struct rain_client *c, const char *uuid,
-		     const char *name, const char *const *want, const char *const *fail,
-		     int64_t timeout, char **state)
-{
-	_cleanup_free_ char *path = NULL;
-	int64_t end = time_mono_us() + timeout * 1000000;
-	int r;
-
-	if (state)
-		*state = NULL;
-	if (asprintf(&path, "/v1/nodes/%s?fields=provision_state,target_provision_state,last_error",
-		     uuid) < 0)
-		return rain_error_oom();
-	for (;;) {
-		_cleanup_json_ json_t *n = NULL;
-		const char *ps;
-
-		r = api(c, "GET", path, NULL, &n);
-		if (r < 0)
-			return r;
-		ps = jstr(n, "provision_state");
-		if (state && ps) {
-			free(*state);
-			if (!(*state = strdup(ps)))
-				return rain_error_oom();
-		}
-		if (in_list(ps, want))
-			return 0;
-		if (in_list(ps, fail))
-			return rain_error_set(RAIN_EIO, "ironic at %s: node %s is in state '%s': %s",
-					      rain_client_url(c), name, ps,
-					      jstr(n, "last_error") ? jstr(n, "last_error")
-								    : "(no last_error)");
-		if (time_mono_us() > end)
-			return rain_error_set(RAIN_EIO, "ironic at %s: node %s is still in state '%s' "
-					      "after %" PRId64 " s (deploy_timeout)",
-					      rain_client_url(c), name, ps ? ps : "?", timeout);
-		r = rain_target_check_cancel(op);
-		if (r < 0)
-			return r;
-		usleep(POLL_US);
-	}
-}
-
-/* Ask Ironic to move the node to target ("active", "deleted") and wait
- * as node_wait does. */
-static int node_provision(struct rain_target_op *op, struct rain_client *c, const char *uuid,
-			  const char *name, const char *target, const char *const *want,
-			  const char *const *fail, int64_t timeout)
-{
-	_cleanup_json_ json_t *body = json_pack("{s:s}", "target", target);
-	_cleanup_free_ char *path = NULL;
-	int r;
-
-	if (!body || asprintf(&path, "/v1/nodes/%s/states/provision", uuid) < 0)
-		return rain_error_oom();
-	r = api(c, "PUT", path, body, NULL);
-	if (r < 0)
-		return r;
-	return node_wait(op, c, uuid, name, want, fail, timeout, NULL);
-}
-
 /* ---- files -------------------------------------------------------------- */
 
 /* publish_dir/REGID, after checking that REGID is one path component. */
@@ -441,7 +237,7 @@ static int reg_dir(const struct rain_target_op *op, char **out)
 
 static int ironic_accepts(const struct rain_site *site, const struct rain_target_image *img)
 {
-	const char *fw = jstr(img->properties, "hw_firmware_type");
+	const char *fw = ironic_str(img->properties, "hw_firmware_type");
 
 	if (fw && strcmp(fw, "bios") && strcmp(fw, "uefi"))
 		return rain_error_set(RAIN_EINVAL, "site %s boots nodes with iPXE: firmware '%s' is "
@@ -449,53 +245,6 @@ static int ironic_accepts(const struct rain_site *site, const struct rain_target
 	return 0;
 }
 
-/* Candidates: the site's nodes that can take a deploy now (GET answers),
- * or RAIN_ECONFLICT saying why none can, RAIN_ENOTFOUND when a listed node
- * does not exist. */
-static int nodes_available(const struct rain_site *site, struct rain_client *c, json_t **out)
-{
-	const struct ironic_site *is = site->priv;
-	_cleanup_json_ json_t *list = json_array();
-	char why[700] = "";
-	size_t len = 0;
-
-	*out = NULL;
-	if (!list)
-		return rain_error_oom();
-	for (size_t i = 0; i < is->n_nodes; i++) {
-		json_t *n = NULL;
-		const char *unfit;
-		int r = node_get(c, is->nodes[i], &n);
-
-		if (r == RAIN_ENOTFOUND)
-			return rain_error_set(r, "ironic at %s: site %s names node '%s', which Ironic "
-					      "does not have (check nodes = ...; baremetal node list)",
-					      site->location, site->name, is->nodes[i]);
-		if (r < 0)
-			return r;
-		unfit = node_unfit(n);
-		if (!unfit) {
-			if (json_array_append_new(list, n) < 0)
-				return rain_error_oom();
-			continue;
-		}
-		if (len < sizeof(why))
-			len += (size_t)snprintf(why + len, sizeof(why) - len, "%s%s %s (%s%s%s)",
-						len ? ", " : "", is->nodes[i], unfit,
-						jstr(n, "provision_state") ? jstr(n, "provision_state")
-									   : "no state",
-						jstr(n, "instance_uuid") ? ", instance " : "",
-						jstr(n, "instance_uuid") ? jstr(n, "instance_uuid") : "");
-		json_decref(n);
-	}
-	if (!json_array_size(list))
-		return rain_error_set(RAIN_ECONFLICT, "ironic at %s: no node of site %s can be "
-				      "deployed now: %s; a node must be available, out of "
-				      "maintenance and without an instance (baremetal node provide)",
-				      site->location, site->name, why);
-	*out = TAKE_PTR(list);
-	return 0;
-}
 
 static int ironic_publish(struct rain_target_op *op, const struct rain_target_image *img,
 			  const struct rain_target_artifacts *a)
@@ -503,7 +252,7 @@ static int ironic_publish(struct rain_target_op *op, const struct rain_target_im
 	const struct ironic_site *is = op->site->priv;
 	static const char *const active[] = { "active", NULL };
 	static const char *const failed[] = { "deploy failed", "error", NULL };
-	__attribute__((cleanup(client_freep))) struct rain_client *c = NULL;
+	_cleanup_ironic_client_ struct rain_client *c = NULL;
 	_cleanup_free_ char *dir = NULL, *kpath = NULL, *ipath = NULL, *rpath = NULL, *base = NULL;
 	_cleanup_free_ char *cbase = NULL;
 	_cleanup_json_ json_t *cands = NULL, *ii = NULL;
@@ -522,11 +271,11 @@ static int ironic_publish(struct rain_target_op *op, const struct rain_target_im
 	r = reg_dir(op, &dir);
 	if (r < 0)
 		return r;
-	r = api_client(op->site, &c);
+	r = ironic_client(op->site, &c);
 	if (r < 0)
 		return r;
 	/* no file is written for a site that cannot take the image now */
-	r = nodes_available(op->site, c, &cands);
+	r = ironic_nodes_available(op->site, c, &cands);
 	if (r < 0)
 		return r;
 
@@ -559,22 +308,22 @@ static int ironic_publish(struct rain_target_op *op, const struct rain_target_im
 	/* claim a node: Ironic gives an instance_uuid to one claimant only
 	 * (409 to the others), which then tries the next node */
 	json_array_foreach(cands, i, node) {
-		_cleanup_json_ json_t *patch = claim_patch(node, iu, ii), *rec = NULL;
+		_cleanup_json_ json_t *patch = ironic_claim_patch(node, iu, ii), *rec = NULL;
 		_cleanup_free_ char *path = NULL;
 
-		uuid = jstr(node, "uuid");
-		name = jstr(node, "name") ? jstr(node, "name") : uuid;
+		uuid = ironic_str(node, "uuid");
+		name = ironic_str(node, "name") ? ironic_str(node, "name") : uuid;
 		if (!uuid || !uuid_is_valid(uuid))
 			return rain_error_set(RAIN_EFORMAT, "ironic at %s: node %s has no uuid",
 					      op->site->location, name ? name : "?");
 		rec = json_pack("{s:s, s:s, s:s, s:s?}", "uuid", uuid, "name", name, "instance_uuid",
-				iu, "deploy_interface", jstr(node, "deploy_interface"));
+				iu, "deploy_interface", ironic_str(node, "deploy_interface"));
 		if (!patch || !rec || asprintf(&path, "/v1/nodes/%s", uuid) < 0)
 			return rain_error_oom();
 		r = rain_target_state_set(op, "node", json_incref(rec));
 		if (r < 0)
 			return r;
-		r = api(c, "PATCH", path, patch, NULL);
+		r = ironic_api(c, "PATCH", path, patch, NULL);
 		if (r == RAIN_ECONFLICT) {
 			rain_target_log(op, RAIN_TARGET_INFO, "node %s was taken meanwhile: %s", name,
 					rain_error_last());
@@ -589,107 +338,37 @@ static int ironic_publish(struct rain_target_op *op, const struct rain_target_im
 				      "was claimed by others meanwhile: %s", op->site->location,
 				      op->site->name, rain_error_last());
 	rain_target_log(op, RAIN_TARGET_INFO, "node %s (%s): instance_info set, deploying", name, uuid);
-	r = node_validate(c, uuid, name);
+	r = ironic_node_validate(c, uuid, name);
 	if (r < 0)
 		return r;
-	r = node_provision(op, c, uuid, name, "active", active, failed, is->timeout);
+	r = ironic_node_provision(op, c, uuid, name, "active", active, failed, is->timeout);
 	if (r < 0)
 		return r;
 	rain_target_log(op, RAIN_TARGET_INFO, "node %s is active", name);
 	return rain_target_state_set(op, "show",
 				     json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "node", name,
-					       "node_uuid", uuid, "kernel", jstr(ii, "kernel"),
-					       "ramdisk", jstr(ii, "ramdisk"), "root",
-					       jstr(ii, "image_source"), "root_sha256", rsha));
+					       "node_uuid", uuid, "kernel", ironic_str(ii, "kernel"),
+					       "ramdisk", ironic_str(ii, "ramdisk"), "root",
+					       ironic_str(ii, "image_source"), "root_sha256", rsha));
 }
 
-/* Undeploy the node state names if it still carries our instance, and put
- * it back as it was; the state's "node" goes when done. */
-static int unpublish_node(struct rain_target_op *op, struct rain_client *c, json_t *rec)
-{
-	const struct ironic_site *is = op->site->priv;
-	static const char *const settled[] = { "available", "active", "deploy failed", "manageable",
-					       "enroll", "clean failed", "error", "wait call-back",
-					       NULL };
-	static const char *const undeployable[] = { "active", "deploy failed", "wait call-back",
-						    "error", NULL };
-	static const char *const back[] = { "available", NULL };
-	static const char *const failed[] = { "clean failed", "error", NULL };
-	const char *uuid = jstr(rec, "uuid"), *iu = jstr(rec, "instance_uuid");
-	const char *name = jstr(rec, "name") ? jstr(rec, "name") : uuid;
-	const char *old_di = jstr(rec, "deploy_interface");
-	_cleanup_json_ json_t *n = NULL, *patch = json_array();
-	_cleanup_free_ char *path = NULL, *ps = NULL;
-	const char *mine;
-	int r;
-
-	if (!uuid || !uuid_is_valid(uuid) || !iu || !patch)
-		return !patch ? rain_error_oom() : rain_target_state_set(op, "node", NULL);
-	r = node_get(c, uuid, &n);
-	if (r == RAIN_ENOTFOUND)
-		return rain_target_state_set(op, "node", NULL);
-	if (r < 0)
-		return r;
-	mine = jstr(n, "instance_uuid");
-	if (!mine || strcmp(mine, iu)) {
-		/* never claimed (or undeployed already, which clears it) */
-		rain_target_log(op, RAIN_TARGET_INFO, "node %s carries no instance of this "
-				"registration: left as it is", name);
-		return rain_target_state_set(op, "node", NULL);
-	}
-	/* let a deploy in progress end first */
-	r = node_wait(op, c, uuid, name, settled, NULL, is->timeout, &ps);
-	if (r < 0)
-		return r;
-	if (in_list(ps, undeployable)) {
-		rain_target_log(op, RAIN_TARGET_INFO, "undeploying node %s (%s)", name, ps);
-		r = node_provision(op, c, uuid, name, "deleted", back, failed, is->timeout);
-		if (r < 0)
-			return r;
-		json_decref(n);
-		r = node_get(c, uuid, &n);
-		if (r < 0)
-			return r;
-	}
-	/* undeploy clears these; a node claimed but never deployed has them */
-	if (jstr(n, "instance_uuid") && !strcmp(jstr(n, "instance_uuid"), iu) &&
-	    json_array_append_new(patch, json_pack("{s:s, s:s}", "op", "remove", "path",
-						   "/instance_uuid")) < 0)
-		return rain_error_oom();
-	if (json_object_size(json_object_get(n, "instance_info")) &&
-	    json_array_append_new(patch, json_pack("{s:s, s:s}", "op", "remove", "path",
-						   "/instance_info")) < 0)
-		return rain_error_oom();
-	if (old_di && jstr(n, "deploy_interface") && strcmp(old_di, jstr(n, "deploy_interface")) &&
-	    !strcmp(jstr(n, "deploy_interface"), "ramdisk") &&
-	    in_list(jstr(n, "provision_state"), (const char *const[]){ "available", "manageable",
-								       "enroll", NULL }) &&
-	    json_array_append_new(patch, json_pack("{s:s, s:s, s:s}", "op", "replace", "path",
-						   "/deploy_interface", "value", old_di)) < 0)
-		return rain_error_oom();
-	if (json_array_size(patch)) {
-		if (asprintf(&path, "/v1/nodes/%s", uuid) < 0)
-			return rain_error_oom();
-		r = api(c, "PATCH", path, patch, NULL);
-		if (r < 0)
-			return r;
-	}
-	return rain_target_state_set(op, "node", NULL);
-}
 
 static int ironic_unpublish(struct rain_target_op *op)
 {
-	__attribute__((cleanup(client_freep))) struct rain_client *c = NULL;
+	_cleanup_ironic_client_ struct rain_client *c = NULL;
 	_cleanup_free_ char *dir = NULL;
 	json_t *rec = json_object_get(op->state, "node");
-	const char *saved = jstr(op->state, "publish_dir");
+	const char *saved = ironic_str(op->state, "publish_dir");
 	int r;
 
 	if (rec) {
-		r = api_client(op->site, &c);
+		r = ironic_client(op->site, &c);
 		if (r < 0)
 			return r;
-		r = unpublish_node(op, c, rec);
+		r = ironic_node_release(op, c, rec);
+		if (r < 0)
+			return r;
+		r = rain_target_state_set(op, "node", NULL);
 		if (r < 0)
 			return r;
 	}
@@ -713,10 +392,10 @@ static int ironic_unpublish(struct rain_target_op *op)
 
 static int ironic_status(struct rain_target_op *op, json_t **out)
 {
-	__attribute__((cleanup(client_freep))) struct rain_client *c = NULL;
+	_cleanup_ironic_client_ struct rain_client *c = NULL;
 	_cleanup_json_ json_t *st = json_object(), *n = NULL;
 	json_t *rec = json_object_get(op->state, "node");
-	const char *dir = jstr(op->state, "publish_dir"), *uuid = jstr(rec, "uuid");
+	const char *dir = ironic_str(op->state, "publish_dir"), *uuid = ironic_str(rec, "uuid");
 	struct stat sb;
 	int r;
 
@@ -729,20 +408,20 @@ static int ironic_status(struct rain_target_op *op, json_t **out)
 	if (uuid && uuid_is_valid(uuid)) {
 		const char *iu;
 
-		r = api_client(op->site, &c);
+		r = ironic_client(op->site, &c);
 		if (r < 0)
 			return r;
-		r = node_get(c, uuid, &n);
+		r = ironic_node_get(c, uuid, &n);
 		if (r < 0 && r != RAIN_ENOTFOUND)
 			return r;
-		iu = jstr(n, "instance_uuid");
+		iu = ironic_str(n, "instance_uuid");
 		if (n && json_object_update_new(st, json_pack("{s:b, s:s?, s:s, s:s?, s:s?, s:s?, s:o}",
-							  "present", iu && jstr(rec, "instance_uuid") &&
-							  !strcmp(iu, jstr(rec, "instance_uuid")),
-							  "node", jstr(n, "name"), "node_uuid", uuid,
-							  "provision_state", jstr(n, "provision_state"),
-							  "power_state", jstr(n, "power_state"),
-							  "last_error", jstr(n, "last_error"),
+							  "present", iu && ironic_str(rec, "instance_uuid") &&
+							  !strcmp(iu, ironic_str(rec, "instance_uuid")),
+							  "node", ironic_str(n, "name"), "node_uuid", uuid,
+							  "provision_state", ironic_str(n, "provision_state"),
+							  "power_state", ironic_str(n, "power_state"),
+							  "last_error", ironic_str(n, "last_error"),
 							  "maintenance", json_boolean(json_is_true(
 								  json_object_get(n, "maintenance"))))) < 0)
 			return rain_error_oom();
