@@ -15,6 +15,7 @@ extern const struct rain_driver rain_provider_driver_libvirt;
 extern const struct rain_driver rain_provider_driver_slurm;
 extern const struct rain_driver rain_provider_driver_container;
 extern const struct rain_driver rain_provider_driver_netboot;
+extern const struct rain_driver rain_provider_driver_ironic;
 
 /* The provider of op's site (found by its scheme). */
 int run_provider(const struct rain_site *site, const struct rain_provider_driver **out);

@@ -23,6 +23,7 @@ static const struct rain_driver *const builtin[] = {
 	&rain_provider_driver_slurm,
 	&rain_provider_driver_container,
 	&rain_provider_driver_netboot,
+	&rain_provider_driver_ironic,
 	NULL,
 };
 
