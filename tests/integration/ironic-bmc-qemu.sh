@@ -10,7 +10,11 @@
 # network from Ironic's iPXE (BOOT_URL: boot.ipxe, which chains to the
 # node's per-MAC config) with 127.0.0.1:SSHPORT forwarded to its port 22;
 # when the node leaves active (undeployed) or carries another instance, the
-# VM is stopped. Only the nodes named are watched. In DIR: NODE.log (the
+# VM is stopped. A VM that ends on its own (a panic, a poweroff, killed)
+# is not restarted and the node is powered off in Ironic (with
+# fake-hardware that only records it), as a BMC would report it; a node
+# powered off through Ironic has its VM stopped, and not started again
+# while it stays off. Only the nodes named are watched. In DIR: NODE.log (the
 # serial console), NODE.pid (the running VM), NODE.instance (the
 # instance_uuid it boots for), bmc.log (what was done). TERM/INT stop every
 # VM it started and end it. Polls every second.
@@ -58,16 +62,26 @@ while :; do
 		node=${spec%%=*} rest=${spec#*=}
 		mac=${rest%=*} port=${rest##*=}
 		body=$(curl -sS --max-time 5 -H 'X-OpenStack-Ironic-API-Version: 1.31' \
-			"$IRONIC_URL/v1/nodes/$node?fields=provision_state,instance_uuid" 2>/dev/null) || continue
+			"$IRONIC_URL/v1/nodes/$node?fields=provision_state,instance_uuid,power_state" 2>/dev/null) || continue
 		state=$(printf '%s' "$body" | sed -n 's/.*"provision_state": *"\([^"]*\)".*/\1/p')
 		inst=$(printf '%s' "$body" | sed -n 's/.*"instance_uuid": *"\([^"]*\)".*/\1/p')
+		power=$(printf '%s' "$body" | sed -n 's/.*"power_state": *"\([^"]*\)".*/\1/p')
 		[ -n "$state" ] || continue
 		running=
 		if [ -s "$DIR/$node.pid" ]; then
 			if kill -0 "$(cat "$DIR/$node.pid")" 2>/dev/null; then running=1; else
-				say "$node: its VM exited"; rm -f "$DIR/$node.pid"; fi
+				# as a BMC would report it: the node is off
+				rm -f "$DIR/$node.pid"
+				curl -sS --max-time 5 -X PUT -H 'X-OpenStack-Ironic-API-Version: 1.31' \
+					-H 'Content-Type: application/json' -d '{"target": "power off"}' \
+					"$IRONIC_URL/v1/nodes/$node/states/power" >/dev/null 2>&1
+				say "$node: its VM exited: powered off in Ironic"
+			fi
 		fi
-		if [ "$state" = active ] && [ -n "$inst" ]; then
+		if [ "$state" = active ] && [ -n "$inst" ] && [ "$power" = "power off" ]; then
+			# powered off through Ironic: the machine goes off, and stays
+			[ -z "$running" ] || { vm_stop "$node"; say "$node: powered off in Ironic"; }
+		elif [ "$state" = active ] && [ -n "$inst" ]; then
 			if [ -n "$running" ] && [ "$(cat "$DIR/$node.instance" 2>/dev/null)" != "$inst" ]; then
 				vm_stop "$node"; running=
 			fi

@@ -11,9 +11,11 @@
 # Ironic's own iPXE config for it, its sshd forwarded to the port the
 # site's ssh setting names; undeployed, the VM is stopped. N = 1 (up, a
 # passing job printing /etc/os-release and uname -r from inside, a failing
-# job's exit code, down), more nodes than the site has (refused, nothing
-# claimed), N = 2 with --each and an interrupt mid-job (130), and after
-# each the leak check: the run's nodes available again without instance or
+# job's exit code, a walltime (124), the node lost mid-job, down), more nodes than the site has
+# (refused, nothing claimed), N = 2 with --each and an interrupt mid-job
+# (130), rain killed -9 while a node deploys (down from the saved state),
+# a node that never comes up (the ready timeout), and after each the leak
+# check: the run's nodes available again without instance or
 # instance_info, the registration's node untouched, no VM, no key left.
 source "$(dirname "$0")/lib.sh"
 
@@ -53,7 +55,7 @@ nodes = n1 n2 n3
 publish_dir = $TMP/pub
 publish_url = http://10.0.2.2:$PUB_PORT
 conductor_url = http://127.0.0.1:$PUB_PORT
-kernel_args = console=ttyS0
+kernel_args = console=ttyS0 no_timer_check
 deploy_timeout = 120
 ssh = n2=127.0.0.1:$SSH2 n3=127.0.0.1:$SSH3
 console = $BMC/%n.log
@@ -140,6 +142,20 @@ sed 's/^/#   /' "$TMP/exec.out" | grep -E 'PRETTY|^#   [0-9]'
 	sh -c 'echo failing; exit 3' >"$TMP/exec.out" 2>"$TMP/exec.err"
 check_eq "N=1: a failing job's exit code comes back" 3 "$?"
 check "N=1: with its output" grep -qx failing "$TMP/exec.out"
+"$RAIN" provision exec --sites "$TMP/sites.ini" --site bm --state "$W/state.json" --walltime 5 -- \
+	sleep 120 >"$TMP/exec.out" 2>"$TMP/exec.err"
+check_eq "N=1: a job past its walltime: 124" 124 "$?"
+check "N=1: saying so" grep -q "did not end within its time limit" "$TMP/exec.err"
+# the node lost mid-job: powered off through Ironic, its BMC cuts it
+"$RAIN" provision exec --sites "$TMP/sites.ini" --site bm --state "$W/state.json" -- \
+	sh -c 'echo started; sleep 120' >"$TMP/exec.out" 2>"$TMP/exec.err" &
+pid=$!
+for _ in $(seq 1 120); do grep -q started "$TMP/exec.out" && break; sleep 0.5; done
+ironic_call PUT "/v1/nodes/$NODE/states/power" '{"target": "power off"}'
+wait "$pid"
+check_eq "N=1: a node lost mid-job: rain failed (125)" 125 "$?"
+check "N=1: saying it was lost and that it is off" \
+	grep -q "rain-t0167-1-1 was lost during the job: .*node $NODE is active, power off" "$TMP/exec.err"
 "$RAIN" provision down --sites "$TMP/sites.ini" --site bm --state "$W/state.json" 2>"$TMP/down.err"
 check_eq "N=1: rain provision down" 0 "$?"
 leak_check "$W/state.json" "N=1"
@@ -174,8 +190,33 @@ wait "$pid"
 check_eq "N=2: an interrupt mid-job: 130" 130 "$?"
 leak_check "$W/state.json" "N=2 interrupted"
 
+# rain killed (-9) while the node deploys: down from the saved state
+W=$TMP/run-kill
+mkdir -m 0700 "$W"
+"$RAIN" provision up --sites "$TMP/sites.ini" --site bm --registration "$TMP/reg.json" --state "$W/state.json" \
+	--id t0167-kill -n 1 >/dev/null 2>"$TMP/kill.err" &
+pid=$!
+for _ in $(seq 1 240); do grep -q "deploying node" "$TMP/kill.err" && break; sleep 0.25; done
+kill -9 "$pid"
+wait "$pid" 2>/dev/null
+check "killed while deploying: the state names the node" python3 -c '
+import json, sys; j = json.load(open(sys.argv[1])); assert j["instances"][0]["node"]["instance_uuid"], j' "$W/state.json"
+"$RAIN" provision down --sites "$TMP/sites.ini" --site bm --state "$W/state.json" 2>"$TMP/down.err"
+check_eq "killed while deploying: rain provision down" 0 "$?"
+[ -s "$TMP/down.err" ] && sed 's/^/#   /' "$TMP/down.err"
+leak_check "$W/state.json" "killed while deploying"
+
+# a node that never comes up (its BMC gone): the ready timeout, its
+# console's last lines, nothing left
 pid=$BMC_PID
 bmc_stop
 check "the BMC stand-in ended" test ! -d "/proc/$pid"
+W=$TMP/run-dead
+mkdir -m 0700 "$W"
+"$RAIN" provision run --sites "$TMP/sites.ini" --site bm --registration "$TMP/reg.json" --state "$W/state.json" \
+	--id t0167-dead -n 1 --ready-timeout 15 -- true >/dev/null 2>"$TMP/dead.err"
+check_eq "a node that does not come up: rain failed (125)" 125 "$?"
+check "saying it did not answer within the ready timeout" grep -q "did not answer ssh within 15 s" "$TMP/dead.err"
+leak_check "$W/state.json" "not up"
 echo "# up to ready: N=1 $T_UP s, N=2 up to both jobs' first line $T_UP2 s (TCG, load $(cut -d' ' -f1 /proc/loadavg))"
 test_done
