@@ -5,15 +5,16 @@
 # instance is a qcow2 overlay of the registration's volume, a NoCloud seed
 # with the run's key and a domain made from the registration's, reached by
 # ssh on a forwarded port of 127.0.0.1, its console logged in the run's
-# folder. Cases: N=2 with --each printing /etc/os-release, uname -r and the
-# host name from inside both; N=1 kept up (up, then exec: a failing job's
-# exit code, a walltime: 124; the domain and volumes as libvirt shows them,
-# the registration's volume never written) and down; SIGINT to rain
-# provision run mid-job: 130; an instance that does not answer within
+# folder. Cases: up -n 1 kept (its state, the overlay, the domain's disks
+# and forwarded port; then exec: a passing job's /etc/os-release and
+# uname -r, a failing job's exit code, a walltime: 124, the domain
+# destroyed mid-job: 125 saying it was lost) and down; run -n 2
+# --each printing /etc/os-release, uname -r and each instance's own host
+# name, then SIGINT mid-job: 130; an instance that does not answer within
 # --ready-timeout: 125 with its console's last lines. After each: no
 # domain, no volume of the run, no qemu process, no key left, the
-# registration intact. TCG boots are slow here: the two N=1 runs boot
-# side by side, then the N=2 run beside the ready timeout.
+# registration's domain and volumes intact (its volume never written).
+# TCG boots are slow here: the three runs go side by side.
 source "$(dirname "$0")/lib.sh"
 
 for c in mmdebstrap qemu-system-x86_64 libvirtd virtlogd virsh setpriv ssh ssh-keygen; do
@@ -185,8 +186,19 @@ check_eq "a job past its walltime: 124" 124 $?
 echo "# walltime 5 s ended after $(($(date +%s) - wstart)) s"
 prov exec a -- hostname >"$TMP/a-host.out" 2>/dev/null
 check_eq "the instance lives on after both, with the seed's host name" rain-a-1 "$(cat "$TMP/a-host.out")"
+prov_args exec a -- sh -c 'echo lost-started; exec sleep 300'
+"$RAIN" "${PROV[@]}" >"$TMP/a-lost.out" 2>"$TMP/a-lost.err" &
+pid=$!
+check "a job runs" wait_for "$TMP/a-lost.out" "$pid" lost-started
+lv destroy rain-a-1 >/dev/null
+wait "$pid"
+check_eq "the instance lost mid-job (its domain destroyed): 125" 125 $?
+check "saying it was lost" grep -q "rain-a-1.*\(lost during the job\|destroyed\|shut off\)" "$TMP/a-lost.err"
+grep -q "rain-a-1 was lost during the job: .*it was destroyed" "$TMP/a-lost.err" ||
+	grep -a 'error' "$TMP/a-lost.err" | head -3 | sed 's/^/#   /'
+
 prov down a >/dev/null 2>"$TMP/a-down.err"
-check_eq "rain provision down" 0 $?
+check_eq "rain provision down (of the shut-off domain)" 0 $?
 check_clean a "after down"
 check_eq "the registration's volume was never written" "$REG_SHA" \
 	"$(sha256sum <"$LIBVIRT_DIR/t0161/rain-t0161.qcow2" | cut -d' ' -f1)"
