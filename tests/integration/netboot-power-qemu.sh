@@ -11,7 +11,8 @@
 #
 # DIR (the test's) holds boot_url (the site's boot.ipxe URL), tftp (the
 # site's TFTP folder), NODE.port (the sshd's forwarded port) and, made
-# here, NODE.pid and NODE.console (the serial console). on: start the VM
+# here, NODE.pid and NODE.console (a line of its own, then the serial
+# console). on: start the VM
 # (nothing when it runs); off: stop it (TERM, then KILL after 20 s;
 # nothing when it is off); status: exit 0 when it runs, 1 when not.
 set -u
@@ -31,12 +32,16 @@ case $cmd in
 on)
 	running >/dev/null && exit 0
 	port=$(cat "$dir/$node.port") || exit 1
-	rm -f "$pidf" "$dir/$node.console"
+	rm -f "$pidf"
+	# the console log starts with a line of the BMC's, as a console
+	# server's log does; the VM's serial console is appended to it
+	echo "[netboot-power-qemu: $node ($mac) powered on]" >"$dir/$node.console"
 	# -no-reboot: a node whose boot fails (its initramfs reboots) is off
 	qemu-system-x86_64 -machine accel=tcg -m "${NODE_MEM:-1536}" -smp 1 -display none -monitor none \
 		-no-reboot -daemonize -pidfile "$pidf" \
 		-netdev "user,id=n0,tftp=$(cat "$dir/tftp"),bootfile=$(cat "$dir/boot_url"),hostfwd=tcp:127.0.0.1:$port-:22" \
-		-device "virtio-net-pci,netdev=n0,mac=$mac" -boot n -serial "file:$dir/$node.console" ||
+		-device "virtio-net-pci,netdev=n0,mac=$mac" -boot n \
+		-chardev "file,id=con,path=$dir/$node.console,append=on" -serial chardev:con ||
 		{ echo "power on $node: qemu did not start" >&2; exit 1; }
 	echo "power on $node: qemu $(cat "$pidf")"
 	;;
