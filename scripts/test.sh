@@ -43,6 +43,8 @@ if [ -z "$only" ]; then
 fi
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
+# leaks inside other projects' libraries (libedit) are not rain's
+export LSAN_OPTIONS=suppressions=$TOP/tests/lsan.supp:print_suppressions=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
 if [ -z "$only" ]; then

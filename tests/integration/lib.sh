@@ -20,6 +20,7 @@ TEST_FAILED=0
 RAIND_PID=
 # LeakSanitizer reports at exit; tests judge behaviour, the unit tests leaks
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=0}
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$TOP/tests/lsan.supp:print_suppressions=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 # resolve python3 once (before HOME changes): version-manager shims such
 # as pyenv's cost ~0.5 s a call
