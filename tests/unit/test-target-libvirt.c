@@ -423,6 +423,12 @@ static void test_instance_xml_refused(void **state)
 	assert_int_equal(libvirt_instance_xml("<domain><devices><disk/></devices></domain>", &inst,
 					      &xml), RAIN_EFORMAT);
 	assert_error_contains("no <name>");
+	/* a second <devices> would keep its disk and network unedited
+	 * (found by fuzz-libvirt-instance) */
+	assert_int_equal(libvirt_instance_xml("<domain><name>x</name><devices><disk/></devices>"
+					      "<devices><disk/><interface type='user'/></devices></domain>",
+					      &inst, &xml), RAIN_EFORMAT);
+	assert_error_contains("more than one <devices>");
 	/* names rain makes only: nothing of them becomes markup or an argument */
 	in.disk_volume = "a'/><b";
 	assert_int_equal(libvirt_instance_xml(dumped, &in, &xml), RAIN_EINVAL);

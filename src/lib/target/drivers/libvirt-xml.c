@@ -373,6 +373,16 @@ static xmlNodePtr child(xmlNodePtr parent, const char *name)
 	return NULL;
 }
 
+/* How many child elements of parent are named name. */
+static int count_children(xmlNodePtr parent, const char *name)
+{
+	int n = 0;
+
+	for (xmlNodePtr c = parent->children; c; c = c->next)
+		n += c->type == XML_ELEMENT_NODE && !c->ns && xmlStrEqual(c->name, BAD_CAST name);
+	return n;
+}
+
 static void drop(xmlNodePtr n)
 {
 	xmlUnlinkNode(n);
@@ -485,6 +495,12 @@ static bool instance_edit(xmlNodePtr root, const struct libvirt_instance *in, co
 	*bad = NULL;
 	if (!devs || !name) {
 		*bad = "it has no <name> or no <devices>";
+		return false;
+	}
+	/* one of each: the edits below go to the first, libvirt reads them all */
+	if (count_children(root, "devices") > 1 || count_children(root, "name") > 1 ||
+	    count_children(root, "os") > 1) {
+		*bad = "it has more than one <devices>, <name> or <os>";
 		return false;
 	}
 	xmlNodeSetContent(name, BAD_CAST in->name);
