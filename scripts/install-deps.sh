@@ -8,6 +8,9 @@ packages=(
 	build-essential pkg-config meson ninja-build
 	libmicrohttpd-dev libjansson-dev libsqlite3-dev libssl-dev
 	libcurl4-openssl-dev libcmocka-dev libargon2-dev libldap-dev
+	# the PostgreSQL catalog backend (libpq); its tests start a throwaway
+	# server (initdb, pg_ctl)
+	libpq-dev postgresql
 	# OpenStack sites: clouds.yaml
 	libyaml-dev
 	# vetting: rpm version order and database, archives (feeds, changelogs),

@@ -40,6 +40,7 @@ cleanup() {
 	http_stop 2>/dev/null
 	stop_libvirtd 2>/dev/null
 	stop_slurm 2>/dev/null
+	stop_postgres 2>/dev/null
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -895,3 +896,41 @@ test_done() {
 	echo "# all $TEST_N passed"
 	exit 0
 }
+
+# start_postgres [SERVER OPTIONS]: a throwaway PostgreSQL (initdb + pg_ctl) in $TMP/pg,
+# listening only on a unix socket in $TMP/pg/sock, run by user postgres
+# (the server refuses root), with trust for the local superuser "rain".
+# Sets PG_SOCK, PG_BIN and PG_URI_BASE ("postgresql:///DB?host=...&user=rain"
+# with DB to fill in: ${PG_URI_BASE/DB/name}). Returns 1 with the log when
+# it does not come up; stop_postgres stops it (cleanup does too).
+PG_DIR= PG_BIN= PG_SOCK= PG_URI_BASE=
+start_postgres() {
+	local user=postgres
+	PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+	[ -x "$PG_BIN/initdb" ] || { echo "# no PostgreSQL server (install postgresql)"; return 1; }
+	id -u "$user" >/dev/null 2>&1 || { echo "# no user $user"; return 1; }
+	PG_DIR=$TMP/pg PG_SOCK=$TMP/pg/sock
+	# the server's user must get through $TMP to its folder
+	chmod 0711 "$TMP"
+	mkdir -p "$PG_SOCK" && chown -R "$user" "$PG_DIR" && chmod 0700 "$PG_DIR"
+	local as=(setpriv --reuid="$user" --regid="$(id -g "$user")" --init-groups env -i
+		HOME="$PG_DIR" PATH=/usr/bin:/bin LC_ALL=C.UTF-8)
+	"${as[@]}" "$PG_BIN/initdb" -D "$PG_DIR/data" -U rain --auth=trust -E UTF8 --no-sync \
+		>>"$TMP/postgres.log" 2>&1 || {
+		echo "# initdb failed:"; tail -5 "$TMP/postgres.log" | sed 's/^/#   /'; return 1; }
+	"${as[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
+		-o "-k $PG_SOCK -c listen_addresses='' -c max_connections=200 $*" start \
+		>>"$TMP/postgres.log" 2>&1 || {
+		echo "# pg_ctl start failed:"; tail -5 "$PG_DIR/server.log" | sed 's/^/#   /'; return 1; }
+	PG_URI_BASE="postgresql:///DB?host=$PG_SOCK&user=rain"
+}
+
+stop_postgres() {
+	[ -n "$PG_DIR" ] && [ -f "$PG_DIR/data/postmaster.pid" ] || return 0
+	setpriv --reuid=postgres --regid="$(id -g postgres)" --init-groups \
+		"$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m immediate -w stop >/dev/null 2>&1
+}
+
+# pg_sql DB SQL: run SQL in database DB of start_postgres's server; prints
+# the rows unaligned, fields separated by |.
+pg_sql() { psql -X -q -At -h "$PG_SOCK" -U rain -d "$1" -c "$2"; }

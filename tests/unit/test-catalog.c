@@ -13,6 +13,7 @@
 
 #include "testutil.h"
 
+#include <ctype.h>
 #include <ftw.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -21,6 +22,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <libpq-fe.h>
 #include <sqlite3.h>
 
 #include "rain/catalog.h"
@@ -40,7 +42,11 @@ struct catalog_under_test {
 };
 
 /* The catalogs of every run, one line each. RAIN_TEST_CATALOGS adds more:
- * URIs separated by spaces, such as "postgresql://localhost/rain_%s". */
+ * URIs separated by spaces. In a postgresql: URI, %s is the name of a new
+ * schema that the suite creates for the case (through the same URI with
+ * %s as "public") and drops after it, the URI putting it first in the
+ * search path: "postgresql:///rain?host=/tmp/pgsock&user=rain&options=-csearch_path%%3D%s"
+ * (tests/integration/t0170 starts such a server). */
 static const struct catalog_under_test catalogs[] = {
 	{ "sqlite", "sqlite:%s/catalog.db" },
 };
@@ -51,12 +57,48 @@ static const struct catalog_under_test *current;
 struct fixture {
 	char dir[64];
 	char uri[256];
+	char schema[64];        /* the case's PostgreSQL schema, or "" */
 	const char *path;       /* the SQLite file, or NULL for other backends */
 	struct rain_catalog *cat;
 };
 
 /* For cases that look into the SQLite file: skipped for other backends. */
 #define SQLITE_ONLY(f) do { if (!(f)->path) skip(); } while (0)
+
+/* Create (or drop) schema name in the database of the current
+ * postgresql: URI. */
+static int pg_schema(const char *name, bool create)
+{
+	char uri[256], sql[128];
+	PGconn *pg;
+	PGresult *res;
+	int r = 0;
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+	snprintf(uri, sizeof(uri), current->uri, "public");
+#pragma GCC diagnostic pop
+	/* the name is rain_, digits and mkdtemp's letters: quoted as is */
+	if (create)
+		snprintf(sql, sizeof(sql), "CREATE SCHEMA \"%s\"", name);
+	else
+		snprintf(sql, sizeof(sql), "SET client_min_messages = warning; "
+			 "DROP SCHEMA IF EXISTS \"%s\" CASCADE", name);
+	pg = PQconnectdb(uri);
+	if (PQstatus(pg) != CONNECTION_OK) {
+		fprintf(stderr, "connect to %s: %s", uri, PQerrorMessage(pg));
+		PQfinish(pg);
+		return -1;
+	}
+	res = PQexec(pg, sql);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		fprintf(stderr, "%s: %s", sql, PQerrorMessage(pg));
+		r = -1;
+	}
+	PQclear(res);
+	PQfinish(pg);
+	return r;
+}
 
 static int setup(void **state)
 {
@@ -70,7 +112,18 @@ static int setup(void **state)
 	/* the URI is the suite's own template, with one %s at the most */
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wformat-nonliteral"
-	snprintf(f->uri, sizeof(f->uri), current->uri, f->dir);
+	if (!strncmp(current->uri, "postgresql:", 11)) {
+		/* rain_ and the directory's random part: unique while it lives */
+		/* unquoted in the search path: lower case */
+		snprintf(f->schema, sizeof(f->schema), "rain_%d_%s", (int)getpid(), strrchr(f->dir, '.') + 1);
+		for (char *p = f->schema; *p; p++)
+			*p = (char)tolower((unsigned char)*p);
+		snprintf(f->uri, sizeof(f->uri), current->uri, f->schema);
+		if (pg_schema(f->schema, true) < 0)
+			return -1;
+	} else {
+		snprintf(f->uri, sizeof(f->uri), current->uri, f->dir);
+	}
 #pragma GCC diagnostic pop
 	if (!strncmp(f->uri, "sqlite:", 7))
 		f->path = f->uri + 7;
@@ -87,6 +140,8 @@ static int teardown(void **state)
 	struct fixture *f = *state;
 
 	rain_catalog_close(f->cat);
+	if (f->schema[0])
+		pg_schema(f->schema, false);
 	test_rmtree(f->dir);
 	free(f);
 	return 0;
@@ -202,7 +257,7 @@ static void test_open_uri(void **state)
 
 	SQLITE_ONLY(f);
 	assert_int_equal(rain_catalog_open(&cat, "postgres://db/rain"), RAIN_EINVAL);
-	assert_error_contains("unknown catalog backend in 'postgres://db/rain' (known: sqlite:PATH)");
+	assert_error_contains("unknown catalog backend in 'postgres://db/rain' (known: sqlite:PATH, postgresql://[USER@]HOST[:PORT]/DB)");
 	assert_int_equal(rain_catalog_open(&cat, "sqlite:/nonexistent-dir-rain/x/catalog.db"), RAIN_EIO);
 	assert_null(cat);
 

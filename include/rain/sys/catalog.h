@@ -168,4 +168,10 @@ struct rain_catalog_driver {
  * over one database file. */
 extern const struct rain_catalog_driver rain_catalog_sqlite;
 
+/* The PostgreSQL driver (catalog-pg.c, libpq), scheme "postgresql": the
+ * same four tables in one database that several raind may share;
+ * location is the rest of a libpq URI (postgresql://[USER@]HOST[:PORT]/DB,
+ * postgresql:///DB?host=SOCKETDIR). */
+extern const struct rain_catalog_driver rain_catalog_pg;
+
 #endif

@@ -40,7 +40,9 @@ bool rain_catalog_attr_is_column(const char *attr)
 }
 
 static const struct rain_driver sqlite_driver = { "catalog", "sqlite", "sqlite:PATH", &rain_catalog_sqlite };
-static const struct rain_driver *const builtin[] = { &sqlite_driver, NULL };
+static const struct rain_driver pg_driver = { "catalog", "postgresql",
+					      "postgresql://[USER@]HOST[:PORT]/DB", &rain_catalog_pg };
+static const struct rain_driver *const builtin[] = { &sqlite_driver, &pg_driver, NULL };
 
 /* Whether drv's tables are there (registrations may not be) and of this
  * librain's versions. */
