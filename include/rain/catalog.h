@@ -210,7 +210,9 @@ struct rain_lockout_rule {
 
 struct rain_catalog;
 
-/* Open a catalog by URI: "sqlite:PATH" or a bare path (SQLite).
+/* Open a catalog by URI: "sqlite:PATH" or a bare path (SQLite), or a
+ * libpq URI "postgresql://[USER@]HOST[:PORT]/DB[?host=SOCKETDIR&...]"
+ * (PostgreSQL; the database must exist, its tables are created).
  * RAIN_EINVAL naming the known schemes for an unknown one. */
 int rain_catalog_open(struct rain_catalog **out, const char *uri);
 void rain_catalog_close(struct rain_catalog *cat);
@@ -298,6 +300,26 @@ int rain_catalog_registration_list(struct rain_catalog *cat, const struct rain_r
 				   struct rain_registration **out, size_t *n);
 int rain_catalog_registration_delete(struct rain_catalog *cat, const char *id);
 void rain_registration_list_free(struct rain_registration *v, size_t n);
+
+/* Copy the SQLite catalog src ("sqlite:PATH" or a path; brought to the
+ * current schema first) into the PostgreSQL catalog dst ("postgresql:..."
+ * URI; its tables created if need be): every row of every table, the
+ * audit log's ids kept, in one transaction on dst that commits only when
+ * each table has the source's row count and values (compared row by row
+ * in key order). RAIN_EEXISTS when dst holds rows, unless replace (then
+ * they go first, in the same transaction); RAIN_ENOTFOUND when src does
+ * not exist; RAIN_EINVAL for other kinds of URI. counts: room for
+ * RAIN_CATALOG_TABLES; on success *ncounts of them say how many rows each
+ * table got (table names are static). rain-admin migrate runs it. */
+#define RAIN_CATALOG_TABLES 10
+
+struct rain_catalog_migrate_count {
+	const char *table;
+	int64_t rows;
+};
+
+int rain_catalog_migrate(const char *src, const char *dst, bool replace,
+			 struct rain_catalog_migrate_count *counts, size_t *ncounts);
 
 /* The sort keys accepted by image_list, and the attributes filterable as
  * core columns (anything else filters on properties). */

@@ -401,7 +401,7 @@ static int conn_connect(struct pgs *s, struct conn **out)
 {
 	struct conn *c = calloc(1, sizeof(*c));
 	char msg[512];
-	PGresult *res;
+	PGresult *res = NULL;
 
 	if (!c)
 		return rain_error_oom();
@@ -536,7 +536,7 @@ static int run(struct pgs *s, struct conn *c, enum stmt_id id, const struct args
 	       PGresult **out, const char *what)
 {
 	char name[16];
-	PGresult *res;
+	PGresult *res = NULL;
 	ExecStatusType st;
 	int r;
 
@@ -580,7 +580,7 @@ static int run(struct pgs *s, struct conn *c, enum stmt_id id, const struct args
 static int run_count(struct pgs *s, struct conn *c, enum stmt_id id, const struct args *a,
 		     int64_t *changed, const char *what)
 {
-	PGresult *res;
+	PGresult *res = NULL;
 	int r = run(s, c, id, a, &res, what);
 
 	if (r < 0)
@@ -594,7 +594,7 @@ static int run_count(struct pgs *s, struct conn *c, enum stmt_id id, const struc
 /* Fixed text without parameters (transaction control, schema). */
 static int run_plain(struct pgs *s, struct conn *c, const char *sql, const char *what)
 {
-	PGresult *res;
+	PGresult *res = NULL;
 	int r = 0;
 
 	for (int attempt = 0;; attempt++) {
@@ -860,7 +860,7 @@ static int row_to_image(const PGresult *res, int row, struct rain_image **out)
 static int load_children(struct pgs *s, struct conn *c, struct rain_image *img)
 {
 	struct args a = { 0 };
-	PGresult *res;
+	PGresult *res = NULL;
 	int r;
 
 	a_text(&a, img->id);
@@ -948,7 +948,7 @@ static int get_image(struct pgs *s, struct conn *c, const char *id, struct rain_
 {
 	struct rain_image *img = NULL;
 	struct args a = { 0 };
-	PGresult *res;
+	PGresult *res = NULL;
 	int r;
 
 	a_text(&a, id);
@@ -994,7 +994,7 @@ static int pgs_image_get(void *impl, const char *id, struct rain_image **out)
 static int lost_race(struct pgs *s, struct conn *c, const char *id)
 {
 	struct args a = { 0 };
-	PGresult *res;
+	PGresult *res = NULL;
 	int r;
 
 	a_text(&a, id);
@@ -1082,7 +1082,7 @@ static int pgs_image_touch(void *impl, const char *id, int64_t now_us)
 /* A statement with one row of one integer column: *out. */
 static int run_int(struct pgs *s, enum stmt_id id, const struct args *a, int64_t *out, const char *what)
 {
-	PGresult *res;
+	PGresult *res = NULL;
 	struct conn *c;
 	int r = conn_get(s, &c);
 
@@ -1289,7 +1289,7 @@ static int marker_values(struct pgs *s, struct conn *c, const struct rain_image_
 {
 	_cleanup_free_ char *msql = NULL;
 	const char *v[3];
-	PGresult *res;
+	PGresult *res = NULL;
 	size_t mlen;
 	FILE *m = open_memstream(&msql, &mlen);
 	int r = 0;
@@ -1451,7 +1451,7 @@ static int load_children_many(struct pgs *s, struct conn *c, struct rain_image *
 		ids[i] = list[i]->id;
 	for (int k = 0; k < 2 && r == 0; k++) {
 		_cleanup_free_ char *text = NULL;
-		PGresult *res;
+		PGresult *res = NULL;
 		size_t len;
 		FILE *sql = open_memstream(&text, &len);
 
@@ -1583,7 +1583,7 @@ static int row_to_user(const PGresult *res, int row, struct rain_user **out)
 static int pgs_user_create(void *impl, const struct rain_user *u)
 {
 	struct args a = { 0 }, k = { 0 };
-	PGresult *res;
+	PGresult *res = NULL;
 	struct conn *c;
 	int r = conn_get(impl, &c);
 
@@ -1621,7 +1621,7 @@ static int pgs_user_create(void *impl, const struct rain_user *u)
 static int pgs_user_get(void *impl, const char *name, struct rain_user **out)
 {
 	struct args a = { 0 };
-	PGresult *res;
+	PGresult *res = NULL;
 	struct conn *c;
 	int r = conn_get(impl, &c);
 
@@ -1642,7 +1642,7 @@ static int pgs_user_list(void *impl, struct rain_user ***out, size_t *n)
 {
 	struct rain_user **list = NULL;
 	size_t count = 0;
-	PGresult *res;
+	PGresult *res = NULL;
 	struct conn *c;
 	int r = conn_get(impl, &c);
 
@@ -1707,7 +1707,7 @@ static int pgs_user_update(void *impl, const struct rain_user *u)
 static int pgs_user_delete(void *impl, const char *name)
 {
 	struct args k = { 0 };
-	PGresult *res;
+	PGresult *res = NULL;
 	int64_t images = 0, changed = 0;
 	struct conn *c;
 	int r = conn_get(impl, &c);
@@ -1751,7 +1751,7 @@ static int pgs_user_count(void *impl, int64_t *count)
 static int pgs_usage(void *impl, const char *owner, struct rain_usage *out)
 {
 	struct args a = { 0 };
-	PGresult *res;
+	PGresult *res = NULL;
 	struct conn *c;
 	int r = conn_get(impl, &c);
 
@@ -1846,7 +1846,7 @@ static int pgs_member_delete(void *impl, const char *image_id, const char *membe
 static int pgs_member_get(void *impl, const char *image_id, const char *member, struct rain_member *out)
 {
 	struct args a = { 0 };
-	PGresult *res;
+	PGresult *res = NULL;
 	struct conn *c;
 	int r = conn_get(impl, &c);
 
@@ -1872,7 +1872,7 @@ static int collect_rows(struct pgs *s, enum stmt_id id, const struct args *a, si
 			void (*row)(const PGresult *res, int i, void *el), const char *what,
 			void **out, size_t *n)
 {
-	PGresult *res;
+	PGresult *res = NULL;
 	struct conn *c;
 	void *v = NULL;
 	int r = conn_get(s, &c);
@@ -1919,7 +1919,7 @@ static int pgs_member_list(void *impl, const char *image_id, struct rain_member 
 static int pgs_audit_append(void *impl, struct rain_audit_entry *e)
 {
 	struct args a = { 0 };
-	PGresult *res;
+	PGresult *res = NULL;
 	struct conn *c;
 	int r = conn_get(impl, &c);
 
@@ -2015,7 +2015,7 @@ static int pgs_token_create(void *impl, const struct rain_token *t)
 static int pgs_token_lookup(void *impl, const char *hash, struct rain_token *out)
 {
 	struct args a = { 0 };
-	PGresult *res;
+	PGresult *res = NULL;
 	struct conn *c;
 	int r = conn_get(impl, &c);
 
@@ -2088,7 +2088,7 @@ static void row_to_login(const PGresult *res, struct rain_login_failures *out)
 static int pgs_login_get(void *impl, const char *name, struct rain_login_failures *out)
 {
 	struct args a = { 0 };
-	PGresult *res;
+	PGresult *res = NULL;
 	struct conn *c;
 	int r = conn_get(impl, &c);
 
@@ -2109,7 +2109,7 @@ static int pgs_login_failed(void *impl, const char *name, int64_t now_us,
 			    bool *locks)
 {
 	struct args k = { 0 }, a = { 0 }, g = { 0 };
-	PGresult *res;
+	PGresult *res = NULL;
 	struct conn *c;
 	int r = conn_get(impl, &c);
 
