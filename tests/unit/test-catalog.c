@@ -1598,21 +1598,23 @@ struct worker {
 	const char *id;
 	int increments;
 	int conflicts;
+	struct rain_catalog *cat;       /* NULL: f->cat */
 };
 
 static void *worker_run(void *arg)
 {
 	struct worker *w = arg;
+	struct rain_catalog *cat = w->cat ? w->cat : w->f->cat;
 
 	for (int i = 0; i < w->increments; i++) {
 		for (;;) {
 			struct rain_image *img = NULL;
 			int r;
 
-			if (rain_catalog_image_get(w->f->cat, w->id, &img) < 0)
+			if (rain_catalog_image_get(cat, w->id, &img) < 0)
 				return (void *)1;
 			img->min_ram++;
-			r = rain_catalog_image_update(w->f->cat, img);
+			r = rain_catalog_image_update(cat, img);
 			rain_image_free(img);
 			if (r == 0)
 				break;
@@ -1633,7 +1635,7 @@ static void test_concurrent_updates(void **state)
 
 	create(f, img);
 	for (int i = 0; i < 4; i++) {
-		w[i] = (struct worker){ f, img->id, 15, 0 };
+		w[i] = (struct worker){ f, img->id, 15, 0, NULL };
 		assert_int_equal(pthread_create(&th[i], NULL, worker_run, &w[i]), 0);
 	}
 	for (int i = 0; i < 4; i++) {
@@ -1647,6 +1649,94 @@ static void test_concurrent_updates(void **state)
 	assert_true(got->min_ram == 60);
 	assert_true(got->revision == 60);
 	rain_image_free(got);
+	rain_image_free(img);
+}
+
+struct login_worker {
+	struct rain_catalog *cat;
+	int failures;
+	int failed;
+};
+
+static void *login_worker_run(void *arg)
+{
+	const struct rain_lockout_rule rule = { .limit = 1000, .window_us = 3600 * SEC, .lock_us = SEC };
+	struct login_worker *w = arg;
+	struct rain_login_failures lf;
+	bool locks;
+
+	for (int i = 0; i < w->failures; i++)
+		if (rain_catalog_login_failed(w->cat, "mallory", T0 + i, &rule, &lf, &locks) < 0)
+			w->failed++;
+	return NULL;
+}
+
+/* Two handles on one catalog, as two raind sharing it would have: image
+ * updates from both lose no increment, failed logins counted through
+ * both add up, a user name is taken for both, and (for backends
+ * without a per-process cache, not SQLite's) a token revoked or a user
+ * deactivated through one handle is seen at once through the other. */
+static void test_shared_catalog(void **state)
+{
+	struct fixture *f = *state;
+	struct rain_image *img = new_image(1, "shared"), *got;
+	struct rain_catalog *other = NULL;
+	struct rain_login_failures lf;
+	struct login_worker lw[4];
+	struct worker w[4];
+	pthread_t th[8];
+	struct rain_user u = { .name = (char *)"zed", .status = RAIN_USER_ACTIVE, .created_at = T0,
+			       .last_login = -1 };
+	struct rain_token t = { .issued_at = T0, .expires_at = T0 + 3600 * SEC };
+	struct rain_token seen;
+
+	assert_int_equal(rain_catalog_open(&other, f->uri), 0);
+	create(f, img);
+	for (int i = 0; i < 4; i++) {
+		w[i] = (struct worker){ f, img->id, 10, 0, i % 2 ? other : f->cat };
+		lw[i] = (struct login_worker){ i % 2 ? other : f->cat, 10, 0 };
+		assert_int_equal(pthread_create(&th[i], NULL, worker_run, &w[i]), 0);
+		assert_int_equal(pthread_create(&th[4 + i], NULL, login_worker_run, &lw[i]), 0);
+	}
+	for (int i = 0; i < 8; i++) {
+		void *ret;
+
+		pthread_join(th[i], &ret);
+		assert_null(ret);
+	}
+	got = get(f, img->id);
+	assert_true(got->min_ram == 40);
+	assert_true(got->revision == 40);
+	rain_image_free(got);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(lw[i].failed, 0);
+	assert_int_equal(rain_catalog_login_get(other, "mallory", &lf), 0);
+	assert_int_equal(lf.count, 40);
+
+	/* one user, whichever handle asks */
+	assert_int_equal(rain_catalog_user_create(f->cat, &u), 0);
+	assert_int_equal(rain_catalog_user_create(other, &u), RAIN_EEXISTS);
+	assert_error_contains("user zed exists already");
+
+	if (f->path) {          /* SQLite caches tokens per handle */
+		rain_catalog_close(other);
+		rain_image_free(img);
+		return;
+	}
+	snprintf(t.hash, sizeof(t.hash), "%064d", 7);
+	snprintf(t.user, sizeof(t.user), "zed");
+	assert_int_equal(rain_catalog_token_create(f->cat, &t), 0);
+	assert_int_equal(rain_catalog_token_lookup(f->cat, t.hash, &seen), 0);
+	assert_false(seen.revoked);
+	assert_int_equal(rain_catalog_token_lookup(other, t.hash, &seen), 0);
+	assert_int_equal(rain_catalog_token_revoke(other, t.hash), 0);
+	assert_int_equal(rain_catalog_token_lookup(f->cat, t.hash, &seen), 0);
+	assert_true(seen.revoked);
+	u.status = RAIN_USER_INACTIVE;
+	assert_int_equal(rain_catalog_user_update(other, &u), 0);
+	assert_int_equal(rain_catalog_token_lookup(f->cat, t.hash, &seen), 0);
+	assert_int_equal(seen.status, RAIN_USER_INACTIVE);
+	rain_catalog_close(other);
 	rain_image_free(img);
 }
 
@@ -1688,6 +1778,7 @@ int main(void)
 		T(test_paging_single_keys),
 		T(test_paging_multi_keys),
 		T(test_concurrent_updates),
+		T(test_shared_catalog),
 	};
 
 	struct catalog_under_test all[MAX_CATALOGS];
