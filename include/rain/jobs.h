@@ -130,6 +130,13 @@ int rain_jobs_add_kind(struct rain_jobs *j, const struct rain_job_kind *kind,
 int rain_jobs_start(struct rain_jobs *j, struct rain_jobs_recovery *rec);
 /* Start the workers. Once only. */
 int rain_jobs_serve(struct rain_jobs *j);
+/* The usual sequence for an engine of one kind: rain_jobs_new(),
+ * rain_jobs_add_kind(), rain_jobs_start() (rec may be NULL) and, when
+ * serve is true, rain_jobs_serve(). On failure *out is NULL and
+ * whatever was made is freed. */
+int rain_jobs_open(struct rain_jobs **out, const struct rain_jobs_config *cfg,
+		   const struct rain_job_kind *kind, const struct rain_jobs_kind_config *kcfg,
+		   bool serve, struct rain_jobs_recovery *rec);
 /* Tell every follower that logs will not grow any more (the server is
  * about to stop). */
 void rain_jobs_quiesce(struct rain_jobs *j);

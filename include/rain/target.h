@@ -30,6 +30,7 @@
 #define RAIN_TARGET_H
 
 #include <signal.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -169,6 +170,13 @@ struct rain_target_op {
 /* Set state[key] = value (takes value's reference; NULL removes key) and
  * save. Call before creating what value names. */
 int rain_target_state_set(struct rain_target_op *op, const char *key, json_t *value);
+/* The same over any op's state and save callback (runs share it). */
+int rain_target_state_put(json_t *state, const char *key, json_t *value,
+			  int (*save)(void *ud, json_t *state), void *ud);
+/* Format a line and give it to log (NULL: nothing). */
+void rain_target_vlog(void (*log)(void *ud, enum rain_target_level level, const char *msg), void *ud,
+		      enum rain_target_level level, const char *fmt, va_list ap)
+	__attribute__((format(printf, 4, 0)));
 void rain_target_log(struct rain_target_op *op, enum rain_target_level level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 void rain_target_progress(struct rain_target_op *op, const char *what, int64_t done, int64_t total);

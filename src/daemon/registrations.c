@@ -81,16 +81,9 @@ int registrations_start(struct registrations **out, const struct registrations_c
 
 		r = rain_register_kind_new(&kc, &g->kind);
 	}
+	kind.ud = g->kind;
 	if (r == 0)
-		r = rain_jobs_new(&g->jobs, &jc);
-	if (r == 0) {
-		kind.ud = g->kind;
-		r = rain_jobs_add_kind(g->jobs, &rain_register_job_kind, &kind);
-	}
-	if (r == 0)
-		r = rain_jobs_start(g->jobs, &rec);
-	if (r == 0 && g->enabled)
-		r = rain_jobs_serve(g->jobs);
+		r = rain_jobs_open(&g->jobs, &jc, &rain_register_job_kind, &kind, g->enabled, &rec);
 	if (r < 0) {
 		registrations_stop(g);
 		return r;

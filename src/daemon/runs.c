@@ -65,16 +65,9 @@ int runs_start(struct runs **out, const struct runs_config *cfg, struct rain_rep
 	g->max_instances = cfg->max_instances;
 	r = kc.registrations ? rain_run_kind_new(&kc, &g->kind) :
 	    rain_error_set(RAIN_EINVAL, "runs need the registration service");
+	kind.ud = g->kind;
 	if (r == 0)
-		r = rain_jobs_new(&g->jobs, &jc);
-	if (r == 0) {
-		kind.ud = g->kind;
-		r = rain_jobs_add_kind(g->jobs, &rain_run_job_kind, &kind);
-	}
-	if (r == 0)
-		r = rain_jobs_start(g->jobs, &rec);
-	if (r == 0 && g->enabled)
-		r = rain_jobs_serve(g->jobs);
+		r = rain_jobs_open(&g->jobs, &jc, &rain_run_job_kind, &kind, g->enabled, &rec);
 	if (r < 0) {
 		runs_stop(g);
 		return r;

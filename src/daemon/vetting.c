@@ -70,17 +70,10 @@ int vetting_start(struct vetting **out, const struct vetting_config *cfg, struct
 		free(v);
 		return rain_error_oom();
 	}
-	r = rain_jobs_new(&v->jobs, &jc);
+	r = rain_vet_kind_new(&kc, &v->kind);
+	kind.ud = v->kind;
 	if (r == 0)
-		r = rain_vet_kind_new(&kc, &v->kind);
-	if (r == 0) {
-		kind.ud = v->kind;
-		r = rain_jobs_add_kind(v->jobs, &rain_vet_job_kind, &kind);
-	}
-	if (r == 0)
-		r = rain_jobs_start(v->jobs, &rec);
-	if (r == 0 && cfg->enabled)
-		r = rain_jobs_serve(v->jobs);
+		r = rain_jobs_open(&v->jobs, &jc, &rain_vet_job_kind, &kind, cfg->enabled, &rec);
 	if (r < 0) {
 		vetting_stop(v);
 		return r;

@@ -530,7 +530,7 @@ int build_clone_base(struct build_ctx *b, const char *data, const char *disk_for
 	struct clone c = { .b = b, .root = root, .disk_format = disk_format };
 	struct process_opts po = { .on_line = stage_line, .ud = b, .cancel = b->o->cancel, .timeout_s = 3600,
 				   .name = "the base image's cloning" };
-	struct sandbox s = { .user = true, .network = false, .env = env };
+	struct sandbox s = { .network = false, .env = env };
 	struct stat st;
 	int r;
 

@@ -139,7 +139,7 @@ int build_scripts_in_vm(struct build_ctx *b, const struct sandbox *image, const 
 			const char *const *env)
 {
 	struct vm vm = { .b = b, .status = -1 };
-	struct sandbox prep = *image, plain = { .user = true, .network = false, .env = env };
+	struct sandbox prep = *image, plain = { .network = false, .env = env };
 	int r;
 
 	vm.disk = build_tmp_path(b, "vm-root.ext4");

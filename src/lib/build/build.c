@@ -488,7 +488,7 @@ static int base_build(struct build_ctx *b, struct base *base, const char *key_te
 	/* package scripts run here: the rest of the cache stays read-only */
 	const char *readonly[] = { b->o->cache_dir, NULL };
 	struct sandbox_bind binds[3];
-	struct sandbox s = { .user = true, .network = true, .readonly = readonly };
+	struct sandbox s = { .network = true, .readonly = readonly };
 	json_t *info;
 	int r;
 
@@ -1143,7 +1143,7 @@ int rain_build_run(const struct rain_recipe *r, const struct rain_build_options 
 			{ .src = input, .dest = BUILD_INPUT, .readonly = true },
 			{ .src = b.report, .dest = BUILD_OUT },
 		};
-		struct sandbox s = { .user = true, .network = true, .root = merged, .lower = base.root,
+		struct sandbox s = { .network = true, .root = merged, .lower = base.root,
 				     .lower_id = SANDBOX_HOST_ID, .lower_mnt = lower_mnt,
 				     .upper = upper, .work = work, .pivot = true, .binds = fetch_binds,
 				     .nbinds = 2, .env = env_image };

@@ -29,7 +29,7 @@ static uid_t host_id(const struct sandbox *s)
 
 static bool idmapped_lower(const struct sandbox *s)
 {
-	return s->user && s->lower && s->lower_id && s->lower_id != host_id(s);
+	return s->lower && s->lower_id && s->lower_id != host_id(s);
 }
 
 int sandbox_chown(const char *path, uid_t id)
@@ -451,8 +451,7 @@ static void child(const struct sandbox *s, int (*fn)(void *ud), void *ud, pid_t 
 	null = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (null < 0 || dup2(null, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0)
 		_exit(127);
-	if (s->user)
-		flags |= CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS;
+	flags |= CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS;
 	if (!s->network)
 		flags |= CLONE_NEWNET;
 	if (userns_fd >= 0) {
@@ -474,7 +473,7 @@ static void child(const struct sandbox *s, int (*fn)(void *ud), void *ud, pid_t 
 	/* the parent writes our id maps */
 	if (write(ready, "u", 1) != 1 || read(go, &c, 1) != 1 || c != 'g')
 		_exit(1);
-	if (s->user) {
+	{
 		pid_t init;
 		int st;
 
@@ -552,7 +551,7 @@ int sandbox_run(const struct sandbox *s, int (*fn)(void *ud), void *ud,
 		r = rain_error_set(RAIN_EIO, "the build sandbox did not start");
 	} else {
 		r = join_cgroups(s, pid);
-		if (r == 0 && s->user && (write_map(pid, "uid_map", 0, host_id(s)) < 0 ||
+		if (r == 0 && (write_map(pid, "uid_map", 0, host_id(s)) < 0 ||
 					   write_map(pid, "gid_map", 0, host_id(s)) < 0))
 			r = RAIN_EIO;
 	}

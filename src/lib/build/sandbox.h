@@ -38,9 +38,7 @@ struct sandbox_bind {
 };
 
 struct sandbox {
-	/* false: only a private mount namespace, as real root (to loop-mount
-	 * a trusted image read-only); nothing untrusted may run then */
-	bool user;
+	/* (always a user, PID, IPC, UTS and mount namespace of its own) */
 	/* the host's first id of the sandbox's 0..SANDBOX_IDS-1 (0:
 	 * SANDBOX_HOST_ID) */
 	uid_t host_id;

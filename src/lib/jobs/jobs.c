@@ -1451,6 +1451,29 @@ int rain_jobs_serve(struct rain_jobs *j)
 	return 0;
 }
 
+int rain_jobs_open(struct rain_jobs **out, const struct rain_jobs_config *cfg,
+		   const struct rain_job_kind *kind, const struct rain_jobs_kind_config *kcfg,
+		   bool serve, struct rain_jobs_recovery *rec)
+{
+	struct rain_jobs *j = NULL;
+	int r;
+
+	*out = NULL;
+	r = rain_jobs_new(&j, cfg);
+	if (r == 0)
+		r = rain_jobs_add_kind(j, kind, kcfg);
+	if (r == 0)
+		r = rain_jobs_start(j, rec);
+	if (r == 0 && serve)
+		r = rain_jobs_serve(j);
+	if (r < 0) {
+		rain_jobs_stop(j);
+		return r;
+	}
+	*out = j;
+	return 0;
+}
+
 void rain_jobs_quiesce(struct rain_jobs *j)
 {
 	if (!j)

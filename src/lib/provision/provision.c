@@ -62,11 +62,7 @@ bool rain_run_site_supported(const struct rain_site *site)
 
 int rain_run_state_set(struct rain_run_op *op, const char *key, json_t *value)
 {
-	int r = value ? json_object_set_new(op->state, key, value) : json_object_del(op->state, key);
-
-	if (value && r < 0)
-		return rain_error_oom();
-	return op->save ? op->save(op->ud, op->state) : 0;
+	return rain_target_state_put(op->state, key, value, op->save, op->ud);
 }
 
 int rain_run_instance_add(struct rain_run_op *op, json_t *instance)
@@ -101,15 +97,11 @@ size_t rain_run_instance_count(const struct rain_run_op *op)
 
 void rain_run_log(struct rain_run_op *op, enum rain_target_level level, const char *fmt, ...)
 {
-	char msg[1024];
 	va_list ap;
 
-	if (!op->log)
-		return;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	rain_target_vlog(op->log, op->ud, level, fmt, ap);
 	va_end(ap);
-	op->log(op->ud, level, msg);
 }
 
 int rain_run_check_cancel(struct rain_run_op *op)

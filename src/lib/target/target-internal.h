@@ -44,6 +44,18 @@ int target_reg_dir(const struct rain_target_op *op, const char *base, char **out
 /* Copy src to dst (0644: the site's HTTP server reads it), sparse, and
  * hash the copy into sha. */
 int target_publish_file(struct rain_target_op *op, const char *src, const char *dst, char sha[65]);
+/* Put dst in place as a hard link to src or, across file systems, a
+ * sparse copy; 0644 either way (what a node fetches). */
+int target_place_file(const char *src, const char *dst);
+/* a's kernel, initramfs and root squashfs into dir (made 0755, with its
+ * parents) as vmlinuz, initramfs and root.squashfs, by target_place_file;
+ * RAIN_EINVAL naming who (the driver) when a lacks one. */
+int target_place_boot_files(struct rain_target_op *op, const struct rain_target_artifacts *a,
+			    const char *dir, const char *who);
+/* How many of names (NULL-ended) are readable files in dir. */
+int target_files_present(const char *dir, const char *const *names, size_t *count);
+/* Remove names from dir, then dir itself; what is gone already is fine. */
+int target_files_remove(const char *dir, const char *const *names);
 
 /* netboot.c: what a node boots over the network, adapted from img, for
  * the netboot and ironic sites: rain_adapt's raw copy (sysprep, rain's

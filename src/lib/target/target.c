@@ -561,26 +561,39 @@ int rain_target_artifacts_from_json(json_t *j, const char *base, struct rain_tar
 
 /* ---- the op -------------------------------------------------------------- */
 
-int rain_target_state_set(struct rain_target_op *op, const char *key, json_t *value)
+int rain_target_state_put(json_t *state, const char *key, json_t *value,
+			  int (*save)(void *ud, json_t *state), void *ud)
 {
-	int r = value ? json_object_set_new(op->state, key, value) : json_object_del(op->state, key);
+	int r = value ? json_object_set_new(state, key, value) : json_object_del(state, key);
 
 	if (value && r < 0)
 		return rain_error_oom();
-	return op->save ? op->save(op->ud, op->state) : 0;
+	return save ? save(ud, state) : 0;
+}
+
+int rain_target_state_set(struct rain_target_op *op, const char *key, json_t *value)
+{
+	return rain_target_state_put(op->state, key, value, op->save, op->ud);
+}
+
+void rain_target_vlog(void (*log)(void *ud, enum rain_target_level level, const char *msg), void *ud,
+		      enum rain_target_level level, const char *fmt, va_list ap)
+{
+	char msg[1024];
+
+	if (!log)
+		return;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	log(ud, level, msg);
 }
 
 void rain_target_log(struct rain_target_op *op, enum rain_target_level level, const char *fmt, ...)
 {
-	char msg[1024];
 	va_list ap;
 
-	if (!op->log)
-		return;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	rain_target_vlog(op->log, op->ud, level, fmt, ap);
 	va_end(ap);
-	op->log(op->ud, level, msg);
 }
 
 void rain_target_progress(struct rain_target_op *op, const char *what, int64_t done, int64_t total)

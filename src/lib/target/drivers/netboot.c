@@ -381,27 +381,6 @@ static int reg_dir(const struct rain_target_op *op, char **out)
 	return target_reg_dir(op, op->site->location, out);
 }
 
-static int place(const char *src, const char *dst)
-{
-	_cleanup_close_ int in = -1, out = -1;
-	struct stat st;
-	int r;
-
-	unlink(dst);
-	if (link(src, dst) == 0)
-		return chmod(dst, 0644) < 0 ? rain_error_errno(RAIN_EIO, errno, "netboot: %s", dst) : 0;
-	in = open(src, O_RDONLY | O_CLOEXEC);
-	if (in < 0 || fstat(in, &st) < 0)
-		return rain_error_errno(RAIN_EIO, errno, "netboot: %s", src);
-	out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-	if (out < 0)
-		return rain_error_errno(RAIN_EIO, errno, "netboot: %s", dst);
-	r = fs_copy_sparse(in, out, st.st_size, dst);
-	if (r < 0)
-		unlink(dst);
-	return r;
-}
-
 static int state_add_string(struct rain_target_op *op, const char *key, const char *s)
 {
 	json_t *old = json_object_get(op->state, key);
@@ -461,7 +440,7 @@ static int write_site_files(struct rain_target_op *op, const struct site *p)
 	}
 	if (!(kpxe = fs_path_join(tftp, "undionly.kpxe")))
 		return rain_error_oom();
-	return place(UNDIONLY, kpxe);
+	return target_place_file(UNDIONLY, kpxe);
 }
 
 static int publish(struct rain_target_op *op, const struct rain_target_image *img,
@@ -469,31 +448,17 @@ static int publish(struct rain_target_op *op, const struct rain_target_image *im
 {
 	const struct site *p = op->site->priv;
 	const char *args = rain_site_get(op->site, "kernel_args") ?: RAIN_NETBOOT_DEFAULT_ARGS;
-	const char *src[] = { a->kernel, a->initramfs, a->rootfs };
 	_cleanup_free_ char *dir = NULL, *ipxe = NULL;
 	_cleanup_json_ json_t *show = NULL, *shown = NULL;
 	int r;
 
 	(void)img;
-	if (!a->kernel || !a->initramfs || !a->rootfs || !a->rootfs_sha256)
-		return rain_error_set(RAIN_EINVAL, "netboot: the adapted image lacks a kernel, initramfs or "
-				      "root squashfs");
 	if ((r = reg_dir(op, &dir)) < 0)
 		return r;
 	if ((r = rain_target_state_set(op, "dir", json_string(dir))) < 0)
 		return r;
-	if ((r = fs_mkdir_p(op->site->location, 0755)) < 0)
+	if ((r = target_place_boot_files(op, a, dir, "netboot")) < 0)
 		return r;
-	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
-		return rain_error_errno(RAIN_EIO, errno, "netboot: %s", dir);
-	for (size_t i = 0; files[i]; i++) {
-		_cleanup_free_ char *dst = fs_path_join(dir, files[i]);
-
-		if (!dst)
-			return rain_error_oom();
-		if ((r = rain_target_check_cancel(op)) < 0 || (r = place(src[i], dst)) < 0)
-			return r;
-	}
 	rain_target_log(op, RAIN_TARGET_INFO, "published %s (root sha256 %s)", dir, a->rootfs_sha256);
 
 	if (!(ipxe = fs_path_join(op->site->location, "ipxe")))
@@ -647,16 +612,8 @@ static int unpublish(struct rain_target_op *op)
 		if (strcmp(json_string_value(dirv) ?: "", dir))
 			return rain_error_set(RAIN_EINVAL, "netboot: the state names '%s', not %s: left alone",
 					      json_string_value(dirv) ?: "?", dir);
-		for (size_t i = 0; files[i]; i++) {
-			_cleanup_free_ char *path = fs_path_join(dir, files[i]);
-
-			if (!path)
-				return rain_error_oom();
-			if ((r = unlink_quiet(path)) < 0)
-				return r;
-		}
-		if (rmdir(dir) < 0 && errno != ENOENT)
-			return rain_error_errno(RAIN_EIO, errno, "netboot: cannot remove %s", dir);
+		if ((r = target_files_remove(dir, files)) < 0)
+			return r;
 		rain_target_log(op, RAIN_TARGET_INFO, "removed %s", dir);
 		if ((r = rain_target_state_set(op, "dir", NULL)) < 0)
 			return r;
@@ -673,14 +630,8 @@ static int status(struct rain_target_op *op, json_t **out)
 	*out = NULL;
 	if ((r = reg_dir(op, &dir)) < 0)
 		return r;
-	for (size_t i = 0; files[i]; i++) {
-		_cleanup_free_ char *path = fs_path_join(dir, files[i]);
-
-		if (!path)
-			return rain_error_oom();
-		if (access(path, R_OK) == 0)
-			have++;
-	}
+	if ((r = target_files_present(dir, files, &have)) < 0)
+		return r;
 	if ((r = node_scripts(op, false, &named, &others)) < 0)
 		return r;
 	*out = json_pack("{s:b,s:s,s:i,s:i}", "present", have == 3, "dir", dir, "files", (int)have,

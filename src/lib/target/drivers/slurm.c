@@ -422,17 +422,12 @@ static int wait_feature(struct rain_target_op *op, const char *feature, json_t *
 static int publish(struct rain_target_op *op, const struct rain_target_image *img,
 		   const struct rain_target_artifacts *a)
 {
-	const char *src[] = { a->kernel, a->initramfs, a->rootfs };
 	_cleanup_free_ char *feature = NULL, *dir = NULL, *line = NULL;
 	_cleanup_json_ json_t *avail = NULL, *show = NULL;
 	bool changed;
-	char sha[65];
 	int r;
 
 	(void)img;
-	if (!a->kernel || !a->initramfs || !a->rootfs || !a->rootfs_sha256)
-		return rain_error_set(RAIN_EINVAL, "slurm: the adapted image lacks a kernel, initramfs or "
-				      "root squashfs");
 	if ((r = target_slurm_feature(op->site, op->reg_id, &feature)) < 0 ||
 	    (r = feature_dir(op, feature, &dir)) < 0)
 		return r;
@@ -441,17 +436,7 @@ static int publish(struct rain_target_op *op, const struct rain_target_image *im
 	if ((r = rain_target_state_set(op, "feature", json_string(feature))) < 0 ||
 	    (r = rain_target_state_set(op, "dir", json_string(dir))) < 0)
 		return r;
-	if ((r = fs_mkdir_p(dir, 0755)) < 0)
-		return r;
-	for (size_t i = 0; i < 3; i++) {
-		_cleanup_free_ char *dst = fs_path_join(dir, files[i]);
-
-		if (!dst)
-			return rain_error_oom();
-		if ((r = target_publish_file(op, src[i], dst, sha)) < 0)
-			return r;
-	}
-	if ((r = write_cmdline(op, feature, dir, a->rootfs_sha256)) < 0)
+	if ((r = target_place_boot_files(op, a, dir, "slurm")) < 0 || (r = write_cmdline(op, feature, dir, a->rootfs_sha256)) < 0)
 		return r;
 	rain_target_log(op, RAIN_TARGET_INFO, "published %s (root sha256 %s)", dir, a->rootfs_sha256);
 
@@ -473,13 +458,6 @@ static int publish(struct rain_target_op *op, const struct rain_target_image *im
 	if (!show)
 		return rain_error_oom();
 	return rain_target_state_set(op, "show", TAKE_PTR(show));
-}
-
-static int unlink_quiet(const char *path)
-{
-	if (unlink(path) < 0 && errno != ENOENT)
-		return rain_error_errno(RAIN_EIO, errno, "slurm: cannot remove %s", path);
-	return 0;
 }
 
 static int unpublish(struct rain_target_op *op)
@@ -515,16 +493,8 @@ static int unpublish(struct rain_target_op *op)
 		if (strcmp(dirv, dir))
 			return rain_error_set(RAIN_EINVAL, "slurm: the state names '%s', not %s: left alone",
 					      dirv, dir);
-		for (size_t i = 0; files[i]; i++) {
-			_cleanup_free_ char *path = fs_path_join(dir, files[i]);
-
-			if (!path)
-				return rain_error_oom();
-			if ((r = unlink_quiet(path)) < 0)
-				return r;
-		}
-		if (rmdir(dir) < 0 && errno != ENOENT)
-			return rain_error_errno(RAIN_EIO, errno, "slurm: cannot remove %s", dir);
+		if ((r = target_files_remove(dir, files)) < 0)
+			return r;
 		rain_target_log(op, RAIN_TARGET_INFO, "removed %s", dir);
 		if ((r = rain_target_state_set(op, "dir", NULL)) < 0)
 			return r;
@@ -546,14 +516,8 @@ static int status(struct rain_target_op *op, json_t **out)
 	if ((r = target_slurm_feature(op->site, op->reg_id, &feature)) < 0 ||
 	    (r = feature_dir(op, feature, &dir)) < 0)
 		return r;
-	for (size_t i = 0; files[i]; i++) {
-		_cleanup_free_ char *path = fs_path_join(dir, files[i]);
-
-		if (!path)
-			return rain_error_oom();
-		if (access(path, R_OK) == 0)
-			have++;
-	}
+	if ((r = target_files_present(dir, files, &have)) < 0)
+		return r;
 	if (asprintf(&line, "Feature=%s Helper=%s", feature, rain_site_get(op->site, "helper")) < 0)
 		return rain_error_oom();
 	listed = fs_read_small(helpers_conf(op->site), HELPERS_MAX, &text, &len) >= 0 && has_line(text, line);
