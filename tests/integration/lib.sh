@@ -868,6 +868,70 @@ CONF
 	return 1
 }
 
+# slurm_machines BOOT MARKER: the nodes' machines of start_slurm's Slurm.
+# $SLURM_DIR/bin/boot-machine NODE FEATURE (run by node-reboot, the
+# stand-in for a node's reboot): the VM of the node's last image stops;
+# the base image (img_base) is the host itself; any other is netbooted
+# from the registration's files in BOOT/FEATURE (vmlinuz, initramfs, its
+# cmdline) with the machines' key on the kernel command line, its ssh on
+# 127.0.0.1:1710K (K: the node's number), until MARKER is on its console
+# ($SLURM_DIR/log/console-NODE-FEATURE.log) and its sshd answers; it
+# prints "NODE: up at SECONDS" (since its qemu started). BOOT must be
+# served at http://10.0.2.2:PORT as the site's publish_url says.
+# $SLURM_DIR/bin/in-machine COMMAND...: a site's node_exec: the command
+# on the node's machine (ssh into its VM; the base image: here), as the
+# node's slurmd is not in the image.
+slurm_machines() {
+	local boot=$1 marker=$2 d=$SLURM_DIR mkey opts
+	ssh-keygen -q -t ed25519 -N '' -C rain-test-machines -f "$d/machine-key" </dev/null >/dev/null
+	mkey=$(tr -d '\n' <"$d/machine-key.pub" | base64 -w0 | tr '+/' '-_' | tr -d '=')
+	opts="-i $d/machine-key -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o BatchMode=yes"
+	cat >"$d/bin/boot-machine" <<MACHINE
+#!/bin/sh
+node=\$1 feature=\$2
+pidf=$d/run/machine-\$node.pid
+rm -f $d/run/machine-\$node.port
+if [ -s "\$pidf" ]; then
+	pid=\$(cat "\$pidf")
+	kill "\$pid" 2>/dev/null
+	while kill -0 "\$pid" 2>/dev/null; do sleep 0.1; done
+	rm -f "\$pidf"
+fi
+[ "\$feature" = img_base ] && exit 0
+b=$boot/\$feature
+[ -s "\$b/cmdline" ] || { echo "no boot files for \$feature"; exit 1; }
+port=1710\${node#node}
+log=$d/log/console-\$node-\$feature.log
+: >"\$log"
+t0=\$(date +%s.%N)
+qemu-system-x86_64 -machine accel=tcg -m 1024 -smp 1 -display none -monitor none -no-reboot \\
+	-kernel "\$b/vmlinuz" -initrd "\$b/initramfs" -append "\$(cat "\$b/cmdline") rain.ssh_key=$mkey" \\
+	-netdev user,id=n0,hostfwd=tcp:127.0.0.1:\$port-:22 -device virtio-net-pci,netdev=n0 \\
+	-serial "file:\$log" </dev/null >/dev/null 2>&1 &
+echo \$! >"\$pidf"
+for _ in \$(seq 1 1200); do
+	if grep -aq '$marker' "\$log" && ssh $opts -o ConnectTimeout=5 -p \$port root@127.0.0.1 true </dev/null; then
+		echo \$port >$d/run/machine-\$node.port
+		awk -v n="\$node" -v a="\$t0" -v b="\$(date +%s.%N)" 'BEGIN {printf "%s: up at %.1f s\\n", n, b - a}'
+		exit 0
+	fi
+	kill -0 \$! 2>/dev/null || break
+	sleep 0.2
+done
+echo "\$node: \$feature did not boot"; tail -5 "\$log"
+exit 1
+MACHINE
+	cat >"$d/bin/in-machine" <<'INMACHINE'
+#!/bin/bash
+port=$(cat "${0%/bin/*}/run/machine-$SLURMD_NODENAME.port" 2>/dev/null)
+[ -n "$port" ] || exec "$@"
+INMACHINE
+	cat >>"$d/bin/in-machine" <<INMACHINE
+exec ssh $opts -n -p "\$port" root@127.0.0.1 -- "\$(printf '%q ' "\$@")"
+INMACHINE
+	chmod 0755 "$d/bin/in-machine" "$d/bin/boot-machine"
+}
+
 # stop_slurm: stop the test's Slurm by PID: the nodes' reboots in
 # progress and their machines (PID files in $SLURM_DIR/run), the slurmds,
 # slurmctld, munged.

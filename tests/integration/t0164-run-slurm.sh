@@ -71,59 +71,7 @@ BOOT=$TMP/boot
 mkdir -p "$BOOT"
 http_serve "$BOOT" || { not_ok "the boot folder is served"; test_done; }
 
-# The node's machine booting FEATURE (run by lib.sh's node-reboot, the
-# stand-in for a node's reboot): the VM of the node's last image stops; the
-# base image is the host itself; any other is netbooted from the
-# registration's files with its cmdline and the machines' key, its ssh on
-# 127.0.0.1:1710K, until the image's marker and sshd answer.
-ssh-keygen -q -t ed25519 -N '' -C t0164-machines -f "$SLURM_DIR/machine-key"
-MKEY=$(tr -d '\n' <"$SLURM_DIR/machine-key.pub" | base64 -w0 | tr '+/' '-_' | tr -d '=')
-SSH_OPTS="-i $SLURM_DIR/machine-key -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o BatchMode=yes"
-cat >"$SLURM_DIR/bin/boot-machine" <<MACHINE
-#!/bin/sh
-node=\$1 feature=\$2
-pidf=$SLURM_DIR/run/machine-\$node.pid
-rm -f $SLURM_DIR/run/machine-\$node.port
-if [ -s "\$pidf" ]; then
-	pid=\$(cat "\$pidf")
-	kill "\$pid" 2>/dev/null
-	while kill -0 "\$pid" 2>/dev/null; do sleep 0.1; done
-	rm -f "\$pidf"
-fi
-[ "\$feature" = img_base ] && exit 0
-d=$BOOT/\$feature
-[ -s "\$d/cmdline" ] || { echo "no boot files for \$feature"; exit 1; }
-port=1710\${node#node}
-log=$SLURM_DIR/log/console-\$node-\$feature.log
-: >"\$log"
-qemu-system-x86_64 -machine accel=tcg -m 1024 -smp 1 -display none -monitor none -no-reboot \\
-	-kernel "\$d/vmlinuz" -initrd "\$d/initramfs" -append "\$(cat "\$d/cmdline") rain.ssh_key=$MKEY" \\
-	-netdev user,id=n0,hostfwd=tcp:127.0.0.1:\$port-:22 -device virtio-net-pci,netdev=n0 \\
-	-serial "file:\$log" </dev/null >/dev/null 2>&1 &
-echo \$! >"\$pidf"
-for _ in \$(seq 1 400); do
-	if grep -aq T0164-MARKER "\$log" && ssh $SSH_OPTS -o ConnectTimeout=5 -p \$port root@127.0.0.1 true </dev/null; then
-		echo \$port >$SLURM_DIR/run/machine-\$node.port
-		exit 0
-	fi
-	kill -0 \$! 2>/dev/null || break
-	sleep 0.5
-done
-echo "\$node: \$feature did not boot"; tail -5 "\$log"
-exit 1
-MACHINE
-# node_exec: the job's command on the node's machine (ssh into its VM),
-# as the node's slurmd is not in the image; the base image: here
-cat >"$SLURM_DIR/bin/in-machine" <<'INMACHINE'
-#!/bin/bash
-port=$(cat "${0%/bin/*}/run/machine-$SLURMD_NODENAME.port" 2>/dev/null)
-[ -n "$port" ] || exec "$@"
-INMACHINE
-cat >>"$SLURM_DIR/bin/in-machine" <<INMACHINE
-exec ssh $SSH_OPTS -n -p "\$port" root@127.0.0.1 -- "\$(printf '%q ' "\$@")"
-INMACHINE
-chmod 0755 "$SLURM_DIR/bin/in-machine"
-chmod 0755 "$SLURM_DIR/bin/boot-machine"
+slurm_machines "$BOOT" T0164-MARKER
 
 site_conf() { # NAME [EXTRA LINES...]
 	local name=$1; shift
