@@ -132,4 +132,17 @@ json_t *rain_time_json(int64_t us);
 
 json_t *rain_image_to_json(const struct rain_image *img);
 
+/* The same representation written straight into w (util/jsonw.h) as one
+ * value (an element of w's current array, or its whole text), without a
+ * jansson tree: the bytes json_dumps(rain_image_to_json(img),
+ * JSON_COMPACT) gives, but where a property has the name of a field of
+ * the representation ("id", "self", ...): jansson keeps such a key at the
+ * property's place with the field's value, this writer drops the property
+ * and writes the field in its usual place (the same JSON, parsed). As
+ * with jansson, a property or tag whose name or value is not valid UTF-8
+ * is left out, and so is a field whose value is not. Errors stay in w
+ * (jsonw_finish()). */
+struct jsonw;
+void rain_image_write_json(const struct rain_image *img, struct jsonw *w);
+
 #endif

@@ -13,6 +13,7 @@
 
 #include "daemon/builds.h"
 #include "daemon/http.h"
+#include "util/jsonw.h"
 #include "daemon/log.h"
 #include "rain/auth.h"
 #include "rain/error.h"
@@ -831,6 +832,21 @@ int http_reply_json(struct request *req, unsigned int status, json_t *json, ...)
 	if (!text)
 		return http_reply_error(req, 500, "cannot encode the response");
 	va_start(ap, json);
+	r = reply_text(req, status, text, "application/json; charset=UTF-8", ap);
+	va_end(ap);
+	return r;
+}
+
+int http_reply_jsonw(struct request *req, unsigned int status, struct jsonw *w, ...)
+{
+	char *text;
+	size_t len;
+	va_list ap;
+	int r;
+
+	if (jsonw_finish(w, &text, &len) < 0)
+		return http_reply_error(req, 500, "cannot encode the response: %s", rain_error_last());
+	va_start(ap, w);
 	r = reply_text(req, status, text, "application/json; charset=UTF-8", ap);
 	va_end(ap);
 	return r;

@@ -247,6 +247,10 @@ void http_defer_done(struct request *req);
 /* Replies. json is consumed. Extra headers: NULL-terminated name/value
  * pairs, e.g. http_reply_json(req, 201, obj, "Location", url, NULL). */
 int http_reply_json(struct request *req, unsigned int status, json_t *json, ...);
+/* The JSON text written in w (util/jsonw.h), which it takes over: w is
+ * empty afterwards; a writer that failed gets a 500 instead. */
+struct jsonw;
+int http_reply_jsonw(struct request *req, unsigned int status, struct jsonw *w, ...);
 int http_reply_empty(struct request *req, unsigned int status);
 /* {"code": N, "title": "...", "message": "..."} as Glance (webob) sends. */
 int http_reply_error(struct request *req, unsigned int status, const char *fmt, ...)

@@ -41,6 +41,7 @@ harnesses=(
 	"fuzz-jsonpatch:src/lib/repo/jsonpatch.c:-ljansson:$seconds"
 	"fuzz-vet-runtime:src/lib/vet/runtime-parse.c:-ljansson:$short"
 	"fuzz-shellwords:src/util/shellwords.c::$short"
+	"fuzz-jsonw:src/util/jsonw.c:-ljansson:$short"
 	"fuzz-recipe:src/lib/build/recipe.c src/lib/repo/image.c src/util/ini.c src/util/fsutil.c src/util/timeutil.c:-ljansson -lcrypto:$seconds"
 	"fuzz-vet-parse:src/lib/vet/vet-parse.c::$seconds"
 	"fuzz-adapt-boot:src/lib/target/adapt-boot.c::$short"
@@ -411,6 +412,15 @@ seed_shellwords() {
 	printf '\003caf\303\251 $HOME `id` ; | \\' >"$d/tail"
 }
 
+# seed_jsonw DIR: writer programs (fuzz-jsonw.c): an object with hostile
+# members and a nested array, a bare string, a misuse
+seed_jsonw() {
+	local d=$1
+	printf '\000\010\001a\005q"\\\001\377\013\001t\004\003\342\202\254\005\200\000\000\000\000\000\000\000\007\003\001' >"$d/object"
+	printf '\004\010\037\177/\355\240\200x' >"$d/string"
+	printf '\002\010\001k\001v\003' >"$d/misuse"
+}
+
 # seed_pkg DIR: dpkg status files and version triples
 seed_pkg() {
 	local d=$1
@@ -506,6 +516,7 @@ for h in "${harnesses[@]}"; do
 	fuzz-vet-tracker | fuzz-vet-osv | fuzz-vet-changelog | fuzz-vet-feed-file) seed_feed "$seeds" "$name" ;;
 	fuzz-vet-runtime) seed_vet_runtime "$seeds" ;;
 	fuzz-shellwords) seed_shellwords "$seeds" ;;
+	fuzz-jsonw) seed_jsonw "$seeds" ;;
 	esac
 
 	"$exe" -max_total_time="$secs" -rss_limit_mb=2048 -timeout=10 \

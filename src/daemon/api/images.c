@@ -6,6 +6,7 @@
 
 #include "daemon/http.h"
 #include "rain/error.h"
+#include "util/jsonw.h"
 #include "util/strutil.h"
 #include "util/uuid.h"
 
@@ -199,7 +200,7 @@ static int list_images(struct request *req)
 	_cleanup_free_ char *nextq = NULL;
 	size_t n = 0, nlen;
 	bool more = false;
-	json_t *list, *body;
+	struct jsonw w;
 	int r;
 
 	a.next = open_memstream(&nextq, &nlen);
@@ -214,22 +215,40 @@ static int list_images(struct request *req)
 	free(a.error);
 	if (r < 0 || req->replied)
 		return r;
-	list = json_array();
+	/* written straight out: a jansson tree of a page cost most of its time */
+	jsonw_init(&w, 1024 * (n + 1));
+	jsonw_object_begin(&w);
+	jsonw_member_array_begin(&w, "images");
 	for (size_t i = 0; i < n; i++)
-		json_array_append_new(list, rain_image_to_json(imgs[i]));
-	body = json_pack("{s:o, s:s, s:s}", "images", list, "first", "/v2/images",
-			 "schema", "/v2/schemas/images");
+		rain_image_write_json(imgs[i], &w);
+	jsonw_array_end(&w);
+	jsonw_member_str(&w, "first", "/v2/images");
+	jsonw_member_str(&w, "schema", "/v2/schemas/images");
 	if (more && n > 0) {
-		char *next;
+		_cleanup_free_ char *next = NULL;
 
 		if (asprintf(&next, "/v2/images?marker=%s&limit=%zu%s", imgs[n - 1]->id,
-			     a.q.limit, nextq ? nextq : "") >= 0) {
-			json_object_set_new(body, "next", json_string(next));
-			free(next);
-		}
+			     a.q.limit, nextq ? nextq : "") >= 0)
+			jsonw_member_str(&w, "next", next);
+		else
+			next = NULL;
 	}
+	jsonw_object_end(&w);
 	rain_catalog_list_free(imgs, n);
-	return http_reply_json(req, 200, body, NULL);
+	return http_reply_jsonw(req, 200, &w, NULL);
+}
+
+/* One image's representation (rain_image_to_json's, written directly). */
+static int reply_image(struct request *req, unsigned int status, const struct rain_image *img,
+		       const char *location)
+{
+	struct jsonw w;
+
+	jsonw_init(&w, 2048);
+	rain_image_write_json(img, &w);
+	if (location)
+		return http_reply_jsonw(req, status, &w, "Location", location, NULL);
+	return http_reply_jsonw(req, status, &w, NULL);
 }
 
 static int create_image(struct request *req)
@@ -246,7 +265,7 @@ static int create_image(struct request *req)
 	if (r < 0)
 		return r;
 	snprintf(location, sizeof(location), "/v2/images/%s", img->id);
-	r = http_reply_json(req, 201, rain_image_to_json(img), "Location", location, NULL);
+	r = reply_image(req, 201, img, location);
 	rain_image_free(img);
 	return r;
 }
@@ -258,7 +277,7 @@ static int show_image(struct request *req)
 
 	if (r < 0)
 		return r;
-	r = http_reply_json(req, 200, rain_image_to_json(img), NULL);
+	r = reply_image(req, 200, img, NULL);
 	rain_image_free(img);
 	return r;
 }
@@ -281,7 +300,7 @@ static int update_image(struct request *req)
 	rain_jsonpatch_free(patch);
 	if (r < 0)
 		return r;
-	r = http_reply_json(req, 200, rain_image_to_json(img), NULL);
+	r = reply_image(req, 200, img, NULL);
 	rain_image_free(img);
 	return r;
 }

@@ -5,6 +5,7 @@
 #include "rain/error.h"
 #include "rain/image.h"
 #include "rain/jsonpatch.h"
+#include "util/jsonw.h"
 #include "util/strutil.h"
 #include "util/timeutil.h"
 
@@ -524,4 +525,73 @@ json_t *rain_image_to_json(const struct rain_image *img)
 	json_object_set_new(o, "file", json_string(path));
 	json_object_set_new(o, "schema", json_string("/v2/schemas/image"));
 	return o;
+}
+
+/* The keys rain_image_to_json() writes after the properties. */
+static const char *const image_json_fields[] = {
+	"id", "name", "status", "visibility", "protected", "os_hidden", "checksum",
+	"os_hash_algo", "os_hash_value", "size", "virtual_size", "disk_format",
+	"container_format", "min_disk", "min_ram", "owner", "tags", "created_at",
+	"updated_at", "download_count", "last_accessed_at", "self", "file", "schema", NULL,
+};
+
+static void write_num_or_null(struct jsonw *w, const char *key, int64_t v)
+{
+	if (v >= 0)
+		jsonw_member_int(w, key, v);
+	else
+		jsonw_member_null(w, key);
+}
+
+static void write_time(struct jsonw *w, const char *key, int64_t us)
+{
+	char buf[32];
+
+	if (us <= 0) {
+		jsonw_member_null(w, key);
+		return;
+	}
+	time_format_iso(us, buf, sizeof(buf));
+	jsonw_member_str(w, key, buf);
+}
+
+void rain_image_write_json(const struct rain_image *img, struct jsonw *w)
+{
+	char path[64];
+
+	jsonw_object_begin(w);
+	/* a property never overrides a field (see rain_image_to_json) */
+	for (size_t i = 0; i < img->nprops; i++)
+		if (!str_in_list(image_json_fields, img->props[i].name))
+			jsonw_member_str(w, img->props[i].name, img->props[i].value);
+	jsonw_member_str(w, "id", img->id);
+	jsonw_member_str(w, "name", img->name);
+	jsonw_member_str(w, "status", rain_image_status_name(img->status));
+	jsonw_member_str(w, "visibility", rain_visibility_name(img->visibility));
+	jsonw_member_bool(w, "protected", img->protected_);
+	jsonw_member_bool(w, "os_hidden", img->os_hidden);
+	jsonw_member_str(w, "checksum", img->checksum);
+	jsonw_member_str(w, "os_hash_algo", img->os_hash_algo);
+	jsonw_member_str(w, "os_hash_value", img->os_hash_value);
+	write_num_or_null(w, "size", img->size);
+	write_num_or_null(w, "virtual_size", img->virtual_size);
+	jsonw_member_str(w, "disk_format", img->disk_format);
+	jsonw_member_str(w, "container_format", img->container_format);
+	jsonw_member_int(w, "min_disk", img->min_disk);
+	jsonw_member_int(w, "min_ram", img->min_ram);
+	jsonw_member_str(w, "owner", img->owner);
+	jsonw_member_array_begin(w, "tags");
+	for (size_t i = 0; i < img->ntags; i++)
+		jsonw_str(w, img->tags[i]);
+	jsonw_array_end(w);
+	write_time(w, "created_at", img->created_at);
+	write_time(w, "updated_at", img->updated_at);
+	jsonw_member_int(w, "download_count", img->download_count);
+	write_time(w, "last_accessed_at", img->last_access);
+	snprintf(path, sizeof(path), "/v2/images/%s", img->id);
+	jsonw_member_str(w, "self", path);
+	snprintf(path, sizeof(path), "/v2/images/%s/file", img->id);
+	jsonw_member_str(w, "file", path);
+	jsonw_member_str(w, "schema", "/v2/schemas/image");
+	jsonw_object_end(w);
 }
