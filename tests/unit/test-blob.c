@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -249,6 +251,152 @@ static void test_large_matches_openssl(void **state)
 		rain_blob_read_close(f->bs, &rd);
 		free(back);
 	}
+	free(data);
+}
+
+static void digest_hex_of(const EVP_MD *md, const void *data, size_t len, char *hex)
+{
+	unsigned char d[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+
+	assert_int_equal(EVP_Digest(data, len, d, &n, md, NULL), 1);
+	hex_encode(d, n, hex);
+}
+
+/* The writer's pipeline (a hasher thread fed by a ring of buffers, see
+ * blob.c): whatever the pieces (one byte, odd sizes, around and across the
+ * buffer size), with reads of what was written in between (which write
+ * out a partial buffer), the digests are those of the data and the stored
+ * bytes are the data. */
+static void test_pipeline_odd_chunks(void **state)
+{
+	static const size_t chunks[] = { 1, 7, 4093, 65537, 524287, 524288, 524289, 1048579 };
+	struct fixture *f = *state;
+	size_t len = 3 * 1024 * 1024 + 4099;
+	unsigned char *data = malloc(len), *back = malloc(len);
+	char sha[65], md5[33];
+	unsigned int seed = 11;
+
+	assert_non_null(data);
+	assert_non_null(back);
+	for (size_t i = 0; i < len; i++)
+		data[i] = (unsigned char)rand_r(&seed);
+	for (size_t c = 0; c < sizeof(chunks) / sizeof(*chunks); c++) {
+		/* byte by byte over a smaller blob: still several buffers */
+		size_t n = chunks[c] == 1 ? 1300 * 1024 + 5 : len - c;
+		struct rain_blob_writer *w = NULL;
+		struct rain_blob_result res;
+		struct rain_blob_reader rd;
+		size_t off = 0, reads = 0;
+		int64_t got = 0;
+
+		digest_hex_of(EVP_sha256(), data, n, sha);
+		digest_hex_of(EVP_md5(), data, n, md5);
+		assert_int_equal(rain_blob_write_open(f->bs, c % 2 == 0, &w), 0);
+		while (off < n) {
+			size_t k = n - off < chunks[c] ? n - off : chunks[c];
+
+			assert_int_equal(rain_blob_write(w, data + off, k), 0);
+			off += k;
+			assert_true(rain_blob_write_size(w) == (int64_t)off);
+			/* now and then, read back a piece of what was written */
+			if ((off / chunks[c]) % 97 == 3 && reads < 8) {
+				unsigned char piece[64];
+				int64_t at = (int64_t)(off > 70 ? off - 70 : 0);
+				ssize_t m = rain_blob_write_pread(w, at, piece, sizeof(piece));
+
+				assert_true(m == (ssize_t)((int64_t)off - at < 64 ? (int64_t)off - at : 64));
+				assert_memory_equal(piece, data + at, (size_t)m);
+				reads++;
+			}
+		}
+		if (rain_blob_write_commit(w, &res) < 0)
+			fail_msg("commit: %s", rain_error_last());
+		assert_string_equal(res.sha256, sha);
+		if (c % 2 == 0)
+			assert_string_equal(res.md5, md5);
+		else
+			assert_string_equal(res.md5, "");
+		assert_true(res.size == (int64_t)n);
+		assert_int_equal(rain_blob_read_open(f->bs, sha, &rd), 0);
+		assert_true(rd.size == (int64_t)n);
+		while (got < rd.size) {
+			ssize_t m = rain_blob_read(f->bs, &rd, got, back + got, 1 << 20);
+
+			assert_true(m > 0);
+			got += m;
+		}
+		assert_memory_equal(back, data, n);
+		rain_blob_read_close(f->bs, &rd);
+		assert_int_equal(rain_blob_remove(f->bs, sha), 0);
+	}
+	assert_int_equal(count_files(f), 0);
+	free(data);
+	free(back);
+}
+
+/* An upload given up at any point of the pipeline (the hasher idle, busy,
+ * or with a full queue, the caller waiting) leaves nothing behind. */
+static void test_pipeline_abort(void **state)
+{
+	static const size_t stops[] = { 0, 1, 524288, 524289, 1572864 + 17, 3 * 1048576, 4194304 + 1 };
+	struct fixture *f = *state;
+	size_t len = 5 * 1048576;
+	unsigned char *data = malloc(len);
+	unsigned int seed = 5;
+
+	assert_non_null(data);
+	for (size_t i = 0; i < len; i++)
+		data[i] = (unsigned char)rand_r(&seed);
+	for (size_t s = 0; s < sizeof(stops) / sizeof(*stops); s++) {
+		struct rain_blob_writer *w = NULL;
+		char sha[65];
+		bool yes = true;
+
+		assert_int_equal(rain_blob_write_open(f->bs, s % 2 == 1, &w), 0);
+		for (size_t off = 0; off < stops[s]; off += 65536)
+			assert_int_equal(rain_blob_write(w, data + off,
+							 stops[s] - off < 65536 ? stops[s] - off : 65536), 0);
+		rain_blob_write_abort(w);
+		assert_int_equal(count_files(f), 0);
+		digest_hex_of(EVP_sha256(), data, stops[s], sha);
+		assert_int_equal(rain_blob_exists(f->bs, sha, &yes), 0);
+		assert_false(yes);
+	}
+	free(data);
+}
+
+/* A backend write that fails (the file size limit: EFBIG) after the data
+ * was taken: the error comes back from a later write or the commit, and
+ * nothing is published. */
+static void test_pipeline_write_error(void **state)
+{
+	struct fixture *f = *state;
+	size_t len = 4 * 1048576;
+	unsigned char *data = calloc(1, len);
+	struct rain_blob_writer *w = NULL;
+	struct rain_blob_result res;
+	struct rlimit old, lim = { 1048576, 1048576 };
+	void (*old_handler)(int);
+	int r = 0;
+
+	assert_non_null(data);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim.rlim_max = old.rlim_max;
+	old_handler = signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(rain_blob_write_open(f->bs, false, &w), 0);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	for (size_t off = 0; off < len && r == 0; off += 100000)
+		r = rain_blob_write(w, data + off, len - off < 100000 ? len - off : 100000);
+	if (r == 0)
+		r = rain_blob_write_commit(w, &res);
+	else
+		rain_blob_write_abort(w);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	signal(SIGXFSZ, old_handler);
+	assert_int_equal(r, RAIN_EIO);
+	assert_error_contains("blob data");
+	assert_int_equal(count_files(f), 0);
 	free(data);
 }
 
@@ -528,6 +676,9 @@ int main(void)
 		T(test_open),
 		T(test_known_digests),
 		T(test_large_matches_openssl),
+		T(test_pipeline_odd_chunks),
+		T(test_pipeline_abort),
+		T(test_pipeline_write_error),
 		T(test_dedup),
 		T(test_abort),
 		T(test_read),
