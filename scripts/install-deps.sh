@@ -47,6 +47,11 @@ packages=(
 	# Slurm sites and runs: a real one-host Slurm (munged, slurmctld, two
 	# slurmd) with node_features/helpers
 	munge slurmctld slurmd slurm-client
+	# object store blob backends: a real Swift (proxy with s3api and
+	# tempauth, account/container/object servers, memcached) and the
+	# clients that check what rain stored (swift, s3cmd)
+	swift swift-proxy swift-account swift-container swift-object memcached
+	python3-swiftclient s3cmd
 	# benchmarks
 	nginx-light wrk
 )

@@ -41,6 +41,7 @@ cleanup() {
 	stop_libvirtd 2>/dev/null
 	stop_slurm 2>/dev/null
 	stop_postgres 2>/dev/null
+	swift_stop 2>/dev/null
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -949,6 +950,142 @@ stop_slurm() {
 	done
 	pid_stop MUNGED_PID
 	SLURM_DIR=
+}
+
+# swift_start: a real OpenStack Swift (Debian's 2.30) for the test: a proxy
+# with s3api and tempauth, account, container and object servers on one
+# directory device (one replica), memcached, all on free loopback ports
+# with everything in $SWIFT_DIR (default $TMP/swift). One user, test:tester
+# with key testing (an admin of account AUTH_test); its S3 access key is
+# test:tester, the secret testing, the region us-east-1. Sets SWIFT_URL (the
+# proxy), SWIFT_AUTH ($SWIFT_URL/auth/v1.0), SWIFT_HOSTPORT and
+# SWIFT_PIDS. Healthy in ~3-4 s.
+swift_start() {
+	SWIFT_DIR=${SWIFT_DIR:-$TMP/swift}
+	local d=$SWIFT_DIR kind port mport pport conf
+	swift_stop
+	mkdir -p "$d/srv/d1"
+	rm -f "$d/ports"
+	mport=$(free_port)
+	pport=$(free_port)
+	cat >"$d/swift.conf" <<CONF
+[swift-hash]
+swift_hash_path_suffix = rain-test
+swift_hash_path_prefix = rain-test
+[storage-policy:0]
+name = Policy-0
+default = yes
+CONF
+	SWIFT_PIDS=
+	memcached -l 127.0.0.1 -p "$mport" -U 0 -u root -m 64 >"$d/memcached.log" 2>&1 &
+	SWIFT_PIDS="$SWIFT_PIDS $!"
+	for kind in account container object; do
+		port=$(free_port)
+		conf=$d/$kind-server.conf
+		cat >"$conf" <<CONF
+[DEFAULT]
+bind_ip = 127.0.0.1
+bind_port = $port
+workers = 0
+swift_dir = $d
+devices = $d/srv
+mount_check = false
+log_facility = LOG_LOCAL0
+log_level = WARNING
+[pipeline:main]
+pipeline = $kind-server
+[app:$kind-server]
+use = egg:swift#$kind
+CONF
+		printf "%s %s\n" "$kind" "$port" >>"$d/ports"
+	done
+	# the three rings in one Python process (swift-ring-builder takes ~1 s a call)
+	(cd "$d" && /usr/bin/python3 -c '
+import sys
+from swift.common.ring import RingBuilder
+for line in open("ports"):
+    kind, port = line.split()
+    b = RingBuilder(6, 1, 1)
+    b.add_dev({"region": 1, "zone": 1, "ip": "127.0.0.1", "port": int(port),
+               "device": "d1", "weight": 1})
+    b.rebalance()
+    b.get_ring().save(kind + ".ring.gz")
+') >"$d/rings.log" 2>&1 || { echo "# swift rings:"; sed 's/^/#   /' "$d/rings.log"; return 1; }
+	for kind in account container object; do
+		/usr/bin/python3 /usr/bin/swift-$kind-server "$d/$kind-server.conf" >"$d/$kind.log" 2>&1 &
+		SWIFT_PIDS="$SWIFT_PIDS $!"
+	done
+	cat >"$d/proxy-server.conf" <<CONF
+[DEFAULT]
+bind_ip = 127.0.0.1
+bind_port = $pport
+workers = 0
+swift_dir = $d
+log_level = WARNING
+[pipeline:main]
+pipeline = catch_errors gatekeeper healthcheck proxy-logging cache listing_formats s3api tempauth copy slo dlo proxy-logging proxy-server
+[app:proxy-server]
+use = egg:swift#proxy
+account_autocreate = true
+[filter:catch_errors]
+use = egg:swift#catch_errors
+[filter:gatekeeper]
+use = egg:swift#gatekeeper
+[filter:healthcheck]
+use = egg:swift#healthcheck
+[filter:proxy-logging]
+use = egg:swift#proxy_logging
+[filter:cache]
+use = egg:swift#memcache
+memcache_servers = 127.0.0.1:$mport
+[filter:listing_formats]
+use = egg:swift#listing_formats
+[filter:s3api]
+use = egg:swift#s3api
+location = us-east-1
+[filter:tempauth]
+use = egg:swift#tempauth
+user_test_tester = testing .admin
+[filter:copy]
+use = egg:swift#copy
+[filter:slo]
+use = egg:swift#slo
+[filter:dlo]
+use = egg:swift#dlo
+CONF
+	/usr/bin/python3 /usr/bin/swift-proxy-server "$d/proxy-server.conf" >"$d/proxy.log" 2>&1 &
+	SWIFT_PIDS="$SWIFT_PIDS $!"
+	SWIFT_HOSTPORT=127.0.0.1:$pport
+	SWIFT_URL=http://$SWIFT_HOSTPORT
+	SWIFT_AUTH=$SWIFT_URL/auth/v1.0
+	wait_http "$SWIFT_URL/healthcheck" "${SWIFT_PIDS##* }" swift-proxy-server "$d"/*.log || return 1
+	# the account exists once tempauth has answered and a container was made
+	for _ in $(seq 1 120); do
+		swift_cli post rain-probe >/dev/null 2>&1 && return 0
+		sleep 0.25
+	done
+	echo "# swift did not come up:"; tail -5 "$d"/*.log | sed 's/^/#   /'
+	return 1
+}
+
+# swift_cli ARGS...: Debian's swift client as test:tester on the test's Swift.
+swift_cli() {
+	/usr/bin/python3 /usr/bin/swift -A "$SWIFT_AUTH" -U test:tester -K testing "$@"
+}
+
+# s3cmd_cli ARGS...: s3cmd (SigV4, path-style, plain HTTP) on the test's Swift.
+s3cmd_cli() {
+	/usr/bin/python3 /usr/bin/s3cmd --no-ssl --host="$SWIFT_HOSTPORT" \
+		--host-bucket="$SWIFT_HOSTPORT" --access_key=test:tester --secret_key=testing \
+		--region=us-east-1 -c /dev/null "$@"
+}
+
+# swift_stop: stop the test's Swift daemons and memcached by their PIDs.
+swift_stop() {
+	local pid
+	for pid in ${SWIFT_PIDS:-}; do kill "$pid" 2>/dev/null; done
+	for pid in ${SWIFT_PIDS:-}; do wait "$pid" 2>/dev/null; done
+	SWIFT_PIDS=
 }
 
 test_done() {

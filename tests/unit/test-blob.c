@@ -1,6 +1,12 @@
-/* Unit tests for the blob store (src/lib/repo/blob.c) with the filesystem
- * backend (src/lib/repo/backends/blob-fs.c): hashing while writing, content addressing,
- * temporaries, reading, removal and garbage collection. */
+/* Unit tests for the blob store (src/lib/repo/blob.c): hashing while
+ * writing, content addressing, temporaries, reading, removal and garbage
+ * collection, run once per store under test, each case on a new, empty
+ * store: the filesystem backend (src/lib/repo/backends/blob-fs.c), then
+ * each URI of RAIN_TEST_BLOBS (separated by spaces), in which %s stands
+ * for a name of the case's own (a new bucket or container), such as
+ * "s3://127.0.0.1:8080/t-%s?credentials=FILE&tls=no&part_size=5M"
+ * (tests/integration/t0171-blob-objstore.sh runs them on a real Swift).
+ * Checks of the filesystem's own layout run for it only. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -17,6 +23,7 @@
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -33,15 +40,26 @@
 #define MSG2 "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"
 #define SHA_MSG2 "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"
 
+/* The store of the current run: a URI in which %s stands for the
+ * case's name (the filesystem's is its temporary directory). */
+static const char *current_uri;
+static bool current_fs;
+static unsigned int ncase;
+
 struct fixture {
 	char dir[64];
+	char uri[512];
+	bool fs;        /* the filesystem backend: its layout can be checked */
 	struct rain_blob_store *bs;
 };
+
+/* What follows is about the filesystem's layout: other stores stop here. */
+#define FS_ONLY(f) do { if (!(f)->fs) return; } while (0)
 
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
-	char uri[128];
+	char name[64];
 
 	if (!f)
 		return -1;
@@ -49,9 +67,14 @@ static int setup(void **state)
 	if (!mkdtemp(f->dir))
 		return -1;
 	umask(022);
-	snprintf(uri, sizeof(uri), "file:%s/store", f->dir);
-	if (rain_blob_store_open(&f->bs, uri) < 0) {
-		fprintf(stderr, "open: %s\n", rain_error_last());
+	f->fs = current_fs;
+	if (f->fs)
+		snprintf(name, sizeof(name), "%s", f->dir);
+	else
+		snprintf(name, sizeof(name), "t%ld-%u", (long)getpid(), ++ncase);
+	snprintf(f->uri, sizeof(f->uri), current_uri, name);
+	if (rain_blob_store_open(&f->bs, f->uri) < 0) {
+		fprintf(stderr, "open %s: %s\n", f->uri, rain_error_last());
 		return -1;
 	}
 	*state = f;
@@ -89,9 +112,29 @@ static int count_one(const char *path, const struct stat *st, int type, struct F
 	return 0;
 }
 
+static bool keep_all(void *ud, const char *sha)
+{
+	(*(int *)ud)++;
+	return true;
+}
+
+/* The number of blobs (any store; no write may be under way: the
+ * collector's sweep of temporaries runs too, and must find nothing). On
+ * the filesystem, the files, every mode checked. */
 static int count_files(struct fixture *f)
 {
 	char path[128];
+
+	if (!f->fs) {
+		int64_t tmp = -1, removed = -1;
+		int n = 0;
+
+		if (rain_blob_store_gc(f->bs, keep_all, &n, &tmp, &removed) < 0)
+			fail_msg("gc: %s", rain_error_last());
+		assert_true(tmp == 0);
+		assert_true(removed == 0);
+		return n;
+	}
 
 	snprintf(path, sizeof(path), "%s/store", f->dir);
 	nfiles = 0;
@@ -132,6 +175,10 @@ static void test_open(void **state)
 	char path[128];
 	struct stat st;
 
+	/* opening the same store twice works */
+	assert_int_equal(rain_blob_store_open(&bs, f->uri), 0);
+	rain_blob_store_close(bs);
+	FS_ONLY(f);
 	/* the layout exists, private */
 	snprintf(path, sizeof(path), "%s/store/sha256", f->dir);
 	assert_int_equal(stat(path, &st), 0);
@@ -151,11 +198,73 @@ static void test_open(void **state)
 	rain_blob_store_close(NULL);
 
 	bs = NULL;
-	assert_int_equal(rain_blob_store_open(&bs, "s3://bucket/images"), RAIN_EINVAL);
-	assert_error_contains("unknown blob store in 's3://bucket/images' (known: file:DIR)");
+	assert_int_equal(rain_blob_store_open(&bs, "gopher://bucket/images"), RAIN_EINVAL);
+	assert_error_contains("unknown blob store in 'gopher://bucket/images' (known: file:DIR, "
+			      "s3://HOST[:PORT]/BUCKET?credentials=FILE, "
+			      "swift://HOST[:PORT]/CONTAINER?credentials=FILE)");
 	assert_null(bs);
 	assert_int_equal(rain_blob_store_open(&bs, "file:/proc/rain-cannot-be-here"), RAIN_EIO);
 	assert_null(bs);
+}
+
+/* An object store's URI and credentials file are checked before any
+ * request: what is wrong is named, a secret is never echoed. */
+static void test_objstore_uri(void **state)
+{
+	struct fixture *f = *state;
+	struct rain_blob_store *bs = NULL;
+	char cred[128], uri[256];
+	int fd;
+	static const struct {
+		const char *uri;
+		int code;
+		const char *msg;
+	} bad[] = {
+		{ "s3:bucket", RAIN_EINVAL, "expected s3://HOST[:PORT]/BUCKET" },
+		{ "s3://host", RAIN_EINVAL, "expected s3://HOST[:PORT]/BUCKET" },
+		{ "s3://host/a/b", RAIN_EINVAL, "one bucket name, no further path" },
+		{ "s3://AKIA:hunter2@host/b", RAIN_EINVAL, "credentials do not go in the URI" },
+		{ "s3://host/b?secret_key=hunter2", RAIN_EINVAL,
+		  "credentials do not go in the URI ('secret_key=')" },
+		{ "swift://host/c?key=hunter2", RAIN_EINVAL, "credentials do not go in the URI" },
+		{ "s3://host/b?colour=red", RAIN_EINVAL, "unknown setting 'colour'" },
+		{ "s3://host/b?part_size=1M", RAIN_EINVAL, "part_size=1M is not a size from 5M" },
+		{ "s3://host/b?tls=maybe", RAIN_EINVAL, "tls=maybe is not yes or no" },
+		{ "s3://host/b%2e?x=1", RAIN_EINVAL, "may hold only letters" },
+		{ "s3://host/b", RAIN_EINVAL, "no credentials=FILE" },
+		{ "swift://host/c", RAIN_EINVAL, "no credentials=FILE" },
+		{ "s3://host/b?credentials=/nonexistent/cred", RAIN_ENOTFOUND,
+		  "cannot open the credentials file /nonexistent/cred" },
+	};
+
+	FS_ONLY(f);   /* no server needed: once is enough */
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+		rain_error_clear();
+		if (rain_blob_store_open(&bs, bad[i].uri) != bad[i].code)
+			fail_msg("%s: %s", bad[i].uri, rain_error_last());
+		assert_error_contains(bad[i].msg);
+		assert_null(strstr(rain_error_last(), "hunter2"));
+		assert_null(bs);
+	}
+	/* a credentials file others can read is refused, so is a bad one */
+	snprintf(cred, sizeof(cred), "%s/cred", f->dir);
+	fd = open(cred, O_WRONLY | O_CREAT | O_EXCL, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "access_key = a\nsecret_key = hunter2\n", 36), 36);
+	close(fd);
+	assert_int_equal(chmod(cred, 0644), 0);
+	snprintf(uri, sizeof(uri), "s3://127.0.0.1:1/b?credentials=%s", cred);
+	assert_int_equal(rain_blob_store_open(&bs, uri), RAIN_EFORBIDDEN);
+	assert_error_contains("has mode 0644: make it readable by its owner only");
+	assert_int_equal(chmod(cred, 0600), 0);
+	/* a store that is not there: unreachable, named */
+	assert_int_equal(rain_blob_store_open(&bs, uri), RAIN_ENET);
+	assert_error_contains("s3 store 127.0.0.1:1, bucket 'b'");
+	assert_null(bs);
+	snprintf(uri, sizeof(uri), "swift://127.0.0.1:1/c?credentials=%s&tls=no", cred);
+	assert_int_equal(rain_blob_store_open(&bs, uri), RAIN_EINVAL);
+	assert_error_contains(": unknown key 'access_key'");
+	assert_null(strstr(rain_error_last(), "hunter2"));
 }
 
 static void test_known_digests(void **state)
@@ -185,6 +294,8 @@ static void test_known_digests(void **state)
 	assert_string_equal(res.md5, MD5_EMPTY);
 	assert_true(res.size == 0);
 
+	assert_int_equal(count_files(f), 3);
+	FS_ONLY(f);
 	/* stored under its hash, mode 0600 in a 0700 directory */
 	blob_file(f, SHA_ABC, path, sizeof(path));
 	assert_int_equal(stat(path, &st), 0);
@@ -228,6 +339,21 @@ static void test_large_matches_openssl(void **state)
 	}
 	assert_int_equal(rain_blob_write(w, data, 0), 0);       /* zero bytes: no-op */
 	assert_true(rain_blob_write_size(w) == (int64_t)len);
+	/* read back before commit: across the 5 MiB mark (a part boundary
+	 * of an object store), at the end, past the end */
+	{
+		unsigned char back[8192];
+		int64_t at = 5 * 1024 * 1024 - 4096;
+
+		if (rain_blob_write_pread(w, at, back, 4196) != 4196)
+			fail_msg("read back: %s", rain_error_last());
+		assert_memory_equal(back, data + at, 4196);
+		assert_int_equal(rain_blob_write_pread(w, 17, back, 100), 100);
+		assert_memory_equal(back, data + 17, 100);
+		assert_int_equal(rain_blob_write_pread(w, (int64_t)len - 23, back, sizeof(back)), 23);
+		assert_memory_equal(back, data + len - 23, 23);
+		assert_int_equal(rain_blob_write_pread(w, (int64_t)len, back, 10), 0);
+	}
 	assert_int_equal(rain_blob_write_commit(w, &res), 0);
 	assert_string_equal(res.sha256, hex);
 	assert_true(res.size == (int64_t)len);
@@ -243,6 +369,23 @@ static void test_large_matches_openssl(void **state)
 		assert_true(rd.size == (int64_t)len);
 		while (got < rd.size) {
 			ssize_t n = rain_blob_read(f->bs, &rd, got, back + got, 65536);
+
+			assert_true(n > 0);
+			got += n;
+		}
+		assert_memory_equal(back, data, len);
+		/* ranges: one across the 5 MiB mark, the last byte */
+		assert_int_equal(rain_blob_read(f->bs, &rd, 5 * 1024 * 1024 - 10, back, 20), 20);
+		assert_memory_equal(back, data + 5 * 1024 * 1024 - 10, 20);
+		assert_int_equal(rain_blob_read(f->bs, &rd, (int64_t)len - 1, back, 20), 1);
+		assert_int_equal(back[0], data[len - 1]);
+		rain_blob_read_close(f->bs, &rd);
+		/* the collector's sweep leaves a published blob whole */
+		assert_int_equal(count_files(f), 1);
+		assert_int_equal(rain_blob_read_open(f->bs, hex, &rd), 0);
+		assert_true(rd.size == (int64_t)len);
+		for (got = 0; got < rd.size;) {
+			ssize_t n = rain_blob_read(f->bs, &rd, got, back + got, 1 << 20);
 
 			assert_true(n > 0);
 			got += n;
@@ -408,12 +551,15 @@ static void test_dedup(void **state)
 	struct stat st1, st2;
 
 	put(f, "abc", 3, 3, false, &a);
-	blob_file(f, SHA_ABC, path, sizeof(path));
-	assert_int_equal(stat(path, &st1), 0);
 	put(f, "abc", 3, 2, true, &b);
 	assert_string_equal(a.sha256, b.sha256);
 	assert_string_equal(b.md5, MD5_ABC);
 	assert_int_equal(count_files(f), 1);
+	FS_ONLY(f);
+	blob_file(f, SHA_ABC, path, sizeof(path));
+	put(f, "abc", 3, 3, false, &a);
+	assert_int_equal(stat(path, &st1), 0);
+	put(f, "abc", 3, 2, true, &b);
 	/* the first copy is the one kept */
 	assert_int_equal(stat(path, &st2), 0);
 	assert_true(st1.st_ino == st2.st_ino);
@@ -441,7 +587,7 @@ static void test_abort(void **state)
 	assert_int_equal(rain_blob_write_sync(w), 0);
 	assert_int_equal(rain_blob_exists(f->bs, SHA_ABC, &yes), 0);
 	assert_false(yes);
-	{
+	if (f->fs) {
 		char tmp[128];
 		int n = count_files(f);
 
@@ -466,7 +612,7 @@ static void test_read(void **state)
 	put(f, "hello, world", 12, 5, false, &res);
 	memset(&rd, 0, sizeof(rd));
 	assert_int_equal(rain_blob_read_open(f->bs, res.sha256, &rd), 0);
-	assert_true(rd.fd >= 0);
+	assert_true(f->fs ? rd.fd >= 0 : rd.fd == -1);
 	assert_true(rd.size == 12);
 
 	memset(buf, 0, sizeof(buf));
@@ -477,6 +623,17 @@ static void test_read(void **state)
 	assert_string_equal(buf, "wor");
 	assert_int_equal(rain_blob_read(f->bs, &rd, 12, buf, 4), 0);   /* end */
 	assert_int_equal(rain_blob_read(f->bs, &rd, 100, buf, 4), 0);
+	if (!f->fs) {
+		rain_blob_read_close(f->bs, &rd);
+		rain_blob_read_close(f->bs, &rd);    /* twice is harmless */
+		/* an empty blob reads as such */
+		put(f, "", 0, 1, false, &res);
+		assert_int_equal(rain_blob_read_open(f->bs, res.sha256, &rd), 0);
+		assert_true(rd.size == 0);
+		assert_int_equal(rain_blob_read(f->bs, &rd, 0, buf, 4), 0);
+		rain_blob_read_close(f->bs, &rd);
+		return;
+	}
 
 	/* the descriptor is usable directly (sendfile) and read-only */
 	memset(buf, 0, sizeof(buf));
@@ -534,7 +691,8 @@ static void test_exists_remove(void **state)
 	assert_int_equal(rain_blob_exists(f->bs, SHA_ABC, &yes), 0);
 	assert_false(yes);
 	blob_file(f, SHA_ABC, path, sizeof(path));
-	assert_int_equal(access(path, F_OK), -1);
+	if (f->fs)
+		assert_int_equal(access(path, F_OK), -1);
 	assert_int_equal(rain_blob_exists(f->bs, SHA_MSG2, &yes), 0);
 	assert_true(yes);
 	assert_int_equal(count_files(f), 1);
@@ -558,6 +716,30 @@ static bool in_keep_list(void *ud, const char *sha)
 	return false;
 }
 
+/* A process that opens the store, writes len bytes and dies before
+ * commit or abort, leaving what it stored behind. */
+static void crashed_upload(struct fixture *f, size_t len)
+{
+	pid_t pid = fork();
+	int status;
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct rain_blob_store *bs = NULL;
+		struct rain_blob_writer *w = NULL;
+		char *data = calloc(1, len);
+
+		if (!data || rain_blob_store_open(&bs, f->uri) < 0 ||
+		    rain_blob_write_open(bs, false, &w) < 0 || rain_blob_write(w, data, len) < 0) {
+			fprintf(stderr, "crashed upload: %s\n", rain_error_last());
+			_exit(1);
+		}
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
 static void test_gc(void **state)
 {
 	struct fixture *f = *state;
@@ -573,17 +755,24 @@ static void test_gc(void **state)
 	put(f, MSG2, strlen(MSG2), 100, false, &b);
 	put(f, "", 0, 1, false, &c);
 
-	/* named temporaries a crash left behind */
-	snprintf(path, sizeof(path), "%s/store/tmp/upload.AbC123", f->dir);
-	fd = open(path, O_WRONLY | O_CREAT, 0600);
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, "partial", 7), 7);
-	close(fd);
-	snprintf(path, sizeof(path), "%s/store/tmp/upload.zzzzzz", f->dir);
-	fd = open(path, O_WRONLY | O_CREAT, 0600);
-	assert_true(fd >= 0);
-	close(fd);
-	assert_int_equal(count_files(f), 5);
+	if (f->fs) {
+		/* named temporaries a crash left behind */
+		snprintf(path, sizeof(path), "%s/store/tmp/upload.AbC123", f->dir);
+		fd = open(path, O_WRONLY | O_CREAT, 0600);
+		assert_true(fd >= 0);
+		assert_int_equal(write(fd, "partial", 7), 7);
+		close(fd);
+		snprintf(path, sizeof(path), "%s/store/tmp/upload.zzzzzz", f->dir);
+		fd = open(path, O_WRONLY | O_CREAT, 0600);
+		assert_true(fd >= 0);
+		close(fd);
+		assert_int_equal(count_files(f), 5);
+	} else {
+		/* two uploads that die after storing a part (the store's
+		 * part_size is 5M) and before commit or abort */
+		for (int i = 0; i < 2; i++)
+			crashed_upload(f, 5 * 1024 * 1024 + 1 + (size_t)i);
+	}
 
 	assert_int_equal(rain_blob_store_gc(f->bs, in_keep_list, keep, &tmp_removed,
 					    &blobs_removed), 0);
@@ -618,6 +807,9 @@ static void test_gc_ignores_strangers(void **state)
 	int64_t tmp_removed = -1, blobs_removed = -1;
 	char path[256];
 	int fd;
+
+	if (!f->fs)
+		skip();
 
 	snprintf(path, sizeof(path), "%s/store/sha256/README", f->dir);
 	fd = open(path, O_WRONLY | O_CREAT, 0600);
@@ -674,6 +866,7 @@ int main(void)
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 	const struct CMUnitTest tests[] = {
 		T(test_open),
+		T(test_objstore_uri),
 		T(test_known_digests),
 		T(test_large_matches_openssl),
 		T(test_pipeline_odd_chunks),
@@ -689,5 +882,18 @@ int main(void)
 		T(test_commit_frees_writer),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	const char *env = getenv("RAIN_TEST_BLOBS");
+	char *extra = strdup(env ? env : ""), *save = NULL;
+	int failed;
+
+	current_uri = "file:%s/store";
+	current_fs = true;
+	failed = cmocka_run_group_tests_name("file", tests, NULL, NULL);
+	current_fs = false;
+	for (char *uri = strtok_r(extra, " ", &save); uri; uri = strtok_r(NULL, " ", &save)) {
+		current_uri = uri;
+		failed += cmocka_run_group_tests_name(uri, tests, NULL, NULL);
+	}
+	free(extra);
+	return failed;
 }

@@ -43,5 +43,10 @@ struct rain_blob_backend {
 
 /* The filesystem backend (blob-fs.c), scheme "file". */
 extern const struct rain_blob_backend rain_blob_fs;
+/* An S3 bucket (blob-s3.c), scheme "s3". */
+extern const struct rain_blob_backend rain_blob_s3;
+/* An OpenStack Swift container through Swift's own API (blob-swift.c),
+ * scheme "swift". */
+extern const struct rain_blob_backend rain_blob_swift;
 
 #endif

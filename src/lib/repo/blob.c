@@ -54,7 +54,13 @@ struct rain_blob_writer {
 };
 
 static const struct rain_driver fs_driver = { "blob", "file", "file:DIR", &rain_blob_fs };
-static const struct rain_driver *const builtin[] = { &fs_driver, NULL };
+static const struct rain_driver s3_driver = {
+	"blob", "s3", "s3://HOST[:PORT]/BUCKET?credentials=FILE", &rain_blob_s3
+};
+static const struct rain_driver swift_driver = {
+	"blob", "swift", "swift://HOST[:PORT]/CONTAINER?credentials=FILE", &rain_blob_swift
+};
+static const struct rain_driver *const builtin[] = { &fs_driver, &s3_driver, &swift_driver, NULL };
 
 int rain_blob_store_open(struct rain_blob_store **out, const char *uri)
 {
