@@ -524,6 +524,11 @@ static void test_pipeline_write_error(void **state)
 	int r = 0;
 
 	assert_non_null(data);
+	if (!f->fs) {
+		/* a file size limit is the filesystem's failure */
+		free(data);
+		skip();
+	}
 	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
 	lim.rlim_max = old.rlim_max;
 	old_handler = signal(SIGXFSZ, SIG_IGN);
