@@ -242,7 +242,8 @@ static const char schema_v8_sql[] =
 	" revision BIGINT NOT NULL DEFAULT 0);"
 	"CREATE INDEX images_created ON images (created_at, id);"
 	"CREATE INDEX images_name ON images (name);"
-	"CREATE INDEX images_owner ON images (owner);"
+	/* (SQLite's is on owner alone) an owner's newest first, from the index */
+	"CREATE INDEX images_owner ON images (owner, created_at, id);"
 	"CREATE INDEX images_status ON images (status);"
 	"CREATE INDEX images_hash ON images (os_hash_value);"
 	"CREATE TABLE image_properties ("
@@ -1393,11 +1394,14 @@ static int build_list_sql(struct pgs *s, struct conn *c, const struct rain_image
 		r = param_add(p, COL_TEXT, q->tags[i], "tag");
 	}
 	if (r == 0 && q->marker) {
-		/* keyset paging: rows strictly after the marker in sort order */
+		/* keyset paging: rows strictly after the marker in sort order;
+		 * the first key's bound, redundant with the OR chain, is what
+		 * lets the index start at the marker instead of the first row */
 		r = marker_values(s, c, q, sort, nsort, p, &mk);
 		if (r < 0)
 			goto done;
-		fputs(" AND (", sql);
+		fprintf(sql, " AND %s %s $%zu AND (", sort_expr(&sort[0], driver),
+			sort[0].desc ? "<=" : ">=", mk);
 		for (size_t i = 0; i < nsort; i++) {
 			fprintf(sql, "%s(", i ? " OR " : "");
 			for (size_t j = 0; j < i; j++)
