@@ -56,13 +56,24 @@ check "the audit log is in PostgreSQL" [ "$(pg_sql rain "SELECT count(*) FROM au
 
 # ---- kill -9 mid-upload: committed data stays
 C=$(create_image pg-c)
-partial_upload "$C" 5000000 1000000 &
-for _ in $(seq 1 100); do
+# an upload that sends 1 MB of 5 and then waits (until killed)
+python3 - "$PORT" "$TOKEN" "$C" <<'PY' &
+import os, socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(("PUT /v2/images/%s/file HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Auth-Token: %s\r\n"
+           "Content-Type: application/octet-stream\r\nContent-Length: 5000000\r\n\r\n"
+           % (sys.argv[3], sys.argv[2])).encode())
+s.sendall(os.urandom(1000000))
+time.sleep(60)
+PY
+UPLOADER=$!
+for _ in $(seq 1 200); do
 	[ "$(pg_sql rain "SELECT status FROM images WHERE id = '$C'")" = saving ] && break
 	sleep 0.1
 done
 check_eq "C is saving while its upload runs" saving "$(pg_sql rain "SELECT status FROM images WHERE id = '$C'")"
 raind_stop KILL
+kill "$UPLOADER" 2>/dev/null
 wait_bg
 raind_start -c "$TMP/pg.ini" || { not_ok "raind restarts after kill -9"; test_done; }
 call GET "/v2/images/$A"
