@@ -1,4 +1,5 @@
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,42 +16,47 @@ struct rain_blob_store {
 	void *impl;
 };
 
-/* Writing is a pipeline of two threads: the caller's copies the data into
- * a ring of PIPE_BUFS buffers, hands each full buffer to the hasher thread
- * and writes it to the backend while the hasher hashes it, so that an
- * upload costs the connection's thread a copy and a write, not the hash
- * (SHA-256, and MD5 when asked for). Memory is constant: PIPE_BUFS *
- * PIPE_BUF_SIZE per writer; the caller waits for the hasher only when it
- * is PIPE_BUFS buffers behind. The hasher starts with the second buffer,
- * so a blob of one buffer or less is hashed on the caller's thread; where
- * it cannot start, every buffer is. Buffers are hashed in the order they
- * were filled, so the digests are those of the data as written. */
+/* Writing is a pipeline of three threads: the caller's copies the data
+ * into a ring of PIPE_BUFS buffers and hands each full buffer over; a
+ * hasher thread hashes the buffers (SHA-256, and MD5 when asked for) and a
+ * writer thread writes them to the backend, each in the order they were
+ * filled, so the digests are those of the data as written, and an upload
+ * costs the connection's thread a copy, not the hash nor the write.
+ * Memory is constant: PIPE_BUFS * PIPE_BUF_SIZE per writer; the caller
+ * waits only when the slower of the two is PIPE_BUFS buffers behind. The
+ * threads start with the second buffer, so a blob of one buffer or less
+ * is hashed and written on the caller's thread; where they cannot start,
+ * every buffer is. The backend sees one thread at a time: the writer
+ * thread while it runs, the caller's once it is idle (read-back and sync
+ * wait for it) or gone. A failed backend write is kept (code and message)
+ * and reported to the caller by the next hand-over, read-back, sync or
+ * commit. */
 #define PIPE_BUFS 4
 #define PIPE_BUF_SIZE (512 << 10)
-#define HASHER_STACK (256 << 10)
+#define PIPE_STACK (256 << 10)
 
 struct rain_blob_writer {
 	struct rain_blob_store *bs;
 	void *tmp;
 	EVP_MD_CTX *sha256;
 	EVP_MD_CTX *md5;
-	int64_t size;               /* bytes taken (written out or buffered) */
+	int64_t size;               /* bytes taken (handed over or buffered) */
 	bool synced;
-	int error;                  /* a backend write failed: 0 or RAIN_E* */
 	char *buf[PIPE_BUFS];
-	unsigned int cur;           /* the buffer being filled */
-	size_t fill;                /* bytes in buf[cur] */
-	bool hasher_running;
-	pthread_t hasher;
-	/* under lock: the buffers queued for the hasher (a ring of slots
-	 * from q_head: which buffer, how many bytes of it), and its state */
+	size_t fill;                /* bytes in buf[filled % PIPE_BUFS] */
+	bool running, start_failed;
+	pthread_t hasher, writer;
+	/* under lock once the threads run: buffers handed over, hashed and
+	 * written so far (buffer n is buf[n % PIPE_BUFS]), their lengths */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	unsigned int q_head, q_len;
-	unsigned int q_buf[PIPE_BUFS];
-	size_t q_size[PIPE_BUFS];
-	bool stop;                  /* no more buffers: finish and exit */
+	uint64_t filled, hashed, written;
+	size_t len[PIPE_BUFS];
+	bool stop;                  /* nothing more comes: finish and end */
+	bool drop;                  /* ... and what is queued goes unprocessed */
 	bool hash_failed;
+	int error;                  /* the first failed backend write, or 0 */
+	char error_msg[512];
 };
 
 static const struct rain_driver fs_driver = { "blob", "file", "file:DIR", &rain_blob_fs };
@@ -96,73 +102,142 @@ void rain_blob_store_close(struct rain_blob_store *bs)
 	free(bs);
 }
 
+
 static bool hash_update(struct rain_blob_writer *w, const void *buf, size_t len)
 {
 	return EVP_DigestUpdate(w->sha256, buf, len) == 1 &&
 	       (!w->md5 || EVP_DigestUpdate(w->md5, buf, len) == 1);
 }
 
+/* Keep the first backend failure (its message is the calling thread's). */
+static void keep_error(struct rain_blob_writer *w, int r)
+{
+	if (w->error)
+		return;
+	w->error = r;
+	snprintf(w->error_msg, sizeof(w->error_msg), "%s", rain_error_last());
+}
+
+/* The kept failure as the calling thread's error, or 0. */
+static int report_error(struct rain_blob_writer *w)
+{
+	int r;
+
+	if (w->running)
+		pthread_mutex_lock(&w->lock);
+	r = w->error ? rain_error_set(w->error, "%s", w->error_msg) : 0;
+	if (w->running)
+		pthread_mutex_unlock(&w->lock);
+	return r;
+}
+
+/* One stage's loop: take the buffers in order as they come (*done counts
+ * them) and pass each to step(); after a failure the rest are skipped. */
+static void stage_run(struct rain_blob_writer *w, uint64_t *done,
+		      int (*step)(struct rain_blob_writer *w, const char *buf, size_t len))
+{
+	bool failed = false;
+
+	pthread_mutex_lock(&w->lock);
+	for (;;) {
+		const char *buf;
+		size_t len;
+		int r = 0;
+
+		while (*done == w->filled && !w->stop)
+			pthread_cond_wait(&w->cond, &w->lock);
+		if (*done == w->filled || w->drop)
+			break;
+		buf = w->buf[*done % PIPE_BUFS];
+		len = w->len[*done % PIPE_BUFS];
+		pthread_mutex_unlock(&w->lock);
+		if (!failed)
+			r = step(w, buf, len);
+		pthread_mutex_lock(&w->lock);
+		if (r < 0 && !failed) {
+			failed = true;
+			keep_error(w, r);
+		}
+		(*done)++;
+		pthread_cond_broadcast(&w->cond);
+	}
+	pthread_mutex_unlock(&w->lock);
+}
+
+static int hash_step(struct rain_blob_writer *w, const char *buf, size_t len)
+{
+	if (hash_update(w, buf, len))
+		return 0;
+	w->hash_failed = true;      /* read by the caller after the join */
+	return 0;
+}
+
+static int write_step(struct rain_blob_writer *w, const char *buf, size_t len)
+{
+	return w->bs->ops->tmp_write(w->bs->impl, w->tmp, buf, len);
+}
+
 static void *hasher_main(void *ud)
 {
 	struct rain_blob_writer *w = ud;
 
-	pthread_mutex_lock(&w->lock);
-	for (;;) {
-		unsigned int i;
-		size_t len;
-		bool ok;
-
-		while (!w->q_len && !w->stop)
-			pthread_cond_wait(&w->cond, &w->lock);
-		if (!w->q_len)
-			break;
-		i = w->q_buf[w->q_head];
-		len = w->q_size[w->q_head];
-		pthread_mutex_unlock(&w->lock);
-		ok = hash_update(w, w->buf[i], len);
-		pthread_mutex_lock(&w->lock);
-		if (!ok)
-			w->hash_failed = true;
-		w->q_head = (w->q_head + 1) % PIPE_BUFS;
-		w->q_len--;
-		pthread_cond_broadcast(&w->cond);
-	}
-	pthread_mutex_unlock(&w->lock);
+	stage_run(w, &w->hashed, hash_step);
 	return NULL;
 }
 
-/* Start the hasher; false when it cannot start (then the caller hashes). */
-static bool hasher_start(struct rain_blob_writer *w)
+static void *writer_main(void *ud)
+{
+	struct rain_blob_writer *w = ud;
+
+	stage_run(w, &w->written, write_step);
+	return NULL;
+}
+
+/* End the threads: they finish what was handed over (drop: only what
+ * each is working on) and are joined. */
+static void threads_stop(struct rain_blob_writer *w, bool drop)
+{
+	if (!w->running)
+		return;
+	pthread_mutex_lock(&w->lock);
+	w->stop = true;
+	w->drop = drop;
+	pthread_cond_broadcast(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+	pthread_join(w->hasher, NULL);
+	pthread_join(w->writer, NULL);
+	w->running = false;
+}
+
+/* Start the hasher and the writer; false (and neither runs) when one
+ * cannot start. */
+static bool threads_start(struct rain_blob_writer *w)
 {
 	pthread_attr_t attr;
-	bool ok;
+	bool ok = false;
 
 	if (pthread_attr_init(&attr) != 0)
 		return false;
-	pthread_attr_setstacksize(&attr, HASHER_STACK);
-	ok = pthread_create(&w->hasher, &attr, hasher_main, w) == 0;
+	pthread_attr_setstacksize(&attr, PIPE_STACK);
+	if (pthread_create(&w->hasher, &attr, hasher_main, w) == 0) {
+		if (pthread_create(&w->writer, &attr, writer_main, w) == 0) {
+			ok = true;
+		} else {
+			pthread_mutex_lock(&w->lock);
+			w->stop = true;
+			pthread_cond_broadcast(&w->cond);
+			pthread_mutex_unlock(&w->lock);
+			pthread_join(w->hasher, NULL);
+			w->stop = false;
+		}
+	}
 	pthread_attr_destroy(&attr);
 	return ok;
 }
 
-/* Let the hasher finish what is queued (drop: throw it away) and end. */
-static void hasher_stop(struct rain_blob_writer *w, bool drop)
-{
-	if (!w->hasher_running)
-		return;
-	pthread_mutex_lock(&w->lock);
-	w->stop = true;
-	if (drop && w->q_len > 1)
-		w->q_len = 1;     /* what it hashes now, it finishes; the rest goes */
-	pthread_cond_broadcast(&w->cond);
-	pthread_mutex_unlock(&w->lock);
-	pthread_join(w->hasher, NULL);
-	w->hasher_running = false;
-}
-
 static void writer_free(struct rain_blob_writer *w)
 {
-	hasher_stop(w, true);
+	threads_stop(w, true);
 	for (unsigned int i = 0; i < PIPE_BUFS; i++)
 		free(w->buf[i]);
 	pthread_mutex_destroy(&w->lock);
@@ -202,50 +277,61 @@ fail:
 	return rain_error_set(RAIN_ENOMEM, "cannot set up hashing");
 }
 
-/* Hand buf[cur] (fill bytes) to the hasher, or hash it here, and write it
- * to the backend meanwhile; then move on to the next buffer once the
- * hasher is done with it. */
-static int flush(struct rain_blob_writer *w)
+/* Hand the buffer being filled over (to the threads, or hash and write it
+ * here), then wait until the next one is free. */
+static int hand_over(struct rain_blob_writer *w)
 {
-	unsigned int i = w->cur;
+	unsigned int i = w->filled % PIPE_BUFS;
 	size_t len = w->fill;
-	unsigned int slot;
-	bool queued = false;
 	int r;
 
-	if (w->error)
-		return w->error;
 	if (!len)
-		return 0;
-	/* the hasher starts once there is more than a buffer's worth */
-	if (!w->hasher_running && w->size > (int64_t)len)
-		w->hasher_running = hasher_start(w);
-	if (w->hasher_running) {
-		pthread_mutex_lock(&w->lock);
-		slot = (w->q_head + w->q_len) % PIPE_BUFS;
-		w->q_buf[slot] = i;
-		w->q_size[slot] = len;
-		w->q_len++;
-		pthread_cond_broadcast(&w->cond);
-		pthread_mutex_unlock(&w->lock);
-		queued = true;
-	} else if (!hash_update(w, w->buf[i], len)) {
-		return w->error = rain_error_set(RAIN_EIO, "hashing failed");
+		return report_error(w);
+	/* the threads start once there is more than a buffer's worth */
+	if (!w->running && !w->start_failed && w->size > (int64_t)len) {
+		w->running = threads_start(w);
+		w->start_failed = !w->running;
 	}
-	/* both only read buf[i]: the write runs while the hasher hashes */
-	r = w->bs->ops->tmp_write(w->bs->impl, w->tmp, w->buf[i], len);
-	w->cur = (i + 1) % PIPE_BUFS;
 	w->fill = 0;
-	if (queued) {
-		/* the next buffer is free once the hasher has hashed it */
-		pthread_mutex_lock(&w->lock);
-		while (w->q_len == PIPE_BUFS)
-			pthread_cond_wait(&w->cond, &w->lock);
-		pthread_mutex_unlock(&w->lock);
+	if (!w->running) {
+		r = report_error(w);
+		if (r < 0)
+			return r;
+		if (!hash_update(w, w->buf[i], len))
+			return rain_error_set(RAIN_EIO, "hashing failed");
+		r = w->bs->ops->tmp_write(w->bs->impl, w->tmp, w->buf[i], len);
+		if (r < 0) {
+			keep_error(w, r);
+			return r;
+		}
+		w->filled++;
+		w->hashed++;
+		w->written++;
+		return 0;
 	}
-	if (r < 0)
-		return w->error = r;
-	return 0;
+	pthread_mutex_lock(&w->lock);
+	w->len[i] = len;
+	w->filled++;
+	pthread_cond_broadcast(&w->cond);
+	while (w->filled - (w->hashed < w->written ? w->hashed : w->written) >= PIPE_BUFS)
+		pthread_cond_wait(&w->cond, &w->lock);
+	pthread_mutex_unlock(&w->lock);
+	return report_error(w);
+}
+
+/* Everything taken so far handed to the backend, and the writer thread
+ * idle, so that the caller may use the backend's temporary itself. */
+static int drain(struct rain_blob_writer *w)
+{
+	int r = hand_over(w);
+
+	if (r < 0 || !w->running)
+		return r;
+	pthread_mutex_lock(&w->lock);
+	while (w->written < w->filled)
+		pthread_cond_wait(&w->cond, &w->lock);
+	pthread_mutex_unlock(&w->lock);
+	return report_error(w);
 }
 
 int rain_blob_write(struct rain_blob_writer *w, const void *buf, size_t len)
@@ -253,26 +339,25 @@ int rain_blob_write(struct rain_blob_writer *w, const void *buf, size_t len)
 	const char *p = buf;
 	int r;
 
-	if (w->error)
-		return w->error;
 	while (len) {
+		unsigned int i = w->filled % PIPE_BUFS;
 		size_t n = PIPE_BUF_SIZE - w->fill;
 
-		if (!w->buf[w->cur]) {
-			w->buf[w->cur] = malloc(PIPE_BUF_SIZE);
-			if (!w->buf[w->cur])
-				return w->error = rain_error_oom();
+		if (!w->buf[i]) {
+			w->buf[i] = malloc(PIPE_BUF_SIZE);
+			if (!w->buf[i])
+				return rain_error_oom();
 		}
 		if (n > len)
 			n = len;
-		memcpy(w->buf[w->cur] + w->fill, p, n);
+		memcpy(w->buf[i] + w->fill, p, n);
 		w->fill += n;
 		w->size += (int64_t)n;
 		w->synced = false;
 		p += n;
 		len -= n;
 		if (w->fill == PIPE_BUF_SIZE) {
-			r = flush(w);
+			r = hand_over(w);
 			if (r < 0)
 				return r;
 		}
@@ -288,7 +373,7 @@ static int tmp_sync(struct rain_blob_store *bs, void *tmp)
 
 int rain_blob_write_sync(struct rain_blob_writer *w)
 {
-	int r = flush(w);
+	int r = drain(w);
 
 	if (r == 0)
 		r = tmp_sync(w->bs, w->tmp);
@@ -299,7 +384,7 @@ int rain_blob_write_sync(struct rain_blob_writer *w)
 
 ssize_t rain_blob_write_pread(struct rain_blob_writer *w, int64_t off, void *buf, size_t len)
 {
-	int r = flush(w);   /* what is buffered, to the backend */
+	int r = drain(w);   /* what is buffered, to the backend */
 
 	if (r < 0)
 		return r;
@@ -332,8 +417,10 @@ int rain_blob_write_commit(struct rain_blob_writer *w, struct rain_blob_result *
 	int r;
 
 	memset(res, 0, sizeof(*res));
-	r = flush(w);
-	hasher_stop(w, false);
+	r = hand_over(w);
+	threads_stop(w, false);
+	if (r == 0)
+		r = report_error(w);
 	if (r == 0 && w->hash_failed)
 		r = rain_error_set(RAIN_EIO, "hashing failed");
 	if (r < 0) {
@@ -360,6 +447,7 @@ void rain_blob_write_abort(struct rain_blob_writer *w)
 {
 	if (!w)
 		return;
+	threads_stop(w, true);      /* the writer thread may be in tmp_write */
 	w->bs->ops->tmp_discard(w->bs->impl, w->tmp);
 	writer_free(w);
 }
