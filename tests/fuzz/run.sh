@@ -47,6 +47,7 @@ harnesses=(
 	"fuzz-adapt-boot:src/lib/target/adapt-boot.c::$short"
 	"fuzz-netboot-modules:src/lib/target/netboot-modules.c::$short"
 	"fuzz-netboot-run:src/lib/target/netboot-run.c src/util/base64.c:-lcrypto:$short"
+	"fuzz-qga:src/lib/provision/qga.c src/util/base64.c:-ljansson -lcrypto:$short"
 	"fuzz-libvirt-xml:src/lib/target/drivers/libvirt-xml.c:-lxml2 -larchive -I/usr/include/libxml2:$short"
 	"fuzz-libvirt-instance:src/lib/target/drivers/libvirt-xml.c:-lxml2 -larchive -I/usr/include/libxml2:$short"
 	"fuzz-opennebula:src/lib/target/drivers/opennebula-xmlrpc.c:-lxml2 -I/usr/include/libxml2:$short"
@@ -265,6 +266,18 @@ seed_netboot_run() {
 	printf '\001n1=127.0.0.1:2201, node-2=[::1]:2202' >"$d/ssh"
 	printf '\001node-2=h:0 node-2=-oProxyCommand=x' >"$d/ssh-bad"
 	printf '\002ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBQ0rf+/n0d2Hd4gKkEBL0dEv7yvQq2f9sFhJ8Q8+w7v rain-run-1' >"$d/key"
+}
+
+# seed_qga DIR: qemu-ga replies as qemu-ga 7.2 gives them
+seed_qga() {
+	local d=$1
+	printf '{"return": {}}' >"$d/ping"
+	printf '{"return": {"pid": 1234}}' >"$d/exec"
+	printf '{"return": {"exitcode": 3, "out-data": "aGVsbG8K", "err-data": "b29wcwo=", "exited": true}}' >"$d/status"
+	printf '{"return": {"signal": 9, "exited": true, "out-truncated": true}}' >"$d/signal"
+	printf '{"return": 1000}' >"$d/open"
+	printf '{"return": {"count": 3, "buf-b64": "YQBi", "eof": false}}' >"$d/read"
+	printf '{"error": {"class": "GenericError", "desc": "Guest agent command failed"}}' >"$d/error"
 }
 
 seed_opennebula() {
@@ -501,6 +514,7 @@ for h in "${harnesses[@]}"; do
 	fuzz-adapt-boot) seed_adapt_boot "$seeds" ;;
 	fuzz-opennebula) seed_opennebula "$seeds" ;;
 	fuzz-netboot-run) seed_netboot_run "$seeds" ;;
+	fuzz-qga) seed_qga "$seeds" ;;
 	fuzz-libvirt-xml) printf 'a<b>&amp;"\047]]><!--\n\001\303\251\377\357\277\276' >"$seeds/title" ;;
 	fuzz-libvirt-instance)
 		printf '%s\n' "<domain type='qemu'><name>rain-r</name><uuid>8a4c8453-53ab-4c0c-8b45-7d84b3a8ecd2</uuid>" \

@@ -311,6 +311,74 @@ static void test_instance_xml(void **state)
 	free(reg);
 }
 
+/* reach = agent: the registration's domain gets the guest agent's
+ * channel; an instance has no network at all and exactly that channel,
+ * whatever channels its registration had. */
+static void test_agent_xml(void **state)
+{
+	struct libvirt_domain d = base;
+	struct libvirt_instance in = inst;
+	char *reg = NULL, *xml = NULL;
+	xmlDocPtr doc;
+
+	(void)state;
+	d.guest_agent = true;
+	assert_int_equal(libvirt_domain_xml(&d, &reg), 0);
+	doc = parse(reg);
+	assert_xp(doc, "count(/domain/devices/channel)", "1");
+	assert_xp(doc, "string(/domain/devices/channel/@type)", "unix");
+	assert_xp(doc, "string(/domain/devices/channel/target/@type)", "virtio");
+	assert_xp(doc, "string(/domain/devices/channel/target/@name)", "org.qemu.guest_agent.0");
+	assert_xp(doc, "count(/domain/devices/interface)", "1");
+	xmlFreeDoc(doc);
+	assert_libvirt_takes(reg);
+
+	in.ssh_port = 0;
+	in.agent = true;
+	assert_int_equal(libvirt_instance_xml(reg, &in, &xml), 0);
+	doc = parse(xml);
+	assert_xp(doc, "string(/domain/name)", "rain-run7-2");
+	assert_xp(doc, "string(/domain/devices/disk[@device='disk']/source/@volume)", "rain-run7-2.qcow2");
+	assert_xp(doc, "count(/domain/devices/interface)", "0");
+	assert_xp(doc, "count(/domain/q:commandline)", "0");
+	assert_xp(doc, "count(/domain/devices/channel)", "1");
+	assert_xp(doc, "string(/domain/devices/channel/target/@name)", "org.qemu.guest_agent.0");
+	xmlFreeDoc(doc);
+	assert_libvirt_takes(xml);
+	free(xml);
+	free(reg);
+
+	/* a registration made without it (and with another channel of its
+	 * own, a path named): the instance still gets exactly the agent's */
+	d.guest_agent = false;
+	assert_int_equal(libvirt_domain_xml(&d, &reg), 0);
+	{
+		char *more = NULL;
+		const char *at = strstr(reg, "</devices>");
+
+		assert_non_null(at);
+		assert_true(asprintf(&more, "%.*s<channel type='unix'><source mode='bind' "
+				     "path='/run/x.sock'/><target type='virtio' name='org.other.0'/>"
+				     "</channel>%s", (int)(at - reg), reg, at) > 0);
+		assert_int_equal(libvirt_instance_xml(more, &in, &xml), 0);
+		free(more);
+	}
+	doc = parse(xml);
+	assert_xp(doc, "count(/domain/devices/channel)", "1");
+	assert_xp(doc, "count(/domain/devices/channel/source)", "0");
+	assert_xp(doc, "string(/domain/devices/channel/target/@name)", "org.qemu.guest_agent.0");
+	assert_xp(doc, "count(/domain/devices/interface)", "0");
+	xmlFreeDoc(doc);
+	free(xml);
+
+	/* both ways at once cannot be */
+	in.ssh_port = 2222;
+	assert_int_equal(libvirt_instance_xml(reg, &in, &xml), RAIN_EFORMAT);
+	assert_error_contains("reached by agent has no network");
+	assert_null(xml);
+	free(reg);
+}
+
 /* A definition as libvirt gives it back (virsh dumpxml --inactive of a
  * registration made by rain on libvirt 9.0, and the parts libvirt adds
  * for UEFI: a loader and an NVRAM path, a file disk with a backing chain,
@@ -591,7 +659,15 @@ static void test_settings(void **state)
 	REFUSED("console_log: '/a/../b'", "console_log=/a/../b");
 	REFUSED("pool: 'a/b'", "pool=a/b");
 	REFUSED("hostname: 'Web_1'", "hostname=Web_1");
+	REFUSED("reach: 'telnet'", "reach=telnet");
+	REFUSED("reach: 'AGENT'", "reach=AGENT");
 #undef REFUSED
+	assert_int_equal(site((const char *const[]){ "uri=libvirt:qemu:///system", "reach=agent",
+						    NULL }, &s), 0);
+	rain_site_free(s);
+	assert_int_equal(site((const char *const[]){ "uri=libvirt:qemu:///system", "reach=ssh",
+						    NULL }, &s), 0);
+	rain_site_free(s);
 	assert_int_equal(site((const char *const[]){ "uri=libvirt:", NULL }, &s), RAIN_EINVAL);
 	assert_error_contains("expected libvirt:URI");
 }
@@ -652,6 +728,7 @@ int main(void)
 		cmocka_unit_test(test_domain_xml_refused),
 		cmocka_unit_test(test_instance_xml),
 		cmocka_unit_test(test_instance_xml_dumped),
+		cmocka_unit_test(test_agent_xml),
 		cmocka_unit_test(test_instance_xml_refused),
 		cmocka_unit_test(test_overlay_xml),
 		cmocka_unit_test(test_seed),

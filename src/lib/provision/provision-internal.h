@@ -41,6 +41,35 @@ void run_ssh_close(struct rain_run_op *op);
 /* Copy paths back over ssh (scp). */
 int run_ssh_fetch(struct rain_run_op *op, const char *const *paths, bool each, const char *dir);
 
+/* Set message msg with code, followed by the last lines of instance i's
+ * console when it has one; returns code. */
+int run_fail_with_console(struct rain_run_op *op, size_t i, int code, const char *msg);
+/* Sleep ms milliseconds, or less when op->cancel is set (RAIN_ECANCELED). */
+int run_sleep(struct rain_run_op *op, int ms);
+
+/* ---- agent.c ---- */
+
+/* Reaching instances without network through the QEMU guest agent
+ * (qemu-ga) on a serial channel: the provider's transport sends one
+ * command (JSON text, qga.h) to instance i's agent and hands back its reply
+ * (a new string) within timeout_s, or fails with a message (the agent
+ * gone, the domain gone). */
+typedef int (*run_agent_send_fn)(struct rain_run_op *op, size_t i, const char *cmd, int timeout_s,
+				 char **reply);
+
+/* The job's folder in a guest reached by agent (qemu-ga runs as root). */
+#define RUN_AGENT_JOB_DIR "/root/rain-job"
+
+/* Wait until instance i's agent answers guest-ping. */
+int run_agent_ready(struct rain_run_op *op, const struct rain_provider_driver *drv, size_t i,
+		    run_agent_send_fn send);
+/* Run the job through the agents of instance 0 or of each (see agent.c). */
+int run_agent_exec(struct rain_run_op *op, const struct rain_provider_driver *drv,
+		   const struct rain_run_job *job, run_agent_send_fn send, int *status);
+/* Copy paths back through the agent (guest-file-open/read). */
+int run_agent_fetch(struct rain_run_op *op, const char *const *paths, bool each, const char *dir,
+		    run_agent_send_fn send);
+
 /* The last lines (at most max bytes) of instance i's console log, or
  * NULL (new string). */
 char *run_console_tail(const struct rain_run_op *op, size_t i, size_t max);

@@ -261,8 +261,7 @@ static void keep_line(void *ud, const char *line)
 	snprintf(ud, 256, "%s", line);
 }
 
-/* A message's tail: the console's last lines, for instance i. */
-static int fail_with_console(struct rain_run_op *op, size_t i, int code, const char *msg)
+int run_fail_with_console(struct rain_run_op *op, size_t i, int code, const char *msg)
 {
 	_cleanup_free_ char *tail = run_console_tail(op, i, CONSOLE_TAIL);
 
@@ -271,7 +270,7 @@ static int fail_with_console(struct rain_run_op *op, size_t i, int code, const c
 	return rain_error_set(code, "%s", msg);
 }
 
-static int sleep_cancelable(struct rain_run_op *op, int ms)
+int run_sleep(struct rain_run_op *op, int ms)
 {
 	for (int k = 0; k < ms / 50; k++) {
 		int r = rain_run_check_cancel(op);
@@ -310,7 +309,7 @@ int run_ssh_ready(struct rain_run_op *op, const struct rain_provider_driver *drv
 		if (drv->alive && (r = drv->alive(op, i)) < 0) {
 			snprintf(msg, sizeof(msg), "%s stopped before it was ready: %s", name,
 				 rain_error_last());
-			return fail_with_console(op, i, r, msg);
+			return run_fail_with_console(op, i, r, msg);
 		}
 		/* no sshd yet: ask again soon, without a login */
 		if (!sshd_banner(host, port ? port : 22)) {
@@ -329,9 +328,9 @@ int run_ssh_ready(struct rain_run_op *op, const struct rain_provider_driver *drv
 		if (time_mono_us() > deadline) {
 			snprintf(msg, sizeof(msg), "%s did not answer ssh within %d s (the run's ready "
 				 "timeout)%s%s", name, timeout, *last ? ": " : "", last);
-			return fail_with_console(op, i, RAIN_ETIMEDOUT, msg);
+			return run_fail_with_console(op, i, RAIN_ETIMEDOUT, msg);
 		}
-		if ((r = sleep_cancelable(op, 250)) < 0)
+		if ((r = run_sleep(op, 250)) < 0)
 			return r;
 	}
 }
@@ -467,7 +466,7 @@ int run_ssh_exec(struct rain_run_op *op, const struct rain_provider_driver *drv,
 			char msg[768];
 
 			snprintf(msg, sizeof(msg), "%s was lost during the job: %s", name, rain_error_last());
-			return fail_with_console(op, i, RAIN_EIO, msg);
+			return run_fail_with_console(op, i, RAIN_EIO, msg);
 		}
 		if (all[i].status != 0 && *status <= 0)
 			*status = all[i].status;

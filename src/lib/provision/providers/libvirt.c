@@ -33,10 +33,21 @@
  * (qemu:///system, qemu:///session). Sites with network = network:NAME,
  * bridge:NAME or none are refused for runs.
  *
+ * With the site's reach = agent, the instances have no network interface
+ * at all and are reached through the QEMU guest agent (qemu-ga in the
+ * image) on the virtio-serial channel org.qemu.guest_agent.0 that their
+ * domain gets: each command goes through libvirt
+ * (virDomainQemuAgentCommand, libvirt-qemu), so the site's URI may then
+ * be remote and its network setting does not matter. ready waits for
+ * guest-ping, exec and fetch are agent.c's (the job's output streamed,
+ * result files read with guest-file-read). Such an instance has "agent"
+ * instead of "ssh" in the state, and that is what exec and fetch go by.
+ *
  * The run's state (beside what rain/provision.h names):
  *   { "uri": URI, "pool": POOL,
  *     "instances": [ { "name", "domain", "volume", "seed", "console",
- *                      "ssh": { "host": "127.0.0.1", "port", "user": "root" } } ] }
+ *                      "ssh": { "host": "127.0.0.1", "port", "user": "root" }
+ *                      or "agent": { "dir": "/root/rain-job" } } ] }
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -49,6 +60,7 @@
 #include <unistd.h>
 
 #include <arpa/inet.h>
+#include <libvirt/libvirt-qemu.h>
 
 #include "lib/provision/provision-internal.h"
 #include "lib/target/drivers/libvirt-conn.h"
@@ -76,6 +88,20 @@ static struct rain_target_op target_op(const struct rain_run_op *op)
 static const char *str_of(const json_t *o, const char *key)
 {
 	return json_string_value(json_object_get(o, key));
+}
+
+/* Whether the site reaches its instances through the guest agent. */
+static bool site_agent(const struct rain_site *site)
+{
+	const char *v = rain_site_get(site, "reach");
+
+	return v && strcmp(v, "agent") == 0;
+}
+
+/* Whether instance i is reached through the guest agent (its state says). */
+static bool inst_agent(const struct rain_run_op *op, size_t i)
+{
+	return json_object_get(rain_run_instance(op, i), "agent") != NULL;
 }
 
 /* Whether uri names a daemon on this host ("qemu:///system", not
@@ -299,6 +325,7 @@ static int instance_up(struct rain_run_op *op, virConnectPtr conn, virStoragePoo
 	_cleanup_free_ char *console = NULL, *vol_xml = NULL, *xml = NULL;
 	_cleanup_vol_ virStorageVolPtr vol = NULL;
 	_cleanup_dom_ virDomainPtr dom = NULL;
+	bool agent = site_agent(site);
 	char hostname[64];
 	json_t *inst;
 	int r;
@@ -309,13 +336,18 @@ static int instance_up(struct rain_run_op *op, virConnectPtr conn, virStoragePoo
 	    asprintf(&console, "%s/%s.console", op->workdir, name) < 0)
 		return rain_error_oom();
 	r = names_free(op, conn, pool, g->pool, name, volume, seed);
-	if (r == 0)
+	if (r == 0 && !agent)
 		r = free_port(ports, (size_t)(k - 1), &ports[k - 1]);
 	if (r < 0)
 		return r;
-	inst = json_pack("{s:s, s:s, s:s, s:s, s:s, s:{s:s, s:i, s:s}}", "name", name, "domain", name,
-			 "volume", volume, "seed", seed, "console", console, "ssh", "host",
-			 "127.0.0.1", "port", ports[k - 1], "user", "root");
+	if (agent)
+		inst = json_pack("{s:s, s:s, s:s, s:s, s:s, s:{s:s}}", "name", name, "domain", name,
+				 "volume", volume, "seed", seed, "console", console, "agent", "dir",
+				 RUN_AGENT_JOB_DIR);
+	else
+		inst = json_pack("{s:s, s:s, s:s, s:s, s:s, s:{s:s, s:i, s:s}}", "name", name, "domain",
+				 name, "volume", volume, "seed", seed, "console", console, "ssh",
+				 "host", "127.0.0.1", "port", ports[k - 1], "user", "root");
 	if (!inst)
 		return rain_error_oom();
 	r = rain_run_instance_add(op, inst);
@@ -350,7 +382,8 @@ static int instance_up(struct rain_run_op *op, virConnectPtr conn, virStoragePoo
 		.pool = g->pool,
 		.disk_volume = volume,
 		.seed_volume = seed,
-		.ssh_port = ports[k - 1],
+		.ssh_port = agent ? 0 : ports[k - 1],
+		.agent = agent,
 	};
 	r = libvirt_instance_xml(g->xml, &in, &xml);
 	if (r < 0)
@@ -366,8 +399,12 @@ static int instance_up(struct rain_run_op *op, virConnectPtr conn, virStoragePoo
 	if (virDomainResume(dom) < 0)
 		return rain_error_set(RAIN_EIO, "libvirt at %s: cannot resume domain %s: %s",
 				      site->location, name, libvirt_msg());
-	rain_run_log(op, RAIN_TARGET_INFO, "libvirt: started %s (ssh on 127.0.0.1:%d, console in %s)",
-		     name, ports[k - 1], console);
+	if (agent)
+		rain_run_log(op, RAIN_TARGET_INFO, "libvirt: started %s (no network, reached by its "
+			     "guest agent; console in %s)", name, console);
+	else
+		rain_run_log(op, RAIN_TARGET_INFO, "libvirt: started %s (ssh on 127.0.0.1:%d, "
+			     "console in %s)", name, ports[k - 1], console);
 	return 0;
 }
 
@@ -397,11 +434,12 @@ static int lv_up(struct rain_run_op *op)
 	if (op->n < 1 || op->n > RAIN_RUN_MAX_INSTANCES)
 		return rain_error_set(RAIN_EINVAL, "libvirt: %d instances: between 1 and %d", op->n,
 				      RAIN_RUN_MAX_INSTANCES);
-	if (network && strcmp(network, "user") != 0)
+	if (!site_agent(site) && network && strcmp(network, "user") != 0)
 		return rain_error_set(RAIN_EINVAL, "site %s: network = %s: runs at libvirt sites "
 				      "reach their instances through user networking with a "
-				      "forwarded ssh port; set network = user", site->name, network);
-	if (!uri_local(site->location))
+				      "forwarded ssh port; set network = user (or reach = agent)",
+				      site->name, network);
+	if (!site_agent(site) && !uri_local(site->location))
 		return rain_error_set(RAIN_EINVAL, "site %s: %s is not on this host: runs with "
 				      "network = user reach the instances' ssh on the libvirt host's "
 				      "127.0.0.1, so they need a local libvirt (qemu:///system, "
@@ -525,11 +563,64 @@ static int lv_down(struct rain_run_op *op)
 	return r;
 }
 
+/* ---- reaching the guest: ssh, or its agent ------------------------------- */
+
+static const struct rain_provider_driver libvirt_provider;
+
+/* The guest agent transport: one command through libvirt. */
+static int agent_send(struct rain_run_op *op, size_t i, const char *cmd, int timeout_s, char **reply)
+{
+	const char *name = str_of(rain_run_instance(op, i), "domain");
+	_cleanup_conn_ virConnectPtr conn = NULL;
+	_cleanup_dom_ virDomainPtr dom = NULL;
+	int r;
+
+	*reply = NULL;
+	if (!name)
+		return rain_error_set(RAIN_EIO, "libvirt: instance %zu has no domain", i + 1);
+	r = libvirt_connect(op->site, &conn);
+	if (r < 0)
+		return r;
+	dom = virDomainLookupByName(conn, name);
+	if (!dom)
+		return rain_error_set(RAIN_EIO, "libvirt at %s: domain %s is gone", op->site->location,
+				      name);
+	*reply = virDomainQemuAgentCommand(dom, cmd, timeout_s, 0);
+	if (!*reply)
+		return rain_error_set(RAIN_EIO, "libvirt at %s: domain %s: %s", op->site->location,
+				      name, libvirt_msg());
+	return 0;
+}
+
+static int lv_ready(struct rain_run_op *op, size_t i)
+{
+	if (inst_agent(op, i))
+		return run_agent_ready(op, &libvirt_provider, i, agent_send);
+	return run_ssh_ready(op, &libvirt_provider, i);
+}
+
+static int lv_exec(struct rain_run_op *op, const struct rain_run_job *job, int *status)
+{
+	if (inst_agent(op, 0))
+		return run_agent_exec(op, &libvirt_provider, job, agent_send, status);
+	return run_ssh_exec(op, &libvirt_provider, job, status);
+}
+
+static int lv_fetch(struct rain_run_op *op, const char *const *paths, bool each, const char *dir)
+{
+	if (inst_agent(op, 0))
+		return run_agent_fetch(op, paths, each, dir, agent_send);
+	return run_ssh_fetch(op, paths, each, dir);
+}
+
 static const struct rain_provider_driver libvirt_provider = {
 	.version = RAIN_PROVIDER_DRIVER_VERSION,
 	.scheme = "libvirt",
 	.up = lv_up,
 	.alive = lv_alive,
+	.ready = lv_ready,
+	.exec = lv_exec,
+	.fetch = lv_fetch,
 	.down = lv_down,
 };
 

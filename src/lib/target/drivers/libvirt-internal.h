@@ -27,6 +27,8 @@ struct libvirt_domain {
 	const char *disk_format;        /* "qcow2" or "raw" */
 	const char *seed_volume;        /* the NoCloud seed as a cdrom; NULL: none */
 	const char *network;            /* "user", "none", "network:NAME", "bridge:NAME" */
+	bool guest_agent;               /* a virtio-serial channel for qemu-ga
+					 * (org.qemu.guest_agent.0) */
 	const char *console_log;        /* the serial console's log file on the
 					 * libvirt host; NULL: none */
 	const char *reg_id;             /* in <metadata>; NULL: none */
@@ -51,6 +53,10 @@ struct libvirt_instance {
 					 * 127.0.0.1:ssh_port forwarded to the
 					 * guest's port 22; 0: the interfaces
 					 * kept (each gets a new MAC) */
+	bool agent;                     /* reached by the guest agent: no
+					 * interface at all (ssh_port 0), and
+					 * the qemu-ga channel (added when the
+					 * registration's domain has none) */
 };
 
 /* The definition of a run's instance made from its registration's domain
@@ -64,7 +70,9 @@ struct libvirt_instance {
  * forwarding the port (<qemu:commandline>: the passt backend with
  * <portForward> is refused by this libvirt 9.0's parser, and
  * <interface type='user'> forwards no port); without, interfaces lose
- * their MAC. A new string in *out (free()). RAIN_EFORMAT when reg_xml is
+ * their MAC. With agent, every <interface> goes and a
+ * <channel type='unix'> with target org.qemu.guest_agent.0 is there. A new
+ * string in *out (free()). RAIN_EFORMAT when reg_xml is
  * no domain definition with exactly one disk; RAIN_EINVAL for a bad
  * name or port. */
 int libvirt_instance_xml(const char *reg_xml, const struct libvirt_instance *in, char **out);

@@ -27,6 +27,9 @@
 
 /* ---- the domain XML ---------------------------------------------------- */
 
+/* The virtio-serial port name qemu-ga opens (/dev/virtio-ports/NAME). */
+#define QGA_CHANNEL "org.qemu.guest_agent.0"
+
 /* A writer that remembers its first failure, so that building the
  * document reads as the document. */
 struct xw {
@@ -328,6 +331,16 @@ int libvirt_domain_xml(const struct libvirt_domain *d, char **out)
 		xw_empty(&x, "model", "type", "virtio");
 		xw_end(&x);
 	}
+	if (d->guest_agent) {
+		/* libvirt picks the socket's path and connects to it itself */
+		xw_start(&x, "channel");
+		xw_attr(&x, "type", "unix");
+		xw_start(&x, "target");
+		xw_attr(&x, "type", "virtio");
+		xw_attr(&x, "name", QGA_CHANNEL);
+		xw_end(&x);
+		xw_end(&x);
+	}
 	xw_start(&x, "serial");
 	xw_attr(&x, "type", "pty");
 	if (d->console_log) {
@@ -456,6 +469,21 @@ static bool qemu_user_net(xmlNodePtr root, int port)
 	return true;
 }
 
+/* The one <channel> of devs: type='unix' to the guest agent, its socket's
+ * path left to libvirt (the registration's may name another's). */
+static bool agent_channel_set(xmlNodePtr devs)
+{
+	xmlNodePtr ch;
+
+	drop_children(devs, "channel");
+	ch = xmlNewChild(devs, NULL, BAD_CAST "channel", NULL);
+	xmlNodePtr t = ch ? xmlNewChild(ch, NULL, BAD_CAST "target", NULL) : NULL;
+
+	return t && xmlSetProp(ch, BAD_CAST "type", BAD_CAST "unix") &&
+	       xmlSetProp(t, BAD_CAST "type", BAD_CAST "virtio") &&
+	       xmlSetProp(t, BAD_CAST "name", BAD_CAST QGA_CHANNEL);
+}
+
 /* <rain:run id='RUNID' instance='NAME'/> in <metadata> (made if none). */
 static bool run_metadata(xmlNodePtr root, const struct libvirt_instance *in)
 {
@@ -529,7 +557,7 @@ static bool instance_edit(xmlNodePtr root, const struct libvirt_instance *in, co
 			if (!ok)
 				return false;
 		} else if (xmlStrEqual(c->name, BAD_CAST "interface")) {
-			if (in->ssh_port > 0)
+			if (in->ssh_port > 0 || in->agent)
 				drop(c);
 			else
 				drop_children(c, "mac");
@@ -542,7 +570,13 @@ static bool instance_edit(xmlNodePtr root, const struct libvirt_instance *in, co
 		*bad = disks ? "it has more than one disk" : "it has no disk";
 		return false;
 	}
+	if (in->agent && in->ssh_port > 0) {
+		*bad = "an instance reached by agent has no network";
+		return false;
+	}
 	if (in->ssh_port > 0 && !qemu_user_net(root, in->ssh_port))
+		return false;
+	if (in->agent && !agent_channel_set(devs))
 		return false;
 	return run_metadata(root, in);
 }

@@ -25,6 +25,12 @@
  *   console_log = DIR      log the serial console to DIR/rain-REGID.log
  *                          on the libvirt host (default: no log)
  *   hostname = NAME        the guest's host name (default: the domain's)
+ *   reach = ssh | agent    how runs reach the instances (default ssh):
+ *                          agent: through the QEMU guest agent (the image
+ *                          needs qemu-guest-agent) on the virtio-serial
+ *                          channel org.qemu.guest_agent.0, which the
+ *                          registration's domain then has; run instances
+ *                          get no network interface at all
  *
  * libvirt's own error printing is turned off (the library never prints);
  * its messages are carried into rain's. A program using this driver
@@ -49,7 +55,7 @@
 static const char *const common_keys[] = { "uri", "policy", "kernels", "users", NULL };
 static const char *const own_keys[] = {
 	"pool", "memory", "vcpus", "network", "domain_type", "define_domain", "console_log",
-	"hostname", NULL,
+	"hostname", "reach", NULL,
 };
 
 struct lv_site {
@@ -61,6 +67,7 @@ struct lv_site {
 	bool define_domain;
 	char *console_log;
 	char *hostname;
+	bool agent;                     /* reach = agent */
 };
 
 /* ---- settings ---------------------------------------------------------- */
@@ -97,7 +104,8 @@ static int lv_check(struct rain_site *site)
 		if (!str_in_list(common_keys, key) && !str_in_list(own_keys, key))
 			return rain_error_set(RAIN_EINVAL, "site %s: unknown setting '%s' (libvirt "
 					      "sites know pool, memory, vcpus, network, "
-					      "domain_type, define_domain, console_log, hostname)",
+					      "domain_type, define_domain, console_log, hostname, "
+					      "reach)",
 					      site->name, key);
 	}
 	s = calloc(1, sizeof(*s));
@@ -188,6 +196,15 @@ static int lv_check(struct rain_site *site)
 		if (r < 0)
 			goto fail;
 	}
+
+	v = rain_site_get(site, "reach");
+	if (v && strcmp(v, "ssh") != 0 && strcmp(v, "agent") != 0) {
+		r = rain_error_set(RAIN_EINVAL, "site %s: reach: '%s': expected ssh (the run's key "
+				   "and ssh) or agent (the QEMU guest agent, for images without "
+				   "network)", site->name, v);
+		goto fail;
+	}
+	s->agent = v && strcmp(v, "agent") == 0;
 	return 0;
 fail:
 	lv_free(site);
@@ -422,6 +439,7 @@ static int lv_publish(struct rain_target_op *op, const struct rain_target_image 
 			.disk_format = format,
 			.seed_volume = n.seed,
 			.network = s->network,
+			.guest_agent = s->agent,
 			.reg_id = op->reg_id,
 			.image_id = img->id,
 		};
