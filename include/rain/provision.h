@@ -73,6 +73,12 @@ struct rain_run_op {
 	void (*log)(void *ud, enum rain_target_level level, const char *msg);
 	void *ud;
 	volatile sig_atomic_t *cancel;  /* non-zero: stop, return RAIN_ECANCELED */
+	/* A folder of this host shared into each instance (for up; providers
+	 * whose table has share; NULL: none): the user's work folder, mounted
+	 * as the job folder's "work" when the instance is ready, read-only
+	 * unless share_rw. */
+	const char *share;
+	bool share_rw;
 };
 
 /* Set state[key] = value (takes value's reference; NULL removes key) and

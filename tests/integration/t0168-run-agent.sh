@@ -1,11 +1,12 @@
 #!/bin/bash
 # Runs at a libvirt site with reach = agent (issue 13): instances without
 # any network, reached through the QEMU guest agent on a virtio-serial
-# channel. A real libvirtd (start_libvirtd) and a rain-built bookworm disk
+# channel, with the user's work folder shared in read-only over 9p.
+# A real libvirtd (start_libvirtd) and a rain-built bookworm disk
 # with qemu-guest-agent and no ssh server, published with rain target
 # publish (its domain gets the channel org.qemu.guest_agent.0). One
 # instance is started and kept (one TCG boot); then, through rain
-# provision exec: a passing job (its /etc/os-release, stderr in order, the
+# provision exec: the shared folder read and not written, a passing job (its /etc/os-release, stderr in order, the
 # guest's only network interface is lo, no qemu -netdev), a result file
 # fetched (--out), a job script, a failing job's exit code, a job whose
 # first line arrives while it still runs (streamed), a walltime: 124 with
@@ -88,9 +89,14 @@ wait_for() {
 	return 1
 }
 
+# the user's work folder, shared in read-only (9p); qemu runs as the
+# daemon's user, which must read it
+mkdir -p "$TMP/work"
+echo "from the host" >"$TMP/work/in.txt"
+chmod 0755 "$TMP/work" && chmod 0644 "$TMP/work/in.txt"
 start=$(date +%s)
 "$RAIN" provision up "${P[@]}" --work "$TMP/a" --registration "$TMP/reg.json" --id a \
-	--ready-timeout 400 >/dev/null 2>"$TMP/a-up.err"
+	--ready-timeout 400 --share "$TMP/work" >/dev/null 2>"$TMP/a-up.err"
 rc=$?
 check_eq "provision up: the instance's agent answers" 0 "$rc"
 echo "# ready after $(($(date +%s) - start)) s"
@@ -104,6 +110,8 @@ check "the state names the instance reached by agent, without ssh" \
 lv dumpxml rain-a-1 >"$TMP/a.xml"
 check "the instance's domain has no network interface" test "$(grep -c "<interface" "$TMP/a.xml")" = 0
 check "and the agent's channel" grep -q "name=.org.qemu.guest_agent.0" "$TMP/a.xml"
+check "the work folder is shared in read-only (9p)" \
+	grep -q "<filesystem type=.mount. accessmode=.mapped." "$TMP/a.xml"
 check "its qemu has no network device" \
 	test "$(pgrep -af -- "guest=rain-a-1" | grep -c -- "-netdev")" = 0
 
@@ -118,6 +126,14 @@ check_eq "the guest's only network interface is lo" "nets: lo" "$(grep '^nets:' 
 check_eq "it ran in the job's folder" /root/rain-job "$(sed -n 4p "$TMP/a1.out")"
 check_eq "the result file is fetched (--out)" "made in the guest" "$(cat "$TMP/a-out/result.txt" 2>/dev/null)"
 check "a result file is private" test "$(stat -c %a "$TMP/a-out/result.txt")" = 600
+
+# the shared work folder, mounted at the job folder's work/
+"$RAIN" provision exec "${P[@]}" -- sh -c 'cat work/in.txt
+	if touch work/new 2>/dev/null; then echo writable; else echo read-only; fi' \
+	>"$TMP/share.out" 2>"$TMP/share.err"
+check_eq "the job reads the host's file in work/" "from the host" "$(head -1 "$TMP/share.out")"
+check_eq "and cannot write there (read-only)" read-only "$(sed -n 2p "$TMP/share.out")"
+check "nothing was written to the host's folder" test ! -e "$TMP/work/new"
 
 # a missing result file: a clear error
 "$RAIN" provision exec "${P[@]}" --out missing.txt --outdir "$TMP/a-out" -- true \

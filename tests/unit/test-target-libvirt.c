@@ -379,6 +379,47 @@ static void test_agent_xml(void **state)
 	free(reg);
 }
 
+/* A shared folder: virtio-9p, read-only unless asked; paths that cannot
+ * be refused. */
+static void test_share_xml(void **state)
+{
+	struct libvirt_instance in = inst;
+	char *reg = NULL, *xml = NULL;
+	xmlDocPtr doc;
+
+	(void)state;
+	assert_int_equal(libvirt_domain_xml(&base, &reg), 0);
+	in.share_dir = "/home/u/my work";
+	assert_int_equal(libvirt_instance_xml(reg, &in, &xml), 0);
+	doc = parse(xml);
+	assert_xp(doc, "count(/domain/devices/filesystem)", "1");
+	assert_xp(doc, "string(/domain/devices/filesystem/@type)", "mount");
+	assert_xp(doc, "string(/domain/devices/filesystem/@accessmode)", "mapped");
+	assert_xp(doc, "string(/domain/devices/filesystem/source/@dir)", "/home/u/my work");
+	assert_xp(doc, "string(/domain/devices/filesystem/target/@dir)", "rain-work");
+	assert_xp(doc, "count(/domain/devices/filesystem/readonly)", "1");
+	xmlFreeDoc(doc);
+	assert_libvirt_takes(xml);
+	free(xml);
+
+	in.share_rw = true;
+	assert_int_equal(libvirt_instance_xml(reg, &in, &xml), 0);
+	doc = parse(xml);
+	assert_xp(doc, "count(/domain/devices/filesystem/readonly)", "0");
+	xmlFreeDoc(doc);
+	free(xml);
+
+	in.share_dir = "work";
+	assert_int_equal(libvirt_instance_xml(reg, &in, &xml), RAIN_EINVAL);
+	assert_error_contains("the shared folder 'work' must be an absolute path");
+	in.share_dir = "/a/../etc";
+	assert_int_equal(libvirt_instance_xml(reg, &in, &xml), RAIN_EINVAL);
+	in.share_dir = "/a/\n";
+	assert_int_equal(libvirt_instance_xml(reg, &in, &xml), RAIN_EINVAL);
+	assert_null(xml);
+	free(reg);
+}
+
 /* A definition as libvirt gives it back (virsh dumpxml --inactive of a
  * registration made by rain on libvirt 9.0, and the parts libvirt adds
  * for UEFI: a loader and an NVRAM path, a file disk with a backing chain,
@@ -729,6 +770,7 @@ int main(void)
 		cmocka_unit_test(test_instance_xml),
 		cmocka_unit_test(test_instance_xml_dumped),
 		cmocka_unit_test(test_agent_xml),
+		cmocka_unit_test(test_share_xml),
 		cmocka_unit_test(test_instance_xml_refused),
 		cmocka_unit_test(test_overlay_xml),
 		cmocka_unit_test(test_seed),

@@ -25,7 +25,7 @@
 
 #include "rain/provision.h"
 
-#define RAIN_PROVIDER_DRIVER_VERSION 1
+#define RAIN_PROVIDER_DRIVER_VERSION 2
 
 struct rain_provider_driver {
 	unsigned int version;           /* RAIN_PROVIDER_DRIVER_VERSION */
@@ -55,6 +55,9 @@ struct rain_provider_driver {
 	/* What the site says of the instances (a new object). NULL: the
 	 * instances as op->state names them, each with "alive". */
 	int (*status)(struct rain_run_op *op, json_t **out);
+	/* (version 2) Whether up honours op->share (a folder of this host
+	 * mounted in each instance); rain_run_up refuses a share otherwise. */
+	bool share;
 };
 
 #endif

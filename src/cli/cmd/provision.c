@@ -44,7 +44,10 @@ static int cmd_status_exec(struct cli *cli, const struct cli_args *a);
 	CLI_OPT("id", 0, "ID", 0, "the run's id (default: a new UUID)"),                \
 	CLI_OPT("count", 'n', "N", 0, "how many instances (default 1)"),                \
 	CLI_OPT("ready-timeout", 0, "S", 0, "seconds each may take to come up\n"         \
-		"(default 600)")
+		"(default 600)"),                                                        \
+	CLI_OPT("share", 0, "DIR", 0, "a folder of this host shared into each\n"        \
+		"instance read-only, as the job folder's work/ (libvirt: 9p)"),         \
+	CLI_OPT("share-rw", 0, NULL, 0, "make --share writable from inside")
 
 #define WORK_OPT                                                                        \
 	CLI_OPT("work", 0, "DIR", 0, "the run's private folder: its key pair,\n"        \
@@ -237,6 +240,10 @@ static int up_options(const struct cli_args *a, struct prun *p, char id[37])
 			return r;
 		p->op.ready_timeout_s = v > 86400 ? 86400 : (int)v;
 	}
+	p->op.share = cli_arg(a, "share");
+	p->op.share_rw = cli_flag(a, "share-rw");
+	if (p->op.share_rw && !p->op.share)
+		return cli_usage_error(a->cmd, "--share-rw goes with --share DIR");
 	if ((arg = cli_arg(a, "id"))) {
 		if (!fs_name_is_safe(arg) || strlen(arg) > 36)
 			return cli_usage_error(a->cmd, "--id takes a name of at most 36 characters");

@@ -166,6 +166,21 @@ static int agent_run(struct rain_run_op *op, size_t i, run_agent_send_fn send,
 	return rain_error_set(r, "%s: cannot %s: %s", inst_name(op, i), what, rain_error_last());
 }
 
+int run_agent_sh(struct rain_run_op *op, size_t i, run_agent_send_fn send, const char *script,
+		 const char *const *args, const char *what)
+{
+	const char *v[16] = { "-c", script, "sh" };
+	size_t n = 3;
+
+	for (size_t k = 0; args && args[k]; k++) {
+		if (n + 1 >= sizeof(v) / sizeof(v[0]))
+			return rain_error_set(RAIN_EINVAL, "too many words for %s", what);
+		v[n++] = args[k];
+	}
+	v[n] = NULL;
+	return agent_run(op, i, send, v, NULL, 0, what);
+}
+
 /* ---- the job --------------------------------------------------------------------- */
 
 struct agent_job {

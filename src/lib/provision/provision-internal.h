@@ -38,6 +38,12 @@ int run_ssh_exec(struct rain_run_op *op, const struct rain_provider_driver *drv,
 		 const struct rain_run_job *job, int *status);
 /* End the shared ssh connections to the instances (before they go). */
 void run_ssh_close(struct rain_run_op *op);
+/* Run rain's own shell text script (never user input; its words args,
+ * NULL-terminated, as "$1"...) on instance i over ssh, to its end: 0 when
+ * it exits 0, else RAIN_EIO saying it could not do what, with its last
+ * line of output. */
+int run_ssh_sh(struct rain_run_op *op, size_t i, const char *script, const char *const *args,
+	       const char *what);
 /* Copy paths back over ssh (scp). */
 int run_ssh_fetch(struct rain_run_op *op, const char *const *paths, bool each, const char *dir);
 
@@ -66,6 +72,9 @@ int run_agent_ready(struct rain_run_op *op, const struct rain_provider_driver *d
 /* Run the job through the agents of instance 0 or of each (see agent.c). */
 int run_agent_exec(struct rain_run_op *op, const struct rain_provider_driver *drv,
 		   const struct rain_run_job *job, run_agent_send_fn send, int *status);
+/* As run_ssh_sh, through the agent (as root). */
+int run_agent_sh(struct rain_run_op *op, size_t i, run_agent_send_fn send, const char *script,
+		 const char *const *args, const char *what);
 /* Copy paths back through the agent (guest-file-open/read). */
 int run_agent_fetch(struct rain_run_op *op, const char *const *paths, bool each, const char *dir,
 		    run_agent_send_fn send);

@@ -198,6 +198,10 @@ int rain_run_up(struct rain_run_op *op)
 				      "them down first");
 	if ((r = rain_run_check_cancel(op)) < 0)
 		return r;
+	if (op->share && !drv->share)
+		return rain_error_set(RAIN_EINVAL, "site '%s' is a %s site, whose instances cannot "
+				      "have a folder of this host shared in; copy it in with the job "
+				      "instead", op->site->name, op->site->driver->scheme);
 	if (!json_object_get(op->state, "registration") &&
 	    (r = rain_run_state_set(op, "registration", json_deep_copy(op->registration))) < 0)
 		return r;

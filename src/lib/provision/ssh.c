@@ -335,6 +335,43 @@ int run_ssh_ready(struct rain_run_op *op, const struct rain_provider_driver *drv
 	}
 }
 
+/* ---- rain's own commands ---------------------------------------------------- */
+
+int run_ssh_sh(struct rain_run_op *op, size_t i, const char *script, const char *const *args,
+	       const char *what)
+{
+	char *cmd = NULL;
+	size_t len = 0;
+	struct ssh_args s;
+	char last[256] = "";
+	int r, status;
+
+	r = ssh_args_init(&s, op, i, false);
+	if (r == 0)
+		r = put_word(&cmd, &len, "sh -c", false);
+	if (r == 0)
+		r = put_word(&cmd, &len, script, true);
+	if (r == 0)
+		r = put_word(&cmd, &len, "sh", false);
+	for (size_t k = 0; r == 0 && args && args[k]; k++)
+		r = put_word(&cmd, &len, args[k], true);
+	if (r == 0) {
+		struct process_opts o = {
+			.argv = (add(&s, cmd), s.argv), .stdin_fd = -1, .timeout_s = 120,
+			.cancel = op->cancel, .on_line = keep_line, .ud = last,
+		};
+
+		r = process_run(&o, &status);
+		if (r == 0 && status)
+			r = rain_error_set(RAIN_EIO, "%s: cannot %s: status %d%s%s",
+					   json_string_value(json_object_get(rain_run_instance(op, i),
+									     "name")),
+					   what, status, *last ? ": " : "", last);
+	}
+	free(cmd);
+	return r;
+}
+
 /* ---- the job ----------------------------------------------------------------- */
 
 struct exec_shared {

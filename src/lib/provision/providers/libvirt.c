@@ -43,6 +43,14 @@
  * result files read with guest-file-read). Such an instance has "agent"
  * instead of "ssh" in the state, and that is what exec and fetch go by.
  *
+ * A run's shared folder (op->share: the user's work folder on the libvirt
+ * host, hence local URIs only) goes into each domain as a virtio-9p
+ * <filesystem> (accessmode mapped, read-only unless op->share_rw), and
+ * ready mounts it (mount -t 9p, as root, by ssh or the agent) at the job
+ * folder's "work"; the instance's "share" in the state names that
+ * mount point. The folder must be readable (writable, for share_rw) by the
+ * user qemu runs as.
+ *
  * The run's state (beside what rain/provision.h names):
  *   { "uri": URI, "pool": POOL,
  *     "instances": [ { "name", "domain", "volume", "seed", "console",
@@ -57,6 +65,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <arpa/inet.h>
@@ -315,9 +324,10 @@ static int names_free(struct rain_run_op *op, virConnectPtr conn, virStoragePool
 	return r;
 }
 
-/* Make and start instance k (named in the state first). */
+/* Make and start instance k (named in the state first); share: the
+ * shared folder's real path, or NULL. */
 static int instance_up(struct rain_run_op *op, virConnectPtr conn, virStoragePoolPtr pool,
-		       const struct reg *g, int k, int *ports)
+		       const struct reg *g, int k, int *ports, const char *share)
 {
 	const struct rain_site *site = op->site;
 	struct rain_target_op top = target_op(op);
@@ -350,6 +360,12 @@ static int instance_up(struct rain_run_op *op, virConnectPtr conn, virStoragePoo
 				 "host", "127.0.0.1", "port", ports[k - 1], "user", "root");
 	if (!inst)
 		return rain_error_oom();
+	if (share && json_object_set_new(inst, "share", json_pack("{s:s, s:b}", "mount", agent ?
+				       RUN_AGENT_JOB_DIR "/work" : RUN_JOB_DIR "/work", "rw",
+				       op->share_rw)) < 0) {
+		json_decref(inst);
+		return rain_error_oom();
+	}
 	r = rain_run_instance_add(op, inst);
 	if (r < 0)
 		return r;
@@ -384,6 +400,8 @@ static int instance_up(struct rain_run_op *op, virConnectPtr conn, virStoragePoo
 		.seed_volume = seed,
 		.ssh_port = agent ? 0 : ports[k - 1],
 		.agent = agent,
+		.share_dir = share,
+		.share_rw = op->share_rw,
 	};
 	r = libvirt_instance_xml(g->xml, &in, &xml);
 	if (r < 0)
@@ -424,7 +442,9 @@ static int lv_up(struct rain_run_op *op)
 	_cleanup_conn_ virConnectPtr conn = NULL;
 	_cleanup_pool_ virStoragePoolPtr pool = NULL;
 	int ports[RAIN_RUN_MAX_INSTANCES] = { 0 };
+	_cleanup_free_ char *share = NULL;
 	struct reg g = { 0 };
+	struct stat st;
 	int r;
 
 	if (!run_id_ok(op->run_id))
@@ -444,6 +464,18 @@ static int lv_up(struct rain_run_op *op)
 				      "network = user reach the instances' ssh on the libvirt host's "
 				      "127.0.0.1, so they need a local libvirt (qemu:///system, "
 				      "qemu:///session)", site->name, site->location);
+	if (op->share) {
+		if (!uri_local(site->location))
+			return rain_error_set(RAIN_EINVAL, "site %s: %s is not on this host: a "
+					      "shared folder must be on the libvirt host", site->name,
+					      site->location);
+		share = realpath(op->share, NULL);
+		if (!share || stat(share, &st) < 0)
+			return rain_error_errno(RAIN_EINVAL, errno, "the shared folder %s", op->share);
+		if (!S_ISDIR(st.st_mode))
+			return rain_error_set(RAIN_EINVAL, "the shared folder %s is no folder",
+					      op->share);
+	}
 	r = libvirt_connect(site, &conn);
 	if (r == 0)
 		r = reg_load(op, conn, &pool, &g);
@@ -454,7 +486,7 @@ static int lv_up(struct rain_run_op *op)
 	for (int k = 1; r == 0 && k <= op->n; k++) {
 		r = rain_run_check_cancel(op);
 		if (r == 0)
-			r = instance_up(op, conn, pool, &g, k, ports);
+			r = instance_up(op, conn, pool, &g, k, ports, share);
 	}
 	reg_clear(&g);
 	return r;
@@ -592,11 +624,33 @@ static int agent_send(struct rain_run_op *op, size_t i, const char *cmd, int tim
 	return 0;
 }
 
+/* Mount the shared folder (9p) at "mount" (made first): "$1" the mount
+ * point, "$2" ro or rw. */
+static const char share_mount[] =
+	"mkdir -p -- \"$1\" && mount -t 9p -o \"trans=virtio,version=9p2000.L,msize=262144,$2\" "
+	LIBVIRT_SHARE_TAG " \"$1\"";
+
 static int lv_ready(struct rain_run_op *op, size_t i)
 {
+	json_t *share = json_object_get(rain_run_instance(op, i), "share");
+	const char *args[] = {
+		str_of(share, "mount"), json_is_true(json_object_get(share, "rw")) ? "rw" : "ro", NULL,
+	};
+	const char *what = "mount the shared folder";
+	int r;
+
 	if (inst_agent(op, i))
-		return run_agent_ready(op, &libvirt_provider, i, agent_send);
-	return run_ssh_ready(op, &libvirt_provider, i);
+		r = run_agent_ready(op, &libvirt_provider, i, agent_send);
+	else
+		r = run_ssh_ready(op, &libvirt_provider, i);
+	if (r < 0 || !share)
+		return r;
+	if (!args[0])
+		return rain_error_set(RAIN_EINVAL, "libvirt: the run's state names a share without "
+				      "a mount point");
+	if (inst_agent(op, i))
+		return run_agent_sh(op, i, agent_send, share_mount, args, what);
+	return run_ssh_sh(op, i, share_mount, args, what);
 }
 
 static int lv_exec(struct rain_run_op *op, const struct rain_run_job *job, int *status)
@@ -622,6 +676,7 @@ static const struct rain_provider_driver libvirt_provider = {
 	.exec = lv_exec,
 	.fetch = lv_fetch,
 	.down = lv_down,
+	.share = true,
 };
 
 const struct rain_driver rain_provider_driver_libvirt = {

@@ -53,11 +53,18 @@ struct libvirt_instance {
 					 * 127.0.0.1:ssh_port forwarded to the
 					 * guest's port 22; 0: the interfaces
 					 * kept (each gets a new MAC) */
+	const char *share_dir;          /* a folder of the libvirt host shared
+					 * in over virtio-9p (mount tag
+					 * LIBVIRT_SHARE_TAG); NULL: none */
+	bool share_rw;                  /* writable from inside */
 	bool agent;                     /* reached by the guest agent: no
 					 * interface at all (ssh_port 0), and
 					 * the qemu-ga channel (added when the
 					 * registration's domain has none) */
 };
+
+/* The mount tag of an instance's shared folder (9p). */
+#define LIBVIRT_SHARE_TAG "rain-work"
 
 /* The definition of a run's instance made from its registration's domain
  * (reg_xml, as virDomainGetXMLDesc gives it): renamed, without uuid (libvirt
@@ -71,7 +78,10 @@ struct libvirt_instance {
  * <portForward> is refused by this libvirt 9.0's parser, and
  * <interface type='user'> forwards no port); without, interfaces lose
  * their MAC. With agent, every <interface> goes and a
- * <channel type='unix'> with target org.qemu.guest_agent.0 is there. A new
+ * <channel type='unix'> with target org.qemu.guest_agent.0 is there. With
+ * share_dir, a <filesystem type='mount' accessmode='mapped'> (virtio-9p)
+ * shares it with the tag LIBVIRT_SHARE_TAG, <readonly/> unless share_rw;
+ * share_dir must be absolute, printable and without "..". A new
  * string in *out (free()). RAIN_EFORMAT when reg_xml is
  * no domain definition with exactly one disk; RAIN_EINVAL for a bad
  * name or port. */

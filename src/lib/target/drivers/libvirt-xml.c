@@ -484,6 +484,21 @@ static bool agent_channel_set(xmlNodePtr devs)
 	       xmlSetProp(t, BAD_CAST "name", BAD_CAST QGA_CHANNEL);
 }
 
+/* A <filesystem> sharing dir into the guest over virtio-9p. */
+static bool share_add(xmlNodePtr devs, const char *dir, bool rw)
+{
+	xmlNodePtr fs = xmlNewChild(devs, NULL, BAD_CAST "filesystem", NULL);
+	xmlNodePtr src = fs ? xmlNewChild(fs, NULL, BAD_CAST "source", NULL) : NULL;
+	xmlNodePtr t = src ? xmlNewChild(fs, NULL, BAD_CAST "target", NULL) : NULL;
+
+	if (!t || !xmlSetProp(fs, BAD_CAST "type", BAD_CAST "mount") ||
+	    !xmlSetProp(fs, BAD_CAST "accessmode", BAD_CAST "mapped") ||
+	    !xmlSetProp(src, BAD_CAST "dir", BAD_CAST dir) ||
+	    !xmlSetProp(t, BAD_CAST "dir", BAD_CAST LIBVIRT_SHARE_TAG))
+		return false;
+	return rw || xmlNewChild(fs, NULL, BAD_CAST "readonly", NULL) != NULL;
+}
+
 /* <rain:run id='RUNID' instance='NAME'/> in <metadata> (made if none). */
 static bool run_metadata(xmlNodePtr root, const struct libvirt_instance *in)
 {
@@ -578,6 +593,8 @@ static bool instance_edit(xmlNodePtr root, const struct libvirt_instance *in, co
 		return false;
 	if (in->agent && !agent_channel_set(devs))
 		return false;
+	if (in->share_dir && !share_add(devs, in->share_dir, in->share_rw))
+		return false;
 	return run_metadata(root, in);
 }
 
@@ -594,6 +611,10 @@ int libvirt_instance_xml(const char *reg_xml, const struct libvirt_instance *in,
 	    !name_ok(in->disk_volume) || (in->seed_volume && !name_ok(in->seed_volume)))
 		return rain_error_set(RAIN_EINVAL, "libvirt: instance '%s': its names must be "
 				      "letters, digits, '_', '.' and '-'", in->name ? in->name : "");
+	if (in->share_dir && (in->share_dir[0] != '/' || !str_is_printable(in->share_dir, 4000) ||
+			      strstr(in->share_dir, "/../") || str_has_suffix(in->share_dir, "/..")))
+		return rain_error_set(RAIN_EINVAL, "libvirt: instance %s: the shared folder '%s' must "
+				      "be an absolute path without '..'", in->name, in->share_dir);
 	if (in->ssh_port < 0 || in->ssh_port > 65535)
 		return rain_error_set(RAIN_EINVAL, "libvirt: instance %s: ssh port %d", in->name,
 				      in->ssh_port);
