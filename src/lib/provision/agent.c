@@ -14,7 +14,7 @@
  * guest-file-read: after an end of file a stdio stream reads nothing more
  * until it is seeked). The job runs in a session of its own (setsid, when
  * the image has it), so that a walltime or a cancel kills all of it
- * (kill -KILL -- -PID).
+ * (kill -s KILL -- -PID).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -266,7 +266,7 @@ static void job_kill(struct rain_run_op *op, run_agent_send_fn send, struct agen
 {
 	char pid[32];
 	const char *args[] = {
-		"-c", "kill -KILL -- -\"$1\" 2>/dev/null || kill -KILL \"$1\"", "sh", pid, NULL,
+		"-c", "kill -s KILL -- -\"$1\" 2>/dev/null || kill -s KILL \"$1\"", "sh", pid, NULL,
 	};
 	_cleanup_free_ char *reply = NULL;
 	int64_t ignored;
