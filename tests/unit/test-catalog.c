@@ -1228,10 +1228,11 @@ static void sqlite_exec(struct fixture *f, const char *sql)
 static void test_sqlite_migrate_v5_members(void **state)
 {
 	struct fixture *f = *state;
-	struct rain_image *img = new_image(1, "shared");
+	struct rain_image *img;
 	struct rain_member m = { .status = RAIN_MEMBER_PENDING, .created_at = T0, .updated_at = T0 }, got;
 
 	SQLITE_ONLY(f);
+	img = new_image(1, "shared");
 	img->visibility = RAIN_VIS_SHARED;
 	create(f, img);
 	rain_image_free(img);
@@ -1259,13 +1260,14 @@ static void test_sqlite_migrate_v5_members(void **state)
 static void test_sqlite_migrate_v6(void **state)
 {
 	struct fixture *f = *state;
-	struct rain_image *img = new_image(1, "old");
+	struct rain_image *img;
 	struct rain_charge ch = { .key = "build/1", .owner = "alice", .bytes = 1000 }, *chs = NULL;
 	struct rain_user *u = NULL;
 	struct rain_usage use;
 	size_t n = 0;
 
 	SQLITE_ONLY(f);
+	img = new_image(1, "old");
 	create(f, img);
 	rain_image_free(img);
 	add_user(f, "alice");
