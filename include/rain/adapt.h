@@ -20,7 +20,7 @@
  * It finds the kernel and initramfs the image boots (kernel_version,
  * cmdline), copies them out when asked, and checks the site's kernel
  * allow-list (rain_site_kernel_allowed). The result is converted to the
- * asked format and hashed.
+ * asked format and hashed (SHA-256, unless no_disk_sha256).
  *
  * In detail (what drivers and their tests can count on):
  *  - files made in op->workdir (replacing what is there): disk.raw or
@@ -81,6 +81,9 @@ struct rain_adapt_opts {
 	bool no_sysprep;                /* keep per-instance state (tests) */
 	bool no_serial_console;
 	bool boot_files;                /* copy the kernel and initramfs out */
+	/* leave disk_sha256 NULL: the driver hashes the disk as it sends it
+	 * (one read of the whole disk less) and records it then */
+	bool no_disk_sha256;
 	/* modules the target needs (virtio_blk, virtio_net, squashfs,
 	 * overlay, ...): RAIN_EINVAL naming those the image's kernel lacks;
 	 * NULL-terminated, may be NULL */

@@ -12,7 +12,8 @@
 # mid-upload, a storage quota (413), a policy
 # refusing the user (403): each fails naming the cloud and the URL (those
 # the cloud refuses before anything is adapted) and leaves nothing in
-# Glance once unpublished.
+# Glance once unpublished. A Glance keeping SHA-384 has its MD5 checksum
+# compared instead of the SHA-512 rain computes on the way.
 source "$(dirname "$0")/lib.sh"
 cd "$TMP" || exit 1
 
@@ -275,6 +276,19 @@ check_eq "nothing is left in Glance" "" "$(glance_ids)"
 check_eq "the state names nothing" "" "$(json_get image_id <"$TMP/s8.json")"
 # glance-api killed while writing leaves its partial file in the store, an
 # image with no location that its API cannot reach (Glance's own limit)
+
+# ---- a Glance that keeps no SHA-2 digest rain computes: its MD5 checksum ----------
+# (rain hashes SHA-512 on the way; MD5 only then, reading the disk again)
+start_glance "[DEFAULT]" "hashing_algorithm = sha384" || { not_ok "glance restarts"; test_done; }
+tpub cloud s9 "$QCOW"
+check_eq "publish to a Glance keeping SHA-384" 0 $?
+check "the MD5 checksum was compared" grep -q "is active: .*its MD5 checksum that of what was sent" "$TMP/s9.err"
+gimg "$(json_get image_id <"$TMP/s9.json")" >"$TMP/g9.json"
+check_eq "Glance's os_hash_algo is sha384" sha384 "$(json_get os_hash_algo <"$TMP/g9.json")"
+check_eq "rain_disk_sha256 is the adapted disk's (hashed on the way)" \
+	"$(sha256sum <"$TMP/work-s9/disk.qcow2" | cut -d' ' -f1)" "$(json_get rain_disk_sha256 <"$TMP/g9.json")"
+tunpub cloud s9
+check_eq "nothing is left in Glance" "" "$(glance_ids)"
 
 # ---- a storage quota (413), a policy refusing this user (403) -----------------------
 start_glance "[DEFAULT]" "user_storage_quota = 20MB" || { not_ok "glance restarts"; test_done; }

@@ -21,11 +21,16 @@
  *
  * publish chooses each image's id, names it in the op's state (kernel_id,
  * ramdisk_id, image_id) before POST /v2/images creates it with that id,
- * streams the file with PUT /v2/images/ID/file computing MD5 and SHA-512
- * on the way, and reads the image back: it must be active with the size,
- * checksum (MD5) and os_hash_value (SHA-512; SHA-256 where the image
- * service keeps that, raind) of what was sent, or publish fails (and the
- * steps' unpublish removes it). The image service is checked to answer
+ * streams the file with PUT /v2/images/ID/file computing SHA-512 (and
+ * the disk's SHA-256 when adaptation left it to the upload) on the way,
+ * and reads the image back: it must be active with the size and the
+ * os_hash_value (SHA-512; SHA-256 where the image service keeps that,
+ * raind) of what was sent, or publish fails (and the steps' unpublish
+ * removes it). Only an image service that keeps neither has the file read
+ * once more for its MD5 checksum (MD5 is the slowest of the three; one
+ * SHA-2 digest compared is the stronger check). A disk hashed on the way
+ * gets its rain_disk_sha256 property then (PATCH), and the state's
+ * adapted.disk_sha256 is set. The image service is checked to answer
  * before anything is named in the state.
  * unpublish deletes what the state names (gone already is fine), status
  * reads it back.
@@ -38,6 +43,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <openssl/evp.h>
 
 #include "lib/target/target-internal.h"
 #include "rain/adapt.h"
@@ -351,6 +358,8 @@ static int os_adapt(struct rain_target_op *op, const struct rain_target_image *i
 		.disk_format = os->ec2 ? "raw" : os->disk_format,
 		.boot_files = os->ec2,
 		.modules = modules,
+		/* publish hashes the disk as it sends it */
+		.no_disk_sha256 = true,
 	};
 	struct rain_client *c = NULL;
 	int r = os_connect(op, true, &c);
@@ -390,15 +399,54 @@ static int same_digest(const struct os_site *os, struct rain_client *c, const ch
 	return 1;
 }
 
-/* Compare the image as Glance keeps it with what was sent (sha256: the
- * file's, known before or computed on the way): active, the same size,
- * and every digest Glance has that rain can compare the same, at least
- * one of them. */
-static int verify(const struct os_site *os, struct rain_client *c, const char *id,
-		  const struct rain_upload_info *up, const char *sha256)
+/* The MD5 of fd's first size bytes (Glance's checksum), read once more. */
+static int file_md5(int fd, int64_t size, char out[33])
+{
+	_cleanup_free_ unsigned char *buf = malloc(1 << 20);
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int len = 0;
+	int64_t done = 0;
+	bool ok;
+
+	if (!buf || !ctx) {
+		EVP_MD_CTX_free(ctx);
+		return rain_error_oom();
+	}
+	/* MD5 may be missing (FIPS mode): then there is nothing to compare */
+	ok = EVP_DigestInit_ex(ctx, EVP_md5(), NULL) == 1;
+	while (ok && done < size) {
+		size_t want = size - done < (1 << 20) ? (size_t)(size - done) : (size_t)1 << 20;
+		ssize_t n = pread(fd, buf, want, (off_t)done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			EVP_MD_CTX_free(ctx);
+			return rain_error_errno(RAIN_EIO, n < 0 ? errno : EIO, "cannot read the uploaded "
+						"file again for its MD5");
+		}
+		ok = EVP_DigestUpdate(ctx, buf, (size_t)n) == 1;
+		done += n;
+	}
+	ok = ok && EVP_DigestFinal_ex(ctx, md, &len) == 1 && len == 16;
+	EVP_MD_CTX_free(ctx);
+	out[0] = '\0';
+	for (unsigned int i = 0; ok && i < len; i++)
+		snprintf(out + 2 * i, 3, "%02x", md[i]);
+	return 0;
+}
+
+/* Compare the image as Glance keeps it with what was sent from fd
+ * (sha256: the file's, known before or computed on the way): active, the
+ * same size, and its os_hash_value (SHA-512, or SHA-256) the same; only
+ * when Glance keeps no digest of these, its checksum the file's MD5. */
+static int verify(const struct os_site *os, struct rain_client *c, const char *id, int fd,
+		  const struct rain_upload_info *up, const char *sha256, const char **checked)
 {
 	_cleanup_json_ json_t *img = NULL;
 	const char *status, *sum, *algo, *hash;
+	char md5[33] = "";
 	json_t *size;
 	int r, n = 0;
 
@@ -418,22 +466,49 @@ static int verify(const struct os_site *os, struct rain_client *c, const char *i
 		return rain_error_set(RAIN_EIO, "cloud '%s': Glance at %s: image %s holds %" JSON_INTEGER_FORMAT
 				      " bytes but rain sent %" PRId64, os->cloud->name, rain_client_url(c),
 				      id, json_integer_value(size), up->sent);
-	if ((r = same_digest(os, c, id, "checksum", sum, "MD5", up->md5)) < 0)
-		return r;
-	n += r;
 	if (algo && !strcmp(algo, "sha512"))
-		r = same_digest(os, c, id, "os_hash_value", hash, "SHA-512", up->sha512);
+		n = same_digest(os, c, id, "os_hash_value", hash, *checked = "SHA-512", up->sha512);
 	else if (algo && !strcmp(algo, "sha256"))
-		r = same_digest(os, c, id, "os_hash_value", hash, "SHA-256", sha256);
-	else
-		r = 0;
-	if (r < 0)
-		return r;
-	if (n + r == 0)
+		n = same_digest(os, c, id, "os_hash_value", hash, *checked = "SHA-256", sha256);
+	if (n < 0)
+		return n;
+	if (n == 0 && sum) {
+		if ((r = file_md5(fd, up->sent, md5)) < 0)
+			return r;
+		if ((n = same_digest(os, c, id, "checksum", sum, *checked = "MD5", md5)) < 0)
+			return n;
+	}
+	if (n == 0)
 		return rain_error_set(RAIN_EIO, "cloud '%s': Glance at %s: image %s has no digest rain can "
 				      "check (checksum %s, os_hash_algo %s)", os->cloud->name,
 				      rain_client_url(c), id, sum ? sum : "none", algo ? algo : "none");
 	return 0;
+}
+
+/* The adapted disk's SHA-256, computed on the way: the image's
+ * rain_disk_sha256 and the state's adapted.disk_sha256. */
+static int record_disk_sha256(struct rain_target_op *op, struct rain_client *c, const char *id,
+			      const char *sha256)
+{
+	const struct os_site *os = op->site->priv;
+	_cleanup_json_ json_t *patch = json_pack("[{s:s, s:s, s:s}]", "op", "add", "path",
+						 "/rain_disk_sha256", "value", sha256);
+	json_t *adapted = json_object_get(op->state, "adapted");
+	int r;
+
+	if (!patch)
+		return rain_error_oom();
+	r = rain_client_image_patch(c, id, patch, NULL);
+	if (r < 0)
+		return fail(r, os, c, "setting rain_disk_sha256", 0);
+	if (!json_is_object(adapted))
+		return 0;
+	adapted = json_deep_copy(adapted);
+	if (!adapted || json_object_set_new(adapted, "disk_sha256", json_string(sha256)) < 0) {
+		json_decref(adapted);
+		return rain_error_oom();
+	}
+	return rain_target_state_set(op, "adapted", adapted);
 }
 
 /* Create one image with an id chosen here and saved first, upload path
@@ -448,6 +523,7 @@ static int publish_one(struct rain_target_op *op, struct rain_client *c,
 	_cleanup_close_ int fd = -1;
 	struct rain_upload_info up;
 	struct progress p = { .op = op };
+	const char *checked = "";
 	char id[UUID_STR_LEN], what[128];
 	const char *got;
 	struct stat st;
@@ -480,9 +556,9 @@ static int publish_one(struct rain_target_op *op, struct rain_client *c,
 				      got ? got : "(no id)", id);
 	rain_target_log(op, RAIN_TARGET_INFO, "created %s %s at %s; uploading %s (%lld bytes)",
 			images[which].role, id, rain_client_url(c), path, (long long)st.st_size);
-	/* Glance's digests; SHA-256 too where an image service keeps that
-	 * (raind) and the file's is not known already */
-	r = rain_client_image_upload_hashes(c, id, fd, st.st_size, RAIN_HASH_MD5 | RAIN_HASH_SHA512 |
+	/* Glance's os_hash_value; SHA-256 too where an image service keeps
+	 * that (raind) or the disk's is not known already */
+	r = rain_client_image_upload_hashes(c, id, fd, st.st_size, RAIN_HASH_SHA512 |
 					    (sha256 ? 0 : RAIN_HASH_SHA256) | RAIN_UPLOAD_CONTINUE,
 					    upload_progress, &p, &up);
 	if (r == RAIN_ECANCELED)
@@ -492,11 +568,16 @@ static int publish_one(struct rain_target_op *op, struct rain_client *c,
 		snprintf(what, sizeof(what), "uploading image %s (%lld bytes)", id, (long long)st.st_size);
 		return fail(r, os, c, what, up.status);
 	}
-	r = verify(os, c, id, &up, sha256 ? sha256 : up.sha256);
+	r = verify(os, c, id, fd, &up, sha256 ? sha256 : up.sha256, &checked);
 	if (r < 0)
 		return r;
-	rain_target_log(op, RAIN_TARGET_INFO, "%s %s is active: %" PRId64 " bytes, checksum %s",
-			images[which].role, id, up.sent, up.md5);
+	if (which == 0 && a->disk && !a->disk_sha256) {
+		r = record_disk_sha256(op, c, id, up.sha256);
+		if (r < 0)
+			return r;
+	}
+	rain_target_log(op, RAIN_TARGET_INFO, "%s %s is active: %" PRId64 " bytes, its %s checksum "
+			"that of what was sent", images[which].role, id, up.sent, checked);
 	memcpy(id_out, id, UUID_STR_LEN);
 	return 0;
 }
