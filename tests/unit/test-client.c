@@ -581,6 +581,51 @@ static void test_upload_hashes(void **state)
 	rain_client_free(c);
 }
 
+/* A sparse file, read from its current position: its holes go out as
+ * zeros (they are not read), its data as it is, the hashes of it all. */
+static void test_upload_sparse(void **state)
+{
+	const size_t total = 3 << 20, start = 4096;
+	char *want = calloc(1, total), sha[65];
+	struct rain_upload_info info;
+	struct fake f;
+	struct rain_client *c;
+	int fd = tmpfile_with("", 0);
+
+	assert_non_null(want);
+	/* a hole, 100 KiB of data at 1 MiB, a hole, 5 bytes at the very end */
+	for (size_t i = 0; i < 100 << 10; i++)
+		want[(1 << 20) + i] = (char)(i * 11 + 3);
+	memcpy(want + total - 5, "tail!", 5);
+	assert_int_equal(ftruncate(fd, (off_t)total), 0);
+	assert_int_equal(pwrite(fd, want + (1 << 20), 100 << 10, 1 << 20), 100 << 10);
+	assert_int_equal(pwrite(fd, "tail!", 5, (off_t)total - 5), 5);
+	assert_int_equal(lseek(fd, (off_t)start, SEEK_SET), (off_t)start);
+	sha256_hex(want + start, total - start, sha);
+	fake_start(&f, "204 No Content", NULL, "", 0);
+	c = client_for(&f);
+	assert_int_equal(rain_client_upload(c, "/v2/images/x/file", fd, (int64_t)(total - start), NULL,
+					    NULL, &info), 0);
+	fake_stop(&f);
+	assert_int_equal(f.req_len, total - start);
+	assert_memory_equal(f.req_body, want + start, total - start);
+	assert_int_equal(info.sent, total - start);
+	assert_string_equal(info.sha256, sha);
+	assert_int_equal(lseek(fd, 0, SEEK_CUR), (off_t)total);
+	rain_client_free(c);
+	/* a size past the end of the sparse file is a short read */
+	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+	fake_start(&f, "204 No Content", NULL, "", 0);
+	c = client_for(&f);
+	assert_int_equal(rain_client_upload(c, "/v2/images/x/file", fd, (int64_t)total + 10, NULL,
+					    NULL, &info), RAIN_EIO);
+	assert_non_null(strstr(rain_error_last(), "ended after 3145728 of 3145738 bytes"));
+	rain_client_free(c);
+	fake_stop(&f);
+	close(fd);
+	free(want);
+}
+
 static void test_upload_chunked(void **state)
 {
 	const char *data = "streamed from a pipe, size unknown";
@@ -1123,6 +1168,7 @@ int main(void)
 		cmocka_unit_test(test_request_no_server),
 		cmocka_unit_test(test_upload_sized),
 		cmocka_unit_test(test_upload_hashes),
+		cmocka_unit_test(test_upload_sparse),
 		cmocka_unit_test(test_upload_chunked),
 		cmocka_unit_test(test_upload_short_file),
 		cmocka_unit_test(test_upload_cancel),

@@ -639,6 +639,12 @@ struct upload {
 	int fd;
 	int64_t size;       /* -1 unknown */
 	int64_t sent;
+	/* a regular file is read with pread from pos, and its holes are not
+	 * read at all: zeros go into curl's buffer (the kernel would fill
+	 * page-cache pages with them first); pos < data_end: data, pos <
+	 * hole_end: a hole */
+	bool seekable;
+	int64_t pos, file_size, data_end, hole_end;
 	int err;            /* errno of a failed read */
 	bool short_read;
 	bool hash_failed;
@@ -647,6 +653,45 @@ struct upload {
 	void *ud;
 	bool canceled;
 };
+
+/* Where pos is, for a seekable upload: in data (data_end set) or in a hole
+ * (hole_end set); a file system without SEEK_DATA has data everywhere. */
+static void upload_find(struct upload *u)
+{
+	off_t d = lseek(u->fd, (off_t)u->pos, SEEK_DATA), h;
+
+	if (d < 0 && errno == ENXIO)
+		d = (off_t)u->file_size;        /* a hole up to the end */
+	if (d < 0 || d <= (off_t)u->pos) {
+		h = d < 0 ? -1 : lseek(u->fd, (off_t)u->pos, SEEK_HOLE);
+		u->data_end = h > (off_t)u->pos ? (int64_t)h : INT64_MAX;
+	} else {
+		u->hole_end = (int64_t)d;
+	}
+}
+
+static ssize_t upload_pread(struct upload *u, char *p, size_t want)
+{
+	ssize_t n;
+
+	if (u->pos >= u->data_end && u->pos >= u->hole_end)
+		upload_find(u);
+	if (u->pos < u->hole_end) {
+		if ((int64_t)want > u->hole_end - u->pos)
+			want = (size_t)(u->hole_end - u->pos);
+		if (u->pos >= u->file_size)
+			return 0;       /* the file ended (shrunk) */
+		memset(p, 0, want);
+		n = (ssize_t)want;
+	} else {
+		if ((int64_t)want > u->data_end - u->pos)
+			want = (size_t)(u->data_end - u->pos);
+		n = pread(u->fd, p, want, (off_t)u->pos);
+	}
+	if (n > 0)
+		u->pos += n;
+	return n;
+}
 
 static size_t upload_read_cb(char *p, size_t size, size_t nmemb, void *ud)
 {
@@ -661,7 +706,7 @@ static size_t upload_read_cb(char *p, size_t size, size_t nmemb, void *ud)
 			want = (size_t)(u->size - u->sent);
 	}
 	do
-		n = read(u->fd, p, want);
+		n = u->seekable ? upload_pread(u, p, want) : read(u->fd, p, want);
 	while (n < 0 && errno == EINTR);
 	if (n < 0) {
 		u->err = errno;
@@ -707,6 +752,7 @@ int rain_client_upload_hashes(struct rain_client *c, const char *path, int fd, i
 	struct curl_slist *headers = NULL;
 	struct buf resp = { .max = ERRBODY_MAX };
 	struct upload u = { .fd = fd, .size = size, .progress = progress, .ud = ud };
+	struct stat st;
 	static const struct {
 		unsigned int flag;
 		const char *name;
@@ -741,6 +787,10 @@ int rain_client_upload_hashes(struct rain_client *c, const char *path, int fd, i
 			}
 		}
 	}
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (u.pos = lseek(fd, 0, SEEK_CUR)) >= 0) {
+		u.seekable = true;
+		u.file_size = st.st_size;
+	}
 	c->expect_continue = (flags & RAIN_UPLOAD_CONTINUE) && size > 0;
 	r = client_setup(c, "PUT", path, &headers);
 	c->expect_continue = false;
@@ -769,6 +819,8 @@ int rain_client_upload_hashes(struct rain_client *c, const char *path, int fd, i
 
 	rc = curl_easy_perform(c->curl);
 	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &code);
+	if (u.seekable)
+		lseek(fd, (off_t)u.pos, SEEK_SET);      /* after what was read, as read() leaves it */
 	if (info) {
 		info->status = code;
 		info->sent = u.sent;
