@@ -1,6 +1,7 @@
 /* Adapting an image for a site (rain/adapt.h): the stored disk copied
  * into the op's workdir as a sparse raw disk (a qcow2 through qemu-img,
- * after rain_diskfmt_inspect() refused any backing or data file), read
+ * after rain_diskfmt_inspect() refused any backing or data file; a raw
+ * one is checked by e2fsck -fn in place, read only, while it is copied), read
  * through imgfs (the root partition, the boot loader's configuration, the
  * kernel and its modules), changed through libext2fs (adapt-edit.c),
  * converted to the asked format and hashed. Nothing of the image is
@@ -8,6 +9,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,6 +90,7 @@ static int copy_raw(struct rain_target_op *op, int in, int out, int64_t size, co
 {
 	_cleanup_free_ char *buf = malloc(1 << 20);
 	int64_t done = 0, reported = 0;
+	off_t flushed = 0;
 	int r;
 
 	if (!buf)
@@ -119,6 +122,10 @@ static int copy_raw(struct rain_target_op *op, int in, int out, int64_t size, co
 			pos += n;
 			done += n;
 			if (done - reported >= 64 << 20) {
+				/* start writing back what was copied, so that the
+				 * fsync at the end waits for little */
+				sync_file_range(out, flushed, pos - flushed, SYNC_FILE_RANGE_WRITE);
+				flushed = pos;
 				rain_target_progress(op, "copy", done, size);
 				reported = done;
 				r = rain_target_check_cancel(op);
@@ -469,10 +476,11 @@ static int inspect_stored(struct adapt_ctx *c)
 	return r;
 }
 
-/* e2fsck -fn on the copy's root file system: libext2fs writes only to a
- * file system that is consistent (a corrupt one is refused, not "repaired"
- * by writing into it). */
-static int check_fs(struct adapt_ctx *c)
+/* e2fsck -fn on the root file system in the raw disk path (the copy, or
+ * the stored raw image: -n opens it read only): libext2fs writes only to
+ * a file system that is consistent (a corrupt one is refused, not
+ * "repaired" by writing into it). */
+static int check_fs(struct adapt_ctx *c, const char *path)
 {
 	_cleanup_free_ char *dev = NULL;
 	const char *argv[] = { "e2fsck", "-fn", NULL, NULL };
@@ -481,10 +489,10 @@ static int check_fs(struct adapt_ctx *c)
 				   .on_line = last_line, .ud = &out };
 	int status, r;
 
-	if (strchr(c->raw, '?'))
+	if (strchr(path, '?'))
 		return rain_error_set(RAIN_EINVAL, "adapt: the work folder %s has a '?' in its path, which "
 				      "e2fsck reads as options", c->op->workdir);
-	if (asprintf(&dev, "%s?offset=%llu", c->raw, (unsigned long long)c->fs_offset) < 0)
+	if (asprintf(&dev, "%s?offset=%llu", path, (unsigned long long)c->fs_offset) < 0)
 		return rain_error_oom();
 	argv[2] = dev;
 	r = process_run(&po, &status);
@@ -496,6 +504,48 @@ static int check_fs(struct adapt_ctx *c)
 				      "system; repair the image (e2fsck) and store it again", c->partition, status,
 				      *out.last ? ": " : "", out.last);
 	return 0;
+}
+
+/* A check of the stored raw image on a thread of its own, while the copy
+ * is made. */
+struct fs_check {
+	struct adapt_ctx *c;
+	int r;
+	char msg[1024];         /* its error (rain_error is per thread) */
+};
+
+static void *fs_check_thread(void *ud)
+{
+	struct fs_check *k = ud;
+
+	k->r = check_fs(k->c, k->c->img->path);
+	if (k->r < 0)
+		snprintf(k->msg, sizeof(k->msg), "%s", rain_error_last());
+	return NULL;
+}
+
+/* The copy made and its file system checked: a raw image is checked in
+ * place (read only) while it is copied, a qcow2 one on its raw copy. */
+static int copy_and_check(struct adapt_ctx *c)
+{
+	struct fs_check k = { .c = c };
+	pthread_t t;
+	int r;
+
+	if (strcmp(c->src_format, "raw") != 0 || strchr(c->img->path, '?') ||
+	    pthread_create(&t, NULL, fs_check_thread, &k) != 0) {
+		r = copy_in(c);
+		if (r == 0)
+			r = rain_target_check_cancel(c->op);
+		return r < 0 ? r : check_fs(c, c->raw);
+	}
+	r = copy_in(c);
+	pthread_join(t, NULL);
+	if (r == 0)
+		r = rain_target_check_cancel(c->op);
+	if (r == 0 && k.r < 0)
+		r = rain_error_set(k.r, "%s", k.msg);
+	return r;
 }
 
 /* ---- the result ---- */
@@ -587,11 +637,7 @@ int rain_adapt(struct rain_target_op *op, const struct rain_target_image *img, c
 	if (r == 0)
 		r = rain_target_check_cancel(op);
 	if (r == 0)
-		r = copy_in(&c);
-	if (r == 0)
-		r = rain_target_check_cancel(op);
-	if (r == 0)
-		r = check_fs(&c);
+		r = copy_and_check(&c);
 	if (r == 0) {
 		snprintf(name, sizeof(name), "%s partition %u", img->name ? img->name : img->path, c.partition);
 		r = adapt_fs_open(c.raw, c.fs_offset, c.fs_length, name, &x);
