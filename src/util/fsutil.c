@@ -301,10 +301,12 @@ int fs_remove_tree(const char *path)
 
 int fs_sha256_fd(int fd, const char *path, char out[65], int64_t *size)
 {
+	static const unsigned char zeros[1 << 16];
 	unsigned char buf[1 << 16], md[32];
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 	unsigned int n = 0;
-	off_t pos = 0;
+	off_t pos = 0, data_end = 0, end = -1;
+	struct stat st;
 	int r = 0;
 	ssize_t got;
 
@@ -313,7 +315,34 @@ int fs_sha256_fd(int fd, const char *path, char out[65], int64_t *size)
 		r = rain_error_set(RAIN_ENOMEM, "cannot hash %s", path);
 		goto done;
 	}
-	while ((got = pread(fd, buf, sizeof(buf), pos)) > 0) {
+	/* a regular file's holes are hashed as zeros without reading them
+	 * (the kernel would fill page-cache pages with zeros first) */
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+		end = st.st_size;
+	else
+		data_end = INT64_MAX;   /* no holes to look for */
+	for (;;) {
+		if (end >= 0 && pos >= data_end) {
+			off_t d = lseek(fd, pos, SEEK_DATA), h;
+
+			if (d < 0 && errno == ENXIO)
+				d = end;        /* a hole up to the end */
+			if (d > pos) {
+				while (pos < d) {
+					size_t k = d - pos < (off_t)sizeof(zeros) ? (size_t)(d - pos) : sizeof(zeros);
+
+					EVP_DigestUpdate(ctx, zeros, k);
+					pos += (off_t)k;
+				}
+				continue;
+			}
+			h = d < 0 ? -1 : lseek(fd, pos, SEEK_HOLE);
+			data_end = h > pos ? h : INT64_MAX;
+		}
+		got = pread(fd, buf, data_end - pos < (off_t)sizeof(buf) ? (size_t)(data_end - pos) : sizeof(buf),
+			    pos);
+		if (got <= 0)
+			break;
 		EVP_DigestUpdate(ctx, buf, (size_t)got);
 		pos += got;
 	}

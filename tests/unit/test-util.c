@@ -866,6 +866,48 @@ static void test_cleanup_close(void **state)
 	}
 }
 
+/* fs_sha256_file of a sparse file (holes hashed as zeros, not read) is
+ * that of the same bytes written out; a file that is one hole too. */
+static void test_fs_sha256_sparse(void **state)
+{
+	char *sparse = path_in(state, "sparse"), *dense = path_in(state, "dense");
+	const size_t total = (5 << 20) + 3;
+	char *bytes = calloc(1, total), a[65], b[65];
+	int64_t sa = 0, sb = 0;
+	int fd;
+
+	assert_non_null(bytes);
+	for (size_t i = 0; i < 70000; i++)
+		bytes[(2 << 20) + 17 + i] = (char)(i * 5 + 1);
+	memcpy(bytes + total - 3, "end", 3);
+	fd = open(sparse, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, (off_t)total), 0);
+	assert_int_equal(pwrite(fd, bytes + (2 << 20) + 17, 70000, (2 << 20) + 17), 70000);
+	assert_int_equal(pwrite(fd, "end", 3, (off_t)total - 3), 3);
+	close(fd);
+	assert_int_equal(fs_write_atomic(dense, bytes, total, 0600), 0);
+	assert_int_equal(fs_sha256_file(sparse, a, &sa), 0);
+	assert_int_equal(fs_sha256_file(dense, b, &sb), 0);
+	assert_string_equal(a, b);
+	assert_int_equal(sa, (int64_t)total);
+	assert_int_equal(sb, (int64_t)total);
+	/* all hole */
+	fd = open(sparse, O_WRONLY | O_TRUNC);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, 1 << 20), 0);
+	close(fd);
+	memset(bytes, 0, 1 << 20);
+	assert_int_equal(fs_write_atomic(dense, bytes, 1 << 20, 0600), 0);
+	assert_int_equal(fs_sha256_file(sparse, a, &sa), 0);
+	assert_int_equal(fs_sha256_file(dense, b, &sb), 0);
+	assert_string_equal(a, b);
+	assert_int_equal(sa, 1 << 20);
+	free(bytes);
+	free(sparse);
+	free(dense);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -886,6 +928,7 @@ int main(void)
 		cmocka_unit_test(test_time_parse_bad),
 		cmocka_unit_test(test_time_round_trip),
 		cmocka_unit_test_setup_teardown(test_fs_write_atomic, tmpdir_setup, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_fs_sha256_sparse, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_fs_write_atomic_stale_tmp, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_fs_write_atomic_errors, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_fs_read_small, tmpdir_setup, tmpdir_teardown),
