@@ -1059,9 +1059,17 @@ CONF
 	SWIFT_URL=http://$SWIFT_HOSTPORT
 	SWIFT_AUTH=$SWIFT_URL/auth/v1.0
 	wait_http "$SWIFT_URL/healthcheck" "${SWIFT_PIDS##* }" swift-proxy-server "$d"/*.log || return 1
-	# the account exists once tempauth has answered and a container was made
-	for _ in $(seq 1 120); do
-		swift_cli post rain-probe >/dev/null 2>&1 && return 0
+	# ready once tempauth answers and a container can be made (curl: the
+	# swift client takes seconds to start on a loaded machine)
+	for _ in $(seq 1 240); do
+		local token
+		token=$(curl -sS -D - -o /dev/null -H 'X-Auth-User: test:tester' \
+			-H 'X-Auth-Key: testing' "$SWIFT_AUTH" 2>/dev/null |
+			tr -d '\r' | sed -n 's/^[Xx]-[Aa]uth-[Tt]oken: //p')
+		[ -n "$token" ] && case $(curl -sS -o /dev/null -w '%{http_code}' -X PUT \
+			-H "X-Auth-Token: $token" "$SWIFT_URL/v1/AUTH_test/rain-probe") in
+			20?) return 0 ;;
+		esac
 		sleep 0.25
 	done
 	echo "# swift did not come up:"; tail -5 "$d"/*.log | sed 's/^/#   /'
