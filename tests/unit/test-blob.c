@@ -721,8 +721,8 @@ static bool in_keep_list(void *ud, const char *sha)
 	return false;
 }
 
-/* A process that opens the store, writes len bytes and dies before
- * commit or abort, leaving what it stored behind. */
+/* A process that opens the store, writes len bytes, syncs and dies
+ * before commit or abort, leaving what it stored behind. */
 static void crashed_upload(struct fixture *f, size_t len)
 {
 	pid_t pid = fork();
@@ -734,8 +734,11 @@ static void crashed_upload(struct fixture *f, size_t len)
 		struct rain_blob_writer *w = NULL;
 		char *data = calloc(1, len);
 
+		/* the sync: what was written reached the store (the writer's
+		 * pipeline would still hold the last buffers) */
 		if (!data || rain_blob_store_open(&bs, f->uri) < 0 ||
-		    rain_blob_write_open(bs, false, &w) < 0 || rain_blob_write(w, data, len) < 0) {
+		    rain_blob_write_open(bs, false, &w) < 0 || rain_blob_write(w, data, len) < 0 ||
+		    rain_blob_write_sync(w) < 0) {
 			fprintf(stderr, "crashed upload: %s\n", rain_error_last());
 			_exit(1);
 		}
@@ -773,8 +776,8 @@ static void test_gc(void **state)
 		close(fd);
 		assert_int_equal(count_files(f), 5);
 	} else {
-		/* two uploads that die after storing a part (the store's
-		 * part_size is 5M) and before commit or abort */
+		/* two uploads that die after storing a part and a sync (the
+		 * store's part_size is 5M) before commit or abort */
 		for (int i = 0; i < 2; i++)
 			crashed_upload(f, 5 * 1024 * 1024 + 1 + (size_t)i);
 	}
