@@ -67,7 +67,8 @@ INSERT INTO image_properties (image_id, name, value, created_at)
     CASE i % 10 WHEN 0 THEN 'debian' WHEN 1 THEN 'ubuntu' WHEN 2 THEN 'fedora' WHEN 3 THEN 'centos'
       WHEN 4 THEN 'alpine' WHEN 5 THEN 'arch' WHEN 6 THEN 'suse' WHEN 7 THEN 'rocky'
       WHEN 8 THEN 'alma' ELSE 'gentoo' END, 1700000000000000 + i * 1000000 FROM $series;
-INSERT INTO image_tags (image_id, tag) SELECT '00000000-0000-4000-8000-' || $pad, 't' || (i % 100) FROM $series;
+INSERT INTO image_tags (image_id, tag, created_at) SELECT '00000000-0000-4000-8000-' || $pad, 't' || (i % 100),
+    1700000000000000 + i * 1000000 FROM $series;
 SQL
 }
 t0=$(date +%s.%N)

@@ -25,6 +25,6 @@ check "both backends ran the suite" [ "$(grep -c '^\[==========\] [0-9]* test(s)
 # the cases skipped on postgresql are those that look into the SQLite file
 skipped=$(sed -n '/^\[==========\]/h; /^\[  SKIPPED \] test_/p' "$TMP/suite.log" | sort -u | awk '{print $4}' | tr '\n' ' ')
 check_eq "only the SQLite file's own cases are skipped" \
-	"test_newer_schema_refused test_open_uri test_sqlite_migrate_v5_members test_sqlite_migrate_v6 test_sqlite_migrate_v7 " \
+	"test_newer_schema_refused test_open_uri test_sqlite_migrate_v5_members test_sqlite_migrate_v6 test_sqlite_migrate_v7 test_sqlite_migrate_v8 " \
 	"$skipped"
 test_done

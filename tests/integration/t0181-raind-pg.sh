@@ -30,7 +30,7 @@ export RAIN_ADMIN_PASSWORD=t0181-admin-password
 raind_start -c "$TMP/pg.ini" || { not_ok "raind starts on a postgresql: catalog"; test_done; }
 ok "raind starts on a postgresql: catalog"
 check "no SQLite catalog in the data folder" [ ! -e "$DATA/catalog.db" ]
-check_eq "schema version 8 recorded" 8 "$(pg_sql rain 'SELECT version FROM rain_schema')"
+check_eq "schema version 9 recorded" 9 "$(pg_sql rain 'SELECT version FROM rain_schema')"
 head -c 300000 /dev/urandom >"$TMP/a.bin"
 SUM=$(sha256sum "$TMP/a.bin" | cut -d' ' -f1)
 A=$(create_image pg-a '"tags":["t1"],"os_distro":"debian"')
@@ -95,9 +95,9 @@ check_json "... and reads A" "j['status'] == 'active'"
 raind_stop
 pg_sql rain "UPDATE rain_schema SET version = 99"
 raind_start -c "$TMP/pg.ini" >/dev/null 2>&1
-check "raind refuses a newer schema" grep -q "schema version 99, newer than this raind knows (8)" "$TMP/raind.log"
+check "raind refuses a newer schema" grep -q "schema version 99, newer than this raind knows (9)" "$TMP/raind.log"
 raind_stop
-pg_sql rain "UPDATE rain_schema SET version = 8"
+pg_sql rain "UPDATE rain_schema SET version = 9"
 printf '[storage]\ncatalog = postgresql:///rain?host=%s/nowhere&user=rain\n' "$TMP" >"$TMP/bad.ini"
 raind_start -c "$TMP/bad.ini" >/dev/null 2>&1
 check "an unreachable server is a clear error" grep -q "cannot connect to PostgreSQL at $TMP/nowhere:5432/rain" "$TMP/raind.log"

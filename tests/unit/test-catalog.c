@@ -1256,7 +1256,7 @@ static void test_sqlite_migrate_v5_members(void **state)
 }
 
 /* A version 6 catalog (no charges) gains them when opened, keeps its
- * images and users, and is at version 7 afterwards. */
+ * images and users, and is at the current version afterwards. */
 static void test_sqlite_migrate_v6(void **state)
 {
 	struct fixture *f = *state;
@@ -1287,7 +1287,7 @@ static void test_sqlite_migrate_v6(void **state)
 	assert_int_equal(use.bytes, 1000);
 	rain_catalog_close(f->cat);
 	f->cat = NULL;
-	assert_int_equal(test_sqlite_user_version(f->path), 8);
+	assert_int_equal(test_sqlite_user_version(f->path), 9);
 }
 
 /* ---- registrations ---- */
@@ -1394,7 +1394,90 @@ static void test_sqlite_migrate_v7(void **state)
 	assert_int_equal(rain_catalog_registration_put(f->cat, &r), 0);
 	rain_catalog_close(f->cat);
 	f->cat = NULL;
-	assert_int_equal(test_sqlite_user_version(f->path), 8);
+	assert_int_equal(test_sqlite_user_version(f->path), 9);
+}
+
+/* Tagged images created 1..6 (tag "x" on all, "y" on the even ones),
+ * the default order driven from the tags' index: newest first, paged by
+ * a marker, with a second tag filtering further. */
+static void make_tagged(struct fixture *f)
+{
+	for (int i = 1; i <= 6; i++) {
+		struct rain_image *img = new_image(i, "tagged");
+
+		assert_int_equal(rain_image_tag_add(img, "x"), 0);
+		if (i % 2 == 0)
+			assert_int_equal(rain_image_tag_add(img, "y"), 0);
+		create(f, img);
+		rain_image_free(img);
+	}
+}
+
+/* The ids' numbers of a list by tags (limit, after marker number m). */
+static void check_tag_page(struct fixture *f, const char *t1, const char *t2, size_t limit, int m,
+			   const char *want)
+{
+	struct rain_image_query q = { .limit = limit, .requester_admin = true, .ntags = t2 ? 2 : 1,
+				      .tags = { t1, t2 } };
+	struct rain_image **imgs = NULL;
+	char marker[37], got[64] = "";
+	size_t n = 0, len = 0;
+	bool more;
+
+	if (m) {
+		make_id(marker, m);
+		q.marker = marker;
+	}
+	assert_int_equal(list(f, &q, &imgs, &n, &more), 0);
+	for (size_t i = 0; i < n; i++)
+		len += (size_t)snprintf(got + len, sizeof(got) - len, "%s%d", i ? "," : "",
+					atoi(imgs[i]->id + 24));
+	assert_string_equal(got, want);
+	rain_catalog_list_free(imgs, n);
+}
+
+static void test_tag_driven(void **state)
+{
+	struct fixture *f = *state;
+
+	make_tagged(f);
+	check_tag_page(f, "x", NULL, 4, 0, "6,5,4,3");
+	check_tag_page(f, "x", NULL, 4, 3, "2,1");
+	check_tag_page(f, "y", NULL, 2, 0, "6,4");
+	check_tag_page(f, "y", NULL, 2, 4, "2");
+	check_tag_page(f, "x", "y", 10, 0, "6,4,2");
+	check_tag_page(f, "y", "x", 1, 6, "4");
+	check_tag_page(f, "z", NULL, 10, 0, "");
+}
+
+/* A version 8 catalog (tags without their image's creation time) gains
+ * it when opened, the tag lists keep their order, new tags have it. */
+static void test_sqlite_migrate_v8(void **state)
+{
+	struct fixture *f = *state;
+	sqlite3 *db;
+	sqlite3_stmt *st;
+
+	SQLITE_ONLY(f);
+	make_tagged(f);
+	sqlite_exec(f, "DROP INDEX image_tags_tc; ALTER TABLE image_tags DROP COLUMN created_at; "
+		    "PRAGMA user_version = 8");
+	assert_int_equal(rain_catalog_open(&f->cat, f->uri), 0);
+	check_tag_page(f, "x", NULL, 4, 0, "6,5,4,3");
+	check_tag_page(f, "y", NULL, 2, 4, "2");
+	rain_catalog_close(f->cat);
+	f->cat = NULL;
+	assert_int_equal(test_sqlite_user_version(f->path), 9);
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*), sum(t.created_at = i.created_at) "
+					    "FROM image_tags t JOIN images i ON i.id = t.image_id",
+					    -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(st, 0), 9);
+	assert_int_equal(sqlite3_column_int(st, 1), 9);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	assert_int_equal(rain_catalog_open(&f->cat, f->uri), 0);
 }
 
 /* ---- sorting and paging ---- */
@@ -1776,6 +1859,8 @@ int main(void)
 		T(test_sqlite_migrate_v6),
 		T(test_registrations),
 		T(test_sqlite_migrate_v7),
+		T(test_tag_driven),
+		T(test_sqlite_migrate_v8),
 		T(test_paging_default_order),
 		T(test_paging_single_keys),
 		T(test_paging_multi_keys),

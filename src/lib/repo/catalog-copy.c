@@ -3,7 +3,7 @@
  * Table by table and column by column, below the catalog API: the API
  * has no way to list tokens or failed logins, and appending to the audit
  * log would renumber it. Both ends are first opened as catalogs, which
- * brings the source to schema 8 and creates the destination's tables;
+ * brings the source to the current schema and creates the destination's tables;
  * then every row goes over with COPY (the data stream, not SQL) in one
  * PostgreSQL transaction, which also checks, before it commits, that each
  * table holds as many rows as the source and the same values, row by row
@@ -22,7 +22,7 @@
 #include "rain/error.h"
 #include "util/cleanup.h"
 
-/* The tables of schema 8, parents before children, with their columns
+/* The tables of schema 9, parents before children, with their columns
  * (the same names on both ends) and primary key. */
 static const struct table {
 	const char *name;
@@ -34,7 +34,7 @@ static const struct table {
 		    "min_ram, owner, created_at, updated_at, download_count, last_access, revision",
 	  "id" },
 	{ "image_properties", "image_id, name, value, created_at", "image_id, name" },
-	{ "image_tags", "image_id, tag", "image_id, tag" },
+	{ "image_tags", "image_id, tag, created_at", "image_id, tag" },
 	{ "users", "name, role, status, quota_bytes, quota_images, created_at, last_login, "
 		   "password_hash", "name" },
 	{ "tokens", "hash, \"user\", issued_at, expires_at, revoked", "hash" },
@@ -262,7 +262,7 @@ int rain_catalog_migrate(const char *src, const char *dst, bool replace,
 	/* opening would create an empty source */
 	if (stat(path, &sb) < 0 || !S_ISREG(sb.st_mode))
 		return rain_error_set(RAIN_ENOTFOUND, "migrate: no SQLite catalog at %s", path);
-	/* both at schema 8: the source migrated, the destination created */
+	/* both at the current schema: the source migrated, the destination created */
 	r = rain_catalog_open(&cat, src);
 	if (r < 0)
 		return r;

@@ -1,6 +1,6 @@
 /* The PostgreSQL catalog backend (libpq), scheme "postgresql".
  *
- * The same tables as the SQLite backend (catalog-sqlite.c, schema 8), in
+ * The same tables as the SQLite backend (catalog-sqlite.c, schema 9), in
  * one PostgreSQL database that several raind may share: nothing here
  * assumes a single writer or keeps state another process would need.
  * Where SQLite relied on its one writer (BEGIN IMMEDIATE), writes here are
@@ -108,7 +108,7 @@ static const char *const stmt_sql[ST_COUNT] = {
 		"($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
 	[ST_INSERT_PROP] = "INSERT INTO image_properties (image_id, name, value, created_at) "
 		"VALUES ($1, $2, $3, $4)",
-	[ST_INSERT_TAG] = "INSERT INTO image_tags (image_id, tag) VALUES ($1, $2)",
+	[ST_INSERT_TAG] = "INSERT INTO image_tags (image_id, tag, created_at) VALUES ($1, $2, $3)",
 	[ST_DELETE_PROPS] = "DELETE FROM image_properties WHERE image_id = $1",
 	[ST_DELETE_TAGS] = "DELETE FROM image_tags WHERE image_id = $1",
 	/* the revision check makes a second writer wait for the first and
@@ -323,6 +323,13 @@ static const char schema_v8_sql[] =
 	"CREATE INDEX registrations_image ON registrations (image_id);"
 	"CREATE INDEX registrations_site ON registrations (site, created_at);";
 
+/* Schema 9 (as SQLite's 9): tags carry their image's creation time, so
+ * that a tag filter in the default order is driven from the tag's index. */
+static const char migrate_v9_sql[] =
+	"ALTER TABLE image_tags ADD COLUMN created_at BIGINT NOT NULL DEFAULT 0;"
+	"UPDATE image_tags t SET created_at = i.created_at FROM images i WHERE i.id = t.image_id;"
+	"CREATE INDEX image_tags_tc ON image_tags (tag, created_at, image_id);";
+
 /* The migrations, oldest first: each brings the schema to its version.
  * A later version appends a step; an existing step never changes. */
 static const struct {
@@ -330,9 +337,10 @@ static const struct {
 	const char *sql;
 } migrations[] = {
 	{ 8, schema_v8_sql },
+	{ 9, migrate_v9_sql },
 };
 
-#define SCHEMA_VERSION 8
+#define SCHEMA_VERSION 9
 
 /* Serializes schema migrations of several raind starting at once. */
 #define MIGRATE_LOCK "7240531"
@@ -902,6 +910,7 @@ static int write_children(struct pgs *s, struct conn *c, const struct rain_image
 
 		a_text(&a, img->id);
 		a_text(&a, img->tags[i]);
+		a_i64(&a, img->created_at);
 		r = run(s, c, ST_INSERT_TAG, &a, NULL, "store tag");
 		if (r < 0)
 			return r;
@@ -1263,15 +1272,27 @@ static int term_sql(FILE *sql, struct params *p, const char *expr, enum col_type
 /* As in the SQLite backend: with the default order (newest first) and a
  * property filter by value, the query is driven from the property index
  * (name, value, created_at, image_id), already in the wanted order. */
+static bool default_order(const struct rain_image_query *q)
+{
+	return q->nsort == 0 || (q->nsort == 1 && !strcmp(q->sort[0].key, "created_at") &&
+				 q->sort[0].desc);
+}
+
 static const struct rain_query_term *driving_term(const struct rain_image_query *q)
 {
-	if (q->nsort > 1 || (q->nsort == 1 && (strcmp(q->sort[0].key, "created_at") ||
-					       !q->sort[0].desc)))
+	if (!default_order(q))
 		return NULL;
 	for (size_t i = 0; i < q->nterms; i++)
 		if (!column_find(q->terms[i].attr) && q->terms[i].op == RAIN_OP_EQ)
 			return &q->terms[i];
 	return NULL;
+}
+
+/* Else, the same with a tag: driven from image_tags (tag, created_at,
+ * image_id). Returns the tag, or NULL. */
+static const char *driving_tag(const struct rain_image_query *q)
+{
+	return default_order(q) && q->ntags > 0 && !driving_term(q) ? q->tags[0] : NULL;
 }
 
 static const char *sort_expr(const struct rain_sort *s, bool driven)
@@ -1326,7 +1347,9 @@ static int marker_values(struct pgs *s, struct conn *c, const struct rain_image_
 static int build_list_sql(struct pgs *s, struct conn *c, const struct rain_image_query *q,
 			  struct params *p, char **out)
 {
-	const struct rain_query_term *driver = driving_term(q);
+	const struct rain_query_term *by_prop = driving_term(q);
+	const char *by_tag = driving_tag(q);
+	bool driver = by_prop || by_tag;
 	struct rain_sort sort[RAIN_QUERY_MAX_SORT + 1];
 	size_t nsort = 0, len, mk = 0;
 	char *text = NULL;
@@ -1342,13 +1365,18 @@ static int build_list_sql(struct pgs *s, struct conn *c, const struct rain_image
 	sort[nsort] = (struct rain_sort){ "id", sort[nsort - 1].desc };
 	nsort++;
 
-	if (driver) {
+	if (by_prop) {
 		fputs("SELECT " IMAGE_COLUMNS_I " FROM image_properties p0 "
 		      "JOIN images i ON i.id = p0.image_id "
 		      "WHERE p0.name = $1 AND p0.value = $2 AND i.status != 'deleted'", sql);
-		r = param_add(p, COL_TEXT, driver->attr, driver->attr);
+		r = param_add(p, COL_TEXT, by_prop->attr, by_prop->attr);
 		if (r == 0)
-			r = param_add(p, COL_TEXT, driver->value, driver->attr);
+			r = param_add(p, COL_TEXT, by_prop->value, by_prop->attr);
+	} else if (by_tag) {
+		fputs("SELECT " IMAGE_COLUMNS_I " FROM image_tags p0 "
+		      "JOIN images i ON i.id = p0.image_id "
+		      "WHERE p0.tag = $1 AND i.status != 'deleted'", sql);
+		r = param_add(p, COL_TEXT, by_tag, "tag");
 	} else {
 		fputs("SELECT " IMAGE_COLUMNS_I " FROM images i WHERE i.status != 'deleted'", sql);
 	}
@@ -1374,7 +1402,7 @@ static int build_list_sql(struct pgs *s, struct conn *c, const struct rain_image
 		const struct rain_query_term *t = &q->terms[i];
 		const struct column *col = column_find(t->attr);
 
-		if (t == driver)
+		if (t == by_prop)
 			continue;
 		fputs(" AND ", sql);
 		if (col) {
@@ -1389,7 +1417,7 @@ static int build_list_sql(struct pgs *s, struct conn *c, const struct rain_image
 			fputs(")", sql);
 		}
 	}
-	for (size_t i = 0; r == 0 && i < q->ntags; i++) {
+	for (size_t i = by_tag ? 1 : 0; r == 0 && i < q->ntags; i++) {
 		fprintf(sql, " AND i.id IN (SELECT image_id FROM image_tags WHERE tag = $%zu)", p->n + 1);
 		r = param_add(p, COL_TEXT, q->tags[i], "tag");
 	}

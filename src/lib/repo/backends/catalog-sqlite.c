@@ -98,7 +98,7 @@ static const char *const stmt_sql[ST_COUNT] = {
 		"(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
 	[ST_INSERT_PROP] = "INSERT INTO image_properties (image_id, name, value, created_at) "
 		"VALUES (?1, ?2, ?3, ?4)",
-	[ST_INSERT_TAG] = "INSERT INTO image_tags (image_id, tag) VALUES (?1, ?2)",
+	[ST_INSERT_TAG] = "INSERT INTO image_tags (image_id, tag, created_at) VALUES (?1, ?2, ?3)",
 	[ST_DELETE_PROPS] = "DELETE FROM image_properties WHERE image_id = ?1",
 	[ST_DELETE_TAGS] = "DELETE FROM image_tags WHERE image_id = ?1",
 	[ST_UPDATE_IMAGE] = "UPDATE images SET name = ?2, status = ?3, visibility = ?4, "
@@ -321,7 +321,17 @@ static const char migrate_v8_sql[] =
 	"CREATE INDEX IF NOT EXISTS registrations_site ON registrations (site, created_at);"
 	"PRAGMA user_version = 8;";
 
-#define SCHEMA_VERSION 8
+/* Version 9: tags carry their image's creation time, as properties do,
+ * so that a list filtered by a tag in the default order (newest first)
+ * is driven from the tag's index and stops after one page. */
+static const char migrate_v9_column_sql[] =
+	"ALTER TABLE image_tags ADD COLUMN created_at INTEGER NOT NULL DEFAULT 0;";
+static const char migrate_v9_sql[] =
+	"UPDATE image_tags SET created_at = (SELECT i.created_at FROM images i WHERE i.id = image_tags.image_id);"
+	"CREATE INDEX IF NOT EXISTS image_tags_tc ON image_tags (tag, created_at, image_id);"
+	"PRAGMA user_version = 9;";
+
+#define SCHEMA_VERSION 9
 
 /* Generated list queries repeat (same filters, other values): each
  * connection keeps the last few prepared. */
@@ -413,6 +423,19 @@ static int user_version(sqlite3 *db, int *out)
 	return SQLITE_OK;
 }
 
+/* Whether table (a fixed name) has column col. */
+static bool has_column(sqlite3 *db, const char *table, const char *col)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+
+	if (sqlite3_prepare_v2(db, "SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2", -1, &st,
+			       NULL) != SQLITE_OK)
+		return false;
+	sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, col, -1, SQLITE_STATIC);
+	return sqlite3_step(st) == SQLITE_ROW;
+}
+
 static int conn_open(const char *path, bool create, struct conn **out)
 {
 	struct conn *c = calloc(1, sizeof(*c));
@@ -461,6 +484,12 @@ static int conn_open(const char *path, bool create, struct conn **out)
 				rc = sqlite3_exec(c->db, migrate_v7_sql, NULL, NULL, NULL);
 			if (rc == SQLITE_OK && version < 8)
 				rc = sqlite3_exec(c->db, migrate_v8_sql, NULL, NULL, NULL);
+			/* the column may be there (a catalog whose version was
+			 * set back): SQLite has no ADD COLUMN IF NOT EXISTS */
+			if (rc == SQLITE_OK && version < 9 && !has_column(c->db, "image_tags", "created_at"))
+				rc = sqlite3_exec(c->db, migrate_v9_column_sql, NULL, NULL, NULL);
+			if (rc == SQLITE_OK && version < 9)
+				rc = sqlite3_exec(c->db, migrate_v9_sql, NULL, NULL, NULL);
 			if (rc == SQLITE_OK)
 				rc = sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
 			if (rc != SQLITE_OK) {
@@ -751,6 +780,7 @@ static int write_children(struct conn *c, const struct rain_image *img)
 
 		sqlite3_bind_text(st, 1, img->id, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 2, img->tags[i], -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, img->created_at);
 		r = step_done(c, ST_INSERT_TAG, "store tag");
 		if (r < 0)
 			return r;
@@ -1110,19 +1140,31 @@ static int term_sql(FILE *sql, struct params *p, const char *expr, enum col_type
 	"i.container_format, i.min_disk, i.min_ram, i.owner, i.created_at, i.updated_at, " \
 	"i.download_count, i.last_access, i.revision"
 
+static bool default_order(const struct rain_image_query *q)
+{
+	return q->nsort == 0 || (q->nsort == 1 && !strcmp(q->sort[0].key, "created_at") &&
+				 q->sort[0].desc);
+}
+
 /* With the default order (newest first) and a property filter by value,
  * the query is driven from the property index (name, value, created_at,
  * image_id), already in the wanted order: the scan stops after one page
  * however many images match. Returns that term, or NULL. */
 static const struct rain_query_term *driving_term(const struct rain_image_query *q)
 {
-	if (q->nsort > 1 || (q->nsort == 1 && (strcmp(q->sort[0].key, "created_at") ||
-					       !q->sort[0].desc)))
+	if (!default_order(q))
 		return NULL;
 	for (size_t i = 0; i < q->nterms; i++)
 		if (!column_find(q->terms[i].attr) && q->terms[i].op == RAIN_OP_EQ)
 			return &q->terms[i];
 	return NULL;
+}
+
+/* Else, the same with a tag: driven from image_tags (tag, created_at,
+ * image_id). Returns the tag, or NULL. */
+static const char *driving_tag(const struct rain_image_query *q)
+{
+	return default_order(q) && q->ntags > 0 && !driving_term(q) ? q->tags[0] : NULL;
 }
 
 static const char *sort_expr(const struct rain_sort *s, bool driven)
@@ -1177,7 +1219,9 @@ static int marker_values(struct conn *c, const struct rain_image_query *q,
 static int build_list_sql(struct conn *c, const struct rain_image_query *q,
 			  struct params *p, char **out)
 {
-	const struct rain_query_term *driver = driving_term(q);
+	const struct rain_query_term *by_prop = driving_term(q);
+	const char *by_tag = driving_tag(q);
+	bool driver = by_prop || by_tag;
 	struct rain_sort sort[RAIN_QUERY_MAX_SORT + 1];
 	size_t nsort = 0, len;
 	char *text = NULL;
@@ -1194,13 +1238,18 @@ static int build_list_sql(struct conn *c, const struct rain_image_query *q,
 	nsort++;
 
 	/* parameters are numbered in the order their '?' appear */
-	if (driver) {
+	if (by_prop) {
 		fputs("SELECT " IMAGE_COLUMNS_I " FROM image_properties p0 "
 		      "JOIN images i ON i.id = p0.image_id "
 		      "WHERE p0.name = ? AND p0.value = ? AND i.status != 'deleted'", sql);
-		r = param_add(p, COL_TEXT, driver->attr, driver->attr);
+		r = param_add(p, COL_TEXT, by_prop->attr, by_prop->attr);
 		if (r == 0)
-			r = param_add(p, COL_TEXT, driver->value, driver->attr);
+			r = param_add(p, COL_TEXT, by_prop->value, by_prop->attr);
+	} else if (by_tag) {
+		fputs("SELECT " IMAGE_COLUMNS_I " FROM image_tags p0 "
+		      "JOIN images i ON i.id = p0.image_id "
+		      "WHERE p0.tag = ? AND i.status != 'deleted'", sql);
+		r = param_add(p, COL_TEXT, by_tag, "tag");
 	} else {
 		fputs("SELECT " IMAGE_COLUMNS_I " FROM images i WHERE i.status != 'deleted'", sql);
 	}
@@ -1225,7 +1274,7 @@ static int build_list_sql(struct conn *c, const struct rain_image_query *q,
 		const struct rain_query_term *t = &q->terms[i];
 		const struct column *col = column_find(t->attr);
 
-		if (t == driver)
+		if (t == by_prop)
 			continue;
 		fputs(" AND ", sql);
 		if (col) {
@@ -1239,7 +1288,7 @@ static int build_list_sql(struct conn *c, const struct rain_image_query *q,
 			fputs(")", sql);
 		}
 	}
-	for (size_t i = 0; r == 0 && i < q->ntags; i++) {
+	for (size_t i = by_tag ? 1 : 0; r == 0 && i < q->ntags; i++) {
 		fputs(" AND i.id IN (SELECT image_id FROM image_tags WHERE tag = ?)", sql);
 		r = param_add(p, COL_TEXT, q->tags[i], "tag");
 	}
