@@ -93,18 +93,7 @@ peak_disk() { # remember the largest size of $TMP seen
 }
 
 # ---- the image ----
-cat >"$TMP/marker.service" <<'UNIT'
-[Unit]
-Description=bench marker
-After=local-fs.target
-
-[Service]
-Type=oneshot
-ExecStart=/bin/sh -c 'echo "REGBENCH-MARKER host=$(hostname)" >/dev/console'
-
-[Install]
-WantedBy=multi-user.target
-UNIT
+marker_unit "$TMP/marker.service" 'REGBENCH-MARKER host=$(hostname)'
 cat >"$TMP/regbench.recipe" <<'RECIPE'
 [image]
 name = regbench

@@ -62,18 +62,7 @@ load() { cut -d' ' -f1 /proc/loadavg; }
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
 
-cat >"$TMP/marker.service" <<'UNIT'
-[Unit]
-Description=bench marker
-After=local-fs.target
-
-[Service]
-Type=oneshot
-ExecStart=/bin/sh -c 'echo BENCH-MARKER >/dev/console'
-
-[Install]
-WantedBy=multi-user.target
-UNIT
+marker_unit "$TMP/marker.service" BENCH-MARKER
 cat >"$TMP/node.recipe" <<RECIPE
 [image]
 name = bench-slurm-node

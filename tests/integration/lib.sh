@@ -286,6 +286,24 @@ raind_healthy() {
 # skip DESCRIPTION REASON: a check that was not run.
 skip() { TEST_N=$((TEST_N + 1)); echo "ok $TEST_N - $1 # SKIP $2"; }
 
+# marker_unit FILE TEXT: write to FILE a systemd unit that prints TEXT
+# (a shell word list: $(...) is run in the image) on the console when the
+# image reaches multi-user, the boot marker tests and benchmarks wait for
+marker_unit() {
+	cat >"$1" <<UNIT
+[Unit]
+Description=boot marker
+After=local-fs.target
+
+[Service]
+Type=oneshot
+ExecStart=/bin/sh -c 'echo "$2" >/dev/console'
+
+[Install]
+WantedBy=multi-user.target
+UNIT
+}
+
 # ssh_recipe NAME FILE: write the recipe of a bookworm disk image (2G)
 # named NAME with openssh-server to FILE (for build_disk)
 ssh_recipe() {

@@ -26,18 +26,7 @@ MAC=52:54:00:15:30:01
 cd "$TMP" || exit 1
 
 # the image: its own unit prints the marker when it reaches multi-user
-cat >"$TMP/marker.service" <<'UNIT'
-[Unit]
-Description=t0153 marker
-After=local-fs.target
-
-[Service]
-Type=oneshot
-ExecStart=/bin/sh -c 'echo "T0153-MARKER host=$(hostname) root=$(findmnt -n -o FSTYPE /)" >/dev/console'
-
-[Install]
-WantedBy=multi-user.target
-UNIT
+marker_unit "$TMP/marker.service" 'T0153-MARKER host=$(hostname) root=$(findmnt -n -o FSTYPE /)'
 cat >"$TMP/node.recipe" <<RECIPE
 [image]
 name = t0153-node

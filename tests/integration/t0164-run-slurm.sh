@@ -32,18 +32,7 @@ CACHE=${RAIN_TEST_CACHE:-/var/cache/rain}
 cd "$TMP" || exit 1
 
 # the image: its own unit prints the marker when it reaches multi-user
-cat >"$TMP/marker.service" <<'UNIT'
-[Unit]
-Description=t0164 marker
-After=local-fs.target
-
-[Service]
-Type=oneshot
-ExecStart=/bin/sh -c 'echo "T0164-MARKER root=$(findmnt -n -o FSTYPE /)" >/dev/console'
-
-[Install]
-WantedBy=multi-user.target
-UNIT
+marker_unit "$TMP/marker.service" 'T0164-MARKER root=$(findmnt -n -o FSTYPE /)'
 cat >"$TMP/node.recipe" <<RECIPE
 [image]
 name = t0164-node
