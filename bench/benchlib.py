@@ -19,6 +19,10 @@
       USER and SYS those of CMD and every process it waited for
       (getrusage RUSAGE_CHILDREN); exits with CMD's status, on failure
       after the last lines of LOG
+
+  From Python (sys.path holding bench/): steps(REC) reads lines "STEP
+  SECONDS LOAD", prints a table of each step's median, median load and
+  every value, and returns {STEP: [SECONDS, ...]} (the run-*.sh benches).
 """
 import http.client
 import json
@@ -163,6 +167,20 @@ def timed(log, cmd):
         return rc
     print("%.2f %.2f %.2f" % (wall, after.ru_utime - before.ru_utime, after.ru_stime - before.ru_stime))
     return 0
+
+
+def steps(path):
+    rows = {}
+    with open(path) as f:
+        for line in f:
+            k, v, load = line.split()
+            rows.setdefault(k, []).append((float(v), float(load)))
+    print("%-16s %8s %6s %s" % ("step", "median", "load", "all (s)"))
+    for k in sorted(rows):
+        print("%-16s %8.2f %6.1f %s" % (k, statistics.median(v for v, _ in rows[k]),
+                                         statistics.median(l for _, l in rows[k]),
+                                         " ".join("%.2f" % v for v, _ in rows[k])))
+    return {k: [v for v, _ in vals] for k, vals in rows.items()}
 
 
 def main(argv):

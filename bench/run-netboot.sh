@@ -37,6 +37,7 @@ for c in mmdebstrap qemu-system-x86_64 tar2sqfs ssh ssh-keygen; do
 	command -v "$c" >/dev/null || { echo "$me: needs $c (scripts/install-deps.sh)" >&2; exit 1; }
 done
 export TMPDIR=${TMPDIR:-/var/tmp}
+BENCH_DIR=$PWD/bench
 [ -d build-release ] || meson setup build-release -Dbuildtype=release >/dev/null
 ninja -C build-release src/cli/rain src/daemon/raind >/dev/null || { echo "$me: the release build failed" >&2; exit 1; }
 export BUILD=$PWD/build-release RAIN_TEST_CACHE=${RAIN_CACHE:-/var/cache/rain}
@@ -141,17 +142,12 @@ done
 [ -z "$(ls -A "$SITE/claims" 2>/dev/null)" ] || die "claims left: $(ls "$SITE/claims")"
 ps -eo args | grep -q "[q]emu-system.*hostfwd=tcp:127.0.0.1:\($P1\|$P2\)-" && die "a node VM was left"
 
-python3 - "$TMP/rec" <<'PY'
+python3 - "$TMP/rec" "$BENCH_DIR" <<'PY'
 import statistics, sys
-rows = {}
-for line in open(sys.argv[1]):
-    k, v, load = line.split()
-    rows.setdefault(k, []).append((float(v), float(load)))
-med = lambda k: statistics.median(v for v, _ in rows[k])
-print("%-16s %8s %6s %s" % ("step", "median", "load", "all (s)"))
-for k in sorted(rows):
-    print("%-16s %8.2f %6.1f %s" % (k, med(k), statistics.median(l for _, l in rows[k]),
-                                     " ".join("%.2f" % v for v, _ in rows[k])))
+sys.path.insert(0, sys.argv[2])
+import benchlib
+rows = benchlib.steps(sys.argv[1])
+med = lambda k: statistics.median(rows[k])
 for n in (1, 2):
     over = med("rain.%d.pre" % n) + med("rain.%d.post" % n)
     print("N=%d: rain adds %.2f s to the node's own boot (%.2f s before qemu starts, %.2f s from the "

@@ -41,6 +41,7 @@ for c in mmdebstrap qemu-system-x86_64 tar2sqfs ssh ssh-keygen slurmctld slurmd 
 	command -v "$c" >/dev/null || { echo "$me: needs $c (scripts/install-deps.sh)" >&2; exit 1; }
 done
 export TMPDIR=${TMPDIR:-/var/tmp}
+BENCH_DIR=$PWD/bench
 [ -d build-release ] || meson setup build-release -Dbuildtype=release >/dev/null
 ninja -C build-release src/cli/rain src/daemon/raind >/dev/null || { echo "$me: the release build failed" >&2; exit 1; }
 rev=$(git rev-parse --short HEAD 2>/dev/null)
@@ -178,20 +179,15 @@ done
 	die "unpublish failed"
 [ -z "$(squeue -h -o %i)" ] || die "jobs left in Slurm"
 
-python3 - "$TMP/rec" <<'PY'
+python3 - "$TMP/rec" "$BENCH_DIR" <<'PY'
 import statistics, sys
-rows = {}
-for line in open(sys.argv[1]):
-    k, v, load = line.split()
-    rows.setdefault(k, []).append((float(v), float(load)))
-med = lambda k: statistics.median(v for v, _ in rows[k])
-print("%-16s %8s %6s %s" % ("step", "median", "load", "all (s)"))
-for k in sorted(rows):
-    print("%-16s %8.2f %6.1f %s" % (k, med(k), statistics.median(l for _, l in rows[k]),
-                                     " ".join("%.2f" % v for v, _ in rows[k])))
+sys.path.insert(0, sys.argv[2])
+import benchlib
+rows = benchlib.steps(sys.argv[1])
+med = lambda k: statistics.median(rows[k])
 for n in (1, 2):
     # paired within each run: the first output minus that run's own reboot
-    beyond = statistics.median(f - b for (f, _), (b, _) in zip(rows["rain.%d.first" % n], rows["rain.%d.reboot" % n]))
+    beyond = statistics.median(f - b for f, b in zip(rows["rain.%d.first" % n], rows["rain.%d.reboot" % n]))
     print("N=%d: reimage overhead %.2f s beyond the nodes' own reboot (goal < 30 s: %s): submit to start %.2f s,"
           " of it the reboot %.2f s and Slurm %.2f s; first output %.2f s (the bare boot, unpaired: %.2f s);"
           " without a reimage the first output comes after %.2f s" % (n, beyond, "met" if beyond < 30 else "NOT met",
