@@ -100,5 +100,6 @@ explain "u7's view, os_distro=rocky (driven by the property index)" "SELECT $C F
 	ORDER BY p0.created_at DESC, p0.image_id DESC LIMIT 26"
 explain "owner=u42" "SELECT $C FROM images i WHERE i.status != 'deleted' AND i.os_hidden = 0
 	AND i.owner = 'u42' ORDER BY i.created_at DESC, i.id DESC LIMIT 26"
-explain "tag t42" "SELECT $C FROM images i WHERE i.status != 'deleted' AND i.os_hidden = 0
-	AND i.id IN (SELECT image_id FROM image_tags WHERE tag = 't42') ORDER BY i.created_at DESC, i.id DESC LIMIT 26"
+explain "tag t42 (driven by the tag index)" "SELECT $C FROM image_tags p0 JOIN images i ON i.id = p0.image_id
+	WHERE p0.tag = 't42' AND i.status != 'deleted' AND i.os_hidden = 0
+	ORDER BY p0.created_at DESC, p0.image_id DESC LIMIT 26"
