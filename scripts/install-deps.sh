@@ -42,6 +42,8 @@ packages=(
 	dnf rpm
 	# OpenStack sites: a real Glance (SQLite, no Keystone) and its client
 	glance-api python3-glanceclient
+	# the stock clients against raind's own Keystone and Glance (t0127)
+	python3-openstackclient
 	# container sites: Charliecloud's ch-run (unprivileged containers)
 	charliecloud-runtime
 	# Slurm sites and runs: a real one-host Slurm (munged, slurmctld, two

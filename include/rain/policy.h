@@ -36,8 +36,12 @@
  *   build-delete   yes     yes     404
  *   job-show       yes     yes     404 (a job of any kind: GET /rain/v1/jobs)
  *   user-list      yes     -       403
+ *   identity-list  yes     yes     yes (Keystone's /v3/users and /v3/projects:
+ *                                   the caller's own, all for admins, and
+ *                                   any one by its exact name= for sharing)
  *   user-create    yes     -       403
  *   user-show      yes     yes     403
+ *   project-show   yes     yes     403 (a user's own project, named as the user)
  *   user-modify    yes     403     403 (role, status, quotas)
  *   user-password  yes     yes     403 (one's own password)
  *   user-delete    yes     403     403
@@ -76,8 +80,10 @@ enum rain_action {
 	RAIN_ACT_BUILD_DELETE,
 	RAIN_ACT_JOB_SHOW,
 	RAIN_ACT_USER_LIST,
+	RAIN_ACT_IDENTITY_LIST,
 	RAIN_ACT_USER_CREATE,
 	RAIN_ACT_USER_SHOW,
+	RAIN_ACT_PROJECT_SHOW,
 	RAIN_ACT_USER_MODIFY,
 	RAIN_ACT_USER_PASSWORD,
 	RAIN_ACT_USER_DELETE,

@@ -4,10 +4,26 @@
  *   POST   /v3/auth/tokens  password login: 201, the token in X-Subject-Token
  *   GET    /v3/auth/tokens  validate X-Subject-Token (200 or 404; HEAD too)
  *   DELETE /v3/auth/tokens  revoke X-Subject-Token (204)
+ *   GET    /v3/users        {"users": [USER...]}; name= filters
+ *   GET    /v3/users/{id}   {"user": USER}
+ *   GET    /v3/projects     {"projects": [PROJECT...]}; name= filters
+ *   GET    /v3/projects/{id} {"project": PROJECT}
  *
  * One project per user, named and identified like the user; one domain,
- * "default". The service catalog has one entry, the image service, at
- * raind's own base URL as the client reached it.
+ * "default". The service catalog has two entries at raind's own base URL
+ * as the client reached it: the image service (public) and the identity
+ * service (base/v3; public, internal and admin), both in RegionOne, so
+ * that clients which look names up (openstack image add project) find
+ * the identity endpoint.
+ *
+ * Who sees whom (rain/policy.h: identity-list, user-show, project-show):
+ * a user sees itself and its own project, admins see every one. A list
+ * with name= also finds another user or project by its exact name (as
+ * rain_catalog_user_find matches), so that a project can be named when
+ * sharing an image; that answer holds only the id, the name and the
+ * domain (not whether the account is enabled). Without name= a user's
+ * list holds only itself; another user's id answers 403 whether it
+ * exists or not.
  *
  * The login rules (lock-outs of names and addresses, the password-check
  * places, the LDAP first login) and the tokens are the library's
@@ -63,6 +79,34 @@ static json_t *domain_json(void)
 	return json_pack("{s:s, s:s}", "id", "default", "name", "Default");
 }
 
+/* The service catalog: the image service at base, the identity service
+ * at base/v3 (public, internal and admin), both in RegionOne. */
+static json_t *catalog_json(const char *base)
+{
+	static const char *const interfaces[] = { "public", "internal", "admin" };
+	char url[600];
+	json_t *identity = json_array();
+
+	snprintf(url, sizeof(url), "%s/v3", base);
+	for (size_t i = 0; identity && i < sizeof(interfaces) / sizeof(interfaces[0]); i++) {
+		char id[32];
+
+		snprintf(id, sizeof(id), "identity-%s", interfaces[i]);
+		if (json_array_append_new(identity, json_pack("{s:s, s:s, s:s, s:s, s:s}", "id", id,
+							      "interface", interfaces[i], "region",
+							      "RegionOne", "region_id", "RegionOne",
+							      "url", url)) < 0) {
+			json_decref(identity);
+			identity = NULL;
+		}
+	}
+	return json_pack("[{s:s, s:s, s:s, s:[{s:s, s:s, s:s, s:s, s:s}]}, {s:s, s:s, s:s, s:o}]",
+			 "type", "image", "name", "glance", "id", "image",
+			 "endpoints", "id", "image-public", "interface", "public",
+			 "region", "RegionOne", "region_id", "RegionOne", "url", base,
+			 "type", "identity", "name", "keystone", "id", "identity", "endpoints", identity);
+}
+
 /* The token body Keystone sends for a password-scoped token. */
 static json_t *token_body(struct request *req, const struct rain_token *t)
 {
@@ -73,7 +117,7 @@ static json_t *token_body(struct request *req, const struct rain_token *t)
 	iso_us(t->expires_at, expires, sizeof(expires));
 	request_base_url(req, base, sizeof(base));
 	return json_pack("{s:{s:[s], s:{s:s, s:s, s:o, s:n}, s:s, s:s, s:b, s:[{s:s, s:s}], "
-			 "s:{s:s, s:s, s:o}, s:[{s:s, s:s, s:s, s:[{s:s, s:s, s:s, s:s, s:s}]}]}}",
+			 "s:{s:s, s:s, s:o}, s:o}}",
 			 "token",
 			 "methods", "password",
 			 "user", "id", t->user, "name", t->user, "domain", domain_json(),
@@ -83,9 +127,7 @@ static json_t *token_body(struct request *req, const struct rain_token *t)
 			 "is_domain", 0,
 			 "roles", "id", admin ? "admin" : "member", "name", admin ? "admin" : "member",
 			 "project", "id", t->user, "name", t->user, "domain", domain_json(),
-			 "catalog", "type", "image", "name", "glance", "id", "image",
-			 "endpoints", "id", "image-public", "interface", "public",
-			 "region", "RegionOne", "region_id", "RegionOne", "url", base);
+			 "catalog", catalog_json(base));
 }
 
 static int version(struct request *req)
@@ -239,10 +281,130 @@ static int token_revoke(struct request *req)
 	return http_reply_empty(req, 204);
 }
 
+/* USER or PROJECT (what) of the account u as Keystone writes them; full:
+ * also whether it is enabled (the caller's own, or an admin asking). */
+static json_t *account_json(struct request *req, const char *what, const struct rain_user *u, bool full)
+{
+	char base[512], self[700];
+	bool user = !strcmp(what, "users");
+	json_t *j;
+
+	request_base_url(req, base, sizeof(base));
+	snprintf(self, sizeof(self), "%s/v3/%s/%s", base, what, u->name);
+	j = json_pack("{s:s, s:s, s:s, s:{s:s}}", "id", u->name, "name", u->name, "domain_id", "default",
+		      "links", "self", self);
+	if (j && !user)
+		json_object_update_new(j, json_pack("{s:s, s:s, s:b, s:[], s:{}}", "description", "",
+						    "parent_id", "default", "is_domain", 0, "tags",
+						    "options"));
+	if (j && user)
+		json_object_update_new(j, json_pack("{s:n, s:{}}", "password_expires_at", "options"));
+	if (j && full)
+		json_object_set_new(j, "enabled", json_boolean(u->status == RAIN_USER_ACTIVE));
+	return j;
+}
+
+/* Whether the caller is u itself. */
+static bool is_self(struct request *req, const struct rain_user *u)
+{
+	return req->who.owner && !strcmp(req->who.owner, u->name);
+}
+
+/* GET /v3/users and /v3/projects (what names which): admins see all, a
+ * user itself; name= finds one account by its exact name for anyone. */
+static int account_list(struct request *req, const char *what)
+{
+	struct rain_catalog *cat = rain_repo_catalog(request_repo(req));
+	const char *name = request_query(req, "name");
+	struct rain_user **list = NULL, *one = NULL;
+	size_t n = 0;
+	json_t *arr = json_array();
+	int r;
+
+	if (!arr)
+		return rain_error_oom();
+	if (name) {
+		r = rain_catalog_user_find(cat, name, &one);
+		if (r == RAIN_ENOTFOUND)
+			r = 0;
+		if (r == 0 && one) {
+			list = &one;
+			n = 1;
+		}
+	} else if (req->who.admin) {
+		r = rain_catalog_user_list(cat, &list, &n);
+	} else {
+		r = req->who.owner ? rain_catalog_user_get(cat, req->who.owner, &one) : 0;
+		if (r == RAIN_ENOTFOUND)
+			r = 0;
+		if (r == 0 && one) {
+			list = &one;
+			n = 1;
+		}
+	}
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		bool full = req->who.admin || is_self(req, list[i]);
+
+		if (json_array_append_new(arr, account_json(req, what, list[i], full)) < 0)
+			r = rain_error_oom();
+	}
+	if (one)
+		rain_user_free(one);
+	else
+		rain_user_list_free(list, n);
+	if (r < 0) {
+		json_decref(arr);
+		return r;
+	}
+	return http_reply_json(req, 200, json_pack("{s:o, s:{s:n, s:n, s:n}}", what, arr, "links",
+						   "self", "previous", "next"), NULL);
+}
+
+/* GET /v3/users/{id} and /v3/projects/{id}: the route's policy let only
+ * the account itself and admins here. */
+static int account_show(struct request *req, const char *what, const char *key)
+{
+	struct rain_user *u = NULL;
+	int r = rain_catalog_user_find(rain_repo_catalog(request_repo(req)), req->params[0], &u);
+
+	if (r == RAIN_ENOTFOUND)
+		return keystone_error(req, 404, "Not Found", !strcmp(what, "users") ?
+				      "Could not find user." : "Could not find project.");
+	if (r < 0)
+		return r;
+	r = http_reply_json(req, 200, json_pack("{s:o}", key, account_json(req, what, u, true)), NULL);
+	rain_user_free(u);
+	return r;
+}
+
+static int users_list(struct request *req)
+{
+	return account_list(req, "users");
+}
+
+static int projects_list(struct request *req)
+{
+	return account_list(req, "projects");
+}
+
+static int user_show(struct request *req)
+{
+	return account_show(req, "users", "user");
+}
+
+static int project_show(struct request *req)
+{
+	return account_show(req, "projects", "project");
+}
+
 const struct route api_identity_routes[] = {
 	{ "GET", "/v3", BODY_NONE, RAIN_ACT_PUBLIC, version, NULL, NULL, NULL, 0 },
 	{ "POST", "/v3/auth/tokens", BODY_JSON, RAIN_ACT_PUBLIC, login, NULL, NULL, NULL, 64 * 1024 },
 	{ "GET", "/v3/auth/tokens", BODY_NONE, RAIN_ACT_TOKEN_CHECK, token_validate, NULL, NULL, NULL, 0 },
 	{ "DELETE", "/v3/auth/tokens", BODY_NONE, RAIN_ACT_TOKEN_CHECK, token_revoke, NULL, NULL, NULL, 0 },
+	{ "GET", "/v3/users", BODY_NONE, RAIN_ACT_IDENTITY_LIST, users_list, NULL, NULL, NULL, 0 },
+	{ "GET", "/v3/users/{}", BODY_NONE, RAIN_ACT_USER_SHOW, user_show, NULL, NULL, NULL, 0 },
+	{ "GET", "/v3/projects", BODY_NONE, RAIN_ACT_IDENTITY_LIST, projects_list, NULL, NULL, NULL, 0 },
+	{ "GET", "/v3/projects/{}", BODY_NONE, RAIN_ACT_PROJECT_SHOW, project_show, NULL, NULL, NULL, 0 },
 	{ NULL, NULL, BODY_NONE, RAIN_ACT_PUBLIC, NULL, NULL, NULL, NULL, 0 },
 };

@@ -1,5 +1,6 @@
-/* GET /v2/schemas/image and /v2/schemas/images: JSON schemas in the form
- * Glance publishes, which clients such as glanceclient use to validate. */
+/* GET /v2/schemas/image, /v2/schemas/images, /v2/schemas/member and
+ * /v2/schemas/members: JSON schemas in the form Glance publishes, which
+ * clients such as glanceclient use to validate and to print. */
 #include "daemon/http.h"
 
 #define IMAGE_PROPERTIES \
@@ -49,25 +50,41 @@
 	"{\"rel\": \"enclosure\", \"href\": \"{file}\"}, " \
 	"{\"rel\": \"describedby\", \"href\": \"{schema}\"}]}"
 
-static int schema_image(struct request *req)
-{
-	json_t *j = json_loads(IMAGE_SCHEMA, 0, NULL);
+/* Glance's member schema, as glance.api.v2.image_members.get_schema()
+ * writes it. */
+#define MEMBER_SCHEMA \
+	"{\"name\": \"member\", \"properties\": {" \
+	"\"member_id\": {\"type\": \"string\", \"description\": \"An identifier for the image member (tenantId)\"}, " \
+	"\"image_id\": {\"type\": \"string\", \"description\": \"An identifier for the image\", " \
+	"\"pattern\": \"^([0-9a-fA-F]){8}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){12}$\"}, " \
+	"\"created_at\": {\"type\": \"string\", \"description\": \"Date and time of image member creation\"}, " \
+	"\"updated_at\": {\"type\": \"string\", \"description\": \"Date and time of last modification of image member\"}, " \
+	"\"status\": {\"type\": \"string\", \"description\": \"The status of this image member\", " \
+	"\"enum\": [\"pending\", \"accepted\", \"rejected\"]}, " \
+	"\"schema\": {\"readOnly\": true, \"type\": \"string\"}}, " \
+	"\"additionalProperties\": false}"
 
-	return j ? http_reply_json(req, 200, j, NULL)
-		 : http_reply_error(req, 500, "image schema does not parse");
+/* Reply with the schema text (one of the above). */
+static int schema_one(struct request *req, const char *text)
+{
+	json_t *j = json_loads(text, 0, NULL);
+
+	return j ? http_reply_json(req, 200, j, NULL) : http_reply_error(req, 500, "a schema does not parse");
 }
 
-static int schema_images(struct request *req)
+/* Reply with the schema of a list called name of item (text), as
+ * Glance's CollectionSchema writes it. */
+static int schema_collection(struct request *req, const char *name, const char *item)
 {
-	json_t *image = json_loads(IMAGE_SCHEMA, 0, NULL);
+	json_t *one = json_loads(item, 0, NULL);
 
-	if (!image)
-		return http_reply_error(req, 500, "image schema does not parse");
+	if (!one)
+		return http_reply_error(req, 500, "a schema does not parse");
 	return http_reply_json(req, 200, json_pack(
 		"{s:s, s:{s:{s:s, s:o}, s:{s:s}, s:{s:s}, s:{s:s}}, s:[{s:s, s:s}, {s:s, s:s}, {s:s, s:s}]}",
-		"name", "images",
+		"name", name,
 		"properties",
-		"images", "type", "array", "items", image,
+		name, "type", "array", "items", one,
 		"schema", "type", "string",
 		"first", "type", "string",
 		"next", "type", "string",
@@ -77,8 +94,30 @@ static int schema_images(struct request *req)
 		"rel", "describedby", "href", "{schema}"), NULL);
 }
 
+static int schema_image(struct request *req)
+{
+	return schema_one(req, IMAGE_SCHEMA);
+}
+
+static int schema_images(struct request *req)
+{
+	return schema_collection(req, "images", IMAGE_SCHEMA);
+}
+
+static int schema_member(struct request *req)
+{
+	return schema_one(req, MEMBER_SCHEMA);
+}
+
+static int schema_members(struct request *req)
+{
+	return schema_collection(req, "members", MEMBER_SCHEMA);
+}
+
 const struct route api_schemas_routes[] = {
 	{ "GET", "/v2/schemas/image", BODY_NONE, RAIN_ACT_ANY_USER, schema_image, NULL, NULL, NULL, 0 },
 	{ "GET", "/v2/schemas/images", BODY_NONE, RAIN_ACT_ANY_USER, schema_images, NULL, NULL, NULL, 0 },
+	{ "GET", "/v2/schemas/member", BODY_NONE, RAIN_ACT_ANY_USER, schema_member, NULL, NULL, NULL, 0 },
+	{ "GET", "/v2/schemas/members", BODY_NONE, RAIN_ACT_ANY_USER, schema_members, NULL, NULL, NULL, 0 },
 	{ NULL, NULL, BODY_NONE, RAIN_ACT_PUBLIC, NULL, NULL, NULL, NULL, 0 },
 };
