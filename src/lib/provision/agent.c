@@ -405,6 +405,7 @@ int run_agent_exec(struct rain_run_op *op, const struct rain_provider_driver *dr
 	size_t script_len = 0;
 	int64_t deadline = job->walltime_s > 0 ?
 			   time_mono_us() + (int64_t)job->walltime_s * 1000000 : 0;
+	char msg[1200];
 	int r = 0;
 
 	*status = -1;
@@ -438,20 +439,22 @@ int run_agent_exec(struct rain_run_op *op, const struct rain_provider_driver *dr
 
 			while (all[k].done)
 				k++;
-			for (size_t i = 0; i < n; i++)
-				job_kill(op, send, &all[i]);
 			*status = RAIN_RUN_EXIT_TIMEOUT;
 			r = rain_error_set(RAIN_ETIMEDOUT, "the job did not end within its time limit "
 					   "(%d s) on %s", job->walltime_s, inst_name(op, k));
 		}
 	}
 	if (r == RAIN_ECANCELED || (op->cancel && *op->cancel)) {
-		for (size_t i = 0; i < n; i++)
-			job_kill(op, send, &all[i]);
 		r = rain_run_check_cancel(op);
 		if (r == 0)
 			r = rain_error_set(RAIN_ECANCELED, "the run was canceled");
 	}
+	/* walltime, cancel, a failure: nothing of the job stays running (the
+	 * message is the failure's, whatever the cleanup says) */
+	if (r < 0)
+		snprintf(msg, sizeof(msg), "%s", rain_error_last());
+	for (size_t i = 0; r < 0 && i < n; i++)
+		job_kill(op, send, &all[i]);
 	for (size_t i = 0; i < n; i++) {
 		_cleanup_free_ char *reply = NULL;
 
@@ -461,7 +464,7 @@ int run_agent_exec(struct rain_run_op *op, const struct rain_provider_driver *dr
 		free(all[i].line);
 	}
 	if (r < 0)
-		return r;
+		return rain_error_set(r, "%s", msg);
 	for (size_t i = 0; i < n; i++)
 		if (all[i].status != 0 && *status <= 0)
 			*status = all[i].status;
