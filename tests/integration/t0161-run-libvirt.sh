@@ -5,8 +5,10 @@
 # instance is a qcow2 overlay of the registration's volume, a NoCloud seed
 # with the run's key and a domain made from the registration's, reached by
 # ssh on a forwarded port of 127.0.0.1, its console logged in the run's
-# folder. Cases: up -n 1 kept (its state, the overlay, the domain's disks
-# and forwarded port; then exec: a passing job's /etc/os-release and
+# folder. Cases: up -n 1 kept, with the test's work folder shared in
+# writable over 9p (--share --share-rw: a job reads it and writes to it),
+# (its state, the overlay, the domain's disks, forwarded port and shared
+# folder; then exec: a passing job's /etc/os-release and
 # uname -r, a failing job's exit code, a walltime: 124, the domain
 # destroyed mid-job: 125 saying it was lost) and down; run -n 2
 # --each printing /etc/os-release, uname -r and each instance's own host
@@ -107,8 +109,12 @@ check_clean nb "refused"
 # ---- all at once (TCG boots are slow): a, up -n 1 and kept for exec;
 # d, run -n 2 --each interrupted mid-job; c, an instance that does not
 # answer within its ready timeout ----
+# a's: the test's work folder shared in writable over 9p (qemu runs as
+# the daemon's user, which must write it)
+mkdir -p "$TMP/work" && echo "from the host" >"$TMP/work/in.txt"
+chown -R libvirt-qemu "$TMP/work"
 start=$(date +%s)
-prov up a $(up_args a) >/dev/null 2>"$TMP/a-up.err" &
+prov up a $(up_args a) --share "$TMP/work" --share-rw >/dev/null 2>"$TMP/a-up.err" &
 pid_a=$!
 prov_args run d $(up_args d) -n 2 --each -- \
 	sh -c 'grep ^PRETTY_NAME /etc/os-release; uname -r; hostname; echo job-started; exec sleep 600'
@@ -171,6 +177,14 @@ Q="{http://libvirt.org/schemas/domain/qemu/1.0}"
 a=[x.get("value") for x in d.iter(Q+"arg")]
 assert "user,id=rainnet0,hostfwd=tcp:127.0.0.1:%d-:22" % port in a, a' "$TMP/a.xml" "$TMP/a/state.json"
 check "its qemu runs" pgrep -f -- "guest=rain-a-1"
+check "the work folder is shared in over 9p, writable" python3 -c '
+import sys, xml.etree.ElementTree as E; f=E.parse(sys.argv[1]).getroot().find("devices/filesystem")
+assert f.get("accessmode")=="mapped" and f.find("target").get("dir")=="rain-work", f
+assert f.find("source").get("dir")==sys.argv[2] and f.find("readonly") is None' "$TMP/a.xml" "$(realpath "$TMP/work")"
+prov exec a -- sh -c 'cat work/in.txt; echo "from the guest" >work/out.txt' \
+	>"$TMP/a-share.out" 2>"$TMP/a-share.err"
+check_eq "the job reads the host's file in work/ (ssh, --share-rw)" "from the host" "$(cat "$TMP/a-share.out")"
+check_eq "and what it writes there is on the host" "from the guest" "$(cat "$TMP/work/out.txt" 2>/dev/null)"
 
 prov exec a -- sh -c 'cat /etc/os-release; uname -r' >"$TMP/a-pass.out" 2>"$TMP/a-pass.err"
 check_eq "a passing job: 0" 0 $?
