@@ -269,7 +269,7 @@ static void assert_instance(xmlDocPtr doc)
 	assert_xp(doc, "string(//q:arg[@value='-netdev']/following-sibling::q:arg[2]/@value)",
 		  "-device");
 	assert_xp(doc, "string(//q:arg[@value='-netdev']/following-sibling::q:arg[3]/@value)",
-		  "virtio-net-pci,netdev=rainnet0");
+		  "{\"driver\":\"virtio-net-pci\",\"netdev\":\"rainnet0\"}");
 }
 
 /* From rain's own registration domain: what changes, and what stays. */

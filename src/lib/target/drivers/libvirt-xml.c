@@ -437,14 +437,19 @@ static bool disk_set(xmlNodePtr disk, const char *pool, const char *volume, cons
 }
 
 /* <qemu:commandline> (the root's, or a new one) with a user network
- * device forwarding 127.0.0.1:port to the guest's port 22. */
+ * device forwarding 127.0.0.1:port to the guest's port 22. The device is
+ * given as JSON, as libvirt gives its own: qemu makes the legacy-syntax
+ * -device ones first, and such a NIC would take the first free PCI slot,
+ * which libvirt may have given to a device of its own (a shared folder's
+ * virtio-9p, in the slot of the interface that was dropped). As JSON it
+ * comes after libvirt's, each of which has its slot. */
 static bool qemu_user_net(xmlNodePtr root, int port)
 {
 	xmlNsPtr ns = xmlSearchNsByHref(root->doc, root, BAD_CAST QEMU_NS);
 	xmlNodePtr cmd = NULL;
 	char netdev[96];
 	const char *args[] = {
-		"-netdev", netdev, "-device", "virtio-net-pci,netdev=rainnet0",
+		"-netdev", netdev, "-device", "{\"driver\":\"virtio-net-pci\",\"netdev\":\"rainnet0\"}",
 	};
 
 	if (!ns)
