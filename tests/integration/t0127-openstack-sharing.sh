@@ -59,6 +59,12 @@ assert all(e["url"] == sys.argv[2] + "/v3" for e in ids), ids' "$TMP/token.json"
 TOKEN=$ALICE call GET "/v3/projects?name=bob"
 check_json "alice finds bob's project by name (id, name, domain only)" \
 	"j['projects'] == [dict(id='bob', name='bob', domain_id='default', description='', parent_id='default', is_domain=False, tags=[], options={}, links=j['projects'][0]['links'])]"
+TOKEN=$ALICE call GET "/v3/projects?name=bob&domain_id=other"
+check_json "but not in another domain" "j['projects'] == []"
+TOKEN=$ALICE call GET "/v3/domains?name=Default"
+check_json "the domain Default is found by name" "[d['id'] for d in j['domains']] == ['default']"
+TOKEN=$ALICE call GET /v3/domains/other
+check_status "and no other" 404
 TOKEN=$ALICE call GET "/v3/users?name=nobody"
 check_json "a name nobody has finds nothing" "j['users'] == []"
 TOKEN=$ALICE call GET /v3/users
@@ -86,8 +92,8 @@ ID=$(tail -n 1 "$TMP/id")
 check "alice creates and uploads an image with openstack image create" test -n "$ID"
 os alice image set --shared "$ID" >"$TMP/set.out" 2>&1
 check "alice makes it shared" no_traceback "$TMP/set.out"
-check "alice shares it with bob's project by name (openstack image add project)" \
-	os alice image add project "$ID" bob
+check "alice shares it with bob's project by name (openstack image add project, its domain by name)" \
+	os alice image add project --project-domain Default "$ID" bob
 os alice image member list -f value -c "Member ID" -c Status "$ID" >"$TMP/members" 2>&1
 check_eq "openstack image member list shows bob pending" "bob pending" "$(cat "$TMP/members")"
 os alice image add project "$ID" nobody >"$TMP/nobody.out" 2>&1

@@ -8,6 +8,8 @@
  *   GET    /v3/users/{id}   {"user": USER}
  *   GET    /v3/projects     {"projects": [PROJECT...]}; name= filters
  *   GET    /v3/projects/{id} {"project": PROJECT}
+ *   GET    /v3/domains      {"domains": [DOMAIN]}; name= filters
+ *   GET    /v3/domains/{id} {"domain": DOMAIN} (only "default")
  *
  * One project per user, named and identified like the user; one domain,
  * "default". The service catalog has two entries at raind's own base URL
@@ -316,14 +318,17 @@ static int account_list(struct request *req, const char *what)
 {
 	struct rain_catalog *cat = rain_repo_catalog(request_repo(req));
 	const char *name = request_query(req, "name");
+	const char *domain = request_query(req, "domain_id");
 	struct rain_user **list = NULL, *one = NULL;
 	size_t n = 0;
 	json_t *arr = json_array();
-	int r;
+	int r = 0;
 
 	if (!arr)
 		return rain_error_oom();
-	if (name) {
+	if (domain && strcmp(domain, "default")) {
+		/* no account lives in another domain */
+	} else if (name) {
 		r = rain_catalog_user_find(cat, name, &one);
 		if (r == RAIN_ENOTFOUND)
 			r = 0;
@@ -397,6 +402,42 @@ static int project_show(struct request *req)
 	return account_show(req, "projects", "project");
 }
 
+/* DOMAIN as Keystone writes it: the one domain, "default". */
+static json_t *domain_full_json(struct request *req)
+{
+	char base[512], self[600];
+	json_t *j = domain_json();
+
+	request_base_url(req, base, sizeof(base));
+	snprintf(self, sizeof(self), "%s/v3/domains/default", base);
+	if (j)
+		json_object_update_new(j, json_pack("{s:s, s:b, s:[], s:{}, s:{s:s}}", "description",
+						    "The default domain", "enabled", 1, "tags", "options",
+						    "links", "self", self));
+	return j;
+}
+
+/* GET /v3/domains: the default domain, unless name= names another. */
+static int domains_list(struct request *req)
+{
+	const char *name = request_query(req, "name");
+	json_t *arr = json_array();
+
+	if (!arr)
+		return rain_error_oom();
+	if (!name || !strcmp(name, "Default"))
+		json_array_append_new(arr, domain_full_json(req));
+	return http_reply_json(req, 200, json_pack("{s:o, s:{s:n, s:n, s:n}}", "domains", arr, "links",
+						   "self", "previous", "next"), NULL);
+}
+
+static int domain_show(struct request *req)
+{
+	if (strcmp(req->params[0], "default"))
+		return keystone_error(req, 404, "Not Found", "Could not find domain.");
+	return http_reply_json(req, 200, json_pack("{s:o}", "domain", domain_full_json(req)), NULL);
+}
+
 const struct route api_identity_routes[] = {
 	{ "GET", "/v3", BODY_NONE, RAIN_ACT_PUBLIC, version, NULL, NULL, NULL, 0 },
 	{ "POST", "/v3/auth/tokens", BODY_JSON, RAIN_ACT_PUBLIC, login, NULL, NULL, NULL, 64 * 1024 },
@@ -406,5 +447,7 @@ const struct route api_identity_routes[] = {
 	{ "GET", "/v3/users/{}", BODY_NONE, RAIN_ACT_USER_SHOW, user_show, NULL, NULL, NULL, 0 },
 	{ "GET", "/v3/projects", BODY_NONE, RAIN_ACT_IDENTITY_LIST, projects_list, NULL, NULL, NULL, 0 },
 	{ "GET", "/v3/projects/{}", BODY_NONE, RAIN_ACT_PROJECT_SHOW, project_show, NULL, NULL, NULL, 0 },
+	{ "GET", "/v3/domains", BODY_NONE, RAIN_ACT_ANY_USER, domains_list, NULL, NULL, NULL, 0 },
+	{ "GET", "/v3/domains/{}", BODY_NONE, RAIN_ACT_ANY_USER, domain_show, NULL, NULL, NULL, 0 },
 	{ NULL, NULL, BODY_NONE, RAIN_ACT_PUBLIC, NULL, NULL, NULL, NULL, 0 },
 };
