@@ -42,6 +42,7 @@ harnesses=(
 	"fuzz-vet-runtime:src/lib/vet/runtime-parse.c:-ljansson:$short"
 	"fuzz-shellwords:src/util/shellwords.c::$short"
 	"fuzz-jsonw:src/util/jsonw.c:-ljansson:$short"
+	"fuzz-objstore-uri:src/lib/repo/backends/objstore.c src/util/ini.c src/util/fsutil.c src/util/base64.c:-lcurl -lcrypto -Isrc/lib:$short"
 	"fuzz-recipe:src/lib/build/recipe.c src/lib/repo/image.c src/util/ini.c src/util/fsutil.c src/util/timeutil.c:-ljansson -lcrypto:$seconds"
 	"fuzz-vet-parse:src/lib/vet/vet-parse.c::$seconds"
 	"fuzz-adapt-boot:src/lib/target/adapt-boot.c::$short"
@@ -416,6 +417,15 @@ seed_vet_runtime() {
 		'rain-vet: failed' 'broken.service loaded failed failed A unit that fails' 'rain-vet: end' >"$d/bookworm"
 }
 
+# seed_objstore_uri DIR: object store URIs (first byte: 0 s3, 1 swift)
+seed_objstore_uri() {
+	local d=$1
+	printf '\0//127.0.0.1:8080/bucket?credentials=/etc/rain/s3.cred&region=us-east-1&tls=no&part_size=8M' >"$d/s3"
+	printf '\1//swift.example.org/images?credentials=c&part_size=64M' >"$d/swift"
+	printf '\0//[::1]:9000/b?secret_key=hunter22&x=y' >"$d/secret"
+	printf '\0//AKIA:hunter2@host/b' >"$d/userinfo"
+}
+
 # seed_shellwords DIR: rain shell lines (first byte: the first line number)
 seed_shellwords() {
 	local d=$1
@@ -530,6 +540,7 @@ for h in "${harnesses[@]}"; do
 	fuzz-vet-tracker | fuzz-vet-osv | fuzz-vet-changelog | fuzz-vet-feed-file) seed_feed "$seeds" "$name" ;;
 	fuzz-vet-runtime) seed_vet_runtime "$seeds" ;;
 	fuzz-shellwords) seed_shellwords "$seeds" ;;
+	fuzz-objstore-uri) seed_objstore_uri "$seeds" ;;
 	fuzz-jsonw) seed_jsonw "$seeds" ;;
 	esac
 
