@@ -154,6 +154,9 @@ static void test_domain_xml_bios(void **state)
 	assert_xp(doc, "string(/domain/devices/serial/@type)", "pty");
 	assert_xp(doc, "string(/domain/devices/serial/log/@file)", "/var/log/x/rain-r1.log");
 	assert_xp(doc, "string(/domain/devices/console/target/@type)", "serial");
+	/* no USB controller, no balloon (libvirt adds both unless told) */
+	assert_xp(doc, "string(/domain/devices/controller[@type='usb']/@model)", "none");
+	assert_xp(doc, "string(/domain/devices/memballoon/@model)", "none");
 	xmlFreeDoc(doc);
 	assert_libvirt_takes(xml);
 	free(xml);
@@ -261,6 +264,12 @@ static void assert_instance(xmlDocPtr doc)
 	assert_xp(doc, "count(/domain/devices/interface)", "0");
 	assert_xp(doc, "count(/domain/devices/serial/log)", "0");
 	assert_xp(doc, "string(/domain/devices/serial/@type)", "pty");
+	assert_xp(doc, "count(/domain/devices/controller[@type='usb'])", "1");
+	assert_xp(doc, "string(/domain/devices/controller[@type='usb']/@model)", "none");
+	assert_xp(doc, "count(/domain/devices/controller[@type='usb']/*)", "0");
+	assert_xp(doc, "count(/domain/devices/memballoon)", "1");
+	assert_xp(doc, "string(/domain/devices/memballoon/@model)", "none");
+	assert_xp(doc, "count(/domain/devices/input[@bus='usb'])", "0");
 	assert_xp(doc, "string(/domain/metadata/run:run/@id)", "run7");
 	assert_xp(doc, "string(/domain/metadata/run:run/@instance)", "rain-run7-2");
 	assert_xp(doc, "count(/domain/q:commandline/q:arg[@value='-netdev'])", "1");
@@ -457,6 +466,14 @@ static const char dumped[] =
 	"      <address type='drive' controller='0' bus='0' target='0' unit='0'/>\n"
 	"    </disk>\n"
 	"    <controller type='scsi' index='0' model='virtio-scsi'/>\n"
+	"    <controller type='usb' index='0' model='qemu-xhci' ports='15'>\n"
+	"      <address type='pci' domain='0x0000' bus='0x02' slot='0x00' function='0x0'/>\n"
+	"    </controller>\n"
+	"    <input type='tablet' bus='usb'><address type='usb' bus='0' port='1'/></input>\n"
+	"    <input type='keyboard' bus='ps2'/>\n"
+	"    <memballoon model='virtio'>\n"
+	"      <address type='pci' domain='0x0000' bus='0x05' slot='0x00' function='0x0'/>\n"
+	"    </memballoon>\n"
 	"    <interface type='user'>\n"
 	"      <mac address='52:54:00:11:fc:f9'/>\n"
 	"      <model type='virtio'/>\n"
@@ -493,6 +510,9 @@ static void test_instance_xml_dumped(void **state)
 	assert_xp(doc, "count(/domain/os/nvram)", "0");
 	assert_xp(doc, "string(/domain/os/loader)", "/usr/share/OVMF/OVMF_CODE_4M.fd");
 	assert_xp(doc, "string(/domain/metadata/rain:registration/@id)", "reg1");
+	/* libvirt's USB controller, its tablet and balloon gone; PS/2 stays */
+	assert_xp(doc, "count(//address[@bus='0x02' or @bus='0x05' or @type='usb'])", "0");
+	assert_xp(doc, "string(/domain/devices/input/@bus)", "ps2");
 	assert_instance(doc);
 	xmlFreeDoc(doc);
 	free(xml);

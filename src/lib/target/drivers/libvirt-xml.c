@@ -220,6 +220,20 @@ static void xw_user_text(struct xw *x, const char *name, const char *text)
 	xw_text(x, name, clean);
 }
 
+/* What libvirt adds to a domain unless told not to, and rain's domains do
+ * without: a USB controller (nothing is plugged in; under TCG the guest
+ * spends its boot on the controller's reset quirk and the USB modules
+ * and their udev events) and a memory balloon. <controller type='usb'
+ * model='none'/> and <memballoon model='none'/>. */
+static void trimmed_devices(struct xw *x)
+{
+	xw_start(x, "controller");
+	xw_attr(x, "type", "usb");
+	xw_attr(x, "model", "none");
+	xw_end(x);
+	xw_empty(x, "memballoon", "model", "none");
+}
+
 int libvirt_domain_xml(const struct libvirt_domain *d, char **out)
 {
 	bool x86 = strcmp(d->arch, "x86_64") == 0;
@@ -366,6 +380,7 @@ int libvirt_domain_xml(const struct libvirt_domain *d, char **out)
 		x.failed = true;
 	xw_end(&x);
 	xw_end(&x);
+	trimmed_devices(&x);
 	xw_end(&x); /* devices */
 	xw_end(&x); /* domain */
 	snprintf(what, sizeof(what), "domain %s", d->name);
@@ -525,6 +540,33 @@ static bool run_metadata(xmlNodePtr root, const struct libvirt_instance *in)
 	       xmlSetProp(run, BAD_CAST "instance", BAD_CAST in->name);
 }
 
+/* Whether element c is named name and its attribute attr is value. */
+static bool prop_is(xmlNodePtr c, const char *name, const char *attr, const char *value)
+{
+	xmlChar *v;
+	bool is;
+
+	if (!xmlStrEqual(c->name, BAD_CAST name))
+		return false;
+	v = xmlGetProp(c, BAD_CAST attr);
+	is = v && xmlStrEqual(v, BAD_CAST value);
+	xmlFree(v);
+	return is;
+}
+
+/* Add what trimmed_devices writes to devs (whose USB controllers, USB
+ * input devices and balloon are gone): registrations made before rain
+ * wrote them got libvirt's. false when out of memory. */
+static bool trim_devices(xmlNodePtr devs)
+{
+	xmlNodePtr usb = xmlNewChild(devs, NULL, BAD_CAST "controller", NULL);
+	xmlNodePtr balloon = usb ? xmlNewChild(devs, NULL, BAD_CAST "memballoon", NULL) : NULL;
+
+	return balloon && xmlSetProp(usb, BAD_CAST "type", BAD_CAST "usb") &&
+	       xmlSetProp(usb, BAD_CAST "model", BAD_CAST "none") &&
+	       xmlSetProp(balloon, BAD_CAST "model", BAD_CAST "none");
+}
+
 static bool name_ok(const char *s)
 {
 	return s && *s && strlen(s) <= 255 &&
@@ -584,6 +626,10 @@ static bool instance_edit(xmlNodePtr root, const struct libvirt_instance *in, co
 		} else if (xmlStrEqual(c->name, BAD_CAST "serial") ||
 			   xmlStrEqual(c->name, BAD_CAST "console")) {
 			drop_children(c, "log");
+		} else if (xmlStrEqual(c->name, BAD_CAST "memballoon") ||
+			   prop_is(c, "controller", "type", "usb") || prop_is(c, "input", "bus", "usb")) {
+			/* replaced below (trimmed_devices) */
+			drop(c);
 		}
 	}
 	if (disks != 1) {
@@ -594,6 +640,8 @@ static bool instance_edit(xmlNodePtr root, const struct libvirt_instance *in, co
 		*bad = "an instance reached by agent has no network";
 		return false;
 	}
+	if (!trim_devices(devs))
+		return false;
 	if (in->ssh_port > 0 && !qemu_user_net(root, in->ssh_port))
 		return false;
 	if (in->agent && !agent_channel_set(devs))
