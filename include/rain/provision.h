@@ -85,7 +85,8 @@ struct rain_run_op {
  * save. Call before creating what value names. */
 int rain_run_state_set(struct rain_run_op *op, const char *key, json_t *value);
 /* Append instance (takes its reference; it must have "name") to
- * state.instances and save. */
+ * state.instances, and its name and "ssh" to state.history (which down
+ * leaves: the instances the run had), and save. */
 int rain_run_instance_add(struct rain_run_op *op, json_t *instance);
 /* Instance i of state.instances (borrowed), or NULL. */
 json_t *rain_run_instance(const struct rain_run_op *op, size_t i);

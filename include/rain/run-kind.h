@@ -88,6 +88,11 @@ int rain_run_check(struct rain_run_kind *k, const struct rain_run_input *in,
  * is none. */
 json_t *rain_run_instances(const char *dir);
 
+/* Every instance the run had, up or gone (a new array of {name, address
+ * ("HOST:PORT" of its ssh, or null), state: "up" while the state names
+ * it, else "gone"}) from DIR/state.json; empty when there is none. */
+json_t *rain_run_history(const char *dir);
+
 /* Remove what a run's state (dir/state.json) names with `RAIN provision
  * down`, its lines appended to the run's log; site is the run's
  * ("site" of its record). What is gone already is not an error. */

@@ -115,7 +115,8 @@ static bool is_active(json_t *rec)
 }
 
 /* rec with what exists at the site: "instances" (from the run's state)
- * and "kept" (ended with instances up). */
+ * and "kept" (ended with instances up); and "history", every instance the
+ * run had with its address and whether it is up or gone. */
 static int add_instances(struct runs *g, json_t *rec)
 {
 	_cleanup_free_ char *dir = NULL;
@@ -126,7 +127,8 @@ static int add_instances(struct runs *g, json_t *rec)
 	inst = rain_run_instances(dir);
 	if (!inst || json_object_set_new(rec, "kept", json_boolean(!is_active(rec) &&
 								    json_array_size(inst))) < 0 ||
-	    json_object_set_new(rec, "instances", inst) < 0)
+	    json_object_set_new(rec, "instances", inst) < 0 ||
+	    json_object_set_new(rec, "history", rain_run_history(dir)) < 0)
 		return rain_error_oom();
 	return 0;
 }

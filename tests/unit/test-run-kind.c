@@ -299,6 +299,34 @@ static void test_instances(void **state)
 	assert_int_equal(json_array_size(two), 0);
 }
 
+/* The instances a run had: up while its state names them, then gone,
+ * each with its ssh address (or null). */
+static void test_history(void **state)
+{
+	struct fixture *f = *state;
+	char dir[128], path[160];
+	_cleanup_json_ json_t *none = NULL, *h = NULL;
+	static const char state_text[] =
+		"{\"instances\": [{\"name\": \"rain-H-2\"}],"
+		" \"history\": [{\"name\": \"rain-H-1\", \"ssh\": {\"host\": \"127.0.0.1\", \"port\": 2201}},"
+		" {\"name\": \"rain-H-2\"}, {\"ssh\": {}}]}";
+
+	snprintf(dir, sizeof(dir), "%s/hist", f->base);
+	assert_int_equal(fs_mkdir_p(dir, 0700), 0);
+	none = rain_run_history(dir);
+	assert_int_equal(json_array_size(none), 0);
+	snprintf(path, sizeof(path), "%s/state.json", dir);
+	assert_int_equal(fs_write_atomic(path, state_text, strlen(state_text), 0600), 0);
+	h = rain_run_history(dir);
+	assert_int_equal(json_array_size(h), 2);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(h, 0), "name")), "rain-H-1");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(h, 0), "address")),
+			    "127.0.0.1:2201");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(h, 0), "state")), "gone");
+	assert_true(json_is_null(json_object_get(json_array_get(h, 1), "address")));
+	assert_string_equal(json_string_value(json_object_get(json_array_get(h, 1), "state")), "up");
+}
+
 static int noop(struct rain_run_op *op)
 {
 	(void)op;
@@ -321,6 +349,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_image_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_registration, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_instances, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_history, setup, teardown),
 	};
 
 	if (rain_driver_register(&container_driver) < 0) {

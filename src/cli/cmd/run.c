@@ -313,17 +313,33 @@ static int run_exec(struct cli *cli, const struct cli_args *a)
 
 /* ---- rain ps, rain stop ------------------------------------------------- */
 
+/* The run's instances: each it had ("history"; "NAME (gone)" once taken
+ * down), or those up (a raind without history). */
 static char *instance_names(json_t *run)
 {
-	json_t *list = json_object_get(run, "instances"), *v;
-	_cleanup_free_ char **names = calloc(json_array_size(list) + 1, sizeof(*names));
-	size_t i;
+	json_t *list = json_object_get(run, "history"), *v;
+	size_t i, n;
+	char **names;
+	char *out;
 
+	if (!json_array_size(list))
+		list = json_object_get(run, "instances");
+	n = json_array_size(list);
+	names = calloc(n + 1, sizeof(*names));
 	if (!names)
 		return NULL;
-	json_array_foreach(list, i, v)
-		names[i] = (char *)cli_json_str(v, "name");
-	return json_array_size(list) ? strv_join(names, json_array_size(list), " ") : strdup("-");
+	json_array_foreach(list, i, v) {
+		const char *st = cli_json_str(v, "state");
+
+		if (asprintf(&names[i], "%s%s", cli_json_str(v, "name") ? cli_json_str(v, "name") : "?",
+			     st && !strcmp(st, "gone") ? " (gone)" : "") < 0)
+			names[i] = NULL;
+		if (!names[i])
+			break;
+	}
+	out = i == n ? (n ? strv_join(names, n, " ") : strdup("-")) : NULL;
+	strv_free(names, n);
+	return out;
 }
 
 static int ps_exec(struct cli *cli, const struct cli_args *a)

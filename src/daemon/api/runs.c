@@ -17,7 +17,9 @@
  *                                        ?status= (a job status, or active:
  *                                        queued, running or kept)
  *   GET    /rain/v1/runs/{id}            one run: the job's record with
- *                                        instances and kept
+ *                                        instances (those up), kept and
+ *                                        history (every instance it had:
+ *                                        name, address, state up or gone)
  *   GET    /rain/v1/runs/{id}/log        its log (?offset=N, ?follow=1): lines
  *                                        starting "rain: " are progress, the
  *                                        others the job's output

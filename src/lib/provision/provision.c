@@ -80,7 +80,15 @@ int rain_run_instance_add(struct rain_run_op *op, json_t *instance)
 			return rain_error_oom();
 		}
 	}
-	if (json_array_append_new(list, instance) < 0)
+	if (!json_is_array(json_object_get(op->state, "history")) &&
+	    json_object_set_new(op->state, "history", json_array()) < 0) {
+		json_decref(instance);
+		return rain_error_oom();
+	}
+	if (json_array_append_new(json_object_get(op->state, "history"),
+				  json_pack("{s:O, s:O*}", "name", json_object_get(instance, "name"),
+					    "ssh", json_object_get(instance, "ssh"))) < 0 ||
+	    json_array_append_new(list, instance) < 0)
 		return rain_error_oom();
 	return op->save ? op->save(op->ud, op->state) : 0;
 }

@@ -366,6 +366,41 @@ json_t *rain_run_instances(const char *dir)
 	return list;
 }
 
+json_t *rain_run_history(const char *dir)
+{
+	_cleanup_free_ char *path = fs_path_join(dir, "state.json");
+	_cleanup_json_ json_t *state = NULL;
+	json_t *list = json_array(), *h, *up = NULL;
+	size_t i, j;
+
+	if (!list || !path || access(path, F_OK) < 0 || rain_target_state_read(path, &state) < 0)
+		return list;
+	up = json_object_get(state, "instances");
+	json_array_foreach(json_object_get(state, "history"), i, h) {
+		const char *name = json_string_value(json_object_get(h, "name"));
+		json_t *ssh = json_object_get(h, "ssh"), *inst, *e;
+		const char *host = json_string_value(json_object_get(ssh, "host"));
+		json_int_t port = json_integer_value(json_object_get(ssh, "port"));
+		_cleanup_free_ char *address = NULL;
+		bool is_up = false;
+
+		if (!name)
+			continue;
+		json_array_foreach(up, j, inst) {
+			const char *n = json_string_value(json_object_get(inst, "name"));
+
+			is_up = is_up || (n && !strcmp(n, name));
+		}
+		if (host && port > 0 && asprintf(&address, "%s:%" JSON_INTEGER_FORMAT, host, port) < 0)
+			address = NULL;
+		e = json_pack("{s:s, s:s?, s:s}", "name", name, "address", address, "state",
+			      is_up ? "up" : "gone");
+		if (!e || json_array_append_new(list, e) < 0)
+			break;
+	}
+	return list;
+}
+
 /* The run's key pair and known hosts, once nothing of it is up. */
 static void forget_key(const char *dir)
 {
