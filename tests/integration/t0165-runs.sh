@@ -9,7 +9,8 @@
 # kept run taken down by rain stop, the instances quota, bad sites,
 # images and counts, a user who may not use the site, another user's runs
 # not visible, rain ps, the audit log and path traversal in the files API
-# refused.
+# refused. A run's record keeps the instances it had (history: name,
+# address, up or gone) after they are gone.
 source "$(dirname "$0")/lib.sh"
 cd "$TMP" || exit 1
 
@@ -107,6 +108,11 @@ RUN1=$(printf '%s' "$BODY" | json_get runs.0.id)
 check_json "the run is recorded: who, image, site, n, command, exit code" \
 	'(r := j["runs"][0])["owner"] == "alice" and r["image_id"] == "'"$IMG"'" and r["site"] == "box" and r["n"] == 1 and r["command"][0] == "sh" and r["exit_code"] == 0 and r["status"] == "succeeded" and r["started_at"] and r["finished_at"] and r["files"] == ["result.txt"] and r["instances"] == []'
 check_eq "nothing is left at the site" "" "$(leftovers)"
+check_eq "the record keeps the instance it had, gone" "gone" \
+	"$(run_json "$RUN1" | python3 -c 'import json,sys; h=json.load(sys.stdin)["history"]
+assert len(h) == 1 and h[0]["name"].startswith("rain-") and "address" in h[0], h; print(h[0]["state"])')"
+as_alice ps --all >"$TMP/ps-all.out" 2>&1
+check "rain ps --all shows it with its instance gone" grep -q "^$RUN1 .*rain-.* (gone)" "$TMP/ps-all.out"
 call_noauth GET "/rain/v1/runs/$RUN1/files/result.txt" -H "X-Auth-Token: $ALICE"
 check_status "the result file is served" 200
 for bad in "..%2Frun.json" "..%2F..%2Fadmin-token" "%2Fetc%2Fpasswd"; do
@@ -174,12 +180,14 @@ raind_start --config "$TMP/raind.ini" || exit 1
 check_eq "after the restart the run has failed" failed "$(run_field "$RUN3" status)"
 check "its error says raind stopped" sh -c "curl -sS -H 'X-Auth-Token: $ALICE' '$URL/rain/v1/runs/$RUN3' | grep -q 'raind stopped'"
 check_eq "its instance and processes are gone" "" "$(leftovers)"
-check_eq "the record names no instance" "[]" "$(run_field "$RUN3" instances)"
+check_eq "the record names no instance up" "[]" "$(run_field "$RUN3" instances)"
+check_eq "but the one it had, gone" "gone" "$(run_field "$RUN3" history.0.state)"
 
 # ---- the quota: max_instances = 3, max_per_run = 2
 RUN4=$(as_alice run t0165 --site box -n 2 --keep --no-wait -- true)
 check "a kept run ends" wait_status "$RUN4" succeeded
 check_eq "and keeps its 2 instances" 2 "$(run_json "$RUN4" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["instances"]))')"
+check_eq "its history: both up" "up up" "$(run_json "$RUN4" | python3 -c 'import json,sys; print(*[h["state"] for h in json.load(sys.stdin)["history"]])')"
 call_noauth POST /rain/v1/runs -H "X-Auth-Token: $ALICE" -H 'Content-Type: application/json' \
 	-d '{"image":"'$IMG'","site":"box","n":2,"command":["true"]}'
 check_error "2 more instances are past alice's quota" 403
@@ -187,6 +195,8 @@ check_json "the refusal names the limit and what to do" '"max_instances" in j["m
 RAIN_TOKEN=$ALICE "$RAIN" stop "$RUN4" >"$TMP/stop4.out" 2>&1
 check_eq "rain stop takes the kept instances down" 0 "$?"
 check_eq "nothing is left of the kept run" "" "$(leftovers)"
+check_eq "its history: both gone, by name" "gone gone 2" "$(run_json "$RUN4" | python3 -c 'import json,sys; h=json.load(sys.stdin)["history"]
+print(*[x["state"] for x in h], len(set(x["name"] for x in h)))')"
 call_noauth POST /rain/v1/runs -H "X-Auth-Token: $ALICE" -H 'Content-Type: application/json' \
 	-d '{"image":"'$IMG'","site":"box","n":2,"command":["true"]}'
 check_status "then 2 instances are within the quota" 202

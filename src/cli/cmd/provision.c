@@ -285,6 +285,18 @@ static void forget_keys(struct prun *p)
 	}
 }
 
+/* After down: the state file keeps only the instances the run had
+ * ("history", for raind's record of the run), or goes when it names
+ * none. */
+static void state_leave_history(struct prun *p)
+{
+	json_t *h = json_object_get(p->state, "history");
+	_cleanup_json_ json_t *left = json_array_size(h) ? json_pack("{s:O}", "history", h) : NULL;
+
+	if (!left || rain_target_state_write(p->st.path, left) < 0)
+		unlink(p->st.path);
+}
+
 /* down after a failure or an interrupt: not itself canceled by it. */
 static int do_down(struct cli *cli, struct prun *p)
 {
@@ -432,7 +444,7 @@ static int cmd_run_exec(struct cli *cli, const struct cli_args *a)
 		if (d < 0 && r == 0)
 			r = RAIN_RUN_EXIT_FAILED;
 		if (d == 0)
-			unlink(p.st.path);
+			state_leave_history(&p);
 	} else {
 		cli_note(cli, "the instances keep running; take them down with: rain provision down "
 			 "--sites ... --site %s --state %s", p.site->name, p.st.path);
