@@ -16,7 +16,10 @@
 # --ready-timeout: 125 with its console's last lines. After each: no
 # domain, no volume of the run, no qemu process, no key left, the
 # registration's domain and volumes intact (its volume never written).
-# TCG boots are slow here: the three runs go side by side.
+# A run through raind (rain run, POST /rain/v1/runs) at the same site:
+# the image registered there first, the job's output and exit code, rain
+# ps showing it while its instance boots, its record, nothing left.
+# TCG boots are slow here: the four runs go side by side.
 source "$(dirname "$0")/lib.sh"
 
 for c in mmdebstrap qemu-system-x86_64 libvirtd virtlogd virsh setpriv ssh ssh-keygen; do
@@ -108,12 +111,27 @@ check_clean nb "refused"
 
 # ---- all at once (TCG boots are slow): a, up -n 1 and kept for exec;
 # d, run -n 2 --each interrupted mid-job; c, an instance that does not
-# answer within its ready timeout ----
+# answer within its ready timeout; r, a run through raind (rain run:
+# POST /rain/v1/runs) that registers the image at the site first ----
 # a's: the test's work folder shared in writable over 9p (qemu runs as
 # the daemon's user, which must write it)
 mkdir -p "$TMP/work" && echo "from the host" >"$TMP/work/in.txt"
 chown -R libvirt-qemu "$TMP/work"
 start=$(date +%s)
+cat >"$TMP/raind.ini" <<EOF
+[site.lv]
+uri = libvirt:$LIBVIRT_URI
+pool = t0161
+domain_type = qemu
+memory = 768M
+EOF
+raind_start --config "$TMP/raind.ini"
+check_eq "raind starts with the libvirt site" 0 $?
+RIMG=$(create_image t0161r)
+check_eq "the image is uploaded to raind" 204 "$(upload "$RIMG" "$IMG")"
+"$RAIN" run t0161r --site lv -- sh -c 'echo "raind job on $(hostname)"; uname -r; exit 7' \
+	>"$TMP/r.out" 2>"$TMP/r.err" &
+pid_r=$!
 prov up a $(up_args a) --share "$TMP/work" --share-rw >/dev/null 2>"$TMP/a-up.err" &
 pid_a=$!
 prov_args run d $(up_args d) -n 2 --each -- \
@@ -123,6 +141,26 @@ pid_d=$!
 prov_args run c $(up_args c) --ready-timeout 60 -- true
 "$RAIN" "${PROV[@]}" >/dev/null 2>"$TMP/c.err" &
 pid_c=$!
+
+# rain ps while r's instance boots: the run, its site and its domain
+for _ in $(seq 1 1200); do
+	"$RAIN" ps --json >"$TMP/ps.json" 2>/dev/null
+	RRUN=$(python3 -c 'import json,sys
+for r in json.load(open(sys.argv[1])):
+    if r["site"] == "lv" and r["instances"]: print(r["id"])' "$TMP/ps.json" 2>/dev/null)
+	[ -n "$RRUN" ] && break
+	kill -0 "$pid_r" 2>/dev/null || break
+	sleep 0.5
+done
+"$RAIN" ps >"$TMP/ps.out" 2>&1
+check "rain ps shows the raind run at the libvirt site with its instance" \
+	grep -q "^${RRUN:-no-run} .*t0161r .*lv .*rain-${RRUN:-no-run}-1" "$TMP/ps.out"
+# (started paused until its console is open, then resumed)
+for _ in $(seq 1 120); do
+	[ "$(lv domstate "rain-${RRUN:-no-run}-1" 2>&1)" = running ] && break
+	sleep 0.5
+done
+check_eq "its domain runs at the site" running "$(lv domstate "rain-${RRUN:-no-run}-1" 2>&1)"
 
 wait "$pid_c"
 check_eq "an instance that does not answer within --ready-timeout: 125" 125 $?
@@ -149,6 +187,22 @@ for k in 1 2; do
 		grep -aq "Linux version" "$TMP/d/rain-d-$k.console"
 done
 check_clean d "after the interrupt"
+
+wait "$pid_r"
+check_eq "rain run through raind: the job's exit code" 7 $?
+echo "# run through raind: $(($(date +%s) - start)) s"
+check "it registered the image at the site first" grep -q "registering t0161r at lv" "$TMP/r.err"
+check "the job's output came back from the domain" grep -qx "raind job on rain-${RRUN:-x}-1" "$TMP/r.out"
+check_eq "uname -r is the registered kernel" "$KVER" "$(tail -n 1 "$TMP/r.out")"
+check_eq "the run's record: failed, exit code 7, at lv, its instance's ssh address kept, gone" \
+	"failed 7 lv rain-${RRUN:-x}-1 127.0.0.1 gone" \
+	"$(curl -sS -H "X-Auth-Token: $TOKEN" "$URL/rain/v1/runs/${RRUN:-x}" | python3 -c '
+import json,sys; r=json.load(sys.stdin); h=r["history"][0]
+print(r["status"], r["exit_code"], r["site"], h["name"], h["address"].split(":")[0], h["state"])')"
+"$RAIN" ps >"$TMP/ps-after.out" 2>&1
+check "rain ps lists it no longer" sh -c "! grep -q '^${RRUN:-x} ' '$TMP/ps-after.out'"
+check_eq "nothing of the raind run is left (domain, volumes, qemu)" "" "$(leaks "${RRUN:-x}")"
+check_eq "and no key of the run" "" "$(ls "$DATA/runs/${RRUN:-x}/" 2>/dev/null | grep '^key')"
 
 wait "$pid_a"
 rc=$?
