@@ -701,11 +701,13 @@ libvirt_left() {
 		sed '/^$/d' | tr '\n' ' '
 }
 
-# stop_libvirtd: stop the running domains' qemu (their PID files), then
-# libvirtd and virtlogd, by PID.
+# stop_libvirtd: stop the running domains' qemu (their PID files, in
+# qemu/run/ with libvirt 9.0's session daemon; driver.pid is libvirtd's),
+# then libvirtd and virtlogd, by PID.
 stop_libvirtd() {
 	local f p
-	for f in "$TMP"/libvirt/run/libvirt/qemu/*.pid; do
+	for f in "$TMP"/libvirt/run/libvirt/qemu/run/*.pid "$TMP"/libvirt/run/libvirt/qemu/*.pid; do
+		case $f in */driver.pid) continue ;; esac
 		[ -s "$f" ] || continue
 		p=$(cat "$f")
 		kill "$p" 2>/dev/null
