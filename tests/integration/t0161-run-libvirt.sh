@@ -165,8 +165,10 @@ check_eq "its domain runs at the site" running "$(lv domstate "rain-${RRUN:-no-r
 wait "$pid_c"
 check_eq "an instance that does not answer within --ready-timeout: 125" 125 $?
 check "saying which" grep -q "rain-c-1 did not answer ssh within 60 s" "$TMP/c.err"
-check "with the last lines of its console (the kernel booting)" \
-	sh -c "sed -n '/the last lines of its console/,\$p' '$TMP/c.err' | grep -q '^\[ *[0-9][0-9.]*\] '"
+# (how far the boot got in 60 s depends on the load: kernel lines, systemd's
+# or the firmware's, so any line of the guest's after the heading)
+check "with the last lines of its console (the guest booting)" \
+	sh -c "sed -n '/the last lines of its console/,\$p' '$TMP/c.err' | sed 1d | grep -q '[[:alnum:]]' || { cat '$TMP/c.err'; exit 1; }"
 check_clean c "after the ready timeout"
 
 check "run -n 2 prints the job's first line" wait_for "$TMP/d.out" "$pid_d" '^\[rain-d-'

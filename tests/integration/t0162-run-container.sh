@@ -100,7 +100,8 @@ check_eq "a job printing /etc/os-release exits 0" 0 "$?"
 check_eq "it printed the image's os-release" "$(cat "$TMP/os-release")" "$(cat "$TMP/ok.out")"
 check "not the host's" test "$(cat /etc/os-release)" != "$(cat "$TMP/ok.out")"
 check_eq "nothing is left of it" "" "$(left ok)"
-check "its state file is gone" test ! -e "$TMP/ok.json"
+check_eq "its state file keeps only the run's history: its instance" "history rain-ok-1" \
+	"$(python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); print(" ".join(list(s) + [i["name"] for i in s["history"]]))' "$TMP/ok.json" 2>&1)"
 
 # ---- a failing job, a write to the tree
 run --id fail --state "$TMP/fail.json" -- sh -c 'echo failing; exit 7' >"$TMP/fail.out" 2>"$TMP/fail.err"

@@ -184,8 +184,9 @@ kill -INT "$pid"
 wait "$pid"
 check_eq "SIGINT mid-job: 130" 130 $?
 # (the image has no procps: the guest's processes as /proc lists them)
+# (a process may end between the glob and the read: that error is not the answer)
 "$RAIN" provision exec "${P[@]}" -- sh -c 'for c in /proc/[0-9]*/cmdline; do
-	tr "\000" " " <"$c"; echo; done | grep -c "^sleep 61[123]"' >"$TMP/a9.out" 2>&1
+	{ tr "\000" " " <"$c"; } 2>/dev/null; echo; done | grep -c "^sleep 61[123]"' >"$TMP/a9.out" 2>&1
 check_eq "the walltime's and the interrupted job's processes are gone from the guest" 0 \
 	"$(head -1 "$TMP/a9.out")"
 

@@ -461,6 +461,21 @@ static void *exec_thread(void *arg)
 	return NULL;
 }
 
+/* Whether instance i is gone after ssh failed (255): the provider is
+ * asked for LOST_CHECKS * LOST_WAIT_US, since ssh can see the connection
+ * drop before the site records the instance's end (a destroyed domain). */
+#define LOST_CHECKS 12
+#define LOST_WAIT_US (250 * 1000)
+static bool instance_lost(struct rain_run_op *op, const struct rain_provider_driver *drv, size_t i)
+{
+	for (int k = 0; k < LOST_CHECKS; k++) {
+		if (drv->alive(op, i) < 0)
+			return true;
+		usleep(LOST_WAIT_US);
+	}
+	return false;
+}
+
 int run_ssh_exec(struct rain_run_op *op, const struct rain_provider_driver *drv,
 		 const struct rain_run_job *job, int *status)
 {
@@ -499,7 +514,7 @@ int run_ssh_exec(struct rain_run_op *op, const struct rain_provider_driver *drv,
 		if (all[i].r < 0)
 			return rain_error_set(all[i].r, "%s: %s", name, all[i].err);
 		/* ssh's own failure; a job's exit status 255 looks the same */
-		if (all[i].status == 255 && drv->alive && drv->alive(op, i) < 0) {
+		if (all[i].status == 255 && drv->alive && instance_lost(op, drv, i)) {
 			char msg[768];
 
 			snprintf(msg, sizeof(msg), "%s was lost during the job: %s", name, rain_error_last());
