@@ -43,7 +43,7 @@ harnesses=(
 	"fuzz-shellwords:src/util/shellwords.c::$short"
 	"fuzz-jsonw:src/util/jsonw.c:-ljansson:$short"
 	"fuzz-objstore-uri:src/lib/repo/backends/objstore.c src/util/ini.c src/util/fsutil.c src/util/base64.c:-lcurl -lcrypto -Isrc/lib:$short"
-	"fuzz-recipe:src/lib/build/recipe.c src/lib/repo/image.c src/util/ini.c src/util/fsutil.c src/util/timeutil.c:-ljansson -lcrypto:$seconds"
+	"fuzz-recipe:src/lib/build/recipe.c src/lib/repo/image.c src/util/jsonw.c src/util/ini.c src/util/fsutil.c src/util/timeutil.c:-ljansson -lcrypto:$seconds"
 	"fuzz-vet-parse:src/lib/vet/vet-parse.c::$seconds"
 	"fuzz-adapt-boot:src/lib/target/adapt-boot.c::$short"
 	"fuzz-netboot-modules:src/lib/target/netboot-modules.c::$short"
