@@ -63,24 +63,7 @@ load() { cut -d' ' -f1 /proc/loadavg; }
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
 
-marker_unit "$TMP/marker.service" BENCH-MARKER
-cat >"$TMP/node.recipe" <<RECIPE
-[image]
-name = bench-slurm-node
-distribution = debian
-release = bookworm
-[packages]
-kernel = yes
-install = openssh-server
-[system]
-hostname = bench-node
-services = bench-marker
-[files]
-copy = marker.service:/etc/systemd/system/bench-marker.service
-[output]
-formats = disk
-size = 2G
-RECIPE
+marker_recipe bench-slurm-node BENCH-MARKER "$TMP/node.recipe"
 build_disk "$TMP/node.recipe" "$TMP/img" "the bench image" >/dev/null
 [ -f "$IMG" ] || die "the image was not built"
 

@@ -304,6 +304,44 @@ WantedBy=multi-user.target
 UNIT
 }
 
+# marker_recipe NAME TEXT FILE: write to FILE the recipe of a bookworm
+# disk image (2G) named NAME, with that host name, a kernel and
+# openssh-server, whose boot prints TEXT on its console (marker_unit, the
+# unit written beside FILE)
+marker_recipe() {
+	marker_unit "$(dirname "$3")/marker.service" "$2"
+	cat >"$3" <<RECIPE
+[image]
+name = $1
+distribution = debian
+release = bookworm
+[packages]
+kernel = yes
+install = openssh-server
+[system]
+hostname = $1
+services = rain-test-marker
+[files]
+copy = marker.service:/etc/systemd/system/rain-test-marker.service
+[output]
+formats = disk
+size = 2G
+RECIPE
+}
+
+# libvirt_run_leaks POOL ID WORK: what is left of the run ID at a libvirt
+# site: its domains and volumes as libvirt lists them, its volumes' files
+# in $LIBVIRT_DIR/POOL, its qemu processes, its key pair in WORK (one line)
+libvirt_run_leaks() {
+	{
+		lv list --all --name | grep -- "^rain-$2-"
+		lv vol-list "$1" | awk '{print $1}' | grep -- "^rain-$2-"
+		ls -A "$LIBVIRT_DIR/$1" | grep -- "^rain-$2-"
+		pgrep -f -- "guest=rain-$2-" | sed 's/^/qemu pid /'
+		ls "$3/key" "$3/key.pub" 2>/dev/null
+	} | tr '\n' ' '
+}
+
 # ssh_recipe NAME FILE: write the recipe of a bookworm disk image (2G)
 # named NAME with openssh-server to FILE (for build_disk)
 ssh_recipe() {

@@ -71,15 +71,7 @@ prov() { prov_args "$@"; "$RAIN" "${PROV[@]}"; }
 up_args() { echo "--registration $TMP/reg.json --id $1"; }
 # leaks ID: what is left of run ID: its domains and volumes as libvirt
 # lists them, its volumes' files, its qemu processes, its key pair
-leaks() {
-	{
-		lv list --all --name | grep -- "^rain-$1-"
-		lv vol-list t0161 | awk '{print $1}' | grep -- "^rain-$1-"
-		ls -A "$LIBVIRT_DIR/t0161" | grep -- "^rain-$1-"
-		pgrep -f -- "guest=rain-$1-" | sed 's/^/qemu pid /'
-		ls "$TMP/$1/key" "$TMP/$1/key.pub" 2>/dev/null
-	} | tr '\n' ' '
-}
+leaks() { libvirt_run_leaks t0161 "$1" "$TMP/$1"; }
 # check_clean ID WHAT: nothing of run ID is left, and the registration's
 # domain and volumes are as published
 check_clean() {

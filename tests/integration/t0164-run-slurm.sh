@@ -32,24 +32,7 @@ CACHE=${RAIN_TEST_CACHE:-/var/cache/rain}
 cd "$TMP" || exit 1
 
 # the image: its own unit prints the marker when it reaches multi-user
-marker_unit "$TMP/marker.service" 'T0164-MARKER root=$(findmnt -n -o FSTYPE /)'
-cat >"$TMP/node.recipe" <<RECIPE
-[image]
-name = t0164-node
-distribution = debian
-release = bookworm
-[packages]
-kernel = yes
-install = openssh-server
-[system]
-hostname = t0164-node
-services = t0164-marker
-[files]
-copy = marker.service:/etc/systemd/system/t0164-marker.service
-[output]
-formats = disk
-size = 2G
-RECIPE
+marker_recipe t0164-node 'T0164-MARKER root=$(findmnt -n -o FSTYPE /)' "$TMP/node.recipe"
 build_disk "$TMP/node.recipe"
 
 # a reboot boots a VM under TCG: minutes on a loaded machine

@@ -70,15 +70,7 @@ mkdir -p -m 0700 "$TMP/a"
 P=(--sites "$TMP/sites.ini" --site ag --state "$TMP/a/state.json")
 # leaks: what is left of run a: domains, volumes and their files, qemu
 # processes, the key pair
-leaks() {
-	{
-		lv list --all --name | grep -- "^rain-g-"
-		lv vol-list t0168 | awk '{print $1}' | grep -- "^rain-g-"
-		ls -A "$LIBVIRT_DIR/t0168" | grep -- "^rain-g-"
-		pgrep -f -- "guest=rain-g-" | sed 's/^/qemu pid /'
-		ls "$TMP/a/key" "$TMP/a/key.pub" 2>/dev/null
-	} | tr '\n' ' '
-}
+leaks() { libvirt_run_leaks t0168 g "$TMP/a"; }
 # wait_for FILE PID PATTERN: until FILE holds PATTERN or PID ends
 wait_for() {
 	for _ in $(seq 1 600); do
