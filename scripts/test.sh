@@ -5,8 +5,8 @@
 #
 #   scripts/test.sh              everything
 #   scripts/test.sh t0010        only integration tests matching a pattern
-# Environment: FUZZ_SECONDS (default 20 per fuzzer, which keeps the whole
-# suite under 45 minutes), RAIN_NO_INSTALL=1 to skip the package check,
+# Environment: FUZZ_SECONDS (default 20 per fuzzer; they run one per core,
+# FUZZ_JOBS), RAIN_NO_INSTALL=1 to skip the package check,
 # BUILD (default build-asan).
 set -uo pipefail
 cd "$(dirname "$0")/.."

@@ -2,7 +2,8 @@
 # Build the libFuzzer harnesses in tests/fuzz and run each for a bounded
 # time.  Usage: tests/fuzz/run.sh [BUILD_DIR]   (default: build-fuzz)
 # Environment: FUZZ_SECONDS per harness (default 30; the disk-format
-# harnesses but fuzz-qcow2 take at most 20), CC (default clang).
+# harnesses but fuzz-qcow2 take at most 20), FUZZ_JOBS harnesses at once
+# (default: one per core), CC (default clang).
 # Exits non-zero when a harness fails to build or finds a crash; crash
 # artifacts and logs go to BUILD_DIR, never into the source tree.
 set -u -o pipefail
@@ -496,17 +497,18 @@ seed_feed() {
 
 # --- build and run ---------------------------------------------------------
 
-status=0
-for h in "${harnesses[@]}"; do
-	IFS=: read -r name srcs libs secs <<<"$h"
+# run_harness NAME SOURCES LIBS SECONDS: build one harness, seed it, run it;
+# its verdict line goes to BUILD_DIR/NAME.result, its exit status is 1 on
+# a failure
+run_harness() {
+	local name=$1 srcs=$2 libs=$3 secs=$4 exe log corpus seeds rc runs crash
 	exe=$builddir/$name
 	log=$builddir/$name.log
 	# shellcheck disable=SC2086
 	if ! "$cc" "${cflags[@]}" -o "$exe" "tests/fuzz/$name.c" $srcs "${common[@]}" $libs \
 		>"$builddir/$name.build.log" 2>&1; then
 		echo "FAIL $name (build failed, see $builddir/$name.build.log)"
-		status=1
-		continue
+		return 1
 	fi
 
 	corpus=$builddir/corpus-${name#fuzz-}
@@ -555,7 +557,30 @@ for h in "${harnesses[@]}"; do
 	else
 		crash=$(find "$builddir/artifacts-$name" -type f -newer "$exe" | head -n 1)
 		echo "FAIL $name (exit $rc after ${runs:-?} runs; log $log${crash:+, input $crash})"
-		status=1
+		return 1
 	fi
+}
+
+# the harnesses run side by side, one per core (FUZZ_JOBS), each for its
+# own SECONDS; their verdicts are printed in the table's order
+jobs=${FUZZ_JOBS:-$(nproc)}
+for h in "${harnesses[@]}"; do
+	IFS=: read -r name srcs libs secs <<<"$h"
+	rm -f "$builddir/$name.result"
+	while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do
+		wait -n
+	done
+	run_harness "$name" "$srcs" "$libs" "$secs" >"$builddir/$name.result" 2>&1 &
+done
+wait
+status=0
+for h in "${harnesses[@]}"; do
+	name=${h%%:*}
+	if [ -s "$builddir/$name.result" ]; then
+		cat "$builddir/$name.result"
+	else
+		echo "FAIL $name (no verdict, see $builddir/$name.log)"
+	fi
+	grep -q '^PASS' "$builddir/$name.result" 2>/dev/null || status=1
 done
 exit "$status"
