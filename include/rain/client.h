@@ -185,7 +185,9 @@ int rain_client_image_list(struct rain_client *c, const char *query, bool follow
 
 /* Resolve ref, an image id or name, to an id (36 chars + NUL, lowercase).
  * A UUID is taken as is, without asking the server; anything else must be
- * the name of exactly one image the token can see: none is RAIN_ENOTFOUND
+ * the name of exactly one image the token can see (when the usual list
+ * has none, the images shared with the caller whatever their answer,
+ * pending or rejected, are looked at too): none is RAIN_ENOTFOUND
  * ("no image is named 'X'"), several RAIN_ECONFLICT (the message lists
  * their ids).  *matches (may be NULL) is the number of images so named,
  * or -1 when the list could not be read (the list's error is returned). */

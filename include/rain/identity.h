@@ -118,6 +118,7 @@ struct rain_login {
 	char account[RAIN_USER_NAME_MAX + 1];
 	enum rain_login_refusal refusal;
 	int retry_after_s;            /* busy and address lock: when to retry */
+	int64_t locked_until;         /* LOCKED: until when (us since the epoch) */
 	char token[RAIN_TOKEN_LEN + 1];   /* success: the secret; explicit_bzero it after use */
 	struct rain_token t;          /* success: the stored token (user, times, role) */
 };

@@ -166,6 +166,7 @@ extern const struct cli_cmd cmd_shell_entry;
 extern const struct cli_cmd cmd_run_image_entry;
 extern const struct cli_cmd cmd_ps_entry;
 extern const struct cli_cmd cmd_stop_entry;
+extern const struct cli_cmd cmd_whoami_entry;
 
 extern const struct cli_cmd cmd_image_list_entry;
 extern const struct cli_cmd cmd_image_show_entry;
@@ -181,6 +182,7 @@ extern const struct cli_cmd cmd_image_untag_entry;
 extern const struct cli_cmd cmd_image_delete_entry;
 extern const struct cli_cmd cmd_image_deactivate_entry;
 extern const struct cli_cmd cmd_image_reactivate_entry;
+extern const struct cli_cmd cmd_image_member_entry;
 
 /* The top-level commands (commands.c), NULL-terminated. */
 extern const struct cli_cmd *const cli_top_cmds[];
@@ -290,6 +292,17 @@ char *cli_config_default_path(void);
 
 /* The client, created on first use from cli's settings. */
 int cli_client(struct cli *cli, struct rain_client **out);
+
+/* Where a setting came from, for messages: "--token", "$RAIN_TOKEN", the
+ * config file's name, "the default". Borrowed until the next call. */
+const char *cli_setting_origin(const struct cli_setting *s);
+
+/* The token document of the token in use (GET /v3/auth/tokens: {"token":
+ * {"user", "project", "roles", "expires_at", ...}}) in *out, a new
+ * reference; raind's admin token, which is no login's, gives a document
+ * with only user.name, roles and a null expires_at. A missing, expired
+ * or revoked token is reported with 'rain login' named. Exit status. */
+int cli_whoami(struct cli *cli, json_t **out);
 
 /* ---- output -------------------------------------------------------------- */
 

@@ -15,6 +15,7 @@ const struct cli_cmd *const cli_top_cmds[] = {
 	&cmd_audit_entry,
 	&cmd_login_entry,
 	&cmd_logout_entry,
+	&cmd_whoami_entry,
 	&cmd_vet_entry,
 	&cmd_site_entry,
 	&cmd_register_entry,

@@ -75,7 +75,7 @@ void cli_note(const struct cli *cli, const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
-static const char *source_name(const struct cli_setting *s)
+const char *cli_setting_origin(const struct cli_setting *s)
 {
 	static __thread char buf[300];
 
@@ -111,19 +111,20 @@ int cli_fail(struct cli *cli, int r, const char *hint, const char *fmt, ...)
 			}
 			snprintf(deflt, sizeof(deflt),
 				 "check the server URL %s (from %s) and that the server runs",
-				 cli->url.value ? cli->url.value : "?", source_name(&cli->url));
+				 cli->url.value ? cli->url.value : "?", cli_setting_origin(&cli->url));
 			hint = deflt;
 			break;
 		case RAIN_EAUTH:
 			if (cli->token.value)
 				snprintf(deflt, sizeof(deflt),
-					 "check the token (from %s); set one with --token, "
-					 "RAIN_TOKEN or 'rain config set token -'",
-					 source_name(&cli->token));
+					 "the token (from %s) is missing on the server, expired "
+					 "or revoked; log in again with 'rain login' (see who "
+					 "you are with 'rain whoami')",
+					 cli_setting_origin(&cli->token));
 			else
 				snprintf(deflt, sizeof(deflt),
-					 "no token is set; give one with --token, RAIN_TOKEN "
-					 "or 'rain config set token -'");
+					 "not logged in; log in with 'rain login' (or give a "
+					 "token with --token or RAIN_TOKEN)");
 			hint = deflt;
 			break;
 		case RAIN_EFORBIDDEN:

@@ -7,13 +7,20 @@
 
 static int cmd_image_list_exec(struct cli *cli, const struct cli_args *a);
 
-enum { OPT_STATUS = 0x400, OPT_SORT, OPT_LIMIT, OPT_ALL, OPT_VETTED, OPT_VERDICT };
+enum {
+	OPT_STATUS = 0x400, OPT_SORT, OPT_LIMIT, OPT_ALL, OPT_VETTED, OPT_VERDICT, OPT_SHARED,
+	OPT_MEMBER_STATUS,
+};
 
 static const struct cli_opt list_opts[] = {
 	CLI_OPT("name", 0, "NAME", CLI_OPT_NAME, "only images with this exact name"),
 	CLI_OPT("status", 0, "STATUS", OPT_STATUS, "queued, saving, active, killed, deactivated ..."),
 	CLI_OPT("visibility", 0, "V", CLI_OPT_VISIBILITY, "private, shared, community, public or all"),
 	CLI_OPT("owner", 0, "OWNER", CLI_OPT_OWNER, "only images of this owner"),
+	CLI_OPT("shared", 0, NULL, OPT_SHARED, "only images others shared with you (accepted ones\n"
+		"unless --member-status says otherwise)"),
+	CLI_OPT("member-status", 0, "S", OPT_MEMBER_STATUS, "shared images by your answer: pending, accepted,\n"
+		"rejected or all"),
 	CLI_OPT("tag", 0, "TAG", CLI_OPT_TAG, "only images with this tag (repeatable)"),
 	CLI_OPT("property", 0, "KEY=VALUE", CLI_OPT_PROPERTY, "only images with this property (repeatable)"),
 	CLI_OPT("sort", 0, "KEY:DIR[,...]", OPT_SORT, "order, e.g. name:asc,created_at:desc"),
@@ -44,7 +51,8 @@ static const char *const reserved[] = {
 static int cmd_image_list_exec(struct cli *cli, const struct cli_args *a)
 {
 	static const char *const headers[] = {
-		"ID", "Name", "Status", "Size", "Disk format", "Visibility", "Vetting", "Updated",
+		"ID", "Name", "Status", "Size", "Disk format", "Visibility", "Owner", "Vetting",
+		"Updated",
 	};
 	const struct cli_cmd *cmd = a->cmd;
 	_cleanup_free_ char *q = NULL;
@@ -100,6 +108,16 @@ static int cmd_image_list_exec(struct cli *cli, const struct cli_args *a)
 		case OPT_ALL:
 			all = true;
 			break;
+		case OPT_SHARED:
+			r = cli_query_add(&q, "visibility", "shared");
+			break;
+		case OPT_MEMBER_STATUS:
+			if (strcmp(val, "pending") && strcmp(val, "accepted") && strcmp(val, "rejected") &&
+			    strcmp(val, "all"))
+				return cli_usage_error(cmd, "--member-status takes pending, accepted, "
+						       "rejected or all");
+			r = cli_query_add(&q, "member_status", val);
+			break;
 		case OPT_VETTED:
 			r = cli_query_add(&q, "rain_vetting", "in:passed,warned");
 			break;
@@ -128,11 +146,11 @@ static int cmd_image_list_exec(struct cli *cli, const struct cli_args *a)
 	if (cli->json) {
 		cli_json_print(images);
 	} else {
-		struct cli_table *t = cli_table_new(8, headers);
+		struct cli_table *t = cli_table_new(9, headers);
 
 		json_array_foreach(images, i, img) {
 			char size[32];
-			const char *row[8];
+			const char *row[9];
 
 			cli_format_size(cli_json_int(img, "size"), size, sizeof(size));
 			row[0] = cli_json_str(img, "id");
@@ -141,8 +159,9 @@ static int cmd_image_list_exec(struct cli *cli, const struct cli_args *a)
 			row[3] = size;
 			row[4] = cli_json_str(img, "disk_format");
 			row[5] = cli_json_str(img, "visibility");
-			row[6] = cli_json_str(img, "rain_vetting");
-			row[7] = cli_json_str(img, "updated_at");
+			row[6] = cli_json_str(img, "owner");
+			row[7] = cli_json_str(img, "rain_vetting");
+			row[8] = cli_json_str(img, "updated_at");
 			cli_table_add(t, row);
 		}
 		cli_table_print(t, stdout);

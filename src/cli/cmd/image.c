@@ -16,6 +16,7 @@ static const struct cli_cmd *const image_cmds[] = {
 	&cmd_image_delete_entry,
 	&cmd_image_deactivate_entry,
 	&cmd_image_reactivate_entry,
+	&cmd_image_member_entry,
 	NULL,
 };
 

@@ -164,9 +164,17 @@ static int cmd_login_exec(struct cli *cli, const struct cli_args *a)
 	explicit_bzero(password, strlen(password));
 	free(password);
 	rain_client_free(c);
+	if (r == RAIN_EAUTH && strstr(rain_error_last(), "locked")) {
+		char hint[200];
+
+		snprintf(hint, sizeof(hint), "you are locked out: wait until then, or ask an admin to "
+			 "run 'rain user unlock %s'", user);
+		return cli_fail(cli, r, hint, "cannot log in as %s", user);
+	}
 	if (r == RAIN_EAUTH)
-		return cli_fail(cli, r, "check the user name and password (after 5 failures raind "
-				"refuses the user for 15 minutes)", "cannot log in as %s", user);
+		return cli_fail(cli, r, "check the user name and password (after 5 failures within 15 "
+				"minutes raind locks the user out for 15 minutes)", "cannot log in as %s",
+				user);
 	if (r < 0)
 		return cli_fail(cli, r, NULL, "cannot log in as %s", user);
 	r = cli_config_store(cli, "token", token);

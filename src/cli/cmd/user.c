@@ -15,6 +15,7 @@ static int user_list_exec(struct cli *cli, const struct cli_args *a);
 static int user_show_exec(struct cli *cli, const struct cli_args *a);
 static int user_add_exec(struct cli *cli, const struct cli_args *a);
 static int user_delete_exec(struct cli *cli, const struct cli_args *a);
+static int user_unlock_exec(struct cli *cli, const struct cli_args *a);
 
 enum { OPT_ROLE = 0x400, OPT_STATUS, OPT_QUOTA, OPT_IMAGE_QUOTA, OPT_PASSWORD_FILE };
 
@@ -53,13 +54,26 @@ static const struct cli_cmd user_set_entry = {
 static const struct cli_cmd user_delete_entry = {
 	.name = "delete", .alias = "rm", .usage = "NAME...",
 	.args = { 1, -1, "give at least one user name" },
-	.summary = "delete users and their tokens (their images stay)",
+	.summary = "delete users and their tokens (refused while they own images or builds)",
+	.help =
+		"A user who owns images or builds is not deleted: delete those first\n"
+		"(rain image list --owner NAME, rain build list), or make the user\n"
+		"inactive instead (rain user set NAME --status inactive).\n",
 	.exec = user_delete_exec, .prefix = "rain user",
+};
+static const struct cli_cmd user_unlock_entry = {
+	.name = "unlock", .usage = "NAME...", .args = { 1, -1, "give at least one user name" },
+	.summary = "lift the lock-out of users after too many failed logins",
+	.help =
+		"After 5 failed logins within 15 minutes raind refuses a user name for\n"
+		"15 minutes; 'rain user show NAME' shows until when. This lifts it at\n"
+		"once and forgets the failures (admins).\n",
+	.exec = user_unlock_exec, .prefix = "rain user",
 };
 
 static const struct cli_cmd *const user_cmds[] = {
 	&user_list_entry, &user_show_entry, &user_add_entry, &user_set_entry,
-	&user_delete_entry, NULL,
+	&user_delete_entry, &user_unlock_entry, NULL,
 };
 
 const struct cli_cmd cmd_user_entry = {
@@ -74,7 +88,8 @@ static void print_user(json_t *u)
 {
 	static const char *const headers[] = { "Field", "Value" };
 	static const char *const fields[] = { "name", "role", "status", "bytes_used", "quota_bytes",
-					      "images", "quota_images", "created_at", "last_login", NULL };
+					      "images", "quota_images", "created_at", "last_login",
+					      "locked_until", "failed_logins", NULL };
 	struct cli_table *t = cli_table_new(2, headers);
 
 	for (int i = 0; fields[i]; i++) {
@@ -82,6 +97,8 @@ static void print_user(json_t *u)
 		char num[32];
 		const char *cell = json_string_value(v);
 
+		if (!strcmp(fields[i], "locked_until") && !cell)
+			cell = json_object_get(u, fields[i]) ? "not locked" : NULL;
 		if (json_is_integer(v)) {
 			snprintf(num, sizeof(num), "%lld", (long long)json_integer_value(v));
 			cell = num;
@@ -108,7 +125,9 @@ static int user_list_exec(struct cli *cli, const struct cli_args *a)
 		return r;
 	r = rain_client_user_list(c, &resp);
 	if (r < 0)
-		return cli_fail(cli, r, NULL, "cannot list users");
+		return cli_fail(cli, r, r == RAIN_EFORBIDDEN ? "only admins list users; 'rain user "
+				"show NAME' shows your own account, 'rain whoami' who you are" : NULL,
+				"cannot list users");
 	if (cli->json) {
 		cli_json_print(resp);
 		json_decref(resp);
@@ -144,7 +163,9 @@ static int user_show_exec(struct cli *cli, const struct cli_args *a)
 		return r;
 	r = rain_client_user_get(c, a->argv[0], &u);
 	if (r < 0)
-		return cli_fail(cli, r, NULL, "cannot show user %s", a->argv[0]);
+		return cli_fail(cli, r, r == RAIN_EFORBIDDEN ? "users see only their own account "
+				"('rain whoami' says who you are); admins see every one" : NULL,
+				"cannot show user %s", a->argv[0]);
 	if (cli->json)
 		cli_json_print(u);
 	else
@@ -326,12 +347,39 @@ static int user_delete_exec(struct cli *cli, const struct cli_args *a)
 		char hint[160];
 
 		r = rain_client_user_delete(c, argv[i]);
-		snprintf(hint, sizeof(hint), "'rain image list --owner %s' lists them", argv[i]);
+		if (r == RAIN_ECONFLICT && strstr(rain_error_last(), "build"))
+			snprintf(hint, sizeof(hint), "'rain build list' lists them");
+		else
+			snprintf(hint, sizeof(hint), "'rain image list --owner %s' lists them", argv[i]);
 		if (r < 0)
 			rc = cli_fail(cli, r, r == RAIN_ECONFLICT ? hint : NULL, "cannot delete user %s",
 				      argv[i]);
 		else
 			cli_note(cli, "deleted user %s", argv[i]);
+	}
+	return rc;
+}
+
+static int user_unlock_exec(struct cli *cli, const struct cli_args *a)
+{
+	struct rain_client *c;
+	int rc = CLI_EXIT_OK, r;
+
+	r = cli_client(cli, &c);
+	if (r)
+		return r;
+	for (int i = 0; i < a->argc; i++) {
+		json_t *fields = json_pack("{s:b}", "locked", 0);
+
+		if (!fields)
+			return cli_error("out of memory");
+		r = rain_client_user_update(c, a->argv[i], fields, NULL);
+		json_decref(fields);
+		if (r < 0)
+			rc = cli_fail(cli, r, r == RAIN_EFORBIDDEN ? "only admins lift lock-outs" : NULL,
+				      "cannot unlock user %s", a->argv[i]);
+		else
+			cli_note(cli, "user %s may log in again", a->argv[i]);
 	}
 	return rc;
 }

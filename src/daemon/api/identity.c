@@ -31,7 +31,9 @@
  * places, the LDAP first login) and the tokens are the library's
  * (rain/identity.h); this file maps HTTP to them. Refused logins answer
  * 401 with Keystone's body, whatever the reason (a wrong password, an
- * unknown or inactive user, a locked-out name); a locked-out address and
+ * unknown or inactive user); a locked-out name is told so and until when,
+ * as Keystone says "The account is locked" (the rule locks names that are
+ * no user too, so this tells nothing of who exists); a locked-out address and
  * an account or address that has its share of the password-check places
  * 429, and all places taken 503, with Retry-After. Neither tokens nor
  * passwords are ever logged.
@@ -192,6 +194,14 @@ static int refused(struct request *req, const struct rain_login *lg)
 	if (why == RAIN_LOGIN_ADDRESS_LOCKED)
 		return keystone_error(req, 429, "Too Many Requests",
 				      "Too many failed logins from this address; try again later.");
+	if (why == RAIN_LOGIN_LOCKED) {
+		char until[32], msg[200];
+
+		time_format_iso(lg->locked_until, until, sizeof(until));
+		snprintf(msg, sizeof(msg), "The account is locked until %s after too many failed "
+			 "logins; an admin can lift the lock-out.", until);
+		return keystone_error(req, 401, "Unauthorized", msg);
+	}
 	if (why != RAIN_LOGIN_BUSY_ACCOUNT && why != RAIN_LOGIN_BUSY_ADDRESS &&
 	    why != RAIN_LOGIN_BUSY_GLOBAL)
 		return unauthorized(req);

@@ -9,7 +9,9 @@
  *   PATCH  /rain/v1/users/{name}     any of password, role, status,
  *                                     quota_bytes, quota_images -> USER; a
  *                                     new password revokes the user's tokens
- *                                     but the caller's own
+ *                                     but the caller's own; "locked": false
+ *                                     (admins) lifts a lock-out and forgets
+ *                                     the failed logins
  *   DELETE /rain/v1/users/{name}     204 (the user's tokens and memberships
  *                                     go too); 409 while the user owns images
  *                                     or builds
@@ -19,8 +21,11 @@
  * min_password_length); a status other than active revokes the user's
  * tokens for good (the catalog does it with the change).
  * USER is {"name", "role", "status", "quota_bytes", "quota_images",
- * "bytes_used", "images", "created_at", "last_login"} (bytes_used and
- * images: what the user's images take now, as /v2/info/usage counts);
+ * "bytes_used", "images", "created_at", "last_login", "locked_until",
+ * "failed_logins"} (bytes_used and images: what the user's images take
+ * now, as /v2/info/usage counts; locked_until: null unless the name is
+ * locked out after failed logins (rain/identity.h); failed_logins: the
+ * failures counted towards a lock-out);
  * password hashes never leave raind.
  */
 #include <stdlib.h>
@@ -41,15 +46,19 @@
  * cannot tell. */
 static json_t *user_json(struct request *req, const struct rain_user *u)
 {
+	struct rain_catalog *cat = rain_repo_catalog(request_repo(req));
+	struct rain_login_failures lf;
 	struct rain_usage use;
-	char created[32], login[32];
+	char created[32], login[32], locked[32];
 
-	if (rain_catalog_usage(rain_repo_catalog(request_repo(req)), u->name, &use) < 0)
+	if (rain_catalog_usage(cat, u->name, &use) < 0 || rain_catalog_login_get(cat, u->name, &lf) < 0)
 		return NULL;
+	if (lf.locked_until > time_now_us())
+		time_format_iso(lf.locked_until, locked, sizeof(locked));
 	time_format_iso(u->created_at, created, sizeof(created));
 	if (u->last_login >= 0)
 		time_format_iso(u->last_login, login, sizeof(login));
-	return json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:s, s:s?}",
+	return json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:s, s:s?, s:s?, s:I}",
 			 "name", u->name,
 			 "role", rain_user_role_name(u->role),
 			 "status", rain_user_status_name(u->status),
@@ -58,7 +67,9 @@ static json_t *user_json(struct request *req, const struct rain_user *u)
 			 "bytes_used", (json_int_t)use.bytes,
 			 "images", (json_int_t)use.images,
 			 "created_at", created,
-			 "last_login", u->last_login >= 0 ? login : NULL);
+			 "last_login", u->last_login >= 0 ? login : NULL,
+			 "locked_until", lf.locked_until > time_now_us() ? locked : NULL,
+			 "failed_logins", (json_int_t)lf.count);
 }
 
 /* Apply the fields of body to u (password hashed). 0, or a reply went
@@ -66,7 +77,7 @@ static json_t *user_json(struct request *req, const struct rain_user *u)
 static int apply(struct request *req, json_t *body, struct rain_user *u, bool create)
 {
 	static const char *const known[] = { "name", "password", "role", "status", "quota_bytes",
-					     "quota_images", NULL };
+					     "quota_images", "locked", NULL };
 	const char *key;
 	json_t *v;
 	int r;
@@ -107,6 +118,10 @@ static int apply(struct request *req, json_t *body, struct rain_user *u, bool cr
 			return RAIN_EINVAL;
 		}
 		u->quota_images = json_integer_value(v);
+	}
+	if ((v = json_object_get(body, "locked")) && (create || !json_is_false(v))) {
+		http_reply_error(req, 400, "\"locked\" takes only false (lift a lock-out)");
+		return RAIN_EINVAL;
 	}
 	if ((v = json_object_get(body, "password"))) {
 		char *hash = NULL;
@@ -221,6 +236,12 @@ static int users_patch(struct request *req)
 		struct rain_catalog *cat = rain_repo_catalog(request_repo(req));
 
 		r = rain_catalog_user_update(cat, u);
+		if (r == 0 && json_object_get(body, "locked")) {
+			r = rain_catalog_login_clear(cat, u->name);
+			if (r == 0)
+				log_printf(LOG_INFO, "lock-out of '%s' lifted by %s", u->name,
+					   req->who.owner);
+		}
 		/* as Keystone: a new password ends the user's other sessions
 		 * (the token of the user changing it stays) */
 		if (r == 0 && json_object_get(body, "password")) {

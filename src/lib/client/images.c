@@ -102,6 +102,18 @@ int rain_client_image_resolve(struct rain_client *c, const char *ref, char id[37
 		return rain_error_oom();
 	}
 	r = rain_client_image_list(c, query, true, &list);
+	if (r == 0 && json_array_size(list) == 0) {
+		/* an image shared with the caller that they have not accepted
+		 * (yet): Glance lists those only when asked */
+		json_decref(list);
+		list = NULL;
+		free(query);
+		if (asprintf(&query, "?name=%s&member_status=all&visibility=shared", name) < 0) {
+			query = NULL;
+			return rain_error_oom();
+		}
+		r = rain_client_image_list(c, query, true, &list);
+	}
 	if (r < 0)
 		return r;
 	/* match here too, in case the server ignores the filter */

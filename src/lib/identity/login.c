@@ -301,6 +301,8 @@ int rain_identity_login(struct rain_identity *id, const char *name, const char *
 					     (long long)(lockout.window_us / 60000000), addr);
 		}
 		rain_user_free(u);
+		if (locked)
+			out->locked_until = until;
 		return refuse(out, locked ? RAIN_LOGIN_LOCKED :
 			      right && u ? RAIN_LOGIN_INACTIVE : RAIN_LOGIN_BAD_CREDENTIALS, 0);
 	}
