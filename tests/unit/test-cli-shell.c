@@ -171,7 +171,7 @@ static void test_names(void **state)
 	/* names are asked for only where they can go */
 	asked = 0;
 	CANDS_ARE("image list --vi", "--visibility");
-	CANDS_ARE("image ", "create,deactivate,delete,download,get,list,put,reactivate,set,show,"
+	CANDS_ARE("image ", "create,deactivate,delete,download,get,list,member,put,reactivate,set,show,"
 		  "tag,unset,untag,upload");
 	assert_int_equal(asked, 0);
 }
