@@ -928,7 +928,9 @@ json_t *request_json(struct request *req)
 }
 
 /* Match path against pattern; captured segments are decoded into params.
- * Returns 1 on a match, 0 if not, a negative code on a bad escape. */
+ * Returns 1 on a match, 0 if not, a negative code on a bad escape. A path
+ * that is the pattern with its last segment, an id, left empty
+ * ("/v2/images/") does not match but returns 2. */
 static int route_match(const char *pattern, const char *path, char **params)
 {
 	const char *p = pattern, *u = path;
@@ -963,6 +965,13 @@ static int route_match(const char *pattern, const char *path, char **params)
 	}
 	if (*p == '\0' && (*u == '\0' || (u[0] == '/' && u[1] == '\0')))
 		return 1;
+	if (*u == '\0' && !strcmp(p, "{}") && p > pattern && p[-1] == '/') {
+		for (int i = 0; i < n; i++) {
+			free(params[i]);
+			params[i] = NULL;
+		}
+		return 2;
+	}
 nomatch:
 	for (int i = 0; i < n; i++) {
 		free(params[i]);
@@ -977,6 +986,20 @@ static const struct route *route_find(struct request *req, unsigned int *status)
 	bool path_known = false;
 
 	*status = 404;
+	/* an empty id is no id, as with Glance: not the collection that a
+	 * trailing slash would otherwise name */
+	if (str_has_suffix(req->url, "/")) {
+		for (size_t t = 0; t < sizeof(route_tables) / sizeof(*route_tables); t++) {
+			for (const struct route *r = route_tables[t]; r->pattern; r++) {
+				char *params[HTTP_MAX_PARAMS] = { NULL };
+
+				if (route_match(r->pattern, req->url, params) == 2)
+					return NULL;
+				for (int i = 0; i < HTTP_MAX_PARAMS; i++)
+					free(params[i]);
+			}
+		}
+	}
 	for (size_t t = 0; t < sizeof(route_tables) / sizeof(*route_tables); t++) {
 		for (const struct route *r = route_tables[t]; r->pattern; r++) {
 			char *params[HTTP_MAX_PARAMS] = { NULL };
@@ -986,7 +1009,7 @@ static const struct route *route_find(struct request *req, unsigned int *status)
 				*status = 400;
 				return NULL;
 			}
-			if (m == 0)
+			if (m == 0 || m == 2)
 				continue;
 			if (strcmp(r->method, req->method) != 0 &&
 			    !(strcmp(r->method, "GET") == 0 && strcmp(req->method, "HEAD") == 0)) {

@@ -1,6 +1,7 @@
-/* libFuzzer harness for the JSON patch parser: arbitrary bytes (not
- * NUL-terminated) must give a patch or an error (RAIN_EINVAL, RAIN_ETOOBIG
- * for too many operations), never a crash or leak. */
+/* libFuzzer harness for the JSON patch parser, in both dialects (RFC 6902
+ * and Glance's v2.0 draft 4): arbitrary bytes (not NUL-terminated) must give
+ * a patch or an error (RAIN_EINVAL, RAIN_ETOOBIG for too many operations),
+ * never a crash or leak. */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -10,13 +11,13 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static void one(const uint8_t *data, size_t size, enum rain_jsonpatch_dialect dialect)
 {
 	struct rain_jsonpatch *patch = NULL;
 	size_t i;
 	int r;
 
-	r = rain_jsonpatch_parse((const char *)data, size, &patch);
+	r = rain_jsonpatch_parse_dialect((const char *)data, size, dialect, &patch);
 	if (r == 0) {
 		if (!patch || patch->n > RAIN_JSONPATCH_MAX_OPS)
 			__builtin_trap();
@@ -33,5 +34,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	} else if (r != RAIN_EINVAL && r != RAIN_ETOOBIG && r != RAIN_ENOMEM) {
 		__builtin_trap();
 	}
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	one(data, size, RAIN_JSONPATCH_RFC6902);
+	one(data, size, RAIN_JSONPATCH_DRAFT4);
 	return 0;
 }

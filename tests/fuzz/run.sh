@@ -399,6 +399,7 @@ seed_jsonpatch() {
 	printf '%s' '[{"op":"add","path":"/tags","value":["a","b"]},{"op":"remove","path":"/os_distro"}]' >"$d/add-remove"
 	printf '%s' '[{"op":"add","path":"/a~1b~0c","value":{"k":[1,2.5,null,true]}}]' >"$d/escapes"
 	printf '%s' '[{"op":"move","from":"/a","path":"/b"}]' >"$d/move"
+	printf '%s' '[{"replace":"/protected","value":false},{"remove":"/a~1b"}]' >"$d/draft4"
 	printf '%s' '[]' >"$d/empty"
 	printf '%s' '{"op":"replace"}' >"$d/not-array"
 }

@@ -96,6 +96,10 @@ call GET "/v2/images/$ID/"
 check_status "GET /v2/images/ID/ (trailing slash) is 200" 200
 call GET /v2/images/00000000-0000-4000-8000-000000000000
 check_error "GET of an unknown id is 404" 404
+call GET /v2/images/
+check_error "GET of an empty id (/v2/images/) is 404, not the list" 404
+call DELETE /v2/images/
+check_error "DELETE of an empty id is 404" 404
 
 # --- update (JSON patch) -----------------------------------------------------
 PT='Content-Type: application/openstack-images-v2.1-json-patch'
@@ -153,6 +157,13 @@ call PATCH "/v2/images/$ID" --data-binary '[{"op":"replace","path":"/name","valu
 check_error "PATCH with a form Content-Type is 415" 415
 call GET "/v2/images/$ID"
 check_json "415 PATCHes changed nothing" 'j["name"] == "multi"'
+call PATCH "/v2/images/$ID" -H 'Content-Type: application/openstack-images-v2.0-json-patch' \
+	--data-binary '[{"replace":"/name","value":"draft4"},{"add":"/d","value":"4"},{"remove":"/b"}]'
+check_json "Glance's v2.0 media type takes its draft 4 patches (the op's name holds the path)" \
+	'j["name"] == "draft4" and j["d"] == "4" and "b" not in j'
+call PATCH "/v2/images/$ID" -H 'Content-Type: application/openstack-images-v2.0-json-patch' \
+	--data-binary '[{"op":"replace","path":"/name","value":"nope"}]'
+check_error "... and refuses an RFC 6902 one" 400
 patch_image 00000000-0000-4000-8000-000000000000 '[{"op":"replace","path":"/name","value":"x"}]'
 check_error "PATCH of an unknown image is 404" 404
 

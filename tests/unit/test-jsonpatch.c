@@ -34,6 +34,52 @@ static void expect_fail(const char *text, int code, const char *msg)
 	assert_error_contains(msg);
 }
 
+/* Glance's v2.0 media type: draft 4, the operation's name holds the path
+ * (tempest's images client sends it) */
+static void test_draft4(void **state)
+{
+	static const char text[] =
+		"[{\"replace\": \"/protected\", \"value\": false},"
+		" {\"add\": \"/a~1b\", \"value\": \"x\"}, {\"remove\": \"/os_distro\"}]";
+	static const struct {
+		const char *text, *msg;
+	} bad[] = {
+		{ "[{\"op\": \"replace\", \"path\": \"/name\", \"value\": 1}]", "unknown member 'op'" },
+		{ "[{\"replace\": \"/name\", \"add\": \"/x\", \"value\": 1}]", "more than one of add" },
+		{ "[{\"value\": 1}]", "needs one member named add, replace or remove" },
+		{ "[{\"move\": \"/name\"}]", "unknown member 'move'" },
+		{ "[{\"replace\": 3, \"value\": 1}]", "'replace' must be a path string" },
+		{ "[{\"remove\": \"/name\", \"value\": 1}]", "remove takes no 'value'" },
+		{ "[{\"add\": \"/name\"}]", "add needs a 'value'" },
+		{ "[{\"add\": \"/a/b\", \"value\": 1}]", "not a single attribute" },
+	};
+	struct rain_jsonpatch *p = NULL;
+	size_t i;
+
+	(void)state;
+	assert_int_equal(rain_jsonpatch_parse_dialect(text, strlen(text), RAIN_JSONPATCH_DRAFT4, &p), 0);
+	assert_int_equal(p->n, 3);
+	assert_int_equal(p->items[0].op, RAIN_PATCH_REPLACE);
+	assert_string_equal(p->items[0].attr, "protected");
+	assert_true(json_is_false(p->items[0].value));
+	assert_int_equal(p->items[1].op, RAIN_PATCH_ADD);
+	assert_string_equal(p->items[1].attr, "a/b");
+	assert_int_equal(p->items[2].op, RAIN_PATCH_REMOVE);
+	assert_null(p->items[2].value);
+	rain_jsonpatch_free(p);
+	/* and the other dialect refuses it */
+	assert_int_equal(rain_jsonpatch_parse(text, strlen(text), &p), RAIN_EINVAL);
+	assert_error_contains("unknown member 'replace'");
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		p = NULL;
+		if (rain_jsonpatch_parse_dialect(bad[i].text, strlen(bad[i].text), RAIN_JSONPATCH_DRAFT4,
+						 &p) != RAIN_EINVAL)
+			fail_msg("%s: accepted", bad[i].text);
+		assert_null(p);
+		assert_error_contains(bad[i].msg);
+	}
+}
+
 static void test_valid_ops(void **state)
 {
 	static const char text[] =
@@ -351,6 +397,7 @@ int main(void)
 		cmocka_unit_test(test_too_many_ops),
 		cmocka_unit_test(test_error_frees_partial),
 		cmocka_unit_test(test_arbitrary_bytes),
+		cmocka_unit_test(test_draft4),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

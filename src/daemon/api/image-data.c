@@ -99,6 +99,8 @@ static int download(struct request *req)
 	int r;
 
 	r = rain_repo_download_open(repo, &req->who, req->params[0], &img, &reader);
+	if (r == RAIN_ECONFLICT)
+		return http_reply_empty(req, 204);   /* no data yet, as Glance answers */
 	if (r < 0)
 		return r;
 	end = reader.size - 1;

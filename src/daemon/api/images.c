@@ -285,15 +285,20 @@ static int show_image(struct request *req)
 static int update_image(struct request *req)
 {
 	const char *ctype = request_header(req, "Content-Type");
+	enum rain_jsonpatch_dialect dialect;
 	struct rain_jsonpatch *patch;
 	struct rain_image *img;
 	int r;
 
-	if (!ctype || !str_has_prefix(ctype, "application/openstack-images-v2.1-json-patch"))
+	if (ctype && str_has_prefix(ctype, "application/openstack-images-v2.1-json-patch"))
+		dialect = RAIN_JSONPATCH_RFC6902;
+	else if (ctype && str_has_prefix(ctype, "application/openstack-images-v2.0-json-patch"))
+		dialect = RAIN_JSONPATCH_DRAFT4;
+	else
 		return http_reply_error(req, 415,
 					"Unsupported Content-Type '%s': send application/openstack-images-v2.1-json-patch",
 					ctype ? ctype : "(none)");
-	r = rain_jsonpatch_parse(req->body ? req->body : "", req->body_len, &patch);
+	r = rain_jsonpatch_parse_dialect(req->body ? req->body : "", req->body_len, dialect, &patch);
 	if (r < 0)
 		return http_reply_error(req, 400, "%s", rain_error_last());
 	r = rain_repo_image_patch(request_repo(req), &req->who, req->params[0], patch, &img);

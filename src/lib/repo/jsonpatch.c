@@ -1,3 +1,4 @@
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -53,40 +54,97 @@ static int pointer_decode(const char *path, size_t idx, char **out)
 	return 0;
 }
 
-static int parse_item(json_t *obj, size_t idx, struct rain_patch_item *item)
-{
-	const char *op, *path, *key;
-	json_t *v;
-	int r;
+static const char *const op_names[] = {
+	[RAIN_PATCH_ADD] = "add",
+	[RAIN_PATCH_REPLACE] = "replace",
+	[RAIN_PATCH_REMOVE] = "remove",
+};
 
-	if (!json_is_object(obj))
-		return rain_error_set(RAIN_EINVAL, "operation %zu is not a JSON object", idx);
+static int op_of(const char *name, enum rain_patch_op *op)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(op_names) / sizeof(op_names[0]); i++) {
+		if (!strcmp(name, op_names[i])) {
+			*op = (enum rain_patch_op)i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* RFC 6902 (v2.1): {"op": "replace", "path": "/name", "value": ...} */
+static int item_rfc6902(json_t *obj, size_t idx, struct rain_patch_item *item, const char **path)
+{
+	const char *op, *key;
+	json_t *v;
+
 	json_object_foreach(obj, key, v) {
 		if (strcmp(key, "op") && strcmp(key, "path") && strcmp(key, "value"))
 			return rain_error_set(RAIN_EINVAL, "operation %zu: unknown member '%s'",
 					      idx, key);
 	}
 	op = json_string_value(json_object_get(obj, "op"));
-	path = json_string_value(json_object_get(obj, "path"));
 	if (!op)
 		return rain_error_set(RAIN_EINVAL, "operation %zu: 'op' must be a string", idx);
-	if (!strcmp(op, "add"))
-		item->op = RAIN_PATCH_ADD;
-	else if (!strcmp(op, "replace"))
-		item->op = RAIN_PATCH_REPLACE;
-	else if (!strcmp(op, "remove"))
-		item->op = RAIN_PATCH_REMOVE;
-	else
+	if (op_of(op, &item->op) < 0)
 		return rain_error_set(RAIN_EINVAL,
 				      "operation %zu: op '%s' is not one of add, replace, remove",
 				      idx, op);
-	if (!path)
+	*path = json_string_value(json_object_get(obj, "path"));
+	if (!*path)
 		return rain_error_set(RAIN_EINVAL, "operation %zu: 'path' must be a string", idx);
+	return 0;
+}
+
+/* draft 4 (v2.0): {"replace": "/name", "value": ...}, the operation's name
+ * being the member that holds the path */
+static int item_draft4(json_t *obj, size_t idx, struct rain_patch_item *item, const char **path)
+{
+	const char *key;
+	bool found = false;
+	json_t *v;
+
+	json_object_foreach(obj, key, v) {
+		if (!strcmp(key, "value"))
+			continue;
+		if (op_of(key, &item->op) < 0)
+			return rain_error_set(RAIN_EINVAL, "operation %zu: unknown member '%s'",
+					      idx, key);
+		if (found)
+			return rain_error_set(RAIN_EINVAL,
+					      "operation %zu: more than one of add, replace, remove", idx);
+		found = true;
+		*path = json_string_value(v);
+		if (!*path)
+			return rain_error_set(RAIN_EINVAL, "operation %zu: '%s' must be a path string",
+					      idx, key);
+	}
+	if (!found)
+		return rain_error_set(RAIN_EINVAL,
+				      "operation %zu: needs one member named add, replace or remove", idx);
+	return 0;
+}
+
+static int parse_item(json_t *obj, size_t idx, enum rain_jsonpatch_dialect dialect,
+		      struct rain_patch_item *item)
+{
+	const char *path = NULL;
+	json_t *v;
+	int r;
+
+	if (!json_is_object(obj))
+		return rain_error_set(RAIN_EINVAL, "operation %zu is not a JSON object", idx);
+	r = dialect == RAIN_JSONPATCH_DRAFT4 ? item_draft4(obj, idx, item, &path)
+					     : item_rfc6902(obj, idx, item, &path);
+	if (r < 0)
+		return r;
 	v = json_object_get(obj, "value");
 	if (item->op == RAIN_PATCH_REMOVE && v)
 		return rain_error_set(RAIN_EINVAL, "operation %zu: remove takes no 'value'", idx);
 	if (item->op != RAIN_PATCH_REMOVE && !v)
-		return rain_error_set(RAIN_EINVAL, "operation %zu: %s needs a 'value'", idx, op);
+		return rain_error_set(RAIN_EINVAL, "operation %zu: %s needs a 'value'", idx,
+				      op_names[item->op]);
 	r = pointer_decode(path, idx, &item->attr);
 	if (r < 0)
 		return r;
@@ -94,7 +152,8 @@ static int parse_item(json_t *obj, size_t idx, struct rain_patch_item *item)
 	return 0;
 }
 
-int rain_jsonpatch_parse(const char *text, size_t len, struct rain_jsonpatch **out)
+int rain_jsonpatch_parse_dialect(const char *text, size_t len, enum rain_jsonpatch_dialect dialect,
+				 struct rain_jsonpatch **out)
 {
 	struct rain_jsonpatch *patch;
 	json_error_t jerr;
@@ -125,7 +184,7 @@ int rain_jsonpatch_parse(const char *text, size_t len, struct rain_jsonpatch **o
 		return rain_error_oom();
 	}
 	for (i = 0; i < json_array_size(doc); i++) {
-		r = parse_item(json_array_get(doc, i), i, &patch->items[i]);
+		r = parse_item(json_array_get(doc, i), i, dialect, &patch->items[i]);
 		if (r < 0)
 			break;
 		patch->n++;
@@ -137,4 +196,9 @@ int rain_jsonpatch_parse(const char *text, size_t len, struct rain_jsonpatch **o
 	}
 	*out = patch;
 	return 0;
+}
+
+int rain_jsonpatch_parse(const char *text, size_t len, struct rain_jsonpatch **out)
+{
+	return rain_jsonpatch_parse_dialect(text, len, RAIN_JSONPATCH_RFC6902, out);
 }
