@@ -42,8 +42,9 @@ packages=(
 	dnf rpm
 	# OpenStack sites: a real Glance (SQLite, no Keystone) and its client
 	glance-api python3-glanceclient
-	# the stock clients against raind's own Keystone and Glance (t0127)
-	python3-openstackclient
+	# the stock clients against raind's own Keystone and Glance (t0127),
+	# and OpenStack's interoperability suite (Tempest's image tests, t0128)
+	python3-openstackclient tempest
 	# container sites: Charliecloud's ch-run (unprivileged containers)
 	charliecloud-runtime
 	# Slurm sites and runs: a real one-host Slurm (munged, slurmctld, two
