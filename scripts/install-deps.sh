@@ -55,6 +55,9 @@ packages=(
 	# clients that check what rain stored (swift, s3cmd)
 	swift swift-proxy swift-account swift-container swift-object memcached
 	python3-swiftclient s3cmd
+	# the web catalog's test: a headless browser driven over the DevTools
+	# protocol, and a font for its screenshots
+	chromium python3-websocket fonts-dejavu-core
 	# benchmarks
 	nginx-light wrk
 )

@@ -34,6 +34,7 @@ int config_defaults(struct config *cfg)
 	cfg->idle_timeout = 60;
 	cfg->body_timeout = 30;
 	cfg->body_min_rate = 500;
+	cfg->web_ui = true;
 	cfg->log_level = LOG_INFO;
 	cfg->max_image_size = 1LL << 40;   /* Glance's image_size_cap */
 	cfg->builds_enabled = geteuid() == 0;   /* builds need root */
@@ -243,6 +244,8 @@ int config_set(struct config *cfg, const char *section, const char *key, const c
 			free(list);
 			return str_set(&cfg->trusted_proxies, count ? value : NULL);
 		}
+		if (!strcmp(key, "web_ui"))
+			return parse_bool(value, &cfg->web_ui, where, key);
 		if (!strcmp(key, "threads"))
 			return parse_int(value, &cfg->threads, 1, 1024, where, key, "threads");
 		if (!strcmp(key, "max_connections"))

@@ -9,6 +9,7 @@
  *              header_timeout = 30  idle_timeout = 60  (seconds)
  *              body_timeout = 30    body_min_rate = 500 (bytes/s)
  *              trusted_proxies = (none; addresses and CIDR ranges)
+ *              web_ui = true (the web catalog at /ui/)
  *   [storage]  data_dir = DIR   catalog = sqlite:PATH   blobs = file:DIR
  *              md5_checksum = false          max_image_size = 1099511627776
  *   [auth]     admin_token = SECRET          admin_token_file = PATH
@@ -74,6 +75,7 @@ struct config {
 	int body_timeout;
 	int64_t body_min_rate;
 	char *trusted_proxies;     /* NULL: none */
+	bool web_ui;               /* the web catalog at /ui/ (api/web.c) */
 	enum log_level log_level;
 	char *data_dir;
 	char *catalog;

@@ -65,6 +65,7 @@ struct server {
 	char *const *netboot_sites;
 	struct registrations *registrations;
 	struct runs *runs;
+	bool web_ui;
 	char *admin_token;
 	char *tls_cert;
 	char *tls_key;
@@ -109,6 +110,7 @@ static const struct route *const route_tables[] = {
 	api_audit_routes,
 	api_netboot_routes,
 	api_users_routes,
+	api_web_routes,
 };
 
 /* Decoded strings handed out by request_query(), freed with the request;
@@ -1001,6 +1003,8 @@ static const struct route *route_find(struct request *req, unsigned int *status)
 		}
 	}
 	for (size_t t = 0; t < sizeof(route_tables) / sizeof(*route_tables); t++) {
+		if (route_tables[t] == api_web_routes && !req->srv->web_ui)
+			continue;
 		for (const struct route *r = route_tables[t]; r->pattern; r++) {
 			char *params[HTTP_MAX_PARAMS] = { NULL };
 			int m = route_match(r->pattern, req->url, params);
@@ -1429,6 +1433,7 @@ int server_start(struct server **out, const struct server_config *cfg, struct ra
 	srv->netboot_sites = cfg->netboot_sites;
 	srv->registrations = cfg->registrations;
 	srv->runs = cfg->runs;
+	srv->web_ui = cfg->web_ui;
 	srv->admin_token = strdup(cfg->admin_token);
 	srv->tls_cert = cert;
 	srv->tls_key = key;

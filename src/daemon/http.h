@@ -159,6 +159,7 @@ struct server_config {
 	char *const *netboot_sites;
 	struct registrations *registrations;  /* daemon/registrations.h */
 	struct runs *runs;                    /* daemon/runs.h */
+	bool web_ui;               /* serve the web catalog (/ui/, api/web.c) */
 };
 
 int server_start(struct server **out, const struct server_config *cfg, struct rain_repo *repo);
@@ -264,6 +265,14 @@ int http_reply_response(struct request *req, unsigned int status, struct MHD_Res
 int api_job_log(struct request *req, struct rain_jobs *jobs, const char *kind,
 		enum rain_action action, const char *id);
 
+/* The job engines raind runs (builds, vettings, registrations, runs; some
+ * may be NULL), in this fixed order (api/jobs.c). */
+#define API_JOB_ENGINES 4
+void api_job_engines(struct request *req, struct rain_jobs *out[API_JOB_ENGINES]);
+/* The jobs req's caller may see as GET /rain/v1/jobs lists them (builds
+ * and vettings), newest first: a new array in *out. */
+int api_job_list(struct request *req, json_t **out);
+
 /* Route tables of the API areas (one file each). */
 extern const struct route api_versions_routes[];
 extern const struct route api_images_routes[];
@@ -280,5 +289,6 @@ extern const struct route api_usage_routes[];
 extern const struct route api_members_routes[];
 extern const struct route api_audit_routes[];
 extern const struct route api_netboot_routes[];
+extern const struct route api_web_routes[];   /* the web catalog, /ui/ */
 
 #endif

@@ -596,6 +596,7 @@ int main(int argc, char **argv)
 	scfg.body_timeout_s = cfg.body_timeout;
 	scfg.body_min_rate = cfg.body_min_rate;
 	scfg.trusted_proxies = cfg.trusted_proxies;
+	scfg.web_ui = cfg.web_ui;
 	r = server_start(&srv, &scfg, repo);
 	if (r < 0) {
 		log_printf(LOG_ERROR, "%s", rain_error_last());

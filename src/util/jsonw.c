@@ -4,6 +4,7 @@
 
 #include "rain/error.h"
 #include "util/jsonw.h"
+#include "util/strutil.h"
 
 #define JSONW_DEFAULT_CAP 4096
 
@@ -70,39 +71,6 @@ static void put_c(struct jsonw *w, char c)
 	w->buf[w->len] = '\0';
 }
 
-/* The length of the UTF-8 sequence at p (2 to 4), or 0 when it is not a
- * valid one (RFC 3629 table 3.7, as jansson's utf8_check_full). */
-static size_t utf8_seq(const unsigned char *p, size_t left)
-{
-	unsigned char c = p[0], lo = 0x80, hi = 0xbf;
-	size_t n;
-
-	if (c >= 0xc2 && c <= 0xdf)
-		n = 2;
-	else if (c >= 0xe0 && c <= 0xef)
-		n = 3;
-	else if (c >= 0xf0 && c <= 0xf4)
-		n = 4;
-	else
-		return 0;
-	if (n > left)
-		return 0;
-	if (c == 0xe0)
-		lo = 0xa0;
-	else if (c == 0xed)
-		hi = 0x9f;
-	else if (c == 0xf0)
-		lo = 0x90;
-	else if (c == 0xf4)
-		hi = 0x8f;
-	if (p[1] < lo || p[1] > hi)
-		return 0;
-	for (size_t i = 2; i < n; i++)
-		if (p[i] < 0x80 || p[i] > 0xbf)
-			return 0;
-	return n;
-}
-
 bool jsonw_utf8_valid(const char *s, size_t n)
 {
 	const unsigned char *p = (const unsigned char *)s, *end = p + n;
@@ -114,7 +82,7 @@ bool jsonw_utf8_valid(const char *s, size_t n)
 			p++;
 			continue;
 		}
-		k = utf8_seq(p, (size_t)(end - p));
+		k = str_utf8_seq(p, (size_t)(end - p));
 		if (!k)
 			return false;
 		p += k;
@@ -143,7 +111,7 @@ static bool put_string(struct jsonw *w, const char *s)
 		if (!c)
 			break;
 		if (c >= 0x80) {
-			size_t k = utf8_seq(p, left);
+			size_t k = str_utf8_seq(p, left);
 
 			if (!k)
 				return false;

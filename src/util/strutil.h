@@ -22,6 +22,11 @@ void hex_encode(const unsigned char *in, size_t n, char *out);
 /* True when s is exactly n lowercase hex digits. */
 bool hex_is_valid(const char *s, size_t n);
 
+/* The length of the well-formed UTF-8 sequence at p (2 to 4 bytes, of
+ * at most left), or 0 when there is none (RFC 3629: no overlong forms, no
+ * surrogates, nothing past U+10FFFF; as jansson's utf8_check_full). */
+size_t str_utf8_seq(const unsigned char *p, size_t left);
+
 /* Constant-time comparison of two strings: the time depends only on the
  * length of b (the secret). Returns true when equal. */
 bool str_equal_ct(const char *a, const char *b);

@@ -43,6 +43,7 @@ harnesses=(
 	"fuzz-vet-runtime:src/lib/vet/runtime-parse.c:-ljansson:$short"
 	"fuzz-shellwords:src/util/shellwords.c::$short"
 	"fuzz-jsonw:src/util/jsonw.c:-ljansson:$short"
+	"fuzz-html:src/util/html.c::$short"
 	"fuzz-objstore-uri:src/lib/repo/backends/objstore.c src/util/ini.c src/util/fsutil.c src/util/base64.c:-lcurl -lcrypto -Isrc/lib:$short"
 	"fuzz-recipe:src/lib/build/recipe.c src/lib/repo/image.c src/util/jsonw.c src/util/ini.c src/util/fsutil.c src/util/timeutil.c:-ljansson -lcrypto:$seconds"
 	"fuzz-vet-parse:src/lib/vet/vet-parse.c::$seconds"
@@ -545,6 +546,9 @@ run_harness() {
 	fuzz-shellwords) seed_shellwords "$seeds" ;;
 	fuzz-objstore-uri) seed_objstore_uri "$seeds" ;;
 	fuzz-jsonw) seed_jsonw "$seeds" ;;
+	fuzz-html)
+		printf '<script>alert("x")</script> &amp; \047\303\251\355\240\200\364\220\200\200\001' >"$seeds/text"
+		printf 'csrf=ab&a=x%%3Cy%%3E+z&password=p%%00q&a=second' >"$seeds/form" ;;
 	esac
 
 	"$exe" -max_total_time="$secs" -rss_limit_mb=2048 -timeout=10 \

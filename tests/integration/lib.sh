@@ -278,6 +278,17 @@ wait_bg() {
 	return 0
 }
 
+# job_wait ID: wait (at most 60 s) until job ID ends; prints its last status.
+job_wait() {
+	local st=
+	for _ in $(seq 1 300); do
+		st=$(api GET "/rain/v1/jobs/$1" | head -n 1 | json_get status)
+		case "$st" in succeeded|failed|canceled) break ;; esac
+		sleep 0.2
+	done
+	echo "$st"
+}
+
 # raind_healthy: /healthz answers 200.
 raind_healthy() {
 	[ "$(curl -sS -o /dev/null -w '%{http_code}' --max-time 10 "$URL/healthz")" = 200 ]

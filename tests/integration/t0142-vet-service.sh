@@ -144,11 +144,7 @@ call POST "/rain/v1/images/$ID/vet"
 check_eq "a vetting is accepted" 202 "$STATUS"
 JOB=$(json_get id <<<"$BODY")
 check_eq "it is a vet job" vet "$(json_get kind <<<"$BODY")"
-for _ in $(seq 1 300); do
-	st=$(api GET "/rain/v1/jobs/$JOB" | head -n 1 | json_get status)
-	case "$st" in succeeded|failed|canceled) break ;; esac
-	sleep 0.2
-done
+st=$(job_wait "$JOB")
 check_eq "the vetting job succeeds" succeeded "$st"
 api GET "/rain/v1/jobs/$JOB/log" >"$TMP/job.log"
 check "its log says what was vetted" grep -q "vetting image $ID" "$TMP/job.log"

@@ -28,10 +28,9 @@
 
 #define CANCEL_WAIT_S 60        /* how long a cancel waits for a running job */
 
-/* The engines raind runs (some may be NULL), in a fixed order. */
-#define NENGINES 4
+#define NENGINES API_JOB_ENGINES
 
-static void engines(struct request *req, struct rain_jobs *out[NENGINES])
+void api_job_engines(struct request *req, struct rain_jobs *out[API_JOB_ENGINES])
 {
 	out[0] = request_builds(req) ? builds_jobs(request_builds(req)) : NULL;
 	out[1] = vetting_jobs(request_vetting(req));
@@ -46,7 +45,7 @@ static struct rain_jobs *find(struct request *req, const char *id)
 	struct rain_jobs *e[NENGINES];
 	json_t *rec = NULL;
 
-	engines(req, e);
+	api_job_engines(req, e);
 	for (size_t i = 0; i < NENGINES; i++)
 		if (e[i] && rain_jobs_get(e[i], &req->who, RAIN_ACT_JOB_SHOW, NULL, id, &rec) == 0) {
 			json_decref(rec);
@@ -64,7 +63,7 @@ static int by_created_desc(const void *a, const void *b)
 	return strcmp(y ? y : "", x ? x : "");
 }
 
-static int list(struct request *req)
+int api_job_list(struct request *req, json_t **out)
 {
 	struct rain_jobs *e[NENGINES];
 	json_t *all = json_array(), *part, *v;
@@ -72,7 +71,7 @@ static int list(struct request *req)
 	size_t i, n;
 	int r = all ? 0 : rain_error_oom();
 
-	engines(req, e);
+	api_job_engines(req, e);
 	for (size_t k = 0; k < 2 && r == 0; k++) {
 		if (!e[k])
 			continue;
@@ -85,6 +84,7 @@ static int list(struct request *req)
 	items = r == 0 ? calloc(n + 1, sizeof(*items)) : NULL;
 	if (r == 0 && !items)
 		r = rain_error_oom();
+	*out = NULL;
 	if (r < 0) {
 		json_decref(all);
 		return r;
@@ -96,7 +96,16 @@ static int list(struct request *req)
 	for (i = 0; i < n; i++)
 		json_array_append_new(all, items[i]);
 	free(items);
-	return http_reply_json(req, 200, json_pack("{s:o}", "jobs", all), NULL);
+	*out = all;
+	return 0;
+}
+
+static int list(struct request *req)
+{
+	json_t *all;
+	int r = api_job_list(req, &all);
+
+	return r < 0 ? r : http_reply_json(req, 200, json_pack("{s:o}", "jobs", all), NULL);
 }
 
 static int show(struct request *req)
