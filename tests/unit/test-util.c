@@ -18,6 +18,7 @@
 
 #include "rain/error.h"
 #include "util/fsutil.h"
+#include "util/html.h"
 #include "util/ini.h"
 #include "util/log-callback.h"
 #include "util/strutil.h"
@@ -908,6 +909,76 @@ static void test_fs_sha256_sparse(void **state)
 	free(dense);
 }
 
+/* html_escape_n's output for len bytes of s, as a new string. */
+static char *escaped(const char *s, size_t len)
+{
+	char *out = NULL;
+	size_t n = 0;
+	FILE *f = open_memstream(&out, &n);
+
+	assert_non_null(f);
+	assert_int_equal(html_escape_n(f, s, len), 0);
+	assert_int_equal(fclose(f), 0);
+	return out;
+}
+
+static void test_html_escape(void **state)
+{
+	static const struct { const char *in; size_t len; const char *out; } cases[] = {
+		{ "plain text, 1 + 1", 17, "plain text, 1 + 1" },
+		{ "<script>alert('x')</script>", 27, "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" },
+		{ "a=\"b\" & c", 9, "a=&quot;b&quot; &amp; c" },
+		{ "tab\tline\r\n", 10, "tab\tline\r\n" },
+		{ "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", 14, "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80" },
+		/* control characters, a NUL, a lone continuation byte, an
+		 * overlong '/', a surrogate, past U+10FFFF, a cut sequence */
+		{ "\x01\x7f", 2, "\xef\xbf\xbd\xef\xbf\xbd" },
+		{ "a\0b", 3, "a\xef\xbf\xbd" "b" },
+		{ "\x80", 1, "\xef\xbf\xbd" },
+		{ "\xc0\xaf", 2, "\xef\xbf\xbd\xef\xbf\xbd" },
+		{ "\xed\xa0\x80", 3, "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd" },
+		{ "\xf4\x90\x80\x80", 4, "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd" },
+		{ "\xe2\x82", 2, "\xef\xbf\xbd\xef\xbf\xbd" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+		char *out = escaped(cases[i].in, cases[i].len);
+
+		assert_string_equal(out, cases[i].out);
+		free(out);
+	}
+	assert_int_equal(html_escape(stdout, NULL), 0);
+}
+
+static void test_form_value(void **state)
+{
+	static const char body[] = "csrf=ab12&user=b%C3%B6b+x&password=p%26q%3D&empty=&user=second&nul=a%00b&bad=%zz";
+	char *v;
+
+	(void)state;
+	v = form_value(body, strlen(body), "user");
+	assert_string_equal(v, "b\xc3\xb6" "b x");      /* the first one, decoded */
+	free(v);
+	v = form_value(body, strlen(body), "password");
+	assert_string_equal(v, "p&q=");
+	free(v);
+	v = form_value(body, strlen(body), "empty");
+	assert_string_equal(v, "");
+	free(v);
+	assert_null(form_value(body, strlen(body), "csr"));    /* no prefix match */
+	assert_null(form_value(body, strlen(body), "missing"));
+	assert_null(form_value(body, strlen(body), "nul"));    /* an encoded NUL */
+	assert_null(form_value(body, strlen(body), "bad"));
+	/* only len bytes are read: the field after them is not seen */
+	assert_null(form_value(body, 9, "user"));
+	v = form_value(body, 9, "csrf");
+	assert_string_equal(v, "ab12");
+	free(v);
+	/* a raw NUL inside a value refuses it rather than cut it short */
+	assert_null(form_value("a=x\0y", 5, "a"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -940,6 +1011,8 @@ int main(void)
 		cmocka_unit_test(test_array_grow),
 		cmocka_unit_test(test_log_callback),
 		cmocka_unit_test(test_cleanup_close),
+		cmocka_unit_test(test_html_escape),
+		cmocka_unit_test(test_form_value),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
