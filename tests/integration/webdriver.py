@@ -198,6 +198,17 @@ if jobs:
     click_and_wait("table.list tbody tr a")
     print("job_log %s" % json.dumps(js("(document.querySelector('#log') || {}).textContent || ''")[:200]))
     shot("07-job")
+    # rain.js's follower against the real log endpoint (the job has ended,
+    # so the stream ends): it must append what the page shows, as text
+    print("follow_same %s" % json.dumps(js("""(async () => {
+        const pre = document.createElement('pre');
+        pre.dataset.follow = location.pathname + '/log';
+        pre.dataset.offset = '0';
+        document.body.append(pre);
+        await follow(pre);
+        return pre.textContent === document.querySelector('#log').textContent &&
+               pre.textContent.length > 0 && pre.children.length === 0;
+    })()""")))
 
 # log out
 go("/ui/images")

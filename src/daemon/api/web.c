@@ -411,7 +411,7 @@ static void json_scalar(struct page *p, json_t *v)
 
 /* An array of objects as a table: the scalar members of the first
  * objects as columns (at most 10), "id" linked to link_base + id. */
-static void json_table(struct page *p, json_t *arr, int depth, const char *link_base)
+static void json_table(struct page *p, json_t *arr, const char *link_base)
 {
 	const char *cols[10];
 	size_t ncols = 0, i;
@@ -453,7 +453,6 @@ static void json_table(struct page *p, json_t *arr, int depth, const char *link_
 		W(p, "</tr>\n");
 	}
 	W(p, "</tbody></table>\n");
-	(void)depth;
 }
 
 static void json_html(struct page *p, json_t *v, int depth, const char *link_base)
@@ -489,7 +488,7 @@ static void json_html(struct page *p, json_t *v, int depth, const char *link_bas
 		json_array_foreach(v, i, m)
 			objects = objects && json_is_object(m);
 		if (objects) {
-			json_table(p, v, depth, link_base);
+			json_table(p, v, link_base);
 			return;
 		}
 		W(p, "<ul>");
@@ -861,9 +860,66 @@ static void section(struct page *p, const char *id, const char *title)
 	W(p, "</h2>\n");
 }
 
+/* The package manifest kept with an image: "NAME VERSION ARCH" lines in
+ * rain_package_list, rain_package_list_2, ... (rain/build-image.h). */
+#define PACKAGE_LIST "rain_package_list"
+#define PACKAGE_LIST_PARTS_MAX 64
+
 static bool is_manifest(const char *name)
 {
-	return str_has_prefix(name, "rain_manifest") || !strcmp(name, "rain_package_list");
+	return str_has_prefix(name, PACKAGE_LIST);
+}
+
+static void packages_section(struct page *p, const struct rain_image *img)
+{
+	size_t count = 0;
+
+	section(p, "packages", "Packages");
+	for (int n = 1; n <= PACKAGE_LIST_PARTS_MAX; n++) {
+		char key[48];
+		const char *part, *line, *end;
+
+		snprintf(key, sizeof(key), n == 1 ? PACKAGE_LIST : PACKAGE_LIST "_%d", n);
+		part = prop(img, key);
+		if (!part)
+			break;
+		if (n == 1)
+			W(p, "<table class=\"list\" id=\"package-list\"><thead><tr><th>Package</th>"
+			     "<th>Version</th><th>Architecture</th></tr></thead><tbody>\n");
+		for (line = part; *line; line = *end ? end + 1 : end) {
+			const char *sp1, *sp2;
+
+			end = strchrnul(line, '\n');
+			if (end == line)
+				continue;
+			sp1 = memchr(line, ' ', (size_t)(end - line));
+			sp2 = sp1 ? memchr(sp1 + 1, ' ', (size_t)(end - sp1 - 1)) : NULL;
+			W(p, "<tr><td>");
+			html_escape_n(p->f, line, (size_t)((sp1 ? sp1 : end) - line));
+			W(p, "</td><td>");
+			if (sp1)
+				html_escape_n(p->f, sp1 + 1, (size_t)((sp2 ? sp2 : end) - sp1 - 1));
+			W(p, "</td><td>");
+			if (sp2)
+				html_escape_n(p->f, sp2 + 1, (size_t)(end - sp2 - 1));
+			W(p, "</td></tr>\n");
+			count++;
+		}
+	}
+	if (count) {
+		fprintf(p->f, "</tbody></table>\n<p>%zu packages.</p>", count);
+	} else {
+		if (prop(img, PACKAGE_LIST))
+			W(p, "</tbody></table>\n");
+		W(p, "<p class=\"none\">No package manifest is stored with this image");
+		if (prop(img, "rain_packages")) {
+			W(p, " (it has ");
+			H(p, prop(img, "rain_packages"));
+			W(p, " packages)");
+		}
+		W(p, ".</p>");
+	}
+	W(p, "</section>\n");
 }
 
 static void vetting_section(struct page *p, struct request *req, const struct rain_image *img)
@@ -967,7 +1023,7 @@ static int image(struct request *req)
 	struct rain_image *img = NULL;
 	struct registrations *g = request_registrations(req);
 	_cleanup_json_ json_t *regs = NULL;
-	const char *recipe, *packages;
+	const char *recipe;
 	struct page p;
 	int r;
 
@@ -1039,25 +1095,7 @@ static int image(struct request *req)
 		W(&p, "<p class=\"none\">No recipe is stored with this image.</p>");
 	}
 	W(&p, "</section>\n");
-	section(&p, "packages", "Packages");
-	packages = NULL;
-	for (size_t i = 0; i < img->nprops && !packages; i++)
-		if (is_manifest(img->props[i].name))
-			packages = img->props[i].value;
-	if (packages) {
-		W(&p, "<pre class=\"manifest\">");
-		H(&p, packages);
-		W(&p, "</pre>");
-	} else {
-		W(&p, "<p class=\"none\">No package manifest is stored with this image");
-		if (prop(img, "rain_packages")) {
-			W(&p, " (it has ");
-			H(&p, prop(img, "rain_packages"));
-			W(&p, " packages)");
-		}
-		W(&p, ".</p>");
-	}
-	W(&p, "</section>\n");
+	packages_section(&p, img);
 	vetting_section(&p, req, img);
 	section(&p, "registrations", "Registrations");
 	if (g && registrations_list(g, &req->who, NULL, img->id, NULL, &regs) == 0)
@@ -1149,7 +1187,7 @@ static void log_section(struct page *p, struct request *req, struct rain_jobs *j
 	ssize_t n;
 	int r;
 
-	section(p, "log", "Log");
+	section(p, "job-log", "Log");
 	r = jobs ? rain_jobs_log_open(jobs, &req->who, action, kind, id, 0, false, &l) :
 		   rain_error_set(RAIN_ENOTFOUND, "this raind keeps no such jobs");
 	buf = malloc(LOG_SHOWN_MAX);
@@ -1208,8 +1246,8 @@ static int record_page(struct request *req, const char *title, int r, json_t *ou
 	return page_end(&p, 200, NULL);
 }
 
-/* The page of build or run id, when there is a session (else the
- * redirect is sent and *done set). */
+/* Whether there is a session; if not, the redirect to the log-in page is
+ * sent and *r is its result. */
 static bool need_session(struct request *req, int *r)
 {
 	char csrf[RAIN_TOKEN_HASH_LEN + 1];
