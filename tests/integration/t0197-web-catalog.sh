@@ -33,7 +33,28 @@ check "over TLS the login cookie is Secure" \
 	grep -qi '^Set-Cookie: rain_login=.*; HttpOnly; SameSite=Strict; Secure' "$TMP/tls.h"
 raind_stop
 
-raind_start || exit 1
+# a container site for a run whose log the browser follows live (needs
+# root, ch-run and a static busybox, as t0165; else that part is skipped)
+: >"$TMP/raind.ini"
+LIVE=no
+if [ "$(id -u)" = 0 ] && command -v ch-run >/dev/null && [ -x /bin/busybox ] &&
+	file -L /bin/busybox | grep -q static; then
+	T=$TMP/tree
+	mkdir -p "$T/bin" "$T/etc" "$T/root" "$T/tmp"
+	cp /bin/busybox "$T/bin/busybox"
+	for c in sh echo sleep; do ln -s busybox "$T/bin/$c"; done
+	printf 'PRETTY_NAME="rain t0197 busybox"\nID=t0197\n' >"$T/etc/os-release"
+	printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n' >"$T/etc/passwd"
+	printf 'root:x:0:\nnogroup:x:65534:\n' >"$T/etc/group"
+	truncate -s 32M "$TMP/disk.raw"
+	printf 'label: dos\nstart=2048, type=83\n' | sfdisk -q "$TMP/disk.raw"
+	mke2fs -q -F -t ext4 -E offset=1048576 -d "$T" "$TMP/disk.raw" 30M
+	chmod 711 "$TMP"
+	mkdir -p "$TMP/box"
+	printf '[site.box]\nuri = container:%s/box\n' "$TMP" >"$TMP/raind.ini"
+	LIVE=yes
+fi
+raind_start --config "$TMP/raind.ini" || exit 1
 
 # ---- a user, an admin, images, a vetting report --------------------------
 call POST /rain/v1/users -H 'Content-Type: application/json' -d '{"name":"bob","password":"bob-secret-1"}'
@@ -192,7 +213,32 @@ if ! command -v chromium >/dev/null || ! "$PYDEB" -c 'import websocket' 2>/dev/n
 	skip "headless Chromium" "chromium or python3-websocket is missing (scripts/install-deps.sh)"
 	test_done
 fi
-timeout 150 "$PYDEB" "$TOP/tests/integration/webdriver.py" "$URL" bob bob-secret-1 web "$ART" \
+# a run that is still going when the browser opens its page
+RUN=
+if [ "$LIVE" = yes ]; then
+	BOX=$(TOKEN=$BOB create_image t0197-box)
+	check_eq "bob uploads a busybox disk" 204 "$(TOKEN=$BOB upload "$BOX" "$TMP/disk.raw")"
+	as_bob POST /rain/v1/registrations -H 'Content-Type: application/json' \
+		-d '{"image":"'"$BOX"'","site":"box"}'
+	check_status "bob registers it at the container site" 202
+	check_eq "the registration succeeds" succeeded "$(job_wait "$(json_get id <<<"$BODY")")"
+	as_bob POST /rain/v1/runs -H 'Content-Type: application/json' \
+		-d '{"image":"'"$BOX"'","site":"box","command":["sh","-c","echo run-start; sleep 25; echo run-end"]}'
+	if printf '%s' "$BODY" | grep -q "no provider"; then
+		skip "a live log" "rain has no container provider"
+	else
+		check_status "bob starts a run" 202
+		RUN=$(json_get id <<<"$BODY")
+		rm -f "$JAR"
+		curl -sS -c "$JAR" -b "$JAR" -o "$TMP/login.html" "$URL/ui/login"
+		CSRF=$(sed -n 's/.*name="csrf" value="\([0-9a-f]*\)".*/\1/p' "$TMP/login.html")
+		login "$CSRF" bob bob-secret-1 >/dev/null
+		check_eq "the running run's page" 200 "$(page "/ui/runs/$RUN")"
+		check "says it is running, with a reload link for no script" grep -q 'still running.*<a href="">reload</a>' "$TMP/page.html"
+		check "and marks the log to follow" grep -q "data-follow=\"/ui/runs/$RUN/log\"" "$TMP/page.html"
+	fi
+fi
+timeout 150 "$PYDEB" "$TOP/tests/integration/webdriver.py" "$URL" bob bob-secret-1 web "$ART" "$RUN" \
 	>"$TMP/browser.out" 2>"$TMP/browser.err"
 check_eq "the browser walk ends" 0 "$?"
 sed 's/^/# browser: /' "$TMP/browser.out"
@@ -215,6 +261,10 @@ check "the job page shows the log" grep -q "^job_log .*vetting image" "$TMP/brow
 check_eq "the page's script streams the log as the page shows it" true "$(fact follow_same)"
 check_eq "log-out leads to the login page" /ui/login "$(fact after_logout)"
 check_eq "and the session is gone" /ui/login "$(fact after_logout_images)"
+if [ -n "$RUN" ]; then
+	check_eq "the run's page follows its log as it is written" yes "$(fact live_end)"
+	check_eq "and says when it ended" "The job has finished." "$(fact live_state)"
+fi
 check "the browser reported no error (CSP, script, dialog)" bash -c "! grep -q '^error' '$TMP/browser.out'"
 check "screenshots are kept" test "$(ls "$ART"/*.png | wc -l)" -ge 6
 check "a screenshot is a PNG" bash -c "head -c 8 '$ART/04-image.png' | od -An -tx1 | grep -q '89 50 4e 47'"

@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 # Drive a headless Chromium over the DevTools protocol for t0197-web-catalog.sh.
 #
-#   webdriver.py URL USER PASSWORD IMAGE_QUERY OUTDIR
+#   webdriver.py URL USER PASSWORD IMAGE_QUERY OUTDIR [RUN_ID]
 #
 # Logs in through the form, searches, opens the first image found, reads
-# its vetting report, opens an admin page, and logs out, taking a
+# its vetting report, opens an admin page, follows the log of run RUN_ID
+# (one still running) as it grows, and logs out, taking a
 # screenshot of each page into OUTDIR. Prints one "key value" line per
 # fact it saw (the test script judges them) and "error ..." lines for
 # anything the browser itself reported (script errors, Content-Security-
@@ -22,6 +23,7 @@ import urllib.request
 import websocket
 
 url, user, password, query, outdir = sys.argv[1:6]
+run_id = sys.argv[6] if len(sys.argv) > 6 else ""
 os.makedirs(outdir, exist_ok=True)
 profile = tempfile.mkdtemp(prefix="rain-chromium-")
 browser = subprocess.Popen(
@@ -155,6 +157,19 @@ print("cookie_visible %s" % json.dumps(js("document.cookie")))
 # the style sheet applies (style-src 'self' lets it in)
 print("header_bg %s" % js("getComputedStyle(document.querySelector('header')).backgroundColor"))
 shot("02-images")
+
+# a running job's log, followed by the page's script until the job ends
+if run_id:
+    go("/ui/runs/" + run_id)
+    print("live_follow %s" % js("!!document.querySelector('pre[data-follow]')"))
+    end = time.time() + 90
+    while time.time() < end and "run-end" not in (js("document.querySelector('#log').textContent") or ""):
+        time.sleep(0.5)
+    print("live_end %s" % ("yes" if "run-end" in js("document.querySelector('#log').textContent") else "no"))
+    time.sleep(1)
+    print("live_state %s" % js("document.querySelector('.logstate').textContent"))
+    shot("02b-run-live")
+    go("/ui/images")
 
 # search through the form
 js("document.querySelector('input[name=q]').value = %s" % json.dumps(query))

@@ -1188,7 +1188,7 @@ static void log_section(struct page *p, struct request *req, struct rain_jobs *j
 	int r;
 
 	section(p, "job-log", "Log");
-	r = jobs ? rain_jobs_log_open(jobs, &req->who, action, kind, id, 0, false, &l) :
+	r = jobs ? rain_jobs_log_open(jobs, &req->who, action, kind, id, 0, true, &l) :
 		   rain_error_set(RAIN_ENOTFOUND, "this raind keeps no such jobs");
 	buf = malloc(LOG_SHOWN_MAX);
 	if (r < 0 || !buf || !enc) {
@@ -1198,6 +1198,8 @@ static void log_section(struct page *p, struct request *req, struct rain_jobs *j
 		rain_jobs_log_close(l);
 		return;
 	}
+	/* opened to follow, so that rain_jobs_log_more() tells whether the
+	 * job may still write; the reads never wait */
 	while (len < LOG_SHOWN_MAX && (n = rain_jobs_log_read(l, buf + len, LOG_SHOWN_MAX - len)) > 0)
 		len += (size_t)n;
 	live = rain_jobs_log_more(l);
