@@ -21,8 +21,9 @@ packages=(
 	libvirt-dev libxml2-dev
 	# rain shell: line editing, history and completion
 	libedit-dev
-	# tests: sanitizers, fuzzing, clients, image tools
-	clang libclang-rt-14-dev curl python3 qemu-utils sqlite3 openssl procps
+	# tests: sanitizers, fuzzing, clients, image tools; zsh and PyYAML for
+	# rain's completion scripts and -f yaml (t0129)
+	clang libclang-rt-14-dev curl python3 qemu-utils sqlite3 openssl procps zsh python3-yaml
 	# vetting: debsecan is the reference the feed matching is checked against,
 	# debsums the one of modified-file; debian-security-support's lists
 	debsecan python3-apt debsums debian-security-support

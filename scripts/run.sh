@@ -8,12 +8,14 @@
 #   register  it at the local site (adapted: a qcow2 volume and a domain),
 #   rain      a job on it: a VM booted from the image prints its
 #             /etc/os-release and uname -r, and is taken down again,
-# and show the catalog, the vetting verdict and the run's record.
-# A second run reuses the stored image (delete it to rebuild), its
-# registration and the caches, so it is much faster.
+# and show the catalog, the vetting verdict and the run's record, then say
+# what to do next.
+# Without --keep, the demo image this run made (and its registration) is
+# removed again at the end; an image that was there before is left alone
+# and reused. A second run reuses the caches, so it is much faster.
 #
-#   scripts/run.sh          run it and stop raind and libvirtd afterwards
-#   scripts/run.sh --keep   leave them running for you to use
+#   scripts/run.sh          run it, then clean up and stop raind and libvirtd
+#   scripts/run.sh --keep   leave them and the image running for you to use
 # Needs root (image builds, the VM host).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -98,12 +100,14 @@ export RAIN_URL=http://127.0.0.1:9292
 RAIN_TOKEN=$(cat "$data_dir/admin-token")
 export RAIN_TOKEN
 
+created=
 if $rain image show "$image" >/dev/null 2>&1; then
 	step "generate: $image is stored already (rain image delete $image to build it again)"
 else
 	step "generate and store $image from examples/debian-small.recipe"
 	rm -rf "$run/build"
 	$rain generate examples/debian-small.recipe --name "$image" --store -o "$run/build"
+	created=yes
 fi
 
 step "vet $image (the server keeps the verdict)"
@@ -131,4 +135,20 @@ if [ "$keep" = --keep ]; then
 	echo "raind and libvirtd keep running. Try:"
 	echo "  export RAIN_URL=$RAIN_URL RAIN_TOKEN=\$(cat $data_dir/admin-token)"
 	echo "  $rain run $image --site local -- uname -a"
+	echo "  $rain image show $image --packages"
+	echo "Stop them with: kill ${pids[*]:-(none started here)}"
+	exit 0
 fi
+
+if [ -n "$created" ]; then
+	step "removing $image (this run made it)"
+	for reg in $($rain register list --site local --image "$image" -f value -c id 2>/dev/null); do
+		$rain deregister "$reg" || echo "could not deregister $reg; see rain register show $reg"
+	done
+	$rain image delete "$image" || echo "could not delete $image; delete it with: rain image delete $image"
+fi
+echo
+echo "Done: raind and libvirtd stop now; the caches ($data_dir, /var/cache/rain, $run) stay."
+echo "Next:"
+echo "  scripts/run.sh --keep     the same, leaving raind, libvirtd and $image up to try rain yourself"
+echo "  man -l man/rain.1         rain's commands (rain-image.1, rain-generate.1, ...; README.md)"

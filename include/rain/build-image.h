@@ -8,7 +8,9 @@
  * (bare), and as string properties: os_distro, os_version, architecture
  * (Glance's names: x86_64, aarch64), description, the recipe's
  * [metadata], rain_recipe (the canonical recipe text), rain_packages (how
- * many), rain_boot_check (passed, failed or "not run"),
+ * many), rain_package_list (every installed package, one "NAME VERSION
+ * ARCHITECTURE" line each; a list longer than a property continues in
+ * rain_package_list_2, _3, ..., split between lines), rain_boot_check (passed, failed or "not run"),
  * rain_build_seconds, rain_parent_image (the image it was cloned from) and
  * rain_recipe_inputs (the files the recipe names, packed as below, when
  * they fit in a property), so that the image can be regenerated.
@@ -23,6 +25,11 @@
 
 #include "rain/image.h"
 #include "rain/recipe.h"
+
+/* The package list is split in properties of at most this many bytes,
+ * at most RAIN_BUILD_PACKAGE_LIST_PARTS of them. */
+#define RAIN_BUILD_PACKAGE_LIST_PART (RAIN_PROP_VALUE_MAX - 1)
+#define RAIN_BUILD_PACKAGE_LIST_PARTS 16
 
 /* Packed inputs larger than this are not stored with an image. */
 #define RAIN_BUILD_INPUTS_STORED_MAX (40 << 10)

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "util/cleanup.h"
 
 /* What every command accepts besides its own options. */
 const struct cli_opt cli_common_opts[] = {
@@ -17,6 +18,8 @@ const struct cli_opt cli_common_opts[] = {
 	CLI_OPT("quiet", 'q', NULL, 0, "no progress bars or notes"),
 	{ 0 },
 };
+
+static int unknown_option(const struct cli_cmd *cmd, const char *word);
 
 /* The entries of a table that are options (not headings or the end). */
 static size_t opts_count(const struct cli_opt *opts)
@@ -109,7 +112,7 @@ int cli_args_parse(const struct cli_cmd *cmd, int argc, char **argv, bool stop_a
 			if (optopt && optopt < 0x100)
 				r = cli_usage_error(cmd, "unknown option '-%c'", optopt);
 			else
-				r = cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
+				r = unknown_option(cmd, argv[optind - 1]);
 			goto done;
 		}
 		o = opt_canonical(i < nown ? cmd->opts : cli_common_opts, map[i]);
@@ -241,6 +244,122 @@ int cli_usage_error(const struct cli_cmd *cmd, const char *fmt, ...)
 	return CLI_EXIT_USAGE;
 }
 
+/* ---- did you mean -------------------------------------------------------- */
+
+/* The edit distance of a and b (insertions, deletions, substitutions and
+ * swaps of neighbours), stopping at 3. */
+static size_t distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	size_t d[34][34];
+
+	if (la > 32 || lb > 32)
+		return 3;
+	for (size_t i = 0; i <= la; i++)
+		d[i][0] = i;
+	for (size_t j = 0; j <= lb; j++)
+		d[0][j] = j;
+	for (size_t i = 1; i <= la; i++)
+		for (size_t j = 1; j <= lb; j++) {
+			size_t best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+
+			if (d[i - 1][j] + 1 < best)
+				best = d[i - 1][j] + 1;
+			if (d[i][j - 1] + 1 < best)
+				best = d[i][j - 1] + 1;
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+			    d[i - 2][j - 2] + 1 < best)
+				best = d[i - 2][j - 2] + 1;
+			d[i][j] = best;
+		}
+	return d[la][lb] < 3 ? d[la][lb] : 3;
+}
+
+const char *cli_suggest(const char *word, const char *const *names, size_t n)
+{
+	const char *best = NULL, *prefixed = NULL;
+	size_t dbest = 3, nprefixed = 0;
+
+	if (!*word)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		size_t d;
+
+		if (!names[i])
+			continue;
+		if (!strncmp(names[i], word, strlen(word)) && nprefixed++ == 0)
+			prefixed = names[i];
+		d = distance(word, names[i]);
+		/* one edit in a word of 3 or fewer letters is a third of it */
+		if (d < dbest && (d == 1 || strlen(word) > 3)) {
+			dbest = d;
+			best = names[i];
+		}
+	}
+	return best ? best : nprefixed == 1 ? prefixed : NULL;
+}
+
+/* The names and aliases of a table, for cli_suggest (free() the array). */
+static const char **table_names(const struct cli_cmd *const *table, size_t *n)
+{
+	size_t count = 0;
+	const char **v;
+
+	while (table[count])
+		count++;
+	v = calloc(2 * count + 1, sizeof(*v));
+	if (!v)
+		abort();
+	*n = 0;
+	for (size_t i = 0; i < count; i++) {
+		v[(*n)++] = table[i]->name;
+		if (table[i]->alias)
+			v[(*n)++] = table[i]->alias;
+	}
+	return v;
+}
+
+int cli_unknown_command(const struct cli_cmd *parent, const struct cli_cmd *const *table,
+			const char *word)
+{
+	size_t n;
+	const char **names = table_names(table, &n);
+	const char *s = cli_suggest(word, names, n);
+	int r;
+
+	if (parent)
+		r = s ? cli_usage_error(parent, "unknown command '%s' (did you mean '%s'?)", word, s) :
+			cli_usage_error(parent, "unknown command '%s'", word);
+	else if (s)
+		r = (cli_error("unknown command '%s' (did you mean '%s'?); see 'rain --help'", word,
+			       s), CLI_EXIT_USAGE);
+	else
+		r = (cli_error("unknown command '%s'; see 'rain --help'", word), CLI_EXIT_USAGE);
+	free(names);
+	return r;
+}
+
+/* "unknown option '--x'", with the closest option of cmd's named. */
+static int unknown_option(const struct cli_cmd *cmd, const char *word)
+{
+	const struct cli_opt *tables[] = { cmd->opts, cli_common_opts };
+	const char *names[256], *s = NULL;
+	size_t n = 0;
+
+	if (!strncmp(word, "--", 2)) {
+		_cleanup_free_ char *bare = strndup(word + 2, strcspn(word + 2, "="));
+
+		for (size_t t = 0; t < 2; t++)
+			for (const struct cli_opt *o = tables[t]; o && (o->name || o->help) && n < 256; o++)
+				if (o->name && o->help)
+					names[n++] = o->name;
+		s = bare ? cli_suggest(bare, names, n) : NULL;
+	}
+	if (s)
+		return cli_usage_error(cmd, "unknown option '%s' (did you mean '--%s'?)", word, s);
+	return cli_usage_error(cmd, "unknown option '%s'", word);
+}
+
 /* ---- commands ------------------------------------------------------------ */
 
 const struct cli_cmd *cli_cmd_find(const struct cli_cmd *const *table, const char *name)
@@ -283,7 +402,7 @@ static int dispatch(struct cli *cli, const struct cli_cmd *parent, int argc, cha
 		} else if (!strcmp(argv[i], "-q") || !strcmp(argv[i], "--quiet")) {
 			cli->quiet = true;
 		} else {
-			return cli_usage_error(parent, "unknown option '%s'", argv[i]);
+			return unknown_option(parent, argv[i]);
 		}
 	}
 	if (i >= argc) {
@@ -292,7 +411,7 @@ static int dispatch(struct cli *cli, const struct cli_cmd *parent, int argc, cha
 	}
 	cmd = cli_cmd_find(parent->table, argv[i]);
 	if (!cmd)
-		return cli_usage_error(parent, "unknown command '%s'", argv[i]);
+		return cli_unknown_command(parent, parent->table, argv[i]);
 	return cli_cmd_run(cli, cmd, argc - i, argv + i);
 }
 
@@ -326,13 +445,15 @@ int cli_cmd_run(struct cli *cli, const struct cli_cmd *cmd, int argc, char **arg
 		cli_args_free(&a);
 		return CLI_EXIT_OK;
 	}
-	if (cli_flag(&a, "json"))
-		cli->json = true;
 	if (cli_flag(&a, "quiet"))
 		cli->quiet = true;
-	r = check_operands(cmd, &a);
+	r = cli_output_setup(cli, &a);
+	if (r == 0)
+		r = check_operands(cmd, &a);
 	if (r == 0)
 		r = cmd->exec(cli, &a);
+	if (r == 0 && cli_output.failed)
+		r = CLI_EXIT_USAGE;
 	cli_args_free(&a);
 	return r;
 }

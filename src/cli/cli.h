@@ -167,6 +167,7 @@ extern const struct cli_cmd cmd_run_image_entry;
 extern const struct cli_cmd cmd_ps_entry;
 extern const struct cli_cmd cmd_stop_entry;
 extern const struct cli_cmd cmd_whoami_entry;
+extern const struct cli_cmd cmd_completion_entry;
 
 extern const struct cli_cmd cmd_image_list_entry;
 extern const struct cli_cmd cmd_image_show_entry;
@@ -184,6 +185,14 @@ extern const struct cli_cmd cmd_image_deactivate_entry;
 extern const struct cli_cmd cmd_image_reactivate_entry;
 extern const struct cli_cmd cmd_image_member_entry;
 
+/* rain's options before the command (commands.c; main.c applies them by
+ * key). */
+enum {
+	CLI_TOP_URL = 1, CLI_TOP_TOKEN, CLI_TOP_CACERT, CLI_TOP_INSECURE, CLI_TOP_CONFIG,
+	CLI_TOP_VERSION,
+};
+extern const struct cli_opt cli_top_opts[];
+
 /* The top-level commands (commands.c), NULL-terminated. */
 extern const struct cli_cmd *const cli_top_cmds[];
 
@@ -195,6 +204,16 @@ void cli_commands_print(FILE *f);
  * cli_top_cmds, "version", or "help" with a COMMAND [SUB-COMMAND] after it
  * (a bare "help" is the caller's).  Reports errors; exit status. */
 int cli_command_run(struct cli *cli, int argc, char **argv);
+
+/* The one of names[0..n) (NULL entries skipped) that word was most likely
+ * meant to be: the closest within two edits (one for words of up to 3
+ * letters), else the only one word begins; NULL when none is close. */
+const char *cli_suggest(const char *word, const char *const *names, size_t n);
+
+/* Report word as no command of table (under parent, NULL at the top),
+ * with "did you mean" when one is close. Returns CLI_EXIT_USAGE. */
+int cli_unknown_command(const struct cli_cmd *parent, const struct cli_cmd *const *table,
+			const char *word);
 
 /* Find name (or an alias) in a NULL-terminated table. */
 const struct cli_cmd *cli_cmd_find(const struct cli_cmd *const *table, const char *name);
@@ -306,16 +325,53 @@ int cli_whoami(struct cli *cli, json_t **out);
 
 /* ---- output -------------------------------------------------------------- */
 
+/* How results are printed: -f/--format and -c/--column of the command
+ * that runs (cli_output_setup makes them from its options; rain shell's
+ * next line starts over). Tables and JSON print through cli_table_print
+ * and cli_json_print, which follow them. */
+enum cli_format {
+	CLI_FORMAT_TABLE,       /* aligned columns with a header */
+	CLI_FORMAT_JSON,        /* the server's JSON (--json) */
+	CLI_FORMAT_YAML,        /* the same as YAML */
+	CLI_FORMAT_VALUE,       /* the cells alone, no header, one space apart */
+};
+
+#define CLI_OUTPUT_COLUMNS_MAX 32
+
+struct cli_output {
+	enum cli_format format;
+	const char *columns[CLI_OUTPUT_COLUMNS_MAX];    /* -c, borrowed from argv */
+	size_t ncolumns;
+	bool failed;            /* a column asked for is none (reported) */
+};
+
+extern struct cli_output cli_output;
+
+/* The options of commands that print a list or a record. */
+#define CLI_OUTPUT_OPTS \
+	CLI_OPT("format", 'f', "table|json|yaml|value", 0, "output format (default table; --json is -f json)"), \
+	CLI_OPT("column", 'c', "COLUMN", 0, "only this column (repeatable; a table's header or\n" \
+		"a JSON key; in a Field/Value table a field)")
+
+/* Reset cli_output from a's options (--json, -f, -c) and set cli->json
+ * when the format is JSON or YAML (what commands test to print the
+ * server's document). 0, or a usage error (reported). */
+int cli_output_setup(struct cli *cli, const struct cli_args *a);
+
 struct cli_table;
 
 struct cli_table *cli_table_new(size_t ncols, const char *const *headers);
 /* Add a row of ncols cells (NULL shows as "-"). Text is copied with
  * control characters replaced. */
 void cli_table_add(struct cli_table *t, const char *const *cells);
+/* Print t; on stdout as cli_output says: -c picks columns (rows of a
+ * Field/Value table), -f value drops the header and the alignment. A
+ * column that is none is reported and cli_output.failed set. */
 void cli_table_print(const struct cli_table *t, FILE *f);
 void cli_table_free(struct cli_table *t);
 
-/* Print a JSON value on stdout, indented. */
+/* Print a JSON value on stdout, indented, or as YAML with -f yaml; with
+ * -c only the keys named (of the object, or of each object in its list). */
 void cli_json_print(json_t *j);
 
 /* Human size: "512 B", "1.5 MiB". */
@@ -494,9 +550,10 @@ int cli_create_opts_parse(const struct cli_args *a, struct cli_create_opts *o);
 int cli_image_create(struct cli *cli, const struct cli_create_opts *o, json_t **image);
 
 /* Upload file ("-" for stdin) as the data of image id, with progress,
- * and check the server's os_hash_value against what was sent.
- * Reports errors; exit status. */
-int cli_image_upload_file(struct cli *cli, const char *id, const char *file);
+ * and check the server's os_hash_value against what was sent. fresh: the
+ * image was just made for this and goes again on failure (rain image
+ * put), so hints do not point at it. Reports errors; exit status. */
+int cli_image_upload_file(struct cli *cli, const char *id, const char *file, bool fresh);
 
 /* Download the data of image (JSON as from GET /v2/images/ID) to out
  * ("-" for stdout) via out.part, verify it and rename.  overwrite allows

@@ -144,6 +144,68 @@ static void add_row(struct cli_table *t, const char *field, const char *value)
 	cli_table_add(t, row);
 }
 
+/* A text of several lines (the recipe) as rows: the field on the first,
+ * "" on the others; tabs become spaces. */
+static void add_lines(struct cli_table *t, const char *field, const char *text)
+{
+	const char *p = text;
+
+	do {
+		size_t n = strcspn(p, "\n");
+		char *line = strndup(p, n);
+
+		if (!line)
+			abort();
+		for (char *c = line; *c; c++)
+			if (*c == '\t' || *c == '\r')
+				*c = ' ';
+		add_row(t, p == text ? field : "", line);
+		free(line);
+		p += n;
+	} while (*p && *++p);
+}
+
+/* rain_recipe_inputs ({"NAME": BASE64 | {"data": BASE64, "mode": N}}) as
+ * one row per file: its name, size and mode, not its bytes. */
+static void add_inputs(struct cli_table *t, const char *packed)
+{
+	json_t *files = json_loads(packed, 0, NULL), *v;
+	const char *name;
+	bool first = true;
+
+	if (!json_is_object(files)) {
+		add_row(t, "rain_recipe_inputs", "(not JSON)");
+		json_decref(files);
+		return;
+	}
+	json_object_foreach(files, name, v) {
+		json_t *data = json_is_object(v) ? json_object_get(v, "data") : v;
+		size_t len = json_string_length(data);
+		char *s = NULL;
+		int r;
+
+		/* base64: 4 characters for 3 bytes, less the padding */
+		len = len / 4 * 3;
+		if (json_string_length(data) >= 2 && json_string_value(data)[json_string_length(data) - 1] == '=')
+			len -= json_string_value(data)[json_string_length(data) - 2] == '=' ? 2 : 1;
+		if (json_is_integer(json_object_get(v, "mode")))
+			r = asprintf(&s, "%s (%zu bytes, mode %04llo)", name, len,
+				     (long long)json_integer_value(json_object_get(v, "mode")));
+		else
+			r = asprintf(&s, "%s (%zu bytes)", name, len);
+		add_row(t, first ? "rain_recipe_inputs" : "", r < 0 ? NULL : s);
+		free(s);
+		first = false;
+	}
+	json_decref(files);
+}
+
+/* Properties shown otherwise: the package list (rain image show --packages). */
+static bool prop_hidden(const char *key)
+{
+	return str_has_prefix(key, "rain_package_list");
+}
+
 void cli_image_print(json_t *image)
 {
 	static const char *const fields[] = {
@@ -156,7 +218,7 @@ void cli_image_print(json_t *image)
 	static const char *const headers[] = { "Field", "Value" };
 	struct cli_table *t = cli_table_new(2, headers);
 	const char **props = NULL;
-	size_t nprops = 0, i;
+	size_t nprops = 0, shown = 0, i;
 	const char *key;
 	json_t *v;
 
@@ -199,18 +261,31 @@ void cli_image_print(json_t *image)
 		abort();
 	json_object_foreach(image, key, v) {
 		if (!rain_image_attr_is_core(key) && !rain_image_attr_is_readonly(key) &&
-		    !str_has_prefix(key, RAIN_IMAGE_VETTING_PREFIX))
+		    !str_has_prefix(key, RAIN_IMAGE_VETTING_PREFIX) && !prop_hidden(key))
 			props[nprops++] = key;
 	}
 	qsort(props, nprops, sizeof(*props), cmp_str);
 	for (i = 0; i < nprops; i++) {
-		char *s = value_text(json_object_get(image, props[i])), *kv = NULL;
+		const char *text = cli_json_str(image, props[i]);
+		char *s, *kv = NULL;
 
+		/* the recipe as its lines, the inputs by name: after the rest */
+		if (text && (strchr(text, '\n') || !strcmp(props[i], "rain_recipe_inputs")))
+			continue;
+		s = value_text(json_object_get(image, props[i]));
 		if (s && asprintf(&kv, "%s=%s", props[i], s) < 0)
 			kv = NULL;
-		add_row(t, i == 0 ? "properties" : "", kv);
+		add_row(t, shown++ == 0 ? "properties" : "", kv);
 		free(kv);
 		free(s);
+	}
+	for (i = 0; i < nprops; i++) {
+		const char *text = cli_json_str(image, props[i]);
+
+		if (text && !strcmp(props[i], "rain_recipe_inputs"))
+			add_inputs(t, text);
+		else if (text && strchr(text, '\n'))
+			add_lines(t, props[i], text);
 	}
 	free(props);
 	cli_table_print(t, stdout);

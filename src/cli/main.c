@@ -7,39 +7,22 @@
 
 #include "cli/cli.h"
 
-enum { OPT_URL = 1, OPT_TOKEN, OPT_CACERT, OPT_INSECURE, OPT_CONFIG, OPT_VERSION };
-
-static const struct cli_opt top_opts[] = {
-	CLI_OPT("url", 0, "URL", OPT_URL, "server endpoint (default http://127.0.0.1:9292)"),
-	CLI_OPT("token", 0, "TOKEN", OPT_TOKEN, "authentication token, sent as X-Auth-Token\n"
-		"(prefer RAIN_TOKEN or the config file: arguments\n"
-		"are visible to other users in ps)"),
-	CLI_OPT("cacert", 0, "FILE", OPT_CACERT, "CA certificates (PEM) to check the server with\n"
-		"(default: the system's; CURL_CA_BUNDLE or\n"
-		"SSL_CERT_FILE and SSL_CERT_DIR replace them)"),
-	CLI_OPT("insecure", 'k', NULL, OPT_INSECURE, "do not verify the server's TLS certificate"),
-	CLI_OPT("config", 0, "FILE", OPT_CONFIG, "read settings from FILE instead of the default"),
-	{ .name = "version", .letter = 'V', .key = OPT_VERSION, .help = "show the version",
-	  .final = true },
-	{ 0 },
-};
-
 /* "rain [OPTIONS] COMMAND": the options before the command. */
 static const struct cli_cmd top_entry = {
 	.name = "rain",
 	.usage = "[OPTIONS] COMMAND [ARGS...]",
-	.opts = top_opts,
+	.opts = cli_top_opts,
 };
 
 static void top_print_help(FILE *f)
 {
-	int w = cli_opts_width(top_opts), wc = cli_opts_width(cli_common_opts);
+	int w = cli_opts_width(cli_top_opts), wc = cli_opts_width(cli_common_opts);
 
 	fprintf(f, "Usage: rain %s\n", top_entry.usage);
 	if (f == stdout) {
 		fputs("\nClient for rain and other OpenStack Image API v2 (Glance) servers.\n"
 		      "\nOptions:\n", f);
-		cli_opts_print(f, top_opts, w > wc ? w : wc);
+		cli_opts_print(f, cli_top_opts, w > wc ? w : wc);
 		cli_opts_print(f, cli_common_opts, w > wc ? w : wc);
 		fputs("\nSettings come from the options, then the environment (RAIN_URL,\n"
 		      "RAIN_TOKEN, RAIN_CACERT; OS_IMAGE_URL and OS_AUTH_TOKEN as fallbacks),\n"
@@ -72,27 +55,27 @@ static int top_options(struct cli *cli, const struct cli_args *a)
 		char *v = (char *)a->opts[i].value;
 
 		switch (a->opts[i].opt->key) {
-		case OPT_URL:
+		case CLI_TOP_URL:
 			r = setting_flag(&cli->url, v, "--url");
 			break;
-		case OPT_TOKEN:
+		case CLI_TOP_TOKEN:
 			r = setting_flag(&cli->token, v, "--token");
 			/* shorten the time the token shows in ps */
 			explicit_bzero(v, strlen(v));
 			break;
-		case OPT_CACERT:
+		case CLI_TOP_CACERT:
 			r = setting_flag(&cli->cacert, v, "--cacert");
 			break;
-		case OPT_CONFIG:
+		case CLI_TOP_CONFIG:
 			free(cli->config_path);
 			cli->config_path = strdup(v);
 			cli->config_is_default = false;
 			r = cli->config_path ? 0 : cli_error("out of memory");
 			break;
-		case OPT_INSECURE:
+		case CLI_TOP_INSECURE:
 			cli->insecure = true;
 			break;
-		case OPT_VERSION:
+		case CLI_TOP_VERSION:
 			printf("rain %s\n", RAIN_CLI_VERSION);
 			return CLI_EXIT_OK;
 		default:

@@ -165,12 +165,7 @@ int cli_fail(struct cli *cli, int r, const char *hint, const char *fmt, ...)
 	return CLI_EXIT_FAIL;
 }
 
-/* ---- tables ------------------------------------------------------------ */
-
-struct cli_table {
-	size_t ncols, nrows, cap;
-	char **cells;           /* row-major, row 0 the headers */
-};
+/* ---- values ------------------------------------------------------------ */
 
 char *cli_sanitize(const char *s)
 {
@@ -182,98 +177,6 @@ char *cli_sanitize(const char *s)
 		if ((unsigned char)*p < 0x20 || *p == 0x7f)
 			*p = '?';
 	return out;
-}
-
-/* Columns a UTF-8 string takes (code points; wide characters are rare
- * enough in image names to ignore). */
-static size_t text_width(const char *s)
-{
-	size_t n = 0;
-
-	for (; *s; s++)
-		if (((unsigned char)*s & 0xc0) != 0x80)
-			n++;
-	return n;
-}
-
-struct cli_table *cli_table_new(size_t ncols, const char *const *headers)
-{
-	struct cli_table *t = calloc(1, sizeof(*t));
-
-	if (!t)
-		abort();
-	t->ncols = ncols;
-	cli_table_add(t, headers);
-	return t;
-}
-
-void cli_table_add(struct cli_table *t, const char *const *cells)
-{
-	if ((t->nrows + 1) * t->ncols > t->cap) {
-		size_t cap = t->cap ? t->cap * 2 : t->ncols * 16;
-		char **c = realloc(t->cells, cap * sizeof(*c));
-
-		if (!c)
-			abort();
-		t->cells = c;
-		t->cap = cap;
-	}
-	for (size_t i = 0; i < t->ncols; i++) {
-		char *s = cli_sanitize(cells[i]);
-
-		if (!s)
-			abort();
-		t->cells[t->nrows * t->ncols + i] = s;
-	}
-	t->nrows++;
-}
-
-void cli_table_print(const struct cli_table *t, FILE *f)
-{
-	size_t *w = calloc(t->ncols, sizeof(*w));
-
-	if (!w)
-		abort();
-	for (size_t r = 0; r < t->nrows; r++)
-		for (size_t c = 0; c < t->ncols; c++) {
-			size_t n = text_width(t->cells[r * t->ncols + c]);
-
-			if (n > w[c])
-				w[c] = n;
-		}
-	for (size_t r = 0; r < t->nrows; r++) {
-		for (size_t c = 0; c < t->ncols; c++) {
-			const char *s = t->cells[r * t->ncols + c];
-
-			fputs(s, f);
-			if (c + 1 < t->ncols)
-				fprintf(f, "%*s", (int)(w[c] - text_width(s) + 2), "");
-		}
-		fputc('\n', f);
-	}
-	free(w);
-}
-
-void cli_table_free(struct cli_table *t)
-{
-	if (!t)
-		return;
-	for (size_t i = 0; i < t->nrows * t->ncols; i++)
-		free(t->cells[i]);
-	free(t->cells);
-	free(t);
-}
-
-/* ---- values ------------------------------------------------------------ */
-
-void cli_json_print(json_t *j)
-{
-	char *s = json_dumps(j, JSON_INDENT(2) | JSON_ENCODE_ANY);
-
-	if (!s)
-		abort();
-	puts(s);
-	free(s);
 }
 
 void cli_format_size(int64_t n, char *out, size_t outlen)

@@ -180,7 +180,8 @@ rain_ok "get -o onto an existing file with --force" image get cli-image -o exist
 check_eq "... replaces it" "$SUM" "$(sha existing.img)"
 mkdir -p dl && cd dl || exit 1
 rain_ok "rain image get NAME (default output file)" -q image get cli-image
-check_eq "the default output file is the image's name" "$SUM" "$(sha cli-image 2>/dev/null)"
+check_eq "the default output file is the image's name with its format's extension" "$SUM" \
+	"$(sha cli-image.raw 2>/dev/null)"
 rain_fails "get again to the same default file without --force fails" x -q image get cli-image
 rain_ok "... and with -f succeeds" -q image get cli-image -f
 cd "$TMP" || exit 1

@@ -89,6 +89,13 @@ check_eq "stored data is the qcow2 output" "$(sha256sum <"$TMP/out/t0100-node.qc
 	"$(json_get images.0.os_hash_value <<<"$BODY")"
 check_eq "qcow2 virtual size is the disk size" "$(stat -c %s "$TMP/out/t0100-node.raw")" \
 	"$(json_get images.0.virtual_size <<<"$BODY")"
+"$RAIN" image show t0100-node --packages -f value -c package -c version >"$TMP/pkgs.txt"
+check "rain image show --packages lists every package of the manifest with its version" python3 -c '
+import json,sys; m=json.load(open(sys.argv[1]))
+got=[l.split() for l in open(sys.argv[2]).read().splitlines()]
+assert got == [[p["name"], p["version"]] for p in m["packages"]], (len(got), len(m["packages"]))' "$M" "$TMP/pkgs.txt"
+"$RAIN" image show t0100-node >"$TMP/show.txt"
+check "rain image show prints the stored recipe as its lines" grep -Eq '^ +name = t0100-node$' "$TMP/show.txt"
 
 # an unknown package fails the build with its name, leaving only the log
 sed 's/^install = curl$/install = curl, rain-no-such-package/; s/^name = t0100-node$/name = bad/' \
@@ -108,6 +115,12 @@ printf '[image]\nname = nomirror\ndistribution = debian\nmirror = http://127.0.0
 check "an unreachable mirror fails the build" test $? -ne 0
 check "the error names the mirror" grep -q "the mirror http://127.0.0.1:9/debian cannot be reached" "$TMP/nomirror.err"
 check_eq "only the build log is left after it" build.log "$(ls -A "$TMP/nomirror")"
+"$RAIN" generate "$TMP/nomirror.recipe" -o "$TMP/nomirror" --cache "$CACHE" --limit allow_private_mirrors=yes \
+	>/dev/null 2>"$TMP/nomirror2.err"
+check "the retry stops at the folder the failed build left, naming --force" grep -q "exists already; give --force" "$TMP/nomirror2.err"
+"$RAIN" generate "$TMP/nomirror.recipe" -o "$TMP/nomirror" --cache "$CACHE" --limit allow_private_mirrors=yes \
+	--force >/dev/null 2>"$TMP/nomirror2.err"
+check "with --force it builds again (and fails on the mirror again)" grep -q "the mirror http://127.0.0.1:9/debian cannot be reached" "$TMP/nomirror2.err"
 
 # a malformed recipe names file, line and key
 printf '[image]\ndistribution = debian\n[packages]\ninstall = ok, b@d\n' >"$TMP/malformed.recipe"

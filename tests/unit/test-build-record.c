@@ -256,6 +256,9 @@ static void test_image_fields(void **state)
 	assert_string_equal(field(bi.fields, "description"), "a web server");
 	assert_string_equal(field(bi.fields, "vm_type"), "kvm");
 	assert_string_equal(field(bi.fields, "rain_packages"), "3");
+	/* every package and version, one line each */
+	assert_string_equal(field(bi.fields, "rain_package_list"), "a 1 ?\nb 2 ?\nc 3 ?\n");
+	assert_null(json_object_get(bi.fields, "rain_package_list_2"));
 	assert_string_equal(field(bi.fields, "rain_boot_check"), "passed");
 	assert_string_equal(field(bi.fields, "rain_build_seconds"), "42.2");
 	assert_null(json_object_get(bi.fields, "hw_firmware_type"));   /* BIOS: not said */
@@ -295,6 +298,44 @@ static void test_image_fields(void **state)
 	assert_string_equal(field(bi.fields, "hw_firmware_type"), "uefi");
 	assert_non_null(strstr(field(bi.fields, "rain_recipe"), "firmware = uefi"));
 	rain_build_image_clear(&bi);
+	json_decref(m);
+	rain_recipe_free(r);
+
+	/* a list longer than a property goes on in rain_package_list_2, ...
+	 * split between lines */
+	r = recipe("disk");
+	m = json_loads(manifest_text, 0, NULL);
+	{
+		json_t *pkgs = json_array();
+		char name[64];
+		size_t total = 0;
+		const char *p1, *p2;
+
+		for (int i = 0; i < 4000; i++) {
+			snprintf(name, sizeof(name), "package-with-a-long-name-%04d", i);
+			json_array_append_new(pkgs, json_pack("{s:s, s:s, s:s}", "name", name, "version",
+							      "1.2.3-4+deb12u1", "architecture", "amd64"));
+		}
+		json_object_set_new(m, "packages", pkgs);
+		assert_int_equal(rain_build_image_make(r, m, &bi), 0);
+		p1 = field(bi.fields, "rain_package_list");
+		p2 = field(bi.fields, "rain_package_list_2");
+		assert_true(strlen(p1) <= RAIN_BUILD_PACKAGE_LIST_PART);
+		assert_true(p1[strlen(p1) - 1] == '\n');
+		assert_true(!strncmp(p2, "package-with-a-long-name-", 25));
+		for (int k = 1; k <= RAIN_BUILD_PACKAGE_LIST_PARTS; k++) {
+			char key[32];
+			const char *v;
+
+			snprintf(key, sizeof(key), k == 1 ? "rain_package_list" : "rain_package_list_%d", k);
+			v = json_string_value(json_object_get(bi.fields, key));
+			for (; v && *v; v++)
+				total += *v == '\n';
+		}
+		assert_int_equal(total, 4000);
+		assert_string_equal(field(bi.fields, "rain_packages"), "4000");
+		rain_build_image_clear(&bi);
+	}
 	json_decref(m);
 	rain_recipe_free(r);
 

@@ -15,6 +15,11 @@ static int cmd_build_log_exec(struct cli *cli, const struct cli_args *a);
 static int cmd_build_cancel_exec(struct cli *cli, const struct cli_args *a);
 static int cmd_build_delete_exec(struct cli *cli, const struct cli_args *a);
 
+static const struct cli_opt output_opts[] = {
+	CLI_OUTPUT_OPTS,
+	{ 0 },
+};
+
 static const struct cli_opt log_opts[] = {
 	CLI_OPT("follow", 'f', NULL, 0, "keep printing as the build writes, until it ends"),
 	{ 0 },
@@ -25,6 +30,7 @@ static const struct cli_cmd cmd_build_list_entry = {
 	.alias = "ls",
 	.usage = "",
 	.summary = "list builds, newest first (yours; an admin sees all)",
+	.opts = output_opts,
 	.args = { 0, 0, "list takes no arguments" },
 	.exec = cmd_build_list_exec,
 	.prefix = "rain build",
@@ -34,6 +40,7 @@ static const struct cli_cmd cmd_build_show_entry = {
 	.name = "show",
 	.usage = "ID",
 	.summary = "show a build's record, its outputs and the stored image",
+	.opts = output_opts,
 	.args = { 1, 1, "give one build id" },
 	.target = CLI_TARGET_BUILD,
 	.exec = cmd_build_show_exec,

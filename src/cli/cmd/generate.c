@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -12,6 +13,7 @@
 #include "rain/build-image.h"
 #include "rain/error.h"
 #include "rain/recipe.h"
+#include "util/cleanup.h"
 #include "util/fsutil.h"
 #include "util/strutil.h"
 #include "util/timeutil.h"
@@ -20,16 +22,19 @@ static int cmd_generate_exec(struct cli *cli, const struct cli_args *a);
 
 enum { OPT_CACHE = 0x400, OPT_BOOT, OPT_STORE, OPT_TIMEOUT, OPT_OS, OPT_RELEASE, OPT_ARCH,
        OPT_PACKAGES, OPT_NAME, OPT_FORMAT, OPT_FROM_IMAGE, OPT_REMOTE, OPT_VERBOSE, OPT_LIMIT,
-       OPT_FIRMWARE };
+       OPT_FIRMWARE, OPT_FORCE };
 
 static const struct cli_opt generate_opts[] = {
 	CLI_OPT("output", 'o', "DIR", 'o', "where the image, kernel, initramfs, manifest.json\n"
 		"and build.log go (default: ./NAME)"),
+	CLI_OPT("force", 0, NULL, OPT_FORCE, "replace the output folder a failed or earlier build\n"
+		"left (one with its build.log)"),
 	CLI_OPT("cache", 0, "DIR", OPT_CACHE, "shared package and base-system cache, and the\n"
 		"builds' scratch space (default /var/cache/rain)"),
 	CLI_OPT("boot-check", 0, NULL, OPT_BOOT, "boot the result under qemu and record the outcome"),
 	CLI_OPT("store", 0, NULL, OPT_STORE, "upload the image to the repository with its recipe\n"
-		"and manifest as properties"),
+		"and package list as properties (the server and the\n"
+		"token are checked before the build starts)"),
 	CLI_OPT("timeout", 0, "SECONDS", OPT_TIMEOUT, "give up after this long (default 3600)"),
 	CLI_OPT("limit", 0, "KEY=VALUE", OPT_LIMIT, "what the build may use, whatever the recipe says\n"
 		"(repeatable): pids (4096), memory (4G), cpus (no\n"
@@ -179,7 +184,7 @@ static int store(struct cli *cli, const struct rain_recipe *r, struct rain_build
 	}
 	ret = cli_image_create(cli, &o, &image);
 	if (ret == 0)
-		ret = cli_image_upload_file(cli, cli_json_str(image, "id"), best->path);
+		ret = cli_image_upload_file(cli, cli_json_str(image, "id"), best->path, false);
 	if (ret == 0) {
 		cli_note(cli, "stored as image %s", cli_json_str(image, "id"));
 		*id = strdup(cli_json_str(image, "id"));
@@ -188,6 +193,65 @@ static int store(struct cli *cli, const struct rain_recipe *r, struct rain_build
 	cli_create_opts_free(&o);
 	rain_build_image_clear(&bi);
 	return ret;
+}
+
+/* The output folder exists: with force, remove it when it is one a
+ * build left (it holds build.log); else say what to do. Exit status. */
+static int replace_output(const char *output, bool force)
+{
+	_cleanup_free_ char *log = fs_path_join(output, "build.log");
+	struct stat st;
+
+	if (!log)
+		return cli_error("out of memory");
+	if (!force)
+		return cli_error("%s exists already; give --force to replace what an earlier build "
+				 "left there, remove it, or give another --output", output);
+	if (lstat(output, &st) < 0 || !S_ISDIR(st.st_mode) || lstat(log, &st) < 0 ||
+	    !S_ISREG(st.st_mode))
+		return cli_error("%s is not a folder a build left (it has no build.log); --force "
+				 "replaces only those: remove it yourself or give another --output", output);
+	if (fs_remove_tree(output) < 0)
+		return cli_error("--force: cannot remove %s: %s", output, rain_error_last());
+	return 0;
+}
+
+/* Before a build that will be stored: the server answers and takes the
+ * token (a list of one image). Reports errors; exit status. */
+static int store_check(struct cli *cli)
+{
+	struct rain_client *c;
+	json_t *one = NULL;
+	int r = cli_client(cli, &c);
+
+	if (r)
+		return r;
+	r = rain_client_image_list(c, "?limit=1", false, &one);
+	json_decref(one);
+	if (r < 0)
+		return cli_fail(cli, r, NULL, "--store: nothing was built: the repository cannot "
+				"take the image");
+	return 0;
+}
+
+/* The store failed after a good build: say what is kept and how to
+ * store it later. */
+static void store_failed(const struct rain_recipe *r, const struct rain_build_result *res,
+			 const char *output)
+{
+	const struct rain_build_output *best = NULL;
+
+	for (size_t i = 0; i < res->noutputs; i++)
+		if (!strcmp(res->outputs[i].format, "qcow2") ||
+		    (!best && !strcmp(res->outputs[i].format, "disk")))
+			best = &res->outputs[i];
+	fprintf(stderr, "rain: the build's outputs are kept in %s (manifest.json lists them)\n",
+		output);
+	if (best)
+		fprintf(stderr, "rain: store the image later with: rain image put %s --name %s "
+			"--disk-format %s (without the recipe and package list), or run this "
+			"rain generate --store --force again\n", best->path, r->name ? r->name : "image",
+			strcmp(best->format, "qcow2") ? "raw" : "qcow2");
 }
 
 /* Remove a variable, wiping its value first: /proc/PID/environ shows the
@@ -205,7 +269,7 @@ static int cmd_generate_exec(struct cli *cli, const struct cli_args *a)
 {
 	const char *output = NULL, *cache = "/var/cache/rain", *os = NULL, *release = NULL;
 	const char *arch = NULL, *packages = NULL, *name = NULL, *format = NULL, *firmware = NULL;
-	bool boot = false, do_store = false, remote = false;
+	bool boot = false, do_store = false, remote = false, force = false;
 	int64_t timeout = 3600;
 	struct rain_recipe *recipe = NULL;
 	struct rain_build_result *res = NULL;
@@ -226,6 +290,7 @@ static int cmd_generate_exec(struct cli *cli, const struct cli_args *a)
 		case OPT_CACHE: cache = val; break;
 		case OPT_BOOT: boot = true; break;
 		case OPT_STORE: do_store = true; break;
+		case OPT_FORCE: force = true; break;
 		case OPT_TIMEOUT:
 			if ((r = cli_parse_count(&cmd_generate_entry, "--timeout", val, &timeout)) != 0)
 				return r;
@@ -290,9 +355,14 @@ static int cmd_generate_exec(struct cli *cli, const struct cli_args *a)
 		}
 		output = defout;
 	}
-	if (access(output, F_OK) == 0) {
-		r = cli_error("%s exists already; remove it or give another --output", output);
+	/* a build that will be stored: the server and the token first, not
+	 * after the build (and before --force removes anything) */
+	if (do_store && (r = store_check(cli)) != CLI_EXIT_OK)
 		goto done;
+	if (access(output, F_OK) == 0) {
+		r = replace_output(output, force);
+		if (r)
+			goto done;
 	}
 	if (recipe->base) {
 		if ((r = cli_generate_base_image(cli, recipe, &base)) != CLI_EXIT_OK)
@@ -332,8 +402,10 @@ static int cmd_generate_exec(struct cli *cli, const struct cli_args *a)
 		cli->json = false;
 		r = store(cli, recipe, res, &stored);
 		cli->json = json;
-		if (r != CLI_EXIT_OK)
+		if (r != CLI_EXIT_OK) {
+			store_failed(recipe, res, output);
 			goto done;
+		}
 		json_object_set_new(res->manifest, "stored_image", json_string(stored));
 	}
 	if (cli->json) {

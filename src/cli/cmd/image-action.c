@@ -9,7 +9,7 @@ static int cmd_image_action_exec(struct cli *cli, const struct cli_args *a);
 const struct cli_cmd cmd_image_deactivate_entry = {
 	.name = "deactivate",
 	.usage = "ID|NAME",
-	.summary = "make an image's data unavailable for download (admin)",
+	.summary = "make an image's data unavailable for download (owner or admin)",
 	.args = { 1, 1, "give one image id or name" },
 	.target = CLI_TARGET_IMAGE,
 	.exec = cmd_image_action_exec,
@@ -19,7 +19,7 @@ const struct cli_cmd cmd_image_deactivate_entry = {
 const struct cli_cmd cmd_image_reactivate_entry = {
 	.name = "reactivate",
 	.usage = "ID|NAME",
-	.summary = "make a deactivated image available again (admin)",
+	.summary = "make a deactivated image available again (owner or admin)",
 	.args = { 1, 1, "give one image id or name" },
 	.target = CLI_TARGET_IMAGE,
 	.exec = cmd_image_action_exec,
@@ -41,7 +41,7 @@ static int cmd_image_action_exec(struct cli *cli, const struct cli_args *a)
 		return r;
 	r = rain_client_image_action(c, id, action);
 	if (r == RAIN_EFORBIDDEN)
-		return cli_fail(cli, r, "this needs an admin token", "cannot %s image %s",
+		return cli_fail(cli, r, "only the image's owner and admins may", "cannot %s image %s",
 				action, id);
 	if (r == RAIN_ECONFLICT)
 		return cli_fail(cli, r, "only active images can be deactivated and only "

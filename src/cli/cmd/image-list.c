@@ -9,7 +9,7 @@ static int cmd_image_list_exec(struct cli *cli, const struct cli_args *a);
 
 enum {
 	OPT_STATUS = 0x400, OPT_SORT, OPT_LIMIT, OPT_ALL, OPT_VETTED, OPT_VERDICT, OPT_SHARED,
-	OPT_MEMBER_STATUS,
+	OPT_MEMBER_STATUS, OPT_LONG,
 };
 
 static const struct cli_opt list_opts[] = {
@@ -30,6 +30,9 @@ static const struct cli_opt list_opts[] = {
 		"warnings; see rain-vet(1))"),
 	CLI_OPT("verdict", 0, "V", OPT_VERDICT, "only images whose vetting verdict is V: passed,\n"
 		"warned or failed"),
+	CLI_OPT("long", 0, NULL, OPT_LONG, "more columns: container format, min disk and RAM,\n"
+		"protected, tags, checksum, created"),
+	CLI_OUTPUT_OPTS,
 	{ 0 },
 };
 
@@ -52,12 +55,13 @@ static int cmd_image_list_exec(struct cli *cli, const struct cli_args *a)
 {
 	static const char *const headers[] = {
 		"ID", "Name", "Status", "Size", "Disk format", "Visibility", "Owner", "Vetting",
-		"Updated",
+		"Updated", "Container format", "Min disk", "Min RAM", "Protected", "Tags",
+		"Checksum", "Created",
 	};
 	const struct cli_cmd *cmd = a->cmd;
 	_cleanup_free_ char *q = NULL;
 	struct rain_client *c;
-	bool all = false, limited = false;
+	bool all = false, limited = false, lng = false;
 	json_t *images = NULL, *img;
 	int64_t limit = 0;
 	size_t i;
@@ -108,6 +112,9 @@ static int cmd_image_list_exec(struct cli *cli, const struct cli_args *a)
 		case OPT_ALL:
 			all = true;
 			break;
+		case OPT_LONG:
+			lng = true;
+			break;
 		case OPT_SHARED:
 			r = cli_query_add(&q, "visibility", "shared");
 			break;
@@ -146,11 +153,14 @@ static int cmd_image_list_exec(struct cli *cli, const struct cli_args *a)
 	if (cli->json) {
 		cli_json_print(images);
 	} else {
-		struct cli_table *t = cli_table_new(9, headers);
+		struct cli_table *t = cli_table_new(lng ? 16 : 9, headers);
 
 		json_array_foreach(images, i, img) {
-			char size[32];
-			const char *row[9];
+			char size[32], disk[24], ram[24];
+			_cleanup_free_ char *tags = NULL;
+			const char *row[16];
+			json_t *tag;
+			size_t k;
 
 			cli_format_size(cli_json_int(img, "size"), size, sizeof(size));
 			row[0] = cli_json_str(img, "id");
@@ -162,6 +172,24 @@ static int cmd_image_list_exec(struct cli *cli, const struct cli_args *a)
 			row[6] = cli_json_str(img, "owner");
 			row[7] = cli_json_str(img, "rain_vetting");
 			row[8] = cli_json_str(img, "updated_at");
+			json_array_foreach(json_object_get(img, "tags"), k, tag) {
+				char *s;
+
+				if (asprintf(&s, "%s%s%s", tags ? tags : "", tags ? "," : "",
+					     json_string_value(tag) ?: "") < 0)
+					return cli_error("out of memory");
+				free(tags);
+				tags = s;
+			}
+			snprintf(disk, sizeof(disk), "%lld", (long long)cli_json_int(img, "min_disk"));
+			snprintf(ram, sizeof(ram), "%lld", (long long)cli_json_int(img, "min_ram"));
+			row[9] = cli_json_str(img, "container_format");
+			row[10] = disk;
+			row[11] = ram;
+			row[12] = json_is_true(json_object_get(img, "protected")) ? "yes" : "no";
+			row[13] = tags;
+			row[14] = cli_json_str(img, "checksum");
+			row[15] = cli_json_str(img, "created_at");
 			cli_table_add(t, row);
 		}
 		cli_table_print(t, stdout);

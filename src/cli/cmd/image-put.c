@@ -108,7 +108,7 @@ static int cmd_image_put_exec(struct cli *cli, const struct cli_args *a)
 	if (r)
 		goto done;
 	id = cli_json_str(image, "id");
-	r = cli_image_upload_file(cli, id, file);
+	r = cli_image_upload_file(cli, id, file, true);
 	if (r) {
 		/* do not leave an empty image behind to confuse name lookups */
 		if (cli_client(cli, &c) != 0) {

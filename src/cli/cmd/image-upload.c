@@ -26,8 +26,16 @@ const struct cli_cmd cmd_image_upload_entry = {
 	.prefix = "rain image",
 };
 
-static const char *upload_hint(int r, const char *id, char *buf, size_t len)
+static const char *upload_hint(int r, const char *id, const char *file, bool fresh, char *buf,
+			       size_t len)
 {
+	/* a new image (rain image put) is deleted again: point to put */
+	if (fresh && (r == RAIN_EFORMAT || r == RAIN_EINVAL)) {
+		snprintf(buf, len, "the data does not match the disk format given or guessed; put "
+			 "it again with the right one ('rain image put %s --disk-format FORMAT'; "
+			 "'qemu-img info %s' tells it)", file, file);
+		return buf;
+	}
 	switch (r) {
 	case RAIN_ECONFLICT:
 		snprintf(buf, len, "only a queued image takes data; see 'rain image show %s' "
@@ -46,7 +54,7 @@ static const char *upload_hint(int r, const char *id, char *buf, size_t len)
 	return NULL;
 }
 
-int cli_image_upload_file(struct cli *cli, const char *id, const char *file)
+int cli_image_upload_file(struct cli *cli, const char *id, const char *file, bool fresh)
 {
 	struct rain_upload_info info;
 	struct cli_progress prog;
@@ -88,7 +96,7 @@ int cli_image_upload_file(struct cli *cli, const char *id, const char *file)
 	cli_catch_signals(false);
 	cli_progress_end(&prog, r == 0);
 	if (r < 0) {
-		r = cli_fail(cli, r, upload_hint(r, id, hint, sizeof(hint)),
+		r = cli_fail(cli, r, upload_hint(r, id, file, fresh, hint, sizeof(hint)),
 			     "cannot upload %s to image %s", file, id);
 		goto done;
 	}
@@ -129,5 +137,5 @@ static int cmd_image_upload_exec(struct cli *cli, const struct cli_args *a)
 	r = cli_target(cli, a, 0, id);
 	if (r)
 		return r;
-	return cli_image_upload_file(cli, id, a->argv[1]);
+	return cli_image_upload_file(cli, id, a->argv[1], false);
 }

@@ -58,6 +58,7 @@ const struct cli_cmd cmd_run_image_entry = {
 
 static const struct cli_opt ps_opts[] = {
 	CLI_OPT("all", 'a', NULL, 0, "ended runs too"),
+	CLI_OUTPUT_OPTS,
 	{ 0 },
 };
 

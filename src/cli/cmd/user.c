@@ -31,12 +31,23 @@ static const struct cli_opt user_opts[] = {
 	{ 0 },
 };
 
+static const struct cli_opt output_opts[] = {
+	CLI_OUTPUT_OPTS,
+	{ 0 },
+};
+
+static const struct cli_opt list_opts[] = {
+	CLI_OPT("long", 0, NULL, 0, "more columns: locked until, created"),
+	CLI_OUTPUT_OPTS,
+	{ 0 },
+};
+
 static const struct cli_cmd user_list_entry = {
 	.name = "list", .alias = "ls", .usage = "",
-	.summary = "list users", .exec = user_list_exec, .prefix = "rain user",
+	.summary = "list users", .opts = list_opts, .exec = user_list_exec, .prefix = "rain user",
 };
 static const struct cli_cmd user_show_entry = {
-	.name = "show", .usage = "NAME", .args = { 1, 1, "give one user name" },
+	.name = "show", .usage = "NAME", .opts = output_opts, .args = { 1, 1, "give one user name" },
 	.summary = "show a user", .exec = user_show_exec, .prefix = "rain user",
 };
 static const struct cli_cmd user_add_entry = {
@@ -113,6 +124,7 @@ static int user_list_exec(struct cli *cli, const struct cli_args *a)
 {
 	static const char *const headers[] = {
 		"Name", "Role", "Status", "Used", "Quota", "Images", "Image quota", "Last login",
+		"Locked until", "Created",
 	};
 	struct rain_client *c;
 	json_t *resp = NULL, *u;
@@ -133,7 +145,7 @@ static int user_list_exec(struct cli *cli, const struct cli_args *a)
 		json_decref(resp);
 		return CLI_EXIT_OK;
 	}
-	t = cli_table_new(8, headers);
+	t = cli_table_new(cli_flag(a, "long") ? 10 : 8, headers);
 	json_array_foreach(json_object_get(resp, "users"), i, u) {
 		char used[32], quota[32], count[32], images[32];
 
@@ -144,7 +156,8 @@ static int user_list_exec(struct cli *cli, const struct cli_args *a)
 		cli_table_add(t, (const char *const[]){
 			cli_json_str(u, "name"), cli_json_str(u, "role"), cli_json_str(u, "status"),
 			used, quota, count, cli_json_int(u, "quota_images") == 0 ? "none" : images,
-			cli_json_str(u, "last_login") });
+			cli_json_str(u, "last_login"), cli_json_str(u, "locked_until"),
+			cli_json_str(u, "created_at") });
 	}
 	cli_table_print(t, stdout);
 	cli_table_free(t);

@@ -127,6 +127,50 @@ static int set_str(json_t *obj, const char *key, const char *value)
 	return json_object_set_new(obj, key, json_string(value)) == 0 ? 0 : rain_error_oom();
 }
 
+/* The manifest's packages ([{name, version, architecture}]) as
+ * rain_package_list, rain_package_list_2, ... (rain/build-image.h). */
+static int set_package_list(json_t *obj, json_t *packages)
+{
+	_cleanup_free_ char *part = malloc(RAIN_BUILD_PACKAGE_LIST_PART + 1);
+	size_t len = 0, i;
+	int n = 1, ret = 0;
+	json_t *p;
+
+	if (!part)
+		return rain_error_oom();
+	json_array_foreach(packages, i, p) {
+		char line[512];
+		int l = snprintf(line, sizeof(line), "%s %s %s\n",
+				 json_string_value(json_object_get(p, "name")) ?: "?",
+				 json_string_value(json_object_get(p, "version")) ?: "?",
+				 json_string_value(json_object_get(p, "architecture")) ?: "?");
+
+		if (l < 0 || (size_t)l >= sizeof(line))
+			continue;       /* no package has such a name */
+		if (len + (size_t)l > RAIN_BUILD_PACKAGE_LIST_PART) {
+			char key[32];
+
+			if (n == RAIN_BUILD_PACKAGE_LIST_PARTS)
+				break;
+			part[len] = '\0';
+			snprintf(key, sizeof(key), n == 1 ? "rain_package_list" : "rain_package_list_%d", n);
+			ret |= set_str(obj, key, part);
+			len = 0;
+			n++;
+		}
+		memcpy(part + len, line, (size_t)l);
+		len += (size_t)l;
+	}
+	if (len) {
+		char key[32];
+
+		part[len] = '\0';
+		snprintf(key, sizeof(key), n == 1 ? "rain_package_list" : "rain_package_list_%d", n);
+		ret |= set_str(obj, key, part);
+	}
+	return ret;
+}
+
 int rain_build_image_make(const struct rain_recipe *r, json_t *manifest,
 			  struct rain_build_image *out)
 {
@@ -177,6 +221,7 @@ int rain_build_image_make(const struct rain_recipe *r, json_t *manifest,
 	ret |= set_str(f, "rain_recipe", recipe_text);
 	snprintf(buf, sizeof(buf), "%zu", json_array_size(json_object_get(manifest, "packages")));
 	ret |= set_str(f, "rain_packages", buf);
+	ret |= set_package_list(f, json_object_get(manifest, "packages"));
 	boot = json_object_get(manifest, "boot_check");
 	ret |= set_str(f, "rain_boot_check",
 		       json_is_object(boot) && json_is_string(json_object_get(boot, "result")) ?
