@@ -229,7 +229,7 @@ int rain_identity_login(struct rain_identity *id, const char *name, const char *
 	struct login_place *place = NULL;
 	enum rain_login_refusal vr;
 	struct rain_user *u = NULL;
-	int64_t now = time_now_us(), until;
+	int64_t now = time_now_us(), until = 0;
 	bool ok = false, right = false, locked = false, rule_name = false;
 	int r;
 
