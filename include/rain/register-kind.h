@@ -5,7 +5,9 @@
  * (struct rain_registration in rain/catalog.h), status
  *   registering --> registered | failed | canceled
  *   registered --deregister--> removing --> removed (or failed again,
- *   with what could not be removed still named)
+ *   with what could not be removed still named; or back to what it was,
+ *   RAIN_ECONFLICT, when the site refused before removing anything, as a
+ *   libvirt site does while a run's disk is backed by the volume)
  * and its doc holds: image_name, image_sha256, site_kind, policy, vetting
  * ({verdict, policy, override, failing: [rules]}), adapted (the
  * artifacts' hashes, sizes and kernel version), state (what exists at
@@ -93,7 +95,9 @@ int rain_register_to_json(const struct rain_registration *r, json_t **out);
  * registration must be registered or failed with things left), through
  * `RAIN target unpublish`; the record goes to removed, or keeps what
  * could not be removed and the error. who must own it or be an admin
- * (RAIN_ENOTFOUND otherwise). RAIN_ECONFLICT while it is registering.
+ * (RAIN_ENOTFOUND otherwise). RAIN_ECONFLICT while it is registering, or
+ * when the site refused before removing anything (the record stays as it
+ * was).
  * *out (may be NULL): the record afterwards. */
 int rain_register_remove(struct rain_register_kind *k, const struct rain_who *who, const char *id,
 			 json_t **out);

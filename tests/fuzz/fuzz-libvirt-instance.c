@@ -4,7 +4,9 @@
  * registration's XML are refused or give a definition libxml2 reads back
  * whose name is the instance's, with no uuid, exactly one disk and that
  * one the instance's volume, no <interface> and one rain:run; never a
- * crash or a leak. */
+ * crash or a leak. The same bytes as a volume's definition
+ * (libvirt_vol_backing) give a non-empty backing path, none, or an
+ * error. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -60,6 +62,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(text, data, size);
 	text[size] = '\0';
 	xmlSetGenericErrorFunc(NULL, quiet);
+	/* the same bytes as a volume's definition: a backing path or none */
+	if (libvirt_vol_backing(text, &xml) == 0 && xml && !*xml)
+		__builtin_trap();
+	free(xml);
+	xml = NULL;
 	if (libvirt_instance_xml(text, &in, &xml) < 0) {
 		free(text);
 		return 0;

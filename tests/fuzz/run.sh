@@ -537,7 +537,9 @@ run_harness() {
 			"<disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='/a'/>" \
 			"<backingStore/><target dev='vda' bus='virtio'/></disk><disk type='volume' device='cdrom'>" \
 			"<source pool='p' volume='s'/><readonly/></disk><interface type='user'><mac address='52:54:00:11:fc:f9'/>" \
-			"</interface><serial type='pty'><log file='/l'/></serial></devices></domain>" >"$seeds/domain" ;;
+			"</interface><serial type='pty'><log file='/l'/></serial></devices></domain>" >"$seeds/domain"
+		printf '%s\n' "<volume type='file'><name>rain-r-1.qcow2</name><target><format type='qcow2'/></target>" \
+			"<backingStore><path>/p/rain-r.qcow2</path><format type='qcow2'/></backingStore></volume>" >"$seeds/volume" ;;
 	fuzz-vet-tar) seed_vet_tar "$seeds" ;;
 	fuzz-dpkg-status | fuzz-vercmp) seed_pkg "$seeds" ;;
 	fuzz-rpmdb) seed_rpmdb "$seeds" ;;

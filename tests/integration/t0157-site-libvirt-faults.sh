@@ -10,7 +10,8 @@
 # left alone; Ctrl-C during the upload leaves nothing in the pool; a
 # libvirtd killed during the upload fails the publish saying so, with the
 # volume named in the state, and after a restart rain target unpublish
-# removes it. The stored image is never written. Publishing that works is
+# removes it; unpublish refuses while a run's overlay is backed by the
+# volume. The stored image is never written. Publishing that works is
 # t0152's.
 source "$(dirname "$0")/lib.sh"
 
@@ -92,8 +93,19 @@ publish v1 novm >/dev/null 2>"$TMP/novm.err"
 check_eq "publish with define_domain = no" 0 $?
 check_eq "makes the volumes and no domain" "rain-v1-seed.iso rain-v1.qcow2 rain-v1-seed.iso rain-v1.qcow2 " \
 	"$(libvirt_left t0157)"
+# a run's overlay on the registration's volume (as the libvirt provider
+# makes one per instance): unpublish refuses, and removes nothing
+lv vol-create-as t0157 rain-r9-1.qcow2 2G --format qcow2 --backing-vol rain-v1.qcow2 \
+	--backing-vol-format qcow2 >/dev/null
+"$RAIN" target unpublish --sites "$TMP/sites.ini" --site novm --state "$TMP/v1.state" >/dev/null 2>"$TMP/inuse.err"
+check "unpublish while a run's disk is an overlay of the volume fails" test $? -ne 0
+check "naming the overlay and what to do" \
+	grep -q "volume rain-v1.qcow2 is the backing file of rain-r9-1.qcow2.*stop those runs" "$TMP/inuse.err"
+check_eq "and removes nothing" "rain-r9-1.qcow2 rain-v1-seed.iso rain-v1.qcow2 rain-r9-1.qcow2 rain-v1-seed.iso rain-v1.qcow2 " \
+	"$(libvirt_left t0157)"
+lv vol-delete --pool t0157 rain-r9-1.qcow2 >/dev/null
 "$RAIN" target unpublish --sites "$TMP/sites.ini" --site novm --state "$TMP/v1.state" >/dev/null 2>&1
-check_eq "and unpublish removes them" "" "$(libvirt_left t0157)"
+check_eq "once the run is gone, unpublish removes them" "" "$(libvirt_left t0157)"
 
 publish b1 nopool >/dev/null 2>"$TMP/nopool.err"
 check "a missing pool fails" test $? -ne 0

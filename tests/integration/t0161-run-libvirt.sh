@@ -104,7 +104,8 @@ check_clean nb "refused"
 # ---- all at once (TCG boots are slow): a, up -n 1 and kept for exec;
 # d, run -n 2 --each interrupted mid-job; c, an instance that does not
 # answer within its ready timeout; r, a run through raind (rain run:
-# POST /rain/v1/runs) that registers the image at the site first ----
+# POST /rain/v1/runs) that registers the image at the site first, and
+# whose registration cannot be removed while the run is up ----
 # a's: the test's work folder shared in writable over 9p (qemu runs as
 # the daemon's user, which must write it)
 mkdir -p "$TMP/work" && echo "from the host" >"$TMP/work/in.txt"
@@ -153,6 +154,16 @@ for _ in $(seq 1 120); do
 	sleep 0.5
 done
 check_eq "its domain runs at the site" running "$(lv domstate "rain-${RRUN:-no-run}-1" 2>&1)"
+# deregistering while the run's disk is an overlay of the registration's
+# volume: refused, nothing removed, the registration as it was
+REG=$(curl -sS -H "X-Auth-Token: $TOKEN" "$URL/rain/v1/registrations?site=lv" | python3 -c '
+import json,sys; print(json.load(sys.stdin)["registrations"][0]["id"])' 2>/dev/null)
+call DELETE "/rain/v1/registrations/${REG:-none}"
+check_status "deregistering while a run uses the registration is refused (409)" 409
+check "naming the run's disk and what to do" \
+	grep -q "rain-${RRUN:-no-run}-1.qcow2.*stop those runs" <<<"$BODY"
+call GET "/rain/v1/registrations/${REG:-none}"
+check_json "the registration stays registered" "j['status'] == 'registered'"
 
 wait "$pid_c"
 check_eq "an instance that does not answer within --ready-timeout: 125" 125 $?

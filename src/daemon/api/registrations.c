@@ -22,7 +22,8 @@
  *   GET    /rain/v1/registrations/{id}    one record
  *   DELETE /rain/v1/registrations/{id}    deregister: what was made at the site
  *                                         is removed; 200 and the record
- *                                         (status removed); 409 while registering
+ *                                         (status removed); 409 while registering,
+ *                                         or while a run uses it (nothing removed)
  *
  * Users see their own registrations, admins all. An admin's override of
  * the vetting gate is written to the audit log (method OVERRIDE).

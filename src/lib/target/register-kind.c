@@ -627,10 +627,11 @@ const struct rain_job_kind rain_register_job_kind = {
 int rain_register_remove(struct rain_register_kind *k, const struct rain_who *who, const char *id,
 			 json_t **out)
 {
-	_cleanup_json_ json_t *doc = NULL, *after = NULL;
+	_cleanup_json_ json_t *doc = NULL, *after = NULL, *before = NULL;
 	_cleanup_free_ char *dir = NULL;
 	struct rain_registration reg = { 0 };
 	const struct rain_site *site;
+	char was[sizeof(reg.status)];
 	json_t *state;
 	int r;
 
@@ -654,8 +655,10 @@ int rain_register_remove(struct rain_register_kind *k, const struct rain_who *wh
 		goto done;
 	}
 	state = json_object_get(doc, "state");
+	memcpy(was, reg.status, sizeof(was));
 	if (state && state_names_objects(state)) {
-		r = record_put(k, &reg, doc, "removing");
+		before = json_deep_copy(state);
+		r = before ? record_put(k, &reg, doc, "removing") : rain_error_oom();
 		if (r >= 0 && asprintf(&dir, "%s/.remove-%s", k->cache_dir, id) < 0)
 			r = rain_error_oom();
 		if (r >= 0) {
@@ -669,7 +672,13 @@ int rain_register_remove(struct rain_register_kind *k, const struct rain_who *wh
 			fs_remove_tree(dir);
 		}
 	}
-	if (r < 0) {
+	if (r < 0 && before && json_equal(before, json_object_get(doc, "state"))) {
+		/* the site refused before removing anything (a run still uses
+		 * the registration): it stays as it was */
+		r = rain_error_set(RAIN_ECONFLICT, "deregistration refused, nothing removed: %s",
+				   rain_error_last());
+		record_put(k, &reg, doc, was);
+	} else if (r < 0) {
 		json_object_set_new(doc, "error", json_sprintf("deregistration: %s", rain_error_last()));
 		record_put(k, &reg, doc, "failed");
 		r = RAIN_EIO;

@@ -87,6 +87,11 @@ struct libvirt_instance {
  * name or port. */
 int libvirt_instance_xml(const char *reg_xml, const struct libvirt_instance *in, char **out);
 
+/* The path of the backing store of a volume, from its definition vol_xml
+ * (/volume/backingStore/path): a new string in *out (free()), NULL when it
+ * has none. RAIN_EFORMAT when vol_xml is no <volume>. */
+int libvirt_vol_backing(const char *vol_xml, char **out);
+
 /* The definition of a qcow2 volume name (0600) of capacity bytes whose
  * backing store is the file backing (a volume's path, of backing_format
  * "qcow2" or "raw"): a copy-on-write overlay that only reads it. A new

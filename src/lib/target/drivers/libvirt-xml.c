@@ -743,6 +743,38 @@ int libvirt_overlay_xml(const char *name, uint64_t capacity, const char *backing
 	return xw_close(&x, buf, what, out);
 }
 
+int libvirt_vol_backing(const char *vol_xml, char **out)
+{
+	xmlNodePtr root, bs, path;
+	xmlChar *text;
+	xmlDocPtr doc;
+	size_t len = strlen(vol_xml);
+	int r = 0;
+
+	*out = NULL;
+	xmlInitParser();
+	if (len > INT_MAX)
+		return rain_error_set(RAIN_EFORMAT, "libvirt: a volume definition is too long");
+	doc = xmlReadMemory(vol_xml, (int)len, "volume.xml", NULL,
+			    XML_PARSE_NONET | XML_PARSE_NOBLANKS | XML_PARSE_NOERROR |
+			    XML_PARSE_NOWARNING);
+	if (!doc)
+		return rain_error_set(RAIN_EFORMAT, "libvirt: a volume definition is no XML");
+	root = xmlDocGetRootElement(doc);
+	if (!root || root->ns || !xmlStrEqual(root->name, BAD_CAST "volume")) {
+		r = rain_error_set(RAIN_EFORMAT, "libvirt: a volume definition is no <volume>");
+	} else if ((bs = child(root, "backingStore")) && (path = child(bs, "path"))) {
+		text = xmlNodeGetContent(path);
+		if (text && *text)
+			*out = strdup((const char *)text);
+		if (text && *text && !*out)
+			r = rain_error_oom();
+		xmlFree(text);
+	}
+	xmlFreeDoc(doc);
+	return r;
+}
+
 /* ---- the cloud-init seed ----------------------------------------------- */
 
 bool libvirt_hostname_ok(const char *h)

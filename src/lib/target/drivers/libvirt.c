@@ -486,6 +486,45 @@ done:
 
 /* ---- unpublish and status ---------------------------------------------- */
 
+/* RAIN_ECONFLICT when a volume of pool, such as a run's overlay, has the
+ * volume vol as its backing store: removing vol would pull the disk from
+ * under a running instance. */
+static int vol_in_use(virStoragePoolPtr pool, const char *vol)
+{
+	_cleanup_vol_ virStorageVolPtr v = virStorageVolLookupByName(pool, vol);
+	_cleanup_free_ char *path = NULL, *users = NULL;
+	virStorageVolPtr *vols = NULL;
+	size_t len = 0;
+	FILE *f;
+	int n, r = 0;
+
+	if (!v || !(path = virStorageVolGetPath(v)))
+		return 0;       /* gone: nothing can use it */
+	n = virStoragePoolListAllVolumes(pool, &vols, 0);
+	if (n < 0)
+		return rain_error_set(RAIN_EIO, "libvirt: cannot list the volumes of the pool: %s",
+				      libvirt_msg());
+	f = open_memstream(&users, &len);
+	if (!f)
+		r = rain_error_oom();
+	for (int i = 0; i < n; i++) {
+		_cleanup_free_ char *xml = NULL, *backing = NULL;
+
+		if (r == 0 && (xml = virStorageVolGetXMLDesc(vols[i], 0)) &&
+		    libvirt_vol_backing(xml, &backing) == 0 && backing && !strcmp(backing, path))
+			fprintf(f, "%s%s", ftell(f) ? ", " : "", virStorageVolGetName(vols[i]));
+		virStorageVolFree(vols[i]);
+	}
+	free(vols);
+	if (f && fclose(f) != 0 && r == 0)
+		r = rain_error_oom();
+	if (r == 0 && users && *users)
+		r = rain_error_set(RAIN_ECONFLICT, "libvirt: volume %s is the backing file of %s, "
+				   "the disks of runs still up: stop those runs (rain stop RUN, or "
+				   "rain provision down) and deregister again", vol, users);
+	return r;
+}
+
 static int lv_unpublish(struct rain_target_op *op)
 {
 	const struct rain_site *site = op->site;
@@ -503,13 +542,6 @@ static int lv_unpublish(struct rain_target_op *op)
 	r = libvirt_connect(site, &conn);
 	if (r < 0)
 		return r;
-	if (dom) {
-		r = libvirt_dom_remove(op, conn, dom);
-		if (r == 0)
-			r = rain_target_state_set(op, "domain", NULL);
-		if (r < 0)
-			return r;
-	}
 	if (vol || seed) {
 		r = libvirt_pool_get(conn, site, pool_name, &pool);
 		if (r == RAIN_ENOTFOUND) {
@@ -520,6 +552,16 @@ static int lv_unpublish(struct rain_target_op *op)
 		} else if (r < 0) {
 			return r;
 		}
+	}
+	/* before anything is removed: nothing half-deregistered */
+	if (pool && vol && (r = vol_in_use(pool, vol)) < 0)
+		return r;
+	if (dom) {
+		r = libvirt_dom_remove(op, conn, dom);
+		if (r == 0)
+			r = rain_target_state_set(op, "domain", NULL);
+		if (r < 0)
+			return r;
 	}
 	if (vol) {
 		r = pool ? libvirt_vol_remove(op, pool, vol) : 0;
