@@ -20,6 +20,8 @@
  *                                    any job (builds, vettings,
  *                                    registrations, runs) and its log
  *   GET  /ui/registrations, /ui/usage
+ *   GET  /ui/users/{name}            the user and admins: the account and
+ *                                    its history
  *   GET  /ui/users, /ui/audit        admins
  *   GET  /ui/static/rain.css, /ui/static/rain.js
  *
@@ -974,6 +976,33 @@ static void vetting_section(struct page *p, struct request *req, const struct ra
 	W(p, "</section>\n");
 }
 
+/* Audit entries as a table (with their targets when target). */
+static void events_table(struct page *p, const struct rain_audit_entry *v, size_t n, bool target)
+{
+	W(p, "<table class=\"list\"><thead><tr><th>When</th><th>Who</th><th>From</th>"
+	     "<th>Request</th>");
+	W(p, target ? "<th>Target</th>" : "");
+	W(p, "<th>Status</th></tr></thead><tbody>\n");
+	for (size_t i = 0; i < n; i++) {
+		W(p, "<tr><td>");
+		time_cell(p, v[i].at);
+		W(p, "</td><td>");
+		H(p, v[i].actor);
+		W(p, "</td><td>");
+		H(p, v[i].address);
+		W(p, "</td><td>");
+		H(p, v[i].method);
+		W(p, " ");
+		H(p, v[i].path);
+		if (target) {
+			W(p, "</td><td>");
+			H(p, v[i].target);
+		}
+		fprintf(p->f, "</td><td>%d</td></tr>\n", v[i].status);
+	}
+	W(p, "</tbody></table>\n");
+}
+
 static void history_section(struct page *p, struct request *req, const char *id)
 {
 	struct rain_image *img = NULL;
@@ -998,22 +1027,9 @@ static void history_section(struct page *p, struct request *req, const char *id)
 	fprintf(p->f, "%lld", (long long)img->download_count);
 	W(p, "</td></tr><tr><th>Last accessed</th><td>");
 	time_cell(p, img->last_access);
-	W(p, "</td></tr></table>\n<table class=\"list\"><thead><tr><th>When</th><th>Who</th>"
-	     "<th>From</th><th>Request</th><th>Status</th></tr></thead><tbody>\n");
-	for (size_t i = 0; i < n; i++) {
-		W(p, "<tr><td>");
-		time_cell(p, v[i].at);
-		W(p, "</td><td>");
-		H(p, v[i].actor);
-		W(p, "</td><td>");
-		H(p, v[i].address);
-		W(p, "</td><td>");
-		H(p, v[i].method);
-		W(p, " ");
-		H(p, v[i].path);
-		fprintf(p->f, "</td><td>%d</td></tr>\n", v[i].status);
-	}
-	W(p, "</tbody></table></section>\n");
+	W(p, "</td></tr></table>\n");
+	events_table(p, v, n, false);
+	W(p, "</section>\n");
 	free(v);
 	rain_image_free(img);
 }
@@ -1412,8 +1428,10 @@ static int usage(struct request *req)
 	quota_cell(&p, u.bytes, req->who.quota_bytes, true);
 	W(&p, "</td></tr><tr><th>Images</th><td>");
 	quota_cell(&p, u.images, req->who.quota_images, false);
-	fprintf(p.f, "</td></tr><tr><th>Uploading</th><td>%lld</td></tr></table>\n",
+	fprintf(p.f, "</td></tr><tr><th>Uploading</th><td>%lld</td></tr></table>\n<p>",
 		(long long)u.uploading);
+	link_to(&p, "/ui/users/", req->who.owner, "Your account and its history");
+	W(&p, "</p>\n");
 	return page_end(&p, 200, NULL);
 }
 
@@ -1452,7 +1470,7 @@ static int users(struct request *req)
 
 		rain_catalog_usage(cat, v[i]->name, &u);
 		W(&p, "<tr><td>");
-		H(&p, v[i]->name);
+		link_to(&p, "/ui/users/", v[i]->name, v[i]->name);
 		W(&p, "</td><td>");
 		H(&p, rain_user_role_name(v[i]->role));
 		W(&p, "</td><td>");
@@ -1469,6 +1487,58 @@ static int users(struct request *req)
 	}
 	W(&p, "</tbody></table>\n");
 	rain_user_list_free(v, n);
+	return page_end(&p, 200, NULL);
+}
+
+/* One account: the user or an admin (the API's RAIN_ACT_USER_HISTORY):
+ * role, status, use against the quotas, and every change it made or that
+ * was made to it. */
+static int user_page(struct request *req)
+{
+	struct rain_catalog *cat = rain_repo_catalog(request_repo(req));
+	struct rain_audit_query q = { 0 };
+	struct rain_audit_entry *v = NULL;
+	struct rain_user *u = NULL;
+	struct rain_usage use = { 0 };
+	size_t n = 0;
+	struct page p;
+	int r;
+
+	if (!page_auth(&p, req, "User", &r))
+		return r;
+	r = rain_catalog_user_find(cat, req->params[0], &u);
+	if (r == 0)
+		r = rain_policy_check_owned(&req->who, u->name, NULL, RAIN_ACT_USER_HISTORY);
+	if (r == 0)
+		r = rain_catalog_usage(cat, u->name, &use);
+	if (r == 0) {
+		q.party = u->name;
+		r = rain_catalog_audit_query(cat, &q, &v, &n);
+	}
+	if (r < 0) {
+		rain_user_free(u);
+		page_discard(&p);
+		return rain_error_page(req, r);
+	}
+	W(&p, "<h2 class=\"name\">");
+	H(&p, u->name);
+	W(&p, "</h2>\n<table class=\"kv\">\n");
+	row(&p, "Role", rain_user_role_name(u->role));
+	row(&p, "Status", rain_user_status_name(u->status));
+	W(&p, "<tr><th>Stored</th><td>");
+	quota_cell(&p, use.bytes, u->quota_bytes, true);
+	W(&p, "</td></tr>\n<tr><th>Images</th><td>");
+	quota_cell(&p, use.images, u->quota_images, false);
+	W(&p, "</td></tr>\n<tr><th>Created</th><td>");
+	time_cell(&p, u->created_at);
+	W(&p, "</td></tr>\n<tr><th>Last login</th><td>");
+	time_cell(&p, u->last_login);
+	W(&p, "</td></tr>\n</table>\n");
+	section(&p, "history", "History");
+	events_table(&p, v, n, true);
+	W(&p, "</section>\n");
+	free(v);
+	rain_user_free(u);
 	return page_end(&p, 200, NULL);
 }
 
@@ -1497,24 +1567,8 @@ static int audit(struct request *req)
 	search_field(&p, "target", "Target", q.target);
 	W(&p, "<button type=\"submit\">Filter</button></form>\n<p>The newest ");
 	fprintf(p.f, "%d", AUDIT_SHOWN);
-	W(&p, " changes, oldest first.</p>\n<table class=\"list\"><thead><tr><th>When</th><th>Who"
-	      "</th><th>From</th><th>Request</th><th>Target</th><th>Status</th></tr></thead><tbody>\n");
-	for (size_t i = 0; i < n; i++) {
-		W(&p, "<tr><td>");
-		time_cell(&p, v[i].at);
-		W(&p, "</td><td>");
-		H(&p, v[i].actor);
-		W(&p, "</td><td>");
-		H(&p, v[i].address);
-		W(&p, "</td><td>");
-		H(&p, v[i].method);
-		W(&p, " ");
-		H(&p, v[i].path);
-		W(&p, "</td><td>");
-		H(&p, v[i].target);
-		fprintf(p.f, "</td><td>%d</td></tr>\n", v[i].status);
-	}
-	W(&p, "</tbody></table>\n");
+	W(&p, " changes, oldest first.</p>\n");
+	events_table(&p, v, n, true);
 	free(v);
 	return page_end(&p, 200, NULL);
 }
@@ -1540,6 +1594,7 @@ const struct route api_web_routes[] = {
 	{ "GET", "/ui/registrations", BODY_NONE, RAIN_ACT_PUBLIC, registrations_page, NULL, NULL, NULL, 0 },
 	{ "GET", "/ui/usage", BODY_NONE, RAIN_ACT_PUBLIC, usage, NULL, NULL, NULL, 0 },
 	{ "GET", "/ui/users", BODY_NONE, RAIN_ACT_PUBLIC, users, NULL, NULL, NULL, 0 },
+	{ "GET", "/ui/users/{}", BODY_NONE, RAIN_ACT_PUBLIC, user_page, NULL, NULL, NULL, 0 },
 	{ "GET", "/ui/audit", BODY_NONE, RAIN_ACT_PUBLIC, audit, NULL, NULL, NULL, 0 },
 	{ NULL, NULL, BODY_NONE, RAIN_ACT_PUBLIC, NULL, NULL, NULL, NULL, 0 },
 };
