@@ -1,7 +1,7 @@
 #!/bin/bash
 # A multi-GiB image (a sparse file with a few random blocks) goes through
 # PUT and GET intact, and raind streams it: its resident memory stays small
-# during the upload and the download.
+# during the upload and the download; the stored blob is sparse too.
 source "$(dirname "$0")/lib.sh"
 
 GIB=$((1024 * 1024 * 1024))
@@ -64,6 +64,10 @@ judge_rss upload "$MAX"
 call GET "/v2/images/$ID"
 check_json "the image is active with size $SIZE" "j['status'] == 'active' and j['size'] == $SIZE and j['virtual_size'] == $SIZE"
 check_json "os_hash_value is the file's SHA-256" "j['os_hash_value'] == '$SUM'"
+BLOB=$(find "$DATA/blobs/sha256" -type f -name "$SUM")
+check_eq "the blob has the image's size" "$SIZE" "$(stat -c %s "${BLOB:-/dev/null}" 2>/dev/null)"
+check "and is stored sparse: the blocks of zeros take no space (at most 8 MiB allocated for 5 MiB of data)" \
+	test "$(du -k "${BLOB:-/dev/null}" | cut -f1)" -le 8192
 
 start=$(date +%s)
 curl -sS -H "X-Auth-Token: $TOKEN" "$URL/v2/images/$ID/file" | sha256sum | cut -d' ' -f1 >"$TMP/get.sum" &

@@ -869,6 +869,63 @@ static void test_commit_frees_writer(void **state)
 	assert_int_equal(count_files(f), 5);
 }
 
+/* Blocks of zeros are stored as holes: the blob reads back the same,
+ * whatever the pieces it came in, and takes the space of its data. */
+static void test_sparse(void **state)
+{
+	static const size_t chunks[] = { 1, 4095, 4096, 65537, 1 << 20 };
+	/* islands of data, at and across block boundaries */
+	static const size_t islands[][2] = {
+		{ 0, 10 }, { 4090, 12 }, { 65536, 4096 }, { 1 << 20, 1 }, { 2097151, 2 },
+	};
+	struct fixture *f = *state;
+	size_t len = 3 * 1024 * 1024 + 4099;
+	unsigned char *data = calloc(1, len), *back = malloc(len);
+	unsigned int seed = 5;
+
+	assert_non_null(data);
+	assert_non_null(back);
+	for (size_t i = 0; i < sizeof(islands) / sizeof(*islands); i++)
+		for (size_t k = 0; k < islands[i][1]; k++)
+			data[islands[i][0] + k] = (unsigned char)(rand_r(&seed) | 1);
+	for (size_t c = 0; c < sizeof(chunks) / sizeof(*chunks); c++) {
+		/* each round a different length: the last a hole, or data */
+		size_t n = c % 2 ? len : 2097153;
+		struct rain_blob_result res;
+		struct rain_blob_reader rd;
+		char sha[65], path[300];
+		struct stat st;
+		int64_t got = 0;
+
+		digest_hex_of(EVP_sha256(), data, n, sha);
+		put(f, data, n, chunks[c], false, &res);
+		assert_string_equal(res.sha256, sha);
+		assert_true(res.size == (int64_t)n);
+		assert_int_equal(rain_blob_read_open(f->bs, sha, &rd), 0);
+		assert_true(rd.size == (int64_t)n);
+		while (got < rd.size) {
+			ssize_t m = rain_blob_read(f->bs, &rd, got, back + got, 1 << 20);
+
+			assert_true(m > 0);
+			got += m;
+		}
+		rain_blob_read_close(f->bs, &rd);
+		assert_memory_equal(back, data, n);
+		if (f->fs) {
+			snprintf(path, sizeof(path), "%s/store/sha256/%.2s/%s", f->dir, sha, sha);
+			assert_int_equal(stat(path, &st), 0);
+			assert_true(st.st_size == (off_t)n);
+			/* 5 blocks of data (and the file system's own) */
+			if (st.st_blocks * 512 > 256 * 1024)
+				fail_msg("chunks of %zu: %lld bytes allocated for %zu", chunks[c],
+					 (long long)st.st_blocks * 512, n);
+		}
+		assert_int_equal(rain_blob_remove(f->bs, sha), 0);
+	}
+	free(data);
+	free(back);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -888,6 +945,7 @@ int main(void)
 		T(test_gc),
 		T(test_gc_ignores_strangers),
 		T(test_commit_frees_writer),
+		T(test_sparse),
 	};
 
 	const char *env = getenv("RAIN_TEST_BLOBS");

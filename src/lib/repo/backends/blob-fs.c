@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,14 +105,57 @@ static int fs_tmp_create(void *impl, void **out)
 	return 0;
 }
 
+/* Blocks of zeros are not written but skipped, so that a sparse image
+ * (most raw disks) is stored sparse: the file reads the same. */
+#define HOLE_BLOCK 4096
+
+static bool all_zero(const unsigned char *p, size_t len)
+{
+	return len == 0 || (p[0] == 0 && memcmp(p, p + 1, len - 1) == 0);
+}
+
+/* The length of the piece at the start of p (len bytes, at offset off of
+ * the file) that is all data or, when *zero, all whole blocks of zeros:
+ * pieces end at block boundaries of the file. */
+static size_t piece(const unsigned char *p, size_t len, int64_t off, bool *zero)
+{
+	size_t n = HOLE_BLOCK - (size_t)(off % HOLE_BLOCK), at;
+
+	if (n > len)
+		n = len;
+	*zero = n == HOLE_BLOCK && all_zero(p, n);
+	for (at = n; at < len; at += n) {
+		n = len - at < HOLE_BLOCK ? len - at : HOLE_BLOCK;
+		if ((n == HOLE_BLOCK && all_zero(p + at, n)) != *zero)
+			break;
+	}
+	return at < len ? at : len;
+}
+
 static int fs_tmp_write(void *impl, void *tmp, const void *buf, size_t len)
 {
 	struct fs_tmp *t = tmp;
-	int r = fs_write_all(t->fd, buf, len, "blob data");
+	const unsigned char *p = buf;
+	bool zero = false;
+	int r = 0;
 
+	while (len > 0 && r == 0) {
+		size_t n = piece(p, len, t->written, &zero);
+
+		if (!zero)
+			r = fs_write_all(t->fd, p, n, "blob data");
+		else if (lseek(t->fd, (off_t)n, SEEK_CUR) < 0)
+			r = rain_error_errno(RAIN_EIO, errno, "cannot skip a hole in blob data");
+		t->written += (int64_t)n;
+		p += n;
+		len -= n;
+	}
+	/* a hole at the end: the file's size says where the data ends */
+	if (r == 0 && zero && ftruncate(t->fd, (off_t)t->written) < 0)
+		r = rain_error_errno(errno == ENOSPC ? RAIN_ENOSPC : RAIN_EIO, errno,
+				     "cannot extend blob data over a hole");
 	if (r < 0)
 		return r;
-	t->written += (int64_t)len;
 	if (t->written - t->kicked >= WRITEBACK_STEP) {
 		/* a hint only: an error here shows again at fsync */
 		sync_file_range(t->fd, t->kicked, t->written - t->kicked, SYNC_FILE_RANGE_WRITE);
