@@ -411,6 +411,25 @@ static void digest_hex_of(const EVP_MD *md, const void *data, size_t len, char *
  * buffer size), with reads of what was written in between (which write
  * out a partial buffer), the digests are those of the data and the stored
  * bytes are the data. */
+/* Blob sha reads back as the n bytes of data (back: n bytes to read into). */
+static void read_equal(struct fixture *f, const char *sha, const unsigned char *data, size_t n,
+		       unsigned char *back)
+{
+	struct rain_blob_reader rd;
+	int64_t got = 0;
+
+	assert_int_equal(rain_blob_read_open(f->bs, sha, &rd), 0);
+	assert_true(rd.size == (int64_t)n);
+	while (got < rd.size) {
+		ssize_t m = rain_blob_read(f->bs, &rd, got, back + got, 1 << 20);
+
+		assert_true(m > 0);
+		got += m;
+	}
+	rain_blob_read_close(f->bs, &rd);
+	assert_memory_equal(back, data, n);
+}
+
 static void test_pipeline_odd_chunks(void **state)
 {
 	static const size_t chunks[] = { 1, 7, 4093, 65537, 524287, 524288, 524289, 1048579 };
@@ -429,9 +448,7 @@ static void test_pipeline_odd_chunks(void **state)
 		size_t n = chunks[c] == 1 ? 1300 * 1024 + 5 : len - c;
 		struct rain_blob_writer *w = NULL;
 		struct rain_blob_result res;
-		struct rain_blob_reader rd;
 		size_t off = 0, reads = 0;
-		int64_t got = 0;
 
 		digest_hex_of(EVP_sha256(), data, n, sha);
 		digest_hex_of(EVP_md5(), data, n, md5);
@@ -461,16 +478,7 @@ static void test_pipeline_odd_chunks(void **state)
 		else
 			assert_string_equal(res.md5, "");
 		assert_true(res.size == (int64_t)n);
-		assert_int_equal(rain_blob_read_open(f->bs, sha, &rd), 0);
-		assert_true(rd.size == (int64_t)n);
-		while (got < rd.size) {
-			ssize_t m = rain_blob_read(f->bs, &rd, got, back + got, 1 << 20);
-
-			assert_true(m > 0);
-			got += m;
-		}
-		assert_memory_equal(back, data, n);
-		rain_blob_read_close(f->bs, &rd);
+		read_equal(f, sha, data, n, back);
 		assert_int_equal(rain_blob_remove(f->bs, sha), 0);
 	}
 	assert_int_equal(count_files(f), 0);
@@ -892,25 +900,14 @@ static void test_sparse(void **state)
 		/* each round a different length: the last a hole, or data */
 		size_t n = c % 2 ? len : 2097153;
 		struct rain_blob_result res;
-		struct rain_blob_reader rd;
 		char sha[65], path[300];
 		struct stat st;
-		int64_t got = 0;
 
 		digest_hex_of(EVP_sha256(), data, n, sha);
 		put(f, data, n, chunks[c], false, &res);
 		assert_string_equal(res.sha256, sha);
 		assert_true(res.size == (int64_t)n);
-		assert_int_equal(rain_blob_read_open(f->bs, sha, &rd), 0);
-		assert_true(rd.size == (int64_t)n);
-		while (got < rd.size) {
-			ssize_t m = rain_blob_read(f->bs, &rd, got, back + got, 1 << 20);
-
-			assert_true(m > 0);
-			got += m;
-		}
-		rain_blob_read_close(f->bs, &rd);
-		assert_memory_equal(back, data, n);
+		read_equal(f, sha, data, n, back);
 		if (f->fs) {
 			snprintf(path, sizeof(path), "%s/store/sha256/%.2s/%s", f->dir, sha, sha);
 			assert_int_equal(stat(path, &st), 0);
