@@ -11,6 +11,7 @@
 #include "rain/error.h"
 #include "rain/jobs.h"
 #include "util/strutil.h"
+#include "util/timeutil.h"
 #include "util/uuid.h"
 
 #define RECONNECT_TRIES 30      /* a server that went away: give up after ~1 min */
@@ -282,4 +283,85 @@ int cli_build_resolve(struct cli *cli, const char *arg, char id[37])
 		return cli_error("%zu builds start with '%s'; give more of the id", n, arg);
 	uuid_canonicalize(id);
 	return 0;
+}
+
+/* ---- a build's progress ------------------------------------------------- */
+
+void cli_build_view_init(struct cli_build_view *v, struct cli *cli, bool verbose)
+{
+	memset(v, 0, sizeof(*v));
+	v->cli = cli;
+	v->verbose = verbose;
+	v->tty = isatty(STDERR_FILENO);
+	v->t0 = time_mono_us();
+}
+
+void cli_build_view_line(void *ud, const char *line)
+{
+	struct cli_build_view *v = ud;
+	int64_t s = (time_mono_us() - v->t0) / 1000000;
+
+	if (v->cli->quiet)
+		return;
+	if (!v->tty || v->verbose) {
+		fprintf(stderr, "%s\n", line);
+		return;
+	}
+	if (str_has_prefix(line, "== ")) {
+		if (v->stage[0])
+			fputc('\n', stderr);
+		snprintf(v->stage, sizeof(v->stage), "%s", line + 3);
+		fprintf(stderr, "\r\033[K[%" PRId64 ":%02" PRId64 "] %s", s / 60, s % 60, v->stage);
+	} else if (str_has_prefix(line, "+ ") || str_has_prefix(line, "boot check") ||
+		   str_has_prefix(line, "package cache") || str_has_prefix(line, "KVM")) {
+		fprintf(stderr, "\r\033[K[%" PRId64 ":%02" PRId64 "] %s: %.60s", s / 60, s % 60,
+			v->stage, line);
+	} else {
+		return;
+	}
+	if (str_has_prefix(line, "== done") || str_has_prefix(line, "== failed"))
+		fputc('\n', stderr);
+	fflush(stderr);
+}
+
+/* fopencookie's write: whole lines to cli_build_view_line */
+static ssize_t view_write(void *cookie, const char *buf, size_t size)
+{
+	struct cli_build_view *v = cookie;
+
+	for (size_t i = 0; i < size; i++) {
+		if (buf[i] == '\n' || v->npartial == sizeof(v->partial) - 1) {
+			v->partial[v->npartial] = '\0';
+			cli_build_view_line(v, v->partial);
+			v->npartial = 0;
+			if (buf[i] == '\n')
+				continue;
+		}
+		v->partial[v->npartial++] = buf[i];
+	}
+	return (ssize_t)size;
+}
+
+static int view_close(void *cookie)
+{
+	struct cli_build_view *v = cookie;
+
+	if (v->npartial) {
+		v->partial[v->npartial] = '\0';
+		cli_build_view_line(v, v->partial);
+		v->npartial = 0;
+	}
+	if (v->stage[0] && v->tty && !v->verbose && !v->cli->quiet)
+		fputc('\n', stderr);   /* end the last status line */
+	return 0;
+}
+
+FILE *cli_build_view_open(struct cli_build_view *v)
+{
+	cookie_io_functions_t io = { .write = view_write, .close = view_close };
+	FILE *f = fopencookie(v, "w", io);
+
+	if (f)
+		setvbuf(f, NULL, _IONBF, 0);
+	return f;
 }

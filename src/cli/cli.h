@@ -55,6 +55,8 @@ struct cli_setting {
 
 struct cli {
 	struct cli_setting url, token, cacert;
+	struct cli_setting cloud;       /* --os-cloud or OS_CLOUD: a clouds.yaml entry */
+	char *cloud_file;               /* owned: the clouds.yaml it came from */
 	bool insecure;
 	bool json;              /* print the server's JSON */
 	bool quiet;             /* no progress, no chatter */
@@ -189,7 +191,7 @@ extern const struct cli_cmd cmd_image_member_entry;
  * key). */
 enum {
 	CLI_TOP_URL = 1, CLI_TOP_TOKEN, CLI_TOP_CACERT, CLI_TOP_INSECURE, CLI_TOP_CONFIG,
-	CLI_TOP_VERSION,
+	CLI_TOP_VERSION, CLI_TOP_CLOUD,
 };
 extern const struct cli_opt cli_top_opts[];
 
@@ -290,8 +292,10 @@ int cli_fail(struct cli *cli, int r, const char *hint, const char *fmt, ...)
 /* ---- configuration ------------------------------------------------------- */
 
 /* Fill cli->url/token/cacert from the environment and the config file,
- * never overriding a setting that came from a flag.  Returns an exit
- * status (CLI_EXIT_OK when fine). */
+ * never overriding a setting that came from a flag; with a named cloud
+ * (--os-cloud, OS_CLOUD) from that entry of clouds.yaml instead: a
+ * Keystone login with its password, the image endpoint of its catalog.
+ * Returns an exit status (CLI_EXIT_OK when fine). */
 int cli_config_load(struct cli *cli);
 void cli_config_free(struct cli *cli);
 
@@ -446,12 +450,32 @@ int cli_query_add(char **q, const char *key, const char *value);
 
 struct rain_recipe;
 
+/* A build's progress on stderr, the same for local and remote builds: on
+ * a terminal one status line per stage ("[0:42] installing: + apt-get
+ * install") with the programs' output left to build.log (unless
+ * verbose); otherwise every line as it comes; nothing with --quiet. */
+struct cli_build_view {
+	struct cli *cli;
+	bool tty, verbose;
+	int64_t t0;
+	char stage[160];
+	char partial[4096];     /* a line not yet ended (cli_build_view_open) */
+	size_t npartial;
+};
+void cli_build_view_init(struct cli_build_view *v, struct cli *cli, bool verbose);
+/* One log line (a rain_build_options log callback; ud is the view). */
+void cli_build_view_line(void *ud, const char *line);
+/* A stream whose lines go to the view (for a log that comes as text, a
+ * remote build's); fclose() ends the last status line. NULL on ENOMEM. */
+FILE *cli_build_view_open(struct cli_build_view *v);
+
 /* rain generate --remote (generate-remote.c): send the recipe and the
  * files it names to the server's build service, follow the log on
- * stderr, print the outcome; Ctrl-C cancels the build on the server.
- * output must be NULL (the result stays on the server). Exit status. */
+ * stderr as a local build shows it (verbose: every line), print the
+ * outcome; Ctrl-C cancels the build on the server. output must be NULL
+ * (the result stays on the server). Exit status. */
 int cli_generate_remote(struct cli *cli, const struct rain_recipe *r, const char *output,
-			bool store, bool boot_check);
+			bool store, bool boot_check, bool verbose);
 
 /* base = image:REF (generate-image.c): the stored image the build starts
  * from, resolved and checked; its data is downloaded only when the base

@@ -16,6 +16,8 @@ const struct cli_opt cli_top_opts[] = {
 		"SSL_CERT_FILE and SSL_CERT_DIR replace them)"),
 	CLI_OPT("insecure", 'k', NULL, CLI_TOP_INSECURE, "do not verify the server's TLS certificate"),
 	CLI_OPT("config", 0, "FILE", CLI_TOP_CONFIG, "read settings from FILE instead of the default"),
+	CLI_OPT("os-cloud", 0, "NAME", CLI_TOP_CLOUD, "use the cloud NAME of clouds.yaml (OS_CLOUD): log\n"
+		"in with its user and take its image endpoint"),
 	{ .name = "version", .letter = 'V', .key = CLI_TOP_VERSION, .help = "show the version",
 	  .final = true },
 	{ 0 },

@@ -9,6 +9,8 @@
 
 #include "cli/cli.h"
 #include "rain/error.h"
+#include "rain/clouds.h"
+#include "util/cleanup.h"
 #include "util/ini.h"
 #include "util/strutil.h"
 
@@ -67,17 +69,20 @@ void cli_config_free(struct cli *cli)
 	setting_free(&cli->url);
 	setting_free(&cli->token);
 	setting_free(&cli->cacert);
+	setting_free(&cli->cloud);
+	free(cli->cloud_file);
+	cli->cloud_file = NULL;
 	free(cli->config_path);
 	cli->config_path = NULL;
 }
 
 void cli_config_reload(struct cli *cli)
 {
-	struct cli_setting *all[] = { &cli->url, &cli->token, &cli->cacert };
+	struct cli_setting *all[] = { &cli->url, &cli->token, &cli->cacert, &cli->cloud };
 
 	rain_client_free(cli->client);
 	cli->client = NULL;
-	for (size_t i = 0; i < 3; i++)
+	for (size_t i = 0; i < 4; i++)
 		if (all[i]->source != CLI_SRC_FLAG) {
 			setting_free(all[i]);
 			all[i]->source = CLI_SRC_DEFAULT;
@@ -235,6 +240,61 @@ done:
 	return rc;
 }
 
+/* The cloud cli->cloud names: log in to its Keystone, take the token and
+ * the image endpoint (flags still win). Exit status. */
+static int load_cloud(struct cli *cli)
+{
+	struct rain_cloud *cloud = NULL;
+	char token[RAIN_CLIENT_TOKEN_MAX + 1];
+	_cleanup_free_ char *url = NULL;
+	json_t *body = NULL;
+	int r;
+
+	r = rain_cloud_load(NULL, cli->cloud.value, &cloud);
+	if (r < 0)
+		return cli_error("%s; fix clouds.yaml or give another cloud (%s)", rain_error_last(),
+				 cli_setting_origin(&cli->cloud));
+	free(cli->cloud_file);
+	cli->cloud_file = strdup(cloud->file);
+	if (!cli->cloud_file) {
+		rain_cloud_free(cloud);
+		return cli_error("out of memory");
+	}
+	if (cloud->auth_type == RAIN_CLOUD_AUTH_NONE) {
+		url = cloud->image_endpoint ? strdup(cloud->image_endpoint) : NULL;
+		token[0] = '\0';
+	} else {
+		r = rain_cloud_login(cloud, 0, token, &body);
+		if (r == 0)
+			r = cloud->image_endpoint ? ((url = strdup(cloud->image_endpoint)) ? 0 :
+						     rain_error_oom()) :
+			    rain_cloud_image_url(cloud, body, &url);
+		json_decref(body);
+		if (r < 0) {
+			explicit_bzero(token, sizeof(token));
+			rain_cloud_free(cloud);
+			return cli_fail(cli, r, r == RAIN_EAUTH ? "check the user and password of the "
+					"cloud in clouds.yaml" : NULL, "cannot log in to cloud %s",
+					cli->cloud.value);
+		}
+	}
+	r = 0;
+	if (!url)
+		r = cli_error("cloud %s names no image endpoint (image_endpoint_override)",
+			      cli->cloud.value);
+	if (!r && cli->url.source != CLI_SRC_FLAG)
+		r = setting_set(&cli->url, url, CLI_SRC_FILE, cli->cloud_file);
+	if (!r && token[0] && cli->token.source != CLI_SRC_FLAG)
+		r = setting_set(&cli->token, token, CLI_SRC_FILE, cli->cloud_file);
+	if (!r && cloud->cacert && cli->cacert.source != CLI_SRC_FLAG)
+		r = setting_set(&cli->cacert, cloud->cacert, CLI_SRC_FILE, cli->cloud_file);
+	if (cloud->insecure)
+		cli->insecure = true;
+	explicit_bzero(token, sizeof(token));
+	rain_cloud_free(cloud);
+	return r;
+}
+
 int cli_config_load(struct cli *cli)
 {
 	static const char *const url_env[] = { "RAIN_URL", "OS_IMAGE_URL", NULL };
@@ -242,12 +302,21 @@ int cli_config_load(struct cli *cli)
 	static const char *const cacert_env[] = { "RAIN_CACERT", "OS_CACERT", NULL };
 	int rc;
 
+	static const char *const cloud_env[] = { "OS_CLOUD", NULL };
+
 	if (cli->config_loaded)
 		return 0;
 	cli->config_loaded = true;
 	if ((rc = from_env(&cli->url, url_env)) || (rc = from_env(&cli->token, token_env)) ||
 	    (rc = from_env(&cli->cacert, cacert_env)))
 		return rc;
+	/* OS_CLOUD only when rain's own settings do not say where to go:
+	 * --os-cloud always */
+	if (cli->cloud.source != CLI_SRC_FLAG && cli->url.source < CLI_SRC_ENV &&
+	    cli->token.source < CLI_SRC_ENV && (rc = from_env(&cli->cloud, cloud_env)))
+		return rc;
+	if (cli->cloud.value)
+		return load_cloud(cli);
 	rc = load_file(cli);
 	if (rc)
 		return rc;

@@ -13,8 +13,9 @@
 #include "util/strutil.h"
 
 int cli_generate_remote(struct cli *cli, const struct rain_recipe *r, const char *output,
-			bool store, bool boot_check)
+			bool store, bool boot_check, bool verbose)
 {
+	struct cli_build_view view;
 	_cleanup_free_ char *text = NULL;
 	struct rain_client *c;
 	json_t *files, *req = NULL, *build = NULL, *final = NULL;
@@ -56,11 +57,16 @@ int cli_generate_remote(struct cli *cli, const struct rain_recipe *r, const char
 		cli_note(cli, "build %s queued (position %" PRId64 ")", id, cli_json_int(build, "position"));
 	else
 		cli_note(cli, "build %s queued", id);
-	if (cli->quiet && !(sink = fopen("/dev/null", "we"))) {
-		ret = cli_error("cannot open /dev/null: %s", strerror(errno));
+	/* the log as a local build shows it: status lines on a terminal */
+	cli_build_view_init(&view, cli, verbose);
+	sink = cli->quiet ? fopen("/dev/null", "we") : cli_build_view_open(&view);
+	if (!sink) {
+		ret = cli_error("cannot open the log's view: %s", strerror(errno));
 		goto done;
 	}
-	ret = cli_build_follow(cli, id, sink ? sink : stderr, true, &final);
+	ret = cli_build_follow(cli, id, sink, true, &final);
+	fclose(sink);
+	sink = NULL;
 	if (ret)
 		goto done;
 	if (cli->json) {

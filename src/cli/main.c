@@ -25,7 +25,8 @@ static void top_print_help(FILE *f)
 		cli_opts_print(f, cli_top_opts, w > wc ? w : wc);
 		cli_opts_print(f, cli_common_opts, w > wc ? w : wc);
 		fputs("\nSettings come from the options, then the environment (RAIN_URL,\n"
-		      "RAIN_TOKEN, RAIN_CACERT; OS_IMAGE_URL and OS_AUTH_TOKEN as fallbacks),\n"
+		      "RAIN_TOKEN, RAIN_CACERT; OS_IMAGE_URL and OS_AUTH_TOKEN as fallbacks;\n"
+		      "OS_CLOUD as --os-cloud when none is set),\n"
 		      "then the [client] section of $XDG_CONFIG_HOME/rain/config\n"
 		      "(~/.config/rain/config).\n", f);
 	}
@@ -62,6 +63,9 @@ static int top_options(struct cli *cli, const struct cli_args *a)
 			r = setting_flag(&cli->token, v, "--token");
 			/* shorten the time the token shows in ps */
 			explicit_bzero(v, strlen(v));
+			break;
+		case CLI_TOP_CLOUD:
+			r = setting_flag(&cli->cloud, v, "--os-cloud");
 			break;
 		case CLI_TOP_CACERT:
 			r = setting_flag(&cli->cacert, v, "--cacert");

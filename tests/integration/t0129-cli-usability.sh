@@ -278,4 +278,46 @@ check "a wrong-format put hints at put --disk-format, not at the deleted image" 
 	grep -q "put it again with the right one ('rain image put $TMP/fake.qcow2 --disk-format FORMAT'" "$TMP/err"
 check "... and no 'rain image show ID'" sh -c "! grep -q 'rain image show [0-9a-f]' '$TMP/err'"
 
+# ---- named profiles: clouds.yaml entries for several users of this raind
+cat >"$TMP/clouds.yaml" <<EOF
+clouds:
+  lab-bob:
+    auth:
+      auth_url: $URL/v3
+      username: bob
+      password: bob-password-1
+      project_name: bob
+      user_domain_name: Default
+      project_domain_name: Default
+  lab-carol:
+    auth:
+      auth_url: $URL/v3
+      username: carol
+      password: carol-password-1
+      project_name: carol
+EOF
+export OS_CLIENT_CONFIG_FILE=$TMP/clouds.yaml
+check_eq "rain --os-cloud lab-bob whoami: bob, through his cloud entry" "bob $TMP/clouds.yaml" \
+	"$(env -u RAIN_URL -u RAIN_TOKEN "$RAIN" --os-cloud lab-bob whoami -f value -c user -c 'token from' | tr '\n' ' ' | sed 's/ $//')"
+check_eq "OS_CLOUD=lab-carol: carol's view (the share she was given, pending)" "team-disk" \
+	"$(env -u RAIN_URL -u RAIN_TOKEN OS_CLOUD=lab-carol "$RAIN" image list --shared --member-status pending -f value -c name)"
+env -u RAIN_URL -u RAIN_TOKEN "$RAIN" --os-cloud lab-nobody image list >"$TMP/out" 2>"$TMP/err"
+check "an unknown cloud names those there are" grep -q "has no cloud 'lab-nobody' (it has: lab-bob, lab-carol)" "$TMP/err"
+check "RAIN_URL and RAIN_TOKEN win over OS_CLOUD" sh -c \
+	"OS_CLOUD=lab-bob '$RAIN' whoami | grep -q 'admin token'"
+unset OS_CLIENT_CONFIG_FILE
+
+# ---- a remote build shows the status lines of a local one (on a terminal:
+# script(1) gives it one); this build fails at once on its mirror
+if [ "$(id -u)" -eq 0 ] && command -v script >/dev/null; then
+	script -qec "'$RAIN' generate '$TMP/nomirror.recipe' --remote" /dev/null >"$TMP/tty.out" 2>&1
+	check "a remote build on a terminal: one status line per stage, with its time" \
+		grep -q $'\r\033\\[K\\[0:[0-9][0-9]\\] building debian bookworm' "$TMP/tty.out"
+	check "... and not the lines a local build keeps in build.log" sh -c "! grep -q '^limits: \|^ids: ' '$TMP/tty.out'"
+	"$RAIN" generate "$TMP/nomirror.recipe" --remote >/dev/null 2>"$TMP/err"
+	check "without a terminal every line, as before" grep -q '^limits: ' "$TMP/err"
+else
+	skip "remote build status lines" "needs root (raind's builds) and script(1)"
+fi
+
 test_done

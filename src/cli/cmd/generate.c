@@ -80,44 +80,6 @@ static void on_signal(int sig)
 	interrupted = 1;
 }
 
-/* The build's progress on stderr: on a terminal one status line per
- * stage ("[0:42] installing and customizing: + apt-get install") and the
- * programs' output only in build.log (unless --verbose); otherwise every
- * line as it comes. */
-struct build_view {
-	struct cli *cli;
-	bool tty, verbose;
-	int64_t t0;
-	char stage[160];
-};
-
-static void print_line(void *ud, const char *line)
-{
-	struct build_view *v = ud;
-	int64_t s = (time_mono_us() - v->t0) / 1000000;
-
-	if (v->cli->quiet)
-		return;
-	if (!v->tty || v->verbose) {
-		fprintf(stderr, "%s\n", line);
-		return;
-	}
-	if (str_has_prefix(line, "== ")) {
-		if (v->stage[0])
-			fputc('\n', stderr);
-		snprintf(v->stage, sizeof(v->stage), "%s", line + 3);
-		fprintf(stderr, "\r\033[K[%" PRId64 ":%02" PRId64 "] %s", s / 60, s % 60, v->stage);
-	} else if (str_has_prefix(line, "+ ") || str_has_prefix(line, "boot check") ||
-		   str_has_prefix(line, "package cache") || str_has_prefix(line, "KVM")) {
-		fprintf(stderr, "\r\033[K[%" PRId64 ":%02" PRId64 "] %s: %.60s", s / 60, s % 60, v->stage, line);
-	} else {
-		return;
-	}
-	if (str_has_prefix(line, "== done") || str_has_prefix(line, "== failed"))
-		fputc('\n', stderr);
-	fflush(stderr);
-}
-
 /* The --os shortcut as recipe text; values are checked by the parser. */
 static char *shortcut_recipe(const char *os, const char *release, const char *arch,
 			     const char *packages, const char *name, const char *format,
@@ -279,7 +241,8 @@ static int cmd_generate_exec(struct cli *cli, const struct cli_args *a)
 	_cleanup_free_ char *text = NULL, *defout = NULL, *inputs_dir = NULL, *stored = NULL;
 	const char *from_image = NULL;
 	struct cli_base_image base = { .cli = NULL };
-	struct build_view view = { .verbose = false };
+	struct cli_build_view view;
+	bool verbose = false;
 	int argc = a->argc, r;
 
 	for (size_t i = 0; i < a->nopts; i++) {
@@ -303,7 +266,7 @@ static int cmd_generate_exec(struct cli *cli, const struct cli_args *a)
 		case OPT_FORMAT: format = val; break;
 		case OPT_FIRMWARE: firmware = val; break;
 		case OPT_FROM_IMAGE: from_image = val; break;
-		case OPT_VERBOSE: view.verbose = true; break;
+		case OPT_VERBOSE: verbose = true; break;
 		case OPT_REMOTE: remote = true; break;
 		case OPT_LIMIT: {
 			char *eq = strchr(val, '=');
@@ -345,7 +308,7 @@ static int cmd_generate_exec(struct cli *cli, const struct cli_args *a)
 		goto done;
 	}
 	if (remote) {
-		r = cli_generate_remote(cli, recipe, output, do_store, boot);
+		r = cli_generate_remote(cli, recipe, output, do_store, boot, verbose);
 		goto done;
 	}
 	if (!output) {
@@ -381,10 +344,8 @@ static int cmd_generate_exec(struct cli *cli, const struct cli_args *a)
 	bo.cancel = &interrupted;
 	bo.boot_check = boot;
 	bo.limits = &limits;
-	view.cli = cli;
-	view.tty = isatty(STDERR_FILENO);
-	view.t0 = time_mono_us();
-	bo.log = print_line;
+	cli_build_view_init(&view, cli, verbose);
+	bo.log = cli_build_view_line;
 	bo.ud = &view;
 	sigaction(SIGINT, &sa, &old_int);
 	sigaction(SIGTERM, &sa, &old_term);
