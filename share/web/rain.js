@@ -23,7 +23,7 @@ async function follow(pre) {
 				pre.scrollTop = pre.scrollHeight;
 		}
 		if (state)
-			state.textContent = "The job has finished.";
+			state.textContent = "The job has finished: reload the page for its final record.";
 	} catch (e) {
 		if (state)
 			state.textContent = "Following the log stopped (" + e.message + "): reload the page.";

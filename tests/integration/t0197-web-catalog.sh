@@ -243,6 +243,7 @@ if [ "$LIVE" = yes ]; then
 		check_eq "the running run's page" 200 "$(page "/ui/runs/$RUN")"
 		check "says it is running, with a reload link for no script" grep -q 'still running.*<a href="">reload</a>' "$TMP/page.html"
 		check "and marks the log to follow" grep -q "data-follow=\"/ui/runs/$RUN/log\"" "$TMP/page.html"
+		check "links the run's image" grep -q "<a href=\"/ui/images/$BOX\">$BOX</a>" "$TMP/page.html"
 	fi
 fi
 timeout 150 "$PYDEB" "$TOP/tests/integration/webdriver.py" "$URL" bob bob-secret-1 web "$ART" "$RUN" \
@@ -270,7 +271,7 @@ check_eq "log-out leads to the login page" /ui/login "$(fact after_logout)"
 check_eq "and the session is gone" /ui/login "$(fact after_logout_images)"
 if [ -n "$RUN" ]; then
 	check_eq "the run's page follows its log as it is written" yes "$(fact live_end)"
-	check_eq "and says when it ended" "The job has finished." "$(fact live_state)"
+	check_eq "and says when it ended" "The job has finished: reload the page for its final record." "$(fact live_state)"
 fi
 check "the browser reported no error (CSP, script, dialog)" bash -c "! grep -q '^error' '$TMP/browser.out'"
 check "screenshots are kept" test "$(ls "$ART"/*.png | wc -l)" -ge 6

@@ -478,7 +478,10 @@ static void json_html(struct page *p, json_t *v, int depth, const char *link_bas
 			W(p, "<tr><th>");
 			H(p, k);
 			W(p, "</th><td>");
-			json_html(p, m, depth + 1, NULL);
+			if (!strcmp(k, "image_id") && json_is_string(m))
+				link_to(p, "/ui/images/", json_string_value(m), json_string_value(m));
+			else
+				json_html(p, m, depth + 1, NULL);
 			W(p, "</td></tr>\n");
 		}
 		W(p, "</table>\n");
