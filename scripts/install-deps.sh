@@ -39,8 +39,10 @@ packages=(
 	gdisk dosfstools mtools qemu-efi-aarch64 qemu-system-arm
 	# LDAP authentication test: a real directory
 	slapd ldap-utils
-	# RPM distributions (rocky, alma, fedora): the host bootstraps with dnf
-	dnf rpm
+	# RPM distributions (rocky, alma, fedora, rpm): the host bootstraps with
+	# dnf; t0108 makes a signed test repository with rpmbuild (rpm),
+	# createrepo_c and gpg, its shell a copy of busybox-static's busybox
+	dnf rpm createrepo-c gpg busybox-static
 	# OpenStack sites: a real Glance (SQLite, no Keystone) and its client
 	glance-api python3-glanceclient
 	# the stock clients against raind's own Keystone and Glance (t0127),

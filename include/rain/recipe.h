@@ -3,7 +3,8 @@
  * A recipe is an INI file (see rain-recipe(5)):
  *
  *   [image]     name, description, distribution, release, architecture,
- *               mirror, base (scratch | image:ID | image:NAME)
+ *               mirror, keyring, key_fingerprint,
+ *               base (scratch | image:ID | image:NAME)
  *   [packages]  install (repeatable, comma or space separated), kernel
  *   [system]    hostname, timezone, locale, services (repeatable)
  *   [user NAME] ssh_key (repeatable), sudo, shell, uid
@@ -63,10 +64,17 @@ struct rain_recipe {
 	char *dir;            /* directory relative paths start from */
 	char *name;
 	char *description;
-	char *distribution;   /* debian, ubuntu, rocky, alma, fedora */
+	char *distribution;   /* debian, ubuntu, rocky, alma, fedora, rpm (a
+			       * signed RPM repository of one's own) */
 	char *release;
 	char *architecture;   /* Debian names: amd64, arm64, ... */
 	char *mirror;
+	char *keyring;        /* the archive's or repository's signing keys (an
+			       * OpenPGP file, relative to dir); NULL: the
+			       * distribution's own (none for ubuntu and rpm) */
+	char *key_fingerprint; /* a key the keyring must hold (40 upper-case
+				* hex digits); NULL: for ubuntu, one of
+				* rain_recipe_ubuntu_keys, else none */
 	char *base;           /* NULL: from scratch; else "ID" or "NAME" */
 	char **packages;
 	size_t npackages;
@@ -114,6 +122,24 @@ bool rain_recipe_firmware_known(const char *architecture, enum rain_firmware fir
 const char *rain_firmware_name(enum rain_firmware firmware);
 /* Names of format bits ("disk", "qcow2", ...): one name, or NULL. */
 const char *rain_output_format_name(enum rain_output_format f);
+
+/* An OpenPGP v4 key fingerprint: 40 hexadecimal digits. */
+#define RAIN_FINGERPRINT_LEN 40
+/* s, a fingerprint in hex (any case, spaces allowed), into out as 40
+ * upper-case digits; RAIN_EINVAL (no message) when it is not one. */
+int rain_recipe_fingerprint_parse(const char *s, char out[RAIN_FINGERPRINT_LEN + 1]);
+
+/* An archive signing key rain pins for a distribution whose keyring the
+ * build host does not ship. */
+struct rain_archive_key {
+	const char *distribution;
+	const char *fingerprint;    /* 40 upper-case hex digits */
+	const char *name;           /* its user id */
+};
+/* Ubuntu's archive signing keys (2018: signs jammy and noble; 2012: older
+ * releases), as ubuntu-keyring's ubuntu-archive-keyring.gpg holds them and
+ * the archive's Release.gpg names them; ends with a NULL distribution. */
+extern const struct rain_archive_key rain_recipe_archive_keys[];
 
 /* A size such as 2G, 512M, 1.5GiB or 4096 (bytes; K, M, G, T are powers of
  * 1024) into *out; RAIN_EINVAL (no message) when it is not one. */

@@ -46,6 +46,7 @@ harnesses=(
 	"fuzz-html:src/util/html.c::$short"
 	"fuzz-objstore-uri:src/lib/repo/backends/objstore.c src/util/ini.c src/util/fsutil.c src/util/base64.c:-lcurl -lcrypto -Isrc/lib:$short"
 	"fuzz-recipe:src/lib/build/recipe.c src/lib/repo/image.c src/util/jsonw.c src/util/ini.c src/util/fsutil.c src/util/timeutil.c:-ljansson -lcrypto:$seconds"
+	"fuzz-keyring:src/lib/build/keyring.c src/lib/build/recipe.c src/lib/repo/image.c src/util/jsonw.c src/util/ini.c src/util/fsutil.c src/util/timeutil.c:-lrpm -lrpmio -ljansson -lcrypto:$short"
 	"fuzz-vet-parse:src/lib/vet/vet-parse.c::$seconds"
 	"fuzz-adapt-boot:src/lib/target/adapt-boot.c::$short"
 	"fuzz-netboot-modules:src/lib/target/netboot-modules.c::$short"
@@ -457,6 +458,21 @@ seed_pkg() {
 	printf '1:\n-1\n1.0-\n' >"$d/bad-versions"
 }
 
+# seed_keyring DIR: a keyring of two keys, binary and armored, made with
+# gpg --batch in a GNUPGHOME of its own (none when gpg is missing), and a
+# fingerprint as a recipe writes it
+seed_keyring() {
+	local d=$1 g
+	printf 'F6EC B376 2474 EDA9 D21B  7022 8719 20D1 991B C93C' >"$d/fingerprint"
+	command -v gpg >/dev/null || return 0
+	g=$(mktemp -d) || return 0
+	GNUPGHOME=$g gpg --batch --quiet --passphrase '' --quick-gen-key 'a <a@rain.invalid>' ed25519 sign never 2>/dev/null
+	GNUPGHOME=$g gpg --batch --quiet --passphrase '' --quick-gen-key 'b <b@rain.invalid>' rsa1024 sign never 2>/dev/null
+	GNUPGHOME=$g gpg --export >"$d/keys.gpg" 2>/dev/null
+	GNUPGHOME=$g gpg --armor --export >"$d/keys.asc" 2>/dev/null
+	rm -rf "$g"
+}
+
 # seed_rpmdb DIR: the Packages table of a real rpm database of two
 # packages built here (when rpmbuild is installed; without rpm's indexes,
 # to fit the harness's input size), and the real database's first 64 KiB
@@ -543,6 +559,7 @@ run_harness() {
 	fuzz-vet-tar) seed_vet_tar "$seeds" ;;
 	fuzz-dpkg-status | fuzz-vercmp) seed_pkg "$seeds" ;;
 	fuzz-rpmdb) seed_rpmdb "$seeds" ;;
+	fuzz-keyring) seed_keyring "$seeds" ;;
 	fuzz-vet-tracker | fuzz-vet-osv | fuzz-vet-changelog | fuzz-vet-feed-file) seed_feed "$seeds" "$name" ;;
 	fuzz-vet-runtime) seed_vet_runtime "$seeds" ;;
 	fuzz-shellwords) seed_shellwords "$seeds" ;;

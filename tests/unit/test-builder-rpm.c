@@ -52,7 +52,7 @@ static void test_repo_rocky9(void **state)
 	char *text = NULL, *url = NULL;
 
 	(void)state;
-	assert_int_equal(rpm_repo_text(r, &text), 0);
+	assert_int_equal(rpm_repo_text(r, NULL, &text), 0);
 	assert_has(text, "[rain-baseos]\n");
 	assert_has(text, "baseurl=https://dl.rockylinux.org/pub/rocky/9/BaseOS/x86_64/os/\n");
 	assert_has(text, "[rain-appstream]\n");
@@ -68,7 +68,7 @@ static void test_repo_rocky9(void **state)
 	rain_recipe_free(r);
 
 	r = recipe("rocky", "9", "arm64", "tar");
-	assert_int_equal(rpm_repo_text(r, &text), 0);
+	assert_int_equal(rpm_repo_text(r, NULL, &text), 0);
 	assert_has(text, "baseurl=https://dl.rockylinux.org/pub/rocky/9/BaseOS/aarch64/os/\n");
 	assert_has(text, "baseurl=https://dl.rockylinux.org/pub/rocky/9/AppStream/aarch64/os/\n");
 	assert_null(strstr(text, "x86_64"));
@@ -86,7 +86,7 @@ static void test_repo_alma8_mirror(void **state)
 	assert_int_equal(rain_recipe_parse("[image]\ndistribution = alma\nrelease = 8\n"
 					   "mirror = http://mirror.example/alma/\n[output]\nformats = tar\n",
 					   "t.recipe", ".", &r), 0);
-	assert_int_equal(rpm_repo_text(r, &text), 0);
+	assert_int_equal(rpm_repo_text(r, NULL, &text), 0);
 	assert_has(text, "baseurl=http://mirror.example/alma/8/BaseOS/x86_64/os/\n");
 	assert_has(text, "baseurl=http://mirror.example/alma/8/AppStream/x86_64/os/\n");
 	assert_has(text, "gpgkey=http://mirror.example/alma/RPM-GPG-KEY-AlmaLinux-8\n");
@@ -100,7 +100,7 @@ static void test_repo_fedora40(void **state)
 	char *text = NULL, *url = NULL;
 
 	(void)state;
-	assert_int_equal(rpm_repo_text(r, &text), 0);
+	assert_int_equal(rpm_repo_text(r, NULL, &text), 0);
 	assert_has(text, "[rain-fedora]\n");
 	assert_has(text, "baseurl=https://dl.fedoraproject.org/pub/fedora/linux/releases/40/Everything/x86_64/os/\n");
 	assert_has(text, "[rain-fedora-updates]\n");
@@ -122,10 +122,10 @@ static void test_repo_refused(void **state)
 	char *text = NULL;
 
 	(void)state;
-	assert_int_equal(rpm_repo_text(r, &text), RAIN_EINVAL);
+	assert_int_equal(rpm_repo_text(r, NULL, &text), RAIN_EINVAL);
 	rain_recipe_free(r);
 	r = recipe("rocky", "9", "armhf", "tar");
-	assert_int_equal(rpm_repo_text(r, &text), RAIN_EINVAL);
+	assert_int_equal(rpm_repo_text(r, NULL, &text), RAIN_EINVAL);
 	assert_error_contains("armhf");
 	rain_recipe_free(r);
 }
@@ -266,7 +266,7 @@ static void test_dnf_argv(void **state)
 static void test_errors(void **state)
 {
 	struct rain_recipe *r = recipe("rocky", "9", "amd64", "tar");
-	struct rpm_errors e = { "", "" };
+	struct rpm_errors e = { .missing = "" };
 
 	(void)state;
 	rpm_scan_line(&e, "Last metadata expiration check: 0:00:01 ago.");
@@ -295,6 +295,77 @@ static void test_errors(void **state)
 	assert_int_equal(rpm_error(r, 0, &e), 0);
 	memset(&e, 0, sizeof(e));
 	assert_int_equal(rpm_error(r, RAIN_EIO, &e), RAIN_EIO);
+	rain_recipe_free(r);
+}
+
+/* distribution = rpm: one repository of one's own, with the recipe's key */
+static void test_own_repository(void **state)
+{
+	struct rain_recipe *r = NULL;
+	char *text = NULL, **pkgs;
+	size_t n;
+
+	(void)state;
+	assert_int_equal(rain_recipe_parse("[image]\ndistribution = rpm\nmirror = http://127.0.0.1:8000/repo//\n"
+					   "keyring = k.asc\n[packages]\ninstall = rain-test-release rain-test-shell\n"
+					   "[output]\nformats = tar\n", "t.recipe", ".", &r), 0);
+	assert_int_equal(rpm_repo_text(r, "file:///k.asc", &text), 0);
+	assert_has(text, "[rain-repository]\nname=rpm repository 1 x86_64\nbaseurl=http://127.0.0.1:8000/repo/\n"
+		   "enabled=1\ngpgcheck=1\ngpgkey=file:///k.asc\n");
+	free(text);
+	assert_int_equal(rpm_repo_text(r, NULL, &text), RAIN_EINVAL);
+	assert_int_equal(rpm_probe_url(r, &text), 0);
+	assert_string_equal(text, "http://127.0.0.1:8000/repo/repodata/repomd.xml");
+	free(text);
+	/* the base is the recipe's packages: rain knows no names there */
+	assert_int_equal(rpm_base_packages(r, &pkgs, &n), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(pkgs[0], "rain-test-release");
+	assert_string_equal(pkgs[1], "rain-test-shell");
+	strv_free(pkgs, n);
+	assert_int_equal(rain_builder_rpm.layer(r, &pkgs, &n), 0);
+	assert_int_equal(n, 0);
+	strv_free(pkgs, n);
+	rain_recipe_free(r);
+
+	/* a distribution's own key replaced by the recipe's */
+	r = recipe("rocky", "9", "amd64", "tar");
+	assert_int_equal(rpm_repo_text(r, "file:///etc/pki/rpm-gpg/K", &text), 0);
+	assert_has(text, "gpgcheck=1\ngpgkey=file:///etc/pki/rpm-gpg/K\n\n[rain-appstream]");
+	assert_null(strstr(text, "RPM-GPG-KEY-Rocky"));
+	free(text);
+	rain_recipe_free(r);
+}
+
+static void test_signature_errors(void **state)
+{
+	struct rain_recipe *r = NULL;
+	struct rpm_errors e = { .missing = "" };
+
+	(void)state;
+	assert_int_equal(rain_recipe_parse("[image]\ndistribution = rpm\nmirror = http://h/repo\nkeyring = k.asc\n"
+					   "[packages]\ninstall = a\n[output]\nformats = tar\n", "t.recipe", ".", &r), 0);
+	/* dnf 4.14's lines for a package signed with another key */
+	rpm_scan_line(&e, "Public key for rain-test-release-1.0-1.noarch.rpm is not installed. Failing package is: "
+		      "rain-test-release-1.0-1.noarch");
+	rpm_scan_line(&e, "Error: GPG check FAILED");
+	assert_string_equal(e.badsig, "rain-test-release-1.0-1.noarch.rpm");
+	assert_false(e.unsigned_pkg);
+	assert_int_equal(rpm_error(r, RAIN_EIO, &e), RAIN_EFORBIDDEN);
+	assert_error_contains("package rain-test-release-1.0-1.noarch.rpm from http://h/repo is signed with a key "
+			      "that is not the key of [image] keyring k.asc: refused");
+	/* ... and for one without a signature */
+	memset(&e, 0, sizeof(e));
+	rpm_scan_line(&e, "Package rain-test-shell-1.0-1.x86_64.rpm is not signed");
+	assert_string_equal(e.badsig, "rain-test-shell-1.0-1.x86_64.rpm");
+	assert_true(e.unsigned_pkg);
+	assert_int_equal(rpm_error(r, RAIN_EIO, &e), RAIN_EFORBIDDEN);
+	assert_error_contains("package rain-test-shell-1.0-1.x86_64.rpm from http://h/repo is not signed: refused");
+	/* "No package X available." is a missing package, not a signature */
+	memset(&e, 0, sizeof(e));
+	rpm_scan_line(&e, "No package foo available.");
+	assert_string_equal(e.badsig, "");
+	assert_string_equal(e.missing, "foo");
 	rain_recipe_free(r);
 }
 
@@ -343,6 +414,8 @@ int main(void)
 		cmocka_unit_test(test_dracut_conf),
 		cmocka_unit_test(test_dnf_argv),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_own_repository),
+		cmocka_unit_test(test_signature_errors),
 		cmocka_unit_test(test_probe_unreachable),
 		cmocka_unit_test(test_probe_file),
 	};

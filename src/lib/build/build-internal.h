@@ -68,6 +68,10 @@ struct build_ctx {
 	bool refresh;         /* the fetch stage refreshes package indexes */
 	bool nospace;         /* a program said its disk was full */
 	char uuid[40];        /* of the root filesystem */
+	char *keyring;        /* the recipe's signing keys, checked (host path
+			       * in the scratch's tmp/: keyring.gpg when
+			       * binary, keyring.asc when armored), or NULL */
+	char keyring_sha256[65];  /* of its bytes, for the base's key */
 	char **layer;         /* packages on top of the base */
 	size_t nlayer;
 	void *stage_ud;       /* what a stage's function needs beyond this */

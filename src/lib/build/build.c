@@ -18,6 +18,7 @@
 #include <openssl/evp.h>
 
 #include "build-internal.h"
+#include "keyring.h"
 #include "rain/error.h"
 #include "sandbox.h"
 #include "util/cleanup.h"
@@ -588,8 +589,11 @@ static int base_ensure(struct build_ctx *b, struct base *base)
 			return r;
 		list = strv_join(pkgs, n, ",");
 		strv_free(pkgs, n);
-		if (!list || asprintf(&key_text, "%s 1\n%s\n%s\n%s\n%s\n%s\n", b->be->family,
-				      rc->distribution, rc->release, rc->architecture, rc->mirror, list) < 0)
+		/* a base made with other keys is another base; without a
+		 * keyring the key is what it always was */
+		if (!list || asprintf(&key_text, "%s 1\n%s\n%s\n%s\n%s\n%s\n%s%s", b->be->family,
+				      rc->distribution, rc->release, rc->architecture, rc->mirror, list,
+				      b->keyring ? b->keyring_sha256 : "", b->keyring ? "\n" : "") < 0)
 			return rain_error_oom();
 	}
 	EVP_Digest(key_text, strlen(key_text), md, NULL, EVP_sha256(), NULL);
@@ -740,6 +744,48 @@ static int stage_inputs(struct build_ctx *b, const char *input)
 		}
 	}
 	return 0;
+}
+
+/* The recipe's [image] keyring (for ubuntu without one, the host's
+ * Ubuntu archive keyring when it has one), checked against the key the
+ * recipe or rain pins and copied into the scratch, where every stage
+ * reads it (b->keyring). A distribution that needs one and has none is
+ * an error naming the key. */
+static int keyring_stage(struct build_ctx *b)
+{
+	static const char host_ubuntu[] = "/usr/share/keyrings/ubuntu-archive-keyring.gpg";
+	const struct rain_recipe *r = b->r;
+	_cleanup_free_ char *path = NULL, *data = NULL;
+	unsigned char md[32];
+	char **fps = NULL;
+	size_t len, n = 0;
+	int ret;
+
+	if (r->keyring)
+		path = r->keyring[0] == '/' ? strdup(r->keyring) : fs_path_join(r->dir, r->keyring);
+	else if (!strcmp(r->distribution, "ubuntu") && access(host_ubuntu, R_OK) == 0)
+		path = strdup(host_ubuntu);
+	else if (!strcmp(r->distribution, "ubuntu"))
+		return keyring_missing(r);
+	else
+		return 0;
+	if (!path)
+		return rain_error_oom();
+	if ((ret = fs_read_small(path, KEYRING_MAX, &data, &len)) < 0)
+		return rain_error_set(ret, "%s: [image] keyring: %s", r->file, rain_error_last());
+	ret = keyring_fingerprints(data, len, path, &fps, &n);
+	if (ret == 0)
+		ret = keyring_check(r, path, fps, n);
+	if (ret == 0)
+		build_log(b, "keyring %s: keys %s%s", path, fps[0], n > 1 ? " and more" : "");
+	strv_free(fps, n);
+	if (ret < 0)
+		return ret;
+	if (!(b->keyring = build_tmp_path(b, data[0] & 0x80 ? "keyring.gpg" : "keyring.asc")))
+		return rain_error_oom();
+	EVP_Digest(data, len, md, NULL, EVP_sha256(), NULL);
+	hex_encode(md, sizeof(md), b->keyring_sha256);
+	return fs_write_atomic(b->keyring, data, len, 0644);
 }
 
 /* ---- results ---- */
@@ -1122,7 +1168,8 @@ int rain_build_run(const struct rain_recipe *r, const struct rain_build_options 
 	    (ret = make_mount_point(&b, "lower", &lower_mnt)) < 0 ||
 	    (ret = build_cgroup_setup(&b, true)) < 0 ||
 	    (ret = uuid_generate(b.uuid)) < 0 || (ret = rain_recipe_format(r, &recipe_text)) < 0 ||
-	    (ret = b.be->layer(r, &b.layer, &b.nlayer)) < 0 || (ret = stage_inputs(&b, input)) < 0)
+	    (ret = b.be->layer(r, &b.layer, &b.nlayer)) < 0 || (ret = stage_inputs(&b, input)) < 0 ||
+	    (ret = keyring_stage(&b)) < 0)
 		goto fail;
 	build_log(&b, "== building %s %s %s (%s)", r->distribution, r->release, r->architecture,
 		  r->name ? r->name : "unnamed");
@@ -1312,6 +1359,7 @@ done:
 	free(b.scratch);
 	free(b.root);
 	free(b.debs);
+	free(b.keyring);
 	free(b.debs_work);
 	free(b.outdir);
 	free(b.report);

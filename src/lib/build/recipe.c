@@ -25,6 +25,19 @@ static const struct distro distros[] = {
 	{ "rocky", "rpm", "https://dl.rockylinux.org/pub/rocky", "9" },
 	{ "alma", "rpm", "https://repo.almalinux.org/almalinux", "9" },
 	{ "fedora", "rpm", "https://dl.fedoraproject.org/pub/fedora/linux", "40" },
+	/* one signed RPM repository of one's own: [image] mirror is the
+	 * repository, [image] keyring its key (rpm.c) */
+	{ "rpm", "rpm", NULL, "1" },
+};
+
+/* Checked against ubuntu-keyring 2023.11.28.1 (noble's) and the issuer
+ * fingerprint of dists/noble/Release.gpg and dists/jammy/Release.gpg. */
+const struct rain_archive_key rain_recipe_archive_keys[] = {
+	{ "ubuntu", "F6ECB3762474EDA9D21B7022871920D1991BC93C",
+	  "Ubuntu Archive Automatic Signing Key (2018) <ftpmaster@ubuntu.com>" },
+	{ "ubuntu", "790BC7277767219C42C86F933B4FE6ACC0B21F32",
+	  "Ubuntu Archive Automatic Signing Key (2012) <ftpmaster@ubuntu.com>" },
+	{ NULL, NULL, NULL },
 };
 
 /* Debian architecture names, and the aliases users type. */
@@ -83,6 +96,8 @@ void rain_recipe_free(struct rain_recipe *r)
 	free(r->release);
 	free(r->architecture);
 	free(r->mirror);
+	free(r->keyring);
+	free(r->key_fingerprint);
 	free(r->base);
 	strv_free(r->packages, r->npackages);
 	free(r->hostname);
@@ -110,6 +125,21 @@ void rain_recipe_free(struct rain_recipe *r)
 }
 
 /* ---- value checks ---- */
+
+int rain_recipe_fingerprint_parse(const char *s, char out[RAIN_FINGERPRINT_LEN + 1])
+{
+	size_t n = 0;
+
+	for (; *s; s++) {
+		if (*s == ' ')
+			continue;
+		if (!isxdigit((unsigned char)*s) || n == RAIN_FINGERPRINT_LEN)
+			return RAIN_EINVAL;
+		out[n++] = (char)toupper((unsigned char)*s);
+	}
+	out[n] = '\0';
+	return n == RAIN_FINGERPRINT_LEN ? 0 : RAIN_EINVAL;
+}
 
 /* Debian and RPM package names, optionally "=version" or ":arch". */
 static bool is_package_name(const char *s)
@@ -303,7 +333,7 @@ static int on_image(struct parse_ctx *c, const char *key, const char *value)
 		return str_set(&r->description, value);
 	if (!strcmp(key, "distribution")) {
 		if (!distro_find(value))
-			return bad(c, "unknown distribution '%s' (debian, ubuntu, rocky, alma, fedora)", value);
+			return bad(c, "unknown distribution '%s' (debian, ubuntu, rocky, alma, fedora, rpm)", value);
 		return str_set(&r->distribution, value);
 	}
 	if (!strcmp(key, "release")) {
@@ -335,7 +365,21 @@ static int on_image(struct parse_ctx *c, const char *key, const char *value)
 			return bad(c, "base must be 'scratch' or 'image:ID' or 'image:NAME'");
 		return str_set(&r->base, value + 6);
 	}
-	return bad(c, "unknown key (name, description, distribution, release, architecture, mirror, base)");
+	if (!strcmp(key, "keyring")) {
+		if (!is_recipe_path(value))
+			return bad(c, "keyring '%s' must be a path without '..'", value);
+		return str_set(&r->keyring, value);
+	}
+	if (!strcmp(key, "key_fingerprint")) {
+		char fp[RAIN_FINGERPRINT_LEN + 1];
+
+		if (rain_recipe_fingerprint_parse(value, fp) < 0)
+			return bad(c, "'%s' is not an OpenPGP v4 key fingerprint (40 hexadecimal digits, "
+				   "spaces allowed)", value);
+		return str_set(&r->key_fingerprint, fp);
+	}
+	return bad(c, "unknown key (name, description, distribution, release, architecture, mirror, keyring, "
+		   "key_fingerprint, base)");
 }
 
 static int on_packages(struct parse_ctx *c, const char *key, const char *value)
@@ -590,14 +634,22 @@ int rain_recipe_parse(const char *text, const char *file, const char *dir,
 	if (ret == 0 && (!(r->file = strdup(file)) || !(r->dir = strdup(dir ? dir : "."))))
 		ret = rain_error_oom();
 	if (ret == 0 && !r->distribution)
-		ret = rain_error_set(RAIN_EINVAL, "%s: [image] distribution is missing (debian, ubuntu, rocky, alma, fedora)",
+		ret = rain_error_set(RAIN_EINVAL, "%s: [image] distribution is missing (debian, ubuntu, rocky, alma, fedora, rpm)",
 				     file);
 	if (ret == 0 && !r->release)
 		ret = str_set(&r->release, distro_find(r->distribution)->default_release);
 	if (ret == 0 && !r->architecture)
 		ret = str_set(&r->architecture, "amd64");
+	if (ret == 0 && !r->mirror && !distro_find(r->distribution)->mirror)
+		ret = rain_error_set(RAIN_EINVAL, "%s: [image] distribution = %s needs [image] mirror, the "
+				     "URL of the repository (the directory holding repodata/)", file,
+				     r->distribution);
 	if (ret == 0 && !r->mirror)
 		ret = str_set(&r->mirror, distro_find(r->distribution)->mirror);
+	if (ret == 0 && !r->keyring && !strcmp(r->distribution, "rpm"))
+		ret = rain_error_set(RAIN_EINVAL, "%s: [image] distribution = rpm needs [image] keyring, the "
+				     "file with the key its packages are signed with (packages are always "
+				     "checked)", file);
 	if (ret == 0 && !r->formats)
 		r->formats = RAIN_OUT_DISK;
 	if (ret == 0 && !r->size)
@@ -678,6 +730,10 @@ int rain_recipe_format(const struct rain_recipe *r, char **out)
 	fprintf(f, "distribution = %s\nrelease = %s\narchitecture = %s\nmirror = %s\nbase = %s%s\n",
 		r->distribution, r->release, r->architecture, r->mirror,
 		r->base ? "image:" : "scratch", r->base ? r->base : "");
+	if (r->keyring)
+		fprintf(f, "keyring = %s\n", r->keyring);
+	if (r->key_fingerprint)
+		fprintf(f, "key_fingerprint = %s\n", r->key_fingerprint);
 	fprintf(f, "\n[packages]\nkernel = %s\n", r->kernel ? "yes" : "no");
 	put_list(f, "install", r->packages, r->npackages);
 	if (r->hostname || r->timezone || r->locale || r->nservices) {

@@ -1,6 +1,14 @@
-/* The RPM builder backend (Rocky, Alma, Fedora): the host's dnf bootstraps
- * the base with --installroot from repositories written by us for the
- * recipe's mirror; the fetch and image stages run the image's own dnf.
+/* The RPM builder backend (Rocky, Alma, Fedora, and distribution = rpm: one
+ * signed repository of one's own): the host's dnf bootstraps the base with
+ * --installroot from repositories written by us for the recipe's mirror;
+ * the fetch and image stages run the image's own dnf.
+ *
+ * The end-to-end test (tests/integration/t0108-generate-rpm-repo.sh) runs
+ * this backend through real dnf against a signed test repository made
+ * with rpmbuild and createrepo_c, with distribution = rpm: no Rocky, Alma
+ * or Fedora mirror is reachable from the test machines, so those three
+ * are checked by their command lines and repository files only
+ * (tests/unit/test-builder-rpm.c).
  *
  * Downloads: dnf's destdir option (--destdir with --downloadonly; the
  * config option destdir otherwise) makes every repository's package
@@ -12,7 +20,10 @@
  * packages from destdir): no network.
  *
  * Signatures are checked (gpgcheck=1) with the distribution's key from
- * its mirror (Fedora's from src.fedoraproject.org); -y imports it.
+ * its mirror (Fedora's from src.fedoraproject.org), or with the recipe's
+ * [image] keyring (always for distribution = rpm), which the base keeps
+ * as RPM_KEY_PATH for the image's own dnf; -y imports it. A package that
+ * is unsigned or signed with another key fails the build, naming it.
  *
  * Initramfs: kernel-install's dracut plugins are overridden while packages
  * install (/etc/kernel/install.d/50-dracut.install: in the base a link to
@@ -24,9 +35,13 @@
  *
  * The host's rpm (Debian's) keeps its database in ~/.rpmdb: a ~/.rpmmacros
  * in the base stage's HOME points it where the distribution's rpm looks.
+ * The manifest's package list comes from that database (rpmdb.sqlite),
+ * read by librain (rain_pkg_parse_rpmdb), not by the image's rpm, which
+ * a small image may not have.
  * Recipe values reach dnf only as separate arguments and file contents.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +53,7 @@
 #include "lib/build/build-internal.h"
 #include "lib/build/builders/rpm.h"
 #include "rain/error.h"
+#include "rain/pkg.h"
 #include "util/cleanup.h"
 #include "util/fsutil.h"
 #include "util/strutil.h"
@@ -80,13 +96,47 @@ static int check_target(const struct rain_recipe *r, const char **arch)
 		return rain_error_set(RAIN_EINVAL, "%s has no RPM architecture for %s (amd64, arm64, ppc64el, s390x)",
 				      r->distribution, r->architecture);
 	if (strcmp(r->distribution, "rocky") && strcmp(r->distribution, "alma") &&
-	    strcmp(r->distribution, "fedora"))
-		return rain_error_set(RAIN_EINVAL, "%s is not an RPM distribution (rocky, alma, fedora)",
+	    strcmp(r->distribution, "fedora") && strcmp(r->distribution, "rpm"))
+		return rain_error_set(RAIN_EINVAL, "%s is not an RPM distribution (rocky, alma, fedora, rpm)",
 				      r->distribution);
 	return 0;
 }
 
-int rpm_repo_text(const struct rain_recipe *r, char **out)
+static bool own_repository(const struct rain_recipe *r)
+{
+	return !strcmp(r->distribution, "rpm");
+}
+
+/* Every "gpgkey=" line of *text (a new string, replaced) to gpgkey. */
+static int replace_gpgkey(char **text, const char *gpgkey)
+{
+	_cleanup_free_ char *old = *text;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	const char *p = old;
+
+	*text = NULL;
+	if (!f)
+		return rain_error_oom();
+	while (*p) {
+		size_t n = strcspn(p, "\n");
+
+		if (str_has_prefix(p, "gpgkey="))
+			fprintf(f, "gpgkey=%s\n", gpgkey);
+		else
+			fprintf(f, "%.*s\n", (int)n, p);
+		p += n + (p[n] == '\n');
+	}
+	if (fclose(f) != 0) {
+		free(buf);
+		return rain_error_oom();
+	}
+	*text = buf;
+	return 0;
+}
+
+int rpm_repo_text(const struct rain_recipe *r, const char *gpgkey, char **out)
 {
 	_cleanup_free_ char *m = NULL;
 	const char *arch;
@@ -98,7 +148,18 @@ int rpm_repo_text(const struct rain_recipe *r, char **out)
 	if (!(m = mirror_base(r->mirror)))
 		return rain_error_oom();
 	major_of(r->release, major, sizeof(major));
-	if (!strcmp(r->distribution, "fedora")) {
+	if (own_repository(r)) {
+		if (!gpgkey)
+			return rain_error_set(RAIN_EINVAL, "distribution = rpm needs [image] keyring: its "
+					      "packages are always checked");
+		n = asprintf(out,
+			     "# written by rain generate for [image] mirror = %s\n"
+			     "# (distribution = rpm: one repository of one's own)\n"
+			     "[rain-repository]\nname=rpm repository %s %s\n"
+			     "baseurl=%s/\n"
+			     "enabled=1\ngpgcheck=1\ngpgkey=%s\n",
+			     r->mirror, r->release, arch, m, gpgkey);
+	} else if (!strcmp(r->distribution, "fedora")) {
 		n = asprintf(out,
 			     "# written by rain generate for [image] mirror = %s\n"
 			     "[rain-fedora]\nname=fedora %s %s\n"
@@ -130,7 +191,11 @@ int rpm_repo_text(const struct rain_recipe *r, char **out)
 			     r->mirror, r->distribution, r->release, arch, m, r->release, arch, m, key,
 			     r->distribution, r->release, arch, m, r->release, arch, m, key);
 	}
-	return n < 0 ? rain_error_oom() : 0;
+	if (n < 0)
+		return rain_error_oom();
+	if (gpgkey && !own_repository(r))
+		return replace_gpgkey(out, gpgkey);
+	return 0;
 }
 
 int rpm_probe_url(const struct rain_recipe *r, char **out)
@@ -143,7 +208,9 @@ int rpm_probe_url(const struct rain_recipe *r, char **out)
 		return ret;
 	if (!(m = mirror_base(r->mirror)))
 		return rain_error_oom();
-	if (!strcmp(r->distribution, "fedora"))
+	if (own_repository(r))
+		n = asprintf(out, "%s/repodata/repomd.xml", m);
+	else if (!strcmp(r->distribution, "fedora"))
 		n = asprintf(out, "%s/releases/%s/Everything/%s/os/repodata/repomd.xml", m, r->release, arch);
 	else
 		n = asprintf(out, "%s/%s/BaseOS/%s/os/repodata/repomd.xml", m, r->release, arch);
@@ -172,7 +239,18 @@ int rpm_base_packages(const struct rain_recipe *r, char ***pkgs, size_t *n)
 	*n = 0;
 	if (ret < 0)
 		return ret;
-	if (!strcmp(r->distribution, "fedora")) {
+	if (own_repository(r)) {
+		/* nothing is known of its names: the recipe's packages make
+		 * the base, and a kernel needs the usual two */
+		for (size_t i = 0; ret == 0 && i < r->npackages; i++)
+			ret = strv_add(pkgs, n, r->packages[i]);
+		for (size_t i = 0; ret == 0 && r->kernel && i < 2; i++)
+			ret = strv_add(pkgs, n, kernel[i]);
+		if (ret == 0 && *n == 0)
+			ret = rain_error_set(RAIN_EINVAL, "%s: distribution = rpm installs what [packages] "
+					     "install names: name at least one package", r->file);
+		goto out;
+	} else if (!strcmp(r->distribution, "fedora")) {
 		release = "fedora-release";
 		network = "systemd-networkd";
 	} else {
@@ -186,6 +264,7 @@ int rpm_base_packages(const struct rain_recipe *r, char ***pkgs, size_t *n)
 		ret = strv_add(pkgs, n, network);
 	for (size_t i = 0; ret == 0 && r->kernel && kernel[i]; i++)
 		ret = strv_add(pkgs, n, kernel[i]);
+out:
 	if (ret < 0) {
 		strv_free(*pkgs, *n);
 		*pkgs = NULL;
@@ -295,8 +374,25 @@ void rpm_scan_line(struct rpm_errors *e, const char *line)
 		"Errors during downloading metadata", "Cannot download ", "Failed to download packages",
 		"Could not resolve host", "Librepo error",
 	};
+	static const char *const unsigned_pkg[] = { "Package ", " is not signed" };
+	static const char *const other_key[] = { "Public key for ", " is not installed" };
 	const char *p;
 
+	/* "Package X.rpm is not signed", "Public key for X.rpm is not
+	 * installed. Failing package is: ..." (signed with a key dnf was not
+	 * given) */
+	for (size_t i = 0; !e->badsig[0] && i < 2; i++) {
+		const char *const *w = i ? other_key : unsigned_pkg;
+		const char *end;
+
+		if ((p = strstr(line, w[0])) && (end = strstr(p, w[1])) && end > p + strlen(w[0])) {
+			p += strlen(w[0]);
+			snprintf(e->badsig, sizeof(e->badsig), "%.*s", (int)(end - p), p);
+			e->unsigned_pkg = i == 0;
+		}
+	}
+	if (!e->badsig[0] && strstr(line, "GPG check FAILED"))
+		e->gpg_failed = true;
 	for (size_t i = 0; !e->missing[0] && i < sizeof(missing) / sizeof(*missing); i++)
 		if ((p = strstr(line, missing[i]))) {
 			p += strlen(missing[i]);
@@ -311,6 +407,28 @@ void rpm_scan_line(struct rpm_errors *e, const char *line)
 
 int rpm_error(const struct rain_recipe *r, int ret, const struct rpm_errors *e)
 {
+	char keys[2200];
+
+	if (r->keyring)
+		snprintf(keys, sizeof(keys), "the key of [image] keyring %s", r->keyring);
+	else
+		snprintf(keys, sizeof(keys), "%s's signing key", r->distribution);
+	if (ret < 0 && e->badsig[0] && e->unsigned_pkg)
+		return rain_error_set(RAIN_EFORBIDDEN, "package %s from %s is not signed: refused (every "
+				      "package is checked against %s); sign it (rpmsign --addsign) and "
+				      "update the repository", e->badsig, r->mirror, keys);
+	if (ret < 0 && e->badsig[0])
+		return rain_error_set(RAIN_EFORBIDDEN, "package %s from %s is signed with a key that is not "
+				      "%s: refused; sign it with the repository's key, or give the keyring "
+				      "that holds its key in [image] keyring", e->badsig, r->mirror, keys);
+	if (ret < 0 && e->gpg_failed)
+		return rain_error_set(RAIN_EFORBIDDEN, "a package from %s failed its signature check "
+				      "against %s (see the build log): refused", r->mirror, keys);
+	if (ret < 0 && e->missing[0] && r->kernel && (!strcmp(e->missing, "kernel") || !strcmp(e->missing, "dracut")))
+		return rain_error_set(RAIN_EINVAL, "package '%s' does not exist in %s %s (%s): a bootable image "
+				      "needs the repository to provide kernel and dracut; without them, build the "
+				      "tar, tar.zst, dir, ext4 or squashfs formats with [packages] kernel = no",
+				      e->missing, r->distribution, r->release, r->mirror);
 	if (ret < 0 && e->missing[0])
 		return rain_error_set(RAIN_EINVAL, "package '%s' does not exist in %s %s (%s): check its name",
 				      e->missing, r->distribution, r->release, r->mirror);
@@ -396,7 +514,7 @@ static void scan_dnf(void *ud, const char *line)
 /* Run a dnf call, turning its failure into the error a user can act on. */
 static int run_dnf(struct build_ctx *b, const char *what, const struct rpm_dnf_call *c)
 {
-	struct rpm_errors errs = { "", "" };
+	struct rpm_errors errs = { .missing = "" };
 	char **argv;
 	size_t argc;
 	int ret = rpm_dnf_argv(c, &argv, &argc);
@@ -419,12 +537,26 @@ static int write_file_in(const char *dir, const char *name, const char *text, mo
 	return p ? fs_write_atomic(p, text, strlen(text), mode) : rain_error_oom();
 }
 
-static int write_repo(const struct rain_recipe *r, const char *dir)
+/* rain.repo in dir; the recipe's keyring at host_key (the base) or, in
+ * the image, at RPM_KEY_PATH (host_key NULL). */
+static int write_repo(struct build_ctx *b, const char *dir, const char *host_key)
 {
-	_cleanup_free_ char *text = NULL;
-	int ret = rpm_repo_text(r, &text);
+	_cleanup_free_ char *text = NULL, *url = NULL;
+	int ret;
 
-	return ret < 0 ? ret : write_file_in(dir, "rain.repo", text, 0644);
+	if (b->keyring && asprintf(&url, "file://%s", host_key ? host_key : RPM_KEY_PATH) < 0)
+		return rain_error_oom();
+	ret = rpm_repo_text(b->r, url, &text);
+	if (ret < 0)
+		return ret;
+	/* the base's, in the log: what was trusted */
+	for (const char *p = text; host_key && *p; ) {
+		size_t n = strcspn(p, "\n");
+
+		build_log(b, "rain.repo: %.*s", (int)n, p);
+		p += n + (p[n] == '\n');
+	}
+	return write_file_in(dir, "rain.repo", text, 0644);
 }
 
 /* The host's architecture as RPM names it. */
@@ -440,9 +572,13 @@ static const char *host_basearch(void)
 }
 
 /* /proc and /dev for the package scripts dnf runs chroot'ed in root; the
- * mounts vanish with the sandbox. */
+ * mounts vanish with the sandbox. /dev is a tmpfs of its own with the
+ * host's few character devices bound in, not the host's /dev: the
+ * distribution's filesystem package owns /dev, and rpm's chown of a bind
+ * of the host's fails. */
 static int mount_api(const char *root)
 {
+	static const char *const devs[] = { "null", "zero", "full", "random", "urandom", "tty" };
 	_cleanup_free_ char *proc = fs_path_join(root, "proc"), *dev = fs_path_join(root, "dev");
 
 	if (!proc || !dev)
@@ -451,8 +587,28 @@ static int mount_api(const char *root)
 		return rain_error_errno(RAIN_EIO, errno, "cannot create /proc and /dev in %s", root);
 	if (mount("proc", proc, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
 		return rain_error_errno(RAIN_EIO, errno, "cannot mount /proc in %s", root);
-	if (mount("/dev", dev, NULL, MS_BIND | MS_REC, NULL) < 0)
-		return rain_error_errno(RAIN_EIO, errno, "cannot bind /dev in %s", root);
+	if (mount("tmpfs", dev, "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=1m") < 0)
+		return rain_error_errno(RAIN_EIO, errno, "cannot mount a /dev in %s", root);
+	for (size_t i = 0; i < sizeof(devs) / sizeof(*devs); i++) {
+		_cleanup_free_ char *src = fs_path_join("/dev", devs[i]), *dst = fs_path_join(dev, devs[i]);
+		int fd;
+
+		if (!src || !dst)
+			return rain_error_oom();
+		if ((fd = open(dst, O_WRONLY | O_CREAT | O_CLOEXEC, 0666)) < 0)
+			return rain_error_errno(RAIN_EIO, errno, "cannot create %s", dst);
+		close(fd);
+		if (mount(src, dst, NULL, MS_BIND, NULL) < 0)
+			return rain_error_errno(RAIN_EIO, errno, "cannot bind %s to %s", src, dst);
+	}
+	{
+		_cleanup_free_ char *fd = fs_path_join(dev, "fd");
+
+		if (!fd)
+			return rain_error_oom();
+		if (symlink("/proc/self/fd", fd) < 0)
+			return rain_error_errno(RAIN_EIO, errno, "cannot create %s", fd);
+	}
 	return 0;
 }
 
@@ -460,6 +616,7 @@ static void umount_api(const char *root)
 {
 	_cleanup_free_ char *proc = fs_path_join(root, "proc"), *dev = fs_path_join(root, "dev");
 
+	/* the device binds go with the tmpfs */
 	if (dev)
 		umount2(dev, MNT_DETACH);
 	if (proc)
@@ -491,13 +648,35 @@ static int rpm_base(struct build_ctx *b, const char *root)
 		return rain_error_set(ret, "%s: RPM builds need a reachable mirror; set [image] mirror = "
 				      "a %s mirror this machine can reach", msg, r->distribution);
 	}
-	/* Debian's rpm would keep the image's database in ~/.rpmdb */
-	if (asprintf(&mtext, "%%_dbpath %s\n%%_db_backend sqlite\n", rpm_dbpath(r)) < 0 ||
+	/* Debian's rpm would keep the image's database in ~/.rpmdb. /proc is
+	 * a mount here, owned by no one the sandbox knows: rpm's chown of it
+	 * (the filesystem package owns it) would fail, so rpm leaves it be */
+	if (asprintf(&mtext, "%%_dbpath %s\n%%_db_backend sqlite\n%%_netsharedpath /proc\n", rpm_dbpath(r)) < 0 ||
 	    (ret = rpm_dracut_conf(r, &dracut)) < 0)
 		return rain_error_oom();
 	if ((ret = fs_write_atomic(macros, mtext, strlen(mtext), 0644)) < 0 ||
-	    (ret = fs_write_atomic(config, conf, strlen(conf), 0644)) < 0 || (ret = write_repo(r, reposdir)) < 0)
+	    (ret = fs_write_atomic(config, conf, strlen(conf), 0644)) < 0 || (ret = write_repo(b, reposdir, b->keyring)) < 0)
 		return ret;
+	/* the recipe's keyring, for the image's own dnf */
+	if (b->keyring) {
+		_cleanup_free_ char *data = NULL, *dst = fs_path_join(root, RPM_KEY_PATH);
+		size_t len;
+
+		if (!dst)
+			return rain_error_oom();
+		if ((ret = fs_read_small(b->keyring, 1 << 20, &data, &len)) < 0 ||
+		    (ret = fs_mkdir_p(root, 0755)) < 0)
+			return ret;
+		{
+			_cleanup_free_ char *dir = strdup(dst);
+
+			if (!dir)
+				return rain_error_oom();
+			*strrchr(dir, '/') = '\0';
+			if ((ret = fs_mkdir_p(dir, 0755)) < 0 || (ret = fs_write_atomic(dst, data, len, 0644)) < 0)
+				return ret;
+		}
+	}
 	if ((ret = fs_mkdir_p(root, 0755)) < 0 || (ret = defer_dracut(root, NULL)) < 0)
 		return ret;
 	{
@@ -533,7 +712,16 @@ static int rpm_base(struct build_ctx *b, const char *root)
 
 static int rpm_layer(const struct rain_recipe *r, char ***pkgs, size_t *n)
 {
+	struct rain_recipe implied = *r;
 	char pack[64];
+
+	/* rpm: the recipe's packages are in the base; only what the recipe
+	 * implies (sudo, openssh-server, ...) is left, for the image's dnf */
+	if (own_repository(r)) {
+		implied.packages = NULL;
+		implied.npackages = 0;
+		r = &implied;
+	}
 
 	/* en_US.UTF-8 lives in glibc-langpack-en */
 	snprintf(pack, sizeof(pack), "glibc-langpack-%.*s",
@@ -546,7 +734,7 @@ static int rpm_fetch(struct build_ctx *b, bool refresh)
 	struct rpm_dnf_call c = { .kind = RPM_DNF_FETCH, .r = b->r, .reposdir = RPM_STAGE_REPOSDIR,
 				  .destdir = RPM_DOWNLOAD_DIR, .refresh = refresh,
 				  .pkgs = b->layer, .npkgs = b->nlayer };
-	int ret = write_repo(b->r, RPM_STAGE_REPOSDIR);
+	int ret = write_repo(b, RPM_STAGE_REPOSDIR, NULL);
 
 	if (ret == 0 && b->nlayer)
 		ret = run_dnf(b, "dnf install --downloadonly", &c);
@@ -560,7 +748,7 @@ static int rpm_install(struct build_ctx *b)
 	int ret = defer_dracut("", stub_dracut);
 
 	if (ret == 0)
-		ret = write_repo(b->r, RPM_STAGE_REPOSDIR);
+		ret = write_repo(b, RPM_STAGE_REPOSDIR, NULL);
 	if (ret == 0 && b->nlayer)
 		ret = run_dnf(b, "dnf install --cacheonly", &c);
 	return ret;
@@ -584,24 +772,39 @@ static int rpm_finish(struct build_ctx *b)
 	return ret;
 }
 
+/* The installed packages, from the image's rpm database (rpmdb.sqlite,
+ * read by librain: a small image may have no rpm of its own), as
+ * [{name, version "[E:]V-R", architecture}]; signing keys (gpg-pubkey)
+ * are left out. */
 static int rpm_packages(struct build_ctx *b, json_t **out)
 {
-	_cleanup_free_ char *root = NULL;
-	const char *argv[] = { "rpm", NULL, "-qa", "--qf", "%{NAME}\t%{VERSION}-%{RELEASE}\t%{ARCH}\n", NULL };
-	size_t i = 0;
+	_cleanup_free_ char *path = NULL, *data = NULL;
+	struct rain_pkg_list l = { .family = RAIN_PKG_RPM };
+	json_t *list;
+	size_t len;
 	int r;
 
-	if (asprintf(&root, "--root=%s", b->root) < 0)
+	*out = NULL;
+	if (asprintf(&path, "%s%s/rpmdb.sqlite", strcmp(b->root, "/") ? b->root : "", rpm_dbpath(b->r)) < 0)
 		return rain_error_oom();
-	argv[1] = root;
-	r = build_package_list(b, "rpm -qa", argv, out);
-	/* imported signing keys show up as gpg-pubkey "packages" */
-	while (r == 0 && i < json_array_size(*out))
-		if (!strcmp(json_string_value(json_object_get(json_array_get(*out, i), "name")), "gpg-pubkey"))
-			json_array_remove(*out, i);
-		else
-			i++;
-	return r;
+	if ((r = fs_read_small(path, (size_t)1 << 30, &data, &len)) < 0 ||
+	    (r = rain_pkg_parse_rpmdb(data, len, path, &l)) < 0)
+		return rain_error_set(r, "the rpm database of the image: %s", rain_error_last());
+	if (!(list = json_array()))
+		r = rain_error_oom();
+	for (size_t i = 0; r == 0 && i < l.n; i++)
+		if (json_array_append_new(list, json_pack("{s:s, s:s, s:s}", "name", l.pkgs[i].name,
+							  "version", l.pkgs[i].version, "architecture",
+							  l.pkgs[i].arch ? l.pkgs[i].arch : "")) < 0)
+			r = rain_error_oom();
+	rain_pkg_list_free(&l);
+	if (r < 0) {
+		json_decref(list);
+		return r;
+	}
+	build_log(b, "rpm database: %zu packages", json_array_size(list));
+	*out = list;
+	return 0;
 }
 
 static int rpm_add_user(struct build_ctx *b, const struct rain_recipe_user *u)
@@ -618,6 +821,19 @@ static int rpm_enable_service(struct build_ctx *b, const char *unit)
 
 	if (!networkd || !nm)
 		return rain_error_oom();
+	/* an image without systemd (a small one from a repository of one's
+	 * own) gets no networking from rain; a unit the recipe names still
+	 * needs systemctl */
+	if (!strcmp(unit, "systemd-networkd.service") && access(networkd, F_OK) < 0 && access(nm, F_OK) < 0) {
+		_cleanup_free_ char *systemctl = fs_path_join(b->root, "usr/bin/systemctl");
+
+		if (!systemctl)
+			return rain_error_oom();
+		if (access(systemctl, X_OK) < 0) {
+			build_log(b, "no systemd in the image: no network service enabled");
+			return 0;
+		}
+	}
 	/* build-customize.c enables systemd-networkd everywhere; EL has none
 	 * and its NetworkManager (in the base) does DHCP on every wired
 	 * interface by itself */

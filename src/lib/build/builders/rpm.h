@@ -26,18 +26,26 @@
  * the RPM distributions have none for it. */
 const char *rpm_basearch(const char *debian_arch);
 
+/* Where the base keeps the recipe's [image] keyring for the image's own
+ * dnf (the fetch and image stages). */
+#define RPM_KEY_PATH "/etc/pki/rpm-gpg/RPM-GPG-KEY-rain-keyring"
+
 /* The dnf .repo file for the recipe's distribution, release, architecture
- * and mirror: rocky and alma BaseOS + AppStream, fedora releases + updates;
- * signature checks on, with the distribution's key. RAIN_EINVAL for an
- * unknown distribution or architecture. */
-int rpm_repo_text(const struct rain_recipe *r, char **out);
+ * and mirror: rocky and alma BaseOS + AppStream, fedora releases + updates,
+ * rpm the one repository at the mirror; signature checks on, with gpgkey
+ * (a URL: the recipe's keyring) or when NULL the distribution's key
+ * (rpm has none: RAIN_EINVAL). RAIN_EINVAL for an unknown distribution or
+ * architecture. */
+int rpm_repo_text(const struct rain_recipe *r, const char *gpgkey, char **out);
 
 /* The first repository's index (repodata/repomd.xml), for the mirror
- * probe. */
+ * probe; for rpm, MIRROR/repodata/repomd.xml. */
 int rpm_probe_url(const struct rain_recipe *r, char **out);
 
 /* The base package set: the release package, a minimal system with dnf
- * and init, and kernel + dracut (+ zstd, e2fsprogs) when r->kernel. */
+ * and init, and kernel + dracut (+ zstd, e2fsprogs) when r->kernel; for
+ * rpm, whose names rain does not know, the recipe's [packages] install
+ * (and kernel + dracut when r->kernel). */
 int rpm_base_packages(const struct rain_recipe *r, char ***pkgs, size_t *n);
 
 /* Where the distribution's rpm keeps its database (the host's rpm writes
@@ -74,12 +82,18 @@ int rpm_dnf_argv(const struct rpm_dnf_call *c, char ***argv, size_t *argc);
 struct rpm_errors {
 	char missing[256];     /* the first package dnf found no match for */
 	char fetch[512];       /* the first line about a failed download */
+	char badsig[256];      /* the first package refused by its signature */
+	bool unsigned_pkg;     /* ... because it has none */
+	bool gpg_failed;       /* dnf said a signature check failed */
 };
 
 /* Note one line of dnf's output in e. */
 void rpm_scan_line(struct rpm_errors *e, const char *line);
 
-/* The error a user can act on for a failed dnf run (ret < 0): RAIN_EINVAL
+/* The error a user can act on for a failed dnf run (ret < 0):
+ * RAIN_EFORBIDDEN "package X.rpm from MIRROR is not signed: refused ..."
+ * or "... is signed with a key that is not the key of [image] keyring K";
+ * RAIN_EINVAL
  * "package 'X' does not exist in DIST RELEASE (MIRROR): check its name",
  * RAIN_ENET "the mirror MIRROR cannot be reached: LINE"; else ret. */
 int rpm_error(const struct rain_recipe *r, int ret, const struct rpm_errors *e);
