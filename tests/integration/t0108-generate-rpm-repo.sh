@@ -133,7 +133,7 @@ check "the build log shows the pinned key" grep -q "keyring .*repo-key.asc: keys
 check "dnf imported the key and checked the packages" grep -q "Importing GPG key" "$TMP/ok/build.log"
 check "the repository file names the repository" grep -q "rain.repo: baseurl=$URL/good/$" "$TMP/ok/build.log"
 check "with gpgcheck on" grep -q "rain.repo: gpgcheck=1$" "$TMP/ok/build.log"
-check "and the recipe's key" grep -q "rain.repo: gpgkey=file:///.*/keyring.asc$" "$TMP/ok/build.log"
+check "and the recipe's key" grep -q "rain.repo: gpgkey=file:///.*/rain-keyring.asc$" "$TMP/ok/build.log"
 check "no network service without systemd, said so" grep -q "no systemd in the image" "$TMP/ok/build.log"
 M=$TMP/ok/manifest.json
 check "the manifest lists the three packages from the rpm database" python3 -c '

@@ -311,13 +311,15 @@ int build_customize(struct build_ctx *b)
 	}
 	if (ret == 0 && r->kernel) {
 		const struct build_machine *m = build_machine_find(r->architecture);
+		/* Debian links the newest kernel at the root, Ubuntu in /boot */
+		const char *dir = !exists_in_root(b, "/vmlinuz") && exists_in_root(b, "/boot/vmlinuz") ? "/boot" : "";
 
 		ret = write_text(b, "/boot/grub/grub.cfg", 0644,
 				 "set timeout=1\nset default=0\n"
 				 "menuentry 'rain image' {\n"
 				 "  search --no-floppy --fs-uuid --set=root %s\n"
-				 "  linux /vmlinuz root=UUID=%s ro console=tty0 console=%s,115200\n"
-				 "  initrd /initrd.img\n}\n", fs_uuid, fs_uuid, m ? m->console : "ttyS0");
+				 "  linux %s/vmlinuz root=UUID=%s ro console=tty0 console=%s,115200\n"
+				 "  initrd %s/initrd.img\n}\n", fs_uuid, dir, fs_uuid, m ? m->console : "ttyS0", dir);
 	}
 	return ret;
 }

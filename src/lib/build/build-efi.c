@@ -18,8 +18,9 @@
  * and runs its grub-mkimage (under qemu-user for a foreign architecture),
  * with an embedded configuration that finds the root by its UUID and reads
  * the root's /boot/grub/grub.cfg, the one the BIOS disk uses. That file
- * boots /vmlinuz and /initrd.img, the links the kernel's packages keep
- * current, so kernel updates inside the image boot. The image mounts the
+ * boots /vmlinuz and /initrd.img (Ubuntu: /boot/vmlinuz, /boot/initrd.img),
+ * the links the kernel's packages keep current, so kernel updates inside
+ * the image boot. The image mounts the
  * EFI system partition at /boot/efi, before local-fs.target, so that the
  * boot check sees it mounted.
  */

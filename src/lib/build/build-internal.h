@@ -69,8 +69,8 @@ struct build_ctx {
 	bool nospace;         /* a program said its disk was full */
 	char uuid[40];        /* of the root filesystem */
 	char *keyring;        /* the recipe's signing keys, checked (host path
-			       * in the scratch's tmp/: keyring.gpg when
-			       * binary, keyring.asc when armored), or NULL */
+			       * in the scratch's tmp/: rain-keyring.gpg when
+			       * binary, rain-keyring.asc when armored), or NULL */
 	char keyring_sha256[65];  /* of its bytes, for the base's key */
 	char **layer;         /* packages on top of the base */
 	size_t nlayer;

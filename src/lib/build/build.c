@@ -781,7 +781,7 @@ static int keyring_stage(struct build_ctx *b)
 	strv_free(fps, n);
 	if (ret < 0)
 		return ret;
-	if (!(b->keyring = build_tmp_path(b, data[0] & 0x80 ? "keyring.gpg" : "keyring.asc")))
+	if (!(b->keyring = build_tmp_path(b, data[0] & 0x80 ? "rain-keyring.gpg" : "rain-keyring.asc")))
 		return rain_error_oom();
 	EVP_Digest(data, len, md, NULL, EVP_sha256(), NULL);
 	hex_encode(md, sizeof(md), b->keyring_sha256);

@@ -1,5 +1,13 @@
 /* The Debian/Ubuntu builder backend: mmdebstrap.
  *
+ * Keys: Debian's archive keyring is the host's. Ubuntu's is not on a
+ * Debian host: the recipe's [image] keyring (checked against the key rain
+ * pins, build.c) is given to mmdebstrap and copied into the image's
+ * /etc/apt/trusted.gpg.d for its own apt (the fetch stage's). Ubuntu's
+ * kernel is linux-image-virtual (generic on the architectures without
+ * it), with initramfs-tools; its networking is systemd-networkd, which
+ * build-customize.c configures (no netplan).
+ *
  * Speed: update-initramfs is diverted while packages install (each kernel
  * or udev trigger would rebuild the initramfs) and run once at the end with
  * MODULES=list and zstd; downloaded .debs are hard-linked in from, and
@@ -23,6 +31,9 @@
  * holds the shared cache's files already */
 static const char hook_debs_in[] =
 	"mkdir -p \"$1/var/cache/apt/archives\" && mount --bind \"$RAIN_DEBS\" \"$1/var/cache/apt/archives\"";
+
+/* setup hook, before the keyring is copied in */
+static const char hook_trusted_dir[] = "--setup-hook=mkdir -p \"$1/etc/apt/trusted.gpg.d\"";
 
 /* essential hook: defer update-initramfs while packages install; make it
  * small and fast */
@@ -66,8 +77,10 @@ static const char script_finish[] =
 	"done\n"
 	"rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin\n";
 
-static const char *kernel_package(const char *arch)
+static const char *kernel_package(const struct rain_recipe *r)
 {
+	const char *arch = r->architecture;
+
 	static const char *const map[][2] = {
 		{ "amd64", "linux-image-amd64" }, { "arm64", "linux-image-arm64" },
 		{ "i386", "linux-image-686-pae" }, { "armhf", "linux-image-armmp" },
@@ -75,6 +88,11 @@ static const char *kernel_package(const char *arch)
 		{ "riscv64", "linux-image-riscv64" },
 	};
 
+	/* Ubuntu's smallest kernel for virtual machines; generic on the
+	 * architectures that have no virtual flavour */
+	if (!strcmp(r->distribution, "ubuntu"))
+		return !strcmp(arch, "amd64") || !strcmp(arch, "arm64") ? "linux-image-virtual" :
+		       "linux-image-generic";
 	for (size_t i = 0; i < sizeof(map) / sizeof(*map); i++)
 		if (!strcmp(map[i][0], arch))
 			return map[i][1];
@@ -117,11 +135,15 @@ static int apt_error(struct build_ctx *b, int ret, const struct apt_errors *e)
 {
 	const struct rain_recipe *r = b->r;
 
+	if (ret < 0 && e->nokey[0] && r->keyring)
+		return rain_error_set(RAIN_EINVAL, "the mirror %s signs %s %s with key %s, which [image] "
+				      "keyring %s does not hold: give the keyring with that key", r->mirror,
+				      r->distribution, r->release, e->nokey, r->keyring);
 	if (ret < 0 && e->nokey[0])
 		return rain_error_set(RAIN_EINVAL, "the mirror %s signs %s %s with key %s, which this machine "
-				      "does not know: install the distribution's archive keyring (for Ubuntu: "
-				      "ubuntu-keyring) in /usr/share/keyrings", r->mirror, r->distribution,
-				      r->release, e->nokey);
+				      "does not know: set [image] keyring to a keyring holding it (for Ubuntu: "
+				      "ubuntu-archive-keyring.gpg from the ubuntu-keyring package)", r->mirror,
+				      r->distribution, r->release, e->nokey);
 	if (ret < 0 && e->missing[0])
 		return rain_error_set(RAIN_EINVAL, "package '%s' does not exist in %s %s (%s): check its name",
 				      e->missing, r->distribution, r->release, r->mirror);
@@ -141,13 +163,20 @@ static int base_includes(const struct rain_recipe *r, char ***pkgs, size_t *n)
 	*n = 0;
 	for (size_t i = 0; ret == 0 && base_packages[i]; i++)
 		ret = strv_add(pkgs, n, base_packages[i]);
+	/* mmdebstrap's minbase has no apt from Ubuntu's archive, where it is
+	 * not Priority: required; the image's apt installs the layer */
+	if (ret == 0 && !strcmp(r->distribution, "ubuntu"))
+		ret = strv_add(pkgs, n, "apt");
 	if (ret == 0 && r->kernel) {
-		const char *k = kernel_package(r->architecture);
+		const char *k = kernel_package(r);
 
 		if (!k)
 			ret = rain_error_set(RAIN_EINVAL, "no kernel package known for %s", r->architecture);
 		else if ((ret = strv_add(pkgs, n, k)) == 0)
 			ret = strv_add(pkgs, n, "zstd");
+		/* Ubuntu's kernels only recommend it (Debian's depend on it) */
+		if (ret == 0 && !strcmp(r->distribution, "ubuntu"))
+			ret = strv_add(pkgs, n, "initramfs-tools");
 	}
 	if (ret < 0) {
 		strv_free(*pkgs, *n);
@@ -162,6 +191,7 @@ static int deb_base(struct build_ctx *b, const char *root)
 	const struct rain_recipe *r = b->r;
 	_cleanup_free_ char *defer = NULL, *finish = NULL, *list = NULL;
 	_cleanup_free_ char *include = NULL, *arch = NULL, *h1 = NULL, *h2 = NULL, *h3 = NULL;
+	_cleanup_free_ char *keyring = NULL, *h4 = NULL;
 	struct apt_errors errs = { "", "", "" };
 	char **pkgs;
 	size_t n;
@@ -182,11 +212,18 @@ static int deb_base(struct build_ctx *b, const char *root)
 	    asprintf(&h2, "--essential-hook=sh %s \"$1\"", defer) < 0 ||
 	    asprintf(&h3, "--customize-hook=sh %s \"$1\"", finish) < 0)
 		return rain_error_oom();
+	/* the recipe's keys: for mmdebstrap's apt, and the image's */
+	if (b->keyring && (asprintf(&keyring, "--keyring=%s", b->keyring) < 0 ||
+			   asprintf(&h4, "--setup-hook=copy-in %s /etc/apt/trusted.gpg.d/", b->keyring) < 0))
+		return rain_error_oom();
 	{
 		const char *argv[] = {
 			"mmdebstrap", "--variant=minbase", "--mode=root", arch, include,
 			"--skip=essential/unlink,download/empty,cleanup/apt/lists",
 			"--aptopt=Acquire::Retries \"3\"", "--dpkgopt=force-unsafe-io", h1, h2, h3,
+			/* without a keyring, a repeat of an option given above */
+			keyring ? keyring : "--mode=root", keyring ? hook_trusted_dir : "--mode=root",
+			keyring ? h4 : "--mode=root",
 			r->release, root, r->mirror, NULL
 		};
 
