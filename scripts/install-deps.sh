@@ -48,6 +48,8 @@ packages=(
 	# the stock clients against raind's own Keystone and Glance (t0127),
 	# and OpenStack's interoperability suite (Tempest's image tests, t0128)
 	python3-openstackclient tempest
+	# raind's /metrics read by Prometheus' own parser (t0131)
+	python3-prometheus-client
 	# container sites: Charliecloud's ch-run (unprivileged containers)
 	charliecloud-runtime
 	# Slurm sites and runs: a real one-host Slurm (munged, slurmctld, two

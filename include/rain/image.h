@@ -20,6 +20,8 @@ enum rain_image_status {
 	RAIN_STATUS_KILLED,       /* the upload failed on the server side */
 	RAIN_STATUS_DELETED,      /* gone (never returned by the API) */
 	RAIN_STATUS_DEACTIVATED,  /* data kept but not downloadable */
+	RAIN_STATUS_UPLOADING,    /* interoperable import: data staged (rain/repo.h) */
+	RAIN_STATUS_IMPORTING,    /* interoperable import: data being imported */
 };
 
 enum rain_visibility {
@@ -108,6 +110,9 @@ bool rain_image_attr_is_core(const char *name);
  * only by the repository when an image is vetted (rain_repo_vetting_set);
  * set and remove refuse them with RAIN_EFORBIDDEN. */
 #define RAIN_IMAGE_VETTING_PREFIX "rain_vetting"
+/* Set only by the repository: why the last interoperable import failed
+ * (rain/repo.h), as Glance's os_glance_* properties are. */
+#define RAIN_IMAGE_IMPORT_ERROR "rain_import_error"
 bool rain_image_attr_is_readonly(const char *name);
 
 /* Set one writable attribute from a JSON value with Glance's validation

@@ -10,6 +10,9 @@
  *   saving --upload fails--> queued        (the client may retry)
  *   saving --storage fails--> killed
  *   active <--deactivate / reactivate--> deactivated
+ *   queued --stage--> uploading --import--> importing --data stored--> active
+ *   queued --import (web-download)--> importing
+ *   importing --import fails--> queued     (os_glance_failed_import set)
  *   any --delete--> (gone)
  * After a crash, images left in saving go back to queued.
  */
@@ -45,6 +48,7 @@ struct rain_repo_recovery {
 	int64_t uploads_reset;     /* images found saving, back to queued */
 	int64_t tmp_removed;       /* temporary blob files removed */
 	int64_t blobs_removed;     /* unreferenced blobs removed */
+	int64_t imports_reset;     /* images found uploading or importing, reset */
 };
 
 struct rain_repo;
@@ -137,6 +141,39 @@ int rain_repo_upload_begin(struct rain_repo *repo, const struct rain_who *who, c
 int rain_repo_upload_write(struct rain_upload *up, const void *buf, size_t len);
 int rain_repo_upload_finish(struct rain_upload *up, struct rain_image **out);
 void rain_repo_upload_abort(struct rain_upload *up);
+
+/* Glance's interoperable import. The one store raind has, as
+ * /v2/info/stores and os_glance_failed_import name it. */
+#define RAIN_STORE_ID "local"
+
+/* Stage (glance-direct): queued -> uploading; the data, written with
+ * rain_repo_upload_write and checked as an upload's (size limit, the
+ * head of the disk format, the byte quota), goes to DATA_DIR/staging/ID
+ * (0600) through ID.part. rain_repo_upload_finish makes it durable under
+ * its name and moves its bytes to the owner's charge "stage/ID" (counted
+ * in their usage until the import is done); the image stays uploading
+ * and *out (may be NULL) is its record. abort, or a failed write or
+ * finish, removes the partial file and puts the image back to queued.
+ * stage_host (may be NULL) is recorded as os_glance_stage_host: staged
+ * data lives on the server that took it. Deleting an uploading image
+ * removes its staged data. */
+int rain_repo_stage_begin(struct rain_repo *repo, const struct rain_who *who, const char *id,
+			  int64_t expected_size, const char *stage_host, struct rain_upload **out);
+/* Import: staged (glance-direct) moves uploading -> importing and the
+ * caller copies rain_repo_upload_source_fd(up) (the staged data, owned by
+ * up) into rain_repo_upload_write; otherwise (web-download) queued ->
+ * importing and the caller writes what it fetched, against who's quota.
+ * task is recorded as os_glance_import_task. finish checks everything an
+ * upload's finish does and activates the image; abort, or any failure,
+ * puts it back to queued with os_glance_failed_import and
+ * rain_import_error (the message) set. Either way staged data and its
+ * charge are gone afterwards. RAIN_ECONFLICT when the image is not in the
+ * state the method needs or its data was staged on another server.
+ * After a crash, rain_repo_open puts images left importing back to
+ * uploading when their staged data is complete, else to queued. */
+int rain_repo_import_begin(struct rain_repo *repo, const struct rain_who *who, const char *id,
+			   bool staged, const char *task, struct rain_upload **out);
+int rain_repo_upload_source_fd(const struct rain_upload *up);
 
 /* Charges: bytes who->owner stores outside images under key (a build's
  * files: "build/ID"; rain/catalog.h's struct rain_charge), counted in the

@@ -59,6 +59,9 @@ int config_defaults(struct config *cfg)
 	cfg->runs_max_per_run = 8;
 	cfg->runs_max_walltime = 86400;
 	cfg->token_lifetime = 86400;
+	cfg->import_glance_direct = true;
+	cfg->import_max_concurrent = 4;
+	cfg->web_download_timeout = 3600;
 	cfg->login_address_limit = 30;
 	cfg->min_password_length = RAIN_PASSWORD_MIN_DEFAULT;
 	r = str_set(&cfg->listen, "127.0.0.1:9292");
@@ -298,6 +301,31 @@ int config_set(struct config *cfg, const char *section, const char *key, const c
 			cfg->max_image_size = n;
 			return 0;
 		}
+	} else if (!strcmp(section, "import")) {
+		/* the URL prefixes and ranges are checked when raind starts
+		 * (daemon/import.h), where the error names the entry */
+		if (!strcmp(key, "glance_direct"))
+			return parse_bool(value, &cfg->import_glance_direct, where, key);
+		if (!strcmp(key, "web_download_allow"))
+			return str_set(&cfg->web_download_allow, value);
+		if (!strcmp(key, "web_download_private"))
+			return str_set(&cfg->web_download_private, value);
+		if (!strcmp(key, "web_download_max_size")) {
+			if (str_to_i64(value, &n) < 0 || n < 0)
+				return rain_error_set(RAIN_EINVAL, "%s: web_download_max_size must be "
+						      "a byte count (0: [storage] max_image_size)", where);
+			cfg->web_download_max_size = n;
+			return 0;
+		}
+		if (!strcmp(key, "web_download_timeout"))
+			return parse_int(value, &cfg->web_download_timeout, 1, 7 * 86400, where, key,
+					 "seconds");
+		if (!strcmp(key, "max_concurrent"))
+			return parse_int(value, &cfg->import_max_concurrent, 1, 256, where, key,
+					 "imports");
+	} else if (!strcmp(section, "metrics")) {
+		if (!strcmp(key, "listen"))
+			return str_set(&cfg->metrics_listen, value);
 	} else if (!strcmp(section, "builds")) {
 		if (!strcmp(key, "enabled")) {
 			cfg->builds_enabled_set = true;
@@ -649,4 +677,7 @@ void config_free(struct config *cfg)
 	free(cfg->blobs);
 	free(cfg->admin_token);
 	free(cfg->admin_token_file);
+	free(cfg->web_download_allow);
+	free(cfg->web_download_private);
+	free(cfg->metrics_listen);
 }

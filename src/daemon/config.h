@@ -42,6 +42,12 @@
  *              max_queued_per_user = 10      max_walltime = 86400 (seconds)
  *              max_instances = 8 (in use by one user at once: queued and
  *              running runs, kept instances)   max_per_run = 8
+ *   [import]   glance_direct = true          max_concurrent = 4
+ *              web_download_allow = (none: no web-download; URL prefixes)
+ *              web_download_private = (none; CIDR ranges web-download may reach
+ *              although private, loopback or link-local)
+ *              web_download_max_size = 0 (max_image_size)   web_download_timeout = 3600
+ *   [metrics]  listen = (none; HOST:PORT serving /metrics without a token)
  *   [site.NAME]  uri = KIND:LOCATION, policy, kernels, users and the
  *              driver's keys (rain/target.h, rain-site(5))
  */
@@ -130,6 +136,14 @@ struct config {
 	/* [site.NAME] sections, in the order first seen (rain/target.h) */
 	struct config_section *sites;
 	size_t nsites;
+	/* [import] (daemon/import.h) */
+	bool import_glance_direct;
+	char *web_download_allow;   /* URL prefixes; NULL: no web-download */
+	char *web_download_private; /* CIDR ranges of private addresses allowed */
+	int64_t web_download_max_size;   /* 0: max_image_size */
+	int web_download_timeout;
+	int import_max_concurrent;
+	char *metrics_listen;       /* [metrics] listen: /metrics without a token */
 };
 
 /* Serve the folder of every netboot site ([site.NAME] with uri =

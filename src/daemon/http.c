@@ -15,6 +15,7 @@
 #include "daemon/http.h"
 #include "util/jsonw.h"
 #include "daemon/log.h"
+#include "daemon/metrics.h"
 #include "rain/auth.h"
 #include "rain/error.h"
 #include "util/cleanup.h"
@@ -66,6 +67,7 @@ struct server {
 	struct registrations *registrations;
 	struct runs *runs;
 	bool web_ui;
+	struct imports *imports;
 	char *admin_token;
 	char *tls_cert;
 	char *tls_key;
@@ -111,6 +113,8 @@ static const struct route *const route_tables[] = {
 	api_netboot_routes,
 	api_users_routes,
 	api_web_routes,
+	api_import_routes,
+	api_metrics_routes,
 };
 
 /* Decoded strings handed out by request_query(), freed with the request;
@@ -215,6 +219,11 @@ int http_parse_range(const char *h, int64_t size, int64_t *start, int64_t *end)
 struct registrations *request_registrations(struct request *req)
 {
 	return req->srv->registrations;
+}
+
+struct imports *request_imports(struct request *req)
+{
+	return req->srv->imports;
 }
 
 struct runs *request_runs(struct request *req)
@@ -894,6 +903,7 @@ int http_reply_rain_error(struct request *req, int code)
 {
 	unsigned int status;
 
+	metrics_error(code);
 	switch (code) {
 	case RAIN_EINVAL:
 	case RAIN_EFORMAT: status = 400; break;
@@ -1294,6 +1304,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		pthread_mutex_unlock(&req->srv->track_lock);
 	}
 	track_phase(req->srv, p->track, PH_IDLE);
+	metrics_request(req->route, req->status, req->bytes_in, req->bytes_out,
+			time_mono_us() - req->started_us);
 	log_request(addr, req->request_id, req->method, req->url, req->status,
 		    toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (interrupted)",
 		    req->bytes_in, req->bytes_out, time_mono_us() - req->started_us);
@@ -1316,7 +1328,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	log_vprintf(LOG_WARN, fmt, ap);
 }
 
-static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *len)
+int http_parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *len)
 {
 	_cleanup_free_ char *host = NULL;
 	const char *colon, *port;
@@ -1398,7 +1410,7 @@ int server_start(struct server **out, const struct server_config *cfg, struct ra
 	char *cert = NULL, *key = NULL;
 	int r;
 
-	r = parse_listen(cfg->listen, &ss, &sslen);
+	r = http_parse_listen(cfg->listen, &ss, &sslen);
 	if (r < 0)
 		return r;
 	if (ss.ss_family == AF_INET6)
@@ -1434,6 +1446,8 @@ int server_start(struct server **out, const struct server_config *cfg, struct ra
 	srv->registrations = cfg->registrations;
 	srv->runs = cfg->runs;
 	srv->web_ui = cfg->web_ui;
+	srv->imports = cfg->imports;
+	metrics_init(route_tables, sizeof(route_tables) / sizeof(*route_tables));
 	srv->admin_token = strdup(cfg->admin_token);
 	srv->tls_cert = cert;
 	srv->tls_key = key;

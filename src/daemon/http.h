@@ -63,6 +63,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include <jansson.h>
 #include <microhttpd.h>
@@ -80,6 +81,7 @@ struct vetting;
 struct registrations;
 struct runs;
 struct rain_jobs;
+struct imports;
 
 struct request {
 	struct server *srv;
@@ -160,6 +162,7 @@ struct server_config {
 	struct registrations *registrations;  /* daemon/registrations.h */
 	struct runs *runs;                    /* daemon/runs.h */
 	bool web_ui;               /* serve the web catalog (/ui/, api/web.c) */
+	struct imports *imports;              /* daemon/import.h */
 };
 
 int server_start(struct server **out, const struct server_config *cfg, struct rain_repo *repo);
@@ -180,6 +183,10 @@ const char *request_netboot_dir(struct request *req, const char *site);
 int http_parse_range(const char *h, int64_t size, int64_t *start, int64_t *end);
 struct registrations *request_registrations(struct request *req);
 struct runs *request_runs(struct request *req);
+struct imports *request_imports(struct request *req);
+/* "HOST:PORT" or "[ADDR]:PORT" (numeric; empty HOST: every address) into
+ * a socket address. 0 or RAIN_EINVAL. */
+int http_parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *len);
 /* A query argument (the first, when repeated) or NULL. */
 const char *request_query(struct request *req, const char *key);
 const char *request_header(struct request *req, const char *key);
@@ -290,5 +297,7 @@ extern const struct route api_members_routes[];
 extern const struct route api_audit_routes[];
 extern const struct route api_netboot_routes[];
 extern const struct route api_web_routes[];   /* the web catalog, /ui/ */
+extern const struct route api_import_routes[];
+extern const struct route api_metrics_routes[];
 
 #endif

@@ -12,6 +12,8 @@
 #include "daemon/builds.h"
 #include "daemon/registrations.h"
 #include "daemon/runs.h"
+#include "daemon/import.h"
+#include "daemon/metrics.h"
 #include "daemon/vetting.h"
 #include "rain/vet.h"
 #include "daemon/config.h"
@@ -250,6 +252,24 @@ static int start_registrations(struct config *cfg, struct rain_repo *repo,
 	return r;
 }
 
+/* Glance's interoperable import ([import]; daemon/import.h). */
+static int start_imports(struct config *cfg, struct rain_repo *repo, struct imports **out)
+{
+	struct import_config ic = {
+		.glance_direct = cfg->import_glance_direct,
+		.web_download_allow = cfg->web_download_allow,
+		.web_download_private = cfg->web_download_private,
+		.web_download_max_size = cfg->web_download_max_size,
+		.web_download_timeout = cfg->web_download_timeout,
+		.max_concurrent = cfg->import_max_concurrent,
+	};
+	int r = imports_new(out, &ic, repo);
+
+	if (r == 0 && cfg->web_download_allow)
+		log_printf(LOG_INFO, "web-download from %s", cfg->web_download_allow);
+	return r;
+}
+
 /* The run service: jobs in DATA_DIR/runs over the registrations' sites. */
 static int start_runs(struct config *cfg, struct rain_repo *repo, struct registrations *regs,
 		      struct runs **out)
@@ -451,6 +471,9 @@ int main(int argc, char **argv)
 	struct vetting *vetting = NULL;
 	struct registrations *registrations = NULL;
 	struct runs *runs = NULL;
+	struct imports *imports = NULL;
+	struct metrics_listener *metrics = NULL;
+	struct metrics_sources msrc = { 0 };
 	struct config cfg;
 	char *token_path = NULL;
 	bool generated;
@@ -529,6 +552,9 @@ int main(int argc, char **argv)
 			   "back to queued, %lld temporary and %lld unreferenced blob file(s) removed",
 			   (long long)rec.uploads_reset, (long long)rec.tmp_removed,
 			   (long long)rec.blobs_removed);
+	if (rec.imports_reset)
+		log_printf(LOG_WARN, "recovered from an unclean stop: %lld interrupted import(s) or "
+			   "stage(s) reset", (long long)rec.imports_reset);
 
 	r = open_identity(&cfg, repo, &identity);
 	if (r < 0) {
@@ -570,6 +596,12 @@ int main(int argc, char **argv)
 		goto done;
 	}
 
+	r = start_imports(&cfg, repo, &imports);
+	if (r < 0) {
+		log_printf(LOG_ERROR, "cannot start imports: %s", rain_error_last());
+		goto done;
+	}
+	scfg.imports = imports;
 	scfg.builds = builds;
 	scfg.vetting = vetting;
 	r = config_netboot_from_sites(&cfg);
@@ -618,6 +650,19 @@ int main(int argc, char **argv)
 			goto done;
 		}
 	}
+	if (cfg.metrics_listen) {
+		msrc = (struct metrics_sources){
+			.jobs = { builds ? builds_jobs(builds) : NULL, vetting_jobs(vetting),
+				  registrations_jobs(registrations), runs_jobs(runs) },
+			.imports = imports,
+		};
+		r = metrics_listen_start(&metrics, cfg.metrics_listen, &msrc);
+		if (r < 0) {
+			log_printf(LOG_ERROR, "%s", rain_error_last());
+			goto done;
+		}
+		log_printf(LOG_INFO, "metrics on http://%s/metrics", cfg.metrics_listen);
+	}
 	if (cfg.port_file) {
 		char port[16];
 
@@ -647,7 +692,9 @@ done:
 	vetting_quiesce(vetting);
 	registrations_quiesce(registrations);
 	runs_quiesce(runs);
+	metrics_listen_stop(metrics);
 	server_stop(srv);
+	imports_free(imports);
 	builds_stop(builds);
 	rain_identity_free(identity);
 	vetting_stop(vetting);

@@ -44,6 +44,7 @@ harnesses=(
 	"fuzz-shellwords:src/util/shellwords.c::$short"
 	"fuzz-jsonw:src/util/jsonw.c:-ljansson:$short"
 	"fuzz-html:src/util/html.c::$short"
+	"fuzz-import-url:src/daemon/import-url.c src/util/netaddr.c:-lcurl:$short"
 	"fuzz-objstore-uri:src/lib/repo/backends/objstore.c src/util/ini.c src/util/fsutil.c src/util/base64.c:-lcurl -lcrypto -Isrc/lib:$short"
 	"fuzz-recipe:src/lib/build/recipe.c src/lib/repo/image.c src/util/jsonw.c src/util/ini.c src/util/fsutil.c src/util/timeutil.c:-ljansson -lcrypto:$seconds"
 	"fuzz-keyring:src/lib/build/keyring.c src/lib/build/recipe.c src/lib/repo/image.c src/util/jsonw.c src/util/ini.c src/util/fsutil.c src/util/timeutil.c:-lrpm -lrpmio -ljansson -lcrypto:$short"
@@ -430,6 +431,14 @@ seed_objstore_uri() {
 	printf '\0//AKIA:hunter2@host/b' >"$d/userinfo"
 }
 
+# seed_import_url DIR: web-download allow-lists, ranges, URLs, addresses
+seed_import_url() {
+	local d=$1
+	printf 'http://127.0.0.1:8080/ok/ https://images.example.org/pub\n127.0.0.1/32\nhttp://127.0.0.1:8080/ok/a.raw\n\177\0\0\1' >"$d/allowed"
+	printf 'https://Example.org:443/a/\n\nhttps://example.org/a/../../etc/passwd\n\n\n' >"$d/dots"
+	printf 'http://h/p\nfc00::/7\nhttp://u:p@h/p/%%2e%%2e/x\n\xfe\x80\0\0\0\0\0\0\0\0\0\0\0\0\0\1' >"$d/userinfo"
+}
+
 # seed_shellwords DIR: rain shell lines (first byte: the first line number)
 seed_shellwords() {
 	local d=$1
@@ -563,6 +572,7 @@ run_harness() {
 	fuzz-vet-tracker | fuzz-vet-osv | fuzz-vet-changelog | fuzz-vet-feed-file) seed_feed "$seeds" "$name" ;;
 	fuzz-vet-runtime) seed_vet_runtime "$seeds" ;;
 	fuzz-shellwords) seed_shellwords "$seeds" ;;
+	fuzz-import-url) seed_import_url "$seeds" ;;
 	fuzz-objstore-uri) seed_objstore_uri "$seeds" ;;
 	fuzz-jsonw) seed_jsonw "$seeds" ;;
 	fuzz-html)

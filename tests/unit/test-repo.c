@@ -1270,7 +1270,7 @@ static void test_crash_recovery(void **state)
 {
 	struct fixture *f = *state;
 	struct rain_image *img = raw_image(f, "x"), *other = raw_image(f, "y"), *got, *out;
-	struct rain_repo_recovery rec = { -1, -1, -1 };
+	struct rain_repo_recovery rec = { -1, -1, -1, -1 };
 	char path[256];
 	int fd;
 
@@ -1318,7 +1318,7 @@ static void test_crash_recovery(void **state)
 	assert_int_equal(blob_files(f), 1);
 
 	/* a clean reopen keeps referenced blobs and resets nothing */
-	rec = (struct rain_repo_recovery){ -1, -1, -1 };
+	rec = (struct rain_repo_recovery){ -1, -1, -1, -1 };
 	assert_int_equal(reopen(f, &rec), 0);
 	assert_true(rec.uploads_reset == 0);
 	assert_true(rec.tmp_removed == 0);
@@ -1743,6 +1743,176 @@ static void test_quota_concurrent_creates(void **state)
 	assert_int_equal(count_images(f), 5);
 }
 
+static bool staged_file(struct fixture *f, const char *id, const char *suffix)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "%s/staging/%s%s", f->data, id, suffix);
+	return access(path, F_OK) == 0;
+}
+
+static int64_t usage_bytes(struct fixture *f, const char *owner)
+{
+	struct rain_usage u;
+
+	assert_int_equal(rain_catalog_usage(rain_repo_catalog(f->repo), owner, &u), 0);
+	return u.bytes;
+}
+
+/* glance-direct: stage (uploading, charged, on disk), import (importing,
+ * then active through the upload's checks), staged data gone after. */
+static void test_stage_import(void **state)
+{
+	struct fixture *f = *state;
+	struct rain_image *img = raw_image(f, "x"), *got;
+	struct rain_upload *up = NULL, *up2 = NULL;
+	struct rain_who quota = { .owner = "alice", .quota_bytes = 8 };
+	char buf[16];
+	int fd;
+
+	assert_int_equal(rain_repo_stage_begin(f->repo, &alice, img->id, 5, "http://h:1", &up), 0);
+	assert_int_equal(status_of(f, img->id), RAIN_STATUS_UPLOADING);
+	assert_int_equal(rain_repo_upload_write(up, "hello", 5), 0);
+	assert_true(staged_file(f, img->id, ".part"));
+	assert_int_equal(rain_repo_upload_finish(up, NULL), 0);
+	assert_false(staged_file(f, img->id, ".part"));
+	assert_true(staged_file(f, img->id, ""));
+	assert_int_equal(status_of(f, img->id), RAIN_STATUS_UPLOADING);
+	assert_true(usage_bytes(f, "alice") == 5);
+	got = get(f, img->id);
+	assert_string_equal(rain_image_prop_get(got, "os_glance_stage_host"), "http://h:1");
+	rain_image_free(got);
+
+	/* no upload, second stage or web-download on a staged image; bob
+	 * cannot import it */
+	rain_error_clear();
+	assert_int_equal(rain_repo_upload_begin(f->repo, &alice, img->id, -1, &up2), RAIN_ECONFLICT);
+	assert_int_equal(rain_repo_stage_begin(f->repo, &alice, img->id, -1, NULL, &up2), RAIN_ECONFLICT);
+	assert_int_equal(rain_repo_import_begin(f->repo, &alice, img->id, false, "t0", &up2),
+			 RAIN_ECONFLICT);
+	assert_int_equal(rain_repo_import_begin(f->repo, &bob, img->id, true, "t0", &up2),
+			 RAIN_ENOTFOUND);
+
+	/* the import: its bytes were charged, a small quota does not refuse it */
+	quota.quota_bytes = 6;
+	assert_int_equal(rain_repo_import_begin(f->repo, &quota, img->id, true, "task-1", &up), 0);
+	assert_int_equal(status_of(f, img->id), RAIN_STATUS_IMPORTING);
+	fd = rain_repo_upload_source_fd(up);
+	assert_true(fd >= 0);
+	assert_int_equal(read(fd, buf, sizeof(buf)), 5);
+	assert_int_equal(rain_repo_upload_write(up, buf, 5), 0);
+	assert_int_equal(rain_repo_upload_finish(up, &got), 0);
+	assert_int_equal(got->status, RAIN_STATUS_ACTIVE);
+	assert_string_equal(got->os_hash_value, SHA_HELLO);
+	assert_string_equal(rain_image_prop_get(got, "os_glance_import_task"), "task-1");
+	assert_null(rain_image_prop_get(got, "os_glance_stage_host"));
+	rain_image_free(got);
+	assert_false(staged_file(f, img->id, ""));
+	assert_true(usage_bytes(f, "alice") == 5);      /* stored, no longer charged */
+	rain_image_free(img);
+}
+
+/* Failures: a stage over the quota or cut leaves nothing; a failed
+ * import goes back to queued with the reason, its staged data dropped;
+ * deleting a staged image drops its data and charge. */
+static void test_stage_import_failures(void **state)
+{
+	struct fixture *f = *state;
+	struct rain_image *img = raw_image(f, "x"), *img2 = raw_image(f, "y"), *got;
+	struct rain_who quota = { .owner = "alice", .quota_bytes = 4 };
+	struct rain_upload *up = NULL;
+
+	rain_error_clear();
+	assert_int_equal(rain_repo_stage_begin(f->repo, &quota, img->id, -1, NULL, &up), 0);
+	assert_int_equal(rain_repo_upload_write(up, "hello", 5), RAIN_ETOOBIG);
+	rain_repo_upload_abort(up);
+	assert_int_equal(status_of(f, img->id), RAIN_STATUS_QUEUED);
+	assert_false(staged_file(f, img->id, ".part"));
+	assert_false(staged_file(f, img->id, ""));
+
+	/* a failed import */
+	assert_int_equal(rain_repo_stage_begin(f->repo, &alice, img->id, -1, NULL, &up), 0);
+	assert_int_equal(rain_repo_upload_write(up, "hello", 5), 0);
+	assert_int_equal(rain_repo_upload_finish(up, NULL), 0);
+	assert_int_equal(rain_repo_import_begin(f->repo, &alice, img->id, true, "t", &up), 0);
+	rain_error_set(RAIN_ENET, "the network went away");
+	rain_repo_upload_abort(up);
+	got = get(f, img->id);
+	assert_int_equal(got->status, RAIN_STATUS_QUEUED);
+	assert_string_equal(rain_image_prop_get(got, "os_glance_failed_import"), RAIN_STORE_ID);
+	assert_string_equal(rain_image_prop_get(got, RAIN_IMAGE_IMPORT_ERROR), "the network went away");
+	rain_image_free(got);
+	assert_false(staged_file(f, img->id, ""));
+	assert_true(usage_bytes(f, "alice") == 0);
+
+	/* a web-download (no staged data) whose data is not its format */
+	rain_image_free(img);
+	img = create(f, &alice, "{\"disk_format\": \"qcow2\", \"container_format\": \"bare\"}");
+	assert_int_equal(rain_repo_import_begin(f->repo, &alice, img->id, false, "t2", &up), 0);
+	assert_int_equal(rain_repo_upload_source_fd(up), -1);
+	assert_int_equal(rain_repo_upload_write(up, "hello", 5), 0);
+	assert_true(rain_repo_upload_finish(up, NULL) < 0);
+	got = get(f, img->id);
+	assert_int_equal(got->status, RAIN_STATUS_QUEUED);
+	assert_non_null(rain_image_prop_get(got, RAIN_IMAGE_IMPORT_ERROR));
+	rain_image_free(got);
+
+	/* delete a staged image */
+	assert_int_equal(rain_repo_stage_begin(f->repo, &alice, img2->id, -1, NULL, &up), 0);
+	assert_int_equal(rain_repo_upload_write(up, "hello", 5), 0);
+	assert_int_equal(rain_repo_upload_finish(up, NULL), 0);
+	assert_true(usage_bytes(f, "alice") == 5);
+	assert_int_equal(rain_repo_image_delete(f->repo, &alice, img2->id), 0);
+	assert_false(staged_file(f, img2->id, ""));
+	assert_true(usage_bytes(f, "alice") == 0);
+	blob_files(f);
+	rain_image_free(img);
+	rain_image_free(img2);
+}
+
+/* After a crash: a cut stage goes back to queued without its partial
+ * file, a cut import of staged data back to uploading (to import again),
+ * a cut web-download to queued with the failure recorded. */
+static struct rain_upload *crashed_stage, *crashed_import, *crashed_fetch;
+
+static void test_stage_recovery(void **state)
+{
+	struct fixture *f = *state;
+	struct rain_image *a = raw_image(f, "a"), *b = raw_image(f, "b"), *c = raw_image(f, "c"), *got;
+	struct rain_upload *ub = NULL;
+	struct rain_repo_recovery rec;
+
+	assert_int_equal(rain_repo_stage_begin(f->repo, &alice, a->id, -1, NULL, &crashed_stage), 0);
+	assert_int_equal(rain_repo_upload_write(crashed_stage, "hel", 3), 0);
+	assert_int_equal(rain_repo_stage_begin(f->repo, &alice, b->id, -1, NULL, &ub), 0);
+	assert_int_equal(rain_repo_upload_write(ub, "hello", 5), 0);
+	assert_int_equal(rain_repo_upload_finish(ub, NULL), 0);
+	assert_int_equal(rain_repo_import_begin(f->repo, &alice, b->id, true, "tb", &crashed_import), 0);
+	assert_int_equal(rain_repo_import_begin(f->repo, &alice, c->id, false, "tc", &crashed_fetch), 0);
+	assert_int_equal(rain_repo_upload_write(crashed_fetch, "hel", 3), 0);
+	/* the crash: the handles are left as they are (kept reachable for
+	 * the leak checker, never touched again) */
+	assert_int_equal(reopen(f, &rec), 0);
+	assert_true(rec.imports_reset == 3);
+	assert_int_equal(status_of(f, a->id), RAIN_STATUS_QUEUED);
+	assert_false(staged_file(f, a->id, ".part"));
+	assert_int_equal(status_of(f, b->id), RAIN_STATUS_UPLOADING);
+	assert_true(staged_file(f, b->id, ""));
+	got = get(f, c->id);
+	assert_int_equal(got->status, RAIN_STATUS_QUEUED);
+	assert_string_equal(rain_image_prop_get(got, "os_glance_failed_import"), RAIN_STORE_ID);
+	rain_image_free(got);
+	assert_true(usage_bytes(f, "alice") == 5);
+	/* b imports again */
+	assert_int_equal(rain_repo_import_begin(f->repo, &alice, b->id, true, "tb2", &ub), 0);
+	assert_int_equal(rain_repo_upload_write(ub, "hello", 5), 0);
+	assert_int_equal(rain_repo_upload_finish(ub, NULL), 0);
+	assert_int_equal(status_of(f, b->id), RAIN_STATUS_ACTIVE);
+	rain_image_free(a);
+	rain_image_free(b);
+	rain_image_free(c);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -1781,6 +1951,9 @@ int main(void)
 		T(test_quota_charges),
 		T(test_quota_concurrent_uploads),
 		T(test_quota_concurrent_creates),
+		T(test_stage_import),
+		T(test_stage_import_failures),
+		T(test_stage_recovery),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,20 +1,24 @@
 /* Image data: PUT /v2/images/{id}/file streams an upload into the blob
  * store; GET streams it back (sendfile when the blob is a local file),
- * with single-range requests. */
+ * with single-range requests. PUT /v2/images/{id}/stage takes
+ * glance-direct's data the same way into the staging area (rain/repo.h;
+ * the import itself is api/import.c's). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "daemon/http.h"
+#include "daemon/metrics.h"
 #include "rain/error.h"
 #include "util/strutil.h"
 
-static int upload_begin(struct request *req)
+static int data_begin(struct request *req, bool stage)
 {
 	const char *ctype = request_header(req, "Content-Type");
 	const char *clen = request_header(req, "Content-Length");
 	struct rain_upload *up;
+	char host[1100];
 	int64_t expected = -1;
 	int r;
 
@@ -24,11 +28,29 @@ static int upload_begin(struct request *req)
 					ctype ? ctype : "(none)");
 	if (clen && (str_to_i64(clen, &expected) < 0 || expected < 0))
 		return http_reply_error(req, 400, "bad Content-Length '%s'", clen);
-	r = rain_repo_upload_begin(request_repo(req), &req->who, req->params[0], expected, &up);
+	if (stage) {
+		/* staged data lives here: os_glance_stage_host names us */
+		request_base_url(req, host, sizeof(host));
+		r = rain_repo_stage_begin(request_repo(req), &req->who, req->params[0], expected,
+					  host, &up);
+	} else {
+		r = rain_repo_upload_begin(request_repo(req), &req->who, req->params[0], expected, &up);
+	}
 	if (r < 0)
 		return r;
+	metrics_upload_add(1);
 	req->state = up;
 	return 0;
+}
+
+static int upload_begin(struct request *req)
+{
+	return data_begin(req, false);
+}
+
+static int stage_begin(struct request *req)
+{
+	return data_begin(req, true);
 }
 
 static int upload_data(struct request *req, const char *buf, size_t len)
@@ -38,6 +60,7 @@ static int upload_data(struct request *req, const char *buf, size_t len)
 	if (r < 0) {
 		rain_repo_upload_abort(req->state);
 		req->state = NULL;
+		metrics_upload_add(-1);
 	}
 	return r;
 }
@@ -49,6 +72,7 @@ static int upload_end(struct request *req)
 	int r;
 
 	req->state = NULL;
+	metrics_upload_add(-1);
 	r = rain_repo_upload_finish(up, &img);
 	if (r < 0)
 		return r;
@@ -60,6 +84,7 @@ static void upload_abort(struct request *req)
 {
 	rain_repo_upload_abort(req->state);
 	req->state = NULL;
+	metrics_upload_add(-1);
 }
 
 struct stream {
@@ -159,5 +184,6 @@ static int download(struct request *req)
 const struct route api_image_data_routes[] = {
 	{ "PUT", "/v2/images/{}/file", BODY_STREAM, RAIN_ACT_UPLOAD, upload_begin, upload_data, upload_end, upload_abort, 0 },
 	{ "GET", "/v2/images/{}/file", BODY_NONE, RAIN_ACT_DOWNLOAD, download, NULL, NULL, NULL, 0 },
+	{ "PUT", "/v2/images/{}/stage", BODY_STREAM, RAIN_ACT_UPLOAD, stage_begin, upload_data, upload_end, upload_abort, 0 },
 	{ NULL, NULL, BODY_NONE, RAIN_ACT_PUBLIC, NULL, NULL, NULL, NULL, 0 },
 };

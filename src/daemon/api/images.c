@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "daemon/http.h"
+#include "daemon/import.h"
 #include "rain/error.h"
 #include "util/jsonw.h"
 #include "util/strutil.h"
@@ -246,8 +247,13 @@ static int reply_image(struct request *req, unsigned int status, const struct ra
 
 	jsonw_init(&w, 2048);
 	rain_image_write_json(img, &w);
+	/* a new image says how its data may come, as Glance's does (the
+	 * OpenStack SDK imports only when this names glance-direct) */
 	if (location)
-		return http_reply_jsonw(req, status, &w, "Location", location, NULL);
+		return http_reply_jsonw(req, status, &w, "Location", location,
+					"OpenStack-image-import-methods",
+					imports_methods_header(request_imports(req)),
+					"OpenStack-image-store-ids", RAIN_STORE_ID, NULL);
 	return http_reply_jsonw(req, status, &w, NULL);
 }
 

@@ -25,6 +25,8 @@ static const char *const status_names[] = {
 	[RAIN_STATUS_KILLED] = "killed",
 	[RAIN_STATUS_DELETED] = "deleted",
 	[RAIN_STATUS_DEACTIVATED] = "deactivated",
+	[RAIN_STATUS_UPLOADING] = "uploading",
+	[RAIN_STATUS_IMPORTING] = "importing",
 };
 
 static const char *const visibility_names[] = {
@@ -376,7 +378,7 @@ int rain_image_attr_set(struct rain_image *img, const char *name, json_t *v)
 	rain_error_clear();
 	if (rain_image_attr_is_readonly(name))
 		return rain_error_set(RAIN_EFORBIDDEN, "Attribute '%s' is read-only.", name);
-	if (str_has_prefix(name, "os_glance"))
+	if (str_has_prefix(name, "os_glance") || !strcmp(name, RAIN_IMAGE_IMPORT_ERROR))
 		return rain_error_set(RAIN_EFORBIDDEN, "Attribute '%s' is reserved.", name);
 	if (str_has_prefix(name, RAIN_IMAGE_VETTING_PREFIX))
 		return vetting_reserved(name);
@@ -426,6 +428,8 @@ int rain_image_attr_remove(struct rain_image *img, const char *name)
 		return rain_error_set(RAIN_EFORBIDDEN, "Attribute '%s' is read-only.", name);
 	if (rain_image_attr_is_core(name))
 		return rain_error_set(RAIN_EFORBIDDEN, "Attribute '%s' is a base attribute and cannot be removed.", name);
+	if (str_has_prefix(name, "os_glance") || !strcmp(name, RAIN_IMAGE_IMPORT_ERROR))
+		return rain_error_set(RAIN_EFORBIDDEN, "Attribute '%s' is reserved.", name);
 	if (str_has_prefix(name, RAIN_IMAGE_VETTING_PREFIX))
 		return vetting_reserved(name);
 	return rain_image_prop_remove(img, name) < 0 ?

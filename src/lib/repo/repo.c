@@ -4,7 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "rain/diskfmt.h"
@@ -54,6 +56,7 @@ struct rain_repo {
 	int lock_fd;
 	bool md5;
 	int64_t max_size;
+	char *stage_dir;            /* DATA_DIR/staging: glance-direct's data */
 };
 
 struct rain_upload {
@@ -70,9 +73,27 @@ struct rain_upload {
 	size_t headlen;
 	bool head_checked;
 	int64_t virtual_size;
+	/* the image's status while the data comes: saving, or importing */
+	enum rain_image_status busy;
+	/* staging (rain_repo_stage_begin): the data goes to stage_fd, a file
+	 * stage_part renamed to stage_path at the end; w is NULL */
+	int stage_fd;
+	char *stage_part;
+	char *stage_path;
+	/* an import of staged data: stage_src is the staged file (removed
+	 * with its charge once the image is active or the import failed),
+	 * src_fd the caller's to read it */
+	char *stage_src;
+	int src_fd;
+	char *owner;                /* the image's owner (the stage charge's) */
+	int64_t stage_size;
+	bool import;
 };
 
 #define MODIFY_RETRIES 20
+
+static int stage_recover(struct rain_repo *repo, int64_t *reset);
+static void stage_remove(struct rain_repo *repo, const char *owner, const char *id);
 #define VETTING_REPORT_MAX (64 << 20)   /* bytes of a stored report */
 
 /* The vetting properties (rain_repo_vetting_set). */
@@ -164,6 +185,17 @@ int rain_repo_open(struct rain_repo **out, const struct rain_repo_options *opts,
 				      &rec->uploads_reset);
 	if (r < 0)
 		goto fail;
+	repo->stage_dir = fs_path_join(opts->data_dir, "staging");
+	if (!repo->stage_dir) {
+		r = rain_error_oom();
+		goto fail;
+	}
+	r = fs_mkdir_p(repo->stage_dir, 0700);
+	if (r < 0)
+		goto fail;
+	r = stage_recover(repo, &rec->imports_reset);
+	if (r < 0)
+		goto fail;
 	r = rain_blob_store_gc(repo->blobs, blob_is_referenced, repo->cat,
 			       &rec->tmp_removed, &rec->blobs_removed);
 	if (r < 0)
@@ -185,6 +217,7 @@ void rain_repo_close(struct rain_repo *repo)
 		close(repo->lock_fd);
 	pthread_mutex_destroy(&repo->blob_lock);
 	pthread_mutex_destroy(&repo->acct_lock);
+	free(repo->stage_dir);
 	free(repo);
 }
 
@@ -615,6 +648,8 @@ int rain_repo_image_delete(struct rain_repo *repo, const struct rain_who *who, c
 		if (r == 0 && rain_image_prop_get(img, VETTING_REPORT))
 			release_blob(repo, rain_image_prop_get(img, VETTING_REPORT));
 		pthread_mutex_unlock(&repo->blob_lock);
+		if (r == 0 && img->status == RAIN_STATUS_UPLOADING)
+			stage_remove(repo, img->owner, img->id);
 		rain_image_free(img);
 		if (r == RAIN_ECONFLICT && attempt < MODIFY_RETRIES)
 			continue;
@@ -685,35 +720,81 @@ int rain_repo_image_reactivate(struct rain_repo *repo, const struct rain_who *wh
 
 struct begin_ctx {
 	char *disk_format;
+	char *owner;
+	enum rain_image_status from, to;
+	const char *task;           /* an import's task id (os_glance_import_task) */
+	const char *stage_host;     /* a stage's host (os_glance_stage_host) */
 };
 
 static int do_begin(struct rain_image *img, void *ud)
 {
 	struct begin_ctx *bc = ud;
 
-	if (img->status != RAIN_STATUS_QUEUED)
+	if (img->status != bc->from)
 		return rain_error_set(RAIN_ECONFLICT,
-				      "Image status transition from %s to saving is not allowed",
-				      rain_image_status_name(img->status));
+				      "Image status transition from %s to %s is not allowed",
+				      rain_image_status_name(img->status), rain_image_status_name(bc->to));
 	if (!img->disk_format || !img->container_format)
 		return rain_error_set(RAIN_EINVAL,
 				      "Properties disk_format, container_format must be set prior to saving data.");
 	free(bc->disk_format);
+	free(bc->owner);
 	bc->disk_format = strdup(img->disk_format);
-	if (!bc->disk_format)
+	bc->owner = img->owner ? strdup(img->owner) : NULL;
+	if (!bc->disk_format || (img->owner && !bc->owner))
 		return rain_error_oom();
-	img->status = RAIN_STATUS_SAVING;
+	img->status = bc->to;
+	if (bc->task) {
+		rain_image_prop_remove(img, "os_glance_failed_import");
+		rain_image_prop_remove(img, RAIN_IMAGE_IMPORT_ERROR);
+		rain_error_clear();
+		if (rain_image_prop_set(img, "os_glance_import_task", bc->task) < 0)
+			return rain_error_oom();
+	}
+	if (bc->stage_host && rain_image_prop_set(img, "os_glance_stage_host", bc->stage_host) < 0)
+		return rain_error_oom();
 	return 0;
 }
 
+struct requeue_ctx {
+	enum rain_image_status from, to;
+	const char *error;          /* an import's: recorded on the image */
+};
+
 static int do_requeue(struct rain_image *img, void *ud)
 {
-	enum rain_image_status *to = ud;
+	struct requeue_ctx *rc = ud;
 
-	if (img->status != RAIN_STATUS_SAVING)
+	if (img->status != rc->from)
 		return 1;
-	img->status = *to;
+	img->status = rc->to;
+	if (rc->error && (rain_image_prop_set(img, "os_glance_failed_import", RAIN_STORE_ID) < 0 ||
+			  rain_image_prop_set(img, RAIN_IMAGE_IMPORT_ERROR, rc->error) < 0))
+		return rain_error_oom();
 	return 0;
+}
+
+static char *stage_path(struct rain_repo *repo, const char *id, const char *suffix)
+{
+	char *p;
+
+	return asprintf(&p, "%s/%s%s", repo->stage_dir, id, suffix) < 0 ? NULL : p;
+}
+
+/* Forget image id's staged data: the file and its charge. */
+static void stage_remove(struct rain_repo *repo, const char *owner, const char *id)
+{
+	_cleanup_free_ char *path = stage_path(repo, id, "");
+	char key[RAIN_CHARGE_KEY_MAX + 1];
+
+	if (path)
+		unlink(path);
+	snprintf(key, sizeof(key), "stage/%s", id);
+	if (owner)
+		rain_repo_charge_drop(repo, owner, key);
+	else
+		rain_catalog_charge_delete(repo->cat, key);
+	rain_error_clear();
 }
 
 /* Give back what the upload holds of its owner's account. */
@@ -733,6 +814,16 @@ static void upload_free(struct rain_upload *up)
 {
 	rain_blob_write_abort(up->w);
 	upload_release(up);
+	if (up->stage_fd >= 0)
+		close(up->stage_fd);
+	if (up->stage_part)
+		unlink(up->stage_part);
+	if (up->src_fd >= 0)
+		close(up->src_fd);
+	free(up->stage_part);
+	free(up->stage_path);
+	free(up->stage_src);
+	free(up->owner);
 	free(up->disk_format);
 	free(up->head);
 	free(up);
@@ -742,23 +833,33 @@ static void upload_fail(struct rain_upload *up, enum rain_image_status to)
 {
 	/* keep the caller's message: the requeue below may overwrite it */
 	char msg[1024];
+	struct requeue_ctx rc = { up->busy, to, NULL };
 
 	snprintf(msg, sizeof(msg), "%s", rain_error_last());
-	modify(up->repo, &upload_self, up->id, RAIN_ACT_UPLOAD, do_requeue, &to, NULL);
+	if (up->import) {
+		/* a failed import starts over from nothing (Glance's) */
+		rc.to = RAIN_STATUS_QUEUED;
+		rc.error = msg;
+	}
+	modify(up->repo, &upload_self, up->id, RAIN_ACT_UPLOAD, do_requeue, &rc, NULL);
+	if (up->stage_src)
+		stage_remove(up->repo, up->owner, up->id);
 	upload_free(up);
 	rain_error_set(0, "%s", msg);
 }
 
-int rain_repo_upload_begin(struct rain_repo *repo, const struct rain_who *who, const char *id,
-			   int64_t expected_size, struct rain_upload **out)
+/* Start an upload moving image id from bc->from to bc->to (who must be
+ * allowed to upload), its bytes held against quota (0: none). */
+static int begin(struct rain_repo *repo, const struct rain_who *who, const char *id,
+		 int64_t expected_size, int64_t quota, struct begin_ctx *bcp,
+		 struct rain_upload **out)
 {
-	struct begin_ctx bc = { NULL };
+	struct begin_ctx bc = *bcp;
 	struct rain_image *img = NULL;
 	struct rain_upload *up;
 	int64_t limit = repo->max_size;
 	int r;
 
-	rain_error_clear();
 	if (limit > 0 && expected_size > limit)
 		return rain_error_set(RAIN_ETOOBIG,
 				      "Image exceeds the storage quota: %lld bytes is more than the %lld allowed",
@@ -774,8 +875,11 @@ int rain_repo_upload_begin(struct rain_repo *repo, const struct rain_who *who, c
 	up->repo = repo;
 	up->expected = expected_size;
 	up->limit = limit;
-	up->quota = who->quota_bytes > 0 ? who->quota_bytes : 0;
+	up->quota = quota > 0 ? quota : 0;
 	up->virtual_size = -1;
+	up->busy = bc.to;
+	up->stage_fd = -1;
+	up->src_fd = -1;
 	snprintf(up->id, sizeof(up->id), "%s", id);
 	/* who may start it, and may it start: errors before the quota's;
 	 * then the bytes are counted to the image's owner (only the owner
@@ -788,6 +892,8 @@ int rain_repo_upload_begin(struct rain_repo *repo, const struct rain_who *who, c
 	rain_image_free(img);
 	free(bc.disk_format);
 	bc.disk_format = NULL;
+	free(bc.owner);
+	bc.owner = NULL;
 	/* a declared length is taken whole now, else each chunk as it comes */
 	if (r == 0 && up->acct) {
 		int64_t n = expected_size > 0 ? expected_size : 0;
@@ -801,10 +907,26 @@ int rain_repo_upload_begin(struct rain_repo *repo, const struct rain_who *who, c
 	if (r == 0)
 		r = modify(repo, who, id, RAIN_ACT_UPLOAD, do_begin, &bc, NULL);
 	up->disk_format = bc.disk_format;
+	up->owner = bc.owner;
 	if (r < 0) {
 		upload_free(up);
 		return r;
 	}
+	*out = up;
+	return 0;
+}
+
+int rain_repo_upload_begin(struct rain_repo *repo, const struct rain_who *who, const char *id,
+			   int64_t expected_size, struct rain_upload **out)
+{
+	struct begin_ctx bc = { .from = RAIN_STATUS_QUEUED, .to = RAIN_STATUS_SAVING };
+	struct rain_upload *up;
+	int r;
+
+	rain_error_clear();
+	r = begin(repo, who, id, expected_size, who->quota_bytes, &bc, &up);
+	if (r < 0)
+		return r;
 	r = rain_blob_write_open(repo->blobs, repo->md5, &up->w);
 	if (r < 0) {
 		upload_fail(up, RAIN_STATUS_QUEUED);
@@ -839,6 +961,11 @@ static int inspect_upload(struct rain_upload *up, int64_t size)
 	return r;
 }
 
+static int64_t upload_size(const struct rain_upload *up)
+{
+	return up->stage_fd >= 0 ? up->stage_size : rain_blob_write_size(up->w);
+}
+
 static int upload_error_status(int r)
 {
 	return r == RAIN_EIO ? RAIN_STATUS_KILLED : RAIN_STATUS_QUEUED;
@@ -850,7 +977,7 @@ int rain_repo_upload_write(struct rain_upload *up, const void *buf, size_t len)
 	int r;
 
 	rain_error_clear();
-	size = rain_blob_write_size(up->w) + (int64_t)len;
+	size = upload_size(up) + (int64_t)len;
 	if (up->limit > 0 && size > up->limit)
 		return rain_error_set(RAIN_ETOOBIG,
 				      "Image exceeds the storage quota: more than the %lld bytes allowed",
@@ -888,6 +1015,12 @@ int rain_repo_upload_write(struct rain_upload *up, const void *buf, size_t len)
 				return r;
 		}
 	}
+	if (up->stage_fd >= 0) {
+		r = fs_write_all(up->stage_fd, buf, len, up->stage_part);
+		if (r == 0)
+			up->stage_size += (int64_t)len;
+		return r;
+	}
 	return rain_blob_write(up->w, buf, len);
 }
 
@@ -895,11 +1028,13 @@ static int do_activate(struct rain_image *img, void *ud)
 {
 	const struct rain_image *data = ud;
 
-	if (img->status != RAIN_STATUS_SAVING)
+	if (img->status != RAIN_STATUS_SAVING && img->status != RAIN_STATUS_IMPORTING)
 		return rain_error_set(RAIN_ECONFLICT,
 				      "image %s changed to %s during the upload", img->id,
 				      rain_image_status_name(img->status));
 	img->status = RAIN_STATUS_ACTIVE;
+	rain_image_prop_remove(img, "os_glance_stage_host");
+	rain_error_clear();
 	/* new data: a verdict was about the old (its report is released by
 	 * the collection of unreferenced blobs at the next start) */
 	vetting_drop(img);
@@ -916,6 +1051,57 @@ static int do_activate(struct rain_image *img, void *ud)
 	return 0;
 }
 
+/* The end of a stage: the data durable under its final name, its bytes
+ * moved from the upload's hold to the charge "stage/ID" in one step (as
+ * an upload's move to stored), the image left uploading. */
+static int stage_finish(struct rain_upload *up, struct rain_image **out)
+{
+	struct rain_charge ch = { .bytes = up->stage_size };
+	int r;
+
+	if (up->expected >= 0 && up->stage_size != up->expected) {
+		r = rain_error_set(RAIN_EINVAL, "upload ended after %lld of %lld bytes",
+				   (long long)up->stage_size, (long long)up->expected);
+		upload_fail(up, RAIN_STATUS_QUEUED);
+		return r;
+	}
+	if (fsync(up->stage_fd) < 0) {
+		r = rain_error_errno(RAIN_EIO, errno, "cannot write %s", up->stage_part);
+		upload_fail(up, RAIN_STATUS_QUEUED);
+		return r;
+	}
+	if (up->acct)
+		pthread_mutex_lock(&up->acct->lock);
+	r = 0;
+	if (up->owner) {
+		snprintf(ch.key, sizeof(ch.key), "stage/%s", up->id);
+		snprintf(ch.owner, sizeof(ch.owner), "%s", up->owner);
+		r = rain_catalog_charge_set(up->repo->cat, &ch);
+	}
+	if (r == 0 && rename(up->stage_part, up->stage_path) < 0)
+		r = rain_error_errno(RAIN_EIO, errno, "cannot rename %s", up->stage_part);
+	if (r == 0) {
+		free(up->stage_part);
+		up->stage_part = NULL;
+		fs_fsync_dir(up->repo->stage_dir);
+	}
+	if (up->acct) {
+		up->acct->reserved -= up->reserved;
+		up->reserved = 0;
+		up->acct->loaded = false;
+		pthread_mutex_unlock(&up->acct->lock);
+	}
+	if (r < 0) {
+		if (up->owner)
+			rain_repo_charge_drop(up->repo, up->owner, ch.key);
+		upload_fail(up, RAIN_STATUS_QUEUED);
+		return r;
+	}
+	r = out ? rain_repo_image_get(up->repo, &upload_self, up->id, out) : 0;
+	upload_free(up);
+	return r;
+}
+
 int rain_repo_upload_finish(struct rain_upload *up, struct rain_image **out)
 {
 	struct rain_repo *repo = up->repo;
@@ -925,6 +1111,8 @@ int rain_repo_upload_finish(struct rain_upload *up, struct rain_image **out)
 	int r;
 
 	rain_error_clear();
+	if (up->stage_fd >= 0)
+		return stage_finish(up, out);
 	size = rain_blob_write_size(up->w);
 	if (up->expected >= 0 && size != up->expected) {
 		r = rain_error_set(RAIN_EINVAL, "upload ended after %lld of %lld bytes",
@@ -968,6 +1156,8 @@ int rain_repo_upload_finish(struct rain_upload *up, struct rain_image **out)
 		upload_fail(up, upload_error_status(r));
 		return r;
 	}
+	if (up->stage_src)
+		stage_remove(repo, up->owner, up->id);
 	upload_free(up);
 	return 0;
 }
@@ -976,6 +1166,194 @@ void rain_repo_upload_abort(struct rain_upload *up)
 {
 	if (up)
 		upload_fail(up, RAIN_STATUS_QUEUED);
+}
+
+/* ---- interoperable import (Glance's stage and import) ---- */
+
+int rain_repo_stage_begin(struct rain_repo *repo, const struct rain_who *who, const char *id,
+			  int64_t expected_size, const char *stage_host, struct rain_upload **out)
+{
+	struct begin_ctx bc = { .from = RAIN_STATUS_QUEUED, .to = RAIN_STATUS_UPLOADING,
+				.stage_host = stage_host };
+	struct rain_upload *up;
+	int r;
+
+	rain_error_clear();
+	r = begin(repo, who, id, expected_size, who->quota_bytes, &bc, &up);
+	if (r < 0)
+		return r;
+	up->stage_path = stage_path(repo, up->id, "");
+	up->stage_part = stage_path(repo, up->id, ".part");
+	if (!up->stage_path || !up->stage_part) {
+		r = rain_error_oom();
+		upload_fail(up, RAIN_STATUS_QUEUED);
+		return r;
+	}
+	/* one stage at a time per image (queued -> uploading is one step) */
+	up->stage_fd = open(up->stage_part, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (up->stage_fd < 0) {
+		r = rain_error_errno(RAIN_EIO, errno, "cannot create %s", up->stage_part);
+		free(up->stage_part);
+		up->stage_part = NULL;
+		upload_fail(up, RAIN_STATUS_QUEUED);
+		return r;
+	}
+	*out = up;
+	return 0;
+}
+
+int rain_repo_import_begin(struct rain_repo *repo, const struct rain_who *who, const char *id,
+			   bool staged, const char *task, struct rain_upload **out)
+{
+	struct begin_ctx bc = { .from = staged ? RAIN_STATUS_UPLOADING : RAIN_STATUS_QUEUED,
+				.to = RAIN_STATUS_IMPORTING, .task = task };
+	_cleanup_free_ char *src = NULL;
+	_cleanup_close_ int fd = -1;
+	struct rain_upload *up;
+	int64_t expected = -1;
+	int r;
+
+	rain_error_clear();
+	if (!uuid_is_valid(id))
+		return rain_error_set(RAIN_ENOTFOUND, "No image found with ID %s", id);
+	if (staged) {
+		struct rain_image *img = NULL;
+		struct stat st;
+
+		src = stage_path(repo, id, "");
+		if (!src)
+			return rain_error_oom();
+		r = load(repo, who, id, RAIN_ACT_UPLOAD, &img);
+		if (r < 0)
+			return r;
+		fd = open(src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0 || fstat(fd, &st) < 0) {
+			const char *host = rain_image_prop_get(img, "os_glance_stage_host");
+
+			r = img->status != RAIN_STATUS_UPLOADING ?
+			    rain_error_set(RAIN_ECONFLICT, "Image %s has no staged data (its status is "
+					   "%s): stage it first with PUT /v2/images/%s/stage", id,
+					   rain_image_status_name(img->status), id) :
+			    rain_error_set(RAIN_ECONFLICT, "the data of image %s was staged on another "
+					   "server (%s): import it there", id, host ? host : "unknown");
+			rain_image_free(img);
+			return r;
+		}
+		rain_image_free(img);
+		expected = st.st_size;
+	}
+	/* staged bytes are charged already: the import holds them again
+	 * without a quota until they move to stored and the charge goes */
+	r = begin(repo, who, id, expected, staged ? 0 : who->quota_bytes, &bc, &up);
+	if (r < 0)
+		return r;
+	up->import = true;
+	if (staged) {
+		up->stage_src = TAKE_PTR(src);
+		up->src_fd = TAKE_FD(fd);
+	}
+	r = rain_blob_write_open(repo->blobs, repo->md5, &up->w);
+	if (r < 0) {
+		upload_fail(up, RAIN_STATUS_QUEUED);
+		return r;
+	}
+	*out = up;
+	return 0;
+}
+
+int rain_repo_upload_source_fd(const struct rain_upload *up)
+{
+	return up->src_fd;
+}
+
+/* After a crash: an image left importing goes back to uploading when its
+ * staged data is there (the import can be asked again), else to queued;
+ * one left uploading without staged data (the stage was cut) to queued.
+ * Partial stage files, staged files of images that no longer wait for an
+ * import and charges without a file are removed. */
+static int do_recover(struct rain_image *img, void *ud)
+{
+	bool *staged = ud;
+
+	if (img->status == RAIN_STATUS_IMPORTING) {
+		img->status = *staged ? RAIN_STATUS_UPLOADING : RAIN_STATUS_QUEUED;
+		if (rain_image_prop_set(img, "os_glance_failed_import", RAIN_STORE_ID) < 0 ||
+		    rain_image_prop_set(img, RAIN_IMAGE_IMPORT_ERROR,
+					"the server stopped during the import; import again") < 0)
+			return rain_error_oom();
+		return 0;
+	}
+	if (img->status == RAIN_STATUS_UPLOADING && !*staged) {
+		img->status = RAIN_STATUS_QUEUED;
+		return 0;
+	}
+	return 1;
+}
+
+static int stage_recover(struct rain_repo *repo, int64_t *reset)
+{
+	struct rain_image_query q = { .nterms = 1, .limit = 1000, .requester_admin = true,
+				      .include_community = true, .include_hidden = true,
+				      .member_status = "all" };
+	_cleanup_free_ struct rain_charge *charges = NULL;
+	DIR *d;
+	struct rain_image **imgs = NULL;
+	struct dirent *de;
+	size_t n = 0, nch = 0;
+	bool more = false;
+	int r;
+
+	*reset = 0;
+	q.terms[0] = (struct rain_query_term){ "status", RAIN_OP_IN, "uploading,importing" };
+	r = rain_catalog_image_list(repo->cat, &q, &imgs, &n, &more);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n; i++) {
+		_cleanup_free_ char *path = stage_path(repo, imgs[i]->id, "");
+		bool staged = path && access(path, F_OK) == 0;
+
+		if (modify(repo, &upload_self, imgs[i]->id, RAIN_ACT_UPLOAD, do_recover, &staged,
+			   NULL) == 0)
+			(*reset)++;
+	}
+	rain_catalog_list_free(imgs, n);
+	rain_error_clear();
+	d = opendir(repo->stage_dir);
+	while (d && (de = readdir(d))) {
+		char id[UUID_STR_LEN];
+		struct rain_image *img = NULL;
+		size_t len = strlen(de->d_name);
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(id, sizeof(id), "%.*s", (int)(len > 36 ? 36 : len), de->d_name);
+		if (len == 36 && uuid_is_valid(id) &&
+		    rain_catalog_image_get(repo->cat, id, &img) == 0 &&
+		    img->status == RAIN_STATUS_UPLOADING) {
+			rain_image_free(img);
+			continue;
+		}
+		stage_remove(repo, img ? img->owner : NULL, id);
+		if (len != 36) {
+			_cleanup_free_ char *p = fs_path_join(repo->stage_dir, de->d_name);
+
+			if (p)
+				unlink(p);
+		}
+		rain_image_free(img);
+	}
+	if (d)
+		closedir(d);
+	if (rain_catalog_charge_list(repo->cat, "stage/", &charges, &nch) == 0) {
+		for (size_t i = 0; i < nch; i++) {
+			_cleanup_free_ char *path = stage_path(repo, charges[i].key + 6, "");
+
+			if (path && access(path, F_OK) < 0)
+				rain_repo_charge_drop(repo, charges[i].owner, charges[i].key);
+		}
+	}
+	rain_error_clear();
+	return 0;
 }
 
 /* ---- downloads ---- */
