@@ -221,16 +221,20 @@ if ! command -v chromium >/dev/null || ! "$PYDEB" -c 'import websocket' 2>/dev/n
 	test_done
 fi
 # a run that is still going when the browser opens its page
-RUN=
+RUN= RELEASE=
 if [ "$LIVE" = yes ]; then
 	BOX=$(TOKEN=$BOB create_image t0197-box)
 	check_eq "bob uploads a busybox disk" 204 "$(TOKEN=$BOB upload "$BOX" "$TMP/disk.raw")"
 	as_bob POST /rain/v1/registrations -H 'Content-Type: application/json' \
 		-d '{"image":"'"$BOX"'","site":"box"}'
 	check_status "bob registers it at the container site" 202
-	check_eq "the registration succeeds" succeeded "$(job_wait "$(json_get id <<<"$BODY")")"
+	REG=$(json_get id <<<"$BODY")
+	check_eq "the registration succeeds" succeeded "$(job_wait "$REG")"
+	# the run ends when the browser, following its log, makes /root/release
+	# in the site's tree: no race with a slow browser
+	RELEASE=$TMP/box/$REG/root/release
 	as_bob POST /rain/v1/runs -H 'Content-Type: application/json' \
-		-d '{"image":"'"$BOX"'","site":"box","command":["sh","-c","echo run-start; sleep 25; echo run-end"]}'
+		-d '{"image":"'"$BOX"'","site":"box","walltime":300,"command":["sh","-c","echo run-start; while [ ! -e /root/release ]; do sleep 0.5; done; echo run-end"]}'
 	if printf '%s' "$BODY" | grep -q "no provider"; then
 		skip "a live log" "rain has no container provider"
 	else
@@ -246,7 +250,7 @@ if [ "$LIVE" = yes ]; then
 		check "links the run's image" grep -q "<a href=\"/ui/images/$BOX\">$BOX</a>" "$TMP/page.html"
 	fi
 fi
-timeout 150 "$PYDEB" "$TOP/tests/integration/webdriver.py" "$URL" bob bob-secret-1 web "$ART" "$RUN" \
+timeout 150 "$PYDEB" "$TOP/tests/integration/webdriver.py" "$URL" bob bob-secret-1 web "$ART" "$RUN" "${RELEASE:-}" \
 	>"$TMP/browser.out" 2>"$TMP/browser.err"
 check_eq "the browser walk ends" 0 "$?"
 sed 's/^/# browser: /' "$TMP/browser.out"
@@ -270,6 +274,7 @@ check_eq "the page's script streams the log as the page shows it" true "$(fact f
 check_eq "log-out leads to the login page" /ui/login "$(fact after_logout)"
 check_eq "and the session is gone" /ui/login "$(fact after_logout_images)"
 if [ -n "$RUN" ]; then
+	check_eq "the running run's page marks its log to follow" True "$(fact live_follow)"
 	check_eq "the run's page follows its log as it is written" yes "$(fact live_end)"
 	check_eq "and says when it ended" "The job has finished: reload the page for its final record." "$(fact live_state)"
 fi

@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 # Drive a headless Chromium over the DevTools protocol for t0197-web-catalog.sh.
 #
-#   webdriver.py URL USER PASSWORD IMAGE_QUERY OUTDIR [RUN_ID]
+#   webdriver.py URL USER PASSWORD IMAGE_QUERY OUTDIR [RUN_ID RELEASE_FILE]
 #
 # Logs in through the form, searches, opens the first image found, reads
 # its vetting report, opens an admin page, follows the log of run RUN_ID
-# (one still running) as it grows, and logs out, taking a
+# (one still running, which ends when RELEASE_FILE exists: made here once
+# the page follows the log) as it grows, and logs out, taking a
 # screenshot of each page into OUTDIR. Prints one "key value" line per
 # fact it saw (the test script judges them) and "error ..." lines for
 # anything the browser itself reported (script errors, Content-Security-
@@ -24,6 +25,7 @@ import websocket
 
 url, user, password, query, outdir = sys.argv[1:6]
 run_id = sys.argv[6] if len(sys.argv) > 6 else ""
+release = sys.argv[7] if len(sys.argv) > 7 else ""
 os.makedirs(outdir, exist_ok=True)
 profile = tempfile.mkdtemp(prefix="rain-chromium-")
 browser = subprocess.Popen(
@@ -162,6 +164,10 @@ shot("02-images")
 if run_id:
     go("/ui/runs/" + run_id)
     print("live_follow %s" % js("!!document.querySelector('pre[data-follow]')"))
+    # the page is following: let the run write its last line and end
+    time.sleep(1)
+    if release:
+        open(release, "w").close()
     end = time.time() + 90
     while time.time() < end and "run-end" not in (js("document.querySelector('#log').textContent") or ""):
         time.sleep(0.5)
