@@ -536,6 +536,26 @@ glance_client() {
 	rm -rf "$h"
 }
 
+# hang_mirror: a loopback server that accepts connections and never
+# answers, for builds that must stay running (they wait in apt-get update
+# without load or network); sets HANG_PID (stop it with pid_stop HANG_PID;
+# the test's end does not) and HPORT.
+hang_mirror() {
+	"${PYTHON:-python3}" - "$TMP/hang.port" <<'PY' &   # not the wrapper function: $! must be python
+import os, socket, sys
+s = socket.socket()
+s.bind(("127.0.0.1", 0)); s.listen(64)
+open(sys.argv[1] + ".tmp", "w").write(str(s.getsockname()[1]))
+os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+held = []
+while True:
+    held.append(s.accept()[0])
+PY
+	HANG_PID=$!
+	for _ in $(seq 1 100); do [ -s "$TMP/hang.port" ] && break; sleep 0.05; done
+	HPORT=$(cat "$TMP/hang.port")
+}
+
 # http_serve DIR: serve DIR over HTTP on a free loopback port (Python's
 # http.server, /usr/bin/python3); sets HTTP_PORT. Every such server is
 # stopped by http_stop (at the test's end at the latest).
@@ -795,7 +815,8 @@ small_disk() {
 
 # start_slurm: a real one-host Slurm 22.05 in $SLURM_DIR ($TMP/slurm):
 # munged with its own key and socket, slurmctld on a free port, and two
-# nodes, `slurmd -N node1` and `-N node2` on ports 17001 and 17002 with
+# nodes, `slurmd -N node1` and `-N node2` on ports 17001 and 17002 (or
+# SLURM_PORT_BASE + 1 and + 2, for tests that may run beside another) with
 # NodeAddr=127.0.0.1 (one CPU each, partition "batch"), each with its own
 # spool, log and PID file. Per-job images the way sites do it:
 # NodeFeaturesPlugins=node_features/helpers, $SLURM_DIR/etc/helpers.conf
@@ -818,7 +839,7 @@ small_disk() {
 SLURM_DIR= MUNGED_PID=
 start_slurm() {
 	SLURM_DIR=$TMP/slurm
-	local d=$SLURM_DIR node port=17000 i=0
+	local d=$SLURM_DIR node port=${SLURM_PORT_BASE:-17000} i=0
 	mkdir -p "$d/etc" "$d/bin" "$d/state" "$d/log" "$d/run" "$d/nodes/node1" "$d/nodes/node2"
 	mkdir -m 0700 -p "$d/munge"
 	head -c 1024 /dev/urandom >"$d/munge/munge.key"
@@ -914,8 +935,8 @@ KillWait=5
 InactiveLimit=0
 SlurmdTimeout=60
 MinJobAge=600
-NodeName=node1 NodeAddr=127.0.0.1 Port=17001 CPUs=1 RealMemory=64 State=UNKNOWN
-NodeName=node2 NodeAddr=127.0.0.1 Port=17002 CPUs=1 RealMemory=64 State=UNKNOWN
+NodeName=node1 NodeAddr=127.0.0.1 Port=$((port + 1)) CPUs=1 RealMemory=64 State=UNKNOWN
+NodeName=node2 NodeAddr=127.0.0.1 Port=$((port + 2)) CPUs=1 RealMemory=64 State=UNKNOWN
 PartitionName=batch Nodes=node1,node2 Default=YES MaxTime=INFINITE State=UP
 CONF
 	export SLURM_CONF=$d/etc/slurm.conf

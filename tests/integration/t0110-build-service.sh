@@ -44,19 +44,7 @@ EOF
 raind_start --config "$TMP/raind.ini" || exit 1
 
 # a mirror that never answers
-"${PYTHON:-python3}" - "$TMP/hang.port" <<'PY' &   # not the wrapper function: $! must be python
-import socket, sys
-s = socket.socket()
-s.bind(("127.0.0.1", 0)); s.listen(64)
-open(sys.argv[1] + ".tmp", "w").write(str(s.getsockname()[1]))
-import os; os.rename(sys.argv[1] + ".tmp", sys.argv[1])
-held = []
-while True:
-    held.append(s.accept()[0])
-PY
-HANG_PID=$!
-for _ in $(seq 1 100); do [ -s "$TMP/hang.port" ] && break; sleep 0.05; done
-HPORT=$(cat "$TMP/hang.port")
+hang_mirror
 
 # submit JSON-FILE: POST it; sets STATUS and BODY
 submit() { call POST /rain/v1/builds -H 'Content-Type: application/json' --data-binary "@$1"; }

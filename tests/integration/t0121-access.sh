@@ -267,20 +267,9 @@ check_eq "bob may not revoke alice's token" 404 "$(tokst DELETE "$BOB" "$ALICE")
 
 # builds: a build that waits on a mirror that never answers stays running
 if [ "$(id -u)" -eq 0 ] && command -v mmdebstrap >/dev/null; then
-	"${PYTHON:-python3}" - "$TMP/hang.port" <<'PY' &
-import os, socket, sys
-s = socket.socket()
-s.bind(("127.0.0.1", 0)); s.listen(64)
-open(sys.argv[1] + ".tmp", "w").write(str(s.getsockname()[1]))
-os.rename(sys.argv[1] + ".tmp", sys.argv[1])
-held = []
-while True:
-    held.append(s.accept()[0])
-PY
-	HANG_PID=$!
-	for _ in $(seq 1 100); do [ -s "$TMP/hang.port" ] && break; sleep 0.05; done
+	hang_mirror
 	recipe=$(printf '[image]\nname = t0121\ndistribution = debian\nmirror = http://127.0.0.1:%s/debian\n[output]\nformats = tar\n' \
-		"$(cat "$TMP/hang.port")")
+		"$HPORT")
 	body=$(python3 -c 'import json,sys; print(json.dumps({"recipe": sys.argv[1], "store": False}))' "$recipe")
 	expect "submit a build" POST /rain/v1/builds "401 . . . 401" "${JSON[@]}" -d "$body"
 	BUILD_ID=$(curl -sS -H "X-Auth-Token: $ALICE" "${JSON[@]}" -d "$body" "$URL/rain/v1/builds" |

@@ -95,12 +95,9 @@ int target_slurm_feature(const struct rain_site *site, const char *reg_id, char 
  * RAIN_EINVAL naming the key. */
 int target_slurm_seconds(const struct rain_site *s, const char *key, int64_t def, int64_t *out);
 
-/* slurm-cmd.c: Slurm's commands for a slurm site (and its provider). */
-/* The environment they run with: the caller's with SLURM_CONF set to the
- * site's slurm_conf; NULL in *out when the site sets none (inherit).
- * Free with target_slurm_env_free. */
-int target_slurm_env(const struct rain_site *site, char ***out);
-void target_slurm_env_free(char **env);
+/* slurm-cmd.c: Slurm's commands for a slurm site (and its provider),
+ * with SLURM_CONF set to the site's slurm_conf when it has one
+ * (util/slurm.h). */
 /* Run argv (argv[0] found in PATH) within timeout_s (0: none) or until
  * *cancel; *out (new) is its output (stdout and stderr merged, up to 64
  * KiB), *status its exit status. RAIN_ENOTFOUND saying to install Slurm's

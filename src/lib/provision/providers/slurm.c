@@ -47,6 +47,7 @@
 #include "util/cleanup-json.h"
 #include "util/cleanup.h"
 #include "util/fsutil.h"
+#include "util/slurm.h"
 #include "util/strutil.h"
 
 #define SLURM_TIMEOUT_S 60
@@ -54,15 +55,6 @@
 #define PENDING_TIMEOUT_DEFAULT 600
 #define CANCEL_WAIT_S 60
 #define LINE_MAX_BYTES 65536
-
-/* The job's record as scontrol show job -o prints it. */
-struct job_info {
-	char state[32];                 /* JobState: PENDING, RUNNING, COMPLETED, ... */
-	char reason[256];
-	char nodes[1024];               /* NodeList */
-	int exit_code, exit_signal;     /* ExitCode=A:B */
-	bool gone;                      /* Slurm has no record of it */
-};
 
 static double now(void)
 {
@@ -230,11 +222,10 @@ static int ready(struct rain_run_op *op, size_t i)
 /* ---- exec ---- */
 
 /* The record of job id, as scontrol prints it on one line. */
-static int job_info(struct rain_run_op *op, const char *id, struct job_info *ji)
+static int job_info(struct rain_run_op *op, const char *id, struct slurm_job *ji)
 {
 	const char *argv[] = { "scontrol", "show", "job", "-o", id, NULL };
 	_cleanup_free_ char *out = NULL;
-	char *save = NULL;
 	int status, r;
 
 	memset(ji, 0, sizeof(*ji));
@@ -248,24 +239,13 @@ static int job_info(struct rain_run_op *op, const char *id, struct job_info *ji)
 		return rain_error_set(RAIN_EIO, "site %s: scontrol show job %s failed (exit status %d): %s",
 				      op->site->name, id, status, target_slurm_last_line(out));
 	}
-	/* key=value words; Reason's value has no blanks, Command's may */
-	for (char *w = strtok_r(out, " \n", &save); w; w = strtok_r(NULL, " \n", &save)) {
-		if (str_has_prefix(w, "JobState="))
-			snprintf(ji->state, sizeof(ji->state), "%s", w + 9);
-		else if (str_has_prefix(w, "Reason="))
-			snprintf(ji->reason, sizeof(ji->reason), "%s", w + 7);
-		else if (str_has_prefix(w, "NodeList="))
-			snprintf(ji->nodes, sizeof(ji->nodes), "%s", w + 9);
-		else if (str_has_prefix(w, "ExitCode="))
-			sscanf(w + 9, "%d:%d", &ji->exit_code, &ji->exit_signal);
-	}
-	if (!ji->state[0])
+	if (slurm_job_parse(out, ji) < 0)
 		return rain_error_set(RAIN_EFORMAT, "site %s: scontrol show job %s: no JobState", op->site->name,
 				      id);
 	return 0;
 }
 
-static bool state_is(const struct job_info *ji, const char *const *list)
+static bool state_is(const struct slurm_job *ji, const char *const *list)
 {
 	return str_in_list(list, ji->state);
 }
@@ -359,7 +339,7 @@ static int write_script(struct rain_run_op *op, bool each, char **path)
 
 /* scancel id, then wait (up to CANCEL_WAIT_S) until it has ended; *ji is
  * its last record. */
-static int cancel_job(struct rain_run_op *op, const char *id, struct job_info *ji)
+static int cancel_job(struct rain_run_op *op, const char *id, struct slurm_job *ji)
 {
 	const char *argv[] = { "scancel", id, NULL };
 	_cleanup_free_ char *out = NULL;
@@ -411,7 +391,7 @@ static int exec(struct rain_run_op *op, const struct rain_run_job *job, int *sta
 	_cleanup_free_ char *script = NULL, *outpath = NULL, *jobdir = NULL, *out = NULL, *jscript = NULL;
 	_cleanup_free_ char *outopt = NULL, *diropt = NULL;
 	struct tail t = { .fd = -1, .label = job->each, .job = job };
-	struct job_info ji = { 0 };
+	struct slurm_job ji = { 0 };
 	char **argv = NULL, id[64] = "", last_state[32] = "";
 	size_t n = 0;
 	int64_t pending_s;
@@ -543,7 +523,7 @@ static int exec(struct rain_run_op *op, const struct rain_run_job *job, int *sta
 		if (state_is(&ji, ended))
 			break;
 		if (!started && state_is(&ji, waiting) && pending_s && now() - submitted > (double)pending_s) {
-			struct job_info last;
+			struct slurm_job last;
 
 			cancel_job(op, id, &last);
 			r = rain_error_set(RAIN_ETIMEDOUT, "site %s: job %s waited %lld s for its nodes (%s, %s) "
@@ -662,7 +642,7 @@ static int down(struct rain_run_op *op)
 	if (!slurm_state(op))
 		return 0;
 	json_array_foreach(jobs, i, v) {
-		struct job_info ji;
+		struct slurm_job ji;
 
 		if (json_string_value(v) && (r = cancel_job(op, json_string_value(v), &ji)) < 0)
 			return r;
@@ -707,7 +687,7 @@ static int status_of(struct rain_run_op *op, json_t **out)
 	if (!list)
 		return rain_error_oom();
 	json_array_foreach(jobs, i, v) {
-		struct job_info ji;
+		struct slurm_job ji;
 		const char *id = json_string_value(v);
 
 		if (!id || job_info(op, id, &ji) < 0)
