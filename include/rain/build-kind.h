@@ -44,6 +44,13 @@ struct rain_build_kind_config {
 	char *const *limits;
 	int max_files;              /* files sent with one build; 0: no limit */
 	int timeout_s;              /* per build, as given to the engine */
+	/* Where builds run (rain/sys/worker.h): "local" (NULL: the same),
+	 * a child of raind, or "slurm", a batch job whose worker reports to
+	 * raind's worker API; the slurm_* settings are [builds]'s
+	 * (raind.conf(5)). Copied. */
+	const char *backend;
+	const char *slurm_partition, *slurm_account, *slurm_conf;
+	int slurm_time_limit_s;     /* 0: timeout_s */
 	/* What the kind has to say (a charge that cannot be counted, ...);
 	 * may be NULL. */
 	void (*log)(void *ud, enum rain_jobs_level level, const char *msg);
@@ -70,6 +77,29 @@ int rain_build_kind_set_url(struct rain_build_kind *k, const char *url, const ch
  * count the builds that have none. */
 void rain_build_kind_reconcile(struct rain_build_kind *k);
 void rain_build_kind_free(struct rain_build_kind *k);
+
+/* raind's worker API (POST /rain/v1/builds/ID/worker/..., raind(8)): what
+ * a remote worker sends about build id with token, the build's worker
+ * token (rain/sys/worker.h), good for that build only while it runs. A
+ * token that is not the running build's own is RAIN_EAUTH, with one
+ * message whatever the reason. Thread-safe.
+ *
+ * log: len bytes of the worker's output, appended to the build's log
+ * line by line (RAIN_ETOOBIG past 256 MiB in all). */
+int rain_build_kind_worker_log(struct rain_build_kind *k, const char *id, const char *token,
+			       const char *text, size_t len);
+/* An output file name (a plain name, not starting with '.'): *fd (the
+ * caller's) is a new file that output_commit (which closes it, whatever
+ * happens) makes DIR/out/NAME once the whole file is written. Uploads
+ * not committed when the build ends are removed. */
+int rain_build_kind_worker_output_open(struct rain_build_kind *k, const char *id,
+				       const char *token, const char *name, int *fd);
+int rain_build_kind_worker_output_commit(struct rain_build_kind *k, const char *id,
+					 const char *token, const char *name, int fd);
+/* The worker's outcome, once (RAIN_ECONFLICT after): ok once its outputs
+ * are sent; else error says why. */
+int rain_build_kind_worker_done(struct rain_build_kind *k, const char *id, const char *token,
+				bool ok, const char *error);
 
 extern const struct rain_job_kind rain_build_job_kind;
 

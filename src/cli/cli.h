@@ -149,6 +149,7 @@ extern const struct cli_cmd cmd_image_entry;
 extern const struct cli_cmd cmd_config_entry;
 extern const struct cli_cmd cmd_generate_entry;
 extern const struct cli_cmd cmd_build_entry;
+extern const struct cli_cmd cmd_build_worker_entry;
 extern const struct cli_cmd cmd_user_entry;
 extern const struct cli_cmd cmd_history_entry;
 extern const struct cli_cmd cmd_audit_entry;

@@ -27,6 +27,7 @@ const struct cli_cmd *const cli_top_cmds[] = {
 	&cmd_image_entry,
 	&cmd_generate_entry,
 	&cmd_build_entry,
+	&cmd_build_worker_entry,
 	&cmd_config_entry,
 	&cmd_user_entry,
 	&cmd_history_entry,

@@ -243,6 +243,30 @@ void builds_log_close(struct builds_log *l)
 	free(l);
 }
 
+int builds_worker_log(struct builds *b, const char *id, const char *token, const char *text,
+		      size_t len)
+{
+	return rain_build_kind_worker_log(b->kind, id, token, text, len);
+}
+
+int builds_worker_output_open(struct builds *b, const char *id, const char *token,
+			      const char *name, int *fd)
+{
+	return rain_build_kind_worker_output_open(b->kind, id, token, name, fd);
+}
+
+int builds_worker_output_commit(struct builds *b, const char *id, const char *token,
+				const char *name, int fd)
+{
+	return rain_build_kind_worker_output_commit(b->kind, id, token, name, fd);
+}
+
+int builds_worker_done(struct builds *b, const char *id, const char *token, bool ok,
+		       const char *error)
+{
+	return rain_build_kind_worker_done(b->kind, id, token, ok, error);
+}
+
 /* ---- start-up and shutdown --------------------------------------------- */
 
 int builds_start(struct builds **out, const struct builds_config *cfg, struct rain_repo *repo,
@@ -265,6 +289,11 @@ int builds_start(struct builds **out, const struct builds_config *cfg, struct ra
 		.limits = cfg->limits,
 		.max_files = cfg->max_files,
 		.timeout_s = cfg->timeout_s,
+		.backend = cfg->backend,
+		.slurm_partition = cfg->slurm_partition,
+		.slurm_account = cfg->slurm_account,
+		.slurm_conf = cfg->slurm_conf,
+		.slurm_time_limit_s = cfg->slurm_time_limit_s,
 		.log = log_jobs,
 		.stored = cfg->stored,
 		.stored_ud = cfg->stored_ud,
@@ -294,6 +323,7 @@ int builds_start(struct builds **out, const struct builds_config *cfg, struct ra
 	b->cfg.admin_token = b->admin_token;
 	/* (the engine copies dir; the kind cache_dir and rain_command) */
 	b->cfg.dir = b->cfg.cache_dir = b->cfg.rain_command = NULL;
+	b->cfg.backend = b->cfg.slurm_partition = b->cfg.slurm_account = b->cfg.slurm_conf = NULL;
 	/* builds of the service token belong to "admin" */
 	b->tokens.service_owner = "admin";
 	b->tokens.service_token = b->admin_token;

@@ -59,6 +59,11 @@ struct builds_config {
 	int max_running_per_user;   /* ... running at once; 0: no limit */
 	int max_files;              /* files sent with one build; 0: no limit */
 	int timeout_s;              /* per build */
+	/* where builds run: "local" (NULL) or "slurm", and the slurm
+	 * backend's settings (rain/build-kind.h) */
+	const char *backend;
+	const char *slurm_partition, *slurm_account, *slurm_conf;
+	int slurm_time_limit_s;
 	bool enabled;               /* false: nothing runs, submissions refused */
 	const char *disabled_why;   /* the reason given when !enabled */
 	const char *admin_token;    /* the service token (for its builds); may be NULL */
@@ -148,6 +153,17 @@ int builds_cancel(struct builds *b, const struct rain_who *who, const char *id, 
 int builds_delete(struct builds *b, const struct rain_who *who, const char *id);
 /* How many build records owner has (any status). */
 int64_t builds_count_owned(struct builds *b, const char *owner);
+
+/* The worker API (rain/build-kind.h's rain_build_kind_worker_*): what a
+ * remote build's worker sends with its token. */
+int builds_worker_log(struct builds *b, const char *id, const char *token, const char *text,
+		      size_t len);
+int builds_worker_output_open(struct builds *b, const char *id, const char *token,
+			      const char *name, int *fd);
+int builds_worker_output_commit(struct builds *b, const char *id, const char *token,
+				const char *name, int fd);
+int builds_worker_done(struct builds *b, const char *id, const char *token, bool ok,
+		       const char *error);
 
 /* Read a build's log from byte offset on. Reading never blocks. With
  * follow, the log may grow after a read returned 0: builds_log_more()

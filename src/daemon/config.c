@@ -358,6 +358,21 @@ int config_set(struct config *cfg, const char *section, const char *key, const c
 			return str_set(&cfg->build_cache_dir, value);
 		if (!strcmp(key, "rain_command"))
 			return str_set(&cfg->rain_command, value);
+		if (!strcmp(key, "backend")) {
+			if (strcmp(value, "local") && strcmp(value, "slurm"))
+				return rain_error_set(RAIN_EINVAL, "%s: backend must be local or slurm, "
+						      "not '%s'", where, value);
+			return str_set(&cfg->build_backend, value);
+		}
+		if (!strcmp(key, "slurm_partition"))
+			return str_set(&cfg->slurm_partition, value);
+		if (!strcmp(key, "slurm_account"))
+			return str_set(&cfg->slurm_account, value);
+		if (!strcmp(key, "slurm_conf"))
+			return str_set(&cfg->slurm_conf, value);
+		if (!strcmp(key, "slurm_time_limit"))
+			return parse_int(value, &cfg->slurm_time_limit, 0, 7 * 86400, where, key,
+					 "seconds (0: [builds] timeout)");
 		for (const char *const *k = rain_build_limit_keys; *k; k++)
 			if (!strcmp(key, *k))
 				return set_build_limit(cfg, key, value, where);
@@ -657,6 +672,10 @@ void config_free(struct config *cfg)
 	free(cfg->ldap_user_dn);
 	free(cfg->build_cache_dir);
 	free(cfg->rain_command);
+	free(cfg->build_backend);
+	free(cfg->slurm_partition);
+	free(cfg->slurm_account);
+	free(cfg->slurm_conf);
 	for (char **l = cfg->build_limits; *l; l++)
 		free(*l);
 	free(cfg->repository_url);

@@ -25,6 +25,9 @@
  *              timeout = 3600                cache_dir = DATA_DIR/cache
  *              rain_command = (see config_rain_command)
  *              repository_url = (raind's own address; see builds_serve)
+ *              backend = local | slurm (where builds run, rain/sys/worker.h)
+ *              slurm_partition, slurm_account, slurm_conf,
+ *              slurm_time_limit = (timeout; seconds): the slurm backend's
  *              pids, memory, cpus, io_bps, tmpfs_size, scratch_size, cache_size,
  *              allow_private_mirrors: each build's limits (rain/build.h)
  *   [vet]      enabled = true                auto = true (vet what builds store)
@@ -109,6 +112,9 @@ struct config {
 	 * --limit takes them; rain_build_limit_keys), NULL-terminated */
 	char *build_limits[16];
 	char *repository_url;       /* NULL: raind's own address and port */
+	char *build_backend;        /* NULL: local */
+	char *slurm_partition, *slurm_account, *slurm_conf;
+	int slurm_time_limit;       /* 0: build_timeout */
 	bool vet_enabled;
 	bool vet_auto;              /* vet every image a build stores */
 	int vet_max_concurrent;

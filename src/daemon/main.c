@@ -351,6 +351,11 @@ static int start_builds(struct config *cfg, struct rain_repo *repo, struct rain_
 	bc.max_running_per_user = cfg->max_running_per_user;
 	bc.max_files = cfg->max_build_files;
 	bc.timeout_s = cfg->build_timeout;
+	bc.backend = cfg->build_backend;
+	bc.slurm_partition = cfg->slurm_partition;
+	bc.slurm_account = cfg->slurm_account;
+	bc.slurm_conf = cfg->slurm_conf;
+	bc.slurm_time_limit_s = cfg->slurm_time_limit;
 	bc.disabled_why = why;
 	bc.admin_token = cfg->admin_token;
 	bc.identity = identity;
@@ -363,15 +368,17 @@ static int start_builds(struct config *cfg, struct rain_repo *repo, struct rain_
 		return r;
 	if (rec.failed || rec.requeued || rec.unreadable)
 		log_printf(LOG_WARN, "builds from the previous run: %lld stopped during the build "
-			   "(now failed; %lld leftover process(es) stopped), %lld queued again, "
+			   "(now failed; %lld leftover process(es) or Slurm job(s) stopped), %lld "
+			   "queued again, "
 			   "%lld unreadable", (long long)rec.failed, (long long)rec.stopped,
 			   (long long)rec.requeued, (long long)rec.unreadable);
 	if (rec.tokens_revoked)
 		log_printf(LOG_INFO, "revoked %lld token(s) of builds from the previous run",
 			   (long long)rec.tokens_revoked);
 	if (bc.enabled)
-		log_printf(LOG_INFO, "build service: up to %d at once with %s, cache in %s",
-			   bc.max_concurrent, rain, cache);
+		log_printf(LOG_INFO, "build service: up to %d at once with %s on the %s backend, "
+			   "cache in %s", bc.max_concurrent, rain,
+			   bc.backend ? bc.backend : "local", cache);
 	return 0;
 }
 

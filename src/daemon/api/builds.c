@@ -11,18 +11,29 @@
  *                                       (parked between writes: no thread waits)
  *   POST   /rain/v1/builds/{id}/cancel  the record afterwards; 409 when finished
  *   DELETE /rain/v1/builds/{id}         204; 409 unless finished
+ *
+ * A remote build's worker (rain/sys/worker.h: the slurm backend's rain
+ * build-worker) reports with the build's worker token in
+ * X-Rain-Worker-Token, not a user's: these take no X-Auth-Token, and the
+ * token is good for its own running build only (401 otherwise):
+ *   POST   /rain/v1/builds/{id}/worker/log           {"text"}: into the log; 204
+ *   PUT    /rain/v1/builds/{id}/worker/outputs/{name} the file's bytes; 204
+ *   POST   /rain/v1/builds/{id}/worker/done          {"ok", "error"}: 204
  */
+#include <errno.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "daemon/builds.h"
 #include "daemon/http.h"
 #include "rain/build-record.h"
 #include "rain/error.h"
+#include "util/fsutil.h"
 #include "util/strutil.h"
 
 /* The files of a build may reach RAIN_BUILD_FILES_MAX; base64 adds a third. */
@@ -261,6 +272,140 @@ static int log_get(struct request *req)
 			   req->params[0]);
 }
 
+/* ---- the worker API ---- */
+
+#define WORKER_TOKEN_HEADER "X-Rain-Worker-Token"
+
+static const char *worker_token(struct request *req)
+{
+	return request_header(req, WORKER_TOKEN_HEADER);
+}
+
+/* The body of a worker call as a JSON object, or a 400 (returns NULL). */
+static json_t *worker_body(struct request *req)
+{
+	json_error_t err;
+	json_t *j = req->body ? json_loadb(req->body, req->body_len, 0, &err) : NULL;
+
+	if (!json_is_object(j)) {
+		json_decref(j);
+		http_reply_error(req, 400, "the body must be a JSON object");
+		return NULL;
+	}
+	return j;
+}
+
+static int worker_log(struct request *req)
+{
+	json_t *j, *text;
+	int r;
+
+	if (!request_builds(req))
+		return http_reply_error(req, 404, "no build %s", req->params[0]);
+	if (!(j = worker_body(req)))
+		return 0;
+	text = json_object_get(j, "text");
+	if (!json_is_string(text)) {
+		json_decref(j);
+		return http_reply_error(req, 400, "\"text\" must be the log's text");
+	}
+	r = builds_worker_log(request_builds(req), req->params[0], worker_token(req),
+			      json_string_value(text), json_string_length(text));
+	json_decref(j);
+	return r < 0 ? r : http_reply_empty(req, 204);
+}
+
+static int worker_done(struct request *req)
+{
+	json_t *j, *ok, *error;
+	int r;
+
+	if (!request_builds(req))
+		return http_reply_error(req, 404, "no build %s", req->params[0]);
+	if (!(j = worker_body(req)))
+		return 0;
+	ok = json_object_get(j, "ok");
+	error = json_object_get(j, "error");
+	if (!json_is_boolean(ok) || (error && !json_is_null(error) && !json_is_string(error))) {
+		json_decref(j);
+		return http_reply_error(req, 400, "\"ok\" must be true or false and \"error\" a "
+					"string");
+	}
+	r = builds_worker_done(request_builds(req), req->params[0], worker_token(req),
+			       json_is_true(ok), json_string_value(error));
+	json_decref(j);
+	return r < 0 ? r : http_reply_empty(req, 204);
+}
+
+/* An output while it arrives (req->state). */
+struct output_state {
+	int fd;
+};
+
+static void output_free(struct request *req)
+{
+	struct output_state *st = req->state;
+
+	if (!st)
+		return;
+	if (st->fd >= 0)
+		close(st->fd);
+	free(st);
+	req->state = NULL;
+}
+
+static int output_begin(struct request *req)
+{
+	struct output_state *st;
+	int r;
+
+	if (!request_builds(req))
+		return http_reply_error(req, 404, "no build %s", req->params[0]);
+	if (!(st = calloc(1, sizeof(*st))))
+		return rain_error_oom();
+	r = builds_worker_output_open(request_builds(req), req->params[0], worker_token(req),
+				      req->params[1], &st->fd);
+	if (r < 0) {
+		free(st);
+		return r;
+	}
+	req->state = st;
+	return 0;
+}
+
+static int output_data(struct request *req, const char *buf, size_t len)
+{
+	struct output_state *st = req->state;
+	int r;
+
+	if (!st)
+		return 0;
+	r = fs_write_all(st->fd, buf, len, req->params[1]);
+	if (r < 0)
+		output_free(req);
+	return r;
+}
+
+static int output_end(struct request *req)
+{
+	struct output_state *st = req->state;
+	int fd, r;
+
+	if (!st)
+		return http_reply_error(req, 500, "the output upload was lost");
+	fd = st->fd;
+	st->fd = -1;
+	output_free(req);
+	r = builds_worker_output_commit(request_builds(req), req->params[0], worker_token(req),
+					req->params[1], fd);
+	return r < 0 ? r : http_reply_empty(req, 204);
+}
+
+static void output_abort(struct request *req)
+{
+	output_free(req);
+}
+
 const struct route api_builds_routes[] = {
 	{ "POST", "/rain/v1/builds", BODY_STREAM, RAIN_ACT_BUILD_SUBMIT, submit_begin, submit_data, submit_end, submit_abort, 0 },
 	{ "GET", "/rain/v1/builds", BODY_NONE, RAIN_ACT_ANY_USER, list, NULL, NULL, NULL, 0 },
@@ -268,5 +413,8 @@ const struct route api_builds_routes[] = {
 	{ "DELETE", "/rain/v1/builds/{}", BODY_NONE, RAIN_ACT_BUILD_DELETE, delete, NULL, NULL, NULL, 0 },
 	{ "GET", "/rain/v1/builds/{}/log", BODY_NONE, RAIN_ACT_BUILD_SHOW, log_get, NULL, NULL, NULL, 0 },
 	{ "POST", "/rain/v1/builds/{}/cancel", BODY_NONE, RAIN_ACT_BUILD_CANCEL, cancel, NULL, NULL, NULL, 0 },
+	{ "POST", "/rain/v1/builds/{}/worker/log", BODY_JSON, RAIN_ACT_PUBLIC, worker_log, NULL, NULL, NULL, 0 },
+	{ "PUT", "/rain/v1/builds/{}/worker/outputs/{}", BODY_STREAM, RAIN_ACT_PUBLIC, output_begin, output_data, output_end, output_abort, 0 },
+	{ "POST", "/rain/v1/builds/{}/worker/done", BODY_JSON, RAIN_ACT_PUBLIC, worker_done, NULL, NULL, NULL, 0 },
 	{ NULL, NULL, BODY_NONE, RAIN_ACT_PUBLIC, NULL, NULL, NULL, NULL, 0 },
 };

@@ -13,10 +13,13 @@
 
 #include "rain/build-image.h"
 #include "rain/build-kind.h"
+#include "rain/auth.h"
 #include "rain/build-record.h"
 #include "rain/error.h"
 #include "rain/recipe.h"
 #include "rain/sys/job.h"
+#include "rain/sys/worker.h"
+#include "lib/build/build-worker.h"
 #include "util/base64.h"
 #include "util/fsutil.h"
 #include "util/log-callback.h"
@@ -24,7 +27,8 @@
 #include "util/timeutil.h"
 #include "util/uuid.h"
 
-#define ORPHAN_WAIT_S 15        /* how long start-up waits for leftover builds to stop */
+/* how long past its time limit a remote build's worker token stays good */
+#define WORKER_TOKEN_SLACK_S 300
 
 extern char **environ;
 
@@ -34,6 +38,9 @@ struct rain_build_kind {
 	char *limits[RAIN_BUILD_KIND_LIMITS_MAX + 1];
 	char *repo_url, *repo_cacert;           /* where the builds reach the repository */
 	struct rain_jobs *jobs;
+	const struct rain_worker_backend *backend;      /* where builds run */
+	void *backend_state;
+	struct worker_sessions *sessions;       /* of remote builds running */
 };
 
 /* say(k, level, fmt, ...): to the kind's log callback */
@@ -746,6 +753,34 @@ static int store_result(struct run *run, json_t *manifest, char **image_id)
 	return r;
 }
 
+/* Run the build on the remote backend, with a worker session of its
+ * own: the worker gets a token of this build only, never its owner's. */
+static int run_remote(struct rain_build_kind *k, struct rain_job_run *job,
+		      struct rain_worker_task *task)
+{
+	char token[RAIN_TOKEN_LEN + 1];
+	int64_t limit = job->timeout_s > 0 ? job->timeout_s : 7 * 24 * 3600;
+	int r;
+
+	if (recipe_clones(task->recipe))
+		return rain_error_set(RAIN_EINVAL, "the build's base is a repository image (base = "
+				      "image:REF), which builds on the %s backend cannot read yet; "
+				      "build it on raind's own backend ([builds] backend = local)",
+				      k->backend->name);
+	r = worker_session_open(k->sessions, job, time_now_us() +
+				(limit + WORKER_TOKEN_SLACK_S) * 1000000, &task->session, token);
+	if (r < 0)
+		return r;
+	task->token = token;
+	log_note(job, "build %s of '%s' for %s goes to the %s backend (its worker gets a token "
+		 "for this build only)", job->id, job->name, job->owner, k->backend->name);
+	r = k->backend->run(k->backend_state, job, task);
+	explicit_bzero(token, sizeof(token));
+	worker_session_close(k->sessions, task->session);
+	task->session = NULL;
+	return r;
+}
+
 static int build_run(void *ud, struct rain_job_run *job, json_t *data)
 {
 	struct rain_build_kind *k = ud;
@@ -757,6 +792,12 @@ static int build_run(void *ud, struct rain_job_run *job, json_t *data)
 	struct run run = { .k = k, .job = job };
 	struct creds creds = { .token = NULL };
 	const char *argv[16 + 2 * RAIN_BUILD_KIND_LIMITS_MAX];
+	bool boot_check = json_is_true(json_object_get(data, "boot_check"));
+	struct rain_worker_task task = {
+		.argv = argv, .rain_command = k->rain_command, .recipe = recipe,
+		.cache_dir = k->cache_dir, .boot_check = boot_check, .limits = k->limits,
+		.url = k->repo_url, .cacert = k->repo_cacert,
+	};
 	int n = 0, r;
 
 	if (!recipe || !outdir || !manifest_path || !token_path)
@@ -764,6 +805,10 @@ static int build_run(void *ud, struct rain_job_run *job, json_t *data)
 	if (!k->rain_command)
 		return rain_error_set(RAIN_EINVAL, "raind cannot find the rain program; set [builds] "
 				      "rain_command");
+	if (k->backend->remote) {
+		r = run_remote(k, job, &task);
+		goto ran;
+	}
 	argv[n++] = k->rain_command;
 	argv[n++] = "generate";
 	argv[n++] = recipe;
@@ -773,7 +818,7 @@ static int build_run(void *ud, struct rain_job_run *job, json_t *data)
 	argv[n++] = k->cache_dir;
 	/* no --timeout: rain generate 0.1.0 exits early when given one; the
 	 * time limit below ends it instead (it cleans up on SIGTERM) */
-	if (json_is_true(json_object_get(data, "boot_check")))
+	if (boot_check)
 		argv[n++] = "--boot-check";
 	for (char **l = k->limits; *l; l++) {
 		argv[n++] = "--limit";
@@ -795,10 +840,12 @@ static int build_run(void *ud, struct rain_job_run *job, json_t *data)
 		creds_clear(&creds);
 		return rain_error_oom();
 	}
+	task.envp = creds.envp;
 	/* in the build's directory: a raind that restarts after a crash
 	 * finds leftover builds by it */
-	r = rain_job_run_program(job, argv, creds.envp, "the build", "[builds] timeout", NULL);
+	r = k->backend->run(k->backend_state, job, &task);
 	creds_clear(&creds);
+ran:
 	if (r == 0) {
 		json_t *m = json_load_file(manifest_path, 0, NULL);
 
@@ -839,7 +886,9 @@ static void build_finished(void *ud, struct rain_job_run *job, enum rain_job_sta
 
 static int64_t build_recover(void *ud, const char *id, const char *dir)
 {
-	return rain_job_stop_leftovers(dir, ORPHAN_WAIT_S);
+	struct rain_build_kind *k = ud;
+
+	return k->backend->recover ? k->backend->recover(k->backend_state, id, dir) : 0;
 }
 
 const struct rain_job_kind rain_build_job_kind = {
@@ -884,6 +933,24 @@ int rain_build_kind_new(const struct rain_build_kind_config *cfg, struct rain_bu
 	k->cfg.cache_dir = k->cache_dir;
 	k->cfg.rain_command = k->rain_command;
 	k->cfg.limits = k->limits;
+	k->cfg.backend = k->cfg.slurm_partition = k->cfg.slurm_account = k->cfg.slurm_conf = NULL;
+	{
+		struct rain_worker_settings ws = {
+			.partition = cfg->slurm_partition, .account = cfg->slurm_account,
+			.slurm_conf = cfg->slurm_conf, .time_limit_s = cfg->slurm_time_limit_s,
+			.timeout_s = cfg->timeout_s,
+		};
+		int r = worker_backend_find(cfg->backend, &k->backend);
+
+		if (r == 0 && k->backend->open)
+			r = k->backend->open(&ws, &k->backend_state);
+		if (r == 0)
+			r = worker_sessions_new(&k->sessions);
+		if (r < 0) {
+			rain_build_kind_free(k);
+			return r;
+		}
+	}
 	*out = k;
 	return 0;
 }
@@ -915,5 +982,36 @@ void rain_build_kind_free(struct rain_build_kind *k)
 		free(*l);
 	free(k->repo_url);
 	free(k->repo_cacert);
+	if (k->backend && k->backend->close)
+		k->backend->close(k->backend_state);
+	worker_sessions_free(k->sessions);
 	free(k);
+}
+
+int rain_build_kind_worker_log(struct rain_build_kind *k, const char *id, const char *token,
+			       const char *text, size_t len)
+{
+	rain_error_clear();
+	return worker_session_log(k->sessions, id, token, text, len);
+}
+
+int rain_build_kind_worker_output_open(struct rain_build_kind *k, const char *id,
+				       const char *token, const char *name, int *fd)
+{
+	rain_error_clear();
+	return worker_session_output_open(k->sessions, id, token, name, fd);
+}
+
+int rain_build_kind_worker_output_commit(struct rain_build_kind *k, const char *id,
+					 const char *token, const char *name, int fd)
+{
+	rain_error_clear();
+	return worker_session_output_commit(k->sessions, id, token, name, fd);
+}
+
+int rain_build_kind_worker_done(struct rain_build_kind *k, const char *id, const char *token,
+				bool ok, const char *error)
+{
+	rain_error_clear();
+	return worker_session_done(k->sessions, id, token, ok, error);
 }
