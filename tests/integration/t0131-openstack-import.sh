@@ -129,6 +129,11 @@ check "no staged data is left" test -z "$(ls -A "$DATA/staging")"
 TOKEN=$ALICE call GET "/v2/images/$ID/tasks"
 check_json "its task reports success for glance-direct" \
 	"j['tasks'][0]['status'] == 'success' and j['tasks'][0]['input']['import_req']['method']['name'] == 'glance-direct' and j['tasks'][0]['type'] == 'api_image_import'"
+call PATCH "/v2/images/$ID" -H 'Content-Type: application/openstack-images-v2.1-json-patch' \
+	--data-binary '[{"op": "replace", "path": "/visibility", "value": "public"}]'
+check_status "the admin makes it public" 200
+TOKEN=$BOB call GET "/v2/images/$ID/tasks"
+check_error "bob sees the public image but not its tasks" 403
 os image save --file "$TMP/direct.back" direct1
 check_eq "the image downloads as the file" "$(sha "$WWW/ok/disk.raw")" "$(sha "$TMP/direct.back")"
 
@@ -140,6 +145,8 @@ check_status "staging data answers 204" 204
 check_eq "a staged image is uploading" uploading "$(image_status "$ID2")"
 TOKEN=$ALICE call GET "/rain/v1/users/alice"
 check_json "its staged bytes count in alice's usage" "j['bytes_used'] == 2 * 3145728"
+TOKEN=$ALICE call GET /v2/info/usage
+check_json "Glance's usage shows them staged (MiB)" "j['usage']['image_stage_total']['usage'] == 3"
 TOKEN=$ALICE call PUT "/v2/images/$ID2/file" -H 'Content-Type: application/octet-stream' \
 	--data-binary @"$WWW/ok/disk.raw"
 check_status "an uploading image takes no upload" 409

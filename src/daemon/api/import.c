@@ -3,7 +3,7 @@
  *   POST /v2/images/{id}/import   {"method": {"name": "glance-direct"}} or
  *                                 {"method": {"name": "web-download", "uri": URL}}
  *                                 starts the import (202)
- *   GET  /v2/images/{id}/tasks    the image's import tasks
+ *   GET  /v2/images/{id}/tasks    the image's import tasks (its owner, admins)
  *   GET  /v2/info/import          the methods offered
  *   GET  /v2/info/stores          the one store */
 #include <stdio.h>
@@ -49,7 +49,8 @@ static int image_tasks(struct request *req)
 	json_t *tasks;
 	int r;
 
-	r = rain_repo_image_get(request_repo(req), &req->who, req->params[0], &img);
+	/* tasks name their URL and requester: the owner's and admins' */
+	r = rain_repo_image_load(request_repo(req), &req->who, req->params[0], RAIN_ACT_UPLOAD, &img);
 	if (r < 0)
 		return r;
 	tasks = imports_tasks(request_imports(req), img);
@@ -80,7 +81,7 @@ static int info_stores(struct request *req)
 
 const struct route api_import_routes[] = {
 	{ "POST", "/v2/images/{}/import", BODY_JSON, RAIN_ACT_UPLOAD, import_image, NULL, NULL, NULL, 0 },
-	{ "GET", "/v2/images/{}/tasks", BODY_NONE, RAIN_ACT_SHOW, image_tasks, NULL, NULL, NULL, 0 },
+	{ "GET", "/v2/images/{}/tasks", BODY_NONE, RAIN_ACT_UPLOAD, image_tasks, NULL, NULL, NULL, 0 },
 	{ "GET", "/v2/info/import", BODY_NONE, RAIN_ACT_ANY_USER, info_import, NULL, NULL, NULL, 0 },
 	{ "GET", "/v2/info/stores", BODY_NONE, RAIN_ACT_ANY_USER, info_stores, NULL, NULL, NULL, 0 },
 	{ NULL, NULL, BODY_NONE, RAIN_ACT_PUBLIC, NULL, NULL, NULL, NULL, 0 },
