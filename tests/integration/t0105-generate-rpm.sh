@@ -3,7 +3,8 @@
 # reachable from the test machines, so this proves the failure path: the
 # mirror probe fails fast, names the mirror, leaves only the log and
 # stores nothing. The RPM builder's command lines and repository files are
-# unit-tested (tests/unit/test-builder-rpm.c).
+# unit-tested (tests/unit/test-builder-rpm.c); the backend runs end to end
+# through real dnf against a signed test repository in t0108.
 source "$(dirname "$0")/lib.sh"
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -6,8 +6,8 @@
 # out of the archive's own ubuntu-keyring .deb, trusted because it holds
 # the 2018 archive key rain pins (F6EC B376 2474 EDA9 D21B 7022 8719 20D1
 # 991B C93C), with Ubuntu's kernel (linux-image-virtual) and
-# initramfs-tools, systemd-networkd, one boot check. Without the archive
-# the build SKIPS, saying so.
+# initramfs-tools, systemd-networkd, one boot check; and a jammy tree with
+# its kernel, not booted. Without the archive the builds SKIP, saying so.
 source "$(dirname "$0")/lib.sh"
 
 if [ "$(id -u)" -ne 0 ] || ! command -v mmdebstrap >/dev/null; then
@@ -96,5 +96,18 @@ check "the tar says Ubuntu noble" sh -c "tar -xOf '$TAR' ./usr/lib/os-release | 
 check "the image's apt has the recipe's keyring" sh -c "tar -tf '$TAR' | grep -qx './etc/apt/trusted.gpg.d/rain-keyring.gpg'"
 check "systemd-networkd does DHCP" sh -c "tar -tf '$TAR' | grep -q 'etc/systemd/system/.*/systemd-networkd.service'"
 check "an initramfs was made" sh -c "tar -tf '$TAR' | grep -q '^./boot/initrd.img-.*-generic$'"
+
+# jammy, signed with the same 2018 key: a tree with Ubuntu's kernel and
+# initramfs, no boot (one boot check per test)
+printf '[image]\nname = t0109-jammy\ndistribution = ubuntu\nrelease = jammy\nkeyring = ubuntu-archive-keyring.gpg\n[packages]\nkernel = yes\n[output]\nformats = tar\n' \
+	>"$TMP/jammy.recipe"
+t=$(date +%s)
+gen jammy
+rc=$?
+echo "# the jammy build took $(( $(date +%s) - t )) s"
+check_eq "rain generate builds Ubuntu jammy" 0 "$rc"
+[ "$rc" -eq 0 ] || tail -20 "$TMP/jammy.err" | sed 's/^/#   /'
+check "jammy has Ubuntu's kernel and an initramfs for it" sh -c "tar -tf '$TMP/jammy/t0109-jammy.tar' | grep -q '^./boot/initrd.img-5.15.*-generic$'"
+check "the tar says jammy" sh -c "tar -xOf '$TMP/jammy/t0109-jammy.tar' ./usr/lib/os-release | grep -qx 'VERSION_CODENAME=jammy'"
 echo "# t0109 took $(( $(date +%s) - start )) s"
 test_done
