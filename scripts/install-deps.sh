@@ -63,6 +63,8 @@ packages=(
 	# the web catalog's test: a headless browser driven over the DevTools
 	# protocol, and a font for its screenshots
 	chromium python3-websocket fonts-dejavu-core
+	# several raind behind a load balancer (t0182, bench/scale-out.sh)
+	haproxy
 	# benchmarks
 	nginx-light wrk
 )

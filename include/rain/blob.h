@@ -65,6 +65,11 @@ int rain_blob_write_sync(struct rain_blob_writer *w);
  * (also on failure). If that hash is stored already, the new copy is
  * dropped and the old one kept. */
 int rain_blob_write_commit(struct rain_blob_writer *w, struct rain_blob_result *res);
+/* Finish writing and fill *res (the hash the data will be published
+ * under), made durable, without publishing it: commit then publishes (a
+ * caller that must record the hash first, say a hold in the catalog).
+ * On failure w stays the caller's, to abort. */
+int rain_blob_write_seal(struct rain_blob_writer *w, struct rain_blob_result *res);
 /* Throw the data away and free w. NULL is fine. */
 void rain_blob_write_abort(struct rain_blob_writer *w);
 
@@ -76,8 +81,18 @@ void rain_blob_read_close(struct rain_blob_store *bs, struct rain_blob_reader *r
 int rain_blob_exists(struct rain_blob_store *bs, const char *sha256, bool *yes);
 int rain_blob_remove(struct rain_blob_store *bs, const char *sha256);
 
-/* Remove temporary objects, and every blob for which is_referenced says
- * false. Only safe while no upload is under way (at start-up). */
+/* Remove the temporary objects (uploads in flight or left by a crash)
+ * last written before before_us (microseconds since the epoch): with
+ * several servers on one store, those of a live upload are newer;
+ * *removed how many. */
+int rain_blob_purge_tmp(struct rain_blob_store *bs, int64_t before_us, int64_t *removed);
+/* Call cb with every stored hash; a negative return stops and is returned. */
+int rain_blob_list(struct rain_blob_store *bs, int (*cb)(void *ud, const char *sha256), void *ud);
+
+/* Remove every temporary object, and every blob for which is_referenced
+ * says false. Only safe while no upload is under way, by this process or
+ * any other on the same store (rain_repo_open holds blobs in the catalog
+ * and removes only old temporary objects instead). */
 int rain_blob_store_gc(struct rain_blob_store *bs,
 		       bool (*is_referenced)(void *ud, const char *sha256), void *ud,
 		       int64_t *tmp_removed, int64_t *blobs_removed);

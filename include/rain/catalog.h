@@ -116,7 +116,8 @@ struct rain_token {
 };
 
 /* An owner's use of the repository: bytes of data of its active and
- * deactivated images plus its charges (below), its images (all but
+ * deactivated images plus its charges (below) but those of uploads in
+ * flight (rain_catalog_charge_reserve counts those too), its images (all but
  * deleted ones), and how many of them are being uploaded. */
 struct rain_usage {
 	int64_t bytes;
@@ -125,12 +126,16 @@ struct rain_usage {
 };
 
 /* Bytes an owner stores outside images (the files and folder of a build,
- * key "build/ID"), counted in its usage and quota like image data. */
+ * key "build/ID") or holds for an upload in flight (key "upload/ID", with
+ * a lease: expires_at), counted in its usage and quota like image data.
+ * A charge past its expires_at counts no more: what a server that died
+ * held comes back by itself. */
 #define RAIN_CHARGE_KEY_MAX 64
 struct rain_charge {
 	char key[RAIN_CHARGE_KEY_MAX + 1];
 	char owner[RAIN_USER_NAME_MAX + 1];
 	int64_t bytes;
+	int64_t expires_at;     /* microseconds since the epoch; 0: never */
 };
 
 /* A registration of an image at a site (rain/target.h): who registered
@@ -288,6 +293,28 @@ int rain_catalog_charge_set(struct rain_catalog *cat, const struct rain_charge *
 int rain_catalog_charge_delete(struct rain_catalog *cat, const char *key);
 int rain_catalog_charge_list(struct rain_catalog *cat, const char *prefix, struct rain_charge **out,
 			     size_t *n);
+/* Set charge ch (create or replace) provided that its owner's usage
+ * without this key's present charge, plus ch->bytes, stays within quota
+ * (bytes; 0: no limit): the check and the write are one step for every
+ * raind sharing the catalog. RAIN_ETOOBIG when it would not fit, with
+ * *used (may be NULL) the bytes counted. */
+int rain_catalog_charge_reserve(struct rain_catalog *cat, const struct rain_charge *ch, int64_t quota,
+				int64_t *used);
+
+/* Holds on blobs, shared by the raind of one catalog, so that a blob is
+ * never removed while another server publishes an image of it: an
+ * upload holds its hash (removal false) from before the blob is published
+ * until the image refers to it; a removal holds it (removal true) from
+ * before the blob is removed until it is gone. Each hold is holder's
+ * (a server's instance id) until expires_at (microseconds), when it
+ * lapses. rain_catalog_blob_hold: RAIN_ECONFLICT when, for an upload,
+ * someone else's removal holds the hash (wait and try again: the removal
+ * ends soon), or, for a removal, an image or report refers to the hash
+ * or someone else holds it. rain_catalog_blob_release: drop holder's
+ * hold (none is fine). */
+int rain_catalog_blob_hold(struct rain_catalog *cat, const char *hash, const char *holder,
+			   bool removal, int64_t expires_at);
+int rain_catalog_blob_release(struct rain_catalog *cat, const char *hash, const char *holder);
 
 /* Registrations (struct rain_registration): put creates or replaces the
  * record of reg->id; get: RAIN_ENOTFOUND when absent (out->doc is new);

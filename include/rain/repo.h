@@ -42,10 +42,18 @@ struct rain_repo_options {
 	const char *blob_uri;      /* NULL: file:DATA_DIR/blobs */
 	bool md5_checksum;         /* also compute Glance's legacy MD5 checksum */
 	int64_t max_image_size;    /* bytes; 0: no limit */
+	/* An upload's bytes in flight are held in the catalog under a lease
+	 * of this many microseconds (0: 10 minutes), renewed as data comes;
+	 * a server that dies leaves its uploads saving until it lapses. */
+	int64_t upload_lease_us;
+	/* Temporary blob objects last written this long ago are swept at
+	 * open (microseconds; 0: all, only when no other process writes to
+	 * the store). */
+	int64_t tmp_grace_us;
 };
 
 struct rain_repo_recovery {
-	int64_t uploads_reset;     /* images found saving, back to queued */
+	int64_t uploads_reset;     /* images found saving without a live upload, back to queued */
 	int64_t tmp_removed;       /* temporary blob files removed */
 	int64_t blobs_removed;     /* unreferenced blobs removed */
 	int64_t imports_reset;     /* images found uploading or importing, reset */
@@ -60,6 +68,22 @@ int rain_repo_open(struct rain_repo **out, const struct rain_repo_options *opts,
 		   struct rain_repo_recovery *rec);
 void rain_repo_close(struct rain_repo *repo);
 struct rain_catalog *rain_repo_catalog(struct rain_repo *repo);
+
+/* Whether the catalog and the blob store answer, each asked once (a
+ * cheap read: a count of users, the presence of one hash). 0 when both
+ * do; else the code of the first that failed, with its message set, and
+ * *catalog_ok / *store_ok saying which answered. Any thread. */
+int rain_repo_ping(struct rain_repo *repo, bool *catalog_ok, bool *store_ok);
+
+/* What rain_repo_open does after a crash, safe beside other servers on
+ * the same catalog and store: images saving whose upload's lease lapsed
+ * back to queued, temporary objects older than the grace removed, blobs
+ * no image refers to and no server holds removed: *rec's uploads_reset,
+ * tmp_removed and blobs_removed say how many. */
+int rain_repo_recover(struct rain_repo *repo, struct rain_repo_recovery *rec);
+/* Only the first step of it: images saving whose upload's lease lapsed
+ * (its server died) back to queued, *reset how many. Any thread. */
+int rain_repo_requeue_lapsed(struct rain_repo *repo, int64_t *reset);
 
 /* Create an image from a JSON object as POSTed to /v2/images: writable
  * attributes, optional "id" (a UUID not in use), properties as strings.

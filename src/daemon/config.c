@@ -37,6 +37,8 @@ int config_defaults(struct config *cfg)
 	cfg->web_ui = true;
 	cfg->log_level = LOG_INFO;
 	cfg->max_image_size = 1LL << 40;   /* Glance's image_size_cap */
+	cfg->upload_lease = 600;
+	cfg->tmp_grace = 3600;
 	cfg->builds_enabled = geteuid() == 0;   /* builds need root */
 	cfg->max_builds = 2;
 	cfg->max_queued_per_user = 10;
@@ -301,6 +303,13 @@ int config_set(struct config *cfg, const char *section, const char *key, const c
 			cfg->max_image_size = n;
 			return 0;
 		}
+		/* several raind on one catalog and store: how long a dead
+		 * server's upload holds its image and bytes, and how old a
+		 * temporary object must be before a start sweeps it */
+		if (!strcmp(key, "upload_lease"))
+			return parse_int(value, &cfg->upload_lease, 2, 7 * 86400, where, key, "seconds");
+		if (!strcmp(key, "tmp_grace"))
+			return parse_int(value, &cfg->tmp_grace, 0, 7 * 86400, where, key, "seconds");
 	} else if (!strcmp(section, "import")) {
 		/* the URL prefixes and ranges are checked when raind starts
 		 * (daemon/import.h), where the error names the entry */

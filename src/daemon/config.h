@@ -12,6 +12,7 @@
  *              web_ui = true (the web catalog at /ui/)
  *   [storage]  data_dir = DIR   catalog = sqlite:PATH   blobs = file:DIR
  *              md5_checksum = false          max_image_size = 1099511627776
+ *              upload_lease = 600  tmp_grace = 3600  (seconds)
  *   [auth]     admin_token = SECRET          admin_token_file = PATH
  *              token_lifetime = 86400 (seconds; user tokens)
  *              login_address_limit = 30 (failed logins from one address
@@ -91,6 +92,8 @@ struct config {
 	char *blobs;
 	bool md5_checksum;
 	int64_t max_image_size;
+	int upload_lease;       /* seconds */
+	int tmp_grace;          /* seconds; 0: sweep every temporary object */
 	char *admin_token;
 	char *admin_token_file;
 	char *admin_password_file;

@@ -1,5 +1,6 @@
 /* raind: the rain repository server. */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <getopt.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -7,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "daemon/builds.h"
@@ -548,6 +550,8 @@ int main(int argc, char **argv)
 	ropts.blob_uri = cfg.blobs;
 	ropts.md5_checksum = cfg.md5_checksum;
 	ropts.max_image_size = cfg.max_image_size;
+	ropts.upload_lease_us = cfg.upload_lease * 1000000LL;
+	ropts.tmp_grace_us = cfg.tmp_grace * 1000000LL;
 	r = rain_repo_open(&repo, &ropts, &rec);
 	if (r < 0) {
 		log_printf(LOG_ERROR, "cannot open the repository in %s: %s", cfg.data_dir,
@@ -683,7 +687,21 @@ int main(int argc, char **argv)
 		   cfg.tls_cert ? "https" : "http", cfg.listen, server_port(srv), cfg.data_dir);
 
 	for (;;) {
-		if (sigwait(&sigs, &sig) != 0)
+		/* meanwhile, every half lease: the uploads of servers that
+		 * died (their leases lapsed) back to queued */
+		struct timespec tick = { .tv_sec = cfg.upload_lease / 2 > 0 ? cfg.upload_lease / 2 : 1 };
+		int64_t reset = 0;
+
+		sig = sigtimedwait(&sigs, NULL, &tick);
+		if (sig < 0 && errno == EAGAIN) {
+			if (rain_repo_requeue_lapsed(repo, &reset) < 0)
+				log_printf(LOG_WARN, "cannot check for lapsed uploads: %s", rain_error_last());
+			else if (reset > 0)
+				log_printf(LOG_WARN, "%lld upload(s) whose server stopped (lease lapsed) back to queued",
+					   (long long)reset);
+			continue;
+		}
+		if (sig < 0)
 			continue;
 		if (sig == SIGHUP) {
 			log_printf(LOG_INFO, "SIGHUP ignored: restart raind to change its settings");

@@ -9,7 +9,8 @@ ok "raind starts"
 # --- public endpoints -------------------------------------------------------
 call_noauth GET /healthz
 check_status "GET /healthz without a token is 200" 200
-check_json "/healthz says ok" 'j == {"status": "ok"}'
+check_json "/healthz says ok, catalog and store reachable" \
+	'j == {"status": "ok", "catalog": "ok", "store": "ok"}'
 
 call_noauth GET /
 check_status "GET / is 300 Multiple Choices" 300

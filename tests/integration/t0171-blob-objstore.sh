@@ -135,7 +135,14 @@ for kind in s3 swift; do
 	check_eq "$kind: after kill -9 the parts are still there" \
 		"$([ $kind = s3 ] && echo 2 || echo 11)" "$(objects $kind $bucket $tmp | grep -c .)"
 	check_eq "$kind: nothing of them is visible" "sha256/$SHA" "$(objects $kind $bucket sha256/)"
+	# another raind on the same store may own young parts: with the
+	# default tmp_grace (an hour) a start keeps them; with 0 it sweeps
 	raind_start -c "$TMP/$kind.conf" || not_ok "$kind: raind restarts"
+	check_eq "$kind: a start keeps parts younger than tmp_grace" \
+		"$([ $kind = s3 ] && echo 2 || echo 11)" "$(objects $kind $bucket $tmp | grep -c .)"
+	raind_stop
+	printf 'tmp_grace = 0\n' >>"$TMP/$kind.conf"
+	raind_start -c "$TMP/$kind.conf" || not_ok "$kind: raind restarts with tmp_grace = 0"
 	check_eq "$kind: the sweep at start removes them (published segments stay)" \
 		"$([ $kind = s3 ] && echo 0 || echo 9)" "$(objects $kind $bucket $tmp | grep -c .)"
 	api GET "/v2/images/$id/file" -o "$TMP/back" >/dev/null

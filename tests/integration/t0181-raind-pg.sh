@@ -30,7 +30,7 @@ export RAIN_ADMIN_PASSWORD=t0181-admin-password
 raind_start -c "$TMP/pg.ini" || { not_ok "raind starts on a postgresql: catalog"; test_done; }
 ok "raind starts on a postgresql: catalog"
 check "no SQLite catalog in the data folder" [ ! -e "$DATA/catalog.db" ]
-check_eq "schema version 9 recorded" 9 "$(pg_sql rain 'SELECT version FROM rain_schema')"
+check_eq "schema version 10 recorded" 10 "$(pg_sql rain 'SELECT version FROM rain_schema')"
 head -c 300000 /dev/urandom >"$TMP/a.bin"
 SUM=$(sha256sum "$TMP/a.bin" | cut -d' ' -f1)
 A=$(create_image pg-a '"tags":["t1"],"os_distro":"debian"')

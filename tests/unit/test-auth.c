@@ -523,7 +523,7 @@ static void test_migrate_v1(void **state)
 		rain_image_free(img);
 	}
 	/* every migration ran: the newest schema (9, tags with their creation times) */
-	assert_int_equal(test_sqlite_user_version(f->path), 9);
+	assert_int_equal(test_sqlite_user_version(f->path), 10);
 }
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)

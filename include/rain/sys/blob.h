@@ -12,7 +12,7 @@
 #include "rain/blob.h"
 
 /* The version of struct rain_blob_backend; a backend sets .version to it. */
-#define RAIN_BLOB_BACKEND_VERSION 1
+#define RAIN_BLOB_BACKEND_VERSION 2
 
 struct rain_blob_backend {
 	unsigned int version;    /* RAIN_BLOB_BACKEND_VERSION */
@@ -36,9 +36,11 @@ struct rain_blob_backend {
 	int (*remove)(void *impl, const char *sha256);
 	/* Call cb for every stored hash (for garbage collection). */
 	int (*list)(void *impl, int (*cb)(void *ud, const char *sha256), void *ud);
-	/* Remove every temporary object (only when no write is under way).
-	 * Optional (NULL): for a backend that leaves none behind. */
-	int (*purge_tmp)(void *impl, int64_t *removed);
+	/* Remove the temporary objects last written before before_us
+	 * (microseconds since the epoch; INT64_MAX: all, only when no write
+	 * is under way); an upload's parts go together, kept while any is
+	 * newer. Optional (NULL): for a backend that leaves none behind. */
+	int (*purge_tmp)(void *impl, int64_t before_us, int64_t *removed);
 };
 
 /* The filesystem backend (blob-fs.c), scheme "file". */

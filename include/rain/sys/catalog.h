@@ -17,7 +17,7 @@
 #include "rain/catalog.h"
 
 #define RAIN_CATALOG_DRIVER_VERSION 2
-#define RAIN_CATALOG_IMAGE_BACKEND_VERSION 1
+#define RAIN_CATALOG_IMAGE_BACKEND_VERSION 2
 #define RAIN_CATALOG_IDENTITY_BACKEND_VERSION 1
 #define RAIN_CATALOG_AUDIT_BACKEND_VERSION 1
 #define RAIN_CATALOG_REGISTRATION_BACKEND_VERSION 1
@@ -71,6 +71,16 @@ struct rain_catalog_image_backend {
 	int (*charge_set)(void *impl, const struct rain_charge *ch);
 	int (*charge_delete)(void *impl, const char *key);
 	int (*charge_list)(void *impl, const char *prefix, struct rain_charge **out, size_t *n);
+	/* rain_catalog_charge_reserve (rain/catalog.h): check and write in
+	 * one transaction, serialized per owner across processes; charges
+	 * past their expires_at (now_us) do not count. */
+	int (*charge_reserve)(void *impl, const struct rain_charge *ch, int64_t quota, int64_t now_us,
+			      int64_t *used);
+	/* rain_catalog_blob_hold and _release, serialized per hash across
+	 * processes; holds past now_us do not count (and may be dropped). */
+	int (*blob_hold)(void *impl, const char *hash, const char *holder, bool removal, int64_t now_us,
+			 int64_t expires_at);
+	int (*blob_release)(void *impl, const char *hash, const char *holder);
 };
 
 /* Users, their tokens and the failed logins of names. */

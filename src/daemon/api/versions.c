@@ -1,6 +1,9 @@
 /* GET / and /versions (Glance's version document), GET /healthz. */
 #include <stdio.h>
 
+#include "rain/error.h"
+#include "rain/repo.h"
+
 #include "daemon/http.h"
 
 static int versions(struct request *req)
@@ -21,9 +24,20 @@ static int versions(struct request *req)
 	return http_reply_json(req, 300, json_pack("{s:o}", "versions", list), NULL);
 }
 
+/* Whether this raind can serve: its catalog and blob store answer. A
+ * load balancer takes a server out on 503; the body names what failed. */
 static int healthz(struct request *req)
 {
-	return http_reply_json(req, 200, json_pack("{s:s}", "status", "ok"), NULL);
+	bool cat = false, store = false;
+	json_t *body;
+
+	if (rain_repo_ping(request_repo(req), &cat, &store) == 0)
+		return http_reply_json(req, 200, json_pack("{s:s, s:s, s:s}", "status", "ok",
+							   "catalog", "ok", "store", "ok"), NULL);
+	body = json_pack("{s:s, s:s, s:s, s:s}", "status", "unavailable",
+			 "catalog", cat ? "ok" : "unreachable", "store", store ? "ok" : "unreachable",
+			 "error", rain_error_last());
+	return http_reply_json(req, 503, body, NULL);
 }
 
 const struct route api_versions_routes[] = {

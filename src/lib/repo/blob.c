@@ -42,6 +42,8 @@ struct rain_blob_writer {
 	EVP_MD_CTX *md5;
 	int64_t size;               /* bytes taken (handed over or buffered) */
 	bool synced;
+	bool sealed;                /* the threads are done and res is final */
+	struct rain_blob_result res;
 	char *buf[PIPE_BUFS];
 	size_t fill;                /* bytes in buf[filled % PIPE_BUFS] */
 	bool running, start_failed;
@@ -411,11 +413,14 @@ static void digest_hex(EVP_MD_CTX *ctx, char *out)
 	hex_encode(md, n, out);
 }
 
-int rain_blob_write_commit(struct rain_blob_writer *w, struct rain_blob_result *res)
+int rain_blob_write_seal(struct rain_blob_writer *w, struct rain_blob_result *res)
 {
-	struct rain_blob_store *bs = w->bs;
 	int r;
 
+	if (w->sealed) {
+		*res = w->res;
+		return 0;
+	}
 	memset(res, 0, sizeof(*res));
 	r = hand_over(w);
 	threads_stop(w, false);
@@ -423,20 +428,31 @@ int rain_blob_write_commit(struct rain_blob_writer *w, struct rain_blob_result *
 		r = report_error(w);
 	if (r == 0 && w->hash_failed)
 		r = rain_error_set(RAIN_EIO, "hashing failed");
+	if (r < 0)
+		return r;
+	digest_hex(w->sha256, w->res.sha256);
+	if (w->md5)
+		digest_hex(w->md5, w->res.md5);
+	w->res.size = w->size;
+	if (!w->synced) {
+		r = tmp_sync(w->bs, w->tmp);
+		if (r < 0)
+			return r;
+		w->synced = true;
+	}
+	w->sealed = true;
+	*res = w->res;
+	return 0;
+}
+
+int rain_blob_write_commit(struct rain_blob_writer *w, struct rain_blob_result *res)
+{
+	struct rain_blob_store *bs = w->bs;
+	int r = rain_blob_write_seal(w, res);
+
 	if (r < 0) {
 		rain_blob_write_abort(w);
 		return r;
-	}
-	digest_hex(w->sha256, res->sha256);
-	if (w->md5)
-		digest_hex(w->md5, res->md5);
-	res->size = w->size;
-	if (!w->synced) {
-		r = tmp_sync(bs, w->tmp);
-		if (r < 0) {
-			rain_blob_write_abort(w);
-			return r;
-		}
 	}
 	r = bs->ops->tmp_publish(bs->impl, w->tmp, res->sha256);
 	writer_free(w);
@@ -510,6 +526,17 @@ static int gc_one(void *ud, const char *sha256)
 	return 0;
 }
 
+int rain_blob_purge_tmp(struct rain_blob_store *bs, int64_t before_us, int64_t *removed)
+{
+	*removed = 0;
+	return bs->ops->purge_tmp ? bs->ops->purge_tmp(bs->impl, before_us, removed) : 0;
+}
+
+int rain_blob_list(struct rain_blob_store *bs, int (*cb)(void *ud, const char *sha256), void *ud)
+{
+	return bs->ops->list(bs->impl, cb, ud);
+}
+
 int rain_blob_store_gc(struct rain_blob_store *bs,
 		       bool (*is_referenced)(void *ud, const char *sha256), void *ud,
 		       int64_t *tmp_removed, int64_t *blobs_removed)
@@ -518,11 +545,9 @@ int rain_blob_store_gc(struct rain_blob_store *bs,
 	int64_t tmp = 0;
 	int r;
 
-	if (bs->ops->purge_tmp) {
-		r = bs->ops->purge_tmp(bs->impl, &tmp);
-		if (r < 0)
-			return r;
-	}
+	r = rain_blob_purge_tmp(bs, INT64_MAX, &tmp);
+	if (r < 0)
+		return r;
 	r = bs->ops->list(bs->impl, gc_one, &gc);
 	if (tmp_removed)
 		*tmp_removed = tmp;

@@ -22,7 +22,7 @@
 #include "rain/error.h"
 #include "util/cleanup.h"
 
-/* The tables of schema 9, parents before children, with their columns
+/* The tables of schema 10 (but blob_holds: holds live minutes), parents before children, with their columns
  * (the same names on both ends) and primary key. */
 static const struct table {
 	const char *name;
@@ -41,7 +41,7 @@ static const struct table {
 	{ "image_members", "image_id, member, status, created_at, updated_at", "image_id, member" },
 	{ "audit", "id, at, actor, address, method, path, target, status", "id" },
 	{ "login_failures", "name, count, first_at, locked_until", "name" },
-	{ "charges", "key, owner, bytes", "key" },
+	{ "charges", "key, owner, bytes, expires_at", "key" },
 	{ "registrations", "id, image_id, site, owner, status, created_at, updated_at, doc", "id" },
 };
 

@@ -6,6 +6,7 @@
 #include "rain/sys/catalog.h"
 #include "rain/sys/registry.h"
 #include "util/strutil.h"
+#include "util/timeutil.h"
 
 struct rain_catalog {
 	const struct rain_catalog_driver *driver;
@@ -438,6 +439,25 @@ int rain_catalog_charge_list(struct rain_catalog *cat, const char *prefix, struc
 			     size_t *n)
 {
 	return cat->images->charge_list(cat->impl, prefix, out, n);
+}
+
+int rain_catalog_charge_reserve(struct rain_catalog *cat, const struct rain_charge *ch, int64_t quota,
+				int64_t *used)
+{
+	int64_t tmp;
+
+	return cat->images->charge_reserve(cat->impl, ch, quota, time_now_us(), used ? used : &tmp);
+}
+
+int rain_catalog_blob_hold(struct rain_catalog *cat, const char *hash, const char *holder,
+			   bool removal, int64_t expires_at)
+{
+	return cat->images->blob_hold(cat->impl, hash, holder, removal, time_now_us(), expires_at);
+}
+
+int rain_catalog_blob_release(struct rain_catalog *cat, const char *hash, const char *holder)
+{
+	return cat->images->blob_release(cat->impl, hash, holder);
 }
 
 static int no_registrations(struct rain_catalog *cat)

@@ -19,29 +19,27 @@
 #include "util/timeutil.h"
 #include "util/uuid.h"
 
-/* The account of one owner while it has uploads in flight or a checked
- * create running (in memory: in-flight uploads die with the process).
- * Its lock makes a quota check and the change it allows one step:
- *   reserved  bytes taken by this owner's uploads in flight: the declared
- *             length at the start, else each chunk before it is written
- *             (an upload refused a chunk gives back all it held at once);
- *   used      when loaded, the bytes the catalog counts for the owner
- *             (rain_catalog_usage), plus those of uploads finished since.
- *             Only a delete lowers the catalog's figure behind our back,
- *             so used is never below the truth; a check that fails is
- *             retried on a fresh figure before it refuses.
- * An upload's bytes move from reserved to used under the lock, in the
- * same step as the catalog activates its image, so that nobody (a check,
- * a reload) sees them twice or not at all. */
-struct owner_acct {
-	struct owner_acct *next;
-	char *owner;
-	int refs;                   /* uploads and creates holding it; under acct_lock */
-	pthread_mutex_t lock;
-	bool loaded;
-	int64_t used;
-	int64_t reserved;
-};
+/* Quotas with several raind on one catalog: the bytes of an upload in
+ * flight are a charge in the catalog, "upload/ID" (rain/catalog.h), held
+ * under a lease that the upload renews as it goes; each reservation is
+ * checked against the owner's usage (stored data and every charge, of
+ * every server) in the same step as it is written
+ * (rain_catalog_charge_reserve). An upload takes its declared length at
+ * its start, else its bytes in steps ahead of the data; a refused step
+ * gives back all it held. At activation the image counts its bytes
+ * before the charge goes: for a moment they count twice (a concurrent
+ * upload may be refused), never not at all. A server that dies leaves
+ * its charges to lapse and its images saving until a start or
+ * rain_repo_recover() after the lease sets them back to queued.
+ *
+ * Blobs: an upload holds its hash in the catalog (rain_catalog_blob_hold)
+ * from before publishing until its image refers to it, and a removal
+ * holds the hash (refused while referenced or held) from before it
+ * removes the blob until it is gone, so that no server removes a blob
+ * another is publishing. */
+#define UPLOAD_LEASE_DEFAULT (600LL * 1000000)
+#define REMOVAL_LEASE (120LL * 1000000)
+#define RESERVE_STEP_MAX (64LL << 20)
 
 struct rain_repo {
 	struct rain_catalog *cat;
@@ -49,14 +47,20 @@ struct rain_repo {
 	/* Held while a blob gains its first reference or loses its last, so
 	 * that a delete never frees a blob that an upload is publishing. */
 	pthread_mutex_t blob_lock;
-	/* Lock order: blob_lock, then an owner_acct's lock. acct_lock guards
-	 * only the list and the refs, and is held alone. */
-	pthread_mutex_t acct_lock;
-	struct owner_acct *accts;
+	/* Serializes this process's checked creates (image count quota). */
+	pthread_mutex_t create_lock;
 	int lock_fd;
 	bool md5;
 	int64_t max_size;
 	char *stage_dir;            /* DATA_DIR/staging: glance-direct's data */
+	int64_t lease_us;           /* an upload's charge lapses after this */
+	/* This data folder's id (16 hex digits, kept in DATA_DIR/instance):
+	 * in the keys of its uploads' charges, "upload/ID/INSTANCE", so that
+	 * the next start with the folder (its lock proves the last process
+	 * gone) sets them back at once instead of after the lease. */
+	char instance[17];
+	bool opened;                /* rain_repo_open is done */
+	int64_t tmp_grace_us;       /* temporary objects younger are kept */
 };
 
 struct rain_upload {
@@ -66,9 +70,11 @@ struct rain_upload {
 	char *disk_format;
 	int64_t expected;
 	int64_t limit;              /* most bytes allowed (max size); 0: none */
-	struct owner_acct *acct;    /* the image owner's; NULL for an ownerless image */
+	struct rain_charge charge;  /* "upload/ID" of the image's owner; owner "": none */
+	bool charged;               /* the charge is in the catalog */
 	int64_t quota;              /* the uploader's quota_bytes; 0: none */
-	int64_t reserved;           /* bytes this upload holds in acct->reserved */
+	int64_t reserved;           /* bytes the charge holds */
+	int64_t room;               /* quota left at the last reservation */
 	unsigned char *head;        /* first RAIN_DISKFMT_HEAD bytes */
 	size_t headlen;
 	bool head_checked;
@@ -116,13 +122,170 @@ struct rain_catalog *rain_repo_catalog(struct rain_repo *repo)
 	return repo->cat;
 }
 
-static bool blob_is_referenced(void *ud, const char *sha256)
+int rain_repo_ping(struct rain_repo *repo, bool *catalog_ok, bool *store_ok)
 {
+	static const char probe[] = "0000000000000000000000000000000000000000000000000000000000000000";
+	char msg[1024] = "";
+	int64_t users;
+	bool yes;
+	int rc, rs;
+
+	rain_error_clear();
+	rc = rain_catalog_user_count(repo->cat, &users);
+	if (rc < 0)
+		snprintf(msg, sizeof(msg), "%s", rain_error_last());
+	rs = rain_blob_exists(repo->blobs, probe, &yes);
+	*catalog_ok = rc == 0;
+	*store_ok = rs == 0;
+	if (rc < 0)
+		return rain_error_set(rc, "%s", msg);
+	return rs;
+}
+
+static bool release_blob(struct rain_repo *repo, const char *sha256);
+
+struct gc_ctx {
+	struct rain_repo *repo;
+	int64_t removed;
+};
+
+static int gc_one(void *ud, const char *sha256)
+{
+	struct gc_ctx *gc = ud;
 	int64_t n = 1;
 
-	/* on error, keep the blob: losing data is worse than a stray file */
-	rain_catalog_blob_refs(ud, sha256, &n);
-	return n > 0;
+	/* on error, keep the blob: losing data is worse than a stray file;
+	 * the hold decides (another server may be publishing it) */
+	if (rain_catalog_blob_refs(gc->repo->cat, sha256, &n) == 0 && n == 0) {
+		pthread_mutex_lock(&gc->repo->blob_lock);
+		if (release_blob(gc->repo, sha256))
+			gc->removed++;
+		pthread_mutex_unlock(&gc->repo->blob_lock);
+	}
+	return 0;
+}
+
+/* Set an image found saving back to queued (its upload is gone). */
+static int do_requeue_stale(struct rain_image *img, void *ud)
+{
+	if (img->status != RAIN_STATUS_SAVING)
+		return 1;
+	img->status = RAIN_STATUS_QUEUED;
+	return 0;
+}
+
+static const struct rain_who upload_self;
+static int modify(struct rain_repo *repo, const struct rain_who *who, const char *id,
+		  enum rain_action action, int (*fn)(struct rain_image *, void *), void *ud,
+		  struct rain_image **out);
+
+/* Images saving whose upload's lease lapsed (or that have none) back to
+ * queued; lapsed upload charges dropped. */
+static int requeue_stale(struct rain_repo *repo, int64_t *reset)
+{
+	struct rain_image_query q = {
+		.terms = { { "status", RAIN_OP_EQ, "saving" } }, .nterms = 1,
+		.limit = 200, .requester_admin = true, .include_community = true,
+		.include_hidden = true,
+	};
+	struct rain_charge *ch = NULL;
+	size_t nch = 0;
+	int64_t now = time_now_us();
+	char marker[UUID_STR_LEN] = "";
+	bool more = true;
+	int r;
+
+	*reset = 0;
+	r = rain_catalog_charge_list(repo->cat, "upload/", &ch, &nch);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < nch; i++) {
+		const char *inst = strrchr(ch[i].key, '/');
+
+		/* ours from before this start (while opening), or lapsed: dead */
+		if ((!repo->opened && inst && !strcmp(inst + 1, repo->instance)) ||
+		    (ch[i].expires_at && ch[i].expires_at <= now)) {
+			rain_catalog_charge_delete(repo->cat, ch[i].key);
+			ch[i].expires_at = 1;
+		}
+	}
+	while (r == 0 && more) {
+		struct rain_image **imgs = NULL;
+		size_t n = 0;
+
+		q.marker = marker[0] ? marker : NULL;
+		r = rain_catalog_image_list(repo->cat, &q, &imgs, &n, &more);
+		for (size_t i = 0; r == 0 && i < n; i++) {
+			bool live = false;
+
+			for (size_t j = 0; j < nch && !live; j++)
+				live = !strncmp(ch[j].key + strlen("upload/"), imgs[i]->id, UUID_STR_LEN - 1) &&
+				       (!ch[j].expires_at || ch[j].expires_at > now);
+			if (!live && modify(repo, &upload_self, imgs[i]->id, RAIN_ACT_UPLOAD,
+					    do_requeue_stale, NULL, NULL) == 0)
+				(*reset)++;
+		}
+		if (n)
+			snprintf(marker, sizeof(marker), "%s", imgs[n - 1]->id);
+		rain_catalog_list_free(imgs, n);
+		if (!n)
+			break;
+	}
+	free(ch);
+	rain_error_clear();
+	return r;
+}
+
+int rain_repo_requeue_lapsed(struct rain_repo *repo, int64_t *reset)
+{
+	rain_error_clear();
+	return requeue_stale(repo, reset);
+}
+
+int rain_repo_recover(struct rain_repo *repo, struct rain_repo_recovery *rec)
+{
+	int r;
+
+	rain_error_clear();
+	rec->uploads_reset = rec->tmp_removed = rec->blobs_removed = 0;
+	r = requeue_stale(repo, &rec->uploads_reset);
+	if (r == 0)
+		r = rain_blob_purge_tmp(repo->blobs, repo->tmp_grace_us > 0 ?
+					time_now_us() - repo->tmp_grace_us : INT64_MAX, &rec->tmp_removed);
+	if (r == 0) {
+		struct gc_ctx gc = { repo, 0 };
+
+		r = rain_blob_list(repo->blobs, gc_one, &gc);
+		rec->blobs_removed = gc.removed;
+	}
+	return r;
+}
+
+/* The data folder's instance id: read, or made on first use. */
+static int instance_id(const char *data_dir, char out[17])
+{
+	_cleanup_free_ char *path = fs_path_join(data_dir, "instance"), *text = NULL;
+	char uuid[UUID_STR_LEN];
+	size_t len = 0;
+	int r;
+
+	if (!path)
+		return rain_error_oom();
+	if (fs_read_small(path, 64, &text, &len) == 0 && len >= 16 && hex_is_valid(text, 16)) {
+		memcpy(out, text, 16);
+		out[16] = '\0';
+		return 0;
+	}
+	rain_error_clear();
+	r = uuid_generate(uuid);
+	if (r < 0)
+		return r;
+	/* the hex digits of a random UUID, without its dashes */
+	for (size_t i = 0, n = 0; n < 16; i++)
+		if (uuid[i] != '-')
+			out[n++] = uuid[i];
+	out[16] = '\0';
+	return fs_write_atomic(path, out, 16, 0600);
 }
 
 int rain_repo_open(struct rain_repo **out, const struct rain_repo_options *opts,
@@ -144,9 +307,11 @@ int rain_repo_open(struct rain_repo **out, const struct rain_repo_options *opts,
 		return rain_error_oom();
 	repo->lock_fd = -1;
 	pthread_mutex_init(&repo->blob_lock, NULL);
-	pthread_mutex_init(&repo->acct_lock, NULL);
+	pthread_mutex_init(&repo->create_lock, NULL);
 	repo->md5 = opts->md5_checksum;
 	repo->max_size = opts->max_image_size;
+	repo->lease_us = opts->upload_lease_us > 0 ? opts->upload_lease_us : UPLOAD_LEASE_DEFAULT;
+	repo->tmp_grace_us = opts->tmp_grace_us;
 	lockpath = fs_path_join(opts->data_dir, "lock");
 	if (!lockpath) {
 		r = rain_error_oom();
@@ -163,6 +328,9 @@ int rain_repo_open(struct rain_repo **out, const struct rain_repo_options *opts,
 				   opts->data_dir, lockpath);
 		goto fail;
 	}
+	r = instance_id(opts->data_dir, repo->instance);
+	if (r < 0)
+		goto fail;
 	if (opts->catalog_uri)
 		catalog = strdup(opts->catalog_uri);
 	else if (asprintf(&catalog, "sqlite:%s/catalog.db", opts->data_dir) < 0)
@@ -181,10 +349,6 @@ int rain_repo_open(struct rain_repo **out, const struct rain_repo_options *opts,
 	r = rain_blob_store_open(&repo->blobs, blobs);
 	if (r < 0)
 		goto fail;
-	r = rain_catalog_reset_status(repo->cat, RAIN_STATUS_SAVING, RAIN_STATUS_QUEUED,
-				      &rec->uploads_reset);
-	if (r < 0)
-		goto fail;
 	repo->stage_dir = fs_path_join(opts->data_dir, "staging");
 	if (!repo->stage_dir) {
 		r = rain_error_oom();
@@ -196,10 +360,10 @@ int rain_repo_open(struct rain_repo **out, const struct rain_repo_options *opts,
 	r = stage_recover(repo, &rec->imports_reset);
 	if (r < 0)
 		goto fail;
-	r = rain_blob_store_gc(repo->blobs, blob_is_referenced, repo->cat,
-			       &rec->tmp_removed, &rec->blobs_removed);
+	r = rain_repo_recover(repo, rec);
 	if (r < 0)
 		goto fail;
+	repo->opened = true;
 	*out = repo;
 	return 0;
 fail:
@@ -216,99 +380,9 @@ void rain_repo_close(struct rain_repo *repo)
 	if (repo->lock_fd >= 0)
 		close(repo->lock_fd);
 	pthread_mutex_destroy(&repo->blob_lock);
-	pthread_mutex_destroy(&repo->acct_lock);
+	pthread_mutex_destroy(&repo->create_lock);
 	free(repo->stage_dir);
 	free(repo);
-}
-
-/* ---- per-owner accounts (quotas under concurrency) ---- */
-
-/* owner's account, created if need be, with one more reference; NULL
- * when out of memory. */
-static struct owner_acct *acct_get(struct rain_repo *repo, const char *owner)
-{
-	struct owner_acct *a;
-
-	pthread_mutex_lock(&repo->acct_lock);
-	for (a = repo->accts; a; a = a->next)
-		if (!strcmp(a->owner, owner))
-			break;
-	if (!a && (a = calloc(1, sizeof(*a)))) {
-		a->owner = strdup(owner);
-		if (!a->owner) {
-			free(a);
-			a = NULL;
-		} else {
-			pthread_mutex_init(&a->lock, NULL);
-			a->next = repo->accts;
-			repo->accts = a;
-		}
-	}
-	if (a)
-		a->refs++;
-	pthread_mutex_unlock(&repo->acct_lock);
-	return a;
-}
-
-/* Drop a reference; the last one frees the account (its figures are
- * reloaded from the catalog next time). */
-static void acct_put(struct rain_repo *repo, struct owner_acct *a)
-{
-	struct owner_acct **pp;
-
-	if (!a)
-		return;
-	pthread_mutex_lock(&repo->acct_lock);
-	if (--a->refs > 0) {
-		pthread_mutex_unlock(&repo->acct_lock);
-		return;
-	}
-	for (pp = &repo->accts; *pp != a; pp = &(*pp)->next)
-		;
-	*pp = a->next;
-	pthread_mutex_unlock(&repo->acct_lock);
-	pthread_mutex_destroy(&a->lock);
-	free(a->owner);
-	free(a);
-}
-
-/* The owner's stored bytes from the catalog. Caller holds a->lock. */
-static int acct_load(struct rain_repo *repo, struct owner_acct *a)
-{
-	struct rain_usage u;
-	int r = rain_catalog_usage(repo->cat, a->owner, &u);
-
-	if (r < 0)
-		return r;
-	a->used = u.bytes;
-	a->loaded = true;
-	return 0;
-}
-
-/* Take n more bytes for an upload under quota (0: no limit), which must
- * leave at least one byte besides n free. Caller holds a->lock.
- * RAIN_ETOOBIG when n would cross the quota, counting the owner's stored
- * data and every upload of theirs in flight. */
-static int acct_reserve(struct rain_repo *repo, struct owner_acct *a, int64_t quota, int64_t n)
-{
-	int64_t need = n > 0 ? n : 1;
-	bool fresh = !a->loaded;
-	int r;
-
-	if (quota > 0) {
-		if (!a->loaded && (r = acct_load(repo, a)) < 0)
-			return r;
-		/* deletes since the load may have made room */
-		if (a->used + a->reserved > quota - need && !fresh && (r = acct_load(repo, a)) < 0)
-			return r;
-		if (a->used + a->reserved > quota - need)
-			return rain_error_set(RAIN_ETOOBIG, "Image exceeds the storage quota: %s has %lld of "
-					      "%lld bytes stored or being uploaded, no room for %lld more",
-					      a->owner, (long long)(a->used + a->reserved), (long long)quota,
-					      (long long)need);
-	}
-	a->reserved += n;
-	return 0;
 }
 
 /* An upload's own steps after its start (requeue, activate): the start
@@ -413,9 +487,9 @@ static int give(struct rain_repo *repo, const struct rain_who *who, struct rain_
 int rain_repo_image_create(struct rain_repo *repo, const struct rain_who *who,
 			   json_t *body, struct rain_image **out)
 {
-	struct owner_acct *acct = NULL;
 	struct rain_image *img = NULL;
 	const char *key, *give_to = NULL;
+	bool locked = false;
 	json_t *v;
 	int r = 0;
 
@@ -458,17 +532,13 @@ int rain_repo_image_create(struct rain_repo *repo, const struct rain_who *who,
 		r = give(repo, who, img, give_to);
 	if (r == 0)
 		r = check_publicize(who, img);
-	/* count and insert under the owner's lock, so that concurrent
-	 * creates cannot all pass the count and overrun the quota together */
+	/* count and insert under a lock, so that concurrent creates through
+	 * this process cannot all pass the count and overrun the quota */
 	if (r == 0 && who->quota_images > 0) {
 		struct rain_usage u;
 
-		acct = acct_get(repo, who->owner);
-		if (!acct)
-			r = rain_error_oom();
-		else
-			pthread_mutex_lock(&acct->lock);
-		if (r == 0)
+		pthread_mutex_lock(&repo->create_lock);
+		locked = true;
 			r = rain_catalog_usage(repo->cat, who->owner, &u);
 		if (r == 0 && u.images >= who->quota_images)
 			r = rain_error_set(RAIN_ETOOBIG, "Image count quota exceeded: %s has %lld of %lld images",
@@ -478,10 +548,8 @@ int rain_repo_image_create(struct rain_repo *repo, const struct rain_who *who,
 		img->created_at = img->updated_at = time_now_us();
 		r = rain_catalog_image_create(repo->cat, img);
 	}
-	if (acct) {
-		pthread_mutex_unlock(&acct->lock);
-		acct_put(repo, acct);
-	}
+	if (locked)
+		pthread_mutex_unlock(&repo->create_lock);
 	if (r < 0) {
 		rain_image_free(img);
 		return r;
@@ -591,9 +659,7 @@ int rain_repo_image_patch(struct rain_repo *repo, const struct rain_who *who, co
 			  const struct rain_jsonpatch *patch, struct rain_image **out)
 {
 	struct patch_ctx pc = { repo, who, patch, NULL };
-	struct owner_acct *acct = NULL;
 	char buf[RAIN_USER_NAME_MAX + 1];
-	int r;
 
 	rain_error_clear();
 	for (size_t i = 0; i < patch->n; i++)
@@ -602,29 +668,54 @@ int rain_repo_image_patch(struct rain_repo *repo, const struct rain_who *who, co
 			return rain_error_set(RAIN_EINVAL, "owner must be a user name");
 	if (pc.owner)
 		pc.owner = stored_name(repo, pc.owner, buf, NULL);
-	/* the new owner's stored bytes grow: their account (if uploads of
-	 * theirs are in flight) reloads, and no check runs meanwhile */
-	if (pc.owner) {
-		if (!(acct = acct_get(repo, pc.owner)))
-			return rain_error_oom();
-		pthread_mutex_lock(&acct->lock);
-	}
-	r = modify(repo, who, id, RAIN_ACT_MODIFY, do_patch, &pc, out);
-	if (acct) {
-		acct->loaded = false;
-		pthread_mutex_unlock(&acct->lock);
-		acct_put(repo, acct);
-	}
-	return r;
+	return modify(repo, who, id, RAIN_ACT_MODIFY, do_patch, &pc, out);
 }
 
-/* Drop hash's blob if no image refers to it; caller holds blob_lock. */
-static void release_blob(struct rain_repo *repo, const char *sha256)
+/* Drop hash's blob if no image refers to it and no server holds it (an
+ * upload publishing it): the removal's own hold in the catalog makes
+ * the check and the removal one step for every raind. Caller holds
+ * blob_lock. Whether it was removed. */
+static bool release_blob(struct rain_repo *repo, const char *sha256)
 {
-	int64_t refs = 1;
+	char holder[UUID_STR_LEN];
+	bool removed = false;
 
-	if (rain_catalog_blob_refs(repo->cat, sha256, &refs) == 0 && refs == 0)
-		rain_blob_remove(repo->blobs, sha256);
+	if (uuid_generate(holder) < 0)
+		return false;
+	if (rain_catalog_blob_hold(repo->cat, sha256, holder, true, time_now_us() + REMOVAL_LEASE) < 0) {
+		rain_error_clear();
+		return false;
+	}
+	removed = rain_blob_remove(repo->blobs, sha256) == 0;
+	rain_catalog_blob_release(repo->cat, sha256, holder);
+	rain_error_clear();
+	return removed;
+}
+
+/* Publish w's data, held in the catalog for holder until the caller
+ * releases it (once an image refers to the hash): *res its result. A
+ * removal of the same hash by another server is waited for (it is
+ * short); w is freed either way. */
+static int publish_held(struct rain_repo *repo, struct rain_blob_writer *w, const char *holder,
+			int64_t lease_us, struct rain_blob_result *res)
+{
+	int r = rain_blob_write_seal(w, res);
+
+	for (int64_t waited = 0; r == 0; waited += 50000) {
+		r = rain_catalog_blob_hold(repo->cat, res->sha256, holder, false, time_now_us() + lease_us);
+		if (r != RAIN_ECONFLICT || waited > REMOVAL_LEASE)
+			break;
+		r = 0;
+		usleep(50000);
+	}
+	if (r < 0) {
+		rain_blob_write_abort(w);
+		return r;
+	}
+	r = rain_blob_write_commit(w, res);
+	if (r < 0)
+		rain_catalog_blob_release(repo->cat, res->sha256, holder);
+	return r;
 }
 
 int rain_repo_image_delete(struct rain_repo *repo, const struct rain_who *who, const char *id)
@@ -797,17 +888,39 @@ static void stage_remove(struct rain_repo *repo, const char *owner, const char *
 	rain_error_clear();
 }
 
-/* Give back what the upload holds of its owner's account. */
+/* Give back what the upload holds of its owner's usage. */
 static void upload_release(struct rain_upload *up)
 {
-	if (!up->acct)
+	if (!up->charged)
 		return;
-	pthread_mutex_lock(&up->acct->lock);
-	up->acct->reserved -= up->reserved;
+	rain_catalog_charge_delete(up->repo->cat, up->charge.key);
+	up->charged = false;
 	up->reserved = 0;
-	pthread_mutex_unlock(&up->acct->lock);
-	acct_put(up->repo, up->acct);
-	up->acct = NULL;
+}
+
+/* Hold n bytes for the upload in the catalog, under a renewed lease,
+ * checked against the uploader's quota (0: none) unless just renewing. */
+static int upload_reserve(struct rain_upload *up, int64_t n, bool check)
+{
+	struct rain_charge ch = up->charge;
+	int64_t used = 0;
+	int r;
+
+	ch.bytes = n;
+	ch.expires_at = time_now_us() + up->repo->lease_us;
+	r = rain_catalog_charge_reserve(up->repo->cat, &ch, check ? up->quota : 0, &used);
+	if (r == RAIN_ETOOBIG)
+		return rain_error_set(RAIN_ETOOBIG, "Image exceeds the storage quota: %s has %lld of "
+				      "%lld bytes stored or being uploaded, no room for %lld more",
+				      ch.owner, (long long)used, (long long)up->quota,
+				      (long long)(n > 0 ? n : 1));
+	if (r < 0)
+		return r;
+	up->charge = ch;
+	up->charged = true;
+	up->reserved = n;
+	up->room = up->quota - used - n;
+	return 0;
 }
 
 static void upload_free(struct rain_upload *up)
@@ -887,23 +1000,20 @@ static int begin(struct rain_repo *repo, const struct rain_who *who, const char 
 	r = load(repo, who, id, RAIN_ACT_UPLOAD, &img);
 	if (r == 0)
 		r = do_begin(img, &bc);
-	if (r == 0 && img->owner && !(up->acct = acct_get(repo, img->owner)))
-		r = rain_error_oom();
+	/* an ownerless image's upload is charged to nobody (owner "") */
+	snprintf(up->charge.key, sizeof(up->charge.key), "upload/%s/%s", up->id, repo->instance);
+	if (r == 0 && img->owner)
+		snprintf(up->charge.owner, sizeof(up->charge.owner), "%s", img->owner);
 	rain_image_free(img);
 	free(bc.disk_format);
 	bc.disk_format = NULL;
 	free(bc.owner);
 	bc.owner = NULL;
-	/* a declared length is taken whole now, else each chunk as it comes */
-	if (r == 0 && up->acct) {
-		int64_t n = expected_size > 0 ? expected_size : 0;
-
-		pthread_mutex_lock(&up->acct->lock);
-		r = acct_reserve(repo, up->acct, up->quota, n);
-		if (r == 0)
-			up->reserved = n;
-		pthread_mutex_unlock(&up->acct->lock);
-	}
+	/* a declared length is taken whole now, else in steps as it comes;
+	 * the charge also marks the upload live for the other servers */
+	if (r == 0)
+		r = upload_reserve(up, expected_size > 0 ? expected_size : 0,
+				   up->charge.owner[0] != '\0' && up->quota > 0);
 	if (r == 0)
 		r = modify(repo, who, id, RAIN_ACT_UPLOAD, do_begin, &bc, NULL);
 	up->disk_format = bc.disk_format;
@@ -986,19 +1096,29 @@ int rain_repo_upload_write(struct rain_upload *up, const void *buf, size_t len)
 		return rain_error_set(RAIN_EINVAL, "more data than the announced %lld bytes",
 				      (long long)up->expected);
 	/* the chunk's bytes are taken before they are written (an upload
-	 * with a declared length took them all at its start); one refused
-	 * gives back the rest in the same step, so that it never makes a
-	 * concurrent upload fail after it failed itself */
-	if (up->acct && size > up->reserved) {
-		pthread_mutex_lock(&up->acct->lock);
-		r = acct_reserve(up->repo, up->acct, up->quota, size - up->reserved);
-		if (r == 0) {
-			up->reserved = size;
-		} else {
-			up->acct->reserved -= up->reserved;
-			up->reserved = 0;
+	 * with a declared length took them all at its start): under a quota
+	 * exactly, or with plenty of room left (or no quota: an admin's
+	 * upload into a user's image still counts to the user) in steps of
+	 * up to RESERVE_STEP_MAX ahead (one catalog write per step); one refused
+	 * gives back the rest, so that it never makes a concurrent upload
+	 * fail after it failed itself. The lease is renewed at half its
+	 * time. */
+	if (up->charge.owner[0] && size > up->reserved) {
+		int64_t ahead = size < RESERVE_STEP_MAX ? size : RESERVE_STEP_MAX;
+
+		if (up->quota > 0 && up->room < 16 * RESERVE_STEP_MAX)
+			ahead = 0;
+		if (up->limit > 0 && size + ahead > up->limit)
+			ahead = up->limit - size;
+		r = upload_reserve(up, size + ahead, up->quota > 0);
+		if (r == RAIN_ETOOBIG && ahead > 0)
+			r = upload_reserve(up, size, true);
+		if (r < 0) {
+			upload_release(up);
+			return r;
 		}
-		pthread_mutex_unlock(&up->acct->lock);
+	} else if (up->charged && up->charge.expires_at - time_now_us() < up->repo->lease_us / 2) {
+		r = upload_reserve(up, up->reserved, false);
 		if (r < 0)
 			return r;
 	}
@@ -1070,8 +1190,8 @@ static int stage_finish(struct rain_upload *up, struct rain_image **out)
 		upload_fail(up, RAIN_STATUS_QUEUED);
 		return r;
 	}
-	if (up->acct)
-		pthread_mutex_lock(&up->acct->lock);
+	/* the staged bytes count as the charge "stage/ID" before the
+	 * upload's own goes (upload_free): for a moment twice, never not */
 	r = 0;
 	if (up->owner) {
 		snprintf(ch.key, sizeof(ch.key), "stage/%s", up->id);
@@ -1084,12 +1204,6 @@ static int stage_finish(struct rain_upload *up, struct rain_image **out)
 		free(up->stage_part);
 		up->stage_part = NULL;
 		fs_fsync_dir(up->repo->stage_dir);
-	}
-	if (up->acct) {
-		up->acct->reserved -= up->reserved;
-		up->reserved = 0;
-		up->acct->loaded = false;
-		pthread_mutex_unlock(&up->acct->lock);
 	}
 	if (r < 0) {
 		if (up->owner)
@@ -1107,6 +1221,7 @@ int rain_repo_upload_finish(struct rain_upload *up, struct rain_image **out)
 	struct rain_repo *repo = up->repo;
 	struct rain_blob_result res;
 	struct rain_image data = { 0 };
+	char holder[UUID_STR_LEN];
 	int64_t size;
 	int r;
 
@@ -1128,26 +1243,21 @@ int rain_repo_upload_finish(struct rain_upload *up, struct rain_image **out)
 		return r;
 	}
 	pthread_mutex_lock(&repo->blob_lock);
-	r = rain_blob_write_commit(up->w, &res);
+	r = uuid_generate(holder);
+	if (r == 0)
+		r = publish_held(repo, up->w, holder, repo->lease_us, &res);
+	else
+		rain_blob_write_abort(up->w);
 	up->w = NULL;
 	if (r == 0) {
 		data.size = res.size;
 		data.virtual_size = up->virtual_size;
 		data.checksum = res.md5[0] ? res.md5 : NULL;
 		data.os_hash_value = res.sha256;
-		/* the bytes move from reserved to used in one step with the
-		 * catalog's change (see struct owner_acct) */
-		if (up->acct)
-			pthread_mutex_lock(&up->acct->lock);
+		/* the image counts its bytes before the charge goes (see the
+		 * top of this file) */
 		r = modify(repo, &upload_self, up->id, RAIN_ACT_UPLOAD, do_activate, &data, out);
-		if (r == 0 && up->acct) {
-			if (up->acct->loaded)
-				up->acct->used += res.size;
-			up->acct->reserved -= up->reserved;
-			up->reserved = 0;
-		}
-		if (up->acct)
-			pthread_mutex_unlock(&up->acct->lock);
+		rain_catalog_blob_release(repo->cat, res.sha256, holder);
 		if (r < 0)
 			release_blob(repo, res.sha256);
 	}
@@ -1364,7 +1474,7 @@ int rain_repo_charge_set(struct rain_repo *repo, const struct rain_who *who, con
 			 int64_t bytes)
 {
 	struct rain_charge ch = { .bytes = bytes };
-	struct owner_acct *a;
+	int64_t quota = who->quota_bytes > 0 ? who->quota_bytes : 0, used = 0;
 	int r;
 
 	rain_error_clear();
@@ -1375,38 +1485,25 @@ int rain_repo_charge_set(struct rain_repo *repo, const struct rain_who *who, con
 				      (long long)bytes);
 	snprintf(ch.key, sizeof(ch.key), "%s", key);
 	snprintf(ch.owner, sizeof(ch.owner), "%s", who->owner);
-	a = acct_get(repo, who->owner);
-	if (!a)
-		return rain_error_oom();
-	pthread_mutex_lock(&a->lock);
-	r = acct_reserve(repo, a, who->quota_bytes > 0 ? who->quota_bytes : 0, bytes);
-	if (r == 0) {
-		r = rain_catalog_charge_set(repo->cat, &ch);
-		a->reserved -= bytes;
-		/* the catalog holds the truth: the next check reloads it */
-		a->loaded = false;
-	}
-	pthread_mutex_unlock(&a->lock);
-	acct_put(repo, a);
+	r = rain_catalog_charge_reserve(repo->cat, &ch, quota, &used);
+	if (r == RAIN_ETOOBIG)
+		return rain_error_set(RAIN_ETOOBIG, "Image exceeds the storage quota: %s has %lld of "
+				      "%lld bytes stored or being uploaded, no room for %lld more",
+				      ch.owner, (long long)used, (long long)quota,
+				      (long long)(bytes > 0 ? bytes : 1));
 	return r;
 }
 
 int rain_repo_charge_drop(struct rain_repo *repo, const char *owner, const char *key)
 {
-	struct owner_acct *a;
 	int r;
 
 	rain_error_clear();
-	a = acct_get(repo, owner);
-	if (!a)
-		return rain_error_oom();
-	pthread_mutex_lock(&a->lock);
 	r = rain_catalog_charge_delete(repo->cat, key);
-	if (r == RAIN_ENOTFOUND)
+	if (r == RAIN_ENOTFOUND) {
+		rain_error_clear();
 		r = 0;
-	a->loaded = false;
-	pthread_mutex_unlock(&a->lock);
-	acct_put(repo, a);
+	}
 	return r;
 }
 
@@ -1664,6 +1761,7 @@ int rain_repo_vetting_set(struct rain_repo *repo, const struct rain_who *who, co
 	struct rain_blob_writer *w = NULL;
 	struct rain_blob_result res;
 	struct vetting_ctx vc = { .v = v };
+	char holder[UUID_STR_LEN];
 	int r;
 
 	rain_error_clear();
@@ -1686,10 +1784,15 @@ int rain_repo_vetting_set(struct rain_repo *repo, const struct rain_who *who, co
 		return r;
 	}
 	pthread_mutex_lock(&repo->blob_lock);
-	r = rain_blob_write_commit(w, &res);
+	r = uuid_generate(holder);
+	if (r == 0)
+		r = publish_held(repo, w, holder, REMOVAL_LEASE, &res);
+	else
+		rain_blob_write_abort(w);
 	if (r == 0) {
 		vc.report = res.sha256;
 		r = modify(repo, who, id, RAIN_ACT_MODIFY, do_vetting, &vc, NULL);
+		rain_catalog_blob_release(repo->cat, res.sha256, holder);
 		if (r < 0)
 			release_blob(repo, res.sha256);
 		else if (vc.old[0] && strcmp(vc.old, res.sha256))

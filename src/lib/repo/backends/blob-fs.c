@@ -344,7 +344,7 @@ static int fs_list(void *impl, int (*cb)(void *ud, const char *sha256), void *ud
 	return r;
 }
 
-static int fs_purge_tmp(void *impl, int64_t *removed)
+static int fs_purge_tmp(void *impl, int64_t before_us, int64_t *removed)
 {
 	struct fs_store *s = impl;
 	DIR *d = opendir(s->tmpdir);
@@ -354,7 +354,14 @@ static int fs_purge_tmp(void *impl, int64_t *removed)
 	if (!d)
 		return rain_error_errno(RAIN_EIO, errno, "cannot list %s", s->tmpdir);
 	while ((de = readdir(d))) {
+		struct stat st;
+
 		if (de->d_name[0] == '.')
+			continue;
+		/* another raind's upload in flight on a shared folder is newer */
+		if (before_us != INT64_MAX &&
+		    (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		     (int64_t)st.st_mtim.tv_sec * 1000000 + st.st_mtim.tv_nsec / 1000 >= before_us))
 			continue;
 		if (unlinkat(dirfd(d), de->d_name, 0) == 0)
 			(*removed)++;

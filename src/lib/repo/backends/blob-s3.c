@@ -32,6 +32,7 @@
 #include "util/base64.h"
 #include "util/cleanup.h"
 #include "util/strutil.h"
+#include "util/timeutil.h"
 
 struct s3_store {
 	struct objstore os;  /* first: impl points to it */
@@ -144,7 +145,8 @@ static char *xml_first(const char *doc, size_t len, const char *name)
 /* Call cb with the text of child a (and b, or NULL) of every element
  * named parent. */
 static int xml_each(const char *doc, size_t len, const char *parent, const char *a, const char *b,
-		    int (*cb)(void *ud, const char *a, const char *b), void *ud)
+		    const char *c, int (*cb)(void *ud, const char *a, const char *b, const char *c),
+		    void *ud)
 {
 	xmlDocPtr x = xmlReadMemory(doc, (int)len, "s3.xml", NULL, XML_PARSE_NONET | XML_PARSE_NOERROR |
 				    XML_PARSE_NOWARNING);
@@ -155,22 +157,26 @@ static int xml_each(const char *doc, size_t len, const char *parent, const char 
 		return rain_error_set(RAIN_EIO, "the S3 store's listing is not XML");
 	root = xmlDocGetRootElement(x);
 	for (n = root ? root->children : NULL; n && r == 0; n = n->next) {
-		xmlChar *ta = NULL, *tb = NULL;
+		xmlChar *ta = NULL, *tb = NULL, *tc = NULL;
 
 		if (n->type != XML_ELEMENT_NODE || xmlStrcmp(n->name, BAD_CAST parent))
 			continue;
-		for (xmlNodePtr c = n->children; c; c = c->next) {
-			if (c->type != XML_ELEMENT_NODE)
+		for (xmlNodePtr ch = n->children; ch; ch = ch->next) {
+			if (ch->type != XML_ELEMENT_NODE)
 				continue;
-			if (!ta && !xmlStrcmp(c->name, BAD_CAST a))
-				ta = xmlNodeGetContent(c);
-			else if (b && !tb && !xmlStrcmp(c->name, BAD_CAST b))
-				tb = xmlNodeGetContent(c);
+			if (!ta && !xmlStrcmp(ch->name, BAD_CAST a))
+				ta = xmlNodeGetContent(ch);
+			else if (b && !tb && !xmlStrcmp(ch->name, BAD_CAST b))
+				tb = xmlNodeGetContent(ch);
+			else if (c && !tc && !xmlStrcmp(ch->name, BAD_CAST c))
+				tc = xmlNodeGetContent(ch);
 		}
+		/* a and b required; c passed when there (else NULL) */
 		if (ta && (!b || tb))
-			r = cb(ud, (const char *)ta, (const char *)tb);
+			r = cb(ud, (const char *)ta, (const char *)tb, (const char *)tc);
 		xmlFree(ta);
 		xmlFree(tb);
+		xmlFree(tc);
 	}
 	xmlFreeDoc(x);
 	return r;
@@ -437,8 +443,11 @@ static int s3_remove(void *impl, const char *sha256)
 }
 
 /* Call cb for every key under prefix (ListObjectsV2, page by page). */
-static int list_keys(struct s3_store *s, const char *prefix,
-		     int (*cb)(void *ud, const char *key, const char *unused), void *ud)
+/* Call cb with every key under prefix, and its LastModified when
+ * modified (else NULL), page by page. */
+static int list_keys(struct s3_store *s, const char *prefix, bool modified,
+		     int (*cb)(void *ud, const char *key, const char *unused, const char *modified),
+		     void *ud)
 {
 	_cleanup_free_ char *token = NULL, *enc_prefix = query_encode(prefix);
 	char w[256];
@@ -462,7 +471,8 @@ static int list_keys(struct s3_store *s, const char *prefix,
 		if (r == 0 && rq.status != 200)
 			r = objstore_http_error(&rq, w);
 		if (r == 0)
-			r = xml_each(rq.resp, rq.resp_len, "Contents", "Key", NULL, cb, ud);
+			r = xml_each(rq.resp, rq.resp_len, "Contents", "Key", NULL,
+				     modified ? "LastModified" : NULL, cb, ud);
 		free(token);
 		token = NULL;
 		if (r == 0) {
@@ -475,7 +485,7 @@ static int list_keys(struct s3_store *s, const char *prefix,
 	return r;
 }
 
-static int list_one(void *ud, const char *key, const char *unused)
+static int list_one(void *ud, const char *key, const char *unused, const char *unused2)
 {
 	return objstore_list_key(ud, key);
 }
@@ -484,36 +494,75 @@ static int s3_list(void *impl, int (*cb)(void *ud, const char *sha256), void *ud
 {
 	struct objstore_list l = { cb, ud };
 
-	return list_keys(impl, "sha256/", list_one, &l);
+	return list_keys(impl, "sha256/", false, list_one, &l);
 }
 
+/* purge_tmp's view of tmp/: the keys of one upload at a time (the
+ * listing is sorted), removed together when none is newer than before. */
 struct purge_ctx {
 	struct s3_store *s;
-	char last[33];        /* the id of the last tmp/ key seen */
+	int64_t before;
+	char id[33];          /* the upload whose keys are in keys */
+	char **keys;
+	size_t n;
+	bool fresh;           /* one of them was written since before */
 	int64_t removed;
 };
 
-static int purge_one(void *ud, const char *key, const char *unused)
+static int purge_flush(struct purge_ctx *p)
+{
+	int r = 0;
+
+	if (p->n && !p->fresh) {
+		for (size_t i = 0; i < p->n && r == 0; i++)
+			r = objstore_simple(&p->s->os, "DELETE", p->keys[i], NULL, true, NULL);
+		p->removed++;
+	}
+	strv_free(p->keys, p->n);
+	p->keys = NULL;
+	p->n = 0;
+	p->fresh = false;
+	return r;
+}
+
+/* Whether an S3 time (2026-12-07T18:30:00.000Z) is at or after before;
+ * one that does not parse counts as fresh (kept). */
+static bool is_fresh(const char *when, int64_t before)
+{
+	int64_t us;
+
+	if (before == INT64_MAX)
+		return false;
+	return !when || time_parse_iso(when, &us) < 0 || us >= before;
+}
+
+static int purge_one(void *ud, const char *key, const char *unused, const char *modified)
 {
 	struct purge_ctx *p = ud;
 	char id[33];
+	int r;
 
 	if (!objstore_tmp_key_id("tmp", key, id))
 		return 0;
-	if (strcmp(p->last, id)) {
-		memcpy(p->last, id, sizeof(id));
-		p->removed++;
+	if (strcmp(p->id, id)) {
+		if ((r = purge_flush(p)) < 0)
+			return r;
+		memcpy(p->id, id, sizeof(id));
 	}
-	return objstore_simple(&p->s->os, "DELETE", key, NULL, true, NULL);
+	if (is_fresh(modified, p->before))
+		p->fresh = true;
+	return strv_add(&p->keys, &p->n, key);
 }
 
-static int abort_one(void *ud, const char *key, const char *upload)
+static int abort_one(void *ud, const char *key, const char *upload, const char *initiated)
 {
 	struct purge_ctx *p = ud;
-	_cleanup_free_ char *enc = query_encode(upload), *query = NULL;
+	_cleanup_free_ char *enc = NULL, *query = NULL;
 
-	if (!objstore_key_hash(key))
+	/* a publish under way on another raind started since before */
+	if (!objstore_key_hash(key) || is_fresh(initiated, p->before))
 		return 0;
+	enc = query_encode(upload);
 	if (!enc || asprintf(&query, "uploadId=%s", enc) < 0) {
 		query = NULL;
 		return rain_error_oom();
@@ -522,16 +571,19 @@ static int abort_one(void *ud, const char *key, const char *upload)
 	return objstore_simple(&p->s->os, "DELETE", key, query, true, NULL);
 }
 
-static int s3_purge_tmp(void *impl, int64_t *removed)
+static int s3_purge_tmp(void *impl, int64_t before_us, int64_t *removed)
 {
 	struct s3_store *s = impl;
-	struct purge_ctx p = { .s = s };
+	struct purge_ctx p = { .s = s, .before = before_us };
 	struct objstore_req rq = { 0 };
 	char w[256];
 	int r;
 
 	*removed = 0;
-	r = list_keys(s, "tmp/", purge_one, &p);
+	r = list_keys(s, "tmp/", true, purge_one, &p);
+	if (r == 0)
+		r = purge_flush(&p);
+	strv_free(p.keys, p.n);
 	if (r < 0)
 		return r;
 	/* multipart uploads of publishes that never finished */
@@ -540,7 +592,8 @@ static int s3_purge_tmp(void *impl, int64_t *removed)
 	if (r == 0 && rq.status != 200)
 		r = objstore_http_error(&rq, w);
 	if (r == 0)
-		r = xml_each(rq.resp, rq.resp_len, "Upload", "Key", "UploadId", abort_one, &p);
+		r = xml_each(rq.resp, rq.resp_len, "Upload", "Key", "UploadId", "Initiated", abort_one,
+				     &p);
 	objstore_req_free(&rq);
 	*removed = p.removed;
 	return r;

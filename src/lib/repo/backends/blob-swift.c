@@ -36,6 +36,7 @@
 #include "util/cleanup.h"
 #include "util/cleanup-json.h"
 #include "util/strutil.h"
+#include "util/timeutil.h"
 
 #define SEGMENTS "segments"
 
@@ -483,9 +484,10 @@ static int sw_remove(void *impl, const char *sha256)
 	return r;
 }
 
-/* Call cb with every object name under prefix, page by page. */
+/* Call cb with every object name under prefix and its last_modified
+ * (NULL when the listing has none), page by page. */
 static int list_names(struct swift_store *s, const char *prefix,
-		      int (*cb)(void *ud, const char *name), void *ud)
+		      int (*cb)(void *ud, const char *name, const char *modified), void *ud)
 {
 	_cleanup_free_ char *after = NULL, *enc_prefix = str_url_encode(prefix);
 	char w[256];
@@ -524,8 +526,9 @@ static int list_names(struct swift_store *s, const char *prefix,
 			return 0;
 		json_array_foreach(list, i, o) {
 			const char *name = json_string_value(json_object_get(o, "name"));
+			const char *modified = json_string_value(json_object_get(o, "last_modified"));
 
-			if (name && (r = cb(ud, name)) < 0)
+			if (name && (r = cb(ud, name, modified)) < 0)
 				return r;
 		}
 		free(after);
@@ -536,11 +539,16 @@ static int list_names(struct swift_store *s, const char *prefix,
 	}
 }
 
+static int list_one(void *ud, const char *name, const char *unused)
+{
+	return objstore_list_key(ud, name);
+}
+
 static int sw_list(void *impl, int (*cb)(void *ud, const char *sha256), void *ud)
 {
 	struct objstore_list l = { cb, ud };
 
-	return list_names(impl, "sha256/", objstore_list_key, &l);
+	return list_names(impl, "sha256/", list_one, &l);
 }
 
 /* purge_tmp's view of segments/: the names of one id at a time (the
@@ -551,6 +559,8 @@ struct purge_ctx {
 	char **names;
 	size_t n;
 	char published[65];   /* the hash of the id's marker, or "" */
+	int64_t before;
+	bool fresh;           /* one of the id's was written since before */
 	int64_t removed;
 };
 
@@ -567,7 +577,7 @@ static int purge_flush(struct purge_ctx *p)
 		r = objstore_simple(&p->s->os, "HEAD", key, NULL, true, &status);
 		keep = r == 0 && status / 100 == 2;
 	}
-	if (r == 0 && p->n && !keep) {
+	if (r == 0 && p->n && !keep && !p->fresh) {
 		for (size_t i = 0; i < p->n && r == 0; i++)
 			r = objstore_simple(&p->s->os, "DELETE", p->names[i], NULL, true, NULL);
 		p->removed++;
@@ -576,14 +586,16 @@ static int purge_flush(struct purge_ctx *p)
 	p->names = NULL;
 	p->n = 0;
 	p->published[0] = '\0';
+	p->fresh = false;
 	return r;
 }
 
-static int purge_one(void *ud, const char *name)
+static int purge_one(void *ud, const char *name, const char *modified)
 {
 	struct purge_ctx *p = ud;
 	char id[33];
 	const char *last;
+	int64_t us;
 	int r;
 
 	if (!objstore_tmp_key_id(SEGMENTS, name, id))
@@ -593,15 +605,19 @@ static int purge_one(void *ud, const char *name)
 			return r;
 		memcpy(p->id, id, sizeof(id));
 	}
+	/* Swift's time is UTC without a zone (2026-12-07T18:30:00.123450);
+	 * one that does not parse keeps the id */
+	if (p->before != INT64_MAX && (!modified || time_parse_iso(modified, &us) < 0 || us >= p->before))
+		p->fresh = true;
 	last = name + strlen(SEGMENTS) + 1 + 33;
 	if (str_has_prefix(last, "of-") && hex_is_valid(last + 3, 64))
 		memcpy(p->published, last + 3, 65);
 	return strv_add(&p->names, &p->n, name);
 }
 
-static int sw_purge_tmp(void *impl, int64_t *removed)
+static int sw_purge_tmp(void *impl, int64_t before_us, int64_t *removed)
 {
-	struct purge_ctx p = { .s = impl };
+	struct purge_ctx p = { .s = impl, .before = before_us };
 	int r;
 
 	r = list_names(impl, SEGMENTS "/", purge_one, &p);

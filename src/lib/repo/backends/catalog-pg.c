@@ -1,6 +1,6 @@
 /* The PostgreSQL catalog backend (libpq), scheme "postgresql".
  *
- * The same tables as the SQLite backend (catalog-sqlite.c, schema 9), in
+ * The same tables as the SQLite backend (catalog-sqlite.c, schema 10), in
  * one PostgreSQL database that several raind may share: nothing here
  * assumes a single writer or keeps state another process would need.
  * Where SQLite relied on its one writer (BEGIN IMMEDIATE), writes here are
@@ -83,6 +83,13 @@ enum stmt_id {
 	ST_CHARGE_SET,
 	ST_CHARGE_DELETE,
 	ST_CHARGE_LIST,
+	ST_CHARGE_USED,
+	ST_OWNER_XLOCK,
+	ST_HASH_XLOCK,
+	ST_HOLD_COUNT,
+	ST_HOLD_PUT,
+	ST_HOLD_DELETE,
+	ST_HOLD_PURGE,
 	ST_REG_PUT,
 	ST_REG_GET,
 	ST_REG_LIST,
@@ -165,7 +172,8 @@ static const char *const stmt_sql[ST_COUNT] = {
 		"AND ($5::text IS NULL OR actor = $5 OR target = $5) ORDER BY id DESC LIMIT $4) a "
 		"ORDER BY id",
 	[ST_USAGE] = "SELECT COALESCE(SUM(CASE WHEN status IN ('active', 'deactivated') THEN size END), 0) "
-		"+ (SELECT COALESCE(SUM(bytes), 0) FROM charges WHERE owner = $1), "
+		"+ (SELECT COALESCE(SUM(bytes), 0) FROM charges WHERE owner = $1 "
+		"AND left(key, 7) != 'upload/' AND (expires_at = 0 OR expires_at > $2)), "
 		"count(*), count(*) FILTER (WHERE status = 'saving') FROM images "
 		"WHERE owner = $1 AND status != 'deleted'",
 	[ST_USER_TOUCH] = "UPDATE users SET last_login = $2 WHERE name = $1",
@@ -195,11 +203,32 @@ static const char *const stmt_sql[ST_COUNT] = {
 	 * rows others hold are left for later (no waiting, no deadlock) */
 	[ST_LOGIN_PURGE] = "DELETE FROM login_failures WHERE name IN (SELECT name FROM login_failures "
 		"WHERE first_at < $1 AND locked_until <= $2 AND name != $3 FOR UPDATE SKIP LOCKED)",
-	[ST_CHARGE_SET] = "INSERT INTO charges (key, owner, bytes) VALUES ($1, $2, $3) "
-		"ON CONFLICT (key) DO UPDATE SET owner = EXCLUDED.owner, bytes = EXCLUDED.bytes",
+	[ST_CHARGE_SET] = "INSERT INTO charges (key, owner, bytes, expires_at) VALUES ($1, $2, $3, $4) "
+		"ON CONFLICT (key) DO UPDATE SET owner = EXCLUDED.owner, bytes = EXCLUDED.bytes, "
+		"expires_at = EXCLUDED.expires_at",
 	[ST_CHARGE_DELETE] = "DELETE FROM charges WHERE key = $1",
-	[ST_CHARGE_LIST] = "SELECT key, owner, bytes FROM charges WHERE left(key, length($1)) = $1 "
-		"ORDER BY key",
+	[ST_CHARGE_LIST] = "SELECT key, owner, bytes, expires_at FROM charges "
+		"WHERE left(key, length($1)) = $1 ORDER BY key",
+	/* the owner's usage in bytes but for charge $2 */
+	[ST_CHARGE_USED] = "SELECT (SELECT COALESCE(SUM(size), 0) FROM images WHERE owner = $1 "
+		"AND status IN ('active', 'deactivated')) + (SELECT COALESCE(SUM(bytes), 0) "
+		"FROM charges WHERE owner = $1 AND key != $2 AND (expires_at = 0 OR expires_at > $3))",
+	/* held until the transaction ends: the reservations of one owner, and
+	 * the holds of one hash, one at a time across every raind (READ
+	 * COMMITTED: the statements after the lock see what the last holder
+	 * committed) */
+	[ST_OWNER_XLOCK] = "SELECT pg_advisory_xact_lock(7240532, hashtext('owner/' || $1))",
+	[ST_HASH_XLOCK] = "SELECT pg_advisory_xact_lock(7240532, hashtext('blob/' || $1))",
+	/* others' live holds on a hash; $4 = 1: removals only */
+	[ST_HOLD_COUNT] = "SELECT count(*) FROM blob_holds WHERE hash = $1 AND holder != $2 "
+		"AND expires_at > $3 AND removal >= $4",
+	[ST_HOLD_PUT] = "INSERT INTO blob_holds (hash, holder, removal, expires_at) VALUES ($1, $2, $3, $4) "
+		"ON CONFLICT (hash, holder) DO UPDATE SET removal = EXCLUDED.removal, "
+		"expires_at = EXCLUDED.expires_at",
+	[ST_HOLD_DELETE] = "DELETE FROM blob_holds WHERE hash = $1 AND holder = $2",
+	/* lapsed holds; rows others hold are left for later */
+	[ST_HOLD_PURGE] = "DELETE FROM blob_holds WHERE (hash, holder) IN (SELECT hash, holder "
+		"FROM blob_holds WHERE expires_at <= $1 FOR UPDATE SKIP LOCKED)",
 	[ST_REG_PUT] = "INSERT INTO registrations (" REG_COLUMNS ") "
 		"VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO UPDATE SET "
 		"image_id = EXCLUDED.image_id, site = EXCLUDED.site, owner = EXCLUDED.owner, "
@@ -330,6 +359,17 @@ static const char migrate_v9_sql[] =
 	"UPDATE image_tags t SET created_at = i.created_at FROM images i WHERE i.id = t.image_id;"
 	"CREATE INDEX image_tags_tc ON image_tags (tag, created_at, image_id);";
 
+/* Schema 10 (as SQLite's 10): several raind on one catalog: charges
+ * that lapse (uploads in flight, under a lease) and holds on blobs. */
+static const char migrate_v10_sql[] =
+	"ALTER TABLE charges ADD COLUMN expires_at BIGINT NOT NULL DEFAULT 0;"
+	"CREATE TABLE blob_holds ("
+	" hash " T_ " NOT NULL,"
+	" holder " T_ " NOT NULL,"
+	" removal INTEGER NOT NULL,"
+	" expires_at BIGINT NOT NULL,"
+	" PRIMARY KEY (hash, holder));";
+
 /* The migrations, oldest first: each brings the schema to its version.
  * A later version appends a step; an existing step never changes. */
 static const struct {
@@ -338,9 +378,10 @@ static const struct {
 } migrations[] = {
 	{ 8, schema_v8_sql },
 	{ 9, migrate_v9_sql },
+	{ 10, migrate_v10_sql },
 };
 
-#define SCHEMA_VERSION 9
+#define SCHEMA_VERSION 10
 
 /* Serializes schema migrations of several raind starting at once. */
 #define MIGRATE_LOCK "7240531"
@@ -1790,6 +1831,7 @@ static int pgs_usage(void *impl, const char *owner, struct rain_usage *out)
 	if (r < 0)
 		return r;
 	a_text(&a, owner);
+	a_i64(&a, time_now_us());
 	r = run(impl, c, ST_USAGE, &a, &res, "sum up usage");
 	if (r == 0) {
 		out->bytes = col_i64(res, 0, 0);
@@ -2204,6 +2246,7 @@ static int pgs_charge_set(void *impl, const struct rain_charge *ch)
 	a_text(&a, ch->key);
 	a_text(&a, ch->owner);
 	a_i64(&a, ch->bytes);
+	a_i64(&a, ch->expires_at);
 	return run_write(impl, ST_CHARGE_SET, &a, NULL, "record a charge");
 }
 
@@ -2227,6 +2270,7 @@ static void charge_row(const PGresult *res, int i, void *el)
 	copy_col(res, i, 0, ch->key, sizeof(ch->key));
 	copy_col(res, i, 1, ch->owner, sizeof(ch->owner));
 	ch->bytes = col_i64(res, i, 2);
+	ch->expires_at = col_i64(res, i, 3);
 }
 
 static int pgs_charge_list(void *impl, const char *prefix, struct rain_charge **out, size_t *n)
@@ -2236,6 +2280,108 @@ static int pgs_charge_list(void *impl, const char *prefix, struct rain_charge **
 	a_text(&a, prefix);
 	return collect_rows(impl, ST_CHARGE_LIST, &a, sizeof(**out), charge_row, "list charges",
 			    (void **)out, n);
+}
+
+/* A statement of one integer row on c: *out. */
+static int run_int_on(struct pgs *s, struct conn *c, enum stmt_id id, const struct args *a, int64_t *out,
+		      const char *what)
+{
+	PGresult *res = NULL;
+	int r = run(s, c, id, a, &res, what);
+
+	if (r == 0) {
+		*out = PQntuples(res) > 0 ? col_i64(res, 0, 0) : 0;
+		PQclear(res);
+	}
+	return r;
+}
+
+static int pgs_charge_reserve(void *impl, const struct rain_charge *ch, int64_t quota, int64_t now_us,
+			      int64_t *used)
+{
+	struct args k = { 0 }, u = { 0 }, a = { 0 };
+	struct conn *c;
+	int r = conn_get(impl, &c);
+
+	*used = 0;
+	if (r < 0)
+		return r;
+	a_text(&k, ch->owner);
+	r = tx_begin(impl, c);
+	if (r == 0)
+		r = run(impl, c, ST_OWNER_XLOCK, &k, NULL, "lock the owner's usage");
+	if (r == 0 && quota > 0) {
+		a_text(&u, ch->owner);
+		a_text(&u, ch->key);
+		a_i64(&u, now_us);
+		r = run_int_on(impl, c, ST_CHARGE_USED, &u, used, "sum up usage");
+		/* at least one byte besides must be free, as for any upload */
+		if (r == 0 && *used > quota - (ch->bytes > 0 ? ch->bytes : 1))
+			r = rain_error_set(RAIN_ETOOBIG, "%s has %lld of %lld bytes", ch->owner,
+					   (long long)*used, (long long)quota);
+	}
+	if (r == 0) {
+		a_text(&a, ch->key);
+		a_text(&a, ch->owner);
+		a_i64(&a, ch->bytes);
+		a_i64(&a, ch->expires_at);
+		r = run(impl, c, ST_CHARGE_SET, &a, NULL, "record a charge");
+	}
+	r = tx_end(impl, c, r);
+	conn_put(impl, c);
+	return r;
+}
+
+static int pgs_blob_hold(void *impl, const char *hash, const char *holder, bool removal, int64_t now_us,
+			 int64_t expires_at)
+{
+	struct args k = { 0 }, h = { 0 }, p = { 0 }, a = { 0 };
+	int64_t refs = 0, held = 0;
+	struct conn *c;
+	int r = conn_get(impl, &c);
+
+	if (r < 0)
+		return r;
+	a_text(&k, hash);
+	r = tx_begin(impl, c);
+	if (r == 0)
+		r = run(impl, c, ST_HASH_XLOCK, &k, NULL, "lock the blob's holds");
+	if (r == 0 && removal)
+		r = run_int_on(impl, c, ST_BLOB_REFS, &k, &refs, "count blob references");
+	if (r == 0) {
+		a_text(&h, hash);
+		a_text(&h, holder);
+		a_i64(&h, now_us);
+		a_i64(&h, removal ? 0 : 1);
+		r = run_int_on(impl, c, ST_HOLD_COUNT, &h, &held, "count blob holds");
+	}
+	if (r == 0 && (refs || held))
+		r = rain_error_set(RAIN_ECONFLICT, "blob %s is %s", hash,
+				   refs ? "referenced" : removal ? "held by another server" :
+				   "being removed by another server");
+	if (r == 0) {
+		a_i64(&p, now_us);
+		r = run(impl, c, ST_HOLD_PURGE, &p, NULL, "drop lapsed blob holds");
+	}
+	if (r == 0) {
+		a_text(&a, hash);
+		a_text(&a, holder);
+		a_i64(&a, removal ? 1 : 0);
+		a_i64(&a, expires_at);
+		r = run(impl, c, ST_HOLD_PUT, &a, NULL, "hold a blob");
+	}
+	r = tx_end(impl, c, r);
+	conn_put(impl, c);
+	return r;
+}
+
+static int pgs_blob_release(void *impl, const char *hash, const char *holder)
+{
+	struct args a = { 0 };
+
+	a_text(&a, hash);
+	a_text(&a, holder);
+	return run_write(impl, ST_HOLD_DELETE, &a, NULL, "release a blob");
 }
 
 /* ---- registrations ---- */
@@ -2359,6 +2505,9 @@ static const struct rain_catalog_image_backend pgs_images = {
 	.charge_set = pgs_charge_set,
 	.charge_delete = pgs_charge_delete,
 	.charge_list = pgs_charge_list,
+	.charge_reserve = pgs_charge_reserve,
+	.blob_hold = pgs_blob_hold,
+	.blob_release = pgs_blob_release,
 };
 
 static const struct rain_catalog_identity_backend pgs_identity = {

@@ -69,6 +69,12 @@ enum stmt_id {
 	ST_CHARGE_SET,
 	ST_CHARGE_DELETE,
 	ST_CHARGE_LIST,
+	ST_CHARGE_USED,
+	ST_HOLD_COUNT,
+	ST_HOLD_PUT,
+	ST_HOLD_DELETE,
+	ST_HOLD_PURGE,
+	ST_DATA_VERSION,
 	ST_REG_PUT,
 	ST_REG_GET,
 	ST_REG_LIST,
@@ -143,7 +149,8 @@ static const char *const stmt_sql[ST_COUNT] = {
 		"WHERE at >= ?1 AND (?2 IS NULL OR actor = ?2) AND (?3 IS NULL OR target = ?3) "
 		"AND (?5 IS NULL OR actor = ?5 OR target = ?5) ORDER BY id DESC LIMIT ?4) ORDER BY id",
 	[ST_USAGE] = "SELECT COALESCE(SUM(CASE WHEN status IN ('active', 'deactivated') THEN size END), 0) "
-		"+ (SELECT COALESCE(SUM(bytes), 0) FROM charges WHERE owner = ?1), "
+		"+ (SELECT COALESCE(SUM(bytes), 0) FROM charges WHERE owner = ?1 "
+		"AND substr(key, 1, 7) != 'upload/' AND (expires_at = 0 OR expires_at > ?2)), "
 		"count(*), COALESCE(SUM(status = 'saving'), 0) FROM images "
 		"WHERE owner = ?1 AND status != 'deleted'",
 	[ST_USER_TOUCH] = "UPDATE users SET last_login = ?2 WHERE name = ?1",
@@ -164,10 +171,24 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_LOGIN_CLEAR] = "DELETE FROM login_failures WHERE name = ?1",
 	/* names whose count is out of its window and whose lock has passed */
 	[ST_LOGIN_PURGE] = "DELETE FROM login_failures WHERE first_at < ?1 AND locked_until <= ?2",
-	[ST_CHARGE_SET] = "INSERT OR REPLACE INTO charges (key, owner, bytes) VALUES (?1, ?2, ?3)",
+	[ST_CHARGE_SET] = "INSERT OR REPLACE INTO charges (key, owner, bytes, expires_at) "
+		"VALUES (?1, ?2, ?3, ?4)",
 	[ST_CHARGE_DELETE] = "DELETE FROM charges WHERE key = ?1",
-	[ST_CHARGE_LIST] = "SELECT key, owner, bytes FROM charges WHERE substr(key, 1, length(?1)) = ?1 "
-		"ORDER BY key",
+	[ST_CHARGE_LIST] = "SELECT key, owner, bytes, expires_at FROM charges "
+		"WHERE substr(key, 1, length(?1)) = ?1 ORDER BY key",
+	/* the owner's usage in bytes but for charge ?2 */
+	[ST_CHARGE_USED] = "SELECT (SELECT COALESCE(SUM(size), 0) FROM images WHERE owner = ?1 "
+		"AND status IN ('active', 'deactivated')) + (SELECT COALESCE(SUM(bytes), 0) "
+		"FROM charges WHERE owner = ?1 AND key != ?2 AND (expires_at = 0 OR expires_at > ?3))",
+	/* others' live holds on a hash; ?4 = 1: removals only */
+	[ST_HOLD_COUNT] = "SELECT count(*) FROM blob_holds WHERE hash = ?1 AND holder != ?2 "
+		"AND expires_at > ?3 AND removal >= ?4",
+	[ST_HOLD_PUT] = "INSERT OR REPLACE INTO blob_holds (hash, holder, removal, expires_at) "
+		"VALUES (?1, ?2, ?3, ?4)",
+	[ST_HOLD_DELETE] = "DELETE FROM blob_holds WHERE hash = ?1 AND holder = ?2",
+	[ST_HOLD_PURGE] = "DELETE FROM blob_holds WHERE expires_at <= ?1",
+	/* changes when another connection (of any process) commits */
+	[ST_DATA_VERSION] = "PRAGMA data_version",
 	[ST_REG_PUT] = "INSERT OR REPLACE INTO registrations (" REG_COLUMNS ") "
 		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
 	[ST_REG_GET] = "SELECT " REG_COLUMNS " FROM registrations WHERE id = ?1",
@@ -331,7 +352,21 @@ static const char migrate_v9_sql[] =
 	"CREATE INDEX IF NOT EXISTS image_tags_tc ON image_tags (tag, created_at, image_id);"
 	"PRAGMA user_version = 9;";
 
-#define SCHEMA_VERSION 9
+/* Version 10: several raind on one catalog. A charge may lapse (an
+ * upload's bytes in flight, held under a lease), and blobs are held
+ * while one server publishes or removes them (rain_catalog_blob_hold). */
+static const char migrate_v10_column_sql[] =
+	"ALTER TABLE charges ADD COLUMN expires_at INTEGER NOT NULL DEFAULT 0;";
+static const char migrate_v10_sql[] =
+	"CREATE TABLE IF NOT EXISTS blob_holds ("
+	" hash TEXT NOT NULL,"
+	" holder TEXT NOT NULL,"
+	" removal INTEGER NOT NULL,"
+	" expires_at INTEGER NOT NULL,"
+	" PRIMARY KEY (hash, holder));"
+	"PRAGMA user_version = 10;";
+
+#define SCHEMA_VERSION 10
 
 /* Generated list queries repeat (same filters, other values): each
  * connection keeps the last few prepared. */
@@ -347,14 +382,17 @@ struct conn {
 	sqlite3_stmt *st[ST_COUNT];
 	struct cached_stmt cache[STMT_CACHE];
 	unsigned int cache_next;
+	int64_t data_version;   /* as last read on this connection */
 	struct conn *next;
 };
 
 /* Validated tokens are looked up on every request: the last ones found
  * are kept here, each with the generation it was read in; every change to
  * users or tokens starts a new generation, so a revoked token or an
- * inactive user is refused at once (within this process: one raind per
- * catalog). */
+ * inactive user is refused at once. Another process's commit (another
+ * raind on the same file) starts one too: each lookup first reads its
+ * connection's data_version, which changes with every commit of another
+ * connection. */
 #define TOKEN_CACHE_SLOTS 256
 
 struct token_slot {
@@ -490,6 +528,10 @@ static int conn_open(const char *path, bool create, struct conn **out)
 				rc = sqlite3_exec(c->db, migrate_v9_column_sql, NULL, NULL, NULL);
 			if (rc == SQLITE_OK && version < 9)
 				rc = sqlite3_exec(c->db, migrate_v9_sql, NULL, NULL, NULL);
+			if (rc == SQLITE_OK && version < 10 && !has_column(c->db, "charges", "expires_at"))
+				rc = sqlite3_exec(c->db, migrate_v10_column_sql, NULL, NULL, NULL);
+			if (rc == SQLITE_OK && version < 10)
+				rc = sqlite3_exec(c->db, migrate_v10_sql, NULL, NULL, NULL);
 			if (rc == SQLITE_OK)
 				rc = sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
 			if (rc != SQLITE_OK) {
@@ -758,6 +800,18 @@ static int step_done(struct conn *c, enum stmt_id id, const char *what)
 	if (rc != SQLITE_DONE)
 		return sq_error(c->db, rc, what);
 	return 0;
+}
+
+/* A statement of one integer row: *out; reset after. */
+static int step_int(struct conn *c, enum stmt_id id, int64_t *out, const char *what)
+{
+	int rc = sqlite3_step(c->st[id]);
+
+	if (rc == SQLITE_ROW)
+		*out = sqlite3_column_int64(c->st[id], 0);
+	sqlite3_reset(c->st[id]);
+	sqlite3_clear_bindings(c->st[id]);
+	return rc == SQLITE_ROW ? 0 : sq_error(c->db, rc, what);
 }
 
 static int write_children(struct conn *c, const struct rain_image *img)
@@ -1690,6 +1744,7 @@ static int sq_usage(void *impl, const char *owner, struct rain_usage *out)
 		return r;
 	st = c->st[ST_USAGE];
 	sqlite3_bind_text(st, 1, owner, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, time_now_us());
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		out->bytes = sqlite3_column_int64(st, 0);
@@ -1957,20 +2012,31 @@ static int sq_token_lookup(void *impl, const char *hash, struct rain_token *out)
 	struct token_slot *slot = strlen(hash) == 64 ? token_slot(s, hash) : NULL;
 	struct conn *c;
 	sqlite3_stmt *st;
+	int64_t version = 0;
 	uint64_t gen;
 	int rc, r;
 
+	r = conn_get(impl, &c);
+	if (r < 0)
+		return r;
+	r = step_int(c, ST_DATA_VERSION, &version, "read the data version");
+	if (r < 0) {
+		conn_put(impl, c);
+		return r;
+	}
+	if (version != c->data_version) {
+		c->data_version = version;
+		tokens_changed(s);
+	}
 	pthread_mutex_lock(&s->cache_lock);
 	gen = s->gen;
 	if (slot && slot->gen == gen && !strcmp(slot->t.hash, hash)) {
 		*out = slot->t;
 		pthread_mutex_unlock(&s->cache_lock);
+		conn_put(impl, c);
 		return 0;
 	}
 	pthread_mutex_unlock(&s->cache_lock);
-	r = conn_get(impl, &c);
-	if (r < 0)
-		return r;
 	st = c->st[ST_TOKEN_LOOKUP];
 	sqlite3_bind_text(st, 1, hash, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
@@ -2155,6 +2221,7 @@ static int sq_charge_set(void *impl, const struct rain_charge *ch)
 	sqlite3_bind_text(st, 1, ch->key, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, ch->owner, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 3, ch->bytes);
+	sqlite3_bind_int64(st, 4, ch->expires_at);
 	r = step_done(c, ST_CHARGE_SET, "record a charge");
 	conn_put(impl, c);
 	return r;
@@ -2182,6 +2249,7 @@ static void charge_row(sqlite3_stmt *st, void *el)
 	copy_col(st, 0, ch->key, sizeof(ch->key));
 	copy_col(st, 1, ch->owner, sizeof(ch->owner));
 	ch->bytes = sqlite3_column_int64(st, 2);
+	ch->expires_at = sqlite3_column_int64(st, 3);
 }
 
 static int sq_charge_list(void *impl, const char *prefix, struct rain_charge **out, size_t *n)
@@ -2196,6 +2264,101 @@ static int sq_charge_list(void *impl, const char *prefix, struct rain_charge **o
 	sqlite3_bind_text(c->st[ST_CHARGE_LIST], 1, prefix, -1, SQLITE_STATIC);
 	r = collect_rows(c, c->st[ST_CHARGE_LIST], sizeof(**out), charge_row, "list charges",
 			 (void **)out, n);
+	conn_put(impl, c);
+	return r;
+}
+
+/* One writer at a time (BEGIN IMMEDIATE), also across processes: the
+ * sum and the write are one step. */
+static int sq_charge_reserve(void *impl, const struct rain_charge *ch, int64_t quota, int64_t now_us,
+			     int64_t *used)
+{
+	sqlite3_stmt *st;
+	struct conn *c;
+	int r = conn_get(impl, &c);
+
+	*used = 0;
+	if (r < 0)
+		return r;
+	r = tx_begin(c);
+	if (r == 0 && quota > 0) {
+		st = c->st[ST_CHARGE_USED];
+		sqlite3_bind_text(st, 1, ch->owner, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, ch->key, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, now_us);
+		r = step_int(c, ST_CHARGE_USED, used, "sum up usage");
+		/* at least one byte besides must be free, as for any upload */
+		if (r == 0 && *used > quota - (ch->bytes > 0 ? ch->bytes : 1))
+			r = rain_error_set(RAIN_ETOOBIG, "%s has %lld of %lld bytes", ch->owner,
+					   (long long)*used, (long long)quota);
+	}
+	if (r == 0) {
+		st = c->st[ST_CHARGE_SET];
+		sqlite3_bind_text(st, 1, ch->key, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, ch->owner, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, ch->bytes);
+		sqlite3_bind_int64(st, 4, ch->expires_at);
+		r = step_done(c, ST_CHARGE_SET, "record a charge");
+	}
+	r = tx_end(c, r);
+	conn_put(impl, c);
+	return r;
+}
+
+static int sq_blob_hold(void *impl, const char *hash, const char *holder, bool removal, int64_t now_us,
+			int64_t expires_at)
+{
+	int64_t refs = 0, held = 0;
+	sqlite3_stmt *st;
+	struct conn *c;
+	int r = conn_get(impl, &c);
+
+	if (r < 0)
+		return r;
+	r = tx_begin(c);
+	if (r == 0 && removal) {
+		sqlite3_bind_text(c->st[ST_BLOB_REFS], 1, hash, -1, SQLITE_STATIC);
+		r = step_int(c, ST_BLOB_REFS, &refs, "count blob references");
+	}
+	if (r == 0) {
+		st = c->st[ST_HOLD_COUNT];
+		sqlite3_bind_text(st, 1, hash, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, holder, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, now_us);
+		sqlite3_bind_int(st, 4, removal ? 0 : 1);
+		r = step_int(c, ST_HOLD_COUNT, &held, "count blob holds");
+	}
+	if (r == 0 && (refs || held))
+		r = rain_error_set(RAIN_ECONFLICT, "blob %s is %s", hash,
+				   refs ? "referenced" : removal ? "held by another server" :
+				   "being removed by another server");
+	if (r == 0) {
+		sqlite3_bind_int64(c->st[ST_HOLD_PURGE], 1, now_us);
+		r = step_done(c, ST_HOLD_PURGE, "drop lapsed blob holds");
+	}
+	if (r == 0) {
+		st = c->st[ST_HOLD_PUT];
+		sqlite3_bind_text(st, 1, hash, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, holder, -1, SQLITE_STATIC);
+		sqlite3_bind_int(st, 3, removal);
+		sqlite3_bind_int64(st, 4, expires_at);
+		r = step_done(c, ST_HOLD_PUT, "hold a blob");
+	}
+	r = tx_end(c, r);
+	conn_put(impl, c);
+	return r;
+}
+
+static int sq_blob_release(void *impl, const char *hash, const char *holder)
+{
+	struct conn *c;
+	int r = conn_get(impl, &c);
+
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(c->st[ST_HOLD_DELETE], 1, hash, -1, SQLITE_STATIC);
+	sqlite3_bind_text(c->st[ST_HOLD_DELETE], 2, holder, -1, SQLITE_STATIC);
+	r = step_done(c, ST_HOLD_DELETE, "release a blob");
 	conn_put(impl, c);
 	return r;
 }
@@ -2339,6 +2502,9 @@ static const struct rain_catalog_image_backend sq_images = {
 	.charge_set = sq_charge_set,
 	.charge_delete = sq_charge_delete,
 	.charge_list = sq_charge_list,
+	.charge_reserve = sq_charge_reserve,
+	.blob_hold = sq_blob_hold,
+	.blob_release = sq_blob_release,
 };
 
 static const struct rain_catalog_identity_backend sq_identity = {
