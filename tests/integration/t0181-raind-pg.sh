@@ -95,7 +95,7 @@ check_json "... and reads A" "j['status'] == 'active'"
 raind_stop
 pg_sql rain "UPDATE rain_schema SET version = 99"
 raind_start -c "$TMP/pg.ini" >/dev/null 2>&1
-check "raind refuses a newer schema" grep -q "schema version 99, newer than this raind knows (9)" "$TMP/raind.log"
+check "raind refuses a newer schema" grep -q "schema version 99, newer than this raind knows (10)" "$TMP/raind.log"
 raind_stop
 pg_sql rain "UPDATE rain_schema SET version = 9"
 printf '[storage]\ncatalog = postgresql:///rain?host=%s/nowhere&user=rain\n' "$TMP" >"$TMP/bad.ini"

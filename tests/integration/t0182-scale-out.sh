@@ -51,6 +51,12 @@ start_r() {
 	printf -v "R$1_PID" '%s' "$RAIND_PID"
 	RAIND_PID=
 }
+# hostile values of the two keys are refused by name, file and line
+for bad in "upload_lease = 1" "upload_lease = 9999999999" "tmp_grace = -5" "tmp_grace = 1h"; do
+	printf '[storage]\n%s\n' "$bad" >"$TMP/bad.ini"
+	out=$("$RAIND" --config "$TMP/bad.ini" --data-dir "$TMP/bad" --listen 127.0.0.1:0 2>&1)
+	check "'$bad' is refused with file, line and key" grep -q "bad.ini:2: ${bad%% *} must be" <<<"$out"
+done
 start_r 1 || { not_ok "raind 1 starts"; test_done; }
 start_r 2 || { not_ok "raind 2 starts"; test_done; }
 ok "two raind on one catalog and store"
