@@ -20,7 +20,8 @@
  * It finds the kernel and initramfs the image boots (kernel_version,
  * cmdline), copies them out when asked, and checks the site's kernel
  * allow-list (rain_site_kernel_allowed). The result is converted to the
- * asked format and hashed (SHA-256, unless no_disk_sha256).
+ * asked format and hashed (SHA-256, unless no_disk_sha256; and SHA-512
+ * with disk_sha512).
  *
  * In detail (what drivers and their tests can count on):
  *  - files made in op->workdir (replacing what is there): disk.raw or
@@ -84,6 +85,10 @@ struct rain_adapt_opts {
 	/* leave disk_sha256 NULL: the driver hashes the disk as it sends it
 	 * (one read of the whole disk less) and records it then */
 	bool no_disk_sha256;
+	/* also the disk's SHA-512 (Glance's os_hash_value), in a thread of
+	 * its own beside the SHA-256: kept with the adapted copy, so that
+	 * each upload of it is checked without hashing it again */
+	bool disk_sha512;
 	/* modules the target needs (virtio_blk, virtio_net, squashfs,
 	 * overlay, ...): RAIN_EINVAL naming those the image's kernel lacks;
 	 * NULL-terminated, may be NULL */
@@ -92,5 +97,10 @@ struct rain_adapt_opts {
 
 int rain_adapt(struct rain_target_op *op, const struct rain_target_image *img,
 	       const struct rain_adapt_opts *o, struct rain_target_artifacts *out);
+/* Every field of o (which may be NULL: the defaults) as a new string in
+ * *out, prefixed by what ("openstack "): equal strings, equal adaptations
+ * of the same image and key. A field added to rain_adapt_opts is added
+ * here. */
+int rain_adapt_opts_key(const char *what, const struct rain_adapt_opts *o, char **out);
 
 #endif

@@ -129,6 +129,8 @@ struct rain_target_artifacts {
 	int64_t disk_size;              /* bytes of the file */
 	int64_t virtual_size;           /* bytes the disk holds */
 	char *disk_sha256;              /* hex */
+	char *disk_sha512;              /* hex, when the driver asked for it
+					 * (rain_adapt_opts.disk_sha512) */
 	char *kernel;                   /* the image's kernel, copied out */
 	char *initramfs;                /* its initramfs, or one made for the site */
 	char *kernel_version;           /* "6.1.0-28-amd64" */
@@ -187,10 +189,19 @@ int rain_target_check_cancel(struct rain_target_op *op);
  * or rain_adapt() with its defaults when it has none), publish, and on any
  * failure after publish began, unpublish. The kernel allow-list is checked
  * on what adapt found. adapt keeps what it made in op->workdir with
- * artifacts.json naming its source (the image's hash, the site): a later
- * adapt of the same source in the same folder reuses it (one at a time:
- * the folder is locked while adapting). */
+ * artifacts.json naming its source (the image's hash, the site's adapt
+ * key, the SHA-256 of op->ssh_key): a later adapt of the same source in the
+ * same folder reuses it, also for another site of the same adapt key (one
+ * at a time: the folder is locked while adapting, and artifacts.json is
+ * written only once the copy is whole, so a copy half made by a killed
+ * process is made again, never used). */
 int rain_target_accepts(const struct rain_site *s, const struct rain_target_image *img);
+/* What s's adaptation depends on besides the image and the user's key, as
+ * a new string in *out: the driver's adapt_key (rain/sys/target.h), else
+ * "site NAME URI" (a copy of the site's own). Sites with equal keys may
+ * share one adapted copy (raind's [register] cache_dir keeps one per
+ * image data, key and user's key). */
+int rain_target_adapt_key(const struct rain_site *s, char **out);
 int rain_target_adapt(struct rain_target_op *op, const struct rain_target_image *img,
 		      struct rain_target_artifacts *out);
 int rain_target_publish(struct rain_target_op *op, const struct rain_target_image *img,

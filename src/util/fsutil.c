@@ -1,6 +1,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <stdbool.h>
 #include <linux/openat2.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -11,10 +12,14 @@
 #include <unistd.h>
 
 #include <openssl/evp.h>
+#include <pthread.h>
 
 #include "rain/error.h"
+#include "util/cleanup.h"
 #include "util/fsutil.h"
 #include "util/strutil.h"
+
+#define HASH_BLOCK (1 << 20)     /* bytes read at a time to hash */
 
 int fs_mkdir_p(const char *dir, mode_t mode)
 {
@@ -299,24 +304,28 @@ int fs_remove_tree(const char *path)
 	return 0;
 }
 
-int fs_sha256_fd(int fd, const char *path, char out[65], int64_t *size)
+/* The digest md of fd's data from its start (lowercase hex in out, which
+ * holds 2 * md's size + 1) and the bytes read in *size. Holes are hashed
+ * as zeros without reading them (the kernel would fill page-cache pages
+ * with zeros first). Sets no message: 0, -errno of a failed read, or
+ * -ENOMEM. */
+static int hash_fd(int fd, const EVP_MD *md, char *out, int64_t *size)
 {
 	static const unsigned char zeros[1 << 16];
-	unsigned char buf[1 << 16], md[32];
+	_cleanup_free_ unsigned char *buf = malloc(HASH_BLOCK);
+	unsigned char digest[EVP_MAX_MD_SIZE];
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 	unsigned int n = 0;
 	off_t pos = 0, data_end = 0, end = -1;
 	struct stat st;
-	int r = 0;
 	ssize_t got;
+	int r = 0;
 
 	*size = 0;
-	if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
-		r = rain_error_set(RAIN_ENOMEM, "cannot hash %s", path);
+	if (!buf || !ctx || EVP_DigestInit_ex(ctx, md, NULL) != 1) {
+		r = -ENOMEM;
 		goto done;
 	}
-	/* a regular file's holes are hashed as zeros without reading them
-	 * (the kernel would fill page-cache pages with zeros first) */
 	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
 		end = st.st_size;
 	else
@@ -339,23 +348,78 @@ int fs_sha256_fd(int fd, const char *path, char out[65], int64_t *size)
 			h = d < 0 ? -1 : lseek(fd, pos, SEEK_HOLE);
 			data_end = h > pos ? h : INT64_MAX;
 		}
-		got = pread(fd, buf, data_end - pos < (off_t)sizeof(buf) ? (size_t)(data_end - pos) : sizeof(buf),
+		got = pread(fd, buf, data_end - pos < HASH_BLOCK ? (size_t)(data_end - pos) : (size_t)HASH_BLOCK,
 			    pos);
+		if (got < 0 && errno == EINTR)
+			continue;
 		if (got <= 0)
 			break;
 		EVP_DigestUpdate(ctx, buf, (size_t)got);
 		pos += got;
 	}
 	if (got < 0) {
-		r = rain_error_errno(RAIN_EIO, errno, "cannot read %s", path);
+		r = -errno;
 		goto done;
 	}
 	*size = pos;
-	EVP_DigestFinal_ex(ctx, md, &n);
-	hex_encode(md, n, out);
+	EVP_DigestFinal_ex(ctx, digest, &n);
+	hex_encode(digest, n, out);
 done:
 	EVP_MD_CTX_free(ctx);
 	return r;
+}
+
+int fs_sha256_fd(int fd, const char *path, char out[65], int64_t *size)
+{
+	int r = hash_fd(fd, EVP_sha256(), out, size);
+
+	if (r == -ENOMEM)
+		return rain_error_set(RAIN_ENOMEM, "cannot hash %s", path);
+	return r < 0 ? rain_error_errno(RAIN_EIO, -r, "cannot read %s", path) : 0;
+}
+
+struct sha512_job {
+	int fd;
+	char *out;
+	int64_t size;
+	int r;
+};
+
+static void *sha512_thread(void *ud)
+{
+	struct sha512_job *j = ud;
+
+	j->r = hash_fd(j->fd, EVP_sha512(), j->out, &j->size);
+	return NULL;
+}
+
+int fs_sha256_sha512_file(const char *path, char sha256[65], char sha512[129], int64_t *size)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct sha512_job j = { .fd = fd, .out = sha512 };
+	pthread_t t;
+	bool threaded;
+	int r;
+
+	*size = 0;
+	if (fd < 0)
+		return rain_error_errno(RAIN_EIO, errno, "cannot hash %s", path);
+	/* both digests at once on two cores (pread: no shared offset) */
+	threaded = pthread_create(&t, NULL, sha512_thread, &j) == 0;
+	r = hash_fd(fd, EVP_sha256(), sha256, size);
+	if (threaded)
+		pthread_join(t, NULL);
+	else
+		sha512_thread(&j);
+	if (r == 0)
+		r = j.r;
+	if (r == 0 && j.size != *size)
+		r = -EAGAIN;    /* the file changed while it was read */
+	if (r == -ENOMEM)
+		return rain_error_set(RAIN_ENOMEM, "cannot hash %s", path);
+	if (r < 0)
+		return rain_error_errno(RAIN_EIO, -r, "cannot read %s", path);
+	return 0;
 }
 
 int fs_sha256_file(const char *path, char out[65], int64_t *size)

@@ -70,5 +70,8 @@ int fs_name_is_safe(const char *name);
 int fs_sha256_file(const char *path, char out[65], int64_t *size);
 /* The same from fd's start (read with pread); path names it in messages. */
 int fs_sha256_fd(int fd, const char *path, char out[65], int64_t *size);
+/* A file's SHA-256 and SHA-512 (Glance's os_hash_value), each computed
+ * in a thread of its own, and its size; 0, or RAIN_EIO naming path. */
+int fs_sha256_sha512_file(const char *path, char sha256[65], char sha512[129], int64_t *size);
 
 #endif

@@ -178,6 +178,29 @@ check "status after unpublish: nothing present" check_json_file "$TMP/st1b.json"
 tunpub cloud s1
 check_eq "unpublish again is fine" 0 $?
 
+# ---- the adapted copy kept: its digests with it, a changed copy caught ----------
+# (a copy of the work folder: artifacts.json names its files relative to it)
+cp -a "$TMP/work-s1" "$TMP/work-s1w"
+tpub cloud s1w "$QCOW"
+check_eq "publish again from a work folder with the adapted copy" 0 $?
+check "the copy is reused, not made again" \
+	sh -c 'grep -q "reusing the adapted copy" "$1" && ! grep -q "to adapt it" "$1"' - "$TMP/s1w.err"
+check "its digests were kept with it (artifacts.json)" python3 -c '
+import json,sys; a=json.load(open(sys.argv[1]))["artifacts"]
+assert len(a["disk_sha256"]) == 64 and len(a["disk_sha512"]) == 128, a' "$TMP/work-s1w/artifacts.json"
+check_eq "Glance's SHA-512 of what it got is the kept copy's" \
+	"$(sha512sum <"$TMP/work-s1w/disk.qcow2" | cut -d' ' -f1)" "$(gimg "$(json_get image_id <"$TMP/s1w.json")" | json_get os_hash_value)"
+tunpub cloud s1w
+check_eq "unpublished" "" "$(glance_ids)"
+# one byte of the kept copy changed, its size the same: sent unhashed, the
+# digest Glance computed is not the one kept
+rm -f "$TMP/s1w.json"
+printf 'X' | dd of="$TMP/work-s1w/disk.qcow2" bs=1 seek=1000000 conv=notrunc status=none
+tpub cloud s1w "$QCOW"
+check_eq "a kept copy changed after it was made fails the upload's check" 1 $?
+check "the error says the data changed on the way" grep -q "has os_hash_value .*but what rain sent has SHA-512.*the data changed on the way" "$TMP/s1w.err"
+check_eq "and nothing is left in Glance" "" "$(glance_ids)"
+
 # ---- the ec2 model: aki, ari, then the ami naming them -----------------------
 tpub ec2 s2 "$QCOW"
 rc=$?
@@ -278,14 +301,14 @@ check_eq "the state names nothing" "" "$(json_get image_id <"$TMP/s8.json")"
 # image with no location that its API cannot reach (Glance's own limit)
 
 # ---- a Glance that keeps no SHA-2 digest rain computes: its MD5 checksum ----------
-# (rain hashes SHA-512 on the way; MD5 only then, reading the disk again)
+# (rain hashed SHA-512 when the copy was made; MD5 only then, reading the disk again)
 start_glance "[DEFAULT]" "hashing_algorithm = sha384" || { not_ok "glance restarts"; test_done; }
 tpub cloud s9 "$QCOW"
 check_eq "publish to a Glance keeping SHA-384" 0 $?
 check "the MD5 checksum was compared" grep -q "is active: .*its MD5 checksum that of what was sent" "$TMP/s9.err"
 gimg "$(json_get image_id <"$TMP/s9.json")" >"$TMP/g9.json"
 check_eq "Glance's os_hash_algo is sha384" sha384 "$(json_get os_hash_algo <"$TMP/g9.json")"
-check_eq "rain_disk_sha256 is the adapted disk's (hashed on the way)" \
+check_eq "rain_disk_sha256 is the adapted disk's (hashed when the copy was made)" \
 	"$(sha256sum <"$TMP/work-s9/disk.qcow2" | cut -d' ' -f1)" "$(json_get rain_disk_sha256 <"$TMP/g9.json")"
 tunpub cloud s9
 check_eq "nothing is left in Glance" "" "$(glance_ids)"

@@ -141,7 +141,9 @@ check_eq "with the image's properties" debian "$(curl -sS "$GLANCE_URL/v2/images
 RAIN_TOKEN=$ALICE "$RAIN" register t0155 --site open >"$TMP/reg.out" 2>"$TMP/reg.err"
 check_eq "alice registers her image at the open site" 0 "$?"
 check "the job's log was followed" grep -q "registering image" "$TMP/reg.err"
-check "it shows the adaptation and the upload" grep -q "copying the image's.*to adapt it" "$TMP/reg.err"
+check "it reuses the copy adapted for site cloud (the same adaptation: raw, cloud-init), not a copy of its own" \
+	sh -c 'grep -q "reusing the adapted copy" "$1" && ! grep -q "copying the image.s.*to adapt it" "$1"' - "$TMP/reg.err"
+check "and shows the upload" grep -q "uploading" "$TMP/reg.err"
 check "and what was made at the site" grep -q "is active:.*checksum" "$TMP/reg.err"
 call_noauth GET "/rain/v1/registrations?site=open" -H "X-Auth-Token: $ALICE"
 check_json "her registration is listed, registered" 'len(j["registrations"]) == 1 and j["registrations"][0]["status"] == "registered"'
@@ -176,6 +178,15 @@ check_json "the record stays, removed" 'j["status"] == "removed"'
 check_eq "Glance has one image less" "$((n_before - 1))" "$(glance_images | wc -w)"
 call_noauth DELETE "/rain/v1/registrations/$REG" -H "X-Auth-Token: $ALICE"
 check_status "deregistering again is fine" 200
+RAIN_TOKEN=$ALICE "$RAIN" register t0155 --site open >"$TMP/reg2.out" 2>"$TMP/reg2.err"
+check_eq "alice registers it there again" 0 "$?"
+check "the shared adapted copy outlived the deregistration: reused, not made again" \
+	sh -c 'grep -q "reusing the adapted copy" "$1" && ! grep -q "to adapt it" "$1"' - "$TMP/reg2.err"
+call_noauth GET "/rain/v1/registrations?site=open" -H "X-Auth-Token: $ALICE"
+REG2=$(printf '%s' "$BODY" | python3 -c 'import json,sys
+print([r["id"] for r in json.load(sys.stdin)["registrations"] if r["status"] == "registered"][0])')
+RAIN_TOKEN=$ALICE "$RAIN" deregister "$REG2" >/dev/null 2>&1
+check_eq "and deregisters it" 0 "$?"
 
 # ---- kill -9 of raind during a registration: nothing left in Glance
 # a big image (the small disk, then 800 MiB of data past its partition)

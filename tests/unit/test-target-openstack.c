@@ -269,12 +269,95 @@ static void test_unreachable(void **state)
 	rain_site_free(s);
 }
 
+/* The artifacts.json of a copy of image "ab12" adapted with key, no
+ * user's key, its disk.raw disk_size bytes. */
+static void write_artifacts(struct fixture *f, const char *key, int64_t disk_size)
+{
+	json_t *j = json_pack("{s:{s:s, s:s, s:s}, s:{s:s, s:s, s:I, s:s, s:s}}", "source",
+			      "sha256", "ab12", "adapt", key, "ssh_key", "", "artifacts", "disk",
+			      "disk.raw", "disk_format", "raw", "disk_size", (json_int_t)disk_size,
+			      "disk_sha256", "d256", "disk_sha512", "d512");
+	char *text = json_dumps(j, 0), path[160];
+
+	assert_non_null(text);
+	snprintf(path, sizeof(path), "%s/artifacts.json", f->dir);
+	write_file(path, text);
+	free(text);
+	json_decref(j);
+}
+
+/* Sites of the same disk format and model share one adaptation: their
+ * adapt keys are equal whatever their names, clouds and endpoints, and
+ * differ with the format or the model; an adapted copy made for one
+ * (artifacts.json naming the image, the key and no user's key) is reused
+ * for the other without asking the cloud, unless its disk is no longer
+ * the size it was made with, the user's key differs, or the key does. */
+static void test_adapt_key(void **state)
+{
+	struct fixture *f = *state;
+	struct rain_site *a = site_ok(f, "disk_format=raw", NULL), *b = NULL, *q = site_ok(f, NULL, NULL);
+	struct rain_site *e = site_ok(f, "model=ec2", "disk_format=raw");
+	char *ka = NULL, *kb = NULL, *kq = NULL, *ke = NULL, path[160];
+	struct rain_target_image img = { .id = IMG_ID, .name = "b", .disk_format = "raw", .size = 5,
+					 .sha256 = "ab12" };
+	struct rain_target_artifacts out = { 0 };
+	struct rain_target_op op = { .reg_id = "r", .workdir = f->dir, .state = json_object() };
+	const char *set[] = { "uri=openstack:bare", f->set_clouds, "disk_format=raw",
+			      "image_endpoint=http://127.0.0.1:1", "visibility=public", NULL };
+
+	assert_int_equal(rain_site_new("other", set, "t", &b), 0);
+	assert_int_equal(rain_target_adapt_key(a, &ka), 0);
+	assert_int_equal(rain_target_adapt_key(b, &kb), 0);
+	assert_int_equal(rain_target_adapt_key(q, &kq), 0);
+	assert_int_equal(rain_target_adapt_key(e, &ke), 0);
+	assert_string_equal(ka, kb);
+	assert_non_null(strstr(ka, "openstack "));
+	assert_non_null(strstr(ka, "format=raw"));
+	assert_null(strstr(ka, "cloud"));
+	assert_string_not_equal(ka, kq);
+	assert_string_not_equal(ka, ke);
+
+	/* a copy adapted for a (as rain_target_adapt writes it down) */
+	snprintf(path, sizeof(path), "%s/disk.raw", f->dir);
+	write_file(path, "12345");
+	write_artifacts(f, ka, 5);
+	op.site = b;
+	assert_int_equal(rain_target_adapt(&op, &img, &out), 0);
+	assert_non_null(strstr(out.disk, "/disk.raw"));
+	assert_string_equal(out.disk_sha256, "d256");
+	assert_string_equal(out.disk_sha512, "d512");
+	rain_target_artifacts_clear(&out);
+	/* another adaptation: the cloud is asked (and cannot be reached) */
+	op.site = q;
+	assert_int_equal(rain_target_adapt(&op, &img, &out), RAIN_ENET);
+	/* another user's key */
+	write_artifacts(f, ka, 5);
+	op.site = b;
+	op.ssh_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGq4 u@h";
+	assert_int_equal(rain_target_adapt(&op, &img, &out), RAIN_ENET);
+	op.ssh_key = NULL;
+	/* a disk that is not the size it was made with */
+	write_artifacts(f, ka, 6);
+	assert_int_equal(rain_target_adapt(&op, &img, &out), RAIN_ENET);
+	assert_null(out.disk);
+	json_decref(op.state);
+	free(ka);
+	free(kb);
+	free(kq);
+	free(ke);
+	rain_site_free(a);
+	rain_site_free(b);
+	rain_site_free(q);
+	rain_site_free(e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_check, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fields, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unreachable, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_adapt_key, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

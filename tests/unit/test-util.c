@@ -16,6 +16,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "rain/error.h"
 #include "util/fsutil.h"
 #include "util/html.h"
@@ -979,6 +981,44 @@ static void test_form_value(void **state)
 	assert_null(form_value("a=x\0y", 5, "a"));
 }
 
+/* fs_sha256_sha512_file: both digests of a sparse file, each that of the
+ * same bytes hashed in memory (openssl's one-shot digests), over reads of
+ * more than one block; a missing file names its path. */
+static void test_fs_sha256_sha512(void **state)
+{
+	char *sparse = path_in(state, "sparse"), *missing = path_in(state, "missing");
+	const size_t total = (3 << 20) + 5;
+	unsigned char *bytes = calloc(1, total), md[64];
+	char a[65], b[129], want[129];
+	unsigned int n = 0;
+	int64_t size = 0;
+	int fd;
+
+	assert_non_null(bytes);
+	for (size_t i = 0; i < (1 << 20) + 100; i++)
+		bytes[(1 << 20) + 9 + i] = (unsigned char)(i * 7 + 3);
+	fd = open(sparse, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, (off_t)total), 0);
+	assert_int_equal(pwrite(fd, bytes + (1 << 20) + 9, (1 << 20) + 100, (1 << 20) + 9),
+			 (1 << 20) + 100);
+	close(fd);
+	assert_int_equal(fs_sha256_sha512_file(sparse, a, b, &size), 0);
+	assert_int_equal(size, (int64_t)total);
+	assert_int_equal(EVP_Digest(bytes, total, md, &n, EVP_sha256(), NULL), 1);
+	hex_encode(md, n, want);
+	assert_string_equal(a, want);
+	assert_int_equal(EVP_Digest(bytes, total, md, &n, EVP_sha512(), NULL), 1);
+	hex_encode(md, n, want);
+	assert_int_equal(strlen(b), 128);
+	assert_string_equal(b, want);
+	assert_int_equal(fs_sha256_sha512_file(missing, a, b, &size), RAIN_EIO);
+	assert_non_null(strstr(rain_error_last(), missing));
+	free(bytes);
+	free(sparse);
+	free(missing);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1000,6 +1040,7 @@ int main(void)
 		cmocka_unit_test(test_time_round_trip),
 		cmocka_unit_test_setup_teardown(test_fs_write_atomic, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_fs_sha256_sparse, tmpdir_setup, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_fs_sha256_sha512, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_fs_write_atomic_stale_tmp, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_fs_write_atomic_errors, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_fs_read_small, tmpdir_setup, tmpdir_teardown),

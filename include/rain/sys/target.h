@@ -24,7 +24,7 @@
 
 #include "rain/target.h"
 
-#define RAIN_TARGET_DRIVER_VERSION 1
+#define RAIN_TARGET_DRIVER_VERSION 2
 
 struct rain_target_driver {
 	unsigned int version;           /* RAIN_TARGET_DRIVER_VERSION */
@@ -55,6 +55,15 @@ struct rain_target_driver {
 	/* What the target says now of what op->state names, as a new JSON
 	 * object ({"present": true, ...}). */
 	int (*status)(struct rain_target_op *op, json_t **out);
+	/* What adapt's result depends on besides the image and op->ssh_key,
+	 * as a new string in *out: the driver's name and its adaptation's
+	 * options (rain_adapt_opts_key, rain/adapt.h), never the site's name
+	 * or endpoint, so that sites of equal keys share one adapted copy
+	 * (rain_target_adapt_key). Only for drivers whose adapt makes nothing
+	 * but the copy in op->workdir from the image and its settings above,
+	 * and whose publish writes nothing there. NULL: the copy is the
+	 * site's own. */
+	int (*adapt_key)(const struct rain_site *site, char **out);
 };
 
 #endif

@@ -604,6 +604,29 @@ static bool format_ok(const char *f)
 	return f && (strcmp(f, "raw") == 0 || strcmp(f, "qcow2") == 0);
 }
 
+int rain_adapt_opts_key(const char *what, const struct rain_adapt_opts *o, char **out)
+{
+	static const struct rain_adapt_opts defaults = { 0 };
+	_cleanup_free_ char *modules = NULL;
+	size_t n = 0;
+
+	*out = NULL;
+	if (!o)
+		o = &defaults;
+	while (o->modules && o->modules[n])
+		n++;
+	modules = n ? strv_join((char **)o->modules, n, ",") : strdup("");
+	if (!modules || asprintf(out, "%s context=%d format=%s sysprep=%d console=%d boot_files=%d "
+				 "sha256=%d sha512=%d modules=%s", what, (int)o->context,
+				 o->disk_format ? o->disk_format : "(the image's)", !o->no_sysprep,
+				 !o->no_serial_console, o->boot_files, !o->no_disk_sha256,
+				 o->disk_sha512, modules) < 0) {
+		*out = NULL;
+		return rain_error_oom();
+	}
+	return 0;
+}
+
 int rain_adapt(struct rain_target_op *op, const struct rain_target_image *img, const struct rain_adapt_opts *o,
 	       struct rain_target_artifacts *out)
 {
@@ -676,6 +699,12 @@ int rain_adapt(struct rain_target_op *op, const struct rain_target_image *img, c
 			r = rain_error_errno(RAIN_EIO, errno, "cannot read %s", a.disk);
 		else
 			a.disk_size = st.st_size;
+	} else if (r == 0 && o->disk_sha512) {
+		char hex[65], hex512[129];
+
+		r = fs_sha256_sha512_file(a.disk, hex, hex512, &a.disk_size);
+		if (r == 0 && (!(a.disk_sha256 = strdup(hex)) || !(a.disk_sha512 = strdup(hex512))))
+			r = rain_error_oom();
 	} else if (r == 0) {
 		char hex[65];
 

@@ -282,21 +282,27 @@ int rain_register_to_json(const struct rain_registration *reg, json_t **out)
 
 /* ---- files for the child ------------------------------------------------ */
 
-/* The adapted copy's folder for this image data, site and key. */
+/* The adapted copy's folder for this image data, the site's adaptation
+ * (rain_target_adapt_key: sites of the same one share the copy) and key.
+ * Deregistration never removes it: registrations at other sites may use
+ * it. */
 static int cache_path(struct rain_register_kind *k, const char *sha256, const struct rain_site *site,
 		      const char *key, char **out)
 {
+	_cleanup_free_ char *adapt = NULL;
 	unsigned char md[32];
 	unsigned int n = 0;
 	char hex[65];
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	int ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1;
+	EVP_MD_CTX *ctx;
+	int ok, r = rain_target_adapt_key(site, &adapt);
 
+	if (r < 0)
+		return r;
+	ctx = EVP_MD_CTX_new();
+	ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1;
 	ok = ok && EVP_DigestUpdate(ctx, sha256, strlen(sha256)) == 1 &&
 	     EVP_DigestUpdate(ctx, "\n", 1) == 1 &&
-	     EVP_DigestUpdate(ctx, site->name, strlen(site->name)) == 1 &&
-	     EVP_DigestUpdate(ctx, "\n", 1) == 1 &&
-	     EVP_DigestUpdate(ctx, site->uri, strlen(site->uri)) == 1 &&
+	     EVP_DigestUpdate(ctx, adapt, strlen(adapt)) == 1 &&
 	     EVP_DigestUpdate(ctx, "\n", 1) == 1 &&
 	     (!key || EVP_DigestUpdate(ctx, key, strlen(key)) == 1) &&
 	     EVP_DigestFinal_ex(ctx, md, &n) == 1;

@@ -8,7 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <openssl/evp.h>
 
 #include "lib/target/target-internal.h"
 #include "rain/adapt.h"
@@ -473,6 +476,7 @@ void rain_target_artifacts_clear(struct rain_target_artifacts *a)
 	free(a->disk);
 	free(a->disk_format);
 	free(a->disk_sha256);
+	free(a->disk_sha512);
 	free(a->kernel);
 	free(a->initramfs);
 	free(a->kernel_version);
@@ -484,7 +488,8 @@ void rain_target_artifacts_clear(struct rain_target_artifacts *a)
 }
 
 #define ARTIFACT_PATHS(X) X(disk) X(kernel) X(initramfs) X(rootfs)
-#define ARTIFACT_STRINGS(X) X(disk_format) X(disk_sha256) X(kernel_version) X(cmdline) X(rootfs_sha256)
+#define ARTIFACT_STRINGS(X)                                                              \
+	X(disk_format) X(disk_sha256) X(disk_sha512) X(kernel_version) X(cmdline) X(rootfs_sha256)
 
 static json_t *path_json(const char *p, const char *base)
 {
@@ -625,21 +630,47 @@ int rain_target_accepts(const struct rain_site *s, const struct rain_target_imag
 	return 0;
 }
 
+int rain_target_adapt_key(const struct rain_site *s, char **out)
+{
+	*out = NULL;
+	if (s->driver->adapt_key)
+		return s->driver->adapt_key(s, out);
+	if (asprintf(out, "site %s %s", s->name, s->uri) < 0) {
+		*out = NULL;
+		return rain_error_oom();
+	}
+	return 0;
+}
+
 /* What an adaptation in op->workdir was made from; a later one from the
- * same source for the same site reuses it. */
+ * same source reuses it (NULL when out of memory). */
 static json_t *adapt_source(struct rain_target_op *op, const struct rain_target_image *img)
 {
-	return json_pack("{s:s, s:s, s:s}", "sha256", img->sha256 ? img->sha256 : "",
-			 "site", op->site->name, "uri", op->site->uri);
+	_cleanup_free_ char *key = NULL;
+	char key_sha[65] = "";
+
+	if (rain_target_adapt_key(op->site, &key) < 0)
+		return NULL;
+	if (op->ssh_key) {
+		unsigned char md[32];
+		unsigned int n = 0;
+
+		if (EVP_Digest(op->ssh_key, strlen(op->ssh_key), md, &n, EVP_sha256(), NULL) != 1)
+			return NULL;
+		hex_encode(md, n, key_sha);
+	}
+	return json_pack("{s:s, s:s, s:s}", "sha256", img->sha256 ? img->sha256 : "", "adapt", key,
+			 "ssh_key", key_sha);
 }
 
 /* The artifacts of an earlier adaptation of the same source, when every
  * file is still there. */
-static bool adapt_reuse(struct rain_target_op *op, const struct rain_target_image *img,
-			const char *path, struct rain_target_artifacts *out)
+static bool adapt_reuse(struct rain_target_op *op, json_t *src, const char *path,
+			struct rain_target_artifacts *out)
 {
-	_cleanup_json_ json_t *j = json_load_file(path, 0, NULL), *src = adapt_source(op, img);
+	_cleanup_json_ json_t *j = json_load_file(path, 0, NULL);
 	const char *files[4];
+	struct stat st;
 
 	if (!j || !src || !json_equal(json_object_get(j, "source"), src) ||
 	    rain_target_artifacts_from_json(json_object_get(j, "artifacts"), op->workdir, out) < 0)
@@ -653,6 +684,11 @@ static bool adapt_reuse(struct rain_target_op *op, const struct rain_target_imag
 			rain_target_artifacts_clear(out);
 			return false;
 		}
+	/* its digests are of the disk as it was made */
+	if (out->disk && out->disk_size > 0 && (stat(out->disk, &st) < 0 || st.st_size != out->disk_size)) {
+		rain_target_artifacts_clear(out);
+		return false;
+	}
 	return true;
 }
 
@@ -662,6 +698,7 @@ int rain_target_adapt(struct rain_target_op *op, const struct rain_target_image 
 	static const struct rain_adapt_opts defaults = { 0 };
 	_cleanup_free_ char *path = fs_path_join(op->workdir, "artifacts.json");
 	_cleanup_free_ char *lock = fs_path_join(op->workdir, ".lock");
+	_cleanup_json_ json_t *src = NULL;
 	_cleanup_close_ int lockfd = -1;
 	int r;
 
@@ -675,7 +712,10 @@ int rain_target_adapt(struct rain_target_op *op, const struct rain_target_image 
 	lockfd = open(lock, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (lockfd < 0 || flock(lockfd, LOCK_EX) < 0)
 		return rain_error_errno(RAIN_EIO, errno, "cannot lock %s", lock);
-	if (adapt_reuse(op, img, path, out)) {
+	src = adapt_source(op, img);
+	if (!src)
+		return rain_error_oom();
+	if (adapt_reuse(op, src, path, out)) {
 		rain_target_log(op, RAIN_TARGET_INFO, "reusing the adapted copy in %s", op->workdir);
 	} else {
 		unlink(path);
@@ -688,8 +728,7 @@ int rain_target_adapt(struct rain_target_op *op, const struct rain_target_image 
 			_cleanup_free_ char *text = NULL;
 
 			r = rain_target_artifacts_to_json(out, op->workdir, &arts);
-			if (r >= 0 && (!(j = json_pack("{s:o, s:O}", "source", adapt_source(op, img),
-						       "artifacts", arts)) ||
+			if (r >= 0 && (!(j = json_pack("{s:O, s:O}", "source", src, "artifacts", arts)) ||
 				       !(text = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS))))
 				r = rain_error_oom();
 			if (r >= 0)

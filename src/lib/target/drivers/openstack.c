@@ -19,17 +19,23 @@
  *   min_ram = N | SIZE            MiB (N) or a size (2G); default 0
  *   hw_qemu_guest_agent = BOOL    what the image tells Nova (false)
  *
+ * adapt hashes the adapted disk (SHA-256 and SHA-512, in two threads)
+ * once, when it is made: the digests are kept with the adapted copy, so
+ * that every upload of it (warm registrations, several sites sharing the
+ * copy) streams the file without hashing it.
  * publish chooses each image's id, names it in the op's state (kernel_id,
  * ramdisk_id, image_id) before POST /v2/images creates it with that id,
- * streams the file with PUT /v2/images/ID/file computing SHA-512 (and
- * the disk's SHA-256 when adaptation left it to the upload) on the way,
+ * streams the file with PUT /v2/images/ID/file (hashing on the way only
+ * what is not known: the EC2 kernel and ramdisk, a disk not adapted here),
  * and reads the image back: it must be active with the size and the
  * os_hash_value (SHA-512; SHA-256 where the image service keeps that,
- * raind) of what was sent, or publish fails (and the steps' unpublish
- * removes it). Only an image service that keeps neither has the file read
- * once more for its MD5 checksum (MD5 is the slowest of the three; one
- * SHA-2 digest compared is the stronger check). A disk hashed on the way
- * gets its rain_disk_sha256 property then (PATCH), and the state's
+ * raind) of the file as it was hashed, or publish fails (and the steps'
+ * unpublish removes it): what the image service computed of what it got
+ * is compared with the digest of the copy as adaptation made it. Only an
+ * image service that keeps neither has the file read once more for its
+ * MD5 checksum (MD5 is the slowest of the three; one SHA-2 digest
+ * compared is the stronger check). A disk hashed on the way gets its
+ * rain_disk_sha256 property then (PATCH), and the state's
  * adapted.disk_sha256 is set. The image service is checked to answer
  * before anything is named in the state.
  * unpublish deletes what the state names (gone already is fine), status
@@ -345,22 +351,36 @@ static int os_connect(struct rain_target_op *op, bool probe, struct rain_client 
 	return r;
 }
 
+/* The adaptation a site's images get: the same for every site of the
+ * same disk format and model, which share one adapted copy (os_adapt_key). */
+static const char *const os_modules[] = { "virtio_blk", "virtio_net", NULL };
+
+static struct rain_adapt_opts os_adapt_opts(const struct os_site *os)
+{
+	return (struct rain_adapt_opts){
+		.context = RAIN_ADAPT_CLOUD_INIT,
+		/* an ami is a raw disk; its kernel and ramdisk are images of their own */
+		.disk_format = os->ec2 ? "raw" : os->disk_format,
+		.boot_files = os->ec2,
+		.modules = os_modules,
+		/* hashed once here, kept with the copy: uploads send it unhashed */
+		.disk_sha512 = true,
+	};
+}
+
+static int os_adapt_key(const struct rain_site *site, char **out)
+{
+	struct rain_adapt_opts o = os_adapt_opts(site->priv);
+
+	return rain_adapt_opts_key("openstack", &o, out);
+}
+
 /* The cloud is asked first, so that a registration that cannot succeed
  * fails before the copy is made. */
 static int os_adapt(struct rain_target_op *op, const struct rain_target_image *img,
 		    struct rain_target_artifacts *out)
 {
-	const struct os_site *os = op->site->priv;
-	static const char *const modules[] = { "virtio_blk", "virtio_net", NULL };
-	struct rain_adapt_opts o = {
-		.context = RAIN_ADAPT_CLOUD_INIT,
-		/* an ami is a raw disk; its kernel and ramdisk are images of their own */
-		.disk_format = os->ec2 ? "raw" : os->disk_format,
-		.boot_files = os->ec2,
-		.modules = modules,
-		/* publish hashes the disk as it sends it */
-		.no_disk_sha256 = true,
-	};
+	struct rain_adapt_opts o = os_adapt_opts(op->site->priv);
 	struct rain_client *c = NULL;
 	int r = os_connect(op, true, &c);
 
@@ -438,11 +458,12 @@ static int file_md5(int fd, int64_t size, char out[33])
 }
 
 /* Compare the image as Glance keeps it with what was sent from fd
- * (sha256: the file's, known before or computed on the way): active, the
+ * (sha256, sha512: the file's, known before or computed on the way): active, the
  * same size, and its os_hash_value (SHA-512, or SHA-256) the same; only
  * when Glance keeps no digest of these, its checksum the file's MD5. */
 static int verify(const struct os_site *os, struct rain_client *c, const char *id, int fd,
-		  const struct rain_upload_info *up, const char *sha256, const char **checked)
+		  const struct rain_upload_info *up, const char *sha256, const char *sha512,
+		  const char **checked)
 {
 	_cleanup_json_ json_t *img = NULL;
 	const char *status, *sum, *algo, *hash;
@@ -467,7 +488,7 @@ static int verify(const struct os_site *os, struct rain_client *c, const char *i
 				      " bytes but rain sent %" PRId64, os->cloud->name, rain_client_url(c),
 				      id, json_integer_value(size), up->sent);
 	if (algo && !strcmp(algo, "sha512"))
-		n = same_digest(os, c, id, "os_hash_value", hash, *checked = "SHA-512", up->sha512);
+		n = same_digest(os, c, id, "os_hash_value", hash, *checked = "SHA-512", sha512);
 	else if (algo && !strcmp(algo, "sha256"))
 		n = same_digest(os, c, id, "os_hash_value", hash, *checked = "SHA-256", sha256);
 	if (n < 0)
@@ -512,11 +533,13 @@ static int record_disk_sha256(struct rain_target_op *op, struct rain_client *c, 
 }
 
 /* Create one image with an id chosen here and saved first, upload path
- * (whose SHA-256 is sha256 when known) and check it; *id_out (37 bytes)
+ * (whose SHA-256 and SHA-512 are sha256 and sha512 when known: what is
+ * not known is computed on the way) and check it; *id_out (37 bytes)
  * receives the id. */
 static int publish_one(struct rain_target_op *op, struct rain_client *c,
 		       const struct rain_target_image *img, const struct rain_target_artifacts *a,
-		       int which, const char *path, const char *sha256, char *id_out)
+		       int which, const char *path, const char *sha256, const char *sha512,
+		       char *id_out)
 {
 	const struct os_site *os = op->site->priv;
 	_cleanup_json_ json_t *fields = NULL, *created = NULL;
@@ -556,9 +579,9 @@ static int publish_one(struct rain_target_op *op, struct rain_client *c,
 				      got ? got : "(no id)", id);
 	rain_target_log(op, RAIN_TARGET_INFO, "created %s %s at %s; uploading %s (%lld bytes)",
 			images[which].role, id, rain_client_url(c), path, (long long)st.st_size);
-	/* Glance's os_hash_value; SHA-256 too where an image service keeps
-	 * that (raind) or the disk's is not known already */
-	r = rain_client_image_upload_hashes(c, id, fd, st.st_size, RAIN_HASH_SHA512 |
+	/* Glance's os_hash_value (SHA-512; SHA-256 where an image service
+	 * keeps that, raind), unless known already */
+	r = rain_client_image_upload_hashes(c, id, fd, st.st_size, (sha512 ? 0 : RAIN_HASH_SHA512) |
 					    (sha256 ? 0 : RAIN_HASH_SHA256) | RAIN_UPLOAD_CONTINUE,
 					    upload_progress, &p, &up);
 	if (r == RAIN_ECANCELED)
@@ -568,7 +591,8 @@ static int publish_one(struct rain_target_op *op, struct rain_client *c,
 		snprintf(what, sizeof(what), "uploading image %s (%lld bytes)", id, (long long)st.st_size);
 		return fail(r, os, c, what, up.status);
 	}
-	r = verify(os, c, id, fd, &up, sha256 ? sha256 : up.sha256, &checked);
+	r = verify(os, c, id, fd, &up, sha256 ? sha256 : up.sha256, sha512 ? sha512 : up.sha512,
+		   &checked);
 	if (r < 0)
 		return r;
 	if (which == 0 && a->disk && !a->disk_sha256) {
@@ -602,12 +626,13 @@ static int os_publish(struct rain_target_op *op, const struct rain_target_image 
 	if (r >= 0)
 		r = rain_target_state_set(op, "endpoint", json_string(rain_client_url(c)));
 	if (r >= 0 && os->ec2) {
-		r = publish_one(op, c, img, a, 1, a->kernel, NULL, ids[1]);
+		r = publish_one(op, c, img, a, 1, a->kernel, NULL, NULL, ids[1]);
 		if (r >= 0)
-			r = publish_one(op, c, img, a, 2, a->initramfs, NULL, ids[2]);
+			r = publish_one(op, c, img, a, 2, a->initramfs, NULL, NULL, ids[2]);
 	}
 	if (r >= 0)
-		r = publish_one(op, c, img, a, 0, disk, a->disk ? a->disk_sha256 : img->sha256, ids[0]);
+		r = publish_one(op, c, img, a, 0, disk, a->disk ? a->disk_sha256 : img->sha256,
+				a->disk ? a->disk_sha512 : NULL, ids[0]);
 	if (r >= 0) {
 		show = json_pack("{s:s, s:s, s:s, s:s*, s:s*}", "cloud", os->cloud->name,
 				 "image_id", ids[0], "endpoint", rain_client_url(c),
@@ -731,6 +756,7 @@ static const struct rain_target_driver openstack = {
 	.publish = os_publish,
 	.unpublish = os_unpublish,
 	.status = os_status,
+	.adapt_key = os_adapt_key,
 };
 
 const struct rain_driver rain_target_driver_openstack = {
