@@ -7,7 +7,8 @@
  * initramfs made here: the host's busybox-static, the image's kernel
  * modules that the node needs to reach the network and mount its root
  * (with their dependencies from modules.dep; compressed modules
- * decompressed), and rain's init. The init loads the modules, brings a
+ * decompressed), and rain's init. The init loads the modules (the
+ * optional NIC drivers only when the others bring up no interface), brings a
  * network interface up with DHCP, fetches the root squashfs over HTTP
  * (resuming a broken transfer with a Range request), checks its sha256,
  * mounts it read-only under a tmpfs overlay in RAM and switches to it.

@@ -6,6 +6,7 @@
 # dnsmasq accepts); a real raind serves the folder ([netboot]) without a
 # token; a diskless qemu VM (user networking, iPXE ROM, the site's MAC)
 # chains from boot.ipxe to its script, fetches the kernel, the initramfs
+# (loading no NIC driver but virtio's, which brings up the interface)
 # and the root, checks the root's sha256 and boots the image to the marker,
 # printed from inside it with the root an overlay; busybox wget -c (as the
 # init runs it) completes a broken fetch with a range. A script naming another
@@ -154,6 +155,8 @@ booted=$?
 echo "# the diskless VM printed the marker after $(( $(date +%s) - start )) s"
 pid_stop VM_PID
 check "the VM fetched the root and checked its sha256" grep -aq "rain-netboot: root checked (sha256 $ROOT_SHA)" "$TMP/console.log"
+check "its virtio NIC came up without the other NIC drivers (igb, ixgbe: not loaded)" \
+	bash -c "grep -aq 'rain-netboot: eth0 has' '$TMP/console.log' && ! grep -aq 'igb: Intel\|ixgbe: Intel' '$TMP/console.log'"
 check_eq "the image's own unit printed the marker, on an overlay root" 0 "$booted"
 check "with the image's host name" grep -aq "T0153-MARKER host=t0153-node root=overlay" "$TMP/console.log"
 [ "$booted" -eq 0 ] || tail -25 "$TMP/console.log" | sed 's/^/#   /'

@@ -287,6 +287,7 @@ static void make_modules_tree(void)
 struct cpio_seen {
 	char names[4096];
 	char modules[512];
+	char nic_modules[512];
 	char squashfs[64];
 	int64_t busybox_size;
 	bool console, init_parses;
@@ -320,6 +321,8 @@ static void read_cpio(const char *path, struct cpio_seen *s)
 		buf[got] = '\0';
 		if (!strcmp(n, "etc/rain-modules"))
 			snprintf(s->modules, sizeof(s->modules), "%.511s", buf);
+		if (!strcmp(n, "etc/rain-modules-nic"))
+			snprintf(s->nic_modules, sizeof(s->nic_modules), "%.511s", buf);
 		if (!strcmp(n, "lib/modules/squashfs.ko"))
 			snprintf(s->squashfs, sizeof(s->squashfs), "%.63s", buf);
 		if (!strcmp(n, "init")) {
@@ -363,11 +366,14 @@ static void test_kernel_initramfs(void **state)
 		skip();
 	assert_int_equal(rain_netboot_initramfs(fs, KV, NULL, at("initramfs"), &n), 0);
 	/* failover, net_failover, virtio_net, squashfs, loop, overlay; e1000
-	 * (optional, there); virtio_pci and af_packet built in; drm not asked */
+	 * (optional, there: in the list the init loads only when the others
+	 * bring up no interface); virtio_pci and af_packet built in; drm not
+	 * asked */
 	assert_int_equal(n, 7);
 	read_cpio(at("initramfs"), &s);
 	assert_string_equal(s.modules, "failover.ko\nnet_failover.ko\nvirtio_net.ko\nsquashfs.ko\nloop.ko\n"
-			    "overlay.ko\ne1000.ko\n");
+			    "overlay.ko\n");
+	assert_string_equal(s.nic_modules, "e1000.ko\n");
 	assert_string_equal(s.squashfs, "ELF squashfs, once compressed");
 	assert_int_equal(s.busybox_size, bb.st_size);
 	assert_true(s.console);
@@ -426,6 +432,22 @@ static void test_modules_order(void **state)
 	assert_int_equal(netboot_modules_order("k/a.ko: k/zz.ko\n", "k/zz.ko\n", need, NULL, "v", &m, &n), 0);
 	assert_int_equal(n, 1);
 	netboot_modules_free(m, n);
+	/* optional ones after the others, marked, but not a dependency the
+	 * others load already: a and its c; then nic's d, nic */
+	{
+		const char *const nic[] = { "nic", "absent", NULL };
+
+		assert_int_equal(netboot_modules_order("k/a.ko: k/c.ko\nk/c.ko:\nk/d.ko:\nk/nic.ko: k/c.ko k/d.ko\n",
+						       NULL, need, nic, "v", &m, &n), 0);
+		assert_int_equal(n, 4);
+		assert_string_equal(m[0].name, "c");
+		assert_string_equal(m[1].name, "a");
+		assert_string_equal(m[2].name, "d");
+		assert_string_equal(m[3].name, "nic");
+		assert_false(m[0].optional || m[1].optional);
+		assert_true(m[2].optional && m[3].optional);
+		netboot_modules_free(m, n);
+	}
 	/* a -> m1 -> m2 -> ... -> m99999 */
 	chain = malloc(100000 * 32);
 	assert_non_null(chain);

@@ -4,6 +4,7 @@
 #ifndef RAIN_NETBOOT_INTERNAL_H
 #define RAIN_NETBOOT_INTERNAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* Modules that modules.dep may name, and dependencies of one module,
@@ -14,11 +15,14 @@
 struct netboot_module {
 	char *name;                     /* "virtio_net" ('-' as '_') */
 	char *path;                     /* as modules.dep names it */
+	bool optional;                  /* of optional only: the init loads it
+					 * when the others bring up no interface */
 };
 
 /* The modules to load, each after its dependencies: those of required
  * (each must be in dep or builtin: RAIN_EINVAL naming those that are
- * not), those of optional that dep has, and their dependencies. dep and
+ * not), those of optional that dep has, and their dependencies (those
+ * not needed by required marked optional, after all the others). dep and
  * builtin (may be NULL) are the texts of the image's modules.dep and
  * modules.builtin, read as data: a dependency cycle, a module that needs
  * one dep does not list, more than the limits above: RAIN_EFORMAT or

@@ -140,6 +140,7 @@ static int order_add(struct kmods *k, struct kmod *m)
 	if (ARRAY_GROW(k->order, k->norder, k->ordercap) < 0)
 		return rain_error_oom();
 	o = &k->order[k->norder];
+	o->optional = false;
 	o->name = strdup(m->name);
 	o->path = strdup(m->path);
 	if (!o->name || !o->path) {
@@ -231,6 +232,7 @@ int netboot_modules_order(const char *dep, const char *builtin, const char *cons
 			  size_t *n)
 {
 	struct kmods k = { .kver = kver };
+	size_t nreq = 0;
 	int r;
 
 	*out = NULL;
@@ -238,9 +240,13 @@ int netboot_modules_order(const char *dep, const char *builtin, const char *cons
 	r = kmods_parse(&k, dep, builtin);
 	if (r >= 0)
 		r = kmods_want(&k, required, true);
-	if (r >= 0)
-		r = kmods_want(&k, optional, false);
 	if (r >= 0) {
+		nreq = k.norder;
+		r = kmods_want(&k, optional, false);
+	}
+	if (r >= 0) {
+		for (size_t i = nreq; i < k.norder; i++)
+			k.order[i].optional = true;
 		*out = TAKE_PTR(k.order);
 		*n = k.norder;
 		k.norder = 0;

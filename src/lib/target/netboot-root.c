@@ -469,14 +469,15 @@ static const char init_script[] =
 	"\tesac\n"
 	"\t[ \"$(wc -l </etc/rain-key)\" -eq 0 ] || fail 'rain.ssh_key= is more than one line'\n"
 	"fi\n"
-	"for m in $(cat /etc/rain-modules); do\n"
-	"\tinsmod \"/lib/modules/$m\" || say \"cannot load $m\"\n"
-	"done\n"
+	"load() {\n"
+	"\tfor m in $(cat \"$1\"); do\n"
+	"\t\tinsmod \"/lib/modules/$m\" || say \"cannot load $m\"\n"
+	"\tdone\n"
+	"}\n"
 	"want=\n"
 	"[ -z \"$bootif\" ] || want=$(echo \"${bootif#01-}\" | tr - : | tr A-F a-f)\n"
-	"ip link set lo up\n"
-	"n=0\n"
-	"while :; do\n"
+	"# the interfaces there are (with BOOTIF's MAC only), in $ifs\n"
+	"find_ifs() {\n"
 	"\tifs=\n"
 	"\tfor d in /sys/class/net/*; do\n"
 	"\t\ti=${d##*/}\n"
@@ -484,6 +485,16 @@ static const char init_script[] =
 	"\t\t[ -z \"$want\" ] || [ \"$(cat \"$d/address\")\" = \"$want\" ] || continue\n"
 	"\t\tifs=\"$ifs $i\"\n"
 	"\tdone\n"
+	"}\n"
+	"# the NIC drivers of other hardware only when the required modules (virtio)\n"
+	"# bring up no interface: each costs its load time (seconds under TCG)\n"
+	"load /etc/rain-modules\n"
+	"find_ifs\n"
+	"[ -n \"$ifs\" ] || load /etc/rain-modules-nic\n"
+	"ip link set lo up\n"
+	"n=0\n"
+	"while :; do\n"
+	"\tfind_ifs\n"
 	"\t[ -z \"$ifs\" ] || break\n"
 	"\tn=$((n + 1))\n"
 	"\t[ $n -lt 40 ] || fail \"no network interface${want:+ with MAC $want}\"\n"
@@ -644,8 +655,11 @@ static int cpio_fill(struct cpio *c, struct rain_imgfs *fs, const char *kver,
 {
 	static const char *const dirs[] = { "bin", "dev", "etc", "lib", "lib/modules", "newroot",
 					    "proc", "rain", "sys", "tmp", NULL };
-	_cleanup_free_ char *bb = NULL, *list = NULL;
-	size_t bblen, listlen = 0;
+	/* the modules the init loads, and the NIC drivers it loads when
+	 * these bring up no interface */
+	_cleanup_free_ char *bb = NULL, *always = NULL, *nic = NULL;
+	char **list[2] = { &always, &nic };
+	size_t bblen, listlen[2] = { 0, 0 };
 	int r;
 
 	r = fs_read_small(busybox, 16 << 20, &bb, &bblen);
@@ -677,13 +691,17 @@ static int cpio_fill(struct cpio *c, struct rain_imgfs *fs, const char *kver,
 			return rain_error_set(r, "initramfs: module %s: %s", m->name, rain_error_last());
 		if ((r = cpio_put(c, dest, S_IFREG | 0644, data, len, NULL, 0, 0)) < 0)
 			return r;
-		grown = realloc(list, listlen + strlen(name) + 2);
+		grown = realloc(*list[m->optional], listlen[m->optional] + strlen(name) + 2);
 		if (!grown)
 			return rain_error_oom();
-		list = grown;
-		listlen += (size_t)sprintf(list + listlen, "%s\n", name);
+		*list[m->optional] = grown;
+		listlen[m->optional] += (size_t)sprintf(grown + listlen[m->optional], "%s\n", name);
 	}
-	return cpio_put(c, "etc/rain-modules", S_IFREG | 0644, list ? list : "", listlen, NULL, 0, 0);
+	r = cpio_put(c, "etc/rain-modules", S_IFREG | 0644, always ? always : "", listlen[0], NULL, 0, 0);
+	if (r >= 0)
+		r = cpio_put(c, "etc/rain-modules-nic", S_IFREG | 0644, nic ? nic : "", listlen[1], NULL,
+			     0, 0);
+	return r;
 }
 
 int rain_netboot_initramfs(struct rain_imgfs *fs, const char *kver,

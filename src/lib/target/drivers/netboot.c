@@ -283,8 +283,10 @@ int target_netboot_adapt(struct rain_target_op *op, const struct rain_target_ima
 	memset(out, 0, sizeof(*out));
 	r = site_modules(op->site, &modules, &nmod);
 	if (r >= 0) {
+		/* no digest of the disk: it goes once the squashfs is made */
 		const struct rain_adapt_opts ao = { .context = RAIN_ADAPT_FIRSTBOOT, .disk_format = "raw",
-						    .boot_files = true, .modules = (const char *const *)modules };
+						    .boot_files = true, .no_disk_sha256 = true,
+						    .modules = (const char *const *)modules };
 
 		r = rain_adapt(op, img, &ao, out);
 	}
