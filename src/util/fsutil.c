@@ -304,122 +304,178 @@ int fs_remove_tree(const char *path)
 	return 0;
 }
 
-/* The digest md of fd's data from its start (lowercase hex in out, which
- * holds 2 * md's size + 1) and the bytes read in *size. Holes are hashed
- * as zeros without reading them (the kernel would fill page-cache pages
- * with zeros first). Sets no message: 0, -errno of a failed read, or
- * -ENOMEM. */
-static int hash_fd(int fd, const EVP_MD *md, char *out, int64_t *size)
+/* fd's data from its start, a block at a time, holes given as zeros
+ * without reading them (the kernel would fill page-cache pages with zeros
+ * first). */
+struct hash_reader {
+	int fd;
+	off_t pos, data_end, end;       /* end -1: no holes to look for */
+};
+
+static void reader_init(struct hash_reader *rd, int fd)
 {
-	static const unsigned char zeros[1 << 16];
-	_cleanup_free_ unsigned char *buf = malloc(HASH_BLOCK);
-	unsigned char digest[EVP_MAX_MD_SIZE];
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	unsigned int n = 0;
-	off_t pos = 0, data_end = 0, end = -1;
 	struct stat st;
+
+	*rd = (struct hash_reader){ .fd = fd, .end = -1 };
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+		rd->end = st.st_size;
+	else
+		rd->data_end = INT64_MAX;
+}
+
+/* The next block into buf (HASH_BLOCK bytes): its length, 0 at the end,
+ * or -errno. */
+static ssize_t reader_next(struct hash_reader *rd, unsigned char *buf)
+{
 	ssize_t got;
+
+	if (rd->end >= 0 && rd->pos >= rd->data_end) {
+		off_t d = lseek(rd->fd, rd->pos, SEEK_DATA), h;
+
+		if (d < 0 && errno == ENXIO)
+			d = rd->end;    /* a hole up to the end */
+		if (d > rd->pos) {
+			size_t k = d - rd->pos < HASH_BLOCK ? (size_t)(d - rd->pos) : (size_t)HASH_BLOCK;
+
+			memset(buf, 0, k);
+			rd->pos += (off_t)k;
+			return (ssize_t)k;
+		}
+		h = d < 0 ? -1 : lseek(rd->fd, rd->pos, SEEK_HOLE);
+		rd->data_end = h > rd->pos ? h : INT64_MAX;
+	}
+	do
+		got = pread(rd->fd, buf, rd->data_end - rd->pos < HASH_BLOCK ?
+			    (size_t)(rd->data_end - rd->pos) : (size_t)HASH_BLOCK, rd->pos);
+	while (got < 0 && errno == EINTR);
+	if (got < 0)
+		return -errno;
+	rd->pos += got;
+	return got;
+}
+
+static void digest_hex_final(EVP_MD_CTX *ctx, char *out)
+{
+	unsigned char digest[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+
+	EVP_DigestFinal_ex(ctx, digest, &n);
+	hex_encode(digest, n, out);
+}
+
+int fs_sha256_fd(int fd, const char *path, char out[65], int64_t *size)
+{
+	_cleanup_free_ unsigned char *buf = malloc(HASH_BLOCK);
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	struct hash_reader rd;
+	ssize_t n;
 	int r = 0;
 
 	*size = 0;
-	if (!buf || !ctx || EVP_DigestInit_ex(ctx, md, NULL) != 1) {
-		r = -ENOMEM;
+	if (!buf || !ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
+		r = rain_error_set(RAIN_ENOMEM, "cannot hash %s", path);
 		goto done;
 	}
-	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
-		end = st.st_size;
-	else
-		data_end = INT64_MAX;   /* no holes to look for */
-	for (;;) {
-		if (end >= 0 && pos >= data_end) {
-			off_t d = lseek(fd, pos, SEEK_DATA), h;
-
-			if (d < 0 && errno == ENXIO)
-				d = end;        /* a hole up to the end */
-			if (d > pos) {
-				while (pos < d) {
-					size_t k = d - pos < (off_t)sizeof(zeros) ? (size_t)(d - pos) : sizeof(zeros);
-
-					EVP_DigestUpdate(ctx, zeros, k);
-					pos += (off_t)k;
-				}
-				continue;
-			}
-			h = d < 0 ? -1 : lseek(fd, pos, SEEK_HOLE);
-			data_end = h > pos ? h : INT64_MAX;
-		}
-		got = pread(fd, buf, data_end - pos < HASH_BLOCK ? (size_t)(data_end - pos) : (size_t)HASH_BLOCK,
-			    pos);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got <= 0)
-			break;
-		EVP_DigestUpdate(ctx, buf, (size_t)got);
-		pos += got;
-	}
-	if (got < 0) {
-		r = -errno;
+	reader_init(&rd, fd);
+	while ((n = reader_next(&rd, buf)) > 0)
+		EVP_DigestUpdate(ctx, buf, (size_t)n);
+	if (n < 0) {
+		r = rain_error_errno(RAIN_EIO, (int)-n, "cannot read %s", path);
 		goto done;
 	}
-	*size = pos;
-	EVP_DigestFinal_ex(ctx, digest, &n);
-	hex_encode(digest, n, out);
+	*size = rd.pos;
+	digest_hex_final(ctx, out);
 done:
 	EVP_MD_CTX_free(ctx);
 	return r;
 }
 
-int fs_sha256_fd(int fd, const char *path, char out[65], int64_t *size)
-{
-	int r = hash_fd(fd, EVP_sha256(), out, size);
-
-	if (r == -ENOMEM)
-		return rain_error_set(RAIN_ENOMEM, "cannot hash %s", path);
-	return r < 0 ? rain_error_errno(RAIN_EIO, -r, "cannot read %s", path) : 0;
-}
-
-struct sha512_job {
-	int fd;
-	char *out;
-	int64_t size;
-	int r;
+/* The SHA-512 side of fs_sha256_sha512_file: each round, the block the
+ * reading thread put in chunk between the two waits on the barrier. */
+struct sha512_side {
+	pthread_barrier_t round;
+	EVP_MD_CTX *ctx;
+	const unsigned char *chunk;
+	size_t n;
+	bool done;
 };
 
-static void *sha512_thread(void *ud)
+static void *sha512_side_run(void *ud)
 {
-	struct sha512_job *j = ud;
+	struct sha512_side *d = ud;
 
-	j->r = hash_fd(j->fd, EVP_sha512(), j->out, &j->size);
-	return NULL;
+	for (;;) {
+		pthread_barrier_wait(&d->round);
+		if (d->done)
+			return NULL;
+		EVP_DigestUpdate(d->ctx, d->chunk, d->n);
+		pthread_barrier_wait(&d->round);
+	}
 }
 
 int fs_sha256_sha512_file(const char *path, char sha256[65], char sha512[129], int64_t *size)
 {
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-	struct sha512_job j = { .fd = fd, .out = sha512 };
+	_cleanup_free_ unsigned char *b0 = malloc(HASH_BLOCK), *b1 = malloc(HASH_BLOCK);
+	unsigned char *buf[2] = { b0, b1 };
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	struct sha512_side d = { .ctx = EVP_MD_CTX_new() };
+	struct hash_reader rd;
+	bool threaded = false;
 	pthread_t t;
-	bool threaded;
-	int r;
+	int cur = 0, r = 0;
+	ssize_t n;
 
 	*size = 0;
-	if (fd < 0)
-		return rain_error_errno(RAIN_EIO, errno, "cannot hash %s", path);
-	/* both digests at once on two cores (pread: no shared offset) */
-	threaded = pthread_create(&t, NULL, sha512_thread, &j) == 0;
-	r = hash_fd(fd, EVP_sha256(), sha256, size);
-	if (threaded)
+	if (fd < 0) {
+		r = rain_error_errno(RAIN_EIO, errno, "cannot hash %s", path);
+		goto done;
+	}
+	if (!b0 || !b1 || !ctx || !d.ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1 ||
+	    EVP_DigestInit_ex(d.ctx, EVP_sha512(), NULL) != 1) {
+		r = rain_error_set(RAIN_ENOMEM, "cannot hash %s", path);
+		goto done;
+	}
+	/* one read of the file; SHA-512 on another core while this thread
+	 * does SHA-256 and reads the next block into the other buffer */
+	threaded = pthread_barrier_init(&d.round, NULL, 2) == 0;
+	if (threaded && pthread_create(&t, NULL, sha512_side_run, &d) != 0) {
+		pthread_barrier_destroy(&d.round);
+		threaded = false;
+	}
+	reader_init(&rd, fd);
+	n = reader_next(&rd, buf[cur]);
+	for (;;) {
+		d.chunk = buf[cur];
+		d.n = n > 0 ? (size_t)n : 0;
+		d.done = n <= 0;
+		if (threaded)
+			pthread_barrier_wait(&d.round);
+		if (n <= 0)
+			break;
+		EVP_DigestUpdate(ctx, buf[cur], (size_t)n);
+		if (!threaded)
+			EVP_DigestUpdate(d.ctx, buf[cur], (size_t)n);
+		n = reader_next(&rd, buf[!cur]);
+		if (threaded)
+			pthread_barrier_wait(&d.round);
+		cur = !cur;
+	}
+	if (threaded) {
 		pthread_join(t, NULL);
-	else
-		sha512_thread(&j);
-	if (r == 0)
-		r = j.r;
-	if (r == 0 && j.size != *size)
-		r = -EAGAIN;    /* the file changed while it was read */
-	if (r == -ENOMEM)
-		return rain_error_set(RAIN_ENOMEM, "cannot hash %s", path);
-	if (r < 0)
-		return rain_error_errno(RAIN_EIO, -r, "cannot read %s", path);
-	return 0;
+		pthread_barrier_destroy(&d.round);
+	}
+	if (n < 0) {
+		r = rain_error_errno(RAIN_EIO, (int)-n, "cannot read %s", path);
+		goto done;
+	}
+	*size = rd.pos;
+	digest_hex_final(ctx, sha256);
+	digest_hex_final(d.ctx, sha512);
+done:
+	EVP_MD_CTX_free(ctx);
+	EVP_MD_CTX_free(d.ctx);
+	return r;
 }
 
 int fs_sha256_file(const char *path, char out[65], int64_t *size)
