@@ -26,12 +26,15 @@ int cli_output_setup(struct cli *cli, const struct cli_args *a)
 	memset(&cli_output, 0, sizeof(cli_output));
 	cli_output.format = json ? CLI_FORMAT_JSON : CLI_FORMAT_TABLE;
 	for (size_t i = 0; i < a->nopts; i++) {
-		const char *name = a->opts[i].opt->name, *v = a->opts[i].value;
+		const struct cli_opt *o = a->opts[i].opt;
+		const char *name = o->name, *v = a->opts[i].value;
 		size_t f;
 
+		/* CLI_OUTPUT_OPTS's, not a command's own --format (what a
+		 * file is, as rain vet feed import's) */
 		if (!strcmp(name, "json")) {
 			cli_output.format = CLI_FORMAT_JSON;
-		} else if (!strcmp(name, "format")) {
+		} else if (!strcmp(name, "format") && o->letter == 'f') {
 			for (f = 0; f < sizeof(format_names) / sizeof(*format_names); f++)
 				if (!strcmp(v, format_names[f]))
 					break;
@@ -39,7 +42,7 @@ int cli_output_setup(struct cli *cli, const struct cli_args *a)
 				return cli_usage_error(a->cmd, "-f/--format takes table, json, yaml or "
 						       "value, not '%s'", v);
 			cli_output.format = (enum cli_format)f;
-		} else if (!strcmp(name, "column")) {
+		} else if (!strcmp(name, "column") && o->letter == 'c') {
 			if (cli_output.ncolumns == CLI_OUTPUT_COLUMNS_MAX)
 				return cli_usage_error(a->cmd, "at most %d columns (-c)",
 						       CLI_OUTPUT_COLUMNS_MAX);

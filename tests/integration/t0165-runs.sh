@@ -113,6 +113,9 @@ check_eq "the record keeps the instance it had, gone" "gone" \
 assert len(h) == 1 and h[0]["name"].startswith("rain-") and "address" in h[0], h; print(h[0]["state"])')"
 as_alice ps --all >"$TMP/ps-all.out" 2>&1
 check "rain ps --all shows it with its instance gone" grep -q "^$RUN1 .*rain-.* (gone)" "$TMP/ps-all.out"
+call_noauth GET "/rain/v1/jobs" -H "X-Auth-Token: $ALICE"
+check_json "GET /rain/v1/jobs lists the run among alice's jobs" \
+	'any(x["id"] == "'"$RUN1"'" and x["kind"] == "run" for x in j["jobs"])'
 call_noauth GET "/rain/v1/runs/$RUN1/files/result.txt" -H "X-Auth-Token: $ALICE"
 check_status "the result file is served" 200
 for bad in "..%2Frun.json" "..%2F..%2Fadmin-token" "%2Fetc%2Fpasswd"; do

@@ -72,7 +72,7 @@ int api_job_list(struct request *req, json_t **out)
 	int r = all ? 0 : rain_error_oom();
 
 	api_job_engines(req, e);
-	for (size_t k = 0; k < 2 && r == 0; k++) {
+	for (size_t k = 0; k < NENGINES && r == 0; k++) {
 		if (!e[k])
 			continue;
 		r = rain_jobs_list(e[k], &req->who, RAIN_ACT_JOB_SHOW, NULL, &part);

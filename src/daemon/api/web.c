@@ -412,7 +412,8 @@ static void json_scalar(struct page *p, json_t *v)
 }
 
 /* An array of objects as a table: the scalar members of the first
- * objects as columns (at most 10), "id" linked to link_base + id. */
+ * objects as columns (at most 10, "id" first when they have one, whatever
+ * the kinds of record mixed), "id" linked to link_base + id. */
 static void json_table(struct page *p, json_t *arr, const char *link_base)
 {
 	const char *cols[10];
@@ -420,6 +421,12 @@ static void json_table(struct page *p, json_t *arr, const char *link_base)
 	json_t *o, *v;
 	const char *k;
 
+	json_array_foreach(arr, i, o) {
+		if (json_is_string(json_object_get(o, "id"))) {
+			cols[ncols++] = "id";
+			break;
+		}
+	}
 	json_array_foreach(arr, i, o) {
 		json_object_foreach(o, k, v) {
 			bool have = false;
