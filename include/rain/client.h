@@ -245,6 +245,9 @@ int rain_client_build_list(struct rain_client *c, json_t **builds);
  * when the build has finished. */
 int rain_client_build_cancel(struct rain_client *c, const char *id, json_t **build);
 int rain_client_build_delete(struct rain_client *c, const char *id);
+/* Write output name of a finished build (a file its manifest lists:
+ * vmlinuz, initrd.img, manifest.json, build.log, ...) to fd. */
+int rain_client_build_file(struct rain_client *c, const char *id, const char *name, int fd);
 
 /* Receives log text as it arrives (any chunking, not whole lines); also
  * called with len 0 about once a second while nothing arrives.

@@ -358,6 +358,9 @@ extern struct cli_output cli_output;
 	CLI_OPT("column", 'c', "COLUMN", 0, "only this column (repeatable; a table's header or\n" \
 		"a JSON key; in a Field/Value table a field)")
 
+/* A table of just those, for commands with no other options. */
+extern const struct cli_opt cli_output_opts[];
+
 /* Reset cli_output from a's options (--json, -f, -c) and set cli->json
  * when the format is JSON or YAML (what commands test to print the
  * server's document). 0, or a usage error (reported). */

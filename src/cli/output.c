@@ -12,6 +12,11 @@
 
 struct cli_output cli_output;
 
+const struct cli_opt cli_output_opts[] = {
+	CLI_OUTPUT_OPTS,
+	{ 0 },
+};
+
 static const char *const format_names[] = {
 	[CLI_FORMAT_TABLE] = "table",
 	[CLI_FORMAT_JSON] = "json",

@@ -1,5 +1,6 @@
 /* raind's build service: builds.h's calls mapped onto the job engine
  * (rain/jobs.h) with builds as its kind (rain/build-kind.h). */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,8 @@
 #include "rain/jobs-token.h"
 #include "rain/jobs.h"
 #include "rain/policy.h"
+#include "util/cleanup-json.h"
+#include "util/cleanup.h"
 #include "util/fsutil.h"
 #include "util/strutil.h"
 
@@ -156,6 +159,39 @@ int builds_get(struct builds *b, const struct rain_who *who, const char *id, jso
 			json_object_set_new(j, "manifest", m);
 	}
 	*out = as_build(j);
+	return 0;
+}
+
+int builds_file(struct builds *b, const struct rain_who *who, const char *id, const char *name,
+		int *fd, struct stat *st)
+{
+	_cleanup_free_ char *dir = NULL, *out = NULL;
+	_cleanup_json_ json_t *j = NULL;
+	_cleanup_close_ int dfd = -1;
+	int r;
+
+	*fd = -1;
+	r = rain_jobs_get(b->jobs, who, RAIN_ACT_BUILD_SHOW, KIND, id, &j);
+	if (r == 0)
+		r = rain_jobs_dir(b->jobs, KIND, id, &dir);
+	if (r < 0)
+		return r;
+	if (!*name || strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, ".."))
+		return rain_error_set(RAIN_ENOTFOUND, "build %s has no file '%s'", id, name);
+	out = fs_path_join(dir, "out");
+	if (!out)
+		return rain_error_oom();
+	dfd = open(out, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return rain_error_set(RAIN_ENOTFOUND, "build %s has no outputs (it has not succeeded)",
+				      id);
+	r = fs_open_regular_beneath(dfd, name, O_RDONLY, false, st);
+	if (r == RAIN_ENOTFOUND || r == RAIN_EFORBIDDEN)
+		return rain_error_set(RAIN_ENOTFOUND, "build %s has no file '%s' (its manifest's "
+				      "outputs list them)", id, name);
+	if (r < 0)
+		return r;
+	*fd = r;
 	return 0;
 }
 

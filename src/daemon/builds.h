@@ -39,6 +39,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <jansson.h>
@@ -149,6 +150,13 @@ int builds_list(struct builds *b, const struct rain_who *who, json_t **out);
  * at once (still running). Finished builds: RAIN_ECONFLICT. *out is the
  * record afterwards. */
 int builds_cancel(struct builds *b, const struct rain_who *who, const char *id, json_t **out);
+/* One file of a finished build's outputs (a name its manifest lists:
+ * kernel, initramfs, manifest.json, build.log, the images), opened
+ * beneath the build's output folder: *fd (the caller closes it) and *st.
+ * RAIN_ENOTFOUND for a name that is none (or has a '/'), or a build
+ * without outputs. */
+int builds_file(struct builds *b, const struct rain_who *who, const char *id, const char *name,
+		int *fd, struct stat *st);
 /* Only finished builds (RAIN_ECONFLICT otherwise); removes the directory. */
 int builds_delete(struct builds *b, const struct rain_who *who, const char *id);
 /* How many build records owner has (any status). */

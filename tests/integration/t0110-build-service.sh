@@ -187,6 +187,21 @@ VMB=$(json_get id <"$TMP/vm.json" 2>/dev/null)
 check_eq "the stored data is the build's qcow2" \
 	"$(sha256sum <"$DATA/builds/$VMB/out/t0110-vm.qcow2" 2>/dev/null | cut -c1-64)" \
 	"$(json_get os_hash_value <<<"$BODY")"
+# the kernel, initramfs and manifest of a remote build can be fetched
+"$RAIN" build get "$VMB" -o "$TMP/vmget" 2>"$TMP/get.err" || sed 's/^/#   /' "$TMP/get.err"
+for f in vmlinuz initrd.img manifest.json; do
+	check_eq "rain build get fetches $f as the build wrote it" \
+		"$(sha256sum <"$DATA/builds/$VMB/out/$f" 2>/dev/null | cut -c1-64)" \
+		"$(sha256sum <"$TMP/vmget/$f" 2>/dev/null | cut -c1-64)"
+done
+check "the package list stored with the image is the manifest's" python3 -c '
+import json,sys,urllib.request
+m = json.load(open(sys.argv[1]))
+req = urllib.request.Request(sys.argv[2], headers={"X-Auth-Token": sys.argv[3]})
+img = json.load(urllib.request.urlopen(req))
+lines = "".join(img.get(k, "") for k in ["rain_package_list"] + ["rain_package_list_%d" % i for i in range(2, 17)]).splitlines()
+assert lines == ["%s %s %s" % (p["name"], p["version"], p.get("architecture", "?")) for p in m["packages"]], len(lines)' \
+	"$TMP/vmget/manifest.json" "$URL/v2/images/$IMG" "$TOKEN"
 # [vet] auto (the default): raind vets what its builds store, as the owner,
 # with the build's manifest
 for _ in $(seq 1 300); do

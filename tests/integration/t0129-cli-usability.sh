@@ -316,6 +316,15 @@ if [ "$(id -u)" -eq 0 ] && command -v script >/dev/null; then
 	check "... and not the lines a local build keeps in build.log" sh -c "! grep -q '^limits: \|^ids: ' '$TMP/tty.out'"
 	"$RAIN" generate "$TMP/nomirror.recipe" --remote >/dev/null 2>"$TMP/err"
 	check "without a terminal every line, as before" grep -q '^limits: ' "$TMP/err"
+	# a build's outputs: the failed one has its build.log, fetched as is
+	BID=$("$RAIN" build list -f value -c id | head -n 1)
+	check "rain build get ID build.log fetches a failed build's log" "$RAIN" -q build get "$BID" build.log -o "$TMP"
+	check "... the server's copy" cmp "$TMP/build.log" "$DATA/builds/$BID/out/build.log"
+	check_eq "a name with .. is no output (404)" 404 "$(status_of GET "/rain/v1/builds/$BID/files/..%2Fbuild.json")"
+	TOKEN=$(token_of bob bob-password-1) call GET "/rain/v1/builds/$BID/files/build.log"
+	check_status "another user's build's files are 404" 404
+	"$RAIN" build get "$BID" >"$TMP/out" 2>"$TMP/err"
+	check "rain build get of a build without outputs says so" grep -q "has no outputs (status failed)" "$TMP/err"
 else
 	skip "remote build status lines" "needs root (raind's builds) and script(1)"
 fi

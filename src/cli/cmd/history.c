@@ -23,21 +23,16 @@ static const struct cli_opt audit_opts[] = {
 	{ 0 },
 };
 
-static const struct cli_opt output_opts[] = {
-	CLI_OUTPUT_OPTS,
-	{ 0 },
-};
-
 static const struct cli_cmd history_image_entry = {
 	.name = "image", .usage = "ID|NAME",
 	.summary = "an image's access statistics and every change made to it (owner, admins)",
-	.opts = output_opts, .args = { 1, 1, "give one image" }, .target = CLI_TARGET_IMAGE,
+	.opts = cli_output_opts, .args = { 1, 1, "give one image" }, .target = CLI_TARGET_IMAGE,
 	.exec = history_image_exec, .prefix = "rain history",
 };
 static const struct cli_cmd history_user_entry = {
 	.name = "user", .usage = "NAME",
 	.summary = "a user's account, usage and every change they made (the user, admins)",
-	.opts = output_opts, .args = { 1, 1, "give one user name" },
+	.opts = cli_output_opts, .args = { 1, 1, "give one user name" },
 	.exec = history_user_exec, .prefix = "rain history",
 };
 static const struct cli_cmd *const history_cmds[] = { &history_image_entry, &history_user_entry, NULL };

@@ -14,11 +14,6 @@ static int member_change_exec(struct cli *cli, const struct cli_args *a);
 static int member_list_exec(struct cli *cli, const struct cli_args *a);
 static int member_answer_exec(struct cli *cli, const struct cli_args *a);
 
-static const struct cli_opt output_opts[] = {
-	CLI_OUTPUT_OPTS,
-	{ 0 },
-};
-
 static const struct cli_cmd member_add_entry = {
 	.name = "add",
 	.usage = "ID|NAME PROJECT...",
@@ -50,7 +45,7 @@ static const struct cli_cmd member_list_entry = {
 	.alias = "ls",
 	.usage = "ID|NAME",
 	.summary = "list the projects an image is shared with and their answers",
-	.opts = output_opts,
+	.opts = cli_output_opts,
 	.args = { 1, 1, "give one image id or name" },
 	.target = CLI_TARGET_IMAGE,
 	.exec = member_list_exec,

@@ -20,20 +20,15 @@ static int register_show_exec(struct cli *cli, const struct cli_args *a);
 static int deregister_exec(struct cli *cli, const struct cli_args *a);
 static int register_cancel_exec(struct cli *cli, const struct cli_args *a);
 
-static const struct cli_opt output_opts[] = {
-	CLI_OUTPUT_OPTS,
-	{ 0 },
-};
-
 static const struct cli_cmd site_list_entry = {
 	.name = "list", .alias = "ls", .usage = "",
 	.summary = "the sites raind registers images at, and whether you may",
-	.opts = output_opts, .args = { 0, 0, NULL }, .exec = site_list_exec, .prefix = "rain site",
+	.opts = cli_output_opts, .args = { 0, 0, NULL }, .exec = site_list_exec, .prefix = "rain site",
 };
 static const struct cli_cmd site_show_entry = {
 	.name = "show", .usage = "NAME",
 	.summary = "one site: kind, vetting policy, kernels, who may register (admins: settings)",
-	.opts = output_opts, .args = { 1, 1, "give one site name" }, .exec = site_show_exec,
+	.opts = cli_output_opts, .args = { 1, 1, "give one site name" }, .exec = site_show_exec,
 	.prefix = "rain site",
 };
 static const struct cli_cmd *const site_cmds[] = { &site_list_entry, &site_show_entry, NULL };
@@ -75,7 +70,7 @@ static const struct cli_cmd register_list_entry = {
 static const struct cli_cmd register_show_entry = {
 	.name = "show", .usage = "REG",
 	.summary = "one registration: where, what was made there, vetting, status",
-	.opts = output_opts, .args = { 1, 1, "give one registration id" }, .exec = register_show_exec,
+	.opts = cli_output_opts, .args = { 1, 1, "give one registration id" }, .exec = register_show_exec,
 	.prefix = "rain register",
 };
 static const struct cli_cmd register_cancel_entry = {

@@ -31,11 +31,6 @@ static const struct cli_opt user_opts[] = {
 	{ 0 },
 };
 
-static const struct cli_opt output_opts[] = {
-	CLI_OUTPUT_OPTS,
-	{ 0 },
-};
-
 static const struct cli_opt list_opts[] = {
 	CLI_OPT("long", 0, NULL, 0, "more columns: locked until, created"),
 	CLI_OUTPUT_OPTS,
@@ -47,7 +42,7 @@ static const struct cli_cmd user_list_entry = {
 	.summary = "list users", .opts = list_opts, .exec = user_list_exec, .prefix = "rain user",
 };
 static const struct cli_cmd user_show_entry = {
-	.name = "show", .usage = "NAME", .opts = output_opts, .args = { 1, 1, "give one user name" },
+	.name = "show", .usage = "NAME", .opts = cli_output_opts, .args = { 1, 1, "give one user name" },
 	.summary = "show a user", .exec = user_show_exec, .prefix = "rain user",
 };
 static const struct cli_cmd user_add_entry = {

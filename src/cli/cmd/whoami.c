@@ -12,11 +12,6 @@
 
 static int cmd_whoami_exec(struct cli *cli, const struct cli_args *a);
 
-static const struct cli_opt output_opts[] = {
-	CLI_OUTPUT_OPTS,
-	{ 0 },
-};
-
 const struct cli_cmd cmd_whoami_entry = {
 	.name = "whoami",
 	.usage = "",
@@ -25,7 +20,7 @@ const struct cli_cmd cmd_whoami_entry = {
 		"Asks the server about the token in use (from --token, RAIN_TOKEN or\n"
 		"the config file): its user, project, roles and expiry. A token that\n"
 		"is not valid any more is an error; 'rain login' gets a new one.\n",
-	.opts = output_opts,
+	.opts = cli_output_opts,
 	.exec = cmd_whoami_exec,
 	.prefix = "rain",
 };

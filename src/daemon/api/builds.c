@@ -9,6 +9,9 @@
  *   GET    /rain/v1/builds/{id}/log     text/plain; ?offset=N starts at byte N;
  *                                       ?follow=1 streams until the build ends
  *                                       (parked between writes: no thread waits)
+ *   GET    /rain/v1/builds/{id}/files/{name}  one of a finished build's
+ *                                       outputs (kernel, initramfs,
+ *                                       manifest.json, build.log, images)
  *   POST   /rain/v1/builds/{id}/cancel  the record afterwards; 409 when finished
  *   DELETE /rain/v1/builds/{id}         204; 409 unless finished
  *
@@ -406,12 +409,35 @@ static void output_abort(struct request *req)
 	output_free(req);
 }
 
+static int file_get(struct request *req)
+{
+	struct MHD_Response *resp;
+	struct stat st;
+	int fd, r;
+
+	if (!request_builds(req))
+		return http_reply_error(req, 404, "no build %s", req->params[0]);
+	r = builds_file(request_builds(req), &req->who, req->params[0], req->params[1], &fd, &st);
+	if (r < 0)
+		return r;
+	resp = MHD_create_response_from_fd_at_offset64((uint64_t)st.st_size, fd, 0);
+	if (!resp) {
+		close(fd);
+		return rain_error_set(RAIN_ENOMEM, "cannot build the response for %s", req->params[1]);
+	}
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/octet-stream");
+	req->bytes_out = st.st_size;
+	return http_reply_response(req, 200, resp);
+}
+
 const struct route api_builds_routes[] = {
 	{ "POST", "/rain/v1/builds", BODY_STREAM, RAIN_ACT_BUILD_SUBMIT, submit_begin, submit_data, submit_end, submit_abort, 0 },
 	{ "GET", "/rain/v1/builds", BODY_NONE, RAIN_ACT_ANY_USER, list, NULL, NULL, NULL, 0 },
 	{ "GET", "/rain/v1/builds/{}", BODY_NONE, RAIN_ACT_BUILD_SHOW, show, NULL, NULL, NULL, 0 },
 	{ "DELETE", "/rain/v1/builds/{}", BODY_NONE, RAIN_ACT_BUILD_DELETE, delete, NULL, NULL, NULL, 0 },
 	{ "GET", "/rain/v1/builds/{}/log", BODY_NONE, RAIN_ACT_BUILD_SHOW, log_get, NULL, NULL, NULL, 0 },
+	{ "GET", "/rain/v1/builds/{}/files/{}", BODY_NONE, RAIN_ACT_BUILD_SHOW, file_get, NULL, NULL,
+	  NULL, 0 },
 	{ "POST", "/rain/v1/builds/{}/cancel", BODY_NONE, RAIN_ACT_BUILD_CANCEL, cancel, NULL, NULL, NULL, 0 },
 	{ "POST", "/rain/v1/builds/{}/worker/log", BODY_JSON, RAIN_ACT_PUBLIC, worker_log, NULL, NULL, NULL, 0 },
 	{ "PUT", "/rain/v1/builds/{}/worker/outputs/{}", BODY_STREAM, RAIN_ACT_PUBLIC, output_begin, output_data, output_end, output_abort, 0 },
