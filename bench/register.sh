@@ -17,8 +17,13 @@
 #       networking, iPXE) boots through raind's netboot serving; seconds from
 #       qemu's start to the image's marker on the serial console;
 #   (g) 4 registrations at once through raind (4 openstack sites on the same
-#       Glance, so none is the earlier one of another), cold and warm, against
+#       Glance, so none is the earlier one of another; being of the same
+#       disk_format they share one adapted copy), cold and warm, against
 #       one ((c)'s medians).
+# Glance runs GLANCE_WORKERS API processes (default: one per core, what
+# glance-api does when its workers setting is left out; 0 is one process
+# for everything, as the integration tests run it, which puts the CPU of
+# 4 concurrent uploads, ~3 s each, on one core whatever the client does).
 # RUNS times each (medians), (g) once cold and once warm (the run stays
 # within ~20 minutes at load 10). Wall seconds;
 # CPU seconds of the client (user+sys of it and its children), of raind
@@ -28,7 +33,8 @@
 # qemu) runs on loopback in the run's own folder and is stopped by PID.
 #
 #   bench/register.sh [RUNS]     (default 3; needs root)
-#   environment: RAIN_CACHE (default /var/cache/rain); scratch in
+#   environment: RAIN_CACHE (default /var/cache/rain), GLANCE_WORKERS
+#   (default: the number of cores); scratch in
 #   ${TMPDIR:-/var/tmp}, which needs 10 GiB free (8.2 GiB used at the peak).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -57,8 +63,14 @@ cd "$TMP" || exit 1
 die() { echo "$me: $*" >&2; exit 1; }
 load() { cut -d' ' -f1 /proc/loadavg; }
 now() { date +%s.%N; }
-# cpu PID: user+sys seconds of PID and the children it waited for
-cpu() { awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); print ($12 + $13 + $14 + $15) / hz }' "/proc/$1/stat"; }
+# cpu PID: user+sys seconds of PID, the children it waited for and those
+# still running (glance-api's workers)
+cpu() {
+	local p kids
+	kids=$(cat /proc/"$1"/task/*/children 2>/dev/null)
+	for p in "$1" $kids; do cat "/proc/$p/stat" 2>/dev/null; done |
+		awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); t += $12 + $13 + $14 + $15 } END { print t / hz }'
+}
 # child_cpu VAR: VAR = user+sys seconds of the children this shell waited
 # for (bash's times, run in this shell: a subshell's count from zero)
 child_cpu() {
@@ -116,10 +128,13 @@ t0=$(now)
 IMG=$TMP/img/regbench.raw
 IMG_SHA=$(sha256sum <"$IMG" | cut -d' ' -f1)
 echo "registration benchmark, $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores, rain $(git -C "$TOP" rev-parse --short HEAD), release build, RUNS=$runs"
+echo "# glance-api: workers = ${GLANCE_WORKERS:-$(nproc)}"
 echo "# image: bookworm, kernel, openssh-server; $(stat -c %s "$IMG") bytes raw ($(du -B1M "$IMG" | cut -f1) MiB allocated), built in $(diff2 "$t0" "$(now)") s, load $(load)"
 
 # ---- the peers and raind ----
-start_glance >"$TMP/glance-start.log" 2>&1 || { cat "$TMP/glance-start.log"; die "glance-api did not start"; }
+GLANCE_WORKERS=${GLANCE_WORKERS:-$(nproc)}
+start_glance "[DEFAULT]" "workers = $GLANCE_WORKERS" >"$TMP/glance-start.log" 2>&1 ||
+	{ cat "$TMP/glance-start.log"; die "glance-api did not start"; }
 start_libvirtd >"$TMP/libvirt-start.log" 2>&1 || { cat "$TMP/libvirt-start.log"; die "libvirtd did not start"; }
 libvirt_pool bench || die "no libvirt pool"
 cat >"$TMP/clouds.yaml" <<EOF
