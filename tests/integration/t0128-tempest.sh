@@ -22,6 +22,7 @@ for u in t1 t2 t3; do
 done
 
 W=$TMP/tempest
+cd "$TMP" || exit 1      # tempest writes tempest.log where it starts
 check "tempest init makes a workspace" env HOME="$HOME" /usr/bin/python3 /usr/bin/tempest init "$W"
 {
 	for u in t1 t2 t3; do
@@ -53,6 +54,7 @@ swift = false
 endpoint_type = public
 [image-feature-enabled]
 os_glance_reserved = true
+import_image = true
 EOT
 (cd "$W" && timeout 1200 /usr/bin/python3 /usr/bin/tempest run --concurrency 1 \
 	--regex '^tempest\.api\.image\.v2\.') >"$TMP/tempest.out" 2>&1

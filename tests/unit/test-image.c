@@ -15,6 +15,7 @@
 
 #include "rain/error.h"
 #include "rain/image.h"
+#include "rain/repo.h"
 #include "rain/jsonpatch.h"
 #include "util/strutil.h"
 
@@ -696,7 +697,7 @@ static void test_to_json_empty(void **state)
 	json_t *o = rain_image_to_json(img);
 
 	assert_non_null(o);
-	assert_int_equal(json_object_size(o), NFIELDS);
+	assert_int_equal(json_object_size(o), NFIELDS);     /* no "stores": no data */
 	for (size_t i = 0; i < NFIELDS; i++)
 		if (!json_object_get(o, glance_fields[i]))
 			fail_msg("field %s missing", glance_fields[i]);
@@ -729,7 +730,9 @@ static void test_to_json_full(void **state)
 	assert_int_equal(rain_image_prop_set(img, "status", "fake"), 0);
 	o = rain_image_to_json(img);
 	assert_non_null(o);
-	assert_int_equal(json_object_size(o), NFIELDS + 2);
+	/* the fields, two properties, and "stores" (it has data) */
+	assert_int_equal(json_object_size(o), NFIELDS + 3);
+	assert_string_equal(json_string_value(json_object_get(o, "stores")), RAIN_STORE_ID);
 	assert_string_equal(json_string_value(json_object_get(o, "name")), "cirros");
 	assert_string_equal(json_string_value(json_object_get(o, "status")), "active");
 	assert_string_equal(json_string_value(json_object_get(o, "visibility")), "public");

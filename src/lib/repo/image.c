@@ -5,6 +5,7 @@
 #include "rain/error.h"
 #include "rain/image.h"
 #include "rain/jsonpatch.h"
+#include "rain/repo.h"
 #include "util/jsonw.h"
 #include "util/strutil.h"
 #include "util/timeutil.h"
@@ -46,7 +47,7 @@ static const char *const readonly_attrs[] = {
 	"id", "status", "checksum", "os_hash_algo", "os_hash_value", "size",
 	"virtual_size", "owner", "created_at", "updated_at", "self", "file",
 	"schema", "direct_url", "locations", "download_count",
-	"last_accessed_at", "deleted", "deleted_at", NULL
+	"last_accessed_at", "deleted", "deleted_at", "stores", NULL
 };
 
 bool rain_image_attr_is_core(const char *name)
@@ -487,6 +488,14 @@ json_t *rain_time_json(int64_t us)
 	return json_string(buf);
 }
 
+/* Where the image's data is, as Glance's multi-store images say ("stores"):
+ * only once it has data. */
+static bool has_data(const struct rain_image *img)
+{
+	return img->os_hash_value &&
+	       (img->status == RAIN_STATUS_ACTIVE || img->status == RAIN_STATUS_DEACTIVATED);
+}
+
 json_t *rain_image_to_json(const struct rain_image *img)
 {
 	char path[64];
@@ -523,6 +532,8 @@ json_t *rain_image_to_json(const struct rain_image *img)
 	json_object_set_new(o, "updated_at", rain_time_json(img->updated_at));
 	json_object_set_new(o, "download_count", json_integer(img->download_count));
 	json_object_set_new(o, "last_accessed_at", rain_time_json(img->last_access));
+	if (has_data(img))
+		json_object_set_new(o, "stores", json_string(RAIN_STORE_ID));
 	snprintf(path, sizeof(path), "/v2/images/%s", img->id);
 	json_object_set_new(o, "self", json_string(path));
 	snprintf(path, sizeof(path), "/v2/images/%s/file", img->id);
@@ -536,7 +547,7 @@ static const char *const image_json_fields[] = {
 	"id", "name", "status", "visibility", "protected", "os_hidden", "checksum",
 	"os_hash_algo", "os_hash_value", "size", "virtual_size", "disk_format",
 	"container_format", "min_disk", "min_ram", "owner", "tags", "created_at",
-	"updated_at", "download_count", "last_accessed_at", "self", "file", "schema", NULL,
+	"updated_at", "download_count", "last_accessed_at", "stores", "self", "file", "schema", NULL,
 };
 
 static void write_num_or_null(struct jsonw *w, const char *key, int64_t v)
@@ -592,6 +603,8 @@ void rain_image_write_json(const struct rain_image *img, struct jsonw *w)
 	write_time(w, "updated_at", img->updated_at);
 	jsonw_member_int(w, "download_count", img->download_count);
 	write_time(w, "last_accessed_at", img->last_access);
+	if (has_data(img))
+		jsonw_member_str(w, "stores", RAIN_STORE_ID);
 	snprintf(path, sizeof(path), "/v2/images/%s", img->id);
 	jsonw_member_str(w, "self", path);
 	snprintf(path, sizeof(path), "/v2/images/%s/file", img->id);
