@@ -108,6 +108,11 @@ struct rain_run_job {
 					 * instead of argv; NULL: argv */
 	bool each;                      /* on every instance (else the first) */
 	int walltime_s;                 /* the job's time limit; 0: none */
+	/* The paths rain_run_fetch will ask for after the job (NULL-terminated;
+	 * NULL: none). Providers that can only reach the instances while the
+	 * job holds them (slurm with node_exec) collect these then; their
+	 * fetch returns only these. */
+	const char *const *out;
 	/* Each line of the job's output (stdout and stderr, in order per
 	 * instance), without its newline; instance is its index. Called
 	 * from one thread at a time. */

@@ -836,6 +836,8 @@ small_disk() {
 # slurmctld reconfigure, as a site's own reload would. Exports
 # SLURM_CONF (the Slurm commands read it); sets SLURMCTLD_PORT. Everything
 # is stopped by PID (stop_slurm; at the test's end at the latest).
+# KillWait leaves a canceled job's batch script time to stop its command
+# in the node's machine (rain's node.sh does it through node_exec).
 SLURM_DIR= MUNGED_PID=
 start_slurm() {
 	SLURM_DIR=$TMP/slurm
@@ -931,7 +933,7 @@ ReturnToService=2
 ResumeTimeout=${SLURM_RESUME_TIMEOUT:-180}
 RebootProgram=$SLURM_REBOOT
 NodeFeaturesPlugins=node_features/helpers
-KillWait=5
+KillWait=30
 InactiveLimit=0
 SlurmdTimeout=60
 MinJobAge=600

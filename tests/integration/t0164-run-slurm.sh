@@ -14,8 +14,10 @@
 # and its sshd answers. The node's slurmd stays on the host, so the job's
 # command reaches the machine through the site's node_exec (in-machine,
 # below: ssh into the node's VM); its output and exit code come back
-# through Slurm. N = 2 (--each) and N = 1, a failing job, a walltime, an
-# interrupt while the job runs and while the nodes reboot (the job
+# through Slurm, result files (--out) from the node's machine. N = 2
+# (--each) and N = 1 (a job script), a failing job, a walltime and an
+# interrupt while the job runs (the command stopped in the machines too,
+# their job folders gone), an interrupt while the nodes reboot (the job
 # canceled, the nodes idle, not drained), a job submitted but never saved
 # canceled by name, Slurm refusing a job (a bad partition), the leak check
 # (no job in Slurm, no rain process, the registration removed again).
@@ -92,14 +94,35 @@ run() {
 started_after() { sed -n 's/.*running on .*, \([0-9.]*\) s after it was submitted.*/\1/p' "$TMP/run.err" | head -n 1; }
 no_job() { [ -z "$(squeue -h -o %i)" ]; }
 
+# in_machine NODE COMMAND...: the command in NODE's machine, as node_exec runs it
+in_machine() { local node=$1; shift; SLURMD_NODENAME=$node "$SLURM_DIR/bin/in-machine" "$@"; }
+# machine_procs PATTERN: how many processes of both machines have a command line (its words
+# joined by blanks) that PATTERN matches
+machine_procs() {
+	local node
+	for node in node1 node2; do
+		in_machine "$node" sh -c 'for f in /proc/[0-9]*/cmdline; do tr "\0" " " <"$f"; echo; done 2>/dev/null'
+	done | grep -c -- "$1"
+}
+# machine_job_dirs: the job folders left in both machines (node.sh removes its own)
+machine_job_dirs() { for node in node1 node2; do in_machine "$node" sh -c 'ls -d rain-job-* 2>/dev/null; true'; done; }
+
 # N = 2 on each node: Slurm reboots both into the image; the command runs
-# in each node's machine (the image's hostname and kernel, not the host's)
+# in each node's machine (the image's hostname and kernel, not the host's),
+# and the file it writes there comes back from each (--out)
 KVER=$(disk_kernel "$IMG")
-run --site hpc -n 2 --each -- sh -c 'echo "in $(hostname) $(uname -r)"'
+run --site hpc -n 2 --each --out res.txt --outdir "$TMP/out1" -- \
+	sh -c 'echo "in $(hostname) $(uname -r)"; echo "from $(hostname) $(cat /proc/sys/kernel/random/boot_id)" >res.txt'
 check_eq "N=2 --each: the job passes" 0 "$RC"
 check_eq "N=2 --each: both nodes' machines answer from the image" \
 	"[rain-t0164-1-1] in t0164-node $KVER|[rain-t0164-1-2] in t0164-node $KVER" "$(sort "$TMP/run.out" | paste -sd'|')"
 T_REIMAGE=$(started_after)
+for k in 1 2; do
+	check "N=2 --each: res.txt comes back from machine $k" grep -q "^from t0164-node " "$TMP/out1/rain-t0164-1-$k/res.txt"
+done
+check_eq "the two files come from two machines, neither the host" 3 \
+	"$(cat "$TMP/out1"/*/res.txt /proc/sys/kernel/random/boot_id | awk '{print $NF}' | sort -u | wc -l)"
+check_eq "no job folder is left in the machines" "" "$(machine_job_dirs)"
 sed 's/^/#   /' "$TMP/run.err"
 # the nodes' reboots (lib.sh's node-reboot log: "TIME NODE: rebooting", "TIME NODE: up with F")
 reboot_s() {
@@ -115,39 +138,45 @@ done
 check_eq "Slurm reports the image active on both nodes" "$FEATURE $FEATURE" "$(sinfo -h -N -o '%b' | xargs)"
 check "N=2: no job left in Slurm" no_job
 
-# N = 1, the nodes have the image: no reimage
-run --site hpc -n 1 -- sh -c '. /etc/os-release; echo "hello from $(hostname): $PRETTY_NAME"'
-check_eq "N=1: the job passes" 0 "$RC"
+# N = 1, the nodes have the image: no reimage; a job script, copied into the machine
+printf '%s\n' '. /etc/os-release' 'echo "hello from $(hostname): $PRETTY_NAME"' >"$TMP/hello.sh"
+run --site hpc -n 1 --script "$TMP/hello.sh"
+check_eq "N=1: the job script passes" 0 "$RC"
 check "N=1: its output comes back through Slurm, from the image" \
 	grep -q "^hello from t0164-node: Debian GNU/Linux 12 (bookworm)$" "$TMP/run.out"
 T_WARM1=$(started_after)
 check "N=1: no job left in Slurm" no_job
 
 # no reimage now: a failing job, its exit code back
-run --site hpc -n 2 -- sh -c 'echo failing; exit 3'
+run --site hpc -n 2 --out nosuch --outdir "$TMP/out3" -- sh -c 'echo failing; exit 3'
 check_eq "N=2: a failing job's exit code comes back" 3 "$RC"
 check "and its output" grep -q "^failing$" "$TMP/run.out"
+check "a result file the job did not write: named, with its machine" \
+	grep -q "the job left no file nosuch in rain-t0164-3-1's machine (node node[12])" "$TMP/run.err"
 T_WARM2=$(started_after)
 
 # a time limit
-run --site hpc -n 1 --walltime 5 -- sleep 120
+run --site hpc -n 1 --walltime 5 -- sleep 1201
 check_eq "a job past its walltime: 124" 124 "$RC"
 check "the message says so" grep -q "walltime" "$TMP/run.err"
 check "no job left in Slurm after the walltime" no_job
+check_eq "the command is stopped in the node's machine too" 0 "$(machine_procs '^sleep 1201')"
 
 # an interrupt while the job runs
 w=$TMP/run-int
 mkdir -m 0700 "$w"
 "$RAIN" provision run --sites "$TMP/sites.ini" --site hpc --registration "$TMP/reg.json" --state "$w/state.json" \
-	--id t0164-int -n 2 -- sleep 120 >"$TMP/int.out" 2>"$TMP/int.err" &
+	--id t0164-int -n 2 --each -- sleep 1202 >"$TMP/int.out" 2>"$TMP/int.err" &
 pid=$!
-for _ in $(seq 1 120); do [ "$(squeue -h -t R -n rain-t0164-int -o %i)" ] && break; sleep 0.5; done
-check "the job runs in Slurm" test -n "$(squeue -h -t R -n rain-t0164-int -o %i)"
+for _ in $(seq 1 120); do [ "$(machine_procs '^sleep 1202')" = 2 ] && break; sleep 0.5; done
+check_eq "the job runs in both machines" 2 "$(machine_procs '^sleep 1202')"
 kill -INT "$pid"
 wait "$pid"
 check_eq "an interrupted run: 130" 130 "$?"
 check "no job left in Slurm after the interrupt" no_job
 check_eq "the nodes are idle again (none drained)" "idle idle" "$(sinfo -h -N -o '%t' | xargs)"
+check_eq "the command is stopped in both machines" 0 "$(machine_procs '^sleep 1202')"
+check_eq "and no job folder is left there" "" "$(machine_job_dirs)"
 
 # killed between sbatch and saving the job's id: the state names the job
 # by name only (up wrote it); down finds and cancels it

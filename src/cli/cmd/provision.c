@@ -366,6 +366,7 @@ static int do_exec(struct cli *cli, const struct cli_args *a, struct prun *p)
 	for (size_t i = 0; i < a->nopts; i++)
 		if (!strcmp(a->opts[i].opt->name, "out"))
 			outs[nouts++] = a->opts[i].value;
+	job.out = nouts ? outs : NULL;
 	p->multi = job.each && rain_run_instance_count(&p->op) > 1;
 	r = rain_run_exec(&p->op, &job, &status);
 	if (r < 0)

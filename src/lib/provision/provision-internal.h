@@ -28,6 +28,9 @@ int run_provider(const struct rain_site *site, const struct rain_provider_driver
  * there instead (copied in before). New string.
  * An instance's "ssh" may name its job folder ("dir"): a node's scratch. */
 #define RUN_JOB_DIR "rain-job"
+/* s quoted for a POSIX shell: '...' with each ' as '\''. New string, or
+ * NULL (out of memory). */
+char *run_shell_quote(const char *s);
 char *run_ssh_command(const char *const *argv, bool script, const char *dir);
 
 /* Wait until instance i answers ssh (`true`), until op->ready_timeout_s,

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lib/target/target-internal.h"
 #include "rain/catalog.h"
 #include "rain/error.h"
 #include "rain/provision.h"
@@ -159,18 +160,6 @@ static int write_file(const char *dir, const char *name, const char *text)
 	return path ? fs_write_atomic(path, text, strlen(text), 0600) : rain_error_oom();
 }
 
-static json_t *strv_json(const char *const *v)
-{
-	json_t *a = json_array();
-
-	for (size_t i = 0; a && v && v[i]; i++)
-		if (json_array_append_new(a, json_string(v[i])) < 0) {
-			json_decref(a);
-			return NULL;
-		}
-	return a;
-}
-
 static int run_prepare(void *ud, const char *id, const char *owner, const char *dir, void *input,
 		       json_t *data, char **name)
 {
@@ -215,8 +204,8 @@ static int run_prepare(void *ud, const char *id, const char *owner, const char *
 	    json_object_set_new(data, "each", json_boolean(in->each)) < 0 ||
 	    json_object_set_new(data, "keep", json_boolean(in->keep)) < 0 ||
 	    json_object_set_new(data, in->script ? "script" : "command",
-				in->script ? json_true() : strv_json(in->argv)) < 0 ||
-	    json_object_set_new(data, "out", strv_json(in->out)) < 0 ||
+				in->script ? json_true() : target_strv_json(in->argv)) < 0 ||
+	    json_object_set_new(data, "out", target_strv_json(in->out)) < 0 ||
 	    json_object_set_new(data, "exit_code", json_null()) < 0 ||
 	    !(*name = strdup(image_name ? image_name : reg.image_id)))
 		r = rain_error_oom();

@@ -33,8 +33,7 @@
 
 /* ---- the remote command ---------------------------------------------------- */
 
-/* s quoted for a POSIX shell: '...' with each ' as '\''. New string. */
-static char *shell_quote(const char *s)
+char *run_shell_quote(const char *s)
 {
 	size_t n = 3;
 	char *q, *p;
@@ -61,7 +60,7 @@ static char *shell_quote(const char *s)
 /* Append a space (after the first word) and s, quoted when quote. */
 static int put_word(char **buf, size_t *len, const char *s, bool quote)
 {
-	_cleanup_free_ char *q = quote ? shell_quote(s) : NULL;
+	_cleanup_free_ char *q = quote ? run_shell_quote(s) : NULL;
 	const char *w = quote ? q : s;
 	size_t n;
 	char *b;
@@ -410,7 +409,7 @@ static int copy_script(struct rain_run_op *op, size_t i, const char *script)
 
 	if (fd < 0)
 		return rain_error_errno(RAIN_EIO, errno, "cannot open the job script %s", script);
-	_cleanup_free_ char *cmd = NULL, *q = shell_quote(job_dir(op, i));
+	_cleanup_free_ char *cmd = NULL, *q = run_shell_quote(job_dir(op, i));
 
 	if ((r = ssh_args_init(&s, op, i, false)) < 0)
 		return r;

@@ -57,6 +57,10 @@ int target_files_present(const char *dir, const char *const *names, size_t *coun
 /* Remove names from dir, then dir itself; what is gone already is fine. */
 int target_files_remove(const char *dir, const char *const *names);
 
+/* target.c: the strings of v (NULL-terminated; NULL: none) as a new JSON
+ * array, or NULL (out of memory). */
+json_t *target_strv_json(const char *const *v);
+
 /* netboot.c: what a node boots over the network, adapted from img, for
  * the netboot and ironic sites: rain_adapt's raw copy (sysprep, rain's
  * first-boot key unit, a serial console) and from it the image's kernel,

@@ -287,7 +287,7 @@ static bool key_is_secret(const char *key)
 	return false;
 }
 
-static json_t *strv_json(char **v)
+json_t *target_strv_json(const char *const *v)
 {
 	json_t *a = json_array();
 
@@ -316,8 +316,8 @@ int rain_site_to_json(const struct rain_site *s, json_t **out)
 	}
 	j = json_pack("{s:s, s:s, s:s, s:s?, s:o, s:o, s:O}", "name", s->name, "kind",
 		      s->driver->scheme, "uri", s->uri, "policy", s->policy, "kernels",
-		      s->kernels ? strv_json(s->kernels) : json_null(), "users",
-		      s->users ? strv_json(s->users) : json_null(), "settings", set);
+		      s->kernels ? target_strv_json((const char *const *)s->kernels) : json_null(), "users",
+		      s->users ? target_strv_json((const char *const *)s->users) : json_null(), "settings", set);
 	if (!j)
 		return rain_error_oom();
 	*out = TAKE_PTR(j);

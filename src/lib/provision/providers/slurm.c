@@ -318,20 +318,136 @@ static void tail_read(struct tail *t, bool final)
 	}
 }
 
-static int write_script(struct rain_run_op *op, bool each, char **path)
+/* The shell text of the in-machine steps (node_exec, below), rain's own:
+ * never user input; the job's words are their arguments. */
+
+/* sh -c VM_RUN sh DIR TEXT WORD...: in DIR (made; relative to where
+ * node_exec starts commands), in a session of its own whose id is left in
+ * DIR/.rain-sid (for VM_STOP), TEXT (when not empty) as the script ./job,
+ * run with WORD... as its arguments, else WORD... */
+static const char vm_run[] =
+	"mkdir -p -- \"$1\" && cd -- \"$1\" || exit 125\n"
+	"shift\n"
+	"if [ -n \"$1\" ]; then printf '%s\\n' \"$1\" >job || exit 125; shift; set -- /bin/sh ./job \"$@\"; "
+	"else shift; fi\n"
+	"if command -v setsid >/dev/null; then\n"
+	"\texec setsid -w /bin/sh -c 'echo $$ >.rain-sid; exec \"$@\"' sh \"$@\"\n"
+	"fi\n"
+	"echo $$ >.rain-sid\n"
+	"exec \"$@\"\n";
+/* sh -c VM_CAT sh DIR PATH: PATH (relative: to DIR) on stdout. */
+static const char vm_cat[] = "cd -- \"$1\" && exec cat -- \"$2\"\n";
+/* sh -c VM_STOP sh DIR: kill what is left of the job's session, remove DIR. */
+static const char vm_stop[] =
+	"s=$(cat -- \"$1/.rain-sid\" 2>/dev/null)\n"
+	"[ -n \"$s\" ] && { kill -s KILL -- \"-$s\" 2>/dev/null || kill -s KILL \"$s\" 2>/dev/null; }\n"
+	"rm -rf -- \"$1\"\n";
+
+/* Append "NAME=" and s quoted, and a newline, to f. */
+static void put_var(FILE *f, const char *name, const char *s)
+{
+	_cleanup_free_ char *q = run_shell_quote(s);
+
+	fprintf(f, "%s=%s\n", name, q ? q : "''");
+}
+
+/* WORK/node.sh, for sites with node_exec: the job on one node, run in the
+ * machine node_exec reaches, in a folder of its own there (rain-job-RUNID,
+ * relative to where node_exec starts commands). On SIGTERM (scancel, a
+ * walltime: Slurm signals the job's processes, and node_exec's end does
+ * not end the command inside) it kills the job's session in the machine.
+ * After the job: each of job->out copied from the machine to
+ * WORK/job/out/TASK/I (TASK: SLURM_PROCID, the instance's index; I: the
+ * path's index), then the machine's folder removed. */
+static int write_node_script(struct rain_run_op *op, const struct rain_run_job *job, const char *jscript,
+			     char **path)
+{
+	_cleanup_free_ char *text = NULL, *copy = NULL, *dir = NULL, *out = NULL;
+	size_t len = 0;
+	char *save = NULL;
+	FILE *f;
+	int r;
+
+	if (!(*path = fs_path_join(op->workdir, "node.sh")) || !(out = fs_path_join(op->workdir, "job/out")) ||
+	    !(copy = strdup(rain_site_get(op->site, "node_exec"))) || asprintf(&dir, "rain-job-%s", op->run_id) < 0)
+		return rain_error_oom();
+	f = open_memstream(&text, &len);
+	if (!f)
+		return rain_error_oom();
+	fputs("#!/bin/sh\n"
+	      "# rain: a run's job on one node, in the machine the site's node_exec reaches\n"
+	      "# (the command is this script's arguments)\n"
+	      "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n"
+	      "export PATH\n"
+	      "node_exec() {", f);
+	/* the site's own setting, its words as they are split */
+	for (char *w = strtok_r(copy, " \t", &save); w; w = strtok_r(NULL, " \t", &save)) {
+		_cleanup_free_ char *q = run_shell_quote(w);
+
+		fprintf(f, " %s", q ? q : "''");
+	}
+	fputs(" \"$@\"; }\n", f);
+	put_var(f, "dir", dir);
+	put_var(f, "script", jscript ? jscript : "");
+	put_var(f, "vm_run", vm_run);
+	put_var(f, "vm_cat", vm_cat);
+	put_var(f, "vm_stop", vm_stop);
+	put_var(f, "out", out);
+	fputs("out=$out/${SLURM_PROCID:-0}\n"
+	      "stop() {\n"
+	      "\ttrap - TERM INT HUP\n"
+	      "\tkill \"$job\" 2>/dev/null\n"
+	      "\tnode_exec /bin/sh -c \"$vm_stop\" sh \"$dir\" </dev/null >/dev/null 2>&1\n"
+	      "\texit 143\n"
+	      "}\n"
+	      "trap stop TERM INT HUP\n"
+	      "text=\n"
+	      "if [ -n \"$script\" ]; then text=$(cat -- \"$script\") || exit 125; fi\n"
+	      "node_exec /bin/sh -c \"$vm_run\" sh \"$dir\" \"$text\" \"$@\" </dev/null &\n"
+	      "job=$!\n"
+	      "wait \"$job\"\n"
+	      "st=$?\n"
+	      "mkdir -p -- \"$out\"\n", f);
+	for (size_t i = 0; job->out && job->out[i]; i++) {
+		_cleanup_free_ char *q = run_shell_quote(job->out[i]);
+
+		fprintf(f, "node_exec /bin/sh -c \"$vm_cat\" sh \"$dir\" %s </dev/null >\"$out/%zu.part\" && "
+			"mv -f -- \"$out/%zu.part\" \"$out/%zu\" || rm -f -- \"$out/%zu.part\"\n",
+			q ? q : "''", i, i, i, i);
+	}
+	fputs("node_exec /bin/sh -c \"$vm_stop\" sh \"$dir\" </dev/null >/dev/null 2>&1\n"
+	      "exit \"$st\"\n", f);
+	if (fclose(f) != 0 || !text)
+		return rain_error_oom();
+	r = fs_write_atomic(*path, text, len, 0700);
+	return r;
+}
+
+/* WORK/batch.sh: the batch job (the command is its arguments): the
+ * command itself, or with each srun's task on every node; with node_exec,
+ * node.sh (above) in its place. */
+static int write_script(struct rain_run_op *op, const struct rain_run_job *job, const char *jscript,
+			char **path)
 {
 	static const char head[] =
 		"#!/bin/sh\n"
 		"# rain: a run's batch job; the command is this script's arguments\n"
 		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n"
 		"export PATH\n";
-	_cleanup_free_ char *text = NULL;
+	_cleanup_free_ char *text = NULL, *node = NULL, *qnode = NULL;
 	int r;
 
+	if (rain_site_get(op->site, "node_exec")) {
+		if ((r = write_node_script(op, job, jscript, &node)) < 0)
+			return r;
+		if (!(qnode = run_shell_quote(node)))
+			return rain_error_oom();
+	}
 	if (!(*path = fs_path_join(op->workdir, "batch.sh")))
 		return rain_error_oom();
-	if (asprintf(&text, "%s%s", head, each ? "exec srun --label --export=ALL --ntasks-per-node=1 \"$@\"\n" :
-		     "exec \"$@\"\n") < 0)
+	if (asprintf(&text, "%s%s%s%s \"$@\"\n", head,
+		     job->each ? "exec srun --label --export=ALL --ntasks-per-node=1" : "exec",
+		     qnode ? " /bin/sh " : "", qnode ? qnode : "") < 0)
 		return rain_error_oom();
 	r = fs_write_atomic(*path, text, strlen(text), 0700);
 	return r;
@@ -407,8 +523,6 @@ static int exec(struct rain_run_op *op, const struct rain_run_job *job, int *sta
 		return rain_error_oom();
 	if (mkdir(jobdir, 0700) < 0 && errno != EEXIST)
 		return rain_error_errno(RAIN_EIO, errno, "cannot make %s", jobdir);
-	if ((r = write_script(op, job->each, &script)) < 0)
-		return r;
 	if (job->script) {
 		/* the job folder is the nodes' too: the script is run from there */
 		_cleanup_free_ char *text = NULL;
@@ -420,6 +534,10 @@ static int exec(struct rain_run_op *op, const struct rain_run_job *job, int *sta
 		    (r = fs_write_atomic(jscript, text, len, 0700)) < 0)
 			return r;
 	}
+	if ((r = write_script(op, job, jscript, &script)) < 0)
+		return r;
+	if (rain_site_get(op->site, "node_exec") && (r = slurm_set(op, "out", target_strv_json(job->out))) < 0)
+		return r;
 	unlink(outpath);
 	if (asprintf(&outopt, "--output=%s", outpath) < 0 || asprintf(&diropt, "--chdir=%s", jobdir) < 0)
 		return rain_error_oom();
@@ -430,18 +548,9 @@ static int exec(struct rain_run_op *op, const struct rain_run_job *job, int *sta
 		r = job_options(op, job->walltime_s, &argv, &n);
 	if (r >= 0 && strv_add(&argv, &n, script) < 0)
 		r = rain_error_oom();
-	if (r >= 0 && rain_site_get(op->site, "node_exec")) {
-		/* words of the site's own setting, arguments of the script */
-		_cleanup_free_ char *copy = strdup(rain_site_get(op->site, "node_exec"));
-		char *save = NULL;
-
-		if (!copy)
-			r = rain_error_oom();
-		for (char *w = copy ? strtok_r(copy, " \t", &save) : NULL; r >= 0 && w; w = strtok_r(NULL, " \t", &save))
-			if (strv_add(&argv, &n, w) < 0)
-				r = rain_error_oom();
-	}
-	if (r >= 0 && jscript && (strv_add(&argv, &n, "/bin/sh") < 0 || strv_add(&argv, &n, jscript) < 0))
+	/* with node_exec, node.sh copies the script into the machine */
+	if (r >= 0 && jscript && !rain_site_get(op->site, "node_exec") &&
+	    (strv_add(&argv, &n, "/bin/sh") < 0 || strv_add(&argv, &n, jscript) < 0))
 		r = rain_error_oom();
 	for (size_t k = 0; r >= 0 && !jscript && job->argv[k]; k++)
 		if (strv_add(&argv, &n, job->argv[k]) < 0)
@@ -565,6 +674,77 @@ done:
 
 /* ---- fetch, down, status ---- */
 
+/* Copy in (from its start) to dir/base, or with each to dir/NAME/base for
+ * instance k (made 0600, not through a link). */
+static int copy_out(struct rain_run_op *op, int in, const struct stat *st, const char *dir, bool each,
+		    size_t k, const char *base)
+{
+	const char *name = json_string_value(json_object_get(rain_run_instance(op, k), "name"));
+	_cleanup_free_ char *sub = NULL, *dst = NULL;
+	_cleanup_close_ int outfd = -1;
+	int r;
+
+	if (each && (!(sub = fs_path_join(dir, name ? name : "?")) || fs_mkdir_p(sub, 0700) < 0))
+		return rain_error_set(RAIN_EIO, "cannot make a folder in %s", dir);
+	if (!(dst = fs_path_join(each ? sub : dir, base)))
+		return rain_error_oom();
+	outfd = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (outfd < 0)
+		return rain_error_errno(RAIN_EIO, errno, "cannot write %s", dst);
+	if ((r = fs_copy_sparse(in, outfd, st->st_size, dst)) < 0)
+		return r;
+	if (lseek(in, 0, SEEK_SET) < 0)
+		return rain_error_errno(RAIN_EIO, errno, "%s", dst);
+	return 0;
+}
+
+/* With node_exec: node.sh copied the job's out paths from each machine
+ * into WORK/job/out/K/I; only those can be fetched. */
+static int fetch_collected(struct rain_run_op *op, const char *const *paths, bool each, const char *dir)
+{
+	json_t *outs = json_object_get(slurm_state(op), "out");
+	size_t count = each ? rain_run_instance_count(op) : 1;
+	int r;
+
+	for (size_t i = 0; paths[i]; i++) {
+		const char *base = strrchr(paths[i], '/') ? strrchr(paths[i], '/') + 1 : paths[i];
+		size_t idx, j;
+		json_t *v;
+
+		idx = json_array_size(outs);
+		json_array_foreach(outs, j, v) {
+			if (json_string_value(v) && !strcmp(json_string_value(v), paths[i])) {
+				idx = j;
+				break;
+			}
+		}
+		if (idx == json_array_size(outs))
+			return rain_error_set(RAIN_EINVAL, "site %s: %s was not named before the job ran (--out): "
+					      "the nodes' machines are reimaged after it", op->site->name, paths[i]);
+		if (!*base || !strcmp(base, ".") || !strcmp(base, ".."))
+			return rain_error_set(RAIN_EINVAL, "site %s: fetch '%s': name a file", op->site->name,
+					      paths[i]);
+		for (size_t k = 0; k < count; k++) {
+			_cleanup_free_ char *src = NULL;
+			_cleanup_close_ int in = -1;
+			const char *name = json_string_value(json_object_get(rain_run_instance(op, k), "name"));
+			const char *node = json_string_value(json_object_get(rain_run_instance(op, k), "node"));
+			struct stat st;
+
+			if (asprintf(&src, "%s/job/out/%zu/%zu", op->workdir, k, idx) < 0)
+				return rain_error_oom();
+			in = open(src, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+			if (in < 0 || fstat(in, &st) < 0 || !S_ISREG(st.st_mode))
+				return rain_error_set(RAIN_ENOTFOUND, "site %s: the job left no file %s in %s's "
+						      "machine (node %s)", op->site->name, paths[i], name ? name : "?",
+						      node ? node : "?");
+			if ((r = copy_out(op, in, &st, dir, each, k, base)) < 0)
+				return r;
+		}
+	}
+	return 0;
+}
+
 static int fetch(struct rain_run_op *op, const char *const *paths, bool each, const char *dir)
 {
 	_cleanup_free_ char *jobdir = fs_path_join(op->workdir, "job");
@@ -573,6 +753,8 @@ static int fetch(struct rain_run_op *op, const char *const *paths, bool each, co
 
 	if (!jobdir)
 		return rain_error_oom();
+	if (rain_site_get(op->site, "node_exec"))
+		return fetch_collected(op, paths, each, dir);
 	dfd = open(jobdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
 		return rain_error_errno(RAIN_ENOTFOUND, errno, "site %s: the job's folder %s", op->site->name,
@@ -591,23 +773,9 @@ static int fetch(struct rain_run_op *op, const char *const *paths, bool each, co
 		if (in < 0)
 			return rain_error_set(in, "site %s: the job left no file %s: %s", op->site->name,
 					      paths[i], rain_error_last());
-		for (size_t k = 0; k < count; k++) {
-			_cleanup_free_ char *sub = NULL, *dst = NULL;
-			_cleanup_close_ int outfd = -1;
-			const char *name = json_string_value(json_object_get(rain_run_instance(op, k), "name"));
-
-			if (each && (!(sub = fs_path_join(dir, name ? name : "?")) || fs_mkdir_p(sub, 0700) < 0))
-				return rain_error_set(RAIN_EIO, "cannot make a folder in %s", dir);
-			if (!(dst = fs_path_join(each ? sub : dir, base)))
-				return rain_error_oom();
-			outfd = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-			if (outfd < 0)
-				return rain_error_errno(RAIN_EIO, errno, "cannot write %s", dst);
-			if ((r = fs_copy_sparse(in, outfd, st.st_size, dst)) < 0)
+		for (size_t k = 0; k < count; k++)
+			if ((r = copy_out(op, in, &st, dir, each, k, base)) < 0)
 				return r;
-			if (lseek(in, 0, SEEK_SET) < 0)
-				return rain_error_errno(RAIN_EIO, errno, "%s", paths[i]);
-		}
 	}
 	return 0;
 }
