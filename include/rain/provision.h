@@ -144,5 +144,7 @@ int rain_run_status(struct rain_run_op *op, json_t **out);
 
 /* Whether the site's kind has a provider (runs can go there). */
 bool rain_run_site_supported(const struct rain_site *site);
+/* Whether its provider can share a folder of this host in (op->share). */
+bool rain_run_site_shares(const struct rain_site *site);
 
 #endif

@@ -6,7 +6,8 @@
  * down. Its record is the job's (DIR/ID/run.json), with the stored fields
  * image_id, image_name, site, site_kind, registration, n, walltime, each,
  * keep, command (the argument vector) or script (true), out (paths to
- * fetch), and once known exit_code (the job's exit status; 124 when the
+ * fetch), share and share_rw (the shared folder's real path, or null),
+ * and once known exit_code (the job's exit status; 124 when the
  * walltime passed, 125 when rain failed, 130 when it was stopped: see
  * RAIN_RUN_EXIT_*), files (what was fetched, relative to DIR/ID/out) and
  * seconds. What exists at the site is DIR/ID/state.json, the provider's
@@ -19,7 +20,12 @@
  *   RAIN provision run --sites DIR/site.ini --site NAME
  *       --registration DIR/registration.json --state DIR/state.json
  *       --work DIR --id ID -n N [--each] [--walltime S] [--keep]
- *       [--script DIR/job.sh] [--out P]... --outdir DIR/out [-- ARGV]
+ *       [--script DIR/job.sh] [--out P]... --outdir DIR/out
+ *       [--share REAL [--share-rw]] [-- ARGV]
+ *
+ * (the share checked again against the roots just before the child
+ * starts: a folder swapped for a symlink while the run was queued is
+ * refused)
  *
  * whose output is the job's log: lines starting "rain: " are rain's
  * progress, the others the job's output. When the child fails, is
@@ -48,6 +54,9 @@ struct rain_run_kind_config {
 					 * (1..RAIN_RUN_MAX_INSTANCES) */
 	int max_walltime_s;             /* the longest walltime; a run
 					 * without one gets it */
+	/* The host folders users may share into their instances
+	 * (rain_run_share_allowed; raind's [runs] share_roots); NULL: none. */
+	const char *share_roots;
 	void (*log)(void *ud, enum rain_jobs_level level, const char *msg);
 	void *log_ud;
 };
@@ -70,12 +79,28 @@ struct rain_run_input {
 	const char *const *argv;        /* NULL-terminated, or NULL with script */
 	const char *script;             /* a script's text, or NULL with argv */
 	const char *const *out;         /* paths to fetch, NULL-terminated; may be NULL */
+	const char *share;              /* a host folder shared into each instance
+					 * (rain_run_share_allowed), or NULL */
+	bool share_rw;                  /* writable from inside */
 	const struct rain_who *who;
 };
 
+/* Whether user may share the host folder path into a run's instances:
+ * roots is a list of absolute folders separated by blanks, where a path
+ * component "%u" stands for the user's name. path must be absolute
+ * without "." or ".." components, and its real path (symlinks resolved)
+ * a folder at or under the real path of one root: a symlink that leads
+ * out of the roots is refused. *real (new) is that real path, the one to
+ * share. RAIN_EFORBIDDEN when there are no roots (the server shares
+ * nothing) or the path is not under one, RAIN_EINVAL for a bad path,
+ * RAIN_ENOTFOUND when it does not exist; the message names the path and
+ * the user's roots. */
+int rain_run_share_allowed(const char *roots, const char *user, const char *path, char **real);
+
 /* What prepare checks, for answering before a job is made: the input
  * (n within 1..max_per_run, walltime within max_walltime_s, argv or a
- * script, out paths), the site exists, who may use it and its kind has a
+ * script, out paths, a share: rain_run_share_allowed, and a provider
+ * that shares), the site exists, who may use it and its kind has a
  * provider, who may read the image, and who's registration of the image
  * at the site exists and is registered (RAIN_ENOTFOUND saying to
  * register it first: rain register IMAGE --site SITE). *reg (may be

@@ -447,6 +447,20 @@ int config_set(struct config *cfg, const char *section, const char *key, const c
 		if (!strcmp(key, "max_walltime"))
 			return parse_int(value, &cfg->runs_max_walltime, 1, 30 * 86400, where, key,
 					 "seconds");
+		if (!strcmp(key, "share_roots")) {
+			_cleanup_free_ char *copy = strdup(value);
+			char *save = NULL;
+
+			if (!copy)
+				return rain_error_oom();
+			for (char *w = strtok_r(copy, " \t", &save); w; w = strtok_r(NULL, " \t", &save))
+				if (w[0] != '/' || strstr(w, "/../") || str_has_suffix(w, "/..") ||
+				    strstr(w, "/./") || str_has_suffix(w, "/."))
+					return rain_error_set(RAIN_EINVAL, "%s: share_roots takes absolute "
+							      "folders without '.' or '..' (a component "
+							      "%%u is the user's name), not '%s'", where, w);
+			return str_set(&cfg->runs_share_roots, value);
+		}
 	} else if (str_has_prefix(section, "site.")) {
 		/* checked by rain_site_new when raind starts, naming the key */
 		return add_section_setting(&cfg->sites, &cfg->nsites, "site",
@@ -693,6 +707,7 @@ void config_free(struct config *cfg)
 	sections_free(cfg->vet_policies, cfg->vet_npolicies);
 	sections_free(cfg->sites, cfg->nsites);
 	free(cfg->register_cache_dir);
+	free(cfg->runs_share_roots);
 	strv_free(cfg->netboot_sites, cfg->netboot_nsites);
 	free(cfg->listen);
 	free(cfg->tls_cert);

@@ -142,6 +142,7 @@ struct config {
 	int runs_max_instances;
 	int runs_max_per_run;
 	int runs_max_walltime;
+	char *runs_share_roots;    /* folders users may share in (%u: the user); NULL: none */
 	/* [site.NAME] sections, in the order first seen (rain/target.h) */
 	struct config_section *sites;
 	size_t nsites;

@@ -285,6 +285,7 @@ static int start_runs(struct config *cfg, struct rain_repo *repo, struct registr
 		.max_instances = cfg->runs_max_instances,
 		.max_per_run = cfg->runs_max_per_run,
 		.max_walltime_s = cfg->runs_max_walltime,
+		.share_roots = cfg->runs_share_roots,
 		.enabled = cfg->runs_enabled,
 	};
 	int r;

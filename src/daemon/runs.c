@@ -51,6 +51,7 @@ int runs_start(struct runs **out, const struct runs_config *cfg, struct rain_rep
 		.rain_command = cfg->rain_command,
 		.max_per_run = cfg->max_per_run,
 		.max_walltime_s = cfg->max_walltime_s,
+		.share_roots = cfg->share_roots,
 		.log = log_jobs,
 	};
 	struct runs *g = calloc(1, sizeof(*g));

@@ -32,6 +32,7 @@ struct runs_config {
 	int max_instances;              /* per user at once */
 	int max_per_run;
 	int max_walltime_s;
+	const char *share_roots;        /* [runs] share_roots, or NULL */
 	bool enabled;
 };
 

@@ -6,7 +6,7 @@
 # with the run's key and a domain made from the registration's, reached by
 # ssh on a forwarded port of 127.0.0.1, its console logged in the run's
 # folder. Cases: up -n 1 kept, with the test's work folder shared in
-# writable over 9p (--share --share-rw: a job reads it and writes to it),
+# read-only over 9p (--share: a job reads it and cannot write to it),
 # (its state, the overlay, the domain's disks, forwarded port and shared
 # folder; then exec: a passing job's /etc/os-release and
 # uname -r, a failing job's exit code, a walltime: 124, the domain
@@ -18,7 +18,12 @@
 # registration's domain and volumes intact (its volume never written).
 # A run through raind (rain run, POST /rain/v1/runs) at the same site:
 # the image registered there first, the job's output and exit code, rain
-# ps showing it while its instance boots, its record, nothing left.
+# ps showing it while its instance boots, its record, nothing left; the
+# user's folder under raind's [runs] share_roots shared in writable
+# (rain run --share --share-rw: what the job writes in work/ is on the
+# host), folders outside the roots refused (403: another folder, a
+# symlink out; '..': 400). Instance a's share (rain provision) is
+# read-only: the job reads it and cannot write it.
 # TCG boots are slow here: the four runs go side by side.
 source "$(dirname "$0")/lib.sh"
 
@@ -106,10 +111,14 @@ check_clean nb "refused"
 # answer within its ready timeout; r, a run through raind (rain run:
 # POST /rain/v1/runs) that registers the image at the site first, and
 # whose registration cannot be removed while the run is up ----
-# a's: the test's work folder shared in writable over 9p (qemu runs as
-# the daemon's user, which must write it)
+# a's: the test's work folder shared in read-only over 9p (qemu runs as
+# the daemon's user, which must read it); r's: the user's folder under
+# raind's share_roots (admin's), writable
 mkdir -p "$TMP/work" && echo "from the host" >"$TMP/work/in.txt"
 chown -R libvirt-qemu "$TMP/work"
+mkdir -p "$TMP/rshare/admin/job" && echo "from raind's host" >"$TMP/rshare/admin/job/in.txt"
+ln -s "$TMP/work" "$TMP/rshare/admin/out"
+chown -R libvirt-qemu "$TMP/rshare"
 start=$(date +%s)
 cat >"$TMP/raind.ini" <<EOF
 [site.lv]
@@ -117,15 +126,30 @@ uri = libvirt:$LIBVIRT_URI
 pool = t0161
 domain_type = qemu
 memory = 768M
+[runs]
+share_roots = $TMP/rshare/%u
 EOF
 raind_start --config "$TMP/raind.ini"
 check_eq "raind starts with the libvirt site" 0 $?
 RIMG=$(create_image t0161r)
 check_eq "the image is uploaded to raind" 204 "$(upload "$RIMG" "$IMG")"
-"$RAIN" run t0161r --site lv -- sh -c 'echo "raind job on $(hostname)"; uname -r; exit 7' \
+# shares raind refuses, before anything is made (no registration needed)
+share_post() { api POST /rain/v1/runs -H 'Content-Type: application/json' \
+	-d "{\"image\": \"t0161r\", \"site\": \"lv\", \"command\": [\"true\"], \"share\": \"$1\"}"; }
+share_post "$TMP/work" >"$TMP/share-out.txt"
+check_eq "a folder outside share_roots: 403" 403 "$(tail -n 1 "$TMP/share-out.txt")"
+check "saying which folders the user may share" \
+	grep -qF "is not under a folder this server lets admin share ($TMP/rshare/admin)" "$TMP/share-out.txt"
+share_post "$TMP/rshare/admin/out" >"$TMP/share-link.txt"
+check_eq "a symlink from the user's folder out of it: 403" 403 "$(tail -n 1 "$TMP/share-link.txt")"
+check "naming where it leads" grep -qF "really $TMP/work" "$TMP/share-link.txt"
+share_post "$TMP/rshare/admin/job/../../other" >"$TMP/share-dots.txt"
+check_eq "a path with '..': 400" 400 "$(tail -n 1 "$TMP/share-dots.txt")"
+"$RAIN" run t0161r --site lv --share "$TMP/rshare/admin/job" --share-rw -- sh -c \
+	'echo "raind job on $(hostname)"; cat work/in.txt; echo "from the raind guest" >work/out.txt; uname -r; exit 7' \
 	>"$TMP/r.out" 2>"$TMP/r.err" &
 pid_r=$!
-prov up a $(up_args a) --share "$TMP/work" --share-rw >/dev/null 2>"$TMP/a-up.err" &
+prov up a $(up_args a) --share "$TMP/work" >/dev/null 2>"$TMP/a-up.err" &
 pid_a=$!
 prov_args run d $(up_args d) -n 2 --each -- \
 	sh -c 'grep ^PRETTY_NAME /etc/os-release; uname -r; hostname; echo job-started; exec sleep 600'
@@ -198,6 +222,15 @@ check_eq "rain run through raind: the job's exit code" 7 $?
 echo "# run through raind: $(($(date +%s) - start)) s"
 check "it registered the image at the site first" grep -q "registering t0161r at lv" "$TMP/r.err"
 check "the job's output came back from the domain" grep -qx "raind job on rain-${RRUN:-x}-1" "$TMP/r.out"
+check "it read the shared folder (rain run --share)" grep -qx "from raind's host" "$TMP/r.out"
+check_eq "what it wrote in work/ is in the user's folder on the host (--share-rw)" "from the raind guest" \
+	"$(cat "$TMP/rshare/admin/job/out.txt" 2>/dev/null)"
+check_eq "the record names the share" "$TMP/rshare/admin/job True" \
+	"$(curl -sS -H "X-Auth-Token: $TOKEN" "$URL/rain/v1/runs/${RRUN:-x}" | python3 -c '
+import json,sys; r=json.load(sys.stdin); print(r["share"], r["share_rw"])')"
+# (now that the image is registered there, rain run asks raind at once)
+"$RAIN" run t0161r --site lv --share /etc -- true >/dev/null 2>"$TMP/share-cli.err"
+check "rain run --share /etc is refused with raind's reason" grep -q "/etc is not under a folder" "$TMP/share-cli.err"
 check_eq "uname -r is the registered kernel" "$KVER" "$(tail -n 1 "$TMP/r.out")"
 check_eq "the run's record: failed, exit code 7, at lv, its instance's ssh address kept, gone" \
 	"failed 7 lv rain-${RRUN:-x}-1 127.0.0.1 gone" \
@@ -236,14 +269,16 @@ Q="{http://libvirt.org/schemas/domain/qemu/1.0}"
 a=[x.get("value") for x in d.iter(Q+"arg")]
 assert "user,id=rainnet0,hostfwd=tcp:127.0.0.1:%d-:22" % port in a, a' "$TMP/a.xml" "$TMP/a/state.json"
 check "its qemu runs" pgrep -f -- "guest=rain-a-1"
-check "the work folder is shared in over 9p, writable" python3 -c '
+check "the work folder is shared in over 9p, read-only" python3 -c '
 import sys, xml.etree.ElementTree as E; f=E.parse(sys.argv[1]).getroot().find("devices/filesystem")
 assert f.get("accessmode")=="mapped" and f.find("target").get("dir")=="rain-work", f
-assert f.find("source").get("dir")==sys.argv[2] and f.find("readonly") is None' "$TMP/a.xml" "$(realpath "$TMP/work")"
+assert f.find("source").get("dir")==sys.argv[2] and f.find("readonly") is not None' "$TMP/a.xml" "$(realpath "$TMP/work")"
 prov exec a -- sh -c 'cat work/in.txt; echo "from the guest" >work/out.txt' \
 	>"$TMP/a-share.out" 2>"$TMP/a-share.err"
-check_eq "the job reads the host's file in work/ (ssh, --share-rw)" "from the host" "$(cat "$TMP/a-share.out")"
-check_eq "and what it writes there is on the host" "from the guest" "$(cat "$TMP/work/out.txt" 2>/dev/null)"
+check "writing into the read-only share fails the job" test $? -ne 0
+check_eq "the job reads the host's file in work/ (ssh, --share)" "from the host" "$(head -n 1 "$TMP/a-share.out")"
+check "the write is refused: a read-only file system" grep -q "Read-only file system" "$TMP/a-share.out" "$TMP/a-share.err"
+check "and nothing is written on the host" test ! -e "$TMP/work/out.txt"
 
 prov exec a -- sh -c 'cat /etc/os-release; uname -r' >"$TMP/a-pass.out" 2>"$TMP/a-pass.err"
 check_eq "a passing job: 0" 0 $?

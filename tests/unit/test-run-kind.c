@@ -4,7 +4,8 @@
  * script, output paths, site, who may use it, image, registration) and
  * what it finds (the user's registration of the image's current data,
  * an image named rather than given by id), and the instances read back
- * from a run's state. The container site's kind gets a provider through
+ * from a run's state, and the shared-folder policy
+ * (rain_run_share_allowed) on real folders and symlinks. The container site's kind gets a provider through
  * the driver registry (rain/sys/registry.h) when rain has none built in,
  * so that a site that runs things is checked whatever providers exist. */
 #include <stdarg.h>
@@ -327,6 +328,69 @@ static void test_history(void **state)
 	assert_string_equal(json_string_value(json_object_get(json_array_get(h, 1), "state")), "up");
 }
 
+/* The shared-folder policy: roots with %u, real paths, symlinks in and
+ * out, another user's folder, '..', a prefix that is not a parent. */
+static void test_share(void **state)
+{
+	struct fixture *f = *state;
+	char roots[256], p[7][192], q[256];
+	struct rain_run_input in = input(f, &alice);
+	char *real = NULL;
+
+	snprintf(p[0], sizeof(p[0]), "%s/share/alice/work", f->base);
+	snprintf(p[1], sizeof(p[1]), "%s/share/bob", f->base);
+	snprintf(p[2], sizeof(p[2]), "%s/share/alice2", f->base);
+	snprintf(p[3], sizeof(p[3]), "%s/share/alice/out", f->base);      /* -> base */
+	snprintf(p[4], sizeof(p[4]), "%s/share/alice/in", f->base);       /* -> work */
+	snprintf(p[5], sizeof(p[5]), "%s/share/alice/file", f->base);
+	snprintf(p[6], sizeof(p[6]), "%s/share/alice", f->base);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(fs_mkdir_p(p[i], 0700), 0);
+	assert_int_equal(symlink(f->base, p[3]), 0);
+	assert_int_equal(symlink("work", p[4]), 0);
+	assert_int_equal(fs_write_atomic(p[5], "x", 1, 0600), 0);
+	snprintf(roots, sizeof(roots), "/nonexistent/%%u %s/share/%%u", f->base);
+
+	assert_int_equal(rain_run_share_allowed(NULL, "alice", p[0], &real), RAIN_EFORBIDDEN);
+	assert_error_contains("share_roots is not set");
+	assert_int_equal(rain_run_share_allowed(roots, "alice", p[0], &real), 0);
+	assert_string_equal(real, p[0]);
+	free(real);
+	assert_int_equal(rain_run_share_allowed(roots, "alice", p[6], &real), 0);
+	assert_string_equal(real, p[6]);
+	free(real);
+	/* a symlink that stays inside: its target is what is shared */
+	assert_int_equal(rain_run_share_allowed(roots, "alice", p[4], &real), 0);
+	assert_string_equal(real, p[0]);
+	free(real);
+	assert_int_equal(rain_run_share_allowed(roots, "alice", p[3], &real), RAIN_EFORBIDDEN);
+	assert_error_contains("really");
+	assert_error_contains("not under a folder this server lets alice share");
+	assert_null(real);
+	assert_int_equal(rain_run_share_allowed(roots, "alice", p[1], &real), RAIN_EFORBIDDEN);
+	assert_int_equal(rain_run_share_allowed(roots, "bob", p[1], &real), 0);
+	free(real);
+	assert_int_equal(rain_run_share_allowed(roots, "alice", p[2], &real), RAIN_EFORBIDDEN);
+	assert_int_equal(rain_run_share_allowed(roots, "alice", p[5], &real), RAIN_EINVAL);
+	assert_error_contains("not a folder");
+	snprintf(q, sizeof(q), "%s/../bob", p[0]);
+	assert_int_equal(rain_run_share_allowed(roots, "alice", q, &real), RAIN_EINVAL);
+	assert_error_contains("'..'");
+	assert_int_equal(rain_run_share_allowed(roots, "alice", "share/alice", &real), RAIN_EINVAL);
+	assert_int_equal(rain_run_share_allowed(roots, "../x", p[0], &real), RAIN_EFORBIDDEN);
+	snprintf(q, sizeof(q), "%s/nosuch", p[6]);
+	assert_int_equal(rain_run_share_allowed(roots, "alice", q, &real), RAIN_ENOTFOUND);
+
+	/* a run asking for a share at a site whose provider cannot */
+	in.share = p[0];
+	assert_int_equal(rain_run_check(f->run, &in, NULL), RAIN_EINVAL);
+	assert_error_contains("cannot have a host folder shared in");
+	in.share = NULL;
+	in.share_rw = true;
+	assert_int_equal(rain_run_check(f->run, &in, NULL), RAIN_EINVAL);
+	assert_error_contains("share_rw goes with");
+}
+
 static int noop(struct rain_run_op *op)
 {
 	(void)op;
@@ -350,6 +414,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_registration, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_instances, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_history, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_share, setup, teardown),
 	};
 
 	if (rain_driver_register(&container_driver) < 0) {

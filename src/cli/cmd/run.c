@@ -33,6 +33,10 @@ static const struct cli_opt run_opts[] = {
 	CLI_OPT("out", 0, "PATH", 0, "copy this file back from the instance (repeat)"),
 	CLI_OPT("outdir", 0, "DIR", 0, "where --out files go (default: the current folder)"),
 	CLI_OPT("job", 0, "SCRIPT", 0, "run this local script instead of a command"),
+	CLI_OPT("share", 0, "DIR", 0, "share this folder of raind's host into each\n"
+		"instance, read-only, as the job folder's work/ (raind's\n"
+		"[runs] share_roots says which; libvirt sites)"),
+	CLI_OPT("share-rw", 0, NULL, 0, "make --share writable from inside"),
 	CLI_OPT("no-wait", 0, NULL, 0, "return once raind has the run"),
 	{ 0 },
 };
@@ -172,6 +176,16 @@ static int build_request(const struct cli_args *a, const char *id, int n, int wa
 	for (size_t i = 0; i < a->nopts; i++)
 		if (!strcmp(a->opts[i].opt->name, "out"))
 			json_array_append_new(outs, json_string(a->opts[i].value));
+	if (cli_flag(a, "share-rw") && !cli_arg(a, "share"))
+		return cli_usage_error(a->cmd, "--share-rw goes with --share DIR");
+	if (cli_arg(a, "share")) {
+		/* an absolute path for raind (the same host); it checks it */
+		_cleanup_free_ char *abs = realpath(cli_arg(a, "share"), NULL);
+
+		if (json_object_set_new(req, "share", json_string(abs ? abs : cli_arg(a, "share"))) < 0 ||
+		    json_object_set_new(req, "share_rw", json_boolean(cli_flag(a, "share-rw"))) < 0)
+			return cli_error("out of memory");
+	}
 	for (int i = 1; i < a->argc; i++)
 		json_array_append_new(cmd, json_string(a->argv[i]));
 	if (job) {

@@ -3,9 +3,12 @@
  *   POST   /rain/v1/runs                 {"image": ID|NAME, "site": NAME,
  *                                        "command": [ARGV...] or "script": TEXT,
  *                                        "n": N, "walltime": S, "each": bool,
- *                                        "keep": bool, "out": [PATH...]} (all
+ *                                        "keep": bool, "out": [PATH...],
+ *                                        "share": DIR, "share_rw": bool} (all
  *                                        but image, site and command or
- *                                        script optional): 202 and the run
+ *                                        script optional; share: a host
+ *                                        folder under [runs] share_roots,
+ *                                        403 otherwise): 202 and the run
  *                                        (Location /rain/v1/runs/ID); 404 no
  *                                        such site or image, or the image is
  *                                        not registered there (register it
@@ -118,12 +121,12 @@ static void audit_run(struct request *req, json_t *run)
 static int submit(struct request *req)
 {
 	static const char *const keys[] = { "image", "site", "command", "script", "n", "walltime",
-					    "each", "keep", "out", NULL };
+					    "each", "keep", "out", "share", "share_rw", NULL };
 	struct runs *g = service(req);
 	_cleanup_json_ json_t *body = NULL;
 	_cleanup_free_ const char **argv = NULL, **out = NULL;
 	struct rain_run_input in = { .n = 1, .who = &req->who };
-	json_t *run = NULL, *image, *site, *script, *each, *keep;
+	json_t *run = NULL, *image, *site, *script, *each, *keep, *share, *share_rw;
 	const char *key;
 	json_t *v;
 	char location[96];
@@ -140,24 +143,29 @@ static int submit(struct request *req)
 	json_object_foreach(body, key, v)
 		if (!str_in_list(keys, key))
 			return http_reply_error(req, 400, "a run has no field \"%s\" (it has image, site, "
-						"command or script, n, walltime, each, keep and out)",
+						"command or script, n, walltime, each, keep, out, share "
+						"and share_rw)",
 						key);
 	image = json_object_get(body, "image");
 	site = json_object_get(body, "site");
 	script = json_object_get(body, "script");
 	each = json_object_get(body, "each");
 	keep = json_object_get(body, "keep");
+	share = json_object_get(body, "share");
+	share_rw = json_object_get(body, "share_rw");
 	argv = strv_of(json_object_get(body, "command"), &bad);
 	out = strv_of(json_object_get(body, "out"), &bad);
 	if (!json_is_string(image) || !json_is_string(site) || bad ||
 	    (script && (!json_is_string(script) ||
 			strlen(json_string_value(script)) != json_string_length(script))) || (each && !json_is_boolean(each)) ||
-	    (keep && !json_is_boolean(keep)) || !int_ok(json_object_get(body, "n"), &in.n) ||
+	    (keep && !json_is_boolean(keep)) || (share && !json_is_string(share)) ||
+	    (share_rw && !json_is_boolean(share_rw)) || !int_ok(json_object_get(body, "n"), &in.n) ||
 	    !int_ok(json_object_get(body, "walltime"), &in.walltime_s))
 		return http_reply_error(req, 400, "the body must be {\"image\": ID or NAME, \"site\": "
 					"NAME, \"command\": [strings] or \"script\": TEXT} with "
-					"optional \"n\" and \"walltime\" (counts), \"each\" and "
-					"\"keep\" (true or false) and \"out\" (paths)");
+					"optional \"n\" and \"walltime\" (counts), \"each\", "
+					"\"keep\" and \"share_rw\" (true or false), \"out\" "
+					"(paths) and \"share\" (a host folder)");
 	in.image = json_string_value(image);
 	in.site = json_string_value(site);
 	in.argv = argv;
@@ -165,6 +173,8 @@ static int submit(struct request *req)
 	in.out = out;
 	in.each = json_is_true(each);
 	in.keep = json_is_true(keep);
+	in.share = json_string_value(share);
+	in.share_rw = json_is_true(share_rw);
 	snprintf(req->audit_target, sizeof(req->audit_target), "%s", in.image);
 	r = runs_submit(g, &in, &run);
 	if (r < 0)

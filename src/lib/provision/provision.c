@@ -58,6 +58,14 @@ bool rain_run_site_supported(const struct rain_site *site)
 				&d) == 0;
 }
 
+bool rain_run_site_shares(const struct rain_site *site)
+{
+	const struct rain_driver *d;
+
+	return rain_driver_find("provider", site->driver->scheme, builtin, RAIN_PROVIDER_DRIVER_VERSION,
+				&d) == 0 && ((const struct rain_provider_driver *)d->table)->share;
+}
+
 /* ---- state ---------------------------------------------------------------- */
 
 int rain_run_state_set(struct rain_run_op *op, const char *key, json_t *value)

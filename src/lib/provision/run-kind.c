@@ -39,6 +39,96 @@ struct rain_run_kind {
 
 /* ---- checks -------------------------------------------------------------- */
 
+/* root with each component "%u" as user (new string), or NULL. */
+static char *root_for(const char *root, const char *user)
+{
+	_cleanup_free_ char *copy = strdup(root);
+	char **parts = NULL, *save = NULL, *out = NULL;
+	size_t n = 0;
+
+	if (!copy)
+		return NULL;
+	for (char *c = strtok_r(copy, "/", &save); c; c = strtok_r(NULL, "/", &save))
+		if (strv_add(&parts, &n, strcmp(c, "%u") ? c : user) < 0) {
+			strv_free(parts, n);
+			return NULL;
+		}
+	out = n ? strv_join(parts, n, "/") : strdup("");
+	strv_free(parts, n);
+	if (out) {
+		char *abs = NULL;
+
+		if (asprintf(&abs, "/%s", out) < 0)
+			abs = NULL;
+		free(out);
+		out = abs;
+	}
+	return out;
+}
+
+/* Whether path has a component "." or ".." (or is empty between slashes
+ * at the end: "a/."). */
+static bool has_dot_component(const char *path)
+{
+	for (const char *p = path; *p;) {
+		size_t len = strcspn(p, "/");
+
+		if ((len == 1 && p[0] == '.') || (len == 2 && p[0] == '.' && p[1] == '.'))
+			return true;
+		p += len;
+		p += strspn(p, "/");
+	}
+	return false;
+}
+
+int rain_run_share_allowed(const char *roots, const char *user, const char *path, char **real)
+{
+	_cleanup_free_ char *copy = NULL, *rp = NULL, *mine = NULL;
+	char *save = NULL;
+	struct stat st;
+
+	*real = NULL;
+	if (!roots || !*roots || strspn(roots, " \t") == strlen(roots))
+		return rain_error_set(RAIN_EFORBIDDEN, "this server shares no host folders into runs "
+				      "([runs] share_roots is not set): copy the files in with the job");
+	if (!user || !fs_name_is_safe(user))
+		return rain_error_set(RAIN_EFORBIDDEN, "user name '%s' cannot name a shared folder",
+				      user ? user : "");
+	if (!path || path[0] != '/' || !str_is_printable(path, 4000) || has_dot_component(path))
+		return rain_error_set(RAIN_EINVAL, "shared folder '%s': give an absolute path without "
+				      "'.' or '..' components", path ? path : "");
+	if (!(copy = strdup(roots)))
+		return rain_error_oom();
+	rp = realpath(path, NULL);
+	if (!rp)
+		return rain_error_errno(errno == ENOENT ? RAIN_ENOTFOUND : RAIN_EINVAL, errno,
+					"shared folder %s", path);
+	if (stat(rp, &st) < 0 || !S_ISDIR(st.st_mode))
+		return rain_error_set(RAIN_EINVAL, "shared folder %s is not a folder", path);
+	for (char *w = strtok_r(copy, " \t", &save); w; w = strtok_r(NULL, " \t", &save)) {
+		_cleanup_free_ char *root = root_for(w, user), *rroot = NULL;
+		size_t len;
+		char *m = NULL;
+
+		if (!root)
+			return rain_error_oom();
+		if (asprintf(&m, "%s%s%s", mine ? mine : "", mine ? " " : "", root) < 0)
+			return rain_error_oom();
+		free(mine);
+		mine = m;
+		if (w[0] != '/' || !(rroot = realpath(root, NULL)))
+			continue;
+		len = strlen(rroot);
+		if (!strncmp(rp, rroot, len) && (rp[len] == '\0' || rp[len] == '/' || len == 1)) {
+			*real = TAKE_PTR(rp);
+			return 0;
+		}
+	}
+	return rain_error_set(RAIN_EFORBIDDEN, "shared folder %s%s%s is not under a folder this server "
+			      "lets %s share (%s): name one there (symlinks out of it are not followed)",
+			      path, strcmp(path, rp) ? ", really " : "", strcmp(path, rp) ? rp : "", user, mine);
+}
+
 /* ref (an id, or the name of one image who may see) to the image's id. */
 static int image_resolve(struct rain_run_kind *k, const struct rain_who *who, const char *ref,
 			 char id[37])
@@ -97,6 +187,8 @@ static int check_input(struct rain_run_kind *k, const struct rain_run_input *in)
 	if (in->script && (!*in->script || strlen(in->script) > RUN_SCRIPT_MAX))
 		return rain_error_set(RAIN_EINVAL, "the script must be 1 byte to %d bytes",
 				      RUN_SCRIPT_MAX);
+	if (in->share_rw && !in->share)
+		return rain_error_set(RAIN_EINVAL, "share_rw goes with a shared folder (share)");
 	for (n = 0; in->out && in->out[n]; n++) {
 		const char *p = in->out[n];
 
@@ -130,6 +222,15 @@ int rain_run_check(struct rain_run_kind *k, const struct rain_run_input *in,
 	if (r >= 0 && !rain_run_site_supported(site))
 		r = rain_error_set(RAIN_EINVAL, "site '%s' is of kind %s, which cannot run "
 				   "instances (no provider)", site->name, site->driver->scheme);
+	if (r >= 0 && in->share && !rain_run_site_shares(site))
+		r = rain_error_set(RAIN_EINVAL, "site '%s' is of kind %s, whose instances cannot have "
+				   "a host folder shared in: copy the files in with the job",
+				   site->name, site->driver->scheme);
+	if (r >= 0 && in->share) {
+		_cleanup_free_ char *real = NULL;
+
+		r = rain_run_share_allowed(k->cfg.share_roots, in->who->owner, in->share, &real);
+	}
 	if (r >= 0)
 		r = image_resolve(k, in->who, in->image, id);
 	if (r >= 0)
@@ -167,7 +268,7 @@ static int run_prepare(void *ud, const char *id, const char *owner, const char *
 	struct rain_run_input *in = input;
 	struct rain_registration reg = { 0 };
 	_cleanup_json_ json_t *doc = NULL;
-	_cleanup_free_ char *state_path = fs_path_join(dir, "registration.json");
+	_cleanup_free_ char *state_path = fs_path_join(dir, "registration.json"), *share = NULL;
 	const struct rain_site *site;
 	const char *image_name;
 	int r;
@@ -187,6 +288,8 @@ static int run_prepare(void *ud, const char *id, const char *owner, const char *
 		goto out;
 	}
 	r = rain_target_state_write(state_path, json_object_get(doc, "state"));
+	if (r >= 0 && in->share)
+		r = rain_run_share_allowed(k->cfg.share_roots, in->who->owner, in->share, &share);
 	if (r >= 0 && in->script)
 		r = write_file(dir, "job.sh", in->script);
 	if (r < 0)
@@ -206,6 +309,8 @@ static int run_prepare(void *ud, const char *id, const char *owner, const char *
 	    json_object_set_new(data, in->script ? "script" : "command",
 				in->script ? json_true() : target_strv_json(in->argv)) < 0 ||
 	    json_object_set_new(data, "out", target_strv_json(in->out)) < 0 ||
+	    json_object_set_new(data, "share", share ? json_string(share) : json_null()) < 0 ||
+	    json_object_set_new(data, "share_rw", json_boolean(share && in->share_rw)) < 0 ||
 	    json_object_set_new(data, "exit_code", json_null()) < 0 ||
 	    !(*name = strdup(image_name ? image_name : reg.image_id)))
 		r = rain_error_oom();
@@ -231,6 +336,8 @@ static int run_run(void *ud, struct rain_job_run *job, json_t *data)
 	struct rain_run_kind *k = ud;
 	const char *site_name = json_string_value(json_object_get(data, "site"));
 	json_t *command = json_object_get(data, "command"), *out = json_object_get(data, "out"), *v;
+	const char *share = json_string_value(json_object_get(data, "share"));
+	_cleanup_free_ char *share_now = NULL;
 	_cleanup_free_ char *site_path = fs_path_join(job->dir, "site.ini");
 	_cleanup_free_ char *reg_path = fs_path_join(job->dir, "registration.json");
 	_cleanup_free_ char *state_path = fs_path_join(job->dir, "state.json");
@@ -255,6 +362,13 @@ static int run_run(void *ud, struct rain_job_run *job, json_t *data)
 		r = rain_site_write(site, site_path);
 	if (r >= 0)
 		r = fs_mkdir_p(outdir, 0700);
+	/* again, now: the folder may have been swapped while the run waited */
+	if (r >= 0 && share) {
+		r = rain_run_share_allowed(k->cfg.share_roots, job->owner, share, &share_now);
+		if (r >= 0 && strcmp(share, share_now))
+			r = rain_error_set(RAIN_EFORBIDDEN, "shared folder %s now leads to %s: refused",
+					   share, share_now);
+	}
 	if (r < 0)
 		return r;
 	snprintf(n, sizeof(n), "%d", (int)json_integer_value(json_object_get(data, "n")));
@@ -293,6 +407,12 @@ static int run_run(void *ud, struct rain_job_run *job, json_t *data)
 	}
 	argv[argc++] = "--outdir";
 	argv[argc++] = outdir;
+	if (share_now) {
+		argv[argc++] = "--share";
+		argv[argc++] = share_now;
+		if (json_is_true(json_object_get(data, "share_rw")))
+			argv[argc++] = "--share-rw";
+	}
 	if (json_array_size(command)) {
 		argv[argc++] = "--";
 		json_array_foreach(command, i, v)
