@@ -19,8 +19,9 @@
 # interrupt while the job runs (the command stopped in the machines too,
 # their job folders gone), an interrupt while the nodes reboot (the job
 # canceled, the nodes idle, not drained), a job submitted but never saved
-# canceled by name, Slurm refusing a job (a bad partition), the leak check
-# (no job in Slurm, no rain process, the registration removed again).
+# canceled by name, Slurm refusing a job (a bad partition), a job script
+# too big for node_exec, the leak check (no job in Slurm, no rain
+# process, the registration removed again).
 # Prints submit-to-start with and without a reimage.
 source "$(dirname "$0")/lib.sh"
 
@@ -196,6 +197,13 @@ run --site nopart -n 1 -- true
 check_eq "a job Slurm refuses: 125" 125 "$RC"
 check "the message is Slurm's, naming the partition" grep -q "Slurm refused the job.*partition nosuch.*Invalid partition" "$TMP/run.err"
 check "nothing queued" no_job
+
+# a job script too big to go into the machine through node_exec (an argument)
+head -c 30000 /dev/zero | tr '\0' '#' >"$TMP/big.sh"
+run --site hpc -n 1 --script "$TMP/big.sh"
+check_eq "a job script past node_exec's limit: 125" 125 "$RC"
+check "saying so" grep -q "through the site's node_exec a script may have at most" "$TMP/run.err"
+check "nothing queued for it" no_job
 
 # an interrupt while Slurm reimages a node (a second registration of the
 # image: another feature); the reboot goes on and the node comes back

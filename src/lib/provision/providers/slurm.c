@@ -55,6 +55,11 @@
 #define PENDING_TIMEOUT_DEFAULT 600
 #define CANCEL_WAIT_S 60
 #define LINE_MAX_BYTES 65536
+/* A --script through node_exec goes into the machine as one argument
+ * (node.sh: node_exec ... "$text"), which the kernel limits to 128 KiB
+ * (MAX_ARG_STRLEN) on the node and, once ssh has quoted it (up to 4
+ * bytes a byte), in the machine. */
+#define NODE_SCRIPT_MAX (24 << 10)
 
 static double now(void)
 {
@@ -530,8 +535,14 @@ static int exec(struct rain_run_op *op, const struct rain_run_job *job, int *sta
 
 		if (!(jscript = fs_path_join(op->workdir, "job.sh")))
 			return rain_error_oom();
-		if ((r = fs_read_small(job->script, 16 << 20, &text, &len)) < 0 ||
-		    (r = fs_write_atomic(jscript, text, len, 0700)) < 0)
+		if ((r = fs_read_small(job->script, 16 << 20, &text, &len)) < 0)
+			return r;
+		if (len > NODE_SCRIPT_MAX && rain_site_get(op->site, "node_exec"))
+			return rain_error_set(RAIN_ETOOBIG, "site %s: the job script %s has %zu bytes; through "
+					      "the site's node_exec a script may have at most %d (it goes in "
+					      "as an argument): run a smaller one that fetches the rest",
+					      op->site->name, job->script, len, NODE_SCRIPT_MAX);
+		if ((r = fs_write_atomic(jscript, text, len, 0700)) < 0)
 			return r;
 	}
 	if ((r = write_script(op, job, jscript, &script)) < 0)
