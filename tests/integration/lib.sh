@@ -348,7 +348,12 @@ libvirt_run_leaks() {
 		lv list --all --name | grep -- "^rain-$2-"
 		lv vol-list "$1" | awk '{print $1}' | grep -- "^rain-$2-"
 		ls -A "$LIBVIRT_DIR/$1" | grep -- "^rain-$2-"
-		pgrep -f -- "guest=rain-$2-" | sed 's/^/qemu pid /'
+		# this test's qemu only (its disks are under $TMP): another test
+		# running at the same time names its domains alike
+		local p
+		for p in $(pgrep -f -- "guest=rain-$2-"); do
+			tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -qF -- "$TMP/" && echo "qemu pid $p"
+		done
 		ls "$3/key" "$3/key.pub" 2>/dev/null
 	} | tr '\n' ' '
 }
