@@ -200,7 +200,7 @@ printf '%-16s %8s %8s %8s %8s %6s\n' step wall_s client raind glance load
 # Not the CLI's following of the log: with a quiet log (rain target
 # publish --quiet) it gives up after 120 s without a byte (LOW_SPEED_TIME).
 register() {
-	local t id st
+	local t id st gone=0
 	t=$(now)
 	timed "$1" "$RAIN" register "$RIMG" --site "$2" --json --quiet --no-wait || return 1
 	id=$(json_get id <"$1") || return 1
@@ -208,7 +208,13 @@ register() {
 		st=$(curl -sS -H "X-Auth-Token: $TOKEN" "$URL/rain/v1/registrations/$id" | json_get status)
 		case $st in
 		registered) break ;;
-		queued | running | registering | "") sleep 0.2 ;;
+		queued | running | registering) sleep 0.2 ;;
+		"")
+			# raind gone: give up after 10 s rather than poll forever
+			gone=$((gone + 1))
+			[ "$gone" -lt 50 ] || { echo "registration $id: raind does not answer" >&2; return 1; }
+			sleep 0.2
+			;;
 		*)
 			echo "registration $id: $st: $(curl -sS -H "X-Auth-Token: $TOKEN" \
 				"$URL/rain/v1/registrations/$id" | json_get error)" >&2
@@ -274,7 +280,12 @@ concurrent() { # concurrent KIND: 4 registrations at once, one per site
 		register "$TMP/c-$k.log" "cloud$k" 2>"$TMP/c-$k.out" &
 		pids+=($!)
 	done
-	for k in 0 1 2 3; do wait "${pids[$k]}" || { cat "$TMP/c-$((k + 1)).out"; die "a concurrent registration failed"; }; done
+	for k in 0 1 2 3; do
+		wait "${pids[$k]}" && continue
+		cat "$TMP/c-$((k + 1)).out"
+		kill "${pids[@]}" 2>/dev/null
+		die "a concurrent registration failed"
+	done
 	rec "g.register4.$1" "$(diff2 "$t" "$(now)")" - "$(diff2 "$r0" "$(cpu "$RAIND_PID")")" \
 		"$(diff2 "$g0" "$(cpu "$GLANCE_PID")")"
 	[ "$(sort -u "$TMP"/c-?.log.id | wc -l)" = 4 ] || die "the 4 registrations are not 4"
