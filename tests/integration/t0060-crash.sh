@@ -80,8 +80,12 @@ raind_stop KILL
 wait "$CURL1" "$CURL2" 2>/dev/null
 check "raind is gone after kill -9" test ! -d "/proc/$KILLED_PID"
 
-# plant what a crash on a system without O_TMPFILE leaves, and an orphan blob
+# plant what a crash on a system without O_TMPFILE leaves (older than
+# [storage] tmp_grace: a younger one may be another server's upload in a
+# shared store), a young one, and an orphan blob
 echo partial >"$DATA/blobs/tmp/upload.AbC123"
+touch -d '2 hours ago' "$DATA/blobs/tmp/upload.AbC123"
+echo partial >"$DATA/blobs/tmp/upload.Young1"
 ORPHAN=$(printf 'orphan' | sha256sum | cut -d' ' -f1)
 mkdir -p "$DATA/blobs/sha256/${ORPHAN:0:2}"
 printf 'orphan' >"$DATA/blobs/sha256/${ORPHAN:0:2}/$ORPHAN"
@@ -95,6 +99,9 @@ check_json "the interrupted upload (Content-Length) is queued with no data" \
 call GET "/v2/images/$BIG2"
 check_json "the interrupted upload (chunked) is queued with no data" \
 	'j["status"] == "queued" and j["size"] is None and j["os_hash_value"] is None'
+check "the old leftover under blobs/tmp is removed" test ! -e "$DATA/blobs/tmp/upload.AbC123"
+check "a young one is kept (it may be another server's upload)" test -e "$DATA/blobs/tmp/upload.Young1"
+rm -f "$DATA/blobs/tmp/upload.Young1"
 check "no file is left under blobs/tmp" tmp_empty
 check "the orphan blob was removed" test ! -e "$DATA/blobs/sha256/${ORPHAN:0:2}/$ORPHAN"
 check "blob files are exactly the images' data" blobs_match
