@@ -60,6 +60,10 @@ int client_transport_error(struct rain_client *c, CURLcode rc);
  * id is a UUID (what names it in the message: "an image"). */
 int client_id_path(const char *base, const char *what, const char *id, const char *suffix,
 		   const char *name, char **out);
+/* Download base/ID/files/NAME (a job's file: a build's output, a run's
+ * result) into fd, id checked as client_id_path does. */
+int client_file_get(struct rain_client *c, const char *base, const char *what, const char *id,
+		    const char *name, int fd);
 /* r, or RAIN_EFORMAT when r is 0 but *out (a 2xx answer) is no JSON
  * object (what it should be, for the message); *out is then NULL. */
 int client_want_object(int r, json_t **out, const char *what);

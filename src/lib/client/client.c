@@ -1194,6 +1194,19 @@ int client_id_path(const char *base, const char *what, const char *id, const cha
 	return 0;
 }
 
+int client_file_get(struct rain_client *c, const char *base, const char *what, const char *id,
+		    const char *name, int fd)
+{
+	_cleanup_free_ char *path = NULL;
+	int r;
+
+	rain_error_clear();
+	r = client_id_path(base, what, id, "/files", name, &path);
+	if (r < 0)
+		return r;
+	return rain_client_download(c, path, fd, 0, NULL, NULL, NULL);
+}
+
 /* A 2xx answer that must be a JSON object (what it is, for the message). */
 int client_want_object(int r, json_t **out, const char *what)
 {

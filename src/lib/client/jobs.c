@@ -251,12 +251,5 @@ int rain_client_vetting_get(struct rain_client *c, const char *image_id, json_t 
 
 int rain_client_build_file(struct rain_client *c, const char *id, const char *name, int fd)
 {
-	_cleanup_free_ char *path = NULL;
-	int r;
-
-	rain_error_clear();
-	r = client_id_path("/rain/v1/builds", "a build", id, "/files", name, &path);
-	if (r < 0)
-		return r;
-	return rain_client_download(c, path, fd, 0, NULL, NULL, NULL);
+	return client_file_get(c, "/rain/v1/builds", "a build", id, name, fd);
 }

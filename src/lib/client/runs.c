@@ -62,12 +62,5 @@ int rain_client_run_stop(struct rain_client *c, const char *id, json_t **run)
 
 int rain_client_run_file(struct rain_client *c, const char *id, const char *name, int fd)
 {
-	_cleanup_free_ char *path = NULL;
-	int r;
-
-	rain_error_clear();
-	r = client_id_path("/rain/v1/runs", "a run", id, "/files", name, &path);
-	if (r < 0)
-		return r;
-	return rain_client_download(c, path, fd, 0, NULL, NULL, NULL);
+	return client_file_get(c, "/rain/v1/runs", "a run", id, name, fd);
 }
